@@ -1,0 +1,17 @@
+"""Composition root: the Chalice app, its middleware and its blueprints. Nothing else."""
+
+from __future__ import annotations
+
+from chalice import Chalice, ConvertToMiddleware
+
+from chalicelib.api import access, members, meta, points, program, tenants
+from chalicelib.observability import logger, metrics, tracer
+
+app = Chalice(app_name="loyalty")
+
+app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
+app.register_middleware(ConvertToMiddleware(metrics.log_metrics))
+app.register_middleware(ConvertToMiddleware(tracer.capture_lambda_handler))
+
+for blueprint in (meta, tenants, access, program, members, points):
+    app.register_blueprint(blueprint.bp, url_prefix="/v1")

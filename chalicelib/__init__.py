@@ -1,0 +1,1 @@
+"""Loyalty platform: a multi-tenant points API on Chalice, Lambda and DynamoDB."""

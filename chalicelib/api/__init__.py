@@ -1,0 +1,1 @@
+"""HTTP layer: thin Chalice blueprints, pydantic schemas, the error mapping and OpenAPI."""

@@ -1,0 +1,61 @@
+"""Domain errors -> HTTP, in one table. Every error body has the same shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Response
+from pydantic import ValidationError
+
+from chalicelib.domain import errors
+
+#: Most specific classes first; the first match wins.
+STATUS_BY_ERROR: tuple[tuple[type[errors.LoyaltyError], int], ...] = (
+    (errors.InvalidRequest, 400),
+    (errors.Unauthorized, 401),
+    (errors.Forbidden, 403),
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.BusinessRuleViolation, 422),
+    (errors.RetryLater, 503),
+)
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def status_of(error: errors.LoyaltyError) -> int:
+    for error_class, status in STATUS_BY_ERROR:
+        if isinstance(error, error_class):
+            return status
+    return 500
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_response(error: errors.LoyaltyError) -> Response:
+    status = status_of(error)
+    headers = dict(JSON_HEADERS)
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="loyalty"'
+    if status == 503:
+        headers["Retry-After"] = "1"
+    return Response(body=error_body(error.code, error.message, error.details), status_code=status, headers=headers)
+
+
+def internal_error_response() -> Response:
+    return Response(
+        body=error_body("internal_error", "an unexpected error occurred; it has been logged"),
+        status_code=500,
+        headers=dict(JSON_HEADERS),
+    )
+
+
+def invalid_request_from(validation: ValidationError, *, location: str) -> errors.InvalidRequest:
+    """pydantic's errors as `details.fields`: one entry per offending field, never the input value."""
+    fields = []
+    for problem in validation.errors(include_url=False, include_input=False, include_context=False):
+        path = ".".join(str(part) for part in problem["loc"])
+        fields.append({"path": path or location, "message": problem["msg"], "type": problem["type"]})
+    return errors.InvalidRequest(f"the request {location} is invalid", details={"location": location, "fields": fields})

@@ -1,0 +1,61 @@
+"""Members: enrolment, look-up and profile changes."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib.api import presenters, schemas
+from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.members import MemberChanges, NewMember
+
+bp = Blueprint(__name__)
+TAG = "Members"
+
+
+@endpoint(bp, "/members", "POST", summary="Enrol a member", tag=TAG, auth="tenant", scope=Scope.WRITE,
+          status=201, body=schemas.CreateMemberRequest, response=schemas.MemberOut)
+def create_member(request: ApiRequest) -> schemas.MemberOut:
+    body: schemas.CreateMemberRequest = request.body
+    member = request.services.for_tenant(request.tenant).members.enrol(
+        NewMember(
+            external_id=body.external_id,
+            email=body.email,
+            name=body.name,
+            birthday=body.birthday,
+            marketing_consent=body.marketing_consent,
+        )
+    )
+    return presenters.member(member)
+
+
+@endpoint(bp, "/members", "GET", summary="List members, or find one by external_id", tag=TAG, auth="tenant",
+          scope=Scope.READ, query=schemas.MemberListQuery, response=schemas.MemberList)
+def list_members(request: ApiRequest) -> schemas.MemberList:
+    query: schemas.MemberListQuery = request.query
+    members = request.services.for_tenant(request.tenant).members
+    if query.external_id is not None:
+        found = members.find_by_external_id(query.external_id)
+        return schemas.MemberList(data=[presenters.member(found)] if found else [], next_cursor=None)
+    page = members.list(limit=query.limit, cursor=query.cursor)
+    return schemas.MemberList(data=[presenters.member(m) for m in page.items], next_cursor=page.next_cursor)
+
+
+@endpoint(bp, "/members/{member_id}", "GET", summary="Get a member", tag=TAG, auth="tenant", scope=Scope.READ,
+          response=schemas.MemberOut)
+def get_member(request: ApiRequest, member_id: str) -> schemas.MemberOut:
+    return presenters.member(request.services.for_tenant(request.tenant).members.get(member_id))
+
+
+@endpoint(bp, "/members/{member_id}", "PATCH", summary="Change a member's profile", tag=TAG, auth="tenant",
+          scope=Scope.WRITE, body=schemas.UpdateMemberRequest, response=schemas.MemberOut)
+def update_member(request: ApiRequest, member_id: str) -> schemas.MemberOut:
+    body: schemas.UpdateMemberRequest = request.body
+    changes = MemberChanges(
+        fields_set=frozenset(body.model_fields_set),
+        email=body.email,
+        name=body.name,
+        birthday=body.birthday,
+        marketing_consent=body.marketing_consent,
+    )
+    return presenters.member(request.services.for_tenant(request.tenant).members.update(member_id, changes))

@@ -1,0 +1,25 @@
+"""Unauthenticated endpoints: the API description and a health check."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.api import schemas
+from chalicelib.api.routing import ApiRequest, endpoint
+
+bp = Blueprint(__name__)
+TAG = "Meta"
+
+
+@endpoint(bp, "/health", "GET", summary="Liveness (does not touch DynamoDB)", tag=TAG, auth="none",
+          response=schemas.Health)
+def health(request: ApiRequest) -> schemas.Health:
+    return schemas.Health(status="ok")
+
+
+@bp.route("/openapi.json", methods=["GET"])
+def openapi_json() -> Response:
+    """The OpenAPI 3.1 document (served as-is: it describes the others, not itself)."""
+    from chalicelib.api.openapi import openapi_document
+
+    return Response(body=openapi_document(), status_code=200, headers={"Content-Type": "application/json"})

@@ -1,0 +1,141 @@
+"""The OpenAPI 3.1 document, generated from the declared operations and their pydantic models."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from chalicelib.api.routing import IDEMPOTENCY_HEADER, OPERATIONS, Operation
+from chalicelib.api.schemas import ErrorResponse
+
+BASE_PATH = "/v1"
+_PATH_PARAM = re.compile(r"{(\w+)}")
+
+_ERROR_TEXT = {
+    400: "Invalid request (`invalid_request`); `details.fields` lists the offending fields.",
+    401: "Missing, malformed, unknown or revoked key (`unauthorized`).",
+    403: "The key lacks the scope (`forbidden`) or the tenant is suspended (`tenant_suspended`).",
+    404: "Not found (`not_found`), including another tenant's objects.",
+    409: "Conflict (`tenant_exists`, `member_exists` naming the existing member).",
+    422: "Refused by the rules (`insufficient_points`, `idempotency_key_reused`, `amount_too_small`).",
+    500: "A bug (`internal_error`); it has been logged.",
+    503: "Throttling or conflicts outlasted our retries (`retry_later`); retry with the same Idempotency-Key.",
+}
+
+
+def _error_statuses(op: Operation) -> list[int]:
+    statuses = {500}
+    if op.auth != "none":
+        statuses.add(401)
+    if op.auth == "tenant":
+        statuses.update({403})
+    if op.body is not None or op.query is not None or op.idempotency_key or _PATH_PARAM.search(op.path):
+        statuses.add(400)
+    if _PATH_PARAM.search(op.path) or op.idempotency_key:
+        statuses.add(404)
+    if op.operation_id in {"create_tenant", "create_member"}:
+        statuses.add(409)
+    if op.idempotency_key:
+        statuses.update({422, 503})
+    if op.writes:
+        statuses.add(503)
+    return sorted(statuses)
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    models: list[tuple[type, str]] = [(ErrorResponse, "serialization")]
+    for op in OPERATIONS:
+        if op.body is not None:
+            models.append((op.body, "validation"))
+        if op.response is not None:
+            models.append((op.response, "serialization"))
+        if op.query is not None:
+            models.append((op.query, "validation"))
+    refs, schema = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    components = schema.get("$defs", {})
+
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        operation: dict[str, Any] = {
+            "operationId": op.operation_id,
+            "summary": op.summary,
+            "tags": [op.tag],
+            "parameters": _parameters(op, components, refs),
+            "responses": _responses(op, refs),
+        }
+        if op.auth == "tenant":
+            operation["security"] = [{"apiKey": []}]
+            operation["x-required-scope"] = str(op.scope)
+        elif op.auth == "operator":
+            operation["security"] = [{"operatorKey": []}]
+        else:
+            operation["security"] = []
+        if op.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
+            }
+        paths.setdefault(BASE_PATH + op.path, {})[op.method.lower()] = operation
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Loyalty API",
+            "version": "1.0.0",
+            "description": (
+                "Multi-tenant loyalty points API. The tenant is always the one of the API key. "
+                "Every error has the shape {\"error\": {\"code\", \"message\", \"details\"}}."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "A tenant API key (lk_...)."},
+                "operatorKey": {"type": "http", "scheme": "bearer", "description": "The platform operator key."},
+            },
+        },
+    }
+
+
+def _parameters(op: Operation, components: dict[str, Any], refs: dict[Any, Any]) -> list[dict[str, Any]]:
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 256}}
+        for name in _PATH_PARAM.findall(op.path)
+    ]
+    if op.idempotency_key:
+        parameters.append(
+            {
+                "name": IDEMPOTENCY_HEADER,
+                "in": "header",
+                "required": True,
+                "description": "Unique per movement; a retry with the same key returns the first result.",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+            }
+        )
+    if op.query is not None:
+        ref = refs[(op.query, "validation")]["$ref"].rsplit("/", 1)[-1]
+        query_schema = components[ref]
+        required = set(query_schema.get("required", []))
+        for name, prop in query_schema.get("properties", {}).items():
+            parameters.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+    return parameters
+
+
+def _responses(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
+    success: dict[str, Any] = {"description": op.summary}
+    if op.response is not None:
+        success["content"] = {"application/json": {"schema": refs[(op.response, "serialization")]}}
+    responses: dict[str, Any] = {str(op.status): success}
+    error_ref = refs[(ErrorResponse, "serialization")]
+    for status in _error_statuses(op):
+        responses[str(status)] = {
+            "description": _ERROR_TEXT[status],
+            "content": {"application/json": {"schema": error_ref}},
+        }
+    return responses

@@ -1,0 +1,30 @@
+"""The tenant's program settings."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from chalice import Blueprint
+
+from chalicelib.api import presenters, schemas
+from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.domain.api_keys import Scope
+
+bp = Blueprint(__name__)
+TAG = "Program"
+
+
+@endpoint(bp, "/program", "GET", summary="The program's settings", tag=TAG, auth="tenant", scope=Scope.READ,
+          response=schemas.ProgramOut)
+def get_program(request: ApiRequest) -> schemas.ProgramOut:
+    return presenters.program(request.services.for_tenant(request.tenant).program.get())
+
+
+@endpoint(bp, "/program", "PUT", summary="Replace the program's settings", tag=TAG, auth="tenant",
+          scope=Scope.ADMIN, body=schemas.ProgramRequest, response=schemas.ProgramOut)
+def put_program(request: ApiRequest) -> schemas.ProgramOut:
+    body: schemas.ProgramRequest = request.body
+    program = request.services.for_tenant(request.tenant).program.replace(
+        Decimal(body.points_per_currency_unit), body.rounding
+    )
+    return presenters.program(program)

@@ -1,0 +1,336 @@
+"""Request and response schemas. The OpenAPI document is generated from these same models.
+
+Requests are strict (no type coercion) and reject unknown fields, so a body carrying
+``balance`` or ``tenant_id`` is refused rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.ledger import MAX_POINTS_PER_MOVEMENT, MovementType
+from chalicelib.domain.program import Rounding
+from chalicelib.domain.tenants import TENANT_ID_MAX_LENGTH, TENANT_ID_MIN_LENGTH, TENANT_ID_PATTERN, TenantStatus
+
+# --- shared field types ------------------------------------------------------------------
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Reference = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Description = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+Email = Annotated[
+    str, StringConstraints(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", to_lower=True)
+]
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.:-]+$")]
+MetadataValue = Annotated[str, StringConstraints(max_length=500)]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20, description="Up to 20 string pairs.")]
+PositivePoints = Annotated[int, Field(ge=1, le=MAX_POINTS_PER_MOVEMENT, description="A whole number of points.")]
+Amount = Annotated[
+    str,
+    Field(
+        pattern=r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,3})?$",
+        description="A positive decimal string in the tenant's currency, e.g. \"12.50\".",
+        examples=["12.50"],
+    ),
+]
+Cursor = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+Limit = Annotated[int, Field(ge=1, le=100)]
+
+#: How far in the future a client clock may be for `occurred_at`.
+_CLOCK_SKEW = timedelta(minutes=5)
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class StrictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Query(BaseModel):
+    """Query strings are text, so their models coerce ("20" -> 20) but still forbid extras."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class ErrorDetail(Out):
+    code: str = Field(description="Machine-readable error code, e.g. `insufficient_points`.")
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorResponse(Out):
+    error: ErrorDetail
+
+
+# --- tenants and keys -----------------------------------------------------------------------
+
+
+class CreateTenantRequest(StrictRequest):
+    tenant_id: Annotated[
+        str,
+        StringConstraints(
+            min_length=TENANT_ID_MIN_LENGTH, max_length=TENANT_ID_MAX_LENGTH, pattern=TENANT_ID_PATTERN.pattern
+        ),
+    ] = Field(
+        description="Slug naming the brand: 3-32 lowercase letters, digits and inner hyphens.", examples=["acme"]
+    )
+    name: Name
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = Field(examples=["EUR"])
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(examples=["Europe/Helsinki"])
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not an IANA time zone") from None
+        return value
+
+
+class TenantOut(Out):
+    tenant_id: str
+    name: str
+    currency: str
+    timezone: str
+    status: TenantStatus
+    created_at: datetime
+    updated_at: datetime
+
+
+class TenantList(Out):
+    data: list[TenantOut]
+    next_cursor: str | None
+
+
+class ApiKeyOut(Out):
+    id: str = Field(examples=["key_01JD0000000000000000000000"])
+    name: str
+    scopes: list[Scope]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class CreatedApiKey(ApiKeyOut):
+    secret: str = Field(description="The key itself. Shown once; only its hash is stored.")
+
+
+class CreatedTenant(Out):
+    tenant: TenantOut
+    api_key: CreatedApiKey
+
+
+class CreateApiKeyRequest(StrictRequest):
+    name: Name
+    scopes: Annotated[list[Scope], Field(min_length=1, max_length=3)]
+
+    @field_validator("scopes")
+    @classmethod
+    def _unique(cls, value: list[Scope]) -> list[Scope]:
+        if len(set(value)) != len(value):
+            raise ValueError("scopes must not repeat")
+        return value
+
+
+class ApiKeyList(Out):
+    data: list[ApiKeyOut]
+
+
+class CallerKey(Out):
+    id: str
+    name: str
+    scopes: list[Scope]
+
+
+class Me(Out):
+    tenant: TenantOut
+    api_key: CallerKey
+
+
+class ListQuery(Query):
+    limit: Limit = 20
+    cursor: Cursor | None = None
+
+
+# --- program --------------------------------------------------------------------------------
+
+
+class ProgramRequest(StrictRequest):
+    points_per_currency_unit: Annotated[str, Field(pattern=r"^(0|[1-9][0-9]{0,5})(\.[0-9]{1,4})?$")] = Field(
+        description="Points per one unit of the tenant's currency, as a decimal string.", examples=["1", "2.5"]
+    )
+    rounding: Rounding
+
+    @field_validator("points_per_currency_unit")
+    @classmethod
+    def _positive(cls, value: str) -> str:
+        if Decimal(value) <= 0:
+            raise ValueError("must be greater than 0")
+        return value
+
+
+class ProgramOut(Out):
+    points_per_currency_unit: str
+    rounding: Rounding
+    updated_at: datetime | None
+
+
+# --- members --------------------------------------------------------------------------------
+
+
+def _plausible_birthday(value: date | None) -> date | None:
+    if value is not None and not date(1900, 1, 1) <= value <= datetime.now(UTC).date():
+        raise ValueError("birthday must be between 1900-01-01 and today")
+    return value
+
+
+class CreateMemberRequest(StrictRequest):
+    external_id: ExternalId | None = Field(default=None, description="The brand's own customer id; unique.")
+    email: Email | None = None
+    name: Name | None = None
+    birthday: date | None = None
+    marketing_consent: bool = False
+
+    _birthday = field_validator("birthday")(_plausible_birthday)
+
+
+class UpdateMemberRequest(StrictRequest):
+    """Only the fields sent change; send null to clear one."""
+
+    email: Email | None = None
+    name: Name | None = None
+    birthday: date | None = None
+    marketing_consent: bool | None = None
+
+    _birthday = field_validator("birthday")(_plausible_birthday)
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> UpdateMemberRequest:
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        if "marketing_consent" in self.model_fields_set and self.marketing_consent is None:
+            raise ValueError("marketing_consent cannot be null")
+        return self
+
+
+class MemberOut(Out):
+    id: str = Field(examples=["mem_01JD0000000000000000000000"])
+    external_id: str | None
+    email: str | None
+    name: str | None
+    birthday: date | None
+    marketing_consent: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberList(Out):
+    data: list[MemberOut]
+    next_cursor: str | None
+
+
+class MemberListQuery(ListQuery):
+    external_id: ExternalId | None = None
+
+
+# --- points -----------------------------------------------------------------------------------
+
+
+class _Movement(StrictRequest):
+    reference: Reference | None = Field(default=None, description="Your reference, e.g. an order id.")
+    description: Description | None = None
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="When it happened (RFC 3339 with offset); defaults to now."
+    )
+    metadata: Metadata = Field(default_factory=dict)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _plausible_time(cls, value: datetime | None) -> datetime | None:
+        if value is not None and not _EARLIEST <= value <= datetime.now(UTC) + _CLOCK_SKEW:
+            raise ValueError("occurred_at must be after 2000-01-01 and not in the future")
+        return value
+
+
+class EarnRequest(_Movement):
+    """Send exactly one of `points` or `amount` (converted by the program)."""
+
+    points: PositivePoints | None = None
+    amount: Amount | None = None
+
+    @model_validator(mode="after")
+    def _points_or_amount(self) -> EarnRequest:
+        if (self.points is None) == (self.amount is None):
+            raise ValueError("send exactly one of points or amount")
+        return self
+
+
+class RedeemRequest(_Movement):
+    points: PositivePoints
+
+
+class AdjustRequest(_Movement):
+    points: Annotated[int, Field(ge=-MAX_POINTS_PER_MOVEMENT, le=MAX_POINTS_PER_MOVEMENT)] = Field(
+        description="Signed, non-zero: positive credits, negative debits (never below zero)."
+    )
+    reason: Description
+
+    @field_validator("points")
+    @classmethod
+    def _non_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("points must not be 0")
+        return value
+
+
+class BalanceOut(Out):
+    member_id: str
+    available: int
+    lifetime_earned: int
+    lifetime_redeemed: int
+    lifetime_adjusted: int = Field(description="Net sum of adjustments (may be negative).")
+    updated_at: datetime
+
+
+class TransactionOut(Out):
+    id: str = Field(examples=["txn_01JD0000000000000000000000"])
+    member_id: str
+    type: MovementType
+    points: int = Field(description="Signed change of the available balance.")
+    sequence: int = Field(description="Position in the member's ledger, from 1.")
+    balance_after: int
+    amount: str | None
+    currency: str | None
+    reference: str | None
+    description: str | None
+    reason: str | None
+    metadata: dict[str, str]
+    occurred_at: datetime
+    created_at: datetime
+    idempotency_key: str
+
+
+class MovementOut(Out):
+    transaction: TransactionOut
+    balance: BalanceOut
+
+
+class TransactionList(Out):
+    data: list[TransactionOut]
+    next_cursor: str | None
+
+
+class Health(Out):
+    status: Literal["ok"]

@@ -1,0 +1,158 @@
+"""API keys: long random secrets with a recognisable prefix, stored only as SHA-256 digests.
+
+A key looks like ``lk_<ULID>_<43 url-safe characters>``. The ULID part is the public key
+id (``key_<ULID>``) used to find the record; the whole string is hashed and compared in
+constant time. The keys carry 256 bits of entropy, so a fast hash is the right tool (a
+slow password hash would only add latency to every request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.errors import Forbidden, NotFound, TenantSuspended, Unauthorized
+from chalicelib.domain.ids import API_KEY_ID_PATTERN, new_api_key_id
+
+if TYPE_CHECKING:
+    from chalicelib.domain.ports import ApiKeyStore, TenantStore
+    from chalicelib.domain.tenants import TenantContext
+
+KEY_PREFIX = "lk_"
+_KEY_PATTERN = re.compile(r"^lk_([0-9A-HJKMNP-TV-Z]{26})_([A-Za-z0-9_-]{43})$")
+
+
+class Scope(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
+def scope_allows(granted: frozenset[Scope], required: Scope) -> bool:
+    """`admin` grants everything of the tenant; `read` and `write` grant only themselves."""
+    return Scope.ADMIN in granted or required in granted
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: str
+    tenant_id: str
+    name: str
+    scopes: frozenset[Scope]
+    secret_sha256: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    """A freshly created key: the only time the plain secret exists."""
+
+    record: ApiKey
+    secret: str
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_api_key(tenant_id: str, *, name: str, scopes: frozenset[Scope], now: datetime) -> IssuedApiKey:
+    key_id = new_api_key_id()
+    secret = f"{KEY_PREFIX}{key_id.removeprefix('key_')}_{secrets.token_urlsafe(32)}"
+    record = ApiKey(
+        key_id=key_id,
+        tenant_id=tenant_id,
+        name=name,
+        scopes=scopes,
+        secret_sha256=hash_secret(secret),
+        created_at=now,
+    )
+    return IssuedApiKey(record=record, secret=secret)
+
+
+def parse_bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <key>'")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <key>'")
+    return token.strip()
+
+
+def key_id_of(secret: str) -> str | None:
+    match = _KEY_PATTERN.match(secret)
+    return f"key_{match.group(1)}" if match else None
+
+
+class Authenticator:
+    """Resolves the caller of a request: the operator, or a tenant's API key."""
+
+    def __init__(self, api_keys: ApiKeyStore, tenants: TenantStore, operator_key_sha256: str | None) -> None:
+        self._api_keys = api_keys
+        self._tenants = tenants
+        self._operator_key_sha256 = operator_key_sha256
+
+    def authenticate_operator(self, authorization: str | None) -> None:
+        presented = parse_bearer(authorization)
+        expected = self._operator_key_sha256
+        # Compare even when nothing is configured, so that timing says nothing either way.
+        if not hmac.compare_digest(hash_secret(presented), expected or "0" * 64) or expected is None:
+            raise Unauthorized("invalid operator key")
+
+    def authenticate_tenant(self, authorization: str | None) -> TenantContext:
+        from chalicelib.domain.tenants import TenantContext, TenantStatus
+
+        presented = parse_bearer(authorization)
+        key_id = key_id_of(presented)
+        record = self._api_keys.get(key_id) if key_id else None
+        if record is None or not hmac.compare_digest(hash_secret(presented), record.secret_sha256):
+            raise Unauthorized("invalid API key")
+        if not record.active:
+            raise Unauthorized("this API key has been revoked")
+        tenant = self._tenants.get(record.tenant_id)
+        if tenant is None:
+            raise Unauthorized("invalid API key")
+        if tenant.status != TenantStatus.ACTIVE:
+            raise TenantSuspended(f"tenant {tenant.tenant_id!r} is suspended")
+        return TenantContext(tenant=tenant, key_id=record.key_id, key_name=record.name, scopes=record.scopes)
+
+
+def require_scope(context: TenantContext, required: Scope) -> None:
+    if not scope_allows(context.scopes, required):
+        raise Forbidden(
+            f"this API key lacks the '{required}' scope",
+            details={"required_scope": str(required), "key_scopes": sorted(str(s) for s in context.scopes)},
+        )
+
+
+class ApiKeyService:
+    def __init__(self, api_keys: ApiKeyStore, clock: Clock = utc_now) -> None:
+        self._api_keys = api_keys
+        self._clock = clock
+
+    def create(self, context: TenantContext, *, name: str, scopes: frozenset[Scope]) -> IssuedApiKey:
+        issued = issue_api_key(context.tenant_id, name=name, scopes=scopes, now=self._clock())
+        self._api_keys.add(issued.record)
+        return issued
+
+    def list(self, context: TenantContext) -> list[ApiKey]:
+        return self._api_keys.list_for_tenant(context.tenant_id)
+
+    def revoke(self, context: TenantContext, key_id: str) -> ApiKey:
+        record = self._api_keys.get(key_id) if API_KEY_ID_PATTERN.match(key_id) else None
+        if record is None or record.tenant_id != context.tenant_id:
+            raise NotFound(f"API key {key_id!r} not found")
+        if not record.active:
+            return record
+        return self._api_keys.revoke(record, self._clock())

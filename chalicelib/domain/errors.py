@@ -1,0 +1,85 @@
+"""The domain's error hierarchy. The API maps each class to an HTTP status in one table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LoyaltyError(Exception):
+    """Base of every error the API reports to a caller."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+        if code is not None:
+            self.code = code
+
+
+class InvalidRequest(LoyaltyError):
+    code = "invalid_request"
+
+
+class Unauthorized(LoyaltyError):
+    code = "unauthorized"
+
+
+class Forbidden(LoyaltyError):
+    code = "forbidden"
+
+
+class TenantSuspended(Forbidden):
+    code = "tenant_suspended"
+
+
+class NotFound(LoyaltyError):
+    code = "not_found"
+
+
+class Conflict(LoyaltyError):
+    code = "conflict"
+
+
+class TenantExists(Conflict):
+    code = "tenant_exists"
+
+
+class MemberExists(Conflict):
+    code = "member_exists"
+
+
+class BusinessRuleViolation(LoyaltyError):
+    """A well-formed request the rules refuse (HTTP 422)."""
+
+    code = "unprocessable"
+
+
+class InsufficientPoints(BusinessRuleViolation):
+    code = "insufficient_points"
+
+
+class IdempotencyKeyReused(BusinessRuleViolation):
+    code = "idempotency_key_reused"
+
+
+class AmountTooSmall(BusinessRuleViolation):
+    code = "amount_too_small"
+
+
+class BalanceLimitExceeded(BusinessRuleViolation):
+    code = "balance_limit_exceeded"
+
+
+class RetryLater(LoyaltyError):
+    """Throttling or transaction conflicts that survived our bounded retries."""
+
+    code = "retry_later"
+
+
+class TransientStoreError(Exception):
+    """Raised by repositories for failures that are safe to retry (throttling, conflicts).
+
+    Not a LoyaltyError: services retry it and turn it into RetryLater when retries run out.
+    """

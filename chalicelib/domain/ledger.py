@@ -1,0 +1,282 @@
+"""The points ledger: every movement is an immutable entry; the balance is their running sum.
+
+A movement is committed with the new balance in one conditional DynamoDB transaction
+(see ``LedgerStore.commit``):
+
+* the entry is keyed by the tenant-wide idempotency key and written only if absent, so a
+  key can never apply twice, whatever crashes or concurrent duplicates happen;
+* the balance is written only if it is still at the version that was read (optimistic
+  concurrency), so no update is ever lost and the entry records the exact balance after it.
+
+Replays of a key return the stored entry, which holds everything the first response
+showed, so the replayed response is identical however late it comes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.domain.clock import Clock, isoformat, utc_now
+from chalicelib.domain.errors import (
+    BalanceLimitExceeded,
+    BusinessRuleViolation,
+    IdempotencyKeyReused,
+    InsufficientPoints,
+    NotFound,
+    RetryLater,
+    TransientStoreError,
+)
+from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_transaction_id
+from chalicelib.domain.ports import BalanceChanged, IdempotencyKeyTaken
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from chalicelib.domain.ports import LedgerStore, Page
+    from chalicelib.domain.program import ProgramService
+
+#: Largest number of points a single movement may carry.
+MAX_POINTS_PER_MOVEMENT = 100_000_000
+#: Largest balance a member may hold (far inside DynamoDB's 38 significant digits).
+MAX_BALANCE = 10**12
+
+
+class MovementType(StrEnum):
+    EARN = "earn"
+    REDEEM = "redeem"
+    ADJUST = "adjust"
+
+
+@dataclass(frozen=True)
+class Balance:
+    member_id: str
+    available: int
+    lifetime_earned: int
+    lifetime_redeemed: int
+    lifetime_adjusted: int
+    #: How many ledger entries the balance includes; the entry that moves it to N has sequence N.
+    version: int
+    updated_at: datetime
+
+    @classmethod
+    def opening(cls, member_id: str, now: datetime) -> Balance:
+        return cls(member_id, 0, 0, 0, 0, 0, now)
+
+    def apply(self, movement: MovementType, delta: int, now: datetime) -> Balance:
+        """The balance after a movement of ``delta`` points, or a refusal. Pure."""
+        available = self.available + delta
+        if available < 0:
+            raise InsufficientPoints(
+                f"the member has {self.available} points available; {-delta} requested",
+                details={"available": self.available, "requested": -delta},
+            )
+        if available > MAX_BALANCE:
+            raise BalanceLimitExceeded(
+                f"a balance may not exceed {MAX_BALANCE} points", details={"available": self.available, "points": delta}
+            )
+        return replace(
+            self,
+            available=available,
+            lifetime_earned=self.lifetime_earned + (delta if movement is MovementType.EARN else 0),
+            lifetime_redeemed=self.lifetime_redeemed + (-delta if movement is MovementType.REDEEM else 0),
+            lifetime_adjusted=self.lifetime_adjusted + (delta if movement is MovementType.ADJUST else 0),
+            version=self.version + 1,
+            updated_at=now,
+        )
+
+
+@dataclass(frozen=True)
+class MovementRequest:
+    member_id: str
+    movement: MovementType
+    idempotency_key: str
+    #: Positive for earn and redeem; signed for adjust. None when ``amount`` is given.
+    points: int | None = None
+    amount: str | None = None
+    currency: str | None = None
+    reference: str | None = None
+    description: str | None = None
+    reason: str | None = None
+    occurred_at: datetime | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    actor_key_id: str | None = None
+
+    def fingerprint(self) -> str:
+        """What makes two requests 'the same request' for an idempotency key."""
+        canonical = {
+            "member_id": self.member_id,
+            "movement": str(self.movement),
+            "points": self.points,
+            "amount": self.amount,
+            "reference": self.reference,
+            "description": self.description,
+            "reason": self.reason,
+            "occurred_at": isoformat(self.occurred_at) if self.occurred_at else None,
+            "metadata": self.metadata,
+        }
+        encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(encoded).hexdigest()
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    transaction_id: str
+    member_id: str
+    movement: MovementType
+    #: Signed change of the available balance.
+    points: int
+    sequence: int
+    idempotency_key: str
+    request_fingerprint: str
+    occurred_at: datetime
+    created_at: datetime
+    balance_after: Balance
+    amount: str | None = None
+    currency: str | None = None
+    reference: str | None = None
+    description: str | None = None
+    reason: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    actor_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class MovementResult:
+    entry: LedgerEntry
+    #: True when the idempotency key had already been applied and this is its first result.
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    #: Attempts after the balance moved under us (each lost race means another movement committed).
+    max_balance_races: int = 64
+    #: Attempts after throttling or transaction conflicts that survived botocore's retries.
+    max_transient_failures: int = 6
+    backoff_base_seconds: float = 0.005
+    backoff_cap_seconds: float = 0.2
+
+    def backoff(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+        return random.uniform(0, min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** min(attempt, 16)))
+
+
+class PointsService:
+    def __init__(
+        self,
+        ledger: LedgerStore,
+        program: ProgramService,
+        *,
+        clock: Clock = utc_now,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._ledger = ledger
+        self._program = program
+        self._clock = clock
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+
+    def move(self, request: MovementRequest) -> MovementResult:
+        if not MEMBER_ID_PATTERN.match(request.member_id):
+            raise NotFound(f"member {request.member_id!r} not found")
+        delta, amount = self._delta(request)
+        races = transient = 0
+        while True:
+            try:
+                return self._attempt(request, delta, amount)
+            except BalanceChanged:
+                races += 1
+                if races >= self._retry.max_balance_races:
+                    raise RetryLater(
+                        "the member's balance is changing too fast; retry with the same Idempotency-Key"
+                    ) from None
+                self._sleep(self._retry.backoff(min(races, 3)))
+            except TransientStoreError:
+                transient += 1
+                if transient >= self._retry.max_transient_failures:
+                    raise RetryLater("the ledger is busy; retry with the same Idempotency-Key") from None
+                self._sleep(self._retry.backoff(transient))
+
+    def balance(self, member_id: str) -> Balance:
+        found = self._ledger.get_balance(member_id, consistent=False) if MEMBER_ID_PATTERN.match(member_id) else None
+        if found is None:
+            raise NotFound(f"member {member_id!r} not found")
+        return found
+
+    def transactions(self, member_id: str, *, limit: int, cursor: str | None) -> Page[LedgerEntry]:
+        self.balance(member_id)  # 404 for unknown members rather than an empty page
+        return self._ledger.list_entries(member_id, limit=limit, cursor=cursor)
+
+    def _delta(self, request: MovementRequest) -> tuple[int, str | None]:
+        if request.amount is not None:
+            value, points = self._program.points_for_amount(request.amount, request.currency or "")
+            return points, format(value, "f")
+        points = request.points or 0
+        return (-points if request.movement is MovementType.REDEEM else points), None
+
+    def _attempt(self, request: MovementRequest, delta: int, amount: str | None) -> MovementResult:
+        previous = self._ledger.get_balance(request.member_id, consistent=True)
+        if previous is None:
+            return self._replay_or_raise(request, NotFound(f"member {request.member_id!r} not found"))
+        now = self._clock()
+        try:
+            after = previous.apply(request.movement, delta, now)
+        except BusinessRuleViolation as refusal:
+            return self._replay_or_raise(request, refusal)
+        entry = LedgerEntry(
+            transaction_id=new_transaction_id(),
+            member_id=request.member_id,
+            movement=request.movement,
+            points=delta,
+            sequence=after.version,
+            idempotency_key=request.idempotency_key,
+            request_fingerprint=request.fingerprint(),
+            occurred_at=request.occurred_at or now,
+            created_at=now,
+            balance_after=after,
+            amount=amount,
+            currency=request.currency if amount is not None else None,
+            reference=request.reference,
+            description=request.description,
+            reason=request.reason,
+            metadata=dict(request.metadata),
+            actor_key_id=request.actor_key_id,
+        )
+        try:
+            self._ledger.commit(entry, previous, after)
+        except IdempotencyKeyTaken:
+            return self._replay_or_raise(request, None)
+        return MovementResult(entry=entry, replayed=False)
+
+    def _replay_or_raise(self, request: MovementRequest, refusal: Exception | None) -> MovementResult:
+        """A refused or colliding request may be the replay of one that already succeeded."""
+        existing = self._ledger.get_entry(request.idempotency_key)
+        if existing is None:
+            if refusal is None:  # the key vanished between the collision and the read: impossible
+                raise TransientStoreError("idempotency entry not readable yet")
+            raise refusal
+        if existing.request_fingerprint != request.fingerprint():
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was already used with a different request",
+                details={"idempotency_key": request.idempotency_key, "transaction_id": existing.transaction_id},
+            )
+        return MovementResult(entry=existing, replayed=True)
+
+
+def describe(entry: LedgerEntry) -> dict[str, Any]:
+    """A log-friendly summary (no personal data)."""
+    return {
+        "transaction_id": entry.transaction_id,
+        "member_id": entry.member_id,
+        "movement": str(entry.movement),
+        "points": entry.points,
+        "sequence": entry.sequence,
+    }

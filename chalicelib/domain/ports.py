@@ -1,0 +1,75 @@
+"""What the domain needs from storage. The DynamoDB adapters live in chalicelib.persistence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from chalicelib.domain.api_keys import ApiKey
+    from chalicelib.domain.ledger import Balance, LedgerEntry
+    from chalicelib.domain.members import Member, MemberChanges
+    from chalicelib.domain.program import Program
+    from chalicelib.domain.tenants import Tenant
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+class TenantStore(Protocol):
+    def get(self, tenant_id: str) -> Tenant | None: ...
+    def create_with_key(self, tenant: Tenant, admin_key: ApiKey) -> None: ...
+    def set_status(self, tenant: Tenant) -> None: ...
+    def list(self, *, limit: int, cursor: str | None) -> Page[Tenant]: ...
+
+
+class ApiKeyStore(Protocol):
+    def get(self, key_id: str) -> ApiKey | None: ...
+    def add(self, key: ApiKey) -> None: ...
+    def list_for_tenant(self, tenant_id: str) -> list[ApiKey]: ...
+    def revoke(self, key: ApiKey, at: datetime) -> ApiKey: ...
+
+
+class TableProvisioner(Protocol):
+    def ensure_tenant_tables(self, tenant_id: str) -> None: ...
+
+
+class MemberStore(Protocol):
+    def create(self, member: Member, opening_balance: Balance) -> None: ...
+    def get(self, member_id: str) -> Member | None: ...
+    def find_by_external_id(self, external_id: str) -> Member | None: ...
+    def list(self, *, limit: int, cursor: str | None) -> Page[Member]: ...
+    def update(self, member_id: str, changes: MemberChanges, at: datetime) -> Member | None: ...
+
+
+class LedgerStore(Protocol):
+    def get_balance(self, member_id: str, *, consistent: bool) -> Balance | None: ...
+    def commit(self, entry: LedgerEntry, previous: Balance, new: Balance) -> None:
+        """Write the entry and the new balance in one conditional transaction.
+
+        Raises IdempotencyKeyTaken if an entry with the same idempotency key exists,
+        BalanceChanged if the balance is no longer at ``previous.version``, and
+        TransientStoreError for conflicts and throttling worth retrying.
+        """
+
+    def get_entry(self, idempotency_key: str) -> LedgerEntry | None: ...
+    def list_entries(self, member_id: str, *, limit: int, cursor: str | None) -> Page[LedgerEntry]: ...
+
+
+class ProgramStore(Protocol):
+    def get(self) -> Program | None: ...
+    def put(self, program: Program) -> None: ...
+
+
+class IdempotencyKeyTaken(Exception):
+    """The ledger already holds an entry under this idempotency key."""
+
+
+class BalanceChanged(Exception):
+    """The balance moved since it was read (optimistic concurrency); re-read and retry."""

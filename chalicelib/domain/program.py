@@ -1,0 +1,96 @@
+"""The tenant's loyalty program: how money converts to points. Later issues extend it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.errors import AmountTooSmall, InvalidRequest
+
+if TYPE_CHECKING:
+    from chalicelib.domain.ports import ProgramStore
+
+#: ISO 4217 currencies whose minor unit is not 2 digits.
+_MINOR_UNITS = {
+    **dict.fromkeys(["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF",
+                     "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"], 0),
+    **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
+}
+
+
+def minor_units(currency: str) -> int:
+    return _MINOR_UNITS.get(currency, 2)
+
+
+class Rounding(StrEnum):
+    FLOOR = "floor"
+    NEAREST = "nearest"
+    CEIL = "ceil"
+
+
+_ROUNDING_MODES = {Rounding.FLOOR: ROUND_FLOOR, Rounding.NEAREST: ROUND_HALF_UP, Rounding.CEIL: ROUND_CEILING}
+
+
+@dataclass(frozen=True)
+class Program:
+    points_per_currency_unit: Decimal = Decimal("1")
+    rounding: Rounding = Rounding.FLOOR
+    updated_at: datetime | None = None
+
+    def points_for(self, amount: Decimal) -> int:
+        """Points earned for ``amount`` of the tenant's currency."""
+        raw = amount * self.points_per_currency_unit
+        return int(raw.quantize(Decimal(1), rounding=_ROUNDING_MODES[self.rounding]))
+
+
+DEFAULT_PROGRAM = Program()
+
+
+def parse_amount(amount: str, currency: str) -> Decimal:
+    """A positive decimal string with at most the currency's minor-unit digits."""
+    try:
+        value = Decimal(amount)
+    except ArithmeticError:
+        value = None
+    places = minor_units(currency)
+    if value is None or not value.is_finite() or value <= 0:
+        raise InvalidRequest("amount must be a positive decimal string", details=_field("amount", "not a positive decimal"))
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > places:
+        raise InvalidRequest(
+            f"amount has more than {places} decimal places for {currency}",
+            details=_field("amount", f"at most {places} decimal places"),
+        )
+    return value
+
+
+def _field(path: str, message: str) -> dict[str, object]:
+    return {"fields": [{"path": path, "message": message}]}
+
+
+class ProgramService:
+    def __init__(self, store: ProgramStore, clock: Clock = utc_now) -> None:
+        self._store = store
+        self._clock = clock
+
+    def get(self) -> Program:
+        return self._store.get() or DEFAULT_PROGRAM
+
+    def replace(self, points_per_currency_unit: Decimal, rounding: Rounding) -> Program:
+        program = Program(points_per_currency_unit=points_per_currency_unit, rounding=rounding, updated_at=self._clock())
+        self._store.put(program)
+        return program
+
+    def points_for_amount(self, amount: str, currency: str) -> tuple[Decimal, int]:
+        value = parse_amount(amount, currency)
+        points = self.get().points_for(value)
+        if points <= 0:
+            raise AmountTooSmall(
+                f"an amount of {amount} {currency} earns no points under the current program",
+                details={"amount": amount, "points": points},
+            )
+        return value, points

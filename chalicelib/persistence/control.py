@@ -1,0 +1,174 @@
+"""Repositories of the shared control-plane table: tenants and their API keys."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain.api_keys import ApiKey, Scope
+from chalicelib.domain.errors import NotFound, TenantExists
+from chalicelib.domain.ports import Page
+from chalicelib.domain.tenants import Tenant, TenantStatus
+from chalicelib.persistence.errors import cancellation_codes, translate_transient
+from chalicelib.persistence.factory import ControlModels
+from chalicelib.persistence.models import ApiKeyItem, TenantItem
+from chalicelib.persistence.pagination import decode_cursor, paginate
+
+_TENANTS = "TENANTS"
+_INDEX_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")
+
+
+def _tenant_pk(tenant_id: str) -> str:
+    return f"TENANT#{tenant_id}"
+
+
+def _key_pk(key_id: str) -> str:
+    return f"APIKEY#{key_id}"
+
+
+def _tenant_keys_partition(tenant_id: str) -> str:
+    return f"TENANT#{tenant_id}#APIKEYS"
+
+
+def _index_key(item: TenantItem | ApiKeyItem) -> dict[str, str]:
+    return {"pk": item.pk, "sk": item.sk, "gsi1pk": item.gsi1pk or "", "gsi1sk": item.gsi1sk or ""}
+
+
+class TenantRepository:
+    def __init__(self, models: ControlModels) -> None:
+        self._models = models
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        with translate_transient():
+            try:
+                item = self._models.tenant.get(_tenant_pk(tenant_id), "#TENANT", consistent_read=True)
+            except DoesNotExist:
+                return None
+        return _to_tenant(item)
+
+    def create_with_key(self, tenant: Tenant, admin_key: ApiKey) -> None:
+        item = self._models.tenant(
+            pk=_tenant_pk(tenant.tenant_id),
+            sk="#TENANT",
+            gsi1pk=_TENANTS,
+            gsi1sk=tenant.tenant_id,
+            tenant_id=tenant.tenant_id,
+            name=tenant.name,
+            currency=tenant.currency,
+            timezone=tenant.timezone,
+            status=str(tenant.status),
+            created_at=tenant.created_at,
+            updated_at=tenant.updated_at,
+        )
+        key_item = _to_key_item(self._models, admin_key)
+        try:
+            with translate_transient(), TransactWrite(connection=self._models.tenant._get_connection().connection) as tx:
+                tx.save(item, condition=self._models.tenant.pk.does_not_exist())
+                tx.save(key_item, condition=self._models.api_key.pk.does_not_exist())
+        except TransactWriteError as error:
+            if cancellation_codes(error)[:1] == ["ConditionalCheckFailed"]:
+                raise TenantExists(
+                    f"tenant {tenant.tenant_id!r} already exists", details={"tenant_id": tenant.tenant_id}
+                ) from None
+            raise
+
+    def set_status(self, tenant: Tenant) -> None:
+        model = self._models.tenant
+        try:
+            with translate_transient():
+                model(pk=_tenant_pk(tenant.tenant_id), sk="#TENANT").update(
+                    actions=[model.status.set(str(tenant.status)), model.updated_at.set(tenant.updated_at)],
+                    condition=model.pk.exists(),
+                )
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                raise NotFound(f"tenant {tenant.tenant_id!r} not found") from None
+            raise
+
+    def list(self, *, limit: int, cursor: str | None) -> Page[Tenant]:
+        start = decode_cursor(cursor, fields=_INDEX_FIELDS, partition=("gsi1pk", _TENANTS)) if cursor else None
+        with translate_transient():
+            rows = self._models.tenant.gsi1.query(_TENANTS, limit=limit + 1, last_evaluated_key=start)
+            return paginate(rows, limit=limit, key_of=_index_key, convert=_to_tenant)
+
+
+class ApiKeyRepository:
+    def __init__(self, models: ControlModels) -> None:
+        self._models = models
+
+    def get(self, key_id: str) -> ApiKey | None:
+        with translate_transient():
+            try:
+                item = self._models.api_key.get(_key_pk(key_id), "#APIKEY", consistent_read=True)
+            except DoesNotExist:
+                return None
+        return _to_api_key(item)
+
+    def add(self, key: ApiKey) -> None:
+        with translate_transient():
+            _to_key_item(self._models, key).save(condition=self._models.api_key.pk.does_not_exist())
+
+    def list_for_tenant(self, tenant_id: str) -> list[ApiKey]:
+        with translate_transient():
+            rows = self._models.api_key.gsi1.query(_tenant_keys_partition(tenant_id))
+            return [_to_api_key(row) for row in rows]
+
+    def revoke(self, key: ApiKey, at: datetime) -> ApiKey:
+        model = self._models.api_key
+        try:
+            with translate_transient():
+                model(pk=_key_pk(key.key_id), sk="#APIKEY").update(
+                    actions=[model.revoked_at.set(at)],
+                    condition=model.pk.exists() & (model.tenant_id == key.tenant_id),
+                )
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                raise NotFound(f"API key {key.key_id!r} not found") from None
+            raise
+        return replace(key, revoked_at=at)
+
+
+def _to_key_item(models: ControlModels, key: ApiKey) -> ApiKeyItem:
+    return models.api_key(
+        pk=_key_pk(key.key_id),
+        sk="#APIKEY",
+        gsi1pk=_tenant_keys_partition(key.tenant_id),
+        gsi1sk=key.key_id,
+        key_id=key.key_id,
+        tenant_id=key.tenant_id,
+        name=key.name,
+        scopes={str(scope) for scope in key.scopes},
+        secret_sha256=key.secret_sha256,
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+def _to_tenant(item: TenantItem) -> Tenant:
+    return Tenant(
+        tenant_id=item.tenant_id,
+        name=item.name,
+        currency=item.currency,
+        timezone=item.timezone,
+        status=TenantStatus(item.status),
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+    )
+
+
+def _to_api_key(item: ApiKeyItem) -> ApiKey:
+    return ApiKey(
+        key_id=item.key_id,
+        tenant_id=item.tenant_id,
+        name=item.name,
+        scopes=frozenset(Scope(scope) for scope in item.scopes),
+        secret_sha256=item.secret_sha256,
+        created_at=item.created_at,
+        revoked_at=item.revoked_at,
+    )
+
+
+

@@ -1,0 +1,136 @@
+"""Cached factories of table-bound PynamoDB classes.
+
+Each call builds subclasses with their *own* ``Meta`` and their *own* index instances
+(PynamoDB binds an index instance to the last model class it was attached to, so a shared
+index would let one tenant's queries reach another tenant's table). Nothing here talks to
+AWS: PynamoDB opens its connection on the first request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.attributes import UnicodeAttribute
+
+from chalicelib.domain.tenants import validate_tenant_id
+from chalicelib.persistence import models
+
+if TYPE_CHECKING:
+    from chalicelib.settings import Settings
+
+M = TypeVar("M", bound=models.KeyedItem)
+
+GSI1 = "gsi1"
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    """What a table-bound class needs to reach DynamoDB (hashable, for the caches)."""
+
+    region: str
+    endpoint: str | None
+    connect_timeout_seconds: float
+    read_timeout_seconds: float
+    max_retry_attempts: int
+    max_pool_connections: int = 64
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConnectionConfig:
+        return cls(
+            region=settings.aws_region,
+            endpoint=settings.dynamodb_endpoint,
+            connect_timeout_seconds=settings.dynamodb_connect_timeout_seconds,
+            read_timeout_seconds=settings.dynamodb_read_timeout_seconds,
+            max_retry_attempts=settings.dynamodb_max_retry_attempts,
+        )
+
+
+def _gsi1() -> GlobalSecondaryIndex[Any]:
+    """A fresh index instance: never share one between model classes."""
+
+    class Gsi1(GlobalSecondaryIndex[Any]):
+        class Meta:
+            index_name = GSI1
+            projection = AllProjection()
+
+        gsi1pk = UnicodeAttribute(hash_key=True)
+        gsi1sk = UnicodeAttribute(range_key=True)
+
+    return Gsi1()
+
+
+def _bind(base: type[M], table: str, config: ConnectionConfig, *, indexed: bool) -> type[M]:
+    meta = type(
+        "Meta",
+        (),
+        {
+            "table_name": table,
+            "region": config.region,
+            "host": config.endpoint,
+            "connect_timeout_seconds": config.connect_timeout_seconds,
+            "read_timeout_seconds": config.read_timeout_seconds,
+            "max_retry_attempts": config.max_retry_attempts,
+            "max_pool_connections": config.max_pool_connections,
+            "billing_mode": "PAY_PER_REQUEST",
+        },
+    )
+    namespace: dict[str, Any] = {"Meta": meta, "__module__": __name__}
+    if indexed:
+        namespace["gsi1"] = _gsi1()
+    return type(f"{base.__name__}[{table}]", (base,), namespace)
+
+
+@dataclass(frozen=True)
+class ControlModels:
+    table_name: str
+    schema: type[models.IndexedItem]
+    tenant: type[models.TenantItem]
+    api_key: type[models.ApiKeyItem]
+
+
+@dataclass(frozen=True)
+class TenantModels:
+    tenant_id: str
+    table_name: str
+    schema: type[models.IndexedItem]
+    member: type[models.MemberItem]
+    balance: type[models.BalanceItem]
+    external_id: type[models.ExternalIdItem]
+    ledger: type[models.LedgerItem]
+    program: type[models.ProgramItem]
+
+
+@lru_cache(maxsize=8)
+def control_models(table_name: str, config: ConnectionConfig) -> ControlModels:
+    return ControlModels(
+        table_name=table_name,
+        schema=_bind(models.IndexedItem, table_name, config, indexed=True),
+        tenant=_bind(models.TenantItem, table_name, config, indexed=True),
+        api_key=_bind(models.ApiKeyItem, table_name, config, indexed=True),
+    )
+
+
+@lru_cache(maxsize=4096)
+def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> TenantModels:
+    validate_tenant_id(tenant_id)
+    if not table_name.endswith(f"-tenant-{tenant_id}"):
+        raise ValueError(f"table {table_name!r} does not belong to tenant {tenant_id!r}")
+    return TenantModels(
+        tenant_id=tenant_id,
+        table_name=table_name,
+        schema=_bind(models.IndexedItem, table_name, config, indexed=True),
+        member=_bind(models.MemberItem, table_name, config, indexed=True),
+        balance=_bind(models.BalanceItem, table_name, config, indexed=False),
+        external_id=_bind(models.ExternalIdItem, table_name, config, indexed=False),
+        ledger=_bind(models.LedgerItem, table_name, config, indexed=True),
+        program=_bind(models.ProgramItem, table_name, config, indexed=False),
+    )
+
+
+def clear_caches() -> None:
+    """Forget every bound class (tests switch between emulators)."""
+    control_models.cache_clear()
+    tenant_models.cache_clear()

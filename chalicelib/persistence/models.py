@@ -1,0 +1,128 @@
+"""Item shapes of the control-plane table and of each tenant's own table.
+
+These classes carry attributes only. Concrete, table-bound classes are created per table
+by :mod:`chalicelib.persistence.factory`, each with its own ``Meta`` and its own index
+instances, so no class state is ever shared between two tenants' tables.
+
+Control-plane table (one per stage)::
+
+    pk                   sk         gsi1pk                     gsi1sk     what
+    TENANT#<tenant>      #TENANT    TENANTS                    <tenant>   a brand
+    APIKEY#<key id>      #APIKEY    TENANT#<tenant>#APIKEYS    <key id>   an API key (hash only)
+
+Tenant table (one per brand)::
+
+    pk                   sk         gsi1pk                     gsi1sk     what
+    MEMBER#<member>      #PROFILE   MEMBERS                    <member>   profile
+    MEMBER#<member>      #BALANCE   -                          -          balance + version
+    EXTID#<external id>  #EXTID     -                          -          external id -> member
+    LEDGER#<idem key>    #ENTRY     MEMBER#<member>#LEDGER     <seq:012>  ledger entry
+    PROGRAM              #CURRENT   -                          -          program settings
+
+The balance lives apart from the profile so a movement rewrites only a small item and
+the members index (which projects profiles) is not touched by earning or redeeming.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.models import Model
+
+
+class KeyedItem(Model):
+    """Generic single-table keys. Never bound to a table itself."""
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class IndexedItem(KeyedItem):
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+
+
+# --- control plane -------------------------------------------------------------------
+
+
+class TenantItem(IndexedItem):
+    tenant_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    timezone = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class ApiKeyItem(IndexedItem):
+    key_id = UnicodeAttribute()
+    tenant_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    scopes = UnicodeSetAttribute()
+    secret_sha256 = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    revoked_at = UTCDateTimeAttribute(null=True)
+
+
+# --- tenant table --------------------------------------------------------------------
+
+
+class MemberItem(IndexedItem):
+    member_id = UnicodeAttribute()
+    external_id = UnicodeAttribute(null=True)
+    email = UnicodeAttribute(null=True)
+    name = UnicodeAttribute(null=True)
+    birthday = UnicodeAttribute(null=True)
+    marketing_consent = BooleanAttribute(default=False)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class BalanceItem(KeyedItem):
+    member_id = UnicodeAttribute()
+    available = NumberAttribute()
+    lifetime_earned = NumberAttribute()
+    lifetime_redeemed = NumberAttribute()
+    lifetime_adjusted = NumberAttribute()
+    version = NumberAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class ExternalIdItem(KeyedItem):
+    member_id = UnicodeAttribute()
+
+
+class LedgerItem(IndexedItem):
+    transaction_id = UnicodeAttribute()
+    member_id = UnicodeAttribute()
+    movement = UnicodeAttribute()
+    points = NumberAttribute()
+    sequence = NumberAttribute()
+    idempotency_key = UnicodeAttribute()
+    request_fingerprint = UnicodeAttribute()
+    occurred_at = UTCDateTimeAttribute()
+    created_at = UTCDateTimeAttribute()
+    amount = UnicodeAttribute(null=True)
+    currency = UnicodeAttribute(null=True)
+    reference = UnicodeAttribute(null=True)
+    description = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    metadata = MapAttribute(null=True)
+    actor_key_id = UnicodeAttribute(null=True)
+    after_available = NumberAttribute()
+    after_lifetime_earned = NumberAttribute()
+    after_lifetime_redeemed = NumberAttribute()
+    after_lifetime_adjusted = NumberAttribute()
+
+
+class ProgramItem(KeyedItem):
+    points_per_currency_unit = UnicodeAttribute()
+    rounding = UnicodeAttribute()
+    updated_at = UTCDateTimeAttribute(null=True)

@@ -1,0 +1,37 @@
+"""Creating the control-plane table and each tenant's own table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pynamodb.exceptions import TableError
+
+from chalicelib.persistence.errors import translate_transient
+from chalicelib.persistence.factory import ConnectionConfig, control_models, tenant_models
+from chalicelib.persistence.models import IndexedItem
+
+
+def _ensure_table(schema: type[IndexedItem]) -> None:
+    """Create the table unless it exists, and wait until it is ACTIVE. Idempotent."""
+    with translate_transient():
+        if schema.exists():
+            return
+        try:
+            schema.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
+        except TableError as error:
+            if error.cause_response_code != "ResourceInUseException":  # a concurrent creator won
+                raise
+            schema.create_table(wait=True, billing_mode="PAY_PER_REQUEST")  # returns once it is active
+
+
+class TableProvisioner:
+    def __init__(self, *, control_table: str, tenant_table_name: Callable[[str], str], config: ConnectionConfig) -> None:
+        self._control_table = control_table
+        self._tenant_table_name = tenant_table_name
+        self._config = config
+
+    def ensure_control_table(self) -> None:
+        _ensure_table(control_models(self._control_table, self._config).schema)
+
+    def ensure_tenant_tables(self, tenant_id: str) -> None:
+        _ensure_table(tenant_models(tenant_id, self._tenant_table_name(tenant_id), self._config).schema)

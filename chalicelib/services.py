@@ -1,0 +1,112 @@
+"""Composition of the services: built lazily, once per warm container, never at import.
+
+``PlatformServices`` holds what is shared (control plane, authentication); the services of
+one brand are built for a ``TenantContext`` from cached, table-bound model classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
+
+from chalicelib.domain.api_keys import ApiKeyService, Authenticator
+from chalicelib.domain.ledger import PointsService, RetryPolicy
+from chalicelib.domain.members import MemberService
+from chalicelib.domain.program import ProgramService
+from chalicelib.domain.tenants import TenantService
+from chalicelib.persistence.control import ApiKeyRepository, TenantRepository
+from chalicelib.persistence.factory import ConnectionConfig, clear_caches, control_models, tenant_models
+from chalicelib.persistence.provisioning import TableProvisioner
+from chalicelib.persistence.tenant_data import LedgerRepository, MemberRepository, ProgramRepository
+from chalicelib.settings import Settings, get_settings, reset_settings
+
+if TYPE_CHECKING:
+    from chalicelib.domain.tenants import TenantContext
+
+
+@dataclass(frozen=True)
+class TenantServices:
+    members: MemberService
+    points: PointsService
+    program: ProgramService
+
+
+class PlatformServices:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.connection = ConnectionConfig.from_settings(settings)
+
+    @cached_property
+    def _control(self):  # noqa: ANN202 - internal
+        return control_models(self.settings.control_table_name, self.connection)
+
+    @cached_property
+    def tenant_store(self) -> TenantRepository:
+        return TenantRepository(self._control)
+
+    @cached_property
+    def api_key_store(self) -> ApiKeyRepository:
+        return ApiKeyRepository(self._control)
+
+    @cached_property
+    def provisioner(self) -> TableProvisioner:
+        return TableProvisioner(
+            control_table=self.settings.control_table_name,
+            tenant_table_name=self.settings.tenant_table_name,
+            config=self.connection,
+        )
+
+    @cached_property
+    def authenticator(self) -> Authenticator:
+        return Authenticator(self.api_key_store, self.tenant_store, self._operator_key_sha256())
+
+    @cached_property
+    def tenants(self) -> TenantService:
+        return TenantService(self.tenant_store, self.api_key_store, self.provisioner)
+
+    @cached_property
+    def api_keys(self) -> ApiKeyService:
+        return ApiKeyService(self.api_key_store)
+
+    @cached_property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_balance_races=self.settings.conflict_retry_attempts,
+            backoff_base_seconds=self.settings.conflict_backoff_base_seconds,
+            backoff_cap_seconds=self.settings.conflict_backoff_cap_seconds,
+        )
+
+    def for_tenant(self, context: TenantContext) -> TenantServices:
+        return self.for_tenant_id(context.tenant_id)
+
+    def for_tenant_id(self, tenant_id: str) -> TenantServices:
+        models = tenant_models(tenant_id, self.settings.tenant_table_name(tenant_id), self.connection)
+        program = ProgramService(ProgramRepository(models))
+        return TenantServices(
+            members=MemberService(MemberRepository(models)),
+            points=PointsService(LedgerRepository(models), program, retry=self.retry_policy),
+            program=program,
+        )
+
+    def _operator_key_sha256(self) -> str | None:
+        local = self.settings.local_operator_key_sha256()
+        if local or not self.settings.operator_key_ssm_parameter:
+            return local
+        import boto3  # only deployed stages that keep the digest in SSM pay for this import
+
+        ssm = boto3.client("ssm", region_name=self.settings.aws_region)
+        parameter = ssm.get_parameter(Name=self.settings.operator_key_ssm_parameter, WithDecryption=True)
+        return str(parameter["Parameter"]["Value"]).strip().lower()
+
+
+@lru_cache(maxsize=1)
+def platform() -> PlatformServices:
+    return PlatformServices(get_settings())
+
+
+def reset_platform() -> None:
+    """Drop every cached service, setting and bound model (tests and local tooling)."""
+    platform.cache_clear()
+    reset_settings()
+    clear_caches()

@@ -1,0 +1,75 @@
+"""The one typed settings object. The only module that reads the environment.
+
+Settings are built lazily on first use (never at import time), because
+``chalice.test.Client`` applies a stage's environment only while a request runs
+and because moto must be active before any client is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import lru_cache
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOYALTY_", extra="ignore", frozen=True)
+
+    stage: str = "dev"
+    #: Every table name starts with this; the IAM policy of a stage is scoped to it.
+    table_prefix: str = "loyalty-dev"
+    aws_region: str = Field(default="eu-west-1", validation_alias="AWS_DEFAULT_REGION")
+    #: Point PynamoDB at moto's server, DynamoDB Local or any other endpoint.
+    dynamodb_endpoint: str | None = None
+    dynamodb_connect_timeout_seconds: float = 1.0
+    dynamodb_read_timeout_seconds: float = 2.0
+    #: botocore-level retries of throttling/5xx (standard mode) per request.
+    dynamodb_max_retry_attempts: int = 3
+    #: Plain operator key, for local use only.
+    operator_key: SecretStr | None = None
+    #: SHA-256 hex digest of the operator key (how a deployed stage is configured).
+    operator_key_sha256: str | None = None
+    #: SSM parameter holding the SHA-256 digest, read lazily once per container.
+    operator_key_ssm_parameter: str | None = None
+    #: Largest request body accepted, in bytes.
+    max_body_bytes: int = 16_384
+    #: Retries of transaction conflicts / throttling that survived botocore's own retries.
+    conflict_retry_attempts: int = 64
+    conflict_backoff_base_seconds: float = 0.005
+    conflict_backoff_cap_seconds: float = 0.2
+
+    @field_validator("table_prefix")
+    @classmethod
+    def _prefix_is_safe(cls, value: str) -> str:
+        if not _PREFIX_PATTERN.match(value):
+            raise ValueError("table_prefix must be lowercase letters, digits and '-'")
+        return value
+
+    @property
+    def control_table_name(self) -> str:
+        return f"{self.table_prefix}-control"
+
+    def tenant_table_name(self, tenant_id: str) -> str:
+        return f"{self.table_prefix}-tenant-{tenant_id}"
+
+    def local_operator_key_sha256(self) -> str | None:
+        if self.operator_key_sha256:
+            return self.operator_key_sha256.lower()
+        if self.operator_key is not None:
+            return hashlib.sha256(self.operator_key.get_secret_value().encode()).hexdigest()
+        return None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests, and `make run` after changing the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,1 @@
+"""Test support: emulator processes and an HTTP helper around chalice.test.Client."""
