@@ -6,6 +6,8 @@ dimension value per brand would multiply the CloudWatch bill by the number of br
 
 from __future__ import annotations
 
+import warnings
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 SERVICE = "loyalty"
@@ -13,3 +15,6 @@ SERVICE = "loyalty"
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="Loyalty", service=SERVICE)
 tracer = Tracer(service=SERVICE)
+
+# Read-only requests publish no metric; that is expected, not worth a warning per request.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
