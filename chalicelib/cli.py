@@ -126,13 +126,11 @@ def run_local(
     endpoint = os.environ.get("LOYALTY_DYNAMODB_ENDPOINT")
     moto = None
     if not endpoint:
-        from moto.server import ThreadedMotoServer
+        from chalicelib.devserver import SerialMotoServer
 
-        moto_port = int(os.environ.get("LOYALTY_MOTO_PORT", "0")) or _free_port()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
-        moto.start()
-        endpoint = f"http://127.0.0.1:{moto_port}"
+        moto = SerialMotoServer(port=int(os.environ.get("LOYALTY_MOTO_PORT", "0"))).start()
+        endpoint = moto.endpoint
     _local_environment(endpoint, operator_key)
     admin_key, member_ids = seed_demo()
     base = f"http://{host}:{port}/v1"
@@ -155,8 +153,7 @@ def run_local(
     stop = threading.Event()
     threading.Thread(target=_run_schedules, args=(port, jobs_every, stop), daemon=True).start()
     server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("chalice")), "local", "--host", host, "--port", str(port),
-         "--stage", "local", "--no-autoreload"],
+        [sys.executable, "-m", "chalicelib.devserver", "--host", host, "--port", str(port), "--stage", "local"],
         cwd=ROOT, env=os.environ.copy(),
     )
     try:
@@ -168,14 +165,6 @@ def run_local(
         stop.set()
         if moto is not None:
             moto.stop()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @cli.command("seed-demo")

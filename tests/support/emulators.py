@@ -79,16 +79,13 @@ def dynamodb_local() -> Iterator[str]:
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """moto in server mode (thread-safe, unlike the in-process mock) on a free port."""
-    from moto.server import ThreadedMotoServer
+    """moto in server mode, answering one request at a time (see chalicelib.devserver)."""
+    from chalicelib.devserver import SerialMotoServer
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    server = SerialMotoServer().start()
     try:
-        _wait_until_listing(endpoint, None)
-        yield endpoint
+        _wait_until_listing(server.endpoint, None)
+        yield server.endpoint
     finally:
         server.stop()
 
