@@ -5,13 +5,13 @@ from __future__ import annotations
 from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib.api import access, members, meta, points, program, tenants
-from chalicelib.observability import logger, metrics, tracer
+from chalicelib.observability import logger, metrics, tracing_middleware
 
 app = Chalice(app_name="loyalty")
 
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
 app.register_middleware(ConvertToMiddleware(metrics.log_metrics))
-app.register_middleware(ConvertToMiddleware(tracer.capture_lambda_handler))
+app.register_middleware(tracing_middleware)
 
 for blueprint in (meta, tenants, access, program, members, points):
     app.register_blueprint(blueprint.bp, url_prefix="/v1")

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     @field_validator("table_prefix")
     @classmethod
     def _prefix_is_safe(cls, value: str) -> str:
-        if not _PREFIX_PATTERN.match(value):
+        if not _PREFIX_PATTERN.fullmatch(value):
             raise ValueError("table_prefix must be lowercase letters, digits and '-'")
         return value
 

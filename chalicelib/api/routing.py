@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from chalicelib.api.errors import JSON_HEADERS, error_response, internal_error_response, invalid_request_from
 from chalicelib.domain.api_keys import Scope, require_scope
 from chalicelib.domain.errors import InvalidRequest, LoyaltyError
-from chalicelib.observability import logger, tracer
+from chalicelib.observability import annotate, logger
 from chalicelib.services import PlatformServices, platform
 
 Auth = Literal["none", "operator", "tenant"]
@@ -122,7 +122,7 @@ def endpoint(
                 elif auth == "tenant":
                     call.tenant = services.authenticator.authenticate_tenant(authorization)
                     logger.append_keys(tenant_id=call.tenant.tenant_id, api_key_id=call.tenant.key_id)
-                    tracer.put_annotation(key="tenant_id", value=call.tenant.tenant_id)
+                    annotate(tenant_id=call.tenant.tenant_id)
                     require_scope(call.tenant, scope)  # type: ignore[arg-type]
                 if idempotency_key:
                     call.idempotency_key = _idempotency_key(call.headers.get(IDEMPOTENCY_HEADER.lower()))
@@ -156,7 +156,7 @@ def _idempotency_key(value: str | None) -> str:
             f"the {IDEMPOTENCY_HEADER} header is required for every point movement",
             details={"fields": [{"path": IDEMPOTENCY_HEADER, "message": "missing header"}]},
         )
-    if not _IDEMPOTENCY_KEY.match(value):
+    if not _IDEMPOTENCY_KEY.fullmatch(value):
         raise InvalidRequest(
             f"the {IDEMPOTENCY_HEADER} header must be 1-255 visible ASCII characters",
             details={"fields": [{"path": IDEMPOTENCY_HEADER, "message": "invalid value"}]},

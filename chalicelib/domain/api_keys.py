@@ -91,7 +91,7 @@ def parse_bearer(authorization: str | None) -> str:
 
 
 def key_id_of(secret: str) -> str | None:
-    match = _KEY_PATTERN.match(secret)
+    match = _KEY_PATTERN.fullmatch(secret)
     return f"key_{match.group(1)}" if match else None
 
 
@@ -150,7 +150,7 @@ class ApiKeyService:
         return self._api_keys.list_for_tenant(context.tenant_id)
 
     def revoke(self, context: TenantContext, key_id: str) -> ApiKey:
-        record = self._api_keys.get(key_id) if API_KEY_ID_PATTERN.match(key_id) else None
+        record = self._api_keys.get(key_id) if API_KEY_ID_PATTERN.fullmatch(key_id) else None
         if record is None or record.tenant_id != context.tenant_id:
             raise NotFound(f"API key {key_id!r} not found")
         if not record.active:

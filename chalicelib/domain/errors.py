@@ -72,6 +72,10 @@ class BalanceLimitExceeded(BusinessRuleViolation):
     code = "balance_limit_exceeded"
 
 
+class MovementTooLarge(BusinessRuleViolation):
+    code = "movement_too_large"
+
+
 class RetryLater(LoyaltyError):
     """Throttling or transaction conflicts that survived our bounded retries."""
 

@@ -29,6 +29,7 @@ from chalicelib.domain.errors import (
     BusinessRuleViolation,
     IdempotencyKeyReused,
     InsufficientPoints,
+    MovementTooLarge,
     NotFound,
     RetryLater,
     TransientStoreError,
@@ -185,9 +186,13 @@ class PointsService:
         self._sleep = sleep
 
     def move(self, request: MovementRequest) -> MovementResult:
-        if not MEMBER_ID_PATTERN.match(request.member_id):
+        if not MEMBER_ID_PATTERN.fullmatch(request.member_id):
             raise NotFound(f"member {request.member_id!r} not found")
-        delta, amount = self._delta(request)
+        try:
+            delta, amount = self._delta(request)
+        except BusinessRuleViolation as refusal:
+            # The program may have changed since this key was first applied: replay wins.
+            return self._replay_or_raise(request, refusal)
         races = transient = 0
         while True:
             try:
@@ -206,7 +211,7 @@ class PointsService:
                 self._sleep(self._retry.backoff(transient))
 
     def balance(self, member_id: str) -> Balance:
-        found = self._ledger.get_balance(member_id, consistent=False) if MEMBER_ID_PATTERN.match(member_id) else None
+        found = self._ledger.get_balance(member_id, consistent=False) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
         if found is None:
             raise NotFound(f"member {member_id!r} not found")
         return found
@@ -216,11 +221,19 @@ class PointsService:
         return self._ledger.list_entries(member_id, limit=limit, cursor=cursor)
 
     def _delta(self, request: MovementRequest) -> tuple[int, str | None]:
+        """The signed change of the balance, and the normalised amount it came from (if any)."""
+        amount = None
         if request.amount is not None:
             value, points = self._program.points_for_amount(request.amount, request.currency or "")
-            return points, format(value, "f")
-        points = request.points or 0
-        return (-points if request.movement is MovementType.REDEEM else points), None
+            amount = format(value, "f")
+        else:
+            points = request.points or 0
+        if abs(points) > MAX_POINTS_PER_MOVEMENT:
+            raise MovementTooLarge(
+                f"a single movement may not exceed {MAX_POINTS_PER_MOVEMENT} points",
+                details={"points": points, "maximum": MAX_POINTS_PER_MOVEMENT},
+            )
+        return (-points if request.movement is MovementType.REDEEM else points), amount
 
     def _attempt(self, request: MovementRequest, delta: int, amount: str | None) -> MovementResult:
         previous = self._ledger.get_balance(request.member_id, consistent=True)

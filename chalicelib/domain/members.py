@@ -69,7 +69,7 @@ class MemberService:
         return member
 
     def get(self, member_id: str) -> Member:
-        member = self._store.get(member_id) if MEMBER_ID_PATTERN.match(member_id) else None
+        member = self._store.get(member_id) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
         if member is None:
             raise NotFound(f"member {member_id!r} not found")
         return member
@@ -81,7 +81,7 @@ class MemberService:
         return self._store.list(limit=limit, cursor=cursor)
 
     def update(self, member_id: str, changes: MemberChanges) -> Member:
-        updated = self._store.update(member_id, changes, self._clock()) if MEMBER_ID_PATTERN.match(member_id) else None
+        updated = self._store.update(member_id, changes, self._clock()) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
         if updated is None:
             raise NotFound(f"member {member_id!r} not found")
         return updated

@@ -25,7 +25,7 @@ def is_tenant_id(value: str) -> bool:
     return (
         isinstance(value, str)
         and TENANT_ID_MIN_LENGTH <= len(value) <= TENANT_ID_MAX_LENGTH
-        and TENANT_ID_PATTERN.match(value) is not None
+        and TENANT_ID_PATTERN.fullmatch(value) is not None
     )
 
 

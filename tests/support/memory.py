@@ -1,0 +1,358 @@
+"""In-memory twins of the storage ports (chalicelib.domain.ports), for fast unit tests.
+
+They copy the semantics of the DynamoDB repositories in chalicelib.persistence, not just
+their signatures:
+
+* ``InMemoryLedgerStore.commit`` writes the entry only if its idempotency key is absent
+  (else ``IdempotencyKeyTaken``) and the balance only if it is still at
+  ``previous.version`` (else ``BalanceChanged``); both or neither, under one lock.
+* ``InMemoryMemberStore.create`` writes profile, opening balance and external-id link
+  together, and raises ``MemberExists`` naming the existing member on a duplicate
+  external id.
+* Lists are ordered like the GSIs (members, tenants, API keys by id ascending; ledger
+  entries newest first) and paginated with opaque ``next_cursor`` strings.
+* Everything stored or returned is a deep copy, as a round trip through DynamoDB would be.
+
+``InMemoryLedgerStore`` also has fault-injection hooks (``fail_next_commit``,
+``before_next_commit``) to simulate throttling, timeouts after a write landed, and
+concurrent writers.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
+
+from chalicelib.domain.errors import InvalidRequest, MemberExists, NotFound, TenantExists
+from chalicelib.domain.ports import BalanceChanged, IdempotencyKeyTaken, Page
+
+if TYPE_CHECKING:
+    from chalicelib.domain.api_keys import ApiKey
+    from chalicelib.domain.ledger import Balance, LedgerEntry
+    from chalicelib.domain.members import Member, MemberChanges
+    from chalicelib.domain.program import Program
+    from chalicelib.domain.tenants import Tenant
+
+T = TypeVar("T")
+
+_CURSOR_ERROR = {"fields": [{"path": "cursor", "message": "not a cursor returned by this endpoint"}]}
+
+
+class DuplicateItem(Exception):
+    """A put whose 'attribute_not_exists' condition failed where the domain expects none (a bug)."""
+
+
+# --- pagination -------------------------------------------------------------------------------
+
+
+def _encode_cursor(scope: str, key: str) -> str:
+    raw = json.dumps({"scope": scope, "after": key}, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, scope: str) -> str:
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidRequest("invalid cursor", details=_CURSOR_ERROR) from None
+    if (
+        not isinstance(decoded, dict)
+        or decoded.get("scope") != scope
+        or not isinstance(decoded.get("after"), str)
+        or set(decoded) != {"scope", "after"}
+    ):
+        raise InvalidRequest("invalid cursor", details=_CURSOR_ERROR)
+    return decoded["after"]
+
+
+def _paginate(
+    items: Iterable[T], *, sort_key: Callable[[T], str], limit: int, cursor: str | None, scope: str, descending: bool = False
+) -> Page[T]:
+    """Like a GSI query with ``limit`` and ``ExclusiveStartKey``: a cursor only when more items exist."""
+    ordered = sorted(items, key=sort_key, reverse=descending)
+    if cursor is not None:
+        after = _decode_cursor(cursor, scope)
+        ordered = [item for item in ordered if (sort_key(item) < after if descending else sort_key(item) > after)]
+    page = ordered[:limit]
+    next_cursor = _encode_cursor(scope, sort_key(page[-1])) if len(ordered) > limit and page else None
+    return Page(items=[copy.deepcopy(item) for item in page], next_cursor=next_cursor)
+
+
+# --- one tenant's table: ledger, balances, members, program ------------------------------------
+
+
+@dataclass(frozen=True)
+class _Fault:
+    error: BaseException
+    after_commit: bool
+
+
+class InMemoryLedgerStore:
+    """The ledger and balances of one tenant (the LedgerStore port)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._balances: dict[str, Balance] = {}
+        self._entries: dict[str, LedgerEntry] = {}  # by idempotency key, like the LEDGER#<key> item
+        self._faults: deque[_Fault] = deque()
+        self._before_commit: deque[Callable[[LedgerEntry, Balance, Balance], None]] = deque()
+        #: Every commit() call, in order, whatever its outcome.
+        self.commit_calls: list[LedgerEntry] = []
+        #: Commits whose writes were applied.
+        self.applied: list[LedgerEntry] = []
+
+    # -- fault injection -----------------------------------------------------------------
+
+    def fail_next_commit(self, error: BaseException, *, after_commit: bool = False, times: int = 1) -> None:
+        """Queue ``error`` for the next ``times`` commit() calls.
+
+        ``after_commit=False``: raised before anything is written (the write never happened).
+        ``after_commit=True``: raised once the write has been applied (a timeout or crash after
+        DynamoDB committed: the caller sees an error, but the entry and balance are stored).
+        A commit that would have been refused (key taken, balance changed) raises that refusal
+        instead of an after-commit fault, and the fault is consumed.
+        """
+        for _ in range(times):
+            self._faults.append(_Fault(error, after_commit))
+
+    def before_next_commit(self, action: Callable[[LedgerEntry, Balance, Balance], None]) -> None:
+        """Run ``action(entry, previous, new)`` at the start of the next commit(), outside the lock.
+
+        Use it to let a concurrent writer slip in between a read and the conditional write.
+        """
+        self._before_commit.append(action)
+
+    @property
+    def pending_faults(self) -> int:
+        return len(self._faults)
+
+    # -- the port ------------------------------------------------------------------------
+
+    def get_balance(self, member_id: str, *, consistent: bool) -> Balance | None:
+        with self.lock:
+            return copy.deepcopy(self._balances.get(member_id))
+
+    def commit(self, entry: LedgerEntry, previous: Balance, new: Balance) -> None:
+        self.commit_calls.append(entry)
+        if self._before_commit:
+            self._before_commit.popleft()(entry, previous, new)
+        fault = self._faults.popleft() if self._faults else None
+        if fault is not None and not fault.after_commit:
+            raise fault.error
+        with self.lock:
+            if entry.idempotency_key in self._entries:
+                raise IdempotencyKeyTaken(entry.idempotency_key)
+            current = self._balances.get(entry.member_id)
+            # DynamoDB's update creates a missing item, but `version == previous.version` fails on it.
+            if current is None or current.version != previous.version:
+                raise BalanceChanged(entry.member_id)
+            self._entries[entry.idempotency_key] = copy.deepcopy(entry)
+            self._balances[entry.member_id] = copy.deepcopy(new)
+            self.applied.append(entry)
+        if fault is not None:
+            raise fault.error
+
+    def get_entry(self, idempotency_key: str) -> LedgerEntry | None:
+        with self.lock:
+            return copy.deepcopy(self._entries.get(idempotency_key))
+
+    def list_entries(self, member_id: str, *, limit: int, cursor: str | None) -> Page[LedgerEntry]:
+        with self.lock:
+            entries = [entry for entry in self._entries.values() if entry.member_id == member_id]
+        return _paginate(
+            entries,
+            sort_key=lambda entry: f"{entry.sequence:012d}",
+            limit=limit,
+            cursor=cursor,
+            scope=f"MEMBER#{member_id}#LEDGER",
+            descending=True,
+        )
+
+    # -- test helpers --------------------------------------------------------------------
+
+    def all_entries(self, member_id: str) -> list[LedgerEntry]:
+        """Every entry of the member, oldest first."""
+        with self.lock:
+            entries = [copy.deepcopy(e) for e in self._entries.values() if e.member_id == member_id]
+        return sorted(entries, key=lambda entry: entry.sequence)
+
+    def _open_balance(self, balance: Balance) -> None:
+        """Called by InMemoryMemberStore with ``lock`` held."""
+        self._balances[balance.member_id] = copy.deepcopy(balance)
+
+
+class InMemoryMemberStore:
+    """Member profiles of one tenant; shares the table (and its lock) with the ledger's balances."""
+
+    def __init__(self, ledger: InMemoryLedgerStore | None = None) -> None:
+        self.ledger = ledger if ledger is not None else InMemoryLedgerStore()
+        self._members: dict[str, Member] = {}
+        self._external_ids: dict[str, str] = {}
+
+    def create(self, member: Member, opening_balance: Balance) -> None:
+        with self.ledger.lock:
+            existing_id = self._external_ids.get(member.external_id) if member.external_id is not None else None
+            if existing_id is not None:
+                raise MemberExists(
+                    f"a member with external_id {member.external_id!r} already exists",
+                    details={"external_id": member.external_id, "member_id": existing_id},
+                )
+            if member.member_id in self._members or opening_balance.member_id in self.ledger._balances:
+                raise DuplicateItem(member.member_id)
+            self._members[member.member_id] = copy.deepcopy(member)
+            self.ledger._open_balance(opening_balance)
+            if member.external_id is not None:
+                self._external_ids[member.external_id] = member.member_id
+
+    def get(self, member_id: str) -> Member | None:
+        with self.ledger.lock:
+            return copy.deepcopy(self._members.get(member_id))
+
+    def find_by_external_id(self, external_id: str) -> Member | None:
+        with self.ledger.lock:
+            member_id = self._external_ids.get(external_id)
+            return copy.deepcopy(self._members.get(member_id)) if member_id is not None else None
+
+    def list(self, *, limit: int, cursor: str | None) -> Page[Member]:
+        with self.ledger.lock:
+            members = list(self._members.values())
+        return _paginate(members, sort_key=lambda m: m.member_id, limit=limit, cursor=cursor, scope="MEMBERS")
+
+    def update(self, member_id: str, changes: MemberChanges, at: datetime) -> Member | None:
+        with self.ledger.lock:
+            current = self._members.get(member_id)
+            if current is None:
+                return None
+            values = {name: getattr(changes, name) for name in sorted(changes.fields_set)}
+            if "marketing_consent" in values:  # a removed attribute reads back as False
+                values["marketing_consent"] = bool(values["marketing_consent"])
+            updated = replace(current, updated_at=at, **values)
+            self._members[member_id] = updated
+            return copy.deepcopy(updated)
+
+
+class InMemoryProgramStore:
+    def __init__(self, program: Program | None = None) -> None:
+        self._lock = threading.Lock()
+        self._program = program
+        self.puts = 0
+
+    def get(self) -> Program | None:
+        with self._lock:
+            return copy.deepcopy(self._program)
+
+    def put(self, program: Program) -> None:
+        with self._lock:
+            self._program = copy.deepcopy(program)
+            self.puts += 1
+
+
+# --- the control plane: tenants and API keys ---------------------------------------------------
+
+
+class InMemoryApiKeyStore:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._keys: dict[str, ApiKey] = {}
+
+    def get(self, key_id: str) -> ApiKey | None:
+        with self.lock:
+            return copy.deepcopy(self._keys.get(key_id))
+
+    def add(self, key: ApiKey) -> None:
+        with self.lock:
+            self._put_new(key)
+
+    def list_for_tenant(self, tenant_id: str) -> list[ApiKey]:
+        with self.lock:
+            keys = [copy.deepcopy(k) for k in self._keys.values() if k.tenant_id == tenant_id]
+        return sorted(keys, key=lambda k: k.key_id)
+
+    def revoke(self, key: ApiKey, at: datetime) -> ApiKey:
+        with self.lock:
+            stored = self._keys.get(key.key_id)
+            if stored is None or stored.tenant_id != key.tenant_id:
+                raise NotFound(f"API key {key.key_id!r} not found")
+            self._keys[key.key_id] = replace(stored, revoked_at=at)
+        return replace(key, revoked_at=at)
+
+    def _put_new(self, key: ApiKey) -> None:
+        """With ``lock`` held."""
+        if key.key_id in self._keys:
+            raise DuplicateItem(key.key_id)
+        self._keys[key.key_id] = copy.deepcopy(key)
+
+
+class InMemoryTenantStore:
+    """The tenant registry; ``create_with_key`` also writes into ``api_keys`` (same control table)."""
+
+    def __init__(self, api_keys: InMemoryApiKeyStore | None = None) -> None:
+        self.api_keys = api_keys if api_keys is not None else InMemoryApiKeyStore()
+        self._tenants: dict[str, Tenant] = {}
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        with self.api_keys.lock:
+            return copy.deepcopy(self._tenants.get(tenant_id))
+
+    def create_with_key(self, tenant: Tenant, admin_key: ApiKey) -> None:
+        with self.api_keys.lock:
+            if tenant.tenant_id in self._tenants:
+                raise TenantExists(f"tenant {tenant.tenant_id!r} already exists", details={"tenant_id": tenant.tenant_id})
+            if admin_key.key_id in self.api_keys._keys:
+                raise DuplicateItem(admin_key.key_id)
+            self._tenants[tenant.tenant_id] = copy.deepcopy(tenant)
+            self.api_keys._put_new(admin_key)
+
+    def set_status(self, tenant: Tenant) -> None:
+        with self.api_keys.lock:
+            stored = self._tenants.get(tenant.tenant_id)
+            if stored is None:
+                raise NotFound(f"tenant {tenant.tenant_id!r} not found")
+            # Only status and updated_at are written, like the DynamoDB update.
+            self._tenants[tenant.tenant_id] = replace(stored, status=tenant.status, updated_at=tenant.updated_at)
+
+    def list(self, *, limit: int, cursor: str | None) -> Page[Tenant]:
+        with self.api_keys.lock:
+            tenants = list(self._tenants.values())
+        return _paginate(tenants, sort_key=lambda t: t.tenant_id, limit=limit, cursor=cursor, scope="TENANTS")
+
+
+class InMemoryProvisioner:
+    """Records which tenants' tables exist. Idempotent, like ``TableProvisioner``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.tables: set[str] = set()
+        #: Every call, in order (including repeats and failures).
+        self.calls: list[str] = []
+        self._faults: deque[BaseException] = deque()
+
+    def fail_next(self, error: BaseException, *, times: int = 1) -> None:
+        """Raise ``error`` on the next ``times`` calls, before any table is created."""
+        self._faults.extend([error] * times)
+
+    def ensure_tenant_tables(self, tenant_id: str) -> None:
+        with self._lock:
+            self.calls.append(tenant_id)
+            if self._faults:
+                raise self._faults.popleft()
+            self.tables.add(tenant_id)
+
+
+__all__ = [
+    "DuplicateItem",
+    "InMemoryApiKeyStore",
+    "InMemoryLedgerStore",
+    "InMemoryMemberStore",
+    "InMemoryProgramStore",
+    "InMemoryProvisioner",
+    "InMemoryTenantStore",
+]
