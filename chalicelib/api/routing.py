@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib.api.errors import JSON_HEADERS, error_response, internal_error_response, invalid_request_from
 from chalicelib.domain.api_keys import Scope, require_scope
-from chalicelib.domain.errors import InvalidRequest, LoyaltyError
+from chalicelib.domain.errors import InvalidRequest, LoyaltyError, RetryLater, TransientStoreError
 from chalicelib.observability import annotate, logger
 from chalicelib.services import PlatformServices, platform
 
@@ -133,6 +133,9 @@ def endpoint(
             except LoyaltyError as error:
                 logger.info("request refused", extra={"code": error.code, "operation": handler.__name__})
                 return error_response(error)
+            except TransientStoreError:
+                logger.warning("storage busy after retries", extra={"operation": handler.__name__})
+                return error_response(RetryLater("the service is busy; retry shortly (same Idempotency-Key)"))
             except Exception:
                 logger.exception("unhandled error", extra={"operation": handler.__name__})
                 return internal_error_response()

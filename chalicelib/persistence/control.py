@@ -12,7 +12,7 @@ from chalicelib.domain.api_keys import ApiKey, Scope
 from chalicelib.domain.errors import NotFound, TenantExists
 from chalicelib.domain.ports import Page
 from chalicelib.domain.tenants import Tenant, TenantStatus
-from chalicelib.persistence.errors import cancellation_codes, translate_transient
+from chalicelib.persistence.errors import response_code, cancellation_codes, translate_transient
 from chalicelib.persistence.factory import ControlModels
 from chalicelib.persistence.models import ApiKeyItem, TenantItem
 from chalicelib.persistence.pagination import decode_cursor, paginate
@@ -84,7 +84,7 @@ class TenantRepository:
                     condition=model.pk.exists(),
                 )
         except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if response_code(error) == "ConditionalCheckFailedException":
                 raise NotFound(f"tenant {tenant.tenant_id!r} not found") from None
             raise
 
@@ -125,7 +125,7 @@ class ApiKeyRepository:
                     condition=model.pk.exists() & (model.tenant_id == key.tenant_id),
                 )
         except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if response_code(error) == "ConditionalCheckFailedException":
                 raise NotFound(f"API key {key.key_id!r} not found") from None
             raise
         return replace(key, revoked_at=at)

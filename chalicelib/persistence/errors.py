@@ -26,10 +26,23 @@ RETRYABLE_CODES = frozenset(
 RETRYABLE_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 
 
+def response_code(error: PynamoDBException) -> str | None:
+    """DynamoDB's error code, or None when no answer came back (timeout, connection reset).
+
+    Not PynamoDB's ``cause_response_code``: it raises AttributeError for botocore errors
+    whose ``response`` is None, such as ReadTimeoutError.
+    """
+    response = getattr(error.cause, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code is not None else None
+    return None
+
+
 def is_retryable(error: PynamoDBException) -> bool:
-    code = error.cause_response_code
-    # No response code: the request never got an answer (timeout, connection reset).
-    # Retrying is safe because every write we issue is conditional or idempotent.
+    # No response code: the request may or may not have reached the table. Retrying is
+    # safe because every write we issue is conditional or idempotent.
+    code = response_code(error)
     return code is None or code in RETRYABLE_CODES
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from pynamodb.exceptions import TableError
 
-from chalicelib.persistence.errors import translate_transient
+from chalicelib.persistence.errors import response_code, translate_transient
 from chalicelib.persistence.factory import ConnectionConfig, control_models, tenant_models
 from chalicelib.persistence.models import IndexedItem
 
@@ -19,7 +19,7 @@ def _ensure_table(schema: type[IndexedItem]) -> None:
         try:
             schema.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
         except TableError as error:
-            if error.cause_response_code != "ResourceInUseException":  # a concurrent creator won
+            if response_code(error) != "ResourceInUseException":  # a concurrent creator won
                 raise
             schema.create_table(wait=True, billing_mode="PAY_PER_REQUEST")  # returns once it is active
 

@@ -13,7 +13,7 @@ from chalicelib.domain.ledger import Balance, LedgerEntry, MovementType
 from chalicelib.domain.members import Member, MemberChanges
 from chalicelib.domain.ports import BalanceChanged, IdempotencyKeyTaken, Page
 from chalicelib.domain.program import Program, Rounding
-from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, cancellation_codes, translate_transient
+from chalicelib.persistence.errors import response_code, RETRYABLE_CANCELLATIONS, cancellation_codes, translate_transient
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.models import BalanceItem, LedgerItem, MemberItem
 from chalicelib.persistence.pagination import decode_cursor, paginate
@@ -114,7 +114,7 @@ class MemberRepository:
             with translate_transient():
                 item.update(actions=actions, condition=model.pk.exists())
         except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if response_code(error) == "ConditionalCheckFailedException":
                 return None
             raise
         return _to_member(item)

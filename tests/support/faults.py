@@ -1,0 +1,96 @@
+"""Fault injection at the DynamoDB client boundary (botocore), for any emulator.
+
+Emulators never throttle, time out or report transaction conflicts on their own, so the
+tests make the client do it: before the request is sent (it never reached the table) or
+after the response came back (it did, and the caller never learns).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.client
+from botocore.exceptions import ClientError, ReadTimeoutError
+
+
+@dataclass
+class _Rule:
+    operation: str
+    make_error: Callable[[str], BaseException]
+    after: bool
+    remaining: int | None  # None: forever
+    skip: int = 0  # let this many matching calls through first
+
+
+@dataclass
+class FaultPlan:
+    rules: list[_Rule] = field(default_factory=list)
+    calls: Counter[str] = field(default_factory=Counter)
+    injected: Counter[str] = field(default_factory=Counter)
+
+    def fail(self, operation: str, make_error: Callable[[str], BaseException], *,
+             times: int | None = 1, after: bool = False, skip: int = 0) -> None:
+        self.rules.append(_Rule(operation, make_error, after, times, skip))
+
+    def _take(self, operation: str, after: bool) -> BaseException | None:
+        for rule in self.rules:
+            if rule.operation == operation and rule.after == after and rule.remaining != 0:
+                if rule.skip > 0:
+                    rule.skip -= 1
+                    continue
+                if rule.remaining is not None:
+                    rule.remaining -= 1
+                self.injected[operation] += 1
+                return rule.make_error(operation)
+        return None
+
+    def install(self, monkeypatch: Any) -> None:
+        original = botocore.client.BaseClient._make_api_call
+        plan = self
+
+        def _make_api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+            if client.meta.service_model.service_name != "dynamodb":
+                return original(client, operation_name, api_params)
+            plan.calls[operation_name] += 1
+            error = plan._take(operation_name, after=False)
+            if error is not None:
+                raise error
+            response = original(client, operation_name, api_params)
+            error = plan._take(operation_name, after=True)
+            if error is not None:
+                raise error
+            return response
+
+        monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", _make_api_call)
+
+
+def transaction_conflict(operation: str) -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": "TransactionCanceledException",
+                      "Message": "Transaction cancelled [None, TransactionConflict]"},
+            "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict", "Message": "conflict"}],
+        },
+        operation,
+    )
+
+
+def throttled(operation: str) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, operation
+    )
+
+
+def read_timeout(operation: str) -> ReadTimeoutError:
+    return ReadTimeoutError(endpoint_url=f"https://dynamodb/{operation}")
+
+
+class Crash(RuntimeError):
+    """The function dies after DynamoDB answered, before the HTTP response is written."""
+
+
+def crash(operation: str) -> Crash:
+    return Crash(f"process died after {operation}")
