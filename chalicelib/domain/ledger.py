@@ -217,8 +217,12 @@ class PointsService:
         return found
 
     def transactions(self, member_id: str, *, limit: int, cursor: str | None) -> Page[LedgerEntry]:
-        self.balance(member_id)  # 404 for unknown members rather than an empty page
-        return self._ledger.list_entries(member_id, limit=limit, cursor=cursor)
+        if not MEMBER_ID_PATTERN.fullmatch(member_id):
+            raise NotFound(f"member {member_id!r} not found")
+        page = self._ledger.list_entries(member_id, limit=limit, cursor=cursor)
+        if not page.items and self._ledger.get_balance(member_id, consistent=True) is None:
+            raise NotFound(f"member {member_id!r} not found")  # rather than an empty page
+        return page
 
     def _delta(self, request: MovementRequest) -> tuple[int, str | None]:
         """The signed change of the balance, and the normalised amount it came from (if any)."""

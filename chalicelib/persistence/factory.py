@@ -8,12 +8,14 @@ AWS: PynamoDB opens its connection on the first request.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.attributes import UnicodeAttribute
+from pynamodb.connection import Connection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.domain.tenants import validate_tenant_id
 from chalicelib.persistence import models
@@ -62,11 +64,30 @@ def _gsi1() -> GlobalSecondaryIndex[Any]:
     return Gsi1()
 
 
+@lru_cache(maxsize=8)
+def _shared_connection(config: ConnectionConfig) -> Connection:
+    """One PynamoDB Connection (hence one botocore client) per configuration."""
+    return Connection(
+        region=config.region,
+        host=config.endpoint,
+        connect_timeout_seconds=config.connect_timeout_seconds,
+        read_timeout_seconds=config.read_timeout_seconds,
+        max_retry_attempts=config.max_retry_attempts,
+        max_pool_connections=config.max_pool_connections,
+    )
+
+
+def shared_client(config: ConnectionConfig) -> Any:
+    """The botocore DynamoDB client every table-bound class of ``config`` uses (built on first use)."""
+    return _shared_connection(config).client
+
+
 def _bind(base: type[M], table: str, config: ConnectionConfig, *, indexed: bool) -> type[M]:
     meta = type(
         "Meta",
         (),
         {
+            "client_provider": staticmethod(functools.partial(shared_client, config)),
             "table_name": table,
             "region": config.region,
             "host": config.endpoint,
@@ -131,6 +152,7 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
 
 
 def clear_caches() -> None:
-    """Forget every bound class (tests switch between emulators)."""
+    """Forget every bound class and client (tests switch between emulators)."""
     control_models.cache_clear()
     tenant_models.cache_clear()
+    _shared_connection.cache_clear()

@@ -28,12 +28,16 @@ def member_pk(member_id: str) -> str:
     return f"MEMBER#{member_id}"
 
 
+_LEDGER_PREFIX = "LEDGER#"
+_LEDGER_PARTITION = ("MEMBER#", "#LEDGER")
+
+
 def ledger_pk(idempotency_key: str) -> str:
-    return f"LEDGER#{idempotency_key}"
+    return f"{_LEDGER_PREFIX}{idempotency_key}"
 
 
 def ledger_partition(member_id: str) -> str:
-    return f"MEMBER#{member_id}#LEDGER"
+    return f"{_LEDGER_PARTITION[0]}{member_id}{_LEDGER_PARTITION[1]}"
 
 
 def external_id_pk(external_id: str) -> str:
@@ -273,11 +277,8 @@ def _to_ledger_item(models: TenantModels, entry: LedgerEntry) -> LedgerItem:
         gsi1pk=ledger_partition(entry.member_id),
         gsi1sk=f"{entry.sequence:012d}",
         transaction_id=entry.transaction_id,
-        member_id=entry.member_id,
         movement=str(entry.movement),
         points=entry.points,
-        sequence=entry.sequence,
-        idempotency_key=entry.idempotency_key,
         request_fingerprint=entry.request_fingerprint,
         occurred_at=entry.occurred_at,
         created_at=entry.created_at,
@@ -297,23 +298,25 @@ def _to_ledger_item(models: TenantModels, entry: LedgerEntry) -> LedgerItem:
 
 def _to_entry(item: LedgerItem) -> LedgerEntry:
     metadata = item.metadata.as_dict() if item.metadata is not None else {}
+    member_id = (item.gsi1pk or "").removeprefix(_LEDGER_PARTITION[0]).removesuffix(_LEDGER_PARTITION[1])
+    sequence = int(item.gsi1sk or 0)
     return LedgerEntry(
         transaction_id=item.transaction_id,
-        member_id=item.member_id,
+        member_id=member_id,
         movement=MovementType(item.movement),
         points=int(item.points),
-        sequence=int(item.sequence),
-        idempotency_key=item.idempotency_key,
+        sequence=sequence,
+        idempotency_key=item.pk.removeprefix(_LEDGER_PREFIX),
         request_fingerprint=item.request_fingerprint,
         occurred_at=item.occurred_at,
         created_at=item.created_at,
         balance_after=Balance(
-            member_id=item.member_id,
+            member_id=member_id,
             available=int(item.after_available),
             lifetime_earned=int(item.after_lifetime_earned),
             lifetime_redeemed=int(item.after_lifetime_redeemed),
             lifetime_adjusted=int(item.after_lifetime_adjusted),
-            version=int(item.sequence),
+            version=sequence,
             updated_at=item.created_at,
         ),
         amount=item.amount,
