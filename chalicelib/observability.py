@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from chalice import ConvertToMiddleware
 
+from chalicelib.settings import get_settings
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -41,11 +43,15 @@ def tracer() -> Tracer:
 
 def tracing_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """Chalice middleware: powertools' capture_lambda_handler around every invocation."""
+    if not get_settings().tracing:
+        return get_response(event)
     return ConvertToMiddleware(tracer().capture_lambda_handler)(event, get_response)
 
 
 def annotate(**annotations: str) -> None:
     """Trace annotations (searchable in X-Ray) for the current invocation."""
+    if not get_settings().tracing:
+        return
     current = tracer()
     for key, value in annotations.items():
         current.put_annotation(key=key, value=value)
