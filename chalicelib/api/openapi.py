@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from chalicelib.api.routing import IDEMPOTENCY_HEADER, OPERATIONS, Operation
+from chalicelib.api.routing import IDEMPOTENCY_HEADER, MAX_PATH_PARAM_LENGTH, OPERATIONS, Operation
 from chalicelib.api.schemas import ErrorResponse
 
 BASE_PATH = "/v1"
@@ -20,7 +20,8 @@ _ERROR_TEXT = {
     403: "The key lacks the scope (`forbidden`) or the tenant is suspended (`tenant_suspended`).",
     404: "Not found (`not_found`), including another tenant's objects.",
     409: "Conflict (`tenant_exists`, `member_exists` naming the existing member).",
-    422: "Refused by the rules (`insufficient_points`, `idempotency_key_reused`, `amount_too_small`).",
+    422: "Refused by the rules (`insufficient_points`, `idempotency_key_reused`, `amount_too_small`, "
+    "`movement_too_large`, `balance_limit_exceeded`).",
     500: "A bug (`internal_error`); it has been logged.",
     503: "Throttling or conflicts outlasted our retries (`retry_later`); retry with the same Idempotency-Key.",
 }
@@ -32,8 +33,7 @@ def _error_statuses(op: Operation) -> list[int]:
         statuses.add(401)
     if op.auth == "tenant":
         statuses.update({403})
-    if op.body is not None or op.query is not None or op.idempotency_key or _PATH_PARAM.search(op.path):
-        statuses.add(400)
+    statuses.add(400)  # every operation refuses unknown query parameters
     if _PATH_PARAM.search(op.path) or op.idempotency_key:
         statuses.add(404)
     if op.operation_id in {"create_tenant", "create_member"}:
@@ -105,7 +105,12 @@ def openapi_document() -> dict[str, Any]:
 
 def _parameters(op: Operation, components: dict[str, Any], refs: dict[Any, Any]) -> list[dict[str, Any]]:
     parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 256}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "pattern": f"^[A-Za-z0-9_-]{{1,{MAX_PATH_PARAM_LENGTH}}}$"},
+        }
         for name in _PATH_PARAM.findall(op.path)
     ]
     if op.idempotency_key:

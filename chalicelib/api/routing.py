@@ -28,6 +28,8 @@ Auth = Literal["none", "operator", "tenant"]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+MAX_PATH_PARAM_LENGTH = 64
+_PATH_PARAM = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_PATH_PARAM_LENGTH}}}")
 #: Content types we accept so that our own 4xx answers them, not Chalice's 415.
 _CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded", "application/octet-stream"]
 
@@ -124,6 +126,7 @@ def endpoint(
                     logger.append_keys(tenant_id=call.tenant.tenant_id, api_key_id=call.tenant.key_id)
                     annotate(tenant_id=call.tenant.tenant_id)
                     require_scope(call.tenant, scope)  # type: ignore[arg-type]
+                _check_path_params(path_params)
                 if idempotency_key:
                     call.idempotency_key = _idempotency_key(call.headers.get(IDEMPOTENCY_HEADER.lower()))
                 if body is not None:
@@ -153,16 +156,28 @@ def endpoint(
     return decorator
 
 
+def _check_path_params(path_params: dict[str, str]) -> None:
+    """Identifiers in the path are short, plain tokens; anything else is a malformed request.
+    (A well-formed id that does not exist, or belongs to another tenant, is a 404 later.)"""
+    problems = [
+        (name, f"at most {MAX_PATH_PARAM_LENGTH} letters, digits, '_' or '-'", "string_pattern_mismatch")
+        for name, value in sorted(path_params.items())
+        if not _PATH_PARAM.fullmatch(value)
+    ]
+    if problems:
+        raise InvalidRequest.for_fields("malformed identifier in the path", *problems)
+
+
 def _idempotency_key(value: str | None) -> str:
     if value is None:
-        raise InvalidRequest(
+        raise InvalidRequest.for_fields(
             f"the {IDEMPOTENCY_HEADER} header is required for every point movement",
-            details={"fields": [{"path": IDEMPOTENCY_HEADER, "message": "missing header"}]},
+            (IDEMPOTENCY_HEADER, "missing header", "missing"),
         )
     if not _IDEMPOTENCY_KEY.fullmatch(value):
-        raise InvalidRequest(
+        raise InvalidRequest.for_fields(
             f"the {IDEMPOTENCY_HEADER} header must be 1-255 visible ASCII characters",
-            details={"fields": [{"path": IDEMPOTENCY_HEADER, "message": "invalid value"}]},
+            (IDEMPOTENCY_HEADER, "1-255 visible ASCII characters", "string_pattern_mismatch"),
         )
     return value
 
@@ -170,14 +185,11 @@ def _idempotency_key(value: str | None) -> str:
 def _parse_body(model: type[BaseModel], raw: bytes | None, max_bytes: int) -> BaseModel:
     raw = raw or b""
     if len(raw) > max_bytes:
-        raise InvalidRequest(
-            f"the request body exceeds {max_bytes} bytes",
-            details={"fields": [{"path": "body", "message": f"larger than {max_bytes} bytes"}]},
+        raise InvalidRequest.for_fields(
+            f"the request body exceeds {max_bytes} bytes", ("body", f"larger than {max_bytes} bytes", "too_long")
         )
     if not raw.strip():
-        raise InvalidRequest(
-            "a JSON request body is required", details={"fields": [{"path": "body", "message": "empty body"}]}
-        )
+        raise InvalidRequest.for_fields("a JSON request body is required", ("body", "empty body", "missing"))
     try:
         return model.model_validate_json(raw)
     except ValidationError as validation:
@@ -188,9 +200,9 @@ def _parse_query(model: type[BaseModel] | None, params: Any) -> BaseModel | None
     values = dict(params or {})
     if model is None:
         if values:
-            raise InvalidRequest(
+            raise InvalidRequest.for_fields(
                 "this endpoint takes no query parameters",
-                details={"fields": [{"path": name, "message": "unknown parameter"} for name in sorted(values)]},
+                *((name, "unknown parameter", "extra_forbidden") for name in sorted(values)),
             )
         return None
     try:

@@ -21,6 +21,11 @@ class LoyaltyError(Exception):
 class InvalidRequest(LoyaltyError):
     code = "invalid_request"
 
+    @classmethod
+    def for_fields(cls, message: str, *fields: tuple[str, str, str]) -> InvalidRequest:
+        """An error naming each offending field as (path, message, type), like pydantic's."""
+        return cls(message, details={"fields": [{"path": p, "message": m, "type": t} for p, m, t in fields]})
+
 
 class Unauthorized(LoyaltyError):
     code = "unauthorized"

@@ -58,18 +58,16 @@ def parse_amount(amount: str, currency: str) -> Decimal:
         value = None
     places = minor_units(currency)
     if value is None or not value.is_finite() or value <= 0:
-        raise InvalidRequest("amount must be a positive decimal string", details=_field("amount", "not a positive decimal"))
+        raise InvalidRequest.for_fields(
+            "amount must be a positive decimal string", ("amount", "not a positive decimal", "decimal_parsing")
+        )
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > places:
-        raise InvalidRequest(
+        raise InvalidRequest.for_fields(
             f"amount has more than {places} decimal places for {currency}",
-            details=_field("amount", f"at most {places} decimal places"),
+            ("amount", f"at most {places} decimal places", "decimal_max_places"),
         )
     return value
-
-
-def _field(path: str, message: str) -> dict[str, object]:
-    return {"fields": [{"path": path, "message": message}]}
 
 
 class ProgramService:

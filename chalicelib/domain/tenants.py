@@ -31,9 +31,9 @@ def is_tenant_id(value: str) -> bool:
 
 def validate_tenant_id(tenant_id: str) -> str:
     if not is_tenant_id(tenant_id):
-        raise InvalidRequest(
+        raise InvalidRequest.for_fields(
             "tenant_id must be 3-32 lowercase letters, digits or single inner hyphens, starting with a letter",
-            details={"fields": [{"path": "tenant_id", "message": "invalid slug"}]},
+            ("tenant_id", "invalid slug", "string_pattern_mismatch"),
         )
     return tenant_id
 

@@ -14,7 +14,7 @@ from chalicelib.domain.ports import Page
 T = TypeVar("T")
 R = TypeVar("R")
 
-_CURSOR_ERROR = {"fields": [{"path": "cursor", "message": "not a cursor returned by this endpoint"}]}
+_CURSOR_FIELD = ("cursor", "not a cursor returned by this endpoint", "cursor_invalid")
 
 
 def encode_cursor(key: dict[str, str]) -> str:
@@ -28,14 +28,14 @@ def decode_cursor(cursor: str, *, fields: tuple[str, ...], partition: tuple[str,
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidRequest("invalid cursor", details=_CURSOR_ERROR) from None
+        raise InvalidRequest.for_fields("invalid cursor", _CURSOR_FIELD) from None
     if (
         not isinstance(key, dict)
         or set(key) != set(fields)
         or not all(isinstance(value, str) and 0 < len(value) <= 1024 for value in key.values())
         or key.get(partition[0]) != partition[1]
     ):
-        raise InvalidRequest("invalid cursor", details=_CURSOR_ERROR)
+        raise InvalidRequest.for_fields("invalid cursor", _CURSOR_FIELD)
     return {name: {"S": value} for name, value in key.items()}
 
 

@@ -66,7 +66,7 @@ def test_invalid_slugs_are_refused(slug: str) -> None:
         validate_tenant_id(slug)
 
     assert is_tenant_id(slug) is False
-    assert refusal.value.details == {"fields": [{"path": "tenant_id", "message": "invalid slug"}]}
+    assert refusal.value.details == {"fields": [{"path": "tenant_id", "message": "invalid slug", "type": "string_pattern_mismatch"}]}
 
 
 def test_a_non_string_is_not_a_slug() -> None:

@@ -1,0 +1,335 @@
+"""The OpenAPI document is valid, complete, and true: every response the API gives is documented.
+
+A realistic scenario runs through ``DocumentedApi``, which validates every response body
+against the schema the document gives for that path, method and status, and fails on any
+status the document does not list for the operation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import OpenAPIV31SpecValidator, validate
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+import app  # noqa: F401 - registers every blueprint, hence every operation
+from chalicelib.api.routing import OPERATIONS
+from chalicelib.domain.errors import TransientStoreError
+from chalicelib.persistence.tenant_data import LedgerRepository
+from tests.support.http import OPERATOR_KEY, Api, Reply
+
+DOCUMENT_URI = "urn:loyalty:openapi"
+_PATH_PARAM = re.compile(r"{(\w+)}")
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    """``/v1/members/{member_id}`` -> a regex matching one concrete path segment per parameter."""
+    parts = _PATH_PARAM.split(template)  # literal, name, literal, name, ...
+    return re.compile("^" + "".join(re.escape(p) if i % 2 == 0 else "[^/]+" for i, p in enumerate(parts)) + "$")
+
+
+class DocumentedApi:
+    """Sends requests through ``Api`` and holds every response to the OpenAPI document."""
+
+    def __init__(self, api: Api, document: dict[str, Any]) -> None:
+        self.api = api
+        self.document = document
+        self.registry = Registry().with_resource(
+            DOCUMENT_URI, Resource.from_contents(document, default_specification=DRAFT202012)
+        )
+        self.templates = [(_pattern(path), path) for path in document["paths"]]
+        #: (operationId, status) of every response checked.
+        self.seen: set[tuple[str, int]] = set()
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Reply:
+        reply = self.api.call(method, path, **kwargs)
+        self.check(method, path, reply, request_body=kwargs.get("body"))
+        return reply
+
+    def template_of(self, path: str) -> str:
+        bare = path.split("?", 1)[0]
+        matches = [template for pattern, template in self.templates if pattern.match(bare)]
+        assert len(matches) == 1, f"{bare}: matches documented paths {matches}"
+        return matches[0]
+
+    def validate(self, instance: Any, schema: dict[str, Any], what: str) -> None:
+        if "$ref" in schema:
+            schema = {"$ref": DOCUMENT_URI + schema["$ref"]}
+        validator = Draft202012Validator(schema, registry=self.registry,
+                                         format_checker=Draft202012Validator.FORMAT_CHECKER)
+        errors = [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+                  for e in validator.iter_errors(instance)]
+        assert not errors, f"{what} does not match its documented schema:\n" + "\n".join(errors)
+
+    def check(self, method: str, path: str, reply: Reply, *, request_body: Any = None) -> None:
+        template = self.template_of(path)
+        operation = self.document["paths"][template].get(method.lower())
+        route = f"{method} {template}"
+        assert operation is not None, f"{route} is not documented"
+        documented = operation["responses"]
+        assert str(reply.status) in documented, (
+            f"{route} answered {reply.status}, which is not documented (documented: {sorted(documented)}): {reply.body}"
+        )
+        content = documented[str(reply.status)].get("content", {})
+        if content:
+            assert reply.headers.get("content-type", "").startswith("application/json"), (route, reply.headers)
+            self.validate(reply.body, content["application/json"]["schema"], f"{route} {reply.status} body")
+        else:
+            assert reply.body is None, f"{route} {reply.status} returned an undocumented body: {reply.body}"
+        if 200 <= reply.status < 300 and request_body is not None:
+            # What the API accepted conforms to the documented request schema.
+            schema = operation["requestBody"]["content"]["application/json"]["schema"]
+            self.validate(request_body, schema, f"{route} request body")
+        self.seen.add((operation["operationId"], reply.status))
+
+
+@pytest.fixture
+def document(api: Api) -> dict[str, Any]:
+    reply = api.call("GET", "/v1/openapi.json")
+    assert reply.status == 200, reply
+    return reply.body
+
+
+@pytest.fixture
+def documented(api: Api, document: dict[str, Any]) -> DocumentedApi:
+    return DocumentedApi(api, document)
+
+
+def test_the_document_is_public_and_valid_openapi_3_1(api: Api) -> None:
+    # When anybody, without a key, asks for the document
+    reply = api.call("GET", "/v1/openapi.json")
+
+    # Then it is a valid OpenAPI 3.1 document, served as JSON
+    assert reply.status == 200 and reply.headers["content-type"].startswith("application/json"), reply
+    assert reply.body["openapi"] == "3.1.0"
+    validate(reply.body)
+    validate(reply.body, cls=OpenAPIV31SpecValidator)
+    for schema in reply.body["components"]["schemas"].values():
+        Draft202012Validator.check_schema(schema)
+
+
+def test_every_declared_operation_is_documented_as_declared(document: dict[str, Any]) -> None:
+    problems: list[str] = []
+    declared = set()
+    for op in OPERATIONS:
+        path, method = "/v1" + op.path, op.method.lower()
+        declared.add((path, method))
+        operation = document["paths"].get(path, {}).get(method)
+        if operation is None:
+            problems.append(f"{op.method} {path}: missing from the document")
+            continue
+        where = f"{op.method} {path}"
+        if operation["operationId"] != op.operation_id:
+            problems.append(f"{where}: operationId {operation['operationId']} != {op.operation_id}")
+        responses = operation["responses"]
+        success = [int(status) for status in responses if int(status) < 400]
+        if success != [op.status]:
+            problems.append(f"{where}: documented success statuses {success}, declared {op.status}")
+        for status, response in responses.items():
+            if int(status) >= 400 and response["content"]["application/json"]["schema"] != {
+                "$ref": "#/components/schemas/ErrorResponse"
+            }:
+                problems.append(f"{where}: {status} is not documented as an ErrorResponse")
+        expected_security = {"tenant": [{"apiKey": []}], "operator": [{"operatorKey": []}], "none": []}[op.auth]
+        if operation["security"] != expected_security:
+            problems.append(f"{where}: security {operation['security']}, expected {expected_security}")
+        if op.auth != "none" and "401" not in responses:
+            problems.append(f"{where}: needs a key but does not document 401")
+        if op.auth == "tenant":
+            if operation.get("x-required-scope") != str(op.scope):
+                problems.append(f"{where}: x-required-scope {operation.get('x-required-scope')} != {op.scope}")
+            if "403" not in responses:
+                problems.append(f"{where}: has a scope but does not document 403")
+        if ("requestBody" in operation) != (op.body is not None):
+            problems.append(f"{where}: request body documented={'requestBody' in operation}, declared={op.body}")
+        params = {(p["in"], p["name"]) for p in operation["parameters"]}
+        for name in _PATH_PARAM.findall(op.path):
+            if ("path", name) not in params:
+                problems.append(f"{where}: path parameter {name} undocumented")
+        if op.idempotency_key != (("header", "Idempotency-Key") in params):
+            problems.append(f"{where}: Idempotency-Key header documented={not op.idempotency_key}, "
+                            f"declared={op.idempotency_key}")
+        if op.query is not None:
+            for name in op.query.model_fields:
+                if ("query", name) not in params:
+                    problems.append(f"{where}: query parameter {name} undocumented")
+    for path, methods in document["paths"].items():
+        for method in methods:
+            if (path, method) not in declared:
+                problems.append(f"{method.upper()} {path}: documented but not a declared operation")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_checker_fails_on_an_undocumented_status_or_body(documented: DocumentedApi) -> None:
+    member = "/v1/members/mem_01JD0000000000000000000000"
+    error = {"error": {"code": "teapot", "message": "short and stout", "details": {}}}
+    with pytest.raises(AssertionError, match="418, which is not documented"):
+        documented.check("GET", member, Reply(status=418, body=error, headers={"content-type": "application/json"}))
+    with pytest.raises(AssertionError, match="does not match its documented schema"):
+        documented.check("GET", member, Reply(status=200, body={"id": 1}, headers={"content-type": "application/json"}))
+    with pytest.raises(AssertionError, match="does not match its documented schema"):
+        documented.check("GET", member, Reply(status=404, body={"error": "nope"},
+                                              headers={"content-type": "application/json"}))
+    with pytest.raises(AssertionError, match="is not documented"):
+        documented.check("DELETE", member, Reply(status=204, body=None, headers={}))
+    assert documented.seen == set()
+
+
+def test_a_realistic_scenario_gets_only_documented_responses(
+    documented: DocumentedApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = documented
+    op_key = OPERATOR_KEY
+
+    # Meta and the operator's registry
+    assert api.call("GET", "/v1/health").status == 200
+    created = api.call("POST", "/v1/tenants", key=op_key,
+                       body={"tenant_id": "acme", "name": "Acme", "currency": "EUR", "timezone": "Europe/Helsinki"})
+    assert created.status == 201
+    admin = created.body["api_key"]["secret"]
+    globex = {"tenant_id": "globex", "name": "Globex", "currency": "USD", "timezone": "America/New_York"}
+    assert api.call("POST", "/v1/tenants", key=op_key, body=globex).status == 201
+    assert api.call("POST", "/v1/tenants", key=op_key, body={"tenant_id": "acme", "name": "Again", "currency": "EUR",
+                                                            "timezone": "UTC"}).error_code() == "tenant_exists"
+    assert api.call("POST", "/v1/tenants", key=op_key, body={"tenant_id": "A", "name": "x", "currency": "eur",
+                                                            "timezone": "Mars/Base"}).status == 400
+    assert api.call("POST", "/v1/tenants", key=admin, body={"tenant_id": "nope", "name": "x", "currency": "EUR",
+                                                           "timezone": "UTC"}).status == 401
+    first = api.call("GET", "/v1/tenants?limit=1", key=op_key)
+    assert first.status == 200 and first.body["next_cursor"]
+    assert api.call("GET", f"/v1/tenants?limit=1&cursor={first.body['next_cursor']}", key=op_key).status == 200
+    assert api.call("GET", "/v1/tenants?limit=0", key=op_key).status == 400
+    assert api.call("GET", "/v1/tenants/acme", key=op_key).status == 200
+    assert api.call("GET", "/v1/tenants/initech", key=op_key).status == 404
+    assert api.call("POST", "/v1/tenants/initech/suspend", key=op_key).status == 404
+    assert api.call("POST", "/v1/tenants/initech/resume", key=op_key).status == 404
+    assert api.call("POST", "/v1/tenants/globex/suspend", key=op_key).body["status"] == "suspended"
+    assert api.call("POST", "/v1/tenants/globex/resume", key=op_key).body["status"] == "active"
+
+    # Keys and the caller
+    assert api.call("GET", "/v1/me", key=admin).status == 200
+    assert api.call("GET", "/v1/me").status == 401
+    reader = api.call("POST", "/v1/api-keys", key=admin, body={"name": "reports", "scopes": ["read"]})
+    writer = api.call("POST", "/v1/api-keys", key=admin, body={"name": "till", "scopes": ["write"]})
+    assert reader.status == writer.status == 201
+    read_key, write_key = reader.body["secret"], writer.body["secret"]
+    assert api.call("POST", "/v1/api-keys", key=admin, body={"name": "x", "scopes": []}).status == 400
+    assert api.call("POST", "/v1/api-keys", key=read_key, body={"name": "x", "scopes": ["admin"]}).status == 403
+    assert api.call("GET", "/v1/api-keys", key=admin).status == 200
+    assert api.call("GET", "/v1/api-keys", key=write_key).status == 403
+    assert api.call("GET", "/v1/me", key=write_key).error_code() == "forbidden"
+    temporary = api.call("POST", "/v1/api-keys", key=admin, body={"name": "temp", "scopes": ["read", "write"]})
+    assert api.call("DELETE", f"/v1/api-keys/{temporary.body['id']}", key=admin).status == 200
+    assert api.call("GET", "/v1/me", key=temporary.body["secret"]).status == 401
+    assert api.call("DELETE", "/v1/api-keys/key_01JD0000000000000000000000", key=admin).status == 404
+
+    # The program
+    assert api.call("GET", "/v1/program", key=read_key).body["updated_at"] is None
+    assert api.call("PUT", "/v1/program", key=admin,
+                    body={"points_per_currency_unit": "1.5", "rounding": "nearest"}).status == 200
+    assert api.call("PUT", "/v1/program", key=admin, body={"points_per_currency_unit": "-1"}).status == 400
+    assert api.call("PUT", "/v1/program", key=write_key,
+                    body={"points_per_currency_unit": "2", "rounding": "floor"}).status == 403
+    assert api.call("GET", "/v1/program", key=read_key).body["points_per_currency_unit"] == "1.5"
+
+    # Members
+    ada = api.call("POST", "/v1/members", key=write_key, body={"external_id": "c-1", "email": "Ada@Example.com",
+                                                              "name": "Ada", "birthday": "1990-12-10"})
+    assert ada.status == 201
+    bob = api.call("POST", "/v1/members", key=write_key, body={})
+    assert bob.status == 201
+    ada_id = ada.body["id"]
+    assert api.call("POST", "/v1/members", key=write_key, body={"external_id": "c-1"}).error_code() == "member_exists"
+    assert api.call("POST", "/v1/members", key=write_key, body={"birthday": "1990-13-01"}).status == 400
+    page = api.call("GET", "/v1/members?limit=1", key=read_key)
+    assert page.status == 200 and page.body["next_cursor"]
+    assert api.call("GET", f"/v1/members?limit=1&cursor={page.body['next_cursor']}", key=read_key).status == 200
+    assert api.call("GET", "/v1/members?external_id=c-1", key=read_key).body["data"][0]["id"] == ada_id
+    assert api.call("GET", "/v1/members?external_id=c-404", key=read_key).body["data"] == []
+    assert api.call("GET", "/v1/members?cursor=bogus", key=read_key).status == 400
+    assert api.call("GET", f"/v1/members/{ada_id}", key=read_key).status == 200
+    assert api.call("GET", "/v1/members/mem_01JD0000000000000000000000", key=read_key).status == 404
+    assert api.call("PATCH", f"/v1/members/{ada_id}", key=write_key, body={"name": None}).body["name"] is None
+    assert api.call("PATCH", f"/v1/members/{ada_id}", key=write_key, body={"marketing_consent": None}).status == 400
+    assert api.call("PATCH", "/v1/members/mem_01JD0000000000000000000000", key=write_key,
+                    body={"name": "x"}).status == 404
+
+    # Points
+    earn = f"/v1/members/{ada_id}/earn"
+    assert api.call("POST", earn, key=write_key, idempotency_key="o-1", body={"points": 100}).status == 201
+    by_amount = api.call("POST", earn, key=write_key, idempotency_key="o-2",
+                         body={"amount": "10.00", "reference": "order-2", "metadata": {"store": "hki-1"},
+                               "occurred_at": "2024-05-01T10:00:00+03:00"})
+    assert by_amount.status == 201 and by_amount.body["transaction"]["points"] == 15
+    replay = api.call("POST", earn, key=write_key, idempotency_key="o-1", body={"points": 100})
+    assert replay.status == 201 and replay.headers.get("idempotent-replayed") == "true"
+    assert api.call("POST", earn, key=write_key, idempotency_key="o-1",
+                    body={"points": 99}).error_code() == "idempotency_key_reused"
+    assert api.call("POST", earn, key=write_key, idempotency_key="o-3",
+                    body={"amount": "0.10"}).error_code() == "amount_too_small"
+    assert api.call("POST", earn, key=write_key, body={"points": 1}).status == 400
+    assert api.call("POST", earn, key=read_key, idempotency_key="o-4", body={"points": 1}).status == 403
+    assert api.call("POST", "/v1/members/mem_01JD0000000000000000000000/earn", key=write_key, idempotency_key="o-5",
+                    body={"points": 1}).status == 404
+    redeem = f"/v1/members/{ada_id}/redeem"
+    assert api.call("POST", redeem, key=write_key, idempotency_key="r-1", body={"points": 15}).status == 201
+    assert api.call("POST", redeem, key=write_key, idempotency_key="r-2",
+                    body={"points": 1000}).error_code() == "insufficient_points"
+    adjust = f"/v1/members/{ada_id}/adjust"
+    assert api.call("POST", adjust, key=admin, idempotency_key="a-1",
+                    body={"points": -10, "reason": "correction"}).status == 201
+    assert api.call("POST", adjust, key=write_key, idempotency_key="a-2",
+                    body={"points": 10, "reason": "x"}).status == 403
+    balance = api.call("GET", f"/v1/members/{ada_id}/balance", key=read_key)
+    assert balance.status == 200 and balance.body["available"] == 90
+    ledger = api.call("GET", f"/v1/members/{ada_id}/transactions?limit=2", key=read_key)
+    assert ledger.status == 200 and ledger.body["next_cursor"]
+    rest = api.call("GET", f"/v1/members/{ada_id}/transactions?cursor={ledger.body['next_cursor']}", key=read_key)
+    assert [t["sequence"] for t in ledger.body["data"] + rest.body["data"]] == [4, 3, 2, 1]
+    assert api.call("GET", f"/v1/members/{ada_id}/transactions?limit=101", key=read_key).status == 400
+    assert api.call("GET", "/v1/members/mem_01JD0000000000000000000000/balance", key=read_key).status == 404
+    assert api.call("GET", "/v1/members/mem_01JD0000000000000000000000/transactions",
+                    key=read_key).status == 404
+
+    # A suspended tenant
+    assert api.call("POST", "/v1/tenants/acme/suspend", key=op_key).status == 200
+    assert api.call("GET", f"/v1/members/{ada_id}/balance", key=read_key).error_code() == "tenant_suspended"
+    assert api.call("POST", "/v1/tenants/acme/resume", key=op_key).status == 200
+
+    # DynamoDB throttling every commit outlasts the retries: 503 retry_later, nothing applied
+    def throttled(self: LedgerRepository, *args: Any, **kwargs: Any) -> None:
+        raise TransientStoreError("injected: ThrottlingException")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LedgerRepository, "commit", throttled)
+        busy = api.call("POST", earn, key=write_key, idempotency_key="o-busy", body={"points": 1})
+    assert busy.error_code() == "retry_later" and busy.headers.get("retry-after") == "1"
+    assert api.call("GET", f"/v1/members/{ada_id}/balance", key=read_key).body["available"] == 90
+
+    # Then every operation answered its documented success at least once
+    missing = [f"{op.method} /v1{op.path} -> {op.status}" for op in OPERATIONS
+               if (op.operation_id, op.status) not in api.seen]
+    assert not missing, f"the scenario never exercised: {missing}"
+    # And every documented kind of error was met and matched the document
+    statuses = {status for _, status in api.seen}
+    assert {400, 401, 403, 404, 409, 422, 503} <= statuses, sorted(statuses)
+
+
+def test_unknown_query_parameters_get_a_documented_answer_on_every_operation(
+    documented: DocumentedApi, admin_key: str
+) -> None:
+    failures = []
+    for op in OPERATIONS:
+        if _PATH_PARAM.search(op.path) or op.method != "GET":
+            continue
+        key = {"tenant": admin_key, "operator": OPERATOR_KEY, "none": None}[op.auth]
+        try:
+            reply = documented.call("GET", f"/v1{op.path}?unexpected=1", key=key)
+            assert reply.status == 400, f"{reply.status} {reply.body}"
+        except AssertionError as failure:
+            failures.append(f"GET /v1{op.path}: {failure}")
+    assert not failures, "\n".join(failures)

@@ -1,0 +1,397 @@
+"""Who may call what, generated from the declared operations so that no route can escape it.
+
+The matrix is built from ``chalicelib.api.routing.OPERATIONS`` (filled as ``app`` imports its
+blueprints). Every refused request carries a *valid* request (path, body, Idempotency-Key),
+so that if authentication or authorisation let it through it would really write; comparing
+what the tenants hold before and after then proves the refusal wrote nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from ulid import ULID
+
+import app as application  # registers every blueprint, hence every operation
+from chalicelib.api.routing import OPERATIONS, Operation
+from tests.support.checks import assert_error, operator_state, tenant_state
+from tests.support.http import OPERATOR_KEY, Api, Reply
+
+SCOPES = ("read", "write", "admin")
+_PATH_PARAM = re.compile(r"{(\w+)}")
+
+
+@dataclass
+class World:
+    """Tenant A ("acme") with a funded member and keys of every scope; tenant B is separate."""
+
+    api: Api
+    admin: str
+    keys: dict[str, str]  # label -> secret, e.g. "read", "write", "read+write"
+    member_id: str
+    external_id: str
+    spare_key_id: str  # the key of tenant A that DELETE /v1/api-keys/{key_id} targets
+    spare_key: str
+
+
+#: A sample value for every path parameter name, pointing at tenant A's objects.
+PATH_SAMPLES: dict[str, Callable[[World], str]] = {
+    "member_id": lambda world: world.member_id,
+    "key_id": lambda world: world.spare_key_id,
+    "tenant_id": lambda world: "acme",
+}
+
+#: A valid body for every operation that takes one: the write it would do if let through.
+SAMPLE_BODIES: dict[str, dict[str, Any]] = {
+    "create_api_key": {"name": "intruder", "scopes": ["admin"]},
+    "create_member": {"name": "Intruder", "email": "intruder@example.com"},
+    "update_member": {"name": "Renamed by an intruder", "marketing_consent": True},
+    "earn_points": {"points": 1000, "reference": "intrusion"},
+    "redeem_points": {"points": 1},
+    "adjust_points": {"points": 5, "reason": "intrusion"},
+    "put_program": {"points_per_currency_unit": "9", "rounding": "ceil"},
+    "create_tenant": {"tenant_id": "intruder", "name": "Intruder", "currency": "EUR", "timezone": "UTC"},
+}
+
+#: The access policy, pinned here so that a route declared with a weaker guard fails the suite:
+#: the scope a tenant key needs, or "operator", or "public".
+ACCESS: dict[str, str] = {
+    "get_me": "read",
+    "create_api_key": "admin",
+    "list_api_keys": "admin",
+    "revoke_api_key": "admin",
+    "get_program": "read",
+    "put_program": "admin",
+    "create_member": "write",
+    "list_members": "read",
+    "get_member": "read",
+    "update_member": "write",
+    "earn_points": "write",
+    "redeem_points": "write",
+    "adjust_points": "admin",
+    "get_balance": "read",
+    "list_transactions": "read",
+    "create_tenant": "operator",
+    "list_tenants": "operator",
+    "get_tenant": "operator",
+    "suspend_tenant": "operator",
+    "resume_tenant": "operator",
+    "health": "public",
+}
+#: Chalice routes that are deliberately not declared operations (the document describing them).
+UNDECLARED_ROUTES = {("GET", "/v1/openapi.json")}
+
+#: Judged by the declaration *and* the pinned policy, so a route wrongly declared public is still tested.
+TENANT_OPERATIONS = [op for op in OPERATIONS if op.auth == "tenant" or ACCESS.get(op.operation_id) in SCOPES]
+OPERATOR_OPERATIONS = [op for op in OPERATIONS if op.auth == "operator" or ACCESS.get(op.operation_id) == "operator"]
+#: Tenant routes that address one of the tenant's objects by id.
+ADDRESSING_OPERATIONS = [op for op in TENANT_OPERATIONS if _PATH_PARAM.search(op.path)]
+
+
+def route(op: Operation) -> str:
+    return f"{op.method} /v1{op.path}"
+
+
+def path_of(op: Operation, world: World) -> str:
+    def sample(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in PATH_SAMPLES:
+            raise AssertionError(f"{route(op)}: no sample value for path parameter {{{name}}}; add it to PATH_SAMPLES")
+        return PATH_SAMPLES[name](world)
+
+    return "/v1" + _PATH_PARAM.sub(sample, op.path)
+
+
+def send(world: World, op: Operation, *, key: str | None = None, authorization: str | None = None) -> Reply:
+    """The operation's valid sample request, with the given credentials."""
+    if op.body is not None and op.operation_id not in SAMPLE_BODIES:
+        raise AssertionError(f"{route(op)}: no sample body; add one to SAMPLE_BODIES")
+    headers = {"Authorization": authorization} if authorization is not None else None
+    return world.api.call(
+        op.method,
+        path_of(op, world),
+        key=key,
+        headers=headers,
+        body=SAMPLE_BODIES.get(op.operation_id),
+        idempotency_key=f"sec-{uuid.uuid4().hex}" if op.idempotency_key else None,
+    )
+
+
+def required_scope(op: Operation) -> str:
+    """The scope the pinned policy requires (falls back to the declaration for a missing entry,
+    which test_every_operation_has_a_security_case reports)."""
+    return ACCESS.get(op.operation_id, str(op.scope))
+
+
+def grants(scopes: set[str], required: str) -> bool:
+    """The documented rule, restated independently: admin grants all; read and write only themselves."""
+    return "admin" in scopes or required in scopes
+
+
+@pytest.fixture
+def world(api: Api, admin_key: str) -> World:
+    member = api.enrol(admin_key, external_id="victim-1", name="Victim", email="victim@example.com")
+    funded = api.earn(admin_key, member, "funding", points=500)
+    assert funded.status == 201, funded
+    keys = {"read": api.create_key(admin_key, "read"), "write": api.create_key(admin_key, "write"),
+            "read+write": api.create_key(admin_key, "read", "write"), "admin": admin_key}
+    spare = api.call("POST", "/v1/api-keys", key=admin_key, body={"name": "spare", "scopes": ["admin"]})
+    assert spare.status == 201, spare
+    return World(api=api, admin=admin_key, keys=keys, member_id=member, external_id="victim-1",
+                 spare_key_id=spare.body["id"], spare_key=spare.body["secret"])
+
+
+@pytest.fixture
+def unchanged(world: World) -> Iterator[Callable[[str], None]]:
+    """``unchanged(why)`` asserts tenant A and the registry hold exactly what they held at the start."""
+    before = (tenant_state(world.api, world.admin), operator_state(world.api))
+
+    def check(why: str) -> None:
+        after = (tenant_state(world.api, world.admin), operator_state(world.api))
+        assert after[0] == before[0], f"{why}: tenant A's data changed"
+        assert after[1] == before[1], f"{why}: the tenant registry changed"
+
+    yield check
+
+
+# --- the matrix covers every operation --------------------------------------------------------
+
+
+def test_every_operation_has_a_security_case() -> None:
+    assert len(TENANT_OPERATIONS) >= 15 and len(OPERATOR_OPERATIONS) >= 5, "OPERATIONS looks unpopulated"
+    declared = [(op.method, "/v1" + op.path) for op in OPERATIONS]
+    assert len(declared) == len(set(declared)), f"an operation is declared twice: {declared}"
+
+    problems = []
+    for op in OPERATIONS:
+        for name in _PATH_PARAM.findall(op.path):
+            if name not in PATH_SAMPLES:
+                problems.append(f"{route(op)}: path parameter {{{name}}} has no entry in PATH_SAMPLES")
+        if op.body is not None and op.operation_id not in SAMPLE_BODIES:
+            problems.append(f"{route(op)}: takes a body but has no entry in SAMPLE_BODIES")
+        declared_access = {"none": "public", "operator": "operator"}.get(op.auth, str(op.scope))
+        if op.operation_id not in ACCESS:
+            problems.append(f"{route(op)}: no entry in ACCESS (declared {declared_access!r})")
+        elif ACCESS[op.operation_id] != declared_access:
+            problems.append(f"{route(op)}: declared {declared_access!r}, policy says {ACCESS[op.operation_id]!r}")
+        if op.auth not in {"none", "tenant", "operator"}:
+            problems.append(f"{route(op)}: unknown auth {op.auth!r}")
+        if op.auth == "tenant" and str(op.scope) not in SCOPES:
+            problems.append(f"{route(op)}: unknown scope {op.scope!r}")
+        if op.auth == "tenant" and op.method != "GET" and str(op.scope) == "read":
+            problems.append(f"{route(op)}: a write guarded only by the read scope")
+    bodies = {op.operation_id for op in OPERATIONS if op.body is not None}
+    problems += [f"SAMPLE_BODIES has a stale entry {name!r}" for name in set(SAMPLE_BODIES) - bodies]
+    problems += [f"ACCESS has a stale entry {name!r}" for name in set(ACCESS) - {op.operation_id for op in OPERATIONS}]
+
+    # Every route Chalice serves is a declared operation (or acknowledged as undeclared).
+    served = {(method, path) for path, methods in application.app.routes.items() for method in methods}
+    problems += [f"{m} {p}: served by Chalice but not in OPERATIONS" for m, p in served - set(declared)
+                 if (m, p) not in UNDECLARED_ROUTES]
+    problems += [f"{m} {p}: declared but not served" for m, p in set(declared) - served]
+    assert not problems, "\n".join(problems)
+
+
+def test_an_unknown_path_parameter_fails_loudly() -> None:
+    ghost = Operation(method="GET", path="/widgets/{widget_id}", operation_id="get_widget", summary="", tag="",
+                      auth="tenant", scope=None, status=200, body=None, query=None, response=None,
+                      idempotency_key=False, writes=False)
+    with pytest.raises(AssertionError, match="widget_id"):
+        path_of(ghost, World(api=None, admin="", keys={}, member_id="", external_id="",  # type: ignore[arg-type]
+                             spare_key_id="", spare_key=""))
+
+
+# --- authentication ------------------------------------------------------------------------------
+
+
+def test_tenant_routes_refuse_missing_malformed_and_unknown_credentials(
+    world: World, unchanged: Callable[[str], None], subtests: pytest.Subtests
+) -> None:
+    # Given credentials that are absent, malformed, or well-formed but not a live tenant key
+    real = world.admin
+    forged_secret = real[:-43] + ("B" * 43 if real.endswith("A" * 43) else "A" * 43)
+    variants: dict[str, str | None] = {
+        "no Authorization header": None,
+        "Basic scheme": "Basic dXNlcjpwYXNzd29yZA==",
+        "Bearer without a token": "Bearer",
+        "Bearer with a garbage token": "Bearer not-a-key",
+        "a real key under another scheme": f"Token {real}",
+        "a real key without a scheme": real,
+        "a well-formed unknown key": f"Bearer lk_{ULID()}_{'x' * 43}",
+        "a real key id with a wrong secret": f"Bearer {forged_secret}",
+        "the operator key": f"Bearer {OPERATOR_KEY}",
+    }
+
+    # When every tenant route is called with each of them
+    for op in TENANT_OPERATIONS:
+        for label, authorization in variants.items():
+            with subtests.test(msg=f"{route(op)} with {label}"):
+                reply = send(world, op, authorization=authorization)
+                # Then it is 401 unauthorized, with a Bearer challenge
+                assert_error(reply, 401, "unauthorized", f"{route(op)} with {label}")
+                assert reply.headers.get("www-authenticate", "").startswith("Bearer"), route(op)
+
+    # And nothing was written
+    unchanged("after unauthenticated calls")
+
+
+def test_a_revoked_key_is_refused_on_every_tenant_route(world: World, subtests: pytest.Subtests) -> None:
+    # Given an admin key that worked, then was revoked
+    doomed = world.api.create_key(world.admin, "admin")
+    doomed_id = world.api.call("GET", "/v1/me", key=doomed).body["api_key"]["id"]
+    revoked = world.api.call("DELETE", f"/v1/api-keys/{doomed_id}", key=world.admin)
+    assert revoked.status == 200 and revoked.body["revoked_at"] is not None, revoked
+    unchanged_after_revocation = tenant_state(world.api, world.admin)
+
+    # When it calls every tenant route, Then each answers 401
+    for op in TENANT_OPERATIONS:
+        with subtests.test(msg=route(op)):
+            assert_error(send(world, op, key=doomed), 401, "unauthorized", f"{route(op)} with a revoked key")
+
+    # And nothing was written, while the tenant's other keys still work
+    assert tenant_state(world.api, world.admin) == unchanged_after_revocation, "a revoked key wrote something"
+    assert world.api.call("GET", "/v1/me", key=world.keys["read"]).status == 200
+
+
+def test_a_suspended_tenant_is_refused_everywhere_until_resumed(
+    world: World, subtests: pytest.Subtests
+) -> None:
+    api = world.api
+    before = tenant_state(api, world.admin)
+
+    # Given tenant A suspended by the operator
+    suspended = api.call("POST", "/v1/tenants/acme/suspend", key=OPERATOR_KEY)
+    assert suspended.status == 200 and suspended.body["status"] == "suspended", suspended
+
+    # When any of its keys calls any tenant route, Then it is 403 tenant_suspended
+    for op in TENANT_OPERATIONS:
+        for label, key in world.keys.items():
+            with subtests.test(msg=f"{route(op)} with the {label} key of a suspended tenant"):
+                assert_error(send(world, op, key=key), 403, "tenant_suspended", f"{route(op)} ({label} key)")
+
+    # And after the operator resumes it, nothing had been written and every route works again
+    resumed = api.call("POST", "/v1/tenants/acme/resume", key=OPERATOR_KEY)
+    assert resumed.status == 200 and resumed.body["status"] == "active", resumed
+    assert tenant_state(api, world.admin) == before, "a suspended tenant's call wrote something"
+    for op in TENANT_OPERATIONS:
+        with subtests.test(msg=f"{route(op)} after resume"):
+            reply = send(world, op, key=world.admin)
+            assert reply.status == op.status, f"{route(op)} after resume: {reply.status} {reply.body}"
+
+
+# --- authorisation -------------------------------------------------------------------------------
+
+
+def test_each_key_reaches_exactly_the_routes_its_scopes_grant(
+    world: World, subtests: pytest.Subtests
+) -> None:
+    api = world.api
+    scoped = {label: set(label.split("+")) for label in world.keys}
+    before = tenant_state(api, world.admin)
+
+    # When each key calls every route its scopes do not grant
+    refused = 0
+    for op in TENANT_OPERATIONS:
+        for label, scopes in scoped.items():
+            if grants(scopes, required_scope(op)):
+                continue
+            refused += 1
+            with subtests.test(msg=f"{route(op)} with a {label} key"):
+                details = assert_error(send(world, op, key=world.keys[label]), 403, "forbidden",
+                                       f"{route(op)} with a {label} key")
+                # Then it is 403 forbidden naming the missing scope
+                assert details.get("required_scope") == required_scope(op), f"{route(op)}: {details}"
+                assert sorted(details.get("key_scopes", [])) == sorted(scopes), f"{route(op)}: {details}"
+    assert refused >= 15, "the matrix refused suspiciously few calls"
+    # And none of those refusals wrote anything
+    assert tenant_state(api, world.admin) == before, "a call without the scope wrote something"
+
+    # While every route its scopes grant goes through (write does not imply read, admin implies all)
+    for op in TENANT_OPERATIONS:
+        for label, scopes in scoped.items():
+            if not grants(scopes, required_scope(op)):
+                continue
+            with subtests.test(msg=f"{route(op)} with a {label} key is allowed"):
+                reply = send(world, op, key=world.keys[label])
+                assert reply.status == op.status, f"{route(op)} with a {label} key: {reply.status} {reply.body}"
+
+
+def test_write_does_not_imply_read() -> None:
+    assert not grants({"write"}, "read") and grants({"admin"}, "read") and not grants({"read"}, "write")
+    assert {required_scope(op) for op in TENANT_OPERATIONS} == set(SCOPES), "the matrix should exercise every scope"
+
+
+# --- tenant isolation ------------------------------------------------------------------------------
+
+
+def test_another_tenants_admin_key_cannot_reach_tenant_a_objects(
+    world: World, other_admin_key: str, subtests: pytest.Subtests
+) -> None:
+    api = world.api
+    assert ADDRESSING_OPERATIONS, "no tenant route addresses an object by id"
+    before_a = tenant_state(api, world.admin)
+    before_b = tenant_state(api, other_admin_key)
+
+    # When tenant B's admin key addresses tenant A's member and key by id on every such route
+    for op in ADDRESSING_OPERATIONS:
+        with subtests.test(msg=f"{route(op)} with another tenant's admin key"):
+            # Then it is 404, exactly as for an id that does not exist
+            assert_error(send(world, op, key=other_admin_key), 404, "not_found", f"{route(op)} from tenant B")
+
+    # And tenant B cannot find A's members by listing or by external id either
+    listed = api.call("GET", "/v1/members", key=other_admin_key)
+    found = api.call("GET", f"/v1/members?external_id={world.external_id}", key=other_admin_key)
+    assert listed.status == 200 and listed.body == {"data": [], "next_cursor": None}, listed
+    assert found.status == 200 and found.body == {"data": [], "next_cursor": None}, found
+
+    # And neither tenant's data changed: A's balance, ledger, profile, keys, program are intact
+    after_a = tenant_state(api, world.admin)
+    assert after_a == before_a, "tenant B's calls changed tenant A's data"
+    assert after_a["balances"][world.member_id]["available"] == 500
+    assert tenant_state(api, other_admin_key) == before_b, "tenant B's refused calls wrote into tenant B"
+    # And A's key that B tried to revoke still works
+    me = api.call("GET", "/v1/me", key=world.spare_key)
+    assert me.status == 200 and me.body["api_key"]["id"] == world.spare_key_id, me
+    assert me.body["tenant"]["tenant_id"] == "acme"
+
+
+# --- operator routes ---------------------------------------------------------------------------------
+
+
+def test_operator_routes_refuse_tenant_keys_and_missing_keys(
+    world: World, unchanged: Callable[[str], None], subtests: pytest.Subtests
+) -> None:
+    variants: dict[str, str | None] = {
+        "no Authorization header": None,
+        "a tenant admin key": f"Bearer {world.admin}",
+        "a tenant read key": f"Bearer {world.keys['read']}",
+        "a wrong operator key": f"Bearer {OPERATOR_KEY}x",
+        "the operator key under another scheme": f"Basic {OPERATOR_KEY}",
+        "Bearer without a token": "Bearer",
+    }
+    # When every operator route is called with each of them (each body would create or suspend)
+    for op in OPERATOR_OPERATIONS:
+        for label, authorization in variants.items():
+            with subtests.test(msg=f"{route(op)} with {label}"):
+                reply = send(world, op, authorization=authorization)
+                # Then it is 401, and nothing is written
+                assert_error(reply, 401, "unauthorized", f"{route(op)} with {label}")
+    unchanged("after refused operator calls")
+    # While the operator key itself is accepted
+    assert world.api.call("GET", "/v1/tenants/acme", key=OPERATOR_KEY).body["status"] == "active"
+    me = world.api.call("GET", "/v1/me", key=world.admin)
+    assert me.status == 200 and me.body["tenant"]["status"] == "active"
+
+
+def test_public_routes_need_no_key(api: Api) -> None:
+    for op in OPERATIONS:
+        if op.auth == "none":
+            reply = api.call(op.method, "/v1" + op.path)
+            assert reply.status == op.status, f"{route(op)}: {reply}"
+    document = api.call("GET", "/v1/openapi.json")
+    assert document.status == 200 and document.body["openapi"].startswith("3.1")
