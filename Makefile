@@ -25,6 +25,7 @@ run: install
 
 ## The whole suite: unit, HTTP integration on moto and on DynamoDB Local, concurrency.
 test: install
+	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 --dist loadfile
 
 ## Benchmarks: request units per operation, handler overhead, cold-start imports.

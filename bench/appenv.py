@@ -33,7 +33,12 @@ def configure_process(endpoint: str) -> str:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     os.environ.update(base_environment(prefix))
     os.environ["LOYALTY_DYNAMODB_ENDPOINT"] = endpoint
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "LOYALTY_OPERATOR_KEY_SHA256", "LOYALTY_OPERATOR_KEY_SSM_PARAMETER"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "LOYALTY_OPERATOR_KEY_SHA256",
+        "LOYALTY_OPERATOR_KEY_SSM_PARAMETER",
+    ):
         os.environ.pop(name, None)
     return prefix
 
@@ -74,8 +79,9 @@ class AppClient:
             headers["Idempotency-Key"] = idempotency_key
         return headers
 
-    def call(self, method: str, path: str, *, key: str | None = None, body: Any = None,
-             idempotency_key: str | None = None) -> Reply:
+    def call(
+        self, method: str, path: str, *, key: str | None = None, body: Any = None, idempotency_key: str | None = None
+    ) -> Reply:
         payload = json.dumps(body) if body is not None else None
         response = getattr(self.client.http, method.lower())(
             path, headers=self.headers(key, idempotency_key), body=payload

@@ -51,7 +51,7 @@ class Call:
 
 
 def _plain(value: dict[str, Any]) -> str:
-    (kind, raw), = value.items()
+    ((kind, raw),) = value.items()
     return f"{kind}:{raw}"
 
 
@@ -204,7 +204,7 @@ class Recorder:
         keys: list[Key] = []
         if operation == "TransactWriteItems":
             for action in params["TransactItems"]:
-                (kind, body), = action.items()
+                ((kind, body),) = action.items()
                 keys.append(self.key_of(body["TableName"], body["Item"] if kind == "Put" else body["Key"]))
         elif operation == "BatchWriteItem":
             for table, requests in params["RequestItems"].items():

@@ -101,8 +101,9 @@ def _environment(pycache: str) -> dict[str, str]:
 
 def _run(script: str, env: dict[str, str]) -> dict[str, float]:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"cold-start child failed:\n{done.stderr}")
@@ -112,8 +113,14 @@ def _run(script: str, env: dict[str, str]) -> dict[str, float]:
 
 
 def _importtime(env: dict[str, str]) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]], int]:
-    done = subprocess.run([sys.executable, "-X", "importtime", "-c", "import app"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import app"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"importtime child failed:\n{done.stderr[-2000:]}")
     rows: list[tuple[str, int, int]] = []
@@ -129,8 +136,9 @@ def _importtime(env: dict[str, str]) -> tuple[list[tuple[str, int, int]], list[t
         top = name.split(".")[0]
         packages[top][0] += self_us
         packages[top][1] += 1
-    by_package = sorted(((name, us, count) for name, (us, count) in packages.items()), key=lambda r: r[1],
-                        reverse=True)[:10]
+    by_package = sorted(
+        ((name, us, count) for name, (us, count) in packages.items()), key=lambda r: r[1], reverse=True
+    )[:10]
     app_cumulative = next((cum for name, _, cum in rows if name == "app"), 0)
     return slowest, by_package, app_cumulative
 
@@ -152,7 +160,8 @@ def _measure(runs: int, env: dict[str, str]) -> dict[str, Any]:
 
     def medians(samples: list[dict[str, Any]]) -> dict[str, Any]:
         return {
-            key: statistics.median(sample[key] for sample in samples) if isinstance(samples[0][key], float)
+            key: statistics.median(sample[key] for sample in samples)
+            if isinstance(samples[0][key], float)
             else samples[0][key]
             for key in samples[0]
         }

@@ -38,21 +38,25 @@ class Bare:
         self.tx_times: list[float] = []
 
     def _auth(self) -> None:
-        self.client.get_item(TableName=self.control, Key=self.api_key_key, ConsistentRead=True,
-                             ReturnConsumedCapacity="TOTAL")
-        self.client.get_item(TableName=self.control, Key=self.tenant_key, ConsistentRead=True,
-                             ReturnConsumedCapacity="TOTAL")
+        self.client.get_item(
+            TableName=self.control, Key=self.api_key_key, ConsistentRead=True, ReturnConsumedCapacity="TOTAL"
+        )
+        self.client.get_item(
+            TableName=self.control, Key=self.tenant_key, ConsistentRead=True, ReturnConsumedCapacity="TOTAL"
+        )
 
     def balance(self) -> None:
         self._auth()
-        self.client.get_item(TableName=self.table, Key=self.balance_key, ConsistentRead=False,
-                             ReturnConsumedCapacity="TOTAL")
+        self.client.get_item(
+            TableName=self.table, Key=self.balance_key, ConsistentRead=False, ReturnConsumedCapacity="TOTAL"
+        )
 
     def earn(self, points: int = 10) -> None:
         started = time.perf_counter()
         self._auth()
-        balance = self.client.get_item(TableName=self.table, Key=self.balance_key, ConsistentRead=True,
-                                       ReturnConsumedCapacity="TOTAL")["Item"]
+        balance = self.client.get_item(
+            TableName=self.table, Key=self.balance_key, ConsistentRead=True, ReturnConsumedCapacity="TOTAL"
+        )["Item"]
         self.get_times.append((time.perf_counter() - started) / 3)
         version = int(balance["version"]["N"])
         available = int(balance["available"]["N"]) + points
@@ -85,21 +89,31 @@ class Bare:
         self.client.transact_write_items(
             TransactItems=[
                 {"Put": {"TableName": self.table, "Item": entry, "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Update": {
-                    "TableName": self.table,
-                    "Key": self.balance_key,
-                    "UpdateExpression": "SET #0 = :0, #1 = :1, #2 = :2, #3 = :3, #4 = :4, #5 = :5",
-                    "ConditionExpression": "#4 = :6",
-                    "ExpressionAttributeNames": {
-                        "#0": "available", "#1": "lifetime_earned", "#2": "lifetime_redeemed",
-                        "#3": "lifetime_adjusted", "#4": "version", "#5": "updated_at",
-                    },
-                    "ExpressionAttributeValues": {
-                        ":0": {"N": str(available)}, ":1": {"N": str(earned)}, ":2": {"N": redeemed},
-                        ":3": {"N": adjusted}, ":4": {"N": str(version + 1)}, ":5": {"S": now},
-                        ":6": {"N": str(version)},
-                    },
-                }},
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": self.balance_key,
+                        "UpdateExpression": "SET #0 = :0, #1 = :1, #2 = :2, #3 = :3, #4 = :4, #5 = :5",
+                        "ConditionExpression": "#4 = :6",
+                        "ExpressionAttributeNames": {
+                            "#0": "available",
+                            "#1": "lifetime_earned",
+                            "#2": "lifetime_redeemed",
+                            "#3": "lifetime_adjusted",
+                            "#4": "version",
+                            "#5": "updated_at",
+                        },
+                        "ExpressionAttributeValues": {
+                            ":0": {"N": str(available)},
+                            ":1": {"N": str(earned)},
+                            ":2": {"N": redeemed},
+                            ":3": {"N": adjusted},
+                            ":4": {"N": str(version + 1)},
+                            ":5": {"S": now},
+                            ":6": {"N": str(version)},
+                        },
+                    }
+                },
             ],
             ReturnConsumedCapacity="TOTAL",
         )

@@ -75,17 +75,27 @@ def rich_earn_body(n: int) -> dict[str, Any]:
 
 def set_up(api: AppClient, prefix: str) -> Fixture:
     created = api.expect(
-        201, "POST", "/v1/tenants", key=OPERATOR_KEY,
+        201,
+        "POST",
+        "/v1/tenants",
+        key=OPERATOR_KEY,
         body={"tenant_id": TENANT_ID, "name": "Bench Brand", "currency": "EUR", "timezone": "Europe/Helsinki"},
     )
     admin_key = created["api_key"]["secret"]
-    key = api.expect(201, "POST", "/v1/api-keys", key=admin_key,
-                     body={"name": "checkout-service", "scopes": ["read", "write"]})["secret"]
+    key = api.expect(
+        201, "POST", "/v1/api-keys", key=admin_key, body={"name": "checkout-service", "scopes": ["read", "write"]}
+    )["secret"]
     member = api.expect(201, "POST", "/v1/members", key=key, body=member_body(1))["id"]
     busy = api.expect(201, "POST", "/v1/members", key=key, body=member_body(2))["id"]
     for n in range(25):
-        api.expect(201, "POST", f"/v1/members/{busy}/earn", key=key, body=earn_points_body(1000 + n),
-                   idempotency_key=_idem("seed"))
+        api.expect(
+            201,
+            "POST",
+            f"/v1/members/{busy}/earn",
+            key=key,
+            body=earn_points_body(1000 + n),
+            idempotency_key=_idem("seed"),
+        )
     return Fixture(admin_key=admin_key, key=key, member=member, busy_member=busy, prefix=prefix)
 
 
@@ -109,10 +119,16 @@ def scenarios(fx: Fixture, n: int) -> list[Scenario]:
         Scenario("earn (amount)", "POST", f"/v1/members/{m}/earn", 201, earn_amount_body(300 + n), True),
         Scenario("redeem", "POST", f"/v1/members/{m}/redeem", 201, redeem_body(400 + n), True),
         Scenario("balance read", "GET", f"/v1/members/{m}/balance", 200),
-        Scenario("transactions page (limit 20)", "GET",
-                 f"/v1/members/{fx.busy_member}/transactions?limit=20", 200),
-        Scenario(f"earn (points, {len(RICH_DESCRIPTION)}-char description + 4 metadata)", "POST", f"/v1/members/{m}/earn", 201,
-                 rich_earn_body(500 + n), True, info=True),
+        Scenario("transactions page (limit 20)", "GET", f"/v1/members/{fx.busy_member}/transactions?limit=20", 200),
+        Scenario(
+            f"earn (points, {len(RICH_DESCRIPTION)}-char description + 4 metadata)",
+            "POST",
+            f"/v1/members/{m}/earn",
+            201,
+            rich_earn_body(500 + n),
+            True,
+            info=True,
+        ),
     ]
 
 
@@ -133,6 +149,10 @@ def measure(api: AppClient, recorder: Recorder, fx: Fixture) -> list[OperationCo
 
 def _run(api: AppClient, fx: Fixture, scenario: Scenario) -> None:
     api.expect(
-        scenario.status, scenario.method, scenario.path, key=fx.key, body=scenario.body,
+        scenario.status,
+        scenario.method,
+        scenario.path,
+        key=fx.key,
+        body=scenario.body,
         idempotency_key=_idem("bench") if scenario.idempotent else None,
     )

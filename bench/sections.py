@@ -39,21 +39,33 @@ def print_units(report: Report, costs: list[OperationCost], clients_built: list[
             all_ok = verdict(_units(cost, kind, incl_auth=True) <= limit)
         else:
             target_text, op_ok, all_ok = ("info" if cost.info else "-"), "", ""
-        rows.append([
-            cost.name,
-            cost.rru(incl_auth=False),
-            cost.wru(incl_auth=False),
-            auth_rru,
-            cost.rru(incl_auth=True),
-            cost.wru(incl_auth=True),
-            f"{cost.local(incl_auth=False):g} / {cost.local(incl_auth=True):g}",
-            target_text,
-            op_ok,
-            all_ok,
-        ])
+        rows.append(
+            [
+                cost.name,
+                cost.rru(incl_auth=False),
+                cost.wru(incl_auth=False),
+                auth_rru,
+                cost.rru(incl_auth=True),
+                cost.wru(incl_auth=True),
+                f"{cost.local(incl_auth=False):g} / {cost.local(incl_auth=True):g}",
+                target_text,
+                op_ok,
+                all_ok,
+            ]
+        )
     report.table(
-        ["operation", "op RRU", "op WRU", "auth RRU", "req RRU", "req WRU", "Local CU op/req", "target",
-         "op units", "incl. auth"],
+        [
+            "operation",
+            "op RRU",
+            "op WRU",
+            "auth RRU",
+            "req RRU",
+            "req WRU",
+            "Local CU op/req",
+            "target",
+            "op units",
+            "incl. auth",
+        ],
         rows,
         right=(1, 2, 3, 4, 5, 6),
         title="op = operation units excluding the two control-plane auth reads; req = per request incl. auth. "
@@ -67,12 +79,31 @@ def print_units(report: Report, costs: list[OperationCost], clients_built: list[
             local = "-" if c.local_total is None else f"{c.local_total:g}"
             if c.local_gsi:
                 local += f" (table {c.local_table:g} + GSI {c.local_gsi:g})"
-            rows.append([index, c.label + (" [auth]" if c.auth else ""), c.detail, c.rru or "", c.wru or "",
-                         c.gsi_wru or "", local])
-        rows.append(["", "total", "", cost.rru(incl_auth=True), cost.wru(incl_auth=True) - cost.gsi_wru(),
-                     cost.gsi_wru(), f"{cost.local(incl_auth=True):g}"])
-        report.table(["#", "call", "what was billed", "RRU", "WRU", "GSI WRU", "DynamoDB Local CU"], rows,
-                     right=(3, 4, 5))
+            rows.append(
+                [
+                    index,
+                    c.label + (" [auth]" if c.auth else ""),
+                    c.detail,
+                    c.rru or "",
+                    c.wru or "",
+                    c.gsi_wru or "",
+                    local,
+                ]
+            )
+        rows.append(
+            [
+                "",
+                "total",
+                "",
+                cost.rru(incl_auth=True),
+                cost.wru(incl_auth=True) - cost.gsi_wru(),
+                cost.gsi_wru(),
+                f"{cost.local(incl_auth=True):g}",
+            ]
+        )
+        report.table(
+            ["#", "call", "what was billed", "RRU", "WRU", "GSI WRU", "DynamoDB Local CU"], rows, right=(3, 4, 5)
+        )
 
     # Item sizes: how close each written item is to the next KB (where its cost steps up).
     seen: dict[str, Any] = {}
@@ -83,12 +114,32 @@ def print_units(report: Report, costs: list[OperationCost], clients_built: list[
     rows = []
     for name, w in seen.items():
         size = w.billed_size
-        rows.append([name, w.before, w.after, -(-size // KB), w.table_wru, w.gsi_wru,
-                     (-(-size // KB)) * KB - size, "yes" if w.transactional else "no"])
+        rows.append(
+            [
+                name,
+                w.before,
+                w.after,
+                -(-size // KB),
+                w.table_wru,
+                w.gsi_wru,
+                (-(-size // KB)) * KB - size,
+                "yes" if w.transactional else "no",
+            ]
+        )
     report.table(
-        ["item written", "before B", "after B", "KB started", "table WRU", "GSI WRU", "bytes to next KB",
-         "transactional"],
-        rows, right=(1, 2, 3, 4, 5, 6), title="Items written (sizes by DynamoDB's rules, from full item images)",
+        [
+            "item written",
+            "before B",
+            "after B",
+            "KB started",
+            "table WRU",
+            "GSI WRU",
+            "bytes to next KB",
+            "transactional",
+        ],
+        rows,
+        right=(1, 2, 3, 4, 5, 6),
+        title="Items written (sizes by DynamoDB's rules, from full item images)",
     )
 
     report.text(
@@ -104,8 +155,9 @@ def print_units(report: Report, costs: list[OperationCost], clients_built: list[
     if clients_built:
         report.text(
             f"botocore DynamoDB clients the app built during this phase: {len(clients_built)} "
-            f"(PynamoDB opens one session + client per table-bound model class), "
-            f"{sum(clients_built) * 1000:.0f} ms in total, median {statistics.median(clients_built) * 1000:.1f} ms each."
+            f"(table-bound classes share one client per configuration), "
+            f"{sum(clients_built) * 1000:.0f} ms in total, "
+            f"median {statistics.median(clients_built) * 1000:.1f} ms each."
         )
     report.text()
 
@@ -124,6 +176,7 @@ def local_transaction_rate(costs: list[OperationCost]) -> str:
             verdicts.append((cost.name, table, index, c.local_table, single))
     if not verdicts:
         return ""
+
     def tally(position: int) -> str:
         counts: dict[str, int] = {}
         for v in verdicts:
@@ -132,8 +185,11 @@ def local_transaction_rate(costs: list[OperationCost]) -> str:
         return ", ".join(f"{names[k]} in {n} of {len(verdicts)}" for k, n in sorted(counts.items()))
 
     text = f"TransactWriteItems in DynamoDB Local: table part {tally(1)}; GSI part {tally(2)}"
-    odd = [f"{name}: Local {local:g} vs single {single:g} / double {2 * single:g}"
-           for name, table, _, local, single in verdicts if table == "other"]
+    odd = [
+        f"{name}: Local {local:g} vs single {single:g} / double {2 * single:g}"
+        for name, table, _, local, single in verdicts
+        if table == "other"
+    ]
     if odd:
         text += " (" + "; ".join(odd) + ")"
     return text + ". So Local alone cannot give the AWS bill."
@@ -149,8 +205,10 @@ def local_discrepancies(costs: list[OperationCost]) -> list[str]:
             if abs(computed - c.local_total) > 1e-9:
                 part = ""
                 if c.writes:
-                    part = (f" (computed table {c.wru:g} + GSI {c.gsi_wru:g}; Local table {c.local_table:g} + "
-                            f"GSI {c.local_gsi:g})")
+                    part = (
+                        f" (computed table {c.wru:g} + GSI {c.gsi_wru:g}; Local table {c.local_table:g} + "
+                        f"GSI {c.local_gsi:g})"
+                    )
                 lines.append(f"{cost.name}: {c.label}: computed {computed:g}, DynamoDB Local {c.local_total:g}{part}")
     if not lines:
         lines.append("DynamoDB Local agrees with the computed figures for every call of this run.")
@@ -212,7 +270,9 @@ def print_findings(report: Report, costs: list[OperationCost]) -> None:
                         + (", over 1 KB, so that earn costs 8 WRU." if longest > KB else ".")
                     )
                     derivable = sum(
-                        len(name.encode()) + value_size(w.image[name]) for name in _DERIVABLE if w.image and name in w.image
+                        len(name.encode()) + value_size(w.image[name])
+                        for name in _DERIVABLE
+                        if w.image and name in w.image
                     )
                     lines.append(
                         f"The ledger entry stores {derivable} B that its keys already hold "
@@ -253,9 +313,12 @@ def print_findings(report: Report, costs: list[OperationCost]) -> None:
             for w in c.writes:
                 if w.kind == "ledger entry" and w.image:
                     rows = sorted(
-                        ((name, len(name.encode()), value_size(value), _DERIVABLE.get(name, ""))
-                         for name, value in w.image.items()),
-                        key=lambda row: row[1] + row[2], reverse=True,
+                        (
+                            (name, len(name.encode()), value_size(value), _DERIVABLE.get(name, ""))
+                            for name, value in w.image.items()
+                        ),
+                        key=lambda row: row[1] + row[2],
+                        reverse=True,
                     )
                     report.table(
                         ["ledger entry attribute", "name B", "value B", "total B", "note"],
@@ -271,33 +334,61 @@ def print_findings(report: Report, costs: list[OperationCost]) -> None:
 
 
 def print_latency(report: Report, timings: dict[str, list[float]], iterations: int, warmup: int) -> None:
-    report.heading(f"2. Latency: Chalice handler vs bare boto3 doing the same DynamoDB calls "
-                   f"({iterations} iterations after {warmup} warm-up, interleaved)")
+    report.heading(
+        f"2. Latency: Chalice handler vs bare boto3 doing the same DynamoDB calls "
+        f"({iterations} iterations after {warmup} warm-up, interleaved)"
+    )
     rows = []
     for op in ("earn", "balance"):
         handler, bare = timings[f"handler {op}"], timings[f"bare {op}"]
         h50, h95 = _pct(handler, 50), _pct(handler, 95)
         b50, b95 = _pct(bare, 50), _pct(bare, 95)
         ratio = h50 / b50
-        rows.append([op, f"{h50:.2f}", f"{h95:.2f}", f"{b50:.2f}", f"{b95:.2f}", f"{ratio:.2f}x",
-                     f"{h95 / b95:.2f}x", f"<= {LATENCY_TARGET}x", verdict(ratio <= LATENCY_TARGET)])
+        rows.append(
+            [
+                op,
+                f"{h50:.2f}",
+                f"{h95:.2f}",
+                f"{b50:.2f}",
+                f"{b95:.2f}",
+                f"{ratio:.2f}x",
+                f"{h95 / b95:.2f}x",
+                f"<= {LATENCY_TARGET}x",
+                verdict(ratio <= LATENCY_TARGET),
+            ]
+        )
     if "handler health" in timings:
         health = timings["handler health"]
-        rows.append(["health (no DynamoDB)", f"{_pct(health, 50):.2f}", f"{_pct(health, 95):.2f}", "", "", "", "", "",
-                     ""])
+        rows.append(
+            ["health (no DynamoDB)", f"{_pct(health, 50):.2f}", f"{_pct(health, 95):.2f}", "", "", "", "", "", ""]
+        )
     report.table(
-        ["operation", "handler p50 ms", "handler p95 ms", "bare p50 ms", "bare p95 ms", "ratio p50", "ratio p95",
-         "target", "result"],
-        rows, right=(1, 2, 3, 4, 5, 6),
+        [
+            "operation",
+            "handler p50 ms",
+            "handler p95 ms",
+            "bare p50 ms",
+            "bare p95 ms",
+            "ratio p50",
+            "ratio p95",
+            "target",
+            "result",
+        ],
+        rows,
+        right=(1, 2, 3, 4, 5, 6),
     )
     report.text("handler = chalice.test.Client request (API Gateway event, middleware, auth, validation, PynamoDB).")
-    report.text("bare    = one boto3 client: earn = GetItem api key + GetItem tenant (both consistent) + GetItem "
-                "balance (consistent)\n          + TransactWriteItems[Put ledger, Update balance]; balance = the two "
-                "auth GetItems + GetItem balance (eventual).")
+    report.text(
+        "bare    = one boto3 client: earn = GetItem api key + GetItem tenant (both consistent) + GetItem "
+        "balance (consistent)\n          + TransactWriteItems[Put ledger, Update balance]; balance = the two "
+        "auth GetItems + GetItem balance (eventual)."
+    )
     if "dynamodb calls" in timings:
         calls = timings["dynamodb calls"]
-        report.text(f"median DynamoDB Local round trip per call (bare): GetItem {calls[0]:.2f} ms, "
-                    f"TransactWriteItems {calls[1]:.2f} ms")
+        report.text(
+            f"median DynamoDB Local round trip per call (bare): GetItem {calls[0]:.2f} ms, "
+            f"TransactWriteItems {calls[1]:.2f} ms"
+        )
     report.text()
 
 
@@ -317,29 +408,46 @@ def print_cold_start(report: Report, cold: dict[str, Any]) -> None:
     app, bare = cold["app"], cold["bare"]
     ratio = app["first_client"] / bare["first_client"]
     rows = [
-        ["import app + platform() + first DynamoDB client", f"{app['first_client'] * 1000:.0f}",
-         "import chalice, boto3 + boto3.client('dynamodb')", f"{bare['first_client'] * 1000:.0f}",
-         f"{ratio:.2f}x", f"<= {COLD_TARGET}x", verdict(ratio <= COLD_TARGET)],
+        [
+            "import app + platform() + first DynamoDB client",
+            f"{app['first_client'] * 1000:.0f}",
+            "import chalice, boto3 + boto3.client('dynamodb')",
+            f"{bare['first_client'] * 1000:.0f}",
+            f"{ratio:.2f}x",
+            f"<= {COLD_TARGET}x",
+            verdict(ratio <= COLD_TARGET),
+        ],
     ]
     report.table(["app", "ms", "bare", "ms", "ratio", "target", "result"], rows, right=(1, 3, 4))
     report.table(
         ["app phase (median)", "ms"],
         [
             ["import app", f"{app['import'] * 1000:.0f}"],
-            ["platform() + first client (control-plane api key model)", f"{(app['first_client'] - app['import']) * 1000:.0f}"],
-            ["+ 2nd client: tenant model (also needed by the first authenticated request)",
-             f"{app['second_client'] * 1000:.0f}"],
-            ["+ 3rd client: the tenant table's balance model (first earn/balance of a tenant)",
-             f"{app['tenant_client'] * 1000:.0f}"],
-            ["first request after that (GET /v1/health as a Lambda event, no DynamoDB call)",
-             _ms(app.get("first_request"), app.get("request_error"))],
+            [
+                "platform() + first client (control-plane api key model)",
+                f"{(app['first_client'] - app['import']) * 1000:.0f}",
+            ],
+            [
+                "+ 2nd client: tenant model (also needed by the first authenticated request)",
+                f"{app['second_client'] * 1000:.0f}",
+            ],
+            [
+                "+ 3rd client: the tenant table's balance model (first earn/balance of a tenant)",
+                f"{app['tenant_client'] * 1000:.0f}",
+            ],
+            [
+                "first request after that (GET /v1/health as a Lambda event, no DynamoDB call)",
+                _ms(app.get("first_request"), app.get("request_error")),
+            ],
             ["second request (same)", _ms(app.get("second_request"), app.get("request_error"))],
         ],
         right=(1,),
     )
-    report.text("Children: no endpoint override (regional endpoint resolved as in Lambda), fake credentials, "
-                "POWERTOOLS_TRACE_DISABLED/METRICS_DISABLED as in the tests,\nbytecode cached in a temporary "
-                "directory (one unmeasured warm-up run per side). Times are in-process, from before the first import.")
+    report.text(
+        "Children: no endpoint override (regional endpoint resolved as in Lambda), fake credentials, "
+        "POWERTOOLS_TRACE_DISABLED/METRICS_DISABLED as in the tests,\nbytecode cached in a temporary "
+        "directory (one unmeasured warm-up run per side). Times are in-process, from before the first import."
+    )
     report.text()
     report.table(
         ["module (python -X importtime -c 'import app')", "self ms", "cumulative ms"],
@@ -374,18 +482,36 @@ def print_verdicts(report: Report, results: dict[str, Any]) -> None:
             continue
         kind, limit = target
         op_units, req_units = _units(cost, kind, incl_auth=False), _units(cost, kind, incl_auth=True)
-        rows.append([f"{cost.name} {kind}", f"<= {limit:g}", f"{op_units:g}", verdict(op_units <= limit),
-                     f"{req_units:g}", verdict(req_units <= limit)])
+        rows.append(
+            [
+                f"{cost.name} {kind}",
+                f"<= {limit:g}",
+                f"{op_units:g}",
+                verdict(op_units <= limit),
+                f"{req_units:g}",
+                verdict(req_units <= limit),
+            ]
+        )
     timings = results.get("latency")
     if timings:
         for op in ("earn", "balance"):
             ratio = statistics.median(timings[f"handler {op}"]) / statistics.median(timings[f"bare {op}"])
-            rows.append([f"{op} latency handler/bare (p50)", f"<= {LATENCY_TARGET}x", f"{ratio:.2f}x",
-                         verdict(ratio <= LATENCY_TARGET), "", ""])
+            rows.append(
+                [
+                    f"{op} latency handler/bare (p50)",
+                    f"<= {LATENCY_TARGET}x",
+                    f"{ratio:.2f}x",
+                    verdict(ratio <= LATENCY_TARGET),
+                    "",
+                    "",
+                ]
+            )
     cold = results.get("cold")
     if cold:
         ratio = cold["app"]["first_client"] / cold["bare"]["first_client"]
-        rows.append(["cold start app/bare", f"<= {COLD_TARGET}x", f"{ratio:.2f}x", verdict(ratio <= COLD_TARGET),
-                     "", ""])
-    report.table(["target", "limit", "operation units / value", "result", "per request incl. auth", "result"],
-                 rows, right=(2, 4))
+        rows.append(
+            ["cold start app/bare", f"<= {COLD_TARGET}x", f"{ratio:.2f}x", verdict(ratio <= COLD_TARGET), "", ""]
+        )
+    report.table(
+        ["target", "limit", "operation units / value", "result", "per request incl. auth", "result"], rows, right=(2, 4)
+    )

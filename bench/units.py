@@ -42,7 +42,7 @@ def number_size(text: str) -> int:
 
 
 def value_size(value: dict[str, Any]) -> int:
-    (kind, raw), = value.items()
+    ((kind, raw),) = value.items()
     if kind == "S":
         return len(raw.encode())
     if kind == "N":
@@ -311,7 +311,7 @@ def charge(recorder: Recorder, call: Call) -> Charge:
         if transactional:
             kinds = []
             for action in params["TransactItems"]:
-                (verb, body), = action.items()
+                ((verb, body),) = action.items()
                 kinds.append(f"{verb} {item_kind(body.get('Item') or body.get('Key'))}")
             label = f"TransactWriteItems[{', '.join(kinds)}]"
         else:
@@ -340,8 +340,15 @@ def charge(recorder: Recorder, call: Call) -> Charge:
             body = action["Get"]
             item = recorder.full_item(body["TableName"], body["Key"])
             total += 2 * read_units(item_size(item), consistent=True)
-        return Charge(operation=op, label="TransactGetItems", short="TransactGetItems", auth=False, rru=total,
-                      detail=failed, **common)
+        return Charge(
+            operation=op,
+            label="TransactGetItems",
+            short="TransactGetItems",
+            auth=False,
+            rru=total,
+            detail=failed,
+            **common,
+        )
 
     if op == "BatchGetItem":
         total = 0.0
@@ -349,11 +356,18 @@ def charge(recorder: Recorder, call: Call) -> Charge:
             consistent = bool(request.get("ConsistentRead"))
             for key in request["Keys"]:
                 total += read_units(item_size(recorder.full_item(table, key)), consistent=consistent)
-        return Charge(operation=op, label="BatchGetItem", short="BatchGetItem", auth=False, rru=total,
-                      detail=failed, **common)
+        return Charge(
+            operation=op, label="BatchGetItem", short="BatchGetItem", auth=False, rru=total, detail=failed, **common
+        )
 
-    return Charge(operation=op, label=f"{op} (control plane, not billed per request)", short=op, auth=False,
-                  detail=failed, **common)
+    return Charge(
+        operation=op,
+        label=f"{op} (control plane, not billed per request)",
+        short=op,
+        auth=False,
+        detail=failed,
+        **common,
+    )
 
 
 # --- one API operation --------------------------------------------------------------------------
@@ -372,7 +386,9 @@ class OperationCost:
         return self._sum("rru", auth=None if incl_auth else False)
 
     def wru(self, *, incl_auth: bool) -> float:
-        return self._sum("wru", auth=None if incl_auth else False) + self._sum("gsi_wru", auth=None if incl_auth else False)
+        return self._sum("wru", auth=None if incl_auth else False) + self._sum(
+            "gsi_wru", auth=None if incl_auth else False
+        )
 
     def gsi_wru(self) -> float:
         return self._sum("gsi_wru", auth=None)
@@ -381,7 +397,8 @@ class OperationCost:
         return sum(c.local_total or 0.0 for c in self.charges if incl_auth or not c.auth)
 
     def summary(self) -> str:
-        """e.g. 'GetItem x2 (control, consistent) + GetItem (balance, consistent) + TransactWriteItems[...] + GSI write'"""
+        """e.g. 'GetItem x2 (control, consistent) + GetItem (balance, consistent)
+        + TransactWriteItems[...] + GSI write'"""
         parts: list[tuple[str, int]] = []
         for c in self.charges:
             if parts and parts[-1][0] == c.short:

@@ -70,7 +70,9 @@ def seed_demo() -> tuple[str, list[str]]:
     member_ids = []
     for spec in DEMO_MEMBERS:
         try:
-            member = demo.members.enrol(NewMember(external_id=spec["external_id"], email=spec["email"], name=spec["name"]))
+            member = demo.members.enrol(
+                NewMember(external_id=spec["external_id"], email=spec["email"], name=spec["name"])
+            )
         except MemberExists:
             found = demo.members.find_by_external_id(str(spec["external_id"]))
             member_ids += [found.member_id] if found else []
@@ -118,8 +120,10 @@ def _run_schedules(port: int, every_seconds: float, stop: threading.Event) -> No
 def run_local(
     port: int = typer.Option(int(os.environ.get("PORT", "8000")), help="Port of the API."),
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
-    jobs_every: float = typer.Option(float(os.environ.get("LOYALTY_LOCAL_JOBS_EVERY", "60")),
-                                     help="Seconds between local runs of the scheduled jobs."),
+    jobs_every: float = typer.Option(
+        float(os.environ.get("LOYALTY_LOCAL_JOBS_EVERY", "60")),
+        help="Seconds between local runs of the scheduled jobs.",
+    ),
 ) -> None:
     """Serve the API with `chalice local` on an embedded moto server, seeded with a demo brand."""
     operator_key = os.environ.get("LOYALTY_OPERATOR_KEY") or f"op_local_{secrets.token_urlsafe(24)}"
@@ -154,7 +158,8 @@ def run_local(
     threading.Thread(target=_run_schedules, args=(port, jobs_every, stop), daemon=True).start()
     server = subprocess.Popen(
         [sys.executable, "-m", "chalicelib.devserver", "--host", host, "--port", str(port), "--stage", "local"],
-        cwd=ROOT, env=os.environ.copy(),
+        cwd=ROOT,
+        env=os.environ.copy(),
     )
     try:
         sys.exit(server.wait())

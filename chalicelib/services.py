@@ -38,7 +38,7 @@ class PlatformServices:
         self.connection = ConnectionConfig.from_settings(settings)
 
     @cached_property
-    def _control(self):  # noqa: ANN202 - internal
+    def _control(self):
         return control_models(self.settings.control_table_name, self.connection)
 
     @cached_property

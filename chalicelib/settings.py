@@ -61,7 +61,8 @@ class Settings(BaseModel):
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:
         """Every field from its ``LOYALTY_<NAME>`` variable."""
         values: dict[str, str] = {
-            name.removeprefix(ENV_PREFIX).lower(): value for name, value in environ.items()
+            name.removeprefix(ENV_PREFIX).lower(): value
+            for name, value in environ.items()
             if name.startswith(ENV_PREFIX)
         }
         region = environ.get("AWS_DEFAULT_REGION") or environ.get("AWS_REGION")

@@ -12,8 +12,16 @@ bp = Blueprint(__name__)
 TAG = "Access"
 
 
-@endpoint(bp, "/me", "GET", summary="The tenant and the calling key", tag=TAG, auth="tenant", scope=Scope.READ,
-          response=schemas.Me)
+@endpoint(
+    bp,
+    "/me",
+    "GET",
+    summary="The tenant and the calling key",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.READ,
+    response=schemas.Me,
+)
 def get_me(request: ApiRequest) -> schemas.Me:
     context = request.tenant
     return schemas.Me(
@@ -22,22 +30,47 @@ def get_me(request: ApiRequest) -> schemas.Me:
     )
 
 
-@endpoint(bp, "/api-keys", "POST", summary="Create an API key (the secret is shown once)", tag=TAG,
-          auth="tenant", scope=Scope.ADMIN, status=201, body=schemas.CreateApiKeyRequest,
-          response=schemas.CreatedApiKey)
+@endpoint(
+    bp,
+    "/api-keys",
+    "POST",
+    summary="Create an API key (the secret is shown once)",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.ADMIN,
+    status=201,
+    body=schemas.CreateApiKeyRequest,
+    response=schemas.CreatedApiKey,
+)
 def create_api_key(request: ApiRequest) -> schemas.CreatedApiKey:
     body: schemas.CreateApiKeyRequest = request.body
     issued = request.services.api_keys.create(request.tenant, name=body.name, scopes=frozenset(body.scopes))
     return presenters.issued_api_key(issued)
 
 
-@endpoint(bp, "/api-keys", "GET", summary="List API keys (never their secrets)", tag=TAG, auth="tenant",
-          scope=Scope.ADMIN, response=schemas.ApiKeyList)
+@endpoint(
+    bp,
+    "/api-keys",
+    "GET",
+    summary="List API keys (never their secrets)",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.ADMIN,
+    response=schemas.ApiKeyList,
+)
 def list_api_keys(request: ApiRequest) -> schemas.ApiKeyList:
     return schemas.ApiKeyList(data=[presenters.api_key(k) for k in request.services.api_keys.list(request.tenant)])
 
 
-@endpoint(bp, "/api-keys/{key_id}", "DELETE", summary="Revoke an API key, effective immediately", tag=TAG,
-          auth="tenant", scope=Scope.ADMIN, response=schemas.ApiKeyOut)
+@endpoint(
+    bp,
+    "/api-keys/{key_id}",
+    "DELETE",
+    summary="Revoke an API key, effective immediately",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.ADMIN,
+    response=schemas.ApiKeyOut,
+)
 def revoke_api_key(request: ApiRequest, key_id: str) -> schemas.ApiKeyOut:
     return presenters.api_key(request.services.api_keys.revoke(request.tenant, key_id))

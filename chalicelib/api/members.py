@@ -13,8 +13,18 @@ bp = Blueprint(__name__)
 TAG = "Members"
 
 
-@endpoint(bp, "/members", "POST", summary="Enrol a member", tag=TAG, auth="tenant", scope=Scope.WRITE,
-          status=201, body=schemas.CreateMemberRequest, response=schemas.MemberOut)
+@endpoint(
+    bp,
+    "/members",
+    "POST",
+    summary="Enrol a member",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.WRITE,
+    status=201,
+    body=schemas.CreateMemberRequest,
+    response=schemas.MemberOut,
+)
 def create_member(request: ApiRequest) -> schemas.MemberOut:
     body: schemas.CreateMemberRequest = request.body
     member = request.services.for_tenant(request.tenant).members.enrol(
@@ -29,8 +39,17 @@ def create_member(request: ApiRequest) -> schemas.MemberOut:
     return presenters.member(member)
 
 
-@endpoint(bp, "/members", "GET", summary="List members, or find one by external_id", tag=TAG, auth="tenant",
-          scope=Scope.READ, query=schemas.MemberListQuery, response=schemas.MemberList)
+@endpoint(
+    bp,
+    "/members",
+    "GET",
+    summary="List members, or find one by external_id",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.READ,
+    query=schemas.MemberListQuery,
+    response=schemas.MemberList,
+)
 def list_members(request: ApiRequest) -> schemas.MemberList:
     query: schemas.MemberListQuery = request.query
     members = request.services.for_tenant(request.tenant).members
@@ -41,14 +60,31 @@ def list_members(request: ApiRequest) -> schemas.MemberList:
     return schemas.MemberList(data=[presenters.member(m) for m in page.items], next_cursor=page.next_cursor)
 
 
-@endpoint(bp, "/members/{member_id}", "GET", summary="Get a member", tag=TAG, auth="tenant", scope=Scope.READ,
-          response=schemas.MemberOut)
+@endpoint(
+    bp,
+    "/members/{member_id}",
+    "GET",
+    summary="Get a member",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.READ,
+    response=schemas.MemberOut,
+)
 def get_member(request: ApiRequest, member_id: str) -> schemas.MemberOut:
     return presenters.member(request.services.for_tenant(request.tenant).members.get(member_id))
 
 
-@endpoint(bp, "/members/{member_id}", "PATCH", summary="Change a member's profile", tag=TAG, auth="tenant",
-          scope=Scope.WRITE, body=schemas.UpdateMemberRequest, response=schemas.MemberOut)
+@endpoint(
+    bp,
+    "/members/{member_id}",
+    "PATCH",
+    summary="Change a member's profile",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.WRITE,
+    body=schemas.UpdateMemberRequest,
+    response=schemas.MemberOut,
+)
 def update_member(request: ApiRequest, member_id: str) -> schemas.MemberOut:
     body: schemas.UpdateMemberRequest = request.body
     changes = MemberChanges(

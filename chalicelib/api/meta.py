@@ -11,8 +11,9 @@ bp = Blueprint(__name__)
 TAG = "Meta"
 
 
-@endpoint(bp, "/health", "GET", summary="Liveness (does not touch DynamoDB)", tag=TAG, auth="none",
-          response=schemas.Health)
+@endpoint(
+    bp, "/health", "GET", summary="Liveness (does not touch DynamoDB)", tag=TAG, auth="none", response=schemas.Health
+)
 def health(request: ApiRequest) -> schemas.Health:
     return schemas.Health(status="ok")
 

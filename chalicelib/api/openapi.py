@@ -88,7 +88,7 @@ def openapi_document() -> dict[str, Any]:
             "version": "1.0.0",
             "description": (
                 "Multi-tenant loyalty points API. The tenant is always the one of the API key. "
-                "Every error has the shape {\"error\": {\"code\", \"message\", \"details\"}}."
+                'Every error has the shape {"error": {"code", "message", "details"}}.'
             ),
         },
         "servers": [{"url": "/"}],

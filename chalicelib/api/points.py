@@ -44,39 +44,84 @@ def _move(request: ApiRequest, member_id: str, movement: MovementType) -> Result
     return Result(model=presenters.movement(result.entry), headers=headers)
 
 
-@endpoint(bp, "/members/{member_id}/earn", "POST", summary="Credit points, or an amount converted by the program",
-          tag=TAG, auth="tenant", scope=Scope.WRITE, status=201, body=schemas.EarnRequest,
-          response=schemas.MovementOut, idempotency_key=True)
+@endpoint(
+    bp,
+    "/members/{member_id}/earn",
+    "POST",
+    summary="Credit points, or an amount converted by the program",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.WRITE,
+    status=201,
+    body=schemas.EarnRequest,
+    response=schemas.MovementOut,
+    idempotency_key=True,
+)
 def earn_points(request: ApiRequest, member_id: str) -> Result:
     return _move(request, member_id, MovementType.EARN)
 
 
-@endpoint(bp, "/members/{member_id}/redeem", "POST", summary="Debit points (422 insufficient_points if short)",
-          tag=TAG, auth="tenant", scope=Scope.WRITE, status=201, body=schemas.RedeemRequest,
-          response=schemas.MovementOut, idempotency_key=True)
+@endpoint(
+    bp,
+    "/members/{member_id}/redeem",
+    "POST",
+    summary="Debit points (422 insufficient_points if short)",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.WRITE,
+    status=201,
+    body=schemas.RedeemRequest,
+    response=schemas.MovementOut,
+    idempotency_key=True,
+)
 def redeem_points(request: ApiRequest, member_id: str) -> Result:
     return _move(request, member_id, MovementType.REDEEM)
 
 
-@endpoint(bp, "/members/{member_id}/adjust", "POST", summary="Correct a balance up or down (never below zero)",
-          tag=TAG, auth="tenant", scope=Scope.ADMIN, status=201, body=schemas.AdjustRequest,
-          response=schemas.MovementOut, idempotency_key=True)
+@endpoint(
+    bp,
+    "/members/{member_id}/adjust",
+    "POST",
+    summary="Correct a balance up or down (never below zero)",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.ADMIN,
+    status=201,
+    body=schemas.AdjustRequest,
+    response=schemas.MovementOut,
+    idempotency_key=True,
+)
 def adjust_points(request: ApiRequest, member_id: str) -> Result:
     return _move(request, member_id, MovementType.ADJUST)
 
 
-@endpoint(bp, "/members/{member_id}/balance", "GET", summary="The member's balance", tag=TAG, auth="tenant",
-          scope=Scope.READ, response=schemas.BalanceOut)
+@endpoint(
+    bp,
+    "/members/{member_id}/balance",
+    "GET",
+    summary="The member's balance",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.READ,
+    response=schemas.BalanceOut,
+)
 def get_balance(request: ApiRequest, member_id: str) -> schemas.BalanceOut:
     return presenters.balance(request.services.for_tenant(request.tenant).points.balance(member_id))
 
 
-@endpoint(bp, "/members/{member_id}/transactions", "GET", summary="The member's ledger, newest first", tag=TAG,
-          auth="tenant", scope=Scope.READ, query=schemas.ListQuery, response=schemas.TransactionList)
+@endpoint(
+    bp,
+    "/members/{member_id}/transactions",
+    "GET",
+    summary="The member's ledger, newest first",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.READ,
+    query=schemas.ListQuery,
+    response=schemas.TransactionList,
+)
 def list_transactions(request: ApiRequest, member_id: str) -> schemas.TransactionList:
     page = request.services.for_tenant(request.tenant).points.transactions(
         member_id, limit=request.query.limit, cursor=request.query.cursor
     )
-    return schemas.TransactionList(
-        data=[presenters.transaction(e) for e in page.items], next_cursor=page.next_cursor
-    )
+    return schemas.TransactionList(data=[presenters.transaction(e) for e in page.items], next_cursor=page.next_cursor)

@@ -14,14 +14,31 @@ bp = Blueprint(__name__)
 TAG = "Program"
 
 
-@endpoint(bp, "/program", "GET", summary="The program's settings", tag=TAG, auth="tenant", scope=Scope.READ,
-          response=schemas.ProgramOut)
+@endpoint(
+    bp,
+    "/program",
+    "GET",
+    summary="The program's settings",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.READ,
+    response=schemas.ProgramOut,
+)
 def get_program(request: ApiRequest) -> schemas.ProgramOut:
     return presenters.program(request.services.for_tenant(request.tenant).program.get())
 
 
-@endpoint(bp, "/program", "PUT", summary="Replace the program's settings", tag=TAG, auth="tenant",
-          scope=Scope.ADMIN, body=schemas.ProgramRequest, response=schemas.ProgramOut)
+@endpoint(
+    bp,
+    "/program",
+    "PUT",
+    summary="Replace the program's settings",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.ADMIN,
+    body=schemas.ProgramRequest,
+    response=schemas.ProgramOut,
+)
 def put_program(request: ApiRequest) -> schemas.ProgramOut:
     body: schemas.ProgramRequest = request.body
     program = request.services.for_tenant(request.tenant).program.replace(

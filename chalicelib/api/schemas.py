@@ -35,7 +35,7 @@ Amount = Annotated[
     str,
     Field(
         pattern=r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,3})?$",
-        description="A positive decimal string in the tenant's currency, e.g. \"12.50\".",
+        description='A positive decimal string in the tenant\'s currency, e.g. "12.50".',
         examples=["12.50"],
     ),
 ]
@@ -83,9 +83,7 @@ class CreateTenantRequest(StrictRequest):
         StringConstraints(
             min_length=TENANT_ID_MIN_LENGTH, max_length=TENANT_ID_MAX_LENGTH, pattern=TENANT_ID_PATTERN.pattern
         ),
-    ] = Field(
-        description="Slug naming the brand: 3-32 lowercase letters, digits and inner hyphens.", examples=["acme"]
-    )
+    ] = Field(description="Slug naming the brand: 3-32 lowercase letters, digits and inner hyphens.", examples=["acme"])
     name: Name
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = Field(examples=["EUR"])
     timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(examples=["Europe/Helsinki"])

@@ -12,8 +12,17 @@ bp = Blueprint(__name__)
 TAG = "Tenants (operator)"
 
 
-@endpoint(bp, "/tenants", "POST", summary="Create a tenant, its tables and its first admin key", tag=TAG,
-          auth="operator", status=201, body=schemas.CreateTenantRequest, response=schemas.CreatedTenant)
+@endpoint(
+    bp,
+    "/tenants",
+    "POST",
+    summary="Create a tenant, its tables and its first admin key",
+    tag=TAG,
+    auth="operator",
+    status=201,
+    body=schemas.CreateTenantRequest,
+    response=schemas.CreatedTenant,
+)
 def create_tenant(request: ApiRequest) -> schemas.CreatedTenant:
     body: schemas.CreateTenantRequest = request.body
     created = request.services.tenants.create(
@@ -24,26 +33,49 @@ def create_tenant(request: ApiRequest) -> schemas.CreatedTenant:
     )
 
 
-@endpoint(bp, "/tenants", "GET", summary="List tenants", tag=TAG, auth="operator",
-          query=schemas.ListQuery, response=schemas.TenantList)
+@endpoint(
+    bp,
+    "/tenants",
+    "GET",
+    summary="List tenants",
+    tag=TAG,
+    auth="operator",
+    query=schemas.ListQuery,
+    response=schemas.TenantList,
+)
 def list_tenants(request: ApiRequest) -> schemas.TenantList:
     page = request.services.tenants.list(limit=request.query.limit, cursor=request.query.cursor)
     return schemas.TenantList(data=[presenters.tenant(t) for t in page.items], next_cursor=page.next_cursor)
 
 
-@endpoint(bp, "/tenants/{tenant_id}", "GET", summary="Get a tenant", tag=TAG, auth="operator",
-          response=schemas.TenantOut)
+@endpoint(
+    bp, "/tenants/{tenant_id}", "GET", summary="Get a tenant", tag=TAG, auth="operator", response=schemas.TenantOut
+)
 def get_tenant(request: ApiRequest, tenant_id: str) -> schemas.TenantOut:
     return presenters.tenant(request.services.tenants.get(tenant_id))
 
 
-@endpoint(bp, "/tenants/{tenant_id}/suspend", "POST", summary="Suspend a tenant: its keys get 403", tag=TAG,
-          auth="operator", response=schemas.TenantOut)
+@endpoint(
+    bp,
+    "/tenants/{tenant_id}/suspend",
+    "POST",
+    summary="Suspend a tenant: its keys get 403",
+    tag=TAG,
+    auth="operator",
+    response=schemas.TenantOut,
+)
 def suspend_tenant(request: ApiRequest, tenant_id: str) -> schemas.TenantOut:
     return presenters.tenant(request.services.tenants.suspend(tenant_id))
 
 
-@endpoint(bp, "/tenants/{tenant_id}/resume", "POST", summary="Resume a suspended tenant", tag=TAG,
-          auth="operator", response=schemas.TenantOut)
+@endpoint(
+    bp,
+    "/tenants/{tenant_id}/resume",
+    "POST",
+    summary="Resume a suspended tenant",
+    tag=TAG,
+    auth="operator",
+    response=schemas.TenantOut,
+)
 def resume_tenant(request: ApiRequest, tenant_id: str) -> schemas.TenantOut:
     return presenters.tenant(request.services.tenants.resume(tenant_id))

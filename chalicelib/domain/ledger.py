@@ -211,7 +211,9 @@ class PointsService:
                 self._sleep(self._retry.backoff(transient))
 
     def balance(self, member_id: str) -> Balance:
-        found = self._ledger.get_balance(member_id, consistent=False) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
+        found = (
+            self._ledger.get_balance(member_id, consistent=False) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
+        )
         if found is None:
             raise NotFound(f"member {member_id!r} not found")
         return found

@@ -81,7 +81,9 @@ class MemberService:
         return self._store.list(limit=limit, cursor=cursor)
 
     def update(self, member_id: str, changes: MemberChanges) -> Member:
-        updated = self._store.update(member_id, changes, self._clock()) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
+        updated = (
+            self._store.update(member_id, changes, self._clock()) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
+        )
         if updated is None:
             raise NotFound(f"member {member_id!r} not found")
         return updated

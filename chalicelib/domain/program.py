@@ -16,8 +16,28 @@ if TYPE_CHECKING:
 
 #: ISO 4217 currencies whose minor unit is not 2 digits.
 _MINOR_UNITS = {
-    **dict.fromkeys(["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF",
-                     "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"], 0),
+    **dict.fromkeys(
+        [
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "ISK",
+            "JPY",
+            "KMF",
+            "KRW",
+            "PYG",
+            "RWF",
+            "UGX",
+            "UYI",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+        ],
+        0,
+    ),
     **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
 }
 
@@ -79,7 +99,9 @@ class ProgramService:
         return self._store.get() or DEFAULT_PROGRAM
 
     def replace(self, points_per_currency_unit: Decimal, rounding: Rounding) -> Program:
-        program = Program(points_per_currency_unit=points_per_currency_unit, rounding=rounding, updated_at=self._clock())
+        program = Program(
+            points_per_currency_unit=points_per_currency_unit, rounding=rounding, updated_at=self._clock()
+        )
         self._store.put(program)
         return program
 

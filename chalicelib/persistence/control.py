@@ -12,7 +12,7 @@ from chalicelib.domain.api_keys import ApiKey, Scope
 from chalicelib.domain.errors import NotFound, TenantExists
 from chalicelib.domain.ports import Page
 from chalicelib.domain.tenants import Tenant, TenantStatus
-from chalicelib.persistence.errors import response_code, cancellation_codes, translate_transient
+from chalicelib.persistence.errors import cancellation_codes, response_code, translate_transient
 from chalicelib.persistence.factory import ControlModels
 from chalicelib.persistence.models import ApiKeyItem, TenantItem
 from chalicelib.persistence.pagination import decode_cursor, paginate
@@ -65,7 +65,10 @@ class TenantRepository:
         )
         key_item = _to_key_item(self._models, admin_key)
         try:
-            with translate_transient(), TransactWrite(connection=self._models.tenant._get_connection().connection) as tx:
+            with (
+                translate_transient(),
+                TransactWrite(connection=self._models.tenant._get_connection().connection) as tx,
+            ):
                 tx.save(item, condition=self._models.tenant.pk.does_not_exist())
                 tx.save(key_item, condition=self._models.api_key.pk.does_not_exist())
         except TransactWriteError as error:
@@ -169,6 +172,3 @@ def _to_api_key(item: ApiKeyItem) -> ApiKey:
         created_at=item.created_at,
         revoked_at=item.revoked_at,
     )
-
-
-

@@ -25,7 +25,9 @@ def _ensure_table(schema: type[IndexedItem]) -> None:
 
 
 class TableProvisioner:
-    def __init__(self, *, control_table: str, tenant_table_name: Callable[[str], str], config: ConnectionConfig) -> None:
+    def __init__(
+        self, *, control_table: str, tenant_table_name: Callable[[str], str], config: ConnectionConfig
+    ) -> None:
         self._control_table = control_table
         self._tenant_table_name = tenant_table_name
         self._config = config

@@ -13,7 +13,12 @@ from chalicelib.domain.ledger import Balance, LedgerEntry, MovementType
 from chalicelib.domain.members import Member, MemberChanges
 from chalicelib.domain.ports import BalanceChanged, IdempotencyKeyTaken, Page
 from chalicelib.domain.program import Program, Rounding
-from chalicelib.persistence.errors import response_code, RETRYABLE_CANCELLATIONS, cancellation_codes, translate_transient
+from chalicelib.persistence.errors import (
+    RETRYABLE_CANCELLATIONS,
+    cancellation_codes,
+    response_code,
+    translate_transient,
+)
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.models import BalanceItem, LedgerItem, MemberItem
 from chalicelib.persistence.pagination import decode_cursor, paginate

@@ -27,16 +27,21 @@ class LiveServer:
     base_url: str
     emulator: str
 
-    def call(self, method: str, path: str, *, key: str, body: dict | None = None,
-             idempotency_key: str | None = None) -> requests.Response:
+    def call(
+        self, method: str, path: str, *, key: str, body: dict | None = None, idempotency_key: str | None = None
+    ) -> requests.Response:
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         return requests.request(method, self.base_url + path, json=body, headers=headers, timeout=30)
 
     def create_tenant(self, tenant_id: str) -> str:
-        reply = self.call("POST", "/v1/tenants", key=OPERATOR_KEY, body={
-            "tenant_id": tenant_id, "name": tenant_id, "currency": "EUR", "timezone": "UTC"})
+        reply = self.call(
+            "POST",
+            "/v1/tenants",
+            key=OPERATOR_KEY,
+            body={"tenant_id": tenant_id, "name": tenant_id, "currency": "EUR", "timezone": "UTC"},
+        )
         assert reply.status_code == 201, reply.text
         return str(reply.json()["api_key"]["secret"])
 
@@ -75,7 +80,10 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "chalicelib.devserver", "--host", "127.0.0.1", "--port", str(port), "--stage", "local"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -28,13 +28,18 @@ def test_fifty_parallel_redeems_spend_exactly_what_is_there(live_server: LiveSer
     # Given a member with 1000 points
     key = _tenant(live_server)
     member = live_server.enrol(key)
-    assert live_server.call("POST", f"/v1/members/{member}/earn", key=key, body={"points": 1000},
-                            idempotency_key="opening").status_code == 201
+    assert (
+        live_server.call(
+            "POST", f"/v1/members/{member}/earn", key=key, body={"points": 1000}, idempotency_key="opening"
+        ).status_code
+        == 201
+    )
 
     # When 50 redeems of 30 points arrive at once
     def redeem(i: int):
-        return live_server.call("POST", f"/v1/members/{member}/redeem", key=key, body={"points": 30},
-                                idempotency_key=f"redeem-{i}")
+        return live_server.call(
+            "POST", f"/v1/members/{member}/redeem", key=key, body={"points": 30}, idempotency_key=f"redeem-{i}"
+        )
 
     with ThreadPoolExecutor(max_workers=50) as pool:
         replies = list(pool.map(redeem, range(50)))
@@ -59,8 +64,9 @@ def test_parallel_earns_lose_no_update(live_server: LiveServer) -> None:
     member = live_server.enrol(key)
 
     def earn(i: int):
-        return live_server.call("POST", f"/v1/members/{member}/earn", key=key, body={"points": i + 1},
-                                idempotency_key=f"earn-{i}")
+        return live_server.call(
+            "POST", f"/v1/members/{member}/earn", key=key, body={"points": i + 1}, idempotency_key=f"earn-{i}"
+        )
 
     with ThreadPoolExecutor(max_workers=40) as pool:
         replies = list(pool.map(earn, range(40)))
@@ -77,8 +83,9 @@ def test_concurrent_duplicates_of_one_key_apply_once(live_server: LiveServer) ->
     member = live_server.enrol(key)
 
     def duplicate(_: int):
-        return live_server.call("POST", f"/v1/members/{member}/earn", key=key, body={"points": 25},
-                                idempotency_key="the-same-order")
+        return live_server.call(
+            "POST", f"/v1/members/{member}/earn", key=key, body={"points": 25}, idempotency_key="the-same-order"
+        )
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         replies = list(pool.map(duplicate, range(20)))
@@ -96,14 +103,24 @@ def test_parallel_tenants_never_see_each_other(live_server: LiveServer) -> None:
 
     def work(i: int):
         tenant = i % 3
-        return live_server.call("POST", f"/v1/members/{members[tenant]}/earn", key=keys[tenant],
-                                body={"points": tenant + 1}, idempotency_key=f"w-{i}")
+        return live_server.call(
+            "POST",
+            f"/v1/members/{members[tenant]}/earn",
+            key=keys[tenant],
+            body={"points": tenant + 1},
+            idempotency_key=f"w-{i}",
+        )
 
     def trespass(i: int):
         tenant = i % 3
         other = (tenant + 1) % 3
-        return live_server.call("POST", f"/v1/members/{members[other]}/earn", key=keys[tenant],
-                                body={"points": 1000}, idempotency_key=f"x-{i}")
+        return live_server.call(
+            "POST",
+            f"/v1/members/{members[other]}/earn",
+            key=keys[tenant],
+            body={"points": 1000},
+            idempotency_key=f"x-{i}",
+        )
 
     with ThreadPoolExecutor(max_workers=30) as pool:
         legit = list(pool.map(work, range(30)))

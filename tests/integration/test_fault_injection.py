@@ -28,8 +28,9 @@ def _assert_applied_once(api: Api, key: str, member: str, points: int) -> None:
     assert api.balance(key, member)["available"] == points
 
 
-def test_transaction_conflicts_are_retried_then_succeed(api: Api, admin_key: str, member: str,
-                                                       faults: FaultPlan) -> None:
+def test_transaction_conflicts_are_retried_then_succeed(
+    api: Api, admin_key: str, member: str, faults: FaultPlan
+) -> None:
     faults.fail("TransactWriteItems", transaction_conflict, times=2)
 
     reply = api.earn(admin_key, member, "k", points=40)
@@ -40,8 +41,9 @@ def test_transaction_conflicts_are_retried_then_succeed(api: Api, admin_key: str
     _assert_applied_once(api, admin_key, member, 40)
 
 
-def test_conflicts_that_outlast_the_retries_answer_503_and_change_nothing(api: Api, admin_key: str, member: str,
-                                                                        faults: FaultPlan) -> None:
+def test_conflicts_that_outlast_the_retries_answer_503_and_change_nothing(
+    api: Api, admin_key: str, member: str, faults: FaultPlan
+) -> None:
     faults.fail("TransactWriteItems", transaction_conflict, times=None)
 
     reply = api.earn(admin_key, member, "k", points=40)
@@ -55,7 +57,8 @@ def test_conflicts_that_outlast_the_retries_answer_503_and_change_nothing(api: A
 
 
 def test_throttling_that_outlasts_botocore_retries_answers_503_and_writes_nothing(
-        api: Api, admin_key: str, member: str, faults: FaultPlan) -> None:
+    api: Api, admin_key: str, member: str, faults: FaultPlan
+) -> None:
     # Given the API-key read is throttled beyond botocore's own retries
     faults.fail("GetItem", throttled, times=1)
 
@@ -72,8 +75,9 @@ def test_throttling_that_outlasts_botocore_retries_answers_503_and_writes_nothin
     _assert_applied_once(api, admin_key, member, 7)
 
 
-def test_a_throttled_balance_read_is_retried_by_the_ledger(api: Api, admin_key: str, member: str,
-                                                          faults: FaultPlan) -> None:
+def test_a_throttled_balance_read_is_retried_by_the_ledger(
+    api: Api, admin_key: str, member: str, faults: FaultPlan
+) -> None:
     # The third GetItem of an earn is the balance read (after the key and tenant reads).
     faults.fail("GetItem", throttled, times=1, skip=2)
 
@@ -84,8 +88,9 @@ def test_a_throttled_balance_read_is_retried_by_the_ledger(api: Api, admin_key: 
     _assert_applied_once(api, admin_key, member, 9)
 
 
-def test_a_timeout_before_the_write_reached_the_table_is_retried(api: Api, admin_key: str, member: str,
-                                                               faults: FaultPlan) -> None:
+def test_a_timeout_before_the_write_reached_the_table_is_retried(
+    api: Api, admin_key: str, member: str, faults: FaultPlan
+) -> None:
     faults.fail("TransactWriteItems", read_timeout, times=1, after=False)
 
     reply = api.earn(admin_key, member, "k", points=11)
@@ -95,8 +100,9 @@ def test_a_timeout_before_the_write_reached_the_table_is_retried(api: Api, admin
     _assert_applied_once(api, admin_key, member, 11)
 
 
-def test_a_timeout_after_the_write_committed_is_answered_from_the_ledger(api: Api, admin_key: str, member: str,
-                                                                       faults: FaultPlan) -> None:
+def test_a_timeout_after_the_write_committed_is_answered_from_the_ledger(
+    api: Api, admin_key: str, member: str, faults: FaultPlan
+) -> None:
     # The transaction commits, but the answer is lost on the way back.
     faults.fail("TransactWriteItems", read_timeout, times=1, after=True)
 
@@ -109,8 +115,9 @@ def test_a_timeout_after_the_write_committed_is_answered_from_the_ledger(api: Ap
     _assert_applied_once(api, admin_key, member, 12)
 
 
-def test_a_crash_after_commit_then_a_client_retry_returns_the_committed_result(api: Api, admin_key: str,
-                                                                             member: str, faults: FaultPlan) -> None:
+def test_a_crash_after_commit_then_a_client_retry_returns_the_committed_result(
+    api: Api, admin_key: str, member: str, faults: FaultPlan
+) -> None:
     # Given the function dies right after DynamoDB committed the earn
     faults.fail("TransactWriteItems", crash, times=1, after=True)
     crashed = api.earn(admin_key, member, "order-9", points=30)

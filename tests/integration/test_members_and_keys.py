@@ -25,30 +25,51 @@ def _time(value: str) -> datetime:
 
 def test_enrolling_a_member_returns_the_stored_profile(api: Api, admin_key: str) -> None:
     # When a member is enrolled with every field, and another with none
-    full = api.call("POST", "/v1/members", key=admin_key,
-                    body={"external_id": "cust-1", "email": "Ada.Lovelace@Example.COM", "name": "  Ada  ",
-                          "birthday": "1990-12-10", "marketing_consent": True})
+    full = api.call(
+        "POST",
+        "/v1/members",
+        key=admin_key,
+        body={
+            "external_id": "cust-1",
+            "email": "Ada.Lovelace@Example.COM",
+            "name": "  Ada  ",
+            "birthday": "1990-12-10",
+            "marketing_consent": True,
+        },
+    )
     bare = api.call("POST", "/v1/members", key=admin_key, body={})
 
     # Then the 201 body is the profile, with the email lowercased and the name trimmed
     assert full.status == 201, full
     assert MEMBER_ID.match(full.body["id"])
     assert {k: v for k, v in full.body.items() if k not in {"id", "created_at", "updated_at"}} == {
-        "external_id": "cust-1", "email": "ada.lovelace@example.com", "name": "Ada",
-        "birthday": "1990-12-10", "marketing_consent": True,
+        "external_id": "cust-1",
+        "email": "ada.lovelace@example.com",
+        "name": "Ada",
+        "birthday": "1990-12-10",
+        "marketing_consent": True,
     }
     assert full.body["created_at"] == full.body["updated_at"]
     assert bare.status == 201 and MEMBER_ID.match(bare.body["id"]) and bare.body["id"] != full.body["id"]
     assert {k: bare.body[k] for k in ("external_id", "email", "name", "birthday", "marketing_consent")} == {
-        "external_id": None, "email": None, "name": None, "birthday": None, "marketing_consent": False,
+        "external_id": None,
+        "email": None,
+        "name": None,
+        "birthday": None,
+        "marketing_consent": False,
     }
     # And GET returns exactly that profile, with an empty balance
     assert api.call("GET", f"/v1/members/{full.body['id']}", key=admin_key).body == full.body
     balance = api.balance(admin_key, full.body["id"])
-    assert {k: balance[k] for k in ("member_id", "available", "lifetime_earned", "lifetime_redeemed",
-                                    "lifetime_adjusted")} == {"member_id": full.body["id"], "available": 0,
-                                                              "lifetime_earned": 0, "lifetime_redeemed": 0,
-                                                              "lifetime_adjusted": 0}
+    assert {
+        k: balance[k] for k in ("member_id", "available", "lifetime_earned", "lifetime_redeemed", "lifetime_adjusted")
+    } == {
+        "member_id": full.body["id"],
+        "available": 0,
+        "lifetime_earned": 0,
+        "lifetime_redeemed": 0,
+        "lifetime_adjusted": 0,
+    }
     assert api.ledger(admin_key, full.body["id"]) == []
 
 
@@ -110,9 +131,18 @@ def test_listing_members_pages_through_all_of_them_in_creation_order(api: Api, a
 
 
 def test_updating_a_member_changes_only_the_fields_sent(api: Api, admin_key: str) -> None:
-    created = api.call("POST", "/v1/members", key=admin_key,
-                       body={"external_id": "cust-1", "email": "ada@example.com", "name": "Ada",
-                             "birthday": "1990-12-10", "marketing_consent": False}).body
+    created = api.call(
+        "POST",
+        "/v1/members",
+        key=admin_key,
+        body={
+            "external_id": "cust-1",
+            "email": "ada@example.com",
+            "name": "Ada",
+            "birthday": "1990-12-10",
+            "marketing_consent": False,
+        },
+    ).body
     path = f"/v1/members/{created['id']}"
 
     # When only the email and the consent are sent
@@ -159,7 +189,9 @@ def test_a_new_key_shows_its_secret_once_and_never_again(api: Api, admin_key: st
     assert secret.startswith("lk_") and len(secret) > 60
     assert KEY_ID.match(body["id"]) and secret.startswith("lk_" + body["id"].removeprefix("key_") + "_")
     assert {k: body[k] for k in ("name", "scopes", "revoked_at")} == {
-        "name": "till", "scopes": ["read", "write"], "revoked_at": None,
+        "name": "till",
+        "scopes": ["read", "write"],
+        "revoked_at": None,
     }
     # And the key works
     me = api.call("GET", "/v1/me", key=secret)
@@ -174,7 +206,8 @@ def test_a_new_key_shows_its_secret_once_and_never_again(api: Api, admin_key: st
     listed = json.loads(text)["data"]
     assert all(set(key) == {"id", "name", "scopes", "created_at", "revoked_at"} for key in listed), listed
     assert {key["id"]: key["name"] for key in listed} == {
-        api.call("GET", "/v1/me", key=admin_key).body["api_key"]["id"]: "admin", body["id"]: "till",
+        api.call("GET", "/v1/me", key=admin_key).body["api_key"]["id"]: "admin",
+        body["id"]: "till",
     }
     assert next(k for k in listed if k["id"] == body["id"]) == {k: v for k, v in body.items() if k != "secret"}
 
@@ -203,14 +236,20 @@ def test_revoking_a_key_takes_effect_immediately(api: Api, admin_key: str) -> No
 
 
 def test_me_shows_the_tenant_and_the_calling_key(api: Api, admin_key: str) -> None:
-    keys = {name: api.call("POST", "/v1/api-keys", key=admin_key, body={"name": name, "scopes": scopes}).body
-            for name, scopes in {"reports": ["read"], "pos": ["write", "read"], "ops": ["admin"]}.items()}
+    keys = {
+        name: api.call("POST", "/v1/api-keys", key=admin_key, body={"name": name, "scopes": scopes}).body
+        for name, scopes in {"reports": ["read"], "pos": ["write", "read"], "ops": ["admin"]}.items()
+    }
     for name, key in keys.items():
         me = api.call("GET", "/v1/me", key=key["secret"])
         assert me.status == 200, (name, me)
         assert me.body["api_key"] == {"id": key["id"], "name": name, "scopes": key["scopes"]}, name
         assert {k: me.body["tenant"][k] for k in ("tenant_id", "currency", "timezone", "status")} == {
-            "tenant_id": "acme", "currency": "EUR", "timezone": "Europe/Helsinki", "status": "active"}
+            "tenant_id": "acme",
+            "currency": "EUR",
+            "timezone": "Europe/Helsinki",
+            "status": "active",
+        }
     # A write-only key may not read, not even itself
     write_only = api.create_key(admin_key, "write")
     details = assert_error(api.call("GET", "/v1/me", key=write_only), 403, "forbidden")
@@ -221,8 +260,13 @@ def test_me_shows_the_tenant_and_the_calling_key(api: Api, admin_key: str) -> No
 
 
 def _create_tenant(api: Api, tenant_id: str, **overrides: Any) -> Any:
-    body = {"tenant_id": tenant_id, "name": f"{tenant_id.title()} Ltd", "currency": "EUR", "timezone": "UTC",
-            **overrides}
+    body = {
+        "tenant_id": tenant_id,
+        "name": f"{tenant_id.title()} Ltd",
+        "currency": "EUR",
+        "timezone": "UTC",
+        **overrides,
+    }
     return api.call("POST", "/v1/tenants", key=OPERATOR_KEY, body=body)
 
 
@@ -232,14 +276,21 @@ def test_creating_a_tenant_returns_it_and_its_first_admin_key(api: Api) -> None:
     assert created.status == 201, created
     tenant, key = created.body["tenant"], created.body["api_key"]
     assert {k: tenant[k] for k in ("tenant_id", "name", "currency", "timezone", "status")} == {
-        "tenant_id": "initech", "name": "Initech", "currency": "JPY", "timezone": "Asia/Tokyo", "status": "active"}
+        "tenant_id": "initech",
+        "name": "Initech",
+        "currency": "JPY",
+        "timezone": "Asia/Tokyo",
+        "status": "active",
+    }
     assert tenant["created_at"] == tenant["updated_at"]
     assert key["name"] == "admin" and key["scopes"] == ["admin"] and key["revoked_at"] is None
     assert key["secret"].startswith("lk_") and KEY_ID.match(key["id"])
     # The key is the tenant's, and the operator sees the same tenant
     me = api.call("GET", "/v1/me", key=key["secret"])
-    assert me.status == 200 and me.body == {"tenant": tenant, "api_key": {"id": key["id"], "name": "admin",
-                                                                          "scopes": ["admin"]}}
+    assert me.status == 200 and me.body == {
+        "tenant": tenant,
+        "api_key": {"id": key["id"], "name": "admin", "scopes": ["admin"]},
+    }
     assert api.call("GET", "/v1/tenants/initech", key=OPERATOR_KEY).body == tenant
     # Its members live in its own table and start empty
     assert api.call("GET", "/v1/members", key=key["secret"]).body == {"data": [], "next_cursor": None}
@@ -277,7 +328,8 @@ def test_suspending_and_resuming_a_tenant(api: Api, admin_key: str) -> None:
     assert suspended.status == 200 and suspended.body["status"] == "suspended"
     assert _time(suspended.body["updated_at"]) > _time(before["updated_at"])
     assert {k: v for k, v in suspended.body.items() if k not in {"status", "updated_at"}} == {
-        k: v for k, v in before.items() if k not in {"status", "updated_at"}}
+        k: v for k, v in before.items() if k not in {"status", "updated_at"}
+    }
     assert api.call("GET", "/v1/tenants/acme", key=OPERATOR_KEY).body == suspended.body
     assert_error(api.call("GET", f"/v1/members/{member}", key=admin_key), 403, "tenant_suspended")
     # And suspending it again is harmless
@@ -293,8 +345,11 @@ def test_suspending_and_resuming_a_tenant(api: Api, admin_key: str) -> None:
 def test_unknown_tenants_are_not_found(api: Api, admin_key: str) -> None:
     registry = operator_state(api)
     for tenant_id in ("initech", "ACME", "acme-", "a"):
-        for method, path in (("GET", f"/v1/tenants/{tenant_id}"), ("POST", f"/v1/tenants/{tenant_id}/suspend"),
-                             ("POST", f"/v1/tenants/{tenant_id}/resume")):
+        for method, path in (
+            ("GET", f"/v1/tenants/{tenant_id}"),
+            ("POST", f"/v1/tenants/{tenant_id}/suspend"),
+            ("POST", f"/v1/tenants/{tenant_id}/resume"),
+        ):
             assert_error(api.call(method, path, key=OPERATOR_KEY), 404, "not_found", f"{method} {path}")
     assert operator_state(api) == registry
     assert [t["tenant_id"] for t in registry] == ["acme"]

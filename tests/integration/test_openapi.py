@@ -59,10 +59,12 @@ class DocumentedApi:
     def validate(self, instance: Any, schema: dict[str, Any], what: str) -> None:
         if "$ref" in schema:
             schema = {"$ref": DOCUMENT_URI + schema["$ref"]}
-        validator = Draft202012Validator(schema, registry=self.registry,
-                                         format_checker=Draft202012Validator.FORMAT_CHECKER)
-        errors = [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
-                  for e in validator.iter_errors(instance)]
+        validator = Draft202012Validator(
+            schema, registry=self.registry, format_checker=Draft202012Validator.FORMAT_CHECKER
+        )
+        errors = [
+            f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(instance)
+        ]
         assert not errors, f"{what} does not match its documented schema:\n" + "\n".join(errors)
 
     def check(self, method: str, path: str, reply: Reply, *, request_body: Any = None) -> None:
@@ -151,8 +153,9 @@ def test_every_declared_operation_is_documented_as_declared(document: dict[str, 
             if ("path", name) not in params:
                 problems.append(f"{where}: path parameter {name} undocumented")
         if op.idempotency_key != (("header", "Idempotency-Key") in params):
-            problems.append(f"{where}: Idempotency-Key header documented={not op.idempotency_key}, "
-                            f"declared={op.idempotency_key}")
+            problems.append(
+                f"{where}: Idempotency-Key header documented={not op.idempotency_key}, declared={op.idempotency_key}"
+            )
         if op.query is not None:
             for name in op.query.model_fields:
                 if ("query", name) not in params:
@@ -172,8 +175,9 @@ def test_the_checker_fails_on_an_undocumented_status_or_body(documented: Documen
     with pytest.raises(AssertionError, match="does not match its documented schema"):
         documented.check("GET", member, Reply(status=200, body={"id": 1}, headers={"content-type": "application/json"}))
     with pytest.raises(AssertionError, match="does not match its documented schema"):
-        documented.check("GET", member, Reply(status=404, body={"error": "nope"},
-                                              headers={"content-type": "application/json"}))
+        documented.check(
+            "GET", member, Reply(status=404, body={"error": "nope"}, headers={"content-type": "application/json"})
+        )
     with pytest.raises(AssertionError, match="is not documented"):
         documented.check("DELETE", member, Reply(status=204, body=None, headers={}))
     assert documented.seen == set()
@@ -187,18 +191,43 @@ def test_a_realistic_scenario_gets_only_documented_responses(
 
     # Meta and the operator's registry
     assert api.call("GET", "/v1/health").status == 200
-    created = api.call("POST", "/v1/tenants", key=op_key,
-                       body={"tenant_id": "acme", "name": "Acme", "currency": "EUR", "timezone": "Europe/Helsinki"})
+    created = api.call(
+        "POST",
+        "/v1/tenants",
+        key=op_key,
+        body={"tenant_id": "acme", "name": "Acme", "currency": "EUR", "timezone": "Europe/Helsinki"},
+    )
     assert created.status == 201
     admin = created.body["api_key"]["secret"]
     globex = {"tenant_id": "globex", "name": "Globex", "currency": "USD", "timezone": "America/New_York"}
     assert api.call("POST", "/v1/tenants", key=op_key, body=globex).status == 201
-    assert api.call("POST", "/v1/tenants", key=op_key, body={"tenant_id": "acme", "name": "Again", "currency": "EUR",
-                                                            "timezone": "UTC"}).error_code() == "tenant_exists"
-    assert api.call("POST", "/v1/tenants", key=op_key, body={"tenant_id": "A", "name": "x", "currency": "eur",
-                                                            "timezone": "Mars/Base"}).status == 400
-    assert api.call("POST", "/v1/tenants", key=admin, body={"tenant_id": "nope", "name": "x", "currency": "EUR",
-                                                           "timezone": "UTC"}).status == 401
+    assert (
+        api.call(
+            "POST",
+            "/v1/tenants",
+            key=op_key,
+            body={"tenant_id": "acme", "name": "Again", "currency": "EUR", "timezone": "UTC"},
+        ).error_code()
+        == "tenant_exists"
+    )
+    assert (
+        api.call(
+            "POST",
+            "/v1/tenants",
+            key=op_key,
+            body={"tenant_id": "A", "name": "x", "currency": "eur", "timezone": "Mars/Base"},
+        ).status
+        == 400
+    )
+    assert (
+        api.call(
+            "POST",
+            "/v1/tenants",
+            key=admin,
+            body={"tenant_id": "nope", "name": "x", "currency": "EUR", "timezone": "UTC"},
+        ).status
+        == 401
+    )
     first = api.call("GET", "/v1/tenants?limit=1", key=op_key)
     assert first.status == 200 and first.body["next_cursor"]
     assert api.call("GET", f"/v1/tenants?limit=1&cursor={first.body['next_cursor']}", key=op_key).status == 200
@@ -229,16 +258,28 @@ def test_a_realistic_scenario_gets_only_documented_responses(
 
     # The program
     assert api.call("GET", "/v1/program", key=read_key).body["updated_at"] is None
-    assert api.call("PUT", "/v1/program", key=admin,
-                    body={"points_per_currency_unit": "1.5", "rounding": "nearest"}).status == 200
+    assert (
+        api.call(
+            "PUT", "/v1/program", key=admin, body={"points_per_currency_unit": "1.5", "rounding": "nearest"}
+        ).status
+        == 200
+    )
     assert api.call("PUT", "/v1/program", key=admin, body={"points_per_currency_unit": "-1"}).status == 400
-    assert api.call("PUT", "/v1/program", key=write_key,
-                    body={"points_per_currency_unit": "2", "rounding": "floor"}).status == 403
+    assert (
+        api.call(
+            "PUT", "/v1/program", key=write_key, body={"points_per_currency_unit": "2", "rounding": "floor"}
+        ).status
+        == 403
+    )
     assert api.call("GET", "/v1/program", key=read_key).body["points_per_currency_unit"] == "1.5"
 
     # Members
-    ada = api.call("POST", "/v1/members", key=write_key, body={"external_id": "c-1", "email": "Ada@Example.com",
-                                                              "name": "Ada", "birthday": "1990-12-10"})
+    ada = api.call(
+        "POST",
+        "/v1/members",
+        key=write_key,
+        body={"external_id": "c-1", "email": "Ada@Example.com", "name": "Ada", "birthday": "1990-12-10"},
+    )
     assert ada.status == 201
     bob = api.call("POST", "/v1/members", key=write_key, body={})
     assert bob.status == 201
@@ -255,35 +296,62 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     assert api.call("GET", "/v1/members/mem_01JD0000000000000000000000", key=read_key).status == 404
     assert api.call("PATCH", f"/v1/members/{ada_id}", key=write_key, body={"name": None}).body["name"] is None
     assert api.call("PATCH", f"/v1/members/{ada_id}", key=write_key, body={"marketing_consent": None}).status == 400
-    assert api.call("PATCH", "/v1/members/mem_01JD0000000000000000000000", key=write_key,
-                    body={"name": "x"}).status == 404
+    assert (
+        api.call("PATCH", "/v1/members/mem_01JD0000000000000000000000", key=write_key, body={"name": "x"}).status == 404
+    )
 
     # Points
     earn = f"/v1/members/{ada_id}/earn"
     assert api.call("POST", earn, key=write_key, idempotency_key="o-1", body={"points": 100}).status == 201
-    by_amount = api.call("POST", earn, key=write_key, idempotency_key="o-2",
-                         body={"amount": "10.00", "reference": "order-2", "metadata": {"store": "hki-1"},
-                               "occurred_at": "2024-05-01T10:00:00+03:00"})
+    by_amount = api.call(
+        "POST",
+        earn,
+        key=write_key,
+        idempotency_key="o-2",
+        body={
+            "amount": "10.00",
+            "reference": "order-2",
+            "metadata": {"store": "hki-1"},
+            "occurred_at": "2024-05-01T10:00:00+03:00",
+        },
+    )
     assert by_amount.status == 201 and by_amount.body["transaction"]["points"] == 15
     replay = api.call("POST", earn, key=write_key, idempotency_key="o-1", body={"points": 100})
     assert replay.status == 201 and replay.headers.get("idempotent-replayed") == "true"
-    assert api.call("POST", earn, key=write_key, idempotency_key="o-1",
-                    body={"points": 99}).error_code() == "idempotency_key_reused"
-    assert api.call("POST", earn, key=write_key, idempotency_key="o-3",
-                    body={"amount": "0.10"}).error_code() == "amount_too_small"
+    assert (
+        api.call("POST", earn, key=write_key, idempotency_key="o-1", body={"points": 99}).error_code()
+        == "idempotency_key_reused"
+    )
+    assert (
+        api.call("POST", earn, key=write_key, idempotency_key="o-3", body={"amount": "0.10"}).error_code()
+        == "amount_too_small"
+    )
     assert api.call("POST", earn, key=write_key, body={"points": 1}).status == 400
     assert api.call("POST", earn, key=read_key, idempotency_key="o-4", body={"points": 1}).status == 403
-    assert api.call("POST", "/v1/members/mem_01JD0000000000000000000000/earn", key=write_key, idempotency_key="o-5",
-                    body={"points": 1}).status == 404
+    assert (
+        api.call(
+            "POST",
+            "/v1/members/mem_01JD0000000000000000000000/earn",
+            key=write_key,
+            idempotency_key="o-5",
+            body={"points": 1},
+        ).status
+        == 404
+    )
     redeem = f"/v1/members/{ada_id}/redeem"
     assert api.call("POST", redeem, key=write_key, idempotency_key="r-1", body={"points": 15}).status == 201
-    assert api.call("POST", redeem, key=write_key, idempotency_key="r-2",
-                    body={"points": 1000}).error_code() == "insufficient_points"
+    assert (
+        api.call("POST", redeem, key=write_key, idempotency_key="r-2", body={"points": 1000}).error_code()
+        == "insufficient_points"
+    )
     adjust = f"/v1/members/{ada_id}/adjust"
-    assert api.call("POST", adjust, key=admin, idempotency_key="a-1",
-                    body={"points": -10, "reason": "correction"}).status == 201
-    assert api.call("POST", adjust, key=write_key, idempotency_key="a-2",
-                    body={"points": 10, "reason": "x"}).status == 403
+    assert (
+        api.call("POST", adjust, key=admin, idempotency_key="a-1", body={"points": -10, "reason": "correction"}).status
+        == 201
+    )
+    assert (
+        api.call("POST", adjust, key=write_key, idempotency_key="a-2", body={"points": 10, "reason": "x"}).status == 403
+    )
     balance = api.call("GET", f"/v1/members/{ada_id}/balance", key=read_key)
     assert balance.status == 200 and balance.body["available"] == 90
     ledger = api.call("GET", f"/v1/members/{ada_id}/transactions?limit=2", key=read_key)
@@ -292,8 +360,7 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     assert [t["sequence"] for t in ledger.body["data"] + rest.body["data"]] == [4, 3, 2, 1]
     assert api.call("GET", f"/v1/members/{ada_id}/transactions?limit=101", key=read_key).status == 400
     assert api.call("GET", "/v1/members/mem_01JD0000000000000000000000/balance", key=read_key).status == 404
-    assert api.call("GET", "/v1/members/mem_01JD0000000000000000000000/transactions",
-                    key=read_key).status == 404
+    assert api.call("GET", "/v1/members/mem_01JD0000000000000000000000/transactions", key=read_key).status == 404
 
     # A suspended tenant
     assert api.call("POST", "/v1/tenants/acme/suspend", key=op_key).status == 200
@@ -311,8 +378,9 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     assert api.call("GET", f"/v1/members/{ada_id}/balance", key=read_key).body["available"] == 90
 
     # Then every operation answered its documented success at least once
-    missing = [f"{op.method} /v1{op.path} -> {op.status}" for op in OPERATIONS
-               if (op.operation_id, op.status) not in api.seen]
+    missing = [
+        f"{op.method} /v1{op.path} -> {op.status}" for op in OPERATIONS if (op.operation_id, op.status) not in api.seen
+    ]
     assert not missing, f"the scenario never exercised: {missing}"
     # And every documented kind of error was met and matched the document
     statuses = {status for _, status in api.seen}

@@ -25,7 +25,10 @@ def test_earn_redeem_and_the_ledger_agree(api: Api, admin_key: str) -> None:
     assert redeemed.body["transaction"]["points"] == -100
     assert redeemed.body["balance"] == {
         **redeemed.body["balance"],
-        "available": 32, "lifetime_earned": 132, "lifetime_redeemed": 100, "lifetime_adjusted": 0,
+        "available": 32,
+        "lifetime_earned": 132,
+        "lifetime_redeemed": 100,
+        "lifetime_adjusted": 0,
     }
     # And the balance equals the sum of the ledger, newest first
     ledger = api.ledger(admin_key, member)
@@ -96,12 +99,27 @@ def test_movements_require_an_idempotency_key(api: Api, admin_key: str) -> None:
 
 def test_adjustments_move_both_ways_but_never_below_zero(api: Api, admin_key: str) -> None:
     member = api.enrol(admin_key)
-    up = api.call("POST", f"/v1/members/{member}/adjust", key=admin_key, idempotency_key="a1",
-                  body={"points": 30, "reason": "goodwill"})
-    too_far = api.call("POST", f"/v1/members/{member}/adjust", key=admin_key, idempotency_key="a2",
-                       body={"points": -31, "reason": "correction"})
-    down = api.call("POST", f"/v1/members/{member}/adjust", key=admin_key, idempotency_key="a3",
-                    body={"points": -30, "reason": "correction"})
+    up = api.call(
+        "POST",
+        f"/v1/members/{member}/adjust",
+        key=admin_key,
+        idempotency_key="a1",
+        body={"points": 30, "reason": "goodwill"},
+    )
+    too_far = api.call(
+        "POST",
+        f"/v1/members/{member}/adjust",
+        key=admin_key,
+        idempotency_key="a2",
+        body={"points": -31, "reason": "correction"},
+    )
+    down = api.call(
+        "POST",
+        f"/v1/members/{member}/adjust",
+        key=admin_key,
+        idempotency_key="a3",
+        body={"points": -30, "reason": "correction"},
+    )
 
     assert up.status == 201 and up.body["transaction"]["reason"] == "goodwill"
     assert too_far.status == 422 and too_far.error_code() == "insufficient_points"

@@ -138,12 +138,23 @@ def world(api: Api, admin_key: str) -> World:
     member = api.enrol(admin_key, external_id="victim-1", name="Victim", email="victim@example.com")
     funded = api.earn(admin_key, member, "funding", points=500)
     assert funded.status == 201, funded
-    keys = {"read": api.create_key(admin_key, "read"), "write": api.create_key(admin_key, "write"),
-            "read+write": api.create_key(admin_key, "read", "write"), "admin": admin_key}
+    keys = {
+        "read": api.create_key(admin_key, "read"),
+        "write": api.create_key(admin_key, "write"),
+        "read+write": api.create_key(admin_key, "read", "write"),
+        "admin": admin_key,
+    }
     spare = api.call("POST", "/v1/api-keys", key=admin_key, body={"name": "spare", "scopes": ["admin"]})
     assert spare.status == 201, spare
-    return World(api=api, admin=admin_key, keys=keys, member_id=member, external_id="victim-1",
-                 spare_key_id=spare.body["id"], spare_key=spare.body["secret"])
+    return World(
+        api=api,
+        admin=admin_key,
+        keys=keys,
+        member_id=member,
+        external_id="victim-1",
+        spare_key_id=spare.body["id"],
+        spare_key=spare.body["secret"],
+    )
 
 
 @pytest.fixture
@@ -191,19 +202,44 @@ def test_every_operation_has_a_security_case() -> None:
 
     # Every route Chalice serves is a declared operation (or acknowledged as undeclared).
     served = {(method, path) for path, methods in application.app.routes.items() for method in methods}
-    problems += [f"{m} {p}: served by Chalice but not in OPERATIONS" for m, p in served - set(declared)
-                 if (m, p) not in UNDECLARED_ROUTES]
+    problems += [
+        f"{m} {p}: served by Chalice but not in OPERATIONS"
+        for m, p in served - set(declared)
+        if (m, p) not in UNDECLARED_ROUTES
+    ]
     problems += [f"{m} {p}: declared but not served" for m, p in set(declared) - served]
     assert not problems, "\n".join(problems)
 
 
 def test_an_unknown_path_parameter_fails_loudly() -> None:
-    ghost = Operation(method="GET", path="/widgets/{widget_id}", operation_id="get_widget", summary="", tag="",
-                      auth="tenant", scope=None, status=200, body=None, query=None, response=None,
-                      idempotency_key=False, writes=False)
+    ghost = Operation(
+        method="GET",
+        path="/widgets/{widget_id}",
+        operation_id="get_widget",
+        summary="",
+        tag="",
+        auth="tenant",
+        scope=None,
+        status=200,
+        body=None,
+        query=None,
+        response=None,
+        idempotency_key=False,
+        writes=False,
+    )
     with pytest.raises(AssertionError, match="widget_id"):
-        path_of(ghost, World(api=None, admin="", keys={}, member_id="", external_id="",  # type: ignore[arg-type]
-                             spare_key_id="", spare_key=""))
+        path_of(
+            ghost,
+            World(
+                api=None,
+                admin="",
+                keys={},
+                member_id="",
+                external_id="",  # type: ignore[arg-type]
+                spare_key_id="",
+                spare_key="",
+            ),
+        )
 
 
 # --- authentication ------------------------------------------------------------------------------
@@ -258,9 +294,7 @@ def test_a_revoked_key_is_refused_on_every_tenant_route(world: World, subtests: 
     assert world.api.call("GET", "/v1/me", key=world.keys["read"]).status == 200
 
 
-def test_a_suspended_tenant_is_refused_everywhere_until_resumed(
-    world: World, subtests: pytest.Subtests
-) -> None:
+def test_a_suspended_tenant_is_refused_everywhere_until_resumed(world: World, subtests: pytest.Subtests) -> None:
     api = world.api
     before = tenant_state(api, world.admin)
 
@@ -287,9 +321,7 @@ def test_a_suspended_tenant_is_refused_everywhere_until_resumed(
 # --- authorisation -------------------------------------------------------------------------------
 
 
-def test_each_key_reaches_exactly_the_routes_its_scopes_grant(
-    world: World, subtests: pytest.Subtests
-) -> None:
+def test_each_key_reaches_exactly_the_routes_its_scopes_grant(world: World, subtests: pytest.Subtests) -> None:
     api = world.api
     scoped = {label: set(label.split("+")) for label in world.keys}
     before = tenant_state(api, world.admin)
@@ -302,8 +334,9 @@ def test_each_key_reaches_exactly_the_routes_its_scopes_grant(
                 continue
             refused += 1
             with subtests.test(msg=f"{route(op)} with a {label} key"):
-                details = assert_error(send(world, op, key=world.keys[label]), 403, "forbidden",
-                                       f"{route(op)} with a {label} key")
+                details = assert_error(
+                    send(world, op, key=world.keys[label]), 403, "forbidden", f"{route(op)} with a {label} key"
+                )
                 # Then it is 403 forbidden naming the missing scope
                 assert details.get("required_scope") == required_scope(op), f"{route(op)}: {details}"
                 assert sorted(details.get("key_scopes", [])) == sorted(scopes), f"{route(op)}: {details}"

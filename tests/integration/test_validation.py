@@ -31,10 +31,23 @@ class Tenant:
     def call(self, method: str, path: str, **kwargs: Any) -> Reply:
         return self.api.call(method, path, key=self.key, **kwargs)
 
-    def move(self, movement: str, body: Any = None, *, raw_body: str | None = None,
-             idempotency_key: str | None = "v-1", member: str | None = None) -> Reply:
-        return self.api.call("POST", f"/v1/members/{member or self.member}/{movement}", key=self.key, body=body,
-                             raw_body=raw_body, idempotency_key=idempotency_key)
+    def move(
+        self,
+        movement: str,
+        body: Any = None,
+        *,
+        raw_body: str | None = None,
+        idempotency_key: str | None = "v-1",
+        member: str | None = None,
+    ) -> Reply:
+        return self.api.call(
+            "POST",
+            f"/v1/members/{member or self.member}/{movement}",
+            key=self.key,
+            body=body,
+            raw_body=raw_body,
+            idempotency_key=idempotency_key,
+        )
 
 
 @pytest.fixture
@@ -73,16 +86,36 @@ def test_malformed_points_and_amounts_are_refused(
     tenant: Tenant, unchanged: Callable[[], None], subtests: pytest.Subtests
 ) -> None:
     earn_points = [
-        ("a string", "120"), ("a float", 1.5), ("a boolean", True), ("zero", 0), ("negative", -5),
-        ("huge", 10**12), ("one more than the maximum", MAX_POINTS_PER_MOVEMENT + 1), ("null with no amount", None),
+        ("a string", "120"),
+        ("a float", 1.5),
+        ("a boolean", True),
+        ("zero", 0),
+        ("negative", -5),
+        ("huge", 10**12),
+        ("one more than the maximum", MAX_POINTS_PER_MOVEMENT + 1),
+        ("null with no amount", None),
     ]
-    amounts = [("1e3", "1e3"), ("-5", "-5"), ("12.345 for EUR", "12.345"), ("abc", "abc"), ("empty", ""),
-               ("a JSON number", 12.5), ("zero", "0"), ("0.00", "0.00"), ("with a comma", "12,50"),
-               ("with spaces", " 12.50")]
+    amounts = [
+        ("1e3", "1e3"),
+        ("-5", "-5"),
+        ("12.345 for EUR", "12.345"),
+        ("abc", "abc"),
+        ("empty", ""),
+        ("a JSON number", 12.5),
+        ("zero", "0"),
+        ("0.00", "0.00"),
+        ("with a comma", "12,50"),
+        ("with spaces", " 12.50"),
+    ]
     cases: list[tuple[str, Callable[[], Reply], tuple[str, ...]]] = []
     for label, value in earn_points:
-        cases.append((f"earn points {label}", lambda v=value: tenant.move("earn", {"points": v}),
-                      ("points",) if value is not None else ("body",)))
+        cases.append(
+            (
+                f"earn points {label}",
+                lambda v=value: tenant.move("earn", {"points": v}),
+                ("points",) if value is not None else ("body",),
+            )
+        )
     for label, value in amounts:
         cases.append((f"earn amount {label}", lambda v=value: tenant.move("earn", {"amount": v}), ("amount",)))
     for label, value in earn_points[:-1]:
@@ -92,14 +125,16 @@ def test_malformed_points_and_amounts_are_refused(
         ("redeem with an amount", lambda: tenant.move("redeem", {"points": 1, "amount": "1.00"}), ("amount",)),
         ("adjust by zero", lambda: tenant.move("adjust", {"points": 0, "reason": "x"}), ("points",)),
         ("adjust by a string", lambda: tenant.move("adjust", {"points": "-5", "reason": "x"}), ("points",)),
-        ("adjust beyond the maximum", lambda: tenant.move("adjust", {"points": -(10**12), "reason": "x"}),
-         ("points",)),
+        ("adjust beyond the maximum", lambda: tenant.move("adjust", {"points": -(10**12), "reason": "x"}), ("points",)),
         ("adjust without a reason", lambda: tenant.move("adjust", {"points": 5}), ("reason",)),
         ("adjust with an empty reason", lambda: tenant.move("adjust", {"points": 5, "reason": ""}), ("reason",)),
     ]
     _check_all(subtests, cases)
-    for label, body in {"both": {"points": 10, "amount": "10.00"}, "neither": {"reference": "order-9"},
-                        "an empty object": {}}.items():
+    for label, body in {
+        "both": {"points": 10, "amount": "10.00"},
+        "neither": {"reference": "order-9"},
+        "an empty object": {},
+    }.items():
         with subtests.test(msg=f"earn with {label} of points and amount"):
             fields = assert_invalid(tenant.move("earn", body), context=f"earn with {label}")
             # A rule across two fields is reported on the body, its message naming both
@@ -118,18 +153,30 @@ def test_unknown_fields_are_refused_not_ignored(
         cases = [
             (f"earn with {field}", lambda f=field, v=value: tenant.move("earn", {"points": 1, f: v})),
             (f"redeem with {field}", lambda f=field, v=value: tenant.move("redeem", {"points": 1, f: v})),
-            (f"adjust with {field}",
-             lambda f=field, v=value: tenant.move("adjust", {"points": 1, "reason": "r", f: v})),
-            (f"create member with {field}",
-             lambda f=field, v=value: tenant.call("POST", "/v1/members", body={"external_id": "new-1", f: v})),
-            (f"update member with {field}",
-             lambda f=field, v=value: tenant.call("PATCH", member_path, body={"name": "Eve", f: v})),
-            (f"put program with {field}",
-             lambda f=field, v=value: tenant.call("PUT", "/v1/program",
-                                                  body={"points_per_currency_unit": "3", "rounding": "ceil", f: v})),
-            (f"create API key with {field}",
-             lambda f=field, v=value: tenant.call("POST", "/v1/api-keys",
-                                                  body={"name": "k", "scopes": ["read"], f: v})),
+            (
+                f"adjust with {field}",
+                lambda f=field, v=value: tenant.move("adjust", {"points": 1, "reason": "r", f: v}),
+            ),
+            (
+                f"create member with {field}",
+                lambda f=field, v=value: tenant.call("POST", "/v1/members", body={"external_id": "new-1", f: v}),
+            ),
+            (
+                f"update member with {field}",
+                lambda f=field, v=value: tenant.call("PATCH", member_path, body={"name": "Eve", f: v}),
+            ),
+            (
+                f"put program with {field}",
+                lambda f=field, v=value: tenant.call(
+                    "PUT", "/v1/program", body={"points_per_currency_unit": "3", "rounding": "ceil", f: v}
+                ),
+            ),
+            (
+                f"create API key with {field}",
+                lambda f=field, v=value: tenant.call(
+                    "POST", "/v1/api-keys", body={"name": "k", "scopes": ["read"], f: v}
+                ),
+            ),
         ]
         for label, request in cases:
             with subtests.test(msg=label):
@@ -140,28 +187,53 @@ def test_unknown_fields_are_refused_not_ignored(
     unchanged()
 
 
-def test_malformed_dates_are_refused(tenant: Tenant, unchanged: Callable[[], None],
-                                     subtests: pytest.Subtests) -> None:
+def test_malformed_dates_are_refused(tenant: Tenant, unchanged: Callable[[], None], subtests: pytest.Subtests) -> None:
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
     in_an_hour = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     member_path = f"/v1/members/{tenant.member}"
-    birthdays = {"month 13": "1990-13-01", "day 32": "1990-01-32", "before 1900": "1899-12-31",
-                 "tomorrow": tomorrow, "a timestamp": "1990-01-01T00:00:00Z", "a number": 19900101, "text": "soon"}
-    occurred = {"without an offset": "2024-05-01T10:00:00", "far in the future": "2999-01-01T00:00:00Z",
-                "an hour ahead": in_an_hour, "before 2000": "1999-12-31T23:59:59Z", "a date only": "2024-05-01",
-                "text": "yesterday", "epoch seconds": 1714557600}
+    birthdays = {
+        "month 13": "1990-13-01",
+        "day 32": "1990-01-32",
+        "before 1900": "1899-12-31",
+        "tomorrow": tomorrow,
+        "a timestamp": "1990-01-01T00:00:00Z",
+        "a number": 19900101,
+        "text": "soon",
+    }
+    occurred = {
+        "without an offset": "2024-05-01T10:00:00",
+        "far in the future": "2999-01-01T00:00:00Z",
+        "an hour ahead": in_an_hour,
+        "before 2000": "1999-12-31T23:59:59Z",
+        "a date only": "2024-05-01",
+        "text": "yesterday",
+        "epoch seconds": 1714557600,
+    }
     cases: list[tuple[str, Callable[[], Reply], tuple[str, ...]]] = []
     for label, value in birthdays.items():
-        cases.append((f"create member with birthday {label}",
-                      lambda v=value: tenant.call("POST", "/v1/members", body={"external_id": "new-1", "birthday": v}),
-                      ("birthday",)))
-        cases.append((f"update member with birthday {label}",
-                      lambda v=value: tenant.call("PATCH", member_path, body={"birthday": v}), ("birthday",)))
+        cases.append(
+            (
+                f"create member with birthday {label}",
+                lambda v=value: tenant.call("POST", "/v1/members", body={"external_id": "new-1", "birthday": v}),
+                ("birthday",),
+            )
+        )
+        cases.append(
+            (
+                f"update member with birthday {label}",
+                lambda v=value: tenant.call("PATCH", member_path, body={"birthday": v}),
+                ("birthday",),
+            )
+        )
     for label, value in occurred.items():
         for movement, body in (("earn", {"points": 1}), ("redeem", {"points": 1})):
-            cases.append((f"{movement} with occurred_at {label}",
-                          lambda m=movement, b=body, v=value: tenant.move(m, {**b, "occurred_at": v}),
-                          ("occurred_at",)))
+            cases.append(
+                (
+                    f"{movement} with occurred_at {label}",
+                    lambda m=movement, b=body, v=value: tenant.move(m, {**b, "occurred_at": v}),
+                    ("occurred_at",),
+                )
+            )
     _check_all(subtests, cases)
     unchanged()
 
@@ -182,10 +254,16 @@ def test_over_long_and_malformed_text_fields_are_refused(
         ("name of 201 characters", create({"name": "n" * 201}), ("name",)),
         ("blank name", create({"name": "   "}), ("name",)),
         ("marketing_consent as a string", create({"marketing_consent": "yes"}), ("marketing_consent",)),
-        ("update with a name of 201 characters",
-         lambda: tenant.call("PATCH", member_path, body={"name": "n" * 201}), ("name",)),
-        ("update with marketing_consent null",
-         lambda: tenant.call("PATCH", member_path, body={"marketing_consent": None}), ()),
+        (
+            "update with a name of 201 characters",
+            lambda: tenant.call("PATCH", member_path, body={"name": "n" * 201}),
+            ("name",),
+        ),
+        (
+            "update with marketing_consent null",
+            lambda: tenant.call("PATCH", member_path, body={"marketing_consent": None}),
+            (),
+        ),
         ("update with nothing", lambda: tenant.call("PATCH", member_path, body={}), ()),
         ("reference of 129 characters", earn({"reference": "r" * 129}), ("reference",)),
         ("empty reference", earn({"reference": ""}), ("reference",)),
@@ -194,23 +272,41 @@ def test_over_long_and_malformed_text_fields_are_refused(
         ("metadata value of 501 characters", earn({"metadata": {"k": "v" * 501}}), ("metadata.k",)),
         ("metadata with a numeric value", earn({"metadata": {"k": 1}}), ("metadata.k",)),
         ("metadata as a list", earn({"metadata": ["k"]}), ("metadata",)),
-        ("adjust reason of 501 characters",
-         lambda: tenant.move("adjust", {"points": 1, "reason": "r" * 501}), ("reason",)),
-        ("API key without scopes", lambda: tenant.call("POST", "/v1/api-keys", body={"name": "k", "scopes": []}),
-         ("scopes",)),
-        ("API key with an unknown scope",
-         lambda: tenant.call("POST", "/v1/api-keys", body={"name": "k", "scopes": ["root"]}), ("scopes.0",)),
-        ("API key with a repeated scope",
-         lambda: tenant.call("POST", "/v1/api-keys", body={"name": "k", "scopes": ["read", "read"]}), ("scopes",)),
-        ("program rate of zero",
-         lambda: tenant.call("PUT", "/v1/program", body={"points_per_currency_unit": "0", "rounding": "floor"}),
-         ("points_per_currency_unit",)),
-        ("program rate as a number",
-         lambda: tenant.call("PUT", "/v1/program", body={"points_per_currency_unit": 2, "rounding": "floor"}),
-         ("points_per_currency_unit",)),
-        ("program with an unknown rounding",
-         lambda: tenant.call("PUT", "/v1/program", body={"points_per_currency_unit": "2", "rounding": "up"}),
-         ("rounding",)),
+        (
+            "adjust reason of 501 characters",
+            lambda: tenant.move("adjust", {"points": 1, "reason": "r" * 501}),
+            ("reason",),
+        ),
+        (
+            "API key without scopes",
+            lambda: tenant.call("POST", "/v1/api-keys", body={"name": "k", "scopes": []}),
+            ("scopes",),
+        ),
+        (
+            "API key with an unknown scope",
+            lambda: tenant.call("POST", "/v1/api-keys", body={"name": "k", "scopes": ["root"]}),
+            ("scopes.0",),
+        ),
+        (
+            "API key with a repeated scope",
+            lambda: tenant.call("POST", "/v1/api-keys", body={"name": "k", "scopes": ["read", "read"]}),
+            ("scopes",),
+        ),
+        (
+            "program rate of zero",
+            lambda: tenant.call("PUT", "/v1/program", body={"points_per_currency_unit": "0", "rounding": "floor"}),
+            ("points_per_currency_unit",),
+        ),
+        (
+            "program rate as a number",
+            lambda: tenant.call("PUT", "/v1/program", body={"points_per_currency_unit": 2, "rounding": "floor"}),
+            ("points_per_currency_unit",),
+        ),
+        (
+            "program with an unknown rounding",
+            lambda: tenant.call("PUT", "/v1/program", body={"points_per_currency_unit": "2", "rounding": "up"}),
+            ("rounding",),
+        ),
     ]
     _check_all(subtests, cases)
     unchanged()
@@ -220,12 +316,20 @@ def test_over_long_and_malformed_text_fields_are_refused(
 # --- bodies, headers, paths, query strings ------------------------------------------------------------
 
 
-def test_unreadable_bodies_are_refused(tenant: Tenant, unchanged: Callable[[], None],
-                                       subtests: pytest.Subtests) -> None:
+def test_unreadable_bodies_are_refused(
+    tenant: Tenant, unchanged: Callable[[], None], subtests: pytest.Subtests
+) -> None:
     oversized = json.dumps({"points": 1, "description": "d", "metadata": {"k": "x" * 17_000}})
-    bodies = {"invalid JSON": "{points: 1", "truncated JSON": '{"points": 1', "an empty body": "",
-              "whitespace only": "  \n ", "a JSON array": "[1]", "JSON null": "null", "a JSON string": '"points"',
-              "a body over 16 KB": oversized}
+    bodies = {
+        "invalid JSON": "{points: 1",
+        "truncated JSON": '{"points": 1',
+        "an empty body": "",
+        "whitespace only": "  \n ",
+        "a JSON array": "[1]",
+        "JSON null": "null",
+        "a JSON string": '"points"',
+        "a body over 16 KB": oversized,
+    }
     targets: dict[str, Callable[[str], Reply]] = {
         "earn": lambda raw: tenant.move("earn", raw_body=raw),
         "create member": lambda raw: tenant.call("POST", "/v1/members", raw_body=raw),
@@ -239,10 +343,17 @@ def test_unreadable_bodies_are_refused(tenant: Tenant, unchanged: Callable[[], N
     unchanged()
 
 
-def test_invalid_idempotency_keys_are_refused(tenant: Tenant, unchanged: Callable[[], None],
-                                              subtests: pytest.Subtests) -> None:
-    keys = {"missing": None, "256 characters": "k" * 256, "with a space": "order 1", "with a tab": "order\t1",
-            "non-ASCII": "commande-é", "empty": ""}
+def test_invalid_idempotency_keys_are_refused(
+    tenant: Tenant, unchanged: Callable[[], None], subtests: pytest.Subtests
+) -> None:
+    keys = {
+        "missing": None,
+        "256 characters": "k" * 256,
+        "with a space": "order 1",
+        "with a tab": "order\t1",
+        "non-ASCII": "commande-é",
+        "empty": "",
+    }
     movements = (("earn", {"points": 1}), ("redeem", {"points": 1}), ("adjust", {"points": 1, "reason": "r"}))
     for movement, body in movements:
         for label, key in keys.items():
@@ -283,8 +394,9 @@ def test_malformed_but_short_member_ids_are_simply_not_found(tenant: Tenant, unc
     unchanged()
 
 
-def test_invalid_query_parameters_are_refused(tenant: Tenant, unchanged: Callable[[], None],
-                                              subtests: pytest.Subtests) -> None:
+def test_invalid_query_parameters_are_refused(
+    tenant: Tenant, unchanged: Callable[[], None], subtests: pytest.Subtests
+) -> None:
     ledger = f"/v1/members/{tenant.member}/transactions"
     cases: list[tuple[str, str, str, str]] = []  # label, key, path, offending parameter
     for collection, key in (("/v1/members", tenant.key), (ledger, tenant.key), ("/v1/tenants", OPERATOR_KEY)):
@@ -292,19 +404,38 @@ def test_invalid_query_parameters_are_refused(tenant: Tenant, unchanged: Callabl
             cases.append((f"GET {collection}?limit={value}", key, f"{collection}?limit={value}", "limit"))
         cases.append((f"GET {collection} with an unknown parameter", key, f"{collection}?sort=desc", "sort"))
         cases.append((f"GET {collection} with an empty cursor", key, f"{collection}?cursor=", "cursor"))
-    for path in (f"/v1/members/{tenant.member}", f"/v1/members/{tenant.member}/balance", "/v1/program",
-                 "/v1/api-keys", "/v1/tenants/acme"):
+    for path in (
+        f"/v1/members/{tenant.member}",
+        f"/v1/members/{tenant.member}/balance",
+        "/v1/program",
+        "/v1/api-keys",
+        "/v1/tenants/acme",
+    ):
         key = OPERATOR_KEY if path.startswith("/v1/tenants") else tenant.key
         cases.append((f"GET {path} with a query parameter", key, f"{path}?expand=ledger", "expand"))
-    cases.append(("GET /v1/members with an over-long external_id", tenant.key,
-                  f"/v1/members?external_id={'x' * 129}", "external_id"))
+    cases.append(
+        (
+            "GET /v1/members with an over-long external_id",
+            tenant.key,
+            f"/v1/members?external_id={'x' * 129}",
+            "external_id",
+        )
+    )
     for label, key, path, parameter in cases:
         with subtests.test(msg=label):
             assert_invalid(tenant.api.call("GET", path, key=key), parameter, context=label)
     # A refused movement with a query string writes nothing either
     with subtests.test(msg="earn with a query parameter"):
-        assert_invalid(tenant.api.call("POST", f"/v1/members/{tenant.member}/earn?points=5", key=tenant.key,
-                                       body={"points": 1}, idempotency_key="q-1"), "points")
+        assert_invalid(
+            tenant.api.call(
+                "POST",
+                f"/v1/members/{tenant.member}/earn?points=5",
+                key=tenant.key,
+                body={"points": 1},
+                idempotency_key="q-1",
+            ),
+            "points",
+        )
     unchanged()
 
 
@@ -313,8 +444,7 @@ def _b64(value: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def test_tampered_cursors_are_refused(tenant: Tenant, unchanged: Callable[[], None],
-                                      subtests: pytest.Subtests) -> None:
+def test_tampered_cursors_are_refused(tenant: Tenant, unchanged: Callable[[], None], subtests: pytest.Subtests) -> None:
     api = tenant.api
     members_page = tenant.call("GET", "/v1/members?limit=1")
     ledger_page = tenant.call("GET", f"/v1/members/{tenant.member}/transactions?limit=1")
@@ -335,11 +465,15 @@ def test_tampered_cursors_are_refused(tenant: Tenant, unchanged: Callable[[], No
     }
     for label, cursor in tampered.items():
         with subtests.test(msg=f"members cursor: {label}"):
-            assert_invalid(api.call("GET", f"/v1/members?limit=1&cursor={cursor}", key=tenant.key), "cursor",
-                           context=f"members cursor: {label}")
+            assert_invalid(
+                api.call("GET", f"/v1/members?limit=1&cursor={cursor}", key=tenant.key),
+                "cursor",
+                context=f"members cursor: {label}",
+            )
     with subtests.test(msg="one member's ledger cursor on another member's ledger"):
-        reply = api.call("GET", f"/v1/members/{tenant.other_member}/transactions?cursor={ledger_cursor}",
-                         key=tenant.key)
+        reply = api.call(
+            "GET", f"/v1/members/{tenant.other_member}/transactions?cursor={ledger_cursor}", key=tenant.key
+        )
         assert_invalid(reply, "cursor")
     with subtests.test(msg="the members cursor on a ledger"):
         reply = api.call("GET", f"/v1/members/{tenant.member}/transactions?cursor={members_cursor}", key=tenant.key)
@@ -347,8 +481,9 @@ def test_tampered_cursors_are_refused(tenant: Tenant, unchanged: Callable[[], No
     with subtests.test(msg="the members cursor on the tenant registry"):
         assert_invalid(api.call("GET", f"/v1/tenants?cursor={members_cursor}", key=OPERATOR_KEY), "cursor")
     # While the untouched cursors still work
-    assert tenant.call("GET", f"/v1/members?limit=1&cursor={members_cursor}").body["data"][0]["id"] \
-        == tenant.other_member
+    assert (
+        tenant.call("GET", f"/v1/members?limit=1&cursor={members_cursor}").body["data"][0]["id"] == tenant.other_member
+    )
     unchanged()
 
 
@@ -402,8 +537,12 @@ def test_invalid_tenants_are_refused_and_duplicates_conflict(
     assert operator_state(api) == registry, "a refused tenant was registered"
 
     # A duplicate is a conflict that leaves the existing tenant and its key untouched
-    duplicate = api.call("POST", "/v1/tenants", key=OPERATOR_KEY,
-                         body={**valid, "tenant_id": "acme", "name": "Impostor", "currency": "USD"})
+    duplicate = api.call(
+        "POST",
+        "/v1/tenants",
+        key=OPERATOR_KEY,
+        body={**valid, "tenant_id": "acme", "name": "Impostor", "currency": "USD"},
+    )
     details = assert_error(duplicate, 409, "tenant_exists")
     assert details == {"tenant_id": "acme"}
     assert operator_state(api) == registry

@@ -34,8 +34,11 @@ def dynamodb_local_dir() -> Path | None:
 
 def _wait_until_listing(endpoint: str, process: subprocess.Popen[bytes] | None, timeout: float = 30.0) -> None:
     client = boto3.client(
-        "dynamodb", endpoint_url=endpoint, region_name="eu-west-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
     )
     deadline = time.monotonic() + timeout
     while True:
@@ -61,9 +64,18 @@ def dynamodb_local() -> Iterator[str]:
         raise RuntimeError("DynamoDB Local needs Java 17 on the PATH")
     port = free_port()
     process = subprocess.Popen(
-        [java, f"-Djava.library.path={jar_dir / 'DynamoDBLocal_lib'}", "-jar", str(jar_dir / "DynamoDBLocal.jar"),
-         "-inMemory", "-port", str(port)],
-        cwd=jar_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            java,
+            f"-Djava.library.path={jar_dir / 'DynamoDBLocal_lib'}",
+            "-jar",
+            str(jar_dir / "DynamoDBLocal.jar"),
+            "-inMemory",
+            "-port",
+            str(port),
+        ],
+        cwd=jar_dir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:

@@ -31,8 +31,15 @@ class FaultPlan:
     calls: Counter[str] = field(default_factory=Counter)
     injected: Counter[str] = field(default_factory=Counter)
 
-    def fail(self, operation: str, make_error: Callable[[str], BaseException], *,
-             times: int | None = 1, after: bool = False, skip: int = 0) -> None:
+    def fail(
+        self,
+        operation: str,
+        make_error: Callable[[str], BaseException],
+        *,
+        times: int | None = 1,
+        after: bool = False,
+        skip: int = 0,
+    ) -> None:
         self.rules.append(_Rule(operation, make_error, after, times, skip))
 
     def _take(self, operation: str, after: bool) -> BaseException | None:
@@ -70,8 +77,10 @@ class FaultPlan:
 def transaction_conflict(operation: str) -> ClientError:
     return ClientError(
         {
-            "Error": {"Code": "TransactionCanceledException",
-                      "Message": "Transaction cancelled [None, TransactionConflict]"},
+            "Error": {
+                "Code": "TransactionCanceledException",
+                "Message": "Transaction cancelled [None, TransactionConflict]",
+            },
             "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict", "Message": "conflict"}],
         },
         operation,
@@ -79,9 +88,7 @@ def transaction_conflict(operation: str) -> ClientError:
 
 
 def throttled(operation: str) -> ClientError:
-    return ClientError(
-        {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, operation
-    )
+    return ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, operation)
 
 
 def read_timeout(operation: str) -> ReadTimeoutError:

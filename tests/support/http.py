@@ -48,21 +48,31 @@ class Api:
         response = getattr(self.client.http, method.lower())(path, headers=all_headers, body=payload)
         text = response.body.decode() if isinstance(response.body, bytes) else response.body
         parsed = json.loads(text) if text else None
-        return Reply(status=response.status_code, body=parsed, headers={k.lower(): v for k, v in response.headers.items()})
+        return Reply(
+            status=response.status_code, body=parsed, headers={k.lower(): v for k, v in response.headers.items()}
+        )
 
     # --- conveniences used across the suite ------------------------------------------------
 
     def create_tenant(self, tenant_id: str, *, currency: str = "EUR") -> str:
         reply = self.call(
-            "POST", "/v1/tenants", key=OPERATOR_KEY,
-            body={"tenant_id": tenant_id, "name": f"{tenant_id} brand", "currency": currency,
-                  "timezone": "Europe/Helsinki"},
+            "POST",
+            "/v1/tenants",
+            key=OPERATOR_KEY,
+            body={
+                "tenant_id": tenant_id,
+                "name": f"{tenant_id} brand",
+                "currency": currency,
+                "timezone": "Europe/Helsinki",
+            },
         )
         assert reply.status == 201, reply
         return reply.body["api_key"]["secret"]
 
     def create_key(self, admin_key: str, *scopes: str) -> str:
-        reply = self.call("POST", "/v1/api-keys", key=admin_key, body={"name": "-".join(scopes), "scopes": list(scopes)})
+        reply = self.call(
+            "POST", "/v1/api-keys", key=admin_key, body={"name": "-".join(scopes), "scopes": list(scopes)}
+        )
         assert reply.status == 201, reply
         return reply.body["secret"]
 

@@ -74,7 +74,13 @@ def _decode_cursor(cursor: str, scope: str) -> str:
 
 
 def _paginate(
-    items: Iterable[T], *, sort_key: Callable[[T], str], limit: int, cursor: str | None, scope: str, descending: bool = False
+    items: Iterable[T],
+    *,
+    sort_key: Callable[[T], str],
+    limit: int,
+    cursor: str | None,
+    scope: str,
+    descending: bool = False,
 ) -> Page[T]:
     """Like a GSI query with ``limit`` and ``ExclusiveStartKey``: a cursor only when more items exist."""
     ordered = sorted(items, key=sort_key, reverse=descending)
@@ -305,7 +311,9 @@ class InMemoryTenantStore:
     def create_with_key(self, tenant: Tenant, admin_key: ApiKey) -> None:
         with self.api_keys.lock:
             if tenant.tenant_id in self._tenants:
-                raise TenantExists(f"tenant {tenant.tenant_id!r} already exists", details={"tenant_id": tenant.tenant_id})
+                raise TenantExists(
+                    f"tenant {tenant.tenant_id!r} already exists", details={"tenant_id": tenant.tenant_id}
+                )
             if admin_key.key_id in self.api_keys._keys:
                 raise DuplicateItem(admin_key.key_id)
             self._tenants[tenant.tenant_id] = copy.deepcopy(tenant)

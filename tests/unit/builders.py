@@ -55,7 +55,9 @@ def earn(member_id: str, key: str, points: int, **extra: object) -> MovementRequ
 
 
 def redeem(member_id: str, key: str, points: int, **extra: object) -> MovementRequest:
-    return MovementRequest(member_id=member_id, movement=MovementType.REDEEM, idempotency_key=key, points=points, **extra)
+    return MovementRequest(
+        member_id=member_id, movement=MovementType.REDEEM, idempotency_key=key, points=points, **extra
+    )
 
 
 def adjust(member_id: str, key: str, points: int, reason: str = "correction", **extra: object) -> MovementRequest:

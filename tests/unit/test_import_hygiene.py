@@ -28,7 +28,11 @@ def test_importing_the_app_builds_no_aws_client_and_reads_no_settings() -> None:
         """
     )
     result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "eu-west-1"},
     )
     assert result.returncode == 0, result.stderr + result.stdout

@@ -18,8 +18,8 @@ from chalicelib.domain.errors import (
     BusinessRuleViolation,
     IdempotencyKeyReused,
     InsufficientPoints,
-    MovementTooLarge,
     InvalidRequest,
+    MovementTooLarge,
     NotFound,
     RetryLater,
     TransientStoreError,
@@ -647,7 +647,9 @@ def test_transient_failures_below_the_limit_are_absorbed(world: Ledgerland) -> N
     assert world.available(member) == 10
 
 
-def test_transient_backoff_grows_exponentially_up_to_the_cap(world: Ledgerland, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_transient_backoff_grows_exponentially_up_to_the_cap(
+    world: Ledgerland, monkeypatch: pytest.MonkeyPatch
+) -> None:
 
     # Given jitter pinned to its upper bound
     monkeypatch.setattr(ledger_module.random, "uniform", lambda low, high: high)

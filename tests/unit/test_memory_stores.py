@@ -164,7 +164,8 @@ def test_member_update_changes_only_the_fields_set(world: Ledgerland) -> None:
     at = world.clock.advance(days=1)
 
     updated = world.members.update(
-        member.member_id, MemberChanges(fields_set=frozenset({"name", "birthday"}), name="Anna", birthday=date(1990, 1, 2))
+        member.member_id,
+        MemberChanges(fields_set=frozenset({"name", "birthday"}), name="Anna", birthday=date(1990, 1, 2)),
     )
 
     assert updated == replace(member, name="Anna", birthday=date(1990, 1, 2), updated_at=at)

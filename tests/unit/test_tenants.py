@@ -66,7 +66,9 @@ def test_invalid_slugs_are_refused(slug: str) -> None:
         validate_tenant_id(slug)
 
     assert is_tenant_id(slug) is False
-    assert refusal.value.details == {"fields": [{"path": "tenant_id", "message": "invalid slug", "type": "string_pattern_mismatch"}]}
+    assert refusal.value.details == {
+        "fields": [{"path": "tenant_id", "message": "invalid slug", "type": "string_pattern_mismatch"}]
+    }
 
 
 def test_a_non_string_is_not_a_slug() -> None:
@@ -102,7 +104,10 @@ def test_create_provisions_the_tables_then_writes_the_tenant_with_an_admin_key(w
     # And the record is active and stored
     tenant = created.tenant
     assert (tenant.tenant_id, tenant.name, tenant.currency, tenant.timezone) == (
-        "acme", "Acme Shoes", "EUR", "Europe/Helsinki",
+        "acme",
+        "Acme Shoes",
+        "EUR",
+        "Europe/Helsinki",
     )
     assert (tenant.status, tenant.created_at, tenant.updated_at) == (TenantStatus.ACTIVE, T0, T0)
     assert world.tenants.get("acme") == tenant
