@@ -42,7 +42,7 @@ class Bare:
             TableName=self.control, Key=self.api_key_key, ConsistentRead=True, ReturnConsumedCapacity="TOTAL"
         )
         self.client.get_item(
-            TableName=self.control, Key=self.tenant_key, ConsistentRead=True, ReturnConsumedCapacity="TOTAL"
+            TableName=self.control, Key=self.tenant_key, ConsistentRead=False, ReturnConsumedCapacity="TOTAL"
         )
 
     def balance(self) -> None:

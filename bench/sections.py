@@ -233,14 +233,13 @@ def print_findings(report: Report, costs: list[OperationCost]) -> None:
     if balance:
         auth = [c for c in balance.charges if c.auth]
         auth_rru = sum(c.rru for c in auth)
-        eventual = sum(read_units(c.size, consistent=False) for c in auth)
         total = balance.rru(incl_auth=True)
-        sizes = " + ".join(f"{c.size} B" for c in auth)
+        reads = " + ".join(f"{c.label.removeprefix('GetItem ')} {c.size} B = {c.rru:g}" for c in auth)
         lines.append(
-            f"Authentication: every tenant request reads the API key and the tenant item strongly consistently "
-            f"({sizes}) = {auth_rru:g} RRU, {auth_rru / total:.0%} of a balance read ({total:g} RRU). "
-            f"Eventually consistent reads would cost {eventual:g} RRU; a short per-container cache of "
-            f"(key, tenant) would make it ~0 on warm requests."
+            f"Authentication: every tenant request reads {reads} = {auth_rru:g} RRU, "
+            f"{auth_rru / total:.0%} of a balance read ({total:g} RRU). A short per-container cache of "
+            f"(key, tenant) would make it ~0 on warm requests, at the price of revocations taking effect "
+            f"only when the cache expires."
         )
 
     earn = by_name.get("earn (points)")
@@ -262,23 +261,26 @@ def print_findings(report: Report, costs: list[OperationCost]) -> None:
                         f"({headroom} B more of reference/description/metadata/idempotency key) it costs "
                         f"2x2 + 2 + 2 = 8 WRU; see the informational row."
                     )
-                    key = w.image.get("idempotency_key", {}).get("S", "") if w.image else ""
-                    longest = w.billed_size + 2 * (255 - len(key.encode()))
+                    pk = w.image.get("pk", {}).get("S", "") if w.image else ""
+                    key = pk.removeprefix("LEDGER#")
+                    copies = 2 if w.image and "idempotency_key" in w.image else 1
+                    longest = w.billed_size + copies * (255 - len(key.encode()))
                     lines.append(
-                        f"The client-chosen Idempotency-Key is stored twice (pk and idempotency_key): this run used "
-                        f"{len(key)} characters; the longest accepted key (255) makes the same entry {longest} B"
-                        + (", over 1 KB, so that earn costs 8 WRU." if longest > KB else ".")
+                        f"The client-chosen Idempotency-Key is stored {'twice' if copies == 2 else 'once (in pk)'}: "
+                        f"this run used {len(key)} characters; the longest accepted key (255) makes the same entry "
+                        f"{longest} B" + (", over 1 KB, so that earn costs 8 WRU." if longest > KB else ".")
                     )
                     derivable = sum(
                         len(name.encode()) + value_size(w.image[name])
                         for name in _DERIVABLE
                         if w.image and name in w.image
                     )
-                    lines.append(
-                        f"The ledger entry stores {derivable} B that its keys already hold "
-                        f"({', '.join(_DERIVABLE)}); with the GSI's ALL projection every byte is written twice "
-                        f"(table + index) and the whole entry is read by every transactions page."
-                    )
+                    if derivable:
+                        lines.append(
+                            f"The ledger entry stores {derivable} B that its keys already hold "
+                            f"({', '.join(_DERIVABLE)}); with the GSI's ALL projection every byte is written twice "
+                            f"(table + index) and the whole entry is read by every transactions page."
+                        )
 
     amount = by_name.get("earn (amount)")
     if amount:
@@ -298,11 +300,16 @@ def print_findings(report: Report, costs: list[OperationCost]) -> None:
             n = len(query.item_sizes)
             only = read_units(sum(query.item_sizes[: n - 1]), consistent=False)
             same = " (the same at these sizes, but each extra entry can cross a 4 KB step)" if only == query.rru else ""
+            extra = (
+                f" The balance GetItem before it ({sum(c.rru for c in pre):g} RRU) only turns an unknown member "
+                f"into a 404 and could run only when the page comes back empty."
+                if pre
+                else ""
+            )
             lines.append(
                 f"transactions: the Query reads limit+1 = {n} entries ({query.size} B = {query.rru:g} RRU) to learn "
                 f"whether a next page exists; {n - 1} entries would be {sum(query.item_sizes[: n - 1])} B = "
-                f"{only:g} RRU{same}. The balance GetItem before it ({sum(c.rru for c in pre):g} RRU) only turns an "
-                f"unknown member into a 404 and could run only when the page comes back empty."
+                f"{only:g} RRU{same}.{extra}"
             )
 
     report.heading("Where the units go (computed from the calls above)")
@@ -379,7 +386,7 @@ def print_latency(report: Report, timings: dict[str, list[float]], iterations: i
     )
     report.text("handler = chalice.test.Client request (API Gateway event, middleware, auth, validation, PynamoDB).")
     report.text(
-        "bare    = one boto3 client: earn = GetItem api key + GetItem tenant (both consistent) + GetItem "
+        "bare    = one boto3 client: earn = GetItem api key (consistent) + GetItem tenant (eventual) + GetItem "
         "balance (consistent)\n          + TransactWriteItems[Put ledger, Update balance]; balance = the two "
         "auth GetItems + GetItem balance (eventual)."
     )

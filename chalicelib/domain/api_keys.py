@@ -120,7 +120,10 @@ class Authenticator:
             raise Unauthorized("invalid API key")
         if not record.active:
             raise Unauthorized("this API key has been revoked")
-        tenant = self._tenants.get(record.tenant_id)
+        # The key is read strongly consistently (a revocation is immediate); the tenant
+        # eventually (half the cost on every request; a suspension lands within DynamoDB's
+        # replication delay, typically well under a second).
+        tenant = self._tenants.get(record.tenant_id, consistent=False)
         if tenant is None:
             raise Unauthorized("invalid API key")
         if tenant.status != TenantStatus.ACTIVE:

@@ -41,10 +41,10 @@ class TenantRepository:
     def __init__(self, models: ControlModels) -> None:
         self._models = models
 
-    def get(self, tenant_id: str) -> Tenant | None:
+    def get(self, tenant_id: str, *, consistent: bool = True) -> Tenant | None:
         with translate_transient():
             try:
-                item = self._models.tenant.get(_tenant_pk(tenant_id), "#TENANT", consistent_read=True)
+                item = self._models.tenant.get(_tenant_pk(tenant_id), "#TENANT", consistent_read=consistent)
             except DoesNotExist:
                 return None
         return _to_tenant(item)

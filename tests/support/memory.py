@@ -304,7 +304,7 @@ class InMemoryTenantStore:
         self.api_keys = api_keys if api_keys is not None else InMemoryApiKeyStore()
         self._tenants: dict[str, Tenant] = {}
 
-    def get(self, tenant_id: str) -> Tenant | None:
+    def get(self, tenant_id: str, *, consistent: bool = True) -> Tenant | None:
         with self.api_keys.lock:
             return copy.deepcopy(self._tenants.get(tenant_id))
 
