@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.api_keys import ApiKeyService, Authenticator
+from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.jobs import ExpiryJob, JobName, JobRunner
 from chalicelib.domain.ledger import PointsService, RetryPolicy
 from chalicelib.domain.members import MemberService
 from chalicelib.domain.program import ProgramService
@@ -18,7 +20,12 @@ from chalicelib.domain.tenants import TenantService
 from chalicelib.persistence.control import ApiKeyRepository, TenantRepository
 from chalicelib.persistence.factory import ConnectionConfig, clear_caches, control_models, tenant_models
 from chalicelib.persistence.provisioning import TableProvisioner
-from chalicelib.persistence.tenant_data import LedgerRepository, MemberRepository, ProgramRepository
+from chalicelib.persistence.tenant_data import (
+    JobRunRepository,
+    LedgerRepository,
+    MemberRepository,
+    ProgramRepository,
+)
 from chalicelib.settings import Settings, get_settings, reset_settings
 
 if TYPE_CHECKING:
@@ -30,12 +37,14 @@ class TenantServices:
     members: MemberService
     points: PointsService
     program: ProgramService
+    jobs: JobRunner
 
 
 class PlatformServices:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.connection = ConnectionConfig.from_settings(settings)
+        self._sqs: Any = None
 
     @cached_property
     def _control(self):
@@ -80,14 +89,26 @@ class PlatformServices:
     def for_tenant(self, context: TenantContext) -> TenantServices:
         return self.for_tenant_id(context.tenant_id)
 
-    def for_tenant_id(self, tenant_id: str) -> TenantServices:
+    def for_tenant_id(self, tenant_id: str, *, clock: Clock = utc_now) -> TenantServices:
         models = tenant_models(tenant_id, self.settings.tenant_table_name(tenant_id), self.connection)
-        program = ProgramService(ProgramRepository(models))
+        program = ProgramService(ProgramRepository(models), clock=clock)
+        ledger = LedgerRepository(models)
+        points = PointsService(ledger, program, clock=clock, retry=self.retry_policy)
+        jobs = JobRunner(tenant_id, JobRunRepository(models), {JobName.EXPIRE_POINTS: ExpiryJob(ledger, points)}, clock)
         return TenantServices(
-            members=MemberService(MemberRepository(models)),
-            points=PointsService(LedgerRepository(models), program, retry=self.retry_policy),
+            members=MemberService(MemberRepository(models), clock=clock),
+            points=points,
             program=program,
+            jobs=jobs,
         )
+
+    def sqs(self) -> Any:
+        """The SQS client for job fan-out (built on first use; only deployed stages need it)."""
+        if self._sqs is None:
+            import boto3
+
+            self._sqs = boto3.client("sqs", region_name=self.settings.aws_region)
+        return self._sqs
 
     def _operator_key_sha256(self) -> str | None:
         local = self.settings.local_operator_key_sha256()

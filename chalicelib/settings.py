@@ -50,6 +50,8 @@ class Settings(BaseModel):
     #: one imports the X-Ray SDK and creates its client, ~190 ms of a cold start, even
     #: when powertools would then leave it disabled).
     tracing: bool = True
+    #: SQS queue for per-tenant job units (deployed); unset: schedules run the units in-process.
+    jobs_queue_url: str | None = None
     #: Largest request body accepted, in bytes.
     max_body_bytes: int = 16_384
     #: Retries of transaction conflicts / throttling that survived botocore's own retries.

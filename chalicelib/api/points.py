@@ -33,6 +33,7 @@ def _move(request: ApiRequest, member_id: str, movement: MovementType) -> Result
         occurred_at=body.occurred_at,
         metadata=body.metadata,
         actor_key_id=request.tenant.key_id,
+        timezone=request.tenant.tenant.timezone,
     )
     result = request.services.for_tenant(request.tenant).points.move(command)
     if result.replayed:
@@ -106,7 +107,7 @@ def adjust_points(request: ApiRequest, member_id: str) -> Result:
     response=schemas.BalanceOut,
 )
 def get_balance(request: ApiRequest, member_id: str) -> schemas.BalanceOut:
-    return presenters.balance(request.services.for_tenant(request.tenant).points.balance(member_id))
+    return presenters.balance(request.services.for_tenant(request.tenant).points.view(member_id))
 
 
 @endpoint(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from chalicelib.api import schemas
 from chalicelib.domain.api_keys import ApiKey, IssuedApiKey
-from chalicelib.domain.ledger import Balance, LedgerEntry
+from chalicelib.domain.jobs import JobRun
+from chalicelib.domain.ledger import BalanceView, LedgerEntry
 from chalicelib.domain.members import Member
 from chalicelib.domain.program import Program
 from chalicelib.domain.tenants import Tenant
@@ -37,9 +38,17 @@ def issued_api_key(value: IssuedApiKey) -> schemas.CreatedApiKey:
 
 
 def program(value: Program) -> schemas.ProgramOut:
+    expiry = value.expiry
     return schemas.ProgramOut(
         points_per_currency_unit=format(value.points_per_currency_unit.normalize(), "f"),
         rounding=value.rounding,
+        expiry=schemas.ExpiryPolicyOut(
+            kind=expiry.kind,
+            days=expiry.days,
+            months=expiry.months,
+            period=expiry.period,
+            periods_after=expiry.periods_after,
+        ),
         updated_at=value.updated_at,
     )
 
@@ -57,14 +66,18 @@ def member(value: Member) -> schemas.MemberOut:
     )
 
 
-def balance(value: Balance) -> schemas.BalanceOut:
+def balance(view: BalanceView) -> schemas.BalanceOut:
+    stored = view.balance
+    expiring = schemas.ExpiringSoon(points=view.expiring_points, at=view.expiring_at) if view.expiring_at else None
     return schemas.BalanceOut(
-        member_id=value.member_id,
-        available=value.available,
-        lifetime_earned=value.lifetime_earned,
-        lifetime_redeemed=value.lifetime_redeemed,
-        lifetime_adjusted=value.lifetime_adjusted,
-        updated_at=value.updated_at,
+        member_id=stored.member_id,
+        available=view.available,
+        expiring_soon=expiring,
+        lifetime_earned=stored.lifetime_earned,
+        lifetime_redeemed=stored.lifetime_redeemed,
+        lifetime_adjusted=stored.lifetime_adjusted,
+        lifetime_expired=stored.lifetime_expired,
+        updated_at=stored.updated_at,
     )
 
 
@@ -85,9 +98,23 @@ def transaction(entry: LedgerEntry) -> schemas.TransactionOut:
         occurred_at=entry.occurred_at,
         created_at=entry.created_at,
         idempotency_key=entry.idempotency_key,
+        expires_at=entry.expires_at,
     )
 
 
 def movement(entry: LedgerEntry) -> schemas.MovementOut:
     """The response of a point movement, rebuilt identically from the stored entry on replay."""
-    return schemas.MovementOut(transaction=transaction(entry), balance=balance(entry.balance_after))
+    return schemas.MovementOut(transaction=transaction(entry), balance=balance(entry.view_after))
+
+
+def job_run(run: JobRun) -> schemas.JobRunOut:
+    return schemas.JobRunOut(
+        id=run.run_id,
+        job=run.job,
+        as_of=run.as_of,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        status=run.status,
+        counts=run.counts,
+        error=run.error,
+    )

@@ -9,6 +9,7 @@ from chalice import Blueprint
 from chalicelib.api import presenters, schemas
 from chalicelib.api.routing import ApiRequest, endpoint
 from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.expiry import ExpiryPolicy
 
 bp = Blueprint(__name__)
 TAG = "Program"
@@ -41,7 +42,14 @@ def get_program(request: ApiRequest) -> schemas.ProgramOut:
 )
 def put_program(request: ApiRequest) -> schemas.ProgramOut:
     body: schemas.ProgramRequest = request.body
+    expiry = ExpiryPolicy(
+        kind=body.expiry.kind,
+        days=body.expiry.days,
+        months=body.expiry.months,
+        period=body.expiry.period,
+        periods_after=body.expiry.periods_after,
+    )
     program = request.services.for_tenant(request.tenant).program.replace(
-        Decimal(body.points_per_currency_unit), body.rounding
+        Decimal(body.points_per_currency_unit), body.rounding, expiry
     )
     return presenters.program(program)

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.expiry import ExpiryKind, Period
+from chalicelib.domain.jobs import JobName, RunStatus
 from chalicelib.domain.ledger import MAX_POINTS_PER_MOVEMENT, MovementType
 from chalicelib.domain.program import Rounding
 from chalicelib.domain.tenants import TENANT_ID_MAX_LENGTH, TENANT_ID_MIN_LENGTH, TENANT_ID_PATTERN, TenantStatus
@@ -165,11 +167,38 @@ class ListQuery(Query):
 # --- program --------------------------------------------------------------------------------
 
 
+class ExpiryPolicyModel(StrictRequest):
+    """When earned points stop being spendable.
+
+    * `{"kind": "none"}` (default): never.
+    * `{"kind": "fixed_period", "days": 365}` or `{"kind": "fixed_period", "months": 12}`: after earning.
+    * `{"kind": "end_of_period", "period": "year", "periods_after": 1}`: at the end of the period N
+      periods after the one of earning, in the tenant's time zone (here: 31 December of the next year).
+    """
+
+    kind: ExpiryKind = ExpiryKind.NONE
+    days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    months: Annotated[int, Field(ge=1, le=120)] | None = None
+    period: Period | None = None
+    periods_after: Annotated[int, Field(ge=0, le=10)] = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExpiryPolicyModel:
+        if self.kind is ExpiryKind.FIXED_PERIOD and (self.days is None) == (self.months is None):
+            raise ValueError("fixed_period needs exactly one of days or months")
+        if self.kind is ExpiryKind.END_OF_PERIOD and self.period is None:
+            raise ValueError("end_of_period needs a period: year, quarter or month")
+        if self.kind is ExpiryKind.NONE and (self.days or self.months or self.period or self.periods_after):
+            raise ValueError("kind none takes no other field")
+        return self
+
+
 class ProgramRequest(StrictRequest):
     points_per_currency_unit: Annotated[str, Field(pattern=r"^(0|[1-9][0-9]{0,5})(\.[0-9]{1,4})?$")] = Field(
         description="Points per one unit of the tenant's currency, as a decimal string.", examples=["1", "2.5"]
     )
     rounding: Rounding
+    expiry: ExpiryPolicyModel = Field(default_factory=ExpiryPolicyModel)
 
     @field_validator("points_per_currency_unit")
     @classmethod
@@ -179,9 +208,18 @@ class ProgramRequest(StrictRequest):
         return value
 
 
+class ExpiryPolicyOut(Out):
+    kind: ExpiryKind
+    days: int | None
+    months: int | None
+    period: Period | None
+    periods_after: int
+
+
 class ProgramOut(Out):
     points_per_currency_unit: str
     rounding: Rounding
+    expiry: ExpiryPolicyOut
     updated_at: datetime | None
 
 
@@ -293,12 +331,19 @@ class AdjustRequest(_Movement):
         return value
 
 
+class ExpiringSoon(Out):
+    points: int
+    at: datetime
+
+
 class BalanceOut(Out):
     member_id: str
-    available: int
+    available: int = Field(description="Spendable now: points past their expiry never count.")
+    expiring_soon: ExpiringSoon | None = Field(description="The next expiry: how many points, and when.")
     lifetime_earned: int
     lifetime_redeemed: int
     lifetime_adjusted: int = Field(description="Net sum of adjustments (may be negative).")
+    lifetime_expired: int
     updated_at: datetime
 
 
@@ -318,6 +363,7 @@ class TransactionOut(Out):
     occurred_at: datetime
     created_at: datetime
     idempotency_key: str
+    expires_at: datetime | None = Field(description="For points credited under an expiry policy: when they expire.")
 
 
 class MovementOut(Out):
@@ -327,6 +373,28 @@ class MovementOut(Out):
 
 class TransactionList(Out):
     data: list[TransactionOut]
+    next_cursor: str | None
+
+
+class RunJobRequest(StrictRequest):
+    as_of: AwareDatetime | None = Field(
+        default=None, description="Run as if it were this moment (backfills, previews); defaults to now."
+    )
+
+
+class JobRunOut(Out):
+    id: str
+    job: JobName
+    as_of: datetime
+    started_at: datetime
+    finished_at: datetime | None
+    status: RunStatus
+    counts: dict[str, int]
+    error: str | None
+
+
+class JobRunList(Out):
+    data: list[JobRunOut]
     next_cursor: str | None
 
 

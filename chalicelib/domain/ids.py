@@ -22,3 +22,7 @@ def new_transaction_id() -> str:
 
 def new_api_key_id() -> str:
     return f"key_{ULID()}"
+
+
+def new_job_run_id() -> str:
+    return f"run_{ULID()}"

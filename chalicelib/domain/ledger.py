@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.errors import (
@@ -34,8 +34,11 @@ from chalicelib.domain.errors import (
     RetryLater,
     TransientStoreError,
 )
+from chalicelib.domain.expiry import Lot, LotBook, LotChanges
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_transaction_id
 from chalicelib.domain.ports import BalanceChanged, IdempotencyKeyTaken
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -53,6 +56,8 @@ class MovementType(StrEnum):
     EARN = "earn"
     REDEEM = "redeem"
     ADJUST = "adjust"
+    #: Recorded by the expiry job for the unspent remainder of a lot past its expiry.
+    EXPIRE = "expire"
 
 
 @dataclass(frozen=True)
@@ -65,10 +70,28 @@ class Balance:
     #: How many ledger entries the balance includes; the entry that moves it to N has sequence N.
     version: int
     updated_at: datetime
+    lifetime_expired: int = 0
+    #: Lots with points left, and the earliest expiry among them (expired or not).
+    lot_count: int = 0
+    next_expiry_at: datetime | None = None
+    next_expiry_points: int = 0
 
     @classmethod
     def opening(cls, member_id: str, now: datetime) -> Balance:
         return cls(member_id, 0, 0, 0, 0, 0, now)
+
+    def with_lots(self, lots: tuple[Lot, ...]) -> Balance:
+        following = LotBook.next_expiry(lots)
+        return replace(
+            self,
+            lot_count=sum(1 for lot in lots if lot.remaining > 0),
+            next_expiry_at=following.at,
+            next_expiry_points=following.points,
+        )
+
+    def needs_lots(self, at: datetime) -> bool:
+        """Whether the stored figures may include points that expired by ``at``."""
+        return self.next_expiry_at is not None and self.next_expiry_at <= at
 
     def apply(self, movement: MovementType, delta: int, now: datetime) -> Balance:
         """The balance after a movement of ``delta`` points, or a refusal. Pure."""
@@ -88,8 +111,35 @@ class Balance:
             lifetime_earned=self.lifetime_earned + (delta if movement is MovementType.EARN else 0),
             lifetime_redeemed=self.lifetime_redeemed + (-delta if movement is MovementType.REDEEM else 0),
             lifetime_adjusted=self.lifetime_adjusted + (delta if movement is MovementType.ADJUST else 0),
+            lifetime_expired=self.lifetime_expired + (-delta if movement is MovementType.EXPIRE else 0),
             version=self.version + 1,
             updated_at=now,
+        )
+
+
+@dataclass(frozen=True)
+class BalanceView:
+    """What a member may do now: the stored balance minus points whose expiry has passed."""
+
+    balance: Balance
+    #: Points of the stored balance past their expiry, not yet recorded by the job.
+    unavailable: int = 0
+    expiring_at: datetime | None = None
+    expiring_points: int = 0
+
+    @property
+    def available(self) -> int:
+        return self.balance.available - self.unavailable
+
+    @classmethod
+    def at(cls, balance: Balance, lots: tuple[Lot, ...] | None, moment: datetime) -> BalanceView:
+        """The view at ``moment``; ``lots`` are needed only when ``balance.needs_lots(moment)``."""
+        if not balance.needs_lots(moment):
+            return cls(balance, 0, balance.next_expiry_at, balance.next_expiry_points)
+        lots = lots or ()
+        following = LotBook.next_expiry(lots, after=moment)
+        return cls(
+            balance, LotBook(balance.available, lots).expired_unprocessed(moment), following.at, following.points
         )
 
 
@@ -108,6 +158,8 @@ class MovementRequest:
     occurred_at: datetime | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     actor_key_id: str | None = None
+    #: The tenant's time zone: calendar expiry policies end periods in it.
+    timezone: str = "UTC"
 
     def fingerprint(self) -> str:
         """What makes two requests 'the same request' for an idempotency key."""
@@ -146,6 +198,15 @@ class LedgerEntry:
     reason: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     actor_key_id: str | None = None
+    #: For a credit that made a lot: when its points expire.
+    expires_at: datetime | None = None
+
+    @property
+    def view_after(self) -> BalanceView:
+        """The balance right after this entry. Every commit first records the expiry of the
+        lots already past due, so nothing in ``balance_after`` had expired at that moment."""
+        after = self.balance_after
+        return BalanceView(after, 0, after.next_expiry_at, after.next_expiry_points)
 
 
 @dataclass(frozen=True)
@@ -193,22 +254,26 @@ class PointsService:
         except BusinessRuleViolation as refusal:
             # The program may have changed since this key was first applied: replay wins.
             return self._replay_or_raise(request, refusal)
-        races = transient = 0
-        while True:
-            try:
-                return self._attempt(request, delta, amount)
-            except BalanceChanged:
-                races += 1
-                if races >= self._retry.max_balance_races:
-                    raise RetryLater(
-                        "the member's balance is changing too fast; retry with the same Idempotency-Key"
-                    ) from None
-                self._sleep(self._retry.backoff(min(races, 3)))
-            except TransientStoreError:
-                transient += 1
-                if transient >= self._retry.max_transient_failures:
-                    raise RetryLater("the ledger is busy; retry with the same Idempotency-Key") from None
-                self._sleep(self._retry.backoff(transient))
+        return self._with_retries(lambda: self._attempt(request, delta, amount))
+
+    def expire_due(self, member_id: str, as_of: datetime) -> list[LedgerEntry]:
+        """Record the expiry of every lot of the member past its expiry at ``as_of``.
+
+        Idempotent and safe to run concurrently: each lot expires under the key
+        ``expire:<lot id>``, written only if absent, with the balance version checked.
+        """
+        return self._with_retries(lambda: self._expire_attempt(member_id, as_of))
+
+    def view(self, member_id: str) -> BalanceView:
+        """The balance as the member may use it now (eventually consistent read)."""
+        found = (
+            self._ledger.get_balance(member_id, consistent=False) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
+        )
+        if found is None:
+            raise NotFound(f"member {member_id!r} not found")
+        now = self._clock()
+        lots = self._ledger.get_lots(member_id, consistent=False) if found.needs_lots(now) else None
+        return BalanceView.at(found, lots, now)
 
     def balance(self, member_id: str) -> Balance:
         found = (
@@ -226,6 +291,24 @@ class PointsService:
             raise NotFound(f"member {member_id!r} not found")  # rather than an empty page
         return page
 
+    def _with_retries(self, attempt: Callable[[], T]) -> T:
+        races = transient = 0
+        while True:
+            try:
+                return attempt()
+            except BalanceChanged:
+                races += 1
+                if races >= self._retry.max_balance_races:
+                    raise RetryLater(
+                        "the member's balance is changing too fast; retry with the same Idempotency-Key"
+                    ) from None
+                self._sleep(self._retry.backoff(min(races, 3)))
+            except TransientStoreError:
+                transient += 1
+                if transient >= self._retry.max_transient_failures:
+                    raise RetryLater("the ledger is busy; retry with the same Idempotency-Key") from None
+                self._sleep(self._retry.backoff(transient))
+
     def _delta(self, request: MovementRequest) -> tuple[int, str | None]:
         """The signed change of the balance, and the normalised amount it came from (if any)."""
         amount = None
@@ -241,17 +324,65 @@ class PointsService:
             )
         return (-points if request.movement is MovementType.REDEEM else points), amount
 
+    def _read(self, member_id: str) -> tuple[Balance | None, tuple[Lot, ...]]:
+        previous = self._ledger.get_balance(member_id, consistent=True)
+        lots = self._ledger.get_lots(member_id, consistent=True) if previous and previous.lot_count else ()
+        return previous, tuple(lots)
+
+    def _expirations(
+        self, balance: Balance, lots: tuple[Lot, ...], now: datetime, as_of: datetime
+    ) -> tuple[list[LedgerEntry], Balance, tuple[Lot, ...], tuple[Lot, ...]]:
+        """Expire entries for the lots past due at ``as_of``: (entries, balance, kept lots, expired lots)."""
+        entries: list[LedgerEntry] = []
+        expired = tuple(
+            sorted((lot for lot in lots if lot.expired(as_of)), key=lambda lot: (lot.expires_at, lot.lot_id))
+        )
+        kept = tuple(lot for lot in lots if not lot.expired(as_of))
+        for lot in expired:
+            balance = balance.apply(MovementType.EXPIRE, -lot.remaining, now)
+            key = f"expire:{lot.lot_id}"
+            entries.append(
+                LedgerEntry(
+                    transaction_id=new_transaction_id(),
+                    member_id=balance.member_id,
+                    movement=MovementType.EXPIRE,
+                    points=-lot.remaining,
+                    sequence=balance.version,
+                    idempotency_key=key,
+                    request_fingerprint=hashlib.sha256(key.encode()).hexdigest(),
+                    occurred_at=lot.expires_at or now,
+                    created_at=now,
+                    balance_after=balance,
+                    description=f"{lot.remaining} of {lot.original} points earned {isoformat(lot.earned_at)} expired",
+                    metadata={"lot_id": lot.lot_id},
+                )
+            )
+        return entries, balance, kept, expired
+
     def _attempt(self, request: MovementRequest, delta: int, amount: str | None) -> MovementResult:
-        previous = self._ledger.get_balance(request.member_id, consistent=True)
+        previous, lots = self._read(request.member_id)
         if previous is None:
             return self._replay_or_raise(request, NotFound(f"member {request.member_id!r} not found"))
         now = self._clock()
+        expirations, balance, lots_kept, lots_expired = self._expirations(previous, lots, now, now)
+        transaction_id = new_transaction_id()
+        created: tuple[Lot, ...] = ()
+        expires_at = None
         try:
-            after = previous.apply(request.movement, delta, now)
+            if delta < 0:
+                changes = LotBook(balance.available, lots_kept).consume(-delta, now)
+            else:
+                expires_at = self._program.get().expiry.expires_at(now, request.timezone)
+                if expires_at is not None:
+                    created = (Lot(transaction_id, request.member_id, delta, delta, now, expires_at),)
+                changes = LotChanges()
+            after = balance.apply(request.movement, delta, now)
         except BusinessRuleViolation as refusal:
             return self._replay_or_raise(request, refusal)
+        changes = LotChanges(created=created, updated=changes.updated, deleted=changes.deleted + lots_expired)
+        after = after.with_lots(LotBook(after.available, lots_kept).after(changes))
         entry = LedgerEntry(
-            transaction_id=new_transaction_id(),
+            transaction_id=transaction_id,
             member_id=request.member_id,
             movement=request.movement,
             points=delta,
@@ -268,12 +399,28 @@ class PointsService:
             reason=request.reason,
             metadata=dict(request.metadata),
             actor_key_id=request.actor_key_id,
+            expires_at=expires_at,
         )
         try:
-            self._ledger.commit(entry, previous, after)
+            self._ledger.commit([*expirations, entry], previous, after, changes)
         except IdempotencyKeyTaken:
             return self._replay_or_raise(request, None)
         return MovementResult(entry=entry, replayed=False)
+
+    def _expire_attempt(self, member_id: str, as_of: datetime) -> list[LedgerEntry]:
+        previous, lots = self._read(member_id)
+        if previous is None:
+            return []
+        now = self._clock()
+        entries, balance, kept, expired = self._expirations(previous, lots, now, as_of)
+        if not entries:
+            return []
+        after = balance.with_lots(kept)
+        try:
+            self._ledger.commit(entries, previous, after, LotChanges(deleted=expired), request_entry=False)
+        except IdempotencyKeyTaken:
+            raise BalanceChanged(member_id) from None  # a concurrent run got there first: re-read
+        return entries
 
     def _replay_or_raise(self, request: MovementRequest, refusal: Exception | None) -> MovementResult:
         """A refused or colliding request may be the replay of one that already succeeded."""

@@ -7,7 +7,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
     from chalicelib.domain.api_keys import ApiKey
+    from chalicelib.domain.expiry import Lot, LotChanges
+    from chalicelib.domain.jobs import JobRun
     from chalicelib.domain.ledger import Balance, LedgerEntry
     from chalicelib.domain.members import Member, MemberChanges
     from chalicelib.domain.program import Program
@@ -50,16 +54,35 @@ class MemberStore(Protocol):
 
 class LedgerStore(Protocol):
     def get_balance(self, member_id: str, *, consistent: bool) -> Balance | None: ...
-    def commit(self, entry: LedgerEntry, previous: Balance, new: Balance) -> None:
-        """Write the entry and the new balance in one conditional transaction.
+    def get_lots(self, member_id: str, *, consistent: bool) -> list[Lot]: ...
+    def commit(
+        self,
+        entries: Sequence[LedgerEntry],
+        previous: Balance,
+        new: Balance,
+        lots: LotChanges,
+        *,
+        request_entry: bool = True,
+    ) -> None:
+        """Write the entries, the new balance and the lot changes in one conditional transaction.
 
-        Raises IdempotencyKeyTaken if an entry with the same idempotency key exists,
-        BalanceChanged if the balance is no longer at ``previous.version``, and
-        TransientStoreError for conflicts and throttling worth retrying.
+        Each entry is written only if its idempotency key is absent, the balance only if it
+        is still at ``previous.version``. Raises IdempotencyKeyTaken when the last entry's
+        key exists and it is a request's entry (``request_entry``), BalanceChanged for any
+        other failed condition, TransientStoreError for conflicts and throttling.
         """
+
+    def due_lots(self, as_of: datetime) -> Iterator[tuple[str, str]]:
+        """(member id, lot id) of every lot with points left whose expiry is at or before
+        ``as_of``, found through an index of due lots, never a scan of members."""
 
     def get_entry(self, idempotency_key: str) -> LedgerEntry | None: ...
     def list_entries(self, member_id: str, *, limit: int, cursor: str | None) -> Page[LedgerEntry]: ...
+
+
+class JobRunStore(Protocol):
+    def put(self, run: JobRun) -> None: ...
+    def list(self, *, limit: int, cursor: str | None) -> Page[JobRun]: ...
 
 
 class ProgramStore(Protocol):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import AmountTooSmall, InvalidRequest
+from chalicelib.domain.expiry import NO_EXPIRY, ExpiryPolicy
 
 if TYPE_CHECKING:
     from chalicelib.domain.ports import ProgramStore
@@ -60,6 +61,7 @@ class Program:
     points_per_currency_unit: Decimal = Decimal("1")
     rounding: Rounding = Rounding.FLOOR
     updated_at: datetime | None = None
+    expiry: ExpiryPolicy = NO_EXPIRY
 
     def points_for(self, amount: Decimal) -> int:
         """Points earned for ``amount`` of the tenant's currency."""
@@ -98,9 +100,14 @@ class ProgramService:
     def get(self) -> Program:
         return self._store.get() or DEFAULT_PROGRAM
 
-    def replace(self, points_per_currency_unit: Decimal, rounding: Rounding) -> Program:
+    def replace(
+        self, points_per_currency_unit: Decimal, rounding: Rounding, expiry: ExpiryPolicy = NO_EXPIRY
+    ) -> Program:
         program = Program(
-            points_per_currency_unit=points_per_currency_unit, rounding=rounding, updated_at=self._clock()
+            points_per_currency_unit=points_per_currency_unit,
+            rounding=rounding,
+            updated_at=self._clock(),
+            expiry=expiry,
         )
         self._store.put(program)
         return program

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.connection import Connection
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 
 from chalicelib.domain.tenants import validate_tenant_id
 from chalicelib.persistence import models
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=models.KeyedItem)
 
 GSI1 = "gsi1"
+GSI2 = "gsi2"
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,21 @@ def shared_client(config: ConnectionConfig) -> Any:
     return _shared_connection(config).client
 
 
-def _bind(base: type[M], table: str, config: ConnectionConfig, *, indexed: bool) -> type[M]:
+def _gsi2() -> GlobalSecondaryIndex[Any]:
+    """Due lots: sparse (only lots with an expiry) and keys-only (the job reads the lots)."""
+
+    class Gsi2(GlobalSecondaryIndex[Any]):
+        class Meta:
+            index_name = GSI2
+            projection = KeysOnlyProjection()
+
+        gsi2pk = UnicodeAttribute(hash_key=True)
+        gsi2sk = UnicodeAttribute(range_key=True)
+
+    return Gsi2()
+
+
+def _bind(base: type[M], table: str, config: ConnectionConfig, *, indexed: bool, due_index: bool = False) -> type[M]:
     meta = type(
         "Meta",
         (),
@@ -101,6 +116,8 @@ def _bind(base: type[M], table: str, config: ConnectionConfig, *, indexed: bool)
     namespace: dict[str, Any] = {"Meta": meta, "__module__": __name__}
     if indexed:
         namespace["gsi1"] = _gsi1()
+    if due_index:
+        namespace["gsi2"] = _gsi2()
     return type(f"{base.__name__}[{table}]", (base,), namespace)
 
 
@@ -116,12 +133,14 @@ class ControlModels:
 class TenantModels:
     tenant_id: str
     table_name: str
-    schema: type[models.IndexedItem]
+    schema: type[models.TenantTableSchema]
     member: type[models.MemberItem]
     balance: type[models.BalanceItem]
+    lot: type[models.LotItem]
     external_id: type[models.ExternalIdItem]
     ledger: type[models.LedgerItem]
     program: type[models.ProgramItem]
+    job_run: type[models.JobRunItem]
 
 
 @lru_cache(maxsize=8)
@@ -142,12 +161,14 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
     return TenantModels(
         tenant_id=tenant_id,
         table_name=table_name,
-        schema=_bind(models.IndexedItem, table_name, config, indexed=True),
+        schema=_bind(models.TenantTableSchema, table_name, config, indexed=True, due_index=True),
         member=_bind(models.MemberItem, table_name, config, indexed=True),
         balance=_bind(models.BalanceItem, table_name, config, indexed=False),
+        lot=_bind(models.LotItem, table_name, config, indexed=False, due_index=True),
         external_id=_bind(models.ExternalIdItem, table_name, config, indexed=False),
         ledger=_bind(models.LedgerItem, table_name, config, indexed=True),
         program=_bind(models.ProgramItem, table_name, config, indexed=False),
+        job_run=_bind(models.JobRunItem, table_name, config, indexed=False),
     )
 
 

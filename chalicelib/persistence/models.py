@@ -17,7 +17,12 @@ Tenant table (one per brand)::
     MEMBER#<member>      #BALANCE   -                          -          balance + version
     EXTID#<external id>  #EXTID     -                          -          external id -> member
     LEDGER#<idem key>    #ENTRY     MEMBER#<member>#LEDGER     <seq:012>  ledger entry
+    MEMBER#<member>      LOT#<txn>  -                          -          lot (points left, expiry)
     PROGRAM              #CURRENT   -                          -          program settings
+
+A lot with an expiry is also in the sparse, keys-only index ``gsi2``
+(``EXPIRES#<shard>`` / ``<expires at>#<member>#<lot>``), so the expiry job finds what is
+due without scanning members; a lot leaves the table (and the index) once spent or expired.
 
 The balance lives apart from the profile so a movement rewrites only a small item and
 the members index (which projects profiles) is not touched by earning or redeeming.
@@ -57,6 +62,13 @@ class KeyedItem(Model):
 class IndexedItem(KeyedItem):
     gsi1pk = UnicodeAttribute(null=True)
     gsi1sk = UnicodeAttribute(null=True)
+
+
+class TenantTableSchema(IndexedItem):
+    """All key attributes of a tenant table: the class its table is created from."""
+
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
 
 
 # --- control plane -------------------------------------------------------------------
@@ -102,8 +114,21 @@ class BalanceItem(KeyedItem):
     lifetime_earned = NumberAttribute()
     lifetime_redeemed = NumberAttribute()
     lifetime_adjusted = NumberAttribute()
+    lifetime_expired = NumberAttribute(default=0)
     version = NumberAttribute()
     updated_at = UTCDateTimeAttribute()
+    lot_count = NumberAttribute(default=0)
+    next_expiry_at = UTCDateTimeAttribute(null=True)
+    next_expiry_points = NumberAttribute(default=0)
+
+
+class LotItem(KeyedItem):
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    remaining = NumberAttribute()
+    original = NumberAttribute()
+    earned_at = UTCDateTimeAttribute()
+    expires_at = UTCDateTimeAttribute(null=True)
 
 
 class ExternalIdItem(KeyedItem):
@@ -128,13 +153,32 @@ class LedgerItem(IndexedItem):
     reason = UnicodeAttribute(null=True)
     metadata = MapAttribute(null=True)
     actor_key_id = UnicodeAttribute(null=True, attr_name="actor")
+    expires_at = UTCDateTimeAttribute(null=True)
     after_available = NumberAttribute(attr_name="bal_available")
     after_lifetime_earned = NumberAttribute(attr_name="bal_earned")
     after_lifetime_redeemed = NumberAttribute(attr_name="bal_redeemed")
     after_lifetime_adjusted = NumberAttribute(attr_name="bal_adjusted")
+    #: Stored only when set (zero / none are the absent default), to keep entries small.
+    after_lifetime_expired = NumberAttribute(null=True, attr_name="bal_expired")
+    after_next_expiry_at = UTCDateTimeAttribute(null=True, attr_name="bal_next_expiry_at")
+    after_next_expiry_points = NumberAttribute(null=True, attr_name="bal_next_expiry_points")
+
+
+class JobRunItem(KeyedItem):
+    """pk ``JOBRUNS``, sk the run id (a ULID: newest last)."""
+
+    job = UnicodeAttribute()
+    as_of = UTCDateTimeAttribute()
+    started_at = UTCDateTimeAttribute()
+    finished_at = UTCDateTimeAttribute(null=True)
+    status = UnicodeAttribute()
+    counts = MapAttribute(null=True)
+    error = UnicodeAttribute(null=True)
 
 
 class ProgramItem(KeyedItem):
     points_per_currency_unit = UnicodeAttribute()
     rounding = UnicodeAttribute()
     updated_at = UTCDateTimeAttribute(null=True)
+    #: The expiry policy as JSON (kind, days, months, period, periods_after).
+    expiry = UnicodeAttribute(null=True)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.errors import MemberExists, TransientStoreError
+from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy, Lot, LotChanges, Period
+from chalicelib.domain.jobs import JobName, JobRun, RunStatus
 from chalicelib.domain.ledger import Balance, LedgerEntry, MovementType
 from chalicelib.domain.members import Member, MemberChanges
 from chalicelib.domain.ports import BalanceChanged, IdempotencyKeyTaken, Page
@@ -20,7 +25,7 @@ from chalicelib.persistence.errors import (
     translate_transient,
 )
 from chalicelib.persistence.factory import TenantModels
-from chalicelib.persistence.models import BalanceItem, LedgerItem, MemberItem
+from chalicelib.persistence.models import BalanceItem, JobRunItem, LedgerItem, LotItem, MemberItem, ProgramItem
 from chalicelib.persistence.pagination import decode_cursor, paginate
 
 _MEMBERS = "MEMBERS"
@@ -43,6 +48,26 @@ def ledger_pk(idempotency_key: str) -> str:
 
 def ledger_partition(member_id: str) -> str:
     return f"{_LEDGER_PARTITION[0]}{member_id}{_LEDGER_PARTITION[1]}"
+
+
+LOT_PREFIX = "LOT#"
+_JOB_RUNS = "JOBRUNS"
+_DUE_PREFIX = "EXPIRES#"
+#: Due lots spread over this many index partitions, so no single one runs hot.
+DUE_SHARDS = 8
+
+
+def lot_sk(lot_id: str) -> str:
+    return f"{LOT_PREFIX}{lot_id}"
+
+
+def _sortable(moment: datetime) -> str:
+    """Fixed-width UTC timestamp: string order is time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def due_shard(member_id: str) -> int:
+    return int(hashlib.sha256(member_id.encode()).hexdigest()[:8], 16) % DUE_SHARDS
 
 
 def external_id_pk(external_id: str) -> str:
@@ -141,34 +166,77 @@ class LedgerRepository:
                 return None
         return _to_balance(item)
 
-    def commit(self, entry: LedgerEntry, previous: Balance, new: Balance) -> None:
+    def get_lots(self, member_id: str, *, consistent: bool) -> list[Lot]:
+        with translate_transient():
+            rows = self._models.lot.query(
+                member_pk(member_id), self._models.lot.sk.startswith(LOT_PREFIX), consistent_read=consistent
+            )
+            return [_to_lot(member_id, row) for row in rows]
+
+    def commit(
+        self,
+        entries: Sequence[LedgerEntry],
+        previous: Balance,
+        new: Balance,
+        lots: LotChanges,
+        *,
+        request_entry: bool = True,
+    ) -> None:
         models = self._models
-        balance = models.balance
-        entry_item = _to_ledger_item(models, entry)
+        balance, lot = models.balance, models.lot
+        member_id = previous.member_id
+        actions = [
+            balance.available.set(new.available),
+            balance.lifetime_earned.set(new.lifetime_earned),
+            balance.lifetime_redeemed.set(new.lifetime_redeemed),
+            balance.lifetime_adjusted.set(new.lifetime_adjusted),
+            balance.lifetime_expired.set(new.lifetime_expired),
+            balance.version.set(new.version),
+            balance.updated_at.set(new.updated_at),
+            balance.lot_count.set(new.lot_count),
+            balance.next_expiry_points.set(new.next_expiry_points),
+            balance.next_expiry_at.set(new.next_expiry_at)
+            if new.next_expiry_at is not None
+            else balance.next_expiry_at.remove(),
+        ]
         try:
             with translate_transient(), _transaction(models) as tx:
-                tx.save(entry_item, condition=models.ledger.pk.does_not_exist())
+                for entry in entries:
+                    tx.save(_to_ledger_item(models, entry), condition=models.ledger.pk.does_not_exist())
                 tx.update(
-                    balance(pk=member_pk(entry.member_id), sk=BALANCE),
-                    actions=[
-                        balance.available.set(new.available),
-                        balance.lifetime_earned.set(new.lifetime_earned),
-                        balance.lifetime_redeemed.set(new.lifetime_redeemed),
-                        balance.lifetime_adjusted.set(new.lifetime_adjusted),
-                        balance.version.set(new.version),
-                        balance.updated_at.set(new.updated_at),
-                    ],
+                    balance(pk=member_pk(member_id), sk=BALANCE),
+                    actions=actions,
                     condition=(balance.version == previous.version),
                 )
+                for created in lots.created:
+                    tx.save(_to_lot_item(models, created), condition=lot.pk.does_not_exist())
+                for changed in lots.updated:
+                    tx.update(
+                        lot(pk=member_pk(member_id), sk=lot_sk(changed.lot_id)),
+                        actions=[lot.remaining.set(changed.remaining)],
+                        condition=lot.pk.exists(),
+                    )
+                for gone in lots.deleted:
+                    tx.delete(lot(pk=member_pk(member_id), sk=lot_sk(gone.lot_id)), condition=lot.pk.exists())
         except TransactWriteError as error:
             codes = cancellation_codes(error)
-            if codes[:1] == ["ConditionalCheckFailed"]:
-                raise IdempotencyKeyTaken(entry.idempotency_key) from None
-            if codes[1:2] == ["ConditionalCheckFailed"]:
-                raise BalanceChanged(entry.member_id) from None
+            last = len(entries) - 1
+            if request_entry and len(codes) > last and codes[last] == "ConditionalCheckFailed":
+                raise IdempotencyKeyTaken(entries[last].idempotency_key) from None
+            if "ConditionalCheckFailed" in codes:
+                raise BalanceChanged(member_id) from None
             if any(code in RETRYABLE_CANCELLATIONS for code in codes):
                 raise TransientStoreError(str(error)) from error
             raise
+
+    def due_lots(self, as_of: datetime) -> Iterator[tuple[str, str]]:
+        index = self._models.lot.gsi2
+        upper = f"{_sortable(as_of)}#~"  # '~' sorts after every member and lot id
+        for shard in range(DUE_SHARDS):
+            with translate_transient():
+                for row in index.query(f"{_DUE_PREFIX}{shard}", self._models.lot.gsi2sk <= upper):
+                    _, member_id, lot_id = (row.gsi2sk or "").split("#", 2)
+                    yield member_id, lot_id
 
     def get_entry(self, idempotency_key: str) -> LedgerEntry | None:
         with translate_transient():
@@ -188,6 +256,53 @@ class LedgerRepository:
             return paginate(rows, limit=limit, key_of=_index_key, convert=_to_entry)
 
 
+class JobRunRepository:
+    def __init__(self, models: TenantModels) -> None:
+        self._models = models
+
+    def put(self, run: JobRun) -> None:
+        with translate_transient():
+            self._models.job_run(
+                pk=_JOB_RUNS,
+                sk=run.run_id,
+                job=str(run.job),
+                as_of=run.as_of,
+                started_at=run.started_at,
+                finished_at=run.finished_at,
+                status=str(run.status),
+                counts=dict(run.counts) if run.counts else None,
+                error=run.error,
+            ).save()
+
+    def list(self, *, limit: int, cursor: str | None) -> Page[JobRun]:
+        start = decode_cursor(cursor, fields=("pk", "sk"), partition=("pk", _JOB_RUNS)) if cursor else None
+        with translate_transient():
+            rows = self._models.job_run.query(
+                _JOB_RUNS, scan_index_forward=False, limit=limit + 1, last_evaluated_key=start
+            )
+            return paginate(
+                rows,
+                limit=limit,
+                key_of=lambda row: {"pk": row.pk, "sk": row.sk},
+                convert=lambda row: _to_run(self._models.tenant_id, row),
+            )
+
+
+def _to_run(tenant_id: str, item: JobRunItem) -> JobRun:
+    counts = item.counts.as_dict() if item.counts is not None else {}
+    return JobRun(
+        run_id=item.sk,
+        job=JobName(item.job),
+        tenant_id=tenant_id,
+        as_of=item.as_of,
+        started_at=item.started_at,
+        status=RunStatus(item.status),
+        finished_at=item.finished_at,
+        counts={str(k): int(v) for k, v in counts.items()},
+        error=item.error,
+    )
+
+
 class ProgramRepository:
     def __init__(self, models: TenantModels) -> None:
         self._models = models
@@ -202,6 +317,7 @@ class ProgramRepository:
             points_per_currency_unit=Decimal(item.points_per_currency_unit),
             rounding=Rounding(item.rounding),
             updated_at=item.updated_at,
+            expiry=_to_expiry(item),
         )
 
     def put(self, program: Program) -> None:
@@ -212,6 +328,15 @@ class ProgramRepository:
                 points_per_currency_unit=str(program.points_per_currency_unit),
                 rounding=str(program.rounding),
                 updated_at=program.updated_at,
+                expiry=json.dumps(
+                    {
+                        "kind": str(program.expiry.kind),
+                        "days": program.expiry.days,
+                        "months": program.expiry.months,
+                        "period": str(program.expiry.period) if program.expiry.period else None,
+                        "periods_after": program.expiry.periods_after,
+                    }
+                ),
             ).save()
 
 
@@ -257,8 +382,12 @@ def _to_balance_item(models: TenantModels, balance: Balance) -> BalanceItem:
         lifetime_earned=balance.lifetime_earned,
         lifetime_redeemed=balance.lifetime_redeemed,
         lifetime_adjusted=balance.lifetime_adjusted,
+        lifetime_expired=balance.lifetime_expired,
         version=balance.version,
         updated_at=balance.updated_at,
+        lot_count=balance.lot_count,
+        next_expiry_at=balance.next_expiry_at,
+        next_expiry_points=balance.next_expiry_points,
     )
 
 
@@ -269,8 +398,12 @@ def _to_balance(item: BalanceItem) -> Balance:
         lifetime_earned=int(item.lifetime_earned),
         lifetime_redeemed=int(item.lifetime_redeemed),
         lifetime_adjusted=int(item.lifetime_adjusted),
+        lifetime_expired=int(item.lifetime_expired or 0),
         version=int(item.version),
         updated_at=item.updated_at,
+        lot_count=int(item.lot_count or 0),
+        next_expiry_at=item.next_expiry_at,
+        next_expiry_points=int(item.next_expiry_points or 0),
     )
 
 
@@ -294,10 +427,14 @@ def _to_ledger_item(models: TenantModels, entry: LedgerEntry) -> LedgerItem:
         reason=entry.reason,
         metadata=dict(entry.metadata) if entry.metadata else None,
         actor_key_id=entry.actor_key_id,
+        expires_at=entry.expires_at,
         after_available=after.available,
         after_lifetime_earned=after.lifetime_earned,
         after_lifetime_redeemed=after.lifetime_redeemed,
         after_lifetime_adjusted=after.lifetime_adjusted,
+        after_lifetime_expired=after.lifetime_expired or None,
+        after_next_expiry_at=after.next_expiry_at,
+        after_next_expiry_points=after.next_expiry_points or None,
     )
 
 
@@ -323,7 +460,11 @@ def _to_entry(item: LedgerItem) -> LedgerEntry:
             lifetime_adjusted=int(item.after_lifetime_adjusted),
             version=sequence,
             updated_at=item.created_at,
+            lifetime_expired=int(item.after_lifetime_expired or 0),
+            next_expiry_at=item.after_next_expiry_at,
+            next_expiry_points=int(item.after_next_expiry_points or 0),
         ),
+        expires_at=item.expires_at,
         amount=item.amount,
         currency=item.currency,
         reference=item.reference,
@@ -331,4 +472,42 @@ def _to_entry(item: LedgerItem) -> LedgerEntry:
         reason=item.reason,
         metadata={str(k): str(v) for k, v in metadata.items()},
         actor_key_id=item.actor_key_id,
+    )
+
+
+def _to_lot_item(models: TenantModels, lot: Lot) -> LotItem:
+    due = lot.expires_at is not None
+    return models.lot(
+        pk=member_pk(lot.member_id),
+        sk=lot_sk(lot.lot_id),
+        gsi2pk=f"{_DUE_PREFIX}{due_shard(lot.member_id)}" if due else None,
+        gsi2sk=f"{_sortable(lot.expires_at)}#{lot.member_id}#{lot.lot_id}" if lot.expires_at else None,
+        remaining=lot.remaining,
+        original=lot.original,
+        earned_at=lot.earned_at,
+        expires_at=lot.expires_at,
+    )
+
+
+def _to_lot(member_id: str, item: LotItem) -> Lot:
+    return Lot(
+        lot_id=item.sk.removeprefix(LOT_PREFIX),
+        member_id=member_id,
+        remaining=int(item.remaining),
+        original=int(item.original),
+        earned_at=item.earned_at,
+        expires_at=item.expires_at,
+    )
+
+
+def _to_expiry(item: ProgramItem) -> ExpiryPolicy:
+    if not item.expiry:
+        return ExpiryPolicy()
+    data = json.loads(item.expiry)
+    return ExpiryPolicy(
+        kind=ExpiryKind(data["kind"]),
+        days=data.get("days"),
+        months=data.get("months"),
+        period=Period(data["period"]) if data.get("period") else None,
+        periods_after=int(data.get("periods_after") or 0),
     )

@@ -377,6 +377,13 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     assert busy.error_code() == "retry_later" and busy.headers.get("retry-after") == "1"
     assert api.call("GET", f"/v1/members/{ada_id}/balance", key=read_key).body["available"] == 90
 
+    # Jobs: a run now (as of a moment past every expiry), and the record of it
+    ran = api.call("POST", "/v1/jobs/expire-points/run", key=admin, body={"as_of": "2031-01-01T00:00:00Z"})
+    assert ran.status == 201 and ran.body["status"] == "succeeded"
+    runs = api.call("GET", "/v1/jobs/runs", key=admin)
+    assert runs.status == 200 and runs.body["data"][0]["id"] == ran.body["id"]
+    assert api.call("POST", "/v1/jobs/nope/run", key=admin, body={}).error_code() == "not_found"
+
     # Then every operation answered its documented success at least once
     missing = [
         f"{op.method} /v1{op.path} -> {op.status}" for op in OPERATIONS if (op.operation_id, op.status) not in api.seen

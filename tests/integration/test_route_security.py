@@ -44,7 +44,11 @@ PATH_SAMPLES: dict[str, Callable[[World], str]] = {
     "member_id": lambda world: world.member_id,
     "key_id": lambda world: world.spare_key_id,
     "tenant_id": lambda world: "acme",
+    "job": lambda world: "expire-points",
 }
+
+#: Path parameters naming an object a tenant owns (another tenant addressing it must get 404).
+OWNED_PATH_PARAMS = {"member_id", "key_id"}
 
 #: A valid body for every operation that takes one: the write it would do if let through.
 SAMPLE_BODIES: dict[str, dict[str, Any]] = {
@@ -56,6 +60,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "adjust_points": {"points": 5, "reason": "intrusion"},
     "put_program": {"points_per_currency_unit": "9", "rounding": "ceil"},
     "create_tenant": {"tenant_id": "intruder", "name": "Intruder", "currency": "EUR", "timezone": "UTC"},
+    "run_job": {"as_of": "2030-01-01T00:00:00Z"},
 }
 
 #: The access policy, pinned here so that a route declared with a weaker guard fails the suite:
@@ -82,6 +87,8 @@ ACCESS: dict[str, str] = {
     "suspend_tenant": "operator",
     "resume_tenant": "operator",
     "health": "public",
+    "list_job_runs": "admin",
+    "run_job": "admin",
 }
 #: Chalice routes that are deliberately not declared operations (the document describing them).
 UNDECLARED_ROUTES = {("GET", "/v1/openapi.json")}
@@ -90,7 +97,7 @@ UNDECLARED_ROUTES = {("GET", "/v1/openapi.json")}
 TENANT_OPERATIONS = [op for op in OPERATIONS if op.auth == "tenant" or ACCESS.get(op.operation_id) in SCOPES]
 OPERATOR_OPERATIONS = [op for op in OPERATIONS if op.auth == "operator" or ACCESS.get(op.operation_id) == "operator"]
 #: Tenant routes that address one of the tenant's objects by id.
-ADDRESSING_OPERATIONS = [op for op in TENANT_OPERATIONS if _PATH_PARAM.search(op.path)]
+ADDRESSING_OPERATIONS = [op for op in TENANT_OPERATIONS if OWNED_PATH_PARAMS & set(_PATH_PARAM.findall(op.path))]
 
 
 def route(op: Operation) -> str:

@@ -55,7 +55,7 @@ def all_pages(api: Api, key: str, path: str, *, limit: int = 100) -> list[dict[s
 
 
 def tenant_state(api: Api, admin_key: str) -> dict[str, Any]:
-    """Everything the tenant of ``admin_key`` holds: members, balances, ledgers, keys, program."""
+    """Everything the tenant of ``admin_key`` holds: members, balances, ledgers, keys, program, job runs."""
     members = all_pages(api, admin_key, "/v1/members")
     keys = api.call("GET", "/v1/api-keys", key=admin_key)
     program = api.call("GET", "/v1/program", key=admin_key)
@@ -66,6 +66,7 @@ def tenant_state(api: Api, admin_key: str) -> dict[str, Any]:
         "ledgers": {m["id"]: api.ledger(admin_key, m["id"]) for m in members},
         "api_keys": sorted(keys.body["data"], key=lambda k: k["id"]),
         "program": program.body,
+        "job_runs": all_pages(api, admin_key, "/v1/jobs/runs"),
     }
 
 

@@ -26,12 +26,13 @@ import copy
 import json
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from chalicelib.domain.errors import InvalidRequest, MemberExists, NotFound, TenantExists
+from chalicelib.domain.expiry import Lot, LotChanges
 from chalicelib.domain.ports import BalanceChanged, IdempotencyKeyTaken, Page
 
 if TYPE_CHECKING:
@@ -108,6 +109,7 @@ class InMemoryLedgerStore:
         self.lock = threading.Lock()
         self._balances: dict[str, Balance] = {}
         self._entries: dict[str, LedgerEntry] = {}  # by idempotency key, like the LEDGER#<key> item
+        self._lots: dict[str, Lot] = {}  # by lot id, like the MEMBER#<member>/LOT#<lot> items
         self._faults: deque[_Fault] = deque()
         self._before_commit: deque[Callable[[LedgerEntry, Balance, Balance], None]] = deque()
         #: Every commit() call, in order, whatever its outcome.
@@ -146,7 +148,20 @@ class InMemoryLedgerStore:
         with self.lock:
             return copy.deepcopy(self._balances.get(member_id))
 
-    def commit(self, entry: LedgerEntry, previous: Balance, new: Balance) -> None:
+    def get_lots(self, member_id: str, *, consistent: bool) -> list[Lot]:
+        with self.lock:
+            return [copy.deepcopy(lot) for lot in self._lots.values() if lot.member_id == member_id]
+
+    def commit(
+        self,
+        entries: Sequence[LedgerEntry],
+        previous: Balance,
+        new: Balance,
+        lots: LotChanges = LotChanges(),  # noqa: B008 - immutable
+        *,
+        request_entry: bool = True,
+    ) -> None:
+        entry = entries[-1]
         self.commit_calls.append(entry)
         if self._before_commit:
             self._before_commit.popleft()(entry, previous, new)
@@ -154,17 +169,32 @@ class InMemoryLedgerStore:
         if fault is not None and not fault.after_commit:
             raise fault.error
         with self.lock:
-            if entry.idempotency_key in self._entries:
+            if request_entry and entry.idempotency_key in self._entries:
                 raise IdempotencyKeyTaken(entry.idempotency_key)
+            if any(e.idempotency_key in self._entries for e in entries):
+                raise BalanceChanged(entry.member_id)
             current = self._balances.get(entry.member_id)
             # DynamoDB's update creates a missing item, but `version == previous.version` fails on it.
             if current is None or current.version != previous.version:
                 raise BalanceChanged(entry.member_id)
-            self._entries[entry.idempotency_key] = copy.deepcopy(entry)
+            for written in entries:
+                self._entries[written.idempotency_key] = copy.deepcopy(written)
             self._balances[entry.member_id] = copy.deepcopy(new)
+            for lot in lots.deleted:
+                del self._lots[lot.lot_id]
+            for lot in (*lots.updated, *lots.created):
+                self._lots[lot.lot_id] = copy.deepcopy(lot)
             self.applied.append(entry)
         if fault is not None:
             raise fault.error
+
+    def due_lots(self, as_of: datetime) -> Iterator[tuple[str, str]]:
+        with self.lock:
+            due = sorted(
+                (lot for lot in self._lots.values() if lot.expires_at is not None and lot.expires_at <= as_of),
+                key=lambda lot: (lot.expires_at, lot.member_id, lot.lot_id),
+            )
+        return iter([(lot.member_id, lot.lot_id) for lot in due])
 
     def get_entry(self, idempotency_key: str) -> LedgerEntry | None:
         with self.lock:

@@ -46,7 +46,7 @@ def test_commit_writes_the_entry_and_the_balance_together(opened: tuple[InMemory
     ledger, opening = opened
     entry, after = entry_for(opening, "k1", 10)
 
-    ledger.commit(entry, opening, after)
+    ledger.commit([entry], opening, after)
 
     assert ledger.get_balance(opening.member_id, consistent=True) == after
     assert ledger.get_entry("k1") == entry
@@ -55,11 +55,11 @@ def test_commit_writes_the_entry_and_the_balance_together(opened: tuple[InMemory
 def test_commit_with_a_taken_key_writes_neither(opened: tuple[InMemoryLedgerStore, Balance]) -> None:
     ledger, opening = opened
     first, after = entry_for(opening, "k1", 10)
-    ledger.commit(first, opening, after)
+    ledger.commit([first], opening, after)
     second, after_second = entry_for(after, "k1", 5)
 
     with pytest.raises(IdempotencyKeyTaken):
-        ledger.commit(second, after, after_second)
+        ledger.commit([second], after, after_second)
 
     assert ledger.get_balance(opening.member_id, consistent=True) == after
     assert ledger.get_entry("k1") == first
@@ -68,11 +68,11 @@ def test_commit_with_a_taken_key_writes_neither(opened: tuple[InMemoryLedgerStor
 def test_commit_from_a_stale_version_writes_neither(opened: tuple[InMemoryLedgerStore, Balance]) -> None:
     ledger, opening = opened
     first, after = entry_for(opening, "k1", 10)
-    ledger.commit(first, opening, after)
+    ledger.commit([first], opening, after)
     stale, after_stale = entry_for(opening, "k2", 5)  # built on version 0, the balance is at 1
 
     with pytest.raises(BalanceChanged):
-        ledger.commit(stale, opening, after_stale)
+        ledger.commit([stale], opening, after_stale)
 
     assert ledger.get_balance(opening.member_id, consistent=True) == after
     assert ledger.get_entry("k2") is None
@@ -84,7 +84,7 @@ def test_commit_for_a_member_without_a_balance_is_a_changed_balance() -> None:
     entry, after = entry_for(opening, "k1", 1)
 
     with pytest.raises(BalanceChanged):
-        ledger.commit(entry, opening, after)
+        ledger.commit([entry], opening, after)
 
     assert ledger.get_entry("k1") is None
 
@@ -96,11 +96,11 @@ def test_faults_before_and_after_commit(opened: tuple[InMemoryLedgerStore, Balan
     ledger.fail_next_commit(TimeoutError("after"), after_commit=True)
 
     with pytest.raises(TransientStoreError):
-        ledger.commit(entry, opening, after)
+        ledger.commit([entry], opening, after)
     assert ledger.get_entry("k1") is None
 
     with pytest.raises(TimeoutError):
-        ledger.commit(entry, opening, after)
+        ledger.commit([entry], opening, after)
     assert ledger.get_entry("k1") == entry
     assert ledger.pending_faults == 0
     assert len(ledger.commit_calls) == 2
@@ -110,7 +110,7 @@ def test_faults_before_and_after_commit(opened: tuple[InMemoryLedgerStore, Balan
 def test_stored_objects_are_copies(opened: tuple[InMemoryLedgerStore, Balance]) -> None:
     ledger, opening = opened
     entry, after = entry_for(opening, "k1", 10)
-    ledger.commit(entry, opening, after)
+    ledger.commit([entry], opening, after)
 
     entry.metadata["a"] = "changed"
     ledger.get_entry("k1").metadata["a"] = "changed again"

@@ -1,0 +1,47 @@
+"""Scheduled jobs seen from the API: their recorded runs, and starting one now."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib.api import presenters, schemas
+from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.jobs import parse_job
+
+bp = Blueprint(__name__)
+TAG = "Jobs"
+
+
+@endpoint(
+    bp,
+    "/jobs/runs",
+    "GET",
+    summary="Recorded runs of the scheduled jobs, newest first",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.ADMIN,
+    query=schemas.ListQuery,
+    response=schemas.JobRunList,
+)
+def list_job_runs(request: ApiRequest) -> schemas.JobRunList:
+    page = request.services.for_tenant(request.tenant).jobs.list(limit=request.query.limit, cursor=request.query.cursor)
+    return schemas.JobRunList(data=[presenters.job_run(run) for run in page.items], next_cursor=page.next_cursor)
+
+
+@endpoint(
+    bp,
+    "/jobs/{job}/run",
+    "POST",
+    summary="Run a job for this tenant now (optionally as of a time)",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.ADMIN,
+    status=201,
+    body=schemas.RunJobRequest,
+    response=schemas.JobRunOut,
+)
+def run_job(request: ApiRequest, job: str) -> schemas.JobRunOut:
+    body: schemas.RunJobRequest = request.body
+    run = request.services.for_tenant(request.tenant).jobs.run(parse_job(job), body.as_of)
+    return presenters.job_run(run)

@@ -1,0 +1,179 @@
+"""Expiry: the program's policy, the lots that credits create, and what may be spent when.
+
+Every credit made while the program has an expiry policy becomes a *lot* with its own
+expiry. Debits consume the lots that expire first (FIFO by expiry), then the points that
+never expire (credited while the policy was "none": the balance minus all lots). A point
+whose expiry has passed is never spendable, whether or not the expiry job has run yet;
+the job later records an ``expire`` entry for exactly the unspent remainder.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from chalicelib.domain.errors import InsufficientPoints, InvalidRequest
+
+
+class ExpiryKind(StrEnum):
+    NONE = "none"
+    #: A fixed number of days or months after the points were earned.
+    FIXED_PERIOD = "fixed_period"
+    #: The end of a calendar period (year, quarter, month) N periods after earning, in
+    #: the tenant's time zone: e.g. 31 December of the year after earning.
+    END_OF_PERIOD = "end_of_period"
+
+
+class Period(StrEnum):
+    YEAR = "year"
+    QUARTER = "quarter"
+    MONTH = "month"
+
+
+_MONTHS_IN = {Period.YEAR: 12, Period.QUARTER: 3, Period.MONTH: 1}
+
+
+@dataclass(frozen=True)
+class ExpiryPolicy:
+    kind: ExpiryKind = ExpiryKind.NONE
+    days: int | None = None
+    months: int | None = None
+    period: Period | None = None
+    periods_after: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.kind is ExpiryKind.FIXED_PERIOD and (self.days is None) == (self.months is None):
+            problems.append(("expiry.days", "a fixed period needs exactly one of days or months"))
+        if self.kind is ExpiryKind.END_OF_PERIOD and self.period is None:
+            problems.append(("expiry.period", "end_of_period needs a period: year, quarter or month"))
+        if problems:
+            raise InvalidRequest.for_fields("invalid expiry policy", *((p, m, "value_error") for p, m in problems))
+
+    def expires_at(self, earned_at: datetime, timezone: str) -> datetime | None:
+        """When points earned at ``earned_at`` stop being spendable (None: never)."""
+        if self.kind is ExpiryKind.NONE:
+            return None
+        local = earned_at.astimezone(ZoneInfo(timezone))
+        if self.kind is ExpiryKind.FIXED_PERIOD:
+            if self.days is not None:
+                return (local + timedelta(days=self.days)).astimezone(UTC)
+            return _add_months(local, self.months or 0).astimezone(UTC)
+        assert self.period is not None
+        size = _MONTHS_IN[self.period]
+        start_month = (local.month - 1) // size * size  # 0-based month where the period starts
+        first_of_period = local.replace(month=start_month + 1, day=1, hour=0, minute=0, second=0, microsecond=0)
+        # The instant the period N periods after this one ends = the start of the one after it.
+        return _add_months(first_of_period, size * (self.periods_after + 1)).astimezone(UTC)
+
+
+def _add_months(moment: datetime, months: int) -> datetime:
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    # Re-attach the zone so the wall-clock time is kept across a daylight-saving change.
+    return moment.replace(year=year, month=month, day=day)
+
+
+NO_EXPIRY = ExpiryPolicy()
+
+
+@dataclass(frozen=True)
+class Lot:
+    lot_id: str
+    member_id: str
+    remaining: int
+    original: int
+    earned_at: datetime
+    expires_at: datetime | None
+
+    def expired(self, at: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= at
+
+
+def _fifo_key(lot: Lot) -> tuple[datetime, datetime, str]:
+    never = datetime.max.replace(tzinfo=UTC)
+    return (lot.expires_at or never, lot.earned_at, lot.lot_id)
+
+
+@dataclass(frozen=True)
+class LotChanges:
+    """Lots to create, to set to a new remainder, and to delete (fully spent or expired)."""
+
+    created: tuple[Lot, ...] = ()
+    updated: tuple[Lot, ...] = ()
+    deleted: tuple[Lot, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return len(self.created) + len(self.updated) + len(self.deleted)
+
+
+@dataclass(frozen=True)
+class NextExpiry:
+    at: datetime | None
+    points: int
+
+
+@dataclass(frozen=True)
+class LotBook:
+    """A member's lots and stored balance, and what they allow at a given moment. Pure."""
+
+    available: int
+    lots: tuple[Lot, ...] = field(default_factory=tuple)
+
+    @property
+    def lotted(self) -> int:
+        return sum(lot.remaining for lot in self.lots)
+
+    @property
+    def never_expiring(self) -> int:
+        return self.available - self.lotted
+
+    def expired_unprocessed(self, at: datetime) -> int:
+        """Points still in the stored balance whose expiry has passed (the job has not run)."""
+        return sum(lot.remaining for lot in self.lots if lot.expired(at))
+
+    def spendable(self, at: datetime) -> int:
+        return self.available - self.expired_unprocessed(at)
+
+    def consume(self, points: int, at: datetime) -> LotChanges:
+        """Take ``points`` from the lots expiring first, then from the never-expiring rest."""
+        spendable = self.spendable(at)
+        if points > spendable:
+            raise InsufficientPoints(
+                f"the member has {spendable} points available; {points} requested",
+                details={"available": spendable, "requested": points},
+            )
+        need, updated, deleted = points, [], []
+        for lot in sorted((lot for lot in self.lots if not lot.expired(at)), key=_fifo_key):
+            if need == 0:
+                break
+            take = min(lot.remaining, need)
+            need -= take
+            if take == lot.remaining:
+                deleted.append(lot)
+            else:
+                updated.append(replace(lot, remaining=lot.remaining - take))
+        # Whatever is left comes from never-expiring points; spendable() guaranteed enough.
+        return LotChanges(updated=tuple(updated), deleted=tuple(deleted))
+
+    def after(self, changes: LotChanges) -> tuple[Lot, ...]:
+        gone = {lot.lot_id for lot in changes.deleted} | {lot.lot_id for lot in changes.updated}
+        return tuple(lot for lot in self.lots if lot.lot_id not in gone) + changes.updated + changes.created
+
+    @staticmethod
+    def next_expiry(lots: tuple[Lot, ...], *, after: datetime | None = None) -> NextExpiry:
+        """The earliest expiry among lots with points left (strictly after ``after`` if given)."""
+        dates = [
+            lot.expires_at
+            for lot in lots
+            if lot.expires_at is not None and lot.remaining > 0 and (after is None or lot.expires_at > after)
+        ]
+        if not dates:
+            return NextExpiry(at=None, points=0)
+        first = min(dates)
+        return NextExpiry(at=first, points=sum(lot.remaining for lot in lots if lot.expires_at == first))

@@ -1,0 +1,1 @@
+"""Scheduled (EventBridge) and queue (SQS) handlers. They reuse the domain services."""

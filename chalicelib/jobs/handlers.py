@@ -1,0 +1,69 @@
+"""EventBridge schedules fan out one unit of work per tenant; SQS delivers each unit.
+
+Deployed, ``LOYALTY_JOBS_QUEUE_URL`` names the queue: a schedule only enqueues (one
+message per active tenant), so one large brand cannot starve the others and no
+invocation nears Lambda's 15-minute limit. Locally (no queue) the schedule runs each
+unit in-process, through the same function the queue handler calls.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from chalice import Blueprint, Rate
+
+from chalicelib.domain.clock import isoformat, utc_now
+from chalicelib.domain.jobs import JobName
+from chalicelib.domain.tenants import TenantStatus
+from chalicelib.observability import logger
+from chalicelib.services import platform
+
+bp = Blueprint(__name__)
+
+#: The queue's name is fixed at import (Chalice wires the event source when packaging);
+#: one stage per AWS account keeps it unique.
+JOBS_QUEUE = "loyalty-jobs"
+
+
+def run_unit(job: JobName, tenant_id: str, as_of: datetime) -> None:
+    """One job for one tenant: the unit of work, resumable by rerunning it."""
+    run = platform().for_tenant_id(tenant_id).jobs.run(job, as_of)
+    logger.info("job run", extra={"job": str(job), "tenant_id": tenant_id, "counts": run.counts})
+
+
+def fan_out(job: JobName, as_of: datetime) -> int:
+    services = platform()
+    queue_url = services.settings.jobs_queue_url
+    units = 0
+    cursor = None
+    while True:
+        page = services.tenants.list(limit=100, cursor=cursor)
+        for tenant in page.items:
+            if tenant.status != TenantStatus.ACTIVE:
+                continue
+            units += 1
+            if queue_url:
+                body = {"job": str(job), "tenant_id": tenant.tenant_id, "as_of": isoformat(as_of)}
+                services.sqs().send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
+            else:
+                try:
+                    run_unit(job, tenant.tenant_id, as_of)
+                except Exception:  # one tenant's failure must not stop the others; the run is recorded
+                    logger.exception("job unit failed", extra={"job": str(job), "tenant_id": tenant.tenant_id})
+        cursor = page.next_cursor
+        if not cursor:
+            return units
+
+
+@bp.schedule(Rate(1, unit=Rate.HOURS), name="expire-points")
+def expire_points(event: Any) -> dict[str, int]:
+    return {"units": fan_out(JobName.EXPIRE_POINTS, utc_now())}
+
+
+@bp.on_sqs_message(queue=JOBS_QUEUE, batch_size=1, name="run-tenant-job")
+def run_tenant_job(event: Any) -> None:
+    for record in event:
+        message = json.loads(record.body)
+        run_unit(JobName(message["job"]), message["tenant_id"], datetime.fromisoformat(message["as_of"]))

@@ -1,0 +1,270 @@
+"""Points expiry through the real services and repositories, on both emulators, with a clock
+the tests move: what may be spent when, FIFO by expiry, the job, reruns and crashes."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from chalicelib.domain.errors import InsufficientPoints
+from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy
+from chalicelib.domain.jobs import JobName, RunStatus
+from chalicelib.domain.ledger import MovementRequest, MovementType
+from chalicelib.domain.members import NewMember
+from chalicelib.domain.program import Rounding
+from chalicelib.services import TenantServices, platform
+from tests.support.faults import FaultPlan, crash
+from tests.support.http import Api
+
+T0 = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+TZ = "Europe/Helsinki"
+POLICY = ExpiryPolicy(kind=ExpiryKind.FIXED_PERIOD, days=30)
+
+
+def expiry_of(earned_at: datetime) -> datetime:
+    """30 days later in Helsinki wall-clock time (across a DST change this is not 30 x 24 h)."""
+    expires_at = POLICY.expires_at(earned_at, TZ)
+    assert expires_at is not None
+    return expires_at
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Brand:
+    services: TenantServices
+    clock: Clock
+    keys: Counter[str]
+
+    def enrol(self) -> str:
+        return self.services.members.enrol(NewMember()).member_id
+
+    def move(self, member: str, movement: MovementType, points: int) -> int:
+        self.keys[movement] += 1
+        result = self.services.points.move(
+            MovementRequest(
+                member_id=member,
+                movement=movement,
+                points=points,
+                idempotency_key=f"{movement}-{self.keys[movement]}-{member}",
+                timezone=TZ,
+            )
+        )
+        return result.entry.view_after.available
+
+    def earn(self, member: str, points: int) -> int:
+        return self.move(member, MovementType.EARN, points)
+
+    def redeem(self, member: str, points: int) -> int:
+        return self.move(member, MovementType.REDEEM, points)
+
+    def available(self, member: str) -> int:
+        return self.services.points.view(member).available
+
+    def ledger(self, member: str) -> list:
+        page = self.services.points.transactions(member, limit=100, cursor=None)
+        assert page.next_cursor is None
+        return page.items
+
+    def check_invariants(self, member: str) -> None:
+        """available (stored) = Σ ledger; lifetime identity; lots within the balance; no lot expired twice."""
+        stored = self.services.points.balance(member)
+        ledger = self.ledger(member)
+        assert stored.available == sum(entry.points for entry in ledger)
+        assert stored.available >= 0
+        assert stored.available == (
+            stored.lifetime_earned - stored.lifetime_redeemed + stored.lifetime_adjusted - stored.lifetime_expired
+        )
+        assert sorted(entry.sequence for entry in ledger) == list(range(1, len(ledger) + 1))
+        expired_lots = [entry.metadata["lot_id"] for entry in ledger if entry.movement is MovementType.EXPIRE]
+        assert len(expired_lots) == len(set(expired_lots))
+        lots = self.services.points._ledger.get_lots(member, consistent=True)
+        assert sum(lot.remaining for lot in lots) <= stored.available
+        assert stored.lot_count == len(lots)
+
+
+@pytest.fixture
+def brand(api: Api) -> Brand:
+    api.create_tenant("acme")  # provisions the tables
+    clock = Clock(T0)
+    services = platform().for_tenant_id("acme", clock=clock)
+    services.program.replace(Decimal(1), Rounding.FLOOR, POLICY)
+    return Brand(services, clock, Counter())
+
+
+def run_job(brand: Brand, as_of: datetime) -> dict[str, int]:
+    run = brand.services.jobs.run(JobName.EXPIRE_POINTS, as_of)
+    assert run.status is RunStatus.SUCCEEDED
+    return run.counts
+
+
+def test_a_point_past_its_expiry_cannot_be_spent_even_before_the_job(brand: Brand) -> None:
+    member = brand.enrol()
+    brand.earn(member, 100)
+
+    expires = expiry_of(T0)
+    assert expires == datetime(2027, 3, 31, 11, 0, tzinfo=UTC)  # 14:00 in Helsinki, now on summer time
+    brand.clock.now = expires - timedelta(seconds=1)
+    view = brand.services.points.view(member)
+    assert (view.available, view.expiring_points, view.expiring_at) == (100, 100, expires)
+
+    brand.clock.now = expires  # expired, and no job has run
+    assert brand.available(member) == 0
+    with pytest.raises(InsufficientPoints) as refusal:
+        brand.redeem(member, 1)
+    assert refusal.value.details == {"available": 0, "requested": 1}
+
+    # The job records exactly the unspent remainder, once.
+    assert run_job(brand, expires) == {"members": 1, "lots_expired": 1, "points_expired": 100}
+    assert run_job(brand, expires) == {"members": 0, "lots_expired": 0, "points_expired": 0}
+    ledger = brand.ledger(member)
+    assert [(e.movement, e.points) for e in ledger] == [(MovementType.EXPIRE, -100), (MovementType.EARN, 100)]
+    assert brand.services.points.balance(member).lifetime_expired == 100
+    brand.check_invariants(member)
+
+
+def test_redemptions_consume_the_lots_that_expire_first(brand: Brand) -> None:
+    member = brand.enrol()
+    brand.earn(member, 50)  # expires T0+30
+    brand.clock.now = T0 + 10 * DAY
+    brand.earn(member, 70)  # expires T0+40
+    brand.clock.now = T0 + 20 * DAY
+
+    assert brand.redeem(member, 60) == 60  # 50 from the first lot, 10 from the second
+
+    assert run_job(brand, T0 + 35 * DAY)["lots_expired"] == 0  # the first lot was spent
+    brand.clock.now = T0 + 35 * DAY
+    assert brand.available(member) == 60
+    assert run_job(brand, T0 + 40 * DAY) == {"members": 1, "lots_expired": 1, "points_expired": 60}
+    brand.check_invariants(member)
+
+
+def test_points_credited_without_a_policy_never_expire_and_are_spent_last(brand: Brand) -> None:
+    brand.services.program.replace(Decimal(1), Rounding.FLOOR)  # no expiry
+    member = brand.enrol()
+    brand.earn(member, 100)
+    brand.services.program.replace(Decimal(1), Rounding.FLOOR, POLICY)
+    brand.earn(member, 50)
+
+    brand.redeem(member, 60)  # 50 from the expiring lot first, then 10 that never expire
+
+    brand.clock.now = T0 + 365 * DAY
+    assert run_job(brand, brand.clock.now)["points_expired"] == 0
+    assert brand.available(member) == 90
+    brand.check_invariants(member)
+
+
+def test_a_movement_records_the_expiry_that_is_due_before_it_applies(brand: Brand) -> None:
+    member = brand.enrol()
+    brand.earn(member, 100)
+    brand.clock.now = T0 + 31 * DAY
+
+    assert brand.earn(member, 5) == 5
+
+    ledger = brand.ledger(member)
+    assert [(e.movement, e.points) for e in ledger] == [
+        (MovementType.EARN, 5),
+        (MovementType.EXPIRE, -100),
+        (MovementType.EARN, 100),
+    ]
+    assert ledger[1].occurred_at == expiry_of(T0)
+    assert run_job(brand, brand.clock.now)["lots_expired"] == 0
+    brand.check_invariants(member)
+
+
+def test_a_job_that_crashes_midway_is_finished_by_the_next_run(brand: Brand, monkeypatch: pytest.MonkeyPatch) -> None:
+    members = [brand.enrol() for _ in range(3)]
+    for member in members:
+        brand.earn(member, 10)
+    as_of = T0 + 30 * DAY
+
+    # Given the function dies right after the first member's expiry committed
+    faults = FaultPlan()
+    faults.install(monkeypatch)
+    faults.fail("TransactWriteItems", crash, times=1, after=True)
+    with pytest.raises(Exception, match="process died"):
+        brand.services.jobs.run(JobName.EXPIRE_POINTS, as_of)
+
+    # When the job runs again, then it expires the rest, and nothing twice
+    assert run_job(brand, as_of) == {"members": 2, "lots_expired": 2, "points_expired": 20}
+    for member in members:
+        assert brand.services.points.balance(member).lifetime_expired == 10
+        brand.check_invariants(member)
+    runs = brand.services.jobs.list(limit=10, cursor=None).items
+    assert [run.status for run in runs] == [RunStatus.SUCCEEDED, RunStatus.FAILED]
+
+
+def test_overlapping_job_runs_expire_nothing_twice(brand: Brand, backend: str) -> None:
+    if backend == "moto":
+        pytest.skip("moto's in-process mock is not thread-safe (see README); runs on DynamoDB Local")
+    members = [brand.enrol() for _ in range(6)]
+    for member in members:
+        brand.earn(member, 7)
+        brand.earn(member, 3)
+    as_of = T0 + 31 * DAY
+    results: list[dict[str, int]] = []
+
+    def run() -> None:
+        results.append(brand.services.jobs.run(JobName.EXPIRE_POINTS, as_of).counts)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(r["points_expired"] for r in results) == 60
+    assert sum(r["lots_expired"] for r in results) == 12
+    for member in members:
+        assert brand.services.points.balance(member).lifetime_expired == 10
+        brand.check_invariants(member)
+
+
+def test_expiry_over_http(api: Api, admin_key: str) -> None:
+    policy = {"kind": "end_of_period", "period": "year", "periods_after": 1}
+    put = api.call(
+        "PUT",
+        "/v1/program",
+        key=admin_key,
+        body={"points_per_currency_unit": "1", "rounding": "floor", "expiry": policy},
+    )
+    member = api.enrol(admin_key)
+
+    earned = api.earn(admin_key, member, "o-1", points=40)
+
+    assert put.status == 200 and put.body["expiry"] == {**policy, "days": None, "months": None}
+    # Earned now in Europe/Helsinki: expires at the start of the year after next, local time.
+    expires_at = datetime.fromisoformat(earned.body["transaction"]["expires_at"])
+    now = datetime.now(UTC)
+    assert expires_at.year == now.year + 2 - (1 if expires_at.month == 12 else 0)
+    assert earned.body["balance"]["expiring_soon"] == {"points": 40, "at": earned.body["transaction"]["expires_at"]}
+    balance = api.balance(admin_key, member)
+    assert (balance["available"], balance["lifetime_expired"]) == (40, 0)
+
+    run = api.call(
+        "POST",
+        "/v1/jobs/expire-points/run",
+        key=admin_key,
+        body={"as_of": (expires_at + timedelta(seconds=1)).isoformat()},
+    )
+    assert run.status == 201
+    assert run.body["counts"] == {"members": 1, "lots_expired": 1, "points_expired": 40}
+    assert run.body["status"] == "succeeded"
+    balance = api.balance(admin_key, member)
+    assert (balance["available"], balance["lifetime_expired"], balance["expiring_soon"]) == (0, 40, None)
+    runs = api.call("GET", "/v1/jobs/runs", key=admin_key)
+    assert [r["id"] for r in runs.body["data"]] == [run.body["id"]]
+    unknown = api.call("POST", "/v1/jobs/make-coffee/run", key=admin_key, body={})
+    assert unknown.status == 404 and unknown.error_code() == "not_found"
