@@ -182,5 +182,40 @@ def seed_demo_command() -> None:
     console.print(f"members:   {', '.join(member_ids)}", soft_wrap=True, markup=False)
 
 
+jobs_cli = typer.Typer(help="Scheduled jobs.")
+cli.add_typer(jobs_cli, name="jobs")
+
+
+@jobs_cli.command("run")
+def run_job(
+    job: str = typer.Argument(..., help="The job, e.g. expire-points."),
+    as_of: str = typer.Option(None, "--as-of", help="Run as of this moment (RFC 3339), default now."),
+    tenant: str = typer.Option(None, "--tenant", help="Only this tenant (default: every active tenant)."),
+) -> None:
+    """Run one job once, against LOYALTY_DYNAMODB_ENDPOINT (or AWS), and print each run."""
+    from datetime import datetime
+
+    from chalicelib.domain.jobs import parse_job
+    from chalicelib.domain.tenants import TenantStatus
+    from chalicelib.services import platform
+
+    name = parse_job(job)
+    moment = datetime.fromisoformat(as_of) if as_of else None
+    if moment is not None and moment.tzinfo is None:
+        raise typer.BadParameter("--as-of needs a time zone offset, e.g. 2027-01-01T00:00:00Z")
+    services = platform()
+    tenant_ids = [tenant] if tenant else []
+    cursor = None
+    while not tenant:
+        page = services.tenants.list(limit=100, cursor=cursor)
+        tenant_ids += [t.tenant_id for t in page.items if t.status == TenantStatus.ACTIVE]
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    for tenant_id in tenant_ids:
+        run = services.for_tenant_id(tenant_id).jobs.run(name, moment)
+        console.print(f"{tenant_id:<32} {run.status:<10} {run.counts}", markup=False)
+
+
 if __name__ == "__main__":
     cli()
