@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.api_keys import ApiKeyService, Authenticator
 from chalicelib.domain.clock import Clock, utc_now
-from chalicelib.domain.jobs import ExpiryJob, JobName, JobRunner
+from chalicelib.domain.jobs import JobName, JobRunner, expiry_job, maturity_job
 from chalicelib.domain.ledger import PointsService, RetryPolicy
 from chalicelib.domain.members import MemberService
 from chalicelib.domain.program import ProgramService
@@ -94,7 +94,12 @@ class PlatformServices:
         program = ProgramService(ProgramRepository(models), clock=clock)
         ledger = LedgerRepository(models)
         points = PointsService(ledger, program, clock=clock, retry=self.retry_policy)
-        jobs = JobRunner(tenant_id, JobRunRepository(models), {JobName.EXPIRE_POINTS: ExpiryJob(ledger, points)}, clock)
+        jobs = JobRunner(
+            tenant_id,
+            JobRunRepository(models),
+            {JobName.EXPIRE_POINTS: expiry_job(ledger, points), JobName.MATURE_PENDING: maturity_job(ledger, points)},
+            clock,
+        )
         return TenantServices(
             members=MemberService(MemberRepository(models), clock=clock),
             points=points,

@@ -34,6 +34,7 @@ def _move(request: ApiRequest, member_id: str, movement: MovementType) -> Result
         metadata=body.metadata,
         actor_key_id=request.tenant.key_id,
         timezone=request.tenant.tenant.timezone,
+        pending_days=getattr(body, "pending_days", None),
     )
     result = request.services.for_tenant(request.tenant).points.move(command)
     if result.replayed:

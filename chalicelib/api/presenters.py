@@ -49,6 +49,7 @@ def program(value: Program) -> schemas.ProgramOut:
             period=expiry.period,
             periods_after=expiry.periods_after,
         ),
+        pending_days=value.pending_days,
         updated_at=value.updated_at,
     )
 
@@ -72,6 +73,7 @@ def balance(view: BalanceView) -> schemas.BalanceOut:
     return schemas.BalanceOut(
         member_id=stored.member_id,
         available=view.available,
+        pending=view.pending,
         expiring_soon=expiring,
         lifetime_earned=stored.lifetime_earned,
         lifetime_redeemed=stored.lifetime_redeemed,
@@ -99,6 +101,8 @@ def transaction(entry: LedgerEntry) -> schemas.TransactionOut:
         created_at=entry.created_at,
         idempotency_key=entry.idempotency_key,
         expires_at=entry.expires_at,
+        pending_change=entry.pending_change,
+        matures_at=entry.matures_at,
     )
 
 

@@ -199,6 +199,9 @@ class ProgramRequest(StrictRequest):
     )
     rounding: Rounding
     expiry: ExpiryPolicyModel = Field(default_factory=ExpiryPolicyModel)
+    pending_days: Annotated[int, Field(ge=0, le=365)] = Field(
+        default=0, description="Default return window of earned points, in days."
+    )
 
     @field_validator("points_per_currency_unit")
     @classmethod
@@ -220,6 +223,7 @@ class ProgramOut(Out):
     points_per_currency_unit: str
     rounding: Rounding
     expiry: ExpiryPolicyOut
+    pending_days: int
     updated_at: datetime | None
 
 
@@ -305,6 +309,9 @@ class EarnRequest(_Movement):
 
     points: PositivePoints | None = None
     amount: Amount | None = None
+    pending_days: Annotated[int, Field(ge=0, le=365)] | None = Field(
+        default=None, description="Days the points stay pending (a return window); default: the program's."
+    )
 
     @model_validator(mode="after")
     def _points_or_amount(self) -> EarnRequest:
@@ -339,6 +346,7 @@ class ExpiringSoon(Out):
 class BalanceOut(Out):
     member_id: str
     available: int = Field(description="Spendable now: points past their expiry never count.")
+    pending: int = Field(description="Earned, waiting out a return window: not spendable yet.")
     expiring_soon: ExpiringSoon | None = Field(description="The next expiry: how many points, and when.")
     lifetime_earned: int
     lifetime_redeemed: int
@@ -351,7 +359,7 @@ class TransactionOut(Out):
     id: str = Field(examples=["txn_01JD0000000000000000000000"])
     member_id: str
     type: MovementType
-    points: int = Field(description="Signed change of the available balance.")
+    points: int = Field(description="Signed change of the member's points (available + pending).")
     sequence: int = Field(description="Position in the member's ledger, from 1.")
     balance_after: int
     amount: str | None
@@ -364,6 +372,8 @@ class TransactionOut(Out):
     created_at: datetime
     idempotency_key: str
     expires_at: datetime | None = Field(description="For points credited under an expiry policy: when they expire.")
+    pending_change: int = Field(description="Signed change of the pending points (points - pending_change: available).")
+    matures_at: datetime | None = Field(description="For pending points: when they become available.")
 
 
 class MovementOut(Out):

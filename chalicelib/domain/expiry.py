@@ -89,8 +89,22 @@ class Lot:
     original: int
     earned_at: datetime
     expires_at: datetime | None
+    #: Pending points (a return window): not spendable before this moment.
+    matures_at: datetime | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Still recorded as pending (its maturity has not been written yet)."""
+        return self.matures_at is not None
+
+    def matured(self, at: datetime) -> bool:
+        """Pending, but due: its points count as available from ``matures_at`` on."""
+        return self.matures_at is not None and self.matures_at <= at
 
     def expired(self, at: datetime) -> bool:
+        """Past its expiry (a lot still pending at ``at`` never is)."""
+        if self.matures_at is not None and self.matures_at > at:
+            return False
         return self.expires_at is not None and self.expires_at <= at
 
 
@@ -127,7 +141,8 @@ class LotBook:
 
     @property
     def lotted(self) -> int:
-        return sum(lot.remaining for lot in self.lots)
+        """Available points held in lots (pending lots are not in ``available``)."""
+        return sum(lot.remaining for lot in self.lots if not lot.pending)
 
     @property
     def never_expiring(self) -> int:
@@ -136,6 +151,10 @@ class LotBook:
     def expired_unprocessed(self, at: datetime) -> int:
         """Points still in the stored balance whose expiry has passed (the job has not run)."""
         return sum(lot.remaining for lot in self.lots if lot.expired(at))
+
+    def matured_unprocessed(self, at: datetime) -> int:
+        """Points still stored as pending whose maturity has passed (the job has not run)."""
+        return sum(lot.remaining for lot in self.lots if lot.matured(at))
 
     def spendable(self, at: datetime) -> int:
         return self.available - self.expired_unprocessed(at)
@@ -149,7 +168,7 @@ class LotBook:
                 details={"available": spendable, "requested": points},
             )
         need, updated, deleted = points, [], []
-        for lot in sorted((lot for lot in self.lots if not lot.expired(at)), key=_fifo_key):
+        for lot in sorted((lot for lot in self.lots if not lot.pending and not lot.expired(at)), key=_fifo_key):
             if need == 0:
                 break
             take = min(lot.remaining, need)
@@ -166,6 +185,11 @@ class LotBook:
         return tuple(lot for lot in self.lots if lot.lot_id not in gone) + changes.updated + changes.created
 
     @staticmethod
+    def next_maturity(lots: tuple[Lot, ...]) -> datetime | None:
+        dates = [lot.matures_at for lot in lots if lot.matures_at is not None and lot.remaining > 0]
+        return min(dates) if dates else None
+
+    @staticmethod
     def next_expiry(lots: tuple[Lot, ...], *, after: datetime | None = None) -> NextExpiry:
         """The earliest expiry among lots with points left (strictly after ``after`` if given)."""
         dates = [
@@ -177,3 +201,13 @@ class LotBook:
             return NextExpiry(at=None, points=0)
         first = min(dates)
         return NextExpiry(at=first, points=sum(lot.remaining for lot in lots if lot.expires_at == first))
+
+
+def merge(first: LotChanges, then: LotChanges) -> LotChanges:
+    """``first`` followed by ``then`` as one set of changes (``then`` wins on the same lot)."""
+    deleted = {lot.lot_id: lot for lot in (*first.deleted, *then.deleted)}
+    updated = {lot.lot_id: lot for lot in (*first.updated, *then.updated) if lot.lot_id not in deleted}
+    created = {lot.lot_id: lot for lot in (*first.created, *then.created) if lot.lot_id not in deleted}
+    for lot_id in created:
+        updated.pop(lot_id, None)
+    return LotChanges(created=tuple(created.values()), updated=tuple(updated.values()), deleted=tuple(deleted.values()))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.ids import new_job_run_id
+from chalicelib.domain.ledger import MovementType
 
 if TYPE_CHECKING:
     from chalicelib.domain.ledger import PointsService
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 class JobName(StrEnum):
     EXPIRE_POINTS = "expire-points"
+    MATURE_PENDING = "mature-pending"
 
 
 class RunStatus(StrEnum):
@@ -43,32 +45,59 @@ class JobRun:
     error: str | None = None
 
 
-class ExpiryJob:
-    """Records the expiry of every lot due by ``as_of``; cost follows the due lots only."""
+class SettlementJob:
+    """Records what is due by ``as_of`` for every member with a due lot; cost follows the
+    due lots only. ``maturity`` picks the index: lots due to mature, or due to expire.
+    Each member is settled whole (maturities, then expiries), so the two jobs never undo
+    or repeat each other's work."""
 
-    def __init__(self, ledger: LedgerStore, points: PointsService) -> None:
+    def __init__(self, ledger: LedgerStore, points: PointsService, *, maturity: bool) -> None:
         self._ledger = ledger
         self._points = points
+        self._maturity = maturity
 
     def run(self, as_of: datetime) -> dict[str, int]:
-        members = lots = points = 0
+        members = matured = expired = points_expired = points_matured = 0
         done: set[str] = set()
-        for member_id, _lot_id in self._ledger.due_lots(as_of):
+        for member_id, _lot_id in self._ledger.due_lots(as_of, maturity=self._maturity):
             if member_id in done:
                 continue
             done.add(member_id)
-            expired = self._points.expire_due(member_id, as_of)
-            if expired:
+            entries = self._points.settle_due(member_id, as_of)
+            if entries:
                 members += 1
-                lots += len(expired)
-                points += -sum(entry.points for entry in expired)
-        return {"members": members, "lots_expired": lots, "points_expired": points}
+            for entry in entries:
+                if entry.movement is MovementType.EXPIRE:
+                    expired += 1
+                    points_expired -= entry.points
+                else:
+                    matured += 1
+                    points_matured -= entry.pending_change
+        if self._maturity:
+            return {
+                "members": members,
+                "lots_matured": matured,
+                "points_matured": points_matured,
+                "lots_expired": expired,
+                "points_expired": points_expired,
+            }
+        return {"members": members, "lots_expired": expired, "points_expired": points_expired}
+
+
+def expiry_job(ledger: LedgerStore, points: PointsService) -> SettlementJob:
+    return SettlementJob(ledger, points, maturity=False)
+
+
+def maturity_job(ledger: LedgerStore, points: PointsService) -> SettlementJob:
+    return SettlementJob(ledger, points, maturity=True)
 
 
 class JobRunner:
     """Runs one job for one tenant and records the run, whatever its outcome."""
 
-    def __init__(self, tenant_id: str, runs: JobRunStore, jobs: dict[JobName, ExpiryJob], clock: Clock = utc_now):
+    def __init__(
+        self, tenant_id: str, runs: JobRunStore, jobs: dict[JobName, SettlementJob], clock: Clock = utc_now
+    ) -> None:
         self._tenant_id = tenant_id
         self._runs = runs
         self._jobs = jobs

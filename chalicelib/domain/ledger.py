@@ -19,9 +19,10 @@ import json
 import random
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.errors import (
@@ -34,7 +35,7 @@ from chalicelib.domain.errors import (
     RetryLater,
     TransientStoreError,
 )
-from chalicelib.domain.expiry import Lot, LotBook, LotChanges
+from chalicelib.domain.expiry import Lot, LotBook, LotChanges, merge
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_transaction_id
 from chalicelib.domain.ports import BalanceChanged, IdempotencyKeyTaken
 
@@ -56,8 +57,10 @@ class MovementType(StrEnum):
     EARN = "earn"
     REDEEM = "redeem"
     ADJUST = "adjust"
-    #: Recorded by the expiry job for the unspent remainder of a lot past its expiry.
+    #: Recorded for the unspent remainder of a lot past its expiry.
     EXPIRE = "expire"
+    #: Recorded when pending points become available (0 net points: pending -> available).
+    MATURE = "mature"
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,9 @@ class Balance:
     lot_count: int = 0
     next_expiry_at: datetime | None = None
     next_expiry_points: int = 0
+    #: Points earned but not spendable yet (in lots with a maturity), and the earliest maturity.
+    pending: int = 0
+    next_maturity_at: datetime | None = None
 
     @classmethod
     def opening(cls, member_id: str, now: datetime) -> Balance:
@@ -87,11 +93,36 @@ class Balance:
             lot_count=sum(1 for lot in lots if lot.remaining > 0),
             next_expiry_at=following.at,
             next_expiry_points=following.points,
+            next_maturity_at=LotBook.next_maturity(lots),
         )
 
     def needs_lots(self, at: datetime) -> bool:
-        """Whether the stored figures may include points that expired by ``at``."""
-        return self.next_expiry_at is not None and self.next_expiry_at <= at
+        """Whether the stored figures may include points that expired or matured by ``at``."""
+        return any(moment is not None and moment <= at for moment in (self.next_expiry_at, self.next_maturity_at))
+
+    def credit_pending(self, points: int, now: datetime) -> Balance:
+        """Earned points that wait out a return window: counted, not spendable."""
+        if self.available + self.pending + points > MAX_BALANCE:
+            raise BalanceLimitExceeded(
+                f"a balance may not exceed {MAX_BALANCE} points",
+                details={"available": self.available, "points": points},
+            )
+        return replace(
+            self,
+            pending=self.pending + points,
+            lifetime_earned=self.lifetime_earned + points,
+            version=self.version + 1,
+            updated_at=now,
+        )
+
+    def mature(self, points: int, now: datetime) -> Balance:
+        return replace(
+            self,
+            pending=self.pending - points,
+            available=self.available + points,
+            version=self.version + 1,
+            updated_at=now,
+        )
 
     def apply(self, movement: MovementType, delta: int, now: datetime) -> Balance:
         """The balance after a movement of ``delta`` points, or a refusal. Pure."""
@@ -127,19 +158,30 @@ class BalanceView:
     expiring_at: datetime | None = None
     expiring_points: int = 0
 
+    #: Points stored as pending whose maturity has passed (the job has not run).
+    matured: int = 0
+
     @property
     def available(self) -> int:
-        return self.balance.available - self.unavailable
+        return self.balance.available + self.matured - self.unavailable
+
+    @property
+    def pending(self) -> int:
+        return self.balance.pending - self.matured
 
     @classmethod
     def at(cls, balance: Balance, lots: tuple[Lot, ...] | None, moment: datetime) -> BalanceView:
         """The view at ``moment``; ``lots`` are needed only when ``balance.needs_lots(moment)``."""
         if not balance.needs_lots(moment):
             return cls(balance, 0, balance.next_expiry_at, balance.next_expiry_points)
-        lots = lots or ()
-        following = LotBook.next_expiry(lots, after=moment)
+        book = LotBook(balance.available, lots or ())
+        following = LotBook.next_expiry(book.lots, after=moment)
         return cls(
-            balance, LotBook(balance.available, lots).expired_unprocessed(moment), following.at, following.points
+            balance,
+            unavailable=book.expired_unprocessed(moment),
+            expiring_at=following.at,
+            expiring_points=following.points,
+            matured=book.matured_unprocessed(moment),
         )
 
 
@@ -160,6 +202,8 @@ class MovementRequest:
     actor_key_id: str | None = None
     #: The tenant's time zone: calendar expiry policies end periods in it.
     timezone: str = "UTC"
+    #: Earn only: days the points stay pending (a return window); None: the program's default.
+    pending_days: int | None = None
 
     def fingerprint(self) -> str:
         """What makes two requests 'the same request' for an idempotency key."""
@@ -173,6 +217,7 @@ class MovementRequest:
             "reason": self.reason,
             "occurred_at": isoformat(self.occurred_at) if self.occurred_at else None,
             "metadata": self.metadata,
+            "pending_days": self.pending_days,
         }
         encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(encoded).hexdigest()
@@ -183,7 +228,7 @@ class LedgerEntry:
     transaction_id: str
     member_id: str
     movement: MovementType
-    #: Signed change of the available balance.
+    #: Signed change of the member's points (available + pending).
     points: int
     sequence: int
     idempotency_key: str
@@ -200,6 +245,10 @@ class LedgerEntry:
     actor_key_id: str | None = None
     #: For a credit that made a lot: when its points expire.
     expires_at: datetime | None = None
+    #: Signed change of the pending points (the available change is ``points - pending_change``).
+    pending_change: int = 0
+    #: For pending points: when they become available.
+    matures_at: datetime | None = None
 
     @property
     def view_after(self) -> BalanceView:
@@ -207,6 +256,16 @@ class LedgerEntry:
         lots already past due, so nothing in ``balance_after`` had expired at that moment."""
         after = self.balance_after
         return BalanceView(after, 0, after.next_expiry_at, after.next_expiry_points)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What became due (maturities, expiries) before a movement, or for the jobs."""
+
+    entries: list[LedgerEntry]
+    balance: Balance
+    lots: tuple[Lot, ...]
+    changes: LotChanges
 
 
 @dataclass(frozen=True)
@@ -256,13 +315,14 @@ class PointsService:
             return self._replay_or_raise(request, refusal)
         return self._with_retries(lambda: self._attempt(request, delta, amount))
 
-    def expire_due(self, member_id: str, as_of: datetime) -> list[LedgerEntry]:
-        """Record the expiry of every lot of the member past its expiry at ``as_of``.
+    def settle_due(self, member_id: str, as_of: datetime) -> list[LedgerEntry]:
+        """Record every maturity and expiry of the member's lots due at ``as_of``.
 
-        Idempotent and safe to run concurrently: each lot expires under the key
-        ``expire:<lot id>``, written only if absent, with the balance version checked.
+        Idempotent and safe to run concurrently: each lot matures under ``mature:<lot id>``
+        and expires under ``expire:<lot id>``, written only if absent, with the balance
+        version checked.
         """
-        return self._with_retries(lambda: self._expire_attempt(member_id, as_of))
+        return self._with_retries(lambda: self._settle_attempt(member_id, as_of))
 
     def view(self, member_id: str) -> BalanceView:
         """The balance as the member may use it now (eventually consistent read)."""
@@ -329,63 +389,92 @@ class PointsService:
         lots = self._ledger.get_lots(member_id, consistent=True) if previous and previous.lot_count else ()
         return previous, tuple(lots)
 
-    def _expirations(
-        self, balance: Balance, lots: tuple[Lot, ...], now: datetime, as_of: datetime
-    ) -> tuple[list[LedgerEntry], Balance, tuple[Lot, ...], tuple[Lot, ...]]:
-        """Expire entries for the lots past due at ``as_of``: (entries, balance, kept lots, expired lots)."""
+    def _settle(self, balance: Balance, lots: tuple[Lot, ...], now: datetime, as_of: datetime) -> Settlement:
+        """Maturities, then expiries, due at ``as_of``: their entries, the balance and lots after."""
         entries: list[LedgerEntry] = []
-        expired = tuple(
-            sorted((lot for lot in lots if lot.expired(as_of)), key=lambda lot: (lot.expires_at, lot.lot_id))
-        )
-        kept = tuple(lot for lot in lots if not lot.expired(as_of))
-        for lot in expired:
-            balance = balance.apply(MovementType.EXPIRE, -lot.remaining, now)
-            key = f"expire:{lot.lot_id}"
+        current = {lot.lot_id: lot for lot in lots}
+        updated: dict[str, Lot] = {}
+        deleted: list[Lot] = []
+
+        def record(movement: MovementType, lot: Lot, points: int, pending_change: int, occurred: datetime) -> None:
+            key = f"{movement}:{lot.lot_id}"
             entries.append(
                 LedgerEntry(
                     transaction_id=new_transaction_id(),
                     member_id=balance.member_id,
-                    movement=MovementType.EXPIRE,
-                    points=-lot.remaining,
+                    movement=movement,
+                    points=points,
+                    pending_change=pending_change,
                     sequence=balance.version,
                     idempotency_key=key,
                     request_fingerprint=hashlib.sha256(key.encode()).hexdigest(),
-                    occurred_at=lot.expires_at or now,
+                    occurred_at=occurred,
                     created_at=now,
                     balance_after=balance,
-                    description=f"{lot.remaining} of {lot.original} points earned {isoformat(lot.earned_at)} expired",
+                    description=f"{lot.remaining} of {lot.original} points earned {isoformat(lot.earned_at)}",
                     metadata={"lot_id": lot.lot_id},
                 )
             )
-        return entries, balance, kept, expired
+
+        for lot in sorted((lot for lot in lots if lot.matured(as_of)), key=lambda lot: (lot.matures_at, lot.lot_id)):
+            balance = balance.mature(lot.remaining, now)
+            record(MovementType.MATURE, lot, 0, -lot.remaining, lot.matures_at or now)
+            current[lot.lot_id] = updated[lot.lot_id] = replace(lot, matures_at=None)
+        due = sorted(
+            (lot for lot in current.values() if lot.expired(as_of)), key=lambda lot: (lot.expires_at, lot.lot_id)
+        )
+        for lot in due:
+            balance = balance.apply(MovementType.EXPIRE, -lot.remaining, now)
+            record(MovementType.EXPIRE, lot, -lot.remaining, 0, lot.expires_at or now)
+            del current[lot.lot_id]
+            updated.pop(lot.lot_id, None)
+            deleted.append(lot)
+        changes = LotChanges(updated=tuple(updated.values()), deleted=tuple(deleted))
+        return Settlement(entries, balance, tuple(current.values()), changes)
+
+    def _credit_lot(self, request: MovementRequest, lot_id: str, points: int, now: datetime) -> Lot | None:
+        """The lot a credit creates, if it is pending or will expire; None for plain points."""
+        program = self._program.get()
+        days = request.pending_days if request.pending_days is not None else program.pending_days
+        matures_at = None
+        if request.movement is MovementType.EARN and days:
+            matures_at = (now.astimezone(ZoneInfo(request.timezone)) + timedelta(days=days)).astimezone(UTC)
+        expires_at = program.expiry.expires_at(matures_at or now, request.timezone)
+        if matures_at is None and expires_at is None:
+            return None
+        return Lot(lot_id, request.member_id, points, points, now, expires_at, matures_at)
 
     def _attempt(self, request: MovementRequest, delta: int, amount: str | None) -> MovementResult:
         previous, lots = self._read(request.member_id)
         if previous is None:
             return self._replay_or_raise(request, NotFound(f"member {request.member_id!r} not found"))
         now = self._clock()
-        expirations, balance, lots_kept, lots_expired = self._expirations(previous, lots, now, now)
+        settled = self._settle(previous, lots, now, now)
         transaction_id = new_transaction_id()
-        created: tuple[Lot, ...] = ()
-        expires_at = None
+        lot = None
         try:
             if delta < 0:
-                changes = LotBook(balance.available, lots_kept).consume(-delta, now)
+                own = LotBook(settled.balance.available, settled.lots).consume(-delta, now)
+                after = settled.balance.apply(request.movement, delta, now)
             else:
-                expires_at = self._program.get().expiry.expires_at(now, request.timezone)
-                if expires_at is not None:
-                    created = (Lot(transaction_id, request.member_id, delta, delta, now, expires_at),)
-                changes = LotChanges()
-            after = balance.apply(request.movement, delta, now)
+                own = LotChanges()
+                lot = self._credit_lot(request, transaction_id, delta, now)
+                if lot is not None:
+                    own = LotChanges(created=(lot,))
+                if lot is not None and lot.pending:
+                    after = settled.balance.credit_pending(delta, now)
+                else:
+                    after = settled.balance.apply(request.movement, delta, now)
         except BusinessRuleViolation as refusal:
             return self._replay_or_raise(request, refusal)
-        changes = LotChanges(created=created, updated=changes.updated, deleted=changes.deleted + lots_expired)
-        after = after.with_lots(LotBook(after.available, lots_kept).after(changes))
+        changes = merge(settled.changes, own)
+        after = after.with_lots(LotBook(after.available, settled.lots).after(own))
         entry = LedgerEntry(
             transaction_id=transaction_id,
             member_id=request.member_id,
             movement=request.movement,
             points=delta,
+            pending_change=delta if lot is not None and lot.pending else 0,
             sequence=after.version,
             idempotency_key=request.idempotency_key,
             request_fingerprint=request.fingerprint(),
@@ -399,28 +488,28 @@ class PointsService:
             reason=request.reason,
             metadata=dict(request.metadata),
             actor_key_id=request.actor_key_id,
-            expires_at=expires_at,
+            expires_at=lot.expires_at if lot else None,
+            matures_at=lot.matures_at if lot else None,
         )
         try:
-            self._ledger.commit([*expirations, entry], previous, after, changes)
+            self._ledger.commit([*settled.entries, entry], previous, after, changes)
         except IdempotencyKeyTaken:
             return self._replay_or_raise(request, None)
         return MovementResult(entry=entry, replayed=False)
 
-    def _expire_attempt(self, member_id: str, as_of: datetime) -> list[LedgerEntry]:
+    def _settle_attempt(self, member_id: str, as_of: datetime) -> list[LedgerEntry]:
         previous, lots = self._read(member_id)
         if previous is None:
             return []
-        now = self._clock()
-        entries, balance, kept, expired = self._expirations(previous, lots, now, as_of)
-        if not entries:
+        settled = self._settle(previous, lots, self._clock(), as_of)
+        if not settled.entries:
             return []
-        after = balance.with_lots(kept)
+        after = settled.balance.with_lots(settled.lots)
         try:
-            self._ledger.commit(entries, previous, after, LotChanges(deleted=expired), request_entry=False)
+            self._ledger.commit(settled.entries, previous, after, settled.changes, request_entry=False)
         except IdempotencyKeyTaken:
             raise BalanceChanged(member_id) from None  # a concurrent run got there first: re-read
-        return entries
+        return settled.entries
 
     def _replay_or_raise(self, request: MovementRequest, refusal: Exception | None) -> MovementResult:
         """A refused or colliding request may be the replay of one that already succeeded."""

@@ -72,8 +72,8 @@ class LedgerStore(Protocol):
         other failed condition, TransientStoreError for conflicts and throttling.
         """
 
-    def due_lots(self, as_of: datetime) -> Iterator[tuple[str, str]]:
-        """(member id, lot id) of every lot with points left whose expiry is at or before
+    def due_lots(self, as_of: datetime, *, maturity: bool = False) -> Iterator[tuple[str, str]]:
+        """(member id, lot id) of every lot whose expiry (or maturity) is at or before
         ``as_of``, found through an index of due lots, never a scan of members."""
 
     def get_entry(self, idempotency_key: str) -> LedgerEntry | None: ...

@@ -62,6 +62,8 @@ class Program:
     rounding: Rounding = Rounding.FLOOR
     updated_at: datetime | None = None
     expiry: ExpiryPolicy = NO_EXPIRY
+    #: Default return window of earned points, in days (0: available at once).
+    pending_days: int = 0
 
     def points_for(self, amount: Decimal) -> int:
         """Points earned for ``amount`` of the tenant's currency."""
@@ -101,13 +103,18 @@ class ProgramService:
         return self._store.get() or DEFAULT_PROGRAM
 
     def replace(
-        self, points_per_currency_unit: Decimal, rounding: Rounding, expiry: ExpiryPolicy = NO_EXPIRY
+        self,
+        points_per_currency_unit: Decimal,
+        rounding: Rounding,
+        expiry: ExpiryPolicy = NO_EXPIRY,
+        pending_days: int = 0,
     ) -> Program:
         program = Program(
             points_per_currency_unit=points_per_currency_unit,
             rounding=rounding,
             updated_at=self._clock(),
             expiry=expiry,
+            pending_days=pending_days,
         )
         self._store.put(program)
         return program

@@ -62,6 +62,11 @@ def expire_points(event: Any) -> dict[str, int]:
     return {"units": fan_out(JobName.EXPIRE_POINTS, utc_now())}
 
 
+@bp.schedule(Rate(1, unit=Rate.HOURS), name="mature-pending")
+def mature_pending(event: Any) -> dict[str, int]:
+    return {"units": fan_out(JobName.MATURE_PENDING, utc_now())}
+
+
 @bp.on_sqs_message(queue=JOBS_QUEUE, batch_size=1, name="run-tenant-job")
 def run_tenant_job(event: Any) -> None:
     for record in event:

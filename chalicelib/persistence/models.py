@@ -20,9 +20,10 @@ Tenant table (one per brand)::
     MEMBER#<member>      LOT#<txn>  -                          -          lot (points left, expiry)
     PROGRAM              #CURRENT   -                          -          program settings
 
-A lot with an expiry is also in the sparse, keys-only index ``gsi2``
-(``EXPIRES#<shard>`` / ``<expires at>#<member>#<lot>``), so the expiry job finds what is
-due without scanning members; a lot leaves the table (and the index) once spent or expired.
+A pending lot is in the sparse, keys-only index ``gsi2`` under ``MATURES#<shard>`` /
+``<matures at>#<member>#<lot>``, then (if it expires) under ``EXPIRES#<shard>`` /
+``<expires at>#...``, so the jobs find what is due without scanning members; a lot leaves
+the table (and the index) once spent or expired.
 
 The balance lives apart from the profile so a movement rewrites only a small item and
 the members index (which projects profiles) is not touched by earning or redeeming.
@@ -120,6 +121,8 @@ class BalanceItem(KeyedItem):
     lot_count = NumberAttribute(default=0)
     next_expiry_at = UTCDateTimeAttribute(null=True)
     next_expiry_points = NumberAttribute(default=0)
+    pending = NumberAttribute(default=0)
+    next_maturity_at = UTCDateTimeAttribute(null=True)
 
 
 class LotItem(KeyedItem):
@@ -129,6 +132,7 @@ class LotItem(KeyedItem):
     original = NumberAttribute()
     earned_at = UTCDateTimeAttribute()
     expires_at = UTCDateTimeAttribute(null=True)
+    matures_at = UTCDateTimeAttribute(null=True)
 
 
 class ExternalIdItem(KeyedItem):
@@ -154,6 +158,8 @@ class LedgerItem(IndexedItem):
     metadata = MapAttribute(null=True)
     actor_key_id = UnicodeAttribute(null=True, attr_name="actor")
     expires_at = UTCDateTimeAttribute(null=True)
+    matures_at = UTCDateTimeAttribute(null=True)
+    pending_change = NumberAttribute(null=True)
     after_available = NumberAttribute(attr_name="bal_available")
     after_lifetime_earned = NumberAttribute(attr_name="bal_earned")
     after_lifetime_redeemed = NumberAttribute(attr_name="bal_redeemed")
@@ -162,6 +168,7 @@ class LedgerItem(IndexedItem):
     after_lifetime_expired = NumberAttribute(null=True, attr_name="bal_expired")
     after_next_expiry_at = UTCDateTimeAttribute(null=True, attr_name="bal_next_expiry_at")
     after_next_expiry_points = NumberAttribute(null=True, attr_name="bal_next_expiry_points")
+    after_pending = NumberAttribute(null=True, attr_name="bal_pending")
 
 
 class JobRunItem(KeyedItem):
@@ -182,3 +189,4 @@ class ProgramItem(KeyedItem):
     updated_at = UTCDateTimeAttribute(null=True)
     #: The expiry policy as JSON (kind, days, months, period, periods_after).
     expiry = UnicodeAttribute(null=True)
+    pending_days = NumberAttribute(null=True)

@@ -53,6 +53,7 @@ def ledger_partition(member_id: str) -> str:
 LOT_PREFIX = "LOT#"
 _JOB_RUNS = "JOBRUNS"
 _DUE_PREFIX = "EXPIRES#"
+_MATURES_PREFIX = "MATURES#"
 #: Due lots spread over this many index partitions, so no single one runs hot.
 DUE_SHARDS = 8
 
@@ -198,6 +199,10 @@ class LedgerRepository:
             balance.next_expiry_at.set(new.next_expiry_at)
             if new.next_expiry_at is not None
             else balance.next_expiry_at.remove(),
+            balance.pending.set(new.pending),
+            balance.next_maturity_at.set(new.next_maturity_at)
+            if new.next_maturity_at is not None
+            else balance.next_maturity_at.remove(),
         ]
         try:
             with translate_transient(), _transaction(models) as tx:
@@ -210,12 +215,8 @@ class LedgerRepository:
                 )
                 for created in lots.created:
                     tx.save(_to_lot_item(models, created), condition=lot.pk.does_not_exist())
-                for changed in lots.updated:
-                    tx.update(
-                        lot(pk=member_pk(member_id), sk=lot_sk(changed.lot_id)),
-                        actions=[lot.remaining.set(changed.remaining)],
-                        condition=lot.pk.exists(),
-                    )
+                for changed in lots.updated:  # whole item: its index keys may move (pending -> expiring)
+                    tx.save(_to_lot_item(models, changed), condition=lot.pk.exists())
                 for gone in lots.deleted:
                     tx.delete(lot(pk=member_pk(member_id), sk=lot_sk(gone.lot_id)), condition=lot.pk.exists())
         except TransactWriteError as error:
@@ -229,12 +230,13 @@ class LedgerRepository:
                 raise TransientStoreError(str(error)) from error
             raise
 
-    def due_lots(self, as_of: datetime) -> Iterator[tuple[str, str]]:
+    def due_lots(self, as_of: datetime, *, maturity: bool = False) -> Iterator[tuple[str, str]]:
         index = self._models.lot.gsi2
+        prefix = _MATURES_PREFIX if maturity else _DUE_PREFIX
         upper = f"{_sortable(as_of)}#~"  # '~' sorts after every member and lot id
         for shard in range(DUE_SHARDS):
             with translate_transient():
-                for row in index.query(f"{_DUE_PREFIX}{shard}", self._models.lot.gsi2sk <= upper):
+                for row in index.query(f"{prefix}{shard}", self._models.lot.gsi2sk <= upper):
                     _, member_id, lot_id = (row.gsi2sk or "").split("#", 2)
                     yield member_id, lot_id
 
@@ -318,6 +320,7 @@ class ProgramRepository:
             rounding=Rounding(item.rounding),
             updated_at=item.updated_at,
             expiry=_to_expiry(item),
+            pending_days=int(item.pending_days or 0),
         )
 
     def put(self, program: Program) -> None:
@@ -337,6 +340,7 @@ class ProgramRepository:
                         "periods_after": program.expiry.periods_after,
                     }
                 ),
+                pending_days=program.pending_days or None,
             ).save()
 
 
@@ -388,6 +392,8 @@ def _to_balance_item(models: TenantModels, balance: Balance) -> BalanceItem:
         lot_count=balance.lot_count,
         next_expiry_at=balance.next_expiry_at,
         next_expiry_points=balance.next_expiry_points,
+        pending=balance.pending,
+        next_maturity_at=balance.next_maturity_at,
     )
 
 
@@ -404,6 +410,8 @@ def _to_balance(item: BalanceItem) -> Balance:
         lot_count=int(item.lot_count or 0),
         next_expiry_at=item.next_expiry_at,
         next_expiry_points=int(item.next_expiry_points or 0),
+        pending=int(item.pending or 0),
+        next_maturity_at=item.next_maturity_at,
     )
 
 
@@ -428,6 +436,8 @@ def _to_ledger_item(models: TenantModels, entry: LedgerEntry) -> LedgerItem:
         metadata=dict(entry.metadata) if entry.metadata else None,
         actor_key_id=entry.actor_key_id,
         expires_at=entry.expires_at,
+        matures_at=entry.matures_at,
+        pending_change=entry.pending_change or None,
         after_available=after.available,
         after_lifetime_earned=after.lifetime_earned,
         after_lifetime_redeemed=after.lifetime_redeemed,
@@ -435,6 +445,7 @@ def _to_ledger_item(models: TenantModels, entry: LedgerEntry) -> LedgerItem:
         after_lifetime_expired=after.lifetime_expired or None,
         after_next_expiry_at=after.next_expiry_at,
         after_next_expiry_points=after.next_expiry_points or None,
+        after_pending=after.pending or None,
     )
 
 
@@ -463,8 +474,11 @@ def _to_entry(item: LedgerItem) -> LedgerEntry:
             lifetime_expired=int(item.after_lifetime_expired or 0),
             next_expiry_at=item.after_next_expiry_at,
             next_expiry_points=int(item.after_next_expiry_points or 0),
+            pending=int(item.after_pending or 0),
         ),
         expires_at=item.expires_at,
+        matures_at=item.matures_at,
+        pending_change=int(item.pending_change or 0),
         amount=item.amount,
         currency=item.currency,
         reference=item.reference,
@@ -476,16 +490,18 @@ def _to_entry(item: LedgerItem) -> LedgerEntry:
 
 
 def _to_lot_item(models: TenantModels, lot: Lot) -> LotItem:
-    due = lot.expires_at is not None
+    """Indexed by its next due moment: maturity while pending, then expiry (if any)."""
+    due, prefix = (lot.matures_at, _MATURES_PREFIX) if lot.matures_at else (lot.expires_at, _DUE_PREFIX)
     return models.lot(
         pk=member_pk(lot.member_id),
         sk=lot_sk(lot.lot_id),
-        gsi2pk=f"{_DUE_PREFIX}{due_shard(lot.member_id)}" if due else None,
-        gsi2sk=f"{_sortable(lot.expires_at)}#{lot.member_id}#{lot.lot_id}" if lot.expires_at else None,
+        gsi2pk=f"{prefix}{due_shard(lot.member_id)}" if due else None,
+        gsi2sk=f"{_sortable(due)}#{lot.member_id}#{lot.lot_id}" if due else None,
         remaining=lot.remaining,
         original=lot.original,
         earned_at=lot.earned_at,
         expires_at=lot.expires_at,
+        matures_at=lot.matures_at,
     )
 
 
@@ -497,6 +513,7 @@ def _to_lot(member_id: str, item: LotItem) -> Lot:
         original=int(item.original),
         earned_at=item.earned_at,
         expires_at=item.expires_at,
+        matures_at=item.matures_at,
     )
 
 

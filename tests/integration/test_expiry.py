@@ -51,7 +51,7 @@ class Brand:
     def enrol(self) -> str:
         return self.services.members.enrol(NewMember()).member_id
 
-    def move(self, member: str, movement: MovementType, points: int) -> int:
+    def move(self, member: str, movement: MovementType, points: int, **extra: object) -> int:
         self.keys[movement] += 1
         result = self.services.points.move(
             MovementRequest(
@@ -60,12 +60,13 @@ class Brand:
                 points=points,
                 idempotency_key=f"{movement}-{self.keys[movement]}-{member}",
                 timezone=TZ,
+                **extra,  # type: ignore[arg-type]
             )
         )
         return result.entry.view_after.available
 
-    def earn(self, member: str, points: int) -> int:
-        return self.move(member, MovementType.EARN, points)
+    def earn(self, member: str, points: int, **extra: object) -> int:
+        return self.move(member, MovementType.EARN, points, **extra)
 
     def redeem(self, member: str, points: int) -> int:
         return self.move(member, MovementType.REDEEM, points)
@@ -79,19 +80,23 @@ class Brand:
         return page.items
 
     def check_invariants(self, member: str) -> None:
-        """available (stored) = Σ ledger; lifetime identity; lots within the balance; no lot expired twice."""
+        """available + pending = Σ ledger; lifetime identity; lots match the balance; nothing twice."""
         stored = self.services.points.balance(member)
         ledger = self.ledger(member)
-        assert stored.available == sum(entry.points for entry in ledger)
-        assert stored.available >= 0
-        assert stored.available == (
+        assert stored.available + stored.pending == sum(entry.points for entry in ledger)
+        assert stored.pending == sum(entry.pending_change for entry in ledger)
+        assert stored.available >= 0 and stored.pending >= 0
+        assert stored.available + stored.pending == (
             stored.lifetime_earned - stored.lifetime_redeemed + stored.lifetime_adjusted - stored.lifetime_expired
         )
+        matured = [entry.metadata["lot_id"] for entry in ledger if entry.movement is MovementType.MATURE]
+        assert len(matured) == len(set(matured))
         assert sorted(entry.sequence for entry in ledger) == list(range(1, len(ledger) + 1))
         expired_lots = [entry.metadata["lot_id"] for entry in ledger if entry.movement is MovementType.EXPIRE]
         assert len(expired_lots) == len(set(expired_lots))
         lots = self.services.points._ledger.get_lots(member, consistent=True)
-        assert sum(lot.remaining for lot in lots) <= stored.available
+        assert sum(lot.remaining for lot in lots if not lot.pending) <= stored.available
+        assert sum(lot.remaining for lot in lots if lot.pending) == stored.pending
         assert stored.lot_count == len(lots)
 
 
@@ -268,3 +273,77 @@ def test_expiry_over_http(api: Api, admin_key: str) -> None:
     assert [r["id"] for r in runs.body["data"]] == [run.body["id"]]
     unknown = api.call("POST", "/v1/jobs/make-coffee/run", key=admin_key, body={})
     assert unknown.status == 404 and unknown.error_code() == "not_found"
+
+
+# --- pending points ---------------------------------------------------------------------------------
+
+
+def run_job_named(brand: Brand, job: JobName, as_of: datetime) -> dict[str, int]:
+    run = brand.services.jobs.run(job, as_of)
+    assert run.status is RunStatus.SUCCEEDED
+    return run.counts
+
+
+def test_pending_points_cannot_be_spent_until_they_mature_even_before_the_job(brand: Brand) -> None:
+    member = brand.enrol()
+    brand.earn(member, 100, pending_days=14)
+    view = brand.services.points.view(member)
+    assert (view.available, view.pending) == (0, 100)
+    with pytest.raises(InsufficientPoints):
+        brand.redeem(member, 1)
+
+    matures = datetime(2027, 3, 15, 12, 0, tzinfo=UTC)  # 14 days later, 14:00 Helsinki (still winter time)
+    brand.clock.now = matures - timedelta(seconds=1)
+    assert brand.services.points.view(member).pending == 100
+    brand.clock.now = matures  # no job has run: the balance already counts them
+    view = brand.services.points.view(member)
+    assert (view.available, view.pending) == (100, 0)
+
+    assert brand.redeem(member, 30) == 70  # the maturity is recorded first, in the same transaction
+    ledger = brand.ledger(member)
+    assert [(e.movement, e.points, e.pending_change) for e in ledger] == [
+        (MovementType.REDEEM, -30, 0),
+        (MovementType.MATURE, 0, -100),
+        (MovementType.EARN, 100, 100),
+    ]
+    assert run_job_named(brand, JobName.MATURE_PENDING, matures)["lots_matured"] == 0
+    brand.check_invariants(member)
+
+
+def test_the_maturity_job_makes_pending_points_available_once(brand: Brand) -> None:
+    brand.services.program.replace(Decimal(1), Rounding.FLOOR, POLICY, pending_days=7)  # the program's default
+    members = [brand.enrol() for _ in range(3)]
+    for member in members:
+        brand.earn(member, 20)
+    as_of = T0 + 8 * DAY
+
+    first = run_job_named(brand, JobName.MATURE_PENDING, as_of)
+    again = run_job_named(brand, JobName.MATURE_PENDING, as_of)
+
+    assert (first["lots_matured"], first["points_matured"], first["members"]) == (3, 60, 3)
+    assert again["lots_matured"] == 0
+    for member in members:
+        stored = brand.services.points.balance(member)
+        assert (stored.available, stored.pending) == (20, 0)
+        brand.check_invariants(member)
+    # Matured points expire 30 days after maturing (not after earning): the lot moved index.
+    expires = POLICY.expires_at(T0 + 7 * DAY, TZ)
+    assert expires is not None
+    assert run_job(brand, expires - timedelta(seconds=1))["lots_expired"] == 0
+    assert run_job(brand, expires) == {"members": 3, "lots_expired": 3, "points_expired": 60}
+
+
+def test_pending_points_over_http(api: Api, admin_key: str) -> None:
+    member = api.enrol(admin_key)
+
+    earned = api.earn(admin_key, member, "o-1", points=40, pending_days=30)
+
+    assert earned.status == 201
+    transaction = earned.body["transaction"]
+    assert (transaction["points"], transaction["pending_change"]) == (40, 40)
+    assert transaction["matures_at"] is not None
+    assert earned.body["balance"]["pending"] == 40 and earned.body["balance"]["available"] == 0
+    balance = api.balance(admin_key, member)
+    assert (balance["available"], balance["pending"]) == (0, 40)
+    refused = api.redeem(admin_key, member, "r-1", points=1)
+    assert refused.status == 422 and refused.body["error"]["details"]["available"] == 0

@@ -188,11 +188,14 @@ class InMemoryLedgerStore:
         if fault is not None:
             raise fault.error
 
-    def due_lots(self, as_of: datetime) -> Iterator[tuple[str, str]]:
+    def due_lots(self, as_of: datetime, *, maturity: bool = False) -> Iterator[tuple[str, str]]:
+        def due_at(lot: Lot) -> datetime | None:
+            return lot.matures_at if maturity else (None if lot.matures_at else lot.expires_at)
+
         with self.lock:
             due = sorted(
-                (lot for lot in self._lots.values() if lot.expires_at is not None and lot.expires_at <= as_of),
-                key=lambda lot: (lot.expires_at, lot.member_id, lot.lot_id),
+                (lot for lot in self._lots.values() if (moment := due_at(lot)) is not None and moment <= as_of),
+                key=lambda lot: (due_at(lot), lot.member_id, lot.lot_id),
             )
         return iter([(lot.member_id, lot.lot_id) for lot in due])
 
