@@ -43,7 +43,8 @@ def _move(request: ApiRequest, member_id: str, movement: MovementType) -> Result
         logger.info("points moved", extra=describe(result.entry))
         metrics.add_metric(name=f"Points{movement.value.capitalize()}Count", unit="Count", value=1)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-    return Result(model=presenters.movement(result.entry), headers=headers)
+    present = presenters.reversal if movement is MovementType.REVERSE else presenters.movement
+    return Result(model=present(result.entry), headers=headers)
 
 
 @endpoint(
@@ -95,6 +96,23 @@ def redeem_points(request: ApiRequest, member_id: str) -> Result:
 )
 def adjust_points(request: ApiRequest, member_id: str) -> Result:
     return _move(request, member_id, MovementType.ADJUST)
+
+
+@endpoint(
+    bp,
+    "/members/{member_id}/reverse",
+    "POST",
+    summary="Take back points earned for a refunded order (pending first)",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.WRITE,
+    status=201,
+    body=schemas.ReverseRequest,
+    response=schemas.ReversalOut,
+    idempotency_key=True,
+)
+def reverse_points(request: ApiRequest, member_id: str) -> Result:
+    return _move(request, member_id, MovementType.REVERSE)
 
 
 @endpoint(

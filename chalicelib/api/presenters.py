@@ -50,6 +50,7 @@ def program(value: Program) -> schemas.ProgramOut:
             periods_after=expiry.periods_after,
         ),
         pending_days=value.pending_days,
+        reversal_clawback=value.reversal_clawback,
         updated_at=value.updated_at,
     )
 
@@ -79,6 +80,7 @@ def balance(view: BalanceView) -> schemas.BalanceOut:
         lifetime_redeemed=stored.lifetime_redeemed,
         lifetime_adjusted=stored.lifetime_adjusted,
         lifetime_expired=stored.lifetime_expired,
+        lifetime_reversed=stored.lifetime_reversed,
         updated_at=stored.updated_at,
     )
 
@@ -121,4 +123,21 @@ def job_run(run: JobRun) -> schemas.JobRunOut:
         status=run.status,
         counts=run.counts,
         error=run.error,
+    )
+
+
+def reversal(entry: LedgerEntry) -> schemas.ReversalOut:
+    requested = entry.requested or 0
+    taken = -entry.points
+    outcome = "stopped_at_zero" if taken < requested else "clawed_back" if entry.balance_after.available < 0 else "full"
+    return schemas.ReversalOut(
+        transaction=transaction(entry),
+        balance=balance(entry.view_after),
+        reversal=schemas.ReversalSummary(
+            requested=requested,
+            reversed=taken,
+            from_pending=-entry.pending_change,
+            from_available=taken + entry.pending_change,
+            outcome=outcome,
+        ),
     )

@@ -50,6 +50,6 @@ def put_program(request: ApiRequest) -> schemas.ProgramOut:
         periods_after=body.expiry.periods_after,
     )
     program = request.services.for_tenant(request.tenant).program.replace(
-        Decimal(body.points_per_currency_unit), body.rounding, expiry, body.pending_days
+        Decimal(body.points_per_currency_unit), body.rounding, expiry, body.pending_days, body.reversal_clawback
     )
     return presenters.program(program)

@@ -202,6 +202,9 @@ class ProgramRequest(StrictRequest):
     pending_days: Annotated[int, Field(ge=0, le=365)] = Field(
         default=0, description="Default return window of earned points, in days."
     )
+    reversal_clawback: bool = Field(
+        default=False, description="Whether a reversal may push the balance below zero (else it stops at zero)."
+    )
 
     @field_validator("points_per_currency_unit")
     @classmethod
@@ -224,6 +227,7 @@ class ProgramOut(Out):
     rounding: Rounding
     expiry: ExpiryPolicyOut
     pending_days: int
+    reversal_clawback: bool
     updated_at: datetime | None
 
 
@@ -343,6 +347,21 @@ class ExpiringSoon(Out):
     at: datetime
 
 
+class ReverseRequest(_Movement):
+    """Take back points earned for an order (its `reference`): all of them, `points`, or the
+    points an `amount` of a partial refund converts to. Pending points go first."""
+
+    reference: Reference = Field(description="The reference the points were earned with, e.g. the order id.")
+    points: PositivePoints | None = None
+    amount: Amount | None = None
+
+    @model_validator(mode="after")
+    def _points_or_amount(self) -> ReverseRequest:
+        if (self.points is None) == (self.amount is None):
+            raise ValueError("send exactly one of points or amount")
+        return self
+
+
 class BalanceOut(Out):
     member_id: str
     available: int = Field(description="Spendable now: points past their expiry never count.")
@@ -352,6 +371,7 @@ class BalanceOut(Out):
     lifetime_redeemed: int
     lifetime_adjusted: int = Field(description="Net sum of adjustments (may be negative).")
     lifetime_expired: int
+    lifetime_reversed: int
     updated_at: datetime
 
 
@@ -379,6 +399,21 @@ class TransactionOut(Out):
 class MovementOut(Out):
     transaction: TransactionOut
     balance: BalanceOut
+
+
+class ReversalSummary(Out):
+    requested: int
+    reversed: int
+    from_pending: int
+    from_available: int
+    outcome: Literal["full", "clawed_back", "stopped_at_zero"] = Field(
+        description="full: all taken back; clawed_back: the balance went below zero to do it; "
+        "stopped_at_zero: the member held less, so less was taken back."
+    )
+
+
+class ReversalOut(MovementOut):
+    reversal: ReversalSummary
 
 
 class TransactionList(Out):

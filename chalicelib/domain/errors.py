@@ -81,6 +81,10 @@ class MovementTooLarge(BusinessRuleViolation):
     code = "movement_too_large"
 
 
+class ReversalExceedsEarned(BusinessRuleViolation):
+    code = "reversal_exceeds_earned"
+
+
 class RetryLater(LoyaltyError):
     """Throttling or transaction conflicts that survived our bounded retries."""
 

@@ -180,6 +180,33 @@ class LotBook:
         # Whatever is left comes from never-expiring points; spendable() guaranteed enough.
         return LotChanges(updated=tuple(updated), deleted=tuple(deleted))
 
+    def take_back(self, own: set[str], points: int, at: datetime) -> tuple[LotChanges, int, int]:
+        """Take back up to ``points`` earned under the lots ``own``: their pending points first,
+        then their available points, then other available points (FIFO by expiry, then the
+        never-expiring ones). Returns (changes, from pending, from available lots or points);
+        the two may sum to less than ``points`` when the member holds less."""
+        need, changed, deleted = points, {}, []
+
+        def take(lot: Lot) -> int:
+            nonlocal need
+            amount = min(lot.remaining, need)
+            need -= amount
+            if amount == lot.remaining:
+                deleted.append(lot)
+                changed.pop(lot.lot_id, None)
+            elif amount:
+                changed[lot.lot_id] = replace(lot, remaining=lot.remaining - amount)
+            return amount
+
+        from_pending = sum(take(lot) for lot in sorted(self.lots, key=_fifo_key) if lot.lot_id in own and lot.pending)
+        available_lots = [lot for lot in self.lots if not lot.pending and not lot.expired(at)]
+        own_first = sorted(available_lots, key=lambda lot: (lot.lot_id not in own, *_fifo_key(lot)))
+        from_lots = sum(take(lot) for lot in own_first if need)
+        from_plain = min(need, max(self.never_expiring, 0))
+        need -= from_plain
+        changes = LotChanges(updated=tuple(changed.values()), deleted=tuple(deleted))
+        return changes, from_pending, from_lots + from_plain
+
     def after(self, changes: LotChanges) -> tuple[Lot, ...]:
         gone = {lot.lot_id for lot in changes.deleted} | {lot.lot_id for lot in changes.updated}
         return tuple(lot for lot in self.lots if lot.lot_id not in gone) + changes.updated + changes.created

@@ -33,6 +33,7 @@ from chalicelib.domain.errors import (
     MovementTooLarge,
     NotFound,
     RetryLater,
+    ReversalExceedsEarned,
     TransientStoreError,
 )
 from chalicelib.domain.expiry import Lot, LotBook, LotChanges, merge
@@ -61,6 +62,8 @@ class MovementType(StrEnum):
     EXPIRE = "expire"
     #: Recorded when pending points become available (0 net points: pending -> available).
     MATURE = "mature"
+    #: Points taken back for a refunded order (its reference): pending first, then available.
+    REVERSE = "reverse"
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class Balance:
     #: Points earned but not spendable yet (in lots with a maturity), and the earliest maturity.
     pending: int = 0
     next_maturity_at: datetime | None = None
+    lifetime_reversed: int = 0
 
     @classmethod
     def opening(cls, member_id: str, now: datetime) -> Balance:
@@ -111,6 +115,17 @@ class Balance:
             self,
             pending=self.pending + points,
             lifetime_earned=self.lifetime_earned + points,
+            version=self.version + 1,
+            updated_at=now,
+        )
+
+    def reverse(self, from_pending: int, from_available: int, now: datetime) -> Balance:
+        """Take back points; ``available`` may go below zero when the program claws back."""
+        return replace(
+            self,
+            pending=self.pending - from_pending,
+            available=self.available - from_available,
+            lifetime_reversed=self.lifetime_reversed + from_pending + from_available,
             version=self.version + 1,
             updated_at=now,
         )
@@ -249,6 +264,8 @@ class LedgerEntry:
     pending_change: int = 0
     #: For pending points: when they become available.
     matures_at: datetime | None = None
+    #: Reversals: the points asked for (``-points`` is what was taken back).
+    requested: int | None = None
 
     @property
     def view_after(self) -> BalanceView:
@@ -417,9 +434,15 @@ class PointsService:
             )
 
         for lot in sorted((lot for lot in lots if lot.matured(as_of)), key=lambda lot: (lot.matures_at, lot.lot_id)):
+            debt = max(0, -balance.available)  # a claw-back's debt is paid first
             balance = balance.mature(lot.remaining, now)
             record(MovementType.MATURE, lot, 0, -lot.remaining, lot.matures_at or now)
-            current[lot.lot_id] = updated[lot.lot_id] = replace(lot, matures_at=None)
+            kept = lot.remaining - min(lot.remaining, debt)
+            if kept:
+                current[lot.lot_id] = updated[lot.lot_id] = replace(lot, matures_at=None, remaining=kept)
+            else:
+                del current[lot.lot_id]
+                deleted.append(lot)
         due = sorted(
             (lot for lot in current.values() if lot.expired(as_of)), key=lambda lot: (lot.expires_at, lot.lot_id)
         )
@@ -452,13 +475,23 @@ class PointsService:
         settled = self._settle(previous, lots, now, now)
         transaction_id = new_transaction_id()
         lot = None
+        requested = pending_change = None
         try:
-            if delta < 0:
+            if request.movement is MovementType.REVERSE:
+                own, after, from_pending = self._take_back(request, delta, settled, now)
+                requested, pending_change = delta, -from_pending
+                delta = after.available + after.pending - settled.balance.available - settled.balance.pending
+            elif delta < 0:
                 own = LotBook(settled.balance.available, settled.lots).consume(-delta, now)
                 after = settled.balance.apply(request.movement, delta, now)
             else:
                 own = LotChanges()
                 lot = self._credit_lot(request, transaction_id, delta, now)
+                debt = max(0, -settled.balance.available)
+                if lot is not None and not lot.pending and debt:
+                    # Points paying back a claw-back's debt never form a lot (nothing left to expire).
+                    keep = max(0, delta - debt)
+                    lot = replace(lot, remaining=keep, original=keep) if keep else None
                 if lot is not None:
                     own = LotChanges(created=(lot,))
                 if lot is not None and lot.pending:
@@ -474,7 +507,8 @@ class PointsService:
             member_id=request.member_id,
             movement=request.movement,
             points=delta,
-            pending_change=delta if lot is not None and lot.pending else 0,
+            pending_change=pending_change if pending_change is not None else (delta if lot and lot.pending else 0),
+            requested=requested,
             sequence=after.version,
             idempotency_key=request.idempotency_key,
             request_fingerprint=request.fingerprint(),
@@ -496,6 +530,33 @@ class PointsService:
         except IdempotencyKeyTaken:
             return self._replay_or_raise(request, None)
         return MovementResult(entry=entry, replayed=False)
+
+    def _take_back(
+        self, request: MovementRequest, requested: int, settled: Settlement, now: datetime
+    ) -> tuple[LotChanges, Balance, int]:
+        """A reversal: what was earned for the reference bounds it; the program decides
+        whether a shortfall pushes the balance below zero (claw-back) or stops at zero."""
+        history = self._ledger.entries_for_reference(request.member_id, request.reference or "")
+        earned = sum(e.points for e in history if e.movement is MovementType.EARN)
+        reversed_before = -sum(e.points for e in history if e.movement is MovementType.REVERSE)
+        if requested > earned - reversed_before:
+            raise ReversalExceedsEarned(
+                f"{requested} points cannot be reversed for {request.reference!r}: "
+                f"{earned} were earned and {reversed_before} already reversed",
+                details={
+                    "reference": request.reference,
+                    "earned": earned,
+                    "reversed": reversed_before,
+                    "requested": requested,
+                },
+            )
+        own_lots = {e.transaction_id for e in history if e.movement is MovementType.EARN}
+        book = LotBook(settled.balance.available, settled.lots)
+        changes, from_pending, from_available = book.take_back(own_lots, requested, now)
+        shortfall = requested - from_pending - from_available
+        if shortfall and self._program.get().reversal_clawback:
+            from_available += shortfall  # the balance goes below zero; later earns pay it back
+        return changes, settled.balance.reverse(from_pending, from_available, now), from_pending
 
     def _settle_attempt(self, member_id: str, as_of: datetime) -> list[LedgerEntry]:
         previous, lots = self._read(member_id)

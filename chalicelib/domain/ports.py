@@ -77,6 +77,9 @@ class LedgerStore(Protocol):
         ``as_of``, found through an index of due lots, never a scan of members."""
 
     def get_entry(self, idempotency_key: str) -> LedgerEntry | None: ...
+    def entries_for_reference(self, member_id: str, reference: str) -> list[LedgerEntry]:
+        """The member's entries carrying ``reference`` (earns and reversals of an order)."""
+
     def list_entries(self, member_id: str, *, limit: int, cursor: str | None) -> Page[LedgerEntry]: ...
 
 

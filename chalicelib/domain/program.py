@@ -64,6 +64,8 @@ class Program:
     expiry: ExpiryPolicy = NO_EXPIRY
     #: Default return window of earned points, in days (0: available at once).
     pending_days: int = 0
+    #: Whether a reversal may push the available balance below zero (else it stops at zero).
+    reversal_clawback: bool = False
 
     def points_for(self, amount: Decimal) -> int:
         """Points earned for ``amount`` of the tenant's currency."""
@@ -108,6 +110,7 @@ class ProgramService:
         rounding: Rounding,
         expiry: ExpiryPolicy = NO_EXPIRY,
         pending_days: int = 0,
+        reversal_clawback: bool = False,
     ) -> Program:
         program = Program(
             points_per_currency_unit=points_per_currency_unit,
@@ -115,6 +118,7 @@ class ProgramService:
             updated_at=self._clock(),
             expiry=expiry,
             pending_days=pending_days,
+            reversal_clawback=reversal_clawback,
         )
         self._store.put(program)
         return program

@@ -123,6 +123,7 @@ class BalanceItem(KeyedItem):
     next_expiry_points = NumberAttribute(default=0)
     pending = NumberAttribute(default=0)
     next_maturity_at = UTCDateTimeAttribute(null=True)
+    lifetime_reversed = NumberAttribute(default=0)
 
 
 class LotItem(KeyedItem):
@@ -160,6 +161,7 @@ class LedgerItem(IndexedItem):
     expires_at = UTCDateTimeAttribute(null=True)
     matures_at = UTCDateTimeAttribute(null=True)
     pending_change = NumberAttribute(null=True)
+    requested = NumberAttribute(null=True)
     after_available = NumberAttribute(attr_name="bal_available")
     after_lifetime_earned = NumberAttribute(attr_name="bal_earned")
     after_lifetime_redeemed = NumberAttribute(attr_name="bal_redeemed")
@@ -169,6 +171,7 @@ class LedgerItem(IndexedItem):
     after_next_expiry_at = UTCDateTimeAttribute(null=True, attr_name="bal_next_expiry_at")
     after_next_expiry_points = NumberAttribute(null=True, attr_name="bal_next_expiry_points")
     after_pending = NumberAttribute(null=True, attr_name="bal_pending")
+    after_lifetime_reversed = NumberAttribute(null=True, attr_name="bal_reversed")
 
 
 class JobRunItem(KeyedItem):
@@ -190,3 +193,4 @@ class ProgramItem(KeyedItem):
     #: The expiry policy as JSON (kind, days, months, period, periods_after).
     expiry = UnicodeAttribute(null=True)
     pending_days = NumberAttribute(null=True)
+    reversal_clawback = BooleanAttribute(null=True)

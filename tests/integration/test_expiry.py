@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from chalicelib.domain.errors import InsufficientPoints
+from chalicelib.domain.errors import InsufficientPoints, ReversalExceedsEarned
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy
 from chalicelib.domain.jobs import JobName, RunStatus
 from chalicelib.domain.ledger import MovementRequest, MovementType
@@ -85,9 +85,14 @@ class Brand:
         ledger = self.ledger(member)
         assert stored.available + stored.pending == sum(entry.points for entry in ledger)
         assert stored.pending == sum(entry.pending_change for entry in ledger)
-        assert stored.available >= 0 and stored.pending >= 0
+        assert stored.pending >= 0
+        assert stored.available >= 0 or stored.lifetime_reversed > 0  # below zero only by a claw-back
         assert stored.available + stored.pending == (
-            stored.lifetime_earned - stored.lifetime_redeemed + stored.lifetime_adjusted - stored.lifetime_expired
+            stored.lifetime_earned
+            - stored.lifetime_redeemed
+            + stored.lifetime_adjusted
+            - stored.lifetime_expired
+            - stored.lifetime_reversed
         )
         matured = [entry.metadata["lot_id"] for entry in ledger if entry.movement is MovementType.MATURE]
         assert len(matured) == len(set(matured))
@@ -95,7 +100,7 @@ class Brand:
         expired_lots = [entry.metadata["lot_id"] for entry in ledger if entry.movement is MovementType.EXPIRE]
         assert len(expired_lots) == len(set(expired_lots))
         lots = self.services.points._ledger.get_lots(member, consistent=True)
-        assert sum(lot.remaining for lot in lots if not lot.pending) <= stored.available
+        assert sum(lot.remaining for lot in lots if not lot.pending) <= max(stored.available, 0)
         assert sum(lot.remaining for lot in lots if lot.pending) == stored.pending
         assert stored.lot_count == len(lots)
 
@@ -347,3 +352,112 @@ def test_pending_points_over_http(api: Api, admin_key: str) -> None:
     assert (balance["available"], balance["pending"]) == (0, 40)
     refused = api.redeem(admin_key, member, "r-1", points=1)
     assert refused.status == 422 and refused.body["error"]["details"]["available"] == 0
+
+
+# --- reversals --------------------------------------------------------------------------------------
+
+
+def reverse(brand: Brand, member: str, reference: str, points: int):
+    brand.keys["reverse"] += 1
+    return brand.services.points.move(
+        MovementRequest(
+            member_id=member,
+            movement=MovementType.REVERSE,
+            points=points,
+            reference=reference,
+            idempotency_key=f"reverse-{brand.keys['reverse']}",
+            timezone=TZ,
+        )
+    ).entry
+
+
+def test_a_reversal_takes_back_the_orders_pending_points_first(brand: Brand) -> None:
+    member = brand.enrol()
+    brand.earn(member, 100, reference="order-1", pending_days=14)
+    brand.earn(member, 50, reference="order-0")
+
+    entry = reverse(brand, member, "order-1", 30)
+
+    assert (entry.points, entry.pending_change, entry.requested) == (-30, -30, 30)
+    view = brand.services.points.view(member)
+    assert (view.available, view.pending) == (50, 70)
+    brand.check_invariants(member)
+
+
+def test_a_reversal_stops_at_zero_unless_the_program_claws_back(brand: Brand) -> None:
+    member = brand.enrol()
+    brand.earn(member, 100, reference="order-2")
+    brand.redeem(member, 80)
+
+    stopped = reverse(brand, member, "order-2", 100)  # the member holds 20
+
+    assert (stopped.points, stopped.requested, stopped.balance_after.available) == (-20, 100, 0)
+    brand.services.program.replace(Decimal(1), Rounding.FLOOR, POLICY, reversal_clawback=True)
+    clawed = reverse(brand, member, "order-2", 80)  # 20 were taken back already: 80 remain reversible
+    assert (clawed.points, clawed.balance_after.available) == (-80, -80)
+    with pytest.raises(ReversalExceedsEarned) as refusal:
+        reverse(brand, member, "order-2", 1)
+    assert refusal.value.details == {"reference": "order-2", "earned": 100, "reversed": 100, "requested": 1}
+    brand.check_invariants(member)
+    # A negative balance is paid back by later earns and spends nothing meanwhile.
+    with pytest.raises(InsufficientPoints):
+        brand.redeem(member, 1)
+    assert brand.earn(member, 100) == 20
+    assert [lot.remaining for lot in brand.services.points._ledger.get_lots(member, consistent=True)] == [20]
+    brand.check_invariants(member)
+
+
+def test_reversing_more_than_was_earned_for_the_reference_is_refused(brand: Brand) -> None:
+    member = brand.enrol()
+    brand.earn(member, 40, reference="order-3")
+
+    with pytest.raises(ReversalExceedsEarned) as too_much:
+        reverse(brand, member, "order-3", 41)
+    with pytest.raises(ReversalExceedsEarned) as unknown:
+        reverse(brand, member, "order-404", 1)
+
+    assert too_much.value.details["earned"] == 40
+    assert unknown.value.details["earned"] == 0
+    assert brand.services.points.view(member).available == 40
+    assert len(brand.ledger(member)) == 1
+
+
+def test_reversal_over_http(api: Api, admin_key: str) -> None:
+    member = api.enrol(admin_key)
+    api.earn(admin_key, member, "e-1", amount="25.00", reference="order-9")
+
+    partial = api.call(
+        "POST",
+        f"/v1/members/{member}/reverse",
+        key=admin_key,
+        idempotency_key="refund-1",
+        body={"reference": "order-9", "amount": "10.00"},
+    )
+    replay = api.call(
+        "POST",
+        f"/v1/members/{member}/reverse",
+        key=admin_key,
+        idempotency_key="refund-1",
+        body={"reference": "order-9", "amount": "10.00"},
+    )
+    too_much = api.call(
+        "POST",
+        f"/v1/members/{member}/reverse",
+        key=admin_key,
+        idempotency_key="refund-2",
+        body={"reference": "order-9", "points": 16},
+    )
+
+    assert partial.status == 201
+    assert partial.body["reversal"] == {
+        "requested": 10,
+        "reversed": 10,
+        "from_pending": 0,
+        "from_available": 10,
+        "outcome": "full",
+    }
+    assert partial.body["transaction"]["type"] == "reverse"
+    assert partial.body["balance"]["available"] == 15 and partial.body["balance"]["lifetime_reversed"] == 10
+    assert replay.body == partial.body and replay.headers.get("idempotent-replayed") == "true"
+    assert too_much.status == 422 and too_much.error_code() == "reversal_exceeds_earned"
+    assert api.balance(admin_key, member)["available"] == 15

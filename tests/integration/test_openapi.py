@@ -377,6 +377,32 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     assert busy.error_code() == "retry_later" and busy.headers.get("retry-after") == "1"
     assert api.call("GET", f"/v1/members/{ada_id}/balance", key=read_key).body["available"] == 90
 
+    # A refund: points earned for an order taken back, and more than was earned refused
+    refund_member = api.call("POST", "/v1/members", key=admin, body={}).body["id"]
+    api.call(
+        "POST",
+        f"/v1/members/{refund_member}/earn",
+        key=admin,
+        idempotency_key="o-refund",
+        body={"points": 30, "reference": "order-r"},
+    )
+    refunded = api.call(
+        "POST",
+        f"/v1/members/{refund_member}/reverse",
+        key=admin,
+        idempotency_key="refund-1",
+        body={"reference": "order-r", "points": 10},
+    )
+    assert refunded.status == 201 and refunded.body["reversal"]["outcome"] == "full"
+    over = api.call(
+        "POST",
+        f"/v1/members/{refund_member}/reverse",
+        key=admin,
+        idempotency_key="refund-2",
+        body={"reference": "order-r", "points": 21},
+    )
+    assert over.error_code() == "reversal_exceeds_earned"
+
     # Jobs: a run now (as of a moment past every expiry), and the record of it
     ran = api.call("POST", "/v1/jobs/expire-points/run", key=admin, body={"as_of": "2031-01-01T00:00:00Z"})
     assert ran.status == 201 and ran.body["status"] == "succeeded"

@@ -61,6 +61,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "put_program": {"points_per_currency_unit": "9", "rounding": "ceil"},
     "create_tenant": {"tenant_id": "intruder", "name": "Intruder", "currency": "EUR", "timezone": "UTC"},
     "run_job": {"as_of": "2030-01-01T00:00:00Z"},
+    "reverse_points": {"reference": "funding-order", "points": 1},
 }
 
 #: The access policy, pinned here so that a route declared with a weaker guard fails the suite:
@@ -88,6 +89,7 @@ ACCESS: dict[str, str] = {
     "resume_tenant": "operator",
     "health": "public",
     "list_job_runs": "admin",
+    "reverse_points": "write",
     "run_job": "admin",
 }
 #: Chalice routes that are deliberately not declared operations (the document describing them).
@@ -143,7 +145,7 @@ def grants(scopes: set[str], required: str) -> bool:
 @pytest.fixture
 def world(api: Api, admin_key: str) -> World:
     member = api.enrol(admin_key, external_id="victim-1", name="Victim", email="victim@example.com")
-    funded = api.earn(admin_key, member, "funding", points=500)
+    funded = api.earn(admin_key, member, "funding", points=500, reference="funding-order")
     assert funded.status == 201, funded
     keys = {
         "read": api.create_key(admin_key, "read"),

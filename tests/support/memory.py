@@ -199,6 +199,14 @@ class InMemoryLedgerStore:
             )
         return iter([(lot.member_id, lot.lot_id) for lot in due])
 
+    def entries_for_reference(self, member_id: str, reference: str) -> list[LedgerEntry]:
+        with self.lock:
+            return [
+                copy.deepcopy(e)
+                for e in self._entries.values()
+                if e.member_id == member_id and e.reference == reference
+            ]
+
     def get_entry(self, idempotency_key: str) -> LedgerEntry | None:
         with self.lock:
             return copy.deepcopy(self._entries.get(idempotency_key))
