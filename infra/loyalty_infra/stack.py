@@ -1,0 +1,617 @@
+"""One stage of the loyalty API: the Chalice app (via ``chalice.cdk.Chalice``) and
+everything it needs around it.
+
+Resources per stage (``dev``, ``prod``):
+
+* the control-plane table ``<prefix>-control`` (pk/sk + ``gsi1``, on demand, PITR,
+  deletion protection, AWS-managed KMS encryption, tags); tenant tables
+  ``<prefix>-tenant-<id>`` are *not* here: the API creates each one when its tenant is
+  created, which is why its role may create tables, and only under that prefix;
+* the job fan-out queue ``loyalty-<stage>-jobs`` and its dead-letter queue: the
+  lifecycle jobs (points expiry and later ones) enqueue one message per tenant from their
+  EventBridge schedule and consume them from this queue (``LOYALTY_JOBS_QUEUE_URL``);
+* the SSM parameter holding the operator key's SHA-256 (a placeholder until an operator
+  sets it, see the README's "Deploy to AWS");
+* one IAM role for the functions, written out statement by statement (``autogen_policy``
+  is false and Chalice does not manage the role);
+* log groups with retention, X-Ray on the functions and on API Gateway, stage throttling;
+* CloudWatch alarms (API 5xx rate, p99 latency, Lambda errors and throttles, dead
+  letters, job backlog age) notifying an SNS topic, and a dashboard.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import (
+    Acknowledgment,
+    Aws,
+    CfnOutput,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    Tags,
+    Validations,
+)
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from chalice.cdk import Chalice
+from constructs import Construct
+
+from .packaging import prebuild_from_environment
+from .sam import sqs_queue_name
+from .stages import APP_NAME, PROJECT_DIR, StageSettings
+
+#: Item-level actions the repositories use. Transactions (TransactWriteItems) are
+#: authorised per item against these; there is no Scan anywhere (listing goes through
+#: gsi1 with a cursor), so none is granted. DescribeTable: PynamoDB's `exists()`.
+ITEM_ACTIONS = (
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+)
+#: What creating a tenant's table takes, which the API does when a tenant is created
+#: (chalicelib/persistence/provisioning.py): CreateTable, DescribeTable (exists, then wait
+#: for ACTIVE), and for the issue's table settings TagResource (tenant and stage tags for
+#: cost attribution) and UpdateContinuousBackups (point-in-time recovery, which CreateTable
+#: cannot set). Granted on the tenant-table prefix only. No UpdateTable, no DeleteTable:
+#: nothing in the app alters or drops a table, and removing a brand's data is an operator's
+#: decision, taken outside the function's role.
+TABLE_PROVISIONING_ACTIONS = (
+    "dynamodb:CreateTable",
+    "dynamodb:DescribeTable",
+    "dynamodb:TagResource",
+    "dynamodb:UpdateContinuousBackups",
+)
+CONTROL_INDEXES = ("gsi1",)
+#: Names under which the app's ``@app.on_sqs_message`` handlers may refer to the job queue
+#: (Chalice fixes the queue name at import; the stack points the event source at its own,
+#: per-stage queue instead, so dev and prod can share an account).
+APP_JOBS_QUEUE_NAMES = ("loyalty-jobs",)
+_RETENTION = {
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    731: logs.RetentionDays.TWO_YEARS,
+}
+
+
+class LoyaltyStack(Stack):
+    def __init__(self, scope: Construct, stage: StageSettings, *, project_dir: Path = PROJECT_DIR) -> None:
+        # The construct id must be the Chalice stage name: chalice.cdk.Chalice takes its
+        # stage from str(scope), the scope's construct path.
+        super().__init__(
+            scope,
+            stage.name,
+            stack_name=stage.stack_name,
+            description=f"Loyalty API, stage {stage.name} (Chalice app, control table, job queue, alarms)",
+            termination_protection=stage.termination_protection,
+        )
+        self.stage = stage
+        Tags.of(self).add("app", APP_NAME)
+        Tags.of(self).add("stage", stage.name)
+
+        self.control_table = self._control_table()
+        self.jobs_dead_letters, self.jobs_queue = self._job_queues()
+        self.operator_key = self._operator_key_parameter()
+
+        # Filled in once the functions are known (their log groups are named after them).
+        self.policies: dict[str, iam.PolicyDocument] = {
+            name: iam.PolicyDocument()
+            for name in ("data-access", "tenant-table-provisioning", "jobs-queue", "operator-key", "telemetry")
+        }
+        self.function_role = iam.Role(
+            self,
+            "FunctionRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Execution role of every {stage.resource_prefix} function; statements in infra/",
+            inline_policies=self.policies,
+        )
+
+        self.app, self.functions = self._chalice_app(project_dir)
+        self.log_groups = self._name_functions_and_log_groups()
+        self._point_sqs_events_at_stage_queues()
+        self._configure_rest_api()
+        self._grant_least_privilege()
+        self.alarm_topic, self.alarms = self._alarms()
+        self.dashboard = self._dashboard()
+        self._acknowledge_nag_findings()
+        self._outputs()
+
+    # --- data and messaging -----------------------------------------------------------
+
+    def _control_table(self) -> dynamodb.Table:
+        table = dynamodb.Table(
+            self,
+            "ControlTable",
+            table_name=self.stage.control_table_name,
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            deletion_protection=True,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        for index in CONTROL_INDEXES:
+            table.add_global_secondary_index(
+                index_name=index,
+                partition_key=dynamodb.Attribute(name=f"{index}pk", type=dynamodb.AttributeType.STRING),
+                sort_key=dynamodb.Attribute(name=f"{index}sk", type=dynamodb.AttributeType.STRING),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+        Tags.of(table).add("component", "control-plane")
+        return table
+
+    def _job_queues(self) -> tuple[sqs.Queue, sqs.Queue]:
+        prefix = self.stage.resource_prefix
+        dead_letters = sqs.Queue(
+            self,
+            "JobsDeadLetterQueue",
+            queue_name=f"{prefix}-jobs-dlq",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        queue = sqs.Queue(
+            self,
+            "JobsQueue",
+            queue_name=f"{prefix}-jobs",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            # Lambda's SQS poller needs at least the function timeout (29 s); AWS advises 6x.
+            visibility_timeout=Duration.minutes(3),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letters, max_receive_count=5),
+        )
+        Tags.of(queue).add("component", "jobs")
+        Tags.of(dead_letters).add("component", "jobs")
+        return dead_letters, queue
+
+    def _operator_key_parameter(self) -> ssm.StringParameter:
+        # CloudFormation cannot create a SecureString, and this is not a secret: it is the
+        # SHA-256 of a 256-bit random key, which cannot be inverted. The placeholder is not
+        # a digest, so no operator key is accepted until an operator sets the real one;
+        # CloudFormation leaves the value alone on later deploys while this text is unchanged.
+        return ssm.StringParameter(
+            self,
+            "OperatorKeyDigest",
+            parameter_name=self.stage.operator_key_parameter,
+            string_value="unset: put the operator key's SHA-256 here (README, Deploy to AWS)",
+            description=f"SHA-256 (hex) of the {self.stage.name} operator key",
+            tier=ssm.ParameterTier.STANDARD,
+        )
+
+    # --- the Chalice app --------------------------------------------------------------
+
+    def _chalice_app(self, project_dir: Path) -> tuple[Chalice, dict[str, dict[str, Any]]]:
+        # Offline: put the deployment package Chalice would build in its cache first (see
+        # packaging.py). Where this environment cannot stand in for Lambda's, nothing is
+        # built and Chalice downloads the wheels itself (that needs the network).
+        prebuild_from_environment(project_dir)
+        with _scratch_working_directory(), _packaging_region():
+            app = Chalice(
+                self,
+                "App",
+                source_dir=str(project_dir),
+                stage_config={
+                    # The role is this stack's: no policy generation, no policy file.
+                    "manage_iam_role": False,
+                    "iam_role_arn": self.function_role.role_arn,
+                    "environment_variables": {"LOYALTY_JOBS_QUEUE_URL": self.jobs_queue.queue_url},
+                },
+            )
+            # The functions `chalice package` produced, by logical id, with their properties,
+            # from the package's SAM template: the typed accessors of the included
+            # AWS::Serverless::Function L1s cannot deserialise its event-source union.
+            template = json.loads((Path(app._sam_package_dir) / "sam.json").read_text())
+        return app, {
+            logical_id: resource.get("Properties", {})
+            for logical_id, resource in template["Resources"].items()
+            if resource["Type"] == "AWS::Serverless::Function"
+        }
+
+    def function_name(self, logical_id: str) -> str:
+        name = f"{self.stage.resource_prefix}-{logical_id}"
+        if len(name) > 64:
+            raise ValueError(f"Lambda function name {name!r} is over 64 characters: shorten the handler's name")
+        return name
+
+    def _name_functions_and_log_groups(self) -> dict[str, logs.LogGroup]:
+        log_groups = {}
+        for logical_id in self.functions:
+            name = self.function_name(logical_id)
+            function = self.app.get_resource(logical_id)
+            # Explicit names: log groups, the logs policy and the alarms can name them.
+            function.add_property_override("FunctionName", name)
+            log_group = logs.LogGroup(
+                self,
+                f"{logical_id}LogGroup",
+                log_group_name=f"/aws/lambda/{name}",
+                retention=_RETENTION[self.stage.log_retention_days],
+                removal_policy=RemovalPolicy.RETAIN,
+            )
+            # The group exists (with its retention) before Lambda could create one without.
+            function.add_resource_dependency(log_group.node.default_child)
+            log_groups[logical_id] = log_group
+        return log_groups
+
+    def _point_sqs_events_at_stage_queues(self) -> None:
+        known = {name: self.jobs_queue for name in (*APP_JOBS_QUEUE_NAMES, f"{self.stage.resource_prefix}-jobs")}
+        for logical_id, properties in self.functions.items():
+            for event_name, event in (properties.get("Events") or {}).items():
+                if event.get("Type") != "SQS":
+                    continue
+                queue_name = sqs_queue_name(event["Properties"]["Queue"])
+                if queue_name not in known:
+                    raise ValueError(
+                        f"{logical_id} consumes SQS queue {queue_name!r}, which infra/ does not define: "
+                        "add it to the stack (with its dead-letter queue, alarm and IAM statement)"
+                    )
+                self.app.get_resource(logical_id).add_property_override(
+                    f"Events.{event_name}.Properties.Queue", known[queue_name].queue_arn
+                )
+
+    @property
+    def api_name(self) -> str:
+        return self.stage.resource_prefix
+
+    def _configure_rest_api(self) -> None:
+        api = self.app.get_resource("RestAPI")
+        # A per-stage name (Chalice names every stage's API after the app): the
+        # AWS/ApiGateway metrics the alarms watch are keyed by it.
+        api.add_property_override("Name", self.api_name)
+        api.add_property_override("DefinitionBody.info.title", self.api_name)
+        api.add_property_override("TracingEnabled", True)
+        api.add_property_override(
+            "MethodSettings",
+            [
+                {
+                    "ResourcePath": "/*",
+                    "HttpMethod": "*",
+                    "ThrottlingRateLimit": self.stage.throttling_rate_limit,
+                    "ThrottlingBurstLimit": self.stage.throttling_burst_limit,
+                }
+            ],
+        )
+
+    # --- least privilege ----------------------------------------------------------------
+
+    def _table_arn(self, table_name: str) -> str:
+        return self.format_arn(service="dynamodb", resource="table", resource_name=table_name)
+
+    def _grant_least_privilege(self) -> None:
+        tenant_tables = self._table_arn(self.stage.tenant_table_pattern)
+        self.policies["data-access"].add_statements(
+            iam.PolicyStatement(
+                sid="ControlTableItems",
+                actions=list(ITEM_ACTIONS),
+                resources=[
+                    self.control_table.table_arn,
+                    *(f"{self.control_table.table_arn}/index/{index}" for index in CONTROL_INDEXES),
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="TenantTableItems",
+                actions=list(ITEM_ACTIONS),
+                # <prefix>-tenant-*: this stage's brands only (another stage's prefix, the
+                # control table and any other table in the account do not match).
+                resources=[tenant_tables, f"{tenant_tables}/index/*"],
+            ),
+        )
+        # Creating a tenant creates its table (chalicelib/persistence/provisioning.py), in
+        # the API's request today. Scoped to the tenant-table prefix: the function can make
+        # new tables for this stage's brands and nothing else, and can never delete one.
+        # When provisioning moves to its own function, this document moves to its role.
+        self.policies["tenant-table-provisioning"].add_statements(
+            iam.PolicyStatement(
+                sid="TenantTableProvisioning",
+                actions=list(TABLE_PROVISIONING_ACTIONS),
+                resources=[tenant_tables],
+            )
+        )
+        self.policies["jobs-queue"].add_statements(
+            iam.PolicyStatement(
+                sid="JobsQueue",
+                # Send: the schedules' fan-out. The rest: the SQS event source's poller.
+                actions=[
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ReceiveMessage",
+                    "sqs:SendMessage",
+                ],
+                resources=[self.jobs_queue.queue_arn],
+            )
+        )
+        self.policies["operator-key"].add_statements(
+            iam.PolicyStatement(
+                sid="OperatorKeyDigest",
+                actions=["ssm:GetParameter"],
+                resources=[self.operator_key.parameter_arn],
+            )
+        )
+        self.policies["telemetry"].add_statements(
+            iam.PolicyStatement(
+                sid="FunctionLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[group.log_group_arn for group in self.log_groups.values()],
+            ),
+            iam.PolicyStatement(
+                sid="XRayTraces",
+                actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                resources=["*"],  # X-Ray has no resource-level permissions
+            ),
+        )
+
+    # --- alarms and dashboard ---------------------------------------------------------
+
+    def _api_metric(self, metric_name: str, statistic: str, label: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace="AWS/ApiGateway",
+            metric_name=metric_name,
+            dimensions_map={"ApiName": self.api_name, "Stage": self.stage.api_gateway_stage},
+            statistic=statistic,
+            period=Duration.minutes(5),
+            label=label,
+        )
+
+    def _function_metric(self, logical_id: str, metric_name: str, statistic: str = "Sum") -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace="AWS/Lambda",
+            metric_name=metric_name,
+            dimensions_map={"FunctionName": self.function_name(logical_id)},
+            statistic=statistic,
+            period=Duration.minutes(5),
+            label=f"{logical_id} {metric_name}",
+        )
+
+    def _alarms(self) -> tuple[sns.Topic, list[cloudwatch.Alarm]]:
+        prefix = self.stage.resource_prefix
+        topic = sns.Topic(self, "AlarmTopic", topic_name=f"{prefix}-alarms", enforce_ssl=True)
+        alarms = [
+            cloudwatch.Alarm(
+                self,
+                "Api5xxRateAlarm",
+                alarm_name=f"{prefix}-api-5xx-rate",
+                alarm_description=(
+                    f"More than {self.stage.api_5xx_rate_threshold:.0%} of API requests ended in a 5xx "
+                    "(a 500 is a bug; a 503 retry_later means DynamoDB throttling or contention)."
+                ),
+                # The Average of 5XXError is the fraction of requests that ended in a 5xx.
+                metric=self._api_metric("5XXError", "Average", "5xx rate"),
+                threshold=self.stage.api_5xx_rate_threshold,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "ApiLatencyP99Alarm",
+                alarm_name=f"{prefix}-api-latency-p99",
+                alarm_description=f"API p99 latency above {self.stage.api_p99_latency_ms} ms.",
+                metric=self._api_metric("Latency", "p99", "p99 latency"),
+                threshold=self.stage.api_p99_latency_ms,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "JobsDeadLettersAlarm",
+                alarm_name=f"{prefix}-jobs-dead-letters",
+                alarm_description="Job units failed 5 times and wait in the dead-letter queue.",
+                metric=self.jobs_dead_letters.metric_approximate_number_of_messages_visible(
+                    period=Duration.minutes(5), statistic="Maximum"
+                ),
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "JobsBacklogAgeAlarm",
+                alarm_name=f"{prefix}-jobs-backlog-age",
+                alarm_description="The oldest job unit has waited over 30 minutes: the consumer is failing or stalled.",
+                metric=self.jobs_queue.metric_approximate_age_of_oldest_message(
+                    period=Duration.minutes(5), statistic="Maximum"
+                ),
+                threshold=1800,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=2,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+        ]
+        for logical_id, properties in self.functions.items():
+            job = any(e.get("Type") in {"SQS", "Schedule"} for e in (properties.get("Events") or {}).values())
+            for metric_name, what in (("Errors", "errors"), ("Throttles", "throttles")):
+                alarms.append(
+                    cloudwatch.Alarm(
+                        self,
+                        f"{logical_id}{metric_name}Alarm",
+                        alarm_name=f"{prefix}-{logical_id}-{what}",
+                        alarm_description=(
+                            f"{self.function_name(logical_id)} {what}"
+                            + (" (a job run failed)" if job and what == "errors" else "")
+                            + "."
+                        ),
+                        metric=self._function_metric(logical_id, metric_name),
+                        threshold=0,
+                        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                        evaluation_periods=1,
+                        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                    )
+                )
+        action = cloudwatch_actions.SnsAction(topic)
+        for alarm in alarms:
+            alarm.add_alarm_action(action)
+            alarm.add_ok_action(action)
+        return topic, alarms
+
+    def _dashboard(self) -> cloudwatch.Dashboard:
+        dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=self.stage.resource_prefix,
+            default_interval=Duration.hours(6),
+        )
+        functions = list(self.functions)
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="API requests and errors",
+                left=[
+                    self._api_metric("Count", "Sum", "requests"),
+                    self._api_metric("4XXError", "Sum", "4xx"),
+                    self._api_metric("5XXError", "Sum", "5xx"),
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="API latency (ms)",
+                left=[
+                    self._api_metric("Latency", "p50", "p50"),
+                    self._api_metric("Latency", "p99", "p99"),
+                    self._api_metric("IntegrationLatency", "p99", "integration p99"),
+                ],
+                width=12,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Lambda errors and throttles",
+                left=[self._function_metric(f, m) for f in functions for m in ("Errors", "Throttles")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Lambda duration p99 (ms) and concurrency",
+                left=[self._function_metric(f, "Duration", "p99") for f in functions],
+                right=[self._function_metric(f, "ConcurrentExecutions", "Maximum") for f in functions],
+                width=12,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Control table",
+                left=[
+                    self.control_table.metric_consumed_read_capacity_units(period=Duration.minutes(5)),
+                    self.control_table.metric_consumed_write_capacity_units(period=Duration.minutes(5)),
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Job queue",
+                left=[
+                    self.jobs_queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
+                    self.jobs_dead_letters.metric_approximate_number_of_messages_visible(
+                        period=Duration.minutes(5), label="dead letters"
+                    ),
+                ],
+                right=[self.jobs_queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(5))],
+                width=12,
+            ),
+        )
+        dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24))
+        return dashboard
+
+    # --- cdk-nag and outputs ------------------------------------------------------------
+
+    def nag_acknowledgments(self) -> list[tuple[Construct, str, str]]:
+        """Every cdk-nag (AwsSolutions) finding this stack keeps: (construct, finding, reason).
+
+        The tests check that each one is still raised without it, so none goes stale.
+        cdk-nag checks CloudFormation resource types; the Chalice resources are SAM
+        (``AWS::Serverless::*``, expanded at deploy time), which it does not inspect;
+        cfn-lint validates those against SAM's schemas instead, and the tests check them."""
+        tenant_tables = (
+            f"arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/{self.stage.tenant_table_pattern}"
+        )
+        return [
+            (
+                self.function_role,
+                f"AwsSolutions-IAM5[Resource::{tenant_tables}]",
+                "One table per brand, created at run time: the tenant-table prefix of this stage is the narrowest "
+                "resource naming them all, and it excludes the control table, other stages and other tables.",
+            ),
+            (
+                self.function_role,
+                f"AwsSolutions-IAM5[Resource::{tenant_tables}/index/*]",
+                "The indexes of this stage's tenant tables (same prefix as the tables).",
+            ),
+            (
+                self.function_role,
+                "AwsSolutions-IAM5[Resource::*]",
+                "xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.",
+            ),
+        ]
+
+    def _acknowledge_nag_findings(self) -> None:
+        for construct, finding, reason in self.nag_acknowledgments():
+            Validations.of(construct).acknowledge(Acknowledgment(id=finding, reason=reason))
+
+    def _outputs(self) -> None:
+        CfnOutput(self, "ControlTableName", value=self.control_table.table_name)
+        CfnOutput(self, "TenantTablePattern", value=self.stage.tenant_table_pattern)
+        CfnOutput(self, "JobsQueueUrl", value=self.jobs_queue.queue_url)
+        CfnOutput(self, "JobsDeadLetterQueueUrl", value=self.jobs_dead_letters.queue_url)
+        CfnOutput(self, "OperatorKeyParameterName", value=self.operator_key.parameter_name)
+        CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            value=f"https://console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}#dashboards:name={self.stage.resource_prefix}",
+        )
+
+
+@contextmanager
+def _packaging_region() -> Iterator[None]:
+    """``chalice package`` builds a botocore client to learn the region's DNS suffix (for
+    service principals such as apigateway.amazonaws.com) and fails without a region. The
+    template itself uses ``${AWS::Region}``, and every region of the commercial partition
+    has the same suffix, so offline (no AWS configuration) any of them will do."""
+    if os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"):
+        yield
+        return
+    os.environ["AWS_DEFAULT_REGION"] = os.environ.get("CDK_DEFAULT_REGION") or "us-east-1"
+    try:
+        yield
+    finally:
+        del os.environ["AWS_DEFAULT_REGION"]
+
+
+@contextmanager
+def _scratch_working_directory() -> Iterator[None]:
+    """``chalice.cdk.Chalice`` writes its package to ``./chalice.out``; keep it out of the
+    tree. Its files are read (template) and staged (code asset) while the construct is
+    built, so the directory can go right after."""
+    previous = os.getcwd()
+    scratch = tempfile.mkdtemp(prefix="chalice-out-")
+    os.chdir(scratch)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,103 @@
+"""Reading the synthesised IAM policy as AWS would evaluate it, for one concrete account.
+
+CloudFormation intrinsics in ARNs are rendered for a fixed partition, region and account;
+references to this template's tables, queues and log groups become their real ARNs. A
+statement matches an action and a resource with IAM's wildcard rules (``*`` any run of
+characters, ``/`` and ``:`` included; ``?`` one character).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+PARTITION, REGION, ACCOUNT = "aws", "eu-west-1", "111122223333"
+
+
+def arn(service: str, resource: str) -> str:
+    return f"arn:{PARTITION}:{service}:{REGION}:{ACCOUNT}:{resource}"
+
+
+def _attribute_arn(template: dict[str, Any], logical_id: str, attribute: str) -> str:
+    resource = template["Resources"][logical_id]
+    properties = resource.get("Properties", {})
+    kind = resource["Type"]
+    if attribute != "Arn":
+        raise AssertionError(f"unexpected Fn::GetAtt {logical_id}.{attribute} in a policy")
+    if kind == "AWS::DynamoDB::Table":
+        return arn("dynamodb", f"table/{properties['TableName']}")
+    if kind == "AWS::SQS::Queue":
+        return arn("sqs", properties["QueueName"])
+    if kind == "AWS::Logs::LogGroup":
+        return arn("logs", f"log-group:{properties['LogGroupName']}:*")
+    raise AssertionError(f"unexpected Fn::GetAtt of a {kind} in a policy")
+
+
+def render(value: Any, template: dict[str, Any]) -> str:
+    """A policy value as the string AWS would see in account ``ACCOUNT``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        (function, argument), *_ = value.items()
+        if function == "Fn::Join":
+            separator, parts = argument
+            return separator.join(render(part, template) for part in parts)
+        if function == "Ref":
+            pseudo = {"AWS::Partition": PARTITION, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
+            if argument in pseudo:
+                return pseudo[argument]
+            referenced = template["Resources"].get(argument, {})
+            if referenced.get("Type") == "AWS::SSM::Parameter":
+                return referenced["Properties"]["Name"]
+            raise AssertionError(f"unexpected Ref {argument} in a policy")
+        if function == "Fn::GetAtt":
+            return _attribute_arn(template, *argument)
+    raise AssertionError(f"unexpected policy value {value!r}")
+
+
+def _pattern(text: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text), re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Statement:
+    sid: str
+    effect: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    document: str
+
+    def matches(self, action: str, resource: str) -> bool:
+        return any(_pattern(a.lower()).fullmatch(action.lower()) for a in self.actions) and any(
+            _pattern(r).fullmatch(resource) for r in self.resources
+        )
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def role_statements(template: dict[str, Any]) -> list[Statement]:
+    """Every statement of every IAM role in the template (inline policies)."""
+    statements = []
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for raw in policy["PolicyDocument"]["Statement"]:
+                assert "NotAction" not in raw and "NotResource" not in raw, raw
+                statements.append(
+                    Statement(
+                        sid=raw.get("Sid", ""),
+                        effect=raw["Effect"],
+                        actions=tuple(_listed(raw["Action"])),
+                        resources=tuple(render(r, template) for r in _listed(raw["Resource"])),
+                        document=policy["PolicyName"],
+                    )
+                )
+    return statements
+
+
+def allowed(statements: list[Statement], action: str, resource: str) -> bool:
+    return any(s.effect == "Allow" and s.matches(action, resource) for s in statements)
