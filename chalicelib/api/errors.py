@@ -17,6 +17,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.LoyaltyError], int], ...] = (
     (errors.NotFound, 404),
     (errors.Conflict, 409),
     (errors.BusinessRuleViolation, 422),
+    (errors.StorageLimitExceeded, 422),
     (errors.RetryLater, 503),
 )
 

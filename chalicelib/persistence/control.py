@@ -6,7 +6,6 @@ from dataclasses import replace
 from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.api_keys import ApiKey, Scope
 from chalicelib.domain.errors import NotFound, TenantExists
@@ -14,6 +13,7 @@ from chalicelib.domain.ports import Page
 from chalicelib.domain.tenants import Tenant, TenantStatus
 from chalicelib.persistence.errors import cancellation_codes, response_code, translate_transient
 from chalicelib.persistence.factory import ControlModels
+from chalicelib.persistence.limits import GuardedTransactWrite
 from chalicelib.persistence.models import ApiKeyItem, TenantItem
 from chalicelib.persistence.pagination import decode_cursor, paginate
 
@@ -67,7 +67,7 @@ class TenantRepository:
         try:
             with (
                 translate_transient(),
-                TransactWrite(connection=self._models.tenant._get_connection().connection) as tx,
+                GuardedTransactWrite(connection=self._models.tenant._get_connection().connection) as tx,
             ):
                 tx.save(item, condition=self._models.tenant.pk.does_not_exist())
                 tx.save(key_item, condition=self._models.api_key.pk.does_not_exist())
