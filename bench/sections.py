@@ -519,6 +519,31 @@ def print_verdicts(report: Report, results: dict[str, Any]) -> None:
         rows.append(
             ["cold start app/bare", f"<= {COLD_TARGET}x", f"{ratio:.2f}x", verdict(ratio <= COLD_TARGET), "", ""]
         )
+    expiry = results.get("expiry")
+    if expiry is not None:
+        from bench.expiry import RATIO_TARGET
+
+        small, large = expiry.tenants
+        rows.append(
+            [
+                f"expiry job time, {large.seeded.size} / {small.seeded.size} members, same due lots",
+                f"<= {RATIO_TARGET}x",
+                f"{expiry.ratio:.2f}x",
+                verdict(expiry.ratio <= RATIO_TARGET),
+                "",
+                "",
+            ]
+        )
+        rows.append(
+            [
+                "expiry: every due lot expired once, nothing else touched",
+                "all checks",
+                f"{sum(c.ok for t in expiry.tenants for c in t.checks)}/{sum(len(t.checks) for t in expiry.tenants)}",
+                verdict(expiry.verified),
+                "",
+                "",
+            ]
+        )
     report.table(
         ["target", "limit", "operation units / value", "result", "per request incl. auth", "result"], rows, right=(2, 4)
     )
