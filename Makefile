@@ -5,9 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: install run test bench soak lint clean
+.PHONY: install run test bench soak lint clean synth deploy
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt infra/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -32,8 +32,30 @@ test: install
 bench: install
 	$(PY) -m bench.run
 
+## Long runs, not part of `make test`: the ledger state machine (tests/model) until at least
+## SOAK_STEPS steps on each emulator, and the API fuzzer with SOAK_FUZZ_EXAMPLES examples per
+## operation and mode. The step counts are printed at the end; a failure prints its shrunk sequence.
+SOAK_STEPS ?= 10000
+SOAK_FUZZ_EXAMPLES ?= 100
+soak: install
+	LOYALTY_SOAK_STEPS=$(SOAK_STEPS) $(PY) -m pytest tests/model/test_ledger_state_machine.py -n 2 --dist load
+	LOYALTY_FUZZ_EXAMPLES=$(SOAK_FUZZ_EXAMPLES) $(PY) -m pytest tests/fuzz/test_openapi_fuzz.py -p no:xdist
+
+## Synthesise every deployed stage (dev, prod) into infra/cdk.out offline (no AWS account,
+## credentials ignored): cdk-nag's AwsSolutions pack runs during synthesis and fails it; then cfn-lint.
+synth: install
+	cd infra && env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
+	  AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true \
+	  ../node_modules/.bin/cdk synth --quiet
+	$(VENV)/bin/cfn-lint infra/cdk.out/dev.template.json infra/cdk.out/prod.template.json
+
+## Deploy one stage with your AWS credentials (README, "Deploy to AWS"): make deploy STAGE=prod
+deploy: install
+	@case "$(STAGE)" in dev|prod) ;; *) echo "usage: make deploy STAGE=dev|prod" >&2; exit 2;; esac
+	cd infra && ../node_modules/.bin/cdk deploy $(STAGE) -c stages=$(STAGE) --require-approval broadening
+
 lint: install
 	$(PY) -m ruff check .
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules .pytest_cache .hypothesis infra/cdk.out

@@ -7,11 +7,13 @@ one brand are built for a ``TenantContext`` from cached, table-bound model class
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.api_keys import ApiKeyService, Authenticator
 from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.events import EventFeed
 from chalicelib.domain.jobs import JobName, JobRunner, expiry_job, maturity_job
 from chalicelib.domain.ledger import PointsService, RetryPolicy
 from chalicelib.domain.members import MemberService
@@ -21,6 +23,7 @@ from chalicelib.persistence.control import ApiKeyRepository, TenantRepository
 from chalicelib.persistence.factory import ConnectionConfig, clear_caches, control_models, tenant_models
 from chalicelib.persistence.provisioning import TableProvisioner
 from chalicelib.persistence.tenant_data import (
+    EventRepository,
     JobRunRepository,
     LedgerRepository,
     MemberRepository,
@@ -31,6 +34,9 @@ from chalicelib.settings import Settings, get_settings, reset_settings
 if TYPE_CHECKING:
     from chalicelib.domain.tenants import TenantContext
 
+#: Where a feed starts when the tenant's creation time is not at hand (jobs, CLI).
+FEED_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
 
 @dataclass(frozen=True)
 class TenantServices:
@@ -38,6 +44,7 @@ class TenantServices:
     points: PointsService
     program: ProgramService
     jobs: JobRunner
+    feed: EventFeed
 
 
 class PlatformServices:
@@ -87,9 +94,11 @@ class PlatformServices:
         )
 
     def for_tenant(self, context: TenantContext) -> TenantServices:
-        return self.for_tenant_id(context.tenant_id)
+        return self.for_tenant_id(context.tenant_id, created_at=context.tenant.created_at)
 
-    def for_tenant_id(self, tenant_id: str, *, clock: Clock = utc_now) -> TenantServices:
+    def for_tenant_id(
+        self, tenant_id: str, *, clock: Clock = utc_now, created_at: datetime = FEED_EPOCH
+    ) -> TenantServices:
         models = tenant_models(tenant_id, self.settings.tenant_table_name(tenant_id), self.connection)
         program = ProgramService(ProgramRepository(models), clock=clock)
         ledger = LedgerRepository(models)
@@ -105,6 +114,7 @@ class PlatformServices:
             points=points,
             program=program,
             jobs=jobs,
+            feed=EventFeed(EventRepository(models), start=created_at, clock=clock),
         )
 
     def sqs(self) -> Any:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from chalicelib.api import schemas
 from chalicelib.domain.api_keys import ApiKey, IssuedApiKey
+from chalicelib.domain.clock import isoformat
+from chalicelib.domain.events import Event
 from chalicelib.domain.jobs import JobRun
 from chalicelib.domain.ledger import BalanceView, LedgerEntry
 from chalicelib.domain.members import Member
@@ -140,4 +142,19 @@ def reversal(entry: LedgerEntry) -> schemas.ReversalOut:
             from_available=taken + entry.pending_change,
             outcome=outcome,
         ),
+    )
+
+
+def event(value: Event) -> schemas.EventOut:
+    if value.entry is not None:
+        data = transaction(value.entry).model_dump(mode="json")
+    else:
+        assert value.member is not None
+        data = {
+            "member_id": value.member.member_id,
+            "external_id": value.member.external_id,
+            "created_at": isoformat(value.member.created_at),
+        }
+    return schemas.EventOut(
+        id=value.event_id, type=value.type, member_id=value.member_id, created_at=value.created_at, data=data
     )

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.events import EventType
 from chalicelib.domain.expiry import ExpiryKind, Period
 from chalicelib.domain.jobs import JobName, RunStatus
 from chalicelib.domain.ledger import MAX_POINTS_PER_MOVEMENT, MovementType
@@ -441,6 +442,27 @@ class JobRunOut(Out):
 class JobRunList(Out):
     data: list[JobRunOut]
     next_cursor: str | None
+
+
+class EventQuery(Query):
+    after: Cursor | None = Field(default=None, description="The next_cursor of the previous read.")
+    type: EventType | None = Field(default=None, description="Only events of this type.")
+    limit: Limit = 100
+
+
+class EventOut(Out):
+    id: str = Field(examples=["evt_01JD0000000000000000000000"])
+    type: EventType
+    member_id: str
+    created_at: datetime
+    data: dict[str, Any] = Field(
+        description="points.*: the ledger transaction; member.created: the member's id, external id and creation time."
+    )
+
+
+class EventList(Out):
+    data: list[EventOut]
+    next_cursor: str = Field(description="Poll again with after=next_cursor; events appear about 5 s after commit.")
 
 
 class Health(Out):

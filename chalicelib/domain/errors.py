@@ -85,6 +85,14 @@ class ReversalExceedsEarned(BusinessRuleViolation):
     code = "reversal_exceeds_earned"
 
 
+class StorageLimitExceeded(LoyaltyError):
+    """A write DynamoDB would refuse: over one of its limits (items or bytes per transaction
+    or batch, item size, digits of a number). Checked before the request is sent; retrying
+    the same request cannot help (HTTP 422). ``details.limit`` names the limit."""
+
+    code = "storage_limit_exceeded"
+
+
 class RetryLater(LoyaltyError):
     """Throttling or transaction conflicts that survived our bounded retries."""
 

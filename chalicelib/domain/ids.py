@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from ulid import ULID
 
@@ -12,12 +13,17 @@ TRANSACTION_ID_PATTERN = re.compile(rf"^txn_{_ULID}$")
 API_KEY_ID_PATTERN = re.compile(rf"^key_{_ULID}$")
 
 
-def new_member_id() -> str:
-    return f"mem_{ULID()}"
+def _ulid(at: datetime | None) -> ULID:
+    """A ULID whose time part is ``at`` (the service's clock), so ids and timestamps agree."""
+    return ULID.from_datetime(at) if at is not None else ULID()
 
 
-def new_transaction_id() -> str:
-    return f"txn_{ULID()}"
+def new_member_id(at: datetime | None = None) -> str:
+    return f"mem_{_ulid(at)}"
+
+
+def new_transaction_id(at: datetime | None = None) -> str:
+    return f"txn_{_ulid(at)}"
 
 
 def new_api_key_id() -> str:

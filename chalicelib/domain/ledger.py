@@ -417,7 +417,7 @@ class PointsService:
             key = f"{movement}:{lot.lot_id}"
             entries.append(
                 LedgerEntry(
-                    transaction_id=new_transaction_id(),
+                    transaction_id=new_transaction_id(now),
                     member_id=balance.member_id,
                     movement=movement,
                     points=points,
@@ -473,7 +473,7 @@ class PointsService:
             return self._replay_or_raise(request, NotFound(f"member {request.member_id!r} not found"))
         now = self._clock()
         settled = self._settle(previous, lots, now, now)
-        transaction_id = new_transaction_id()
+        transaction_id = new_transaction_id(now)
         lot = None
         requested = pending_change = None
         try:

@@ -55,7 +55,7 @@ class MemberService:
     def enrol(self, request: NewMember) -> Member:
         now = self._clock()
         member = Member(
-            member_id=new_member_id(),
+            member_id=new_member_id(now),
             external_id=request.external_id,
             email=request.email,
             name=request.name,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from chalicelib.domain.api_keys import ApiKey
+    from chalicelib.domain.events import Event
     from chalicelib.domain.expiry import Lot, LotChanges
     from chalicelib.domain.jobs import JobRun
     from chalicelib.domain.ledger import Balance, LedgerEntry
@@ -86,6 +87,11 @@ class LedgerStore(Protocol):
 class JobRunStore(Protocol):
     def put(self, run: JobRun) -> None: ...
     def list(self, *, limit: int, cursor: str | None) -> Page[JobRun]: ...
+
+
+class EventStore(Protocol):
+    def read_day(self, day: date, *, after: str, upper: str, limit: int) -> list[Event]:
+        """Events of a UTC day with ``after`` < sort key <= ``upper``, in order."""
 
 
 class ProgramStore(Protocol):

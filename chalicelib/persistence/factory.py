@@ -27,6 +27,7 @@ M = TypeVar("M", bound=models.KeyedItem)
 
 GSI1 = "gsi1"
 GSI2 = "gsi2"
+FEED = "feed"
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,27 @@ def _gsi2() -> GlobalSecondaryIndex[Any]:
     return Gsi2()
 
 
-def _bind(base: type[M], table: str, config: ConnectionConfig, *, indexed: bool, due_index: bool = False) -> type[M]:
+def _feed() -> GlobalSecondaryIndex[Any]:
+    class Feed(GlobalSecondaryIndex[Any]):
+        class Meta:
+            index_name = FEED
+            projection = AllProjection()
+
+        gsi3pk = UnicodeAttribute(hash_key=True)
+        gsi3sk = UnicodeAttribute(range_key=True)
+
+    return Feed()
+
+
+def _bind(
+    base: type[M],
+    table: str,
+    config: ConnectionConfig,
+    *,
+    indexed: bool,
+    due_index: bool = False,
+    feed: bool = False,
+) -> type[M]:
     meta = type(
         "Meta",
         (),
@@ -118,6 +139,8 @@ def _bind(base: type[M], table: str, config: ConnectionConfig, *, indexed: bool,
         namespace["gsi1"] = _gsi1()
     if due_index:
         namespace["gsi2"] = _gsi2()
+    if feed:
+        namespace["feed"] = _feed()
     return type(f"{base.__name__}[{table}]", (base,), namespace)
 
 
@@ -161,12 +184,12 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
     return TenantModels(
         tenant_id=tenant_id,
         table_name=table_name,
-        schema=_bind(models.TenantTableSchema, table_name, config, indexed=True, due_index=True),
-        member=_bind(models.MemberItem, table_name, config, indexed=True),
+        schema=_bind(models.TenantTableSchema, table_name, config, indexed=True, due_index=True, feed=True),
+        member=_bind(models.MemberItem, table_name, config, indexed=True, feed=True),
         balance=_bind(models.BalanceItem, table_name, config, indexed=False),
         lot=_bind(models.LotItem, table_name, config, indexed=False, due_index=True),
         external_id=_bind(models.ExternalIdItem, table_name, config, indexed=False),
-        ledger=_bind(models.LedgerItem, table_name, config, indexed=True),
+        ledger=_bind(models.LedgerItem, table_name, config, indexed=True, feed=True),
         program=_bind(models.ProgramItem, table_name, config, indexed=False),
         job_run=_bind(models.JobRunItem, table_name, config, indexed=False),
     )

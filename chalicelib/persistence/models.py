@@ -65,7 +65,16 @@ class IndexedItem(KeyedItem):
     gsi1sk = UnicodeAttribute(null=True)
 
 
-class TenantTableSchema(IndexedItem):
+class FeedItem(IndexedItem):
+    """An item that is also an event of the tenant's feed (index ``feed``: one partition per
+    UTC day, sorted by the event's ULID). The event is the item the change writes anyway,
+    so there is never an event without its change, nor a change without its event."""
+
+    gsi3pk = UnicodeAttribute(null=True)
+    gsi3sk = UnicodeAttribute(null=True)
+
+
+class TenantTableSchema(FeedItem):
     """All key attributes of a tenant table: the class its table is created from."""
 
     gsi2pk = UnicodeAttribute(null=True)
@@ -98,7 +107,7 @@ class ApiKeyItem(IndexedItem):
 # --- tenant table --------------------------------------------------------------------
 
 
-class MemberItem(IndexedItem):
+class MemberItem(FeedItem):
     member_id = UnicodeAttribute()
     external_id = UnicodeAttribute(null=True)
     email = UnicodeAttribute(null=True)
@@ -140,7 +149,7 @@ class ExternalIdItem(KeyedItem):
     member_id = UnicodeAttribute()
 
 
-class LedgerItem(IndexedItem):
+class LedgerItem(FeedItem):
     """One ledger entry. The idempotency key, member id and sequence live in its keys only
     (pk, gsi1pk, gsi1sk), and stored names are short: an entry under 1 KB costs 2 write
     units in a transaction, over it 4, so every byte the entry repeats is money."""

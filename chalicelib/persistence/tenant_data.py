@@ -12,6 +12,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.errors import MemberExists, TransientStoreError
+from chalicelib.domain.events import Event
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy, Lot, LotChanges, Period
 from chalicelib.domain.jobs import JobName, JobRun, RunStatus
 from chalicelib.domain.ledger import Balance, LedgerEntry, MovementType
@@ -71,6 +72,10 @@ def due_shard(member_id: str) -> int:
     return int(hashlib.sha256(member_id.encode()).hexdigest()[:8], 16) % DUE_SHARDS
 
 
+def feed_partition(moment: datetime) -> str:
+    return f"EVENTS#{moment.astimezone(UTC):%Y-%m-%d}"
+
+
 def external_id_pk(external_id: str) -> str:
     return f"EXTID#{external_id}"
 
@@ -80,7 +85,10 @@ def _index_key(item: MemberItem | LedgerItem) -> dict[str, str]:
 
 
 def _transaction(models: TenantModels) -> TransactWrite:
-    return TransactWrite(connection=models.balance._get_connection().connection)
+    """A transaction that checks DynamoDB's limits (100 items, 4 MB, ...) before it is sent."""
+    from chalicelib.persistence.limits import GuardedTransactWrite
+
+    return GuardedTransactWrite(connection=models.balance._get_connection().connection)
 
 
 class MemberRepository:
@@ -314,6 +322,32 @@ def _to_run(tenant_id: str, item: JobRunItem) -> JobRun:
     )
 
 
+class EventRepository:
+    """Reads the feed index raw: a day's partition holds ledger entries and member profiles."""
+
+    def __init__(self, models: TenantModels) -> None:
+        self._models = models
+
+    def read_day(self, day: date, *, after: str, upper: str, limit: int) -> list[Event]:
+        ledger, member = self._models.ledger, self._models.member
+        condition = ledger.gsi3sk <= upper
+        if after:
+            condition = ledger.gsi3sk.between(after, upper)
+        with translate_transient():
+            raw = ledger._get_connection().query(
+                f"EVENTS#{day.isoformat()}", range_key_condition=condition, index_name="feed", limit=limit + 1
+            )
+        events = []
+        for data in raw.get("Items", []):
+            if data.get("gsi3sk", {}).get("S") == after:
+                continue  # between() is inclusive
+            if data["sk"]["S"] == PROFILE:
+                events.append(Event.of_member(_to_member(member.from_raw_data(data))))
+            else:
+                events.append(Event.of_entry(_to_entry(ledger.from_raw_data(data))))
+        return events[:limit]
+
+
 class ProgramRepository:
     def __init__(self, models: TenantModels) -> None:
         self._models = models
@@ -364,6 +398,8 @@ def _to_member_item(models: TenantModels, member: Member) -> MemberItem:
         sk=PROFILE,
         gsi1pk=_MEMBERS,
         gsi1sk=member.member_id,
+        gsi3pk=feed_partition(member.created_at),
+        gsi3sk=member.member_id.removeprefix("mem_"),
         member_id=member.member_id,
         external_id=member.external_id,
         email=member.email,
@@ -435,6 +471,8 @@ def _to_ledger_item(models: TenantModels, entry: LedgerEntry) -> LedgerItem:
         sk="#ENTRY",
         gsi1pk=ledger_partition(entry.member_id),
         gsi1sk=f"{entry.sequence:012d}",
+        gsi3pk=feed_partition(entry.created_at),
+        gsi3sk=entry.transaction_id.removeprefix("txn_"),
         transaction_id=entry.transaction_id,
         movement=str(entry.movement),
         points=entry.points,

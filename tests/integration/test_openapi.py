@@ -403,6 +403,10 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     )
     assert over.error_code() == "reversal_exceeds_earned"
 
+    # The event feed (events settle for a few seconds before readers see them)
+    feed = api.call("GET", "/v1/events?limit=5", key=admin)
+    assert feed.status == 200 and isinstance(feed.body["next_cursor"], str)
+
     # Jobs: a run now (as of a moment past every expiry), and the record of it
     ran = api.call("POST", "/v1/jobs/expire-points/run", key=admin, body={"as_of": "2031-01-01T00:00:00Z"})
     assert ran.status == 201 and ran.body["status"] == "succeeded"

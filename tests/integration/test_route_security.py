@@ -90,6 +90,7 @@ ACCESS: dict[str, str] = {
     "health": "public",
     "list_job_runs": "admin",
     "reverse_points": "write",
+    "list_events": "read",
     "run_job": "admin",
 }
 #: Chalice routes that are deliberately not declared operations (the document describing them).

@@ -1,0 +1,30 @@
+"""The tenant's event feed, pulled by integrations with a cursor."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib.api import presenters, schemas
+from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.domain.api_keys import Scope
+
+bp = Blueprint(__name__)
+
+
+@endpoint(
+    bp,
+    "/events",
+    "GET",
+    summary="Events in order (member.created, points.*), from a cursor",
+    tag="Events",
+    auth="tenant",
+    scope=Scope.READ,
+    query=schemas.EventQuery,
+    response=schemas.EventList,
+)
+def list_events(request: ApiRequest) -> schemas.EventList:
+    query: schemas.EventQuery = request.query
+    page = request.services.for_tenant(request.tenant).feed.read(
+        after=query.after, types=frozenset({query.type}) if query.type else frozenset(), limit=query.limit
+    )
+    return schemas.EventList(data=[presenters.event(e) for e in page.events], next_cursor=page.next_cursor)

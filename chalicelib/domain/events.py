@@ -1,0 +1,140 @@
+"""The tenant's event feed: every change that matters, in order, for integrations to pull.
+
+Events are the items their changes write (a ledger entry, a member's profile), indexed by
+UTC day and ULID, so none exists without its change and no change lacks its event. A
+reader sees only events older than a few seconds (the settle window): ids are minted just
+before their transaction commits, so a later commit can carry a slightly older id, and a
+consumer's cursor must never pass an event that is not visible yet.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from ulid import ULID
+
+from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.ledger import LedgerEntry, MovementType
+
+if TYPE_CHECKING:
+    from chalicelib.domain.members import Member
+    from chalicelib.domain.ports import EventStore
+
+#: How long an event waits before readers see it.
+SETTLE_WINDOW = timedelta(seconds=5)
+#: Bounds of one read: days walked and items examined (a filter may skip many).
+MAX_DAYS_PER_READ = 31
+MAX_ITEMS_PER_READ = 1000
+
+
+class EventType(StrEnum):
+    MEMBER_CREATED = "member.created"
+    POINTS_EARNED = "points.earned"
+    POINTS_REDEEMED = "points.redeemed"
+    POINTS_ADJUSTED = "points.adjusted"
+    POINTS_EXPIRED = "points.expired"
+    POINTS_MATURED = "points.matured"
+    POINTS_REVERSED = "points.reversed"
+
+
+EVENT_OF_MOVEMENT = {
+    MovementType.EARN: EventType.POINTS_EARNED,
+    MovementType.REDEEM: EventType.POINTS_REDEEMED,
+    MovementType.ADJUST: EventType.POINTS_ADJUSTED,
+    MovementType.EXPIRE: EventType.POINTS_EXPIRED,
+    MovementType.MATURE: EventType.POINTS_MATURED,
+    MovementType.REVERSE: EventType.POINTS_REVERSED,
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    #: ``evt_`` + the ULID of the change (its transaction or member id).
+    event_id: str
+    type: EventType
+    member_id: str
+    created_at: datetime
+    entry: LedgerEntry | None = None
+    member: Member | None = None
+
+    @classmethod
+    def of_entry(cls, entry: LedgerEntry) -> Event:
+        ulid = entry.transaction_id.removeprefix("txn_")
+        return cls(f"evt_{ulid}", EVENT_OF_MOVEMENT[entry.movement], entry.member_id, entry.created_at, entry=entry)
+
+    @classmethod
+    def of_member(cls, member: Member) -> Event:
+        ulid = member.member_id.removeprefix("mem_")
+        return cls(f"evt_{ulid}", EventType.MEMBER_CREATED, member.member_id, member.created_at, member=member)
+
+    @property
+    def sort_key(self) -> str:
+        return self.event_id.removeprefix("evt_")
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    events: list[Event]
+    #: Where to read on from; always present (a feed is polled).
+    next_cursor: str
+
+
+class EventFeed:
+    def __init__(self, store: EventStore, *, start: datetime, clock: Clock = utc_now) -> None:
+        self._store = store
+        self._start = start.astimezone(UTC).date()
+        self._clock = clock
+
+    def read(self, *, after: str | None, types: frozenset[EventType], limit: int) -> FeedPage:
+        day, last_key = _decode(after) if after else (self._start, "")
+        settled = self._clock() - SETTLE_WINDOW
+        upper = str(ULID.from_datetime(settled))[:10] + "Z" * 16  # every id minted up to then
+        final_day = settled.astimezone(UTC).date()
+        events: list[Event] = []
+        examined = days = 0
+        while day <= final_day and len(events) < limit and examined < MAX_ITEMS_PER_READ:
+            batch = self._store.read_day(day, after=last_key, upper=upper, limit=min(100, MAX_ITEMS_PER_READ))
+            examined += len(batch)
+            for event in batch:
+                last_key = event.sort_key
+                if not types or event.type in types:
+                    events.append(event)
+                if len(events) == limit:
+                    break
+            if len(events) == limit or len(batch) == min(100, MAX_ITEMS_PER_READ):
+                continue  # more may wait in this day
+            if day == final_day:
+                break
+            days += 1
+            if days >= MAX_DAYS_PER_READ:
+                day, last_key = day + timedelta(days=1), ""
+                break
+            day, last_key = day + timedelta(days=1), ""
+        return FeedPage(events=events, next_cursor=_encode(day, last_key))
+
+
+def _encode(day: date, last_key: str) -> str:
+    raw = json.dumps({"d": day.isoformat(), "k": last_key}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[date, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        day, key = date.fromisoformat(data["d"]), str(data["k"])
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidRequest.for_fields(
+            "invalid cursor", ("after", "not a cursor returned by this feed", "cursor_invalid")
+        ) from None
+    if len(key) > 26:
+        raise InvalidRequest.for_fields(
+            "invalid cursor", ("after", "not a cursor returned by this feed", "cursor_invalid")
+        )
+    return day, key
