@@ -343,16 +343,13 @@ class PointsService:
 
     def view(self, member_id: str) -> BalanceView:
         """The balance as the member may use it now (eventually consistent read)."""
-        found = (
-            self._ledger.get_balance(member_id, consistent=False) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
-        )
-        if found is None:
-            raise NotFound(f"member {member_id!r} not found")
+        found = self.balance(member_id)
         now = self._clock()
         lots = self._ledger.get_lots(member_id, consistent=False) if found.needs_lots(now) else None
         return BalanceView.at(found, lots, now)
 
     def balance(self, member_id: str) -> Balance:
+        """The stored balance (eventually consistent read); 404 for unknown or malformed ids."""
         found = (
             self._ledger.get_balance(member_id, consistent=False) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
         )

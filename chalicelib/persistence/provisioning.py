@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from pynamodb.exceptions import TableError
 
+from chalicelib.domain.errors import RetryLater
 from chalicelib.persistence.errors import response_code, translate_transient
 from chalicelib.persistence.factory import ConnectionConfig, control_models, tenant_models
 from chalicelib.persistence.models import IndexedItem
@@ -19,6 +20,11 @@ def _ensure_table(schema: type[IndexedItem]) -> None:
         try:
             schema.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
         except TableError as error:
+            if response_code(error) == "LimitExceededException":  # 500 table operations at once, or the quota
+                raise RetryLater(
+                    "DynamoDB refused a new table for now (table operations or quota); retry later",
+                    details={"table": schema.Meta.table_name},
+                ) from None
             if response_code(error) != "ResourceInUseException":  # a concurrent creator won
                 raise
             schema.create_table(wait=True, billing_mode="PAY_PER_REQUEST")  # returns once it is active
