@@ -220,6 +220,11 @@ class MovementRequest:
     #: Earn only: days the points stay pending (a return window); None: the program's default.
     pending_days: int | None = None
 
+    def __post_init__(self) -> None:
+        # One instant, one spelling: the entry stores and every response shows it in UTC.
+        if self.occurred_at is not None:
+            object.__setattr__(self, "occurred_at", self.occurred_at.astimezone(UTC))
+
     def fingerprint(self) -> str:
         """What makes two requests 'the same request' for an idempotency key."""
         canonical = {
@@ -230,7 +235,8 @@ class MovementRequest:
             "reference": self.reference,
             "description": self.description,
             "reason": self.reason,
-            "occurred_at": isoformat(self.occurred_at) if self.occurred_at else None,
+            # Full precision: two instants a microsecond apart are two different requests.
+            "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
             "metadata": self.metadata,
             "pending_days": self.pending_days,
         }

@@ -1,9 +1,9 @@
-"""Two gaps in the replay contract found by the state machine, pinned through HTTP.
+"""Two gaps in the replay contract found by the state machine, pinned through HTTP, now fixed.
 
 README: "Replaying a key with the same body returns the first response (status and body ...)
 however late the replay comes; the same key with another body ... is 422
-idempotency_key_reused". Both tests are strict xfails: they start passing (and so fail the
-suite, to be un-marked) when the ledger is fixed.
+idempotency_key_reused". Fixed in ``MovementRequest``: occurred_at is normalised to UTC
+when the request is built, and fingerprinted at full (microsecond) precision.
 """
 
 from __future__ import annotations
@@ -30,14 +30,6 @@ def api() -> Iterator[Api]:
             yield Api(client)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: the first response echoes occurred_at with the client's offset (2025-01-01T08:30:00+02:00), "
-        "a replay shows it as stored, in UTC (2025-01-01T06:30:00Z): the replayed body is not the first one. "
-        "Fix: normalise occurred_at to UTC when the entry is built (PointsService._attempt)."
-    ),
-)
 def test_a_replay_returns_the_first_body_even_when_occurred_at_had_an_offset(api: Api) -> None:
     key = api.create_tenant("acme")
     member = api.enrol(key)
@@ -50,15 +42,6 @@ def test_a_replay_returns_the_first_body_even_when_occurred_at_had_an_offset(api
     assert replay.body == first.body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: the request fingerprint keeps occurred_at to the millisecond, so the same key with an "
-        "occurred_at that differs below it (…00.000100Z vs …00.000900Z) is replayed (201, the first "
-        "occurred_at) instead of 422 idempotency_key_reused. Fix: fingerprint occurred_at at full "
-        "precision, or accept only millisecond precision in the schema."
-    ),
-)
 def test_the_same_key_with_another_occurred_at_is_refused(api: Api) -> None:
     key = api.create_tenant("acme")
     member = api.enrol(key)
