@@ -52,6 +52,12 @@ if TYPE_CHECKING:
 MAX_POINTS_PER_MOVEMENT = 100_000_000
 #: Largest balance a member may hold (far inside DynamoDB's 38 significant digits).
 MAX_BALANCE = 10**12
+#: Due lots settled per transaction (each lot is up to 3 items: a mature entry, an expire
+#: entry, its own write; plus the balance: 97 of DynamoDB's 100 items per transaction).
+SETTLE_LOTS_PER_COMMIT = 32
+#: Due lots settled inside a movement's own transaction; with more due, the movement first
+#: records them in their own transactions, so its own lot changes keep room (~50 items).
+SETTLE_LOTS_WITH_MOVEMENT = 16
 
 
 class MovementType(StrEnum):
@@ -289,6 +295,8 @@ class Settlement:
     balance: Balance
     lots: tuple[Lot, ...]
     changes: LotChanges
+    #: False when more was due than one transaction may record (see ``_settle``).
+    complete: bool = True
 
 
 @dataclass(frozen=True)
@@ -345,7 +353,12 @@ class PointsService:
         and expires under ``expire:<lot id>``, written only if absent, with the balance
         version checked.
         """
-        return self._with_retries(lambda: self._settle_attempt(member_id, as_of))
+        entries: list[LedgerEntry] = []
+        while True:
+            chunk, complete = self._with_retries(lambda: self._settle_attempt(member_id, as_of))
+            entries += chunk
+            if complete:
+                return entries
 
     def view(self, member_id: str) -> BalanceView:
         """The balance as the member may use it now (eventually consistent read)."""
@@ -409,8 +422,14 @@ class PointsService:
         lots = self._ledger.get_lots(member_id, consistent=True) if previous and previous.lot_count else ()
         return previous, tuple(lots)
 
-    def _settle(self, balance: Balance, lots: tuple[Lot, ...], now: datetime, as_of: datetime) -> Settlement:
-        """Maturities, then expiries, due at ``as_of``: their entries, the balance and lots after."""
+    def _settle(
+        self, balance: Balance, lots: tuple[Lot, ...], now: datetime, as_of: datetime, *, max_lots: int
+    ) -> Settlement:
+        """Maturities, then expiries, due at ``as_of``: their entries, the balance and lots after.
+
+        At most ``max_lots`` lots are settled (each costs up to three transaction items), so a
+        member with many due lots is settled over several transactions; ``complete`` says
+        whether anything due was left over."""
         entries: list[LedgerEntry] = []
         current = {lot.lot_id: lot for lot in lots}
         updated: dict[str, Lot] = {}
@@ -436,7 +455,8 @@ class PointsService:
                 )
             )
 
-        for lot in sorted((lot for lot in lots if lot.matured(as_of)), key=lambda lot: (lot.matures_at, lot.lot_id)):
+        maturing = sorted((lot for lot in lots if lot.matured(as_of)), key=lambda lot: (lot.matures_at, lot.lot_id))
+        for lot in maturing[:max_lots]:
             debt = max(0, -balance.available)  # a claw-back's debt is paid first
             balance = balance.mature(lot.remaining, now)
             record(MovementType.MATURE, lot, 0, -lot.remaining, lot.matures_at or now)
@@ -446,17 +466,21 @@ class PointsService:
             else:
                 del current[lot.lot_id]
                 deleted.append(lot)
+        room = max_lots - min(len(maturing), max_lots)
         due = sorted(
             (lot for lot in current.values() if lot.expired(as_of)), key=lambda lot: (lot.expires_at, lot.lot_id)
         )
-        for lot in due:
+        if len(maturing) > max_lots:
+            due = [lot for lot in due if lot.lot_id in updated]  # expire nothing that is still stored as pending
+        for lot in due[:room]:
             balance = balance.apply(MovementType.EXPIRE, -lot.remaining, now)
             record(MovementType.EXPIRE, lot, -lot.remaining, 0, lot.expires_at or now)
             del current[lot.lot_id]
             updated.pop(lot.lot_id, None)
             deleted.append(lot)
+        complete = len(maturing) <= max_lots and len(due) <= room
         changes = LotChanges(updated=tuple(updated.values()), deleted=tuple(deleted))
-        return Settlement(entries, balance, tuple(current.values()), changes)
+        return Settlement(entries, balance, tuple(current.values()), changes, complete)
 
     def _credit_lot(self, request: MovementRequest, lot_id: str, points: int, now: datetime) -> Lot | None:
         """The lot a credit creates, if it is pending or will expire; None for plain points."""
@@ -471,11 +495,15 @@ class PointsService:
         return Lot(lot_id, request.member_id, points, points, now, expires_at, matures_at)
 
     def _attempt(self, request: MovementRequest, delta: int, amount: str | None) -> MovementResult:
-        previous, lots = self._read(request.member_id)
-        if previous is None:
-            return self._replay_or_raise(request, NotFound(f"member {request.member_id!r} not found"))
         now = self._clock()
-        settled = self._settle(previous, lots, now, now)
+        while True:
+            previous, lots = self._read(request.member_id)
+            if previous is None:
+                return self._replay_or_raise(request, NotFound(f"member {request.member_id!r} not found"))
+            settled = self._settle(previous, lots, now, now, max_lots=SETTLE_LOTS_WITH_MOVEMENT)
+            if settled.complete:
+                break
+            self._commit_settlement(previous, settled)  # too much due to record with the movement
         transaction_id = new_transaction_id(now)
         lot = None
         requested = pending_change = None
@@ -561,19 +589,22 @@ class PointsService:
             from_available += shortfall  # the balance goes below zero; later earns pay it back
         return changes, settled.balance.reverse(from_pending, from_available, now), from_pending
 
-    def _settle_attempt(self, member_id: str, as_of: datetime) -> list[LedgerEntry]:
+    def _settle_attempt(self, member_id: str, as_of: datetime) -> tuple[list[LedgerEntry], bool]:
+        """One transaction's worth of what is due: its entries, and whether that was all."""
         previous, lots = self._read(member_id)
         if previous is None:
-            return []
-        settled = self._settle(previous, lots, self._clock(), as_of)
-        if not settled.entries:
-            return []
+            return [], True
+        settled = self._settle(previous, lots, self._clock(), as_of, max_lots=SETTLE_LOTS_PER_COMMIT)
+        if settled.entries:
+            self._commit_settlement(previous, settled)
+        return settled.entries, settled.complete
+
+    def _commit_settlement(self, previous: Balance, settled: Settlement) -> None:
         after = settled.balance.with_lots(settled.lots)
         try:
             self._ledger.commit(settled.entries, previous, after, settled.changes, request_entry=False)
         except IdempotencyKeyTaken:
-            raise BalanceChanged(member_id) from None  # a concurrent run got there first: re-read
-        return settled.entries
+            raise BalanceChanged(previous.member_id) from None  # a concurrent run got there first: re-read
 
     def _replay_or_raise(self, request: MovementRequest, refusal: Exception | None) -> MovementResult:
         """A refused or colliding request may be the replay of one that already succeeded."""

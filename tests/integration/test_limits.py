@@ -193,7 +193,7 @@ def test_creating_a_tenant_whose_entry_would_exceed_400_kb_is_refused_and_writes
     assert services.tenant_store.get("huge") is None
 
 
-# --- a limit the application itself reaches ------------------------------------------------------------
+# --- limits the application itself reaches, and works within ------------------------------------------
 
 
 class _Clock:
@@ -206,7 +206,10 @@ class _Clock:
 
 @pytest.fixture
 def many_lots_past_expiry(api: Api, tenant: TenantModels) -> Iterator[tuple[Any, str, _Clock]]:
-    """A member with 50 lots (50 earns under a 1-day expiry), all past expiry, no job run yet."""
+    """A member with 50 lots (50 earns under a 1-day expiry), all past expiry, no job run yet.
+
+    Settling all 50 at once would take 151 transaction items (an expire entry and a lot delete
+    per lot, plus the balance): more than DynamoDB's 100. The ledger settles them in chunks."""
     clock = _Clock(datetime(2027, 3, 1, 12, tzinfo=UTC))
     services = platform().for_tenant_id("acme", clock=clock)
     services.program.replace(Decimal(1), Rounding.FLOOR, ExpiryPolicy(kind=ExpiryKind.FIXED_PERIOD, days=1))
@@ -217,40 +220,29 @@ def many_lots_past_expiry(api: Api, tenant: TenantModels) -> Iterator[tuple[Any,
     yield services, member, clock
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=StorageLimitExceeded,
-    reason=(
-        "BUG: a movement records every lot already past expiry in its own transaction (an expire entry "
-        "and a lot delete per lot, plus the balance and the movement's entry), so a member with 49 or "
-        "more expired lots needs a transaction of over 100 items, which DynamoDB refuses: the member "
-        "can no longer earn or redeem (StorageLimitExceeded, 422; a 500 before limits.py) until the "
-        "expiry job has run, and the job settles all of a member's expired lots at once too (next test). "
-        "Fix: expire in chunks of at most ~45 lots per transaction before applying the movement."
-    ),
-)
 def test_a_member_with_50_expired_lots_can_still_earn(many_lots_past_expiry: tuple[Any, str, _Clock]) -> None:
     services, member, _ = many_lots_past_expiry
 
     result = services.points.move(MovementRequest(member, MovementType.EARN, "after-expiry", points=5))
 
     assert result.entry.balance_after.available == 5
+    balance = services.points.balance(member)
+    assert (balance.available, balance.lifetime_expired, balance.lifetime_earned) == (5, 50, 55)
+    first = services.points.transactions(member, limit=100, cursor=None)
+    history = first.items + services.points.transactions(member, limit=100, cursor=first.next_cursor).items
+    expired = [entry for entry in history if entry.movement is MovementType.EXPIRE]
+    assert len(expired) == 50 and {entry.idempotency_key for entry in expired} == {
+        f"expire:{entry.metadata['lot_id']}" for entry in expired
+    }
+    assert [entry.sequence for entry in reversed(history)] == list(range(1, 102))  # 50 earns, 50 expiries, 1 earn
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=StorageLimitExceeded,
-    reason=(
-        "BUG: the expiry job settles each member in one transaction holding all of the member's expired lots "
-        "(an expire entry and a lot delete per lot, plus the balance): from 50 lots on it exceeds DynamoDB's "
-        "100 items, so that member's points never expire and every run of the job fails on them. "
-        "Fix: chunk the settlement commits."
-    ),
-)
 def test_the_expiry_job_expires_50_lots_of_one_member(many_lots_past_expiry: tuple[Any, str, _Clock]) -> None:
     services, member, clock = many_lots_past_expiry
 
     run = services.jobs.run(JobName.EXPIRE_POINTS, clock.now)
 
-    assert run.counts["lots_expired"] == 50
-    assert services.points.balance(member).available == 0
+    assert (run.counts["lots_expired"], run.counts["points_expired"], run.counts["members"]) == (50, 50, 1)
+    balance = services.points.balance(member)
+    assert (balance.available, balance.lifetime_expired, balance.lot_count) == (0, 50, 0)
+    assert services.jobs.run(JobName.EXPIRE_POINTS, clock.now).counts["lots_expired"] == 0  # nothing twice
