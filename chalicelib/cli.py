@@ -213,7 +213,7 @@ def run_job(
         if not cursor:
             break
     for tenant_id in tenant_ids:
-        run = services.for_tenant_id(tenant_id).jobs.run(name, moment)
+        run = services.for_registered_tenant(tenant_id).jobs.run(name, moment)
         console.print(f"{tenant_id:<32} {run.status:<10} {run.counts}", markup=False)
 
 

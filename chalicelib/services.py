@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.api_keys import ApiKeyService, Authenticator
 from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.errors import NotFound
 from chalicelib.domain.events import EventFeed
 from chalicelib.domain.jobs import JobName, JobRunner, expiry_job, maturity_job
 from chalicelib.domain.ledger import PointsService, RetryPolicy
 from chalicelib.domain.members import MemberService
+from chalicelib.domain.notifications import NotificationJob
 from chalicelib.domain.program import ProgramService
 from chalicelib.domain.tenants import TenantService
 from chalicelib.persistence.control import ApiKeyRepository, TenantRepository
@@ -27,6 +29,7 @@ from chalicelib.persistence.tenant_data import (
     JobRunRepository,
     LedgerRepository,
     MemberRepository,
+    NoticeRepository,
     ProgramRepository,
 )
 from chalicelib.settings import Settings, get_settings, reset_settings
@@ -94,23 +97,51 @@ class PlatformServices:
         )
 
     def for_tenant(self, context: TenantContext) -> TenantServices:
-        return self.for_tenant_id(context.tenant_id, created_at=context.tenant.created_at)
+        return self.for_tenant_id(
+            context.tenant_id, created_at=context.tenant.created_at, timezone=context.tenant.timezone
+        )
+
+    def for_registered_tenant(self, tenant_id: str, *, clock: Clock = utc_now) -> TenantServices:
+        """Services of a tenant read from the registry (its time zone decides local dates)."""
+        tenant = self.tenant_store.get(tenant_id, consistent=False)
+        if tenant is None:
+            raise NotFound(f"tenant {tenant_id!r} not found")
+        return self.for_tenant_id(tenant_id, clock=clock, created_at=tenant.created_at, timezone=tenant.timezone)
 
     def for_tenant_id(
-        self, tenant_id: str, *, clock: Clock = utc_now, created_at: datetime = FEED_EPOCH
+        self,
+        tenant_id: str,
+        *,
+        clock: Clock = utc_now,
+        created_at: datetime = FEED_EPOCH,
+        timezone: str = "UTC",
     ) -> TenantServices:
         models = tenant_models(tenant_id, self.settings.tenant_table_name(tenant_id), self.connection)
         program = ProgramService(ProgramRepository(models), clock=clock)
         ledger = LedgerRepository(models)
         points = PointsService(ledger, program, clock=clock, retry=self.retry_policy)
+        members = MemberService(MemberRepository(models), clock=clock)
+        notify = NotificationJob(
+            ledger=ledger,
+            notices=NoticeRepository(models),
+            members=members,
+            points=points,
+            program=program,
+            timezone=timezone,
+            clock=clock,
+        )
         jobs = JobRunner(
             tenant_id,
             JobRunRepository(models),
-            {JobName.EXPIRE_POINTS: expiry_job(ledger, points), JobName.MATURE_PENDING: maturity_job(ledger, points)},
+            {
+                JobName.EXPIRE_POINTS: expiry_job(ledger, points),
+                JobName.MATURE_PENDING: maturity_job(ledger, points),
+                JobName.NOTIFY: notify,
+            },
             clock,
         )
         return TenantServices(
-            members=MemberService(MemberRepository(models), clock=clock),
+            members=members,
             points=points,
             program=program,
             jobs=jobs,

@@ -148,6 +148,8 @@ def reversal(entry: LedgerEntry) -> schemas.ReversalOut:
 def event(value: Event) -> schemas.EventOut:
     if value.entry is not None:
         data = transaction(value.entry).model_dump(mode="json")
+    elif value.notice is not None:
+        data = dict(value.notice.data)
     else:
         assert value.member is not None
         data = {

@@ -25,6 +25,7 @@ from chalicelib.domain.ledger import LedgerEntry, MovementType
 
 if TYPE_CHECKING:
     from chalicelib.domain.members import Member
+    from chalicelib.domain.notifications import Notice
     from chalicelib.domain.ports import EventStore
 
 #: How long an event waits before readers see it.
@@ -42,6 +43,9 @@ class EventType(StrEnum):
     POINTS_EXPIRED = "points.expired"
     POINTS_MATURED = "points.matured"
     POINTS_REVERSED = "points.reversed"
+    #: Notices of the notify job (marketing: only for members with marketing consent).
+    POINTS_EXPIRING_SOON = "points.expiring_soon"
+    MEMBER_BIRTHDAY = "member.birthday"
 
 
 EVENT_OF_MOVEMENT = {
@@ -63,6 +67,7 @@ class Event:
     created_at: datetime
     entry: LedgerEntry | None = None
     member: Member | None = None
+    notice: Notice | None = None
 
     @classmethod
     def of_entry(cls, entry: LedgerEntry) -> Event:
@@ -73,6 +78,11 @@ class Event:
     def of_member(cls, member: Member) -> Event:
         ulid = member.member_id.removeprefix("mem_")
         return cls(f"evt_{ulid}", EventType.MEMBER_CREATED, member.member_id, member.created_at, member=member)
+
+    @classmethod
+    def of_notice(cls, notice: Notice) -> Event:
+        ulid = notice.notice_id.removeprefix("ntc_")
+        return cls(f"evt_{ulid}", notice.type, notice.member_id, notice.created_at, notice=notice)
 
     @property
     def sort_key(self) -> str:

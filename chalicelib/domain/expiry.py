@@ -25,6 +25,8 @@ class ExpiryKind(StrEnum):
     #: The end of a calendar period (year, quarter, month) N periods after earning, in
     #: the tenant's time zone: e.g. 31 December of the year after earning.
     END_OF_PERIOD = "end_of_period"
+    #: All of a member's available points lapse ``days`` after their last earn or redeem.
+    INACTIVITY = "inactivity"
 
 
 class Period(StrEnum):
@@ -48,14 +50,23 @@ class ExpiryPolicy:
         problems = []
         if self.kind is ExpiryKind.FIXED_PERIOD and (self.days is None) == (self.months is None):
             problems.append(("expiry.days", "a fixed period needs exactly one of days or months"))
+        if self.kind is ExpiryKind.INACTIVITY and (self.days is None or self.months is not None):
+            problems.append(("expiry.days", "an inactivity policy needs days (and no months)"))
         if self.kind is ExpiryKind.END_OF_PERIOD and self.period is None:
             problems.append(("expiry.period", "end_of_period needs a period: year, quarter or month"))
         if problems:
             raise InvalidRequest.for_fields("invalid expiry policy", *((p, m, "value_error") for p, m in problems))
 
+    def inactive_at(self, last_activity_at: datetime) -> datetime | None:
+        """Under an inactivity policy, when the points lapse if the member stays inactive."""
+        if self.kind is not ExpiryKind.INACTIVITY or self.days is None:
+            return None
+        return last_activity_at + timedelta(days=self.days)
+
     def expires_at(self, earned_at: datetime, timezone: str) -> datetime | None:
-        """When points earned at ``earned_at`` stop being spendable (None: never)."""
-        if self.kind is ExpiryKind.NONE:
+        """When points earned at ``earned_at`` stop being spendable (None: never, or not by
+        themselves: under an inactivity policy the member's last activity decides)."""
+        if self.kind in (ExpiryKind.NONE, ExpiryKind.INACTIVITY):
             return None
         local = earned_at.astimezone(ZoneInfo(timezone))
         if self.kind is ExpiryKind.FIXED_PERIOD:

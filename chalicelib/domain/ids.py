@@ -32,3 +32,7 @@ def new_api_key_id() -> str:
 
 def new_job_run_id() -> str:
     return f"run_{ULID()}"
+
+
+def new_notice_id(at: datetime | None = None) -> str:
+    return f"ntc_{_ulid(at)}"

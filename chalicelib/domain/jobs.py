@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import NotFound
@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 class JobName(StrEnum):
     EXPIRE_POINTS = "expire-points"
     MATURE_PENDING = "mature-pending"
+    NOTIFY = "notify"
+
+
+class Job(Protocol):
+    def run(self, as_of: datetime) -> dict[str, int]: ...
 
 
 class RunStatus(StrEnum):
@@ -57,7 +62,7 @@ class SettlementJob:
         self._maturity = maturity
 
     def run(self, as_of: datetime) -> dict[str, int]:
-        members = matured = expired = points_expired = points_matured = 0
+        members = matured = expired = lapsed = points_expired = points_matured = 0
         done: set[str] = set()
         for member_id, _lot_id in self._ledger.due_lots(as_of, maturity=self._maturity):
             if member_id in done:
@@ -68,7 +73,10 @@ class SettlementJob:
                 members += 1
             for entry in entries:
                 if entry.movement is MovementType.EXPIRE:
-                    expired += 1
+                    if "lot_id" in entry.metadata:
+                        expired += 1
+                    else:
+                        lapsed += 1  # an inactive member's never-expiring points
                     points_expired -= entry.points
                 else:
                     matured += 1
@@ -79,9 +87,10 @@ class SettlementJob:
                 "lots_matured": matured,
                 "points_matured": points_matured,
                 "lots_expired": expired,
+                "lapses": lapsed,
                 "points_expired": points_expired,
             }
-        return {"members": members, "lots_expired": expired, "points_expired": points_expired}
+        return {"members": members, "lots_expired": expired, "lapses": lapsed, "points_expired": points_expired}
 
 
 def expiry_job(ledger: LedgerStore, points: PointsService) -> SettlementJob:
@@ -95,9 +104,7 @@ def maturity_job(ledger: LedgerStore, points: PointsService) -> SettlementJob:
 class JobRunner:
     """Runs one job for one tenant and records the run, whatever its outcome."""
 
-    def __init__(
-        self, tenant_id: str, runs: JobRunStore, jobs: dict[JobName, SettlementJob], clock: Clock = utc_now
-    ) -> None:
+    def __init__(self, tenant_id: str, runs: JobRunStore, jobs: dict[JobName, Job], clock: Clock = utc_now) -> None:
         self._tenant_id = tenant_id
         self._runs = runs
         self._jobs = jobs

@@ -91,6 +91,10 @@ class Balance:
     pending: int = 0
     next_maturity_at: datetime | None = None
     lifetime_reversed: int = 0
+    #: The member's last earn or redeem, and (under an inactivity policy) when every
+    #: available point lapses unless the member is active again before then.
+    last_activity_at: datetime | None = None
+    inactive_at: datetime | None = None
 
     @classmethod
     def opening(cls, member_id: str, now: datetime) -> Balance:
@@ -108,7 +112,15 @@ class Balance:
 
     def needs_lots(self, at: datetime) -> bool:
         """Whether the stored figures may include points that expired or matured by ``at``."""
-        return any(moment is not None and moment <= at for moment in (self.next_expiry_at, self.next_maturity_at))
+        return any(
+            moment is not None and moment <= at
+            for moment in (self.next_expiry_at, self.next_maturity_at, self.lapse_due_at)
+        )
+
+    @property
+    def lapse_due_at(self) -> datetime | None:
+        """When the inactivity deadline would take points (None: no deadline, or nothing to take)."""
+        return self.inactive_at if self.inactive_at is not None and self.available + self.pending > 0 else None
 
     def credit_pending(self, points: int, now: datetime) -> Balance:
         """Earned points that wait out a return window: counted, not spendable."""
@@ -194,16 +206,26 @@ class BalanceView:
     def at(cls, balance: Balance, lots: tuple[Lot, ...] | None, moment: datetime) -> BalanceView:
         """The view at ``moment``; ``lots`` are needed only when ``balance.needs_lots(moment)``."""
         if not balance.needs_lots(moment):
-            return cls(balance, 0, balance.next_expiry_at, balance.next_expiry_points)
-        book = LotBook(balance.available, lots or ())
-        following = LotBook.next_expiry(book.lots, after=moment)
-        return cls(
-            balance,
-            unavailable=book.expired_unprocessed(moment),
-            expiring_at=following.at,
-            expiring_points=following.points,
-            matured=book.matured_unprocessed(moment),
-        )
+            view = cls(balance, 0, balance.next_expiry_at, balance.next_expiry_points)
+        else:
+            book = LotBook(balance.available, lots or ())
+            following = LotBook.next_expiry(book.lots, after=moment)
+            view = cls(
+                balance,
+                unavailable=book.expired_unprocessed(moment),
+                expiring_at=following.at,
+                expiring_points=following.points,
+                matured=book.matured_unprocessed(moment),
+            )
+        lapse = balance.inactive_at
+        if lapse is None:
+            return view
+        if lapse <= moment:  # inactive: nothing is spendable, whatever the job has recorded
+            unavailable = max(0, balance.available + view.matured)
+            return replace(view, unavailable=unavailable, expiring_at=None, expiring_points=0)
+        if view.available > 0 and (view.expiring_at is None or lapse <= view.expiring_at):
+            return replace(view, expiring_at=lapse, expiring_points=view.available)
+        return view
 
 
 @dataclass(frozen=True)
@@ -284,7 +306,7 @@ class LedgerEntry:
         """The balance right after this entry. Every commit first records the expiry of the
         lots already past due, so nothing in ``balance_after`` had expired at that moment."""
         after = self.balance_after
-        return BalanceView(after, 0, after.next_expiry_at, after.next_expiry_points)
+        return BalanceView.at(after, None, after.updated_at)
 
 
 @dataclass(frozen=True)
@@ -366,6 +388,12 @@ class PointsService:
         now = self._clock()
         lots = self._ledger.get_lots(member_id, consistent=False) if found.needs_lots(now) else None
         return BalanceView.at(found, lots, now)
+
+    def balance_and_lots(self, member_id: str) -> tuple[Balance, tuple[Lot, ...]]:
+        """The stored balance and its lots (eventually consistent), for the jobs."""
+        found = self.balance(member_id)
+        lots = self._ledger.get_lots(member_id, consistent=False) if found.lot_count else []
+        return found, tuple(lots)
 
     def balance(self, member_id: str) -> Balance:
         """The stored balance (eventually consistent read); 404 for unknown or malformed ids."""
@@ -479,6 +507,40 @@ class PointsService:
             updated.pop(lot.lot_id, None)
             deleted.append(lot)
         complete = len(maturing) <= max_lots and len(due) <= room
+        lapse = balance.inactive_at
+        if complete and lapse is not None and lapse <= as_of and balance.available > 0:
+            # Inactive: every available point lapses, lot by lot (each lot expires once, under
+            # its own key), then the never-expiring rest under a key of this balance version.
+            room -= min(len(due), room)
+            rest = sorted((lot for lot in current.values() if not lot.pending), key=lambda lot: lot.lot_id)
+            for lot in rest[:room]:
+                balance = balance.apply(MovementType.EXPIRE, -lot.remaining, now)
+                record(MovementType.EXPIRE, lot, -lot.remaining, 0, lapse)
+                del current[lot.lot_id]
+                updated.pop(lot.lot_id, None)
+                deleted.append(lot)
+            complete = len(rest) <= room
+            if complete and balance.available > 0:
+                key = f"lapse:{balance.member_id}:{balance.version}"
+                points = balance.available
+                balance = balance.apply(MovementType.EXPIRE, -points, now)
+                entries.append(
+                    LedgerEntry(
+                        transaction_id=new_transaction_id(now),
+                        member_id=balance.member_id,
+                        movement=MovementType.EXPIRE,
+                        points=-points,
+                        sequence=balance.version,
+                        idempotency_key=key,
+                        request_fingerprint=hashlib.sha256(key.encode()).hexdigest(),
+                        occurred_at=lapse,
+                        created_at=now,
+                        balance_after=balance,
+                        description=f"{points} points lapsed after no earn or redeem since "
+                        f"{isoformat(balance.last_activity_at) if balance.last_activity_at else 'enrolment'}",
+                        metadata={"reason": "inactivity"},
+                    )
+                )
         changes = LotChanges(updated=tuple(updated.values()), deleted=tuple(deleted))
         return Settlement(entries, balance, tuple(current.values()), changes, complete)
 
@@ -532,7 +594,9 @@ class PointsService:
         except BusinessRuleViolation as refusal:
             return self._replay_or_raise(request, refusal)
         changes = merge(settled.changes, own)
-        after = after.with_lots(LotBook(after.available, settled.lots).after(own))
+        after = self._with_activity(request.movement, after, now).with_lots(
+            LotBook(after.available, settled.lots).after(own)
+        )
         entry = LedgerEntry(
             transaction_id=transaction_id,
             member_id=request.member_id,
@@ -561,6 +625,18 @@ class PointsService:
         except IdempotencyKeyTaken:
             return self._replay_or_raise(request, None)
         return MovementResult(entry=entry, replayed=False)
+
+    def _with_activity(self, movement: MovementType, after: Balance, now: datetime) -> Balance:
+        """An earn or redeem is activity: under an inactivity policy it moves the deadline.
+        Other movements keep it, unless it has passed (points credited after a lapse get a
+        full period). The policy in force at the movement sets the deadline."""
+        active = movement in (MovementType.EARN, MovementType.REDEEM)
+        last = now if active else after.last_activity_at
+        policy = self._program.get().expiry
+        deadline = policy.inactive_at(last or now)
+        if deadline is not None and deadline <= now:
+            deadline = policy.inactive_at(now)
+        return replace(after, last_activity_at=last, inactive_at=deadline)
 
     def _take_back(
         self, request: MovementRequest, requested: int, settled: Settlement, now: datetime

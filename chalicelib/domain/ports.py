@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.jobs import JobRun
     from chalicelib.domain.ledger import Balance, LedgerEntry
     from chalicelib.domain.members import Member, MemberChanges
+    from chalicelib.domain.notifications import Notice
     from chalicelib.domain.program import Program
     from chalicelib.domain.tenants import Tenant
 
@@ -92,6 +93,15 @@ class JobRunStore(Protocol):
 class EventStore(Protocol):
     def read_day(self, day: date, *, after: str, upper: str, limit: int) -> list[Event]:
         """Events of a UTC day with ``after`` < sort key <= ``upper``, in order."""
+
+
+class NoticeStore(Protocol):
+    def add_once(self, notice: Notice) -> int:
+        """Write the notice (an event of the feed) unless one of its type, member and subject
+        exists: 1 when written, 0 when it already was."""
+
+    def members_born_on(self, days: list[str]) -> Iterator[str]:
+        """Ids of members whose birthday (``MM-DD``) is one of ``days``, through an index."""
 
 
 class ProgramStore(Protocol):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import AmountTooSmall, InvalidRequest
-from chalicelib.domain.expiry import NO_EXPIRY, ExpiryPolicy
+from chalicelib.domain.expiry import NO_EXPIRY, ExpiryKind, ExpiryPolicy
 
 if TYPE_CHECKING:
     from chalicelib.domain.ports import ProgramStore
@@ -66,6 +66,10 @@ class Program:
     pending_days: int = 0
     #: Whether a reversal may push the available balance below zero (else it stops at zero).
     reversal_clawback: bool = False
+    #: ``points.expiring_soon`` is announced this many days before points expire (0: never).
+    expiry_warning_days: int = 14
+    #: Points credited on the member's birthday (0: none); ``member.birthday`` is announced either way.
+    birthday_bonus: int = 0
 
     def points_for(self, amount: Decimal) -> int:
         """Points earned for ``amount`` of the tenant's currency."""
@@ -111,7 +115,16 @@ class ProgramService:
         expiry: ExpiryPolicy = NO_EXPIRY,
         pending_days: int = 0,
         reversal_clawback: bool = False,
+        *,
+        expiry_warning_days: int = DEFAULT_PROGRAM.expiry_warning_days,
+        birthday_bonus: int = 0,
     ) -> Program:
+        if expiry.kind is ExpiryKind.INACTIVITY and expiry.days is not None and pending_days >= expiry.days:
+            raise InvalidRequest.for_fields(
+                "the inactivity period must be longer than the return window (pending_days), "
+                "or pending points would lapse as soon as they mature",
+                ("expiry.days", f"must be greater than pending_days ({pending_days})", "value_error"),
+            )
         program = Program(
             points_per_currency_unit=points_per_currency_unit,
             rounding=rounding,
@@ -119,6 +132,8 @@ class ProgramService:
             expiry=expiry,
             pending_days=pending_days,
             reversal_clawback=reversal_clawback,
+            expiry_warning_days=expiry_warning_days,
+            birthday_bonus=birthday_bonus,
         )
         self._store.put(program)
         return program

@@ -29,7 +29,7 @@ JOBS_QUEUE = "loyalty-jobs"
 
 def run_unit(job: JobName, tenant_id: str, as_of: datetime) -> None:
     """One job for one tenant: the unit of work, resumable by rerunning it."""
-    run = platform().for_tenant_id(tenant_id).jobs.run(job, as_of)
+    run = platform().for_registered_tenant(tenant_id).jobs.run(job, as_of)
     logger.info("job run", extra={"job": str(job), "tenant_id": tenant_id, "counts": run.counts})
 
 
@@ -65,6 +65,12 @@ def expire_points(event: Any) -> dict[str, int]:
 @bp.schedule(Rate(1, unit=Rate.HOURS), name="mature-pending")
 def mature_pending(event: Any) -> dict[str, int]:
     return {"units": fan_out(JobName.MATURE_PENDING, utc_now())}
+
+
+@bp.schedule(Rate(1, unit=Rate.HOURS), name="notify")
+def notify(event: Any) -> dict[str, int]:
+    """Hourly, so each tenant's local day (birthdays, expiry dates) is caught in its own zone."""
+    return {"units": fan_out(JobName.NOTIFY, utc_now())}
 
 
 @bp.on_sqs_message(queue=JOBS_QUEUE, batch_size=1, name="run-tenant-job")

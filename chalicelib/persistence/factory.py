@@ -164,6 +164,7 @@ class TenantModels:
     ledger: type[models.LedgerItem]
     program: type[models.ProgramItem]
     job_run: type[models.JobRunItem]
+    notice: type[models.NoticeItem]
 
 
 @lru_cache(maxsize=8)
@@ -192,6 +193,7 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         ledger=_bind(models.LedgerItem, table_name, config, indexed=True, feed=True),
         program=_bind(models.ProgramItem, table_name, config, indexed=False),
         job_run=_bind(models.JobRunItem, table_name, config, indexed=False),
+        notice=_bind(models.NoticeItem, table_name, config, indexed=False, feed=True),
     )
 
 

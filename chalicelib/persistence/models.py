@@ -19,11 +19,14 @@ Tenant table (one per brand)::
     LEDGER#<idem key>    #ENTRY     MEMBER#<member>#LEDGER     <seq:012>  ledger entry
     MEMBER#<member>      LOT#<txn>  -                          -          lot (points left, expiry)
     PROGRAM              #CURRENT   -                          -          program settings
+    NOTICE#<type>#<member>#<subject>  #NOTICE                     -          a notice (feed event)
 
 A pending lot is in the sparse, keys-only index ``gsi2`` under ``MATURES#<shard>`` /
 ``<matures at>#<member>#<lot>``, then (if it expires) under ``EXPIRES#<shard>`` /
 ``<expires at>#...``, so the jobs find what is due without scanning members; a lot leaves
-the table (and the index) once spent or expired.
+the table (and the index) once spent or expired. Under an inactivity policy a balance
+holding points is there too, under ``EXPIRES#<shard>`` / ``<deadline>#<member>#LAPSE``,
+and a member with a birthday under ``BIRTHDAY#<MM-DD>`` / ``<member>`` (the notify job).
 
 The balance lives apart from the profile so a movement rewrites only a small item and
 the members index (which projects profiles) is not touched by earning or redeeming.
@@ -116,6 +119,9 @@ class MemberItem(FeedItem):
     marketing_consent = BooleanAttribute(default=False)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
+    #: Members with a birthday are in ``gsi2`` under ``BIRTHDAY#<MM-DD>`` / ``<member>``.
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
 
 
 class BalanceItem(KeyedItem):
@@ -133,6 +139,11 @@ class BalanceItem(KeyedItem):
     pending = NumberAttribute(default=0)
     next_maturity_at = UTCDateTimeAttribute(null=True)
     lifetime_reversed = NumberAttribute(default=0)
+    last_activity_at = UTCDateTimeAttribute(null=True)
+    inactive_at = UTCDateTimeAttribute(null=True)
+    #: Under an inactivity policy, a balance holding points is in ``gsi2`` at its deadline.
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
 
 
 class LotItem(KeyedItem):
@@ -181,6 +192,19 @@ class LedgerItem(FeedItem):
     after_next_expiry_points = NumberAttribute(null=True, attr_name="bal_next_expiry_points")
     after_pending = NumberAttribute(null=True, attr_name="bal_pending")
     after_lifetime_reversed = NumberAttribute(null=True, attr_name="bal_reversed")
+    after_inactive_at = UTCDateTimeAttribute(null=True, attr_name="bal_inactive_at")
+
+
+class NoticeItem(FeedItem):
+    """A notification event, once per type, member and subject (pk ``NOTICE#...``, sk ``#NOTICE``)."""
+
+    notice_id = UnicodeAttribute()
+    type = UnicodeAttribute()
+    member_id = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    #: The notice's figures as JSON.
+    data = UnicodeAttribute()
 
 
 class JobRunItem(KeyedItem):
@@ -203,3 +227,5 @@ class ProgramItem(KeyedItem):
     expiry = UnicodeAttribute(null=True)
     pending_days = NumberAttribute(null=True)
     reversal_clawback = BooleanAttribute(null=True)
+    expiry_warning_days = NumberAttribute(null=True)
+    birthday_bonus = NumberAttribute(null=True)

@@ -7,16 +7,18 @@ import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.errors import MemberExists, TransientStoreError
-from chalicelib.domain.events import Event
+from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy, Lot, LotChanges, Period
 from chalicelib.domain.jobs import JobName, JobRun, RunStatus
 from chalicelib.domain.ledger import Balance, LedgerEntry, MovementType
 from chalicelib.domain.members import Member, MemberChanges
+from chalicelib.domain.notifications import Notice
 from chalicelib.domain.ports import BalanceChanged, IdempotencyKeyTaken, Page
 from chalicelib.domain.program import Program, Rounding
 from chalicelib.persistence.errors import (
@@ -26,7 +28,15 @@ from chalicelib.persistence.errors import (
     translate_transient,
 )
 from chalicelib.persistence.factory import TenantModels
-from chalicelib.persistence.models import BalanceItem, JobRunItem, LedgerItem, LotItem, MemberItem, ProgramItem
+from chalicelib.persistence.models import (
+    BalanceItem,
+    JobRunItem,
+    LedgerItem,
+    LotItem,
+    MemberItem,
+    NoticeItem,
+    ProgramItem,
+)
 from chalicelib.persistence.pagination import decode_cursor, paginate
 
 _MEMBERS = "MEMBERS"
@@ -55,6 +65,8 @@ LOT_PREFIX = "LOT#"
 _JOB_RUNS = "JOBRUNS"
 _DUE_PREFIX = "EXPIRES#"
 _MATURES_PREFIX = "MATURES#"
+_BIRTHDAY_PREFIX = "BIRTHDAY#"
+_NOTICE = "#NOTICE"
 #: Due lots spread over this many index partitions, so no single one runs hot.
 DUE_SHARDS = 8
 
@@ -152,6 +164,12 @@ class MemberRepository:
             if name == "birthday" and value is not None:
                 value = value.isoformat()
             actions.append(attribute.remove() if value is None else attribute.set(value))
+        if "birthday" in changes.fields_set:
+            birthday_index = _birthday_index(member_id, changes.birthday)
+            actions += [
+                model.gsi2pk.set(birthday_index[0]) if birthday_index else model.gsi2pk.remove(),
+                model.gsi2sk.set(birthday_index[1]) if birthday_index else model.gsi2sk.remove(),
+            ]
         item = model(pk=member_pk(member_id), sk=PROFILE)
         try:
             with translate_transient():
@@ -212,6 +230,9 @@ class LedgerRepository:
             balance.next_maturity_at.set(new.next_maturity_at)
             if new.next_maturity_at is not None
             else balance.next_maturity_at.remove(),
+            *_optional(balance.last_activity_at, new.last_activity_at),
+            *_optional(balance.inactive_at, new.inactive_at),
+            *_lapse_index(balance, new),
         ]
         try:
             with translate_transient(), _transaction(models) as tx:
@@ -240,6 +261,7 @@ class LedgerRepository:
             raise
 
     def due_lots(self, as_of: datetime, *, maturity: bool = False) -> Iterator[tuple[str, str]]:
+        """(member, lot id) of due lots, and (member, ``LAPSE``) of inactive balances."""
         index = self._models.lot.gsi2
         prefix = _MATURES_PREFIX if maturity else _DUE_PREFIX
         upper = f"{_sortable(as_of)}#~"  # '~' sorts after every member and lot id
@@ -273,6 +295,21 @@ class LedgerRepository:
                 partition, scan_index_forward=False, limit=limit + 1, last_evaluated_key=start
             )
             return paginate(rows, limit=limit, key_of=_index_key, convert=_to_entry)
+
+
+def _optional(attribute: Any, value: Any) -> list[Any]:
+    """SET the attribute, or REMOVE it when there is no value."""
+    return [attribute.set(value) if value is not None else attribute.remove()]
+
+
+def _lapse_index(balance: type[BalanceItem], new: Balance) -> list[Any]:
+    """A balance with points and an inactivity deadline is in the due index at the deadline."""
+    if new.inactive_at is None or new.available <= 0:
+        return [balance.gsi2pk.remove(), balance.gsi2sk.remove()]
+    return [
+        balance.gsi2pk.set(f"{_DUE_PREFIX}{due_shard(new.member_id)}"),
+        balance.gsi2sk.set(f"{_sortable(new.inactive_at)}#{new.member_id}#LAPSE"),
+    ]
 
 
 class JobRunRepository:
@@ -343,9 +380,56 @@ class EventRepository:
                 continue  # between() is inclusive
             if data["sk"]["S"] == PROFILE:
                 events.append(Event.of_member(_to_member(member.from_raw_data(data))))
+            elif data["sk"]["S"] == _NOTICE:
+                events.append(Event.of_notice(_to_notice(self._models.notice.from_raw_data(data))))
             else:
                 events.append(Event.of_entry(_to_entry(ledger.from_raw_data(data))))
         return events[:limit]
+
+
+class NoticeRepository:
+    def __init__(self, models: TenantModels) -> None:
+        self._models = models
+
+    def add_once(self, notice: Notice) -> int:
+        item = self._models.notice(
+            pk=f"NOTICE#{notice.type}#{notice.member_id}#{notice.subject}",
+            sk=_NOTICE,
+            gsi3pk=feed_partition(notice.created_at),
+            gsi3sk=notice.notice_id.removeprefix("ntc_"),
+            notice_id=notice.notice_id,
+            type=str(notice.type),
+            member_id=notice.member_id,
+            subject=notice.subject,
+            created_at=notice.created_at,
+            data=json.dumps(notice.data, separators=(",", ":")),
+        )
+        try:
+            with translate_transient():
+                item.save(condition=self._models.notice.pk.does_not_exist())
+        except PutError as error:
+            if response_code(error) == "ConditionalCheckFailedException":
+                return 0
+            raise
+        return 1
+
+    def members_born_on(self, days: list[str]) -> Iterator[str]:
+        index = self._models.lot.gsi2
+        for day in days:
+            with translate_transient():
+                for row in index.query(f"{_BIRTHDAY_PREFIX}{day}"):
+                    yield str(row.gsi2sk)
+
+
+def _to_notice(item: NoticeItem) -> Notice:
+    return Notice(
+        notice_id=item.notice_id,
+        type=EventType(item.type),
+        member_id=item.member_id,
+        subject=item.subject,
+        created_at=item.created_at,
+        data=json.loads(item.data),
+    )
 
 
 class ProgramRepository:
@@ -365,6 +449,10 @@ class ProgramRepository:
             expiry=_to_expiry(item),
             pending_days=int(item.pending_days or 0),
             reversal_clawback=bool(item.reversal_clawback),
+            expiry_warning_days=int(
+                item.expiry_warning_days if item.expiry_warning_days is not None else Program.expiry_warning_days
+            ),
+            birthday_bonus=int(item.birthday_bonus or 0),
         )
 
     def put(self, program: Program) -> None:
@@ -386,13 +474,20 @@ class ProgramRepository:
                 ),
                 pending_days=program.pending_days or None,
                 reversal_clawback=program.reversal_clawback or None,
+                expiry_warning_days=program.expiry_warning_days,
+                birthday_bonus=program.birthday_bonus or None,
             ).save()
 
 
 # --- mapping between items and domain objects -----------------------------------------
 
 
+def _birthday_index(member_id: str, birthday: date | None) -> tuple[str, str] | None:
+    return (f"{_BIRTHDAY_PREFIX}{birthday:%m-%d}", member_id) if birthday else None
+
+
 def _to_member_item(models: TenantModels, member: Member) -> MemberItem:
+    birthday_index = _birthday_index(member.member_id, member.birthday)
     return models.member(
         pk=member_pk(member.member_id),
         sk=PROFILE,
@@ -405,6 +500,8 @@ def _to_member_item(models: TenantModels, member: Member) -> MemberItem:
         email=member.email,
         name=member.name,
         birthday=member.birthday.isoformat() if member.birthday else None,
+        gsi2pk=birthday_index[0] if birthday_index else None,
+        gsi2sk=birthday_index[1] if birthday_index else None,
         marketing_consent=member.marketing_consent,
         created_at=member.created_at,
         updated_at=member.updated_at,
@@ -461,6 +558,8 @@ def _to_balance(item: BalanceItem) -> Balance:
         pending=int(item.pending or 0),
         next_maturity_at=item.next_maturity_at,
         lifetime_reversed=int(item.lifetime_reversed or 0),
+        last_activity_at=item.last_activity_at,
+        inactive_at=item.inactive_at,
     )
 
 
@@ -499,6 +598,7 @@ def _to_ledger_item(models: TenantModels, entry: LedgerEntry) -> LedgerItem:
         after_next_expiry_points=after.next_expiry_points or None,
         after_pending=after.pending or None,
         after_lifetime_reversed=after.lifetime_reversed or None,
+        after_inactive_at=after.inactive_at,
     )
 
 
@@ -529,6 +629,7 @@ def _to_entry(item: LedgerItem) -> LedgerEntry:
             next_expiry_points=int(item.after_next_expiry_points or 0),
             pending=int(item.after_pending or 0),
             lifetime_reversed=int(item.after_lifetime_reversed or 0),
+            inactive_at=item.after_inactive_at,
         ),
         requested=int(item.requested) if item.requested is not None else None,
         expires_at=item.expires_at,

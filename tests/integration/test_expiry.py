@@ -97,8 +97,12 @@ class Brand:
         matured = [entry.metadata["lot_id"] for entry in ledger if entry.movement is MovementType.MATURE]
         assert len(matured) == len(set(matured))
         assert sorted(entry.sequence for entry in ledger) == list(range(1, len(ledger) + 1))
-        expired_lots = [entry.metadata["lot_id"] for entry in ledger if entry.movement is MovementType.EXPIRE]
+        expiries = [entry for entry in ledger if entry.movement is MovementType.EXPIRE]
+        expired_lots = [entry.metadata["lot_id"] for entry in expiries if "lot_id" in entry.metadata]
+        # An inactivity lapse of never-expiring points carries no lot: each may never have another after it.
         assert len(expired_lots) == len(set(expired_lots))
+        lapses = [entry for entry in expiries if "lot_id" not in entry.metadata]
+        assert all(entry.balance_after.available == 0 for entry in lapses)  # a lapse takes everything
         lots = self.services.points._ledger.get_lots(member, consistent=True)
         assert sum(lot.remaining for lot in lots if not lot.pending) <= max(stored.available, 0)
         assert sum(lot.remaining for lot in lots if lot.pending) == stored.pending
@@ -137,8 +141,8 @@ def test_a_point_past_its_expiry_cannot_be_spent_even_before_the_job(brand: Bran
     assert refusal.value.details == {"available": 0, "requested": 1}
 
     # The job records exactly the unspent remainder, once.
-    assert run_job(brand, expires) == {"members": 1, "lots_expired": 1, "points_expired": 100}
-    assert run_job(brand, expires) == {"members": 0, "lots_expired": 0, "points_expired": 0}
+    assert run_job(brand, expires) == {"members": 1, "lots_expired": 1, "lapses": 0, "points_expired": 100}
+    assert run_job(brand, expires) == {"members": 0, "lots_expired": 0, "lapses": 0, "points_expired": 0}
     ledger = brand.ledger(member)
     assert [(e.movement, e.points) for e in ledger] == [(MovementType.EXPIRE, -100), (MovementType.EARN, 100)]
     assert brand.services.points.balance(member).lifetime_expired == 100
@@ -157,7 +161,7 @@ def test_redemptions_consume_the_lots_that_expire_first(brand: Brand) -> None:
     assert run_job(brand, T0 + 35 * DAY)["lots_expired"] == 0  # the first lot was spent
     brand.clock.now = T0 + 35 * DAY
     assert brand.available(member) == 60
-    assert run_job(brand, T0 + 40 * DAY) == {"members": 1, "lots_expired": 1, "points_expired": 60}
+    assert run_job(brand, T0 + 40 * DAY) == {"members": 1, "lots_expired": 1, "lapses": 0, "points_expired": 60}
     brand.check_invariants(member)
 
 
@@ -208,7 +212,7 @@ def test_a_job_that_crashes_midway_is_finished_by_the_next_run(brand: Brand, mon
         brand.services.jobs.run(JobName.EXPIRE_POINTS, as_of)
 
     # When the job runs again, then it expires the rest, and nothing twice
-    assert run_job(brand, as_of) == {"members": 2, "lots_expired": 2, "points_expired": 20}
+    assert run_job(brand, as_of) == {"members": 2, "lots_expired": 2, "lapses": 0, "points_expired": 20}
     for member in members:
         assert brand.services.points.balance(member).lifetime_expired == 10
         brand.check_invariants(member)
@@ -270,7 +274,7 @@ def test_expiry_over_http(api: Api, admin_key: str) -> None:
         body={"as_of": (expires_at + timedelta(seconds=1)).isoformat()},
     )
     assert run.status == 201
-    assert run.body["counts"] == {"members": 1, "lots_expired": 1, "points_expired": 40}
+    assert run.body["counts"] == {"members": 1, "lots_expired": 1, "lapses": 0, "points_expired": 40}
     assert run.body["status"] == "succeeded"
     balance = api.balance(admin_key, member)
     assert (balance["available"], balance["lifetime_expired"], balance["expiring_soon"]) == (0, 40, None)
@@ -335,7 +339,7 @@ def test_the_maturity_job_makes_pending_points_available_once(brand: Brand) -> N
     expires = POLICY.expires_at(T0 + 7 * DAY, TZ)
     assert expires is not None
     assert run_job(brand, expires - timedelta(seconds=1))["lots_expired"] == 0
-    assert run_job(brand, expires) == {"members": 3, "lots_expired": 3, "points_expired": 60}
+    assert run_job(brand, expires) == {"members": 3, "lots_expired": 3, "lapses": 0, "points_expired": 60}
 
 
 def test_pending_points_over_http(api: Api, admin_key: str) -> None:

@@ -197,7 +197,12 @@ class InMemoryLedgerStore:
                 (lot for lot in self._lots.values() if (moment := due_at(lot)) is not None and moment <= as_of),
                 key=lambda lot: (due_at(lot), lot.member_id, lot.lot_id),
             )
-        return iter([(lot.member_id, lot.lot_id) for lot in due])
+            lapsing = [
+                (balance.member_id, "LAPSE")
+                for balance in self._balances.values()
+                if not maturity and balance.inactive_at and balance.available > 0 and balance.inactive_at <= as_of
+            ]
+        return iter([(lot.member_id, lot.lot_id) for lot in due] + lapsing)
 
     def entries_for_reference(self, member_id: str, reference: str) -> list[LedgerEntry]:
         with self.lock:

@@ -144,7 +144,7 @@ def test_earn_commits_an_entry_with_the_balance_after_it(world: Ledgerland) -> N
     assert (entry.reference, entry.metadata, entry.actor_key_id) == ("order-1", {"store": "42"}, "key_x")
     assert entry.occurred_at == entry.created_at == T0
     assert (entry.amount, entry.currency) == (None, None)
-    assert entry.balance_after == Balance(member, 120, 120, 0, 0, 1, T0)
+    assert entry.balance_after == Balance(member, 120, 120, 0, 0, 1, T0, last_activity_at=T0)
     assert world.points.balance(member) == entry.balance_after
     assert world.ledger.get_entry("order-1") == entry
 
@@ -157,7 +157,8 @@ def test_redeem_debits_and_records_a_negative_entry(world: Ledgerland) -> None:
     result = world.points.move(redeem(member, "r1", 40))
 
     assert (result.entry.points, result.entry.sequence) == (-40, 2)
-    assert world.points.balance(member) == Balance(member, 60, 100, 40, 0, 2, T0 + timedelta(seconds=5))
+    later = T0 + timedelta(seconds=5)
+    assert world.points.balance(member) == Balance(member, 60, 100, 40, 0, 2, later, last_activity_at=later)
 
 
 def test_adjust_applies_a_signed_correction_and_keeps_the_reason(world: Ledgerland) -> None:
