@@ -2,16 +2,31 @@
 
 Requests are strict (no type coercion) and reject unknown fields, so a body carrying
 ``balance`` or ``tenant_id`` is refused rather than silently ignored.
+
+A rule pydantic cannot write into JSON Schema by itself (no repeats, not zero, exactly one
+of two fields...) is declared next to the check that enforces it, with the JSON Schema that
+says it (``json_schema_extra``), so that the document never accepts a body the API refuses.
+Left out of the document: rules that depend on the moment or on the tenant (dates in the
+future, the currency's decimal places, an IANA time zone, an opaque cursor), and so far the
+expiry policy's combinations of fields (which of days, months and period each kind takes).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.events import EventType
@@ -21,9 +36,77 @@ from chalicelib.domain.ledger import MAX_POINTS_PER_MOVEMENT, MovementType
 from chalicelib.domain.program import Rounding
 from chalicelib.domain.tenants import TENANT_ID_MAX_LENGTH, TENANT_ID_MIN_LENGTH, TENANT_ID_PATTERN, TenantStatus
 
+# --- rules written both as checks and as JSON Schema ---------------------------------------------
+
+JsonSchema = dict[str, Any]
+
+#: What pydantic's ``strip_whitespace`` strips (Unicode White_Space), so that "some character
+#: outside it" (in JSON Schema, where the pattern searches the unstripped text) says "not blank".
+_NOT_BLANK = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
+def _positive_decimal(integer_digits: int, fraction_digits: int) -> str:
+    """A decimal string greater than zero: no sign, exponent or leading zero, at most
+    ``integer_digits`` before the point and ``fraction_digits`` after it; "0", "0.0" and
+    "00.5" do not match, "0.05" and "2.50" do."""
+    small = "|".join(
+        "0" * zeros + "[1-9]" + (f"[0-9]{{0,{fraction_digits - zeros - 1}}}" if zeros < fraction_digits - 1 else "")
+        for zeros in range(fraction_digits)
+    )
+    return rf"^([1-9][0-9]{{0,{integer_digits - 1}}}(\.[0-9]{{1,{fraction_digits}}})?|0\.({small}))$"
+
+
+def _no_repeats(items: list[Any]) -> list[Any]:
+    if len(set(items)) != len(items):
+        raise ValueError("items must not repeat")
+    return items
+
+
+def _not_zero(value: int) -> int:
+    if value == 0:
+        raise ValueError("must not be 0")
+    return value
+
+
+def _present(name: str) -> JsonSchema:
+    """JSON Schema: the field is sent and is not null."""
+    return {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+
+
+def _sent(model: BaseModel, *names: str) -> list[str]:
+    """The fields among ``names`` that the request gives a value (not missing, not null)."""
+    return [name for name in names if getattr(model, name) is not None]
+
+
+def _exactly_one_of(*names: str) -> JsonSchema:
+    """JSON Schema for what ``_check_exactly_one_of`` enforces."""
+    return {"oneOf": [_present(name) for name in names]}
+
+
+def _check_exactly_one_of(model: BaseModel, *names: str) -> None:
+    if len(_sent(model, *names)) != 1:
+        raise ValueError(f"send exactly one of {' or '.join(names)}")
+
+
+def _keys_by_property_names(schema: JsonSchema) -> None:
+    """pydantic writes a dict's key pattern as ``patternProperties``, which constrains only the
+    keys that match it (any other key, with any value, passes). The API refuses every other
+    key: JSON Schema says so with ``propertyNames``, and the values with ``additionalProperties``."""
+    ((pattern, values),) = schema.pop("patternProperties").items()
+    schema["propertyNames"] = {**schema.get("propertyNames", {}), "pattern": pattern}
+    schema["additionalProperties"] = values
+
+
+def _not_null(schema: JsonSchema) -> None:
+    """An optional field that may be left out but not sent as null: drop null from the schema."""
+    schema.pop("default", None)
+    branches = [branch for branch in schema.pop("anyOf") if branch != {"type": "null"}]
+    schema.update(branches[0] if len(branches) == 1 else {"anyOf": branches})
+
+
 # --- shared field types ------------------------------------------------------------------
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=_NOT_BLANK)]
 Reference = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Description = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
@@ -32,13 +115,17 @@ Email = Annotated[
 ]
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.:-]+$")]
 MetadataValue = Annotated[str, StringConstraints(max_length=500)]
-Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20, description="Up to 20 string pairs.")]
+Metadata = Annotated[
+    dict[MetadataKey, MetadataValue],
+    Field(max_length=20, description="Up to 20 string pairs.", json_schema_extra=_keys_by_property_names),
+]
 PositivePoints = Annotated[int, Field(ge=1, le=MAX_POINTS_PER_MOVEMENT, description="A whole number of points.")]
 Amount = Annotated[
     str,
     Field(
-        pattern=r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,3})?$",
-        description='A positive decimal string in the tenant\'s currency, e.g. "12.50".',
+        pattern=_positive_decimal(12, 3),
+        description='A positive decimal string in the tenant\'s currency, e.g. "12.50", with at most the '
+        "currency's decimal places (EUR: 2, JPY: 0).",
         examples=["12.50"],
     ),
 ]
@@ -135,14 +222,11 @@ class CreatedTenant(Out):
 
 class CreateApiKeyRequest(StrictRequest):
     name: Name
-    scopes: Annotated[list[Scope], Field(min_length=1, max_length=3)]
-
-    @field_validator("scopes")
-    @classmethod
-    def _unique(cls, value: list[Scope]) -> list[Scope]:
-        if len(set(value)) != len(value):
-            raise ValueError("scopes must not repeat")
-        return value
+    scopes: Annotated[
+        list[Scope],
+        Field(min_length=1, max_length=3, json_schema_extra={"uniqueItems": True}),
+        AfterValidator(_no_repeats),
+    ]
 
 
 class ApiKeyList(Out):
@@ -195,8 +279,9 @@ class ExpiryPolicyModel(StrictRequest):
 
 
 class ProgramRequest(StrictRequest):
-    points_per_currency_unit: Annotated[str, Field(pattern=r"^(0|[1-9][0-9]{0,5})(\.[0-9]{1,4})?$")] = Field(
-        description="Points per one unit of the tenant's currency, as a decimal string.", examples=["1", "2.5"]
+    points_per_currency_unit: Annotated[str, Field(pattern=_positive_decimal(6, 4))] = Field(
+        description="Points per one unit of the tenant's currency, as a decimal string greater than 0.",
+        examples=["1", "2.5"],
     )
     rounding: Rounding
     expiry: ExpiryPolicyModel = Field(default_factory=ExpiryPolicyModel)
@@ -206,13 +291,6 @@ class ProgramRequest(StrictRequest):
     reversal_clawback: bool = Field(
         default=False, description="Whether a reversal may push the balance below zero (else it stops at zero)."
     )
-
-    @field_validator("points_per_currency_unit")
-    @classmethod
-    def _positive(cls, value: str) -> str:
-        if Decimal(value) <= 0:
-            raise ValueError("must be greater than 0")
-        return value
 
 
 class ExpiryPolicyOut(Out):
@@ -252,20 +330,22 @@ class CreateMemberRequest(StrictRequest):
 
 
 class UpdateMemberRequest(StrictRequest):
-    """Only the fields sent change; send null to clear one."""
+    """Only the fields sent change; send null to clear one (not `marketing_consent`)."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
     email: Email | None = None
     name: Name | None = None
     birthday: date | None = None
-    marketing_consent: bool | None = None
+    marketing_consent: bool | None = Field(default=None, json_schema_extra=_not_null)
 
     _birthday = field_validator("birthday")(_plausible_birthday)
 
     @model_validator(mode="after")
     def _something_to_change(self) -> UpdateMemberRequest:
-        if not self.model_fields_set:
+        if not self.model_fields_set:  # minProperties: 1
             raise ValueError("send at least one field to change")
-        if "marketing_consent" in self.model_fields_set and self.marketing_consent is None:
+        if "marketing_consent" in self.model_fields_set and self.marketing_consent is None:  # _not_null
             raise ValueError("marketing_consent cannot be null")
         return self
 
@@ -312,6 +392,8 @@ class _Movement(StrictRequest):
 class EarnRequest(_Movement):
     """Send exactly one of `points` or `amount` (converted by the program)."""
 
+    model_config = ConfigDict(json_schema_extra=_exactly_one_of("points", "amount"))
+
     points: PositivePoints | None = None
     amount: Amount | None = None
     pending_days: Annotated[int, Field(ge=0, le=365)] | None = Field(
@@ -320,8 +402,7 @@ class EarnRequest(_Movement):
 
     @model_validator(mode="after")
     def _points_or_amount(self) -> EarnRequest:
-        if (self.points is None) == (self.amount is None):
-            raise ValueError("send exactly one of points or amount")
+        _check_exactly_one_of(self, "points", "amount")
         return self
 
 
@@ -330,17 +411,12 @@ class RedeemRequest(_Movement):
 
 
 class AdjustRequest(_Movement):
-    points: Annotated[int, Field(ge=-MAX_POINTS_PER_MOVEMENT, le=MAX_POINTS_PER_MOVEMENT)] = Field(
-        description="Signed, non-zero: positive credits, negative debits (never below zero)."
-    )
+    points: Annotated[
+        int,
+        Field(ge=-MAX_POINTS_PER_MOVEMENT, le=MAX_POINTS_PER_MOVEMENT, json_schema_extra={"not": {"const": 0}}),
+        AfterValidator(_not_zero),
+    ] = Field(description="Signed, non-zero: positive credits, negative debits (never below zero).")
     reason: Description
-
-    @field_validator("points")
-    @classmethod
-    def _non_zero(cls, value: int) -> int:
-        if value == 0:
-            raise ValueError("points must not be 0")
-        return value
 
 
 class ExpiringSoon(Out):
@@ -349,8 +425,10 @@ class ExpiringSoon(Out):
 
 
 class ReverseRequest(_Movement):
-    """Take back points earned for an order (its `reference`): all of them, `points`, or the
+    """Take back points earned for an order (its `reference`): exactly one of `points`, or the
     points an `amount` of a partial refund converts to. Pending points go first."""
+
+    model_config = ConfigDict(json_schema_extra=_exactly_one_of("points", "amount"))
 
     reference: Reference = Field(description="The reference the points were earned with, e.g. the order id.")
     points: PositivePoints | None = None
@@ -358,8 +436,7 @@ class ReverseRequest(_Movement):
 
     @model_validator(mode="after")
     def _points_or_amount(self) -> ReverseRequest:
-        if (self.points is None) == (self.amount is None):
-            raise ValueError("send exactly one of points or amount")
+        _check_exactly_one_of(self, "points", "amount")
         return self
 
 
@@ -456,7 +533,11 @@ class EventOut(Out):
     member_id: str
     created_at: datetime
     data: dict[str, Any] = Field(
-        description="points.*: the ledger transaction; member.created: the member's id, external id and creation time."
+        description=(
+            "points.* (but expiring_soon): the ledger transaction; member.created: the member's id, external id "
+            "and creation time; points.expiring_soon: points, expires_at, expiry_date (local); member.birthday: "
+            "birthday, bonus_points, bonus_transaction_id. The last two only for members with marketing consent."
+        )
     )
 
 
