@@ -53,6 +53,8 @@ def program(value: Program) -> schemas.ProgramOut:
         ),
         pending_days=value.pending_days,
         reversal_clawback=value.reversal_clawback,
+        expiry_warning_days=value.expiry_warning_days,
+        birthday_bonus=value.birthday_bonus,
         updated_at=value.updated_at,
     )
 

@@ -50,6 +50,12 @@ def put_program(request: ApiRequest) -> schemas.ProgramOut:
         periods_after=body.expiry.periods_after,
     )
     program = request.services.for_tenant(request.tenant).program.replace(
-        Decimal(body.points_per_currency_unit), body.rounding, expiry, body.pending_days, body.reversal_clawback
+        Decimal(body.points_per_currency_unit),
+        body.rounding,
+        expiry,
+        body.pending_days,
+        body.reversal_clawback,
+        expiry_warning_days=body.expiry_warning_days,
+        birthday_bonus=body.birthday_bonus,
     )
     return presenters.program(program)

@@ -259,6 +259,8 @@ class ExpiryPolicyModel(StrictRequest):
     * `{"kind": "fixed_period", "days": 365}` or `{"kind": "fixed_period", "months": 12}`: after earning.
     * `{"kind": "end_of_period", "period": "year", "periods_after": 1}`: at the end of the period N
       periods after the one of earning, in the tenant's time zone (here: 31 December of the next year).
+    * `{"kind": "inactivity", "days": 365}`: every available point lapses N days after the member's
+      last earn or redeem (a policy change applies to each member from their next movement).
     """
 
     kind: ExpiryKind = ExpiryKind.NONE
@@ -273,6 +275,8 @@ class ExpiryPolicyModel(StrictRequest):
             raise ValueError("fixed_period needs exactly one of days or months")
         if self.kind is ExpiryKind.END_OF_PERIOD and self.period is None:
             raise ValueError("end_of_period needs a period: year, quarter or month")
+        if self.kind is ExpiryKind.INACTIVITY and (self.days is None or self.months or self.period):
+            raise ValueError("inactivity needs days (and no months or period)")
         if self.kind is ExpiryKind.NONE and (self.days or self.months or self.period or self.periods_after):
             raise ValueError("kind none takes no other field")
         return self
@@ -291,6 +295,13 @@ class ProgramRequest(StrictRequest):
     reversal_clawback: bool = Field(
         default=False, description="Whether a reversal may push the balance below zero (else it stops at zero)."
     )
+    expiry_warning_days: Annotated[int, Field(ge=0, le=365)] = Field(
+        default=14,
+        description="points.expiring_soon is announced this many days before points expire (0: never).",
+    )
+    birthday_bonus: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        default=0, description="Points credited on each member's birthday, in the tenant's time zone (0: none)."
+    )
 
 
 class ExpiryPolicyOut(Out):
@@ -307,6 +318,8 @@ class ProgramOut(Out):
     expiry: ExpiryPolicyOut
     pending_days: int
     reversal_clawback: bool
+    expiry_warning_days: int
+    birthday_bonus: int
     updated_at: datetime | None
 
 

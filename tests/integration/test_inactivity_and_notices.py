@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from chalicelib.domain import events as events_module
 from chalicelib.domain.errors import InsufficientPoints, InvalidRequest
 from chalicelib.domain.events import SETTLE_WINDOW, EventType
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy
@@ -229,3 +231,53 @@ def test_a_leap_day_birthday_is_celebrated_on_28_february_and_a_changed_birthday
 
     assert run(brand, JobName.NOTIFY, brand.clock.now)["birthdays"] == 1
     assert (brand.available(leap), brand.available(moved)) == (10, 0)
+
+
+# --- over HTTP ----------------------------------------------------------------------------------
+
+
+def test_the_program_takes_the_inactivity_policy_and_the_notice_settings(api: Api, admin_key: str) -> None:
+    body = {
+        "points_per_currency_unit": "1",
+        "rounding": "floor",
+        "expiry": {"kind": "inactivity", "days": 180},
+        "expiry_warning_days": 10,
+        "birthday_bonus": 25,
+    }
+    put = api.call("PUT", "/v1/program", key=admin_key, body=body)
+    got = api.call("GET", "/v1/program", key=admin_key)
+    no_days = api.call("PUT", "/v1/program", key=admin_key, body={**body, "expiry": {"kind": "inactivity"}})
+    too_short = api.call("PUT", "/v1/program", key=admin_key, body={**body, "pending_days": 180})
+
+    assert put.status == 200 and got.body == put.body
+    assert got.body["expiry"] == {"kind": "inactivity", "days": 180, "months": None, "period": None, "periods_after": 0}
+    assert (got.body["expiry_warning_days"], got.body["birthday_bonus"]) == (10, 25)
+    assert no_days.status == 400 and no_days.error_code() == "invalid_request"
+    assert too_short.status == 400 and too_short.body["error"]["details"]["fields"][0]["path"] == "expiry.days"
+    assert api.call("GET", "/v1/program", key=admin_key).body == put.body  # refusals changed nothing
+
+
+def test_the_notify_job_over_http_announces_to_the_callers_tenant_only(
+    api: Api, admin_key: str, other_admin_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(events_module, "SETTLE_WINDOW", timedelta(0))
+    program = {"points_per_currency_unit": "1", "rounding": "floor", "birthday_bonus": 25}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=program).status == 200
+    today = datetime.now(ZoneInfo(TZ)).date()
+    birthday = today.replace(year=2000).isoformat()  # a leap year: 29 February exists
+    member = api.enrol(admin_key, birthday=birthday, marketing_consent=True)
+    api.enrol(other_admin_key, birthday=birthday, marketing_consent=True)
+
+    run = api.call("POST", "/v1/jobs/notify/run", key=admin_key, body={})
+    rerun = api.call("POST", "/v1/jobs/notify/run", key=admin_key, body={})
+    feed = api.call("GET", "/v1/events?type=member.birthday", key=admin_key)
+    other = api.call("GET", "/v1/events?type=member.birthday", key=other_admin_key)
+
+    assert run.status == 201, run.body
+    assert (run.body["counts"]["birthdays"], run.body["counts"]["birthday_bonuses"]) == (1, 1)
+    assert (rerun.body["counts"]["birthdays"], rerun.body["counts"]["birthday_bonuses"]) == (0, 0)
+    (event,) = feed.body["data"]
+    assert event["member_id"] == member
+    assert event["data"]["birthday"] == birthday and event["data"]["bonus_points"] == 25
+    assert api.balance(admin_key, member)["available"] == 25
+    assert other.status == 200 and other.body["data"] == []
