@@ -58,6 +58,9 @@ SETTLE_LOTS_PER_COMMIT = 32
 #: Due lots settled inside a movement's own transaction; with more due, the movement first
 #: records them in their own transactions, so its own lot changes keep room (~50 items).
 SETTLE_LOTS_WITH_MOVEMENT = 16
+#: Lots one movement may change (a debit consumes lots FIFO; each changed lot is an item of
+#: its transaction). A redemption spanning more is refused with the points it could take.
+MAX_LOTS_PER_MOVEMENT = 40
 
 
 class MovementType(StrEnum):
@@ -575,7 +578,9 @@ class PointsService:
                 requested, pending_change = delta, -from_pending
                 delta = after.available + after.pending - settled.balance.available - settled.balance.pending
             elif delta < 0:
-                own = LotBook(settled.balance.available, settled.lots).consume(-delta, now)
+                book = LotBook(settled.balance.available, settled.lots)
+                own = book.consume(-delta, now)
+                self._check_lot_span(book, own, -delta, now)
                 after = settled.balance.apply(request.movement, delta, now)
             else:
                 own = LotChanges()
@@ -625,6 +630,19 @@ class PointsService:
         except IdempotencyKeyTaken:
             return self._replay_or_raise(request, None)
         return MovementResult(entry=entry, replayed=False)
+
+    @staticmethod
+    def _check_lot_span(book: LotBook, changes: LotChanges, points: int, now: datetime) -> None:
+        """One transaction holds at most 100 items: a debit may change MAX_LOTS_PER_MOVEMENT lots."""
+        if changes.count <= MAX_LOTS_PER_MOVEMENT:
+            return
+        first_lots = book.consume(book.spendable(now), now).deleted[:MAX_LOTS_PER_MOVEMENT]
+        at_once = sum(lot.remaining for lot in first_lots)
+        raise MovementTooLarge(
+            f"{points} points span {changes.count} lots of points earned at different times; one movement may "
+            f"take from at most {MAX_LOTS_PER_MOVEMENT}: take at most {at_once} points now, then the rest",
+            details={"points": points, "lots": changes.count, "max_lots": MAX_LOTS_PER_MOVEMENT, "max_points": at_once},
+        )
 
     def _with_activity(self, movement: MovementType, after: Balance, now: datetime) -> Balance:
         """An earn or redeem is activity: under an inactivity policy it moves the deadline.

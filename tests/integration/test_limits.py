@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.domain.errors import StorageLimitExceeded
+from chalicelib.domain.errors import MovementTooLarge, StorageLimitExceeded
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy
 from chalicelib.domain.jobs import JobName
 from chalicelib.domain.ledger import MovementRequest, MovementType
@@ -246,3 +246,27 @@ def test_the_expiry_job_expires_50_lots_of_one_member(many_lots_past_expiry: tup
     balance = services.points.balance(member)
     assert (balance.available, balance.lifetime_expired, balance.lot_count) == (0, 50, 0)
     assert services.jobs.run(JobName.EXPIRE_POINTS, clock.now).counts["lots_expired"] == 0  # nothing twice
+
+
+def test_a_redemption_spanning_more_lots_than_one_transaction_holds_says_how_much_it_can_take(
+    api: Api, tenant: TenantModels
+) -> None:
+    """45 lots of 1 point each (45 earns under a 1-year expiry): redeeming all 45 at once would
+    change 45 lots; one movement may change 40. The refusal names what can be taken now."""
+    clock = _Clock(datetime(2027, 3, 1, 12, tzinfo=UTC))
+    services = platform().for_tenant_id("acme", clock=clock)
+    services.program.replace(Decimal(1), Rounding.FLOOR, ExpiryPolicy(kind=ExpiryKind.FIXED_PERIOD, days=365))
+    member = services.members.enrol(NewMember()).member_id
+    for index in range(45):
+        clock.now += timedelta(minutes=1)
+        services.points.move(MovementRequest(member, MovementType.EARN, f"earn-{index}", points=1))
+
+    with pytest.raises(MovementTooLarge) as refused:
+        services.points.move(MovementRequest(member, MovementType.REDEEM, "all-at-once", points=45))
+    assert refused.value.details == {"points": 45, "lots": 45, "max_lots": 40, "max_points": 40}
+    assert services.points.balance(member).available == 45  # nothing written
+
+    services.points.move(MovementRequest(member, MovementType.REDEEM, "first-part", points=40))
+    services.points.move(MovementRequest(member, MovementType.REDEEM, "the-rest", points=5))
+    balance = services.points.balance(member)
+    assert (balance.available, balance.lifetime_redeemed, balance.lot_count) == (0, 45, 0)
