@@ -30,8 +30,9 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 MAX_PATH_PARAM_LENGTH = 64
 _PATH_PARAM = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_PATH_PARAM_LENGTH}}}")
-#: Content types we accept so that our own 4xx answers them, not Chalice's 415.
-_CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded", "application/octet-stream"]
+#: Every content type reaches the handler, so that our own 4xx (the body is parsed as JSON
+#: whatever its label) answers them in the error shape, never Chalice's bare 415.
+_CONTENT_TYPES = ["application/json", "*/*"]
 
 
 @dataclass(frozen=True)

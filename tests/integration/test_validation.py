@@ -39,6 +39,7 @@ class Tenant:
         raw_body: str | None = None,
         idempotency_key: str | None = "v-1",
         member: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Reply:
         return self.api.call(
             "POST",
@@ -47,6 +48,7 @@ class Tenant:
             body=body,
             raw_body=raw_body,
             idempotency_key=idempotency_key,
+            headers=headers,
         )
 
 
@@ -340,6 +342,21 @@ def test_unreadable_bodies_are_refused(
         for label, raw in bodies.items():
             with subtests.test(msg=f"{target} with {label}"):
                 assert_invalid(send(raw), "body", context=f"{target} with {label}")
+    unchanged()
+
+
+def test_any_content_type_gets_our_answer_in_the_error_shape_never_a_bare_415(
+    tenant: Tenant, unchanged: Callable[[], None], subtests: pytest.Subtests
+) -> None:
+    """Found by Schemathesis: a random Content-Type got Chalice's own 415 {"Code": ...}."""
+    for content_type in ("text/csv", "R5Xe", "multipart/form-data; boundary=x", "image/png"):
+        with subtests.test(msg=f"POST earn labelled {content_type}"):
+            refused = tenant.move("earn", raw_body="points=1", headers={"Content-Type": content_type})
+            assert_invalid(refused, "body", context=content_type)
+        with subtests.test(msg=f"GET members labelled {content_type}"):
+            listed = tenant.call("GET", "/v1/members", headers={"Content-Type": content_type})
+            assert listed.status == 200, listed.body
+            assert sorted(m["external_id"] for m in listed.body["data"]) == ["cust-1", "cust-2"]
     unchanged()
 
 
