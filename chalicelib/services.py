@@ -20,6 +20,7 @@ from chalicelib.domain.ledger import PointsService, RetryPolicy
 from chalicelib.domain.members import MemberService
 from chalicelib.domain.notifications import NotificationJob
 from chalicelib.domain.program import ProgramService
+from chalicelib.domain.rules import RuleService
 from chalicelib.domain.tenants import TenantService
 from chalicelib.persistence.control import ApiKeyRepository, TenantRepository
 from chalicelib.persistence.factory import ConnectionConfig, clear_caches, control_models, tenant_models
@@ -31,6 +32,7 @@ from chalicelib.persistence.tenant_data import (
     MemberRepository,
     NoticeRepository,
     ProgramRepository,
+    RuleRepository,
 )
 from chalicelib.settings import Settings, get_settings, reset_settings
 
@@ -46,6 +48,7 @@ class TenantServices:
     members: MemberService
     points: PointsService
     program: ProgramService
+    rules: RuleService
     jobs: JobRunner
     feed: EventFeed
 
@@ -119,7 +122,8 @@ class PlatformServices:
         models = tenant_models(tenant_id, self.settings.tenant_table_name(tenant_id), self.connection)
         program = ProgramService(ProgramRepository(models), clock=clock)
         ledger = LedgerRepository(models)
-        points = PointsService(ledger, program, clock=clock, retry=self.retry_policy)
+        rules = RuleService(RuleRepository(models), program, clock=clock)
+        points = PointsService(ledger, program, clock=clock, retry=self.retry_policy, rules=rules)
         members = MemberService(MemberRepository(models), clock=clock)
         notify = NotificationJob(
             ledger=ledger,
@@ -144,6 +148,7 @@ class PlatformServices:
             members=members,
             points=points,
             program=program,
+            rules=rules,
             jobs=jobs,
             feed=EventFeed(EventRepository(models), start=created_at, clock=clock),
         )

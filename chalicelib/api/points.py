@@ -9,6 +9,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api import presenters, schemas
+from chalicelib.api.program import to_order
 from chalicelib.api.routing import ApiRequest, Result, endpoint
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.ledger import MovementRequest, MovementType, describe
@@ -35,6 +36,7 @@ def _move(request: ApiRequest, member_id: str, movement: MovementType) -> Result
         actor_key_id=request.tenant.key_id,
         timezone=request.tenant.tenant.timezone,
         pending_days=getattr(body, "pending_days", None),
+        order=to_order(body.order, request.tenant.tenant.currency) if getattr(body, "order", None) else None,
     )
     result = request.services.for_tenant(request.tenant).points.move(command)
     if result.replayed:

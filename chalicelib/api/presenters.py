@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from chalicelib.api import schemas
 from chalicelib.domain.api_keys import ApiKey, IssuedApiKey
 from chalicelib.domain.clock import isoformat
@@ -10,6 +12,7 @@ from chalicelib.domain.jobs import JobRun
 from chalicelib.domain.ledger import BalanceView, LedgerEntry
 from chalicelib.domain.members import Member
 from chalicelib.domain.program import Program
+from chalicelib.domain.rules import WEEKDAYS, Earning, EarningRule, Share
 from chalicelib.domain.tenants import Tenant
 
 
@@ -109,6 +112,37 @@ def transaction(entry: LedgerEntry) -> schemas.TransactionOut:
         expires_at=entry.expires_at,
         pending_change=entry.pending_change,
         matures_at=entry.matures_at,
+        breakdown=shares(entry.breakdown),
+    )
+
+
+def shares(breakdown: tuple[Share, ...]) -> list[schemas.ShareOut]:
+    return [
+        schemas.ShareOut(source=share.source, name=share.name, points=share.points, rule_id=share.rule_id)  # type: ignore[arg-type]
+        for share in breakdown
+    ]
+
+
+def earning(value: Earning) -> schemas.PreviewOut:
+    return schemas.PreviewOut(points=value.points, breakdown=shares(value.breakdown))
+
+
+def rule(value: EarningRule, now: datetime) -> schemas.RuleOut:
+    status = "ended" if value.ends_at and value.ends_at <= now else "scheduled" if not value.in_force(now) else "active"
+    return schemas.RuleOut(
+        id=value.rule_id,
+        name=value.name,
+        kind=value.kind,
+        factor=format(value.factor, "f") if value.factor is not None else None,
+        points=value.points,
+        skus=sorted(value.skus),
+        categories=sorted(value.categories),
+        weekdays=sorted(value.weekdays, key=WEEKDAYS.index),
+        min_order_total=format(value.min_order_total, "f") if value.min_order_total is not None else None,
+        starts_at=value.starts_at,
+        ends_at=value.ends_at,
+        created_at=value.created_at,
+        status=status,  # type: ignore[arg-type]
     )
 
 

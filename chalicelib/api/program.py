@@ -1,4 +1,4 @@
-"""The tenant's program settings."""
+"""The tenant's program: its settings, its earning rules, and a preview of what an order earns."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from chalice import Blueprint
 from chalicelib.api import presenters, schemas
 from chalicelib.api.routing import ApiRequest, endpoint
 from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.clock import utc_now
 from chalicelib.domain.expiry import ExpiryPolicy
+from chalicelib.domain.rules import NewRule, Order
 
 bp = Blueprint(__name__)
 TAG = "Program"
@@ -59,3 +61,105 @@ def put_program(request: ApiRequest) -> schemas.ProgramOut:
         birthday_bonus=body.birthday_bonus,
     )
     return presenters.program(program)
+
+
+@endpoint(
+    bp,
+    "/program/rules",
+    "POST",
+    summary="Add an earning rule (in force from starts_at, or now)",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.ADMIN,
+    status=201,
+    body=schemas.RuleRequest,
+    response=schemas.RuleOut,
+)
+def add_rule(request: ApiRequest) -> schemas.RuleOut:
+    body: schemas.RuleRequest = request.body
+    rule = request.services.for_tenant(request.tenant).rules.add(
+        NewRule(
+            name=body.name,
+            kind=body.kind,
+            starts_at=body.starts_at,
+            ends_at=body.ends_at,
+            factor=Decimal(body.factor) if body.factor is not None else None,
+            points=body.points,
+            skus=frozenset(body.skus),
+            categories=frozenset(body.categories),
+            weekdays=frozenset(body.weekdays),
+            min_order_total=Decimal(body.min_order_total) if body.min_order_total is not None else None,
+        )
+    )
+    return presenters.rule(rule, utc_now())
+
+
+@endpoint(
+    bp,
+    "/program/rules",
+    "GET",
+    summary="Every earning rule, past, present and scheduled",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.READ,
+    response=schemas.RuleList,
+)
+def list_rules(request: ApiRequest) -> schemas.RuleList:
+    now = utc_now()
+    rules = request.services.for_tenant(request.tenant).rules.list()
+    return schemas.RuleList(data=[presenters.rule(rule, now) for rule in rules])
+
+
+@endpoint(
+    bp,
+    "/program/rules/{rule_id}",
+    "GET",
+    summary="One earning rule",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.READ,
+    response=schemas.RuleOut,
+)
+def get_rule(request: ApiRequest, rule_id: str) -> schemas.RuleOut:
+    return presenters.rule(request.services.for_tenant(request.tenant).rules.get(rule_id), utc_now())
+
+
+@endpoint(
+    bp,
+    "/program/rules/{rule_id}/end",
+    "POST",
+    summary="End an earning rule now (rules are never deleted: past earns stay explained)",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.ADMIN,
+    response=schemas.RuleOut,
+)
+def end_rule(request: ApiRequest, rule_id: str) -> schemas.RuleOut:
+    return presenters.rule(request.services.for_tenant(request.tenant).rules.end(rule_id), utc_now())
+
+
+@endpoint(
+    bp,
+    "/program/preview",
+    "POST",
+    summary="What an order would earn now (or at occurred_at), with the breakdown; writes nothing",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.READ,
+    body=schemas.PreviewRequest,
+    response=schemas.PreviewOut,
+    read_only=True,
+)
+def preview(request: ApiRequest) -> schemas.PreviewOut:
+    body: schemas.PreviewRequest = request.body
+    tenant = request.tenant.tenant
+    order = to_order(body.order, tenant.currency)
+    earning = request.services.for_tenant(request.tenant).rules.earning(
+        order, body.occurred_at or utc_now(), tenant.timezone
+    )
+    return presenters.earning(earning)
+
+
+def to_order(body: schemas.OrderModel, tenant_currency: str) -> Order:
+    lines = [(line.sku, line.category, line.quantity, line.unit_price) for line in body.lines]
+    return Order.parse(body.id, body.total, body.currency, lines, tenant_currency)

@@ -90,7 +90,9 @@ def endpoint(
     query: type[BaseModel] | None = None,
     response: type[BaseModel] | None = None,
     idempotency_key: bool = False,
+    read_only: bool = False,
 ) -> Callable[[Callable[..., BaseModel | Result]], Callable[..., Response]]:
+    """Declare a route. ``read_only`` marks a POST that computes without writing (a preview)."""
     if auth == "tenant" and scope is None:
         raise ValueError(f"{method} {path}: tenant routes must name a scope")
 
@@ -109,7 +111,7 @@ def endpoint(
                 query=query,
                 response=response,
                 idempotency_key=idempotency_key,
-                writes=method != "GET",
+                writes=method != "GET" and not read_only,
             )
         )
 

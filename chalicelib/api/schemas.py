@@ -34,6 +34,7 @@ from chalicelib.domain.expiry import ExpiryKind, Period
 from chalicelib.domain.jobs import JobName, RunStatus
 from chalicelib.domain.ledger import MAX_POINTS_PER_MOVEMENT, MovementType
 from chalicelib.domain.program import Rounding
+from chalicelib.domain.rules import RuleKind
 from chalicelib.domain.tenants import TENANT_ID_MAX_LENGTH, TENANT_ID_MIN_LENGTH, TENANT_ID_PATTERN, TenantStatus
 
 # --- rules written both as checks and as JSON Schema ---------------------------------------------
@@ -323,6 +324,89 @@ class ProgramOut(Out):
     updated_at: datetime | None
 
 
+# --- earning rules and orders ---------------------------------------------------------------
+
+Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+Factor = Annotated[str, Field(pattern=r"^([1-9][0-9]?)(\.[0-9]{1,2})?$", description='e.g. "2" or "1.5" (> 1, < 100).')]
+
+
+class RuleRequest(StrictRequest):
+    """An earning rule. `line_multiplier`: lines whose sku or category matches earn `factor` times
+    their base; `order_multiplier`: the whole order earns `factor` times (a campaign, optionally on
+    some `weekdays` in the tenant's time zone); `order_bonus`: `points` for an order. Every kind may
+    require `min_order_total` and be limited to [`starts_at`, `ends_at`)."""
+
+    name: Name
+    kind: RuleKind
+    factor: Factor | None = None
+    points: PositivePoints | None = None
+    skus: Annotated[list[Code], Field(max_length=100)] = Field(default_factory=list)
+    categories: Annotated[list[Code], Field(max_length=100)] = Field(default_factory=list)
+    weekdays: Annotated[list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]], Field(max_length=7)] = Field(
+        default_factory=list
+    )
+    min_order_total: Amount | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+
+
+class RuleOut(Out):
+    id: str = Field(examples=["rul_01JD0000000000000000000000"])
+    name: str
+    kind: RuleKind
+    factor: str | None
+    points: int | None
+    skus: list[str]
+    categories: list[str]
+    weekdays: list[str]
+    min_order_total: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    created_at: datetime
+    status: Literal["scheduled", "active", "ended"]
+
+
+class RuleList(Out):
+    data: list[RuleOut]
+
+
+class OrderLineModel(StrictRequest):
+    sku: Code
+    category: Code | None = None
+    quantity: Annotated[int, Field(ge=1, le=10_000)]
+    unit_price: Amount
+
+
+class OrderModel(StrictRequest):
+    id: Reference = Field(description="The shop's order id; the earn's reference (for refunds) unless one is sent.")
+    total: Amount
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = Field(
+        description="Must be the tenant's currency."
+    )
+    lines: Annotated[list[OrderLineModel], Field(max_length=100)] = Field(
+        default_factory=list, description="Line items; without them the base rate applies to the total."
+    )
+
+
+class PreviewRequest(StrictRequest):
+    order: OrderModel
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="Evaluate the rules in force then; default now."
+    )
+
+
+class ShareOut(Out):
+    source: Literal["base", "rule"]
+    name: str
+    points: int
+    rule_id: str | None
+
+
+class PreviewOut(Out):
+    points: int
+    breakdown: list[ShareOut]
+
+
 # --- members --------------------------------------------------------------------------------
 
 
@@ -403,19 +487,21 @@ class _Movement(StrictRequest):
 
 
 class EarnRequest(_Movement):
-    """Send exactly one of `points` or `amount` (converted by the program)."""
+    """Send exactly one of `points`, `amount` (converted by the program's rate) or `order`
+    (the program's rate and earning rules; the response has the breakdown)."""
 
-    model_config = ConfigDict(json_schema_extra=_exactly_one_of("points", "amount"))
+    model_config = ConfigDict(json_schema_extra=_exactly_one_of("points", "amount", "order"))
 
     points: PositivePoints | None = None
     amount: Amount | None = None
+    order: OrderModel | None = None
     pending_days: Annotated[int, Field(ge=0, le=365)] | None = Field(
         default=None, description="Days the points stay pending (a return window); default: the program's."
     )
 
     @model_validator(mode="after")
     def _points_or_amount(self) -> EarnRequest:
-        _check_exactly_one_of(self, "points", "amount")
+        _check_exactly_one_of(self, "points", "amount", "order")
         return self
 
 
@@ -485,6 +571,7 @@ class TransactionOut(Out):
     expires_at: datetime | None = Field(description="For points credited under an expiry policy: when they expire.")
     pending_change: int = Field(description="Signed change of the pending points (points - pending_change: available).")
     matures_at: datetime | None = Field(description="For pending points: when they become available.")
+    breakdown: list[ShareOut] = Field(description="Order earns: which rule (or the base rate) gave what.")
 
 
 class MovementOut(Out):

@@ -11,6 +11,7 @@ _ULID = r"[0-9A-HJKMNP-TV-Z]{26}"
 MEMBER_ID_PATTERN = re.compile(rf"^mem_{_ULID}$")
 TRANSACTION_ID_PATTERN = re.compile(rf"^txn_{_ULID}$")
 API_KEY_ID_PATTERN = re.compile(rf"^key_{_ULID}$")
+RULE_ID_PATTERN = re.compile(rf"^rul_{_ULID}$")
 
 
 def _ulid(at: datetime | None) -> ULID:
@@ -36,3 +37,7 @@ def new_job_run_id() -> str:
 
 def new_notice_id(at: datetime | None = None) -> str:
     return f"ntc_{_ulid(at)}"
+
+
+def new_rule_id(at: datetime | None = None) -> str:
+    return f"rul_{_ulid(at)}"

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.errors import (
+    AmountTooSmall,
     BalanceLimitExceeded,
     BusinessRuleViolation,
     IdempotencyKeyReused,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
     from chalicelib.domain.ports import LedgerStore, Page
     from chalicelib.domain.program import ProgramService
+    from chalicelib.domain.rules import Order, RuleService, Share
 
 #: Largest number of points a single movement may carry.
 MAX_POINTS_PER_MOVEMENT = 100_000_000
@@ -250,6 +252,8 @@ class MovementRequest:
     timezone: str = "UTC"
     #: Earn only: days the points stay pending (a return window); None: the program's default.
     pending_days: int | None = None
+    #: Earn only: an order whose points the program's rate and earning rules decide.
+    order: Order | None = None
 
     def __post_init__(self) -> None:
         # One instant, one spelling: the entry stores and every response shows it in UTC.
@@ -270,9 +274,19 @@ class MovementRequest:
             "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
             "metadata": self.metadata,
             "pending_days": self.pending_days,
+            **({"order": _canonical_order(self.order)} if self.order is not None else {}),
         }
         encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(encoded).hexdigest()
+
+
+def _canonical_order(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.order_id,
+        "total": str(order.total),
+        "currency": order.currency,
+        "lines": [[line.sku, line.category, line.quantity, str(line.unit_price)] for line in order.lines],
+    }
 
 
 @dataclass(frozen=True)
@@ -303,6 +317,8 @@ class LedgerEntry:
     matures_at: datetime | None = None
     #: Reversals: the points asked for (``-points`` is what was taken back).
     requested: int | None = None
+    #: Order earns: which rule (or the base rate) gave what; the shares sum to ``points``.
+    breakdown: tuple[Share, ...] = ()
 
     @property
     def view_after(self) -> BalanceView:
@@ -354,9 +370,11 @@ class PointsService:
         clock: Clock = utc_now,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        rules: RuleService | None = None,
     ) -> None:
         self._ledger = ledger
         self._program = program
+        self._rules = rules
         self._clock = clock
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -365,11 +383,11 @@ class PointsService:
         if not MEMBER_ID_PATTERN.fullmatch(request.member_id):
             raise NotFound(f"member {request.member_id!r} not found")
         try:
-            delta, amount = self._delta(request)
+            delta, amount, breakdown = self._delta(request)
         except BusinessRuleViolation as refusal:
             # The program may have changed since this key was first applied: replay wins.
             return self._replay_or_raise(request, refusal)
-        return self._with_retries(lambda: self._attempt(request, delta, amount))
+        return self._with_retries(lambda: self._attempt(request, delta, amount, breakdown))
 
     def settle_due(self, member_id: str, as_of: datetime) -> list[LedgerEntry]:
         """Record every maturity and expiry of the member's lots due at ``as_of``.
@@ -433,10 +451,23 @@ class PointsService:
                     raise RetryLater("the ledger is busy; retry with the same Idempotency-Key") from None
                 self._sleep(self._retry.backoff(transient))
 
-    def _delta(self, request: MovementRequest) -> tuple[int, str | None]:
-        """The signed change of the balance, and the normalised amount it came from (if any)."""
-        amount = None
-        if request.amount is not None:
+    def _delta(self, request: MovementRequest) -> tuple[int, str | None, tuple[Share, ...]]:
+        """The signed change of the balance, the normalised amount it came from (if any), and
+        for an order the breakdown of its points by rule."""
+        amount, breakdown = None, ()
+        if request.order is not None:
+            if self._rules is None:
+                raise RuntimeError("order earns need the earning rules")
+            order = request.order
+            at = request.occurred_at or self._clock()
+            earning = self._rules.earning(order, at, request.timezone)
+            points, amount, breakdown = earning.points, format(order.total, "f"), earning.breakdown
+            if points <= 0:
+                raise AmountTooSmall(
+                    f"order {order.order_id!r} earns no points under the program in force",
+                    details={"amount": amount, "points": points},
+                )
+        elif request.amount is not None:
             value, points = self._program.points_for_amount(request.amount, request.currency or "")
             amount = format(value, "f")
         else:
@@ -446,7 +477,7 @@ class PointsService:
                 f"a single movement may not exceed {MAX_POINTS_PER_MOVEMENT} points",
                 details={"points": points, "maximum": MAX_POINTS_PER_MOVEMENT},
             )
-        return (-points if request.movement is MovementType.REDEEM else points), amount
+        return (-points if request.movement is MovementType.REDEEM else points), amount, breakdown
 
     def _read(self, member_id: str) -> tuple[Balance | None, tuple[Lot, ...]]:
         previous = self._ledger.get_balance(member_id, consistent=True)
@@ -559,7 +590,9 @@ class PointsService:
             return None
         return Lot(lot_id, request.member_id, points, points, now, expires_at, matures_at)
 
-    def _attempt(self, request: MovementRequest, delta: int, amount: str | None) -> MovementResult:
+    def _attempt(
+        self, request: MovementRequest, delta: int, amount: str | None, breakdown: tuple[Share, ...] = ()
+    ) -> MovementResult:
         now = self._clock()
         while True:
             previous, lots = self._read(request.member_id)
@@ -617,13 +650,14 @@ class PointsService:
             balance_after=after,
             amount=amount,
             currency=request.currency if amount is not None else None,
-            reference=request.reference,
+            reference=request.reference or (request.order.order_id if request.order else None),
             description=request.description,
             reason=request.reason,
             metadata=dict(request.metadata),
             actor_key_id=request.actor_key_id,
             expires_at=lot.expires_at if lot else None,
             matures_at=lot.matures_at if lot else None,
+            breakdown=breakdown,
         )
         try:
             self._ledger.commit([*settled.entries, entry], previous, after, changes)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.members import Member, MemberChanges
     from chalicelib.domain.notifications import Notice
     from chalicelib.domain.program import Program
+    from chalicelib.domain.rules import EarningRule
     from chalicelib.domain.tenants import Tenant
 
 T = TypeVar("T")
@@ -102,6 +103,12 @@ class NoticeStore(Protocol):
 
     def members_born_on(self, days: list[str]) -> Iterator[str]:
         """Ids of members whose birthday (``MM-DD``) is one of ``days``, through an index."""
+
+
+class RuleStore(Protocol):
+    def list(self) -> list[EarningRule]: ...
+    def get(self, rule_id: str) -> EarningRule | None: ...
+    def put(self, rule: EarningRule) -> None: ...
 
 
 class ProgramStore(Protocol):

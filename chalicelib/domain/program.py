@@ -73,7 +73,10 @@ class Program:
 
     def points_for(self, amount: Decimal) -> int:
         """Points earned for ``amount`` of the tenant's currency."""
-        raw = amount * self.points_per_currency_unit
+        return self.round(amount * self.points_per_currency_unit)
+
+    def round(self, raw: Decimal) -> int:
+        """Whole points from a decimal figure, with the program's rounding."""
         return int(raw.quantize(Decimal(1), rounding=_ROUNDING_MODES[self.rounding]))
 
 

@@ -165,6 +165,7 @@ class TenantModels:
     program: type[models.ProgramItem]
     job_run: type[models.JobRunItem]
     notice: type[models.NoticeItem]
+    rule: type[models.RuleItem]
 
 
 @lru_cache(maxsize=8)
@@ -194,6 +195,7 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         program=_bind(models.ProgramItem, table_name, config, indexed=False),
         job_run=_bind(models.JobRunItem, table_name, config, indexed=False),
         notice=_bind(models.NoticeItem, table_name, config, indexed=False, feed=True),
+        rule=_bind(models.RuleItem, table_name, config, indexed=False),
     )
 
 

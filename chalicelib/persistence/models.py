@@ -19,6 +19,7 @@ Tenant table (one per brand)::
     LEDGER#<idem key>    #ENTRY     MEMBER#<member>#LEDGER     <seq:012>  ledger entry
     MEMBER#<member>      LOT#<txn>  -                          -          lot (points left, expiry)
     PROGRAM              #CURRENT   -                          -          program settings
+    PROGRAM              RULE#<id>  -                          -          an earning rule
     NOTICE#<type>#<member>#<subject>  #NOTICE                     -          a notice (feed event)
 
 A pending lot is in the sparse, keys-only index ``gsi2`` under ``MATURES#<shard>`` /
@@ -193,6 +194,14 @@ class LedgerItem(FeedItem):
     after_pending = NumberAttribute(null=True, attr_name="bal_pending")
     after_lifetime_reversed = NumberAttribute(null=True, attr_name="bal_reversed")
     after_inactive_at = UTCDateTimeAttribute(null=True, attr_name="bal_inactive_at")
+    #: Order earns: the breakdown by rule, as compact JSON ([source, name, points, rule id]...).
+    breakdown = UnicodeAttribute(null=True, attr_name="bd")
+
+
+class RuleItem(KeyedItem):
+    """An earning rule: pk ``PROGRAM``, sk ``RULE#<rule id>``; its definition as JSON."""
+
+    definition = UnicodeAttribute()
 
 
 class NoticeItem(FeedItem):

@@ -21,6 +21,7 @@ from chalicelib.domain.members import Member, MemberChanges
 from chalicelib.domain.notifications import Notice
 from chalicelib.domain.ports import BalanceChanged, IdempotencyKeyTaken, Page
 from chalicelib.domain.program import Program, Rounding
+from chalicelib.domain.rules import EarningRule, RuleKind, Share
 from chalicelib.persistence.errors import (
     RETRYABLE_CANCELLATIONS,
     cancellation_codes,
@@ -36,6 +37,7 @@ from chalicelib.persistence.models import (
     MemberItem,
     NoticeItem,
     ProgramItem,
+    RuleItem,
 )
 from chalicelib.persistence.pagination import decode_cursor, paginate
 
@@ -67,6 +69,7 @@ _DUE_PREFIX = "EXPIRES#"
 _MATURES_PREFIX = "MATURES#"
 _BIRTHDAY_PREFIX = "BIRTHDAY#"
 _NOTICE = "#NOTICE"
+_RULE_PREFIX = "RULE#"
 #: Due lots spread over this many index partitions, so no single one runs hot.
 DUE_SHARDS = 8
 
@@ -432,6 +435,68 @@ def _to_notice(item: NoticeItem) -> Notice:
     )
 
 
+class RuleRepository:
+    def __init__(self, models: TenantModels) -> None:
+        self._models = models
+
+    def list(self) -> list[EarningRule]:
+        rule = self._models.rule
+        with translate_transient():
+            return [_to_rule(item) for item in rule.query("PROGRAM", rule.sk.startswith(_RULE_PREFIX))]
+
+    def get(self, rule_id: str) -> EarningRule | None:
+        with translate_transient():
+            try:
+                return _to_rule(self._models.rule.get("PROGRAM", f"{_RULE_PREFIX}{rule_id}"))
+            except DoesNotExist:
+                return None
+
+    def put(self, rule: EarningRule) -> None:
+        definition = {
+            "name": rule.name,
+            "kind": str(rule.kind),
+            "created_at": isoformat_micros(rule.created_at),
+            "starts_at": isoformat_micros(rule.starts_at),
+            "ends_at": isoformat_micros(rule.ends_at),
+            "factor": str(rule.factor) if rule.factor is not None else None,
+            "points": rule.points,
+            "skus": sorted(rule.skus),
+            "categories": sorted(rule.categories),
+            "weekdays": sorted(rule.weekdays),
+            "min_order_total": str(rule.min_order_total) if rule.min_order_total is not None else None,
+        }
+        with translate_transient():
+            self._models.rule(
+                pk="PROGRAM", sk=f"{_RULE_PREFIX}{rule.rule_id}", definition=json.dumps(definition)
+            ).save()
+
+
+def isoformat_micros(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment is not None else None
+
+
+def _to_rule(item: RuleItem) -> EarningRule:
+    data = json.loads(item.definition)
+
+    def moment(name: str) -> datetime | None:
+        return datetime.fromisoformat(data[name]) if data.get(name) else None
+
+    return EarningRule(
+        rule_id=item.sk.removeprefix(_RULE_PREFIX),
+        name=data["name"],
+        kind=RuleKind(data["kind"]),
+        created_at=datetime.fromisoformat(data["created_at"]),
+        starts_at=moment("starts_at"),
+        ends_at=moment("ends_at"),
+        factor=Decimal(data["factor"]) if data.get("factor") else None,
+        points=data.get("points"),
+        skus=frozenset(data.get("skus") or ()),
+        categories=frozenset(data.get("categories") or ()),
+        weekdays=frozenset(data.get("weekdays") or ()),
+        min_order_total=Decimal(data["min_order_total"]) if data.get("min_order_total") else None,
+    )
+
+
 class ProgramRepository:
     def __init__(self, models: TenantModels) -> None:
         self._models = models
@@ -599,6 +664,9 @@ def _to_ledger_item(models: TenantModels, entry: LedgerEntry) -> LedgerItem:
         after_pending=after.pending or None,
         after_lifetime_reversed=after.lifetime_reversed or None,
         after_inactive_at=after.inactive_at,
+        breakdown=json.dumps([[s.source, s.name, s.points, s.rule_id] for s in entry.breakdown], separators=(",", ":"))
+        if entry.breakdown
+        else None,
     )
 
 
@@ -635,6 +703,7 @@ def _to_entry(item: LedgerItem) -> LedgerEntry:
         expires_at=item.expires_at,
         matures_at=item.matures_at,
         pending_change=int(item.pending_change or 0),
+        breakdown=tuple(Share(*share) for share in json.loads(item.breakdown)) if item.breakdown else (),
         amount=item.amount,
         currency=item.currency,
         reference=item.reference,

@@ -273,6 +273,28 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     )
     assert api.call("GET", "/v1/program", key=read_key).body["points_per_currency_unit"] == "1.5"
 
+    # Earning rules and the preview
+    rule_body = {"name": "Coffee x2", "kind": "line_multiplier", "factor": "2", "categories": ["coffee"]}
+    rule = api.call("POST", "/v1/program/rules", key=admin, body=rule_body)
+    assert rule.status == 201
+    assert api.call("POST", "/v1/program/rules", key=admin, body={**rule_body, "factor": "1"}).status == 400
+    assert api.call("POST", "/v1/program/rules", key=write_key, body=rule_body).status == 403
+    assert [r["id"] for r in api.call("GET", "/v1/program/rules", key=read_key).body["data"]] == [rule.body["id"]]
+    assert api.call("GET", f"/v1/program/rules/{rule.body['id']}", key=read_key).body["status"] == "active"
+    assert api.call("GET", "/v1/program/rules/rul_01JD0000000000000000000000", key=read_key).status == 404
+    order = {
+        "id": "o-1",
+        "total": "4.00",
+        "currency": "EUR",
+        "lines": [{"sku": "latte", "category": "coffee", "quantity": 1, "unit_price": "4.00"}],
+    }
+    assert api.call("POST", "/v1/program/preview", key=read_key, body={"order": order}).body["points"] == 12
+    assert (
+        api.call("POST", "/v1/program/preview", key=read_key, body={"order": {**order, "currency": "USD"}}).status
+        == 400
+    )
+    assert api.call("POST", f"/v1/program/rules/{rule.body['id']}/end", key=admin).body["status"] == "ended"
+
     # Members
     ada = api.call(
         "POST",

@@ -37,6 +37,7 @@ class World:
     external_id: str
     spare_key_id: str  # the key of tenant A that DELETE /v1/api-keys/{key_id} targets
     spare_key: str
+    rule_id: str  # an earning rule of tenant A
 
 
 #: A sample value for every path parameter name, pointing at tenant A's objects.
@@ -45,10 +46,11 @@ PATH_SAMPLES: dict[str, Callable[[World], str]] = {
     "key_id": lambda world: world.spare_key_id,
     "tenant_id": lambda world: "acme",
     "job": lambda world: "expire-points",
+    "rule_id": lambda world: world.rule_id,
 }
 
 #: Path parameters naming an object a tenant owns (another tenant addressing it must get 404).
-OWNED_PATH_PARAMS = {"member_id", "key_id"}
+OWNED_PATH_PARAMS = {"member_id", "key_id", "rule_id"}
 
 #: A valid body for every operation that takes one: the write it would do if let through.
 SAMPLE_BODIES: dict[str, dict[str, Any]] = {
@@ -62,6 +64,8 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "create_tenant": {"tenant_id": "intruder", "name": "Intruder", "currency": "EUR", "timezone": "UTC"},
     "run_job": {"as_of": "2030-01-01T00:00:00Z"},
     "reverse_points": {"reference": "funding-order", "points": 1},
+    "add_rule": {"name": "Intruder x9", "kind": "order_multiplier", "factor": "9"},
+    "preview": {"order": {"id": "o-1", "total": "10.00", "currency": "EUR"}},
 }
 
 #: The access policy, pinned here so that a route declared with a weaker guard fails the suite:
@@ -92,7 +96,14 @@ ACCESS: dict[str, str] = {
     "reverse_points": "write",
     "list_events": "read",
     "run_job": "admin",
+    "add_rule": "admin",
+    "list_rules": "read",
+    "get_rule": "read",
+    "end_rule": "admin",
+    "preview": "read",
 }
+#: POSTs that compute without writing (declared ``read_only``), pinned so a write cannot hide as one.
+READ_ONLY_POSTS = {"preview"}
 #: Chalice routes that are deliberately not declared operations (the document describing them).
 UNDECLARED_ROUTES = {("GET", "/v1/openapi.json")}
 
@@ -156,6 +167,10 @@ def world(api: Api, admin_key: str) -> World:
     }
     spare = api.call("POST", "/v1/api-keys", key=admin_key, body={"name": "spare", "scopes": ["admin"]})
     assert spare.status == 201, spare
+    rule = api.call(
+        "POST", "/v1/program/rules", key=admin_key, body={"name": "x2", "kind": "order_multiplier", "factor": "2"}
+    )
+    assert rule.status == 201, rule
     return World(
         api=api,
         admin=admin_key,
@@ -164,6 +179,7 @@ def world(api: Api, admin_key: str) -> World:
         external_id="victim-1",
         spare_key_id=spare.body["id"],
         spare_key=spare.body["secret"],
+        rule_id=rule.body["id"],
     )
 
 
@@ -204,8 +220,10 @@ def test_every_operation_has_a_security_case() -> None:
             problems.append(f"{route(op)}: unknown auth {op.auth!r}")
         if op.auth == "tenant" and str(op.scope) not in SCOPES:
             problems.append(f"{route(op)}: unknown scope {op.scope!r}")
-        if op.auth == "tenant" and op.method != "GET" and str(op.scope) == "read":
+        if op.auth == "tenant" and op.writes and str(op.scope) == "read":
             problems.append(f"{route(op)}: a write guarded only by the read scope")
+        if (op.method != "GET" and not op.writes) != (op.operation_id in READ_ONLY_POSTS):
+            problems.append(f"{route(op)}: read_only must be declared exactly for READ_ONLY_POSTS")
     bodies = {op.operation_id for op in OPERATIONS if op.body is not None}
     problems += [f"SAMPLE_BODIES has a stale entry {name!r}" for name in set(SAMPLE_BODIES) - bodies]
     problems += [f"ACCESS has a stale entry {name!r}" for name in set(ACCESS) - {op.operation_id for op in OPERATIONS}]
@@ -248,6 +266,7 @@ def test_an_unknown_path_parameter_fails_loudly() -> None:
                 external_id="",  # type: ignore[arg-type]
                 spare_key_id="",
                 spare_key="",
+                rule_id="",
             ),
         )
 

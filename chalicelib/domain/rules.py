@@ -1,0 +1,249 @@
+"""Earning rules: how an order becomes points, with a breakdown of which rule gave what. Pure.
+
+The base rate (the program's points per currency unit) applies to the order's lines (or to
+its total when it has none). Rules then add to it:
+
+* ``line_multiplier``: lines matching SKUs or categories earn ``factor`` times their base
+  (the extra ``factor - 1`` times is the rule's share);
+* ``order_multiplier``: a campaign: the whole order's base earns ``factor`` times, optionally
+  on some weekdays only (in the tenant's time zone);
+* ``order_bonus``: a fixed number of points for an order of at least ``min_order_total``.
+
+Every rule may require a minimum order total and is in force in its window
+[``starts_at``, ``ends_at``): a rule set is versioned by these windows, so an earn is
+explained by the rules in force when the order happened. Multipliers stack by adding their
+extras (2x and 3x on the same line: 1 + 1 + 2 = 4 times the base). Each share is rounded
+with the program's rounding on its own, so the breakdown always sums to the total.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.errors import InvalidRequest, NotFound
+from chalicelib.domain.ids import RULE_ID_PATTERN, new_rule_id
+from chalicelib.domain.program import Program, parse_amount
+
+if TYPE_CHECKING:
+    from chalicelib.domain.ports import RuleStore
+    from chalicelib.domain.program import ProgramService
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: Rules in force at once; evaluation reads them all on every order earn.
+MAX_RULES = 50
+
+
+class RuleKind(StrEnum):
+    LINE_MULTIPLIER = "line_multiplier"
+    ORDER_MULTIPLIER = "order_multiplier"
+    ORDER_BONUS = "order_bonus"
+
+
+@dataclass(frozen=True)
+class EarningRule:
+    rule_id: str
+    name: str
+    kind: RuleKind
+    created_at: datetime
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    factor: Decimal | None = None
+    points: int | None = None
+    skus: frozenset[str] = frozenset()
+    categories: frozenset[str] = frozenset()
+    weekdays: frozenset[str] = frozenset()
+    min_order_total: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        problems: list[tuple[str, str]] = []
+        multiplier = self.kind in (RuleKind.LINE_MULTIPLIER, RuleKind.ORDER_MULTIPLIER)
+        if multiplier and (self.factor is None or self.factor <= 1):
+            problems.append(("factor", "a multiplier needs a factor greater than 1"))
+        if not multiplier and self.factor is not None:
+            problems.append(("factor", "only multipliers take a factor"))
+        if self.kind is RuleKind.ORDER_BONUS and (self.points is None or self.points <= 0):
+            problems.append(("points", "an order bonus needs points greater than 0"))
+        if self.kind is not RuleKind.ORDER_BONUS and self.points is not None:
+            problems.append(("points", "only an order bonus takes points"))
+        if self.kind is RuleKind.LINE_MULTIPLIER and not (self.skus or self.categories):
+            problems.append(("skus", "a line multiplier needs skus or categories to match"))
+        if self.kind is not RuleKind.LINE_MULTIPLIER and (self.skus or self.categories):
+            problems.append(("skus", "only a line multiplier matches skus or categories"))
+        if unknown := self.weekdays - set(WEEKDAYS):
+            problems.append(("weekdays", f"unknown weekdays {sorted(unknown)}; use {', '.join(WEEKDAYS)}"))
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            problems.append(("ends_at", "must be after starts_at"))
+        if problems:
+            raise InvalidRequest.for_fields("invalid earning rule", *((p, m, "value_error") for p, m in problems))
+
+    def in_force(self, at: datetime) -> bool:
+        return (self.starts_at is None or self.starts_at <= at) and (self.ends_at is None or at < self.ends_at)
+
+    def applies_to(self, order: Order, at: datetime, timezone: str) -> bool:
+        if not self.in_force(at):
+            return False
+        if self.min_order_total is not None and order.total < self.min_order_total:
+            return False
+        return not self.weekdays or WEEKDAYS[at.astimezone(ZoneInfo(timezone)).weekday()] in self.weekdays
+
+    def matches(self, line: OrderLine) -> bool:
+        return line.sku in self.skus or (line.category is not None and line.category in self.categories)
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    category: str | None = None
+
+    @property
+    def amount(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    total: Decimal
+    currency: str
+    lines: tuple[OrderLine, ...] = ()
+
+    @classmethod
+    def parse(
+        cls,
+        order_id: str,
+        total: str,
+        currency: str,
+        lines: list[tuple[str, str | None, int, str]],
+        tenant_currency: str,
+    ) -> Order:
+        """An order from the API's strings: its currency must be the tenant's."""
+        if currency != tenant_currency:
+            raise InvalidRequest.for_fields(
+                f"orders are in the tenant's currency, {tenant_currency}",
+                ("order.currency", f"expected {tenant_currency}", "currency_mismatch"),
+            )
+        parsed = tuple(
+            OrderLine(sku=sku, category=category, quantity=quantity, unit_price=_price(price, currency, index))
+            for index, (sku, category, quantity, price) in enumerate(lines)
+        )
+        return cls(order_id=order_id, total=parse_amount(total, currency), currency=currency, lines=parsed)
+
+    @property
+    def base_amount(self) -> Decimal:
+        """What the base rate applies to: the lines when given, else the total."""
+        return sum((line.amount for line in self.lines), Decimal(0)) if self.lines else self.total
+
+
+def _price(price: str, currency: str, index: int) -> Decimal:
+    try:
+        return parse_amount(price, currency)
+    except InvalidRequest as error:
+        fields = error.details.get("fields", [])
+        raise InvalidRequest.for_fields(
+            f"order.lines[{index}].unit_price: {error.message}",
+            *((f"order.lines.{index}.unit_price", f["message"], f["type"]) for f in fields),
+        ) from None
+
+
+@dataclass(frozen=True)
+class Share:
+    """One line of the breakdown: what a rule (or the base rate) gave."""
+
+    source: str
+    name: str
+    points: int
+    rule_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Earning:
+    points: int
+    breakdown: tuple[Share, ...] = field(default_factory=tuple)
+
+
+def evaluate(order: Order, program: Program, rules: list[EarningRule], at: datetime, timezone: str) -> Earning:
+    """The points ``order`` earns at ``at`` under ``program`` and the rules in force then."""
+    per_unit = program.points_per_currency_unit
+    shares = [Share("base", "Base rate", program.round(order.base_amount * per_unit))]
+    for rule in sorted(rules, key=lambda r: (r.created_at, r.rule_id)):
+        if not rule.applies_to(order, at, timezone):
+            continue
+        if rule.kind is RuleKind.ORDER_BONUS:
+            points = rule.points or 0
+        else:
+            extra = (rule.factor or Decimal(1)) - 1
+            if rule.kind is RuleKind.LINE_MULTIPLIER:
+                eligible = sum((line.amount for line in order.lines if rule.matches(line)), Decimal(0))
+            else:
+                eligible = order.base_amount
+            points = program.round(eligible * per_unit * extra)
+        if points:
+            shares.append(Share("rule", rule.name, points, rule.rule_id))
+    return Earning(points=sum(share.points for share in shares), breakdown=tuple(shares))
+
+
+@dataclass(frozen=True)
+class NewRule:
+    name: str
+    kind: RuleKind
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    factor: Decimal | None = None
+    points: int | None = None
+    skus: frozenset[str] = frozenset()
+    categories: frozenset[str] = frozenset()
+    weekdays: frozenset[str] = frozenset()
+    min_order_total: Decimal | None = None
+
+
+class RuleService:
+    """The tenant's earning rules. A rule is never edited or deleted, only ended (its window
+    closes), so every past earn stays explained by the rules in force when it happened."""
+
+    def __init__(self, store: RuleStore, program: ProgramService, clock: Clock = utc_now) -> None:
+        self._store = store
+        self._program = program
+        self._clock = clock
+
+    def add(self, new: NewRule) -> EarningRule:
+        now = self._clock()
+        rule = EarningRule(rule_id=new_rule_id(now), created_at=now, **vars(new))
+        if sum(1 for r in self._store.list() if r.ends_at is None or r.ends_at > now) >= MAX_RULES:
+            raise InvalidRequest.for_fields(
+                f"at most {MAX_RULES} rules may be in force or scheduled; end one first",
+                ("rules", f"at most {MAX_RULES}", "too_many_rules"),
+            )
+        self._store.put(rule)
+        return rule
+
+    def list(self) -> list[EarningRule]:
+        return sorted(self._store.list(), key=lambda r: (r.created_at, r.rule_id))
+
+    def get(self, rule_id: str) -> EarningRule:
+        found = self._store.get(rule_id) if RULE_ID_PATTERN.fullmatch(rule_id) else None
+        if found is None:
+            raise NotFound(f"rule {rule_id!r} not found")
+        return found
+
+    def end(self, rule_id: str) -> EarningRule:
+        """Close the rule's window now (a rule that already ended keeps its end)."""
+        rule = self.get(rule_id)
+        now = self._clock()
+        if rule.ends_at is not None and rule.ends_at <= now:
+            return rule
+        ended = replace(rule, ends_at=max(now, rule.starts_at) if rule.starts_at else now)
+        self._store.put(ended)
+        return ended
+
+    def earning(self, order: Order, at: datetime, timezone: str) -> Earning:
+        """What ``order`` earns at ``at``: the program's rate and the rules in force then."""
+        rules = [rule for rule in self._store.list() if rule.in_force(at)]
+        return evaluate(order, self._program.get(), rules, at, timezone)

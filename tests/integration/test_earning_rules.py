@@ -1,0 +1,173 @@
+"""Earning rules through the HTTP API, on both emulators: rules are created, listed, ended
+(never deleted), previewed, and an order earn returns and stores the breakdown. Another
+tenant's key sees none of it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.support.http import Api
+
+LATTE = {"sku": "latte", "category": "coffee", "quantity": 2, "unit_price": "3.50"}
+CAKE = {"sku": "cake", "category": "bakery", "quantity": 1, "unit_price": "18.00"}
+ORDER = {"id": "order-1", "total": "25.00", "currency": "EUR", "lines": [LATTE, CAKE]}
+
+
+def add_rule(api: Api, key: str, **rule: Any) -> dict[str, Any]:
+    reply = api.call("POST", "/v1/program/rules", key=key, body=rule)
+    assert reply.status == 201, reply.body
+    return reply.body
+
+
+@pytest.fixture
+def program(api: Api, admin_key: str) -> dict[str, dict[str, Any]]:
+    """10 points per euro, double points on coffee, 50 points for orders of 20 EUR or more."""
+    body = {"points_per_currency_unit": "10", "rounding": "floor"}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=body).status == 200
+    return {
+        "coffee": add_rule(api, admin_key, name="Coffee x2", kind="line_multiplier", factor="2", categories=["coffee"]),
+        "big": add_rule(api, admin_key, name="Big order", kind="order_bonus", points=50, min_order_total="20.00"),
+    }
+
+
+def test_an_order_earn_returns_and_stores_its_breakdown(api: Api, admin_key: str, program: dict) -> None:
+    member = api.enrol(admin_key)
+
+    preview = api.call("POST", "/v1/program/preview", key=admin_key, body={"order": ORDER})
+    earned = api.call("POST", f"/v1/members/{member}/earn", key=admin_key, idempotency_key="o1", body={"order": ORDER})
+    replay = api.call("POST", f"/v1/members/{member}/earn", key=admin_key, idempotency_key="o1", body={"order": ORDER})
+
+    expected = [
+        {"source": "base", "name": "Base rate", "points": 250, "rule_id": None},  # 7.00 + 18.00 at 10/EUR
+        {"source": "rule", "name": "Coffee x2", "points": 70, "rule_id": program["coffee"]["id"]},
+        {"source": "rule", "name": "Big order", "points": 50, "rule_id": program["big"]["id"]},
+    ]
+    assert preview.status == 200 and preview.body == {"points": 370, "breakdown": expected}
+    assert earned.status == 201, earned.body
+    transaction = earned.body["transaction"]
+    assert (transaction["points"], transaction["breakdown"]) == (370, expected)
+    assert (transaction["reference"], transaction["amount"], transaction["currency"]) == ("order-1", "25.00", "EUR")
+    assert replay.body == earned.body and replay.headers["idempotent-replayed"] == "true"
+    assert api.ledger(admin_key, member)[0]["breakdown"] == expected
+    assert api.balance(admin_key, member)["available"] == 370
+
+
+def test_the_same_key_with_another_order_is_refused(api: Api, admin_key: str, program: dict) -> None:
+    member = api.enrol(admin_key)
+    api.call("POST", f"/v1/members/{member}/earn", key=admin_key, idempotency_key="o1", body={"order": ORDER})
+
+    other = {**ORDER, "lines": [LATTE]}
+    reused = api.call("POST", f"/v1/members/{member}/earn", key=admin_key, idempotency_key="o1", body={"order": other})
+
+    assert reused.status == 422 and reused.error_code() == "idempotency_key_reused"
+    assert api.balance(admin_key, member)["available"] == 370
+
+
+def test_an_ended_rule_no_longer_applies_and_past_earns_keep_their_explanation(
+    api: Api, admin_key: str, program: dict
+) -> None:
+    member = api.enrol(admin_key)
+    first = api.call("POST", f"/v1/members/{member}/earn", key=admin_key, idempotency_key="a", body={"order": ORDER})
+
+    ended = api.call("POST", f"/v1/program/rules/{program['coffee']['id']}/end", key=admin_key)
+    second_order = {**ORDER, "id": "order-2"}
+    second = api.call(
+        "POST", f"/v1/members/{member}/earn", key=admin_key, idempotency_key="b", body={"order": second_order}
+    )
+    listed = api.call("GET", "/v1/program/rules", key=admin_key)
+
+    assert ended.status == 200 and ended.body["status"] == "ended" and ended.body["ends_at"] is not None
+    assert second.body["transaction"]["points"] == 300  # 250 base + 50 bonus
+    assert [share["name"] for share in second.body["transaction"]["breakdown"]] == ["Base rate", "Big order"]
+    assert [rule["status"] for rule in listed.body["data"]] == ["ended", "active"]
+    assert api.ledger(admin_key, member)[1]["breakdown"] == first.body["transaction"]["breakdown"]
+
+
+def test_a_weekend_campaign_is_scheduled_and_applies_only_in_its_window(api: Api, admin_key: str) -> None:
+    body = {"points_per_currency_unit": "1", "rounding": "floor"}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=body).status == 200
+    start = datetime(2027, 5, 1, tzinfo=UTC)
+    campaign = add_rule(
+        api,
+        admin_key,
+        name="Double weekend",
+        kind="order_multiplier",
+        factor="2",
+        weekdays=["sat", "sun"],
+        starts_at=start.isoformat(),
+        ends_at=(start + timedelta(days=31)).isoformat(),
+    )
+    order = {"id": "o", "total": "40.00", "currency": "EUR"}
+
+    def preview(at: datetime) -> int:
+        reply = api.call(
+            "POST", "/v1/program/preview", key=admin_key, body={"order": order, "occurred_at": at.isoformat()}
+        )
+        assert reply.status == 200, reply.body
+        return reply.body["points"]
+
+    saturday_noon = datetime(2027, 5, 8, 12, tzinfo=UTC)  # Saturday in Helsinki too
+    assert campaign["status"] == "scheduled"
+    assert preview(saturday_noon) == 80
+    assert preview(saturday_noon + timedelta(days=2)) == 40  # Monday
+    assert preview(datetime(2027, 4, 24, 12, tzinfo=UTC)) == 40  # a Saturday before the campaign
+    assert preview(datetime(2027, 5, 7, 22, 30, tzinfo=UTC)) == 80  # Friday in UTC, Saturday 01:30 in Helsinki
+
+
+def test_invalid_rules_and_orders_are_refused_and_change_nothing(api: Api, admin_key: str, program: dict) -> None:
+    member = api.enrol(admin_key)
+    bad_rules = {
+        "multiplier without factor": {"name": "x", "kind": "line_multiplier", "categories": ["c"]},
+        "factor of 1": {"name": "x", "kind": "order_multiplier", "factor": "1"},
+        "line multiplier matching nothing": {"name": "x", "kind": "line_multiplier", "factor": "2"},
+        "bonus without points": {"name": "x", "kind": "order_bonus"},
+        "bonus with a factor": {"name": "x", "kind": "order_bonus", "points": 5, "factor": "2"},
+        "ends before it starts": {
+            "name": "x",
+            "kind": "order_bonus",
+            "points": 5,
+            "starts_at": "2027-01-02T00:00:00Z",
+            "ends_at": "2027-01-01T00:00:00Z",
+        },
+        "unknown weekday": {"name": "x", "kind": "order_multiplier", "factor": "2", "weekdays": ["caturday"]},
+    }
+    for label, rule in bad_rules.items():
+        reply = api.call("POST", "/v1/program/rules", key=admin_key, body=rule)
+        assert reply.status == 400 and reply.error_code() == "invalid_request", label
+
+    bad_orders = {
+        "another currency": {**ORDER, "currency": "USD"},
+        "a price with 3 decimals": {**ORDER, "lines": [{**LATTE, "unit_price": "3.505"}]},
+        "a zero quantity": {**ORDER, "lines": [{**LATTE, "quantity": 0}]},
+    }
+    for label, order in bad_orders.items():
+        reply = api.call(
+            "POST", f"/v1/members/{member}/earn", key=admin_key, idempotency_key=label[:8], body={"order": order}
+        )
+        assert reply.status == 400 and reply.error_code() == "invalid_request", label
+    both = api.call(
+        "POST", f"/v1/members/{member}/earn", key=admin_key, idempotency_key="both", body={"order": ORDER, "points": 5}
+    )
+    assert both.status == 400
+    assert [rule["id"] for rule in api.call("GET", "/v1/program/rules", key=admin_key).body["data"]] == [
+        program["coffee"]["id"],
+        program["big"]["id"],
+    ]
+    assert api.balance(admin_key, member)["available"] == 0
+
+
+def test_another_tenants_key_sees_no_rule(api: Api, admin_key: str, other_admin_key: str, program: dict) -> None:
+    rule_id = program["coffee"]["id"]
+
+    listed = api.call("GET", "/v1/program/rules", key=other_admin_key)
+    fetched = api.call("GET", f"/v1/program/rules/{rule_id}", key=other_admin_key)
+    ended = api.call("POST", f"/v1/program/rules/{rule_id}/end", key=other_admin_key)
+    preview = api.call("POST", "/v1/program/preview", key=other_admin_key, body={"order": ORDER})
+
+    assert listed.status == 200 and listed.body["data"] == []
+    assert fetched.status == 404 and ended.status == 404
+    assert preview.body["breakdown"] == [{"source": "base", "name": "Base rate", "points": 25, "rule_id": None}]
+    assert api.call("GET", f"/v1/program/rules/{rule_id}", key=admin_key).body["status"] == "active"
