@@ -81,6 +81,12 @@ class MovementTooLarge(BusinessRuleViolation):
     code = "movement_too_large"
 
 
+class LimitReached(BusinessRuleViolation):
+    """A limit of the program was reached (an activity's allowance, a cap, a reward's stock)."""
+
+    code = "limit_reached"
+
+
 class ReversalExceedsEarned(BusinessRuleViolation):
     code = "reversal_exceeds_earned"
 

@@ -31,6 +31,7 @@ from chalicelib.domain.errors import (
     BusinessRuleViolation,
     IdempotencyKeyReused,
     InsufficientPoints,
+    LimitReached,
     MovementTooLarge,
     NotFound,
     RetryLater,
@@ -39,7 +40,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.expiry import Lot, LotBook, LotChanges, merge
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_transaction_id
-from chalicelib.domain.ports import BalanceChanged, IdempotencyKeyTaken
+from chalicelib.domain.ports import BalanceChanged, CounterChange, CounterLimitReached, IdempotencyKeyTaken
 
 T = TypeVar("T")
 
@@ -254,6 +255,9 @@ class MovementRequest:
     pending_days: int | None = None
     #: Earn only: an order whose points the program's rate and earning rules decide.
     order: Order | None = None
+    #: Counters changed in the movement's transaction (limits per member and period). They
+    #: follow from the request's content, so they are not part of its fingerprint.
+    counters: tuple[CounterChange, ...] = ()
 
     def __post_init__(self) -> None:
         # One instant, one spelling: the entry stores and every response shows it in UTC.
@@ -660,9 +664,16 @@ class PointsService:
             breakdown=breakdown,
         )
         try:
-            self._ledger.commit([*settled.entries, entry], previous, after, changes)
+            self._ledger.commit([*settled.entries, entry], previous, after, changes, counters=request.counters)
         except IdempotencyKeyTaken:
             return self._replay_or_raise(request, None)
+        except CounterLimitReached as reached:
+            limit = reached.change.at_most
+            refusal = LimitReached(
+                f"the limit of {limit} for {reached.change.name!r} is reached",
+                details={"counter": reached.change.name, "limit": limit},
+            )
+            return self._replay_or_raise(request, refusal)
         return MovementResult(entry=entry, replayed=False)
 
     @staticmethod

@@ -66,14 +66,21 @@ class LedgerStore(Protocol):
         lots: LotChanges,
         *,
         request_entry: bool = True,
+        counters: Sequence[CounterChange] = (),
     ) -> None:
-        """Write the entries, the new balance and the lot changes in one conditional transaction.
+        """Write the entries, the new balance, the lot changes and the counter changes in one
+        conditional transaction.
 
         Each entry is written only if its idempotency key is absent, the balance only if it
-        is still at ``previous.version``. Raises IdempotencyKeyTaken when the last entry's
-        key exists and it is a request's entry (``request_entry``), BalanceChanged for any
-        other failed condition, TransientStoreError for conflicts and throttling.
+        is still at ``previous.version``, each counter only within its limit. Raises
+        IdempotencyKeyTaken when the last entry's key exists and it is a request's entry
+        (``request_entry``), CounterLimitReached when a counter would pass its limit,
+        BalanceChanged for any other failed condition, TransientStoreError for conflicts
+        and throttling.
         """
+
+    def get_counter(self, name: str) -> int:
+        """A counter's value (0 if it was never changed), read strongly."""
 
     def due_lots(self, as_of: datetime, *, maturity: bool = False) -> Iterator[tuple[str, str]]:
         """(member id, lot id) of every lot whose expiry (or maturity) is at or before
@@ -114,6 +121,24 @@ class RuleStore(Protocol):
 class ProgramStore(Protocol):
     def get(self) -> Program | None: ...
     def put(self, program: Program) -> None: ...
+
+
+@dataclass(frozen=True)
+class CounterChange:
+    """Add ``by`` to the counter ``name`` in a movement's transaction, refused if the counter
+    would then exceed ``at_most`` (limits per member and period: activities, caps, stock)."""
+
+    name: str
+    by: int
+    at_most: int | None = None
+
+
+class CounterLimitReached(Exception):
+    """A counter of the transaction would have passed its limit."""
+
+    def __init__(self, change: CounterChange) -> None:
+        super().__init__(change.name)
+        self.change = change
 
 
 class IdempotencyKeyTaken(Exception):

@@ -166,6 +166,7 @@ class TenantModels:
     job_run: type[models.JobRunItem]
     notice: type[models.NoticeItem]
     rule: type[models.RuleItem]
+    counter: type[models.CounterItem]
 
 
 @lru_cache(maxsize=8)
@@ -196,6 +197,7 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         job_run=_bind(models.JobRunItem, table_name, config, indexed=False),
         notice=_bind(models.NoticeItem, table_name, config, indexed=False, feed=True),
         rule=_bind(models.RuleItem, table_name, config, indexed=False),
+        counter=_bind(models.CounterItem, table_name, config, indexed=False),
     )
 
 

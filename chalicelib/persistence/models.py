@@ -20,6 +20,7 @@ Tenant table (one per brand)::
     MEMBER#<member>      LOT#<txn>  -                          -          lot (points left, expiry)
     PROGRAM              #CURRENT   -                          -          program settings
     PROGRAM              RULE#<id>  -                          -          an earning rule
+    COUNTER#<name>       #COUNTER   -                          -          a limit counter
     NOTICE#<type>#<member>#<subject>  #NOTICE                     -          a notice (feed event)
 
 A pending lot is in the sparse, keys-only index ``gsi2`` under ``MATURES#<shard>`` /
@@ -196,6 +197,12 @@ class LedgerItem(FeedItem):
     after_inactive_at = UTCDateTimeAttribute(null=True, attr_name="bal_inactive_at")
     #: Order earns: the breakdown by rule, as compact JSON ([source, name, points, rule id]...).
     breakdown = UnicodeAttribute(null=True, attr_name="bd")
+
+
+class CounterItem(KeyedItem):
+    """A counter (pk ``COUNTER#<name>``, sk ``#COUNTER``), changed only inside ledger transactions."""
+
+    count = NumberAttribute(default=0)
 
 
 class RuleItem(KeyedItem):

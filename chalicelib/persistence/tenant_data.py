@@ -19,7 +19,13 @@ from chalicelib.domain.jobs import JobName, JobRun, RunStatus
 from chalicelib.domain.ledger import Balance, LedgerEntry, MovementType
 from chalicelib.domain.members import Member, MemberChanges
 from chalicelib.domain.notifications import Notice
-from chalicelib.domain.ports import BalanceChanged, IdempotencyKeyTaken, Page
+from chalicelib.domain.ports import (
+    BalanceChanged,
+    CounterChange,
+    CounterLimitReached,
+    IdempotencyKeyTaken,
+    Page,
+)
 from chalicelib.domain.program import Program, Rounding
 from chalicelib.domain.rules import EarningRule, RuleKind, Share
 from chalicelib.persistence.errors import (
@@ -70,6 +76,7 @@ _MATURES_PREFIX = "MATURES#"
 _BIRTHDAY_PREFIX = "BIRTHDAY#"
 _NOTICE = "#NOTICE"
 _RULE_PREFIX = "RULE#"
+_COUNTER_PREFIX = "COUNTER#"
 #: Due lots spread over this many index partitions, so no single one runs hot.
 DUE_SHARDS = 8
 
@@ -211,6 +218,7 @@ class LedgerRepository:
         lots: LotChanges,
         *,
         request_entry: bool = True,
+        counters: Sequence[CounterChange] = (),
     ) -> None:
         models = self._models
         balance, lot = models.balance, models.lot
@@ -252,16 +260,38 @@ class LedgerRepository:
                     tx.save(_to_lot_item(models, changed), condition=lot.pk.exists())
                 for gone in lots.deleted:
                     tx.delete(lot(pk=member_pk(member_id), sk=lot_sk(gone.lot_id)), condition=lot.pk.exists())
+                for change in counters:
+                    counter = models.counter
+                    limit = None
+                    if change.at_most is not None:
+                        limit = counter.count.does_not_exist() | (counter.count <= change.at_most - change.by)
+                    tx.update(
+                        counter(pk=f"{_COUNTER_PREFIX}{change.name}", sk="#COUNTER"),
+                        actions=[counter.count.add(change.by)],
+                        condition=limit,
+                    )
         except TransactWriteError as error:
             codes = cancellation_codes(error)
             last = len(entries) - 1
             if request_entry and len(codes) > last and codes[last] == "ConditionalCheckFailed":
                 raise IdempotencyKeyTaken(entries[last].idempotency_key) from None
+            first_counter = len(entries) + 1 + lots.count
+            for change, code in zip(counters, codes[first_counter:], strict=False):
+                if code == "ConditionalCheckFailed":
+                    raise CounterLimitReached(change) from None
             if "ConditionalCheckFailed" in codes:
                 raise BalanceChanged(member_id) from None
             if any(code in RETRYABLE_CANCELLATIONS for code in codes):
                 raise TransientStoreError(str(error)) from error
             raise
+
+    def get_counter(self, name: str) -> int:
+        with translate_transient():
+            try:
+                item = self._models.counter.get(f"{_COUNTER_PREFIX}{name}", "#COUNTER", consistent_read=True)
+            except DoesNotExist:
+                return 0
+        return int(item.count or 0)
 
     def due_lots(self, as_of: datetime, *, maturity: bool = False) -> Iterator[tuple[str, str]]:
         """(member, lot id) of due lots, and (member, ``LAPSE``) of inactive balances."""

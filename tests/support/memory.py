@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from chalicelib.domain.errors import InvalidRequest, MemberExists, NotFound, TenantExists
 from chalicelib.domain.expiry import Lot, LotChanges
-from chalicelib.domain.ports import BalanceChanged, IdempotencyKeyTaken, Page
+from chalicelib.domain.ports import BalanceChanged, CounterChange, CounterLimitReached, IdempotencyKeyTaken, Page
 
 if TYPE_CHECKING:
     from chalicelib.domain.api_keys import ApiKey
@@ -110,6 +110,7 @@ class InMemoryLedgerStore:
         self._balances: dict[str, Balance] = {}
         self._entries: dict[str, LedgerEntry] = {}  # by idempotency key, like the LEDGER#<key> item
         self._lots: dict[str, Lot] = {}  # by lot id, like the MEMBER#<member>/LOT#<lot> items
+        self._counters: dict[str, int] = {}
         self._faults: deque[_Fault] = deque()
         self._before_commit: deque[Callable[[LedgerEntry, Balance, Balance], None]] = deque()
         #: Every commit() call, in order, whatever its outcome.
@@ -148,6 +149,10 @@ class InMemoryLedgerStore:
         with self.lock:
             return copy.deepcopy(self._balances.get(member_id))
 
+    def get_counter(self, name: str) -> int:
+        with self.lock:
+            return self._counters.get(name, 0)
+
     def get_lots(self, member_id: str, *, consistent: bool) -> list[Lot]:
         with self.lock:
             return [copy.deepcopy(lot) for lot in self._lots.values() if lot.member_id == member_id]
@@ -160,6 +165,7 @@ class InMemoryLedgerStore:
         lots: LotChanges = LotChanges(),  # noqa: B008 - immutable
         *,
         request_entry: bool = True,
+        counters: Sequence[CounterChange] = (),
     ) -> None:
         entry = entries[-1]
         self.commit_calls.append(entry)
@@ -177,6 +183,11 @@ class InMemoryLedgerStore:
             # DynamoDB's update creates a missing item, but `version == previous.version` fails on it.
             if current is None or current.version != previous.version:
                 raise BalanceChanged(entry.member_id)
+            for change in counters:
+                if change.at_most is not None and self._counters.get(change.name, 0) + change.by > change.at_most:
+                    raise CounterLimitReached(change)
+            for change in counters:
+                self._counters[change.name] = self._counters.get(change.name, 0) + change.by
             for written in entries:
                 self._entries[written.idempotency_key] = copy.deepcopy(written)
             self._balances[entry.member_id] = copy.deepcopy(new)
