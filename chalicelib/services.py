@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.domain.activities import ActivityService
 from chalicelib.domain.api_keys import ApiKeyService, Authenticator
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import NotFound
@@ -49,6 +50,7 @@ class TenantServices:
     points: PointsService
     program: ProgramService
     rules: RuleService
+    activities: ActivityService
     jobs: JobRunner
     feed: EventFeed
 
@@ -149,6 +151,7 @@ class PlatformServices:
             points=points,
             program=program,
             rules=rules,
+            activities=ActivityService(rules, points, clock=clock),
             jobs=jobs,
             feed=EventFeed(EventRepository(models), start=created_at, clock=clock),
         )

@@ -11,6 +11,7 @@ from chalice import Blueprint
 from chalicelib.api import presenters, schemas
 from chalicelib.api.program import to_order
 from chalicelib.api.routing import ApiRequest, Result, endpoint
+from chalicelib.domain.activities import Activity
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.ledger import MovementRequest, MovementType, describe
 from chalicelib.observability import logger, metrics
@@ -147,3 +148,34 @@ def list_transactions(request: ApiRequest, member_id: str) -> schemas.Transactio
         member_id, limit=request.query.limit, cursor=request.query.cursor
     )
     return schemas.TransactionList(data=[presenters.transaction(e) for e in page.items], next_cursor=page.next_cursor)
+
+
+@endpoint(
+    bp,
+    "/members/{member_id}/activities",
+    "POST",
+    summary="Reward an engagement activity (a review, a follow...) under the activity rules and their limits",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.WRITE,
+    status=201,
+    body=schemas.ActivityRequest,
+    response=schemas.MovementOut,
+    idempotency_key=True,
+)
+def record_activity(request: ApiRequest, member_id: str) -> Result:
+    body: schemas.ActivityRequest = request.body
+    activity = Activity(
+        member_id=member_id,
+        type=body.type,
+        idempotency_key=request.idempotency_key or "",
+        reference=body.reference,
+        description=body.description,
+        occurred_at=body.occurred_at,
+        metadata=body.metadata,
+        actor_key_id=request.tenant.key_id,
+        timezone=request.tenant.tenant.timezone,
+    )
+    result = request.services.for_tenant(request.tenant).activities.record(activity)
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    return Result(model=presenters.movement(result.entry), headers=headers)

@@ -141,6 +141,11 @@ def rule(value: EarningRule, now: datetime) -> schemas.RuleOut:
         min_order_total=format(value.min_order_total, "f") if value.min_order_total is not None else None,
         starts_at=value.starts_at,
         ends_at=value.ends_at,
+        every=value.every,
+        at=value.at,
+        activity=value.activity,
+        limit=value.limit,
+        per=value.per,
         created_at=value.created_at,
         status=status,  # type: ignore[arg-type]
     )

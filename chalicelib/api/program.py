@@ -89,6 +89,11 @@ def add_rule(request: ApiRequest) -> schemas.RuleOut:
             categories=frozenset(body.categories),
             weekdays=frozenset(body.weekdays),
             min_order_total=Decimal(body.min_order_total) if body.min_order_total is not None else None,
+            every=body.every,
+            at=body.at,
+            activity=body.activity,
+            limit=body.limit,
+            per=body.per,
         )
     )
     return presenters.rule(rule, utc_now())

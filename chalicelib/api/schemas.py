@@ -34,7 +34,7 @@ from chalicelib.domain.expiry import ExpiryKind, Period
 from chalicelib.domain.jobs import JobName, RunStatus
 from chalicelib.domain.ledger import MAX_POINTS_PER_MOVEMENT, MovementType
 from chalicelib.domain.program import Rounding
-from chalicelib.domain.rules import RuleKind
+from chalicelib.domain.rules import ACTIVITY_TYPE, Per, RuleKind
 from chalicelib.domain.tenants import TENANT_ID_MAX_LENGTH, TENANT_ID_MIN_LENGTH, TENANT_ID_PATTERN, TenantStatus
 
 # --- rules written both as checks and as JSON Schema ---------------------------------------------
@@ -330,11 +330,30 @@ Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^
 Factor = Annotated[str, Field(pattern=r"^([1-9][0-9]?)(\.[0-9]{1,2})?$", description='e.g. "2" or "1.5" (> 1, < 100).')]
 
 
+ActivityType = Annotated[
+    str,
+    StringConstraints(pattern=ACTIVITY_TYPE.pattern),
+    Field(
+        description="review, social_follow, social_share, profile_completed, signup, newsletter_signup, custom:<name>"
+    ),
+]
+
+
+class ActivityRequest(StrictRequest):
+    type: ActivityType
+    reference: Reference | None = Field(default=None, description="e.g. the review's id in the brand's system.")
+    description: Description | None = None
+    occurred_at: AwareDatetime | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
 class RuleRequest(StrictRequest):
     """An earning rule. `line_multiplier`: lines whose sku or category matches earn `factor` times
     their base; `order_multiplier`: the whole order earns `factor` times (a campaign, optionally on
     some `weekdays` in the tenant's time zone); `order_bonus`: `points` for an order. Every kind may
-    require `min_order_total` and be limited to [`starts_at`, `ends_at`)."""
+    require `min_order_total` and be limited to [`starts_at`, `ends_at`). `milestone`: `points` on the
+    member's `at`-th order or every `every`-th; `activity`: `points` for an `activity`, at most `limit`
+    times `per` day, month or ever."""
 
     name: Name
     kind: RuleKind
@@ -348,6 +367,13 @@ class RuleRequest(StrictRequest):
     min_order_total: Amount | None = None
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
+    every: Annotated[int, Field(ge=2, le=1000)] | None = Field(default=None, description="milestone: every Nth order.")
+    at: Annotated[int, Field(ge=1, le=100_000)] | None = Field(default=None, description="milestone: the Nth order.")
+    activity: ActivityType | None = Field(default=None, description="activity: the activity type it rewards.")
+    limit: Annotated[int, Field(ge=1, le=10_000)] | None = Field(
+        default=None, description="activity: at most this many times per `per`."
+    )
+    per: Per | None = None
 
 
 class RuleOut(Out):
@@ -362,6 +388,11 @@ class RuleOut(Out):
     min_order_total: str | None
     starts_at: datetime | None
     ends_at: datetime | None
+    every: int | None
+    at: int | None
+    activity: str | None
+    limit: int | None
+    per: Per | None
     created_at: datetime
     status: Literal["scheduled", "active", "ended"]
 

@@ -87,6 +87,12 @@ class LimitReached(BusinessRuleViolation):
     code = "limit_reached"
 
 
+class ActivityNotRewarded(BusinessRuleViolation):
+    """No activity rule in force rewards this activity type."""
+
+    code = "activity_not_rewarded"
+
+
 class ReversalExceedsEarned(BusinessRuleViolation):
     code = "reversal_exceeds_earned"
 

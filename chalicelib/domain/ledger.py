@@ -101,6 +101,8 @@ class Balance:
     #: available point lapses unless the member is active again before then.
     last_activity_at: datetime | None = None
     inactive_at: datetime | None = None
+    #: Orders earned on (milestones count them; each order earn moves it in its transaction).
+    order_count: int = 0
 
     @classmethod
     def opening(cls, member_id: str, now: datetime) -> Balance:
@@ -258,6 +260,8 @@ class MovementRequest:
     #: Counters changed in the movement's transaction (limits per member and period). They
     #: follow from the request's content, so they are not part of its fingerprint.
     counters: tuple[CounterChange, ...] = ()
+    #: A breakdown decided by the caller (an activity's rules); order earns compute their own.
+    breakdown: tuple[Share, ...] = ()
 
     def __post_init__(self) -> None:
         # One instant, one spelling: the entry stores and every response shows it in UTC.
@@ -414,6 +418,14 @@ class PointsService:
         lots = self._ledger.get_lots(member_id, consistent=False) if found.needs_lots(now) else None
         return BalanceView.at(found, lots, now)
 
+    def counter(self, name: str) -> int:
+        """A limit counter's value (strongly read)."""
+        return self._ledger.get_counter(name)
+
+    def replay(self, idempotency_key: str) -> LedgerEntry | None:
+        """The entry an idempotency key already applied, if any."""
+        return self._ledger.get_entry(idempotency_key) if idempotency_key else None
+
     def balance_and_lots(self, member_id: str) -> tuple[Balance, tuple[Lot, ...]]:
         """The stored balance and its lots (eventually consistent), for the jobs."""
         found = self.balance(member_id)
@@ -458,7 +470,7 @@ class PointsService:
     def _delta(self, request: MovementRequest) -> tuple[int, str | None, tuple[Share, ...]]:
         """The signed change of the balance, the normalised amount it came from (if any), and
         for an order the breakdown of its points by rule."""
-        amount, breakdown = None, ()
+        amount, breakdown = None, request.breakdown
         if request.order is not None:
             if self._rules is None:
                 raise RuntimeError("order earns need the earning rules")
@@ -609,6 +621,12 @@ class PointsService:
         transaction_id = new_transaction_id(now)
         lot = None
         requested = pending_change = None
+        if request.order is not None and self._rules is not None:
+            # Milestones follow the member's order count, read with the balance: a concurrent
+            # order moves the version, so each order number is given once.
+            milestones = self._rules.milestones(settled.balance.order_count + 1, request.occurred_at or now)
+            delta += sum(share.points for share in milestones)
+            breakdown = (*breakdown, *milestones)
         try:
             if request.movement is MovementType.REVERSE:
                 own, after, from_pending = self._take_back(request, delta, settled, now)
@@ -636,6 +654,8 @@ class PointsService:
         except BusinessRuleViolation as refusal:
             return self._replay_or_raise(request, refusal)
         changes = merge(settled.changes, own)
+        if request.order is not None:
+            after = replace(after, order_count=after.order_count + 1)
         after = self._with_activity(request.movement, after, now).with_lots(
             LotBook(after.available, settled.lots).after(own)
         )

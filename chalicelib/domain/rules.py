@@ -7,7 +7,12 @@ its total when it has none). Rules then add to it:
   (the extra ``factor - 1`` times is the rule's share);
 * ``order_multiplier``: a campaign: the whole order's base earns ``factor`` times, optionally
   on some weekdays only (in the tenant's time zone);
-* ``order_bonus``: a fixed number of points for an order of at least ``min_order_total``.
+* ``order_bonus``: a fixed number of points for an order of at least ``min_order_total``;
+* ``milestone``: ``points`` on the member's Nth order (``at``), or on every Nth (``every``),
+  counted on the balance in the earn's own transaction, so no order counts twice;
+* ``activity``: ``points`` for an engagement activity (a review, a follow, ...), at most
+  ``limit`` times ``per`` day, month or ever, enforced by a counter in the earn's
+  transaction (see ``RuleService.activity``).
 
 Every rule may require a minimum order total and is in force in its window
 [``starts_at``, ``ends_at``): a rule set is versioned by these windows, so an earn is
@@ -18,6 +23,7 @@ with the program's rounding on its own, so the breakdown always sums to the tota
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -26,11 +32,14 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.clock import Clock, utc_now
-from chalicelib.domain.errors import InvalidRequest, NotFound
+from chalicelib.domain.errors import ActivityNotRewarded, InvalidRequest, LimitReached, NotFound
 from chalicelib.domain.ids import RULE_ID_PATTERN, new_rule_id
+from chalicelib.domain.ports import CounterChange
 from chalicelib.domain.program import Program, parse_amount
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from chalicelib.domain.ports import RuleStore
     from chalicelib.domain.program import ProgramService
 
@@ -43,6 +52,29 @@ class RuleKind(StrEnum):
     LINE_MULTIPLIER = "line_multiplier"
     ORDER_MULTIPLIER = "order_multiplier"
     ORDER_BONUS = "order_bonus"
+    MILESTONE = "milestone"
+    ACTIVITY = "activity"
+
+
+ORDER_KINDS = (RuleKind.LINE_MULTIPLIER, RuleKind.ORDER_MULTIPLIER, RuleKind.ORDER_BONUS)
+#: Built-in activity types; brands add their own as ``custom:<name>``.
+ACTIVITY_TYPES = (
+    "review",
+    "social_follow",
+    "social_share",
+    "profile_completed",
+    "signup",
+    "newsletter_signup",
+)
+ACTIVITY_TYPE = re.compile(
+    r"^(review|social_follow|social_share|profile_completed|signup|newsletter_signup|custom:[a-z0-9_-]{1,40})$"
+)
+
+
+class Per(StrEnum):
+    DAY = "day"
+    MONTH = "month"
+    EVER = "ever"
 
 
 @dataclass(frozen=True)
@@ -59,18 +91,25 @@ class EarningRule:
     categories: frozenset[str] = frozenset()
     weekdays: frozenset[str] = frozenset()
     min_order_total: Decimal | None = None
+    every: int | None = None
+    at: int | None = None
+    activity: str | None = None
+    limit: int | None = None
+    per: Per | None = None
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, str]] = []
+        problems += self._milestone_and_activity_problems()
         multiplier = self.kind in (RuleKind.LINE_MULTIPLIER, RuleKind.ORDER_MULTIPLIER)
         if multiplier and (self.factor is None or self.factor <= 1):
             problems.append(("factor", "a multiplier needs a factor greater than 1"))
         if not multiplier and self.factor is not None:
             problems.append(("factor", "only multipliers take a factor"))
-        if self.kind is RuleKind.ORDER_BONUS and (self.points is None or self.points <= 0):
-            problems.append(("points", "an order bonus needs points greater than 0"))
-        if self.kind is not RuleKind.ORDER_BONUS and self.points is not None:
-            problems.append(("points", "only an order bonus takes points"))
+        gives_points = self.kind in (RuleKind.ORDER_BONUS, RuleKind.MILESTONE, RuleKind.ACTIVITY)
+        if gives_points and (self.points is None or self.points <= 0):
+            problems.append(("points", f"a {self.kind} rule needs points greater than 0"))
+        if not gives_points and self.points is not None:
+            problems.append(("points", "only order bonuses, milestones and activities take points"))
         if self.kind is RuleKind.LINE_MULTIPLIER and not (self.skus or self.categories):
             problems.append(("skus", "a line multiplier needs skus or categories to match"))
         if self.kind is not RuleKind.LINE_MULTIPLIER and (self.skus or self.categories):
@@ -81,6 +120,24 @@ class EarningRule:
             problems.append(("ends_at", "must be after starts_at"))
         if problems:
             raise InvalidRequest.for_fields("invalid earning rule", *((p, m, "value_error") for p, m in problems))
+
+    def _milestone_and_activity_problems(self) -> list[tuple[str, str]]:
+        problems = []
+        if self.kind is RuleKind.MILESTONE and (self.every is None) == (self.at is None):
+            problems.append(("every", "a milestone needs exactly one of every (each Nth order) or at (the Nth order)"))
+        if self.kind is not RuleKind.MILESTONE and (self.every is not None or self.at is not None):
+            problems.append(("every", "only a milestone takes every or at"))
+        if (self.every is not None and self.every < 2) or (self.at is not None and self.at < 1):
+            problems.append(("every", "every must be at least 2 and at at least 1"))
+        if self.kind is RuleKind.ACTIVITY and not (self.activity and ACTIVITY_TYPE.fullmatch(self.activity)):
+            problems.append(("activity", f"one of {', '.join(ACTIVITY_TYPES)} or custom:<name>"))
+        if self.kind is not RuleKind.ACTIVITY and (self.activity or self.limit is not None or self.per is not None):
+            problems.append(("activity", "only an activity rule takes activity, limit and per"))
+        if (self.limit is None) != (self.per is None) or (self.limit is not None and self.limit < 1):
+            problems.append(("limit", "limit (at least 1) and per (day, month or ever) go together"))
+        if self.kind in (RuleKind.MILESTONE, RuleKind.ACTIVITY) and (self.weekdays or self.min_order_total):
+            problems.append(("weekdays", f"a {self.kind} rule takes no weekdays or min_order_total"))
+        return problems
 
     def in_force(self, at: datetime) -> bool:
         return (self.starts_at is None or self.starts_at <= at) and (self.ends_at is None or at < self.ends_at)
@@ -174,7 +231,7 @@ def evaluate(order: Order, program: Program, rules: list[EarningRule], at: datet
     per_unit = program.points_per_currency_unit
     shares = [Share("base", "Base rate", program.round(order.base_amount * per_unit))]
     for rule in sorted(rules, key=lambda r: (r.created_at, r.rule_id)):
-        if not rule.applies_to(order, at, timezone):
+        if rule.kind not in ORDER_KINDS or not rule.applies_to(order, at, timezone):
             continue
         if rule.kind is RuleKind.ORDER_BONUS:
             points = rule.points or 0
@@ -202,6 +259,34 @@ class NewRule:
     categories: frozenset[str] = frozenset()
     weekdays: frozenset[str] = frozenset()
     min_order_total: Decimal | None = None
+    every: int | None = None
+    at: int | None = None
+    activity: str | None = None
+    limit: int | None = None
+    per: Per | None = None
+
+
+def milestone_shares(rules: list[EarningRule], order_number: int, at: datetime) -> tuple[Share, ...]:
+    """What the member's ``order_number``-th order gives under the milestone rules in force."""
+    shares = []
+    for rule in sorted(rules, key=lambda r: (r.created_at, r.rule_id)):
+        if rule.kind is not RuleKind.MILESTONE or not rule.in_force(at):
+            continue
+        if (rule.every and order_number % rule.every == 0) or rule.at == order_number:
+            shares.append(Share("rule", rule.name, rule.points or 0, rule.rule_id))
+    return tuple(shares)
+
+
+def period_key(per: Per, at: datetime, timezone: str) -> str:
+    local = at.astimezone(ZoneInfo(timezone))
+    return {Per.DAY: f"{local:%Y-%m-%d}", Per.MONTH: f"{local:%Y-%m}", Per.EVER: "ever"}[per]
+
+
+@dataclass(frozen=True)
+class ActivityEarning:
+    points: int
+    breakdown: tuple[Share, ...]
+    counters: tuple[CounterChange, ...]
 
 
 class RuleService:
@@ -242,6 +327,38 @@ class RuleService:
         ended = replace(rule, ends_at=max(now, rule.starts_at) if rule.starts_at else now)
         self._store.put(ended)
         return ended
+
+    def milestones(self, order_number: int, at: datetime) -> tuple[Share, ...]:
+        return milestone_shares(self._store.list(), order_number, at)
+
+    def activity(
+        self, member_id: str, activity: str, at: datetime, timezone: str, used: Callable[[str], int]
+    ) -> ActivityEarning:
+        """The points an activity earns under the activity rules in force, and the counters
+        that hold each rule to its limit (``used`` reads a counter). Rules whose allowance is
+        used up are skipped; with none left the activity is refused."""
+        matching = [
+            rule
+            for rule in self._store.list()
+            if rule.kind is RuleKind.ACTIVITY and rule.activity == activity and rule.in_force(at)
+        ]
+        if not matching:
+            raise ActivityNotRewarded(f"no activity rule in force rewards {activity!r}", details={"activity": activity})
+        shares, counters, exhausted = [], [], []
+        for rule in sorted(matching, key=lambda r: (r.created_at, r.rule_id)):
+            if rule.limit is not None and rule.per is not None:
+                name = f"activity:{rule.rule_id}:{member_id}:{period_key(rule.per, at, timezone)}"
+                if used(name) >= rule.limit:
+                    exhausted.append({"rule_id": rule.rule_id, "limit": rule.limit, "per": str(rule.per)})
+                    continue
+                counters.append(CounterChange(name, 1, at_most=rule.limit))
+            shares.append(Share("rule", rule.name, rule.points or 0, rule.rule_id))
+        if not shares:
+            raise LimitReached(
+                f"the member has used every allowance for {activity!r}",
+                details={"activity": activity, "limits": exhausted},
+            )
+        return ActivityEarning(sum(share.points for share in shares), tuple(shares), tuple(counters))
 
     def earning(self, order: Order, at: datetime, timezone: str) -> Earning:
         """What ``order`` earns at ``at``: the program's rate and the rules in force then."""

@@ -143,6 +143,7 @@ class BalanceItem(KeyedItem):
     lifetime_reversed = NumberAttribute(default=0)
     last_activity_at = UTCDateTimeAttribute(null=True)
     inactive_at = UTCDateTimeAttribute(null=True)
+    order_count = NumberAttribute(null=True)
     #: Under an inactivity policy, a balance holding points is in ``gsi2`` at its deadline.
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)

@@ -27,7 +27,7 @@ from chalicelib.domain.ports import (
     Page,
 )
 from chalicelib.domain.program import Program, Rounding
-from chalicelib.domain.rules import EarningRule, RuleKind, Share
+from chalicelib.domain.rules import EarningRule, Per, RuleKind, Share
 from chalicelib.persistence.errors import (
     RETRYABLE_CANCELLATIONS,
     cancellation_codes,
@@ -243,6 +243,7 @@ class LedgerRepository:
             else balance.next_maturity_at.remove(),
             *_optional(balance.last_activity_at, new.last_activity_at),
             *_optional(balance.inactive_at, new.inactive_at),
+            *_optional(balance.order_count, new.order_count or None),
             *_lapse_index(balance, new),
         ]
         try:
@@ -494,6 +495,11 @@ class RuleRepository:
             "categories": sorted(rule.categories),
             "weekdays": sorted(rule.weekdays),
             "min_order_total": str(rule.min_order_total) if rule.min_order_total is not None else None,
+            "every": rule.every,
+            "at": rule.at,
+            "activity": rule.activity,
+            "limit": rule.limit,
+            "per": str(rule.per) if rule.per else None,
         }
         with translate_transient():
             self._models.rule(
@@ -524,6 +530,11 @@ def _to_rule(item: RuleItem) -> EarningRule:
         categories=frozenset(data.get("categories") or ()),
         weekdays=frozenset(data.get("weekdays") or ()),
         min_order_total=Decimal(data["min_order_total"]) if data.get("min_order_total") else None,
+        every=data.get("every"),
+        at=data.get("at"),
+        activity=data.get("activity"),
+        limit=data.get("limit"),
+        per=Per(data["per"]) if data.get("per") else None,
     )
 
 
@@ -655,6 +666,7 @@ def _to_balance(item: BalanceItem) -> Balance:
         lifetime_reversed=int(item.lifetime_reversed or 0),
         last_activity_at=item.last_activity_at,
         inactive_at=item.inactive_at,
+        order_count=int(item.order_count or 0),
     )
 
 

@@ -171,3 +171,98 @@ def test_another_tenants_key_sees_no_rule(api: Api, admin_key: str, other_admin_
     assert fetched.status == 404 and ended.status == 404
     assert preview.body["breakdown"] == [{"source": "base", "name": "Base rate", "points": 25, "rule_id": None}]
     assert api.call("GET", f"/v1/program/rules/{rule_id}", key=admin_key).body["status"] == "active"
+
+
+# --- activities and milestones ------------------------------------------------------------------
+
+
+def activity(api: Api, key: str, member: str, kind: str, idempotency_key: str, **body: Any) -> Any:
+    return api.call(
+        "POST",
+        f"/v1/members/{member}/activities",
+        key=key,
+        idempotency_key=idempotency_key,
+        body={"type": kind, **body},
+    )
+
+
+def test_a_review_earns_50_points_at_most_5_times_a_month(api: Api, admin_key: str) -> None:
+    rule = add_rule(api, admin_key, name="Review", kind="activity", activity="review", points=50, limit=5, per="month")
+    member, other = api.enrol(admin_key), api.enrol(admin_key)
+
+    replies = [activity(api, admin_key, member, "review", f"r-{n}", reference=f"review-{n}") for n in range(6)]
+    retry_of_fifth = activity(api, admin_key, member, "review", "r-4", reference="review-4")
+    others = activity(api, admin_key, other, "review", "o-1")
+
+    assert [reply.status for reply in replies] == [201] * 5 + [422]
+    assert replies[5].error_code() == "limit_reached"
+    assert replies[5].body["error"]["details"]["limits"] == [{"rule_id": rule["id"], "limit": 5, "per": "month"}]
+    assert retry_of_fifth.status == 201 and retry_of_fifth.body == replies[4].body
+    assert retry_of_fifth.headers["idempotent-replayed"] == "true"
+    first = replies[0].body["transaction"]
+    assert (first["points"], first["reference"], first["metadata"]) == (50, "review-0", {"activity": "review"})
+    assert first["breakdown"] == [{"source": "rule", "name": "Review", "points": 50, "rule_id": rule["id"]}]
+    assert api.balance(admin_key, member)["available"] == 250
+    assert others.status == 201  # the allowance is per member
+    unrewarded = activity(api, admin_key, member, "social_follow", "f-1")
+    assert unrewarded.status == 422 and unrewarded.error_code() == "activity_not_rewarded"
+    assert api.balance(admin_key, member)["available"] == 250
+
+
+def test_a_signup_bonus_is_given_once_ever(api: Api, admin_key: str) -> None:
+    add_rule(api, admin_key, name="Welcome", kind="activity", activity="signup", points=100, limit=1, per="ever")
+    member = api.enrol(admin_key)
+
+    first = activity(api, admin_key, member, "signup", "s-1")
+    second = activity(api, admin_key, member, "signup", "s-2")
+
+    assert first.status == 201 and second.status == 422 and second.error_code() == "limit_reached"
+    assert api.balance(admin_key, member)["available"] == 100
+
+
+def test_a_milestone_every_5th_order_and_a_bigger_one_at_the_10th(api: Api, admin_key: str) -> None:
+    body = {"points_per_currency_unit": "1", "rounding": "floor"}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=body).status == 200
+    every_5th = add_rule(api, admin_key, name="Every 5th", kind="milestone", every=5, points=30)
+    tenth = add_rule(api, admin_key, name="10th order", kind="milestone", at=10, points=200)
+    member = api.enrol(admin_key)
+
+    points = []
+    for n in range(1, 12):
+        order = {"id": f"order-{n}", "total": "10.00", "currency": "EUR"}
+        reply = api.call(
+            "POST", f"/v1/members/{member}/earn", key=admin_key, idempotency_key=f"o-{n}", body={"order": order}
+        )
+        assert reply.status == 201, reply.body
+        points.append(reply.body["transaction"]["points"])
+    retried_5th = api.call(
+        "POST",
+        f"/v1/members/{member}/earn",
+        key=admin_key,
+        idempotency_key="o-5",
+        body={"order": {"id": "order-5", "total": "10.00", "currency": "EUR"}},
+    )
+    plain = api.call("POST", f"/v1/members/{member}/earn", key=admin_key, idempotency_key="p", body={"points": 1})
+
+    assert points == [10, 10, 10, 10, 40, 10, 10, 10, 10, 240, 10]
+    assert retried_5th.body["transaction"]["points"] == 40  # a replay: not counted again
+    assert plain.status == 201  # earns without an order do not count as orders
+    tenth_order = api.ledger(admin_key, member)[2]  # newest first: plain, order-11, order-10
+    assert [share["rule_id"] for share in tenth_order["breakdown"]] == [None, every_5th["id"], tenth["id"]]
+    assert api.balance(admin_key, member)["available"] == sum(points) + 1
+
+
+def test_invalid_activity_and_milestone_rules_are_refused(api: Api, admin_key: str) -> None:
+    bad = {
+        "activity without type": {"name": "x", "kind": "activity", "points": 5},
+        "unknown activity type": {"name": "x", "kind": "activity", "activity": "dance", "points": 5},
+        "limit without per": {"name": "x", "kind": "activity", "activity": "review", "points": 5, "limit": 2},
+        "milestone with both": {"name": "x", "kind": "milestone", "every": 3, "at": 3, "points": 5},
+        "milestone every 1": {"name": "x", "kind": "milestone", "every": 1, "points": 5},
+        "activity with every": {"name": "x", "kind": "activity", "activity": "review", "points": 5, "every": 3},
+    }
+    for label, rule in bad.items():
+        reply = api.call("POST", "/v1/program/rules", key=admin_key, body=rule)
+        assert reply.status == 400 and reply.error_code() == "invalid_request", label
+    custom = add_rule(api, admin_key, name="Quiz", kind="activity", activity="custom:quiz", points=5)
+    assert (custom["activity"], custom["limit"], custom["per"]) == ("custom:quiz", None, None)

@@ -294,6 +294,8 @@ def test_a_realistic_scenario_gets_only_documented_responses(
         == 400
     )
     assert api.call("POST", f"/v1/program/rules/{rule.body['id']}/end", key=admin).body["status"] == "ended"
+    review = {"name": "Review", "kind": "activity", "activity": "review", "points": 5, "limit": 1, "per": "ever"}
+    assert api.call("POST", "/v1/program/rules", key=admin, body=review).status == 201
 
     # Members
     ada = api.call(
@@ -340,6 +342,12 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     assert by_amount.status == 201 and by_amount.body["transaction"]["points"] == 15
     replay = api.call("POST", earn, key=write_key, idempotency_key="o-1", body={"points": 100})
     assert replay.status == 201 and replay.headers.get("idempotent-replayed") == "true"
+    fan = api.call("POST", "/v1/members", key=write_key, body={"name": "Fan"}).body["id"]
+    activities = f"/v1/members/{fan}/activities"
+    reviewed = api.call("POST", activities, key=write_key, idempotency_key="act-1", body={"type": "review"})
+    assert reviewed.status == 201 and reviewed.body["transaction"]["points"] == 5
+    again = api.call("POST", activities, key=write_key, idempotency_key="act-2", body={"type": "review"})
+    assert again.status == 422 and again.error_code() == "limit_reached"
     assert (
         api.call("POST", earn, key=write_key, idempotency_key="o-1", body={"points": 99}).error_code()
         == "idempotency_key_reused"

@@ -66,6 +66,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "reverse_points": {"reference": "funding-order", "points": 1},
     "add_rule": {"name": "Intruder x9", "kind": "order_multiplier", "factor": "9"},
     "preview": {"order": {"id": "o-1", "total": "10.00", "currency": "EUR"}},
+    "record_activity": {"type": "review", "reference": "intrusion"},
 }
 
 #: The access policy, pinned here so that a route declared with a weaker guard fails the suite:
@@ -101,6 +102,7 @@ ACCESS: dict[str, str] = {
     "get_rule": "read",
     "end_rule": "admin",
     "preview": "read",
+    "record_activity": "write",
 }
 #: POSTs that compute without writing (declared ``read_only``), pinned so a write cannot hide as one.
 READ_ONLY_POSTS = {"preview"}
@@ -171,6 +173,8 @@ def world(api: Api, admin_key: str) -> World:
         "POST", "/v1/program/rules", key=admin_key, body={"name": "x2", "kind": "order_multiplier", "factor": "2"}
     )
     assert rule.status == 201, rule
+    review = {"name": "Review", "kind": "activity", "activity": "review", "points": 5}
+    assert api.call("POST", "/v1/program/rules", key=admin_key, body=review).status == 201
     return World(
         api=api,
         admin=admin_key,

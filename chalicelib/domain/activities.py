@@ -1,0 +1,67 @@
+"""Engagement activities (a review, a follow, a signup...) earn points under the activity
+rules in force, each held to its allowance by a counter in the earn's own transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.errors import BusinessRuleViolation
+from chalicelib.domain.ledger import MovementRequest, MovementResult, MovementType
+
+if TYPE_CHECKING:
+    from chalicelib.domain.ledger import PointsService
+    from chalicelib.domain.rules import RuleService
+
+
+@dataclass(frozen=True)
+class Activity:
+    member_id: str
+    type: str
+    idempotency_key: str
+    reference: str | None = None
+    description: str | None = None
+    occurred_at: datetime | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    actor_key_id: str | None = None
+    timezone: str = "UTC"
+
+
+class ActivityService:
+    def __init__(self, rules: RuleService, points: PointsService, clock: Clock = utc_now) -> None:
+        self._rules = rules
+        self._points = points
+        self._clock = clock
+
+    def record(self, activity: Activity) -> MovementResult:
+        self._points.balance(activity.member_id)  # 404 for an unknown member before any rule is read
+        at = activity.occurred_at or self._clock()
+        try:
+            earning = self._rules.activity(
+                activity.member_id, activity.type, at, activity.timezone, self._points.counter
+            )
+        except BusinessRuleViolation:
+            # The retry of an activity that used the last allowance is a replay, not a refusal.
+            first = self._points.replay(activity.idempotency_key)
+            if first is None:
+                raise
+            earning = None
+        return self._points.move(
+            MovementRequest(
+                member_id=activity.member_id,
+                movement=MovementType.EARN,
+                idempotency_key=activity.idempotency_key,
+                points=earning.points if earning else first.points,  # type: ignore[union-attr]
+                reference=activity.reference,
+                description=activity.description or f"activity: {activity.type}",
+                occurred_at=activity.occurred_at,
+                metadata={**activity.metadata, "activity": activity.type},
+                actor_key_id=activity.actor_key_id,
+                timezone=activity.timezone,
+                pending_days=0,
+                counters=earning.counters if earning else (),
+                breakdown=earning.breakdown if earning else (),
+            )
+        )
