@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import statistics
 import time
 import uuid
@@ -121,7 +122,7 @@ class Bare:
 
 
 def measure(api: AppClient, fx: Fixture, endpoint: str, *, iterations: int, warmup: int) -> dict[str, Any]:
-    from bench.operations import member_body
+    from bench.operations import member_body, order_body
 
     handler_member = api.expect(201, "POST", "/v1/members", key=fx.key, body=member_body(9001))["id"]
     bare_member = api.expect(201, "POST", "/v1/members", key=fx.key, body=member_body(9002))["id"]
@@ -144,12 +145,21 @@ def measure(api: AppClient, fx: Fixture, endpoint: str, *, iterations: int, warm
     def handler_health() -> None:
         http.get("/v1/health")
 
+    order_number = iter(range(10**9))
+
+    def handler_order_earn() -> None:
+        body = json.dumps(order_body(700_000 + next(order_number)))
+        response = http.post(earn_path, headers=AppClient.headers(fx.key, f"lat-{uuid.uuid4()}"), body=body)
+        if response.status_code != 201:
+            raise RuntimeError(f"order earn failed: {response.status_code} {response.body!r}")
+
     runs = {
         "handler earn": handler_earn,
         "bare earn": bare.earn,
         "handler balance": handler_balance,
         "bare balance": bare.balance,
         "handler health": handler_health,
+        "handler order earn (20 lines, 10 rules)": handler_order_earn,
     }
     names = list(runs)
     samples: dict[str, list[float]] = {name: [] for name in names}

@@ -96,7 +96,30 @@ def set_up(api: AppClient, prefix: str) -> Fixture:
             body=earn_points_body(1000 + n),
             idempotency_key=_idem("seed"),
         )
+    for rule in TEN_RULES:
+        api.expect(201, "POST", "/v1/program/rules", key=admin_key, body=rule)
     return Fixture(admin_key=admin_key, key=key, member=member, busy_member=busy, prefix=prefix)
+
+
+#: Issue 4's measure: an order of 20 lines under 10 active rules (each matches some lines or the order).
+TEN_RULES = [
+    *(
+        {"name": f"Category {c} x2", "kind": "line_multiplier", "factor": "2", "categories": [f"cat-{c}"]}
+        for c in range(4)
+    ),
+    *({"name": f"SKU {s} x3", "kind": "line_multiplier", "factor": "3", "skus": [f"sku-{s:02d}"]} for s in range(3)),
+    {"name": "Weekend x1.5", "kind": "order_multiplier", "factor": "1.5", "weekdays": ["sat", "sun"]},
+    {"name": "Big basket", "kind": "order_bonus", "points": 100, "min_order_total": "100.00"},
+    {"name": "Every 5th order", "kind": "milestone", "every": 5, "points": 50},
+]
+
+
+def order_body(n: int) -> dict[str, Any]:
+    lines = [
+        {"sku": f"sku-{i:02d}", "category": f"cat-{i % 5}", "quantity": 1 + i % 3, "unit_price": "4.95"}
+        for i in range(20)
+    ]
+    return {"order": {"id": f"order-{n:08d}", "total": "198.00", "currency": "EUR", "lines": lines}}
 
 
 @dataclass
@@ -118,6 +141,15 @@ def scenarios(fx: Fixture, n: int) -> list[Scenario]:
         Scenario("earn (points)", "POST", f"/v1/members/{m}/earn", 201, earn_points_body(200 + n), True),
         Scenario("earn (amount)", "POST", f"/v1/members/{m}/earn", 201, earn_amount_body(300 + n), True),
         Scenario("redeem", "POST", f"/v1/members/{m}/redeem", 201, redeem_body(400 + n), True),
+        Scenario(
+            "earn (order, 20 lines, 10 rules)",
+            "POST",
+            f"/v1/members/{m}/earn",
+            201,
+            order_body(600 + n),
+            True,
+            info=True,
+        ),
         Scenario("balance read", "GET", f"/v1/members/{m}/balance", 200),
         Scenario("transactions page (limit 20)", "GET", f"/v1/members/{fx.busy_member}/transactions?limit=20", 200),
         Scenario(

@@ -364,6 +364,17 @@ def print_latency(report: Report, timings: dict[str, list[float]], iterations: i
                 verdict(ratio <= LATENCY_TARGET),
             ]
         )
+    order = timings.get("handler order earn (20 lines, 10 rules)")
+    if order:
+        earn50 = _pct(timings["handler earn"], 50)
+        rows.append(
+            [
+                f"order earn, 20 lines, 10 rules ({_pct(order, 50) / earn50:.2f}x a points earn)",
+                f"{_pct(order, 50):.2f}",
+                f"{_pct(order, 95):.2f}",
+                *[""] * 6,
+            ]
+        )
     if "handler health" in timings:
         health = timings["handler health"]
         rows.append(
