@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Chalice, ConvertToMiddleware
 
-from chalicelib.api import access, events, jobs, members, meta, points, program, tenants
+from chalicelib.api import access, events, jobs, members, meta, points, program, rewards, tenants
 from chalicelib.jobs import handlers
 from chalicelib.observability import logger, metrics, tracing_middleware
 
@@ -14,6 +14,6 @@ app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_s
 app.register_middleware(ConvertToMiddleware(metrics.log_metrics))
 app.register_middleware(tracing_middleware)
 
-for blueprint in (meta, tenants, access, program, members, points, jobs, events):
+for blueprint in (meta, tenants, access, program, members, points, jobs, events, rewards):
     app.register_blueprint(blueprint.bp, url_prefix="/v1")
 app.register_blueprint(handlers.bp)

@@ -21,11 +21,13 @@ from chalicelib.domain.ledger import PointsService, RetryPolicy
 from chalicelib.domain.members import MemberService
 from chalicelib.domain.notifications import NotificationJob
 from chalicelib.domain.program import ProgramService
+from chalicelib.domain.rewards import RewardService
 from chalicelib.domain.rules import RuleService
 from chalicelib.domain.tenants import TenantService
 from chalicelib.persistence.control import ApiKeyRepository, TenantRepository
 from chalicelib.persistence.factory import ConnectionConfig, clear_caches, control_models, tenant_models
 from chalicelib.persistence.provisioning import TableProvisioner
+from chalicelib.persistence.rewards import RewardRepository
 from chalicelib.persistence.tenant_data import (
     EventRepository,
     JobRunRepository,
@@ -53,6 +55,7 @@ class TenantServices:
     activities: ActivityService
     jobs: JobRunner
     feed: EventFeed
+    rewards: RewardService
 
 
 class PlatformServices:
@@ -154,6 +157,7 @@ class PlatformServices:
             activities=ActivityService(rules, points, clock=clock),
             jobs=jobs,
             feed=EventFeed(EventRepository(models), start=created_at, clock=clock),
+            rewards=RewardService(RewardRepository(models), points, ledger, clock=clock, timezone=timezone),
         )
 
     def sqs(self) -> Any:

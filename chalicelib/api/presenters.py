@@ -12,6 +12,7 @@ from chalicelib.domain.jobs import JobRun
 from chalicelib.domain.ledger import BalanceView, LedgerEntry
 from chalicelib.domain.members import Member
 from chalicelib.domain.program import Program
+from chalicelib.domain.rewards import Coupon, Eligibility, Redemption, Reward, RewardStats
 from chalicelib.domain.rules import WEEKDAYS, Earning, EarningRule, Share
 from chalicelib.domain.tenants import Tenant
 
@@ -200,4 +201,72 @@ def event(value: Event) -> schemas.EventOut:
         }
     return schemas.EventOut(
         id=value.event_id, type=value.type, member_id=value.member_id, created_at=value.created_at, data=data
+    )
+
+
+def reward(value: Reward, stats: RewardStats, now: datetime) -> schemas.RewardOut:
+    if value.archived:
+        status = "archived"
+    elif value.ends_at and value.ends_at <= now:
+        status = "ended"
+    else:
+        status = "active" if value.in_window(now) else "scheduled"
+    return schemas.RewardOut(
+        id=value.reward_id,
+        name=value.name,
+        type=value.type,
+        points_cost=value.points_cost,
+        description=value.description,
+        amount=format(value.amount, "f") if value.amount is not None else None,
+        percent=value.percent,
+        sku=value.sku,
+        cause=value.cause,
+        starts_at=value.starts_at,
+        ends_at=value.ends_at,
+        stock=value.stock,
+        per_member_limit=value.per_member_limit,
+        limit_period=value.limit_period,
+        tiers=sorted(value.tiers),
+        valid_days=value.valid_days,
+        codes=value.codes,
+        status=status,  # type: ignore[arg-type]
+        issued=stats.issued,
+        remaining_stock=stats.remaining,
+        cause_total_points=stats.cause_total,
+        created_at=value.created_at,
+        updated_at=value.updated_at,
+        archived_at=value.archived_at,
+    )
+
+
+def coupon(value: Coupon, now: datetime) -> schemas.CouponOut:
+    assert value.member_id is not None and value.issued_at is not None, "an issued coupon"
+    return schemas.CouponOut(
+        code=value.code,
+        reward_id=value.reward_id,
+        member_id=value.member_id,
+        status=value.status_at(now),
+        points=value.points,
+        issued_at=value.issued_at,
+        expires_at=value.expires_at,
+        used_at=value.used_at,
+        used_reference=value.used_reference,
+        cancelled_at=value.cancelled_at,
+    )
+
+
+def redemption(value: Redemption, now: datetime) -> schemas.RedemptionOut:
+    """A redemption or a cancellation: its movement, the balance right after it, the coupon now."""
+    return schemas.RedemptionOut(
+        transaction=transaction(value.entry), balance=balance(value.entry.view_after), coupon=coupon(value.coupon, now)
+    )
+
+
+def member_reward(value: Eligibility, stats: RewardStats, now: datetime) -> schemas.MemberRewardOut:
+    return schemas.MemberRewardOut(
+        reward=reward(value.reward, stats, now),
+        redeemable=value.redeemable,
+        locked_because=list(value.reasons),
+        points_short=value.points_short,
+        remaining_for_member=value.remaining_for_member,
     )

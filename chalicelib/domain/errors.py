@@ -97,6 +97,36 @@ class ReversalExceedsEarned(BusinessRuleViolation):
     code = "reversal_exceeds_earned"
 
 
+class RewardUnavailable(BusinessRuleViolation):
+    """The reward cannot be redeemed now (``details.reason``: archived, window or tier)."""
+
+    code = "reward_unavailable"
+
+
+class OutOfStock(BusinessRuleViolation):
+    """The reward's stock (or its pool of codes) is used up."""
+
+    code = "out_of_stock"
+
+
+class CouponNotUsable(Conflict):
+    """The coupon is not in a state that allows it (``details.status``: used, expired, cancelled)."""
+
+    code = "coupon_not_usable"
+
+
+class CouponCodeExists(Conflict):
+    """Codes uploaded to a pool that exist already (``details.codes``), in any reward."""
+
+    code = "coupon_code_exists"
+
+
+class CodePoolNotUsed(Conflict):
+    """Codes uploaded to a reward whose coupons get generated codes."""
+
+    code = "code_pool_not_used"
+
+
 class StorageLimitExceeded(LoyaltyError):
     """A write DynamoDB would refuse: over one of its limits (items or bytes per transaction
     or batch, item size, digits of a number). Checked before the request is sent; retrying

@@ -40,7 +40,14 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.expiry import Lot, LotBook, LotChanges, merge
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_transaction_id
-from chalicelib.domain.ports import BalanceChanged, CounterChange, CounterLimitReached, IdempotencyKeyTaken
+from chalicelib.domain.ports import (
+    BalanceChanged,
+    CounterChange,
+    CounterLimitReached,
+    CouponWrite,
+    CouponWriteRefused,
+    IdempotencyKeyTaken,
+)
 
 T = TypeVar("T")
 
@@ -260,6 +267,9 @@ class MovementRequest:
     #: Counters changed in the movement's transaction (limits per member and period). They
     #: follow from the request's content, so they are not part of its fingerprint.
     counters: tuple[CounterChange, ...] = ()
+    #: Coupons written in the movement's transaction under their own condition (a reward's
+    #: coupon issued, a cancelled coupon's refund). Not part of the fingerprint either.
+    coupons: tuple[CouponWrite, ...] = ()
     #: A breakdown decided by the caller (an activity's rules); order earns compute their own.
     breakdown: tuple[Share, ...] = ()
 
@@ -684,7 +694,14 @@ class PointsService:
             breakdown=breakdown,
         )
         try:
-            self._ledger.commit([*settled.entries, entry], previous, after, changes, counters=request.counters)
+            self._ledger.commit(
+                [*settled.entries, entry],
+                previous,
+                after,
+                changes,
+                counters=request.counters,
+                coupons=request.coupons,
+            )
         except IdempotencyKeyTaken:
             return self._replay_or_raise(request, None)
         except CounterLimitReached as reached:
@@ -694,6 +711,8 @@ class PointsService:
                 details={"counter": reached.change.name, "limit": limit},
             )
             return self._replay_or_raise(request, refusal)
+        except CouponWriteRefused as refused:
+            return self._replay_or_raise(request, refused.write.refusal)
         return MovementResult(entry=entry, replayed=False)
 
     @staticmethod

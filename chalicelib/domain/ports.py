@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from chalicelib.domain.api_keys import ApiKey
+    from chalicelib.domain.errors import LoyaltyError
     from chalicelib.domain.events import Event
     from chalicelib.domain.expiry import Lot, LotChanges
     from chalicelib.domain.jobs import JobRun
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.members import Member, MemberChanges
     from chalicelib.domain.notifications import Notice
     from chalicelib.domain.program import Program
+    from chalicelib.domain.rewards import Coupon, Reward
     from chalicelib.domain.rules import EarningRule
     from chalicelib.domain.tenants import Tenant
 
@@ -67,14 +70,16 @@ class LedgerStore(Protocol):
         *,
         request_entry: bool = True,
         counters: Sequence[CounterChange] = (),
+        coupons: Sequence[CouponWrite] = (),
     ) -> None:
-        """Write the entries, the new balance, the lot changes and the counter changes in one
-        conditional transaction.
+        """Write the entries, the new balance, the lot changes, the counter changes and the
+        coupon writes in one conditional transaction.
 
         Each entry is written only if its idempotency key is absent, the balance only if it
-        is still at ``previous.version``, each counter only within its limit. Raises
-        IdempotencyKeyTaken when the last entry's key exists and it is a request's entry
-        (``request_entry``), CounterLimitReached when a counter would pass its limit,
+        is still at ``previous.version``, each counter only within its limit, each coupon
+        only under its write's condition. Raises IdempotencyKeyTaken when the last entry's
+        key exists and it is a request's entry (``request_entry``), CounterLimitReached when
+        a counter would pass its limit, CouponWriteRefused when a coupon's condition fails,
         BalanceChanged for any other failed condition, TransientStoreError for conflicts
         and throttling.
         """
@@ -118,6 +123,36 @@ class RuleStore(Protocol):
     def put(self, rule: EarningRule) -> None: ...
 
 
+class RewardStore(Protocol):
+    def get(self, reward_id: str) -> Reward | None: ...
+    def add(self, reward: Reward) -> None: ...
+    def replace(self, reward: Reward, *, previous_version: int) -> bool:
+        """Write the reward only if it is still at ``previous_version``: False when it moved."""
+
+    def list(self, *, limit: int, cursor: str | None) -> Page[Reward]: ...
+    def counters(self, names: Sequence[str]) -> dict[str, int]:
+        """Several counters at once (0 for those never changed), read strongly."""
+
+    def get_coupon(self, code: str) -> Coupon | None:
+        """The coupon (or pool code) under ``code``, read strongly."""
+
+    def member_coupons(self, member_id: str, *, limit: int, cursor: str | None) -> Page[Coupon]:
+        """The member's coupons, newest first."""
+
+    def pool_codes(self, reward_id: str, *, limit: int) -> list[str]:
+        """Some codes of the reward's pool that are still available (eventually consistent)."""
+
+    def existing_codes(self, codes: Sequence[str]) -> list[str]:
+        """Those of ``codes`` that are taken already (in a pool or issued), in any reward."""
+
+    def add_pool_codes(self, coupons: Sequence[Coupon]) -> None:
+        """Store available pool codes (in batches of at most 25)."""
+
+    def mark_used(self, coupon: Coupon, *, now: datetime) -> bool:
+        """Write the coupon as used only if it is still issued and not past its validity at
+        ``now``: False when it was not."""
+
+
 class ProgramStore(Protocol):
     def get(self) -> Program | None: ...
     def put(self, program: Program) -> None: ...
@@ -139,6 +174,35 @@ class CounterLimitReached(Exception):
     def __init__(self, change: CounterChange) -> None:
         super().__init__(change.name)
         self.change = change
+
+
+class CouponWriteKind(StrEnum):
+    #: Put a new coupon, only if its code is absent (generated codes).
+    ISSUE = "issue"
+    #: Take a code of the brand's pool, only if it is still available.
+    CLAIM = "claim"
+    #: Mark an issued coupon cancelled, only if it is still issued.
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True)
+class CouponWrite:
+    """A coupon written in a movement's transaction under a condition on its state (like a
+    counter): if the condition fails, nothing of the movement is written and the movement is
+    refused with ``refusal`` (unless it is the replay of a key already applied)."""
+
+    kind: CouponWriteKind
+    #: The coupon as the write leaves it.
+    coupon: Coupon
+    refusal: LoyaltyError
+
+
+class CouponWriteRefused(Exception):
+    """The condition of a coupon write of the transaction failed."""
+
+    def __init__(self, write: CouponWrite) -> None:
+        super().__init__(write.coupon.code)
+        self.write = write
 
 
 class IdempotencyKeyTaken(Exception):

@@ -167,6 +167,8 @@ class TenantModels:
     notice: type[models.NoticeItem]
     rule: type[models.RuleItem]
     counter: type[models.CounterItem]
+    reward: type[models.RewardItem]
+    coupon: type[models.CouponItem]
 
 
 @lru_cache(maxsize=8)
@@ -198,6 +200,8 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         notice=_bind(models.NoticeItem, table_name, config, indexed=False, feed=True),
         rule=_bind(models.RuleItem, table_name, config, indexed=False),
         counter=_bind(models.CounterItem, table_name, config, indexed=False),
+        reward=_bind(models.RewardItem, table_name, config, indexed=True),
+        coupon=_bind(models.CouponItem, table_name, config, indexed=True),
     )
 
 

@@ -21,6 +21,9 @@ Tenant table (one per brand)::
     PROGRAM              #CURRENT   -                          -          program settings
     PROGRAM              RULE#<id>  -                          -          an earning rule
     COUNTER#<name>       #COUNTER   -                          -          a limit counter
+    REWARD#<reward>      #REWARD    REWARDS                    <reward>   a reward of the catalog
+    COUPON#<code>        #COUPON    REWARD#<reward>#POOL       <code>     a pool code not issued yet
+    COUPON#<code>        #COUPON    MEMBER#<member>#COUPONS    <issued at>#<code>  an issued coupon
     NOTICE#<type>#<member>#<subject>  #NOTICE                     -          a notice (feed event)
 
 A pending lot is in the sparse, keys-only index ``gsi2`` under ``MATURES#<shard>`` /
@@ -246,3 +249,33 @@ class ProgramItem(KeyedItem):
     reversal_clawback = BooleanAttribute(null=True)
     expiry_warning_days = NumberAttribute(null=True)
     birthday_bonus = NumberAttribute(null=True)
+
+
+class RewardItem(IndexedItem):
+    """A reward (pk ``REWARD#<id>``, sk ``#REWARD``; gsi1 ``REWARDS`` / ``<id>``); its
+    definition as JSON, ``version`` for optimistic concurrency between two edits."""
+
+    version = NumberAttribute()
+    definition = UnicodeAttribute()
+
+
+class CouponItem(IndexedItem):
+    """A coupon or an unissued pool code (pk ``COUPON#<code>``, sk ``#COUPON``): one key space
+    for both, so a code is unique in the tenant. In ``gsi1`` under its reward's pool while
+    available, then under its member's coupons (newest last)."""
+
+    reward_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    source = UnicodeAttribute()
+    member_id = UnicodeAttribute(null=True)
+    points = NumberAttribute(null=True)
+    issued_at = UTCDateTimeAttribute(null=True)
+    expires_at = UTCDateTimeAttribute(null=True)
+    #: Counters the redemption moved besides the stock (restored when it is cancelled).
+    limit_counter = UnicodeAttribute(null=True)
+    donation_counter = UnicodeAttribute(null=True)
+    used_at = UTCDateTimeAttribute(null=True)
+    used_key = UnicodeAttribute(null=True)
+    used_reference = UnicodeAttribute(null=True)
+    cancelled_at = UTCDateTimeAttribute(null=True)
+    uploaded_at = UTCDateTimeAttribute(null=True)

@@ -23,6 +23,8 @@ from chalicelib.domain.ports import (
     BalanceChanged,
     CounterChange,
     CounterLimitReached,
+    CouponWrite,
+    CouponWriteRefused,
     IdempotencyKeyTaken,
     Page,
 )
@@ -46,6 +48,7 @@ from chalicelib.persistence.models import (
     RuleItem,
 )
 from chalicelib.persistence.pagination import decode_cursor, paginate
+from chalicelib.persistence.rewards import add_coupon_write
 
 _MEMBERS = "MEMBERS"
 _INDEX_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")
@@ -219,6 +222,7 @@ class LedgerRepository:
         *,
         request_entry: bool = True,
         counters: Sequence[CounterChange] = (),
+        coupons: Sequence[CouponWrite] = (),
     ) -> None:
         models = self._models
         balance, lot = models.balance, models.lot
@@ -271,6 +275,8 @@ class LedgerRepository:
                         actions=[counter.count.add(change.by)],
                         condition=limit,
                     )
+                for write in coupons:
+                    add_coupon_write(models, tx, write)
         except TransactWriteError as error:
             codes = cancellation_codes(error)
             last = len(entries) - 1
@@ -280,6 +286,10 @@ class LedgerRepository:
             for change, code in zip(counters, codes[first_counter:], strict=False):
                 if code == "ConditionalCheckFailed":
                     raise CounterLimitReached(change) from None
+            first_coupon = first_counter + len(counters)
+            for write, code in zip(coupons, codes[first_coupon:], strict=False):
+                if code == "ConditionalCheckFailed":
+                    raise CouponWriteRefused(write) from None
             if "ConditionalCheckFailed" in codes:
                 raise BalanceChanged(member_id) from None
             if any(code in RETRYABLE_CANCELLATIONS for code in codes):

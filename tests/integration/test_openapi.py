@@ -444,6 +444,45 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     assert runs.status == 200 and runs.body["data"][0]["id"] == ran.body["id"]
     assert api.call("POST", "/v1/jobs/nope/run", key=admin, body={}).error_code() == "not_found"
 
+    # Rewards: the catalog, a pool, a redemption and its coupon used, another cancelled
+    voucher_body = {"name": "€5 voucher", "type": "fixed_discount", "amount": "5.00", "points_cost": 20, "stock": 2}
+    voucher = api.call("POST", "/v1/rewards", key=admin, body=voucher_body).body
+    assert api.call("POST", "/v1/rewards", key=admin, body={**voucher_body, "amount": None}).status == 400
+    pool_body = {"name": "Cinema", "type": "experience", "points_cost": 5, "codes": "pool"}
+    pool = api.call("POST", "/v1/rewards", key=admin, body=pool_body).body
+    assert api.call("GET", "/v1/rewards?limit=1", key=read_key).body["next_cursor"]
+    assert api.call("GET", f"/v1/rewards/{voucher['id']}", key=read_key).body["remaining_stock"] == 2
+    assert api.call("GET", "/v1/rewards/rwd_01JD0000000000000000000000", key=read_key).status == 404
+    assert api.call("PATCH", f"/v1/rewards/{pool['id']}", key=admin, body={"valid_days": 30}).status == 200
+    codes_path = f"/v1/rewards/{pool['id']}/codes"
+    assert api.call("POST", codes_path, key=admin, body={"codes": ["CINE-0001"]}).status == 201
+    assert api.call("POST", codes_path, key=admin, body={"codes": ["CINE-0001"]}).error_code() == "coupon_code_exists"
+    fan = api.call("POST", "/v1/members", key=admin, body={}).body["id"]
+    api.call("POST", f"/v1/members/{fan}/earn", key=admin, idempotency_key="fan-1", body={"points": 100})
+    redeem_path = f"/v1/members/{fan}/rewards/{voucher['id']}/redeem"
+    first = api.call("POST", redeem_path, key=write_key, idempotency_key="rw-1")
+    second = api.call("POST", redeem_path, key=write_key, idempotency_key="rw-2")
+    assert first.status == second.status == 201
+    assert api.call("POST", redeem_path, key=write_key, idempotency_key="rw-3").error_code() == "out_of_stock"
+    assert api.call("POST", redeem_path, key=write_key).status == 400
+    pool_coupon = api.call(
+        "POST", f"/v1/members/{fan}/rewards/{pool['id']}/redeem", key=write_key, idempotency_key="rw-4"
+    ).body["coupon"]
+    assert pool_coupon["code"] == "CINE-0001"
+    view = api.call("GET", f"/v1/members/{fan}/rewards", key=read_key).body["data"]
+    assert {item["reward"]["id"]: item["locked_because"] for item in view}[voucher["id"]] == ["stock"]
+    assert len(api.call("GET", f"/v1/members/{fan}/coupons", key=read_key).body["data"]) == 3
+    code = first.body["coupon"]["code"]
+    assert api.call("GET", f"/v1/coupons/{code}", key=read_key).body["status"] == "issued"
+    assert api.call("GET", "/v1/coupons/NOPE-0000", key=read_key).status == 404
+    use = f"/v1/coupons/{code}/use"
+    assert api.call("POST", use, key=write_key, idempotency_key="use-1", body={}).body["status"] == "used"
+    assert api.call("POST", use, key=write_key, idempotency_key="use-2", body={}).error_code() == "coupon_not_usable"
+    cancel = f"/v1/coupons/{second.body['coupon']['code']}/cancel"
+    assert api.call("POST", cancel, key=write_key, idempotency_key="cancel-1").body["coupon"]["status"] == "cancelled"
+    assert api.call("POST", cancel, key=write_key, idempotency_key="cancel-2").error_code() == "coupon_not_usable"
+    assert api.call("POST", f"/v1/rewards/{voucher['id']}/archive", key=admin).body["status"] == "archived"
+
     # Then every operation answered its documented success at least once
     missing = [
         f"{op.method} /v1{op.path} -> {op.status}" for op in OPERATIONS if (op.operation_id, op.status) not in api.seen

@@ -19,6 +19,7 @@ from ulid import ULID
 
 import app as application  # registers every blueprint, hence every operation
 from chalicelib.api.routing import OPERATIONS, Operation
+from chalicelib.services import platform
 from tests.support.checks import assert_error, operator_state, tenant_state
 from tests.support.http import OPERATOR_KEY, Api, Reply
 
@@ -38,6 +39,16 @@ class World:
     spare_key_id: str  # the key of tenant A that DELETE /v1/api-keys/{key_id} targets
     spare_key: str
     rule_id: str  # an earning rule of tenant A
+    reward_id: str = ""  # a pool reward of tenant A, with codes left
+    coupons: tuple[str, ...] = ()  # coupons of tenant A (use and cancel each consume one)
+
+    def usable_coupon(self) -> str:
+        """The first sample coupon still issued (read directly: the tenant may be suspended)."""
+        rewards = platform().for_tenant_id("acme").rewards
+        for code in self.coupons:
+            if rewards.coupon(code).status == "issued":
+                return code
+        raise AssertionError("every sample coupon is used up: issue more in the world fixture")
 
 
 #: A sample value for every path parameter name, pointing at tenant A's objects.
@@ -47,10 +58,12 @@ PATH_SAMPLES: dict[str, Callable[[World], str]] = {
     "tenant_id": lambda world: "acme",
     "job": lambda world: "expire-points",
     "rule_id": lambda world: world.rule_id,
+    "reward_id": lambda world: world.reward_id,
+    "code": lambda world: world.usable_coupon(),
 }
 
 #: Path parameters naming an object a tenant owns (another tenant addressing it must get 404).
-OWNED_PATH_PARAMS = {"member_id", "key_id", "rule_id"}
+OWNED_PATH_PARAMS = {"member_id", "key_id", "rule_id", "reward_id", "code"}
 
 #: A valid body for every operation that takes one: the write it would do if let through.
 SAMPLE_BODIES: dict[str, dict[str, Any]] = {
@@ -66,6 +79,10 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "reverse_points": {"reference": "funding-order", "points": 1},
     "add_rule": {"name": "Intruder x9", "kind": "order_multiplier", "factor": "9"},
     "preview": {"order": {"id": "o-1", "total": "10.00", "currency": "EUR"}},
+    "create_reward": {"name": "Intruder gift", "type": "gift_card", "amount": "500", "points_cost": 1},
+    "update_reward": {"name": "Renamed by an intruder", "points_cost": 1},
+    "upload_reward_codes": {"codes": ["INTRUDER-CODE"]},
+    "use_coupon": {"reference": "intrusion"},
     "record_activity": {"type": "review", "reference": "intrusion"},
 }
 
@@ -102,6 +119,18 @@ ACCESS: dict[str, str] = {
     "get_rule": "read",
     "end_rule": "admin",
     "preview": "read",
+    "create_reward": "admin",
+    "list_rewards": "read",
+    "get_reward": "read",
+    "update_reward": "admin",
+    "upload_reward_codes": "admin",
+    "redeem_reward": "write",
+    "list_member_rewards": "read",
+    "list_member_coupons": "read",
+    "get_coupon": "read",
+    "use_coupon": "write",
+    "cancel_coupon": "write",
+    "archive_reward": "admin",
     "record_activity": "write",
 }
 #: POSTs that compute without writing (declared ``read_only``), pinned so a write cannot hide as one.
@@ -175,6 +204,7 @@ def world(api: Api, admin_key: str) -> World:
     assert rule.status == 201, rule
     review = {"name": "Review", "kind": "activity", "activity": "review", "points": 5}
     assert api.call("POST", "/v1/program/rules", key=admin_key, body=review).status == 201
+    reward_id, coupons = _reward_with_coupons(api, admin_key)
     return World(
         api=api,
         admin=admin_key,
@@ -184,7 +214,27 @@ def world(api: Api, admin_key: str) -> World:
         spare_key_id=spare.body["id"],
         spare_key=spare.body["secret"],
         rule_id=rule.body["id"],
+        reward_id=reward_id,
+        coupons=coupons,
     )
+
+
+def _reward_with_coupons(api: Api, admin_key: str) -> tuple[str, tuple[str, ...]]:
+    """A pool reward of tenant A with codes left, and coupons of it held by another member."""
+    body = {"name": "Cinema", "type": "experience", "points_cost": 10, "codes": "pool"}
+    reward = api.call("POST", "/v1/rewards", key=admin_key, body=body)
+    assert reward.status == 201, reward
+    codes = {"codes": [f"WORLD-{i:04d}" for i in range(14)]}
+    assert api.call("POST", f"/v1/rewards/{reward.body['id']}/codes", key=admin_key, body=codes).status == 201
+    holder = api.enrol(admin_key, name="Coupon holder")
+    assert api.earn(admin_key, holder, "holder-funding", points=1000).status == 201
+    coupons = []
+    for i in range(8):
+        path = f"/v1/members/{holder}/rewards/{reward.body['id']}/redeem"
+        redeemed = api.call("POST", path, key=admin_key, idempotency_key=f"holder-{i}")
+        assert redeemed.status == 201, redeemed
+        coupons.append(redeemed.body["coupon"]["code"])
+    return reward.body["id"], tuple(coupons)
 
 
 @pytest.fixture

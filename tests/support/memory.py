@@ -33,13 +33,24 @@ from typing import TYPE_CHECKING, TypeVar
 
 from chalicelib.domain.errors import InvalidRequest, MemberExists, NotFound, TenantExists
 from chalicelib.domain.expiry import Lot, LotChanges
-from chalicelib.domain.ports import BalanceChanged, CounterChange, CounterLimitReached, IdempotencyKeyTaken, Page
+from chalicelib.domain.ports import (
+    BalanceChanged,
+    CounterChange,
+    CounterLimitReached,
+    CouponWrite,
+    CouponWriteKind,
+    CouponWriteRefused,
+    IdempotencyKeyTaken,
+    Page,
+)
+from chalicelib.domain.rewards import Coupon, CouponStatus
 
 if TYPE_CHECKING:
     from chalicelib.domain.api_keys import ApiKey
     from chalicelib.domain.ledger import Balance, LedgerEntry
     from chalicelib.domain.members import Member, MemberChanges
     from chalicelib.domain.program import Program
+    from chalicelib.domain.rewards import Reward
     from chalicelib.domain.tenants import Tenant
 
 T = TypeVar("T")
@@ -111,6 +122,7 @@ class InMemoryLedgerStore:
         self._entries: dict[str, LedgerEntry] = {}  # by idempotency key, like the LEDGER#<key> item
         self._lots: dict[str, Lot] = {}  # by lot id, like the MEMBER#<member>/LOT#<lot> items
         self._counters: dict[str, int] = {}
+        self._coupons: dict[str, Coupon] = {}  # by code, like the COUPON#<code> items
         self._faults: deque[_Fault] = deque()
         self._before_commit: deque[Callable[[LedgerEntry, Balance, Balance], None]] = deque()
         #: Every commit() call, in order, whatever its outcome.
@@ -166,6 +178,7 @@ class InMemoryLedgerStore:
         *,
         request_entry: bool = True,
         counters: Sequence[CounterChange] = (),
+        coupons: Sequence[CouponWrite] = (),
     ) -> None:
         entry = entries[-1]
         self.commit_calls.append(entry)
@@ -186,6 +199,11 @@ class InMemoryLedgerStore:
             for change in counters:
                 if change.at_most is not None and self._counters.get(change.name, 0) + change.by > change.at_most:
                     raise CounterLimitReached(change)
+            for write in coupons:
+                if not self._coupon_condition_holds(write):
+                    raise CouponWriteRefused(write)
+            for write in coupons:
+                self._coupons[write.coupon.code] = copy.deepcopy(write.coupon)
             for change in counters:
                 self._counters[change.name] = self._counters.get(change.name, 0) + change.by
             for written in entries:
@@ -198,6 +216,19 @@ class InMemoryLedgerStore:
             self.applied.append(entry)
         if fault is not None:
             raise fault.error
+
+    def _coupon_condition_holds(self, write: CouponWrite) -> bool:
+        """With ``lock`` held: the condition the DynamoDB update states for each kind."""
+        current = self._coupons.get(write.coupon.code)
+        if write.kind is CouponWriteKind.ISSUE:
+            return current is None
+        if write.kind is CouponWriteKind.CLAIM:
+            return (
+                current is not None
+                and current.status is CouponStatus.AVAILABLE
+                and current.reward_id == write.coupon.reward_id
+            )
+        return current is not None and current.status is CouponStatus.ISSUED
 
     def due_lots(self, as_of: datetime, *, maturity: bool = False) -> Iterator[tuple[str, str]]:
         def due_at(lot: Lot) -> datetime | None:
@@ -300,6 +331,83 @@ class InMemoryMemberStore:
             updated = replace(current, updated_at=at, **values)
             self._members[member_id] = updated
             return copy.deepcopy(updated)
+
+
+class InMemoryRewardStore:
+    """Rewards of one tenant; coupons and counters live with the ledger (the same table)."""
+
+    def __init__(self, ledger: InMemoryLedgerStore) -> None:
+        self.ledger = ledger
+        self._rewards: dict[str, Reward] = {}
+
+    def get(self, reward_id: str) -> Reward | None:
+        with self.ledger.lock:
+            return copy.deepcopy(self._rewards.get(reward_id))
+
+    def add(self, reward: Reward) -> None:
+        with self.ledger.lock:
+            if reward.reward_id in self._rewards:
+                raise DuplicateItem(reward.reward_id)
+            self._rewards[reward.reward_id] = copy.deepcopy(reward)
+
+    def replace(self, reward: Reward, *, previous_version: int) -> bool:
+        with self.ledger.lock:
+            current = self._rewards.get(reward.reward_id)
+            if current is None or current.version != previous_version:
+                return False
+            self._rewards[reward.reward_id] = copy.deepcopy(reward)
+            return True
+
+    def list(self, *, limit: int, cursor: str | None) -> Page[Reward]:
+        with self.ledger.lock:
+            rewards = list(self._rewards.values())
+        return _paginate(rewards, sort_key=lambda r: r.reward_id, limit=limit, cursor=cursor, scope="REWARDS")
+
+    def counters(self, names: Sequence[str]) -> dict[str, int]:
+        with self.ledger.lock:
+            return {name: self.ledger._counters.get(name, 0) for name in names}
+
+    def get_coupon(self, code: str) -> Coupon | None:
+        with self.ledger.lock:
+            return copy.deepcopy(self.ledger._coupons.get(code))
+
+    def member_coupons(self, member_id: str, *, limit: int, cursor: str | None) -> Page[Coupon]:
+        with self.ledger.lock:
+            coupons = [c for c in self.ledger._coupons.values() if c.member_id == member_id]
+        return _paginate(
+            coupons,
+            sort_key=lambda c: f"{c.issued_at.isoformat() if c.issued_at else ''}#{c.code}",
+            limit=limit,
+            cursor=cursor,
+            scope=f"MEMBER#{member_id}#COUPONS",
+            descending=True,
+        )
+
+    def pool_codes(self, reward_id: str, *, limit: int) -> list[str]:
+        with self.ledger.lock:
+            codes = sorted(
+                c.code
+                for c in self.ledger._coupons.values()
+                if c.reward_id == reward_id and c.status is CouponStatus.AVAILABLE
+            )
+        return codes[:limit]
+
+    def existing_codes(self, codes: Sequence[str]) -> list[str]:
+        with self.ledger.lock:
+            return [code for code in codes if code in self.ledger._coupons]
+
+    def add_pool_codes(self, coupons: Sequence[Coupon]) -> None:
+        with self.ledger.lock:
+            for coupon in coupons:
+                self.ledger._coupons[coupon.code] = copy.deepcopy(coupon)
+
+    def mark_used(self, coupon: Coupon, *, now: datetime) -> bool:
+        with self.ledger.lock:
+            current = self.ledger._coupons.get(coupon.code)
+            if current is None or current.status_at(now) is not CouponStatus.ISSUED:
+                return False
+            self.ledger._coupons[coupon.code] = copy.deepcopy(coupon)
+            return True
 
 
 class InMemoryProgramStore:
@@ -419,5 +527,6 @@ __all__ = [
     "InMemoryMemberStore",
     "InMemoryProgramStore",
     "InMemoryProvisioner",
+    "InMemoryRewardStore",
     "InMemoryTenantStore",
 ]

@@ -1,0 +1,301 @@
+"""Rewards and coupons in the tenant's table (see chalicelib.persistence.models for the keys).
+
+Coupons are written in two ways: inside a movement's ledger transaction (``add_coupon_write``,
+called by ``LedgerRepository.commit``: issue, claim, cancel) and on their own (``mark_used``,
+pool uploads). Every write states its condition.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from chalicelib.domain.ports import CouponWrite, CouponWriteKind, Page
+from chalicelib.domain.rewards import CodeSource, Coupon, CouponStatus, LimitPeriod, Reward, RewardType
+from chalicelib.persistence.errors import response_code, translate_transient
+from chalicelib.persistence.pagination import decode_cursor, paginate
+
+if TYPE_CHECKING:
+    from pynamodb.transactions import TransactWrite
+
+    from chalicelib.persistence.factory import TenantModels
+    from chalicelib.persistence.models import CouponItem, RewardItem
+
+_REWARDS = "REWARDS"
+_REWARD_SK = "#REWARD"
+_COUPON_SK = "#COUPON"
+_COUNTER_PREFIX = "COUNTER#"  # the ledger's counters (chalicelib.persistence.tenant_data)
+_INDEX_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")
+#: BatchGetItem reads at most 100 keys per request.
+_BATCH_GET = 100
+
+
+def reward_pk(reward_id: str) -> str:
+    return f"REWARD#{reward_id}"
+
+
+def coupon_pk(code: str) -> str:
+    return f"COUPON#{code}"
+
+
+def pool_partition(reward_id: str) -> str:
+    return f"REWARD#{reward_id}#POOL"
+
+
+def member_coupons_partition(member_id: str) -> str:
+    return f"MEMBER#{member_id}#COUPONS"
+
+
+def _sortable(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def add_coupon_write(models: TenantModels, tx: TransactWrite, write: CouponWrite) -> None:
+    """One coupon write of a ledger transaction. Every kind is an update (so the transaction's
+    items keep their order: deletes, puts, then updates, the coupon writes last of all)."""
+    model, coupon = models.coupon, write.coupon
+    item = model(pk=coupon_pk(coupon.code), sk=_COUPON_SK)
+    if write.kind is CouponWriteKind.CANCEL:
+        tx.update(
+            item,
+            actions=[model.status.set(str(CouponStatus.CANCELLED)), model.cancelled_at.set(coupon.cancelled_at)],
+            condition=(model.status == str(CouponStatus.ISSUED)),
+        )
+        return
+    assert coupon.member_id is not None and coupon.issued_at is not None
+    actions = [
+        model.status.set(str(CouponStatus.ISSUED)),
+        model.member_id.set(coupon.member_id),
+        model.points.set(coupon.points),
+        model.issued_at.set(coupon.issued_at),
+        model.gsi1pk.set(member_coupons_partition(coupon.member_id)),
+        model.gsi1sk.set(f"{_sortable(coupon.issued_at)}#{coupon.code}"),
+        *_set_or_remove(model.expires_at, coupon.expires_at),
+        *_set_or_remove(model.limit_counter, coupon.limit_counter),
+        *_set_or_remove(model.donation_counter, coupon.donation_counter),
+    ]
+    if write.kind is CouponWriteKind.ISSUE:
+        actions += [
+            model.reward_id.set(coupon.reward_id),
+            model.source.set(str(coupon.source)),
+        ]
+        condition = model.pk.does_not_exist()
+    else:  # CLAIM: the pool code of this reward, still available
+        condition = (model.status == str(CouponStatus.AVAILABLE)) & (model.reward_id == coupon.reward_id)
+    tx.update(item, actions=actions, condition=condition)
+
+
+def _set_or_remove(attribute: Any, value: Any) -> list[Any]:
+    return [attribute.set(value) if value is not None else attribute.remove()]
+
+
+class RewardRepository:
+    def __init__(self, models: TenantModels) -> None:
+        self._models = models
+
+    # --- rewards ------------------------------------------------------------------------
+
+    def get(self, reward_id: str) -> Reward | None:
+        with translate_transient():
+            try:
+                return _to_reward(self._models.reward.get(reward_pk(reward_id), _REWARD_SK, consistent_read=True))
+            except DoesNotExist:
+                return None
+
+    def add(self, reward: Reward) -> None:
+        with translate_transient():
+            self._item(reward).save(condition=self._models.reward.pk.does_not_exist())
+
+    def replace(self, reward: Reward, *, previous_version: int) -> bool:
+        try:
+            with translate_transient():
+                self._item(reward).save(condition=(self._models.reward.version == previous_version))
+        except PutError as error:
+            if response_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def list(self, *, limit: int, cursor: str | None) -> Page[Reward]:
+        start = decode_cursor(cursor, fields=_INDEX_FIELDS, partition=("gsi1pk", _REWARDS)) if cursor else None
+        with translate_transient():
+            rows = self._models.reward.gsi1.query(_REWARDS, limit=limit + 1, last_evaluated_key=start)
+            return paginate(rows, limit=limit, key_of=_index_key, convert=_to_reward)
+
+    def _item(self, reward: Reward) -> RewardItem:
+        definition = {
+            "name": reward.name,
+            "type": str(reward.type),
+            "points_cost": reward.points_cost,
+            "created_at": reward.created_at.astimezone(UTC).isoformat(),
+            "updated_at": reward.updated_at.astimezone(UTC).isoformat(),
+            "description": reward.description,
+            "amount": str(reward.amount) if reward.amount is not None else None,
+            "percent": reward.percent,
+            "sku": reward.sku,
+            "cause": reward.cause,
+            "starts_at": _iso(reward.starts_at),
+            "ends_at": _iso(reward.ends_at),
+            "stock": reward.stock,
+            "per_member_limit": reward.per_member_limit,
+            "limit_period": str(reward.limit_period),
+            "tiers": sorted(reward.tiers),
+            "valid_days": reward.valid_days,
+            "codes": str(reward.codes),
+            "archived_at": _iso(reward.archived_at),
+        }
+        return self._models.reward(
+            pk=reward_pk(reward.reward_id),
+            sk=_REWARD_SK,
+            gsi1pk=_REWARDS,
+            gsi1sk=reward.reward_id,
+            version=reward.version,
+            definition=json.dumps(definition, separators=(",", ":")),
+        )
+
+    # --- counters -----------------------------------------------------------------------
+
+    def counters(self, names: Sequence[str]) -> dict[str, int]:
+        model = self._models.counter
+        unique = list(dict.fromkeys(names))
+        found: dict[str, int] = {}
+        for start in range(0, len(unique), _BATCH_GET):
+            keys = [(f"{_COUNTER_PREFIX}{name}", "#COUNTER") for name in unique[start : start + _BATCH_GET]]
+            with translate_transient():
+                for item in model.batch_get(keys, consistent_read=True):
+                    found[item.pk.removeprefix(_COUNTER_PREFIX)] = int(item.count or 0)
+        return {name: found.get(name, 0) for name in unique}
+
+    # --- coupons and pool codes ---------------------------------------------------------
+
+    def get_coupon(self, code: str) -> Coupon | None:
+        with translate_transient():
+            try:
+                return _to_coupon(self._models.coupon.get(coupon_pk(code), _COUPON_SK, consistent_read=True))
+            except DoesNotExist:
+                return None
+
+    def member_coupons(self, member_id: str, *, limit: int, cursor: str | None) -> Page[Coupon]:
+        partition = member_coupons_partition(member_id)
+        start = decode_cursor(cursor, fields=_INDEX_FIELDS, partition=("gsi1pk", partition)) if cursor else None
+        with translate_transient():
+            rows = self._models.coupon.gsi1.query(
+                partition, scan_index_forward=False, limit=limit + 1, last_evaluated_key=start
+            )
+            return paginate(rows, limit=limit, key_of=_index_key, convert=_to_coupon)
+
+    def pool_codes(self, reward_id: str, *, limit: int) -> list[str]:
+        with translate_transient():
+            rows = self._models.coupon.gsi1.query(pool_partition(reward_id), limit=limit)
+            return [str(row.gsi1sk) for row in rows]
+
+    def existing_codes(self, codes: Sequence[str]) -> list[str]:
+        model = self._models.coupon
+        found: list[str] = []
+        for start in range(0, len(codes), _BATCH_GET):
+            keys = [(coupon_pk(code), _COUPON_SK) for code in codes[start : start + _BATCH_GET]]
+            with translate_transient():
+                found += [item.pk.removeprefix("COUPON#") for item in model.batch_get(keys, consistent_read=True)]
+        return found
+
+    def add_pool_codes(self, coupons: Sequence[Coupon]) -> None:
+        """BatchWriteItem, flushed every 25 items (PynamoDB's batch), unprocessed items retried."""
+        now = datetime.now(UTC)
+        model = self._models.coupon
+        with translate_transient(), model.batch_write() as batch:
+            for coupon in coupons:
+                batch.save(
+                    model(
+                        pk=coupon_pk(coupon.code),
+                        sk=_COUPON_SK,
+                        gsi1pk=pool_partition(coupon.reward_id),
+                        gsi1sk=coupon.code,
+                        reward_id=coupon.reward_id,
+                        status=str(CouponStatus.AVAILABLE),
+                        source=str(CodeSource.POOL),
+                        uploaded_at=now,
+                    )
+                )
+
+    def mark_used(self, coupon: Coupon, *, now: datetime) -> bool:
+        model = self._models.coupon
+        condition = (model.status == str(CouponStatus.ISSUED)) & (
+            model.expires_at.does_not_exist() | (model.expires_at > now)
+        )
+        actions = [
+            model.status.set(str(CouponStatus.USED)),
+            model.used_at.set(coupon.used_at),
+            model.used_key.set(coupon.used_key),
+            *_set_or_remove(model.used_reference, coupon.used_reference),
+        ]
+        try:
+            with translate_transient():
+                model(pk=coupon_pk(coupon.code), sk=_COUPON_SK).update(actions=actions, condition=condition)
+        except UpdateError as error:
+            if response_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment is not None else None
+
+
+def _index_key(item: Any) -> dict[str, str]:
+    return {"pk": item.pk, "sk": item.sk, "gsi1pk": item.gsi1pk or "", "gsi1sk": item.gsi1sk or ""}
+
+
+def _to_reward(item: RewardItem) -> Reward:
+    data = json.loads(item.definition)
+
+    def moment(name: str) -> datetime | None:
+        return datetime.fromisoformat(data[name]) if data.get(name) else None
+
+    return Reward(
+        reward_id=item.pk.removeprefix("REWARD#"),
+        name=data["name"],
+        type=RewardType(data["type"]),
+        points_cost=int(data["points_cost"]),
+        created_at=datetime.fromisoformat(data["created_at"]),
+        updated_at=datetime.fromisoformat(data["updated_at"]),
+        version=int(item.version),
+        description=data.get("description"),
+        amount=Decimal(data["amount"]) if data.get("amount") is not None else None,
+        percent=data.get("percent"),
+        sku=data.get("sku"),
+        cause=data.get("cause"),
+        starts_at=moment("starts_at"),
+        ends_at=moment("ends_at"),
+        stock=data.get("stock"),
+        per_member_limit=data.get("per_member_limit"),
+        limit_period=LimitPeriod(data.get("limit_period") or LimitPeriod.EVER),
+        tiers=frozenset(data.get("tiers") or ()),
+        valid_days=data.get("valid_days"),
+        codes=CodeSource(data.get("codes") or CodeSource.GENERATED),
+        archived_at=moment("archived_at"),
+    )
+
+
+def _to_coupon(item: CouponItem) -> Coupon:
+    return Coupon(
+        code=item.pk.removeprefix("COUPON#"),
+        reward_id=item.reward_id,
+        status=CouponStatus(item.status),
+        source=CodeSource(item.source),
+        member_id=item.member_id,
+        points=int(item.points or 0),
+        issued_at=item.issued_at,
+        expires_at=item.expires_at,
+        limit_counter=item.limit_counter,
+        donation_counter=item.donation_counter,
+        used_at=item.used_at,
+        used_key=item.used_key,
+        used_reference=item.used_reference,
+        cancelled_at=item.cancelled_at,
+    )
