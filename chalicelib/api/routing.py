@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from chalicelib.api.errors import JSON_HEADERS, error_response, internal_error_response, invalid_request_from
 from chalicelib.domain.api_keys import Scope, require_scope
 from chalicelib.domain.errors import InvalidRequest, LoyaltyError, RetryLater, TransientStoreError
+from chalicelib.domain.ledger import refuse_minted_key
 from chalicelib.observability import annotate, logger
 from chalicelib.services import PlatformServices, platform
 
@@ -182,6 +183,7 @@ def _idempotency_key(value: str | None) -> str:
             f"the {IDEMPOTENCY_HEADER} header must be 1-255 visible ASCII characters",
             (IDEMPOTENCY_HEADER, "1-255 visible ASCII characters", "string_pattern_mismatch"),
         )
+    refuse_minted_key(value)
     return value
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from chalicelib.domain.errors import (
     BusinessRuleViolation,
     IdempotencyKeyReused,
     InsufficientPoints,
+    InvalidRequest,
     LimitReached,
     MovementTooLarge,
     NotFound,
@@ -68,6 +70,21 @@ SETTLE_LOTS_PER_COMMIT = 32
 #: Due lots settled inside a movement's own transaction; with more due, the movement first
 #: records them in their own transactions, so its own lot changes keep room (~50 items).
 SETTLE_LOTS_WITH_MOVEMENT = 16
+#: The shapes of the keys the ledger mints for its own entries: a lot's maturity and expiry
+#: (``mature:<lot id>``, ``expire:<lot id>``), an inactivity lapse, a birthday bonus. A
+#: client's Idempotency-Key may not take them: one that did would claim the ledger's own
+#: entry (a lot that could then never be settled, a bonus never paid).
+MINTED_KEY_PREFIXES = ("expire:", "mature:", "lapse:", "birthday:")
+
+
+def refuse_minted_key(idempotency_key: str) -> None:
+    """InvalidRequest if a client's key has the shape of a key the ledger mints."""
+    if idempotency_key.startswith(MINTED_KEY_PREFIXES):
+        prefix = idempotency_key.split(":", 1)[0] + ":"
+        raise InvalidRequest.for_fields(
+            f"Idempotency-Key may not start with {prefix!r}: the ledger keeps that prefix for its own entries",
+            ("Idempotency-Key", f"reserved prefix {prefix!r}", "reserved_prefix"),
+        )
 #: Lots one movement may change (a debit consumes lots FIFO; each changed lot is an item of
 #: its transaction). A redemption spanning more is refused with the points it could take.
 MAX_LOTS_PER_MOVEMENT = 40
@@ -223,21 +240,23 @@ class BalanceView:
         if not balance.needs_lots(moment):
             view = cls(balance, 0, balance.next_expiry_at, balance.next_expiry_points)
         else:
-            book = LotBook(balance.available, lots or ())
-            following = LotBook.next_expiry(book.lots, after=moment)
+            # Exactly what recording everything due would leave: the jobs' own code path, so a
+            # maturity paying back a claw-back's debt, then expiring, reads as it will be recorded.
+            settled = settle(balance, lots or (), moment, moment, max_lots=sys.maxsize)
+            following = LotBook.next_expiry(settled.lots, after=moment)
+            matured = balance.pending - settled.balance.pending
             view = cls(
                 balance,
-                unavailable=book.expired_unprocessed(moment),
+                unavailable=balance.available + matured - settled.balance.available,
                 expiring_at=following.at,
                 expiring_points=following.points,
-                matured=book.matured_unprocessed(moment),
+                matured=matured,
             )
         lapse = balance.inactive_at
         if lapse is None:
             return view
-        if lapse <= moment:  # inactive: nothing is spendable, whatever the job has recorded
-            unavailable = max(0, balance.available + view.matured)
-            return replace(view, unavailable=unavailable, expiring_at=None, expiring_points=0)
+        if lapse <= moment:  # inactive: nothing is spendable (settle lapsed it all)
+            return replace(view, expiring_at=None, expiring_points=0)
         if view.available > 0 and (view.expiring_at is None or lapse <= view.expiring_at):
             return replace(view, expiring_at=lapse, expiring_points=view.available)
         return view
@@ -272,6 +291,8 @@ class MovementRequest:
     coupons: tuple[CouponWrite, ...] = ()
     #: A breakdown decided by the caller (an activity's rules); order earns compute their own.
     breakdown: tuple[Share, ...] = ()
+    #: The platform minted ``idempotency_key`` (a birthday bonus): it may have a reserved shape.
+    minted_key: bool = False
 
     def __post_init__(self) -> None:
         # One instant, one spelling: the entry stores and every response shows it in UTC.
@@ -379,6 +400,101 @@ class RetryPolicy:
         return random.uniform(0, min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** min(attempt, 16)))
 
 
+def settle(
+    balance: Balance, lots: tuple[Lot, ...], now: datetime, as_of: datetime, *, max_lots: int
+) -> Settlement:
+    """Maturities, then expiries, due at ``as_of``: their entries, the balance and lots after.
+
+    At most ``max_lots`` lots are settled (each costs up to three transaction items), so a
+    member with many due lots is settled over several transactions; ``complete`` says
+    whether anything due was left over."""
+    entries: list[LedgerEntry] = []
+    current = {lot.lot_id: lot for lot in lots}
+    updated: dict[str, Lot] = {}
+    deleted: list[Lot] = []
+
+    def record(movement: MovementType, lot: Lot, points: int, pending_change: int, occurred: datetime) -> None:
+        key = f"{movement}:{lot.lot_id}"
+        entries.append(
+            LedgerEntry(
+                transaction_id=new_transaction_id(now),
+                member_id=balance.member_id,
+                movement=movement,
+                points=points,
+                pending_change=pending_change,
+                sequence=balance.version,
+                idempotency_key=key,
+                request_fingerprint=hashlib.sha256(key.encode()).hexdigest(),
+                occurred_at=occurred,
+                created_at=now,
+                balance_after=balance,
+                description=f"{lot.remaining} of {lot.original} points earned {isoformat(lot.earned_at)}",
+                metadata={"lot_id": lot.lot_id},
+            )
+        )
+
+    maturing = sorted((lot for lot in lots if lot.matured(as_of)), key=lambda lot: (lot.matures_at, lot.lot_id))
+    for lot in maturing[:max_lots]:
+        debt = max(0, -balance.available)  # a claw-back's debt is paid first
+        balance = balance.mature(lot.remaining, now)
+        record(MovementType.MATURE, lot, 0, -lot.remaining, lot.matures_at or now)
+        kept = lot.remaining - min(lot.remaining, debt)
+        if kept:
+            current[lot.lot_id] = updated[lot.lot_id] = replace(lot, matures_at=None, remaining=kept)
+        else:
+            del current[lot.lot_id]
+            deleted.append(lot)
+    room = max_lots - min(len(maturing), max_lots)
+    due = sorted(
+        (lot for lot in current.values() if lot.expired(as_of)), key=lambda lot: (lot.expires_at, lot.lot_id)
+    )
+    if len(maturing) > max_lots:
+        due = [lot for lot in due if lot.lot_id in updated]  # expire nothing that is still stored as pending
+    for lot in due[:room]:
+        balance = balance.apply(MovementType.EXPIRE, -lot.remaining, now)
+        record(MovementType.EXPIRE, lot, -lot.remaining, 0, lot.expires_at or now)
+        del current[lot.lot_id]
+        updated.pop(lot.lot_id, None)
+        deleted.append(lot)
+    complete = len(maturing) <= max_lots and len(due) <= room
+    lapse = balance.inactive_at
+    if complete and lapse is not None and lapse <= as_of and balance.available > 0:
+        # Inactive: every available point lapses, lot by lot (each lot expires once, under
+        # its own key), then the never-expiring rest under a key of this balance version.
+        room -= min(len(due), room)
+        rest = sorted((lot for lot in current.values() if not lot.pending), key=lambda lot: lot.lot_id)
+        for lot in rest[:room]:
+            balance = balance.apply(MovementType.EXPIRE, -lot.remaining, now)
+            record(MovementType.EXPIRE, lot, -lot.remaining, 0, lapse)
+            del current[lot.lot_id]
+            updated.pop(lot.lot_id, None)
+            deleted.append(lot)
+        complete = len(rest) <= room
+        if complete and balance.available > 0:
+            key = f"lapse:{balance.member_id}:{balance.version}"
+            points = balance.available
+            balance = balance.apply(MovementType.EXPIRE, -points, now)
+            entries.append(
+                LedgerEntry(
+                    transaction_id=new_transaction_id(now),
+                    member_id=balance.member_id,
+                    movement=MovementType.EXPIRE,
+                    points=-points,
+                    sequence=balance.version,
+                    idempotency_key=key,
+                    request_fingerprint=hashlib.sha256(key.encode()).hexdigest(),
+                    occurred_at=lapse,
+                    created_at=now,
+                    balance_after=balance,
+                    description=f"{points} points lapsed after no earn or redeem since "
+                    f"{isoformat(balance.last_activity_at) if balance.last_activity_at else 'enrolment'}",
+                    metadata={"reason": "inactivity"},
+                )
+            )
+    changes = LotChanges(updated=tuple(updated.values()), deleted=tuple(deleted))
+    return Settlement(entries, balance, tuple(current.values()), changes, complete)
+
+
 class PointsService:
     def __init__(
         self,
@@ -398,6 +514,8 @@ class PointsService:
         self._sleep = sleep
 
     def move(self, request: MovementRequest) -> MovementResult:
+        if not request.minted_key:
+            refuse_minted_key(request.idempotency_key)
         if not MEMBER_ID_PATTERN.fullmatch(request.member_id):
             raise NotFound(f"member {request.member_id!r} not found")
         try:
@@ -510,100 +628,6 @@ class PointsService:
         lots = self._ledger.get_lots(member_id, consistent=True) if previous and previous.lot_count else ()
         return previous, tuple(lots)
 
-    def _settle(
-        self, balance: Balance, lots: tuple[Lot, ...], now: datetime, as_of: datetime, *, max_lots: int
-    ) -> Settlement:
-        """Maturities, then expiries, due at ``as_of``: their entries, the balance and lots after.
-
-        At most ``max_lots`` lots are settled (each costs up to three transaction items), so a
-        member with many due lots is settled over several transactions; ``complete`` says
-        whether anything due was left over."""
-        entries: list[LedgerEntry] = []
-        current = {lot.lot_id: lot for lot in lots}
-        updated: dict[str, Lot] = {}
-        deleted: list[Lot] = []
-
-        def record(movement: MovementType, lot: Lot, points: int, pending_change: int, occurred: datetime) -> None:
-            key = f"{movement}:{lot.lot_id}"
-            entries.append(
-                LedgerEntry(
-                    transaction_id=new_transaction_id(now),
-                    member_id=balance.member_id,
-                    movement=movement,
-                    points=points,
-                    pending_change=pending_change,
-                    sequence=balance.version,
-                    idempotency_key=key,
-                    request_fingerprint=hashlib.sha256(key.encode()).hexdigest(),
-                    occurred_at=occurred,
-                    created_at=now,
-                    balance_after=balance,
-                    description=f"{lot.remaining} of {lot.original} points earned {isoformat(lot.earned_at)}",
-                    metadata={"lot_id": lot.lot_id},
-                )
-            )
-
-        maturing = sorted((lot for lot in lots if lot.matured(as_of)), key=lambda lot: (lot.matures_at, lot.lot_id))
-        for lot in maturing[:max_lots]:
-            debt = max(0, -balance.available)  # a claw-back's debt is paid first
-            balance = balance.mature(lot.remaining, now)
-            record(MovementType.MATURE, lot, 0, -lot.remaining, lot.matures_at or now)
-            kept = lot.remaining - min(lot.remaining, debt)
-            if kept:
-                current[lot.lot_id] = updated[lot.lot_id] = replace(lot, matures_at=None, remaining=kept)
-            else:
-                del current[lot.lot_id]
-                deleted.append(lot)
-        room = max_lots - min(len(maturing), max_lots)
-        due = sorted(
-            (lot for lot in current.values() if lot.expired(as_of)), key=lambda lot: (lot.expires_at, lot.lot_id)
-        )
-        if len(maturing) > max_lots:
-            due = [lot for lot in due if lot.lot_id in updated]  # expire nothing that is still stored as pending
-        for lot in due[:room]:
-            balance = balance.apply(MovementType.EXPIRE, -lot.remaining, now)
-            record(MovementType.EXPIRE, lot, -lot.remaining, 0, lot.expires_at or now)
-            del current[lot.lot_id]
-            updated.pop(lot.lot_id, None)
-            deleted.append(lot)
-        complete = len(maturing) <= max_lots and len(due) <= room
-        lapse = balance.inactive_at
-        if complete and lapse is not None and lapse <= as_of and balance.available > 0:
-            # Inactive: every available point lapses, lot by lot (each lot expires once, under
-            # its own key), then the never-expiring rest under a key of this balance version.
-            room -= min(len(due), room)
-            rest = sorted((lot for lot in current.values() if not lot.pending), key=lambda lot: lot.lot_id)
-            for lot in rest[:room]:
-                balance = balance.apply(MovementType.EXPIRE, -lot.remaining, now)
-                record(MovementType.EXPIRE, lot, -lot.remaining, 0, lapse)
-                del current[lot.lot_id]
-                updated.pop(lot.lot_id, None)
-                deleted.append(lot)
-            complete = len(rest) <= room
-            if complete and balance.available > 0:
-                key = f"lapse:{balance.member_id}:{balance.version}"
-                points = balance.available
-                balance = balance.apply(MovementType.EXPIRE, -points, now)
-                entries.append(
-                    LedgerEntry(
-                        transaction_id=new_transaction_id(now),
-                        member_id=balance.member_id,
-                        movement=MovementType.EXPIRE,
-                        points=-points,
-                        sequence=balance.version,
-                        idempotency_key=key,
-                        request_fingerprint=hashlib.sha256(key.encode()).hexdigest(),
-                        occurred_at=lapse,
-                        created_at=now,
-                        balance_after=balance,
-                        description=f"{points} points lapsed after no earn or redeem since "
-                        f"{isoformat(balance.last_activity_at) if balance.last_activity_at else 'enrolment'}",
-                        metadata={"reason": "inactivity"},
-                    )
-                )
-        changes = LotChanges(updated=tuple(updated.values()), deleted=tuple(deleted))
-        return Settlement(entries, balance, tuple(current.values()), changes, complete)
-
     def _credit_lot(self, request: MovementRequest, lot_id: str, points: int, now: datetime) -> Lot | None:
         """The lot a credit creates, if it is pending or will expire; None for plain points."""
         program = self._program.get()
@@ -624,7 +648,7 @@ class PointsService:
             previous, lots = self._read(request.member_id)
             if previous is None:
                 return self._replay_or_raise(request, NotFound(f"member {request.member_id!r} not found"))
-            settled = self._settle(previous, lots, now, now, max_lots=SETTLE_LOTS_WITH_MOVEMENT)
+            settled = settle(previous, lots, now, now, max_lots=SETTLE_LOTS_WITH_MOVEMENT)
             if settled.complete:
                 break
             self._commit_settlement(previous, settled)  # too much due to record with the movement
@@ -772,7 +796,7 @@ class PointsService:
         previous, lots = self._read(member_id)
         if previous is None:
             return [], True
-        settled = self._settle(previous, lots, self._clock(), as_of, max_lots=SETTLE_LOTS_PER_COMMIT)
+        settled = settle(previous, lots, self._clock(), as_of, max_lots=SETTLE_LOTS_PER_COMMIT)
         if settled.entries:
             self._commit_settlement(previous, settled)
         return settled.entries, settled.complete

@@ -119,6 +119,7 @@ class NotificationJob:
                         description="Birthday bonus",
                         pending_days=0,
                         timezone=self._timezone,
+                        minted_key=True,
                     )
                 )
                 bonus_transaction = result.entry.transaction_id

@@ -227,7 +227,36 @@ def check_batch_write(request_items: Mapping[str, Iterable[Mapping[str, Any]]]) 
 
 class GuardedTransactWrite(TransactWrite):
     """PynamoDB's TransactWrite that checks DynamoDB's limits when it commits, before any
-    request is sent: an over-limit transaction raises StorageLimitExceeded and writes nothing."""
+    request is sent: an over-limit transaction raises StorageLimitExceeded and writes nothing.
+
+    Each action may carry a ``label``; :meth:`labels` lists them in the order the request
+    sends the actions, which is the order of a cancellation's reasons. PynamoDB sends
+    condition checks, then deletes, then puts, then updates, whatever order they were
+    added in, so a reason is never found by counting the calls made."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._labels: dict[str, list[object]] = {"check": [], "delete": [], "put": [], "update": []}
+
+    def condition_check(self, *args: Any, label: object = None, **kwargs: Any) -> None:  # type: ignore[override]
+        super().condition_check(*args, **kwargs)
+        self._labels["check"].append(label)
+
+    def delete(self, *args: Any, label: object = None, **kwargs: Any) -> None:  # type: ignore[override]
+        super().delete(*args, **kwargs)
+        self._labels["delete"].append(label)
+
+    def save(self, *args: Any, label: object = None, **kwargs: Any) -> None:  # type: ignore[override]
+        super().save(*args, **kwargs)
+        self._labels["put"].append(label)
+
+    def update(self, *args: Any, label: object = None, **kwargs: Any) -> None:  # type: ignore[override]
+        super().update(*args, **kwargs)
+        self._labels["update"].append(label)
+
+    def labels(self) -> list[object]:
+        """The actions' labels, in the order of the request (and of its cancellation reasons)."""
+        return [*self._labels["check"], *self._labels["delete"], *self._labels["put"], *self._labels["update"]]
 
     def transact_items(self) -> list[dict[str, Any]]:
         """The actions, as the TransactWriteItems request will carry them."""

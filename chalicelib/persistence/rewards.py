@@ -21,9 +21,8 @@ from chalicelib.persistence.errors import response_code, translate_transient
 from chalicelib.persistence.pagination import decode_cursor, paginate
 
 if TYPE_CHECKING:
-    from pynamodb.transactions import TransactWrite
-
     from chalicelib.persistence.factory import TenantModels
+    from chalicelib.persistence.limits import GuardedTransactWrite
     from chalicelib.persistence.models import CouponItem, RewardItem
 
 _REWARDS = "REWARDS"
@@ -55,7 +54,7 @@ def _sortable(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def add_coupon_write(models: TenantModels, tx: TransactWrite, write: CouponWrite) -> None:
+def add_coupon_write(models: TenantModels, tx: GuardedTransactWrite, write: CouponWrite) -> None:
     """One coupon write of a ledger transaction. Every kind is an update (so the transaction's
     items keep their order: deletes, puts, then updates, the coupon writes last of all)."""
     model, coupon = models.coupon, write.coupon
@@ -65,6 +64,7 @@ def add_coupon_write(models: TenantModels, tx: TransactWrite, write: CouponWrite
             item,
             actions=[model.status.set(str(CouponStatus.CANCELLED)), model.cancelled_at.set(coupon.cancelled_at)],
             condition=(model.status == str(CouponStatus.ISSUED)),
+            label=write,
         )
         return
     assert coupon.member_id is not None and coupon.issued_at is not None
@@ -87,7 +87,7 @@ def add_coupon_write(models: TenantModels, tx: TransactWrite, write: CouponWrite
         condition = model.pk.does_not_exist()
     else:  # CLAIM: the pool code of this reward, still available
         condition = (model.status == str(CouponStatus.AVAILABLE)) & (model.reward_id == coupon.reward_id)
-    tx.update(item, actions=actions, condition=condition)
+    tx.update(item, actions=actions, condition=condition, label=write)
 
 
 def _set_or_remove(attribute: Any, value: Any) -> list[Any]:

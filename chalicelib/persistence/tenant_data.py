@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.errors import MemberExists, TransientStoreError
 from chalicelib.domain.events import Event, EventType
@@ -37,6 +36,7 @@ from chalicelib.persistence.errors import (
     translate_transient,
 )
 from chalicelib.persistence.factory import TenantModels
+from chalicelib.persistence.limits import GuardedTransactWrite
 from chalicelib.persistence.models import (
     BalanceItem,
     JobRunItem,
@@ -109,10 +109,8 @@ def _index_key(item: MemberItem | LedgerItem) -> dict[str, str]:
     return {"pk": item.pk, "sk": item.sk, "gsi1pk": item.gsi1pk or "", "gsi1sk": item.gsi1sk or ""}
 
 
-def _transaction(models: TenantModels) -> TransactWrite:
+def _transaction(models: TenantModels) -> GuardedTransactWrite:
     """A transaction that checks DynamoDB's limits (100 items, 4 MB, ...) before it is sent."""
-    from chalicelib.persistence.limits import GuardedTransactWrite
-
     return GuardedTransactWrite(connection=models.balance._get_connection().connection)
 
 
@@ -253,7 +251,9 @@ class LedgerRepository:
         try:
             with translate_transient(), _transaction(models) as tx:
                 for entry in entries:
-                    tx.save(_to_ledger_item(models, entry), condition=models.ledger.pk.does_not_exist())
+                    tx.save(
+                        _to_ledger_item(models, entry), condition=models.ledger.pk.does_not_exist(), label=entry
+                    )
                 tx.update(
                     balance(pk=member_pk(member_id), sk=BALANCE),
                     actions=actions,
@@ -274,21 +274,23 @@ class LedgerRepository:
                         counter(pk=f"{_COUNTER_PREFIX}{change.name}", sk="#COUNTER"),
                         actions=[counter.count.add(change.by)],
                         condition=limit,
+                        label=change,
                     )
                 for write in coupons:
                     add_coupon_write(models, tx, write)
         except TransactWriteError as error:
             codes = cancellation_codes(error)
-            last = len(entries) - 1
-            if request_entry and len(codes) > last and codes[last] == "ConditionalCheckFailed":
-                raise IdempotencyKeyTaken(entries[last].idempotency_key) from None
-            first_counter = len(entries) + 1 + lots.count
-            for change, code in zip(counters, codes[first_counter:], strict=False):
-                if code == "ConditionalCheckFailed":
+            # The reasons follow the request's order, not the order of the calls above.
+            refused = [
+                label for label, code in zip(tx.labels(), codes, strict=False) if code == "ConditionalCheckFailed"
+            ]
+            if request_entry and any(label is entries[-1] for label in refused):
+                raise IdempotencyKeyTaken(entries[-1].idempotency_key) from None
+            for change in counters:
+                if any(label is change for label in refused):
                     raise CounterLimitReached(change) from None
-            first_coupon = first_counter + len(counters)
-            for write, code in zip(coupons, codes[first_coupon:], strict=False):
-                if code == "ConditionalCheckFailed":
+            for write in coupons:
+                if any(label is write for label in refused):
                     raise CouponWriteRefused(write) from None
             if "ConditionalCheckFailed" in codes:
                 raise BalanceChanged(member_id) from None

@@ -370,6 +370,11 @@ def test_invalid_idempotency_keys_are_refused(
         "with a tab": "order\t1",
         "non-ASCII": "commande-é",
         "empty": "",
+        # the ledger's own keys (a lot's settlement, a lapse, a birthday bonus) are not the client's
+        "shaped like a lot's expiry": "expire:txn_01JD0000000000000000000000",
+        "shaped like a lot's maturity": "mature:txn_01JD0000000000000000000000",
+        "shaped like a lapse": "lapse:mem_01JD0000000000000000000000:3",
+        "shaped like a birthday bonus": "birthday:mem_01JD0000000000000000000000:2027",
     }
     movements = (("earn", {"points": 1}), ("redeem", {"points": 1}), ("adjust", {"points": 1, "reason": "r"}))
     for movement, body in movements:

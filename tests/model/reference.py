@@ -1,40 +1,69 @@
 """A small in-memory reference model of a tenant's ledger, written from the documented rules
-(README: "Point movements and idempotency", "Why a point is never lost or doubled"), not
-from the implementation: for any request it says what must happen, success or which
-refusal, and what the member's figures become.
+(README: "Point movements and idempotency", "Why a point is never lost or doubled", "Points
+lifecycle"; issue 3), not from the implementation: for any request it says what must
+happen, success or which refusal, and what the member's figures, lots and ledger become.
 
-It is deliberately naive (plain dicts, exact fractions, no storage, no retries) so that a
-disagreement with the real services points at the services.
+It is deliberately naive (plain dicts, exact fractions, deep copies, no storage, no
+retries) so that a disagreement with the real services points at the services.
 
-Extending it for a new operation (reverse, pending points, expiry): add the movement to
-``Outcome``-producing logic in :meth:`TenantModel.expect` (its delta and refusals), the
-figures it moves in :class:`MemberState.apply` and :data:`LIFETIME_FIELD`, and the
-conservation law in :meth:`TenantModel.totals`.
+The points lifecycle, as modelled here:
+
+* A credit made while the program has an expiry policy, or an earn that waits out a return
+  window (``pending_days``, else the program's default), forms a *lot*: its points, when it
+  was earned, when it matures (pending lots) and when it expires (counted from the maturity
+  for pending points). Other credits are plain points that never expire.
+* Debits take from the lots that expire first (earliest expiry, then earliest earned, then
+  lot id), then from the plain points. Pending points are never spendable.
+* What became due is recorded ("settled") before any movement that commits, and by the jobs
+  for the members they find: first every matured lot (``mature:<lot>``: 0 points, pending ->
+  available, paying back a claw-back's debt out of the lot first), then every expired lot
+  (``expire:<lot>``: exactly its unspent remainder). Until then the points are already
+  what they will be: an expired point is never spendable, a matured one is, job or not
+  (:meth:`MemberState.effective`).
+* A reversal (``reference``) is bounded by what was earned for that reference minus what
+  was already taken back for it; it takes that reference's pending points first, then
+  available points (that reference's lots first, then by expiry, then plain points); what is
+  still missing pushes the balance below zero only when the program claws back.
+
+Extending it for a new operation: add its refusals and effects to :meth:`TenantModel.expect`
+(working on a copy of the member), the lifetime total it feeds to :data:`LIFETIME_FIELD`,
+and the conservation law in :meth:`TenantModel.totals`.
 """
 
 from __future__ import annotations
 
+import calendar
+import copy
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from chalicelib.domain.ledger import MAX_BALANCE, MAX_POINTS_PER_MOVEMENT, LedgerEntry, MovementRequest, MovementType
 
 #: ISO 4217 minor units of the currencies the machine uses (README: "at most its minor-unit digits").
 MINOR_UNITS = {"EUR": 2, "JPY": 0, "KWD": 3}
 
-#: Which lifetime total a movement of each type feeds, and with which sign.
+#: Which lifetime total a movement of each type feeds, and with which sign (of the entry's points).
 LIFETIME_FIELD: dict[MovementType, tuple[str, int]] = {
     MovementType.EARN: ("earned", 1),
     MovementType.REDEEM: ("redeemed", -1),
     MovementType.ADJUST: ("adjusted", 1),
+    MovementType.EXPIRE: ("expired", -1),
+    MovementType.REVERSE: ("reversed", -1),
 }
+LIFETIMES = ("earned", "redeemed", "adjusted", "expired", "reversed")
 
 #: Error codes, as the API reports them (chalicelib.domain.errors classes' ``code``).
 SUCCESS = "ok"
 BUSY = "retry_later"
+
+#: Settlement entries are keyed by what they settle, never by a client's key.
+SETTLEMENT_PREFIXES = ("mature:", "expire:")
+NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 def body_of(request: MovementRequest) -> tuple[Any, ...]:
@@ -50,30 +79,244 @@ def body_of(request: MovementRequest) -> tuple[Any, ...]:
         request.reason,
         request.occurred_at,
         tuple(sorted(request.metadata.items())),
+        request.pending_days,
     )
+
+
+def is_settlement_key(key: str) -> bool:
+    return key.startswith(SETTLEMENT_PREFIXES)
+
+
+# --- time, in the tenant's time zone ------------------------------------------------------------
+
+
+def _months_later(year: int, month: int, months: int) -> tuple[int, int]:
+    index = month - 1 + months
+    return year + index // 12, index % 12 + 1
+
+
+def wall_clock_later(moment: datetime, zone: str, *, days: int = 0, months: int = 0) -> datetime:
+    """``days`` or ``months`` later on the tenant's wall clock (a month after 31 January is the
+    last day of February), as a UTC instant."""
+    tz = ZoneInfo(zone)
+    local = moment.astimezone(tz)
+    naive = local.replace(tzinfo=None)
+    fold = 0
+    if months:
+        year, month = _months_later(naive.year, naive.month, months)
+        naive = naive.replace(year=year, month=month, day=min(naive.day, calendar.monthrange(year, month)[1]))
+        fold = local.fold
+    naive += timedelta(days=days)
+    return naive.replace(tzinfo=tz, fold=fold).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class ExpiryRule:
+    """The program's expiry policy: ``none``; ``days`` or ``months`` after earning; or the end of
+    the calendar ``period`` (year, quarter, month) ``count`` periods after the one of earning."""
+
+    kind: str = "none"
+    count: int = 0
+    period: str | None = None
+
+    def expires_at(self, earned_at: datetime, zone: str) -> datetime | None:
+        if self.kind == "none":
+            return None
+        if self.kind == "days":
+            return wall_clock_later(earned_at, zone, days=self.count)
+        if self.kind == "months":
+            return wall_clock_later(earned_at, zone, months=self.count)
+        assert self.kind == "end_of_period" and self.period is not None
+        size = {"year": 12, "quarter": 3, "month": 1}[self.period]
+        local = earned_at.astimezone(ZoneInfo(zone))
+        first_month = (local.month - 1) // size * size + 1
+        year, month = _months_later(local.year, first_month, size * (self.count + 1))
+        return datetime(year, month, 1, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+    def __str__(self) -> str:
+        return (
+            self.kind if self.kind == "none" else f"{self.kind}:{self.count}{':' + self.period if self.period else ''}"
+        )
+
+
+# --- a member ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ModelLot:
+    lot_id: str
+    remaining: int
+    original: int
+    earned_at: datetime
+    expires_at: datetime | None
+    #: Set while the lot is recorded as pending; None once its maturity is recorded (or never pending).
+    matures_at: datetime | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.matures_at is not None
+
+    def fifo(self) -> tuple[datetime, datetime, str]:
+        return (self.expires_at or NEVER, self.earned_at, self.lot_id)
+
+
+@dataclass
+class ModelEntry:
+    """One ledger entry as the model predicts it."""
+
+    key: str
+    movement: MovementType
+    points: int
+    pending_change: int
+    after_available: int
+    after_pending: int
+    #: Known for entries of requests once applied; settlement entries' ids are the service's.
+    transaction_id: str | None = None
+    reference: str | None = None
+    #: Settlement entries: the lot they settle and the moment it became due.
+    lot_id: str | None = None
+    occurred_at: datetime | None = None
+    #: A reversal that left the balance below zero, under a program that claws back.
+    clawback: bool = False
+
+    def row(self) -> tuple[Any, ...]:
+        return (
+            self.key,
+            str(self.movement),
+            self.points,
+            self.pending_change,
+            self.after_available,
+            self.after_pending,
+        )
 
 
 @dataclass
 class MemberState:
     member_id: str
     available: int = 0
+    pending: int = 0
     earned: int = 0
     redeemed: int = 0
     adjusted: int = 0
+    expired: int = 0
+    reversed: int = 0
     #: Number of ledger entries (the last one's sequence).
     version: int = 0
-    #: Transaction ids in sequence order.
-    transactions: list[str] = field(default_factory=list)
+    lots: dict[str, ModelLot] = field(default_factory=dict)
+    ledger: list[ModelEntry] = field(default_factory=list)
 
-    def apply(self, movement: MovementType, delta: int) -> MemberState:
-        name, sign = LIFETIME_FIELD[movement]
-        return replace(
-            self,
-            available=self.available + delta,
-            version=self.version + 1,
-            transactions=list(self.transactions),
-            **{name: getattr(self, name) + sign * delta},
-        )
+    def copy(self) -> MemberState:
+        return copy.deepcopy(self)
+
+    # --- figures -------------------------------------------------------------------------------
+
+    @property
+    def lotted(self) -> int:
+        return sum(lot.remaining for lot in self.lots.values() if not lot.pending)
+
+    @property
+    def plain(self) -> int:
+        """Available points outside any lot: they never expire and are spent last."""
+        return self.available - self.lotted
+
+    @property
+    def lot_count(self) -> int:
+        return sum(1 for lot in self.lots.values() if lot.remaining > 0)
+
+    @property
+    def transactions(self) -> list[str | None]:
+        return [entry.transaction_id for entry in self.ledger]
+
+    def lifetime(self, name: str) -> int:
+        return int(getattr(self, name))
+
+    def next_expiry(self, after: datetime | None = None) -> tuple[datetime | None, int]:
+        """The earliest expiry among lots with points left (pending ones too), and its points."""
+        dates = [
+            lot.expires_at
+            for lot in self.lots.values()
+            if lot.expires_at is not None and lot.remaining > 0 and (after is None or lot.expires_at > after)
+        ]
+        if not dates:
+            return None, 0
+        first = min(dates)
+        return first, sum(lot.remaining for lot in self.lots.values() if lot.expires_at == first)
+
+    def next_maturity(self) -> datetime | None:
+        dates = [lot.matures_at for lot in self.lots.values() if lot.matures_at is not None and lot.remaining > 0]
+        return min(dates) if dates else None
+
+    def due_moments(self) -> list[datetime]:
+        return [m for lot in self.lots.values() for m in (lot.matures_at, lot.expires_at) if m is not None]
+
+    # --- changes -------------------------------------------------------------------------------
+
+    def _entry(self, key: str, movement: MovementType, points: int, pending_change: int, **more: Any) -> ModelEntry:
+        self.version += 1
+        entry = ModelEntry(key, movement, points, pending_change, self.available, self.pending, **more)
+        self.ledger.append(entry)
+        return entry
+
+    def settle(self, as_of: datetime) -> list[ModelEntry]:
+        """Record what is due at ``as_of``: maturities (in order of maturity), then expiries."""
+        recorded = []
+        maturing = [lot for lot in self.lots.values() if lot.matures_at is not None and lot.matures_at <= as_of]
+        for lot in sorted(maturing, key=lambda lot: (lot.matures_at, lot.lot_id)):
+            debt = max(0, -self.available)
+            self.pending -= lot.remaining
+            self.available += lot.remaining
+            recorded.append(
+                self._entry(
+                    f"mature:{lot.lot_id}",
+                    MovementType.MATURE,
+                    0,
+                    -lot.remaining,
+                    lot_id=lot.lot_id,
+                    occurred_at=lot.matures_at,
+                )
+            )
+            lot.remaining -= min(lot.remaining, debt)
+            lot.matures_at = None
+            if not lot.remaining:
+                del self.lots[lot.lot_id]
+        expiring = [
+            lot
+            for lot in self.lots.values()
+            if lot.matures_at is None and lot.expires_at is not None and lot.expires_at <= as_of
+        ]
+        for lot in sorted(expiring, key=lambda lot: (lot.expires_at, lot.lot_id)):
+            assert self.available >= lot.remaining, f"model: lots exceed the balance of {self.member_id}"
+            self.available -= lot.remaining
+            self.expired += lot.remaining
+            recorded.append(
+                self._entry(
+                    f"expire:{lot.lot_id}",
+                    MovementType.EXPIRE,
+                    -lot.remaining,
+                    0,
+                    lot_id=lot.lot_id,
+                    occurred_at=lot.expires_at,
+                )
+            )
+            del self.lots[lot.lot_id]
+        return recorded
+
+    def effective(self, at: datetime) -> MemberState:
+        """The member as they may use their points at ``at``, whatever the jobs have recorded."""
+        view = self.copy()
+        view.settle(at)
+        return view
+
+    def take(self, lots: list[ModelLot], points: int) -> int:
+        """Take up to ``points`` from ``lots`` in that order; returns what was taken."""
+        taken = 0
+        for lot in lots:
+            amount = min(lot.remaining, points - taken)
+            taken += amount
+            lot.remaining -= amount
+            if not lot.remaining:
+                del self.lots[lot.lot_id]
+        return taken
 
 
 @dataclass(frozen=True)
@@ -87,16 +330,33 @@ class Applied:
 @dataclass(frozen=True)
 class Expected:
     code: str
+    #: The entry's points (signed change of available + pending).
     delta: int = 0
-    #: The member after a success.
+    #: The member after a success (settlement and the movement's own entry, in its ledger).
     after: MemberState | None = None
     #: For a replay of an applied key: what it was applied with.
     replay_of: Applied | None = None
     amount: str | None = None
+    #: What became due and is recorded in the same transaction, before the movement.
+    settlement: tuple[ModelEntry, ...] = ()
+    pending_change: int = 0
+    requested: int | None = None
+    expires_at: datetime | None = None
+    matures_at: datetime | None = None
+    #: Lot the movement creates (its id is the entry's transaction id, known once applied).
+    creates_lot: bool = False
 
     @property
     def succeeds(self) -> bool:
         return self.code == SUCCESS
+
+
+@dataclass(frozen=True)
+class JobExpectation:
+    counts: dict[str, int]
+    #: Members the job settles, as they are afterwards, and what it counts for each.
+    after: dict[str, MemberState]
+    by_member: dict[str, dict[str, int]]
 
 
 def points_for_amount(amount: str, currency: str, per_unit: Decimal, rounding: str) -> int | str:
@@ -125,20 +385,26 @@ def points_for_amount(amount: str, currency: str, per_unit: Decimal, rounding: s
 class TenantModel:
     tenant_id: str
     currency: str
+    timezone: str = "UTC"
     per_unit: Decimal = Decimal(1)
     rounding: str = "floor"
+    expiry: ExpiryRule = field(default_factory=ExpiryRule)
+    pending_days: int = 0
+    clawback: bool = False
     members: dict[str, MemberState] = field(default_factory=dict)
     external_ids: dict[str, str] = field(default_factory=dict)
     applied: dict[str, Applied] = field(default_factory=dict)
-    #: Tenant-wide sums of every applied movement, kept apart from the members' figures.
-    moved: dict[str, int] = field(default_factory=lambda: {"earned": 0, "redeemed": 0, "adjusted": 0})
+    #: Tenant-wide sums of every recorded movement, kept apart from the members' figures.
+    moved: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LIFETIMES, 0))
 
     def enrol(self, member_id: str, external_id: str | None) -> None:
         self.members[member_id] = MemberState(member_id)
         if external_id is not None:
             self.external_ids[external_id] = member_id
 
-    def expect(self, request: MovementRequest) -> Expected:
+    # --- movements -----------------------------------------------------------------------------
+
+    def expect(self, request: MovementRequest, now: datetime) -> Expected:
         amount = None
         refusal: str | None = None
         if request.amount is not None:
@@ -162,32 +428,209 @@ class TenantModel:
         member = self.members.get(request.member_id)
         if member is None:
             return Expected("not_found")
+        after = member.copy()
+        settlement = tuple(after.settle(now))
+        if request.movement is MovementType.REVERSE:
+            return self._reverse(after, settlement, request, points, amount)
         delta = -points if request.movement is MovementType.REDEEM else points
-        if member.available + delta < 0:
+        if delta < 0:
+            return self._debit(after, settlement, request, -delta, amount)
+        return self._credit(after, settlement, request, delta, amount, now)
+
+    def _debit(
+        self, after: MemberState, settlement: tuple[ModelEntry, ...], request: MovementRequest, points: int, amount: Any
+    ) -> Expected:
+        if points > after.available:  # expired points were settled above: never spendable
             return Expected("insufficient_points")
-        if member.available + delta > MAX_BALANCE:
-            return Expected("balance_limit_exceeded")
-        return Expected(SUCCESS, delta=delta, after=member.apply(request.movement, delta), amount=amount)
+        from_lots = after.take(
+            sorted((lot for lot in after.lots.values() if not lot.pending), key=ModelLot.fifo), points
+        )
+        assert points - from_lots <= after.plain, "model: a debit found too few plain points"
+        after.available -= points
+        if request.movement is MovementType.REDEEM:
+            after.redeemed += points
+        else:
+            after.adjusted -= points
+        after._entry(request.idempotency_key, request.movement, -points, 0, reference=request.reference)
+        return Expected(SUCCESS, delta=-points, after=after, amount=amount, settlement=settlement)
+
+    def _credit(
+        self,
+        after: MemberState,
+        settlement: tuple[ModelEntry, ...],
+        request: MovementRequest,
+        points: int,
+        amount: Any,
+        now: datetime,
+    ) -> Expected:
+        days = request.pending_days if request.pending_days is not None else self.pending_days
+        matures_at = None
+        if request.movement is MovementType.EARN and days:
+            matures_at = wall_clock_later(now, self.timezone, days=days)
+        expires_at = self.expiry.expires_at(matures_at or now, self.timezone)
+        lot = None
+        if matures_at is not None or expires_at is not None:
+            lot = ModelLot("(new)", points, points, now, expires_at, matures_at)
+        debt = max(0, -after.available)
+        if lot is not None and not lot.pending and debt:
+            # Points that pay back a claw-back's debt are gone at once: only the rest forms a lot.
+            keep = max(0, points - debt)
+            lot = ModelLot("(new)", keep, keep, now, expires_at, None) if keep else None
+        if lot is not None and lot.pending:
+            if after.available + after.pending + points > MAX_BALANCE:
+                return Expected("balance_limit_exceeded")
+            after.pending += points
+        else:
+            if after.available + points > MAX_BALANCE:
+                return Expected("balance_limit_exceeded")
+            after.available += points
+        if request.movement is MovementType.EARN:
+            after.earned += points
+        else:
+            after.adjusted += points
+        if lot is not None:
+            after.lots[lot.lot_id] = lot
+        pending_change = points if lot is not None and lot.pending else 0
+        after._entry(request.idempotency_key, request.movement, points, pending_change, reference=request.reference)
+        return Expected(
+            SUCCESS,
+            delta=points,
+            after=after,
+            amount=amount,
+            settlement=settlement,
+            pending_change=pending_change,
+            expires_at=lot.expires_at if lot else None,
+            matures_at=lot.matures_at if lot else None,
+            creates_lot=lot is not None,
+        )
+
+    def reversible(self, member: MemberState, reference: str) -> tuple[int, int, set[str]]:
+        """What was earned for ``reference``, what was taken back for it, and its lots."""
+        earns = [e for e in member.ledger if e.movement is MovementType.EARN and e.reference == reference]
+        taken = -sum(e.points for e in member.ledger if e.movement is MovementType.REVERSE and e.reference == reference)
+        return sum(e.points for e in earns), taken, {e.transaction_id for e in earns if e.transaction_id}
+
+    def _reverse(
+        self,
+        after: MemberState,
+        settlement: tuple[ModelEntry, ...],
+        request: MovementRequest,
+        points: int,
+        amount: Any,
+    ) -> Expected:
+        earned, taken, own = self.reversible(after, request.reference or "")
+        if points > earned - taken:
+            return Expected("reversal_exceeds_earned")
+        plain = after.plain
+        from_pending = after.take(
+            sorted((lot for lot in after.lots.values() if lot.pending and lot.lot_id in own), key=ModelLot.fifo),
+            points,
+        )
+        spendable = sorted(
+            (lot for lot in after.lots.values() if not lot.pending), key=lambda lot: (lot.lot_id not in own, lot.fifo())
+        )
+        from_available = after.take(spendable, points - from_pending)
+        from_available += min(points - from_pending - from_available, max(plain, 0))
+        short = points - from_pending - from_available
+        if short and self.clawback:
+            from_available += short  # below zero: later credits pay it back first
+        after.pending -= from_pending
+        after.available -= from_available
+        after.reversed += from_pending + from_available
+        change = -(from_pending + from_available)
+        after._entry(
+            request.idempotency_key,
+            MovementType.REVERSE,
+            change,
+            -from_pending,
+            reference=request.reference,
+            clawback=after.available < 0 and self.clawback,
+        )
+        return Expected(
+            SUCCESS,
+            delta=change,
+            after=after,
+            amount=amount,
+            settlement=settlement,
+            pending_change=-from_pending,
+            requested=points,
+        )
 
     def record(self, request: MovementRequest, expected: Expected, entry: LedgerEntry) -> None:
         """A fresh key was applied (``expected`` from :meth:`expect`, ``entry`` from the service)."""
         assert expected.after is not None
         after = expected.after
-        after.transactions.append(entry.transaction_id)
-        self.members[request.member_id] = after
+        after.ledger[-1].transaction_id = entry.transaction_id
+        if expected.creates_lot:
+            lot = after.lots.pop("(new)")
+            lot.lot_id = entry.transaction_id
+            after.lots[lot.lot_id] = lot
+        self._install(after)
         self.applied[request.idempotency_key] = Applied(body_of(request), entry)
-        name, sign = LIFETIME_FIELD[request.movement]
-        self.moved[name] += sign * expected.delta
+
+    def _install(self, after: MemberState) -> None:
+        before = self.members[after.member_id]
+        for name in LIFETIMES:
+            self.moved[name] += after.lifetime(name) - before.lifetime(name)
+        self.members[after.member_id] = after
+
+    # --- jobs ----------------------------------------------------------------------------------
+
+    def expect_job(self, job: str, as_of: datetime) -> JobExpectation:
+        """``expire-points`` finds the members with a lot past its expiry (not pending),
+        ``mature-pending`` those with a pending lot past its maturity; each found member is
+        settled whole at ``as_of`` (maturities, then expiries)."""
+        maturity = job == "mature-pending"
+        counts = dict.fromkeys(("members", "lots_expired", "points_expired"), 0)
+        if maturity:
+            counts |= {"lots_matured": 0, "points_matured": 0}
+        after: dict[str, MemberState] = {}
+        by_member: dict[str, dict[str, int]] = {}
+        for member_id, member in self.members.items():
+            if maturity:
+                found = any(lot.matures_at is not None and lot.matures_at <= as_of for lot in member.lots.values())
+            else:
+                found = any(
+                    lot.matures_at is None and lot.expires_at is not None and lot.expires_at <= as_of
+                    for lot in member.lots.values()
+                )
+            if not found:
+                continue
+            settled = member.copy()
+            recorded = settled.settle(as_of)
+            after[member_id] = settled
+            own = by_member[member_id] = dict.fromkeys(counts, 0) | {"members": 1}
+            for entry in recorded:
+                if entry.movement is MovementType.EXPIRE:
+                    own["lots_expired"] += 1
+                    own["points_expired"] -= entry.points
+                elif maturity:
+                    own["lots_matured"] += 1
+                    own["points_matured"] -= entry.pending_change
+            for name, count in own.items():
+                counts[name] += count
+        return JobExpectation(counts, after, by_member)
+
+    def apply_job(self, expectation: JobExpectation) -> None:
+        for settled in expectation.after.values():
+            self._install(settled)
+
+    # --- reading -------------------------------------------------------------------------------
 
     def totals(self) -> int:
         """Conservation: what the movements put in minus what they took out."""
-        return self.moved["earned"] - self.moved["redeemed"] + self.moved["adjusted"]
+        moved = self.moved
+        return moved["earned"] - moved["redeemed"] + moved["adjusted"] - moved["expired"] - moved["reversed"]
 
     def describe(self) -> dict[str, Any]:
         return {
             "currency": self.currency,
-            "program": (str(self.per_unit), self.rounding),
-            "members": {m: (s.available, s.version) for m, s in self.members.items()},
+            "timezone": self.timezone,
+            "program": (str(self.per_unit), self.rounding, str(self.expiry), self.pending_days, self.clawback),
+            "members": {
+                m: (s.available, s.pending, s.version, {lot.lot_id[-6:]: lot.remaining for lot in s.lots.values()})
+                for m, s in self.members.items()
+            },
             "applied_keys": len(self.applied),
         }
 
@@ -196,10 +639,15 @@ def expected_entry_fields(request: MovementRequest, expected: Expected, currency
     """What the entry of a fresh success must carry (compared field by field)."""
     after = expected.after
     assert after is not None
+    next_expiry_at, next_expiry_points = after.next_expiry()
     return {
         "member_id": request.member_id,
         "movement": request.movement,
         "points": expected.delta,
+        "pending_change": expected.pending_change,
+        "requested": expected.requested,
+        "expires_at": expected.expires_at,
+        "matures_at": expected.matures_at,
         "sequence": after.version,
         "idempotency_key": request.idempotency_key,
         "amount": expected.amount,
@@ -210,8 +658,15 @@ def expected_entry_fields(request: MovementRequest, expected: Expected, currency
         "metadata": dict(request.metadata),
         "actor_key_id": request.actor_key_id,
         "balance_after.available": after.available,
+        "balance_after.pending": after.pending,
         "balance_after.lifetime_earned": after.earned,
         "balance_after.lifetime_redeemed": after.redeemed,
         "balance_after.lifetime_adjusted": after.adjusted,
+        "balance_after.lifetime_expired": after.expired,
+        "balance_after.lifetime_reversed": after.reversed,
         "balance_after.version": after.version,
+        "balance_after.lot_count": after.lot_count,
+        "balance_after.next_expiry_at": next_expiry_at,
+        "balance_after.next_expiry_points": next_expiry_points,
+        "balance_after.next_maturity_at": after.next_maturity(),
     }

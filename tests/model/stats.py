@@ -25,14 +25,17 @@ class RunStats:
     injected: Counter[str] = field(default_factory=Counter)
     outcomes: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     rules: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    #: Points lifecycle: jobs run, lots settled by jobs and by movements, reversals, clock moves.
+    lifecycle: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     seconds: Counter[str] = field(default_factory=Counter)
 
     def line(self, backend: str) -> str:
         outcomes = ", ".join(f"{code} {count}" for code, count in self.outcomes[backend].most_common())
+        lifecycle = ", ".join(f"{what} {count}" for what, count in sorted(self.lifecycle[backend].items()))
         return (
             f"ledger state machine [{backend}]: {self.steps[backend]} steps in {self.examples[backend]} examples "
             f"({self.seconds[backend]:.0f} s); {self.faulted_steps[backend]} steps under injected faults "
-            f"({self.injected[backend]} faults injected); outcomes: {outcomes}"
+            f"({self.injected[backend]} faults injected); outcomes: {outcomes}; lifecycle: {lifecycle or 'none'}"
         )
 
     def lines(self) -> list[str]:

@@ -1,28 +1,46 @@
 """Model-based test of the ledger: random sequences of operations on the REAL services and
-repositories (``PlatformServices.for_tenant_id`` on DynamoDB Local, and on moto), each
-outcome compared with a small reference model (tests/model/reference.py), and the
-ledger's invariants checked after every step.
+repositories (``PlatformServices.for_tenant_id`` on DynamoDB Local, and on moto, with a clock
+the machine moves), each outcome compared with a small reference model
+(tests/model/reference.py), and the ledger's invariants checked after every step.
 
 Operations: enrol a member (with a new, reused or no external id), earn (points or an
-amount converted by the program), redeem, adjust up or down, replay an earlier request
-with its key (same body: the same entry, replayed; changed body: idempotency_key_reused;
-a request that was refused: evaluated afresh), the same key in the other tenant, an
-unknown member, a program change, and (optionally) a movement under an injected DynamoDB
-fault (transaction conflicts, throttling, timeouts before and after the commit, a crash
-after the commit) followed by the client's retry with the same key.
+amount converted by the program; with or without ``pending_days``; for an order reference),
+redeem, adjust up or down, reverse an order (in full, in part, by amount, more than was
+earned), replay an earlier request with its key (same body: the same entry, replayed;
+changed body: idempotency_key_reused; a request that was refused: evaluated afresh), the
+same key in the other tenant, an unknown member, a program change (conversion; expiry
+policy, default return window, claw-back), advance the clock (by fixed steps, and to just
+before, exactly at and just after the next maturity or expiry), run the jobs
+(``expire-points``, ``mature-pending``; once, twice in a row, two runs in two threads on
+DynamoDB Local, a run that crashes midway and its rerun), two operations interleaved (the
+second runs to completion inside the first one's commit: a job or a movement against a job
+or a movement), spend exactly everything spendable and one point more, and (optionally) a
+movement under an injected DynamoDB fault (transaction conflicts, throttling, timeouts
+before and after the commit, a crash after the commit) followed by the client's retry.
 
-Invariants after every step, read from storage for every member of both tenants: balance
-= sum of the ledger; never negative (nor any running balance); available = earned -
-redeemed + adjusted, each lifetime total = the sum of its entries; sequences 1..n with n
+Invariants after every step, read from storage for every member of both tenants: available
++ pending = sum of the ledger, pending = sum of its pending changes, and every entry's
+running figures; pending never negative, available never negative unless a claw-back
+reversal took it there; available + pending = earned - redeemed + adjusted - expired -
+reversed, each lifetime total = the sum of its entries; the ledger entry by entry as the
+model predicts it (settlement entries included: each ``mature:<lot>`` and ``expire:<lot>``
+at most once, for exactly the points the model says); the stored lots (remaining, expiry,
+maturity, which due-index they sit in) and the balance's lot summary; sequences 1..n with n
 the balance version; every idempotency key applied at most once and exactly the keys the
-model applied; the tenant's totals conserved (sum earned - redeemed + adjusted = sum of
-balances = what the model moved). Through the services' read path (balance, and every
-page of transactions) for each member the step touched, and for all members every few
-steps: the same figures, and every entry exactly as its first response showed it.
+model applied; the tenant's totals conserved (sum of balances = what the model moved).
+Through the services' read path for each member the step touched (all of them every few
+steps and after the clock moves): the stored balance, the balance as the member may use it
+now (expired points never count, matured ones always do, job or not), and every page of
+transactions, every entry exactly as its first response showed it.
 
-Extending it (reverse, pending points, expiry jobs): add a rule that builds the request
-and calls ``self._send`` (or the job), teach ``TenantModel.expect``/``record`` the new
-movement, and add its figures to ``_check_storage``'s per-member identities.
+The machine keeps each member under ``LOT_CAP`` lots, so whatever falls due settles in one
+transaction with the movement (``SETTLE_LOTS_WITH_MOVEMENT``); settling more lots than that
+in chunks is covered by tests/integration/test_limits.py. Lot-creating requests over the cap
+are skipped (counted as ``skipped_lot_cap``).
+
+Extending it: add a rule that builds the request and calls ``self._send`` (or the job),
+teach ``TenantModel.expect``/``record`` the new movement, and add its figures to
+``_check_storage``'s per-member identities.
 
 Scale: CI runs a fixed number of examples (below); ``LOYALTY_SOAK_STEPS=N`` (``make soak``)
 runs batches until at least N steps have run on each backend.
@@ -30,8 +48,10 @@ runs batches until at least N steps have run on each backend.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -54,16 +74,36 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from pynamodb.attributes import UTCDateTimeAttribute
 
 from chalicelib.api import presenters
 from chalicelib.domain.errors import LoyaltyError, MemberExists, TransientStoreError
-from chalicelib.domain.ledger import LedgerEntry, MovementRequest, MovementResult, MovementType
+from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy, Period
+from chalicelib.domain.jobs import JobName, JobRun, RunStatus
+from chalicelib.domain.ledger import (
+    SETTLE_LOTS_WITH_MOVEMENT,
+    LedgerEntry,
+    MovementRequest,
+    MovementResult,
+    MovementType,
+)
 from chalicelib.domain.members import NewMember
 from chalicelib.domain.program import Rounding
 from chalicelib.domain.tenants import NewTenant
 from chalicelib.persistence.factory import shared_client
 from chalicelib.services import TenantServices, platform, reset_platform
-from tests.model.reference import BUSY, SUCCESS, Expected, TenantModel, body_of, expected_entry_fields
+from tests.model.reference import (
+    BUSY,
+    SUCCESS,
+    Expected,
+    ExpiryRule,
+    JobExpectation,
+    MemberState,
+    TenantModel,
+    body_of,
+    expected_entry_fields,
+    is_settlement_key,
+)
 from tests.model.stats import STATS, report
 from tests.support.faults import Crash, FaultPlan, crash, read_timeout, throttled, transaction_conflict
 
@@ -71,6 +111,8 @@ from tests.support.faults import Crash, FaultPlan, crash, read_timeout, throttle
 
 TENANT_IDS = ("alpha", "beta")
 CURRENCIES = ("EUR", "JPY", "KWD")
+#: Time zones decide wall-clock expiry and maturity (Helsinki and Lord Howe change the clock).
+TIMEZONES = ("UTC", "Europe/Helsinki", "Australia/Lord_Howe")
 PER_UNIT = ("1", "2.5", "0.1", "0.0001", "10", "999999.9999")
 ROUNDINGS = tuple(str(r) for r in Rounding)
 VISIBLE_ASCII = st.characters(min_codepoint=0x21, max_codepoint=0x7E)
@@ -81,6 +123,11 @@ MOMENTS = (
     datetime(2000, 1, 1, tzinfo=UTC),
 )
 ACTORS = (None, "key_01JD0000000000000000000001", "key_01JD0000000000000000000002")
+#: Where the machine's clock starts: days before Helsinki moves its clocks on, and the end
+#: of a month and a quarter.
+T0 = datetime(2027, 3, 25, 21, 45, tzinfo=UTC)
+#: Lots a member may hold (each due lot may need a maturity and an expiry entry).
+LOT_CAP = SETTLE_LOTS_WITH_MOVEMENT // 2
 
 small_points = st.integers(1, 400)
 points = st.one_of(small_points, small_points, st.sampled_from([1, 5_000, 99_999_999, 100_000_000]))
@@ -103,10 +150,59 @@ extras = st.fixed_dictionaries(
     },
 )
 key_suffixes = st.one_of(st.text(VISIBLE_ASCII, max_size=8), st.just("#ENTRY"), st.just("~" * 240))
-#: How a debit is sized: as drawn, exactly the member's balance, or one more than it.
+#: How a debit is sized: as drawn, exactly what the member may spend now, or one more than it.
 debit_sizes = st.sampled_from(["drawn", "drawn", "all", "all+1"])
 #: What a replay with a changed body changes.
-CHANGES = ("points", "reference", "movement", "member", "metadata", "amount")
+CHANGES = ("points", "reference", "movement", "member", "metadata", "amount", "pending_days")
+
+#: Expiry policies: none, a fixed period in days or months, the end of a calendar period.
+EXPIRY_RULES = (
+    ExpiryRule(),
+    ExpiryRule("days", 1),
+    ExpiryRule("days", 3),
+    ExpiryRule("days", 10),
+    ExpiryRule("months", 1),
+    ExpiryRule("end_of_period", 0, "month"),
+    ExpiryRule("end_of_period", 0, "quarter"),
+    ExpiryRule("end_of_period", 1, "year"),
+)
+#: (expiry policy, default return window in days, claw-back)
+lifecycles = st.tuples(st.sampled_from(EXPIRY_RULES), st.sampled_from([0, 0, 1, 3]), st.booleans())
+#: An earn's own return window: None takes the program's default.
+pending_choices = st.sampled_from([None, None, 0, 1, 2, 5])
+ORDERS = ("order-1", "order-2", "order-3")
+CLOCK_STEPS = {
+    "1us": timedelta(microseconds=1),
+    "1s": timedelta(seconds=1),
+    "1h": timedelta(hours=1),
+    "23h": timedelta(hours=23),
+    "1d": timedelta(days=1),
+    "3d": timedelta(days=3),
+    "10d": timedelta(days=10),
+    "45d": timedelta(days=45),
+    "400d": timedelta(days=400),
+}
+#: Moves to the next maturity or expiry of any lot: just before it, exactly at it, just after.
+DUE_STEPS = {
+    "before next due": -timedelta(microseconds=1),
+    "at next due": timedelta(0),
+    "after next due": timedelta(seconds=1),
+}
+ADVANCES = (*CLOCK_STEPS, *DUE_STEPS, "at next due")
+JOBS = (str(JobName.EXPIRE_POINTS), str(JobName.MATURE_PENDING))
+#: What two interleaved operations may be: a job run now, or a movement of the member.
+OVERLAPPING = (*JOBS, "redeem", "earn")
+
+
+def _policy(rule: ExpiryRule) -> ExpiryPolicy:
+    if rule.kind == "days":
+        return ExpiryPolicy(ExpiryKind.FIXED_PERIOD, days=rule.count)
+    if rule.kind == "months":
+        return ExpiryPolicy(ExpiryKind.FIXED_PERIOD, months=rule.count)
+    if rule.kind == "end_of_period":
+        assert rule.period is not None
+        return ExpiryPolicy(ExpiryKind.END_OF_PERIOD, period=Period(rule.period), periods_after=rule.count)
+    return ExpiryPolicy()
 
 
 @dataclass(frozen=True)
@@ -138,6 +234,16 @@ FAULTS = (
 
 
 # --- the machine ------------------------------------------------------------------------------
+
+
+class MachineClock:
+    """The services' clock: it moves only when the machine says so."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 @dataclass
@@ -186,9 +292,11 @@ class LedgerMachine(RuleBasedStateMachine):
         self.keys_made = 0
         self.ghosts = 0
         self.program_changes = 0
+        self.lifecycle_changes = 0
         self.steps = 0
         self.page_size = 3
         self.transaction_ids: set[str] = set()
+        self.clock = MachineClock(T0)
         self._tables: list[str] = []
         self._client: Any = None
         STATS.examples[self.backend] += 1
@@ -200,36 +308,54 @@ class LedgerMachine(RuleBasedStateMachine):
         self._platform = services
         self._client = shared_client(services.connection)
         self._tables.append(services.settings.control_table_name)
+        #: Real threads only where the emulator serialises writes per item (README: moto's
+        #: in-process mock does not).
+        self.threads = bool(services.settings.dynamodb_endpoint)
 
     # --- set-up --------------------------------------------------------------------------------
 
     @initialize(
         target=members,
         currencies=st.lists(st.sampled_from(CURRENCIES), min_size=2, max_size=2),
+        zones=st.lists(st.sampled_from(TIMEZONES), min_size=2, max_size=2),
         programs=st.lists(st.tuples(st.sampled_from(PER_UNIT), st.sampled_from(ROUNDINGS)), min_size=2, max_size=2),
+        lifecycle=st.lists(lifecycles, min_size=2, max_size=2),
         page_size=st.integers(1, 9),
     )
-    def create_tenants(self, currencies: list[str], programs: list[tuple[str, str]], page_size: int) -> Any:
-        """Two brands, each with its currency, program and a first member."""
+    def create_tenants(
+        self,
+        currencies: list[str],
+        zones: list[str],
+        programs: list[tuple[str, str]],
+        lifecycle: list[tuple[ExpiryRule, int, bool]],
+        page_size: int,
+    ) -> Any:
+        """Two brands, each with its currency, time zone, program and a first member."""
         self.page_size = page_size
         first_members = []
         for index, tenant_id in enumerate(TENANT_IDS):
             created = self._platform.tenants.create(
-                NewTenant(tenant_id=tenant_id, name=tenant_id, currency=currencies[index], timezone="UTC")
+                NewTenant(tenant_id=tenant_id, name=tenant_id, currency=currencies[index], timezone=zones[index])
             )
             table = self._platform.settings.tenant_table_name(tenant_id)
             self._tables.append(table)
-            services = self._platform.for_tenant_id(tenant_id)
-            model = TenantModel(tenant_id, created.tenant.currency)
+            services = self._tenant_services(tenant_id, zones[index])
+            model = TenantModel(tenant_id, created.tenant.currency, created.tenant.timezone)
             per_unit, rounding = programs[index]
-            if (Decimal(per_unit), rounding) != (model.per_unit, model.rounding):
-                services.program.replace(Decimal(per_unit), Rounding(rounding))
-                model.per_unit, model.rounding = Decimal(per_unit), rounding
-            self.tenants.append(Tenant(index, tenant_id, table, services, model))
+            model.per_unit, model.rounding = Decimal(per_unit), rounding
+            model.expiry, model.pending_days, model.clawback = lifecycle[index]
+            tenant = Tenant(index, tenant_id, table, services, model)
+            self.tenants.append(tenant)
+            self._write_program(tenant)
             member = services.members.enrol(NewMember())
             model.enrol(member.member_id, None)
             first_members.append((index, member.member_id))
         return multiple(*first_members)
+
+    def _tenant_services(self, tenant_id: str, zone: str) -> TenantServices:
+        build = self._platform.for_tenant_id
+        extra = {"timezone": zone} if "timezone" in inspect.signature(build).parameters else {}
+        return build(tenant_id, clock=self.clock, **extra)
 
     def teardown(self) -> None:
         for table in self._tables:
@@ -307,6 +433,221 @@ class LedgerMachine(RuleBasedStateMachine):
         ghost = f"mem_01JD{self.ghosts:022d}"
         return self._send_new((tenant, ghost), MovementType.EARN, suffix, {}, points=size)
 
+    # --- points lifecycle ----------------------------------------------------------------------
+
+    @rule(
+        target=sent,
+        member=members,
+        size=small_points,
+        amount=st.none() | amounts,
+        order=st.sampled_from(ORDERS),
+        pending_days=pending_choices,
+        suffix=key_suffixes,
+    )
+    def earn_for_order(
+        self, member: tuple[int, str], size: int, amount: str | None, order: str, pending_days: int | None, suffix: str
+    ) -> Sent:
+        """An order's points, pending for its own return window, the program's, or none."""
+        self._step("earn_for_order")
+        how: dict[str, Any] = {"amount": amount} if amount is not None else {"points": size}
+        return self._send_new(
+            member, MovementType.EARN, suffix, {"reference": order, "pending_days": pending_days}, **how
+        )
+
+    @rule(
+        target=sent,
+        member=members,
+        reference=st.sampled_from([*ORDERS, "earned", "earned", "earned", "never earned"]),
+        size=small_points,
+        how=st.sampled_from(["part", "part", "rest", "rest", "rest+1", "amount", "drawn"]),
+        amount=amounts,
+        suffix=key_suffixes,
+    )
+    def reverse(self, member: tuple[int, str], reference: str, size: int, how: str, amount: str, suffix: str) -> Sent:
+        """A refund: all that is left of the order, part of it (points or an amount), or more."""
+        self._step("reverse")
+        model = self.tenants[member[0]].model
+        state = model.members.get(member[1]) or MemberState(member[1])
+        if reference == "earned":  # an order with points left to reverse, of this member or another
+            for candidate in (state, *(s for s in model.members.values() if s.member_id != member[1])):
+                orders = {e.reference for e in candidate.ledger if e.movement is MovementType.EARN and e.reference}
+                open_orders = sorted(ref for ref in orders if _left_to_reverse(model, candidate, ref) > 0)
+                if open_orders:
+                    member, state = (member[0], candidate.member_id), candidate
+                    reference = open_orders[self.steps % len(open_orders)]
+                    break
+            else:
+                reference = ORDERS[0]
+        elif reference == "never earned":
+            reference = f"order-{self._fresh()}"
+        rest = _left_to_reverse(model, state, reference)
+        sized: dict[str, Any] = {"points": size}
+        if how == "part":
+            sized = {"points": size % max(rest, 1) or 1}
+        elif how == "rest":
+            sized = {"points": max(rest, 1)}
+        elif how == "rest+1":
+            sized = {"points": max(rest, 0) + 1}
+        elif how == "amount":
+            sized = {"amount": amount}
+        return self._send_new(member, MovementType.REVERSE, suffix, {"reference": reference}, **sized)
+
+    @rule(member=members, suffix=key_suffixes)
+    def spend_everything_spendable(self, member: tuple[int, str], suffix: str) -> None:
+        """No point is spendable after its expiry or before its maturity: one more than the
+        model says is spendable now is refused, exactly that much is not."""
+        self._step("spend_everything_spendable")
+        t = self.tenants[member[0]]
+        spendable = t.model.members[member[1]].effective(self.clock.now).available
+        assert t.services.points.view(member[1]).available == spendable, "the balance shows another spendable amount"
+        self._send(t, self._request(member, MovementType.REDEEM, suffix, {}, points=max(spendable, 0) + 1))
+        if spendable > 0:
+            self._send(t, self._request(member, MovementType.REDEEM, suffix, {}, points=spendable))
+
+    @precondition(lambda self: self.lifecycle_changes < 4)
+    @rule(tenant=st.sampled_from([0, 1]), lifecycle=lifecycles)
+    def change_lifecycle(self, tenant: int, lifecycle: tuple[ExpiryRule, int, bool]) -> None:
+        """Later credits get the new expiry and return window; reversals follow the new claw-back."""
+        self._step("change_lifecycle")
+        self.lifecycle_changes += 1
+        t = self.tenants[tenant]
+        t.model.expiry, t.model.pending_days, t.model.clawback = lifecycle
+        self._write_program(t)
+
+    @rule(how=st.sampled_from(ADVANCES))
+    def advance_clock(self, how: str) -> None:
+        self._step("advance_clock")
+        now = self.clock.now
+        if how in CLOCK_STEPS:
+            self.clock.now = now + CLOCK_STEPS[how]
+        else:
+            due = [
+                moment
+                for tenant in self.tenants
+                for state in tenant.model.members.values()
+                for moment in state.effective(now).due_moments()
+                if moment > now
+            ]
+            target = min(due) + DUE_STEPS[how] if due else now + timedelta(days=1)
+            self.clock.now = max(target, now + timedelta(microseconds=1))
+        STATS.lifecycle[self.backend]["clock moves"] += 1
+        self.touched.update((t.index, m) for t in self.tenants for m in t.model.members)
+
+    @rule(
+        tenant=st.sampled_from([0, 1]),
+        job=st.sampled_from(JOBS),
+        when=st.sampled_from(["now", "now", "earlier"]),
+        again=st.booleans(),
+    )
+    def run_job(self, tenant: int, job: str, when: str, again: bool) -> None:
+        """A job now (or a backfill as of two days ago); run again, it finds nothing to do."""
+        self._step("run_job")
+        t = self.tenants[tenant]
+        as_of = self.clock.now - (timedelta(days=2) if when == "earlier" else timedelta(0))
+        self._run_job(t, job, as_of)
+        if again:
+            rerun = self._run_job(t, job, as_of)
+            assert not any(rerun.counts.values()), f"a second run as of the same moment did work: {rerun.counts}"
+
+    @precondition(lambda self: self.threads)
+    @rule(tenant=st.sampled_from([0, 1]), jobs=st.sampled_from([(j, j) for j in JOBS]))
+    def overlapping_job_runs(self, tenant: int, jobs: tuple[str, str]) -> None:
+        """Two runs at once, in two threads: together they do the work of one, nothing twice."""
+        self._step("overlapping_job_runs")
+        t = self.tenants[tenant]
+        as_of = self.clock.now
+        runs: list[JobRun] = []
+        errors: list[BaseException] = []
+        start = threading.Barrier(len(jobs))
+
+        def run(job: str) -> None:
+            try:
+                start.wait()
+                runs.append(t.services.jobs.run(JobName(job), as_of))
+            except BaseException as error:  # reported below, in the machine's thread
+                errors.append(error)
+
+        threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, f"an overlapping run failed: {errors!r}"
+        expected = t.model.expect_job(jobs[0], as_of)
+        together = {name: sum(run.counts.get(name, 0) for run in runs) for name in {*expected.counts, *runs[0].counts}}
+        self._check_counts(together, expected, "two overlapping runs")
+        self._apply_job(t, expected)
+
+    @rule(
+        member=members,
+        first=st.sampled_from(OVERLAPPING),
+        second=st.sampled_from(OVERLAPPING),
+        size=small_points,
+        suffix=key_suffixes,
+    )
+    def interleaved_operations(self, member: tuple[int, str], first: str, second: str, size: int, suffix: str) -> None:
+        """The second operation runs to completion inside the first one's commit (which then
+        finds the balance moved, re-reads and retries): the result is the model's second-then-
+        first; if the first never commits, first-then-second."""
+        self._step("interleaved_operations")
+        t = self.tenants[member[0]]
+        if len(t.model.members[member[1]].lots) >= LOT_CAP - 2:
+            self._outcome("skipped_lot_cap")
+            return
+        outer, would_commit = self._operation(t, member, first, size, suffix)
+        inner, _ = self._operation(t, member, second, size, suffix)
+        ledger = t.services.points._ledger
+        original = ledger.commit
+        fired: list[bool] = []
+
+        def commit(*args: Any, **kwargs: Any) -> Any:
+            if not fired:
+                fired.append(True)
+                inner()
+            return original(*args, **kwargs)
+
+        committing = would_commit()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(ledger, "commit", commit)
+            outer()
+        if not fired:
+            inner()
+        assert bool(fired) == committing, f"{first} {'did not commit' if committing else 'committed'}"
+        STATS.lifecycle[self.backend]["interleavings"] += 1
+
+    @rule(tenant=st.sampled_from([0, 1]), job=st.sampled_from(JOBS))
+    def job_crashes_midway_then_reruns(self, tenant: int, job: str) -> None:
+        """The function dies right after its first member's settlement committed; the rerun
+        does the rest, and nothing twice."""
+        self._step("job_crashes_midway_then_reruns")
+        t = self.tenants[tenant]
+        as_of = self.clock.now
+        expected = t.model.expect_job(job, as_of)
+        plan = FaultPlan()
+        plan.fail("TransactWriteItems", crash, times=1, after=True)
+        first: JobRun | None = None
+        with pytest.MonkeyPatch.context() as patch:
+            plan.install(patch)
+            try:
+                first = t.services.jobs.run(JobName(job), as_of)
+            except Crash:
+                pass
+        if first is not None:
+            assert not expected.after, "the job committed nothing although work was due"
+            self._check_counts(first.counts, expected, "a run with nothing to do")
+            return
+        assert expected.after, "the job committed although nothing was due"
+        rerun = t.services.jobs.run(JobName(job), as_of)
+        assert rerun.status is RunStatus.SUCCEEDED
+        leftovers = [
+            {name: count - expected.by_member[done].get(name, 0) for name, count in expected.counts.items()}
+            for done in expected.after
+        ]
+        modelled = {name: rerun.counts.get(name, 0) for name in expected.counts}
+        assert modelled in leftovers, f"the rerun did {rerun.counts}; the model expected one of {leftovers}"
+        self._apply_job(t, expected)
+        STATS.lifecycle[self.backend]["crashed runs finished"] += 1
+
     # --- replays -------------------------------------------------------------------------------
 
     @rule(earlier=sent, actor=st.sampled_from(ACTORS))
@@ -339,10 +680,27 @@ class LedgerMachine(RuleBasedStateMachine):
         self._step("change_program")
         self.program_changes += 1
         t = self.tenants[tenant]
-        t.services.program.replace(Decimal(per_unit), Rounding(rounding))
         t.model.per_unit, t.model.rounding = Decimal(per_unit), rounding
+        self._write_program(t)
+
+    def _write_program(self, t: Tenant) -> None:
+        """The whole program, as ``PUT /v1/program`` replaces it."""
+        m = t.model
+        t.services.program.replace(
+            m.per_unit,
+            Rounding(m.rounding),
+            expiry=_policy(m.expiry),
+            pending_days=m.pending_days,
+            reversal_clawback=m.clawback,
+        )
         got = t.services.program.get()
-        assert (got.points_per_currency_unit, str(got.rounding)) == (Decimal(per_unit), rounding)
+        assert (
+            got.points_per_currency_unit,
+            str(got.rounding),
+            got.expiry,
+            got.pending_days,
+            got.reversal_clawback,
+        ) == (m.per_unit, m.rounding, _policy(m.expiry), m.pending_days, m.clawback), got
 
     # --- isolation ----------------------------------------------------------------------------
 
@@ -352,6 +710,7 @@ class LedgerMachine(RuleBasedStateMachine):
         other = self.tenants[1 - member[0]].services
         for read in (
             lambda: other.points.balance(member[1]),
+            lambda: other.points.view(member[1]),
             lambda: other.points.transactions(member[1], limit=5, cursor=None),
             lambda: other.members.get(member[1]),
         ):
@@ -367,7 +726,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(
         target=sent,
         member=members,
-        movement=st.sampled_from([MovementType.EARN, MovementType.REDEEM, MovementType.ADJUST]),
+        movement=st.sampled_from([MovementType.EARN, MovementType.REDEEM, MovementType.ADJUST, MovementType.REVERSE]),
         size=small_points,
         fault=st.sampled_from(FAULTS),
         times=st.integers(1, 4),
@@ -383,9 +742,13 @@ class LedgerMachine(RuleBasedStateMachine):
         STATS.faulted_steps[self.backend] += 1
         t = self.tenants[member[0]]
         signed = -size if movement is MovementType.ADJUST and size % 2 else size
-        extra = {"reason": "fault drill"} if movement is MovementType.ADJUST else {}
+        extra: dict[str, Any] = {"reason": "fault drill"} if movement is MovementType.ADJUST else {}
+        if movement is MovementType.REVERSE:
+            extra = {"reference": ORDERS[size % len(ORDERS)]}
         request = self._request(member, movement, suffix, extra, points=signed)
-        expected = t.model.expect(request)
+        expected = t.model.expect(request, self.clock.now)
+        if self._over_lot_cap(expected):
+            return Sent(member[0], request)
         plan = FaultPlan()
         fault.install(plan, times)
         with pytest.MonkeyPatch.context() as patch:
@@ -444,13 +807,15 @@ class LedgerMachine(RuleBasedStateMachine):
     def _check_storage(self, tenant: Tenant) -> None:
         """Every member of the tenant, from a strongly consistent scan of its table."""
         model = tenant.model
-        balances, entries = _scan(self._client, tenant.table)
+        balances, entries, lots = _scan(self._client, tenant.table)
         assert set(balances) == set(model.members), (
             f"{tenant.tenant_id}: balances stored for {sorted(balances)}, model has {sorted(model.members)}"
         )
         assert set(entries) <= set(model.members), f"{tenant.tenant_id}: ledger entries of unknown members"
+        assert set(lots) <= set(model.members), f"{tenant.tenant_id}: lots of unknown members"
         keys: dict[str, str] = {}
-        available_total = 0
+        settled: set[tuple[str, str]] = set()
+        total = 0
         for member_id, state in model.members.items():
             stored = balances[member_id]
             rows = sorted(entries.get(member_id, []), key=lambda row: row["sequence"])
@@ -459,57 +824,136 @@ class LedgerMachine(RuleBasedStateMachine):
                 f"{where}: sequences {[row['sequence'] for row in rows]} are not 1..n"
             )
             assert stored["version"] == len(rows), f"{where}: version {stored['version']} for {len(rows)} entries"
-            running = 0
+            running = pending = 0
+            clawed_back = False
             by_type: defaultdict[str, int] = defaultdict(int)
-            for row in rows:
+            for row, modelled in zip(rows, state.ledger, strict=False):
                 running += row["points"]
+                pending += row["pending_change"]
                 by_type[row["movement"]] += row["points"]
-                assert row["after_available"] == running, f"{where}: entry {row['sequence']} says {row}"
-                assert running >= 0, f"{where}: the running balance went negative at {row['sequence']}"
-                assert row["key"] not in keys, f"idempotency key {row['key']!r} applied twice"
-                keys[row["key"]] = row["transaction_id"]
-            assert stored["available"] == running, f"{where}: available {stored['available']} != ledger sum {running}"
-            assert stored["available"] >= 0, f"{where}: negative balance {stored}"
-            assert stored["available"] == (
-                stored["lifetime_earned"] - stored["lifetime_redeemed"] + stored["lifetime_adjusted"]
-            ), f"{where}: lifetime identity broken: {stored}"
-            assert stored["lifetime_earned"] == by_type["earn"], f"{where}: {stored} vs entries {dict(by_type)}"
-            assert stored["lifetime_redeemed"] == -by_type["redeem"], f"{where}: {stored} vs entries {dict(by_type)}"
-            assert stored["lifetime_adjusted"] == by_type["adjust"], f"{where}: {stored} vs entries {dict(by_type)}"
-            assert (
-                stored["available"],
-                stored["lifetime_earned"],
-                stored["lifetime_redeemed"],
-                stored["lifetime_adjusted"],
-                stored["version"],
-            ) == (state.available, state.earned, state.redeemed, state.adjusted, state.version), (
-                f"{where}: stored {stored}, model {state}"
+                at = f"{where} entry {row['sequence']} {row}"
+                assert row["after_available"] + row["after_pending"] == running, f"{at}: not the running sum"
+                assert row["after_pending"] == pending, f"{at}: not the running pending sum"
+                assert row["after_pending"] >= 0, f"{at}: pending went negative"
+                clawed_back = clawed_back or (row["movement"] == "reverse" and modelled.clawback)
+                assert row["after_available"] >= 0 or clawed_back, f"{at}: negative with no claw-back before it"
+                if is_settlement_key(row["key"]):
+                    movement, lot_id = row["key"].split(":", 1)
+                    assert row["movement"] == movement and row["lot_id"] == lot_id, f"{at}: settles another lot"
+                    assert (movement, lot_id) not in settled, f"{at}: lot {lot_id} settled ({movement}) twice"
+                    settled.add((movement, lot_id))
+                    assert lot_id not in lots.get(member_id, {}) or movement == "mature", f"{at}: expired lot kept"
+                else:
+                    assert row["key"] not in keys, f"idempotency key {row['key']!r} applied twice"
+                    keys[row["key"]] = row["transaction_id"]
+            assert [_row(row) for row in rows] == [entry.row() for entry in state.ledger], (
+                f"{where}: the ledger differs from the model's:\n  stored {[_row(row) for row in rows]}\n"
+                f"  model  {[entry.row() for entry in state.ledger]}"
             )
-            assert [row["transaction_id"] for row in rows] == state.transactions, f"{where}: entries differ"
-            available_total += stored["available"]
+            assert [
+                row["transaction_id"] for row, entry in zip(rows, state.ledger, strict=True) if entry.transaction_id
+            ] == [entry.transaction_id for entry in state.ledger if entry.transaction_id], f"{where}: entries differ"
+            lifetimes = {
+                name: stored[f"lifetime_{name}"] for name in ("earned", "redeemed", "adjusted", "expired", "reversed")
+            }
+            assert stored["available"] + stored["pending"] == running, f"{where}: {stored} != ledger sum {running}"
+            assert stored["pending"] == pending >= 0, f"{where}: pending {stored['pending']}, ledger says {pending}"
+            assert stored["available"] >= 0 or clawed_back, f"{where}: negative balance {stored} with no claw-back"
+            assert stored["available"] + stored["pending"] == (
+                lifetimes["earned"]
+                - lifetimes["redeemed"]
+                + lifetimes["adjusted"]
+                - lifetimes["expired"]
+                - lifetimes["reversed"]
+            ), f"{where}: lifetime identity broken: {stored}"
+            assert lifetimes == {
+                "earned": by_type["earn"],
+                "redeemed": -by_type["redeem"],
+                "adjusted": by_type["adjust"],
+                "expired": -by_type["expire"],
+                "reversed": -by_type["reverse"],
+            }, f"{where}: {stored} vs entries {dict(by_type)}"
+            assert by_type["mature"] == 0, f"{where}: a maturity moved points"
+            next_expiry_at, next_expiry_points = state.next_expiry()
+            assert stored == {
+                "available": state.available,
+                "pending": state.pending,
+                **{f"lifetime_{name}": state.lifetime(name) for name in lifetimes},
+                "version": state.version,
+                "lot_count": state.lot_count,
+                "next_expiry_at": next_expiry_at,
+                "next_expiry_points": next_expiry_points,
+                "next_maturity_at": state.next_maturity(),
+            }, f"{where}: stored {stored}, model {state}"
+            own_lots = lots.get(member_id, {})
+            assert own_lots == {
+                lot.lot_id: {
+                    "remaining": lot.remaining,
+                    "original": lot.original,
+                    "earned_at": lot.earned_at,
+                    "expires_at": lot.expires_at,
+                    "matures_at": lot.matures_at,
+                    "index": "MATURES" if lot.matures_at else "EXPIRES" if lot.expires_at else None,
+                }
+                for lot in state.lots.values()
+            }, f"{where}: stored lots {own_lots}, model {state.lots}"
+            assert sum(lot["remaining"] for lot in own_lots.values() if lot["matures_at"]) == stored["pending"]
+            assert sum(lot["remaining"] for lot in own_lots.values() if not lot["matures_at"]) <= max(
+                stored["available"], 0
+            ), f"{where}: lots hold more than the balance"
+            total += stored["available"] + stored["pending"]
         assert keys == {key: applied.entry.transaction_id for key, applied in model.applied.items()}, (
             f"{tenant.tenant_id}: stored keys {sorted(keys)} != applied keys {sorted(model.applied)}"
         )
         lifetime = sum(
-            b["lifetime_earned"] - b["lifetime_redeemed"] + b["lifetime_adjusted"] for b in balances.values()
+            b["lifetime_earned"]
+            - b["lifetime_redeemed"]
+            + b["lifetime_adjusted"]
+            - b["lifetime_expired"]
+            - b["lifetime_reversed"]
+            for b in balances.values()
         )
-        assert lifetime == available_total == model.totals(), (
-            f"{tenant.tenant_id}: totals not conserved: lifetime {lifetime}, balances {available_total}, "
-            f"moved {model.totals()}"
+        assert lifetime == total == model.totals(), (
+            f"{tenant.tenant_id}: totals not conserved: lifetime {lifetime}, balances {total}, moved {model.totals()}"
         )
 
     def _check_read_path(self, tenant: Tenant, member_id: str) -> None:
-        """What a client reads: the balance, and the ledger page by page (newest first)."""
+        """What a client reads: the balance (stored, and as usable now), and the ledger page by
+        page (newest first)."""
         state = tenant.model.members[member_id]
+        where = f"{tenant.tenant_id}/{member_id}"
         balance = tenant.services.points.balance(member_id)
         assert (
             balance.available,
+            balance.pending,
             balance.lifetime_earned,
             balance.lifetime_redeemed,
             balance.lifetime_adjusted,
+            balance.lifetime_expired,
+            balance.lifetime_reversed,
             balance.version,
-        ) == (state.available, state.earned, state.redeemed, state.adjusted, state.version), (
-            f"{tenant.tenant_id}/{member_id}: balance read {balance}, model {state}"
+        ) == (
+            state.available,
+            state.pending,
+            state.earned,
+            state.redeemed,
+            state.adjusted,
+            state.expired,
+            state.reversed,
+            state.version,
+        ), f"{where}: balance read {balance}, model {state}"
+        now = self.clock.now
+        usable = state.effective(now)
+        view = tenant.services.points.view(member_id)
+        expiring = usable.next_expiry(after=now)
+        assert (view.available, view.pending, view.expiring_at, view.expiring_points) == (
+            usable.available,
+            usable.pending,
+            *expiring,
+        ), (
+            f"{where} at {now}: the balance shows available {view.available}, pending {view.pending}, expiring "
+            f"{view.expiring_points} at {view.expiring_at}; the model says {usable.available}, {usable.pending}, "
+            f"{expiring[1]} at {expiring[0]} (stored {state.available}/{state.pending}, lots {state.lots})"
         )
         listed: list[LedgerEntry] = []
         cursor: str | None = None
@@ -521,11 +965,32 @@ class LedgerMachine(RuleBasedStateMachine):
             if not cursor:
                 break
         assert [e.sequence for e in listed] == list(range(state.version, 0, -1)), (
-            f"{tenant.tenant_id}/{member_id}: listed sequences {[e.sequence for e in listed]}"
+            f"{where}: listed sequences {[e.sequence for e in listed]}"
         )
-        assert [e.transaction_id for e in reversed(listed)] == state.transactions
-        assert sum(e.points for e in listed) == balance.available
-        for entry in listed:
+        assert [e.idempotency_key for e in reversed(listed)] == [m.key for m in state.ledger]
+        assert sum(e.points for e in listed) == balance.available + balance.pending
+        assert sum(e.pending_change for e in listed) == balance.pending
+        for entry, modelled in zip(reversed(listed), state.ledger, strict=True):
+            if modelled.transaction_id is None:  # settlement: what the model says, for its lot
+                assert (
+                    entry.movement,
+                    entry.points,
+                    entry.pending_change,
+                    entry.occurred_at,
+                    entry.metadata.get("lot_id"),
+                    entry.balance_after.available,
+                    entry.balance_after.pending,
+                ) == (
+                    modelled.movement,
+                    modelled.points,
+                    modelled.pending_change,
+                    modelled.occurred_at,
+                    modelled.lot_id,
+                    modelled.after_available,
+                    modelled.after_pending,
+                ), f"{where}: listed settlement entry {entry} != model {modelled}"
+                continue
+            assert entry.transaction_id == modelled.transaction_id
             first = tenant.model.applied[entry.idempotency_key].entry
             assert _shown(entry) == _shown(first), f"listed entry differs from its first response: {entry}"
 
@@ -544,22 +1009,26 @@ class LedgerMachine(RuleBasedStateMachine):
         return f"{self.keys_made:04d}"
 
     def _debit(self, member: tuple[int, str], size: int, how: str) -> int:
+        """``all``: what the model says the member may spend now (expired points excluded,
+        matured ones included, whether or not a job has recorded them)."""
         state = self.tenants[member[0]].model.members.get(member[1])
-        available = state.available if state else 0
+        available = state.effective(self.clock.now).available if state else 0
         if how == "all" and available > 0:
             return available
         if how == "all+1":
-            return available + 1
+            return max(available, 0) + 1
         return size
 
     def _request(
         self, member: tuple[int, str], movement: MovementType, suffix: str, more: dict[str, Any], **how: Any
     ) -> MovementRequest:
+        model = self.tenants[member[0]].model
         return MovementRequest(
             member_id=member[1],
             movement=movement,
             idempotency_key=f"{self._fresh()}{suffix}",
-            currency=self.tenants[member[0]].model.currency,
+            currency=model.currency,
+            timezone=model.timezone,
             **how,
             **more,
         )
@@ -571,15 +1040,25 @@ class LedgerMachine(RuleBasedStateMachine):
         self._send(self.tenants[member[0]], request)
         return Sent(member[0], request)
 
+    def _over_lot_cap(self, expected: Expected) -> bool:
+        if expected.succeeds and expected.after is not None and len(expected.after.lots) > LOT_CAP:
+            self._outcome("skipped_lot_cap")
+            return True
+        return False
+
     def _send(self, tenant: Tenant, request: MovementRequest) -> None:
         """Send one request, compare its outcome with the model's, and record a success."""
-        request = _with(request, currency=tenant.model.currency)
+        request = _with(request, currency=tenant.model.currency, timezone=tenant.model.timezone)
+        expected = tenant.model.expect(request, self.clock.now)
+        if self._over_lot_cap(expected):
+            return
+        self._judge(tenant, request, expected, self._call(tenant, request))
+
+    def _judge(self, tenant: Tenant, request: MovementRequest, expected: Expected, outcome: Outcome) -> None:
         self.touched.add((tenant.index, request.member_id))  # a refusal must change nothing: check it too
-        expected = tenant.model.expect(request)
-        outcome = self._call(tenant, request)
         self._outcome(outcome.code)
         assert outcome.code == expected.code, (
-            f"{tenant.tenant_id}: {_describe(request)} -> {outcome.code} ({outcome.error!r}); "
+            f"{tenant.tenant_id} at {self.clock.now}: {_describe(request)} -> {outcome.code} ({outcome.error!r}); "
             f"the model expected {expected.code}; model: {tenant.model.describe()}"
         )
         if outcome.code == "idempotency_key_reused":
@@ -604,12 +1083,24 @@ class LedgerMachine(RuleBasedStateMachine):
         assert result.replayed is replayed, f"replayed={result.replayed}, expected {replayed}"
         entry = result.entry
         wanted = expected_entry_fields(request, expected, tenant.model.currency)
+        if replayed:  # rebuilt from the stored entry, which keeps what a response shows, not the lot summary
+            for name in ("balance_after.lot_count", "balance_after.next_maturity_at"):
+                del wanted[name]
         got = {name: _field(entry, name) for name in wanted}
-        assert got == wanted, f"entry differs from the model: {got} != {wanted}"
-        if request.occurred_at is not None:
-            assert entry.occurred_at == request.occurred_at
+        differs = {name: (got[name], wanted[name]) for name in wanted if got[name] != wanted[name]}
+        assert not differs, f"{_describe(request)} at {self.clock.now}: entry differs, (got, model): {differs}"
+        assert entry.occurred_at == (request.occurred_at or self.clock.now)
+        if not replayed:
+            assert entry.created_at == self.clock.now
         assert entry.transaction_id not in self.transaction_ids, "a transaction id was reused"
         self.transaction_ids.add(entry.transaction_id)
+        counts = STATS.lifecycle[self.backend]
+        for settled in expected.settlement:
+            counts[f"lots {settled.movement}d with a movement"] += 1
+        if request.movement is MovementType.REVERSE:
+            counts["reversals"] += 1
+        if expected.pending_change > 0:
+            counts["pending earns"] += 1
 
     def _call(self, tenant: Tenant, request: MovementRequest) -> Outcome:
         try:
@@ -620,6 +1111,57 @@ class LedgerMachine(RuleBasedStateMachine):
             return Outcome(BUSY, error=error)
         except Crash as error:
             return Outcome("crash", error=error)
+
+    def _run_job(self, tenant: Tenant, job: str, as_of: datetime) -> JobRun:
+        """Run one job and compare what it did with the model (whose state is read after the
+        run: an operation interleaved inside it has been applied by then)."""
+        run = tenant.services.jobs.run(JobName(job), as_of)
+        assert run.status is RunStatus.SUCCEEDED, run
+        expected = tenant.model.expect_job(job, as_of)
+        self._check_counts(run.counts, expected, f"{job} as of {as_of}")
+        self._apply_job(tenant, expected)
+        listed = tenant.services.jobs.list(limit=3, cursor=None).items
+        assert run.run_id in {r.run_id for r in listed}, "the run was not recorded"
+        return run
+
+    def _check_counts(self, counts: dict[str, int], expected: JobExpectation, what: str) -> None:
+        modelled = {name: counts.get(name, 0) for name in expected.counts}
+        others = {name: count for name, count in counts.items() if name not in expected.counts and count}
+        assert (modelled, others) == (expected.counts, {}), (
+            f"{what}: the job did {counts}; the model expected {expected.counts}"
+        )
+
+    def _apply_job(self, tenant: Tenant, expected: JobExpectation) -> None:
+        tenant.model.apply_job(expected)
+        self.touched.update((tenant.index, member_id) for member_id in expected.after)
+        counts = STATS.lifecycle[self.backend]
+        counts["job runs"] += 1
+        counts["lots expired by jobs"] += expected.counts["lots_expired"]
+        counts["lots matured by jobs"] += expected.counts.get("lots_matured", 0)
+
+    def _operation(
+        self, tenant: Tenant, member: tuple[int, str], kind: str, size: int, suffix: str
+    ) -> tuple[Callable[[], None], Callable[[], bool]]:
+        """An operation to interleave, and whether it will commit (asked before it runs)."""
+        now = self.clock.now
+        if kind in JOBS:
+            return (
+                lambda: self._run_job(tenant, kind, now) and None,
+                lambda: bool(tenant.model.expect_job(kind, now).after),
+            )
+        movement = MovementType.REDEEM if kind == "redeem" else MovementType.EARN
+        request = self._request(member, movement, suffix, {}, points=size)
+
+        def move() -> None:
+            outcome = self._call(tenant, request)
+            self._judge(tenant, request, tenant.model.expect(request, now), outcome)
+
+        return move, lambda: tenant.model.expect(request, now).succeeds
+
+
+def _left_to_reverse(model: TenantModel, member: MemberState, reference: str) -> int:
+    earned, taken, _ = model.reversible(member, reference)
+    return earned - taken
 
 
 def _with(request: MovementRequest, **changes: Any) -> MovementRequest:
@@ -640,12 +1182,15 @@ def _changed(request: MovementRequest, change: str, *, other_member: str) -> Mov
         return _with(request, reference=(request.reference or "") + "*")
     if change == "metadata":
         return _with(request, metadata={**request.metadata, "changed": "yes"})
+    if change == "pending_days":
+        return _with(request, pending_days=(request.pending_days or 0) + 1)
     if change == "member" and other_member != request.member_id:
         return _with(request, member_id=other_member)
     following = {
         MovementType.EARN: MovementType.REDEEM,
         MovementType.REDEEM: MovementType.ADJUST,
-        MovementType.ADJUST: MovementType.EARN,
+        MovementType.ADJUST: MovementType.REVERSE,
+        MovementType.REVERSE: MovementType.EARN,
     }
     moved = following[request.movement]
     points = request.points if request.points is not None else 3
@@ -676,25 +1221,49 @@ def _shown(entry: LedgerEntry) -> dict[str, Any]:
 
 def _describe(request: MovementRequest) -> str:
     amount = f"amount={request.amount}" if request.amount is not None else f"points={request.points}"
-    return f"{request.movement} {amount} for {request.member_id} key={request.idempotency_key!r}"
+    more = f" reference={request.reference!r}" if request.reference is not None else ""
+    more += f" pending_days={request.pending_days}" if request.pending_days is not None else ""
+    return f"{request.movement} {amount}{more} for {request.member_id} key={request.idempotency_key!r}"
 
 
-def _number(item: dict[str, Any], name: str) -> int:
-    return int(item[name]["N"])
+def _row(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        row["key"],
+        row["movement"],
+        row["points"],
+        row["pending_change"],
+        row["after_available"],
+        row["after_pending"],
+    )
 
 
+_NUMBER = ("available", "pending", "version", "lot_count", "next_expiry_points")
+_LIFETIMES = ("lifetime_earned", "lifetime_redeemed", "lifetime_adjusted", "lifetime_expired", "lifetime_reversed")
 _SCANNED = (
-    *("pk", "sk", "member_id", "available", "lifetime_earned", "lifetime_redeemed", "lifetime_adjusted", "version"),
-    *("gsi1pk", "gsi1sk", "points", "movement", "txn_id", "bal_available"),
+    *("pk", "sk", "member_id", *_NUMBER, *_LIFETIMES, "next_expiry_at", "next_maturity_at"),
+    *("gsi1pk", "gsi1sk", "points", "movement", "txn_id", "bal_available", "bal_pending", "pending_change", "metadata"),
+    *("remaining", "original", "earned_at", "expires_at", "matures_at", "gsi2pk"),
 )
 _NAMES = {f"#a{i}": name for i, name in enumerate(_SCANNED)}
 _PROJECTION = ", ".join(_NAMES)
+_DATE = UTCDateTimeAttribute()
 
 
-def _scan(client: Any, table: str) -> tuple[dict[str, dict[str, int]], dict[str, list[dict[str, Any]]]]:
-    """Balances and ledger entries of a tenant table, read with a strongly consistent scan."""
-    balances: dict[str, dict[str, int]] = {}
+def _number(item: dict[str, Any], name: str) -> int:
+    return int(item[name]["N"]) if name in item else 0
+
+
+def _date(item: dict[str, Any], name: str) -> datetime | None:
+    return _DATE.deserialize(item[name]["S"]) if name in item else None
+
+
+def _scan(
+    client: Any, table: str
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], dict[str, dict[str, dict[str, Any]]]]:
+    """Balances, ledger entries and lots of a tenant table, read with a strongly consistent scan."""
+    balances: dict[str, dict[str, Any]] = {}
     entries: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+    lots: defaultdict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     start: dict[str, Any] | None = None
     while True:
         page = client.scan(
@@ -708,29 +1277,44 @@ def _scan(client: Any, table: str) -> tuple[dict[str, dict[str, int]], dict[str,
             sort_key = item["sk"]["S"]
             if sort_key == "#BALANCE":
                 balances[item["member_id"]["S"]] = {
-                    name: _number(item, name)
-                    for name in ("available", "lifetime_earned", "lifetime_redeemed", "lifetime_adjusted", "version")
+                    **{name: _number(item, name) for name in (*_NUMBER, *_LIFETIMES)},
+                    "next_expiry_at": _date(item, "next_expiry_at"),
+                    "next_maturity_at": _date(item, "next_maturity_at"),
                 }
             elif sort_key == "#ENTRY":
                 member_id = item["gsi1pk"]["S"].removeprefix("MEMBER#").removesuffix("#LEDGER")
+                metadata = item.get("metadata", {}).get("M", {})
                 entries[member_id].append(
                     {
                         "key": item["pk"]["S"].removeprefix("LEDGER#"),
                         "sequence": int(item["gsi1sk"]["S"]),
                         "points": _number(item, "points"),
+                        "pending_change": _number(item, "pending_change"),
                         "movement": item["movement"]["S"],
                         "transaction_id": item["txn_id"]["S"],
                         "after_available": _number(item, "bal_available"),
+                        "after_pending": _number(item, "bal_pending"),
+                        "lot_id": metadata.get("lot_id", {}).get("S"),
                     }
                 )
+            elif sort_key.startswith("LOT#"):
+                index = item.get("gsi2pk", {}).get("S")
+                lots[item["pk"]["S"].removeprefix("MEMBER#")][sort_key.removeprefix("LOT#")] = {
+                    "remaining": _number(item, "remaining"),
+                    "original": _number(item, "original"),
+                    "earned_at": _date(item, "earned_at"),
+                    "expires_at": _date(item, "expires_at"),
+                    "matures_at": _date(item, "matures_at"),
+                    "index": index.split("#")[0] if index else None,
+                }
         start = page.get("LastEvaluatedKey")
         if not start:
-            return balances, dict(entries)
+            return balances, dict(entries), dict(lots)
 
 
 # --- the tests --------------------------------------------------------------------------------
 
-#: CI: a fixed, small number of examples per backend (the module stays well under a minute).
+#: CI: a fixed, small number of examples per backend (the module stays around a minute).
 CI_EXAMPLES = {"dynamodb-local": 12, "moto": 8}
 CI_STEPS = 25
 SOAK_STEPS_PER_EXAMPLE = 50
