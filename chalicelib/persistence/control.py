@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from functools import lru_cache
 
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
 from chalicelib.domain.api_keys import ApiKey, Scope
 from chalicelib.domain.errors import NotFound, TenantExists
 from chalicelib.domain.ports import Page
-from chalicelib.domain.tenants import Tenant, TenantStatus
+from chalicelib.domain.tenants import ProvisioningFailure, Tenant, TenantStatus
 from chalicelib.persistence.errors import cancellation_codes, response_code, translate_transient
 from chalicelib.persistence.factory import ControlModels
 from chalicelib.persistence.limits import GuardedTransactWrite
@@ -37,14 +39,32 @@ def _index_key(item: TenantItem | ApiKeyItem) -> dict[str, str]:
     return {"pk": item.pk, "sk": item.sk, "gsi1pk": item.gsi1pk or "", "gsi1sk": item.gsi1sk or ""}
 
 
+@lru_cache(maxsize=8)
+def _with_provisioning(bound: type[TenantItem]) -> type[TenantItem]:
+    """The table-bound tenant class plus the record of failed provisioning attempts
+    (absent from most tenants; only this repository reads or writes them). A subclass of the
+    bound class: same table, same client; PynamoDB gives it its own copy of the index."""
+    return type(
+        f"{bound.__name__}+provisioning",
+        (bound,),
+        {
+            "__module__": __name__,
+            "provisioning_attempts": NumberAttribute(null=True),
+            "provisioning_error": UnicodeAttribute(null=True),
+            "provisioning_failed_at": UTCDateTimeAttribute(null=True),
+        },
+    )
+
+
 class TenantRepository:
     def __init__(self, models: ControlModels) -> None:
         self._models = models
+        self._tenant = _with_provisioning(models.tenant)
 
     def get(self, tenant_id: str, *, consistent: bool = True) -> Tenant | None:
         with translate_transient():
             try:
-                item = self._models.tenant.get(_tenant_pk(tenant_id), "#TENANT", consistent_read=consistent)
+                item = self._tenant.get(_tenant_pk(tenant_id), "#TENANT", consistent_read=consistent)
             except DoesNotExist:
                 return None
         return _to_tenant(item)
@@ -94,8 +114,48 @@ class TenantRepository:
     def list(self, *, limit: int, cursor: str | None) -> Page[Tenant]:
         start = decode_cursor(cursor, fields=_INDEX_FIELDS, partition=("gsi1pk", _TENANTS)) if cursor else None
         with translate_transient():
-            rows = self._models.tenant.gsi1.query(_TENANTS, limit=limit + 1, last_evaluated_key=start)
+            rows = self._tenant.gsi1.query(_TENANTS, limit=limit + 1, last_evaluated_key=start)
             return paginate(rows, limit=limit, key_of=_index_key, convert=_to_tenant)
+
+    def finish_provisioning(self, tenant_id: str, *, at: datetime) -> Tenant | None:
+        model = self._tenant
+        item = model(pk=_tenant_pk(tenant_id), sk="#TENANT")
+        try:
+            with translate_transient():
+                item.update(
+                    actions=[
+                        model.status.set(str(TenantStatus.ACTIVE)),
+                        model.updated_at.set(at),
+                        model.provisioning_attempts.remove(),  # type: ignore[attr-defined]
+                        model.provisioning_error.remove(),  # type: ignore[attr-defined]
+                        model.provisioning_failed_at.remove(),  # type: ignore[attr-defined]
+                    ],
+                    condition=model.status == str(TenantStatus.PROVISIONING),
+                )
+        except UpdateError as error:
+            if response_code(error) == "ConditionalCheckFailedException":  # not provisioning (any more)
+                return None
+            raise
+        return _to_tenant(item)
+
+    def record_provisioning_failure(self, tenant_id: str, error: str, *, at: datetime) -> Tenant:
+        model = self._tenant
+        item = model(pk=_tenant_pk(tenant_id), sk="#TENANT")
+        try:
+            with translate_transient():
+                item.update(
+                    actions=[
+                        model.provisioning_attempts.add(1),  # type: ignore[attr-defined]
+                        model.provisioning_error.set(error),  # type: ignore[attr-defined]
+                        model.provisioning_failed_at.set(at),  # type: ignore[attr-defined]
+                    ],
+                    condition=model.pk.exists(),
+                )
+        except UpdateError as failure:
+            if response_code(failure) == "ConditionalCheckFailedException":
+                raise NotFound(f"tenant {tenant_id!r} not found") from None
+            raise
+        return _to_tenant(item)
 
 
 class ApiKeyRepository:
@@ -151,6 +211,16 @@ def _to_key_item(models: ControlModels, key: ApiKey) -> ApiKeyItem:
 
 
 def _to_tenant(item: TenantItem) -> Tenant:
+    error = getattr(item, "provisioning_error", None)
+    failure = (
+        ProvisioningFailure(
+            attempts=int(getattr(item, "provisioning_attempts", None) or 0),
+            error=error,
+            at=item.provisioning_failed_at,  # type: ignore[attr-defined]
+        )
+        if error
+        else None
+    )
     return Tenant(
         tenant_id=item.tenant_id,
         name=item.name,
@@ -159,6 +229,7 @@ def _to_tenant(item: TenantItem) -> Tenant:
         status=TenantStatus(item.status),
         created_at=item.created_at,
         updated_at=item.updated_at,
+        provisioning_failure=failure,
     )
 
 
