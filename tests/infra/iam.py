@@ -67,6 +67,8 @@ class Statement:
     actions: tuple[str, ...]
     resources: tuple[str, ...]
     document: str
+    #: The logical id of the role holding it.
+    role: str = ""
 
     def matches(self, action: str, resource: str) -> bool:
         return any(_pattern(a.lower()).fullmatch(action.lower()) for a in self.actions) and any(
@@ -78,11 +80,12 @@ def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def role_statements(template: dict[str, Any]) -> list[Statement]:
-    """Every statement of every IAM role in the template (inline policies)."""
+def role_statements(template: dict[str, Any], role: str | None = None) -> list[Statement]:
+    """Every statement of every IAM role in the template (inline policies), or of one role
+    (its logical id)."""
     statements = []
-    for resource in template["Resources"].values():
-        if resource["Type"] != "AWS::IAM::Role":
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role" or role not in (None, logical_id):
             continue
         for policy in resource["Properties"].get("Policies", []):
             for raw in policy["PolicyDocument"]["Statement"]:
@@ -94,6 +97,7 @@ def role_statements(template: dict[str, Any]) -> list[Statement]:
                         actions=tuple(_listed(raw["Action"])),
                         resources=tuple(render(r, template) for r in _listed(raw["Resource"])),
                         document=policy["PolicyName"],
+                        role=logical_id,
                     )
                 )
     return statements
