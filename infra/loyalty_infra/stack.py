@@ -94,6 +94,9 @@ TABLE_PROVISIONING_ACTIONS = (
 #: What the provisioning function does with the registry: read the tenant, then record a
 #: failed attempt or make it active (conditional updates of the tenant's own item).
 REGISTRY_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+#: ... and only on tenant items: their partition key is ``TENANT#<id>``
+#: (chalicelib/persistence/control.py), so API key items (``APIKEY#<id>``) are out of reach.
+TENANT_REGISTRY_KEYS = "TENANT#*"
 #: What an SQS event source's poller does with its queue.
 CONSUMER_ACTIONS = (
     "sqs:ChangeMessageVisibility",
@@ -483,7 +486,7 @@ class LoyaltyStack(Stack):
         self._grant_provisioning(tenant_tables)
 
     def _grant_provisioning(self, tenant_tables: str) -> None:
-        """The provisioning function: its queue, its tenant's registry item, and the only
+        """The provisioning function: its queue, tenants' registry items, and the only
         table-level rights of the stack. Scoped to the tenant-table prefix: it can make and
         configure tables for this stage's brands and nothing else, and can never delete one."""
         self.provisioning_policies["tenant-registry"].add_statements(
@@ -491,6 +494,9 @@ class LoyaltyStack(Stack):
                 sid="TenantRegistry",
                 actions=list(REGISTRY_ACTIONS),
                 resources=[self.control_table.table_arn],
+                # Every key a request names must be a tenant's (GetItem and UpdateItem
+                # always name one, so ForAllValues cannot pass on an empty set here).
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [TENANT_REGISTRY_KEYS]}},
             )
         )
         self.provisioning_policies["tenant-table-provisioning"].add_statements(

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.persistence.control import _key_pk, _tenant_pk
 from tests.infra.conftest import ROOT, STAGES, Synthesis
 from tests.infra.iam import ACCOUNT, REGION, allowed, arn, role_statements
 
@@ -209,9 +210,14 @@ def test_only_the_provisioning_role_may_create_or_change_tables_and_only_under_t
         assert allowed(provisioning, action, tenant), action
         for resource in (control, table(f"{other}-tenant-acme"), table("orders"), table(f"{prefix}-acme")):
             assert not allowed(provisioning, action, resource), (action, resource)
-    # ... reading and updating its tenant's registry item, and not one item of a tenant table
+    # ... reading and updating tenants' registry items (keys as the repository writes them),
+    # not an API key's item, and not one item of a tenant table
+    tenant_item = {"dynamodb:LeadingKeys": [_tenant_pk("acme")]}
+    key_item = {"dynamodb:LeadingKeys": [_key_pk("key_01JD0000000000000000000000")]}
     for action in ("dynamodb:GetItem", "dynamodb:UpdateItem"):
-        assert allowed(provisioning, action, control), action
+        assert allowed(provisioning, action, control, context=tenant_item), action
+        assert not allowed(provisioning, action, control, context=key_item), action
+        assert allowed(api, action, control, context=key_item), action  # the API's own reads and writes
     for action in ITEM_ACTIONS:
         assert not allowed(provisioning, action, tenant), action
         assert not allowed(provisioning, action, f"{control}/index/gsi1"), action
@@ -339,6 +345,8 @@ def test_iam_statements_are_exactly_these(templates: dict[str, dict[str, Any]]) 
             ("provisioning", "telemetry", *xray),
         ]
     )
+    conditions = {s.sid: s.conditions for s in role_statements(template) if s.conditions}
+    assert conditions == {"TenantRegistry": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["TENANT#*"]}}}
 
 
 # --- resources ---------------------------------------------------------------------------
