@@ -21,6 +21,7 @@ Resources per stage (``dev``, ``prod``):
   provisioning function;
 * log groups with retention, X-Ray on the functions and on API Gateway, stage throttling,
   a usage plan, and gateway responses (API Gateway's own errors) in the API's error shape;
+* a WAF web ACL on the API's stage refusing bodies over the app's limit with its own 400;
 * CloudWatch alarms (API 5xx rate, p99 latency, Lambda errors and throttles, dead
   letters, job and provisioning backlog age) notifying an SNS topic, and a dashboard.
 """
@@ -56,6 +57,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_wafv2 as wafv2
 from chalice.cdk import Chalice
 from constructs import Construct
 
@@ -186,6 +188,7 @@ class LoyaltyStack(Stack):
         self._configure_provisioning_function()
         self._configure_rest_api()
         self.usage_plan = self._usage_plan()
+        self.web_acl = self._web_acl()
         self._grant_least_privilege()
         self.alarm_topic, self.alarms = self._alarms()
         self.dashboard = self._dashboard()
@@ -430,6 +433,104 @@ class LoyaltyStack(Stack):
             )
         )
         return plan
+
+    def body_too_large(self) -> dict[str, Any]:
+        """What the function answers for a body over the limit (chalicelib/api/routing.py),
+        which the web ACL answers instead for bodies Lambda would never receive."""
+        limit = self.stage.max_body_bytes
+        return {
+            "error": {
+                "code": "invalid_request",
+                "message": f"the request body exceeds {limit} bytes",
+                "details": {"fields": [{"path": "body", "message": f"larger than {limit} bytes", "type": "too_long"}]},
+            }
+        }
+
+    def _web_acl(self) -> wafv2.CfnWebACL:
+        """Request size at the edge. The function refuses bodies over ``max_body_bytes``
+        with a 400, but only bodies it receives: Lambda takes at most 6 MB, so a body
+        between 6 and 10 MB (API Gateway's own limit) would fail the integration, a 5xx
+        for bad input. The web ACL refuses every body over the limit before API Gateway
+        passes it on, with the function's own 400. API Gateway lets WAF inspect the first
+        16 KB of a body; ``OversizeHandling: MATCH`` counts a longer body as over."""
+        name = f"{self.stage.resource_prefix}-api"
+        limit = self.stage.max_body_bytes
+        if limit > 16_384:
+            raise ValueError("LOYALTY_MAX_BODY_BYTES above 16 KB needs a larger WAF body inspection limit")
+        acl = wafv2.CfnWebACL(
+            self,
+            "ApiWebAcl",
+            name=name,
+            description=f"Request size limit of the {self.stage.name} API",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            association_config=wafv2.CfnWebACL.AssociationConfigProperty(
+                request_body={
+                    "API_GATEWAY": wafv2.CfnWebACL.RequestBodyAssociatedResourceTypeConfigProperty(
+                        default_size_inspection_limit="KB_16"
+                    )
+                }
+            ),
+            custom_response_bodies={
+                "body-too-large": wafv2.CfnWebACL.CustomResponseBodyProperty(
+                    content_type="APPLICATION_JSON", content=json.dumps(self.body_too_large())
+                )
+            },
+            rules=[
+                wafv2.CfnWebACL.RuleProperty(
+                    name="body-too-large",
+                    priority=0,
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        size_constraint_statement=wafv2.CfnWebACL.SizeConstraintStatementProperty(
+                            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
+                                body=wafv2.CfnWebACL.BodyProperty(oversize_handling="MATCH")
+                            ),
+                            comparison_operator="GT",
+                            size=limit,
+                            text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
+                        )
+                    ),
+                    action=wafv2.CfnWebACL.RuleActionProperty(
+                        block=wafv2.CfnWebACL.BlockActionProperty(
+                            custom_response=wafv2.CfnWebACL.CustomResponseProperty(
+                                response_code=400, custom_response_body_key="body-too-large"
+                            )
+                        )
+                    ),
+                    visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
+                        cloud_watch_metrics_enabled=True,
+                        metric_name=f"{name}-body-too-large",
+                        sampled_requests_enabled=False,
+                    ),
+                )
+            ],
+            visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
+                cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=False
+            ),
+        )
+        association = wafv2.CfnWebACLAssociation(
+            self,
+            "ApiWebAclAssociation",
+            web_acl_arn=acl.attr_arn,
+            resource_arn=Fn.join(
+                "",
+                [
+                    f"arn:{Aws.PARTITION}:apigateway:{Aws.REGION}::/restapis/",
+                    self.app.get_resource("RestAPI").ref,
+                    "/stages/",
+                    # SAM's stage: its name, and a dependency on it (see the usage plan).
+                    Fn.ref("RestAPI.Stage"),
+                ],
+            ),
+        )
+        Validations.of(association).acknowledge(
+            Acknowledgment(
+                id="CloudFormation-Validate::F1020",
+                reason="RestAPI.Stage is SAM's reference to the stage its transform creates; the CDK's own "
+                "validation runs before the transform (cfn-lint, which applies it, resolves the reference).",
+            )
+        )
+        return acl
 
     # --- least privilege ----------------------------------------------------------------
 

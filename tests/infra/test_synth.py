@@ -615,6 +615,51 @@ def test_a_usage_plan_carries_the_stage_throttling(stage: str, templates: dict[s
     assert "Quota" not in props  # a quota would cut a brand off mid-month
 
 
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_web_acl_refuses_bodies_over_the_apps_limit_with_the_functions_own_400(
+    stage: str, templates: dict[str, dict[str, Any]]
+) -> None:
+    """Lambda never receives a body over 6 MB (API Gateway takes 10): without this, such a
+    body would fail the integration, a 5xx for bad input."""
+    from chalicelib.api.errors import error_body, status_of
+    from chalicelib.api.routing import _parse_body
+    from chalicelib.api.schemas import CreateTenantRequest
+    from chalicelib.domain.errors import InvalidRequest
+    from chalicelib.settings import Settings
+
+    template = templates[stage]
+    ((acl_id, acl),) = resources_of(template, "AWS::WAFv2::WebACL").items()
+    props = acl["Properties"]
+    assert props["Scope"] == "REGIONAL" and props["DefaultAction"] == {"Allow": {}}
+    (rule,) = props["Rules"]
+    limit = Settings.model_fields["max_body_bytes"].default
+    # Every body over the app's limit, however long (WAF inspects the first 16 KB of a body
+    # behind API Gateway; a longer one counts as a match)
+    assert props["AssociationConfig"] == {"RequestBody": {"API_GATEWAY": {"DefaultSizeInspectionLimit": "KB_16"}}}
+    assert limit <= 16 * 1024
+    assert rule["Statement"] == {
+        "SizeConstraintStatement": {
+            "ComparisonOperator": "GT",
+            "FieldToMatch": {"Body": {"OversizeHandling": "MATCH"}},
+            "Size": limit,
+            "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
+        }
+    }
+    # ... is answered as the function answers one it receives: same status, same body
+    with pytest.raises(InvalidRequest) as refused:
+        _parse_body(CreateTenantRequest, b"x" * (limit + 1), limit)
+    block = rule["Action"]["Block"]["CustomResponse"]
+    assert block["ResponseCode"] == status_of(refused.value) == 400
+    body = props["CustomResponseBodies"][block["CustomResponseBodyKey"]]
+    assert body["ContentType"] == "APPLICATION_JSON"
+    assert json.loads(body["Content"]) == error_body(refused.value.code, refused.value.message, refused.value.details)
+    # And it guards this stage's API
+    (association,) = resources_of(template, "AWS::WAFv2::WebACLAssociation").values()
+    assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
+    parts = association["Properties"]["ResourceArn"]["Fn::Join"][1]
+    assert parts[-4:] == ["::/restapis/", {"Ref": "RestAPI"}, "/stages/", {"Ref": "RestAPI.Stage"}]
+
+
 # --- cfn-lint ----------------------------------------------------------------------------
 
 
