@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from functools import lru_cache
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
 from chalicelib.domain.api_keys import ApiKey, Scope
@@ -39,27 +37,10 @@ def _index_key(item: TenantItem | ApiKeyItem) -> dict[str, str]:
     return {"pk": item.pk, "sk": item.sk, "gsi1pk": item.gsi1pk or "", "gsi1sk": item.gsi1sk or ""}
 
 
-@lru_cache(maxsize=8)
-def _with_provisioning(bound: type[TenantItem]) -> type[TenantItem]:
-    """The table-bound tenant class plus the record of failed provisioning attempts
-    (absent from most tenants; only this repository reads or writes them). A subclass of the
-    bound class: same table, same client; PynamoDB gives it its own copy of the index."""
-    return type(
-        f"{bound.__name__}+provisioning",
-        (bound,),
-        {
-            "__module__": __name__,
-            "provisioning_attempts": NumberAttribute(null=True),
-            "provisioning_error": UnicodeAttribute(null=True),
-            "provisioning_failed_at": UTCDateTimeAttribute(null=True),
-        },
-    )
-
-
 class TenantRepository:
     def __init__(self, models: ControlModels) -> None:
         self._models = models
-        self._tenant = _with_provisioning(models.tenant)
+        self._tenant = models.tenant
 
     def get(self, tenant_id: str, *, consistent: bool = True) -> Tenant | None:
         with translate_transient():
@@ -126,9 +107,9 @@ class TenantRepository:
                     actions=[
                         model.status.set(str(TenantStatus.ACTIVE)),
                         model.updated_at.set(at),
-                        model.provisioning_attempts.remove(),  # type: ignore[attr-defined]
-                        model.provisioning_error.remove(),  # type: ignore[attr-defined]
-                        model.provisioning_failed_at.remove(),  # type: ignore[attr-defined]
+                        model.provisioning_attempts.remove(),
+                        model.provisioning_error.remove(),
+                        model.provisioning_failed_at.remove(),
                     ],
                     condition=model.status == str(TenantStatus.PROVISIONING),
                 )
@@ -145,9 +126,9 @@ class TenantRepository:
             with translate_transient():
                 item.update(
                     actions=[
-                        model.provisioning_attempts.add(1),  # type: ignore[attr-defined]
-                        model.provisioning_error.set(error),  # type: ignore[attr-defined]
-                        model.provisioning_failed_at.set(at),  # type: ignore[attr-defined]
+                        model.provisioning_attempts.add(1),
+                        model.provisioning_error.set(error),
+                        model.provisioning_failed_at.set(at),
                     ],
                     condition=model.pk.exists(),
                 )
@@ -211,14 +192,13 @@ def _to_key_item(models: ControlModels, key: ApiKey) -> ApiKeyItem:
 
 
 def _to_tenant(item: TenantItem) -> Tenant:
-    error = getattr(item, "provisioning_error", None)
     failure = (
         ProvisioningFailure(
-            attempts=int(getattr(item, "provisioning_attempts", None) or 0),
-            error=error,
-            at=item.provisioning_failed_at,  # type: ignore[attr-defined]
+            attempts=int(item.provisioning_attempts or 0),
+            error=item.provisioning_error,
+            at=item.provisioning_failed_at,
         )
-        if error
+        if item.provisioning_error and item.provisioning_failed_at
         else None
     )
     return Tenant(
