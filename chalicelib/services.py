@@ -26,7 +26,7 @@ from chalicelib.domain.rules import RuleService
 from chalicelib.domain.tenants import TenantService
 from chalicelib.persistence.control import ApiKeyRepository, TenantRepository
 from chalicelib.persistence.factory import ConnectionConfig, clear_caches, control_models, tenant_models
-from chalicelib.persistence.provisioning import TableProvisioner
+from chalicelib.persistence.provisioning import InProcessProvisioningQueue, SqsProvisioningQueue, TableProvisioner
 from chalicelib.persistence.rewards import RewardRepository
 from chalicelib.persistence.tenant_data import (
     EventRepository,
@@ -40,6 +40,7 @@ from chalicelib.persistence.tenant_data import (
 from chalicelib.settings import Settings, get_settings, reset_settings
 
 if TYPE_CHECKING:
+    from chalicelib.domain.ports import ProvisioningQueue
     from chalicelib.domain.tenants import TenantContext
 
 #: Where a feed starts when the tenant's creation time is not at hand (jobs, CLI).
@@ -82,7 +83,19 @@ class PlatformServices:
             control_table=self.settings.control_table_name,
             tenant_table_name=self.settings.tenant_table_name,
             config=self.connection,
+            stage=self.settings.stage,
+            wait_seconds=self.settings.provisioning_wait_seconds,
+            poll_seconds=self.settings.provisioning_poll_seconds,
         )
+
+    @cached_property
+    def provisioning_queue(self) -> ProvisioningQueue | None:
+        """Where new tenants' tables are requested; None: they are created inline."""
+        if self.settings.provisioning_queue_url:
+            return SqsProvisioningQueue(self.settings.provisioning_queue_url, self.sqs)
+        if self.settings.provisioning_async:
+            return InProcessProvisioningQueue()
+        return None
 
     @cached_property
     def authenticator(self) -> Authenticator:
@@ -90,7 +103,7 @@ class PlatformServices:
 
     @cached_property
     def tenants(self) -> TenantService:
-        return TenantService(self.tenant_store, self.api_key_store, self.provisioner)
+        return TenantService(self.tenant_store, self.api_key_store, self.provisioner, queue=self.provisioning_queue)
 
     @cached_property
     def api_keys(self) -> ApiKeyService:
@@ -161,7 +174,7 @@ class PlatformServices:
         )
 
     def sqs(self) -> Any:
-        """The SQS client for job fan-out (built on first use; only deployed stages need it)."""
+        """The SQS client for job fan-out and provisioning (built on first use; only deployed stages need it)."""
         if self._sqs is None:
             import boto3
 

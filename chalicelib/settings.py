@@ -52,6 +52,16 @@ class Settings(BaseModel):
     tracing: bool = True
     #: SQS queue for per-tenant job units (deployed); unset: schedules run the units in-process.
     jobs_queue_url: str | None = None
+    #: SQS queue of tenant provisioning (deployed): creating a tenant registers it as
+    #: `provisioning` and enqueues its table's creation. Unset: the table is created inline.
+    provisioning_queue_url: str | None = None
+    #: Force the asynchronous path without a queue URL (tests): messages wait in process
+    #: until delivered to the `provision-tenant` handler.
+    provisioning_async: bool = False
+    #: How long one provisioning attempt waits for a new table to become ACTIVE before it
+    #: gives up (RetryLater; the queue redelivers), and how often it looks.
+    provisioning_wait_seconds: float = 60.0
+    provisioning_poll_seconds: float = 2.0
     #: Largest request body accepted, in bytes.
     max_body_bytes: int = 16_384
     #: Retries of transaction conflicts / throttling that survived botocore's own retries.

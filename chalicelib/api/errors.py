@@ -15,6 +15,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.LoyaltyError], int], ...] = (
     (errors.Unauthorized, 401),
     (errors.Forbidden, 403),
     (errors.NotFound, 404),
+    (errors.TenantNotReady, 409),
     (errors.Conflict, 409),
     (errors.BusinessRuleViolation, 422),
     (errors.StorageLimitExceeded, 422),
@@ -22,6 +23,8 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.LoyaltyError], int], ...] = (
 )
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+#: Seconds a client should wait before calling again with the key of a tenant still being provisioned.
+TENANT_NOT_READY_RETRY_AFTER = "5"
 
 
 def status_of(error: errors.LoyaltyError) -> int:
@@ -42,6 +45,8 @@ def error_response(error: errors.LoyaltyError) -> Response:
         headers["WWW-Authenticate"] = 'Bearer realm="loyalty"'
     if status == 503:
         headers["Retry-After"] = "1"
+    if isinstance(error, errors.TenantNotReady):
+        headers["Retry-After"] = TENANT_NOT_READY_RETRY_AFTER
     return Response(body=error_body(error.code, error.message, error.details), status_code=status, headers=headers)
 
 

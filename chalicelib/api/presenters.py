@@ -26,6 +26,11 @@ def tenant(value: Tenant) -> schemas.TenantOut:
         status=value.status,
         created_at=value.created_at,
         updated_at=value.updated_at,
+        provisioning_failure=(
+            schemas.ProvisioningFailureOut(attempts=failure.attempts, error=failure.error, at=failure.at)
+            if (failure := value.provisioning_failure)
+            else None
+        ),
     )
 
 

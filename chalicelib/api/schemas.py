@@ -190,14 +190,29 @@ class CreateTenantRequest(StrictRequest):
         return value
 
 
+class ProvisioningFailureOut(Out):
+    attempts: int = Field(description="Failed attempts at provisioning the tenant's table; each is retried.")
+    error: str = Field(
+        description="The last failure, e.g. DynamoDB's table limits.",
+        examples=["retry_later: DynamoDB refuses table operations for now (...)"],
+    )
+    at: datetime
+
+
 class TenantOut(Out):
     tenant_id: str
     name: str
     currency: str
     timezone: str
-    status: TenantStatus
+    status: TenantStatus = Field(
+        description="provisioning (its table is being created: its keys get 409 tenant_not_ready), "
+        "then active; suspended by the operator."
+    )
     created_at: datetime
     updated_at: datetime
+    provisioning_failure: ProvisioningFailureOut | None = Field(
+        description="While provisioning keeps failing (it is retried), the last failure; null otherwise."
+    )
 
 
 class TenantList(Out):

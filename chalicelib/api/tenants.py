@@ -1,4 +1,9 @@
-"""Operator endpoints: the registry of brands."""
+"""Operator endpoints: the registry of brands.
+
+Where a provisioning queue is configured (deployed stages), a new tenant is answered as
+``provisioning``: its admin key is returned at once and works (instead of answering 409
+``tenant_not_ready``) once its table is ready; ``GET /v1/tenants/{id}`` shows when.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ TAG = "Tenants (operator)"
     bp,
     "/tenants",
     "POST",
-    summary="Create a tenant, its tables and its first admin key",
+    summary="Create a tenant and its first admin key; its table is provisioned (status provisioning, then active)",
     tag=TAG,
     auth="operator",
     status=201,

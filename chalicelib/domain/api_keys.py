@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.clock import Clock, utc_now
-from chalicelib.domain.errors import Forbidden, NotFound, TenantSuspended, Unauthorized
+from chalicelib.domain.errors import Forbidden, NotFound, TenantNotReady, TenantSuspended, Unauthorized
 from chalicelib.domain.ids import API_KEY_ID_PATTERN, new_api_key_id
 
 if TYPE_CHECKING:
@@ -126,6 +126,12 @@ class Authenticator:
         tenant = self._tenants.get(record.tenant_id, consistent=False)
         if tenant is None:
             raise Unauthorized("invalid API key")
+        if tenant.status == TenantStatus.PROVISIONING:
+            # Its table may not exist yet: nothing is read or written for it until it does.
+            raise TenantNotReady(
+                f"tenant {tenant.tenant_id!r} is still being provisioned; retry in a few seconds",
+                details={"tenant_id": tenant.tenant_id, "status": str(tenant.status)},
+            )
         if tenant.status != TenantStatus.ACTIVE:
             raise TenantSuspended(f"tenant {tenant.tenant_id!r} is suspended")
         return TenantContext(tenant=tenant, key_id=record.key_id, key_name=record.name, scopes=record.scopes)

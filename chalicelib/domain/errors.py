@@ -55,6 +55,13 @@ class MemberExists(Conflict):
     code = "member_exists"
 
 
+class TenantNotReady(Conflict):
+    """The tenant's table is still being provisioned (HTTP 409): its keys work once it is
+    ``active``, typically within a minute of its creation."""
+
+    code = "tenant_not_ready"
+
+
 class BusinessRuleViolation(LoyaltyError):
     """A well-formed request the rules refuse (HTTP 422)."""
 

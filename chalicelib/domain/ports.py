@@ -37,6 +37,12 @@ class TenantStore(Protocol):
     def create_with_key(self, tenant: Tenant, admin_key: ApiKey) -> None: ...
     def set_status(self, tenant: Tenant) -> None: ...
     def list(self, *, limit: int, cursor: str | None) -> Page[Tenant]: ...
+    def finish_provisioning(self, tenant_id: str, *, at: datetime) -> Tenant | None:
+        """``provisioning`` -> ``active`` (clearing the recorded failure), only if the tenant
+        is still provisioning: the updated tenant, or None when it was not."""
+
+    def record_provisioning_failure(self, tenant_id: str, error: str, *, at: datetime) -> Tenant:
+        """Count one more failed attempt and keep its text; the updated tenant. NotFound if none."""
 
 
 class ApiKeyStore(Protocol):
@@ -47,7 +53,15 @@ class ApiKeyStore(Protocol):
 
 
 class TableProvisioner(Protocol):
-    def ensure_tenant_tables(self, tenant_id: str) -> None: ...
+    def ensure_tenant_tables(self, tenant_id: str) -> None:
+        """Create the tenant's table unless it exists, and return once it is usable, with its
+        settings (billing, encryption, deletion protection, backups, tags). Idempotent.
+        RetryLater when DynamoDB refuses a table for now or the table is not ready in time."""
+
+
+class ProvisioningQueue(Protocol):
+    def enqueue(self, tenant_id: str) -> None:
+        """Ask for the tenant's table to be provisioned, asynchronously (at least once)."""
 
 
 class MemberStore(Protocol):

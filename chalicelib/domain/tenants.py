@@ -1,4 +1,13 @@
-"""Tenants (brands): the registry entry, its lifecycle and the context a request runs in."""
+"""Tenants (brands): the registry entry, its lifecycle and the context a request runs in.
+
+A tenant's lifecycle is ``provisioning`` -> ``active`` <-> ``suspended``. Where a
+provisioning queue is configured (deployed stages), creating a tenant registers it as
+``provisioning`` with its first admin key and enqueues the creation of its table; the
+queue's consumer calls :meth:`TenantService.provision`, which creates the table (or finds
+it), waits until it is usable and only then makes the tenant ``active``. Until then its
+keys get 409 ``tenant_not_ready``. Without a queue (``make run``, most tests) the table is
+created inline, before the tenant is registered, and the tenant is ``active`` at once.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +19,10 @@ from typing import TYPE_CHECKING
 
 from chalicelib.domain.api_keys import ApiKey, IssuedApiKey, Scope, issue_api_key
 from chalicelib.domain.clock import Clock, utc_now
-from chalicelib.domain.errors import InvalidRequest, NotFound, TenantExists
+from chalicelib.domain.errors import InvalidRequest, LoyaltyError, NotFound, TenantExists, TenantNotReady
 
 if TYPE_CHECKING:
-    from chalicelib.domain.ports import ApiKeyStore, Page, TableProvisioner, TenantStore
+    from chalicelib.domain.ports import ApiKeyStore, Page, ProvisioningQueue, TableProvisioner, TenantStore
 
 #: 3 to 32 characters, lowercase letters, digits and inner hyphens. It names DynamoDB
 #: tables, so it is validated before it ever reaches a table name.
@@ -38,9 +47,25 @@ def validate_tenant_id(tenant_id: str) -> str:
     return tenant_id
 
 
+#: How much of a failure's text is kept on the tenant's record.
+MAX_FAILURE_TEXT = 500
+
+
 class TenantStatus(StrEnum):
+    #: Registered, its table not yet usable: its keys get 409 tenant_not_ready.
+    PROVISIONING = "provisioning"
     ACTIVE = "active"
     SUSPENDED = "suspended"
+
+
+@dataclass(frozen=True)
+class ProvisioningFailure:
+    """The failed attempts at provisioning a tenant's table since the last success."""
+
+    attempts: int
+    #: ``<code>: <message>`` of the last failure (e.g. DynamoDB's table limits).
+    error: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -52,6 +77,8 @@ class Tenant:
     status: TenantStatus
     created_at: datetime
     updated_at: datetime
+    #: Set while provisioning keeps failing (it is retried); cleared when the tenant becomes active.
+    provisioning_failure: ProvisioningFailure | None = None
 
 
 @dataclass(frozen=True)
@@ -89,25 +116,62 @@ class TenantService:
         api_keys: ApiKeyStore,
         provisioner: TableProvisioner,
         clock: Clock = utc_now,
+        *,
+        queue: ProvisioningQueue | None = None,
     ) -> None:
         self._tenants = tenants
         self._api_keys = api_keys
         self._provisioner = provisioner
         self._clock = clock
+        #: None: tables are provisioned inline, within the request.
+        self._queue = queue
 
     def create(self, request: NewTenant) -> CreatedTenant:
         validate_tenant_id(request.tenant_id)
         if self._tenants.get(request.tenant_id) is not None:
             raise TenantExists(f"tenant {request.tenant_id!r} already exists", details={"tenant_id": request.tenant_id})
-        # Tables first: creating them is idempotent, so a crash here is repaired by a retry.
-        self._provisioner.ensure_tenant_tables(request.tenant_id)
+        if self._queue is None:
+            # Inline: the table first. Creating it is idempotent and nothing is registered
+            # yet, so a failure here writes nothing and a retry of the request completes.
+            self._provisioner.ensure_tenant_tables(request.tenant_id)
+            return self._register(request, TenantStatus.ACTIVE)
+        # Queued: the request for the table first, then the registration (with the admin
+        # key, shown now and only now); usable once the queue's consumer has provisioned
+        # the table. A failure of either step is the answer and leaves no tenant that
+        # nothing would provision, so a retry of the request completes; the consumer drops
+        # a message whose tenant stays unregistered after a few deliveries.
+        self._queue.enqueue(request.tenant_id)
+        return self._register(request, TenantStatus.PROVISIONING)
+
+    def provision(self, tenant_id: str) -> Tenant:
+        """Make the tenant's table exist as it should, then the tenant ``active``.
+
+        Idempotent: a duplicate message, a retry after a failure or a timeout, or a table
+        that already exists all end in the same state. A tenant that is already active (or
+        suspended) keeps its status; its table's settings are checked again (a repair).
+        A failure is recorded on the tenant and raised again, so that the queue redelivers
+        the message later: DynamoDB's table limits (500 table operations in progress per
+        account, the account's table quota) are RetryLater, a table still being created too.
+        """
+        tenant = self.get(tenant_id)
+        try:
+            self._provisioner.ensure_tenant_tables(tenant_id)
+        except Exception as error:
+            self._record_failure(tenant, error)
+            raise
+        if tenant.status is not TenantStatus.PROVISIONING:
+            return tenant
+        # Only provisioning -> active: a concurrent duplicate may have got there first.
+        return self._tenants.finish_provisioning(tenant_id, at=self._clock()) or self.get(tenant_id)
+
+    def _register(self, request: NewTenant, status: TenantStatus) -> CreatedTenant:
         now = self._clock()
         tenant = Tenant(
             tenant_id=request.tenant_id,
             name=request.name,
             currency=request.currency,
             timezone=request.timezone,
-            status=TenantStatus.ACTIVE,
+            status=status,
             created_at=now,
             updated_at=now,
         )
@@ -115,6 +179,16 @@ class TenantService:
         # The registry entry and its first key are written together, or not at all.
         self._tenants.create_with_key(tenant, issued.record)
         return CreatedTenant(tenant=tenant, admin_key=issued)
+
+    def _record_failure(self, tenant: Tenant, error: Exception) -> None:
+        if isinstance(error, LoyaltyError):
+            text = f"{error.code}: {error.message}"
+        else:
+            text = f"{type(error).__name__}: {error}"
+        try:
+            self._tenants.record_provisioning_failure(tenant.tenant_id, text[:MAX_FAILURE_TEXT], at=self._clock())
+        except Exception:  # the original failure is what the caller must see
+            return
 
     def get(self, tenant_id: str) -> Tenant:
         tenant = self._tenants.get(tenant_id) if is_tenant_id(tenant_id) else None
@@ -133,6 +207,12 @@ class TenantService:
 
     def _set_status(self, tenant_id: str, status: TenantStatus) -> Tenant:
         tenant = self.get(tenant_id)
+        if tenant.status is TenantStatus.PROVISIONING:
+            # Resuming it would make it active without a table; provisioning decides.
+            raise TenantNotReady(
+                f"tenant {tenant_id!r} is being provisioned; it can be suspended once active",
+                details={"tenant_id": tenant_id, "status": str(tenant.status)},
+            )
         updated = replace(tenant, status=status, updated_at=self._clock())
         self._tenants.set_status(updated)
         return updated
@@ -142,6 +222,7 @@ __all__ = [
     "ApiKey",
     "CreatedTenant",
     "NewTenant",
+    "ProvisioningFailure",
     "Tenant",
     "TenantContext",
     "TenantService",

@@ -10,7 +10,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from chalicelib.domain.api_keys import ApiKey, Scope
 from chalicelib.domain.errors import NotFound, TenantExists
 from chalicelib.domain.ports import Page
-from chalicelib.domain.tenants import Tenant, TenantStatus
+from chalicelib.domain.tenants import ProvisioningFailure, Tenant, TenantStatus
 from chalicelib.persistence.errors import cancellation_codes, response_code, translate_transient
 from chalicelib.persistence.factory import ControlModels
 from chalicelib.persistence.limits import GuardedTransactWrite
@@ -40,11 +40,12 @@ def _index_key(item: TenantItem | ApiKeyItem) -> dict[str, str]:
 class TenantRepository:
     def __init__(self, models: ControlModels) -> None:
         self._models = models
+        self._tenant = models.tenant
 
     def get(self, tenant_id: str, *, consistent: bool = True) -> Tenant | None:
         with translate_transient():
             try:
-                item = self._models.tenant.get(_tenant_pk(tenant_id), "#TENANT", consistent_read=consistent)
+                item = self._tenant.get(_tenant_pk(tenant_id), "#TENANT", consistent_read=consistent)
             except DoesNotExist:
                 return None
         return _to_tenant(item)
@@ -94,8 +95,48 @@ class TenantRepository:
     def list(self, *, limit: int, cursor: str | None) -> Page[Tenant]:
         start = decode_cursor(cursor, fields=_INDEX_FIELDS, partition=("gsi1pk", _TENANTS)) if cursor else None
         with translate_transient():
-            rows = self._models.tenant.gsi1.query(_TENANTS, limit=limit + 1, last_evaluated_key=start)
+            rows = self._tenant.gsi1.query(_TENANTS, limit=limit + 1, last_evaluated_key=start)
             return paginate(rows, limit=limit, key_of=_index_key, convert=_to_tenant)
+
+    def finish_provisioning(self, tenant_id: str, *, at: datetime) -> Tenant | None:
+        model = self._tenant
+        item = model(pk=_tenant_pk(tenant_id), sk="#TENANT")
+        try:
+            with translate_transient():
+                item.update(
+                    actions=[
+                        model.status.set(str(TenantStatus.ACTIVE)),
+                        model.updated_at.set(at),
+                        model.provisioning_attempts.remove(),
+                        model.provisioning_error.remove(),
+                        model.provisioning_failed_at.remove(),
+                    ],
+                    condition=model.status == str(TenantStatus.PROVISIONING),
+                )
+        except UpdateError as error:
+            if response_code(error) == "ConditionalCheckFailedException":  # not provisioning (any more)
+                return None
+            raise
+        return _to_tenant(item)
+
+    def record_provisioning_failure(self, tenant_id: str, error: str, *, at: datetime) -> Tenant:
+        model = self._tenant
+        item = model(pk=_tenant_pk(tenant_id), sk="#TENANT")
+        try:
+            with translate_transient():
+                item.update(
+                    actions=[
+                        model.provisioning_attempts.add(1),
+                        model.provisioning_error.set(error),
+                        model.provisioning_failed_at.set(at),
+                    ],
+                    condition=model.pk.exists(),
+                )
+        except UpdateError as failure:
+            if response_code(failure) == "ConditionalCheckFailedException":
+                raise NotFound(f"tenant {tenant_id!r} not found") from None
+            raise
+        return _to_tenant(item)
 
 
 class ApiKeyRepository:
@@ -151,6 +192,15 @@ def _to_key_item(models: ControlModels, key: ApiKey) -> ApiKeyItem:
 
 
 def _to_tenant(item: TenantItem) -> Tenant:
+    failure = (
+        ProvisioningFailure(
+            attempts=int(item.provisioning_attempts or 0),
+            error=item.provisioning_error,
+            at=item.provisioning_failed_at,
+        )
+        if item.provisioning_error and item.provisioning_failed_at
+        else None
+    )
     return Tenant(
         tenant_id=item.tenant_id,
         name=item.name,
@@ -159,6 +209,7 @@ def _to_tenant(item: TenantItem) -> Tenant:
         status=TenantStatus(item.status),
         created_at=item.created_at,
         updated_at=item.updated_at,
+        provisioning_failure=failure,
     )
 
 

@@ -100,6 +100,10 @@ class TenantItem(IndexedItem):
     status = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
+    #: Failed attempts at provisioning its table since the last success (absent: none).
+    provisioning_attempts = NumberAttribute(null=True)
+    provisioning_error = UnicodeAttribute(null=True)
+    provisioning_failed_at = UTCDateTimeAttribute(null=True)
 
 
 class ApiKeyItem(IndexedItem):

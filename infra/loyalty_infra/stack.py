@@ -5,18 +5,25 @@ Resources per stage (``dev``, ``prod``):
 
 * the control-plane table ``<prefix>-control`` (pk/sk + ``gsi1``, on demand, PITR,
   deletion protection, AWS-managed KMS encryption, tags); tenant tables
-  ``<prefix>-tenant-<id>`` are *not* here: the API creates each one when its tenant is
-  created, which is why its role may create tables, and only under that prefix;
+  ``<prefix>-tenant-<id>`` are *not* here: the provisioning function creates each one
+  after its tenant is registered, which is why its role (and only its role) may create
+  tables, and only under that prefix;
 * the job fan-out queue ``loyalty-<stage>-jobs`` and its dead-letter queue: the
   lifecycle jobs (points expiry and later ones) enqueue one message per tenant from their
   EventBridge schedule and consume them from this queue (``LOYALTY_JOBS_QUEUE_URL``);
+* the provisioning queue ``loyalty-<stage>-provisioning`` and its dead-letter queue: the
+  API enqueues one message per new tenant (``LOYALTY_PROVISIONING_QUEUE_URL``), the
+  ``provision-tenant`` function consumes them, a few at a time;
 * the SSM parameter holding the operator key's SHA-256 (a placeholder until an operator
   sets it, see the README's "Deploy to AWS");
-* one IAM role for the functions, written out statement by statement (``autogen_policy``
-  is false and Chalice does not manage the role);
-* log groups with retention, X-Ray on the functions and on API Gateway, stage throttling;
+* two IAM roles, written out statement by statement (``autogen_policy`` is false and
+  Chalice does not manage them): one for the API and the job functions, one for the
+  provisioning function;
+* log groups with retention, X-Ray on the functions and on API Gateway, stage throttling,
+  a usage plan, and gateway responses (API Gateway's own errors) in the API's error shape;
+* a WAF web ACL on the API's stage refusing bodies over the app's limit with its own 400;
 * CloudWatch alarms (API 5xx rate, p99 latency, Lambda errors and throttles, dead
-  letters, job backlog age) notifying an SNS topic, and a dashboard.
+  letters, job and provisioning backlog age) notifying an SNS topic, and a dashboard.
 """
 
 from __future__ import annotations
@@ -35,11 +42,13 @@ from aws_cdk import (
     Aws,
     CfnOutput,
     Duration,
+    Fn,
     RemovalPolicy,
     Stack,
     Tags,
     Validations,
 )
+from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
@@ -48,6 +57,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_wafv2 as wafv2
 from chalice.cdk import Chalice
 from constructs import Construct
 
@@ -57,34 +67,61 @@ from .stages import APP_NAME, PROJECT_DIR, StageSettings
 
 #: Item-level actions the repositories use. Transactions (TransactWriteItems) are
 #: authorised per item against these; there is no Scan anywhere (listing goes through
-#: gsi1 with a cursor), so none is granted. DescribeTable: PynamoDB's `exists()`.
+#: gsi1 with a cursor), so none is granted. No table-level action at all: only the
+#: provisioning function looks at or changes tables.
 ITEM_ACTIONS = (
     "dynamodb:ConditionCheckItem",
     "dynamodb:DeleteItem",
-    "dynamodb:DescribeTable",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:Query",
     "dynamodb:UpdateItem",
 )
-#: What creating a tenant's table takes, which the API does when a tenant is created
-#: (chalicelib/persistence/provisioning.py): CreateTable, DescribeTable (exists, then wait
-#: for ACTIVE), and for the issue's table settings TagResource (tenant and stage tags for
-#: cost attribution) and UpdateContinuousBackups (point-in-time recovery, which CreateTable
-#: cannot set). Granted on the tenant-table prefix only. No UpdateTable, no DeleteTable:
-#: nothing in the app alters or drops a table, and removing a brand's data is an operator's
-#: decision, taken outside the function's role.
+#: What provisioning a tenant's table takes (chalicelib/persistence/provisioning.py), granted
+#: to the provisioning function's role only, on the tenant-table prefix only: CreateTable
+#: (with its encryption, deletion protection and tags, hence TagResource), DescribeTable
+#: (exists? then wait for ACTIVE), UpdateTable (deletion protection on a table created
+#: before it was set at creation), UpdateContinuousBackups (point-in-time recovery, which
+#: CreateTable cannot set), ListTagsOfResource and TagResource (tags of a table that
+#: already existed). No DeleteTable anywhere: removing a brand's data is an operator's
+#: decision, taken outside the functions' roles (and deletion protection is on).
 TABLE_PROVISIONING_ACTIONS = (
     "dynamodb:CreateTable",
     "dynamodb:DescribeTable",
+    "dynamodb:ListTagsOfResource",
     "dynamodb:TagResource",
     "dynamodb:UpdateContinuousBackups",
+    "dynamodb:UpdateTable",
+)
+#: What the provisioning function does with the registry: read the tenant, then record a
+#: failed attempt or make it active (conditional updates of the tenant's own item).
+REGISTRY_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+#: ... and only on tenant items: their partition key is ``TENANT#<id>``
+#: (chalicelib/persistence/control.py), so API key items (``APIKEY#<id>``) are out of reach.
+TENANT_REGISTRY_KEYS = "TENANT#*"
+#: What an SQS event source's poller does with its queue.
+CONSUMER_ACTIONS = (
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
 )
 CONTROL_INDEXES = ("gsi1",)
 #: Names under which the app's ``@app.on_sqs_message`` handlers may refer to the job queue
 #: (Chalice fixes the queue name at import; the stack points the event source at its own,
 #: per-stage queue instead, so dev and prod can share an account).
 APP_JOBS_QUEUE_NAMES = ("loyalty-jobs",)
+#: The same for the provisioning queue (chalicelib/jobs/provisioning.py).
+APP_PROVISIONING_QUEUE_NAMES = ("loyalty-provisioning",)
+#: The function consuming it (``provision-tenant`` in the app), the only one with the
+#: provisioning role. Its timeout is in .chalice/config.json (``lambda_functions``).
+PROVISIONING_FUNCTION = "ProvisionTenant"
+#: At most this many tables are being provisioned at once (the SQS event source's maximum
+#: concurrency): far below DynamoDB's 500 table operations in progress per account.
+PROVISIONING_CONCURRENCY = 5
+#: Deliveries of a provisioning message before it goes to the dead-letter queue: with a
+#: 12-minute visibility timeout, about two hours of retries (DynamoDB's table limits).
+PROVISIONING_RECEIVES = 10
 _RETENTION = {
     14: logs.RetentionDays.TWO_WEEKS,
     30: logs.RetentionDays.ONE_MONTH,
@@ -103,7 +140,7 @@ class LoyaltyStack(Stack):
             scope,
             stage.name,
             stack_name=stage.stack_name,
-            description=f"Loyalty API, stage {stage.name} (Chalice app, control table, job queue, alarms)",
+            description=f"Loyalty API, stage {stage.name} (Chalice app, control table, queues, alarms)",
             termination_protection=stage.termination_protection,
         )
         self.stage = stage
@@ -112,25 +149,46 @@ class LoyaltyStack(Stack):
 
         self.control_table = self._control_table()
         self.jobs_dead_letters, self.jobs_queue = self._job_queues()
+        self.provisioning_dead_letters, self.provisioning_queue = self._provisioning_queues()
         self.operator_key = self._operator_key_parameter()
 
         # Filled in once the functions are known (their log groups are named after them).
         self.policies: dict[str, iam.PolicyDocument] = {
             name: iam.PolicyDocument()
-            for name in ("data-access", "tenant-table-provisioning", "jobs-queue", "operator-key", "telemetry")
+            for name in ("data-access", "jobs-queue", "provisioning-requests", "operator-key", "telemetry")
         }
         self.function_role = iam.Role(
             self,
             "FunctionRole",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Execution role of every {stage.resource_prefix} function; statements in infra/",
+            description=(
+                f"Execution role of the {stage.resource_prefix} API and job functions (not provisioning); "
+                "statements in infra/"
+            ),
             inline_policies=self.policies,
+        )
+        self.provisioning_policies: dict[str, iam.PolicyDocument] = {
+            name: iam.PolicyDocument()
+            for name in ("tenant-registry", "tenant-table-provisioning", "provisioning-queue", "telemetry")
+        }
+        self.provisioning_role = iam.Role(
+            self,
+            "ProvisioningRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=(
+                f"Execution role of {stage.resource_prefix}-{PROVISIONING_FUNCTION}, the only function that may "
+                "create tables; statements in infra/"
+            ),
+            inline_policies=self.provisioning_policies,
         )
 
         self.app, self.functions = self._chalice_app(project_dir)
         self.log_groups = self._name_functions_and_log_groups()
         self._point_sqs_events_at_stage_queues()
+        self._configure_provisioning_function()
         self._configure_rest_api()
+        self.usage_plan = self._usage_plan()
+        self.web_acl = self._web_acl()
         self._grant_least_privilege()
         self.alarm_topic, self.alarms = self._alarms()
         self.dashboard = self._dashboard()
@@ -189,6 +247,32 @@ class LoyaltyStack(Stack):
         Tags.of(dead_letters).add("component", "jobs")
         return dead_letters, queue
 
+    def _provisioning_queues(self) -> tuple[sqs.Queue, sqs.Queue]:
+        prefix = self.stage.resource_prefix
+        dead_letters = sqs.Queue(
+            self,
+            "ProvisioningDeadLetterQueue",
+            queue_name=f"{prefix}-provisioning-dlq",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        queue = sqs.Queue(
+            self,
+            "ProvisioningQueue",
+            queue_name=f"{prefix}-provisioning",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            # 6x the provisioning function's timeout (120 s, .chalice/config.json), as AWS
+            # advises; it is also the pause before a failed attempt is retried.
+            visibility_timeout=Duration.minutes(12),
+            retention_period=Duration.days(14),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letters, max_receive_count=PROVISIONING_RECEIVES),
+        )
+        Tags.of(queue).add("component", "provisioning")
+        Tags.of(dead_letters).add("component", "provisioning")
+        return dead_letters, queue
+
     def _operator_key_parameter(self) -> ssm.StringParameter:
         # CloudFormation cannot create a SecureString, and this is not a secret: it is the
         # SHA-256 of a 256-bit random key, which cannot be inverted. The placeholder is not
@@ -210,7 +294,7 @@ class LoyaltyStack(Stack):
         # packaging.py). Where this environment cannot stand in for Lambda's, nothing is
         # built and Chalice downloads the wheels itself (that needs the network).
         prebuild_from_environment(project_dir)
-        with _scratch_working_directory(), _packaging_region():
+        with _preserved_environment(), _scratch_working_directory(), _packaging_region():
             app = Chalice(
                 self,
                 "App",
@@ -219,7 +303,10 @@ class LoyaltyStack(Stack):
                     # The role is this stack's: no policy generation, no policy file.
                     "manage_iam_role": False,
                     "iam_role_arn": self.function_role.role_arn,
-                    "environment_variables": {"LOYALTY_JOBS_QUEUE_URL": self.jobs_queue.queue_url},
+                    "environment_variables": {
+                        "LOYALTY_JOBS_QUEUE_URL": self.jobs_queue.queue_url,
+                        "LOYALTY_PROVISIONING_QUEUE_URL": self.provisioning_queue.queue_url,
+                    },
                 },
             )
             # The functions `chalice package` produced, by logical id, with their properties,
@@ -258,7 +345,11 @@ class LoyaltyStack(Stack):
         return log_groups
 
     def _point_sqs_events_at_stage_queues(self) -> None:
-        known = {name: self.jobs_queue for name in (*APP_JOBS_QUEUE_NAMES, f"{self.stage.resource_prefix}-jobs")}
+        prefix = self.stage.resource_prefix
+        known = {name: self.jobs_queue for name in (*APP_JOBS_QUEUE_NAMES, f"{prefix}-jobs")}
+        known.update(
+            {name: self.provisioning_queue for name in (*APP_PROVISIONING_QUEUE_NAMES, f"{prefix}-provisioning")}
+        )
         for logical_id, properties in self.functions.items():
             for event_name, event in (properties.get("Events") or {}).items():
                 if event.get("Type") != "SQS":
@@ -271,6 +362,18 @@ class LoyaltyStack(Stack):
                     )
                 self.app.get_resource(logical_id).add_property_override(
                     f"Events.{event_name}.Properties.Queue", known[queue_name].queue_arn
+                )
+
+    def _configure_provisioning_function(self) -> None:
+        if PROVISIONING_FUNCTION not in self.functions:
+            raise ValueError(f"the app has no {PROVISIONING_FUNCTION} function (chalicelib/jobs/provisioning.py)")
+        function = self.app.get_resource(PROVISIONING_FUNCTION)
+        # Its own role: the only one that may create tables.
+        function.add_property_override("Role", self.provisioning_role.role_arn)
+        for event_name, event in (self.functions[PROVISIONING_FUNCTION].get("Events") or {}).items():
+            if event.get("Type") == "SQS":
+                function.add_property_override(
+                    f"Events.{event_name}.Properties.ScalingConfig", {"MaximumConcurrency": PROVISIONING_CONCURRENCY}
                 )
 
     @property
@@ -295,6 +398,139 @@ class LoyaltyStack(Stack):
                 }
             ],
         )
+        # API Gateway's own refusals (no route, throttling, a body over 10 MB, a crashed or
+        # timed-out function...) in the API's error shape, as JSON. Part of the API's
+        # definition, so each deployment carries them.
+        api.add_property_override("DefinitionBody.x-amazon-apigateway-gateway-responses", gateway_responses())
+
+    def _usage_plan(self) -> apigateway.CfnUsagePlan:
+        """The stage's default throttling, as a usage plan. API Gateway applies a plan per
+        API Gateway API key; tenant keys are the app's own (a bearer token checked by the
+        function), so today the stage throttling above is what limits every caller. The plan
+        is where per-client limits go once keys are mapped to API Gateway keys."""
+        plan = apigateway.CfnUsagePlan(
+            self,
+            "UsagePlan",
+            usage_plan_name=f"{self.stage.resource_prefix}-default",
+            description=f"Default throttling of the {self.stage.name} API (per API Gateway key)",
+            api_stages=[
+                apigateway.CfnUsagePlan.ApiStageProperty(
+                    api_id=self.app.get_resource("RestAPI").ref,
+                    # SAM's reference to the stage it creates for the API: its name, and a
+                    # dependency on it (the plan cannot be created before the stage).
+                    stage=Fn.ref("RestAPI.Stage"),
+                )
+            ],
+            throttle=apigateway.CfnUsagePlan.ThrottleSettingsProperty(
+                rate_limit=self.stage.throttling_rate_limit, burst_limit=self.stage.throttling_burst_limit
+            ),
+        )
+        Validations.of(plan).acknowledge(
+            Acknowledgment(
+                id="CloudFormation-Validate::F1020",
+                reason="RestAPI.Stage is SAM's reference to the stage its transform creates; the CDK's own "
+                "validation runs before the transform (cfn-lint, which applies it, resolves the reference).",
+            )
+        )
+        return plan
+
+    def body_too_large(self) -> dict[str, Any]:
+        """What the function answers for a body over the limit (chalicelib/api/routing.py),
+        which the web ACL answers instead for bodies Lambda would never receive."""
+        limit = self.stage.max_body_bytes
+        return {
+            "error": {
+                "code": "invalid_request",
+                "message": f"the request body exceeds {limit} bytes",
+                "details": {"fields": [{"path": "body", "message": f"larger than {limit} bytes", "type": "too_long"}]},
+            }
+        }
+
+    def _web_acl(self) -> wafv2.CfnWebACL:
+        """Request size at the edge. The function refuses bodies over ``max_body_bytes``
+        with a 400, but only bodies it receives: Lambda takes at most 6 MB, so a body
+        between 6 and 10 MB (API Gateway's own limit) would fail the integration, a 5xx
+        for bad input. The web ACL refuses every body over the limit before API Gateway
+        passes it on, with the function's own 400. API Gateway lets WAF inspect the first
+        16 KB of a body; ``OversizeHandling: MATCH`` counts a longer body as over."""
+        name = f"{self.stage.resource_prefix}-api"
+        limit = self.stage.max_body_bytes
+        if limit > 16_384:
+            raise ValueError("LOYALTY_MAX_BODY_BYTES above 16 KB needs a larger WAF body inspection limit")
+        acl = wafv2.CfnWebACL(
+            self,
+            "ApiWebAcl",
+            name=name,
+            description=f"Request size limit of the {self.stage.name} API",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            association_config=wafv2.CfnWebACL.AssociationConfigProperty(
+                request_body={
+                    "API_GATEWAY": wafv2.CfnWebACL.RequestBodyAssociatedResourceTypeConfigProperty(
+                        default_size_inspection_limit="KB_16"
+                    )
+                }
+            ),
+            custom_response_bodies={
+                "body-too-large": wafv2.CfnWebACL.CustomResponseBodyProperty(
+                    content_type="APPLICATION_JSON", content=json.dumps(self.body_too_large())
+                )
+            },
+            rules=[
+                wafv2.CfnWebACL.RuleProperty(
+                    name="body-too-large",
+                    priority=0,
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        size_constraint_statement=wafv2.CfnWebACL.SizeConstraintStatementProperty(
+                            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
+                                body=wafv2.CfnWebACL.BodyProperty(oversize_handling="MATCH")
+                            ),
+                            comparison_operator="GT",
+                            size=limit,
+                            text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
+                        )
+                    ),
+                    action=wafv2.CfnWebACL.RuleActionProperty(
+                        block=wafv2.CfnWebACL.BlockActionProperty(
+                            custom_response=wafv2.CfnWebACL.CustomResponseProperty(
+                                response_code=400, custom_response_body_key="body-too-large"
+                            )
+                        )
+                    ),
+                    visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
+                        cloud_watch_metrics_enabled=True,
+                        metric_name=f"{name}-body-too-large",
+                        sampled_requests_enabled=False,
+                    ),
+                )
+            ],
+            visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
+                cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=False
+            ),
+        )
+        association = wafv2.CfnWebACLAssociation(
+            self,
+            "ApiWebAclAssociation",
+            web_acl_arn=acl.attr_arn,
+            resource_arn=Fn.join(
+                "",
+                [
+                    f"arn:{Aws.PARTITION}:apigateway:{Aws.REGION}::/restapis/",
+                    self.app.get_resource("RestAPI").ref,
+                    "/stages/",
+                    # SAM's stage: its name, and a dependency on it (see the usage plan).
+                    Fn.ref("RestAPI.Stage"),
+                ],
+            ),
+        )
+        Validations.of(association).acknowledge(
+            Acknowledgment(
+                id="CloudFormation-Validate::F1020",
+                reason="RestAPI.Stage is SAM's reference to the stage its transform creates; the CDK's own "
+                "validation runs before the transform (cfn-lint, which applies it, resolves the reference).",
+            )
+        )
+        return acl
 
     # --- least privilege ----------------------------------------------------------------
 
@@ -320,29 +556,20 @@ class LoyaltyStack(Stack):
                 resources=[tenant_tables, f"{tenant_tables}/index/*"],
             ),
         )
-        # Creating a tenant creates its table (chalicelib/persistence/provisioning.py), in
-        # the API's request today. Scoped to the tenant-table prefix: the function can make
-        # new tables for this stage's brands and nothing else, and can never delete one.
-        # When provisioning moves to its own function, this document moves to its role.
-        self.policies["tenant-table-provisioning"].add_statements(
-            iam.PolicyStatement(
-                sid="TenantTableProvisioning",
-                actions=list(TABLE_PROVISIONING_ACTIONS),
-                resources=[tenant_tables],
-            )
-        )
         self.policies["jobs-queue"].add_statements(
             iam.PolicyStatement(
                 sid="JobsQueue",
                 # Send: the schedules' fan-out. The rest: the SQS event source's poller.
-                actions=[
-                    "sqs:ChangeMessageVisibility",
-                    "sqs:DeleteMessage",
-                    "sqs:GetQueueAttributes",
-                    "sqs:ReceiveMessage",
-                    "sqs:SendMessage",
-                ],
+                actions=[*CONSUMER_ACTIONS, "sqs:SendMessage"],
                 resources=[self.jobs_queue.queue_arn],
+            )
+        )
+        # Creating a tenant only asks for its table (POST /v1/tenants enqueues).
+        self.policies["provisioning-requests"].add_statements(
+            iam.PolicyStatement(
+                sid="ProvisioningRequests",
+                actions=["sqs:SendMessage"],
+                resources=[self.provisioning_queue.queue_arn],
             )
         )
         self.policies["operator-key"].add_statements(
@@ -353,17 +580,58 @@ class LoyaltyStack(Stack):
             )
         )
         self.policies["telemetry"].add_statements(
+            *self._telemetry_statements(
+                [group for name, group in self.log_groups.items() if name != PROVISIONING_FUNCTION]
+            )
+        )
+        self._grant_provisioning(tenant_tables)
+
+    def _grant_provisioning(self, tenant_tables: str) -> None:
+        """The provisioning function: its queue, tenants' registry items, and the only
+        table-level rights of the stack. Scoped to the tenant-table prefix: it can make and
+        configure tables for this stage's brands and nothing else, and can never delete one."""
+        self.provisioning_policies["tenant-registry"].add_statements(
+            iam.PolicyStatement(
+                sid="TenantRegistry",
+                actions=list(REGISTRY_ACTIONS),
+                resources=[self.control_table.table_arn],
+                # Every key a request names must be a tenant's (GetItem and UpdateItem
+                # always name one, so ForAllValues cannot pass on an empty set here).
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [TENANT_REGISTRY_KEYS]}},
+            )
+        )
+        self.provisioning_policies["tenant-table-provisioning"].add_statements(
+            iam.PolicyStatement(
+                sid="TenantTableProvisioning",
+                actions=list(TABLE_PROVISIONING_ACTIONS),
+                resources=[tenant_tables],
+            )
+        )
+        self.provisioning_policies["provisioning-queue"].add_statements(
+            iam.PolicyStatement(
+                sid="ProvisioningQueue",
+                actions=list(CONSUMER_ACTIONS),
+                resources=[self.provisioning_queue.queue_arn],
+            )
+        )
+        self.provisioning_policies["telemetry"].add_statements(
+            *self._telemetry_statements([self.log_groups[PROVISIONING_FUNCTION]])
+        )
+
+    @staticmethod
+    def _telemetry_statements(groups: list[logs.LogGroup]) -> list[iam.PolicyStatement]:
+        return [
             iam.PolicyStatement(
                 sid="FunctionLogs",
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[group.log_group_arn for group in self.log_groups.values()],
+                resources=[group.log_group_arn for group in groups],
             ),
             iam.PolicyStatement(
                 sid="XRayTraces",
                 actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
                 resources=["*"],  # X-Ray has no resource-level permissions
             ),
-        )
+        ]
 
     # --- alarms and dashboard ---------------------------------------------------------
 
@@ -430,6 +698,39 @@ class LoyaltyStack(Stack):
                 threshold=0,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "ProvisioningDeadLettersAlarm",
+                alarm_name=f"{prefix}-provisioning-dead-letters",
+                alarm_description=(
+                    f"A tenant's table could not be provisioned in {PROVISIONING_RECEIVES} attempts (about two hours); "
+                    "the tenant stays provisioning. Look at its recorded failure, fix (e.g. the table quota), "
+                    "then redrive the dead-letter queue (README, Deploy to AWS)."
+                ),
+                metric=self.provisioning_dead_letters.metric_approximate_number_of_messages_visible(
+                    period=Duration.minutes(5), statistic="Maximum"
+                ),
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "ProvisioningBacklogAgeAlarm",
+                alarm_name=f"{prefix}-provisioning-backlog-age",
+                alarm_description=(
+                    "A new tenant has waited over 30 minutes for its table: DynamoDB refuses table operations "
+                    "(500 in progress, or the account's table quota), or the provisioning function is failing."
+                ),
+                metric=self.provisioning_queue.metric_approximate_age_of_oldest_message(
+                    period=Duration.minutes(5), statistic="Maximum"
+                ),
+                threshold=1800,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=2,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
             cloudwatch.Alarm(
@@ -534,6 +835,19 @@ class LoyaltyStack(Stack):
                 width=12,
             ),
         )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Tenant provisioning queue",
+                left=[
+                    self.provisioning_queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
+                    self.provisioning_dead_letters.metric_approximate_number_of_messages_visible(
+                        period=Duration.minutes(5), label="dead letters"
+                    ),
+                ],
+                right=[self.provisioning_queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(5))],
+                width=24,
+            ),
+        )
         dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24))
         return dashboard
 
@@ -566,6 +880,17 @@ class LoyaltyStack(Stack):
                 "AwsSolutions-IAM5[Resource::*]",
                 "xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.",
             ),
+            (
+                self.provisioning_role,
+                f"AwsSolutions-IAM5[Resource::{tenant_tables}]",
+                "The provisioning function creates one table per brand at run time, under names known only then: "
+                "the tenant-table prefix of this stage is the narrowest resource, and excludes every other table.",
+            ),
+            (
+                self.provisioning_role,
+                "AwsSolutions-IAM5[Resource::*]",
+                "xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.",
+            ),
         ]
 
     def _acknowledge_nag_findings(self) -> None:
@@ -577,6 +902,8 @@ class LoyaltyStack(Stack):
         CfnOutput(self, "TenantTablePattern", value=self.stage.tenant_table_pattern)
         CfnOutput(self, "JobsQueueUrl", value=self.jobs_queue.queue_url)
         CfnOutput(self, "JobsDeadLetterQueueUrl", value=self.jobs_dead_letters.queue_url)
+        CfnOutput(self, "ProvisioningQueueUrl", value=self.provisioning_queue.queue_url)
+        CfnOutput(self, "ProvisioningDeadLetterQueueUrl", value=self.provisioning_dead_letters.queue_url)
         CfnOutput(self, "OperatorKeyParameterName", value=self.operator_key.parameter_name)
         CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)
         CfnOutput(
@@ -584,6 +911,67 @@ class LoyaltyStack(Stack):
             "DashboardUrl",
             value=f"https://console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}#dashboards:name={self.stage.resource_prefix}",
         )
+
+
+#: API Gateway's own answers (before or instead of the function), in the API's error shape:
+#: response type -> (status, or None to keep API Gateway's, error code, message, extra
+#: headers). ``$context.error.messageString`` is API Gateway's message, already quoted.
+GATEWAY_RESPONSES: dict[str, tuple[int | None, str, str | None, dict[str, str]]] = {
+    "DEFAULT_4XX": (None, "invalid_request", None, {}),
+    "DEFAULT_5XX": (None, "internal_error", None, {}),
+    # Our keys are checked by the function, so these come only from API Gateway itself.
+    "UNAUTHORIZED": (401, "unauthorized", None, {"WWW-Authenticate": "'Bearer realm=\"loyalty\"'"}),
+    "ACCESS_DENIED": (403, "forbidden", None, {}),
+    "WAF_FILTERED": (403, "forbidden", None, {}),
+    # A path or method the API does not have: API Gateway says 403 "Missing Authentication Token".
+    "MISSING_AUTHENTICATION_TOKEN": (404, "not_found", "no such route: see GET /v1/openapi.json", {}),
+    "RESOURCE_NOT_FOUND": (404, "not_found", None, {}),
+    "THROTTLED": (429, "throttled", "too many requests; retry shortly", {"Retry-After": "'1'"}),
+    "QUOTA_EXCEEDED": (429, "throttled", "request quota exceeded", {"Retry-After": "'60'"}),
+    "REQUEST_TOO_LARGE": (413, "invalid_request", "the request exceeds API Gateway's 10 MB limit", {}),
+    "INTEGRATION_TIMEOUT": (
+        504,
+        "retry_later",
+        "the request timed out; retry it (with the same Idempotency-Key for a point movement)",
+        {"Retry-After": "'1'"},
+    ),
+}
+
+
+def gateway_responses() -> dict[str, dict[str, Any]]:
+    """``x-amazon-apigateway-gateway-responses``: every one a JSON body
+    ``{"error": {"code", "message", "details": {"request_id"}}}``, like the function's."""
+    responses = {}
+    for response_type, (status, code, message, headers) in GATEWAY_RESPONSES.items():
+        text = json.dumps(message) if message is not None else "$context.error.messageString"
+        template = (
+            f'{{"error": {{"code": "{code}", "message": {text}, "details": {{"request_id": "$context.requestId"}}}}}}'
+        )
+        response: dict[str, Any] = {
+            "responseTemplates": {"application/json": template},
+            "responseParameters": {
+                f"gatewayresponse.header.{name}": value
+                for name, value in {"Cache-Control": "'no-store'", **headers}.items()
+            },
+        }
+        if status is not None:
+            response["statusCode"] = str(status)
+        responses[response_type] = response
+    return responses
+
+
+@contextmanager
+def _preserved_environment() -> Iterator[None]:
+    """``chalice package`` imports the app with the stage's environment variables written
+    into ``os.environ``, and leaves them there (queue URLs as unresolved CDK tokens, the
+    stage's table prefix...). Restore it, so that building a stack in-process (the tests
+    do) changes nothing around it."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @contextmanager

@@ -41,6 +41,9 @@ class StageSettings:
     #: Alarm when the API's p99 latency (ms, API Gateway's ``Latency``) exceeds this.
     api_p99_latency_ms: int
     termination_protection: bool
+    #: The app's largest request body (``LOYALTY_MAX_BODY_BYTES``, else the app's default),
+    #: which the stage's web ACL also enforces in front of API Gateway.
+    max_body_bytes: int = 16_384
 
     @property
     def stack_name(self) -> str:
@@ -104,5 +107,6 @@ def load_stage(name: str, config_file: Path = CHALICE_CONFIG) -> StageSettings:
         table_prefix=prefix,
         operator_key_parameter=parameter,
         api_gateway_stage=stage.get("api_gateway_stage", config.get("api_gateway_stage", "api")),
+        max_body_bytes=int(environment.get("LOYALTY_MAX_BODY_BYTES", StageSettings.max_body_bytes)),
         **_OPERATIONS[name],
     )

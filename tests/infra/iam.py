@@ -9,7 +9,7 @@ characters, ``/`` and ``:`` included; ``?`` one character).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 PARTITION, REGION, ACCOUNT = "aws", "eu-west-1", "111122223333"
@@ -67,22 +67,42 @@ class Statement:
     actions: tuple[str, ...]
     resources: tuple[str, ...]
     document: str
+    #: The logical id of the role holding it.
+    role: str = ""
+    #: The statement's ``Condition`` block, as written (empty: none).
+    conditions: dict[str, Any] = field(default_factory=dict)
 
-    def matches(self, action: str, resource: str) -> bool:
-        return any(_pattern(a.lower()).fullmatch(action.lower()) for a in self.actions) and any(
-            _pattern(r).fullmatch(resource) for r in self.resources
+    def matches(self, action: str, resource: str, context: dict[str, list[str]] | None = None) -> bool:
+        return (
+            any(_pattern(a.lower()).fullmatch(action.lower()) for a in self.actions)
+            and any(_pattern(r).fullmatch(resource) for r in self.resources)
+            and self._conditions_hold(context or {})
         )
+
+    def _conditions_hold(self, context: dict[str, list[str]]) -> bool:
+        """The conditions this helper knows, evaluated as IAM does: ``ForAllValues`` holds
+        for a key the request does not carry (an empty set), so a request described
+        without it is allowed, never refused, by such a statement."""
+        for operator, keys in self.conditions.items():
+            if operator != "ForAllValues:StringLike":
+                raise AssertionError(f"condition operator {operator} is not modelled by tests/infra/iam.py")
+            for key, patterns in keys.items():
+                values = context.get(key, [])
+                if not all(any(_pattern(p).fullmatch(v) for p in _listed(patterns)) for v in values):
+                    return False
+        return True
 
 
 def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def role_statements(template: dict[str, Any]) -> list[Statement]:
-    """Every statement of every IAM role in the template (inline policies)."""
+def role_statements(template: dict[str, Any], role: str | None = None) -> list[Statement]:
+    """Every statement of every IAM role in the template (inline policies), or of one role
+    (its logical id)."""
     statements = []
-    for resource in template["Resources"].values():
-        if resource["Type"] != "AWS::IAM::Role":
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role" or role not in (None, logical_id):
             continue
         for policy in resource["Properties"].get("Policies", []):
             for raw in policy["PolicyDocument"]["Statement"]:
@@ -94,10 +114,16 @@ def role_statements(template: dict[str, Any]) -> list[Statement]:
                         actions=tuple(_listed(raw["Action"])),
                         resources=tuple(render(r, template) for r in _listed(raw["Resource"])),
                         document=policy["PolicyName"],
+                        role=logical_id,
+                        conditions=raw.get("Condition", {}),
                     )
                 )
     return statements
 
 
-def allowed(statements: list[Statement], action: str, resource: str) -> bool:
-    return any(s.effect == "Allow" and s.matches(action, resource) for s in statements)
+def allowed(
+    statements: list[Statement], action: str, resource: str, *, context: dict[str, list[str]] | None = None
+) -> bool:
+    """Whether an Allow statement grants ``action`` on ``resource`` to a request carrying
+    the condition keys in ``context`` (e.g. ``{"dynamodb:LeadingKeys": ["TENANT#acme"]}``)."""
+    return any(s.effect == "Allow" and s.matches(action, resource, context) for s in statements)

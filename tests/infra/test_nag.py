@@ -68,3 +68,28 @@ def test_every_acknowledgment_is_justified_and_still_needed(
         f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:{tenant}/index/*]",
         "AwsSolutions-IAM5[Resource::*]",
     }
+    # Each role acknowledges only what it holds: the provisioning role the tenant tables
+    # (no index: it never reads items) and X-Ray; the functions' role also the indexes.
+    held = {(construct.node.id, finding) for construct, finding, _r in acknowledgments}
+    table_prefix = f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:{tenant}"
+    assert held == {
+        ("FunctionRole", f"{table_prefix}]"),
+        ("FunctionRole", f"{table_prefix}/index/*]"),
+        ("FunctionRole", "AwsSolutions-IAM5[Resource::*]"),
+        ("ProvisioningRole", f"{table_prefix}]"),
+        ("ProvisioningRole", "AwsSolutions-IAM5[Resource::*]"),
+    }
+
+
+def test_building_a_stack_in_process_leaves_the_environment_alone(tmp_path: Path) -> None:
+    """``chalice package`` writes the stage's variables into os.environ; a test process that
+    builds a stack must not carry, say, a provisioning queue URL into the tests after it."""
+    import os
+
+    from aws_cdk import App
+
+    from infra.loyalty_infra.stack import LoyaltyStack
+
+    before = dict(os.environ)
+    LoyaltyStack(App(outdir=str(tmp_path)), load_stage("dev"))
+    assert dict(os.environ) == before

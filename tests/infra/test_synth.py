@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.persistence.control import _key_pk, _tenant_pk
 from tests.infra.conftest import ROOT, STAGES, Synthesis
 from tests.infra.iam import ACCOUNT, REGION, allowed, arn, role_statements
 
@@ -26,18 +27,30 @@ ITEM_ACTIONS = (
     "dynamodb:ConditionCheckItem",
     "dynamodb:Query",
 )
+#: Table-level actions: the provisioning function's, and no other function's.
+TABLE_ACTIONS = (
+    "dynamodb:CreateTable",
+    "dynamodb:DescribeTable",
+    "dynamodb:ListTagsOfResource",
+    "dynamodb:TagResource",
+    "dynamodb:UpdateContinuousBackups",
+    "dynamodb:UpdateTable",
+)
+#: Nobody's.
 NEVER = (
     "dynamodb:DeleteTable",
-    "dynamodb:UpdateTable",
     "dynamodb:Scan",
     "dynamodb:DeleteBackup",
     "dynamodb:RestoreTableFromBackup",
-    "dynamodb:CreateTable",
+    "dynamodb:RestoreTableToPointInTime",
+    "dynamodb:UntagResource",
     "iam:PassRole",
     "sqs:PurgeQueue",
     "ssm:PutParameter",
     "ssm:GetParametersByPath",
 )
+#: The function that provisions tenant tables (chalicelib/jobs/provisioning.py).
+PROVISIONING = "ProvisionTenant"
 
 
 def table(name: str) -> str:
@@ -97,23 +110,34 @@ def test_the_deployment_package_is_the_app_and_its_pinned_runtime_dependencies(
 # --- IAM ---------------------------------------------------------------------------------
 
 
+def roles(template: dict[str, Any]) -> dict[str, str]:
+    """The roles by purpose: "functions" (the API and the jobs) and "provisioning"."""
+    found = {}
+    for logical_id in resources_of(template, "AWS::IAM::Role"):
+        purpose = "provisioning" if logical_id.startswith("ProvisioningRole") else "functions"
+        assert logical_id.startswith({"functions": "FunctionRole", "provisioning": "ProvisioningRole"}[purpose])
+        found[purpose] = logical_id
+    return found
+
+
 @pytest.mark.parametrize("stage", STAGES)
-def test_one_role_inline_statements_only_and_every_function_uses_it(
+def test_two_roles_inline_statements_only_and_only_provisioning_has_the_provisioning_role(
     stage: str, templates: dict[str, dict[str, Any]]
 ) -> None:
     template = templates[stage]
-    roles = resources_of(template, "AWS::IAM::Role")
-    assert len(roles) == 1
-    ((role_id, role),) = roles.items()
-    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
-        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
-    ]
-    assert "ManagedPolicyArns" not in role["Properties"]
+    by_purpose = roles(template)
+    assert set(by_purpose) == {"functions", "provisioning"}
+    for role in resources_of(template, "AWS::IAM::Role").values():
+        assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+            {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+        ]
+        assert "ManagedPolicyArns" not in role["Properties"]
     for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User", "AWS::IAM::Group"):
         assert not resources_of(template, kind), kind
-    assert functions(template)
+    assert PROVISIONING in functions(template) and "APIHandler" in functions(template)
     for name, props in functions(template).items():
-        assert props["Role"] == {"Fn::GetAtt": [role_id, "Arn"]}, name
+        expected = by_purpose["provisioning" if name == PROVISIONING else "functions"]
+        assert props["Role"] == {"Fn::GetAtt": [expected, "Arn"]}, name
         # No SAM policy templates or managed policies: they would add statements.
         assert "Policies" not in props and "PermissionsBoundary" not in props, name
 
@@ -145,7 +169,7 @@ def test_no_wildcard_table_access_only_the_stage_prefix(stage: str, templates: d
 def test_tenant_table_access_is_limited_to_the_stages_own_prefix(
     stage: str, templates: dict[str, dict[str, Any]]
 ) -> None:
-    statements = role_statements(templates[stage])
+    statements = role_statements(templates[stage], roles(templates[stage])["functions"])
     prefix, other = PREFIX[stage], PREFIX[OTHER[stage]]
     for action in ITEM_ACTIONS:
         assert allowed(statements, action, table(f"{prefix}-tenant-acme"))
@@ -162,103 +186,167 @@ def test_tenant_table_access_is_limited_to_the_stages_own_prefix(
             arn("dynamodb", f"table/{prefix}-tenant-acme").replace(ACCOUNT, "444455556666"),
             arn("dynamodb", f"table/{prefix}-tenant-acme").replace(REGION, "us-east-1"),
         ):
-            assert not allowed(statements, action, foreign), (action, foreign)
+            assert not allowed(role_statements(templates[stage]), action, foreign), (action, foreign)
     for forbidden in ("dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:ExportTableToPointInTime"):
-        assert not allowed(statements, forbidden, table(f"{prefix}-tenant-acme")), forbidden
+        assert not allowed(role_statements(templates[stage]), forbidden, table(f"{prefix}-tenant-acme")), forbidden
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_tables_can_be_created_only_under_the_tenant_prefix_and_never_deleted(
+def test_only_the_provisioning_role_may_create_or_change_tables_and_only_under_the_tenant_prefix(
     stage: str, templates: dict[str, dict[str, Any]]
 ) -> None:
-    statements = role_statements(templates[stage])
+    template = templates[stage]
+    by_purpose = roles(template)
+    api = role_statements(template, by_purpose["functions"])
+    provisioning = role_statements(template, by_purpose["provisioning"])
     prefix, other = PREFIX[stage], PREFIX[OTHER[stage]]
-    for action in ("dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:TagResource"):
-        assert allowed(statements, action, table(f"{prefix}-tenant-acme")), action
-        assert not allowed(statements, action, table(f"{other}-tenant-acme")), action
-    assert allowed(statements, "dynamodb:UpdateContinuousBackups", table(f"{prefix}-tenant-acme"))
-    for action in ("dynamodb:CreateTable", "dynamodb:TagResource", "dynamodb:UpdateContinuousBackups"):
-        assert not allowed(statements, action, table(f"{prefix}-control")), action
-        assert not allowed(statements, action, table("orders")), action
+    tenant, control = table(f"{prefix}-tenant-acme"), table(f"{prefix}-control")
+    # The API and job functions: no table-level action anywhere (they only ask, through the queue)
+    for action in TABLE_ACTIONS:
+        for resource in (tenant, control, table(f"{other}-tenant-acme"), "*"):
+            assert not allowed(api, action, resource), (action, resource)
+    # The provisioning function: every table-level action it needs, on this stage's tenant tables only
+    for action in TABLE_ACTIONS:
+        assert allowed(provisioning, action, tenant), action
+        for resource in (control, table(f"{other}-tenant-acme"), table("orders"), table(f"{prefix}-acme")):
+            assert not allowed(provisioning, action, resource), (action, resource)
+    # ... reading and updating tenants' registry items (keys as the repository writes them),
+    # not an API key's item, and not one item of a tenant table
+    tenant_item = {"dynamodb:LeadingKeys": [_tenant_pk("acme")]}
+    key_item = {"dynamodb:LeadingKeys": [_key_pk("key_01JD0000000000000000000000")]}
+    for action in ("dynamodb:GetItem", "dynamodb:UpdateItem"):
+        assert allowed(provisioning, action, control, context=tenant_item), action
+        assert not allowed(provisioning, action, control, context=key_item), action
+        assert allowed(api, action, control, context=key_item), action  # the API's own reads and writes
+    for action in ITEM_ACTIONS:
+        assert not allowed(provisioning, action, tenant), action
+        assert not allowed(provisioning, action, f"{control}/index/gsi1"), action
+    for action in ("dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"):
+        assert not allowed(provisioning, action, control), action
+    # Nobody deletes, restores or scans
     for action in NEVER:
-        if action == "dynamodb:CreateTable":
-            continue
-        for resource in (table(f"{prefix}-tenant-acme"), table(f"{prefix}-control"), "*"):
-            assert not allowed(statements, action, resource), (action, resource)
-    provisioning = [s for s in statements if "dynamodb:CreateTable" in s.actions]
-    assert [(s.sid, s.document) for s in provisioning] == [("TenantTableProvisioning", "tenant-table-provisioning")]
+        for resource in (tenant, control, "*"):
+            assert not allowed(api + provisioning, action, resource), (action, resource)
+    creating = [(s.role, s.sid, s.document) for s in api + provisioning if "dynamodb:CreateTable" in s.actions]
+    assert creating == [(by_purpose["provisioning"], "TenantTableProvisioning", "tenant-table-provisioning")]
 
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_queue_parameter_and_logs_are_the_stages_own(stage: str, templates: dict[str, dict[str, Any]]) -> None:
-    statements = role_statements(templates[stage])
+    template = templates[stage]
+    by_purpose = roles(template)
+    api = role_statements(template, by_purpose["functions"])
+    provisioning = role_statements(template, by_purpose["provisioning"])
     prefix = PREFIX[stage]
     queue, dead_letters = arn("sqs", f"{prefix}-jobs"), arn("sqs", f"{prefix}-jobs-dlq")
+    requests, request_dead_letters = arn("sqs", f"{prefix}-provisioning"), arn("sqs", f"{prefix}-provisioning-dlq")
     for action in ("sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
-        assert allowed(statements, action, queue), action
-        assert not allowed(statements, action, dead_letters), action
-        assert not allowed(statements, action, arn("sqs", f"{PREFIX[OTHER[stage]]}-jobs")), action
-        assert not allowed(statements, action, arn("sqs", "loyalty-jobs")), action
+        assert allowed(api, action, queue), action
+        assert not allowed(provisioning, action, queue), action
+        for statements in (api, provisioning):
+            assert not allowed(statements, action, dead_letters), action
+            assert not allowed(statements, action, request_dead_letters), action
+            assert not allowed(statements, action, arn("sqs", f"{PREFIX[OTHER[stage]]}-jobs")), action
+            assert not allowed(statements, action, arn("sqs", f"{PREFIX[OTHER[stage]]}-provisioning")), action
+            assert not allowed(statements, action, arn("sqs", "loyalty-jobs")), action
+    # The API only sends provisioning requests; the provisioning function only consumes them
+    assert allowed(api, "sqs:SendMessage", requests)
+    assert not allowed(provisioning, "sqs:SendMessage", requests)
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"):
+        assert allowed(provisioning, action, requests), action
+        assert not allowed(api, action, requests), action
     parameter = arn("ssm", f"parameter/loyalty/{stage}/operator-key-sha256")
-    assert allowed(statements, "ssm:GetParameter", parameter)
+    assert allowed(api, "ssm:GetParameter", parameter)
+    assert not allowed(provisioning, "ssm:GetParameter", parameter)
     other_parameter = arn("ssm", f"parameter/loyalty/{OTHER[stage]}/operator-key-sha256")
-    assert not allowed(statements, "ssm:GetParameter", other_parameter)
-    for function in functions(templates[stage]).values():
+    assert not allowed(api + provisioning, "ssm:GetParameter", other_parameter)
+    for name, function in functions(template).items():
         group = arn("logs", f"log-group:/aws/lambda/{function['FunctionName']}:log-stream:2026/11/23/[$LATEST]abc")
-        assert allowed(statements, "logs:PutLogEvents", group)
-    assert not allowed(statements, "logs:PutLogEvents", arn("logs", "log-group:/aws/lambda/other:log-stream:x"))
-    assert not allowed(statements, "logs:CreateLogGroup", arn("logs", f"log-group:/aws/lambda/{prefix}-APIHandler"))
+        assert allowed(provisioning if name == PROVISIONING else api, "logs:PutLogEvents", group), name
+        assert not allowed(api if name == PROVISIONING else provisioning, "logs:PutLogEvents", group), name
+    everyone = api + provisioning
+    assert not allowed(everyone, "logs:PutLogEvents", arn("logs", "log-group:/aws/lambda/other:log-stream:x"))
+    assert not allowed(everyone, "logs:CreateLogGroup", arn("logs", f"log-group:/aws/lambda/{prefix}-APIHandler"))
 
 
 def test_iam_statements_are_exactly_these(templates: dict[str, dict[str, Any]]) -> None:
     """The whole policy of prod, rendered for one account: a change to it shows up here."""
+    template = templates["prod"]
+    by_purpose = {role: purpose for purpose, role in roles(template).items()}
     rendered = sorted(
-        (s.document, s.sid, tuple(sorted(s.actions)), tuple(sorted(s.resources)))
-        for s in role_statements(templates["prod"])
+        (by_purpose[s.role], s.document, s.sid, tuple(sorted(s.actions)), tuple(sorted(s.resources)))
+        for s in role_statements(template)
     )
     control = table("loyalty-prod-control")
     tenant = table("loyalty-prod-tenant-*")
-    items = tuple(sorted((*ITEM_ACTIONS, "dynamodb:DescribeTable")))
-    logs = tuple(
-        sorted(arn("logs", f"log-group:/aws/lambda/loyalty-prod-{name}:*") for name in functions(templates["prod"]))
-    )
+    items = tuple(sorted(ITEM_ACTIONS))
+    consumer = ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage")
+
+    def log_groups(*names: str) -> tuple[str, ...]:
+        return tuple(sorted(arn("logs", f"log-group:/aws/lambda/loyalty-prod-{name}:*") for name in names))
+
+    xray = ("XRayTraces", ("xray:PutTelemetryRecords", "xray:PutTraceSegments"), ("*",))
+    api_functions = [name for name in functions(template) if name != PROVISIONING]
     assert rendered == sorted(
         [
-            ("data-access", "ControlTableItems", items, (control, f"{control}/index/gsi1")),
-            ("data-access", "TenantTableItems", items, (tenant, f"{tenant}/index/*")),
+            ("functions", "data-access", "ControlTableItems", items, (control, f"{control}/index/gsi1")),
+            ("functions", "data-access", "TenantTableItems", items, (tenant, f"{tenant}/index/*")),
             (
+                "functions",
                 "jobs-queue",
                 "JobsQueue",
-                (
-                    "sqs:ChangeMessageVisibility",
-                    "sqs:DeleteMessage",
-                    "sqs:GetQueueAttributes",
-                    "sqs:ReceiveMessage",
-                    "sqs:SendMessage",
-                ),
+                tuple(sorted((*consumer, "sqs:SendMessage"))),
                 (arn("sqs", "loyalty-prod-jobs"),),
             ),
             (
+                "functions",
+                "provisioning-requests",
+                "ProvisioningRequests",
+                ("sqs:SendMessage",),
+                (arn("sqs", "loyalty-prod-provisioning"),),
+            ),
+            (
+                "functions",
                 "operator-key",
                 "OperatorKeyDigest",
                 ("ssm:GetParameter",),
                 (arn("ssm", "parameter/loyalty/prod/operator-key-sha256"),),
             ),
-            ("telemetry", "FunctionLogs", ("logs:CreateLogStream", "logs:PutLogEvents"), logs),
-            ("telemetry", "XRayTraces", ("xray:PutTelemetryRecords", "xray:PutTraceSegments"), ("*",)),
             (
-                "tenant-table-provisioning",
-                "TenantTableProvisioning",
-                (
-                    "dynamodb:CreateTable",
-                    "dynamodb:DescribeTable",
-                    "dynamodb:TagResource",
-                    "dynamodb:UpdateContinuousBackups",
-                ),
-                (tenant,),
+                "functions",
+                "telemetry",
+                "FunctionLogs",
+                ("logs:CreateLogStream", "logs:PutLogEvents"),
+                log_groups(*api_functions),
             ),
+            ("functions", "telemetry", *xray),
+            (
+                "provisioning",
+                "tenant-registry",
+                "TenantRegistry",
+                ("dynamodb:GetItem", "dynamodb:UpdateItem"),
+                (control,),
+            ),
+            ("provisioning", "tenant-table-provisioning", "TenantTableProvisioning", TABLE_ACTIONS, (tenant,)),
+            (
+                "provisioning",
+                "provisioning-queue",
+                "ProvisioningQueue",
+                consumer,
+                (arn("sqs", "loyalty-prod-provisioning"),),
+            ),
+            (
+                "provisioning",
+                "telemetry",
+                "FunctionLogs",
+                ("logs:CreateLogStream", "logs:PutLogEvents"),
+                log_groups(PROVISIONING),
+            ),
+            ("provisioning", "telemetry", *xray),
         ]
     )
+    conditions = {s.sid: s.conditions for s in role_statements(template) if s.conditions}
+    assert conditions == {"TenantRegistry": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["TENANT#*"]}}}
 
 
 # --- resources ---------------------------------------------------------------------------
@@ -311,7 +399,12 @@ def test_job_queue_with_dead_letter_queue(stage: str, templates: dict[str, dict[
 
     template = Template.from_json(templates[stage])
     queues = {p["Properties"]["QueueName"]: key for key, p in resources_of(templates[stage], "AWS::SQS::Queue").items()}
-    assert set(queues) == {f"{PREFIX[stage]}-jobs", f"{PREFIX[stage]}-jobs-dlq"}
+    assert set(queues) == {
+        f"{PREFIX[stage]}-jobs",
+        f"{PREFIX[stage]}-jobs-dlq",
+        f"{PREFIX[stage]}-provisioning",
+        f"{PREFIX[stage]}-provisioning-dlq",
+    }
     template.has_resource_properties(
         "AWS::SQS::Queue",
         {
@@ -327,8 +420,26 @@ def test_job_queue_with_dead_letter_queue(stage: str, templates: dict[str, dict[
     template.has_resource_properties(
         "AWS::SQS::Queue", {"QueueName": f"{PREFIX[stage]}-jobs-dlq", "SqsManagedSseEnabled": True}
     )
-    # Both refuse plain-HTTP requests.
-    template.resource_count_is("AWS::SQS::QueuePolicy", 2)
+    # The provisioning queue: a failed attempt is retried after 12 minutes (6x the function's
+    # 120 s timeout), 10 times (about two hours of DynamoDB limits), then dead-lettered.
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "QueueName": f"{PREFIX[stage]}-provisioning",
+            "SqsManagedSseEnabled": True,
+            "VisibilityTimeout": 720,
+            "MessageRetentionPeriod": 14 * 24 * 3600,
+            "RedrivePolicy": {
+                "deadLetterTargetArn": {"Fn::GetAtt": [queues[f"{PREFIX[stage]}-provisioning-dlq"], "Arn"]},
+                "maxReceiveCount": 10,
+            },
+        },
+    )
+    template.has_resource_properties(
+        "AWS::SQS::Queue", {"QueueName": f"{PREFIX[stage]}-provisioning-dlq", "SqsManagedSseEnabled": True}
+    )
+    # All refuse plain-HTTP requests.
+    template.resource_count_is("AWS::SQS::QueuePolicy", 4)
     for policy in resources_of(templates[stage], "AWS::SQS::QueuePolicy").values():
         (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
         assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -337,11 +448,11 @@ def test_job_queue_with_dead_letter_queue(stage: str, templates: dict[str, dict[
 @pytest.mark.parametrize("stage", STAGES)
 def test_functions_are_configured_for_the_stage(stage: str, templates: dict[str, dict[str, Any]]) -> None:
     template = templates[stage]
-    queue_id = next(
-        key
-        for key, value in resources_of(template, "AWS::SQS::Queue").items()
-        if value["Properties"]["QueueName"] == f"{PREFIX[stage]}-jobs"
-    )
+    queue_ids = {
+        value["Properties"]["QueueName"]: key for key, value in resources_of(template, "AWS::SQS::Queue").items()
+    }
+    queue_id = queue_ids[f"{PREFIX[stage]}-jobs"]
+    provisioning_queue_id = queue_ids[f"{PREFIX[stage]}-provisioning"]
     parameter = next(iter(resources_of(template, "AWS::SSM::Parameter").values()))["Properties"]
     assert parameter["Name"] == f"/loyalty/{stage}/operator-key-sha256"
     assert parameter["Type"] == "String" and not re.fullmatch(r"[0-9a-f]{64}", parameter["Value"])
@@ -360,11 +471,20 @@ def test_functions_are_configured_for_the_stage(stage: str, templates: dict[str,
         assert variables["LOYALTY_TABLE_PREFIX"] == PREFIX[stage]
         assert variables["LOYALTY_OPERATOR_KEY_SSM_PARAMETER"] == parameter["Name"]
         assert variables["LOYALTY_JOBS_QUEUE_URL"] == {"Ref": queue_id}
+        assert variables["LOYALTY_PROVISIONING_QUEUE_URL"] == {"Ref": provisioning_queue_id}
+        assert "LOYALTY_PROVISIONING_ASYNC" not in variables  # the real queue, not the tests' stand-in
         assert "LOYALTY_OPERATOR_KEY" not in variables and "LOYALTY_DYNAMODB_ENDPOINT" not in variables
         assert "POWERTOOLS_TRACE_DISABLED" not in variables
+        assert props["Timeout"] == (120 if name == PROVISIONING else 29), name
         for event in (props.get("Events") or {}).values():
             if event["Type"] == "SQS":  # the stage's own queue, not the name fixed in the app
-                assert event["Properties"]["Queue"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+                expected = provisioning_queue_id if name == PROVISIONING else queue_id
+                assert event["Properties"]["Queue"] == {"Fn::GetAtt": [expected, "Arn"]}, name
+                assert event["Properties"]["BatchSize"] == 1, name
+    # At most 5 tables provisioned at once: far below DynamoDB's 500 table operations in progress.
+    (provisioning_event,) = functions(template)[PROVISIONING]["Events"].values()
+    assert provisioning_event["Type"] == "SQS"
+    assert provisioning_event["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 5}
     assert len(groups) == len(functions(template))
 
 
@@ -400,12 +520,144 @@ def test_alarms_notify_the_topic_and_cover_the_failure_modes(stage: str, templat
             assert dimensions == {"ApiName": f"loyalty-{stage}", "Stage": "v1"}
     assert ("AWS/ApiGateway", "5XXError", "Average", None) in watched  # the 5xx rate
     assert ("AWS/ApiGateway", "Latency", "p99", None) in watched
-    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", None) in watched  # dead letters
+    dead_letters = [a for a in alarms if a["AlarmName"].endswith("-dead-letters")]
+    assert sorted(a["AlarmName"] for a in dead_letters) == [
+        f"loyalty-{stage}-jobs-dead-letters",
+        f"loyalty-{stage}-provisioning-dead-letters",
+    ]
+    for alarm in dead_letters:
+        assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible" and alarm["Threshold"] == 0
+    backlog = {a["AlarmName"]: a for a in alarms if a["AlarmName"].endswith("-backlog-age")}
+    assert set(backlog) == {f"loyalty-{stage}-jobs-backlog-age", f"loyalty-{stage}-provisioning-backlog-age"}
+    queue_names = {
+        key: value["Properties"]["QueueName"] for key, value in resources_of(template, "AWS::SQS::Queue").items()
+    }
+    for name, alarm in backlog.items():
+        (dimension,) = alarm["Dimensions"]
+        assert queue_names[dimension["Value"]["Fn::GetAtt"][0]] == name.removesuffix("-backlog-age"), alarm
     for name in functions(template):
         for metric in ("Errors", "Throttles"):
             assert ("AWS/Lambda", metric, "Sum", f"loyalty-{stage}-{name}") in watched
     (dashboard,) = resources_of(template, "AWS::CloudWatch::Dashboard").values()
     assert dashboard["Properties"]["DashboardName"] == f"loyalty-{stage}"
+
+
+#: Every response type API Gateway can answer with on its own, that a client may meet.
+GATEWAY_RESPONSE_TYPES = {
+    "DEFAULT_4XX": None,
+    "DEFAULT_5XX": None,
+    "UNAUTHORIZED": 401,
+    "ACCESS_DENIED": 403,
+    "WAF_FILTERED": 403,
+    "MISSING_AUTHENTICATION_TOKEN": 404,
+    "RESOURCE_NOT_FOUND": 404,
+    "THROTTLED": 429,
+    "QUOTA_EXCEEDED": 429,
+    "REQUEST_TOO_LARGE": 413,
+    "INTEGRATION_TIMEOUT": 504,
+}
+#: The API's own error codes, plus API Gateway's throttling.
+ERROR_CODES = {"invalid_request", "unauthorized", "forbidden", "not_found", "internal_error", "retry_later"}
+
+
+def render_gateway_template(template: str, message: str = "Missing Authentication Token") -> Any:
+    """The template as API Gateway renders it: ``$context.error.messageString`` is the message
+    as a quoted JSON string, ``$context.requestId`` the request's id."""
+    text = template.replace("$context.error.messageString", json.dumps(message))
+    return json.loads(text.replace("$context.requestId", "c0ffee00-1234-4321-9876-0123456789ab"))
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_gateway_responses_answer_in_the_api_error_shape(stage: str, templates: dict[str, dict[str, Any]]) -> None:
+    (api,) = resources_of(templates[stage], "AWS::Serverless::Api").values()
+    responses = api["Properties"]["DefinitionBody"]["x-amazon-apigateway-gateway-responses"]
+    assert set(responses) == set(GATEWAY_RESPONSE_TYPES)
+    for response_type, status in GATEWAY_RESPONSE_TYPES.items():
+        response = responses[response_type]
+        assert response.get("statusCode") == (str(status) if status else None), response_type
+        assert set(response["responseTemplates"]) == {"application/json"}, response_type
+        # Every one renders to {"error": {"code", "message", "details"}}, with a quote in the message
+        body = render_gateway_template(response["responseTemplates"]["application/json"], 'say "hi"')
+        assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, response_type
+        assert body["error"]["code"] in ERROR_CODES | {"throttled"}, body
+        assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
+        assert body["error"]["details"] == {"request_id": "c0ffee00-1234-4321-9876-0123456789ab"}, body
+        headers = response["responseParameters"]
+        assert headers["gatewayresponse.header.Cache-Control"] == "'no-store'", response_type
+    codes = {
+        name: render_gateway_template(r["responseTemplates"]["application/json"])["error"]["code"]
+        for name, r in responses.items()
+    }
+    assert codes["DEFAULT_4XX"] == "invalid_request" and codes["DEFAULT_5XX"] == "internal_error"
+    assert codes["UNAUTHORIZED"] == "unauthorized" and codes["ACCESS_DENIED"] == "forbidden"
+    assert codes["MISSING_AUTHENTICATION_TOKEN"] == "not_found" and codes["THROTTLED"] == "throttled"
+    assert codes["INTEGRATION_TIMEOUT"] == "retry_later"
+    unauthorized = responses["UNAUTHORIZED"]["responseParameters"]
+    assert unauthorized["gatewayresponse.header.WWW-Authenticate"] == "'Bearer realm=\"loyalty\"'"
+    assert responses["THROTTLED"]["responseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
+    # The function's own 404 for an unknown id says the same as API Gateway's for an unknown path
+    route = render_gateway_template(responses["MISSING_AUTHENTICATION_TOKEN"]["responseTemplates"]["application/json"])
+    assert route["error"]["message"] == "no such route: see GET /v1/openapi.json"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_usage_plan_carries_the_stage_throttling(stage: str, templates: dict[str, dict[str, Any]]) -> None:
+    template = templates[stage]
+    (plan,) = resources_of(template, "AWS::ApiGateway::UsagePlan").values()
+    props = plan["Properties"]
+    assert props["UsagePlanName"] == f"loyalty-{stage}-default"
+    assert props["ApiStages"] == [{"ApiId": {"Ref": "RestAPI"}, "Stage": {"Ref": "RestAPI.Stage"}}]
+    (settings,) = next(iter(resources_of(template, "AWS::Serverless::Api").values()))["Properties"]["MethodSettings"]
+    assert props["Throttle"] == {
+        "RateLimit": settings["ThrottlingRateLimit"],
+        "BurstLimit": settings["ThrottlingBurstLimit"],
+    }
+    assert "Quota" not in props  # a quota would cut a brand off mid-month
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_web_acl_refuses_bodies_over_the_apps_limit_with_the_functions_own_400(
+    stage: str, templates: dict[str, dict[str, Any]]
+) -> None:
+    """Lambda never receives a body over 6 MB (API Gateway takes 10): without this, such a
+    body would fail the integration, a 5xx for bad input."""
+    from chalicelib.api.errors import error_body, status_of
+    from chalicelib.api.routing import _parse_body
+    from chalicelib.api.schemas import CreateTenantRequest
+    from chalicelib.domain.errors import InvalidRequest
+    from chalicelib.settings import Settings
+
+    template = templates[stage]
+    ((acl_id, acl),) = resources_of(template, "AWS::WAFv2::WebACL").items()
+    props = acl["Properties"]
+    assert props["Scope"] == "REGIONAL" and props["DefaultAction"] == {"Allow": {}}
+    (rule,) = props["Rules"]
+    limit = Settings.model_fields["max_body_bytes"].default
+    # Every body over the app's limit, however long (WAF inspects the first 16 KB of a body
+    # behind API Gateway; a longer one counts as a match)
+    assert props["AssociationConfig"] == {"RequestBody": {"API_GATEWAY": {"DefaultSizeInspectionLimit": "KB_16"}}}
+    assert limit <= 16 * 1024
+    assert rule["Statement"] == {
+        "SizeConstraintStatement": {
+            "ComparisonOperator": "GT",
+            "FieldToMatch": {"Body": {"OversizeHandling": "MATCH"}},
+            "Size": limit,
+            "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
+        }
+    }
+    # ... is answered as the function answers one it receives: same status, same body
+    with pytest.raises(InvalidRequest) as refused:
+        _parse_body(CreateTenantRequest, b"x" * (limit + 1), limit)
+    block = rule["Action"]["Block"]["CustomResponse"]
+    assert block["ResponseCode"] == status_of(refused.value) == 400
+    body = props["CustomResponseBodies"][block["CustomResponseBodyKey"]]
+    assert body["ContentType"] == "APPLICATION_JSON"
+    assert json.loads(body["Content"]) == error_body(refused.value.code, refused.value.message, refused.value.details)
+    # And it guards this stage's API
+    (association,) = resources_of(template, "AWS::WAFv2::WebACLAssociation").values()
+    assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
+    parts = association["Properties"]["ResourceArn"]["Fn::Join"][1]
+    assert parts[-4:] == ["::/restapis/", {"Ref": "RestAPI"}, "/stages/", {"Ref": "RestAPI.Stage"}]
 
 
 # --- cfn-lint ----------------------------------------------------------------------------

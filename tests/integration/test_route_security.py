@@ -19,7 +19,9 @@ from ulid import ULID
 
 import app as application  # registers every blueprint, hence every operation
 from chalicelib.api.routing import OPERATIONS, Operation
-from chalicelib.services import platform
+from chalicelib.jobs.provisioning import FUNCTION, PROVISIONING_QUEUE
+from chalicelib.persistence.factory import tenant_models
+from chalicelib.services import platform, reset_platform
 from tests.support.checks import assert_error, operator_state, tenant_state
 from tests.support.http import OPERATOR_KEY, Api, Reply
 
@@ -399,6 +401,51 @@ def test_a_suspended_tenant_is_refused_everywhere_until_resumed(world: World, su
         with subtests.test(msg=f"{route(op)} after resume"):
             reply = send(world, op, key=world.admin)
             assert reply.status == op.status, f"{route(op)} after resume: {reply.status} {reply.body}"
+
+
+def test_a_provisioning_tenant_is_refused_everywhere_and_nothing_is_written(
+    world: World, monkeypatch: pytest.MonkeyPatch, subtests: pytest.Subtests
+) -> None:
+    api = world.api
+    tenant_a = tenant_state(api, world.admin)
+    # Given the asynchronous provisioning path, and a new tenant whose table is not provisioned yet
+    monkeypatch.setenv("LOYALTY_PROVISIONING_ASYNC", "true")
+    reset_platform()
+    platform()  # settings read now, outside a request
+    created = api.call(
+        "POST",
+        "/v1/tenants",
+        key=OPERATOR_KEY,
+        body={"tenant_id": "pending", "name": "Pending", "currency": "EUR", "timezone": "UTC"},
+    )
+    assert created.status == 201 and created.body["tenant"]["status"] == "provisioning", created
+    key = created.body["api_key"]["secret"]
+    registry = operator_state(api)
+    keys = platform().api_key_store.list_for_tenant("pending")
+    assert [k.name for k in keys] == ["admin"]
+
+    # When its admin key calls every tenant route (each with a valid request that would write)
+    for op in TENANT_OPERATIONS:
+        with subtests.test(msg=f"{route(op)} with the key of a provisioning tenant"):
+            # Then it is 409 tenant_not_ready, telling when to retry
+            details = assert_error(send(world, op, key=key), 409, "tenant_not_ready", route(op))
+            assert details == {"tenant_id": "pending", "status": "provisioning"}, f"{route(op)}: {details}"
+
+    # And nothing was written: no table, the same registry and keys, tenant A untouched
+    assert not tenant_models(
+        "pending", platform().settings.tenant_table_name("pending"), platform().connection
+    ).schema.exists()
+    assert operator_state(api) == registry
+    assert platform().api_key_store.list_for_tenant("pending") == keys
+    assert tenant_state(api, world.admin) == tenant_a, "a provisioning tenant's call changed tenant A"
+
+    # When its table is provisioned, Then it is active and holds nothing but its admin key
+    (message,) = platform().provisioning_queue.drain()  # type: ignore[union-attr]
+    event = api.client.events.generate_sqs_event(message_bodies=[message], queue_name=PROVISIONING_QUEUE)
+    api.client.lambda_.invoke(FUNCTION, event)
+    state = tenant_state(api, key)
+    assert (state["members"], state["job_runs"]) == ([], [])
+    assert [k["name"] for k in state["api_keys"]] == ["admin"]
 
 
 # --- authorisation -------------------------------------------------------------------------------

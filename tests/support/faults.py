@@ -101,3 +101,62 @@ class Crash(RuntimeError):
 
 def crash(operation: str) -> Crash:
     return Crash(f"process died after {operation}")
+
+
+def limit_exceeded(operation: str) -> ClientError:
+    """DynamoDB's refusal of a table operation: 500 already in progress, or the table quota reached."""
+    return ClientError(
+        {
+            "Error": {
+                "Code": "LimitExceededException",
+                "Message": "Subscriber limit exceeded: "
+                "Only 500 tables can be created, updated or deleted simultaneously",
+            }
+        },
+        operation,
+    )
+
+
+def backups_unavailable(operation: str) -> ClientError:
+    """What UpdateContinuousBackups answers in the first moments of a new table."""
+    return ClientError(
+        {"Error": {"Code": "ContinuousBackupsUnavailableException", "Message": "Backups are being enabled"}},
+        operation,
+    )
+
+
+def rewrite_responses(
+    monkeypatch: Any, operation: str, rewrite: Callable[[dict[str, Any]], dict[str, Any]], *, times: int
+) -> Counter[str]:
+    """The next ``times`` answers of ``operation`` pass through ``rewrite`` (e.g. a table still
+    CREATING, which no emulator reports for long). Returns a counter of the rewritten calls.
+    Installed after a FaultPlan, it sees what the plan lets through."""
+    original = botocore.client.BaseClient._make_api_call
+    rewritten: Counter[str] = Counter()
+
+    def _make_api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        response = original(client, operation_name, api_params)
+        if (
+            client.meta.service_model.service_name == "dynamodb"
+            and operation_name == operation
+            and rewritten[operation] < times
+        ):
+            rewritten[operation] += 1
+            return rewrite(response)
+        return response
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", _make_api_call)
+    return rewritten
+
+
+def table_status(status: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A rewrite for CreateTable / DescribeTable answers: the table (and its indexes) in ``status``."""
+
+    def rewrite(response: dict[str, Any]) -> dict[str, Any]:
+        key = "TableDescription" if "TableDescription" in response else "Table"
+        table = dict(response[key], TableStatus=status)
+        if table.get("GlobalSecondaryIndexes"):
+            table["GlobalSecondaryIndexes"] = [dict(i, IndexStatus=status) for i in table["GlobalSecondaryIndexes"]]
+        return dict(response, **{key: table})
+
+    return rewrite
