@@ -215,6 +215,7 @@ class PlatformServices:
                 connect_timeout_seconds=settings.webhook_connect_timeout_seconds,
                 read_timeout_seconds=settings.webhook_read_timeout_seconds,
                 max_response_bytes=settings.webhook_max_response_bytes,
+                deadline_seconds=settings.webhook_deadline_seconds,
             ),
             queue=queue,
             open_feed=lambda start: EventFeed(EventRepository(models), start=start, clock=clock),

@@ -72,6 +72,8 @@ class Settings(BaseModel):
     webhook_connect_timeout_seconds: float = 2.0
     webhook_read_timeout_seconds: float = 5.0
     webhook_max_response_bytes: int = 65_536
+    #: The whole exchange with an endpoint, connection to last byte read (a watchdog cuts it).
+    webhook_deadline_seconds: float = 10.0
     #: A delivery is retried (exponential backoff with jitter) until it is this old.
     webhook_retry_window_seconds: float = 86_400.0
     webhook_backoff_base_seconds: float = 30.0

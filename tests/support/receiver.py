@@ -20,7 +20,21 @@ from standardwebhooks import Webhook
 
 from chalicelib.services import platform, reset_platform
 
-Response = int | tuple[int, dict[str, str]] | float  # a float: stall that many seconds, then 200
+
+@dataclass(frozen=True)
+class Answer:
+    """A scripted answer with a body: ``size`` bytes, sent ``chunk`` bytes at a time, ``pause``
+    seconds apart (a big answer, or one dripping slowly); or ``header_drips`` headers, each
+    ``pause`` seconds after the last, before the body (a receiver dripping its headers)."""
+
+    status: int = 200
+    size: int = 2
+    chunk: int = 65_536
+    pause: float = 0.0
+    header_drips: int = 0
+
+
+Response = int | tuple[int, dict[str, str]] | float | Answer  # a float: stall that many seconds, then 200
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,8 @@ class Received:
 class Receiver:
     def __init__(self) -> None:
         self.requests: list[Received] = []
+        #: Body bytes of scripted answers the sender accepted (until it hung up).
+        self.bytes_sent = 0
         self._script: dict[str, deque[Response]] = defaultdict(deque)
         self._lock = threading.Lock()
         receiver = self
@@ -55,6 +71,9 @@ class Receiver:
                 if isinstance(answer, float):
                     time.sleep(answer)
                     answer = 200
+                if isinstance(answer, Answer):
+                    self._answer(answer)
+                    return
                 status, headers = answer if isinstance(answer, tuple) else (answer, {})
                 try:
                     self.send_response(status)
@@ -65,6 +84,28 @@ class Receiver:
                     self.wfile.write(b"ok")
                 except OSError:
                     pass  # the sender gave up (timeout)
+
+            def _answer(self, answer: Answer) -> None:
+                try:
+                    self.send_response(answer.status)
+                    self.send_header("Content-Length", str(answer.size))
+                    for n in range(answer.header_drips):
+                        self.send_header(f"X-Drip-{n}", "x")
+                        self.flush_headers()
+                        time.sleep(answer.pause)
+                    self.end_headers()
+                    sent = 0
+                    while sent < answer.size:
+                        piece = min(answer.chunk, answer.size - sent)
+                        self.wfile.write(b"x" * piece)
+                        self.wfile.flush()
+                        sent += piece
+                        with receiver._lock:
+                            receiver.bytes_sent += piece
+                        if answer.pause:
+                            time.sleep(answer.pause)
+                except OSError:
+                    pass  # the sender hung up (cap reached, or its deadline)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
