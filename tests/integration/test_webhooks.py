@@ -431,3 +431,79 @@ def test_bodies_are_validated_and_deletion_stops_deliveries(
     api.enrol(admin_key)
     run(clock)
     assert receiver.requests == []
+
+
+# --- deployed: through the deliveries queue --------------------------------------------------------
+
+
+def test_deployed_the_schedule_and_queue_handler_dispatch_then_drain_each_endpoint(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    backend: str,
+    api: Api,
+    admin_key: str,
+    other_admin_key: str,
+    receiver: Receiver,
+) -> None:
+    if backend != "moto":
+        pytest.skip("the deliveries queue is moto's SQS (in-process)")
+    import boto3
+
+    from chalicelib.domain import events as feed
+    from chalicelib.jobs.webhooks import DELIVERIES_QUEUE, FUNCTION, SCHEDULE
+
+    # Given a deployed stage: a deliveries queue, and two tenants each with a subscribed endpoint
+    sqs = boto3.client("sqs", region_name="eu-west-1")
+    queue_url = sqs.create_queue(QueueName="loyalty-test-deliveries")["QueueUrl"]
+    webhook_environment(request, monkeypatch, webhooks_local_mode="true", deliveries_queue_url=queue_url)
+    monkeypatch.setattr(feed, "SETTLE_WINDOW", timedelta(0))  # the handlers run at real time
+    acme = subscribe(api, admin_key, receiver.url("/acme"), "member.created")
+    globex = subscribe(api, other_admin_key, receiver.url("/globex"), "member.created")
+    api.enrol(admin_key, external_id="a-1")
+    api.enrol(other_admin_key, external_id="g-1")
+
+    def messages() -> list[dict[str, Any]]:
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        for message in got:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return [json.loads(m["Body"]) for m in got]
+
+    def handle(bodies: list[dict[str, Any]]) -> None:
+        for body in bodies:  # batch size 1, as deployed
+            event = api.client.events.generate_sqs_event(message_bodies=[json.dumps(body)], queue_name=DELIVERIES_QUEUE)
+            api.client.lambda_.invoke(FUNCTION, event)
+
+    # When the schedule fires, Then it only enqueues one dispatch unit per active tenant
+    schedule = api.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    assert api.client.lambda_.invoke(SCHEDULE, schedule).payload == {"units": 2}
+    units = messages()
+    assert sorted((m["kind"], m["tenant_id"]) for m in units) == [("dispatch", "acme"), ("dispatch", "globex")]
+    assert receiver.requests == []
+
+    # When the handler takes them, Then deliveries are recorded and one drain per endpoint is enqueued
+    handle(units)
+    drains = messages()
+    assert sorted((m["kind"], m["tenant_id"], m["webhook_id"]) for m in drains) == sorted(
+        [("drain", "acme", acme["id"]), ("drain", "globex", globex["id"])]
+    )
+    assert receiver.requests == []
+
+    # When the drains are handled, Then each endpoint gets its own tenant's event, signed with its secret
+    handle(drains)
+    assert receiver.at("/acme")[0].verify(acme["secret"])["data"]["data"]["external_id"] == "a-1"
+    assert receiver.at("/globex")[0].verify(globex["secret"])["data"]["data"]["external_id"] == "g-1"
+    assert messages() == []
+
+    # And a manual redelivery goes through the queue too
+    (delivery,) = deliveries(api, admin_key, acme["id"])
+    path = f"/v1/webhooks/{acme['id']}/deliveries/{delivery['id']}/redeliver"
+    assert api.call("POST", path, key=admin_key).status == 202
+    requested = messages()
+    assert requested == [{"kind": "drain", "tenant_id": "acme", "webhook_id": acme["id"]}]
+    handle(requested)
+    assert len(receiver.at("/acme")) == 2 and deliveries(api, admin_key, acme["id"])[0]["attempts"] == 2
+
+    # And malformed messages are dropped, not retried for ever
+    handle([{"kind": "drain", "tenant_id": "../etc"}, {"nonsense": True}])
