@@ -84,7 +84,7 @@ def run(clock: Callable[[], datetime], tenant: str = "acme") -> dict[str, Any]:
 
 
 def test_a_subscribed_endpoint_receives_signed_events_in_order(
-    hooks: Api, admin_key: str, receiver: Receiver, clock: ShiftedClock
+    hooks: Api, admin_key: str, receiver: Receiver, clock: ShiftedClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     api = hooks
     # Given an endpoint subscribed to member creations and earnings
@@ -131,6 +131,9 @@ def test_a_subscribed_endpoint_receives_signed_events_in_order(
     models = tenant_models("acme", platform().settings.tenant_table_name("acme"), platform().connection)
     raw = json.dumps(models.webhook.get(f"WEBHOOK#{webhook_id}", "#WEBHOOK").serialize())
     assert secret.removeprefix("whsec_") not in raw and "whsec_" not in raw
+    # Nor logged: the scenario's log records (message and every extra field) never show it
+    logs = "".join(f"{r.getMessage()} {r.__dict__!r}" for r in caplog.records)
+    assert "webhooks dispatched" in logs and secret.removeprefix("whsec_") not in logs
 
 
 def test_failures_are_retried_with_backoff_in_order_until_they_succeed(
