@@ -230,6 +230,38 @@ class PlatformServices:
             clock=clock,
         )
 
+    @cached_property
+    def event_bus(self) -> Any:
+        """The EventBridge bus every feed event also goes to; None when no bus is configured."""
+        if not self.settings.event_bus_name:
+            return None
+        import boto3
+
+        from chalicelib.integrations.eventbridge import EventBridgeBus
+
+        client = boto3.client(
+            "events", region_name=self.settings.aws_region, endpoint_url=self.settings.events_endpoint
+        )
+        return EventBridgeBus(client, bus_name=self.settings.event_bus_name, source=self.settings.event_bus_source)
+
+    def bus_publisher(self, tenant_id: str, *, clock: Clock = utc_now) -> Any:
+        """One tenant's publisher of its feed to the bus; None when no bus is configured."""
+        if self.event_bus is None:
+            return None
+        from chalicelib.api.presenters import event as present_event
+        from chalicelib.domain.bus import CHECKPOINT, BusPublisher
+        from chalicelib.persistence.checkpoints import FeedCheckpoint
+
+        models = tenant_models(tenant_id, self.settings.tenant_table_name(tenant_id), self.connection)
+        return BusPublisher(
+            tenant_id,
+            FeedCheckpoint(models, CHECKPOINT),
+            self.event_bus,
+            open_feed=lambda start: EventFeed(EventRepository(models), start=start, clock=clock),
+            render=lambda event: present_event(event).model_dump(mode="json"),
+            clock=clock,
+        )
+
     def _operator_key_sha256(self) -> str | None:
         local = self.settings.local_operator_key_sha256()
         if local or not self.settings.operator_key_ssm_parameter:

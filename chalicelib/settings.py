@@ -82,6 +82,12 @@ class Settings(BaseModel):
     webhook_disable_after_seconds: float = 432_000.0
     #: How long a rotated-out signing secret keeps signing alongside the new one.
     webhook_secret_overlap_seconds: float = 86_400.0
+    #: EventBridge bus (name or ARN) every feed event is also put on, with the tenant in its
+    #: detail; unset: no bus. ``source`` of those events.
+    event_bus_name: str | None = None
+    event_bus_source: str = "loyalty"
+    #: EventBridge endpoint (tests, local emulators); unset: AWS's.
+    events_endpoint: str | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:

@@ -11,6 +11,10 @@ SQS's 15-minute delay limit and a lost message costs at most a minute. A message
 cannot process (storage failing) is retried by SQS, then lands in the dead-letter queue.
 
 Locally (no queue) the schedule does all of it in-process, tenant after tenant.
+
+When a bus is configured (``LOYALTY_EVENT_BUS_NAME``), the same per-tenant unit also puts the
+tenant's new feed events on it (:mod:`chalicelib.domain.bus`); if the bus refuses some even
+after retries, the unit fails (and is retried by SQS) with the bus checkpoint unmoved.
 """
 
 from __future__ import annotations
@@ -36,7 +40,19 @@ SCHEDULE = "dispatch-webhooks"
 
 
 def dispatch_tenant(tenant_id: str, *, clock: Clock = utc_now, drain: bool | None = None) -> dict[str, Any]:
-    """One tenant: new events -> deliveries, then drains (in-process unless a queue takes them)."""
+    """One tenant: new events -> deliveries, then drains (in-process unless a queue takes them);
+    then new events -> the bus, if one is configured."""
+    summary = dispatch_webhooks_of(tenant_id, clock=clock, drain=drain)
+    publisher = platform().bus_publisher(tenant_id, clock=clock)
+    if publisher is not None:
+        published = publisher.publish()
+        summary["published"] = published.published
+        if published.published:
+            logger.info("events published", extra={"tenant_id": tenant_id, "published": published.published})
+    return summary
+
+
+def dispatch_webhooks_of(tenant_id: str, *, clock: Clock = utc_now, drain: bool | None = None) -> dict[str, Any]:
     services = platform()
     webhooks = services.webhooks(tenant_id, clock=clock)
     dispatched = webhooks.dispatch()

@@ -171,7 +171,7 @@ class TenantModels:
     coupon: type[models.CouponItem]
     webhook: type[models.WebhookItem]
     delivery: type[models.DeliveryItem]
-    webhook_checkpoint: type[models.WebhookCheckpointItem]
+    feed_checkpoint: type[models.FeedCheckpointItem]
 
 
 @lru_cache(maxsize=8)
@@ -207,7 +207,7 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         coupon=_bind(models.CouponItem, table_name, config, indexed=True),
         webhook=_bind(models.WebhookItem, table_name, config, indexed=True),
         delivery=_bind(models.DeliveryItem, table_name, config, indexed=True),
-        webhook_checkpoint=_bind(models.WebhookCheckpointItem, table_name, config, indexed=False),
+        feed_checkpoint=_bind(models.FeedCheckpointItem, table_name, config, indexed=False),
     )
 
 

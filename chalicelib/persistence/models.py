@@ -27,7 +27,7 @@ Tenant table (one per brand)::
     NOTICE#<type>#<member>#<subject>  #NOTICE                     -          a notice (feed event)
     WEBHOOK#<webhook>    #WEBHOOK   WEBHOOKS                   <webhook>  a webhook endpoint
     WEBHOOK#<webhook>    DELIVERY#<event ulid>  WEBHOOK#<webhook>#OUTBOX  <event ulid>  a delivery
-    WEBHOOKS             #CHECKPOINT  -                        -          the dispatch cursor + lease
+    WEBHOOKS|EVENTBRIDGE  #CHECKPOINT  -                       -          a feed consumer's cursor + lease
 
 A delivery is in ``gsi1`` (its endpoint's *outbox*, in event order) only while it is pending
 or retrying: the drain reads the outbox whole from the index, and a settled delivery drops
@@ -297,10 +297,12 @@ class DeliveryItem(IndexedItem):
     succeeded_at = UTCDateTimeAttribute(null=True)
 
 
-class WebhookCheckpointItem(KeyedItem):
-    """pk ``WEBHOOKS``, sk ``#CHECKPOINT``: how far dispatch has read the feed, and who is reading."""
+class FeedCheckpointItem(KeyedItem):
+    """pk ``<consumer>`` (``WEBHOOKS``, ``EVENTBRIDGE``), sk ``#CHECKPOINT``: how far a feed
+    consumer has read, since when it publishes, and who is reading."""
 
     cursor = UnicodeAttribute(null=True)
+    since = UTCDateTimeAttribute(null=True)
     lease_owner = UnicodeAttribute(null=True)
     lease_until = UTCDateTimeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)

@@ -27,6 +27,7 @@ from chalicelib.domain.webhooks import (
     Webhook,
     WebhookStatus,
 )
+from chalicelib.persistence.checkpoints import FeedCheckpoint
 from chalicelib.persistence.errors import response_code, translate_transient
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.models import DeliveryItem, WebhookItem
@@ -35,7 +36,6 @@ from chalicelib.persistence.pagination import decode_cursor, paginate
 _WEBHOOKS = "WEBHOOKS"
 _WEBHOOK_SK = "#WEBHOOK"
 _DELIVERY_PREFIX = "DELIVERY#"
-_CHECKPOINT_SK = "#CHECKPOINT"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
@@ -50,6 +50,7 @@ def outbox_partition(webhook_id: str) -> str:
 class WebhookRepository:
     def __init__(self, models: TenantModels) -> None:
         self._models = models
+        self._checkpoint = FeedCheckpoint(models, _WEBHOOKS)
 
     # --- endpoints -----------------------------------------------------------------------------
 
@@ -198,45 +199,14 @@ class WebhookRepository:
     # --- the dispatch checkpoint -----------------------------------------------------------------
 
     def claim_checkpoint(self, *, owner: str, now: datetime, until: datetime) -> tuple[bool, str | None]:
-        model = self._models.webhook_checkpoint
-        item = model(pk=_WEBHOOKS, sk=_CHECKPOINT_SK)
-        try:
-            with translate_transient():
-                item.update(
-                    actions=[model.lease_owner.set(owner), model.lease_until.set(until)],
-                    condition=model.lease_until.does_not_exist() | (model.lease_until < now),
-                )
-        except UpdateError as error:
-            if response_code(error) == _CONDITION_FAILED:
-                return False, None
-            raise
-        return True, item.cursor
+        taken, cursor, _ = self._checkpoint.claim(owner=owner, now=now, until=until)
+        return taken, cursor
 
     def advance_checkpoint(self, *, owner: str, cursor: str, now: datetime) -> bool:
-        model = self._models.webhook_checkpoint
-        try:
-            with translate_transient():
-                model(pk=_WEBHOOKS, sk=_CHECKPOINT_SK).update(
-                    actions=[model.cursor.set(cursor), model.updated_at.set(now)],
-                    condition=model.lease_owner == owner,
-                )
-        except UpdateError as error:
-            if response_code(error) == _CONDITION_FAILED:
-                return False
-            raise
-        return True
+        return self._checkpoint.advance(owner=owner, cursor=cursor, now=now)
 
     def release_checkpoint(self, *, owner: str) -> None:
-        model = self._models.webhook_checkpoint
-        try:
-            with translate_transient():
-                model(pk=_WEBHOOKS, sk=_CHECKPOINT_SK).update(
-                    actions=[model.lease_owner.remove(), model.lease_until.remove()],
-                    condition=model.lease_owner == owner,
-                )
-        except UpdateError as error:
-            if response_code(error) != _CONDITION_FAILED:
-                raise
+        self._checkpoint.release(owner=owner)
 
 
 def _webhook_attributes(webhook: Webhook) -> dict[str, Any]:
