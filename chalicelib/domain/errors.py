@@ -55,6 +55,12 @@ class MemberExists(Conflict):
     code = "member_exists"
 
 
+class WebhookDisabled(Conflict):
+    """A redelivery asked of a disabled webhook (enable it first)."""
+
+    code = "webhook_disabled"
+
+
 class BusinessRuleViolation(LoyaltyError):
     """A well-formed request the rules refuse (HTTP 422)."""
 

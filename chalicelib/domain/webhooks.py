@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ulid import ULID
 
 from chalicelib.domain.clock import Clock, isoformat, utc_now
-from chalicelib.domain.errors import InvalidRequest, NotFound
+from chalicelib.domain.errors import InvalidRequest, NotFound, WebhookDisabled
 from chalicelib.domain.events import EventType
 
 if TYPE_CHECKING:
@@ -301,6 +301,10 @@ class DrainCounts:
     endpoints: list[str] = field(default_factory=list)
 
 
+def _failure_note(failure: Attempt) -> str:
+    return f"not sent: the endpoint is failing ({failure.error or failure.status_code})"
+
+
 # --- the service -----------------------------------------------------------------------------
 
 
@@ -448,12 +452,17 @@ class WebhookService:
 
     def redeliver(self, webhook_id: str, delivery_id: str) -> Delivery:
         """Back into the outbox (the same message id and body), to be sent with the next drain.
-        A manual request ends the endpoint's backoff: it is tried now."""
+        A manual request ends the endpoint's backoff: it is tried now. Not for a disabled endpoint."""
         delivery = self.delivery(webhook_id, delivery_id)
+        webhook = self.get(webhook_id)
+        if webhook.status != WebhookStatus.ENABLED:
+            raise WebhookDisabled(
+                f"webhook {webhook_id!r} is disabled; enable it (PATCH status) before redelivering",
+                details={"webhook_id": webhook_id, "status": str(webhook.status)},
+            )
         now = self._clock()
         queued = replace(delivery, status=DeliveryStatus.PENDING, updated_at=now, next_attempt_at=now)
         self._store.save_deliveries([queued])
-        webhook = self.get(webhook_id)
         if webhook.retry_at is not None:
             self._store.set_health(webhook_id, failing_since=webhook.failing_since, retry_at=None)
         self._queue.drain_soon(webhook_id)
@@ -557,9 +566,14 @@ class WebhookService:
                 if failed is not None:
                     # The endpoint just failed: send nothing more now; only give up what is too old.
                     if now - delivery.created_at >= self.policy.retry_window:
-                        self._give_up(delivery, failed, counts)
+                        self._give_up(delivery, _failure_note(failed), counts)
                         continue
                     return self._backing_off(webhook, failed, counts)
+                if delivery.updated_at < webhook.active_since:
+                    # Left outstanding when the endpoint was disabled: re-enabling starts afresh
+                    # (events from then on); a redelivery by hand can still send it.
+                    self._give_up(delivery, "not sent: recorded before the endpoint was enabled again", counts)
+                    continue
                 if self._monotonic() - started >= self.policy.drain_budget.total_seconds():
                     counts.more = True
                     return None
@@ -588,9 +602,9 @@ class WebhookService:
                 return self._backing_off(webhook, failed, counts)
         return None
 
-    def _give_up(self, delivery: Delivery, failure: Attempt, counts: DrainCounts) -> None:
+    def _give_up(self, delivery: Delivery, reason: str, counts: DrainCounts) -> None:
         now = self._clock()
-        note = Attempt(now, None, 0, f"not sent: the endpoint is failing ({failure.error or failure.status_code})")
+        note = Attempt(now, None, 0, reason)
         gave_up = replace(
             delivery,
             status=DeliveryStatus.FAILED,

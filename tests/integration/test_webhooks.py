@@ -17,6 +17,7 @@ import pytest
 from standardwebhooks import WebhookVerificationError
 
 from chalicelib.domain.ledger import MovementRequest, MovementType
+from chalicelib.domain.webhooks import WebhookStatus
 from chalicelib.integrations import ssrf
 from chalicelib.jobs.webhooks import dispatch_tenant
 from chalicelib.persistence.factory import tenant_models
@@ -225,8 +226,34 @@ def test_an_endpoint_failing_for_days_is_given_up_disabled_and_announced(
     clock.advance(seconds=10)
     run(clock)
     assert len(receiver.at("/dead")) == sent
-    enabled = api.call("PATCH", f"/v1/webhooks/{dead['id']}", key=admin_key, body={"status": "enabled"})
-    assert enabled.status == 200 and enabled.body["status"] == "enabled" and enabled.body["disabled_at"] is None
+    # And it cannot be sent a redelivery while disabled
+    latest = deliveries(api, admin_key, dead["id"])[0]
+    redeliver = f"/v1/webhooks/{dead['id']}/deliveries/{latest['id']}/redeliver"
+    assert assert_error(api.call("POST", redeliver, key=admin_key), 409, "webhook_disabled") == {
+        "webhook_id": dead["id"],
+        "status": "disabled",
+    }
+    outstanding = [d["id"] for d in deliveries(api, admin_key, dead["id"]) if d["status"] in ("pending", "retrying")]
+    assert outstanding, "the endpoint was disabled with deliveries still outstanding"
+
+    # When it is repaired and enabled again (at the job's time: days after the API's clock), Then
+    # it starts afresh: what was outstanding is given up unsent, and only new events are sent
+    receiver.heal("/dead")
+    enabled = platform().webhooks("acme", clock=clock).update(dead["id"], status=WebhookStatus.ENABLED)
+    assert (enabled.status, enabled.disabled_at, enabled.failing_since) == (WebhookStatus.ENABLED, None, None)
+    clock.advance(seconds=10)
+    points.move(MovementRequest(member, MovementType.EARN, "fresh", points=7))
+    clock.advance(seconds=10)
+    run(clock)
+    fresh = receiver.at("/dead")[sent:]
+    assert [r.verify(dead["secret"])["data"]["data"]["points"] for r in fresh] == [7]
+    log = {d["id"]: d for d in deliveries(api, admin_key, dead["id"])}
+    assert all(log[i]["status"] == "failed" for i in outstanding)
+    assert "enabled again" in log[outstanding[0]]["history"][-1]["error"]
+    # And a redelivery by hand (at the job's time too) still sends one of them
+    assert platform().webhooks("acme", clock=clock).redeliver(dead["id"], latest["id"]).attempts == 0
+    run(clock)
+    assert receiver.at("/dead")[-1].headers["webhook-id"] == latest["id"]
 
 
 def test_a_delivery_can_be_sent_again_by_hand(

@@ -122,6 +122,11 @@ class Receiver:
         with self._lock:
             self._script[path].extend(answers)
 
+    def heal(self, path: str) -> None:
+        """Forget what is left of the path's script: it answers 200 from now on."""
+        with self._lock:
+            self._script[path].clear()
+
     def at(self, path: str) -> list[Received]:
         with self._lock:
             return [r for r in self.requests if r.path == path]
