@@ -5,7 +5,9 @@ from __future__ import annotations
 from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib.api import access, events, jobs, members, meta, points, program, rewards, tenants
+from chalicelib.api import webhooks as webhook_routes
 from chalicelib.jobs import handlers, provisioning
+from chalicelib.jobs import webhooks as webhook_jobs
 from chalicelib.observability import logger, metrics, tracing_middleware
 
 app = Chalice(app_name="loyalty")
@@ -18,3 +20,5 @@ for blueprint in (meta, tenants, access, program, members, points, jobs, events,
     app.register_blueprint(blueprint.bp, url_prefix="/v1")
 app.register_blueprint(handlers.bp)
 app.register_blueprint(provisioning.bp)
+app.register_blueprint(webhook_routes.bp, url_prefix="/v1")
+app.register_blueprint(webhook_jobs.bp)

@@ -2,7 +2,7 @@
 
 Options: ``--iterations N`` (latency samples, default 200), ``--warmup N`` (default 20),
 ``--cold-runs N`` (fresh interpreters per side, default 15), ``--plain`` (no rich),
-``--skip-latency`` / ``--skip-cold`` / ``--skip-expiry`` (for quick runs), ``--expiry-only``
+``--skip-latency`` / ``--skip-cold`` / ``--skip-expiry`` / ``--skip-webhooks`` (for quick runs), ``--expiry-only``
 (just the expiry job), ``--expiry-scale F`` (fraction of issue 3's full scale of 10 000 due
 lots in tenants of 10 000 and 100 000 members; the default fits ``make bench`` in ~5 minutes).
 """
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-cold", action="store_true")
     parser.add_argument("--skip-expiry", action="store_true", help="leave out the expiry job section")
+    parser.add_argument("--skip-webhooks", action="store_true", help="leave out webhook delivery throughput")
     parser.add_argument("--expiry-only", action="store_true", help="run only the expiry job section")
     parser.add_argument(
         "--expiry-scale",
@@ -81,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         cold = coldstart.measure(runs=args.cold_runs)
         sections.print_cold_start(report, cold)
         results["cold"] = cold
+    if not args.skip_webhooks:
+        from bench import webhooks
+
+        webhooks.print_webhooks(report, webhooks.run())
     if not args.skip_expiry:
         run_expiry(report, args.expiry_scale, results)
     sections.print_verdicts(report, results)

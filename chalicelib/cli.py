@@ -92,21 +92,35 @@ def seed_demo() -> tuple[str, list[str]]:
     return admin_secret, member_ids
 
 
-def _run_schedules(port: int, every_seconds: float, stop: threading.Event) -> None:
-    """Invoke the app's @app.schedule handlers in-process, as EventBridge would when deployed."""
+def _run_schedules(every_seconds: float, webhooks_every_seconds: float, stop: threading.Event) -> None:
+    """Invoke the app's @app.schedule handlers in-process, as EventBridge would when deployed.
+
+    The webhook dispatch runs every ``webhooks_every_seconds`` (a local receiver sees events a
+    few seconds after they happen), the other jobs every ``every_seconds``; one thread, one
+    client, so the handlers never run concurrently.
+    """
+    import time
+
     from chalice.app import ScheduledEventConfig
     from chalice.test import Client
 
     from app import app
+    from chalicelib.jobs.webhooks import SCHEDULE as WEBHOOKS_SCHEDULE
 
     schedules = [s for s in app.event_sources if isinstance(s, ScheduledEventConfig)]
     if not schedules:
         console.print("[dim]scheduler: the app defines no scheduled jobs yet[/dim]")
         return
-    console.print(f"scheduler: {', '.join(s.name for s in schedules)} every {every_seconds:g}s")
+    every = {s.name: webhooks_every_seconds if s.name == WEBHOOKS_SCHEDULE else every_seconds for s in schedules}
+    listed = ", ".join(f"{name} every {seconds:g}s" for name, seconds in every.items())
+    console.print(f"scheduler: {listed}", soft_wrap=True, highlight=False, markup=False)
+    due = {name: time.monotonic() + seconds for name, seconds in every.items()}
     with Client(app) as client:
-        while not stop.wait(every_seconds):
+        while not stop.wait(max(0.0, min(due.values()) - time.monotonic())):
             for schedule in schedules:
+                if due[schedule.name] > time.monotonic():
+                    continue
+                due[schedule.name] = time.monotonic() + every[schedule.name]
                 event = client.events.generate_cw_event(
                     source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
                 )
@@ -124,6 +138,10 @@ def run_local(
         float(os.environ.get("LOYALTY_LOCAL_JOBS_EVERY", "60")),
         help="Seconds between local runs of the scheduled jobs.",
     ),
+    webhooks_every: float = typer.Option(
+        float(os.environ.get("LOYALTY_LOCAL_WEBHOOKS_EVERY", "5")),
+        help="Seconds between local runs of the webhook dispatch (deliveries to your receivers).",
+    ),
 ) -> None:
     """Serve the API with `chalice local` on an embedded moto server, seeded with a demo brand."""
     operator_key = os.environ.get("LOYALTY_OPERATOR_KEY") or f"op_local_{secrets.token_urlsafe(24)}"
@@ -135,19 +153,29 @@ def run_local(
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
         moto = SerialMotoServer(port=int(os.environ.get("LOYALTY_MOTO_PORT", "0"))).start()
         endpoint = moto.endpoint
+    elif not os.environ.get("LOYALTY_KMS_ENDPOINT"):
+        # DynamoDB Local does not speak KMS (webhook secrets): an embedded moto server does.
+        from chalicelib.devserver import SerialMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        moto = SerialMotoServer().start()
+        os.environ["LOYALTY_KMS_ENDPOINT"] = moto.endpoint
     _local_environment(endpoint, operator_key)
     admin_key, member_ids = seed_demo()
     base = f"http://{host}:{port}/v1"
     auth = f"-H 'Authorization: Bearer {admin_key}'"
     lines = [
         f"API          {base}   (OpenAPI: {base}/openapi.json)",
-        f"DynamoDB     {endpoint}" + ("  (embedded moto server)" if moto else ""),
+        f"DynamoDB     {endpoint}" + ("  (embedded moto server)" if moto and moto.endpoint == endpoint else ""),
         f"Operator key {operator_key}",
         f"Demo admin   {admin_key}   (tenant '{DEMO_TENANT}', members: {', '.join(member_ids)})",
         "Try:",
         f"  curl -s {base}/members/{member_ids[0]}/balance {auth}",
         f"  curl -s -X POST {base}/members/{member_ids[0]}/earn {auth} -H 'Idempotency-Key: order-1' "
         "-H 'Content-Type: application/json' -d '{\"amount\": \"12.50\"}'",
+        f"Webhooks     dispatched every {webhooks_every:g}s; plain http to loopback is allowed locally:",
+        f"  curl -s -X POST {base}/webhooks {auth} -H 'Content-Type: application/json' "
+        '-d \'{"url": "http://127.0.0.1:9000/hook", "events": ["*"]}\'',
     ]
     console.rule("[bold]Loyalty API (local)")
     for line in lines:
@@ -155,7 +183,7 @@ def run_local(
     console.rule()
 
     stop = threading.Event()
-    threading.Thread(target=_run_schedules, args=(port, jobs_every, stop), daemon=True).start()
+    threading.Thread(target=_run_schedules, args=(jobs_every, webhooks_every, stop), daemon=True).start()
     server = subprocess.Popen(
         [sys.executable, "-m", "chalicelib.devserver", "--host", host, "--port", str(port), "--stage", "local"],
         cwd=ROOT,

@@ -181,6 +181,100 @@ class PlatformServices:
             self._sqs = boto3.client("sqs", region_name=self.settings.aws_region)
         return self._sqs
 
+    # --- webhooks ------------------------------------------------------------------------------
+
+    @cached_property
+    def webhook_sealer(self) -> Any:
+        """KMS sealing of webhook secrets; one per container, so opened secrets are cached."""
+        import boto3
+
+        from chalicelib.integrations.kms import KmsSealer
+
+        client = boto3.client("kms", region_name=self.settings.aws_region, endpoint_url=self.settings.kms_endpoint_url)
+        return KmsSealer(
+            client, key_id=self.settings.webhook_kms_key_id, local_alias=self.settings.webhook_local_kms_alias
+        )
+
+    @cached_property
+    def webhook_url_policy(self) -> Any:
+        from chalicelib.integrations.ssrf import UrlPolicy
+
+        return UrlPolicy(local_mode=self.settings.webhooks_local)
+
+    def webhooks(self, tenant_id: str, *, clock: Clock = utc_now) -> Any:
+        """The webhook service of one tenant (endpoints, dispatch of its feed, drains)."""
+        from datetime import timedelta
+
+        from chalicelib.api.presenters import event as present_event
+        from chalicelib.domain.webhooks import DeliveryPolicy, WebhookService
+        from chalicelib.integrations.http import HttpTransport
+        from chalicelib.integrations.queues import InProcessDeliveryQueue, SqsDeliveryQueue
+        from chalicelib.persistence.webhooks import WebhookRepository
+
+        settings = self.settings
+        models = tenant_models(tenant_id, settings.tenant_table_name(tenant_id), self.connection)
+        queue: Any = (
+            SqsDeliveryQueue(tenant_id, settings.deliveries_queue_url, self.sqs())
+            if settings.deliveries_queue_url
+            else InProcessDeliveryQueue()
+        )
+        return WebhookService(
+            tenant_id,
+            WebhookRepository(models),
+            sealer=self.webhook_sealer,
+            guard=self.webhook_url_policy,
+            transport=HttpTransport(
+                self.webhook_url_policy,
+                connect_timeout_seconds=settings.webhook_connect_timeout_seconds,
+                read_timeout_seconds=settings.webhook_read_timeout_seconds,
+                max_response_bytes=settings.webhook_max_response_bytes,
+                deadline_seconds=settings.webhook_deadline_seconds,
+            ),
+            queue=queue,
+            open_feed=lambda start: EventFeed(EventRepository(models), start=start, clock=clock),
+            render=lambda event: present_event(event).model_dump(mode="json"),
+            policy=DeliveryPolicy(
+                retry_window=timedelta(seconds=settings.webhook_retry_window_seconds),
+                backoff_base=timedelta(seconds=settings.webhook_backoff_base_seconds),
+                backoff_cap=timedelta(seconds=settings.webhook_backoff_cap_seconds),
+                disable_after=timedelta(seconds=settings.webhook_disable_after_seconds),
+                secret_overlap=timedelta(seconds=settings.webhook_secret_overlap_seconds),
+            ),
+            clock=clock,
+        )
+
+    @cached_property
+    def event_bus(self) -> Any:
+        """The EventBridge bus every feed event also goes to; None when no bus is configured."""
+        if not self.settings.event_bus_name:
+            return None
+        import boto3
+
+        from chalicelib.integrations.eventbridge import EventBridgeBus
+
+        client = boto3.client(
+            "events", region_name=self.settings.aws_region, endpoint_url=self.settings.events_endpoint
+        )
+        return EventBridgeBus(client, bus_name=self.settings.event_bus_name, source=self.settings.event_bus_source)
+
+    def bus_publisher(self, tenant_id: str, *, clock: Clock = utc_now) -> Any:
+        """One tenant's publisher of its feed to the bus; None when no bus is configured."""
+        if self.event_bus is None:
+            return None
+        from chalicelib.api.presenters import event as present_event
+        from chalicelib.domain.bus import CHECKPOINT, BusPublisher
+        from chalicelib.persistence.checkpoints import FeedCheckpoint
+
+        models = tenant_models(tenant_id, self.settings.tenant_table_name(tenant_id), self.connection)
+        return BusPublisher(
+            tenant_id,
+            FeedCheckpoint(models, CHECKPOINT),
+            self.event_bus,
+            open_feed=lambda start: EventFeed(EventRepository(models), start=start, clock=clock),
+            render=lambda event: present_event(event).model_dump(mode="json"),
+            clock=clock,
+        )
+
     def _operator_key_sha256(self) -> str | None:
         local = self.settings.local_operator_key_sha256()
         if local or not self.settings.operator_key_ssm_parameter:

@@ -68,6 +68,36 @@ class Settings(BaseModel):
     conflict_retry_attempts: int = 64
     conflict_backoff_base_seconds: float = 0.005
     conflict_backoff_cap_seconds: float = 0.2
+    #: SQS queue of webhook work (deployed): dispatch units and endpoint drains. Unset: the
+    #: `dispatch-webhooks` schedule dispatches and drains in-process.
+    deliveries_queue_url: str | None = None
+    #: KMS key (id, ARN or alias) sealing webhook signing secrets (deployed: set by infra/).
+    #: Unset: `alias/<table_prefix>-webhooks`, created on first use (moto locally).
+    webhook_kms_key_id: str | None = None
+    #: KMS endpoint (moto's server locally). Unset under `make run` (stage local): the
+    #: DynamoDB endpoint, which is the embedded moto server that also speaks KMS.
+    kms_endpoint: str | None = None
+    #: Webhook URLs may be plain http to loopback (and loopback at all). Unset: only in stage local.
+    webhooks_local_mode: bool | None = None
+    webhook_connect_timeout_seconds: float = 2.0
+    webhook_read_timeout_seconds: float = 5.0
+    webhook_max_response_bytes: int = 65_536
+    #: The whole exchange with an endpoint, connection to last byte read (a watchdog cuts it).
+    webhook_deadline_seconds: float = 10.0
+    #: A delivery is retried (exponential backoff with jitter) until it is this old.
+    webhook_retry_window_seconds: float = 86_400.0
+    webhook_backoff_base_seconds: float = 30.0
+    webhook_backoff_cap_seconds: float = 3_600.0
+    #: An endpoint failing without a success for this long is disabled (5 days).
+    webhook_disable_after_seconds: float = 432_000.0
+    #: How long a rotated-out signing secret keeps signing alongside the new one.
+    webhook_secret_overlap_seconds: float = 86_400.0
+    #: EventBridge bus (name or ARN) every feed event is also put on, with the tenant in its
+    #: detail; unset: no bus. ``source`` of those events.
+    event_bus_name: str | None = None
+    event_bus_source: str = "loyalty"
+    #: EventBridge endpoint (tests, local emulators); unset: AWS's.
+    events_endpoint: str | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:
@@ -97,6 +127,20 @@ class Settings(BaseModel):
 
     def tenant_table_name(self, tenant_id: str) -> str:
         return f"{self.table_prefix}-tenant-{tenant_id}"
+
+    @property
+    def webhooks_local(self) -> bool:
+        return self.webhooks_local_mode if self.webhooks_local_mode is not None else self.stage == "local"
+
+    @property
+    def kms_endpoint_url(self) -> str | None:
+        if self.kms_endpoint:
+            return self.kms_endpoint
+        return self.dynamodb_endpoint if self.stage == "local" else None
+
+    @property
+    def webhook_local_kms_alias(self) -> str:
+        return f"alias/{self.table_prefix}-webhooks"
 
     def local_operator_key_sha256(self) -> str | None:
         if self.operator_key_sha256:

@@ -20,7 +20,7 @@ _ERROR_TEXT = {
     403: "The key lacks the scope (`forbidden`) or the tenant is suspended (`tenant_suspended`).",
     404: "Not found (`not_found`), including another tenant's objects.",
     409: "Conflict (`tenant_exists`, `member_exists` naming the existing member; coupons: `coupon_not_usable`, "
-    "`coupon_code_exists`, `code_pool_not_used`).",
+    "`coupon_code_exists`, `code_pool_not_used`; webhooks: `webhook_disabled`).",
     422: "Refused by the rules (`insufficient_points`, `idempotency_key_reused`, `amount_too_small`, "
     "`movement_too_large`, `balance_limit_exceeded`; rewards: `reward_unavailable`, `out_of_stock`, `limit_reached`).",
     500: "A bug (`internal_error`); it has been logged.",
@@ -37,7 +37,14 @@ def _error_statuses(op: Operation) -> list[int]:
     statuses.add(400)  # every operation refuses unknown query parameters
     if _PATH_PARAM.search(op.path) or op.idempotency_key:
         statuses.add(404)
-    if op.operation_id in {"create_tenant", "create_member", "upload_reward_codes", "use_coupon", "cancel_coupon"}:
+    if op.operation_id in {
+        "create_tenant",
+        "create_member",
+        "upload_reward_codes",
+        "use_coupon",
+        "cancel_coupon",
+        "redeliver_webhook_delivery",
+    }:
         statuses.add(409)
     if op.idempotency_key:
         statuses.update({422, 503})

@@ -62,6 +62,12 @@ class TenantNotReady(Conflict):
     code = "tenant_not_ready"
 
 
+class WebhookDisabled(Conflict):
+    """A redelivery asked of a disabled webhook (enable it first)."""
+
+    code = "webhook_disabled"
+
+
 class BusinessRuleViolation(LoyaltyError):
     """A well-formed request the rules refuse (HTTP 422)."""
 

@@ -169,6 +169,9 @@ class TenantModels:
     counter: type[models.CounterItem]
     reward: type[models.RewardItem]
     coupon: type[models.CouponItem]
+    webhook: type[models.WebhookItem]
+    delivery: type[models.DeliveryItem]
+    feed_checkpoint: type[models.FeedCheckpointItem]
 
 
 @lru_cache(maxsize=8)
@@ -202,6 +205,9 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         counter=_bind(models.CounterItem, table_name, config, indexed=False),
         reward=_bind(models.RewardItem, table_name, config, indexed=True),
         coupon=_bind(models.CouponItem, table_name, config, indexed=True),
+        webhook=_bind(models.WebhookItem, table_name, config, indexed=True),
+        delivery=_bind(models.DeliveryItem, table_name, config, indexed=True),
+        feed_checkpoint=_bind(models.FeedCheckpointItem, table_name, config, indexed=False),
     )
 
 

@@ -25,6 +25,13 @@ Tenant table (one per brand)::
     COUPON#<code>        #COUPON    REWARD#<reward>#POOL       <code>     a pool code not issued yet
     COUPON#<code>        #COUPON    MEMBER#<member>#COUPONS    <issued at>#<code>  an issued coupon
     NOTICE#<type>#<member>#<subject>  #NOTICE                     -          a notice (feed event)
+    WEBHOOK#<webhook>    #WEBHOOK   WEBHOOKS                   <webhook>  a webhook endpoint
+    WEBHOOK#<webhook>    DELIVERY#<event ulid>  WEBHOOK#<webhook>#OUTBOX  <event ulid>  a delivery
+    WEBHOOKS|EVENTBRIDGE  #CHECKPOINT  -                       -          a feed consumer's cursor + lease
+
+A delivery is in ``gsi1`` (its endpoint's *outbox*, in event order) only while it is pending
+or retrying: the drain reads the outbox whole from the index, and a settled delivery drops
+out of it. The delivery log is the webhook's own partition, newest first.
 
 A pending lot is in the sparse, keys-only index ``gsi2`` under ``MATURES#<shard>`` /
 ``<matures at>#<member>#<lot>``, then (if it expires) under ``EXPIRES#<shard>`` /
@@ -253,6 +260,56 @@ class ProgramItem(KeyedItem):
     reversal_clawback = BooleanAttribute(null=True)
     expiry_warning_days = NumberAttribute(null=True)
     birthday_bonus = NumberAttribute(null=True)
+
+
+class WebhookItem(IndexedItem):
+    """A webhook endpoint (pk ``WEBHOOK#<id>``, sk ``#WEBHOOK``; gsi1 ``WEBHOOKS`` / ``<id>``).
+    ``secrets`` is JSON: ``[{"s": <KMS ciphertext>, "c": created, "e": expires or null}]``."""
+
+    webhook_id = UnicodeAttribute()
+    url = UnicodeAttribute()
+    events = UnicodeSetAttribute()
+    description = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    secrets = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    active_since = UTCDateTimeAttribute()
+    failing_since = UTCDateTimeAttribute(null=True)
+    retry_at = UTCDateTimeAttribute(null=True)
+    disabled_at = UTCDateTimeAttribute(null=True)
+    disabled_reason = UnicodeAttribute(null=True)
+    drain_lease_until = UTCDateTimeAttribute(null=True)
+
+
+class DeliveryItem(IndexedItem):
+    """A delivery (pk ``WEBHOOK#<webhook>``, sk ``DELIVERY#<event ulid>``); in the outbox while outstanding.
+    ``history`` is JSON: the last attempts as ``[at, status code, latency ms, error]``."""
+
+    delivery_id = UnicodeAttribute()
+    webhook_id = UnicodeAttribute()
+    event_id = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    member_id = UnicodeAttribute(null=True)
+    payload = UnicodeAttribute()
+    status = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    history = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    next_attempt_at = UTCDateTimeAttribute(null=True)
+    succeeded_at = UTCDateTimeAttribute(null=True)
+
+
+class FeedCheckpointItem(KeyedItem):
+    """pk ``<consumer>`` (``WEBHOOKS``, ``EVENTBRIDGE``), sk ``#CHECKPOINT``: how far a feed
+    consumer has read, since when it publishes, and who is reading."""
+
+    cursor = UnicodeAttribute(null=True)
+    since = UTCDateTimeAttribute(null=True)
+    lease_owner = UnicodeAttribute(null=True)
+    lease_until = UTCDateTimeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)
 
 
 class RewardItem(IndexedItem):

@@ -8,6 +8,7 @@ status the document does not list for the operation.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,8 +20,10 @@ from referencing.jsonschema import DRAFT202012
 import app  # noqa: F401 - registers every blueprint, hence every operation
 from chalicelib.api.routing import OPERATIONS
 from chalicelib.domain.errors import TransientStoreError
+from chalicelib.jobs.webhooks import dispatch_tenant
 from chalicelib.persistence.tenant_data import LedgerRepository
 from tests.support.http import OPERATOR_KEY, Api, Reply
+from tests.support.receiver import webhook_environment
 
 DOCUMENT_URI = "urn:loyalty:openapi"
 _PATH_PARAM = re.compile(r"{(\w+)}")
@@ -184,7 +187,7 @@ def test_the_checker_fails_on_an_undocumented_status_or_body(documented: Documen
 
 
 def test_a_realistic_scenario_gets_only_documented_responses(
-    documented: DocumentedApi, monkeypatch: pytest.MonkeyPatch
+    documented: DocumentedApi, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     api = documented
     op_key = OPERATOR_KEY
@@ -443,6 +446,31 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     runs = api.call("GET", "/v1/jobs/runs", key=admin)
     assert runs.status == 200 and runs.body["data"][0]["id"] == ran.body["id"]
     assert api.call("POST", "/v1/jobs/nope/run", key=admin, body={}).error_code() == "not_found"
+
+    # Webhooks: an endpoint, a delivery the dispatch job records (not sent: no drain), its log
+    webhook_environment(request, monkeypatch)
+    hook = api.call(
+        "POST",
+        "/v1/webhooks",
+        key=admin,
+        body={"url": "https://1.1.1.1/hooks", "events": ["points.earned"], "description": "CRM"},
+    )
+    assert hook.status == 201 and hook.body["secret"].startswith("whsec_")
+    hook_path = f"/v1/webhooks/{hook.body['id']}"
+    assert api.call("POST", "/v1/webhooks", key=admin, body={"url": "https://10.0.0.1/", "events": ["*"]}).status == 400
+    assert api.call("GET", "/v1/webhooks", key=admin).status == 200
+    assert api.call("GET", hook_path, key=read_key).status == 403
+    assert api.call("GET", hook_path, key=admin).body["secrets"][0]["expires_at"] is None
+    assert api.call("GET", "/v1/webhooks/whk_01JD0000000000000000000000", key=admin).status == 404
+    assert api.call("PATCH", hook_path, key=admin, body={"description": None}).body["description"] is None
+    assert api.call("POST", f"{hook_path}/rotate-secret", key=admin).body["secret"] != hook.body["secret"]
+    assert api.call("POST", earn, key=write_key, idempotency_key="o-hook", body={"points": 1}).status == 201
+    dispatch_tenant("acme", clock=lambda: datetime.now(UTC) + timedelta(seconds=6), drain=False)
+    log = api.call("GET", f"{hook_path}/deliveries?limit=1", key=admin)
+    assert log.status == 200 and log.body["data"][0]["status"] == "pending"
+    redeliver = f"{hook_path}/deliveries/{log.body['data'][0]['id']}/redeliver"
+    assert api.call("POST", redeliver, key=admin).status == 202
+    assert api.call("DELETE", hook_path, key=admin).status == 200
 
     # Rewards: the catalog, a pool, a redemption and its coupon used, another cancelled
     voucher_body = {"name": "€5 voucher", "type": "fixed_discount", "amount": "5.00", "points_cost": 20, "stock": 2}

@@ -12,6 +12,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,10 +21,12 @@ from ulid import ULID
 import app as application  # registers every blueprint, hence every operation
 from chalicelib.api.routing import OPERATIONS, Operation
 from chalicelib.jobs.provisioning import FUNCTION, PROVISIONING_QUEUE
+from chalicelib.jobs.webhooks import dispatch_tenant
 from chalicelib.persistence.factory import tenant_models
 from chalicelib.services import platform, reset_platform
 from tests.support.checks import assert_error, operator_state, tenant_state
 from tests.support.http import OPERATOR_KEY, Api, Reply
+from tests.support.receiver import webhook_environment
 
 SCOPES = ("read", "write", "admin")
 _PATH_PARAM = re.compile(r"{(\w+)}")
@@ -43,6 +46,8 @@ class World:
     rule_id: str  # an earning rule of tenant A
     reward_id: str = ""  # a pool reward of tenant A, with codes left
     coupons: tuple[str, ...] = ()  # coupons of tenant A (use and cancel each consume one)
+    webhook_id: str = ""  # a webhook of tenant A, with one delivery
+    delivery_id: str = ""
 
     def usable_coupon(self) -> str:
         """The first sample coupon still issued (read directly: the tenant may be suspended)."""
@@ -62,10 +67,12 @@ PATH_SAMPLES: dict[str, Callable[[World], str]] = {
     "rule_id": lambda world: world.rule_id,
     "reward_id": lambda world: world.reward_id,
     "code": lambda world: world.usable_coupon(),
+    "webhook_id": lambda world: world.webhook_id,
+    "delivery_id": lambda world: world.delivery_id,
 }
 
 #: Path parameters naming an object a tenant owns (another tenant addressing it must get 404).
-OWNED_PATH_PARAMS = {"member_id", "key_id", "rule_id", "reward_id", "code"}
+OWNED_PATH_PARAMS = {"webhook_id", "delivery_id", "member_id", "key_id", "rule_id", "reward_id", "code"}
 
 #: A valid body for every operation that takes one: the write it would do if let through.
 SAMPLE_BODIES: dict[str, dict[str, Any]] = {
@@ -85,6 +92,8 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "update_reward": {"name": "Renamed by an intruder", "points_cost": 1},
     "upload_reward_codes": {"codes": ["INTRUDER-CODE"]},
     "use_coupon": {"reference": "intrusion"},
+    "create_webhook": {"url": "https://1.1.1.1/intruder", "events": ["*"]},
+    "update_webhook": {"url": "https://1.1.1.1/intruder", "description": "intruder"},
     "record_activity": {"type": "review", "reference": "intrusion"},
 }
 
@@ -133,6 +142,14 @@ ACCESS: dict[str, str] = {
     "use_coupon": "write",
     "cancel_coupon": "write",
     "archive_reward": "admin",
+    "create_webhook": "admin",
+    "list_webhooks": "admin",
+    "get_webhook": "admin",
+    "update_webhook": "admin",
+    "rotate_webhook_secret": "admin",
+    "list_webhook_deliveries": "admin",
+    "redeliver_webhook_delivery": "admin",
+    "delete_webhook": "admin",
     "record_activity": "write",
 }
 #: POSTs that compute without writing (declared ``read_only``), pinned so a write cannot hide as one.
@@ -188,7 +205,7 @@ def grants(scopes: set[str], required: str) -> bool:
 
 
 @pytest.fixture
-def world(api: Api, admin_key: str) -> World:
+def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: Api, admin_key: str) -> World:
     member = api.enrol(admin_key, external_id="victim-1", name="Victim", email="victim@example.com")
     funded = api.earn(admin_key, member, "funding", points=500, reference="funding-order")
     assert funded.status == 201, funded
@@ -206,6 +223,7 @@ def world(api: Api, admin_key: str) -> World:
     assert rule.status == 201, rule
     review = {"name": "Review", "kind": "activity", "activity": "review", "points": 5}
     assert api.call("POST", "/v1/program/rules", key=admin_key, body=review).status == 201
+    webhook_id, delivery_id = _webhook_with_a_delivery(request, monkeypatch, api, admin_key)
     reward_id, coupons = _reward_with_coupons(api, admin_key)
     return World(
         api=api,
@@ -218,7 +236,23 @@ def world(api: Api, admin_key: str) -> World:
         rule_id=rule.body["id"],
         reward_id=reward_id,
         coupons=coupons,
+        webhook_id=webhook_id,
+        delivery_id=delivery_id,
     )
+
+
+def _webhook_with_a_delivery(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: Api, admin_key: str
+) -> tuple[str, str]:
+    """A webhook of tenant A and one recorded delivery (dispatched, never sent: no drain)."""
+    webhook_environment(request, monkeypatch)
+    hook = api.call("POST", "/v1/webhooks", key=admin_key, body={"url": "https://1.1.1.1/hooks", "events": ["*"]})
+    assert hook.status == 201, hook
+    api.enrol(admin_key, name="Webhook subject")  # an event, without touching the victim's balance
+    dispatch_tenant("acme", clock=lambda: datetime.now(UTC) + timedelta(seconds=6), drain=False)
+    logged = api.call("GET", f"/v1/webhooks/{hook.body['id']}/deliveries", key=admin_key)
+    assert logged.status == 200 and len(logged.body["data"]) == 1, logged
+    return hook.body["id"], logged.body["data"][0]["id"]
 
 
 def _reward_with_coupons(api: Api, admin_key: str) -> tuple[str, tuple[str, ...]]:

@@ -1,0 +1,1 @@
+"""Adapters to the world outside our tables: outgoing HTTP (webhooks), KMS, SQS."""
