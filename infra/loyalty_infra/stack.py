@@ -14,6 +14,16 @@ Resources per stage (``dev``, ``prod``):
 * the provisioning queue ``loyalty-<stage>-provisioning`` and its dead-letter queue: the
   API enqueues one message per new tenant (``LOYALTY_PROVISIONING_QUEUE_URL``), the
   ``provision-tenant`` function consumes them, a few at a time;
+* the webhook queue ``loyalty-<stage>-deliveries`` and its dead-letter queue: the
+  ``dispatch-webhooks`` schedule enqueues one dispatch unit per tenant, the
+  ``deliver-webhooks`` function consumes them (one message at a time) and enqueues one drain
+  per due endpoint on the same queue (``LOYALTY_DELIVERIES_QUEUE_URL``);
+* the customer-managed KMS key (rotation on, alias ``alias/loyalty-<stage>-webhooks``)
+  sealing webhook signing secrets (``LOYALTY_WEBHOOK_KMS_KEY_ID``): the functions may
+  Encrypt and Decrypt with it only under an encryption context of exactly ``tenant_id``
+  and ``webhook_id``, and may not create keys or aliases;
+* the stage's EventBridge bus ``loyalty-<stage>`` every feed event is also put on
+  (``LOYALTY_EVENT_BUS_NAME``; PutEvents on that bus only);
 * the SSM parameter holding the operator key's SHA-256 (a placeholder until an operator
   sets it, see the README's "Deploy to AWS");
 * two IAM roles, written out statement by statement (``autogen_policy`` is false and
@@ -23,7 +33,10 @@ Resources per stage (``dev``, ``prod``):
   a usage plan, and gateway responses (API Gateway's own errors) in the API's error shape;
 * a WAF web ACL on the API's stage refusing bodies over the app's limit with its own 400;
 * CloudWatch alarms (API 5xx rate, p99 latency, Lambda errors and throttles, dead
-  letters, job and provisioning backlog age) notifying an SNS topic, and a dashboard.
+  letters, job, provisioning and webhook backlog age) notifying an SNS topic, and a dashboard.
+
+Webhook deliveries go out to the internet from the functions themselves: no function is
+in a VPC (one would need a NAT gateway for that egress).
 """
 
 from __future__ import annotations
@@ -52,7 +65,9 @@ from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
@@ -113,6 +128,24 @@ CONTROL_INDEXES = ("gsi1",)
 APP_JOBS_QUEUE_NAMES = ("loyalty-jobs",)
 #: The same for the provisioning queue (chalicelib/jobs/provisioning.py).
 APP_PROVISIONING_QUEUE_NAMES = ("loyalty-provisioning",)
+#: The same for the webhook queue (``DELIVERIES_QUEUE`` in chalicelib/jobs/webhooks.py).
+APP_DELIVERIES_QUEUE_NAMES = ("loyalty-deliveries",)
+#: The webhook functions (``deliver-webhooks``, ``dispatch-webhooks`` in the app). The
+#: consumer's timeout (60 s: a drain stops starting sends after 20 s, and one exchange may
+#: take 10 s more) is in .chalice/config.json (``lambda_functions``).
+DELIVERIES_FUNCTION = "DeliverWebhooks"
+DISPATCH_FUNCTION = "DispatchWebhooks"
+#: Deliveries of a webhook message before it goes to the dead-letter queue. Only storage
+#: failures raise (a failing endpoint waits out its backoff on its own record), and a lost
+#: drain is requested again by the next minute's sweep.
+DELIVERIES_RECEIVES = 5
+#: What sealing and opening webhook signing secrets takes (chalicelib/integrations/kms.py):
+#: Encrypt and Decrypt, nothing else (the key is this stack's: no CreateKey, CreateAlias
+#: or ListAliases, which only the local fallback calls).
+WEBHOOK_KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt")
+#: The encryption context of every sealed secret (chalicelib/domain/webhooks.py, _context):
+#: exactly these keys, both present.
+WEBHOOK_KEY_CONTEXT = ("tenant_id", "webhook_id")
 #: The function consuming it (``provision-tenant`` in the app), the only one with the
 #: provisioning role. Its timeout is in .chalice/config.json (``lambda_functions``).
 PROVISIONING_FUNCTION = "ProvisionTenant"
@@ -150,12 +183,24 @@ class LoyaltyStack(Stack):
         self.control_table = self._control_table()
         self.jobs_dead_letters, self.jobs_queue = self._job_queues()
         self.provisioning_dead_letters, self.provisioning_queue = self._provisioning_queues()
+        self.deliveries_dead_letters, self.deliveries_queue = self._deliveries_queues()
+        self.webhook_key = self._webhook_key()
+        self.event_bus = self._event_bus()
         self.operator_key = self._operator_key_parameter()
 
         # Filled in once the functions are known (their log groups are named after them).
         self.policies: dict[str, iam.PolicyDocument] = {
             name: iam.PolicyDocument()
-            for name in ("data-access", "jobs-queue", "provisioning-requests", "operator-key", "telemetry")
+            for name in (
+                "data-access",
+                "jobs-queue",
+                "provisioning-requests",
+                "deliveries-queue",
+                "webhook-secrets",
+                "event-bus",
+                "operator-key",
+                "telemetry",
+            )
         }
         self.function_role = iam.Role(
             self,
@@ -184,6 +229,7 @@ class LoyaltyStack(Stack):
 
         self.app, self.functions = self._chalice_app(project_dir)
         self.log_groups = self._name_functions_and_log_groups()
+        self._require_webhook_functions()
         self._point_sqs_events_at_stage_queues()
         self._configure_provisioning_function()
         self._configure_rest_api()
@@ -273,6 +319,56 @@ class LoyaltyStack(Stack):
         Tags.of(dead_letters).add("component", "provisioning")
         return dead_letters, queue
 
+    def _deliveries_queues(self) -> tuple[sqs.Queue, sqs.Queue]:
+        prefix = self.stage.resource_prefix
+        dead_letters = sqs.Queue(
+            self,
+            "DeliveriesDeadLetterQueue",
+            queue_name=f"{prefix}-deliveries-dlq",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        queue = sqs.Queue(
+            self,
+            "DeliveriesQueue",
+            queue_name=f"{prefix}-deliveries",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            # 6x the deliver-webhooks function's timeout (60 s, .chalice/config.json), as AWS
+            # advises (also above the drain and dispatch leases' 90 s).
+            visibility_timeout=Duration.minutes(6),
+            # A message is work for the next minutes: the sweep asks again every minute.
+            retention_period=Duration.days(1),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letters, max_receive_count=DELIVERIES_RECEIVES),
+        )
+        Tags.of(queue).add("component", "webhooks")
+        Tags.of(dead_letters).add("component", "webhooks")
+        return dead_letters, queue
+
+    def _webhook_key(self) -> kms.Key:
+        """The key sealing webhook signing secrets. Kept if the stack is deleted (the
+        secrets in the tenant tables would not open without it); rotated yearly by KMS
+        (old ciphertexts still open). Its key policy is the CDK's default (the account
+        delegates to IAM): who may use it is the function role's statement below."""
+        key = kms.Key(
+            self,
+            "WebhookSecretsKey",
+            description=f"Seals the {self.stage.resource_prefix} webhook signing secrets",
+            enable_key_rotation=True,
+            alias=f"alias/{self.stage.resource_prefix}-webhooks",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        Tags.of(key).add("component", "webhooks")
+        return key
+
+    def _event_bus(self) -> events.EventBus:
+        """The stage's own bus: every feed event is put on it (chalicelib/domain/bus.py);
+        partners' rules and targets are added to it outside this stack."""
+        bus = events.EventBus(self, "EventBus", event_bus_name=self.stage.resource_prefix)
+        Tags.of(bus).add("component", "integrations")
+        return bus
+
     def _operator_key_parameter(self) -> ssm.StringParameter:
         # CloudFormation cannot create a SecureString, and this is not a secret: it is the
         # SHA-256 of a 256-bit random key, which cannot be inverted. The placeholder is not
@@ -306,6 +402,11 @@ class LoyaltyStack(Stack):
                     "environment_variables": {
                         "LOYALTY_JOBS_QUEUE_URL": self.jobs_queue.queue_url,
                         "LOYALTY_PROVISIONING_QUEUE_URL": self.provisioning_queue.queue_url,
+                        "LOYALTY_DELIVERIES_QUEUE_URL": self.deliveries_queue.queue_url,
+                        # Required deployed: without it the code would create a key itself.
+                        "LOYALTY_WEBHOOK_KMS_KEY_ID": self.webhook_key.key_arn,
+                        # The source stays the app's default (`loyalty`).
+                        "LOYALTY_EVENT_BUS_NAME": self.event_bus.event_bus_name,
                     },
                 },
             )
@@ -350,6 +451,7 @@ class LoyaltyStack(Stack):
         known.update(
             {name: self.provisioning_queue for name in (*APP_PROVISIONING_QUEUE_NAMES, f"{prefix}-provisioning")}
         )
+        known.update({name: self.deliveries_queue for name in (*APP_DELIVERIES_QUEUE_NAMES, f"{prefix}-deliveries")})
         for logical_id, properties in self.functions.items():
             for event_name, event in (properties.get("Events") or {}).items():
                 if event.get("Type") != "SQS":
@@ -360,9 +462,24 @@ class LoyaltyStack(Stack):
                         f"{logical_id} consumes SQS queue {queue_name!r}, which infra/ does not define: "
                         "add it to the stack (with its dead-letter queue, alarm and IAM statement)"
                     )
+                queue = known[queue_name]
+                # AWS advises a visibility timeout of 6x the consumer's timeout (a retry
+                # must not overlap a run still going).
+                visibility = queue.node.default_child.visibility_timeout
+                timeout = properties.get("Timeout")
+                if not isinstance(visibility, int) or not isinstance(timeout, int) or visibility < 6 * timeout:
+                    raise ValueError(
+                        f"{queue_name}: visibility timeout {visibility!r} s is under 6x the timeout of "
+                        f"{logical_id} ({timeout!r} s)"
+                    )
                 self.app.get_resource(logical_id).add_property_override(
-                    f"Events.{event_name}.Properties.Queue", known[queue_name].queue_arn
+                    f"Events.{event_name}.Properties.Queue", queue.queue_arn
                 )
+
+    def _require_webhook_functions(self) -> None:
+        missing = {DELIVERIES_FUNCTION, DISPATCH_FUNCTION} - set(self.functions)
+        if missing:
+            raise ValueError(f"the app has no {', '.join(sorted(missing))} function (chalicelib/jobs/webhooks.py)")
 
     def _configure_provisioning_function(self) -> None:
         if PROVISIONING_FUNCTION not in self.functions:
@@ -572,6 +689,35 @@ class LoyaltyStack(Stack):
                 resources=[self.provisioning_queue.queue_arn],
             )
         )
+        # Webhook work: the schedule enqueues dispatch units, the API (a redelivery, an
+        # endpoint re-enabled) and the consumer enqueue drains; the consumer polls.
+        self.policies["deliveries-queue"].add_statements(
+            iam.PolicyStatement(
+                sid="DeliveriesQueue",
+                actions=[*CONSUMER_ACTIONS, "sqs:SendMessage"],
+                resources=[self.deliveries_queue.queue_arn],
+            )
+        )
+        self.policies["webhook-secrets"].add_statements(
+            iam.PolicyStatement(
+                sid="WebhookSecrets",
+                actions=list(WEBHOOK_KEY_ACTIONS),
+                resources=[self.webhook_key.key_arn],
+                conditions={
+                    # No key other than the tenant and the endpoint in the context...
+                    "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": list(WEBHOOK_KEY_CONTEXT)},
+                    # ... and both of them (ForAllValues alone holds for an empty context).
+                    "Null": {f"kms:EncryptionContext:{key}": "false" for key in WEBHOOK_KEY_CONTEXT},
+                },
+            )
+        )
+        self.policies["event-bus"].add_statements(
+            iam.PolicyStatement(
+                sid="EventBus",
+                actions=["events:PutEvents"],
+                resources=[self.event_bus.event_bus_arn],
+            )
+        )
         self.policies["operator-key"].add_statements(
             iam.PolicyStatement(
                 sid="OperatorKeyDigest",
@@ -735,6 +881,39 @@ class LoyaltyStack(Stack):
             ),
             cloudwatch.Alarm(
                 self,
+                "DeliveriesDeadLettersAlarm",
+                alarm_name=f"{prefix}-deliveries-dead-letters",
+                alarm_description=(
+                    f"Webhook dispatch or drain messages failed {DELIVERIES_RECEIVES} times (storage failing, "
+                    "not an endpoint: those back off on their own record). The next minute's sweep asks again; "
+                    "look at the deliver-webhooks logs, then purge or redrive the dead-letter queue."
+                ),
+                metric=self.deliveries_dead_letters.metric_approximate_number_of_messages_visible(
+                    period=Duration.minutes(5), statistic="Maximum"
+                ),
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "DeliveriesBacklogAgeAlarm",
+                alarm_name=f"{prefix}-deliveries-backlog-age",
+                alarm_description=(
+                    "The oldest webhook message has waited over 10 minutes: deliver-webhooks is failing, "
+                    "throttled or stalled, and webhooks (and bus events) are late."
+                ),
+                metric=self.deliveries_queue.metric_approximate_age_of_oldest_message(
+                    period=Duration.minutes(5), statistic="Maximum"
+                ),
+                threshold=600,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=2,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
                 "JobsBacklogAgeAlarm",
                 alarm_name=f"{prefix}-jobs-backlog-age",
                 alarm_description="The oldest job unit has waited over 30 minutes: the consumer is failing or stalled.",
@@ -845,7 +1024,44 @@ class LoyaltyStack(Stack):
                     ),
                 ],
                 right=[self.provisioning_queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(5))],
-                width=24,
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Webhook queue",
+                left=[
+                    self.deliveries_queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
+                    self.deliveries_dead_letters.metric_approximate_number_of_messages_visible(
+                        period=Duration.minutes(5), label="dead letters"
+                    ),
+                ],
+                right=[self.deliveries_queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(5))],
+                width=12,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Webhook functions",
+                left=[
+                    self._function_metric(f, m)
+                    for f in (DISPATCH_FUNCTION, DELIVERIES_FUNCTION)
+                    for m in ("Invocations", "Errors")
+                ],
+                right=[self._function_metric(DELIVERIES_FUNCTION, "Duration", "p99")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Event bus: events matched by rules",
+                left=[
+                    cloudwatch.Metric(
+                        namespace="AWS/Events",
+                        metric_name="MatchedEvents",
+                        dimensions_map={"EventBusName": self.event_bus.event_bus_name},
+                        statistic="Sum",
+                        period=Duration.minutes(5),
+                        label="matched events",
+                    )
+                ],
+                width=12,
             ),
         )
         dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24))
@@ -904,6 +1120,10 @@ class LoyaltyStack(Stack):
         CfnOutput(self, "JobsDeadLetterQueueUrl", value=self.jobs_dead_letters.queue_url)
         CfnOutput(self, "ProvisioningQueueUrl", value=self.provisioning_queue.queue_url)
         CfnOutput(self, "ProvisioningDeadLetterQueueUrl", value=self.provisioning_dead_letters.queue_url)
+        CfnOutput(self, "DeliveriesQueueUrl", value=self.deliveries_queue.queue_url)
+        CfnOutput(self, "DeliveriesDeadLetterQueueUrl", value=self.deliveries_dead_letters.queue_url)
+        CfnOutput(self, "WebhookKeyArn", value=self.webhook_key.key_arn)
+        CfnOutput(self, "EventBusName", value=self.event_bus.event_bus_name)
         CfnOutput(self, "OperatorKeyParameterName", value=self.operator_key.parameter_name)
         CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)
         CfnOutput(

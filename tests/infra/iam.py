@@ -1,8 +1,9 @@
 """Reading the synthesised IAM policy as AWS would evaluate it, for one concrete account.
 
 CloudFormation intrinsics in ARNs are rendered for a fixed partition, region and account;
-references to this template's tables, queues and log groups become their real ARNs. A
-statement matches an action and a resource with IAM's wildcard rules (``*`` any run of
+references to this template's tables, queues, log groups and event buses become their real
+ARNs; a KMS key's ARN (its id is chosen by KMS at deploy time) is ``key/<its logical id>``.
+A statement matches an action and a resource with IAM's wildcard rules (``*`` any run of
 characters, ``/`` and ``:`` included; ``?`` one character).
 """
 
@@ -19,6 +20,11 @@ def arn(service: str, resource: str) -> str:
     return f"arn:{PARTITION}:{service}:{REGION}:{ACCOUNT}:{resource}"
 
 
+def key_arn(logical_id: str) -> str:
+    """The stand-in ARN of the template's KMS key ``logical_id``."""
+    return arn("kms", f"key/{logical_id}")
+
+
 def _attribute_arn(template: dict[str, Any], logical_id: str, attribute: str) -> str:
     resource = template["Resources"][logical_id]
     properties = resource.get("Properties", {})
@@ -31,6 +37,10 @@ def _attribute_arn(template: dict[str, Any], logical_id: str, attribute: str) ->
         return arn("sqs", properties["QueueName"])
     if kind == "AWS::Logs::LogGroup":
         return arn("logs", f"log-group:{properties['LogGroupName']}:*")
+    if kind == "AWS::KMS::Key":
+        return key_arn(logical_id)
+    if kind == "AWS::Events::EventBus":
+        return arn("events", f"event-bus/{properties['Name']}")
     raise AssertionError(f"unexpected Fn::GetAtt of a {kind} in a policy")
 
 
@@ -82,14 +92,24 @@ class Statement:
     def _conditions_hold(self, context: dict[str, list[str]]) -> bool:
         """The conditions this helper knows, evaluated as IAM does: ``ForAllValues`` holds
         for a key the request does not carry (an empty set), so a request described
-        without it is allowed, never refused, by such a statement."""
+        without it is allowed, never refused, by such a statement; ``Null`` "false" holds
+        only for a key the request carries (with a value), "true" only for one it does not."""
         for operator, keys in self.conditions.items():
-            if operator != "ForAllValues:StringLike":
-                raise AssertionError(f"condition operator {operator} is not modelled by tests/infra/iam.py")
-            for key, patterns in keys.items():
+            for key, expected in keys.items():
                 values = context.get(key, [])
-                if not all(any(_pattern(p).fullmatch(v) for p in _listed(patterns)) for v in values):
-                    return False
+                if operator == "ForAllValues:StringLike":
+                    if not all(any(_pattern(p).fullmatch(v) for p in _listed(expected)) for v in values):
+                        return False
+                elif operator == "ForAllValues:StringEquals":
+                    if not all(v in _listed(expected) for v in values):
+                        return False
+                elif operator == "Null":
+                    if expected not in ("true", "false"):
+                        raise AssertionError(f"Null condition on {key} expects 'true' or 'false', not {expected!r}")
+                    if (expected == "true") != (not values):
+                        return False
+                else:
+                    raise AssertionError(f"condition operator {operator} is not modelled by tests/infra/iam.py")
         return True
 
 

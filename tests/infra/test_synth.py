@@ -15,7 +15,7 @@ import pytest
 
 from chalicelib.persistence.control import _key_pk, _tenant_pk
 from tests.infra.conftest import ROOT, STAGES, Synthesis
-from tests.infra.iam import ACCOUNT, REGION, allowed, arn, role_statements
+from tests.infra.iam import ACCOUNT, REGION, allowed, arn, key_arn, role_statements
 
 PREFIX = {"dev": "loyalty-dev", "prod": "loyalty-prod"}
 OTHER = {"dev": "prod", "prod": "dev"}
@@ -51,6 +51,11 @@ NEVER = (
 )
 #: The function that provisions tenant tables (chalicelib/jobs/provisioning.py).
 PROVISIONING = "ProvisionTenant"
+#: The webhook functions (chalicelib/jobs/webhooks.py): the queue consumer and the schedule.
+DELIVER, DISPATCH = "DeliverWebhooks", "DispatchWebhooks"
+#: Every queue of a stage, by suffix of ``loyalty-<stage>-``; the dead-letter queues are
+#: these with ``-dlq``.
+QUEUES = ("jobs", "provisioning", "deliveries")
 
 
 def table(name: str) -> str:
@@ -63,6 +68,20 @@ def resources_of(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any
 
 def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {key: value["Properties"] for key, value in resources_of(template, "AWS::Serverless::Function").items()}
+
+
+def the_resource(template: dict[str, Any], kind: str) -> str:
+    """The logical id of the template's only resource of this type."""
+    (logical_id,) = resources_of(template, kind)
+    return logical_id
+
+
+def kms_context(**context: str) -> dict[str, list[str]]:
+    """The condition keys of a KMS request made with this encryption context."""
+    return {
+        "kms:EncryptionContextKeys": sorted(context),
+        **{f"kms:EncryptionContext:{key}": [value] for key, value in context.items()},
+    }
 
 
 # --- synthesis ---------------------------------------------------------------------------
@@ -240,12 +259,19 @@ def test_queue_parameter_and_logs_are_the_stages_own(stage: str, templates: dict
     prefix = PREFIX[stage]
     queue, dead_letters = arn("sqs", f"{prefix}-jobs"), arn("sqs", f"{prefix}-jobs-dlq")
     requests, request_dead_letters = arn("sqs", f"{prefix}-provisioning"), arn("sqs", f"{prefix}-provisioning-dlq")
+    deliveries, delivery_dead_letters = arn("sqs", f"{prefix}-deliveries"), arn("sqs", f"{prefix}-deliveries-dlq")
     for action in ("sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
         assert allowed(api, action, queue), action
         assert not allowed(provisioning, action, queue), action
+        # Webhook work: the schedule and the API enqueue, deliver-webhooks consumes (one role)
+        assert allowed(api, action, deliveries), action
+        assert not allowed(provisioning, action, deliveries), action
         for statements in (api, provisioning):
             assert not allowed(statements, action, dead_letters), action
             assert not allowed(statements, action, request_dead_letters), action
+            assert not allowed(statements, action, delivery_dead_letters), action
+            assert not allowed(statements, action, arn("sqs", f"{PREFIX[OTHER[stage]]}-deliveries")), action
+            assert not allowed(statements, action, arn("sqs", "loyalty-deliveries")), action
             assert not allowed(statements, action, arn("sqs", f"{PREFIX[OTHER[stage]]}-jobs")), action
             assert not allowed(statements, action, arn("sqs", f"{PREFIX[OTHER[stage]]}-provisioning")), action
             assert not allowed(statements, action, arn("sqs", "loyalty-jobs")), action
@@ -267,6 +293,117 @@ def test_queue_parameter_and_logs_are_the_stages_own(stage: str, templates: dict
     everyone = api + provisioning
     assert not allowed(everyone, "logs:PutLogEvents", arn("logs", "log-group:/aws/lambda/other:log-stream:x"))
     assert not allowed(everyone, "logs:CreateLogGroup", arn("logs", f"log-group:/aws/lambda/{prefix}-APIHandler"))
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_sqs_send_only_to_the_stages_own_queues(stage: str, templates: dict[str, dict[str, Any]]) -> None:
+    template = templates[stage]
+    own = {arn("sqs", f"{PREFIX[stage]}-{queue}") for queue in QUEUES}
+    sending = [s for s in role_statements(template) if "sqs:SendMessage" in s.actions]
+    assert sending
+    for statement in sending:
+        assert set(statement.resources) <= own, statement
+    everyone = role_statements(template)
+    for queue in QUEUES:
+        assert allowed(everyone, "sqs:SendMessage", arn("sqs", f"{PREFIX[stage]}-{queue}")), queue
+        for foreign in (
+            arn("sqs", f"{PREFIX[stage]}-{queue}-dlq"),
+            arn("sqs", f"{PREFIX[OTHER[stage]]}-{queue}"),
+            arn("sqs", f"loyalty-{queue}"),  # the name fixed in the app
+            arn("sqs", f"{PREFIX[stage]}-{queue}").replace(ACCOUNT, "444455556666"),
+            arn("sqs", f"{PREFIX[stage]}-{queue}").replace(REGION, "us-east-1"),
+            arn("sqs", f"{PREFIX[stage]}-{queue}x"),
+        ):
+            assert not allowed(everyone, "sqs:SendMessage", foreign), foreign
+    for never in ("sqs:PurgeQueue", "sqs:DeleteQueue", "sqs:SetQueueAttributes", "sqs:CreateQueue"):
+        for queue in QUEUES:
+            assert not allowed(everyone, never, arn("sqs", f"{PREFIX[stage]}-{queue}")), never
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_webhook_secrets_key_only_that_key_only_under_the_webhook_encryption_context(
+    stage: str, templates: dict[str, dict[str, Any]]
+) -> None:
+    """chalicelib/integrations/kms.py seals each secret with Encrypt (KeyId: the stage's key)
+    and opens it with Decrypt, always with the context {tenant_id, webhook_id}
+    (chalicelib/domain/webhooks.py)."""
+    template = templates[stage]
+    by_purpose = roles(template)
+    api = role_statements(template, by_purpose["functions"])
+    provisioning = role_statements(template, by_purpose["provisioning"])
+    key = key_arn(the_resource(template, "AWS::KMS::Key"))
+    webhook = kms_context(tenant_id="acme", webhook_id="wh_01JD0000000000000000000000")
+    for action in ("kms:Encrypt", "kms:Decrypt"):
+        assert allowed(api, action, key, context=webhook), action
+        # Not without the context, nor with part of it, nor with anything more
+        for context in (
+            {},
+            kms_context(tenant_id="acme"),
+            kms_context(webhook_id="wh_1"),
+            kms_context(tenant_id="acme", webhook_id="wh_1", purpose="other"),
+            kms_context(tenant="acme", webhook="wh_1"),
+        ):
+            assert not allowed(api, action, key, context=context), (action, context)
+        # Not with another key (another stage's, an AWS-managed one, any other), nor by alias
+        for other in (
+            key_arn("SomeOtherKey"),
+            key.replace(ACCOUNT, "444455556666"),
+            key.replace(REGION, "us-east-1"),
+            arn("kms", f"alias/loyalty-{stage}-webhooks"),
+            arn("kms", "key/*"),
+            "*",
+        ):
+            assert not allowed(api, action, other, context=webhook), (action, other)
+        assert not allowed(provisioning, action, key, context=webhook), action
+    # Nothing else on the key, and no key or alias management anywhere
+    for action in (
+        "kms:CreateKey",
+        "kms:CreateAlias",
+        "kms:ListAliases",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+        "kms:GenerateDataKey",
+        "kms:DescribeKey",
+        "kms:ScheduleKeyDeletion",
+        "kms:DisableKey",
+        "kms:PutKeyPolicy",
+        "kms:CreateGrant",
+    ):
+        for resource in (key, "*", arn("kms", f"alias/loyalty-{stage}-webhooks")):
+            assert not allowed(api + provisioning, action, resource, context=webhook), (action, resource)
+    kms = [s for s in api + provisioning if any(a.startswith("kms:") for a in s.actions)]
+    assert [(s.sid, set(s.actions), s.resources) for s in kms] == [
+        ("WebhookSecrets", {"kms:Encrypt", "kms:Decrypt"}, (key,))
+    ]
+    # What the code sends, deployed: the key's ARN (never the local alias it would create)
+    for name, props in functions(template).items():
+        assert props["Environment"]["Variables"]["LOYALTY_WEBHOOK_KMS_KEY_ID"] == {
+            "Fn::GetAtt": [the_resource(template, "AWS::KMS::Key"), "Arn"]
+        }, name
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_put_events_only_on_the_stages_own_bus(stage: str, templates: dict[str, dict[str, Any]]) -> None:
+    template = templates[stage]
+    by_purpose = roles(template)
+    api = role_statements(template, by_purpose["functions"])
+    provisioning = role_statements(template, by_purpose["provisioning"])
+    bus = arn("events", f"event-bus/loyalty-{stage}")
+    assert allowed(api, "events:PutEvents", bus)
+    assert not allowed(provisioning, "events:PutEvents", bus)
+    for other in (
+        arn("events", "event-bus/default"),
+        arn("events", f"event-bus/loyalty-{OTHER[stage]}"),
+        arn("events", f"event-bus/loyalty-{stage}x"),
+        bus.replace(ACCOUNT, "444455556666"),
+        bus.replace(REGION, "us-east-1"),
+        "*",
+    ):
+        assert not allowed(api + provisioning, "events:PutEvents", other), other
+    for action in ("events:PutRule", "events:PutTargets", "events:DeleteEventBus", "events:PutPermission"):
+        assert not allowed(api + provisioning, action, bus), action
+    events = [s for s in api + provisioning if any(a.startswith("events:") for a in s.actions)]
+    assert [(s.sid, s.actions, s.resources) for s in events] == [("EventBus", ("events:PutEvents",), (bus,))]
 
 
 def test_iam_statements_are_exactly_these(templates: dict[str, dict[str, Any]]) -> None:
@@ -304,6 +441,27 @@ def test_iam_statements_are_exactly_these(templates: dict[str, dict[str, Any]]) 
                 "ProvisioningRequests",
                 ("sqs:SendMessage",),
                 (arn("sqs", "loyalty-prod-provisioning"),),
+            ),
+            (
+                "functions",
+                "deliveries-queue",
+                "DeliveriesQueue",
+                tuple(sorted((*consumer, "sqs:SendMessage"))),
+                (arn("sqs", "loyalty-prod-deliveries"),),
+            ),
+            (
+                "functions",
+                "webhook-secrets",
+                "WebhookSecrets",
+                ("kms:Decrypt", "kms:Encrypt"),
+                (key_arn(the_resource(template, "AWS::KMS::Key")),),
+            ),
+            (
+                "functions",
+                "event-bus",
+                "EventBus",
+                ("events:PutEvents",),
+                (arn("events", "event-bus/loyalty-prod"),),
             ),
             (
                 "functions",
@@ -346,7 +504,13 @@ def test_iam_statements_are_exactly_these(templates: dict[str, dict[str, Any]]) 
         ]
     )
     conditions = {s.sid: s.conditions for s in role_statements(template) if s.conditions}
-    assert conditions == {"TenantRegistry": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["TENANT#*"]}}}
+    assert conditions == {
+        "TenantRegistry": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["TENANT#*"]}},
+        "WebhookSecrets": {
+            "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["tenant_id", "webhook_id"]},
+            "Null": {"kms:EncryptionContext:tenant_id": "false", "kms:EncryptionContext:webhook_id": "false"},
+        },
+    }
 
 
 # --- resources ---------------------------------------------------------------------------
@@ -399,12 +563,7 @@ def test_job_queue_with_dead_letter_queue(stage: str, templates: dict[str, dict[
 
     template = Template.from_json(templates[stage])
     queues = {p["Properties"]["QueueName"]: key for key, p in resources_of(templates[stage], "AWS::SQS::Queue").items()}
-    assert set(queues) == {
-        f"{PREFIX[stage]}-jobs",
-        f"{PREFIX[stage]}-jobs-dlq",
-        f"{PREFIX[stage]}-provisioning",
-        f"{PREFIX[stage]}-provisioning-dlq",
-    }
+    assert set(queues) == {f"{PREFIX[stage]}-{queue}{dlq}" for queue in QUEUES for dlq in ("", "-dlq")}
     template.has_resource_properties(
         "AWS::SQS::Queue",
         {
@@ -438,11 +597,86 @@ def test_job_queue_with_dead_letter_queue(stage: str, templates: dict[str, dict[
     template.has_resource_properties(
         "AWS::SQS::Queue", {"QueueName": f"{PREFIX[stage]}-provisioning-dlq", "SqsManagedSseEnabled": True}
     )
+    # The webhook queue: a message that fails 5 times (storage failing: a failing endpoint
+    # backs off on its own record) is dead-lettered; redelivered after 6 minutes (6x the
+    # deliver-webhooks function's 60 s timeout).
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "QueueName": f"{PREFIX[stage]}-deliveries",
+            "SqsManagedSseEnabled": True,
+            "VisibilityTimeout": 360,
+            "RedrivePolicy": {
+                "deadLetterTargetArn": {"Fn::GetAtt": [queues[f"{PREFIX[stage]}-deliveries-dlq"], "Arn"]},
+                "maxReceiveCount": 5,
+            },
+        },
+    )
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "QueueName": f"{PREFIX[stage]}-deliveries-dlq",
+            "SqsManagedSseEnabled": True,
+            "MessageRetentionPeriod": 1209600,
+        },
+    )
+    # Every queue's visibility timeout is at least 6x its consumer's timeout (AWS's advice)
+    timeouts = {name: props["Timeout"] for name, props in functions(templates[stage]).items()}
+    visibility = {
+        key: value["Properties"].get("VisibilityTimeout", 30)
+        for key, value in resources_of(templates[stage], "AWS::SQS::Queue").items()
+    }
+    consumed = 0
+    for name, props in functions(templates[stage]).items():
+        for event in (props.get("Events") or {}).values():
+            if event["Type"] == "SQS":
+                consumed += 1
+                (queue_id, _) = event["Properties"]["Queue"]["Fn::GetAtt"]
+                assert visibility[queue_id] >= 6 * timeouts[name], name
+    assert consumed == len(QUEUES)
     # All refuse plain-HTTP requests.
-    template.resource_count_is("AWS::SQS::QueuePolicy", 4)
+    template.resource_count_is("AWS::SQS::QueuePolicy", 2 * len(QUEUES))
     for policy in resources_of(templates[stage], "AWS::SQS::QueuePolicy").values():
         (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
         assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_webhook_secrets_key_rotates_is_kept_and_has_the_stages_alias(
+    stage: str, templates: dict[str, dict[str, Any]]
+) -> None:
+    template = templates[stage]
+    key_id = the_resource(template, "AWS::KMS::Key")
+    key = template["Resources"][key_id]
+    assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain"  # sealed secrets need it
+    props = key["Properties"]
+    assert props["EnableKeyRotation"] is True
+    assert props.get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
+    assert props.get("KeyUsage", "ENCRYPT_DECRYPT") == "ENCRYPT_DECRYPT"
+    assert props.get("Enabled", True) is True
+    assert {"Key": "stage", "Value": stage} in props["Tags"]
+    # The key policy only delegates to this account's IAM: the roles' statements decide
+    (statement,) = props["KeyPolicy"]["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Resource"] == "*"
+    assert statement["Principal"] == {
+        "AWS": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":root"]]}
+    }
+    (alias,) = resources_of(template, "AWS::KMS::Alias").values()
+    assert alias["Properties"] == {
+        "AliasName": f"alias/loyalty-{stage}-webhooks",
+        "TargetKeyId": {"Fn::GetAtt": [key_id, "Arn"]},
+    }
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_stage_owns_its_event_bus(stage: str, templates: dict[str, dict[str, Any]]) -> None:
+    template = templates[stage]
+    (bus,) = resources_of(template, "AWS::Events::EventBus").values()
+    assert bus["Properties"]["Name"] == f"loyalty-{stage}"
+    assert "EventSourceName" not in bus["Properties"]  # not a partner bus
+    # Nothing in the stack puts rules on it: partners' rules are theirs (the only rules are
+    # SAM's schedules, on the default bus)
+    assert not resources_of(template, "AWS::Events::Rule")
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -453,6 +687,10 @@ def test_functions_are_configured_for_the_stage(stage: str, templates: dict[str,
     }
     queue_id = queue_ids[f"{PREFIX[stage]}-jobs"]
     provisioning_queue_id = queue_ids[f"{PREFIX[stage]}-provisioning"]
+    deliveries_queue_id = queue_ids[f"{PREFIX[stage]}-deliveries"]
+    consumed = {PROVISIONING: provisioning_queue_id, DELIVER: deliveries_queue_id}
+    key_id = the_resource(template, "AWS::KMS::Key")
+    bus_id = the_resource(template, "AWS::Events::EventBus")
     parameter = next(iter(resources_of(template, "AWS::SSM::Parameter").values()))["Properties"]
     assert parameter["Name"] == f"/loyalty/{stage}/operator-key-sha256"
     assert parameter["Type"] == "String" and not re.fullmatch(r"[0-9a-f]{64}", parameter["Value"])
@@ -472,19 +710,37 @@ def test_functions_are_configured_for_the_stage(stage: str, templates: dict[str,
         assert variables["LOYALTY_OPERATOR_KEY_SSM_PARAMETER"] == parameter["Name"]
         assert variables["LOYALTY_JOBS_QUEUE_URL"] == {"Ref": queue_id}
         assert variables["LOYALTY_PROVISIONING_QUEUE_URL"] == {"Ref": provisioning_queue_id}
+        assert variables["LOYALTY_DELIVERIES_QUEUE_URL"] == {"Ref": deliveries_queue_id}
+        assert variables["LOYALTY_WEBHOOK_KMS_KEY_ID"] == {"Fn::GetAtt": [key_id, "Arn"]}
+        assert variables["LOYALTY_EVENT_BUS_NAME"] == {"Ref": bus_id}
+        # The app's default source (`loyalty`); webhook URLs must be public https (no local mode)
+        assert variables.get("LOYALTY_EVENT_BUS_SOURCE", "loyalty") == "loyalty"
+        assert "LOYALTY_WEBHOOKS_LOCAL_MODE" not in variables
+        assert "LOYALTY_KMS_ENDPOINT" not in variables and "LOYALTY_EVENTS_ENDPOINT" not in variables
         assert "LOYALTY_PROVISIONING_ASYNC" not in variables  # the real queue, not the tests' stand-in
         assert "LOYALTY_OPERATOR_KEY" not in variables and "LOYALTY_DYNAMODB_ENDPOINT" not in variables
         assert "POWERTOOLS_TRACE_DISABLED" not in variables
-        assert props["Timeout"] == (120 if name == PROVISIONING else 29), name
+        assert props["Timeout"] == {PROVISIONING: 120, DELIVER: 60}.get(name, 29), name
+        # Webhooks go out to the internet from the functions: no VPC (it would need a NAT gateway)
+        assert "VpcConfig" not in props, name
         for event in (props.get("Events") or {}).values():
             if event["Type"] == "SQS":  # the stage's own queue, not the name fixed in the app
-                expected = provisioning_queue_id if name == PROVISIONING else queue_id
+                expected = consumed.get(name, queue_id)
                 assert event["Properties"]["Queue"] == {"Fn::GetAtt": [expected, "Arn"]}, name
                 assert event["Properties"]["BatchSize"] == 1, name
     # At most 5 tables provisioned at once: far below DynamoDB's 500 table operations in progress.
     (provisioning_event,) = functions(template)[PROVISIONING]["Events"].values()
     assert provisioning_event["Type"] == "SQS"
     assert provisioning_event["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 5}
+    # The webhook consumer reads its own queue one message at a time (one dispatch or drain)
+    (deliver_event,) = functions(template)[DELIVER]["Events"].values()
+    assert deliver_event["Type"] == "SQS"
+    assert deliver_event["Properties"]["Queue"] == {"Fn::GetAtt": [deliveries_queue_id, "Arn"]}
+    assert deliver_event["Properties"]["BatchSize"] == 1
+    # The dispatch schedule is the app's: a SAM Schedule event, which the SAM transform
+    # deploys as an EventBridge rule (default bus) invoking the function every minute
+    (dispatch_event,) = functions(template)[DISPATCH]["Events"].values()
+    assert dispatch_event == {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}}
     assert len(groups) == len(functions(template))
 
 
@@ -521,25 +777,40 @@ def test_alarms_notify_the_topic_and_cover_the_failure_modes(stage: str, templat
     assert ("AWS/ApiGateway", "5XXError", "Average", None) in watched  # the 5xx rate
     assert ("AWS/ApiGateway", "Latency", "p99", None) in watched
     dead_letters = [a for a in alarms if a["AlarmName"].endswith("-dead-letters")]
-    assert sorted(a["AlarmName"] for a in dead_letters) == [
-        f"loyalty-{stage}-jobs-dead-letters",
-        f"loyalty-{stage}-provisioning-dead-letters",
-    ]
+    assert sorted(a["AlarmName"] for a in dead_letters) == sorted(
+        f"loyalty-{stage}-{queue}-dead-letters" for queue in QUEUES
+    )
     for alarm in dead_letters:
         assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible" and alarm["Threshold"] == 0
     backlog = {a["AlarmName"]: a for a in alarms if a["AlarmName"].endswith("-backlog-age")}
-    assert set(backlog) == {f"loyalty-{stage}-jobs-backlog-age", f"loyalty-{stage}-provisioning-backlog-age"}
+    assert set(backlog) == {f"loyalty-{stage}-{queue}-backlog-age" for queue in QUEUES}
     queue_names = {
         key: value["Properties"]["QueueName"] for key, value in resources_of(template, "AWS::SQS::Queue").items()
     }
     for name, alarm in backlog.items():
         (dimension,) = alarm["Dimensions"]
         assert queue_names[dimension["Value"]["Fn::GetAtt"][0]] == name.removesuffix("-backlog-age"), alarm
+    for alarm in dead_letters:
+        (dimension,) = alarm["Dimensions"]
+        queue = alarm["AlarmName"].removesuffix("-dead-letters")
+        assert queue_names[dimension["Value"]["Fn::GetAtt"][0]] == f"{queue}-dlq", alarm
+    # Webhooks late by more than 10 minutes
+    deliveries_age = backlog[f"loyalty-{stage}-deliveries-backlog-age"]
+    assert deliveries_age["MetricName"] == "ApproximateAgeOfOldestMessage" and deliveries_age["Threshold"] == 600
+    # Failed runs of both webhook functions
+    assert {DELIVER, DISPATCH} <= set(functions(template))
+    for name in (DELIVER, DISPATCH):
+        assert ("AWS/Lambda", "Errors", "Sum", f"loyalty-{stage}-{name}") in watched
     for name in functions(template):
         for metric in ("Errors", "Throttles"):
             assert ("AWS/Lambda", metric, "Sum", f"loyalty-{stage}-{name}") in watched
     (dashboard,) = resources_of(template, "AWS::CloudWatch::Dashboard").values()
     assert dashboard["Properties"]["DashboardName"] == f"loyalty-{stage}"
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for shown in ("Webhook queue", "Webhook functions", f"loyalty-{stage}-{DELIVER}", f"loyalty-{stage}-{DISPATCH}"):
+        assert shown in body, shown
+    deliveries_queues = [key for key, name in queue_names.items() if name.startswith(f"loyalty-{stage}-deliveries")]
+    assert len(deliveries_queues) == 2 and all(key in body for key in deliveries_queues)
 
 
 #: Every response type API Gateway can answer with on its own, that a client may meet.
