@@ -24,6 +24,7 @@ from chalicelib.domain.program import ProgramService
 from chalicelib.domain.rewards import RewardService
 from chalicelib.domain.rules import RuleService
 from chalicelib.domain.tenants import TenantService
+from chalicelib.domain.tiers import TierReviewJob, TierService
 from chalicelib.persistence.control import ApiKeyRepository, TenantRepository
 from chalicelib.persistence.factory import ConnectionConfig, clear_caches, control_models, tenant_models
 from chalicelib.persistence.provisioning import InProcessProvisioningQueue, SqsProvisioningQueue, TableProvisioner
@@ -37,6 +38,7 @@ from chalicelib.persistence.tenant_data import (
     ProgramRepository,
     RuleRepository,
 )
+from chalicelib.persistence.tiers import TierProgramRepository
 from chalicelib.settings import Settings, get_settings, reset_settings
 
 if TYPE_CHECKING:
@@ -57,6 +59,7 @@ class TenantServices:
     jobs: JobRunner
     feed: EventFeed
     rewards: RewardService
+    tiers: TierService
 
 
 class PlatformServices:
@@ -141,7 +144,8 @@ class PlatformServices:
         program = ProgramService(ProgramRepository(models), clock=clock)
         ledger = LedgerRepository(models)
         rules = RuleService(RuleRepository(models), program, clock=clock)
-        points = PointsService(ledger, program, clock=clock, retry=self.retry_policy, rules=rules)
+        tiers = TierService(TierProgramRepository(models), ledger, timezone=timezone, clock=clock)
+        points = PointsService(ledger, program, clock=clock, retry=self.retry_policy, rules=rules, tiers=tiers)
         members = MemberService(MemberRepository(models), clock=clock)
         notify = NotificationJob(
             ledger=ledger,
@@ -159,6 +163,7 @@ class PlatformServices:
                 JobName.EXPIRE_POINTS: expiry_job(ledger, points),
                 JobName.MATURE_PENDING: maturity_job(ledger, points),
                 JobName.NOTIFY: notify,
+                JobName.REVIEW_TIERS: TierReviewJob(ledger, tiers),
             },
             clock,
         )
@@ -170,7 +175,10 @@ class PlatformServices:
             activities=ActivityService(rules, points, clock=clock),
             jobs=jobs,
             feed=EventFeed(EventRepository(models), start=created_at, clock=clock),
-            rewards=RewardService(RewardRepository(models), points, ledger, clock=clock, timezone=timezone),
+            rewards=RewardService(
+                RewardRepository(models), points, ledger, clock=clock, timezone=timezone, tier_of=tiers.tier_of
+            ),
+            tiers=tiers,
         )
 
     def sqs(self) -> Any:

@@ -129,7 +129,9 @@ def reverse_points(request: ApiRequest, member_id: str) -> Result:
     response=schemas.BalanceOut,
 )
 def get_balance(request: ApiRequest, member_id: str) -> schemas.BalanceOut:
-    return presenters.balance(request.services.for_tenant(request.tenant).points.view(member_id))
+    services = request.services.for_tenant(request.tenant)
+    view = services.points.view(member_id)
+    return presenters.balance(view, services.tiers.status(view.balance))
 
 
 @endpoint(

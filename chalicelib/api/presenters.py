@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from chalicelib.api import schemas
 from chalicelib.domain.api_keys import ApiKey, IssuedApiKey
@@ -15,6 +16,7 @@ from chalicelib.domain.program import Program
 from chalicelib.domain.rewards import Coupon, Eligibility, Redemption, Reward, RewardStats
 from chalicelib.domain.rules import WEEKDAYS, Earning, EarningRule, Share
 from chalicelib.domain.tenants import Tenant
+from chalicelib.domain.tiers import Metric, TierProgram, TierStatus
 
 
 def tenant(value: Tenant) -> schemas.TenantOut:
@@ -81,7 +83,7 @@ def member(value: Member) -> schemas.MemberOut:
     )
 
 
-def balance(view: BalanceView) -> schemas.BalanceOut:
+def balance(view: BalanceView, tiers: TierStatus | None = None) -> schemas.BalanceOut:
     stored = view.balance
     expiring = schemas.ExpiringSoon(points=view.expiring_points, at=view.expiring_at) if view.expiring_at else None
     return schemas.BalanceOut(
@@ -95,6 +97,8 @@ def balance(view: BalanceView) -> schemas.BalanceOut:
         lifetime_expired=stored.lifetime_expired,
         lifetime_reversed=stored.lifetime_reversed,
         updated_at=stored.updated_at,
+        tier=tiers.state.tier if tiers is not None else stored.tier,
+        tier_status=tier_status(tiers) if tiers is not None else None,
     )
 
 
@@ -154,6 +158,7 @@ def rule(value: EarningRule, now: datetime) -> schemas.RuleOut:
         per=value.per,
         created_at=value.created_at,
         status=status,  # type: ignore[arg-type]
+        tiers=sorted(value.tiers),
     )
 
 
@@ -274,4 +279,58 @@ def member_reward(value: Eligibility, stats: RewardStats, now: datetime) -> sche
         locked_because=list(value.reasons),
         points_short=value.points_short,
         remaining_for_member=value.remaining_for_member,
+    )
+
+
+# --- tiers -------------------------------------------------------------------------------------
+
+
+def _figure(value: Decimal, metric: Metric) -> int | str:
+    """Points and orders are whole numbers; spend is an amount (a decimal string)."""
+    return format(value, "f") if metric is Metric.SPEND else int(value)
+
+
+def tier_program(value: TierProgram, in_force: TierProgram | None, now: datetime) -> schemas.TierProgramOut:
+    if value.effective_from > now:
+        status = "scheduled"
+    else:
+        status = "active" if in_force is not None and in_force.version_id == value.version_id else "superseded"
+    return schemas.TierProgramOut(
+        id=value.version_id,
+        metric=value.metric,  # type: ignore[arg-type]
+        window=schemas.TierWindowOut(kind=value.window, months=value.months),  # type: ignore[arg-type]
+        grace_periods=value.grace_periods,
+        tiers=[
+            schemas.TierOut(
+                name=tier.name,
+                threshold=format(tier.threshold, "f"),
+                multiplier=format(tier.multiplier, "f"),
+                perks=list(tier.perks),
+            )
+            for tier in value.tiers
+        ],
+        effective_from=value.effective_from,
+        created_at=value.created_at,
+        status=status,  # type: ignore[arg-type]
+    )
+
+
+def tier_status(value: TierStatus) -> schemas.TierStatusOut:
+    tier, metric = value.tier, value.program.metric
+    following = value.progress
+    return schemas.TierStatusOut(
+        tier=value.state.tier,
+        since=value.state.since,
+        expires_at=value.state.expires_at,
+        multiplier=format(tier.multiplier, "f") if tier else None,
+        perks=list(tier.perks) if tier else [],
+        metric=metric,  # type: ignore[arg-type]
+        qualifying=_figure(value.total, metric),
+        progress=schemas.TierProgressOut(
+            next_tier=following.next_tier,
+            remaining=_figure(following.remaining, metric),
+            metric=metric,  # type: ignore[arg-type]
+        )
+        if following
+        else None,
     )

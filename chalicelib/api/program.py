@@ -12,6 +12,7 @@ from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import utc_now
 from chalicelib.domain.expiry import ExpiryPolicy
 from chalicelib.domain.rules import NewRule, Order
+from chalicelib.domain.tiers import Metric, NewTierProgram, Tier, WindowKind
 
 bp = Blueprint(__name__)
 TAG = "Program"
@@ -94,6 +95,7 @@ def add_rule(request: ApiRequest) -> schemas.RuleOut:
             activity=body.activity,
             limit=body.limit,
             per=body.per,
+            tiers=frozenset(body.tiers),
         )
     )
     return presenters.rule(rule, utc_now())
@@ -168,3 +170,59 @@ def preview(request: ApiRequest) -> schemas.PreviewOut:
 def to_order(body: schemas.OrderModel, tenant_currency: str) -> Order:
     lines = [(line.sku, line.category, line.quantity, line.unit_price) for line in body.lines]
     return Order.parse(body.id, body.total, body.currency, lines, tenant_currency)
+
+
+# --- tiers -------------------------------------------------------------------------------------
+
+
+@endpoint(
+    bp,
+    "/program/tiers",
+    "PUT",
+    summary="Configure the tiers: a new version, in force from effective_from (versions are never deleted)",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.ADMIN,
+    body=schemas.TierProgramRequest,
+    response=schemas.TierProgramOut,
+)
+def put_tiers(request: ApiRequest) -> schemas.TierProgramOut:
+    body: schemas.TierProgramRequest = request.body
+    tiers = request.services.for_tenant(request.tenant).tiers
+    version = tiers.configure(
+        NewTierProgram(
+            metric=Metric(body.metric),
+            window=WindowKind(body.window.kind),
+            months=body.window.months,
+            grace_periods=body.grace_periods,
+            tiers=tuple(
+                Tier(
+                    name=tier.name,
+                    threshold=Decimal(tier.threshold),
+                    multiplier=Decimal(tier.multiplier),
+                    perks=tuple(tier.perks),
+                )
+                for tier in body.tiers
+            ),
+            effective_from=body.effective_from,
+        )
+    )
+    now = utc_now()
+    return presenters.tier_program(version, tiers.in_force(now), now)
+
+
+@endpoint(
+    bp,
+    "/program/tiers",
+    "GET",
+    summary="Every version of the tier program, oldest first, with the one in force",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.READ,
+    response=schemas.TierProgramList,
+)
+def list_tiers(request: ApiRequest) -> schemas.TierProgramList:
+    tiers = request.services.for_tenant(request.tenant).tiers
+    now = utc_now()
+    in_force = tiers.versions_in_force(now)
+    return schemas.TierProgramList(data=[presenters.tier_program(v, in_force, now) for v in tiers.versions()])

@@ -46,6 +46,8 @@ class EventType(StrEnum):
     #: Notices of the notify job (marketing: only for members with marketing consent).
     POINTS_EXPIRING_SOON = "points.expiring_soon"
     MEMBER_BIRTHDAY = "member.birthday"
+    #: A member's tier changed: upgraded by an earn, or lowered by the review job.
+    TIER_CHANGED = "tier.changed"
 
 
 EVENT_OF_MOVEMENT = {

@@ -26,6 +26,8 @@ class JobName(StrEnum):
     EXPIRE_POINTS = "expire-points"
     MATURE_PENDING = "mature-pending"
     NOTIFY = "notify"
+    #: Tiers whose review time has passed: kept, lowered or lost (chalicelib.domain.tiers).
+    REVIEW_TIERS = "review-tiers"
 
 
 class Job(Protocol):

@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -50,6 +51,7 @@ from chalicelib.domain.ports import (
     CouponWriteRefused,
     IdempotencyKeyTaken,
 )
+from chalicelib.domain.tiers import SPEND_SCALE
 
 T = TypeVar("T")
 
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.ports import LedgerStore, Page
     from chalicelib.domain.program import ProgramService
     from chalicelib.domain.rules import Order, RuleService, Share
+    from chalicelib.domain.tiers import TierService
 
 #: Largest number of points a single movement may carry.
 MAX_POINTS_PER_MOVEMENT = 100_000_000
@@ -127,6 +130,15 @@ class Balance:
     inactive_at: datetime | None = None
     #: Orders earned on (milestones count them; each order earn moves it in its transaction).
     order_count: int = 0
+    #: The member's tier (chalicelib.domain.tiers), since when, and when it is reviewed;
+    #: ``tier_rev`` moves with every change of them (the review job writes them without an
+    #: entry, so movements check it as well as ``version``).
+    tier: str | None = None
+    tier_since: datetime | None = None
+    tier_expires_at: datetime | None = None
+    tier_rev: int = 0
+    #: Qualifying totals by local month, encoded (``tiers.encode_buckets``).
+    tier_buckets: str | None = None
 
     @classmethod
     def opening(cls, member_id: str, now: datetime) -> Balance:
@@ -505,10 +517,12 @@ class PointsService:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rules: RuleService | None = None,
+        tiers: TierService | None = None,
     ) -> None:
         self._ledger = ledger
         self._program = program
         self._rules = rules
+        self._tiers = tiers
         self._clock = clock
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -655,6 +669,17 @@ class PointsService:
         transaction_id = new_transaction_id(now)
         lot = None
         requested = pending_change = None
+        counts_for_tiers = self._tiers is not None and request.movement in (MovementType.EARN, MovementType.REVERSE)
+        tier_program = tier_state = None
+        if counts_for_tiers and self._tiers is not None:
+            # The member's tier at this moment (a review already due is applied first): its
+            # multiplier and the rules limited to it decide what the order earns.
+            tier_program, tier_state = self._tiers.before_earn(settled.balance, now)
+            if request.order is not None and self._rules is not None and tier_program is not None:
+                tier = tier_program.tier(tier_state.tier)
+                if tier is not None:
+                    earning = self._rules.earning(request.order, request.occurred_at or now, request.timezone, tier)
+                    delta, breakdown = earning.points, earning.breakdown
         if request.order is not None and self._rules is not None:
             # Milestones follow the member's order count, read with the balance: a concurrent
             # order moves the version, so each order number is given once.
@@ -693,6 +718,22 @@ class PointsService:
         after = self._with_activity(request.movement, after, now).with_lots(
             LotBook(after.available, settled.lots).after(own)
         )
+        tier_write = None
+        if counts_for_tiers and self._tiers is not None and tier_state is not None:
+            # The qualifying totals move in this transaction (the version condition serialises
+            # them), and a threshold crossed upgrades the member in it too.
+            earned = request.movement is MovementType.EARN
+            after, tier_write = self._tiers.after_movement(
+                tier_program,
+                tier_state,
+                settled.balance,
+                after,
+                occurred_at=request.occurred_at or now,
+                now=now,
+                points=delta,
+                spend=int(Decimal(amount) * SPEND_SCALE) if earned and amount is not None else 0,
+                orders=1 if earned and request.order is not None else 0,
+            )
         entry = LedgerEntry(
             transaction_id=transaction_id,
             member_id=request.member_id,
@@ -725,6 +766,7 @@ class PointsService:
                 changes,
                 counters=request.counters,
                 coupons=request.coupons,
+                tier=tier_write,
             )
         except IdempotencyKeyTaken:
             return self._replay_or_raise(request, None)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.rewards import Coupon, Reward
     from chalicelib.domain.rules import EarningRule
     from chalicelib.domain.tenants import Tenant
+    from chalicelib.domain.tiers import TierProgram, TierWrite
 
 T = TypeVar("T")
 
@@ -85,6 +86,7 @@ class LedgerStore(Protocol):
         request_entry: bool = True,
         counters: Sequence[CounterChange] = (),
         coupons: Sequence[CouponWrite] = (),
+        tier: TierWrite | None = None,
     ) -> None:
         """Write the entries, the new balance, the lot changes, the counter changes and the
         coupon writes in one conditional transaction.
@@ -95,8 +97,18 @@ class LedgerStore(Protocol):
         key exists and it is a request's entry (``request_entry``), CounterLimitReached when
         a counter would pass its limit, CouponWriteRefused when a coupon's condition fails,
         BalanceChanged for any other failed condition, TransientStoreError for conflicts
-        and throttling.
+        and throttling. The balance is written only if its ``tier_rev`` is still
+        ``previous.tier_rev`` too; ``tier`` moves the member's entry in the index of due tier
+        reviews and writes its ``tier.changed`` event.
         """
+
+    def set_tier(self, previous: Balance, new: Balance, tier: TierWrite) -> None:
+        """Write the tier fields of ``new`` (no ledger entry), with ``tier``'s index entry and
+        event, only if the balance is still at ``previous.version`` and ``previous.tier_rev``:
+        else BalanceChanged."""
+
+    def due_tier_reviews(self, as_of: datetime) -> Iterator[str]:
+        """Ids of members whose tier review is due at ``as_of``, through a sparse index."""
 
     def get_counter(self, name: str) -> int:
         """A counter's value (0 if it was never changed), read strongly."""
@@ -165,6 +177,15 @@ class RewardStore(Protocol):
     def mark_used(self, coupon: Coupon, *, now: datetime) -> bool:
         """Write the coupon as used only if it is still issued and not past its validity at
         ``now``: False when it was not."""
+
+
+class TierProgramStore(Protocol):
+    def add(self, program: TierProgram) -> None: ...
+    def list(self) -> list[TierProgram]:
+        """Every version, oldest effective_from first."""
+
+    def in_force(self, at: datetime) -> TierProgram | None:
+        """The version with the latest effective_from at or before ``at``."""
 
 
 class ProgramStore(Protocol):

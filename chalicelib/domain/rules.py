@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from chalicelib.domain.ports import RuleStore
     from chalicelib.domain.program import ProgramService
+    from chalicelib.domain.tiers import Tier
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: Rules in force at once; evaluation reads them all on every order earn.
@@ -96,10 +97,14 @@ class EarningRule:
     activity: str | None = None
     limit: int | None = None
     per: Per | None = None
+    #: Order rules only: the member's tier must be one of these (empty: every member).
+    tiers: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, str]] = []
         problems += self._milestone_and_activity_problems()
+        if self.tiers and self.kind not in ORDER_KINDS:
+            problems.append(("tiers", "only order rules (multipliers and bonuses) may be limited to tiers"))
         multiplier = self.kind in (RuleKind.LINE_MULTIPLIER, RuleKind.ORDER_MULTIPLIER)
         if multiplier and (self.factor is None or self.factor <= 1):
             problems.append(("factor", "a multiplier needs a factor greater than 1"))
@@ -142,8 +147,10 @@ class EarningRule:
     def in_force(self, at: datetime) -> bool:
         return (self.starts_at is None or self.starts_at <= at) and (self.ends_at is None or at < self.ends_at)
 
-    def applies_to(self, order: Order, at: datetime, timezone: str) -> bool:
+    def applies_to(self, order: Order, at: datetime, timezone: str, tier: str | None = None) -> bool:
         if not self.in_force(at):
+            return False
+        if self.tiers and tier not in self.tiers:
             return False
         if self.min_order_total is not None and order.total < self.min_order_total:
             return False
@@ -226,12 +233,17 @@ class Earning:
     breakdown: tuple[Share, ...] = field(default_factory=tuple)
 
 
-def evaluate(order: Order, program: Program, rules: list[EarningRule], at: datetime, timezone: str) -> Earning:
-    """The points ``order`` earns at ``at`` under ``program`` and the rules in force then."""
+def evaluate(
+    order: Order, program: Program, rules: list[EarningRule], at: datetime, timezone: str, tier: Tier | None = None
+) -> Earning:
+    """The points ``order`` earns at ``at`` under ``program`` and the rules in force then, for
+    a member of ``tier``: rules limited to tiers apply only to theirs, and the tier's
+    multiplier adds its extra share of the base (``tier:<name>``)."""
     per_unit = program.points_per_currency_unit
     shares = [Share("base", "Base rate", program.round(order.base_amount * per_unit))]
+    name = tier.name if tier is not None else None
     for rule in sorted(rules, key=lambda r: (r.created_at, r.rule_id)):
-        if rule.kind not in ORDER_KINDS or not rule.applies_to(order, at, timezone):
+        if rule.kind not in ORDER_KINDS or not rule.applies_to(order, at, timezone, name):
             continue
         if rule.kind is RuleKind.ORDER_BONUS:
             points = rule.points or 0
@@ -244,6 +256,10 @@ def evaluate(order: Order, program: Program, rules: list[EarningRule], at: datet
             points = program.round(eligible * per_unit * extra)
         if points:
             shares.append(Share("rule", rule.name, points, rule.rule_id))
+    if tier is not None and tier.multiplier > 1:
+        points = program.round(order.base_amount * per_unit * (tier.multiplier - 1))
+        if points:
+            shares.append(Share("tier", f"{tier.name} tier", points, f"tier:{tier.name}"))
     return Earning(points=sum(share.points for share in shares), breakdown=tuple(shares))
 
 
@@ -264,6 +280,7 @@ class NewRule:
     activity: str | None = None
     limit: int | None = None
     per: Per | None = None
+    tiers: frozenset[str] = frozenset()
 
 
 def milestone_shares(rules: list[EarningRule], order_number: int, at: datetime) -> tuple[Share, ...]:
@@ -360,7 +377,7 @@ class RuleService:
             )
         return ActivityEarning(sum(share.points for share in shares), tuple(shares), tuple(counters))
 
-    def earning(self, order: Order, at: datetime, timezone: str) -> Earning:
+    def earning(self, order: Order, at: datetime, timezone: str, tier: Tier | None = None) -> Earning:
         """What ``order`` earns at ``at``: the program's rate and the rules in force then."""
         rules = [rule for rule in self._store.list() if rule.in_force(at)]
-        return evaluate(order, self._program.get(), rules, at, timezone)
+        return evaluate(order, self._program.get(), rules, at, timezone, tier)

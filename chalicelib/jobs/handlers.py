@@ -78,3 +78,9 @@ def run_tenant_job(event: Any) -> None:
     for record in event:
         message = json.loads(record.body)
         run_unit(JobName(message["job"]), message["tenant_id"], datetime.fromisoformat(message["as_of"]))
+
+
+@bp.schedule(Rate(1, unit=Rate.HOURS), name="review-tiers")
+def review_tiers(event: Any) -> dict[str, int]:
+    """Hourly: a tier is reviewed at the end of a local month or year, in each tenant's zone."""
+    return {"units": fan_out(JobName.REVIEW_TIERS, utc_now())}

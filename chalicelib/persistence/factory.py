@@ -172,6 +172,7 @@ class TenantModels:
     webhook: type[models.WebhookItem]
     delivery: type[models.DeliveryItem]
     feed_checkpoint: type[models.FeedCheckpointItem]
+    tier_review: type[models.TierReviewItem]
 
 
 @lru_cache(maxsize=8)
@@ -208,6 +209,7 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         webhook=_bind(models.WebhookItem, table_name, config, indexed=True),
         delivery=_bind(models.DeliveryItem, table_name, config, indexed=True),
         feed_checkpoint=_bind(models.FeedCheckpointItem, table_name, config, indexed=False),
+        tier_review=_bind(models.TierReviewItem, table_name, config, indexed=False, due_index=True),
     )
 
 

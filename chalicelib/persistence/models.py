@@ -33,6 +33,9 @@ A delivery is in ``gsi1`` (its endpoint's *outbox*, in event order) only while i
 or retrying: the drain reads the outbox whole from the index, and a settled delivery drops
 out of it. The delivery log is the webhook's own partition, newest first.
 
+    MEMBER#<member>      #TIERREVIEW  -  (gsi2: TIERS#<shard> / <review at>#<member>)  tier review due
+    PROGRAM              TIERS#<from>#<version>  -          -          a version of the tier program
+
 A pending lot is in the sparse, keys-only index ``gsi2`` under ``MATURES#<shard>`` /
 ``<matures at>#<member>#<lot>``, then (if it expires) under ``EXPIRES#<shard>`` /
 ``<expires at>#...``, so the jobs find what is due without scanning members; a lot leaves
@@ -158,6 +161,13 @@ class BalanceItem(KeyedItem):
     last_activity_at = UTCDateTimeAttribute(null=True)
     inactive_at = UTCDateTimeAttribute(null=True)
     order_count = NumberAttribute(null=True)
+    #: Tiers (chalicelib.domain.tiers): the member's tier, since, review time, change counter,
+    #: and qualifying totals by local month as compact JSON.
+    tier = UnicodeAttribute(null=True)
+    tier_since = UTCDateTimeAttribute(null=True)
+    tier_expires_at = UTCDateTimeAttribute(null=True)
+    tier_rev = NumberAttribute(null=True)
+    tier_buckets = UnicodeAttribute(null=True, attr_name="tq")
     #: Under an inactivity policy, a balance holding points is in ``gsi2`` at its deadline.
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
@@ -212,6 +222,8 @@ class LedgerItem(FeedItem):
     after_inactive_at = UTCDateTimeAttribute(null=True, attr_name="bal_inactive_at")
     #: Order earns: the breakdown by rule, as compact JSON ([source, name, points, rule id]...).
     breakdown = UnicodeAttribute(null=True, attr_name="bd")
+    #: The member's tier after the movement (absent: none).
+    after_tier = UnicodeAttribute(null=True, attr_name="bal_tier")
 
 
 class CounterItem(KeyedItem):
@@ -340,3 +352,16 @@ class CouponItem(IndexedItem):
     used_reference = UnicodeAttribute(null=True)
     cancelled_at = UTCDateTimeAttribute(null=True)
     uploaded_at = UTCDateTimeAttribute(null=True)
+
+
+# --- tiers --------------------------------------------------------------------------------------
+
+
+class TierReviewItem(KeyedItem):
+    """A member's tier review (pk ``MEMBER#<member>``, sk ``#TIERREVIEW``), in the sparse,
+    keys-only ``gsi2`` under ``TIERS#<shard>`` / ``<review at>#<member>`` while the member holds
+    a tier: the review job finds who is due without scanning members. Written in the same
+    transaction as the balance whose tier it follows."""
+
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)

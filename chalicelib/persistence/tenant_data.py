@@ -29,6 +29,7 @@ from chalicelib.domain.ports import (
 )
 from chalicelib.domain.program import Program, Rounding
 from chalicelib.domain.rules import EarningRule, Per, RuleKind, Share
+from chalicelib.domain.tiers import TierWrite
 from chalicelib.persistence.errors import (
     RETRYABLE_CANCELLATIONS,
     cancellation_codes,
@@ -49,6 +50,7 @@ from chalicelib.persistence.models import (
 )
 from chalicelib.persistence.pagination import decode_cursor, paginate
 from chalicelib.persistence.rewards import add_coupon_write
+from chalicelib.persistence.tiers import TIER_REVIEW_PREFIX, add_tier_write
 
 _MEMBERS = "MEMBERS"
 _INDEX_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")
@@ -221,6 +223,7 @@ class LedgerRepository:
         request_entry: bool = True,
         counters: Sequence[CounterChange] = (),
         coupons: Sequence[CouponWrite] = (),
+        tier: TierWrite | None = None,
     ) -> None:
         models = self._models
         balance, lot = models.balance, models.lot
@@ -247,6 +250,7 @@ class LedgerRepository:
             *_optional(balance.inactive_at, new.inactive_at),
             *_optional(balance.order_count, new.order_count or None),
             *_lapse_index(balance, new),
+            *_tier_actions(balance, new),
         ]
         try:
             with translate_transient(), _transaction(models) as tx:
@@ -257,8 +261,10 @@ class LedgerRepository:
                 tx.update(
                     balance(pk=member_pk(member_id), sk=BALANCE),
                     actions=actions,
-                    condition=(balance.version == previous.version),
+                    condition=(balance.version == previous.version) & _tier_unchanged(balance, previous),
                 )
+                if tier is not None:
+                    add_tier_write(models, tx, tier)
                 for created in lots.created:
                     tx.save(_to_lot_item(models, created), condition=lot.pk.does_not_exist())
                 for changed in lots.updated:  # whole item: its index keys may move (pending -> expiring)
@@ -297,6 +303,33 @@ class LedgerRepository:
             if any(code in RETRYABLE_CANCELLATIONS for code in codes):
                 raise TransientStoreError(str(error)) from error
             raise
+
+    def set_tier(self, previous: Balance, new: Balance, tier: TierWrite) -> None:
+        models = self._models
+        balance = models.balance
+        try:
+            with translate_transient(), _transaction(models) as tx:
+                tx.update(
+                    balance(pk=member_pk(previous.member_id), sk=BALANCE),
+                    actions=_tier_actions(balance, new),
+                    condition=(balance.version == previous.version) & _tier_unchanged(balance, previous),
+                )
+                add_tier_write(models, tx, tier)
+        except TransactWriteError as error:
+            codes = cancellation_codes(error)
+            if "ConditionalCheckFailed" in codes:
+                raise BalanceChanged(previous.member_id) from None
+            if any(code in RETRYABLE_CANCELLATIONS for code in codes):
+                raise TransientStoreError(str(error)) from error
+            raise
+
+    def due_tier_reviews(self, as_of: datetime) -> Iterator[str]:
+        index = self._models.tier_review.gsi2
+        upper = f"{_sortable(as_of)}#~"
+        for shard in range(DUE_SHARDS):
+            with translate_transient():
+                for row in index.query(f"{TIER_REVIEW_PREFIX}{shard}", self._models.tier_review.gsi2sk <= upper):
+                    yield (row.gsi2sk or "").split("#", 1)[1]
 
     def get_counter(self, name: str) -> int:
         with translate_transient():
@@ -356,6 +389,21 @@ def _lapse_index(balance: type[BalanceItem], new: Balance) -> list[Any]:
         balance.gsi2pk.set(f"{_DUE_PREFIX}{due_shard(new.member_id)}"),
         balance.gsi2sk.set(f"{_sortable(new.inactive_at)}#{new.member_id}#LAPSE"),
     ]
+
+
+def _tier_actions(balance: type[BalanceItem], new: Balance) -> list[Any]:
+    return [
+        *_optional(balance.tier, new.tier),
+        *_optional(balance.tier_since, new.tier_since),
+        *_optional(balance.tier_expires_at, new.tier_expires_at),
+        *_optional(balance.tier_rev, new.tier_rev or None),
+        *_optional(balance.tier_buckets, new.tier_buckets),
+    ]
+
+
+def _tier_unchanged(balance: type[BalanceItem], previous: Balance) -> Any:
+    """The review job changes a tier without an entry (so without moving ``version``)."""
+    return balance.tier_rev == previous.tier_rev if previous.tier_rev else balance.tier_rev.does_not_exist()
 
 
 class JobRunRepository:
@@ -512,6 +560,7 @@ class RuleRepository:
             "activity": rule.activity,
             "limit": rule.limit,
             "per": str(rule.per) if rule.per else None,
+            **({"tiers": sorted(rule.tiers)} if rule.tiers else {}),
         }
         with translate_transient():
             self._models.rule(
@@ -547,6 +596,7 @@ def _to_rule(item: RuleItem) -> EarningRule:
         activity=data.get("activity"),
         limit=data.get("limit"),
         per=Per(data["per"]) if data.get("per") else None,
+        tiers=frozenset(data.get("tiers") or ()),
     )
 
 
@@ -679,6 +729,11 @@ def _to_balance(item: BalanceItem) -> Balance:
         last_activity_at=item.last_activity_at,
         inactive_at=item.inactive_at,
         order_count=int(item.order_count or 0),
+        tier=item.tier,
+        tier_since=item.tier_since,
+        tier_expires_at=item.tier_expires_at,
+        tier_rev=int(item.tier_rev or 0),
+        tier_buckets=item.tier_buckets,
     )
 
 
@@ -721,6 +776,7 @@ def _to_ledger_item(models: TenantModels, entry: LedgerEntry) -> LedgerItem:
         breakdown=json.dumps([[s.source, s.name, s.points, s.rule_id] for s in entry.breakdown], separators=(",", ":"))
         if entry.breakdown
         else None,
+        after_tier=after.tier,
     )
 
 
@@ -752,6 +808,7 @@ def _to_entry(item: LedgerItem) -> LedgerEntry:
             pending=int(item.after_pending or 0),
             lifetime_reversed=int(item.after_lifetime_reversed or 0),
             inactive_at=item.after_inactive_at,
+            tier=item.after_tier,
         ),
         requested=int(item.requested) if item.requested is not None else None,
         expires_at=item.expires_at,

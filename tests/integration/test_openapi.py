@@ -299,6 +299,15 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     assert api.call("POST", f"/v1/program/rules/{rule.body['id']}/end", key=admin).body["status"] == "ended"
     review = {"name": "Review", "kind": "activity", "activity": "review", "points": 5, "limit": 1, "per": "ever"}
     assert api.call("POST", "/v1/program/rules", key=admin, body=review).status == 201
+    # Tiers: a version (far out of reach, so nothing below changes), a refusal, the list
+    tiers = {
+        "metric": "points",
+        "window": {"kind": "calendar_year"},
+        "tiers": [{"name": "gold", "threshold": "1000000"}],
+    }
+    assert api.call("PUT", "/v1/program/tiers", key=admin, body=tiers).status == 200
+    assert api.call("PUT", "/v1/program/tiers", key=admin, body={**tiers, "grace_periods": 9}).status == 400
+    assert [v["status"] for v in api.call("GET", "/v1/program/tiers", key=read_key).body["data"]] == ["active"]
 
     # Members
     ada = api.call(

@@ -95,6 +95,12 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "create_webhook": {"url": "https://1.1.1.1/intruder", "events": ["*"]},
     "update_webhook": {"url": "https://1.1.1.1/intruder", "description": "intruder"},
     "record_activity": {"type": "review", "reference": "intrusion"},
+    # tiers
+    "put_tiers": {
+        "metric": "points",
+        "window": {"kind": "calendar_year"},
+        "tiers": [{"name": "intruder", "threshold": "1", "multiplier": "10"}],
+    },
 }
 
 #: The access policy, pinned here so that a route declared with a weaker guard fails the suite:
@@ -151,6 +157,9 @@ ACCESS: dict[str, str] = {
     "redeliver_webhook_delivery": "admin",
     "delete_webhook": "admin",
     "record_activity": "write",
+    # tiers
+    "put_tiers": "admin",
+    "list_tiers": "read",
 }
 #: POSTs that compute without writing (declared ``read_only``), pinned so a write cannot hide as one.
 READ_ONLY_POSTS = {"preview"}

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.program import Program
     from chalicelib.domain.rewards import Reward
     from chalicelib.domain.tenants import Tenant
+    from chalicelib.domain.tiers import TierEvent, TierProgram, TierWrite
 
 T = TypeVar("T")
 
@@ -129,6 +130,9 @@ class InMemoryLedgerStore:
         self.commit_calls: list[LedgerEntry] = []
         #: Commits whose writes were applied.
         self.applied: list[LedgerEntry] = []
+        #: Tiers: the index of due reviews (member -> review time) and the events written.
+        self.tier_reviews: dict[str, datetime] = {}
+        self.tier_events: list[TierEvent] = []
 
     # -- fault injection -----------------------------------------------------------------
 
@@ -179,6 +183,7 @@ class InMemoryLedgerStore:
         request_entry: bool = True,
         counters: Sequence[CounterChange] = (),
         coupons: Sequence[CouponWrite] = (),
+        tier: TierWrite | None = None,
     ) -> None:
         entry = entries[-1]
         self.commit_calls.append(entry)
@@ -194,7 +199,7 @@ class InMemoryLedgerStore:
                 raise BalanceChanged(entry.member_id)
             current = self._balances.get(entry.member_id)
             # DynamoDB's update creates a missing item, but `version == previous.version` fails on it.
-            if current is None or current.version != previous.version:
+            if current is None or current.version != previous.version or current.tier_rev != previous.tier_rev:
                 raise BalanceChanged(entry.member_id)
             for change in counters:
                 if change.at_most is not None and self._counters.get(change.name, 0) + change.by > change.at_most:
@@ -213,9 +218,40 @@ class InMemoryLedgerStore:
                 del self._lots[lot.lot_id]
             for lot in (*lots.updated, *lots.created):
                 self._lots[lot.lot_id] = copy.deepcopy(lot)
+            if tier is not None:
+                self._apply_tier_write(tier)
             self.applied.append(entry)
         if fault is not None:
             raise fault.error
+
+    def _apply_tier_write(self, write: TierWrite) -> None:
+        """With ``lock`` held: the review index entry and the event."""
+        if write.review_at is None:
+            self.tier_reviews.pop(write.member_id, None)
+        else:
+            self.tier_reviews[write.member_id] = write.review_at
+        if write.event is not None:
+            self.tier_events.append(copy.deepcopy(write.event))
+
+    def set_tier(self, previous: Balance, new: Balance, tier: TierWrite) -> None:
+        with self.lock:
+            current = self._balances.get(previous.member_id)
+            if current is None or current.version != previous.version or current.tier_rev != previous.tier_rev:
+                raise BalanceChanged(previous.member_id)
+            self._balances[previous.member_id] = replace(
+                current,
+                tier=new.tier,
+                tier_since=new.tier_since,
+                tier_expires_at=new.tier_expires_at,
+                tier_rev=new.tier_rev,
+                tier_buckets=new.tier_buckets,
+            )
+            self._apply_tier_write(tier)
+
+    def due_tier_reviews(self, as_of: datetime) -> Iterator[str]:
+        with self.lock:
+            due = sorted((at, member) for member, at in self.tier_reviews.items() if at <= as_of)
+        return iter([member for _, member in due])
 
     def _coupon_condition_holds(self, write: CouponWrite) -> bool:
         """With ``lock`` held: the condition the DynamoDB update states for each kind."""
@@ -424,6 +460,26 @@ class InMemoryProgramStore:
         with self._lock:
             self._program = copy.deepcopy(program)
             self.puts += 1
+
+
+class InMemoryTierProgramStore:
+    """The versions of a tenant's tier program (the TierProgramStore port)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._versions: list[TierProgram] = []
+
+    def add(self, program: TierProgram) -> None:
+        with self._lock:
+            self._versions.append(program)
+
+    def list(self) -> list[TierProgram]:
+        with self._lock:
+            return sorted(self._versions, key=lambda v: (v.effective_from, v.version_id))
+
+    def in_force(self, at: datetime) -> TierProgram | None:
+        started = [version for version in self.list() if version.effective_from <= at]
+        return started[-1] if started else None
 
 
 # --- the control plane: tenants and API keys ---------------------------------------------------

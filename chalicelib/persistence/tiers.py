@@ -1,0 +1,136 @@
+"""Tiers in a tenant's table: the versions of the tier program, and what a tier change writes
+in a ledger transaction (the member's entry in the index of due reviews, its event)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from chalicelib.domain.events import EventType
+from chalicelib.domain.tiers import Metric, Tier, TierProgram, TierWrite, WindowKind
+from chalicelib.persistence.errors import translate_transient
+
+if TYPE_CHECKING:
+    from chalicelib.persistence.factory import TenantModels
+    from chalicelib.persistence.limits import GuardedTransactWrite
+
+TIER_REVIEW_PREFIX = "TIERS#"
+TIER_REVIEW_SK = "#TIERREVIEW"
+_VERSION_PREFIX = "TIERS#"
+_SHARDS = 8
+
+
+def _shard(member_id: str) -> int:
+    return int(hashlib.sha256(member_id.encode()).hexdigest()[:8], 16) % _SHARDS
+
+
+def _sortable(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def add_tier_write(models: TenantModels, tx: GuardedTransactWrite, write: TierWrite) -> None:
+    """The review index entry (put at its new time, or deleted) and the ``tier.changed`` event."""
+    review = models.tier_review
+    key = {"pk": f"MEMBER#{write.member_id}", "sk": TIER_REVIEW_SK}
+    if write.review_at is None:
+        tx.delete(review(**key))
+    else:
+        tx.save(
+            review(
+                **key,
+                gsi2pk=f"{TIER_REVIEW_PREFIX}{_shard(write.member_id)}",
+                gsi2sk=f"{_sortable(write.review_at)}#{write.member_id}",
+            )
+        )
+    if write.event is not None:
+        event = write.event
+        notice = models.notice
+        tx.save(
+            notice(
+                pk=f"NOTICE#{EventType.TIER_CHANGED}#{event.member_id}#{event.subject}",
+                sk="#NOTICE",
+                gsi3pk=f"EVENTS#{event.created_at.astimezone(UTC):%Y-%m-%d}",
+                gsi3sk=event.event_id.removeprefix("ntc_"),
+                notice_id=event.event_id,
+                type=str(EventType.TIER_CHANGED),
+                member_id=event.member_id,
+                subject=event.subject,
+                created_at=event.created_at,
+                data=json.dumps(event.data, separators=(",", ":")),
+            ),
+            condition=notice.pk.does_not_exist(),
+        )
+
+
+class TierProgramRepository:
+    """Versions under pk ``PROGRAM``, sk ``TIERS#<effective from>#<version id>``: the version in
+    force at a moment is one query for the last key at or before it."""
+
+    def __init__(self, models: TenantModels) -> None:
+        self._models = models
+
+    def add(self, program: TierProgram) -> None:
+        definition = {
+            "effective_from": program.effective_from.isoformat(),
+            "created_at": program.created_at.isoformat(),
+            "metric": str(program.metric),
+            "window": str(program.window),
+            "months": program.months,
+            "grace_periods": program.grace_periods,
+            "tiers": [
+                {
+                    "name": tier.name,
+                    "threshold": format(tier.threshold, "f"),
+                    "multiplier": format(tier.multiplier, "f"),
+                    "perks": list(tier.perks),
+                }
+                for tier in program.tiers
+            ],
+        }
+        sk = f"{_VERSION_PREFIX}{_sortable(program.effective_from)}#{program.version_id}"
+        with translate_transient():
+            self._models.rule(pk="PROGRAM", sk=sk, definition=json.dumps(definition)).save(
+                condition=self._models.rule.sk.does_not_exist()
+            )
+
+    def list(self) -> list[TierProgram]:
+        rule = self._models.rule
+        with translate_transient():
+            return [
+                _to_program(item.sk, item.definition)
+                for item in rule.query("PROGRAM", rule.sk.startswith(_VERSION_PREFIX))
+            ]
+
+    def in_force(self, at: datetime) -> TierProgram | None:
+        rule = self._models.rule
+        upper = f"{_VERSION_PREFIX}{_sortable(at)}#~"
+        with translate_transient():
+            rows = list(
+                rule.query("PROGRAM", rule.sk.between(_VERSION_PREFIX, upper), scan_index_forward=False, limit=1)
+            )
+        return _to_program(rows[0].sk, rows[0].definition) if rows else None
+
+
+def _to_program(sk: str, definition: str) -> TierProgram:
+    data = json.loads(definition)
+    return TierProgram(
+        version_id=sk.rsplit("#", 1)[1],
+        effective_from=datetime.fromisoformat(data["effective_from"]),
+        created_at=datetime.fromisoformat(data["created_at"]),
+        metric=Metric(data["metric"]),
+        window=WindowKind(data["window"]),
+        months=data.get("months"),
+        grace_periods=int(data["grace_periods"]),
+        tiers=tuple(
+            Tier(
+                name=tier["name"],
+                threshold=Decimal(tier["threshold"]),
+                multiplier=Decimal(tier["multiplier"]),
+                perks=tuple(tier["perks"]),
+            )
+            for tier in data["tiers"]
+        ),
+    )
