@@ -172,6 +172,9 @@ class TenantModels:
     webhook: type[models.WebhookItem]
     delivery: type[models.DeliveryItem]
     feed_checkpoint: type[models.FeedCheckpointItem]
+    # commerce integrations
+    order_event: type[models.OrderEventItem]
+    shopify: type[models.ShopifyIntegrationItem]
 
 
 @lru_cache(maxsize=8)
@@ -208,6 +211,9 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         webhook=_bind(models.WebhookItem, table_name, config, indexed=True),
         delivery=_bind(models.DeliveryItem, table_name, config, indexed=True),
         feed_checkpoint=_bind(models.FeedCheckpointItem, table_name, config, indexed=False),
+        # commerce integrations
+        order_event=_bind(models.OrderEventItem, table_name, config, indexed=False),
+        shopify=_bind(models.ShopifyIntegrationItem, table_name, config, indexed=True),
     )
 
 
