@@ -22,3 +22,8 @@ app.register_blueprint(handlers.bp)
 app.register_blueprint(provisioning.bp)
 app.register_blueprint(webhook_routes.bp, url_prefix="/v1")
 app.register_blueprint(webhook_jobs.bp)
+
+# Commerce integrations: the generic order intake and Shopify-style webhooks (issue 5).
+from chalicelib.api import commerce as commerce_routes  # noqa: E402
+
+app.register_blueprint(commerce_routes.bp, url_prefix="/v1")

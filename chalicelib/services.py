@@ -304,3 +304,32 @@ def reset_platform() -> None:
     platform.cache_clear()
     reset_settings()
     clear_caches()
+
+
+# --- commerce integrations (order intake, Shopify) ----------------------------------------------
+
+
+def order_intake(services: PlatformServices, tenant_id: str, *, timezone: str = "UTC") -> Any:
+    """One tenant's order intake: order events -> ledger movements, idempotent per event."""
+    from chalicelib.domain.commerce import OrderIntakeService
+    from chalicelib.persistence.commerce import OrderEventRepository
+
+    models = tenant_models(tenant_id, services.settings.tenant_table_name(tenant_id), services.connection)
+    tenant = services.for_tenant_id(tenant_id, timezone=timezone)
+    return OrderIntakeService(OrderEventRepository(models), tenant.points, LedgerRepository(models), tenant.members)
+
+
+def shopify(services: PlatformServices, tenant_id: str) -> Any:
+    """One tenant's Shopify integrations (shared secrets sealed like webhook secrets)."""
+    from datetime import timedelta
+
+    from chalicelib.domain.shopify import ShopifyService
+    from chalicelib.persistence.commerce import ShopifyRepository
+
+    models = tenant_models(tenant_id, services.settings.tenant_table_name(tenant_id), services.connection)
+    return ShopifyService(
+        tenant_id,
+        ShopifyRepository(models),
+        services.webhook_sealer,
+        overlap=timedelta(seconds=services.settings.webhook_secret_overlap_seconds),
+    )

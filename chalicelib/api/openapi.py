@@ -50,7 +50,13 @@ def _error_statuses(op: Operation) -> list[int]:
         statuses.update({422, 503})
     if op.writes:
         statuses.add(503)
+    if op.operation_id in _INTAKE_OPERATIONS:  # order events: not paid yet, replays of other content, rules
+        statuses.update({403, 404, 409, 422, 503})
     return sorted(statuses)
+
+
+#: Operations that turn a shop's order events into movements (chalicelib.api.commerce).
+_INTAKE_OPERATIONS = {"take_order_event", "receive_shopify_webhook"}
 
 
 @lru_cache(maxsize=1)
@@ -80,6 +86,8 @@ def openapi_document() -> dict[str, Any]:
             operation["x-required-scope"] = str(op.scope)
         elif op.auth == "operator":
             operation["security"] = [{"operatorKey": []}]
+        elif op.auth == "signature":
+            operation["security"] = [{"shopifyHmac": []}]
         else:
             operation["security"] = []
         if op.body is not None:
@@ -106,6 +114,12 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "A tenant API key (lk_...)."},
                 "operatorKey": {"type": "http", "scheme": "bearer", "description": "The platform operator key."},
+                "shopifyHmac": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Shopify-Hmac-Sha256",
+                    "description": "Base64 HMAC-SHA256 of the raw body under the integration's shared secret.",
+                },
             },
         },
     }

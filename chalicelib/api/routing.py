@@ -25,7 +25,8 @@ from chalicelib.domain.ledger import refuse_minted_key
 from chalicelib.observability import annotate, logger
 from chalicelib.services import PlatformServices, platform
 
-Auth = Literal["none", "operator", "tenant"]
+#: ``signature``: no key; the handler authenticates the raw body itself (a shop's HMAC webhooks).
+Auth = Literal["none", "operator", "tenant", "signature"]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -67,6 +68,8 @@ class ApiRequest:
     query: Any = None
     idempotency_key: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: The body as received (``signature`` routes verify it before parsing anything).
+    raw_body: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ def endpoint(
                     annotate(tenant_id=call.tenant.tenant_id)
                     require_scope(call.tenant, scope)  # type: ignore[arg-type]
                 _check_path_params(path_params)
+                if auth == "signature":
+                    call.raw_body = _within_limit(request.raw_body or b"", services.settings.max_body_bytes)
                 if idempotency_key:
                     call.idempotency_key = _idempotency_key(call.headers.get(IDEMPOTENCY_HEADER.lower()))
                 if body is not None:
@@ -185,6 +190,14 @@ def _idempotency_key(value: str | None) -> str:
         )
     refuse_minted_key(value)
     return value
+
+
+def _within_limit(raw: bytes, max_bytes: int) -> bytes:
+    if len(raw) > max_bytes:
+        raise InvalidRequest.for_fields(
+            f"the request body exceeds {max_bytes} bytes", ("body", f"larger than {max_bytes} bytes", "too_long")
+        )
+    return raw
 
 
 def _parse_body(model: type[BaseModel], raw: bytes | None, max_bytes: int) -> BaseModel:

@@ -1106,3 +1106,111 @@ class TierStatusOut(Out):
 BalanceOut.model_rebuild()
 MovementOut.model_rebuild()
 ReversalOut.model_rebuild()
+
+
+# --- commerce integrations: order intake, Shopify ---------------------------------------------------
+
+from pydantic import RootModel  # noqa: E402
+
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+OrderId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+SharedSecret = Annotated[str, StringConstraints(min_length=16, max_length=255, pattern=r"^[\x21-\x7e]+$")]
+
+
+class OrderCustomer(StrictRequest):
+    """Exactly one of `member_id` or `external_id`; `email` and `name` are used when enrolling."""
+
+    model_config = ConfigDict(json_schema_extra=_exactly_one_of("member_id", "external_id"))
+
+    member_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    external_id: ExternalId | None = None
+    email: Email | None = None
+    name: Name | None = None
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> OrderCustomer:
+        _check_exactly_one_of(self, "member_id", "external_id")
+        return self
+
+
+class PaidOrderEvent(StrictRequest):
+    type: Literal["paid"]
+    event_id: EventId = Field(description="The shop's id of this event; with the order id, the idempotency key.")
+    order: OrderModel
+    customer: OrderCustomer
+    enrol: bool = Field(default=False, description="Enrol a customer whose external_id matches no member.")
+    occurred_at: AwareDatetime | None = None
+
+
+class RefundedOrderEvent(StrictRequest):
+    type: Literal["refunded"]
+    event_id: EventId
+    order_id: Reference
+    amount: Amount | None = Field(
+        default=None, description="The amount refunded; its share of the order's total is reversed. Omitted: the rest."
+    )
+    occurred_at: AwareDatetime | None = None
+
+
+class CancelledOrderEvent(StrictRequest):
+    type: Literal["cancelled"]
+    event_id: EventId
+    order_id: Reference
+    occurred_at: AwareDatetime | None = None
+
+
+OrderEvent = Annotated[PaidOrderEvent | RefundedOrderEvent | CancelledOrderEvent, Field(discriminator="type")]
+
+
+class OrderEventRequest(RootModel[OrderEvent]):
+    """A paid, refunded or cancelled order event from a shop."""
+
+    model_config = ConfigDict(strict=True, defer_build=True)
+
+
+class OrderEventOut(Out):
+    event_id: str
+    order_id: str
+    type: Literal["paid", "refunded", "cancelled"]
+    outcome: Literal["earned", "reversed", "nothing_to_reverse"]
+    member_id: str
+    points: int = Field(description="Signed change of the member's points this event made (0: none).")
+    transaction: TransactionOut | None = Field(description="The ledger entry the event made; null when none.")
+    replayed: bool = Field(description="True when this event had been received before: the first result.")
+
+
+class CreateShopifyIntegrationRequest(StrictRequest):
+    description: Description | None = None
+    auto_enrol: bool = Field(default=True, description="Enrol customers who match no member.")
+    secret: SharedSecret | None = Field(
+        default=None,
+        description="Shopify's webhook signing secret; omitted: one is generated and shown once.",
+    )
+
+
+class RotateShopifySecretRequest(StrictRequest):
+    secret: SharedSecret | None = Field(default=None, description="The new secret; omitted: one is generated.")
+
+
+class ShopifyIntegrationOut(Out):
+    id: str = Field(examples=["shp_01JD0000000000000000000000_acme"])
+    webhook_path: str = Field(description="Where the store sends its webhooks (POST, HMAC-signed).")
+    description: str | None
+    auto_enrol: bool
+    secrets: list[WebhookSecretOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+class CreatedShopifyIntegration(ShopifyIntegrationOut):
+    secret: str | None = Field(description="The generated secret, shown only now; null when you supplied it.")
+
+
+class ShopifyWebhookOut(Out):
+    topic: str
+    outcome: Literal["earned", "reversed", "nothing_to_reverse", "ignored"]
+    order_id: str | None
+    member_id: str | None
+    points: int
+    transaction_id: str | None
+    replayed: bool

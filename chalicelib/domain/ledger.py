@@ -77,7 +77,8 @@ SETTLE_LOTS_WITH_MOVEMENT = 16
 #: (``mature:<lot id>``, ``expire:<lot id>``), an inactivity lapse, a birthday bonus. A
 #: client's Idempotency-Key may not take them: one that did would claim the ledger's own
 #: entry (a lot that could then never be settled, a bonus never paid).
-MINTED_KEY_PREFIXES = ("expire:", "mature:", "lapse:", "birthday:")
+#: ``intake:`` is the order intake's (chalicelib.domain.commerce): one earn per order, one reversal per refund.
+MINTED_KEY_PREFIXES = ("expire:", "mature:", "lapse:", "birthday:", "intake:")
 
 
 def refuse_minted_key(idempotency_key: str) -> None:

@@ -173,6 +173,9 @@ class TenantModels:
     delivery: type[models.DeliveryItem]
     feed_checkpoint: type[models.FeedCheckpointItem]
     tier_review: type[models.TierReviewItem]
+    # commerce integrations
+    order_event: type[models.OrderEventItem]
+    shopify: type[models.ShopifyIntegrationItem]
 
 
 @lru_cache(maxsize=8)
@@ -210,6 +213,9 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         delivery=_bind(models.DeliveryItem, table_name, config, indexed=True),
         feed_checkpoint=_bind(models.FeedCheckpointItem, table_name, config, indexed=False),
         tier_review=_bind(models.TierReviewItem, table_name, config, indexed=False, due_index=True),
+        # commerce integrations
+        order_event=_bind(models.OrderEventItem, table_name, config, indexed=False),
+        shopify=_bind(models.ShopifyIntegrationItem, table_name, config, indexed=True),
     )
 
 

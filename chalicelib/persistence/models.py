@@ -365,3 +365,35 @@ class TierReviewItem(KeyedItem):
 
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
+
+
+# --- commerce integrations (order intake, Shopify) ---------------------------------------
+
+
+class OrderEventItem(KeyedItem):
+    """A handled order event (pk ``ORDER#<source>#<order id>``, sk ``EVENT#<event id>``):
+    its outcome, what a replay answers, and a refund's amount for the next refund's share."""
+
+    source = UnicodeAttribute()
+    order_id = UnicodeAttribute()
+    event_id = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    fingerprint = UnicodeAttribute()
+    member_id = UnicodeAttribute()
+    outcome = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    ledger_key = UnicodeAttribute(null=True)
+    refund_amount = UnicodeAttribute(null=True)
+    points = NumberAttribute(default=0)
+
+
+class ShopifyIntegrationItem(IndexedItem):
+    """A Shopify integration (pk ``SHOPIFY#<id>``, sk ``#SHOPIFY``; gsi1 ``SHOPIFY`` / ``<id>``).
+    ``secrets`` is JSON as for webhooks: ``[{"s": <KMS ciphertext>, "c": created, "e": expires or null}]``."""
+
+    integration_id = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    auto_enrol = BooleanAttribute(default=True)
+    secrets = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()

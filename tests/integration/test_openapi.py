@@ -139,7 +139,12 @@ def test_every_declared_operation_is_documented_as_declared(document: dict[str, 
                 "$ref": "#/components/schemas/ErrorResponse"
             }:
                 problems.append(f"{where}: {status} is not documented as an ErrorResponse")
-        expected_security = {"tenant": [{"apiKey": []}], "operator": [{"operatorKey": []}], "none": []}[op.auth]
+        expected_security = {
+            "tenant": [{"apiKey": []}],
+            "operator": [{"operatorKey": []}],
+            "none": [],
+            "signature": [{"shopifyHmac": []}],
+        }[op.auth]
         if operation["security"] != expected_security:
             problems.append(f"{where}: security {operation['security']}, expected {expected_security}")
         if op.auth != "none" and "401" not in responses:
@@ -520,6 +525,9 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     assert api.call("POST", cancel, key=write_key, idempotency_key="cancel-2").error_code() == "coupon_not_usable"
     assert api.call("POST", f"/v1/rewards/{voucher['id']}/archive", key=admin).body["status"] == "archived"
 
+    # Commerce: the order intake and a Shopify integration (KMS is set up by the webhook section)
+    _commerce_scenario(api, admin, write_key, read_key, ada_id)
+
     # Then every operation answered its documented success at least once
     missing = [
         f"{op.method} /v1{op.path} -> {op.status}" for op in OPERATIONS if (op.operation_id, op.status) not in api.seen
@@ -544,3 +552,53 @@ def test_unknown_query_parameters_get_a_documented_answer_on_every_operation(
         except AssertionError as failure:
             failures.append(f"GET /v1{op.path}: {failure}")
     assert not failures, "\n".join(failures)
+
+
+def _commerce_scenario(api: DocumentedApi, admin: str, write_key: str, read_key: str, member_id: str) -> None:
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    orders = "/v1/integrations/orders"
+    order = {"id": "shop-1", "total": "20.00", "currency": "EUR"}
+    paid = {"type": "paid", "event_id": "e-1", "order": order, "customer": {"member_id": member_id}}
+    assert api.call("POST", orders, key=write_key, body=paid).body["outcome"] == "earned"
+    assert api.call("POST", orders, key=write_key, body=paid).body["replayed"] is True
+    refund = {"type": "refunded", "event_id": "r-1", "order_id": "shop-1", "amount": "5.00"}
+    assert api.call("POST", orders, key=write_key, body=refund).body["outcome"] == "reversed"
+    assert api.call("POST", orders, key=write_key, body={**refund, "amount": "6.00"}).status == 422
+    early = {"type": "cancelled", "event_id": "c-1", "order_id": "shop-404"}
+    assert api.call("POST", orders, key=write_key, body=early).error_code() == "order_not_paid"
+    assert api.call("POST", orders, key=read_key, body=early).status == 403
+    assert api.call("POST", orders, key=write_key, body={"type": "paid"}).status == 400
+    stranger = {**paid, "event_id": "e-2", "customer": {"external_id": "nobody"}}
+    assert api.call("POST", orders, key=write_key, body=stranger).status == 404
+
+    created = api.call("POST", "/v1/integrations/shopify", key=admin, body={"description": "store"})
+    assert created.status == 201, created
+    integration, secret = created.body["id"], created.body["secret"]
+    assert api.call("GET", f"/v1/integrations/shopify/{integration}", key=admin).status == 200
+    assert api.call("GET", "/v1/integrations/shopify/shp_01JD0000000000000000000000_acme", key=admin).status == 404
+    assert api.call("GET", f"/v1/integrations/shopify/{integration}", key=read_key).status == 403
+    rotated = api.call("POST", f"/v1/integrations/shopify/{integration}/rotate-secret", key=admin, body={})
+    assert rotated.status == 200
+    secret = rotated.body["secret"]
+    hook = f"/v1/integrations/shopify/{integration}/webhooks"
+    payload = {
+        "id": 42,
+        "currency": "EUR",
+        "total_price": "10.00",
+        "customer": {"id": 7, "email": "shopper@example.com"},
+        "line_items": [{"sku": "MUG", "quantity": 1, "price": "10.00"}],
+    }
+    raw = json.dumps(payload).encode()
+    signed = base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha256).digest()).decode()
+    headers = {"X-Shopify-Topic": "orders/paid", "X-Shopify-Hmac-Sha256": signed}
+    assert api.call("POST", hook, raw_body=raw, headers=headers).body["outcome"] == "earned"
+    forged = {**headers, "X-Shopify-Hmac-Sha256": base64.b64encode(b"x" * 32).decode()}
+    assert api.call("POST", hook, raw_body=raw, headers=forged).status == 401
+    not_json = b"{not json"
+    signed_bad = base64.b64encode(hmac.new(secret.encode(), not_json, hashlib.sha256).digest()).decode()
+    bad = {**headers, "X-Shopify-Hmac-Sha256": signed_bad}
+    assert api.call("POST", hook, raw_body=not_json, headers=bad).status == 400

@@ -48,6 +48,7 @@ class World:
     coupons: tuple[str, ...] = ()  # coupons of tenant A (use and cancel each consume one)
     webhook_id: str = ""  # a webhook of tenant A, with one delivery
     delivery_id: str = ""
+    shopify_integration_id: str = ""  # a Shopify integration of tenant A
 
     def usable_coupon(self) -> str:
         """The first sample coupon still issued (read directly: the tenant may be suspended)."""
@@ -69,10 +70,13 @@ PATH_SAMPLES: dict[str, Callable[[World], str]] = {
     "code": lambda world: world.usable_coupon(),
     "webhook_id": lambda world: world.webhook_id,
     "delivery_id": lambda world: world.delivery_id,
+    # commerce integrations
+    "integration_id": lambda world: world.shopify_integration_id,
 }
 
 #: Path parameters naming an object a tenant owns (another tenant addressing it must get 404).
 OWNED_PATH_PARAMS = {"webhook_id", "delivery_id", "member_id", "key_id", "rule_id", "reward_id", "code"}
+OWNED_PATH_PARAMS |= {"integration_id"}  # commerce integrations
 
 #: A valid body for every operation that takes one: the write it would do if let through.
 SAMPLE_BODIES: dict[str, dict[str, Any]] = {
@@ -101,6 +105,15 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
         "window": {"kind": "calendar_year"},
         "tiers": [{"name": "intruder", "threshold": "1", "multiplier": "10"}],
     },
+    # commerce integrations
+    "take_order_event": {
+        "type": "paid",
+        "event_id": "intrusion",
+        "order": {"id": "intrusion", "total": "10.00", "currency": "EUR"},
+        "customer": {"external_id": "victim-1"},
+    },
+    "create_shopify_integration": {"description": "intruder"},
+    "rotate_shopify_secret": {},
 }
 
 #: The access policy, pinned here so that a route declared with a weaker guard fails the suite:
@@ -160,6 +173,12 @@ ACCESS: dict[str, str] = {
     # tiers
     "put_tiers": "admin",
     "list_tiers": "read",
+    # commerce integrations ("signature": no key; the route verifies an HMAC of the raw body itself)
+    "take_order_event": "write",
+    "create_shopify_integration": "admin",
+    "get_shopify_integration": "admin",
+    "rotate_shopify_secret": "admin",
+    "receive_shopify_webhook": "signature",
 }
 #: POSTs that compute without writing (declared ``read_only``), pinned so a write cannot hide as one.
 READ_ONLY_POSTS = {"preview"}
@@ -233,6 +252,8 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
     review = {"name": "Review", "kind": "activity", "activity": "review", "points": 5}
     assert api.call("POST", "/v1/program/rules", key=admin_key, body=review).status == 201
     webhook_id, delivery_id = _webhook_with_a_delivery(request, monkeypatch, api, admin_key)
+    shopify = api.call("POST", "/v1/integrations/shopify", key=admin_key, body={"description": "world"})
+    assert shopify.status == 201, shopify
     reward_id, coupons = _reward_with_coupons(api, admin_key)
     return World(
         api=api,
@@ -247,6 +268,7 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
         coupons=coupons,
         webhook_id=webhook_id,
         delivery_id=delivery_id,
+        shopify_integration_id=shopify.body["id"],
     )
 
 
@@ -310,12 +332,14 @@ def test_every_operation_has_a_security_case() -> None:
                 problems.append(f"{route(op)}: path parameter {{{name}}} has no entry in PATH_SAMPLES")
         if op.body is not None and op.operation_id not in SAMPLE_BODIES:
             problems.append(f"{route(op)}: takes a body but has no entry in SAMPLE_BODIES")
-        declared_access = {"none": "public", "operator": "operator"}.get(op.auth, str(op.scope))
+        declared_access = {"none": "public", "operator": "operator", "signature": "signature"}.get(
+            op.auth, str(op.scope)
+        )
         if op.operation_id not in ACCESS:
             problems.append(f"{route(op)}: no entry in ACCESS (declared {declared_access!r})")
         elif ACCESS[op.operation_id] != declared_access:
             problems.append(f"{route(op)}: declared {declared_access!r}, policy says {ACCESS[op.operation_id]!r}")
-        if op.auth not in {"none", "tenant", "operator"}:
+        if op.auth not in {"none", "tenant", "operator", "signature"}:
             problems.append(f"{route(op)}: unknown auth {op.auth!r}")
         if op.auth == "tenant" and str(op.scope) not in SCOPES:
             problems.append(f"{route(op)}: unknown scope {op.scope!r}")
@@ -601,3 +625,31 @@ def test_public_routes_need_no_key(api: Api) -> None:
             assert reply.status == op.status, f"{route(op)}: {reply}"
     document = api.call("GET", "/v1/openapi.json")
     assert document.status == 200 and document.body["openapi"].startswith("3.1")
+
+
+# --- commerce integrations: the signature route ----------------------------------------------------------
+
+
+def test_the_shopify_webhook_route_takes_no_bearer_key_and_writes_nothing_unsigned(
+    world: World, unchanged: Callable[[str], None], subtests: pytest.Subtests
+) -> None:
+    signature_ops = [op for op in OPERATIONS if op.auth == "signature"]
+    assert [op.operation_id for op in signature_ops] == ["receive_shopify_webhook"]
+    order = {
+        "id": 1,
+        "currency": "EUR",
+        "total_price": "10.00",
+        "customer": {"id": "victim-1"},
+        "line_items": [{"sku": "X", "quantity": 1, "price": "10.00"}],
+    }
+    for label, key in {**world.keys, "no key": None}.items():
+        with subtests.test(msg=f"unsigned with the {label} key"):
+            reply = world.api.call(
+                "POST",
+                path_of(signature_ops[0], world),
+                key=key,
+                body=order,
+                headers={"X-Shopify-Topic": "orders/paid"},
+            )
+            assert_error(reply, 401, "unauthorized", label)
+    unchanged("after unsigned Shopify webhooks")
