@@ -20,10 +20,39 @@ import base64
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+from chalicelib.domain.errors import TransientStoreError
 
 CACHE_SECONDS = 300.0
 CACHE_ENTRIES = 512
+#: KMS's answers that mean "not now": the request may be retried (the client gets 503 retry_later).
+TRANSIENT_KMS_ERRORS = frozenset(
+    {
+        "ThrottlingException",
+        "KMSInternalException",
+        "KeyUnavailableException",
+        "DependencyTimeoutException",
+        "LimitExceededException",
+    }
+)
+
+
+@contextmanager
+def _kms_call(operation: str) -> Iterator[None]:
+    """KMS unreachable, throttled or briefly failing: TransientStoreError (503), never a 500."""
+    try:
+        yield
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in TRANSIENT_KMS_ERRORS:
+            raise TransientStoreError(f"KMS {operation} failed for now") from error
+        raise
+    except (ConnectionError, HTTPClientError) as error:
+        raise TransientStoreError(f"KMS {operation} unreachable") from error
 
 
 class KmsSealer:
@@ -35,7 +64,8 @@ class KmsSealer:
         self._opened: OrderedDict[tuple[str, tuple[tuple[str, str], ...]], tuple[float, str]] = OrderedDict()
 
     def seal(self, secret: str, context: dict[str, str]) -> str:
-        blob = self._client.encrypt(KeyId=self._key(), Plaintext=secret.encode(), EncryptionContext=context)
+        with _kms_call("Encrypt"):
+            blob = self._client.encrypt(KeyId=self._key(), Plaintext=secret.encode(), EncryptionContext=context)
         return base64.b64encode(blob["CiphertextBlob"]).decode()
 
     def open(self, sealed: str, context: dict[str, str]) -> str:
@@ -45,7 +75,8 @@ class KmsSealer:
             hit = self._opened.get(cache_key)
             if hit is not None and hit[0] > now:
                 return hit[1]
-        answer = self._client.decrypt(CiphertextBlob=base64.b64decode(sealed), EncryptionContext=context)
+        with _kms_call("Decrypt"):
+            answer = self._client.decrypt(CiphertextBlob=base64.b64decode(sealed), EncryptionContext=context)
         secret = bytes(answer["Plaintext"]).decode()
         with self._lock:
             self._opened[cache_key] = (now + CACHE_SECONDS, secret)
@@ -60,7 +91,8 @@ class KmsSealer:
 
     def ensure_local_key(self) -> str:
         """The local key's alias, creating key and alias when missing (moto; never deployed)."""
-        aliases = self._client.list_aliases().get("Aliases", [])
+        with _kms_call("ListAliases"):
+            aliases = self._client.list_aliases().get("Aliases", [])
         if not any(a.get("AliasName") == self._local_alias for a in aliases):
             key = self._client.create_key(Description="webhook signing secrets (local)")["KeyMetadata"]["KeyId"]
             try:

@@ -43,10 +43,13 @@ class LiveApi:
 def live_api(request: pytest.FixtureRequest) -> Iterator[LiveApi]:
     endpoint = request.getfixturevalue("dynamodb_local_endpoint")
     emulator = "dynamodb-local"
+    env: dict[str, str] = {}
     if endpoint is None:
         endpoint, emulator = request.getfixturevalue("moto_server_endpoint"), "moto-server"
+    else:  # DynamoDB Local speaks no KMS (webhook and Shopify secrets): the moto server does
+        env["LOYALTY_KMS_ENDPOINT"] = request.getfixturevalue("moto_server_endpoint")
     log = Path(tempfile.mkdtemp(prefix="fuzz-server-")) / "server.log"
-    with chalice_local(endpoint, prefix_letter="z", log=log) as base_url:
+    with chalice_local(endpoint, prefix_letter="z", log=log, env=env) as base_url:
         operator = {"Authorization": f"Bearer {OPERATOR_KEY}"}
         created = requests.post(
             f"{base_url}/v1/tenants",

@@ -7,10 +7,11 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 from standardwebhooks import Webhook as StandardWebhook
 from standardwebhooks import WebhookVerificationError
 
-from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.errors import InvalidRequest, TransientStoreError
 from chalicelib.domain.webhooks import (
     ALL_EVENTS,
     WEBHOOK_DISABLED,
@@ -22,6 +23,7 @@ from chalicelib.domain.webhooks import (
 )
 from chalicelib.integrations import ssrf
 from chalicelib.integrations.http import sign
+from chalicelib.integrations.kms import KmsSealer
 from chalicelib.integrations.ssrf import UnsafeUrl, UrlPolicy, refusal
 
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
@@ -136,3 +138,41 @@ def test_subscriptions_and_secret_expiry() -> None:
     assert webhook.subscribes("points.earned") and not webhook.subscribes(WEBHOOK_DISABLED)
     assert [s.sealed for s in webhook.signing_secrets(NOW + timedelta(hours=23))] == ["new", "old"]
     assert [s.sealed for s in webhook.signing_secrets(NOW + timedelta(hours=24))] == ["new"]
+
+
+class _FailingKms:
+    """A KMS client whose every call fails with ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.calls = 0
+
+    def encrypt(self, **_: object) -> dict[str, object]:
+        self.calls += 1
+        raise self.error
+
+    decrypt = encrypt
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "Encrypt"),
+        ClientError({"Error": {"Code": "KMSInternalException", "Message": "oops"}}, "Encrypt"),
+        EndpointConnectionError(endpoint_url="https://kms.eu-west-1.amazonaws.com"),
+    ],
+    ids=["throttled", "internal", "unreachable"],
+)
+def test_kms_failing_for_now_is_a_retry_later_not_a_500(error: Exception) -> None:
+    sealer = KmsSealer(_FailingKms(error), key_id="alias/k", local_alias="alias/k")
+    with pytest.raises(TransientStoreError):
+        sealer.seal("whsec_x", {"tenant_id": "acme", "webhook_id": "whk_1"})
+    with pytest.raises(TransientStoreError):
+        sealer.open("c2VhbGVk", {"tenant_id": "acme", "webhook_id": "whk_1"})
+
+
+def test_kms_refusing_for_good_is_not_disguised_as_transient() -> None:
+    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "Encrypt")
+    sealer = KmsSealer(_FailingKms(denied), key_id="alias/k", local_alias="alias/k")
+    with pytest.raises(ClientError):
+        sealer.seal("whsec_x", {"tenant_id": "acme", "webhook_id": "whk_1"})
