@@ -205,7 +205,7 @@ class Balance:
     def apply(self, movement: MovementType, delta: int, now: datetime) -> Balance:
         """The balance after a movement of ``delta`` points, or a refusal. Pure."""
         available = self.available + delta
-        if available < 0:
+        if available < 0 and delta < 0:  # a credit to a balance in claw-back debt pays it back
             raise InsufficientPoints(
                 f"the member has {self.available} points available; {-delta} requested",
                 details={"available": self.available, "requested": -delta},

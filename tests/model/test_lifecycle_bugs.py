@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import pytest
 
-from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.errors import InsufficientPoints, InvalidRequest
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy
 from chalicelib.domain.jobs import JobName, RunStatus
 from chalicelib.domain.ledger import MovementRequest, MovementResult, MovementType
@@ -146,3 +146,23 @@ def test_the_balance_counts_a_maturity_paying_back_a_claw_back_before_the_job(
     assert brand.points.balance(member).lifetime_expired == 70
     assert (after.available, after.pending) == (0, 0)
     assert (before.available, before.pending) == (after.available, after.pending)
+
+
+def test_a_member_in_claw_back_debt_can_earn_less_than_the_debt(brand: TenantServices) -> None:
+    # Found by `make soak`: an earn smaller than a claw-back's debt was refused as insufficient_points.
+    # Given a member 30 points below zero after a claw-back
+    brand.program.replace(Decimal(1), Rounding.FLOOR, reversal_clawback=True)
+    member = brand.members.enrol(NewMember()).member_id
+    move(brand, member, MovementType.EARN, 100, "earn-1", reference="order-1")
+    move(brand, member, MovementType.REDEEM, 100, "redeem-1")
+    move(brand, member, MovementType.REVERSE, 30, "refund-1", reference="order-1")
+
+    # When they earn 10 points, then 50
+    first = move(brand, member, MovementType.EARN, 10, "earn-2")
+    second = move(brand, member, MovementType.EARN, 50, "earn-3")
+
+    # Then each earn pays the debt down; a redeem still cannot take the balance below zero
+    assert (first.entry.balance_after.available, second.entry.balance_after.available) == (-20, 30)
+    with pytest.raises(InsufficientPoints):
+        move(brand, member, MovementType.REDEEM, 31, "redeem-2")
+    assert brand.points.balance(member).available == 30
