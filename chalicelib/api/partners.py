@@ -9,6 +9,7 @@ routes. The partner always comes from the key, never from the body.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from chalice import Blueprint
@@ -107,7 +108,9 @@ def get_partner_settlement(request: ApiRequest, partner_id: str) -> schemas.Sett
             details={"required_scope": str(Scope.ADMIN), "key_scopes": sorted(str(s) for s in request.tenant.scopes)},
         )
     query: schemas.SettlementQuery = request.query
-    found = partners(request.services, request.tenant).settlement(partner_id, query.from_, query.to)
+    to_date = query.to or datetime.now(UTC).date()
+    from_date = query.from_ or to_date.replace(day=1)
+    found = partners(request.services, request.tenant).settlement(partner_id, from_date, to_date)
     return schemas.SettlementOut(
         partner_id=found.partner.partner_id,
         currency=request.tenant.tenant.currency,

@@ -1292,8 +1292,12 @@ class PartnerRedeemRequest(StrictRequest):
 
 
 class SettlementQuery(Query):
-    from_: date = Field(alias="from", description="First day (UTC), inclusive.")
-    to: date = Field(description="Last day (UTC), inclusive; at most 366 days after `from`.")
+    from_: date | None = Field(
+        default=None, alias="from", description="First day (UTC), inclusive; default: the first of `to`'s month."
+    )
+    to: date | None = Field(
+        default=None, description="Last day (UTC), inclusive, at most 366 days after `from`; default: today."
+    )
 
 
 class SettlementDay(Out):

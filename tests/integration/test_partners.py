@@ -171,6 +171,12 @@ def test_settlement_figures(api: Api, admin_key: str, coalition: dict[str, Any])
     assert (own.body["issued_points"], own.body["redeemed_points"]) == (100, 40)
     assert (own.body["issued_value"], own.body["redeemed_value"]) == ("100.00", "0.20")
 
+    # Without a period: this month to date
+    default = api.call("GET", "/v1/partners/coffee/settlement", key=admin_key)
+    assert default.status == 200, default
+    assert (default.body["from_date"], default.body["to_date"]) == (day[:8] + "01", day)
+    assert (default.body["issued_points"], default.body["redeemed_points"]) == (31, 6)
+
     # A period without activity is all zeros
     empty = api.call("GET", "/v1/partners/coffee/settlement?from=2020-01-01&to=2020-01-31", key=admin_key)
     assert empty.status == 200, empty
@@ -307,7 +313,8 @@ def test_bad_input_is_refused_and_writes_nothing(api: Api, admin_key: str, coali
         ("from=2026-02-01&to=2026-01-01", "to"),
         ("from=2024-01-01&to=2026-01-01", "to"),
         ("from=yesterday&to=2026-01-01", "from"),
-        ("to=2026-01-01", "from"),
+        ("from=2026-01-01&to=2026-13-01", "to"),
+        ("from=2026-01-01&until=2026-01-02", "until"),
     ]:
         assert_invalid(api.call("GET", f"/v1/partners/coffee/settlement?{query}", key=admin_key), field, context=query)
 
