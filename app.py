@@ -27,3 +27,8 @@ app.register_blueprint(webhook_jobs.bp)
 from chalicelib.api import commerce as commerce_routes  # noqa: E402
 
 app.register_blueprint(commerce_routes.bp, url_prefix="/v1")
+
+# Coalition partners: the registry, the partner-key routes and the settlement (issue 5).
+from chalicelib.api import partners as partner_routes  # noqa: E402
+
+app.register_blueprint(partner_routes.bp, url_prefix="/v1")

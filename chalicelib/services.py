@@ -333,3 +333,17 @@ def shopify(services: PlatformServices, tenant_id: str) -> Any:
         services.webhook_sealer,
         overlap=timedelta(seconds=services.settings.webhook_secret_overlap_seconds),
     )
+
+
+# --- coalition partners ------------------------------------------------------------------------
+
+
+def partners(services: PlatformServices, context: TenantContext) -> Any:
+    """One tenant's coalition partners: registry, partner movements through the ledger, settlement."""
+    from chalicelib.domain.partners import PartnerService
+    from chalicelib.persistence.partners import PartnerRepository
+
+    tenant_id = context.tenant_id
+    models = tenant_models(tenant_id, services.settings.tenant_table_name(tenant_id), services.connection)
+    tenant = services.for_tenant(context)
+    return PartnerService(PartnerRepository(models), tenant.points, tenant.members)

@@ -43,6 +43,7 @@ def api_key(value: ApiKey) -> schemas.ApiKeyOut:
         scopes=sorted(value.scopes),
         created_at=value.created_at,
         revoked_at=value.revoked_at,
+        partner_id=value.partner_id,
     )
 
 

@@ -52,6 +52,8 @@ class Operation:
     response: type[BaseModel] | None
     idempotency_key: bool
     writes: bool
+    #: A partner key may call it too (for its own partner only; the handler checks which).
+    partner_access: bool = False
 
 
 #: Every operation of the API, in declaration order (filled as blueprints are imported).
@@ -95,6 +97,7 @@ def endpoint(
     response: type[BaseModel] | None = None,
     idempotency_key: bool = False,
     read_only: bool = False,
+    partner_access: bool = False,
 ) -> Callable[[Callable[..., BaseModel | Result]], Callable[..., Response]]:
     """Declare a route. ``read_only`` marks a POST that computes without writing (a preview)."""
     if auth == "tenant" and scope is None:
@@ -116,6 +119,7 @@ def endpoint(
                 response=response,
                 idempotency_key=idempotency_key,
                 writes=method != "GET" and not read_only,
+                partner_access=partner_access,
             )
         )
 
@@ -132,7 +136,8 @@ def endpoint(
                     call.tenant = services.authenticator.authenticate_tenant(authorization)
                     logger.append_keys(tenant_id=call.tenant.tenant_id, api_key_id=call.tenant.key_id)
                     annotate(tenant_id=call.tenant.tenant_id)
-                    require_scope(call.tenant, scope)  # type: ignore[arg-type]
+                    if not (partner_access and call.tenant.partner_id is not None):
+                        require_scope(call.tenant, scope)  # type: ignore[arg-type]
                 _check_path_params(path_params)
                 if auth == "signature":
                     call.raw_body = _within_limit(request.raw_body or b"", services.settings.max_body_bytes)

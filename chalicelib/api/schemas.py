@@ -226,6 +226,7 @@ class ApiKeyOut(Out):
     scopes: list[Scope]
     created_at: datetime
     revoked_at: datetime | None
+    partner_id: str | None = Field(default=None, description="A partner key's coalition partner; null otherwise.")
 
 
 class CreatedApiKey(ApiKeyOut):
@@ -244,6 +245,10 @@ class CreateApiKeyRequest(StrictRequest):
         Field(min_length=1, max_length=3, json_schema_extra={"uniqueItems": True}),
         AfterValidator(_no_repeats),
     ]
+    partner_id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{1,30}[a-z0-9])$")] | None = Field(
+        default=None,
+        description="A partner key: the registered partner it acts for; scopes must then be exactly ['partner'].",
+    )
 
 
 class ApiKeyList(Out):
@@ -1214,3 +1219,102 @@ class ShopifyWebhookOut(Out):
     points: int
     transaction_id: str | None
     replayed: bool
+
+
+# --- coalition partners ----------------------------------------------------------------------------
+
+PartnerId = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9](?:[a-z0-9-]{1,30}[a-z0-9])$",
+        description="Slug naming the partner: 3-32 lowercase letters, digits and inner hyphens.",
+        examples=["coffee-co"],
+    ),
+]
+Rate = Annotated[str, Field(pattern=_positive_decimal(6, 4), examples=["2.5"])]
+
+
+class CreatePartnerRequest(StrictRequest):
+    partner_id: PartnerId
+    name: Name
+    earn_rate: Rate = Field(description="Points per currency unit spent with the partner.")
+    redeem_rate: Rate = Field(description="Currency value of one point redeemed with the partner.")
+
+
+class PartnerOut(Out):
+    partner_id: str
+    name: str
+    earn_rate: str
+    redeem_rate: str
+    created_at: datetime
+
+
+class PartnerList(Out):
+    data: list[PartnerOut]
+
+
+class PartnerMember(StrictRequest):
+    """Exactly one of `member_id` or `external_id`."""
+
+    model_config = ConfigDict(json_schema_extra=_exactly_one_of("member_id", "external_id"))
+
+    member_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    external_id: ExternalId | None = None
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> PartnerMember:
+        _check_exactly_one_of(self, "member_id", "external_id")
+        return self
+
+
+class PartnerEarnRequest(StrictRequest):
+    """Send exactly one of `amount` (spent with the partner, converted at its earn_rate) or `points`."""
+
+    model_config = ConfigDict(json_schema_extra=_exactly_one_of("points", "amount"))
+
+    member: PartnerMember
+    points: PositivePoints | None = None
+    amount: Amount | None = None
+    reference: Reference | None = None
+    description: Description | None = None
+
+    @model_validator(mode="after")
+    def _points_or_amount(self) -> PartnerEarnRequest:
+        _check_exactly_one_of(self, "points", "amount")
+        return self
+
+
+class PartnerRedeemRequest(StrictRequest):
+    member: PartnerMember
+    points: PositivePoints
+    reference: Reference | None = None
+    description: Description | None = None
+
+
+class SettlementQuery(Query):
+    from_: date | None = Field(
+        default=None, alias="from", description="First day (UTC), inclusive; default: the first of `to`'s month."
+    )
+    to: date | None = Field(
+        default=None, description="Last day (UTC), inclusive, at most 366 days after `from`; default: today."
+    )
+
+
+class SettlementDay(Out):
+    day: date
+    issued_points: int
+    redeemed_points: int
+
+
+class SettlementOut(Out):
+    partner_id: str
+    currency: str
+    from_date: date
+    to_date: date
+    earn_rate: str
+    redeem_rate: str
+    issued_points: int
+    redeemed_points: int
+    issued_value: str = Field(description="issued_points / earn_rate: the spend the issued points stand for.")
+    redeemed_value: str = Field(description="redeemed_points x redeem_rate.")
+    days: list[SettlementDay] = Field(description="Days of the period with partner activity.")

@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.clock import Clock, utc_now
-from chalicelib.domain.errors import Forbidden, NotFound, TenantNotReady, TenantSuspended, Unauthorized
+from chalicelib.domain.errors import Forbidden, InvalidRequest, NotFound, TenantNotReady, TenantSuspended, Unauthorized
 from chalicelib.domain.ids import API_KEY_ID_PATTERN, new_api_key_id
 
 if TYPE_CHECKING:
@@ -33,10 +33,16 @@ class Scope(StrEnum):
     READ = "read"
     WRITE = "write"
     ADMIN = "admin"
+    #: A coalition partner's key: earns and redeems for the tenant's members through the
+    #: partner routes, nothing else. Only a partner key holds it (``admin`` does not grant it).
+    PARTNER = "partner"
 
 
 def scope_allows(granted: frozenset[Scope], required: Scope) -> bool:
-    """`admin` grants everything of the tenant; `read` and `write` grant only themselves."""
+    """`admin` grants everything of the tenant but the partner routes; `read`, `write` and
+    `partner` grant only themselves."""
+    if required is Scope.PARTNER:
+        return Scope.PARTNER in granted
     return Scope.ADMIN in granted or required in granted
 
 
@@ -49,6 +55,8 @@ class ApiKey:
     secret_sha256: str
     created_at: datetime
     revoked_at: datetime | None = None
+    #: A partner key: the coalition partner it acts for (its only scope is ``partner``).
+    partner_id: str | None = None
 
     @property
     def active(self) -> bool:
@@ -67,7 +75,9 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def issue_api_key(tenant_id: str, *, name: str, scopes: frozenset[Scope], now: datetime) -> IssuedApiKey:
+def issue_api_key(
+    tenant_id: str, *, name: str, scopes: frozenset[Scope], now: datetime, partner_id: str | None = None
+) -> IssuedApiKey:
     key_id = new_api_key_id()
     secret = f"{KEY_PREFIX}{key_id.removeprefix('key_')}_{secrets.token_urlsafe(32)}"
     record = ApiKey(
@@ -77,6 +87,7 @@ def issue_api_key(tenant_id: str, *, name: str, scopes: frozenset[Scope], now: d
         scopes=scopes,
         secret_sha256=hash_secret(secret),
         created_at=now,
+        partner_id=partner_id,
     )
     return IssuedApiKey(record=record, secret=secret)
 
@@ -134,7 +145,13 @@ class Authenticator:
             )
         if tenant.status != TenantStatus.ACTIVE:
             raise TenantSuspended(f"tenant {tenant.tenant_id!r} is suspended")
-        return TenantContext(tenant=tenant, key_id=record.key_id, key_name=record.name, scopes=record.scopes)
+        return TenantContext(
+            tenant=tenant,
+            key_id=record.key_id,
+            key_name=record.name,
+            scopes=record.scopes,
+            partner_id=record.partner_id,
+        )
 
 
 def require_scope(context: TenantContext, required: Scope) -> None:
@@ -150,8 +167,16 @@ class ApiKeyService:
         self._api_keys = api_keys
         self._clock = clock
 
-    def create(self, context: TenantContext, *, name: str, scopes: frozenset[Scope]) -> IssuedApiKey:
-        issued = issue_api_key(context.tenant_id, name=name, scopes=scopes, now=self._clock())
+    def create(
+        self, context: TenantContext, *, name: str, scopes: frozenset[Scope], partner_id: str | None = None
+    ) -> IssuedApiKey:
+        """``partner_id`` (checked to exist by the caller) binds a partner key: scopes exactly ``partner``."""
+        if (Scope.PARTNER in scopes or partner_id is not None) and (scopes != {Scope.PARTNER} or not partner_id):
+            raise InvalidRequest.for_fields(
+                "a partner key has exactly the 'partner' scope and names its partner_id",
+                ("scopes", "exactly ['partner'] together with partner_id", "partner_key"),
+            )
+        issued = issue_api_key(context.tenant_id, name=name, scopes=scopes, now=self._clock(), partner_id=partner_id)
         self._api_keys.add(issued.record)
         return issued
 

@@ -78,7 +78,8 @@ SETTLE_LOTS_WITH_MOVEMENT = 16
 #: client's Idempotency-Key may not take them: one that did would claim the ledger's own
 #: entry (a lot that could then never be settled, a bonus never paid).
 #: ``intake:`` is the order intake's (chalicelib.domain.commerce): one earn per order, one reversal per refund.
-MINTED_KEY_PREFIXES = ("expire:", "mature:", "lapse:", "birthday:", "intake:")
+#: ``partner:`` is a coalition partner's namespace (chalicelib.domain.partners): ``partner:<id>:<its key>``.
+MINTED_KEY_PREFIXES = ("expire:", "mature:", "lapse:", "birthday:", "intake:", "partner:")
 
 
 def refuse_minted_key(idempotency_key: str) -> None:
@@ -89,6 +90,8 @@ def refuse_minted_key(idempotency_key: str) -> None:
             f"Idempotency-Key may not start with {prefix!r}: the ledger keeps that prefix for its own entries",
             ("Idempotency-Key", f"reserved prefix {prefix!r}", "reserved_prefix"),
         )
+
+
 #: Lots one movement may change (a debit consumes lots FIFO; each changed lot is an item of
 #: its transaction). A redemption spanning more is refused with the points it could take.
 MAX_LOTS_PER_MOVEMENT = 40
@@ -413,9 +416,7 @@ class RetryPolicy:
         return random.uniform(0, min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** min(attempt, 16)))
 
 
-def settle(
-    balance: Balance, lots: tuple[Lot, ...], now: datetime, as_of: datetime, *, max_lots: int
-) -> Settlement:
+def settle(balance: Balance, lots: tuple[Lot, ...], now: datetime, as_of: datetime, *, max_lots: int) -> Settlement:
     """Maturities, then expiries, due at ``as_of``: their entries, the balance and lots after.
 
     At most ``max_lots`` lots are settled (each costs up to three transaction items), so a
@@ -458,9 +459,7 @@ def settle(
             del current[lot.lot_id]
             deleted.append(lot)
     room = max_lots - min(len(maturing), max_lots)
-    due = sorted(
-        (lot for lot in current.values() if lot.expired(as_of)), key=lambda lot: (lot.expires_at, lot.lot_id)
-    )
+    due = sorted((lot for lot in current.values() if lot.expired(as_of)), key=lambda lot: (lot.expires_at, lot.lot_id))
     if len(maturing) > max_lots:
         due = [lot for lot in due if lot.lot_id in updated]  # expire nothing that is still stored as pending
     for lot in due[:room]:

@@ -89,6 +89,8 @@ class TenantContext:
     key_id: str
     key_name: str
     scopes: frozenset[Scope] = field(default_factory=frozenset)
+    #: A partner key's partner (coalition partners); None for the tenant's own keys.
+    partner_id: str | None = None
 
     @property
     def tenant_id(self) -> str:

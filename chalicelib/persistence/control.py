@@ -188,6 +188,7 @@ def _to_key_item(models: ControlModels, key: ApiKey) -> ApiKeyItem:
         secret_sha256=key.secret_sha256,
         created_at=key.created_at,
         revoked_at=key.revoked_at,
+        partner_id=key.partner_id,
     )
 
 
@@ -222,4 +223,5 @@ def _to_api_key(item: ApiKeyItem) -> ApiKey:
         secret_sha256=item.secret_sha256,
         created_at=item.created_at,
         revoked_at=item.revoked_at,
+        partner_id=item.partner_id,
     )

@@ -176,6 +176,8 @@ class TenantModels:
     # commerce integrations
     order_event: type[models.OrderEventItem]
     shopify: type[models.ShopifyIntegrationItem]
+    # coalition partners
+    partner: type[models.PartnerItem]
 
 
 @lru_cache(maxsize=8)
@@ -216,6 +218,7 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         # commerce integrations
         order_event=_bind(models.OrderEventItem, table_name, config, indexed=False),
         shopify=_bind(models.ShopifyIntegrationItem, table_name, config, indexed=True),
+        partner=_bind(models.PartnerItem, table_name, config, indexed=False),
     )
 
 

@@ -124,6 +124,7 @@ class ApiKeyItem(IndexedItem):
     secret_sha256 = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     revoked_at = UTCDateTimeAttribute(null=True)
+    partner_id = UnicodeAttribute(null=True)
 
 
 # --- tenant table --------------------------------------------------------------------
@@ -397,3 +398,13 @@ class ShopifyIntegrationItem(IndexedItem):
     secrets = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
+
+
+class PartnerItem(KeyedItem):
+    """A coalition partner (pk ``PARTNERS``, sk ``PARTNER#<id>``: all of a tenant's partners in one query)."""
+
+    partner_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    earn_rate = UnicodeAttribute()
+    redeem_rate = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()

@@ -204,7 +204,7 @@ def test_a_new_key_shows_its_secret_once_and_never_again(api: Api, admin_key: st
     for leak in (secret, admin_key, hashlib.sha256(secret.encode()).hexdigest(), secret.split("_", 2)[2]):
         assert leak not in text, "the key list leaks a secret"
     listed = json.loads(text)["data"]
-    assert all(set(key) == {"id", "name", "scopes", "created_at", "revoked_at"} for key in listed), listed
+    assert all(set(key) == {"id", "name", "scopes", "created_at", "revoked_at", "partner_id"} for key in listed), listed
     assert {key["id"]: key["name"] for key in listed} == {
         api.call("GET", "/v1/me", key=admin_key).body["api_key"]["id"]: "admin",
         body["id"]: "till",

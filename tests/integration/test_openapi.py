@@ -165,7 +165,8 @@ def test_every_declared_operation_is_documented_as_declared(document: dict[str, 
                 f"{where}: Idempotency-Key header documented={not op.idempotency_key}, declared={op.idempotency_key}"
             )
         if op.query is not None:
-            for name in op.query.model_fields:
+            for field_name, info in op.query.model_fields.items():
+                name = info.alias or field_name  # the name on the wire ("from" for from_)
                 if ("query", name) not in params:
                     problems.append(f"{where}: query parameter {name} undocumented")
     for path, methods in document["paths"].items():
@@ -527,6 +528,8 @@ def test_a_realistic_scenario_gets_only_documented_responses(
 
     # Commerce: the order intake and a Shopify integration (KMS is set up by the webhook section)
     _commerce_scenario(api, admin, write_key, read_key, ada_id)
+    # Coalition partners: the registry, a partner key earning and redeeming, the settlement
+    _partner_scenario(api, admin, read_key, ada_id)
 
     # Then every operation answered its documented success at least once
     missing = [
@@ -602,3 +605,29 @@ def _commerce_scenario(api: DocumentedApi, admin: str, write_key: str, read_key:
     signed_bad = base64.b64encode(hmac.new(secret.encode(), not_json, hashlib.sha256).digest()).decode()
     bad = {**headers, "X-Shopify-Hmac-Sha256": signed_bad}
     assert api.call("POST", hook, raw_body=not_json, headers=bad).status == 400
+
+
+def _partner_scenario(api: DocumentedApi, admin: str, read_key: str, member_id: str) -> None:
+    partner = {"partner_id": "coffee", "name": "Coffee Co", "earn_rate": "2", "redeem_rate": "0.01"}
+    assert api.call("POST", "/v1/partners", key=admin, body=partner).status == 201
+    assert api.call("POST", "/v1/partners", key=admin, body=partner).error_code() == "partner_exists"
+    assert api.call("POST", "/v1/partners", key=admin, body={**partner, "earn_rate": "x"}).status == 400
+    assert api.call("POST", "/v1/partners", key=read_key, body=partner).status == 403
+    assert api.call("GET", "/v1/partners", key=admin).body["data"][0]["partner_id"] == "coffee"
+    assert api.call("GET", "/v1/partners/coffee", key=admin).status == 200
+    assert api.call("GET", "/v1/partners/nobody", key=admin).status == 404
+    bound = {"name": "coffee till", "scopes": ["partner"], "partner_id": "coffee"}
+    key = api.call("POST", "/v1/api-keys", key=admin, body=bound).body["secret"]
+    who = {"member_id": member_id}
+    earned = api.call(
+        "POST", "/v1/partner/earn", key=key, idempotency_key="p-1", body={"member": who, "amount": "5.00"}
+    )
+    assert earned.status == 201 and earned.body["transaction"]["points"] == 10, earned
+    redeem = {"member": who, "points": 4}
+    assert api.call("POST", "/v1/partner/redeem", key=key, idempotency_key="p-2", body=redeem).status == 201
+    assert api.call("POST", "/v1/partner/redeem", key=admin, idempotency_key="p-3", body=redeem).status == 403
+    short = {"member": who, "points": 10**8}
+    assert api.call("POST", "/v1/partner/redeem", key=key, idempotency_key="p-4", body=short).status == 422
+    settled = api.call("GET", "/v1/partners/coffee/settlement", key=key)
+    assert (settled.body["issued_points"], settled.body["redeemed_points"]) == (10, 4), settled
+    assert api.call("GET", "/v1/partners/coffee/settlement?from=2026-02-01&to=2026-01-01", key=admin).status == 400

@@ -28,7 +28,7 @@ from tests.support.checks import assert_error, operator_state, tenant_state
 from tests.support.http import OPERATOR_KEY, Api, Reply
 from tests.support.receiver import webhook_environment
 
-SCOPES = ("read", "write", "admin")
+SCOPES = ("read", "write", "admin", "partner")
 _PATH_PARAM = re.compile(r"{(\w+)}")
 
 
@@ -49,6 +49,7 @@ class World:
     webhook_id: str = ""  # a webhook of tenant A, with one delivery
     delivery_id: str = ""
     shopify_integration_id: str = ""  # a Shopify integration of tenant A
+    # coalition partners: "coffee" (PATH_SAMPLES) and "books", whose key is keys["partner"]
 
     def usable_coupon(self) -> str:
         """The first sample coupon still issued (read directly: the tenant may be suspended)."""
@@ -72,11 +73,14 @@ PATH_SAMPLES: dict[str, Callable[[World], str]] = {
     "delivery_id": lambda world: world.delivery_id,
     # commerce integrations
     "integration_id": lambda world: world.shopify_integration_id,
+    # coalition partners: not the partner of world.keys["partner"] (that key may read only its own)
+    "partner_id": lambda world: "coffee",
 }
 
 #: Path parameters naming an object a tenant owns (another tenant addressing it must get 404).
 OWNED_PATH_PARAMS = {"webhook_id", "delivery_id", "member_id", "key_id", "rule_id", "reward_id", "code"}
 OWNED_PATH_PARAMS |= {"integration_id"}  # commerce integrations
+OWNED_PATH_PARAMS |= {"partner_id"}  # coalition partners
 
 #: A valid body for every operation that takes one: the write it would do if let through.
 SAMPLE_BODIES: dict[str, dict[str, Any]] = {
@@ -114,6 +118,10 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     },
     "create_shopify_integration": {"description": "intruder"},
     "rotate_shopify_secret": {},
+    # coalition partners
+    "create_partner": {"partner_id": "intruder", "name": "Intruder", "earn_rate": "9", "redeem_rate": "9"},
+    "partner_earn": {"member": {"external_id": "victim-1"}, "points": 1000},
+    "partner_redeem": {"member": {"external_id": "victim-1"}, "points": 1},
 }
 
 #: The access policy, pinned here so that a route declared with a weaker guard fails the suite:
@@ -179,7 +187,16 @@ ACCESS: dict[str, str] = {
     "get_shopify_integration": "admin",
     "rotate_shopify_secret": "admin",
     "receive_shopify_webhook": "signature",
+    # coalition partners ("partner": only a partner key, never admin)
+    "create_partner": "admin",
+    "list_partners": "admin",
+    "get_partner": "admin",
+    "get_partner_settlement": "admin",
+    "partner_earn": "partner",
+    "partner_redeem": "partner",
 }
+#: Routes a partner key may also call, for its own partner only (the sample path names another).
+PARTNER_READABLE = {"get_partner_settlement"}
 #: POSTs that compute without writing (declared ``read_only``), pinned so a write cannot hide as one.
 READ_ONLY_POSTS = {"preview"}
 #: Chalice routes that are deliberately not declared operations (the document describing them).
@@ -228,7 +245,10 @@ def required_scope(op: Operation) -> str:
 
 
 def grants(scopes: set[str], required: str) -> bool:
-    """The documented rule, restated independently: admin grants all; read and write only themselves."""
+    """The documented rule, restated independently: admin grants all but the partner routes; read,
+    write and partner only themselves."""
+    if required == "partner":
+        return "partner" in scopes
     return "admin" in scopes or required in scopes
 
 
@@ -255,6 +275,13 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
     shopify = api.call("POST", "/v1/integrations/shopify", key=admin_key, body={"description": "world"})
     assert shopify.status == 201, shopify
     reward_id, coupons = _reward_with_coupons(api, admin_key)
+    for partner in ("coffee", "books"):
+        body = {"partner_id": partner, "name": partner, "earn_rate": "1", "redeem_rate": "0.01"}
+        assert api.call("POST", "/v1/partners", key=admin_key, body=body).status == 201
+    bound = {"name": "books till", "scopes": ["partner"], "partner_id": "books"}
+    partner_key = api.call("POST", "/v1/api-keys", key=admin_key, body=bound)
+    assert partner_key.status == 201, partner_key
+    keys["partner"] = partner_key.body["secret"]
     return World(
         api=api,
         admin=admin_key,
@@ -345,6 +372,8 @@ def test_every_operation_has_a_security_case() -> None:
             problems.append(f"{route(op)}: unknown scope {op.scope!r}")
         if op.auth == "tenant" and op.writes and str(op.scope) == "read":
             problems.append(f"{route(op)}: a write guarded only by the read scope")
+        if op.partner_access != (op.operation_id in PARTNER_READABLE):
+            problems.append(f"{route(op)}: partner_access must be declared exactly for PARTNER_READABLE")
         if (op.method != "GET" and not op.writes) != (op.operation_id in READ_ONLY_POSTS):
             problems.append(f"{route(op)}: read_only must be declared exactly for READ_ONLY_POSTS")
     bodies = {op.operation_id for op in OPERATIONS if op.body is not None}
@@ -466,7 +495,7 @@ def test_a_suspended_tenant_is_refused_everywhere_until_resumed(world: World, su
     assert tenant_state(api, world.admin) == before, "a suspended tenant's call wrote something"
     for op in TENANT_OPERATIONS:
         with subtests.test(msg=f"{route(op)} after resume"):
-            reply = send(world, op, key=world.admin)
+            reply = send(world, op, key=world.keys["partner"] if required_scope(op) == "partner" else world.admin)
             assert reply.status == op.status, f"{route(op)} after resume: {reply.status} {reply.body}"
 
 
@@ -553,6 +582,7 @@ def test_each_key_reaches_exactly_the_routes_its_scopes_grant(world: World, subt
 
 def test_write_does_not_imply_read() -> None:
     assert not grants({"write"}, "read") and grants({"admin"}, "read") and not grants({"read"}, "write")
+    assert not grants({"admin"}, "partner") and not grants({"partner"}, "read") and grants({"partner"}, "partner")
     assert {required_scope(op) for op in TENANT_OPERATIONS} == set(SCOPES), "the matrix should exercise every scope"
 
 

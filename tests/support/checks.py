@@ -59,7 +59,8 @@ def tenant_state(api: Api, admin_key: str) -> dict[str, Any]:
     members = all_pages(api, admin_key, "/v1/members")
     keys = api.call("GET", "/v1/api-keys", key=admin_key)
     program = api.call("GET", "/v1/program", key=admin_key)
-    assert keys.status == 200 and program.status == 200, (keys, program)
+    partners = api.call("GET", "/v1/partners", key=admin_key)
+    assert keys.status == 200 and program.status == 200 and partners.status == 200, (keys, program, partners)
     return {
         "members": members,
         "balances": {m["id"]: api.balance(admin_key, m["id"]) for m in members},
@@ -67,6 +68,7 @@ def tenant_state(api: Api, admin_key: str) -> dict[str, Any]:
         "api_keys": sorted(keys.body["data"], key=lambda k: k["id"]),
         "program": program.body,
         "job_runs": all_pages(api, admin_key, "/v1/jobs/runs"),
+        "partners": partners.body["data"],
     }
 
 

@@ -1,0 +1,185 @@
+"""Coalition partners: the tenant's registry of partner brands, the partner routes (earn and
+redeem with a partner key), and the settlement of a period.
+
+A partner key (``POST /v1/api-keys`` with ``"scopes": ["partner"], "partner_id": ...``) has
+only the ``partner`` scope: it reaches the two partner routes and its own partner's
+settlement, nothing else; the tenant's own keys (admin included) never reach the partner
+routes. The partner always comes from the key, never from the body.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from chalice import Blueprint
+
+from chalicelib.api import presenters, schemas
+from chalicelib.api.routing import ApiRequest, Result, endpoint
+from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.errors import Forbidden
+from chalicelib.domain.ledger import MovementResult, describe
+from chalicelib.domain.partners import MemberRef, Partner, PartnerMovement
+from chalicelib.observability import logger
+from chalicelib.services import partners
+
+bp = Blueprint(__name__)
+TAG = "Partners"
+
+
+def _partner_out(value: Partner) -> schemas.PartnerOut:
+    return schemas.PartnerOut(
+        partner_id=value.partner_id,
+        name=value.name,
+        earn_rate=format(value.earn_rate.normalize(), "f"),
+        redeem_rate=format(value.redeem_rate.normalize(), "f"),
+        created_at=value.created_at,
+    )
+
+
+@endpoint(
+    bp,
+    "/partners",
+    "POST",
+    summary="Register a coalition partner",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.ADMIN,
+    status=201,
+    body=schemas.CreatePartnerRequest,
+    response=schemas.PartnerOut,
+)
+def create_partner(request: ApiRequest) -> schemas.PartnerOut:
+    body: schemas.CreatePartnerRequest = request.body
+    created = partners(request.services, request.tenant).create(
+        partner_id=body.partner_id,
+        name=body.name,
+        earn_rate=Decimal(body.earn_rate),
+        redeem_rate=Decimal(body.redeem_rate),
+    )
+    return _partner_out(created)
+
+
+@endpoint(
+    bp,
+    "/partners",
+    "GET",
+    summary="List the coalition partners",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.ADMIN,
+    response=schemas.PartnerList,
+)
+def list_partners(request: ApiRequest) -> schemas.PartnerList:
+    return schemas.PartnerList(data=[_partner_out(p) for p in partners(request.services, request.tenant).list()])
+
+
+@endpoint(
+    bp,
+    "/partners/{partner_id}",
+    "GET",
+    summary="A coalition partner",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.ADMIN,
+    response=schemas.PartnerOut,
+)
+def get_partner(request: ApiRequest, partner_id: str) -> schemas.PartnerOut:
+    return _partner_out(partners(request.services, request.tenant).get(partner_id))
+
+
+@endpoint(
+    bp,
+    "/partners/{partner_id}/settlement",
+    "GET",
+    summary="Points issued and redeemed through a partner in a period, and their money value",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.ADMIN,
+    query=schemas.SettlementQuery,
+    response=schemas.SettlementOut,
+    partner_access=True,
+)
+def get_partner_settlement(request: ApiRequest, partner_id: str) -> schemas.SettlementOut:
+    own = request.tenant.partner_id
+    if own is not None and own != partner_id:
+        raise Forbidden(
+            "a partner key may read only its own partner's settlement",
+            details={"required_scope": str(Scope.ADMIN), "key_scopes": sorted(str(s) for s in request.tenant.scopes)},
+        )
+    query: schemas.SettlementQuery = request.query
+    to_date = query.to or datetime.now(UTC).date()
+    from_date = query.from_ or to_date.replace(day=1)
+    found = partners(request.services, request.tenant).settlement(partner_id, from_date, to_date)
+    return schemas.SettlementOut(
+        partner_id=found.partner.partner_id,
+        currency=request.tenant.tenant.currency,
+        from_date=found.from_date,
+        to_date=found.to_date,
+        earn_rate=format(found.partner.earn_rate.normalize(), "f"),
+        redeem_rate=format(found.partner.redeem_rate.normalize(), "f"),
+        issued_points=found.issued_points,
+        redeemed_points=found.redeemed_points,
+        issued_value=format(found.issued_value, "f"),
+        redeemed_value=format(found.redeemed_value, "f"),
+        days=[
+            schemas.SettlementDay(day=d.day, issued_points=d.issued_points, redeemed_points=d.redeemed_points)
+            for d in found.days
+        ],
+    )
+
+
+def _movement(request: ApiRequest) -> PartnerMovement:
+    body = request.body
+    return PartnerMovement(
+        partner_id=request.tenant.partner_id,
+        member=MemberRef(member_id=body.member.member_id, external_id=body.member.external_id),
+        idempotency_key=request.idempotency_key or "",
+        points=body.points,
+        amount=Decimal(body.amount) if getattr(body, "amount", None) is not None else None,
+        reference=body.reference,
+        description=body.description,
+        actor_key_id=request.tenant.key_id,
+    )
+
+
+def _answer(result: MovementResult) -> Result:
+    logger.info(
+        "partner idempotent replay" if result.replayed else "partner points moved", extra=describe(result.entry)
+    )
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    return Result(model=presenters.movement(result.entry), headers=headers)
+
+
+@endpoint(
+    bp,
+    "/partner/earn",
+    "POST",
+    summary="A partner key credits a member: points, or an amount at the partner's earn rate",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.PARTNER,
+    status=201,
+    body=schemas.PartnerEarnRequest,
+    response=schemas.MovementOut,
+    idempotency_key=True,
+)
+def partner_earn(request: ApiRequest) -> Result:
+    return _answer(partners(request.services, request.tenant).earn(_movement(request)))
+
+
+@endpoint(
+    bp,
+    "/partner/redeem",
+    "POST",
+    summary="A partner key debits a member's points (422 insufficient_points if short)",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.PARTNER,
+    status=201,
+    body=schemas.PartnerRedeemRequest,
+    response=schemas.MovementOut,
+    idempotency_key=True,
+)
+def partner_redeem(request: ApiRequest) -> Result:
+    return _answer(partners(request.services, request.tenant).redeem(_movement(request)))
