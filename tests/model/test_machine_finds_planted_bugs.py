@@ -134,6 +134,9 @@ DEEP = {
     "a reversal bound that forgets earlier reversals of the order",
 }
 QUICK_EXAMPLES, DEEP_EXAMPLES = 20, 400
+#: Bugs found within make test's time but past QUICK_EXAMPLES in some runs (the machine's rules
+#: grew with the lifecycle): a replay with changed points needs an applied key drawn again.
+EXAMPLES = {"a key replayed with other points treated as the same request": 60}
 
 
 @pytest.mark.parametrize("bug", sorted(PLANTED))
@@ -143,7 +146,7 @@ def test_the_machine_reports_a_planted_bug(bug: str, backend: None, monkeypatch:
     owner, name, planted = PLANTED[bug]
     monkeypatch.setattr(owner, name, planted)
     quick = settings(
-        max_examples=DEEP_EXAMPLES if bug in DEEP else QUICK_EXAMPLES,
+        max_examples=DEEP_EXAMPLES if bug in DEEP else EXAMPLES.get(bug, QUICK_EXAMPLES),
         stateful_step_count=30,
         deadline=None,
         derandomize=True,
