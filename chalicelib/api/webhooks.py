@@ -170,6 +170,20 @@ def list_webhook_deliveries(request: ApiRequest, webhook_id: str) -> schemas.Del
 
 @endpoint(
     bp,
+    "/webhooks/{webhook_id}/deliveries/{delivery_id}",
+    "GET",
+    summary="One delivery: its status, attempts and their response codes and latencies",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.ADMIN,
+    response=schemas.DeliveryOut,
+)
+def get_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id: str) -> schemas.DeliveryOut:
+    return _delivery(_service(request).delivery(webhook_id, delivery_id))
+
+
+@endpoint(
+    bp,
     "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
     "POST",
     summary="Send a delivery again (same webhook-id and body), now",

@@ -63,6 +63,9 @@ HISTORY_KEPT = 10
 #: Secrets signing at once (the newest plus those still in their overlap window).
 MAX_SECRETS = 3
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
+#: A settled delivery (succeeded, or failed for good) stays in the log this long, then the
+#: table's TTL removes it; an outstanding one is kept until it settles.
+DELIVERY_LOG_RETENTION = timedelta(days=30)
 
 
 class WebhookStatus(StrEnum):
@@ -180,6 +183,18 @@ class Delivery:
     succeeded_at: datetime | None = None
 
     @property
+    def kept_until(self) -> datetime | None:
+        """When the delivery leaves the log (None while outstanding: it is never dropped unsent).
+        Whole seconds, as the table's TTL attribute holds it."""
+        if self.status in OUTSTANDING:
+            return None
+        return (self.updated_at + DELIVERY_LOG_RETENTION).replace(microsecond=0)
+
+    def visible_at(self, now: datetime) -> bool:
+        """DynamoDB's TTL deletes within days of the expiry, not at it: the log hides what is past it."""
+        return self.kept_until is None or self.kept_until > now
+
+    @property
     def last_attempt(self) -> Attempt | None:
         return self.history[-1] if self.history else None
 
@@ -223,7 +238,11 @@ class WebhookStore(Protocol):
         """Write each delivery whole; an outstanding one is in its endpoint's outbox."""
 
     def get_delivery(self, webhook_id: str, delivery_id: str) -> Delivery | None: ...
-    def list_deliveries(self, webhook_id: str, *, limit: int, cursor: str | None) -> Page[Delivery]: ...
+    def list_deliveries(
+        self, webhook_id: str, *, limit: int, cursor: str | None, kept_after: datetime
+    ) -> Page[Delivery]:
+        """Newest first, only those still kept after ``kept_after`` (see ``Delivery.kept_until``)."""
+
     def outbox(self, webhook_id: str, *, limit: int) -> list[Delivery]:
         """Outstanding deliveries of the endpoint, oldest event first."""
 
@@ -439,14 +458,14 @@ class WebhookService:
 
     def deliveries(self, webhook_id: str, *, limit: int, cursor: str | None) -> Page[Delivery]:
         self.get(webhook_id)
-        return self._store.list_deliveries(webhook_id, limit=limit, cursor=cursor)
+        return self._store.list_deliveries(webhook_id, limit=limit, cursor=cursor, kept_after=self._clock())
 
     def delivery(self, webhook_id: str, delivery_id: str) -> Delivery:
         self.get(webhook_id)
         found = (
             self._store.get_delivery(webhook_id, delivery_id) if DELIVERY_ID_PATTERN.fullmatch(delivery_id) else None
         )
-        if found is None:
+        if found is None or not found.visible_at(self._clock()):
             raise NotFound(f"delivery {delivery_id!r} not found")
         return found
 

@@ -53,6 +53,7 @@ from pynamodb.attributes import (
     BooleanAttribute,
     MapAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
@@ -312,6 +313,8 @@ class DeliveryItem(IndexedItem):
     updated_at = UTCDateTimeAttribute()
     next_attempt_at = UTCDateTimeAttribute(null=True)
     succeeded_at = UTCDateTimeAttribute(null=True)
+    #: The table's TTL attribute (epoch seconds): set once the delivery is settled.
+    expires_at = TTLAttribute(null=True)
 
 
 class FeedCheckpointItem(KeyedItem):

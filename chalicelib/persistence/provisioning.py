@@ -3,7 +3,8 @@
 A tenant's table is created with the settings a brand's data needs in AWS: on-demand
 billing, encryption with the account's AWS-managed KMS key (``aws/dynamodb``), deletion
 protection, point-in-time recovery (``UpdateContinuousBackups``: CreateTable cannot set
-it) and tags (tenant, stage) for cost attribution. Every step checks before it acts, so
+it), TTL on ``expires_at`` (the webhook delivery log's retention) and tags (tenant, stage)
+for cost attribution. Every step checks before it acts, so
 the whole is idempotent: a retry, a duplicate message or a table created by an earlier
 version of the code ends in the same table.
 
@@ -34,6 +35,8 @@ from chalicelib.persistence.models import IndexedItem
 LIMIT_EXCEEDED = "LimitExceededException"
 #: Point-in-time recovery cannot be enabled in the first moments of a new table.
 BACKUPS_UNAVAILABLE = "ContinuousBackupsUnavailableException"
+#: The tenant table's TTL attribute (``DeliveryItem.expires_at``).
+TTL_ATTRIBUTE = "expires_at"
 #: What DynamoDB Local answers for the APIs it lacks (backups, tagging). Tolerated only
 #: when an endpoint is configured, i.e. never in AWS.
 _EMULATOR_UNSUPPORTED = "UnknownOperationException"
@@ -128,6 +131,7 @@ class TableProvisioner:
             if not table.get("DeletionProtectionEnabled"):  # a table made before it was set at creation
                 client.update_table(TableName=name, DeletionProtectionEnabled=True)
             self._enable_point_in_time_recovery(client, name, deadline)
+            _enable_time_to_live(client, name)
             if not created:
                 self._ensure_tags(client, str(table["TableArn"]), tenant_id)
 
@@ -208,6 +212,17 @@ class TableProvisioner:
 
     def _emulator_lacks(self, error: ClientError) -> bool:
         return self._config.endpoint is not None and _code(error) == _EMULATOR_UNSUPPORTED
+
+
+def _enable_time_to_live(client: Any, name: str) -> None:
+    """TTL on ``expires_at`` (settled webhook deliveries leave the log by it). Checked first:
+    enabling it again is a ValidationException, and a retried attempt finds it on."""
+    described = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    if described.get("TimeToLiveStatus") in {"ENABLED", "ENABLING"}:
+        return
+    client.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+    )
 
 
 def _describe(client: Any, name: str) -> dict[str, Any] | None:

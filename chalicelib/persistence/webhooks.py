@@ -147,7 +147,9 @@ class WebhookRepository:
             except self._models.delivery.DoesNotExist:
                 return None
 
-    def list_deliveries(self, webhook_id: str, *, limit: int, cursor: str | None) -> Page[Delivery]:
+    def list_deliveries(
+        self, webhook_id: str, *, limit: int, cursor: str | None, kept_after: datetime
+    ) -> Page[Delivery]:
         model = self._models.delivery
         partition = webhook_pk(webhook_id)
         start = decode_cursor(cursor, fields=("pk", "sk"), partition=("pk", partition)) if cursor else None
@@ -156,6 +158,8 @@ class WebhookRepository:
                 model.query(
                     partition,
                     model.sk.startswith(_DELIVERY_PREFIX),
+                    # Past its TTL but not yet deleted by DynamoDB (which takes up to days).
+                    filter_condition=model.expires_at.does_not_exist() | (model.expires_at > kept_after),
                     scan_index_forward=False,
                     limit=limit + 1,
                     last_evaluated_key=start,
@@ -191,6 +195,7 @@ class WebhookRepository:
             updated_at=delivery.updated_at,
             next_attempt_at=delivery.next_attempt_at,
             succeeded_at=delivery.succeeded_at,
+            expires_at=delivery.kept_until,
         )
         if delivery.status in OUTSTANDING:
             item.gsi1pk, item.gsi1sk = outbox_partition(delivery.webhook_id), ulid

@@ -97,7 +97,8 @@ ITEM_ACTIONS = (
 #: (with its encryption, deletion protection and tags, hence TagResource), DescribeTable
 #: (exists? then wait for ACTIVE), UpdateTable (deletion protection on a table created
 #: before it was set at creation), UpdateContinuousBackups (point-in-time recovery, which
-#: CreateTable cannot set), ListTagsOfResource and TagResource (tags of a table that
+#: CreateTable cannot set), DescribeTimeToLive and UpdateTimeToLive (the TTL that clears
+#: the webhook delivery log), ListTagsOfResource and TagResource (tags of a table that
 #: already existed). No DeleteTable anywhere: removing a brand's data is an operator's
 #: decision, taken outside the functions' roles (and deletion protection is on).
 TABLE_PROVISIONING_ACTIONS = (
@@ -107,6 +108,8 @@ TABLE_PROVISIONING_ACTIONS = (
     "dynamodb:TagResource",
     "dynamodb:UpdateContinuousBackups",
     "dynamodb:UpdateTable",
+    "dynamodb:DescribeTimeToLive",
+    "dynamodb:UpdateTimeToLive",
 )
 #: What the provisioning function does with the registry: read the tenant, then record a
 #: failed attempt or make it active (conditional updates of the tenant's own item).

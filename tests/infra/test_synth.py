@@ -35,6 +35,8 @@ TABLE_ACTIONS = (
     "dynamodb:TagResource",
     "dynamodb:UpdateContinuousBackups",
     "dynamodb:UpdateTable",
+    "dynamodb:DescribeTimeToLive",
+    "dynamodb:UpdateTimeToLive",
 )
 #: Nobody's.
 NEVER = (

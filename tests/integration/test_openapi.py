@@ -483,6 +483,9 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     dispatch_tenant("acme", clock=lambda: datetime.now(UTC) + timedelta(seconds=6), drain=False)
     log = api.call("GET", f"{hook_path}/deliveries?limit=1", key=admin)
     assert log.status == 200 and log.body["data"][0]["status"] == "pending"
+    one = api.call("GET", f"{hook_path}/deliveries/{log.body['data'][0]['id']}", key=admin)
+    assert one.status == 200 and one.body == log.body["data"][0], one
+    assert api.call("GET", f"{hook_path}/deliveries/dlv_01JD0000000000000000000000", key=admin).status == 404
     redeliver = f"{hook_path}/deliveries/{log.body['data'][0]['id']}/redeliver"
     assert api.call("POST", redeliver, key=admin).status == 202
     assert api.call("DELETE", hook_path, key=admin).status == 200

@@ -80,9 +80,11 @@ def assert_table_as_provisioned(backend: str, tenant_id: str) -> None:
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert table["DeletionProtectionEnabled"] is True
     assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} >= {"gsi1", "gsi2", "feed"}
+    client = shared_client(platform().connection)
+    ttl = client.describe_time_to_live(TableName=table["TableName"])["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at"), ttl
     if backend != "moto":
         return  # DynamoDB Local describes no encryption and has neither backups nor tags
-    client = shared_client(platform().connection)
     assert table["SSEDescription"]["Status"] == "ENABLED" and table["SSEDescription"]["SSEType"] == "KMS"
     backups = client.describe_continuous_backups(TableName=table["TableName"])["ContinuousBackupsDescription"]
     assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"

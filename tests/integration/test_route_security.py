@@ -175,6 +175,7 @@ ACCESS: dict[str, str] = {
     "update_webhook": "admin",
     "rotate_webhook_secret": "admin",
     "list_webhook_deliveries": "admin",
+    "get_webhook_delivery": "admin",
     "redeliver_webhook_delivery": "admin",
     "delete_webhook": "admin",
     "record_activity": "write",

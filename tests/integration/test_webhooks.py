@@ -17,7 +17,8 @@ import pytest
 from standardwebhooks import WebhookVerificationError
 
 from chalicelib.domain.ledger import MovementRequest, MovementType
-from chalicelib.domain.webhooks import WebhookStatus
+from chalicelib.domain.errors import NotFound
+from chalicelib.domain.webhooks import DELIVERY_LOG_RETENTION, WebhookStatus
 from chalicelib.integrations import ssrf
 from chalicelib.jobs.webhooks import dispatch_tenant
 from chalicelib.persistence.factory import tenant_models
@@ -265,6 +266,9 @@ def test_a_delivery_can_be_sent_again_by_hand(
     run(clock)
     (delivery,) = deliveries(api, admin_key, webhook["id"])
 
+    shown = api.call("GET", f"/v1/webhooks/{webhook['id']}/deliveries/{delivery['id']}", key=admin_key)
+    assert shown.status == 200 and shown.body == delivery, shown
+
     # When the tenant asks for it again
     reply = api.call("POST", f"/v1/webhooks/{webhook['id']}/deliveries/{delivery['id']}/redeliver", key=admin_key)
     assert reply.status == 202 and reply.body["status"] == "pending", reply
@@ -278,6 +282,39 @@ def test_a_delivery_can_be_sent_again_by_hand(
     assert (again["status"], again["attempts"]) == ("succeeded", 2)
     missing = f"/v1/webhooks/{webhook['id']}/deliveries/dlv_01JD0000000000000000000000/redeliver"
     assert_error(api.call("POST", missing, key=admin_key), 404, "not_found")
+
+
+def test_settled_deliveries_leave_the_log_after_the_retention_outstanding_ones_never(
+    hooks: Api, admin_key: str, receiver: Receiver, clock: ShiftedClock
+) -> None:
+    api = hooks
+    good = subscribe(api, admin_key, receiver.url(), "member.created")
+    failing = subscribe(api, admin_key, receiver.url("/down"), "member.created")
+    receiver.script("/down", 500)
+    api.enrol(admin_key)
+    run(clock)
+    (sent,) = deliveries(api, admin_key, good["id"])
+    (retrying,) = deliveries(api, admin_key, failing["id"])
+    assert (sent["status"], retrying["status"]) == ("succeeded", "retrying")
+
+    # Then the settled one carries the table's TTL, 30 days after it settled; the outstanding one none
+    models = tenant_models("acme", platform().settings.tenant_table_name("acme"), platform().connection)
+    ulid = sent["id"].removeprefix("dlv_")
+    settled = models.delivery.get(f"WEBHOOK#{good['id']}", f"DELIVERY#{ulid}")
+    assert settled.expires_at == (settled.updated_at + DELIVERY_LOG_RETENTION).replace(microsecond=0)
+    outstanding = models.delivery.get(f"WEBHOOK#{failing['id']}", f"DELIVERY#{retrying['id'].removeprefix('dlv_')}")
+    assert outstanding.expires_at is None
+
+    # When the retention has passed but DynamoDB has not yet deleted it (TTL lags by up to days)
+    later = platform().webhooks("acme", clock=lambda: settled.expires_at + timedelta(seconds=1))
+    # Then the log no longer shows it, listed or fetched; the outstanding delivery is still there
+    assert later.deliveries(good["id"], limit=10, cursor=None).items == []
+    with pytest.raises(NotFound):
+        later.delivery(good["id"], sent["id"])
+    assert [d.delivery_id for d in later.deliveries(failing["id"], limit=10, cursor=None).items] == [retrying["id"]]
+    # While a day before the retention ends it is listed
+    earlier = platform().webhooks("acme", clock=lambda: settled.expires_at - timedelta(days=1))
+    assert [d.delivery_id for d in earlier.deliveries(good["id"], limit=10, cursor=None).items] == [sent["id"]]
 
 
 def test_a_rotated_secret_signs_alongside_the_new_one_for_a_day(
