@@ -43,6 +43,7 @@ from chalicelib.domain.ports import (
     IdempotencyKeyTaken,
     Page,
 )
+from chalicelib.domain.referrals import CardCodeTaken, ReferralCodeTaken, ReferralStatus
 from chalicelib.domain.rewards import Coupon, CouponStatus
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.ledger import Balance, LedgerEntry
     from chalicelib.domain.members import Member, MemberChanges
     from chalicelib.domain.program import Program
+    from chalicelib.domain.referrals import Referral, ReferralQualification
     from chalicelib.domain.rewards import Reward
     from chalicelib.domain.tenants import Tenant
     from chalicelib.domain.tiers import TierEvent, TierProgram, TierWrite
@@ -133,6 +135,8 @@ class InMemoryLedgerStore:
         #: Tiers: the index of due reviews (member -> review time) and the events written.
         self.tier_reviews: dict[str, datetime] = {}
         self.tier_events: list[TierEvent] = []
+        #: Referrals by referee (written at enrolment, qualified by an order earn's commit).
+        self.referrals: dict[str, Referral] = {}
 
     # -- fault injection -----------------------------------------------------------------
 
@@ -184,6 +188,7 @@ class InMemoryLedgerStore:
         counters: Sequence[CounterChange] = (),
         coupons: Sequence[CouponWrite] = (),
         tier: TierWrite | None = None,
+        referral: ReferralQualification | None = None,
     ) -> None:
         entry = entries[-1]
         self.commit_calls.append(entry)
@@ -207,6 +212,18 @@ class InMemoryLedgerStore:
             for write in coupons:
                 if not self._coupon_condition_holds(write):
                     raise CouponWriteRefused(write)
+            pending = self.referrals.get(referral.referee_id) if referral is not None else None
+            if referral is not None and (pending is None or pending.status is not ReferralStatus.PENDING):
+                raise BalanceChanged(entry.member_id)
+            if referral is not None and pending is not None:
+                self.referrals[referral.referee_id] = replace(
+                    pending,
+                    status=ReferralStatus.QUALIFIED,
+                    qualified_at=referral.qualified_at,
+                    order_id=referral.order_id,
+                    earn_key=referral.earn_key,
+                    terms=referral.terms,
+                )
             for write in coupons:
                 self._coupons[write.coupon.code] = copy.deepcopy(write.coupon)
             for change in counters:
@@ -326,8 +343,11 @@ class InMemoryMemberStore:
         self.ledger = ledger if ledger is not None else InMemoryLedgerStore()
         self._members: dict[str, Member] = {}
         self._external_ids: dict[str, str] = {}
+        #: Code guards: referral codes and card codes (separate key spaces, like REFCODE# / CARD#).
+        self._referral_codes: dict[str, str] = {}
+        self._card_codes: dict[str, str] = {}
 
-    def create(self, member: Member, opening_balance: Balance) -> None:
+    def create(self, member: Member, opening_balance: Balance, referral: Referral | None = None) -> None:
         with self.ledger.lock:
             existing_id = self._external_ids.get(member.external_id) if member.external_id is not None else None
             if existing_id is not None:
@@ -335,12 +355,23 @@ class InMemoryMemberStore:
                     f"a member with external_id {member.external_id!r} already exists",
                     details={"external_id": member.external_id, "member_id": existing_id},
                 )
+            if member.card_code is not None and member.card_code in self._card_codes:
+                holder = self._card_codes[member.card_code]
+                raise CardCodeTaken("taken", details={"card_code": member.card_code, "member_id": holder})
+            if member.referral_code is not None and member.referral_code in self._referral_codes:
+                raise ReferralCodeTaken(member.referral_code)
             if member.member_id in self._members or opening_balance.member_id in self.ledger._balances:
                 raise DuplicateItem(member.member_id)
             self._members[member.member_id] = copy.deepcopy(member)
             self.ledger._open_balance(opening_balance)
             if member.external_id is not None:
                 self._external_ids[member.external_id] = member.member_id
+            if member.referral_code is not None:
+                self._referral_codes[member.referral_code] = member.member_id
+            if member.card_code is not None:
+                self._card_codes[member.card_code] = member.member_id
+            if referral is not None:
+                self.ledger.referrals[referral.referee_id] = copy.deepcopy(referral)
 
     def get(self, member_id: str) -> Member | None:
         with self.ledger.lock:
@@ -350,6 +381,27 @@ class InMemoryMemberStore:
         with self.ledger.lock:
             member_id = self._external_ids.get(external_id)
             return copy.deepcopy(self._members.get(member_id)) if member_id is not None else None
+
+    def find_by_referral_code(self, code: str) -> Member | None:
+        with self.ledger.lock:
+            member_id = self._referral_codes.get(code)
+            return copy.deepcopy(self._members.get(member_id)) if member_id is not None else None
+
+    def find_by_card_code(self, code: str) -> Member | None:
+        with self.ledger.lock:
+            member_id = self._card_codes.get(code)
+            return copy.deepcopy(self._members.get(member_id)) if member_id is not None else None
+
+    def assign_referral_code(self, member_id: str, code: str, at: datetime) -> Member | None:
+        with self.ledger.lock:
+            current = self._members.get(member_id)
+            if current is None or current.referral_code is not None:
+                return copy.deepcopy(current)
+            if code in self._referral_codes:
+                raise ReferralCodeTaken(code)
+            self._referral_codes[code] = member_id
+            self._members[member_id] = replace(current, referral_code=code, updated_at=at)
+            return copy.deepcopy(self._members[member_id])
 
     def list(self, *, limit: int, cursor: str | None) -> Page[Member]:
         with self.ledger.lock:
@@ -364,6 +416,14 @@ class InMemoryMemberStore:
             values = {name: getattr(changes, name) for name in sorted(changes.fields_set)}
             if "marketing_consent" in values:  # a removed attribute reads back as False
                 values["marketing_consent"] = bool(values["marketing_consent"])
+            if "card_code" in values and values["card_code"] != current.card_code:
+                new = values["card_code"]
+                if new is not None and new in self._card_codes:
+                    raise CardCodeTaken("taken", details={"card_code": new, "member_id": self._card_codes[new]})
+                if current.card_code is not None:
+                    del self._card_codes[current.card_code]
+                if new is not None:
+                    self._card_codes[new] = member_id
             updated = replace(current, updated_at=at, **values)
             self._members[member_id] = updated
             return copy.deepcopy(updated)
