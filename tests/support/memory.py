@@ -50,8 +50,9 @@ if TYPE_CHECKING:
     from chalicelib.domain.api_keys import ApiKey
     from chalicelib.domain.ledger import Balance, LedgerEntry
     from chalicelib.domain.members import Member, MemberChanges
+    from chalicelib.domain.notifications import Notice
     from chalicelib.domain.program import Program
-    from chalicelib.domain.referrals import Referral, ReferralQualification
+    from chalicelib.domain.referrals import Referral, ReferralProgram, ReferralQualification
     from chalicelib.domain.rewards import Reward
     from chalicelib.domain.tenants import Tenant
     from chalicelib.domain.tiers import TierEvent, TierProgram, TierWrite
@@ -646,3 +647,65 @@ __all__ = [
     "InMemoryRewardStore",
     "InMemoryTenantStore",
 ]
+
+
+# --- referrals -----------------------------------------------------------------------------------
+
+
+class InMemoryReferralStore:
+    """Referrals of one tenant (the ReferralStore port), kept on the ledger's table like the
+    DynamoDB items: written by enrolment and by an order earn's commit, under its lock."""
+
+    def __init__(self, ledger: InMemoryLedgerStore) -> None:
+        self.ledger = ledger
+        #: The referral.completed events written (one per referral at most).
+        self.events: list[Notice] = []
+
+    def get(self, referee_id: str) -> Referral | None:
+        with self.ledger.lock:
+            return copy.deepcopy(self.ledger.referrals.get(referee_id))
+
+    def list_for(self, referrer_id: str, *, limit: int, cursor: str | None) -> Page[Referral]:
+        with self.ledger.lock:
+            mine = [r for r in self.ledger.referrals.values() if r.referrer_id == referrer_id]
+        return _paginate(
+            mine,
+            sort_key=lambda r: r.referee_id,
+            limit=limit,
+            cursor=cursor,
+            scope=f"MEMBER#{referrer_id}#REFERRALS",
+            descending=True,
+        )
+
+    def finish(self, referral: Referral, event: Notice) -> bool:
+        with self.ledger.lock:
+            current = self.ledger.referrals.get(referral.referee_id)
+            if current is None or current.status is not ReferralStatus.QUALIFIED:
+                return False
+            self.ledger.referrals[referral.referee_id] = copy.deepcopy(referral)
+            self.events.append(copy.deepcopy(event))
+            return True
+
+    def due(self, as_of: datetime) -> Iterator[str]:
+        with self.ledger.lock:
+            due = sorted(
+                (r.qualified_at, r.referee_id)
+                for r in self.ledger.referrals.values()
+                if r.status is ReferralStatus.QUALIFIED and r.qualified_at is not None and r.qualified_at <= as_of
+            )
+        return iter([referee for _, referee in due])
+
+
+class InMemoryReferralProgramStore:
+    def __init__(self) -> None:
+        self._versions: list[ReferralProgram] = []
+
+    def add(self, program: ReferralProgram) -> None:
+        self._versions.append(copy.deepcopy(program))
+
+    def list(self) -> list[ReferralProgram]:
+        return sorted(self._versions, key=lambda v: (v.effective_from, v.version_id))
+
+    def in_force(self, at: datetime) -> ReferralProgram | None:
+        started = [v for v in self.list() if v.effective_from <= at]
+        return copy.deepcopy(started[-1]) if started else None
