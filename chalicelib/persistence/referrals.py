@@ -283,7 +283,6 @@ class ReferralProgramRepository:
                     rule.sk.between(_VERSION_PREFIX, upper),
                     scan_index_forward=False,
                     limit=1,
-                    consistent_read=True,
                 )
             )
         return _to_program(rows[0].sk, rows[0].definition) if rows else None
