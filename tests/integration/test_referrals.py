@@ -12,6 +12,8 @@ sees none of it. Refusals are checked against a snapshot of the tenant.
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -598,3 +600,39 @@ def test_a_replay_of_the_qualifying_order_finishes_a_deferred_completion(
         500,
         230,
     )
+
+
+def test_concurrent_code_requests_for_an_older_member_agree_on_one_code(
+    api: Api, admin_key: str, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend == "moto":
+        pytest.skip("moto's in-process mock applies conditional writes without a lock (README, emulator notes)")
+    # Given a member enrolled before codes (no code, no guard)
+    legacy = enrol(api, admin_key, name="Old timer")
+    models = tenant_models("acme", platform().settings.tenant_table_name("acme"), platform().connection)
+    models.code_guard(pk=referral_code_pk(legacy["referral_code"]), sk="#CODE").delete()
+    models.member.get(f"MEMBER#{legacy['id']}", "#PROFILE").update(actions=[models.member.referral_code.remove()])
+    drawn: list[str] = []
+    lock = threading.Lock()
+    together = threading.Barrier(8, timeout=60)
+
+    def draw() -> str:
+        with lock:
+            code = f"{len(drawn) + 2:02d}AAAAAA".replace("0", "Z").replace("1", "Y")
+            drawn.append(code)
+        together.wait()  # every request has read the member without a code before any writes
+        return code
+
+    monkeypatch.setattr("chalicelib.domain.members.new_referral_code", draw)
+    members = platform().for_tenant_id("acme").members
+
+    # When 8 requests for its code run at once, each having drawn its own code
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(lambda _: members.assign_referral_code(legacy["id"]).referral_code, range(8)))
+
+    # Then all answer the same code, its guard names the member, and no other drawn code was kept
+    (winner,) = set(codes)
+    assert winner in drawn and len(drawn) == 8, drawn
+    assert member(api, admin_key, legacy["id"])["referral_code"] == winner
+    owners = {code: models.code_guard.count(referral_code_pk(code)) for code in drawn}
+    assert owners == {code: int(code == winner) for code in drawn}
