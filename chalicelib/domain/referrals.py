@@ -54,13 +54,14 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.events import EventType
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_notice_id
+from chalicelib.domain.ledger import MovementRequest, MovementType
+from chalicelib.domain.notifications import Notice
 from chalicelib.domain.ports import CounterChange
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from chalicelib.domain.ledger import Balance, MovementResult, PointsService
-    from chalicelib.domain.notifications import Notice
     from chalicelib.domain.ports import Page
     from chalicelib.domain.rules import Order
 
@@ -305,6 +306,12 @@ def reward_key(referee_id: str, role: str) -> str:
     return f"{REFERRAL_KEY_PREFIX}{referee_id}:{role}"
 
 
+REWARD_DESCRIPTIONS = {
+    "referrer": "Referral reward: a member you referred made a qualifying order",
+    "referee": "Referral reward: welcome, referred member",
+}
+
+
 class ReferralService:
     """The referral program's versions, the ledger's hook for qualifying orders, completion
     (the rewards) and a referrer's list of referrals."""
@@ -366,9 +373,6 @@ class ReferralService:
             raise NotFound(f"member {referrer_id!r} not found")
         return page
 
-    def referral_of(self, referee_id: str) -> Referral | None:
-        return self._store.get(referee_id) if MEMBER_ID_PATTERN.fullmatch(referee_id) else None
-
     # --- used by the ledger, inside the referee's order earn ------------------------------------
 
     def qualification(
@@ -424,49 +428,22 @@ class ReferralService:
     def complete(self, referee_id: str, points: PointsService) -> Referral | None:
         """Credit the rewards of a qualified referral and finish it; idempotent and safe to run
         concurrently (each reward has its own minted key; finishing is conditional)."""
-        from chalicelib.domain.ledger import MovementRequest, MovementType
-
         referral = self._store.get(referee_id)
         if referral is None or referral.status is not ReferralStatus.QUALIFIED or referral.terms is None:
             return referral
         terms = referral.terms
-        common = {
-            "movement": MovementType.EARN,
-            "reference": f"{REFERRAL_KEY_PREFIX}{referral.referee_id}",
-            "metadata": {"referrer_id": referral.referrer_id, "referee_id": referral.referee_id},
-            "timezone": self._timezone,
-            "pending_days": 0,
-            "minted_key": True,
-        }
-        counters = ()
+        counters: tuple[CounterChange, ...] = ()
         if terms.cap_limit is not None and terms.cap_period is not None:
             name = cap_counter_name(referral.referrer_id, terms.cap_period)
             counters = (CounterChange(name, 1, at_most=terms.cap_limit),)
         capped = False
         try:
-            points.move(
-                MovementRequest(
-                    member_id=referral.referrer_id,
-                    idempotency_key=reward_key(referral.referee_id, "referrer"),
-                    points=terms.referrer_points,
-                    description="Referral reward: a member you referred made a qualifying order",
-                    counters=counters,
-                    **common,  # type: ignore[arg-type]
-                )
-            )
+            points.move(self._reward(referral, "referrer", terms.referrer_points, counters))
         except LimitReached:
             capped = True  # the counter only grows within its period: a rerun decides the same
         referee_points = 0
         if terms.referee_points and (not capped or terms.referee_rewarded_when_capped):
-            points.move(
-                MovementRequest(
-                    member_id=referral.referee_id,
-                    idempotency_key=reward_key(referral.referee_id, "referee"),
-                    points=terms.referee_points,
-                    description="Referral reward: welcome, referred member",
-                    **common,  # type: ignore[arg-type]
-                )
-            )
+            points.move(self._reward(referral, "referee", terms.referee_points))
             referee_points = terms.referee_points
         now = self._clock()
         finished = replace(
@@ -479,6 +456,25 @@ class ReferralService:
         if self._store.finish(finished, completion_event(finished, now)):
             return finished
         return self._store.get(referee_id)  # another completion finished it first
+
+    def _reward(
+        self, referral: Referral, role: str, points: int, counters: tuple[CounterChange, ...] = ()
+    ) -> MovementRequest:
+        """A reward: an earn under the key the ledger reserves for it. Everything in it follows
+        from the referral, so a rerun is the same request (a replay), never another."""
+        return MovementRequest(
+            member_id=referral.referrer_id if role == "referrer" else referral.referee_id,
+            movement=MovementType.EARN,
+            idempotency_key=reward_key(referral.referee_id, role),
+            points=points,
+            reference=f"{REFERRAL_KEY_PREFIX}{referral.referee_id}",
+            description=REWARD_DESCRIPTIONS[role],
+            metadata={"referrer_id": referral.referrer_id, "referee_id": referral.referee_id},
+            timezone=self._timezone,
+            pending_days=0,
+            counters=counters,
+            minted_key=True,
+        )
 
     def complete_due(self, points: PointsService, as_of: datetime) -> dict[str, int]:
         counts = {"referrals": 0, "completed": 0, "capped": 0}
@@ -497,8 +493,6 @@ class ReferralService:
 
 
 def completion_event(referral: Referral, now: datetime) -> Notice:
-    from chalicelib.domain.notifications import Notice
-
     return Notice(
         notice_id=new_notice_id(now),
         type=EventType.REFERRAL_COMPLETED,
