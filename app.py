@@ -32,3 +32,8 @@ app.register_blueprint(commerce_routes.bp, url_prefix="/v1")
 from chalicelib.api import partners as partner_routes  # noqa: E402
 
 app.register_blueprint(partner_routes.bp, url_prefix="/v1")
+
+# Referrals and member codes: the program's versions, a referrer's referrals, codes (issues 4, 5).
+from chalicelib.api import referrals as referral_routes  # noqa: E402
+
+app.register_blueprint(referral_routes.bp, url_prefix="/v1")

@@ -21,6 +21,7 @@ from chalicelib.domain.ledger import PointsService, RetryPolicy
 from chalicelib.domain.members import MemberService
 from chalicelib.domain.notifications import NotificationJob
 from chalicelib.domain.program import ProgramService
+from chalicelib.domain.referrals import ReferralCompletionJob, ReferralService
 from chalicelib.domain.rewards import RewardService
 from chalicelib.domain.rules import RuleService
 from chalicelib.domain.tenants import TenantService
@@ -28,6 +29,7 @@ from chalicelib.domain.tiers import TierReviewJob, TierService
 from chalicelib.persistence.control import ApiKeyRepository, TenantRepository
 from chalicelib.persistence.factory import ConnectionConfig, clear_caches, control_models, tenant_models
 from chalicelib.persistence.provisioning import InProcessProvisioningQueue, SqsProvisioningQueue, TableProvisioner
+from chalicelib.persistence.referrals import ReferralProgramRepository, ReferralRepository
 from chalicelib.persistence.rewards import RewardRepository
 from chalicelib.persistence.tenant_data import (
     EventRepository,
@@ -60,6 +62,7 @@ class TenantServices:
     feed: EventFeed
     rewards: RewardService
     tiers: TierService
+    referrals: ReferralService | None = None
 
 
 class PlatformServices:
@@ -145,7 +148,16 @@ class PlatformServices:
         ledger = LedgerRepository(models)
         rules = RuleService(RuleRepository(models), program, clock=clock)
         tiers = TierService(TierProgramRepository(models), ledger, timezone=timezone, clock=clock)
-        points = PointsService(ledger, program, clock=clock, retry=self.retry_policy, rules=rules, tiers=tiers)
+        referrals = ReferralService(
+            ReferralRepository(models),
+            ReferralProgramRepository(models),
+            timezone=timezone,
+            clock=clock,
+            on_deferred=_referral_deferred,
+        )
+        points = PointsService(
+            ledger, program, clock=clock, retry=self.retry_policy, rules=rules, tiers=tiers, referrals=referrals
+        )
         members = MemberService(MemberRepository(models), clock=clock)
         notify = NotificationJob(
             ledger=ledger,
@@ -164,6 +176,7 @@ class PlatformServices:
                 JobName.MATURE_PENDING: maturity_job(ledger, points),
                 JobName.NOTIFY: notify,
                 JobName.REVIEW_TIERS: TierReviewJob(ledger, tiers),
+                JobName.COMPLETE_REFERRALS: ReferralCompletionJob(referrals, points),
             },
             clock,
         )
@@ -179,6 +192,7 @@ class PlatformServices:
                 RewardRepository(models), points, ledger, clock=clock, timezone=timezone, tier_of=tiers.tier_of
             ),
             tiers=tiers,
+            referrals=referrals,
         )
 
     def sqs(self) -> Any:
@@ -292,6 +306,14 @@ class PlatformServices:
         ssm = boto3.client("ssm", region_name=self.settings.aws_region)
         parameter = ssm.get_parameter(Name=self.settings.operator_key_ssm_parameter, WithDecryption=True)
         return str(parameter["Parameter"]["Value"]).strip().lower()
+
+
+def _referral_deferred(referee_id: str, error: Exception) -> None:
+    """A referral's completion failed after its qualifying order committed: the order stands, and
+    the complete-referrals job (or a replay of the order's Idempotency-Key) finishes it."""
+    from chalicelib.observability import logger
+
+    logger.warning("referral completion deferred", extra={"referee_id": referee_id, "error": type(error).__name__})
 
 
 @lru_cache(maxsize=1)

@@ -34,6 +34,8 @@ def create_member(request: ApiRequest) -> schemas.MemberOut:
             name=body.name,
             birthday=body.birthday,
             marketing_consent=body.marketing_consent,
+            card_code=body.card_code,
+            referral_code=body.referral_code,
         )
     )
     return presenters.member(member)
@@ -43,7 +45,7 @@ def create_member(request: ApiRequest) -> schemas.MemberOut:
     bp,
     "/members",
     "GET",
-    summary="List members, or find one by external_id",
+    summary="List members, or find one by external_id, referral_code or card_code",
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -53,8 +55,13 @@ def create_member(request: ApiRequest) -> schemas.MemberOut:
 def list_members(request: ApiRequest) -> schemas.MemberList:
     query: schemas.MemberListQuery = request.query
     members = request.services.for_tenant(request.tenant).members
-    if query.external_id is not None:
-        found = members.find_by_external_id(query.external_id)
+    identifiers = {
+        name: getattr(query, name)
+        for name in ("external_id", "referral_code", "card_code")
+        if getattr(query, name) is not None
+    }
+    if identifiers:
+        found = members.find(**identifiers)
         return schemas.MemberList(data=[presenters.member(found)] if found else [], next_cursor=None)
     page = members.list(limit=query.limit, cursor=query.cursor)
     return schemas.MemberList(data=[presenters.member(m) for m in page.items], next_cursor=page.next_cursor)
@@ -93,5 +100,6 @@ def update_member(request: ApiRequest, member_id: str) -> schemas.MemberOut:
         name=body.name,
         birthday=body.birthday,
         marketing_consent=body.marketing_consent,
+        card_code=body.card_code,
     )
     return presenters.member(request.services.for_tenant(request.tenant).members.update(member_id, changes))

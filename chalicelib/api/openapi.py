@@ -20,9 +20,11 @@ _ERROR_TEXT = {
     403: "The key lacks the scope (`forbidden`) or the tenant is suspended (`tenant_suspended`).",
     404: "Not found (`not_found`), including another tenant's objects.",
     409: "Conflict (`tenant_exists`, `member_exists` naming the existing member; coupons: `coupon_not_usable`, "
-    "`coupon_code_exists`, `code_pool_not_used`; webhooks: `webhook_disabled`; partners: `partner_exists`).",
+    "`coupon_code_exists`, `code_pool_not_used`; webhooks: `webhook_disabled`; partners: `partner_exists`; "
+    "members: `card_code_taken` naming the holder).",
     422: "Refused by the rules (`insufficient_points`, `idempotency_key_reused`, `amount_too_small`, "
-    "`movement_too_large`, `balance_limit_exceeded`; rewards: `reward_unavailable`, `out_of_stock`, `limit_reached`).",
+    "`movement_too_large`, `balance_limit_exceeded`; rewards: `reward_unavailable`, `out_of_stock`, `limit_reached`; "
+    "enrolment: `unknown_referral_code`, `self_referral`).",
     500: "A bug (`internal_error`); it has been logged.",
     503: "Throttling or conflicts outlasted our retries (`retry_later`); retry with the same Idempotency-Key.",
 }
@@ -45,8 +47,11 @@ def _error_statuses(op: Operation) -> list[int]:
         "cancel_coupon",
         "redeliver_webhook_delivery",
         "create_partner",
+        "update_member",  # card_code_taken
     }:
         statuses.add(409)
+    if op.operation_id == "create_member":  # unknown_referral_code, self_referral
+        statuses.add(422)
     if op.operation_id == "create_api_key":  # a partner key naming an unknown partner
         statuses.add(404)
     if op.idempotency_key:

@@ -133,7 +133,12 @@ def _movement(request: ApiRequest) -> PartnerMovement:
     body = request.body
     return PartnerMovement(
         partner_id=request.tenant.partner_id,
-        member=MemberRef(member_id=body.member.member_id, external_id=body.member.external_id),
+        member=MemberRef(
+            member_id=body.member.member_id,
+            external_id=body.member.external_id,
+            referral_code=body.member.referral_code,
+            card_code=body.member.card_code,
+        ),
         idempotency_key=request.idempotency_key or "",
         points=body.points,
         amount=Decimal(body.amount) if getattr(body, "amount", None) is not None else None,

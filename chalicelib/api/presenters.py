@@ -81,6 +81,9 @@ def member(value: Member) -> schemas.MemberOut:
         marketing_consent=value.marketing_consent,
         created_at=value.created_at,
         updated_at=value.updated_at,
+        referral_code=value.referral_code,
+        card_code=value.card_code,
+        referred_by=value.referred_by,
     )
 
 

@@ -661,12 +661,35 @@ def _plausible_birthday(value: date | None) -> date | None:
     return value
 
 
+#: Referral codes are 8 characters of 23456789ABCDEFGHJKMNPQRSTUVWXYZ, matched case-insensitively.
+ReferralCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[2-9A-HJKMNP-Za-hjkmnp-z]{8}$"),
+    Field(description="A member's referral code (8 characters, case-insensitive).", examples=["7KQ4MZ2P"]),
+]
+CardCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9-]{4,40}$"),
+    Field(
+        description="The brand's loyalty card number: 4-40 letters, digits or hyphens, unique in the tenant, "
+        "stored and matched upper-cased.",
+        examples=["6001-2345-6789"],
+    ),
+]
+
+
 class CreateMemberRequest(StrictRequest):
     external_id: ExternalId | None = Field(default=None, description="The brand's own customer id; unique.")
     email: Email | None = None
     name: Name | None = None
     birthday: date | None = None
     marketing_consent: bool = False
+    card_code: CardCode | None = None
+    referral_code: ReferralCode | None = Field(
+        default=None,
+        description="The referrer's referral code: the new member is their referee (422 unknown_referral_code, "
+        "422 self_referral when the email or external_id is the referrer's).",
+    )
 
     _birthday = field_validator("birthday")(_plausible_birthday)
 
@@ -680,6 +703,9 @@ class UpdateMemberRequest(StrictRequest):
     name: Name | None = None
     birthday: date | None = None
     marketing_consent: bool | None = Field(default=None, json_schema_extra=_not_null)
+    card_code: CardCode | None = Field(
+        default=None, description="A new card code (409 card_code_taken); null clears it."
+    )
 
     _birthday = field_validator("birthday")(_plausible_birthday)
 
@@ -701,6 +727,12 @@ class MemberOut(Out):
     marketing_consent: bool
     created_at: datetime
     updated_at: datetime
+    referral_code: str | None = Field(
+        description="The member's code to refer others; null for a member enrolled before referral codes "
+        "(POST /v1/members/{member_id}/referral-code gives one)."
+    )
+    card_code: str | None
+    referred_by: str | None = Field(description="The member whose referral code this member enrolled with.")
 
 
 class MemberList(Out):
@@ -709,7 +741,12 @@ class MemberList(Out):
 
 
 class MemberListQuery(ListQuery):
+    """With an identifier (`external_id`, `referral_code`, `card_code`): the member matching every
+    one given, or none (`limit` and `cursor` then play no part)."""
+
     external_id: ExternalId | None = None
+    referral_code: ReferralCode | None = None
+    card_code: CardCode | None = None
 
 
 # --- points -----------------------------------------------------------------------------------
@@ -1253,17 +1290,22 @@ class PartnerList(Out):
     data: list[PartnerOut]
 
 
-class PartnerMember(StrictRequest):
-    """Exactly one of `member_id` or `external_id`."""
+_MEMBER_IDENTIFIERS = ("member_id", "external_id", "referral_code", "card_code")
 
-    model_config = ConfigDict(json_schema_extra=_exactly_one_of("member_id", "external_id"))
+
+class PartnerMember(StrictRequest):
+    """Exactly one of `member_id`, `external_id`, `referral_code` or `card_code`."""
+
+    model_config = ConfigDict(json_schema_extra=_exactly_one_of(*_MEMBER_IDENTIFIERS))
 
     member_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     external_id: ExternalId | None = None
+    referral_code: ReferralCode | None = None
+    card_code: CardCode | None = None
 
     @model_validator(mode="after")
     def _one_identifier(self) -> PartnerMember:
-        _check_exactly_one_of(self, "member_id", "external_id")
+        _check_exactly_one_of(self, *_MEMBER_IDENTIFIERS)
         return self
 
 
@@ -1318,3 +1360,78 @@ class SettlementOut(Out):
     issued_value: str = Field(description="issued_points / earn_rate: the spend the issued points stand for.")
     redeemed_value: str = Field(description="redeemed_points x redeem_rate.")
     days: list[SettlementDay] = Field(description="Days of the period with partner activity.")
+
+
+# --- referrals -------------------------------------------------------------------------------------
+
+
+class ReferralCapModel(StrictRequest):
+    limit: Annotated[int, Field(ge=1, le=100_000)] = Field(description="Referrals rewarded per referrer and period.")
+    per: Literal["day", "week", "month", "year", "ever"] = Field(
+        description="A calendar period in the tenant's time zone (week: ISO week)."
+    )
+
+
+class ReferralProgramRequest(StrictRequest):
+    """A new version of the referral program, in force from `effective_from` (default now; never in
+    the past). `enabled: false` switches referrals off from then on (pending referrals stay pending)."""
+
+    enabled: bool = True
+    referrer_points: Annotated[int, Field(ge=1, le=MAX_POINTS_PER_MOVEMENT)] = Field(
+        description="Credited to the referrer when the referee's first qualifying order earn commits."
+    )
+    referee_points: Annotated[int, Field(ge=0, le=MAX_POINTS_PER_MOVEMENT)] = Field(
+        default=0, description="Credited to the referee at the same moment (0: none)."
+    )
+    min_order_total: Amount | None = Field(
+        default=None, description="The qualifying order's minimum total; omitted: any order earn qualifies."
+    )
+    cap: ReferralCapModel | None = Field(
+        default=None, description="At most this many referrals rewarded per referrer and period; null: no cap."
+    )
+    referee_rewarded_when_capped: bool = Field(
+        default=True, description="Whether the referee is still rewarded when the referrer's reward is capped."
+    )
+    effective_from: AwareDatetime | None = None
+
+
+class ReferralCapOut(Out):
+    limit: int
+    per: Literal["day", "week", "month", "year", "ever"]
+
+
+class ReferralProgramOut(Out):
+    id: str = Field(examples=["rpv_01JD0000000000000000000000"])
+    enabled: bool
+    referrer_points: int
+    referee_points: int
+    min_order_total: str | None
+    cap: ReferralCapOut | None
+    referee_rewarded_when_capped: bool
+    effective_from: datetime
+    created_at: datetime
+    status: Literal["scheduled", "active", "superseded"]
+
+
+class ReferralProgramList(Out):
+    data: list[ReferralProgramOut] = Field(description="Every version, oldest first; none is ever deleted.")
+
+
+class ReferralOut(Out):
+    referee_id: str
+    referrer_id: str
+    status: Literal["pending", "qualified", "completed", "capped"] = Field(
+        description="pending: no qualifying order yet; qualified: the order is recorded, rewards being credited; "
+        "completed: both rewarded; capped: the referrer had reached the cap (the referee per the program)."
+    )
+    enrolled_at: datetime
+    qualified_at: datetime | None
+    completed_at: datetime | None
+    order_id: str | None = Field(description="The referee's qualifying order.")
+    referrer_points: int = Field(description="Points credited to the referrer for this referral.")
+    referee_points: int = Field(description="Points credited to the referee for this referral.")
+
+
+class ReferralList(Out):
+    data: list[ReferralOut] = Field(description="Newest referee first.")
+    next_cursor: str | None

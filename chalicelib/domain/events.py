@@ -48,6 +48,8 @@ class EventType(StrEnum):
     MEMBER_BIRTHDAY = "member.birthday"
     #: A member's tier changed: upgraded by an earn, or lowered by the review job.
     TIER_CHANGED = "tier.changed"
+    #: A referral's rewards were credited (or the referrer's was capped): referrer, referee, points.
+    REFERRAL_COMPLETED = "referral.completed"
 
 
 EVENT_OF_MOVEMENT = {

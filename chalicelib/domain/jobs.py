@@ -28,6 +28,8 @@ class JobName(StrEnum):
     NOTIFY = "notify"
     #: Tiers whose review time has passed: kept, lowered or lost (chalicelib.domain.tiers).
     REVIEW_TIERS = "review-tiers"
+    #: Referrals whose qualifying order committed but whose rewards were not credited yet.
+    COMPLETE_REFERRALS = "complete-referrals"
 
 
 class Job(Protocol):

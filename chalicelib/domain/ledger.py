@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
     from chalicelib.domain.ports import LedgerStore, Page
     from chalicelib.domain.program import ProgramService
+    from chalicelib.domain.referrals import ReferralQualification, ReferralService
     from chalicelib.domain.rules import Order, RuleService, Share
     from chalicelib.domain.tiers import TierService
 
@@ -79,7 +80,8 @@ SETTLE_LOTS_WITH_MOVEMENT = 16
 #: entry (a lot that could then never be settled, a bonus never paid).
 #: ``intake:`` is the order intake's (chalicelib.domain.commerce): one earn per order, one reversal per refund.
 #: ``partner:`` is a coalition partner's namespace (chalicelib.domain.partners): ``partner:<id>:<its key>``.
-MINTED_KEY_PREFIXES = ("expire:", "mature:", "lapse:", "birthday:", "intake:", "partner:")
+#: ``referral:`` is a referral's rewards (chalicelib.domain.referrals): ``referral:<referee>:referrer|referee``.
+MINTED_KEY_PREFIXES = ("expire:", "mature:", "lapse:", "birthday:", "intake:", "partner:", "referral:")
 
 
 def refuse_minted_key(idempotency_key: str) -> None:
@@ -143,6 +145,9 @@ class Balance:
     tier_rev: int = 0
     #: Qualifying totals by local month, encoded (``tiers.encode_buckets``).
     tier_buckets: str | None = None
+    #: Referrals (chalicelib.domain.referrals): the referrer, while the member's referral is
+    #: pending; the order earn that qualifies it clears this in its transaction.
+    referral_from: str | None = None
 
     @classmethod
     def opening(cls, member_id: str, now: datetime) -> Balance:
@@ -400,6 +405,8 @@ class MovementResult:
     entry: LedgerEntry
     #: True when the idempotency key had already been applied and this is its first result.
     replayed: bool
+    #: The referral this order earn qualified in its transaction (first result only).
+    referral: ReferralQualification | None = None
 
 
 @dataclass(frozen=True)
@@ -518,11 +525,13 @@ class PointsService:
         sleep: Callable[[float], None] = time.sleep,
         rules: RuleService | None = None,
         tiers: TierService | None = None,
+        referrals: ReferralService | None = None,
     ) -> None:
         self._ledger = ledger
         self._program = program
         self._rules = rules
         self._tiers = tiers
+        self._referrals = referrals
         self._clock = clock
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -537,7 +546,12 @@ class PointsService:
         except BusinessRuleViolation as refusal:
             # The program may have changed since this key was first applied: replay wins.
             return self._replay_or_raise(request, refusal)
-        return self._with_retries(lambda: self._attempt(request, delta, amount, breakdown))
+        result = self._with_retries(lambda: self._attempt(request, delta, amount, breakdown))
+        if self._referrals is not None and request.order is not None and request.movement is MovementType.EARN:
+            # After the commit: the referral this order qualified (now or on a first attempt
+            # this replays) gets its rewards; a failure is left to the complete-referrals job.
+            self._referrals.after_order_earn(result, self)
+        return result
 
     def settle_due(self, member_id: str, as_of: datetime) -> list[LedgerEntry]:
         """Record every maturity and expiry of the member's lots due at ``as_of``.
@@ -734,6 +748,20 @@ class PointsService:
                 spend=int(Decimal(amount) * SPEND_SCALE) if earned and amount is not None else 0,
                 orders=1 if earned and request.order is not None else 0,
             )
+        referral = None
+        if (
+            self._referrals is not None
+            and request.order is not None
+            and request.movement is MovementType.EARN
+            and settled.balance.referral_from is not None
+        ):
+            # The referee's first qualifying order: the balance's version condition makes
+            # concurrent orders serialise, so exactly one of them clears referral_from.
+            referral = self._referrals.qualification(
+                settled.balance, request.order, earn_key=request.idempotency_key, now=now
+            )
+            if referral is not None:
+                after = replace(after, referral_from=None)
         entry = LedgerEntry(
             transaction_id=transaction_id,
             member_id=request.member_id,
@@ -767,6 +795,7 @@ class PointsService:
                 counters=request.counters,
                 coupons=request.coupons,
                 tier=tier_write,
+                referral=referral,
             )
         except IdempotencyKeyTaken:
             return self._replay_or_raise(request, None)
@@ -779,7 +808,7 @@ class PointsService:
             return self._replay_or_raise(request, refusal)
         except CouponWriteRefused as refused:
             return self._replay_or_raise(request, refused.write.refusal)
-        return MovementResult(entry=entry, replayed=False)
+        return MovementResult(entry=entry, replayed=False, referral=referral)
 
     @staticmethod
     def _check_lot_span(book: LotBook, changes: LotChanges, points: int, now: datetime) -> None:

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.clock import Clock, utc_now
-from chalicelib.domain.errors import NotFound
+from chalicelib.domain.errors import NotFound, RetryLater
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_member_id
 from chalicelib.domain.ledger import Balance
+from chalicelib.domain.referrals import (
+    MAX_CODE_ATTEMPTS,
+    Referral,
+    ReferralCodeTaken,
+    ReferralStatus,
+    UnknownReferralCode,
+    check_not_self_referral,
+    new_referral_code,
+    normalize_card_code,
+    normalize_referral_code,
+)
 
 if TYPE_CHECKING:
     from chalicelib.domain.ports import MemberStore, Page
@@ -25,6 +37,12 @@ class Member:
     marketing_consent: bool
     created_at: datetime
     updated_at: datetime
+    #: The member's own code to refer others (None for members enrolled before codes existed).
+    referral_code: str | None = None
+    #: The brand's physical card number, if it gave one (unique in the tenant).
+    card_code: str | None = None
+    #: The member whose referral code this member enrolled with.
+    referred_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +52,9 @@ class NewMember:
     name: str | None = None
     birthday: date | None = None
     marketing_consent: bool = False
+    card_code: str | None = None
+    #: The referrer's referral code.
+    referral_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,28 +66,140 @@ class MemberChanges:
     name: str | None = None
     birthday: date | None = None
     marketing_consent: bool | None = None
+    card_code: str | None = None
 
 
 class MemberService:
-    def __init__(self, store: MemberStore, clock: Clock = utc_now) -> None:
+    def __init__(self, store: MemberStore, clock: Clock = utc_now, new_code: Callable[[], str] | None = None) -> None:
         self._store = store
         self._clock = clock
+        self._draw = new_code
+
+    def _new_code(self) -> str:
+        return (self._draw or new_referral_code)()
 
     def enrol(self, request: NewMember) -> Member:
+        referrer = self._referrer(request) if request.referral_code is not None else None
         now = self._clock()
-        member = Member(
-            member_id=new_member_id(now),
-            external_id=request.external_id,
+        member_id = new_member_id(now)
+        opening = Balance.opening(member_id, now)
+        referral = None
+        if referrer is not None:
+            opening = replace(opening, referral_from=referrer.member_id)
+            referral = Referral(member_id, referrer.member_id, ReferralStatus.PENDING, created_at=now)
+        for _ in range(MAX_CODE_ATTEMPTS):
+            member = Member(
+                member_id=member_id,
+                external_id=request.external_id,
+                email=request.email,
+                name=request.name,
+                birthday=request.birthday,
+                marketing_consent=request.marketing_consent,
+                created_at=now,
+                updated_at=now,
+                referral_code=self._new_code(),
+                card_code=normalize_card_code(request.card_code) if request.card_code is not None else None,
+                referred_by=referrer.member_id if referrer is not None else None,
+            )
+            try:
+                # MemberExists (naming the existing id) when the external id is taken,
+                # CardCodeTaken when the card code is; nothing is written then.
+                self._store.create(member, opening, referral)
+            except ReferralCodeTaken:
+                continue  # the code drawn is another member's: draw again
+            return member
+        raise RetryLater("could not draw a free referral code; retry")
+
+    def _referrer(self, request: NewMember) -> Member:
+        """The owner of the referral code the new member enrolled with; the same person is refused."""
+        code = normalize_referral_code(request.referral_code or "")
+        referrer = self._store.find_by_referral_code(code) if code else None
+        if referrer is None:
+            raise UnknownReferralCode(
+                f"no member has the referral code {request.referral_code!r}",
+                details={"referral_code": request.referral_code},
+            )
+        check_not_self_referral(
             email=request.email,
-            name=request.name,
-            birthday=request.birthday,
-            marketing_consent=request.marketing_consent,
-            created_at=now,
-            updated_at=now,
+            external_id=request.external_id,
+            referrer_email=referrer.email,
+            referrer_external_id=referrer.external_id,
         )
-        # Raises MemberExists (naming the existing id) when the external id is taken.
-        self._store.create(member, Balance.opening(member.member_id, now))
-        return member
+        return referrer
+
+    def assign_referral_code(self, member_id: str) -> Member:
+        """The member's referral code, drawn now for a member enrolled before codes existed.
+        Idempotent: a member who has one keeps it, and concurrent calls agree on one code."""
+        member = self.get(member_id)
+        for _ in range(MAX_CODE_ATTEMPTS):
+            if member.referral_code is not None:
+                return member
+            try:
+                assigned = self._store.assign_referral_code(member_id, self._new_code(), self._clock())
+            except ReferralCodeTaken:
+                continue
+            if assigned is None:
+                raise NotFound(f"member {member_id!r} not found")
+            member = assigned
+        if member.referral_code is not None:
+            return member
+        raise RetryLater("could not draw a free referral code; retry")
+
+    def find_by_referral_code(self, code: str) -> Member | None:
+        normalized = normalize_referral_code(code)
+        return self._store.find_by_referral_code(normalized) if normalized else None
+
+    def find_by_card_code(self, code: str) -> Member | None:
+        return self._store.find_by_card_code(normalize_card_code(code))
+
+    def find(
+        self, *, external_id: str | None = None, referral_code: str | None = None, card_code: str | None = None
+    ) -> Member | None:
+        """The member matching every identifier given (a look-up), or None."""
+        given = [
+            (finder, value)
+            for finder, value in (
+                (self.find_by_external_id, external_id),
+                (self.find_by_referral_code, referral_code),
+                (self.find_by_card_code, card_code),
+            )
+            if value is not None
+        ]
+        if not given:
+            return None
+        finder, value = given[0]
+        found = finder(value)
+        if found is None:
+            return None
+        matches = (
+            (external_id is None or found.external_id == external_id)
+            and (referral_code is None or found.referral_code == normalize_referral_code(referral_code))
+            and (card_code is None or found.card_code == normalize_card_code(card_code))
+        )
+        return found if matches else None
+
+    def identify(
+        self,
+        *,
+        member_id: str | None = None,
+        external_id: str | None = None,
+        referral_code: str | None = None,
+        card_code: str | None = None,
+    ) -> Member:
+        """The member named by one identifier (partners, tills): 404 when none matches."""
+        if member_id is not None:
+            return self.get(member_id)
+        if external_id is not None:
+            found, what = self.find_by_external_id(external_id), ("external_id", external_id)
+        elif referral_code is not None:
+            found, what = self.find_by_referral_code(referral_code), ("referral_code", referral_code)
+        elif card_code is not None:
+            found, what = self.find_by_card_code(card_code), ("card_code", card_code)
+        else:
+            raise ValueError("identify needs one identifier")
+        if found is None:
+            raise NotFound(f"no member has {what[0]} {what[1]!r}")
+        return found
 
     def get(self, member_id: str) -> Member:
         member = self._store.get(member_id) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
@@ -81,6 +214,8 @@ class MemberService:
         return self._store.list(limit=limit, cursor=cursor)
 
     def update(self, member_id: str, changes: MemberChanges) -> Member:
+        if "card_code" in changes.fields_set and changes.card_code is not None:
+            changes = replace(changes, card_code=normalize_card_code(changes.card_code))
         updated = (
             self._store.update(member_id, changes, self._clock()) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
         )

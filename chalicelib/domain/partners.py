@@ -52,8 +52,13 @@ class Partner:
 
 @dataclass(frozen=True)
 class MemberRef:
+    """Exactly one identifier of the member: its id, the brand's external id, its referral
+    code or its card code."""
+
     member_id: str | None = None
     external_id: str | None = None
+    referral_code: str | None = None
+    card_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -232,9 +237,7 @@ class PartnerService:
 
     def _member_id(self, member: MemberRef) -> str:
         if member.member_id is not None:
-            return member.member_id
-        assert member.external_id is not None
-        found = self._members.find_by_external_id(member.external_id)
-        if found is None:
-            raise NotFound(f"no member has external_id {member.external_id!r}")
-        return found.member_id
+            return member.member_id  # the ledger answers 404 for an unknown id
+        return self._members.identify(
+            external_id=member.external_id, referral_code=member.referral_code, card_code=member.card_code
+        ).member_id

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.members import Member, MemberChanges
     from chalicelib.domain.notifications import Notice
     from chalicelib.domain.program import Program
+    from chalicelib.domain.referrals import Referral, ReferralQualification
     from chalicelib.domain.rewards import Coupon, Reward
     from chalicelib.domain.rules import EarningRule
     from chalicelib.domain.tenants import Tenant
@@ -66,11 +67,23 @@ class ProvisioningQueue(Protocol):
 
 
 class MemberStore(Protocol):
-    def create(self, member: Member, opening_balance: Balance) -> None: ...
+    def create(self, member: Member, opening_balance: Balance, referral: Referral | None = None) -> None:
+        """Write the profile, the opening balance and the guards of the member's external id,
+        referral code and card code (each only if absent), and the pending referral, in one
+        transaction. MemberExists, CardCodeTaken, or ReferralCodeTaken (draw another code)."""
+
     def get(self, member_id: str) -> Member | None: ...
     def find_by_external_id(self, external_id: str) -> Member | None: ...
+    def find_by_referral_code(self, code: str) -> Member | None: ...
+    def find_by_card_code(self, code: str) -> Member | None: ...
     def list(self, *, limit: int, cursor: str | None) -> Page[Member]: ...
-    def update(self, member_id: str, changes: MemberChanges, at: datetime) -> Member | None: ...
+    def update(self, member_id: str, changes: MemberChanges, at: datetime) -> Member | None:
+        """Change the fields of ``changes``; a card code moves its guard in the same transaction
+        (CardCodeTaken if another member holds it). None for an unknown member."""
+
+    def assign_referral_code(self, member_id: str, code: str, at: datetime) -> Member | None:
+        """Give a member without a referral code this one (its guard written only if absent:
+        ReferralCodeTaken); a member who has one keeps it. The member as stored, None if unknown."""
 
 
 class LedgerStore(Protocol):
@@ -87,8 +100,12 @@ class LedgerStore(Protocol):
         counters: Sequence[CounterChange] = (),
         coupons: Sequence[CouponWrite] = (),
         tier: TierWrite | None = None,
+        referral: ReferralQualification | None = None,
     ) -> None:
-        """Write the entries, the new balance, the lot changes, the counter changes and the
+        """``referral``: the referee's referral becomes qualified in the same transaction (only
+        if it is still pending).
+
+        Write the entries, the new balance, the lot changes, the counter changes and the
         coupon writes in one conditional transaction.
 
         Each entry is written only if its idempotency key is absent, the balance only if it

@@ -84,3 +84,10 @@ def run_tenant_job(event: Any) -> None:
 def review_tiers(event: Any) -> dict[str, int]:
     """Hourly: a tier is reviewed at the end of a local month or year, in each tenant's zone."""
     return {"units": fan_out(JobName.REVIEW_TIERS, utc_now())}
+
+
+@bp.schedule(Rate(1, unit=Rate.HOURS), name="complete-referrals")
+def complete_referrals(event: Any) -> dict[str, int]:
+    """Hourly safety net: referral rewards are credited in the qualifying order's own request;
+    this finishes those a crash, timeout or throttling left qualified."""
+    return {"units": fan_out(JobName.COMPLETE_REFERRALS, utc_now())}

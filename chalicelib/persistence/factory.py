@@ -178,6 +178,9 @@ class TenantModels:
     shopify: type[models.ShopifyIntegrationItem]
     # coalition partners
     partner: type[models.PartnerItem]
+    # referrals and member codes
+    code_guard: type[models.CodeGuardItem]
+    referral: type[models.ReferralItem]
 
 
 @lru_cache(maxsize=8)
@@ -219,6 +222,9 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         order_event=_bind(models.OrderEventItem, table_name, config, indexed=False),
         shopify=_bind(models.ShopifyIntegrationItem, table_name, config, indexed=True),
         partner=_bind(models.PartnerItem, table_name, config, indexed=False),
+        # referrals and member codes
+        code_guard=_bind(models.CodeGuardItem, table_name, config, indexed=False),
+        referral=_bind(models.ReferralItem, table_name, config, indexed=True, due_index=True),
     )
 
 

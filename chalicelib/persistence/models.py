@@ -34,6 +34,9 @@ or retrying: the drain reads the outbox whole from the index, and a settled deli
 out of it. The delivery log is the webhook's own partition, newest first.
 
     MEMBER#<member>      #TIERREVIEW  -  (gsi2: TIERS#<shard> / <review at>#<member>)  tier review due
+    REFCODE#<code> | CARD#<code>  #CODE  -                  -          a referral / card code -> member
+    REFERRAL#<referee>   #REFERRAL  MEMBER#<referrer>#REFERRALS  <referee>  a referral (gsi2 while qualified)
+    PROGRAM              REFERRALS#<from>#<version>  -      -          a version of the referral program
     PROGRAM              TIERS#<from>#<version>  -          -          a version of the tier program
 
 A pending lot is in the sparse, keys-only index ``gsi2`` under ``MATURES#<shard>`` /
@@ -143,6 +146,10 @@ class MemberItem(FeedItem):
     #: Members with a birthday are in ``gsi2`` under ``BIRTHDAY#<MM-DD>`` / ``<member>``.
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
+    #: Referrals and codes (chalicelib.domain.referrals); each code has its guard item.
+    referral_code = UnicodeAttribute(null=True)
+    card_code = UnicodeAttribute(null=True)
+    referred_by = UnicodeAttribute(null=True)
 
 
 class BalanceItem(KeyedItem):
@@ -173,6 +180,8 @@ class BalanceItem(KeyedItem):
     #: Under an inactivity policy, a balance holding points is in ``gsi2`` at its deadline.
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
+    #: The referrer while the member's referral is pending (cleared by the qualifying order earn).
+    referral_from = UnicodeAttribute(null=True)
 
 
 class LotItem(KeyedItem):
@@ -411,3 +420,35 @@ class PartnerItem(KeyedItem):
     earn_rate = UnicodeAttribute()
     redeem_rate = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
+
+
+# --- referrals and member codes ------------------------------------------------------------------
+
+
+class CodeGuardItem(KeyedItem):
+    """The owner of a code: a referral code (pk ``REFCODE#<code>``) or a card code (pk
+    ``CARD#<code>``), sk ``#CODE``. Written only if absent, in the transaction that gives the
+    member the code, so a code names one member of the tenant."""
+
+    member_id = UnicodeAttribute()
+
+
+class ReferralItem(IndexedItem):
+    """A referral (pk ``REFERRAL#<referee>``, sk ``#REFERRAL``), listed for its referrer in
+    ``gsi1`` (``MEMBER#<referrer>#REFERRALS`` / ``<referee>``); while qualified and not finished
+    it is in the sparse, keys-only ``gsi2`` (``REFERRALS#<shard>`` / ``<qualified at>#<referee>``)
+    for the complete-referrals job. ``terms`` is JSON: the program's terms frozen at qualification."""
+
+    referee_id = UnicodeAttribute()
+    referrer_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    qualified_at = UTCDateTimeAttribute(null=True)
+    completed_at = UTCDateTimeAttribute(null=True)
+    order_id = UnicodeAttribute(null=True)
+    earn_key = UnicodeAttribute(null=True)
+    terms = UnicodeAttribute(null=True)
+    referrer_points = NumberAttribute(null=True)
+    referee_points = NumberAttribute(null=True)
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)

@@ -28,6 +28,7 @@ from chalicelib.domain.ports import (
     Page,
 )
 from chalicelib.domain.program import Program, Rounding
+from chalicelib.domain.referrals import CardCodeTaken, Referral, ReferralCodeTaken, ReferralQualification
 from chalicelib.domain.rules import EarningRule, Per, RuleKind, Share
 from chalicelib.domain.tiers import TierWrite
 from chalicelib.persistence.errors import (
@@ -49,6 +50,15 @@ from chalicelib.persistence.models import (
     RuleItem,
 )
 from chalicelib.persistence.pagination import decode_cursor, paginate
+from chalicelib.persistence.referrals import (
+    CODE_SK,
+    add_referral_qualification,
+    card_code_pk,
+    code_owner,
+    guard_item,
+    new_referral_item,
+    referral_code_pk,
+)
 from chalicelib.persistence.rewards import add_coupon_write
 from chalicelib.persistence.tiers import TIER_REVIEW_PREFIX, add_tier_write
 
@@ -116,33 +126,59 @@ def _transaction(models: TenantModels) -> GuardedTransactWrite:
     return GuardedTransactWrite(connection=models.balance._get_connection().connection)
 
 
+def _card_code_taken(models: TenantModels, code: str) -> CardCodeTaken:
+    holder = code_owner(models, card_code_pk(code))
+    return CardCodeTaken(f"another member has the card code {code!r}", details={"card_code": code, "member_id": holder})
+
+
 class MemberRepository:
     def __init__(self, models: TenantModels) -> None:
         self._models = models
 
-    def create(self, member: Member, opening_balance: Balance) -> None:
+    def create(self, member: Member, opening_balance: Balance, referral: Referral | None = None) -> None:
         models = self._models
         profile = _to_member_item(models, member)
         balance = _to_balance_item(models, opening_balance)
         try:
             with translate_transient(), _transaction(models) as tx:
-                tx.save(profile, condition=models.member.pk.does_not_exist())
-                tx.save(balance, condition=models.balance.pk.does_not_exist())
+                tx.save(profile, condition=models.member.pk.does_not_exist(), label="profile")
+                tx.save(balance, condition=models.balance.pk.does_not_exist(), label="balance")
                 if member.external_id is not None:
                     tx.save(
                         models.external_id(
                             pk=external_id_pk(member.external_id), sk="#EXTID", member_id=member.member_id
                         ),
                         condition=models.external_id.pk.does_not_exist(),
+                        label="external_id",
                     )
+                guards = (
+                    ("referral_code", referral_code_pk, member.referral_code),
+                    ("card_code", card_code_pk, member.card_code),
+                )
+                for label, pk_of, code in guards:
+                    if code is not None:
+                        tx.save(
+                            guard_item(models, pk_of(code), member.member_id),
+                            condition=models.code_guard.pk.does_not_exist(),
+                            label=label,
+                        )
+                if referral is not None:
+                    tx.save(new_referral_item(models, referral), condition=models.referral.pk.does_not_exist())
         except TransactWriteError as error:
             codes = cancellation_codes(error)
-            if len(codes) == 3 and codes[2] == "ConditionalCheckFailed":
+            refused = {
+                label for label, code in zip(tx.labels(), codes, strict=False) if code == "ConditionalCheckFailed"
+            }
+            if "external_id" in refused:
                 existing = self.find_by_external_id(member.external_id or "")
                 raise MemberExists(
                     f"a member with external_id {member.external_id!r} already exists",
                     details={"external_id": member.external_id, "member_id": existing.member_id if existing else None},
                 ) from None
+            if "card_code" in refused:
+                raise _card_code_taken(models, member.card_code or "") from None
+            if "referral_code" in refused:
+                raise ReferralCodeTaken(member.referral_code or "") from None
             if any(code in RETRYABLE_CANCELLATIONS for code in codes):
                 raise TransientStoreError(str(error)) from error
             raise
@@ -162,6 +198,51 @@ class MemberRepository:
                 return None
         return self.get(link.member_id)
 
+    def find_by_referral_code(self, code: str) -> Member | None:
+        owner = code_owner(self._models, referral_code_pk(code))
+        return self.get(owner) if owner is not None else None
+
+    def find_by_card_code(self, code: str) -> Member | None:
+        owner = code_owner(self._models, card_code_pk(code))
+        return self.get(owner) if owner is not None else None
+
+    def assign_referral_code(self, member_id: str, code: str, at: datetime) -> Member | None:
+        models, model = self._models, self._models.member
+        item = model(pk=member_pk(member_id), sk=PROFILE)
+        try:
+            with translate_transient(), _transaction(models) as tx:
+                tx.save(
+                    guard_item(models, referral_code_pk(code), member_id),
+                    condition=models.code_guard.pk.does_not_exist(),
+                    label="referral_code",
+                )
+                tx.update(
+                    item,
+                    actions=[model.referral_code.set(code), model.updated_at.set(at)],
+                    condition=model.pk.exists() & model.referral_code.does_not_exist(),
+                    label="profile",
+                )
+        except TransactWriteError as error:
+            codes = cancellation_codes(error)
+            refused = {
+                label for label, code in zip(tx.labels(), codes, strict=False) if code == "ConditionalCheckFailed"
+            }
+            if "profile" in refused:
+                return self._get_strongly(member_id)  # unknown, or a concurrent call gave it its code
+            if "referral_code" in refused:
+                raise ReferralCodeTaken(code) from None
+            if any(code in RETRYABLE_CANCELLATIONS for code in codes):
+                raise TransientStoreError(str(error)) from error
+            raise
+        return self._get_strongly(member_id)
+
+    def _get_strongly(self, member_id: str) -> Member | None:
+        with translate_transient():
+            try:
+                return _to_member(self._models.member.get(member_pk(member_id), PROFILE, consistent_read=True))
+            except DoesNotExist:
+                return None
+
     def list(self, *, limit: int, cursor: str | None) -> Page[Member]:
         start = decode_cursor(cursor, fields=_INDEX_FIELDS, partition=("gsi1pk", _MEMBERS)) if cursor else None
         with translate_transient():
@@ -169,6 +250,21 @@ class MemberRepository:
             return paginate(rows, limit=limit, key_of=_index_key, convert=_to_member)
 
     def update(self, member_id: str, changes: MemberChanges, at: datetime) -> Member | None:
+        if "card_code" in changes.fields_set:
+            return self._update_with_card_code(member_id, changes, at)
+        model = self._models.member
+        actions = self._profile_actions(member_id, changes, at)
+        item = model(pk=member_pk(member_id), sk=PROFILE)
+        try:
+            with translate_transient():
+                item.update(actions=actions, condition=model.pk.exists())
+        except UpdateError as error:
+            if response_code(error) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _to_member(item)
+
+    def _profile_actions(self, member_id: str, changes: MemberChanges, at: datetime) -> list[Any]:
         model = self._models.member
         actions = [model.updated_at.set(at)]
         for name in sorted(changes.fields_set):
@@ -183,15 +279,47 @@ class MemberRepository:
                 model.gsi2pk.set(birthday_index[0]) if birthday_index else model.gsi2pk.remove(),
                 model.gsi2sk.set(birthday_index[1]) if birthday_index else model.gsi2sk.remove(),
             ]
-        item = model(pk=member_pk(member_id), sk=PROFILE)
-        try:
-            with translate_transient():
-                item.update(actions=actions, condition=model.pk.exists())
-        except UpdateError as error:
-            if response_code(error) == "ConditionalCheckFailedException":
+        return actions
+
+    def _update_with_card_code(self, member_id: str, changes: MemberChanges, at: datetime) -> Member | None:
+        """The profile and the card code's guard move together: the new guard is written only if
+        absent, the old one deleted only if it is this member's, the profile only if its card
+        code is still the one read (a concurrent change re-reads)."""
+        models, model = self._models, self._models.member
+        for _ in range(8):
+            current = self._get_strongly(member_id)
+            if current is None:
                 return None
-            raise
-        return _to_member(item)
+            old, new = current.card_code, changes.card_code
+            actions = self._profile_actions(member_id, changes, at)
+            unchanged = model.card_code == old if old is not None else model.card_code.does_not_exist()
+            item = model(pk=member_pk(member_id), sk=PROFILE)
+            try:
+                with translate_transient(), _transaction(models) as tx:
+                    tx.update(item, actions=actions, condition=model.pk.exists() & unchanged, label="profile")
+                    if new != old and new is not None:
+                        tx.save(
+                            guard_item(models, card_code_pk(new), member_id),
+                            condition=models.code_guard.pk.does_not_exist(),
+                            label="card_code",
+                        )
+                    if new != old and old is not None:
+                        tx.delete(
+                            models.code_guard(pk=card_code_pk(old), sk=CODE_SK),
+                            condition=models.code_guard.member_id == member_id,
+                        )
+            except TransactWriteError as error:
+                codes = cancellation_codes(error)
+                refused = {
+                    label for label, code in zip(tx.labels(), codes, strict=False) if code == "ConditionalCheckFailed"
+                }
+                if "card_code" in refused:
+                    raise _card_code_taken(models, new or "") from None
+                if refused or any(code in RETRYABLE_CANCELLATIONS for code in codes):
+                    continue  # the profile changed since it was read (or a conflict): read again
+                raise
+            return self._get_strongly(member_id)
+        raise TransientStoreError(f"member {member_id!r} changed too often to update")
 
 
 class LedgerRepository:
@@ -224,6 +352,7 @@ class LedgerRepository:
         counters: Sequence[CounterChange] = (),
         coupons: Sequence[CouponWrite] = (),
         tier: TierWrite | None = None,
+        referral: ReferralQualification | None = None,
     ) -> None:
         models = self._models
         balance, lot = models.balance, models.lot
@@ -251,13 +380,12 @@ class LedgerRepository:
             *_optional(balance.order_count, new.order_count or None),
             *_lapse_index(balance, new),
             *_tier_actions(balance, new),
+            *([balance.referral_from.remove()] if previous.referral_from and not new.referral_from else []),
         ]
         try:
             with translate_transient(), _transaction(models) as tx:
                 for entry in entries:
-                    tx.save(
-                        _to_ledger_item(models, entry), condition=models.ledger.pk.does_not_exist(), label=entry
-                    )
+                    tx.save(_to_ledger_item(models, entry), condition=models.ledger.pk.does_not_exist(), label=entry)
                 tx.update(
                     balance(pk=member_pk(member_id), sk=BALANCE),
                     actions=actions,
@@ -265,6 +393,8 @@ class LedgerRepository:
                 )
                 if tier is not None:
                     add_tier_write(models, tx, tier)
+                if referral is not None:
+                    add_referral_qualification(models, tx, referral)
                 for created in lots.created:
                     tx.save(_to_lot_item(models, created), condition=lot.pk.does_not_exist())
                 for changed in lots.updated:  # whole item: its index keys may move (pending -> expiring)
@@ -673,6 +803,9 @@ def _to_member_item(models: TenantModels, member: Member) -> MemberItem:
         marketing_consent=member.marketing_consent,
         created_at=member.created_at,
         updated_at=member.updated_at,
+        referral_code=member.referral_code,
+        card_code=member.card_code,
+        referred_by=member.referred_by,
     )
 
 
@@ -686,6 +819,9 @@ def _to_member(item: MemberItem) -> Member:
         marketing_consent=bool(item.marketing_consent),
         created_at=item.created_at,
         updated_at=item.updated_at,
+        referral_code=item.referral_code,
+        card_code=item.card_code,
+        referred_by=item.referred_by,
     )
 
 
@@ -707,6 +843,7 @@ def _to_balance_item(models: TenantModels, balance: Balance) -> BalanceItem:
         pending=balance.pending,
         next_maturity_at=balance.next_maturity_at,
         lifetime_reversed=balance.lifetime_reversed,
+        referral_from=balance.referral_from,
     )
 
 
@@ -734,6 +871,7 @@ def _to_balance(item: BalanceItem) -> Balance:
         tier_expires_at=item.tier_expires_at,
         tier_rev=int(item.tier_rev or 0),
         tier_buckets=item.tier_buckets,
+        referral_from=item.referral_from,
     )
 
 

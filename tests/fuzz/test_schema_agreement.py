@@ -53,6 +53,16 @@ ACCEPTED = [
     pytest.param("PATCH", MEMBER, {"email": None}, id="patch clearing a field"),
     pytest.param("PATCH", MEMBER, {"name": " Ada "}, id="patch with a padded name"),
     pytest.param("POST", f"{MEMBER}/reverse", {"reference": "o-1", "points": 1}, id="reverse with points"),
+    # referrals and member codes
+    pytest.param("POST", "/v1/members", {"card_code": "ab-12"}, id="enrol with a lower-case card code"),
+    pytest.param("PATCH", MEMBER, {"card_code": None}, id="patch clearing the card code"),
+    pytest.param("PUT", "/v1/program/referrals", {"referrer_points": 10}, id="referral program, defaults"),
+    pytest.param(
+        "PUT",
+        "/v1/program/referrals",
+        {"referrer_points": 10, "referee_points": 0, "cap": None, "min_order_total": "0.50"},
+        id="referral program, no cap",
+    ),
 ]
 
 #: Most of these were accepted by the document, and refused by the API, before issue 7.
@@ -81,6 +91,17 @@ REFUSED = [
     ),
     pytest.param("POST", f"{MEMBER}/earn", {"points": 5, "metadata": {"": "v"}}, id="empty metadata key"),
     pytest.param("POST", f"{MEMBER}/earn", {"points": 5, "metadata": {"k": 1}}, id="metadata value not a string"),
+    # referrals and member codes
+    pytest.param("POST", "/v1/members", {"referral_code": "ABCDEFG0"}, id="referral code with a look-alike"),
+    pytest.param("POST", "/v1/members", {"referral_code": "ABCDEFG"}, id="referral code too short"),
+    pytest.param("POST", "/v1/members", {"card_code": "ab 12"}, id="card code with a space"),
+    pytest.param("PUT", "/v1/program/referrals", {"referrer_points": 0}, id="referral program, no referrer reward"),
+    pytest.param(
+        "PUT",
+        "/v1/program/referrals",
+        {"referrer_points": 5, "cap": {"limit": 1, "per": "fortnight"}},
+        id="referral program, unknown cap period",
+    ),
 ]
 
 

@@ -42,13 +42,16 @@ def test_enrolling_a_member_returns_the_stored_profile(api: Api, admin_key: str)
     # Then the 201 body is the profile, with the email lowercased and the name trimmed
     assert full.status == 201, full
     assert MEMBER_ID.match(full.body["id"])
-    assert {k: v for k, v in full.body.items() if k not in {"id", "created_at", "updated_at"}} == {
+    assert {k: v for k, v in full.body.items() if k not in {"id", "created_at", "updated_at", "referral_code"}} == {
         "external_id": "cust-1",
         "email": "ada.lovelace@example.com",
         "name": "Ada",
         "birthday": "1990-12-10",
         "marketing_consent": True,
+        "card_code": None,
+        "referred_by": None,
     }
+    assert re.fullmatch(r"[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{8}", full.body["referral_code"])
     assert full.body["created_at"] == full.body["updated_at"]
     assert bare.status == 201 and MEMBER_ID.match(bare.body["id"]) and bare.body["id"] != full.body["id"]
     assert {k: bare.body[k] for k in ("external_id", "email", "name", "birthday", "marketing_consent")} == {

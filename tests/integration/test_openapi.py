@@ -533,6 +533,8 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     _commerce_scenario(api, admin, write_key, read_key, ada_id)
     # Coalition partners: the registry, a partner key earning and redeeming, the settlement
     _partner_scenario(api, admin, read_key, ada_id)
+    # Referrals: the program, a referee's qualifying order, the referrer's list, codes and cards
+    _referral_scenario(api, admin, write_key, read_key)
 
     # Then every operation answered its documented success at least once
     missing = [
@@ -634,3 +636,41 @@ def _partner_scenario(api: DocumentedApi, admin: str, read_key: str, member_id: 
     settled = api.call("GET", "/v1/partners/coffee/settlement", key=key)
     assert (settled.body["issued_points"], settled.body["redeemed_points"]) == (10, 4), settled
     assert api.call("GET", "/v1/partners/coffee/settlement?from=2026-02-01&to=2026-01-01", key=admin).status == 400
+
+
+def _referral_scenario(api: DocumentedApi, admin: str, write_key: str, read_key: str) -> None:
+    program = {
+        "referrer_points": 50,
+        "referee_points": 20,
+        "min_order_total": "10.00",
+        "cap": {"limit": 5, "per": "month"},
+    }
+    assert api.call("PUT", "/v1/program/referrals", key=admin, body=program).body["status"] == "active"
+    assert api.call("PUT", "/v1/program/referrals", key=admin, body={**program, "referrer_points": 0}).status == 400
+    assert api.call("PUT", "/v1/program/referrals", key=write_key, body=program).status == 403
+    assert len(api.call("GET", "/v1/program/referrals", key=read_key).body["data"]) == 1
+    ann = api.call("POST", "/v1/members", key=write_key, body={"email": "ann@example.com", "card_code": "CARD-1"}).body
+    code = ann["referral_code"]
+    ben = api.call("POST", "/v1/members", key=write_key, body={"referral_code": code, "card_code": "CARD-2"})
+    assert ben.status == 201 and ben.body["referred_by"] == ann["id"]
+    unknown = "22222222" if code != "22222222" else "33333333"
+    assert api.call("POST", "/v1/members", key=write_key, body={"referral_code": unknown}).status == 422
+    same = {"email": "ann@example.com", "referral_code": code}
+    assert api.call("POST", "/v1/members", key=write_key, body=same).error_code() == "self_referral"
+    assert api.call("POST", "/v1/members", key=write_key, body={"card_code": "CARD-1"}).status == 409
+    taken = api.call("PATCH", f"/v1/members/{ben.body['id']}", key=write_key, body={"card_code": "CARD-1"})
+    assert taken.error_code() == "card_code_taken"
+    order = {"order": {"id": "ref-1", "total": "12.00", "currency": "EUR"}}
+    earned = api.call("POST", f"/v1/members/{ben.body['id']}/earn", key=write_key, idempotency_key="ref-1", body=order)
+    assert earned.status == 201
+    listed = api.call("GET", f"/v1/members/{ann['id']}/referrals?limit=5", key=read_key)
+    assert [r["status"] for r in listed.body["data"]] == ["completed"]
+    assert api.call("GET", "/v1/members/mem_01JD0000000000000000000000/referrals", key=read_key).status == 404
+    assert api.call("GET", f"/v1/members/{ann['id']}/referrals?limit=0", key=read_key).status == 400
+    assigned = api.call("POST", f"/v1/members/{ann['id']}/referral-code", key=write_key)
+    assert assigned.status == 200 and assigned.body["referral_code"] == code
+    assert api.call("POST", "/v1/members/mem_01JD0000000000000000000000/referral-code", key=write_key).status == 404
+    assert api.call("GET", f"/v1/members?referral_code={code}", key=read_key).body["data"][0]["id"] == ann["id"]
+    assert api.call("GET", "/v1/members?card_code=card-2", key=read_key).body["data"][0]["id"] == ben.body["id"]
+    ran = api.call("POST", "/v1/jobs/complete-referrals/run", key=admin, body={})
+    assert ran.status == 201 and ran.body["counts"] == {"referrals": 0, "completed": 0, "capped": 0}

@@ -122,6 +122,8 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "create_partner": {"partner_id": "intruder", "name": "Intruder", "earn_rate": "9", "redeem_rate": "9"},
     "partner_earn": {"member": {"external_id": "victim-1"}, "points": 1000},
     "partner_redeem": {"member": {"external_id": "victim-1"}, "points": 1},
+    # referrals
+    "put_referral_program": {"referrer_points": 100_000, "referee_points": 100_000},
 }
 
 #: The access policy, pinned here so that a route declared with a weaker guard fails the suite:
@@ -195,6 +197,11 @@ ACCESS: dict[str, str] = {
     "get_partner_settlement": "admin",
     "partner_earn": "partner",
     "partner_redeem": "partner",
+    # referrals
+    "put_referral_program": "admin",
+    "list_referral_programs": "read",
+    "list_member_referrals": "read",
+    "assign_referral_code": "write",
 }
 #: Routes a partner key may also call, for its own partner only (the sample path names another).
 PARTNER_READABLE = {"get_partner_settlement"}

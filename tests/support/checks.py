@@ -61,6 +61,8 @@ def tenant_state(api: Api, admin_key: str) -> dict[str, Any]:
     program = api.call("GET", "/v1/program", key=admin_key)
     partners = api.call("GET", "/v1/partners", key=admin_key)
     assert keys.status == 200 and program.status == 200 and partners.status == 200, (keys, program, partners)
+    referral_programs = api.call("GET", "/v1/program/referrals", key=admin_key)
+    assert referral_programs.status == 200, referral_programs
     return {
         "members": members,
         "balances": {m["id"]: api.balance(admin_key, m["id"]) for m in members},
@@ -69,6 +71,8 @@ def tenant_state(api: Api, admin_key: str) -> dict[str, Any]:
         "program": program.body,
         "job_runs": all_pages(api, admin_key, "/v1/jobs/runs"),
         "partners": partners.body["data"],
+        "referral_programs": referral_programs.body["data"],
+        "referrals": {m["id"]: all_pages(api, admin_key, f"/v1/members/{m['id']}/referrals") for m in members},
     }
 
 

@@ -43,13 +43,16 @@ from chalicelib.domain.ports import (
     IdempotencyKeyTaken,
     Page,
 )
+from chalicelib.domain.referrals import CardCodeTaken, ReferralCodeTaken, ReferralStatus
 from chalicelib.domain.rewards import Coupon, CouponStatus
 
 if TYPE_CHECKING:
     from chalicelib.domain.api_keys import ApiKey
     from chalicelib.domain.ledger import Balance, LedgerEntry
     from chalicelib.domain.members import Member, MemberChanges
+    from chalicelib.domain.notifications import Notice
     from chalicelib.domain.program import Program
+    from chalicelib.domain.referrals import Referral, ReferralProgram, ReferralQualification
     from chalicelib.domain.rewards import Reward
     from chalicelib.domain.tenants import Tenant
     from chalicelib.domain.tiers import TierEvent, TierProgram, TierWrite
@@ -133,6 +136,8 @@ class InMemoryLedgerStore:
         #: Tiers: the index of due reviews (member -> review time) and the events written.
         self.tier_reviews: dict[str, datetime] = {}
         self.tier_events: list[TierEvent] = []
+        #: Referrals by referee (written at enrolment, qualified by an order earn's commit).
+        self.referrals: dict[str, Referral] = {}
 
     # -- fault injection -----------------------------------------------------------------
 
@@ -184,6 +189,7 @@ class InMemoryLedgerStore:
         counters: Sequence[CounterChange] = (),
         coupons: Sequence[CouponWrite] = (),
         tier: TierWrite | None = None,
+        referral: ReferralQualification | None = None,
     ) -> None:
         entry = entries[-1]
         self.commit_calls.append(entry)
@@ -207,6 +213,18 @@ class InMemoryLedgerStore:
             for write in coupons:
                 if not self._coupon_condition_holds(write):
                     raise CouponWriteRefused(write)
+            pending = self.referrals.get(referral.referee_id) if referral is not None else None
+            if referral is not None and (pending is None or pending.status is not ReferralStatus.PENDING):
+                raise BalanceChanged(entry.member_id)
+            if referral is not None and pending is not None:
+                self.referrals[referral.referee_id] = replace(
+                    pending,
+                    status=ReferralStatus.QUALIFIED,
+                    qualified_at=referral.qualified_at,
+                    order_id=referral.order_id,
+                    earn_key=referral.earn_key,
+                    terms=referral.terms,
+                )
             for write in coupons:
                 self._coupons[write.coupon.code] = copy.deepcopy(write.coupon)
             for change in counters:
@@ -326,8 +344,11 @@ class InMemoryMemberStore:
         self.ledger = ledger if ledger is not None else InMemoryLedgerStore()
         self._members: dict[str, Member] = {}
         self._external_ids: dict[str, str] = {}
+        #: Code guards: referral codes and card codes (separate key spaces, like REFCODE# / CARD#).
+        self._referral_codes: dict[str, str] = {}
+        self._card_codes: dict[str, str] = {}
 
-    def create(self, member: Member, opening_balance: Balance) -> None:
+    def create(self, member: Member, opening_balance: Balance, referral: Referral | None = None) -> None:
         with self.ledger.lock:
             existing_id = self._external_ids.get(member.external_id) if member.external_id is not None else None
             if existing_id is not None:
@@ -335,12 +356,23 @@ class InMemoryMemberStore:
                     f"a member with external_id {member.external_id!r} already exists",
                     details={"external_id": member.external_id, "member_id": existing_id},
                 )
+            if member.card_code is not None and member.card_code in self._card_codes:
+                holder = self._card_codes[member.card_code]
+                raise CardCodeTaken("taken", details={"card_code": member.card_code, "member_id": holder})
+            if member.referral_code is not None and member.referral_code in self._referral_codes:
+                raise ReferralCodeTaken(member.referral_code)
             if member.member_id in self._members or opening_balance.member_id in self.ledger._balances:
                 raise DuplicateItem(member.member_id)
             self._members[member.member_id] = copy.deepcopy(member)
             self.ledger._open_balance(opening_balance)
             if member.external_id is not None:
                 self._external_ids[member.external_id] = member.member_id
+            if member.referral_code is not None:
+                self._referral_codes[member.referral_code] = member.member_id
+            if member.card_code is not None:
+                self._card_codes[member.card_code] = member.member_id
+            if referral is not None:
+                self.ledger.referrals[referral.referee_id] = copy.deepcopy(referral)
 
     def get(self, member_id: str) -> Member | None:
         with self.ledger.lock:
@@ -350,6 +382,27 @@ class InMemoryMemberStore:
         with self.ledger.lock:
             member_id = self._external_ids.get(external_id)
             return copy.deepcopy(self._members.get(member_id)) if member_id is not None else None
+
+    def find_by_referral_code(self, code: str) -> Member | None:
+        with self.ledger.lock:
+            member_id = self._referral_codes.get(code)
+            return copy.deepcopy(self._members.get(member_id)) if member_id is not None else None
+
+    def find_by_card_code(self, code: str) -> Member | None:
+        with self.ledger.lock:
+            member_id = self._card_codes.get(code)
+            return copy.deepcopy(self._members.get(member_id)) if member_id is not None else None
+
+    def assign_referral_code(self, member_id: str, code: str, at: datetime) -> Member | None:
+        with self.ledger.lock:
+            current = self._members.get(member_id)
+            if current is None or current.referral_code is not None:
+                return copy.deepcopy(current)
+            if code in self._referral_codes:
+                raise ReferralCodeTaken(code)
+            self._referral_codes[code] = member_id
+            self._members[member_id] = replace(current, referral_code=code, updated_at=at)
+            return copy.deepcopy(self._members[member_id])
 
     def list(self, *, limit: int, cursor: str | None) -> Page[Member]:
         with self.ledger.lock:
@@ -364,6 +417,14 @@ class InMemoryMemberStore:
             values = {name: getattr(changes, name) for name in sorted(changes.fields_set)}
             if "marketing_consent" in values:  # a removed attribute reads back as False
                 values["marketing_consent"] = bool(values["marketing_consent"])
+            if "card_code" in values and values["card_code"] != current.card_code:
+                new = values["card_code"]
+                if new is not None and new in self._card_codes:
+                    raise CardCodeTaken("taken", details={"card_code": new, "member_id": self._card_codes[new]})
+                if current.card_code is not None:
+                    del self._card_codes[current.card_code]
+                if new is not None:
+                    self._card_codes[new] = member_id
             updated = replace(current, updated_at=at, **values)
             self._members[member_id] = updated
             return copy.deepcopy(updated)
@@ -586,3 +647,65 @@ __all__ = [
     "InMemoryRewardStore",
     "InMemoryTenantStore",
 ]
+
+
+# --- referrals -----------------------------------------------------------------------------------
+
+
+class InMemoryReferralStore:
+    """Referrals of one tenant (the ReferralStore port), kept on the ledger's table like the
+    DynamoDB items: written by enrolment and by an order earn's commit, under its lock."""
+
+    def __init__(self, ledger: InMemoryLedgerStore) -> None:
+        self.ledger = ledger
+        #: The referral.completed events written (one per referral at most).
+        self.events: list[Notice] = []
+
+    def get(self, referee_id: str) -> Referral | None:
+        with self.ledger.lock:
+            return copy.deepcopy(self.ledger.referrals.get(referee_id))
+
+    def list_for(self, referrer_id: str, *, limit: int, cursor: str | None) -> Page[Referral]:
+        with self.ledger.lock:
+            mine = [r for r in self.ledger.referrals.values() if r.referrer_id == referrer_id]
+        return _paginate(
+            mine,
+            sort_key=lambda r: r.referee_id,
+            limit=limit,
+            cursor=cursor,
+            scope=f"MEMBER#{referrer_id}#REFERRALS",
+            descending=True,
+        )
+
+    def finish(self, referral: Referral, event: Notice) -> bool:
+        with self.ledger.lock:
+            current = self.ledger.referrals.get(referral.referee_id)
+            if current is None or current.status is not ReferralStatus.QUALIFIED:
+                return False
+            self.ledger.referrals[referral.referee_id] = copy.deepcopy(referral)
+            self.events.append(copy.deepcopy(event))
+            return True
+
+    def due(self, as_of: datetime) -> Iterator[str]:
+        with self.ledger.lock:
+            due = sorted(
+                (r.qualified_at, r.referee_id)
+                for r in self.ledger.referrals.values()
+                if r.status is ReferralStatus.QUALIFIED and r.qualified_at is not None and r.qualified_at <= as_of
+            )
+        return iter([referee for _, referee in due])
+
+
+class InMemoryReferralProgramStore:
+    def __init__(self) -> None:
+        self._versions: list[ReferralProgram] = []
+
+    def add(self, program: ReferralProgram) -> None:
+        self._versions.append(copy.deepcopy(program))
+
+    def list(self) -> list[ReferralProgram]:
+        return sorted(self._versions, key=lambda v: (v.effective_from, v.version_id))
+
+    def in_force(self, at: datetime) -> ReferralProgram | None:
+        started = [v for v in self.list() if v.effective_from <= at]
+        return copy.deepcopy(started[-1]) if started else None
