@@ -1,14 +1,15 @@
-"""Coalition partners: the tenant's registry of partner brands, the partner routes (earn and
-redeem with a partner key), and the settlement of a period.
+"""Coalition partners: the tenant's registry of partner brands, the partner routes (earn,
+redeem and reverse with a partner key), and the settlement of a period.
 
 A partner key (``POST /v1/api-keys`` with ``"scopes": ["partner"], "partner_id": ...``) has
-only the ``partner`` scope: it reaches the two partner routes and its own partner's
+only the ``partner`` scope: it reaches the partner routes (earn, redeem, reverse) and its own partner's
 settlement, nothing else; the tenant's own keys (admin included) never reach the partner
 routes. The partner always comes from the key, never from the body.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -16,9 +17,10 @@ from chalice import Blueprint
 
 from chalicelib.api import presenters, schemas
 from chalicelib.api.routing import ApiRequest, Result, endpoint
+from chalicelib.api.schemas import Out
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.errors import Forbidden
-from chalicelib.domain.ledger import MovementResult, describe
+from chalicelib.domain.ledger import LedgerEntry, MovementResult, describe
 from chalicelib.domain.partners import MemberRef, Partner, PartnerMovement
 from chalicelib.observability import logger
 from chalicelib.services import partners
@@ -122,8 +124,16 @@ def get_partner_settlement(request: ApiRequest, partner_id: str) -> schemas.Sett
         redeemed_points=found.redeemed_points,
         issued_value=format(found.issued_value, "f"),
         redeemed_value=format(found.redeemed_value, "f"),
+        reversed_points=found.reversed_points,
+        reversed_value=format(found.reversed_value, "f"),
+        net_issued_points=found.net_issued_points,
         days=[
-            schemas.SettlementDay(day=d.day, issued_points=d.issued_points, redeemed_points=d.redeemed_points)
+            schemas.SettlementDay(
+                day=d.day,
+                issued_points=d.issued_points,
+                redeemed_points=d.redeemed_points,
+                reversed_points=d.reversed_points,
+            )
             for d in found.days
         ],
     )
@@ -148,12 +158,12 @@ def _movement(request: ApiRequest) -> PartnerMovement:
     )
 
 
-def _answer(result: MovementResult) -> Result:
+def _answer(result: MovementResult, present: Callable[[LedgerEntry], Out] = presenters.movement) -> Result:
     logger.info(
         "partner idempotent replay" if result.replayed else "partner points moved", extra=describe(result.entry)
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-    return Result(model=presenters.movement(result.entry), headers=headers)
+    return Result(model=present(result.entry), headers=headers)
 
 
 @endpoint(
@@ -188,3 +198,20 @@ def partner_earn(request: ApiRequest) -> Result:
 )
 def partner_redeem(request: ApiRequest) -> Result:
     return _answer(partners(request.services, request.tenant).redeem(_movement(request)))
+
+
+@endpoint(
+    bp,
+    "/partner/reverse",
+    "POST",
+    summary="A partner key takes back points it issued for a refunded reference (pending first)",
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.PARTNER,
+    status=201,
+    body=schemas.PartnerReverseRequest,
+    response=schemas.ReversalOut,
+    idempotency_key=True,
+)
+def partner_reverse(request: ApiRequest) -> Result:
+    return _answer(partners(request.services, request.tenant).reverse(_movement(request)), presenters.reversal)

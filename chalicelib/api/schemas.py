@@ -1326,6 +1326,24 @@ class PartnerEarnRequest(StrictRequest):
         return self
 
 
+class PartnerReverseRequest(StrictRequest):
+    """Take back points this partner issued for `reference` (a refund at the partner): exactly one
+    of `points`, or an `amount` refunded, converted at the partner's earn_rate as the earn was."""
+
+    model_config = ConfigDict(json_schema_extra=_exactly_one_of("points", "amount"))
+
+    member: PartnerMember
+    reference: Reference = Field(description="The reference the partner earned with.")
+    points: PositivePoints | None = None
+    amount: Amount | None = None
+    description: Description | None = None
+
+    @model_validator(mode="after")
+    def _points_or_amount(self) -> PartnerReverseRequest:
+        _check_exactly_one_of(self, "points", "amount")
+        return self
+
+
 class PartnerRedeemRequest(StrictRequest):
     member: PartnerMember
     points: PositivePoints
@@ -1346,6 +1364,7 @@ class SettlementDay(Out):
     day: date
     issued_points: int
     redeemed_points: int
+    reversed_points: int = Field(description="Points the partner took back (refunds) that day.")
 
 
 class SettlementOut(Out):
@@ -1359,6 +1378,9 @@ class SettlementOut(Out):
     redeemed_points: int
     issued_value: str = Field(description="issued_points / earn_rate: the spend the issued points stand for.")
     redeemed_value: str = Field(description="redeemed_points x redeem_rate.")
+    reversed_points: int = Field(description="Points the partner asked back for refunds (whether or not spent).")
+    reversed_value: str = Field(description="reversed_points / earn_rate: the refunds they stand for.")
+    net_issued_points: int = Field(description="issued_points - reversed_points.")
     days: list[SettlementDay] = Field(description="Days of the period with partner activity.")
 
 

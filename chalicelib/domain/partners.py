@@ -10,6 +10,12 @@ members through the ledger like any movement. Each movement:
 * adds its points to the partner's settlement counter of the day (UTC) in the same
   transaction (``CounterChange``), so the settlement of a period is a handful of reads of
   per-day counters, never a scan of the ledger, and a replay changes nothing.
+
+A partner whose customer is refunded reverses what it issued for that reference (only its
+own references: the ledger reference is namespaced by the partner). The settlement counts
+what the partner asked back (``reversed``), whether or not the member still had it: the
+partner's refund is what the brands settle, the member's shortfall is the program's
+claw-back or stop-at-zero rule.
 """
 
 from __future__ import annotations
@@ -78,6 +84,7 @@ class SettlementDay:
     day: date
     issued_points: int
     redeemed_points: int
+    reversed_points: int = 0
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,13 @@ class PartnerSettlement:
     redeemed_points: int
     issued_value: Decimal
     redeemed_value: Decimal
+    reversed_points: int = 0
+    reversed_value: Decimal = Decimal("0.00")
     days: list[SettlementDay] = field(default_factory=list)
+
+    @property
+    def net_issued_points(self) -> int:
+        return self.issued_points - self.reversed_points
 
 
 class PartnerStore(Protocol):
@@ -137,15 +150,32 @@ class PartnerService:
         points = movement.points
         metadata = {"partner_id": partner.partner_id}
         if movement.amount is not None:
-            points = int((movement.amount * partner.earn_rate).to_integral_value(rounding=ROUND_FLOOR))
+            points = self._points_for(partner, movement.amount)
             metadata["partner_amount"] = format(movement.amount.normalize(), "f")
-            if points < 1:
-                raise AmountTooSmall(
-                    f"{movement.amount} at the partner's earn rate {partner.earn_rate} is less than one point",
-                    details={"amount": str(movement.amount), "earn_rate": str(partner.earn_rate)},
-                )
         assert points is not None
         return self._move(partner, movement, MovementType.EARN, points, metadata, "issued")
+
+    @staticmethod
+    def _points_for(partner: Partner, amount: Decimal) -> int:
+        points = int((amount * partner.earn_rate).to_integral_value(rounding=ROUND_FLOOR))
+        if points < 1:
+            raise AmountTooSmall(
+                f"{amount} at the partner's earn rate {partner.earn_rate} is less than one point",
+                details={"amount": str(amount), "earn_rate": str(partner.earn_rate)},
+            )
+        return points
+
+    def reverse(self, movement: PartnerMovement) -> MovementResult:
+        """Take back points this partner issued for ``movement.reference``: ``points``, or an
+        ``amount`` refunded (at the partner's earn rate, rounded down as the earn was)."""
+        partner = self.get(movement.partner_id)
+        metadata = {"partner_id": partner.partner_id}
+        points = movement.points
+        if movement.amount is not None:
+            points = self._points_for(partner, movement.amount)
+            metadata["partner_amount"] = format(movement.amount.normalize(), "f")
+        assert points is not None and movement.reference
+        return self._move(partner, movement, MovementType.REVERSE, points, metadata, "reversed")
 
     def redeem(self, movement: PartnerMovement) -> MovementResult:
         partner = self.get(movement.partner_id)
@@ -162,19 +192,22 @@ class PartnerService:
             )
         partner = self.get(partner_id)
         span = [from_date + timedelta(days=n) for n in range((to_date - from_date).days + 1)]
-        names = [counter_name(partner_id, day, side) for day in span for side in ("issued", "redeemed")]
+        sides = ("issued", "redeemed", "reversed")
+        names = [counter_name(partner_id, day, side) for day in span for side in sides]
         values = self._store.counters(names)
         days = [
             SettlementDay(
                 day=day,
                 issued_points=values.get(counter_name(partner_id, day, "issued"), 0),
                 redeemed_points=values.get(counter_name(partner_id, day, "redeemed"), 0),
+                reversed_points=values.get(counter_name(partner_id, day, "reversed"), 0),
             )
             for day in span
         ]
-        days = [d for d in days if d.issued_points or d.redeemed_points]
+        days = [d for d in days if d.issued_points or d.redeemed_points or d.reversed_points]
         issued = sum(d.issued_points for d in days)
         redeemed = sum(d.redeemed_points for d in days)
+        reversed_ = sum(d.reversed_points for d in days)
         return PartnerSettlement(
             partner=partner,
             from_date=from_date,
@@ -183,6 +216,8 @@ class PartnerService:
             redeemed_points=redeemed,
             issued_value=(Decimal(issued) / partner.earn_rate).quantize(_CENT, rounding=ROUND_HALF_EVEN),
             redeemed_value=(Decimal(redeemed) * partner.redeem_rate).quantize(_CENT, rounding=ROUND_HALF_EVEN),
+            reversed_points=reversed_,
+            reversed_value=(Decimal(reversed_) / partner.earn_rate).quantize(_CENT, rounding=ROUND_HALF_EVEN),
             days=days,
         )
 

@@ -633,8 +633,16 @@ def _partner_scenario(api: DocumentedApi, admin: str, read_key: str, member_id: 
     assert api.call("POST", "/v1/partner/redeem", key=admin, idempotency_key="p-3", body=redeem).status == 403
     short = {"member": who, "points": 10**8}
     assert api.call("POST", "/v1/partner/redeem", key=key, idempotency_key="p-4", body=short).status == 422
+    refund = {"member": who, "reference": "p-sale", "points": 1}
+    assert api.call("POST", "/v1/partner/reverse", key=key, idempotency_key="p-5", body=refund).status == 422
+    sale = {"member": who, "points": 3, "reference": "p-sale"}
+    assert api.call("POST", "/v1/partner/earn", key=key, idempotency_key="p-6", body=sale).status == 201
+    reversed_ = api.call("POST", "/v1/partner/reverse", key=key, idempotency_key="p-5", body=refund)
+    assert reversed_.status == 201 and reversed_.body["reversal"]["reversed"] == 1, reversed_
+    assert api.call("POST", "/v1/partner/reverse", key=key, idempotency_key="p-7", body={"member": who}).status == 400
     settled = api.call("GET", "/v1/partners/coffee/settlement", key=key)
-    assert (settled.body["issued_points"], settled.body["redeemed_points"]) == (10, 4), settled
+    assert (settled.body["issued_points"], settled.body["redeemed_points"]) == (13, 4), settled
+    assert settled.body["reversed_points"] == 1
     assert api.call("GET", "/v1/partners/coffee/settlement?from=2026-02-01&to=2026-01-01", key=admin).status == 400
 
 

@@ -16,6 +16,7 @@ from tests.support.http import Api
 
 EARN = "/v1/partner/earn"
 REDEEM = "/v1/partner/redeem"
+REVERSE = "/v1/partner/reverse"
 
 
 def partner_key(api: Api, admin_key: str, partner_id: str) -> str:
@@ -161,7 +162,10 @@ def test_settlement_figures(api: Api, admin_key: str, coalition: dict[str, Any])
         "redeemed_points": 6,
         "issued_value": "15.50",  # 31 / 2
         "redeemed_value": "0.06",  # 6 x 0.01
-        "days": [{"day": day, "issued_points": 31, "redeemed_points": 6}],
+        "reversed_points": 0,
+        "reversed_value": "0.00",
+        "net_issued_points": 31,
+        "days": [{"day": day, "issued_points": 31, "redeemed_points": 6, "reversed_points": 0}],
     }
     assert coffee_report.body["to_date"] == day
 
@@ -182,6 +186,77 @@ def test_settlement_figures(api: Api, admin_key: str, coalition: dict[str, Any])
     assert empty.status == 200, empty
     assert (empty.body["issued_points"], empty.body["redeemed_points"], empty.body["days"]) == (0, 0, [])
     assert (empty.body["issued_value"], empty.body["redeemed_value"]) == ("0.00", "0.00")
+
+
+def test_a_partner_refund_takes_back_what_it_issued_for_the_reference_and_the_settlement_nets_it(
+    api: Api, admin_key: str, coalition: dict[str, Any]
+) -> None:
+    member, coffee, books = coalition["member"], coalition["coffee"], coalition["books"]
+    who = {"member": {"member_id": member}}
+    # Given coffee issued 40 points for till-7 (20 EUR at 2 per EUR), books 30 for its own till-7
+    first = api.call(
+        "POST", EARN, key=coffee, body={**who, "amount": "20.00", "reference": "till-7"}, idempotency_key="s1"
+    )
+    assert first.status == 201 and first.body["transaction"]["points"] == 40, first
+    other = api.call("POST", EARN, key=books, body={**who, "points": 30, "reference": "till-7"}, idempotency_key="s1")
+    assert other.status == 201, other
+
+    # When coffee refunds 7.50 EUR of it
+    body = {**who, "reference": "till-7", "amount": "7.50"}
+    refund = api.call("POST", REVERSE, key=coffee, body=body, idempotency_key="r1")
+
+    # Then floor(7.50 x 2) = 15 points come back from coffee's reference only
+    assert refund.status == 201, refund
+    assert (refund.body["transaction"]["type"], refund.body["transaction"]["points"]) == ("reverse", -15)
+    assert refund.body["transaction"]["reference"] == "partner:coffee:till-7"
+    assert refund.body["transaction"]["metadata"] == {"partner_id": "coffee", "partner_amount": "7.5"}
+    assert refund.body["reversal"] == {
+        "requested": 15,
+        "reversed": 15,
+        "from_pending": 0,
+        "from_available": 15,
+        "outcome": "full",
+    }
+    assert refund.body["balance"]["available"] == 40 + 30 - 15
+    # And a replay returns the first result, changing nothing
+    replay = api.call("POST", REVERSE, key=coffee, body=body, idempotency_key="r1")
+    assert replay.status == 201 and replay.body == refund.body and replay.headers.get("idempotent-replayed") == "true"
+
+    # When coffee asks back more than is left of its 40 (25), Then 422 and nothing moves
+    beyond = {**who, "reference": "till-7", "points": 26}
+    before = tenant_state(api, admin_key)
+    details = assert_error(
+        api.call("POST", REVERSE, key=coffee, body=beyond, idempotency_key="r2"), 422, "reversal_exceeds_earned"
+    )
+    assert (details["earned"], details["reversed"], details["requested"]) == (40, 15, 26)
+    assert tenant_state(api, admin_key) == before
+    # And a reference coffee never earned with (unknown till-8; till-9, the tenant's own) is not coffee's to reverse
+    assert api.earn(admin_key, member, "own", points=5, reference="till-9").status == 201
+    before = tenant_state(api, admin_key)
+    for reference in ("till-8", "till-9"):
+        refused = api.call(
+            "POST",
+            REVERSE,
+            key=coffee,
+            body={**who, "reference": reference, "points": 1},
+            idempotency_key=f"x-{reference}",
+        )
+        assert_error(refused, 422, "reversal_exceeds_earned")
+    assert tenant_state(api, admin_key) == before
+
+    # And the settlement shows what coffee issued, took back, and the net
+    report = api.call("GET", "/v1/partners/coffee/settlement", key=admin_key).body
+    assert (report["issued_points"], report["reversed_points"], report["net_issued_points"]) == (40, 15, 25)
+    assert (report["issued_value"], report["reversed_value"]) == ("20.00", "7.50")
+    assert report["days"] == [{"day": today(), "issued_points": 40, "redeemed_points": 0, "reversed_points": 15}]
+    books_report = api.call("GET", "/v1/partners/books/settlement", key=admin_key).body
+    assert (books_report["issued_points"], books_report["reversed_points"]) == (30, 0)
+    # And the rest of coffee's 40 can still be refunded in full
+    rest = api.call(
+        "POST", REVERSE, key=coffee, body={**who, "reference": "till-7", "points": 25}, idempotency_key="r3"
+    )
+    assert rest.status == 201 and rest.body["reversal"]["reversed"] == 25, rest
+    assert api.balance(admin_key, member)["available"] == 30 + 5
 
 
 def test_partner_keys_reach_only_the_partner_routes_and_their_own_settlement(

@@ -120,8 +120,9 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "rotate_shopify_secret": {},
     # coalition partners
     "create_partner": {"partner_id": "intruder", "name": "Intruder", "earn_rate": "9", "redeem_rate": "9"},
-    "partner_earn": {"member": {"external_id": "victim-1"}, "points": 1000},
+    "partner_earn": {"member": {"external_id": "victim-1"}, "points": 1000, "reference": "order-1"},
     "partner_redeem": {"member": {"external_id": "victim-1"}, "points": 1},
+    "partner_reverse": {"member": {"external_id": "victim-1"}, "reference": "order-1", "points": 1},
     # referrals
     "put_referral_program": {"referrer_points": 100_000, "referee_points": 100_000},
 }
@@ -197,6 +198,7 @@ ACCESS: dict[str, str] = {
     "get_partner_settlement": "admin",
     "partner_earn": "partner",
     "partner_redeem": "partner",
+    "partner_reverse": "partner",
     # referrals
     "put_referral_program": "admin",
     "list_referral_programs": "read",

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from standardwebhooks import WebhookVerificationError
 
-from chalicelib.domain.ledger import MovementRequest, MovementType
 from chalicelib.domain.errors import NotFound
+from chalicelib.domain.ledger import MovementRequest, MovementType
 from chalicelib.domain.webhooks import DELIVERY_LOG_RETENTION, WebhookStatus
 from chalicelib.integrations import ssrf
 from chalicelib.jobs.webhooks import dispatch_tenant
