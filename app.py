@@ -32,3 +32,8 @@ app.register_blueprint(commerce_routes.bp, url_prefix="/v1")
 from chalicelib.api import partners as partner_routes  # noqa: E402
 
 app.register_blueprint(partner_routes.bp, url_prefix="/v1")
+
+# Paid membership: plans and members' subscriptions (issue 4).
+from chalicelib.api import plans as plan_routes  # noqa: E402
+
+app.register_blueprint(plan_routes.bp, url_prefix="/v1")

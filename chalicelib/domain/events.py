@@ -48,6 +48,11 @@ class EventType(StrEnum):
     MEMBER_BIRTHDAY = "member.birthday"
     #: A member's tier changed: upgraded by an earn, or lowered by the review job.
     TIER_CHANGED = "tier.changed"
+    #: Paid membership (chalicelib.domain.plans): a subscription recorded, extended, ended.
+    SUBSCRIPTION_STARTED = "subscription.started"
+    SUBSCRIPTION_RENEWED = "subscription.renewed"
+    SUBSCRIPTION_LAPSED = "subscription.lapsed"
+    SUBSCRIPTION_CANCELLED = "subscription.cancelled"
 
 
 EVENT_OF_MOVEMENT = {

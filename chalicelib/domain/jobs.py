@@ -28,6 +28,8 @@ class JobName(StrEnum):
     NOTIFY = "notify"
     #: Tiers whose review time has passed: kept, lowered or lost (chalicelib.domain.tiers).
     REVIEW_TIERS = "review-tiers"
+    #: Paid subscriptions past their end: lapsed, with their events (chalicelib.domain.subscriptions).
+    LAPSE_SUBSCRIPTIONS = "lapse-subscriptions"
 
 
 class Job(Protocol):

@@ -84,3 +84,10 @@ def run_tenant_job(event: Any) -> None:
 def review_tiers(event: Any) -> dict[str, int]:
     """Hourly: a tier is reviewed at the end of a local month or year, in each tenant's zone."""
     return {"units": fan_out(JobName.REVIEW_TIERS, utc_now())}
+
+
+@bp.schedule(Rate(1, unit=Rate.HOURS), name="lapse-subscriptions")
+def lapse_subscriptions(event: Any) -> dict[str, int]:
+    """Hourly: paid subscriptions past their end lapse, with their events (their benefits
+    already stopped at the end: every read and earn checks it)."""
+    return {"units": fan_out(JobName.LAPSE_SUBSCRIPTIONS, utc_now())}

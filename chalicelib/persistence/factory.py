@@ -178,6 +178,8 @@ class TenantModels:
     shopify: type[models.ShopifyIntegrationItem]
     # coalition partners
     partner: type[models.PartnerItem]
+    # paid membership: subscriptions, reported periods, recording requests
+    subscription: type[models.SubscriptionItem]
 
 
 @lru_cache(maxsize=8)
@@ -219,6 +221,7 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         order_event=_bind(models.OrderEventItem, table_name, config, indexed=False),
         shopify=_bind(models.ShopifyIntegrationItem, table_name, config, indexed=True),
         partner=_bind(models.PartnerItem, table_name, config, indexed=False),
+        subscription=_bind(models.SubscriptionItem, table_name, config, indexed=False, due_index=True),
     )
 
 
