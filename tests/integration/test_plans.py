@@ -263,9 +263,7 @@ def test_replays_answer_the_first_result_and_a_reference_is_recorded_once(
     assert [kind for kind, _ in plan_events()] == ["subscription.started", "tier.changed"]
 
 
-def test_renewals_extend_and_conflicting_periods_are_refused(
-    api: Api, admin_key: str, program: dict[str, Any]
-) -> None:
+def test_renewals_extend_and_conflicting_periods_are_refused(api: Api, admin_key: str, program: dict[str, Any]) -> None:
     member = api.enrol(admin_key)
     first = recorded(api, admin_key, member, period("inv-1", -timedelta(minutes=1), timedelta(days=30)), "k-1")
     end = datetime.fromisoformat(first["subscription"]["ends_at"])
@@ -329,7 +327,9 @@ def test_invalid_periods_are_refused_with_a_400_that_changes_nothing(
 ) -> None:
     member = api.enrol(admin_key)
 
-    reply = record(api, admin_key, member, {**period("inv-1", -timedelta(minutes=1), timedelta(days=30)), **change}, "k")
+    reply = record(
+        api, admin_key, member, {**period("inv-1", -timedelta(minutes=1), timedelta(days=30)), **change}, "k"
+    )
 
     assert_invalid(reply, field)
     assert api.balance(admin_key, member)["plan"] is None
@@ -339,14 +339,18 @@ def test_invalid_periods_are_refused_with_a_400_that_changes_nothing(
 def test_unknown_plans_and_members_are_404(api: Api, admin_key: str, program: dict[str, Any]) -> None:
     member = api.enrol(admin_key)
 
-    unknown_plan = record(api, admin_key, member, period("inv-1", -timedelta(minutes=1), timedelta(days=3), "gold"), "k")
+    unknown_plan = record(
+        api, admin_key, member, period("inv-1", -timedelta(minutes=1), timedelta(days=3), "gold"), "k"
+    )
     ghost = "mem_01JD0000000000000000000000"
     unknown_member = record(api, admin_key, ghost, period("inv-1", -timedelta(minutes=1), timedelta(days=3)), "k2")
 
     assert assert_error(unknown_plan, 404, "not_found") == {"plan_id": "gold"}
     assert_error(unknown_member, 404, "not_found")
     assert_error(api.call("GET", f"/v1/members/{ghost}/subscriptions", key=admin_key), 404, "not_found")
-    cancel = api.call("POST", f"/v1/members/{member}/subscriptions/sub_01JD0000000000000000000000/cancel", key=admin_key)
+    cancel = api.call(
+        "POST", f"/v1/members/{member}/subscriptions/sub_01JD0000000000000000000000/cancel", key=admin_key
+    )
     assert_error(cancel, 404, "not_found")
 
 
@@ -372,7 +376,9 @@ def test_a_plan_past_its_end_grants_nothing_before_the_job_which_then_lapses_it_
     listed = api.call("GET", f"/v1/members/{member}/subscriptions", key=admin_key).body["data"]
 
     # Then the plan grants nothing: no tier, no plan share, no plan in the view, the subscription lapsed
-    assert earned["transaction"]["breakdown"] == [{"source": "base", "name": "Base rate", "points": 200, "rule_id": None}]
+    assert earned["transaction"]["breakdown"] == [
+        {"source": "base", "name": "Base rate", "points": 200, "rule_id": None}
+    ]
     assert earned["balance"]["tier"] is None
     assert (balance["tier"], balance["plan"]) == (None, None)
     assert (listed[0]["status"], listed[0]["lapsed_at"]) == ("lapsed", started["subscription"]["ends_at"])
@@ -392,7 +398,11 @@ def test_a_plan_past_its_end_grants_nothing_before_the_job_which_then_lapses_it_
         ("subscription.lapsed", None),
         ("tier.changed", "plan_lapsed"),
     ]
-    assert (lapses[3][1]["from_tier"], lapses[3][1]["to_tier"], lapses[3][1]["direction"]) == ("gold", None, "downgrade")
+    assert (lapses[3][1]["from_tier"], lapses[3][1]["to_tier"], lapses[3][1]["direction"]) == (
+        "gold",
+        None,
+        "downgrade",
+    )
     runs = api.call("GET", "/v1/jobs/runs", key=admin_key).body["data"]
     assert [(r["job"], r["status"]) for r in runs[:2]] == [("lapse-subscriptions", "succeeded")] * 2
     assert api.balance(admin_key, bystander)["plan"]["plan_id"] == "premium"
@@ -438,7 +448,9 @@ def test_cancelling_ends_the_benefits_now(api: Api, admin_key: str, program: dic
     again = api.call("POST", path, key=admin_key)
 
     assert cancelled.status == 200 and cancelled.body["status"] == "cancelled"
-    assert cancelled.body["cancelled_at"] is not None and cancelled.body["ends_at"] == started["subscription"]["ends_at"]
+    assert (
+        cancelled.body["cancelled_at"] is not None and cancelled.body["ends_at"] == started["subscription"]["ends_at"]
+    )
     assert again.status == 200 and again.body == cancelled.body
     balance = api.balance(admin_key, member)
     assert (balance["tier"], balance["plan"], balance["available"]) == (None, None, 100)  # the bonus stays
@@ -462,7 +474,9 @@ def test_another_tenant_can_neither_see_nor_record(
     assert api.call("PUT", "/v1/program/plans", key=other_admin_key, body={"plans": [BOOST]}).status == 200
     base = f"/v1/members/{member}/subscriptions"
 
-    theirs = record(api, other_admin_key, member, period("inv-9", -timedelta(minutes=1), timedelta(days=3), "boost"), "k-1")
+    theirs = record(
+        api, other_admin_key, member, period("inv-9", -timedelta(minutes=1), timedelta(days=3), "boost"), "k-1"
+    )
     listed = api.call("GET", base, key=other_admin_key)
     cancel = api.call("POST", f"{base}/{started['subscription']['id']}/cancel", key=other_admin_key)
 
