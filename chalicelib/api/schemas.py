@@ -1343,6 +1343,10 @@ class SettlementOut(Out):
 
 # --- paid membership: plans and subscriptions ------------------------------------------------------
 
+import re  # noqa: E402
+
+_LATEST_PERIOD = datetime(2100, 1, 1, tzinfo=UTC)
+
 PlanId = Annotated[
     str,
     Field(
@@ -1353,8 +1357,21 @@ PlanId = Annotated[
 ]
 
 
+_MULTIPLIER_ONE = r"^1(\.0{1,2})?$"
+#: JSON Schema of what ``PlanModel._grants_something`` enforces.
+_GRANTS_SOMETHING: JsonSchema = {
+    "anyOf": [
+        _present("tier"),
+        {"required": ["multiplier"], "properties": {"multiplier": {"not": {"pattern": _MULTIPLIER_ONE}}}},
+        {"required": ["perks"], "properties": {"perks": {"minItems": 1}}},
+    ]
+}
+
+
 class PlanModel(StrictRequest):
     """A plan grants a tier, an extra multiplier above 1, or perks (at least one of them)."""
+
+    model_config = ConfigDict(json_schema_extra=_GRANTS_SOMETHING)
 
     plan_id: PlanId
     name: Name
@@ -1364,6 +1381,12 @@ class PlanModel(StrictRequest):
     join_bonus: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
         default=0, description="Points credited when a member first subscribes to this plan (once per member)."
     )
+
+    @model_validator(mode="after")
+    def _grants_something(self) -> PlanModel:
+        if self.tier is None and re.fullmatch(_MULTIPLIER_ONE, self.multiplier) and not self.perks:
+            raise ValueError("a plan grants a tier, a multiplier above 1 or perks")
+        return self
 
 
 class PlansRequest(StrictRequest):
@@ -1394,6 +1417,13 @@ class SubscriptionRequest(StrictRequest):
     period_start: AwareDatetime = Field(description="Start of the paid period (RFC 3339 with offset).")
     period_end: AwareDatetime = Field(description="End of the paid period, after period_start, in the future.")
     reference: Reference = Field(description="The billing's invoice or charge id: recorded once per tenant.")
+
+    @field_validator("period_start", "period_end")
+    @classmethod
+    def _plausible(cls, value: datetime) -> datetime:
+        if not _EARLIEST <= value < _LATEST_PERIOD:
+            raise ValueError("must be between 2000-01-01 and 2100-01-01")
+        return value
 
 
 class PeriodOut(Out):
