@@ -229,6 +229,26 @@ def test_a_plan_without_a_tier_adds_its_multiplier_only(api: Api, admin_key: str
     assert api.ledger(admin_key, member)[-1]["reference"] == "o-1"  # no join bonus for Boost
 
 
+def test_a_gold_only_reward_is_open_to_a_member_gold_by_the_plan(
+    api: Api, admin_key: str, program: dict[str, Any]
+) -> None:
+    lounge = api.call(
+        "POST",
+        "/v1/rewards",
+        key=admin_key,
+        body={"name": "Lounge", "type": "experience", "points_cost": 60, "tiers": ["gold"]},
+    )
+    assert lounge.status == 201, lounge.body
+    member = api.enrol(admin_key)
+    path = f"/v1/members/{member}/rewards/{lounge.body['id']}/redeem"
+    recorded(api, admin_key, member, period("inv-1", -timedelta(minutes=1), timedelta(days=30)), "k-1")
+
+    redeemed = api.call("POST", path, key=admin_key, idempotency_key="lounge-1")
+
+    assert redeemed.status == 201, redeemed.body
+    assert (redeemed.body["transaction"]["points"], redeemed.body["balance"]["tier"]) == (-60, "gold")
+
+
 # --- idempotency ----------------------------------------------------------------------------------
 
 
