@@ -1,11 +1,11 @@
 """``python -m bench.plans``: the request units of paid membership, against DynamoDB Local.
 
 A brand with Silver (500 points) and Gold (2 000) and a Premium plan granting Gold and an extra
-x1.5; measured warm, authentication excluded: the same order earn by a member without a plan
-by a member holding an earned tier, and by a subscribed member (the grant is on the balance item the earn reads anyway: no extra
-read), the balance read with the plan, recording a first period (with its join bonus, in the
-bonus's ledger transaction), a renewal, a cancellation, and the lapse job lapsing one
-subscription.
+x1.5; measured warm, authentication excluded: the same order earn by a member without a tier
+or plan, by a member holding an earned tier, and by a subscribed member (the grant is on the
+balance item the earn reads anyway: no extra read); the balance read with the plan, recording
+a first period (with its join bonus, in the bonus's ledger transaction), a renewal, a
+cancellation, and the lapse job lapsing two subscriptions.
 """
 
 from __future__ import annotations

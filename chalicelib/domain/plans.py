@@ -53,6 +53,7 @@ MAX_PERIOD = timedelta(days=1830)
 #: Later starts are refused: a subscription starts when it is recorded, with its events.
 START_SKEW = timedelta(minutes=5)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_TICK = timedelta(microseconds=1)
 #: Periods kept on the subscription item (all of them stay findable by reference).
 RECENT_PERIODS = 12
 #: The ledger key of a plan's join bonus: once per member and plan, ever.
@@ -190,6 +191,16 @@ def effective_tier(
     if granted <= 0:
         return earned
     return grant.tier if granted > program.rank(earned) else earned
+
+
+def recorded_tier(program: TierProgram | None, earned: str | None, grant: PlanGrant | None, at: datetime) -> str | None:
+    """The effective tier as the *recorded* grant has it: as if in force at ``at`` (clamped into
+    its span). Events describe changes of this one, so that the feed tells a consistent story:
+    a plan that ended is reported lapsed when its lapse is recorded, not before."""
+    if grant is None:
+        return earned
+    moment = max(grant.starts_at, min(at, grant.ends_at - _TICK))
+    return effective_tier(program, earned, grant, moment)
 
 
 # --- periods and subscriptions ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ The pure rules are in chalicelib.domain.plans.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain.clock import Clock, isoformat, utc_now
@@ -51,6 +51,7 @@ from chalicelib.domain.plans import (
     decide,
     effective_tier,
     new_subscription_id,
+    recorded_tier,
     subscription_event,
     tier_change_event,
 )
@@ -66,7 +67,6 @@ if TYPE_CHECKING:
 
 #: Decisions made again after a lost race, before the caller is told to retry (503).
 MAX_ATTEMPTS = 16
-_TICK = timedelta(microseconds=1)
 
 
 class PlanCatalogStore(Protocol):
@@ -223,12 +223,15 @@ class SubscriptionService:
                 bonus = plan.join_bonus
                 subscription = replace(subscription, join_bonus=bonus)
         program, earned = self._earned(balance, now)
-        before = effective_tier(program, earned, balance.plan, now)
-        after = effective_tier(program, earned, subscription.grant(), now)
+        before = recorded_tier(program, earned, balance.plan, now)
+        after = recorded_tier(program, earned, subscription.grant(), now)
         clock = EventClock(now)
         events: list[PlanEvent | None] = []
-        if decision.lapsing is not None:
+        if decision.lapsing is not None:  # the previous subscription's lapse, recorded now
             events.append(subscription_event(clock, SUBSCRIPTION_LAPSED, decision.lapsing, now))
+            lapse = tier_change_event(clock, program, decision.lapsing, before, earned, reason="plan_lapsed", now=now)
+            events.append(lapse)
+            before = earned
         if decision.outcome is Outcome.STARTED:
             events.append(
                 subscription_event(
@@ -350,8 +353,8 @@ class SubscriptionService:
         grant = None if holds else balance.plan
         program, earned = self._earned(balance, at)
         # What the plan granted while it was in force, against what the member keeps after it.
-        before = effective_tier(program, earned, subscription.grant(), min(at, subscription.ends_at - _TICK))
-        after = effective_tier(program, earned, grant, at)
+        before = recorded_tier(program, earned, subscription.grant(), at)
+        after = recorded_tier(program, earned, grant, at)
         clock = EventClock(now)
         events = [
             subscription_event(clock, kind, ended, now),

@@ -439,6 +439,33 @@ def test_a_plan_past_its_end_grants_nothing_before_the_job_which_then_lapses_it_
     ]
 
 
+def test_another_plan_after_the_end_lapses_the_previous_one_in_the_same_write(
+    api: Api, admin_key: str, program: dict[str, Any]
+) -> None:
+    member = api.enrol(admin_key)
+    end = datetime.now(UTC) + timedelta(seconds=2)
+    body = {"plan_id": "premium", "period_start": at(-timedelta(minutes=1)), "period_end": end.isoformat()}
+    premium = recorded(api, admin_key, member, {**body, "reference": "inv-1"}, "k-1")
+    time.sleep(max(0.0, (end - datetime.now(UTC)).total_seconds()) + 0.2)
+
+    # When a period of another plan is recorded after Premium ended, before the job ran
+    boost = recorded(api, admin_key, member, period("inv-2", -timedelta(minutes=1), timedelta(days=30), "boost"), "k-2")
+
+    # Then Premium is lapsed by that write, with its events, and Boost started
+    assert boost["outcome"] == "started" and boost["subscription"]["plan_id"] == "boost"
+    listed = api.call("GET", f"/v1/members/{member}/subscriptions", key=admin_key).body["data"]
+    assert [(s["plan_id"], s["status"]) for s in listed] == [("boost", "active"), ("premium", "lapsed")]
+    assert [(kind, data["plan_id"], data.get("reason")) for kind, data in plan_events()] == [
+        ("subscription.started", "premium", None),
+        ("tier.changed", "premium", "plan_started"),
+        ("subscription.lapsed", "premium", None),
+        ("tier.changed", "premium", "plan_lapsed"),
+        ("subscription.started", "boost", None),
+    ]
+    assert plan_events()[3][1]["subscription_id"] == premium["subscription"]["id"]
+    assert run_job(api, admin_key)["counts"]["lapsed"] == 0  # nothing left for the job
+
+
 def test_the_job_lapses_by_as_of_and_records_each_run(api: Api, admin_key: str, program: dict[str, Any]) -> None:
     member = api.enrol(admin_key)
     started = recorded(api, admin_key, member, period("inv-1", -timedelta(minutes=1), timedelta(days=30)), "k-1")

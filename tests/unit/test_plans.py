@@ -32,6 +32,7 @@ from chalicelib.domain.plans import (
     decide,
     effective_tier,
     merge,
+    recorded_tier,
 )
 from chalicelib.domain.program import Program
 from chalicelib.domain.rules import Order, evaluate
@@ -96,6 +97,16 @@ def test_a_plan_grants_nothing_outside_its_period_or_without_a_tier_program() ->
     assert effective_tier(None, None, grant(), NOW) is None
     assert active_grant(ended, NOW) is None and active_grant(grant(), NOW) == grant()
     assert effective_tier(PROGRAM, None, ended, NOW - timedelta(microseconds=1)) == "gold"
+
+
+def test_events_follow_the_recorded_grant_whether_or_not_its_end_has_passed() -> None:
+    ended = grant(start=NOW - 30 * DAY, end=NOW - DAY)  # ended yesterday, its lapse not recorded yet
+    upcoming = grant(start=NOW + timedelta(minutes=2))  # starts within the skew
+
+    assert recorded_tier(PROGRAM, None, ended, NOW) == "gold"  # what the feed said last
+    assert recorded_tier(PROGRAM, None, upcoming, NOW) == "gold"
+    assert recorded_tier(PROGRAM, "silver", None, NOW) == "silver"
+    assert effective_tier(PROGRAM, None, ended, NOW) is None  # what the member gets: nothing
 
 
 # --- merging periods --------------------------------------------------------------------------------
