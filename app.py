@@ -37,3 +37,7 @@ app.register_blueprint(partner_routes.bp, url_prefix="/v1")
 from chalicelib.api import referrals as referral_routes  # noqa: E402
 
 app.register_blueprint(referral_routes.bp, url_prefix="/v1")
+# Paid membership: plans and members' subscriptions (issue 4).
+from chalicelib.api import plans as plan_routes  # noqa: E402
+
+app.register_blueprint(plan_routes.bp, url_prefix="/v1")

@@ -177,6 +177,7 @@ class PlatformServices:
                 JobName.NOTIFY: notify,
                 JobName.REVIEW_TIERS: TierReviewJob(ledger, tiers),
                 JobName.COMPLETE_REFERRALS: ReferralCompletionJob(referrals, points),
+                JobName.LAPSE_SUBSCRIPTIONS: _lapse_job(models, ledger, points, tiers, timezone, clock),
             },
             clock,
         )
@@ -369,3 +370,37 @@ def partners(services: PlatformServices, context: TenantContext) -> Any:
     models = tenant_models(tenant_id, services.settings.tenant_table_name(tenant_id), services.connection)
     tenant = services.for_tenant(context)
     return PartnerService(PartnerRepository(models), tenant.points, tenant.members)
+
+
+# --- paid membership ---------------------------------------------------------------------------
+
+
+def subscriptions(services: PlatformServices, context: TenantContext, *, clock: Clock = utc_now) -> Any:
+    """One tenant's paid membership: the plan catalog and its members' subscriptions."""
+    tenant_id, timezone = context.tenant_id, context.tenant.timezone
+    models = tenant_models(tenant_id, services.settings.tenant_table_name(tenant_id), services.connection)
+    tenant = services.for_tenant(context)
+    return _subscription_service(models, LedgerRepository(models), tenant.points, tenant.tiers, timezone, clock)
+
+
+def _subscription_service(models: Any, ledger: Any, points: Any, tiers: Any, timezone: str, clock: Clock) -> Any:
+    from chalicelib.domain.subscriptions import SubscriptionService
+    from chalicelib.persistence.plans import PlanCatalogRepository, SubscriptionRepository
+
+    return SubscriptionService(
+        SubscriptionRepository(models),
+        PlanCatalogRepository(models),
+        ledger,
+        points,
+        tiers,
+        timezone=timezone,
+        clock=clock,
+    )
+
+
+def _lapse_job(models: Any, ledger: Any, points: Any, tiers: Any, timezone: str, clock: Clock) -> Any:
+    from chalicelib.domain.subscriptions import SubscriptionLapseJob
+    from chalicelib.persistence.plans import SubscriptionRepository
+
+    service = _subscription_service(models, ledger, points, tiers, timezone, clock)
+    return SubscriptionLapseJob(SubscriptionRepository(models), service)

@@ -21,7 +21,8 @@ _ERROR_TEXT = {
     404: "Not found (`not_found`), including another tenant's objects.",
     409: "Conflict (`tenant_exists`, `member_exists` naming the existing member; coupons: `coupon_not_usable`, "
     "`coupon_code_exists`, `code_pool_not_used`; webhooks: `webhook_disabled`; partners: `partner_exists`; "
-    "members: `card_code_taken` naming the holder).",
+    "members: `card_code_taken` naming the holder; "
+    "subscriptions: `subscription_active`, `period_not_contiguous`, `subscription_reference_exists`).",
     422: "Refused by the rules (`insufficient_points`, `idempotency_key_reused`, `amount_too_small`, "
     "`movement_too_large`, `balance_limit_exceeded`; rewards: `reward_unavailable`, `out_of_stock`, `limit_reached`; "
     "enrolment: `unknown_referral_code`, `self_referral`).",
@@ -60,6 +61,8 @@ def _error_statuses(op: Operation) -> list[int]:
         statuses.add(503)
     if op.operation_id in _INTAKE_OPERATIONS:  # order events: not paid yet, replays of other content, rules
         statuses.update({403, 404, 409, 422, 503})
+    if op.operation_id == "record_subscription":  # another plan running, a gap, a reference recorded
+        statuses.add(409)
     return sorted(statuses)
 
 

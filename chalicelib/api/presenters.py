@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from chalicelib.api import schemas
 from chalicelib.domain.api_keys import ApiKey, IssuedApiKey
@@ -17,6 +18,10 @@ from chalicelib.domain.rewards import Coupon, Eligibility, Redemption, Reward, R
 from chalicelib.domain.rules import WEEKDAYS, Earning, EarningRule, Share
 from chalicelib.domain.tenants import Tenant
 from chalicelib.domain.tiers import Metric, TierProgram, TierStatus
+
+if TYPE_CHECKING:
+    from chalicelib.domain.plans import PlanCatalog, Recording, Subscription
+    from chalicelib.domain.subscriptions import PlanStatus
 
 
 def tenant(value: Tenant) -> schemas.TenantOut:
@@ -87,7 +92,8 @@ def member(value: Member) -> schemas.MemberOut:
     )
 
 
-def balance(view: BalanceView, tiers: TierStatus | None = None) -> schemas.BalanceOut:
+def balance(view: BalanceView, tiers: TierStatus | None = None, plan: PlanStatus | None = None) -> schemas.BalanceOut:
+    """``plan``: the paid plan in force (GET balance); the member's tier is then the effective one."""
     stored = view.balance
     expiring = schemas.ExpiringSoon(points=view.expiring_points, at=view.expiring_at) if view.expiring_at else None
     return schemas.BalanceOut(
@@ -101,8 +107,9 @@ def balance(view: BalanceView, tiers: TierStatus | None = None) -> schemas.Balan
         lifetime_expired=stored.lifetime_expired,
         lifetime_reversed=stored.lifetime_reversed,
         updated_at=stored.updated_at,
-        tier=tiers.state.tier if tiers is not None else stored.tier,
+        tier=plan.effective_tier if plan is not None else tiers.state.tier if tiers is not None else stored.tier,
         tier_status=tier_status(tiers) if tiers is not None else None,
+        plan=plan_status(plan) if plan is not None else None,
     )
 
 
@@ -337,4 +344,83 @@ def tier_status(value: TierStatus) -> schemas.TierStatusOut:
         )
         if following
         else None,
+    )
+
+
+# --- paid membership ------------------------------------------------------------------------------
+
+
+def plan_status(value: PlanStatus) -> schemas.PlanStatusOut:
+    grant, plan = value.grant, value.plan
+    return schemas.PlanStatusOut(
+        subscription_id=grant.subscription_id,
+        plan_id=grant.plan_id,
+        name=plan.name if plan is not None else None,
+        tier=grant.tier,
+        multiplier=format(grant.multiplier, "f"),
+        perks=list(plan.perks) if plan is not None else [],
+        starts_at=grant.starts_at,
+        ends_at=grant.ends_at,
+    )
+
+
+def plans(value: PlanCatalog) -> schemas.PlanList:
+    return schemas.PlanList(
+        data=[
+            schemas.PlanOut(
+                plan_id=plan.plan_id,
+                name=plan.name,
+                tier=plan.tier,
+                multiplier=format(plan.multiplier, "f"),
+                perks=list(plan.perks),
+                join_bonus=plan.join_bonus,
+            )
+            for plan in value.plans
+        ],
+        updated_at=value.updated_at,
+    )
+
+
+def subscription(value: Subscription, now: datetime) -> schemas.SubscriptionOut:
+    """As it stands at ``now``: past its end it reads as lapsed, whether or not the job has run."""
+    status = value.status_at(now)
+    lapsed_at = value.lapsed_at or (value.ends_at if status == "lapsed" else None)
+    return schemas.SubscriptionOut(
+        id=value.subscription_id,
+        member_id=value.member_id,
+        plan_id=value.plan_id,
+        status=status,  # type: ignore[arg-type]
+        tier=value.tier,
+        multiplier=format(value.multiplier, "f"),
+        starts_at=value.starts_at,
+        ends_at=value.ends_at,
+        cancelled_at=value.cancelled_at,
+        lapsed_at=lapsed_at,
+        join_bonus=value.join_bonus,
+        periods=[
+            schemas.PeriodOut(
+                reference=period.reference,
+                period_start=period.start,
+                period_end=period.end,
+                recorded_at=period.recorded_at,
+            )
+            for period in value.periods
+        ],
+        period_count=value.period_count,
+        created_at=value.created_at,
+        updated_at=value.updated_at,
+    )
+
+
+def recording(value: Recording) -> schemas.SubscriptionRecordOut:
+    """The answer to a recording, as it was then (a replay answers the same)."""
+    bonus = (
+        schemas.JoinBonusOut(points=value.bonus_points, transaction_id=value.bonus_transaction_id)
+        if value.bonus_points
+        else None
+    )
+    return schemas.SubscriptionRecordOut(
+        outcome=value.outcome,  # type: ignore[arg-type]
+        subscription=subscription(value.subscription, value.recorded_at),
+        join_bonus=bonus,
     )

@@ -50,6 +50,11 @@ class EventType(StrEnum):
     TIER_CHANGED = "tier.changed"
     #: A referral's rewards were credited (or the referrer's was capped): referrer, referee, points.
     REFERRAL_COMPLETED = "referral.completed"
+    #: Paid membership (chalicelib.domain.plans): a subscription recorded, extended, ended.
+    SUBSCRIPTION_STARTED = "subscription.started"
+    SUBSCRIPTION_RENEWED = "subscription.renewed"
+    SUBSCRIPTION_LAPSED = "subscription.lapsed"
+    SUBSCRIPTION_CANCELLED = "subscription.cancelled"
 
 
 EVENT_OF_MOVEMENT = {

@@ -30,6 +30,8 @@ class JobName(StrEnum):
     REVIEW_TIERS = "review-tiers"
     #: Referrals whose qualifying order committed but whose rewards were not credited yet.
     COMPLETE_REFERRALS = "complete-referrals"
+    #: Paid subscriptions past their end: lapsed, with their events (chalicelib.domain.subscriptions).
+    LAPSE_SUBSCRIPTIONS = "lapse-subscriptions"
 
 
 class Job(Protocol):

@@ -43,6 +43,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.expiry import Lot, LotBook, LotChanges, merge
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_transaction_id
+from chalicelib.domain.plans import BONUS_KEY_PREFIX, active_grant, effective_tier
 from chalicelib.domain.ports import (
     BalanceChanged,
     CounterChange,
@@ -58,11 +59,12 @@ T = TypeVar("T")
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from chalicelib.domain.plans import PlanGrant, PlanWrite
     from chalicelib.domain.ports import LedgerStore, Page
     from chalicelib.domain.program import ProgramService
     from chalicelib.domain.referrals import ReferralQualification, ReferralService
     from chalicelib.domain.rules import Order, RuleService, Share
-    from chalicelib.domain.tiers import TierService
+    from chalicelib.domain.tiers import TierProgram, TierService
 
 #: Largest number of points a single movement may carry.
 MAX_POINTS_PER_MOVEMENT = 100_000_000
@@ -81,7 +83,17 @@ SETTLE_LOTS_WITH_MOVEMENT = 16
 #: ``intake:`` is the order intake's (chalicelib.domain.commerce): one earn per order, one reversal per refund.
 #: ``partner:`` is a coalition partner's namespace (chalicelib.domain.partners): ``partner:<id>:<its key>``.
 #: ``referral:`` is a referral's rewards (chalicelib.domain.referrals): ``referral:<referee>:referrer|referee``.
-MINTED_KEY_PREFIXES = ("expire:", "mature:", "lapse:", "birthday:", "intake:", "partner:", "referral:")
+#: ``plan-bonus:`` is a paid plan's join bonus (chalicelib.domain.plans): once per member and plan.
+MINTED_KEY_PREFIXES = (
+    "expire:",
+    "mature:",
+    "lapse:",
+    "birthday:",
+    "intake:",
+    "partner:",
+    "referral:",
+    BONUS_KEY_PREFIX,
+)
 
 
 def refuse_minted_key(idempotency_key: str) -> None:
@@ -148,6 +160,8 @@ class Balance:
     #: Referrals (chalicelib.domain.referrals): the referrer, while the member's referral is
     #: pending; the order earn that qualifies it clears this in its transaction.
     referral_from: str | None = None
+    #: The paid plan the member subscribes to (chalicelib.domain.plans); it moves ``tier_rev``.
+    plan: PlanGrant | None = None
 
     @classmethod
     def opening(cls, member_id: str, now: datetime) -> Balance:
@@ -314,6 +328,8 @@ class MovementRequest:
     breakdown: tuple[Share, ...] = ()
     #: The platform minted ``idempotency_key`` (a birthday bonus): it may have a reserved shape.
     minted_key: bool = False
+    #: A plan change written in the movement's transaction (a join bonus); not in the fingerprint.
+    plan: PlanWrite | None = None
 
     def __post_init__(self) -> None:
         # One instant, one spelling: the entry stores and every response shows it in UTC.
@@ -685,14 +701,19 @@ class PointsService:
         requested = pending_change = None
         counts_for_tiers = self._tiers is not None and request.movement in (MovementType.EARN, MovementType.REVERSE)
         tier_program = tier_state = None
+        grant = active_grant(settled.balance.plan, now)  # a paid plan past its end grants nothing
         if counts_for_tiers and self._tiers is not None:
-            # The member's tier at this moment (a review already due is applied first): its
-            # multiplier and the rules limited to it decide what the order earns.
+            # The member's tier at this moment (a review already due is applied first; a paid
+            # plan's tier if higher): its multiplier and the rules limited to it decide what the
+            # order earns, with the plan's own multiplier.
             tier_program, tier_state = self._tiers.before_earn(settled.balance, now)
-            if request.order is not None and self._rules is not None and tier_program is not None:
-                tier = tier_program.tier(tier_state.tier)
-                if tier is not None:
-                    earning = self._rules.earning(request.order, request.occurred_at or now, request.timezone, tier)
+            if request.order is not None and self._rules is not None and (tier_program or grant):
+                effective = effective_tier(tier_program, tier_state.tier, grant, now)
+                tier = tier_program.tier(effective) if tier_program is not None else None
+                if tier is not None or grant is not None:
+                    earning = self._rules.earning(
+                        request.order, request.occurred_at or now, request.timezone, tier, plan=grant
+                    )
                     delta, breakdown = earning.points, earning.breakdown
         if request.order is not None and self._rules is not None:
             # Milestones follow the member's order count, read with the balance: a concurrent
@@ -762,6 +783,8 @@ class PointsService:
             )
             if referral is not None:
                 after = replace(after, referral_from=None)
+        if request.plan is not None:
+            after = request.plan.apply(settled.balance, after)  # PlanWriteStale if it was decided on another
         entry = LedgerEntry(
             transaction_id=transaction_id,
             member_id=request.member_id,
@@ -774,7 +797,7 @@ class PointsService:
             request_fingerprint=request.fingerprint(),
             occurred_at=request.occurred_at or now,
             created_at=now,
-            balance_after=after,
+            balance_after=self._shown(after, tier_program, now, program_read=counts_for_tiers),
             amount=amount,
             currency=request.currency if amount is not None else None,
             reference=request.reference or (request.order.order_id if request.order else None),
@@ -796,6 +819,7 @@ class PointsService:
                 coupons=request.coupons,
                 tier=tier_write,
                 referral=referral,
+                **({"plan": request.plan} if request.plan is not None else {}),
             )
         except IdempotencyKeyTaken:
             return self._replay_or_raise(request, None)
@@ -809,6 +833,16 @@ class PointsService:
         except CouponWriteRefused as refused:
             return self._replay_or_raise(request, refused.write.refusal)
         return MovementResult(entry=entry, replayed=False, referral=referral)
+
+    def _shown(self, after: Balance, program: TierProgram | None, now: datetime, *, program_read: bool) -> Balance:
+        """The balance as the movement's answer shows it: with the member's effective tier when a
+        paid plan grants a higher one (the tier program is read here only if the movement did not)."""
+        grant = active_grant(after.plan, now)
+        if grant is None or grant.tier is None or self._tiers is None:
+            return after
+        if not program_read:
+            program = self._tiers.in_force(now)
+        return replace(after, tier=effective_tier(program, after.tier, grant, now))
 
     @staticmethod
     def _check_lot_span(book: LotBook, changes: LotChanges, points: int, now: datetime) -> None:

@@ -40,6 +40,7 @@ from chalicelib.domain.program import Program, parse_amount
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from chalicelib.domain.plans import PlanGrant
     from chalicelib.domain.ports import RuleStore
     from chalicelib.domain.program import ProgramService
     from chalicelib.domain.tiers import Tier
@@ -234,11 +235,19 @@ class Earning:
 
 
 def evaluate(
-    order: Order, program: Program, rules: list[EarningRule], at: datetime, timezone: str, tier: Tier | None = None
+    order: Order,
+    program: Program,
+    rules: list[EarningRule],
+    at: datetime,
+    timezone: str,
+    tier: Tier | None = None,
+    *,
+    plan: PlanGrant | None = None,
 ) -> Earning:
     """The points ``order`` earns at ``at`` under ``program`` and the rules in force then, for
     a member of ``tier``: rules limited to tiers apply only to theirs, and the tier's
-    multiplier adds its extra share of the base (``tier:<name>``)."""
+    multiplier adds its extra share of the base (``tier:<name>``); a paid ``plan`` in force
+    adds its own multiplier's extra share (``plan:<plan id>``)."""
     per_unit = program.points_per_currency_unit
     shares = [Share("base", "Base rate", program.round(order.base_amount * per_unit))]
     name = tier.name if tier is not None else None
@@ -260,6 +269,10 @@ def evaluate(
         points = program.round(order.base_amount * per_unit * (tier.multiplier - 1))
         if points:
             shares.append(Share("tier", f"{tier.name} tier", points, f"tier:{tier.name}"))
+    if plan is not None and plan.multiplier > 1:
+        points = program.round(order.base_amount * per_unit * (plan.multiplier - 1))
+        if points:
+            shares.append(Share("plan", f"{plan.plan_id} plan", points, f"plan:{plan.plan_id}"))
     return Earning(points=sum(share.points for share in shares), breakdown=tuple(shares))
 
 
@@ -377,7 +390,9 @@ class RuleService:
             )
         return ActivityEarning(sum(share.points for share in shares), tuple(shares), tuple(counters))
 
-    def earning(self, order: Order, at: datetime, timezone: str, tier: Tier | None = None) -> Earning:
+    def earning(
+        self, order: Order, at: datetime, timezone: str, tier: Tier | None = None, *, plan: PlanGrant | None = None
+    ) -> Earning:
         """What ``order`` earns at ``at``: the program's rate and the rules in force then."""
         rules = [rule for rule in self._store.list() if rule.in_force(at)]
-        return evaluate(order, self._program.get(), rules, at, timezone, tier)
+        return evaluate(order, self._program.get(), rules, at, timezone, tier, plan=plan)

@@ -455,12 +455,14 @@ class TierService:
         return TierStatus(program, state, total, progress(state, buckets, program, moment, self._timezone))
 
     def tier_of(self, member_id: str) -> str | None:
-        """The member's tier now (for tier-only rewards)."""
+        """The member's tier now (for tier-only rewards): the earned tier, or a paid plan's if higher."""
+        from chalicelib.domain.plans import effective_tier
+
         balance = self._ledger.get_balance(member_id, consistent=True)
         if balance is None:
             return None
         status = self.status(balance)
-        return status.state.tier if status else None
+        return effective_tier(status.program, status.state.tier, balance.plan, self._clock()) if status else None
 
     # --- used by the ledger, inside a movement's attempt ------------------------------------
 

@@ -91,3 +91,10 @@ def complete_referrals(event: Any) -> dict[str, int]:
     """Hourly safety net: referral rewards are credited in the qualifying order's own request;
     this finishes those a crash, timeout or throttling left qualified."""
     return {"units": fan_out(JobName.COMPLETE_REFERRALS, utc_now())}
+
+
+@bp.schedule(Rate(1, unit=Rate.HOURS), name="lapse-subscriptions")
+def lapse_subscriptions(event: Any) -> dict[str, int]:
+    """Hourly: paid subscriptions past their end lapse, with their events (their benefits
+    already stopped at the end: every read and earn checks it)."""
+    return {"units": fan_out(JobName.LAPSE_SUBSCRIPTIONS, utc_now())}

@@ -181,6 +181,8 @@ class TenantModels:
     # referrals and member codes
     code_guard: type[models.CodeGuardItem]
     referral: type[models.ReferralItem]
+    # paid membership: subscriptions, reported periods, recording requests
+    subscription: type[models.SubscriptionItem]
 
 
 @lru_cache(maxsize=8)
@@ -225,6 +227,7 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         # referrals and member codes
         code_guard=_bind(models.CodeGuardItem, table_name, config, indexed=False),
         referral=_bind(models.ReferralItem, table_name, config, indexed=True, due_index=True),
+        subscription=_bind(models.SubscriptionItem, table_name, config, indexed=False, due_index=True),
     )
 
 

@@ -177,6 +177,8 @@ class BalanceItem(KeyedItem):
     tier_expires_at = UTCDateTimeAttribute(null=True)
     tier_rev = NumberAttribute(null=True)
     tier_buckets = UnicodeAttribute(null=True, attr_name="tq")
+    #: The paid plan in force (chalicelib.domain.plans.PlanGrant) as compact JSON: what an earn needs.
+    plan = UnicodeAttribute(null=True, attr_name="pl")
     #: Under an inactivity policy, a balance holding points is in ``gsi2`` at its deadline.
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
@@ -410,6 +412,22 @@ class ShopifyIntegrationItem(IndexedItem):
     secrets = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
+
+
+class SubscriptionItem(KeyedItem):
+    """Paid membership (chalicelib.persistence.plans), ``data`` as JSON, three shapes:
+
+    * a subscription: pk ``MEMBER#<member>``, sk ``SUB#<subscription id>``, ``version``; while
+      active in the sparse, keys-only ``gsi2`` under ``PLANS#<shard>`` / ``<ends at>#<member>#<id>``
+      (the lapse job finds what is due without scanning members);
+    * a reported period under its billing reference: pk ``SUBREF#<reference>``, sk ``#SUBREF``;
+    * an Idempotency-Key's first result: pk ``SUBREQ#<key>``, sk ``#SUBREQ``.
+    """
+
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    data = UnicodeAttribute()
+    version = NumberAttribute(null=True)
 
 
 class PartnerItem(KeyedItem):

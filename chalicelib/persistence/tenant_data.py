@@ -18,6 +18,7 @@ from chalicelib.domain.jobs import JobName, JobRun, RunStatus
 from chalicelib.domain.ledger import Balance, LedgerEntry, MovementType
 from chalicelib.domain.members import Member, MemberChanges
 from chalicelib.domain.notifications import Notice
+from chalicelib.domain.plans import PlanWrite, PlanWriteRefused
 from chalicelib.domain.ports import (
     BalanceChanged,
     CounterChange,
@@ -50,6 +51,7 @@ from chalicelib.persistence.models import (
     RuleItem,
 )
 from chalicelib.persistence.pagination import decode_cursor, paginate
+from chalicelib.persistence.plans import add_plan_write, decode_grant, plan_actions, refused_plan_items
 from chalicelib.persistence.referrals import (
     CODE_SK,
     add_referral_qualification,
@@ -353,6 +355,7 @@ class LedgerRepository:
         coupons: Sequence[CouponWrite] = (),
         tier: TierWrite | None = None,
         referral: ReferralQualification | None = None,
+        plan: PlanWrite | None = None,
     ) -> None:
         models = self._models
         balance, lot = models.balance, models.lot
@@ -381,6 +384,7 @@ class LedgerRepository:
             *_lapse_index(balance, new),
             *_tier_actions(balance, new),
             *([balance.referral_from.remove()] if previous.referral_from and not new.referral_from else []),
+            *(plan_actions(balance, new) if plan is not None else ()),
         ]
         try:
             with translate_transient(), _transaction(models) as tx:
@@ -414,6 +418,8 @@ class LedgerRepository:
                     )
                 for write in coupons:
                     add_coupon_write(models, tx, write)
+                if plan is not None:  # a join bonus: the plan change rides in its transaction
+                    add_plan_write(models, tx, plan, bonus_transaction_id=entries[-1].transaction_id)
         except TransactWriteError as error:
             codes = cancellation_codes(error)
             # The reasons follow the request's order, not the order of the calls above.
@@ -428,6 +434,8 @@ class LedgerRepository:
             for write in coupons:
                 if any(label is write for label in refused):
                     raise CouponWriteRefused(write) from None
+            if plan is not None and refused_plan_items(plan, refused):
+                raise PlanWriteRefused(member_id) from None
             if "ConditionalCheckFailed" in codes:
                 raise BalanceChanged(member_id) from None
             if any(code in RETRYABLE_CANCELLATIONS for code in codes):
@@ -872,6 +880,7 @@ def _to_balance(item: BalanceItem) -> Balance:
         tier_rev=int(item.tier_rev or 0),
         tier_buckets=item.tier_buckets,
         referral_from=item.referral_from,
+        plan=decode_grant(item.plan),
     )
 
 

@@ -63,6 +63,24 @@ ACCEPTED = [
         {"referrer_points": 10, "referee_points": 0, "cap": None, "min_order_total": "0.50"},
         id="referral program, no cap",
     ),
+    # paid membership
+    pytest.param(
+        "PUT", "/v1/program/plans", {"plans": [{"plan_id": "boost", "name": "B", "multiplier": "2"}]}, id="plan"
+    ),
+    pytest.param(
+        "PUT", "/v1/program/plans", {"plans": [{"plan_id": "p", "name": "P", "perks": ["Lounge"]}]}, id="perks"
+    ),
+    pytest.param(
+        "POST",
+        f"{MEMBER}/subscriptions",
+        {
+            "plan_id": "unknown",
+            "period_start": "2030-01-01T00:00:00Z",
+            "period_end": "2031-01-01T00:00:00Z",
+            "reference": "inv-1",
+        },
+        id="subscription period",
+    ),
 ]
 
 #: Most of these were accepted by the document, and refused by the API, before issue 7.
@@ -101,6 +119,41 @@ REFUSED = [
         "/v1/program/referrals",
         {"referrer_points": 5, "cap": {"limit": 1, "per": "fortnight"}},
         id="referral program, unknown cap period",
+    ),
+    # paid membership
+    pytest.param("PUT", "/v1/program/plans", {"plans": [{"plan_id": "p", "name": "P"}]}, id="plan granting nothing"),
+    pytest.param(
+        "PUT",
+        "/v1/program/plans",
+        {"plans": [{"plan_id": "p", "name": "P", "multiplier": "1.00", "perks": []}]},
+        id="plan with multiplier 1.00 only",
+    ),
+    pytest.param(
+        "PUT", "/v1/program/plans", {"plans": [{"plan_id": "P", "name": "P", "multiplier": "2"}]}, id="plan id"
+    ),
+    pytest.param(
+        "PUT",
+        "/v1/program/plans",
+        {"plans": [{"plan_id": "p", "name": "P", "join_bonus": -1, "perks": ["x"]}]},
+        id="bonus",
+    ),
+    pytest.param(
+        "POST",
+        f"{MEMBER}/subscriptions",
+        {"plan_id": "p", "period_start": "2026-01-01T00:00:00Z", "period_end": "2099-01-01T00:00:00Z"},
+        id="subscription without reference",
+    ),
+    pytest.param(
+        "POST",
+        f"{MEMBER}/subscriptions",
+        {
+            "plan_id": "p",
+            "period_start": "2026-01-01T00:00:00Z",
+            "period_end": "2099-01-01T00:00:00Z",
+            "reference": "inv-1",
+            "price": "99.00",
+        },
+        id="subscription with a price",
     ),
 ]
 

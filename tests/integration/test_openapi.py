@@ -535,6 +535,8 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     _partner_scenario(api, admin, read_key, ada_id)
     # Referrals: the program, a referee's qualifying order, the referrer's list, codes and cards
     _referral_scenario(api, admin, write_key, read_key)
+    # Paid membership: plans, a recorded period and its replay, conflicts, the list, a cancellation
+    _plans_scenario(api, admin, write_key, read_key)
 
     # Then every operation answered its documented success at least once
     missing = [
@@ -682,3 +684,44 @@ def _referral_scenario(api: DocumentedApi, admin: str, write_key: str, read_key:
     assert api.call("GET", "/v1/members?card_code=card-2", key=read_key).body["data"][0]["id"] == ben.body["id"]
     ran = api.call("POST", "/v1/jobs/complete-referrals/run", key=admin, body={})
     assert ran.status == 201 and ran.body["counts"] == {"referrals": 0, "completed": 0, "capped": 0}
+
+
+def _plans_scenario(api: DocumentedApi, admin: str, write_key: str, read_key: str) -> None:
+    plans = {
+        "plans": [{"plan_id": "premium", "name": "Premium", "tier": "gold", "multiplier": "1.5", "join_bonus": 50}]
+    }
+    assert api.call("PUT", "/v1/program/plans", key=admin, body=plans).status == 200
+    assert (
+        api.call("PUT", "/v1/program/plans", key=admin, body={"plans": [{"plan_id": "x", "name": "x"}]}).status == 400
+    )
+    assert api.call("PUT", "/v1/program/plans", key=write_key, body=plans).status == 403
+    assert api.call("GET", "/v1/program/plans", key=read_key).body["data"][0]["plan_id"] == "premium"
+    member = api.call("POST", "/v1/members", key=write_key, body={}).body["id"]
+    path = f"/v1/members/{member}/subscriptions"
+    now = datetime.now(UTC)
+    paid = {
+        "plan_id": "premium",
+        "period_start": (now - timedelta(minutes=1)).isoformat(),
+        "period_end": (now + timedelta(days=365)).isoformat(),
+        "reference": "inv-1",
+    }
+    started = api.call("POST", path, key=write_key, idempotency_key="s-1", body=paid)
+    assert started.status == 201 and started.body["join_bonus"]["points"] == 50, started
+    replay = api.call("POST", path, key=write_key, idempotency_key="s-1", body=paid)
+    assert replay.body == started.body and replay.headers.get("idempotent-replayed") == "true"
+    reused = api.call("POST", path, key=write_key, idempotency_key="s-1", body={**paid, "reference": "inv-2"})
+    assert reused.error_code() == "idempotency_key_reused"
+    moved = {**paid, "period_end": (now + timedelta(days=400)).isoformat()}
+    assert api.call("POST", path, key=write_key, idempotency_key="s-2", body=moved).status == 409
+    unknown = {**paid, "plan_id": "nope", "reference": "inv-3"}
+    assert api.call("POST", path, key=write_key, idempotency_key="s-3", body=unknown).status == 404
+    assert api.call("POST", path, key=write_key, body=paid).status == 400  # no Idempotency-Key
+    assert api.call("POST", path, key=read_key, idempotency_key="s-4", body=paid).status == 403
+    listed = api.call("GET", path, key=read_key)
+    assert [s["id"] for s in listed.body["data"]] == [started.body["subscription"]["id"]]
+    assert api.call("GET", "/v1/members/mem_01JD0000000000000000000000/subscriptions", key=read_key).status == 404
+    cancel = f"{path}/{started.body['subscription']['id']}/cancel"
+    assert api.call("POST", cancel, key=write_key).body["status"] == "cancelled"
+    assert api.call("POST", f"{path}/sub_01JD0000000000000000000000/cancel", key=write_key).status == 404
+    balance = api.call("GET", f"/v1/members/{member}/balance", key=read_key).body
+    assert (balance["plan"], balance["available"]) == (None, 50)

@@ -49,6 +49,7 @@ class World:
     webhook_id: str = ""  # a webhook of tenant A, with one delivery
     delivery_id: str = ""
     shopify_integration_id: str = ""  # a Shopify integration of tenant A
+    subscription_id: str = ""  # the victim's paid subscription (SAMPLE_BODIES["record_subscription"])
     # coalition partners: "coffee" (PATH_SAMPLES) and "books", whose key is keys["partner"]
 
     def usable_coupon(self) -> str:
@@ -75,12 +76,15 @@ PATH_SAMPLES: dict[str, Callable[[World], str]] = {
     "integration_id": lambda world: world.shopify_integration_id,
     # coalition partners: not the partner of world.keys["partner"] (that key may read only its own)
     "partner_id": lambda world: "coffee",
+    # paid membership
+    "subscription_id": lambda world: world.subscription_id,
 }
 
 #: Path parameters naming an object a tenant owns (another tenant addressing it must get 404).
 OWNED_PATH_PARAMS = {"webhook_id", "delivery_id", "member_id", "key_id", "rule_id", "reward_id", "code"}
 OWNED_PATH_PARAMS |= {"integration_id"}  # commerce integrations
 OWNED_PATH_PARAMS |= {"partner_id"}  # coalition partners
+OWNED_PATH_PARAMS |= {"subscription_id"}  # paid membership
 
 #: A valid body for every operation that takes one: the write it would do if let through.
 SAMPLE_BODIES: dict[str, dict[str, Any]] = {
@@ -125,6 +129,14 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "partner_reverse": {"member": {"external_id": "victim-1"}, "reference": "order-1", "points": 1},
     # referrals
     "put_referral_program": {"referrer_points": 100_000, "referee_points": 100_000},
+    # paid membership: the world records this very period, so a repeat is "already_recorded" (201)
+    "put_plans": {"plans": [{"plan_id": "intruder", "name": "Intruder", "multiplier": "10", "join_bonus": 1000}]},
+    "record_subscription": {
+        "plan_id": "club",
+        "period_start": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+        "period_end": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+        "reference": "world-invoice",
+    },
 }
 
 #: The access policy, pinned here so that a route declared with a weaker guard fails the suite:
@@ -204,6 +216,12 @@ ACCESS: dict[str, str] = {
     "list_referral_programs": "read",
     "list_member_referrals": "read",
     "assign_referral_code": "write",
+    # paid membership
+    "put_plans": "admin",
+    "list_plans": "read",
+    "record_subscription": "write",
+    "list_subscriptions": "read",
+    "cancel_subscription": "write",
 }
 #: Routes a partner key may also call, for its own partner only (the sample path names another).
 PARTNER_READABLE = {"get_partner_settlement"}
@@ -292,6 +310,16 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
     partner_key = api.call("POST", "/v1/api-keys", key=admin_key, body=bound)
     assert partner_key.status == 201, partner_key
     keys["partner"] = partner_key.body["secret"]
+    club = {"plans": [{"plan_id": "club", "name": "Club", "multiplier": "2"}]}
+    assert api.call("PUT", "/v1/program/plans", key=admin_key, body=club).status == 200
+    subscribed = api.call(
+        "POST",
+        f"/v1/members/{member}/subscriptions",
+        key=admin_key,
+        body=SAMPLE_BODIES["record_subscription"],
+        idempotency_key="world-subscription",
+    )
+    assert subscribed.status == 201 and subscribed.body["outcome"] == "started", subscribed
     return World(
         api=api,
         admin=admin_key,
@@ -306,6 +334,7 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
         webhook_id=webhook_id,
         delivery_id=delivery_id,
         shopify_integration_id=shopify.body["id"],
+        subscription_id=subscribed.body["subscription"]["id"],
     )
 
 

@@ -73,7 +73,16 @@ def tenant_state(api: Api, admin_key: str) -> dict[str, Any]:
         "partners": partners.body["data"],
         "referral_programs": referral_programs.body["data"],
         "referrals": {m["id"]: all_pages(api, admin_key, f"/v1/members/{m['id']}/referrals") for m in members},
+        # paid membership: the plans and every member's subscriptions
+        "plans": _read(api, admin_key, "/v1/program/plans"),
+        "subscriptions": {m["id"]: all_pages(api, admin_key, f"/v1/members/{m['id']}/subscriptions") for m in members},
     }
+
+
+def _read(api: Api, key: str, path: str) -> Any:
+    reply = api.call("GET", path, key=key)
+    assert reply.status == 200, f"GET {path}: {reply}"
+    return reply.body
 
 
 def operator_state(api: Api) -> list[dict[str, Any]]:
