@@ -145,8 +145,16 @@ class PlatformServices:
         ledger = LedgerRepository(models)
         rules = RuleService(RuleRepository(models), program, clock=clock)
         tiers = TierService(TierProgramRepository(models), ledger, timezone=timezone, clock=clock)
-        points = PointsService(ledger, program, clock=clock, retry=self.retry_policy, rules=rules, tiers=tiers)
         members = MemberService(MemberRepository(models), clock=clock)
+        points = PointsService(
+            ledger,
+            program,
+            clock=clock,
+            retry=self.retry_policy,
+            rules=rules,
+            tiers=tiers,
+            segments_of=members.segments_of,
+        )
         notify = NotificationJob(
             ledger=ledger,
             notices=NoticeRepository(models),

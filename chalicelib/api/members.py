@@ -34,6 +34,7 @@ def create_member(request: ApiRequest) -> schemas.MemberOut:
             name=body.name,
             birthday=body.birthday,
             marketing_consent=body.marketing_consent,
+            segments=frozenset(body.segments),
         )
     )
     return presenters.member(member)
@@ -93,5 +94,6 @@ def update_member(request: ApiRequest, member_id: str) -> schemas.MemberOut:
         name=body.name,
         birthday=body.birthday,
         marketing_consent=body.marketing_consent,
+        segments=frozenset(body.segments) if body.segments is not None else None,
     )
     return presenters.member(request.services.for_tenant(request.tenant).members.update(member_id, changes))

@@ -7,9 +7,10 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.clock import Clock, utc_now
-from chalicelib.domain.errors import NotFound
+from chalicelib.domain.errors import InvalidRequest, NotFound
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_member_id
 from chalicelib.domain.ledger import Balance
+from chalicelib.domain.rules import segment_problems
 
 if TYPE_CHECKING:
     from chalicelib.domain.ports import MemberStore, Page
@@ -25,6 +26,8 @@ class Member:
     marketing_consent: bool
     created_at: datetime
     updated_at: datetime
+    #: Segments the brand puts the member in (``vip``, ``staff``): campaigns may target them.
+    segments: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class NewMember:
     name: str | None = None
     birthday: date | None = None
     marketing_consent: bool = False
+    segments: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,13 @@ class MemberChanges:
     name: str | None = None
     birthday: date | None = None
     marketing_consent: bool | None = None
+    #: The member's segments from now on (replaces them; empty: none).
+    segments: frozenset[str] | None = None
+
+
+def _check_segments(segments: frozenset[str] | None) -> None:
+    if problems := segment_problems(segments or frozenset()):
+        raise InvalidRequest.for_fields("invalid segments", *((p, m, "value_error") for p, m in problems))
 
 
 class MemberService:
@@ -53,6 +64,7 @@ class MemberService:
         self._clock = clock
 
     def enrol(self, request: NewMember) -> Member:
+        _check_segments(request.segments)
         now = self._clock()
         member = Member(
             member_id=new_member_id(now),
@@ -63,6 +75,7 @@ class MemberService:
             marketing_consent=request.marketing_consent,
             created_at=now,
             updated_at=now,
+            segments=request.segments,
         )
         # Raises MemberExists (naming the existing id) when the external id is taken.
         self._store.create(member, Balance.opening(member.member_id, now))
@@ -80,7 +93,14 @@ class MemberService:
     def list(self, *, limit: int, cursor: str | None) -> Page[Member]:
         return self._store.list(limit=limit, cursor=cursor)
 
+    def segments_of(self, member_id: str) -> frozenset[str]:
+        """The member's segments (none for an unknown member: the caller decides on 404s)."""
+        member = self._store.get(member_id) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
+        return member.segments if member is not None else frozenset()
+
     def update(self, member_id: str, changes: MemberChanges) -> Member:
+        if "segments" in changes.fields_set:
+            _check_segments(changes.segments)
         updated = (
             self._store.update(member_id, changes, self._clock()) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
         )

@@ -176,6 +176,8 @@ class MemberRepository:
             attribute = getattr(model, name)
             if name == "birthday" and value is not None:
                 value = value.isoformat()
+            if name == "segments":
+                value = set(value) if value else None  # no empty sets in DynamoDB: absent is none
             actions.append(attribute.remove() if value is None else attribute.set(value))
         if "birthday" in changes.fields_set:
             birthday_index = _birthday_index(member_id, changes.birthday)
@@ -561,6 +563,8 @@ class RuleRepository:
             "limit": rule.limit,
             "per": str(rule.per) if rule.per else None,
             **({"tiers": sorted(rule.tiers)} if rule.tiers else {}),
+            **({"cap": rule.cap} if rule.cap is not None else {}),
+            **({"segments": sorted(rule.segments)} if rule.segments else {}),
         }
         with translate_transient():
             self._models.rule(
@@ -597,6 +601,8 @@ def _to_rule(item: RuleItem) -> EarningRule:
         limit=data.get("limit"),
         per=Per(data["per"]) if data.get("per") else None,
         tiers=frozenset(data.get("tiers") or ()),
+        cap=data.get("cap"),
+        segments=frozenset(data.get("segments") or ()),
     )
 
 
@@ -673,6 +679,7 @@ def _to_member_item(models: TenantModels, member: Member) -> MemberItem:
         marketing_consent=member.marketing_consent,
         created_at=member.created_at,
         updated_at=member.updated_at,
+        segments=set(member.segments) or None,
     )
 
 
@@ -686,6 +693,7 @@ def _to_member(item: MemberItem) -> Member:
         marketing_consent=bool(item.marketing_consent),
         created_at=item.created_at,
         updated_at=item.updated_at,
+        segments=frozenset(item.segments or ()),
     )
 
 
@@ -777,6 +785,9 @@ def _to_ledger_item(models: TenantModels, entry: LedgerEntry) -> LedgerItem:
         if entry.breakdown
         else None,
         after_tier=after.tier,
+        cap_counters=json.dumps([list(c) for c in entry.cap_counters], separators=(",", ":"))
+        if entry.cap_counters
+        else None,
     )
 
 
@@ -815,6 +826,7 @@ def _to_entry(item: LedgerItem) -> LedgerEntry:
         matures_at=item.matures_at,
         pending_change=int(item.pending_change or 0),
         breakdown=tuple(Share(*share) for share in json.loads(item.breakdown)) if item.breakdown else (),
+        cap_counters=tuple((str(n), int(b)) for n, b in json.loads(item.cap_counters)) if item.cap_counters else (),
         amount=item.amount,
         currency=item.currency,
         reference=item.reference,

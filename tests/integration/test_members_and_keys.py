@@ -35,6 +35,7 @@ def test_enrolling_a_member_returns_the_stored_profile(api: Api, admin_key: str)
             "name": "  Ada  ",
             "birthday": "1990-12-10",
             "marketing_consent": True,
+            "segments": ["vip", "staff"],
         },
     )
     bare = api.call("POST", "/v1/members", key=admin_key, body={})
@@ -48,6 +49,7 @@ def test_enrolling_a_member_returns_the_stored_profile(api: Api, admin_key: str)
         "name": "Ada",
         "birthday": "1990-12-10",
         "marketing_consent": True,
+        "segments": ["staff", "vip"],
     }
     assert full.body["created_at"] == full.body["updated_at"]
     assert bare.status == 201 and MEMBER_ID.match(bare.body["id"]) and bare.body["id"] != full.body["id"]
