@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 
 from chalicelib.domain.caps import CapLimit, apply_caps, limits_for
 from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.ledger import PointsService
 from chalicelib.domain.ports import CounterChange
 from chalicelib.domain.reversals import EarnPart, give_back
-from chalicelib.domain.rules import EarningRule, Per, RuleKind, Share, period_key
+from chalicelib.domain.rules import EarningRule, Per, RuleKind, RuleService, Share, period_key
+from tests.unit.builders import Ledgerland, build_world, earn
 
 AT = datetime(2027, 5, 8, 12, tzinfo=UTC)  # a Saturday
 CREATED = datetime(2027, 1, 1, tzinfo=UTC)
@@ -287,3 +289,57 @@ def test_a_partial_reversal_gives_back_from_the_earns_own_month_oldest_first() -
         (6, 200, 20_000, 1),
     ]
     assert rest.counters == {"cap:m:2027-05": 200, "cap:m:2027-06": 200}
+
+
+# --- the ledger applying caps -------------------------------------------------------------------
+
+
+class ListRuleStore:
+    """The RuleStore port over a list (the rules under test)."""
+
+    def __init__(self, rules: list[EarningRule]) -> None:
+        self.rules = rules
+
+    def list(self) -> list[EarningRule]:
+        return list(self.rules)
+
+    def get(self, rule_id: str) -> EarningRule | None:
+        return next((r for r in self.rules if r.rule_id == rule_id), None)
+
+    def put(self, rule: EarningRule) -> None:
+        self.rules.append(rule)
+
+
+def capped_world(cap: int) -> tuple[Ledgerland, PointsService, str]:
+    world = build_world()
+    rules = RuleService(ListRuleStore([rule(RuleKind.EARNING_CAP, "rul_cap", cap=cap, per=Per.MONTH)]), world.program)
+    points = PointsService(world.ledger, world.program, clock=world.clock, sleep=world.delays.append, rules=rules)
+    return world, points, world.enrol()
+
+
+def test_a_counter_read_stale_is_read_again_and_the_earn_capped_again_never_refused() -> None:
+    world, points, member = capped_world(1000)
+    counter = f"cap:{member}:{world.clock.now:%Y-%m}"
+    points.move(earn(member, "e-1", 700))
+
+    # When another writer moves the counter between this earn's read and its commit
+    def another_writer(*_: object) -> None:
+        world.ledger._counters[counter] += 200
+
+    world.ledger.before_next_commit(another_writer)
+    result = points.move(earn(member, "e-2", 250))
+
+    # Then the commit is cancelled by the counter's condition, the earn re-reads and gets the 100 left
+    assert result.entry.points == 100 and [s.points for s in result.entry.breakdown] == [250, -150]
+    assert world.ledger._counters[counter] == 1000
+    assert len(world.delays) == 1  # one race lost, retried
+    assert result.entry.cap_counters == ((counter, 100),)
+
+
+def test_partner_style_uncapped_earns_move_no_cap_counter() -> None:
+    world, points, member = capped_world(100)
+
+    result = points.move(earn(member, "gift", 500, capped=False))
+
+    assert result.entry.points == 500 and result.entry.cap_counters == ()
+    assert world.ledger._counters == {}
