@@ -53,6 +53,20 @@ ACCEPTED = [
     pytest.param("PATCH", MEMBER, {"email": None}, id="patch clearing a field"),
     pytest.param("PATCH", MEMBER, {"name": " Ada "}, id="patch with a padded name"),
     pytest.param("POST", f"{MEMBER}/reverse", {"reference": "o-1", "points": 1}, id="reverse with points"),
+    pytest.param("PATCH", MEMBER, {"segments": []}, id="patch clearing the segments"),
+    pytest.param("POST", "/v1/members", {"segments": ["vip", "staff_2"]}, id="enrol with segments"),
+    pytest.param(
+        "POST",
+        "/v1/program/rules",
+        {"name": "Weekly cap", "kind": "earning_cap", "cap": 500, "per": "week"},
+        id="an earning cap",
+    ),
+    pytest.param(
+        "POST",
+        "/v1/program/preview",
+        {"order": {"id": "o-1", "total": "1.00", "currency": "EUR"}, "member_id": "mem_01J00000000000000000000000"},
+        id="preview for a member",
+    ),
 ]
 
 #: Most of these were accepted by the document, and refused by the API, before issue 7.
@@ -81,6 +95,15 @@ REFUSED = [
     ),
     pytest.param("POST", f"{MEMBER}/earn", {"points": 5, "metadata": {"": "v"}}, id="empty metadata key"),
     pytest.param("POST", f"{MEMBER}/earn", {"points": 5, "metadata": {"k": 1}}, id="metadata value not a string"),
+    pytest.param("PATCH", MEMBER, {"segments": None}, id="patch with segments null"),
+    pytest.param("PATCH", MEMBER, {"segments": ["vip", "vip"]}, id="repeated segments"),
+    pytest.param("POST", "/v1/members", {"segments": ["VIP"]}, id="a segment outside the pattern"),
+    pytest.param(
+        "POST",
+        "/v1/program/preview",
+        {"order": {"id": "o-1", "total": "1.00", "currency": "EUR"}, "member_id": "someone"},
+        id="preview for a malformed member id",
+    ),
 ]
 
 
