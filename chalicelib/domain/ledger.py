@@ -743,6 +743,9 @@ class PointsService:
         if not capped:
             return Capped(points, breakdown, ())
         campaign, overall = limits_for(rules, member_id, at, timezone)
+        # Only the campaigns that gave a share need their counter (one strong read each).
+        shared = {share.rule_id for share in breakdown if share.source == "rule"}
+        campaign = {rule_id: limit for rule_id, limit in campaign.items() if rule_id in shared}
         used = {limit.counter: self._ledger.get_counter(limit.counter) for limit in (*campaign.values(), *overall)}
         return apply_caps(points, breakdown, campaign, overall, used, requested_name=requested_name)
 
