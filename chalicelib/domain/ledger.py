@@ -378,7 +378,8 @@ class LedgerEntry:
     matures_at: datetime | None = None
     #: Reversals: the points asked for (``-points`` is what was taken back).
     requested: int | None = None
-    #: Order earns: which rule (or the base rate) gave what; the shares sum to ``points``.
+    #: Order earns, activities and capped earns: which rule (or the base rate) gave what, and
+    #: what a cap cut (negative ``cap`` shares); the shares sum to ``points``.
     breakdown: tuple[Share, ...] = ()
     #: Earning-cap counters this entry moved (an earn: up; a reversal: given back, down).
     cap_counters: tuple[tuple[str, int], ...] = ()

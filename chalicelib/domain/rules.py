@@ -420,9 +420,6 @@ class RuleService:
         self._store.put(ended)
         return ended
 
-    def milestones(self, order_number: int, at: datetime) -> tuple[Share, ...]:
-        return milestone_shares(self._store.list(), order_number, at)
-
     def activity(
         self, member_id: str, activity: str, at: datetime, timezone: str, used: Callable[[str], int]
     ) -> ActivityEarning:
