@@ -385,6 +385,13 @@ class LedgerEntry:
     cap_counters: tuple[tuple[str, int], ...] = ()
 
     @property
+    def uncapped_points(self) -> int:
+        """What the movement asked before earning caps cut it (its points when nothing was cut)."""
+        if not any(share.source == "cap" for share in self.breakdown):
+            return self.points
+        return sum(share.points for share in self.breakdown if share.source != "cap")
+
+    @property
     def is_order_earn(self) -> bool:
         """An earn for an order: the rules' breakdown always opens with the base rate."""
         return self.movement is MovementType.EARN and bool(self.breakdown) and self.breakdown[0].source == "base"

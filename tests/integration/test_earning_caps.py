@@ -221,5 +221,9 @@ def test_weekly_and_yearly_caps_and_activity_limits_per_week(api: Api, admin_key
     assert (weekly["per"], yearly["per"], review["per"]) == ("week", "year", "week")
     assert earned.body["transaction"]["points"] == 200  # the week's 250, then the year's 200
     assert [s["points"] for s in earned.body["transaction"]["breakdown"]] == [300, -50, -50]
+    retry = api.call(
+        "POST", f"/v1/members/{member}/activities", key=admin_key, idempotency_key="r-1", body={"type": "review"}
+    )
     assert first.status == 201 and first.body["transaction"]["points"] == 0  # capped, allowance used
     assert second.status == 422 and second.error_code() == "limit_reached"
+    assert retry.status == 201 and retry.body == first.body and retry.headers["idempotent-replayed"] == "true"
