@@ -128,8 +128,10 @@ def main() -> int:
             measure(
                 "earn (order), subscribed: gold + plan shares",
                 lambda: earn(subscribed, order("5.00")),
-                lambda r: [s["source"] for s in r["transaction"]["breakdown"]] == ["base", "tier", "plan"]
-                and r["balance"]["tier"] == "gold",
+                lambda r: (
+                    [s["source"] for s in r["transaction"]["breakdown"]] == ["base", "tier", "plan"]
+                    and r["balance"]["tier"] == "gold"
+                ),
             )
             measure(
                 "earn (points), subscribed",
@@ -158,9 +160,7 @@ def main() -> int:
             as_of = (now + timedelta(days=31)).isoformat()
             measure(
                 "lapse-subscriptions job, 2 lapsed",
-                lambda: api.expect(
-                    201, "POST", "/v1/jobs/lapse-subscriptions/run", key=admin, body={"as_of": as_of}
-                ),
+                lambda: api.expect(201, "POST", "/v1/jobs/lapse-subscriptions/run", key=admin, body={"as_of": as_of}),
                 lambda r: r["counts"] == {"subscriptions": 2, "lapsed": 2, "skipped": 0},
             )
             assert first

@@ -155,10 +155,17 @@ class PlatformServices:
             clock=clock,
             on_deferred=_referral_deferred,
         )
-        points = PointsService(
-            ledger, program, clock=clock, retry=self.retry_policy, rules=rules, tiers=tiers, referrals=referrals
-        )
         members = MemberService(MemberRepository(models), clock=clock)
+        points = PointsService(
+            ledger,
+            program,
+            clock=clock,
+            retry=self.retry_policy,
+            rules=rules,
+            tiers=tiers,
+            referrals=referrals,
+            segments_of=members.segments_of,
+        )
         notify = NotificationJob(
             ledger=ledger,
             notices=NoticeRepository(models),

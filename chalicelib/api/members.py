@@ -36,6 +36,7 @@ def create_member(request: ApiRequest) -> schemas.MemberOut:
             marketing_consent=body.marketing_consent,
             card_code=body.card_code,
             referral_code=body.referral_code,
+            segments=frozenset(body.segments),
         )
     )
     return presenters.member(member)
@@ -101,5 +102,6 @@ def update_member(request: ApiRequest, member_id: str) -> schemas.MemberOut:
         birthday=body.birthday,
         marketing_consent=body.marketing_consent,
         card_code=body.card_code,
+        segments=frozenset(body.segments) if body.segments is not None else None,
     )
     return presenters.member(request.services.for_tenant(request.tenant).members.update(member_id, changes))

@@ -53,7 +53,7 @@ def _error_statuses(op: Operation) -> list[int]:
         statuses.add(409)
     if op.operation_id == "create_member":  # unknown_referral_code, self_referral
         statuses.add(422)
-    if op.operation_id == "create_api_key":  # a partner key naming an unknown partner
+    if op.operation_id in ("create_api_key", "preview"):  # a partner key naming an unknown partner; a member_id
         statuses.add(404)
     if op.idempotency_key:
         statuses.update({422, 503})

@@ -11,7 +11,7 @@ from chalicelib.domain.api_keys import ApiKey, IssuedApiKey
 from chalicelib.domain.clock import isoformat
 from chalicelib.domain.events import Event
 from chalicelib.domain.jobs import JobRun
-from chalicelib.domain.ledger import BalanceView, LedgerEntry
+from chalicelib.domain.ledger import BalanceView, EarnPreview, LedgerEntry
 from chalicelib.domain.members import Member
 from chalicelib.domain.program import Program
 from chalicelib.domain.rewards import Coupon, Eligibility, Redemption, Reward, RewardStats
@@ -89,6 +89,7 @@ def member(value: Member) -> schemas.MemberOut:
         referral_code=value.referral_code,
         card_code=value.card_code,
         referred_by=value.referred_by,
+        segments=sorted(value.segments),
     )
 
 
@@ -144,8 +145,12 @@ def shares(breakdown: tuple[Share, ...]) -> list[schemas.ShareOut]:
     ]
 
 
-def earning(value: Earning) -> schemas.PreviewOut:
-    return schemas.PreviewOut(points=value.points, breakdown=shares(value.breakdown))
+def earning(value: Earning | EarnPreview) -> schemas.PreviewOut:
+    return schemas.PreviewOut(
+        points=value.points,
+        breakdown=shares(value.breakdown),
+        tier=value.tier if isinstance(value, EarnPreview) else None,
+    )
 
 
 def rule(value: EarningRule, now: datetime) -> schemas.RuleOut:
@@ -170,6 +175,8 @@ def rule(value: EarningRule, now: datetime) -> schemas.RuleOut:
         created_at=value.created_at,
         status=status,  # type: ignore[arg-type]
         tiers=sorted(value.tiers),
+        cap=value.cap,
+        segments=sorted(value.segments),
     )
 
 

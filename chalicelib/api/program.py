@@ -96,6 +96,8 @@ def add_rule(request: ApiRequest) -> schemas.RuleOut:
             limit=body.limit,
             per=body.per,
             tiers=frozenset(body.tiers),
+            cap=body.cap,
+            segments=frozenset(body.segments),
         )
     )
     return presenters.rule(rule, utc_now())
@@ -149,7 +151,8 @@ def end_rule(request: ApiRequest, rule_id: str) -> schemas.RuleOut:
     bp,
     "/program/preview",
     "POST",
-    summary="What an order would earn now (or at occurred_at), with the breakdown; writes nothing",
+    summary="What an order would earn now (or at occurred_at), with the breakdown, for any member or for "
+    "member_id as their earn would compute it; writes nothing",
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -161,10 +164,11 @@ def preview(request: ApiRequest) -> schemas.PreviewOut:
     body: schemas.PreviewRequest = request.body
     tenant = request.tenant.tenant
     order = to_order(body.order, tenant.currency)
-    earning = request.services.for_tenant(request.tenant).rules.earning(
-        order, body.occurred_at or utc_now(), tenant.timezone
-    )
-    return presenters.earning(earning)
+    services = request.services.for_tenant(request.tenant)
+    if body.member_id is not None:
+        preview = services.points.preview(body.member_id, order, body.occurred_at, tenant.timezone)
+        return presenters.earning(preview)
+    return presenters.earning(services.rules.earning(order, body.occurred_at or utc_now(), tenant.timezone))
 
 
 def to_order(body: schemas.OrderModel, tenant_currency: str) -> Order:

@@ -35,7 +35,7 @@ from chalicelib.domain.jobs import JobName, RunStatus
 from chalicelib.domain.ledger import MAX_POINTS_PER_MOVEMENT, MovementType
 from chalicelib.domain.program import Rounding
 from chalicelib.domain.rewards import CodeSource, CouponStatus, LimitPeriod, LockReason, RewardType
-from chalicelib.domain.rules import ACTIVITY_TYPE, Per, RuleKind
+from chalicelib.domain.rules import ACTIVITY_TYPE, MAX_SEGMENTS, SEGMENT_PATTERN, Per, RuleKind
 from chalicelib.domain.tenants import TENANT_ID_MAX_LENGTH, TENANT_ID_MIN_LENGTH, TENANT_ID_PATTERN, TenantStatus
 
 # --- rules written both as checks and as JSON Schema ---------------------------------------------
@@ -133,6 +133,13 @@ Amount = Annotated[
 ]
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 Limit = Annotated[int, Field(ge=1, le=100)]
+#: Member segments, and the segments a campaign is limited to.
+Segments = Annotated[
+    list[Annotated[str, StringConstraints(pattern=SEGMENT_PATTERN.pattern)]],
+    Field(max_length=MAX_SEGMENTS, json_schema_extra={"uniqueItems": True}),
+    AfterValidator(_no_repeats),
+]
+MemberId = Annotated[str, StringConstraints(pattern=r"^mem_[0-9A-HJKMNP-TV-Z]{26}$")]
 
 #: How far in the future a client clock may be for `occurred_at`.
 _CLOCK_SKEW = timedelta(minutes=5)
@@ -374,7 +381,9 @@ class RuleRequest(StrictRequest):
     some `weekdays` in the tenant's time zone); `order_bonus`: `points` for an order. Every kind may
     require `min_order_total` and be limited to [`starts_at`, `ends_at`). `milestone`: `points` on the
     member's `at`-th order or every `every`-th; `activity`: `points` for an `activity`, at most `limit`
-    times `per` day, month or ever."""
+    times `per` day, week, month, year or ever. `earning_cap`: a member earns at most `cap` points `per`
+    period, whatever earns them; an order rule with `cap` and `per` gives a member at most `cap` points
+    per period. Order rules may be limited to `tiers` and `segments`."""
 
     name: Name
     kind: RuleKind
@@ -394,12 +403,22 @@ class RuleRequest(StrictRequest):
     limit: Annotated[int, Field(ge=1, le=10_000)] | None = Field(
         default=None, description="activity: at most this many times per `per`."
     )
-    per: Per | None = None
+    per: Per | None = Field(
+        default=None, description="activity: with `limit`; earning_cap and capped order rules: with `cap`."
+    )
     tiers: Annotated[
         list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]],
         Field(max_length=10, json_schema_extra={"uniqueItems": True}),
         AfterValidator(_no_repeats),
     ] = Field(default_factory=list, description="Order rules: only members of these tiers (empty: every member).")
+    cap: PositivePoints | None = Field(
+        default=None,
+        description="earning_cap: the most points a member earns per `per`; order rules: the most points the rule "
+        "gives a member per `per` (a campaign cap).",
+    )
+    segments: Segments = Field(
+        default_factory=list, description="Order rules: only members in one of these segments (empty: every member)."
+    )
 
 
 class RuleOut(Out):
@@ -422,6 +441,8 @@ class RuleOut(Out):
     created_at: datetime
     status: Literal["scheduled", "active", "ended"]
     tiers: list[str] = Field(default_factory=list)
+    cap: int | None = None
+    segments: list[str] = Field(default_factory=list)
 
 
 class RuleList(Out):
@@ -451,11 +472,19 @@ class PreviewRequest(StrictRequest):
     occurred_at: AwareDatetime | None = Field(
         default=None, description="Evaluate the rules in force then; default now."
     )
+    member_id: MemberId | None = Field(
+        default=None,
+        description="Preview for this member, as their earn would compute it: their tier (multiplier, tier "
+        "campaigns), segments, the milestone of their next order, and the earning caps with what they have left. "
+        "404 if unknown.",
+    )
 
 
 class ShareOut(Out):
-    source: Literal["base", "rule", "tier", "plan"] = Field(
-        description="tier: the member's tier multiplier (tier:<name>); plan: a paid plan's (plan:<plan id>)."
+    source: Literal["base", "rule", "tier", "plan", "cap", "requested"] = Field(
+        description="tier: the member's tier multiplier (tier:<name>); plan: a paid plan's (plan:<plan id>); "
+        "cap: points cut by an earning cap (negative; rule_id: the cap's rule, or the capped campaign); "
+        "requested: what a capped earn of points or an amount asked for."
     )
     name: str
     points: int
@@ -465,6 +494,9 @@ class ShareOut(Out):
 class PreviewOut(Out):
     points: int
     breakdown: list[ShareOut]
+    tier: str | None = Field(
+        default=None, description="With member_id: the member's tier the preview applied (null: none)."
+    )
 
 
 # --- rewards and coupons ---------------------------------------------------------------------
@@ -692,6 +724,7 @@ class CreateMemberRequest(StrictRequest):
         description="The referrer's referral code: the new member is their referee (422 unknown_referral_code, "
         "422 self_referral when the email or external_id is the referrer's).",
     )
+    segments: Segments = Field(default_factory=list, description='e.g. ["vip", "staff"]: campaigns target them.')
 
     _birthday = field_validator("birthday")(_plausible_birthday)
 
@@ -708,6 +741,9 @@ class UpdateMemberRequest(StrictRequest):
     card_code: CardCode | None = Field(
         default=None, description="A new card code (409 card_code_taken); null clears it."
     )
+    segments: Segments | None = Field(
+        default=None, json_schema_extra=_not_null, description="Replaces the member's segments ([] clears them)."
+    )
 
     _birthday = field_validator("birthday")(_plausible_birthday)
 
@@ -715,8 +751,9 @@ class UpdateMemberRequest(StrictRequest):
     def _something_to_change(self) -> UpdateMemberRequest:
         if not self.model_fields_set:  # minProperties: 1
             raise ValueError("send at least one field to change")
-        if "marketing_consent" in self.model_fields_set and self.marketing_consent is None:  # _not_null
-            raise ValueError("marketing_consent cannot be null")
+        for name in ("marketing_consent", "segments"):
+            if name in self.model_fields_set and getattr(self, name) is None:  # _not_null
+                raise ValueError(f"{name} cannot be null")
         return self
 
 
@@ -735,6 +772,7 @@ class MemberOut(Out):
     )
     card_code: str | None
     referred_by: str | None = Field(description="The member whose referral code this member enrolled with.")
+    segments: list[str] = Field(default_factory=list)
 
 
 class MemberList(Out):

@@ -53,7 +53,8 @@ class ActivityService:
                 member_id=activity.member_id,
                 movement=MovementType.EARN,
                 idempotency_key=activity.idempotency_key,
-                points=earning.points if earning else first.points,  # type: ignore[union-attr]
+                # A replay asks what the first asked (before any earning cap cut it): same fingerprint.
+                points=earning.points if earning else first.uncapped_points,  # type: ignore[union-attr]
                 reference=activity.reference,
                 description=activity.description or f"activity: {activity.type}",
                 occurred_at=activity.occurred_at,

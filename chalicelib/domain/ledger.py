@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from chalicelib.domain.caps import Capped, apply_caps, limits_for
 from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.errors import (
     AmountTooSmall,
@@ -52,6 +53,8 @@ from chalicelib.domain.ports import (
     CouponWriteRefused,
     IdempotencyKeyTaken,
 )
+from chalicelib.domain.reversals import EarnPart, GiveBack, Removal, give_back
+from chalicelib.domain.rules import ORDER_KINDS, milestone_shares
 from chalicelib.domain.tiers import SPEND_SCALE
 
 T = TypeVar("T")
@@ -63,8 +66,8 @@ if TYPE_CHECKING:
     from chalicelib.domain.ports import LedgerStore, Page
     from chalicelib.domain.program import ProgramService
     from chalicelib.domain.referrals import ReferralQualification, ReferralService
-    from chalicelib.domain.rules import Order, RuleService, Share
-    from chalicelib.domain.tiers import TierProgram, TierService
+    from chalicelib.domain.rules import EarningRule, Order, RuleService, Share
+    from chalicelib.domain.tiers import Tier, TierProgram, TierService, TierState
 
 #: Largest number of points a single movement may carry.
 MAX_POINTS_PER_MOVEMENT = 100_000_000
@@ -330,6 +333,9 @@ class MovementRequest:
     minted_key: bool = False
     #: A plan change written in the movement's transaction (a join bonus); not in the fingerprint.
     plan: PlanWrite | None = None
+    #: Earn only: the earning caps in force apply (chalicelib.domain.caps). Partner earns and
+    #: birthday bonuses are not capped.
+    capped: bool = True
 
     def __post_init__(self) -> None:
         # One instant, one spelling: the entry stores and every response shows it in UTC.
@@ -393,8 +399,23 @@ class LedgerEntry:
     matures_at: datetime | None = None
     #: Reversals: the points asked for (``-points`` is what was taken back).
     requested: int | None = None
-    #: Order earns: which rule (or the base rate) gave what; the shares sum to ``points``.
+    #: Order earns, activities and capped earns: which rule (or the base rate) gave what, and
+    #: what a cap cut (negative ``cap`` shares); the shares sum to ``points``.
     breakdown: tuple[Share, ...] = ()
+    #: Earning-cap counters this entry moved (an earn: up; a reversal: given back, down).
+    cap_counters: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def uncapped_points(self) -> int:
+        """What the movement asked before earning caps cut it (its points when nothing was cut)."""
+        if not any(share.source == "cap" for share in self.breakdown):
+            return self.points
+        return sum(share.points for share in self.breakdown if share.source != "cap")
+
+    @property
+    def is_order_earn(self) -> bool:
+        """An earn for an order: the rules' breakdown always opens with the base rate."""
+        return self.movement is MovementType.EARN and bool(self.breakdown) and self.breakdown[0].source == "base"
 
     @property
     def view_after(self) -> BalanceView:
@@ -414,6 +435,16 @@ class Settlement:
     changes: LotChanges
     #: False when more was due than one transaction may record (see ``_settle``).
     complete: bool = True
+
+
+@dataclass(frozen=True)
+class EarnPreview:
+    """What an order would earn a member: the same figures its earn would record."""
+
+    points: int
+    breakdown: tuple[Share, ...]
+    #: The member's tier the earn would apply (None: none).
+    tier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -542,12 +573,15 @@ class PointsService:
         rules: RuleService | None = None,
         tiers: TierService | None = None,
         referrals: ReferralService | None = None,
+        segments_of: Callable[[str], frozenset[str]] | None = None,
     ) -> None:
         self._ledger = ledger
         self._program = program
         self._rules = rules
         self._tiers = tiers
         self._referrals = referrals
+        #: A member's segments (read only when a rule in force is limited to segments).
+        self._segments_of = segments_of
         self._clock = clock
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -557,17 +591,45 @@ class PointsService:
             refuse_minted_key(request.idempotency_key)
         if not MEMBER_ID_PATTERN.fullmatch(request.member_id):
             raise NotFound(f"member {request.member_id!r} not found")
+        rules = None
+        if request.movement is MovementType.EARN and self._rules is not None:
+            if request.order is not None or request.capped:
+                rules = self._rules.all()  # once per movement: the order's rules, milestones, caps
         try:
-            delta, amount, breakdown = self._delta(request)
+            delta, amount, breakdown = self._delta(request, rules)
         except BusinessRuleViolation as refusal:
             # The program may have changed since this key was first applied: replay wins.
             return self._replay_or_raise(request, refusal)
-        result = self._with_retries(lambda: self._attempt(request, delta, amount, breakdown))
+        result = self._with_retries(lambda: self._attempt(request, delta, amount, breakdown, rules))
         if self._referrals is not None and request.order is not None and request.movement is MovementType.EARN:
             # After the commit: the referral this order qualified (now or on a first attempt
             # this replays) gets its rewards; a failure is left to the complete-referrals job.
             self._referrals.after_order_earn(result, self)
         return result
+
+    def preview(self, member_id: str, order: Order, at: datetime | None, timezone: str) -> EarnPreview:
+        """What ``order`` would earn this member at ``at`` (now), computed as its earn would
+        (the member's tier and segments, the milestone of its next order, the caps and what
+        they have left); writes nothing."""
+        if self._rules is None:
+            raise RuntimeError("previews need the earning rules")
+        found = self._ledger.get_balance(member_id, consistent=True) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
+        if found is None:
+            raise NotFound(f"member {member_id!r} not found")
+        now = self._clock()
+        when = (at or now).astimezone(UTC)
+        rules = self._rules.all()
+        base = self._rules.earning(order, when, timezone, rules=rules)
+        tier = None
+        grant = active_grant(found.plan, now)  # a paid plan past its end grants nothing
+        if self._tiers is not None:
+            tier_program, tier_state = self._tiers.before_earn(found, now)
+            effective = effective_tier(tier_program, tier_state.tier, grant, now)
+            tier = tier_program.tier(effective) if tier_program is not None else None
+        capped = self._for_member(
+            member_id, found, order, base.points, base.breakdown, when, timezone, rules, tier, grant, capped=True
+        )
+        return EarnPreview(capped.points, capped.breakdown, tier.name if tier is not None else None)
 
     def settle_due(self, member_id: str, as_of: datetime) -> list[LedgerEntry]:
         """Record every maturity and expiry of the member's lots due at ``as_of``.
@@ -639,16 +701,19 @@ class PointsService:
                     raise RetryLater("the ledger is busy; retry with the same Idempotency-Key") from None
                 self._sleep(self._retry.backoff(transient))
 
-    def _delta(self, request: MovementRequest) -> tuple[int, str | None, tuple[Share, ...]]:
+    def _delta(
+        self, request: MovementRequest, rules: list[EarningRule] | None = None
+    ) -> tuple[int, str | None, tuple[Share, ...]]:
         """The signed change of the balance, the normalised amount it came from (if any), and
-        for an order the breakdown of its points by rule."""
+        for an order the breakdown of its points by rule (before the member's tier, segments,
+        milestones and caps, which the attempt adds)."""
         amount, breakdown = None, request.breakdown
         if request.order is not None:
             if self._rules is None:
                 raise RuntimeError("order earns need the earning rules")
             order = request.order
             at = request.occurred_at or self._clock()
-            earning = self._rules.earning(order, at, request.timezone)
+            earning = self._rules.earning(order, at, request.timezone, rules=rules)
             points, amount, breakdown = earning.points, format(order.total, "f"), earning.breakdown
             if points <= 0:
                 raise AmountTooSmall(
@@ -684,8 +749,54 @@ class PointsService:
             return None
         return Lot(lot_id, request.member_id, points, points, now, expires_at, matures_at)
 
+    def _for_member(
+        self,
+        member_id: str,
+        balance: Balance,
+        order: Order | None,
+        points: int,
+        breakdown: tuple[Share, ...],
+        at: datetime,
+        timezone: str,
+        rules: list[EarningRule],
+        tier: Tier | None,
+        grant: PlanGrant | None = None,
+        *,
+        capped: bool,
+        requested_name: str = "Requested",
+    ) -> Capped:
+        """What an earn gives this member (the earn and the preview share it): an order under
+        the rules for the member's tier and segments, plus the milestone of its next order;
+        then the earning caps in force, given what their counters have used (read strongly)."""
+        if order is not None and self._rules is not None:
+            in_force = [rule for rule in rules if rule.in_force(at)]
+            segments: frozenset[str] = frozenset()
+            if self._segments_of is not None and any(r.segments for r in in_force if r.kind in ORDER_KINDS):
+                segments = self._segments_of(member_id)
+            if tier is not None or segments or grant is not None:
+                earning = self._rules.earning(order, at, timezone, tier, segments, rules=rules, plan=grant)
+                points, breakdown = earning.points, earning.breakdown
+            # Milestones follow the member's order count, read with the balance: a concurrent
+            # order moves the version, so each order number is given once.
+            milestones = milestone_shares(rules, balance.order_count + 1, at)
+            points += sum(share.points for share in milestones)
+            breakdown = (*breakdown, *milestones)
+        if not capped:
+            return Capped(points, breakdown, ())
+        campaign, overall = limits_for(rules, member_id, at, timezone)
+        # Only the campaigns that gave a share need their counter (one strong read each).
+        shared = {share.rule_id for share in breakdown if share.source == "rule"}
+        campaign = {rule_id: limit for rule_id, limit in campaign.items() if rule_id in shared}
+        used = {limit.counter: self._ledger.get_counter(limit.counter) for limit in (*campaign.values(), *overall)}
+        return apply_caps(points, breakdown, campaign, overall, used, requested_name=requested_name)
+
     def _attempt(
-        self, request: MovementRequest, delta: int, amount: str | None, breakdown: tuple[Share, ...] = ()
+        self,
+        request: MovementRequest,
+        delta: int,
+        amount: str | None,
+        breakdown: tuple[Share, ...] = (),
+        rules: list[EarningRule] | None = None,
     ) -> MovementResult:
         now = self._clock()
         while True:
@@ -700,32 +811,42 @@ class PointsService:
         lot = None
         requested = pending_change = None
         counts_for_tiers = self._tiers is not None and request.movement in (MovementType.EARN, MovementType.REVERSE)
-        tier_program = tier_state = None
+        tier_program: TierProgram | None = None
+        tier_state: TierState | None = None
         grant = active_grant(settled.balance.plan, now)  # a paid plan past its end grants nothing
         if counts_for_tiers and self._tiers is not None:
             # The member's tier at this moment (a review already due is applied first; a paid
             # plan's tier if higher): its multiplier and the rules limited to it decide what the
             # order earns, with the plan's own multiplier.
             tier_program, tier_state = self._tiers.before_earn(settled.balance, now)
-            if request.order is not None and self._rules is not None and (tier_program or grant):
-                effective = effective_tier(tier_program, tier_state.tier, grant, now)
-                tier = tier_program.tier(effective) if tier_program is not None else None
-                if tier is not None or grant is not None:
-                    earning = self._rules.earning(
-                        request.order, request.occurred_at or now, request.timezone, tier, plan=grant
-                    )
-                    delta, breakdown = earning.points, earning.breakdown
-        if request.order is not None and self._rules is not None:
-            # Milestones follow the member's order count, read with the balance: a concurrent
-            # order moves the version, so each order number is given once.
-            milestones = self._rules.milestones(settled.balance.order_count + 1, request.occurred_at or now)
-            delta += sum(share.points for share in milestones)
-            breakdown = (*breakdown, *milestones)
+        cap_changes: tuple[CounterChange, ...] = ()
+        removals: tuple[Removal, ...] = ()
+        if request.movement is MovementType.EARN and rules is not None:
+            tier = None
+            if tier_program is not None and tier_state is not None:
+                tier = tier_program.tier(effective_tier(tier_program, tier_state.tier, grant, now))
+            capped = self._for_member(
+                request.member_id,
+                settled.balance,
+                request.order,
+                delta,
+                breakdown,
+                request.occurred_at or now,
+                request.timezone,
+                rules,
+                tier,
+                grant,
+                capped=request.capped,
+                requested_name="Base rate" if amount is not None and request.order is None else "Requested",
+            )
+            delta, breakdown, cap_changes = capped.points, capped.breakdown, capped.counters
         try:
             if request.movement is MovementType.REVERSE:
-                own, after, from_pending = self._take_back(request, delta, settled, now)
+                own, after, from_pending, back = self._take_back(request, delta, settled, now)
                 requested, pending_change = delta, -from_pending
                 delta = after.available + after.pending - settled.balance.available - settled.balance.pending
+                removals = back.removals
+                cap_changes = tuple(CounterChange(name, -points) for name, points in sorted(back.counters.items()))
             elif delta < 0:
                 book = LotBook(settled.balance.available, settled.lots)
                 own = book.consume(-delta, now)
@@ -733,7 +854,7 @@ class PointsService:
                 after = settled.balance.apply(request.movement, delta, now)
             else:
                 own = LotChanges()
-                lot = self._credit_lot(request, transaction_id, delta, now)
+                lot = self._credit_lot(request, transaction_id, delta, now) if delta > 0 else None
                 debt = max(0, -settled.balance.available)
                 if lot is not None and not lot.pending and debt:
                     # Points paying back a claw-back's debt never form a lot (nothing left to expire).
@@ -765,9 +886,10 @@ class PointsService:
                 after,
                 occurred_at=request.occurred_at or now,
                 now=now,
-                points=delta,
+                points=delta if earned else 0,
                 spend=int(Decimal(amount) * SPEND_SCALE) if earned and amount is not None else 0,
                 orders=1 if earned and request.order is not None else 0,
+                removals=removals,
             )
         referral = None
         if (
@@ -808,6 +930,7 @@ class PointsService:
             expires_at=lot.expires_at if lot else None,
             matures_at=lot.matures_at if lot else None,
             breakdown=breakdown,
+            cap_counters=tuple((change.name, change.by) for change in cap_changes),
         )
         try:
             self._ledger.commit(
@@ -815,7 +938,7 @@ class PointsService:
                 previous,
                 after,
                 changes,
-                counters=request.counters,
+                counters=(*request.counters, *cap_changes),
                 coupons=request.coupons,
                 tier=tier_write,
                 referral=referral,
@@ -824,6 +947,8 @@ class PointsService:
         except IdempotencyKeyTaken:
             return self._replay_or_raise(request, None)
         except CounterLimitReached as reached:
+            if reached.change.retry_on_limit:  # a cap's counter moved since it was read: cap again
+                raise BalanceChanged(request.member_id) from None
             limit = reached.change.at_most
             refusal = LimitReached(
                 f"the limit of {limit} for {reached.change.name!r} is reached",
@@ -871,9 +996,11 @@ class PointsService:
 
     def _take_back(
         self, request: MovementRequest, requested: int, settled: Settlement, now: datetime
-    ) -> tuple[LotChanges, Balance, int]:
+    ) -> tuple[LotChanges, Balance, int, GiveBack]:
         """A reversal: what was earned for the reference bounds it; the program decides
-        whether a shortfall pushes the balance below zero (claw-back) or stops at zero."""
+        whether a shortfall pushes the balance below zero (claw-back) or stops at zero. What
+        is taken back also comes out of the tier qualification and the cap counters of the
+        earns it reverses (chalicelib.domain.reversals)."""
         history = self._ledger.entries_for_reference(request.member_id, request.reference or "")
         earned = sum(e.points for e in history if e.movement is MovementType.EARN)
         reversed_before = -sum(e.points for e in history if e.movement is MovementType.REVERSE)
@@ -894,7 +1021,11 @@ class PointsService:
         shortfall = requested - from_pending - from_available
         if shortfall and self._program.get().reversal_clawback:
             from_available += shortfall  # the balance goes below zero; later earns pay it back
-        return changes, settled.balance.reverse(from_pending, from_available, now), from_pending
+        earns = sorted((e for e in history if e.movement is MovementType.EARN), key=lambda e: e.sequence)
+        back = give_back(
+            [_earn_part(e) for e in earns], reversed_before, reversed_before + from_pending + from_available
+        )
+        return changes, settled.balance.reverse(from_pending, from_available, now), from_pending, back
 
     def _settle_attempt(self, member_id: str, as_of: datetime) -> tuple[list[LedgerEntry], bool]:
         """One transaction's worth of what is due: its entries, and whether that was all."""
@@ -926,6 +1057,17 @@ class PointsService:
                 details={"idempotency_key": request.idempotency_key, "transaction_id": existing.transaction_id},
             )
         return MovementResult(entry=existing, replayed=True)
+
+
+def _earn_part(entry: LedgerEntry) -> EarnPart:
+    """What an earn counted for tiers (as ``after_movement`` counted it) and for the caps."""
+    return EarnPart(
+        points=entry.points,
+        occurred_at=entry.occurred_at,
+        spend=int(Decimal(entry.amount) * SPEND_SCALE) if entry.amount is not None else 0,
+        orders=1 if entry.is_order_earn else 0,
+        counters=entry.cap_counters,
+    )
 
 
 def describe(entry: LedgerEntry) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.clock import Clock, utc_now
-from chalicelib.domain.errors import NotFound, RetryLater
+from chalicelib.domain.errors import InvalidRequest, NotFound, RetryLater
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_member_id
 from chalicelib.domain.ledger import Balance
 from chalicelib.domain.referrals import (
@@ -22,6 +22,7 @@ from chalicelib.domain.referrals import (
     normalize_card_code,
     normalize_referral_code,
 )
+from chalicelib.domain.rules import segment_problems
 
 if TYPE_CHECKING:
     from chalicelib.domain.ports import MemberStore, Page
@@ -43,6 +44,8 @@ class Member:
     card_code: str | None = None
     #: The member whose referral code this member enrolled with.
     referred_by: str | None = None
+    #: Segments the brand puts the member in (``vip``, ``staff``): campaigns may target them.
+    segments: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class NewMember:
     card_code: str | None = None
     #: The referrer's referral code.
     referral_code: str | None = None
+    segments: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,13 @@ class MemberChanges:
     birthday: date | None = None
     marketing_consent: bool | None = None
     card_code: str | None = None
+    #: The member's segments from now on (replaces them; empty: none).
+    segments: frozenset[str] | None = None
+
+
+def _check_segments(segments: frozenset[str] | None) -> None:
+    if problems := segment_problems(segments or frozenset()):
+        raise InvalidRequest.for_fields("invalid segments", *((p, m, "value_error") for p, m in problems))
 
 
 class MemberService:
@@ -79,6 +90,7 @@ class MemberService:
         return (self._draw or new_referral_code)()
 
     def enrol(self, request: NewMember) -> Member:
+        _check_segments(request.segments)
         referrer = self._referrer(request) if request.referral_code is not None else None
         now = self._clock()
         member_id = new_member_id(now)
@@ -100,6 +112,7 @@ class MemberService:
                 referral_code=self._new_code(),
                 card_code=normalize_card_code(request.card_code) if request.card_code is not None else None,
                 referred_by=referrer.member_id if referrer is not None else None,
+                segments=request.segments,
             )
             try:
                 # MemberExists (naming the existing id) when the external id is taken,
@@ -213,9 +226,16 @@ class MemberService:
     def list(self, *, limit: int, cursor: str | None) -> Page[Member]:
         return self._store.list(limit=limit, cursor=cursor)
 
+    def segments_of(self, member_id: str) -> frozenset[str]:
+        """The member's segments (none for an unknown member: the caller decides on 404s)."""
+        member = self._store.get(member_id) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
+        return member.segments if member is not None else frozenset()
+
     def update(self, member_id: str, changes: MemberChanges) -> Member:
         if "card_code" in changes.fields_set and changes.card_code is not None:
             changes = replace(changes, card_code=normalize_card_code(changes.card_code))
+        if "segments" in changes.fields_set:
+            _check_segments(changes.segments)
         updated = (
             self._store.update(member_id, changes, self._clock()) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
         )

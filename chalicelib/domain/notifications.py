@@ -120,6 +120,7 @@ class NotificationJob:
                         pending_days=0,
                         timezone=self._timezone,
                         minted_key=True,
+                        capped=False,  # a gift of the brand, not earned: no earning cap cuts it
                     )
                 )
                 bonus_transaction = result.entry.transaction_id

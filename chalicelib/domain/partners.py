@@ -267,6 +267,7 @@ class PartnerService:
                 actor_key_id=movement.actor_key_id,
                 counters=(CounterChange(counter_name(partner.partner_id, today, side), points),),
                 minted_key=True,
+                capped=False,  # the partner pays for these points: no earning cap cuts them
             )
         )
 

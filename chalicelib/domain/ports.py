@@ -218,6 +218,9 @@ class CounterChange:
     name: str
     by: int
     at_most: int | None = None
+    #: The limit failing means the counter moved since it was read (earning caps: the earn is
+    #: capped again after a re-read), not a refusal: the movement retries instead.
+    retry_on_limit: bool = False
 
 
 class CounterLimitReached(Exception):

@@ -11,8 +11,13 @@ its total when it has none). Rules then add to it:
 * ``milestone``: ``points`` on the member's Nth order (``at``), or on every Nth (``every``),
   counted on the balance in the earn's own transaction, so no order counts twice;
 * ``activity``: ``points`` for an engagement activity (a review, a follow, ...), at most
-  ``limit`` times ``per`` day, month or ever, enforced by a counter in the earn's
-  transaction (see ``RuleService.activity``).
+  ``limit`` times ``per`` day, week, month, year or ever, enforced by a counter in the earn's
+  transaction (see ``RuleService.activity``);
+* ``earning_cap``: at most ``cap`` points earned by a member ``per`` day, week, month, year or
+  ever (chalicelib.domain.caps). An order rule may carry its own ``cap`` and ``per`` too: at
+  most that many points from that campaign per member and period.
+
+Order rules may be limited to some ``tiers`` and to members of some ``segments``.
 
 Every rule may require a minimum order total and is in force in its window
 [``starts_at``, ``ends_at``): a rule set is versioned by these windows, so an earn is
@@ -56,6 +61,7 @@ class RuleKind(StrEnum):
     ORDER_BONUS = "order_bonus"
     MILESTONE = "milestone"
     ACTIVITY = "activity"
+    EARNING_CAP = "earning_cap"
 
 
 ORDER_KINDS = (RuleKind.LINE_MULTIPLIER, RuleKind.ORDER_MULTIPLIER, RuleKind.ORDER_BONUS)
@@ -75,8 +81,25 @@ ACTIVITY_TYPE = re.compile(
 
 class Per(StrEnum):
     DAY = "day"
+    WEEK = "week"
     MONTH = "month"
+    YEAR = "year"
     EVER = "ever"
+
+
+#: Member segments (``vip``, ``staff``): lowercase slugs, like tier names.
+SEGMENT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+MAX_SEGMENTS = 20
+
+
+def segment_problems(segments: frozenset[str], path: str = "segments") -> list[tuple[str, str]]:
+    """What is wrong with a set of segment names (empty: nothing)."""
+    problems = []
+    if bad := sorted(s for s in segments if not SEGMENT_PATTERN.fullmatch(s)):
+        problems.append((path, f"segment names are 1-32 lowercase letters, digits, '_' or '-': {bad}"))
+    if len(segments) > MAX_SEGMENTS:
+        problems.append((path, f"at most {MAX_SEGMENTS} segments"))
+    return problems
 
 
 @dataclass(frozen=True)
@@ -100,10 +123,16 @@ class EarningRule:
     per: Per | None = None
     #: Order rules only: the member's tier must be one of these (empty: every member).
     tiers: frozenset[str] = frozenset()
+    #: Order rules: at most this many points from the rule per member and ``per``;
+    #: ``earning_cap``: at most this many points earned per member and ``per``.
+    cap: int | None = None
+    #: Order rules only: the member must be in one of these segments (empty: every member).
+    segments: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, str]] = []
         problems += self._milestone_and_activity_problems()
+        problems += self._cap_and_segment_problems()
         if self.tiers and self.kind not in ORDER_KINDS:
             problems.append(("tiers", "only order rules (multipliers and bonuses) may be limited to tiers"))
         multiplier = self.kind in (RuleKind.LINE_MULTIPLIER, RuleKind.ORDER_MULTIPLIER)
@@ -137,21 +166,50 @@ class EarningRule:
             problems.append(("every", "every must be at least 2 and at at least 1"))
         if self.kind is RuleKind.ACTIVITY and not (self.activity and ACTIVITY_TYPE.fullmatch(self.activity)):
             problems.append(("activity", f"one of {', '.join(ACTIVITY_TYPES)} or custom:<name>"))
-        if self.kind is not RuleKind.ACTIVITY and (self.activity or self.limit is not None or self.per is not None):
-            problems.append(("activity", "only an activity rule takes activity, limit and per"))
-        if (self.limit is None) != (self.per is None) or (self.limit is not None and self.limit < 1):
-            problems.append(("limit", "limit (at least 1) and per (day, month or ever) go together"))
-        if self.kind in (RuleKind.MILESTONE, RuleKind.ACTIVITY) and (self.weekdays or self.min_order_total):
+        if self.kind is not RuleKind.ACTIVITY and (self.activity or self.limit is not None):
+            problems.append(("activity", "only an activity rule takes activity and limit"))
+        if self.kind is RuleKind.ACTIVITY and (
+            (self.limit is None) != (self.per is None) or (self.limit is not None and self.limit < 1)
+        ):
+            problems.append(("limit", "limit (at least 1) and per (day, week, month, year or ever) go together"))
+        if self.kind in (RuleKind.MILESTONE, RuleKind.ACTIVITY, RuleKind.EARNING_CAP) and (
+            self.weekdays or self.min_order_total
+        ):
             problems.append(("weekdays", f"a {self.kind} rule takes no weekdays or min_order_total"))
+        return problems
+
+    def _cap_and_segment_problems(self) -> list[tuple[str, str]]:
+        problems = []
+        takes_cap = self.kind in (*ORDER_KINDS, RuleKind.EARNING_CAP)
+        if self.cap is not None and not takes_cap:
+            problems.append(("cap", "only order rules and earning caps take a cap"))
+        if self.kind is RuleKind.EARNING_CAP and self.cap is None:
+            problems.append(("cap", "an earning cap needs cap (the most points per member and period)"))
+        if takes_cap and ((self.cap is None) != (self.per is None) or (self.cap is not None and self.cap < 1)):
+            problems.append(("cap", "cap (at least 1) and per (day, week, month, year or ever) go together"))
+        if self.kind not in (RuleKind.ACTIVITY, *ORDER_KINDS, RuleKind.EARNING_CAP) and self.per is not None:
+            problems.append(("per", f"a {self.kind} rule takes no per"))
+        if self.segments and self.kind not in ORDER_KINDS:
+            problems.append(("segments", "only order rules (multipliers and bonuses) may be limited to segments"))
+        problems += segment_problems(self.segments)
         return problems
 
     def in_force(self, at: datetime) -> bool:
         return (self.starts_at is None or self.starts_at <= at) and (self.ends_at is None or at < self.ends_at)
 
-    def applies_to(self, order: Order, at: datetime, timezone: str, tier: str | None = None) -> bool:
+    def applies_to(
+        self,
+        order: Order,
+        at: datetime,
+        timezone: str,
+        tier: str | None = None,
+        segments: frozenset[str] = frozenset(),
+    ) -> bool:
         if not self.in_force(at):
             return False
         if self.tiers and tier not in self.tiers:
+            return False
+        if self.segments and not self.segments & segments:
             return False
         if self.min_order_total is not None and order.total < self.min_order_total:
             return False
@@ -241,18 +299,19 @@ def evaluate(
     at: datetime,
     timezone: str,
     tier: Tier | None = None,
+    segments: frozenset[str] = frozenset(),
     *,
     plan: PlanGrant | None = None,
 ) -> Earning:
     """The points ``order`` earns at ``at`` under ``program`` and the rules in force then, for
-    a member of ``tier``: rules limited to tiers apply only to theirs, and the tier's
-    multiplier adds its extra share of the base (``tier:<name>``); a paid ``plan`` in force
-    adds its own multiplier's extra share (``plan:<plan id>``)."""
+    a member of ``tier`` and ``segments``: rules limited to tiers or segments apply only to
+    theirs, the tier's multiplier adds its extra share of the base (``tier:<name>``), and a
+    paid ``plan`` in force adds its own multiplier's extra share (``plan:<plan id>``)."""
     per_unit = program.points_per_currency_unit
     shares = [Share("base", "Base rate", program.round(order.base_amount * per_unit))]
     name = tier.name if tier is not None else None
     for rule in sorted(rules, key=lambda r: (r.created_at, r.rule_id)):
-        if rule.kind not in ORDER_KINDS or not rule.applies_to(order, at, timezone, name):
+        if rule.kind not in ORDER_KINDS or not rule.applies_to(order, at, timezone, name, segments):
             continue
         if rule.kind is RuleKind.ORDER_BONUS:
             points = rule.points or 0
@@ -294,6 +353,8 @@ class NewRule:
     limit: int | None = None
     per: Per | None = None
     tiers: frozenset[str] = frozenset()
+    cap: int | None = None
+    segments: frozenset[str] = frozenset()
 
 
 def milestone_shares(rules: list[EarningRule], order_number: int, at: datetime) -> tuple[Share, ...]:
@@ -308,8 +369,17 @@ def milestone_shares(rules: list[EarningRule], order_number: int, at: datetime) 
 
 
 def period_key(per: Per, at: datetime, timezone: str) -> str:
+    """The tenant-local period holding ``at``: ``2027-05-08``, ``2027-W18`` (ISO weeks, from
+    Monday), ``2027-05``, ``2027``, ``ever``. The shapes differ, so a counter name holding one
+    says which period it counts."""
     local = at.astimezone(ZoneInfo(timezone))
-    return {Per.DAY: f"{local:%Y-%m-%d}", Per.MONTH: f"{local:%Y-%m}", Per.EVER: "ever"}[per]
+    return {
+        Per.DAY: f"{local:%Y-%m-%d}",
+        Per.WEEK: f"{local:%G-W%V}",
+        Per.MONTH: f"{local:%Y-%m}",
+        Per.YEAR: f"{local:%Y}",
+        Per.EVER: "ever",
+    }[per]
 
 
 @dataclass(frozen=True)
@@ -358,9 +428,6 @@ class RuleService:
         self._store.put(ended)
         return ended
 
-    def milestones(self, order_number: int, at: datetime) -> tuple[Share, ...]:
-        return milestone_shares(self._store.list(), order_number, at)
-
     def activity(
         self, member_id: str, activity: str, at: datetime, timezone: str, used: Callable[[str], int]
     ) -> ActivityEarning:
@@ -390,9 +457,22 @@ class RuleService:
             )
         return ActivityEarning(sum(share.points for share in shares), tuple(shares), tuple(counters))
 
+    def all(self) -> list[EarningRule]:
+        """Every rule, past, present and scheduled (one read; callers filter by ``in_force``)."""
+        return self._store.list()
+
     def earning(
-        self, order: Order, at: datetime, timezone: str, tier: Tier | None = None, *, plan: PlanGrant | None = None
+        self,
+        order: Order,
+        at: datetime,
+        timezone: str,
+        tier: Tier | None = None,
+        segments: frozenset[str] = frozenset(),
+        *,
+        rules: list[EarningRule] | None = None,
+        plan: PlanGrant | None = None,
     ) -> Earning:
-        """What ``order`` earns at ``at``: the program's rate and the rules in force then."""
-        rules = [rule for rule in self._store.list() if rule.in_force(at)]
-        return evaluate(order, self._program.get(), rules, at, timezone, tier, plan=plan)
+        """What ``order`` earns at ``at``: the program's rate and the rules in force then
+        (``rules``: every rule, already read; else they are read now)."""
+        in_force = [rule for rule in (self._store.list() if rules is None else rules) if rule.in_force(at)]
+        return evaluate(order, self._program.get(), in_force, at, timezone, tier, segments, plan=plan)

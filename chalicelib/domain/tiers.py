@@ -40,10 +40,11 @@ from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     from chalicelib.domain.ledger import Balance
     from chalicelib.domain.ports import LedgerStore, TierProgramStore
+    from chalicelib.domain.reversals import Removal
 
 TIER_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 MAX_TIERS = 10
@@ -187,6 +188,24 @@ def add_to_buckets(
     if _month_index(month) >= oldest:
         updated[month] = Bucket(current.points + points, current.spend + spend, current.orders + orders)
     return {m: b for m, b in updated.items() if _month_index(m) >= oldest and b != Bucket()}
+
+
+def remove_from_buckets(buckets: Buckets, removals: Sequence[Removal], timezone: str) -> Buckets:
+    """The buckets after a reversal took back what its earns had counted, each from the month
+    that earn was counted in (never below zero: earns older than the buckets, or made before
+    tiers were tracked, have nothing to take back)."""
+    updated = {**buckets}
+    for removal in removals:
+        month = month_of(removal.occurred_at, timezone)
+        current = updated.get(month)
+        if current is None:
+            continue
+        updated[month] = Bucket(
+            max(0, current.points - removal.points),
+            max(0, current.spend - removal.spend),
+            max(0, current.orders - removal.orders),
+        )
+    return {m: b for m, b in updated.items() if b != Bucket()}
 
 
 def window_months(program: TierProgram, at: datetime, timezone: str) -> list[str]:
@@ -486,11 +505,14 @@ class TierService:
         points: int,
         spend: int,
         orders: int,
+        removals: Sequence[Removal] = (),
     ) -> tuple[Balance, TierWrite | None]:
         """The balance with the movement counted in its buckets and its tier (upgraded or
-        confirmed), and what else the transaction must write for the tier."""
+        confirmed), and what else the transaction must write for the tier. A reversal gives
+        ``removals``: what its earns had counted comes out of their own months (a downgrade,
+        if any, is the review job's, after the grace)."""
         buckets = add_to_buckets(
-            decode_buckets(before.tier_buckets),
+            remove_from_buckets(decode_buckets(before.tier_buckets), removals, self._timezone),
             occurred_at,
             now,
             self._timezone,

@@ -143,6 +143,8 @@ class MemberItem(FeedItem):
     marketing_consent = BooleanAttribute(default=False)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
+    #: The member's segments (``vip``, ``staff``); absent: none (DynamoDB has no empty sets).
+    segments = UnicodeSetAttribute(null=True)
     #: Members with a birthday are in ``gsi2`` under ``BIRTHDAY#<MM-DD>`` / ``<member>``.
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
@@ -237,6 +239,8 @@ class LedgerItem(FeedItem):
     breakdown = UnicodeAttribute(null=True, attr_name="bd")
     #: The member's tier after the movement (absent: none).
     after_tier = UnicodeAttribute(null=True, attr_name="bal_tier")
+    #: Earning-cap counters the entry moved, as compact JSON ([name, by]...); absent: none.
+    cap_counters = UnicodeAttribute(null=True, attr_name="cc")
 
 
 class CounterItem(KeyedItem):

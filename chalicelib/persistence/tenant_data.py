@@ -274,6 +274,8 @@ class MemberRepository:
             attribute = getattr(model, name)
             if name == "birthday" and value is not None:
                 value = value.isoformat()
+            if name == "segments":
+                value = set(value) if value else None  # no empty sets in DynamoDB: absent is none
             actions.append(attribute.remove() if value is None else attribute.set(value))
         if "birthday" in changes.fields_set:
             birthday_index = _birthday_index(member_id, changes.birthday)
@@ -699,6 +701,8 @@ class RuleRepository:
             "limit": rule.limit,
             "per": str(rule.per) if rule.per else None,
             **({"tiers": sorted(rule.tiers)} if rule.tiers else {}),
+            **({"cap": rule.cap} if rule.cap is not None else {}),
+            **({"segments": sorted(rule.segments)} if rule.segments else {}),
         }
         with translate_transient():
             self._models.rule(
@@ -735,6 +739,8 @@ def _to_rule(item: RuleItem) -> EarningRule:
         limit=data.get("limit"),
         per=Per(data["per"]) if data.get("per") else None,
         tiers=frozenset(data.get("tiers") or ()),
+        cap=data.get("cap"),
+        segments=frozenset(data.get("segments") or ()),
     )
 
 
@@ -814,6 +820,7 @@ def _to_member_item(models: TenantModels, member: Member) -> MemberItem:
         referral_code=member.referral_code,
         card_code=member.card_code,
         referred_by=member.referred_by,
+        segments=set(member.segments) or None,
     )
 
 
@@ -830,6 +837,7 @@ def _to_member(item: MemberItem) -> Member:
         referral_code=item.referral_code,
         card_code=item.card_code,
         referred_by=item.referred_by,
+        segments=frozenset(item.segments or ()),
     )
 
 
@@ -924,6 +932,9 @@ def _to_ledger_item(models: TenantModels, entry: LedgerEntry) -> LedgerItem:
         if entry.breakdown
         else None,
         after_tier=after.tier,
+        cap_counters=json.dumps([list(c) for c in entry.cap_counters], separators=(",", ":"))
+        if entry.cap_counters
+        else None,
     )
 
 
@@ -962,6 +973,7 @@ def _to_entry(item: LedgerItem) -> LedgerEntry:
         matures_at=item.matures_at,
         pending_change=int(item.pending_change or 0),
         breakdown=tuple(Share(*share) for share in json.loads(item.breakdown)) if item.breakdown else (),
+        cap_counters=tuple((str(n), int(b)) for n, b in json.loads(item.cap_counters)) if item.cap_counters else (),
         amount=item.amount,
         currency=item.currency,
         reference=item.reference,

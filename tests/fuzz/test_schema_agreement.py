@@ -81,6 +81,20 @@ ACCEPTED = [
         },
         id="subscription period",
     ),
+    pytest.param("PATCH", MEMBER, {"segments": []}, id="patch clearing the segments"),
+    pytest.param("POST", "/v1/members", {"segments": ["vip", "staff_2"]}, id="enrol with segments"),
+    pytest.param(
+        "POST",
+        "/v1/program/rules",
+        {"name": "Weekly cap", "kind": "earning_cap", "cap": 500, "per": "week"},
+        id="an earning cap",
+    ),
+    pytest.param(
+        "POST",
+        "/v1/program/preview",
+        {"order": {"id": "o-1", "total": "1.00", "currency": "EUR"}, "member_id": "mem_01J00000000000000000000000"},
+        id="preview for a member",
+    ),
 ]
 
 #: Most of these were accepted by the document, and refused by the API, before issue 7.
@@ -154,6 +168,15 @@ REFUSED = [
             "price": "99.00",
         },
         id="subscription with a price",
+    ),
+    pytest.param("PATCH", MEMBER, {"segments": None}, id="patch with segments null"),
+    pytest.param("PATCH", MEMBER, {"segments": ["vip", "vip"]}, id="repeated segments"),
+    pytest.param("POST", "/v1/members", {"segments": ["VIP"]}, id="a segment outside the pattern"),
+    pytest.param(
+        "POST",
+        "/v1/program/preview",
+        {"order": {"id": "o-1", "total": "1.00", "currency": "EUR"}, "member_id": "someone"},
+        id="preview for a malformed member id",
     ),
 ]
 

@@ -35,6 +35,7 @@ def test_enrolling_a_member_returns_the_stored_profile(api: Api, admin_key: str)
             "name": "  Ada  ",
             "birthday": "1990-12-10",
             "marketing_consent": True,
+            "segments": ["vip", "staff"],
         },
     )
     bare = api.call("POST", "/v1/members", key=admin_key, body={})
@@ -50,6 +51,7 @@ def test_enrolling_a_member_returns_the_stored_profile(api: Api, admin_key: str)
         "marketing_consent": True,
         "card_code": None,
         "referred_by": None,
+        "segments": ["staff", "vip"],
     }
     assert re.fullmatch(r"[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{8}", full.body["referral_code"])
     assert full.body["created_at"] == full.body["updated_at"]

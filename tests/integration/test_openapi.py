@@ -302,6 +302,14 @@ def test_a_realistic_scenario_gets_only_documented_responses(
         api.call("POST", "/v1/program/preview", key=read_key, body={"order": {**order, "currency": "USD"}}).status
         == 400
     )
+    # The preview for a member (and one unknown: 404), an earning cap
+    someone = api.call("POST", "/v1/members", key=admin, body={"segments": ["vip"]}).body["id"]
+    for_member = {"order": order, "member_id": someone}
+    assert api.call("POST", "/v1/program/preview", key=read_key, body=for_member).body["points"] == 12
+    unknown = {**for_member, "member_id": "mem_01JD0000000000000000000000"}
+    assert api.call("POST", "/v1/program/preview", key=read_key, body=unknown).status == 404
+    cap = {"name": "Monthly cap", "kind": "earning_cap", "cap": 100_000, "per": "month"}
+    assert api.call("POST", "/v1/program/rules", key=admin, body=cap).status == 201
     assert api.call("POST", f"/v1/program/rules/{rule.body['id']}/end", key=admin).body["status"] == "ended"
     review = {"name": "Review", "kind": "activity", "activity": "review", "points": 5, "limit": 1, "per": "ever"}
     assert api.call("POST", "/v1/program/rules", key=admin, body=review).status == 201
