@@ -229,6 +229,24 @@ def test_a_plan_without_a_tier_adds_its_multiplier_only(api: Api, admin_key: str
     assert api.ledger(admin_key, member)[-1]["reference"] == "o-1"  # no join bonus for Boost
 
 
+def test_the_preview_for_a_subscribed_member_applies_the_plan_as_the_earn_does(
+    api: Api, admin_key: str, program: dict[str, Any]
+) -> None:
+    member = api.enrol(admin_key)
+    recorded(api, admin_key, member, period("inv-p", -timedelta(minutes=1), timedelta(days=30)), "p-1")
+    order = {"id": "o-9", "total": "10.00", "currency": "EUR"}
+
+    preview = api.call("POST", "/v1/program/preview", key=admin_key, body={"order": order, "member_id": member})
+    assert preview.status == 200, preview
+    earned = earn_order(api, admin_key, member, "o-9", "10.00")
+
+    # Then the preview names Gold (granted by the plan) and carries the plan's share, as the earn
+    assert preview.body["tier"] == "gold"
+    assert "plan:premium" in {share["rule_id"] for share in preview.body["breakdown"]}
+    assert preview.body["breakdown"] == earned["transaction"]["breakdown"]
+    assert preview.body["points"] == earned["transaction"]["points"]
+
+
 def test_a_gold_only_reward_is_open_to_a_member_gold_by_the_plan(
     api: Api, admin_key: str, program: dict[str, Any]
 ) -> None:
