@@ -457,7 +457,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(
         target=sent,
         member=members,
-        reference=st.sampled_from([*ORDERS, "earned", "earned", "earned", "never earned"]),
+        reference=st.sampled_from([*ORDERS, "earned", "earned", "earned", "reversed before", "never earned"]),
         size=small_points,
         how=st.sampled_from(["part", "part", "rest", "rest", "rest+1", "amount", "drawn"]),
         amount=amounts,
@@ -475,6 +475,19 @@ class LedgerMachine(RuleBasedStateMachine):
                 if open_orders:
                     member, state = (member[0], candidate.member_id), candidate
                     reference = open_orders[self.steps % len(open_orders)]
+                    break
+            else:
+                reference = ORDERS[0]
+        elif reference == "reversed before":  # a refund after an earlier refund of the same order
+            for candidate in (state, *(s for s in model.members.values() if s.member_id != member[1])):
+                reversed_orders = sorted(
+                    {e.reference for e in candidate.ledger if e.movement is MovementType.REVERSE and e.reference}
+                )
+                if reversed_orders:
+                    member, state = (member[0], candidate.member_id), candidate
+                    reference = reversed_orders[self.steps % len(reversed_orders)]
+                    # Mostly one point more than is left: the bound must count the earlier refunds.
+                    how = "rest+1" if size % 3 else "rest"
                     break
             else:
                 reference = ORDERS[0]
