@@ -178,6 +178,10 @@ class TenantModels:
     shopify: type[models.ShopifyIntegrationItem]
     # coalition partners
     partner: type[models.PartnerItem]
+    # bulk imports
+    import_job: type[models.ImportItem]
+    import_chunk: type[models.ImportChunkItem]
+    import_result: type[models.ImportResultItem]
 
 
 @lru_cache(maxsize=8)
@@ -219,6 +223,9 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         order_event=_bind(models.OrderEventItem, table_name, config, indexed=False),
         shopify=_bind(models.ShopifyIntegrationItem, table_name, config, indexed=True),
         partner=_bind(models.PartnerItem, table_name, config, indexed=False),
+        import_job=_bind(models.ImportItem, table_name, config, indexed=True, due_index=True),
+        import_chunk=_bind(models.ImportChunkItem, table_name, config, indexed=False),
+        import_result=_bind(models.ImportResultItem, table_name, config, indexed=False),
     )
 
 

@@ -14,6 +14,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, Upda
 from chalicelib.domain.errors import MemberExists, TransientStoreError
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy, Lot, LotChanges, Period
+from chalicelib.domain.imports import ExternalIdTaken
 from chalicelib.domain.jobs import JobName, JobRun, RunStatus
 from chalicelib.domain.ledger import Balance, LedgerEntry, MovementType
 from chalicelib.domain.members import Member, MemberChanges
@@ -103,6 +104,10 @@ def feed_partition(moment: datetime) -> str:
     return f"EVENTS#{moment.astimezone(UTC):%Y-%m-%d}"
 
 
+def feed_partition_of_day(day: date) -> str:
+    return f"EVENTS#{day.isoformat()}"
+
+
 def external_id_pk(external_id: str) -> str:
     return f"EXTID#{external_id}"
 
@@ -143,6 +148,55 @@ class MemberRepository:
                     f"a member with external_id {member.external_id!r} already exists",
                     details={"external_id": member.external_id, "member_id": existing.member_id if existing else None},
                 ) from None
+            if any(code in RETRYABLE_CANCELLATIONS for code in codes):
+                raise TransientStoreError(str(error)) from error
+            raise
+
+    def create_with_opening(
+        self,
+        member: Member,
+        balance: Balance,
+        entry: LedgerEntry | None,
+        lots: LotChanges,
+        tier: TierWrite | None,
+        *,
+        import_id: str,
+    ) -> None:
+        """A member, its balance and its opening entry (with its lot, tier review entry and
+        tier event), in one transaction, only if the external id is free (bulk import). The
+        external id's link remembers the import, so a rerun of that import recognises its own
+        member. ExternalIdTaken when the external id is linked already."""
+        models = self._models
+        if member.external_id is None:
+            raise ValueError("an imported member has an external id")
+        link = external_id_pk(member.external_id)
+        try:
+            with translate_transient(), _transaction(models) as tx:
+                tx.save(_to_member_item(models, member), condition=models.member.pk.does_not_exist())
+                tx.save(_to_balance_item(models, balance), condition=models.balance.pk.does_not_exist())
+                tx.save(
+                    models.external_id(pk=link, sk="#EXTID", member_id=member.member_id, import_id=import_id),
+                    condition=models.external_id.pk.does_not_exist(),
+                    label="link",
+                )
+                if entry is not None:
+                    tx.save(_to_ledger_item(models, entry), condition=models.ledger.pk.does_not_exist(), label="entry")
+                for created in lots.created:
+                    tx.save(_to_lot_item(models, created), condition=models.lot.pk.does_not_exist())
+                if tier is not None:
+                    add_tier_write(models, tx, tier)
+        except TransactWriteError as error:
+            codes = cancellation_codes(error)
+            refused = {
+                label for label, code in zip(tx.labels(), codes, strict=False) if code == "ConditionalCheckFailed"
+            }
+            if refused & {"link", "entry"}:
+                with translate_transient():
+                    try:
+                        found = models.external_id.get(link, "#EXTID", consistent_read=True)
+                    except DoesNotExist:
+                        raise TransientStoreError("the external id's link is not readable yet") from None
+                raise ExternalIdTaken(found.member_id, found.import_id) from None
             if any(code in RETRYABLE_CANCELLATIONS for code in codes):
                 raise TransientStoreError(str(error)) from error
             raise
@@ -255,9 +309,7 @@ class LedgerRepository:
         try:
             with translate_transient(), _transaction(models) as tx:
                 for entry in entries:
-                    tx.save(
-                        _to_ledger_item(models, entry), condition=models.ledger.pk.does_not_exist(), label=entry
-                    )
+                    tx.save(_to_ledger_item(models, entry), condition=models.ledger.pk.does_not_exist(), label=entry)
                 tx.update(
                     balance(pk=member_pk(member_id), sk=BALANCE),
                     actions=actions,
@@ -690,9 +742,26 @@ def _to_member(item: MemberItem) -> Member:
 
 
 def _to_balance_item(models: TenantModels, balance: Balance) -> BalanceItem:
+    """The whole balance item (an opening balance: a new member's, possibly with an opening
+    credit, its inactivity deadline in the due index and a tier)."""
+    lapse = (
+        (f"{_DUE_PREFIX}{due_shard(balance.member_id)}", f"{_sortable(balance.inactive_at)}#{balance.member_id}#LAPSE")
+        if balance.inactive_at is not None and balance.available > 0
+        else (None, None)
+    )
     return models.balance(
         pk=member_pk(balance.member_id),
         sk=BALANCE,
+        last_activity_at=balance.last_activity_at,
+        inactive_at=balance.inactive_at,
+        order_count=balance.order_count or None,
+        tier=balance.tier,
+        tier_since=balance.tier_since,
+        tier_expires_at=balance.tier_expires_at,
+        tier_rev=balance.tier_rev or None,
+        tier_buckets=balance.tier_buckets,
+        gsi2pk=lapse[0],
+        gsi2sk=lapse[1],
         member_id=balance.member_id,
         available=balance.available,
         lifetime_earned=balance.lifetime_earned,
