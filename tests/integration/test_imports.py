@@ -32,15 +32,6 @@ TIERS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def row_workers(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rows land 8 at a time, except on moto in-process: its backend is not thread-safe (its
-    item copies race with concurrent writes), while DynamoDB Local is."""
-    if backend == "moto":
-        monkeypatch.setenv("LOYALTY_IMPORT_ROW_WORKERS", "1")
-        reset_platform()
-
-
 @pytest.fixture
 def brand(api: Api, admin_key: str) -> Api:
     """Tenant "acme" with Silver and Gold tiers."""
