@@ -20,6 +20,7 @@ from ulid import ULID
 
 import app as application  # registers every blueprint, hence every operation
 from chalicelib.api.routing import OPERATIONS, Operation
+from chalicelib.jobs.imports import run_import
 from chalicelib.jobs.provisioning import FUNCTION, PROVISIONING_QUEUE
 from chalicelib.jobs.webhooks import dispatch_tenant
 from chalicelib.persistence.factory import tenant_models
@@ -49,6 +50,7 @@ class World:
     webhook_id: str = ""  # a webhook of tenant A, with one delivery
     delivery_id: str = ""
     shopify_integration_id: str = ""  # a Shopify integration of tenant A
+    import_id: str = ""  # a bulk import of tenant A (landed)
     # coalition partners: "coffee" (PATH_SAMPLES) and "books", whose key is keys["partner"]
 
     def usable_coupon(self) -> str:
@@ -75,12 +77,15 @@ PATH_SAMPLES: dict[str, Callable[[World], str]] = {
     "integration_id": lambda world: world.shopify_integration_id,
     # coalition partners: not the partner of world.keys["partner"] (that key may read only its own)
     "partner_id": lambda world: "coffee",
+    # bulk imports
+    "import_id": lambda world: world.import_id,
 }
 
 #: Path parameters naming an object a tenant owns (another tenant addressing it must get 404).
 OWNED_PATH_PARAMS = {"webhook_id", "delivery_id", "member_id", "key_id", "rule_id", "reward_id", "code"}
 OWNED_PATH_PARAMS |= {"integration_id"}  # commerce integrations
 OWNED_PATH_PARAMS |= {"partner_id"}  # coalition partners
+OWNED_PATH_PARAMS |= {"import_id"}  # bulk imports
 
 #: A valid body for every operation that takes one: the write it would do if let through.
 SAMPLE_BODIES: dict[str, dict[str, Any]] = {
@@ -122,6 +127,8 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "create_partner": {"partner_id": "intruder", "name": "Intruder", "earn_rate": "9", "redeem_rate": "9"},
     "partner_earn": {"member": {"external_id": "victim-1"}, "points": 1000},
     "partner_redeem": {"member": {"external_id": "victim-1"}, "points": 1},
+    # bulk imports: members with opening balances (one of them the victim's external id)
+    "create_import": {"csv": "external_id,points,tier\nintruder-1,100000,\nvictim-1,100000,\n"},
 }
 
 #: The access policy, pinned here so that a route declared with a weaker guard fails the suite:
@@ -194,6 +201,14 @@ ACCESS: dict[str, str] = {
     "get_partner_settlement": "admin",
     "partner_earn": "partner",
     "partner_redeem": "partner",
+    # bulk imports and exports: admin only (bulk enrolment with balances and tiers; every
+    # member's personal data and the whole ledger)
+    "create_import": "admin",
+    "list_imports": "admin",
+    "get_import": "admin",
+    "list_import_errors": "admin",
+    "export_members": "admin",
+    "export_ledger": "admin",
 }
 #: Routes a partner key may also call, for its own partner only (the sample path names another).
 PARTNER_READABLE = {"get_partner_settlement"}
@@ -282,6 +297,9 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
     partner_key = api.call("POST", "/v1/api-keys", key=admin_key, body=bound)
     assert partner_key.status == 201, partner_key
     keys["partner"] = partner_key.body["secret"]
+    imported = api.call("POST", "/v1/imports", key=admin_key, body={"csv": "external_id,points\nimported-1,10\n"})
+    assert imported.status == 202, imported
+    run_import("acme", imported.body["id"], budget_seconds=None)
     return World(
         api=api,
         admin=admin_key,
@@ -296,6 +314,7 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
         webhook_id=webhook_id,
         delivery_id=delivery_id,
         shopify_integration_id=shopify.body["id"],
+        import_id=imported.body["id"],
     )
 
 

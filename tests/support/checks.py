@@ -55,7 +55,8 @@ def all_pages(api: Api, key: str, path: str, *, limit: int = 100) -> list[dict[s
 
 
 def tenant_state(api: Api, admin_key: str) -> dict[str, Any]:
-    """Everything the tenant of ``admin_key`` holds: members, balances, ledgers, keys, program, job runs."""
+    """Everything the tenant of ``admin_key`` holds: members, balances, ledgers, keys, program, job runs,
+    partners, bulk imports."""
     members = all_pages(api, admin_key, "/v1/members")
     keys = api.call("GET", "/v1/api-keys", key=admin_key)
     program = api.call("GET", "/v1/program", key=admin_key)
@@ -69,6 +70,7 @@ def tenant_state(api: Api, admin_key: str) -> dict[str, Any]:
         "program": program.body,
         "job_runs": all_pages(api, admin_key, "/v1/jobs/runs"),
         "partners": partners.body["data"],
+        "imports": all_pages(api, admin_key, "/v1/imports"),
     }
 
 
