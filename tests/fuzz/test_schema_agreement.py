@@ -53,6 +53,7 @@ ACCEPTED = [
     pytest.param("PATCH", MEMBER, {"email": None}, id="patch clearing a field"),
     pytest.param("PATCH", MEMBER, {"name": " Ada "}, id="patch with a padded name"),
     pytest.param("POST", f"{MEMBER}/reverse", {"reference": "o-1", "points": 1}, id="reverse with points"),
+    pytest.param("POST", "/v1/imports", {"csv": "external_id,points\nagree-1,5\n"}, id="import as JSON"),
 ]
 
 #: Most of these were accepted by the document, and refused by the API, before issue 7.
@@ -81,6 +82,8 @@ REFUSED = [
     ),
     pytest.param("POST", f"{MEMBER}/earn", {"points": 5, "metadata": {"": "v"}}, id="empty metadata key"),
     pytest.param("POST", f"{MEMBER}/earn", {"points": 5, "metadata": {"k": 1}}, id="metadata value not a string"),
+    pytest.param("POST", "/v1/imports", {"csv": ""}, id="import of an empty file"),
+    pytest.param("POST", "/v1/imports", {"csv": "x", "rows": 1}, id="import with an unknown field"),
 ]
 
 
