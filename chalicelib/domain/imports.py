@@ -63,6 +63,8 @@ MAX_ROWS = 100_000
 MAX_FIELD_CHARS = 1024
 #: Failed attempts at running an import (not row failures) before it is marked ``failed``.
 MAX_ATTEMPTS = 5
+#: Rows written per DynamoDB transaction (a row is at most 7 items; a transaction takes 100).
+ROWS_PER_TRANSACTION = 12
 #: The ledger key of an opening balance: one per external id of the tenant, ever.
 LEDGER_KEY_PREFIX = "import:"
 
@@ -209,6 +211,18 @@ class ImportRow:
     tier: str | None
 
 
+@dataclass(frozen=True)
+class Landing:
+    """A valid row's writes: all of them land together, or none."""
+
+    row: int
+    member: Member
+    balance: Balance
+    entry: LedgerEntry | None
+    lots: LotChanges
+    tier: TierWrite | None
+
+
 class ExternalIdTaken(Exception):
     """The external id is linked to a member already: ``import_id`` is the import that
     created it (None: enrolled otherwise)."""
@@ -243,16 +257,9 @@ class ImportStore(Protocol):
     def release(self, import_id: str, *, owner: str, now: datetime, error: str | None, give_up: bool) -> None:
         """Give the lease back; with ``error``, count a failed attempt (``give_up``: mark failed)."""
 
-    def land(
-        self,
-        import_id: str,
-        member: Member,
-        balance: Balance,
-        entry: LedgerEntry | None,
-        lots: LotChanges,
-        tier: TierWrite | None,
-    ) -> None:
-        """One row, in one transaction, only if its external id is free: else ExternalIdTaken."""
+    def land(self, import_id: str, landings: Sequence[Landing]) -> dict[int, ExternalIdTaken]:
+        """The rows in one transaction, each only if its external id is free: the rows whose
+        external id is taken are left out (returned by row number) and the others written."""
 
     def issues(self, import_id: str, *, limit: int, cursor: str | None) -> Page[RowIssue]:
         """Rows not imported, in row order."""
@@ -545,21 +552,34 @@ class ImportService:
         context = _ChunkContext(
             program=self._program.get(), tiers=self._tiers.in_force(now), today=now.astimezone(UTC).date()
         )
-        if self._workers == 1 or len(chunk.rows) == 1:
-            results = [self._land_row(job, row, context) for row in chunk.rows]
+        results: dict[int, _Landed] = {}
+        landings: list[Landing] = []
+        for row in chunk.rows:
+            checked = self._prepare(job, row, context)
+            if isinstance(checked, Landing):
+                landings.append(checked)
+            else:
+                results[row.number] = checked
+        size = max(1, ROWS_PER_TRANSACTION)
+        batches = [landings[start : start + size] for start in range(0, len(landings), size)]
+        if self._workers == 1 or len(batches) <= 1:
+            landed = [self._land_batch(job, batch) for batch in batches]
         else:
             with ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="import") as pool:
-                results = list(pool.map(lambda row: self._land_row(job, row, context), chunk.rows))
-        issues = tuple(result.issue for result in results if result.issue is not None)
+                landed = list(pool.map(lambda batch: self._land_batch(job, batch), batches))
+        for outcome in landed:
+            results.update(outcome)
+        ordered = [results[row.number] for row in chunk.rows]
         return ChunkResult(
             index=chunk.index,
-            imported=sum(1 for r in results if r.outcome is RowOutcome.IMPORTED),
-            skipped=sum(1 for r in results if r.outcome is RowOutcome.SKIPPED),
-            failed=sum(1 for r in results if r.outcome is RowOutcome.FAILED),
-            issues=issues,
+            imported=sum(1 for r in ordered if r.outcome is RowOutcome.IMPORTED),
+            skipped=sum(1 for r in ordered if r.outcome is RowOutcome.SKIPPED),
+            failed=sum(1 for r in ordered if r.outcome is RowOutcome.FAILED),
+            issues=tuple(r.issue for r in ordered if r.issue is not None),
         )
 
-    def _land_row(self, job: ImportJob, row: StoredRow, context: _ChunkContext) -> _Landed:
+    def _prepare(self, job: ImportJob, row: StoredRow, context: _ChunkContext) -> Landing | _Landed:
+        """The row's writes, or its failure (nothing is written for an invalid row)."""
         columns = job.columns
         external_id = row.fields[columns.index("external_id")].strip() if row.fields else ""
         shown_id = external_id[:128] or None
@@ -593,16 +613,9 @@ class ImportService:
             code, _, message = problems[0]
             fields = [{"path": column, "message": text, "type": kind} for kind, column, text in problems]
             return failed(code, f"{problems[0][1]}: {message}", fields=fields)
-        for attempt in range(1, self._max_transient_failures + 1):
-            try:
-                return self._commit_row(job, row, parsed, context)
-            except TransientStoreError:
-                if attempt == self._max_transient_failures:
-                    raise RetryLater("storage is busy; the import resumes from its checkpoint") from None
-                self._sleep(min(0.2, 0.01 * 2**attempt))
-        raise AssertionError("unreachable")
+        return self._landing(job, row.number, parsed, context)
 
-    def _commit_row(self, job: ImportJob, row: StoredRow, parsed: ImportRow, context: _ChunkContext) -> _Landed:
+    def _landing(self, job: ImportJob, row: int, parsed: ImportRow, context: _ChunkContext) -> Landing:
         now = self._clock()
         member = Member(
             member_id=new_member_id(now),
@@ -620,9 +633,9 @@ class ImportService:
             parsed.points,
             idempotency_key=f"{LEDGER_KEY_PREFIX}{parsed.external_id}",
             now=now,
-            reason=f"opening balance (import {job.import_id}, row {row.number})",
+            reason=f"opening balance (import {job.import_id}, row {row})",
             reference=job.import_id,
-            metadata={"import_id": job.import_id, "row": str(row.number)},
+            metadata={"import_id": job.import_id, "row": str(row)},
             actor_key_id=job.actor_key_id,
             timezone=self._timezone,
         )
@@ -630,21 +643,39 @@ class ImportService:
         if parsed.tier is not None:
             balance, tier = self._tiers.imported(context.tiers, balance, parsed.tier, now)
         entry = replace(opening.entry, balance_after=balance) if opening.entry is not None else None
-        try:
-            self._store.land(job.import_id, member, balance, entry, opening.lots, tier)
-        except ExternalIdTaken as taken:
-            if taken.import_id == job.import_id:
-                return _Landed(RowOutcome.IMPORTED)  # landed by an earlier attempt of this very import
-            issue = RowIssue(
-                row.number,
-                parsed.external_id,
+        return Landing(row, member, balance, entry, opening.lots, tier)
+
+    def _land_batch(self, job: ImportJob, batch: list[Landing]) -> dict[int, _Landed]:
+        """Write the rows (one transaction; rows whose external id is taken are left out and the
+        rest written), retrying storage that is busy."""
+        for attempt in range(1, self._max_transient_failures + 1):
+            try:
+                taken = self._store.land(job.import_id, batch)
+                break
+            except TransientStoreError:
+                if attempt == self._max_transient_failures:
+                    raise RetryLater("storage is busy; the import resumes from its checkpoint") from None
+                self._sleep(min(0.2, 0.01 * 2**attempt))
+        results: dict[int, _Landed] = {}
+        for landing in batch:
+            found = taken.get(landing.row)
+            if found is None or found.import_id == job.import_id:
+                # written now, or by an earlier attempt of this very import (a rerun)
+                results[landing.row] = _Landed(RowOutcome.IMPORTED)
+                continue
+            external_id = landing.member.external_id
+            results[landing.row] = _Landed(
                 RowOutcome.SKIPPED,
-                "member_exists",
-                f"a member with external_id {parsed.external_id!r} already exists; it was left unchanged",
-                {"member_id": taken.member_id},
+                RowIssue(
+                    landing.row,
+                    external_id,
+                    RowOutcome.SKIPPED,
+                    "member_exists",
+                    f"a member with external_id {external_id!r} already exists; it was left unchanged",
+                    {"member_id": found.member_id},
+                ),
             )
-            return _Landed(RowOutcome.SKIPPED, issue)
-        return _Landed(RowOutcome.IMPORTED)
+        return results
 
 
 def _describe(error: Exception) -> str:

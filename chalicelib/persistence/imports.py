@@ -22,8 +22,10 @@ from chalicelib.domain.errors import InvalidRequest, TransientStoreError
 from chalicelib.domain.imports import (
     Chunk,
     ChunkResult,
+    ExternalIdTaken,
     ImportJob,
     ImportStatus,
+    Landing,
     RowIssue,
     RowOutcome,
     decode_rows,
@@ -41,10 +43,6 @@ from chalicelib.persistence.pagination import decode_cursor, encode_cursor, pagi
 from chalicelib.persistence.tenant_data import MemberRepository
 
 if TYPE_CHECKING:
-    from chalicelib.domain.expiry import LotChanges
-    from chalicelib.domain.ledger import Balance, LedgerEntry
-    from chalicelib.domain.members import Member
-    from chalicelib.domain.tiers import TierWrite
     from chalicelib.persistence.factory import TenantModels
     from chalicelib.persistence.models import ImportItem
 
@@ -235,16 +233,8 @@ class ImportRepository:
             if response_code(failure) != _CONDITION_FAILED:
                 raise
 
-    def land(
-        self,
-        import_id: str,
-        member: Member,
-        balance: Balance,
-        entry: LedgerEntry | None,
-        lots: LotChanges,
-        tier: TierWrite | None,
-    ) -> None:
-        MemberRepository(self._models).create_with_opening(member, balance, entry, lots, tier, import_id=import_id)
+    def land(self, import_id: str, landings: Sequence[Landing]) -> dict[int, ExternalIdTaken]:
+        return MemberRepository(self._models).create_with_opening(landings, import_id=import_id)
 
     def issues(self, import_id: str, *, limit: int, cursor: str | None) -> Page[RowIssue]:
         """Rows not imported, in row order: the results' issues from the cursor's chunk and

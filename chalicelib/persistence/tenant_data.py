@@ -14,7 +14,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, Upda
 from chalicelib.domain.errors import MemberExists, TransientStoreError
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy, Lot, LotChanges, Period
-from chalicelib.domain.imports import ExternalIdTaken
+from chalicelib.domain.imports import ExternalIdTaken, Landing
 from chalicelib.domain.jobs import JobName, JobRun, RunStatus
 from chalicelib.domain.ledger import Balance, LedgerEntry, MovementType
 from chalicelib.domain.members import Member, MemberChanges
@@ -152,54 +152,69 @@ class MemberRepository:
                 raise TransientStoreError(str(error)) from error
             raise
 
-    def create_with_opening(
-        self,
-        member: Member,
-        balance: Balance,
-        entry: LedgerEntry | None,
-        lots: LotChanges,
-        tier: TierWrite | None,
-        *,
-        import_id: str,
-    ) -> None:
-        """A member, its balance and its opening entry (with its lot, tier review entry and
-        tier event), in one transaction, only if the external id is free (bulk import). The
-        external id's link remembers the import, so a rerun of that import recognises its own
-        member. ExternalIdTaken when the external id is linked already."""
+    def create_with_opening(self, landings: Sequence[Landing], *, import_id: str) -> dict[int, ExternalIdTaken]:
+        """New members, each with its balance, opening entry, lot, tier review entry and tier
+        event, in one transaction (bulk import): a member is written only if its external id
+        is free, and the link remembers the import, so a rerun of that import recognises its
+        own members. When some external ids are taken, those rows are left out and the
+        transaction is sent again with the others: returns the rows left out, by row number."""
         models = self._models
+        pending = list(landings)
+        taken: dict[int, ExternalIdTaken] = {}
+        while pending:
+            try:
+                with translate_transient(), _transaction(models) as tx:
+                    for landing in pending:
+                        self._add_landing(tx, landing, import_id)
+                return taken
+            except TransactWriteError as error:
+                codes = cancellation_codes(error)
+                refused = {
+                    label[1]
+                    for label, code in zip(tx.labels(), codes, strict=False)
+                    if code == "ConditionalCheckFailed" and isinstance(label, tuple)
+                }
+                if not refused:
+                    if any(code in RETRYABLE_CANCELLATIONS for code in codes):
+                        raise TransientStoreError(str(error)) from error
+                    raise
+                for landing in pending:
+                    if landing.row in refused:
+                        taken[landing.row] = self._taken(landing.member.external_id or "")
+                pending = [landing for landing in pending if landing.row not in refused]
+        return taken
+
+    def _add_landing(self, tx: GuardedTransactWrite, landing: Landing, import_id: str) -> None:
+        models, member = self._models, landing.member
         if member.external_id is None:
             raise ValueError("an imported member has an external id")
-        link = external_id_pk(member.external_id)
-        try:
-            with translate_transient(), _transaction(models) as tx:
-                tx.save(_to_member_item(models, member), condition=models.member.pk.does_not_exist())
-                tx.save(_to_balance_item(models, balance), condition=models.balance.pk.does_not_exist())
-                tx.save(
-                    models.external_id(pk=link, sk="#EXTID", member_id=member.member_id, import_id=import_id),
-                    condition=models.external_id.pk.does_not_exist(),
-                    label="link",
-                )
-                if entry is not None:
-                    tx.save(_to_ledger_item(models, entry), condition=models.ledger.pk.does_not_exist(), label="entry")
-                for created in lots.created:
-                    tx.save(_to_lot_item(models, created), condition=models.lot.pk.does_not_exist())
-                if tier is not None:
-                    add_tier_write(models, tx, tier)
-        except TransactWriteError as error:
-            codes = cancellation_codes(error)
-            refused = {
-                label for label, code in zip(tx.labels(), codes, strict=False) if code == "ConditionalCheckFailed"
-            }
-            if refused & {"link", "entry"}:
-                with translate_transient():
-                    try:
-                        found = models.external_id.get(link, "#EXTID", consistent_read=True)
-                    except DoesNotExist:
-                        raise TransientStoreError("the external id's link is not readable yet") from None
-                raise ExternalIdTaken(found.member_id, found.import_id) from None
-            if any(code in RETRYABLE_CANCELLATIONS for code in codes):
-                raise TransientStoreError(str(error)) from error
-            raise
+        tx.save(_to_member_item(models, member), condition=models.member.pk.does_not_exist())
+        tx.save(_to_balance_item(models, landing.balance), condition=models.balance.pk.does_not_exist())
+        tx.save(
+            models.external_id(
+                pk=external_id_pk(member.external_id), sk="#EXTID", member_id=member.member_id, import_id=import_id
+            ),
+            condition=models.external_id.pk.does_not_exist(),
+            label=("link", landing.row),
+        )
+        if landing.entry is not None:
+            tx.save(
+                _to_ledger_item(models, landing.entry),
+                condition=models.ledger.pk.does_not_exist(),
+                label=("entry", landing.row),
+            )
+        for created in landing.lots.created:
+            tx.save(_to_lot_item(models, created), condition=models.lot.pk.does_not_exist())
+        if landing.tier is not None:
+            add_tier_write(models, tx, landing.tier)
+
+    def _taken(self, external_id: str) -> ExternalIdTaken:
+        with translate_transient():
+            try:
+                found = self._models.external_id.get(external_id_pk(external_id), "#EXTID", consistent_read=True)
+            except DoesNotExist:
+                raise TransientStoreError("the external id's link is not readable yet") from None
+        return ExternalIdTaken(found.member_id, found.import_id)
 
     def get(self, member_id: str) -> Member | None:
         with translate_transient():

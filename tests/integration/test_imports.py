@@ -8,6 +8,7 @@ members, their balances and ledgers. The job unit runs in-process here, as it do
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -279,8 +280,9 @@ def test_a_crash_mid_chunk_then_reruns_land_every_row_exactly_once(
     brand: Api, admin_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api = brand
-    # Given chunks of 7 rows, rows landed one at a time, and a file of 30 members
+    # Given chunks of 7 rows, rows landed one at a time (a transaction each), and a file of 30 members
     monkeypatch.setattr(import_domain, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(import_domain, "ROWS_PER_TRANSACTION", 1)
     monkeypatch.setenv("LOYALTY_IMPORT_ROW_WORKERS", "1")
     reset_platform()
     platform()
@@ -296,14 +298,14 @@ def test_a_crash_mid_chunk_then_reruns_land_every_row_exactly_once(
     real_land = ImportRepository.land
     calls = {"n": 0}
 
-    def flaky(self: ImportRepository, *args: Any, **kwargs: Any) -> None:
+    def flaky(self: ImportRepository, *args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 9:
             real_land(self, *args, **kwargs)
             raise TimeoutError("the answer of a committed transaction was lost")
         if calls["n"] == 10:
             raise RuntimeError("the function crashed")
-        real_land(self, *args, **kwargs)
+        return real_land(self, *args, **kwargs)
 
     monkeypatch.setattr(ImportRepository, "land", flaky)
     with pytest.raises(TimeoutError):
@@ -354,11 +356,11 @@ def test_a_crash_mid_chunk_then_reruns_land_every_row_exactly_once(
     assert after["ledgers"] == before["ledgers"]
 
 
-def _crash_on(calls: dict[str, int], n: int, land: Callable[..., None], self: Any, args: Any, kwargs: Any) -> None:
+def _crash_on(calls: dict[str, int], n: int, land: Callable[..., Any], self: Any, args: Any, kwargs: Any) -> Any:
     calls["n"] += 1
     if calls["n"] == n:
         raise RuntimeError("the function crashed again")
-    land(self, *args, **kwargs)
+    return land(self, *args, **kwargs)
 
 
 def test_a_chunk_result_is_counted_once_even_when_two_runs_record_it(brand: Api, admin_key: str) -> None:
@@ -461,3 +463,49 @@ def test_deployed_a_submitted_import_runs_from_the_jobs_queue_message_by_message
     # And a malformed message is dropped
     event = api.client.events.generate_sqs_event(message_bodies=['{"kind": "import"}'], queue_name=JOBS_QUEUE)
     api.client.lambda_.invoke("run-tenant-job", event)
+
+
+def test_rows_land_in_batches_and_a_batch_whose_answer_was_lost_is_recognised_on_rerun(
+    brand: Api, admin_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = brand
+    # Given 4 rows per transaction, and a member enrolled through the API under one of the file's ids
+    monkeypatch.setattr(import_domain, "ROWS_PER_TRANSACTION", 4)
+    existing = api.enrol(admin_key, external_id="b-05")
+    text = "external_id,points\n" + "".join(f"b-{n:02d},{n}\n" for n in range(1, 11))
+    job = submit(api, admin_key, text).body
+
+    # When the second transaction commits but its answer is lost
+    real_land = ImportRepository.land
+    calls = {"n": 0}
+
+    lock = threading.Lock()
+
+    def lost_answer(self: ImportRepository, *args: Any, **kwargs: Any) -> Any:
+        with lock:  # batches land from several threads on DynamoDB Local
+            calls["n"] += 1
+            mine = calls["n"]
+        result = real_land(self, *args, **kwargs)
+        if mine == 2:
+            raise TimeoutError("the answer of a committed transaction was lost")
+        return result
+
+    monkeypatch.setattr(ImportRepository, "land", lost_answer)
+    with pytest.raises(TimeoutError):
+        import_jobs.run_import("acme", job["id"], budget_seconds=None)
+    crashed = api.call("GET", f"{IMPORTS}/{job['id']}", key=admin_key).body
+    assert (crashed["status"], crashed["counts"]["processed"], crashed["attempts"]) == ("running", 0, 1), crashed
+
+    # Then the rerun counts the rows it had written as imported, skips the existing member only
+    monkeypatch.setattr(ImportRepository, "land", real_land)
+    import_jobs.run_import("acme", job["id"], budget_seconds=None)
+    done = api.call("GET", f"{IMPORTS}/{job['id']}", key=admin_key).body
+    assert done["counts"] == {"total": 10, "processed": 10, "imported": 9, "skipped": 1, "failed": 0}, done
+    assert [(e["row"], e["code"], e["details"]) for e in done["errors"]] == [
+        (6, "member_exists", {"member_id": existing})
+    ]
+    for member in all_pages(api, admin_key, "/v1/members"):
+        n = int(member["external_id"].removeprefix("b-"))
+        expected = [] if member["id"] == existing else [n]
+        assert [e["points"] for e in api.ledger(admin_key, member["id"])] == expected, member
+        assert api.balance(admin_key, member["id"])["available"] == sum(expected)
