@@ -287,21 +287,17 @@ def parse_csv(data: bytes | str, *, max_rows: int = MAX_ROWS) -> ParsedCsv:
     else:
         text = data.removeprefix("\ufeff")
     reader = csv.reader(io.StringIO(text, newline=""))
-    number = 1
     try:
         header = next(reader, None)
-        if header is None or not any(name.strip() for name in header):
-            raise InvalidRequest.for_fields(
-                "the CSV is empty: its first row must name the columns",
-                ("header", f"expected a header naming some of {', '.join(COLUMNS)}", "missing"),
-            )
-        columns = _check_header(header)
-        rows = _read_rows(reader, columns, max_rows)
-        number = rows[-1].number if rows else number
     except csv.Error as error:
+        raise _unreadable(1, error) from None
+    if header is None or not any(name.strip() for name in header):
         raise InvalidRequest.for_fields(
-            f"the CSV cannot be read after row {number}: {error}", ("body", str(error), "csv_syntax")
-        ) from None
+            "the CSV is empty: its first row must name the columns",
+            ("header", f"expected a header naming some of {', '.join(COLUMNS)}", "missing"),
+        )
+    columns = _check_header(header)
+    rows = _read_rows(reader, columns, max_rows)
     if not rows:
         raise InvalidRequest.for_fields(
             "the CSV has a header but no rows", ("body", "no rows after the header", "missing")
@@ -339,7 +335,13 @@ def _read_rows(reader: Any, columns: tuple[str, ...], max_rows: int) -> list[Sto
     first_row_of: dict[str, int] = {}
     rows: list[StoredRow] = []
     number = 1
-    for record in reader:
+    while True:
+        try:
+            record = next(reader, None)
+        except csv.Error as error:
+            raise _unreadable(number + 1, error) from None
+        if record is None:
+            return rows
         number += 1
         if not record or (len(record) == 1 and not record[0].strip() and len(columns) > 1):
             continue  # a blank line
@@ -357,7 +359,12 @@ def _read_rows(reader: Any, columns: tuple[str, ...], max_rows: int) -> list[Sto
         if external_id and not duplicate_of:
             first_row_of[external_id] = number
         rows.append(StoredRow(number, fields, duplicate_of=duplicate_of))
-    return rows
+
+
+def _unreadable(row: int, error: csv.Error) -> InvalidRequest:
+    return InvalidRequest.for_fields(
+        f"the CSV cannot be read at row {row}: {error}; nothing was imported", ("body", str(error), "csv_syntax")
+    )
 
 
 def _chunked(rows: list[StoredRow]) -> tuple[Chunk, ...]:
