@@ -101,7 +101,7 @@ def measure(endpoint: str, *, rows: int, sample: int = 500, workers: int = 8, pr
     services = platform()
     service = imports(services, TENANT)
     data, expected = make_csv(rows, prefix="row")
-    say(f"throughput: {rows} rows ({len(data) / 1e6:.1f} MB), {workers} rows in flight")
+    say(f"throughput: {rows} rows ({len(data) / 1e6:.1f} MB), {workers} transactions in flight")
     started = time.perf_counter()
     job = service.submit(data)
     submit_seconds = time.perf_counter() - started

@@ -249,9 +249,12 @@ class ImportStore(Protocol):
         None when another worker holds it or it is finished."""
 
     def chunk(self, import_id: str, index: int) -> Chunk: ...
-    def finish_chunk(self, import_id: str, result: ChunkResult, *, now: datetime) -> bool:
-        """Record the chunk's result, add its counts and move the checkpoint past it, in one
-        transaction, only if the chunk has no result yet: False when it had one."""
+    def finish_chunk(
+        self, import_id: str, result: ChunkResult, *, now: datetime, lease_until: datetime | None = None
+    ) -> bool:
+        """Record the chunk's result, add its counts and move the checkpoint past it (and the
+        lease to ``lease_until``), in one transaction, only if the chunk has no result yet:
+        False when it had one."""
 
     def complete(self, import_id: str, *, now: datetime) -> ImportJob: ...
     def release(self, import_id: str, *, owner: str, now: datetime, error: str | None, give_up: bool) -> None:
@@ -538,7 +541,8 @@ class ImportService:
                 if budget_seconds is not None and landed and self._monotonic() - started >= budget_seconds:
                     break
                 result = self._land_chunk(job, self._store.chunk(import_id, job.next_chunk))
-                self._store.finish_chunk(import_id, result, now=self._clock())
+                moment = self._clock()
+                self._store.finish_chunk(import_id, result, now=moment, lease_until=moment + lease)
                 landed += 1
                 job = self.get(import_id)
                 if on_chunk is not None:

@@ -151,7 +151,9 @@ class ImportRepository:
             item = self._models.import_chunk.get(chunk_pk(import_id, index), "#CHUNK", consistent_read=True)
         return Chunk(index, decode_rows(item.rows))
 
-    def finish_chunk(self, import_id: str, result: ChunkResult, *, now: datetime) -> bool:
+    def finish_chunk(
+        self, import_id: str, result: ChunkResult, *, now: datetime, lease_until: datetime | None = None
+    ) -> bool:
         models = self._models
         job, stored = models.import_job, models.import_result
         issues = [[i.row, i.external_id, str(i.outcome), i.code, i.message, i.details] for i in result.issues]
@@ -176,6 +178,7 @@ class ImportRepository:
                         job.failed.add(result.failed),
                         job.next_chunk.set(result.index + 1),
                         job.updated_at.set(now),
+                        *([job.lease_until.set(lease_until)] if lease_until is not None else []),
                     ],
                     condition=job.next_chunk == result.index,
                 )
