@@ -28,7 +28,8 @@ test: install
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 --dist loadfile
 
-## Benchmarks: request units per operation, handler overhead, cold-start imports.
+## Benchmarks: request units per operation, handler overhead, cold-start imports, webhook and bulk import
+## throughput (python -m bench.imports --rows 100000 for the full import figure).
 bench: install
 	$(PY) -m bench.run
 

@@ -41,3 +41,11 @@ app.register_blueprint(referral_routes.bp, url_prefix="/v1")
 from chalicelib.api import plans as plan_routes  # noqa: E402
 
 app.register_blueprint(plan_routes.bp, url_prefix="/v1")
+# Bulk import and export (issue 5): imports land in job units (the jobs queue, or in-process).
+from chalicelib.api import exports as export_routes  # noqa: E402
+from chalicelib.api import imports as import_routes  # noqa: E402
+from chalicelib.jobs import imports as import_jobs  # noqa: E402
+
+app.register_blueprint(import_routes.bp, url_prefix="/v1")
+app.register_blueprint(export_routes.bp, url_prefix="/v1")
+app.register_blueprint(import_jobs.bp)

@@ -2,8 +2,9 @@
 
 Options: ``--iterations N`` (latency samples, default 200), ``--warmup N`` (default 20),
 ``--cold-runs N`` (fresh interpreters per side, default 15), ``--plain`` (no rich),
-``--skip-latency`` / ``--skip-cold`` / ``--skip-expiry`` / ``--skip-webhooks`` (for quick runs), ``--expiry-only``
-(just the expiry job), ``--expiry-scale F`` (fraction of issue 3's full scale of 10 000 due
+``--skip-latency`` / ``--skip-cold`` / ``--skip-expiry`` / ``--skip-webhooks`` / ``--skip-imports`` (for quick
+runs), ``--import-rows N`` (bulk import section, default 5 000; ``python -m bench.imports`` runs
+100 000), ``--expiry-only`` (just the expiry job), ``--expiry-scale F`` (fraction of issue 3's full scale of 10 000 due
 lots in tenants of 10 000 and 100 000 members; the default fits ``make bench`` in ~5 minutes).
 """
 
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-cold", action="store_true")
     parser.add_argument("--skip-expiry", action="store_true", help="leave out the expiry job section")
     parser.add_argument("--skip-webhooks", action="store_true", help="leave out webhook delivery throughput")
+    parser.add_argument("--skip-imports", action="store_true", help="leave out bulk import throughput")
+    parser.add_argument("--import-rows", type=int, default=5000, help="rows of the bulk import section")
     parser.add_argument("--expiry-only", action="store_true", help="run only the expiry job section")
     parser.add_argument(
         "--expiry-scale",
@@ -86,6 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         from bench import webhooks
 
         webhooks.print_webhooks(report, webhooks.run())
+    if not args.skip_imports:
+        from bench import imports
+
+        imports.print_imports(
+            report,
+            imports.run(rows=args.import_rows, progress=lambda text: print(f"[imports] {text}", file=sys.stderr)),
+        )
     if not args.skip_expiry:
         run_expiry(report, args.expiry_scale, results)
     sections.print_verdicts(report, results)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -105,13 +106,15 @@ def _run_schedules(every_seconds: float, webhooks_every_seconds: float, stop: th
     from chalice.test import Client
 
     from app import app
+    from chalicelib.jobs.imports import SCHEDULE as IMPORTS_SCHEDULE
     from chalicelib.jobs.webhooks import SCHEDULE as WEBHOOKS_SCHEDULE
 
     schedules = [s for s in app.event_sources if isinstance(s, ScheduledEventConfig)]
     if not schedules:
         console.print("[dim]scheduler: the app defines no scheduled jobs yet[/dim]")
         return
-    every = {s.name: webhooks_every_seconds if s.name == WEBHOOKS_SCHEDULE else every_seconds for s in schedules}
+    fast = {WEBHOOKS_SCHEDULE, IMPORTS_SCHEDULE}  # deliveries and imports: soon after they are asked for
+    every = {s.name: webhooks_every_seconds if s.name in fast else every_seconds for s in schedules}
     listed = ", ".join(f"{name} every {seconds:g}s" for name, seconds in every.items())
     console.print(f"scheduler: {listed}", soft_wrap=True, highlight=False, markup=False)
     due = {name: time.monotonic() + seconds for name, seconds in every.items()}
@@ -140,7 +143,7 @@ def run_local(
     ),
     webhooks_every: float = typer.Option(
         float(os.environ.get("LOYALTY_LOCAL_WEBHOOKS_EVERY", "5")),
-        help="Seconds between local runs of the webhook dispatch (deliveries to your receivers).",
+        help="Seconds between local runs of the webhook dispatch (deliveries to your receivers) and of bulk imports.",
     ),
 ) -> None:
     """Serve the API with `chalice local` on an embedded moto server, seeded with a demo brand."""
@@ -243,6 +246,149 @@ def run_job(
     for tenant_id in tenant_ids:
         run = services.for_registered_tenant(tenant_id).jobs.run(name, moment)
         console.print(f"{tenant_id:<32} {run.status:<10} {run.counts}", markup=False)
+
+
+# --- bulk import and export (over HTTP, with a tenant's admin key) ---------------------------------
+
+import_cli = typer.Typer(help="Bulk imports, over the API with an admin key.")
+export_cli = typer.Typer(help="CSV exports, over the API with an admin key.")
+cli.add_typer(import_cli, name="import")
+cli.add_typer(export_cli, name="export")
+
+_API = typer.Option(
+    "http://127.0.0.1:8000", "--api", envvar="LOYALTY_API_URL", help="The API's root (make run's by default)."
+)
+_KEY = typer.Option(..., "--key", envvar="LOYALTY_API_KEY", help="A tenant admin key (lk_...).")
+
+
+def _client(api: str, key: str):  # local tooling: the client class is imported lazily
+    from chalicelib.bulk_client import Client, RequestsTransport
+
+    return Client(RequestsTransport(api), key)
+
+
+@import_cli.command("members")
+def import_members_command(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file.")],
+    api: str = _API,
+    key: str = _KEY,
+    poll: float = typer.Option(1.0, help="Seconds between looks at the import's progress."),
+    part_bytes: int = typer.Option(4_900_000, help="Larger files are sent as several imports of this size."),
+    errors_out: Annotated[
+        Path | None, typer.Option("--errors-out", help="Write every row not imported to this CSV.")
+    ] = None,
+) -> None:
+    """Import members with opening balances (and tiers) from a CSV file, with a progress bar.
+
+    Columns: external_id (required), email, name, birthday, marketing_consent, points, tier.
+    Exit code 1 if some rows failed (their reasons are listed), 2 if the API refused the file."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from chalicelib.bulk_client import ApiError, import_members, write_errors
+
+    client = _client(api, key)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(f"importing {file.name}", total=None)
+
+        def show(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            report = import_members(
+                client, file.read_bytes(), poll_seconds=poll, part_bytes=part_bytes, on_progress=show
+            )
+        except ApiError as error:
+            progress.stop()
+            console.print(f"[red]refused: {error}[/red]", highlight=False)
+            for problem in error.details.get("fields", []):
+                console.print(f"  {problem['path']}: {problem['message']}", highlight=False, markup=False)
+            raise typer.Exit(2) from None
+    totals = report.totals
+    table = Table(title=f"Import of {file.name}")
+    for column in ("import", "status", "rows", "imported", "skipped", "failed"):
+        table.add_column(column, justify="right" if column not in ("import", "status") else "left")
+    for part in report.parts:
+        counts = part.record["counts"]
+        table.add_row(
+            str(part.import_id),
+            str(part.record["status"]),
+            *(str(counts[k]) for k in ("total", "imported", "skipped", "failed")),
+        )
+    console.print(table)
+    console.print(
+        f"{totals['imported']} imported, {totals['skipped']} skipped (already members), {totals['failed']} failed "
+        f"of {totals['total']} rows",
+        highlight=False,
+    )
+    for issue in report.errors[:20]:
+        console.print(
+            f"  row {issue['row']} ({issue.get('external_id') or '-'}): {issue['outcome']} {issue['code']}: "
+            f"{issue['message']}",
+            highlight=False,
+            markup=False,
+        )
+    if len(report.errors) > 20:
+        console.print(f"  ... and {len(report.errors) - 20} more" + ("" if errors_out else " (--errors-out FILE)"))
+    if errors_out is not None:
+        write_errors(report.errors, errors_out)
+        console.print(f"rows not imported written to {errors_out}")
+    if "failed" in report.statuses:
+        console.print("[red]an import failed (see its last_error); it is no longer resumed[/red]")
+        raise typer.Exit(2)
+    if totals["failed"]:
+        raise typer.Exit(1)
+
+
+def _export(path: str, out: Path, api: str, key: str) -> None:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from chalicelib.bulk_client import ApiError, export_csv
+
+    client = _client(api, key)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task(f"exporting to {out}", total=None)
+        try:
+            rows = export_csv(client, path, out, on_rows=lambda n: bar.update(task, description=f"{n} rows"))
+        except ApiError as error:
+            bar.stop()
+            console.print(f"[red]refused: {error}[/red]", highlight=False)
+            raise typer.Exit(2) from None
+    console.print(f"{rows} rows written to {out}", highlight=False)
+
+
+@export_cli.command("members")
+def export_members_command(
+    out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
+    api: str = _API,
+    key: str = _KEY,
+    page_size: int = typer.Option(1000, help="Members per request (1-1000)."),
+) -> None:
+    """Every member with its balance and tier, as one CSV file."""
+    _export(f"/v1/exports/members.csv?limit={page_size}", out, api, key)
+
+
+@export_cli.command("ledger")
+def export_ledger_command(
+    out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
+    start: str = typer.Option(None, "--from", help="First instant, RFC 3339 (default: the first of the month)."),
+    end: str = typer.Option(None, "--to", help="End instant, exclusive (default: now)."),
+    api: str = _API,
+    key: str = _KEY,
+    page_size: int = typer.Option(1000, help="Entries per request (1-1000)."),
+) -> None:
+    """Ledger entries recorded in [--from, --to), in time order, as one CSV file."""
+    from urllib.parse import urlencode
+
+    query = {"limit": str(page_size), **({"from": start} if start else {}), **({"to": end} if end else {})}
+    _export(f"/v1/exports/ledger.csv?{urlencode(query)}", out, api, key)
 
 
 if __name__ == "__main__":

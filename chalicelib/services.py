@@ -411,3 +411,40 @@ def _lapse_job(models: Any, ledger: Any, points: Any, tiers: Any, timezone: str,
 
     service = _subscription_service(models, ledger, points, tiers, timezone, clock)
     return SubscriptionLapseJob(SubscriptionRepository(models), service)
+
+
+# --- bulk imports and exports --------------------------------------------------------------------
+
+
+def imports(services: PlatformServices, tenant_id: str, *, timezone: str = "UTC", clock: Clock = utc_now) -> Any:
+    """One tenant's bulk imports. Deployed, submitting one enqueues its run on the jobs queue;
+    locally (no queue) the ``resume-imports`` schedule runs it in-process."""
+    from chalicelib.domain.imports import ImportService
+    from chalicelib.integrations.queues import SqsImportQueue
+    from chalicelib.persistence.imports import ImportRepository
+
+    settings = services.settings
+    models = tenant_models(tenant_id, settings.tenant_table_name(tenant_id), services.connection)
+    tenant = services.for_tenant_id(tenant_id, clock=clock, timezone=timezone)
+    queue = SqsImportQueue(tenant_id, settings.jobs_queue_url, services.sqs()) if settings.jobs_queue_url else None
+    return ImportService(
+        ImportRepository(models),
+        tenant.program,
+        tenant.tiers,
+        queue=queue,
+        timezone=timezone,
+        clock=clock,
+        workers=settings.import_row_workers,
+    )
+
+
+def exports(services: PlatformServices, tenant_id: str, *, timezone: str = "UTC", clock: Clock = utc_now) -> Any:
+    """One tenant's exports: members with balances, ledger entries of a period."""
+    from chalicelib.domain.exports import ExportService
+    from chalicelib.persistence.exports import ExportRepository
+
+    models = tenant_models(tenant_id, services.settings.tenant_table_name(tenant_id), services.connection)
+    tenant = services.for_tenant_id(tenant_id, clock=clock, timezone=timezone)
+    return ExportService(
+        MemberRepository(models), LedgerRepository(models), ExportRepository(models), tenant.tiers, clock=clock
+    )

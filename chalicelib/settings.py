@@ -64,6 +64,14 @@ class Settings(BaseModel):
     provisioning_poll_seconds: float = 2.0
     #: Largest request body accepted, in bytes.
     max_body_bytes: int = 16_384
+    #: Largest body of ``POST /v1/imports`` (a CSV file), in bytes: under Lambda's 6 MB
+    #: request payload (API Gateway would take 10 MB; the WAF refuses more at the edge).
+    max_import_body_bytes: int = 5_000_000
+    #: Rows of an import in flight at once (each row is one DynamoDB transaction).
+    import_row_workers: int = 8
+    #: A job unit starts no new chunk of an import after this long (the function's timeout is
+    #: 29 s); the import continues in the next message, from its checkpoint.
+    import_time_budget_seconds: float = 15.0
     #: Retries of transaction conflicts / throttling that survived botocore's own retries.
     conflict_retry_attempts: int = 64
     conflict_backoff_base_seconds: float = 0.005

@@ -59,6 +59,8 @@ def _error_statuses(op: Operation) -> list[int]:
         statuses.update({422, 503})
     if op.writes:
         statuses.add(503)
+    if op.response_media != "application/json":  # exports: a page may need more reads than fit the retries
+        statuses.add(503)
     if op.operation_id in _INTAKE_OPERATIONS:  # order events: not paid yet, replays of other content, rules
         statuses.update({403, 404, 409, 422, 503})
     if op.operation_id == "record_subscription":  # another plan running, a gap, a reference recorded
@@ -102,10 +104,11 @@ def openapi_document() -> dict[str, Any]:
         else:
             operation["security"] = []
         if op.body is not None:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
-            }
+            content: dict[str, Any] = {"application/json": {"schema": refs[(op.body, "validation")]}}
+            for media in op.request_media:
+                if media != "application/json":
+                    content[media] = {"schema": {"type": "string", "minLength": 1}}
+            operation["requestBody"] = {"required": True, "content": content}
         paths.setdefault(BASE_PATH + op.path, {})[op.method.lower()] = operation
 
     return {
@@ -169,6 +172,13 @@ def _responses(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     success: dict[str, Any] = {"description": op.summary}
     if op.response is not None:
         success["content"] = {"application/json": {"schema": refs[(op.response, "serialization")]}}
+    elif op.response_media != "application/json":
+        success["content"] = {op.response_media: {"schema": {"type": "string"}}}
+    if op.response_headers:
+        success["headers"] = {
+            name: {"description": text, "required": False, "schema": {"type": "string"}}
+            for name, text in op.response_headers
+        }
     responses: dict[str, Any] = {str(op.status): success}
     error_ref = refs[(ErrorResponse, "serialization")]
     for status in _error_statuses(op):

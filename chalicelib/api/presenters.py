@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.api import schemas
 from chalicelib.domain.api_keys import ApiKey, IssuedApiKey
 from chalicelib.domain.clock import isoformat
 from chalicelib.domain.events import Event
+from chalicelib.domain.exports import MemberRow
+from chalicelib.domain.imports import ImportJob, RowIssue
 from chalicelib.domain.jobs import JobRun
 from chalicelib.domain.ledger import BalanceView, EarnPreview, LedgerEntry
 from chalicelib.domain.members import Member
@@ -430,4 +435,167 @@ def recording(value: Recording) -> schemas.SubscriptionRecordOut:
         outcome=value.outcome,  # type: ignore[arg-type]
         subscription=subscription(value.subscription, value.recorded_at),
         join_bonus=bonus,
+    )
+
+
+# --- bulk imports and exports ----------------------------------------------------------------------
+
+
+def import_issue(value: RowIssue) -> schemas.ImportRowIssueOut:
+    return schemas.ImportRowIssueOut(
+        row=value.row,
+        external_id=value.external_id,
+        outcome=str(value.outcome),  # type: ignore[arg-type]
+        code=value.code,
+        message=value.message,
+        details=value.details,
+    )
+
+
+def _import_fields(job: ImportJob) -> dict[str, Any]:
+    return {
+        "id": job.import_id,
+        "status": str(job.status),
+        "filename": job.filename,
+        "columns": list(job.columns),
+        "counts": schemas.ImportCounts(
+            total=job.total_rows,
+            processed=job.processed,
+            imported=job.imported,
+            skipped=job.skipped,
+            failed=job.failed,
+        ),
+        "chunks": job.chunk_count,
+        "chunks_done": job.next_chunk,
+        "attempts": job.attempts,
+        "last_error": job.last_error,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }
+
+
+def import_summary(job: ImportJob) -> schemas.ImportSummaryOut:
+    return schemas.ImportSummaryOut(**_import_fields(job))
+
+
+def import_job(job: ImportJob, issues: list[RowIssue]) -> schemas.ImportOut:
+    return schemas.ImportOut(
+        **_import_fields(job),
+        errors=[import_issue(issue) for issue in issues],
+        error_count=job.failed + job.skipped,
+    )
+
+
+#: Columns of the members export; those named like the import's columns mean the same.
+MEMBER_EXPORT_COLUMNS = (
+    "member_id",
+    "external_id",
+    "email",
+    "name",
+    "birthday",
+    "marketing_consent",
+    "available",
+    "pending",
+    "tier",
+    "lifetime_earned",
+    "lifetime_redeemed",
+    "lifetime_adjusted",
+    "lifetime_expired",
+    "lifetime_reversed",
+    "created_at",
+)
+LEDGER_EXPORT_COLUMNS = (
+    "transaction_id",
+    "created_at",
+    "occurred_at",
+    "member_id",
+    "type",
+    "points",
+    "pending_change",
+    "balance_after",
+    "amount",
+    "currency",
+    "reference",
+    "description",
+    "reason",
+    "idempotency_key",
+    "expires_at",
+    "matures_at",
+    "metadata",
+)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return isoformat(value)
+    return str(value)
+
+
+def _csv(columns: tuple[str, ...], rows: list[list[object]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    writer.writerows([_cell(value) for value in row] for row in rows)
+    return out.getvalue()
+
+
+def members_csv(rows: list[MemberRow]) -> str:
+    """A page of the members export: the header, then one member per row."""
+    return _csv(
+        MEMBER_EXPORT_COLUMNS,
+        [
+            [
+                row.member.member_id,
+                row.member.external_id,
+                row.member.email,
+                row.member.name,
+                row.member.birthday.isoformat() if row.member.birthday else None,
+                row.member.marketing_consent,
+                row.balance.available,
+                row.balance.pending,
+                row.tier,
+                row.balance.balance.lifetime_earned,
+                row.balance.balance.lifetime_redeemed,
+                row.balance.balance.lifetime_adjusted,
+                row.balance.balance.lifetime_expired,
+                row.balance.balance.lifetime_reversed,
+                row.member.created_at,
+            ]
+            for row in rows
+        ],
+    )
+
+
+def ledger_csv(entries: list[LedgerEntry]) -> str:
+    """A page of the ledger export: the header, then one entry per row, in time order."""
+    return _csv(
+        LEDGER_EXPORT_COLUMNS,
+        [
+            [
+                entry.transaction_id,
+                entry.created_at,
+                entry.occurred_at,
+                entry.member_id,
+                str(entry.movement),
+                entry.points,
+                entry.pending_change,
+                entry.balance_after.available,
+                entry.amount,
+                entry.currency,
+                entry.reference,
+                entry.description,
+                entry.reason,
+                entry.idempotency_key,
+                entry.expires_at,
+                entry.matures_at,
+                json.dumps(entry.metadata, sort_keys=True, separators=(",", ":")) if entry.metadata else None,
+            ]
+            for entry in entries
+        ],
     )

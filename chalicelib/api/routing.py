@@ -54,6 +54,14 @@ class Operation:
     writes: bool
     #: A partner key may call it too (for its own partner only; the handler checks which).
     partner_access: bool = False
+    #: Media types of the request body: JSON always; ``text/csv`` too for routes taking a file.
+    request_media: tuple[str, ...] = ("application/json",)
+    #: Media type of the success response (``text/csv`` for exports).
+    response_media: str = "application/json"
+    #: Response headers of the success response, by name: their description (documented).
+    response_headers: tuple[tuple[str, str], ...] = ()
+    #: The body limit is ``max_import_body_bytes`` instead of ``max_body_bytes``.
+    large_body: bool = False
 
 
 #: Every operation of the API, in declaration order (filled as blueprints are imported).
@@ -82,6 +90,18 @@ class Result:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TextResult:
+    """A handler's answer that is not JSON (a CSV page): the text, in the route's declared
+    ``response_media``, plus optional extra headers."""
+
+    text: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+CSV_MEDIA = "text/csv"
+
+
 def endpoint(
     blueprint: Blueprint,
     path: str,
@@ -98,12 +118,20 @@ def endpoint(
     idempotency_key: bool = False,
     read_only: bool = False,
     partner_access: bool = False,
-) -> Callable[[Callable[..., BaseModel | Result]], Callable[..., Response]]:
-    """Declare a route. ``read_only`` marks a POST that computes without writing (a preview)."""
+    request_media: tuple[str, ...] = ("application/json",),
+    response_media: str = "application/json",
+    response_headers: tuple[tuple[str, str], ...] = (),
+    large_body: bool = False,
+) -> Callable[[Callable[..., BaseModel | Result | TextResult]], Callable[..., Response]]:
+    """Declare a route. ``read_only`` marks a POST that computes without writing (a preview).
+
+    ``request_media`` with ``text/csv``: a body labelled ``text/csv`` reaches the handler
+    unparsed, as ``raw_body`` (``body`` is None); any other label is parsed as JSON.
+    ``response_media`` other than JSON: the handler answers a ``TextResult``."""
     if auth == "tenant" and scope is None:
         raise ValueError(f"{method} {path}: tenant routes must name a scope")
 
-    def decorator(handler: Callable[..., BaseModel | Result]) -> Callable[..., Response]:
+    def decorator(handler: Callable[..., BaseModel | Result | TextResult]) -> Callable[..., Response]:
         OPERATIONS.append(
             Operation(
                 method=method,
@@ -120,6 +148,10 @@ def endpoint(
                 idempotency_key=idempotency_key,
                 writes=method != "GET" and not read_only,
                 partner_access=partner_access,
+                request_media=request_media,
+                response_media=response_media,
+                response_headers=response_headers,
+                large_body=large_body,
             )
         )
 
@@ -143,8 +175,11 @@ def endpoint(
                     call.raw_body = _within_limit(request.raw_body or b"", services.settings.max_body_bytes)
                 if idempotency_key:
                     call.idempotency_key = _idempotency_key(call.headers.get(IDEMPOTENCY_HEADER.lower()))
-                if body is not None:
-                    call.body = _parse_body(body, request.raw_body, services.settings.max_body_bytes)
+                limit = services.settings.max_import_body_bytes if large_body else services.settings.max_body_bytes
+                if body is not None and CSV_MEDIA in request_media and _is_csv(call.headers.get("content-type")):
+                    call.raw_body = _within_limit(request.raw_body or b"", limit)
+                elif body is not None:
+                    call.body = _parse_body(body, request.raw_body, limit)
                 call.query = _parse_query(query, request.query_params)
                 result = handler(call, **path_params)
             except LoyaltyError as error:
@@ -156,6 +191,12 @@ def endpoint(
             except Exception:
                 logger.exception("unhandled error", extra={"operation": handler.__name__})
                 return internal_error_response()
+            if isinstance(result, TextResult):
+                return Response(
+                    body=result.text,
+                    status_code=status,
+                    headers={"Content-Type": f"{response_media}; charset=utf-8", **result.headers},
+                )
             if isinstance(result, BaseModel):
                 result = Result(model=result)
             return Response(
@@ -168,6 +209,10 @@ def endpoint(
         return view
 
     return decorator
+
+
+def _is_csv(content_type: str | None) -> bool:
+    return (content_type or "").split(";", 1)[0].strip().lower() == CSV_MEDIA
 
 
 def _check_path_params(path_params: dict[str, str]) -> None:

@@ -12,6 +12,7 @@ MEMBER_ID_PATTERN = re.compile(rf"^mem_{_ULID}$")
 TRANSACTION_ID_PATTERN = re.compile(rf"^txn_{_ULID}$")
 API_KEY_ID_PATTERN = re.compile(rf"^key_{_ULID}$")
 RULE_ID_PATTERN = re.compile(rf"^rul_{_ULID}$")
+IMPORT_ID_PATTERN = re.compile(rf"^imp_{_ULID}$")
 
 
 def _ulid(at: datetime | None) -> ULID:
@@ -41,3 +42,7 @@ def new_notice_id(at: datetime | None = None) -> str:
 
 def new_rule_id(at: datetime | None = None) -> str:
     return f"rul_{_ulid(at)}"
+
+
+def new_import_id(at: datetime | None = None) -> str:
+    return f"imp_{_ulid(at)}"

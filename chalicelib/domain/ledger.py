@@ -64,7 +64,7 @@ if TYPE_CHECKING:
 
     from chalicelib.domain.plans import PlanGrant, PlanWrite
     from chalicelib.domain.ports import LedgerStore, Page
-    from chalicelib.domain.program import ProgramService
+    from chalicelib.domain.program import Program, ProgramService
     from chalicelib.domain.referrals import ReferralQualification, ReferralService
     from chalicelib.domain.rules import EarningRule, Order, RuleService, Share
     from chalicelib.domain.tiers import Tier, TierProgram, TierService, TierState
@@ -87,6 +87,7 @@ SETTLE_LOTS_WITH_MOVEMENT = 16
 #: ``partner:`` is a coalition partner's namespace (chalicelib.domain.partners): ``partner:<id>:<its key>``.
 #: ``referral:`` is a referral's rewards (chalicelib.domain.referrals): ``referral:<referee>:referrer|referee``.
 #: ``plan-bonus:`` is a paid plan's join bonus (chalicelib.domain.plans): once per member and plan.
+#: ``import:`` is a bulk import's opening balance (chalicelib.domain.imports): ``import:<external id>``.
 MINTED_KEY_PREFIXES = (
     "expire:",
     "mature:",
@@ -96,6 +97,7 @@ MINTED_KEY_PREFIXES = (
     "partner:",
     "referral:",
     BONUS_KEY_PREFIX,
+    "import:",
 )
 
 
@@ -561,6 +563,103 @@ def settle(balance: Balance, lots: tuple[Lot, ...], now: datetime, as_of: dateti
     return Settlement(entries, balance, tuple(current.values()), changes, complete)
 
 
+def credit_lot(program: Program, request: MovementRequest, lot_id: str, points: int, now: datetime) -> Lot | None:
+    """The lot a credit creates, if it is pending or will expire; None for plain points."""
+    days = request.pending_days if request.pending_days is not None else program.pending_days
+    matures_at = None
+    if request.movement is MovementType.EARN and days:
+        matures_at = (now.astimezone(ZoneInfo(request.timezone)) + timedelta(days=days)).astimezone(UTC)
+    expires_at = program.expiry.expires_at(matures_at or now, request.timezone)
+    if matures_at is None and expires_at is None:
+        return None
+    return Lot(lot_id, request.member_id, points, points, now, expires_at, matures_at)
+
+
+def with_activity(program: Program, movement: MovementType, after: Balance, now: datetime) -> Balance:
+    """An earn or redeem is activity: under an inactivity policy it moves the deadline.
+    Other movements keep it, unless it has passed (points credited after a lapse get a
+    full period). The policy in force at the movement sets the deadline."""
+    active = movement in (MovementType.EARN, MovementType.REDEEM)
+    last = now if active else after.last_activity_at
+    policy = program.expiry
+    deadline = policy.inactive_at(last or now)
+    if deadline is not None and deadline <= now:
+        deadline = policy.inactive_at(now)
+    return replace(after, last_activity_at=last, inactive_at=deadline)
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A new member's balance with an opening credit, computed but not committed: the store
+    writes it, its entry and its lot together with the member (one transaction)."""
+
+    balance: Balance
+    #: None for an opening balance of zero (no movement, no entry).
+    entry: LedgerEntry | None
+    lots: LotChanges
+
+
+def opening_credit(
+    program: Program,
+    member_id: str,
+    points: int,
+    *,
+    idempotency_key: str,
+    now: datetime,
+    reason: str,
+    reference: str | None = None,
+    metadata: dict[str, str] | None = None,
+    actor_key_id: str | None = None,
+    timezone: str = "UTC",
+) -> Opening:
+    """The opening balance of a member who does not exist yet: an ``adjust`` of ``points``
+    (sequence 1) under a key the platform mints, exactly as ``PointsService.move`` would
+    record it on an empty balance (a lot under an expiry policy, the inactivity deadline)."""
+    opening = Balance.opening(member_id, now)
+    if points == 0:
+        return Opening(opening, None, LotChanges())
+    if not 0 < points <= MAX_POINTS_PER_MOVEMENT:
+        raise MovementTooLarge(
+            f"a single movement may not exceed {MAX_POINTS_PER_MOVEMENT} points",
+            details={"points": points, "maximum": MAX_POINTS_PER_MOVEMENT},
+        )
+    request = MovementRequest(
+        member_id=member_id,
+        movement=MovementType.ADJUST,
+        idempotency_key=idempotency_key,
+        points=points,
+        reference=reference,
+        reason=reason,
+        metadata=dict(metadata or {}),
+        actor_key_id=actor_key_id,
+        timezone=timezone,
+        minted_key=True,
+    )
+    transaction_id = new_transaction_id(now)
+    lot = credit_lot(program, request, transaction_id, points, now)
+    own = LotChanges(created=(lot,)) if lot is not None else LotChanges()
+    after = opening.apply(MovementType.ADJUST, points, now)
+    after = with_activity(program, MovementType.ADJUST, after, now).with_lots(LotBook(after.available, ()).after(own))
+    entry = LedgerEntry(
+        transaction_id=transaction_id,
+        member_id=member_id,
+        movement=MovementType.ADJUST,
+        points=points,
+        sequence=after.version,
+        idempotency_key=idempotency_key,
+        request_fingerprint=request.fingerprint(),
+        occurred_at=now,
+        created_at=now,
+        balance_after=after,
+        reference=reference,
+        reason=reason,
+        metadata=dict(request.metadata),
+        actor_key_id=actor_key_id,
+        expires_at=lot.expires_at if lot else None,
+    )
+    return Opening(after, entry, own)
+
+
 class PointsService:
     def __init__(
         self,
@@ -738,16 +837,7 @@ class PointsService:
         return previous, tuple(lots)
 
     def _credit_lot(self, request: MovementRequest, lot_id: str, points: int, now: datetime) -> Lot | None:
-        """The lot a credit creates, if it is pending or will expire; None for plain points."""
-        program = self._program.get()
-        days = request.pending_days if request.pending_days is not None else program.pending_days
-        matures_at = None
-        if request.movement is MovementType.EARN and days:
-            matures_at = (now.astimezone(ZoneInfo(request.timezone)) + timedelta(days=days)).astimezone(UTC)
-        expires_at = program.expiry.expires_at(matures_at or now, request.timezone)
-        if matures_at is None and expires_at is None:
-            return None
-        return Lot(lot_id, request.member_id, points, points, now, expires_at, matures_at)
+        return credit_lot(self._program.get(), request, lot_id, points, now)
 
     def _for_member(
         self,
@@ -983,16 +1073,7 @@ class PointsService:
         )
 
     def _with_activity(self, movement: MovementType, after: Balance, now: datetime) -> Balance:
-        """An earn or redeem is activity: under an inactivity policy it moves the deadline.
-        Other movements keep it, unless it has passed (points credited after a lapse get a
-        full period). The policy in force at the movement sets the deadline."""
-        active = movement in (MovementType.EARN, MovementType.REDEEM)
-        last = now if active else after.last_activity_at
-        policy = self._program.get().expiry
-        deadline = policy.inactive_at(last or now)
-        if deadline is not None and deadline <= now:
-            deadline = policy.inactive_at(now)
-        return replace(after, last_activity_at=last, inactive_at=deadline)
+        return with_activity(self._program.get(), movement, after, now)
 
     def _take_back(
         self, request: MovementRequest, requested: int, settled: Settlement, now: datetime

@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 from ulid import ULID
 
 from chalicelib.domain.clock import Clock, isoformat, utc_now
-from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.errors import BusinessRuleViolation, InvalidRequest
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -56,6 +56,12 @@ MAX_MULTIPLIER = Decimal(10)
 #: Spend is counted in thousandths of the currency unit (every ISO currency has at most 3 places).
 SPEND_SCALE = 1000
 _EPSILON = timedelta(microseconds=1)
+
+
+class UnknownTier(BusinessRuleViolation):
+    """A tier named that the tier program in force does not have."""
+
+    code = "unknown_tier"
 
 
 class Metric(StrEnum):
@@ -525,6 +531,23 @@ class TierService:
             return after, None
         state = qualify(reviewed, buckets, program, now, self._timezone) if points > 0 or orders else reviewed
         return self._apply(program, before, after, state, buckets, reason="qualified", now=now)
+
+    def imported(
+        self, program: TierProgram | None, balance: Balance, tier_name: str, now: datetime
+    ) -> tuple[Balance, TierWrite | None]:
+        """A migrated member's tier, granted as of ``now`` (a bulk import): held as if reached
+        now, until the end of the current period plus the program's grace periods; after that
+        the member keeps it only by qualifying. UnknownTier when ``program`` (the version in
+        force) has no tier of that name."""
+        tier = program.tier(tier_name) if program is not None else None
+        if program is None or tier is None:
+            names = [t.name for t in program.tiers] if program is not None else []
+            raise UnknownTier(
+                f"no tier named {tier_name!r} in the tier program in force",
+                details={"tier": tier_name, "tiers": names},
+            )
+        held = TierState(tier.name, now, period_end(program, now, self._timezone, after=program.grace_periods))
+        return self._apply(program, balance, balance, held, {}, reason="imported", now=now)
 
     def _apply(
         self,

@@ -1,4 +1,4 @@
-"""Where drains of webhook outboxes are requested.
+"""Where drains of webhook outboxes, and runs of bulk imports, are requested.
 
 Deployed (``LOYALTY_DELIVERIES_QUEUE_URL``): one SQS message ``{"kind": "drain", "tenant_id",
 "webhook_id"}`` per endpoint with new deliveries; the ``deliver-webhooks`` handler drains it.
@@ -37,3 +37,22 @@ class InProcessDeliveryQueue:
 
     def drain_soon(self, webhook_id: str) -> None:
         self.requested.append(webhook_id)
+
+
+# --- bulk imports (on the jobs queue) ----------------------------------------------------------
+
+
+def import_message(tenant_id: str, import_id: str) -> str:
+    return json.dumps({"kind": "import", "tenant_id": tenant_id, "import_id": import_id}, separators=(",", ":"))
+
+
+class SqsImportQueue:
+    """Deployed: one message on the jobs queue starts (or continues) an import."""
+
+    def __init__(self, tenant_id: str, queue_url: str, sqs: Any) -> None:
+        self._tenant_id = tenant_id
+        self._queue_url = queue_url
+        self._sqs = sqs
+
+    def submit(self, import_id: str) -> None:
+        self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=import_message(self._tenant_id, import_id))

@@ -77,6 +77,11 @@ def notify(event: Any) -> dict[str, int]:
 def run_tenant_job(event: Any) -> None:
     for record in event:
         message = json.loads(record.body)
+        if message.get("kind") == "import":  # a bulk import's unit (chalicelib.jobs.imports)
+            from chalicelib.jobs import imports
+
+            imports.handle(message)
+            continue
         run_unit(JobName(message["job"]), message["tenant_id"], datetime.fromisoformat(message["as_of"]))
 
 

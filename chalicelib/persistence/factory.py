@@ -183,6 +183,10 @@ class TenantModels:
     referral: type[models.ReferralItem]
     # paid membership: subscriptions, reported periods, recording requests
     subscription: type[models.SubscriptionItem]
+    # bulk imports
+    import_job: type[models.ImportItem]
+    import_chunk: type[models.ImportChunkItem]
+    import_result: type[models.ImportResultItem]
 
 
 @lru_cache(maxsize=8)
@@ -228,6 +232,9 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         code_guard=_bind(models.CodeGuardItem, table_name, config, indexed=False),
         referral=_bind(models.ReferralItem, table_name, config, indexed=True, due_index=True),
         subscription=_bind(models.SubscriptionItem, table_name, config, indexed=False, due_index=True),
+        import_job=_bind(models.ImportItem, table_name, config, indexed=True, due_index=True),
+        import_chunk=_bind(models.ImportChunkItem, table_name, config, indexed=False),
+        import_result=_bind(models.ImportResultItem, table_name, config, indexed=False),
     )
 
 

@@ -200,6 +200,8 @@ class LotItem(KeyedItem):
 
 class ExternalIdItem(KeyedItem):
     member_id = UnicodeAttribute()
+    #: The bulk import that created the member (absent: enrolled otherwise).
+    import_id = UnicodeAttribute(null=True)
 
 
 class LedgerItem(FeedItem):
@@ -474,3 +476,54 @@ class ReferralItem(IndexedItem):
     referee_points = NumberAttribute(null=True)
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
+
+
+# --- bulk imports ------------------------------------------------------------------------------
+
+
+class ImportItem(IndexedItem):
+    """A bulk import (pk ``IMPORT#<id>``, sk ``#IMPORT``; gsi1 ``IMPORTS`` / ``<id>``, newest
+    last), in the sparse, keys-only ``gsi2`` under ``IMPORTS#OPEN`` / ``<id>`` until it is
+    completed or failed (the resume schedule finds unfinished imports there). ``next_chunk`` is
+    its checkpoint; the counts are added by each chunk's result transaction."""
+
+    import_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    columns = UnicodeAttribute()
+    total_rows = NumberAttribute()
+    chunk_count = NumberAttribute()
+    next_chunk = NumberAttribute(default=0)
+    imported = NumberAttribute(default=0)
+    skipped = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    filename = UnicodeAttribute(null=True)
+    actor_key_id = UnicodeAttribute(null=True, attr_name="actor")
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    started_at = UTCDateTimeAttribute(null=True)
+    finished_at = UTCDateTimeAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+    last_error = UnicodeAttribute(null=True)
+    lease_owner = UnicodeAttribute(null=True)
+    lease_until = UTCDateTimeAttribute(null=True)
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+
+
+class ImportChunkItem(KeyedItem):
+    """A chunk of an import's rows (pk ``IMPORTCHUNK#<import>#<index>``, sk ``#CHUNK``): one
+    partition per chunk, so storing a large file is not bound by one partition's write rate.
+    ``rows`` is compact JSON: ``[[row number, duplicate of, field count, field...], ...]``."""
+
+    rows = UnicodeAttribute()
+
+
+class ImportResultItem(KeyedItem):
+    """A landed chunk's result (pk ``IMPORT#<import>``, sk ``RESULT#<index>``): written once,
+    in the transaction that adds its counts to the import. ``issues`` is JSON:
+    ``[[row, external id, outcome, code, message, details], ...]``."""
+
+    imported = NumberAttribute()
+    skipped = NumberAttribute()
+    failed = NumberAttribute()
+    issues = UnicodeAttribute(null=True)

@@ -14,6 +14,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, Upda
 from chalicelib.domain.errors import MemberExists, TransientStoreError
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy, Lot, LotChanges, Period
+from chalicelib.domain.imports import ExternalIdTaken, Landing
 from chalicelib.domain.jobs import JobName, JobRun, RunStatus
 from chalicelib.domain.ledger import Balance, LedgerEntry, MovementType
 from chalicelib.domain.members import Member, MemberChanges
@@ -115,6 +116,10 @@ def feed_partition(moment: datetime) -> str:
     return f"EVENTS#{moment.astimezone(UTC):%Y-%m-%d}"
 
 
+def feed_partition_of_day(day: date) -> str:
+    return f"EVENTS#{day.isoformat()}"
+
+
 def external_id_pk(external_id: str) -> str:
     return f"EXTID#{external_id}"
 
@@ -184,6 +189,70 @@ class MemberRepository:
             if any(code in RETRYABLE_CANCELLATIONS for code in codes):
                 raise TransientStoreError(str(error)) from error
             raise
+
+    def create_with_opening(self, landings: Sequence[Landing], *, import_id: str) -> dict[int, ExternalIdTaken]:
+        """New members, each with its balance, opening entry, lot, tier review entry and tier
+        event, in one transaction (bulk import): a member is written only if its external id
+        is free, and the link remembers the import, so a rerun of that import recognises its
+        own members. When some external ids are taken, those rows are left out and the
+        transaction is sent again with the others: returns the rows left out, by row number."""
+        models = self._models
+        pending = list(landings)
+        taken: dict[int, ExternalIdTaken] = {}
+        while pending:
+            try:
+                with translate_transient(), _transaction(models) as tx:
+                    for landing in pending:
+                        self._add_landing(tx, landing, import_id)
+                return taken
+            except TransactWriteError as error:
+                codes = cancellation_codes(error)
+                refused = {
+                    label[1]
+                    for label, code in zip(tx.labels(), codes, strict=False)
+                    if code == "ConditionalCheckFailed" and isinstance(label, tuple)
+                }
+                if not refused:
+                    if any(code in RETRYABLE_CANCELLATIONS for code in codes):
+                        raise TransientStoreError(str(error)) from error
+                    raise
+                for landing in pending:
+                    if landing.row in refused:
+                        taken[landing.row] = self._taken(landing.member.external_id or "")
+                pending = [landing for landing in pending if landing.row not in refused]
+        return taken
+
+    def _add_landing(self, tx: GuardedTransactWrite, landing: Landing, import_id: str) -> None:
+        models, member = self._models, landing.member
+        if member.external_id is None:
+            raise ValueError("an imported member has an external id")
+        tx.save(_to_member_item(models, member), condition=models.member.pk.does_not_exist())
+        tx.save(_to_balance_item(models, landing.balance), condition=models.balance.pk.does_not_exist())
+        tx.save(
+            models.external_id(
+                pk=external_id_pk(member.external_id), sk="#EXTID", member_id=member.member_id, import_id=import_id
+            ),
+            condition=models.external_id.pk.does_not_exist(),
+            label=("link", landing.row),
+        )
+        if landing.entry is not None:
+            tx.save(
+                _to_ledger_item(models, landing.entry),
+                condition=models.ledger.pk.does_not_exist(),
+                label=("entry", landing.row),
+            )
+        for created in landing.lots.created:
+            tx.save(_to_lot_item(models, created), condition=models.lot.pk.does_not_exist())
+        if landing.tier is not None:
+            add_tier_write(models, tx, landing.tier)
+
+    def _taken(self, external_id: str) -> ExternalIdTaken:
+        with translate_transient():
+            try:
+                found = self._models.external_id.get(external_id_pk(external_id), "#EXTID", consistent_read=True)
+            except DoesNotExist:
+                raise TransientStoreError("the external id's link is not readable yet") from None
+        return ExternalIdTaken(found.member_id, found.import_id)
 
     def get(self, member_id: str) -> Member | None:
         with translate_transient():
@@ -842,9 +911,26 @@ def _to_member(item: MemberItem) -> Member:
 
 
 def _to_balance_item(models: TenantModels, balance: Balance) -> BalanceItem:
+    """The whole balance item (an opening balance: a new member's, possibly with an opening
+    credit, its inactivity deadline in the due index and a tier)."""
+    lapse = (
+        (f"{_DUE_PREFIX}{due_shard(balance.member_id)}", f"{_sortable(balance.inactive_at)}#{balance.member_id}#LAPSE")
+        if balance.inactive_at is not None and balance.available > 0
+        else (None, None)
+    )
     return models.balance(
         pk=member_pk(balance.member_id),
         sk=BALANCE,
+        last_activity_at=balance.last_activity_at,
+        inactive_at=balance.inactive_at,
+        order_count=balance.order_count or None,
+        tier=balance.tier,
+        tier_since=balance.tier_since,
+        tier_expires_at=balance.tier_expires_at,
+        tier_rev=balance.tier_rev or None,
+        tier_buckets=balance.tier_buckets,
+        gsi2pk=lapse[0],
+        gsi2sk=lapse[1],
         member_id=balance.member_id,
         available=balance.available,
         lifetime_earned=balance.lifetime_earned,

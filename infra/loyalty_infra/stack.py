@@ -31,7 +31,8 @@ Resources per stage (``dev``, ``prod``):
   provisioning function;
 * log groups with retention, X-Ray on the functions and on API Gateway, stage throttling,
   a usage plan, and gateway responses (API Gateway's own errors) in the API's error shape;
-* a WAF web ACL on the API's stage refusing bodies over the app's limit with its own 400;
+* a WAF web ACL on the API's stage refusing bodies over the app's limit with its own 400
+  (bulk imports: over their own limit, by Content-Length);
 * CloudWatch alarms (API 5xx rate, p99 latency, Lambda errors and throttles, dead
   letters, job, provisioning and webhook backlog age) notifying an SNS topic, and a dashboard.
 
@@ -554,10 +555,10 @@ class LoyaltyStack(Stack):
         )
         return plan
 
-    def body_too_large(self) -> dict[str, Any]:
+    def body_too_large(self, limit: int | None = None) -> dict[str, Any]:
         """What the function answers for a body over the limit (chalicelib/api/routing.py),
         which the web ACL answers instead for bodies Lambda would never receive."""
-        limit = self.stage.max_body_bytes
+        limit = self.stage.max_body_bytes if limit is None else limit
         return {
             "error": {
                 "code": "invalid_request",
@@ -572,11 +573,42 @@ class LoyaltyStack(Stack):
         between 6 and 10 MB (API Gateway's own limit) would fail the integration, a 5xx
         for bad input. The web ACL refuses every body over the limit before API Gateway
         passes it on, with the function's own 400. API Gateway lets WAF inspect the first
-        16 KB of a body; ``OversizeHandling: MATCH`` counts a longer body as over."""
+        16 KB of a body; ``OversizeHandling: MATCH`` counts a longer body as over.
+
+        ``POST .../imports`` (a CSV file, up to ``max_import_body_bytes``) is exempt from
+        that rule; WAF cannot measure a body that long, so a second rule refuses an import
+        whose ``Content-Length`` is over its limit (a regular expression on the header's
+        digits), with the function's own 400 for that limit."""
         name = f"{self.stage.resource_prefix}-api"
         limit = self.stage.max_body_bytes
+        import_limit = self.stage.max_import_body_bytes
         if limit > 16_384:
             raise ValueError("LOYALTY_MAX_BODY_BYTES above 16 KB needs a larger WAF body inspection limit")
+        if not limit < import_limit <= 5_500_000:
+            # Lambda takes a 6 MB event, and the body travels JSON-escaped inside it.
+            raise ValueError("LOYALTY_MAX_IMPORT_BODY_BYTES must be above the body limit and at most 5.5 MB")
+        import_route = wafv2.CfnWebACL.StatementProperty(
+            and_statement=wafv2.CfnWebACL.AndStatementProperty(
+                statements=[
+                    wafv2.CfnWebACL.StatementProperty(
+                        byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
+                            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(method={}),
+                            positional_constraint="EXACTLY",
+                            search_string="POST",
+                            text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
+                        )
+                    ),
+                    wafv2.CfnWebACL.StatementProperty(
+                        byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
+                            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
+                            positional_constraint="ENDS_WITH",
+                            search_string="/imports",
+                            text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
+                        )
+                    ),
+                ]
+            )
+        )
         acl = wafv2.CfnWebACL(
             self,
             "ApiWebAcl",
@@ -594,20 +626,34 @@ class LoyaltyStack(Stack):
             custom_response_bodies={
                 "body-too-large": wafv2.CfnWebACL.CustomResponseBodyProperty(
                     content_type="APPLICATION_JSON", content=json.dumps(self.body_too_large())
-                )
+                ),
+                "import-too-large": wafv2.CfnWebACL.CustomResponseBodyProperty(
+                    content_type="APPLICATION_JSON", content=json.dumps(self.body_too_large(import_limit))
+                ),
             },
             rules=[
                 wafv2.CfnWebACL.RuleProperty(
                     name="body-too-large",
                     priority=0,
                     statement=wafv2.CfnWebACL.StatementProperty(
-                        size_constraint_statement=wafv2.CfnWebACL.SizeConstraintStatementProperty(
-                            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
-                                body=wafv2.CfnWebACL.BodyProperty(oversize_handling="MATCH")
-                            ),
-                            comparison_operator="GT",
-                            size=limit,
-                            text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
+                        and_statement=wafv2.CfnWebACL.AndStatementProperty(
+                            statements=[
+                                wafv2.CfnWebACL.StatementProperty(
+                                    size_constraint_statement=wafv2.CfnWebACL.SizeConstraintStatementProperty(
+                                        field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
+                                            body=wafv2.CfnWebACL.BodyProperty(oversize_handling="MATCH")
+                                        ),
+                                        comparison_operator="GT",
+                                        size=limit,
+                                        text_transformations=[
+                                            wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
+                                        ],
+                                    )
+                                ),
+                                wafv2.CfnWebACL.StatementProperty(
+                                    not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=import_route)
+                                ),
+                            ]
                         )
                     ),
                     action=wafv2.CfnWebACL.RuleActionProperty(
@@ -622,7 +668,41 @@ class LoyaltyStack(Stack):
                         metric_name=f"{name}-body-too-large",
                         sampled_requests_enabled=False,
                     ),
-                )
+                ),
+                wafv2.CfnWebACL.RuleProperty(
+                    name="import-too-large",
+                    priority=1,
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        and_statement=wafv2.CfnWebACL.AndStatementProperty(
+                            statements=[
+                                import_route,
+                                wafv2.CfnWebACL.StatementProperty(
+                                    regex_match_statement=wafv2.CfnWebACL.RegexMatchStatementProperty(
+                                        field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
+                                            single_header={"Name": "content-length"}
+                                        ),
+                                        regex_string=integer_above(import_limit),
+                                        text_transformations=[
+                                            wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
+                                        ],
+                                    )
+                                ),
+                            ]
+                        )
+                    ),
+                    action=wafv2.CfnWebACL.RuleActionProperty(
+                        block=wafv2.CfnWebACL.BlockActionProperty(
+                            custom_response=wafv2.CfnWebACL.CustomResponseProperty(
+                                response_code=400, custom_response_body_key="import-too-large"
+                            )
+                        )
+                    ),
+                    visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
+                        cloud_watch_metrics_enabled=True,
+                        metric_name=f"{name}-import-too-large",
+                        sampled_requests_enabled=False,
+                    ),
+                ),
             ],
             visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
                 cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=False
@@ -1226,3 +1306,17 @@ def _scratch_working_directory() -> Iterator[None]:
     finally:
         os.chdir(previous)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def integer_above(limit: int) -> str:
+    """A regular expression matching exactly the decimal integers greater than ``limit``
+    (no sign, no leading zero): more digits, or as many with a greater prefix."""
+    digits = str(limit)
+    alternatives = [f"[1-9][0-9]{{{len(digits)},}}"]
+    for index, digit in enumerate(digits):
+        if digit == "9":
+            continue
+        rest = len(digits) - index - 1
+        higher = f"[{int(digit) + 1}-9]" if int(digit) < 8 else "9"
+        alternatives.append(digits[:index] + higher + (f"[0-9]{{{rest}}}" if rest else ""))
+    return "^(" + "|".join(alternatives) + ")$"

@@ -44,6 +44,9 @@ class StageSettings:
     #: The app's largest request body (``LOYALTY_MAX_BODY_BYTES``, else the app's default),
     #: which the stage's web ACL also enforces in front of API Gateway.
     max_body_bytes: int = 16_384
+    #: The body limit of ``POST /v1/imports`` (``LOYALTY_MAX_IMPORT_BODY_BYTES``): the web ACL
+    #: lets such a request through up to it (by its Content-Length) and refuses it above.
+    max_import_body_bytes: int = 5_000_000
 
     @property
     def stack_name(self) -> str:
@@ -108,5 +111,8 @@ def load_stage(name: str, config_file: Path = CHALICE_CONFIG) -> StageSettings:
         operator_key_parameter=parameter,
         api_gateway_stage=stage.get("api_gateway_stage", config.get("api_gateway_stage", "api")),
         max_body_bytes=int(environment.get("LOYALTY_MAX_BODY_BYTES", StageSettings.max_body_bytes)),
+        max_import_body_bytes=int(
+            environment.get("LOYALTY_MAX_IMPORT_BODY_BYTES", StageSettings.max_import_body_bytes)
+        ),
         **_OPERATIONS[name],
     )

@@ -95,6 +95,7 @@ ACCEPTED = [
         {"order": {"id": "o-1", "total": "1.00", "currency": "EUR"}, "member_id": "mem_01J00000000000000000000000"},
         id="preview for a member",
     ),
+    pytest.param("POST", "/v1/imports", {"csv": "external_id,points\nagree-1,5\n"}, id="import as JSON"),
 ]
 
 #: Most of these were accepted by the document, and refused by the API, before issue 7.
@@ -178,6 +179,8 @@ REFUSED = [
         {"order": {"id": "o-1", "total": "1.00", "currency": "EUR"}, "member_id": "someone"},
         id="preview for a malformed member id",
     ),
+    pytest.param("POST", "/v1/imports", {"csv": ""}, id="import of an empty file"),
+    pytest.param("POST", "/v1/imports", {"csv": "x", "rows": 1}, id="import with an unknown field"),
 ]
 
 

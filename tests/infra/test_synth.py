@@ -895,7 +895,7 @@ def test_a_web_acl_refuses_bodies_over_the_apps_limit_with_the_functions_own_400
     """Lambda never receives a body over 6 MB (API Gateway takes 10): without this, such a
     body would fail the integration, a 5xx for bad input."""
     from chalicelib.api.errors import error_body, status_of
-    from chalicelib.api.routing import _parse_body
+    from chalicelib.api.routing import _parse_body, _within_limit
     from chalicelib.api.schemas import CreateTenantRequest
     from chalicelib.domain.errors import InvalidRequest
     from chalicelib.settings import Settings
@@ -904,20 +904,66 @@ def test_a_web_acl_refuses_bodies_over_the_apps_limit_with_the_functions_own_400
     ((acl_id, acl),) = resources_of(template, "AWS::WAFv2::WebACL").items()
     props = acl["Properties"]
     assert props["Scope"] == "REGIONAL" and props["DefaultAction"] == {"Allow": {}}
-    (rule,) = props["Rules"]
+    rule, import_rule = props["Rules"]
     limit = Settings.model_fields["max_body_bytes"].default
     # Every body over the app's limit, however long (WAF inspects the first 16 KB of a body
-    # behind API Gateway; a longer one counts as a match)
+    # behind API Gateway; a longer one counts as a match), but a bulk import's
     assert props["AssociationConfig"] == {"RequestBody": {"API_GATEWAY": {"DefaultSizeInspectionLimit": "KB_16"}}}
     assert limit <= 16 * 1024
-    assert rule["Statement"] == {
-        "SizeConstraintStatement": {
-            "ComparisonOperator": "GT",
-            "FieldToMatch": {"Body": {"OversizeHandling": "MATCH"}},
-            "Size": limit,
-            "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
+    none = [{"Priority": 0, "Type": "NONE"}]
+    import_route = {
+        "AndStatement": {
+            "Statements": [
+                {
+                    "ByteMatchStatement": {
+                        "FieldToMatch": {"Method": {}},
+                        "PositionalConstraint": "EXACTLY",
+                        "SearchString": "POST",
+                        "TextTransformations": none,
+                    }
+                },
+                {
+                    "ByteMatchStatement": {
+                        "FieldToMatch": {"UriPath": {}},
+                        "PositionalConstraint": "ENDS_WITH",
+                        "SearchString": "/imports",
+                        "TextTransformations": none,
+                    }
+                },
+            ]
         }
     }
+    assert rule["Statement"] == {
+        "AndStatement": {
+            "Statements": [
+                {
+                    "SizeConstraintStatement": {
+                        "ComparisonOperator": "GT",
+                        "FieldToMatch": {"Body": {"OversizeHandling": "MATCH"}},
+                        "Size": limit,
+                        "TextTransformations": none,
+                    }
+                },
+                {"NotStatement": {"Statement": import_route}},
+            ]
+        }
+    }
+    # A bulk import over its own limit (5 MB, under Lambda's 6 MB event), by its Content-Length
+    import_limit = Settings.model_fields["max_import_body_bytes"].default
+    first, by_length = import_rule["Statement"]["AndStatement"]["Statements"]
+    assert first == import_route and import_rule["Priority"] == 1
+    regex = by_length["RegexMatchStatement"]
+    assert regex["FieldToMatch"] == {"SingleHeader": {"Name": "content-length"}}
+    for length in (0, 16_385, import_limit - 1, import_limit, import_limit + 1, 6_000_000, 10_485_760, 10**9):
+        assert bool(re.fullmatch(regex["RegexString"], str(length))) == (length > import_limit), length
+    with pytest.raises(InvalidRequest) as too_long:
+        _within_limit(b"x" * (import_limit + 1), import_limit)
+    import_block = import_rule["Action"]["Block"]["CustomResponse"]
+    assert import_block["ResponseCode"] == 400
+    import_body = props["CustomResponseBodies"][import_block["CustomResponseBodyKey"]]
+    assert json.loads(import_body["Content"]) == error_body(
+        too_long.value.code, too_long.value.message, too_long.value.details
+    )
     # ... is answered as the function answers one it receives: same status, same body
     with pytest.raises(InvalidRequest) as refused:
         _parse_body(CreateTenantRequest, b"x" * (limit + 1), limit)

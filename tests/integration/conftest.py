@@ -16,6 +16,9 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     if request.param == "moto":
         from moto import mock_aws
 
+        # moto's in-process backend is not thread-safe (its item copies race with concurrent
+        # writes): bulk imports land one row at a time there; on DynamoDB Local, 8 at a time.
+        monkeypatch.setenv("LOYALTY_IMPORT_ROW_WORKERS", "1")
         with mock_aws():
             reset_platform()
             yield "moto"

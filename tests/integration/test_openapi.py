@@ -81,8 +81,13 @@ class DocumentedApi:
         )
         content = documented[str(reply.status)].get("content", {})
         if content:
-            assert reply.headers.get("content-type", "").startswith("application/json"), (route, reply.headers)
-            self.validate(reply.body, content["application/json"]["schema"], f"{route} {reply.status} body")
+            media = reply.headers.get("content-type", "").split(";", 1)[0].strip()
+            assert media in content, f"{route} answered {media!r}, documented {sorted(content)}: {reply.headers}"
+            self.validate(reply.body, content[media]["schema"], f"{route} {reply.status} body")
+            documented_headers = documented[str(reply.status)].get("headers", {})
+            for name, header in documented_headers.items():
+                if header.get("required"):
+                    assert name.lower() in reply.headers, f"{route}: required header {name} missing"
         else:
             assert reply.body is None, f"{route} {reply.status} returned an undocumented body: {reply.body}"
         if 200 <= reply.status < 300 and request_body is not None:
@@ -545,6 +550,8 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     _referral_scenario(api, admin, write_key, read_key)
     # Paid membership: plans, a recorded period and its replay, conflicts, the list, a cancellation
     _plans_scenario(api, admin, write_key, read_key)
+    # Bulk import and export: a CSV file, its import's record and errors, CSV pages
+    _import_export_scenario(api, admin, read_key)
 
     # Then every operation answered its documented success at least once
     missing = [
@@ -733,3 +740,31 @@ def _plans_scenario(api: DocumentedApi, admin: str, write_key: str, read_key: st
     assert api.call("POST", f"{path}/sub_01JD0000000000000000000000/cancel", key=write_key).status == 404
     balance = api.call("GET", f"/v1/members/{member}/balance", key=read_key).body
     assert (balance["plan"], balance["available"]) == (None, 50)
+
+
+def _import_export_scenario(api: DocumentedApi, admin: str, read_key: str) -> None:
+    from chalicelib.jobs.imports import run_import
+
+    csv_file = "external_id,email,points\nimp-1,imp1@example.com,10\nimp-2,not-an-email,5\n"
+    submitted = api.call("POST", "/v1/imports", key=admin, raw_body=csv_file, headers={"Content-Type": "text/csv"})
+    assert submitted.status == 202 and submitted.body["status"] == "queued", submitted
+    as_json = api.call("POST", "/v1/imports", key=admin, body={"csv": csv_file, "filename": "again.csv"})
+    assert as_json.status == 202, as_json
+    assert api.call("POST", "/v1/imports", key=admin, body={"csv": "name\nx\n"}).status == 400
+    assert api.call("POST", "/v1/imports", key=read_key, body={"csv": csv_file}).status == 403
+    import_id = submitted.body["id"]
+    run_import("acme", import_id, budget_seconds=None)
+    done = api.call("GET", f"/v1/imports/{import_id}", key=admin)
+    assert done.body["counts"]["imported"] == 1 and done.body["errors"][0]["code"] == "invalid_email", done
+    assert api.call("GET", "/v1/imports/imp_nope", key=admin).status == 404
+    assert api.call("GET", "/v1/imports?limit=1", key=admin).body["next_cursor"] is not None
+    errors = api.call("GET", f"/v1/imports/{import_id}/errors", key=admin)
+    assert [e["row"] for e in errors.body["data"]] == [3], errors
+    assert api.call("GET", "/v1/imports/imp_nope/errors", key=admin).status == 404
+    members = api.call("GET", "/v1/exports/members.csv?limit=1", key=admin)
+    assert members.status == 200 and members.headers.get("next-cursor"), members
+    assert api.call("GET", "/v1/exports/members.csv?cursor=x", key=admin).status == 400
+    since = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ledger = api.call("GET", f"/v1/exports/ledger.csv?from={since}", key=admin)
+    assert ledger.status == 200 and ledger.body.startswith("transaction_id,"), ledger
+    assert api.call("GET", "/v1/exports/ledger.csv", key=read_key).status == 403

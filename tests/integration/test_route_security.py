@@ -20,6 +20,7 @@ from ulid import ULID
 
 import app as application  # registers every blueprint, hence every operation
 from chalicelib.api.routing import OPERATIONS, Operation
+from chalicelib.jobs.imports import run_import
 from chalicelib.jobs.provisioning import FUNCTION, PROVISIONING_QUEUE
 from chalicelib.jobs.webhooks import dispatch_tenant
 from chalicelib.persistence.factory import tenant_models
@@ -50,6 +51,7 @@ class World:
     delivery_id: str = ""
     shopify_integration_id: str = ""  # a Shopify integration of tenant A
     subscription_id: str = ""  # the victim's paid subscription (SAMPLE_BODIES["record_subscription"])
+    import_id: str = ""  # a bulk import of tenant A (landed)
     # coalition partners: "coffee" (PATH_SAMPLES) and "books", whose key is keys["partner"]
 
     def usable_coupon(self) -> str:
@@ -78,6 +80,8 @@ PATH_SAMPLES: dict[str, Callable[[World], str]] = {
     "partner_id": lambda world: "coffee",
     # paid membership
     "subscription_id": lambda world: world.subscription_id,
+    # bulk imports
+    "import_id": lambda world: world.import_id,
 }
 
 #: Path parameters naming an object a tenant owns (another tenant addressing it must get 404).
@@ -85,6 +89,7 @@ OWNED_PATH_PARAMS = {"webhook_id", "delivery_id", "member_id", "key_id", "rule_i
 OWNED_PATH_PARAMS |= {"integration_id"}  # commerce integrations
 OWNED_PATH_PARAMS |= {"partner_id"}  # coalition partners
 OWNED_PATH_PARAMS |= {"subscription_id"}  # paid membership
+OWNED_PATH_PARAMS |= {"import_id"}  # bulk imports
 
 #: A valid body for every operation that takes one: the write it would do if let through.
 SAMPLE_BODIES: dict[str, dict[str, Any]] = {
@@ -137,6 +142,8 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
         "period_end": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
         "reference": "world-invoice",
     },
+    # bulk imports: members with opening balances (one of them the victim's external id)
+    "create_import": {"csv": "external_id,points,tier\nintruder-1,100000,\nvictim-1,100000,\n"},
 }
 
 #: The access policy, pinned here so that a route declared with a weaker guard fails the suite:
@@ -222,6 +229,14 @@ ACCESS: dict[str, str] = {
     "record_subscription": "write",
     "list_subscriptions": "read",
     "cancel_subscription": "write",
+    # bulk imports and exports: admin only (bulk enrolment with balances and tiers; every
+    # member's personal data and the whole ledger)
+    "create_import": "admin",
+    "list_imports": "admin",
+    "get_import": "admin",
+    "list_import_errors": "admin",
+    "export_members": "admin",
+    "export_ledger": "admin",
 }
 #: Routes a partner key may also call, for its own partner only (the sample path names another).
 PARTNER_READABLE = {"get_partner_settlement"}
@@ -320,6 +335,9 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
         idempotency_key="world-subscription",
     )
     assert subscribed.status == 201 and subscribed.body["outcome"] == "started", subscribed
+    imported = api.call("POST", "/v1/imports", key=admin_key, body={"csv": "external_id,points\nimported-1,10\n"})
+    assert imported.status == 202, imported
+    run_import("acme", imported.body["id"], budget_seconds=None)
     return World(
         api=api,
         admin=admin_key,
@@ -335,6 +353,7 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
         delivery_id=delivery_id,
         shopify_integration_id=shopify.body["id"],
         subscription_id=subscribed.body["subscription"]["id"],
+        import_id=imported.body["id"],
     )
 
 

@@ -55,7 +55,8 @@ def all_pages(api: Api, key: str, path: str, *, limit: int = 100) -> list[dict[s
 
 
 def tenant_state(api: Api, admin_key: str) -> dict[str, Any]:
-    """Everything the tenant of ``admin_key`` holds: members, balances, ledgers, keys, program, job runs."""
+    """Everything the tenant of ``admin_key`` holds: members, balances, ledgers, keys, program, job runs,
+    partners, bulk imports."""
     members = all_pages(api, admin_key, "/v1/members")
     keys = api.call("GET", "/v1/api-keys", key=admin_key)
     program = api.call("GET", "/v1/program", key=admin_key)
@@ -76,6 +77,7 @@ def tenant_state(api: Api, admin_key: str) -> dict[str, Any]:
         # paid membership: the plans and every member's subscriptions
         "plans": _read(api, admin_key, "/v1/program/plans"),
         "subscriptions": {m["id"]: all_pages(api, admin_key, f"/v1/members/{m['id']}/subscriptions") for m in members},
+        "imports": all_pages(api, admin_key, "/v1/imports"),
     }
 
 

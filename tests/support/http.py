@@ -47,10 +47,11 @@ class Api:
         payload = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
         response = getattr(self.client.http, method.lower())(path, headers=all_headers, body=payload)
         text = response.body.decode() if isinstance(response.body, bytes) else response.body
-        parsed = json.loads(text) if text else None
-        return Reply(
-            status=response.status_code, body=parsed, headers={k.lower(): v for k, v in response.headers.items()}
-        )
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        # JSON bodies are parsed; others (CSV exports) are kept as text.
+        media = headers.get("content-type", "application/json").split(";", 1)[0].strip()
+        parsed = (json.loads(text) if text else None) if media == "application/json" else text
+        return Reply(status=response.status_code, body=parsed, headers=headers)
 
     # --- conveniences used across the suite ------------------------------------------------
 
