@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 #: Longest period of one ledger export (as many day partitions are walked at most).
 MAX_PERIOD_DAYS = 366
+#: Entry ids are ULIDs, whose clock starts here: no entry is older.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _CURSOR_FIELD = ("cursor", "not a cursor returned by this endpoint", "cursor_invalid")
 
 
@@ -139,6 +141,12 @@ class ExportService:
         now = self._clock()
         end = to_millisecond(end or now)
         start = to_millisecond(start or end.replace(day=1, hour=0, minute=0, second=0, microsecond=0))
+        for name, moment in (("to", end), ("from", start)):
+            if moment < EARLIEST:
+                raise InvalidRequest.for_fields(
+                    f"`{name}` is before 1970-01-01T00:00:00Z, where the ledger's ids begin",
+                    (name, "on or after 1970-01-01T00:00:00Z", "value_error"),
+                )
         if end <= start:
             raise InvalidRequest.for_fields(
                 "the period is empty: `to` must be after `from`", ("to", "must be after from", "value_error")

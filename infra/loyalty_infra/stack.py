@@ -105,11 +105,11 @@ ITEM_ACTIONS = (
 TABLE_PROVISIONING_ACTIONS = (
     "dynamodb:CreateTable",
     "dynamodb:DescribeTable",
+    "dynamodb:DescribeTimeToLive",
     "dynamodb:ListTagsOfResource",
     "dynamodb:TagResource",
     "dynamodb:UpdateContinuousBackups",
     "dynamodb:UpdateTable",
-    "dynamodb:DescribeTimeToLive",
     "dynamodb:UpdateTimeToLive",
 )
 #: What the provisioning function does with the registry: read the tenant, then record a

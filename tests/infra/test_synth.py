@@ -31,11 +31,11 @@ ITEM_ACTIONS = (
 TABLE_ACTIONS = (
     "dynamodb:CreateTable",
     "dynamodb:DescribeTable",
+    "dynamodb:DescribeTimeToLive",
     "dynamodb:ListTagsOfResource",
     "dynamodb:TagResource",
     "dynamodb:UpdateContinuousBackups",
     "dynamodb:UpdateTable",
-    "dynamodb:DescribeTimeToLive",
     "dynamodb:UpdateTimeToLive",
 )
 #: Nobody's.
