@@ -265,6 +265,13 @@ def _parse_body(model: type[BaseModel], raw: bytes | None, max_bytes: int) -> Ba
 
 
 def _parse_query(model: type[BaseModel] | None, params: Any) -> BaseModel | None:
+    getlist = getattr(params, "getlist", None)
+    if getlist is not None:  # Chalice's MultiDict: a plain read would keep only the last value
+        if repeated := sorted(name for name in params if len(getlist(name)) > 1):
+            raise InvalidRequest.for_fields(
+                "a query parameter may be given once",
+                *((name, "given more than once", "value_error") for name in repeated),
+            )
     values = dict(params or {})
     if model is None:
         if values:

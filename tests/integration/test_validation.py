@@ -426,6 +426,8 @@ def test_invalid_query_parameters_are_refused(
             cases.append((f"GET {collection}?limit={value}", key, f"{collection}?limit={value}", "limit"))
         cases.append((f"GET {collection} with an unknown parameter", key, f"{collection}?sort=desc", "sort"))
         cases.append((f"GET {collection} with an empty cursor", key, f"{collection}?cursor=", "cursor"))
+        # a repeated parameter: not the last one silently (found by the fuzzer on card_code)
+        cases.append((f"GET {collection} with limit twice", key, f"{collection}?limit=5&limit=7", "limit"))
     for path in (
         f"/v1/members/{tenant.member}",
         f"/v1/members/{tenant.member}/balance",
@@ -435,6 +437,14 @@ def test_invalid_query_parameters_are_refused(
     ):
         key = OPERATOR_KEY if path.startswith("/v1/tenants") else tenant.key
         cases.append((f"GET {path} with a query parameter", key, f"{path}?expand=ledger", "expand"))
+    cases.append(
+        (
+            "GET /v1/members with card_code twice",
+            tenant.key,
+            "/v1/members?card_code=%F0%92%88%88&card_code=null",
+            "card_code",
+        )
+    )
     cases.append(
         (
             "GET /v1/members with an over-long external_id",

@@ -138,7 +138,12 @@ QUICK_EXAMPLES, DEEP_EXAMPLES = 20, 400
 #: grew with the lifecycle): a replay with changed points needs an applied key drawn again.
 #: The reversal bound was missed at 400 examples by a 10 000-step soak until the machine got
 #: its refund_again rule (a second refund of a refunded order); now found in about 70 s.
-EXAMPLES = {"a key replayed with other points treated as the same request": 60}
+#: The twice-expired lot is found within 20 examples alone, but missed at 20 inside the whole
+#: suite (members' ULIDs order ties differently at another speed), so it gets 60.
+EXAMPLES = {
+    "a key replayed with other points treated as the same request": 60,
+    "an expiry that leaves the lot in the book, so it expires twice": 60,
+}
 
 
 @pytest.mark.parametrize("bug", sorted(PLANTED))
