@@ -29,9 +29,14 @@ test: install
 	$(PY) -m pytest -n 2 --dist loadfile
 
 ## Benchmarks: request units per operation, handler overhead, cold-start imports, webhook and bulk import
-## throughput (python -m bench.imports --rows 100000 for the full import figure).
+## throughput (python -m bench.imports --rows 100000 for the full import figure); then the program's
+## own sections: tiers, reward redemption and capped earns, paid plans, referrals.
 bench: install
 	$(PY) -m bench.run
+	$(PY) -m bench.tiers
+	$(PY) -m bench.rewards --iterations 100
+	$(PY) -m bench.plans
+	$(PY) -m bench.referrals
 
 ## Long runs, not part of `make test`: the ledger state machine (tests/model) until at least
 ## SOAK_STEPS steps on each emulator, and the API fuzzer with SOAK_FUZZ_EXAMPLES examples per
