@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from chalicelib.domain import ledger
+from chalicelib.domain.errors import LoyaltyError
 from chalicelib.domain.expiry import Lot
 from chalicelib.domain.ledger import Balance, LedgerEntry, MovementRequest, MovementType, PointsService, Settlement
 from chalicelib.domain.ports import Page
@@ -162,5 +163,7 @@ def test_the_machine_reports_a_planted_bug(bug: str, backend: None, monkeypatch:
         suppress_health_check=list(HealthCheck),
         report_multiple_bugs=False,
     )
-    with pytest.raises(AssertionError):
+    # Reported as a broken invariant, or as a refusal the model did not expect (a lot expired
+    # twice leaves a later debit short: InsufficientPoints out of an interleaved operation).
+    with pytest.raises((AssertionError, LoyaltyError)):
         run_state_machine_as_test(machine.LedgerMachine, settings=quick)
