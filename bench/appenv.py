@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,3 +115,32 @@ def drop_buffered_metrics() -> None:
 def key_id_of(secret: str) -> str:
     """``lk_<ULID>_<secret>`` -> ``key_<ULID>`` (the API key item's id)."""
     return "key_" + secret.split("_")[1]
+
+
+@contextmanager
+def recorded_app() -> Iterator[tuple[Any, Any]]:
+    """A bench section's setting: DynamoDB Local, the app configured on it, every DynamoDB call
+    recorded (for request units) and a chalice.test client: ``(api, recorder)``."""
+    from bench.capture import Recorder
+    from tests.support.emulators import dynamodb_local
+
+    with dynamodb_local() as endpoint:
+        configure_process(endpoint)
+        recorder = Recorder(endpoint=endpoint, region=REGION)
+        recorder.install()
+        api = AppClient()
+        try:
+            yield api, recorder
+        finally:
+            recorder.uninstall()
+            api.close()
+
+
+def bench_tenant(api: AppClient, tenant_id: str, *, points_per_euro: str | None = "10") -> str:
+    """A tenant in EUR (Helsinki), with 10 points per euro rounded down unless told otherwise: its admin key."""
+    body = {"tenant_id": tenant_id, "name": "Bench", "currency": "EUR", "timezone": "Europe/Helsinki"}
+    admin = str(api.expect(201, "POST", "/v1/tenants", key=OPERATOR_KEY, body=body)["api_key"]["secret"])
+    if points_per_euro is not None:
+        program = {"points_per_currency_unit": points_per_euro, "rounding": "floor"}
+        api.expect(200, "PUT", "/v1/program", key=admin, body=program)
+    return admin
