@@ -17,7 +17,7 @@ from chalicelib.api import presenters, schemas
 from chalicelib.api.program import to_order
 from chalicelib.api.routing import ApiRequest, Result, endpoint
 from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.commerce import Customer, OrderEvent, OrderEventResult, OrderEventType
+from chalicelib.domain.commerce import Customer, OrderEvent, OrderEventResult, OrderEventType, Outcome
 from chalicelib.domain.errors import InvalidRequest, TenantNotReady, TenantSuspended, Unauthorized
 from chalicelib.domain.shopify import IssuedIntegration, ShopifyIntegration, tenant_of, to_order_event
 from chalicelib.domain.tenants import TenantStatus
@@ -29,6 +29,13 @@ TAG = "Commerce"
 REPLAYED = {"Idempotent-Replayed": "true"}
 
 
+def _points(result: OrderEventResult) -> int:
+    """The signed change of the member's points the event made (an order already earned: none)."""
+    if result.entry is None or result.record.outcome is Outcome.ALREADY_EARNED:
+        return 0
+    return result.entry.points
+
+
 def _event_out(result: OrderEventResult) -> schemas.OrderEventOut:
     record, entry = result.record, result.entry
     return schemas.OrderEventOut(
@@ -37,7 +44,7 @@ def _event_out(result: OrderEventResult) -> schemas.OrderEventOut:
         type=str(record.type),  # type: ignore[arg-type]
         outcome=str(record.outcome),  # type: ignore[arg-type]
         member_id=record.member_id,
-        points=entry.points if entry else 0,
+        points=_points(result),
         transaction=presenters.transaction(entry) if entry else None,
         replayed=result.replayed,
     )
@@ -221,7 +228,7 @@ def receive_shopify_webhook(request: ApiRequest, integration_id: str) -> Result:
             outcome=str(result.record.outcome),  # type: ignore[arg-type]
             order_id=result.record.order_id,
             member_id=result.record.member_id,
-            points=result.entry.points if result.entry else 0,
+            points=_points(result),
             transaction_id=result.entry.transaction_id if result.entry else None,
             replayed=result.replayed,
         ),

@@ -24,7 +24,8 @@ _ERROR_TEXT = {
     "members: `card_code_taken` naming the holder; "
     "subscriptions: `subscription_active`, `period_not_contiguous`, `subscription_reference_exists`).",
     422: "Refused by the rules (`insufficient_points`, `idempotency_key_reused`, `amount_too_small`, "
-    "`movement_too_large`, `balance_limit_exceeded`; rewards: `reward_unavailable`, `out_of_stock`, `limit_reached`; "
+    "`movement_too_large`, `balance_limit_exceeded`; reversals: `reversal_exceeds_earned`, "
+    "`reversal_needs_points`; rewards: `reward_unavailable`, `out_of_stock`, `limit_reached`; "
     "enrolment: `unknown_referral_code`, `self_referral`).",
     500: "A bug (`internal_error`); it has been logged.",
     503: "Throttling or conflicts outlasted our retries (`retry_later`); retry with the same Idempotency-Key.",

@@ -77,6 +77,8 @@ def program(value: Program) -> schemas.ProgramOut:
         reversal_clawback=value.reversal_clawback,
         expiry_warning_days=value.expiry_warning_days,
         birthday_bonus=value.birthday_bonus,
+        earn_on_shipping=value.earn_on_shipping,
+        earn_on_tax=value.earn_on_tax,
         updated_at=value.updated_at,
     )
 

@@ -11,7 +11,8 @@ from chalicelib.api.routing import ApiRequest, endpoint
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import utc_now
 from chalicelib.domain.expiry import ExpiryPolicy
-from chalicelib.domain.rules import NewRule, Order
+from chalicelib.domain.orders import Order
+from chalicelib.domain.rules import NewRule
 from chalicelib.domain.tiers import Metric, NewTierProgram, Tier, WindowKind
 
 bp = Blueprint(__name__)
@@ -60,6 +61,8 @@ def put_program(request: ApiRequest) -> schemas.ProgramOut:
         body.reversal_clawback,
         expiry_warning_days=body.expiry_warning_days,
         birthday_bonus=body.birthday_bonus,
+        earn_on_shipping=body.earn_on_shipping,
+        earn_on_tax=body.earn_on_tax,
     )
     return presenters.program(program)
 
@@ -172,8 +175,17 @@ def preview(request: ApiRequest) -> schemas.PreviewOut:
 
 
 def to_order(body: schemas.OrderModel, tenant_currency: str) -> Order:
-    lines = [(line.sku, line.category, line.quantity, line.unit_price) for line in body.lines]
-    return Order.parse(body.id, body.total, body.currency, lines, tenant_currency)
+    lines = [(line.sku, line.category, line.quantity, line.unit_price, line.discount) for line in body.lines]
+    return Order.parse(
+        body.id,
+        body.total,
+        body.currency,
+        lines,
+        tenant_currency,
+        discount=body.discount,
+        shipping=body.shipping,
+        tax=body.tax,
+    )
 
 
 # --- tiers -------------------------------------------------------------------------------------

@@ -131,6 +131,16 @@ Amount = Annotated[
         examples=["12.50"],
     ),
 ]
+#: A part of an order (a discount, shipping, tax) that may be zero.
+OrderPart = Annotated[
+    str,
+    Field(
+        pattern=r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,3})?$",
+        description="A decimal string of zero or more in the tenant's currency, with at most the currency's "
+        'decimal places, e.g. "5.00".',
+        examples=["5.00"],
+    ),
+]
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 Limit = Annotated[int, Field(ge=1, le=100)]
 #: Member segments, and the segments a campaign is limited to.
@@ -331,6 +341,8 @@ class ProgramRequest(StrictRequest):
     birthday_bonus: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
         default=0, description="Points credited on each member's birthday, in the tenant's time zone (0: none)."
     )
+    earn_on_shipping: bool = Field(default=False, description="Whether an order's shipping earns points.")
+    earn_on_tax: bool = Field(default=False, description="Whether an order's tax earns points.")
 
 
 class ExpiryPolicyOut(Out):
@@ -349,6 +361,8 @@ class ProgramOut(Out):
     reversal_clawback: bool
     expiry_warning_days: int
     birthday_bonus: int
+    earn_on_shipping: bool
+    earn_on_tax: bool
     updated_at: datetime | None
 
 
@@ -453,18 +467,31 @@ class OrderLineModel(StrictRequest):
     sku: Code
     category: Code | None = None
     quantity: Annotated[int, Field(ge=1, le=10_000)]
-    unit_price: Amount
+    unit_price: Amount = Field(description="The listed price of one unit, before discounts.")
+    discount: OrderPart | None = Field(
+        default=None, description="Taken off this line (of unit_price * quantity); default 0."
+    )
 
 
 class OrderModel(StrictRequest):
+    """An order. Points follow what the customer paid: the lines after their discounts and the
+    order's `discount` (spread over the lines in proportion), never more than `total - shipping -
+    tax`; shipping and tax earn only when the program says so (`earn_on_shipping`, `earn_on_tax`)."""
+
     id: Reference = Field(description="The shop's order id; the earn's reference (for refunds) unless one is sent.")
-    total: Amount
+    total: Amount = Field(description="What the customer paid in all, after discounts, with shipping and tax.")
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = Field(
         description="Must be the tenant's currency."
     )
     lines: Annotated[list[OrderLineModel], Field(max_length=100)] = Field(
-        default_factory=list, description="Line items; without them the base rate applies to the total."
+        default_factory=list,
+        description="Line items at their listed prices; without them the base rate applies to total - shipping - tax.",
     )
+    discount: OrderPart | None = Field(
+        default=None, description="Taken off the whole order (spread over the lines in proportion); default 0."
+    )
+    shipping: OrderPart | None = Field(default=None, description="The shipping inside total; default 0.")
+    tax: OrderPart | None = Field(default=None, description="The tax inside total (added or included); default 0.")
 
 
 class PreviewRequest(StrictRequest):
@@ -481,8 +508,10 @@ class PreviewRequest(StrictRequest):
 
 
 class ShareOut(Out):
-    source: Literal["base", "rule", "tier", "plan", "cap", "requested"] = Field(
-        description="tier: the member's tier multiplier (tier:<name>); plan: a paid plan's (plan:<plan id>); "
+    source: Literal["base", "discount", "rule", "tier", "plan", "cap", "requested"] = Field(
+        description="base: the base rate at the listed prices; discount: what the order's discounts (and amounts "
+        "that do not earn, such as tax included in prices) took off it (negative); "
+        "tier: the member's tier multiplier (tier:<name>); plan: a paid plan's (plan:<plan id>); "
         "cap: points cut by an earning cap (negative; rule_id: the cap's rule, or the capped campaign); "
         "requested: what a capped earn of points or an amount asked for."
     )
@@ -1273,10 +1302,15 @@ class OrderEventOut(Out):
     event_id: str
     order_id: str
     type: Literal["paid", "refunded", "cancelled"]
-    outcome: Literal["earned", "reversed", "nothing_to_reverse"]
+    outcome: Literal["earned", "already_earned", "reversed", "nothing_to_reverse"] = Field(
+        description="already_earned: a paid event under another event id for an order that had already earned; "
+        "nothing was credited and `transaction` is the original earn."
+    )
     member_id: str
     points: int = Field(description="Signed change of the member's points this event made (0: none).")
-    transaction: TransactionOut | None = Field(description="The ledger entry the event made; null when none.")
+    transaction: TransactionOut | None = Field(
+        description="The ledger entry the event made (already_earned: the order's original earn); null when none."
+    )
     replayed: bool = Field(description="True when this event had been received before: the first result.")
 
 
@@ -1309,7 +1343,7 @@ class CreatedShopifyIntegration(ShopifyIntegrationOut):
 
 class ShopifyWebhookOut(Out):
     topic: str
-    outcome: Literal["earned", "reversed", "nothing_to_reverse", "ignored"]
+    outcome: Literal["earned", "already_earned", "reversed", "nothing_to_reverse", "ignored"]
     order_id: str | None
     member_id: str | None
     points: int

@@ -2,16 +2,19 @@
 ledger movements (an order earn on paid, the reverse movement on refund and cancel).
 
 Idempotency is by (source, order id, event id). Each handled event is recorded with its
-outcome; a replay of the same event answers the first result and changes nothing. The
+outcome; a replay of the same event answers the first result and changes nothing. A paid
+event under another event id for an order that already earned changes nothing either: its
+outcome is ``already_earned``, pointing at the original transaction. The
 ledger itself guards each movement under a key minted from the event
 (``intake:<source>:<order>:paid`` — one earn per order, whichever event says it was paid —
 ``...:refund:<event>`` and ``...:cancel``), so a crash between the movement and the record
 is healed by the retry: the movement replays, then the record is written.
 
-A partial refund reverses the share of the order's points its amount is of the order's
-total, cumulatively: after refunds totalling R of a total T, floor(points * R / T) points
-are reversed in all, so refunds that add up to the whole order reverse exactly every point.
-A cancellation reverses what is left. Refunds and cancellations need the paid event first
+A refund is a reversal by amount: the ledger takes back the share of the order's points
+its amount is of what was paid, cumulatively (chalicelib.domain.reversals), so refunds that
+add up to the whole order reverse exactly every point, whatever multipliers gave them; a
+refund too small for a whole point is still recorded and counts towards the next one. A
+cancellation reverses what is left. Refunds and cancellations need the paid event first
 (409 ``order_not_paid`` until it has arrived, so a shop's retry lands once it has).
 """
 
@@ -21,7 +24,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
@@ -33,8 +36,8 @@ from chalicelib.domain.members import NewMember
 if TYPE_CHECKING:
     from chalicelib.domain.ledger import PointsService
     from chalicelib.domain.members import MemberService
+    from chalicelib.domain.orders import Order
     from chalicelib.domain.ports import LedgerStore
-    from chalicelib.domain.rules import Order
 
 #: The prefix of every ledger key the intake mints (reserved: clients may not send it).
 INTAKE_KEY_PREFIX = "intake:"
@@ -54,6 +57,8 @@ class OrderEventType(StrEnum):
 
 class Outcome(StrEnum):
     EARNED = "earned"
+    #: A paid event under another event id for an order that had already earned: nothing new.
+    ALREADY_EARNED = "already_earned"
     REVERSED = "reversed"
     NOTHING_TO_REVERSE = "nothing_to_reverse"
 
@@ -88,16 +93,17 @@ class OrderEvent:
     actor_key_id: str | None = None
 
     def fingerprint(self) -> str:
-        order = self.order
+        order = None if self.order is None else self.order.canonical()
         canonical = {
             "type": str(self.type),
             "order_id": self.order_id,
             "order": None
             if order is None
             else [
-                str(order.total),
-                order.currency,
-                [[x.sku, x.category, x.quantity, str(x.unit_price)] for x in order.lines],
+                order.pop("total"),
+                order.pop("currency"),
+                order.pop("lines"),
+                *([order] if order else []),  # discount, shipping, tax: only when sent
             ],
             "refund_amount": None if self.refund_amount is None else str(self.refund_amount),
             "customer": [self.customer.member_id, list(self.customer.external_ids), self.customer.email],
@@ -179,7 +185,7 @@ class OrderIntakeService:
             raise ValueError("a paid event carries its order")
         member_id = self._member_for(event.customer)
         key = event.ledger_key("paid")
-        entry = self._move(
+        entry, fresh = self._move(
             key,
             MovementRequest(
                 member_id=member_id,
@@ -188,13 +194,14 @@ class OrderIntakeService:
                 currency=event.currency,
                 reference=event.order_id,
                 occurred_at=event.occurred_at,
-                metadata={"source": event.source},
+                metadata={"source": event.source, "order_event": event.event_id},
                 actor_key_id=event.actor_key_id,
                 timezone=event.timezone,
                 order=event.order,
                 minted_key=True,
             ),
         )
+        earned_before = not fresh and self._earned_by_another(event, entry)
         record = OrderEventRecord(
             source=event.source,
             order_id=event.order_id,
@@ -202,11 +209,20 @@ class OrderIntakeService:
             type=event.type,
             fingerprint=fingerprint,
             member_id=entry.member_id,
-            outcome=Outcome.EARNED,
+            outcome=Outcome.ALREADY_EARNED if earned_before else Outcome.EARNED,
             created_at=self._clock(),
             ledger_key=key,
         )
         return record, entry
+
+    def _earned_by_another(self, event: OrderEvent, entry: LedgerEntry) -> bool:
+        """Whether the order's earn, found already made, came from another paid event (rather
+        than from this one's earlier attempt, whose answer was lost before its record)."""
+        made_by = entry.metadata.get("order_event")
+        if made_by is not None:
+            return made_by != event.event_id
+        history = self._store.for_order(event.source, event.order_id)
+        return any(r.type is OrderEventType.PAID and r.event_id != event.event_id for r in history)
 
     def _member_for(self, customer: Customer) -> str:
         if customer.member_id is not None:
@@ -244,17 +260,17 @@ class OrderIntakeService:
         reversed_ = -sum(e.points for e in entries if e.movement is MovementType.REVERSE)
         left = max(0, earned - reversed_)
         refund_amount = None
+        points: int | None = left
+        amount: str | None = None
+        suffix = "cancel"
         if event.type is OrderEventType.REFUNDED:
-            total = Decimal(earn.amount or "0")
             refunds = [r for r in history if r.type is OrderEventType.REFUNDED]
             before = sum((r.refund_amount or Decimal(0) for r in refunds), Decimal(0))
+            total = Decimal(earn.amount or "0")
             refund_amount = event.refund_amount if event.refund_amount is not None else max(Decimal(0), total - before)
-            share = min(Decimal(1), (before + refund_amount) / total) if total > 0 else Decimal(1)
-            due = int((Decimal(earn.points) * share).to_integral_value(rounding=ROUND_FLOOR))
-            points = max(0, min(left, due - sum(r.points for r in refunds)))
+            # The ledger turns the amount into points by the refunded share (chalicelib.domain.reversals).
+            points, amount = (None, format(refund_amount, "f")) if refund_amount > 0 else (0, None)
             suffix = f"refund:{event.event_id}"
-        else:
-            points, suffix = left, "cancel"
         record = OrderEventRecord(
             source=event.source,
             order_id=event.order_id,
@@ -266,44 +282,49 @@ class OrderIntakeService:
             created_at=self._clock(),
             refund_amount=refund_amount,
         )
-        if points <= 0:
+        if left <= 0 or points == 0:
             return record, None
         key = event.ledger_key(suffix)
-        entry = self._move(
+        entry, _ = self._move(
             key,
             MovementRequest(
                 member_id=earn.member_id,
                 movement=MovementType.REVERSE,
                 idempotency_key=key,
-                points=points,
+                currency=event.currency,
                 reference=earn.reference,
                 occurred_at=event.occurred_at,
                 metadata={"source": event.source, "order_event": event.event_id},
                 actor_key_id=event.actor_key_id,
                 timezone=event.timezone,
                 minted_key=True,
+                points=points,
+                amount=amount,
             ),
         )
+        asked = entry.requested if entry.requested is not None else -entry.points
+        outcome = Outcome.REVERSED if asked else Outcome.NOTHING_TO_REVERSE
         return (
-            OrderEventRecord(**{**record.__dict__, "outcome": Outcome.REVERSED, "ledger_key": key, "points": points}),
+            OrderEventRecord(**{**record.__dict__, "outcome": outcome, "ledger_key": key, "points": asked}),
             entry,
         )
 
     # --- helpers ---------------------------------------------------------------------------------
 
-    def _move(self, key: str, request: MovementRequest) -> LedgerEntry:
-        """The movement, or the entry an earlier attempt of this event already recorded (a
+    def _move(self, key: str, request: MovementRequest) -> tuple[LedgerEntry, bool]:
+        """The movement and True, or the entry an earlier attempt already recorded and False (a
         crash before the event's record, or a paid order told twice under two event ids)."""
         earlier = self._ledger.get_entry(key)
         if earlier is not None:
-            return earlier
+            return earlier, False
         try:
-            return self._points.move(request).entry
+            result = self._points.move(request)
         except IdempotencyKeyReused:
             earlier = self._ledger.get_entry(key)
             if earlier is None:
                 raise
-            return earlier
+            return earlier, False
+        return result.entry, not result.replayed
 
     def _replay(self, record: OrderEventRecord, fingerprint: str) -> OrderEventResult:
         if record.fingerprint != fingerprint:

@@ -110,6 +110,13 @@ class ReversalExceedsEarned(BusinessRuleViolation):
     code = "reversal_exceeds_earned"
 
 
+class ReversalNeedsPoints(BusinessRuleViolation):
+    """A refund by amount for a reference whose earns recorded no amount paid: only points
+    can say what to take back."""
+
+    code = "reversal_needs_points"
+
+
 class RewardUnavailable(BusinessRuleViolation):
     """The reward cannot be redeemed now (``details.reason``: archived, window or tier)."""
 

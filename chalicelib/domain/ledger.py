@@ -40,6 +40,7 @@ from chalicelib.domain.errors import (
     NotFound,
     RetryLater,
     ReversalExceedsEarned,
+    ReversalNeedsPoints,
     TransientStoreError,
 )
 from chalicelib.domain.expiry import Lot, LotBook, LotChanges, merge
@@ -53,7 +54,8 @@ from chalicelib.domain.ports import (
     CouponWriteRefused,
     IdempotencyKeyTaken,
 )
-from chalicelib.domain.reversals import EarnPart, GiveBack, Removal, give_back
+from chalicelib.domain.program import parse_amount
+from chalicelib.domain.reversals import EarnPart, GiveBack, Removal, give_back, refund_points
 from chalicelib.domain.rules import ORDER_KINDS, milestone_shares
 from chalicelib.domain.tiers import SPEND_SCALE
 
@@ -62,11 +64,12 @@ T = TypeVar("T")
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from chalicelib.domain.orders import Order
     from chalicelib.domain.plans import PlanGrant, PlanWrite
     from chalicelib.domain.ports import LedgerStore, Page
     from chalicelib.domain.program import Program, ProgramService
     from chalicelib.domain.referrals import ReferralQualification, ReferralService
-    from chalicelib.domain.rules import EarningRule, Order, RuleService, Share
+    from chalicelib.domain.rules import EarningRule, RuleService, Share
     from chalicelib.domain.tiers import Tier, TierProgram, TierService, TierState
 
 #: Largest number of points a single movement may carry.
@@ -365,12 +368,7 @@ class MovementRequest:
 
 
 def _canonical_order(order: Order) -> dict[str, Any]:
-    return {
-        "id": order.order_id,
-        "total": str(order.total),
-        "currency": order.currency,
-        "lines": [[line.sku, line.category, line.quantity, str(line.unit_price)] for line in order.lines],
-    }
+    return {"id": order.order_id, **order.canonical()}
 
 
 @dataclass(frozen=True)
@@ -819,6 +817,9 @@ class PointsService:
                     f"order {order.order_id!r} earns no points under the program in force",
                     details={"amount": amount, "points": points},
                 )
+        elif request.amount is not None and request.movement is MovementType.REVERSE:
+            # A refund: what it takes back depends on what the reference earned (see _take_back).
+            amount, points = format(parse_amount(request.amount, request.currency or ""), "f"), 0
         elif request.amount is not None:
             value, points = self._program.points_for_amount(request.amount, request.currency or "")
             amount = format(value, "f")
@@ -932,8 +933,8 @@ class PointsService:
             delta, breakdown, cap_changes = capped.points, capped.breakdown, capped.counters
         try:
             if request.movement is MovementType.REVERSE:
-                own, after, from_pending, back = self._take_back(request, delta, settled, now)
-                requested, pending_change = delta, -from_pending
+                requested, own, after, from_pending, back = self._take_back(request, delta, amount, settled, now)
+                pending_change = -from_pending
                 delta = after.available + after.pending - settled.balance.available - settled.balance.pending
                 removals = back.removals
                 cap_changes = tuple(CounterChange(name, -points) for name, points in sorted(back.counters.items()))
@@ -1076,15 +1077,18 @@ class PointsService:
         return with_activity(self._program.get(), movement, after, now)
 
     def _take_back(
-        self, request: MovementRequest, requested: int, settled: Settlement, now: datetime
-    ) -> tuple[LotChanges, Balance, int, GiveBack]:
-        """A reversal: what was earned for the reference bounds it; the program decides
-        whether a shortfall pushes the balance below zero (claw-back) or stops at zero. What
-        is taken back also comes out of the tier qualification and the cap counters of the
-        earns it reverses (chalicelib.domain.reversals)."""
+        self, request: MovementRequest, requested: int, amount: str | None, settled: Settlement, now: datetime
+    ) -> tuple[int, LotChanges, Balance, int, GiveBack]:
+        """A reversal: what was earned for the reference bounds it; a refund by ``amount`` asks
+        back the refunded share of the reference's points (chalicelib.domain.reversals). The
+        program decides whether a shortfall pushes the balance below zero (claw-back) or stops
+        at zero. What is taken back also comes out of the tier qualification and the cap
+        counters of the earns it reverses. Returns the points asked back first."""
         history = self._ledger.entries_for_reference(request.member_id, request.reference or "")
         earned = sum(e.points for e in history if e.movement is MovementType.EARN)
         reversed_before = -sum(e.points for e in history if e.movement is MovementType.REVERSE)
+        if amount is not None:
+            requested = self._refund_points(request, history, Decimal(amount), earned - reversed_before)
         if requested > earned - reversed_before:
             raise ReversalExceedsEarned(
                 f"{requested} points cannot be reversed for {request.reference!r}: "
@@ -1106,7 +1110,33 @@ class PointsService:
         back = give_back(
             [_earn_part(e) for e in earns], reversed_before, reversed_before + from_pending + from_available
         )
-        return changes, settled.balance.reverse(from_pending, from_available, now), from_pending, back
+        return requested, changes, settled.balance.reverse(from_pending, from_available, now), from_pending, back
+
+    @staticmethod
+    def _refund_points(request: MovementRequest, history: list[LedgerEntry], refund: Decimal, left: int) -> int:
+        """What a refund of ``refund`` asks back of the reference's points (``left``: what is
+        still to reverse): its share of what was paid for them, counted with earlier refunds."""
+        earns = [e for e in history if e.movement is MovementType.EARN]
+        reversals = [e for e in history if e.movement is MovementType.REVERSE]
+        paid = sum((Decimal(e.amount) for e in earns if e.amount is not None), Decimal(0))
+        if paid <= 0:
+            raise ReversalNeedsPoints(
+                f"nothing was paid for {request.reference!r} as far as the ledger knows (its earns were of "
+                "points): reverse it by points",
+                details={"reference": request.reference, "earned": sum(e.points for e in earns)},
+            )
+        if left <= 0:
+            raise ReversalExceedsEarned(
+                f"every point earned for {request.reference!r} is already reversed",
+                details={"reference": request.reference, "earned": sum(e.points for e in earns), "left": 0},
+            )
+        return refund_points(
+            earned=sum(e.points for e in earns),
+            paid=paid,
+            refunded_before=sum((Decimal(e.amount) for e in reversals if e.amount is not None), Decimal(0)),
+            refund=refund,
+            asked_before=sum(e.requested if e.requested is not None else -e.points for e in reversals),
+        )
 
     def _settle_attempt(self, member_id: str, as_of: datetime) -> tuple[list[LedgerEntry], bool]:
         """One transaction's worth of what is due: its entries, and whether that was all."""

@@ -1,4 +1,4 @@
-"""The tenant's loyalty program: how money converts to points. Later issues extend it."""
+"""The tenant's loyalty program: how money converts to points, and what of an order earns."""
 
 from __future__ import annotations
 
@@ -70,6 +70,10 @@ class Program:
     expiry_warning_days: int = 14
     #: Points credited on the member's birthday (0: none); ``member.birthday`` is announced either way.
     birthday_bonus: int = 0
+    #: Whether an order's shipping earns points (else only the goods do).
+    earn_on_shipping: bool = False
+    #: Whether an order's tax earns points.
+    earn_on_tax: bool = False
 
     def points_for(self, amount: Decimal) -> int:
         """Points earned for ``amount`` of the tenant's currency."""
@@ -121,6 +125,8 @@ class ProgramService:
         *,
         expiry_warning_days: int = DEFAULT_PROGRAM.expiry_warning_days,
         birthday_bonus: int = 0,
+        earn_on_shipping: bool = False,
+        earn_on_tax: bool = False,
     ) -> Program:
         if expiry.kind is ExpiryKind.INACTIVITY and expiry.days is not None and pending_days >= expiry.days:
             raise InvalidRequest.for_fields(
@@ -137,6 +143,8 @@ class ProgramService:
             reversal_clawback=reversal_clawback,
             expiry_warning_days=expiry_warning_days,
             birthday_bonus=birthday_bonus,
+            earn_on_shipping=earn_on_shipping,
+            earn_on_tax=earn_on_tax,
         )
         self._store.put(program)
         return program

@@ -62,8 +62,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from chalicelib.domain.ledger import Balance, MovementResult, PointsService
+    from chalicelib.domain.orders import Order
     from chalicelib.domain.ports import Page
-    from chalicelib.domain.rules import Order
 
 #: No 0/O, 1/I/L: a code read aloud or off a screen is not mistaken for another.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"

@@ -1,5 +1,12 @@
-"""What a reversal gives back besides points: the tier qualification and the earning-cap
-counters the reversed earns had moved. Pure.
+"""What a reversal takes back: the points a refund by amount is worth, and what a reversal
+gives back besides points (the tier qualification and the earning-cap counters the reversed
+earns had moved). Pure.
+
+A refund by amount takes back the reference's points in proportion to the refunded share of
+what was paid for them, cumulatively: after refunds totalling R of the P paid, floor(E * R / P)
+of the E points earned have been asked back in all, so refunds adding up to what was paid
+take back every point (whatever multipliers, rules or tiers gave them) and never more. The
+ledger's reversals by amount and the commerce intake's refunds both use ``refund_points``.
 
 A reference (an order id) may have several earns and several reversals. Reversals take the
 reference's earned points back in the order the earns were made (oldest first): after ``n``
@@ -22,6 +29,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
+
+
+def refund_points(earned: int, paid: Decimal, refunded_before: Decimal, refund: Decimal, asked_before: int) -> int:
+    """The points a refund of ``refund`` asks back, for a reference that earned ``earned``
+    points on ``paid`` (> 0), after earlier refunds of ``refunded_before`` and reversals that
+    asked ``asked_before`` points back. Exact: integer division of exact decimals."""
+    if paid <= 0:
+        raise ValueError("a refund by amount needs what was paid")
+    refunded = min(refunded_before + refund, paid)
+    due = int((Decimal(earned) * refunded) // paid)
+    return max(0, due - asked_before)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Earning rules: how an order becomes points, with a breakdown of which rule gave what. Pure.
 
-The base rate (the program's points per currency unit) applies to the order's lines (or to
-its total when it has none). Rules then add to it:
+The base rate (the program's points per currency unit) applies to what the customer paid
+for the order's goods, line by line after discounts, plus shipping and tax when the program
+lets them earn (chalicelib.domain.orders). Rules then add to it:
 
 * ``line_multiplier``: lines matching SKUs or categories earn ``factor`` times their base
   (the extra ``factor - 1`` times is the rule's share);
@@ -39,8 +40,9 @@ from zoneinfo import ZoneInfo
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import ActivityNotRewarded, InvalidRequest, LimitReached, NotFound
 from chalicelib.domain.ids import RULE_ID_PATTERN, new_rule_id
+from chalicelib.domain.orders import Order, OrderLine
 from chalicelib.domain.ports import CounterChange
-from chalicelib.domain.program import Program, parse_amount
+from chalicelib.domain.program import Program
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -211,69 +213,12 @@ class EarningRule:
             return False
         if self.segments and not self.segments & segments:
             return False
-        if self.min_order_total is not None and order.total < self.min_order_total:
+        if self.min_order_total is not None and order.total < self.min_order_total:  # what was paid, in all
             return False
         return not self.weekdays or WEEKDAYS[at.astimezone(ZoneInfo(timezone)).weekday()] in self.weekdays
 
     def matches(self, line: OrderLine) -> bool:
         return line.sku in self.skus or (line.category is not None and line.category in self.categories)
-
-
-@dataclass(frozen=True)
-class OrderLine:
-    sku: str
-    quantity: int
-    unit_price: Decimal
-    category: str | None = None
-
-    @property
-    def amount(self) -> Decimal:
-        return self.unit_price * self.quantity
-
-
-@dataclass(frozen=True)
-class Order:
-    order_id: str
-    total: Decimal
-    currency: str
-    lines: tuple[OrderLine, ...] = ()
-
-    @classmethod
-    def parse(
-        cls,
-        order_id: str,
-        total: str,
-        currency: str,
-        lines: list[tuple[str, str | None, int, str]],
-        tenant_currency: str,
-    ) -> Order:
-        """An order from the API's strings: its currency must be the tenant's."""
-        if currency != tenant_currency:
-            raise InvalidRequest.for_fields(
-                f"orders are in the tenant's currency, {tenant_currency}",
-                ("order.currency", f"expected {tenant_currency}", "currency_mismatch"),
-            )
-        parsed = tuple(
-            OrderLine(sku=sku, category=category, quantity=quantity, unit_price=_price(price, currency, index))
-            for index, (sku, category, quantity, price) in enumerate(lines)
-        )
-        return cls(order_id=order_id, total=parse_amount(total, currency), currency=currency, lines=parsed)
-
-    @property
-    def base_amount(self) -> Decimal:
-        """What the base rate applies to: the lines when given, else the total."""
-        return sum((line.amount for line in self.lines), Decimal(0)) if self.lines else self.total
-
-
-def _price(price: str, currency: str, index: int) -> Decimal:
-    try:
-        return parse_amount(price, currency)
-    except InvalidRequest as error:
-        fields = error.details.get("fields", [])
-        raise InvalidRequest.for_fields(
-            f"order.lines[{index}].unit_price: {error.message}",
-            *((f"order.lines.{index}.unit_price", f["message"], f["type"]) for f in fields),
-        ) from None
 
 
 @dataclass(frozen=True)
@@ -306,9 +251,18 @@ def evaluate(
     """The points ``order`` earns at ``at`` under ``program`` and the rules in force then, for
     a member of ``tier`` and ``segments``: rules limited to tiers or segments apply only to
     theirs, the tier's multiplier adds its extra share of the base (``tier:<name>``), and a
-    paid ``plan`` in force adds its own multiplier's extra share (``plan:<plan id>``)."""
+    paid ``plan`` in force adds its own multiplier's extra share (``plan:<plan id>``).
+
+    Everything applies to what the customer paid (chalicelib.domain.orders): the base rate's
+    share is shown at the listed prices and a ``discount`` share takes off what discounts (and
+    amounts that do not earn, such as tax included in prices) removed, so the breakdown
+    always sums to the points."""
     per_unit = program.points_per_currency_unit
-    shares = [Share("base", "Base rate", program.round(order.base_amount * per_unit))]
+    paid = order.paid(program)
+    listed = program.round(paid.listed_base * per_unit)
+    shares = [Share("base", "Base rate", listed)]
+    if discounted := program.round(paid.base * per_unit) - listed:
+        shares.append(Share("discount", "Discounts", discounted))
     name = tier.name if tier is not None else None
     for rule in sorted(rules, key=lambda r: (r.created_at, r.rule_id)):
         if rule.kind not in ORDER_KINDS or not rule.applies_to(order, at, timezone, name, segments):
@@ -318,18 +272,21 @@ def evaluate(
         else:
             extra = (rule.factor or Decimal(1)) - 1
             if rule.kind is RuleKind.LINE_MULTIPLIER:
-                eligible = sum((line.amount for line in order.lines if rule.matches(line)), Decimal(0))
+                eligible = sum(
+                    (cost for line, cost in zip(order.lines, paid.lines, strict=True) if rule.matches(line)),
+                    Decimal(0),
+                )
             else:
-                eligible = order.base_amount
+                eligible = paid.base
             points = program.round(eligible * per_unit * extra)
         if points:
             shares.append(Share("rule", rule.name, points, rule.rule_id))
     if tier is not None and tier.multiplier > 1:
-        points = program.round(order.base_amount * per_unit * (tier.multiplier - 1))
+        points = program.round(paid.base * per_unit * (tier.multiplier - 1))
         if points:
             shares.append(Share("tier", f"{tier.name} tier", points, f"tier:{tier.name}"))
     if plan is not None and plan.multiplier > 1:
-        points = program.round(order.base_amount * per_unit * (plan.multiplier - 1))
+        points = program.round(paid.base * per_unit * (plan.multiplier - 1))
         if points:
             shares.append(Share("plan", f"{plan.plan_id} plan", points, f"plan:{plan.plan_id}"))
     return Earning(points=sum(share.points for share in shares), breakdown=tuple(shares))

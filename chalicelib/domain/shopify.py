@@ -8,6 +8,11 @@ needed in the clear to verify, so it is sealed with KMS like webhook signing sec
 (encryption context: tenant and integration), never hashed; it is shown once (when we
 generate it) and rotatable, the previous one verifying for an overlap window.
 
+An order earns on what was paid: ``total_price`` with its ``total_tax`` and shipping
+(``total_shipping_price_set``) named, each line at its ``price`` less its discount
+allocations (which carry the order-level discounts too), so the program's rules for
+discounts, shipping and tax apply as to any order (chalicelib.domain.orders).
+
 Members are matched by the Shopify customer id (as the brand's own external id, then as
 ``shopify:<id>``), then by email (``shopify-email:<sha256 of the address>``, the external id
 we give guests); unmatched customers are enrolled under the first of those that applies
@@ -31,7 +36,7 @@ from ulid import ULID
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.commerce import Customer, OrderEvent, OrderEventType
 from chalicelib.domain.errors import InvalidRequest, NotFound, Unauthorized
-from chalicelib.domain.rules import Order
+from chalicelib.domain.orders import Order
 from chalicelib.domain.webhooks import SigningSecret
 
 if TYPE_CHECKING:
@@ -218,11 +223,19 @@ def to_order_event(
             raise InvalidRequest.for_fields(
                 "a line item needs a positive quantity", (f"line_items.{index}.quantity", "positive integer", "type")
             )
-        lines.append((sku, category, quantity, str(line.get("price") or "0")))
-    total = str(payload.get("subtotal_price") or payload.get("total_price") or "")
+        lines.append((sku, category, quantity, _text(line.get("price")) or "0", _line_discount(line)))
+    total = _text(payload.get("total_price")) or _text(payload.get("subtotal_price"))
     if not total:
         raise InvalidRequest.for_fields("the order has no price", ("total_price", "missing", "missing"))
-    order = Order.parse(order_id, total, currency, lines, tenant_currency)
+    order = Order.parse(
+        order_id,
+        total,
+        currency,
+        lines,
+        tenant_currency,
+        shipping=_shipping(payload),
+        tax=_text(payload.get("total_tax")),
+    )
     customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
     customer_id = str(customer["id"]) if customer.get("id") is not None else None
     email = str(customer.get("email") or payload.get("email") or "").strip().lower() or None
@@ -261,6 +274,46 @@ def _id(payload: dict[str, Any], name: str) -> str:
     if len(text) > 64 or not re.fullmatch(r"[\x21-\x7e]+", text):
         raise InvalidRequest.for_fields(f"{name} is malformed", (name, "1-64 visible ASCII characters", "pattern"))
     return text
+
+
+def _text(value: Any) -> str | None:
+    """A Shopify money field (a string, sometimes a number) as text; None when absent."""
+    if value is None or isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    return str(value).strip() or None
+
+
+def _line_discount(line: dict[str, Any]) -> str | None:
+    """What the line's discount allocations take off it (order-level discounts included, as
+    Shopify allocates them to the lines), else its ``total_discount``."""
+    allocations = [a.get("amount") for a in line.get("discount_allocations") or [] if isinstance(a, dict)]
+    if allocations:
+        try:
+            return format(sum((Decimal(str(a)) for a in allocations if a is not None), Decimal(0)), "f")
+        except InvalidOperation:
+            raise InvalidRequest.for_fields(
+                "a discount allocation is not a number", ("line_items.discount_allocations", "amount", "decimal")
+            ) from None
+    return _text(line.get("total_discount"))
+
+
+def _shipping(payload: dict[str, Any]) -> str | None:
+    """The order's shipping, after shipping discounts: ``total_shipping_price_set`` in the shop's
+    money, else the sum of its shipping lines."""
+    price_set = payload.get("total_shipping_price_set")
+    if isinstance(price_set, dict) and isinstance(price_set.get("shop_money"), dict):
+        return _text(price_set["shop_money"].get("amount"))
+    prices = [
+        _text(line.get("discounted_price")) or _text(line.get("price"))
+        for line in payload.get("shipping_lines") or []
+        if isinstance(line, dict)
+    ]
+    try:
+        return format(sum((Decimal(p) for p in prices if p), Decimal(0)), "f") if prices else None
+    except InvalidOperation:
+        raise InvalidRequest.for_fields(
+            "a shipping price is not a number", ("shipping_lines", "price", "decimal")
+        ) from None
 
 
 def _refund_amount(payload: dict[str, Any], currency: str) -> Decimal:

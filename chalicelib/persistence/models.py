@@ -291,6 +291,8 @@ class ProgramItem(KeyedItem):
     reversal_clawback = BooleanAttribute(null=True)
     expiry_warning_days = NumberAttribute(null=True)
     birthday_bonus = NumberAttribute(null=True)
+    earn_on_shipping = BooleanAttribute(null=True)
+    earn_on_tax = BooleanAttribute(null=True)
 
 
 class WebhookItem(IndexedItem):

@@ -834,6 +834,8 @@ class ProgramRepository:
                 item.expiry_warning_days if item.expiry_warning_days is not None else Program.expiry_warning_days
             ),
             birthday_bonus=int(item.birthday_bonus or 0),
+            earn_on_shipping=bool(item.earn_on_shipping),
+            earn_on_tax=bool(item.earn_on_tax),
         )
 
     def put(self, program: Program) -> None:
@@ -857,6 +859,8 @@ class ProgramRepository:
                 reversal_clawback=program.reversal_clawback or None,
                 expiry_warning_days=program.expiry_warning_days,
                 birthday_bonus=program.birthday_bonus or None,
+                earn_on_shipping=program.earn_on_shipping or None,
+                earn_on_tax=program.earn_on_tax or None,
             ).save()
 
 

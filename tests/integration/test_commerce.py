@@ -72,7 +72,9 @@ def test_paid_then_partial_refunds_then_cancel_reverse_exactly_what_was_earned(s
         body={"type": "refunded", "event_id": "r-3", "order_id": "o-100", "amount": "0.50"},
     )
     assert (first.body["outcome"], first.body["points"]) == ("reversed", -30), first
-    assert (tiny.body["outcome"], tiny.body["points"], tiny.body["transaction"]) == ("nothing_to_reverse", 0, None)
+    # the half euro is worth no whole point yet: it is recorded (0 points) and counts towards the next refund
+    assert (tiny.body["outcome"], tiny.body["points"]) == ("nothing_to_reverse", 0), tiny
+    assert (tiny.body["transaction"]["points"], tiny.body["transaction"]["amount"]) == (0, "0.50")
     # the two halves add up to one euro: the cumulative share gives its point
     assert (again.body["outcome"], again.body["points"]) == ("reversed", -1), again
     assert shop.balance(admin_key, member)["available"] == 69
@@ -85,7 +87,7 @@ def test_paid_then_partial_refunds_then_cancel_reverse_exactly_what_was_earned(s
     assert cancelled.body["transaction"]["type"] == "reverse"
     assert shop.balance(admin_key, member)["available"] == 0
     ledger = shop.ledger(admin_key, member)
-    assert sorted(e["points"] for e in ledger) == [-69, -30, -1, 100]
+    assert sorted(e["points"] for e in ledger) == [-69, -30, -1, 0, 100]
 
 
 def test_a_replayed_event_changes_nothing_and_answers_the_first_result(shop: Api, admin_key: str) -> None:
@@ -111,6 +113,11 @@ def test_a_replayed_event_changes_nothing_and_answers_the_first_result(shop: Api
     # And the same paid order told under another event id earns nothing more
     other = shop.call("POST", ORDERS, key=admin_key, body=paid("evt-2", "o-7", "40.00", member_id=member))
     assert other.status == 200 and other.body["transaction"] == first.body["transaction"], other
+    assert (other.body["outcome"], other.body["points"], other.body["replayed"]) == ("already_earned", 0, False)
+    assert shop.call("POST", ORDERS, key=admin_key, body=paid("evt-2", "o-7", "40.00", member_id=member)).body == {
+        **other.body,
+        "replayed": True,
+    }
     assert shop.balance(admin_key, member)["available"] == 30
 
     # But an event id reused with other content is refused, and changes nothing

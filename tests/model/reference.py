@@ -178,6 +178,10 @@ class ModelEntry:
     occurred_at: datetime | None = None
     #: A reversal that left the balance below zero, under a program that claws back.
     clawback: bool = False
+    #: Earns and refunds of an amount: the amount (what was paid; what was refunded).
+    amount: Decimal | None = None
+    #: Reversals: the points asked back.
+    requested: int | None = None
 
     def row(self) -> tuple[Any, ...]:
         return (
@@ -414,6 +418,8 @@ class TenantModel:
             amount = format(Decimal(request.amount), "f")
             points = converted if isinstance(converted, int) else 0
             refusal = converted if isinstance(converted, str) else None
+            if request.movement is MovementType.REVERSE:  # a refund: its points depend on the order
+                points, refusal = 0, None
         else:
             points = request.points or 0
         if refusal is None and abs(points) > MAX_POINTS_PER_MOVEMENT:
@@ -491,7 +497,14 @@ class TenantModel:
         if lot is not None:
             after.lots[lot.lot_id] = lot
         pending_change = points if lot is not None and lot.pending else 0
-        after._entry(request.idempotency_key, request.movement, points, pending_change, reference=request.reference)
+        after._entry(
+            request.idempotency_key,
+            request.movement,
+            points,
+            pending_change,
+            reference=request.reference,
+            amount=Decimal(amount) if amount is not None else None,
+        )
         return Expected(
             SUCCESS,
             delta=points,
@@ -510,6 +523,23 @@ class TenantModel:
         taken = -sum(e.points for e in member.ledger if e.movement is MovementType.REVERSE and e.reference == reference)
         return sum(e.points for e in earns), taken, {e.transaction_id for e in earns if e.transaction_id}
 
+    def refund_points(self, member: MemberState, reference: str, refund: Decimal) -> int | str:
+        """A refund of ``refund`` for ``reference``: the refunded share of what was paid, counted
+        with the earlier refunds, as points asked back beyond what earlier reversals asked (or
+        the error code refusing it)."""
+        mine = [e for e in member.ledger if e.reference == reference]
+        earns = [e for e in mine if e.movement is MovementType.EARN]
+        reversals = [e for e in mine if e.movement is MovementType.REVERSE]
+        paid = sum((Fraction(e.amount) for e in earns if e.amount is not None), Fraction(0))
+        if paid == 0:
+            return "reversal_needs_points"
+        earned, taken, _ = self.reversible(member, reference)
+        if earned - taken <= 0:
+            return "reversal_exceeds_earned"
+        refunded = sum((Fraction(e.amount) for e in reversals if e.amount is not None), Fraction(0)) + Fraction(refund)
+        asked = sum(e.requested if e.requested is not None else -e.points for e in reversals)
+        return max(0, math.floor(earned * min(refunded, paid) / paid) - asked)
+
     def _reverse(
         self,
         after: MemberState,
@@ -519,6 +549,11 @@ class TenantModel:
         amount: Any,
     ) -> Expected:
         earned, taken, own = self.reversible(after, request.reference or "")
+        if amount is not None:
+            refunded = self.refund_points(after, request.reference or "", Decimal(amount))
+            if isinstance(refunded, str):
+                return Expected(refunded)
+            points = refunded
         if points > earned - taken:
             return Expected("reversal_exceeds_earned")
         plain = after.plain
@@ -545,6 +580,8 @@ class TenantModel:
             -from_pending,
             reference=request.reference,
             clawback=after.available < 0 and self.clawback,
+            amount=Decimal(amount) if amount is not None else None,
+            requested=points,
         )
         return Expected(
             SUCCESS,

@@ -183,11 +183,11 @@ def test_rules_only_add_and_floor_never_gives_more_than_the_exact_figure(
     with_rules = evaluate(the_order, program, rules, AT, "UTC")
     without = evaluate(the_order, program, [], AT, "UTC")
 
-    assert with_rules.points >= without.points == int(the_order.base_amount * rate)
-    exact = the_order.base_amount * rate
+    assert with_rules.points >= without.points == int(the_order.paid(program).base * rate)
+    exact = the_order.paid(program).base * rate
     for r in rules:
         if r.kind is RuleKind.ORDER_MULTIPLIER:
-            exact += the_order.base_amount * rate * (r.factor - 1)  # type: ignore[operator]
+            exact += the_order.paid(program).base * rate * (r.factor - 1)  # type: ignore[operator]
         elif r.kind is RuleKind.LINE_MULTIPLIER:
             eligible = sum((line.amount for line in the_order.lines if r.matches(line)), Decimal(0))
             exact += eligible * rate * (r.factor - 1)  # type: ignore[operator]
