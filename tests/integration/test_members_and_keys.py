@@ -217,6 +217,51 @@ def test_a_new_key_shows_its_secret_once_and_never_again(api: Api, admin_key: st
     assert next(k for k in listed if k["id"] == body["id"]) == {k: v for k, v in body.items() if k != "secret"}
 
 
+def test_every_created_key_is_the_same_documented_object(api: Api) -> None:
+    """A tenant's first admin key, a key made with POST /v1/api-keys and a partner key are one
+    object: the key as listed plus its secret, each field always there, as the document says."""
+    # When a tenant is created, then a read key and a partner key are created under it
+    tenant = _create_tenant(api, "initech")
+    assert tenant.status == 201, tenant
+    admin = tenant.body["api_key"]
+    reader = api.call("POST", "/v1/api-keys", key=admin["secret"], body={"name": "reports", "scopes": ["read"]})
+    partner = api.call(
+        "POST",
+        "/v1/partners",
+        key=admin["secret"],
+        body={"partner_id": "coffee", "name": "Coffee Co", "earn_rate": "2", "redeem_rate": "0.01"},
+    )
+    assert partner.status == 201, partner
+    bound = api.call(
+        "POST",
+        "/v1/api-keys",
+        key=admin["secret"],
+        body={"name": "coffee till", "scopes": ["partner"], "partner_id": "coffee"},
+    )
+    assert reader.status == bound.status == 201, (reader, bound)
+    created = {"admin": admin, "reports": reader.body, "coffee till": bound.body}
+
+    # Then the document gives both routes one schema for the created key, every field required
+    document = api.call("GET", "/v1/openapi.json").body
+    paths, schemas = document["paths"], document["components"]["schemas"]
+    tenant_schema = paths["/v1/tenants"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
+    key_schema = paths["/v1/api-keys"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
+    tenant_component = schemas[tenant_schema["$ref"].rsplit("/", 1)[-1]]
+    assert tenant_component["properties"]["api_key"] == key_schema == {"$ref": "#/components/schemas/CreatedApiKey"}
+    documented = schemas["CreatedApiKey"]
+    fields = {"id", "name", "scopes", "created_at", "revoked_at", "partner_id", "secret"}
+    assert set(documented["properties"]) == set(documented["required"]) == fields
+
+    # And every created key has exactly those fields: the listed key plus its secret
+    listed = {k["id"]: k for k in api.call("GET", "/v1/api-keys", key=admin["secret"]).body["data"]}
+    for name, key in created.items():
+        assert set(key) == fields, name
+        assert key["name"] == name and key["secret"].startswith("lk_" + key["id"].removeprefix("key_") + "_")
+        assert listed[key["id"]] == {k: v for k, v in key.items() if k != "secret"}, name
+    assert [created[n]["partner_id"] for n in created] == [None, None, "coffee"]
+    assert api.call("GET", "/v1/me", key=reader.body["secret"]).body["api_key"]["id"] == reader.body["id"]
+
+
 def test_revoking_a_key_takes_effect_immediately(api: Api, admin_key: str) -> None:
     # Given a working key
     key = api.call("POST", "/v1/api-keys", key=admin_key, body={"name": "temp", "scopes": ["read"]}).body
