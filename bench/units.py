@@ -103,6 +103,8 @@ def item_kind(item_or_key: dict[str, Any] | None) -> str:
         return {"#BALANCE": "balance", "#PROFILE": "profile"}.get(sk, "member item")
     if pk.startswith("EXTID#"):
         return "external id"
+    if pk.startswith("ENROLREQ#"):
+        return "enrolment key"
     if pk.startswith("LEDGER#"):
         return "ledger entry"
     if pk == "PROGRAM":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api import presenters, schemas
-from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.api.routing import ApiRequest, Result, endpoint
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.members import MemberChanges, NewMember
 
@@ -24,10 +24,12 @@ TAG = "Members"
     status=201,
     body=schemas.CreateMemberRequest,
     response=schemas.MemberOut,
+    optional_idempotency_key=True,
+    response_headers=(("Idempotent-Replayed", "`true` when this answer replays an earlier request's (same key)."),),
 )
-def create_member(request: ApiRequest) -> schemas.MemberOut:
+def create_member(request: ApiRequest) -> Result:
     body: schemas.CreateMemberRequest = request.body
-    member = request.services.for_tenant(request.tenant).members.enrol(
+    enrolment = request.services.for_tenant(request.tenant).members.enrol_once(
         NewMember(
             external_id=body.external_id,
             email=body.email,
@@ -37,9 +39,11 @@ def create_member(request: ApiRequest) -> schemas.MemberOut:
             card_code=body.card_code,
             referral_code=body.referral_code,
             segments=frozenset(body.segments),
-        )
+        ),
+        request.idempotency_key,
     )
-    return presenters.member(member)
+    headers = {"Idempotent-Replayed": "true"} if enrolment.replayed else {}
+    return Result(model=presenters.member(enrolment.member), headers=headers)
 
 
 @endpoint(

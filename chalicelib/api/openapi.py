@@ -56,7 +56,7 @@ def _error_statuses(op: Operation) -> list[int]:
         statuses.add(422)
     if op.operation_id in ("create_api_key", "preview"):  # a partner key naming an unknown partner; a member_id
         statuses.add(404)
-    if op.idempotency_key:
+    if op.idempotency_key or op.optional_idempotency_key:  # idempotency_key_reused
         statuses.update({422, 503})
     if op.writes:
         statuses.add(503)
@@ -150,6 +150,7 @@ def _parameters(op: Operation, components: dict[str, Any], refs: dict[Any, Any])
         }
         for name in _PATH_PARAM.findall(op.path)
     ]
+    key_schema = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"}
     if op.idempotency_key:
         parameters.append(
             {
@@ -157,7 +158,18 @@ def _parameters(op: Operation, components: dict[str, Any], refs: dict[Any, Any])
                 "in": "header",
                 "required": True,
                 "description": "Unique per movement; a retry with the same key returns the first result.",
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+                "schema": key_schema,
+            }
+        )
+    elif op.optional_idempotency_key:
+        parameters.append(
+            {
+                "name": IDEMPOTENCY_HEADER,
+                "in": "header",
+                "required": False,
+                "description": "Optional. A retry with the same key and body returns the first result "
+                "(`Idempotent-Replayed: true`); with another body, 422 `idempotency_key_reused`.",
+                "schema": key_schema,
             }
         )
     if op.query is not None:

@@ -50,6 +50,7 @@ class Operation:
     body: type[BaseModel] | None
     query: type[BaseModel] | None
     response: type[BaseModel] | None
+    #: The Idempotency-Key header is required (point movements).
     idempotency_key: bool
     writes: bool
     #: A partner key may call it too (for its own partner only; the handler checks which).
@@ -62,6 +63,8 @@ class Operation:
     response_headers: tuple[tuple[str, str], ...] = ()
     #: The body limit is ``max_import_body_bytes`` instead of ``max_body_bytes``.
     large_body: bool = False
+    #: The Idempotency-Key header may be sent (same rules as a required one) or left out.
+    optional_idempotency_key: bool = False
 
 
 #: Every operation of the API, in declaration order (filled as blueprints are imported).
@@ -122,14 +125,21 @@ def endpoint(
     response_media: str = "application/json",
     response_headers: tuple[tuple[str, str], ...] = (),
     large_body: bool = False,
+    optional_idempotency_key: bool = False,
 ) -> Callable[[Callable[..., BaseModel | Result | TextResult]], Callable[..., Response]]:
     """Declare a route. ``read_only`` marks a POST that computes without writing (a preview).
+
+    ``idempotency_key``: the Idempotency-Key header is required; ``optional_idempotency_key``:
+    it may be left out (``ApiRequest.idempotency_key`` is then None), and when sent it is
+    checked as a required one is.
 
     ``request_media`` with ``text/csv``: a body labelled ``text/csv`` reaches the handler
     unparsed, as ``raw_body`` (``body`` is None); any other label is parsed as JSON.
     ``response_media`` other than JSON: the handler answers a ``TextResult``."""
     if auth == "tenant" and scope is None:
         raise ValueError(f"{method} {path}: tenant routes must name a scope")
+    if idempotency_key and optional_idempotency_key:
+        raise ValueError(f"{method} {path}: the Idempotency-Key is either required or optional")
 
     def decorator(handler: Callable[..., BaseModel | Result | TextResult]) -> Callable[..., Response]:
         OPERATIONS.append(
@@ -152,6 +162,7 @@ def endpoint(
                 response_media=response_media,
                 response_headers=response_headers,
                 large_body=large_body,
+                optional_idempotency_key=optional_idempotency_key,
             )
         )
 
@@ -173,8 +184,9 @@ def endpoint(
                 _check_path_params(path_params)
                 if auth == "signature":
                     call.raw_body = _within_limit(request.raw_body or b"", services.settings.max_body_bytes)
-                if idempotency_key:
-                    call.idempotency_key = _idempotency_key(call.headers.get(IDEMPOTENCY_HEADER.lower()))
+                sent_key = call.headers.get(IDEMPOTENCY_HEADER.lower())
+                if idempotency_key or (optional_idempotency_key and sent_key is not None):
+                    call.idempotency_key = _idempotency_key(sent_key)
                 limit = services.settings.max_import_body_bytes if large_body else services.settings.max_body_bytes
                 if body is not None and CSV_MEDIA in request_media and _is_csv(call.headers.get("content-type")):
                     call.raw_body = _within_limit(request.raw_body or b"", limit)

@@ -238,15 +238,20 @@ class TenantList(Out):
 
 
 class ApiKeyOut(Out):
+    """An API key as listed. Every field is always present (null when it does not apply)."""
+
     id: str = Field(examples=["key_01JD0000000000000000000000"])
     name: str
     scopes: list[Scope]
     created_at: datetime
     revoked_at: datetime | None
-    partner_id: str | None = Field(default=None, description="A partner key's coalition partner; null otherwise.")
+    partner_id: str | None = Field(description="A partner key's coalition partner; null otherwise.")
 
 
 class CreatedApiKey(ApiKeyOut):
+    """A key just created, in the one shape of every creation (`POST /v1/api-keys`, and `api_key`
+    of `POST /v1/tenants`): the key as listed, plus its secret."""
+
     secret: str = Field(description="The key itself. Shown once; only its hash is stored.")
 
 

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.clock import Clock, utc_now
-from chalicelib.domain.errors import InvalidRequest, NotFound, RetryLater
+from chalicelib.domain.errors import (
+    IdempotencyKeyReused,
+    InvalidRequest,
+    LoyaltyError,
+    NotFound,
+    RetryLater,
+    TransientStoreError,
+)
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_member_id
 from chalicelib.domain.ledger import Balance
+from chalicelib.domain.ports import IdempotencyKeyTaken
 from chalicelib.domain.referrals import (
     MAX_CODE_ATTEMPTS,
     Referral,
@@ -60,6 +70,43 @@ class NewMember:
     referral_code: str | None = None
     segments: frozenset[str] = frozenset()
 
+    def fingerprint(self) -> str:
+        """What makes two enrolments 'the same request' for an Idempotency-Key: every field,
+        so that a replay can answer the member its first request created."""
+        canonical = {
+            "external_id": self.external_id,
+            "email": self.email,
+            "name": self.name,
+            "birthday": self.birthday.isoformat() if self.birthday else None,
+            "marketing_consent": self.marketing_consent,
+            "card_code": self.card_code,
+            "referral_code": self.referral_code,
+            "segments": sorted(self.segments),
+        }
+        encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(encoded).hexdigest()
+
+
+@dataclass(frozen=True)
+class EnrolmentRecord:
+    """An enrolment's Idempotency-Key, written in the member's own transaction (only if the
+    key is new). With the request (same fingerprint: same content) it rebuilds the first
+    answer exactly, so it keeps only what the request does not say: no personal data."""
+
+    idempotency_key: str
+    fingerprint: str
+    member_id: str
+    created_at: datetime
+    referral_code: str | None
+    referred_by: str | None
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    member: Member
+    #: The answer of an earlier request with the same Idempotency-Key (nothing was written now).
+    replayed: bool = False
+
 
 @dataclass(frozen=True)
 class MemberChanges:
@@ -80,6 +127,26 @@ def _check_segments(segments: frozenset[str] | None) -> None:
         raise InvalidRequest.for_fields("invalid segments", *((p, m, "value_error") for p, m in problems))
 
 
+def _new_member(
+    request: NewMember, *, member_id: str, now: datetime, referral_code: str | None, referred_by: str | None
+) -> Member:
+    """The member a request enrols (and, from its record, the one a replay answers)."""
+    return Member(
+        member_id=member_id,
+        external_id=request.external_id,
+        email=request.email,
+        name=request.name,
+        birthday=request.birthday,
+        marketing_consent=request.marketing_consent,
+        created_at=now,
+        updated_at=now,
+        referral_code=referral_code,
+        card_code=normalize_card_code(request.card_code) if request.card_code is not None else None,
+        referred_by=referred_by,
+        segments=request.segments,
+    )
+
+
 class MemberService:
     def __init__(self, store: MemberStore, clock: Clock = utc_now, new_code: Callable[[], str] | None = None) -> None:
         self._store = store
@@ -90,6 +157,47 @@ class MemberService:
         return (self._draw or new_referral_code)()
 
     def enrol(self, request: NewMember) -> Member:
+        """A new member (MemberExists when the external id is taken)."""
+        return self._enrol(request, None)
+
+    def enrol_once(self, request: NewMember, idempotency_key: str | None) -> Enrolment:
+        """``enrol``, at most once per Idempotency-Key: a request whose key was used before
+        answers the member the first one created (``replayed``), or IdempotencyKeyReused when
+        its content differs. The key is written in the member's transaction, so a retry after
+        any failure, even one after the commit, finds it. Without a key: ``enrol``."""
+        if idempotency_key is None:
+            return Enrolment(self._enrol(request, None))
+        fingerprint = request.fingerprint()
+        try:
+            return Enrolment(self._enrol(request, (idempotency_key, fingerprint)))
+        except IdempotencyKeyTaken:
+            return self._replay_or_raise(request, idempotency_key, fingerprint, None)
+        except LoyaltyError as refusal:  # a refusal may answer the replay of a request that succeeded
+            return self._replay_or_raise(request, idempotency_key, fingerprint, refusal)
+
+    def _replay_or_raise(
+        self, request: NewMember, idempotency_key: str, fingerprint: str, refusal: LoyaltyError | None
+    ) -> Enrolment:
+        record = self._store.get_enrolment(idempotency_key)
+        if record is None:
+            if refusal is None:  # the key was taken a moment ago: its transaction is committed
+                raise TransientStoreError("the enrolment's Idempotency-Key is not readable yet")
+            raise refusal
+        if record.fingerprint != fingerprint:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was already used with a different request",
+                details={"idempotency_key": idempotency_key, "member_id": record.member_id},
+            )
+        member = _new_member(
+            request,
+            member_id=record.member_id,
+            now=record.created_at,
+            referral_code=record.referral_code,
+            referred_by=record.referred_by,
+        )
+        return Enrolment(member, replayed=True)
+
+    def _enrol(self, request: NewMember, keyed: tuple[str, str] | None) -> Member:
         _check_segments(request.segments)
         referrer = self._referrer(request) if request.referral_code is not None else None
         now = self._clock()
@@ -100,24 +208,30 @@ class MemberService:
             opening = replace(opening, referral_from=referrer.member_id)
             referral = Referral(member_id, referrer.member_id, ReferralStatus.PENDING, created_at=now)
         for _ in range(MAX_CODE_ATTEMPTS):
-            member = Member(
+            member = _new_member(
+                request,
                 member_id=member_id,
-                external_id=request.external_id,
-                email=request.email,
-                name=request.name,
-                birthday=request.birthday,
-                marketing_consent=request.marketing_consent,
-                created_at=now,
-                updated_at=now,
+                now=now,
                 referral_code=self._new_code(),
-                card_code=normalize_card_code(request.card_code) if request.card_code is not None else None,
                 referred_by=referrer.member_id if referrer is not None else None,
-                segments=request.segments,
+            )
+            record = (
+                EnrolmentRecord(
+                    idempotency_key=keyed[0],
+                    fingerprint=keyed[1],
+                    member_id=member_id,
+                    created_at=now,
+                    referral_code=member.referral_code,
+                    referred_by=member.referred_by,
+                )
+                if keyed is not None
+                else None
             )
             try:
+                # IdempotencyKeyTaken when the enrolment's key is (whatever else is refused),
                 # MemberExists (naming the existing id) when the external id is taken,
                 # CardCodeTaken when the card code is; nothing is written then.
-                self._store.create(member, opening, referral)
+                self._store.create(member, opening, referral, record=record)
             except ReferralCodeTaken:
                 continue  # the code drawn is another member's: draw again
             return member

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.expiry import Lot, LotChanges
     from chalicelib.domain.jobs import JobRun
     from chalicelib.domain.ledger import Balance, LedgerEntry
-    from chalicelib.domain.members import Member, MemberChanges
+    from chalicelib.domain.members import EnrolmentRecord, Member, MemberChanges
     from chalicelib.domain.notifications import Notice
     from chalicelib.domain.program import Program
     from chalicelib.domain.referrals import Referral, ReferralQualification
@@ -67,10 +67,22 @@ class ProvisioningQueue(Protocol):
 
 
 class MemberStore(Protocol):
-    def create(self, member: Member, opening_balance: Balance, referral: Referral | None = None) -> None:
+    def create(
+        self,
+        member: Member,
+        opening_balance: Balance,
+        referral: Referral | None = None,
+        *,
+        record: EnrolmentRecord | None = None,
+    ) -> None:
         """Write the profile, the opening balance and the guards of the member's external id,
-        referral code and card code (each only if absent), and the pending referral, in one
-        transaction. MemberExists, CardCodeTaken, or ReferralCodeTaken (draw another code)."""
+        referral code and card code (each only if absent), the pending referral, and the
+        enrolment's Idempotency-Key record (only if absent), in one transaction.
+        IdempotencyKeyTaken when the record exists (checked first: whatever else is refused),
+        else MemberExists, CardCodeTaken, or ReferralCodeTaken (draw another code)."""
+
+    def get_enrolment(self, idempotency_key: str) -> EnrolmentRecord | None:
+        """The record of an enrolment's Idempotency-Key (strongly consistent), or None."""
 
     def get(self, member_id: str) -> Member | None: ...
     def find_by_external_id(self, external_id: str) -> Member | None: ...
@@ -261,7 +273,8 @@ class CouponWriteRefused(Exception):
 
 
 class IdempotencyKeyTaken(Exception):
-    """The ledger already holds an entry under this idempotency key."""
+    """The idempotency key is already recorded: the ledger holds an entry under it, or an
+    enrolment's record (member stores) exists."""
 
 
 class BalanceChanged(Exception):

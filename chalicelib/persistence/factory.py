@@ -161,6 +161,7 @@ class TenantModels:
     balance: type[models.BalanceItem]
     lot: type[models.LotItem]
     external_id: type[models.ExternalIdItem]
+    enrolment: type[models.EnrolmentItem]
     ledger: type[models.LedgerItem]
     program: type[models.ProgramItem]
     job_run: type[models.JobRunItem]
@@ -212,6 +213,7 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         balance=_bind(models.BalanceItem, table_name, config, indexed=False),
         lot=_bind(models.LotItem, table_name, config, indexed=False, due_index=True),
         external_id=_bind(models.ExternalIdItem, table_name, config, indexed=False),
+        enrolment=_bind(models.EnrolmentItem, table_name, config, indexed=False),
         ledger=_bind(models.LedgerItem, table_name, config, indexed=True, feed=True),
         program=_bind(models.ProgramItem, table_name, config, indexed=False),
         job_run=_bind(models.JobRunItem, table_name, config, indexed=False),

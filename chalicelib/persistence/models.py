@@ -16,6 +16,7 @@ Tenant table (one per brand)::
     MEMBER#<member>      #PROFILE   MEMBERS                    <member>   profile
     MEMBER#<member>      #BALANCE   -                          -          balance + version
     EXTID#<external id>  #EXTID     -                          -          external id -> member
+    ENROLREQ#<idem key>  #ENROLREQ  -                          -          an enrolment's Idempotency-Key
     LEDGER#<idem key>    #ENTRY     MEMBER#<member>#LEDGER     <seq:012>  ledger entry
     MEMBER#<member>      LOT#<txn>  -                          -          lot (points left, expiry)
     PROGRAM              #CURRENT   -                          -          program settings
@@ -202,6 +203,18 @@ class ExternalIdItem(KeyedItem):
     member_id = UnicodeAttribute()
     #: The bulk import that created the member (absent: enrolled otherwise).
     import_id = UnicodeAttribute(null=True)
+
+
+class EnrolmentItem(KeyedItem):
+    """An enrolment's Idempotency-Key (pk ``ENROLREQ#<key>``, sk ``#ENROLREQ``), written only if
+    absent in the transaction that writes the member: what a replay needs besides the request
+    itself (whose fingerprint it keeps) to answer the member it created. No personal data."""
+
+    member_id = UnicodeAttribute()
+    fingerprint = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    referral_code = UnicodeAttribute(null=True)
+    referred_by = UnicodeAttribute(null=True)
 
 
 class LedgerItem(FeedItem):

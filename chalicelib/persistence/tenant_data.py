@@ -17,7 +17,7 @@ from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy, Lot, LotChanges, 
 from chalicelib.domain.imports import ExternalIdTaken, Landing
 from chalicelib.domain.jobs import JobName, JobRun, RunStatus
 from chalicelib.domain.ledger import Balance, LedgerEntry, MovementType
-from chalicelib.domain.members import Member, MemberChanges
+from chalicelib.domain.members import EnrolmentRecord, Member, MemberChanges
 from chalicelib.domain.notifications import Notice
 from chalicelib.domain.plans import PlanWrite, PlanWriteRefused
 from chalicelib.domain.ports import (
@@ -43,6 +43,7 @@ from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.limits import GuardedTransactWrite
 from chalicelib.persistence.models import (
     BalanceItem,
+    EnrolmentItem,
     JobRunItem,
     LedgerItem,
     LotItem,
@@ -124,6 +125,13 @@ def external_id_pk(external_id: str) -> str:
     return f"EXTID#{external_id}"
 
 
+ENROLMENT_SK = "#ENROLREQ"
+
+
+def enrolment_pk(idempotency_key: str) -> str:
+    return f"ENROLREQ#{idempotency_key}"
+
+
 def _index_key(item: MemberItem | LedgerItem) -> dict[str, str]:
     return {"pk": item.pk, "sk": item.sk, "gsi1pk": item.gsi1pk or "", "gsi1sk": item.gsi1sk or ""}
 
@@ -142,12 +150,25 @@ class MemberRepository:
     def __init__(self, models: TenantModels) -> None:
         self._models = models
 
-    def create(self, member: Member, opening_balance: Balance, referral: Referral | None = None) -> None:
+    def create(
+        self,
+        member: Member,
+        opening_balance: Balance,
+        referral: Referral | None = None,
+        *,
+        record: EnrolmentRecord | None = None,
+    ) -> None:
         models = self._models
         profile = _to_member_item(models, member)
         balance = _to_balance_item(models, opening_balance)
         try:
             with translate_transient(), _transaction(models) as tx:
+                if record is not None:
+                    tx.save(
+                        _to_enrolment_item(models, record),
+                        condition=models.enrolment.pk.does_not_exist(),
+                        label="idempotency_key",
+                    )
                 tx.save(profile, condition=models.member.pk.does_not_exist(), label="profile")
                 tx.save(balance, condition=models.balance.pk.does_not_exist(), label="balance")
                 if member.external_id is not None:
@@ -176,6 +197,8 @@ class MemberRepository:
             refused = {
                 label for label, code in zip(tx.labels(), codes, strict=False) if code == "ConditionalCheckFailed"
             }
+            if "idempotency_key" in refused and record is not None:
+                raise IdempotencyKeyTaken(record.idempotency_key) from None
             if "external_id" in refused:
                 existing = self.find_by_external_id(member.external_id or "")
                 raise MemberExists(
@@ -253,6 +276,21 @@ class MemberRepository:
             except DoesNotExist:
                 raise TransientStoreError("the external id's link is not readable yet") from None
         return ExternalIdTaken(found.member_id, found.import_id)
+
+    def get_enrolment(self, idempotency_key: str) -> EnrolmentRecord | None:
+        with translate_transient():
+            try:
+                item = self._models.enrolment.get(enrolment_pk(idempotency_key), ENROLMENT_SK, consistent_read=True)
+            except DoesNotExist:
+                return None
+        return EnrolmentRecord(
+            idempotency_key=idempotency_key,
+            fingerprint=item.fingerprint,
+            member_id=item.member_id,
+            created_at=item.created_at,
+            referral_code=item.referral_code,
+            referred_by=item.referred_by,
+        )
 
     def get(self, member_id: str) -> Member | None:
         with translate_transient():
@@ -894,6 +932,18 @@ def _to_member_item(models: TenantModels, member: Member) -> MemberItem:
         card_code=member.card_code,
         referred_by=member.referred_by,
         segments=set(member.segments) or None,
+    )
+
+
+def _to_enrolment_item(models: TenantModels, record: EnrolmentRecord) -> EnrolmentItem:
+    return models.enrolment(
+        pk=enrolment_pk(record.idempotency_key),
+        sk=ENROLMENT_SK,
+        member_id=record.member_id,
+        fingerprint=record.fingerprint,
+        created_at=record.created_at,
+        referral_code=record.referral_code,
+        referred_by=record.referred_by,
     )
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from chalicelib.domain.ledger import RetryPolicy
+from tests.support.checks import all_pages, assert_error
 from tests.support.faults import FaultPlan, crash, read_timeout, throttled, transaction_conflict
 from tests.support.http import Api
 
@@ -133,6 +136,54 @@ def test_a_crash_after_commit_then_a_client_retry_returns_the_committed_result(
     ledger = api.ledger(admin_key, member)
     assert retry.body["transaction"]["id"] == ledger[0]["id"]
     _assert_applied_once(api, admin_key, member, 30)
+
+
+ENROLMENT = {"external_id": "cust-42", "name": "Ada", "email": "ada@example.com"}
+
+
+@pytest.mark.parametrize(("fault", "status"), [(read_timeout, 503), (crash, 500)], ids=["timeout", "crash"])
+def test_an_enrolment_whose_answer_was_lost_is_replayed_to_the_client_retry(
+    api: Api, admin_key: str, faults: FaultPlan, fault: Any, status: int
+) -> None:
+    # Given the enrolment's transaction commits, but its answer is lost on the way back
+    faults.fail("TransactWriteItems", fault, times=1, after=True)
+    lost = api.call("POST", "/v1/members", key=admin_key, body=ENROLMENT, idempotency_key="enrol-42")
+    assert lost.status == status, lost
+    assert faults.injected["TransactWriteItems"] == 1
+
+    # When the client retries with the same Idempotency-Key
+    retry = api.call("POST", "/v1/members", key=admin_key, body=ENROLMENT, idempotency_key="enrol-42")
+
+    # Then it gets 201 with the member the lost request created, and there is exactly that one
+    assert retry.status == 201, retry
+    assert retry.headers.get("idempotent-replayed") == "true"
+    members = all_pages(api, admin_key, "/v1/members")
+    assert members == [retry.body]
+    assert {k: retry.body[k] for k in ENROLMENT} == ENROLMENT
+    found = api.call("GET", "/v1/members?external_id=cust-42", key=admin_key).body["data"]
+    assert [m["id"] for m in found] == [retry.body["id"]]
+    assert api.balance(admin_key, retry.body["id"])["available"] == 0
+    # And a further retry answers the same again, still without writing
+    writes = faults.calls["TransactWriteItems"]
+    again = api.call("POST", "/v1/members", key=admin_key, body=ENROLMENT, idempotency_key="enrol-42")
+    assert again.status == 201 and again.body == retry.body
+    assert all_pages(api, admin_key, "/v1/members") == members
+    assert faults.calls["TransactWriteItems"] == writes + 1  # refused by the key's condition: nothing written
+
+
+def test_an_enrolment_that_never_reached_the_table_is_written_by_the_retry(
+    api: Api, admin_key: str, faults: FaultPlan
+) -> None:
+    faults.fail("TransactWriteItems", read_timeout, times=1, after=False)
+    lost = api.call("POST", "/v1/members", key=admin_key, body=ENROLMENT, idempotency_key="enrol-42")
+    assert_error(lost, 503, "retry_later")
+    assert all_pages(api, admin_key, "/v1/members") == []
+
+    retry = api.call("POST", "/v1/members", key=admin_key, body=ENROLMENT, idempotency_key="enrol-42")
+
+    assert retry.status == 201, retry
+    assert "idempotent-replayed" not in retry.headers
+    assert all_pages(api, admin_key, "/v1/members") == [retry.body]
 
 
 def test_refusals_are_never_retried(api: Api, admin_key: str, member: str, faults: FaultPlan) -> None:

@@ -97,6 +97,80 @@ def test_a_taken_external_id_is_a_conflict_naming_the_existing_member(
     assert theirs.status == 201 and theirs.body["id"] != first.body["id"]
 
 
+def test_a_retried_enrolment_with_its_idempotency_key_answers_the_member_it_created(api: Api, admin_key: str) -> None:
+    enrolment = {
+        "external_id": "cust-7",
+        "email": "ada@example.com",
+        "name": "Ada",
+        "birthday": "1990-12-10",
+        "card_code": "ab-12",
+        "segments": ["vip"],
+    }
+    # Given a member enrolled with an Idempotency-Key
+    first = api.call("POST", "/v1/members", key=admin_key, body=enrolment, idempotency_key="enrol-7")
+    assert first.status == 201, first
+    assert "idempotent-replayed" not in first.headers
+    assert first.body["card_code"] == "AB-12" and first.body["external_id"] == "cust-7"
+
+    # When the same request is sent again with the same key (its answer was lost, say)
+    retry = api.call("POST", "/v1/members", key=admin_key, body=enrolment, idempotency_key="enrol-7")
+
+    # Then it answers the first answer: 201, the same member, marked as a replay
+    assert retry.status == 201, retry
+    assert retry.body == first.body
+    assert retry.headers.get("idempotent-replayed") == "true"
+    # And exactly one member exists, the one first created
+    assert all_pages(api, admin_key, "/v1/members") == [first.body]
+    found = api.call("GET", "/v1/members?external_id=cust-7", key=admin_key)
+    assert found.body == {"data": [first.body], "next_cursor": None}
+
+    # When the key is sent with another body, Then 422 idempotency_key_reused naming the member, nothing written
+    other = api.call("POST", "/v1/members", key=admin_key, body={**enrolment, "name": "Eve"}, idempotency_key="enrol-7")
+    details = assert_error(other, 422, "idempotency_key_reused")
+    assert details == {"idempotency_key": "enrol-7", "member_id": first.body["id"]}
+    elsewhere = api.call("POST", "/v1/members", key=admin_key, body={"name": "Eve"}, idempotency_key="enrol-7")
+    assert_error(elsewhere, 422, "idempotency_key_reused")
+    assert all_pages(api, admin_key, "/v1/members") == [first.body]
+
+    # When the member changes, a late replay still answers what the enrolment answered
+    changed = api.call("PATCH", f"/v1/members/{first.body['id']}", key=admin_key, body={"name": "Ada L."})
+    assert changed.status == 200
+    late = api.call("POST", "/v1/members", key=admin_key, body=enrolment, idempotency_key="enrol-7")
+    assert late.status == 201 and late.body == first.body and late.headers.get("idempotent-replayed") == "true"
+    assert all_pages(api, admin_key, "/v1/members") == [changed.body]
+
+    # Without the key the same request is, as before, a conflict naming the member
+    unkeyed = api.call("POST", "/v1/members", key=admin_key, body=enrolment)
+    assert assert_error(unkeyed, 409, "member_exists") == {"external_id": "cust-7", "member_id": first.body["id"]}
+
+    # A member without an external id is enrolled once per key too; another key enrols another member
+    bare = api.call("POST", "/v1/members", key=admin_key, body={}, idempotency_key="enrol-bare")
+    bare_again = api.call("POST", "/v1/members", key=admin_key, body={}, idempotency_key="enrol-bare")
+    fresh = api.call("POST", "/v1/members", key=admin_key, body={}, idempotency_key="enrol-fresh")
+    assert bare.status == bare_again.status == fresh.status == 201
+    assert bare_again.body == bare.body and bare_again.headers.get("idempotent-replayed") == "true"
+    assert fresh.body["id"] != bare.body["id"] and "idempotent-replayed" not in fresh.headers
+    ids = [m["id"] for m in all_pages(api, admin_key, "/v1/members")]
+    assert sorted(ids) == sorted([first.body["id"], bare.body["id"], fresh.body["id"]])
+
+
+def test_an_enrolment_key_is_checked_like_a_movement_key_and_is_the_tenant_own(
+    api: Api, admin_key: str, other_admin_key: str
+) -> None:
+    # A malformed or reserved key is refused before anything is written
+    for malformed in ("two words", "x" * 256, "import:cust-1"):
+        reply = api.call("POST", "/v1/members", key=admin_key, body={"name": "Ada"}, idempotency_key=malformed)
+        assert_invalid(reply, "Idempotency-Key")
+    assert all_pages(api, admin_key, "/v1/members") == []
+
+    # Another tenant's use of the same key is its own enrolment
+    ours = api.call("POST", "/v1/members", key=admin_key, body={"name": "Ada"}, idempotency_key="shared")
+    theirs = api.call("POST", "/v1/members", key=other_admin_key, body={"name": "Bob"}, idempotency_key="shared")
+    assert ours.status == theirs.status == 201 and "idempotent-replayed" not in theirs.headers
+    assert all_pages(api, other_admin_key, "/v1/members") == [theirs.body]
+    assert all_pages(api, admin_key, "/v1/members") == [ours.body]
+
+
 def test_finding_a_member_by_external_id(api: Api, admin_key: str) -> None:
     ada = api.call("POST", "/v1/members", key=admin_key, body={"external_id": "cust-1", "name": "Ada"}).body
     api.enrol(admin_key, external_id="cust-2")
@@ -215,6 +289,51 @@ def test_a_new_key_shows_its_secret_once_and_never_again(api: Api, admin_key: st
         body["id"]: "till",
     }
     assert next(k for k in listed if k["id"] == body["id"]) == {k: v for k, v in body.items() if k != "secret"}
+
+
+def test_every_created_key_is_the_same_documented_object(api: Api) -> None:
+    """A tenant's first admin key, a key made with POST /v1/api-keys and a partner key are one
+    object: the key as listed plus its secret, each field always there, as the document says."""
+    # When a tenant is created, then a read key and a partner key are created under it
+    tenant = _create_tenant(api, "initech")
+    assert tenant.status == 201, tenant
+    admin = tenant.body["api_key"]
+    reader = api.call("POST", "/v1/api-keys", key=admin["secret"], body={"name": "reports", "scopes": ["read"]})
+    partner = api.call(
+        "POST",
+        "/v1/partners",
+        key=admin["secret"],
+        body={"partner_id": "coffee", "name": "Coffee Co", "earn_rate": "2", "redeem_rate": "0.01"},
+    )
+    assert partner.status == 201, partner
+    bound = api.call(
+        "POST",
+        "/v1/api-keys",
+        key=admin["secret"],
+        body={"name": "coffee till", "scopes": ["partner"], "partner_id": "coffee"},
+    )
+    assert reader.status == bound.status == 201, (reader, bound)
+    created = {"admin": admin, "reports": reader.body, "coffee till": bound.body}
+
+    # Then the document gives both routes one schema for the created key, every field required
+    document = api.call("GET", "/v1/openapi.json").body
+    paths, schemas = document["paths"], document["components"]["schemas"]
+    tenant_schema = paths["/v1/tenants"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
+    key_schema = paths["/v1/api-keys"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
+    tenant_component = schemas[tenant_schema["$ref"].rsplit("/", 1)[-1]]
+    assert tenant_component["properties"]["api_key"] == key_schema == {"$ref": "#/components/schemas/CreatedApiKey"}
+    documented = schemas["CreatedApiKey"]
+    fields = {"id", "name", "scopes", "created_at", "revoked_at", "partner_id", "secret"}
+    assert set(documented["properties"]) == set(documented["required"]) == fields
+
+    # And every created key has exactly those fields: the listed key plus its secret
+    listed = {k["id"]: k for k in api.call("GET", "/v1/api-keys", key=admin["secret"]).body["data"]}
+    for name, key in created.items():
+        assert set(key) == fields, name
+        assert key["name"] == name and key["secret"].startswith("lk_" + key["id"].removeprefix("key_") + "_")
+        assert listed[key["id"]] == {k: v for k, v in key.items() if k != "secret"}, name
+    assert [created[n]["partner_id"] for n in created] == [None, None, "coffee"]
+    assert api.call("GET", "/v1/me", key=reader.body["secret"]).body["api_key"]["id"] == reader.body["id"]
 
 
 def test_revoking_a_key_takes_effect_immediately(api: Api, admin_key: str) -> None:

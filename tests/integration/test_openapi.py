@@ -165,10 +165,13 @@ def test_every_declared_operation_is_documented_as_declared(document: dict[str, 
         for name in _PATH_PARAM.findall(op.path):
             if ("path", name) not in params:
                 problems.append(f"{where}: path parameter {name} undocumented")
-        if op.idempotency_key != (("header", "Idempotency-Key") in params):
-            problems.append(
-                f"{where}: Idempotency-Key header documented={not op.idempotency_key}, declared={op.idempotency_key}"
-            )
+        takes_key = op.idempotency_key or op.optional_idempotency_key
+        if takes_key != (("header", "Idempotency-Key") in params):
+            problems.append(f"{where}: Idempotency-Key header documented={not takes_key}, declared={takes_key}")
+        for parameter in operation["parameters"]:
+            if (parameter["in"], parameter["name"]) == ("header", "Idempotency-Key"):
+                if parameter["required"] != op.idempotency_key:
+                    problems.append(f"{where}: Idempotency-Key required={parameter['required']}, declared otherwise")
         if op.query is not None:
             for field_name, info in op.query.model_fields.items():
                 name = info.alias or field_name  # the name on the wire ("from" for from_)

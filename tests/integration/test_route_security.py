@@ -277,7 +277,7 @@ def send(world: World, op: Operation, *, key: str | None = None, authorization: 
         key=key,
         headers=headers,
         body=SAMPLE_BODIES.get(op.operation_id),
-        idempotency_key=f"sec-{uuid.uuid4().hex}" if op.idempotency_key else None,
+        idempotency_key=f"sec-{uuid.uuid4().hex}" if op.idempotency_key or op.optional_idempotency_key else None,
     )
 
 

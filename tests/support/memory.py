@@ -6,9 +6,10 @@ their signatures:
 * ``InMemoryLedgerStore.commit`` writes the entry only if its idempotency key is absent
   (else ``IdempotencyKeyTaken``) and the balance only if it is still at
   ``previous.version`` (else ``BalanceChanged``); both or neither, under one lock.
-* ``InMemoryMemberStore.create`` writes profile, opening balance and external-id link
-  together, and raises ``MemberExists`` naming the existing member on a duplicate
-  external id.
+* ``InMemoryMemberStore.create`` writes profile, opening balance, external-id link and an
+  enrolment's Idempotency-Key record together, and raises ``IdempotencyKeyTaken`` on a
+  recorded key (before any other refusal), else ``MemberExists`` naming the existing member
+  on a duplicate external id.
 * Lists are ordered like the GSIs (members, tenants, API keys by id ascending; ledger
   entries newest first) and paginated with opaque ``next_cursor`` strings.
 * Everything stored or returned is a deep copy, as a round trip through DynamoDB would be.
@@ -49,7 +50,7 @@ from chalicelib.domain.rewards import Coupon, CouponStatus
 if TYPE_CHECKING:
     from chalicelib.domain.api_keys import ApiKey
     from chalicelib.domain.ledger import Balance, LedgerEntry
-    from chalicelib.domain.members import Member, MemberChanges
+    from chalicelib.domain.members import EnrolmentRecord, Member, MemberChanges
     from chalicelib.domain.notifications import Notice
     from chalicelib.domain.program import Program
     from chalicelib.domain.referrals import Referral, ReferralProgram, ReferralQualification
@@ -347,9 +348,37 @@ class InMemoryMemberStore:
         #: Code guards: referral codes and card codes (separate key spaces, like REFCODE# / CARD#).
         self._referral_codes: dict[str, str] = {}
         self._card_codes: dict[str, str] = {}
+        #: Enrolments' Idempotency-Key records, by key (like ENROLREQ#<key>).
+        self._enrolments: dict[str, EnrolmentRecord] = {}
+        self._faults: deque[_Fault] = deque()
 
-    def create(self, member: Member, opening_balance: Balance, referral: Referral | None = None) -> None:
+    def fail_next_create(self, error: BaseException, *, after_create: bool = False) -> None:
+        """Raise ``error`` from the next create(): before anything is written, or (``after_create``)
+        once everything is (a timeout or crash after DynamoDB committed). A create that is refused
+        raises its refusal instead, and the fault is consumed."""
+        self._faults.append(_Fault(error, after_create))
+
+    def create(
+        self,
+        member: Member,
+        opening_balance: Balance,
+        referral: Referral | None = None,
+        *,
+        record: EnrolmentRecord | None = None,
+    ) -> None:
+        fault = self._faults.popleft() if self._faults else None
+        if fault is not None and not fault.after_commit:
+            raise fault.error
+        self._create(member, opening_balance, referral, record)
+        if fault is not None:
+            raise fault.error
+
+    def _create(
+        self, member: Member, opening_balance: Balance, referral: Referral | None, record: EnrolmentRecord | None
+    ) -> None:
         with self.ledger.lock:
+            if record is not None and record.idempotency_key in self._enrolments:
+                raise IdempotencyKeyTaken(record.idempotency_key)
             existing_id = self._external_ids.get(member.external_id) if member.external_id is not None else None
             if existing_id is not None:
                 raise MemberExists(
@@ -373,6 +402,12 @@ class InMemoryMemberStore:
                 self._card_codes[member.card_code] = member.member_id
             if referral is not None:
                 self.ledger.referrals[referral.referee_id] = copy.deepcopy(referral)
+            if record is not None:
+                self._enrolments[record.idempotency_key] = copy.deepcopy(record)
+
+    def get_enrolment(self, idempotency_key: str) -> EnrolmentRecord | None:
+        with self.ledger.lock:
+            return copy.deepcopy(self._enrolments.get(idempotency_key))
 
     def get(self, member_id: str) -> Member | None:
         with self.ledger.lock:
