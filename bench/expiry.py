@@ -1,4 +1,4 @@
-"""The expiry job: lots expired per second and request units per expired lot (issue 3).
+"""The expiry job: lots expired per second and request units per expired lot.
 
 Two tenants, one of ``small`` members and one of ``large`` (10 000 and 100 000 at full
 scale), each with exactly ``due`` lots (10 000 at full scale) due at ``AS_OF``: one lot on

@@ -101,7 +101,7 @@ def set_up(api: AppClient, prefix: str) -> Fixture:
     return Fixture(admin_key=admin_key, key=key, member=member, busy_member=busy, prefix=prefix)
 
 
-#: Issue 4's measure: an order of 20 lines under 10 active rules (each matches some lines or the order).
+#: An order of 20 lines under 10 active rules (each matches some lines or the order).
 TEN_RULES = [
     *(
         {"name": f"Category {c} x2", "kind": "line_multiplier", "factor": "2", "categories": [f"cat-{c}"]}

@@ -1,4 +1,4 @@
-"""Referrals (issue 4) and the codes that identify a member (issue 5).
+"""Referrals and the codes that identify a member.
 
 **Codes.** Every member gets a *referral code* at enrolment: 8 characters of an alphabet
 without look-alikes (no 0/O, 1/I/L), unique in the tenant. Uniqueness is a guard item

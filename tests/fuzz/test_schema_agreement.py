@@ -6,7 +6,7 @@ written in JSON Schema (an IANA time zone, an opaque cursor); those below can, s
 generated from the document sends requests that are then refused. Each case asserts that
 the document and the API give the same verdict, and the verdict expected: bodies both must
 accept (a document stricter than the API fails these) and bodies both must refuse. The
-refused ones were strict xfails until the document said what the API enforces (issue 7):
+refused ones need the document to say what the API enforces:
 ``uniqueItems``, ``not: {const: 0}``, a pattern for positive decimals, ``minProperties``,
 ``oneOf`` for "exactly one of", ``propertyNames`` for metadata keys, no null where the API
 refuses it, a pattern for "not blank".
@@ -98,7 +98,7 @@ ACCEPTED = [
     pytest.param("POST", "/v1/imports", {"csv": "external_id,points\nagree-1,5\n"}, id="import as JSON"),
 ]
 
-#: Most of these were accepted by the document, and refused by the API, before issue 7.
+#: Bodies both the document and the API refuse.
 REFUSED = [
     pytest.param("POST", f"{MEMBER}/redeem", {"points": 0}, id="zero redeem"),
     pytest.param("POST", "/v1/api-keys", {"name": "till", "scopes": ["read", "read"]}, id="repeated scopes"),

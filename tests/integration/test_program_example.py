@@ -1,4 +1,4 @@
-"""Issue 4's example program, expressed through the API alone and lived by two members:
+"""An example program, expressed through the API alone and lived by two members:
 
 10 points per euro; double points on weekends for Gold; Silver at 500 and Gold at 2 000
 points per rolling 12 months; a free coffee every 5th purchase (a milestone worth the coffee

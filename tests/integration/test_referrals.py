@@ -1,4 +1,4 @@
-"""Referrals and member codes over HTTP, on both emulators (issues 4 and 5).
+"""Referrals and member codes over HTTP, on both emulators.
 
 Codes: every member gets a unique referral code at enrolment (shown in its view, found by
 look-up), a brand may give a unique card code (moving its guard atomically), partners identify

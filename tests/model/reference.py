@@ -1,6 +1,6 @@
 """A small in-memory reference model of a tenant's ledger, written from the documented rules
 (README: "Point movements and idempotency", "Why a point is never lost or doubled", "Points
-lifecycle"; issue 3), not from the implementation: for any request it says what must
+lifecycle"), not from the implementation: for any request it says what must
 happen, success or which refusal, and what the member's figures, lots and ledger become.
 
 It is deliberately naive (plain dicts, exact fractions, deep copies, no storage, no
