@@ -10,7 +10,9 @@ generated from the same declarations and no route can escape them.
 from __future__ import annotations
 
 import functools
+import json
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -251,6 +253,7 @@ def _within_limit(raw: bytes, max_bytes: int) -> bytes:
 
 
 def _parse_body(model: type[BaseModel], raw: bytes | None, max_bytes: int) -> BaseModel:
+    """The body as ``model``; JSON that names a key twice is refused (see ``read_json``)."""
     raw = raw or b""
     if len(raw) > max_bytes:
         raise InvalidRequest.for_fields(
@@ -258,10 +261,66 @@ def _parse_body(model: type[BaseModel], raw: bytes | None, max_bytes: int) -> Ba
         )
     if not raw.strip():
         raise InvalidRequest.for_fields("a JSON request body is required", ("body", "empty body", "missing"))
+    read_json(raw)
     try:
         return model.model_validate_json(raw)
     except ValidationError as validation:
         raise invalid_request_from(validation, location="body") from None
+
+
+class _JsonObject(dict[str, Any]):
+    """A JSON object as parsed, remembering the keys its text named more than once."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> _JsonObject:
+    parsed = _JsonObject(pairs)
+    if len(parsed) != len(pairs):
+        parsed.repeated = tuple(key for key, count in Counter(key for key, _ in pairs).items() if count > 1)
+    return parsed
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _repeated_keys(value: Any) -> list[str]:
+    """Paths (dotted, as in ``details.fields``) of the keys named twice in one object, at any depth."""
+    found: list[str] = []
+    pending: list[tuple[tuple[str, ...], Any]] = [((), value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, _JsonObject):
+            found += [".".join((*path, key)) for key in item.repeated]
+            pending += [((*path, key), child) for key, child in item.items()]
+        elif isinstance(item, list):
+            pending += [((*path, str(index)), child) for index, child in enumerate(item)]
+    return sorted(found)
+
+
+def read_json(raw: bytes) -> Any:
+    """The one reader of JSON request bodies. Refused (400): text that is not JSON (NaN and
+    Infinity are not), and an object naming a key twice, at any depth: parsers disagree on
+    which value wins (most keep the last silently), so the request is ambiguous."""
+    try:
+        parsed = json.loads(raw, object_pairs_hook=_json_object, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as error:
+        raise InvalidRequest(
+            "the request body is not valid JSON",
+            details={"location": "body", "fields": [{"path": "body", "message": str(error), "type": "json_invalid"}]},
+        ) from None
+    if repeated := _repeated_keys(parsed):
+        raise InvalidRequest(
+            f"the request body names a key more than once: {', '.join(repeated)}",
+            details={
+                "location": "body",
+                "fields": [
+                    {"path": path, "message": "key given more than once", "type": "duplicate_key"} for path in repeated
+                ],
+            },
+        )
+    return parsed
 
 
 def _parse_query(model: type[BaseModel] | None, params: Any) -> BaseModel | None:

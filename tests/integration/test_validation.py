@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -343,6 +344,69 @@ def test_unreadable_bodies_are_refused(
             with subtests.test(msg=f"{target} with {label}"):
                 assert_invalid(send(raw), "body", context=f"{target} with {label}")
     unchanged()
+
+
+def _duplicate_keys(reply: Reply, *paths: str, context: str = "") -> None:
+    """400 invalid_request naming exactly these keys as given more than once."""
+    fields = assert_invalid(reply, *paths, context=context)
+    assert fields == [{"path": p, "message": "key given more than once", "type": "duplicate_key"} for p in paths], (
+        f"{context}: {fields}"
+    )
+    assert reply.body["error"]["details"]["location"] == "body", reply.body
+    for path in paths:
+        assert path in reply.body["error"]["message"], reply.body
+
+
+def test_a_key_named_twice_in_a_body_is_refused_not_resolved(tenant: Tenant, unchanged: Callable[[], None]) -> None:
+    """JSON with a repeated key is ambiguous (parsers disagree on which value wins): an admin
+    key request followed by a read one must not quietly make a read key, nor an admin one."""
+    registry = operator_state(tenant.api)
+    keys = tenant.call("GET", "/v1/api-keys").body["data"]
+    both_orders = [
+        '{"name": "till", "scopes": ["admin"], "scopes": ["read"]}',
+        '{"name": "till", "scopes": ["read"], "scopes": ["admin"]}',
+    ]
+    for raw in both_orders:
+        _duplicate_keys(tenant.call("POST", "/v1/api-keys", raw_body=raw), "scopes", context=raw)
+    assert tenant.call("GET", "/v1/api-keys").body["data"] == keys, "a key was created"
+
+    # At any depth: inside an object inside a list inside an object
+    order = (
+        '{"order": {"id": "o-1", "total": "10.00", "currency": "EUR",'
+        ' "lines": [{"sku": "MUG", "quantity": 1, "unit_price": "10.00", "quantity": 1000}]}}'
+    )
+    _duplicate_keys(tenant.move("earn", raw_body=order), "order.lines.0.quantity")
+    nested_twice = '{"points": 5, "metadata": {"k": "a", "k": "b"}, "points": 5}'
+    _duplicate_keys(tenant.move("earn", raw_body=nested_twice), "metadata.k", "points")
+    unchanged()
+    assert operator_state(tenant.api) == registry
+
+
+def test_every_route_with_a_json_body_refuses_a_key_named_twice(tenant: Tenant, subtests: pytest.Subtests) -> None:
+    from chalicelib.api.routing import OPERATIONS
+
+    partner = {"partner_id": "coffee", "name": "Coffee", "earn_rate": "1", "redeem_rate": "0.01"}
+    assert tenant.call("POST", "/v1/partners", body=partner).status == 201
+    till = {"name": "till", "scopes": ["partner"], "partner_id": "coffee"}
+    partner_key = tenant.call("POST", "/v1/api-keys", body=till).body["secret"]
+    keys = {"operator": OPERATOR_KEY, "partner": partner_key}
+    before, registry = tenant_state(tenant.api, tenant.key), operator_state(tenant.api)
+    routes = [op for op in OPERATIONS if op.body is not None and op.auth != "signature"]
+    assert len(routes) > 30, routes
+    for op in routes:
+        path = "/v1" + re.sub(r"{member_id}", tenant.member, op.path)
+        path = re.sub(r"{\w+}", "x-1", path)
+        with subtests.test(msg=f"{op.method} {op.path}"):
+            reply = tenant.api.call(
+                op.method,
+                path,
+                key=keys.get(op.auth, keys.get(str(op.scope), tenant.key)),
+                raw_body='{"name": "a", "name": "b"}',
+                idempotency_key="dup-1" if op.idempotency_key else None,
+            )
+            _duplicate_keys(reply, "name", context=f"{op.method} {op.path}")
+    assert tenant_state(tenant.api, tenant.key) == before
+    assert operator_state(tenant.api) == registry
 
 
 def test_any_content_type_gets_our_answer_in_the_error_shape_never_a_bare_415(
