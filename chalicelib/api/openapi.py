@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from chalicelib.api.routing import IDEMPOTENCY_HEADER, MAX_PATH_PARAM_LENGTH, OPERATIONS, Operation
+from chalicelib.api.routing import IDEMPOTENCY_HEADER, MAX_PATH_PARAM_LENGTH, OPERATIONS, Operation, body_required
 from chalicelib.api.schemas import ErrorResponse
 
 BASE_PATH = "/v1"
@@ -108,7 +108,8 @@ def openapi_document() -> dict[str, Any]:
             for media in op.request_media:
                 if media != "application/json":
                     content[media] = {"schema": {"type": "string", "minLength": 1}}
-            operation["requestBody"] = {"required": True, "content": content}
+            # Without a required field, no body stands for {}.
+            operation["requestBody"] = {"required": body_required(op.body), "content": content}
         paths.setdefault(BASE_PATH + op.path, {})[op.method.lower()] = operation
 
     return {

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from chalice import Blueprint, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, RootModel, ValidationError
 
 from chalicelib.api.errors import JSON_HEADERS, error_response, internal_error_response, invalid_request_from
 from chalicelib.domain.api_keys import Scope, require_scope
@@ -253,19 +253,43 @@ def _within_limit(raw: bytes, max_bytes: int) -> bytes:
 
 
 def _parse_body(model: type[BaseModel], raw: bytes | None, max_bytes: int) -> BaseModel:
-    """The body as ``model``; JSON that names a key twice is refused (see ``read_json``)."""
+    """The body as ``model``. No body (or only whitespace) stands for ``{}`` when the model
+    has no required field; JSON that names a key twice is refused (see ``read_json``)."""
     raw = raw or b""
     if len(raw) > max_bytes:
         raise InvalidRequest.for_fields(
             f"the request body exceeds {max_bytes} bytes", ("body", f"larger than {max_bytes} bytes", "too_long")
         )
     if not raw.strip():
-        raise InvalidRequest.for_fields("a JSON request body is required", ("body", "empty body", "missing"))
+        if (required := _required_fields(model)) or issubclass(model, RootModel):
+            raise InvalidRequest.for_fields(
+                "a JSON request body is required" + (f" (required fields: {', '.join(required)})" if required else ""),
+                ("body", "empty body", "missing"),
+            )
+        raw = b"{}"  # the model's own rules answer it (e.g. "send at least one field")
     read_json(raw)
     try:
         return model.model_validate_json(raw)
     except ValidationError as validation:
         raise invalid_request_from(validation, location="body") from None
+
+
+def body_required(model: type[BaseModel]) -> bool:
+    """Whether a request must send a body (as documented): one left out stands for ``{}``,
+    which a model with a required field, or a rule across fields, refuses."""
+    if _required_fields(model) or issubclass(model, RootModel):
+        return True
+    try:
+        model.model_validate_json(b"{}")
+    except ValidationError:
+        return True
+    return False
+
+
+def _required_fields(model: type[BaseModel]) -> list[str]:
+    if issubclass(model, RootModel):
+        return []
+    return [field.alias or name for name, field in model.model_fields.items() if field.is_required()]
 
 
 class _JsonObject(dict[str, Any]):
