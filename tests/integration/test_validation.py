@@ -301,8 +301,8 @@ def test_over_long_and_malformed_text_fields_are_refused(
             ("points_per_currency_unit",),
         ),
         (
-            "program rate as a number",
-            lambda: tenant.call("PUT", "/v1/program", body={"points_per_currency_unit": 2, "rounding": "floor"}),
+            "program rate as a JSON number with a fraction",
+            lambda: tenant.call("PUT", "/v1/program", body={"points_per_currency_unit": 2.5, "rounding": "floor"}),
             ("points_per_currency_unit",),
         ),
         (
@@ -701,3 +701,110 @@ def test_every_invalid_request_field_has_a_path_a_message_and_a_type(tenant: Ten
         if untyped:
             missing[label] = untyped
     assert not missing, missing
+
+
+# --- decimals: a string or a JSON integer, never a JSON number with a fraction ------------------------
+
+
+def test_decimal_fields_take_whole_numbers_as_json_integers(tenant: Tenant) -> None:
+    """Each decimal type of the requests, sent as a JSON integer, is stored as the same decimal
+    string and computes as it does."""
+
+    def ok(method: str, path: str, body: Any, status: int = 200) -> Any:
+        reply = tenant.call(method, path, body=body)
+        assert reply.status == status, (path, reply)
+        return reply.body
+
+    program = ok("PUT", "/v1/program", {"points_per_currency_unit": 10, "rounding": "floor"})
+    assert program["points_per_currency_unit"] == "10"
+
+    # amounts: an earn's amount, an order's total and unit prices, a reversal's amount
+    by_integer = tenant.move("earn", {"amount": 12, "reference": "o-1"}, idempotency_key="int-1")
+    by_string = tenant.move("earn", {"amount": "12", "reference": "o-2"}, idempotency_key="str-1")
+    assert by_integer.status == by_string.status == 201, (by_integer, by_string)
+    assert by_integer.body["transaction"]["points"] == by_string.body["transaction"]["points"] == 120
+    assert by_integer.body["transaction"]["amount"] == by_string.body["transaction"]["amount"]
+    order = {"id": "o-3", "total": 30, "currency": "EUR", "lines": [{"sku": "MUG", "quantity": 2, "unit_price": 15}]}
+    ordered = tenant.move("earn", {"order": order}, idempotency_key="int-2")
+    assert ordered.status == 201 and ordered.body["transaction"]["points"] == 300, ordered
+    reversed_ = tenant.move("reverse", {"reference": "o-1", "amount": 6}, idempotency_key="int-3")
+    assert reversed_.status == 201 and reversed_.body["transaction"]["points"] == -60, reversed_
+
+    rule = ok(
+        "POST",
+        "/v1/program/rules",
+        {"name": "Double", "kind": "order_multiplier", "factor": 2, "min_order_total": 20},
+        status=201,
+    )
+    assert (rule["factor"], rule["min_order_total"]) == ("2", "20")
+    tiers = {
+        "metric": "points",
+        "window": {"kind": "rolling_months", "months": 12},
+        "tiers": [{"name": "silver", "threshold": 500, "multiplier": 2}],
+    }
+    (silver,) = ok("PUT", "/v1/program/tiers", tiers)["tiers"]
+    assert (silver["threshold"], silver["multiplier"]) == ("500", "2")
+    (plan,) = ok("PUT", "/v1/program/plans", {"plans": [{"plan_id": "boost", "name": "Boost", "multiplier": 2}]})[
+        "data"
+    ]
+    assert plan["multiplier"] == "2"
+    reward = ok(
+        "POST", "/v1/rewards", {"name": "Voucher", "type": "fixed_discount", "points_cost": 100, "amount": 5}, 201
+    )
+    assert reward["amount"] == "5"
+    partner = ok(
+        "POST", "/v1/partners", {"partner_id": "coffee", "name": "Coffee", "earn_rate": 2, "redeem_rate": 1}, 201
+    )
+    assert (partner["earn_rate"], partner["redeem_rate"]) == ("2", "1")
+    referrals = ok("PUT", "/v1/program/referrals", {"referrer_points": 10, "min_order_total": 20})
+    assert referrals["min_order_total"] == "20"
+
+
+def test_decimal_fields_refuse_json_numbers_with_a_fraction_and_what_the_string_refuses(
+    tenant: Tenant, unchanged: Callable[[], None], subtests: pytest.Subtests
+) -> None:
+    def program(rate: Any) -> Reply:
+        return tenant.call("PUT", "/v1/program", body={"points_per_currency_unit": rate, "rounding": "floor"})
+
+    fraction_cases: dict[str, tuple[Callable[[], Reply], str]] = {
+        "a program rate 12.5": (lambda: program(12.5), "points_per_currency_unit"),
+        "a program rate 10.0": (lambda: program(10.0), "points_per_currency_unit"),
+        "a program rate 1e3": (
+            lambda: tenant.call(
+                "PUT", "/v1/program", raw_body='{"points_per_currency_unit": 1e3, "rounding": "floor"}'
+            ),
+            "points_per_currency_unit",
+        ),
+        "an earn amount 12.5": (lambda: tenant.move("earn", {"amount": 12.5}), "amount"),
+        "an order total 30.5": (
+            lambda: tenant.move("earn", {"order": {"id": "o-9", "total": 30.5, "currency": "EUR"}}),
+            "order.total",
+        ),
+        "a rule factor 1.5": (
+            lambda: tenant.call(
+                "POST", "/v1/program/rules", body={"name": "x", "kind": "order_multiplier", "factor": 1.5}
+            ),
+            "factor",
+        ),
+    }
+    for label, (request, path) in fraction_cases.items():
+        with subtests.test(msg=label):
+            fields = assert_invalid(request(), path, context=label)
+            (field,) = [f for f in fields if f["path"] == path]
+            assert field["type"] == "decimal_as_string", field
+            assert "string" in field["message"] and '"12.50"' in field["message"], field
+    whole_refusals = {
+        "zero": 0,
+        "negative": -5,
+        "too large": 1_000_000,
+        "a boolean": True,
+        "null": None,
+        "a list": [10],
+    }
+    for label, value in whole_refusals.items():
+        with subtests.test(msg=f"a program rate {label}"):
+            assert_invalid(program(value), "points_per_currency_unit", context=label)
+    for label, value in {"zero": 0, "negative": -5}.items():
+        with subtests.test(msg=f"an earn amount {label}"):
+            assert_invalid(tenant.move("earn", {"amount": value}), "amount", context=label)
+    unchanged()
