@@ -27,8 +27,13 @@ _ERROR_TEXT = {
     "`movement_too_large`, `balance_limit_exceeded`; rewards: `reward_unavailable`, `out_of_stock`, `limit_reached`; "
     "enrolment: `unknown_referral_code`, `self_referral`).",
     500: "A bug (`internal_error`); it has been logged.",
-    503: "Throttling or conflicts outlasted our retries (`retry_later`); retry with the same Idempotency-Key.",
+    503: "Throttling or conflicts outlasted our retries (`retry_later`, `Retry-After: 1`); retry shortly.",
 }
+#: A 503 of an operation that takes an Idempotency-Key.
+_RETRY_WITH_THE_KEY = (
+    "Throttling or conflicts outlasted our retries (`retry_later`, `Retry-After: 1`); retry shortly with the same "
+    "Idempotency-Key: it answers the first result if the attempt was applied after all."
+)
 
 
 def _error_statuses(op: Operation) -> list[int]:
@@ -57,9 +62,7 @@ def _error_statuses(op: Operation) -> list[int]:
         statuses.add(404)
     if op.idempotency_key:
         statuses.update({422, 503})
-    if op.writes:
-        statuses.add(503)
-    if op.response_media != "application/json":  # exports: a page may need more reads than fit the retries
+    if op.auth != "none":  # its key (or integration) is read from DynamoDB, which may stay throttled
         statuses.add(503)
     if op.operation_id in _INTAKE_OPERATIONS:  # order events: not paid yet, replays of other content, rules
         statuses.update({403, 404, 409, 422, 503})
@@ -183,8 +186,9 @@ def _responses(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     responses: dict[str, Any] = {str(op.status): success}
     error_ref = refs[(ErrorResponse, "serialization")]
     for status in _error_statuses(op):
+        text = _RETRY_WITH_THE_KEY if status == 503 and op.idempotency_key else _ERROR_TEXT[status]
         responses[str(status)] = {
-            "description": _ERROR_TEXT[status],
+            "description": text,
             "content": {"application/json": {"schema": error_ref}},
         }
     return responses

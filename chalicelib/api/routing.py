@@ -186,10 +186,10 @@ def endpoint(
                 result = handler(call, **path_params)
             except LoyaltyError as error:
                 logger.info("request refused", extra={"code": error.code, "operation": handler.__name__})
-                return error_response(error)
+                return error_response(error, idempotency_key=idempotency_key)
             except TransientStoreError:
                 logger.warning("storage busy after retries", extra={"operation": handler.__name__})
-                return error_response(RetryLater("the service is busy; retry shortly (same Idempotency-Key)"))
+                return error_response(RetryLater("the service is busy"), idempotency_key=idempotency_key)
             except Exception:
                 logger.exception("unhandled error", extra={"operation": handler.__name__})
                 return internal_error_response()
