@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from chalicelib.domain.csv_cells import escape_cell
+
 #: Bytes of one import request: under the API's 5 000 000, with room for a header row.
 DEFAULT_PART_BYTES = 4_900_000
 
@@ -221,9 +223,8 @@ def write_errors(errors: list[dict[str, Any]], out: Path) -> None:
         writer = csv.writer(handle)
         writer.writerow(["row", "external_id", "outcome", "code", "message", "import_id"])
         for e in errors:
-            writer.writerow(
-                [e["row"], e.get("external_id") or "", e["outcome"], e["code"], e["message"], e["import_id"]]
-            )
+            text = (e.get("external_id") or "", e["outcome"], e["code"], e["message"], e["import_id"])
+            writer.writerow([e["row"], *(escape_cell(str(value)) for value in text)])
 
 
 # --- export -----------------------------------------------------------------------------------------

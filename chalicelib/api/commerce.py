@@ -8,17 +8,16 @@ tenant and whose requests are authenticated by ``X-Shopify-Hmac-Sha256`` over th
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 from chalice import Blueprint
 
 from chalicelib.api import presenters, schemas
 from chalicelib.api.program import to_order
-from chalicelib.api.routing import ApiRequest, Result, endpoint
+from chalicelib.api.routing import ApiRequest, Result, endpoint, read_json
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.commerce import Customer, OrderEvent, OrderEventResult, OrderEventType, Outcome
-from chalicelib.domain.errors import InvalidRequest, TenantNotReady, TenantSuspended, Unauthorized
+from chalicelib.domain.errors import TenantNotReady, TenantSuspended, Unauthorized
 from chalicelib.domain.shopify import IssuedIntegration, ShopifyIntegration, tenant_of, to_order_event
 from chalicelib.domain.tenants import TenantStatus
 from chalicelib.observability import annotate, logger
@@ -202,10 +201,7 @@ def receive_shopify_webhook(request: ApiRequest, integration_id: str) -> Result:
     if tenant.status != TenantStatus.ACTIVE:
         raise TenantSuspended(f"tenant {tenant.tenant_id!r} is suspended")
     topic = request.headers.get("x-shopify-topic", "")
-    try:
-        payload = json.loads(request.raw_body or b"null")
-    except ValueError:
-        raise InvalidRequest.for_fields("the webhook body is not JSON", ("body", "not JSON", "json_invalid")) from None
+    payload = read_json(request.raw_body or b"null")
     event = to_order_event(integration, topic, payload, tenant_currency=tenant.currency, timezone=tenant.timezone)
     if event is None:
         logger.info("shopify topic ignored", extra={"topic": topic[:64]})

@@ -38,8 +38,20 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
-def error_response(error: errors.LoyaltyError) -> Response:
+def retry_advice(*, idempotency_key: bool) -> str:
+    """What a 503 asks of the caller. A route that takes an Idempotency-Key is retried with
+    the same key (the attempt may have been applied: the key makes the retry answer its first
+    result instead of applying it twice); any other route is simply called again."""
+    return "retry shortly with the same Idempotency-Key" if idempotency_key else "retry shortly"
+
+
+def error_response(error: errors.LoyaltyError, *, idempotency_key: bool = False) -> Response:
+    """The error body. ``idempotency_key``: whether the route takes one, which a 503 (whose
+    message the domain gives as its cause only) tells the caller to retry with."""
     status = status_of(error)
+    message = error.message
+    if isinstance(error, errors.RetryLater):
+        message = f"{message}; {retry_advice(idempotency_key=idempotency_key)}"
     headers = dict(JSON_HEADERS)
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="loyalty"'
@@ -47,7 +59,7 @@ def error_response(error: errors.LoyaltyError) -> Response:
         headers["Retry-After"] = "1"
     if isinstance(error, errors.TenantNotReady):
         headers["Retry-After"] = TENANT_NOT_READY_RETRY_AFTER
-    return Response(body=error_body(error.code, error.message, error.details), status_code=status, headers=headers)
+    return Response(body=error_body(error.code, message, error.details), status_code=status, headers=headers)
 
 
 def internal_error_response() -> Response:

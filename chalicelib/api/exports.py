@@ -4,6 +4,10 @@ Lambda cannot stream a response, so each export is a series of ``text/csv`` page
 is a whole CSV file (its header row, then up to ``limit`` rows), and while more follow the
 response carries ``Next-Cursor``; the next page is the same request with ``cursor=`` that
 value. No header: that was the last page.
+
+Text cells that a spreadsheet would run as a formula (beginning with ``=``, ``+``, ``-``,
+``@``, a tab or a carriage return) are written with a leading quote, ``'=1+2``; numbers are
+written as they are (``-5``). The import reads escaped cells back (``csv_cells``).
 """
 
 from __future__ import annotations

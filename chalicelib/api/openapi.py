@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from chalicelib.api.routing import IDEMPOTENCY_HEADER, MAX_PATH_PARAM_LENGTH, OPERATIONS, Operation
+from chalicelib.api.routing import IDEMPOTENCY_HEADER, MAX_PATH_PARAM_LENGTH, OPERATIONS, Operation, body_required
 from chalicelib.api.schemas import ErrorResponse
 
 BASE_PATH = "/v1"
@@ -28,8 +28,13 @@ _ERROR_TEXT = {
     "`reversal_needs_points`; rewards: `reward_unavailable`, `out_of_stock`, `limit_reached`; "
     "enrolment: `unknown_referral_code`, `self_referral`).",
     500: "A bug (`internal_error`); it has been logged.",
-    503: "Throttling or conflicts outlasted our retries (`retry_later`); retry with the same Idempotency-Key.",
+    503: "Throttling or conflicts outlasted our retries (`retry_later`, `Retry-After: 1`); retry shortly.",
 }
+#: A 503 of an operation that takes an Idempotency-Key.
+_RETRY_WITH_THE_KEY = (
+    "Throttling or conflicts outlasted our retries (`retry_later`, `Retry-After: 1`); retry shortly with the same "
+    "Idempotency-Key: it answers the first result if the attempt was applied after all."
+)
 
 
 def _error_statuses(op: Operation) -> list[int]:
@@ -58,9 +63,7 @@ def _error_statuses(op: Operation) -> list[int]:
         statuses.add(404)
     if op.idempotency_key or op.optional_idempotency_key:  # idempotency_key_reused
         statuses.update({422, 503})
-    if op.writes:
-        statuses.add(503)
-    if op.response_media != "application/json":  # exports: a page may need more reads than fit the retries
+    if op.auth != "none":  # its key (or integration) is read from DynamoDB, which may stay throttled
         statuses.add(503)
     if op.operation_id in _INTAKE_OPERATIONS:  # order events: not paid yet, replays of other content, rules
         statuses.update({403, 404, 409, 422, 503})
@@ -109,7 +112,8 @@ def openapi_document() -> dict[str, Any]:
             for media in op.request_media:
                 if media != "application/json":
                     content[media] = {"schema": {"type": "string", "minLength": 1}}
-            operation["requestBody"] = {"required": True, "content": content}
+            # Without a required field, no body stands for {}.
+            operation["requestBody"] = {"required": body_required(op.body), "content": content}
         paths.setdefault(BASE_PATH + op.path, {})[op.method.lower()] = operation
 
     return {
@@ -195,8 +199,9 @@ def _responses(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     responses: dict[str, Any] = {str(op.status): success}
     error_ref = refs[(ErrorResponse, "serialization")]
     for status in _error_statuses(op):
+        text = _RETRY_WITH_THE_KEY if status == 503 and op.idempotency_key else _ERROR_TEXT[status]
         responses[str(status)] = {
-            "description": _ERROR_TEXT[status],
+            "description": text,
             "content": {"application/json": {"schema": error_ref}},
         }
     return responses

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.api import schemas
 from chalicelib.domain.api_keys import ApiKey, IssuedApiKey
 from chalicelib.domain.clock import isoformat
+from chalicelib.domain.csv_cells import escape_cell
 from chalicelib.domain.events import Event
 from chalicelib.domain.exports import MemberRow
 from chalicelib.domain.imports import ImportJob, RowIssue
@@ -530,13 +531,17 @@ LEDGER_EXPORT_COLUMNS = (
 
 
 def _cell(value: object) -> str:
+    """A CSV cell: text escaped against formulas (``escape_cell``); numbers, booleans and
+    instants, which the platform writes itself, as they are."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
         return isoformat(value)
-    return str(value)
+    if isinstance(value, int | Decimal):
+        return str(value)
+    return escape_cell(str(value))
 
 
 def _csv(columns: tuple[str, ...], rows: list[list[object]]) -> str:

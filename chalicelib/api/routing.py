@@ -10,13 +10,15 @@ generated from the same declarations and no route can escape them.
 from __future__ import annotations
 
 import functools
+import json
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from chalice import Blueprint, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, RootModel, ValidationError
 
 from chalicelib.api.errors import JSON_HEADERS, error_response, internal_error_response, invalid_request_from
 from chalicelib.domain.api_keys import Scope, require_scope
@@ -196,10 +198,10 @@ def endpoint(
                 result = handler(call, **path_params)
             except LoyaltyError as error:
                 logger.info("request refused", extra={"code": error.code, "operation": handler.__name__})
-                return error_response(error)
+                return error_response(error, idempotency_key=idempotency_key)
             except TransientStoreError:
                 logger.warning("storage busy after retries", extra={"operation": handler.__name__})
-                return error_response(RetryLater("the service is busy; retry shortly (same Idempotency-Key)"))
+                return error_response(RetryLater("the service is busy"), idempotency_key=idempotency_key)
             except Exception:
                 logger.exception("unhandled error", extra={"operation": handler.__name__})
                 return internal_error_response()
@@ -263,17 +265,98 @@ def _within_limit(raw: bytes, max_bytes: int) -> bytes:
 
 
 def _parse_body(model: type[BaseModel], raw: bytes | None, max_bytes: int) -> BaseModel:
+    """The body as ``model``. No body (or only whitespace) stands for ``{}`` when the model
+    has no required field; JSON that names a key twice is refused (see ``read_json``)."""
     raw = raw or b""
     if len(raw) > max_bytes:
         raise InvalidRequest.for_fields(
             f"the request body exceeds {max_bytes} bytes", ("body", f"larger than {max_bytes} bytes", "too_long")
         )
     if not raw.strip():
-        raise InvalidRequest.for_fields("a JSON request body is required", ("body", "empty body", "missing"))
+        if (required := _required_fields(model)) or issubclass(model, RootModel):
+            raise InvalidRequest.for_fields(
+                "a JSON request body is required" + (f" (required fields: {', '.join(required)})" if required else ""),
+                ("body", "empty body", "missing"),
+            )
+        raw = b"{}"  # the model's own rules answer it (e.g. "send at least one field")
+    read_json(raw)
     try:
         return model.model_validate_json(raw)
     except ValidationError as validation:
         raise invalid_request_from(validation, location="body") from None
+
+
+def body_required(model: type[BaseModel]) -> bool:
+    """Whether a request must send a body (as documented): one left out stands for ``{}``,
+    which a model with a required field, or a rule across fields, refuses."""
+    if _required_fields(model) or issubclass(model, RootModel):
+        return True
+    try:
+        model.model_validate_json(b"{}")
+    except ValidationError:
+        return True
+    return False
+
+
+def _required_fields(model: type[BaseModel]) -> list[str]:
+    if issubclass(model, RootModel):
+        return []
+    return [field.alias or name for name, field in model.model_fields.items() if field.is_required()]
+
+
+class _JsonObject(dict[str, Any]):
+    """A JSON object as parsed, remembering the keys its text named more than once."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> _JsonObject:
+    parsed = _JsonObject(pairs)
+    if len(parsed) != len(pairs):
+        parsed.repeated = tuple(key for key, count in Counter(key for key, _ in pairs).items() if count > 1)
+    return parsed
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _repeated_keys(value: Any) -> list[str]:
+    """Paths (dotted, as in ``details.fields``) of the keys named twice in one object, at any depth."""
+    found: list[str] = []
+    pending: list[tuple[tuple[str, ...], Any]] = [((), value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, _JsonObject):
+            found += [".".join((*path, key)) for key in item.repeated]
+            pending += [((*path, key), child) for key, child in item.items()]
+        elif isinstance(item, list):
+            pending += [((*path, str(index)), child) for index, child in enumerate(item)]
+    return sorted(found)
+
+
+def read_json(raw: bytes) -> Any:
+    """The one reader of JSON request bodies. Refused (400): text that is not JSON (NaN and
+    Infinity are not), and an object naming a key twice, at any depth: parsers disagree on
+    which value wins (most keep the last silently), so the request is ambiguous."""
+    try:
+        parsed = json.loads(raw, object_pairs_hook=_json_object, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as error:
+        raise InvalidRequest(
+            "the request body is not valid JSON",
+            details={"location": "body", "fields": [{"path": "body", "message": str(error), "type": "json_invalid"}]},
+        ) from None
+    if repeated := _repeated_keys(parsed):
+        raise InvalidRequest(
+            f"the request body names a key more than once: {', '.join(repeated)}",
+            details={
+                "location": "body",
+                "fields": [
+                    {"path": path, "message": "key given more than once", "type": "duplicate_key"} for path in repeated
+                ],
+            },
+        )
+    return parsed
 
 
 def _parse_query(model: type[BaseModel] | None, params: Any) -> BaseModel | None:

@@ -1,7 +1,9 @@
 """Request and response schemas. The OpenAPI document is generated from these same models.
 
 Requests are strict (no type coercion) and reject unknown fields, so a body carrying
-``balance`` or ``tenant_id`` is refused rather than silently ignored.
+``balance`` or ``tenant_id`` is refused rather than silently ignored. One conversion is
+declared: a decimal field (an amount, a rate, a factor) takes a decimal string or a JSON
+integer, never a JSON number with a fraction (``DECIMAL_RULE``).
 
 A rule pydantic cannot write into JSON Schema by itself (no repeats, not zero, exactly one
 of two fields...) is declared next to the check that enforces it, with the JSON Schema that
@@ -13,6 +15,7 @@ expiry policy's combinations of fields (which of days, months and period each ki
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,10 +26,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     StringConstraints,
     field_validator,
     model_validator,
 )
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.events import EventType
@@ -106,6 +112,65 @@ def _not_null(schema: JsonSchema) -> None:
     schema.update(branches[0] if len(branches) == 1 else {"anyOf": branches})
 
 
+#: What every decimal field of a request takes, as its description says.
+DECIMAL_RULE = (
+    'A decimal string (e.g. "12.50") or a whole number as a JSON integer (12); never a JSON number '
+    "with a fraction or an exponent (12.5, 1e3), which is not exact: send those as strings."
+)
+
+
+@dataclass(frozen=True)
+class _WholeNumbersToo:
+    """A decimal string type that also takes a JSON integer from 1 to ``maximum`` (the whole
+    numbers its pattern accepts), normalised to the same decimal string ("10" for 10). Any
+    other JSON number is refused: one with a fraction or an exponent arrives as a binary
+    float, not the decimal the caller wrote. The JSON Schema says both forms."""
+
+    maximum: int
+    minimum: int = 1
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(self._integer_as_string, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchema:
+        json_schema = handler(schema)
+        string = {"type": json_schema.pop("type"), "pattern": json_schema.pop("pattern")}
+        integer = {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
+        return {**json_schema, "anyOf": [string, integer]}
+
+    def _integer_as_string(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, float):
+            raise PydanticCustomError(
+                "decimal_as_string",
+                'a decimal with a fraction or an exponent must be sent as a string, e.g. "12.50": '
+                "a JSON number is not exact",
+            )
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise PydanticCustomError("decimal_type", "Input should be a decimal string or a whole number")
+        if value < self.minimum:
+            raise PydanticCustomError(
+                "greater_than_equal", "Input should be greater than or equal to {ge}", {"ge": self.minimum}
+            )
+        if value > self.maximum:
+            raise PydanticCustomError(
+                "less_than_equal", "Input should be less than or equal to {le}", {"le": self.maximum}
+            )
+        return str(value)
+
+
+def _decimal(pattern: str, maximum: int, description: str, *, minimum: int = 1, **field: Any) -> Any:
+    """A decimal field: a string matching ``pattern``, or a JSON integer from ``minimum`` (1:
+    positive) to ``maximum`` (every whole number the pattern accepts), see ``DECIMAL_RULE``."""
+    return Annotated[
+        str,
+        StringConstraints(pattern=pattern),
+        _WholeNumbersToo(maximum, minimum),
+        Field(description=f"{description} {DECIMAL_RULE}".strip(), **field),
+    ]
+
+
 # --- shared field types ------------------------------------------------------------------
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=_NOT_BLANK)]
@@ -122,25 +187,20 @@ Metadata = Annotated[
     Field(max_length=20, description="Up to 20 string pairs.", json_schema_extra=_keys_by_property_names),
 ]
 PositivePoints = Annotated[int, Field(ge=1, le=MAX_POINTS_PER_MOVEMENT, description="A whole number of points.")]
-Amount = Annotated[
-    str,
-    Field(
-        pattern=_positive_decimal(12, 3),
-        description='A positive decimal string in the tenant\'s currency, e.g. "12.50", with at most the '
-        "currency's decimal places (EUR: 2, JPY: 0).",
-        examples=["12.50"],
-    ),
-]
+Amount = _decimal(
+    _positive_decimal(12, 3),
+    10**12 - 1,
+    "A positive amount in the tenant's currency, with at most the currency's decimal places (EUR: 2, JPY: 0).",
+    examples=["12.50", 12],
+)
 #: A part of an order (a discount, shipping, tax) that may be zero.
-OrderPart = Annotated[
-    str,
-    Field(
-        pattern=r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,3})?$",
-        description="A decimal string of zero or more in the tenant's currency, with at most the currency's "
-        'decimal places, e.g. "5.00".',
-        examples=["5.00"],
-    ),
-]
+OrderPart = _decimal(
+    r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,3})?$",
+    10**12 - 1,
+    "Zero or more in the tenant's currency, with at most the currency's decimal places.",
+    minimum=0,
+    examples=["5.00", 0],
+)
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 Limit = Annotated[int, Field(ge=1, le=100)]
 #: Member segments, and the segments a campaign is limited to.
@@ -326,11 +386,11 @@ class ExpiryPolicyModel(StrictRequest):
         return self
 
 
+PointsRate = _decimal(_positive_decimal(6, 4), 999_999, "Points per one unit of the tenant's currency, greater than 0.")
+
+
 class ProgramRequest(StrictRequest):
-    points_per_currency_unit: Annotated[str, Field(pattern=_positive_decimal(6, 4))] = Field(
-        description="Points per one unit of the tenant's currency, as a decimal string greater than 0.",
-        examples=["1", "2.5"],
-    )
+    points_per_currency_unit: PointsRate = Field(examples=["2.5", 10])
     rounding: Rounding
     expiry: ExpiryPolicyModel = Field(default_factory=ExpiryPolicyModel)
     pending_days: Annotated[int, Field(ge=0, le=365)] = Field(
@@ -374,7 +434,7 @@ class ProgramOut(Out):
 # --- earning rules and orders ---------------------------------------------------------------
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
-Factor = Annotated[str, Field(pattern=r"^([1-9][0-9]?)(\.[0-9]{1,2})?$", description='e.g. "2" or "1.5" (> 1, < 100).')]
+Factor = _decimal(r"^([1-9][0-9]?)(\.[0-9]{1,2})?$", 99, 'e.g. "1.5" or 2 (> 1, < 100).')
 
 
 ActivityType = Annotated[
@@ -472,9 +532,9 @@ class OrderLineModel(StrictRequest):
     sku: Code
     category: Code | None = None
     quantity: Annotated[int, Field(ge=1, le=10_000)]
-    unit_price: Amount = Field(description="The listed price of one unit, before discounts.")
+    unit_price: Amount = Field(description=f"The listed price of one unit, before discounts. {DECIMAL_RULE}")
     discount: OrderPart | None = Field(
-        default=None, description="Taken off this line (of unit_price * quantity); default 0."
+        default=None, description=f"Taken off this line (of unit_price * quantity); default 0. {DECIMAL_RULE}"
     )
 
 
@@ -484,7 +544,9 @@ class OrderModel(StrictRequest):
     tax`; shipping and tax earn only when the program says so (`earn_on_shipping`, `earn_on_tax`)."""
 
     id: Reference = Field(description="The shop's order id; the earn's reference (for refunds) unless one is sent.")
-    total: Amount = Field(description="What the customer paid in all, after discounts, with shipping and tax.")
+    total: Amount = Field(
+        description=f"What the customer paid in all, after discounts, with shipping and tax. {DECIMAL_RULE}"
+    )
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = Field(
         description="Must be the tenant's currency."
     )
@@ -493,10 +555,15 @@ class OrderModel(StrictRequest):
         description="Line items at their listed prices; without them the base rate applies to total - shipping - tax.",
     )
     discount: OrderPart | None = Field(
-        default=None, description="Taken off the whole order (spread over the lines in proportion); default 0."
+        default=None,
+        description=f"Taken off the whole order (spread over the lines in proportion); default 0. {DECIMAL_RULE}",
     )
-    shipping: OrderPart | None = Field(default=None, description="The shipping inside total; default 0.")
-    tax: OrderPart | None = Field(default=None, description="The tax inside total (added or included); default 0.")
+    shipping: OrderPart | None = Field(
+        default=None, description=f"The shipping inside total; default 0. {DECIMAL_RULE}"
+    )
+    tax: OrderPart | None = Field(
+        default=None, description=f"The tax inside total (added or included); default 0. {DECIMAL_RULE}"
+    )
 
 
 class PreviewRequest(StrictRequest):
@@ -1139,16 +1206,12 @@ class DeliveryList(Out):
 # --- tiers -------------------------------------------------------------------------------------
 
 TierName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
-TierThreshold = Annotated[
-    str,
-    Field(
-        pattern=_positive_decimal(12, 3),
-        description="In the metric's unit: points or orders (whole), or an amount of the tenant's currency.",
-    ),
-]
-TierMultiplier = Annotated[
-    str, Field(pattern=r"^(10|[1-9])(\.[0-9]{1,2})?$", description='Earning multiplier, 1 to 10, e.g. "1.5".')
-]
+TierThreshold = _decimal(
+    _positive_decimal(12, 3),
+    10**12 - 1,
+    "In the metric's unit: points or orders (whole), or an amount of the tenant's currency.",
+)
+TierMultiplier = _decimal(r"^(10|[1-9])(\.[0-9]{1,2})?$", 10, 'Earning multiplier, 1 to 10, e.g. "1.5" or 2.')
 Perk = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=_NOT_BLANK)]
 
 
@@ -1366,14 +1429,14 @@ PartnerId = Annotated[
         examples=["coffee-co"],
     ),
 ]
-Rate = Annotated[str, Field(pattern=_positive_decimal(6, 4), examples=["2.5"])]
+Rate = _decimal(_positive_decimal(6, 4), 999_999, "Greater than 0, at most 4 decimal places.", examples=["2.5", 2])
 
 
 class CreatePartnerRequest(StrictRequest):
     partner_id: PartnerId
     name: Name
-    earn_rate: Rate = Field(description="Points per currency unit spent with the partner.")
-    redeem_rate: Rate = Field(description="Currency value of one point redeemed with the partner.")
+    earn_rate: Rate = Field(description=f"Points per currency unit spent with the partner. {DECIMAL_RULE}")
+    redeem_rate: Rate = Field(description=f"Currency value of one point redeemed with the partner. {DECIMAL_RULE}")
 
 
 class PartnerOut(Out):
@@ -1578,7 +1641,12 @@ _MULTIPLIER_ONE = r"^1(\.0{1,2})?$"
 _GRANTS_SOMETHING: JsonSchema = {
     "anyOf": [
         _present("tier"),
-        {"required": ["multiplier"], "properties": {"multiplier": {"not": {"pattern": _MULTIPLIER_ONE}}}},
+        {
+            "required": ["multiplier"],
+            "properties": {
+                "multiplier": {"not": {"anyOf": [{"type": "string", "pattern": _MULTIPLIER_ONE}, {"const": 1}]}}
+            },
+        },
         {"required": ["perks"], "properties": {"perks": {"minItems": 1}}},
     ]
 }
@@ -1592,7 +1660,9 @@ class PlanModel(StrictRequest):
     plan_id: PlanId
     name: Name
     tier: TierName | None = Field(default=None, description="A tier of the tier program in force; null: none.")
-    multiplier: TierMultiplier = Field(default="1", description="Extra earning multiplier of order earns, 1 to 10.")
+    multiplier: TierMultiplier = Field(
+        default="1", description=f"Extra earning multiplier of order earns, 1 to 10. {DECIMAL_RULE}"
+    )
     perks: Annotated[list[Perk], Field(max_length=20)] = Field(default_factory=list)
     join_bonus: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
         default=0, description="Points credited when a member first subscribes to this plan (once per member)."

@@ -156,7 +156,9 @@ class StorageLimitExceeded(LoyaltyError):
 
 
 class RetryLater(LoyaltyError):
-    """Throttling or transaction conflicts that survived our bounded retries."""
+    """Throttling or transaction conflicts that survived our bounded retries. The message
+    gives the cause only: the API adds how to retry, which depends on the route (with the
+    same Idempotency-Key, or simply again)."""
 
     code = "retry_later"
 

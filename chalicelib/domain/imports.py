@@ -21,6 +21,10 @@ Either all of it is written or nothing. A rerun (a crash mid-chunk, a redelivere
 the same file imported twice) finds the link: a member this import created counts as
 imported, any other member with that external id is *skipped* (``member_exists``, never
 changed). Rows are numbered as a spreadsheet shows them: the header is row 1.
+
+A cell escaped against spreadsheet formulas (a leading quote, as the exports write
+``'=1+2``: ``chalicelib.domain.csv_cells``) is read as the value it escapes, so an exported
+row imports as it was.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.csv_cells import unescape_cell
 from chalicelib.domain.errors import InvalidRequest, NotFound, RetryLater, TransientStoreError
 from chalicelib.domain.ids import IMPORT_ID_PATTERN, new_import_id, new_member_id
 from chalicelib.domain.ledger import MAX_POINTS_PER_MOVEMENT, opening_credit
@@ -353,7 +358,7 @@ def _read_rows(reader: Any, columns: tuple[str, ...], max_rows: int) -> list[Sto
                 f"an import takes at most {max_rows} rows; split the file",
                 ("body", f"more than {max_rows} rows", "too_long"),
             )
-        fields = tuple(value[: MAX_FIELD_CHARS + 1] for value in record[: len(columns)])
+        fields = tuple(unescape_cell(value)[: MAX_FIELD_CHARS + 1] for value in record[: len(columns)])
         if len(record) != len(columns):
             rows.append(StoredRow(number, fields, field_count=len(record)))
             continue

@@ -788,14 +788,12 @@ class PointsService:
             except BalanceChanged:
                 races += 1
                 if races >= self._retry.max_balance_races:
-                    raise RetryLater(
-                        "the member's balance is changing too fast; retry with the same Idempotency-Key"
-                    ) from None
+                    raise RetryLater("the member's balance is changing too fast") from None
                 self._sleep(self._retry.backoff(min(races, 3)))
             except TransientStoreError:
                 transient += 1
                 if transient >= self._retry.max_transient_failures:
-                    raise RetryLater("the ledger is busy; retry with the same Idempotency-Key") from None
+                    raise RetryLater("the ledger is busy") from None
                 self._sleep(self._retry.backoff(transient))
 
     def _delta(

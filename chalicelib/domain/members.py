@@ -235,7 +235,7 @@ class MemberService:
             except ReferralCodeTaken:
                 continue  # the code drawn is another member's: draw again
             return member
-        raise RetryLater("could not draw a free referral code; retry")
+        raise RetryLater("could not draw a free referral code")
 
     def _referrer(self, request: NewMember) -> Member:
         """The owner of the referral code the new member enrolled with; the same person is refused."""
@@ -270,7 +270,7 @@ class MemberService:
             member = assigned
         if member.referral_code is not None:
             return member
-        raise RetryLater("could not draw a free referral code; retry")
+        raise RetryLater("could not draw a free referral code")
 
     def find_by_referral_code(self, code: str) -> Member | None:
         normalized = normalize_referral_code(code)

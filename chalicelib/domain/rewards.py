@@ -370,7 +370,7 @@ class RewardService:
             edited = replace(edited, updated_at=now, version=current.version + 1)
             if self.store.replace(edited, previous_version=current.version):
                 return edited
-        raise RetryLater(f"reward {reward_id!r} is being edited concurrently; retry")
+        raise RetryLater(f"reward {reward_id!r} is being edited concurrently")
 
     def stats(self, rewards: list[Reward]) -> list[RewardStats]:
         """Each reward's coupons issued, stock left and (charity) its cause's total, in one read."""
@@ -466,7 +466,7 @@ class RewardService:
             except LimitReached as reached:
                 raise self._limit_refusal(reward, reached) from None
             return Redemption(result.entry, coupon, replayed=False)
-        raise RetryLater("no coupon code could be taken; retry with the same Idempotency-Key")
+        raise RetryLater("no coupon code could be taken")
 
     def _new_coupon(
         self, reward: Reward, member_id: str, now: datetime, taken: set[str]
@@ -618,7 +618,7 @@ class RewardService:
         again, a bounded number of times, then let the caller retry (503)."""
         busy += 1
         if busy > MAX_BUSY_RETRIES:
-            raise RetryLater("this reward is in high demand; retry with the same Idempotency-Key")
+            raise RetryLater("this reward is in high demand")
         self.sleep(random.uniform(0, min(BUSY_BACKOFF_CAP_SECONDS, BUSY_BACKOFF_BASE_SECONDS * 2**busy)))
         return busy
 

@@ -185,7 +185,7 @@ class SubscriptionService:
                 return self._record(balance, plan, request, idempotency_key, fingerprint, now)
             except (BalanceChanged, PlanWriteStale, PlanWriteRefused):
                 continue  # something changed first: read again, decide again
-        raise RetryLater("the member's subscription is changing too fast; retry with the same Idempotency-Key")
+        raise RetryLater("the member's subscription is changing too fast")
 
     def _known_reference(self, known: PeriodRecord, member_id: str, request: PeriodRequest) -> Recording:
         if not known.same_request(member_id, request):
@@ -316,7 +316,7 @@ class SubscriptionService:
             except (BalanceChanged, PlanWriteStale, PlanWriteRefused):
                 continue
             return ended
-        raise RetryLater("the member's subscription is changing too fast; retry")
+        raise RetryLater("the member's subscription is changing too fast")
 
     def lapse(self, member_id: str, subscription_id: str, as_of: datetime) -> str:
         """The job's unit: lapse one subscription that ended by ``as_of``: 'lapsed' or 'skipped'."""

@@ -52,7 +52,7 @@ def _ensure_table(schema: type[IndexedItem]) -> None:
         except TableError as error:
             if response_code(error) == LIMIT_EXCEEDED:
                 raise RetryLater(
-                    "DynamoDB refused a new table for now (table operations or quota); retry later",
+                    "DynamoDB refused a new table for now (table operations or quota)",
                     details={"table": schema.Meta.table_name},
                 ) from None
             if response_code(error) != "ResourceInUseException":  # a concurrent creator won
@@ -265,7 +265,7 @@ class SqsProvisioningQueue:
             )
         except (ClientError, BotoCoreError) as error:
             raise RetryLater(
-                "the provisioning queue is unavailable; nothing was created, retry the request",
+                "the provisioning queue is unavailable; nothing was created",
                 details={"reason": type(error).__name__},
             ) from error
 

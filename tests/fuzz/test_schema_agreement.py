@@ -96,6 +96,12 @@ ACCEPTED = [
         id="preview for a member",
     ),
     pytest.param("POST", "/v1/imports", {"csv": "external_id,points\nagree-1,5\n"}, id="import as JSON"),
+    # decimals: a string or a JSON integer
+    pytest.param("PUT", "/v1/program", {"points_per_currency_unit": 10, "rounding": "floor"}, id="integer rate"),
+    pytest.param("POST", f"{MEMBER}/earn", {"amount": 12}, id="earn an integer amount"),
+    pytest.param(
+        "PUT", "/v1/program/plans", {"plans": [{"plan_id": "two", "name": "T", "multiplier": 2}]}, id="integer plan"
+    ),
 ]
 
 #: Bodies both the document and the API refuse.
@@ -181,6 +187,18 @@ REFUSED = [
     ),
     pytest.param("POST", "/v1/imports", {"csv": ""}, id="import of an empty file"),
     pytest.param("POST", "/v1/imports", {"csv": "x", "rows": 1}, id="import with an unknown field"),
+    # decimals: never a JSON number with a fraction; integers as the string form allows
+    pytest.param("PUT", "/v1/program", {"points_per_currency_unit": 12.5, "rounding": "floor"}, id="float rate"),
+    pytest.param("PUT", "/v1/program", {"points_per_currency_unit": 0, "rounding": "floor"}, id="integer rate 0"),
+    pytest.param("PUT", "/v1/program", {"points_per_currency_unit": -5, "rounding": "floor"}, id="negative rate"),
+    pytest.param("POST", f"{MEMBER}/earn", {"amount": 12.5}, id="earn a float amount"),
+    pytest.param("POST", f"{MEMBER}/earn", {"amount": True}, id="earn a boolean amount"),
+    pytest.param(
+        "PUT",
+        "/v1/program/plans",
+        {"plans": [{"plan_id": "one", "name": "O", "multiplier": 1}]},
+        id="plan with integer multiplier 1 only",
+    ),
 ]
 
 

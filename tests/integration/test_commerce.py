@@ -166,7 +166,7 @@ def test_unknown_customers_are_enrolled_only_when_asked(shop: Api, admin_key: st
 def shopify_call(
     api: Api, integration_id: str, topic: str, payload: Any, secret: str, *, signature: str | None = None
 ) -> Reply:
-    raw = json.dumps(payload).encode()
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     digest = base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha256).digest()).decode()
     return api.call(
         "POST",
@@ -273,6 +273,22 @@ def test_shopify_hmac_failures_are_401_and_write_nothing(
             reply = shopify_call(shop, target, "orders/paid", order, key, signature=signature)
             assert_error(reply, 401, "unauthorized", label)
     assert (tenant_state(shop, admin_key), tenant_state(shop, other_admin_key)) == before
+
+
+def test_a_signed_webhook_naming_a_key_twice_is_refused_and_writes_nothing(shop: Api, admin_key: str) -> None:
+    created = shop.call("POST", "/v1/integrations/shopify", key=admin_key, body={})
+    integration, secret = created.body["id"], created.body["secret"]
+    before = tenant_state(shop, admin_key)
+    order = json.dumps(shopify_order(5001, 77, "sam@example.com"))
+    # the line's price twice (which one would count?), and the total twice at the top
+    raw = order.replace('"price": "25.00"', '"price": "25.00", "price": "2500.00"')
+    raw = raw[:-1] + ', "total_price": "2500.00"}'
+
+    reply = shopify_call(shop, integration, "orders/paid", raw.encode(), secret)
+
+    fields = assert_invalid(reply, "total_price", "line_items.0.price")
+    assert {f["type"] for f in fields} == {"duplicate_key"}, fields
+    assert tenant_state(shop, admin_key) == before
 
 
 def test_a_rotated_secret_verifies_alongside_the_previous_one(shop: Api, admin_key: str) -> None:

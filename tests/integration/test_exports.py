@@ -19,7 +19,7 @@ from chalicelib.domain.ledger import MovementRequest, MovementType
 from chalicelib.domain.members import NewMember
 from chalicelib.jobs import imports as import_jobs
 from chalicelib.services import platform
-from tests.support.checks import assert_error, assert_invalid
+from tests.support.checks import all_pages, assert_error, assert_invalid
 from tests.support.http import Api, Reply
 
 MEMBERS = "/v1/exports/members.csv"
@@ -219,3 +219,76 @@ def test_a_member_page_cursor_is_the_tenants_own(api: Api, admin_key: str, other
     # another tenant sending A's cursor reads its own (empty) table from that position: nothing of A
     theirs = api.call("GET", f"{MEMBERS}?limit={limit}&cursor={cursor}", key=other_admin_key)
     assert rows_of(theirs) == []
+
+
+#: Names a spreadsheet would run as formulas (and two it would not), by external id.
+FORMULA_NAMES = {
+    "f-1": "=1+2",
+    "f-2": '@HYPERLINK("http://evil.example","click")',
+    "f-3": "+33 6 12 34 56",
+    "f-4": "-2+3",
+    "f-5": "'=quoted by its owner",
+    "f-6": "O'Brien",
+}
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def test_cells_that_could_start_a_formula_are_escaped_and_import_back_as_they_were(
+    api: Api, admin_key: str, other_admin_key: str
+) -> None:
+    # Given members whose names (and one external id) a spreadsheet would run as formulas
+    for external_id, name in FORMULA_NAMES.items():
+        api.enrol(admin_key, external_id=external_id, name=name)
+    api.enrol(admin_key, external_id="=ext", name="Plain")
+
+    # When the brand exports its members
+    reply = api.call("GET", MEMBERS, key=admin_key)
+    rows = rows_of(reply)
+
+    # Then every such text cell starts with a quote, so no cell starts a formula
+    exported = {r["external_id"]: r["name"] for r in rows}
+    assert exported == {
+        "f-1": "'=1+2",
+        "f-2": '\'@HYPERLINK("http://evil.example","click")',
+        "f-3": "'+33 6 12 34 56",
+        "f-4": "'-2+3",
+        "f-5": "''=quoted by its owner",
+        "f-6": "O'Brien",
+        "'=ext": "Plain",
+    }
+    assert "\r\n'=1+2" not in reply.body and ",'=1+2," in reply.body, reply.body
+    assert not [cell for row in rows for cell in row.values() if cell.startswith(FORMULA_STARTS)], rows
+
+    # When those rows are imported by another tenant as they were exported
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["external_id", "name", "points"])
+    writer.writerows([r["external_id"], r["name"], r["available"]] for r in rows)
+    submitted = api.call(
+        "POST", "/v1/imports", key=other_admin_key, raw_body=out.getvalue(), headers={"Content-Type": "text/csv"}
+    )
+    assert submitted.status == 202, submitted
+    import_jobs.run_import("globex", submitted.body["id"], budget_seconds=None)
+    done = api.call("GET", f"/v1/imports/{submitted.body['id']}", key=other_admin_key).body
+    assert done["counts"]["imported"] == len(rows) and done["error_count"] == 0, done
+
+    # Then its members have the original values, and its export is the same cells
+    theirs = all_pages(api, other_admin_key, "/v1/members")
+    assert {m["external_id"]: m["name"] for m in theirs} == {**FORMULA_NAMES, "=ext": "Plain"}
+    again, _ = export(api, other_admin_key, MEMBERS)
+    assert {r["external_id"]: r["name"] for r in again} == exported
+
+
+def test_ledger_text_is_escaped_and_signed_points_stay_numbers(api: Api, admin_key: str) -> None:
+    services = platform().for_tenant_id("acme", clock=lambda: at("2026-03-10T06:00:00Z"))
+    member = services.members.enrol(NewMember(external_id="led-1")).member_id
+    services.points.move(MovementRequest(member, MovementType.EARN, "-order-1", points=10, description="@import"))
+    services.points.move(
+        MovementRequest(member, MovementType.ADJUST, "fix-1", points=-5, reason='=HYPERLINK("http://x")')
+    )
+
+    rows, _ = export(api, admin_key, f"{LEDGER}?from=2026-03-10T00:00:00Z&to=2026-03-11T00:00:00Z")
+
+    assert [(r["type"], r["points"], r["balance_after"]) for r in rows] == [("earn", "10", "10"), ("adjust", "-5", "5")]
+    assert (rows[0]["idempotency_key"], rows[0]["description"]) == ("'-order-1", "'@import")
+    assert rows[1]["reason"] == '\'=HYPERLINK("http://x")'

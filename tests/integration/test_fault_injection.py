@@ -195,3 +195,48 @@ def test_refusals_are_never_retried(api: Api, admin_key: str, member: str, fault
     assert reply.status == 422
     assert faults.calls["TransactWriteItems"] == writes_before  # refused before any write
     assert api.balance(admin_key, member)["available"] == 5
+
+
+def test_a_busy_store_asks_for_the_idempotency_key_only_where_the_route_takes_one(
+    api: Api, admin_key: str, member: str, faults: FaultPlan
+) -> None:
+    members_before = all_pages(api, admin_key, "/v1/members")
+
+    # When reads and writes of routes without an Idempotency-Key outlast the retries
+    faults.fail("GetItem", throttled, times=1)  # the API key's read
+    balance = api.call("GET", f"/v1/members/{member}/balance", key=admin_key)
+    faults.fail("Query", throttled, times=1)
+    exported = api.call("GET", "/v1/exports/members.csv", key=admin_key)
+    faults.fail("GetItem", throttled, times=1)
+    enrolled = api.call("POST", "/v1/members", key=admin_key, body={"external_id": "busy-1"})
+
+    # Then each is asked to retry, and not for a key it never takes
+    for label, reply in {"GET balance": balance, "GET export": exported, "POST member": enrolled}.items():
+        assert_error(reply, 503, "retry_later", label)
+        assert reply.headers.get("retry-after") == "1", label
+        message = reply.body["error"]["message"]
+        assert message.endswith("; retry shortly") and "Idempotency-Key" not in message, f"{label}: {message}"
+
+    # When a movement's read, or its commit, outlasts them
+    faults.fail("GetItem", throttled, times=1)
+    unread = api.earn(admin_key, member, "busy-earn", points=3)
+    faults.fail("TransactWriteItems", transaction_conflict, times=None)
+    uncommitted = api.earn(admin_key, member, "busy-earn", points=3)
+
+    # Then it is asked to retry with the same Idempotency-Key
+    assert_error(unread, 503, "retry_later")
+    assert_error(uncommitted, 503, "retry_later")
+    assert unread.body["error"]["message"] == "the service is busy; retry shortly with the same Idempotency-Key"
+    assert uncommitted.body["error"]["message"] == "the ledger is busy; retry shortly with the same Idempotency-Key"
+
+    # And nothing was written
+    faults.rules.clear()
+    assert all_pages(api, admin_key, "/v1/members") == members_before
+    assert api.ledger(admin_key, member) == []
+
+    # And the document says the same of each route
+    paths = api.call("GET", "/v1/openapi.json").body["paths"]
+    for path, method in (("/v1/members/{member_id}/balance", "get"), ("/v1/members", "post")):
+        text = paths[path][method]["responses"]["503"]["description"]
+        assert "retry shortly" in text and "Idempotency-Key" not in text, (path, text)
+    assert "same Idempotency-Key" in paths["/v1/members/{member_id}/earn"]["post"]["responses"]["503"]["description"]

@@ -122,6 +122,45 @@ def test_the_document_is_public_and_valid_openapi_3_1(api: Api) -> None:
         Draft202012Validator.check_schema(schema)
 
 
+def _string_branches(schema: Any, path: str = "") -> list[tuple[str, dict[str, Any], list[Any]]]:
+    """Every ``type: string`` schema inside ``schema`` with its location and its sibling branches."""
+    found: list[tuple[str, dict[str, Any], list[Any]]] = []
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "anyOf" and isinstance(value, list):
+                found += [(path, b, value) for b in value if isinstance(b, dict) and b.get("type") == "string"]
+            found += _string_branches(value, f"{path}/{key}")
+    elif isinstance(schema, list):
+        for index, item in enumerate(schema):
+            found += _string_branches(item, f"{path}/{index}")
+    return found
+
+
+def test_every_decimal_of_a_request_is_documented_as_a_string_or_an_integer_and_says_so(
+    document: dict[str, Any],
+) -> None:
+    """A decimal field (a string pattern of digits with an optional fraction: only requests
+    have patterns) takes a decimal string or a JSON integer: the document gives both
+    branches, and its description gives the rule."""
+    decimals = []
+    for name, schema in document["components"]["schemas"].items():
+        for prop, prop_schema in schema.get("properties", {}).items():
+            text = repr(prop_schema)
+            if "[0-9]" in text and r"(\\.[0-9]" in text:
+                decimals.append((name, prop, prop_schema))
+    assert len(decimals) >= 15, decimals
+    for name, prop, prop_schema in decimals:
+        where = f"{name}.{prop}"
+        branches = _string_branches(prop_schema)
+        assert branches, f"{where}: no string branch in {prop_schema}"
+        for _, string, siblings in branches:
+            integers = [b for b in siblings if b.get("type") == "integer"]
+            assert "pattern" in string, where
+            lowest = 0 if re.fullmatch(string["pattern"], "0") else 1  # a part of an order may be zero
+            assert len(integers) == 1 and integers[0]["minimum"] == lowest, f"{where}: {siblings}"
+        assert "never a JSON number with a fraction" in repr(prop_schema), f"{where}: the rule is not described"
+
+
 def test_every_declared_operation_is_documented_as_declared(document: dict[str, Any]) -> None:
     problems: list[str] = []
     declared = set()

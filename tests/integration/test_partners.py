@@ -341,7 +341,7 @@ def test_bad_input_is_refused_and_writes_nothing(api: Api, admin_key: str, coali
     bad_partners = [
         ({"partner_id": "Bad Slug", "name": "x", "earn_rate": "1", "redeem_rate": "1"}, "partner_id"),
         ({"partner_id": "ok-id", "name": "x", "earn_rate": "-1", "redeem_rate": "1"}, "earn_rate"),
-        ({"partner_id": "ok-id", "name": "x", "earn_rate": "1", "redeem_rate": 1}, "redeem_rate"),
+        ({"partner_id": "ok-id", "name": "x", "earn_rate": "1", "redeem_rate": 0.01}, "redeem_rate"),
         ({"partner_id": "ok-id", "name": "x", "earn_rate": "1"}, "redeem_rate"),
     ]
     for body, field in bad_partners:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -300,8 +301,8 @@ def test_over_long_and_malformed_text_fields_are_refused(
             ("points_per_currency_unit",),
         ),
         (
-            "program rate as a number",
-            lambda: tenant.call("PUT", "/v1/program", body={"points_per_currency_unit": 2, "rounding": "floor"}),
+            "program rate as a JSON number with a fraction",
+            lambda: tenant.call("PUT", "/v1/program", body={"points_per_currency_unit": 2.5, "rounding": "floor"}),
             ("points_per_currency_unit",),
         ),
         (
@@ -340,9 +341,106 @@ def test_unreadable_bodies_are_refused(
     }
     for target, send in targets.items():
         for label, raw in bodies.items():
+            if target == "create member" and not raw.strip():
+                continue  # no field is required: no body enrols a member, as {} does
             with subtests.test(msg=f"{target} with {label}"):
                 assert_invalid(send(raw), "body", context=f"{target} with {label}")
     unchanged()
+
+
+def _duplicate_keys(reply: Reply, *paths: str, context: str = "") -> None:
+    """400 invalid_request naming exactly these keys as given more than once."""
+    fields = assert_invalid(reply, *paths, context=context)
+    assert fields == [{"path": p, "message": "key given more than once", "type": "duplicate_key"} for p in paths], (
+        f"{context}: {fields}"
+    )
+    assert reply.body["error"]["details"]["location"] == "body", reply.body
+    for path in paths:
+        assert path in reply.body["error"]["message"], reply.body
+
+
+def test_a_key_named_twice_in_a_body_is_refused_not_resolved(tenant: Tenant, unchanged: Callable[[], None]) -> None:
+    """JSON with a repeated key is ambiguous (parsers disagree on which value wins): an admin
+    key request followed by a read one must not quietly make a read key, nor an admin one."""
+    registry = operator_state(tenant.api)
+    keys = tenant.call("GET", "/v1/api-keys").body["data"]
+    both_orders = [
+        '{"name": "till", "scopes": ["admin"], "scopes": ["read"]}',
+        '{"name": "till", "scopes": ["read"], "scopes": ["admin"]}',
+    ]
+    for raw in both_orders:
+        _duplicate_keys(tenant.call("POST", "/v1/api-keys", raw_body=raw), "scopes", context=raw)
+    assert tenant.call("GET", "/v1/api-keys").body["data"] == keys, "a key was created"
+
+    # At any depth: inside an object inside a list inside an object
+    order = (
+        '{"order": {"id": "o-1", "total": "10.00", "currency": "EUR",'
+        ' "lines": [{"sku": "MUG", "quantity": 1, "unit_price": "10.00", "quantity": 1000}]}}'
+    )
+    _duplicate_keys(tenant.move("earn", raw_body=order), "order.lines.0.quantity")
+    nested_twice = '{"points": 5, "metadata": {"k": "a", "k": "b"}, "points": 5}'
+    _duplicate_keys(tenant.move("earn", raw_body=nested_twice), "metadata.k", "points")
+    unchanged()
+    assert operator_state(tenant.api) == registry
+
+
+def test_every_route_with_a_json_body_refuses_a_key_named_twice(tenant: Tenant, subtests: pytest.Subtests) -> None:
+    from chalicelib.api.routing import OPERATIONS
+
+    partner = {"partner_id": "coffee", "name": "Coffee", "earn_rate": "1", "redeem_rate": "0.01"}
+    assert tenant.call("POST", "/v1/partners", body=partner).status == 201
+    till = {"name": "till", "scopes": ["partner"], "partner_id": "coffee"}
+    partner_key = tenant.call("POST", "/v1/api-keys", body=till).body["secret"]
+    keys = {"operator": OPERATOR_KEY, "partner": partner_key}
+    before, registry = tenant_state(tenant.api, tenant.key), operator_state(tenant.api)
+    routes = [op for op in OPERATIONS if op.body is not None and op.auth != "signature"]
+    assert len(routes) > 30, routes
+    for op in routes:
+        path = "/v1" + re.sub(r"{member_id}", tenant.member, op.path)
+        path = re.sub(r"{\w+}", "x-1", path)
+        with subtests.test(msg=f"{op.method} {op.path}"):
+            reply = tenant.api.call(
+                op.method,
+                path,
+                key=keys.get(op.auth, keys.get(str(op.scope), tenant.key)),
+                raw_body='{"name": "a", "name": "b"}',
+                idempotency_key="dup-1" if op.idempotency_key else None,
+            )
+            _duplicate_keys(reply, "name", context=f"{op.method} {op.path}")
+    assert tenant_state(tenant.api, tenant.key) == before
+    assert operator_state(tenant.api) == registry
+
+
+def test_no_body_stands_for_an_empty_object_where_no_field_is_required(tenant: Tenant) -> None:
+    before = tenant_state(tenant.api, tenant.key)
+
+    # A body with required fields still needs one, and says which
+    for raw in ("", "  \n "):
+        refused = tenant.call("PUT", "/v1/program", raw_body=raw)
+        fields = assert_invalid(refused, "body")
+        assert fields == [{"path": "body", "message": "empty body", "type": "missing"}], fields
+        message = refused.body["error"]["message"]
+        assert "required" in message and "points_per_currency_unit" in message and "rounding" in message, message
+    # And a body whose rules refuse {} answers with the rule
+    fields = assert_invalid(tenant.move("earn", raw_body=""), "body")
+    assert any("points" in f["message"] and "amount" in f["message"] for f in fields), fields
+    assert tenant_state(tenant.api, tenant.key) == before
+
+    # A job run takes only an optional as_of: no body runs it now
+    ran = tenant.call("POST", "/v1/jobs/expire-points/run", raw_body="")
+    assert ran.status == 201, ran
+    assert (ran.body["job"], ran.body["status"]) == ("expire-points", "succeeded"), ran.body
+
+    # The run is recorded, and nothing else changed
+    after = tenant_state(tenant.api, tenant.key)
+    assert [run["id"] for run in after.pop("job_runs")] == [ran.body["id"]]
+    assert after == {k: v for k, v in before.items() if k != "job_runs"}
+
+    # And the document says which bodies may be left out
+    paths = tenant.api.call("GET", "/v1/openapi.json").body["paths"]
+    assert paths["/v1/jobs/{job}/run"]["post"]["requestBody"]["required"] is False
+    assert paths["/v1/program"]["put"]["requestBody"]["required"] is True
+    assert paths["/v1/members/{member_id}/earn"]["post"]["requestBody"]["required"] is True  # {} is refused
 
 
 def test_any_content_type_gets_our_answer_in_the_error_shape_never_a_bare_415(
@@ -603,3 +701,110 @@ def test_every_invalid_request_field_has_a_path_a_message_and_a_type(tenant: Ten
         if untyped:
             missing[label] = untyped
     assert not missing, missing
+
+
+# --- decimals: a string or a JSON integer, never a JSON number with a fraction ------------------------
+
+
+def test_decimal_fields_take_whole_numbers_as_json_integers(tenant: Tenant) -> None:
+    """Each decimal type of the requests, sent as a JSON integer, is stored as the same decimal
+    string and computes as it does."""
+
+    def ok(method: str, path: str, body: Any, status: int = 200) -> Any:
+        reply = tenant.call(method, path, body=body)
+        assert reply.status == status, (path, reply)
+        return reply.body
+
+    program = ok("PUT", "/v1/program", {"points_per_currency_unit": 10, "rounding": "floor"})
+    assert program["points_per_currency_unit"] == "10"
+
+    # amounts: an earn's amount, an order's total and unit prices, a reversal's amount
+    by_integer = tenant.move("earn", {"amount": 12, "reference": "o-1"}, idempotency_key="int-1")
+    by_string = tenant.move("earn", {"amount": "12", "reference": "o-2"}, idempotency_key="str-1")
+    assert by_integer.status == by_string.status == 201, (by_integer, by_string)
+    assert by_integer.body["transaction"]["points"] == by_string.body["transaction"]["points"] == 120
+    assert by_integer.body["transaction"]["amount"] == by_string.body["transaction"]["amount"]
+    order = {"id": "o-3", "total": 30, "currency": "EUR", "lines": [{"sku": "MUG", "quantity": 2, "unit_price": 15}]}
+    ordered = tenant.move("earn", {"order": order}, idempotency_key="int-2")
+    assert ordered.status == 201 and ordered.body["transaction"]["points"] == 300, ordered
+    reversed_ = tenant.move("reverse", {"reference": "o-1", "amount": 6}, idempotency_key="int-3")
+    assert reversed_.status == 201 and reversed_.body["transaction"]["points"] == -60, reversed_
+
+    rule = ok(
+        "POST",
+        "/v1/program/rules",
+        {"name": "Double", "kind": "order_multiplier", "factor": 2, "min_order_total": 20},
+        status=201,
+    )
+    assert (rule["factor"], rule["min_order_total"]) == ("2", "20")
+    tiers = {
+        "metric": "points",
+        "window": {"kind": "rolling_months", "months": 12},
+        "tiers": [{"name": "silver", "threshold": 500, "multiplier": 2}],
+    }
+    (silver,) = ok("PUT", "/v1/program/tiers", tiers)["tiers"]
+    assert (silver["threshold"], silver["multiplier"]) == ("500", "2")
+    (plan,) = ok("PUT", "/v1/program/plans", {"plans": [{"plan_id": "boost", "name": "Boost", "multiplier": 2}]})[
+        "data"
+    ]
+    assert plan["multiplier"] == "2"
+    reward = ok(
+        "POST", "/v1/rewards", {"name": "Voucher", "type": "fixed_discount", "points_cost": 100, "amount": 5}, 201
+    )
+    assert reward["amount"] == "5"
+    partner = ok(
+        "POST", "/v1/partners", {"partner_id": "coffee", "name": "Coffee", "earn_rate": 2, "redeem_rate": 1}, 201
+    )
+    assert (partner["earn_rate"], partner["redeem_rate"]) == ("2", "1")
+    referrals = ok("PUT", "/v1/program/referrals", {"referrer_points": 10, "min_order_total": 20})
+    assert referrals["min_order_total"] == "20"
+
+
+def test_decimal_fields_refuse_json_numbers_with_a_fraction_and_what_the_string_refuses(
+    tenant: Tenant, unchanged: Callable[[], None], subtests: pytest.Subtests
+) -> None:
+    def program(rate: Any) -> Reply:
+        return tenant.call("PUT", "/v1/program", body={"points_per_currency_unit": rate, "rounding": "floor"})
+
+    fraction_cases: dict[str, tuple[Callable[[], Reply], str]] = {
+        "a program rate 12.5": (lambda: program(12.5), "points_per_currency_unit"),
+        "a program rate 10.0": (lambda: program(10.0), "points_per_currency_unit"),
+        "a program rate 1e3": (
+            lambda: tenant.call(
+                "PUT", "/v1/program", raw_body='{"points_per_currency_unit": 1e3, "rounding": "floor"}'
+            ),
+            "points_per_currency_unit",
+        ),
+        "an earn amount 12.5": (lambda: tenant.move("earn", {"amount": 12.5}), "amount"),
+        "an order total 30.5": (
+            lambda: tenant.move("earn", {"order": {"id": "o-9", "total": 30.5, "currency": "EUR"}}),
+            "order.total",
+        ),
+        "a rule factor 1.5": (
+            lambda: tenant.call(
+                "POST", "/v1/program/rules", body={"name": "x", "kind": "order_multiplier", "factor": 1.5}
+            ),
+            "factor",
+        ),
+    }
+    for label, (request, path) in fraction_cases.items():
+        with subtests.test(msg=label):
+            fields = assert_invalid(request(), path, context=label)
+            (field,) = [f for f in fields if f["path"] == path]
+            assert field["type"] == "decimal_as_string", field
+            assert "string" in field["message"] and '"12.50"' in field["message"], field
+    whole_refusals = {
+        "zero": 0,
+        "negative": -5,
+        "too large": 1_000_000,
+        "a boolean": True,
+        "null": None,
+        "a list": [10],
+    }
+    for label, value in whole_refusals.items():
+        with subtests.test(msg=f"a program rate {label}"):
+            assert_invalid(program(value), "points_per_currency_unit", context=label)
+    for label, value in {"zero": 0, "negative": -5}.items():
+        with subtests.test(msg=f"an earn amount {label}"):
+            assert_invalid(tenant.move("earn", {"amount": value}), "amount", context=label)
+    unchanged()

@@ -56,6 +56,19 @@ def test_rows_are_numbered_as_a_spreadsheet_shows_them_and_duplicates_point_at_t
     assert imports.decode_rows(imports.encode_rows(rows)) == rows
 
 
+def test_cells_escaped_against_formulas_are_read_as_the_values_they_escape() -> None:
+    text = "external_id,name,email,points\n'=ext,'=1+2,'+x@example.com,5\nplain,''=kept,'quoted',\n"
+    rows = imports.parse_csv(text).chunks[0].rows
+    assert [row.fields for row in rows] == [
+        ("=ext", "=1+2", "+x@example.com", "5"),
+        ("plain", "'=kept", "'quoted'", ""),
+    ]
+    columns = ("external_id", "name", "email", "points")
+    row, problems = imports.validate_row(columns, rows[0].fields, TODAY)
+    assert problems == [] and row is not None
+    assert (row.external_id, row.name, row.email, row.points) == ("=ext", "=1+2", "+x@example.com", 5)
+
+
 def test_rows_are_chunked_by_count_and_by_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     many = "external_id\n" + "".join(f"m-{n}\n" for n in range(1201))
     parsed = imports.parse_csv(many)
