@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from chalicelib.domain.caps import Capped, apply_caps, limits_for
 from chalicelib.domain.clock import Clock, isoformat, utc_now
+from chalicelib.domain.dating import OccurredAtOutOfRange, check_occurred_at
 from chalicelib.domain.errors import (
     AmountTooSmall,
     BalanceLimitExceeded,
@@ -690,6 +691,11 @@ class PointsService:
             refuse_minted_key(request.idempotency_key)
         if not MEMBER_ID_PATTERN.fullmatch(request.member_id):
             raise NotFound(f"member {request.member_id!r} not found")
+        try:
+            # The dating rule, whoever the caller: allowances, caps and rules count in its period.
+            check_occurred_at(request.occurred_at, self._clock())
+        except OccurredAtOutOfRange as refusal:
+            return self._replay_or_raise(request, refusal)  # a replay answers, however late it comes
         rules = None
         if request.movement is MovementType.EARN and self._rules is not None:
             if request.order is not None or request.capped:
