@@ -601,23 +601,17 @@ class TenantModel:
     # --- jobs ----------------------------------------------------------------------------------
 
     def expect_job(self, job: str, as_of: datetime) -> JobExpectation:
-        """``expire-points`` finds the members with a lot past its expiry (not pending),
-        ``mature-pending`` those with a pending lot past its maturity; each found member is
-        settled whole at ``as_of`` (maturities, then expiries)."""
-        maturity = job == "mature-pending"
-        counts = dict.fromkeys(("members", "lots_expired", "points_expired"), 0)
-        if maturity:
-            counts |= {"lots_matured": 0, "points_matured": 0}
+        """Each job (``expire-points``, ``mature-pending``) settles everything due at ``as_of``:
+        it finds the members with a pending lot past its maturity or a lot past its expiry,
+        and settles each whole (maturities, then expiries), so the end state does not depend
+        on which job runs."""
+        counts = dict.fromkeys(("members", "lots_matured", "points_matured", "lots_expired", "points_expired"), 0)
         after: dict[str, MemberState] = {}
         by_member: dict[str, dict[str, int]] = {}
         for member_id, member in self.members.items():
-            if maturity:
-                found = any(lot.matures_at is not None and lot.matures_at <= as_of for lot in member.lots.values())
-            else:
-                found = any(
-                    lot.matures_at is None and lot.expires_at is not None and lot.expires_at <= as_of
-                    for lot in member.lots.values()
-                )
+            found = any(
+                (lot.matures_at or lot.expires_at or NEVER) <= as_of for lot in member.lots.values()
+            )  # a pending lot is due first to mature, and never expires before it matures
             if not found:
                 continue
             settled = member.copy()
@@ -628,7 +622,7 @@ class TenantModel:
                 if entry.movement is MovementType.EXPIRE:
                     own["lots_expired"] += 1
                     own["points_expired"] -= entry.points
-                elif maturity:
+                else:
                     own["lots_matured"] += 1
                     own["points_matured"] -= entry.pending_change
             for name, count in own.items():
