@@ -737,18 +737,30 @@ class PointsService:
         return EarnPreview(capped.points, capped.breakdown, tier.name if tier is not None else None)
 
     def settle_due(self, member_id: str, as_of: datetime) -> list[LedgerEntry]:
-        """Record every maturity and expiry of the member's lots due at ``as_of``.
+        """Record every maturity and expiry of the member's lots due at ``as_of``; return the
+        entries this call committed, and only those.
 
         Idempotent and safe to run concurrently: each lot matures under ``mature:<lot id>``
         and expires under ``expire:<lot id>``, written only if absent, with the balance
         version checked.
+
+        A commit that failed transiently may still have landed (a timeout after DynamoDB
+        wrote it): its retry then finds those lots settled and records nothing for them.
+        Such entries are looked up by key at the end; a stored entry with the transaction id
+        this call minted is this call's commit (another run's or a later attempt's has its own).
         """
         entries: list[LedgerEntry] = []
+        unanswered: list[LedgerEntry] = []
         while True:
-            chunk, complete = self._with_retries(lambda: self._settle_attempt(member_id, as_of))
+            chunk, complete = self._with_retries(lambda: self._settle_attempt(member_id, as_of, unanswered))
             entries += chunk
             if complete:
-                return entries
+                break
+        for attempted in unanswered:
+            stored = self._ledger.get_entry(attempted.idempotency_key)
+            if stored is not None and stored.transaction_id == attempted.transaction_id:
+                entries.append(stored)
+        return sorted(entries, key=lambda entry: entry.sequence)
 
     def view(self, member_id: str) -> BalanceView:
         """The balance as the member may use it now (eventually consistent read)."""
@@ -1114,14 +1126,21 @@ class PointsService:
         )
         return changes, settled.balance.reverse(from_pending, from_available, now), from_pending, back
 
-    def _settle_attempt(self, member_id: str, as_of: datetime) -> tuple[list[LedgerEntry], bool]:
-        """One transaction's worth of what is due: its entries, and whether that was all."""
+    def _settle_attempt(
+        self, member_id: str, as_of: datetime, unanswered: list[LedgerEntry]
+    ) -> tuple[list[LedgerEntry], bool]:
+        """One transaction's worth of what is due: its entries, and whether that was all. The
+        entries of a commit that failed transiently (it may have landed) go to ``unanswered``."""
         previous, lots = self._read(member_id)
         if previous is None:
             return [], True
         settled = settle(previous, lots, self._clock(), as_of, max_lots=SETTLE_LOTS_PER_COMMIT)
         if settled.entries:
-            self._commit_settlement(previous, settled)
+            try:
+                self._commit_settlement(previous, settled)
+            except TransientStoreError:
+                unanswered.extend(settled.entries)
+                raise
         return settled.entries, settled.complete
 
     def _commit_settlement(self, previous: Balance, settled: Settlement) -> None:

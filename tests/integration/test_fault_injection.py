@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from chalicelib.domain.ledger import RetryPolicy
@@ -144,3 +146,43 @@ def test_refusals_are_never_retried(api: Api, admin_key: str, member: str, fault
     assert reply.status == 422
     assert faults.calls["TransactWriteItems"] == writes_before  # refused before any write
     assert api.balance(admin_key, member)["available"] == 5
+
+
+def test_a_job_run_counts_the_settlements_whose_commit_answer_was_lost(
+    api: Api, admin_key: str, member: str, faults: FaultPlan
+) -> None:
+    # Given 45 lots of one member due to expire: two transactions' worth (32, then 13)
+    program = {"points_per_currency_unit": "1", "rounding": "floor", "expiry": {"kind": "fixed_period", "days": 1}}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=program).status == 200
+    for n in range(45):
+        assert api.earn(admin_key, member, f"e-{n}", points=1 + n % 3).status == 201
+    earned = sum(1 + n % 3 for n in range(45))
+    # And the first settlement transaction commits, but its answer is lost on the way back
+    faults.fail("TransactWriteItems", read_timeout, times=1, after=True)
+    as_of = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+
+    run = api.call("POST", "/v1/jobs/expire-points/run", key=admin_key, body={"as_of": as_of})
+
+    # Then the run counts what was committed: every lot, once
+    assert run.status == 201, run.body
+    assert faults.injected["TransactWriteItems"] == 1
+    expired = [entry for entry in api.ledger(admin_key, member) if entry["type"] == "expire"]
+    assert len(expired) == 45
+    assert len({entry["metadata"]["lot_id"] for entry in expired}) == 45
+    expected = {
+        "members": 1,
+        "lots_matured": 0,
+        "points_matured": 0,
+        "lots_expired": len(expired),
+        "lapses": 0,
+        "points_expired": -sum(entry["points"] for entry in expired),
+    }
+    assert expected["points_expired"] == earned
+    assert run.body["counts"] == expected
+    (recorded,) = api.call("GET", "/v1/jobs/runs", key=admin_key).body["data"]
+    assert (recorded["id"], recorded["status"], recorded["counts"]) == (run.body["id"], "succeeded", expected)
+    balance = api.balance(admin_key, member)
+    assert (balance["available"], balance["lifetime_earned"], balance["lifetime_expired"]) == (0, earned, earned)
+    # And a rerun finds nothing left
+    rerun = api.call("POST", "/v1/jobs/expire-points/run", key=admin_key, body={"as_of": as_of})
+    assert rerun.body["counts"] == {**expected, "members": 0, "lots_expired": 0, "points_expired": 0}

@@ -837,3 +837,35 @@ def test_each_settlement_job_settles_everything_due_whichever_runs_first(world: 
         (MovementType.EARN, 40, 40),
     ]
 
+
+def test_settled_entries_whose_commit_answer_was_lost_are_counted(world: Ledgerland) -> None:
+    # Given 45 due lots: two transactions' worth (32, then 13)
+    _with_expiry(world, days=1)
+    member = world.enrol()
+    for n in range(45):
+        world.points.move(earn(member, f"e{n}", 1))
+    # And the first settlement transaction lands, but its answer is lost
+    world.ledger.fail_next_commit(TransientStoreError("read timeout"), after_commit=True)
+
+    entries = world.points.settle_due(member, T0 + timedelta(days=2))
+
+    assert len(entries) == 45  # not only the 13 of the retried attempt
+    stored = world.points.transactions(member, limit=100, cursor=None).items
+    assert sorted(e.transaction_id for e in entries) == sorted(
+        e.transaction_id for e in stored if e.movement is MovementType.EXPIRE
+    )
+    assert [e.sequence for e in entries] == list(range(46, 91))
+    assert world.points.balance(member).lifetime_expired == 45
+
+
+def test_a_lost_answer_for_a_commit_that_never_landed_is_not_counted_twice(world: Ledgerland) -> None:
+    _with_expiry(world, days=1)
+    member = world.enrol()
+    for n in range(3):
+        world.points.move(earn(member, f"e{n}", 1))
+    world.ledger.fail_next_commit(TransientStoreError("conflict"), after_commit=False)
+
+    counts = settlement_job(world.ledger, world.points).run(T0 + timedelta(days=2))
+
+    assert (counts["lots_expired"], counts["points_expired"]) == (3, 3)
+    assert world.points.balance(member).lifetime_expired == 3
