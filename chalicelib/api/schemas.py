@@ -6,8 +6,9 @@ Requests are strict (no type coercion) and reject unknown fields, so a body carr
 A rule pydantic cannot write into JSON Schema by itself (no repeats, not zero, exactly one
 of two fields...) is declared next to the check that enforces it, with the JSON Schema that
 says it (``json_schema_extra``), so that the document never accepts a body the API refuses.
-Left out of the document: rules that depend on the moment or on the tenant (dates in the
-future, the currency's decimal places, an IANA time zone, an opaque cursor), and so far the
+Left out of the document: rules that depend on the moment or on the tenant (the window of
+``occurred_at``, said in its description; the currency's decimal places, an IANA time zone,
+an opaque cursor), and so far the
 expiry policy's combinations of fields (which of days, months and period each kind takes).
 """
 
