@@ -16,7 +16,7 @@ from chalicelib.domain.api_keys import ApiKeyService, Authenticator
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.events import EventFeed
-from chalicelib.domain.jobs import JobName, JobRunner, expiry_job, maturity_job
+from chalicelib.domain.jobs import JobName, JobRunner, settlement_job
 from chalicelib.domain.ledger import PointsService, RetryPolicy
 from chalicelib.domain.members import MemberService
 from chalicelib.domain.notifications import NotificationJob
@@ -179,8 +179,8 @@ class PlatformServices:
             tenant_id,
             JobRunRepository(models),
             {
-                JobName.EXPIRE_POINTS: expiry_job(ledger, points),
-                JobName.MATURE_PENDING: maturity_job(ledger, points),
+                JobName.EXPIRE_POINTS: settlement_job(ledger, points),
+                JobName.MATURE_PENDING: settlement_job(ledger, points),
                 JobName.NOTIFY: notify,
                 JobName.REVIEW_TIERS: TierReviewJob(ledger, tiers),
                 JobName.COMPLETE_REFERRALS: ReferralCompletionJob(referrals, points),

@@ -8,15 +8,16 @@ integer, never a JSON number with a fraction (``DECIMAL_RULE``).
 A rule pydantic cannot write into JSON Schema by itself (no repeats, not zero, exactly one
 of two fields...) is declared next to the check that enforces it, with the JSON Schema that
 says it (``json_schema_extra``), so that the document never accepts a body the API refuses.
-Left out of the document: rules that depend on the moment or on the tenant (dates in the
-future, the currency's decimal places, an IANA time zone, an opaque cursor), and so far the
+Left out of the document: rules that depend on the moment or on the tenant (the window of
+``occurred_at``, said in its description; the currency's decimal places, an IANA time zone,
+an opaque cursor), and so far the
 expiry policy's combinations of fields (which of days, months and period each kind takes).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -34,7 +35,9 @@ from pydantic import (
 )
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
+from chalicelib.domain import dating
 from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.clock import utc_now
 from chalicelib.domain.events import EventType
 from chalicelib.domain.expiry import ExpiryKind, Period
 from chalicelib.domain.jobs import JobName, RunStatus
@@ -211,9 +214,35 @@ Segments = Annotated[
 ]
 MemberId = Annotated[str, StringConstraints(pattern=r"^mem_[0-9A-HJKMNP-TV-Z]{26}$")]
 
-#: How far in the future a client clock may be for `occurred_at`.
-_CLOCK_SKEW = timedelta(minutes=5)
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _dated(check: Any) -> Any:
+    """A validator applying a rule of chalicelib.domain.dating, its refusal as a field error
+    whose ``min`` and ``max`` the API's error shows (chalicelib.api.errors)."""
+
+    def validate(value: datetime) -> datetime:
+        try:
+            check(value)
+        except dating.OccurredAtOutOfRange as refused:
+            raise PydanticCustomError(dating.OUT_OF_RANGE, refused.window.message, refused.window.details) from None
+        return value
+
+    return AfterValidator(validate)
+
+
+#: When a movement or an activity happened: the dating rule (chalicelib.domain.dating).
+OccurredAt = Annotated[
+    AwareDatetime,
+    _dated(lambda value: dating.check_occurred_at(value, utc_now())),
+    Field(
+        description="When it happened (RFC 3339 with offset); defaults to now. At most "
+        f"{dating.CLOCK_SKEW.seconds // 60} minutes ahead (clock skew) and {dating.MAX_AGE.days} days back; "
+        "allowances and caps count in its period."
+    ),
+]
+#: The moment a preview evaluates the rules at: any, in the future too (it writes nothing).
+PreviewAt = Annotated[AwareDatetime, _dated(dating.check_preview_at)]
 
 
 class StrictRequest(BaseModel):
@@ -450,7 +479,7 @@ class ActivityRequest(StrictRequest):
     type: ActivityType
     reference: Reference | None = Field(default=None, description="e.g. the review's id in the brand's system.")
     description: Description | None = None
-    occurred_at: AwareDatetime | None = None
+    occurred_at: OccurredAt | None = None
     metadata: Metadata = Field(default_factory=dict)
 
 
@@ -568,8 +597,10 @@ class OrderModel(StrictRequest):
 
 class PreviewRequest(StrictRequest):
     order: OrderModel
-    occurred_at: AwareDatetime | None = Field(
-        default=None, description="Evaluate the rules in force then; default now."
+    occurred_at: PreviewAt | None = Field(
+        default=None,
+        description="Evaluate the rules in force then (2000 to 2099, in the future too: a preview writes "
+        "nothing); default now.",
     )
     member_id: MemberId | None = Field(
         default=None,
@@ -896,17 +927,8 @@ class MemberListQuery(ListQuery):
 class _Movement(StrictRequest):
     reference: Reference | None = Field(default=None, description="Your reference, e.g. an order id.")
     description: Description | None = None
-    occurred_at: AwareDatetime | None = Field(
-        default=None, description="When it happened (RFC 3339 with offset); defaults to now."
-    )
+    occurred_at: OccurredAt | None = None
     metadata: Metadata = Field(default_factory=dict)
-
-    @field_validator("occurred_at")
-    @classmethod
-    def _plausible_time(cls, value: datetime | None) -> datetime | None:
-        if value is not None and not _EARLIEST <= value <= datetime.now(UTC) + _CLOCK_SKEW:
-            raise ValueError("occurred_at must be after 2000-01-01 and not in the future")
-        return value
 
 
 class EarnRequest(_Movement):
@@ -1337,7 +1359,7 @@ class PaidOrderEvent(StrictRequest):
     order: OrderModel
     customer: OrderCustomer
     enrol: bool = Field(default=False, description="Enrol a customer whose external_id matches no member.")
-    occurred_at: AwareDatetime | None = None
+    occurred_at: OccurredAt | None = None
 
 
 class RefundedOrderEvent(StrictRequest):
@@ -1347,14 +1369,14 @@ class RefundedOrderEvent(StrictRequest):
     amount: Amount | None = Field(
         default=None, description="The amount refunded; its share of the order's total is reversed. Omitted: the rest."
     )
-    occurred_at: AwareDatetime | None = None
+    occurred_at: OccurredAt | None = None
 
 
 class CancelledOrderEvent(StrictRequest):
     type: Literal["cancelled"]
     event_id: EventId
     order_id: Reference
-    occurred_at: AwareDatetime | None = None
+    occurred_at: OccurredAt | None = None
 
 
 OrderEvent = Annotated[PaidOrderEvent | RefundedOrderEvent | CancelledOrderEvent, Field(discriminator="type")]

@@ -1,5 +1,7 @@
 """Engagement activities (a review, a follow, a signup...) earn points under the activity
-rules in force, each held to its allowance by a counter in the earn's own transaction."""
+rules in force, each held to its allowance by a counter in the earn's own transaction. The
+allowance is the one of the period holding the activity's ``occurred_at``, which the dating
+rule keeps to the last 31 days and at most 5 minutes ahead (chalicelib.domain.dating)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.dating import OccurredAtOutOfRange, check_occurred_at
 from chalicelib.domain.errors import BusinessRuleViolation
 from chalicelib.domain.ledger import MovementRequest, MovementResult, MovementType
 
@@ -37,12 +40,15 @@ class ActivityService:
 
     def record(self, activity: Activity) -> MovementResult:
         self._points.balance(activity.member_id)  # 404 for an unknown member before any rule is read
-        at = activity.occurred_at or self._clock()
+        now = self._clock()
+        at = activity.occurred_at or now
         try:
+            # The allowance counts in the period of ``at``: only a date the dating rule accepts.
+            check_occurred_at(activity.occurred_at, now)
             earning = self._rules.activity(
                 activity.member_id, activity.type, at, activity.timezone, self._points.counter
             )
-        except BusinessRuleViolation:
+        except (BusinessRuleViolation, OccurredAtOutOfRange):
             # The retry of an activity that used the last allowance is a replay, not a refusal.
             first = self._points.replay(activity.idempotency_key)
             if first is None:

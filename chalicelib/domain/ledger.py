@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from chalicelib.domain.caps import Capped, apply_caps, limits_for
 from chalicelib.domain.clock import Clock, isoformat, utc_now
+from chalicelib.domain.dating import OccurredAtOutOfRange, check_occurred_at
 from chalicelib.domain.errors import (
     AmountTooSmall,
     BalanceLimitExceeded,
@@ -688,6 +689,11 @@ class PointsService:
             refuse_minted_key(request.idempotency_key)
         if not MEMBER_ID_PATTERN.fullmatch(request.member_id):
             raise NotFound(f"member {request.member_id!r} not found")
+        try:
+            # The dating rule, whoever the caller: allowances, caps and rules count in its period.
+            check_occurred_at(request.occurred_at, self._clock())
+        except OccurredAtOutOfRange as refusal:
+            return self._replay_or_raise(request, refusal)  # a replay answers, however late it comes
         rules = None
         if request.movement is MovementType.EARN and self._rules is not None:
             if request.order is not None or request.capped:
@@ -729,18 +735,30 @@ class PointsService:
         return EarnPreview(capped.points, capped.breakdown, tier.name if tier is not None else None)
 
     def settle_due(self, member_id: str, as_of: datetime) -> list[LedgerEntry]:
-        """Record every maturity and expiry of the member's lots due at ``as_of``.
+        """Record every maturity and expiry of the member's lots due at ``as_of``; return the
+        entries this call committed, and only those.
 
         Idempotent and safe to run concurrently: each lot matures under ``mature:<lot id>``
         and expires under ``expire:<lot id>``, written only if absent, with the balance
         version checked.
+
+        A commit that failed transiently may still have landed (a timeout after DynamoDB
+        wrote it): its retry then finds those lots settled and records nothing for them.
+        Such entries are looked up by key at the end; a stored entry with the transaction id
+        this call minted is this call's commit (another run's or a later attempt's has its own).
         """
         entries: list[LedgerEntry] = []
+        unanswered: list[LedgerEntry] = []
         while True:
-            chunk, complete = self._with_retries(lambda: self._settle_attempt(member_id, as_of))
+            chunk, complete = self._with_retries(lambda: self._settle_attempt(member_id, as_of, unanswered))
             entries += chunk
             if complete:
-                return entries
+                break
+        for attempted in unanswered:
+            stored = self._ledger.get_entry(attempted.idempotency_key)
+            if stored is not None and stored.transaction_id == attempted.transaction_id:
+                entries.append(stored)
+        return sorted(entries, key=lambda entry: entry.sequence)
 
     def view(self, member_id: str) -> BalanceView:
         """The balance as the member may use it now (eventually consistent read)."""
@@ -1136,14 +1154,21 @@ class PointsService:
             asked_before=sum(e.requested if e.requested is not None else -e.points for e in reversals),
         )
 
-    def _settle_attempt(self, member_id: str, as_of: datetime) -> tuple[list[LedgerEntry], bool]:
-        """One transaction's worth of what is due: its entries, and whether that was all."""
+    def _settle_attempt(
+        self, member_id: str, as_of: datetime, unanswered: list[LedgerEntry]
+    ) -> tuple[list[LedgerEntry], bool]:
+        """One transaction's worth of what is due: its entries, and whether that was all. The
+        entries of a commit that failed transiently (it may have landed) go to ``unanswered``."""
         previous, lots = self._read(member_id)
         if previous is None:
             return [], True
         settled = settle(previous, lots, self._clock(), as_of, max_lots=SETTLE_LOTS_PER_COMMIT)
         if settled.entries:
-            self._commit_settlement(previous, settled)
+            try:
+                self._commit_settlement(previous, settled)
+            except TransientStoreError:
+                unanswered.extend(settled.entries)
+                raise
         return settled.entries, settled.complete
 
     def _commit_settlement(self, previous: Balance, settled: Settlement) -> None:

@@ -20,6 +20,9 @@ The points lifecycle, as modelled here:
   (``expire:<lot>``: exactly its unspent remainder). Until then the points are already
   what they will be: an expired point is never spendable, a matured one is, job or not
   (:meth:`MemberState.effective`).
+* A movement dated (``occurred_at``) more than 5 minutes after the moment it is recorded, or
+  more than 31 days before it, is refused (``invalid_request``) before anything else, unless
+  its key was applied: then it answers for itself, as any replay (:func:`dated_acceptably`).
 * A reversal (``reference``) is bounded by what was earned for that reference minus what
   was already taken back for it; it takes that reference's pending points first, then
   available points (that reference's lots first, then by expiry, then plain points); what is
@@ -64,6 +67,18 @@ BUSY = "retry_later"
 #: Settlement entries are keyed by what they settle, never by a client's key.
 SETTLEMENT_PREFIXES = ("mature:", "expire:")
 NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+#: The dating rule (README, "Dating: occurred_at"): a movement may say it happened at most
+#: CLOCK_SKEW after the moment it is recorded and at most MAX_AGE before it, both ends
+#: included, that moment taken to the millisecond.
+CLOCK_SKEW = timedelta(minutes=5)
+MAX_AGE = timedelta(days=31)
+
+
+def dated_acceptably(occurred_at: datetime, now: datetime) -> bool:
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    return now - MAX_AGE <= occurred_at <= now + CLOCK_SKEW
 
 
 def body_of(request: MovementRequest) -> tuple[Any, ...]:
@@ -409,6 +424,8 @@ class TenantModel:
     # --- movements -----------------------------------------------------------------------------
 
     def expect(self, request: MovementRequest, now: datetime) -> Expected:
+        if request.occurred_at is not None and not dated_acceptably(request.occurred_at, now):
+            return self._answered(request) or Expected("invalid_request")  # an applied key still answers
         amount = None
         refusal: str | None = None
         if request.amount is not None:
@@ -424,11 +441,9 @@ class TenantModel:
             points = request.points or 0
         if refusal is None and abs(points) > MAX_POINTS_PER_MOVEMENT:
             refusal = "movement_too_large"
-        applied = self.applied.get(request.idempotency_key)
-        if applied is not None:  # a key that moved points answers for itself, whatever else changed
-            if applied.body == body_of(request):
-                return Expected(SUCCESS, delta=applied.entry.points, replay_of=applied)
-            return Expected("idempotency_key_reused")
+        answered = self._answered(request)
+        if answered is not None:
+            return answered
         if refusal is not None:
             return Expected(refusal)
         member = self.members.get(request.member_id)
@@ -442,6 +457,15 @@ class TenantModel:
         if delta < 0:
             return self._debit(after, settlement, request, -delta, amount)
         return self._credit(after, settlement, request, delta, amount, now)
+
+    def _answered(self, request: MovementRequest) -> Expected | None:
+        """A key that moved points answers for itself, whatever else changed."""
+        applied = self.applied.get(request.idempotency_key)
+        if applied is None:
+            return None
+        if applied.body == body_of(request):
+            return Expected(SUCCESS, delta=applied.entry.points, replay_of=applied)
+        return Expected("idempotency_key_reused")
 
     def _debit(
         self, after: MemberState, settlement: tuple[ModelEntry, ...], request: MovementRequest, points: int, amount: Any
@@ -614,23 +638,17 @@ class TenantModel:
     # --- jobs ----------------------------------------------------------------------------------
 
     def expect_job(self, job: str, as_of: datetime) -> JobExpectation:
-        """``expire-points`` finds the members with a lot past its expiry (not pending),
-        ``mature-pending`` those with a pending lot past its maturity; each found member is
-        settled whole at ``as_of`` (maturities, then expiries)."""
-        maturity = job == "mature-pending"
-        counts = dict.fromkeys(("members", "lots_expired", "points_expired"), 0)
-        if maturity:
-            counts |= {"lots_matured": 0, "points_matured": 0}
+        """Each job (``expire-points``, ``mature-pending``) settles everything due at ``as_of``:
+        it finds the members with a pending lot past its maturity or a lot past its expiry,
+        and settles each whole (maturities, then expiries), so the end state does not depend
+        on which job runs."""
+        counts = dict.fromkeys(("members", "lots_matured", "points_matured", "lots_expired", "points_expired"), 0)
         after: dict[str, MemberState] = {}
         by_member: dict[str, dict[str, int]] = {}
         for member_id, member in self.members.items():
-            if maturity:
-                found = any(lot.matures_at is not None and lot.matures_at <= as_of for lot in member.lots.values())
-            else:
-                found = any(
-                    lot.matures_at is None and lot.expires_at is not None and lot.expires_at <= as_of
-                    for lot in member.lots.values()
-                )
+            found = any(
+                (lot.matures_at or lot.expires_at or NEVER) <= as_of for lot in member.lots.values()
+            )  # a pending lot is due first to mature, and never expires before it matures
             if not found:
                 continue
             settled = member.copy()
@@ -641,7 +659,7 @@ class TenantModel:
                 if entry.movement is MovementType.EXPIRE:
                     own["lots_expired"] += 1
                     own["points_expired"] -= entry.points
-                elif maturity:
+                else:
                     own["lots_matured"] += 1
                     own["points_matured"] -= entry.pending_change
             for name, count in own.items():
