@@ -3,8 +3,8 @@ import/export client behind it, and the local servers (``chalice local``, a seri
 server) that ``make run`` and the tests start.
 
 Chalice packages ``app.py``, ``chalicelib/`` and ``vendor/`` into the Lambda bundle, so
-nothing here is deployed. These
-modules may import ``chalicelib``; nothing in ``chalicelib`` or ``app.py`` imports them
-(``tests/unit/test_import_hygiene.py``). Their third-party tools (typer, rich, requests,
+nothing here is deployed (``tests/infra/test_packaging.py`` opens the bundle to check).
+These modules may import ``chalicelib``; nothing in ``chalicelib`` or ``app.py`` imports
+them (``tests/unit/test_import_hygiene.py``). Their third-party tools (typer, rich, requests,
 moto, chalice) are in ``requirements-dev.txt``.
 """
