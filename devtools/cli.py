@@ -15,8 +15,15 @@ import threading
 from pathlib import Path
 from typing import Annotated
 
-import typer
-from rich.console import Console
+from devtools.dependencies import exit_for_missing_dependency, missing_dependencies_reported
+
+try:
+    import typer
+    from rich.console import Console
+except ImportError as missing:  # run by a Python without .venv's packages: say how to run it
+    if __name__ != "__main__":
+        raise
+    exit_for_missing_dependency(missing, "devtools.cli")
 
 cli = typer.Typer(add_completion=False, help="Loyalty platform: local tooling.")
 console = Console()
@@ -392,4 +399,5 @@ def export_ledger_command(
 
 
 if __name__ == "__main__":
-    cli()
+    with missing_dependencies_reported("devtools.cli"):
+        cli()

@@ -56,4 +56,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from devtools.dependencies import missing_dependencies_reported
+
+    with missing_dependencies_reported("devtools.devserver"):
+        sys.exit(main(sys.argv[1:]))
