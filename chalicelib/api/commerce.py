@@ -25,7 +25,6 @@ from chalicelib.services import order_intake, shopify
 
 bp = Blueprint(__name__)
 TAG = "Commerce"
-REPLAYED = {"Idempotent-Replayed": "true"}
 
 
 def _points(result: OrderEventResult) -> int:
@@ -101,7 +100,7 @@ def take_order_event(request: ApiRequest) -> Result:
         "order event",
         extra={"order_event": event.event_id, "outcome": str(result.record.outcome), "replayed": result.replayed},
     )
-    return Result(model=_event_out(result), headers=REPLAYED if result.replayed else {})
+    return Result.replayable(_event_out(result), replayed=result.replayed)
 
 
 # --- Shopify ----------------------------------------------------------------------------------------
@@ -218,8 +217,8 @@ def receive_shopify_webhook(request: ApiRequest, integration_id: str) -> Result:
         )
     result = order_intake(services, tenant.tenant_id, timezone=tenant.timezone).handle(event)
     logger.info("shopify order event", extra={"topic": topic, "outcome": str(result.record.outcome)})
-    return Result(
-        model=schemas.ShopifyWebhookOut(
+    return Result.replayable(
+        schemas.ShopifyWebhookOut(
             topic=topic,
             outcome=str(result.record.outcome),  # type: ignore[arg-type]
             order_id=result.record.order_id,
@@ -228,5 +227,5 @@ def receive_shopify_webhook(request: ApiRequest, integration_id: str) -> Result:
             transaction_id=result.entry.transaction_id if result.entry else None,
             replayed=result.replayed,
         ),
-        headers=REPLAYED if result.replayed else {},
+        replayed=result.replayed,
     )

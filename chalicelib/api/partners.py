@@ -162,8 +162,7 @@ def _answer(result: MovementResult, present: Callable[[LedgerEntry], Out] = pres
     logger.info(
         "partner idempotent replay" if result.replayed else "partner points moved", extra=describe(result.entry)
     )
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-    return Result(model=present(result.entry), headers=headers)
+    return Result.replayable(present(result.entry), replayed=result.replayed)
 
 
 @endpoint(
