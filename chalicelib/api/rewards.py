@@ -132,7 +132,7 @@ def upload_reward_codes(request: ApiRequest, reward_id: str) -> schemas.UploadCo
     body: schemas.UploadCodesRequest = request.body
     added = _rewards(request).add_codes(reward_id, list(body.codes))
     logger.info("pool codes added", extra={"reward_id": reward_id, "added": added})
-    return schemas.UploadCodesOut(reward_id=reward_id, added=added)
+    return presenters.uploaded_codes(reward_id, added)
 
 
 @endpoint(
