@@ -40,6 +40,7 @@ from chalicelib.domain.ports import BalanceChanged, Page
 from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, cancellation_codes, translate_transient
 from chalicelib.persistence.limits import GuardedTransactWrite
 from chalicelib.persistence.pagination import decode_cursor, paginate
+from chalicelib.persistence.tiers import tier_unchanged
 
 if TYPE_CHECKING:
     from chalicelib.domain.ledger import Balance
@@ -374,8 +375,6 @@ class SubscriptionRepository:
 
     def apply(self, previous: Balance, write: PlanWrite) -> None:
         """The balance's grant (only if its tier_rev is still the one read) and the write."""
-        from chalicelib.persistence.tenant_data import _tier_unchanged
-
         new = write.apply(previous, previous)
         balance = self._models.balance
         try:
@@ -383,7 +382,7 @@ class SubscriptionRepository:
                 tx.update(
                     balance(pk=f"{_MEMBER}{previous.member_id}", sk=_BALANCE_SK),
                     actions=[*plan_actions(balance, new), balance.tier_rev.set(new.tier_rev)],
-                    condition=balance.pk.exists() & _tier_unchanged(balance, previous),
+                    condition=balance.pk.exists() & tier_unchanged(balance, previous),
                 )
                 add_plan_write(self._models, tx, write)
         except TransactWriteError as error:

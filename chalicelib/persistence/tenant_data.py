@@ -64,7 +64,7 @@ from chalicelib.persistence.referrals import (
     referral_code_pk,
 )
 from chalicelib.persistence.rewards import add_coupon_write
-from chalicelib.persistence.tiers import TIER_REVIEW_PREFIX, add_tier_write
+from chalicelib.persistence.tiers import TIER_REVIEW_PREFIX, add_tier_write, tier_unchanged
 
 _MEMBERS = "MEMBERS"
 _INDEX_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")
@@ -502,7 +502,7 @@ class LedgerRepository:
                 tx.update(
                     balance(pk=member_pk(member_id), sk=BALANCE),
                     actions=actions,
-                    condition=(balance.version == previous.version) & _tier_unchanged(balance, previous),
+                    condition=(balance.version == previous.version) & tier_unchanged(balance, previous),
                 )
                 if tier is not None:
                     add_tier_write(models, tx, tier)
@@ -559,7 +559,7 @@ class LedgerRepository:
                 tx.update(
                     balance(pk=member_pk(previous.member_id), sk=BALANCE),
                     actions=_tier_actions(balance, new),
-                    condition=(balance.version == previous.version) & _tier_unchanged(balance, previous),
+                    condition=(balance.version == previous.version) & tier_unchanged(balance, previous),
                 )
                 add_tier_write(models, tx, tier)
         except TransactWriteError as error:
@@ -646,11 +646,6 @@ def _tier_actions(balance: type[BalanceItem], new: Balance) -> list[Any]:
         *_optional(balance.tier_rev, new.tier_rev or None),
         *_optional(balance.tier_buckets, new.tier_buckets),
     ]
-
-
-def _tier_unchanged(balance: type[BalanceItem], previous: Balance) -> Any:
-    """The review job changes a tier without an entry (so without moving ``version``)."""
-    return balance.tier_rev == previous.tier_rev if previous.tier_rev else balance.tier_rev.does_not_exist()
 
 
 class JobRunRepository:

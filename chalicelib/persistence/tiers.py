@@ -7,15 +7,17 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.events import EventType
 from chalicelib.domain.tiers import Metric, Tier, TierProgram, TierWrite, WindowKind
 from chalicelib.persistence.errors import translate_transient
 
 if TYPE_CHECKING:
+    from chalicelib.domain.ledger import Balance
     from chalicelib.persistence.factory import TenantModels
     from chalicelib.persistence.limits import GuardedTransactWrite
+    from chalicelib.persistence.models import BalanceItem
 
 TIER_REVIEW_PREFIX = "TIERS#"
 TIER_REVIEW_SK = "#TIERREVIEW"
@@ -29,6 +31,12 @@ def _shard(member_id: str) -> int:
 
 def _sortable(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def tier_unchanged(balance: type[BalanceItem], previous: Balance) -> Any:
+    """The condition that the member's tier is still the one read: the review job changes a tier
+    without a ledger entry (so without moving the balance's ``version``), and moves ``tier_rev``."""
+    return balance.tier_rev == previous.tier_rev if previous.tier_rev else balance.tier_rev.does_not_exist()
 
 
 def add_tier_write(models: TenantModels, tx: GuardedTransactWrite, write: TierWrite) -> None:
