@@ -12,7 +12,8 @@ from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.activities import ActivityService
-from chalicelib.domain.api_keys import ApiKeyService, Authenticator
+from chalicelib.domain.api_keys import ApiKeyService
+from chalicelib.domain.authentication import Authenticator
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.events import EventFeed
