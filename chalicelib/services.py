@@ -16,6 +16,7 @@ from chalicelib.domain.api_keys import ApiKeyService
 from chalicelib.domain.authentication import Authenticator
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import NotFound
+from chalicelib.domain.event_payloads import event_payload
 from chalicelib.domain.events import EventFeed
 from chalicelib.domain.jobs import JobName, JobRunner, expiry_job, maturity_job
 from chalicelib.domain.ledger import PointsService, RetryPolicy
@@ -236,7 +237,6 @@ class PlatformServices:
         """The webhook service of one tenant (endpoints, dispatch of its feed, drains)."""
         from datetime import timedelta
 
-        from chalicelib.api.presenters import event as present_event
         from chalicelib.domain.webhooks import DeliveryPolicy, WebhookService
         from chalicelib.integrations.http import HttpTransport
         from chalicelib.integrations.queues import InProcessDeliveryQueue, SqsDeliveryQueue
@@ -263,7 +263,7 @@ class PlatformServices:
             ),
             queue=queue,
             open_feed=lambda start: EventFeed(EventRepository(models), start=start, clock=clock),
-            render=lambda event: present_event(event).model_dump(mode="json"),
+            render=event_payload,
             policy=DeliveryPolicy(
                 retry_window=timedelta(seconds=settings.webhook_retry_window_seconds),
                 backoff_base=timedelta(seconds=settings.webhook_backoff_base_seconds),
@@ -292,7 +292,6 @@ class PlatformServices:
         """One tenant's publisher of its feed to the bus; None when no bus is configured."""
         if self.event_bus is None:
             return None
-        from chalicelib.api.presenters import event as present_event
         from chalicelib.domain.bus import CHECKPOINT, BusPublisher
         from chalicelib.persistence.checkpoints import FeedCheckpoint
 
@@ -302,7 +301,7 @@ class PlatformServices:
             FeedCheckpoint(models, CHECKPOINT),
             self.event_bus,
             open_feed=lambda start: EventFeed(EventRepository(models), start=start, clock=clock),
-            render=lambda event: present_event(event).model_dump(mode="json"),
+            render=event_payload,
             clock=clock,
         )
 

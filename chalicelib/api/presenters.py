@@ -13,6 +13,7 @@ from chalicelib.api import schemas
 from chalicelib.domain.api_keys import ApiKey, IssuedApiKey
 from chalicelib.domain.clock import isoformat
 from chalicelib.domain.csv_cells import escape_cell
+from chalicelib.domain.event_payloads import event_data
 from chalicelib.domain.events import Event
 from chalicelib.domain.exports import MemberRow
 from chalicelib.domain.imports import ImportJob, RowIssue
@@ -224,19 +225,12 @@ def reversal(entry: LedgerEntry) -> schemas.ReversalOut:
 
 
 def event(value: Event) -> schemas.EventOut:
-    if value.entry is not None:
-        data = transaction(value.entry).model_dump(mode="json")
-    elif value.notice is not None:
-        data = dict(value.notice.data)
-    else:
-        assert value.member is not None
-        data = {
-            "member_id": value.member.member_id,
-            "external_id": value.member.external_id,
-            "created_at": isoformat(value.member.created_at),
-        }
     return schemas.EventOut(
-        id=value.event_id, type=value.type, member_id=value.member_id, created_at=value.created_at, data=data
+        id=value.event_id,
+        type=value.type,
+        member_id=value.member_id,
+        created_at=value.created_at,
+        data=event_data(value),
     )
 
 
