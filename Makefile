@@ -23,9 +23,12 @@ install: $(VENV)/.installed node_modules/.installed
 run: install
 	PORT=$(PORT) $(PY) -m chalicelib.cli run-local
 
-## The whole suite: unit, HTTP integration on moto and on DynamoDB Local, concurrency.
+## The static checks (ruff, the import contracts), then the whole suite: unit, HTTP integration on moto
+## and on DynamoDB Local, concurrency.
 test: install
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(PY) -m pytest -n 2 --dist loadfile
 
 ## Benchmarks: request units per operation, handler overhead, cold-start imports, webhook and bulk import
@@ -62,6 +65,8 @@ deploy: install
 
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis infra/cdk.out
