@@ -29,6 +29,7 @@ with the program's rounding on its own, so the breakdown always sums to the tota
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -414,7 +415,7 @@ class RuleService:
             )
         return ActivityEarning(sum(share.points for share in shares), tuple(shares), tuple(counters))
 
-    def all(self) -> list[EarningRule]:
+    def all(self) -> builtins.list[EarningRule]:
         """Every rule, past, present and scheduled (one read; callers filter by ``in_force``)."""
         return self._store.list()
 
@@ -426,7 +427,7 @@ class RuleService:
         tier: Tier | None = None,
         segments: frozenset[str] = frozenset(),
         *,
-        rules: list[EarningRule] | None = None,
+        rules: builtins.list[EarningRule] | None = None,
         plan: PlanGrant | None = None,
     ) -> Earning:
         """What ``order`` earns at ``at``: the program's rate and the rules in force then

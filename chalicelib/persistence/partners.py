@@ -7,6 +7,7 @@ transactions; a period's counters are read with batched gets.
 
 from __future__ import annotations
 
+import builtins
 from decimal import Decimal
 
 from pynamodb.exceptions import PutError
@@ -60,7 +61,7 @@ class PartnerRepository:
         with translate_transient():
             return [_to_partner(item) for item in model.query(_PK, model.sk.startswith(_SK_PREFIX))]
 
-    def counters(self, names: list[str]) -> dict[str, int]:
+    def counters(self, names: builtins.list[str]) -> dict[str, int]:
         counter = self._models.counter
         keys = [(f"{_COUNTER_PREFIX}{name}", _COUNTER_SK) for name in names]
         found: dict[str, int] = {}

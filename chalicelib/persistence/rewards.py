@@ -7,6 +7,7 @@ pool uploads). Every write states its condition.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -189,12 +190,12 @@ class RewardRepository:
             )
             return paginate(rows, limit=limit, key_of=_index_key, convert=_to_coupon)
 
-    def pool_codes(self, reward_id: str, *, limit: int) -> list[str]:
+    def pool_codes(self, reward_id: str, *, limit: int) -> builtins.list[str]:
         with translate_transient():
             rows = self._models.coupon.gsi1.query(pool_partition(reward_id), limit=limit)
             return [str(row.gsi1sk) for row in rows]
 
-    def existing_codes(self, codes: Sequence[str]) -> list[str]:
+    def existing_codes(self, codes: Sequence[str]) -> builtins.list[str]:
         model = self._models.coupon
         found: list[str] = []
         for start in range(0, len(codes), _BATCH_GET):

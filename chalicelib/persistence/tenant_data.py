@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
@@ -373,7 +374,7 @@ class MemberRepository:
             raise
         return _to_member(item)
 
-    def _profile_actions(self, member_id: str, changes: MemberChanges, at: datetime) -> list[Any]:
+    def _profile_actions(self, member_id: str, changes: MemberChanges, at: datetime) -> builtins.list[Any]:
         model = self._models.member
         actions = [model.updated_at.set(at)]
         for name in sorted(changes.fields_set):
