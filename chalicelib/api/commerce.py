@@ -8,7 +8,9 @@ tenant and whose requests are authenticated by ``X-Shopify-Hmac-Sha256`` over th
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import TypedDict
 
 from chalice import Blueprint
 
@@ -107,7 +109,19 @@ def take_order_event(request: ApiRequest) -> Result:
 # --- Shopify ----------------------------------------------------------------------------------------
 
 
-def _integration_fields(value: ShopifyIntegration) -> dict[str, object]:
+class _IntegrationFields(TypedDict):
+    """What ShopifyIntegrationOut and CreatedShopifyIntegration share."""
+
+    id: str
+    webhook_path: str
+    description: str | None
+    auto_enrol: bool
+    secrets: list[schemas.WebhookSecretOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+def _integration_fields(value: ShopifyIntegration) -> _IntegrationFields:
     return {
         "id": value.integration_id,
         "webhook_path": f"/v1/integrations/shopify/{value.integration_id}/webhooks",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TypedDict
+
 from chalice import Blueprint
 
 from chalicelib.api import schemas
 from chalicelib.api.routing import ApiRequest, endpoint
 from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.webhooks import Delivery, IssuedWebhook, Webhook, WebhookService
+from chalicelib.domain.webhooks import Delivery, IssuedWebhook, Webhook, WebhookService, WebhookStatus
 
 bp = Blueprint(__name__)
 TAG = "Webhooks"
@@ -17,7 +20,24 @@ def _webhook(value: Webhook) -> schemas.WebhookOut:
     return schemas.WebhookOut(**_webhook_fields(value))
 
 
-def _webhook_fields(value: Webhook) -> dict[str, object]:
+class _WebhookFields(TypedDict):
+    """What WebhookOut and CreatedWebhook share."""
+
+    id: str
+    url: str
+    events: list[str]
+    description: str | None
+    status: WebhookStatus
+    secrets: list[schemas.WebhookSecretOut]
+    created_at: datetime
+    updated_at: datetime
+    failing_since: datetime | None
+    retry_at: datetime | None
+    disabled_at: datetime | None
+    disabled_reason: str | None
+
+
+def _webhook_fields(value: Webhook) -> _WebhookFields:
     return {
         "id": value.webhook_id,
         "url": value.url,
