@@ -67,7 +67,7 @@ class PartnerRepository:
         found: dict[str, int] = {}
         with translate_transient():
             for item in counter.batch_get(keys, consistent_read=True):
-                found[item.pk.removeprefix(_COUNTER_PREFIX)] = int(item.count or 0)
+                found[item.pk.removeprefix(_COUNTER_PREFIX)] = int(item.value or 0)
         return found
 
 

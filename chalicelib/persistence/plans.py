@@ -201,7 +201,7 @@ def add_plan_write(
         tx.save(_subscription_item(models, subscription), condition=condition, label=subscription)
     if write.period is not None:
         period = write.period
-        data = {
+        data: dict[str, Any] = {
             "member": period.member_id,
             "sub": period.subscription_id,
             "plan": period.plan_id,

@@ -519,10 +519,10 @@ class LedgerRepository:
                     counter = models.counter
                     limit = None
                     if change.at_most is not None:
-                        limit = counter.count.does_not_exist() | (counter.count <= change.at_most - change.by)
+                        limit = counter.value.does_not_exist() | (counter.value <= change.at_most - change.by)
                     tx.update(
                         counter(pk=f"{_COUNTER_PREFIX}{change.name}", sk="#COUNTER"),
-                        actions=[counter.count.add(change.by)],
+                        actions=[counter.value.add(change.by)],
                         condition=limit,
                         label=change,
                     )
@@ -585,7 +585,7 @@ class LedgerRepository:
                 item = self._models.counter.get(f"{_COUNTER_PREFIX}{name}", "#COUNTER", consistent_read=True)
             except DoesNotExist:
                 return 0
-        return int(item.count or 0)
+        return int(item.value or 0)
 
     def due_lots(self, as_of: datetime, *, maturity: bool = False) -> Iterator[tuple[str, str]]:
         """(member, lot id) of due lots, and (member, ``LAPSE``) of inactive balances."""
@@ -704,9 +704,7 @@ class EventRepository:
 
     def read_day(self, day: date, *, after: str, upper: str, limit: int) -> list[Event]:
         ledger, member = self._models.ledger, self._models.member
-        condition = ledger.gsi3sk <= upper
-        if after:
-            condition = ledger.gsi3sk.between(after, upper)
+        condition = ledger.gsi3sk.between(after, upper) if after else ledger.gsi3sk <= upper
         with translate_transient():
             raw = ledger._get_connection().query(
                 f"EVENTS#{day.isoformat()}", range_key_condition=condition, index_name="feed", limit=limit + 1

@@ -42,13 +42,14 @@ def tier_unchanged(balance: type[BalanceItem], previous: Balance) -> Any:
 def add_tier_write(models: TenantModels, tx: GuardedTransactWrite, write: TierWrite) -> None:
     """The review index entry (put at its new time, or deleted) and the ``tier.changed`` event."""
     review = models.tier_review
-    key = {"pk": f"MEMBER#{write.member_id}", "sk": TIER_REVIEW_SK}
+    pk = f"MEMBER#{write.member_id}"
     if write.review_at is None:
-        tx.delete(review(**key))
+        tx.delete(review(pk=pk, sk=TIER_REVIEW_SK))
     else:
         tx.save(
             review(
-                **key,
+                pk=pk,
+                sk=TIER_REVIEW_SK,
                 gsi2pk=f"{TIER_REVIEW_PREFIX}{_shard(write.member_id)}",
                 gsi2sk=f"{_sortable(write.review_at)}#{write.member_id}",
             )
