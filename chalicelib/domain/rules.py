@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.clock import Clock, utc_now
@@ -222,11 +222,15 @@ class EarningRule:
         return line.sku in self.skus or (line.category is not None and line.category in self.categories)
 
 
+#: Where a share of the breakdown comes from (see the API's ShareOut for each one's meaning).
+ShareSource = Literal["base", "discount", "rule", "tier", "plan", "cap", "requested"]
+
+
 @dataclass(frozen=True)
 class Share:
     """One line of the breakdown: what a rule (or the base rate) gave."""
 
-    source: str
+    source: ShareSource
     name: str
     points: int
     rule_id: str | None = None
