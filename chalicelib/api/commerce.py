@@ -42,8 +42,8 @@ def _event_out(result: OrderEventResult) -> schemas.OrderEventOut:
     return schemas.OrderEventOut(
         event_id=record.event_id,
         order_id=record.order_id,
-        type=str(record.type),  # type: ignore[arg-type]
-        outcome=str(record.outcome),  # type: ignore[arg-type]
+        type=record.type.value,
+        outcome=record.outcome.value,
         member_id=record.member_id,
         points=_points(result),
         transaction=presenters.transaction(entry) if entry else None,
@@ -235,7 +235,7 @@ def receive_shopify_webhook(request: ApiRequest, integration_id: str) -> Result:
     return Result(
         model=schemas.ShopifyWebhookOut(
             topic=topic,
-            outcome=str(result.record.outcome),  # type: ignore[arg-type]
+            outcome=result.record.outcome.value,
             order_id=result.record.order_id,
             member_id=result.record.member_id,
             points=_points(result),

@@ -7,7 +7,7 @@ import io
 import json
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from chalicelib.api import schemas
 from chalicelib.domain.api_keys import ApiKey, IssuedApiKey
@@ -16,7 +16,7 @@ from chalicelib.domain.csv_cells import escape_cell
 from chalicelib.domain.event_payloads import event_data
 from chalicelib.domain.events import Event
 from chalicelib.domain.exports import MemberRow
-from chalicelib.domain.imports import ImportJob, RowIssue
+from chalicelib.domain.imports import ImportJob, RowIssue, RowOutcome
 from chalicelib.domain.jobs import JobRun
 from chalicelib.domain.ledger import BalanceView, EarnPreview, LedgerEntry
 from chalicelib.domain.members import Member
@@ -149,7 +149,7 @@ def transaction(entry: LedgerEntry) -> schemas.TransactionOut:
 
 def shares(breakdown: tuple[Share, ...]) -> list[schemas.ShareOut]:
     return [
-        schemas.ShareOut(source=share.source, name=share.name, points=share.points, rule_id=share.rule_id)  # type: ignore[arg-type]
+        schemas.ShareOut(source=share.source, name=share.name, points=share.points, rule_id=share.rule_id)
         for share in breakdown
     ]
 
@@ -163,7 +163,9 @@ def earning(value: Earning | EarnPreview) -> schemas.PreviewOut:
 
 
 def rule(value: EarningRule, now: datetime) -> schemas.RuleOut:
-    status = "ended" if value.ends_at and value.ends_at <= now else "scheduled" if not value.in_force(now) else "active"
+    status: Literal["ended", "scheduled", "active"] = (
+        "ended" if value.ends_at and value.ends_at <= now else "scheduled" if not value.in_force(now) else "active"
+    )
     return schemas.RuleOut(
         id=value.rule_id,
         name=value.name,
@@ -182,7 +184,7 @@ def rule(value: EarningRule, now: datetime) -> schemas.RuleOut:
         limit=value.limit,
         per=value.per,
         created_at=value.created_at,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         tiers=sorted(value.tiers),
         cap=value.cap,
         segments=sorted(value.segments),
@@ -210,7 +212,9 @@ def job_run(run: JobRun) -> schemas.JobRunOut:
 def reversal(entry: LedgerEntry) -> schemas.ReversalOut:
     requested = entry.requested or 0
     taken = -entry.points
-    outcome = "stopped_at_zero" if taken < requested else "clawed_back" if entry.balance_after.available < 0 else "full"
+    outcome: Literal["stopped_at_zero", "clawed_back", "full"] = (
+        "stopped_at_zero" if taken < requested else "clawed_back" if entry.balance_after.available < 0 else "full"
+    )
     return schemas.ReversalOut(
         transaction=transaction(entry),
         balance=balance(entry.view_after),
@@ -235,6 +239,7 @@ def event(value: Event) -> schemas.EventOut:
 
 
 def reward(value: Reward, stats: RewardStats, now: datetime) -> schemas.RewardOut:
+    status: Literal["archived", "ended", "active", "scheduled"]
     if value.archived:
         status = "archived"
     elif value.ends_at and value.ends_at <= now:
@@ -259,7 +264,7 @@ def reward(value: Reward, stats: RewardStats, now: datetime) -> schemas.RewardOu
         tiers=sorted(value.tiers),
         valid_days=value.valid_days,
         codes=value.codes,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         issued=stats.issued,
         remaining_stock=stats.remaining,
         cause_total_points=stats.cause_total,
@@ -311,14 +316,15 @@ def _figure(value: Decimal, metric: Metric) -> int | str:
 
 
 def tier_program(value: TierProgram, in_force: TierProgram | None, now: datetime) -> schemas.TierProgramOut:
+    status: Literal["scheduled", "active", "superseded"]
     if value.effective_from > now:
         status = "scheduled"
     else:
         status = "active" if in_force is not None and in_force.version_id == value.version_id else "superseded"
     return schemas.TierProgramOut(
         id=value.version_id,
-        metric=value.metric,  # type: ignore[arg-type]
-        window=schemas.TierWindowOut(kind=value.window, months=value.months),  # type: ignore[arg-type]
+        metric=value.metric.value,
+        window=schemas.TierWindowOut(kind=value.window.value, months=value.months),
         grace_periods=value.grace_periods,
         tiers=[
             schemas.TierOut(
@@ -331,7 +337,7 @@ def tier_program(value: TierProgram, in_force: TierProgram | None, now: datetime
         ],
         effective_from=value.effective_from,
         created_at=value.created_at,
-        status=status,  # type: ignore[arg-type]
+        status=status,
     )
 
 
@@ -344,12 +350,12 @@ def tier_status(value: TierStatus) -> schemas.TierStatusOut:
         expires_at=value.state.expires_at,
         multiplier=format(tier.multiplier, "f") if tier else None,
         perks=list(tier.perks) if tier else [],
-        metric=metric,  # type: ignore[arg-type]
+        metric=metric.value,
         qualifying=_figure(value.total, metric),
         progress=schemas.TierProgressOut(
             next_tier=following.next_tier,
             remaining=_figure(following.remaining, metric),
-            metric=metric,  # type: ignore[arg-type]
+            metric=metric.value,
         )
         if following
         else None,
@@ -398,7 +404,7 @@ def subscription(value: Subscription, now: datetime) -> schemas.SubscriptionOut:
         id=value.subscription_id,
         member_id=value.member_id,
         plan_id=value.plan_id,
-        status=status,  # type: ignore[arg-type]
+        status=status.value,
         tier=value.tier,
         multiplier=format(value.multiplier, "f"),
         starts_at=value.starts_at,
@@ -429,7 +435,7 @@ def recording(value: Recording) -> schemas.SubscriptionRecordOut:
         else None
     )
     return schemas.SubscriptionRecordOut(
-        outcome=value.outcome,  # type: ignore[arg-type]
+        outcome=value.outcome.value,
         subscription=subscription(value.subscription, value.recorded_at),
         join_bonus=bonus,
     )
@@ -438,11 +444,18 @@ def recording(value: Recording) -> schemas.SubscriptionRecordOut:
 # --- bulk imports and exports ----------------------------------------------------------------------
 
 
+#: A row issue is a row not imported: failed or skipped.
+_ISSUE_OUTCOMES: dict[RowOutcome, Literal["failed", "skipped"]] = {
+    RowOutcome.FAILED: "failed",
+    RowOutcome.SKIPPED: "skipped",
+}
+
+
 def import_issue(value: RowIssue) -> schemas.ImportRowIssueOut:
     return schemas.ImportRowIssueOut(
         row=value.row,
         external_id=value.external_id,
-        outcome=str(value.outcome),  # type: ignore[arg-type]
+        outcome=_ISSUE_OUTCOMES[value.outcome],
         code=value.code,
         message=value.message,
         details=value.details,

@@ -4,6 +4,7 @@ enrolled before codes existed. (Enrolment with a referral code is ``POST /v1/mem
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from chalice import Blueprint
 
@@ -34,6 +35,7 @@ def _referrals(request: ApiRequest) -> ReferralService:
 
 
 def _program_out(value: ReferralProgram, in_force: ReferralProgram | None, now: datetime) -> schemas.ReferralProgramOut:
+    status: Literal["scheduled", "active", "superseded"]
     if value.effective_from > now:
         status = "scheduled"
     else:
@@ -44,11 +46,11 @@ def _program_out(value: ReferralProgram, in_force: ReferralProgram | None, now: 
         referrer_points=value.referrer_points,
         referee_points=value.referee_points,
         min_order_total=format(value.min_order_total, "f") if value.min_order_total is not None else None,
-        cap=schemas.ReferralCapOut(limit=value.cap.limit, per=str(value.cap.per)) if value.cap else None,  # type: ignore[arg-type]
+        cap=schemas.ReferralCapOut(limit=value.cap.limit, per=value.cap.per.value) if value.cap else None,
         referee_rewarded_when_capped=value.referee_rewarded_when_capped,
         effective_from=value.effective_from,
         created_at=value.created_at,
-        status=status,  # type: ignore[arg-type]
+        status=status,
     )
 
 
@@ -64,7 +66,7 @@ def _referral_out(value: Referral) -> schemas.ReferralOut:
     return schemas.ReferralOut(
         referee_id=value.referee_id,
         referrer_id=value.referrer_id,
-        status=str(value.status),  # type: ignore[arg-type]
+        status=value.status.value,
         enrolled_at=value.created_at,
         qualified_at=value.qualified_at,
         completed_at=value.completed_at,
