@@ -13,17 +13,29 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypedDict
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from chalicelib.bulk_client import Client
 
 cli = typer.Typer(add_completion=False, help="Loyalty platform: local tooling.")
 console = Console()
 ROOT = Path(__file__).resolve().parents[1]
 
 DEMO_TENANT = "demo"
-DEMO_MEMBERS = [
+
+
+class _DemoMember(TypedDict):
+    external_id: str
+    email: str
+    name: str
+    points: int
+
+
+DEMO_MEMBERS: list[_DemoMember] = [
     {"external_id": "cust-1001", "email": "ada@example.com", "name": "Ada Lovelace", "points": 1200},
     {"external_id": "cust-1002", "email": "alan@example.com", "name": "Alan Turing", "points": 350},
     {"external_id": "cust-1003", "email": "grace@example.com", "name": "Grace Hopper", "points": 0},
@@ -261,7 +273,7 @@ _API = typer.Option(
 _KEY = typer.Option(..., "--key", envvar="LOYALTY_API_KEY", help="A tenant admin key (lk_...).")
 
 
-def _client(api: str, key: str):  # local tooling: the client class is imported lazily
+def _client(api: str, key: str) -> Client:  # local tooling: the client class is imported lazily
     from chalicelib.bulk_client import Client, RequestsTransport
 
     return Client(RequestsTransport(api), key)

@@ -29,7 +29,7 @@ from chalicelib.domain.rules import RuleService
 from chalicelib.domain.tenants import TenantService
 from chalicelib.domain.tiers import TierReviewJob, TierService
 from chalicelib.persistence.control import ApiKeyRepository, TenantRepository
-from chalicelib.persistence.factory import ConnectionConfig, clear_caches, control_models, tenant_models
+from chalicelib.persistence.factory import ConnectionConfig, ControlModels, clear_caches, control_models, tenant_models
 from chalicelib.persistence.provisioning import InProcessProvisioningQueue, SqsProvisioningQueue, TableProvisioner
 from chalicelib.persistence.referrals import ReferralProgramRepository, ReferralRepository
 from chalicelib.persistence.rewards import RewardRepository
@@ -46,6 +46,8 @@ from chalicelib.persistence.tiers import TierProgramRepository
 from chalicelib.settings import Settings, get_settings, reset_settings
 
 if TYPE_CHECKING:
+    from chalicelib.domain.exports import ExportService
+    from chalicelib.domain.imports import ImportService
     from chalicelib.domain.ports import ProvisioningQueue
     from chalicelib.domain.tenants import TenantContext
 
@@ -74,7 +76,7 @@ class PlatformServices:
         self._sqs: Any = None
 
     @cached_property
-    def _control(self):
+    def _control(self) -> ControlModels:
         return control_models(self.settings.control_table_name, self.connection)
 
     @cached_property
@@ -416,7 +418,9 @@ def _lapse_job(models: Any, ledger: Any, points: Any, tiers: Any, timezone: str,
 # --- bulk imports and exports --------------------------------------------------------------------
 
 
-def imports(services: PlatformServices, tenant_id: str, *, timezone: str = "UTC", clock: Clock = utc_now) -> Any:
+def imports(
+    services: PlatformServices, tenant_id: str, *, timezone: str = "UTC", clock: Clock = utc_now
+) -> ImportService:
     """One tenant's bulk imports. Deployed, submitting one enqueues its run on the jobs queue;
     locally (no queue) the ``resume-imports`` schedule runs it in-process."""
     from chalicelib.domain.imports import ImportService
@@ -438,7 +442,9 @@ def imports(services: PlatformServices, tenant_id: str, *, timezone: str = "UTC"
     )
 
 
-def exports(services: PlatformServices, tenant_id: str, *, timezone: str = "UTC", clock: Clock = utc_now) -> Any:
+def exports(
+    services: PlatformServices, tenant_id: str, *, timezone: str = "UTC", clock: Clock = utc_now
+) -> ExportService:
     """One tenant's exports: members with balances, ledger entries of a period."""
     from chalicelib.domain.exports import ExportService
     from chalicelib.persistence.exports import ExportRepository
