@@ -63,7 +63,7 @@ from chalicelib.domain.tiers import SPEND_SCALE
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from chalicelib.domain.orders import Order
     from chalicelib.domain.plans import PlanGrant, PlanWrite
@@ -279,7 +279,7 @@ class BalanceView:
         return self.balance.pending - self.matured
 
     @classmethod
-    def at(cls, balance: Balance, lots: tuple[Lot, ...] | None, moment: datetime) -> BalanceView:
+    def at(cls, balance: Balance, lots: Sequence[Lot] | None, moment: datetime) -> BalanceView:
         """The view at ``moment``; ``lots`` are needed only when ``balance.needs_lots(moment)``."""
         if not balance.needs_lots(moment):
             view = cls(balance, 0, balance.next_expiry_at, balance.next_expiry_points)
@@ -471,7 +471,7 @@ class RetryPolicy:
         return random.uniform(0, min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** min(attempt, 16)))
 
 
-def settle(balance: Balance, lots: tuple[Lot, ...], now: datetime, as_of: datetime, *, max_lots: int) -> Settlement:
+def settle(balance: Balance, lots: Sequence[Lot], now: datetime, as_of: datetime, *, max_lots: int) -> Settlement:
     """Maturities, then expiries, due at ``as_of``: their entries, the balance and lots after.
 
     At most ``max_lots`` lots are settled (each costs up to three transaction items), so a
