@@ -48,6 +48,7 @@ class ActivityService:
             earning = self._rules.activity(
                 activity.member_id, activity.type, at, activity.timezone, self._points.counter
             )
+            points: int | None = earning.points
         except (BusinessRuleViolation, OccurredAtOutOfRange):
             # The retry of an activity that used the last allowance is a replay, not a refusal.
             first = self._points.replay(activity.idempotency_key)
