@@ -498,6 +498,7 @@ def settlement(value: PartnerSettlement, currency: str) -> schemas.SettlementOut
 def referral_program(
     value: ReferralProgram, in_force: ReferralProgram | None, now: datetime
 ) -> schemas.ReferralProgramOut:
+    status: Literal["scheduled", "active", "superseded"]
     if value.effective_from > now:
         status = "scheduled"
     else:
@@ -508,11 +509,11 @@ def referral_program(
         referrer_points=value.referrer_points,
         referee_points=value.referee_points,
         min_order_total=format(value.min_order_total, "f") if value.min_order_total is not None else None,
-        cap=schemas.ReferralCapOut(limit=value.cap.limit, per=str(value.cap.per)) if value.cap else None,  # type: ignore[arg-type]
+        cap=schemas.ReferralCapOut(limit=value.cap.limit, per=value.cap.per.value) if value.cap else None,
         referee_rewarded_when_capped=value.referee_rewarded_when_capped,
         effective_from=value.effective_from,
         created_at=value.created_at,
-        status=status,  # type: ignore[arg-type]
+        status=status,
     )
 
 
@@ -520,7 +521,7 @@ def referral(value: Referral) -> schemas.ReferralOut:
     return schemas.ReferralOut(
         referee_id=value.referee_id,
         referrer_id=value.referrer_id,
-        status=str(value.status),  # type: ignore[arg-type]
+        status=value.status.value,
         enrolled_at=value.created_at,
         qualified_at=value.qualified_at,
         completed_at=value.completed_at,
@@ -612,8 +613,8 @@ def order_event(result: OrderEventResult) -> schemas.OrderEventOut:
     return schemas.OrderEventOut(
         event_id=record.event_id,
         order_id=record.order_id,
-        type=str(record.type),  # type: ignore[arg-type]
-        outcome=str(record.outcome),  # type: ignore[arg-type]
+        type=record.type.value,
+        outcome=record.outcome.value,
         member_id=record.member_id,
         points=_order_event_points(result),
         transaction=transaction(entry) if entry else None,
@@ -636,7 +637,7 @@ def shopify_webhook(topic: str, result: OrderEventResult | None) -> schemas.Shop
         )
     return schemas.ShopifyWebhookOut(
         topic=topic,
-        outcome=str(result.record.outcome),  # type: ignore[arg-type]
+        outcome=result.record.outcome.value,
         order_id=result.record.order_id,
         member_id=result.record.member_id,
         points=_order_event_points(result),
