@@ -21,7 +21,7 @@ install: $(VENV)/.installed node_modules/.installed
 
 ## Start the API on http://127.0.0.1:$(PORT) on an embedded moto server, seeded with a demo brand.
 run: install
-	PORT=$(PORT) $(PY) -m chalicelib.cli run-local
+	PORT=$(PORT) $(PY) -m devtools.cli run-local
 
 ## The whole suite: unit, HTTP integration on moto and on DynamoDB Local, concurrency.
 test: install

@@ -115,7 +115,7 @@ class ItemMaker:
 
     def __init__(self, models: Any, *, profiles: bool) -> None:
         from chalicelib.domain.ids import new_member_id, new_transaction_id
-        from chalicelib.persistence.tenant_data import DUE_SHARDS, due_shard
+        from chalicelib.persistence.index_keys import DUE_SHARDS, due_shard
 
         self._models = models
         self._profiles = profiles

@@ -31,6 +31,8 @@ from chalicelib.services import PlatformServices, platform
 Auth = Literal["none", "operator", "tenant", "signature"]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: Set to ``true`` on an answer that replays an earlier request's (same Idempotency-Key).
+REPLAYED_HEADER = "Idempotent-Replayed"
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 MAX_PATH_PARAM_LENGTH = 64
 _PATH_PARAM = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_PATH_PARAM_LENGTH}}}")
@@ -93,6 +95,11 @@ class Result:
 
     model: BaseModel
     headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def replayable(cls, model: BaseModel, *, replayed: bool) -> Result:
+        """``model``, with ``Idempotent-Replayed: true`` when it replays an earlier request's answer."""
+        return cls(model=model, headers={REPLAYED_HEADER: "true"} if replayed else {})
 
 
 @dataclass(frozen=True)

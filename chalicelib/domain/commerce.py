@@ -20,14 +20,13 @@ cancellation reverses what is left. Refunds and cancellations need the paid even
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
+from chalicelib.domain import fingerprints
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import Conflict, IdempotencyKeyReused, MemberExists, NotFound
 from chalicelib.domain.ledger import LedgerEntry, MovementRequest, MovementType
@@ -108,7 +107,7 @@ class OrderEvent:
             "refund_amount": None if self.refund_amount is None else str(self.refund_amount),
             "customer": [self.customer.member_id, list(self.customer.external_ids), self.customer.email],
         }
-        return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+        return fingerprints.fingerprint(canonical, separators=fingerprints.JSON_DEFAULT)
 
     def ledger_key(self, suffix: str) -> str:
         return f"{INTAKE_KEY_PREFIX}{self.source}:{self.order_id}:{suffix}"

@@ -42,6 +42,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chalicelib.domain.backoff import backoff_seconds
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.csv_cells import unescape_cell
 from chalicelib.domain.errors import InvalidRequest, NotFound, RetryLater, TransientStoreError
@@ -671,7 +672,7 @@ class ImportService:
             except TransientStoreError:
                 if attempt == self._max_transient_failures:
                     raise RetryLater("storage is busy; the import resumes from its checkpoint") from None
-                self._sleep(min(0.2, 0.01 * 2**attempt))
+                self._sleep(backoff_seconds(attempt, base=0.01, cap=0.2, jitter="none"))
         results: dict[int, _Landed] = {}
         for landing in batch:
             found = taken.get(landing.row)

@@ -20,7 +20,6 @@ counters given back, and the coupon marked cancelled only if it is still issued.
 
 from __future__ import annotations
 
-import random
 import re
 import secrets
 import time
@@ -33,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from ulid import ULID
 
+from chalicelib.domain.backoff import backoff_seconds
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import (
     CodePoolNotUsed,
@@ -619,7 +619,7 @@ class RewardService:
         busy += 1
         if busy > MAX_BUSY_RETRIES:
             raise RetryLater("this reward is in high demand")
-        self.sleep(random.uniform(0, min(BUSY_BACKOFF_CAP_SECONDS, BUSY_BACKOFF_BASE_SECONDS * 2**busy)))
+        self.sleep(backoff_seconds(busy, base=BUSY_BACKOFF_BASE_SECONDS, cap=BUSY_BACKOFF_CAP_SECONDS, jitter="full"))
         return busy
 
     # --- what a member can redeem ---------------------------------------------------------------

@@ -105,11 +105,12 @@ def segment_problems(segments: frozenset[str], path: str = "segments") -> list[t
 
 
 @dataclass(frozen=True)
-class EarningRule:
-    rule_id: str
+class NewRule:
+    """What a rule says, before it is added: what ``RuleService.add`` takes. Checked when it
+    becomes an ``EarningRule``."""
+
     name: str
     kind: RuleKind
-    created_at: datetime
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     factor: Decimal | None = None
@@ -130,6 +131,14 @@ class EarningRule:
     cap: int | None = None
     #: Order rules only: the member must be in one of these segments (empty: every member).
     segments: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, kw_only=True)
+class EarningRule(NewRule):
+    """A rule of the tenant's: a ``NewRule`` with its id and the time it was added."""
+
+    rule_id: str
+    created_at: datetime
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, str]] = []
@@ -292,28 +301,6 @@ def evaluate(
     return Earning(points=sum(share.points for share in shares), breakdown=tuple(shares))
 
 
-@dataclass(frozen=True)
-class NewRule:
-    name: str
-    kind: RuleKind
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    factor: Decimal | None = None
-    points: int | None = None
-    skus: frozenset[str] = frozenset()
-    categories: frozenset[str] = frozenset()
-    weekdays: frozenset[str] = frozenset()
-    min_order_total: Decimal | None = None
-    every: int | None = None
-    at: int | None = None
-    activity: str | None = None
-    limit: int | None = None
-    per: Per | None = None
-    tiers: frozenset[str] = frozenset()
-    cap: int | None = None
-    segments: frozenset[str] = frozenset()
-
-
 def milestone_shares(rules: list[EarningRule], order_number: int, at: datetime) -> tuple[Share, ...]:
     """What the member's ``order_number``-th order gives under the milestone rules in force."""
     shares = []
@@ -357,7 +344,7 @@ class RuleService:
 
     def add(self, new: NewRule) -> EarningRule:
         now = self._clock()
-        rule = EarningRule(rule_id=new_rule_id(now), created_at=now, **vars(new))
+        rule = EarningRule(**vars(new), rule_id=new_rule_id(now), created_at=now)
         if sum(1 for r in self._store.list() if r.ends_at is None or r.ends_at > now) >= MAX_RULES:
             raise InvalidRequest.for_fields(
                 f"at most {MAX_RULES} rules may be in force or scheduled; end one first",

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ulid import ULID
 
+from chalicelib.domain.backoff import backoff_seconds
 from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.errors import InvalidRequest, NotFound, WebhookDisabled
 from chalicelib.domain.events import EventType
@@ -296,8 +297,15 @@ class DeliveryPolicy:
 
     def backoff(self, failures: int, rand: Callable[[], float]) -> timedelta:
         """Exponential, capped, with "equal jitter": between half and all of the step."""
-        step = min(self.backoff_cap.total_seconds(), self.backoff_base.total_seconds() * 2 ** max(failures - 1, 0))
-        return timedelta(seconds=step / 2 + rand() * step / 2)
+        return timedelta(
+            seconds=backoff_seconds(
+                max(failures - 1, 0),
+                base=self.backoff_base.total_seconds(),
+                cap=self.backoff_cap.total_seconds(),
+                jitter="equal",
+                rand=rand,
+            )
+        )
 
 
 @dataclass

@@ -18,6 +18,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from chalicelib.domain.ports import CouponWrite, CouponWriteKind, Page
 from chalicelib.domain.rewards import CodeSource, Coupon, CouponStatus, LimitPeriod, Reward, RewardType
 from chalicelib.persistence.errors import response_code, translate_transient
+from chalicelib.persistence.index_keys import sortable
 from chalicelib.persistence.pagination import decode_cursor, paginate
 
 if TYPE_CHECKING:
@@ -50,10 +51,6 @@ def member_coupons_partition(member_id: str) -> str:
     return f"MEMBER#{member_id}#COUPONS"
 
 
-def _sortable(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def add_coupon_write(models: TenantModels, tx: GuardedTransactWrite, write: CouponWrite) -> None:
     """One coupon write of a ledger transaction. Every kind is an update (so the transaction's
     items keep their order: deletes, puts, then updates, the coupon writes last of all)."""
@@ -74,7 +71,7 @@ def add_coupon_write(models: TenantModels, tx: GuardedTransactWrite, write: Coup
         model.points.set(coupon.points),
         model.issued_at.set(coupon.issued_at),
         model.gsi1pk.set(member_coupons_partition(coupon.member_id)),
-        model.gsi1sk.set(f"{_sortable(coupon.issued_at)}#{coupon.code}"),
+        model.gsi1sk.set(f"{sortable(coupon.issued_at)}#{coupon.code}"),
         *_set_or_remove(model.expires_at, coupon.expires_at),
         *_set_or_remove(model.limit_counter, coupon.limit_counter),
         *_set_or_remove(model.donation_counter, coupon.donation_counter),

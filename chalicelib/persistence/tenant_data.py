@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
@@ -35,6 +34,8 @@ from chalicelib.persistence.errors import (
     translate_transient,
 )
 from chalicelib.persistence.factory import TenantModels
+from chalicelib.persistence.index_keys import DUE_SHARDS, due_shard
+from chalicelib.persistence.index_keys import sortable as _sortable
 from chalicelib.persistence.limits import GuardedTransactWrite
 from chalicelib.persistence.models import (
     BalanceItem,
@@ -90,21 +91,10 @@ _BIRTHDAY_PREFIX = "BIRTHDAY#"
 _NOTICE = "#NOTICE"
 _RULE_PREFIX = "RULE#"
 _COUNTER_PREFIX = COUNTER_PREFIX
-#: Due lots spread over this many index partitions, so no single one runs hot.
-DUE_SHARDS = 8
 
 
 def lot_sk(lot_id: str) -> str:
     return f"{LOT_PREFIX}{lot_id}"
-
-
-def _sortable(moment: datetime) -> str:
-    """Fixed-width UTC timestamp: string order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def due_shard(member_id: str) -> int:
-    return int(hashlib.sha256(member_id.encode()).hexdigest()[:8], 16) % DUE_SHARDS
 
 
 def feed_partition(moment: datetime) -> str:

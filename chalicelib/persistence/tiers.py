@@ -3,7 +3,6 @@ in a ledger transaction (the member's entry in the index of due reviews, its eve
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING
 from chalicelib.domain.events import EventType
 from chalicelib.domain.tiers import Metric, Tier, TierProgram, TierWrite, WindowKind
 from chalicelib.persistence.errors import translate_transient
+from chalicelib.persistence.index_keys import due_shard, sortable
 
 if TYPE_CHECKING:
     from chalicelib.persistence.factory import TenantModels
@@ -20,15 +20,6 @@ if TYPE_CHECKING:
 TIER_REVIEW_PREFIX = "TIERS#"
 TIER_REVIEW_SK = "#TIERREVIEW"
 _VERSION_PREFIX = "TIERS#"
-_SHARDS = 8
-
-
-def _shard(member_id: str) -> int:
-    return int(hashlib.sha256(member_id.encode()).hexdigest()[:8], 16) % _SHARDS
-
-
-def _sortable(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def add_tier_write(models: TenantModels, tx: GuardedTransactWrite, write: TierWrite) -> None:
@@ -41,8 +32,8 @@ def add_tier_write(models: TenantModels, tx: GuardedTransactWrite, write: TierWr
         tx.save(
             review(
                 **key,
-                gsi2pk=f"{TIER_REVIEW_PREFIX}{_shard(write.member_id)}",
-                gsi2sk=f"{_sortable(write.review_at)}#{write.member_id}",
+                gsi2pk=f"{TIER_REVIEW_PREFIX}{due_shard(write.member_id)}",
+                gsi2sk=f"{sortable(write.review_at)}#{write.member_id}",
             )
         )
     if write.event is not None:
@@ -90,7 +81,7 @@ class TierProgramRepository:
                 for tier in program.tiers
             ],
         }
-        sk = f"{_VERSION_PREFIX}{_sortable(program.effective_from)}#{program.version_id}"
+        sk = f"{_VERSION_PREFIX}{sortable(program.effective_from)}#{program.version_id}"
         with translate_transient():
             self._models.rule(pk="PROGRAM", sk=sk, definition=json.dumps(definition)).save(
                 condition=self._models.rule.sk.does_not_exist()
@@ -106,7 +97,7 @@ class TierProgramRepository:
 
     def in_force(self, at: datetime) -> TierProgram | None:
         rule = self._models.rule
-        upper = f"{_VERSION_PREFIX}{_sortable(at)}#~"
+        upper = f"{_VERSION_PREFIX}{sortable(at)}#~"
         with translate_transient():
             rows = list(
                 rule.query("PROGRAM", rule.sk.between(_VERSION_PREFIX, upper), scan_index_forward=False, limit=1)

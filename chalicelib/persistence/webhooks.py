@@ -23,7 +23,6 @@ from chalicelib.domain.webhooks import (
     Attempt,
     Delivery,
     DeliveryStatus,
-    SigningSecret,
     Webhook,
     WebhookStatus,
 )
@@ -32,6 +31,7 @@ from chalicelib.persistence.errors import response_code, translate_transient
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.models import DeliveryItem, WebhookItem
 from chalicelib.persistence.pagination import decode_cursor, paginate
+from chalicelib.persistence.signing_secrets import decode_secrets, encode_secrets
 
 _WEBHOOKS = "WEBHOOKS"
 _WEBHOOK_SK = "#WEBHOOK"
@@ -221,13 +221,7 @@ def _webhook_attributes(webhook: Webhook) -> dict[str, Any]:
         "events": set(webhook.events),
         "description": webhook.description,
         "status": str(webhook.status),
-        "secrets": json.dumps(
-            [
-                {"s": s.sealed, "c": isoformat(s.created_at), "e": isoformat(s.expires_at) if s.expires_at else None}
-                for s in webhook.secrets
-            ],
-            separators=(",", ":"),
-        ),
+        "secrets": encode_secrets(webhook.secrets),
         "created_at": webhook.created_at,
         "updated_at": webhook.updated_at,
         "active_since": webhook.active_since,
@@ -245,14 +239,7 @@ def _to_webhook(item: WebhookItem) -> Webhook:
         events=frozenset(item.events or ()),
         description=item.description,
         status=WebhookStatus(item.status),
-        secrets=tuple(
-            SigningSecret(
-                sealed=s["s"],
-                created_at=datetime.fromisoformat(s["c"]),
-                expires_at=datetime.fromisoformat(s["e"]) if s["e"] else None,
-            )
-            for s in json.loads(item.secrets)
-        ),
+        secrets=decode_secrets(item.secrets),
         created_at=item.created_at,
         updated_at=item.updated_at,
         active_since=item.active_since,
