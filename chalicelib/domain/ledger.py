@@ -15,8 +15,6 @@ showed, so the replayed response is identical however late it comes.
 from __future__ import annotations
 
 import hashlib
-import json
-import random
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -26,6 +24,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from chalicelib.domain.backoff import backoff_seconds
 from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.dating import OccurredAtOutOfRange, check_occurred_at
 from chalicelib.domain.errors import (
@@ -43,6 +42,7 @@ from chalicelib.domain.errors import (
     TransientStoreError,
 )
 from chalicelib.domain.expiry import Lot, LotBook, LotChanges, merge
+from chalicelib.domain.fingerprints import fingerprint
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_transaction_id
 from chalicelib.domain.movement import Movement
 from chalicelib.domain.plans import BONUS_KEY_PREFIX, active_grant
@@ -360,8 +360,7 @@ class MovementRequest:
             "pending_days": self.pending_days,
             **({"order": _canonical_order(self.order)} if self.order is not None else {}),
         }
-        encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
-        return hashlib.sha256(encoded).hexdigest()
+        return fingerprint(canonical)
 
 
 def _canonical_order(order: Order) -> dict[str, Any]:
@@ -465,7 +464,9 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-        return random.uniform(0, min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** min(attempt, 16)))
+        return backoff_seconds(
+            min(attempt, 16), base=self.backoff_base_seconds, cap=self.backoff_cap_seconds, jitter="full"
+        )
 
 
 def settle(balance: Balance, lots: tuple[Lot, ...], now: datetime, as_of: datetime, *, max_lots: int) -> Settlement:
