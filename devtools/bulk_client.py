@@ -129,7 +129,8 @@ def split(data: bytes, *, part_bytes: int = DEFAULT_PART_BYTES) -> list[Part]:
         return [Part(data, [])]  # sent as it is: the API numbers its rows as the file does
     head = _line(header)
     parts: list[Part] = []
-    body, rows = io.BytesIO(), []
+    body = io.BytesIO()
+    rows: list[int] = []
     body.write(head)
     for number, record in records:
         line = _line(record)

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypedDict
 
 from devtools.dependencies import exit_for_missing_dependency, missing_dependencies_reported
 
@@ -25,12 +25,24 @@ except ImportError as missing:  # run by a Python without .venv's packages: say 
         raise
     exit_for_missing_dependency(missing, "devtools.cli")
 
+if TYPE_CHECKING:
+    from devtools.bulk_client import Client
+
 cli = typer.Typer(add_completion=False, help="Loyalty platform: local tooling.")
 console = Console()
 ROOT = Path(__file__).resolve().parents[1]
 
 DEMO_TENANT = "demo"
-DEMO_MEMBERS = [
+
+
+class _DemoMember(TypedDict):
+    external_id: str
+    email: str
+    name: str
+    points: int
+
+
+DEMO_MEMBERS: list[_DemoMember] = [
     {"external_id": "cust-1001", "email": "ada@example.com", "name": "Ada Lovelace", "points": 1200},
     {"external_id": "cust-1002", "email": "alan@example.com", "name": "Alan Turing", "points": 350},
     {"external_id": "cust-1003", "email": "grace@example.com", "name": "Grace Hopper", "points": 0},
@@ -268,7 +280,7 @@ _API = typer.Option(
 _KEY = typer.Option(..., "--key", envvar="LOYALTY_API_KEY", help="A tenant admin key (lk_...).")
 
 
-def _client(api: str, key: str):  # local tooling: the client class is imported lazily
+def _client(api: str, key: str) -> Client:  # local tooling: the client class is imported lazily
     from devtools.bulk_client import Client, RequestsTransport
 
     return Client(RequestsTransport(api), key)

@@ -34,6 +34,7 @@ class SerialMotoServer:
     @property
     def endpoint(self) -> str:
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # a TCP server's address: (host, port)
         return f"http://{host}:{port}"
 
     def start(self) -> SerialMotoServer:

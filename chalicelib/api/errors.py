@@ -52,7 +52,7 @@ def error_response(error: errors.LoyaltyError, *, idempotency_key: bool = False)
     message = error.message
     if isinstance(error, errors.RetryLater):
         message = f"{message}; {retry_advice(idempotency_key=idempotency_key)}"
-    headers = dict(JSON_HEADERS)
+    headers: dict[str, str | list[str]] = dict(JSON_HEADERS)
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="loyalty"'
     if status == 503:

@@ -8,16 +8,17 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from chalicelib.api import schemas
 from chalicelib.domain.api_keys import ApiKey, IssuedApiKey
 from chalicelib.domain.clock import isoformat
 from chalicelib.domain.commerce import OrderEventResult, Outcome
 from chalicelib.domain.csv_cells import escape_cell
+from chalicelib.domain.event_payloads import event_data
 from chalicelib.domain.events import Event
 from chalicelib.domain.exports import MemberRow
-from chalicelib.domain.imports import ImportJob, RowIssue
+from chalicelib.domain.imports import ImportJob, RowIssue, RowOutcome
 from chalicelib.domain.jobs import JobRun
 from chalicelib.domain.ledger import BalanceView, EarnPreview, LedgerEntry
 from chalicelib.domain.members import Member
@@ -29,7 +30,7 @@ from chalicelib.domain.rules import WEEKDAYS, Earning, EarningRule, Share
 from chalicelib.domain.shopify import IssuedIntegration, ShopifyIntegration
 from chalicelib.domain.tenants import Tenant
 from chalicelib.domain.tiers import Metric, TierProgram, TierStatus
-from chalicelib.domain.webhooks import Delivery, IssuedWebhook, SigningSecret, Webhook
+from chalicelib.domain.webhooks import Delivery, IssuedWebhook, SigningSecret, Webhook, WebhookStatus
 
 if TYPE_CHECKING:
     from chalicelib.domain.plans import PlanCatalog, Recording, Subscription
@@ -154,7 +155,7 @@ def transaction(entry: LedgerEntry) -> schemas.TransactionOut:
 
 def shares(breakdown: tuple[Share, ...]) -> list[schemas.ShareOut]:
     return [
-        schemas.ShareOut(source=share.source, name=share.name, points=share.points, rule_id=share.rule_id)  # type: ignore[arg-type]
+        schemas.ShareOut(source=share.source, name=share.name, points=share.points, rule_id=share.rule_id)
         for share in breakdown
     ]
 
@@ -168,7 +169,9 @@ def earning(value: Earning | EarnPreview) -> schemas.PreviewOut:
 
 
 def rule(value: EarningRule, now: datetime) -> schemas.RuleOut:
-    status = "ended" if value.ends_at and value.ends_at <= now else "scheduled" if not value.in_force(now) else "active"
+    status: Literal["ended", "scheduled", "active"] = (
+        "ended" if value.ends_at and value.ends_at <= now else "scheduled" if not value.in_force(now) else "active"
+    )
     return schemas.RuleOut(
         id=value.rule_id,
         name=value.name,
@@ -187,7 +190,7 @@ def rule(value: EarningRule, now: datetime) -> schemas.RuleOut:
         limit=value.limit,
         per=value.per,
         created_at=value.created_at,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         tiers=sorted(value.tiers),
         cap=value.cap,
         segments=sorted(value.segments),
@@ -215,7 +218,9 @@ def job_run(run: JobRun) -> schemas.JobRunOut:
 def reversal(entry: LedgerEntry) -> schemas.ReversalOut:
     requested = entry.requested or 0
     taken = -entry.points
-    outcome = "stopped_at_zero" if taken < requested else "clawed_back" if entry.balance_after.available < 0 else "full"
+    outcome: Literal["stopped_at_zero", "clawed_back", "full"] = (
+        "stopped_at_zero" if taken < requested else "clawed_back" if entry.balance_after.available < 0 else "full"
+    )
     return schemas.ReversalOut(
         transaction=transaction(entry),
         balance=balance(entry.view_after),
@@ -230,23 +235,17 @@ def reversal(entry: LedgerEntry) -> schemas.ReversalOut:
 
 
 def event(value: Event) -> schemas.EventOut:
-    if value.entry is not None:
-        data = transaction(value.entry).model_dump(mode="json")
-    elif value.notice is not None:
-        data = dict(value.notice.data)
-    else:
-        assert value.member is not None
-        data = {
-            "member_id": value.member.member_id,
-            "external_id": value.member.external_id,
-            "created_at": isoformat(value.member.created_at),
-        }
     return schemas.EventOut(
-        id=value.event_id, type=value.type, member_id=value.member_id, created_at=value.created_at, data=data
+        id=value.event_id,
+        type=value.type,
+        member_id=value.member_id,
+        created_at=value.created_at,
+        data=event_data(value),
     )
 
 
 def reward(value: Reward, stats: RewardStats, now: datetime) -> schemas.RewardOut:
+    status: Literal["archived", "ended", "active", "scheduled"]
     if value.archived:
         status = "archived"
     elif value.ends_at and value.ends_at <= now:
@@ -271,7 +270,7 @@ def reward(value: Reward, stats: RewardStats, now: datetime) -> schemas.RewardOu
         tiers=sorted(value.tiers),
         valid_days=value.valid_days,
         codes=value.codes,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         issued=stats.issued,
         remaining_stock=stats.remaining,
         cause_total_points=stats.cause_total,
@@ -323,14 +322,15 @@ def _figure(value: Decimal, metric: Metric) -> int | str:
 
 
 def tier_program(value: TierProgram, in_force: TierProgram | None, now: datetime) -> schemas.TierProgramOut:
+    status: Literal["scheduled", "active", "superseded"]
     if value.effective_from > now:
         status = "scheduled"
     else:
         status = "active" if in_force is not None and in_force.version_id == value.version_id else "superseded"
     return schemas.TierProgramOut(
         id=value.version_id,
-        metric=value.metric,  # type: ignore[arg-type]
-        window=schemas.TierWindowOut(kind=value.window, months=value.months),  # type: ignore[arg-type]
+        metric=value.metric.value,
+        window=schemas.TierWindowOut(kind=value.window.value, months=value.months),
         grace_periods=value.grace_periods,
         tiers=[
             schemas.TierOut(
@@ -343,7 +343,7 @@ def tier_program(value: TierProgram, in_force: TierProgram | None, now: datetime
         ],
         effective_from=value.effective_from,
         created_at=value.created_at,
-        status=status,  # type: ignore[arg-type]
+        status=status,
     )
 
 
@@ -356,12 +356,12 @@ def tier_status(value: TierStatus) -> schemas.TierStatusOut:
         expires_at=value.state.expires_at,
         multiplier=format(tier.multiplier, "f") if tier else None,
         perks=list(tier.perks) if tier else [],
-        metric=metric,  # type: ignore[arg-type]
+        metric=metric.value,
         qualifying=_figure(value.total, metric),
         progress=schemas.TierProgressOut(
             next_tier=following.next_tier,
             remaining=_figure(following.remaining, metric),
-            metric=metric,  # type: ignore[arg-type]
+            metric=metric.value,
         )
         if following
         else None,
@@ -410,7 +410,7 @@ def subscription(value: Subscription, now: datetime) -> schemas.SubscriptionOut:
         id=value.subscription_id,
         member_id=value.member_id,
         plan_id=value.plan_id,
-        status=status,  # type: ignore[arg-type]
+        status=status.value,
         tier=value.tier,
         multiplier=format(value.multiplier, "f"),
         starts_at=value.starts_at,
@@ -441,7 +441,7 @@ def recording(value: Recording) -> schemas.SubscriptionRecordOut:
         else None
     )
     return schemas.SubscriptionRecordOut(
-        outcome=value.outcome,  # type: ignore[arg-type]
+        outcome=value.outcome.value,
         subscription=subscription(value.subscription, value.recorded_at),
         join_bonus=bonus,
     )
@@ -535,7 +535,24 @@ def signing_secrets(secrets: Iterable[SigningSecret]) -> list[schemas.WebhookSec
     return [schemas.WebhookSecretOut(created_at=s.created_at, expires_at=s.expires_at) for s in secrets]
 
 
-def _webhook_fields(value: Webhook) -> dict[str, object]:
+class _WebhookFields(TypedDict):
+    """What WebhookOut and CreatedWebhook share."""
+
+    id: str
+    url: str
+    events: list[str]
+    description: str | None
+    status: WebhookStatus
+    secrets: list[schemas.WebhookSecretOut]
+    created_at: datetime
+    updated_at: datetime
+    failing_since: datetime | None
+    retry_at: datetime | None
+    disabled_at: datetime | None
+    disabled_reason: str | None
+
+
+def _webhook_fields(value: Webhook) -> _WebhookFields:
     return {
         "id": value.webhook_id,
         "url": value.url,
@@ -628,7 +645,19 @@ def shopify_webhook(topic: str, result: OrderEventResult | None) -> schemas.Shop
     )
 
 
-def _shopify_integration_fields(value: ShopifyIntegration) -> dict[str, object]:
+class _IntegrationFields(TypedDict):
+    """What ShopifyIntegrationOut and CreatedShopifyIntegration share."""
+
+    id: str
+    webhook_path: str
+    description: str | None
+    auto_enrol: bool
+    secrets: list[schemas.WebhookSecretOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+def _shopify_integration_fields(value: ShopifyIntegration) -> _IntegrationFields:
     return {
         "id": value.integration_id,
         "webhook_path": f"/v1/integrations/shopify/{value.integration_id}/webhooks",
@@ -648,11 +677,18 @@ def issued_shopify_integration(value: IssuedIntegration) -> schemas.CreatedShopi
     return schemas.CreatedShopifyIntegration(**_shopify_integration_fields(value.integration), secret=value.secret)
 
 
+#: A row issue is a row not imported: failed or skipped.
+_ISSUE_OUTCOMES: dict[RowOutcome, Literal["failed", "skipped"]] = {
+    RowOutcome.FAILED: "failed",
+    RowOutcome.SKIPPED: "skipped",
+}
+
+
 def import_issue(value: RowIssue) -> schemas.ImportRowIssueOut:
     return schemas.ImportRowIssueOut(
         row=value.row,
         external_id=value.external_id,
-        outcome=str(value.outcome),  # type: ignore[arg-type]
+        outcome=_ISSUE_OUTCOMES[value.outcome],
         code=value.code,
         message=value.message,
         details=value.details,

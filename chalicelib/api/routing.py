@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from chalice import Blueprint, Response
+from chalice.app import Request
 from pydantic import BaseModel, RootModel, ValidationError
 
 from chalicelib.api.errors import JSON_HEADERS, error_response, internal_error_response, invalid_request_from
@@ -189,18 +190,19 @@ def endpoint(
                     logger.append_keys(tenant_id=call.tenant.tenant_id, api_key_id=call.tenant.key_id)
                     annotate(tenant_id=call.tenant.tenant_id)
                     if not (partner_access and call.tenant.partner_id is not None):
-                        require_scope(call.tenant, scope)  # type: ignore[arg-type]
+                        assert scope is not None  # a tenant route names its scope (checked above)
+                        require_scope(call.tenant, scope)
                 _check_path_params(path_params)
                 if auth == "signature":
-                    call.raw_body = _within_limit(request.raw_body or b"", services.settings.max_body_bytes)
+                    call.raw_body = _within_limit(_raw_body(request), services.settings.max_body_bytes)
                 sent_key = call.headers.get(IDEMPOTENCY_HEADER.lower())
                 if idempotency_key or (optional_idempotency_key and sent_key is not None):
                     call.idempotency_key = _idempotency_key(sent_key)
                 limit = services.settings.max_import_body_bytes if large_body else services.settings.max_body_bytes
                 if body is not None and CSV_MEDIA in request_media and _is_csv(call.headers.get("content-type")):
-                    call.raw_body = _within_limit(request.raw_body or b"", limit)
+                    call.raw_body = _within_limit(_raw_body(request), limit)
                 elif body is not None:
-                    call.body = _parse_body(body, request.raw_body, limit)
+                    call.body = _parse_body(body, _raw_body(request), limit)
                 call.query = _parse_query(query, request.query_params)
                 result = handler(call, **path_params)
             except LoyaltyError as error:
@@ -261,6 +263,12 @@ def _idempotency_key(value: str | None) -> str:
         )
     refuse_minted_key(value)
     return value
+
+
+def _raw_body(request: Request) -> bytes:
+    """The request's body as bytes (Chalice decodes a base64 body and encodes a text one)."""
+    raw = request.raw_body
+    return raw.encode() if isinstance(raw, str) else raw or b""
 
 
 def _within_limit(raw: bytes, max_bytes: int) -> bytes:

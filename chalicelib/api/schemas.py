@@ -163,15 +163,15 @@ class _WholeNumbersToo:
         return str(value)
 
 
-def _decimal(pattern: str, maximum: int, description: str, *, minimum: int = 1, **field: Any) -> Any:
-    """A decimal field: a string matching ``pattern``, or a JSON integer from ``minimum`` (1:
-    positive) to ``maximum`` (every whole number the pattern accepts), see ``DECIMAL_RULE``."""
-    return Annotated[
-        str,
+def _decimal(pattern: str, maximum: int, description: str, *, minimum: int = 1, **field: Any) -> tuple[Any, ...]:
+    """The metadata of a decimal field, ``Annotated[str, *_decimal(...)]``: a string matching
+    ``pattern``, or a JSON integer from ``minimum`` (1: positive) to ``maximum`` (every whole
+    number the pattern accepts), see ``DECIMAL_RULE``."""
+    return (
         StringConstraints(pattern=pattern),
         _WholeNumbersToo(maximum, minimum),
         Field(description=f"{description} {DECIMAL_RULE}".strip(), **field),
-    ]
+    )
 
 
 # --- shared field types ------------------------------------------------------------------
@@ -190,20 +190,26 @@ Metadata = Annotated[
     Field(max_length=20, description="Up to 20 string pairs.", json_schema_extra=_keys_by_property_names),
 ]
 PositivePoints = Annotated[int, Field(ge=1, le=MAX_POINTS_PER_MOVEMENT, description="A whole number of points.")]
-Amount = _decimal(
-    _positive_decimal(12, 3),
-    10**12 - 1,
-    "A positive amount in the tenant's currency, with at most the currency's decimal places (EUR: 2, JPY: 0).",
-    examples=["12.50", 12],
-)
+Amount = Annotated[
+    str,
+    *_decimal(
+        _positive_decimal(12, 3),
+        10**12 - 1,
+        "A positive amount in the tenant's currency, with at most the currency's decimal places (EUR: 2, JPY: 0).",
+        examples=["12.50", 12],
+    ),
+]
 #: A part of an order (a discount, shipping, tax) that may be zero.
-OrderPart = _decimal(
-    r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,3})?$",
-    10**12 - 1,
-    "Zero or more in the tenant's currency, with at most the currency's decimal places.",
-    minimum=0,
-    examples=["5.00", 0],
-)
+OrderPart = Annotated[
+    str,
+    *_decimal(
+        r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,3})?$",
+        10**12 - 1,
+        "Zero or more in the tenant's currency, with at most the currency's decimal places.",
+        minimum=0,
+        examples=["5.00", 0],
+    ),
+]
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 Limit = Annotated[int, Field(ge=1, le=100)]
 #: Member segments, and the segments a campaign is limited to.
@@ -415,7 +421,9 @@ class ExpiryPolicyModel(StrictRequest):
         return self
 
 
-PointsRate = _decimal(_positive_decimal(6, 4), 999_999, "Points per one unit of the tenant's currency, greater than 0.")
+PointsRate = Annotated[
+    str, *_decimal(_positive_decimal(6, 4), 999_999, "Points per one unit of the tenant's currency, greater than 0.")
+]
 
 
 class ProgramRequest(StrictRequest):
@@ -463,7 +471,7 @@ class ProgramOut(Out):
 # --- earning rules and orders ---------------------------------------------------------------
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
-Factor = _decimal(r"^([1-9][0-9]?)(\.[0-9]{1,2})?$", 99, 'e.g. "1.5" or 2 (> 1, < 100).')
+Factor = Annotated[str, *_decimal(r"^([1-9][0-9]?)(\.[0-9]{1,2})?$", 99, 'e.g. "1.5" or 2 (> 1, < 100).')]
 
 
 ActivityType = Annotated[
@@ -1228,12 +1236,17 @@ class DeliveryList(Out):
 # --- tiers -------------------------------------------------------------------------------------
 
 TierName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
-TierThreshold = _decimal(
-    _positive_decimal(12, 3),
-    10**12 - 1,
-    "In the metric's unit: points or orders (whole), or an amount of the tenant's currency.",
-)
-TierMultiplier = _decimal(r"^(10|[1-9])(\.[0-9]{1,2})?$", 10, 'Earning multiplier, 1 to 10, e.g. "1.5" or 2.')
+TierThreshold = Annotated[
+    str,
+    *_decimal(
+        _positive_decimal(12, 3),
+        10**12 - 1,
+        "In the metric's unit: points or orders (whole), or an amount of the tenant's currency.",
+    ),
+]
+TierMultiplier = Annotated[
+    str, *_decimal(r"^(10|[1-9])(\.[0-9]{1,2})?$", 10, 'Earning multiplier, 1 to 10, e.g. "1.5" or 2.')
+]
 Perk = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=_NOT_BLANK)]
 
 
@@ -1451,7 +1464,9 @@ PartnerId = Annotated[
         examples=["coffee-co"],
     ),
 ]
-Rate = _decimal(_positive_decimal(6, 4), 999_999, "Greater than 0, at most 4 decimal places.", examples=["2.5", 2])
+Rate = Annotated[
+    str, *_decimal(_positive_decimal(6, 4), 999_999, "Greater than 0, at most 4 decimal places.", examples=["2.5", 2])
+]
 
 
 class CreatePartnerRequest(StrictRequest):

@@ -48,19 +48,20 @@ class ActivityService:
             earning = self._rules.activity(
                 activity.member_id, activity.type, at, activity.timezone, self._points.counter
             )
+            points: int | None = earning.points
         except (BusinessRuleViolation, OccurredAtOutOfRange):
             # The retry of an activity that used the last allowance is a replay, not a refusal.
             first = self._points.replay(activity.idempotency_key)
             if first is None:
                 raise
-            earning = None
+            earning, points = None, first.uncapped_points
         return self._points.move(
             MovementRequest(
                 member_id=activity.member_id,
                 movement=MovementType.EARN,
                 idempotency_key=activity.idempotency_key,
                 # A replay asks what the first asked (before any earning cap cut it): same fingerprint.
-                points=earning.points if earning else first.uncapped_points,  # type: ignore[union-attr]
+                points=points,
                 reference=activity.reference,
                 description=activity.description or f"activity: {activity.type}",
                 occurred_at=activity.occurred_at,

@@ -168,6 +168,7 @@ class OrderIntakeService:
         existing = self._store.get(event.source, event.order_id, event.event_id)
         if existing is not None:
             return self._replay(existing, fingerprint)
+        entry: LedgerEntry | None
         if event.type is OrderEventType.PAID:
             record, entry = self._paid(event, fingerprint)
         else:

@@ -29,6 +29,7 @@ row imports as it was.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import csv
 import io
@@ -247,7 +248,7 @@ class ImportStore(Protocol):
     def list(self, *, limit: int, cursor: str | None) -> Page[ImportJob]:
         """Newest first."""
 
-    def open_imports(self) -> list[str]:
+    def open_imports(self) -> builtins.list[str]:
         """Ids of imports neither completed nor failed, through a sparse index."""
 
     def claim(self, import_id: str, *, owner: str, now: datetime, until: datetime) -> ImportJob | None:
@@ -517,7 +518,7 @@ class ImportService:
         self.get(import_id)
         return self._store.issues(import_id, limit=limit, cursor=cursor)
 
-    def open_imports(self) -> list[str]:
+    def open_imports(self) -> builtins.list[str]:
         return self._store.open_imports()
 
     # --- the job unit --------------------------------------------------------------------------
@@ -662,7 +663,7 @@ class ImportService:
         entry = replace(opening.entry, balance_after=balance) if opening.entry is not None else None
         return Landing(row, member, balance, entry, opening.lots, tier)
 
-    def _land_batch(self, job: ImportJob, batch: list[Landing]) -> dict[int, _Landed]:
+    def _land_batch(self, job: ImportJob, batch: builtins.list[Landing]) -> dict[int, _Landed]:
         """Write the rows (one transaction; rows whose external id is taken are left out and the
         rest written), retrying storage that is busy."""
         for attempt in range(1, self._max_transient_failures + 1):

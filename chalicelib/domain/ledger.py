@@ -275,7 +275,7 @@ class BalanceView:
         return self.balance.pending - self.matured
 
     @classmethod
-    def at(cls, balance: Balance, lots: tuple[Lot, ...] | None, moment: datetime) -> BalanceView:
+    def at(cls, balance: Balance, lots: Sequence[Lot] | None, moment: datetime) -> BalanceView:
         """The view at ``moment``; ``lots`` are needed only when ``balance.needs_lots(moment)``."""
         if not balance.needs_lots(moment):
             view = cls(balance, 0, balance.next_expiry_at, balance.next_expiry_points)
@@ -469,7 +469,7 @@ class RetryPolicy:
         )
 
 
-def settle(balance: Balance, lots: tuple[Lot, ...], now: datetime, as_of: datetime, *, max_lots: int) -> Settlement:
+def settle(balance: Balance, lots: Sequence[Lot], now: datetime, as_of: datetime, *, max_lots: int) -> Settlement:
     """Maturities, then expiries, due at ``as_of``: their entries, the balance and lots after.
 
     At most ``max_lots`` lots are settled (each costs up to three transaction items), so a
@@ -900,6 +900,7 @@ class PointsService:
         for step in steps:
             step.complete(movement)
         entry = self._entry(movement)
+        assert movement.after is not None  # apply set it
         try:
             self._ledger.commit(
                 [*settled.entries, entry],
@@ -911,10 +912,10 @@ class PointsService:
         except IdempotencyKeyTaken:
             return self._replay_or_raise(request, None)
         except WriteRefused as refused:
-            refusal = refused.refusal()
-            if refusal is None:  # what the write was decided on moved since it was read: decide again
+            ending = refused.refusal()
+            if ending is None:  # what the write was decided on moved since it was read: decide again
                 raise BalanceChanged(request.member_id) from None
-            return self._replay_or_raise(request, refusal)
+            return self._replay_or_raise(request, ending)
         return MovementResult(entry=entry, replayed=False, writes=tuple(movement.writes))
 
     def _apply(self, movement: Movement, transaction_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -192,10 +193,10 @@ class RewardStore(Protocol):
     def member_coupons(self, member_id: str, *, limit: int, cursor: str | None) -> Page[Coupon]:
         """The member's coupons, newest first."""
 
-    def pool_codes(self, reward_id: str, *, limit: int) -> list[str]:
+    def pool_codes(self, reward_id: str, *, limit: int) -> builtins.list[str]:
         """Some codes of the reward's pool that are still available (eventually consistent)."""
 
-    def existing_codes(self, codes: Sequence[str]) -> list[str]:
+    def existing_codes(self, codes: Sequence[str]) -> builtins.list[str]:
         """Those of ``codes`` that are taken already (in a pool or issued), in any reward."""
 
     def add_pool_codes(self, coupons: Sequence[Coupon]) -> None:

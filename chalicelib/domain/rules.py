@@ -29,12 +29,13 @@ with the program's rounding on its own, so the breakdown always sums to the tota
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.clock import Clock, utc_now
@@ -230,11 +231,15 @@ class EarningRule(NewRule):
         return line.sku in self.skus or (line.category is not None and line.category in self.categories)
 
 
+#: Where a share of the breakdown comes from (see the API's ShareOut for each one's meaning).
+ShareSource = Literal["base", "discount", "rule", "tier", "plan", "cap", "requested"]
+
+
 @dataclass(frozen=True)
 class Share:
     """One line of the breakdown: what a rule (or the base rate) gave."""
 
-    source: str
+    source: ShareSource
     name: str
     points: int
     rule_id: str | None = None
@@ -401,7 +406,7 @@ class RuleService:
             )
         return ActivityEarning(sum(share.points for share in shares), tuple(shares), tuple(counters))
 
-    def all(self) -> list[EarningRule]:
+    def all(self) -> builtins.list[EarningRule]:
         """Every rule, past, present and scheduled (one read; callers filter by ``in_force``)."""
         return self._store.list()
 
@@ -413,7 +418,7 @@ class RuleService:
         tier: Tier | None = None,
         segments: frozenset[str] = frozenset(),
         *,
-        rules: list[EarningRule] | None = None,
+        rules: builtins.list[EarningRule] | None = None,
         plan: PlanGrant | None = None,
     ) -> Earning:
         """What ``order`` earns at ``at``: the program's rate and the rules in force then

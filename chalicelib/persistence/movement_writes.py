@@ -74,10 +74,10 @@ class _Counter(_Writer):
         counter = models.counter
         limit = None
         if write.at_most is not None:
-            limit = counter.count.does_not_exist() | (counter.count <= write.at_most - write.by)
+            limit = counter.value.does_not_exist() | (counter.value <= write.at_most - write.by)
         tx.update(
             counter(pk=f"{COUNTER_PREFIX}{write.name}", sk=COUNTER_SK),
-            actions=[counter.count.add(write.by)],
+            actions=[counter.value.add(write.by)],
             condition=limit,
             label=write,
         )

@@ -40,6 +40,7 @@ from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, cancellation_
 from chalicelib.persistence.index_keys import DUE_SHARDS, due_shard, sortable
 from chalicelib.persistence.limits import GuardedTransactWrite
 from chalicelib.persistence.pagination import decode_cursor, paginate
+from chalicelib.persistence.tiers import tier_unchanged
 
 if TYPE_CHECKING:
     from chalicelib.domain.ledger import Balance
@@ -191,7 +192,7 @@ def add_plan_write(
         tx.save(_subscription_item(models, subscription), condition=condition, label=subscription)
     if write.period is not None:
         period = write.period
-        data = {
+        data: dict[str, Any] = {
             "member": period.member_id,
             "sub": period.subscription_id,
             "plan": period.plan_id,
@@ -365,8 +366,6 @@ class SubscriptionRepository:
 
     def apply(self, previous: Balance, write: PlanWrite) -> None:
         """The balance's grant (only if its tier_rev is still the one read) and the write."""
-        from chalicelib.persistence.tenant_data import _tier_unchanged
-
         new = write.apply(previous, previous)
         balance = self._models.balance
         try:
@@ -374,7 +373,7 @@ class SubscriptionRepository:
                 tx.update(
                     balance(pk=f"{_MEMBER}{previous.member_id}", sk=_BALANCE_SK),
                     actions=[*plan_actions(balance, new), balance.tier_rev.set(new.tier_rev)],
-                    condition=balance.pk.exists() & _tier_unchanged(balance, previous),
+                    condition=balance.pk.exists() & tier_unchanged(balance, previous),
                 )
                 add_plan_write(self._models, tx, write)
         except TransactWriteError as error:

@@ -182,6 +182,7 @@ class ReferralRepository:
             )
 
     def finish(self, referral: Referral, event: Notice) -> bool:
+        assert referral.completed_at is not None, "a finished referral carries its time"
         models = self._models
         model, notice = models.referral, models.notice
         tx = GuardedTransactWrite(connection=model._get_connection().connection)

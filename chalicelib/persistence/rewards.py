@@ -7,6 +7,7 @@ pool uploads). Every write states its condition.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -57,6 +58,7 @@ def add_coupon_write(models: TenantModels, tx: GuardedTransactWrite, write: Coup
     model, coupon = models.coupon, write.coupon
     item = model(pk=coupon_pk(coupon.code), sk=_COUPON_SK)
     if write.kind is CouponWriteKind.CANCEL:
+        assert coupon.cancelled_at is not None, "a cancelled coupon carries its time"
         tx.update(
             item,
             actions=[model.status.set(str(CouponStatus.CANCELLED)), model.cancelled_at.set(coupon.cancelled_at)],
@@ -165,7 +167,7 @@ class RewardRepository:
             keys = [(f"{_COUNTER_PREFIX}{name}", "#COUNTER") for name in unique[start : start + _BATCH_GET]]
             with translate_transient():
                 for item in model.batch_get(keys, consistent_read=True):
-                    found[item.pk.removeprefix(_COUNTER_PREFIX)] = int(item.count or 0)
+                    found[item.pk.removeprefix(_COUNTER_PREFIX)] = int(item.value or 0)
         return {name: found.get(name, 0) for name in unique}
 
     # --- coupons and pool codes ---------------------------------------------------------
@@ -186,12 +188,12 @@ class RewardRepository:
             )
             return paginate(rows, limit=limit, key_of=_index_key, convert=_to_coupon)
 
-    def pool_codes(self, reward_id: str, *, limit: int) -> list[str]:
+    def pool_codes(self, reward_id: str, *, limit: int) -> builtins.list[str]:
         with translate_transient():
             rows = self._models.coupon.gsi1.query(pool_partition(reward_id), limit=limit)
             return [str(row.gsi1sk) for row in rows]
 
-    def existing_codes(self, codes: Sequence[str]) -> list[str]:
+    def existing_codes(self, codes: Sequence[str]) -> builtins.list[str]:
         model = self._models.coupon
         found: list[str] = []
         for start in range(0, len(codes), _BATCH_GET):
@@ -220,6 +222,7 @@ class RewardRepository:
                 )
 
     def mark_used(self, coupon: Coupon, *, now: datetime) -> bool:
+        assert coupon.used_at is not None and coupon.used_key is not None, "a used coupon carries its time and key"
         model = self._models.coupon
         condition = (model.status == str(CouponStatus.ISSUED)) & (
             model.expires_at.does_not_exist() | (model.expires_at > now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
@@ -59,7 +60,7 @@ from chalicelib.persistence.referrals import (
     new_referral_item,
     referral_code_pk,
 )
-from chalicelib.persistence.tiers import TIER_REVIEW_PREFIX, add_tier_write
+from chalicelib.persistence.tiers import TIER_REVIEW_PREFIX, add_tier_write, tier_unchanged
 
 _MEMBERS = "MEMBERS"
 _INDEX_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")
@@ -357,7 +358,7 @@ class MemberRepository:
             raise
         return _to_member(item)
 
-    def _profile_actions(self, member_id: str, changes: MemberChanges, at: datetime) -> list[Any]:
+    def _profile_actions(self, member_id: str, changes: MemberChanges, at: datetime) -> builtins.list[Any]:
         model = self._models.member
         actions = [model.updated_at.set(at)]
         for name in sorted(changes.fields_set):
@@ -483,7 +484,7 @@ class LedgerRepository:
                 tx.update(
                     balance(pk=member_pk(member_id), sk=BALANCE),
                     actions=actions,
-                    condition=(balance.version == previous.version) & _tier_unchanged(balance, previous),
+                    condition=(balance.version == previous.version) & tier_unchanged(balance, previous),
                 )
                 before_lots = [(write, writer) for write, writer in ordered if writer_of(write)[0] < 0]
                 for write, writer in before_lots:
@@ -522,7 +523,7 @@ class LedgerRepository:
                 tx.update(
                     balance(pk=member_pk(previous.member_id), sk=BALANCE),
                     actions=_tier_actions(balance, new),
-                    condition=(balance.version == previous.version) & _tier_unchanged(balance, previous),
+                    condition=(balance.version == previous.version) & tier_unchanged(balance, previous),
                 )
                 add_tier_write(models, tx, tier)
         except TransactWriteError as error:
@@ -547,7 +548,7 @@ class LedgerRepository:
                 item = self._models.counter.get(f"{_COUNTER_PREFIX}{name}", "#COUNTER", consistent_read=True)
             except DoesNotExist:
                 return 0
-        return int(item.count or 0)
+        return int(item.value or 0)
 
     def due_lots(self, as_of: datetime, *, maturity: bool = False) -> Iterator[tuple[str, str]]:
         """(member, lot id) of due lots, and (member, ``LAPSE``) of inactive balances."""
@@ -611,11 +612,6 @@ def _tier_actions(balance: type[BalanceItem], new: Balance) -> list[Any]:
     ]
 
 
-def _tier_unchanged(balance: type[BalanceItem], previous: Balance) -> Any:
-    """The review job changes a tier without an entry (so without moving ``version``)."""
-    return balance.tier_rev == previous.tier_rev if previous.tier_rev else balance.tier_rev.does_not_exist()
-
-
 class JobRunRepository:
     def __init__(self, models: TenantModels) -> None:
         self._models = models
@@ -671,9 +667,7 @@ class EventRepository:
 
     def read_day(self, day: date, *, after: str, upper: str, limit: int) -> list[Event]:
         ledger, member = self._models.ledger, self._models.member
-        condition = ledger.gsi3sk <= upper
-        if after:
-            condition = ledger.gsi3sk.between(after, upper)
+        condition = ledger.gsi3sk.between(after, upper) if after else ledger.gsi3sk <= upper
         with translate_transient():
             raw = ledger._get_connection().query(
                 f"EVENTS#{day.isoformat()}", range_key_condition=condition, index_name="feed", limit=limit + 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.events import EventType
 from chalicelib.domain.tiers import Metric, Tier, TierProgram, TierWrite, WindowKind
@@ -14,24 +14,33 @@ from chalicelib.persistence.errors import translate_transient
 from chalicelib.persistence.index_keys import due_shard, sortable
 
 if TYPE_CHECKING:
+    from chalicelib.domain.ledger import Balance
     from chalicelib.persistence.factory import TenantModels
     from chalicelib.persistence.limits import GuardedTransactWrite
+    from chalicelib.persistence.models import BalanceItem
 
 TIER_REVIEW_PREFIX = "TIERS#"
 TIER_REVIEW_SK = "#TIERREVIEW"
 _VERSION_PREFIX = "TIERS#"
 
 
+def tier_unchanged(balance: type[BalanceItem], previous: Balance) -> Any:
+    """The condition that the member's tier is still the one read: the review job changes a tier
+    without a ledger entry (so without moving the balance's ``version``), and moves ``tier_rev``."""
+    return balance.tier_rev == previous.tier_rev if previous.tier_rev else balance.tier_rev.does_not_exist()
+
+
 def add_tier_write(models: TenantModels, tx: GuardedTransactWrite, write: TierWrite) -> None:
     """The review index entry (put at its new time, or deleted) and the ``tier.changed`` event."""
     review = models.tier_review
-    key = {"pk": f"MEMBER#{write.member_id}", "sk": TIER_REVIEW_SK}
+    pk = f"MEMBER#{write.member_id}"
     if write.review_at is None:
-        tx.delete(review(**key))
+        tx.delete(review(pk=pk, sk=TIER_REVIEW_SK))
     else:
         tx.save(
             review(
-                **key,
+                pk=pk,
+                sk=TIER_REVIEW_SK,
                 gsi2pk=f"{TIER_REVIEW_PREFIX}{due_shard(write.member_id)}",
                 gsi2sk=f"{sortable(write.review_at)}#{write.member_id}",
             )

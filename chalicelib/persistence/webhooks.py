@@ -10,6 +10,7 @@ are deterministic, so a replayed dispatch rewrites the same records.
 
 from __future__ import annotations
 
+import builtins
 import json
 from datetime import datetime
 from typing import Any
@@ -119,7 +120,7 @@ class WebhookRepository:
         model = self._models.webhook
         self._update(webhook_id, [model.drain_lease_until.remove()], model.pk.exists())
 
-    def _update(self, webhook_id: str, actions: list[Any], condition: Any) -> bool:
+    def _update(self, webhook_id: str, actions: builtins.list[Any], condition: Any) -> bool:
         item = self._models.webhook(pk=webhook_pk(webhook_id), sk=_WEBHOOK_SK)
         try:
             with translate_transient():
@@ -132,7 +133,7 @@ class WebhookRepository:
 
     # --- deliveries ----------------------------------------------------------------------------
 
-    def save_deliveries(self, deliveries: list[Delivery]) -> None:
+    def save_deliveries(self, deliveries: builtins.list[Delivery]) -> None:
         if not deliveries:
             return
         with translate_transient(), self._models.delivery.batch_write() as batch:
@@ -167,7 +168,7 @@ class WebhookRepository:
             )
         return paginate(rows, limit=limit, key_of=lambda row: {"pk": row.pk, "sk": row.sk}, convert=_to_delivery)
 
-    def outbox(self, webhook_id: str, *, limit: int) -> list[Delivery]:
+    def outbox(self, webhook_id: str, *, limit: int) -> builtins.list[Delivery]:
         with translate_transient():
             rows = self._models.delivery.gsi1.query(outbox_partition(webhook_id), limit=limit)
             return [_to_delivery(row) for row in rows]
