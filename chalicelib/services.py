@@ -26,6 +26,7 @@ from chalicelib.domain.program import ProgramService
 from chalicelib.domain.referrals import ReferralCompletionJob, ReferralService
 from chalicelib.domain.rewards import RewardService
 from chalicelib.domain.rules import RuleService
+from chalicelib.domain.steps import movement_steps
 from chalicelib.domain.tenants import TenantService
 from chalicelib.domain.tiers import TierReviewJob, TierService
 from chalicelib.persistence.control import ApiKeyRepository, TenantRepository
@@ -166,9 +167,14 @@ class PlatformServices:
             clock=clock,
             retry=self.retry_policy,
             rules=rules,
-            tiers=tiers,
-            referrals=referrals,
-            segments_of=members.segments_of,
+            steps=movement_steps(
+                points=lambda: points,
+                counter=ledger.get_counter,
+                rules=rules,
+                tiers=tiers,
+                referrals=referrals,
+                segments_of=members.segments_of,
+            ),
         )
         notify = NotificationJob(
             ledger=ledger,

@@ -18,13 +18,14 @@ def backoff_seconds(
     base: float,
     cap: float = math.inf,
     jitter: Jitter,
-    rand: Callable[[], float] = random.random,
+    rand: Callable[[], float] | None = None,
 ) -> float:
     """The wait after ``attempt`` doublings: the step ``base * 2**attempt``, at most ``cap``,
-    jittered with ``rand()`` (in [0, 1))."""
+    jittered with ``rand()`` (in [0, 1); default ``random.random``, looked up at each call)."""
     step = min(cap, base * 2**attempt)
+    draw = rand or random.random
     if jitter == "none":
         return step
     if jitter == "full":
-        return rand() * step
-    return step / 2 + rand() * step / 2
+        return draw() * step
+    return step / 2 + draw() * step / 2

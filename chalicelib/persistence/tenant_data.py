@@ -19,18 +19,13 @@ from chalicelib.domain.jobs import JobName, JobRun, RunStatus
 from chalicelib.domain.ledger import Balance, LedgerEntry, MovementType
 from chalicelib.domain.members import EnrolmentRecord, Member, MemberChanges
 from chalicelib.domain.notifications import Notice
-from chalicelib.domain.plans import PlanWrite, PlanWriteRefused
 from chalicelib.domain.ports import (
     BalanceChanged,
-    CounterChange,
-    CounterLimitReached,
-    CouponWrite,
-    CouponWriteRefused,
     IdempotencyKeyTaken,
     Page,
 )
 from chalicelib.domain.program import Program, Rounding
-from chalicelib.domain.referrals import CardCodeTaken, Referral, ReferralCodeTaken, ReferralQualification
+from chalicelib.domain.referrals import CardCodeTaken, Referral, ReferralCodeTaken
 from chalicelib.domain.rules import EarningRule, Per, RuleKind, Share
 from chalicelib.domain.tiers import TierWrite
 from chalicelib.persistence.errors import (
@@ -54,18 +49,17 @@ from chalicelib.persistence.models import (
     ProgramItem,
     RuleItem,
 )
+from chalicelib.persistence.movement_writes import COUNTER_PREFIX, in_order, writer_of
 from chalicelib.persistence.pagination import decode_cursor, paginate
-from chalicelib.persistence.plans import add_plan_write, decode_grant, plan_actions, refused_plan_items
+from chalicelib.persistence.plans import decode_grant
 from chalicelib.persistence.referrals import (
     CODE_SK,
-    add_referral_qualification,
     card_code_pk,
     code_owner,
     guard_item,
     new_referral_item,
     referral_code_pk,
 )
-from chalicelib.persistence.rewards import add_coupon_write
 from chalicelib.persistence.tiers import TIER_REVIEW_PREFIX, add_tier_write, tier_unchanged
 
 _MEMBERS = "MEMBERS"
@@ -97,7 +91,7 @@ _MATURES_PREFIX = "MATURES#"
 _BIRTHDAY_PREFIX = "BIRTHDAY#"
 _NOTICE = "#NOTICE"
 _RULE_PREFIX = "RULE#"
-_COUNTER_PREFIX = "COUNTER#"
+_COUNTER_PREFIX = COUNTER_PREFIX
 
 
 def lot_sk(lot_id: str) -> str:
@@ -451,15 +445,12 @@ class LedgerRepository:
         lots: LotChanges,
         *,
         request_entry: bool = True,
-        counters: Sequence[CounterChange] = (),
-        coupons: Sequence[CouponWrite] = (),
-        tier: TierWrite | None = None,
-        referral: ReferralQualification | None = None,
-        plan: PlanWrite | None = None,
+        writes: Sequence[object] = (),
     ) -> None:
         models = self._models
         balance, lot = models.balance, models.lot
         member_id = previous.member_id
+        ordered = in_order(writes)
         actions = [
             balance.available.set(new.available),
             balance.lifetime_earned.set(new.lifetime_earned),
@@ -484,7 +475,7 @@ class LedgerRepository:
             *_lapse_index(balance, new),
             *_tier_actions(balance, new),
             *([balance.referral_from.remove()] if previous.referral_from and not new.referral_from else []),
-            *(plan_actions(balance, new) if plan is not None else ()),
+            *(action for write, writer in ordered for action in writer.balance_actions(balance, write, new)),
         ]
         try:
             with translate_transient(), _transaction(models) as tx:
@@ -495,31 +486,18 @@ class LedgerRepository:
                     actions=actions,
                     condition=(balance.version == previous.version) & tier_unchanged(balance, previous),
                 )
-                if tier is not None:
-                    add_tier_write(models, tx, tier)
-                if referral is not None:
-                    add_referral_qualification(models, tx, referral)
+                before_lots = [(write, writer) for write, writer in ordered if writer_of(write)[0] < 0]
+                for write, writer in before_lots:
+                    writer.add(models, tx, write, entries)
                 for created in lots.created:
                     tx.save(_to_lot_item(models, created), condition=lot.pk.does_not_exist())
                 for changed in lots.updated:  # whole item: its index keys may move (pending -> expiring)
                     tx.save(_to_lot_item(models, changed), condition=lot.pk.exists())
                 for gone in lots.deleted:
                     tx.delete(lot(pk=member_pk(member_id), sk=lot_sk(gone.lot_id)), condition=lot.pk.exists())
-                for change in counters:
-                    counter = models.counter
-                    limit = None
-                    if change.at_most is not None:
-                        limit = counter.value.does_not_exist() | (counter.value <= change.at_most - change.by)
-                    tx.update(
-                        counter(pk=f"{_COUNTER_PREFIX}{change.name}", sk="#COUNTER"),
-                        actions=[counter.value.add(change.by)],
-                        condition=limit,
-                        label=change,
-                    )
-                for write in coupons:
-                    add_coupon_write(models, tx, write)
-                if plan is not None:  # a join bonus: the plan change rides in its transaction
-                    add_plan_write(models, tx, plan, bonus_transaction_id=entries[-1].transaction_id)
+                for write, writer in ordered:
+                    if writer_of(write)[0] > 0:
+                        writer.add(models, tx, write, entries)
         except TransactWriteError as error:
             codes = cancellation_codes(error)
             # The reasons follow the request's order, not the order of the calls above.
@@ -528,14 +506,9 @@ class LedgerRepository:
             ]
             if request_entry and any(label is entries[-1] for label in refused):
                 raise IdempotencyKeyTaken(entries[-1].idempotency_key) from None
-            for change in counters:
-                if any(label is change for label in refused):
-                    raise CounterLimitReached(change) from None
-            for write in coupons:
-                if any(label is write for label in refused):
-                    raise CouponWriteRefused(write) from None
-            if plan is not None and refused_plan_items(plan, refused):
-                raise PlanWriteRefused(member_id) from None
+            for write, writer in ordered:
+                if (own := writer.refused(write, refused)) is not None:
+                    raise own from None
             if "ConditionalCheckFailed" in codes:
                 raise BalanceChanged(member_id) from None
             if any(code in RETRYABLE_CANCELLATIONS for code in codes):

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain import ledger as ledger_module
+from chalicelib.domain import backoff as backoff_module
 from chalicelib.domain.errors import (
     AmountTooSmall,
     BalanceLimitExceeded,
@@ -661,7 +661,7 @@ def test_transient_backoff_grows_exponentially_up_to_the_cap(
 ) -> None:
 
     # Given jitter pinned to its upper bound
-    monkeypatch.setattr(ledger_module.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(backoff_module.random, "random", lambda: 1.0)
     member = world.enrol()
     service = world.service(RetryPolicy(max_transient_failures=6, backoff_base_seconds=0.01, backoff_cap_seconds=0.05))
     world.ledger.fail_next_commit(TransientStoreError("throttled"), times=6)
@@ -676,7 +676,7 @@ def test_transient_backoff_grows_exponentially_up_to_the_cap(
 
 def test_race_backoff_stops_growing_after_the_third_race(world: Ledgerland, monkeypatch: pytest.MonkeyPatch) -> None:
 
-    monkeypatch.setattr(ledger_module.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(backoff_module.random, "random", lambda: 1.0)
     member = world.enrol()
     service = world.service(RetryPolicy(max_balance_races=6, backoff_base_seconds=0.001, backoff_cap_seconds=1.0))
     world.ledger.fail_next_commit(BalanceChanged(member), times=6)
