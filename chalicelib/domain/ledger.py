@@ -833,12 +833,9 @@ class PointsService:
             order = request.order
             at = request.occurred_at or self._clock()
             earning = self._rules.earning(order, at, request.timezone, rules=rules)
+            # An order that earns nothing at the rate and rules may still reach a milestone: it is
+            # refused only once the member's own shares are known (see _attempt).
             points, amount, breakdown = earning.points, format(order.total, "f"), earning.breakdown
-            if points <= 0:
-                raise AmountTooSmall(
-                    f"order {order.order_id!r} earns no points under the program in force",
-                    details={"amount": amount, "points": points},
-                )
         elif request.amount is not None and request.movement is MovementType.REVERSE:
             # A refund: what it takes back depends on what the reference earned (see _take_back).
             amount, points = format(parse_amount(request.amount, request.currency or ""), "f"), 0
@@ -894,6 +891,11 @@ class PointsService:
         try:
             for step in steps:
                 step.decide(movement)
+            if request.order is not None and sum(s.points for s in movement.breakdown if s.source != "cap") <= 0:
+                raise AmountTooSmall(
+                    f"order {request.order.order_id!r} earns no points under the program in force",
+                    details={"amount": amount, "points": 0},
+                )
             self._apply(movement, new_transaction_id(now))
         except BusinessRuleViolation as refusal:
             return self._replay_or_raise(request, refusal)

@@ -117,6 +117,57 @@ def test_a_weekend_campaign_is_scheduled_and_applies_only_in_its_window(api: Api
     assert preview(datetime(2027, 5, 7, 22, 30, tzinfo=UTC)) == 80  # Friday in UTC, Saturday 01:30 in Helsinki
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="ending a rule before its starts_at closes its window at its start, which the rule's own "
+    "validation refuses (400: ends_at must be after starts_at)",
+)
+def test_a_scheduled_rule_can_be_ended_before_it_starts(api: Api, admin_key: str) -> None:
+    body = {"points_per_currency_unit": "1", "rounding": "floor"}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=body).status == 200
+    start = datetime.now(UTC) + timedelta(days=3)
+    later = add_rule(api, admin_key, name="Later bonus", kind="order_bonus", points=5, starts_at=start.isoformat())
+    order = {"id": "o", "total": "10.00", "currency": "EUR"}
+
+    ended = api.call("POST", f"/v1/program/rules/{later['id']}/end", key=admin_key)
+    preview = api.call(
+        "POST",
+        "/v1/program/preview",
+        key=admin_key,
+        body={"order": order, "occurred_at": (start + timedelta(days=1)).isoformat()},
+    )
+
+    assert later["status"] == "scheduled"
+    assert ended.status == 200, ended.body
+    assert ended.body["status"] == "ended"
+    assert preview.body["points"] == 10  # the bonus never applies
+
+
+def test_an_order_that_earns_only_its_milestone_is_credited_as_the_preview_says(api: Api, admin_key: str) -> None:
+    body = {"points_per_currency_unit": "1", "rounding": "floor"}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=body).status == 200
+    add_rule(api, admin_key, name="First order", kind="milestone", at=1, points=100)
+    member = api.enrol(admin_key)
+    order = {"id": "o-1", "total": "0.50", "currency": "EUR"}  # 0 points at 1 per euro, rounded down
+
+    preview = api.call("POST", "/v1/program/preview", key=admin_key, body={"order": order, "member_id": member})
+    earned = api.call("POST", f"/v1/members/{member}/earn", key=admin_key, idempotency_key="o-1", body={"order": order})
+    second = api.call(
+        "POST",
+        f"/v1/members/{member}/earn",
+        key=admin_key,
+        idempotency_key="o-2",
+        body={"order": {**order, "id": "o-2"}},
+    )
+
+    assert preview.status == 200 and preview.body["points"] == 100, preview.body
+    assert earned.status == 201 and earned.body["transaction"]["points"] == 100, earned.body
+    assert [s["source"] for s in earned.body["transaction"]["breakdown"]] == ["base", "rule"]
+    # The second order reaches no milestone and earns nothing: refused, as before
+    assert second.status == 422 and second.error_code() == "amount_too_small", second.body
+    assert api.balance(admin_key, member)["available"] == 100
+
+
 def test_invalid_rules_and_orders_are_refused_and_change_nothing(api: Api, admin_key: str, program: dict) -> None:
     member = api.enrol(admin_key)
     bad_rules = {
@@ -207,6 +258,39 @@ def test_a_review_earns_50_points_at_most_5_times_a_month(api: Api, admin_key: s
     unrewarded = activity(api, admin_key, member, "social_follow", "f-1")
     assert unrewarded.status == 422 and unrewarded.error_code() == "activity_not_rewarded"
     assert api.balance(admin_key, member)["available"] == 250
+
+
+def test_a_retried_activity_replays_when_the_first_attempt_used_one_of_its_allowances_up(
+    api: Api, admin_key: str
+) -> None:
+    """Two rules reward a review: one once a day, one every time. The retry of the first
+    review (same key, same body) finds the daily allowance used up by that very review, so the
+    rules now give less; it is still the same request, so it replays."""
+    add_rule(api, admin_key, name="Every review", kind="activity", activity="review", points=10)
+    daily = add_rule(
+        api,
+        admin_key,
+        name="First review of the day",
+        kind="activity",
+        activity="review",
+        points=25,
+        limit=1,
+        per="day",
+    )
+    member = api.enrol(admin_key)
+
+    first = activity(api, admin_key, member, "review", "r-1", reference="review-1")
+    retry = activity(api, admin_key, member, "review", "r-1", reference="review-1")
+    second = activity(api, admin_key, member, "review", "r-2", reference="review-2")
+    other_body = activity(api, admin_key, member, "review", "r-1", reference="review-9")
+
+    assert first.status == 201 and first.body["transaction"]["points"] == 35, first.body
+    assert retry.status == 201, retry.body
+    assert retry.body == first.body and retry.headers["idempotent-replayed"] == "true"
+    assert second.status == 201 and second.body["transaction"]["points"] == 10  # the daily one is used up
+    assert [share["rule_id"] for share in first.body["transaction"]["breakdown"]][1] == daily["id"]
+    assert other_body.status == 422 and other_body.error_code() == "idempotency_key_reused"
+    assert api.balance(admin_key, member)["available"] == 45
 
 
 def test_a_signup_bonus_is_given_once_ever(api: Api, admin_key: str) -> None:
