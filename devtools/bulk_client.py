@@ -1,8 +1,10 @@
-"""The bulk import and export client behind ``python -m devtools.cli import|export``.
+"""The HTTP client behind the ``loyalty`` command line (``python -m devtools.cli``), and its bulk
+import and export.
 
-It talks to the API over HTTP with a tenant's admin key, as a brand would (locally: the API
-of ``make run``; deployed: the stage's endpoint), so it needs nothing but the URL and the key.
-Developer tooling (``requests``, ``rich``), not part of the Lambda bundle.
+It talks to the API over HTTP with a key, as a brand would (locally: the API of ``make run``;
+deployed: the stage's endpoint), so it needs nothing but the URL and the key. ``Client.json``
+sends one JSON request; ``Client.every`` follows a paginated list. Developer tooling
+(``requests``, ``rich``), not part of the Lambda bundle.
 
 Import: a file over the API's limit (5 MB) is sent as several imports of whole rows, each
 with the header; the client follows them to the end (polling their records) and reports row
@@ -15,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -56,20 +58,39 @@ class RequestsTransport:
         self._timeout = timeout
 
     def __call__(self, method: str, path: str, *, headers: dict[str, str], body: bytes | None) -> HttpReply:
+        import requests
+
         if self._strip_v1:
             path = path.removeprefix("/v1")
-        response = self._session.request(method, self._base + path, headers=headers, data=body, timeout=self._timeout)
+        try:
+            response = self._session.request(
+                method, self._base + path, headers=headers, data=body, timeout=self._timeout
+            )
+        except requests.ConnectionError as error:
+            reason = "connection refused" if "refused" in str(error).lower() else "no connection"
+            raise ApiUnreachable(f"cannot reach the API at {self._base} ({reason})") from None
+        except requests.Timeout:
+            raise ApiUnreachable(f"the API at {self._base} did not answer within {self._timeout:g} s") from None
         return HttpReply(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.text)
 
 
+class ApiUnreachable(Exception):
+    """No answer at all: nothing listens at the URL, or it did not answer in time."""
+
+
 class ApiError(Exception):
+    """The API answered an error: ``str()`` is one line, ``<status> <code>: <message>``."""
+
     def __init__(self, reply: HttpReply) -> None:
+        self.code = ""
         try:
             error = reply.json()["error"]
-            text = f"{reply.status} {error['code']}: {error['message']}"
+            self.code = str(error["code"])
+            text = f"{reply.status} {self.code}: {error['message']}"
             self.details = error.get("details") or {}
         except (ValueError, KeyError, TypeError):
-            text, self.details = f"{reply.status}: {reply.text[:300]}", {}
+            first_line = reply.text.strip().splitlines()[0][:200] if reply.text.strip() else "no body"
+            text, self.details = f"{reply.status}: {first_line}", {}
         super().__init__(text)
         self.status = reply.status
 
@@ -79,8 +100,18 @@ class Client:
         self._transport = transport
         self._key = key
 
-    def call(self, method: str, path: str, *, body: bytes | None = None, media: str | None = None) -> HttpReply:
-        headers = {"Authorization": f"Bearer {self._key}"}
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        media: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpReply:
+        """The reply of a 2xx; ApiError otherwise. Throttling and 503s are retried with the
+        same headers (an Idempotency-Key among them makes the retry safe)."""
+        headers = {"Authorization": f"Bearer {self._key}", **(headers or {})}
         if media:
             headers["Content-Type"] = media
         for attempt in range(5):
@@ -91,6 +122,19 @@ class Client:
         if reply.status >= 400:
             raise ApiError(reply)
         return reply
+
+    def json(self, method: str, path: str, body: Any = None, *, idempotency_key: str | None = None) -> Any:
+        """A JSON request (``body`` None: none sent) and its parsed answer (None when empty)."""
+        import json
+
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        payload = json.dumps(body).encode() if body is not None else None
+        reply = self.call(method, path, body=payload, media="application/json" if payload else None, headers=headers)
+        return reply.json() if reply.text else None
+
+    def every(self, path: str) -> Iterator[Any]:
+        """Every item of a paginated JSON list (``data``, ``next_cursor``), page after page."""
+        return _pages(self, path, json_pages=True)
 
 
 # --- import ----------------------------------------------------------------------------------------
@@ -211,7 +255,7 @@ def _pages(client: Client, path: str, *, json_pages: bool) -> Iterator[Any]:
         if json_pages:
             body = reply.json()
             yield from body["data"]
-            cursor = body["next_cursor"]
+            cursor = body.get("next_cursor")
         else:
             yield reply
             cursor = reply.headers.get("next-cursor")

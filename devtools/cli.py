@@ -1,6 +1,9 @@
-"""Command line for local work: `python -m devtools.cli --help`.
+"""The ``loyalty`` command line (``python -m devtools.cli`` is the same): ``loyalty --help``.
 
-Developer tooling, not part of the Lambda bundle; its tools (typer, rich, moto) are dev dependencies.
+Local work (``run-local``, ``seed-demo``, ``jobs run``) and, over the HTTP API with a key,
+the commands of ``devtools.commands`` (profiles, tenants, keys, members, points, program,
+webhooks) and bulk ``import``/``export``. Developer tooling, not part of the Lambda bundle;
+its tools (typer, rich, moto) are dev dependencies.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from devtools.dependencies import exit_for_missing_dependency, missing_dependenc
 try:
     import typer
     from rich.console import Console
+
+    from devtools.commands import register
+    from devtools.commands.common import ApiOption, CliError, KeyOption, OneLineErrors, ProfileOption, target
 except ImportError as missing:  # run by a Python without .venv's packages: say how to run it
     if __name__ != "__main__":
         raise
@@ -28,7 +34,14 @@ except ImportError as missing:  # run by a Python without .venv's packages: say 
 if TYPE_CHECKING:
     from devtools.bulk_client import Client
 
-cli = typer.Typer(add_completion=False, help="Loyalty platform: local tooling.")
+cli = typer.Typer(
+    cls=OneLineErrors,
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: typer's rich panels label every flag <bool>
+    pretty_exceptions_enable=False,
+    help="Loyalty platform: the API from the command line (with a key or a profile), and local tooling.",
+)
 console = Console()
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -241,18 +254,35 @@ def run_job(
     job: str = typer.Argument(..., help="The job, e.g. expire-points."),
     as_of: str = typer.Option(None, "--as-of", help="Run as of this moment (RFC 3339), default now."),
     tenant: str = typer.Option(None, "--tenant", help="Only this tenant (default: every active tenant)."),
+    stage: Annotated[
+        str | None,
+        typer.Option("--stage", metavar="NAME", help="Run on the AWS tables of this deployed stage (dev, prod)."),
+    ] = None,
 ) -> None:
-    """Run one job once, against LOYALTY_DYNAMODB_ENDPOINT (or AWS), and print each run."""
+    """Run one job once, in this process, on LOYALTY_DYNAMODB_ENDPOINT (or, with --stage, on
+    that stage's tables in AWS), and print each run."""
     from datetime import datetime
 
+    if not stage and not os.environ.get("LOYALTY_DYNAMODB_ENDPOINT"):
+        raise CliError("jobs run needs LOYALTY_DYNAMODB_ENDPOINT (a local DynamoDB) or --stage NAME to run on AWS")
+    if stage:
+        _stage_environment(stage)
+
+    from chalicelib.domain.errors import InvalidRequest
     from chalicelib.domain.jobs import parse_job
     from chalicelib.domain.tenants import TenantStatus
     from chalicelib.services import platform
 
-    name = parse_job(job)
-    moment = datetime.fromisoformat(as_of) if as_of else None
+    try:
+        name = parse_job(job)
+    except InvalidRequest as error:
+        raise CliError(error.message) from None
+    try:
+        moment = datetime.fromisoformat(as_of.replace("Z", "+00:00")) if as_of else None
+    except ValueError:
+        raise CliError(f"--as-of {as_of!r} is not an RFC 3339 time, e.g. 2027-01-01T00:00:00Z") from None
     if moment is not None and moment.tzinfo is None:
-        raise typer.BadParameter("--as-of needs a time zone offset, e.g. 2027-01-01T00:00:00Z")
+        raise CliError("--as-of needs a time zone offset, e.g. 2027-01-01T00:00:00Z")
     services = platform()
     tenant_ids = [tenant] if tenant else []
     cursor = None
@@ -267,6 +297,24 @@ def run_job(
         console.print(f"{tenant_id:<32} {run.status:<10} {run.counts}", markup=False)
 
 
+def _stage_environment(stage: str) -> None:
+    """The table prefix and stage name of a deployed stage, from .chalice/config.json."""
+    import json
+
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    settings = config.get("stages", {}).get(stage, {}).get("environment_variables", {})
+    if stage == "local" or "LOYALTY_TABLE_PREFIX" not in settings:
+        deployed = [
+            name
+            for name, s in config.get("stages", {}).items()
+            if "LOYALTY_TABLE_PREFIX" in s.get("environment_variables", {})
+        ]
+        raise CliError(f"unknown stage {stage!r}: deployed stages are {', '.join(deployed)}")
+    os.environ["LOYALTY_STAGE"] = settings.get("LOYALTY_STAGE", stage)
+    os.environ["LOYALTY_TABLE_PREFIX"] = settings["LOYALTY_TABLE_PREFIX"]
+    os.environ.pop("LOYALTY_DYNAMODB_ENDPOINT", None)
+
+
 # --- bulk import and export (over HTTP, with a tenant's admin key) ---------------------------------
 
 import_cli = typer.Typer(help="Bulk imports, over the API with an admin key.")
@@ -274,23 +322,26 @@ export_cli = typer.Typer(help="CSV exports, over the API with an admin key.")
 cli.add_typer(import_cli, name="import")
 cli.add_typer(export_cli, name="export")
 
-_API = typer.Option(
-    "http://127.0.0.1:8000", "--api", envvar="LOYALTY_API_URL", help="The API's root (make run's by default)."
-)
-_KEY = typer.Option(..., "--key", envvar="LOYALTY_API_KEY", help="A tenant admin key (lk_...).")
+
+def _client(api: str, key: str) -> Client:
+    from devtools.commands import common
+
+    return common.make_client(api, key)
 
 
-def _client(api: str, key: str) -> Client:  # local tooling: the client class is imported lazily
-    from devtools.bulk_client import Client, RequestsTransport
-
-    return Client(RequestsTransport(api), key)
+def _connect(api: str | None, key: str | None, profile: str | None) -> Client:
+    """The client of the URL and key of the flags, the environment or the profile."""
+    found = target(api, key, profile)
+    assert found.key is not None
+    return _client(found.api, found.key)
 
 
 @import_cli.command("members")
 def import_members_command(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file.")],
-    api: str = _API,
-    key: str = _KEY,
+    api: ApiOption = None,
+    key: KeyOption = None,
+    profile: ProfileOption = None,
     poll: float = typer.Option(1.0, help="Seconds between looks at the import's progress."),
     part_bytes: int = typer.Option(4_900_000, help="Larger files are sent as several imports of this size."),
     errors_out: Annotated[
@@ -306,7 +357,7 @@ def import_members_command(
 
     from devtools.bulk_client import ApiError, import_members, write_errors
 
-    client = _client(api, key)
+    client = _connect(api, key, profile)
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -366,12 +417,11 @@ def import_members_command(
         raise typer.Exit(1)
 
 
-def _export(path: str, out: Path, api: str, key: str) -> None:
+def _export(path: str, out: Path, client: Client) -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from devtools.bulk_client import ApiError, export_csv
 
-    client = _client(api, key)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task(f"exporting to {out}", total=None)
         try:
@@ -386,12 +436,13 @@ def _export(path: str, out: Path, api: str, key: str) -> None:
 @export_cli.command("members")
 def export_members_command(
     out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
-    api: str = _API,
-    key: str = _KEY,
+    api: ApiOption = None,
+    key: KeyOption = None,
+    profile: ProfileOption = None,
     page_size: int = typer.Option(1000, help="Members per request (1-1000)."),
 ) -> None:
     """Every member with its balance and tier, as one CSV file."""
-    _export(f"/v1/exports/members.csv?limit={page_size}", out, api, key)
+    _export(f"/v1/exports/members.csv?limit={page_size}", out, _connect(api, key, profile))
 
 
 @export_cli.command("ledger")
@@ -399,17 +450,26 @@ def export_ledger_command(
     out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
     start: str = typer.Option(None, "--from", help="First instant, RFC 3339 (default: the first of the month)."),
     end: str = typer.Option(None, "--to", help="End instant, exclusive (default: now)."),
-    api: str = _API,
-    key: str = _KEY,
+    api: ApiOption = None,
+    key: KeyOption = None,
+    profile: ProfileOption = None,
     page_size: int = typer.Option(1000, help="Entries per request (1-1000)."),
 ) -> None:
     """Ledger entries recorded in [--from, --to), in time order, as one CSV file."""
     from urllib.parse import urlencode
 
     query = {"limit": str(page_size), **({"from": start} if start else {}), **({"to": end} if end else {})}
-    _export(f"/v1/exports/ledger.csv?{urlencode(query)}", out, api, key)
+    _export(f"/v1/exports/ledger.csv?{urlencode(query)}", out, _connect(api, key, profile))
+
+
+register(cli)
+
+
+def main() -> None:
+    """The ``loyalty`` console script (pyproject.toml), and ``python -m devtools.cli``."""
+    with missing_dependencies_reported("devtools.cli"):
+        cli()
 
 
 if __name__ == "__main__":
-    with missing_dependencies_reported("devtools.cli"):
-        cli()
+    main()
