@@ -52,11 +52,14 @@ class OneLineErrors(TyperGroup):
         prog_name: str | None = None,
         complete_var: str | None = None,
         standalone_mode: bool = True,
+        windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
         code: int | None = 0
         try:
-            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            result = super().main(
+                args, prog_name, complete_var, standalone_mode=False, windows_expand_args=windows_expand_args, **extra
+            )
             code = result if isinstance(result, int) and not isinstance(result, bool) else 0
         except click_errors.NoArgsIsHelpError as error:
             errors.print(error.format_message(), markup=False)
