@@ -24,6 +24,7 @@ try:
     import typer
     from rich.console import Console
 
+    from devtools.commands import jobs as jobs_commands
     from devtools.commands import register
     from devtools.commands.common import ApiOption, CliError, KeyOption, OneLineErrors, ProfileOption, target
 except ImportError as missing:  # run by a Python without .venv's packages: say how to run it
@@ -245,7 +246,7 @@ def seed_demo_command() -> None:
     console.print(f"members:   {', '.join(member_ids)}", soft_wrap=True, markup=False)
 
 
-jobs_cli = typer.Typer(help="Scheduled jobs.")
+jobs_cli = typer.Typer(help="Scheduled jobs: run here on a DynamoDB, or trigger and list through the API.")
 cli.add_typer(jobs_cli, name="jobs")
 
 
@@ -259,12 +260,17 @@ def run_job(
         typer.Option("--stage", metavar="NAME", help="Run on the AWS tables of this deployed stage (dev, prod)."),
     ] = None,
 ) -> None:
-    """Run one job once, in this process, on LOYALTY_DYNAMODB_ENDPOINT (or, with --stage, on
-    that stage's tables in AWS), and print each run."""
+    """Run a job here, on LOYALTY_DYNAMODB_ENDPOINT or a --stage's AWS tables.
+
+    Once for every active tenant (or --tenant), in this process; prints each run. Without
+    either, it refuses: nothing reaches AWS unless a stage is named."""
     from datetime import datetime
 
     if not stage and not os.environ.get("LOYALTY_DYNAMODB_ENDPOINT"):
-        raise CliError("jobs run needs LOYALTY_DYNAMODB_ENDPOINT (a local DynamoDB) or --stage NAME to run on AWS")
+        raise CliError(
+            "jobs run needs LOYALTY_DYNAMODB_ENDPOINT (a local DynamoDB) or --stage NAME (AWS); "
+            "through the API: loyalty jobs trigger JOB"
+        )
     if stage:
         _stage_environment(stage)
 
@@ -295,6 +301,10 @@ def run_job(
     for tenant_id in tenant_ids:
         run = services.for_registered_tenant(tenant_id).jobs.run(name, moment)
         console.print(f"{tenant_id:<32} {run.status:<10} {run.counts}", markup=False)
+
+
+jobs_cli.command("trigger")(jobs_commands.trigger)
+jobs_cli.command("runs")(jobs_commands.runs)
 
 
 def _stage_environment(stage: str) -> None:

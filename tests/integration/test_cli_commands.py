@@ -193,12 +193,3 @@ def test_the_program_defaults_are_the_apis(base_url: str) -> None:
             elif "default" in schema["properties"][name]:
                 default = schema["properties"][name]["default"]
                 assert field.canonical(default) == field.canonical(field.default), (section, name)
-
-
-def test_the_command_list_reads_well(loyalty: Any) -> None:
-    result = loyalty("--help")
-    assert result.exit_code == 0
-    for group in ("profile", "tenants", "keys", "members", "points", "program", "webhooks", "jobs", "import"):
-        assert f"\n  {group} " in result.stdout, result.stdout
-    earn = loyalty("points", "earn", "--help").stdout
-    assert "<bool>" not in earn and "--idempotency-key KEY" in earn
