@@ -135,7 +135,7 @@ def show(value: Any) -> None:
 def table(rows: Iterable[dict[str, Any]], columns: Sequence[str], *, title: str | None = None) -> None:
     listing = Table(title=title, show_edge=False, header_style="bold")
     for column in columns:
-        listing.add_column(column)
+        listing.add_column(column, overflow="fold")
     count = 0
     for row in rows:
         listing.add_row(*(_cell(_get(row, column)) for column in columns))

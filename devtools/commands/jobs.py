@@ -10,7 +10,7 @@ import typer
 
 from devtools.commands.common import ApiOption, JsonOption, KeyOption, ProfileOption, connect, console, listing, show
 
-RUNS = ("id", "job", "status", "as_of", "started_at", "finished_at", "counts", "error")
+RUNS = ("job", "status", "as_of", "counts", "error")
 
 
 def trigger(

@@ -193,3 +193,30 @@ def test_the_program_defaults_are_the_apis(base_url: str) -> None:
             elif "default" in schema["properties"][name]:
                 default = schema["properties"][name]["default"]
                 assert field.canonical(default) == field.canonical(field.default), (section, name)
+
+
+def test_operator_and_admin_commands(loyalty: Any, tenant: str, base_url: str) -> None:
+    operator = ("--api", base_url, "--key", OPERATOR_KEY)
+    # an admin creates a read key (its secret shown once), lists it, revokes it: it no longer works
+    created = loyalty("keys", "create", "reporting", "--scope", "read", "--json")
+    assert created.exit_code == 0, created.output
+    read_key = json.loads(created.stdout)
+    assert read_key["scopes"] == ["read"] and read_key["secret"]
+    assert loyalty("members", "list", "--key", read_key["secret"]).exit_code == 0
+    assert "reporting" in loyalty("keys", "list").stdout
+    assert loyalty("keys", "revoke", read_key["id"]).exit_code == 0
+    assert_one_line_error(loyalty("members", "list", "--key", read_key["secret"]), "401 unauthorized")
+
+    # the operator suspends the tenant: its keys get 403 until it is resumed
+    assert "suspended" in loyalty("tenants", "suspend", tenant, *operator).stdout
+    assert_one_line_error(loyalty("members", "list"), "403 tenant_suspended")
+    assert "active" in loyalty("tenants", "resume", tenant, *operator).stdout
+    shown = loyalty("tenants", "show", tenant, *operator)
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["status"] == "active"
+    assert tenant in loyalty("tenants", "list", *operator, "--json").stdout
+
+    # jobs through the API, and webhooks (none yet)
+    triggered = loyalty("jobs", "trigger", "expire-points", "--json")
+    assert triggered.exit_code == 0 and json.loads(triggered.stdout)["job"] == "expire-points", triggered.output
+    assert "expire-points" in loyalty("jobs", "runs").stdout
+    assert loyalty("webhooks", "list").stdout == "(none)\n"
