@@ -509,30 +509,35 @@ def _plans(desired: list[dict[str, Any]], current: list[dict[str, Any]]) -> list
 
 def export(current: Current) -> dict[str, Any]:
     """The current program as a file's sections: what :func:`load` reads back and :func:`plan`
-    finds nothing to change in. Fields at their default are left out."""
+    finds nothing to change in. Fields at their default are left out; decimals are spelled as
+    the API spells them ("5.00")."""
     program: dict[str, Any] = {}
     if current.settings is not None:
-        program["settings"] = _terse(SETTINGS, canonical(SETTINGS, current.settings))
+        program["settings"] = _terse(SETTINGS, current.settings)
     if (tiers := current.newest_tiers()) is not None:
-        value = _terse(TIERS, {**canonical(TIERS, tiers), "effective_from": None})
-        value["tiers"] = [_terse(TIER, canonical(TIER, t)) for t in tiers.get("tiers", [])]
+        value = _terse(TIERS, {**tiers, "effective_from": None})
+        value["tiers"] = [_terse(TIER, t) for t in tiers.get("tiers", [])]
         program["tiers"] = value
-    program["rules"] = [_terse(RULE, canonical(RULE, r)) for r in current.live_rules()]
-    program["rewards"] = [_terse(REWARD, canonical(REWARD, r)) for r in current.listed_rewards()]
-    program["plans"] = [_terse(PLAN, canonical(PLAN, p)) for p in current.plans]
+    program["rules"] = [_terse(RULE, r) for r in current.live_rules()]
+    program["rewards"] = [_terse(REWARD, r) for r in current.listed_rewards()]
+    program["plans"] = [_terse(PLAN, p) for p in current.plans]
     if (referrals := current.newest_referrals()) is not None:
-        program["referrals"] = _terse(REFERRALS, {**canonical(REFERRALS, referrals), "effective_from": None})
+        program["referrals"] = _terse(REFERRALS, {**referrals, "effective_from": None})
     return program
 
 
-def _terse(fields: Mapping[str, Field], value: Mapping[str, Any]) -> dict[str, Any]:
+def _terse(fields: Mapping[str, Field], answer: Mapping[str, Any]) -> dict[str, Any]:
+    """The known fields of an API answer that differ from their default."""
+    value = canonical(fields, answer)
     out: dict[str, Any] = {}
     for name, spec in fields.items():
         item = value.get(name)
         default = spec.canonical(spec.default) if spec.default not in (None, REQUIRED) else None
         if spec.default is not REQUIRED and (item == default or item in (None, [])):
             continue
-        if isinstance(item, Mapping):
+        if spec.canonical is _decimal and isinstance(answer.get(name), str):
+            item = answer[name]
+        elif isinstance(item, Mapping):
             item = _terse(EXPIRY, item) if name == "expiry" else {k: v for k, v in item.items() if v is not None}
         out[name] = item
     return out

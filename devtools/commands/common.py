@@ -10,6 +10,7 @@ wrong use of the command (click's usage errors).
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any
@@ -160,11 +161,18 @@ def _get(row: dict[str, Any], column: str) -> Any:
     return value
 
 
+_INSTANT = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, str) and (instant := _INSTANT.match(value)):
+        return f"{instant[1]} {instant[2]}{'Z' if instant[4] in ('Z', '+00:00') else instant[4]}"
     if isinstance(value, list):
         return ", ".join(str(v) for v in value) or "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)

@@ -211,6 +211,7 @@ def test_the_export_reads_back_as_a_file_that_plans_nothing() -> None:
         "tiers": ["gold"],
     }
     assert "expiry" not in exported["settings"] and "effective_from" not in exported["tiers"]
+    assert exported["rewards"][0]["amount"] == "5.00"  # as the API spells it
 
 
 @pytest.mark.parametrize(
