@@ -93,7 +93,7 @@ def list_members(
     profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Members, oldest first."""
+    """Members (the first --limit of them)."""
     members = []
     for member in connect(api, key, profile).every(f"/v1/members?limit={min(limit, 100) if limit else 100}"):
         members.append(member)
