@@ -40,7 +40,12 @@ EXPLAINED: tuple[type[Exception], ...] = (CliError, ApiError, ApiUnreachable, Pr
 
 
 def one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
+    text = str(error)
+    fields = error.details.get("fields") if isinstance(error, ApiError) else None
+    if isinstance(fields, list) and fields:  # which fields the API refused, and why
+        problems = [f"{f.get('path') or 'body'}: {f.get('message')}" for f in fields[:3] if isinstance(f, dict)]
+        text += " (" + "; ".join(problems) + (f"; {len(fields) - 3} more" if len(fields) > 3 else "") + ")"
+    text = " ".join(text.split())
     return f"error: {text}" if text else f"error: {type(error).__name__}"
 
 

@@ -220,3 +220,57 @@ def test_operator_and_admin_commands(loyalty: Any, tenant: str, base_url: str) -
     assert triggered.exit_code == 0 and json.loads(triggered.stdout)["job"] == "expire-points", triggered.output
     assert "expire-points" in loyalty("jobs", "runs").stdout
     assert loyalty("webhooks", "list").stdout == "(none)\n"
+
+
+RICH_PROGRAM = """
+settings:
+  points_per_currency_unit: "2.5"
+  rounding: nearest
+  expiry: {kind: fixed_period, months: 12}
+  pending_days: 14
+  birthday_bonus: 100
+tiers:
+  metric: spend
+  window: {kind: calendar_year}
+  grace_periods: 0
+  tiers:
+    - {name: silver, threshold: "250.50", multiplier: "1.5", perks: [free shipping]}
+    - {name: gold, threshold: 1000, multiplier: 2, perks: [free shipping, early access]}
+rules:
+  - {name: Shoes x3, kind: line_multiplier, factor: "3", categories: [shoes], cap: 500, per: month}
+  - {name: Big order, kind: order_bonus, points: 100, min_order_total: "99.90", starts_at: 2031-01-01T00:00:00+02:00}
+  - {name: Cap, kind: earning_cap, cap: 10000, per: year}
+rewards:
+  - name: Ten percent
+    type: percent_discount
+    percent: 10
+    points_cost: 800
+    per_member_limit: 2
+    limit_period: month
+    tiers: [gold, silver]
+    valid_days: 30
+    description: Ten percent off one order
+  - {name: Trees, type: charity_donation, cause: Plant a tree, points_cost: 100, ends_at: "2031-06-30T21:00:00Z"}
+plans:
+  - {plan_id: premium, name: Premium, tier: gold, join_bonus: 100}
+  - {plan_id: plus, name: Plus, multiplier: "1.25", perks: [monthly gift]}
+referrals:
+  referrer_points: 300
+  min_order_total: "20.00"
+  cap: {limit: 5, per: month}
+  referee_rewarded_when_capped: false
+"""
+
+
+def test_every_kind_of_field_applies_once_and_exports_back(loyalty: Any, tenant: str, tmp_path: Path) -> None:
+    """Decimals, instants in other offsets, sets, nested objects, scheduled rules: the API's answers
+    compare equal to the file, so a second run and the export's run change nothing."""
+    program = tmp_path / "rich.yaml"
+    program.write_text(RICH_PROGRAM)
+    applied = loyalty("program", "apply", str(program))
+    assert applied.exit_code == 0 and "applied 9 change(s)" in applied.stdout, applied.output
+    again = loyalty("program", "apply", str(program))
+    assert again.stdout == "no changes\n", again.output
+    exported = loyalty("program", "export").stdout
+    assert loyalty("program", "apply", "-", stdin=exported).stdout == "no changes\n", exported
+    assert "threshold: '250.5'" in exported and "starts_at: '2030-12-31T22:00:00Z'" in exported, exported
