@@ -7,13 +7,48 @@ from urllib.parse import quote
 
 import typer
 
-from devtools.commands.common import ApiOption, JsonOption, KeyOption, ProfileOption, connect, console, listing
+from devtools.commands.common import (
+    ApiOption,
+    JsonOption,
+    KeyOption,
+    ProfileOption,
+    connect,
+    console,
+    listing,
+    show,
+)
 
-app = typer.Typer(help="Webhook endpoints: list, deliveries, redeliver.")
+app = typer.Typer(help="Webhook endpoints: create, list, deliveries, redeliver.")
 
 WebhookId = Annotated[str, typer.Argument(metavar="WEBHOOK_ID", help="The endpoint's id (whk_...).")]
 COLUMNS = ("id", "url", "events", "status", "failing_since")
 DELIVERIES = ("id", "event_type", "status", "attempts", "response_code", "latency_ms", "created_at")
+
+
+@app.command("create")
+def create(
+    url: Annotated[str, typer.Argument(metavar="URL", help="The endpoint (https; plain http to loopback locally).")],
+    events: Annotated[
+        list[str] | None,
+        typer.Option("--event", metavar="TYPE", help="An event type, e.g. points.earned (repeat; default: every one)."),
+    ] = None,
+    description: Annotated[str | None, typer.Option("--description", metavar="TEXT")] = None,
+    api: ApiOption = None,
+    key: KeyOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Subscribe an endpoint to events; its signing secret is shown once."""
+    body: dict[str, object] = {"url": url, "events": events or ["*"]}
+    if description:
+        body["description"] = description
+    created = connect(api, key, profile).json("POST", "/v1/webhooks", body)
+    if as_json:
+        show(created)
+        return
+    console.print(f"webhook {created['id']} ({', '.join(created['events'])}): {created['url']}", markup=False)
+    console.print(f"signing secret: {created['secret']}", markup=False)
+    console.print("The secret is shown once: keep it now.", style="yellow")
 
 
 @app.command("list")

@@ -220,6 +220,13 @@ def test_operator_and_admin_commands(loyalty: Any, tenant: str, base_url: str) -
     assert triggered.exit_code == 0 and json.loads(triggered.stdout)["job"] == "expire-points", triggered.output
     assert "expire-points" in loyalty("jobs", "runs").stdout
     assert loyalty("webhooks", "list").stdout == "(none)\n"
+    created = loyalty("webhooks", "create", "http://127.0.0.1:9/hook", "--event", "points.earned", "--json")
+    assert created.exit_code == 0, created.output
+    webhook = json.loads(created.stdout)
+    assert webhook["secret"] and webhook["events"] == ["points.earned"]
+    assert [w["url"] for w in json.loads(loyalty("webhooks", "list", "--json").stdout)] == ["http://127.0.0.1:9/hook"]
+    assert loyalty("webhooks", "deliveries", webhook["id"]).stdout == "(none)\n"
+    assert_one_line_error(loyalty("webhooks", "redeliver", webhook["id"], "dlv_unknown"), "404 not_found")
 
 
 RICH_PROGRAM = """
