@@ -16,10 +16,10 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from .monitoring import METRIC_PERIOD, alarm_above
+
 #: How long a dead letter is kept: SQS's maximum, time to look at it and redrive it.
 DEAD_LETTER_RETENTION = Duration.days(14)
-#: The period of the alarms' and the dashboard's queue metrics.
-METRIC_PERIOD = Duration.minutes(5)
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class QueueWithDeadLetters:
 
     def dead_letters_alarm(self, scope: Construct, *, alarm_description: str) -> cloudwatch.Alarm:
         """Alarms as soon as one message waits in the dead-letter queue."""
-        return cloudwatch.Alarm(
+        return alarm_above(
             scope,
             f"{self.name}DeadLettersAlarm",
             alarm_name=f"{self.queue_name}-dead-letters",
@@ -42,25 +42,21 @@ class QueueWithDeadLetters:
                 period=METRIC_PERIOD, statistic="Maximum"
             ),
             threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
     def backlog_age_alarm(
         self, scope: Construct, *, threshold_seconds: int, alarm_description: str
     ) -> cloudwatch.Alarm:
         """Alarms when the oldest message has waited over ``threshold_seconds`` for two periods."""
-        return cloudwatch.Alarm(
+        return alarm_above(
             scope,
             f"{self.name}BacklogAgeAlarm",
             alarm_name=f"{self.queue_name}-backlog-age",
             alarm_description=alarm_description,
             metric=self.queue.metric_approximate_age_of_oldest_message(period=METRIC_PERIOD, statistic="Maximum"),
             threshold=threshold_seconds,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=2,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
     def graph_widget(self, title: str) -> cloudwatch.GraphWidget:
