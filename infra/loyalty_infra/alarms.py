@@ -18,7 +18,7 @@ from .webhooks import DELIVERIES_RECEIVES
 
 if TYPE_CHECKING:
     from .functions import ChaliceApp
-    from .queues import QueueWithDeadLetters
+    from .queues import StageQueues
 
 
 def stage_alarms(
@@ -26,12 +26,11 @@ def stage_alarms(
     stage: StageSettings,
     *,
     app: ChaliceApp,
-    jobs: QueueWithDeadLetters,
-    provisioning: QueueWithDeadLetters,
-    deliveries: QueueWithDeadLetters,
+    queues: StageQueues,
 ) -> tuple[sns.Topic, list[cloudwatch.Alarm]]:
     """The alarm topic and every alarm, each notifying it when it fires and when it clears."""
     prefix = stage.resource_prefix
+    jobs, provisioning, deliveries = queues
     topic = sns.Topic(scope, "AlarmTopic", topic_name=f"{prefix}-alarms", enforce_ssl=True)
     alarms = [
         alarm_above(

@@ -17,7 +17,14 @@ if TYPE_CHECKING:
     from aws_cdk import aws_dynamodb as dynamodb
     from aws_cdk import aws_events as events
 
-    from .queues import QueueWithDeadLetters
+    from .queues import StageQueues
+
+
+def _graph(
+    title: str, left: list[cloudwatch.IMetric], right: list[cloudwatch.IMetric] | None = None
+) -> cloudwatch.GraphWidget:
+    """A half-width graph."""
+    return cloudwatch.GraphWidget(title=title, left=left, right=right, width=12)
 
 
 def dashboard(
@@ -26,9 +33,7 @@ def dashboard(
     *,
     functions: list[str],
     control_table: dynamodb.Table,
-    jobs: QueueWithDeadLetters,
-    provisioning: QueueWithDeadLetters,
-    deliveries: QueueWithDeadLetters,
+    queues: StageQueues,
     event_bus: events.EventBus,
     alarms: list[cloudwatch.Alarm],
 ) -> cloudwatch.Dashboard:
@@ -41,61 +46,55 @@ def dashboard(
         return function_metric(stage, logical_id, metric_name, statistic)
 
     board.add_widgets(
-        cloudwatch.GraphWidget(
+        _graph(
             title="API requests and errors",
             left=[
                 api_metric(stage, "Count", "Sum", "requests"),
                 api_metric(stage, "4XXError", "Sum", "4xx"),
                 api_metric(stage, "5XXError", "Sum", "5xx"),
             ],
-            width=12,
         ),
-        cloudwatch.GraphWidget(
+        _graph(
             title="API latency (ms)",
             left=[
                 api_metric(stage, "Latency", "p50", "p50"),
                 api_metric(stage, "Latency", "p99", "p99"),
                 api_metric(stage, "IntegrationLatency", "p99", "integration p99"),
             ],
-            width=12,
         ),
     )
     board.add_widgets(
-        cloudwatch.GraphWidget(
+        _graph(
             title="Lambda errors and throttles",
             left=[function(f, m) for f in functions for m in ("Errors", "Throttles")],
-            width=12,
         ),
-        cloudwatch.GraphWidget(
+        _graph(
             title="Lambda duration p99 (ms) and concurrency",
             left=[function(f, "Duration", "p99") for f in functions],
             right=[function(f, "ConcurrentExecutions", "Maximum") for f in functions],
-            width=12,
         ),
     )
     board.add_widgets(
-        cloudwatch.GraphWidget(
+        _graph(
             title="Control table",
             left=[
                 control_table.metric_consumed_read_capacity_units(period=METRIC_PERIOD),
                 control_table.metric_consumed_write_capacity_units(period=METRIC_PERIOD),
             ],
-            width=12,
         ),
-        jobs.graph_widget("Job queue"),
+        queues.jobs.graph_widget("Job queue"),
     )
     board.add_widgets(
-        provisioning.graph_widget("Tenant provisioning queue"),
-        deliveries.graph_widget("Webhook queue"),
+        queues.provisioning.graph_widget("Tenant provisioning queue"),
+        queues.deliveries.graph_widget("Webhook queue"),
     )
     board.add_widgets(
-        cloudwatch.GraphWidget(
+        _graph(
             title="Webhook functions",
             left=[function(f, m) for f in (DISPATCH_FUNCTION, DELIVERIES_FUNCTION) for m in ("Invocations", "Errors")],
             right=[function(DELIVERIES_FUNCTION, "Duration", "p99")],
-            width=12,
         ),
-        cloudwatch.GraphWidget(
+        _graph(
             title="Event bus: events matched by rules",
             left=[
                 cloudwatch.Metric(
@@ -107,7 +106,6 @@ def dashboard(
                     label="matched events",
                 )
             ],
-            width=12,
         ),
     )
     board.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=alarms, width=24))

@@ -11,9 +11,7 @@ from constructs import Construct
 from .queues import QueueWithDeadLetters, queue_with_dead_letters
 from .stages import StageSettings
 
-#: Names under which the app's ``@app.on_sqs_message`` handlers may refer to the job queue
-#: (Chalice fixes the queue name at import; the stack points the event source at its own,
-#: per-stage queue instead, so dev and prod can share an account).
+#: The queue's name in the app (``JOBS_QUEUE`` in chalicelib/jobs/handlers.py).
 APP_JOBS_QUEUE_NAMES = ("loyalty-jobs",)
 #: Deliveries of a job unit before it goes to the dead-letter queue.
 JOBS_RECEIVES = 5
@@ -28,5 +26,6 @@ def jobs_queues(scope: Construct, stage: StageSettings) -> QueueWithDeadLetters:
         # Lambda's SQS poller needs at least the function timeout (29 s); AWS advises 6x.
         visibility_timeout=Duration.minutes(3),
         retention_period=Duration.days(4),
+        app_queue_names=APP_JOBS_QUEUE_NAMES,
         max_receive_count=JOBS_RECEIVES,
     )

@@ -22,7 +22,7 @@ from constructs import Construct
 
 from .control_table import CONTROL_INDEXES
 from .provisioning import PROVISIONING_FUNCTION
-from .queues import QueueWithDeadLetters
+from .queues import StageQueues
 from .stages import StageSettings
 from .webhooks import WEBHOOK_KEY_ACTIONS, WEBHOOK_KEY_CONTEXT
 
@@ -146,9 +146,7 @@ class ExecutionRoles:
         self,
         *,
         control_table: dynamodb.Table,
-        jobs: QueueWithDeadLetters,
-        provisioning: QueueWithDeadLetters,
-        deliveries: QueueWithDeadLetters,
+        queues: StageQueues,
         webhook_key: kms.Key,
         event_bus: events.EventBus,
         operator_key: ssm.StringParameter,
@@ -171,15 +169,19 @@ class ExecutionRoles:
                     _allow("TenantTableItems", ITEM_ACTIONS, [tenant_tables, f"{tenant_tables}/index/*"]),
                 ],
                 # Send: the schedules' fan-out. The rest: the SQS event source's poller.
-                "jobs-queue": [_allow("JobsQueue", [*CONSUMER_ACTIONS, "sqs:SendMessage"], [jobs.queue.queue_arn])],
+                "jobs-queue": [
+                    _allow("JobsQueue", [*CONSUMER_ACTIONS, "sqs:SendMessage"], [queues.jobs.queue.queue_arn])
+                ],
                 # Creating a tenant only asks for its table (POST /v1/tenants enqueues).
                 "provisioning-requests": [
-                    _allow("ProvisioningRequests", ["sqs:SendMessage"], [provisioning.queue.queue_arn])
+                    _allow("ProvisioningRequests", ["sqs:SendMessage"], [queues.provisioning.queue.queue_arn])
                 ],
                 # Webhook work: the schedule enqueues dispatch units, the API (a redelivery, an
                 # endpoint re-enabled) and the consumer enqueue drains; the consumer polls.
                 "deliveries-queue": [
-                    _allow("DeliveriesQueue", [*CONSUMER_ACTIONS, "sqs:SendMessage"], [deliveries.queue.queue_arn])
+                    _allow(
+                        "DeliveriesQueue", [*CONSUMER_ACTIONS, "sqs:SendMessage"], [queues.deliveries.queue.queue_arn]
+                    )
                 ],
                 "webhook-secrets": [
                     _allow(
@@ -217,7 +219,9 @@ class ExecutionRoles:
                 "tenant-table-provisioning": [
                     _allow("TenantTableProvisioning", TABLE_PROVISIONING_ACTIONS, [tenant_tables])
                 ],
-                "provisioning-queue": [_allow("ProvisioningQueue", CONSUMER_ACTIONS, [provisioning.queue.queue_arn])],
+                "provisioning-queue": [
+                    _allow("ProvisioningQueue", CONSUMER_ACTIONS, [queues.provisioning.queue.queue_arn])
+                ],
                 "telemetry": _telemetry([log_groups[PROVISIONING_FUNCTION]]),
             },
         )

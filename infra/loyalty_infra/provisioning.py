@@ -17,8 +17,7 @@ from .stages import StageSettings
 #: The function consuming the queue (``provision-tenant`` in the app), the only one with the
 #: provisioning role. Its timeout is in .chalice/config.json (``lambda_functions``).
 PROVISIONING_FUNCTION = "ProvisionTenant"
-#: The same as APP_JOBS_QUEUE_NAMES (jobs.py), for the provisioning queue
-#: (chalicelib/jobs/provisioning.py).
+#: The queue's name in the app (``PROVISIONING_QUEUE`` in chalicelib/jobs/provisioning.py).
 APP_PROVISIONING_QUEUE_NAMES = ("loyalty-provisioning",)
 #: At most this many tables are being provisioned at once (the SQS event source's maximum
 #: concurrency): far below DynamoDB's 500 table operations in progress per account.
@@ -38,6 +37,7 @@ def provisioning_queues(scope: Construct, stage: StageSettings) -> QueueWithDead
         # advises; it is also the pause before a failed attempt is retried.
         visibility_timeout=Duration.minutes(12),
         retention_period=Duration.days(14),
+        app_queue_names=APP_PROVISIONING_QUEUE_NAMES,
         max_receive_count=PROVISIONING_RECEIVES,
     )
 

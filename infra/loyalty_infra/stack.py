@@ -30,13 +30,14 @@ from .control_table import control_table
 from .dashboard import dashboard
 from .event_bus import event_bus
 from .functions import ChaliceApp
-from .jobs import APP_JOBS_QUEUE_NAMES, jobs_queues
+from .jobs import jobs_queues
 from .operator_key import operator_key_parameter
 from .permissions import ExecutionRoles
-from .provisioning import APP_PROVISIONING_QUEUE_NAMES, configure_provisioning_function, provisioning_queues
+from .provisioning import configure_provisioning_function, provisioning_queues
+from .queues import StageQueues
 from .stages import APP_NAME, PROJECT_DIR, StageSettings
 from .waf import web_acl
-from .webhooks import APP_DELIVERIES_QUEUE_NAMES, deliveries_queues, require_webhook_functions, webhook_key
+from .webhooks import deliveries_queues, require_webhook_functions, webhook_key
 
 
 class LoyaltyStack(Stack):
@@ -55,9 +56,11 @@ class LoyaltyStack(Stack):
         Tags.of(self).add("stage", stage.name)
 
         self.control_table = control_table(self, stage)
-        self.jobs_queues = jobs_queues(self, stage)
-        self.provisioning_queues = provisioning_queues(self, stage)
-        self.deliveries_queues = deliveries_queues(self, stage)
+        self.queues = StageQueues(
+            jobs=jobs_queues(self, stage),
+            provisioning=provisioning_queues(self, stage),
+            deliveries=deliveries_queues(self, stage),
+        )
         self.webhook_key = webhook_key(self, stage)
         self.event_bus = event_bus(self, stage)
         self.operator_key = operator_key_parameter(self, stage)
@@ -69,9 +72,9 @@ class LoyaltyStack(Stack):
             project_dir=project_dir,
             role_arn=self.roles.function_role.role_arn,
             environment_variables={
-                "LOYALTY_JOBS_QUEUE_URL": self.jobs_queues.queue.queue_url,
-                "LOYALTY_PROVISIONING_QUEUE_URL": self.provisioning_queues.queue.queue_url,
-                "LOYALTY_DELIVERIES_QUEUE_URL": self.deliveries_queues.queue.queue_url,
+                "LOYALTY_JOBS_QUEUE_URL": self.queues.jobs.queue.queue_url,
+                "LOYALTY_PROVISIONING_QUEUE_URL": self.queues.provisioning.queue.queue_url,
+                "LOYALTY_DELIVERIES_QUEUE_URL": self.queues.deliveries.queue.queue_url,
                 # Required deployed: without it the code would create a key itself.
                 "LOYALTY_WEBHOOK_KMS_KEY_ID": self.webhook_key.key_arn,
                 # The source stays the app's default (`loyalty`).
@@ -80,47 +83,26 @@ class LoyaltyStack(Stack):
         )
         log_groups = self.app.add_log_groups(self)
         require_webhook_functions(self.app)
-        self.app.point_sqs_events_at(
-            {
-                name: queues.queue
-                for app_names, queues in (
-                    (APP_JOBS_QUEUE_NAMES, self.jobs_queues),
-                    (APP_PROVISIONING_QUEUE_NAMES, self.provisioning_queues),
-                    (APP_DELIVERIES_QUEUE_NAMES, self.deliveries_queues),
-                )
-                for name in (*app_names, queues.queue_name)
-            }
-        )
+        self.app.point_sqs_events_at(self.queues.by_name())
         configure_provisioning_function(self.app, self.roles.provisioning_role)
         rest_api = configure_rest_api(self.app, stage)
         self.usage_plan = usage_plan(self, stage, rest_api)
         self.web_acl = web_acl(self, stage, rest_api)
         self.roles.grant(
             control_table=self.control_table,
-            jobs=self.jobs_queues,
-            provisioning=self.provisioning_queues,
-            deliveries=self.deliveries_queues,
+            queues=self.queues,
             webhook_key=self.webhook_key,
             event_bus=self.event_bus,
             operator_key=self.operator_key,
             log_groups=log_groups,
         )
-        self.alarm_topic, self.alarms = stage_alarms(
-            self,
-            stage,
-            app=self.app,
-            jobs=self.jobs_queues,
-            provisioning=self.provisioning_queues,
-            deliveries=self.deliveries_queues,
-        )
+        self.alarm_topic, self.alarms = stage_alarms(self, stage, app=self.app, queues=self.queues)
         self.dashboard = dashboard(
             self,
             stage,
             functions=list(self.app.functions),
             control_table=self.control_table,
-            jobs=self.jobs_queues,
-            provisioning=self.provisioning_queues,
-            deliveries=self.deliveries_queues,
+            queues=self.queues,
             event_bus=self.event_bus,
             alarms=self.alarms,
         )
@@ -143,7 +125,7 @@ class LoyaltyStack(Stack):
     def _outputs(self) -> None:
         CfnOutput(self, "ControlTableName", value=self.control_table.table_name)
         CfnOutput(self, "TenantTablePattern", value=self.stage.tenant_table_pattern)
-        for queues in (self.jobs_queues, self.provisioning_queues, self.deliveries_queues):
+        for queues in self.queues:
             queues.outputs(self)
         CfnOutput(self, "WebhookKeyArn", value=self.webhook_key.key_arn)
         CfnOutput(self, "EventBusName", value=self.event_bus.event_bus_name)

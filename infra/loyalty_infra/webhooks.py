@@ -18,8 +18,7 @@ from .functions import ChaliceApp
 from .queues import QueueWithDeadLetters, queue_with_dead_letters
 from .stages import StageSettings
 
-#: The same as APP_JOBS_QUEUE_NAMES (jobs.py), for the webhook queue (``DELIVERIES_QUEUE``
-#: in chalicelib/jobs/webhooks.py).
+#: The queue's name in the app (``DELIVERIES_QUEUE`` in chalicelib/jobs/webhooks.py).
 APP_DELIVERIES_QUEUE_NAMES = ("loyalty-deliveries",)
 #: The webhook functions (``deliver-webhooks``, ``dispatch-webhooks`` in the app). The
 #: consumer's timeout (60 s: a drain stops starting sends after 20 s, and one exchange may
@@ -50,6 +49,7 @@ def deliveries_queues(scope: Construct, stage: StageSettings) -> QueueWithDeadLe
         visibility_timeout=Duration.minutes(6),
         # A message is work for the next minutes: the sweep asks again every minute.
         retention_period=Duration.days(1),
+        app_queue_names=APP_DELIVERIES_QUEUE_NAMES,
         max_receive_count=DELIVERIES_RECEIVES,
     )
 
