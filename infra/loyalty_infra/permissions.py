@@ -84,7 +84,7 @@ FUNCTION_POLICIES = (
 PROVISIONING_POLICIES = ("tenant-registry", "tenant-table-provisioning", "provisioning-queue", "telemetry")
 
 #: A cdk-nag finding a role keeps: (construct, finding, reason).
-Acknowledgment = tuple[Construct, str, str]
+NagAcknowledgment = tuple[Construct, str, str]
 
 
 def _allow(
@@ -122,6 +122,9 @@ class _Role:
 
 
 class ExecutionRoles:
+    """``function_role`` (the API and job functions) and ``provisioning_role`` (the
+    provisioning function only), each with its inline policies, empty until :meth:`grant`."""
+
     def __init__(self, scope: Construct, stage: StageSettings) -> None:
         self.stage = stage
         self._function = _Role(
@@ -226,7 +229,7 @@ class ExecutionRoles:
             },
         )
 
-    def nag_acknowledgments(self) -> list[Acknowledgment]:
+    def nag_acknowledgments(self) -> list[NagAcknowledgment]:
         """The IAM wildcards the roles hold: the tenant-table prefix and X-Ray's ``*``."""
         tenant_tables = (
             f"arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/{self.stage.tenant_table_pattern}"

@@ -32,7 +32,7 @@ from .event_bus import event_bus
 from .functions import ChaliceApp
 from .jobs import jobs_queues
 from .operator_key import operator_key_parameter
-from .permissions import ExecutionRoles
+from .permissions import ExecutionRoles, NagAcknowledgment
 from .provisioning import configure_provisioning_function, provisioning_queues
 from .queues import StageQueues
 from .stages import APP_NAME, PROJECT_DIR, StageSettings
@@ -109,7 +109,7 @@ class LoyaltyStack(Stack):
         self._acknowledge_nag_findings()
         self._outputs()
 
-    def nag_acknowledgments(self) -> list[tuple[Construct, str, str]]:
+    def nag_acknowledgments(self) -> list[NagAcknowledgment]:
         """Every cdk-nag (AwsSolutions) finding this stack keeps: (construct, finding, reason).
 
         The tests check that each one is still raised without it, so none goes stale.
