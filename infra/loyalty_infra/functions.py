@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aws_cdk import CfnResource, RemovalPolicy
 from aws_cdk import aws_logs as logs
@@ -122,7 +122,7 @@ class ChaliceApp:
                 removal_policy=RemovalPolicy.RETAIN,
             )
             # The group exists (with its retention) before Lambda could create one without.
-            function.add_resource_dependency(log_group.node.default_child)
+            function.add_resource_dependency(cast(CfnResource, log_group.node.default_child))
             self.log_groups[logical_id] = log_group
         return self.log_groups
 
@@ -141,7 +141,7 @@ class ChaliceApp:
                 queue = queues[queue_name]
                 # AWS advises a visibility timeout of 6x the consumer's timeout (a retry
                 # must not overlap a run still going).
-                visibility = queue.node.default_child.visibility_timeout
+                visibility = cast(sqs.CfnQueue, queue.node.default_child).visibility_timeout
                 timeout = properties.get("Timeout")
                 if not isinstance(visibility, int) or not isinstance(timeout, int) or visibility < 6 * timeout:
                     raise ValueError(
