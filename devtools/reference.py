@@ -78,7 +78,7 @@ def error_codes() -> list[ErrorCode]:
     from chalicelib.domain.errors import LoyaltyError
 
     codes: dict[str, ErrorCode] = {}
-    for cls in _subclasses(LoyaltyError):
+    for cls in [LoyaltyError, *_subclasses(LoyaltyError)]:
         if cls.__name__.startswith("_"):  # private: caught before it reaches a caller
             continue
         code = vars(cls).get("code")
