@@ -328,6 +328,41 @@ def _sample_payloads() -> dict[str, dict[str, Any]]:
     return payloads
 
 
+#: Illustrative values for the keys of notice events' data, by the key's name or ending.
+_SAMPLE_BY_NAME: dict[str, Any] = {
+    "from_tier": "silver",
+    "to_tier": "gold",
+    "tier": "gold",
+    "direction": "upgrade",
+    "multiplier": "1.5",
+    "metric": "points",
+    "qualifying": "2140",
+    "status": "completed",
+    "resumed": False,
+    "birthday": "1990-03-01",
+    "expiry_date": "2026-03-31",
+    "reason": "qualified",
+    "plan_id": "premium",
+    "bonus_transaction_id": "txn_01JNB3Z2080000000000000000",
+    "reference": "invoice-1042",
+}
+
+
+def _sample_value(key: str) -> Any:
+    if key in _SAMPLE_BY_NAME:
+        return _SAMPLE_BY_NAME[key]
+    if key.endswith(("_at", "_start", "_end")):
+        return "2026-03-01T12:00:00Z"
+    if key.endswith("_id"):
+        prefix = {"member": "mem", "referrer": "mem", "referee": "mem", "subscription": "sub"}.get(
+            key.removesuffix("_id"), key.removesuffix("_id")
+        )
+        return f"{prefix}_01JNB3Z1QK8W2Y6V4T0R9S7P5M" if prefix in {"mem", "sub"} else f"{prefix}-1042"
+    if key == "points" or key.endswith(("_points", "_bonus")):
+        return 100
+    return "..."
+
+
 def events_page() -> str:
     from chalicelib.domain.events import EventType
 
@@ -375,6 +410,24 @@ def events_page() -> str:
     ]
     for name, payload in payloads.items():
         lines += [f"### `{name}`", "", "```json", json.dumps(payload, indent=2), "```", ""]
+    lines += [
+        "The other events carry the keys the table lists (the union of what their builders write: a key that",
+        "does not apply to one event is absent or null, e.g. a tier change not made by a paid plan has no",
+        "`plan_id`). Their shape, with illustrative values:",
+        "",
+    ]
+    for event_type in EventType:
+        name = str(event_type)
+        if name in payloads or not keys.get(name):
+            continue
+        example = {
+            "id": "evt_01JNB3Z2080000000000000000",
+            "type": name,
+            "member_id": "mem_01JNB3Z1QK8W2Y6V4T0R9S7P5M",
+            "created_at": "2026-03-01T12:00:00Z",
+            "data": {key: _sample_value(key) for key in keys[name]},
+        }
+        lines += [f"### `{name}`", "", "```json", json.dumps(example, indent=2), "```", ""]
     return "\n".join(lines)
 
 
