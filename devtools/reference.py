@@ -27,6 +27,7 @@ import re
 import sys
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,12 @@ def _enum_comments(path: Path, class_name: str, *, blocks: bool = True) -> dict[
     return comments
 
 
+@cache
+def _tree(path: Path) -> ast.Module:
+    """A source file's syntax tree, parsed once per process."""
+    return ast.parse(path.read_text(), filename=str(path))
+
+
 def _python_files(base: Path) -> list[Path]:
     return sorted(path for path in base.rglob("*.py") if "__pycache__" not in path.parts)
 
@@ -181,7 +188,7 @@ def _event_constants(types: set[str]) -> dict[str, str]:
     """Module-level names bound to an event type's string (``SUBSCRIPTION_STARTED = "..."``)."""
     names: dict[str, str] = {}
     for path in _python_files(CHALICELIB):
-        for node in ast.parse(path.read_text()).body:
+        for node in _tree(path).body:
             if (
                 isinstance(node, ast.Assign)
                 and isinstance(node.value, ast.Constant)
@@ -225,7 +232,7 @@ def event_data_keys() -> dict[str, list[str]]:
         known += [name for name in names if name not in known]
 
     builders: dict[str, list[str]] = {}  # function name -> its dict's keys (when it has **extra)
-    trees = [ast.parse(path.read_text()) for path in _python_files(CHALICELIB)]
+    trees = [_tree(path) for path in _python_files(CHALICELIB)]
     for tree in trees:
         for func in ast.walk(tree):
             if isinstance(func, ast.FunctionDef) and func.args.kwarg is not None:
@@ -437,7 +444,7 @@ def events_page() -> str:
 def _classes_with_run() -> dict[str, ast.ClassDef]:
     found: dict[str, ast.ClassDef] = {}
     for path in _python_files(CHALICELIB / "domain"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(_tree(path)):
             if isinstance(node, ast.ClassDef) and any(
                 isinstance(item, ast.FunctionDef) and item.name == "run" for item in node.body
             ):
@@ -448,7 +455,7 @@ def _classes_with_run() -> dict[str, ast.ClassDef]:
 def _functions() -> dict[str, ast.FunctionDef]:
     found: dict[str, ast.FunctionDef] = {}
     for path in [*_python_files(CHALICELIB / "domain"), CHALICELIB / "services.py"]:
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(_tree(path)):
             if isinstance(node, ast.FunctionDef):
                 found.setdefault(node.name, node)
     return found
@@ -482,7 +489,7 @@ def job_counts() -> dict[str, list[str]]:
     classes = _classes_with_run()
     functions = _functions()
     wired: dict[str, str] = {}
-    tree = ast.parse((CHALICELIB / "services.py").read_text())
+    tree = _tree(CHALICELIB / "services.py")
     for node in ast.walk(tree):
         if isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values, strict=True):
@@ -538,7 +545,7 @@ def handlers() -> list[Handler]:
     found: list[Handler] = []
     for path in _python_files(CHALICELIB / "jobs"):
         module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
-        tree = ast.parse(path.read_text())
+        tree = _tree(path)
         strings = {
             node.targets[0].id: node.value.value
             for node in tree.body
