@@ -1,5 +1,6 @@
-"""The quick start's commands, run as written: every `curl` of docs/quickstart.md goes through the
-API (on both emulators), with the ids its `jq` lines pick from the answers, and each succeeds."""
+"""The docs' commands, run as written: every `curl` of docs/quickstart.md, then of the guides that
+go on from it, goes through the API (on both emulators), with the ids the `jq` lines pick from the
+answers, and each succeeds."""
 
 from __future__ import annotations
 
@@ -14,16 +15,18 @@ import pytest
 from tests.support.http import OPERATOR_KEY, Api
 from tests.support.receiver import webhook_environment
 
-QUICKSTART = Path(__file__).resolve().parents[2] / "docs" / "quickstart.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+#: The quick start, then the pages whose examples use its variables ($API, $KEY, $MEMBER...).
+PAGES = (DOCS / "quickstart.md", DOCS / "guides" / "earning.md")
 _SHELL_BLOCK = re.compile(r"```sh\n(.*?)```", re.S)
 _JQ_LINE = re.compile(r"^(\w+)=\$\(jq -r (\S+) (\S+)\)$")
 _VARIABLE = re.compile(r"\$(\w+)")
 
 
-def shell_lines() -> list[str]:
-    """The commands of the page's shell blocks: continuation lines and quoted line breaks joined."""
+def shell_lines(page: Path) -> list[str]:
+    """The commands of a page's shell blocks: continuation lines and quoted line breaks joined."""
     lines: list[str] = []
-    for block in _SHELL_BLOCK.findall(QUICKSTART.read_text()):
+    for block in _SHELL_BLOCK.findall(page.read_text()):
         pending = ""
         for line in block.replace("\\\n", " ").splitlines():
             pending = f"{pending} {line.strip()}" if pending else line.strip()
@@ -65,13 +68,13 @@ def local(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
     return api
 
 
-def test_the_quick_start_runs_as_written(local: Api) -> None:
+def test_the_docs_commands_run_as_written(local: Api) -> None:
     api = local
     # Given the page's variables: the API's base path and the operator key
     variables = {"API": "/v1", "OP": OPERATOR_KEY}
     files: dict[str, Any] = {}
     replies = []
-    for line in shell_lines():
+    for line in [line for page in PAGES for line in shell_lines(page)]:
         if match := _JQ_LINE.match(line):
             name, expression, file = match.groups()
             variables[name] = _jq(files[file], expression)
@@ -93,4 +96,4 @@ def test_the_quick_start_runs_as_written(local: Api) -> None:
     balance = next(reply for method, url, reply in replies if url.endswith("/balance"))
     assert balance["available"] == 325
     assert balance["tier"] == "silver"
-    assert len(replies) >= 12
+    assert len(replies) >= 17
