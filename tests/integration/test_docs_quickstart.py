@@ -17,7 +17,7 @@ from tests.support.receiver import webhook_environment
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 #: The quick start, then the pages whose examples use its variables ($API, $KEY, $MEMBER...).
-PAGES = (DOCS / "quickstart.md", DOCS / "guides" / "earning.md")
+PAGES = tuple(DOCS / page for page in ("quickstart.md", "guides/earning.md", "guides/rewards.md", "guides/jobs.md"))
 _SHELL_BLOCK = re.compile(r"```sh\n(.*?)```", re.S)
 _JQ_LINE = re.compile(r"^(\w+)=\$\(jq -r (\S+) (\S+)\)$")
 _VARIABLE = re.compile(r"\$(\w+)")
@@ -96,4 +96,4 @@ def test_the_docs_commands_run_as_written(local: Api) -> None:
     balance = next(reply for method, url, reply in replies if url.endswith("/balance"))
     assert balance["available"] == 325
     assert balance["tier"] == "silver"
-    assert len(replies) >= 17
+    assert len(replies) >= 20
