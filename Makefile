@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: install run test bench soak lint clean synth deploy
+.PHONY: install run test bench soak lint clean synth deploy docs docs-serve
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt infra/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,7 @@ test: install
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(PY) -m mypy
+	$(MAKE) docs
 	$(PY) -m pytest -n 2 --dist loadfile
 
 ## Benchmarks: request units per operation, handler overhead, cold-start imports, webhook and bulk import
@@ -59,10 +60,21 @@ synth: install
 	  ../node_modules/.bin/cdk synth --quiet
 	$(VENV)/bin/cfn-lint infra/cdk.out/dev.template.json infra/cdk.out/prod.template.json
 
-## Deploy one stage with your AWS credentials (README, "Deploy to AWS"): make deploy STAGE=prod
+## Deploy one stage with your AWS credentials (docs: Operations, Deploy): make deploy STAGE=prod
 deploy: install
 	@case "$(STAGE)" in dev|prod) ;; *) echo "usage: make deploy STAGE=dev|prod" >&2; exit 2;; esac
 	cd infra && ../node_modules/.bin/cdk deploy $(STAGE) -c stages=$(STAGE) --require-approval broadening
+
+## The docs site (docs/, mkdocs.yml) built strictly into site/: a broken link fails it. The reference
+## pages (API, error codes, event types, jobs, configuration) are generated from the code on every build.
+DOCS_ENV := NO_MKDOCS_2_WARNING=1
+docs: install
+	$(DOCS_ENV) $(VENV)/bin/mkdocs build --strict --quiet
+
+## Serve the docs site with live reload on http://127.0.0.1:$(DOCS_PORT).
+DOCS_PORT ?= 8001
+docs-serve: install
+	$(DOCS_ENV) $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
 
 ## The static checks of `make test` alone.
 lint: install
@@ -72,4 +84,4 @@ lint: install
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .hypothesis infra/cdk.out
+	rm -rf $(VENV) node_modules .pytest_cache .hypothesis infra/cdk.out site

@@ -9,6 +9,7 @@ the stack had created it itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from aws_cdk import CfnOutput, Duration, Tags
@@ -16,10 +17,10 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from .monitoring import METRIC_PERIOD, alarm_above
+
 #: How long a dead letter is kept: SQS's maximum, time to look at it and redrive it.
 DEAD_LETTER_RETENTION = Duration.days(14)
-#: The period of the alarms' and the dashboard's queue metrics.
-METRIC_PERIOD = Duration.minutes(5)
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,14 @@ class QueueWithDeadLetters:
     queue_name: str
     queue: sqs.Queue
     dead_letters: sqs.Queue
+    #: Names under which the app's ``@app.on_sqs_message`` handlers may refer to the queue:
+    #: Chalice fixes a queue name at import, and the stack points the event source at the
+    #: stage's own queue instead, so that stages can share an account.
+    app_queue_names: tuple[str, ...] = ()
 
     def dead_letters_alarm(self, scope: Construct, *, alarm_description: str) -> cloudwatch.Alarm:
         """Alarms as soon as one message waits in the dead-letter queue."""
-        return cloudwatch.Alarm(
+        return alarm_above(
             scope,
             f"{self.name}DeadLettersAlarm",
             alarm_name=f"{self.queue_name}-dead-letters",
@@ -42,25 +47,21 @@ class QueueWithDeadLetters:
                 period=METRIC_PERIOD, statistic="Maximum"
             ),
             threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
     def backlog_age_alarm(
         self, scope: Construct, *, threshold_seconds: int, alarm_description: str
     ) -> cloudwatch.Alarm:
         """Alarms when the oldest message has waited over ``threshold_seconds`` for two periods."""
-        return cloudwatch.Alarm(
+        return alarm_above(
             scope,
             f"{self.name}BacklogAgeAlarm",
             alarm_name=f"{self.queue_name}-backlog-age",
             alarm_description=alarm_description,
             metric=self.queue.metric_approximate_age_of_oldest_message(period=METRIC_PERIOD, statistic="Maximum"),
             threshold=threshold_seconds,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=2,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
     def graph_widget(self, title: str) -> cloudwatch.GraphWidget:
@@ -91,11 +92,13 @@ def queue_with_dead_letters(
     visibility_timeout: Duration,
     retention_period: Duration,
     max_receive_count: int,
+    app_queue_names: tuple[str, ...],
 ) -> QueueWithDeadLetters:
     """The queue ``queue_name`` (construct id ``<name>Queue``) and its dead-letter queue
     ``<queue_name>-dlq`` (``<name>DeadLetterQueue``), both in ``scope``, encrypted with
     SQS-managed keys, refusing plain HTTP and tagged with ``component``. A message goes
-    to the dead-letter queue after ``max_receive_count`` receives."""
+    to the dead-letter queue after ``max_receive_count`` receives. ``app_queue_names``: the
+    names the app's handlers give the queue."""
     dead_letters = sqs.Queue(
         scope,
         f"{name}DeadLetterQueue",
@@ -116,4 +119,23 @@ def queue_with_dead_letters(
     )
     Tags.of(queue).add("component", component)
     Tags.of(dead_letters).add("component", component)
-    return QueueWithDeadLetters(name=name, queue_name=queue_name, queue=queue, dead_letters=dead_letters)
+    return QueueWithDeadLetters(
+        name=name, queue_name=queue_name, queue=queue, dead_letters=dead_letters, app_queue_names=app_queue_names
+    )
+
+
+@dataclass(frozen=True)
+class StageQueues:
+    """The stage's queues: the job fan-out (jobs.py), tenant provisioning (provisioning.py)
+    and webhook work (webhooks.py)."""
+
+    jobs: QueueWithDeadLetters
+    provisioning: QueueWithDeadLetters
+    deliveries: QueueWithDeadLetters
+
+    def __iter__(self) -> Iterator[QueueWithDeadLetters]:
+        return iter((self.jobs, self.provisioning, self.deliveries))
+
+    def by_name(self) -> dict[str, sqs.Queue]:
+        """Each queue under its own name and the names the app gives it."""
+        return {name: queues.queue for queues in self for name in (*queues.app_queue_names, queues.queue_name)}

@@ -50,7 +50,7 @@ class StageSettings:
 
     @property
     def stack_name(self) -> str:
-        return f"{APP_NAME}-{self.name}"
+        return self.resource_prefix
 
     @property
     def control_table_name(self) -> str:

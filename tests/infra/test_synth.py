@@ -58,6 +58,19 @@ DELIVER, DISPATCH = "DeliverWebhooks", "DispatchWebhooks"
 #: Every queue of a stage, by suffix of ``loyalty-<stage>-``; the dead-letter queues are
 #: these with ``-dlq``.
 QUEUES = ("jobs", "provisioning", "deliveries")
+DAY = 24 * 3600
+#: Each queue's visibility timeout and retention (seconds), and the receives before a
+#: message is dead-lettered. The job queue: 6x the consumers' 29 s timeout, rounded up. The
+#: provisioning queue: a failed attempt is retried after 12 minutes (6x the function's 120 s
+#: timeout), 10 times (about two hours of DynamoDB limits). The webhook queue: redelivered
+#: after 6 minutes (6x the deliver-webhooks function's 60 s timeout), dead-lettered after 5
+#: failures (storage failing: a failing endpoint backs off on its own record), kept a day
+#: (the sweep asks again every minute).
+QUEUE_SETTINGS = {
+    "jobs": (180, 4 * DAY, 5),
+    "provisioning": (720, 14 * DAY, 10),
+    "deliveries": (360, DAY, 5),
+}
 
 
 def table(name: str) -> str:
@@ -561,68 +574,32 @@ def test_control_table(stage: str, templates: dict[str, dict[str, Any]]) -> None
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_job_queue_with_dead_letter_queue(stage: str, templates: dict[str, dict[str, Any]]) -> None:
+def test_queues_with_dead_letter_queues(stage: str, templates: dict[str, dict[str, Any]]) -> None:
     from aws_cdk.assertions import Template
 
     template = Template.from_json(templates[stage])
     queues = {p["Properties"]["QueueName"]: key for key, p in resources_of(templates[stage], "AWS::SQS::Queue").items()}
     assert set(queues) == {f"{PREFIX[stage]}-{queue}{dlq}" for queue in QUEUES for dlq in ("", "-dlq")}
-    template.has_resource_properties(
-        "AWS::SQS::Queue",
-        {
-            "QueueName": f"{PREFIX[stage]}-jobs",
-            "SqsManagedSseEnabled": True,
-            "VisibilityTimeout": 180,
-            "RedrivePolicy": {
-                "deadLetterTargetArn": {"Fn::GetAtt": [queues[f"{PREFIX[stage]}-jobs-dlq"], "Arn"]},
-                "maxReceiveCount": 5,
+    for queue, (visibility, retention, receives) in QUEUE_SETTINGS.items():
+        name = f"{PREFIX[stage]}-{queue}"
+        template.has_resource_properties(
+            "AWS::SQS::Queue",
+            {
+                "QueueName": name,
+                "SqsManagedSseEnabled": True,
+                "VisibilityTimeout": visibility,
+                "MessageRetentionPeriod": retention,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": [queues[f"{name}-dlq"], "Arn"]},
+                    "maxReceiveCount": receives,
+                },
             },
-        },
-    )
-    template.has_resource_properties(
-        "AWS::SQS::Queue", {"QueueName": f"{PREFIX[stage]}-jobs-dlq", "SqsManagedSseEnabled": True}
-    )
-    # The provisioning queue: a failed attempt is retried after 12 minutes (6x the function's
-    # 120 s timeout), 10 times (about two hours of DynamoDB limits), then dead-lettered.
-    template.has_resource_properties(
-        "AWS::SQS::Queue",
-        {
-            "QueueName": f"{PREFIX[stage]}-provisioning",
-            "SqsManagedSseEnabled": True,
-            "VisibilityTimeout": 720,
-            "MessageRetentionPeriod": 14 * 24 * 3600,
-            "RedrivePolicy": {
-                "deadLetterTargetArn": {"Fn::GetAtt": [queues[f"{PREFIX[stage]}-provisioning-dlq"], "Arn"]},
-                "maxReceiveCount": 10,
-            },
-        },
-    )
-    template.has_resource_properties(
-        "AWS::SQS::Queue", {"QueueName": f"{PREFIX[stage]}-provisioning-dlq", "SqsManagedSseEnabled": True}
-    )
-    # The webhook queue: a message that fails 5 times (storage failing: a failing endpoint
-    # backs off on its own record) is dead-lettered; redelivered after 6 minutes (6x the
-    # deliver-webhooks function's 60 s timeout).
-    template.has_resource_properties(
-        "AWS::SQS::Queue",
-        {
-            "QueueName": f"{PREFIX[stage]}-deliveries",
-            "SqsManagedSseEnabled": True,
-            "VisibilityTimeout": 360,
-            "RedrivePolicy": {
-                "deadLetterTargetArn": {"Fn::GetAtt": [queues[f"{PREFIX[stage]}-deliveries-dlq"], "Arn"]},
-                "maxReceiveCount": 5,
-            },
-        },
-    )
-    template.has_resource_properties(
-        "AWS::SQS::Queue",
-        {
-            "QueueName": f"{PREFIX[stage]}-deliveries-dlq",
-            "SqsManagedSseEnabled": True,
-            "MessageRetentionPeriod": 1209600,
-        },
-    )
+        )
+        # Dead letters are kept 14 days (SQS's maximum), time to look at them and redrive them.
+        template.has_resource_properties(
+            "AWS::SQS::Queue",
+            {"QueueName": f"{name}-dlq", "SqsManagedSseEnabled": True, "MessageRetentionPeriod": 14 * DAY},
+        )
     # Every queue's visibility timeout is at least 6x its consumer's timeout (AWS's advice)
     timeouts = {name: props["Timeout"] for name, props in functions(templates[stage]).items()}
     visibility = {
