@@ -3,6 +3,7 @@ traceback, a non-zero exit code; and help that reads well."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,9 @@ import typer
 from typer.core import TyperGroup
 from typer.testing import CliRunner
 
+from devtools.bulk_client import ApiError, HttpReply
 from devtools.cli import cli
+from devtools.commands.common import one_line as error_line
 from tests.support.emulators import free_port
 
 
@@ -78,3 +81,16 @@ def test_help_reads_well(loyalty: Any) -> None:
         assert result.exit_code == 0, (path, result.output)
         assert "<bool>" not in result.stdout and "--help" in result.stdout, (path, result.stdout)
     assert "--diff          Show what would change; write nothing." in loyalty("program", "apply", "--help").stdout
+
+
+def test_an_invalid_request_names_the_refused_fields() -> None:
+    fields = [{"path": f"field{n}", "message": "is wrong", "type": "value_error"} for n in range(5)]
+    body = {
+        "error": {"code": "invalid_request", "message": "the request body is invalid", "details": {"fields": fields}}
+    }
+    line = error_line(ApiError(HttpReply(400, {}, json.dumps(body))))
+    assert line == (
+        "error: 400 invalid_request: the request body is invalid "
+        "(field0: is wrong; field1: is wrong; field2: is wrong; 2 more)"
+    )
+    assert error_line(ApiError(HttpReply(502, {}, "<html>\nBad gateway\n</html>"))) == "error: 502: <html>"
