@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
 
 import typer
@@ -116,12 +116,8 @@ def target(api: str | None, key: str | None, profile: str | None) -> Target:
     return found
 
 
-#: The client factory (tests replace it with one over chalice.test.Client).
-def _requests_client(api: str, key: str) -> Client:
+def make_client(api: str, key: str) -> Client:
     return Client(RequestsTransport(api), key)
-
-
-make_client: Callable[[str, str], Client] = _requests_client
 
 
 def connect(api: str | None, key: str | None, profile: str | None) -> Client:
