@@ -246,7 +246,7 @@ def seed_demo_command() -> None:
     console.print(f"members:   {', '.join(member_ids)}", soft_wrap=True, markup=False)
 
 
-jobs_cli = typer.Typer(help="Scheduled jobs: run here on a DynamoDB, or trigger and list through the API.")
+jobs_cli = typer.Typer(help="Scheduled jobs: run here on DynamoDB, or through the API.")
 cli.add_typer(jobs_cli, name="jobs")
 
 
@@ -260,10 +260,11 @@ def run_job(
         typer.Option("--stage", metavar="NAME", help="Run on the AWS tables of this deployed stage (dev, prod)."),
     ] = None,
 ) -> None:
-    """Run a job here, on LOYALTY_DYNAMODB_ENDPOINT or a --stage's AWS tables.
+    """Run a job in this process, on DynamoDB.
 
-    Once for every active tenant (or --tenant), in this process; prints each run. Without
-    either, it refuses: nothing reaches AWS unless a stage is named."""
+    On LOYALTY_DYNAMODB_ENDPOINT, or on the tables of the deployed stage named by --stage (with
+    your AWS credentials); without either it refuses. Once for every active tenant (or
+    --tenant); prints each run."""
     from datetime import datetime
 
     if not stage and not os.environ.get("LOYALTY_DYNAMODB_ENDPOINT"):

@@ -23,7 +23,7 @@ def trigger(
     profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run a job now for the key's tenant, through the API, and print its run."""
+    """Run a job now for the key's tenant, through the API."""
     run = connect(api, key, profile).json("POST", f"/v1/jobs/{quote(job)}/run", {"as_of": as_of} if as_of else {})
     if as_json:
         show(run)

@@ -9,7 +9,7 @@ import typer
 
 from devtools.commands.common import ApiOption, JsonOption, KeyOption, ProfileOption, connect, console, listing, show
 
-app = typer.Typer(help="API keys of the tenant, with an admin key: create (the secret shown once), list, revoke.")
+app = typer.Typer(help="The tenant's API keys, with an admin key.")
 
 COLUMNS = ("id", "name", "scopes", "partner_id", "created_at", "revoked_at")
 

@@ -10,7 +10,7 @@ import typer
 from devtools.commands.common import CliError, console, table
 from devtools.profiles import Profile, ProfileStore, masked, profiles_file
 
-app = typer.Typer(help="Profiles: an API URL and a key under a name (set, use, list, remove).")
+app = typer.Typer(help="Profiles: an API URL and a key, under a name.")
 
 Name = Annotated[str, typer.Argument(metavar="NAME", help="The profile's name, e.g. local or prod-acme.")]
 

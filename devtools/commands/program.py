@@ -13,7 +13,7 @@ from devtools.bulk_client import Client
 from devtools.commands.common import ApiOption, CliError, KeyOption, ProfileOption, connect, console
 from devtools.program_plan import Current, ProgramFileError, export, load, plan
 
-app = typer.Typer(help="The program as code: apply a YAML file (--diff first), export the current one.")
+app = typer.Typer(help="The whole program as one YAML file: apply, export.")
 
 
 def fetch(client: Client) -> Current:
@@ -36,8 +36,10 @@ def apply(
     key: KeyOption = None,
     profile: ProfileOption = None,
 ) -> None:
-    """Make the tenant's program what FILE says: only what differs is written, so applying the
-    same file again reports no changes."""
+    """Make the tenant's program what FILE says.
+
+    Only what differs is written: applying the same file again reports no changes. With
+    --diff, the changes are listed and nothing is written."""
     if str(file) == "-":
         text = sys.stdin.read()
     else:
@@ -70,7 +72,9 @@ def apply(
 
 @app.command("export")
 def export_program(api: ApiOption = None, key: KeyOption = None, profile: ProfileOption = None) -> None:
-    """Print the tenant's program as a YAML file that `apply` reads back (no changes)."""
+    """Print the tenant's program as YAML.
+
+    Applied back, the output changes nothing."""
     import yaml
 
     document = export(fetch(connect(api, key, profile)))

@@ -9,7 +9,7 @@ import typer
 
 from devtools.commands.common import ApiOption, JsonOption, KeyOption, ProfileOption, connect, console, listing, show
 
-app = typer.Typer(help="Tenants (brands), with the operator key: create, list, show, suspend, resume.")
+app = typer.Typer(help="Tenants (brands), with the operator key.")
 
 TenantId = Annotated[str, typer.Argument(metavar="TENANT_ID", help="The tenant's id, e.g. acme.")]
 COLUMNS = ("tenant_id", "name", "currency", "timezone", "status", "created_at")

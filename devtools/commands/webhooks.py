@@ -18,7 +18,7 @@ from devtools.commands.common import (
     show,
 )
 
-app = typer.Typer(help="Webhook endpoints: create, list, deliveries, redeliver.")
+app = typer.Typer(help="Webhook endpoints and their deliveries.")
 
 WebhookId = Annotated[str, typer.Argument(metavar="WEBHOOK_ID", help="The endpoint's id (whk_...).")]
 COLUMNS = ("id", "url", "events", "status", "failing_since")
