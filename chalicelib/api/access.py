@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
+from chalicelib.api import presenters
 from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.api.schemas.access import ApiKeyList, ApiKeyOut, CreateApiKeyRequest, CreatedApiKey
+from chalicelib.api.schemas.tenants import CallerKey, Me
 from chalicelib.domain.api_keys import Scope
 from chalicelib.services import partners
 
@@ -21,13 +23,13 @@ TAG = "Access"
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=schemas.Me,
+    response=Me,
 )
-def get_me(request: ApiRequest) -> schemas.Me:
+def get_me(request: ApiRequest) -> Me:
     context = request.tenant
-    return schemas.Me(
+    return Me(
         tenant=presenters.tenant(context.tenant),
-        api_key=schemas.CallerKey(id=context.key_id, name=context.key_name, scopes=sorted(context.scopes)),
+        api_key=CallerKey(id=context.key_id, name=context.key_name, scopes=sorted(context.scopes)),
     )
 
 
@@ -40,11 +42,11 @@ def get_me(request: ApiRequest) -> schemas.Me:
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=schemas.CreateApiKeyRequest,
-    response=schemas.CreatedApiKey,
+    body=CreateApiKeyRequest,
+    response=CreatedApiKey,
 )
-def create_api_key(request: ApiRequest) -> schemas.CreatedApiKey:
-    body: schemas.CreateApiKeyRequest = request.body
+def create_api_key(request: ApiRequest) -> CreatedApiKey:
+    body: CreateApiKeyRequest = request.body
     if body.partner_id is not None:
         # A partner key acts for a partner the tenant registered (404 for another tenant's).
         partners(request.services, request.tenant).get(body.partner_id)
@@ -62,10 +64,10 @@ def create_api_key(request: ApiRequest) -> schemas.CreatedApiKey:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=schemas.ApiKeyList,
+    response=ApiKeyList,
 )
-def list_api_keys(request: ApiRequest) -> schemas.ApiKeyList:
-    return schemas.ApiKeyList(data=[presenters.api_key(k) for k in request.services.api_keys.list(request.tenant)])
+def list_api_keys(request: ApiRequest) -> ApiKeyList:
+    return ApiKeyList(data=[presenters.api_key(k) for k in request.services.api_keys.list(request.tenant)])
 
 
 @endpoint(
@@ -76,7 +78,7 @@ def list_api_keys(request: ApiRequest) -> schemas.ApiKeyList:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=schemas.ApiKeyOut,
+    response=ApiKeyOut,
 )
-def revoke_api_key(request: ApiRequest, key_id: str) -> schemas.ApiKeyOut:
+def revoke_api_key(request: ApiRequest, key_id: str) -> ApiKeyOut:
     return presenters.api_key(request.services.api_keys.revoke(request.tenant, key_id))

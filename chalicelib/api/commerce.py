@@ -12,9 +12,19 @@ from decimal import Decimal
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
+from chalicelib.api import presenters
 from chalicelib.api.program import to_order
 from chalicelib.api.routing import ApiRequest, Result, endpoint, read_json
+from chalicelib.api.schemas.commerce import (
+    CreatedShopifyIntegration,
+    CreateShopifyIntegrationRequest,
+    OrderEventOut,
+    OrderEventRequest,
+    PaidOrderEvent,
+    RotateShopifySecretRequest,
+    ShopifyIntegrationOut,
+    ShopifyWebhookOut,
+)
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.commerce import Customer, OrderEvent, OrderEventType
 from chalicelib.domain.errors import TenantNotReady, TenantSuspended, Unauthorized
@@ -35,13 +45,13 @@ TAG = "Commerce"
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
-    body=schemas.OrderEventRequest,
-    response=schemas.OrderEventOut,
+    body=OrderEventRequest,
+    response=OrderEventOut,
 )
 def take_order_event(request: ApiRequest) -> Result:
     body = request.body.root
     tenant = request.tenant.tenant
-    if isinstance(body, schemas.PaidOrderEvent):
+    if isinstance(body, PaidOrderEvent):
         customer = body.customer
         event = OrderEvent(
             source="orders",
@@ -94,11 +104,11 @@ def take_order_event(request: ApiRequest) -> Result:
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=schemas.CreateShopifyIntegrationRequest,
-    response=schemas.CreatedShopifyIntegration,
+    body=CreateShopifyIntegrationRequest,
+    response=CreatedShopifyIntegration,
 )
-def create_shopify_integration(request: ApiRequest) -> schemas.CreatedShopifyIntegration:
-    body: schemas.CreateShopifyIntegrationRequest = request.body
+def create_shopify_integration(request: ApiRequest) -> CreatedShopifyIntegration:
+    body: CreateShopifyIntegrationRequest = request.body
     service = shopify(request.services, request.tenant.tenant_id)
     return presenters.issued_shopify_integration(
         service.create(description=body.description, auto_enrol=body.auto_enrol, secret=body.secret)
@@ -113,9 +123,9 @@ def create_shopify_integration(request: ApiRequest) -> schemas.CreatedShopifyInt
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=schemas.ShopifyIntegrationOut,
+    response=ShopifyIntegrationOut,
 )
-def get_shopify_integration(request: ApiRequest, integration_id: str) -> schemas.ShopifyIntegrationOut:
+def get_shopify_integration(request: ApiRequest, integration_id: str) -> ShopifyIntegrationOut:
     found = shopify(request.services, request.tenant.tenant_id).get(integration_id)
     return presenters.shopify_integration(found)
 
@@ -128,11 +138,11 @@ def get_shopify_integration(request: ApiRequest, integration_id: str) -> schemas
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    body=schemas.RotateShopifySecretRequest,
-    response=schemas.CreatedShopifyIntegration,
+    body=RotateShopifySecretRequest,
+    response=CreatedShopifyIntegration,
 )
-def rotate_shopify_secret(request: ApiRequest, integration_id: str) -> schemas.CreatedShopifyIntegration:
-    body: schemas.RotateShopifySecretRequest = request.body
+def rotate_shopify_secret(request: ApiRequest, integration_id: str) -> CreatedShopifyIntegration:
+    body: RotateShopifySecretRequest = request.body
     return presenters.issued_shopify_integration(
         shopify(request.services, request.tenant.tenant_id).rotate_secret(integration_id, body.secret)
     )
@@ -145,7 +155,7 @@ def rotate_shopify_secret(request: ApiRequest, integration_id: str) -> schemas.C
     summary="Shopify's orders/paid, refunds/create and orders/cancelled webhooks (X-Shopify-Hmac-Sha256)",
     tag=TAG,
     auth="signature",
-    response=schemas.ShopifyWebhookOut,
+    response=ShopifyWebhookOut,
 )
 def receive_shopify_webhook(request: ApiRequest, integration_id: str) -> Result:
     services = request.services

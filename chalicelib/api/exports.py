@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
+from chalicelib.api import presenters
 from chalicelib.api.routing import CSV_MEDIA, ApiRequest, TextResult, endpoint
+from chalicelib.api.schemas.exports import LedgerExportQuery, MemberExportQuery
 from chalicelib.domain.api_keys import Scope
 from chalicelib.services import exports
 
@@ -50,12 +51,12 @@ def _page(text: str, next_cursor: str | None, filename: str) -> TextResult:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    query=schemas.MemberExportQuery,
+    query=MemberExportQuery,
     response_media=CSV_MEDIA,
     response_headers=_NEXT,
 )
 def export_members(request: ApiRequest) -> TextResult:
-    query: schemas.MemberExportQuery = request.query
+    query: MemberExportQuery = request.query
     page = _service(request).members(limit=query.limit, cursor=query.cursor)
     return _page(presenters.members_csv(page.items), page.next_cursor, "members.csv")
 
@@ -69,11 +70,11 @@ def export_members(request: ApiRequest) -> TextResult:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    query=schemas.LedgerExportQuery,
+    query=LedgerExportQuery,
     response_media=CSV_MEDIA,
     response_headers=_NEXT,
 )
 def export_ledger(request: ApiRequest) -> TextResult:
-    query: schemas.LedgerExportQuery = request.query
+    query: LedgerExportQuery = request.query
     page = _service(request).ledger(start=query.from_, end=query.to, limit=query.limit, cursor=query.cursor)
     return _page(presenters.ledger_csv(page.entries), page.next_cursor, "ledger.csv")

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
+from chalicelib.api import presenters
 from chalicelib.api.routing import CSV_MEDIA, ApiRequest, endpoint
+from chalicelib.api.schemas.common import ListQuery
+from chalicelib.api.schemas.imports import ImportList, ImportOut, ImportRequest, ImportRowIssueList
 from chalicelib.domain.api_keys import Scope
 from chalicelib.observability import logger
 from chalicelib.services import imports
@@ -41,13 +43,13 @@ def _service(request: ApiRequest) -> ImportService:
     auth="tenant",
     scope=Scope.ADMIN,
     status=202,
-    body=schemas.ImportRequest,
-    response=schemas.ImportOut,
+    body=ImportRequest,
+    response=ImportOut,
     request_media=("application/json", CSV_MEDIA),
     large_body=True,
 )
-def create_import(request: ApiRequest) -> schemas.ImportOut:
-    body: schemas.ImportRequest | None = request.body
+def create_import(request: ApiRequest) -> ImportOut:
+    body: ImportRequest | None = request.body
     data = request.raw_body if body is None else body.csv
     job = _service(request).submit(
         data, filename=body.filename if body is not None else None, actor_key_id=request.tenant.key_id
@@ -64,12 +66,12 @@ def create_import(request: ApiRequest) -> schemas.ImportOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    query=schemas.ListQuery,
-    response=schemas.ImportList,
+    query=ListQuery,
+    response=ImportList,
 )
-def list_imports(request: ApiRequest) -> schemas.ImportList:
+def list_imports(request: ApiRequest) -> ImportList:
     page = _service(request).list(limit=request.query.limit, cursor=request.query.cursor)
-    return schemas.ImportList(data=[presenters.import_summary(j) for j in page.items], next_cursor=page.next_cursor)
+    return ImportList(data=[presenters.import_summary(j) for j in page.items], next_cursor=page.next_cursor)
 
 
 @endpoint(
@@ -80,9 +82,9 @@ def list_imports(request: ApiRequest) -> schemas.ImportList:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=schemas.ImportOut,
+    response=ImportOut,
 )
-def get_import(request: ApiRequest, import_id: str) -> schemas.ImportOut:
+def get_import(request: ApiRequest, import_id: str) -> ImportOut:
     service = _service(request)
     job = service.get(import_id)
     issues = service.issues(import_id, limit=ERRORS_SHOWN, cursor=None).items if job.failed + job.skipped else []
@@ -97,11 +99,9 @@ def get_import(request: ApiRequest, import_id: str) -> schemas.ImportOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    query=schemas.ListQuery,
-    response=schemas.ImportRowIssueList,
+    query=ListQuery,
+    response=ImportRowIssueList,
 )
-def list_import_errors(request: ApiRequest, import_id: str) -> schemas.ImportRowIssueList:
+def list_import_errors(request: ApiRequest, import_id: str) -> ImportRowIssueList:
     page = _service(request).issues(import_id, limit=request.query.limit, cursor=request.query.cursor)
-    return schemas.ImportRowIssueList(
-        data=[presenters.import_issue(i) for i in page.items], next_cursor=page.next_cursor
-    )
+    return ImportRowIssueList(data=[presenters.import_issue(i) for i in page.items], next_cursor=page.next_cursor)

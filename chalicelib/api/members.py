@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
+from chalicelib.api import presenters
 from chalicelib.api.routing import REPLAYED_HEADER, ApiRequest, Result, endpoint
+from chalicelib.api.schemas.members import (
+    CreateMemberRequest,
+    MemberList,
+    MemberListQuery,
+    MemberOut,
+    UpdateMemberRequest,
+)
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.members import MemberChanges, NewMember
 
@@ -22,13 +29,13 @@ TAG = "Members"
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    body=schemas.CreateMemberRequest,
-    response=schemas.MemberOut,
+    body=CreateMemberRequest,
+    response=MemberOut,
     optional_idempotency_key=True,
     response_headers=((REPLAYED_HEADER, "`true` when this answer replays an earlier request's (same key)."),),
 )
 def create_member(request: ApiRequest) -> Result:
-    body: schemas.CreateMemberRequest = request.body
+    body: CreateMemberRequest = request.body
     enrolment = request.services.for_tenant(request.tenant).members.enrol_once(
         NewMember(
             external_id=body.external_id,
@@ -53,11 +60,11 @@ def create_member(request: ApiRequest) -> Result:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    query=schemas.MemberListQuery,
-    response=schemas.MemberList,
+    query=MemberListQuery,
+    response=MemberList,
 )
-def list_members(request: ApiRequest) -> schemas.MemberList:
-    query: schemas.MemberListQuery = request.query
+def list_members(request: ApiRequest) -> MemberList:
+    query: MemberListQuery = request.query
     members = request.services.for_tenant(request.tenant).members
     identifiers = {
         name: getattr(query, name)
@@ -66,9 +73,9 @@ def list_members(request: ApiRequest) -> schemas.MemberList:
     }
     if identifiers:
         found = members.find(**identifiers)
-        return schemas.MemberList(data=[presenters.member(found)] if found else [], next_cursor=None)
+        return MemberList(data=[presenters.member(found)] if found else [], next_cursor=None)
     page = members.list(limit=query.limit, cursor=query.cursor)
-    return schemas.MemberList(data=[presenters.member(m) for m in page.items], next_cursor=page.next_cursor)
+    return MemberList(data=[presenters.member(m) for m in page.items], next_cursor=page.next_cursor)
 
 
 @endpoint(
@@ -79,9 +86,9 @@ def list_members(request: ApiRequest) -> schemas.MemberList:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=schemas.MemberOut,
+    response=MemberOut,
 )
-def get_member(request: ApiRequest, member_id: str) -> schemas.MemberOut:
+def get_member(request: ApiRequest, member_id: str) -> MemberOut:
     return presenters.member(request.services.for_tenant(request.tenant).members.get(member_id))
 
 
@@ -93,11 +100,11 @@ def get_member(request: ApiRequest, member_id: str) -> schemas.MemberOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
-    body=schemas.UpdateMemberRequest,
-    response=schemas.MemberOut,
+    body=UpdateMemberRequest,
+    response=MemberOut,
 )
-def update_member(request: ApiRequest, member_id: str) -> schemas.MemberOut:
-    body: schemas.UpdateMemberRequest = request.body
+def update_member(request: ApiRequest, member_id: str) -> MemberOut:
+    body: UpdateMemberRequest = request.body
     changes = MemberChanges(
         fields_set=frozenset(body.model_fields_set),
         email=body.email,

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from chalicelib.api import schemas
 from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.api.schemas.meta import Health
 
 bp = Blueprint(__name__)
 TAG = "Meta"
 
 
-@endpoint(
-    bp, "/health", "GET", summary="Liveness (does not touch DynamoDB)", tag=TAG, auth="none", response=schemas.Health
-)
-def health(request: ApiRequest) -> schemas.Health:
-    return schemas.Health(status="ok")
+@endpoint(bp, "/health", "GET", summary="Liveness (does not touch DynamoDB)", tag=TAG, auth="none", response=Health)
+def health(request: ApiRequest) -> Health:
+    return Health(status="ok")
 
 
 @bp.route("/openapi.json", methods=["GET"])

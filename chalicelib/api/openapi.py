@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from chalicelib.api.routing import IDEMPOTENCY_HEADER, MAX_PATH_PARAM_LENGTH, OPERATIONS, Operation, body_required
-from chalicelib.api.schemas import ErrorResponse
+from chalicelib.api.schemas.common import ErrorResponse
 
 BASE_PATH = "/v1"
 _PATH_PARAM = re.compile(r"{(\w+)}")

@@ -15,9 +15,20 @@ from decimal import Decimal
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
+from chalicelib.api import presenters
 from chalicelib.api.routing import ApiRequest, Result, endpoint
-from chalicelib.api.schemas import Out
+from chalicelib.api.schemas.common import Out
+from chalicelib.api.schemas.partners import (
+    CreatePartnerRequest,
+    PartnerEarnRequest,
+    PartnerList,
+    PartnerOut,
+    PartnerRedeemRequest,
+    PartnerReverseRequest,
+    SettlementOut,
+    SettlementQuery,
+)
+from chalicelib.api.schemas.points import MovementOut, ReversalOut
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.errors import Forbidden
 from chalicelib.domain.ledger import LedgerEntry, MovementResult, describe
@@ -38,11 +49,11 @@ TAG = "Partners"
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=schemas.CreatePartnerRequest,
-    response=schemas.PartnerOut,
+    body=CreatePartnerRequest,
+    response=PartnerOut,
 )
-def create_partner(request: ApiRequest) -> schemas.PartnerOut:
-    body: schemas.CreatePartnerRequest = request.body
+def create_partner(request: ApiRequest) -> PartnerOut:
+    body: CreatePartnerRequest = request.body
     created = partners(request.services, request.tenant).create(
         partner_id=body.partner_id,
         name=body.name,
@@ -60,10 +71,10 @@ def create_partner(request: ApiRequest) -> schemas.PartnerOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=schemas.PartnerList,
+    response=PartnerList,
 )
-def list_partners(request: ApiRequest) -> schemas.PartnerList:
-    return schemas.PartnerList(data=[presenters.partner(p) for p in partners(request.services, request.tenant).list()])
+def list_partners(request: ApiRequest) -> PartnerList:
+    return PartnerList(data=[presenters.partner(p) for p in partners(request.services, request.tenant).list()])
 
 
 @endpoint(
@@ -74,9 +85,9 @@ def list_partners(request: ApiRequest) -> schemas.PartnerList:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=schemas.PartnerOut,
+    response=PartnerOut,
 )
-def get_partner(request: ApiRequest, partner_id: str) -> schemas.PartnerOut:
+def get_partner(request: ApiRequest, partner_id: str) -> PartnerOut:
     return presenters.partner(partners(request.services, request.tenant).get(partner_id))
 
 
@@ -88,18 +99,18 @@ def get_partner(request: ApiRequest, partner_id: str) -> schemas.PartnerOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    query=schemas.SettlementQuery,
-    response=schemas.SettlementOut,
+    query=SettlementQuery,
+    response=SettlementOut,
     partner_access=True,
 )
-def get_partner_settlement(request: ApiRequest, partner_id: str) -> schemas.SettlementOut:
+def get_partner_settlement(request: ApiRequest, partner_id: str) -> SettlementOut:
     own = request.tenant.partner_id
     if own is not None and own != partner_id:
         raise Forbidden(
             "a partner key may read only its own partner's settlement",
             details={"required_scope": str(Scope.ADMIN), "key_scopes": sorted(str(s) for s in request.tenant.scopes)},
         )
-    query: schemas.SettlementQuery = request.query
+    query: SettlementQuery = request.query
     to_date = query.to or datetime.now(UTC).date()
     from_date = query.from_ or to_date.replace(day=1)
     found = partners(request.services, request.tenant).settlement(partner_id, from_date, to_date)
@@ -141,8 +152,8 @@ def _answer(result: MovementResult, present: Callable[[LedgerEntry], Out] = pres
     auth="tenant",
     scope=Scope.PARTNER,
     status=201,
-    body=schemas.PartnerEarnRequest,
-    response=schemas.MovementOut,
+    body=PartnerEarnRequest,
+    response=MovementOut,
     idempotency_key=True,
 )
 def partner_earn(request: ApiRequest) -> Result:
@@ -158,8 +169,8 @@ def partner_earn(request: ApiRequest) -> Result:
     auth="tenant",
     scope=Scope.PARTNER,
     status=201,
-    body=schemas.PartnerRedeemRequest,
-    response=schemas.MovementOut,
+    body=PartnerRedeemRequest,
+    response=MovementOut,
     idempotency_key=True,
 )
 def partner_redeem(request: ApiRequest) -> Result:
@@ -175,8 +186,8 @@ def partner_redeem(request: ApiRequest) -> Result:
     auth="tenant",
     scope=Scope.PARTNER,
     status=201,
-    body=schemas.PartnerReverseRequest,
-    response=schemas.ReversalOut,
+    body=PartnerReverseRequest,
+    response=ReversalOut,
     idempotency_key=True,
 )
 def partner_reverse(request: ApiRequest) -> Result:

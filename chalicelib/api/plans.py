@@ -7,8 +7,17 @@ from decimal import Decimal
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
+from chalicelib.api import presenters
 from chalicelib.api.routing import ApiRequest, Result, endpoint
+from chalicelib.api.schemas.common import ListQuery
+from chalicelib.api.schemas.plans import (
+    PlanList,
+    PlansRequest,
+    SubscriptionList,
+    SubscriptionOut,
+    SubscriptionRecordOut,
+    SubscriptionRequest,
+)
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import utc_now
 from chalicelib.domain.plans import PeriodRequest, Plan
@@ -27,11 +36,11 @@ TAG = "Paid membership"
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    body=schemas.PlansRequest,
-    response=schemas.PlanList,
+    body=PlansRequest,
+    response=PlanList,
 )
-def put_plans(request: ApiRequest) -> schemas.PlanList:
-    body: schemas.PlansRequest = request.body
+def put_plans(request: ApiRequest) -> PlanList:
+    body: PlansRequest = request.body
     catalog = subscriptions(request.services, request.tenant).configure(
         [
             Plan(
@@ -56,9 +65,9 @@ def put_plans(request: ApiRequest) -> schemas.PlanList:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=schemas.PlanList,
+    response=PlanList,
 )
-def list_plans(request: ApiRequest) -> schemas.PlanList:
+def list_plans(request: ApiRequest) -> PlanList:
     return presenters.plans(subscriptions(request.services, request.tenant).catalog())
 
 
@@ -71,12 +80,12 @@ def list_plans(request: ApiRequest) -> schemas.PlanList:
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    body=schemas.SubscriptionRequest,
-    response=schemas.SubscriptionRecordOut,
+    body=SubscriptionRequest,
+    response=SubscriptionRecordOut,
     idempotency_key=True,
 )
 def record_subscription(request: ApiRequest, member_id: str) -> Result:
-    body: schemas.SubscriptionRequest = request.body
+    body: SubscriptionRequest = request.body
     recording = subscriptions(request.services, request.tenant).record(
         member_id,
         PeriodRequest(body.plan_id, body.period_start, body.period_end, body.reference),
@@ -102,15 +111,15 @@ def record_subscription(request: ApiRequest, member_id: str) -> Result:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    query=schemas.ListQuery,
-    response=schemas.SubscriptionList,
+    query=ListQuery,
+    response=SubscriptionList,
 )
-def list_subscriptions(request: ApiRequest, member_id: str) -> schemas.SubscriptionList:
+def list_subscriptions(request: ApiRequest, member_id: str) -> SubscriptionList:
     page = subscriptions(request.services, request.tenant).list(
         member_id, limit=request.query.limit, cursor=request.query.cursor
     )
     now = utc_now()
-    return schemas.SubscriptionList(
+    return SubscriptionList(
         data=[presenters.subscription(item, now) for item in page.items], next_cursor=page.next_cursor
     )
 
@@ -123,8 +132,8 @@ def list_subscriptions(request: ApiRequest, member_id: str) -> schemas.Subscript
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
-    response=schemas.SubscriptionOut,
+    response=SubscriptionOut,
 )
-def cancel_subscription(request: ApiRequest, member_id: str, subscription_id: str) -> schemas.SubscriptionOut:
+def cancel_subscription(request: ApiRequest, member_id: str, subscription_id: str) -> SubscriptionOut:
     ended = subscriptions(request.services, request.tenant).cancel(member_id, subscription_id)
     return presenters.subscription(ended, utc_now())

@@ -8,9 +8,21 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
+from chalicelib.api import presenters
 from chalicelib.api.program import to_order
 from chalicelib.api.routing import ApiRequest, Result, endpoint
+from chalicelib.api.schemas.common import ListQuery
+from chalicelib.api.schemas.points import (
+    AdjustRequest,
+    BalanceOut,
+    EarnRequest,
+    MovementOut,
+    RedeemRequest,
+    ReversalOut,
+    ReverseRequest,
+    TransactionList,
+)
+from chalicelib.api.schemas.rules import ActivityRequest
 from chalicelib.domain.activities import Activity
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.ledger import MovementRequest, MovementType, describe
@@ -59,8 +71,8 @@ def _move(request: ApiRequest, member_id: str, movement: MovementType) -> Result
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    body=schemas.EarnRequest,
-    response=schemas.MovementOut,
+    body=EarnRequest,
+    response=MovementOut,
     idempotency_key=True,
 )
 def earn_points(request: ApiRequest, member_id: str) -> Result:
@@ -76,8 +88,8 @@ def earn_points(request: ApiRequest, member_id: str) -> Result:
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    body=schemas.RedeemRequest,
-    response=schemas.MovementOut,
+    body=RedeemRequest,
+    response=MovementOut,
     idempotency_key=True,
 )
 def redeem_points(request: ApiRequest, member_id: str) -> Result:
@@ -93,8 +105,8 @@ def redeem_points(request: ApiRequest, member_id: str) -> Result:
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=schemas.AdjustRequest,
-    response=schemas.MovementOut,
+    body=AdjustRequest,
+    response=MovementOut,
     idempotency_key=True,
 )
 def adjust_points(request: ApiRequest, member_id: str) -> Result:
@@ -110,8 +122,8 @@ def adjust_points(request: ApiRequest, member_id: str) -> Result:
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    body=schemas.ReverseRequest,
-    response=schemas.ReversalOut,
+    body=ReverseRequest,
+    response=ReversalOut,
     idempotency_key=True,
 )
 def reverse_points(request: ApiRequest, member_id: str) -> Result:
@@ -126,9 +138,9 @@ def reverse_points(request: ApiRequest, member_id: str) -> Result:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=schemas.BalanceOut,
+    response=BalanceOut,
 )
-def get_balance(request: ApiRequest, member_id: str) -> schemas.BalanceOut:
+def get_balance(request: ApiRequest, member_id: str) -> BalanceOut:
     services = request.services.for_tenant(request.tenant)
     view = services.points.view(member_id)
     tiers = services.tiers.status(view.balance)
@@ -144,14 +156,14 @@ def get_balance(request: ApiRequest, member_id: str) -> schemas.BalanceOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    query=schemas.ListQuery,
-    response=schemas.TransactionList,
+    query=ListQuery,
+    response=TransactionList,
 )
-def list_transactions(request: ApiRequest, member_id: str) -> schemas.TransactionList:
+def list_transactions(request: ApiRequest, member_id: str) -> TransactionList:
     page = request.services.for_tenant(request.tenant).points.transactions(
         member_id, limit=request.query.limit, cursor=request.query.cursor
     )
-    return schemas.TransactionList(data=[presenters.transaction(e) for e in page.items], next_cursor=page.next_cursor)
+    return TransactionList(data=[presenters.transaction(e) for e in page.items], next_cursor=page.next_cursor)
 
 
 @endpoint(
@@ -163,12 +175,12 @@ def list_transactions(request: ApiRequest, member_id: str) -> schemas.Transactio
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    body=schemas.ActivityRequest,
-    response=schemas.MovementOut,
+    body=ActivityRequest,
+    response=MovementOut,
     idempotency_key=True,
 )
 def record_activity(request: ApiRequest, member_id: str) -> Result:
-    body: schemas.ActivityRequest = request.body
+    body: ActivityRequest = request.body
     activity = Activity(
         member_id=member_id,
         type=body.type,

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
+from chalicelib.api import presenters
 from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.api.schemas.common import ListQuery
+from chalicelib.api.schemas.members import MemberOut
+from chalicelib.api.schemas.referrals import (
+    ReferralList,
+    ReferralProgramList,
+    ReferralProgramOut,
+    ReferralProgramRequest,
+)
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import utc_now
 from chalicelib.domain.errors import InvalidRequest, NotFound
@@ -45,11 +53,11 @@ def _exists(members: MemberService, member_id: str) -> bool:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    body=schemas.ReferralProgramRequest,
-    response=schemas.ReferralProgramOut,
+    body=ReferralProgramRequest,
+    response=ReferralProgramOut,
 )
-def put_referral_program(request: ApiRequest) -> schemas.ReferralProgramOut:
-    body: schemas.ReferralProgramRequest = request.body
+def put_referral_program(request: ApiRequest) -> ReferralProgramOut:
+    body: ReferralProgramRequest = request.body
     minimum = None
     if body.min_order_total is not None:
         try:
@@ -82,15 +90,13 @@ def put_referral_program(request: ApiRequest) -> schemas.ReferralProgramOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=schemas.ReferralProgramList,
+    response=ReferralProgramList,
 )
-def list_referral_programs(request: ApiRequest) -> schemas.ReferralProgramList:
+def list_referral_programs(request: ApiRequest) -> ReferralProgramList:
     referrals = _referrals(request)
     now = utc_now()
     in_force = referrals.in_force(now)
-    return schemas.ReferralProgramList(
-        data=[presenters.referral_program(v, in_force, now) for v in referrals.versions()]
-    )
+    return ReferralProgramList(data=[presenters.referral_program(v, in_force, now) for v in referrals.versions()])
 
 
 @endpoint(
@@ -101,10 +107,10 @@ def list_referral_programs(request: ApiRequest) -> schemas.ReferralProgramList:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    query=schemas.ListQuery,
-    response=schemas.ReferralList,
+    query=ListQuery,
+    response=ReferralList,
 )
-def list_member_referrals(request: ApiRequest, member_id: str) -> schemas.ReferralList:
+def list_member_referrals(request: ApiRequest, member_id: str) -> ReferralList:
     services = request.services.for_tenant(request.tenant)
     page = _referrals(request).list(
         member_id,
@@ -112,7 +118,7 @@ def list_member_referrals(request: ApiRequest, member_id: str) -> schemas.Referr
         cursor=request.query.cursor,
         exists=lambda m: _exists(services.members, m),
     )
-    return schemas.ReferralList(data=[presenters.referral(r) for r in page.items], next_cursor=page.next_cursor)
+    return ReferralList(data=[presenters.referral(r) for r in page.items], next_cursor=page.next_cursor)
 
 
 @endpoint(
@@ -123,7 +129,7 @@ def list_member_referrals(request: ApiRequest, member_id: str) -> schemas.Referr
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
-    response=schemas.MemberOut,
+    response=MemberOut,
 )
-def assign_referral_code(request: ApiRequest, member_id: str) -> schemas.MemberOut:
+def assign_referral_code(request: ApiRequest, member_id: str) -> MemberOut:
     return presenters.member(request.services.for_tenant(request.tenant).members.assign_referral_code(member_id))

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
+from chalicelib.api import presenters
 from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.api.schemas.common import ListQuery
+from chalicelib.api.schemas.tenants import CreatedTenant, CreateTenantRequest, TenantList, TenantOut
 from chalicelib.domain.tenants import NewTenant
 
 bp = Blueprint(__name__)
@@ -25,17 +27,15 @@ TAG = "Tenants (operator)"
     tag=TAG,
     auth="operator",
     status=201,
-    body=schemas.CreateTenantRequest,
-    response=schemas.CreatedTenant,
+    body=CreateTenantRequest,
+    response=CreatedTenant,
 )
-def create_tenant(request: ApiRequest) -> schemas.CreatedTenant:
-    body: schemas.CreateTenantRequest = request.body
+def create_tenant(request: ApiRequest) -> CreatedTenant:
+    body: CreateTenantRequest = request.body
     created = request.services.tenants.create(
         NewTenant(tenant_id=body.tenant_id, name=body.name, currency=body.currency, timezone=body.timezone)
     )
-    return schemas.CreatedTenant(
-        tenant=presenters.tenant(created.tenant), api_key=presenters.issued_api_key(created.admin_key)
-    )
+    return CreatedTenant(tenant=presenters.tenant(created.tenant), api_key=presenters.issued_api_key(created.admin_key))
 
 
 @endpoint(
@@ -45,18 +45,16 @@ def create_tenant(request: ApiRequest) -> schemas.CreatedTenant:
     summary="List tenants",
     tag=TAG,
     auth="operator",
-    query=schemas.ListQuery,
-    response=schemas.TenantList,
+    query=ListQuery,
+    response=TenantList,
 )
-def list_tenants(request: ApiRequest) -> schemas.TenantList:
+def list_tenants(request: ApiRequest) -> TenantList:
     page = request.services.tenants.list(limit=request.query.limit, cursor=request.query.cursor)
-    return schemas.TenantList(data=[presenters.tenant(t) for t in page.items], next_cursor=page.next_cursor)
+    return TenantList(data=[presenters.tenant(t) for t in page.items], next_cursor=page.next_cursor)
 
 
-@endpoint(
-    bp, "/tenants/{tenant_id}", "GET", summary="Get a tenant", tag=TAG, auth="operator", response=schemas.TenantOut
-)
-def get_tenant(request: ApiRequest, tenant_id: str) -> schemas.TenantOut:
+@endpoint(bp, "/tenants/{tenant_id}", "GET", summary="Get a tenant", tag=TAG, auth="operator", response=TenantOut)
+def get_tenant(request: ApiRequest, tenant_id: str) -> TenantOut:
     return presenters.tenant(request.services.tenants.get(tenant_id))
 
 
@@ -67,9 +65,9 @@ def get_tenant(request: ApiRequest, tenant_id: str) -> schemas.TenantOut:
     summary="Suspend a tenant: its keys get 403",
     tag=TAG,
     auth="operator",
-    response=schemas.TenantOut,
+    response=TenantOut,
 )
-def suspend_tenant(request: ApiRequest, tenant_id: str) -> schemas.TenantOut:
+def suspend_tenant(request: ApiRequest, tenant_id: str) -> TenantOut:
     return presenters.tenant(request.services.tenants.suspend(tenant_id))
 
 
@@ -80,7 +78,7 @@ def suspend_tenant(request: ApiRequest, tenant_id: str) -> schemas.TenantOut:
     summary="Resume a suspended tenant",
     tag=TAG,
     auth="operator",
-    response=schemas.TenantOut,
+    response=TenantOut,
 )
-def resume_tenant(request: ApiRequest, tenant_id: str) -> schemas.TenantOut:
+def resume_tenant(request: ApiRequest, tenant_id: str) -> TenantOut:
     return presenters.tenant(request.services.tenants.resume(tenant_id))
