@@ -9,6 +9,7 @@ from chalicelib.api.routing import ApiRequest, endpoint
 from chalicelib.api.schemas.access import ApiKeyList, ApiKeyOut, CreateApiKeyRequest, CreatedApiKey
 from chalicelib.api.schemas.tenants import CallerKey, Me
 from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.errors import NotFound
 from chalicelib.services import partners
 
 bp = Blueprint(__name__)
@@ -44,6 +45,7 @@ def get_me(request: ApiRequest) -> Me:
     status=201,
     body=CreateApiKeyRequest,
     response=CreatedApiKey,
+    errors=(NotFound,),
 )
 def create_api_key(request: ApiRequest) -> CreatedApiKey:
     body: CreateApiKeyRequest = request.body

@@ -26,8 +26,21 @@ from chalicelib.api.schemas.commerce import (
     ShopifyWebhookOut,
 )
 from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.commerce import Customer, OrderEvent, OrderEventType
-from chalicelib.domain.errors import TenantNotReady, TenantSuspended, Unauthorized
+from chalicelib.domain.commerce import Customer, OrderEvent, OrderEventType, OrderNotPaid
+from chalicelib.domain.errors import (
+    AmountTooSmall,
+    BalanceLimitExceeded,
+    IdempotencyKeyReused,
+    InsufficientPoints,
+    LoyaltyError,
+    MovementTooLarge,
+    NotFound,
+    ReversalExceedsEarned,
+    ReversalNeedsPoints,
+    TenantNotReady,
+    TenantSuspended,
+    Unauthorized,
+)
 from chalicelib.domain.shopify import tenant_of, to_order_event
 from chalicelib.domain.tenants import TenantStatus
 from chalicelib.observability import annotate, logger
@@ -35,6 +48,18 @@ from chalicelib.services import order_intake, shopify
 
 bp = Blueprint(__name__)
 TAG = "Commerce"
+#: What turning an order event into movements can refuse (both intake routes).
+ORDER_EVENT_ERRORS: tuple[type[LoyaltyError], ...] = (
+    NotFound,
+    IdempotencyKeyReused,
+    OrderNotPaid,
+    AmountTooSmall,
+    BalanceLimitExceeded,
+    MovementTooLarge,
+    InsufficientPoints,
+    ReversalExceedsEarned,
+    ReversalNeedsPoints,
+)
 
 
 @endpoint(
@@ -47,6 +72,7 @@ TAG = "Commerce"
     scope=Scope.WRITE,
     body=OrderEventRequest,
     response=OrderEventOut,
+    errors=ORDER_EVENT_ERRORS,
 )
 def take_order_event(request: ApiRequest) -> Result:
     body = request.body.root
@@ -156,6 +182,7 @@ def rotate_shopify_secret(request: ApiRequest, integration_id: str) -> CreatedSh
     tag=TAG,
     auth="signature",
     response=ShopifyWebhookOut,
+    errors=(TenantSuspended, TenantNotReady, *ORDER_EVENT_ERRORS),
 )
 def receive_shopify_webhook(request: ApiRequest, integration_id: str) -> Result:
     services = request.services

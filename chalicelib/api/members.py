@@ -14,7 +14,9 @@ from chalicelib.api.schemas.members import (
     UpdateMemberRequest,
 )
 from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.errors import MemberExists
 from chalicelib.domain.members import MemberChanges, NewMember
+from chalicelib.domain.referrals import CardCodeTaken, SelfReferral, UnknownReferralCode
 
 bp = Blueprint(__name__)
 TAG = "Members"
@@ -33,6 +35,7 @@ TAG = "Members"
     response=MemberOut,
     optional_idempotency_key=True,
     response_headers=((REPLAYED_HEADER, "`true` when this answer replays an earlier request's (same key)."),),
+    errors=(MemberExists, CardCodeTaken, UnknownReferralCode, SelfReferral),
 )
 def create_member(request: ApiRequest) -> Result:
     body: CreateMemberRequest = request.body
@@ -102,6 +105,7 @@ def get_member(request: ApiRequest, member_id: str) -> MemberOut:
     scope=Scope.WRITE,
     body=UpdateMemberRequest,
     response=MemberOut,
+    errors=(CardCodeTaken,),
 )
 def update_member(request: ApiRequest, member_id: str) -> MemberOut:
     body: UpdateMemberRequest = request.body

@@ -30,9 +30,17 @@ from chalicelib.api.schemas.partners import (
 )
 from chalicelib.api.schemas.points import MovementOut, ReversalOut
 from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.errors import Forbidden
+from chalicelib.domain.errors import (
+    AmountTooSmall,
+    BalanceLimitExceeded,
+    Forbidden,
+    InsufficientPoints,
+    MovementTooLarge,
+    ReversalExceedsEarned,
+    ReversalNeedsPoints,
+)
 from chalicelib.domain.ledger import LedgerEntry, MovementResult, describe
-from chalicelib.domain.partners import MemberRef, PartnerMovement
+from chalicelib.domain.partners import MemberRef, PartnerExists, PartnerMovement
 from chalicelib.observability import logger
 from chalicelib.services import partners
 
@@ -51,6 +59,7 @@ TAG = "Partners"
     status=201,
     body=CreatePartnerRequest,
     response=PartnerOut,
+    errors=(PartnerExists,),
 )
 def create_partner(request: ApiRequest) -> PartnerOut:
     body: CreatePartnerRequest = request.body
@@ -155,6 +164,7 @@ def _answer(result: MovementResult, present: Callable[[LedgerEntry], Out] = pres
     body=PartnerEarnRequest,
     response=MovementOut,
     idempotency_key=True,
+    errors=(AmountTooSmall, BalanceLimitExceeded, MovementTooLarge),
 )
 def partner_earn(request: ApiRequest) -> Result:
     return _answer(partners(request.services, request.tenant).earn(_movement(request)))
@@ -172,6 +182,7 @@ def partner_earn(request: ApiRequest) -> Result:
     body=PartnerRedeemRequest,
     response=MovementOut,
     idempotency_key=True,
+    errors=(InsufficientPoints, MovementTooLarge),
 )
 def partner_redeem(request: ApiRequest) -> Result:
     return _answer(partners(request.services, request.tenant).redeem(_movement(request)))
@@ -189,6 +200,7 @@ def partner_redeem(request: ApiRequest) -> Result:
     body=PartnerReverseRequest,
     response=ReversalOut,
     idempotency_key=True,
+    errors=(ReversalExceedsEarned, ReversalNeedsPoints, InsufficientPoints, MovementTooLarge),
 )
 def partner_reverse(request: ApiRequest) -> Result:
     return _answer(partners(request.services, request.tenant).reverse(_movement(request)), presenters.reversal)

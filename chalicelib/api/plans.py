@@ -20,7 +20,8 @@ from chalicelib.api.schemas.plans import (
 )
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import utc_now
-from chalicelib.domain.plans import PeriodRequest, Plan
+from chalicelib.domain.errors import BalanceLimitExceeded
+from chalicelib.domain.plans import PeriodNotContiguous, PeriodRequest, Plan, ReferenceRecorded, SubscriptionActive
 from chalicelib.observability import logger
 from chalicelib.services import subscriptions
 
@@ -83,6 +84,7 @@ def list_plans(request: ApiRequest) -> PlanList:
     body=SubscriptionRequest,
     response=SubscriptionRecordOut,
     idempotency_key=True,
+    errors=(SubscriptionActive, PeriodNotContiguous, ReferenceRecorded, BalanceLimitExceeded),
 )
 def record_subscription(request: ApiRequest, member_id: str) -> Result:
     body: SubscriptionRequest = request.body

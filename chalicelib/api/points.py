@@ -25,6 +25,16 @@ from chalicelib.api.schemas.points import (
 from chalicelib.api.schemas.rules import ActivityRequest
 from chalicelib.domain.activities import Activity
 from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.errors import (
+    ActivityNotRewarded,
+    AmountTooSmall,
+    BalanceLimitExceeded,
+    InsufficientPoints,
+    LimitReached,
+    MovementTooLarge,
+    ReversalExceedsEarned,
+    ReversalNeedsPoints,
+)
 from chalicelib.domain.ledger import MovementRequest, MovementType, describe
 from chalicelib.observability import logger, metrics
 from chalicelib.services import subscriptions
@@ -74,6 +84,7 @@ def _move(request: ApiRequest, member_id: str, movement: MovementType) -> Result
     body=EarnRequest,
     response=MovementOut,
     idempotency_key=True,
+    errors=(AmountTooSmall, BalanceLimitExceeded, MovementTooLarge),
 )
 def earn_points(request: ApiRequest, member_id: str) -> Result:
     return _move(request, member_id, MovementType.EARN)
@@ -91,6 +102,7 @@ def earn_points(request: ApiRequest, member_id: str) -> Result:
     body=RedeemRequest,
     response=MovementOut,
     idempotency_key=True,
+    errors=(InsufficientPoints, MovementTooLarge),
 )
 def redeem_points(request: ApiRequest, member_id: str) -> Result:
     return _move(request, member_id, MovementType.REDEEM)
@@ -108,6 +120,7 @@ def redeem_points(request: ApiRequest, member_id: str) -> Result:
     body=AdjustRequest,
     response=MovementOut,
     idempotency_key=True,
+    errors=(InsufficientPoints, BalanceLimitExceeded, MovementTooLarge),
 )
 def adjust_points(request: ApiRequest, member_id: str) -> Result:
     return _move(request, member_id, MovementType.ADJUST)
@@ -125,6 +138,7 @@ def adjust_points(request: ApiRequest, member_id: str) -> Result:
     body=ReverseRequest,
     response=ReversalOut,
     idempotency_key=True,
+    errors=(ReversalExceedsEarned, ReversalNeedsPoints, InsufficientPoints, MovementTooLarge),
 )
 def reverse_points(request: ApiRequest, member_id: str) -> Result:
     return _move(request, member_id, MovementType.REVERSE)
@@ -178,6 +192,7 @@ def list_transactions(request: ApiRequest, member_id: str) -> TransactionList:
     body=ActivityRequest,
     response=MovementOut,
     idempotency_key=True,
+    errors=(ActivityNotRewarded, LimitReached, BalanceLimitExceeded),
 )
 def record_activity(request: ApiRequest, member_id: str) -> Result:
     body: ActivityRequest = request.body

@@ -13,6 +13,7 @@ from chalicelib.api.schemas.rules import OrderModel, PreviewOut, PreviewRequest,
 from chalicelib.api.schemas.tiers import TierProgramList, TierProgramOut, TierProgramRequest
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import utc_now
+from chalicelib.domain.errors import NotFound
 from chalicelib.domain.expiry import ExpiryPolicy
 from chalicelib.domain.orders import Order
 from chalicelib.domain.rules import NewRule
@@ -165,6 +166,7 @@ def end_rule(request: ApiRequest, rule_id: str) -> RuleOut:
     body=PreviewRequest,
     response=PreviewOut,
     read_only=True,
+    errors=(NotFound,),
 )
 def preview(request: ApiRequest) -> PreviewOut:
     body: PreviewRequest = request.body

@@ -33,6 +33,16 @@ from chalicelib.api.schemas.rewards import (
 )
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import utc_now
+from chalicelib.domain.errors import (
+    BalanceLimitExceeded,
+    CodePoolNotUsed,
+    CouponCodeExists,
+    CouponNotUsable,
+    InsufficientPoints,
+    MovementTooLarge,
+    OutOfStock,
+    RewardUnavailable,
+)
 from chalicelib.domain.rewards import Reward, RewardService
 from chalicelib.observability import logger, metrics
 
@@ -141,6 +151,7 @@ def update_reward(request: ApiRequest, reward_id: str) -> RewardOut:
     status=201,
     body=UploadCodesRequest,
     response=UploadCodesOut,
+    errors=(CouponCodeExists, CodePoolNotUsed),
 )
 def upload_reward_codes(request: ApiRequest, reward_id: str) -> UploadCodesOut:
     body: UploadCodesRequest = request.body
@@ -160,6 +171,7 @@ def upload_reward_codes(request: ApiRequest, reward_id: str) -> UploadCodesOut:
     status=201,
     response=RedemptionOut,
     idempotency_key=True,
+    errors=(RewardUnavailable, OutOfStock, InsufficientPoints, MovementTooLarge),
 )
 def redeem_reward(request: ApiRequest, member_id: str, reward_id: str) -> Result:
     redemption = _rewards(request).redeem(
@@ -237,6 +249,7 @@ def get_coupon(request: ApiRequest, code: str) -> CouponOut:
     body=UseCouponRequest,
     response=CouponOut,
     idempotency_key=True,
+    errors=(CouponNotUsable,),
 )
 def use_coupon(request: ApiRequest, code: str) -> Result:
     body: UseCouponRequest = request.body
@@ -256,6 +269,7 @@ def use_coupon(request: ApiRequest, code: str) -> Result:
     scope=Scope.WRITE,
     response=RedemptionOut,
     idempotency_key=True,
+    errors=(CouponNotUsable, BalanceLimitExceeded),
 )
 def cancel_coupon(request: ApiRequest, code: str) -> Result:
     cancelled = _rewards(request).cancel(code, request.idempotency_key or "", actor_key_id=request.tenant.key_id)

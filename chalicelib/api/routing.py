@@ -5,6 +5,10 @@ tenant API key, the tenant always coming from the key), the scope check, the
 Idempotency-Key header, body and query validation, and the error mapping. It also
 records the operation, so that the OpenAPI document and the route security tests are
 generated from the same declarations and no route can escape them.
+
+Each operation also declares the domain errors it can answer (``errors``); those every
+route of its kind answers (an unknown key, a missing scope, a malformed path, a busy store)
+are implied by its declaration (``Operation.answers``), and the OpenAPI document lists both.
 """
 
 from __future__ import annotations
@@ -23,7 +27,19 @@ from pydantic import BaseModel, RootModel, ValidationError
 
 from chalicelib.api.errors import JSON_HEADERS, error_response, internal_error_response, invalid_request_from
 from chalicelib.domain.api_keys import Scope, require_scope
-from chalicelib.domain.errors import InvalidRequest, LoyaltyError, RetryLater, TransientStoreError
+from chalicelib.domain.errors import (
+    Forbidden,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    LoyaltyError,
+    NotFound,
+    RetryLater,
+    StorageLimitExceeded,
+    TenantNotReady,
+    TenantSuspended,
+    TransientStoreError,
+    Unauthorized,
+)
 from chalicelib.domain.ledger import refuse_minted_key
 from chalicelib.observability import annotate, logger
 from chalicelib.services import PlatformServices, platform
@@ -70,6 +86,26 @@ class Operation:
     large_body: bool = False
     #: The Idempotency-Key header may be sent (same rules as a required one) or left out.
     optional_idempotency_key: bool = False
+    #: The domain errors this operation answers besides those its kind implies (``answers``).
+    errors: tuple[type[LoyaltyError], ...] = ()
+
+    def answers(self) -> tuple[type[LoyaltyError], ...]:
+        """Every domain error this operation can answer: the implied ones, then the declared."""
+        implied: list[type[LoyaltyError]] = [InvalidRequest]  # a malformed body, query or path
+        if self.auth != "none":
+            implied += [Unauthorized, RetryLater]  # its key (or integration) is read from DynamoDB
+        if self.auth == "tenant":
+            implied += [Forbidden, TenantSuspended, TenantNotReady]
+        if _PATH_PARAM_NAME.search(self.path) or self.idempotency_key:
+            implied.append(NotFound)
+        if self.idempotency_key or self.optional_idempotency_key:
+            implied += [IdempotencyKeyReused, RetryLater]
+        if self.writes and self.auth != "none":
+            implied.append(StorageLimitExceeded)  # every write is checked against DynamoDB's limits
+        return tuple(dict.fromkeys([*implied, *self.errors]))
+
+
+_PATH_PARAM_NAME = re.compile(r"{\w+}")
 
 
 #: Every operation of the API, in declaration order (filled as blueprints are imported).
@@ -136,6 +172,7 @@ def endpoint(
     response_headers: tuple[tuple[str, str], ...] = (),
     large_body: bool = False,
     optional_idempotency_key: bool = False,
+    errors: tuple[type[LoyaltyError], ...] = (),
 ) -> Callable[[Callable[..., BaseModel | Result | TextResult]], Callable[..., Response]]:
     """Declare a route. ``read_only`` marks a POST that computes without writing (a preview).
 
@@ -145,7 +182,11 @@ def endpoint(
 
     ``request_media`` with ``text/csv``: a body labelled ``text/csv`` reaches the handler
     unparsed, as ``raw_body`` (``body`` is None); any other label is parsed as JSON.
-    ``response_media`` other than JSON: the handler answers a ``TextResult``."""
+    ``response_media`` other than JSON: the handler answers a ``TextResult``.
+
+    ``errors``: the domain errors the handler and the services it calls can raise, beyond
+    those implied by the other arguments (``Operation.answers``): the OpenAPI document lists
+    exactly these codes under each status."""
     if auth == "tenant" and scope is None:
         raise ValueError(f"{method} {path}: tenant routes must name a scope")
     if idempotency_key and optional_idempotency_key:
@@ -173,6 +214,7 @@ def endpoint(
                 response_headers=response_headers,
                 large_body=large_body,
                 optional_idempotency_key=optional_idempotency_key,
+                errors=errors,
             )
         )
 

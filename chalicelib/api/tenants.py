@@ -13,6 +13,7 @@ from chalicelib.api import presenters
 from chalicelib.api.routing import ApiRequest, endpoint
 from chalicelib.api.schemas.common import ListQuery
 from chalicelib.api.schemas.tenants import CreatedTenant, CreateTenantRequest, TenantList, TenantOut
+from chalicelib.domain.errors import TenantExists, TenantNotReady
 from chalicelib.domain.tenants import NewTenant
 
 bp = Blueprint(__name__)
@@ -29,6 +30,7 @@ TAG = "Tenants (operator)"
     status=201,
     body=CreateTenantRequest,
     response=CreatedTenant,
+    errors=(TenantExists,),
 )
 def create_tenant(request: ApiRequest) -> CreatedTenant:
     body: CreateTenantRequest = request.body
@@ -66,6 +68,7 @@ def get_tenant(request: ApiRequest, tenant_id: str) -> TenantOut:
     tag=TAG,
     auth="operator",
     response=TenantOut,
+    errors=(TenantNotReady,),
 )
 def suspend_tenant(request: ApiRequest, tenant_id: str) -> TenantOut:
     return presenters.tenant(request.services.tenants.suspend(tenant_id))
@@ -79,6 +82,7 @@ def suspend_tenant(request: ApiRequest, tenant_id: str) -> TenantOut:
     tag=TAG,
     auth="operator",
     response=TenantOut,
+    errors=(TenantNotReady,),
 )
 def resume_tenant(request: ApiRequest, tenant_id: str) -> TenantOut:
     return presenters.tenant(request.services.tenants.resume(tenant_id))

@@ -17,6 +17,7 @@ from chalicelib.api.schemas.webhooks import (
     WebhookOut,
 )
 from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.errors import WebhookDisabled
 from chalicelib.domain.webhooks import WebhookService
 
 bp = Blueprint(__name__)
@@ -156,6 +157,7 @@ def get_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id: str)
     scope=Scope.ADMIN,
     status=202,
     response=DeliveryOut,
+    errors=(WebhookDisabled,),
 )
 def redeliver_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id: str) -> DeliveryOut:
     return presenters.delivery(_service(request).redeliver(webhook_id, delivery_id))

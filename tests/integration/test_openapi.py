@@ -86,6 +86,11 @@ class DocumentedApi:
             media = reply.headers.get("content-type", "").split(";", 1)[0].strip()
             assert media in content, f"{route} answered {media!r}, documented {sorted(content)}: {reply.headers}"
             self.validate(reply.body, content[media]["schema"], f"{route} {reply.status} body")
+            if reply.status >= 400:  # an error body, as validated: its code is one the operation declares
+                codes = documented[str(reply.status)]["x-error-codes"]
+                assert reply.body["error"]["code"] in codes, (
+                    f"{route} answered {reply.status} `{reply.body['error']['code']}`, not among its codes {codes}"
+                )
             documented_headers = documented[str(reply.status)].get("headers", {})
             for name, header in documented_headers.items():
                 if header.get("required"):
