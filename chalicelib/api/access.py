@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
-from chalicelib.api import presenters
-from chalicelib.api.routing import ApiRequest, endpoint
-from chalicelib.api.schemas.access import ApiKeyList, ApiKeyOut, CreateApiKeyRequest, CreatedApiKey
-from chalicelib.api.schemas.tenants import CallerKey, Me
+from chalicelib.api.routing import ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.errors import NotFound
 from chalicelib.services import partners
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.access import ApiKeyList, ApiKeyOut, CreateApiKeyRequest, CreatedApiKey
+    from chalicelib.api.schemas.tenants import Me
 
 bp = Blueprint(__name__)
 TAG = "Access"
@@ -24,9 +27,12 @@ TAG = "Access"
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=Me,
+    response=schemas.tenants.Me,
 )
 def get_me(request: ApiRequest) -> Me:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.tenants import CallerKey, Me
+
     context = request.tenant
     return Me(
         tenant=presenters.tenant(context.tenant),
@@ -43,11 +49,13 @@ def get_me(request: ApiRequest) -> Me:
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=CreateApiKeyRequest,
-    response=CreatedApiKey,
+    body=schemas.access.CreateApiKeyRequest,
+    response=schemas.access.CreatedApiKey,
     errors=(NotFound,),
 )
 def create_api_key(request: ApiRequest) -> CreatedApiKey:
+    from chalicelib.api import presenters
+
     body: CreateApiKeyRequest = request.body
     if body.partner_id is not None:
         # A partner key acts for a partner the tenant registered (404 for another tenant's).
@@ -66,9 +74,12 @@ def create_api_key(request: ApiRequest) -> CreatedApiKey:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=ApiKeyList,
+    response=schemas.access.ApiKeyList,
 )
 def list_api_keys(request: ApiRequest) -> ApiKeyList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.access import ApiKeyList
+
     return ApiKeyList(data=[presenters.api_key(k) for k in request.services.api_keys.list(request.tenant)])
 
 
@@ -80,7 +91,9 @@ def list_api_keys(request: ApiRequest) -> ApiKeyList:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=ApiKeyOut,
+    response=schemas.access.ApiKeyOut,
 )
 def revoke_api_key(request: ApiRequest, key_id: str) -> ApiKeyOut:
+    from chalicelib.api import presenters
+
     return presenters.api_key(request.services.api_keys.revoke(request.tenant, key_id))

@@ -9,22 +9,12 @@ tenant and whose requests are authenticated by ``X-Shopify-Hmac-Sha256`` over th
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters
 from chalicelib.api.program import to_order
-from chalicelib.api.routing import ApiRequest, Result, endpoint, read_json
-from chalicelib.api.schemas.commerce import (
-    CreatedShopifyIntegration,
-    CreateShopifyIntegrationRequest,
-    OrderEventOut,
-    OrderEventRequest,
-    PaidOrderEvent,
-    RotateShopifySecretRequest,
-    ShopifyIntegrationOut,
-    ShopifyWebhookOut,
-)
+from chalicelib.api.routing import ApiRequest, Result, endpoint, read_json, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.commerce import Customer, OrderEvent, OrderEventType, OrderNotPaid
 from chalicelib.domain.errors import (
@@ -45,6 +35,14 @@ from chalicelib.domain.shopify import tenant_of, to_order_event
 from chalicelib.domain.tenants import TenantStatus
 from chalicelib.observability import annotate, logger
 from chalicelib.services import order_intake, shopify
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.commerce import (
+        CreatedShopifyIntegration,
+        CreateShopifyIntegrationRequest,
+        RotateShopifySecretRequest,
+        ShopifyIntegrationOut,
+    )
 
 bp = Blueprint(__name__)
 TAG = "Commerce"
@@ -70,11 +68,14 @@ ORDER_EVENT_ERRORS: tuple[type[LoyaltyError], ...] = (
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
-    body=OrderEventRequest,
-    response=OrderEventOut,
+    body=schemas.commerce.OrderEventRequest,
+    response=schemas.commerce.OrderEventOut,
     errors=ORDER_EVENT_ERRORS,
 )
 def take_order_event(request: ApiRequest) -> Result:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.commerce import PaidOrderEvent
+
     body = request.body.root
     tenant = request.tenant.tenant
     if isinstance(body, PaidOrderEvent):
@@ -130,10 +131,12 @@ def take_order_event(request: ApiRequest) -> Result:
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=CreateShopifyIntegrationRequest,
-    response=CreatedShopifyIntegration,
+    body=schemas.commerce.CreateShopifyIntegrationRequest,
+    response=schemas.commerce.CreatedShopifyIntegration,
 )
 def create_shopify_integration(request: ApiRequest) -> CreatedShopifyIntegration:
+    from chalicelib.api import presenters
+
     body: CreateShopifyIntegrationRequest = request.body
     service = shopify(request.services, request.tenant.tenant_id)
     return presenters.issued_shopify_integration(
@@ -149,9 +152,11 @@ def create_shopify_integration(request: ApiRequest) -> CreatedShopifyIntegration
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=ShopifyIntegrationOut,
+    response=schemas.commerce.ShopifyIntegrationOut,
 )
 def get_shopify_integration(request: ApiRequest, integration_id: str) -> ShopifyIntegrationOut:
+    from chalicelib.api import presenters
+
     found = shopify(request.services, request.tenant.tenant_id).get(integration_id)
     return presenters.shopify_integration(found)
 
@@ -164,10 +169,12 @@ def get_shopify_integration(request: ApiRequest, integration_id: str) -> Shopify
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    body=RotateShopifySecretRequest,
-    response=CreatedShopifyIntegration,
+    body=schemas.commerce.RotateShopifySecretRequest,
+    response=schemas.commerce.CreatedShopifyIntegration,
 )
 def rotate_shopify_secret(request: ApiRequest, integration_id: str) -> CreatedShopifyIntegration:
+    from chalicelib.api import presenters
+
     body: RotateShopifySecretRequest = request.body
     return presenters.issued_shopify_integration(
         shopify(request.services, request.tenant.tenant_id).rotate_secret(integration_id, body.secret)
@@ -181,10 +188,12 @@ def rotate_shopify_secret(request: ApiRequest, integration_id: str) -> CreatedSh
     summary="Shopify's orders/paid, refunds/create and orders/cancelled webhooks (X-Shopify-Hmac-Sha256)",
     tag=TAG,
     auth="signature",
-    response=ShopifyWebhookOut,
+    response=schemas.commerce.ShopifyWebhookOut,
     errors=(TenantSuspended, TenantNotReady, *ORDER_EVENT_ERRORS),
 )
 def receive_shopify_webhook(request: ApiRequest, integration_id: str) -> Result:
+    from chalicelib.api import presenters
+
     services = request.services
     tenant_id = tenant_of(integration_id)
     tenant = services.tenant_store.get(tenant_id, consistent=False) if tenant_id else None

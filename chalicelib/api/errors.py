@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Response
-from pydantic import ValidationError
 
 from chalicelib.domain import dating, errors
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 #: Most specific classes first; the first match wins.
 STATUS_BY_ERROR: tuple[tuple[type[errors.LoyaltyError], int], ...] = (

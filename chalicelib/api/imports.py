@@ -11,15 +11,13 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters
-from chalicelib.api.routing import CSV_MEDIA, ApiRequest, endpoint
-from chalicelib.api.schemas.common import ListQuery
-from chalicelib.api.schemas.imports import ImportList, ImportOut, ImportRequest, ImportRowIssueList
+from chalicelib.api.routing import CSV_MEDIA, ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.observability import logger
 from chalicelib.services import imports
 
 if TYPE_CHECKING:
+    from chalicelib.api.schemas.imports import ImportList, ImportOut, ImportRequest, ImportRowIssueList
     from chalicelib.domain.imports import ImportService
 
 bp = Blueprint(__name__)
@@ -43,12 +41,14 @@ def _service(request: ApiRequest) -> ImportService:
     auth="tenant",
     scope=Scope.ADMIN,
     status=202,
-    body=ImportRequest,
-    response=ImportOut,
+    body=schemas.imports.ImportRequest,
+    response=schemas.imports.ImportOut,
     request_media=("application/json", CSV_MEDIA),
     large_body=True,
 )
 def create_import(request: ApiRequest) -> ImportOut:
+    from chalicelib.api import presenters
+
     body: ImportRequest | None = request.body
     data = request.raw_body if body is None else body.csv
     job = _service(request).submit(
@@ -66,10 +66,13 @@ def create_import(request: ApiRequest) -> ImportOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    query=ListQuery,
-    response=ImportList,
+    query=schemas.common.ListQuery,
+    response=schemas.imports.ImportList,
 )
 def list_imports(request: ApiRequest) -> ImportList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.imports import ImportList
+
     page = _service(request).list(limit=request.query.limit, cursor=request.query.cursor)
     return ImportList(data=[presenters.import_summary(j) for j in page.items], next_cursor=page.next_cursor)
 
@@ -82,9 +85,11 @@ def list_imports(request: ApiRequest) -> ImportList:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=ImportOut,
+    response=schemas.imports.ImportOut,
 )
 def get_import(request: ApiRequest, import_id: str) -> ImportOut:
+    from chalicelib.api import presenters
+
     service = _service(request)
     job = service.get(import_id)
     issues = service.issues(import_id, limit=ERRORS_SHOWN, cursor=None).items if job.failed + job.skipped else []
@@ -99,9 +104,12 @@ def get_import(request: ApiRequest, import_id: str) -> ImportOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    query=ListQuery,
-    response=ImportRowIssueList,
+    query=schemas.common.ListQuery,
+    response=schemas.imports.ImportRowIssueList,
 )
 def list_import_errors(request: ApiRequest, import_id: str) -> ImportRowIssueList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.imports import ImportRowIssueList
+
     page = _service(request).issues(import_id, limit=request.query.limit, cursor=request.query.cursor)
     return ImportRowIssueList(data=[presenters.import_issue(i) for i in page.items], next_cursor=page.next_cursor)

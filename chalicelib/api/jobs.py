@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
-from chalicelib.api import presenters
-from chalicelib.api.routing import ApiRequest, endpoint
-from chalicelib.api.schemas.common import ListQuery
-from chalicelib.api.schemas.jobs import JobRunList, JobRunOut, RunJobRequest
+from chalicelib.api.routing import ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.jobs import parse_job
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.jobs import JobRunList, JobRunOut, RunJobRequest
 
 bp = Blueprint(__name__)
 TAG = "Jobs"
@@ -23,10 +25,13 @@ TAG = "Jobs"
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    query=ListQuery,
-    response=JobRunList,
+    query=schemas.common.ListQuery,
+    response=schemas.jobs.JobRunList,
 )
 def list_job_runs(request: ApiRequest) -> JobRunList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.jobs import JobRunList
+
     page = request.services.for_tenant(request.tenant).jobs.list(limit=request.query.limit, cursor=request.query.cursor)
     return JobRunList(data=[presenters.job_run(run) for run in page.items], next_cursor=page.next_cursor)
 
@@ -40,10 +45,12 @@ def list_job_runs(request: ApiRequest) -> JobRunList:
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=RunJobRequest,
-    response=JobRunOut,
+    body=schemas.jobs.RunJobRequest,
+    response=schemas.jobs.JobRunOut,
 )
 def run_job(request: ApiRequest, job: str) -> JobRunOut:
+    from chalicelib.api import presenters
+
     body: RunJobRequest = request.body
     run = request.services.for_tenant(request.tenant).jobs.run(parse_job(job), body.as_of)
     return presenters.job_run(run)

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
-from chalicelib.api import presenters
-from chalicelib.api.routing import REPLAYED_HEADER, ApiRequest, Result, endpoint
-from chalicelib.api.schemas.members import (
-    CreateMemberRequest,
-    MemberList,
-    MemberListQuery,
-    MemberOut,
-    UpdateMemberRequest,
-)
+from chalicelib.api.routing import REPLAYED_HEADER, ApiRequest, Result, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.errors import MemberExists
 from chalicelib.domain.members import MemberChanges, NewMember
 from chalicelib.domain.referrals import CardCodeTaken, SelfReferral, UnknownReferralCode
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.members import (
+        CreateMemberRequest,
+        MemberList,
+        MemberListQuery,
+        MemberOut,
+        UpdateMemberRequest,
+    )
 
 bp = Blueprint(__name__)
 TAG = "Members"
@@ -31,13 +34,15 @@ TAG = "Members"
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    body=CreateMemberRequest,
-    response=MemberOut,
+    body=schemas.members.CreateMemberRequest,
+    response=schemas.members.MemberOut,
     optional_idempotency_key=True,
     response_headers=((REPLAYED_HEADER, "`true` when this answer replays an earlier request's (same key)."),),
     errors=(MemberExists, CardCodeTaken, UnknownReferralCode, SelfReferral),
 )
 def create_member(request: ApiRequest) -> Result:
+    from chalicelib.api import presenters
+
     body: CreateMemberRequest = request.body
     enrolment = request.services.for_tenant(request.tenant).members.enrol_once(
         NewMember(
@@ -63,10 +68,13 @@ def create_member(request: ApiRequest) -> Result:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    query=MemberListQuery,
-    response=MemberList,
+    query=schemas.members.MemberListQuery,
+    response=schemas.members.MemberList,
 )
 def list_members(request: ApiRequest) -> MemberList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.members import MemberList
+
     query: MemberListQuery = request.query
     members = request.services.for_tenant(request.tenant).members
     identifiers = {
@@ -89,9 +97,11 @@ def list_members(request: ApiRequest) -> MemberList:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=MemberOut,
+    response=schemas.members.MemberOut,
 )
 def get_member(request: ApiRequest, member_id: str) -> MemberOut:
+    from chalicelib.api import presenters
+
     return presenters.member(request.services.for_tenant(request.tenant).members.get(member_id))
 
 
@@ -103,11 +113,13 @@ def get_member(request: ApiRequest, member_id: str) -> MemberOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
-    body=UpdateMemberRequest,
-    response=MemberOut,
+    body=schemas.members.UpdateMemberRequest,
+    response=schemas.members.MemberOut,
     errors=(CardCodeTaken,),
 )
 def update_member(request: ApiRequest, member_id: str) -> MemberOut:
+    from chalicelib.api import presenters
+
     body: UpdateMemberRequest = request.body
     changes = MemberChanges(
         fields_set=frozenset(body.model_fields_set),

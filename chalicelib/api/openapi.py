@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from chalicelib.api.errors import status_for
 from chalicelib.api.routing import IDEMPOTENCY_HEADER, MAX_PATH_PARAM_LENGTH, OPERATIONS, Operation, body_required
 from chalicelib.api.schemas.common import ErrorResponse
-from chalicelib.domain.errors import LoyaltyError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from chalicelib.domain.errors import LoyaltyError
 
 BASE_PATH = "/v1"
 _PATH_PARAM = re.compile(r"{(\w+)}")
@@ -55,11 +58,11 @@ def openapi_document() -> dict[str, Any]:
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorResponse, "serialization")]
     for op in OPERATIONS:
         if op.body is not None:
-            models.append((op.body, "validation"))
+            models.append((op.body.load(), "validation"))
         if op.response is not None:
-            models.append((op.response, "serialization"))
+            models.append((op.response.load(), "serialization"))
         if op.query is not None:
-            models.append((op.query, "validation"))
+            models.append((op.query.load(), "validation"))
     refs, schema = models_json_schema(models, ref_template="#/components/schemas/{model}")
     components = schema.get("$defs", {})
 
@@ -82,12 +85,12 @@ def openapi_document() -> dict[str, Any]:
         else:
             operation["security"] = []
         if op.body is not None:
-            content: dict[str, Any] = {"application/json": {"schema": refs[(op.body, "validation")]}}
+            content: dict[str, Any] = {"application/json": {"schema": refs[(op.body.load(), "validation")]}}
             for media in op.request_media:
                 if media != "application/json":
                     content[media] = {"schema": {"type": "string", "minLength": 1}}
             # Without a required field, no body stands for {}.
-            operation["requestBody"] = {"required": body_required(op.body), "content": content}
+            operation["requestBody"] = {"required": body_required(op.body.load()), "content": content}
         paths.setdefault(BASE_PATH + op.path, {})[op.method.lower()] = operation
 
     return {
@@ -151,7 +154,7 @@ def _parameters(op: Operation, components: dict[str, Any], refs: dict[Any, Any])
             }
         )
     if op.query is not None:
-        ref = refs[(op.query, "validation")]["$ref"].rsplit("/", 1)[-1]
+        ref = refs[(op.query.load(), "validation")]["$ref"].rsplit("/", 1)[-1]
         query_schema = components[ref]
         required = set(query_schema.get("required", []))
         for name, prop in query_schema.get("properties", {}).items():
@@ -162,7 +165,7 @@ def _parameters(op: Operation, components: dict[str, Any], refs: dict[Any, Any])
 def _responses(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     success: dict[str, Any] = {"description": op.summary}
     if op.response is not None:
-        success["content"] = {"application/json": {"schema": refs[(op.response, "serialization")]}}
+        success["content"] = {"application/json": {"schema": refs[(op.response.load(), "serialization")]}}
     elif op.response_media != "application/json":
         success["content"] = {op.response_media: {"schema": {"type": "string"}}}
     if op.response_headers:

@@ -9,26 +9,13 @@ routes. The partner always comes from the key, never from the body.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters
-from chalicelib.api.routing import ApiRequest, Result, endpoint
-from chalicelib.api.schemas.common import Out
-from chalicelib.api.schemas.partners import (
-    CreatePartnerRequest,
-    PartnerEarnRequest,
-    PartnerList,
-    PartnerOut,
-    PartnerRedeemRequest,
-    PartnerReverseRequest,
-    SettlementOut,
-    SettlementQuery,
-)
-from chalicelib.api.schemas.points import MovementOut, ReversalOut
+from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.errors import (
     AmountTooSmall,
@@ -44,6 +31,18 @@ from chalicelib.domain.partners import MemberRef, PartnerExists, PartnerMovement
 from chalicelib.observability import logger
 from chalicelib.services import partners
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from chalicelib.api.schemas.common import Out
+    from chalicelib.api.schemas.partners import (
+        CreatePartnerRequest,
+        PartnerList,
+        PartnerOut,
+        SettlementOut,
+        SettlementQuery,
+    )
+
 bp = Blueprint(__name__)
 TAG = "Partners"
 
@@ -57,11 +56,13 @@ TAG = "Partners"
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=CreatePartnerRequest,
-    response=PartnerOut,
+    body=schemas.partners.CreatePartnerRequest,
+    response=schemas.partners.PartnerOut,
     errors=(PartnerExists,),
 )
 def create_partner(request: ApiRequest) -> PartnerOut:
+    from chalicelib.api import presenters
+
     body: CreatePartnerRequest = request.body
     created = partners(request.services, request.tenant).create(
         partner_id=body.partner_id,
@@ -80,9 +81,12 @@ def create_partner(request: ApiRequest) -> PartnerOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=PartnerList,
+    response=schemas.partners.PartnerList,
 )
 def list_partners(request: ApiRequest) -> PartnerList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.partners import PartnerList
+
     return PartnerList(data=[presenters.partner(p) for p in partners(request.services, request.tenant).list()])
 
 
@@ -94,9 +98,11 @@ def list_partners(request: ApiRequest) -> PartnerList:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=PartnerOut,
+    response=schemas.partners.PartnerOut,
 )
 def get_partner(request: ApiRequest, partner_id: str) -> PartnerOut:
+    from chalicelib.api import presenters
+
     return presenters.partner(partners(request.services, request.tenant).get(partner_id))
 
 
@@ -108,11 +114,13 @@ def get_partner(request: ApiRequest, partner_id: str) -> PartnerOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    query=SettlementQuery,
-    response=SettlementOut,
+    query=schemas.partners.SettlementQuery,
+    response=schemas.partners.SettlementOut,
     partner_access=True,
 )
 def get_partner_settlement(request: ApiRequest, partner_id: str) -> SettlementOut:
+    from chalicelib.api import presenters
+
     own = request.tenant.partner_id
     if own is not None and own != partner_id:
         raise Forbidden(
@@ -145,7 +153,11 @@ def _movement(request: ApiRequest) -> PartnerMovement:
     )
 
 
-def _answer(result: MovementResult, present: Callable[[LedgerEntry], Out] = presenters.movement) -> Result:
+def _answer(result: MovementResult, present: Callable[[LedgerEntry], Out] | None = None) -> Result:
+    """The movement's answer, shaped by ``present`` (default: ``presenters.movement``)."""
+    from chalicelib.api import presenters
+
+    present = present or presenters.movement
     logger.info(
         "partner idempotent replay" if result.replayed else "partner points moved", extra=describe(result.entry)
     )
@@ -161,8 +173,8 @@ def _answer(result: MovementResult, present: Callable[[LedgerEntry], Out] = pres
     auth="tenant",
     scope=Scope.PARTNER,
     status=201,
-    body=PartnerEarnRequest,
-    response=MovementOut,
+    body=schemas.partners.PartnerEarnRequest,
+    response=schemas.points.MovementOut,
     idempotency_key=True,
     errors=(AmountTooSmall, BalanceLimitExceeded, MovementTooLarge),
 )
@@ -179,8 +191,8 @@ def partner_earn(request: ApiRequest) -> Result:
     auth="tenant",
     scope=Scope.PARTNER,
     status=201,
-    body=PartnerRedeemRequest,
-    response=MovementOut,
+    body=schemas.partners.PartnerRedeemRequest,
+    response=schemas.points.MovementOut,
     idempotency_key=True,
     errors=(InsufficientPoints, MovementTooLarge),
 )
@@ -197,10 +209,12 @@ def partner_redeem(request: ApiRequest) -> Result:
     auth="tenant",
     scope=Scope.PARTNER,
     status=201,
-    body=PartnerReverseRequest,
-    response=ReversalOut,
+    body=schemas.partners.PartnerReverseRequest,
+    response=schemas.points.ReversalOut,
     idempotency_key=True,
     errors=(ReversalExceedsEarned, ReversalNeedsPoints, InsufficientPoints, MovementTooLarge),
 )
 def partner_reverse(request: ApiRequest) -> Result:
+    from chalicelib.api import presenters
+
     return _answer(partners(request.services, request.tenant).reverse(_movement(request)), presenters.reversal)

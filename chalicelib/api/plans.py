@@ -4,26 +4,26 @@ them (the API never takes a payment). Logic in chalicelib.domain.subscriptions."
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters
-from chalicelib.api.routing import ApiRequest, Result, endpoint
-from chalicelib.api.schemas.common import ListQuery
-from chalicelib.api.schemas.plans import (
-    PlanList,
-    PlansRequest,
-    SubscriptionList,
-    SubscriptionOut,
-    SubscriptionRecordOut,
-    SubscriptionRequest,
-)
+from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import utc_now
 from chalicelib.domain.errors import BalanceLimitExceeded
 from chalicelib.domain.plans import PeriodNotContiguous, PeriodRequest, Plan, ReferenceRecorded, SubscriptionActive
 from chalicelib.observability import logger
 from chalicelib.services import subscriptions
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.plans import (
+        PlanList,
+        PlansRequest,
+        SubscriptionList,
+        SubscriptionOut,
+        SubscriptionRequest,
+    )
 
 bp = Blueprint(__name__)
 TAG = "Paid membership"
@@ -37,10 +37,12 @@ TAG = "Paid membership"
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    body=PlansRequest,
-    response=PlanList,
+    body=schemas.plans.PlansRequest,
+    response=schemas.plans.PlanList,
 )
 def put_plans(request: ApiRequest) -> PlanList:
+    from chalicelib.api import presenters
+
     body: PlansRequest = request.body
     catalog = subscriptions(request.services, request.tenant).configure(
         [
@@ -66,9 +68,11 @@ def put_plans(request: ApiRequest) -> PlanList:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=PlanList,
+    response=schemas.plans.PlanList,
 )
 def list_plans(request: ApiRequest) -> PlanList:
+    from chalicelib.api import presenters
+
     return presenters.plans(subscriptions(request.services, request.tenant).catalog())
 
 
@@ -81,12 +85,14 @@ def list_plans(request: ApiRequest) -> PlanList:
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    body=SubscriptionRequest,
-    response=SubscriptionRecordOut,
+    body=schemas.plans.SubscriptionRequest,
+    response=schemas.plans.SubscriptionRecordOut,
     idempotency_key=True,
     errors=(SubscriptionActive, PeriodNotContiguous, ReferenceRecorded, BalanceLimitExceeded),
 )
 def record_subscription(request: ApiRequest, member_id: str) -> Result:
+    from chalicelib.api import presenters
+
     body: SubscriptionRequest = request.body
     recording = subscriptions(request.services, request.tenant).record(
         member_id,
@@ -113,10 +119,13 @@ def record_subscription(request: ApiRequest, member_id: str) -> Result:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    query=ListQuery,
-    response=SubscriptionList,
+    query=schemas.common.ListQuery,
+    response=schemas.plans.SubscriptionList,
 )
 def list_subscriptions(request: ApiRequest, member_id: str) -> SubscriptionList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.plans import SubscriptionList
+
     page = subscriptions(request.services, request.tenant).list(
         member_id, limit=request.query.limit, cursor=request.query.cursor
     )
@@ -134,8 +143,10 @@ def list_subscriptions(request: ApiRequest, member_id: str) -> SubscriptionList:
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
-    response=SubscriptionOut,
+    response=schemas.plans.SubscriptionOut,
 )
 def cancel_subscription(request: ApiRequest, member_id: str, subscription_id: str) -> SubscriptionOut:
+    from chalicelib.api import presenters
+
     ended = subscriptions(request.services, request.tenant).cancel(member_id, subscription_id)
     return presenters.subscription(ended, utc_now())

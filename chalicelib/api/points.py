@@ -6,23 +6,12 @@ entry itself, and a replay returns it with ``Idempotent-Replayed: true``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
-from chalicelib.api import presenters
 from chalicelib.api.program import to_order
-from chalicelib.api.routing import ApiRequest, Result, endpoint
-from chalicelib.api.schemas.common import ListQuery
-from chalicelib.api.schemas.points import (
-    AdjustRequest,
-    BalanceOut,
-    EarnRequest,
-    MovementOut,
-    RedeemRequest,
-    ReversalOut,
-    ReverseRequest,
-    TransactionList,
-)
-from chalicelib.api.schemas.rules import ActivityRequest
+from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
 from chalicelib.domain.activities import Activity
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.errors import (
@@ -39,11 +28,17 @@ from chalicelib.domain.ledger import MovementRequest, MovementType, describe
 from chalicelib.observability import logger, metrics
 from chalicelib.services import subscriptions
 
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.points import BalanceOut, TransactionList
+    from chalicelib.api.schemas.rules import ActivityRequest
+
 bp = Blueprint(__name__)
 TAG = "Points"
 
 
 def _move(request: ApiRequest, member_id: str, movement: MovementType) -> Result:
+    from chalicelib.api import presenters
+
     body = request.body
     command = MovementRequest(
         member_id=member_id,
@@ -81,8 +76,8 @@ def _move(request: ApiRequest, member_id: str, movement: MovementType) -> Result
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    body=EarnRequest,
-    response=MovementOut,
+    body=schemas.points.EarnRequest,
+    response=schemas.points.MovementOut,
     idempotency_key=True,
     errors=(AmountTooSmall, BalanceLimitExceeded, MovementTooLarge),
 )
@@ -99,8 +94,8 @@ def earn_points(request: ApiRequest, member_id: str) -> Result:
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    body=RedeemRequest,
-    response=MovementOut,
+    body=schemas.points.RedeemRequest,
+    response=schemas.points.MovementOut,
     idempotency_key=True,
     errors=(InsufficientPoints, MovementTooLarge),
 )
@@ -117,8 +112,8 @@ def redeem_points(request: ApiRequest, member_id: str) -> Result:
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=AdjustRequest,
-    response=MovementOut,
+    body=schemas.points.AdjustRequest,
+    response=schemas.points.MovementOut,
     idempotency_key=True,
     errors=(InsufficientPoints, BalanceLimitExceeded, MovementTooLarge),
 )
@@ -135,8 +130,8 @@ def adjust_points(request: ApiRequest, member_id: str) -> Result:
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    body=ReverseRequest,
-    response=ReversalOut,
+    body=schemas.points.ReverseRequest,
+    response=schemas.points.ReversalOut,
     idempotency_key=True,
     errors=(ReversalExceedsEarned, ReversalNeedsPoints, InsufficientPoints, MovementTooLarge),
 )
@@ -152,9 +147,11 @@ def reverse_points(request: ApiRequest, member_id: str) -> Result:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=BalanceOut,
+    response=schemas.points.BalanceOut,
 )
 def get_balance(request: ApiRequest, member_id: str) -> BalanceOut:
+    from chalicelib.api import presenters
+
     services = request.services.for_tenant(request.tenant)
     view = services.points.view(member_id)
     tiers = services.tiers.status(view.balance)
@@ -170,10 +167,13 @@ def get_balance(request: ApiRequest, member_id: str) -> BalanceOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    query=ListQuery,
-    response=TransactionList,
+    query=schemas.common.ListQuery,
+    response=schemas.points.TransactionList,
 )
 def list_transactions(request: ApiRequest, member_id: str) -> TransactionList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.points import TransactionList
+
     page = request.services.for_tenant(request.tenant).points.transactions(
         member_id, limit=request.query.limit, cursor=request.query.cursor
     )
@@ -189,12 +189,14 @@ def list_transactions(request: ApiRequest, member_id: str) -> TransactionList:
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    body=ActivityRequest,
-    response=MovementOut,
+    body=schemas.rules.ActivityRequest,
+    response=schemas.points.MovementOut,
     idempotency_key=True,
     errors=(ActivityNotRewarded, LimitReached, BalanceLimitExceeded),
 )
 def record_activity(request: ApiRequest, member_id: str) -> Result:
+    from chalicelib.api import presenters
+
     body: ActivityRequest = request.body
     activity = Activity(
         member_id=member_id,

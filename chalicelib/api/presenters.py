@@ -5,80 +5,62 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from chalicelib.api.schemas.access import ApiKeyOut, CreatedApiKey
-from chalicelib.api.schemas.commerce import (
-    CreatedShopifyIntegration,
-    OrderEventOut,
-    ShopifyIntegrationOut,
-    ShopifyWebhookOut,
-)
-from chalicelib.api.schemas.events import EventOut
-from chalicelib.api.schemas.imports import ImportCounts, ImportOut, ImportRowIssueOut, ImportSummaryOut
-from chalicelib.api.schemas.jobs import JobRunOut
-from chalicelib.api.schemas.members import MemberOut
-from chalicelib.api.schemas.partners import PartnerOut, SettlementDay, SettlementOut
-from chalicelib.api.schemas.plans import (
-    JoinBonusOut,
-    PeriodOut,
-    PlanList,
-    PlanOut,
-    PlanStatusOut,
-    SubscriptionOut,
-    SubscriptionRecordOut,
-)
-from chalicelib.api.schemas.points import (
-    BalanceOut,
-    ExpiringSoon,
-    MovementOut,
-    ReversalOut,
-    ReversalSummary,
-    TransactionOut,
-)
-from chalicelib.api.schemas.program import ExpiryPolicyOut, ProgramOut
-from chalicelib.api.schemas.referrals import ReferralCapOut, ReferralOut, ReferralProgramOut
-from chalicelib.api.schemas.rewards import CouponOut, MemberRewardOut, RedemptionOut, RewardOut, UploadCodesOut
-from chalicelib.api.schemas.rules import PreviewOut, RuleOut, ShareOut
-from chalicelib.api.schemas.tenants import ProvisioningFailureOut, TenantOut
-from chalicelib.api.schemas.tiers import TierOut, TierProgramOut, TierProgressOut, TierStatusOut, TierWindowOut
-from chalicelib.api.schemas.webhooks import (
-    CreatedWebhook,
-    DeliveryAttemptOut,
-    DeliveryOut,
-    WebhookOut,
-    WebhookSecretOut,
-)
-from chalicelib.domain.api_keys import ApiKey, IssuedApiKey
 from chalicelib.domain.clock import isoformat
 from chalicelib.domain.commerce import OrderEventResult, Outcome
 from chalicelib.domain.csv_cells import escape_cell
 from chalicelib.domain.event_payloads import event_data
-from chalicelib.domain.events import Event
-from chalicelib.domain.exports import MemberRow
 from chalicelib.domain.imports import ImportJob, RowIssue, RowOutcome
-from chalicelib.domain.jobs import JobRun
 from chalicelib.domain.ledger import BalanceView, EarnPreview, LedgerEntry
-from chalicelib.domain.members import Member
-from chalicelib.domain.partners import Partner, PartnerSettlement
-from chalicelib.domain.program import Program
-from chalicelib.domain.referrals import Referral, ReferralProgram
-from chalicelib.domain.rewards import Coupon, Eligibility, Redemption, Reward, RewardStats
 from chalicelib.domain.rules import WEEKDAYS, Earning, EarningRule, Share
-from chalicelib.domain.shopify import IssuedIntegration, ShopifyIntegration
-from chalicelib.domain.tenants import Tenant
 from chalicelib.domain.tiers import Metric, TierProgram, TierStatus
-from chalicelib.domain.webhooks import Delivery, IssuedWebhook, SigningSecret, Webhook, WebhookStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from chalicelib.api.schemas.access import ApiKeyOut, CreatedApiKey
+    from chalicelib.api.schemas.commerce import (
+        CreatedShopifyIntegration,
+        OrderEventOut,
+        ShopifyIntegrationOut,
+        ShopifyWebhookOut,
+    )
+    from chalicelib.api.schemas.events import EventOut
+    from chalicelib.api.schemas.imports import ImportOut, ImportRowIssueOut, ImportSummaryOut
+    from chalicelib.api.schemas.jobs import JobRunOut
+    from chalicelib.api.schemas.members import MemberOut
+    from chalicelib.api.schemas.partners import PartnerOut, SettlementOut
+    from chalicelib.api.schemas.plans import PlanList, PlanStatusOut, SubscriptionOut, SubscriptionRecordOut
+    from chalicelib.api.schemas.points import BalanceOut, MovementOut, ReversalOut, TransactionOut
+    from chalicelib.api.schemas.program import ProgramOut
+    from chalicelib.api.schemas.referrals import ReferralOut, ReferralProgramOut
+    from chalicelib.api.schemas.rewards import CouponOut, MemberRewardOut, RedemptionOut, RewardOut, UploadCodesOut
+    from chalicelib.api.schemas.rules import PreviewOut, RuleOut, ShareOut
+    from chalicelib.api.schemas.tenants import TenantOut
+    from chalicelib.api.schemas.tiers import TierProgramOut, TierStatusOut
+    from chalicelib.api.schemas.webhooks import CreatedWebhook, DeliveryOut, WebhookOut, WebhookSecretOut
+    from chalicelib.domain.api_keys import ApiKey, IssuedApiKey
+    from chalicelib.domain.events import Event
+    from chalicelib.domain.exports import MemberRow
+    from chalicelib.domain.jobs import JobRun
+    from chalicelib.domain.members import Member
+    from chalicelib.domain.partners import Partner, PartnerSettlement
     from chalicelib.domain.plans import PlanCatalog, Recording, Subscription
+    from chalicelib.domain.program import Program
+    from chalicelib.domain.referrals import Referral, ReferralProgram
+    from chalicelib.domain.rewards import Coupon, Eligibility, Redemption, Reward, RewardStats
+    from chalicelib.domain.shopify import IssuedIntegration, ShopifyIntegration
     from chalicelib.domain.subscriptions import PlanStatus
+    from chalicelib.domain.tenants import Tenant
+    from chalicelib.domain.webhooks import Delivery, IssuedWebhook, SigningSecret, Webhook, WebhookStatus
 
 
 def tenant(value: Tenant) -> TenantOut:
+    from chalicelib.api.schemas.tenants import ProvisioningFailureOut, TenantOut
+
     return TenantOut(
         tenant_id=value.tenant_id,
         name=value.name,
@@ -96,6 +78,8 @@ def tenant(value: Tenant) -> TenantOut:
 
 
 def api_key(value: ApiKey) -> ApiKeyOut:
+    from chalicelib.api.schemas.access import ApiKeyOut
+
     return ApiKeyOut(
         id=value.key_id,
         name=value.name,
@@ -107,10 +91,14 @@ def api_key(value: ApiKey) -> ApiKeyOut:
 
 
 def issued_api_key(value: IssuedApiKey) -> CreatedApiKey:
+    from chalicelib.api.schemas.access import CreatedApiKey
+
     return CreatedApiKey(**api_key(value.record).model_dump(), secret=value.secret)
 
 
 def program(value: Program) -> ProgramOut:
+    from chalicelib.api.schemas.program import ExpiryPolicyOut, ProgramOut
+
     expiry = value.expiry
     return ProgramOut(
         points_per_currency_unit=format(value.points_per_currency_unit.normalize(), "f"),
@@ -133,6 +121,8 @@ def program(value: Program) -> ProgramOut:
 
 
 def member(value: Member) -> MemberOut:
+    from chalicelib.api.schemas.members import MemberOut
+
     return MemberOut(
         id=value.member_id,
         external_id=value.external_id,
@@ -151,6 +141,8 @@ def member(value: Member) -> MemberOut:
 
 def balance(view: BalanceView, tiers: TierStatus | None = None, plan: PlanStatus | None = None) -> BalanceOut:
     """``plan``: the paid plan in force (GET balance); the member's tier is then the effective one."""
+    from chalicelib.api.schemas.points import BalanceOut, ExpiringSoon
+
     stored = view.balance
     expiring = ExpiringSoon(points=view.expiring_points, at=view.expiring_at) if view.expiring_at else None
     return BalanceOut(
@@ -171,6 +163,8 @@ def balance(view: BalanceView, tiers: TierStatus | None = None, plan: PlanStatus
 
 
 def transaction(entry: LedgerEntry) -> TransactionOut:
+    from chalicelib.api.schemas.points import TransactionOut
+
     return TransactionOut(
         id=entry.transaction_id,
         member_id=entry.member_id,
@@ -195,6 +189,8 @@ def transaction(entry: LedgerEntry) -> TransactionOut:
 
 
 def shares(breakdown: tuple[Share, ...]) -> list[ShareOut]:
+    from chalicelib.api.schemas.rules import ShareOut
+
     return [
         ShareOut(source=share.source, name=share.name, points=share.points, rule_id=share.rule_id)
         for share in breakdown
@@ -202,6 +198,8 @@ def shares(breakdown: tuple[Share, ...]) -> list[ShareOut]:
 
 
 def earning(value: Earning | EarnPreview) -> PreviewOut:
+    from chalicelib.api.schemas.rules import PreviewOut
+
     return PreviewOut(
         points=value.points,
         breakdown=shares(value.breakdown),
@@ -210,6 +208,8 @@ def earning(value: Earning | EarnPreview) -> PreviewOut:
 
 
 def rule(value: EarningRule, now: datetime) -> RuleOut:
+    from chalicelib.api.schemas.rules import RuleOut
+
     status: Literal["ended", "scheduled", "active"] = (
         "ended" if value.ends_at and value.ends_at <= now else "scheduled" if not value.in_force(now) else "active"
     )
@@ -240,10 +240,14 @@ def rule(value: EarningRule, now: datetime) -> RuleOut:
 
 def movement(entry: LedgerEntry) -> MovementOut:
     """The response of a point movement, rebuilt identically from the stored entry on replay."""
+    from chalicelib.api.schemas.points import MovementOut
+
     return MovementOut(transaction=transaction(entry), balance=balance(entry.view_after))
 
 
 def job_run(run: JobRun) -> JobRunOut:
+    from chalicelib.api.schemas.jobs import JobRunOut
+
     return JobRunOut(
         id=run.run_id,
         job=run.job,
@@ -257,6 +261,8 @@ def job_run(run: JobRun) -> JobRunOut:
 
 
 def reversal(entry: LedgerEntry) -> ReversalOut:
+    from chalicelib.api.schemas.points import ReversalOut, ReversalSummary
+
     requested = entry.requested or 0
     taken = -entry.points
     outcome: Literal["stopped_at_zero", "clawed_back", "full"] = (
@@ -276,6 +282,8 @@ def reversal(entry: LedgerEntry) -> ReversalOut:
 
 
 def event(value: Event) -> EventOut:
+    from chalicelib.api.schemas.events import EventOut
+
     return EventOut(
         id=value.event_id,
         type=value.type,
@@ -286,6 +294,8 @@ def event(value: Event) -> EventOut:
 
 
 def reward(value: Reward, stats: RewardStats, now: datetime) -> RewardOut:
+    from chalicelib.api.schemas.rewards import RewardOut
+
     status: Literal["archived", "ended", "active", "scheduled"]
     if value.archived:
         status = "archived"
@@ -322,6 +332,8 @@ def reward(value: Reward, stats: RewardStats, now: datetime) -> RewardOut:
 
 
 def coupon(value: Coupon, now: datetime) -> CouponOut:
+    from chalicelib.api.schemas.rewards import CouponOut
+
     assert value.member_id is not None and value.issued_at is not None, "an issued coupon"
     return CouponOut(
         code=value.code,
@@ -339,12 +351,16 @@ def coupon(value: Coupon, now: datetime) -> CouponOut:
 
 def redemption(value: Redemption, now: datetime) -> RedemptionOut:
     """A redemption or a cancellation: its movement, the balance right after it, the coupon now."""
+    from chalicelib.api.schemas.rewards import RedemptionOut
+
     return RedemptionOut(
         transaction=transaction(value.entry), balance=balance(value.entry.view_after), coupon=coupon(value.coupon, now)
     )
 
 
 def member_reward(value: Eligibility, stats: RewardStats, now: datetime) -> MemberRewardOut:
+    from chalicelib.api.schemas.rewards import MemberRewardOut
+
     return MemberRewardOut(
         reward=reward(value.reward, stats, now),
         redeemable=value.redeemable,
@@ -363,6 +379,8 @@ def _figure(value: Decimal, metric: Metric) -> int | str:
 
 
 def tier_program(value: TierProgram, in_force: TierProgram | None, now: datetime) -> TierProgramOut:
+    from chalicelib.api.schemas.tiers import TierOut, TierProgramOut, TierWindowOut
+
     status: Literal["scheduled", "active", "superseded"]
     if value.effective_from > now:
         status = "scheduled"
@@ -389,6 +407,8 @@ def tier_program(value: TierProgram, in_force: TierProgram | None, now: datetime
 
 
 def tier_status(value: TierStatus) -> TierStatusOut:
+    from chalicelib.api.schemas.tiers import TierProgressOut, TierStatusOut
+
     tier, metric = value.tier, value.program.metric
     following = value.progress
     return TierStatusOut(
@@ -413,6 +433,8 @@ def tier_status(value: TierStatus) -> TierStatusOut:
 
 
 def plan_status(value: PlanStatus) -> PlanStatusOut:
+    from chalicelib.api.schemas.plans import PlanStatusOut
+
     grant, plan = value.grant, value.plan
     return PlanStatusOut(
         subscription_id=grant.subscription_id,
@@ -427,6 +449,8 @@ def plan_status(value: PlanStatus) -> PlanStatusOut:
 
 
 def plans(value: PlanCatalog) -> PlanList:
+    from chalicelib.api.schemas.plans import PlanList, PlanOut
+
     return PlanList(
         data=[
             PlanOut(
@@ -445,6 +469,8 @@ def plans(value: PlanCatalog) -> PlanList:
 
 def subscription(value: Subscription, now: datetime) -> SubscriptionOut:
     """As it stands at ``now``: past its end it reads as lapsed, whether or not the job has run."""
+    from chalicelib.api.schemas.plans import PeriodOut, SubscriptionOut
+
     status = value.status_at(now)
     lapsed_at = value.lapsed_at or (value.ends_at if status == "lapsed" else None)
     return SubscriptionOut(
@@ -476,6 +502,8 @@ def subscription(value: Subscription, now: datetime) -> SubscriptionOut:
 
 def recording(value: Recording) -> SubscriptionRecordOut:
     """The answer to a recording, as it was then (a replay answers the same)."""
+    from chalicelib.api.schemas.plans import JoinBonusOut, SubscriptionRecordOut
+
     bonus = (
         JoinBonusOut(points=value.bonus_points, transaction_id=value.bonus_transaction_id)
         if value.bonus_points
@@ -492,6 +520,8 @@ def recording(value: Recording) -> SubscriptionRecordOut:
 
 
 def uploaded_codes(reward_id: str, added: int) -> UploadCodesOut:
+    from chalicelib.api.schemas.rewards import UploadCodesOut
+
     return UploadCodesOut(reward_id=reward_id, added=added)
 
 
@@ -500,6 +530,8 @@ def _rate(value: Decimal) -> str:
 
 
 def partner(value: Partner) -> PartnerOut:
+    from chalicelib.api.schemas.partners import PartnerOut
+
     return PartnerOut(
         partner_id=value.partner_id,
         name=value.name,
@@ -510,6 +542,8 @@ def partner(value: Partner) -> PartnerOut:
 
 
 def settlement(value: PartnerSettlement, currency: str) -> SettlementOut:
+    from chalicelib.api.schemas.partners import SettlementDay, SettlementOut
+
     return SettlementOut(
         partner_id=value.partner.partner_id,
         currency=currency,
@@ -537,6 +571,8 @@ def settlement(value: PartnerSettlement, currency: str) -> SettlementOut:
 
 
 def referral_program(value: ReferralProgram, in_force: ReferralProgram | None, now: datetime) -> ReferralProgramOut:
+    from chalicelib.api.schemas.referrals import ReferralCapOut, ReferralProgramOut
+
     status: Literal["scheduled", "active", "superseded"]
     if value.effective_from > now:
         status = "scheduled"
@@ -557,6 +593,8 @@ def referral_program(value: ReferralProgram, in_force: ReferralProgram | None, n
 
 
 def referral(value: Referral) -> ReferralOut:
+    from chalicelib.api.schemas.referrals import ReferralOut
+
     return ReferralOut(
         referee_id=value.referee_id,
         referrer_id=value.referrer_id,
@@ -572,6 +610,8 @@ def referral(value: Referral) -> ReferralOut:
 
 def signing_secrets(secrets: Iterable[SigningSecret]) -> list[WebhookSecretOut]:
     """A webhook's or a Shopify integration's secrets: when each was made and expires, never the secret."""
+    from chalicelib.api.schemas.webhooks import WebhookSecretOut
+
     return [WebhookSecretOut(created_at=s.created_at, expires_at=s.expires_at) for s in secrets]
 
 
@@ -610,14 +650,20 @@ def _webhook_fields(value: Webhook) -> _WebhookFields:
 
 
 def webhook(value: Webhook) -> WebhookOut:
+    from chalicelib.api.schemas.webhooks import WebhookOut
+
     return WebhookOut(**_webhook_fields(value))
 
 
 def issued_webhook(value: IssuedWebhook) -> CreatedWebhook:
+    from chalicelib.api.schemas.webhooks import CreatedWebhook
+
     return CreatedWebhook(**_webhook_fields(value.webhook), secret=value.secret)
 
 
 def delivery(value: Delivery) -> DeliveryOut:
+    from chalicelib.api.schemas.webhooks import DeliveryAttemptOut, DeliveryOut
+
     last = value.last_attempt
     return DeliveryOut(
         id=value.delivery_id,
@@ -648,6 +694,8 @@ def _order_event_points(result: OrderEventResult) -> int:
 
 
 def order_event(result: OrderEventResult) -> OrderEventOut:
+    from chalicelib.api.schemas.commerce import OrderEventOut
+
     record, entry = result.record, result.entry
     return OrderEventOut(
         event_id=record.event_id,
@@ -664,6 +712,8 @@ def order_event(result: OrderEventResult) -> OrderEventOut:
 def shopify_webhook(topic: str, result: OrderEventResult | None) -> ShopifyWebhookOut:
     """The answer to a Shopify webhook: what its order event did, or ``ignored`` (no result:
     a topic that is not an order event)."""
+    from chalicelib.api.schemas.commerce import ShopifyWebhookOut
+
     if result is None:
         return ShopifyWebhookOut(
             topic=topic,
@@ -710,10 +760,14 @@ def _shopify_integration_fields(value: ShopifyIntegration) -> _IntegrationFields
 
 
 def shopify_integration(value: ShopifyIntegration) -> ShopifyIntegrationOut:
+    from chalicelib.api.schemas.commerce import ShopifyIntegrationOut
+
     return ShopifyIntegrationOut(**_shopify_integration_fields(value))
 
 
 def issued_shopify_integration(value: IssuedIntegration) -> CreatedShopifyIntegration:
+    from chalicelib.api.schemas.commerce import CreatedShopifyIntegration
+
     return CreatedShopifyIntegration(**_shopify_integration_fields(value.integration), secret=value.secret)
 
 
@@ -725,6 +779,8 @@ _ISSUE_OUTCOMES: dict[RowOutcome, Literal["failed", "skipped"]] = {
 
 
 def import_issue(value: RowIssue) -> ImportRowIssueOut:
+    from chalicelib.api.schemas.imports import ImportRowIssueOut
+
     return ImportRowIssueOut(
         row=value.row,
         external_id=value.external_id,
@@ -736,6 +792,8 @@ def import_issue(value: RowIssue) -> ImportRowIssueOut:
 
 
 def _import_fields(job: ImportJob) -> dict[str, Any]:
+    from chalicelib.api.schemas.imports import ImportCounts
+
     return {
         "id": job.import_id,
         "status": str(job.status),
@@ -760,10 +818,14 @@ def _import_fields(job: ImportJob) -> dict[str, Any]:
 
 
 def import_summary(job: ImportJob) -> ImportSummaryOut:
+    from chalicelib.api.schemas.imports import ImportSummaryOut
+
     return ImportSummaryOut(**_import_fields(job))
 
 
 def import_job(job: ImportJob, issues: list[RowIssue]) -> ImportOut:
+    from chalicelib.api.schemas.imports import ImportOut
+
     return ImportOut(
         **_import_fields(job),
         errors=[import_issue(issue) for issue in issues],

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters
-from chalicelib.api.routing import ApiRequest, endpoint
-from chalicelib.api.schemas.program import ProgramOut, ProgramRequest
-from chalicelib.api.schemas.rules import OrderModel, PreviewOut, PreviewRequest, RuleList, RuleOut, RuleRequest
-from chalicelib.api.schemas.tiers import TierProgramList, TierProgramOut, TierProgramRequest
+from chalicelib.api.routing import ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import utc_now
 from chalicelib.domain.errors import NotFound
@@ -18,6 +15,11 @@ from chalicelib.domain.expiry import ExpiryPolicy
 from chalicelib.domain.orders import Order
 from chalicelib.domain.rules import NewRule
 from chalicelib.domain.tiers import Metric, NewTierProgram, Tier, WindowKind
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.program import ProgramOut, ProgramRequest
+    from chalicelib.api.schemas.rules import OrderModel, PreviewOut, PreviewRequest, RuleList, RuleOut, RuleRequest
+    from chalicelib.api.schemas.tiers import TierProgramList, TierProgramOut, TierProgramRequest
 
 bp = Blueprint(__name__)
 TAG = "Program"
@@ -31,9 +33,11 @@ TAG = "Program"
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=ProgramOut,
+    response=schemas.program.ProgramOut,
 )
 def get_program(request: ApiRequest) -> ProgramOut:
+    from chalicelib.api import presenters
+
     return presenters.program(request.services.for_tenant(request.tenant).program.get())
 
 
@@ -45,10 +49,12 @@ def get_program(request: ApiRequest) -> ProgramOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    body=ProgramRequest,
-    response=ProgramOut,
+    body=schemas.program.ProgramRequest,
+    response=schemas.program.ProgramOut,
 )
 def put_program(request: ApiRequest) -> ProgramOut:
+    from chalicelib.api import presenters
+
     body: ProgramRequest = request.body
     expiry = ExpiryPolicy(
         kind=body.expiry.kind,
@@ -80,10 +86,12 @@ def put_program(request: ApiRequest) -> ProgramOut:
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=RuleRequest,
-    response=RuleOut,
+    body=schemas.rules.RuleRequest,
+    response=schemas.rules.RuleOut,
 )
 def add_rule(request: ApiRequest) -> RuleOut:
+    from chalicelib.api import presenters
+
     body: RuleRequest = request.body
     rule = request.services.for_tenant(request.tenant).rules.add(
         NewRule(
@@ -118,9 +126,12 @@ def add_rule(request: ApiRequest) -> RuleOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=RuleList,
+    response=schemas.rules.RuleList,
 )
 def list_rules(request: ApiRequest) -> RuleList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.rules import RuleList
+
     now = utc_now()
     rules = request.services.for_tenant(request.tenant).rules.list()
     return RuleList(data=[presenters.rule(rule, now) for rule in rules])
@@ -134,9 +145,11 @@ def list_rules(request: ApiRequest) -> RuleList:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=RuleOut,
+    response=schemas.rules.RuleOut,
 )
 def get_rule(request: ApiRequest, rule_id: str) -> RuleOut:
+    from chalicelib.api import presenters
+
     return presenters.rule(request.services.for_tenant(request.tenant).rules.get(rule_id), utc_now())
 
 
@@ -148,9 +161,11 @@ def get_rule(request: ApiRequest, rule_id: str) -> RuleOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=RuleOut,
+    response=schemas.rules.RuleOut,
 )
 def end_rule(request: ApiRequest, rule_id: str) -> RuleOut:
+    from chalicelib.api import presenters
+
     return presenters.rule(request.services.for_tenant(request.tenant).rules.end(rule_id), utc_now())
 
 
@@ -163,12 +178,14 @@ def end_rule(request: ApiRequest, rule_id: str) -> RuleOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    body=PreviewRequest,
-    response=PreviewOut,
+    body=schemas.rules.PreviewRequest,
+    response=schemas.rules.PreviewOut,
     read_only=True,
     errors=(NotFound,),
 )
 def preview(request: ApiRequest) -> PreviewOut:
+    from chalicelib.api import presenters
+
     body: PreviewRequest = request.body
     tenant = request.tenant.tenant
     order = to_order(body.order, tenant.currency)
@@ -204,10 +221,12 @@ def to_order(body: OrderModel, tenant_currency: str) -> Order:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    body=TierProgramRequest,
-    response=TierProgramOut,
+    body=schemas.tiers.TierProgramRequest,
+    response=schemas.tiers.TierProgramOut,
 )
 def put_tiers(request: ApiRequest) -> TierProgramOut:
+    from chalicelib.api import presenters
+
     body: TierProgramRequest = request.body
     tiers = request.services.for_tenant(request.tenant).tiers
     version = tiers.configure(
@@ -240,9 +259,12 @@ def put_tiers(request: ApiRequest) -> TierProgramOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=TierProgramList,
+    response=schemas.tiers.TierProgramList,
 )
 def list_tiers(request: ApiRequest) -> TierProgramList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.tiers import TierProgramList
+
     tiers = request.services.for_tenant(request.tenant).tiers
     now = utc_now()
     in_force = tiers.versions_in_force(now)

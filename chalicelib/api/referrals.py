@@ -3,22 +3,14 @@ enrolled before codes existed. (Enrolment with a referral code is ``POST /v1/mem
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
-from chalicelib.api import presenters
-from chalicelib.api.routing import ApiRequest, endpoint
-from chalicelib.api.schemas.common import ListQuery
-from chalicelib.api.schemas.members import MemberOut
-from chalicelib.api.schemas.referrals import (
-    ReferralList,
-    ReferralProgramList,
-    ReferralProgramOut,
-    ReferralProgramRequest,
-)
+from chalicelib.api.routing import ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import utc_now
 from chalicelib.domain.errors import InvalidRequest, NotFound
-from chalicelib.domain.members import MemberService
 from chalicelib.domain.program import parse_amount
 from chalicelib.domain.referrals import (
     CapPeriod,
@@ -26,6 +18,16 @@ from chalicelib.domain.referrals import (
     ReferralCap,
     ReferralService,
 )
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.members import MemberOut
+    from chalicelib.api.schemas.referrals import (
+        ReferralList,
+        ReferralProgramList,
+        ReferralProgramOut,
+        ReferralProgramRequest,
+    )
+    from chalicelib.domain.members import MemberService
 
 bp = Blueprint(__name__)
 TAG = "Referrals"
@@ -53,10 +55,12 @@ def _exists(members: MemberService, member_id: str) -> bool:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    body=ReferralProgramRequest,
-    response=ReferralProgramOut,
+    body=schemas.referrals.ReferralProgramRequest,
+    response=schemas.referrals.ReferralProgramOut,
 )
 def put_referral_program(request: ApiRequest) -> ReferralProgramOut:
+    from chalicelib.api import presenters
+
     body: ReferralProgramRequest = request.body
     minimum = None
     if body.min_order_total is not None:
@@ -90,9 +94,12 @@ def put_referral_program(request: ApiRequest) -> ReferralProgramOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=ReferralProgramList,
+    response=schemas.referrals.ReferralProgramList,
 )
 def list_referral_programs(request: ApiRequest) -> ReferralProgramList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.referrals import ReferralProgramList
+
     referrals = _referrals(request)
     now = utc_now()
     in_force = referrals.in_force(now)
@@ -107,10 +114,13 @@ def list_referral_programs(request: ApiRequest) -> ReferralProgramList:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    query=ListQuery,
-    response=ReferralList,
+    query=schemas.common.ListQuery,
+    response=schemas.referrals.ReferralList,
 )
 def list_member_referrals(request: ApiRequest, member_id: str) -> ReferralList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.referrals import ReferralList
+
     services = request.services.for_tenant(request.tenant)
     page = _referrals(request).list(
         member_id,
@@ -129,7 +139,9 @@ def list_member_referrals(request: ApiRequest, member_id: str) -> ReferralList:
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
-    response=MemberOut,
+    response=schemas.members.MemberOut,
 )
 def assign_referral_code(request: ApiRequest, member_id: str) -> MemberOut:
+    from chalicelib.api import presenters
+
     return presenters.member(request.services.for_tenant(request.tenant).members.assign_referral_code(member_id))

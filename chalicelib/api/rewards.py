@@ -11,26 +11,11 @@ idempotent under its key; cancelling one gives its points back, once.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters
-from chalicelib.api.routing import ApiRequest, Result, endpoint
-from chalicelib.api.schemas.common import ListQuery
-from chalicelib.api.schemas.rewards import (
-    CouponList,
-    CouponOut,
-    CreateRewardRequest,
-    MemberRewardList,
-    RedemptionOut,
-    RewardList,
-    RewardOut,
-    UpdateRewardRequest,
-    UploadCodesOut,
-    UploadCodesRequest,
-    UseCouponRequest,
-)
+from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import utc_now
 from chalicelib.domain.errors import (
@@ -43,8 +28,22 @@ from chalicelib.domain.errors import (
     OutOfStock,
     RewardUnavailable,
 )
-from chalicelib.domain.rewards import Reward, RewardService
 from chalicelib.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.rewards import (
+        CouponList,
+        CouponOut,
+        CreateRewardRequest,
+        MemberRewardList,
+        RewardList,
+        RewardOut,
+        UpdateRewardRequest,
+        UploadCodesOut,
+        UploadCodesRequest,
+        UseCouponRequest,
+    )
+    from chalicelib.domain.rewards import Reward, RewardService
 
 bp = Blueprint(__name__)
 TAG = "Rewards"
@@ -55,6 +54,8 @@ def _rewards(request: ApiRequest) -> RewardService:
 
 
 def _out(service: RewardService, reward: Reward) -> RewardOut:
+    from chalicelib.api import presenters
+
     (stats,) = service.stats([reward])
     return presenters.reward(reward, stats, utc_now())
 
@@ -78,10 +79,12 @@ def _values(body: Any, names: set[str]) -> dict[str, Any]:
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=CreateRewardRequest,
-    response=RewardOut,
+    body=schemas.rewards.CreateRewardRequest,
+    response=schemas.rewards.RewardOut,
 )
 def create_reward(request: ApiRequest) -> RewardOut:
+    from chalicelib.api.schemas.rewards import CreateRewardRequest
+
     service = _rewards(request)
     body: CreateRewardRequest = request.body
     reward = service.create(**_values(body, set(CreateRewardRequest.model_fields)))
@@ -97,10 +100,13 @@ def create_reward(request: ApiRequest) -> RewardOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    query=ListQuery,
-    response=RewardList,
+    query=schemas.common.ListQuery,
+    response=schemas.rewards.RewardList,
 )
 def list_rewards(request: ApiRequest) -> RewardList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.rewards import RewardList
+
     service = _rewards(request)
     page = service.list(limit=request.query.limit, cursor=request.query.cursor)
     now = utc_now()
@@ -116,7 +122,7 @@ def list_rewards(request: ApiRequest) -> RewardList:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=RewardOut,
+    response=schemas.rewards.RewardOut,
 )
 def get_reward(request: ApiRequest, reward_id: str) -> RewardOut:
     service = _rewards(request)
@@ -131,8 +137,8 @@ def get_reward(request: ApiRequest, reward_id: str) -> RewardOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    body=UpdateRewardRequest,
-    response=RewardOut,
+    body=schemas.rewards.UpdateRewardRequest,
+    response=schemas.rewards.RewardOut,
 )
 def update_reward(request: ApiRequest, reward_id: str) -> RewardOut:
     service = _rewards(request)
@@ -149,11 +155,13 @@ def update_reward(request: ApiRequest, reward_id: str) -> RewardOut:
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=UploadCodesRequest,
-    response=UploadCodesOut,
+    body=schemas.rewards.UploadCodesRequest,
+    response=schemas.rewards.UploadCodesOut,
     errors=(CouponCodeExists, CodePoolNotUsed),
 )
 def upload_reward_codes(request: ApiRequest, reward_id: str) -> UploadCodesOut:
+    from chalicelib.api import presenters
+
     body: UploadCodesRequest = request.body
     added = _rewards(request).add_codes(reward_id, list(body.codes))
     logger.info("pool codes added", extra={"reward_id": reward_id, "added": added})
@@ -169,11 +177,13 @@ def upload_reward_codes(request: ApiRequest, reward_id: str) -> UploadCodesOut:
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    response=RedemptionOut,
+    response=schemas.rewards.RedemptionOut,
     idempotency_key=True,
     errors=(RewardUnavailable, OutOfStock, InsufficientPoints, MovementTooLarge),
 )
 def redeem_reward(request: ApiRequest, member_id: str, reward_id: str) -> Result:
+    from chalicelib.api import presenters
+
     redemption = _rewards(request).redeem(
         member_id, reward_id, request.idempotency_key or "", actor_key_id=request.tenant.key_id
     )
@@ -191,10 +201,13 @@ def redeem_reward(request: ApiRequest, member_id: str, reward_id: str) -> Result
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    query=ListQuery,
-    response=MemberRewardList,
+    query=schemas.common.ListQuery,
+    response=schemas.rewards.MemberRewardList,
 )
 def list_member_rewards(request: ApiRequest, member_id: str) -> MemberRewardList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.rewards import MemberRewardList
+
     service = _rewards(request)
     available, page = service.for_member(member_id, limit=request.query.limit, cursor=request.query.cursor)
     stats = service.stats([eligibility.reward for eligibility in page.items])
@@ -215,10 +228,13 @@ def list_member_rewards(request: ApiRequest, member_id: str) -> MemberRewardList
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    query=ListQuery,
-    response=CouponList,
+    query=schemas.common.ListQuery,
+    response=schemas.rewards.CouponList,
 )
 def list_member_coupons(request: ApiRequest, member_id: str) -> CouponList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.rewards import CouponList
+
     page = _rewards(request).member_coupons(member_id, limit=request.query.limit, cursor=request.query.cursor)
     now = utc_now()
     return CouponList(data=[presenters.coupon(c, now) for c in page.items], next_cursor=page.next_cursor)
@@ -232,9 +248,11 @@ def list_member_coupons(request: ApiRequest, member_id: str) -> CouponList:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=CouponOut,
+    response=schemas.rewards.CouponOut,
 )
 def get_coupon(request: ApiRequest, code: str) -> CouponOut:
+    from chalicelib.api import presenters
+
     return presenters.coupon(_rewards(request).coupon(code), utc_now())
 
 
@@ -246,12 +264,14 @@ def get_coupon(request: ApiRequest, code: str) -> CouponOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
-    body=UseCouponRequest,
-    response=CouponOut,
+    body=schemas.rewards.UseCouponRequest,
+    response=schemas.rewards.CouponOut,
     idempotency_key=True,
     errors=(CouponNotUsable,),
 )
 def use_coupon(request: ApiRequest, code: str) -> Result:
+    from chalicelib.api import presenters
+
     body: UseCouponRequest = request.body
     used = _rewards(request).use(code, request.idempotency_key or "", body.reference)
     if not used.replayed:
@@ -267,11 +287,13 @@ def use_coupon(request: ApiRequest, code: str) -> Result:
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
-    response=RedemptionOut,
+    response=schemas.rewards.RedemptionOut,
     idempotency_key=True,
     errors=(CouponNotUsable, BalanceLimitExceeded),
 )
 def cancel_coupon(request: ApiRequest, code: str) -> Result:
+    from chalicelib.api import presenters
+
     cancelled = _rewards(request).cancel(code, request.idempotency_key or "", actor_key_id=request.tenant.key_id)
     if not cancelled.replayed:
         logger.info("coupon cancelled", extra={"reward_id": cancelled.coupon.reward_id})
@@ -286,7 +308,7 @@ def cancel_coupon(request: ApiRequest, code: str) -> Result:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=RewardOut,
+    response=schemas.rewards.RewardOut,
 )
 def archive_reward(request: ApiRequest, reward_id: str) -> RewardOut:
     service = _rewards(request)

@@ -6,6 +6,10 @@ Idempotency-Key header, body and query validation, and the error mapping. It als
 records the operation, so that the OpenAPI document and the route security tests are
 generated from the same declarations and no route can escape them.
 
+Request and response models are named lazily (``schemas.members.MemberOut``): a feature's
+schema module is imported when one of its routes is first called (or the OpenAPI document
+built), so that importing the app registers routes and builds nothing else.
+
 Each operation also declares the domain errors it can answer (``errors``); those every
 route of its kind answers (an unknown key, a missing scope, a malformed path, a busy store)
 are implied by its declaration (``Operation.answers``), and the OpenAPI document lists both.
@@ -14,6 +18,7 @@ are implied by its declaration (``Operation.answers``), and the OpenAPI document
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import re
 from collections import Counter
@@ -59,6 +64,47 @@ _CONTENT_TYPES = ["application/json", "*/*"]
 
 
 @dataclass(frozen=True)
+class Model:
+    """A pydantic model of ``chalicelib.api.schemas.<feature>``, imported on first use."""
+
+    feature: str
+    name: str
+
+    def load(self) -> type[BaseModel]:
+        return _load_model(self.feature, self.name)
+
+
+@functools.cache
+def _load_model(feature: str, name: str) -> type[BaseModel]:
+    model = getattr(importlib.import_module(f"chalicelib.api.schemas.{feature}"), name)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise TypeError(f"chalicelib.api.schemas.{feature}.{name} is not a pydantic model")
+    return model
+
+
+class _FeatureSchemas:
+    def __init__(self, feature: str) -> None:
+        self._feature = feature
+
+    def __getattr__(self, name: str) -> Model:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return Model(self._feature, name)
+
+
+class _Schemas:
+    """``schemas.<feature>.<Model>``: a lazy name for a model of chalicelib.api.schemas."""
+
+    def __getattr__(self, feature: str) -> _FeatureSchemas:
+        if feature.startswith("_"):
+            raise AttributeError(feature)
+        return _FeatureSchemas(feature)
+
+
+schemas = _Schemas()
+
+
+@dataclass(frozen=True)
 class Operation:
     method: str
     path: str
@@ -68,9 +114,9 @@ class Operation:
     auth: Auth
     scope: Scope | None
     status: int
-    body: type[BaseModel] | None
-    query: type[BaseModel] | None
-    response: type[BaseModel] | None
+    body: Model | None
+    query: Model | None
+    response: Model | None
     #: The Idempotency-Key header is required (point movements).
     idempotency_key: bool
     writes: bool
@@ -161,9 +207,9 @@ def endpoint(
     auth: Auth,
     scope: Scope | None = None,
     status: int = 200,
-    body: type[BaseModel] | None = None,
-    query: type[BaseModel] | None = None,
-    response: type[BaseModel] | None = None,
+    body: Model | None = None,
+    query: Model | None = None,
+    response: Model | None = None,
     idempotency_key: bool = False,
     read_only: bool = False,
     partner_access: bool = False,
@@ -244,8 +290,8 @@ def endpoint(
                 if body is not None and CSV_MEDIA in request_media and _is_csv(call.headers.get("content-type")):
                     call.raw_body = _within_limit(_raw_body(request), limit)
                 elif body is not None:
-                    call.body = _parse_body(body, _raw_body(request), limit)
-                call.query = _parse_query(query, request.query_params)
+                    call.body = _parse_body(body.load(), _raw_body(request), limit)
+                call.query = _parse_query(query.load() if query is not None else None, request.query_params)
                 result = handler(call, **path_params)
             except LoyaltyError as error:
                 logger.info("request refused", extra={"code": error.code, "operation": handler.__name__})

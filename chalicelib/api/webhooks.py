@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
-from chalicelib.api import presenters
-from chalicelib.api.routing import ApiRequest, endpoint
-from chalicelib.api.schemas.common import ListQuery
-from chalicelib.api.schemas.webhooks import (
-    CreatedWebhook,
-    CreateWebhookRequest,
-    DeliveryList,
-    DeliveryOut,
-    UpdateWebhookRequest,
-    WebhookList,
-    WebhookOut,
-)
+from chalicelib.api.routing import ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.errors import WebhookDisabled
-from chalicelib.domain.webhooks import WebhookService
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.common import ListQuery
+    from chalicelib.api.schemas.webhooks import (
+        CreatedWebhook,
+        CreateWebhookRequest,
+        DeliveryList,
+        DeliveryOut,
+        UpdateWebhookRequest,
+        WebhookList,
+        WebhookOut,
+    )
+    from chalicelib.domain.webhooks import WebhookService
 
 bp = Blueprint(__name__)
 TAG = "Webhooks"
@@ -38,10 +41,12 @@ def _service(request: ApiRequest) -> WebhookService:
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=CreateWebhookRequest,
-    response=CreatedWebhook,
+    body=schemas.webhooks.CreateWebhookRequest,
+    response=schemas.webhooks.CreatedWebhook,
 )
 def create_webhook(request: ApiRequest) -> CreatedWebhook:
+    from chalicelib.api import presenters
+
     body: CreateWebhookRequest = request.body
     return presenters.issued_webhook(
         _service(request).create(url=body.url, events=body.events, description=body.description)
@@ -56,9 +61,12 @@ def create_webhook(request: ApiRequest) -> CreatedWebhook:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=WebhookList,
+    response=schemas.webhooks.WebhookList,
 )
 def list_webhooks(request: ApiRequest) -> WebhookList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.webhooks import WebhookList
+
     return WebhookList(data=[presenters.webhook(w) for w in _service(request).list()])
 
 
@@ -70,9 +78,11 @@ def list_webhooks(request: ApiRequest) -> WebhookList:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=WebhookOut,
+    response=schemas.webhooks.WebhookOut,
 )
 def get_webhook(request: ApiRequest, webhook_id: str) -> WebhookOut:
+    from chalicelib.api import presenters
+
     return presenters.webhook(_service(request).get(webhook_id))
 
 
@@ -84,10 +94,12 @@ def get_webhook(request: ApiRequest, webhook_id: str) -> WebhookOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    body=UpdateWebhookRequest,
-    response=WebhookOut,
+    body=schemas.webhooks.UpdateWebhookRequest,
+    response=schemas.webhooks.WebhookOut,
 )
 def update_webhook(request: ApiRequest, webhook_id: str) -> WebhookOut:
+    from chalicelib.api import presenters
+
     body: UpdateWebhookRequest = request.body
     sent = body.model_fields_set
     return presenters.webhook(
@@ -110,9 +122,11 @@ def update_webhook(request: ApiRequest, webhook_id: str) -> WebhookOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=CreatedWebhook,
+    response=schemas.webhooks.CreatedWebhook,
 )
 def rotate_webhook_secret(request: ApiRequest, webhook_id: str) -> CreatedWebhook:
+    from chalicelib.api import presenters
+
     return presenters.issued_webhook(_service(request).rotate_secret(webhook_id))
 
 
@@ -124,10 +138,13 @@ def rotate_webhook_secret(request: ApiRequest, webhook_id: str) -> CreatedWebhoo
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    query=ListQuery,
-    response=DeliveryList,
+    query=schemas.common.ListQuery,
+    response=schemas.webhooks.DeliveryList,
 )
 def list_webhook_deliveries(request: ApiRequest, webhook_id: str) -> DeliveryList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.webhooks import DeliveryList
+
     query: ListQuery = request.query
     page = _service(request).deliveries(webhook_id, limit=query.limit, cursor=query.cursor)
     return DeliveryList(data=[presenters.delivery(d) for d in page.items], next_cursor=page.next_cursor)
@@ -141,9 +158,11 @@ def list_webhook_deliveries(request: ApiRequest, webhook_id: str) -> DeliveryLis
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=DeliveryOut,
+    response=schemas.webhooks.DeliveryOut,
 )
 def get_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id: str) -> DeliveryOut:
+    from chalicelib.api import presenters
+
     return presenters.delivery(_service(request).delivery(webhook_id, delivery_id))
 
 
@@ -156,10 +175,12 @@ def get_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id: str)
     auth="tenant",
     scope=Scope.ADMIN,
     status=202,
-    response=DeliveryOut,
+    response=schemas.webhooks.DeliveryOut,
     errors=(WebhookDisabled,),
 )
 def redeliver_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id: str) -> DeliveryOut:
+    from chalicelib.api import presenters
+
     return presenters.delivery(_service(request).redeliver(webhook_id, delivery_id))
 
 
@@ -171,7 +192,9 @@ def redeliver_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=WebhookOut,
+    response=schemas.webhooks.WebhookOut,
 )
 def delete_webhook(request: ApiRequest, webhook_id: str) -> WebhookOut:
+    from chalicelib.api import presenters
+
     return presenters.webhook(_service(request).delete(webhook_id))
