@@ -458,6 +458,11 @@ def print_cold_start(report: Report, cold: dict[str, Any]) -> None:
                 _ms(app.get("first_request"), app.get("request_error")),
             ],
             ["second request (same)", _ms(app.get("second_request"), app.get("request_error"))],
+            [
+                "a first earn's own work before DynamoDB: its models imported, its body validated",
+                _ms(app.get("earn_first_use"), app.get("request_error")),
+            ],
+            ["the same, warm", _ms(app.get("earn_warm_use"), app.get("request_error"))],
         ],
         right=(1,),
     )

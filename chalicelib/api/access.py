@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
-from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.api.routing import ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.errors import NotFound
 from chalicelib.services import partners
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.access import ApiKeyList, ApiKeyOut, CreateApiKeyRequest, CreatedApiKey
+    from chalicelib.api.schemas.tenants import Me
 
 bp = Blueprint(__name__)
 TAG = "Access"
@@ -21,13 +27,16 @@ TAG = "Access"
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=schemas.Me,
+    response=schemas.tenants.Me,
 )
-def get_me(request: ApiRequest) -> schemas.Me:
+def get_me(request: ApiRequest) -> Me:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.tenants import CallerKey, Me
+
     context = request.tenant
-    return schemas.Me(
+    return Me(
         tenant=presenters.tenant(context.tenant),
-        api_key=schemas.CallerKey(id=context.key_id, name=context.key_name, scopes=sorted(context.scopes)),
+        api_key=CallerKey(id=context.key_id, name=context.key_name, scopes=sorted(context.scopes)),
     )
 
 
@@ -40,11 +49,14 @@ def get_me(request: ApiRequest) -> schemas.Me:
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=schemas.CreateApiKeyRequest,
-    response=schemas.CreatedApiKey,
+    body=schemas.access.CreateApiKeyRequest,
+    response=schemas.access.CreatedApiKey,
+    errors=(NotFound,),
 )
-def create_api_key(request: ApiRequest) -> schemas.CreatedApiKey:
-    body: schemas.CreateApiKeyRequest = request.body
+def create_api_key(request: ApiRequest) -> CreatedApiKey:
+    from chalicelib.api import presenters
+
+    body: CreateApiKeyRequest = request.body
     if body.partner_id is not None:
         # A partner key acts for a partner the tenant registered (404 for another tenant's).
         partners(request.services, request.tenant).get(body.partner_id)
@@ -62,10 +74,13 @@ def create_api_key(request: ApiRequest) -> schemas.CreatedApiKey:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=schemas.ApiKeyList,
+    response=schemas.access.ApiKeyList,
 )
-def list_api_keys(request: ApiRequest) -> schemas.ApiKeyList:
-    return schemas.ApiKeyList(data=[presenters.api_key(k) for k in request.services.api_keys.list(request.tenant)])
+def list_api_keys(request: ApiRequest) -> ApiKeyList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.access import ApiKeyList
+
+    return ApiKeyList(data=[presenters.api_key(k) for k in request.services.api_keys.list(request.tenant)])
 
 
 @endpoint(
@@ -76,7 +91,9 @@ def list_api_keys(request: ApiRequest) -> schemas.ApiKeyList:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=schemas.ApiKeyOut,
+    response=schemas.access.ApiKeyOut,
 )
-def revoke_api_key(request: ApiRequest, key_id: str) -> schemas.ApiKeyOut:
+def revoke_api_key(request: ApiRequest, key_id: str) -> ApiKeyOut:
+    from chalicelib.api import presenters
+
     return presenters.api_key(request.services.api_keys.revoke(request.tenant, key_id))

@@ -9,22 +9,55 @@ tenant and whose requests are authenticated by ``X-Shopify-Hmac-Sha256`` over th
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
 from chalicelib.api.program import to_order
-from chalicelib.api.routing import ApiRequest, Result, endpoint, read_json
+from chalicelib.api.routing import ApiRequest, Result, endpoint, read_json, schemas
 from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.commerce import Customer, OrderEvent, OrderEventType
-from chalicelib.domain.errors import TenantNotReady, TenantSuspended, Unauthorized
+from chalicelib.domain.commerce import Customer, OrderEvent, OrderEventType, OrderNotPaid
+from chalicelib.domain.errors import (
+    AmountTooSmall,
+    BalanceLimitExceeded,
+    IdempotencyKeyReused,
+    InsufficientPoints,
+    LoyaltyError,
+    MovementTooLarge,
+    NotFound,
+    ReversalExceedsEarned,
+    ReversalNeedsPoints,
+    TenantNotReady,
+    TenantSuspended,
+    Unauthorized,
+)
 from chalicelib.domain.shopify import tenant_of, to_order_event
 from chalicelib.domain.tenants import TenantStatus
 from chalicelib.observability import annotate, logger
 from chalicelib.services import order_intake, shopify
 
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.commerce import (
+        CreatedShopifyIntegration,
+        CreateShopifyIntegrationRequest,
+        RotateShopifySecretRequest,
+        ShopifyIntegrationOut,
+    )
+
 bp = Blueprint(__name__)
 TAG = "Commerce"
+#: What turning an order event into movements can refuse (both intake routes).
+ORDER_EVENT_ERRORS: tuple[type[LoyaltyError], ...] = (
+    NotFound,
+    IdempotencyKeyReused,
+    OrderNotPaid,
+    AmountTooSmall,
+    BalanceLimitExceeded,
+    MovementTooLarge,
+    InsufficientPoints,
+    ReversalExceedsEarned,
+    ReversalNeedsPoints,
+)
 
 
 @endpoint(
@@ -35,13 +68,17 @@ TAG = "Commerce"
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
-    body=schemas.OrderEventRequest,
-    response=schemas.OrderEventOut,
+    body=schemas.commerce.OrderEventRequest,
+    response=schemas.commerce.OrderEventOut,
+    errors=ORDER_EVENT_ERRORS,
 )
 def take_order_event(request: ApiRequest) -> Result:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.commerce import PaidOrderEvent
+
     body = request.body.root
     tenant = request.tenant.tenant
-    if isinstance(body, schemas.PaidOrderEvent):
+    if isinstance(body, PaidOrderEvent):
         customer = body.customer
         event = OrderEvent(
             source="orders",
@@ -94,11 +131,13 @@ def take_order_event(request: ApiRequest) -> Result:
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=schemas.CreateShopifyIntegrationRequest,
-    response=schemas.CreatedShopifyIntegration,
+    body=schemas.commerce.CreateShopifyIntegrationRequest,
+    response=schemas.commerce.CreatedShopifyIntegration,
 )
-def create_shopify_integration(request: ApiRequest) -> schemas.CreatedShopifyIntegration:
-    body: schemas.CreateShopifyIntegrationRequest = request.body
+def create_shopify_integration(request: ApiRequest) -> CreatedShopifyIntegration:
+    from chalicelib.api import presenters
+
+    body: CreateShopifyIntegrationRequest = request.body
     service = shopify(request.services, request.tenant.tenant_id)
     return presenters.issued_shopify_integration(
         service.create(description=body.description, auto_enrol=body.auto_enrol, secret=body.secret)
@@ -113,9 +152,11 @@ def create_shopify_integration(request: ApiRequest) -> schemas.CreatedShopifyInt
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=schemas.ShopifyIntegrationOut,
+    response=schemas.commerce.ShopifyIntegrationOut,
 )
-def get_shopify_integration(request: ApiRequest, integration_id: str) -> schemas.ShopifyIntegrationOut:
+def get_shopify_integration(request: ApiRequest, integration_id: str) -> ShopifyIntegrationOut:
+    from chalicelib.api import presenters
+
     found = shopify(request.services, request.tenant.tenant_id).get(integration_id)
     return presenters.shopify_integration(found)
 
@@ -128,11 +169,13 @@ def get_shopify_integration(request: ApiRequest, integration_id: str) -> schemas
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    body=schemas.RotateShopifySecretRequest,
-    response=schemas.CreatedShopifyIntegration,
+    body=schemas.commerce.RotateShopifySecretRequest,
+    response=schemas.commerce.CreatedShopifyIntegration,
 )
-def rotate_shopify_secret(request: ApiRequest, integration_id: str) -> schemas.CreatedShopifyIntegration:
-    body: schemas.RotateShopifySecretRequest = request.body
+def rotate_shopify_secret(request: ApiRequest, integration_id: str) -> CreatedShopifyIntegration:
+    from chalicelib.api import presenters
+
+    body: RotateShopifySecretRequest = request.body
     return presenters.issued_shopify_integration(
         shopify(request.services, request.tenant.tenant_id).rotate_secret(integration_id, body.secret)
     )
@@ -145,9 +188,12 @@ def rotate_shopify_secret(request: ApiRequest, integration_id: str) -> schemas.C
     summary="Shopify's orders/paid, refunds/create and orders/cancelled webhooks (X-Shopify-Hmac-Sha256)",
     tag=TAG,
     auth="signature",
-    response=schemas.ShopifyWebhookOut,
+    response=schemas.commerce.ShopifyWebhookOut,
+    errors=(TenantSuspended, TenantNotReady, *ORDER_EVENT_ERRORS),
 )
 def receive_shopify_webhook(request: ApiRequest, integration_id: str) -> Result:
+    from chalicelib.api import presenters
+
     services = request.services
     tenant_id = tenant_of(integration_id)
     tenant = services.tenant_store.get(tenant_id, consistent=False) if tenant_id else None

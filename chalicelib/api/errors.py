@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Response
-from pydantic import ValidationError
 
 from chalicelib.domain import dating, errors
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 #: Most specific classes first; the first match wins.
 STATUS_BY_ERROR: tuple[tuple[type[errors.LoyaltyError], int], ...] = (
@@ -28,8 +30,13 @@ TENANT_NOT_READY_RETRY_AFTER = "5"
 
 
 def status_of(error: errors.LoyaltyError) -> int:
-    for error_class, status in STATUS_BY_ERROR:
-        if isinstance(error, error_class):
+    return status_for(type(error))
+
+
+def status_for(error_class: type[errors.LoyaltyError]) -> int:
+    """The HTTP status of an error class (500 for one the table does not name)."""
+    for mapped, status in STATUS_BY_ERROR:
+        if issubclass(error_class, mapped):
             return status
     return 500
 

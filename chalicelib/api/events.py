@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
-from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.api.routing import ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.events import EventList, EventQuery
 
 bp = Blueprint(__name__)
 
@@ -19,12 +23,15 @@ bp = Blueprint(__name__)
     tag="Events",
     auth="tenant",
     scope=Scope.READ,
-    query=schemas.EventQuery,
-    response=schemas.EventList,
+    query=schemas.events.EventQuery,
+    response=schemas.events.EventList,
 )
-def list_events(request: ApiRequest) -> schemas.EventList:
-    query: schemas.EventQuery = request.query
+def list_events(request: ApiRequest) -> EventList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.events import EventList
+
+    query: EventQuery = request.query
     page = request.services.for_tenant(request.tenant).feed.read(
         after=query.after, types=frozenset({query.type}) if query.type else frozenset(), limit=query.limit
     )
-    return schemas.EventList(data=[presenters.event(e) for e in page.events], next_cursor=page.next_cursor)
+    return EventList(data=[presenters.event(e) for e in page.events], next_cursor=page.next_cursor)

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
-from chalicelib.api.routing import CSV_MEDIA, ApiRequest, TextResult, endpoint
+from chalicelib.api.routing import CSV_MEDIA, ApiRequest, TextResult, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.services import exports
 
 if TYPE_CHECKING:
+    from chalicelib.api.schemas.exports import LedgerExportQuery, MemberExportQuery
     from chalicelib.domain.exports import ExportService
 
 bp = Blueprint(__name__)
@@ -50,12 +50,14 @@ def _page(text: str, next_cursor: str | None, filename: str) -> TextResult:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    query=schemas.MemberExportQuery,
+    query=schemas.exports.MemberExportQuery,
     response_media=CSV_MEDIA,
     response_headers=_NEXT,
 )
 def export_members(request: ApiRequest) -> TextResult:
-    query: schemas.MemberExportQuery = request.query
+    from chalicelib.api import presenters
+
+    query: MemberExportQuery = request.query
     page = _service(request).members(limit=query.limit, cursor=query.cursor)
     return _page(presenters.members_csv(page.items), page.next_cursor, "members.csv")
 
@@ -69,11 +71,13 @@ def export_members(request: ApiRequest) -> TextResult:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    query=schemas.LedgerExportQuery,
+    query=schemas.exports.LedgerExportQuery,
     response_media=CSV_MEDIA,
     response_headers=_NEXT,
 )
 def export_ledger(request: ApiRequest) -> TextResult:
-    query: schemas.LedgerExportQuery = request.query
+    from chalicelib.api import presenters
+
+    query: LedgerExportQuery = request.query
     page = _service(request).ledger(start=query.from_, end=query.to, limit=query.limit, cursor=query.cursor)
     return _page(presenters.ledger_csv(page.entries), page.next_cursor, "ledger.csv")

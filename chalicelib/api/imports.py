@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
-from chalicelib.api.routing import CSV_MEDIA, ApiRequest, endpoint
+from chalicelib.api.routing import CSV_MEDIA, ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.observability import logger
 from chalicelib.services import imports
 
 if TYPE_CHECKING:
+    from chalicelib.api.schemas.imports import ImportList, ImportOut, ImportRequest, ImportRowIssueList
     from chalicelib.domain.imports import ImportService
 
 bp = Blueprint(__name__)
@@ -41,13 +41,15 @@ def _service(request: ApiRequest) -> ImportService:
     auth="tenant",
     scope=Scope.ADMIN,
     status=202,
-    body=schemas.ImportRequest,
-    response=schemas.ImportOut,
+    body=schemas.imports.ImportRequest,
+    response=schemas.imports.ImportOut,
     request_media=("application/json", CSV_MEDIA),
     large_body=True,
 )
-def create_import(request: ApiRequest) -> schemas.ImportOut:
-    body: schemas.ImportRequest | None = request.body
+def create_import(request: ApiRequest) -> ImportOut:
+    from chalicelib.api import presenters
+
+    body: ImportRequest | None = request.body
     data = request.raw_body if body is None else body.csv
     job = _service(request).submit(
         data, filename=body.filename if body is not None else None, actor_key_id=request.tenant.key_id
@@ -64,12 +66,15 @@ def create_import(request: ApiRequest) -> schemas.ImportOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    query=schemas.ListQuery,
-    response=schemas.ImportList,
+    query=schemas.common.ListQuery,
+    response=schemas.imports.ImportList,
 )
-def list_imports(request: ApiRequest) -> schemas.ImportList:
+def list_imports(request: ApiRequest) -> ImportList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.imports import ImportList
+
     page = _service(request).list(limit=request.query.limit, cursor=request.query.cursor)
-    return schemas.ImportList(data=[presenters.import_summary(j) for j in page.items], next_cursor=page.next_cursor)
+    return ImportList(data=[presenters.import_summary(j) for j in page.items], next_cursor=page.next_cursor)
 
 
 @endpoint(
@@ -80,9 +85,11 @@ def list_imports(request: ApiRequest) -> schemas.ImportList:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=schemas.ImportOut,
+    response=schemas.imports.ImportOut,
 )
-def get_import(request: ApiRequest, import_id: str) -> schemas.ImportOut:
+def get_import(request: ApiRequest, import_id: str) -> ImportOut:
+    from chalicelib.api import presenters
+
     service = _service(request)
     job = service.get(import_id)
     issues = service.issues(import_id, limit=ERRORS_SHOWN, cursor=None).items if job.failed + job.skipped else []
@@ -97,11 +104,12 @@ def get_import(request: ApiRequest, import_id: str) -> schemas.ImportOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    query=schemas.ListQuery,
-    response=schemas.ImportRowIssueList,
+    query=schemas.common.ListQuery,
+    response=schemas.imports.ImportRowIssueList,
 )
-def list_import_errors(request: ApiRequest, import_id: str) -> schemas.ImportRowIssueList:
+def list_import_errors(request: ApiRequest, import_id: str) -> ImportRowIssueList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.imports import ImportRowIssueList
+
     page = _service(request).issues(import_id, limit=request.query.limit, cursor=request.query.cursor)
-    return schemas.ImportRowIssueList(
-        data=[presenters.import_issue(i) for i in page.items], next_cursor=page.next_cursor
-    )
+    return ImportRowIssueList(data=[presenters.import_issue(i) for i in page.items], next_cursor=page.next_cursor)

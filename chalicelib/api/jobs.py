@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
-from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.api.routing import ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.jobs import parse_job
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.jobs import JobRunList, JobRunOut, RunJobRequest
 
 bp = Blueprint(__name__)
 TAG = "Jobs"
@@ -21,12 +25,15 @@ TAG = "Jobs"
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    query=schemas.ListQuery,
-    response=schemas.JobRunList,
+    query=schemas.common.ListQuery,
+    response=schemas.jobs.JobRunList,
 )
-def list_job_runs(request: ApiRequest) -> schemas.JobRunList:
+def list_job_runs(request: ApiRequest) -> JobRunList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.jobs import JobRunList
+
     page = request.services.for_tenant(request.tenant).jobs.list(limit=request.query.limit, cursor=request.query.cursor)
-    return schemas.JobRunList(data=[presenters.job_run(run) for run in page.items], next_cursor=page.next_cursor)
+    return JobRunList(data=[presenters.job_run(run) for run in page.items], next_cursor=page.next_cursor)
 
 
 @endpoint(
@@ -38,10 +45,12 @@ def list_job_runs(request: ApiRequest) -> schemas.JobRunList:
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=schemas.RunJobRequest,
-    response=schemas.JobRunOut,
+    body=schemas.jobs.RunJobRequest,
+    response=schemas.jobs.JobRunOut,
 )
-def run_job(request: ApiRequest, job: str) -> schemas.JobRunOut:
-    body: schemas.RunJobRequest = request.body
+def run_job(request: ApiRequest, job: str) -> JobRunOut:
+    from chalicelib.api import presenters
+
+    body: RunJobRequest = request.body
     run = request.services.for_tenant(request.tenant).jobs.run(parse_job(job), body.as_of)
     return presenters.job_run(run)

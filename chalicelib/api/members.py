@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
-from chalicelib.api.routing import REPLAYED_HEADER, ApiRequest, Result, endpoint
+from chalicelib.api.routing import REPLAYED_HEADER, ApiRequest, Result, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.errors import MemberExists
 from chalicelib.domain.members import MemberChanges, NewMember
+from chalicelib.domain.referrals import CardCodeTaken, SelfReferral, UnknownReferralCode
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.members import (
+        CreateMemberRequest,
+        MemberList,
+        MemberListQuery,
+        MemberOut,
+        UpdateMemberRequest,
+    )
 
 bp = Blueprint(__name__)
 TAG = "Members"
@@ -22,13 +34,16 @@ TAG = "Members"
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    body=schemas.CreateMemberRequest,
-    response=schemas.MemberOut,
+    body=schemas.members.CreateMemberRequest,
+    response=schemas.members.MemberOut,
     optional_idempotency_key=True,
     response_headers=((REPLAYED_HEADER, "`true` when this answer replays an earlier request's (same key)."),),
+    errors=(MemberExists, CardCodeTaken, UnknownReferralCode, SelfReferral),
 )
 def create_member(request: ApiRequest) -> Result:
-    body: schemas.CreateMemberRequest = request.body
+    from chalicelib.api import presenters
+
+    body: CreateMemberRequest = request.body
     enrolment = request.services.for_tenant(request.tenant).members.enrol_once(
         NewMember(
             external_id=body.external_id,
@@ -53,11 +68,14 @@ def create_member(request: ApiRequest) -> Result:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    query=schemas.MemberListQuery,
-    response=schemas.MemberList,
+    query=schemas.members.MemberListQuery,
+    response=schemas.members.MemberList,
 )
-def list_members(request: ApiRequest) -> schemas.MemberList:
-    query: schemas.MemberListQuery = request.query
+def list_members(request: ApiRequest) -> MemberList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.members import MemberList
+
+    query: MemberListQuery = request.query
     members = request.services.for_tenant(request.tenant).members
     identifiers = {
         name: getattr(query, name)
@@ -66,9 +84,9 @@ def list_members(request: ApiRequest) -> schemas.MemberList:
     }
     if identifiers:
         found = members.find(**identifiers)
-        return schemas.MemberList(data=[presenters.member(found)] if found else [], next_cursor=None)
+        return MemberList(data=[presenters.member(found)] if found else [], next_cursor=None)
     page = members.list(limit=query.limit, cursor=query.cursor)
-    return schemas.MemberList(data=[presenters.member(m) for m in page.items], next_cursor=page.next_cursor)
+    return MemberList(data=[presenters.member(m) for m in page.items], next_cursor=page.next_cursor)
 
 
 @endpoint(
@@ -79,9 +97,11 @@ def list_members(request: ApiRequest) -> schemas.MemberList:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=schemas.MemberOut,
+    response=schemas.members.MemberOut,
 )
-def get_member(request: ApiRequest, member_id: str) -> schemas.MemberOut:
+def get_member(request: ApiRequest, member_id: str) -> MemberOut:
+    from chalicelib.api import presenters
+
     return presenters.member(request.services.for_tenant(request.tenant).members.get(member_id))
 
 
@@ -93,11 +113,14 @@ def get_member(request: ApiRequest, member_id: str) -> schemas.MemberOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
-    body=schemas.UpdateMemberRequest,
-    response=schemas.MemberOut,
+    body=schemas.members.UpdateMemberRequest,
+    response=schemas.members.MemberOut,
+    errors=(CardCodeTaken,),
 )
-def update_member(request: ApiRequest, member_id: str) -> schemas.MemberOut:
-    body: schemas.UpdateMemberRequest = request.body
+def update_member(request: ApiRequest, member_id: str) -> MemberOut:
+    from chalicelib.api import presenters
+
+    body: UpdateMemberRequest = request.body
     changes = MemberChanges(
         fields_set=frozenset(body.model_fields_set),
         email=body.email,

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint, Response
 
-from chalicelib.api import schemas
-from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.api.routing import ApiRequest, endpoint, schemas
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.meta import Health
 
 bp = Blueprint(__name__)
 TAG = "Meta"
 
 
 @endpoint(
-    bp, "/health", "GET", summary="Liveness (does not touch DynamoDB)", tag=TAG, auth="none", response=schemas.Health
+    bp,
+    "/health",
+    "GET",
+    summary="Liveness (does not touch DynamoDB)",
+    tag=TAG,
+    auth="none",
+    response=schemas.meta.Health,
 )
-def health(request: ApiRequest) -> schemas.Health:
-    return schemas.Health(status="ok")
+def health(request: ApiRequest) -> Health:
+    from chalicelib.api.schemas.meta import Health
+
+    return Health(status="ok")
 
 
 @bp.route("/openapi.json", methods=["GET"])

@@ -4,77 +4,53 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from chalicelib.api.errors import status_for
 from chalicelib.api.routing import IDEMPOTENCY_HEADER, MAX_PATH_PARAM_LENGTH, OPERATIONS, Operation, body_required
-from chalicelib.api.schemas import ErrorResponse
+from chalicelib.api.schemas.common import ErrorResponse
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from chalicelib.domain.errors import LoyaltyError
 
 BASE_PATH = "/v1"
 _PATH_PARAM = re.compile(r"{(\w+)}")
 
-_ERROR_TEXT = {
-    400: "Invalid request (`invalid_request`); `details.fields` lists the offending fields.",
-    401: "Missing, malformed, unknown or revoked key (`unauthorized`).",
-    403: "The key lacks the scope (`forbidden`) or the tenant is suspended (`tenant_suspended`).",
-    404: "Not found (`not_found`), including another tenant's objects.",
-    409: "Conflict (`tenant_exists`, `member_exists` naming the existing member; coupons: `coupon_not_usable`, "
-    "`coupon_code_exists`, `code_pool_not_used`; webhooks: `webhook_disabled`; partners: `partner_exists`; "
-    "members: `card_code_taken` naming the holder; "
-    "subscriptions: `subscription_active`, `period_not_contiguous`, `subscription_reference_exists`).",
-    422: "Refused by the rules (`insufficient_points`, `idempotency_key_reused`, `amount_too_small`, "
-    "`movement_too_large`, `balance_limit_exceeded`; reversals: `reversal_exceeds_earned`, "
-    "`reversal_needs_points`; rewards: `reward_unavailable`, `out_of_stock`, `limit_reached`; "
-    "enrolment: `unknown_referral_code`, `self_referral`).",
-    500: "A bug (`internal_error`); it has been logged.",
-    503: "Throttling or conflicts outlasted our retries (`retry_later`, `Retry-After: 1`); retry shortly.",
+#: What each error status means, whatever the operation; its codes follow (``Operation.answers``).
+_STATUS_TEXT = {
+    400: "Invalid request; `details.fields` lists the offending fields.",
+    401: "Missing, malformed, unknown or revoked key.",
+    403: "The key may not do this, or its tenant is suspended.",
+    404: "Not found, including another tenant's objects.",
+    409: "Conflict with the current state.",
+    422: "Refused by the rules.",
+    500: "A bug; it has been logged.",
+    503: "Throttling or conflicts outlasted our retries (`Retry-After: 1`); retry shortly.",
 }
 #: A 503 of an operation that takes an Idempotency-Key.
 _RETRY_WITH_THE_KEY = (
-    "Throttling or conflicts outlasted our retries (`retry_later`, `Retry-After: 1`); retry shortly with the same "
+    "Throttling or conflicts outlasted our retries (`Retry-After: 1`); retry shortly with the same "
     "Idempotency-Key: it answers the first result if the attempt was applied after all."
 )
+#: What answers a bug (chalicelib.api.errors.internal_error_response), on every operation.
+_INTERNAL_ERROR = "internal_error"
 
 
-def _error_statuses(op: Operation) -> list[int]:
-    statuses = {500}
-    if op.auth != "none":
-        statuses.add(401)
-    if op.auth == "tenant":
-        statuses.update({403})
-    statuses.add(400)  # every operation refuses unknown query parameters
-    if _PATH_PARAM.search(op.path) or op.idempotency_key:
-        statuses.add(404)
-    if op.operation_id in {
-        "create_tenant",
-        "create_member",
-        "upload_reward_codes",
-        "use_coupon",
-        "cancel_coupon",
-        "redeliver_webhook_delivery",
-        "create_partner",
-        "update_member",  # card_code_taken
-    }:
-        statuses.add(409)
-    if op.operation_id == "create_member":  # unknown_referral_code, self_referral
-        statuses.add(422)
-    if op.operation_id in ("create_api_key", "preview"):  # a partner key naming an unknown partner; a member_id
-        statuses.add(404)
-    if op.idempotency_key or op.optional_idempotency_key:  # idempotency_key_reused
-        statuses.update({422, 503})
-    if op.auth != "none":  # its key (or integration) is read from DynamoDB, which may stay throttled
-        statuses.add(503)
-    if op.operation_id in _INTAKE_OPERATIONS:  # order events: not paid yet, replays of other content, rules
-        statuses.update({403, 404, 409, 422, 503})
-    if op.operation_id == "record_subscription":  # another plan running, a gap, a reference recorded
-        statuses.add(409)
-    return sorted(statuses)
+def _errors_by_status(op: Operation) -> dict[int, list[type[LoyaltyError]]]:
+    by_status: dict[int, list[type[LoyaltyError]]] = {}
+    for error in op.answers():
+        by_status.setdefault(status_for(error), []).append(error)
+    return by_status
 
 
-#: Operations that turn a shop's order events into movements (chalicelib.api.commerce).
-_INTAKE_OPERATIONS = {"take_order_event", "receive_shopify_webhook"}
+def _example_message(error: type[LoyaltyError]) -> str:
+    """The first sentence of the error class's own docstring, else its code in words."""
+    doc = " ".join((error.__dict__.get("__doc__") or "").split())
+    return doc.split(". ", 1)[0].rstrip(".").replace("``", "`") or error.code.replace("_", " ")
 
 
 @lru_cache(maxsize=1)
@@ -82,11 +58,11 @@ def openapi_document() -> dict[str, Any]:
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorResponse, "serialization")]
     for op in OPERATIONS:
         if op.body is not None:
-            models.append((op.body, "validation"))
+            models.append((op.body.load(), "validation"))
         if op.response is not None:
-            models.append((op.response, "serialization"))
+            models.append((op.response.load(), "serialization"))
         if op.query is not None:
-            models.append((op.query, "validation"))
+            models.append((op.query.load(), "validation"))
     refs, schema = models_json_schema(models, ref_template="#/components/schemas/{model}")
     components = schema.get("$defs", {})
 
@@ -109,12 +85,12 @@ def openapi_document() -> dict[str, Any]:
         else:
             operation["security"] = []
         if op.body is not None:
-            content: dict[str, Any] = {"application/json": {"schema": refs[(op.body, "validation")]}}
+            content: dict[str, Any] = {"application/json": {"schema": refs[(op.body.load(), "validation")]}}
             for media in op.request_media:
                 if media != "application/json":
                     content[media] = {"schema": {"type": "string", "minLength": 1}}
             # Without a required field, no body stands for {}.
-            operation["requestBody"] = {"required": body_required(op.body), "content": content}
+            operation["requestBody"] = {"required": body_required(op.body.load()), "content": content}
         paths.setdefault(BASE_PATH + op.path, {})[op.method.lower()] = operation
 
     return {
@@ -178,7 +154,7 @@ def _parameters(op: Operation, components: dict[str, Any], refs: dict[Any, Any])
             }
         )
     if op.query is not None:
-        ref = refs[(op.query, "validation")]["$ref"].rsplit("/", 1)[-1]
+        ref = refs[(op.query.load(), "validation")]["$ref"].rsplit("/", 1)[-1]
         query_schema = components[ref]
         required = set(query_schema.get("required", []))
         for name, prop in query_schema.get("properties", {}).items():
@@ -189,7 +165,7 @@ def _parameters(op: Operation, components: dict[str, Any], refs: dict[Any, Any])
 def _responses(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     success: dict[str, Any] = {"description": op.summary}
     if op.response is not None:
-        success["content"] = {"application/json": {"schema": refs[(op.response, "serialization")]}}
+        success["content"] = {"application/json": {"schema": refs[(op.response.load(), "serialization")]}}
     elif op.response_media != "application/json":
         success["content"] = {op.response_media: {"schema": {"type": "string"}}}
     if op.response_headers:
@@ -199,10 +175,19 @@ def _responses(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
         }
     responses: dict[str, Any] = {str(op.status): success}
     error_ref = refs[(ErrorResponse, "serialization")]
-    for status in _error_statuses(op):
-        text = _RETRY_WITH_THE_KEY if status == 503 and op.idempotency_key else _ERROR_TEXT[status]
+    by_status = _errors_by_status(op)
+    for status in sorted({*by_status, 500}):
+        text = _RETRY_WITH_THE_KEY if status == 503 and op.idempotency_key else _STATUS_TEXT[status]
+        examples = {error.code: _example(error.code, _example_message(error)) for error in by_status.get(status, [])}
+        if status == 500:
+            examples = {_INTERNAL_ERROR: _example(_INTERNAL_ERROR, "an unexpected error occurred; it has been logged")}
         responses[str(status)] = {
-            "description": text,
-            "content": {"application/json": {"schema": error_ref}},
+            "description": f"{text} Codes: {', '.join(f'`{code}`' for code in examples)}.",
+            "x-error-codes": list(examples),
+            "content": {"application/json": {"schema": error_ref, "examples": examples}},
         }
     return responses
+
+
+def _example(code: str, message: str) -> dict[str, Any]:
+    return {"value": {"error": {"code": code, "message": message, "details": {}}}}

@@ -9,21 +9,39 @@ routes. The partner always comes from the key, never from the body.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
-from chalicelib.api.routing import ApiRequest, Result, endpoint
-from chalicelib.api.schemas import Out
+from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.errors import Forbidden
+from chalicelib.domain.errors import (
+    AmountTooSmall,
+    BalanceLimitExceeded,
+    Forbidden,
+    InsufficientPoints,
+    MovementTooLarge,
+    ReversalExceedsEarned,
+    ReversalNeedsPoints,
+)
 from chalicelib.domain.ledger import LedgerEntry, MovementResult, describe
-from chalicelib.domain.partners import MemberRef, PartnerMovement
+from chalicelib.domain.partners import MemberRef, PartnerExists, PartnerMovement
 from chalicelib.observability import logger
 from chalicelib.services import partners
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from chalicelib.api.schemas.common import Out
+    from chalicelib.api.schemas.partners import (
+        CreatePartnerRequest,
+        PartnerList,
+        PartnerOut,
+        SettlementOut,
+        SettlementQuery,
+    )
 
 bp = Blueprint(__name__)
 TAG = "Partners"
@@ -38,11 +56,14 @@ TAG = "Partners"
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=schemas.CreatePartnerRequest,
-    response=schemas.PartnerOut,
+    body=schemas.partners.CreatePartnerRequest,
+    response=schemas.partners.PartnerOut,
+    errors=(PartnerExists,),
 )
-def create_partner(request: ApiRequest) -> schemas.PartnerOut:
-    body: schemas.CreatePartnerRequest = request.body
+def create_partner(request: ApiRequest) -> PartnerOut:
+    from chalicelib.api import presenters
+
+    body: CreatePartnerRequest = request.body
     created = partners(request.services, request.tenant).create(
         partner_id=body.partner_id,
         name=body.name,
@@ -60,10 +81,13 @@ def create_partner(request: ApiRequest) -> schemas.PartnerOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=schemas.PartnerList,
+    response=schemas.partners.PartnerList,
 )
-def list_partners(request: ApiRequest) -> schemas.PartnerList:
-    return schemas.PartnerList(data=[presenters.partner(p) for p in partners(request.services, request.tenant).list()])
+def list_partners(request: ApiRequest) -> PartnerList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.partners import PartnerList
+
+    return PartnerList(data=[presenters.partner(p) for p in partners(request.services, request.tenant).list()])
 
 
 @endpoint(
@@ -74,9 +98,11 @@ def list_partners(request: ApiRequest) -> schemas.PartnerList:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=schemas.PartnerOut,
+    response=schemas.partners.PartnerOut,
 )
-def get_partner(request: ApiRequest, partner_id: str) -> schemas.PartnerOut:
+def get_partner(request: ApiRequest, partner_id: str) -> PartnerOut:
+    from chalicelib.api import presenters
+
     return presenters.partner(partners(request.services, request.tenant).get(partner_id))
 
 
@@ -88,18 +114,20 @@ def get_partner(request: ApiRequest, partner_id: str) -> schemas.PartnerOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    query=schemas.SettlementQuery,
-    response=schemas.SettlementOut,
+    query=schemas.partners.SettlementQuery,
+    response=schemas.partners.SettlementOut,
     partner_access=True,
 )
-def get_partner_settlement(request: ApiRequest, partner_id: str) -> schemas.SettlementOut:
+def get_partner_settlement(request: ApiRequest, partner_id: str) -> SettlementOut:
+    from chalicelib.api import presenters
+
     own = request.tenant.partner_id
     if own is not None and own != partner_id:
         raise Forbidden(
             "a partner key may read only its own partner's settlement",
             details={"required_scope": str(Scope.ADMIN), "key_scopes": sorted(str(s) for s in request.tenant.scopes)},
         )
-    query: schemas.SettlementQuery = request.query
+    query: SettlementQuery = request.query
     to_date = query.to or datetime.now(UTC).date()
     from_date = query.from_ or to_date.replace(day=1)
     found = partners(request.services, request.tenant).settlement(partner_id, from_date, to_date)
@@ -125,7 +153,11 @@ def _movement(request: ApiRequest) -> PartnerMovement:
     )
 
 
-def _answer(result: MovementResult, present: Callable[[LedgerEntry], Out] = presenters.movement) -> Result:
+def _answer(result: MovementResult, present: Callable[[LedgerEntry], Out] | None = None) -> Result:
+    """The movement's answer, shaped by ``present`` (default: ``presenters.movement``)."""
+    from chalicelib.api import presenters
+
+    present = present or presenters.movement
     logger.info(
         "partner idempotent replay" if result.replayed else "partner points moved", extra=describe(result.entry)
     )
@@ -141,9 +173,10 @@ def _answer(result: MovementResult, present: Callable[[LedgerEntry], Out] = pres
     auth="tenant",
     scope=Scope.PARTNER,
     status=201,
-    body=schemas.PartnerEarnRequest,
-    response=schemas.MovementOut,
+    body=schemas.partners.PartnerEarnRequest,
+    response=schemas.points.MovementOut,
     idempotency_key=True,
+    errors=(AmountTooSmall, BalanceLimitExceeded, MovementTooLarge),
 )
 def partner_earn(request: ApiRequest) -> Result:
     return _answer(partners(request.services, request.tenant).earn(_movement(request)))
@@ -158,9 +191,10 @@ def partner_earn(request: ApiRequest) -> Result:
     auth="tenant",
     scope=Scope.PARTNER,
     status=201,
-    body=schemas.PartnerRedeemRequest,
-    response=schemas.MovementOut,
+    body=schemas.partners.PartnerRedeemRequest,
+    response=schemas.points.MovementOut,
     idempotency_key=True,
+    errors=(InsufficientPoints, MovementTooLarge),
 )
 def partner_redeem(request: ApiRequest) -> Result:
     return _answer(partners(request.services, request.tenant).redeem(_movement(request)))
@@ -175,9 +209,12 @@ def partner_redeem(request: ApiRequest) -> Result:
     auth="tenant",
     scope=Scope.PARTNER,
     status=201,
-    body=schemas.PartnerReverseRequest,
-    response=schemas.ReversalOut,
+    body=schemas.partners.PartnerReverseRequest,
+    response=schemas.points.ReversalOut,
     idempotency_key=True,
+    errors=(ReversalExceedsEarned, ReversalNeedsPoints, InsufficientPoints, MovementTooLarge),
 )
 def partner_reverse(request: ApiRequest) -> Result:
+    from chalicelib.api import presenters
+
     return _answer(partners(request.services, request.tenant).reverse(_movement(request)), presenters.reversal)

@@ -4,16 +4,26 @@ them (the API never takes a payment). Logic in chalicelib.domain.subscriptions."
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
-from chalicelib.api.routing import ApiRequest, Result, endpoint
+from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import utc_now
-from chalicelib.domain.plans import PeriodRequest, Plan
+from chalicelib.domain.errors import BalanceLimitExceeded
+from chalicelib.domain.plans import PeriodNotContiguous, PeriodRequest, Plan, ReferenceRecorded, SubscriptionActive
 from chalicelib.observability import logger
 from chalicelib.services import subscriptions
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.plans import (
+        PlanList,
+        PlansRequest,
+        SubscriptionList,
+        SubscriptionOut,
+        SubscriptionRequest,
+    )
 
 bp = Blueprint(__name__)
 TAG = "Paid membership"
@@ -27,11 +37,13 @@ TAG = "Paid membership"
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    body=schemas.PlansRequest,
-    response=schemas.PlanList,
+    body=schemas.plans.PlansRequest,
+    response=schemas.plans.PlanList,
 )
-def put_plans(request: ApiRequest) -> schemas.PlanList:
-    body: schemas.PlansRequest = request.body
+def put_plans(request: ApiRequest) -> PlanList:
+    from chalicelib.api import presenters
+
+    body: PlansRequest = request.body
     catalog = subscriptions(request.services, request.tenant).configure(
         [
             Plan(
@@ -56,9 +68,11 @@ def put_plans(request: ApiRequest) -> schemas.PlanList:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=schemas.PlanList,
+    response=schemas.plans.PlanList,
 )
-def list_plans(request: ApiRequest) -> schemas.PlanList:
+def list_plans(request: ApiRequest) -> PlanList:
+    from chalicelib.api import presenters
+
     return presenters.plans(subscriptions(request.services, request.tenant).catalog())
 
 
@@ -71,12 +85,15 @@ def list_plans(request: ApiRequest) -> schemas.PlanList:
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    body=schemas.SubscriptionRequest,
-    response=schemas.SubscriptionRecordOut,
+    body=schemas.plans.SubscriptionRequest,
+    response=schemas.plans.SubscriptionRecordOut,
     idempotency_key=True,
+    errors=(SubscriptionActive, PeriodNotContiguous, ReferenceRecorded, BalanceLimitExceeded),
 )
 def record_subscription(request: ApiRequest, member_id: str) -> Result:
-    body: schemas.SubscriptionRequest = request.body
+    from chalicelib.api import presenters
+
+    body: SubscriptionRequest = request.body
     recording = subscriptions(request.services, request.tenant).record(
         member_id,
         PeriodRequest(body.plan_id, body.period_start, body.period_end, body.reference),
@@ -102,15 +119,18 @@ def record_subscription(request: ApiRequest, member_id: str) -> Result:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    query=schemas.ListQuery,
-    response=schemas.SubscriptionList,
+    query=schemas.common.ListQuery,
+    response=schemas.plans.SubscriptionList,
 )
-def list_subscriptions(request: ApiRequest, member_id: str) -> schemas.SubscriptionList:
+def list_subscriptions(request: ApiRequest, member_id: str) -> SubscriptionList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.plans import SubscriptionList
+
     page = subscriptions(request.services, request.tenant).list(
         member_id, limit=request.query.limit, cursor=request.query.cursor
     )
     now = utc_now()
-    return schemas.SubscriptionList(
+    return SubscriptionList(
         data=[presenters.subscription(item, now) for item in page.items], next_cursor=page.next_cursor
     )
 
@@ -123,8 +143,10 @@ def list_subscriptions(request: ApiRequest, member_id: str) -> schemas.Subscript
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
-    response=schemas.SubscriptionOut,
+    response=schemas.plans.SubscriptionOut,
 )
-def cancel_subscription(request: ApiRequest, member_id: str, subscription_id: str) -> schemas.SubscriptionOut:
+def cancel_subscription(request: ApiRequest, member_id: str, subscription_id: str) -> SubscriptionOut:
+    from chalicelib.api import presenters
+
     ended = subscriptions(request.services, request.tenant).cancel(member_id, subscription_id)
     return presenters.subscription(ended, utc_now())

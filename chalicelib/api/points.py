@@ -6,22 +6,39 @@ entry itself, and a replay returns it with ``Idempotent-Replayed: true``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
 from chalicelib.api.program import to_order
-from chalicelib.api.routing import ApiRequest, Result, endpoint
+from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
 from chalicelib.domain.activities import Activity
 from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.errors import (
+    ActivityNotRewarded,
+    AmountTooSmall,
+    BalanceLimitExceeded,
+    InsufficientPoints,
+    LimitReached,
+    MovementTooLarge,
+    ReversalExceedsEarned,
+    ReversalNeedsPoints,
+)
 from chalicelib.domain.ledger import MovementRequest, MovementType, describe
 from chalicelib.observability import logger, metrics
 from chalicelib.services import subscriptions
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.points import BalanceOut, TransactionList
+    from chalicelib.api.schemas.rules import ActivityRequest
 
 bp = Blueprint(__name__)
 TAG = "Points"
 
 
 def _move(request: ApiRequest, member_id: str, movement: MovementType) -> Result:
+    from chalicelib.api import presenters
+
     body = request.body
     command = MovementRequest(
         member_id=member_id,
@@ -59,9 +76,10 @@ def _move(request: ApiRequest, member_id: str, movement: MovementType) -> Result
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    body=schemas.EarnRequest,
-    response=schemas.MovementOut,
+    body=schemas.points.EarnRequest,
+    response=schemas.points.MovementOut,
     idempotency_key=True,
+    errors=(AmountTooSmall, BalanceLimitExceeded, MovementTooLarge),
 )
 def earn_points(request: ApiRequest, member_id: str) -> Result:
     return _move(request, member_id, MovementType.EARN)
@@ -76,9 +94,10 @@ def earn_points(request: ApiRequest, member_id: str) -> Result:
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    body=schemas.RedeemRequest,
-    response=schemas.MovementOut,
+    body=schemas.points.RedeemRequest,
+    response=schemas.points.MovementOut,
     idempotency_key=True,
+    errors=(InsufficientPoints, MovementTooLarge),
 )
 def redeem_points(request: ApiRequest, member_id: str) -> Result:
     return _move(request, member_id, MovementType.REDEEM)
@@ -93,9 +112,10 @@ def redeem_points(request: ApiRequest, member_id: str) -> Result:
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=schemas.AdjustRequest,
-    response=schemas.MovementOut,
+    body=schemas.points.AdjustRequest,
+    response=schemas.points.MovementOut,
     idempotency_key=True,
+    errors=(InsufficientPoints, BalanceLimitExceeded, MovementTooLarge),
 )
 def adjust_points(request: ApiRequest, member_id: str) -> Result:
     return _move(request, member_id, MovementType.ADJUST)
@@ -110,9 +130,10 @@ def adjust_points(request: ApiRequest, member_id: str) -> Result:
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    body=schemas.ReverseRequest,
-    response=schemas.ReversalOut,
+    body=schemas.points.ReverseRequest,
+    response=schemas.points.ReversalOut,
     idempotency_key=True,
+    errors=(ReversalExceedsEarned, ReversalNeedsPoints, InsufficientPoints, MovementTooLarge),
 )
 def reverse_points(request: ApiRequest, member_id: str) -> Result:
     return _move(request, member_id, MovementType.REVERSE)
@@ -126,9 +147,11 @@ def reverse_points(request: ApiRequest, member_id: str) -> Result:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=schemas.BalanceOut,
+    response=schemas.points.BalanceOut,
 )
-def get_balance(request: ApiRequest, member_id: str) -> schemas.BalanceOut:
+def get_balance(request: ApiRequest, member_id: str) -> BalanceOut:
+    from chalicelib.api import presenters
+
     services = request.services.for_tenant(request.tenant)
     view = services.points.view(member_id)
     tiers = services.tiers.status(view.balance)
@@ -144,14 +167,17 @@ def get_balance(request: ApiRequest, member_id: str) -> schemas.BalanceOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    query=schemas.ListQuery,
-    response=schemas.TransactionList,
+    query=schemas.common.ListQuery,
+    response=schemas.points.TransactionList,
 )
-def list_transactions(request: ApiRequest, member_id: str) -> schemas.TransactionList:
+def list_transactions(request: ApiRequest, member_id: str) -> TransactionList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.points import TransactionList
+
     page = request.services.for_tenant(request.tenant).points.transactions(
         member_id, limit=request.query.limit, cursor=request.query.cursor
     )
-    return schemas.TransactionList(data=[presenters.transaction(e) for e in page.items], next_cursor=page.next_cursor)
+    return TransactionList(data=[presenters.transaction(e) for e in page.items], next_cursor=page.next_cursor)
 
 
 @endpoint(
@@ -163,12 +189,15 @@ def list_transactions(request: ApiRequest, member_id: str) -> schemas.Transactio
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    body=schemas.ActivityRequest,
-    response=schemas.MovementOut,
+    body=schemas.rules.ActivityRequest,
+    response=schemas.points.MovementOut,
     idempotency_key=True,
+    errors=(ActivityNotRewarded, LimitReached, BalanceLimitExceeded),
 )
 def record_activity(request: ApiRequest, member_id: str) -> Result:
-    body: schemas.ActivityRequest = request.body
+    from chalicelib.api import presenters
+
+    body: ActivityRequest = request.body
     activity = Activity(
         member_id=member_id,
         type=body.type,

@@ -5,40 +5,63 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from chalicelib.api import schemas
-from chalicelib.domain.api_keys import ApiKey, IssuedApiKey
 from chalicelib.domain.clock import isoformat
 from chalicelib.domain.commerce import OrderEventResult, Outcome
 from chalicelib.domain.csv_cells import escape_cell
 from chalicelib.domain.event_payloads import event_data
-from chalicelib.domain.events import Event
-from chalicelib.domain.exports import MemberRow
 from chalicelib.domain.imports import ImportJob, RowIssue, RowOutcome
-from chalicelib.domain.jobs import JobRun
 from chalicelib.domain.ledger import BalanceView, EarnPreview, LedgerEntry
-from chalicelib.domain.members import Member
-from chalicelib.domain.partners import Partner, PartnerSettlement
-from chalicelib.domain.program import Program
-from chalicelib.domain.referrals import Referral, ReferralProgram
-from chalicelib.domain.rewards import Coupon, Eligibility, Redemption, Reward, RewardStats
 from chalicelib.domain.rules import WEEKDAYS, Earning, EarningRule, Share
-from chalicelib.domain.shopify import IssuedIntegration, ShopifyIntegration
-from chalicelib.domain.tenants import Tenant
 from chalicelib.domain.tiers import Metric, TierProgram, TierStatus
-from chalicelib.domain.webhooks import Delivery, IssuedWebhook, SigningSecret, Webhook, WebhookStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from chalicelib.api.schemas.access import ApiKeyOut, CreatedApiKey
+    from chalicelib.api.schemas.commerce import (
+        CreatedShopifyIntegration,
+        OrderEventOut,
+        ShopifyIntegrationOut,
+        ShopifyWebhookOut,
+    )
+    from chalicelib.api.schemas.events import EventOut
+    from chalicelib.api.schemas.imports import ImportOut, ImportRowIssueOut, ImportSummaryOut
+    from chalicelib.api.schemas.jobs import JobRunOut
+    from chalicelib.api.schemas.members import MemberOut
+    from chalicelib.api.schemas.partners import PartnerOut, SettlementOut
+    from chalicelib.api.schemas.plans import PlanList, PlanStatusOut, SubscriptionOut, SubscriptionRecordOut
+    from chalicelib.api.schemas.points import BalanceOut, MovementOut, ReversalOut, TransactionOut
+    from chalicelib.api.schemas.program import ProgramOut
+    from chalicelib.api.schemas.referrals import ReferralOut, ReferralProgramOut
+    from chalicelib.api.schemas.rewards import CouponOut, MemberRewardOut, RedemptionOut, RewardOut, UploadCodesOut
+    from chalicelib.api.schemas.rules import PreviewOut, RuleOut, ShareOut
+    from chalicelib.api.schemas.tenants import TenantOut
+    from chalicelib.api.schemas.tiers import TierProgramOut, TierStatusOut
+    from chalicelib.api.schemas.webhooks import CreatedWebhook, DeliveryOut, WebhookOut, WebhookSecretOut
+    from chalicelib.domain.api_keys import ApiKey, IssuedApiKey
+    from chalicelib.domain.events import Event
+    from chalicelib.domain.exports import MemberRow
+    from chalicelib.domain.jobs import JobRun
+    from chalicelib.domain.members import Member
+    from chalicelib.domain.partners import Partner, PartnerSettlement
     from chalicelib.domain.plans import PlanCatalog, Recording, Subscription
+    from chalicelib.domain.program import Program
+    from chalicelib.domain.referrals import Referral, ReferralProgram
+    from chalicelib.domain.rewards import Coupon, Eligibility, Redemption, Reward, RewardStats
+    from chalicelib.domain.shopify import IssuedIntegration, ShopifyIntegration
     from chalicelib.domain.subscriptions import PlanStatus
+    from chalicelib.domain.tenants import Tenant
+    from chalicelib.domain.webhooks import Delivery, IssuedWebhook, SigningSecret, Webhook, WebhookStatus
 
 
-def tenant(value: Tenant) -> schemas.TenantOut:
-    return schemas.TenantOut(
+def tenant(value: Tenant) -> TenantOut:
+    from chalicelib.api.schemas.tenants import ProvisioningFailureOut, TenantOut
+
+    return TenantOut(
         tenant_id=value.tenant_id,
         name=value.name,
         currency=value.currency,
@@ -47,15 +70,17 @@ def tenant(value: Tenant) -> schemas.TenantOut:
         created_at=value.created_at,
         updated_at=value.updated_at,
         provisioning_failure=(
-            schemas.ProvisioningFailureOut(attempts=failure.attempts, error=failure.error, at=failure.at)
+            ProvisioningFailureOut(attempts=failure.attempts, error=failure.error, at=failure.at)
             if (failure := value.provisioning_failure)
             else None
         ),
     )
 
 
-def api_key(value: ApiKey) -> schemas.ApiKeyOut:
-    return schemas.ApiKeyOut(
+def api_key(value: ApiKey) -> ApiKeyOut:
+    from chalicelib.api.schemas.access import ApiKeyOut
+
+    return ApiKeyOut(
         id=value.key_id,
         name=value.name,
         scopes=sorted(value.scopes),
@@ -65,16 +90,20 @@ def api_key(value: ApiKey) -> schemas.ApiKeyOut:
     )
 
 
-def issued_api_key(value: IssuedApiKey) -> schemas.CreatedApiKey:
-    return schemas.CreatedApiKey(**api_key(value.record).model_dump(), secret=value.secret)
+def issued_api_key(value: IssuedApiKey) -> CreatedApiKey:
+    from chalicelib.api.schemas.access import CreatedApiKey
+
+    return CreatedApiKey(**api_key(value.record).model_dump(), secret=value.secret)
 
 
-def program(value: Program) -> schemas.ProgramOut:
+def program(value: Program) -> ProgramOut:
+    from chalicelib.api.schemas.program import ExpiryPolicyOut, ProgramOut
+
     expiry = value.expiry
-    return schemas.ProgramOut(
+    return ProgramOut(
         points_per_currency_unit=format(value.points_per_currency_unit.normalize(), "f"),
         rounding=value.rounding,
-        expiry=schemas.ExpiryPolicyOut(
+        expiry=ExpiryPolicyOut(
             kind=expiry.kind,
             days=expiry.days,
             months=expiry.months,
@@ -91,8 +120,10 @@ def program(value: Program) -> schemas.ProgramOut:
     )
 
 
-def member(value: Member) -> schemas.MemberOut:
-    return schemas.MemberOut(
+def member(value: Member) -> MemberOut:
+    from chalicelib.api.schemas.members import MemberOut
+
+    return MemberOut(
         id=value.member_id,
         external_id=value.external_id,
         email=value.email,
@@ -108,11 +139,13 @@ def member(value: Member) -> schemas.MemberOut:
     )
 
 
-def balance(view: BalanceView, tiers: TierStatus | None = None, plan: PlanStatus | None = None) -> schemas.BalanceOut:
+def balance(view: BalanceView, tiers: TierStatus | None = None, plan: PlanStatus | None = None) -> BalanceOut:
     """``plan``: the paid plan in force (GET balance); the member's tier is then the effective one."""
+    from chalicelib.api.schemas.points import BalanceOut, ExpiringSoon
+
     stored = view.balance
-    expiring = schemas.ExpiringSoon(points=view.expiring_points, at=view.expiring_at) if view.expiring_at else None
-    return schemas.BalanceOut(
+    expiring = ExpiringSoon(points=view.expiring_points, at=view.expiring_at) if view.expiring_at else None
+    return BalanceOut(
         member_id=stored.member_id,
         available=view.available,
         pending=view.pending,
@@ -129,8 +162,10 @@ def balance(view: BalanceView, tiers: TierStatus | None = None, plan: PlanStatus
     )
 
 
-def transaction(entry: LedgerEntry) -> schemas.TransactionOut:
-    return schemas.TransactionOut(
+def transaction(entry: LedgerEntry) -> TransactionOut:
+    from chalicelib.api.schemas.points import TransactionOut
+
+    return TransactionOut(
         id=entry.transaction_id,
         member_id=entry.member_id,
         type=entry.movement,
@@ -153,26 +188,32 @@ def transaction(entry: LedgerEntry) -> schemas.TransactionOut:
     )
 
 
-def shares(breakdown: tuple[Share, ...]) -> list[schemas.ShareOut]:
+def shares(breakdown: tuple[Share, ...]) -> list[ShareOut]:
+    from chalicelib.api.schemas.rules import ShareOut
+
     return [
-        schemas.ShareOut(source=share.source, name=share.name, points=share.points, rule_id=share.rule_id)
+        ShareOut(source=share.source, name=share.name, points=share.points, rule_id=share.rule_id)
         for share in breakdown
     ]
 
 
-def earning(value: Earning | EarnPreview) -> schemas.PreviewOut:
-    return schemas.PreviewOut(
+def earning(value: Earning | EarnPreview) -> PreviewOut:
+    from chalicelib.api.schemas.rules import PreviewOut
+
+    return PreviewOut(
         points=value.points,
         breakdown=shares(value.breakdown),
         tier=value.tier if isinstance(value, EarnPreview) else None,
     )
 
 
-def rule(value: EarningRule, now: datetime) -> schemas.RuleOut:
+def rule(value: EarningRule, now: datetime) -> RuleOut:
+    from chalicelib.api.schemas.rules import RuleOut
+
     status: Literal["ended", "scheduled", "active"] = (
         "ended" if value.ends_at and value.ends_at <= now else "scheduled" if not value.in_force(now) else "active"
     )
-    return schemas.RuleOut(
+    return RuleOut(
         id=value.rule_id,
         name=value.name,
         kind=value.kind,
@@ -197,13 +238,17 @@ def rule(value: EarningRule, now: datetime) -> schemas.RuleOut:
     )
 
 
-def movement(entry: LedgerEntry) -> schemas.MovementOut:
+def movement(entry: LedgerEntry) -> MovementOut:
     """The response of a point movement, rebuilt identically from the stored entry on replay."""
-    return schemas.MovementOut(transaction=transaction(entry), balance=balance(entry.view_after))
+    from chalicelib.api.schemas.points import MovementOut
+
+    return MovementOut(transaction=transaction(entry), balance=balance(entry.view_after))
 
 
-def job_run(run: JobRun) -> schemas.JobRunOut:
-    return schemas.JobRunOut(
+def job_run(run: JobRun) -> JobRunOut:
+    from chalicelib.api.schemas.jobs import JobRunOut
+
+    return JobRunOut(
         id=run.run_id,
         job=run.job,
         as_of=run.as_of,
@@ -215,16 +260,18 @@ def job_run(run: JobRun) -> schemas.JobRunOut:
     )
 
 
-def reversal(entry: LedgerEntry) -> schemas.ReversalOut:
+def reversal(entry: LedgerEntry) -> ReversalOut:
+    from chalicelib.api.schemas.points import ReversalOut, ReversalSummary
+
     requested = entry.requested or 0
     taken = -entry.points
     outcome: Literal["stopped_at_zero", "clawed_back", "full"] = (
         "stopped_at_zero" if taken < requested else "clawed_back" if entry.balance_after.available < 0 else "full"
     )
-    return schemas.ReversalOut(
+    return ReversalOut(
         transaction=transaction(entry),
         balance=balance(entry.view_after),
-        reversal=schemas.ReversalSummary(
+        reversal=ReversalSummary(
             requested=requested,
             reversed=taken,
             from_pending=-entry.pending_change,
@@ -234,8 +281,10 @@ def reversal(entry: LedgerEntry) -> schemas.ReversalOut:
     )
 
 
-def event(value: Event) -> schemas.EventOut:
-    return schemas.EventOut(
+def event(value: Event) -> EventOut:
+    from chalicelib.api.schemas.events import EventOut
+
+    return EventOut(
         id=value.event_id,
         type=value.type,
         member_id=value.member_id,
@@ -244,7 +293,9 @@ def event(value: Event) -> schemas.EventOut:
     )
 
 
-def reward(value: Reward, stats: RewardStats, now: datetime) -> schemas.RewardOut:
+def reward(value: Reward, stats: RewardStats, now: datetime) -> RewardOut:
+    from chalicelib.api.schemas.rewards import RewardOut
+
     status: Literal["archived", "ended", "active", "scheduled"]
     if value.archived:
         status = "archived"
@@ -252,7 +303,7 @@ def reward(value: Reward, stats: RewardStats, now: datetime) -> schemas.RewardOu
         status = "ended"
     else:
         status = "active" if value.in_window(now) else "scheduled"
-    return schemas.RewardOut(
+    return RewardOut(
         id=value.reward_id,
         name=value.name,
         type=value.type,
@@ -280,9 +331,11 @@ def reward(value: Reward, stats: RewardStats, now: datetime) -> schemas.RewardOu
     )
 
 
-def coupon(value: Coupon, now: datetime) -> schemas.CouponOut:
+def coupon(value: Coupon, now: datetime) -> CouponOut:
+    from chalicelib.api.schemas.rewards import CouponOut
+
     assert value.member_id is not None and value.issued_at is not None, "an issued coupon"
-    return schemas.CouponOut(
+    return CouponOut(
         code=value.code,
         reward_id=value.reward_id,
         member_id=value.member_id,
@@ -296,15 +349,19 @@ def coupon(value: Coupon, now: datetime) -> schemas.CouponOut:
     )
 
 
-def redemption(value: Redemption, now: datetime) -> schemas.RedemptionOut:
+def redemption(value: Redemption, now: datetime) -> RedemptionOut:
     """A redemption or a cancellation: its movement, the balance right after it, the coupon now."""
-    return schemas.RedemptionOut(
+    from chalicelib.api.schemas.rewards import RedemptionOut
+
+    return RedemptionOut(
         transaction=transaction(value.entry), balance=balance(value.entry.view_after), coupon=coupon(value.coupon, now)
     )
 
 
-def member_reward(value: Eligibility, stats: RewardStats, now: datetime) -> schemas.MemberRewardOut:
-    return schemas.MemberRewardOut(
+def member_reward(value: Eligibility, stats: RewardStats, now: datetime) -> MemberRewardOut:
+    from chalicelib.api.schemas.rewards import MemberRewardOut
+
+    return MemberRewardOut(
         reward=reward(value.reward, stats, now),
         redeemable=value.redeemable,
         locked_because=list(value.reasons),
@@ -321,19 +378,21 @@ def _figure(value: Decimal, metric: Metric) -> int | str:
     return format(value, "f") if metric is Metric.SPEND else int(value)
 
 
-def tier_program(value: TierProgram, in_force: TierProgram | None, now: datetime) -> schemas.TierProgramOut:
+def tier_program(value: TierProgram, in_force: TierProgram | None, now: datetime) -> TierProgramOut:
+    from chalicelib.api.schemas.tiers import TierOut, TierProgramOut, TierWindowOut
+
     status: Literal["scheduled", "active", "superseded"]
     if value.effective_from > now:
         status = "scheduled"
     else:
         status = "active" if in_force is not None and in_force.version_id == value.version_id else "superseded"
-    return schemas.TierProgramOut(
+    return TierProgramOut(
         id=value.version_id,
         metric=value.metric.value,
-        window=schemas.TierWindowOut(kind=value.window.value, months=value.months),
+        window=TierWindowOut(kind=value.window.value, months=value.months),
         grace_periods=value.grace_periods,
         tiers=[
-            schemas.TierOut(
+            TierOut(
                 name=tier.name,
                 threshold=format(tier.threshold, "f"),
                 multiplier=format(tier.multiplier, "f"),
@@ -347,10 +406,12 @@ def tier_program(value: TierProgram, in_force: TierProgram | None, now: datetime
     )
 
 
-def tier_status(value: TierStatus) -> schemas.TierStatusOut:
+def tier_status(value: TierStatus) -> TierStatusOut:
+    from chalicelib.api.schemas.tiers import TierProgressOut, TierStatusOut
+
     tier, metric = value.tier, value.program.metric
     following = value.progress
-    return schemas.TierStatusOut(
+    return TierStatusOut(
         tier=value.state.tier,
         since=value.state.since,
         expires_at=value.state.expires_at,
@@ -358,7 +419,7 @@ def tier_status(value: TierStatus) -> schemas.TierStatusOut:
         perks=list(tier.perks) if tier else [],
         metric=metric.value,
         qualifying=_figure(value.total, metric),
-        progress=schemas.TierProgressOut(
+        progress=TierProgressOut(
             next_tier=following.next_tier,
             remaining=_figure(following.remaining, metric),
             metric=metric.value,
@@ -371,9 +432,11 @@ def tier_status(value: TierStatus) -> schemas.TierStatusOut:
 # --- paid membership ------------------------------------------------------------------------------
 
 
-def plan_status(value: PlanStatus) -> schemas.PlanStatusOut:
+def plan_status(value: PlanStatus) -> PlanStatusOut:
+    from chalicelib.api.schemas.plans import PlanStatusOut
+
     grant, plan = value.grant, value.plan
-    return schemas.PlanStatusOut(
+    return PlanStatusOut(
         subscription_id=grant.subscription_id,
         plan_id=grant.plan_id,
         name=plan.name if plan is not None else None,
@@ -385,10 +448,12 @@ def plan_status(value: PlanStatus) -> schemas.PlanStatusOut:
     )
 
 
-def plans(value: PlanCatalog) -> schemas.PlanList:
-    return schemas.PlanList(
+def plans(value: PlanCatalog) -> PlanList:
+    from chalicelib.api.schemas.plans import PlanList, PlanOut
+
+    return PlanList(
         data=[
-            schemas.PlanOut(
+            PlanOut(
                 plan_id=plan.plan_id,
                 name=plan.name,
                 tier=plan.tier,
@@ -402,11 +467,13 @@ def plans(value: PlanCatalog) -> schemas.PlanList:
     )
 
 
-def subscription(value: Subscription, now: datetime) -> schemas.SubscriptionOut:
+def subscription(value: Subscription, now: datetime) -> SubscriptionOut:
     """As it stands at ``now``: past its end it reads as lapsed, whether or not the job has run."""
+    from chalicelib.api.schemas.plans import PeriodOut, SubscriptionOut
+
     status = value.status_at(now)
     lapsed_at = value.lapsed_at or (value.ends_at if status == "lapsed" else None)
-    return schemas.SubscriptionOut(
+    return SubscriptionOut(
         id=value.subscription_id,
         member_id=value.member_id,
         plan_id=value.plan_id,
@@ -419,7 +486,7 @@ def subscription(value: Subscription, now: datetime) -> schemas.SubscriptionOut:
         lapsed_at=lapsed_at,
         join_bonus=value.join_bonus,
         periods=[
-            schemas.PeriodOut(
+            PeriodOut(
                 reference=period.reference,
                 period_start=period.start,
                 period_end=period.end,
@@ -433,14 +500,16 @@ def subscription(value: Subscription, now: datetime) -> schemas.SubscriptionOut:
     )
 
 
-def recording(value: Recording) -> schemas.SubscriptionRecordOut:
+def recording(value: Recording) -> SubscriptionRecordOut:
     """The answer to a recording, as it was then (a replay answers the same)."""
+    from chalicelib.api.schemas.plans import JoinBonusOut, SubscriptionRecordOut
+
     bonus = (
-        schemas.JoinBonusOut(points=value.bonus_points, transaction_id=value.bonus_transaction_id)
+        JoinBonusOut(points=value.bonus_points, transaction_id=value.bonus_transaction_id)
         if value.bonus_points
         else None
     )
-    return schemas.SubscriptionRecordOut(
+    return SubscriptionRecordOut(
         outcome=value.outcome.value,
         subscription=subscription(value.subscription, value.recorded_at),
         join_bonus=bonus,
@@ -450,16 +519,20 @@ def recording(value: Recording) -> schemas.SubscriptionRecordOut:
 # --- bulk imports and exports ----------------------------------------------------------------------
 
 
-def uploaded_codes(reward_id: str, added: int) -> schemas.UploadCodesOut:
-    return schemas.UploadCodesOut(reward_id=reward_id, added=added)
+def uploaded_codes(reward_id: str, added: int) -> UploadCodesOut:
+    from chalicelib.api.schemas.rewards import UploadCodesOut
+
+    return UploadCodesOut(reward_id=reward_id, added=added)
 
 
 def _rate(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def partner(value: Partner) -> schemas.PartnerOut:
-    return schemas.PartnerOut(
+def partner(value: Partner) -> PartnerOut:
+    from chalicelib.api.schemas.partners import PartnerOut
+
+    return PartnerOut(
         partner_id=value.partner_id,
         name=value.name,
         earn_rate=_rate(value.earn_rate),
@@ -468,8 +541,10 @@ def partner(value: Partner) -> schemas.PartnerOut:
     )
 
 
-def settlement(value: PartnerSettlement, currency: str) -> schemas.SettlementOut:
-    return schemas.SettlementOut(
+def settlement(value: PartnerSettlement, currency: str) -> SettlementOut:
+    from chalicelib.api.schemas.partners import SettlementDay, SettlementOut
+
+    return SettlementOut(
         partner_id=value.partner.partner_id,
         currency=currency,
         from_date=value.from_date,
@@ -484,7 +559,7 @@ def settlement(value: PartnerSettlement, currency: str) -> schemas.SettlementOut
         reversed_value=format(value.reversed_value, "f"),
         net_issued_points=value.net_issued_points,
         days=[
-            schemas.SettlementDay(
+            SettlementDay(
                 day=d.day,
                 issued_points=d.issued_points,
                 redeemed_points=d.redeemed_points,
@@ -495,21 +570,21 @@ def settlement(value: PartnerSettlement, currency: str) -> schemas.SettlementOut
     )
 
 
-def referral_program(
-    value: ReferralProgram, in_force: ReferralProgram | None, now: datetime
-) -> schemas.ReferralProgramOut:
+def referral_program(value: ReferralProgram, in_force: ReferralProgram | None, now: datetime) -> ReferralProgramOut:
+    from chalicelib.api.schemas.referrals import ReferralCapOut, ReferralProgramOut
+
     status: Literal["scheduled", "active", "superseded"]
     if value.effective_from > now:
         status = "scheduled"
     else:
         status = "active" if in_force is not None and in_force.version_id == value.version_id else "superseded"
-    return schemas.ReferralProgramOut(
+    return ReferralProgramOut(
         id=value.version_id,
         enabled=value.enabled,
         referrer_points=value.referrer_points,
         referee_points=value.referee_points,
         min_order_total=format(value.min_order_total, "f") if value.min_order_total is not None else None,
-        cap=schemas.ReferralCapOut(limit=value.cap.limit, per=value.cap.per.value) if value.cap else None,
+        cap=ReferralCapOut(limit=value.cap.limit, per=value.cap.per.value) if value.cap else None,
         referee_rewarded_when_capped=value.referee_rewarded_when_capped,
         effective_from=value.effective_from,
         created_at=value.created_at,
@@ -517,8 +592,10 @@ def referral_program(
     )
 
 
-def referral(value: Referral) -> schemas.ReferralOut:
-    return schemas.ReferralOut(
+def referral(value: Referral) -> ReferralOut:
+    from chalicelib.api.schemas.referrals import ReferralOut
+
+    return ReferralOut(
         referee_id=value.referee_id,
         referrer_id=value.referrer_id,
         status=value.status.value,
@@ -531,9 +608,11 @@ def referral(value: Referral) -> schemas.ReferralOut:
     )
 
 
-def signing_secrets(secrets: Iterable[SigningSecret]) -> list[schemas.WebhookSecretOut]:
+def signing_secrets(secrets: Iterable[SigningSecret]) -> list[WebhookSecretOut]:
     """A webhook's or a Shopify integration's secrets: when each was made and expires, never the secret."""
-    return [schemas.WebhookSecretOut(created_at=s.created_at, expires_at=s.expires_at) for s in secrets]
+    from chalicelib.api.schemas.webhooks import WebhookSecretOut
+
+    return [WebhookSecretOut(created_at=s.created_at, expires_at=s.expires_at) for s in secrets]
 
 
 class _WebhookFields(TypedDict):
@@ -544,7 +623,7 @@ class _WebhookFields(TypedDict):
     events: list[str]
     description: str | None
     status: WebhookStatus
-    secrets: list[schemas.WebhookSecretOut]
+    secrets: list[WebhookSecretOut]
     created_at: datetime
     updated_at: datetime
     failing_since: datetime | None
@@ -570,17 +649,23 @@ def _webhook_fields(value: Webhook) -> _WebhookFields:
     }
 
 
-def webhook(value: Webhook) -> schemas.WebhookOut:
-    return schemas.WebhookOut(**_webhook_fields(value))
+def webhook(value: Webhook) -> WebhookOut:
+    from chalicelib.api.schemas.webhooks import WebhookOut
+
+    return WebhookOut(**_webhook_fields(value))
 
 
-def issued_webhook(value: IssuedWebhook) -> schemas.CreatedWebhook:
-    return schemas.CreatedWebhook(**_webhook_fields(value.webhook), secret=value.secret)
+def issued_webhook(value: IssuedWebhook) -> CreatedWebhook:
+    from chalicelib.api.schemas.webhooks import CreatedWebhook
+
+    return CreatedWebhook(**_webhook_fields(value.webhook), secret=value.secret)
 
 
-def delivery(value: Delivery) -> schemas.DeliveryOut:
+def delivery(value: Delivery) -> DeliveryOut:
+    from chalicelib.api.schemas.webhooks import DeliveryAttemptOut, DeliveryOut
+
     last = value.last_attempt
-    return schemas.DeliveryOut(
+    return DeliveryOut(
         id=value.delivery_id,
         webhook_id=value.webhook_id,
         event_id=value.event_id,
@@ -595,7 +680,7 @@ def delivery(value: Delivery) -> schemas.DeliveryOut:
         updated_at=value.updated_at,
         succeeded_at=value.succeeded_at,
         history=[
-            schemas.DeliveryAttemptOut(at=a.at, status_code=a.status_code, latency_ms=a.latency_ms, error=a.error)
+            DeliveryAttemptOut(at=a.at, status_code=a.status_code, latency_ms=a.latency_ms, error=a.error)
             for a in value.history
         ],
     )
@@ -608,9 +693,11 @@ def _order_event_points(result: OrderEventResult) -> int:
     return result.entry.points
 
 
-def order_event(result: OrderEventResult) -> schemas.OrderEventOut:
+def order_event(result: OrderEventResult) -> OrderEventOut:
+    from chalicelib.api.schemas.commerce import OrderEventOut
+
     record, entry = result.record, result.entry
-    return schemas.OrderEventOut(
+    return OrderEventOut(
         event_id=record.event_id,
         order_id=record.order_id,
         type=record.type.value,
@@ -622,11 +709,13 @@ def order_event(result: OrderEventResult) -> schemas.OrderEventOut:
     )
 
 
-def shopify_webhook(topic: str, result: OrderEventResult | None) -> schemas.ShopifyWebhookOut:
+def shopify_webhook(topic: str, result: OrderEventResult | None) -> ShopifyWebhookOut:
     """The answer to a Shopify webhook: what its order event did, or ``ignored`` (no result:
     a topic that is not an order event)."""
+    from chalicelib.api.schemas.commerce import ShopifyWebhookOut
+
     if result is None:
-        return schemas.ShopifyWebhookOut(
+        return ShopifyWebhookOut(
             topic=topic,
             outcome="ignored",
             order_id=None,
@@ -635,7 +724,7 @@ def shopify_webhook(topic: str, result: OrderEventResult | None) -> schemas.Shop
             transaction_id=None,
             replayed=False,
         )
-    return schemas.ShopifyWebhookOut(
+    return ShopifyWebhookOut(
         topic=topic,
         outcome=result.record.outcome.value,
         order_id=result.record.order_id,
@@ -653,7 +742,7 @@ class _IntegrationFields(TypedDict):
     webhook_path: str
     description: str | None
     auto_enrol: bool
-    secrets: list[schemas.WebhookSecretOut]
+    secrets: list[WebhookSecretOut]
     created_at: datetime
     updated_at: datetime
 
@@ -670,12 +759,16 @@ def _shopify_integration_fields(value: ShopifyIntegration) -> _IntegrationFields
     }
 
 
-def shopify_integration(value: ShopifyIntegration) -> schemas.ShopifyIntegrationOut:
-    return schemas.ShopifyIntegrationOut(**_shopify_integration_fields(value))
+def shopify_integration(value: ShopifyIntegration) -> ShopifyIntegrationOut:
+    from chalicelib.api.schemas.commerce import ShopifyIntegrationOut
+
+    return ShopifyIntegrationOut(**_shopify_integration_fields(value))
 
 
-def issued_shopify_integration(value: IssuedIntegration) -> schemas.CreatedShopifyIntegration:
-    return schemas.CreatedShopifyIntegration(**_shopify_integration_fields(value.integration), secret=value.secret)
+def issued_shopify_integration(value: IssuedIntegration) -> CreatedShopifyIntegration:
+    from chalicelib.api.schemas.commerce import CreatedShopifyIntegration
+
+    return CreatedShopifyIntegration(**_shopify_integration_fields(value.integration), secret=value.secret)
 
 
 #: A row issue is a row not imported: failed or skipped.
@@ -685,8 +778,10 @@ _ISSUE_OUTCOMES: dict[RowOutcome, Literal["failed", "skipped"]] = {
 }
 
 
-def import_issue(value: RowIssue) -> schemas.ImportRowIssueOut:
-    return schemas.ImportRowIssueOut(
+def import_issue(value: RowIssue) -> ImportRowIssueOut:
+    from chalicelib.api.schemas.imports import ImportRowIssueOut
+
+    return ImportRowIssueOut(
         row=value.row,
         external_id=value.external_id,
         outcome=_ISSUE_OUTCOMES[value.outcome],
@@ -697,12 +792,14 @@ def import_issue(value: RowIssue) -> schemas.ImportRowIssueOut:
 
 
 def _import_fields(job: ImportJob) -> dict[str, Any]:
+    from chalicelib.api.schemas.imports import ImportCounts
+
     return {
         "id": job.import_id,
         "status": str(job.status),
         "filename": job.filename,
         "columns": list(job.columns),
-        "counts": schemas.ImportCounts(
+        "counts": ImportCounts(
             total=job.total_rows,
             processed=job.processed,
             imported=job.imported,
@@ -720,12 +817,16 @@ def _import_fields(job: ImportJob) -> dict[str, Any]:
     }
 
 
-def import_summary(job: ImportJob) -> schemas.ImportSummaryOut:
-    return schemas.ImportSummaryOut(**_import_fields(job))
+def import_summary(job: ImportJob) -> ImportSummaryOut:
+    from chalicelib.api.schemas.imports import ImportSummaryOut
+
+    return ImportSummaryOut(**_import_fields(job))
 
 
-def import_job(job: ImportJob, issues: list[RowIssue]) -> schemas.ImportOut:
-    return schemas.ImportOut(
+def import_job(job: ImportJob, issues: list[RowIssue]) -> ImportOut:
+    from chalicelib.api.schemas.imports import ImportOut
+
+    return ImportOut(
         **_import_fields(job),
         errors=[import_issue(issue) for issue in issues],
         error_count=job.failed + job.skipped,

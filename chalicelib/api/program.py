@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
-from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.api.routing import ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import utc_now
+from chalicelib.domain.errors import NotFound
 from chalicelib.domain.expiry import ExpiryPolicy
 from chalicelib.domain.orders import Order
 from chalicelib.domain.rules import NewRule
 from chalicelib.domain.tiers import Metric, NewTierProgram, Tier, WindowKind
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.program import ProgramOut, ProgramRequest
+    from chalicelib.api.schemas.rules import OrderModel, PreviewOut, PreviewRequest, RuleList, RuleOut, RuleRequest
+    from chalicelib.api.schemas.tiers import TierProgramList, TierProgramOut, TierProgramRequest
 
 bp = Blueprint(__name__)
 TAG = "Program"
@@ -27,9 +33,11 @@ TAG = "Program"
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=schemas.ProgramOut,
+    response=schemas.program.ProgramOut,
 )
-def get_program(request: ApiRequest) -> schemas.ProgramOut:
+def get_program(request: ApiRequest) -> ProgramOut:
+    from chalicelib.api import presenters
+
     return presenters.program(request.services.for_tenant(request.tenant).program.get())
 
 
@@ -41,11 +49,13 @@ def get_program(request: ApiRequest) -> schemas.ProgramOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    body=schemas.ProgramRequest,
-    response=schemas.ProgramOut,
+    body=schemas.program.ProgramRequest,
+    response=schemas.program.ProgramOut,
 )
-def put_program(request: ApiRequest) -> schemas.ProgramOut:
-    body: schemas.ProgramRequest = request.body
+def put_program(request: ApiRequest) -> ProgramOut:
+    from chalicelib.api import presenters
+
+    body: ProgramRequest = request.body
     expiry = ExpiryPolicy(
         kind=body.expiry.kind,
         days=body.expiry.days,
@@ -76,11 +86,13 @@ def put_program(request: ApiRequest) -> schemas.ProgramOut:
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=schemas.RuleRequest,
-    response=schemas.RuleOut,
+    body=schemas.rules.RuleRequest,
+    response=schemas.rules.RuleOut,
 )
-def add_rule(request: ApiRequest) -> schemas.RuleOut:
-    body: schemas.RuleRequest = request.body
+def add_rule(request: ApiRequest) -> RuleOut:
+    from chalicelib.api import presenters
+
+    body: RuleRequest = request.body
     rule = request.services.for_tenant(request.tenant).rules.add(
         NewRule(
             name=body.name,
@@ -114,12 +126,15 @@ def add_rule(request: ApiRequest) -> schemas.RuleOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=schemas.RuleList,
+    response=schemas.rules.RuleList,
 )
-def list_rules(request: ApiRequest) -> schemas.RuleList:
+def list_rules(request: ApiRequest) -> RuleList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.rules import RuleList
+
     now = utc_now()
     rules = request.services.for_tenant(request.tenant).rules.list()
-    return schemas.RuleList(data=[presenters.rule(rule, now) for rule in rules])
+    return RuleList(data=[presenters.rule(rule, now) for rule in rules])
 
 
 @endpoint(
@@ -130,9 +145,11 @@ def list_rules(request: ApiRequest) -> schemas.RuleList:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=schemas.RuleOut,
+    response=schemas.rules.RuleOut,
 )
-def get_rule(request: ApiRequest, rule_id: str) -> schemas.RuleOut:
+def get_rule(request: ApiRequest, rule_id: str) -> RuleOut:
+    from chalicelib.api import presenters
+
     return presenters.rule(request.services.for_tenant(request.tenant).rules.get(rule_id), utc_now())
 
 
@@ -144,9 +161,11 @@ def get_rule(request: ApiRequest, rule_id: str) -> schemas.RuleOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=schemas.RuleOut,
+    response=schemas.rules.RuleOut,
 )
-def end_rule(request: ApiRequest, rule_id: str) -> schemas.RuleOut:
+def end_rule(request: ApiRequest, rule_id: str) -> RuleOut:
+    from chalicelib.api import presenters
+
     return presenters.rule(request.services.for_tenant(request.tenant).rules.end(rule_id), utc_now())
 
 
@@ -159,12 +178,15 @@ def end_rule(request: ApiRequest, rule_id: str) -> schemas.RuleOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    body=schemas.PreviewRequest,
-    response=schemas.PreviewOut,
+    body=schemas.rules.PreviewRequest,
+    response=schemas.rules.PreviewOut,
     read_only=True,
+    errors=(NotFound,),
 )
-def preview(request: ApiRequest) -> schemas.PreviewOut:
-    body: schemas.PreviewRequest = request.body
+def preview(request: ApiRequest) -> PreviewOut:
+    from chalicelib.api import presenters
+
+    body: PreviewRequest = request.body
     tenant = request.tenant.tenant
     order = to_order(body.order, tenant.currency)
     services = request.services.for_tenant(request.tenant)
@@ -174,7 +196,7 @@ def preview(request: ApiRequest) -> schemas.PreviewOut:
     return presenters.earning(services.rules.earning(order, body.occurred_at or utc_now(), tenant.timezone))
 
 
-def to_order(body: schemas.OrderModel, tenant_currency: str) -> Order:
+def to_order(body: OrderModel, tenant_currency: str) -> Order:
     lines = [(line.sku, line.category, line.quantity, line.unit_price, line.discount) for line in body.lines]
     return Order.parse(
         body.id,
@@ -199,11 +221,13 @@ def to_order(body: schemas.OrderModel, tenant_currency: str) -> Order:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    body=schemas.TierProgramRequest,
-    response=schemas.TierProgramOut,
+    body=schemas.tiers.TierProgramRequest,
+    response=schemas.tiers.TierProgramOut,
 )
-def put_tiers(request: ApiRequest) -> schemas.TierProgramOut:
-    body: schemas.TierProgramRequest = request.body
+def put_tiers(request: ApiRequest) -> TierProgramOut:
+    from chalicelib.api import presenters
+
+    body: TierProgramRequest = request.body
     tiers = request.services.for_tenant(request.tenant).tiers
     version = tiers.configure(
         NewTierProgram(
@@ -235,10 +259,13 @@ def put_tiers(request: ApiRequest) -> schemas.TierProgramOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=schemas.TierProgramList,
+    response=schemas.tiers.TierProgramList,
 )
-def list_tiers(request: ApiRequest) -> schemas.TierProgramList:
+def list_tiers(request: ApiRequest) -> TierProgramList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.tiers import TierProgramList
+
     tiers = request.services.for_tenant(request.tenant).tiers
     now = utc_now()
     in_force = tiers.versions_in_force(now)
-    return schemas.TierProgramList(data=[presenters.tier_program(v, in_force, now) for v in tiers.versions()])
+    return TierProgramList(data=[presenters.tier_program(v, in_force, now) for v in tiers.versions()])

@@ -3,14 +3,14 @@ enrolled before codes existed. (Enrolment with a referral code is ``POST /v1/mem
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
-from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.api.routing import ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import utc_now
 from chalicelib.domain.errors import InvalidRequest, NotFound
-from chalicelib.domain.members import MemberService
 from chalicelib.domain.program import parse_amount
 from chalicelib.domain.referrals import (
     CapPeriod,
@@ -18,6 +18,16 @@ from chalicelib.domain.referrals import (
     ReferralCap,
     ReferralService,
 )
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.members import MemberOut
+    from chalicelib.api.schemas.referrals import (
+        ReferralList,
+        ReferralProgramList,
+        ReferralProgramOut,
+        ReferralProgramRequest,
+    )
+    from chalicelib.domain.members import MemberService
 
 bp = Blueprint(__name__)
 TAG = "Referrals"
@@ -45,11 +55,13 @@ def _exists(members: MemberService, member_id: str) -> bool:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    body=schemas.ReferralProgramRequest,
-    response=schemas.ReferralProgramOut,
+    body=schemas.referrals.ReferralProgramRequest,
+    response=schemas.referrals.ReferralProgramOut,
 )
-def put_referral_program(request: ApiRequest) -> schemas.ReferralProgramOut:
-    body: schemas.ReferralProgramRequest = request.body
+def put_referral_program(request: ApiRequest) -> ReferralProgramOut:
+    from chalicelib.api import presenters
+
+    body: ReferralProgramRequest = request.body
     minimum = None
     if body.min_order_total is not None:
         try:
@@ -82,15 +94,16 @@ def put_referral_program(request: ApiRequest) -> schemas.ReferralProgramOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=schemas.ReferralProgramList,
+    response=schemas.referrals.ReferralProgramList,
 )
-def list_referral_programs(request: ApiRequest) -> schemas.ReferralProgramList:
+def list_referral_programs(request: ApiRequest) -> ReferralProgramList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.referrals import ReferralProgramList
+
     referrals = _referrals(request)
     now = utc_now()
     in_force = referrals.in_force(now)
-    return schemas.ReferralProgramList(
-        data=[presenters.referral_program(v, in_force, now) for v in referrals.versions()]
-    )
+    return ReferralProgramList(data=[presenters.referral_program(v, in_force, now) for v in referrals.versions()])
 
 
 @endpoint(
@@ -101,10 +114,13 @@ def list_referral_programs(request: ApiRequest) -> schemas.ReferralProgramList:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    query=schemas.ListQuery,
-    response=schemas.ReferralList,
+    query=schemas.common.ListQuery,
+    response=schemas.referrals.ReferralList,
 )
-def list_member_referrals(request: ApiRequest, member_id: str) -> schemas.ReferralList:
+def list_member_referrals(request: ApiRequest, member_id: str) -> ReferralList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.referrals import ReferralList
+
     services = request.services.for_tenant(request.tenant)
     page = _referrals(request).list(
         member_id,
@@ -112,7 +128,7 @@ def list_member_referrals(request: ApiRequest, member_id: str) -> schemas.Referr
         cursor=request.query.cursor,
         exists=lambda m: _exists(services.members, m),
     )
-    return schemas.ReferralList(data=[presenters.referral(r) for r in page.items], next_cursor=page.next_cursor)
+    return ReferralList(data=[presenters.referral(r) for r in page.items], next_cursor=page.next_cursor)
 
 
 @endpoint(
@@ -123,7 +139,9 @@ def list_member_referrals(request: ApiRequest, member_id: str) -> schemas.Referr
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
-    response=schemas.MemberOut,
+    response=schemas.members.MemberOut,
 )
-def assign_referral_code(request: ApiRequest, member_id: str) -> schemas.MemberOut:
+def assign_referral_code(request: ApiRequest, member_id: str) -> MemberOut:
+    from chalicelib.api import presenters
+
     return presenters.member(request.services.for_tenant(request.tenant).members.assign_referral_code(member_id))

@@ -11,16 +11,39 @@ idempotent under its key; cancelling one gives its points back, once.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
-from chalicelib.api.routing import ApiRequest, Result, endpoint
+from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import utc_now
-from chalicelib.domain.rewards import Reward, RewardService
+from chalicelib.domain.errors import (
+    BalanceLimitExceeded,
+    CodePoolNotUsed,
+    CouponCodeExists,
+    CouponNotUsable,
+    InsufficientPoints,
+    MovementTooLarge,
+    OutOfStock,
+    RewardUnavailable,
+)
 from chalicelib.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.rewards import (
+        CouponList,
+        CouponOut,
+        CreateRewardRequest,
+        MemberRewardList,
+        RewardList,
+        RewardOut,
+        UpdateRewardRequest,
+        UploadCodesOut,
+        UploadCodesRequest,
+        UseCouponRequest,
+    )
+    from chalicelib.domain.rewards import Reward, RewardService
 
 bp = Blueprint(__name__)
 TAG = "Rewards"
@@ -30,7 +53,9 @@ def _rewards(request: ApiRequest) -> RewardService:
     return request.services.for_tenant(request.tenant).rewards
 
 
-def _out(service: RewardService, reward: Reward) -> schemas.RewardOut:
+def _out(service: RewardService, reward: Reward) -> RewardOut:
+    from chalicelib.api import presenters
+
     (stats,) = service.stats([reward])
     return presenters.reward(reward, stats, utc_now())
 
@@ -54,13 +79,15 @@ def _values(body: Any, names: set[str]) -> dict[str, Any]:
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=schemas.CreateRewardRequest,
-    response=schemas.RewardOut,
+    body=schemas.rewards.CreateRewardRequest,
+    response=schemas.rewards.RewardOut,
 )
-def create_reward(request: ApiRequest) -> schemas.RewardOut:
+def create_reward(request: ApiRequest) -> RewardOut:
+    from chalicelib.api.schemas.rewards import CreateRewardRequest
+
     service = _rewards(request)
-    body: schemas.CreateRewardRequest = request.body
-    reward = service.create(**_values(body, set(schemas.CreateRewardRequest.model_fields)))
+    body: CreateRewardRequest = request.body
+    reward = service.create(**_values(body, set(CreateRewardRequest.model_fields)))
     logger.info("reward created", extra={"reward_id": reward.reward_id, "type": str(reward.type)})
     return _out(service, reward)
 
@@ -73,15 +100,18 @@ def create_reward(request: ApiRequest) -> schemas.RewardOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    query=schemas.ListQuery,
-    response=schemas.RewardList,
+    query=schemas.common.ListQuery,
+    response=schemas.rewards.RewardList,
 )
-def list_rewards(request: ApiRequest) -> schemas.RewardList:
+def list_rewards(request: ApiRequest) -> RewardList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.rewards import RewardList
+
     service = _rewards(request)
     page = service.list(limit=request.query.limit, cursor=request.query.cursor)
     now = utc_now()
     data = [presenters.reward(r, s, now) for r, s in zip(page.items, service.stats(page.items), strict=True)]
-    return schemas.RewardList(data=data, next_cursor=page.next_cursor)
+    return RewardList(data=data, next_cursor=page.next_cursor)
 
 
 @endpoint(
@@ -92,9 +122,9 @@ def list_rewards(request: ApiRequest) -> schemas.RewardList:
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=schemas.RewardOut,
+    response=schemas.rewards.RewardOut,
 )
-def get_reward(request: ApiRequest, reward_id: str) -> schemas.RewardOut:
+def get_reward(request: ApiRequest, reward_id: str) -> RewardOut:
     service = _rewards(request)
     return _out(service, service.get(reward_id))
 
@@ -107,12 +137,12 @@ def get_reward(request: ApiRequest, reward_id: str) -> schemas.RewardOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    body=schemas.UpdateRewardRequest,
-    response=schemas.RewardOut,
+    body=schemas.rewards.UpdateRewardRequest,
+    response=schemas.rewards.RewardOut,
 )
-def update_reward(request: ApiRequest, reward_id: str) -> schemas.RewardOut:
+def update_reward(request: ApiRequest, reward_id: str) -> RewardOut:
     service = _rewards(request)
-    body: schemas.UpdateRewardRequest = request.body
+    body: UpdateRewardRequest = request.body
     return _out(service, service.update(reward_id, _values(body, set(body.model_fields_set))))
 
 
@@ -125,11 +155,14 @@ def update_reward(request: ApiRequest, reward_id: str) -> schemas.RewardOut:
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=schemas.UploadCodesRequest,
-    response=schemas.UploadCodesOut,
+    body=schemas.rewards.UploadCodesRequest,
+    response=schemas.rewards.UploadCodesOut,
+    errors=(CouponCodeExists, CodePoolNotUsed),
 )
-def upload_reward_codes(request: ApiRequest, reward_id: str) -> schemas.UploadCodesOut:
-    body: schemas.UploadCodesRequest = request.body
+def upload_reward_codes(request: ApiRequest, reward_id: str) -> UploadCodesOut:
+    from chalicelib.api import presenters
+
+    body: UploadCodesRequest = request.body
     added = _rewards(request).add_codes(reward_id, list(body.codes))
     logger.info("pool codes added", extra={"reward_id": reward_id, "added": added})
     return presenters.uploaded_codes(reward_id, added)
@@ -144,10 +177,13 @@ def upload_reward_codes(request: ApiRequest, reward_id: str) -> schemas.UploadCo
     auth="tenant",
     scope=Scope.WRITE,
     status=201,
-    response=schemas.RedemptionOut,
+    response=schemas.rewards.RedemptionOut,
     idempotency_key=True,
+    errors=(RewardUnavailable, OutOfStock, InsufficientPoints, MovementTooLarge),
 )
 def redeem_reward(request: ApiRequest, member_id: str, reward_id: str) -> Result:
+    from chalicelib.api import presenters
+
     redemption = _rewards(request).redeem(
         member_id, reward_id, request.idempotency_key or "", actor_key_id=request.tenant.key_id
     )
@@ -165,15 +201,18 @@ def redeem_reward(request: ApiRequest, member_id: str, reward_id: str) -> Result
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    query=schemas.ListQuery,
-    response=schemas.MemberRewardList,
+    query=schemas.common.ListQuery,
+    response=schemas.rewards.MemberRewardList,
 )
-def list_member_rewards(request: ApiRequest, member_id: str) -> schemas.MemberRewardList:
+def list_member_rewards(request: ApiRequest, member_id: str) -> MemberRewardList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.rewards import MemberRewardList
+
     service = _rewards(request)
     available, page = service.for_member(member_id, limit=request.query.limit, cursor=request.query.cursor)
     stats = service.stats([eligibility.reward for eligibility in page.items])
     now = utc_now()
-    return schemas.MemberRewardList(
+    return MemberRewardList(
         member_id=member_id,
         available_points=available,
         data=[presenters.member_reward(e, s, now) for e, s in zip(page.items, stats, strict=True)],
@@ -189,13 +228,16 @@ def list_member_rewards(request: ApiRequest, member_id: str) -> schemas.MemberRe
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    query=schemas.ListQuery,
-    response=schemas.CouponList,
+    query=schemas.common.ListQuery,
+    response=schemas.rewards.CouponList,
 )
-def list_member_coupons(request: ApiRequest, member_id: str) -> schemas.CouponList:
+def list_member_coupons(request: ApiRequest, member_id: str) -> CouponList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.rewards import CouponList
+
     page = _rewards(request).member_coupons(member_id, limit=request.query.limit, cursor=request.query.cursor)
     now = utc_now()
-    return schemas.CouponList(data=[presenters.coupon(c, now) for c in page.items], next_cursor=page.next_cursor)
+    return CouponList(data=[presenters.coupon(c, now) for c in page.items], next_cursor=page.next_cursor)
 
 
 @endpoint(
@@ -206,9 +248,11 @@ def list_member_coupons(request: ApiRequest, member_id: str) -> schemas.CouponLi
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
-    response=schemas.CouponOut,
+    response=schemas.rewards.CouponOut,
 )
-def get_coupon(request: ApiRequest, code: str) -> schemas.CouponOut:
+def get_coupon(request: ApiRequest, code: str) -> CouponOut:
+    from chalicelib.api import presenters
+
     return presenters.coupon(_rewards(request).coupon(code), utc_now())
 
 
@@ -220,12 +264,15 @@ def get_coupon(request: ApiRequest, code: str) -> schemas.CouponOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
-    body=schemas.UseCouponRequest,
-    response=schemas.CouponOut,
+    body=schemas.rewards.UseCouponRequest,
+    response=schemas.rewards.CouponOut,
     idempotency_key=True,
+    errors=(CouponNotUsable,),
 )
 def use_coupon(request: ApiRequest, code: str) -> Result:
-    body: schemas.UseCouponRequest = request.body
+    from chalicelib.api import presenters
+
+    body: UseCouponRequest = request.body
     used = _rewards(request).use(code, request.idempotency_key or "", body.reference)
     if not used.replayed:
         logger.info("coupon used", extra={"reward_id": used.coupon.reward_id})
@@ -240,10 +287,13 @@ def use_coupon(request: ApiRequest, code: str) -> Result:
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
-    response=schemas.RedemptionOut,
+    response=schemas.rewards.RedemptionOut,
     idempotency_key=True,
+    errors=(CouponNotUsable, BalanceLimitExceeded),
 )
 def cancel_coupon(request: ApiRequest, code: str) -> Result:
+    from chalicelib.api import presenters
+
     cancelled = _rewards(request).cancel(code, request.idempotency_key or "", actor_key_id=request.tenant.key_id)
     if not cancelled.replayed:
         logger.info("coupon cancelled", extra={"reward_id": cancelled.coupon.reward_id})
@@ -258,8 +308,8 @@ def cancel_coupon(request: ApiRequest, code: str) -> Result:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=schemas.RewardOut,
+    response=schemas.rewards.RewardOut,
 )
-def archive_reward(request: ApiRequest, reward_id: str) -> schemas.RewardOut:
+def archive_reward(request: ApiRequest, reward_id: str) -> RewardOut:
     service = _rewards(request)
     return _out(service, service.archive(reward_id))

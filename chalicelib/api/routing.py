@@ -5,11 +5,20 @@ tenant API key, the tenant always coming from the key), the scope check, the
 Idempotency-Key header, body and query validation, and the error mapping. It also
 records the operation, so that the OpenAPI document and the route security tests are
 generated from the same declarations and no route can escape them.
+
+Request and response models are named lazily (``schemas.members.MemberOut``): a feature's
+schema module is imported when one of its routes is first called (or the OpenAPI document
+built), so that importing the app registers routes and builds nothing else.
+
+Each operation also declares the domain errors it can answer (``errors``); those every
+route of its kind answers (an unknown key, a missing scope, a malformed path, a busy store)
+are implied by its declaration (``Operation.answers``), and the OpenAPI document lists both.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import re
 from collections import Counter
@@ -23,7 +32,19 @@ from pydantic import BaseModel, RootModel, ValidationError
 
 from chalicelib.api.errors import JSON_HEADERS, error_response, internal_error_response, invalid_request_from
 from chalicelib.domain.api_keys import Scope, require_scope
-from chalicelib.domain.errors import InvalidRequest, LoyaltyError, RetryLater, TransientStoreError
+from chalicelib.domain.errors import (
+    Forbidden,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    LoyaltyError,
+    NotFound,
+    RetryLater,
+    StorageLimitExceeded,
+    TenantNotReady,
+    TenantSuspended,
+    TransientStoreError,
+    Unauthorized,
+)
 from chalicelib.domain.ledger import refuse_minted_key
 from chalicelib.observability import annotate, logger
 from chalicelib.services import PlatformServices, platform
@@ -43,6 +64,47 @@ _CONTENT_TYPES = ["application/json", "*/*"]
 
 
 @dataclass(frozen=True)
+class Model:
+    """A pydantic model of ``chalicelib.api.schemas.<feature>``, imported on first use."""
+
+    feature: str
+    name: str
+
+    def load(self) -> type[BaseModel]:
+        return _load_model(self.feature, self.name)
+
+
+@functools.cache
+def _load_model(feature: str, name: str) -> type[BaseModel]:
+    model = getattr(importlib.import_module(f"chalicelib.api.schemas.{feature}"), name)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise TypeError(f"chalicelib.api.schemas.{feature}.{name} is not a pydantic model")
+    return model
+
+
+class _FeatureSchemas:
+    def __init__(self, feature: str) -> None:
+        self._feature = feature
+
+    def __getattr__(self, name: str) -> Model:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return Model(self._feature, name)
+
+
+class _Schemas:
+    """``schemas.<feature>.<Model>``: a lazy name for a model of chalicelib.api.schemas."""
+
+    def __getattr__(self, feature: str) -> _FeatureSchemas:
+        if feature.startswith("_"):
+            raise AttributeError(feature)
+        return _FeatureSchemas(feature)
+
+
+schemas = _Schemas()
+
+
+@dataclass(frozen=True)
 class Operation:
     method: str
     path: str
@@ -52,9 +114,9 @@ class Operation:
     auth: Auth
     scope: Scope | None
     status: int
-    body: type[BaseModel] | None
-    query: type[BaseModel] | None
-    response: type[BaseModel] | None
+    body: Model | None
+    query: Model | None
+    response: Model | None
     #: The Idempotency-Key header is required (point movements).
     idempotency_key: bool
     writes: bool
@@ -70,6 +132,26 @@ class Operation:
     large_body: bool = False
     #: The Idempotency-Key header may be sent (same rules as a required one) or left out.
     optional_idempotency_key: bool = False
+    #: The domain errors this operation answers besides those its kind implies (``answers``).
+    errors: tuple[type[LoyaltyError], ...] = ()
+
+    def answers(self) -> tuple[type[LoyaltyError], ...]:
+        """Every domain error this operation can answer: the implied ones, then the declared."""
+        implied: list[type[LoyaltyError]] = [InvalidRequest]  # a malformed body, query or path
+        if self.auth != "none":
+            implied += [Unauthorized, RetryLater]  # its key (or integration) is read from DynamoDB
+        if self.auth == "tenant":
+            implied += [Forbidden, TenantSuspended, TenantNotReady]
+        if _PATH_PARAM_NAME.search(self.path) or self.idempotency_key:
+            implied.append(NotFound)
+        if self.idempotency_key or self.optional_idempotency_key:
+            implied += [IdempotencyKeyReused, RetryLater]
+        if self.writes and self.auth != "none":
+            implied.append(StorageLimitExceeded)  # every write is checked against DynamoDB's limits
+        return tuple(dict.fromkeys([*implied, *self.errors]))
+
+
+_PATH_PARAM_NAME = re.compile(r"{\w+}")
 
 
 #: Every operation of the API, in declaration order (filled as blueprints are imported).
@@ -125,9 +207,9 @@ def endpoint(
     auth: Auth,
     scope: Scope | None = None,
     status: int = 200,
-    body: type[BaseModel] | None = None,
-    query: type[BaseModel] | None = None,
-    response: type[BaseModel] | None = None,
+    body: Model | None = None,
+    query: Model | None = None,
+    response: Model | None = None,
     idempotency_key: bool = False,
     read_only: bool = False,
     partner_access: bool = False,
@@ -136,6 +218,7 @@ def endpoint(
     response_headers: tuple[tuple[str, str], ...] = (),
     large_body: bool = False,
     optional_idempotency_key: bool = False,
+    errors: tuple[type[LoyaltyError], ...] = (),
 ) -> Callable[[Callable[..., BaseModel | Result | TextResult]], Callable[..., Response]]:
     """Declare a route. ``read_only`` marks a POST that computes without writing (a preview).
 
@@ -145,7 +228,11 @@ def endpoint(
 
     ``request_media`` with ``text/csv``: a body labelled ``text/csv`` reaches the handler
     unparsed, as ``raw_body`` (``body`` is None); any other label is parsed as JSON.
-    ``response_media`` other than JSON: the handler answers a ``TextResult``."""
+    ``response_media`` other than JSON: the handler answers a ``TextResult``.
+
+    ``errors``: the domain errors the handler and the services it calls can raise, beyond
+    those implied by the other arguments (``Operation.answers``): the OpenAPI document lists
+    exactly these codes under each status."""
     if auth == "tenant" and scope is None:
         raise ValueError(f"{method} {path}: tenant routes must name a scope")
     if idempotency_key and optional_idempotency_key:
@@ -173,6 +260,7 @@ def endpoint(
                 response_headers=response_headers,
                 large_body=large_body,
                 optional_idempotency_key=optional_idempotency_key,
+                errors=errors,
             )
         )
 
@@ -202,8 +290,8 @@ def endpoint(
                 if body is not None and CSV_MEDIA in request_media and _is_csv(call.headers.get("content-type")):
                     call.raw_body = _within_limit(_raw_body(request), limit)
                 elif body is not None:
-                    call.body = _parse_body(body, _raw_body(request), limit)
-                call.query = _parse_query(query, request.query_params)
+                    call.body = _parse_body(body.load(), _raw_body(request), limit)
+                call.query = _parse_query(query.load() if query is not None else None, request.query_params)
                 result = handler(call, **path_params)
             except LoyaltyError as error:
                 logger.info("request refused", extra={"code": error.code, "operation": handler.__name__})

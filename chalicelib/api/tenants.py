@@ -7,11 +7,16 @@ Where a provisioning queue is configured (deployed stages), a new tenant is answ
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
-from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.api.routing import ApiRequest, endpoint, schemas
+from chalicelib.domain.errors import TenantExists, TenantNotReady
 from chalicelib.domain.tenants import NewTenant
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.tenants import CreatedTenant, CreateTenantRequest, TenantList, TenantOut
 
 bp = Blueprint(__name__)
 TAG = "Tenants (operator)"
@@ -25,17 +30,19 @@ TAG = "Tenants (operator)"
     tag=TAG,
     auth="operator",
     status=201,
-    body=schemas.CreateTenantRequest,
-    response=schemas.CreatedTenant,
+    body=schemas.tenants.CreateTenantRequest,
+    response=schemas.tenants.CreatedTenant,
+    errors=(TenantExists,),
 )
-def create_tenant(request: ApiRequest) -> schemas.CreatedTenant:
-    body: schemas.CreateTenantRequest = request.body
+def create_tenant(request: ApiRequest) -> CreatedTenant:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.tenants import CreatedTenant
+
+    body: CreateTenantRequest = request.body
     created = request.services.tenants.create(
         NewTenant(tenant_id=body.tenant_id, name=body.name, currency=body.currency, timezone=body.timezone)
     )
-    return schemas.CreatedTenant(
-        tenant=presenters.tenant(created.tenant), api_key=presenters.issued_api_key(created.admin_key)
-    )
+    return CreatedTenant(tenant=presenters.tenant(created.tenant), api_key=presenters.issued_api_key(created.admin_key))
 
 
 @endpoint(
@@ -45,18 +52,29 @@ def create_tenant(request: ApiRequest) -> schemas.CreatedTenant:
     summary="List tenants",
     tag=TAG,
     auth="operator",
-    query=schemas.ListQuery,
-    response=schemas.TenantList,
+    query=schemas.common.ListQuery,
+    response=schemas.tenants.TenantList,
 )
-def list_tenants(request: ApiRequest) -> schemas.TenantList:
+def list_tenants(request: ApiRequest) -> TenantList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.tenants import TenantList
+
     page = request.services.tenants.list(limit=request.query.limit, cursor=request.query.cursor)
-    return schemas.TenantList(data=[presenters.tenant(t) for t in page.items], next_cursor=page.next_cursor)
+    return TenantList(data=[presenters.tenant(t) for t in page.items], next_cursor=page.next_cursor)
 
 
 @endpoint(
-    bp, "/tenants/{tenant_id}", "GET", summary="Get a tenant", tag=TAG, auth="operator", response=schemas.TenantOut
+    bp,
+    "/tenants/{tenant_id}",
+    "GET",
+    summary="Get a tenant",
+    tag=TAG,
+    auth="operator",
+    response=schemas.tenants.TenantOut,
 )
-def get_tenant(request: ApiRequest, tenant_id: str) -> schemas.TenantOut:
+def get_tenant(request: ApiRequest, tenant_id: str) -> TenantOut:
+    from chalicelib.api import presenters
+
     return presenters.tenant(request.services.tenants.get(tenant_id))
 
 
@@ -67,9 +85,12 @@ def get_tenant(request: ApiRequest, tenant_id: str) -> schemas.TenantOut:
     summary="Suspend a tenant: its keys get 403",
     tag=TAG,
     auth="operator",
-    response=schemas.TenantOut,
+    response=schemas.tenants.TenantOut,
+    errors=(TenantNotReady,),
 )
-def suspend_tenant(request: ApiRequest, tenant_id: str) -> schemas.TenantOut:
+def suspend_tenant(request: ApiRequest, tenant_id: str) -> TenantOut:
+    from chalicelib.api import presenters
+
     return presenters.tenant(request.services.tenants.suspend(tenant_id))
 
 
@@ -80,7 +101,10 @@ def suspend_tenant(request: ApiRequest, tenant_id: str) -> schemas.TenantOut:
     summary="Resume a suspended tenant",
     tag=TAG,
     auth="operator",
-    response=schemas.TenantOut,
+    response=schemas.tenants.TenantOut,
+    errors=(TenantNotReady,),
 )
-def resume_tenant(request: ApiRequest, tenant_id: str) -> schemas.TenantOut:
+def resume_tenant(request: ApiRequest, tenant_id: str) -> TenantOut:
+    from chalicelib.api import presenters
+
     return presenters.tenant(request.services.tenants.resume(tenant_id))

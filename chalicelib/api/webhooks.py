@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
-from chalicelib.api import presenters, schemas
-from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.api.routing import ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.webhooks import WebhookService
+from chalicelib.domain.errors import WebhookDisabled
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.common import ListQuery
+    from chalicelib.api.schemas.webhooks import (
+        CreatedWebhook,
+        CreateWebhookRequest,
+        DeliveryList,
+        DeliveryOut,
+        UpdateWebhookRequest,
+        WebhookList,
+        WebhookOut,
+    )
+    from chalicelib.domain.webhooks import WebhookService
 
 bp = Blueprint(__name__)
 TAG = "Webhooks"
@@ -27,11 +41,13 @@ def _service(request: ApiRequest) -> WebhookService:
     auth="tenant",
     scope=Scope.ADMIN,
     status=201,
-    body=schemas.CreateWebhookRequest,
-    response=schemas.CreatedWebhook,
+    body=schemas.webhooks.CreateWebhookRequest,
+    response=schemas.webhooks.CreatedWebhook,
 )
-def create_webhook(request: ApiRequest) -> schemas.CreatedWebhook:
-    body: schemas.CreateWebhookRequest = request.body
+def create_webhook(request: ApiRequest) -> CreatedWebhook:
+    from chalicelib.api import presenters
+
+    body: CreateWebhookRequest = request.body
     return presenters.issued_webhook(
         _service(request).create(url=body.url, events=body.events, description=body.description)
     )
@@ -45,10 +61,13 @@ def create_webhook(request: ApiRequest) -> schemas.CreatedWebhook:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=schemas.WebhookList,
+    response=schemas.webhooks.WebhookList,
 )
-def list_webhooks(request: ApiRequest) -> schemas.WebhookList:
-    return schemas.WebhookList(data=[presenters.webhook(w) for w in _service(request).list()])
+def list_webhooks(request: ApiRequest) -> WebhookList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.webhooks import WebhookList
+
+    return WebhookList(data=[presenters.webhook(w) for w in _service(request).list()])
 
 
 @endpoint(
@@ -59,9 +78,11 @@ def list_webhooks(request: ApiRequest) -> schemas.WebhookList:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=schemas.WebhookOut,
+    response=schemas.webhooks.WebhookOut,
 )
-def get_webhook(request: ApiRequest, webhook_id: str) -> schemas.WebhookOut:
+def get_webhook(request: ApiRequest, webhook_id: str) -> WebhookOut:
+    from chalicelib.api import presenters
+
     return presenters.webhook(_service(request).get(webhook_id))
 
 
@@ -73,11 +94,13 @@ def get_webhook(request: ApiRequest, webhook_id: str) -> schemas.WebhookOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    body=schemas.UpdateWebhookRequest,
-    response=schemas.WebhookOut,
+    body=schemas.webhooks.UpdateWebhookRequest,
+    response=schemas.webhooks.WebhookOut,
 )
-def update_webhook(request: ApiRequest, webhook_id: str) -> schemas.WebhookOut:
-    body: schemas.UpdateWebhookRequest = request.body
+def update_webhook(request: ApiRequest, webhook_id: str) -> WebhookOut:
+    from chalicelib.api import presenters
+
+    body: UpdateWebhookRequest = request.body
     sent = body.model_fields_set
     return presenters.webhook(
         _service(request).update(
@@ -99,9 +122,11 @@ def update_webhook(request: ApiRequest, webhook_id: str) -> schemas.WebhookOut:
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=schemas.CreatedWebhook,
+    response=schemas.webhooks.CreatedWebhook,
 )
-def rotate_webhook_secret(request: ApiRequest, webhook_id: str) -> schemas.CreatedWebhook:
+def rotate_webhook_secret(request: ApiRequest, webhook_id: str) -> CreatedWebhook:
+    from chalicelib.api import presenters
+
     return presenters.issued_webhook(_service(request).rotate_secret(webhook_id))
 
 
@@ -113,13 +138,16 @@ def rotate_webhook_secret(request: ApiRequest, webhook_id: str) -> schemas.Creat
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    query=schemas.ListQuery,
-    response=schemas.DeliveryList,
+    query=schemas.common.ListQuery,
+    response=schemas.webhooks.DeliveryList,
 )
-def list_webhook_deliveries(request: ApiRequest, webhook_id: str) -> schemas.DeliveryList:
-    query: schemas.ListQuery = request.query
+def list_webhook_deliveries(request: ApiRequest, webhook_id: str) -> DeliveryList:
+    from chalicelib.api import presenters
+    from chalicelib.api.schemas.webhooks import DeliveryList
+
+    query: ListQuery = request.query
     page = _service(request).deliveries(webhook_id, limit=query.limit, cursor=query.cursor)
-    return schemas.DeliveryList(data=[presenters.delivery(d) for d in page.items], next_cursor=page.next_cursor)
+    return DeliveryList(data=[presenters.delivery(d) for d in page.items], next_cursor=page.next_cursor)
 
 
 @endpoint(
@@ -130,9 +158,11 @@ def list_webhook_deliveries(request: ApiRequest, webhook_id: str) -> schemas.Del
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=schemas.DeliveryOut,
+    response=schemas.webhooks.DeliveryOut,
 )
-def get_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id: str) -> schemas.DeliveryOut:
+def get_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id: str) -> DeliveryOut:
+    from chalicelib.api import presenters
+
     return presenters.delivery(_service(request).delivery(webhook_id, delivery_id))
 
 
@@ -145,9 +175,12 @@ def get_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id: str)
     auth="tenant",
     scope=Scope.ADMIN,
     status=202,
-    response=schemas.DeliveryOut,
+    response=schemas.webhooks.DeliveryOut,
+    errors=(WebhookDisabled,),
 )
-def redeliver_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id: str) -> schemas.DeliveryOut:
+def redeliver_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id: str) -> DeliveryOut:
+    from chalicelib.api import presenters
+
     return presenters.delivery(_service(request).redeliver(webhook_id, delivery_id))
 
 
@@ -159,7 +192,9 @@ def redeliver_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
-    response=schemas.WebhookOut,
+    response=schemas.webhooks.WebhookOut,
 )
-def delete_webhook(request: ApiRequest, webhook_id: str) -> schemas.WebhookOut:
+def delete_webhook(request: ApiRequest, webhook_id: str) -> WebhookOut:
+    from chalicelib.api import presenters
+
     return presenters.webhook(_service(request).delete(webhook_id))

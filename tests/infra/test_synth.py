@@ -874,7 +874,7 @@ def test_a_web_acl_refuses_bodies_over_the_apps_limit_with_the_functions_own_400
     body would fail the integration, a 5xx for bad input."""
     from chalicelib.api.errors import error_body, status_of
     from chalicelib.api.routing import _parse_body, _within_limit
-    from chalicelib.api.schemas import CreateTenantRequest
+    from chalicelib.api.schemas.tenants import CreateTenantRequest
     from chalicelib.domain.errors import InvalidRequest
     from chalicelib.settings import Settings
 

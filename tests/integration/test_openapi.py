@@ -86,6 +86,11 @@ class DocumentedApi:
             media = reply.headers.get("content-type", "").split(";", 1)[0].strip()
             assert media in content, f"{route} answered {media!r}, documented {sorted(content)}: {reply.headers}"
             self.validate(reply.body, content[media]["schema"], f"{route} {reply.status} body")
+            if reply.status >= 400:  # an error body, as validated: its code is one the operation declares
+                codes = documented[str(reply.status)]["x-error-codes"]
+                assert reply.body["error"]["code"] in codes, (
+                    f"{route} answered {reply.status} `{reply.body['error']['code']}`, not among its codes {codes}"
+                )
             documented_headers = documented[str(reply.status)].get("headers", {})
             for name, header in documented_headers.items():
                 if header.get("required"):
@@ -214,7 +219,7 @@ def test_every_declared_operation_is_documented_as_declared(document: dict[str, 
                 if parameter["required"] != op.idempotency_key:
                     problems.append(f"{where}: Idempotency-Key required={parameter['required']}, declared otherwise")
         if op.query is not None:
-            for field_name, info in op.query.model_fields.items():
+            for field_name, info in op.query.load().model_fields.items():
                 name = info.alias or field_name  # the name on the wire ("from" for from_)
                 if ("query", name) not in params:
                     problems.append(f"{where}: query parameter {name} undocumented")

@@ -40,6 +40,30 @@ def test_importing_the_app_builds_no_aws_client_and_reads_no_settings() -> None:
     assert result.stdout.strip().endswith("clean")
 
 
+def test_importing_the_app_registers_routes_and_imports_no_schema_presenter_or_document() -> None:
+    # Given a fresh interpreter, when the app is imported: the routes are there, and the
+    # pydantic schemas, the presenters and the OpenAPI document wait for their first use
+    probe = (
+        "import sys, app; "
+        "print(len(app.app.routes), sorted(m for m in sys.modules if m.startswith("
+        "('chalicelib.api.schemas', 'chalicelib.api.presenters', 'chalicelib.api.openapi'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    routes, loaded = result.stdout.strip().split(" ", 1)
+    assert int(routes) >= 10 and loaded == "[]", result.stdout
+
+
+def test_every_lazily_named_model_resolves() -> None:
+    import app  # noqa: F401  (registers every operation)
+    from chalicelib.api.routing import OPERATIONS
+
+    for op in OPERATIONS:
+        for model in (op.body, op.query, op.response):
+            if model is not None:
+                assert model.load().__name__ == model.name, (op.operation_id, model)
+
+
 DEVELOPER_TOOLS = ("devtools", "devtools.cli", "devtools.bulk_client", "devtools.devserver")
 
 

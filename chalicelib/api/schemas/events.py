@@ -1,0 +1,36 @@
+"""The tenant's event log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from chalicelib.api.schemas.common import Cursor, Limit, Out, Query
+from chalicelib.domain.events import EventType
+
+
+class EventQuery(Query):
+    after: Cursor | None = Field(default=None, description="The next_cursor of the previous read.")
+    type: EventType | None = Field(default=None, description="Only events of this type.")
+    limit: Limit = 100
+
+
+class EventOut(Out):
+    id: str = Field(examples=["evt_01JD0000000000000000000000"])
+    type: EventType
+    member_id: str
+    created_at: datetime
+    data: dict[str, Any] = Field(
+        description=(
+            "points.* (but expiring_soon): the ledger transaction; member.created: the member's id, external id "
+            "and creation time; points.expiring_soon: points, expires_at, expiry_date (local); member.birthday: "
+            "birthday, bonus_points, bonus_transaction_id. The last two only for members with marketing consent."
+        )
+    )
+
+
+class EventList(Out):
+    data: list[EventOut]
+    next_cursor: str = Field(description="Poll again with after=next_cursor; events appear about 5 s after commit.")

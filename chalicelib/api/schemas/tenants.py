@@ -1,0 +1,81 @@
+"""Tenants (operator routes) and the caller's own tenant and key (`/me`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, StringConstraints, field_validator
+
+from chalicelib.api.schemas.access import CreatedApiKey
+from chalicelib.api.schemas.common import Name, Out, StrictRequest
+from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.tenants import TENANT_ID_MAX_LENGTH, TENANT_ID_MIN_LENGTH, TENANT_ID_PATTERN, TenantStatus
+
+
+class CreateTenantRequest(StrictRequest):
+    tenant_id: Annotated[
+        str,
+        StringConstraints(
+            min_length=TENANT_ID_MIN_LENGTH, max_length=TENANT_ID_MAX_LENGTH, pattern=TENANT_ID_PATTERN.pattern
+        ),
+    ] = Field(description="Slug naming the brand: 3-32 lowercase letters, digits and inner hyphens.", examples=["acme"])
+    name: Name
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = Field(examples=["EUR"])
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(examples=["Europe/Helsinki"])
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not an IANA time zone") from None
+        return value
+
+
+class ProvisioningFailureOut(Out):
+    attempts: int = Field(description="Failed attempts at provisioning the tenant's table; each is retried.")
+    error: str = Field(
+        description="The last failure, e.g. DynamoDB's table limits.",
+        examples=["retry_later: DynamoDB refuses table operations for now (...)"],
+    )
+    at: datetime
+
+
+class TenantOut(Out):
+    tenant_id: str
+    name: str
+    currency: str
+    timezone: str
+    status: TenantStatus = Field(
+        description="provisioning (its table is being created: its keys get 409 tenant_not_ready), "
+        "then active; suspended by the operator."
+    )
+    created_at: datetime
+    updated_at: datetime
+    provisioning_failure: ProvisioningFailureOut | None = Field(
+        description="While provisioning keeps failing (it is retried), the last failure; null otherwise."
+    )
+
+
+class TenantList(Out):
+    data: list[TenantOut]
+    next_cursor: str | None
+
+
+class CreatedTenant(Out):
+    tenant: TenantOut
+    api_key: CreatedApiKey
+
+
+class CallerKey(Out):
+    id: str
+    name: str
+    scopes: list[Scope]
+
+
+class Me(Out):
+    tenant: TenantOut
+    api_key: CallerKey
