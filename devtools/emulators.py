@@ -75,8 +75,11 @@ def wait_until_listing(
 class DynamoDBLocal:
     """One DynamoDB Local JVM on a loopback port: in memory, or kept under ``data_dir``."""
 
-    def __init__(self, data_dir: Path | None = None, port: int = 0, root: Path = ROOT) -> None:
+    def __init__(
+        self, data_dir: Path | None = None, port: int = 0, root: Path = ROOT, jvm_options: tuple[str, ...] = ()
+    ) -> None:
         self.data_dir = data_dir
+        self.jvm_options = jvm_options
         self.port = port or free_port()
         self._root = root
         self._process: subprocess.Popen[bytes] | None = None
@@ -99,6 +102,15 @@ class DynamoDBLocal:
         return None
 
     def start(self) -> DynamoDBLocal:
+        """Launch it and wait until it answers."""
+        self.launch()
+        self.wait_until_ready()
+        return self
+
+    def launch(self) -> DynamoDBLocal:
+        """Launch the JVM and return at once: :meth:`wait_until_ready` before the first request.
+        Call it from the main thread: Linux's parent-death signal follows the thread that
+        started the child."""
         reason = self.unavailable(self._root)
         if reason is not None:
             raise EmulatorUnavailable(reason)
@@ -113,6 +125,7 @@ class DynamoDBLocal:
         self._process = subprocess.Popen(
             [
                 java,
+                *self.jvm_options,
                 f"-Djava.library.path={jar_dir / 'DynamoDBLocal_lib'}",
                 "-jar",
                 str(jar_dir / "DynamoDBLocal.jar"),
@@ -127,12 +140,14 @@ class DynamoDBLocal:
             start_new_session=True,  # Ctrl-C reaches the process that started it, which stops it in order
             preexec_fn=dies_with_parent,
         )
+        return self
+
+    def wait_until_ready(self) -> None:
         try:
             wait_until_listing(self.endpoint, self._process)
         except BaseException:
             self.stop()
             raise
-        return self
 
     def stop(self) -> None:
         process, self._process = self._process, None
