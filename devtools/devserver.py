@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -60,12 +61,10 @@ def unrouted_answer(routes: dict[str, dict[str, Any]], method: str, path: str) -
     """The 404 or 405 answer (a Lambda proxy response) for a request that no route takes, or
     None when one does. ``routes``: the app's, by path pattern then method. OPTIONS on a known
     path is left to Chalice (CORS preflight)."""
-    from chalice.local import RouteMatcher
-
     from chalicelib.api.errors import JSON_HEADERS, error_body
 
     try:
-        resource = RouteMatcher(list(routes)).match_route(path).route
+        resource = _route_matcher(tuple(routes)).match_route(path).route
     except ValueError:
         body = error_body("not_found", "no route matches this path")
         return _proxy_response(404, dict(JSON_HEADERS), body, head=method == "HEAD")
@@ -76,12 +75,20 @@ def unrouted_answer(routes: dict[str, dict[str, Any]], method: str, path: str) -
     return _proxy_response(405, {**JSON_HEADERS, "Allow": ", ".join(allowed)}, body, head=method == "HEAD")
 
 
+@functools.lru_cache(maxsize=4)
+def _route_matcher(patterns: tuple[str, ...]) -> Any:
+    """Chalice's own matcher (the one its local gateway uses), built once per set of routes."""
+    from chalice.local import RouteMatcher
+
+    return RouteMatcher(list(patterns))
+
+
 def _proxy_response(status: int, headers: dict[str, str], body: dict[str, Any], *, head: bool) -> dict[str, Any]:
     return {
         "statusCode": status,
         "headers": headers,
         "multiValueHeaders": {},
-        "body": None if head else json.dumps(body),
+        "body": None if head else json.dumps(body, separators=(",", ":")),
     }
 
 

@@ -157,7 +157,7 @@ _WORK_RECORDS: dict[str, tuple[str, ...]] = {
     "job run": ("counts",),
     "webhooks dispatched": ("events", "deliveries", "sent", "succeeded", "failed_attempts", "given_up", "disabled"),
     "events published": ("published",),
-    "import run": (),
+    "import run": ("import_id", "status", "processed", "total_rows"),
 }
 
 
@@ -186,7 +186,9 @@ class JobLog(logging.Handler):
             tenant = getattr(record, "tenant_id", None)
             where = f"{tenant} " if tenant else ""
             if record.levelno >= logging.WARNING:
-                parts.append(f"{where}{record.levelname.lower()}: {message}")
+                error = record.exc_info[1] if record.exc_info else None
+                cause = f" ({type(error).__name__}: {error})" if error is not None else ""
+                parts.append(f"{where}{record.levelname.lower()}: {message}{cause}")
                 continue
             if message not in _WORK_RECORDS:
                 continue
@@ -195,10 +197,7 @@ class JobLog(logging.Handler):
                 if counts:
                     parts.append(where + " ".join(f"{k}={v}" for k, v in counts.items()))
                 continue
-            fields = _WORK_RECORDS[message] or tuple(
-                k for k in ("import_id", "status", "imported", "failed") if hasattr(record, k)
-            )
-            values = " ".join(f"{k}={getattr(record, k)}" for k in fields if getattr(record, k, None))
+            values = " ".join(f"{k}={getattr(record, k)}" for k in _WORK_RECORDS[message] if getattr(record, k, None))
             parts.append(f"{where}{message}" + (f" {values}" if values else ""))
         return f"{job}: " + "; ".join(parts) if parts else None
 

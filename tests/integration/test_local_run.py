@@ -1,7 +1,7 @@
 """``make run`` (``python -m devtools.cli run-local``) as a developer meets it: on DynamoDB Local,
 with its data in a folder, a brand created before a restart works after it, and so does the
 signing secret of its webhook; SIGTERM stops every process it started; a path or method that no
-route takes answers in the API's error shape.
+route takes answers 404 or 405 in the API's error shape.
 """
 
 from __future__ import annotations
@@ -157,5 +157,10 @@ def test_a_brand_its_keys_and_its_webhook_secret_outlive_a_restart(tmp_path: Pat
                 "error": {"code": "not_found", "message": "no route matches this path", "details": {}}
             }
             assert acme_key not in unknown.text
+            # and a method its route does not take, 405 naming those it does
+            refused = second.call("PUT", "/v1/members", acme_key)
+            assert refused.status_code == 405 and refused.headers["Allow"] == "GET, POST"
+            assert refused.json()["error"]["code"] == "method_not_allowed"
+            assert acme_key not in refused.text
             stop_with_sigterm(second)
     assert "Traceback" not in first.log.read_text() + second.log.read_text()

@@ -87,11 +87,11 @@ def test_a_job_run_that_did_something_says_it_in_one_line() -> None:
         _record("job run", tenant_id="demo", counts={"expired": 3, "members": 0}),
         _record("job run", tenant_id="acme", counts={"expired": 0}),
         _record("webhooks dispatched", tenant_id="acme", events=2, deliveries=2, sent=2, succeeded=1, due=1),
-        _record("job unit failed", logging.ERROR, tenant_id="shop"),
+        _record("job unit failed", logging.ERROR, tenant_id="shop", exc_info=(ValueError, ValueError("bad"), None)),
     ]
     assert JobLog.summary("expire-points", records) == (
         "expire-points: demo expired=3; acme webhooks dispatched events=2 deliveries=2 sent=2 succeeded=1; "
-        "shop error: job unit failed"
+        "shop error: job unit failed (ValueError: bad)"
     )
 
 
