@@ -255,6 +255,10 @@ def run_schedules(every_seconds: float, webhooks_every_seconds: float, stop: thr
 # --- the run ----------------------------------------------------------------------------------
 
 
+class LocalRunError(RuntimeError):
+    """The run cannot start: the message says why and what to do."""
+
+
 def _port_in_use(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -278,14 +282,10 @@ def _wait_until_healthy(base_url: str, server: subprocess.Popen[bytes], timeout:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         if server.poll() is not None:
-            raise RuntimeError(f"chalice local exited with {server.returncode}")
+            raise LocalRunError(f"chalice local exited with {server.returncode} (its output is above)")
         if time.monotonic() > deadline:
-            raise RuntimeError(f"chalice local did not answer within {timeout:g}s")
+            raise LocalRunError(f"chalice local did not answer within {timeout:g}s")
         time.sleep(0.2)
-
-
-class LocalRunError(RuntimeError):
-    """The run cannot start: the message says why and what to do."""
 
 
 @dataclass
@@ -302,11 +302,11 @@ class LocalRun:
     operator_key: str = ""
     admin_key: str = ""
     member_ids: list[str] = field(default_factory=list)
-    _database: DynamoDBLocal | None = None
-    _moto: Any = None
-    _server: subprocess.Popen[bytes] | None = None
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _scheduler: threading.Thread | None = None
+    _database: DynamoDBLocal | None = field(default=None, init=False, repr=False)
+    _moto: Any = field(default=None, init=False, repr=False)
+    _server: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _scheduler: threading.Thread | None = field(default=None, init=False, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -372,7 +372,10 @@ class LocalRun:
         import chalicelib.services  # noqa: F401 (imported while the JVM starts: the seeding needs it)
 
         if self._database is not None:
-            self._database.wait_until_ready()
+            try:
+                self._database.wait_until_ready()
+            except RuntimeError as failed:
+                raise LocalRunError(f"DynamoDB Local did not start on {self.data_dir / 'dynamodb'}: {failed}") from None
         self.admin_key, self.member_ids = seed_demo(saved.get("admin_key"))
         if self.kept:
             self._save_keys()
