@@ -1,6 +1,6 @@
 """Command line for local work: `python -m devtools.cli --help`.
 
-Developer tooling, not part of the Lambda bundle; its tools (typer, rich, moto) are dev dependencies.
+Developer tooling, not part of the Lambda bundle; its tools (typer, rich, moto) are in requirements-run.txt.
 """
 
 from __future__ import annotations
