@@ -1,27 +1,51 @@
-# Two commands do everything: `make run` and `make test`. Both install what is missing.
+# Two commands do everything: `make run` and `make test`. Both install what is missing: `make run`
+# only what serving needs (requirements-run.txt, npm's DynamoDB Local); `make test`, `make synth` and
+# `make deploy` everything (requirements-dev.txt with the CDK app, the CDK CLI).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
+#: make run's data (DynamoDB Local's tables, the local KMS key, the demo keys); make reset wipes it.
+LOYALTY_LOCAL_DATA ?= .local
+NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: install run test bench soak lint clean synth deploy docs docs-serve
+.PHONY: install run reset test bench soak lint clean synth deploy docs docs-serve
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt infra/requirements.txt
+$(VENV)/.run-installed: requirements.txt requirements-run.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "pip>=24,<26.3"  # chalice 1.34 packages with pip and requires <26.3
+	$(PY) -m pip install --quiet -r requirements-run.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .  # the `loyalty` command in .venv/bin
+	touch $@
+
+$(VENV)/.installed: requirements.txt requirements-run.txt requirements-dev.txt infra/requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet "pip>=24,<26.3"
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@ $(VENV)/.run-installed
+
+# npm ci empties node_modules first: each stamp is written after it, and the full install writes both.
+node_modules/.run-installed: package.json package-lock.json
+	$(NPM_CI) --omit=dev
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-	touch $@
+	$(NPM_CI)
+	touch $@ node_modules/.run-installed
 
 install: $(VENV)/.installed node_modules/.installed
 
-## Start the API on http://127.0.0.1:$(PORT) on an embedded moto server, seeded with a demo brand.
-run: install
-	PORT=$(PORT) $(PY) -m devtools.cli run-local
+## Serve the API on http://127.0.0.1:$(PORT) (chalice local on DynamoDB Local, its data under
+## $(LOYALTY_LOCAL_DATA)/, seeded with a demo brand). Ctrl-C or SIGTERM stops everything it started.
+run: $(VENV)/.run-installed node_modules/.run-installed
+	PORT=$(PORT) $(PY) -m devtools.cli run-local --data-dir "$(LOYALTY_LOCAL_DATA)"
+
+## Forget make run's data: the brands, members and keys it kept.
+reset:
+	@test -n "$(LOYALTY_LOCAL_DATA)" && test "$(LOYALTY_LOCAL_DATA)" != "/"
+	rm -rf -- "$(LOYALTY_LOCAL_DATA)"
 
 ## The static checks (ruff, the import contracts, mypy), then the whole suite: unit, HTTP integration
 ## on moto and on DynamoDB Local, concurrency.

