@@ -442,6 +442,7 @@ class LocalRun:
             f"Demo key   {self.admin_key}   (brand '{DEMO_TENANT}', admin)",
             f"Operator   {self.operator_key}   (creates brands: POST /v1/tenants)",
             f"Try        curl -s {base}/members/{member}/balance {auth}",
+            "CLI        .venv/bin/loyalty --help   (LOYALTY_API_KEY=<a key>; the URL defaults to this API)",
             f"Data       {data}",
             "Docs       make docs-serve",
             "Stop       Ctrl-C",
