@@ -135,7 +135,8 @@ class ItemMaker:
         from chalicelib.domain.expiry import Lot
         from chalicelib.domain.ledger import Balance
         from chalicelib.domain.members import Member
-        from chalicelib.persistence.tenant_data import _to_balance_item, _to_lot_item, _to_member_item
+        from chalicelib.persistence.ledger import _to_balance_item, _to_lot_item
+        from chalicelib.persistence.members import _to_member_item
 
         lot = Lot(
             lot_id=lot_id,
@@ -326,7 +327,7 @@ def run_job(platform: Any, tenant_id: str, as_of: datetime) -> tuple[Any, float]
 def due_lots(platform: Any, tenant_id: str, as_of: datetime) -> list[tuple[str, str]]:
     """What the app's own ``LedgerRepository.due_lots`` returns."""
     from chalicelib.persistence.factory import tenant_models
-    from chalicelib.persistence.tenant_data import LedgerRepository
+    from chalicelib.persistence.ledger import LedgerRepository
 
     models = tenant_models(tenant_id, platform.settings.tenant_table_name(tenant_id), platform.connection)
     return list(LedgerRepository(models).due_lots(as_of))
@@ -337,7 +338,7 @@ def emulator_latency(client: Any, tenants: list[Seeded], rounds: int = 150) -> d
     moments, same machine load): a consistent GetItem of a balance, and a TransactWriteItems
     that only checks one (no change). Separates the emulator's own dependence on table size
     from what the job does."""
-    from chalicelib.persistence.tenant_data import BALANCE, member_pk
+    from chalicelib.persistence.index_keys import BALANCE, member_pk
 
     rng = random.Random(7)
     samples: dict[str, dict[str, list[float]]] = {
@@ -491,7 +492,7 @@ def verify(
     """After a run: the lots of ``expired_kinds`` members expired exactly once, every other
     member's balance and lot exactly as seeded, nothing left due."""
     from bench.units import item_kind
-    from chalicelib.persistence.tenant_data import BALANCE, ledger_partition, ledger_pk, lot_sk, member_pk
+    from chalicelib.persistence.index_keys import BALANCE, ledger_partition, ledger_pk, lot_sk, member_pk
 
     items = scan_table(client, seeded.table)
     by_key = {(i["pk"]["S"], i["sk"]["S"]): i for i in items}

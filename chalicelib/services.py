@@ -30,19 +30,17 @@ from chalicelib.domain.steps import movement_steps
 from chalicelib.domain.tenants import TenantService
 from chalicelib.domain.tiers import TierReviewJob, TierService
 from chalicelib.persistence.control import ApiKeyRepository, TenantRepository
+from chalicelib.persistence.events import EventRepository
 from chalicelib.persistence.factory import ConnectionConfig, ControlModels, clear_caches, control_models, tenant_models
+from chalicelib.persistence.jobs import JobRunRepository
+from chalicelib.persistence.ledger import LedgerRepository
+from chalicelib.persistence.members import MemberRepository
+from chalicelib.persistence.notifications import NoticeRepository
+from chalicelib.persistence.program import ProgramRepository
 from chalicelib.persistence.provisioning import InProcessProvisioningQueue, SqsProvisioningQueue, TableProvisioner
 from chalicelib.persistence.referrals import ReferralProgramRepository, ReferralRepository
 from chalicelib.persistence.rewards import RewardRepository
-from chalicelib.persistence.tenant_data import (
-    EventRepository,
-    JobRunRepository,
-    LedgerRepository,
-    MemberRepository,
-    NoticeRepository,
-    ProgramRepository,
-    RuleRepository,
-)
+from chalicelib.persistence.rules import RuleRepository
 from chalicelib.persistence.tiers import TierProgramRepository
 from chalicelib.settings import Settings, get_settings, reset_settings
 

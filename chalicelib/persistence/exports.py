@@ -6,7 +6,8 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from chalicelib.persistence.errors import translate_transient
-from chalicelib.persistence.tenant_data import BALANCE, _to_balance, _to_entry, feed_partition_of_day, member_pk
+from chalicelib.persistence.index_keys import BALANCE, feed_partition_of_day, member_pk
+from chalicelib.persistence.ledger import _to_balance, _to_entry
 
 if TYPE_CHECKING:
     from chalicelib.domain.ledger import Balance, LedgerEntry

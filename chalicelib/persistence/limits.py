@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from pynamodb.expressions.update import Action
     from pynamodb.models import Model
 
+    from chalicelib.persistence.factory import TenantModels
+
 KB = 1024
 MB = 1024 * KB
 
@@ -306,3 +308,8 @@ class GuardedTransactWrite(TransactWrite):
     def _commit(self) -> Any:
         check_transaction(self.transact_items())
         return super()._commit()
+
+
+def _transaction(models: TenantModels) -> GuardedTransactWrite:
+    """A transaction that checks DynamoDB's limits (100 items, 4 MB, ...) before it is sent."""
+    return GuardedTransactWrite(connection=models.balance._get_connection().connection)

@@ -15,8 +15,8 @@ from pynamodb.exceptions import PutError
 from chalicelib.domain.partners import Partner
 from chalicelib.persistence.errors import response_code, translate_transient
 from chalicelib.persistence.factory import TenantModels
+from chalicelib.persistence.ledger import _COUNTER_PREFIX
 from chalicelib.persistence.models import PartnerItem
-from chalicelib.persistence.tenant_data import _COUNTER_PREFIX
 
 _PK = "PARTNERS"
 _SK_PREFIX = "PARTNER#"

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 _REWARDS = "REWARDS"
 _REWARD_SK = "#REWARD"
 _COUPON_SK = "#COUPON"
-_COUNTER_PREFIX = "COUNTER#"  # the ledger's counters (chalicelib.persistence.tenant_data)
+_COUNTER_PREFIX = "COUNTER#"  # the ledger's counters (chalicelib.persistence.ledger)
 _INDEX_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")
 #: BatchGetItem reads at most 100 keys per request.
 _BATCH_GET = 100
