@@ -7,8 +7,8 @@ each of ``due`` members. Every other member has a balance and one lot expiring a
 cost follows the due work, not the size of the tenant, so the two run times are close.
 
 Seeding writes the items directly (BatchWriteItem) rather than through the API: exactly
-the items the app writes, made by its own mapping functions (``_to_balance_item``,
-``_to_lot_item``, ``_to_member_item``; see :class:`ItemMaker`).
+the items the app writes, made by its own mapping functions (``to_balance_item``,
+``to_lot_item``, ``to_member_item``; see :class:`ItemMaker`).
 
 Request units come from a separate *probe*: ``probe`` extra members per tenant whose lots
 expired 30 days before ``AS_OF`` are expired first by the same job (``jobs.run`` at the
@@ -105,7 +105,7 @@ EXPIRES_AT = {DUE: DUE_AT, PROBE: PROBE_DUE_AT, LATER: LATER_AT}
 class ItemMaker:
     """Serialized items exactly as the app's mapping functions build them, fast.
 
-    The app's functions (``_to_balance_item``, ``_to_lot_item``, ``_to_member_item``) build
+    The app's functions (``to_balance_item``, ``to_lot_item``, ``to_member_item``) build
     one template member per (kind of lot, due-index shard); every seeded member's items are
     the template's with the template's member and lot ULIDs replaced by its own (ids are
     prefixed ULIDs, and the shard depends only on the member id, via ``due_shard``).
@@ -135,8 +135,8 @@ class ItemMaker:
         from chalicelib.domain.expiry import Lot
         from chalicelib.domain.ledger import Balance
         from chalicelib.domain.members import Member
-        from chalicelib.persistence.ledger import _to_balance_item, _to_lot_item
-        from chalicelib.persistence.members import _to_member_item
+        from chalicelib.persistence.ledger import to_balance_item, to_lot_item
+        from chalicelib.persistence.members import to_member_item
 
         lot = Lot(
             lot_id=lot_id,
@@ -149,7 +149,7 @@ class ItemMaker:
         opening = Balance.opening(member_id, EARNED_AT)
         # What one earn of POINTS under an expiry policy leaves: version 1, one lot.
         balance = opening.apply(_earn(), POINTS, EARNED_AT).with_lots((lot,))
-        items = [_to_balance_item(self._models, balance).serialize(), _to_lot_item(self._models, lot).serialize()]
+        items = [to_balance_item(self._models, balance).serialize(), to_lot_item(self._models, lot).serialize()]
         if self._profiles:
             member = Member(
                 member_id=member_id,
@@ -161,7 +161,7 @@ class ItemMaker:
                 created_at=EARNED_AT,
                 updated_at=EARNED_AT,
             )
-            items.append(_to_member_item(self._models, member).serialize())
+            items.append(to_member_item(self._models, member).serialize())
         return items
 
     def fast(self, kind: str, member_id: str, lot_id: str) -> list[dict[str, Any]]:

@@ -9,13 +9,10 @@ from chalicelib.persistence.errors import (
     translate_transient,
 )
 from chalicelib.persistence.factory import TenantModels
-from chalicelib.persistence.index_keys import (
-    _NOTICE,
-    PROFILE,
-)
-from chalicelib.persistence.ledger import _to_entry
-from chalicelib.persistence.members import _to_member
-from chalicelib.persistence.notifications import _to_notice
+from chalicelib.persistence.index_keys import NOTICE_SK, PROFILE, feed_partition_of_day
+from chalicelib.persistence.ledger import to_entry
+from chalicelib.persistence.members import to_member
+from chalicelib.persistence.notifications import to_notice
 
 
 class EventRepository:
@@ -29,16 +26,16 @@ class EventRepository:
         condition = ledger.gsi3sk.between(after, upper) if after else ledger.gsi3sk <= upper
         with translate_transient():
             raw = ledger._get_connection().query(
-                f"EVENTS#{day.isoformat()}", range_key_condition=condition, index_name="feed", limit=limit + 1
+                feed_partition_of_day(day), range_key_condition=condition, index_name="feed", limit=limit + 1
             )
         events = []
         for data in raw.get("Items", []):
             if data.get("gsi3sk", {}).get("S") == after:
                 continue  # between() is inclusive
             if data["sk"]["S"] == PROFILE:
-                events.append(Event.of_member(_to_member(member.from_raw_data(data))))
-            elif data["sk"]["S"] == _NOTICE:
-                events.append(Event.of_notice(_to_notice(self._models.notice.from_raw_data(data))))
+                events.append(Event.of_member(to_member(member.from_raw_data(data))))
+            elif data["sk"]["S"] == NOTICE_SK:
+                events.append(Event.of_notice(to_notice(self._models.notice.from_raw_data(data))))
             else:
-                events.append(Event.of_entry(_to_entry(ledger.from_raw_data(data))))
+                events.append(Event.of_entry(to_entry(ledger.from_raw_data(data))))
         return events[:limit]

@@ -25,8 +25,8 @@ def due_shard(member_id: str) -> int:
     return int(hashlib.sha256(member_id.encode()).hexdigest()[:8], 16) % DUE_SHARDS
 
 
-_MEMBERS = "MEMBERS"
-_INDEX_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")
+MEMBERS_PARTITION = "MEMBERS"
+GSI1_KEY_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")
 PROFILE = "#PROFILE"
 BALANCE = "#BALANCE"
 
@@ -35,25 +35,28 @@ def member_pk(member_id: str) -> str:
     return f"MEMBER#{member_id}"
 
 
-_LEDGER_PREFIX = "LEDGER#"
-_LEDGER_PARTITION = ("MEMBER#", "#LEDGER")
+LEDGER_PREFIX = "LEDGER#"
+LEDGER_PARTITION = ("MEMBER#", "#LEDGER")
 
 
 def ledger_pk(idempotency_key: str) -> str:
-    return f"{_LEDGER_PREFIX}{idempotency_key}"
+    return f"{LEDGER_PREFIX}{idempotency_key}"
 
 
 def ledger_partition(member_id: str) -> str:
-    return f"{_LEDGER_PARTITION[0]}{member_id}{_LEDGER_PARTITION[1]}"
+    return f"{LEDGER_PARTITION[0]}{member_id}{LEDGER_PARTITION[1]}"
 
 
 LOT_PREFIX = "LOT#"
-_JOB_RUNS = "JOBRUNS"
-_DUE_PREFIX = "EXPIRES#"
-_MATURES_PREFIX = "MATURES#"
-_BIRTHDAY_PREFIX = "BIRTHDAY#"
-_NOTICE = "#NOTICE"
-_RULE_PREFIX = "RULE#"
+JOB_RUNS_PARTITION = "JOBRUNS"
+DUE_PREFIX = "EXPIRES#"
+MATURES_PREFIX = "MATURES#"
+BIRTHDAY_PREFIX = "BIRTHDAY#"
+NOTICE_SK = "#NOTICE"
+RULE_PREFIX = "RULE#"
+#: The ledger's counters (limits per member and period, caps, stock): one item each.
+COUNTER_PREFIX = "COUNTER#"
+COUNTER_SK = "#COUNTER"
 
 
 def lot_sk(lot_id: str) -> str:
@@ -68,6 +71,11 @@ def feed_partition_of_day(day: date) -> str:
     return f"EVENTS#{day.isoformat()}"
 
 
+def notice_pk(notice_type: str, member_id: str, subject: str) -> str:
+    """A notice is written once per type, member and subject: its key says so."""
+    return f"NOTICE#{notice_type}#{member_id}#{subject}"
+
+
 def external_id_pk(external_id: str) -> str:
     return f"EXTID#{external_id}"
 
@@ -79,5 +87,5 @@ def enrolment_pk(idempotency_key: str) -> str:
     return f"ENROLREQ#{idempotency_key}"
 
 
-def _index_key(item: MemberItem | LedgerItem) -> dict[str, str]:
+def gsi1_key(item: MemberItem | LedgerItem) -> dict[str, str]:
     return {"pk": item.pk, "sk": item.sk, "gsi1pk": item.gsi1pk or "", "gsi1sk": item.gsi1sk or ""}

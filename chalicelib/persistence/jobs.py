@@ -11,7 +11,7 @@ from chalicelib.persistence.errors import (
 )
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.index_keys import (
-    _JOB_RUNS,
+    JOB_RUNS_PARTITION,
 )
 from chalicelib.persistence.models import (
     JobRunItem,
@@ -26,7 +26,7 @@ class JobRunRepository:
     def put(self, run: JobRun) -> None:
         with translate_transient():
             self._models.job_run(
-                pk=_JOB_RUNS,
+                pk=JOB_RUNS_PARTITION,
                 sk=run.run_id,
                 job=str(run.job),
                 as_of=run.as_of,
@@ -38,10 +38,10 @@ class JobRunRepository:
             ).save()
 
     def list(self, *, limit: int, cursor: str | None) -> Page[JobRun]:
-        start = decode_cursor(cursor, fields=("pk", "sk"), partition=("pk", _JOB_RUNS)) if cursor else None
+        start = decode_cursor(cursor, fields=("pk", "sk"), partition=("pk", JOB_RUNS_PARTITION)) if cursor else None
         with translate_transient():
             rows = self._models.job_run.query(
-                _JOB_RUNS, scan_index_forward=False, limit=limit + 1, last_evaluated_key=start
+                JOB_RUNS_PARTITION, scan_index_forward=False, limit=limit + 1, last_evaluated_key=start
             )
             return paginate(
                 rows,

@@ -26,35 +26,35 @@ from chalicelib.persistence.errors import (
 )
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.index_keys import (
-    _DUE_PREFIX,
-    _INDEX_FIELDS,
-    _LEDGER_PARTITION,
-    _LEDGER_PREFIX,
-    _MATURES_PREFIX,
     BALANCE,
+    COUNTER_PREFIX,
+    COUNTER_SK,
+    DUE_PREFIX,
     DUE_SHARDS,
+    GSI1_KEY_FIELDS,
+    LEDGER_PARTITION,
+    LEDGER_PREFIX,
     LOT_PREFIX,
-    _index_key,
+    MATURES_PREFIX,
     due_shard,
     feed_partition,
+    gsi1_key,
     ledger_partition,
     ledger_pk,
     lot_sk,
     member_pk,
+    sortable,
 )
-from chalicelib.persistence.index_keys import sortable as _sortable
-from chalicelib.persistence.limits import _transaction
+from chalicelib.persistence.limits import guarded_transaction
 from chalicelib.persistence.models import (
     BalanceItem,
     LedgerItem,
     LotItem,
 )
-from chalicelib.persistence.movement_writes import COUNTER_PREFIX, in_order, writer_of
+from chalicelib.persistence.movement_writes import in_order, writer_of
 from chalicelib.persistence.pagination import decode_cursor, paginate
 from chalicelib.persistence.plans import decode_grant
 from chalicelib.persistence.tiers import TIER_REVIEW_PREFIX, add_tier_write, tier_unchanged
-
-_COUNTER_PREFIX = COUNTER_PREFIX
 
 
 class LedgerRepository:
@@ -67,7 +67,7 @@ class LedgerRepository:
                 item = self._models.balance.get(member_pk(member_id), BALANCE, consistent_read=consistent)
             except DoesNotExist:
                 return None
-        return _to_balance(item)
+        return to_balance(item)
 
     def get_lots(self, member_id: str, *, consistent: bool) -> list[Lot]:
         with translate_transient():
@@ -117,9 +117,9 @@ class LedgerRepository:
             *(action for write, writer in ordered for action in writer.balance_actions(balance, write, new)),
         ]
         try:
-            with translate_transient(), _transaction(models) as tx:
+            with translate_transient(), guarded_transaction(models) as tx:
                 for entry in entries:
-                    tx.save(_to_ledger_item(models, entry), condition=models.ledger.pk.does_not_exist(), label=entry)
+                    tx.save(to_ledger_item(models, entry), condition=models.ledger.pk.does_not_exist(), label=entry)
                 tx.update(
                     balance(pk=member_pk(member_id), sk=BALANCE),
                     actions=actions,
@@ -129,9 +129,9 @@ class LedgerRepository:
                 for write, writer in before_lots:
                     writer.add(models, tx, write, entries)
                 for created in lots.created:
-                    tx.save(_to_lot_item(models, created), condition=lot.pk.does_not_exist())
+                    tx.save(to_lot_item(models, created), condition=lot.pk.does_not_exist())
                 for changed in lots.updated:  # whole item: its index keys may move (pending -> expiring)
-                    tx.save(_to_lot_item(models, changed), condition=lot.pk.exists())
+                    tx.save(to_lot_item(models, changed), condition=lot.pk.exists())
                 for gone in lots.deleted:
                     tx.delete(lot(pk=member_pk(member_id), sk=lot_sk(gone.lot_id)), condition=lot.pk.exists())
                 for write, writer in ordered:
@@ -158,7 +158,7 @@ class LedgerRepository:
         models = self._models
         balance = models.balance
         try:
-            with translate_transient(), _transaction(models) as tx:
+            with translate_transient(), guarded_transaction(models) as tx:
                 tx.update(
                     balance(pk=member_pk(previous.member_id), sk=BALANCE),
                     actions=_tier_actions(balance, new),
@@ -175,7 +175,7 @@ class LedgerRepository:
 
     def due_tier_reviews(self, as_of: datetime) -> Iterator[str]:
         index = self._models.tier_review.gsi2
-        upper = f"{_sortable(as_of)}#~"
+        upper = f"{sortable(as_of)}#~"
         for shard in range(DUE_SHARDS):
             with translate_transient():
                 for row in index.query(f"{TIER_REVIEW_PREFIX}{shard}", self._models.tier_review.gsi2sk <= upper):
@@ -184,7 +184,7 @@ class LedgerRepository:
     def get_counter(self, name: str) -> int:
         with translate_transient():
             try:
-                item = self._models.counter.get(f"{_COUNTER_PREFIX}{name}", "#COUNTER", consistent_read=True)
+                item = self._models.counter.get(f"{COUNTER_PREFIX}{name}", COUNTER_SK, consistent_read=True)
             except DoesNotExist:
                 return 0
         return int(item.value or 0)
@@ -192,8 +192,8 @@ class LedgerRepository:
     def due_lots(self, as_of: datetime, *, maturity: bool = False) -> Iterator[tuple[str, str]]:
         """(member, lot id) of due lots, and (member, ``LAPSE``) of inactive balances."""
         index = self._models.lot.gsi2
-        prefix = _MATURES_PREFIX if maturity else _DUE_PREFIX
-        upper = f"{_sortable(as_of)}#~"  # '~' sorts after every member and lot id
+        prefix = MATURES_PREFIX if maturity else DUE_PREFIX
+        upper = f"{sortable(as_of)}#~"  # '~' sorts after every member and lot id
         for shard in range(DUE_SHARDS):
             with translate_transient():
                 for row in index.query(f"{prefix}{shard}", self._models.lot.gsi2sk <= upper):
@@ -206,7 +206,7 @@ class LedgerRepository:
         ledger = self._models.ledger
         with translate_transient():
             rows = ledger.gsi1.query(ledger_partition(member_id), filter_condition=ledger.reference == reference)
-            return [_to_entry(row) for row in rows]
+            return [to_entry(row) for row in rows]
 
     def get_entry(self, idempotency_key: str) -> LedgerEntry | None:
         with translate_transient():
@@ -214,16 +214,16 @@ class LedgerRepository:
                 item = self._models.ledger.get(ledger_pk(idempotency_key), "#ENTRY", consistent_read=True)
             except DoesNotExist:
                 return None
-        return _to_entry(item)
+        return to_entry(item)
 
     def list_entries(self, member_id: str, *, limit: int, cursor: str | None) -> Page[LedgerEntry]:
         partition = ledger_partition(member_id)
-        start = decode_cursor(cursor, fields=_INDEX_FIELDS, partition=("gsi1pk", partition)) if cursor else None
+        start = decode_cursor(cursor, fields=GSI1_KEY_FIELDS, partition=("gsi1pk", partition)) if cursor else None
         with translate_transient():
             rows = self._models.ledger.gsi1.query(
                 partition, scan_index_forward=False, limit=limit + 1, last_evaluated_key=start
             )
-            return paginate(rows, limit=limit, key_of=_index_key, convert=_to_entry)
+            return paginate(rows, limit=limit, key_of=gsi1_key, convert=to_entry)
 
 
 def _optional(attribute: Any, value: Any) -> list[Any]:
@@ -236,8 +236,8 @@ def _lapse_index(balance: type[BalanceItem], new: Balance) -> list[Any]:
     if new.inactive_at is None or new.available <= 0:
         return [balance.gsi2pk.remove(), balance.gsi2sk.remove()]
     return [
-        balance.gsi2pk.set(f"{_DUE_PREFIX}{due_shard(new.member_id)}"),
-        balance.gsi2sk.set(f"{_sortable(new.inactive_at)}#{new.member_id}#LAPSE"),
+        balance.gsi2pk.set(f"{DUE_PREFIX}{due_shard(new.member_id)}"),
+        balance.gsi2sk.set(f"{sortable(new.inactive_at)}#{new.member_id}#LAPSE"),
     ]
 
 
@@ -254,11 +254,11 @@ def _tier_actions(balance: type[BalanceItem], new: Balance) -> list[Any]:
 # --- mapping between items and domain objects -----------------------------------------
 
 
-def _to_balance_item(models: TenantModels, balance: Balance) -> BalanceItem:
+def to_balance_item(models: TenantModels, balance: Balance) -> BalanceItem:
     """The whole balance item (an opening balance: a new member's, possibly with an opening
     credit, its inactivity deadline in the due index and a tier)."""
     lapse = (
-        (f"{_DUE_PREFIX}{due_shard(balance.member_id)}", f"{_sortable(balance.inactive_at)}#{balance.member_id}#LAPSE")
+        (f"{DUE_PREFIX}{due_shard(balance.member_id)}", f"{sortable(balance.inactive_at)}#{balance.member_id}#LAPSE")
         if balance.inactive_at is not None and balance.available > 0
         else (None, None)
     )
@@ -293,7 +293,7 @@ def _to_balance_item(models: TenantModels, balance: Balance) -> BalanceItem:
     )
 
 
-def _to_balance(item: BalanceItem) -> Balance:
+def to_balance(item: BalanceItem) -> Balance:
     return Balance(
         member_id=item.member_id,
         available=int(item.available),
@@ -322,7 +322,7 @@ def _to_balance(item: BalanceItem) -> Balance:
     )
 
 
-def _to_ledger_item(models: TenantModels, entry: LedgerEntry) -> LedgerItem:
+def to_ledger_item(models: TenantModels, entry: LedgerEntry) -> LedgerItem:
     after = entry.balance_after
     return models.ledger(
         pk=ledger_pk(entry.idempotency_key),
@@ -368,9 +368,9 @@ def _to_ledger_item(models: TenantModels, entry: LedgerEntry) -> LedgerItem:
     )
 
 
-def _to_entry(item: LedgerItem) -> LedgerEntry:
+def to_entry(item: LedgerItem) -> LedgerEntry:
     metadata = item.metadata.as_dict() if item.metadata is not None else {}
-    member_id = (item.gsi1pk or "").removeprefix(_LEDGER_PARTITION[0]).removesuffix(_LEDGER_PARTITION[1])
+    member_id = (item.gsi1pk or "").removeprefix(LEDGER_PARTITION[0]).removesuffix(LEDGER_PARTITION[1])
     sequence = int(item.gsi1sk or 0)
     return LedgerEntry(
         transaction_id=item.transaction_id,
@@ -378,7 +378,7 @@ def _to_entry(item: LedgerItem) -> LedgerEntry:
         movement=MovementType(item.movement),
         points=int(item.points),
         sequence=sequence,
-        idempotency_key=item.pk.removeprefix(_LEDGER_PREFIX),
+        idempotency_key=item.pk.removeprefix(LEDGER_PREFIX),
         request_fingerprint=item.request_fingerprint,
         occurred_at=item.occurred_at,
         created_at=item.created_at,
@@ -414,14 +414,14 @@ def _to_entry(item: LedgerItem) -> LedgerEntry:
     )
 
 
-def _to_lot_item(models: TenantModels, lot: Lot) -> LotItem:
+def to_lot_item(models: TenantModels, lot: Lot) -> LotItem:
     """Indexed by its next due moment: maturity while pending, then expiry (if any)."""
-    due, prefix = (lot.matures_at, _MATURES_PREFIX) if lot.matures_at else (lot.expires_at, _DUE_PREFIX)
+    due, prefix = (lot.matures_at, MATURES_PREFIX) if lot.matures_at else (lot.expires_at, DUE_PREFIX)
     return models.lot(
         pk=member_pk(lot.member_id),
         sk=lot_sk(lot.lot_id),
         gsi2pk=f"{prefix}{due_shard(lot.member_id)}" if due else None,
-        gsi2sk=f"{_sortable(due)}#{lot.member_id}#{lot.lot_id}" if due else None,
+        gsi2sk=f"{sortable(due)}#{lot.member_id}#{lot.lot_id}" if due else None,
         remaining=lot.remaining,
         original=lot.original,
         earned_at=lot.earned_at,

@@ -310,6 +310,6 @@ class GuardedTransactWrite(TransactWrite):
         return super()._commit()
 
 
-def _transaction(models: TenantModels) -> GuardedTransactWrite:
+def guarded_transaction(models: TenantModels) -> GuardedTransactWrite:
     """A transaction that checks DynamoDB's limits (100 items, 4 MB, ...) before it is sent."""
     return GuardedTransactWrite(connection=models.balance._get_connection().connection)

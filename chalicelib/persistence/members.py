@@ -26,19 +26,19 @@ from chalicelib.persistence.errors import (
 )
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.index_keys import (
-    _BIRTHDAY_PREFIX,
-    _INDEX_FIELDS,
-    _MEMBERS,
+    BIRTHDAY_PREFIX,
     ENROLMENT_SK,
+    GSI1_KEY_FIELDS,
+    MEMBERS_PARTITION,
     PROFILE,
-    _index_key,
     enrolment_pk,
     external_id_pk,
     feed_partition,
+    gsi1_key,
     member_pk,
 )
-from chalicelib.persistence.ledger import _to_balance_item, _to_ledger_item, _to_lot_item
-from chalicelib.persistence.limits import GuardedTransactWrite, _transaction
+from chalicelib.persistence.ledger import to_balance_item, to_ledger_item, to_lot_item
+from chalicelib.persistence.limits import GuardedTransactWrite, guarded_transaction
 from chalicelib.persistence.models import (
     EnrolmentItem,
     MemberItem,
@@ -73,10 +73,10 @@ class MemberRepository:
         record: EnrolmentRecord | None = None,
     ) -> None:
         models = self._models
-        profile = _to_member_item(models, member)
-        balance = _to_balance_item(models, opening_balance)
+        profile = to_member_item(models, member)
+        balance = to_balance_item(models, opening_balance)
         try:
-            with translate_transient(), _transaction(models) as tx:
+            with translate_transient(), guarded_transaction(models) as tx:
                 if record is not None:
                     tx.save(
                         _to_enrolment_item(models, record),
@@ -138,7 +138,7 @@ class MemberRepository:
         taken: dict[int, ExternalIdTaken] = {}
         while pending:
             try:
-                with translate_transient(), _transaction(models) as tx:
+                with translate_transient(), guarded_transaction(models) as tx:
                     for landing in pending:
                         self._add_landing(tx, landing, import_id)
                 return taken
@@ -163,8 +163,8 @@ class MemberRepository:
         models, member = self._models, landing.member
         if member.external_id is None:
             raise ValueError("an imported member has an external id")
-        tx.save(_to_member_item(models, member), condition=models.member.pk.does_not_exist())
-        tx.save(_to_balance_item(models, landing.balance), condition=models.balance.pk.does_not_exist())
+        tx.save(to_member_item(models, member), condition=models.member.pk.does_not_exist())
+        tx.save(to_balance_item(models, landing.balance), condition=models.balance.pk.does_not_exist())
         tx.save(
             models.external_id(
                 pk=external_id_pk(member.external_id), sk="#EXTID", member_id=member.member_id, import_id=import_id
@@ -174,12 +174,12 @@ class MemberRepository:
         )
         if landing.entry is not None:
             tx.save(
-                _to_ledger_item(models, landing.entry),
+                to_ledger_item(models, landing.entry),
                 condition=models.ledger.pk.does_not_exist(),
                 label=("entry", landing.row),
             )
         for created in landing.lots.created:
-            tx.save(_to_lot_item(models, created), condition=models.lot.pk.does_not_exist())
+            tx.save(to_lot_item(models, created), condition=models.lot.pk.does_not_exist())
         if landing.tier is not None:
             add_tier_write(models, tx, landing.tier)
 
@@ -209,7 +209,7 @@ class MemberRepository:
     def get(self, member_id: str) -> Member | None:
         with translate_transient():
             try:
-                return _to_member(self._models.member.get(member_pk(member_id), PROFILE))
+                return to_member(self._models.member.get(member_pk(member_id), PROFILE))
             except DoesNotExist:
                 return None
 
@@ -233,7 +233,7 @@ class MemberRepository:
         models, model = self._models, self._models.member
         item = model(pk=member_pk(member_id), sk=PROFILE)
         try:
-            with translate_transient(), _transaction(models) as tx:
+            with translate_transient(), guarded_transaction(models) as tx:
                 tx.save(
                     guard_item(models, referral_code_pk(code), member_id),
                     condition=models.code_guard.pk.does_not_exist(),
@@ -262,15 +262,17 @@ class MemberRepository:
     def _get_strongly(self, member_id: str) -> Member | None:
         with translate_transient():
             try:
-                return _to_member(self._models.member.get(member_pk(member_id), PROFILE, consistent_read=True))
+                return to_member(self._models.member.get(member_pk(member_id), PROFILE, consistent_read=True))
             except DoesNotExist:
                 return None
 
     def list(self, *, limit: int, cursor: str | None) -> Page[Member]:
-        start = decode_cursor(cursor, fields=_INDEX_FIELDS, partition=("gsi1pk", _MEMBERS)) if cursor else None
+        start = (
+            decode_cursor(cursor, fields=GSI1_KEY_FIELDS, partition=("gsi1pk", MEMBERS_PARTITION)) if cursor else None
+        )
         with translate_transient():
-            rows = self._models.member.gsi1.query(_MEMBERS, limit=limit + 1, last_evaluated_key=start)
-            return paginate(rows, limit=limit, key_of=_index_key, convert=_to_member)
+            rows = self._models.member.gsi1.query(MEMBERS_PARTITION, limit=limit + 1, last_evaluated_key=start)
+            return paginate(rows, limit=limit, key_of=gsi1_key, convert=to_member)
 
     def update(self, member_id: str, changes: MemberChanges, at: datetime) -> Member | None:
         if "card_code" in changes.fields_set:
@@ -285,7 +287,7 @@ class MemberRepository:
             if response_code(error) == "ConditionalCheckFailedException":
                 return None
             raise
-        return _to_member(item)
+        return to_member(item)
 
     def _profile_actions(self, member_id: str, changes: MemberChanges, at: datetime) -> builtins.list[Any]:
         model = self._models.member
@@ -320,7 +322,7 @@ class MemberRepository:
             unchanged = model.card_code == old if old is not None else model.card_code.does_not_exist()
             item = model(pk=member_pk(member_id), sk=PROFILE)
             try:
-                with translate_transient(), _transaction(models) as tx:
+                with translate_transient(), guarded_transaction(models) as tx:
                     tx.update(item, actions=actions, condition=model.pk.exists() & unchanged, label="profile")
                     if new != old and new is not None:
                         tx.save(
@@ -351,15 +353,15 @@ class MemberRepository:
 
 
 def _birthday_index(member_id: str, birthday: date | None) -> tuple[str, str] | None:
-    return (f"{_BIRTHDAY_PREFIX}{birthday:%m-%d}", member_id) if birthday else None
+    return (f"{BIRTHDAY_PREFIX}{birthday:%m-%d}", member_id) if birthday else None
 
 
-def _to_member_item(models: TenantModels, member: Member) -> MemberItem:
+def to_member_item(models: TenantModels, member: Member) -> MemberItem:
     birthday_index = _birthday_index(member.member_id, member.birthday)
     return models.member(
         pk=member_pk(member.member_id),
         sk=PROFILE,
-        gsi1pk=_MEMBERS,
+        gsi1pk=MEMBERS_PARTITION,
         gsi1sk=member.member_id,
         gsi3pk=feed_partition(member.created_at),
         gsi3sk=member.member_id.removeprefix("mem_"),
@@ -392,7 +394,7 @@ def _to_enrolment_item(models: TenantModels, record: EnrolmentRecord) -> Enrolme
     )
 
 
-def _to_member(item: MemberItem) -> Member:
+def to_member(item: MemberItem) -> Member:
     return Member(
         member_id=item.member_id,
         external_id=item.external_id,

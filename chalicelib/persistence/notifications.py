@@ -15,9 +15,10 @@ from chalicelib.persistence.errors import (
 )
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.index_keys import (
-    _BIRTHDAY_PREFIX,
-    _NOTICE,
+    BIRTHDAY_PREFIX,
+    NOTICE_SK,
     feed_partition,
+    notice_pk,
 )
 from chalicelib.persistence.models import (
     NoticeItem,
@@ -30,8 +31,8 @@ class NoticeRepository:
 
     def add_once(self, notice: Notice) -> int:
         item = self._models.notice(
-            pk=f"NOTICE#{notice.type}#{notice.member_id}#{notice.subject}",
-            sk=_NOTICE,
+            pk=notice_pk(notice.type, notice.member_id, notice.subject),
+            sk=NOTICE_SK,
             gsi3pk=feed_partition(notice.created_at),
             gsi3sk=notice.notice_id.removeprefix("ntc_"),
             notice_id=notice.notice_id,
@@ -54,11 +55,11 @@ class NoticeRepository:
         index = self._models.lot.gsi2
         for day in days:
             with translate_transient():
-                for row in index.query(f"{_BIRTHDAY_PREFIX}{day}"):
+                for row in index.query(f"{BIRTHDAY_PREFIX}{day}"):
                     yield str(row.gsi2sk)
 
 
-def _to_notice(item: NoticeItem) -> Notice:
+def to_notice(item: NoticeItem) -> Notice:
     return Notice(
         notice_id=item.notice_id,
         type=EventType(item.type),

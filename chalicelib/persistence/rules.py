@@ -14,7 +14,7 @@ from chalicelib.persistence.errors import (
 )
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.index_keys import (
-    _RULE_PREFIX,
+    RULE_PREFIX,
 )
 from chalicelib.persistence.models import (
     RuleItem,
@@ -28,12 +28,12 @@ class RuleRepository:
     def list(self) -> list[EarningRule]:
         rule = self._models.rule
         with translate_transient():
-            return [_to_rule(item) for item in rule.query("PROGRAM", rule.sk.startswith(_RULE_PREFIX))]
+            return [_to_rule(item) for item in rule.query("PROGRAM", rule.sk.startswith(RULE_PREFIX))]
 
     def get(self, rule_id: str) -> EarningRule | None:
         with translate_transient():
             try:
-                return _to_rule(self._models.rule.get("PROGRAM", f"{_RULE_PREFIX}{rule_id}"))
+                return _to_rule(self._models.rule.get("PROGRAM", f"{RULE_PREFIX}{rule_id}"))
             except DoesNotExist:
                 return None
 
@@ -60,9 +60,7 @@ class RuleRepository:
             **({"segments": sorted(rule.segments)} if rule.segments else {}),
         }
         with translate_transient():
-            self._models.rule(
-                pk="PROGRAM", sk=f"{_RULE_PREFIX}{rule.rule_id}", definition=json.dumps(definition)
-            ).save()
+            self._models.rule(pk="PROGRAM", sk=f"{RULE_PREFIX}{rule.rule_id}", definition=json.dumps(definition)).save()
 
 
 def isoformat_micros(moment: datetime | None) -> str | None:
@@ -76,7 +74,7 @@ def _to_rule(item: RuleItem) -> EarningRule:
         return datetime.fromisoformat(data[name]) if data.get(name) else None
 
     return EarningRule(
-        rule_id=item.sk.removeprefix(_RULE_PREFIX),
+        rule_id=item.sk.removeprefix(RULE_PREFIX),
         name=data["name"],
         kind=RuleKind(data["kind"]),
         created_at=datetime.fromisoformat(data["created_at"]),
