@@ -13,9 +13,9 @@ from chalicelib.domain.ports import Page
 from chalicelib.domain.tenants import ProvisioningFailure, Tenant, TenantStatus
 from chalicelib.persistence.errors import cancellation_codes, response_code, translate_transient
 from chalicelib.persistence.factory import ControlModels
-from chalicelib.persistence.limits import GuardedTransactWrite
 from chalicelib.persistence.models import ApiKeyItem, TenantItem
 from chalicelib.persistence.pagination import decode_cursor, paginate
+from chalicelib.persistence.quotas import GuardedTransactWrite
 
 _TENANTS = "TENANTS"
 _INDEX_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")

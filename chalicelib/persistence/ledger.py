@@ -45,7 +45,6 @@ from chalicelib.persistence.index_keys import (
     member_pk,
     sortable,
 )
-from chalicelib.persistence.limits import guarded_transaction
 from chalicelib.persistence.models import (
     BalanceItem,
     LedgerItem,
@@ -54,6 +53,7 @@ from chalicelib.persistence.models import (
 from chalicelib.persistence.movement_writes import in_order, writer_of
 from chalicelib.persistence.pagination import decode_cursor, paginate
 from chalicelib.persistence.plans import decode_grant
+from chalicelib.persistence.quotas import guarded_transaction
 from chalicelib.persistence.tiers import TIER_REVIEW_PREFIX, add_tier_write, tier_unchanged
 
 

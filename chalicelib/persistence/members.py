@@ -38,12 +38,12 @@ from chalicelib.persistence.index_keys import (
     member_pk,
 )
 from chalicelib.persistence.ledger import to_balance_item, to_ledger_item, to_lot_item
-from chalicelib.persistence.limits import GuardedTransactWrite, guarded_transaction
 from chalicelib.persistence.models import (
     EnrolmentItem,
     MemberItem,
 )
 from chalicelib.persistence.pagination import decode_cursor, paginate
+from chalicelib.persistence.quotas import GuardedTransactWrite, guarded_transaction
 from chalicelib.persistence.referrals import (
     CODE_SK,
     card_code_pk,

@@ -47,8 +47,8 @@ from chalicelib.persistence.index_keys import (
     notice_pk,
     sortable,
 )
-from chalicelib.persistence.limits import GuardedTransactWrite
 from chalicelib.persistence.pagination import decode_cursor, paginate
+from chalicelib.persistence.quotas import GuardedTransactWrite
 from chalicelib.persistence.tiers import tier_unchanged
 
 if TYPE_CHECKING:

@@ -32,8 +32,8 @@ from chalicelib.domain.referrals import (
 )
 from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, cancellation_codes, translate_transient
 from chalicelib.persistence.index_keys import DUE_SHARDS, NOTICE_SK, due_shard, feed_partition, notice_pk, sortable
-from chalicelib.persistence.limits import GuardedTransactWrite
 from chalicelib.persistence.pagination import decode_cursor, paginate
+from chalicelib.persistence.quotas import GuardedTransactWrite
 
 if TYPE_CHECKING:
     from chalicelib.domain.notifications import Notice

@@ -24,8 +24,8 @@ from chalicelib.persistence.pagination import decode_cursor, paginate
 
 if TYPE_CHECKING:
     from chalicelib.persistence.factory import TenantModels
-    from chalicelib.persistence.limits import GuardedTransactWrite
     from chalicelib.persistence.models import CouponItem, RewardItem
+    from chalicelib.persistence.quotas import GuardedTransactWrite
 
 _REWARDS = "REWARDS"
 _REWARD_SK = "#REWARD"

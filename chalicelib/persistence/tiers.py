@@ -16,8 +16,8 @@ from chalicelib.persistence.index_keys import NOTICE_SK, due_shard, feed_partiti
 if TYPE_CHECKING:
     from chalicelib.domain.ledger import Balance
     from chalicelib.persistence.factory import TenantModels
-    from chalicelib.persistence.limits import GuardedTransactWrite
     from chalicelib.persistence.models import BalanceItem
+    from chalicelib.persistence.quotas import GuardedTransactWrite
 
 TIER_REVIEW_PREFIX = "TIERS#"
 TIER_REVIEW_SK = "#TIERREVIEW"
