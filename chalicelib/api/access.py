@@ -7,7 +7,6 @@ from chalice import Blueprint
 from chalicelib.api import presenters, schemas
 from chalicelib.api.routing import ApiRequest, endpoint
 from chalicelib.domain.api_keys import Scope
-from chalicelib.services import partners
 
 bp = Blueprint(__name__)
 TAG = "Access"
@@ -47,7 +46,7 @@ def create_api_key(request: ApiRequest) -> schemas.CreatedApiKey:
     body: schemas.CreateApiKeyRequest = request.body
     if body.partner_id is not None:
         # A partner key acts for a partner the tenant registered (404 for another tenant's).
-        partners(request.services, request.tenant).get(body.partner_id)
+        request.services.for_tenant(request.tenant).partners.get(body.partner_id)
     issued = request.services.api_keys.create(
         request.tenant, name=body.name, scopes=frozenset(body.scopes), partner_id=body.partner_id
     )

@@ -15,7 +15,6 @@ from chalicelib.api import presenters, schemas
 from chalicelib.api.routing import CSV_MEDIA, ApiRequest, endpoint
 from chalicelib.domain.api_keys import Scope
 from chalicelib.observability import logger
-from chalicelib.services import imports
 
 if TYPE_CHECKING:
     from chalicelib.domain.imports import ImportService
@@ -27,8 +26,7 @@ ERRORS_SHOWN = 100
 
 
 def _service(request: ApiRequest) -> ImportService:
-    tenant = request.tenant.tenant
-    return imports(request.services, tenant.tenant_id, timezone=tenant.timezone)
+    return request.services.for_tenant(request.tenant).imports
 
 
 @endpoint(

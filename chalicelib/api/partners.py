@@ -23,7 +23,6 @@ from chalicelib.domain.errors import Forbidden
 from chalicelib.domain.ledger import LedgerEntry, MovementResult, describe
 from chalicelib.domain.partners import MemberRef, PartnerMovement
 from chalicelib.observability import logger
-from chalicelib.services import partners
 
 bp = Blueprint(__name__)
 TAG = "Partners"
@@ -43,7 +42,7 @@ TAG = "Partners"
 )
 def create_partner(request: ApiRequest) -> schemas.PartnerOut:
     body: schemas.CreatePartnerRequest = request.body
-    created = partners(request.services, request.tenant).create(
+    created = request.services.for_tenant(request.tenant).partners.create(
         partner_id=body.partner_id,
         name=body.name,
         earn_rate=Decimal(body.earn_rate),
@@ -63,7 +62,9 @@ def create_partner(request: ApiRequest) -> schemas.PartnerOut:
     response=schemas.PartnerList,
 )
 def list_partners(request: ApiRequest) -> schemas.PartnerList:
-    return schemas.PartnerList(data=[presenters.partner(p) for p in partners(request.services, request.tenant).list()])
+    return schemas.PartnerList(
+        data=[presenters.partner(p) for p in request.services.for_tenant(request.tenant).partners.list()]
+    )
 
 
 @endpoint(
@@ -77,7 +78,7 @@ def list_partners(request: ApiRequest) -> schemas.PartnerList:
     response=schemas.PartnerOut,
 )
 def get_partner(request: ApiRequest, partner_id: str) -> schemas.PartnerOut:
-    return presenters.partner(partners(request.services, request.tenant).get(partner_id))
+    return presenters.partner(request.services.for_tenant(request.tenant).partners.get(partner_id))
 
 
 @endpoint(
@@ -102,7 +103,7 @@ def get_partner_settlement(request: ApiRequest, partner_id: str) -> schemas.Sett
     query: schemas.SettlementQuery = request.query
     to_date = query.to or datetime.now(UTC).date()
     from_date = query.from_ or to_date.replace(day=1)
-    found = partners(request.services, request.tenant).settlement(partner_id, from_date, to_date)
+    found = request.services.for_tenant(request.tenant).partners.settlement(partner_id, from_date, to_date)
     return presenters.settlement(found, request.tenant.tenant.currency)
 
 
@@ -146,7 +147,7 @@ def _answer(result: MovementResult, present: Callable[[LedgerEntry], Out] = pres
     idempotency_key=True,
 )
 def partner_earn(request: ApiRequest) -> Result:
-    return _answer(partners(request.services, request.tenant).earn(_movement(request)))
+    return _answer(request.services.for_tenant(request.tenant).partners.earn(_movement(request)))
 
 
 @endpoint(
@@ -163,7 +164,7 @@ def partner_earn(request: ApiRequest) -> Result:
     idempotency_key=True,
 )
 def partner_redeem(request: ApiRequest) -> Result:
-    return _answer(partners(request.services, request.tenant).redeem(_movement(request)))
+    return _answer(request.services.for_tenant(request.tenant).partners.redeem(_movement(request)))
 
 
 @endpoint(
@@ -180,4 +181,6 @@ def partner_redeem(request: ApiRequest) -> Result:
     idempotency_key=True,
 )
 def partner_reverse(request: ApiRequest) -> Result:
-    return _answer(partners(request.services, request.tenant).reverse(_movement(request)), presenters.reversal)
+    return _answer(
+        request.services.for_tenant(request.tenant).partners.reverse(_movement(request)), presenters.reversal
+    )

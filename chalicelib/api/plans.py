@@ -13,7 +13,6 @@ from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import utc_now
 from chalicelib.domain.plans import PeriodRequest, Plan
 from chalicelib.observability import logger
-from chalicelib.services import subscriptions
 
 bp = Blueprint(__name__)
 TAG = "Paid membership"
@@ -32,7 +31,7 @@ TAG = "Paid membership"
 )
 def put_plans(request: ApiRequest) -> schemas.PlanList:
     body: schemas.PlansRequest = request.body
-    catalog = subscriptions(request.services, request.tenant).configure(
+    catalog = request.services.for_tenant(request.tenant).subscriptions.configure(
         [
             Plan(
                 plan_id=plan.plan_id,
@@ -59,7 +58,7 @@ def put_plans(request: ApiRequest) -> schemas.PlanList:
     response=schemas.PlanList,
 )
 def list_plans(request: ApiRequest) -> schemas.PlanList:
-    return presenters.plans(subscriptions(request.services, request.tenant).catalog())
+    return presenters.plans(request.services.for_tenant(request.tenant).subscriptions.catalog())
 
 
 @endpoint(
@@ -77,7 +76,7 @@ def list_plans(request: ApiRequest) -> schemas.PlanList:
 )
 def record_subscription(request: ApiRequest, member_id: str) -> Result:
     body: schemas.SubscriptionRequest = request.body
-    recording = subscriptions(request.services, request.tenant).record(
+    recording = request.services.for_tenant(request.tenant).subscriptions.record(
         member_id,
         PeriodRequest(body.plan_id, body.period_start, body.period_end, body.reference),
         request.idempotency_key or "",
@@ -106,7 +105,7 @@ def record_subscription(request: ApiRequest, member_id: str) -> Result:
     response=schemas.SubscriptionList,
 )
 def list_subscriptions(request: ApiRequest, member_id: str) -> schemas.SubscriptionList:
-    page = subscriptions(request.services, request.tenant).list(
+    page = request.services.for_tenant(request.tenant).subscriptions.list(
         member_id, limit=request.query.limit, cursor=request.query.cursor
     )
     now = utc_now()
@@ -126,5 +125,5 @@ def list_subscriptions(request: ApiRequest, member_id: str) -> schemas.Subscript
     response=schemas.SubscriptionOut,
 )
 def cancel_subscription(request: ApiRequest, member_id: str, subscription_id: str) -> schemas.SubscriptionOut:
-    ended = subscriptions(request.services, request.tenant).cancel(member_id, subscription_id)
+    ended = request.services.for_tenant(request.tenant).subscriptions.cancel(member_id, subscription_id)
     return presenters.subscription(ended, utc_now())

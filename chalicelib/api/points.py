@@ -15,7 +15,6 @@ from chalicelib.domain.activities import Activity
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.ledger import MovementRequest, MovementType, describe
 from chalicelib.observability import logger, metrics
-from chalicelib.services import subscriptions
 
 bp = Blueprint(__name__)
 TAG = "Points"
@@ -132,7 +131,7 @@ def get_balance(request: ApiRequest, member_id: str) -> schemas.BalanceOut:
     services = request.services.for_tenant(request.tenant)
     view = services.points.view(member_id)
     tiers = services.tiers.status(view.balance)
-    plan = subscriptions(request.services, request.tenant).status(view.balance, tiers) if view.balance.plan else None
+    plan = services.subscriptions.status(view.balance, tiers) if view.balance.plan else None
     return presenters.balance(view, tiers, plan)
 
 
