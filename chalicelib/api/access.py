@@ -9,7 +9,6 @@ from chalice import Blueprint
 from chalicelib.api.routing import ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.errors import NotFound
-from chalicelib.services import partners
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.access import ApiKeyList, ApiKeyOut, CreateApiKeyRequest, CreatedApiKey
@@ -59,7 +58,7 @@ def create_api_key(request: ApiRequest) -> CreatedApiKey:
     body: CreateApiKeyRequest = request.body
     if body.partner_id is not None:
         # A partner key acts for a partner the tenant registered (404 for another tenant's).
-        partners(request.services, request.tenant).get(body.partner_id)
+        request.services.for_tenant(request.tenant).partners.get(body.partner_id)
     issued = request.services.api_keys.create(
         request.tenant, name=body.name, scopes=frozenset(body.scopes), partner_id=body.partner_id
     )

@@ -18,7 +18,6 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import CSV_MEDIA, ApiRequest, TextResult, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
-from chalicelib.services import exports
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.exports import LedgerExportQuery, MemberExportQuery
@@ -31,8 +30,7 @@ _NEXT = ((NEXT_CURSOR, "Present while more pages follow: send it back as `cursor
 
 
 def _service(request: ApiRequest) -> ExportService:
-    tenant = request.tenant.tenant
-    return exports(request.services, tenant.tenant_id, timezone=tenant.timezone)
+    return request.services.for_tenant(request.tenant).exports
 
 
 def _page(text: str, next_cursor: str | None, filename: str) -> TextResult:

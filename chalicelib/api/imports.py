@@ -14,7 +14,6 @@ from chalice import Blueprint
 from chalicelib.api.routing import CSV_MEDIA, ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.observability import logger
-from chalicelib.services import imports
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.imports import ImportList, ImportOut, ImportRequest, ImportRowIssueList
@@ -27,8 +26,7 @@ ERRORS_SHOWN = 100
 
 
 def _service(request: ApiRequest) -> ImportService:
-    tenant = request.tenant.tenant
-    return imports(request.services, tenant.tenant_id, timezone=tenant.timezone)
+    return request.services.for_tenant(request.tenant).imports
 
 
 @endpoint(

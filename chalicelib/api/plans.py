@@ -14,7 +14,6 @@ from chalicelib.domain.clock import utc_now
 from chalicelib.domain.errors import BalanceLimitExceeded
 from chalicelib.domain.plans import PeriodNotContiguous, PeriodRequest, Plan, ReferenceRecorded, SubscriptionActive
 from chalicelib.observability import logger
-from chalicelib.services import subscriptions
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.plans import (
@@ -44,7 +43,7 @@ def put_plans(request: ApiRequest) -> PlanList:
     from chalicelib.api import presenters
 
     body: PlansRequest = request.body
-    catalog = subscriptions(request.services, request.tenant).configure(
+    catalog = request.services.for_tenant(request.tenant).subscriptions.configure(
         [
             Plan(
                 plan_id=plan.plan_id,
@@ -73,7 +72,7 @@ def put_plans(request: ApiRequest) -> PlanList:
 def list_plans(request: ApiRequest) -> PlanList:
     from chalicelib.api import presenters
 
-    return presenters.plans(subscriptions(request.services, request.tenant).catalog())
+    return presenters.plans(request.services.for_tenant(request.tenant).subscriptions.catalog())
 
 
 @endpoint(
@@ -94,7 +93,7 @@ def record_subscription(request: ApiRequest, member_id: str) -> Result:
     from chalicelib.api import presenters
 
     body: SubscriptionRequest = request.body
-    recording = subscriptions(request.services, request.tenant).record(
+    recording = request.services.for_tenant(request.tenant).subscriptions.record(
         member_id,
         PeriodRequest(body.plan_id, body.period_start, body.period_end, body.reference),
         request.idempotency_key or "",
@@ -126,7 +125,7 @@ def list_subscriptions(request: ApiRequest, member_id: str) -> SubscriptionList:
     from chalicelib.api import presenters
     from chalicelib.api.schemas.plans import SubscriptionList
 
-    page = subscriptions(request.services, request.tenant).list(
+    page = request.services.for_tenant(request.tenant).subscriptions.list(
         member_id, limit=request.query.limit, cursor=request.query.cursor
     )
     now = utc_now()
@@ -148,5 +147,5 @@ def list_subscriptions(request: ApiRequest, member_id: str) -> SubscriptionList:
 def cancel_subscription(request: ApiRequest, member_id: str, subscription_id: str) -> SubscriptionOut:
     from chalicelib.api import presenters
 
-    ended = subscriptions(request.services, request.tenant).cancel(member_id, subscription_id)
+    ended = request.services.for_tenant(request.tenant).subscriptions.cancel(member_id, subscription_id)
     return presenters.subscription(ended, utc_now())

@@ -26,7 +26,6 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.ledger import MovementRequest, MovementType, describe
 from chalicelib.observability import logger, metrics
-from chalicelib.services import subscriptions
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.points import BalanceOut, TransactionList
@@ -155,7 +154,7 @@ def get_balance(request: ApiRequest, member_id: str) -> BalanceOut:
     services = request.services.for_tenant(request.tenant)
     view = services.points.view(member_id)
     tiers = services.tiers.status(view.balance)
-    plan = subscriptions(request.services, request.tenant).status(view.balance, tiers) if view.balance.plan else None
+    plan = services.subscriptions.status(view.balance, tiers) if view.balance.plan else None
     return presenters.balance(view, tiers, plan)
 
 

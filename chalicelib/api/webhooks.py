@@ -29,7 +29,7 @@ TAG = "Webhooks"
 
 def _service(request: ApiRequest) -> WebhookService:
     """The caller's tenant's webhook service."""
-    return request.services.webhooks(request.tenant.tenant_id)
+    return request.services.for_tenant(request.tenant).webhooks
 
 
 @endpoint(

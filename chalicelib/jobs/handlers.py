@@ -46,7 +46,7 @@ def fan_out(job: JobName, as_of: datetime) -> int:
             units += 1
             if queue_url:
                 body = {"job": str(job), "tenant_id": tenant.tenant_id, "as_of": isoformat(as_of)}
-                services.sqs().send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
+                services.sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
             else:
                 try:
                     run_unit(job, tenant.tenant_id, as_of)

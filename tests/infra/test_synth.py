@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.persistence.control import _key_pk, _tenant_pk
+from chalicelib.persistence.control import api_key_pk, tenant_pk
 from tests.infra.conftest import ROOT, STAGES, Synthesis
 from tests.infra.iam import ACCOUNT, REGION, allowed, arn, key_arn, role_statements
 
@@ -247,8 +247,8 @@ def test_only_the_provisioning_role_may_create_or_change_tables_and_only_under_t
             assert not allowed(provisioning, action, resource), (action, resource)
     # ... reading and updating tenants' registry items (keys as the repository writes them),
     # not an API key's item, and not one item of a tenant table
-    tenant_item = {"dynamodb:LeadingKeys": [_tenant_pk("acme")]}
-    key_item = {"dynamodb:LeadingKeys": [_key_pk("key_01JD0000000000000000000000")]}
+    tenant_item = {"dynamodb:LeadingKeys": [tenant_pk("acme")]}
+    key_item = {"dynamodb:LeadingKeys": [api_key_pk("key_01JD0000000000000000000000")]}
     for action in ("dynamodb:GetItem", "dynamodb:UpdateItem"):
         assert allowed(provisioning, action, control, context=tenant_item), action
         assert not allowed(provisioning, action, control, context=key_item), action
