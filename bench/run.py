@@ -1,6 +1,7 @@
 """``python -m bench.run``: request units, handler overhead and cold start, against DynamoDB Local.
 
 Options: ``--iterations N`` (latency samples, default 200), ``--warmup N`` (default 20),
+``--bill-samples N`` (requests timed per operation for the bill of a million requests, default 30),
 ``--cold-runs N`` (fresh interpreters per side, default 15), ``--plain`` (no rich),
 ``--skip-latency`` / ``--skip-cold`` / ``--skip-expiry`` / ``--skip-webhooks`` / ``--skip-imports`` (for quick
 runs), ``--import-rows N`` (bulk import section, default 5 000; ``python -m bench.imports`` runs
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--cold-runs", type=int, default=15)
+    parser.add_argument("--bill-samples", type=int, default=30, help="requests timed per operation for the bill")
     parser.add_argument("--plain", action="store_true", help="plain text tables (no rich)")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-cold", action="store_true")
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip_expiry and args.expiry_only:
         parser.error("--skip-expiry and --expiry-only exclude each other")
 
-    from bench import coldstart, latency, sections
+    from bench import bill, coldstart, latency, sections
     from bench.appenv import AppClient, configure_process
     from bench.capture import Recorder
     from bench.operations import measure, set_up
@@ -74,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             sections.print_units(report, costs, clients_built)
             sections.print_findings(report, costs)
             results["units"] = costs
+            durations = bill.measure_durations(api, fixture, samples=args.bill_samples)
+            bill.print_bill(report, bill.rows_of(costs, durations, bill.lambda_memory_mb()), args.bill_samples)
             if not args.skip_latency:
                 timings = latency.measure(api, fixture, endpoint, iterations=args.iterations, warmup=args.warmup)
                 sections.print_latency(report, timings, args.iterations, args.warmup)
