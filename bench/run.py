@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             clients_built = list(recorder.clients_created)
             recorder.uninstall()
             sections.print_units(report, costs, clients_built)
+            sections.print_items(report, costs)
             sections.print_findings(report, costs)
             results["units"] = costs
             durations = bill.measure_durations(api, fixture, samples=args.bill_samples)

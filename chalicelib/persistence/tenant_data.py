@@ -768,10 +768,13 @@ class RuleRepository:
             **({"cap": rule.cap} if rule.cap is not None else {}),
             **({"segments": sorted(rule.segments)} if rule.segments else {}),
         }
-        with translate_transient():
-            self._models.rule(
-                pk="PROGRAM", sk=f"{_RULE_PREFIX}{rule.rule_id}", definition=json.dumps(definition)
-            ).save()
+        models = self._models
+        item = models.rule(pk="PROGRAM", sk=f"{_RULE_PREFIX}{rule.rule_id}", definition=json.dumps(definition))
+        # The rule and the program's summary of the rules change together.
+        summary = _rule_summary_actions(models, [rule] if _capped(rule) else [])
+        with translate_transient(), _transaction(models) as tx:
+            tx.save(item)
+            tx.update(models.program(pk="PROGRAM", sk="#CURRENT"), actions=summary)
 
 
 def isoformat_micros(moment: datetime | None) -> str | None:
@@ -809,15 +812,27 @@ def _to_rule(item: RuleItem) -> EarningRule:
 
 
 class ProgramRepository:
+    """The program item, read at most once per repository (one is built per request; a job
+    keeps the program it started with). A write through it forgets what it read."""
+
     def __init__(self, models: TenantModels) -> None:
         self._models = models
+        self._read: tuple[Program | None] | None = None
 
     def get(self) -> Program | None:
+        if self._read is None:
+            self._read = (self._get(),)
+        return self._read[0]
+
+    def _get(self) -> Program | None:
         with translate_transient():
             try:
                 item = self._models.program.get("PROGRAM", "#CURRENT")
             except DoesNotExist:
                 return None
+        capped = frozenset(item.capped_rules or ()) if item.rules_summarised else None
+        if item.points_per_currency_unit is None:  # only the rules' summary is stored
+            return None if capped is None else Program(capped_rules=capped)
         return Program(
             points_per_currency_unit=Decimal(item.points_per_currency_unit),
             rounding=Rounding(item.rounding),
@@ -831,32 +846,55 @@ class ProgramRepository:
             birthday_bonus=int(item.birthday_bonus or 0),
             earn_on_shipping=bool(item.earn_on_shipping),
             earn_on_tax=bool(item.earn_on_tax),
+            capped_rules=capped,
         )
 
     def put(self, program: Program) -> None:
+        """The program's fields replaced; the rules' summary kept (and completed)."""
+        models = self._models
+        item = models.program
+        expiry = json.dumps(
+            {
+                "kind": str(program.expiry.kind),
+                "days": program.expiry.days,
+                "months": program.expiry.months,
+                "period": str(program.expiry.period) if program.expiry.period else None,
+                "periods_after": program.expiry.periods_after,
+            }
+        )
+        actions = [
+            item.points_per_currency_unit.set(str(program.points_per_currency_unit)),
+            item.rounding.set(str(program.rounding)),
+            *_optional(item.updated_at, program.updated_at),
+            item.expiry.set(expiry),
+            *_optional(item.pending_days, program.pending_days or None),
+            *_optional(item.reversal_clawback, program.reversal_clawback or None),
+            item.expiry_warning_days.set(program.expiry_warning_days),
+            *_optional(item.birthday_bonus, program.birthday_bonus or None),
+            *_optional(item.earn_on_shipping, program.earn_on_shipping or None),
+            *_optional(item.earn_on_tax, program.earn_on_tax or None),
+            *_rule_summary_actions(models, []),
+        ]
+        self._read = None
         with translate_transient():
-            self._models.program(
-                pk="PROGRAM",
-                sk="#CURRENT",
-                points_per_currency_unit=str(program.points_per_currency_unit),
-                rounding=str(program.rounding),
-                updated_at=program.updated_at,
-                expiry=json.dumps(
-                    {
-                        "kind": str(program.expiry.kind),
-                        "days": program.expiry.days,
-                        "months": program.expiry.months,
-                        "period": str(program.expiry.period) if program.expiry.period else None,
-                        "periods_after": program.expiry.periods_after,
-                    }
-                ),
-                pending_days=program.pending_days or None,
-                reversal_clawback=program.reversal_clawback or None,
-                expiry_warning_days=program.expiry_warning_days,
-                birthday_bonus=program.birthday_bonus or None,
-                earn_on_shipping=program.earn_on_shipping or None,
-                earn_on_tax=program.earn_on_tax or None,
-            ).save()
+            item(pk="PROGRAM", sk="#CURRENT").update(actions=actions)
+
+
+def _capped(rule: EarningRule) -> bool:
+    """A rule an earn of plain points or an amount must see: one with a cap (caps.limits_for)."""
+    return rule.cap is not None and rule.per is not None
+
+
+def _rule_summary_actions(models: TenantModels, capped: builtins.list[EarningRule]) -> builtins.list[Any]:
+    """Keep the program item's summary of the rules: the ids of ``capped`` and of every stored
+    rule with a cap added (sets only grow and ADD commutes, so concurrent writers each add what
+    they saw and their own), then the summary marked complete. Rules are never deleted; an
+    ended rule keeps its place (an earn then reads the rules and finds the cap no longer in force)."""
+    item, rule = models.program, models.rule
+    with translate_transient():
+        stored = [_to_rule(row) for row in rule.query("PROGRAM", rule.sk.startswith(_RULE_PREFIX))]
+    ids = {found.rule_id for found in (*stored, *capped) if _capped(found)}
+    return [*([item.capped_rules.add(ids)] if ids else []), item.rules_summarised.set(True)]
 
 
 # --- mapping between items and domain objects -----------------------------------------
