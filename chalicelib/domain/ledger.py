@@ -901,6 +901,7 @@ class PointsService:
             breakdown=breakdown,
             rules=rules,
             grant=active_grant(settled.balance.plan, now),  # a plan past its end grants nothing
+            tiers_possible=self._program.get().may_have_tiers,
         )
         steps = [make() for make in self._steps]
         try:

@@ -60,7 +60,7 @@ from chalicelib.persistence.referrals import (
     new_referral_item,
     referral_code_pk,
 )
-from chalicelib.persistence.tiers import TIER_REVIEW_PREFIX, add_tier_write, tier_unchanged
+from chalicelib.persistence.tiers import TIER_REVIEW_PREFIX, TIERS_PREFIX, add_tier_write, tier_unchanged
 
 _MEMBERS = "MEMBERS"
 _INDEX_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")
@@ -830,9 +830,10 @@ class ProgramRepository:
                 item = self._models.program.get("PROGRAM", "#CURRENT")
             except DoesNotExist:
                 return None
-        capped = frozenset(item.capped_rules or ()) if item.rules_summarised else None
-        if item.points_per_currency_unit is None:  # only the rules' summary is stored
-            return None if capped is None else Program(capped_rules=capped)
+        capped = frozenset(item.capped_rules or ()) if item.summarised else None
+        tiers = bool(item.tiers_stored) if item.summarised else None
+        if item.points_per_currency_unit is None:  # only the summary is stored
+            return None if capped is None else Program(capped_rules=capped, tiers_stored=tiers)
         return Program(
             points_per_currency_unit=Decimal(item.points_per_currency_unit),
             rounding=Rounding(item.rounding),
@@ -847,6 +848,7 @@ class ProgramRepository:
             earn_on_shipping=bool(item.earn_on_shipping),
             earn_on_tax=bool(item.earn_on_tax),
             capped_rules=capped,
+            tiers_stored=tiers,
         )
 
     def put(self, program: Program) -> None:
@@ -886,15 +888,22 @@ def _capped(rule: EarningRule) -> bool:
 
 
 def _rule_summary_actions(models: TenantModels, capped: builtins.list[EarningRule]) -> builtins.list[Any]:
-    """Keep the program item's summary of the rules: the ids of ``capped`` and of every stored
-    rule with a cap added (sets only grow and ADD commutes, so concurrent writers each add what
-    they saw and their own), then the summary marked complete. Rules are never deleted; an
-    ended rule keeps its place (an earn then reads the rules and finds the cap no longer in force)."""
+    """Keep the program item's summary: the ids of ``capped`` and of every stored rule with a
+    cap added, ``tiers_stored`` set if a tier version is stored, then the summary marked
+    complete. Every part only grows (ADD commutes; a tier version's own write sets
+    ``tiers_stored``), so concurrent writers each add what they saw and their own. Rules and
+    versions are never deleted; an ended rule keeps its place (an earn then reads the rules and
+    finds the cap no longer in force)."""
     item, rule = models.program, models.rule
     with translate_transient():
         stored = [_to_rule(row) for row in rule.query("PROGRAM", rule.sk.startswith(_RULE_PREFIX))]
+        tiers = any(True for _ in rule.query("PROGRAM", rule.sk.startswith(TIERS_PREFIX), limit=1))
     ids = {found.rule_id for found in (*stored, *capped) if _capped(found)}
-    return [*([item.capped_rules.add(ids)] if ids else []), item.rules_summarised.set(True)]
+    return [
+        *([item.capped_rules.add(ids)] if ids else []),
+        *([item.tiers_stored.set(True)] if tiers else []),
+        item.summarised.set(True),
+    ]
 
 
 # --- mapping between items and domain objects -----------------------------------------

@@ -244,7 +244,7 @@ def test_a_plain_earn_finds_its_cap_through_the_programs_summary_of_the_rules(
     body = {"points_per_currency_unit": "20", "rounding": "floor"}
     assert api.call("PUT", "/v1/program", key=admin_key, body=body).status == 200
     _, item = _program_item()
-    assert item.rules_summarised and item.capped_rules == {monthly_cap["id"]}
+    assert item.summarised and item.capped_rules == {monthly_cap["id"]}
     member = api.enrol(admin_key)
 
     # When the member earns past the cap by points and by amount
@@ -262,7 +262,7 @@ def test_a_cap_stored_before_the_program_summarised_the_rules_still_cuts(
 ) -> None:
     # Given a program item that has no summary of the rules (written before it was kept)
     model, item = _program_item()
-    item.update(actions=[model.rules_summarised.remove(), model.capped_rules.remove()])
+    item.update(actions=[model.summarised.remove(), model.capped_rules.remove()])
     member = api.enrol(admin_key)
 
     # When the member earns past the cap
@@ -278,8 +278,27 @@ def test_a_brand_whose_rules_have_no_cap_is_summarised_as_such(api: Api, admin_k
 
     # Then the program item holds only the summary, and the program reads as the default
     _, item = _program_item()
-    assert item.rules_summarised and not item.capped_rules
+    assert item.summarised and not item.capped_rules
     program = api.call("GET", "/v1/program", key=admin_key)
     assert program.status == 200 and program.body["points_per_currency_unit"] == "1", program.body
     member = api.enrol(admin_key)
     assert api.earn(admin_key, member, "e-1", points=70).body["transaction"]["points"] == 70
+
+
+def test_the_programs_summary_knows_when_a_tier_version_is_stored(api: Api, admin_key: str) -> None:
+    # Given a program (summarised without tiers), then a tier program
+    body = {"points_per_currency_unit": "10", "rounding": "floor"}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=body).status == 200
+    _, before = _program_item()
+    from tests.integration.test_tiers import TIERS
+
+    added = api.call("PUT", "/v1/program/tiers", key=admin_key, body=TIERS)
+
+    # Then the summary says tiers are stored, and an earn past silver's threshold reaches it
+    _, after = _program_item()
+    assert before.summarised and not before.tiers_stored
+    assert added.status == 200, added.body
+    assert after.summarised and after.tiers_stored
+    member = api.enrol(admin_key)
+    reply = api.earn(admin_key, member, "e-1", points=600)
+    assert reply.body["balance"]["tier"] == "silver", reply.body
