@@ -92,6 +92,24 @@ def _drive(clients: int, seconds: float, make: Callable[[int], Callable[[], None
 
 
 def measure(*, clients: tuple[int, ...], seconds: float, progress: Callable[[str], None]) -> list[Cell]:
+    # The server's fake credentials (tests/support/live_server.py): DynamoDB Local keeps one set
+    # of tables per access key, so bare boto3 must present the same one to see the server's.
+    saved = {name: os.environ.get(name) for name in _CREDENTIALS}
+    os.environ.update(_CREDENTIALS)
+    try:
+        return _measure(clients=clients, seconds=seconds, progress=progress)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+def _measure(*, clients: tuple[int, ...], seconds: float, progress: Callable[[str], None]) -> list[Cell]:
     import boto3
     import requests
 
@@ -101,9 +119,6 @@ def measure(*, clients: tuple[int, ...], seconds: float, progress: Callable[[str
     from tests.support.http import OPERATOR_KEY
     from tests.support.live_server import chalice_local
 
-    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")):
-        os.environ.setdefault(name, value)  # the emulator's fake credentials, as the server's
-    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
     cells: list[Cell] = []
     with dynamodb_local() as endpoint, chalice_local(endpoint, prefix_letter="l") as base_url:
         progress(f"server at {base_url}, DynamoDB Local at {endpoint}")
