@@ -694,7 +694,7 @@ class PointsService:
         if request.movement is MovementType.EARN and self._rules is not None:
             # Once per movement: the order's rules, milestones and caps; a plain earn only when
             # the program's summary of the rules says one has a cap (or it has no summary).
-            if request.order is not None or (request.capped and self._program.get().may_cap):
+            if request.order is not None or (request.capped and self._with_retries(self._program.get).may_cap):
                 rules = self._rules.all()
         try:
             delta, amount, breakdown = self._delta(request, rules)
