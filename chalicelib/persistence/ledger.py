@@ -49,6 +49,7 @@ from chalicelib.persistence.models import (
     BalanceItem,
     LedgerItem,
     LotItem,
+    set_or_remove,
 )
 from chalicelib.persistence.movement_writes import in_order, writer_of
 from chalicelib.persistence.pagination import decode_cursor, paginate
@@ -108,9 +109,9 @@ class LedgerRepository:
             balance.next_maturity_at.set(new.next_maturity_at)
             if new.next_maturity_at is not None
             else balance.next_maturity_at.remove(),
-            *_optional(balance.last_activity_at, new.last_activity_at),
-            *_optional(balance.inactive_at, new.inactive_at),
-            *_optional(balance.order_count, new.order_count or None),
+            *set_or_remove(balance.last_activity_at, new.last_activity_at),
+            *set_or_remove(balance.inactive_at, new.inactive_at),
+            *set_or_remove(balance.order_count, new.order_count or None),
             *_lapse_index(balance, new),
             *_tier_actions(balance, new),
             *([balance.referral_from.remove()] if previous.referral_from and not new.referral_from else []),
@@ -226,11 +227,6 @@ class LedgerRepository:
             return paginate(rows, limit=limit, key_of=gsi1_key, convert=to_entry)
 
 
-def _optional(attribute: Any, value: Any) -> list[Any]:
-    """SET the attribute, or REMOVE it when there is no value."""
-    return [attribute.set(value) if value is not None else attribute.remove()]
-
-
 def _lapse_index(balance: type[BalanceItem], new: Balance) -> list[Any]:
     """A balance with points and an inactivity deadline is in the due index at the deadline."""
     if new.inactive_at is None or new.available <= 0:
@@ -243,11 +239,11 @@ def _lapse_index(balance: type[BalanceItem], new: Balance) -> list[Any]:
 
 def _tier_actions(balance: type[BalanceItem], new: Balance) -> list[Any]:
     return [
-        *_optional(balance.tier, new.tier),
-        *_optional(balance.tier_since, new.tier_since),
-        *_optional(balance.tier_expires_at, new.tier_expires_at),
-        *_optional(balance.tier_rev, new.tier_rev or None),
-        *_optional(balance.tier_buckets, new.tier_buckets),
+        *set_or_remove(balance.tier, new.tier),
+        *set_or_remove(balance.tier_since, new.tier_since),
+        *set_or_remove(balance.tier_expires_at, new.tier_expires_at),
+        *set_or_remove(balance.tier_rev, new.tier_rev or None),
+        *set_or_remove(balance.tier_buckets, new.tier_buckets),
     ]
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
@@ -19,6 +21,8 @@ from chalicelib.persistence.index_keys import (
 from chalicelib.persistence.models import (
     RuleItem,
 )
+from chalicelib.persistence.quotas import guarded_transaction
+from chalicelib.persistence.tiers import TIERS_PREFIX
 
 
 class RuleRepository:
@@ -59,8 +63,37 @@ class RuleRepository:
             **({"cap": rule.cap} if rule.cap is not None else {}),
             **({"segments": sorted(rule.segments)} if rule.segments else {}),
         }
-        with translate_transient():
-            self._models.rule(pk="PROGRAM", sk=f"{RULE_PREFIX}{rule.rule_id}", definition=json.dumps(definition)).save()
+        models = self._models
+        item = models.rule(pk="PROGRAM", sk=f"{RULE_PREFIX}{rule.rule_id}", definition=json.dumps(definition))
+        # The rule and the program's summary of the rules change together.
+        summary = rule_summary_actions(models, [rule] if _capped(rule) else [])
+        with translate_transient(), guarded_transaction(models) as tx:
+            tx.save(item)
+            tx.update(models.program(pk="PROGRAM", sk="#CURRENT"), actions=summary)
+
+
+def _capped(rule: EarningRule) -> bool:
+    """A rule an earn of plain points or an amount must see: one with a cap (caps.limits_for)."""
+    return rule.cap is not None and rule.per is not None
+
+
+def rule_summary_actions(models: TenantModels, capped: builtins.list[EarningRule]) -> builtins.list[Any]:
+    """Keep the program item's summary: the ids of ``capped`` and of every stored rule with a
+    cap added, ``tiers_stored`` set if a tier version is stored, then the summary marked
+    complete. Every part only grows (ADD commutes; a tier version's own write sets
+    ``tiers_stored``), so concurrent writers each add what they saw and their own. Rules and
+    versions are never deleted; an ended rule keeps its place (an earn then reads the rules and
+    finds the cap no longer in force)."""
+    item, rule = models.program, models.rule
+    with translate_transient():
+        stored = [_to_rule(row) for row in rule.query("PROGRAM", rule.sk.startswith(RULE_PREFIX))]
+        tiers = any(True for _ in rule.query("PROGRAM", rule.sk.startswith(TIERS_PREFIX), limit=1))
+    ids = {found.rule_id for found in (*stored, *capped) if _capped(found)}
+    return [
+        *([item.capped_rules.add(ids)] if ids else []),
+        *([item.tiers_stored.set(True)] if tiers else []),
+        item.summarised.set(True),
+    ]
 
 
 def isoformat_micros(moment: datetime | None) -> str | None:

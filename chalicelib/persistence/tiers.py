@@ -8,6 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from pynamodb.transactions import TransactWrite
+
 from chalicelib.domain.events import EventType
 from chalicelib.domain.tiers import Metric, Tier, TierProgram, TierWrite, WindowKind
 from chalicelib.persistence.errors import translate_transient
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
 TIER_REVIEW_PREFIX = "TIERS#"
 TIER_REVIEW_SK = "#TIERREVIEW"
 _VERSION_PREFIX = "TIERS#"
+#: The sort key prefix of the tier versions (under pk ``PROGRAM``).
+TIERS_PREFIX = _VERSION_PREFIX
 
 
 def tier_unchanged(balance: type[BalanceItem], previous: Balance) -> Any:
@@ -91,10 +95,14 @@ class TierProgramRepository:
             ],
         }
         sk = f"{_VERSION_PREFIX}{sortable(program.effective_from)}#{program.version_id}"
-        with translate_transient():
-            self._models.rule(pk="PROGRAM", sk=sk, definition=json.dumps(definition)).save(
-                condition=self._models.rule.sk.does_not_exist()
+        models = self._models
+        # The version and the program's summary (a tier version is stored) change together.
+        with translate_transient(), TransactWrite(connection=models.rule._get_connection().connection) as tx:
+            tx.save(
+                models.rule(pk="PROGRAM", sk=sk, definition=json.dumps(definition)),
+                condition=models.rule.sk.does_not_exist(),
             )
+            tx.update(models.program(pk="PROGRAM", sk="#CURRENT"), actions=[models.program.tiers_stored.set(True)])
 
     def list(self) -> list[TierProgram]:
         rule = self._models.rule
