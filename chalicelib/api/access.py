@@ -30,13 +30,8 @@ TAG = "Access"
 )
 def get_me(request: ApiRequest) -> Me:
     from chalicelib.api.presenters import tenants as presenters
-    from chalicelib.api.schemas.tenants import CallerKey, Me
 
-    context = request.tenant
-    return Me(
-        tenant=presenters.tenant(context.tenant),
-        api_key=CallerKey(id=context.key_id, name=context.key_name, scopes=sorted(context.scopes)),
-    )
+    return presenters.me(request.tenant)
 
 
 @endpoint(

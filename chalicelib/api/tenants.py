@@ -35,14 +35,13 @@ TAG = "Tenants (operator)"
     errors=(TenantExists,),
 )
 def create_tenant(request: ApiRequest) -> CreatedTenant:
-    from chalicelib.api.presenters import access, tenants
-    from chalicelib.api.schemas.tenants import CreatedTenant
+    from chalicelib.api.presenters import tenants as presenters
 
     body: CreateTenantRequest = request.body
     created = request.services.tenants.create(
         NewTenant(tenant_id=body.tenant_id, name=body.name, currency=body.currency, timezone=body.timezone)
     )
-    return CreatedTenant(tenant=tenants.tenant(created.tenant), api_key=access.issued_api_key(created.admin_key))
+    return presenters.created_tenant(created)
 
 
 @endpoint(
