@@ -1,4 +1,7 @@
-"""EventBridge schedules fan out one unit of work per tenant; SQS delivers each unit.
+"""The lifecycle jobs (``JobName`` in :mod:`chalicelib.domain.jobs`: points expiry and
+maturity, notices, tier reviews, referral completion, subscription lapses): EventBridge
+schedules fan out one unit of work per tenant; SQS delivers each unit, on the jobs queue that
+also carries the bulk imports' units (:mod:`chalicelib.jobs.imports`).
 
 Deployed, ``LOYALTY_JOBS_QUEUE_URL`` names the queue: a schedule only enqueues (one
 message per active tenant), so one large brand cannot starve the others and no
