@@ -20,6 +20,7 @@ from chalice import Blueprint, Rate
 from chalicelib.domain.clock import isoformat, utc_now
 from chalicelib.domain.jobs import JobName
 from chalicelib.domain.tenants import TenantStatus
+from chalicelib.jobs import imports
 from chalicelib.observability import logger
 from chalicelib.services import platform
 
@@ -81,8 +82,6 @@ def run_tenant_job(event: Any) -> None:
     for record in event:
         message = json.loads(record.body)
         if message.get("kind") == "import":  # a bulk import's unit (chalicelib.jobs.imports)
-            from chalicelib.jobs import imports
-
             imports.handle(message)
             continue
         run_unit(JobName(message["job"]), message["tenant_id"], datetime.fromisoformat(message["as_of"]))
