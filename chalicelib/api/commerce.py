@@ -72,7 +72,7 @@ ORDER_EVENT_ERRORS: tuple[type[LoyaltyError], ...] = (
     errors=ORDER_EVENT_ERRORS,
 )
 def take_order_event(request: ApiRequest) -> Result:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import commerce as presenters
     from chalicelib.api.schemas.commerce import PaidOrderEvent
 
     body = request.body.root
@@ -134,7 +134,7 @@ def take_order_event(request: ApiRequest) -> Result:
     response=schemas.commerce.CreatedShopifyIntegration,
 )
 def create_shopify_integration(request: ApiRequest) -> CreatedShopifyIntegration:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import commerce as presenters
 
     body: CreateShopifyIntegrationRequest = request.body
     service = request.services.for_tenant(request.tenant).shopify
@@ -154,7 +154,7 @@ def create_shopify_integration(request: ApiRequest) -> CreatedShopifyIntegration
     response=schemas.commerce.ShopifyIntegrationOut,
 )
 def get_shopify_integration(request: ApiRequest, integration_id: str) -> ShopifyIntegrationOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import commerce as presenters
 
     found = request.services.for_tenant(request.tenant).shopify.get(integration_id)
     return presenters.shopify_integration(found)
@@ -172,7 +172,7 @@ def get_shopify_integration(request: ApiRequest, integration_id: str) -> Shopify
     response=schemas.commerce.CreatedShopifyIntegration,
 )
 def rotate_shopify_secret(request: ApiRequest, integration_id: str) -> CreatedShopifyIntegration:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import commerce as presenters
 
     body: RotateShopifySecretRequest = request.body
     return presenters.issued_shopify_integration(
@@ -191,7 +191,7 @@ def rotate_shopify_secret(request: ApiRequest, integration_id: str) -> CreatedSh
     errors=(TenantSuspended, TenantNotReady, *ORDER_EVENT_ERRORS),
 )
 def receive_shopify_webhook(request: ApiRequest, integration_id: str) -> Result:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import commerce as presenters
 
     services = request.services
     tenant_id = tenant_of(integration_id)

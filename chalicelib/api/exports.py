@@ -53,7 +53,7 @@ def _page(text: str, next_cursor: str | None, filename: str) -> TextResult:
     response_headers=_NEXT,
 )
 def export_members(request: ApiRequest) -> TextResult:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import exports as presenters
 
     query: MemberExportQuery = request.query
     page = _service(request).members(limit=query.limit, cursor=query.cursor)
@@ -74,7 +74,7 @@ def export_members(request: ApiRequest) -> TextResult:
     response_headers=_NEXT,
 )
 def export_ledger(request: ApiRequest) -> TextResult:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import exports as presenters
 
     query: LedgerExportQuery = request.query
     page = _service(request).ledger(start=query.from_, end=query.to, limit=query.limit, cursor=query.cursor)

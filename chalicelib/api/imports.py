@@ -45,7 +45,7 @@ def _service(request: ApiRequest) -> ImportService:
     large_body=True,
 )
 def create_import(request: ApiRequest) -> ImportOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import imports as presenters
 
     body: ImportRequest | None = request.body
     data = request.raw_body if body is None else body.csv
@@ -68,7 +68,7 @@ def create_import(request: ApiRequest) -> ImportOut:
     response=schemas.imports.ImportList,
 )
 def list_imports(request: ApiRequest) -> ImportList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import imports as presenters
     from chalicelib.api.schemas.imports import ImportList
 
     page = _service(request).list(limit=request.query.limit, cursor=request.query.cursor)
@@ -86,7 +86,7 @@ def list_imports(request: ApiRequest) -> ImportList:
     response=schemas.imports.ImportOut,
 )
 def get_import(request: ApiRequest, import_id: str) -> ImportOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import imports as presenters
 
     service = _service(request)
     job = service.get(import_id)
@@ -106,7 +106,7 @@ def get_import(request: ApiRequest, import_id: str) -> ImportOut:
     response=schemas.imports.ImportRowIssueList,
 )
 def list_import_errors(request: ApiRequest, import_id: str) -> ImportRowIssueList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import imports as presenters
     from chalicelib.api.schemas.imports import ImportRowIssueList
 
     page = _service(request).issues(import_id, limit=request.query.limit, cursor=request.query.cursor)

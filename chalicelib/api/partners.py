@@ -60,7 +60,7 @@ TAG = "Partners"
     errors=(PartnerExists,),
 )
 def create_partner(request: ApiRequest) -> PartnerOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import partners as presenters
 
     body: CreatePartnerRequest = request.body
     created = request.services.for_tenant(request.tenant).partners.create(
@@ -83,7 +83,7 @@ def create_partner(request: ApiRequest) -> PartnerOut:
     response=schemas.partners.PartnerList,
 )
 def list_partners(request: ApiRequest) -> PartnerList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import partners as presenters
     from chalicelib.api.schemas.partners import PartnerList
 
     return PartnerList(
@@ -102,7 +102,7 @@ def list_partners(request: ApiRequest) -> PartnerList:
     response=schemas.partners.PartnerOut,
 )
 def get_partner(request: ApiRequest, partner_id: str) -> PartnerOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import partners as presenters
 
     return presenters.partner(request.services.for_tenant(request.tenant).partners.get(partner_id))
 
@@ -120,7 +120,7 @@ def get_partner(request: ApiRequest, partner_id: str) -> PartnerOut:
     partner_access=True,
 )
 def get_partner_settlement(request: ApiRequest, partner_id: str) -> SettlementOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import partners as presenters
 
     own = request.tenant.partner_id
     if own is not None and own != partner_id:
@@ -156,7 +156,7 @@ def _movement(request: ApiRequest) -> PartnerMovement:
 
 def _answer(result: MovementResult, present: Callable[[LedgerEntry], Out] | None = None) -> Result:
     """The movement's answer, shaped by ``present`` (default: ``presenters.movement``)."""
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import points as presenters
 
     present = present or presenters.movement
     logger.info(
@@ -216,7 +216,7 @@ def partner_redeem(request: ApiRequest) -> Result:
     errors=(ReversalExceedsEarned, ReversalNeedsPoints, InsufficientPoints, MovementTooLarge),
 )
 def partner_reverse(request: ApiRequest) -> Result:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import points as presenters
 
     return _answer(
         request.services.for_tenant(request.tenant).partners.reverse(_movement(request)), presenters.reversal

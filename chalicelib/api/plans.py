@@ -40,7 +40,7 @@ TAG = "Paid membership"
     response=schemas.plans.PlanList,
 )
 def put_plans(request: ApiRequest) -> PlanList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import plans as presenters
 
     body: PlansRequest = request.body
     catalog = request.services.for_tenant(request.tenant).subscriptions.configure(
@@ -70,7 +70,7 @@ def put_plans(request: ApiRequest) -> PlanList:
     response=schemas.plans.PlanList,
 )
 def list_plans(request: ApiRequest) -> PlanList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import plans as presenters
 
     return presenters.plans(request.services.for_tenant(request.tenant).subscriptions.catalog())
 
@@ -90,7 +90,7 @@ def list_plans(request: ApiRequest) -> PlanList:
     errors=(SubscriptionActive, PeriodNotContiguous, ReferenceRecorded, BalanceLimitExceeded),
 )
 def record_subscription(request: ApiRequest, member_id: str) -> Result:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import plans as presenters
 
     body: SubscriptionRequest = request.body
     recording = request.services.for_tenant(request.tenant).subscriptions.record(
@@ -122,7 +122,7 @@ def record_subscription(request: ApiRequest, member_id: str) -> Result:
     response=schemas.plans.SubscriptionList,
 )
 def list_subscriptions(request: ApiRequest, member_id: str) -> SubscriptionList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import plans as presenters
     from chalicelib.api.schemas.plans import SubscriptionList
 
     page = request.services.for_tenant(request.tenant).subscriptions.list(
@@ -145,7 +145,7 @@ def list_subscriptions(request: ApiRequest, member_id: str) -> SubscriptionList:
     response=schemas.plans.SubscriptionOut,
 )
 def cancel_subscription(request: ApiRequest, member_id: str, subscription_id: str) -> SubscriptionOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import plans as presenters
 
     ended = request.services.for_tenant(request.tenant).subscriptions.cancel(member_id, subscription_id)
     return presenters.subscription(ended, utc_now())

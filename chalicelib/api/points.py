@@ -36,7 +36,7 @@ TAG = "Points"
 
 
 def _move(request: ApiRequest, member_id: str, movement: MovementType) -> Result:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import points as presenters
 
     body = request.body
     command = MovementRequest(
@@ -149,7 +149,7 @@ def reverse_points(request: ApiRequest, member_id: str) -> Result:
     response=schemas.points.BalanceOut,
 )
 def get_balance(request: ApiRequest, member_id: str) -> BalanceOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import points as presenters
 
     services = request.services.for_tenant(request.tenant)
     view = services.points.view(member_id)
@@ -170,7 +170,7 @@ def get_balance(request: ApiRequest, member_id: str) -> BalanceOut:
     response=schemas.points.TransactionList,
 )
 def list_transactions(request: ApiRequest, member_id: str) -> TransactionList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import points as presenters
     from chalicelib.api.schemas.points import TransactionList
 
     page = request.services.for_tenant(request.tenant).points.transactions(
@@ -194,7 +194,7 @@ def list_transactions(request: ApiRequest, member_id: str) -> TransactionList:
     errors=(ActivityNotRewarded, LimitReached, BalanceLimitExceeded),
 )
 def record_activity(request: ApiRequest, member_id: str) -> Result:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import points as presenters
 
     body: ActivityRequest = request.body
     activity = Activity(

@@ -26,7 +26,7 @@ from chalice import Blueprint, Rate
 
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.tenants import TenantStatus, is_tenant_id
-from chalicelib.integrations.queues import dispatch_message
+from chalicelib.integrations.queues import InProcessDeliveryQueue, SqsDeliveryQueue, dispatch_message
 from chalicelib.observability import logger
 from chalicelib.services import platform
 
@@ -85,8 +85,6 @@ def drain_endpoint(tenant_id: str, webhook_id: str, *, clock: Clock = utc_now) -
 
 
 def webhooks_queue(tenant_id: str) -> Any:
-    from chalicelib.integrations.queues import InProcessDeliveryQueue, SqsDeliveryQueue
-
     services = platform()
     url = services.settings.deliveries_queue_url
     return SqsDeliveryQueue(tenant_id, url, services.sqs) if url else InProcessDeliveryQueue()

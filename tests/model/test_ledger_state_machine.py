@@ -76,7 +76,7 @@ from hypothesis.stateful import (
 )
 from pynamodb.attributes import UTCDateTimeAttribute
 
-from chalicelib.api import presenters
+from chalicelib.api.presenters import points as presenters
 from chalicelib.domain.errors import LoyaltyError, MemberExists, TransientStoreError
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy, Period
 from chalicelib.domain.jobs import JobName, JobRun, RunStatus

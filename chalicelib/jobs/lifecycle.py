@@ -1,4 +1,7 @@
-"""EventBridge schedules fan out one unit of work per tenant; SQS delivers each unit.
+"""The lifecycle jobs (``JobName`` in :mod:`chalicelib.domain.jobs`: points expiry and
+maturity, notices, tier reviews, referral completion, subscription lapses): EventBridge
+schedules fan out one unit of work per tenant; SQS delivers each unit, on the jobs queue that
+also carries the bulk imports' units (:mod:`chalicelib.jobs.imports`).
 
 Deployed, ``LOYALTY_JOBS_QUEUE_URL`` names the queue: a schedule only enqueues (one
 message per active tenant), so one large brand cannot starve the others and no
@@ -17,6 +20,7 @@ from chalice import Blueprint, Rate
 from chalicelib.domain.clock import isoformat, utc_now
 from chalicelib.domain.jobs import JobName
 from chalicelib.domain.tenants import TenantStatus
+from chalicelib.jobs import imports
 from chalicelib.observability import logger
 from chalicelib.services import platform
 
@@ -78,8 +82,6 @@ def run_tenant_job(event: Any) -> None:
     for record in event:
         message = json.loads(record.body)
         if message.get("kind") == "import":  # a bulk import's unit (chalicelib.jobs.imports)
-            from chalicelib.jobs import imports
-
             imports.handle(message)
             continue
         run_unit(JobName(message["job"]), message["tenant_id"], datetime.fromisoformat(message["as_of"]))
