@@ -360,7 +360,7 @@ class PlatformServices:
     def provisioning_queue(self) -> ProvisioningQueue | None:
         """Where new tenants' tables are requested; None: they are created inline."""
         if self.settings.provisioning_queue_url:
-            return SqsProvisioningQueue(self.settings.provisioning_queue_url, self.sqs)
+            return SqsProvisioningQueue(self.settings.provisioning_queue_url, lambda: self.sqs)
         if self.settings.provisioning_async:
             return InProcessProvisioningQueue()
         return None
