@@ -17,6 +17,7 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.entries import LedgerEntry, describe
 from chalicelib.domain.errors import (
     AmountTooSmall,
     BalanceLimitExceeded,
@@ -26,7 +27,7 @@ from chalicelib.domain.errors import (
     ReversalExceedsEarned,
     ReversalNeedsPoints,
 )
-from chalicelib.domain.ledger import LedgerEntry, MovementResult, describe
+from chalicelib.domain.movement_requests import MovementResult
 from chalicelib.domain.partners import MemberRef, PartnerExists, PartnerMovement
 from chalicelib.observability import logger
 

@@ -14,6 +14,7 @@ from chalicelib.api.program import to_order
 from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
 from chalicelib.domain.activities import Activity
 from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.entries import describe
 from chalicelib.domain.errors import (
     ActivityNotRewarded,
     AmountTooSmall,
@@ -24,7 +25,7 @@ from chalicelib.domain.errors import (
     ReversalExceedsEarned,
     ReversalNeedsPoints,
 )
-from chalicelib.domain.ledger import MovementRequest, MovementType, describe
+from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.observability import logger, metrics
 
 if TYPE_CHECKING:

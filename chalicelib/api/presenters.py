@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from chalicelib.domain.clock import isoformat
 from chalicelib.domain.commerce import OrderEventResult, Outcome
 from chalicelib.domain.csv_cells import escape_cell
+from chalicelib.domain.entries import BalanceView, LedgerEntry
 from chalicelib.domain.event_payloads import event_data
 from chalicelib.domain.imports import ImportJob, RowIssue, RowOutcome
-from chalicelib.domain.ledger import BalanceView, EarnPreview, LedgerEntry
+from chalicelib.domain.ledger import EarnPreview
 from chalicelib.domain.rules import WEEKDAYS, Earning, EarningRule, Share
 from chalicelib.domain.tiers import Metric, TierProgram, TierStatus
 
