@@ -364,7 +364,7 @@ def settle(balance: Balance, lots: Sequence[Lot], now: datetime, as_of: datetime
     return Settlement(entries, balance, tuple(current.values()), changes, complete)
 
 
-def describe(entry: LedgerEntry) -> dict[str, Any]:
+def log_fields(entry: LedgerEntry) -> dict[str, Any]:
     """A log-friendly summary (no personal data)."""
     return {
         "transaction_id": entry.transaction_id,
