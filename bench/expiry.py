@@ -132,8 +132,8 @@ class ItemMaker:
 
     def exact(self, kind: str, member_id: str, lot_id: str) -> list[dict[str, Any]]:
         """The member's items, serialized, straight from the app's mapping functions."""
+        from chalicelib.domain.entries import Balance
         from chalicelib.domain.expiry import Lot
-        from chalicelib.domain.ledger import Balance
         from chalicelib.domain.members import Member
         from chalicelib.persistence.ledger import to_balance_item, to_lot_item
         from chalicelib.persistence.members import to_member_item
@@ -175,7 +175,7 @@ class ItemMaker:
 
 
 def _earn() -> Any:
-    from chalicelib.domain.ledger import MovementType
+    from chalicelib.domain.movement_requests import MovementType
 
     return MovementType.EARN
 

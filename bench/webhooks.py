@@ -31,8 +31,8 @@ if str(ROOT) not in sys.path:
 
 
 def measure(endpoint: str, kms_endpoint: str, *, events: int, endpoints: int) -> dict[str, Any]:
-    from chalicelib.domain.ledger import MovementRequest, MovementType
     from chalicelib.domain.members import NewMember
+    from chalicelib.domain.movement_requests import MovementRequest, MovementType
     from chalicelib.domain.tenants import NewTenant
     from chalicelib.services import platform, reset_platform
     from tests.support.receiver import Receiver

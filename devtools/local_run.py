@@ -104,8 +104,8 @@ def seed_demo(admin_key: str | None = None) -> tuple[str, list[str]]:
     """
     from chalicelib.domain.api_keys import Scope
     from chalicelib.domain.errors import MemberExists
-    from chalicelib.domain.ledger import MovementRequest, MovementType
     from chalicelib.domain.members import NewMember
+    from chalicelib.domain.movement_requests import MovementRequest, MovementType
     from chalicelib.domain.tenants import NewTenant, TenantContext
     from chalicelib.services import platform, reset_platform
 

@@ -274,10 +274,11 @@ def event_data_keys() -> dict[str, list[str]]:
 
 def _sample_payloads() -> dict[str, dict[str, Any]]:
     """Examples built by the code that publishes events, from sample ledger entries and a member."""
+    from chalicelib.domain.entries import Balance, LedgerEntry
     from chalicelib.domain.event_payloads import event_payload
     from chalicelib.domain.events import EVENT_OF_MOVEMENT, Event
-    from chalicelib.domain.ledger import Balance, LedgerEntry, MovementType
     from chalicelib.domain.members import Member
+    from chalicelib.domain.movement_requests import MovementType
     from chalicelib.domain.rules import Share
 
     at = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)

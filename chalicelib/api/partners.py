@@ -17,6 +17,7 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.entries import LedgerEntry, log_fields
 from chalicelib.domain.errors import (
     AmountTooSmall,
     BalanceLimitExceeded,
@@ -26,7 +27,7 @@ from chalicelib.domain.errors import (
     ReversalExceedsEarned,
     ReversalNeedsPoints,
 )
-from chalicelib.domain.ledger import LedgerEntry, MovementResult, describe
+from chalicelib.domain.movement_requests import MovementResult
 from chalicelib.domain.partners import MemberRef, PartnerExists, PartnerMovement
 from chalicelib.observability import logger
 
@@ -160,7 +161,7 @@ def _answer(result: MovementResult, present: Callable[[LedgerEntry], Out] | None
 
     present = present or presenters.movement
     logger.info(
-        "partner idempotent replay" if result.replayed else "partner points moved", extra=describe(result.entry)
+        "partner idempotent replay" if result.replayed else "partner points moved", extra=log_fields(result.entry)
     )
     return Result.replayable(present(result.entry), replayed=result.replayed)
 

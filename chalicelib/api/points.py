@@ -14,6 +14,7 @@ from chalicelib.api.program import to_order
 from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
 from chalicelib.domain.activities import Activity
 from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.entries import log_fields
 from chalicelib.domain.errors import (
     ActivityNotRewarded,
     AmountTooSmall,
@@ -24,7 +25,7 @@ from chalicelib.domain.errors import (
     ReversalExceedsEarned,
     ReversalNeedsPoints,
 )
-from chalicelib.domain.ledger import MovementRequest, MovementType, describe
+from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.observability import logger, metrics
 
 if TYPE_CHECKING:
@@ -58,9 +59,9 @@ def _move(request: ApiRequest, member_id: str, movement: MovementType) -> Result
     )
     result = request.services.for_tenant(request.tenant).points.move(command)
     if result.replayed:
-        logger.info("idempotent replay", extra=describe(result.entry))
+        logger.info("idempotent replay", extra=log_fields(result.entry))
     else:
-        logger.info("points moved", extra=describe(result.entry))
+        logger.info("points moved", extra=log_fields(result.entry))
         metrics.add_metric(name=f"Points{movement.value.capitalize()}Count", unit="Count", value=1)
     present = presenters.reversal if movement is MovementType.REVERSE else presenters.movement
     return Result.replayable(present(result.entry), replayed=result.replayed)

@@ -45,7 +45,7 @@ from chalicelib.domain.errors import (
     TransientStoreError,
     Unauthorized,
 )
-from chalicelib.domain.ledger import refuse_minted_key
+from chalicelib.domain.movement_requests import refuse_minted_key
 from chalicelib.observability import annotate, logger
 from chalicelib.services import PlatformServices, platform
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.dating import OccurredAtOutOfRange, check_occurred_at
 from chalicelib.domain.errors import BusinessRuleViolation, IdempotencyKeyReused
-from chalicelib.domain.ledger import MovementRequest, MovementResult, MovementType
+from chalicelib.domain.movement_requests import MovementRequest, MovementResult, MovementType
 
 if TYPE_CHECKING:
     from chalicelib.domain.ledger import PointsService

@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain import fingerprints
 from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.entries import LedgerEntry
 from chalicelib.domain.errors import Conflict, IdempotencyKeyReused, MemberExists, NotFound
-from chalicelib.domain.ledger import LedgerEntry, MovementRequest, MovementType
 from chalicelib.domain.members import NewMember
+from chalicelib.domain.movement_requests import MovementRequest, MovementType
 
 if TYPE_CHECKING:
     from chalicelib.domain.ledger import PointsService

@@ -15,7 +15,7 @@ from chalicelib.domain.caps import Capped, apply_caps, limits_for
 from chalicelib.domain.rules import ORDER_KINDS, milestone_shares
 
 if TYPE_CHECKING:
-    from chalicelib.domain.ledger import Balance
+    from chalicelib.domain.entries import Balance
     from chalicelib.domain.orders import Order
     from chalicelib.domain.plans import PlanGrant
     from chalicelib.domain.rules import EarningRule, RuleService, Share

@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.clock import isoformat
+from chalicelib.domain.entries import LedgerEntry
 from chalicelib.domain.events import Event
-from chalicelib.domain.ledger import LedgerEntry
 
 
 def json_time(moment: datetime) -> str:

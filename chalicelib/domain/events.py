@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 from ulid import ULID
 
 from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.entries import LedgerEntry
 from chalicelib.domain.errors import InvalidRequest
-from chalicelib.domain.ledger import LedgerEntry, MovementType
+from chalicelib.domain.movement_requests import MovementType
 
 if TYPE_CHECKING:
     from chalicelib.domain.members import Member

@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING, Protocol
 from ulid import ULID
 
 from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.entries import Balance, BalanceView
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.events import SETTLE_WINDOW
-from chalicelib.domain.ledger import Balance, BalanceView
 from chalicelib.domain.ports import Page
 from chalicelib.domain.tiers import decode_buckets, review
 
 if TYPE_CHECKING:
-    from chalicelib.domain.ledger import LedgerEntry
+    from chalicelib.domain.entries import LedgerEntry
     from chalicelib.domain.members import Member
     from chalicelib.domain.ports import LedgerStore, MemberStore
     from chalicelib.domain.tiers import TierService

@@ -45,15 +45,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain.backoff import backoff_seconds
 from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.credits import opening_credit
 from chalicelib.domain.csv_cells import unescape_cell
 from chalicelib.domain.errors import InvalidRequest, NotFound, RetryLater, TransientStoreError
 from chalicelib.domain.ids import IMPORT_ID_PATTERN, new_import_id, new_member_id
-from chalicelib.domain.ledger import MAX_POINTS_PER_MOVEMENT, opening_credit
 from chalicelib.domain.members import Member
+from chalicelib.domain.movement_requests import MAX_POINTS_PER_MOVEMENT
 
 if TYPE_CHECKING:
+    from chalicelib.domain.entries import Balance, LedgerEntry
     from chalicelib.domain.expiry import LotChanges
-    from chalicelib.domain.ledger import Balance, LedgerEntry
     from chalicelib.domain.ports import Page
     from chalicelib.domain.program import Program, ProgramService
     from chalicelib.domain.tiers import TierProgram, TierService, TierWrite

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.ids import new_job_run_id
-from chalicelib.domain.ledger import MovementType
+from chalicelib.domain.movement_requests import MovementType
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -61,7 +61,7 @@ class JobRun:
 
 class SettlementJob:
     """Records everything due by ``as_of`` for every member with something due: maturities,
-    then expiries and inactivity lapses, in time order (``ledger.settle``). Members are found
+    then expiries and inactivity lapses, in time order (``entries.settle``). Members are found
     through the index of due lots, never a scan, so cost follows what is due.
 
     Both ``expire-points`` and ``mature-pending`` run it, reading both halves of that index:

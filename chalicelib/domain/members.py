@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from chalicelib.domain import fingerprints
 from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.entries import Balance
 from chalicelib.domain.errors import (
     IdempotencyKeyReused,
     InvalidRequest,
@@ -18,7 +19,6 @@ from chalicelib.domain.errors import (
     TransientStoreError,
 )
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_member_id
-from chalicelib.domain.ledger import Balance
 from chalicelib.domain.ports import IdempotencyKeyTaken
 from chalicelib.domain.referrals import (
     MAX_CODE_ATTEMPTS,

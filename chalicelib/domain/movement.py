@@ -24,8 +24,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from chalicelib.domain.entries import Balance, Settlement
     from chalicelib.domain.expiry import Lot, LotChanges
-    from chalicelib.domain.ledger import Balance, MovementRequest, MovementResult, Settlement
+    from chalicelib.domain.movement_requests import MovementRequest, MovementResult
     from chalicelib.domain.plans import PlanGrant
     from chalicelib.domain.ports import CounterChange
     from chalicelib.domain.reversals import Removal

@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.clock import Clock, isoformat, utc_now
+from chalicelib.domain.entries import BalanceView
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.events import EventType
 from chalicelib.domain.ids import new_notice_id
-from chalicelib.domain.ledger import BalanceView, MovementRequest, MovementType
+from chalicelib.domain.movement_requests import MovementRequest, MovementType
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import AmountTooSmall, Conflict, IdempotencyKeyReused, InvalidRequest, NotFound
-from chalicelib.domain.ledger import MovementRequest, MovementResult, MovementType
+from chalicelib.domain.movement_requests import MovementRequest, MovementResult, MovementType
 from chalicelib.domain.ports import CounterChange
 
 if TYPE_CHECKING:

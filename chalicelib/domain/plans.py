@@ -37,7 +37,7 @@ from chalicelib.domain.clock import isoformat
 from chalicelib.domain.errors import Conflict, InvalidRequest
 
 if TYPE_CHECKING:
-    from chalicelib.domain.ledger import Balance
+    from chalicelib.domain.entries import Balance
     from chalicelib.domain.tiers import TierProgram
 
 PLAN_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,30}[a-z0-9])?$")

@@ -14,11 +14,11 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from chalicelib.domain.api_keys import ApiKey
+    from chalicelib.domain.entries import Balance, LedgerEntry
     from chalicelib.domain.errors import LoyaltyError
     from chalicelib.domain.events import Event
     from chalicelib.domain.expiry import Lot, LotChanges
     from chalicelib.domain.jobs import JobRun
-    from chalicelib.domain.ledger import Balance, LedgerEntry
     from chalicelib.domain.members import EnrolmentRecord, Member, MemberChanges
     from chalicelib.domain.notifications import Notice
     from chalicelib.domain.program import Program

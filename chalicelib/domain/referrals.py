@@ -54,14 +54,16 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.events import EventType
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_notice_id
-from chalicelib.domain.ledger import MovementRequest, MovementType
+from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.notifications import Notice
 from chalicelib.domain.ports import CounterChange
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from chalicelib.domain.ledger import Balance, MovementResult, PointsService
+    from chalicelib.domain.entries import Balance
+    from chalicelib.domain.ledger import PointsService
+    from chalicelib.domain.movement_requests import MovementResult
     from chalicelib.domain.orders import Order
     from chalicelib.domain.ports import Page
 

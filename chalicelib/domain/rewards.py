@@ -49,13 +49,14 @@ from chalicelib.domain.errors import (
     RewardUnavailable,
     TransientStoreError,
 )
-from chalicelib.domain.ledger import MovementRequest, MovementType
+from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.ports import CounterChange, CouponWrite, CouponWriteKind, Page
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from chalicelib.domain.ledger import LedgerEntry, PointsService
+    from chalicelib.domain.entries import LedgerEntry
+    from chalicelib.domain.ledger import PointsService
     from chalicelib.domain.ports import LedgerStore, RewardStore
 
 REWARD_ID_PATTERN = re.compile(r"^rwd_[0-9A-HJKMNP-TV-Z]{26}$")

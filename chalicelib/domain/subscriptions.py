@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.errors import IdempotencyKeyReused, NotFound, RetryLater
 from chalicelib.domain.ids import MEMBER_ID_PATTERN
-from chalicelib.domain.ledger import MovementRequest, MovementType
+from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.plans import (
     SUBSCRIPTION_CANCELLED,
     SUBSCRIPTION_ID_PATTERN,
@@ -61,7 +61,8 @@ from chalicelib.domain.rules import Share
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from chalicelib.domain.ledger import Balance, PointsService
+    from chalicelib.domain.entries import Balance
+    from chalicelib.domain.ledger import PointsService
     from chalicelib.domain.ports import LedgerStore, Page
     from chalicelib.domain.tiers import TierProgram, TierService, TierStatus
 

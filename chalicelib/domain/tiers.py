@@ -44,7 +44,7 @@ from chalicelib.domain.ports import BalanceChanged
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from chalicelib.domain.ledger import Balance
+    from chalicelib.domain.entries import Balance
     from chalicelib.domain.ports import LedgerStore, TierProgramStore
     from chalicelib.domain.reversals import Removal
 

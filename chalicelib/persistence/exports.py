@@ -10,7 +10,7 @@ from chalicelib.persistence.index_keys import BALANCE, feed_partition_of_day, me
 from chalicelib.persistence.ledger import to_balance, to_entry
 
 if TYPE_CHECKING:
-    from chalicelib.domain.ledger import Balance, LedgerEntry
+    from chalicelib.domain.entries import Balance, LedgerEntry
     from chalicelib.persistence.factory import TenantModels
 
 #: BatchGetItem takes at most 100 keys.

@@ -9,9 +9,10 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
+from chalicelib.domain.entries import Balance, LedgerEntry
 from chalicelib.domain.errors import TransientStoreError
 from chalicelib.domain.expiry import Lot, LotChanges
-from chalicelib.domain.ledger import Balance, LedgerEntry, MovementType
+from chalicelib.domain.movement_requests import MovementType
 from chalicelib.domain.ports import (
     BalanceChanged,
     IdempotencyKeyTaken,

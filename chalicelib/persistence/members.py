@@ -9,9 +9,9 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
+from chalicelib.domain.entries import Balance
 from chalicelib.domain.errors import MemberExists, TransientStoreError
 from chalicelib.domain.imports import ExternalIdTaken, Landing
-from chalicelib.domain.ledger import Balance
 from chalicelib.domain.members import EnrolmentRecord, Member, MemberChanges
 from chalicelib.domain.ports import (
     IdempotencyKeyTaken,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from chalicelib.domain.ledger import Balance, LedgerEntry
+from chalicelib.domain.entries import Balance, LedgerEntry
 from chalicelib.domain.plans import PlanWrite, PlanWriteRefused
 from chalicelib.domain.ports import CounterChange, CounterLimitReached, CouponWrite, CouponWriteRefused
 from chalicelib.domain.referrals import ReferralQualification

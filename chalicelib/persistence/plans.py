@@ -52,7 +52,7 @@ from chalicelib.persistence.quotas import GuardedTransactWrite
 from chalicelib.persistence.tiers import tier_unchanged
 
 if TYPE_CHECKING:
-    from chalicelib.domain.ledger import Balance
+    from chalicelib.domain.entries import Balance
     from chalicelib.persistence.factory import TenantModels
     from chalicelib.persistence.models import BalanceItem, SubscriptionItem
 

@@ -16,7 +16,7 @@ from chalicelib.persistence.errors import translate_transient
 from chalicelib.persistence.index_keys import NOTICE_SK, due_shard, feed_partition, member_pk, notice_pk, sortable
 
 if TYPE_CHECKING:
-    from chalicelib.domain.ledger import Balance
+    from chalicelib.domain.entries import Balance
     from chalicelib.persistence.factory import TenantModels
     from chalicelib.persistence.models import BalanceItem
     from chalicelib.persistence.quotas import GuardedTransactWrite

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.domain.errors import LimitReached
-from chalicelib.domain.ledger import MovementRequest, MovementType
 from chalicelib.domain.members import NewMember
+from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.ports import CounterChange
 from chalicelib.services import platform
 from tests.support.http import Api

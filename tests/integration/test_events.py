@@ -11,8 +11,8 @@ from chalicelib.domain import events as events_module
 from chalicelib.domain.events import EventType
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy
 from chalicelib.domain.jobs import JobName
-from chalicelib.domain.ledger import MovementRequest, MovementType
 from chalicelib.domain.members import NewMember
+from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.program import Rounding
 from chalicelib.services import platform
 from tests.support.http import Api

@@ -15,8 +15,8 @@ import pytest
 from chalicelib.domain.errors import InsufficientPoints, ReversalExceedsEarned
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy
 from chalicelib.domain.jobs import JobName, RunStatus
-from chalicelib.domain.ledger import MovementRequest, MovementType
 from chalicelib.domain.members import NewMember
+from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.program import Rounding
 from chalicelib.services import TenantServices, platform
 from tests.support.faults import FaultPlan, crash

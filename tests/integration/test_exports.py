@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.ledger import MovementRequest, MovementType
 from chalicelib.domain.members import NewMember
+from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.jobs import imports as import_jobs
 from chalicelib.services import platform
 from tests.support.checks import all_pages, assert_error, assert_invalid

@@ -22,8 +22,8 @@ from chalicelib.domain.errors import InsufficientPoints, InvalidRequest
 from chalicelib.domain.events import SETTLE_WINDOW, EventType
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy
 from chalicelib.domain.jobs import JobName, RunStatus
-from chalicelib.domain.ledger import MovementType
 from chalicelib.domain.members import NewMember
+from chalicelib.domain.movement_requests import MovementType
 from chalicelib.domain.program import Rounding
 from chalicelib.services import platform
 from tests.integration.test_expiry import TZ, Brand, Clock

@@ -23,8 +23,8 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.domain.errors import MovementTooLarge, StorageLimitExceeded
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy
 from chalicelib.domain.jobs import JobName
-from chalicelib.domain.ledger import MovementRequest, MovementType
 from chalicelib.domain.members import NewMember
+from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.program import Rounding
 from chalicelib.domain.tenants import NewTenant
 from chalicelib.persistence.factory import TenantModels, shared_client, tenant_models

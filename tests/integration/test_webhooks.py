@@ -17,7 +17,7 @@ import pytest
 from standardwebhooks import WebhookVerificationError
 
 from chalicelib.domain.errors import NotFound
-from chalicelib.domain.ledger import MovementRequest, MovementType
+from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.webhooks import DELIVERY_LOG_RETENTION, WebhookStatus
 from chalicelib.integrations import ssrf
 from chalicelib.jobs.webhooks import dispatch_tenant

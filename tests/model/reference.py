@@ -45,7 +45,8 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from chalicelib.domain.ledger import MAX_BALANCE, MAX_POINTS_PER_MOVEMENT, LedgerEntry, MovementRequest, MovementType
+from chalicelib.domain.entries import LedgerEntry
+from chalicelib.domain.movement_requests import MAX_BALANCE, MAX_POINTS_PER_MOVEMENT, MovementRequest, MovementType
 
 #: ISO 4217 minor units of the currencies the machine uses (README: "at most its minor-unit digits").
 MINOR_UNITS = {"EUR": 2, "JPY": 0, "KWD": 3}

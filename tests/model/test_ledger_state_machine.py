@@ -77,17 +77,13 @@ from hypothesis.stateful import (
 from pynamodb.attributes import UTCDateTimeAttribute
 
 from chalicelib.api.presenters import points as presenters
+from chalicelib.domain.entries import LedgerEntry
 from chalicelib.domain.errors import LoyaltyError, MemberExists, TransientStoreError
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy, Period
 from chalicelib.domain.jobs import JobName, JobRun, RunStatus
-from chalicelib.domain.ledger import (
-    SETTLE_LOTS_WITH_MOVEMENT,
-    LedgerEntry,
-    MovementRequest,
-    MovementResult,
-    MovementType,
-)
+from chalicelib.domain.ledger import SETTLE_LOTS_WITH_MOVEMENT
 from chalicelib.domain.members import NewMember
+from chalicelib.domain.movement_requests import MovementRequest, MovementResult, MovementType
 from chalicelib.domain.program import Rounding
 from chalicelib.domain.tenants import NewTenant
 from chalicelib.persistence.factory import shared_client

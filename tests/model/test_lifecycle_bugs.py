@@ -18,8 +18,8 @@ import pytest
 from chalicelib.domain.errors import InsufficientPoints, InvalidRequest
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy
 from chalicelib.domain.jobs import JobName, RunStatus
-from chalicelib.domain.ledger import MovementRequest, MovementResult, MovementType
 from chalicelib.domain.members import NewMember
+from chalicelib.domain.movement_requests import MovementRequest, MovementResult, MovementType
 from chalicelib.domain.program import Rounding
 from chalicelib.domain.tenants import NewTenant
 from chalicelib.services import TenantServices, platform, reset_platform

@@ -16,9 +16,11 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from chalicelib.domain import ledger
+from chalicelib.domain.entries import Balance, LedgerEntry, Settlement
 from chalicelib.domain.errors import LoyaltyError
 from chalicelib.domain.expiry import Lot
-from chalicelib.domain.ledger import Balance, LedgerEntry, MovementRequest, MovementType, PointsService, Settlement
+from chalicelib.domain.ledger import PointsService
+from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.ports import Page
 from chalicelib.persistence.ledger import LedgerRepository
 from tests.model import test_ledger_state_machine as machine

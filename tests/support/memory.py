@@ -50,7 +50,7 @@ from chalicelib.domain.tiers import TierWrite
 
 if TYPE_CHECKING:
     from chalicelib.domain.api_keys import ApiKey
-    from chalicelib.domain.ledger import Balance, LedgerEntry
+    from chalicelib.domain.entries import Balance, LedgerEntry
     from chalicelib.domain.members import EnrolmentRecord, Member, MemberChanges
     from chalicelib.domain.notifications import Notice
     from chalicelib.domain.program import Program

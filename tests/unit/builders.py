@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from chalicelib.domain.ledger import MovementRequest, MovementType, PointsService, RetryPolicy
+from chalicelib.domain.ledger import PointsService, RetryPolicy
 from chalicelib.domain.members import MemberService, NewMember
+from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.program import ProgramService
 from tests.support.memory import InMemoryLedgerStore, InMemoryMemberStore, InMemoryProgramStore
 

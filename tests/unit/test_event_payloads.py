@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from chalicelib.api.presenters import events, points
+from chalicelib.domain.entries import Balance, LedgerEntry
 from chalicelib.domain.event_payloads import event_payload, json_time, transaction_payload
 from chalicelib.domain.events import Event, EventType
-from chalicelib.domain.ledger import Balance, LedgerEntry, MovementType
 from chalicelib.domain.members import Member
+from chalicelib.domain.movement_requests import MovementType
 from chalicelib.domain.notifications import Notice
 from chalicelib.domain.rules import Share
 

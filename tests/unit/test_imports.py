@@ -7,9 +7,10 @@ from datetime import UTC, date, datetime
 import pytest
 
 from chalicelib.domain import imports
+from chalicelib.domain.credits import opening_credit
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy
-from chalicelib.domain.ledger import MAX_POINTS_PER_MOVEMENT, MovementType, opening_credit
+from chalicelib.domain.movement_requests import MAX_POINTS_PER_MOVEMENT, MovementType
 from chalicelib.domain.program import DEFAULT_PROGRAM, Program
 
 TODAY = date(2026, 6, 1)

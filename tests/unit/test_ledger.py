@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain import backoff as backoff_module
+from chalicelib.domain.entries import Balance
 from chalicelib.domain.errors import (
     AmountTooSmall,
     BalanceLimitExceeded,
@@ -27,14 +28,8 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy
 from chalicelib.domain.ids import TRANSACTION_ID_PATTERN
 from chalicelib.domain.jobs import JobName, settlement_job
-from chalicelib.domain.ledger import (
-    MAX_BALANCE,
-    MAX_POINTS_PER_MOVEMENT,
-    Balance,
-    MovementRequest,
-    MovementType,
-    RetryPolicy,
-)
+from chalicelib.domain.ledger import RetryPolicy
+from chalicelib.domain.movement_requests import MAX_BALANCE, MAX_POINTS_PER_MOVEMENT, MovementRequest, MovementType
 from chalicelib.domain.ports import BalanceChanged
 from chalicelib.domain.program import Rounding
 from tests.unit.builders import T0, Ledgerland, adjust, build_world, earn, earn_amount, redeem

@@ -7,10 +7,11 @@ from datetime import date, timedelta
 
 import pytest
 
+from chalicelib.domain.entries import Balance, LedgerEntry
 from chalicelib.domain.errors import InvalidRequest, MemberExists, NotFound, TransientStoreError
 from chalicelib.domain.ids import new_transaction_id
-from chalicelib.domain.ledger import Balance, LedgerEntry, MovementType
 from chalicelib.domain.members import MemberChanges, MemberService, NewMember
+from chalicelib.domain.movement_requests import MovementType
 from chalicelib.domain.ports import BalanceChanged, IdempotencyKeyTaken
 from tests.support.memory import InMemoryLedgerStore, InMemoryMemberStore
 from tests.unit.builders import T0, Ledgerland, earn

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.domain import plans
+from chalicelib.domain.entries import Balance
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.events import EventType
-from chalicelib.domain.ledger import Balance
 from chalicelib.domain.plans import (
     START_SKEW,
     EventClock,

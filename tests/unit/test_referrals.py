@@ -16,8 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.domain.errors import InvalidRequest, NotFound, TransientStoreError
-from chalicelib.domain.ledger import MovementRequest, MovementResult, MovementType, PointsService
+from chalicelib.domain.ledger import PointsService
 from chalicelib.domain.members import MemberService, NewMember
+from chalicelib.domain.movement_requests import MovementRequest, MovementResult, MovementType
 from chalicelib.domain.program import ProgramService
 from chalicelib.domain.referrals import (
     CODE_ALPHABET,

@@ -16,7 +16,7 @@ from chalicelib.domain.errors import (
     OutOfStock,
     RewardUnavailable,
 )
-from chalicelib.domain.ledger import MovementRequest, MovementType
+from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.ports import CouponWrite, CouponWriteKind
 from chalicelib.domain.rewards import (
     CODE_ALPHABET,

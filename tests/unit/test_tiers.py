@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain.errors import InvalidRequest
-from chalicelib.domain.ledger import MovementRequest, MovementType, PointsService
+from chalicelib.domain.ledger import PointsService
+from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.program import ProgramService
 from chalicelib.domain.steps import movement_steps
 from chalicelib.domain.tiers import (

@@ -13,8 +13,8 @@ from chalicelib.domain.clock import isoformat
 from chalicelib.domain.csv_cells import escape_cell
 
 if TYPE_CHECKING:
+    from chalicelib.domain.entries import LedgerEntry
     from chalicelib.domain.exports import MemberRow
-    from chalicelib.domain.ledger import LedgerEntry
 
 
 #: Columns of the members export; those named like the import's columns mean the same.

@@ -10,7 +10,7 @@ from chalicelib.api.presenters.tiers import tier_status
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.points import BalanceOut, MovementOut, ReversalOut, TransactionOut
-    from chalicelib.domain.ledger import BalanceView, LedgerEntry
+    from chalicelib.domain.entries import BalanceView, LedgerEntry
     from chalicelib.domain.subscriptions import PlanStatus
     from chalicelib.domain.tiers import TierStatus
 

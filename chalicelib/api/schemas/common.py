@@ -21,7 +21,7 @@ from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from chalicelib.domain import dating
 from chalicelib.domain.clock import utc_now
-from chalicelib.domain.ledger import MAX_POINTS_PER_MOVEMENT
+from chalicelib.domain.movement_requests import MAX_POINTS_PER_MOVEMENT
 from chalicelib.domain.rules import MAX_SEGMENTS, SEGMENT_PATTERN
 
 # --- rules written both as checks and as JSON Schema ---------------------------------------------

@@ -23,7 +23,7 @@ from chalicelib.api.schemas.common import (
 from chalicelib.api.schemas.plans import PlanStatusOut
 from chalicelib.api.schemas.rules import OrderModel, ShareOut
 from chalicelib.api.schemas.tiers import TierStatusOut
-from chalicelib.domain.ledger import MAX_POINTS_PER_MOVEMENT, MovementType
+from chalicelib.domain.movement_requests import MAX_POINTS_PER_MOVEMENT, MovementType
 
 
 class _Movement(StrictRequest):

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field
 
 from chalicelib.api.schemas.common import Amount, Out, StrictRequest
-from chalicelib.domain.ledger import MAX_POINTS_PER_MOVEMENT
+from chalicelib.domain.movement_requests import MAX_POINTS_PER_MOVEMENT
 
 
 class ReferralCapModel(StrictRequest):

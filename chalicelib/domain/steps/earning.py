@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.earning import for_member
-from chalicelib.domain.ledger import MovementType
 from chalicelib.domain.movement import Movement, MovementStep
+from chalicelib.domain.movement_requests import MovementType
 
 if TYPE_CHECKING:
     from chalicelib.domain.rules import RuleService

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from chalicelib.domain.ledger import MovementType
 from chalicelib.domain.movement import Movement, MovementStep
+from chalicelib.domain.movement_requests import MovementType
 
 if TYPE_CHECKING:
-    from chalicelib.domain.ledger import MovementRequest, MovementResult, PointsService
+    from chalicelib.domain.ledger import PointsService
+    from chalicelib.domain.movement_requests import MovementRequest, MovementResult
     from chalicelib.domain.referrals import ReferralService
 
 

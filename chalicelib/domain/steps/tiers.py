@@ -8,8 +8,8 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from chalicelib.domain.ledger import MovementType
 from chalicelib.domain.movement import Movement, MovementStep
+from chalicelib.domain.movement_requests import MovementType
 from chalicelib.domain.plans import active_grant, effective_tier
 from chalicelib.domain.tiers import SPEND_SCALE
 
