@@ -47,6 +47,10 @@ def _page(text: str, next_cursor: str | None, filename: str) -> TextResult:
     "/exports/members.csv",
     "GET",
     summary="Members with their balances, as CSV pages (Next-Cursor header while more follow)",
+    description=(
+        "Members with their balances as CSV, one page per call: while more follow, the `Next-Cursor` "
+        "header gives the cursor for the next page. Reads only; a page is consistent on its own."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -68,6 +72,11 @@ def export_members(request: ApiRequest) -> TextResult:
     "GET",
     summary="Ledger entries recorded in a period [from, to), in time order, as CSV pages (Next-Cursor header "
     "while more follow)",
+    description=(
+        "The ledger entries recorded in the period [from, to), in time order, as CSV pages: while more "
+        "follow, the `Next-Cursor` header gives the cursor for the next page. For accounting and "
+        "reconciliation. Reads only."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,

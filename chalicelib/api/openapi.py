@@ -11,6 +11,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from chalicelib.api.errors import status_for
 from chalicelib.api.routing import IDEMPOTENCY_HEADER, MAX_PATH_PARAM_LENGTH, OPERATIONS, Operation, body_required
 from chalicelib.api.schemas.common import ErrorResponse
+from chalicelib.domain.api_keys import Scope
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -71,6 +72,7 @@ def openapi_document() -> dict[str, Any]:
         operation: dict[str, Any] = {
             "operationId": op.operation_id,
             "summary": op.summary,
+            "description": _description(op),
             "tags": [op.tag],
             "parameters": _parameters(op, components, refs),
             "responses": _responses(op, refs),
@@ -119,6 +121,30 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+
+
+def _description(op: Operation) -> str:
+    """The declared description, then who may call the operation and the refusals of its own
+    (those its kind implies are under each error status)."""
+    if op.auth == "tenant" and op.scope == Scope.PARTNER:
+        access = "Key: a partner API key (scope `partner`), acting for its own partner."
+    elif op.auth == "tenant":
+        access = f"Key: a tenant API key with the `{op.scope}` scope."
+        if op.partner_access:
+            access += " A partner key may call it for its own partner."
+    elif op.auth == "operator":
+        access = "Key: the platform operator key."
+    elif op.auth == "signature":
+        access = "Key: none; the raw body is signed (`X-Shopify-Hmac-Sha256`)."
+    else:
+        access = "Key: none."
+    parts = [op.description, access]
+    if op.errors:
+        parts.append(
+            "Refusals of its own:\n\n"
+            + "\n".join(f"- `{error.code}` ({status_for(error)}): {_example_message(error)}." for error in op.errors)
+        )
+    return "\n\n".join(part for part in parts if part)
 
 
 def _parameters(op: Operation, components: dict[str, Any], refs: dict[Any, Any]) -> list[dict[str, Any]]:
