@@ -138,6 +138,8 @@ class Operation:
     #: For a brand's integrator: what it does, what it changes, whether a retry is safe, its
     #: notable refusals (``description=``, else the handler's docstring).
     description: str = ""
+    #: An example of a success answer that is not JSON (a CSV page).
+    response_example: str = ""
 
     def answers(self) -> tuple[type[LoyaltyError], ...]:
         """Every domain error this operation can answer: the implied ones, then the declared."""
@@ -224,6 +226,7 @@ def endpoint(
     optional_idempotency_key: bool = False,
     errors: tuple[type[LoyaltyError], ...] = (),
     description: str = "",
+    response_example: str = "",
 ) -> Callable[[Callable[..., BaseModel | Result | TextResult]], Callable[..., Response]]:
     """Declare a route. ``read_only`` marks a POST that computes without writing (a preview).
 
@@ -240,7 +243,8 @@ def endpoint(
     exactly these codes under each status.
 
     ``description``: the operation's description in the OpenAPI document, written for a brand's
-    integrator; the handler's docstring when left out."""
+    integrator; the handler's docstring when left out. ``response_example``: an answer that is
+    not JSON (JSON answers take their example from the response model)."""
     if auth == "tenant" and scope is None:
         raise ValueError(f"{method} {path}: tenant routes must name a scope")
     if idempotency_key and optional_idempotency_key:
@@ -270,6 +274,7 @@ def endpoint(
                 optional_idempotency_key=optional_idempotency_key,
                 errors=errors,
                 description=description or inspect.getdoc(handler) or "",
+                response_example=response_example,
             )
         )
 

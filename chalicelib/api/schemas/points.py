@@ -37,7 +37,19 @@ class EarnRequest(_Movement):
     """Send exactly one of `points`, `amount` (converted by the program's rate) or `order`
     (the program's rate and earning rules; the response has the breakdown)."""
 
-    model_config = ConfigDict(json_schema_extra=_exactly_one_of("points", "amount", "order"))
+    model_config = ConfigDict(
+        json_schema_extra={
+            **_exactly_one_of("points", "amount", "order"),
+            "examples": [
+                {
+                    "amount": "12.50",
+                    "reference": "order-1042",
+                    "description": "Online order",
+                    "metadata": {"channel": "web"},
+                }
+            ],
+        }
+    )
 
     points: PositivePoints | None = None
     amount: Amount | None = None
@@ -53,10 +65,20 @@ class EarnRequest(_Movement):
 
 
 class RedeemRequest(_Movement):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"points": 500, "reference": "checkout-1043", "description": "Discount at checkout"}]
+        }
+    )
+
     points: PositivePoints
 
 
 class AdjustRequest(_Movement):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"points": -50, "reason": "Duplicate store credit", "reference": "ticket-311"}]}
+    )
+
     points: Annotated[
         int,
         Field(ge=-MAX_POINTS_PER_MOVEMENT, le=MAX_POINTS_PER_MOVEMENT, json_schema_extra={"not": {"const": 0}}),
@@ -74,7 +96,12 @@ class ReverseRequest(_Movement):
     """Take back points earned for an order (its `reference`): exactly one of `points`, or the
     points an `amount` of a partial refund converts to. Pending points go first."""
 
-    model_config = ConfigDict(json_schema_extra=_exactly_one_of("points", "amount"))
+    model_config = ConfigDict(
+        json_schema_extra={
+            **_exactly_one_of("points", "amount"),
+            "examples": [{"reference": "order-1042", "amount": "12.50", "description": "Order refunded"}],
+        }
+    )
 
     reference: Reference = Field(description="The reference the points were earned with, e.g. the order id.")
     points: PositivePoints | None = None
