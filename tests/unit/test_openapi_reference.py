@@ -125,6 +125,20 @@ def test_each_declared_model_example_parses_with_its_model(model: type[BaseModel
         model.model_validate_json(json.dumps(example))
 
 
+@pytest.mark.parametrize(
+    "model",
+    sorted(
+        {op.response.load() for op in OPERATIONS if op.response is not None and declared_examples(op.response.load())},
+        key=str,
+    ),
+    ids=lambda m: m.__name__,
+)
+def test_each_declared_answer_example_is_what_the_model_serialises(model: type[BaseModel]) -> None:
+    # An answer's example is exactly what the API would send for it: nothing missing, nothing extra
+    for example in declared_examples(model):
+        assert model.model_validate_json(json.dumps(example)).model_dump(mode="json") == example
+
+
 def test_the_csv_examples_have_the_export_columns() -> None:
     from chalicelib.api import presenters
 

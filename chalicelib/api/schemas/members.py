@@ -98,6 +98,27 @@ class UpdateMemberRequest(StrictRequest):
 
 
 class MemberOut(Out):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "mem_01JD0000000000000000000000",
+                    "external_id": "cust-1042",
+                    "email": "ada@example.com",
+                    "name": "Ada Lovelace",
+                    "birthday": "1990-12-10",
+                    "marketing_consent": True,
+                    "created_at": "2026-01-15T10:00:00Z",
+                    "updated_at": "2026-01-15T10:00:00Z",
+                    "referral_code": "7KQ4MZ2P",
+                    "card_code": "6001-2345-6789",
+                    "referred_by": None,
+                    "segments": ["newsletter"],
+                }
+            ]
+        }
+    )
+
     id: str = Field(examples=["mem_01JD0000000000000000000000"])
     external_id: str | None
     email: str | None
