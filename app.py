@@ -23,8 +23,8 @@ from chalicelib.api import (
     tenants,
     webhooks,
 )
-from chalicelib.jobs import handlers, provisioning
 from chalicelib.jobs import imports as import_jobs
+from chalicelib.jobs import lifecycle, provisioning
 from chalicelib.jobs import webhooks as webhook_jobs
 from chalicelib.observability import logger, metrics, tracing_middleware
 
@@ -49,7 +49,7 @@ API_BLUEPRINTS = (
     exports,
 )
 #: Scheduled jobs and queue consumers.
-JOB_BLUEPRINTS = (handlers, provisioning, webhook_jobs, import_jobs)
+JOB_BLUEPRINTS = (lifecycle, provisioning, webhook_jobs, import_jobs)
 
 app = Chalice(app_name="loyalty")
 

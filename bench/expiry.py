@@ -7,8 +7,8 @@ each of ``due`` members. Every other member has a balance and one lot expiring a
 cost follows the due work, not the size of the tenant, so the two run times are close.
 
 Seeding writes the items directly (BatchWriteItem) rather than through the API: exactly
-the items the app writes, made by its own mapping functions (``_to_balance_item``,
-``_to_lot_item``, ``_to_member_item``; see :class:`ItemMaker`).
+the items the app writes, made by its own mapping functions (``to_balance_item``,
+``to_lot_item``, ``to_member_item``; see :class:`ItemMaker`).
 
 Request units come from a separate *probe*: ``probe`` extra members per tenant whose lots
 expired 30 days before ``AS_OF`` are expired first by the same job (``jobs.run`` at the
@@ -105,7 +105,7 @@ EXPIRES_AT = {DUE: DUE_AT, PROBE: PROBE_DUE_AT, LATER: LATER_AT}
 class ItemMaker:
     """Serialized items exactly as the app's mapping functions build them, fast.
 
-    The app's functions (``_to_balance_item``, ``_to_lot_item``, ``_to_member_item``) build
+    The app's functions (``to_balance_item``, ``to_lot_item``, ``to_member_item``) build
     one template member per (kind of lot, due-index shard); every seeded member's items are
     the template's with the template's member and lot ULIDs replaced by its own (ids are
     prefixed ULIDs, and the shard depends only on the member id, via ``due_shard``).
@@ -135,7 +135,8 @@ class ItemMaker:
         from chalicelib.domain.expiry import Lot
         from chalicelib.domain.ledger import Balance
         from chalicelib.domain.members import Member
-        from chalicelib.persistence.tenant_data import _to_balance_item, _to_lot_item, _to_member_item
+        from chalicelib.persistence.ledger import to_balance_item, to_lot_item
+        from chalicelib.persistence.members import to_member_item
 
         lot = Lot(
             lot_id=lot_id,
@@ -148,7 +149,7 @@ class ItemMaker:
         opening = Balance.opening(member_id, EARNED_AT)
         # What one earn of POINTS under an expiry policy leaves: version 1, one lot.
         balance = opening.apply(_earn(), POINTS, EARNED_AT).with_lots((lot,))
-        items = [_to_balance_item(self._models, balance).serialize(), _to_lot_item(self._models, lot).serialize()]
+        items = [to_balance_item(self._models, balance).serialize(), to_lot_item(self._models, lot).serialize()]
         if self._profiles:
             member = Member(
                 member_id=member_id,
@@ -160,7 +161,7 @@ class ItemMaker:
                 created_at=EARNED_AT,
                 updated_at=EARNED_AT,
             )
-            items.append(_to_member_item(self._models, member).serialize())
+            items.append(to_member_item(self._models, member).serialize())
         return items
 
     def fast(self, kind: str, member_id: str, lot_id: str) -> list[dict[str, Any]]:
@@ -326,7 +327,7 @@ def run_job(platform: Any, tenant_id: str, as_of: datetime) -> tuple[Any, float]
 def due_lots(platform: Any, tenant_id: str, as_of: datetime) -> list[tuple[str, str]]:
     """What the app's own ``LedgerRepository.due_lots`` returns."""
     from chalicelib.persistence.factory import tenant_models
-    from chalicelib.persistence.tenant_data import LedgerRepository
+    from chalicelib.persistence.ledger import LedgerRepository
 
     models = tenant_models(tenant_id, platform.settings.tenant_table_name(tenant_id), platform.connection)
     return list(LedgerRepository(models).due_lots(as_of))
@@ -337,7 +338,7 @@ def emulator_latency(client: Any, tenants: list[Seeded], rounds: int = 150) -> d
     moments, same machine load): a consistent GetItem of a balance, and a TransactWriteItems
     that only checks one (no change). Separates the emulator's own dependence on table size
     from what the job does."""
-    from chalicelib.persistence.tenant_data import BALANCE, member_pk
+    from chalicelib.persistence.index_keys import BALANCE, member_pk
 
     rng = random.Random(7)
     samples: dict[str, dict[str, list[float]]] = {
@@ -491,7 +492,7 @@ def verify(
     """After a run: the lots of ``expired_kinds`` members expired exactly once, every other
     member's balance and lot exactly as seeded, nothing left due."""
     from bench.units import item_kind
-    from chalicelib.persistence.tenant_data import BALANCE, ledger_partition, ledger_pk, lot_sk, member_pk
+    from chalicelib.persistence.index_keys import BALANCE, ledger_partition, ledger_pk, lot_sk, member_pk
 
     items = scan_table(client, seeded.table)
     by_key = {(i["pk"]["S"], i["sk"]["S"]): i for i in items}

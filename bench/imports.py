@@ -58,7 +58,7 @@ def measure(endpoint: str, *, rows: int, sample: int = 500, workers: int = 8, pr
     from chalicelib.domain.imports import ROWS_PER_TRANSACTION
     from chalicelib.domain.tenants import NewTenant
     from chalicelib.domain.tiers import Metric, NewTierProgram, Tier, WindowKind
-    from chalicelib.services import imports, platform, reset_platform
+    from chalicelib.services import platform, reset_platform
 
     say = progress or (lambda text: None)
     configure_process(endpoint)
@@ -84,7 +84,7 @@ def measure(endpoint: str, *, rows: int, sample: int = 500, workers: int = 8, pr
     # 1. units per row, recorded (one row at a time)
     say(f"units: importing {sample} rows, every DynamoDB call recorded")
     data, _ = make_csv(sample, prefix="sample")
-    service = imports(services, TENANT)
+    service = services.for_tenant_id(TENANT).imports
     with recorder.record() as calls:
         job = service.submit(data)
     submit_cost = cost_of("submit", recorder, calls)
@@ -99,7 +99,7 @@ def measure(endpoint: str, *, rows: int, sample: int = 500, workers: int = 8, pr
     os.environ["LOYALTY_IMPORT_ROW_WORKERS"] = str(workers)
     reset_platform()
     services = platform()
-    service = imports(services, TENANT)
+    service = services.for_tenant_id(TENANT).imports
     data, expected = make_csv(rows, prefix="row")
     say(f"throughput: {rows} rows ({len(data) / 1e6:.1f} MB), {workers} transactions in flight")
     started = time.perf_counter()

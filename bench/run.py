@@ -1,8 +1,10 @@
 """``python -m bench.run``: request units, handler overhead and cold start, against DynamoDB Local.
 
 Options: ``--iterations N`` (latency samples, default 200), ``--warmup N`` (default 20),
+``--bill-samples N`` (requests timed per operation for the bill of a million requests, default 30),
 ``--cold-runs N`` (fresh interpreters per side, default 15), ``--plain`` (no rich),
-``--skip-latency`` / ``--skip-cold`` / ``--skip-expiry`` / ``--skip-webhooks`` / ``--skip-imports`` (for quick
+``--skip-latency`` / ``--skip-load`` (latency under load, ``--load-seconds S`` per cell, default 3) /
+``--skip-cold`` / ``--skip-expiry`` / ``--skip-webhooks`` / ``--skip-imports`` (for quick
 runs), ``--import-rows N`` (bulk import section, default 5 000; ``python -m bench.imports`` runs
 100 000), ``--expiry-only`` (just the expiry job), ``--expiry-scale F`` (fraction of the full scale of 10 000 due
 lots in tenants of 10 000 and 100 000 members; the default fits ``make bench`` in ~5 minutes).
@@ -26,9 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--cold-runs", type=int, default=15)
+    parser.add_argument("--bill-samples", type=int, default=30, help="requests timed per operation for the bill")
     parser.add_argument("--plain", action="store_true", help="plain text tables (no rich)")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-cold", action="store_true")
+    parser.add_argument("--skip-load", action="store_true", help="leave out latency under load (bench.load)")
+    parser.add_argument("--load-seconds", type=float, default=3.0, help="seconds per latency-under-load cell")
     parser.add_argument("--skip-expiry", action="store_true", help="leave out the expiry job section")
     parser.add_argument("--skip-webhooks", action="store_true", help="leave out webhook delivery throughput")
     parser.add_argument("--skip-imports", action="store_true", help="leave out bulk import throughput")
@@ -45,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip_expiry and args.expiry_only:
         parser.error("--skip-expiry and --expiry-only exclude each other")
 
-    from bench import coldstart, latency, sections
+    from bench import bill, coldstart, latency, sections
     from bench.appenv import AppClient, configure_process
     from bench.capture import Recorder
     from bench.operations import measure, set_up
@@ -72,8 +77,11 @@ def main(argv: list[str] | None = None) -> int:
             clients_built = list(recorder.clients_created)
             recorder.uninstall()
             sections.print_units(report, costs, clients_built)
+            sections.print_items(report, costs)
             sections.print_findings(report, costs)
             results["units"] = costs
+            durations = bill.measure_durations(api, fixture, samples=args.bill_samples)
+            bill.print_bill(report, bill.rows_of(costs, durations, bill.lambda_memory_mb()), args.bill_samples)
             if not args.skip_latency:
                 timings = latency.measure(api, fixture, endpoint, iterations=args.iterations, warmup=args.warmup)
                 sections.print_latency(report, timings, args.iterations, args.warmup)
@@ -81,6 +89,15 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             recorder.uninstall()
             api.close()
+    if not args.skip_load:
+        from bench import load
+
+        cells = load.measure(
+            clients=load.DEFAULT_CLIENTS,
+            seconds=args.load_seconds,
+            progress=lambda text: print(f"[load] {text}", file=sys.stderr, flush=True),
+        )
+        load.print_load(report, cells, args.load_seconds)
     if not args.skip_cold:
         cold = coldstart.measure(runs=args.cold_runs)
         sections.print_cold_start(report, cold)

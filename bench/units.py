@@ -114,6 +114,10 @@ def item_kind(item_or_key: dict[str, Any] | None) -> str:
 
 def partition_kind(params: dict[str, Any]) -> str:
     values = params.get("ExpressionAttributeValues", {})
+    texts = [str(next(iter(value.values()))) for value in values.values()]
+    for prefix, name in (("RULE#", "rules"), ("TIERS#", "tier versions"), ("REFERRALS#", "referral versions")):
+        if any(text.startswith(prefix) for text in texts):
+            return name
     for value in values.values():
         text = str(next(iter(value.values())))
         if text.endswith("#LEDGER"):

@@ -47,7 +47,7 @@ def measure(endpoint: str, kms_endpoint: str, *, events: int, endpoints: int) ->
     services.tenants.create(NewTenant(tenant_id="bench", name="Bench", currency="EUR", timezone="UTC"))
     tenant = services.for_tenant_id("bench")
     with Receiver() as receiver:
-        hooks = services.webhooks("bench")
+        hooks = services.for_tenant_id("bench").webhooks
         issued = [
             hooks.create(url=receiver.url(f"/hook-{n}"), events=["points.earned"], description=None)
             for n in range(endpoints)
@@ -59,7 +59,7 @@ def measure(endpoint: str, kms_endpoint: str, *, events: int, endpoints: int) ->
         seed_seconds = time.perf_counter() - seeded
 
         later = datetime.now(UTC) + timedelta(seconds=6)  # past the feed's settle window
-        hooks = services.webhooks("bench", clock=lambda: later)
+        hooks = services.for_tenant_id("bench", clock=lambda: later).webhooks
         started = time.perf_counter()
         dispatched = hooks.dispatch()
         while dispatched.events and dispatched.deliveries < events * endpoints:  # one run reads 10 pages

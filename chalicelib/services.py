@@ -1,54 +1,80 @@
 """Composition of the services: built lazily, once per warm container, never at import.
 
-``PlatformServices`` holds what is shared (control plane, authentication); the services of
-one brand are built for a ``TenantContext`` from cached, table-bound model classes.
+``PlatformServices`` holds what is shared by every tenant (control plane, authentication, the
+AWS clients); ``TenantServices`` holds one tenant's services, each built on first use from the
+tenant's cached, table-bound model classes. Handlers and jobs reach a tenant's service in one
+way: ``platform().for_tenant(context).<feature>`` (or ``for_tenant_id`` / ``for_registered_tenant``
+when no request context is at hand).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.activities import ActivityService
 from chalicelib.domain.api_keys import ApiKeyService
 from chalicelib.domain.authentication import Authenticator
+from chalicelib.domain.bus import CHECKPOINT, BusPublisher
 from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.commerce import OrderIntakeService
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.event_payloads import event_payload
 from chalicelib.domain.events import EventFeed
+from chalicelib.domain.exports import ExportService
+from chalicelib.domain.imports import ImportService
 from chalicelib.domain.jobs import JobName, JobRunner, settlement_job
 from chalicelib.domain.ledger import PointsService, RetryPolicy
 from chalicelib.domain.members import MemberService
 from chalicelib.domain.notifications import NotificationJob
+from chalicelib.domain.partners import PartnerService
 from chalicelib.domain.program import ProgramService
 from chalicelib.domain.referrals import ReferralCompletionJob, ReferralService
 from chalicelib.domain.rewards import RewardService
 from chalicelib.domain.rules import RuleService
+from chalicelib.domain.shopify import ShopifyService
 from chalicelib.domain.steps import movement_steps
+from chalicelib.domain.subscriptions import SubscriptionLapseJob, SubscriptionService
 from chalicelib.domain.tenants import TenantService
 from chalicelib.domain.tiers import TierReviewJob, TierService
+from chalicelib.domain.webhooks import DeliveryPolicy, DeliveryQueue, WebhookService
+from chalicelib.integrations.eventbridge import EventBridgeBus
+from chalicelib.integrations.http import HttpTransport
+from chalicelib.integrations.kms import KmsSealer
+from chalicelib.integrations.queues import InProcessDeliveryQueue, SqsDeliveryQueue, SqsImportQueue
+from chalicelib.integrations.ssrf import UrlPolicy
+from chalicelib.observability import logger
+from chalicelib.persistence.checkpoints import FeedCheckpoint
+from chalicelib.persistence.commerce import OrderEventRepository, ShopifyRepository
 from chalicelib.persistence.control import ApiKeyRepository, TenantRepository
-from chalicelib.persistence.factory import ConnectionConfig, ControlModels, clear_caches, control_models, tenant_models
+from chalicelib.persistence.events import EventRepository
+from chalicelib.persistence.exports import ExportRepository
+from chalicelib.persistence.factory import (
+    ConnectionConfig,
+    ControlModels,
+    TenantModels,
+    clear_caches,
+    control_models,
+    tenant_models,
+)
+from chalicelib.persistence.imports import ImportRepository
+from chalicelib.persistence.jobs import JobRunRepository
+from chalicelib.persistence.ledger import LedgerRepository
+from chalicelib.persistence.members import MemberRepository
+from chalicelib.persistence.notifications import NoticeRepository
+from chalicelib.persistence.partners import PartnerRepository
+from chalicelib.persistence.plans import PlanCatalogRepository, SubscriptionRepository
+from chalicelib.persistence.program import ProgramRepository
 from chalicelib.persistence.provisioning import InProcessProvisioningQueue, SqsProvisioningQueue, TableProvisioner
 from chalicelib.persistence.referrals import ReferralProgramRepository, ReferralRepository
 from chalicelib.persistence.rewards import RewardRepository
-from chalicelib.persistence.tenant_data import (
-    EventRepository,
-    JobRunRepository,
-    LedgerRepository,
-    MemberRepository,
-    NoticeRepository,
-    ProgramRepository,
-    RuleRepository,
-)
+from chalicelib.persistence.rules import RuleRepository
 from chalicelib.persistence.tiers import TierProgramRepository
+from chalicelib.persistence.webhooks import WebhookRepository
 from chalicelib.settings import Settings, get_settings, reset_settings
 
 if TYPE_CHECKING:
-    from chalicelib.domain.exports import ExportService
-    from chalicelib.domain.imports import ImportService
     from chalicelib.domain.ports import ProvisioningQueue
     from chalicelib.domain.tenants import TenantContext
 
@@ -56,25 +82,256 @@ if TYPE_CHECKING:
 FEED_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
 class TenantServices:
-    members: MemberService
-    points: PointsService
-    program: ProgramService
-    rules: RuleService
-    activities: ActivityService
-    jobs: JobRunner
-    feed: EventFeed
-    rewards: RewardService
-    tiers: TierService
-    referrals: ReferralService | None = None
+    """One tenant's services. Each is built on first use and kept for the container's life; the
+    tenant's models are bound once, and the repositories the services share are built once."""
+
+    def __init__(
+        self,
+        platform: PlatformServices,
+        tenant_id: str,
+        *,
+        clock: Clock = utc_now,
+        created_at: datetime = FEED_EPOCH,
+        timezone: str = "UTC",
+    ) -> None:
+        self._platform = platform
+        self.tenant_id = tenant_id
+        self.clock = clock
+        self.created_at = created_at
+        self.timezone = timezone
+
+    @cached_property
+    def models(self) -> TenantModels:
+        settings = self._platform.settings
+        return tenant_models(self.tenant_id, settings.tenant_table_name(self.tenant_id), self._platform.connection)
+
+    @cached_property
+    def _ledger(self) -> LedgerRepository:
+        return LedgerRepository(self.models)
+
+    @cached_property
+    def _member_store(self) -> MemberRepository:
+        return MemberRepository(self.models)
+
+    # --- the program and its members ---------------------------------------------------------------
+
+    @cached_property
+    def program(self) -> ProgramService:
+        return ProgramService(ProgramRepository(self.models), clock=self.clock)
+
+    @cached_property
+    def rules(self) -> RuleService:
+        return RuleService(RuleRepository(self.models), self.program, clock=self.clock)
+
+    @cached_property
+    def tiers(self) -> TierService:
+        return TierService(TierProgramRepository(self.models), self._ledger, timezone=self.timezone, clock=self.clock)
+
+    @cached_property
+    def referrals(self) -> ReferralService:
+        return ReferralService(
+            ReferralRepository(self.models),
+            ReferralProgramRepository(self.models),
+            timezone=self.timezone,
+            clock=self.clock,
+            on_deferred=_referral_deferred,
+        )
+
+    @cached_property
+    def members(self) -> MemberService:
+        return MemberService(self._member_store, clock=self.clock)
+
+    @cached_property
+    def points(self) -> PointsService:
+        ledger = self._ledger
+        return PointsService(
+            ledger,
+            self.program,
+            clock=self.clock,
+            retry=self._platform.retry_policy,
+            rules=self.rules,
+            steps=movement_steps(
+                points=lambda: self.points,
+                counter=ledger.get_counter,
+                rules=self.rules,
+                tiers=self.tiers,
+                referrals=self.referrals,
+                segments_of=self.members.segments_of,
+            ),
+        )
+
+    @cached_property
+    def activities(self) -> ActivityService:
+        return ActivityService(self.rules, self.points, clock=self.clock)
+
+    @cached_property
+    def rewards(self) -> RewardService:
+        return RewardService(
+            RewardRepository(self.models),
+            self.points,
+            self._ledger,
+            clock=self.clock,
+            timezone=self.timezone,
+            tier_of=self.tiers.tier_of,
+        )
+
+    @cached_property
+    def subscriptions(self) -> SubscriptionService:
+        """Paid membership: the plan catalog and its members' subscriptions."""
+        return SubscriptionService(
+            SubscriptionRepository(self.models),
+            PlanCatalogRepository(self.models),
+            self._ledger,
+            self.points,
+            self.tiers,
+            timezone=self.timezone,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def partners(self) -> PartnerService:
+        """Coalition partners: registry, partner movements through the ledger, settlement."""
+        return PartnerService(PartnerRepository(self.models), self.points, self.members)
+
+    # --- scheduled jobs ------------------------------------------------------------------------------
+
+    @cached_property
+    def jobs(self) -> JobRunner:
+        ledger, points = self._ledger, self.points
+        notify = NotificationJob(
+            ledger=ledger,
+            notices=NoticeRepository(self.models),
+            members=self.members,
+            points=points,
+            program=self.program,
+            timezone=self.timezone,
+            clock=self.clock,
+        )
+        return JobRunner(
+            self.tenant_id,
+            JobRunRepository(self.models),
+            {
+                JobName.EXPIRE_POINTS: settlement_job(ledger, points),
+                JobName.MATURE_PENDING: settlement_job(ledger, points),
+                JobName.NOTIFY: notify,
+                JobName.REVIEW_TIERS: TierReviewJob(ledger, self.tiers),
+                JobName.COMPLETE_REFERRALS: ReferralCompletionJob(self.referrals, points),
+                JobName.LAPSE_SUBSCRIPTIONS: SubscriptionLapseJob(
+                    SubscriptionRepository(self.models), self.subscriptions
+                ),
+            },
+            self.clock,
+        )
+
+    # --- the event feed and where it goes ------------------------------------------------------------
+
+    def _open_feed(self, start: datetime) -> EventFeed:
+        return EventFeed(EventRepository(self.models), start=start, clock=self.clock)
+
+    @cached_property
+    def feed(self) -> EventFeed:
+        return self._open_feed(self.created_at)
+
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        """Webhook endpoints, dispatch of the feed to them, drains."""
+        platform, settings = self._platform, self._platform.settings
+        queue: DeliveryQueue = (
+            SqsDeliveryQueue(self.tenant_id, settings.deliveries_queue_url, platform.sqs)
+            if settings.deliveries_queue_url
+            else InProcessDeliveryQueue()
+        )
+        return WebhookService(
+            self.tenant_id,
+            WebhookRepository(self.models),
+            sealer=platform.webhook_sealer,
+            guard=platform.webhook_url_policy,
+            transport=HttpTransport(
+                platform.webhook_url_policy,
+                connect_timeout_seconds=settings.webhook_connect_timeout_seconds,
+                read_timeout_seconds=settings.webhook_read_timeout_seconds,
+                max_response_bytes=settings.webhook_max_response_bytes,
+                deadline_seconds=settings.webhook_deadline_seconds,
+            ),
+            queue=queue,
+            open_feed=self._open_feed,
+            render=event_payload,
+            policy=DeliveryPolicy(
+                retry_window=timedelta(seconds=settings.webhook_retry_window_seconds),
+                backoff_base=timedelta(seconds=settings.webhook_backoff_base_seconds),
+                backoff_cap=timedelta(seconds=settings.webhook_backoff_cap_seconds),
+                disable_after=timedelta(seconds=settings.webhook_disable_after_seconds),
+                secret_overlap=timedelta(seconds=settings.webhook_secret_overlap_seconds),
+            ),
+            clock=self.clock,
+        )
+
+    @cached_property
+    def bus_publisher(self) -> BusPublisher | None:
+        """The publisher of the feed to the event bus; None when no bus is configured."""
+        bus = self._platform.event_bus
+        if bus is None:
+            return None
+        return BusPublisher(
+            self.tenant_id,
+            FeedCheckpoint(self.models, CHECKPOINT),
+            bus,
+            open_feed=self._open_feed,
+            render=event_payload,
+            clock=self.clock,
+        )
+
+    # --- commerce integrations -----------------------------------------------------------------------
+
+    @cached_property
+    def order_intake(self) -> OrderIntakeService:
+        """Order events -> ledger movements, idempotent per event."""
+        return OrderIntakeService(OrderEventRepository(self.models), self.points, self._ledger, self.members)
+
+    @cached_property
+    def shopify(self) -> ShopifyService:
+        """Shopify integrations (shared secrets sealed like webhook secrets)."""
+        platform = self._platform
+        return ShopifyService(
+            self.tenant_id,
+            ShopifyRepository(self.models),
+            platform.webhook_sealer,
+            overlap=timedelta(seconds=platform.settings.webhook_secret_overlap_seconds),
+        )
+
+    # --- bulk imports and exports --------------------------------------------------------------------
+
+    @cached_property
+    def imports(self) -> ImportService:
+        """Bulk imports. Deployed, submitting one enqueues its run on the jobs queue; locally (no
+        queue) the ``resume-imports`` schedule runs it in-process."""
+        platform, settings = self._platform, self._platform.settings
+        queue = (
+            SqsImportQueue(self.tenant_id, settings.jobs_queue_url, platform.sqs) if settings.jobs_queue_url else None
+        )
+        return ImportService(
+            ImportRepository(self.models),
+            self.program,
+            self.tiers,
+            queue=queue,
+            timezone=self.timezone,
+            clock=self.clock,
+            workers=settings.import_row_workers,
+        )
+
+    @cached_property
+    def exports(self) -> ExportService:
+        """Members with balances, ledger entries of a period."""
+        return ExportService(
+            self._member_store, self._ledger, ExportRepository(self.models), self.tiers, clock=self.clock
+        )
 
 
 class PlatformServices:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.connection = ConnectionConfig.from_settings(settings)
-        self._sqs: Any = None
 
     @cached_property
     def _control(self) -> ControlModels:
@@ -103,7 +360,7 @@ class PlatformServices:
     def provisioning_queue(self) -> ProvisioningQueue | None:
         """Where new tenants' tables are requested; None: they are created inline."""
         if self.settings.provisioning_queue_url:
-            return SqsProvisioningQueue(self.settings.provisioning_queue_url, self.sqs)
+            return SqsProvisioningQueue(self.settings.provisioning_queue_url, lambda: self.sqs)
         if self.settings.provisioning_async:
             return InProcessProvisioningQueue()
         return None
@@ -128,7 +385,10 @@ class PlatformServices:
             backoff_cap_seconds=self.settings.conflict_backoff_cap_seconds,
         )
 
+    # --- one tenant's services -----------------------------------------------------------------------
+
     def for_tenant(self, context: TenantContext) -> TenantServices:
+        """The services of the request's tenant (its time zone decides local dates)."""
         return self.for_tenant_id(
             context.tenant_id, created_at=context.tenant.created_at, timezone=context.tenant.timezone
         )
@@ -148,87 +408,21 @@ class PlatformServices:
         created_at: datetime = FEED_EPOCH,
         timezone: str = "UTC",
     ) -> TenantServices:
-        models = tenant_models(tenant_id, self.settings.tenant_table_name(tenant_id), self.connection)
-        program = ProgramService(ProgramRepository(models), clock=clock)
-        ledger = LedgerRepository(models)
-        rules = RuleService(RuleRepository(models), program, clock=clock)
-        tiers = TierService(TierProgramRepository(models), ledger, timezone=timezone, clock=clock)
-        referrals = ReferralService(
-            ReferralRepository(models),
-            ReferralProgramRepository(models),
-            timezone=timezone,
-            clock=clock,
-            on_deferred=_referral_deferred,
-        )
-        members = MemberService(MemberRepository(models), clock=clock)
-        points = PointsService(
-            ledger,
-            program,
-            clock=clock,
-            retry=self.retry_policy,
-            rules=rules,
-            steps=movement_steps(
-                points=lambda: points,
-                counter=ledger.get_counter,
-                rules=rules,
-                tiers=tiers,
-                referrals=referrals,
-                segments_of=members.segments_of,
-            ),
-        )
-        notify = NotificationJob(
-            ledger=ledger,
-            notices=NoticeRepository(models),
-            members=members,
-            points=points,
-            program=program,
-            timezone=timezone,
-            clock=clock,
-        )
-        jobs = JobRunner(
-            tenant_id,
-            JobRunRepository(models),
-            {
-                JobName.EXPIRE_POINTS: settlement_job(ledger, points),
-                JobName.MATURE_PENDING: settlement_job(ledger, points),
-                JobName.NOTIFY: notify,
-                JobName.REVIEW_TIERS: TierReviewJob(ledger, tiers),
-                JobName.COMPLETE_REFERRALS: ReferralCompletionJob(referrals, points),
-                JobName.LAPSE_SUBSCRIPTIONS: _lapse_job(models, ledger, points, tiers, timezone, clock),
-            },
-            clock,
-        )
-        return TenantServices(
-            members=members,
-            points=points,
-            program=program,
-            rules=rules,
-            activities=ActivityService(rules, points, clock=clock),
-            jobs=jobs,
-            feed=EventFeed(EventRepository(models), start=created_at, clock=clock),
-            rewards=RewardService(
-                RewardRepository(models), points, ledger, clock=clock, timezone=timezone, tier_of=tiers.tier_of
-            ),
-            tiers=tiers,
-            referrals=referrals,
-        )
+        return TenantServices(self, tenant_id, clock=clock, created_at=created_at, timezone=timezone)
 
-    def sqs(self) -> Any:
-        """The SQS client for job fan-out and provisioning (built on first use; only deployed stages need it)."""
-        if self._sqs is None:
-            import boto3
-
-            self._sqs = boto3.client("sqs", region_name=self.settings.aws_region)
-        return self._sqs
-
-    # --- webhooks ------------------------------------------------------------------------------
+    # --- AWS clients and what every tenant's services share ------------------------------------------
 
     @cached_property
-    def webhook_sealer(self) -> Any:
-        """KMS sealing of webhook secrets; one per container, so opened secrets are cached."""
+    def sqs(self) -> Any:
+        """The SQS client for job fan-out and provisioning (built on first use; only deployed stages need it)."""
         import boto3
 
-        from chalicelib.integrations.kms import KmsSealer
+        return boto3.client("sqs", region_name=self.settings.aws_region)
+
+    @cached_property
+    def webhook_sealer(self) -> KmsSealer:
+        """KMS sealing of webhook secrets; one per container, so opened secrets are cached."""
+        import boto3
 
         client = boto3.client("kms", region_name=self.settings.aws_region, endpoint_url=self.settings.kms_endpoint_url)
         return KmsSealer(
@@ -236,82 +430,20 @@ class PlatformServices:
         )
 
     @cached_property
-    def webhook_url_policy(self) -> Any:
-        from chalicelib.integrations.ssrf import UrlPolicy
-
+    def webhook_url_policy(self) -> UrlPolicy:
         return UrlPolicy(local_mode=self.settings.webhooks_local)
 
-    def webhooks(self, tenant_id: str, *, clock: Clock = utc_now) -> Any:
-        """The webhook service of one tenant (endpoints, dispatch of its feed, drains)."""
-        from datetime import timedelta
-
-        from chalicelib.domain.webhooks import DeliveryPolicy, WebhookService
-        from chalicelib.integrations.http import HttpTransport
-        from chalicelib.integrations.queues import InProcessDeliveryQueue, SqsDeliveryQueue
-        from chalicelib.persistence.webhooks import WebhookRepository
-
-        settings = self.settings
-        models = tenant_models(tenant_id, settings.tenant_table_name(tenant_id), self.connection)
-        queue: Any = (
-            SqsDeliveryQueue(tenant_id, settings.deliveries_queue_url, self.sqs())
-            if settings.deliveries_queue_url
-            else InProcessDeliveryQueue()
-        )
-        return WebhookService(
-            tenant_id,
-            WebhookRepository(models),
-            sealer=self.webhook_sealer,
-            guard=self.webhook_url_policy,
-            transport=HttpTransport(
-                self.webhook_url_policy,
-                connect_timeout_seconds=settings.webhook_connect_timeout_seconds,
-                read_timeout_seconds=settings.webhook_read_timeout_seconds,
-                max_response_bytes=settings.webhook_max_response_bytes,
-                deadline_seconds=settings.webhook_deadline_seconds,
-            ),
-            queue=queue,
-            open_feed=lambda start: EventFeed(EventRepository(models), start=start, clock=clock),
-            render=event_payload,
-            policy=DeliveryPolicy(
-                retry_window=timedelta(seconds=settings.webhook_retry_window_seconds),
-                backoff_base=timedelta(seconds=settings.webhook_backoff_base_seconds),
-                backoff_cap=timedelta(seconds=settings.webhook_backoff_cap_seconds),
-                disable_after=timedelta(seconds=settings.webhook_disable_after_seconds),
-                secret_overlap=timedelta(seconds=settings.webhook_secret_overlap_seconds),
-            ),
-            clock=clock,
-        )
-
     @cached_property
-    def event_bus(self) -> Any:
+    def event_bus(self) -> EventBridgeBus | None:
         """The EventBridge bus every feed event also goes to; None when no bus is configured."""
         if not self.settings.event_bus_name:
             return None
         import boto3
 
-        from chalicelib.integrations.eventbridge import EventBridgeBus
-
         client = boto3.client(
             "events", region_name=self.settings.aws_region, endpoint_url=self.settings.events_endpoint
         )
         return EventBridgeBus(client, bus_name=self.settings.event_bus_name, source=self.settings.event_bus_source)
-
-    def bus_publisher(self, tenant_id: str, *, clock: Clock = utc_now) -> Any:
-        """One tenant's publisher of its feed to the bus; None when no bus is configured."""
-        if self.event_bus is None:
-            return None
-        from chalicelib.domain.bus import CHECKPOINT, BusPublisher
-        from chalicelib.persistence.checkpoints import FeedCheckpoint
-
-        models = tenant_models(tenant_id, self.settings.tenant_table_name(tenant_id), self.connection)
-        return BusPublisher(
-            tenant_id,
-            FeedCheckpoint(models, CHECKPOINT),
-            self.event_bus,
-            open_feed=lambda start: EventFeed(EventRepository(models), start=start, clock=clock),
-            render=event_payload,
-            clock=clock,
-        )
 
     def _operator_key_sha256(self) -> str | None:
         local = self.settings.local_operator_key_sha256()
@@ -327,8 +459,6 @@ class PlatformServices:
 def _referral_deferred(referee_id: str, error: Exception) -> None:
     """A referral's completion failed after its qualifying order committed: the order stands, and
     the complete-referrals job (or a replay of the order's Idempotency-Key) finishes it."""
-    from chalicelib.observability import logger
-
     logger.warning("referral completion deferred", extra={"referee_id": referee_id, "error": type(error).__name__})
 
 
@@ -342,121 +472,3 @@ def reset_platform() -> None:
     platform.cache_clear()
     reset_settings()
     clear_caches()
-
-
-# --- commerce integrations (order intake, Shopify) ----------------------------------------------
-
-
-def order_intake(services: PlatformServices, tenant_id: str, *, timezone: str = "UTC") -> Any:
-    """One tenant's order intake: order events -> ledger movements, idempotent per event."""
-    from chalicelib.domain.commerce import OrderIntakeService
-    from chalicelib.persistence.commerce import OrderEventRepository
-
-    models = tenant_models(tenant_id, services.settings.tenant_table_name(tenant_id), services.connection)
-    tenant = services.for_tenant_id(tenant_id, timezone=timezone)
-    return OrderIntakeService(OrderEventRepository(models), tenant.points, LedgerRepository(models), tenant.members)
-
-
-def shopify(services: PlatformServices, tenant_id: str) -> Any:
-    """One tenant's Shopify integrations (shared secrets sealed like webhook secrets)."""
-    from datetime import timedelta
-
-    from chalicelib.domain.shopify import ShopifyService
-    from chalicelib.persistence.commerce import ShopifyRepository
-
-    models = tenant_models(tenant_id, services.settings.tenant_table_name(tenant_id), services.connection)
-    return ShopifyService(
-        tenant_id,
-        ShopifyRepository(models),
-        services.webhook_sealer,
-        overlap=timedelta(seconds=services.settings.webhook_secret_overlap_seconds),
-    )
-
-
-# --- coalition partners ------------------------------------------------------------------------
-
-
-def partners(services: PlatformServices, context: TenantContext) -> Any:
-    """One tenant's coalition partners: registry, partner movements through the ledger, settlement."""
-    from chalicelib.domain.partners import PartnerService
-    from chalicelib.persistence.partners import PartnerRepository
-
-    tenant_id = context.tenant_id
-    models = tenant_models(tenant_id, services.settings.tenant_table_name(tenant_id), services.connection)
-    tenant = services.for_tenant(context)
-    return PartnerService(PartnerRepository(models), tenant.points, tenant.members)
-
-
-# --- paid membership ---------------------------------------------------------------------------
-
-
-def subscriptions(services: PlatformServices, context: TenantContext, *, clock: Clock = utc_now) -> Any:
-    """One tenant's paid membership: the plan catalog and its members' subscriptions."""
-    tenant_id, timezone = context.tenant_id, context.tenant.timezone
-    models = tenant_models(tenant_id, services.settings.tenant_table_name(tenant_id), services.connection)
-    tenant = services.for_tenant(context)
-    return _subscription_service(models, LedgerRepository(models), tenant.points, tenant.tiers, timezone, clock)
-
-
-def _subscription_service(models: Any, ledger: Any, points: Any, tiers: Any, timezone: str, clock: Clock) -> Any:
-    from chalicelib.domain.subscriptions import SubscriptionService
-    from chalicelib.persistence.plans import PlanCatalogRepository, SubscriptionRepository
-
-    return SubscriptionService(
-        SubscriptionRepository(models),
-        PlanCatalogRepository(models),
-        ledger,
-        points,
-        tiers,
-        timezone=timezone,
-        clock=clock,
-    )
-
-
-def _lapse_job(models: Any, ledger: Any, points: Any, tiers: Any, timezone: str, clock: Clock) -> Any:
-    from chalicelib.domain.subscriptions import SubscriptionLapseJob
-    from chalicelib.persistence.plans import SubscriptionRepository
-
-    service = _subscription_service(models, ledger, points, tiers, timezone, clock)
-    return SubscriptionLapseJob(SubscriptionRepository(models), service)
-
-
-# --- bulk imports and exports --------------------------------------------------------------------
-
-
-def imports(
-    services: PlatformServices, tenant_id: str, *, timezone: str = "UTC", clock: Clock = utc_now
-) -> ImportService:
-    """One tenant's bulk imports. Deployed, submitting one enqueues its run on the jobs queue;
-    locally (no queue) the ``resume-imports`` schedule runs it in-process."""
-    from chalicelib.domain.imports import ImportService
-    from chalicelib.integrations.queues import SqsImportQueue
-    from chalicelib.persistence.imports import ImportRepository
-
-    settings = services.settings
-    models = tenant_models(tenant_id, settings.tenant_table_name(tenant_id), services.connection)
-    tenant = services.for_tenant_id(tenant_id, clock=clock, timezone=timezone)
-    queue = SqsImportQueue(tenant_id, settings.jobs_queue_url, services.sqs()) if settings.jobs_queue_url else None
-    return ImportService(
-        ImportRepository(models),
-        tenant.program,
-        tenant.tiers,
-        queue=queue,
-        timezone=timezone,
-        clock=clock,
-        workers=settings.import_row_workers,
-    )
-
-
-def exports(
-    services: PlatformServices, tenant_id: str, *, timezone: str = "UTC", clock: Clock = utc_now
-) -> ExportService:
-    """One tenant's exports: members with balances, ledger entries of a period."""
-    from chalicelib.domain.exports import ExportService
-    from chalicelib.persistence.exports import ExportRepository
-
-    models = tenant_models(tenant_id, services.settings.tenant_table_name(tenant_id), services.connection)
-    tenant = services.for_tenant_id(tenant_id, clock=clock, timezone=timezone)
-    return ExportService(
-        MemberRepository(models), LedgerRepository(models), ExportRepository(models), tenant.tiers, clock=clock
-    )

@@ -9,7 +9,6 @@ from chalice import Blueprint
 from chalicelib.api.routing import ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.errors import NotFound
-from chalicelib.services import partners
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.access import ApiKeyList, ApiKeyOut, CreateApiKeyRequest, CreatedApiKey
@@ -35,14 +34,9 @@ TAG = "Access"
     response=schemas.tenants.Me,
 )
 def get_me(request: ApiRequest) -> Me:
-    from chalicelib.api import presenters
-    from chalicelib.api.schemas.tenants import CallerKey, Me
+    from chalicelib.api.presenters import tenants as presenters
 
-    context = request.tenant
-    return Me(
-        tenant=presenters.tenant(context.tenant),
-        api_key=CallerKey(id=context.key_id, name=context.key_name, scopes=sorted(context.scopes)),
-    )
+    return presenters.me(request.tenant)
 
 
 @endpoint(
@@ -65,12 +59,12 @@ def get_me(request: ApiRequest) -> Me:
     errors=(NotFound,),
 )
 def create_api_key(request: ApiRequest) -> CreatedApiKey:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import access as presenters
 
     body: CreateApiKeyRequest = request.body
     if body.partner_id is not None:
         # A partner key acts for a partner the tenant registered (404 for another tenant's).
-        partners(request.services, request.tenant).get(body.partner_id)
+        request.services.for_tenant(request.tenant).partners.get(body.partner_id)
     issued = request.services.api_keys.create(
         request.tenant, name=body.name, scopes=frozenset(body.scopes), partner_id=body.partner_id
     )
@@ -91,7 +85,7 @@ def create_api_key(request: ApiRequest) -> CreatedApiKey:
     response=schemas.access.ApiKeyList,
 )
 def list_api_keys(request: ApiRequest) -> ApiKeyList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import access as presenters
     from chalicelib.api.schemas.access import ApiKeyList
 
     return ApiKeyList(data=[presenters.api_key(k) for k in request.services.api_keys.list(request.tenant)])
@@ -111,6 +105,6 @@ def list_api_keys(request: ApiRequest) -> ApiKeyList:
     response=schemas.access.ApiKeyOut,
 )
 def revoke_api_key(request: ApiRequest, key_id: str) -> ApiKeyOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import access as presenters
 
     return presenters.api_key(request.services.api_keys.revoke(request.tenant, key_id))

@@ -34,7 +34,6 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.shopify import tenant_of, to_order_event
 from chalicelib.domain.tenants import TenantStatus
 from chalicelib.observability import annotate, logger
-from chalicelib.services import order_intake, shopify
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.commerce import (
@@ -80,7 +79,7 @@ ORDER_EVENT_ERRORS: tuple[type[LoyaltyError], ...] = (
     errors=ORDER_EVENT_ERRORS,
 )
 def take_order_event(request: ApiRequest) -> Result:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import commerce as presenters
     from chalicelib.api.schemas.commerce import PaidOrderEvent
 
     body = request.body.root
@@ -118,7 +117,7 @@ def take_order_event(request: ApiRequest) -> Result:
             occurred_at=body.occurred_at,
             actor_key_id=request.tenant.key_id,
         )
-    result = order_intake(request.services, tenant.tenant_id, timezone=tenant.timezone).handle(event)
+    result = request.services.for_tenant(request.tenant).order_intake.handle(event)
     logger.info(
         "order event",
         extra={"order_event": event.event_id, "outcome": str(result.record.outcome), "replayed": result.replayed},
@@ -147,10 +146,10 @@ def take_order_event(request: ApiRequest) -> Result:
     response=schemas.commerce.CreatedShopifyIntegration,
 )
 def create_shopify_integration(request: ApiRequest) -> CreatedShopifyIntegration:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import commerce as presenters
 
     body: CreateShopifyIntegrationRequest = request.body
-    service = shopify(request.services, request.tenant.tenant_id)
+    service = request.services.for_tenant(request.tenant).shopify
     return presenters.issued_shopify_integration(
         service.create(description=body.description, auto_enrol=body.auto_enrol, secret=body.secret)
     )
@@ -170,9 +169,9 @@ def create_shopify_integration(request: ApiRequest) -> CreatedShopifyIntegration
     response=schemas.commerce.ShopifyIntegrationOut,
 )
 def get_shopify_integration(request: ApiRequest, integration_id: str) -> ShopifyIntegrationOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import commerce as presenters
 
-    found = shopify(request.services, request.tenant.tenant_id).get(integration_id)
+    found = request.services.for_tenant(request.tenant).shopify.get(integration_id)
     return presenters.shopify_integration(found)
 
 
@@ -193,11 +192,11 @@ def get_shopify_integration(request: ApiRequest, integration_id: str) -> Shopify
     response=schemas.commerce.CreatedShopifyIntegration,
 )
 def rotate_shopify_secret(request: ApiRequest, integration_id: str) -> CreatedShopifyIntegration:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import commerce as presenters
 
     body: RotateShopifySecretRequest = request.body
     return presenters.issued_shopify_integration(
-        shopify(request.services, request.tenant.tenant_id).rotate_secret(integration_id, body.secret)
+        request.services.for_tenant(request.tenant).shopify.rotate_secret(integration_id, body.secret)
     )
 
 
@@ -218,7 +217,7 @@ def rotate_shopify_secret(request: ApiRequest, integration_id: str) -> CreatedSh
     errors=(TenantSuspended, TenantNotReady, *ORDER_EVENT_ERRORS),
 )
 def receive_shopify_webhook(request: ApiRequest, integration_id: str) -> Result:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import commerce as presenters
 
     services = request.services
     tenant_id = tenant_of(integration_id)
@@ -232,8 +231,9 @@ def receive_shopify_webhook(request: ApiRequest, integration_id: str) -> Result:
             f"tenant {tenant.tenant_id!r} is still being provisioned",
             details={"tenant_id": tenant.tenant_id, "status": str(tenant.status)},
         )
+    tenant_services = services.for_tenant_id(tenant.tenant_id, created_at=tenant.created_at, timezone=tenant.timezone)
     # The signature is checked before anything of the body is read or anything is written.
-    integration = shopify(services, tenant.tenant_id).authenticate(
+    integration = tenant_services.shopify.authenticate(
         integration_id, request.raw_body, request.headers.get("x-shopify-hmac-sha256")
     )
     if tenant.status != TenantStatus.ACTIVE:
@@ -244,6 +244,6 @@ def receive_shopify_webhook(request: ApiRequest, integration_id: str) -> Result:
     if event is None:
         logger.info("shopify topic ignored", extra={"topic": topic[:64]})
         return Result(model=presenters.shopify_webhook(topic[:64], None))
-    result = order_intake(services, tenant.tenant_id, timezone=tenant.timezone).handle(event)
+    result = tenant_services.order_intake.handle(event)
     logger.info("shopify order event", extra={"topic": topic, "outcome": str(result.record.outcome)})
     return Result.replayable(presenters.shopify_webhook(topic, result), replayed=result.replayed)

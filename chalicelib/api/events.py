@@ -32,7 +32,7 @@ bp = Blueprint(__name__)
     response=schemas.events.EventList,
 )
 def list_events(request: ApiRequest) -> EventList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import events as presenters
     from chalicelib.api.schemas.events import EventList
 
     query: EventQuery = request.query

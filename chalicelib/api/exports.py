@@ -18,7 +18,6 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import CSV_MEDIA, ApiRequest, TextResult, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
-from chalicelib.services import exports
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.exports import LedgerExportQuery, MemberExportQuery
@@ -31,8 +30,7 @@ _NEXT = ((NEXT_CURSOR, "Present while more pages follow: send it back as `cursor
 
 
 def _service(request: ApiRequest) -> ExportService:
-    tenant = request.tenant.tenant
-    return exports(request.services, tenant.tenant_id, timezone=tenant.timezone)
+    return request.services.for_tenant(request.tenant).exports
 
 
 def _page(text: str, next_cursor: str | None, filename: str) -> TextResult:
@@ -65,7 +63,7 @@ def _page(text: str, next_cursor: str | None, filename: str) -> TextResult:
     response_headers=_NEXT,
 )
 def export_members(request: ApiRequest) -> TextResult:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import exports as presenters
 
     query: MemberExportQuery = request.query
     page = _service(request).members(limit=query.limit, cursor=query.cursor)
@@ -97,7 +95,7 @@ def export_members(request: ApiRequest) -> TextResult:
     response_headers=_NEXT,
 )
 def export_ledger(request: ApiRequest) -> TextResult:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import exports as presenters
 
     query: LedgerExportQuery = request.query
     page = _service(request).ledger(start=query.from_, end=query.to, limit=query.limit, cursor=query.cursor)

@@ -14,7 +14,6 @@ from chalice import Blueprint
 from chalicelib.api.routing import CSV_MEDIA, ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.observability import logger
-from chalicelib.services import imports
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.imports import ImportList, ImportOut, ImportRequest, ImportRowIssueList
@@ -27,8 +26,7 @@ ERRORS_SHOWN = 100
 
 
 def _service(request: ApiRequest) -> ImportService:
-    tenant = request.tenant.tenant
-    return imports(request.services, tenant.tenant_id, timezone=tenant.timezone)
+    return request.services.for_tenant(request.tenant).imports
 
 
 @endpoint(
@@ -53,7 +51,7 @@ def _service(request: ApiRequest) -> ImportService:
     large_body=True,
 )
 def create_import(request: ApiRequest) -> ImportOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import imports as presenters
 
     body: ImportRequest | None = request.body
     data = request.raw_body if body is None else body.csv
@@ -77,7 +75,7 @@ def create_import(request: ApiRequest) -> ImportOut:
     response=schemas.imports.ImportList,
 )
 def list_imports(request: ApiRequest) -> ImportList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import imports as presenters
     from chalicelib.api.schemas.imports import ImportList
 
     page = _service(request).list(limit=request.query.limit, cursor=request.query.cursor)
@@ -99,7 +97,7 @@ def list_imports(request: ApiRequest) -> ImportList:
     response=schemas.imports.ImportOut,
 )
 def get_import(request: ApiRequest, import_id: str) -> ImportOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import imports as presenters
 
     service = _service(request)
     job = service.get(import_id)
@@ -123,7 +121,7 @@ def get_import(request: ApiRequest, import_id: str) -> ImportOut:
     response=schemas.imports.ImportRowIssueList,
 )
 def list_import_errors(request: ApiRequest, import_id: str) -> ImportRowIssueList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import imports as presenters
     from chalicelib.api.schemas.imports import ImportRowIssueList
 
     page = _service(request).issues(import_id, limit=request.query.limit, cursor=request.query.cursor)

@@ -33,7 +33,7 @@ TAG = "Jobs"
     response=schemas.jobs.JobRunList,
 )
 def list_job_runs(request: ApiRequest) -> JobRunList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import jobs as presenters
     from chalicelib.api.schemas.jobs import JobRunList
 
     page = request.services.for_tenant(request.tenant).jobs.list(limit=request.query.limit, cursor=request.query.cursor)
@@ -59,7 +59,7 @@ def list_job_runs(request: ApiRequest) -> JobRunList:
     response=schemas.jobs.JobRunOut,
 )
 def run_job(request: ApiRequest, job: str) -> JobRunOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import jobs as presenters
 
     body: RunJobRequest = request.body
     run = request.services.for_tenant(request.tenant).jobs.run(parse_job(job), body.as_of)

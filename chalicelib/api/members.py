@@ -48,7 +48,7 @@ TAG = "Members"
     errors=(MemberExists, CardCodeTaken, UnknownReferralCode, SelfReferral),
 )
 def create_member(request: ApiRequest) -> Result:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import members as presenters
 
     body: CreateMemberRequest = request.body
     enrolment = request.services.for_tenant(request.tenant).members.enrol_once(
@@ -83,7 +83,7 @@ def create_member(request: ApiRequest) -> Result:
     response=schemas.members.MemberList,
 )
 def list_members(request: ApiRequest) -> MemberList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import members as presenters
     from chalicelib.api.schemas.members import MemberList
 
     query: MemberListQuery = request.query
@@ -112,7 +112,7 @@ def list_members(request: ApiRequest) -> MemberList:
     response=schemas.members.MemberOut,
 )
 def get_member(request: ApiRequest, member_id: str) -> MemberOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import members as presenters
 
     return presenters.member(request.services.for_tenant(request.tenant).members.get(member_id))
 
@@ -135,7 +135,7 @@ def get_member(request: ApiRequest, member_id: str) -> MemberOut:
     errors=(CardCodeTaken,),
 )
 def update_member(request: ApiRequest, member_id: str) -> MemberOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import members as presenters
 
     body: UpdateMemberRequest = request.body
     changes = MemberChanges(

@@ -29,7 +29,6 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.ledger import LedgerEntry, MovementResult, describe
 from chalicelib.domain.partners import MemberRef, PartnerExists, PartnerMovement
 from chalicelib.observability import logger
-from chalicelib.services import partners
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -66,10 +65,10 @@ TAG = "Partners"
     errors=(PartnerExists,),
 )
 def create_partner(request: ApiRequest) -> PartnerOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import partners as presenters
 
     body: CreatePartnerRequest = request.body
-    created = partners(request.services, request.tenant).create(
+    created = request.services.for_tenant(request.tenant).partners.create(
         partner_id=body.partner_id,
         name=body.name,
         earn_rate=Decimal(body.earn_rate),
@@ -90,10 +89,12 @@ def create_partner(request: ApiRequest) -> PartnerOut:
     response=schemas.partners.PartnerList,
 )
 def list_partners(request: ApiRequest) -> PartnerList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import partners as presenters
     from chalicelib.api.schemas.partners import PartnerList
 
-    return PartnerList(data=[presenters.partner(p) for p in partners(request.services, request.tenant).list()])
+    return PartnerList(
+        data=[presenters.partner(p) for p in request.services.for_tenant(request.tenant).partners.list()]
+    )
 
 
 @endpoint(
@@ -108,9 +109,9 @@ def list_partners(request: ApiRequest) -> PartnerList:
     response=schemas.partners.PartnerOut,
 )
 def get_partner(request: ApiRequest, partner_id: str) -> PartnerOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import partners as presenters
 
-    return presenters.partner(partners(request.services, request.tenant).get(partner_id))
+    return presenters.partner(request.services.for_tenant(request.tenant).partners.get(partner_id))
 
 
 @endpoint(
@@ -130,7 +131,7 @@ def get_partner(request: ApiRequest, partner_id: str) -> PartnerOut:
     partner_access=True,
 )
 def get_partner_settlement(request: ApiRequest, partner_id: str) -> SettlementOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import partners as presenters
 
     own = request.tenant.partner_id
     if own is not None and own != partner_id:
@@ -141,7 +142,7 @@ def get_partner_settlement(request: ApiRequest, partner_id: str) -> SettlementOu
     query: SettlementQuery = request.query
     to_date = query.to or datetime.now(UTC).date()
     from_date = query.from_ or to_date.replace(day=1)
-    found = partners(request.services, request.tenant).settlement(partner_id, from_date, to_date)
+    found = request.services.for_tenant(request.tenant).partners.settlement(partner_id, from_date, to_date)
     return presenters.settlement(found, request.tenant.tenant.currency)
 
 
@@ -166,7 +167,7 @@ def _movement(request: ApiRequest) -> PartnerMovement:
 
 def _answer(result: MovementResult, present: Callable[[LedgerEntry], Out] | None = None) -> Result:
     """The movement's answer, shaped by ``present`` (default: ``presenters.movement``)."""
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import points as presenters
 
     present = present or presenters.movement
     logger.info(
@@ -195,7 +196,7 @@ def _answer(result: MovementResult, present: Callable[[LedgerEntry], Out] | None
     errors=(AmountTooSmall, BalanceLimitExceeded, MovementTooLarge),
 )
 def partner_earn(request: ApiRequest) -> Result:
-    return _answer(partners(request.services, request.tenant).earn(_movement(request)))
+    return _answer(request.services.for_tenant(request.tenant).partners.earn(_movement(request)))
 
 
 @endpoint(
@@ -217,7 +218,7 @@ def partner_earn(request: ApiRequest) -> Result:
     errors=(InsufficientPoints, MovementTooLarge),
 )
 def partner_redeem(request: ApiRequest) -> Result:
-    return _answer(partners(request.services, request.tenant).redeem(_movement(request)))
+    return _answer(request.services.for_tenant(request.tenant).partners.redeem(_movement(request)))
 
 
 @endpoint(
@@ -240,6 +241,8 @@ def partner_redeem(request: ApiRequest) -> Result:
     errors=(ReversalExceedsEarned, ReversalNeedsPoints, InsufficientPoints, MovementTooLarge),
 )
 def partner_reverse(request: ApiRequest) -> Result:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import points as presenters
 
-    return _answer(partners(request.services, request.tenant).reverse(_movement(request)), presenters.reversal)
+    return _answer(
+        request.services.for_tenant(request.tenant).partners.reverse(_movement(request)), presenters.reversal
+    )

@@ -14,7 +14,6 @@ from chalicelib.domain.clock import utc_now
 from chalicelib.domain.errors import BalanceLimitExceeded
 from chalicelib.domain.plans import PeriodNotContiguous, PeriodRequest, Plan, ReferenceRecorded, SubscriptionActive
 from chalicelib.observability import logger
-from chalicelib.services import subscriptions
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.plans import (
@@ -46,10 +45,10 @@ TAG = "Paid membership"
     response=schemas.plans.PlanList,
 )
 def put_plans(request: ApiRequest) -> PlanList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import plans as presenters
 
     body: PlansRequest = request.body
-    catalog = subscriptions(request.services, request.tenant).configure(
+    catalog = request.services.for_tenant(request.tenant).subscriptions.configure(
         [
             Plan(
                 plan_id=plan.plan_id,
@@ -77,9 +76,9 @@ def put_plans(request: ApiRequest) -> PlanList:
     response=schemas.plans.PlanList,
 )
 def list_plans(request: ApiRequest) -> PlanList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import plans as presenters
 
-    return presenters.plans(subscriptions(request.services, request.tenant).catalog())
+    return presenters.plans(request.services.for_tenant(request.tenant).subscriptions.catalog())
 
 
 @endpoint(
@@ -103,10 +102,10 @@ def list_plans(request: ApiRequest) -> PlanList:
     errors=(SubscriptionActive, PeriodNotContiguous, ReferenceRecorded, BalanceLimitExceeded),
 )
 def record_subscription(request: ApiRequest, member_id: str) -> Result:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import plans as presenters
 
     body: SubscriptionRequest = request.body
-    recording = subscriptions(request.services, request.tenant).record(
+    recording = request.services.for_tenant(request.tenant).subscriptions.record(
         member_id,
         PeriodRequest(body.plan_id, body.period_start, body.period_end, body.reference),
         request.idempotency_key or "",
@@ -136,10 +135,10 @@ def record_subscription(request: ApiRequest, member_id: str) -> Result:
     response=schemas.plans.SubscriptionList,
 )
 def list_subscriptions(request: ApiRequest, member_id: str) -> SubscriptionList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import plans as presenters
     from chalicelib.api.schemas.plans import SubscriptionList
 
-    page = subscriptions(request.services, request.tenant).list(
+    page = request.services.for_tenant(request.tenant).subscriptions.list(
         member_id, limit=request.query.limit, cursor=request.query.cursor
     )
     now = utc_now()
@@ -163,7 +162,7 @@ def list_subscriptions(request: ApiRequest, member_id: str) -> SubscriptionList:
     response=schemas.plans.SubscriptionOut,
 )
 def cancel_subscription(request: ApiRequest, member_id: str, subscription_id: str) -> SubscriptionOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import plans as presenters
 
-    ended = subscriptions(request.services, request.tenant).cancel(member_id, subscription_id)
+    ended = request.services.for_tenant(request.tenant).subscriptions.cancel(member_id, subscription_id)
     return presenters.subscription(ended, utc_now())

@@ -26,7 +26,6 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.ledger import MovementRequest, MovementType, describe
 from chalicelib.observability import logger, metrics
-from chalicelib.services import subscriptions
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.points import BalanceOut, TransactionList
@@ -37,7 +36,7 @@ TAG = "Points"
 
 
 def _move(request: ApiRequest, member_id: str, movement: MovementType) -> Result:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import points as presenters
 
     body = request.body
     command = MovementRequest(
@@ -177,12 +176,12 @@ def reverse_points(request: ApiRequest, member_id: str) -> Result:
     response=schemas.points.BalanceOut,
 )
 def get_balance(request: ApiRequest, member_id: str) -> BalanceOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import points as presenters
 
     services = request.services.for_tenant(request.tenant)
     view = services.points.view(member_id)
     tiers = services.tiers.status(view.balance)
-    plan = subscriptions(request.services, request.tenant).status(view.balance, tiers) if view.balance.plan else None
+    plan = services.subscriptions.status(view.balance, tiers) if view.balance.plan else None
     return presenters.balance(view, tiers, plan)
 
 
@@ -203,7 +202,7 @@ def get_balance(request: ApiRequest, member_id: str) -> BalanceOut:
     response=schemas.points.TransactionList,
 )
 def list_transactions(request: ApiRequest, member_id: str) -> TransactionList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import points as presenters
     from chalicelib.api.schemas.points import TransactionList
 
     page = request.services.for_tenant(request.tenant).points.transactions(
@@ -232,7 +231,7 @@ def list_transactions(request: ApiRequest, member_id: str) -> TransactionList:
     errors=(ActivityNotRewarded, LimitReached, BalanceLimitExceeded),
 )
 def record_activity(request: ApiRequest, member_id: str) -> Result:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import points as presenters
 
     body: ActivityRequest = request.body
     activity = Activity(

@@ -40,7 +40,7 @@ TAG = "Program"
     response=schemas.program.ProgramOut,
 )
 def get_program(request: ApiRequest) -> ProgramOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import program as presenters
 
     return presenters.program(request.services.for_tenant(request.tenant).program.get())
 
@@ -61,7 +61,7 @@ def get_program(request: ApiRequest) -> ProgramOut:
     response=schemas.program.ProgramOut,
 )
 def put_program(request: ApiRequest) -> ProgramOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import program as presenters
 
     body: ProgramRequest = request.body
     expiry = ExpiryPolicy(
@@ -104,7 +104,7 @@ def put_program(request: ApiRequest) -> ProgramOut:
     response=schemas.rules.RuleOut,
 )
 def add_rule(request: ApiRequest) -> RuleOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import rules as presenters
 
     body: RuleRequest = request.body
     rule = request.services.for_tenant(request.tenant).rules.add(
@@ -147,7 +147,7 @@ def add_rule(request: ApiRequest) -> RuleOut:
     response=schemas.rules.RuleList,
 )
 def list_rules(request: ApiRequest) -> RuleList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import rules as presenters
     from chalicelib.api.schemas.rules import RuleList
 
     now = utc_now()
@@ -167,7 +167,7 @@ def list_rules(request: ApiRequest) -> RuleList:
     response=schemas.rules.RuleOut,
 )
 def get_rule(request: ApiRequest, rule_id: str) -> RuleOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import rules as presenters
 
     return presenters.rule(request.services.for_tenant(request.tenant).rules.get(rule_id), utc_now())
 
@@ -187,7 +187,7 @@ def get_rule(request: ApiRequest, rule_id: str) -> RuleOut:
     response=schemas.rules.RuleOut,
 )
 def end_rule(request: ApiRequest, rule_id: str) -> RuleOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import rules as presenters
 
     return presenters.rule(request.services.for_tenant(request.tenant).rules.end(rule_id), utc_now())
 
@@ -213,7 +213,7 @@ def end_rule(request: ApiRequest, rule_id: str) -> RuleOut:
     errors=(NotFound,),
 )
 def preview(request: ApiRequest) -> PreviewOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import rules as presenters
 
     body: PreviewRequest = request.body
     tenant = request.tenant.tenant
@@ -260,7 +260,7 @@ def to_order(body: OrderModel, tenant_currency: str) -> Order:
     response=schemas.tiers.TierProgramOut,
 )
 def put_tiers(request: ApiRequest) -> TierProgramOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import tiers as presenters
 
     body: TierProgramRequest = request.body
     tiers = request.services.for_tenant(request.tenant).tiers
@@ -298,7 +298,7 @@ def put_tiers(request: ApiRequest) -> TierProgramOut:
     response=schemas.tiers.TierProgramList,
 )
 def list_tiers(request: ApiRequest) -> TierProgramList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import tiers as presenters
     from chalicelib.api.schemas.tiers import TierProgramList
 
     tiers = request.services.for_tenant(request.tenant).tiers

@@ -64,7 +64,7 @@ def _exists(members: MemberService, member_id: str) -> bool:
     response=schemas.referrals.ReferralProgramOut,
 )
 def put_referral_program(request: ApiRequest) -> ReferralProgramOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import referrals as presenters
 
     body: ReferralProgramRequest = request.body
     minimum = None
@@ -103,7 +103,7 @@ def put_referral_program(request: ApiRequest) -> ReferralProgramOut:
     response=schemas.referrals.ReferralProgramList,
 )
 def list_referral_programs(request: ApiRequest) -> ReferralProgramList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import referrals as presenters
     from chalicelib.api.schemas.referrals import ReferralProgramList
 
     referrals = _referrals(request)
@@ -128,7 +128,7 @@ def list_referral_programs(request: ApiRequest) -> ReferralProgramList:
     response=schemas.referrals.ReferralList,
 )
 def list_member_referrals(request: ApiRequest, member_id: str) -> ReferralList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import referrals as presenters
     from chalicelib.api.schemas.referrals import ReferralList
 
     services = request.services.for_tenant(request.tenant)
@@ -156,6 +156,6 @@ def list_member_referrals(request: ApiRequest, member_id: str) -> ReferralList:
     response=schemas.members.MemberOut,
 )
 def assign_referral_code(request: ApiRequest, member_id: str) -> MemberOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import members as presenters
 
     return presenters.member(request.services.for_tenant(request.tenant).members.assign_referral_code(member_id))

@@ -54,7 +54,7 @@ def _rewards(request: ApiRequest) -> RewardService:
 
 
 def _out(service: RewardService, reward: Reward) -> RewardOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import rewards as presenters
 
     (stats,) = service.stats([reward])
     return presenters.reward(reward, stats, utc_now())
@@ -110,7 +110,7 @@ def create_reward(request: ApiRequest) -> RewardOut:
     response=schemas.rewards.RewardList,
 )
 def list_rewards(request: ApiRequest) -> RewardList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import rewards as presenters
     from chalicelib.api.schemas.rewards import RewardList
 
     service = _rewards(request)
@@ -178,7 +178,7 @@ def update_reward(request: ApiRequest, reward_id: str) -> RewardOut:
     errors=(CouponCodeExists, CodePoolNotUsed),
 )
 def upload_reward_codes(request: ApiRequest, reward_id: str) -> UploadCodesOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import rewards as presenters
 
     body: UploadCodesRequest = request.body
     added = _rewards(request).add_codes(reward_id, list(body.codes))
@@ -205,7 +205,7 @@ def upload_reward_codes(request: ApiRequest, reward_id: str) -> UploadCodesOut:
     errors=(RewardUnavailable, OutOfStock, InsufficientPoints, MovementTooLarge),
 )
 def redeem_reward(request: ApiRequest, member_id: str, reward_id: str) -> Result:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import rewards as presenters
 
     redemption = _rewards(request).redeem(
         member_id, reward_id, request.idempotency_key or "", actor_key_id=request.tenant.key_id
@@ -231,7 +231,7 @@ def redeem_reward(request: ApiRequest, member_id: str, reward_id: str) -> Result
     response=schemas.rewards.MemberRewardList,
 )
 def list_member_rewards(request: ApiRequest, member_id: str) -> MemberRewardList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import rewards as presenters
     from chalicelib.api.schemas.rewards import MemberRewardList
 
     service = _rewards(request)
@@ -259,7 +259,7 @@ def list_member_rewards(request: ApiRequest, member_id: str) -> MemberRewardList
     response=schemas.rewards.CouponList,
 )
 def list_member_coupons(request: ApiRequest, member_id: str) -> CouponList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import rewards as presenters
     from chalicelib.api.schemas.rewards import CouponList
 
     page = _rewards(request).member_coupons(member_id, limit=request.query.limit, cursor=request.query.cursor)
@@ -282,7 +282,7 @@ def list_member_coupons(request: ApiRequest, member_id: str) -> CouponList:
     response=schemas.rewards.CouponOut,
 )
 def get_coupon(request: ApiRequest, code: str) -> CouponOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import rewards as presenters
 
     return presenters.coupon(_rewards(request).coupon(code), utc_now())
 
@@ -306,7 +306,7 @@ def get_coupon(request: ApiRequest, code: str) -> CouponOut:
     errors=(CouponNotUsable,),
 )
 def use_coupon(request: ApiRequest, code: str) -> Result:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import rewards as presenters
 
     body: UseCouponRequest = request.body
     used = _rewards(request).use(code, request.idempotency_key or "", body.reference)
@@ -332,7 +332,7 @@ def use_coupon(request: ApiRequest, code: str) -> Result:
     errors=(CouponNotUsable, BalanceLimitExceeded),
 )
 def cancel_coupon(request: ApiRequest, code: str) -> Result:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import rewards as presenters
 
     cancelled = _rewards(request).cancel(code, request.idempotency_key or "", actor_key_id=request.tenant.key_id)
     if not cancelled.replayed:

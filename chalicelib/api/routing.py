@@ -296,15 +296,15 @@ def endpoint(
                         require_scope(call.tenant, scope)
                 _check_path_params(path_params)
                 if auth == "signature":
-                    call.raw_body = _within_limit(_raw_body(request), services.settings.max_body_bytes)
+                    call.raw_body = body_within_limit(_raw_body(request), services.settings.max_body_bytes)
                 sent_key = call.headers.get(IDEMPOTENCY_HEADER.lower())
                 if idempotency_key or (optional_idempotency_key and sent_key is not None):
                     call.idempotency_key = _idempotency_key(sent_key)
                 limit = services.settings.max_import_body_bytes if large_body else services.settings.max_body_bytes
                 if body is not None and CSV_MEDIA in request_media and _is_csv(call.headers.get("content-type")):
-                    call.raw_body = _within_limit(_raw_body(request), limit)
+                    call.raw_body = body_within_limit(_raw_body(request), limit)
                 elif body is not None:
-                    call.body = _parse_body(body.load(), _raw_body(request), limit)
+                    call.body = parse_body(body.load(), _raw_body(request), limit)
                 call.query = _parse_query(query.load() if query is not None else None, request.query_params)
                 result = handler(call, **path_params)
             except LoyaltyError as error:
@@ -373,7 +373,8 @@ def _raw_body(request: Request) -> bytes:
     return raw.encode() if isinstance(raw, str) else raw or b""
 
 
-def _within_limit(raw: bytes, max_bytes: int) -> bytes:
+def body_within_limit(raw: bytes, max_bytes: int) -> bytes:
+    """``raw`` when it is at most ``max_bytes`` long; else the request is refused (400, ``too_long``)."""
     if len(raw) > max_bytes:
         raise InvalidRequest.for_fields(
             f"the request body exceeds {max_bytes} bytes", ("body", f"larger than {max_bytes} bytes", "too_long")
@@ -381,7 +382,7 @@ def _within_limit(raw: bytes, max_bytes: int) -> bytes:
     return raw
 
 
-def _parse_body(model: type[BaseModel], raw: bytes | None, max_bytes: int) -> BaseModel:
+def parse_body(model: type[BaseModel], raw: bytes | None, max_bytes: int) -> BaseModel:
     """The body as ``model``. No body (or only whitespace) stands for ``{}`` when the model
     has no required field; JSON that names a key twice is refused (see ``read_json``)."""
     raw = raw or b""

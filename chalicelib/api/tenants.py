@@ -40,14 +40,13 @@ TAG = "Tenants (operator)"
     errors=(TenantExists,),
 )
 def create_tenant(request: ApiRequest) -> CreatedTenant:
-    from chalicelib.api import presenters
-    from chalicelib.api.schemas.tenants import CreatedTenant
+    from chalicelib.api.presenters import tenants as presenters
 
     body: CreateTenantRequest = request.body
     created = request.services.tenants.create(
         NewTenant(tenant_id=body.tenant_id, name=body.name, currency=body.currency, timezone=body.timezone)
     )
-    return CreatedTenant(tenant=presenters.tenant(created.tenant), api_key=presenters.issued_api_key(created.admin_key))
+    return presenters.created_tenant(created)
 
 
 @endpoint(
@@ -62,7 +61,7 @@ def create_tenant(request: ApiRequest) -> CreatedTenant:
     response=schemas.tenants.TenantList,
 )
 def list_tenants(request: ApiRequest) -> TenantList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import tenants as presenters
     from chalicelib.api.schemas.tenants import TenantList
 
     page = request.services.tenants.list(limit=request.query.limit, cursor=request.query.cursor)
@@ -80,7 +79,7 @@ def list_tenants(request: ApiRequest) -> TenantList:
     response=schemas.tenants.TenantOut,
 )
 def get_tenant(request: ApiRequest, tenant_id: str) -> TenantOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import tenants as presenters
 
     return presenters.tenant(request.services.tenants.get(tenant_id))
 
@@ -100,7 +99,7 @@ def get_tenant(request: ApiRequest, tenant_id: str) -> TenantOut:
     errors=(TenantNotReady,),
 )
 def suspend_tenant(request: ApiRequest, tenant_id: str) -> TenantOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import tenants as presenters
 
     return presenters.tenant(request.services.tenants.suspend(tenant_id))
 
@@ -117,6 +116,6 @@ def suspend_tenant(request: ApiRequest, tenant_id: str) -> TenantOut:
     errors=(TenantNotReady,),
 )
 def resume_tenant(request: ApiRequest, tenant_id: str) -> TenantOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import tenants as presenters
 
     return presenters.tenant(request.services.tenants.resume(tenant_id))

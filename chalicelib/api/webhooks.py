@@ -29,7 +29,7 @@ TAG = "Webhooks"
 
 def _service(request: ApiRequest) -> WebhookService:
     """The caller's tenant's webhook service."""
-    return request.services.webhooks(request.tenant.tenant_id)
+    return request.services.for_tenant(request.tenant).webhooks
 
 
 @endpoint(
@@ -50,7 +50,7 @@ def _service(request: ApiRequest) -> WebhookService:
     response=schemas.webhooks.CreatedWebhook,
 )
 def create_webhook(request: ApiRequest) -> CreatedWebhook:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import webhooks as presenters
 
     body: CreateWebhookRequest = request.body
     return presenters.issued_webhook(
@@ -70,7 +70,7 @@ def create_webhook(request: ApiRequest) -> CreatedWebhook:
     response=schemas.webhooks.WebhookList,
 )
 def list_webhooks(request: ApiRequest) -> WebhookList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import webhooks as presenters
     from chalicelib.api.schemas.webhooks import WebhookList
 
     return WebhookList(data=[presenters.webhook(w) for w in _service(request).list()])
@@ -88,7 +88,7 @@ def list_webhooks(request: ApiRequest) -> WebhookList:
     response=schemas.webhooks.WebhookOut,
 )
 def get_webhook(request: ApiRequest, webhook_id: str) -> WebhookOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import webhooks as presenters
 
     return presenters.webhook(_service(request).get(webhook_id))
 
@@ -106,7 +106,7 @@ def get_webhook(request: ApiRequest, webhook_id: str) -> WebhookOut:
     response=schemas.webhooks.WebhookOut,
 )
 def update_webhook(request: ApiRequest, webhook_id: str) -> WebhookOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import webhooks as presenters
 
     body: UpdateWebhookRequest = request.body
     sent = body.model_fields_set
@@ -137,7 +137,7 @@ def update_webhook(request: ApiRequest, webhook_id: str) -> WebhookOut:
     response=schemas.webhooks.CreatedWebhook,
 )
 def rotate_webhook_secret(request: ApiRequest, webhook_id: str) -> CreatedWebhook:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import webhooks as presenters
 
     return presenters.issued_webhook(_service(request).rotate_secret(webhook_id))
 
@@ -158,7 +158,7 @@ def rotate_webhook_secret(request: ApiRequest, webhook_id: str) -> CreatedWebhoo
     response=schemas.webhooks.DeliveryList,
 )
 def list_webhook_deliveries(request: ApiRequest, webhook_id: str) -> DeliveryList:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import webhooks as presenters
     from chalicelib.api.schemas.webhooks import DeliveryList
 
     query: ListQuery = request.query
@@ -178,7 +178,7 @@ def list_webhook_deliveries(request: ApiRequest, webhook_id: str) -> DeliveryLis
     response=schemas.webhooks.DeliveryOut,
 )
 def get_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id: str) -> DeliveryOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import webhooks as presenters
 
     return presenters.delivery(_service(request).delivery(webhook_id, delivery_id))
 
@@ -200,7 +200,7 @@ def get_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id: str)
     errors=(WebhookDisabled,),
 )
 def redeliver_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id: str) -> DeliveryOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import webhooks as presenters
 
     return presenters.delivery(_service(request).redeliver(webhook_id, delivery_id))
 
@@ -217,6 +217,6 @@ def redeliver_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id
     response=schemas.webhooks.WebhookOut,
 )
 def delete_webhook(request: ApiRequest, webhook_id: str) -> WebhookOut:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import webhooks as presenters
 
     return presenters.webhook(_service(request).delete(webhook_id))

@@ -692,14 +692,21 @@ class PointsService:
             return self._replay_or_raise(request, refusal)  # a replay answers, however late it comes
         rules = None
         if request.movement is MovementType.EARN and self._rules is not None:
-            if request.order is not None or request.capped:
-                rules = self._rules.all()  # once per movement: the order's rules, milestones, caps
+            # Once per movement: the order's rules, milestones and caps; a plain earn only when
+            # the program's summary of the rules says one has a cap (or it has no summary).
+            if request.order is not None or (request.capped and self._with_retries(self._program.get).may_cap):
+                rules = self._rules.all()
         try:
             delta, amount, breakdown = self._delta(request, rules)
         except BusinessRuleViolation as refusal:
             # The program may have changed since this key was first applied: replay wins.
             return self._replay_or_raise(request, refusal)
-        result = self._with_retries(lambda: self._attempt(request, delta, amount, breakdown, rules))
+        # The first attempt reads the balance eventually consistently: the transaction's version
+        # condition refuses a stale read (BalanceChanged), and every later attempt reads strongly.
+        strong = iter((False,))
+        result = self._with_retries(
+            lambda: self._attempt(request, delta, amount, breakdown, rules, consistent=next(strong, True))
+        )
         for make in self._steps:
             make().after(request, result)
         return result
@@ -851,8 +858,12 @@ class PointsService:
             )
         return (-points if request.movement is MovementType.REDEEM else points), amount, breakdown
 
-    def _read(self, member_id: str) -> tuple[Balance | None, tuple[Lot, ...]]:
-        previous = self._ledger.get_balance(member_id, consistent=True)
+    def _read(self, member_id: str, *, consistent: bool = True) -> tuple[Balance | None, tuple[Lot, ...]]:
+        """The balance and its lots; an eventual read that finds no balance (a member created
+        a moment ago) reads again strongly. Lots are read strongly, as the balance counts them."""
+        previous = self._ledger.get_balance(member_id, consistent=consistent)
+        if previous is None and not consistent:
+            previous = self._ledger.get_balance(member_id, consistent=True)
         lots = self._ledger.get_lots(member_id, consistent=True) if previous and previous.lot_count else ()
         return previous, tuple(lots)
 
@@ -866,11 +877,15 @@ class PointsService:
         amount: str | None,
         breakdown: tuple[Share, ...] = (),
         rules: list[EarningRule] | None = None,
+        *,
+        consistent: bool = True,
     ) -> MovementResult:
         """One attempt, through the steps of chalicelib.domain.movement."""
         now = self._clock()
+        eventual = not consistent
         while True:  # read
-            previous, lots = self._read(request.member_id)
+            previous, lots = self._read(request.member_id, consistent=consistent)
+            consistent = True  # after a settlement's commit, read what it wrote
             if previous is None:
                 return self._replay_or_raise(request, NotFound(f"member {request.member_id!r} not found"))
             settled = settle(previous, lots, now, now, max_lots=SETTLE_LOTS_WITH_MOVEMENT)
@@ -886,6 +901,7 @@ class PointsService:
             breakdown=breakdown,
             rules=rules,
             grant=active_grant(settled.balance.plan, now),  # a plan past its end grants nothing
+            tiers_possible=self._program.get().may_have_tiers,
         )
         steps = [make() for make in self._steps]
         try:
@@ -898,6 +914,8 @@ class PointsService:
                 )
             self._apply(movement, new_transaction_id(now))
         except BusinessRuleViolation as refusal:
+            if eventual:  # a refusal is decided on a strong read only (a stale one may refuse wrongly)
+                return self._attempt(request, delta, amount, breakdown, rules, consistent=True)
             return self._replay_or_raise(request, refusal)
         for step in steps:
             step.complete(movement)

@@ -51,6 +51,8 @@ class Movement:
     rules: list[EarningRule] | None = None
     #: A paid plan's grant in force on the balance read (None: none).
     grant: PlanGrant | None = None
+    #: False when the program says no tier version was ever stored: the tier step reads none.
+    tiers_possible: bool = True
     #: decide: the member's effective tier for this movement (rules limited to tiers use it).
     tier: Tier | None = None
     #: decide or apply: the counters the entry moves (earning caps; a reversal gives them back).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -74,6 +74,21 @@ class Program:
     earn_on_shipping: bool = False
     #: Whether an order's tax earns points.
     earn_on_tax: bool = False
+    #: The earning rules with a cap (their ids), as the store summarises them; None: not known
+    #: (an earn then reads the rules to learn its caps). Not part of the program's value.
+    capped_rules: frozenset[str] | None = field(default=None, compare=False)
+    #: Whether a tier program was ever stored, as the store summarises it; None: not known.
+    tiers_stored: bool | None = field(default=None, compare=False)
+
+    @property
+    def may_cap(self) -> bool:
+        """Whether an earn of plain points or an amount may be cut by a cap (read the rules)."""
+        return self.capped_rules is None or bool(self.capped_rules)
+
+    @property
+    def may_have_tiers(self) -> bool:
+        """Whether a movement must read the tier version in force (one may be stored)."""
+        return self.tiers_stored is not False
 
     def points_for(self, amount: Decimal) -> int:
         """Points earned for ``amount`` of the tenant's currency."""

@@ -37,7 +37,9 @@ from zoneinfo import ZoneInfo
 from ulid import ULID
 
 from chalicelib.domain.clock import Clock, isoformat, utc_now
-from chalicelib.domain.errors import BusinessRuleViolation, InvalidRequest
+from chalicelib.domain.errors import BusinessRuleViolation, InvalidRequest, RetryLater
+from chalicelib.domain.plans import effective_tier
+from chalicelib.domain.ports import BalanceChanged
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -482,8 +484,6 @@ class TierService:
 
     def tier_of(self, member_id: str) -> str | None:
         """The member's tier now (for tier-only rewards): the earned tier, or a paid plan's if higher."""
-        from chalicelib.domain.plans import effective_tier
-
         balance = self._ledger.get_balance(member_id, consistent=True)
         if balance is None:
             return None
@@ -582,8 +582,6 @@ class TierService:
 
     def review_member(self, member_id: str, as_of: datetime) -> str:
         """Apply the reviews due by ``as_of`` to one member: 'downgraded', 'kept' or 'skipped'."""
-        from chalicelib.domain.ports import BalanceChanged
-
         for _ in range(16):
             balance = self._ledger.get_balance(member_id, consistent=True)
             program = self.in_force(as_of)
@@ -631,8 +629,6 @@ class TierService:
             except BalanceChanged:
                 continue
             return "downgraded" if state.tier != stored.tier else "kept"
-        from chalicelib.domain.errors import RetryLater
-
         raise RetryLater(f"member {member_id!r} is changing too fast to review")
 
 

@@ -25,7 +25,7 @@ from chalicelib.domain.imports import RunOutcome
 from chalicelib.domain.tenants import TenantStatus, is_tenant_id
 from chalicelib.integrations.queues import SqsImportQueue
 from chalicelib.observability import logger
-from chalicelib.services import imports, platform
+from chalicelib.services import platform
 
 bp = Blueprint(__name__)
 
@@ -42,7 +42,7 @@ def run_import(tenant_id: str, import_id: str, *, budget_seconds: float | None =
     if tenant is None or tenant.status != TenantStatus.ACTIVE:
         logger.warning("import not run: tenant not active", extra={"tenant_id": tenant_id, "import_id": import_id})
         raise _NotActive(tenant_id)
-    service = imports(services, tenant_id, timezone=tenant.timezone)
+    service = services.for_tenant_id(tenant_id, created_at=tenant.created_at, timezone=tenant.timezone).imports
     budget = services.settings.import_time_budget_seconds if budget_seconds is None else budget_seconds
     outcome: RunOutcome = service.run(import_id, owner=f"unit-{uuid.uuid4().hex[:12]}", budget_seconds=budget)
     job = outcome.job
@@ -60,7 +60,7 @@ def run_import(tenant_id: str, import_id: str, *, budget_seconds: float | None =
     )
     url = services.settings.jobs_queue_url
     if outcome.more and url:
-        SqsImportQueue(tenant_id, url, services.sqs()).submit(import_id)
+        SqsImportQueue(tenant_id, url, services.sqs).submit(import_id)
     return outcome
 
 
@@ -95,7 +95,9 @@ def resume_all(*, in_process: bool | None = None) -> dict[str, int]:
                 continue
             counts["tenants"] += 1
             try:
-                service = imports(services, tenant.tenant_id, timezone=tenant.timezone)
+                service = services.for_tenant_id(
+                    tenant.tenant_id, created_at=tenant.created_at, timezone=tenant.timezone
+                ).imports
                 for import_id in service.open_imports():
                     counts["imports"] += 1
                     if local:
@@ -104,7 +106,7 @@ def resume_all(*, in_process: bool | None = None) -> dict[str, int]:
                         continue
                     job = service.get(import_id)
                     if job.updated_at <= utc_now() - STALLED_AFTER:
-                        SqsImportQueue(tenant.tenant_id, url or "", services.sqs()).submit(import_id)
+                        SqsImportQueue(tenant.tenant_id, url or "", services.sqs).submit(import_id)
                         counts["resumed"] += 1
             except Exception:  # one tenant's failure must not stop the others; its imports wait
                 logger.exception("resuming imports failed", extra={"tenant_id": tenant.tenant_id})

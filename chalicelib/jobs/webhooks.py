@@ -26,7 +26,7 @@ from chalice import Blueprint, Rate
 
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.tenants import TenantStatus, is_tenant_id
-from chalicelib.integrations.queues import dispatch_message
+from chalicelib.integrations.queues import InProcessDeliveryQueue, SqsDeliveryQueue, dispatch_message
 from chalicelib.observability import logger
 from chalicelib.services import platform
 
@@ -43,7 +43,7 @@ def dispatch_tenant(tenant_id: str, *, clock: Clock = utc_now, drain: bool | Non
     """One tenant: new events -> deliveries, then drains (in-process unless a queue takes them);
     then new events -> the bus, if one is configured."""
     summary = dispatch_webhooks_of(tenant_id, clock=clock, drain=drain)
-    publisher = platform().bus_publisher(tenant_id, clock=clock)
+    publisher = platform().for_tenant_id(tenant_id, clock=clock).bus_publisher
     if publisher is not None:
         published = publisher.publish()
         summary["published"] = published.published
@@ -54,7 +54,7 @@ def dispatch_tenant(tenant_id: str, *, clock: Clock = utc_now, drain: bool | Non
 
 def dispatch_webhooks_of(tenant_id: str, *, clock: Clock = utc_now, drain: bool | None = None) -> dict[str, Any]:
     services = platform()
-    webhooks = services.webhooks(tenant_id, clock=clock)
+    webhooks = services.for_tenant_id(tenant_id, clock=clock).webhooks
     dispatched = webhooks.dispatch()
     due = webhooks.due_endpoints()
     in_process = not services.settings.deliveries_queue_url if drain is None else drain
@@ -78,18 +78,16 @@ def dispatch_webhooks_of(tenant_id: str, *, clock: Clock = utc_now, drain: bool 
 
 
 def drain_endpoint(tenant_id: str, webhook_id: str, *, clock: Clock = utc_now) -> dict[str, Any]:
-    counts = platform().webhooks(tenant_id, clock=clock).drain(webhook_id)
+    counts = platform().for_tenant_id(tenant_id, clock=clock).webhooks.drain(webhook_id)
     if counts.more:  # the time budget ran out with more due: carry on in another invocation
         webhooks_queue(tenant_id).drain_soon(webhook_id)
     return {"sent": counts.sent, "succeeded": counts.succeeded, "failed_attempts": counts.failed_attempts}
 
 
 def webhooks_queue(tenant_id: str) -> Any:
-    from chalicelib.integrations.queues import InProcessDeliveryQueue, SqsDeliveryQueue
-
     services = platform()
     url = services.settings.deliveries_queue_url
-    return SqsDeliveryQueue(tenant_id, url, services.sqs()) if url else InProcessDeliveryQueue()
+    return SqsDeliveryQueue(tenant_id, url, services.sqs) if url else InProcessDeliveryQueue()
 
 
 def fan_out() -> int:
@@ -104,7 +102,7 @@ def fan_out() -> int:
                 continue
             units += 1
             if queue_url:
-                services.sqs().send_message(QueueUrl=queue_url, MessageBody=dispatch_message(tenant.tenant_id))
+                services.sqs.send_message(QueueUrl=queue_url, MessageBody=dispatch_message(tenant.tenant_id))
                 continue
             try:
                 dispatch_tenant(tenant.tenant_id)

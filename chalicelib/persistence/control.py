@@ -13,19 +13,19 @@ from chalicelib.domain.ports import Page
 from chalicelib.domain.tenants import ProvisioningFailure, Tenant, TenantStatus
 from chalicelib.persistence.errors import cancellation_codes, response_code, translate_transient
 from chalicelib.persistence.factory import ControlModels
-from chalicelib.persistence.limits import GuardedTransactWrite
 from chalicelib.persistence.models import ApiKeyItem, TenantItem
 from chalicelib.persistence.pagination import decode_cursor, paginate
+from chalicelib.persistence.quotas import GuardedTransactWrite
 
 _TENANTS = "TENANTS"
 _INDEX_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")
 
 
-def _tenant_pk(tenant_id: str) -> str:
+def tenant_pk(tenant_id: str) -> str:
     return f"TENANT#{tenant_id}"
 
 
-def _key_pk(key_id: str) -> str:
+def api_key_pk(key_id: str) -> str:
     return f"APIKEY#{key_id}"
 
 
@@ -45,14 +45,14 @@ class TenantRepository:
     def get(self, tenant_id: str, *, consistent: bool = True) -> Tenant | None:
         with translate_transient():
             try:
-                item = self._tenant.get(_tenant_pk(tenant_id), "#TENANT", consistent_read=consistent)
+                item = self._tenant.get(tenant_pk(tenant_id), "#TENANT", consistent_read=consistent)
             except DoesNotExist:
                 return None
         return _to_tenant(item)
 
     def create_with_key(self, tenant: Tenant, admin_key: ApiKey) -> None:
         item = self._models.tenant(
-            pk=_tenant_pk(tenant.tenant_id),
+            pk=tenant_pk(tenant.tenant_id),
             sk="#TENANT",
             gsi1pk=_TENANTS,
             gsi1sk=tenant.tenant_id,
@@ -83,7 +83,7 @@ class TenantRepository:
         model = self._models.tenant
         try:
             with translate_transient():
-                model(pk=_tenant_pk(tenant.tenant_id), sk="#TENANT").update(
+                model(pk=tenant_pk(tenant.tenant_id), sk="#TENANT").update(
                     actions=[model.status.set(str(tenant.status)), model.updated_at.set(tenant.updated_at)],
                     condition=model.pk.exists(),
                 )
@@ -100,7 +100,7 @@ class TenantRepository:
 
     def finish_provisioning(self, tenant_id: str, *, at: datetime) -> Tenant | None:
         model = self._tenant
-        item = model(pk=_tenant_pk(tenant_id), sk="#TENANT")
+        item = model(pk=tenant_pk(tenant_id), sk="#TENANT")
         try:
             with translate_transient():
                 item.update(
@@ -121,7 +121,7 @@ class TenantRepository:
 
     def record_provisioning_failure(self, tenant_id: str, error: str, *, at: datetime) -> Tenant:
         model = self._tenant
-        item = model(pk=_tenant_pk(tenant_id), sk="#TENANT")
+        item = model(pk=tenant_pk(tenant_id), sk="#TENANT")
         try:
             with translate_transient():
                 item.update(
@@ -146,7 +146,7 @@ class ApiKeyRepository:
     def get(self, key_id: str) -> ApiKey | None:
         with translate_transient():
             try:
-                item = self._models.api_key.get(_key_pk(key_id), "#APIKEY", consistent_read=True)
+                item = self._models.api_key.get(api_key_pk(key_id), "#APIKEY", consistent_read=True)
             except DoesNotExist:
                 return None
         return _to_api_key(item)
@@ -164,7 +164,7 @@ class ApiKeyRepository:
         model = self._models.api_key
         try:
             with translate_transient():
-                model(pk=_key_pk(key.key_id), sk="#APIKEY").update(
+                model(pk=api_key_pk(key.key_id), sk="#APIKEY").update(
                     actions=[model.revoked_at.set(at)],
                     condition=model.pk.exists() & (model.tenant_id == key.tenant_id),
                 )
@@ -177,7 +177,7 @@ class ApiKeyRepository:
 
 def _to_key_item(models: ControlModels, key: ApiKey) -> ApiKeyItem:
     return models.api_key(
-        pk=_key_pk(key.key_id),
+        pk=api_key_pk(key.key_id),
         sk="#APIKEY",
         gsi1pk=_tenant_keys_partition(key.tenant_id),
         gsi1sk=key.key_id,

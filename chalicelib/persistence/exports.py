@@ -6,7 +6,8 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from chalicelib.persistence.errors import translate_transient
-from chalicelib.persistence.tenant_data import BALANCE, _to_balance, _to_entry, feed_partition_of_day, member_pk
+from chalicelib.persistence.index_keys import BALANCE, feed_partition_of_day, member_pk
+from chalicelib.persistence.ledger import to_balance, to_entry
 
 if TYPE_CHECKING:
     from chalicelib.domain.ledger import Balance, LedgerEntry
@@ -28,7 +29,7 @@ class ExportRepository:
             keys = [(member_pk(member_id), BALANCE) for member_id in member_ids[start : start + _BATCH_GET]]
             with translate_transient():
                 for item in model.batch_get(keys):
-                    balance = _to_balance(item)
+                    balance = to_balance(item)
                     found[balance.member_id] = balance
         return found
 
@@ -49,7 +50,7 @@ class ExportRepository:
                 key = row.gsi3sk or ""
                 if key >= upper or (after is not None and key <= after):
                     continue  # between() is inclusive at both ends
-                entries.append(_to_entry(row))
+                entries.append(to_entry(row))
                 if len(entries) >= limit:
                     break
         return entries

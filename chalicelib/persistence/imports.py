@@ -39,9 +39,9 @@ from chalicelib.persistence.errors import (
     response_code,
     translate_transient,
 )
-from chalicelib.persistence.limits import GuardedTransactWrite
+from chalicelib.persistence.members import MemberRepository
 from chalicelib.persistence.pagination import decode_cursor, encode_cursor, paginate
-from chalicelib.persistence.tenant_data import MemberRepository
+from chalicelib.persistence.quotas import GuardedTransactWrite
 
 if TYPE_CHECKING:
     from chalicelib.persistence.factory import TenantModels

@@ -316,6 +316,13 @@ class ProgramItem(KeyedItem):
     birthday_bonus = NumberAttribute(null=True)
     earn_on_shipping = BooleanAttribute(null=True)
     earn_on_tax = BooleanAttribute(null=True)
+    #: What an earn needs to know before it reads the rules or the tier versions, kept by every
+    #: write of a rule or a tier version (in its transaction) and of the program: ``summarised``
+    #: once it covers every rule and version stored, ``capped_rules`` the ids of the rules with a
+    #: cap (none: the attribute is absent), ``tiers_stored`` once a tier version is stored.
+    summarised = BooleanAttribute(null=True)
+    capped_rules = UnicodeSetAttribute(null=True)
+    tiers_stored = BooleanAttribute(null=True)
 
 
 class WebhookItem(IndexedItem):
@@ -556,3 +563,8 @@ class ImportResultItem(KeyedItem):
     skipped = NumberAttribute()
     failed = NumberAttribute()
     issues = UnicodeAttribute(null=True)
+
+
+def set_or_remove(attribute: Any, value: Any) -> list[Any]:
+    """An update action that SETs the attribute, or REMOVEs it when there is no value."""
+    return [attribute.set(value) if value is not None else attribute.remove()]

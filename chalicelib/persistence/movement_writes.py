@@ -19,16 +19,13 @@ from chalicelib.domain.ports import CounterChange, CounterLimitReached, CouponWr
 from chalicelib.domain.referrals import ReferralQualification
 from chalicelib.domain.tiers import TierWrite
 from chalicelib.persistence.factory import TenantModels
-from chalicelib.persistence.limits import GuardedTransactWrite
+from chalicelib.persistence.index_keys import COUNTER_PREFIX, COUNTER_SK
 from chalicelib.persistence.models import BalanceItem
 from chalicelib.persistence.plans import add_plan_write, plan_actions, refused_plan_items
+from chalicelib.persistence.quotas import GuardedTransactWrite
 from chalicelib.persistence.referrals import add_referral_qualification
 from chalicelib.persistence.rewards import add_coupon_write
 from chalicelib.persistence.tiers import add_tier_write
-
-#: The ledger's counters (limits per member and period, caps, stock): one item each.
-COUNTER_PREFIX = "COUNTER#"
-COUNTER_SK = "#COUNTER"
 
 
 class Writer(Protocol):

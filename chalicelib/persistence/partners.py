@@ -15,12 +15,11 @@ from pynamodb.exceptions import PutError
 from chalicelib.domain.partners import Partner
 from chalicelib.persistence.errors import response_code, translate_transient
 from chalicelib.persistence.factory import TenantModels
+from chalicelib.persistence.index_keys import COUNTER_PREFIX, COUNTER_SK
 from chalicelib.persistence.models import PartnerItem
-from chalicelib.persistence.tenant_data import _COUNTER_PREFIX
 
 _PK = "PARTNERS"
 _SK_PREFIX = "PARTNER#"
-_COUNTER_SK = "#COUNTER"
 
 
 class PartnerRepository:
@@ -63,11 +62,11 @@ class PartnerRepository:
 
     def counters(self, names: builtins.list[str]) -> dict[str, int]:
         counter = self._models.counter
-        keys = [(f"{_COUNTER_PREFIX}{name}", _COUNTER_SK) for name in names]
+        keys = [(f"{COUNTER_PREFIX}{name}", COUNTER_SK) for name in names]
         found: dict[str, int] = {}
         with translate_transient():
             for item in counter.batch_get(keys, consistent_read=True):
-                found[item.pk.removeprefix(_COUNTER_PREFIX)] = int(item.value or 0)
+                found[item.pk.removeprefix(COUNTER_PREFIX)] = int(item.value or 0)
         return found
 
 

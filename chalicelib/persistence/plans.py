@@ -37,9 +37,18 @@ from chalicelib.domain.plans import (
 )
 from chalicelib.domain.ports import BalanceChanged, Page
 from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, cancellation_codes, translate_transient
-from chalicelib.persistence.index_keys import DUE_SHARDS, due_shard, sortable
-from chalicelib.persistence.limits import GuardedTransactWrite
+from chalicelib.persistence.index_keys import (
+    BALANCE,
+    DUE_SHARDS,
+    NOTICE_SK,
+    due_shard,
+    feed_partition,
+    member_pk,
+    notice_pk,
+    sortable,
+)
 from chalicelib.persistence.pagination import decode_cursor, paginate
+from chalicelib.persistence.quotas import GuardedTransactWrite
 from chalicelib.persistence.tiers import tier_unchanged
 
 if TYPE_CHECKING:
@@ -49,12 +58,9 @@ if TYPE_CHECKING:
 
 _PROGRAM = "PROGRAM"
 _CATALOG_SK = "#PLANS"
-_MEMBER = "MEMBER#"
 _SUB = "SUB#"
 _REF, _REF_SK = "SUBREF#", "#SUBREF"
 _REQ, _REQ_SK = "SUBREQ#", "#SUBREQ"
-_NOTICE_SK = "#NOTICE"
-_BALANCE_SK = "#BALANCE"
 LAPSE_PREFIX = "PLANS#"
 
 
@@ -147,7 +153,7 @@ def _to_subscription(data: dict[str, Any]) -> Subscription:
 def _subscription_item(models: TenantModels, value: Subscription) -> SubscriptionItem:
     active = value.status is SubscriptionStatus.ACTIVE
     return models.subscription(
-        pk=f"{_MEMBER}{value.member_id}",
+        pk=member_pk(value.member_id),
         sk=f"{_SUB}{value.subscription_id}",
         gsi2pk=f"{LAPSE_PREFIX}{due_shard(value.member_id)}" if active else None,
         gsi2sk=f"{sortable(value.ends_at)}#{value.member_id}#{value.subscription_id}" if active else None,
@@ -221,9 +227,9 @@ def add_plan_write(
     for event in write.events:
         tx.save(
             notice(
-                pk=f"NOTICE#{event.type}#{event.member_id}#{event.subject}",
-                sk=_NOTICE_SK,
-                gsi3pk=f"EVENTS#{event.created_at.astimezone(UTC):%Y-%m-%d}",
+                pk=notice_pk(event.type, event.member_id, event.subject),
+                sk=NOTICE_SK,
+                gsi3pk=feed_partition(event.created_at),
                 gsi3sk=event.event_id.removeprefix("ntc_"),
                 notice_id=event.event_id,
                 type=event.type,
@@ -301,7 +307,7 @@ class SubscriptionRepository:
         with translate_transient():
             try:
                 item = self._models.subscription.get(
-                    f"{_MEMBER}{member_id}", f"{_SUB}{subscription_id}", consistent_read=True
+                    member_pk(member_id), f"{_SUB}{subscription_id}", consistent_read=True
                 )
             except DoesNotExist:
                 return None
@@ -309,7 +315,7 @@ class SubscriptionRepository:
 
     def list(self, member_id: str, *, limit: int, cursor: str | None) -> Page[Subscription]:
         model = self._models.subscription
-        partition = f"{_MEMBER}{member_id}"
+        partition = member_pk(member_id)
         start = decode_cursor(cursor, fields=("pk", "sk"), partition=("pk", partition)) if cursor else None
         with translate_transient():
             rows = model.query(
@@ -330,7 +336,7 @@ class SubscriptionRepository:
         model = self._models.subscription
         with translate_transient():
             rows = model.query(
-                f"{_MEMBER}{member_id}", model.sk.startswith(_SUB), scan_index_forward=False, consistent_read=True
+                member_pk(member_id), model.sk.startswith(_SUB), scan_index_forward=False, consistent_read=True
             )
             for row in rows:
                 subscription = _to_subscription(json.loads(row.data))
@@ -371,7 +377,7 @@ class SubscriptionRepository:
         try:
             with translate_transient(), GuardedTransactWrite(connection=balance._get_connection().connection) as tx:
                 tx.update(
-                    balance(pk=f"{_MEMBER}{previous.member_id}", sk=_BALANCE_SK),
+                    balance(pk=member_pk(previous.member_id), sk=BALANCE),
                     actions=[*plan_actions(balance, new), balance.tier_rev.set(new.tier_rev)],
                     condition=balance.pk.exists() & tier_unchanged(balance, previous),
                 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +31,9 @@ from chalicelib.domain.referrals import (
     ReferralTerms,
 )
 from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, cancellation_codes, translate_transient
-from chalicelib.persistence.index_keys import DUE_SHARDS, due_shard, sortable
-from chalicelib.persistence.limits import GuardedTransactWrite
+from chalicelib.persistence.index_keys import DUE_SHARDS, NOTICE_SK, due_shard, feed_partition, notice_pk, sortable
 from chalicelib.persistence.pagination import decode_cursor, paginate
+from chalicelib.persistence.quotas import GuardedTransactWrite
 
 if TYPE_CHECKING:
     from chalicelib.domain.notifications import Notice
@@ -202,9 +202,9 @@ class ReferralRepository:
                 )
                 tx.save(
                     notice(
-                        pk=f"NOTICE#{EventType.REFERRAL_COMPLETED}#{event.member_id}#{event.subject}",
-                        sk="#NOTICE",
-                        gsi3pk=f"EVENTS#{event.created_at.astimezone(UTC):%Y-%m-%d}",
+                        pk=notice_pk(EventType.REFERRAL_COMPLETED, event.member_id, event.subject),
+                        sk=NOTICE_SK,
+                        gsi3pk=feed_partition(event.created_at),
                         gsi3sk=event.notice_id.removeprefix("ntc_"),
                         notice_id=event.notice_id,
                         type=str(event.type),

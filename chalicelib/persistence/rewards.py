@@ -19,18 +19,17 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from chalicelib.domain.ports import CouponWrite, CouponWriteKind, Page
 from chalicelib.domain.rewards import CodeSource, Coupon, CouponStatus, LimitPeriod, Reward, RewardType
 from chalicelib.persistence.errors import response_code, translate_transient
-from chalicelib.persistence.index_keys import sortable
+from chalicelib.persistence.index_keys import COUNTER_PREFIX, COUNTER_SK, sortable
 from chalicelib.persistence.pagination import decode_cursor, paginate
 
 if TYPE_CHECKING:
     from chalicelib.persistence.factory import TenantModels
-    from chalicelib.persistence.limits import GuardedTransactWrite
     from chalicelib.persistence.models import CouponItem, RewardItem
+    from chalicelib.persistence.quotas import GuardedTransactWrite
 
 _REWARDS = "REWARDS"
 _REWARD_SK = "#REWARD"
 _COUPON_SK = "#COUPON"
-_COUNTER_PREFIX = "COUNTER#"  # the ledger's counters (chalicelib.persistence.tenant_data)
 _INDEX_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")
 #: BatchGetItem reads at most 100 keys per request.
 _BATCH_GET = 100
@@ -164,10 +163,10 @@ class RewardRepository:
         unique = list(dict.fromkeys(names))
         found: dict[str, int] = {}
         for start in range(0, len(unique), _BATCH_GET):
-            keys = [(f"{_COUNTER_PREFIX}{name}", "#COUNTER") for name in unique[start : start + _BATCH_GET]]
+            keys = [(f"{COUNTER_PREFIX}{name}", COUNTER_SK) for name in unique[start : start + _BATCH_GET]]
             with translate_transient():
                 for item in model.batch_get(keys, consistent_read=True):
-                    found[item.pk.removeprefix(_COUNTER_PREFIX)] = int(item.value or 0)
+                    found[item.pk.removeprefix(COUNTER_PREFIX)] = int(item.value or 0)
         return {name: found.get(name, 0) for name in unique}
 
     # --- coupons and pool codes ---------------------------------------------------------

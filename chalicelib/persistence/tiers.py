@@ -4,24 +4,28 @@ in a ledger transaction (the member's entry in the index of due reviews, its eve
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.events import EventType
 from chalicelib.domain.tiers import Metric, Tier, TierProgram, TierWrite, WindowKind
 from chalicelib.persistence.errors import translate_transient
-from chalicelib.persistence.index_keys import due_shard, sortable
+from chalicelib.persistence.index_keys import NOTICE_SK, due_shard, feed_partition, member_pk, notice_pk, sortable
 
 if TYPE_CHECKING:
     from chalicelib.domain.ledger import Balance
     from chalicelib.persistence.factory import TenantModels
-    from chalicelib.persistence.limits import GuardedTransactWrite
     from chalicelib.persistence.models import BalanceItem
+    from chalicelib.persistence.quotas import GuardedTransactWrite
 
 TIER_REVIEW_PREFIX = "TIERS#"
 TIER_REVIEW_SK = "#TIERREVIEW"
 _VERSION_PREFIX = "TIERS#"
+#: The sort key prefix of the tier versions (under pk ``PROGRAM``).
+TIERS_PREFIX = _VERSION_PREFIX
 
 
 def tier_unchanged(balance: type[BalanceItem], previous: Balance) -> Any:
@@ -33,7 +37,7 @@ def tier_unchanged(balance: type[BalanceItem], previous: Balance) -> Any:
 def add_tier_write(models: TenantModels, tx: GuardedTransactWrite, write: TierWrite) -> None:
     """The review index entry (put at its new time, or deleted) and the ``tier.changed`` event."""
     review = models.tier_review
-    pk = f"MEMBER#{write.member_id}"
+    pk = member_pk(write.member_id)
     if write.review_at is None:
         tx.delete(review(pk=pk, sk=TIER_REVIEW_SK))
     else:
@@ -50,9 +54,9 @@ def add_tier_write(models: TenantModels, tx: GuardedTransactWrite, write: TierWr
         notice = models.notice
         tx.save(
             notice(
-                pk=f"NOTICE#{EventType.TIER_CHANGED}#{event.member_id}#{event.subject}",
-                sk="#NOTICE",
-                gsi3pk=f"EVENTS#{event.created_at.astimezone(UTC):%Y-%m-%d}",
+                pk=notice_pk(EventType.TIER_CHANGED, event.member_id, event.subject),
+                sk=NOTICE_SK,
+                gsi3pk=feed_partition(event.created_at),
                 gsi3sk=event.event_id.removeprefix("ntc_"),
                 notice_id=event.event_id,
                 type=str(EventType.TIER_CHANGED),
@@ -91,10 +95,14 @@ class TierProgramRepository:
             ],
         }
         sk = f"{_VERSION_PREFIX}{sortable(program.effective_from)}#{program.version_id}"
-        with translate_transient():
-            self._models.rule(pk="PROGRAM", sk=sk, definition=json.dumps(definition)).save(
-                condition=self._models.rule.sk.does_not_exist()
+        models = self._models
+        # The version and the program's summary (a tier version is stored) change together.
+        with translate_transient(), TransactWrite(connection=models.rule._get_connection().connection) as tx:
+            tx.save(
+                models.rule(pk="PROGRAM", sk=sk, definition=json.dumps(definition)),
+                condition=models.rule.sk.does_not_exist(),
             )
+            tx.update(models.program(pk="PROGRAM", sk="#CURRENT"), actions=[models.program.tiers_stored.set(True)])
 
     def list(self) -> list[TierProgram]:
         rule = self._models.rule

@@ -11,7 +11,7 @@ from constructs import Construct
 from .queues import QueueWithDeadLetters, queue_with_dead_letters
 from .stages import StageSettings
 
-#: The queue's name in the app (``JOBS_QUEUE`` in chalicelib/jobs/handlers.py).
+#: The queue's name in the app (``JOBS_QUEUE`` in chalicelib/jobs/lifecycle.py).
 APP_JOBS_QUEUE_NAMES = ("loyalty-jobs",)
 #: Deliveries of a job unit before it goes to the dead-letter queue.
 JOBS_RECEIVES = 5

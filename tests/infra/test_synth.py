@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.persistence.control import _key_pk, _tenant_pk
+from chalicelib.persistence.control import api_key_pk, tenant_pk
 from tests.infra.conftest import ROOT, STAGES, Synthesis
 from tests.infra.iam import ACCOUNT, REGION, allowed, arn, key_arn, role_statements
 
@@ -247,8 +247,8 @@ def test_only_the_provisioning_role_may_create_or_change_tables_and_only_under_t
             assert not allowed(provisioning, action, resource), (action, resource)
     # ... reading and updating tenants' registry items (keys as the repository writes them),
     # not an API key's item, and not one item of a tenant table
-    tenant_item = {"dynamodb:LeadingKeys": [_tenant_pk("acme")]}
-    key_item = {"dynamodb:LeadingKeys": [_key_pk("key_01JD0000000000000000000000")]}
+    tenant_item = {"dynamodb:LeadingKeys": [tenant_pk("acme")]}
+    key_item = {"dynamodb:LeadingKeys": [api_key_pk("key_01JD0000000000000000000000")]}
     for action in ("dynamodb:GetItem", "dynamodb:UpdateItem"):
         assert allowed(provisioning, action, control, context=tenant_item), action
         assert not allowed(provisioning, action, control, context=key_item), action
@@ -873,7 +873,7 @@ def test_a_web_acl_refuses_bodies_over_the_apps_limit_with_the_functions_own_400
     """Lambda never receives a body over 6 MB (API Gateway takes 10): without this, such a
     body would fail the integration, a 5xx for bad input."""
     from chalicelib.api.errors import error_body, status_of
-    from chalicelib.api.routing import _parse_body, _within_limit
+    from chalicelib.api.routing import body_within_limit, parse_body
     from chalicelib.api.schemas.tenants import CreateTenantRequest
     from chalicelib.domain.errors import InvalidRequest
     from chalicelib.settings import Settings
@@ -935,7 +935,7 @@ def test_a_web_acl_refuses_bodies_over_the_apps_limit_with_the_functions_own_400
     for length in (0, 16_385, import_limit - 1, import_limit, import_limit + 1, 6_000_000, 10_485_760, 10**9):
         assert bool(re.fullmatch(regex["RegexString"], str(length))) == (length > import_limit), length
     with pytest.raises(InvalidRequest) as too_long:
-        _within_limit(b"x" * (import_limit + 1), import_limit)
+        body_within_limit(b"x" * (import_limit + 1), import_limit)
     import_block = import_rule["Action"]["Block"]["CustomResponse"]
     assert import_block["ResponseCode"] == 400
     import_body = props["CustomResponseBodies"][import_block["CustomResponseBodyKey"]]
@@ -944,7 +944,7 @@ def test_a_web_acl_refuses_bodies_over_the_apps_limit_with_the_functions_own_400
     )
     # ... is answered as the function answers one it receives: same status, same body
     with pytest.raises(InvalidRequest) as refused:
-        _parse_body(CreateTenantRequest, b"x" * (limit + 1), limit)
+        parse_body(CreateTenantRequest, b"x" * (limit + 1), limit)
     block = rule["Action"]["Block"]["CustomResponse"]
     assert block["ResponseCode"] == status_of(refused.value) == 400
     body = props["CustomResponseBodies"][block["CustomResponseBodyKey"]]

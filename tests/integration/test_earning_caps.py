@@ -227,3 +227,78 @@ def test_weekly_and_yearly_caps_and_activity_limits_per_week(api: Api, admin_key
     assert first.status == 201 and first.body["transaction"]["points"] == 0  # capped, allowance used
     assert second.status == 422 and second.error_code() == "limit_reached"
     assert retry.status == 201 and retry.body == first.body and retry.headers["idempotent-replayed"] == "true"
+
+
+def _program_item(tenant: str = "acme") -> Any:
+    from chalicelib.persistence.factory import tenant_models
+
+    services = platform()
+    models = tenant_models(tenant, services.settings.tenant_table_name(tenant), services.connection)
+    return models.program, models.program.get("PROGRAM", "#CURRENT")
+
+
+def test_a_plain_earn_finds_its_cap_through_the_programs_summary_of_the_rules(
+    api: Api, admin_key: str, monthly_cap: dict[str, Any]
+) -> None:
+    # Given a monthly cap, then a program change (which keeps the rules' summary)
+    body = {"points_per_currency_unit": "20", "rounding": "floor"}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=body).status == 200
+    _, item = _program_item()
+    assert item.summarised and item.capped_rules == {monthly_cap["id"]}
+    member = api.enrol(admin_key)
+
+    # When the member earns past the cap by points and by amount
+    by_points = api.earn(admin_key, member, "e-1", points=4900)
+    by_amount = api.earn(admin_key, member, "e-2", amount="10.00")  # 200 asked, 100 left
+
+    # Then the cap cuts the second
+    assert by_points.body["transaction"]["points"] == 4900
+    assert by_amount.body["transaction"]["points"] == 100, by_amount.body
+    assert api.balance(admin_key, member)["available"] == 5000
+
+
+def test_a_cap_stored_before_the_program_summarised_the_rules_still_cuts(
+    api: Api, admin_key: str, monthly_cap: dict[str, Any]
+) -> None:
+    # Given a program item that has no summary of the rules (written before it was kept)
+    model, item = _program_item()
+    item.update(actions=[model.summarised.remove(), model.capped_rules.remove()])
+    member = api.enrol(admin_key)
+
+    # When the member earns past the cap
+    reply = api.earn(admin_key, member, "e-1", points=6000)
+
+    # Then the earn read the rules and was cut to the cap
+    assert reply.body["transaction"]["points"] == 5000, reply.body
+
+
+def test_a_brand_whose_rules_have_no_cap_is_summarised_as_such(api: Api, admin_key: str) -> None:
+    # Given a rule without a cap and no program put yet
+    add_rule(api, admin_key, name="Double", kind="order_multiplier", factor="2")
+
+    # Then the program item holds only the summary, and the program reads as the default
+    _, item = _program_item()
+    assert item.summarised and not item.capped_rules
+    program = api.call("GET", "/v1/program", key=admin_key)
+    assert program.status == 200 and program.body["points_per_currency_unit"] == "1", program.body
+    member = api.enrol(admin_key)
+    assert api.earn(admin_key, member, "e-1", points=70).body["transaction"]["points"] == 70
+
+
+def test_the_programs_summary_knows_when_a_tier_version_is_stored(api: Api, admin_key: str) -> None:
+    # Given a program (summarised without tiers), then a tier program
+    body = {"points_per_currency_unit": "10", "rounding": "floor"}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=body).status == 200
+    _, before = _program_item()
+    from tests.integration.test_tiers import TIERS
+
+    added = api.call("PUT", "/v1/program/tiers", key=admin_key, body=TIERS)
+
+    # Then the summary says tiers are stored, and an earn past silver's threshold reaches it
+    _, after = _program_item()
+    assert before.summarised and not before.tiers_stored
+    assert added.status == 200, added.body
+    assert after.summarised and after.tiers_stored
+    member = api.enrol(admin_key)
+    reply = api.earn(admin_key, member, "e-1", points=600)
+    assert reply.body["balance"]["tier"] == "silver", reply.body

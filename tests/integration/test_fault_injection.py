@@ -82,7 +82,20 @@ def test_throttling_that_outlasts_botocore_retries_answers_503_and_writes_nothin
 def test_a_throttled_balance_read_is_retried_by_the_ledger(
     api: Api, admin_key: str, member: str, faults: FaultPlan
 ) -> None:
-    # The third GetItem of an earn is the balance read (after the key and tenant reads).
+    # The fourth GetItem of an earn is the balance read (after the key, tenant and program reads).
+    faults.fail("GetItem", throttled, times=1, skip=3)
+
+    reply = api.earn(admin_key, member, "k", points=9)
+
+    assert reply.status == 201
+    assert faults.injected["GetItem"] == 1
+    _assert_applied_once(api, admin_key, member, 9)
+
+
+def test_a_throttled_program_read_is_retried_by_the_ledger(
+    api: Api, admin_key: str, member: str, faults: FaultPlan
+) -> None:
+    # The third GetItem of an earn is the program read (after the key and tenant reads).
     faults.fail("GetItem", throttled, times=1, skip=2)
 
     reply = api.earn(admin_key, member, "k", points=9)

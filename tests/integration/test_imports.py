@@ -422,7 +422,7 @@ def test_deployed_a_submitted_import_runs_from_the_jobs_queue_message_by_message
         pytest.skip("the jobs queue is moto's SQS (in-process)")
     import boto3
 
-    from chalicelib.jobs.handlers import JOBS_QUEUE
+    from chalicelib.jobs.lifecycle import JOBS_QUEUE
 
     api = brand
     sqs = boto3.client("sqs", region_name="eu-west-1")

@@ -21,7 +21,7 @@ import app  # noqa: F401 - registers every blueprint, hence every operation
 from chalicelib.api.routing import OPERATIONS
 from chalicelib.domain.errors import TransientStoreError
 from chalicelib.jobs.webhooks import dispatch_tenant
-from chalicelib.persistence.tenant_data import LedgerRepository
+from chalicelib.persistence.ledger import LedgerRepository
 from tests.support.http import OPERATOR_KEY, Api, Reply
 from tests.support.receiver import webhook_environment
 

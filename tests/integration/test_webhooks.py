@@ -240,7 +240,7 @@ def test_an_endpoint_failing_for_days_is_given_up_disabled_and_announced(
     # When it is repaired and enabled again (at the job's time: days after the API's clock), Then
     # it starts afresh: what was outstanding is given up unsent, and only new events are sent
     receiver.heal("/dead")
-    enabled = platform().webhooks("acme", clock=clock).update(dead["id"], status=WebhookStatus.ENABLED)
+    enabled = platform().for_tenant_id("acme", clock=clock).webhooks.update(dead["id"], status=WebhookStatus.ENABLED)
     assert (enabled.status, enabled.disabled_at, enabled.failing_since) == (WebhookStatus.ENABLED, None, None)
     clock.advance(seconds=10)
     points.move(MovementRequest(member, MovementType.EARN, "fresh", points=7))
@@ -252,7 +252,7 @@ def test_an_endpoint_failing_for_days_is_given_up_disabled_and_announced(
     assert all(log[i]["status"] == "failed" for i in outstanding)
     assert "enabled again" in log[outstanding[0]]["history"][-1]["error"]
     # And a redelivery by hand (at the job's time too) still sends one of them
-    assert platform().webhooks("acme", clock=clock).redeliver(dead["id"], latest["id"]).attempts == 0
+    assert platform().for_tenant_id("acme", clock=clock).webhooks.redeliver(dead["id"], latest["id"]).attempts == 0
     run(clock)
     assert receiver.at("/dead")[-1].headers["webhook-id"] == latest["id"]
 
@@ -306,14 +306,14 @@ def test_settled_deliveries_leave_the_log_after_the_retention_outstanding_ones_n
     assert outstanding.expires_at is None
 
     # When the retention has passed but DynamoDB has not yet deleted it (TTL lags by up to days)
-    later = platform().webhooks("acme", clock=lambda: settled.expires_at + timedelta(seconds=1))
+    later = platform().for_tenant_id("acme", clock=lambda: settled.expires_at + timedelta(seconds=1)).webhooks
     # Then the log no longer shows it, listed or fetched; the outstanding delivery is still there
     assert later.deliveries(good["id"], limit=10, cursor=None).items == []
     with pytest.raises(NotFound):
         later.delivery(good["id"], sent["id"])
     assert [d.delivery_id for d in later.deliveries(failing["id"], limit=10, cursor=None).items] == [retrying["id"]]
     # While a day before the retention ends it is listed
-    earlier = platform().webhooks("acme", clock=lambda: settled.expires_at - timedelta(days=1))
+    earlier = platform().for_tenant_id("acme", clock=lambda: settled.expires_at - timedelta(days=1)).webhooks
     assert [d.delivery_id for d in earlier.deliveries(good["id"], limit=10, cursor=None).items] == [sent["id"]]
 
 

@@ -35,7 +35,7 @@ transactions, every entry exactly as its first response showed it.
 
 The machine keeps each member under ``LOT_CAP`` lots, so whatever falls due settles in one
 transaction with the movement (``SETTLE_LOTS_WITH_MOVEMENT``); settling more lots than that
-in chunks is covered by tests/integration/test_limits.py. Lot-creating requests over the cap
+in chunks is covered by tests/integration/test_quotas.py. Lot-creating requests over the cap
 are skipped (counted as ``skipped_lot_cap``).
 
 Extending it: add a rule that builds the request and calls ``self._send`` (or the job),
@@ -76,7 +76,7 @@ from hypothesis.stateful import (
 )
 from pynamodb.attributes import UTCDateTimeAttribute
 
-from chalicelib.api import presenters
+from chalicelib.api.presenters import points as presenters
 from chalicelib.domain.errors import LoyaltyError, MemberExists, TransientStoreError
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy, Period
 from chalicelib.domain.jobs import JobName, JobRun, RunStatus

@@ -20,7 +20,7 @@ from chalicelib.domain.errors import LoyaltyError
 from chalicelib.domain.expiry import Lot
 from chalicelib.domain.ledger import Balance, LedgerEntry, MovementRequest, MovementType, PointsService, Settlement
 from chalicelib.domain.ports import Page
-from chalicelib.persistence.tenant_data import LedgerRepository
+from chalicelib.persistence.ledger import LedgerRepository
 from tests.model import test_ledger_state_machine as machine
 
 

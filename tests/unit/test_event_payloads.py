@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from chalicelib.api import presenters
+from chalicelib.api.presenters import events, points
 from chalicelib.domain.event_payloads import event_payload, json_time, transaction_payload
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.ledger import Balance, LedgerEntry, MovementType
@@ -101,14 +101,14 @@ EVENTS = [Event.of_entry(MINIMAL), Event.of_entry(FULL), Event.of_member(MEMBER)
 
 def test_a_transaction_payload_is_the_api_transaction() -> None:
     for entry in (MINIMAL, FULL):
-        expected = presenters.transaction(entry).model_dump(mode="json")
+        expected = points.transaction(entry).model_dump(mode="json")
         assert transaction_payload(entry) == expected
         assert json.dumps(transaction_payload(entry)) == json.dumps(expected)
 
 
 def test_an_event_payload_is_the_api_event() -> None:
     for event in EVENTS:
-        expected = presenters.event(event).model_dump(mode="json")
+        expected = events.event(event).model_dump(mode="json")
         assert event_payload(event) == expected
         assert json.dumps(event_payload(event)) == json.dumps(expected)
 

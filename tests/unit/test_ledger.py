@@ -869,3 +869,55 @@ def test_a_lost_answer_for_a_commit_that_never_landed_is_not_counted_twice(world
 
     assert (counts["lots_expired"], counts["points_expired"]) == (3, 3)
     assert world.points.balance(member).lifetime_expired == 3
+
+
+def _stale_eventual_reads(world: Ledgerland, member: str, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """From now on an eventually consistent read of the balance answers the balance as it is
+    now (a replica that fell behind); a strong read answers the truth. Returns the reads made."""
+    stale = world.ledger.get_balance(member, consistent=True)
+    strong = world.ledger.get_balance
+    reads: list[bool] = []
+
+    def get_balance(member_id: str, *, consistent: bool) -> Balance | None:
+        reads.append(consistent)
+        return strong(member_id, consistent=True) if consistent else stale
+
+    monkeypatch.setattr(world.ledger, "get_balance", get_balance)
+    return reads
+
+
+def test_a_stale_first_read_is_caught_by_the_version_and_read_again_strongly(
+    world: Ledgerland, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a member whose eventually consistent reads lag one earn behind
+    member = world.enrol()
+    reads = _stale_eventual_reads(world, member, monkeypatch)
+    world.points.move(earn(member, "e1", 50))
+
+    # When they earn again
+    result = world.points.move(earn(member, "e2", 30))
+
+    # Then the stale read's commit was refused by the version, the strong read's landed
+    assert reads[-2:] == [False, True]
+    assert result.entry.balance_after.available == 80
+    truth = world.ledger.get_balance(member, consistent=True)
+    assert truth is not None and truth.available == 80
+    assert len(world.delays) == 1  # one lost race: the usual short backoff
+
+
+def test_a_refusal_is_never_decided_on_a_stale_read(world: Ledgerland, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a member who has just earned 50 points, whose eventual reads still show 0
+    member = world.enrol()
+    reads = _stale_eventual_reads(world, member, monkeypatch)
+    world.points.move(earn(member, "e1", 50))
+    calls = len(world.ledger.commit_calls)
+
+    # When they redeem the 50 points
+    world.points.move(redeem(member, "r1", 50))
+
+    # Then the stale read's "insufficient" was decided again on a strong read, without a retry
+    assert reads[-2:] == [False, True]
+    assert len(world.ledger.commit_calls) == calls + 1
+    assert world.delays == []
+    truth = world.ledger.get_balance(member, consistent=True)
+    assert truth is not None and truth.available == 0

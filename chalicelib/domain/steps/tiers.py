@@ -30,7 +30,10 @@ class TierStep(MovementStep):
         # The member's tier at this moment (a review already due is applied first; a paid
         # plan's tier if higher): its multiplier and the rules limited to it decide what the
         # order earns, with the plan's own multiplier.
-        self._program, self._state = self._tiers.before_earn(movement.settled.balance, movement.now)
+        if movement.tiers_possible:
+            self._program, self._state = self._tiers.before_earn(movement.settled.balance, movement.now)
+        else:  # as before_earn answers when no version is in force
+            self._program, self._state = None, self._tiers.state_of(movement.settled.balance)
         self._read = True
         if self._program is not None:
             name = effective_tier(self._program, self._state.tier, movement.grant, movement.now)

@@ -1,4 +1,4 @@
-"""DynamoDB's limits enforced by the application, on both emulators.
+"""DynamoDB's quotas enforced by the application, on both emulators.
 
 For each limit: the application refuses the write with StorageLimitExceeded before any
 request is sent (no TransactWriteItems call is made, nothing is written), and the same raw
@@ -28,7 +28,7 @@ from chalicelib.domain.members import NewMember
 from chalicelib.domain.program import Rounding
 from chalicelib.domain.tenants import NewTenant
 from chalicelib.persistence.factory import TenantModels, shared_client, tenant_models
-from chalicelib.persistence.limits import GuardedTransactWrite, check_batch_write
+from chalicelib.persistence.quotas import GuardedTransactWrite, check_batch_write
 from chalicelib.services import platform
 from tests.support.faults import FaultPlan
 from tests.support.http import Api

@@ -1,4 +1,4 @@
-"""DynamoDB's limits, checked by the application (chalicelib/persistence/limits.py): sizes as
+"""DynamoDB's quotas, checked by the application (chalicelib/persistence/quotas.py): sizes as
 DynamoDB counts them, each limit at its boundary, and the error a caller gets."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from chalicelib.api.errors import error_response, status_of
 from chalicelib.domain.errors import StorageLimitExceeded
-from chalicelib.persistence import limits
-from chalicelib.persistence.limits import (
+from chalicelib.persistence import quotas
+from chalicelib.persistence.quotas import (
     MAX_BATCH_WRITE_REQUESTS,
     MAX_ITEM_BYTES,
     MAX_TRANSACTION_ACTIONS,
@@ -65,7 +65,7 @@ def _limit(error: pytest.ExceptionInfo[StorageLimitExceeded]) -> str:
     ],
 )
 def test_attribute_sizes_follow_dynamodbs_rules(value: dict[str, Any], size: int) -> None:
-    assert limits.attribute_size(value) == size
+    assert quotas.attribute_size(value) == size
 
 
 def test_an_items_size_counts_attribute_names() -> None:

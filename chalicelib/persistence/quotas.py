@@ -1,4 +1,4 @@
-"""DynamoDB's request limits, checked by the application before a request leaves it.
+"""DynamoDB's request quotas, checked by the application before a request leaves it.
 
 DynamoDB refuses an over-limit write with a ``ValidationException``, which would reach a
 caller as a 500. Worse, the test emulators let some through: moto 5.2.5 (measured) accepts
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from pynamodb.expressions.condition import Condition
     from pynamodb.expressions.update import Action
     from pynamodb.models import Model
+
+    from chalicelib.persistence.factory import TenantModels
 
 KB = 1024
 MB = 1024 * KB
@@ -231,7 +233,7 @@ def check_batch_write(request_items: Mapping[str, Iterable[Mapping[str, Any]]]) 
 
 
 class GuardedTransactWrite(TransactWrite):
-    """PynamoDB's TransactWrite that checks DynamoDB's limits when it commits, before any
+    """PynamoDB's TransactWrite that checks DynamoDB's quotas when it commits, before any
     request is sent: an over-limit transaction raises StorageLimitExceeded and writes nothing.
 
     Each action may carry a ``label``; :meth:`labels` lists them in the order the request
@@ -306,3 +308,8 @@ class GuardedTransactWrite(TransactWrite):
     def _commit(self) -> Any:
         check_transaction(self.transact_items())
         return super()._commit()
+
+
+def guarded_transaction(models: TenantModels) -> GuardedTransactWrite:
+    """A transaction that checks DynamoDB's quotas (100 items, 4 MB, ...) before it is sent."""
+    return GuardedTransactWrite(connection=models.balance._get_connection().connection)

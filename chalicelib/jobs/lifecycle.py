@@ -1,4 +1,7 @@
-"""EventBridge schedules fan out one unit of work per tenant; SQS delivers each unit.
+"""The lifecycle jobs (``JobName`` in :mod:`chalicelib.domain.jobs`: points expiry and
+maturity, notices, tier reviews, referral completion, subscription lapses): EventBridge
+schedules fan out one unit of work per tenant; SQS delivers each unit, on the jobs queue that
+also carries the bulk imports' units (:mod:`chalicelib.jobs.imports`).
 
 Deployed, ``LOYALTY_JOBS_QUEUE_URL`` names the queue: a schedule only enqueues (one
 message per active tenant), so one large brand cannot starve the others and no
@@ -17,6 +20,7 @@ from chalice import Blueprint, Rate
 from chalicelib.domain.clock import isoformat, utc_now
 from chalicelib.domain.jobs import JobName
 from chalicelib.domain.tenants import TenantStatus
+from chalicelib.jobs import imports
 from chalicelib.observability import logger
 from chalicelib.services import platform
 
@@ -46,7 +50,7 @@ def fan_out(job: JobName, as_of: datetime) -> int:
             units += 1
             if queue_url:
                 body = {"job": str(job), "tenant_id": tenant.tenant_id, "as_of": isoformat(as_of)}
-                services.sqs().send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
+                services.sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
             else:
                 try:
                     run_unit(job, tenant.tenant_id, as_of)
@@ -78,8 +82,6 @@ def run_tenant_job(event: Any) -> None:
     for record in event:
         message = json.loads(record.body)
         if message.get("kind") == "import":  # a bulk import's unit (chalicelib.jobs.imports)
-            from chalicelib.jobs import imports
-
             imports.handle(message)
             continue
         run_unit(JobName(message["job"]), message["tenant_id"], datetime.fromisoformat(message["as_of"]))

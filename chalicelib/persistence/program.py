@@ -1,0 +1,104 @@
+"""A tenant's program settings in its table."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy, Period
+from chalicelib.domain.program import Program, Rounding
+from chalicelib.persistence.errors import (
+    translate_transient,
+)
+from chalicelib.persistence.factory import TenantModels
+from chalicelib.persistence.models import (
+    ProgramItem,
+    set_or_remove,
+)
+from chalicelib.persistence.rules import rule_summary_actions
+
+
+class ProgramRepository:
+    """The program item, read at most once per repository (one is built per request; a job
+    keeps the program it started with). A write through it forgets what it read."""
+
+    def __init__(self, models: TenantModels) -> None:
+        self._models = models
+        self._read: tuple[Program | None] | None = None
+
+    def get(self) -> Program | None:
+        if self._read is None:
+            self._read = (self._get(),)
+        return self._read[0]
+
+    def _get(self) -> Program | None:
+        with translate_transient():
+            try:
+                item = self._models.program.get("PROGRAM", "#CURRENT")
+            except DoesNotExist:
+                return None
+        capped = frozenset(item.capped_rules or ()) if item.summarised else None
+        tiers = bool(item.tiers_stored) if item.summarised else None
+        if item.points_per_currency_unit is None:  # only the summary is stored
+            return None if capped is None else Program(capped_rules=capped, tiers_stored=tiers)
+        return Program(
+            points_per_currency_unit=Decimal(item.points_per_currency_unit),
+            rounding=Rounding(item.rounding),
+            updated_at=item.updated_at,
+            expiry=_to_expiry(item),
+            pending_days=int(item.pending_days or 0),
+            reversal_clawback=bool(item.reversal_clawback),
+            expiry_warning_days=int(
+                item.expiry_warning_days if item.expiry_warning_days is not None else Program.expiry_warning_days
+            ),
+            birthday_bonus=int(item.birthday_bonus or 0),
+            earn_on_shipping=bool(item.earn_on_shipping),
+            earn_on_tax=bool(item.earn_on_tax),
+            capped_rules=capped,
+            tiers_stored=tiers,
+        )
+
+    def put(self, program: Program) -> None:
+        """The program's fields replaced; the rules' summary kept (and completed)."""
+        models = self._models
+        item = models.program
+        expiry = json.dumps(
+            {
+                "kind": str(program.expiry.kind),
+                "days": program.expiry.days,
+                "months": program.expiry.months,
+                "period": str(program.expiry.period) if program.expiry.period else None,
+                "periods_after": program.expiry.periods_after,
+            }
+        )
+        actions = [
+            item.points_per_currency_unit.set(str(program.points_per_currency_unit)),
+            item.rounding.set(str(program.rounding)),
+            *set_or_remove(item.updated_at, program.updated_at),
+            item.expiry.set(expiry),
+            *set_or_remove(item.pending_days, program.pending_days or None),
+            *set_or_remove(item.reversal_clawback, program.reversal_clawback or None),
+            item.expiry_warning_days.set(program.expiry_warning_days),
+            *set_or_remove(item.birthday_bonus, program.birthday_bonus or None),
+            *set_or_remove(item.earn_on_shipping, program.earn_on_shipping or None),
+            *set_or_remove(item.earn_on_tax, program.earn_on_tax or None),
+            *rule_summary_actions(models, []),
+        ]
+        self._read = None
+        with translate_transient():
+            item(pk="PROGRAM", sk="#CURRENT").update(actions=actions)
+
+
+def _to_expiry(item: ProgramItem) -> ExpiryPolicy:
+    if not item.expiry:
+        return ExpiryPolicy()
+    data = json.loads(item.expiry)
+    return ExpiryPolicy(
+        kind=ExpiryKind(data["kind"]),
+        days=data.get("days"),
+        months=data.get("months"),
+        period=Period(data["period"]) if data.get("period") else None,
+        periods_after=int(data.get("periods_after") or 0),
+    )
