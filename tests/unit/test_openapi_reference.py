@@ -140,7 +140,7 @@ def test_each_declared_answer_example_is_what_the_model_serialises(model: type[B
 
 
 def test_the_csv_examples_have_the_export_columns() -> None:
-    from chalicelib.api import presenters
+    from chalicelib.api.presenters import exports as presenters
 
     columns = {
         "export_members": presenters.MEMBER_EXPORT_COLUMNS,
