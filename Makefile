@@ -35,11 +35,20 @@ node_modules/.installed: package.json package-lock.json
 	$(NPM_CI)
 	touch $@ node_modules/.run-installed
 
-install: $(VENV)/.installed node_modules/.installed
+# The API reference's browser assets (GET /v1/docs): swagger-ui-dist's script and style sheet, copied
+# into chalicelib/ so that Chalice packages them into the Lambda bundle (gitignored; the list is
+# chalicelib.api.reference.COPIED_FILES).
+API_DOCS_DIR := chalicelib/static/swagger-ui
+API_DOCS_FILES := swagger-ui-bundle.js swagger-ui.css LICENSE NOTICE
+$(API_DOCS_DIR)/swagger-ui-bundle.js: node_modules/.run-installed
+	rm -rf $(API_DOCS_DIR) && mkdir -p $(API_DOCS_DIR)
+	cp $(addprefix node_modules/swagger-ui-dist/,$(API_DOCS_FILES)) $(API_DOCS_DIR)/
+
+install: $(VENV)/.installed node_modules/.installed $(API_DOCS_DIR)/swagger-ui-bundle.js
 
 ## Serve the API on http://127.0.0.1:$(PORT) (chalice local on DynamoDB Local, its data under
 ## $(LOYALTY_LOCAL_DATA)/, seeded with a demo brand). Ctrl-C or SIGTERM stops everything it started.
-run: $(VENV)/.run-installed node_modules/.run-installed
+run: $(VENV)/.run-installed node_modules/.run-installed $(API_DOCS_DIR)/swagger-ui-bundle.js
 	PORT=$(PORT) $(PY) -m devtools.cli run-local --data-dir "$(LOYALTY_LOCAL_DATA)"
 
 ## Forget make run's data: the brands, members and keys it kept.
@@ -108,4 +117,4 @@ lint: install
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .hypothesis infra/cdk.out site
+	rm -rf $(VENV) node_modules .pytest_cache .hypothesis infra/cdk.out site chalicelib/static

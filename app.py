@@ -17,6 +17,7 @@ from chalicelib.api import (
     plans,
     points,
     program,
+    reference,
     referrals,
     rewards,
     tenants,
@@ -30,6 +31,7 @@ from chalicelib.observability import logger, metrics, tracing_middleware
 #: The HTTP API, under /v1.
 API_BLUEPRINTS = (
     meta,
+    reference,
     tenants,
     access,
     program,

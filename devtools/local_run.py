@@ -438,7 +438,7 @@ class LocalRun:
         else:
             data = f"{self.endpoint}  (LOYALTY_DYNAMODB_ENDPOINT)"
         return [
-            f"API        {base}   (OpenAPI: {base}/openapi.json)",
+            f"API        {base}   (reference: {base}/docs, OpenAPI: {base}/openapi.json)",
             f"Demo key   {self.admin_key}   (brand '{DEMO_TENANT}', admin)",
             f"Operator   {self.operator_key}   (creates brands: POST /v1/tenants)",
             f"Try        curl -s {base}/members/{member}/balance {auth}",

@@ -725,7 +725,8 @@ def api_page(document: dict[str, Any]) -> str:
         "",
         "Generated from the OpenAPI document the API serves at `GET /v1/openapi.json` (built by",
         "`chalicelib.api.openapi` from the declared operations and their pydantic models). The whole document is",
-        "also here: [openapi.json](openapi.json).",
+        "also here: [openapi.json](openapi.json). The API serves it as an interactive page too, at `GET /v1/docs`",
+        "(no key needed).",
         "",
     ]
     by_tag: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
@@ -780,13 +781,28 @@ def _operation(method: str, path: str, operation: dict[str, Any]) -> list[str]:
             f"`{media}` {_schema_name(value.get('schema', {}))}" for media, value in sorted(content.items())
         )
         lines += [f"Body ({'required' if body.get('required') else 'optional'}): {kinds}.", ""]
+        lines += _example("Example request", content.get("application/json", {}))
     lines += ["| status | answer |", "| --- | --- |"]
     for status, response in operation.get("responses", {}).items():
         schema = next(iter(response.get("content", {}).values()), {}).get("schema")
         shape = f" {_schema_name(schema)}" if schema else ""
         lines.append(f"| {status} | {_cell(response.get('description', ''))}{shape} |")
     lines.append("")
+    for status, response in operation.get("responses", {}).items():
+        if status.startswith("2"):
+            for media, content in response.get("content", {}).items():
+                lines += _example(f"Example answer ({status}, `{media}`)", content)
     return lines
+
+
+def _example(title: str, content: dict[str, Any]) -> list[str]:
+    """A media type's example as a fenced block (JSON indented; text as it is)."""
+    if "example" not in content:
+        return []
+    example = content["example"]
+    if isinstance(example, str):
+        return [f"{title}:", "", "```text", example.rstrip("\r\n").replace("\r\n", "\n"), "```", ""]
+    return [f"{title}:", "", "```json", json.dumps(example, indent=2, ensure_ascii=False), "```", ""]
 
 
 def _schema(name: str, schema: dict[str, Any]) -> list[str]:

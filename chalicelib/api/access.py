@@ -23,6 +23,11 @@ TAG = "Access"
     "/me",
     "GET",
     summary="The tenant and the calling key",
+    description=(
+        "Who is calling: the tenant (its id, name, currency, timezone and status) and the API key used "
+        "(its id, name and scopes). Reads only; useful to check a key and its scopes when an integration "
+        "starts."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -39,6 +44,12 @@ def get_me(request: ApiRequest) -> Me:
     "/api-keys",
     "POST",
     summary="Create an API key (the secret is shown once)",
+    description=(
+        "Creates a new API key for this tenant with the scopes given (read, write, admin, or partner for "
+        "one coalition partner). The secret is in this answer only: store it now, it is kept as a hash "
+        "and can never be shown again. Not idempotent: each call creates another key. 404 `not_found` if "
+        "the partner named does not exist."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -65,6 +76,9 @@ def create_api_key(request: ApiRequest) -> CreatedApiKey:
     "/api-keys",
     "GET",
     summary="List API keys (never their secrets)",
+    description=(
+        "Every API key of this tenant, active and revoked, with its name, scopes and dates. Secrets are never returned."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -82,6 +96,9 @@ def list_api_keys(request: ApiRequest) -> ApiKeyList:
     "/api-keys/{key_id}",
     "DELETE",
     summary="Revoke an API key, effective immediately",
+    description=(
+        "Revokes a key: from the next request on it is refused with 401. 404 if the key is not this tenant's."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,

@@ -64,6 +64,13 @@ ORDER_EVENT_ERRORS: tuple[type[LoyaltyError], ...] = (
     "/integrations/orders",
     "POST",
     summary="Take a shop's paid, refunded or cancelled order event (idempotent by order id and event id)",
+    description=(
+        "Takes a shop's order event (paid, refunded or cancelled) and moves the points it implies: earns "
+        "for a paid order under the program's rules, reversals for a refund or a cancellation. Idempotent "
+        "by order id and event id: the same event sent again answers the first result; another event id "
+        "reusing an order's key with other content is 422 `idempotency_key_reused`. Refused when the "
+        "order is not paid (`order_not_paid`), too small to earn, or would break a balance limit."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
@@ -126,6 +133,11 @@ def take_order_event(request: ApiRequest) -> Result:
     "/integrations/shopify",
     "POST",
     summary="Connect a Shopify store: its webhook URL, and the shared secret (shown once if generated)",
+    description=(
+        "Connects a Shopify store: answers the webhook URL to configure in Shopify and the shared secret "
+        "used to verify its signatures (generated when not given; shown in this answer only). Not "
+        "idempotent: each call creates another integration."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -148,6 +160,9 @@ def create_shopify_integration(request: ApiRequest) -> CreatedShopifyIntegration
     "/integrations/shopify/{integration_id}",
     "GET",
     summary="A Shopify integration (never its secret)",
+    description=(
+        "One Shopify integration, with its webhook URL and status; never its secret. 404 if it is not this tenant's."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -165,6 +180,11 @@ def get_shopify_integration(request: ApiRequest, integration_id: str) -> Shopify
     "/integrations/shopify/{integration_id}/rotate-secret",
     "POST",
     summary="Replace the shared secret; the previous one keeps verifying for an overlap window",
+    description=(
+        "Replaces the shared secret (given, or generated and shown in this answer only). The previous "
+        "secret keeps verifying webhooks for an overlap window, so the store can be switched without "
+        "losing events."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -185,6 +205,12 @@ def rotate_shopify_secret(request: ApiRequest, integration_id: str) -> CreatedSh
     "/integrations/shopify/{integration_id}/webhooks",
     "POST",
     summary="Shopify's orders/paid, refunds/create and orders/cancelled webhooks (X-Shopify-Hmac-Sha256)",
+    description=(
+        "The URL Shopify calls with orders/paid, refunds/create and orders/cancelled webhooks. No API "
+        "key: the raw body must be signed by `X-Shopify-Hmac-Sha256` under the integration's secret, else "
+        "401. Each webhook moves points as `POST /v1/integrations/orders` does, idempotently by Shopify's "
+        "webhook id, so Shopify's retries never move points twice."
+    ),
     tag=TAG,
     auth="signature",
     response=schemas.commerce.ShopifyWebhookOut,

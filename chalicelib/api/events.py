@@ -20,6 +20,11 @@ bp = Blueprint(__name__)
     "/events",
     "GET",
     summary="Events in order (member.created, points.*), from a cursor",
+    description=(
+        "The tenant's events in order (member.created, points.earned, points.redeemed...), from a cursor: "
+        "pass `next_cursor` back as `cursor` to read on. A poller that keeps its cursor sees every event "
+        "once, in order. Reads only."
+    ),
     tag="Events",
     auth="tenant",
     scope=Scope.READ,

@@ -45,6 +45,16 @@ def _page(text: str, next_cursor: str | None, filename: str) -> TextResult:
     "/exports/members.csv",
     "GET",
     summary="Members with their balances, as CSV pages (Next-Cursor header while more follow)",
+    description=(
+        "Members with their balances as CSV, one page per call: while more follow, the `Next-Cursor` "
+        "header gives the cursor for the next page. Reads only."
+    ),
+    response_example=(
+        "member_id,external_id,email,name,birthday,marketing_consent,available,pending,tier,lifetime_earned,"
+        "lifetime_redeemed,lifetime_adjusted,lifetime_expired,lifetime_reversed,created_at\r\n"
+        "mem_01JD0000000000000000000000,cust-1042,ada@example.com,Ada Lovelace,1990-12-10,true,1250,120,Gold,"
+        "2400,1150,0,0,0,2026-01-15T09:30:00Z\r\n"
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -66,6 +76,17 @@ def export_members(request: ApiRequest) -> TextResult:
     "GET",
     summary="Ledger entries recorded in a period [from, to), in time order, as CSV pages (Next-Cursor header "
     "while more follow)",
+    description=(
+        "The ledger entries recorded in the period [from, to), in time order, as CSV pages: while more "
+        "follow, the `Next-Cursor` header gives the cursor for the next page. For accounting and "
+        "reconciliation. Reads only."
+    ),
+    response_example=(
+        "transaction_id,created_at,occurred_at,member_id,type,points,pending_change,balance_after,amount,"
+        "currency,reference,description,reason,idempotency_key,expires_at,matures_at,metadata\r\n"
+        "txn_01JD0000000000000000000000,2026-03-01T09:30:00Z,2026-03-01T09:30:00Z,mem_01JD0000000000000000000000,"
+        "earn,125,0,1250,12.50,EUR,order-1042,Online order,,order-1042-earn,2027-03-01T09:30:00Z,,\r\n"
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,

@@ -35,6 +35,12 @@ def _service(request: ApiRequest) -> ImportService:
     "POST",
     summary="Import members with opening balances (and tiers) from a CSV file; answers at once, the rows land "
     "asynchronously",
+    description=(
+        "Imports members with their opening balances (and tiers) from a CSV file, sent as `text/csv` or "
+        "inside JSON. Answers at once (202) with the import, `queued`; the rows land asynchronously: "
+        "follow `GET /v1/imports/{import_id}`. A row whose `external_id` is a member already is skipped, "
+        "so importing the same file twice credits no opening balance twice."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -61,6 +67,7 @@ def create_import(request: ApiRequest) -> ImportOut:
     "/imports",
     "GET",
     summary="Imports, newest first",
+    description="This tenant's imports, newest first, with their status and counts.",
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -80,6 +87,10 @@ def list_imports(request: ApiRequest) -> ImportList:
     "/imports/{import_id}",
     "GET",
     summary="An import: its status, counts and the first rows not imported",
+    description=(
+        "One import: its status (queued, running, completed, failed), its counts (total, processed, "
+        "imported, skipped, failed) and the first rows not imported. 404 if it is not this tenant's."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -99,6 +110,10 @@ def get_import(request: ApiRequest, import_id: str) -> ImportOut:
     "/imports/{import_id}/errors",
     "GET",
     summary="Every row of an import that was not imported (failed or skipped), in row order",
+    description=(
+        "Every row of an import that was not imported (failed or skipped), in row order, with the reason: "
+        "fix these rows and import them again."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,

@@ -22,6 +22,10 @@ TAG = "Jobs"
     "/jobs/runs",
     "GET",
     summary="Recorded runs of the scheduled jobs, newest first",
+    description=(
+        "The recorded runs of the scheduled jobs for this tenant (expiry, maturing of pending points...), "
+        "newest first, with their counts."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -41,6 +45,12 @@ def list_job_runs(request: ApiRequest) -> JobRunList:
     "/jobs/{job}/run",
     "POST",
     summary="Run a job for this tenant now (optionally as of a time)",
+    description=(
+        "Runs one scheduled job for this tenant now, optionally as of a given time (to test expiry or "
+        "tier evaluation ahead of time, as Stripe's test clocks do). The job's own movements are "
+        "idempotent: running it twice for the same time moves no point twice. An unknown job is 404, "
+        "listing the jobs."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,

@@ -30,6 +30,13 @@ TAG = "Members"
     "/members",
     "POST",
     summary="Enrol a member",
+    description=(
+        "Enrols a member (with an optional external id, email, card code, referral code of the member who "
+        "referred them). Answers 201 with the member. Send an `Idempotency-Key` whenever the request may "
+        "be retried: the retry then answers the first result; without one, a retry with the same "
+        "`external_id` is 409 `member_exists`. Refused when the card code is taken, or the referral code "
+        "unknown or the member's own."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
@@ -65,6 +72,10 @@ def create_member(request: ApiRequest) -> Result:
     "/members",
     "GET",
     summary="List members, or find one by external_id, referral_code or card_code",
+    description=(
+        "Members, a page at a time (pass `next_cursor` back as `cursor`), or the one member found by "
+        "`external_id`, `referral_code` or `card_code`. Reads only."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -94,6 +105,7 @@ def list_members(request: ApiRequest) -> MemberList:
     "/members/{member_id}",
     "GET",
     summary="Get a member",
+    description="One member's profile. 404 if the member does not exist or is another tenant's.",
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -110,6 +122,11 @@ def get_member(request: ApiRequest, member_id: str) -> MemberOut:
     "/members/{member_id}",
     "PATCH",
     summary="Change a member's profile",
+    description=(
+        "Changes the fields sent of a member's profile (name, email, consent, card code...); fields left "
+        "out stay. Idempotent: the same change sent twice leaves the same member. 409 `card_code_taken` "
+        "if another member has the card code."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,

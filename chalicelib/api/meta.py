@@ -20,6 +20,10 @@ TAG = "Meta"
     "/health",
     "GET",
     summary="Liveness (does not touch DynamoDB)",
+    description=(
+        "Answers `ok` while the API serves requests. Touches no table, so it says nothing about DynamoDB; "
+        "no key needed."
+    ),
     tag=TAG,
     auth="none",
     response=schemas.meta.Health,

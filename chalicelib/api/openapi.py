@@ -11,6 +11,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from chalicelib.api.errors import status_for
 from chalicelib.api.routing import IDEMPOTENCY_HEADER, MAX_PATH_PARAM_LENGTH, OPERATIONS, Operation, body_required
 from chalicelib.api.schemas.common import ErrorResponse
+from chalicelib.domain.api_keys import Scope
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -71,9 +72,10 @@ def openapi_document() -> dict[str, Any]:
         operation: dict[str, Any] = {
             "operationId": op.operation_id,
             "summary": op.summary,
+            "description": _description(op),
             "tags": [op.tag],
             "parameters": _parameters(op, components, refs),
-            "responses": _responses(op, refs),
+            "responses": _responses(op, refs, components),
         }
         if op.auth == "tenant":
             operation["security"] = [{"apiKey": []}]
@@ -90,6 +92,7 @@ def openapi_document() -> dict[str, Any]:
                 if media != "application/json":
                     content[media] = {"schema": {"type": "string", "minLength": 1}}
             # Without a required field, no body stands for {}.
+            content["application/json"]["example"] = model_example(op.body.load(), components)
             operation["requestBody"] = {"required": body_required(op.body.load()), "content": content}
         paths.setdefault(BASE_PATH + op.path, {})[op.method.lower()] = operation
 
@@ -119,6 +122,30 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+
+
+def _description(op: Operation) -> str:
+    """The declared description, then who may call the operation and the refusals of its own
+    (those its kind implies are under each error status)."""
+    if op.auth == "tenant" and op.scope == Scope.PARTNER:
+        access = "Key: a partner API key (scope `partner`), acting for its own partner."
+    elif op.auth == "tenant":
+        access = f"Key: a tenant API key with the `{op.scope}` scope."
+        if op.partner_access:
+            access += " A partner key may call it for its own partner."
+    elif op.auth == "operator":
+        access = "Key: the platform operator key."
+    elif op.auth == "signature":
+        access = "Key: none; the raw body is signed (`X-Shopify-Hmac-Sha256`)."
+    else:
+        access = "Key: none."
+    parts = [op.description, access]
+    if op.errors:
+        parts.append(
+            "Refusals of its own:\n\n"
+            + "\n".join(f"- `{error.code}` ({status_for(error)}): {_example_message(error)}." for error in op.errors)
+        )
+    return "\n\n".join(part for part in parts if part)
 
 
 def _parameters(op: Operation, components: dict[str, Any], refs: dict[Any, Any]) -> list[dict[str, Any]]:
@@ -162,12 +189,18 @@ def _parameters(op: Operation, components: dict[str, Any], refs: dict[Any, Any])
     return parameters
 
 
-def _responses(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
+def _responses(op: Operation, refs: dict[Any, Any], components: dict[str, Any]) -> dict[str, Any]:
     success: dict[str, Any] = {"description": op.summary}
     if op.response is not None:
-        success["content"] = {"application/json": {"schema": refs[(op.response.load(), "serialization")]}}
+        model = op.response.load()
+        success["content"] = {
+            "application/json": {
+                "schema": refs[(model, "serialization")],
+                "example": model_example(model, components, mode="serialization"),
+            }
+        }
     elif op.response_media != "application/json":
-        success["content"] = {op.response_media: {"schema": {"type": "string"}}}
+        success["content"] = {op.response_media: {"schema": {"type": "string"}, "example": op.response_example}}
     if op.response_headers:
         success["headers"] = {
             name: {"description": text, "required": False, "schema": {"type": "string"}}
@@ -191,3 +224,86 @@ def _responses(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
 
 def _example(code: str, message: str) -> dict[str, Any]:
     return {"value": {"error": {"code": code, "message": message, "details": {}}}}
+
+
+def declared_examples(model: type[BaseModel]) -> list[Any]:
+    """The examples the model declares (``model_config``'s ``json_schema_extra``)."""
+    examples = model.model_json_schema().get("examples")
+    return list(examples) if isinstance(examples, list) else []
+
+
+def model_example(model: type[BaseModel], components: dict[str, Any], mode: JsonSchemaMode = "validation") -> Any:
+    """The model's declared example, else one built from its schema: each field's own example
+    (``Field(examples=...)``), else its default, else a value of its type and format."""
+    declared = declared_examples(model)
+    if declared:
+        return declared[0]
+    return sample(model.model_json_schema(mode=mode, ref_template="#/components/schemas/{model}"), components)
+
+
+#: A value for each string format the models use.
+_FORMAT_SAMPLES = {
+    "date-time": "2026-03-01T09:30:00Z",
+    "date": "2026-03-01",
+    "email": "ada@example.com",
+    "uri": "https://shop.example.com/hooks/loyalty",
+    "duration": "P30D",
+}
+
+
+#: A value for a plain string field, by the field's name (its schema gives no example).
+_NAMED_SAMPLES = {
+    "member_id": "mem_01JD0000000000000000000000",
+    "referred_by": "mem_01JD0000000000000000000001",
+    "external_id": "cust-1042",
+    "email": "ada@example.com",
+    "currency": "EUR",
+    "timezone": "Europe/Paris",
+    "tenant_id": "acme",
+    "amount": "12.50",
+    "multiplier": "1.5",
+    "tier": "gold",
+    "next_tier": "platinum",
+    "plan_id": "club",
+    "partner_id": "coffee",
+    "reference": "order-1042",
+    "idempotency_key": "order-1042-earn",
+    "description": "Online order",
+    "reason": "Goodwill gesture",
+    "referral_code": "7KQ4MZ2P",
+    "card_code": "6001-2345-6789",
+}
+
+
+def sample(schema: Any, components: dict[str, Any], depth: int = 0, name: str = "") -> Any:
+    """A value that ``schema`` accepts, for the document's examples (the tests validate each);
+    ``name``: the field's, which picks a telling value for a plain string."""
+    if not isinstance(schema, dict) or depth > 12:
+        return None
+    if "$ref" in schema:
+        return sample(components[schema["$ref"].rsplit("/", 1)[-1]], components, depth + 1, name)
+    for key in ("examples", "enum"):
+        if schema.get(key):
+            return schema[key][0]
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("default") is not None:
+        return schema["default"]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            branches = [b for b in schema[key] if b.get("type") != "null"] or schema[key]
+            return sample(branches[0], components, depth + 1, name)
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        return {key: sample(prop, components, depth + 1, key) for key, prop in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [sample(schema.get("items", {}), components, depth + 1, name)] * max(1, schema.get("minItems", 1))
+    if kind == "string":
+        text = _FORMAT_SAMPLES.get(schema.get("format", ""), _NAMED_SAMPLES.get(name, "text"))
+        return text.ljust(schema.get("minLength", 0), "x")[: schema.get("maxLength", len(text) + 64)]
+    if kind in ("integer", "number"):
+        low = schema.get("minimum", schema.get("exclusiveMinimum", 0) + 1 if "exclusiveMinimum" in schema else 1)
+        return max(low, min(100, schema.get("maximum", 100)))
+    if kind == "boolean":
+        return True
+    return None

@@ -52,6 +52,11 @@ TAG = "Partners"
     "/partners",
     "POST",
     summary="Register a coalition partner",
+    description=(
+        "Registers a coalition partner (a shop that issues and takes this program's points) with its earn "
+        "rate (points per currency unit spent) and its redeem rate (the currency value of a point redeemed), "
+        "which settle what the brand and the partner owe each other. 409 `partner_exists` if the id is taken."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -78,6 +83,7 @@ def create_partner(request: ApiRequest) -> PartnerOut:
     "/partners",
     "GET",
     summary="List the coalition partners",
+    description="The program's coalition partners, with their earn and redeem rates.",
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -97,6 +103,7 @@ def list_partners(request: ApiRequest) -> PartnerList:
     "/partners/{partner_id}",
     "GET",
     summary="A coalition partner",
+    description="One coalition partner. 404 if it is not this tenant's.",
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -113,6 +120,10 @@ def get_partner(request: ApiRequest, partner_id: str) -> PartnerOut:
     "/partners/{partner_id}/settlement",
     "GET",
     summary="Points issued and redeemed through a partner in a period, and their money value",
+    description=(
+        "The points a partner issued and redeemed in a period and their money value: what the brand and "
+        "the partner owe each other. A partner key may read its own settlement only."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -171,6 +182,11 @@ def _answer(result: MovementResult, present: Callable[[LedgerEntry], Out] | None
     "/partner/earn",
     "POST",
     summary="A partner key credits a member: points, or an amount at the partner's earn rate",
+    description=(
+        "With a partner key: credits a member with points, or with an amount converted at the partner's "
+        "earn rate. Requires an `Idempotency-Key`: a retry with the same key and body answers the first "
+        "result."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.PARTNER,
@@ -189,6 +205,10 @@ def partner_earn(request: ApiRequest) -> Result:
     "/partner/redeem",
     "POST",
     summary="A partner key debits a member's points (422 insufficient_points if short)",
+    description=(
+        "With a partner key: debits a member's points at the partner. Requires an `Idempotency-Key`. 422 "
+        "`insufficient_points` if the balance is short; nothing is debited then."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.PARTNER,
@@ -207,6 +227,11 @@ def partner_redeem(request: ApiRequest) -> Result:
     "/partner/reverse",
     "POST",
     summary="A partner key takes back points it issued for a refunded reference (pending first)",
+    description=(
+        "With a partner key: takes back points the partner issued for a refunded reference, pending "
+        "points first, then available ones. Requires an `Idempotency-Key`. Refused beyond what the "
+        "reference earned."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.PARTNER,

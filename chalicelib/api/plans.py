@@ -33,6 +33,11 @@ TAG = "Paid membership"
     "/program/plans",
     "PUT",
     summary="Replace the paid plans (a tier, an extra multiplier, perks, a join bonus)",
+    description=(
+        "Replaces the program's paid plans (each with a tier it grants, an extra earn multiplier, perks "
+        "and a join bonus). Members keep the subscriptions they have. Idempotent: the same plans sent "
+        "again change nothing."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -64,6 +69,7 @@ def put_plans(request: ApiRequest) -> PlanList:
     "/program/plans",
     "GET",
     summary="The paid plans",
+    description="The program's paid plans, each with its tier, extra multiplier, perks and join bonus.",
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -80,6 +86,12 @@ def list_plans(request: ApiRequest) -> PlanList:
     "/members/{member_id}/subscriptions",
     "POST",
     summary="Record a paid period of a plan, as reported by the brand's billing (starts, renews or extends)",
+    description=(
+        "Records a paid period of a plan for a member, as the brand's billing reports it: it starts a "
+        "subscription, renews it or extends it, and credits the plan's join bonus on a first period. "
+        "Requires an `Idempotency-Key`. Refused when the period overlaps or leaves a gap with the current "
+        "one, or its billing reference was already recorded."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
@@ -115,6 +127,7 @@ def record_subscription(request: ApiRequest, member_id: str) -> Result:
     "/members/{member_id}/subscriptions",
     "GET",
     summary="The member's subscriptions, newest first",
+    description="The member's subscriptions, newest first, with their periods and status.",
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -139,6 +152,10 @@ def list_subscriptions(request: ApiRequest, member_id: str) -> SubscriptionList:
     "/members/{member_id}/subscriptions/{subscription_id}/cancel",
     "POST",
     summary="End a subscription now: its benefits stop at once (an ended one is answered as it is)",
+    description=(
+        "Ends a subscription now: its tier and multiplier stop applying at once; points already earned "
+        "stay. An ended subscription is answered as it is."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,

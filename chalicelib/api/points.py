@@ -72,6 +72,13 @@ def _move(request: ApiRequest, member_id: str, movement: MovementType) -> Result
     "/members/{member_id}/earn",
     "POST",
     summary="Credit points, or an amount converted by the program",
+    description=(
+        "Credits a member: a number of points, an amount converted by the program "
+        "(`points_per_currency_unit` and `rounding`), or an order computed under the earning rules, tiers "
+        "and plans. Requires an `Idempotency-Key`: a retry with the same key and body answers the first "
+        "result (`Idempotent-Replayed: true`), so a point is never credited twice. Refused when the "
+        "amount earns nothing or the balance would exceed its limit."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
@@ -90,6 +97,11 @@ def earn_points(request: ApiRequest, member_id: str) -> Result:
     "/members/{member_id}/redeem",
     "POST",
     summary="Debit points (422 insufficient_points if short)",
+    description=(
+        "Debits a member's available points. Requires an `Idempotency-Key`: a retry answers the first "
+        "result, so a point is never debited twice. 422 `insufficient_points` if the balance is short; "
+        "nothing is debited then."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
@@ -108,6 +120,11 @@ def redeem_points(request: ApiRequest, member_id: str) -> Result:
     "/members/{member_id}/adjust",
     "POST",
     summary="Correct a balance up or down (never below zero)",
+    description=(
+        "Corrects a member's balance up or down with a reason (an admin's correction, recorded in the "
+        "ledger like any movement). Requires an `Idempotency-Key`. Never takes the balance below zero "
+        "(`insufficient_points`)."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -126,6 +143,11 @@ def adjust_points(request: ApiRequest, member_id: str) -> Result:
     "/members/{member_id}/reverse",
     "POST",
     summary="Take back points earned for a refunded order (pending first)",
+    description=(
+        "Takes back the points earned for a refunded or cancelled order (by its `reference`): pending "
+        "points first, then available ones. Requires an `Idempotency-Key`. Refused beyond what the "
+        "reference earned (`reversal_exceeds_earned`)."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
@@ -144,6 +166,11 @@ def reverse_points(request: ApiRequest, member_id: str) -> Result:
     "/members/{member_id}/balance",
     "GET",
     summary="The member's balance",
+    description=(
+        "The member's balance: available and pending points, those expiring soon, the lifetime totals "
+        "(earned, redeemed, adjusted, expired, reversed), its tier and its plan. Strongly consistent: it "
+        "includes every movement answered before."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -164,6 +191,11 @@ def get_balance(request: ApiRequest, member_id: str) -> BalanceOut:
     "/members/{member_id}/transactions",
     "GET",
     summary="The member's ledger, newest first",
+    description=(
+        "The member's ledger entries, newest first, a page at a time (pass `next_cursor` back as "
+        "`cursor`): each movement with its points, reference, idempotency key and the balance after it, "
+        "like a bank statement."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -185,6 +217,11 @@ def list_transactions(request: ApiRequest, member_id: str) -> TransactionList:
     "/members/{member_id}/activities",
     "POST",
     summary="Reward an engagement activity (a review, a follow...) under the activity rules and their limits",
+    description=(
+        "Rewards an engagement activity (a review, a social follow, a birthday...) under the activity "
+        "rules in force and their limits. Requires an `Idempotency-Key`. 422 `activity_not_rewarded` when "
+        "no rule rewards it, `limit_reached` when its limit is used up."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,

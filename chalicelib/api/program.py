@@ -30,6 +30,10 @@ TAG = "Program"
     "/program",
     "GET",
     summary="The program's settings",
+    description=(
+        "The program's earning settings: points per currency unit and rounding, expiry, pending days, the "
+        "birthday bonus, and whether shipping and tax earn. Reads only."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -46,6 +50,10 @@ def get_program(request: ApiRequest) -> ProgramOut:
     "/program",
     "PUT",
     summary="Replace the program's settings",
+    description=(
+        "Replaces the program's settings as a whole. Applies to movements from now on; past ledger "
+        "entries are never recomputed. Idempotent: sending the same settings again changes nothing."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -82,6 +90,12 @@ def put_program(request: ApiRequest) -> ProgramOut:
     "/program/rules",
     "POST",
     summary="Add an earning rule (in force from starts_at, or now)",
+    description=(
+        "Adds an earning rule (an order multiplier, a category or SKU bonus, an activity reward...) in "
+        "force from `starts_at` (now if left out) until `ends_at` or until it is ended. Rules are never "
+        "edited or deleted, so every past earn stays explained; to change one, end it and add another. "
+        "Not idempotent: each call adds a rule."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -123,6 +137,10 @@ def add_rule(request: ApiRequest) -> RuleOut:
     "/program/rules",
     "GET",
     summary="Every earning rule, past, present and scheduled",
+    description=(
+        "Every earning rule of the program, past, in force and scheduled, so that any earn can be "
+        "explained by the rules of its time."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -142,6 +160,7 @@ def list_rules(request: ApiRequest) -> RuleList:
     "/program/rules/{rule_id}",
     "GET",
     summary="One earning rule",
+    description="One earning rule, with its window of validity. 404 if it is not this tenant's.",
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -158,6 +177,10 @@ def get_rule(request: ApiRequest, rule_id: str) -> RuleOut:
     "/program/rules/{rule_id}/end",
     "POST",
     summary="End an earning rule now (rules are never deleted: past earns stay explained)",
+    description=(
+        "Ends a rule now: earns from now on no longer apply it; those it already gave stay. A rule that "
+        "has ended already keeps its end."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -175,6 +198,12 @@ def end_rule(request: ApiRequest, rule_id: str) -> RuleOut:
     "POST",
     summary="What an order would earn now (or at occurred_at), with the breakdown, for any member or for "
     "member_id as their earn would compute it; writes nothing",
+    description=(
+        "Computes what an order would earn, now or at `occurred_at`, with the breakdown by rule, tier and "
+        "plan: for any member, or for `member_id` exactly as their earn would compute it. Writes nothing, "
+        "so it can be called freely (a checkout page showing the points to come). 404 `not_found` if "
+        "`member_id` is unknown."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -218,6 +247,12 @@ def to_order(body: OrderModel, tenant_currency: str) -> Order:
     "/program/tiers",
     "PUT",
     summary="Configure the tiers: a new version, in force from effective_from (versions are never deleted)",
+    description=(
+        "Configures the tier program (its qualification metric, its window and the tiers with their "
+        "thresholds and multipliers) as a new version, in force from `effective_from`. Versions are never "
+        "deleted: members are judged by the version in force at each time. Not idempotent: each call adds "
+        "a version."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -256,6 +291,7 @@ def put_tiers(request: ApiRequest) -> TierProgramOut:
     "/program/tiers",
     "GET",
     summary="Every version of the tier program, oldest first, with the one in force",
+    description="Every version of the tier program, oldest first, and the one in force now.",
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,

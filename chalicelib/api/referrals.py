@@ -52,6 +52,11 @@ def _exists(members: MemberService, member_id: str) -> bool:
     "/program/referrals",
     "PUT",
     summary="Configure referrals: a new version, in force from effective_from (versions are never deleted)",
+    description=(
+        "Configures referrals (the rewards of the referrer and of the referred member, and what qualifies "
+        "a referral) as a new version in force from `effective_from`. Versions are never deleted: each "
+        "referral is judged by the version of its time."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -91,6 +96,7 @@ def put_referral_program(request: ApiRequest) -> ReferralProgramOut:
     "/program/referrals",
     "GET",
     summary="Every version of the referral program, oldest first, with the one in force",
+    description="Every version of the referral program, oldest first, and the one in force now.",
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -111,6 +117,10 @@ def list_referral_programs(request: ApiRequest) -> ReferralProgramList:
     "/members/{member_id}/referrals",
     "GET",
     summary="The members this member referred, newest first, with each referral's status and rewards",
+    description=(
+        "The members this member referred, newest first, with each referral's status (pending, qualified, "
+        "completed, capped) and the points it gave."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -136,6 +146,10 @@ def list_member_referrals(request: ApiRequest, member_id: str) -> ReferralList:
     "/members/{member_id}/referral-code",
     "POST",
     summary="Give a member enrolled before referral codes its code (idempotent: a member keeps its code)",
+    description=(
+        "Gives its referral code to a member enrolled before referral codes existed. Idempotent: a member "
+        "keeps its code, and calling again answers the same member."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,

@@ -75,6 +75,11 @@ def _values(body: Any, names: set[str]) -> dict[str, Any]:
     "/rewards",
     "POST",
     summary="Add a reward to the catalog",
+    description=(
+        "Adds a reward to the catalog (a gift card, a discount, a product, a charity donation...) with "
+        "its points cost and, for coupons, where the codes come from (generated or an uploaded pool). Not "
+        "idempotent: each call adds a reward."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -97,6 +102,7 @@ def create_reward(request: ApiRequest) -> RewardOut:
     "/rewards",
     "GET",
     summary="The catalog, archived rewards included",
+    description="The whole catalog, archived rewards included, with their stock and status.",
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -119,6 +125,10 @@ def list_rewards(request: ApiRequest) -> RewardList:
     "/rewards/{reward_id}",
     "GET",
     summary="One reward, with its coupons issued, stock left and (charity) its cause's total",
+    description=(
+        "One reward, with its coupons issued, its stock left and, for a charity, its cause's total. 404 "
+        "if it is not this tenant's."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -134,6 +144,10 @@ def get_reward(request: ApiRequest, reward_id: str) -> RewardOut:
     "/rewards/{reward_id}",
     "PATCH",
     summary="Change a reward (not its type or code source)",
+    description=(
+        "Changes the fields sent of a reward (name, points cost, stock, availability...). Its type and "
+        "code source cannot change."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -151,6 +165,10 @@ def update_reward(request: ApiRequest, reward_id: str) -> RewardOut:
     "/rewards/{reward_id}/codes",
     "POST",
     summary="Upload codes to a pool reward (409 coupon_code_exists if any exists already)",
+    description=(
+        "Adds codes to a pool reward's stock. All or nothing: 409 `coupon_code_exists` if any code exists "
+        "already (none is added), 422 `code_pool_not_used` if the reward generates its codes."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -173,6 +191,11 @@ def upload_reward_codes(request: ApiRequest, reward_id: str) -> UploadCodesOut:
     "/members/{member_id}/rewards/{reward_id}/redeem",
     "POST",
     summary="Redeem a reward: debit its points, take one of its stock and issue a coupon, at once",
+    description=(
+        "Redeems a reward for a member in one transaction: debits its points, takes one from its stock "
+        "and issues a coupon. Requires an `Idempotency-Key`: a retry answers the same coupon. Refused "
+        "when the reward is unavailable or out of stock, or the balance is short."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
@@ -198,6 +221,9 @@ def redeem_reward(request: ApiRequest, member_id: str, reward_id: str) -> Result
     "/members/{member_id}/rewards",
     "GET",
     summary="The rewards, each redeemable by this member now or with what locks it",
+    description=(
+        "The catalog as this member sees it: each reward redeemable now, or what locks it (points short, tier, stock)."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -225,6 +251,7 @@ def list_member_rewards(request: ApiRequest, member_id: str) -> MemberRewardList
     "/members/{member_id}/coupons",
     "GET",
     summary="The member's coupons, newest first",
+    description="The member's coupons, newest first, with their status.",
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -245,6 +272,10 @@ def list_member_coupons(request: ApiRequest, member_id: str) -> CouponList:
     "/coupons/{code}",
     "GET",
     summary="One coupon (status issued, used, expired or cancelled)",
+    description=(
+        "One coupon by its code: its reward, member and status (issued, used, expired or cancelled). 404 "
+        "if it is not this tenant's."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.READ,
@@ -261,6 +292,11 @@ def get_coupon(request: ApiRequest, code: str) -> CouponOut:
     "/coupons/{code}/use",
     "POST",
     summary="Mark a coupon used (same key again: replayed; otherwise 409 coupon_not_usable)",
+    description=(
+        "Marks an issued coupon used (at a till or a checkout). Requires an `Idempotency-Key`: the same "
+        "key again answers the first result; any other use of a used, expired or cancelled coupon is 409 "
+        "`coupon_not_usable`."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
@@ -284,6 +320,10 @@ def use_coupon(request: ApiRequest, code: str) -> Result:
     "/coupons/{code}/cancel",
     "POST",
     summary="Cancel an issued coupon and give its points back, once (409 coupon_not_usable if used)",
+    description=(
+        "Cancels an issued coupon and gives its points back to the member, once. Requires an "
+        "`Idempotency-Key`. 409 `coupon_not_usable` if it was used or cancelled already."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.WRITE,
@@ -305,6 +345,7 @@ def cancel_coupon(request: ApiRequest, code: str) -> Result:
     "/rewards/{reward_id}/archive",
     "POST",
     summary="Archive a reward: no new coupons (issued ones stay usable); rewards are never deleted",
+    description=("Archives a reward: no new coupons are issued, those issued stay usable. Rewards are never deleted."),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,

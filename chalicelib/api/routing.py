@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import json
 import re
 from collections import Counter
@@ -134,6 +135,11 @@ class Operation:
     optional_idempotency_key: bool = False
     #: The domain errors this operation answers besides those its kind implies (``answers``).
     errors: tuple[type[LoyaltyError], ...] = ()
+    #: For a brand's integrator: what it does, what it changes, whether a retry is safe, its
+    #: notable refusals (``description=``, else the handler's docstring).
+    description: str = ""
+    #: An example of a success answer that is not JSON (a CSV page).
+    response_example: str = ""
 
     def answers(self) -> tuple[type[LoyaltyError], ...]:
         """Every domain error this operation can answer: the implied ones, then the declared."""
@@ -219,6 +225,8 @@ def endpoint(
     large_body: bool = False,
     optional_idempotency_key: bool = False,
     errors: tuple[type[LoyaltyError], ...] = (),
+    description: str = "",
+    response_example: str = "",
 ) -> Callable[[Callable[..., BaseModel | Result | TextResult]], Callable[..., Response]]:
     """Declare a route. ``read_only`` marks a POST that computes without writing (a preview).
 
@@ -232,7 +240,11 @@ def endpoint(
 
     ``errors``: the domain errors the handler and the services it calls can raise, beyond
     those implied by the other arguments (``Operation.answers``): the OpenAPI document lists
-    exactly these codes under each status."""
+    exactly these codes under each status.
+
+    ``description``: the operation's description in the OpenAPI document, written for a brand's
+    integrator; the handler's docstring when left out. ``response_example``: an answer that is
+    not JSON (JSON answers take their example from the response model)."""
     if auth == "tenant" and scope is None:
         raise ValueError(f"{method} {path}: tenant routes must name a scope")
     if idempotency_key and optional_idempotency_key:
@@ -261,6 +273,8 @@ def endpoint(
                 large_body=large_body,
                 optional_idempotency_key=optional_idempotency_key,
                 errors=errors,
+                description=description or inspect.getdoc(handler) or "",
+                response_example=response_example,
             )
         )
 

@@ -27,6 +27,11 @@ TAG = "Tenants (operator)"
     "/tenants",
     "POST",
     summary="Create a tenant and its first admin key; its table is provisioned (status provisioning, then active)",
+    description=(
+        "For the platform operator: creates a brand (a tenant) and its first admin key, shown in this "
+        "answer only. Its table is provisioned asynchronously: status `provisioning`, then `active`; "
+        "until then its keys get 503 `tenant_not_ready`. 409 `tenant_exists` if the id is taken."
+    ),
     tag=TAG,
     auth="operator",
     status=201,
@@ -49,6 +54,7 @@ def create_tenant(request: ApiRequest) -> CreatedTenant:
     "/tenants",
     "GET",
     summary="List tenants",
+    description="For the platform operator: every tenant with its status.",
     tag=TAG,
     auth="operator",
     query=schemas.common.ListQuery,
@@ -67,6 +73,7 @@ def list_tenants(request: ApiRequest) -> TenantList:
     "/tenants/{tenant_id}",
     "GET",
     summary="Get a tenant",
+    description="For the platform operator: one tenant with its currency, timezone and status.",
     tag=TAG,
     auth="operator",
     response=schemas.tenants.TenantOut,
@@ -82,6 +89,10 @@ def get_tenant(request: ApiRequest, tenant_id: str) -> TenantOut:
     "/tenants/{tenant_id}/suspend",
     "POST",
     summary="Suspend a tenant: its keys get 403",
+    description=(
+        "For the platform operator: suspends a tenant; its keys get 403 `tenant_suspended` until it is "
+        "resumed. No data is changed or lost."
+    ),
     tag=TAG,
     auth="operator",
     response=schemas.tenants.TenantOut,
@@ -98,6 +109,7 @@ def suspend_tenant(request: ApiRequest, tenant_id: str) -> TenantOut:
     "/tenants/{tenant_id}/resume",
     "POST",
     summary="Resume a suspended tenant",
+    description="For the platform operator: resumes a suspended tenant; its keys work again at once.",
     tag=TAG,
     auth="operator",
     response=schemas.tenants.TenantOut,

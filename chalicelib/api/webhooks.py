@@ -37,6 +37,11 @@ def _service(request: ApiRequest) -> WebhookService:
     "/webhooks",
     "POST",
     summary="Subscribe an endpoint to events (the signing secret is shown once)",
+    description=(
+        "Subscribes an HTTPS endpoint to events (by type, or `*` for all). The signing secret is in this "
+        "answer only: use it to verify each delivery's signature. Not idempotent: each call adds an "
+        "endpoint."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -58,6 +63,7 @@ def create_webhook(request: ApiRequest) -> CreatedWebhook:
     "/webhooks",
     "GET",
     summary="List the webhook endpoints",
+    description="The tenant's webhook endpoints, with their events and status; never their secrets.",
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -75,6 +81,7 @@ def list_webhooks(request: ApiRequest) -> WebhookList:
     "/webhooks/{webhook_id}",
     "GET",
     summary="One webhook endpoint",
+    description="One webhook endpoint. 404 if it is not this tenant's.",
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -91,6 +98,7 @@ def get_webhook(request: ApiRequest, webhook_id: str) -> WebhookOut:
     "/webhooks/{webhook_id}",
     "PATCH",
     summary="Change an endpoint's URL, events or description; disable or re-enable it",
+    description=("Changes the fields sent of an endpoint: its URL, events or description; disables or re-enables it."),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -119,6 +127,10 @@ def update_webhook(request: ApiRequest, webhook_id: str) -> WebhookOut:
     "/webhooks/{webhook_id}/rotate-secret",
     "POST",
     summary="New signing secret (shown once); the previous one keeps signing for 24 h",
+    description=(
+        "Replaces the endpoint's signing secret (shown in this answer only). The previous secret keeps "
+        "signing too for 24 hours, so the receiver can switch without rejecting deliveries."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -135,6 +147,10 @@ def rotate_webhook_secret(request: ApiRequest, webhook_id: str) -> CreatedWebhoo
     "/webhooks/{webhook_id}/deliveries",
     "GET",
     summary="The endpoint's deliveries, newest first: status, response code, attempts, latency",
+    description=(
+        "The endpoint's deliveries, newest first: each event sent, its status, the last response code, "
+        "attempts and latency."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -155,6 +171,7 @@ def list_webhook_deliveries(request: ApiRequest, webhook_id: str) -> DeliveryLis
     "/webhooks/{webhook_id}/deliveries/{delivery_id}",
     "GET",
     summary="One delivery: its status, attempts and their response codes and latencies",
+    description="One delivery with every attempt, its response code and latency.",
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -171,6 +188,10 @@ def get_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id: str)
     "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
     "POST",
     summary="Send a delivery again (same webhook-id and body), now",
+    description=(
+        "Sends a delivery again now, with the same webhook-id and body, so the receiver can deduplicate "
+        "it. 409 `webhook_disabled` if the endpoint is disabled."
+    ),
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,
@@ -189,6 +210,7 @@ def redeliver_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id
     "/webhooks/{webhook_id}",
     "DELETE",
     summary="Delete an endpoint: nothing more is sent to it",
+    description="Deletes an endpoint: nothing more is sent to it. Answers the endpoint as it was.",
     tag=TAG,
     auth="tenant",
     scope=Scope.ADMIN,

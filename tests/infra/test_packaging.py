@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.api import reference
 from infra.loyalty_infra import packaging
 from infra.loyalty_infra.sam import sqs_queue_name
 from infra.loyalty_infra.stages import load_stage
 from tests.infra.conftest import ROOT, offline_environment
+from tests.support.api_docs import ensure_api_docs_assets
 
 GLIBC_311 = (2, 26)
 #: What Chalice puts in the bundle from the project directory (besides the dependencies).
@@ -34,7 +36,10 @@ def test_chalice_package_ships_the_app_and_leaves_out_the_developer_tools(tmp_pa
     """`chalice package` on a copy of the project, with the developer tools, tests, benchmarks
     and infrastructure beside the app: the deployment zip holds app.py, every chalicelib
     module and the runtime dependencies, and nothing else of the project. The app then
-    imports from the unzipped bundle alone, without any site-packages."""
+    imports from the unzipped bundle alone, without any site-packages. The API reference's
+    assets (copied into chalicelib/static/ by the build step) are in it; the rest of their npm
+    package is not."""
+    ensure_api_docs_assets()  # what `make synth` and `make deploy` do first (make install)
     project = tmp_path / "project"
     shutil.copytree(ROOT, project, ignore=_NOT_SOURCES)
     for present in ("devtools/__init__.py", *(f"devtools/{tool}" for tool in DEVELOPER_TOOLS), "tests", "bench"):
@@ -70,6 +75,9 @@ def test_chalice_package_ships_the_app_and_leaves_out_the_developer_tools(tmp_pa
     from_project = [name for name in names if name.split("/")[0] in SHIPPED]
     assert not [name for name in from_project if name.rsplit("/", 1)[-1] in DEVELOPER_TOOLS]
     assert not [name for name in names if name.rsplit("/", 1)[-1] in {"bulk_client.py", "devserver.py"}]
+    static = {name for name in names if name.startswith("chalicelib/static/")}
+    assert static == {f"chalicelib/static/swagger-ui/{name}" for name in reference.COPIED_FILES}
+    assert not [name for name in names if "node_modules" in name or "swagger-ui-dist" in name]
 
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]); import app; "

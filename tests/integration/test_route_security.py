@@ -242,8 +242,9 @@ ACCESS: dict[str, str] = {
 PARTNER_READABLE = {"get_partner_settlement"}
 #: POSTs that compute without writing (declared ``read_only``), pinned so a write cannot hide as one.
 READ_ONLY_POSTS = {"preview"}
-#: Chalice routes that are deliberately not declared operations (the document describing them).
-UNDECLARED_ROUTES = {("GET", "/v1/openapi.json")}
+#: Chalice routes that are deliberately not declared operations (the document describing them,
+#: and the interactive reference page over it with its assets): public, like the document.
+UNDECLARED_ROUTES = {("GET", "/v1/openapi.json"), ("GET", "/v1/docs"), ("GET", "/v1/docs/{asset}")}
 
 #: Judged by the declaration *and* the pinned policy, so a route wrongly declared public is still tested.
 TENANT_OPERATIONS = [op for op in OPERATIONS if op.auth == "tenant" or ACCESS.get(op.operation_id) in SCOPES]
@@ -713,6 +714,10 @@ def test_public_routes_need_no_key(api: Api) -> None:
             assert reply.status == op.status, f"{route(op)}: {reply}"
     document = api.call("GET", "/v1/openapi.json")
     assert document.status == 200 and document.body["openapi"].startswith("3.1")
+    page = api.call("GET", "/v1/docs")
+    assert page.status == 200 and "swagger-ui" in page.body, page
+    starter = api.call("GET", "/v1/docs/start.js")
+    assert starter.status == 200 and "openapi.json" in starter.body, starter
 
 
 # --- commerce integrations: the signature route ----------------------------------------------------------

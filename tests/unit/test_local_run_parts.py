@@ -108,6 +108,7 @@ def test_the_banner_names_the_key_a_curl_the_data_the_reset_and_the_docs(tmp_pat
     run._database = emulators.DynamoDBLocal(tmp_path / "dynamodb")  # as started (never launched here)
     banner = "\n".join(run.banner())
     assert "lk_demo" in banner and "op_local_x" in banner
+    assert "http://127.0.0.1:8123/v1/docs" in banner  # the interactive API reference
     assert "curl -s http://127.0.0.1:8123/v1/members/mem_1/balance -H 'Authorization: Bearer lk_demo'" in banner
     assert f"{tmp_path}  (DynamoDB Local, kept across restarts; `make reset` wipes it)" in banner
     assert "make docs-serve" in banner

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
 from chalicelib.api.schemas.common import Name, Out, StrictRequest, _no_repeats
 from chalicelib.domain.api_keys import Scope
@@ -30,6 +30,10 @@ class CreatedApiKey(ApiKeyOut):
 
 
 class CreateApiKeyRequest(StrictRequest):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "Checkout integration", "scopes": ["read", "write"]}]}
+    )
+
     name: Name
     scopes: Annotated[
         list[Scope],

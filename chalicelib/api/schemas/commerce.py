@@ -77,7 +77,26 @@ OrderEvent = Annotated[PaidOrderEvent | RefundedOrderEvent | CancelledOrderEvent
 class OrderEventRequest(RootModel[OrderEvent]):
     """A paid, refunded or cancelled order event from a shop."""
 
-    model_config = ConfigDict(strict=True, defer_build=True)
+    model_config = ConfigDict(
+        strict=True,
+        defer_build=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "paid",
+                    "event_id": "evt-order-1042-paid",
+                    "order": {
+                        "id": "order-1042",
+                        "total": "89.90",
+                        "currency": "EUR",
+                        "lines": [{"sku": "SKU-RUN-42", "category": "shoes", "quantity": 1, "unit_price": "89.90"}],
+                    },
+                    "customer": {"external_id": "cust-1042"},
+                    "enrol": True,
+                }
+            ]
+        },
+    )
 
 
 class OrderEventOut(Out):
@@ -97,6 +116,10 @@ class OrderEventOut(Out):
 
 
 class CreateShopifyIntegrationRequest(StrictRequest):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"description": "Main Shopify store", "auto_enrol": True}]}
+    )
+
     description: Description | None = None
     auto_enrol: bool = Field(default=True, description="Enrol customers who match no member.")
     secret: SharedSecret | None = Field(
@@ -106,6 +129,8 @@ class CreateShopifyIntegrationRequest(StrictRequest):
 
 
 class RotateShopifySecretRequest(StrictRequest):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"secret": "shpss_5c1e0d2b9a8f47e6b3d0c9a1"}, {}]})
+
     secret: SharedSecret | None = Field(default=None, description="The new secret; omitted: one is generated.")
 
 

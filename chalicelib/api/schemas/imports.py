@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from chalicelib.api.schemas.common import Out, StrictRequest
 
@@ -16,6 +16,17 @@ class ImportRequest(StrictRequest):
     Columns (header row, any order): `external_id` (required), `email`, `name`, `birthday`
     (YYYY-MM-DD), `marketing_consent` (true/false), `points` (opening balance, a whole number
     >= 0), `tier` (a tier of the tier program in force)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "csv": "external_id,email,points\ncust-1,ada@example.com,120\ncust-2,grace@example.com,40\n",
+                    "filename": "members-2026-03.csv",
+                }
+            ]
+        }
+    )
 
     csv: Annotated[str, StringConstraints(min_length=1)] = Field(
         description="The CSV text, UTF-8, comma-separated, first row the header.",

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
 from chalicelib.api.schemas.common import Out, StrictRequest
 from chalicelib.domain.jobs import JobName, RunStatus
 
 
 class RunJobRequest(StrictRequest):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"as_of": "2027-03-01T00:00:00Z"}]})
+
     as_of: AwareDatetime | None = Field(
         default=None, description="Run as if it were this moment (backfills, previews); defaults to now."
     )

@@ -34,6 +34,20 @@ CardCode = Annotated[
 
 
 class CreateMemberRequest(StrictRequest):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "external_id": "cust-1042",
+                    "email": "ada@example.com",
+                    "name": "Ada Lovelace",
+                    "birthday": "1990-12-10",
+                    "marketing_consent": True,
+                }
+            ]
+        }
+    )
+
     external_id: ExternalId | None = Field(default=None, description="The brand's own customer id; unique.")
     email: Email | None = None
     name: Name | None = None
@@ -53,7 +67,12 @@ class CreateMemberRequest(StrictRequest):
 class UpdateMemberRequest(StrictRequest):
     """Only the fields sent change; send null to clear one (not `marketing_consent`)."""
 
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "minProperties": 1,
+            "examples": [{"email": "ada.lovelace@example.com", "marketing_consent": False}],
+        }
+    )
 
     email: Email | None = None
     name: Name | None = None
@@ -79,6 +98,27 @@ class UpdateMemberRequest(StrictRequest):
 
 
 class MemberOut(Out):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "mem_01JD0000000000000000000000",
+                    "external_id": "cust-1042",
+                    "email": "ada@example.com",
+                    "name": "Ada Lovelace",
+                    "birthday": "1990-12-10",
+                    "marketing_consent": True,
+                    "created_at": "2026-01-15T10:00:00Z",
+                    "updated_at": "2026-01-15T10:00:00Z",
+                    "referral_code": "7KQ4MZ2P",
+                    "card_code": "6001-2345-6789",
+                    "referred_by": None,
+                    "segments": ["newsletter"],
+                }
+            ]
+        }
+    )
+
     id: str = Field(examples=["mem_01JD0000000000000000000000"])
     external_id: str | None
     email: str | None

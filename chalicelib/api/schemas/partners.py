@@ -39,6 +39,12 @@ Rate = Annotated[
 
 
 class CreatePartnerRequest(StrictRequest):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"partner_id": "coffee", "name": "Corner Coffee", "earn_rate": "2", "redeem_rate": "0.01"}]
+        }
+    )
+
     partner_id: PartnerId
     name: Name
     earn_rate: Rate = Field(description=f"Points per currency unit spent with the partner. {DECIMAL_RULE}")
@@ -79,7 +85,12 @@ class PartnerMember(StrictRequest):
 class PartnerEarnRequest(StrictRequest):
     """Send exactly one of `amount` (spent with the partner, converted at its earn_rate) or `points`."""
 
-    model_config = ConfigDict(json_schema_extra=_exactly_one_of("points", "amount"))
+    model_config = ConfigDict(
+        json_schema_extra={
+            **_exactly_one_of("points", "amount"),
+            "examples": [{"member": {"card_code": "6001-2345-6789"}, "amount": "4.50", "reference": "receipt-88231"}],
+        }
+    )
 
     member: PartnerMember
     points: PositivePoints | None = None
@@ -97,7 +108,12 @@ class PartnerReverseRequest(StrictRequest):
     """Take back points this partner issued for `reference` (a refund at the partner): exactly one
     of `points`, or an `amount` refunded, converted at the partner's earn_rate as the earn was."""
 
-    model_config = ConfigDict(json_schema_extra=_exactly_one_of("points", "amount"))
+    model_config = ConfigDict(
+        json_schema_extra={
+            **_exactly_one_of("points", "amount"),
+            "examples": [{"member": {"card_code": "6001-2345-6789"}, "reference": "receipt-88231", "amount": "4.50"}],
+        }
+    )
 
     member: PartnerMember
     reference: Reference = Field(description="The reference the partner earned with.")
@@ -112,6 +128,12 @@ class PartnerReverseRequest(StrictRequest):
 
 
 class PartnerRedeemRequest(StrictRequest):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"member": {"card_code": "6001-2345-6789"}, "points": 300, "reference": "receipt-88240"}]
+        }
+    )
+
     member: PartnerMember
     points: PositivePoints
     reference: Reference | None = None

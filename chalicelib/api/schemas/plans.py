@@ -90,6 +90,25 @@ class PlansRequest(StrictRequest):
     """The whole catalog, replacing the previous one. Subscriptions keep what their recorded
     periods granted; a renewal takes the plan as it is then."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "plans": [
+                        {
+                            "plan_id": "club",
+                            "name": "Club",
+                            "tier": "gold",
+                            "multiplier": "2",
+                            "perks": ["Free returns"],
+                            "join_bonus": 500,
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     plans: Annotated[list[PlanModel], Field(max_length=20)]
 
 
@@ -109,6 +128,19 @@ class PlanList(Out):
 
 class SubscriptionRequest(StrictRequest):
     """A paid period as the brand's billing reports it (this API takes no payment)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "plan_id": "club",
+                    "period_start": "2026-03-01T00:00:00Z",
+                    "period_end": "2026-04-01T00:00:00Z",
+                    "reference": "invoice-2026-03-0042",
+                }
+            ]
+        }
+    )
 
     plan_id: PlanId
     period_start: AwareDatetime = Field(description="Start of the paid period (RFC 3339 with offset).")

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from pydantic.json_schema import JsonDict
 
 from chalicelib.api.schemas.common import (
     Amount,
@@ -37,7 +38,19 @@ class EarnRequest(_Movement):
     """Send exactly one of `points`, `amount` (converted by the program's rate) or `order`
     (the program's rate and earning rules; the response has the breakdown)."""
 
-    model_config = ConfigDict(json_schema_extra=_exactly_one_of("points", "amount", "order"))
+    model_config = ConfigDict(
+        json_schema_extra={
+            **_exactly_one_of("points", "amount", "order"),
+            "examples": [
+                {
+                    "amount": "12.50",
+                    "reference": "order-1042",
+                    "description": "Online order",
+                    "metadata": {"channel": "web"},
+                }
+            ],
+        }
+    )
 
     points: PositivePoints | None = None
     amount: Amount | None = None
@@ -53,10 +66,20 @@ class EarnRequest(_Movement):
 
 
 class RedeemRequest(_Movement):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"points": 500, "reference": "checkout-1043", "description": "Discount at checkout"}]
+        }
+    )
+
     points: PositivePoints
 
 
 class AdjustRequest(_Movement):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"points": -50, "reason": "Duplicate store credit", "reference": "ticket-311"}]}
+    )
+
     points: Annotated[
         int,
         Field(ge=-MAX_POINTS_PER_MOVEMENT, le=MAX_POINTS_PER_MOVEMENT, json_schema_extra={"not": {"const": 0}}),
@@ -74,7 +97,12 @@ class ReverseRequest(_Movement):
     """Take back points earned for an order (its `reference`): exactly one of `points`, or the
     points an `amount` of a partial refund converts to. Pending points go first."""
 
-    model_config = ConfigDict(json_schema_extra=_exactly_one_of("points", "amount"))
+    model_config = ConfigDict(
+        json_schema_extra={
+            **_exactly_one_of("points", "amount"),
+            "examples": [{"reference": "order-1042", "amount": "12.50", "description": "Order refunded"}],
+        }
+    )
 
     reference: Reference = Field(description="The reference the points were earned with, e.g. the order id.")
     points: PositivePoints | None = None
@@ -86,7 +114,67 @@ class ReverseRequest(_Movement):
         return self
 
 
+#: What an earn of 12.50 EUR answers (``MovementOut``), at 10 points per euro: its ledger entry
+#: and the balance after it (``tier_status`` and ``plan``: GET balance only).
+_TRANSACTION_EXAMPLE: JsonDict = {
+    "id": "txn_01JD0000000000000000000000",
+    "member_id": "mem_01JD0000000000000000000000",
+    "type": "earn",
+    "points": 125,
+    "sequence": 12,
+    "balance_after": 1250,
+    "amount": "12.50",
+    "currency": "EUR",
+    "reference": "order-1042",
+    "description": "Online order",
+    "reason": None,
+    "metadata": {"channel": "web"},
+    "occurred_at": "2026-03-01T09:30:00Z",
+    "created_at": "2026-03-01T09:30:01Z",
+    "idempotency_key": "order-1042-earn",
+    "expires_at": "2027-03-01T09:30:00Z",
+    "pending_change": 0,
+    "matures_at": None,
+    "breakdown": [],
+}
+_BALANCE_EXAMPLE: JsonDict = {
+    "member_id": "mem_01JD0000000000000000000000",
+    "available": 1250,
+    "pending": 0,
+    "expiring_soon": {"points": 200, "at": "2026-06-30T21:59:59Z"},
+    "lifetime_earned": 2400,
+    "lifetime_redeemed": 1150,
+    "lifetime_adjusted": 0,
+    "lifetime_expired": 0,
+    "lifetime_reversed": 0,
+    "updated_at": "2026-03-01T09:30:01Z",
+    "tier": "gold",
+    "tier_status": None,
+    "plan": None,
+}
+
+
 class BalanceOut(Out):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_BALANCE_EXAMPLE,
+                    "tier_status": {
+                        "tier": "gold",
+                        "since": "2026-01-15T10:00:00Z",
+                        "expires_at": "2027-01-15T10:00:00Z",
+                        "multiplier": "1.5",
+                        "perks": ["Free shipping"],
+                        "metric": "points",
+                        "qualifying": 5400,
+                        "progress": {"next_tier": "platinum", "remaining": 4600, "metric": "points"},
+                    },
+                }
+            ]
+        }
+    )
+
     member_id: str
     available: int = Field(description="Spendable now: points past their expiry never count.")
     pending: int = Field(description="Earned, waiting out a return window: not spendable yet.")
@@ -111,6 +199,8 @@ class BalanceOut(Out):
 
 
 class TransactionOut(Out):
+    model_config = ConfigDict(json_schema_extra={"examples": [_TRANSACTION_EXAMPLE]})
+
     id: str = Field(examples=["txn_01JD0000000000000000000000"])
     member_id: str
     type: MovementType
@@ -133,6 +223,10 @@ class TransactionOut(Out):
 
 
 class MovementOut(Out):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"transaction": _TRANSACTION_EXAMPLE, "balance": _BALANCE_EXAMPLE}]}
+    )
+
     transaction: TransactionOut
     balance: BalanceOut
 
@@ -149,6 +243,42 @@ class ReversalSummary(Out):
 
 
 class ReversalOut(MovementOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "transaction": {
+                        **_TRANSACTION_EXAMPLE,
+                        "id": "txn_01JD0000000000000000000001",
+                        "type": "reverse",
+                        "points": -125,
+                        "sequence": 13,
+                        "balance_after": 1125,
+                        "description": "Order refunded",
+                        "metadata": {},
+                        "occurred_at": "2026-03-05T14:00:00Z",
+                        "created_at": "2026-03-05T14:00:00Z",
+                        "idempotency_key": "order-1042-refund",
+                        "expires_at": None,
+                    },
+                    "balance": {
+                        **_BALANCE_EXAMPLE,
+                        "available": 1125,
+                        "lifetime_reversed": 125,
+                        "updated_at": "2026-03-05T14:00:00Z",
+                    },
+                    "reversal": {
+                        "requested": 125,
+                        "reversed": 125,
+                        "from_pending": 0,
+                        "from_available": 125,
+                        "outcome": "full",
+                    },
+                }
+            ]
+        }
+    )
+
     reversal: ReversalSummary
 
 

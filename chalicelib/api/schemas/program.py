@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from chalicelib.api.schemas.common import Out, StrictRequest, _decimal, _positive_decimal
 from chalicelib.domain.expiry import ExpiryKind, Period
@@ -48,6 +48,14 @@ PointsRate = Annotated[
 
 
 class ProgramRequest(StrictRequest):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"points_per_currency_unit": "10", "rounding": "floor", "pending_days": 14, "birthday_bonus": 200}
+            ]
+        }
+    )
+
     points_per_currency_unit: PointsRate = Field(examples=["2.5", 10])
     rounding: Rounding
     expiry: ExpiryPolicyModel = Field(default_factory=ExpiryPolicyModel)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
 from chalicelib.api.schemas.common import Amount, Out, StrictRequest
 from chalicelib.domain.movement_requests import MAX_POINTS_PER_MOVEMENT
@@ -21,6 +21,19 @@ class ReferralCapModel(StrictRequest):
 class ReferralProgramRequest(StrictRequest):
     """A new version of the referral program, in force from `effective_from` (default now; never in
     the past). `enabled: false` switches referrals off from then on (pending referrals stay pending)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "referrer_points": 500,
+                    "referee_points": 250,
+                    "min_order_total": "20.00",
+                    "cap": {"limit": 10, "per": "month"},
+                }
+            ]
+        }
+    )
 
     enabled: bool = True
     referrer_points: Annotated[int, Field(ge=1, le=MAX_POINTS_PER_MOVEMENT)] = Field(

@@ -55,6 +55,20 @@ def _type_fields(schema: JsonSchema) -> None:
     ]
 
 
+def _create_reward_schema(schema: JsonSchema) -> None:
+    _type_fields(schema)
+    schema["examples"] = [
+        {
+            "name": "5 EUR gift card",
+            "type": "gift_card",
+            "amount": "5.00",
+            "points_cost": 500,
+            "stock": 1000,
+            "valid_days": 90,
+        }
+    ]
+
+
 class CreateRewardRequest(StrictRequest):
     """A reward of the catalog. Its type decides the one extra field it takes: `amount` (a
     `fixed_discount` or `gift_card` value in the tenant's currency), `percent`
@@ -66,7 +80,7 @@ class CreateRewardRequest(StrictRequest):
     reward is locked (`tier`) for everybody. `codes`: `generated` (unique codes made at
     redemption) or `pool` (codes the brand uploads)."""
 
-    model_config = ConfigDict(json_schema_extra=_type_fields)
+    model_config = ConfigDict(json_schema_extra=_create_reward_schema)
 
     name: Name
     type: RewardType
@@ -90,7 +104,7 @@ class UpdateRewardRequest(StrictRequest):
     """Only the fields sent change; null clears an optional one. The type and the code source
     are fixed. Coupons already issued keep what they were issued with."""
 
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "examples": [{"points_cost": 450, "stock": 2000}]})
 
     name: Name | None = Field(default=None, json_schema_extra=_not_null)
     points_cost: PositivePoints | None = Field(default=None, json_schema_extra=_not_null)
@@ -152,6 +166,8 @@ class RewardList(Out):
 
 
 class UploadCodesRequest(StrictRequest):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"codes": ["GIFT-7KQ4-MZ2P", "GIFT-9XW2-HT6R"]}]})
+
     codes: Annotated[
         list[CouponCode],
         Field(min_length=1, max_length=500, json_schema_extra={"uniqueItems": True}),
@@ -189,6 +205,8 @@ class RedemptionOut(Out):
 
 
 class UseCouponRequest(StrictRequest):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reference": "checkout-1050"}]})
+
     reference: Reference | None = Field(default=None, description="Your reference, e.g. the order it was used on.")
 
 

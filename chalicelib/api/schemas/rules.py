@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, StringConstraints
 
 from chalicelib.api.schemas.common import (
     DECIMAL_RULE,
@@ -41,6 +41,12 @@ ActivityType = Annotated[
 
 
 class ActivityRequest(StrictRequest):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"type": "review", "reference": "review-5521", "description": "Product review"}]
+        }
+    )
+
     type: ActivityType
     reference: Reference | None = Field(default=None, description="e.g. the review's id in the brand's system.")
     description: Description | None = None
@@ -57,6 +63,21 @@ class RuleRequest(StrictRequest):
     times `per` day, week, month, year or ever. `earning_cap`: a member earns at most `cap` points `per`
     period, whatever earns them; an order rule with `cap` and `per` gives a member at most `cap` points
     per period. Order rules may be limited to `tiers` and `segments`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Double points on shoes",
+                    "kind": "line_multiplier",
+                    "factor": "2",
+                    "categories": ["shoes"],
+                    "starts_at": "2026-03-01T00:00:00Z",
+                    "ends_at": "2026-04-01T00:00:00Z",
+                }
+            ]
+        }
+    )
 
     name: Name
     kind: RuleKind
@@ -161,6 +182,22 @@ class OrderModel(StrictRequest):
 
 
 class PreviewRequest(StrictRequest):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order": {
+                        "id": "order-1042",
+                        "total": "89.90",
+                        "currency": "EUR",
+                        "lines": [{"sku": "SKU-RUN-42", "category": "shoes", "quantity": 1, "unit_price": "89.90"}],
+                    },
+                    "member_id": "mem_01JD0000000000000000000000",
+                }
+            ]
+        }
+    )
+
     order: OrderModel
     occurred_at: PreviewAt | None = Field(
         default=None,

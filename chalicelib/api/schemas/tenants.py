@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
 from chalicelib.api.schemas.access import CreatedApiKey
 from chalicelib.api.schemas.common import Name, Out, StrictRequest
@@ -15,6 +15,12 @@ from chalicelib.domain.tenants import TENANT_ID_MAX_LENGTH, TENANT_ID_MIN_LENGTH
 
 
 class CreateTenantRequest(StrictRequest):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"tenant_id": "acme", "name": "Acme Outdoor", "currency": "EUR", "timezone": "Europe/Paris"}]
+        }
+    )
+
     tenant_id: Annotated[
         str,
         StringConstraints(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints
 
 from chalicelib.api.schemas.common import _NOT_BLANK, Out, StrictRequest, _decimal, _positive_decimal
 
@@ -39,6 +39,27 @@ class TierWindowModel(StrictRequest):
 class TierProgramRequest(StrictRequest):
     """A new version of the tier program, in force from `effective_from` (default now; never in
     the past). Tiers are listed lowest first, with ascending thresholds; `tiers: []` ends tiers."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "metric": "points",
+                    "window": {"kind": "rolling_months", "months": 12},
+                    "tiers": [
+                        {"name": "silver", "threshold": "1000", "multiplier": "1.25", "perks": ["Free shipping"]},
+                        {
+                            "name": "gold",
+                            "threshold": "5000",
+                            "multiplier": "1.5",
+                            "perks": ["Free shipping", "Early access to sales"],
+                        },
+                    ],
+                    "effective_from": "2026-04-01T00:00:00Z",
+                }
+            ]
+        }
+    )
 
     metric: Literal["points", "spend", "orders"] = Field(
         description="points earned, amount spent (order totals and amount earns), or orders."

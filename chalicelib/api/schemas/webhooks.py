@@ -33,6 +33,18 @@ WebhookEvents = Annotated[
 
 
 class CreateWebhookRequest(StrictRequest):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://shop.example.com/hooks/loyalty",
+                    "events": ["points.earned", "points.redeemed", "tier.changed"],
+                    "description": "CRM sync",
+                }
+            ]
+        }
+    )
+
     url: WebhookUrl
     events: WebhookEvents
     description: Description | None = Field(default=None, json_schema_extra=_not_null)
@@ -48,7 +60,9 @@ class UpdateWebhookRequest(StrictRequest):
     """Only the fields sent change; send null to clear the description. Enabling a disabled
     endpoint starts it afresh: events from then on, no backoff."""
 
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    model_config = ConfigDict(
+        json_schema_extra={"minProperties": 1, "examples": [{"events": ["*"], "description": "CRM sync, every event"}]}
+    )
 
     url: WebhookUrl | None = Field(default=None, json_schema_extra=_not_null)
     events: WebhookEvents | None = Field(default=None, json_schema_extra=_not_null)
