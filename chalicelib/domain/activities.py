@@ -3,12 +3,12 @@ rules in force, each held to its allowance by a counter in the earn's own transa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.clock import Clock, utc_now
-from chalicelib.domain.errors import BusinessRuleViolation
+from chalicelib.domain.errors import BusinessRuleViolation, IdempotencyKeyReused
 from chalicelib.domain.ledger import MovementRequest, MovementResult, MovementType
 
 if TYPE_CHECKING:
@@ -48,21 +48,29 @@ class ActivityService:
             if first is None:
                 raise
             earning = None
-        return self._points.move(
-            MovementRequest(
-                member_id=activity.member_id,
-                movement=MovementType.EARN,
-                idempotency_key=activity.idempotency_key,
-                # A replay asks what the first asked (before any earning cap cut it): same fingerprint.
-                points=earning.points if earning else first.uncapped_points,  # type: ignore[union-attr]
-                reference=activity.reference,
-                description=activity.description or f"activity: {activity.type}",
-                occurred_at=activity.occurred_at,
-                metadata={**activity.metadata, "activity": activity.type},
-                actor_key_id=activity.actor_key_id,
-                timezone=activity.timezone,
-                pending_days=0,
-                counters=earning.counters if earning else (),
-                breakdown=earning.breakdown if earning else (),
-            )
+        request = MovementRequest(
+            member_id=activity.member_id,
+            movement=MovementType.EARN,
+            idempotency_key=activity.idempotency_key,
+            # A replay asks what the first asked (before any earning cap cut it): same fingerprint.
+            points=earning.points if earning else first.uncapped_points,  # type: ignore[union-attr]
+            reference=activity.reference,
+            description=activity.description or f"activity: {activity.type}",
+            occurred_at=activity.occurred_at,
+            metadata={**activity.metadata, "activity": activity.type},
+            actor_key_id=activity.actor_key_id,
+            timezone=activity.timezone,
+            pending_days=0,
+            counters=earning.counters if earning else (),
+            breakdown=earning.breakdown if earning else (),
         )
+        try:
+            return self._points.move(request)
+        except IdempotencyKeyReused:
+            # A retry of an activity already recorded, which the rules now reward otherwise (the
+            # first attempt used an allowance up, a rule started or ended since): it is the same
+            # request if it asks what the first asked, as a retry the rules refuse is.
+            first = self._points.replay(activity.idempotency_key)
+            if first is None or first.uncapped_points == request.points:
+                raise
+            return self._points.move(replace(request, points=first.uncapped_points, counters=(), breakdown=()))

@@ -209,6 +209,39 @@ def test_a_review_earns_50_points_at_most_5_times_a_month(api: Api, admin_key: s
     assert api.balance(admin_key, member)["available"] == 250
 
 
+def test_a_retried_activity_replays_when_the_first_attempt_used_one_of_its_allowances_up(
+    api: Api, admin_key: str
+) -> None:
+    """Two rules reward a review: one once a day, one every time. The retry of the first
+    review (same key, same body) finds the daily allowance used up by that very review, so the
+    rules now give less; it is still the same request, so it replays."""
+    add_rule(api, admin_key, name="Every review", kind="activity", activity="review", points=10)
+    daily = add_rule(
+        api,
+        admin_key,
+        name="First review of the day",
+        kind="activity",
+        activity="review",
+        points=25,
+        limit=1,
+        per="day",
+    )
+    member = api.enrol(admin_key)
+
+    first = activity(api, admin_key, member, "review", "r-1", reference="review-1")
+    retry = activity(api, admin_key, member, "review", "r-1", reference="review-1")
+    second = activity(api, admin_key, member, "review", "r-2", reference="review-2")
+    other_body = activity(api, admin_key, member, "review", "r-1", reference="review-9")
+
+    assert first.status == 201 and first.body["transaction"]["points"] == 35, first.body
+    assert retry.status == 201, retry.body
+    assert retry.body == first.body and retry.headers["idempotent-replayed"] == "true"
+    assert second.status == 201 and second.body["transaction"]["points"] == 10  # the daily one is used up
+    assert [share["rule_id"] for share in first.body["transaction"]["breakdown"]][1] == daily["id"]
+    assert other_body.status == 422 and other_body.error_code() == "idempotency_key_reused"
+    assert api.balance(admin_key, member)["available"] == 45
+
+
 def test_a_signup_bonus_is_given_once_ever(api: Api, admin_key: str) -> None:
     add_rule(api, admin_key, name="Welcome", kind="activity", activity="signup", points=100, limit=1, per="ever")
     member = api.enrol(admin_key)
