@@ -21,11 +21,15 @@ install: $(VENV)/.installed node_modules/.installed
 
 ## Start the API on http://127.0.0.1:$(PORT) on an embedded moto server, seeded with a demo brand.
 run: install
-	PORT=$(PORT) $(PY) -m chalicelib.cli run-local
+	PORT=$(PORT) $(PY) -m devtools.cli run-local
 
-## The whole suite: unit, HTTP integration on moto and on DynamoDB Local, concurrency.
+## The static checks (ruff, the import contracts, mypy), then the whole suite: unit, HTTP integration
+## on moto and on DynamoDB Local, concurrency.
 test: install
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
+	$(PY) -m mypy
 	$(PY) -m pytest -n 2 --dist loadfile
 
 ## Benchmarks: request units per operation, handler overhead, cold-start imports, webhook and bulk import
@@ -60,8 +64,12 @@ deploy: install
 	@case "$(STAGE)" in dev|prod) ;; *) echo "usage: make deploy STAGE=dev|prod" >&2; exit 2;; esac
 	cd infra && ../node_modules/.bin/cdk deploy $(STAGE) -c stages=$(STAGE) --require-approval broadening
 
+## The static checks of `make test` alone.
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis infra/cdk.out

@@ -23,7 +23,7 @@ Scale: full scale does not fit ``make bench``'s ~5 minutes on the 2-core develop
 machine: seeding 100 000 members (300 000 items) takes ~130 s at ~2 300 items/s, and each
 timed run of 10 000 lots ~95-115 s (~7 minutes for the section in all). ``make bench``
 runs ``DEFAULT_EXPIRY_SCALE`` of it; ``python -m bench.run --expiry-only --expiry-scale 1``
-runs issue 3's 10 000 due lots in tenants of 10 000 and 100 000 members.
+runs the full scale: 10 000 due lots in tenants of 10 000 and 100 000 members.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from typing import Any
 
 from bench.report import Report, verdict
 
-#: Full scale, from issue 3: 10 000 due lots in a tenant of 10 000 and one of 100 000 members.
+#: Full scale: 10 000 due lots in a tenant of 10 000 and one of 100 000 members.
 FULL_DUE = 10_000
 FULL_SMALL = 10_000
 FULL_LARGE = 100_000
@@ -115,7 +115,7 @@ class ItemMaker:
 
     def __init__(self, models: Any, *, profiles: bool) -> None:
         from chalicelib.domain.ids import new_member_id, new_transaction_id
-        from chalicelib.persistence.tenant_data import DUE_SHARDS, due_shard
+        from chalicelib.persistence.index_keys import DUE_SHARDS, due_shard
 
         self._models = models
         self._profiles = profiles
@@ -782,7 +782,7 @@ def print_expiry(report: Report, result: ExpiryResult) -> None:
     small, large = result.tenants
     report.heading(
         f"4. Expiry job: {scale.due} due lots in a tenant of {scale.small} and of {scale.large} members"
-        + ("" if scale.full else " (reduced scale; --expiry-scale 1 for issue 3's 10 000 / 100 000)")
+        + ("" if scale.full else " (reduced scale; --expiry-scale 1 for the full 10 000 / 100 000)")
     )
     report.text(
         f"Each tenant: {scale.due} members with one lot due at {AS_OF:%Y-%m-%d} (expired {DUE_AT:%Y-%m-%d}), the other "

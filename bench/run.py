@@ -4,7 +4,7 @@ Options: ``--iterations N`` (latency samples, default 200), ``--warmup N`` (defa
 ``--cold-runs N`` (fresh interpreters per side, default 15), ``--plain`` (no rich),
 ``--skip-latency`` / ``--skip-cold`` / ``--skip-expiry`` / ``--skip-webhooks`` / ``--skip-imports`` (for quick
 runs), ``--import-rows N`` (bulk import section, default 5 000; ``python -m bench.imports`` runs
-100 000), ``--expiry-only`` (just the expiry job), ``--expiry-scale F`` (fraction of issue 3's full scale of 10 000 due
+100 000), ``--expiry-only`` (just the expiry job), ``--expiry-scale F`` (fraction of the full scale of 10 000 due
 lots in tenants of 10 000 and 100 000 members; the default fits ``make bench`` in ~5 minutes).
 """
 

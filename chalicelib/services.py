@@ -12,11 +12,13 @@ from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.activities import ActivityService
-from chalicelib.domain.api_keys import ApiKeyService, Authenticator
+from chalicelib.domain.api_keys import ApiKeyService
+from chalicelib.domain.authentication import Authenticator
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import NotFound
+from chalicelib.domain.event_payloads import event_payload
 from chalicelib.domain.events import EventFeed
-from chalicelib.domain.jobs import JobName, JobRunner, expiry_job, maturity_job
+from chalicelib.domain.jobs import JobName, JobRunner, settlement_job
 from chalicelib.domain.ledger import PointsService, RetryPolicy
 from chalicelib.domain.members import MemberService
 from chalicelib.domain.notifications import NotificationJob
@@ -24,10 +26,11 @@ from chalicelib.domain.program import ProgramService
 from chalicelib.domain.referrals import ReferralCompletionJob, ReferralService
 from chalicelib.domain.rewards import RewardService
 from chalicelib.domain.rules import RuleService
+from chalicelib.domain.steps import movement_steps
 from chalicelib.domain.tenants import TenantService
 from chalicelib.domain.tiers import TierReviewJob, TierService
 from chalicelib.persistence.control import ApiKeyRepository, TenantRepository
-from chalicelib.persistence.factory import ConnectionConfig, clear_caches, control_models, tenant_models
+from chalicelib.persistence.factory import ConnectionConfig, ControlModels, clear_caches, control_models, tenant_models
 from chalicelib.persistence.provisioning import InProcessProvisioningQueue, SqsProvisioningQueue, TableProvisioner
 from chalicelib.persistence.referrals import ReferralProgramRepository, ReferralRepository
 from chalicelib.persistence.rewards import RewardRepository
@@ -44,6 +47,8 @@ from chalicelib.persistence.tiers import TierProgramRepository
 from chalicelib.settings import Settings, get_settings, reset_settings
 
 if TYPE_CHECKING:
+    from chalicelib.domain.exports import ExportService
+    from chalicelib.domain.imports import ImportService
     from chalicelib.domain.ports import ProvisioningQueue
     from chalicelib.domain.tenants import TenantContext
 
@@ -72,7 +77,7 @@ class PlatformServices:
         self._sqs: Any = None
 
     @cached_property
-    def _control(self):
+    def _control(self) -> ControlModels:
         return control_models(self.settings.control_table_name, self.connection)
 
     @cached_property
@@ -162,9 +167,14 @@ class PlatformServices:
             clock=clock,
             retry=self.retry_policy,
             rules=rules,
-            tiers=tiers,
-            referrals=referrals,
-            segments_of=members.segments_of,
+            steps=movement_steps(
+                points=lambda: points,
+                counter=ledger.get_counter,
+                rules=rules,
+                tiers=tiers,
+                referrals=referrals,
+                segments_of=members.segments_of,
+            ),
         )
         notify = NotificationJob(
             ledger=ledger,
@@ -179,8 +189,8 @@ class PlatformServices:
             tenant_id,
             JobRunRepository(models),
             {
-                JobName.EXPIRE_POINTS: expiry_job(ledger, points),
-                JobName.MATURE_PENDING: maturity_job(ledger, points),
+                JobName.EXPIRE_POINTS: settlement_job(ledger, points),
+                JobName.MATURE_PENDING: settlement_job(ledger, points),
                 JobName.NOTIFY: notify,
                 JobName.REVIEW_TIERS: TierReviewJob(ledger, tiers),
                 JobName.COMPLETE_REFERRALS: ReferralCompletionJob(referrals, points),
@@ -235,7 +245,6 @@ class PlatformServices:
         """The webhook service of one tenant (endpoints, dispatch of its feed, drains)."""
         from datetime import timedelta
 
-        from chalicelib.api.presenters import event as present_event
         from chalicelib.domain.webhooks import DeliveryPolicy, WebhookService
         from chalicelib.integrations.http import HttpTransport
         from chalicelib.integrations.queues import InProcessDeliveryQueue, SqsDeliveryQueue
@@ -262,7 +271,7 @@ class PlatformServices:
             ),
             queue=queue,
             open_feed=lambda start: EventFeed(EventRepository(models), start=start, clock=clock),
-            render=lambda event: present_event(event).model_dump(mode="json"),
+            render=event_payload,
             policy=DeliveryPolicy(
                 retry_window=timedelta(seconds=settings.webhook_retry_window_seconds),
                 backoff_base=timedelta(seconds=settings.webhook_backoff_base_seconds),
@@ -291,7 +300,6 @@ class PlatformServices:
         """One tenant's publisher of its feed to the bus; None when no bus is configured."""
         if self.event_bus is None:
             return None
-        from chalicelib.api.presenters import event as present_event
         from chalicelib.domain.bus import CHECKPOINT, BusPublisher
         from chalicelib.persistence.checkpoints import FeedCheckpoint
 
@@ -301,7 +309,7 @@ class PlatformServices:
             FeedCheckpoint(models, CHECKPOINT),
             self.event_bus,
             open_feed=lambda start: EventFeed(EventRepository(models), start=start, clock=clock),
-            render=lambda event: present_event(event).model_dump(mode="json"),
+            render=event_payload,
             clock=clock,
         )
 
@@ -416,7 +424,9 @@ def _lapse_job(models: Any, ledger: Any, points: Any, tiers: Any, timezone: str,
 # --- bulk imports and exports --------------------------------------------------------------------
 
 
-def imports(services: PlatformServices, tenant_id: str, *, timezone: str = "UTC", clock: Clock = utc_now) -> Any:
+def imports(
+    services: PlatformServices, tenant_id: str, *, timezone: str = "UTC", clock: Clock = utc_now
+) -> ImportService:
     """One tenant's bulk imports. Deployed, submitting one enqueues its run on the jobs queue;
     locally (no queue) the ``resume-imports`` schedule runs it in-process."""
     from chalicelib.domain.imports import ImportService
@@ -438,7 +448,9 @@ def imports(services: PlatformServices, tenant_id: str, *, timezone: str = "UTC"
     )
 
 
-def exports(services: PlatformServices, tenant_id: str, *, timezone: str = "UTC", clock: Clock = utc_now) -> Any:
+def exports(
+    services: PlatformServices, tenant_id: str, *, timezone: str = "UTC", clock: Clock = utc_now
+) -> ExportService:
     """One tenant's exports: members with balances, ledger entries of a period."""
     from chalicelib.domain.exports import ExportService
     from chalicelib.persistence.exports import ExportRepository

@@ -16,37 +16,15 @@ from chalicelib.api import presenters, schemas
 from chalicelib.api.program import to_order
 from chalicelib.api.routing import ApiRequest, Result, endpoint, read_json
 from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.commerce import Customer, OrderEvent, OrderEventResult, OrderEventType, Outcome
+from chalicelib.domain.commerce import Customer, OrderEvent, OrderEventType
 from chalicelib.domain.errors import TenantNotReady, TenantSuspended, Unauthorized
-from chalicelib.domain.shopify import IssuedIntegration, ShopifyIntegration, tenant_of, to_order_event
+from chalicelib.domain.shopify import tenant_of, to_order_event
 from chalicelib.domain.tenants import TenantStatus
 from chalicelib.observability import annotate, logger
 from chalicelib.services import order_intake, shopify
 
 bp = Blueprint(__name__)
 TAG = "Commerce"
-REPLAYED = {"Idempotent-Replayed": "true"}
-
-
-def _points(result: OrderEventResult) -> int:
-    """The signed change of the member's points the event made (an order already earned: none)."""
-    if result.entry is None or result.record.outcome is Outcome.ALREADY_EARNED:
-        return 0
-    return result.entry.points
-
-
-def _event_out(result: OrderEventResult) -> schemas.OrderEventOut:
-    record, entry = result.record, result.entry
-    return schemas.OrderEventOut(
-        event_id=record.event_id,
-        order_id=record.order_id,
-        type=str(record.type),  # type: ignore[arg-type]
-        outcome=str(record.outcome),  # type: ignore[arg-type]
-        member_id=record.member_id,
-        points=_points(result),
-        transaction=presenters.transaction(entry) if entry else None,
-        replayed=result.replayed,
-    )
 
 
 @endpoint(
@@ -101,26 +79,10 @@ def take_order_event(request: ApiRequest) -> Result:
         "order event",
         extra={"order_event": event.event_id, "outcome": str(result.record.outcome), "replayed": result.replayed},
     )
-    return Result(model=_event_out(result), headers=REPLAYED if result.replayed else {})
+    return Result.replayable(presenters.order_event(result), replayed=result.replayed)
 
 
 # --- Shopify ----------------------------------------------------------------------------------------
-
-
-def _integration_fields(value: ShopifyIntegration) -> dict[str, object]:
-    return {
-        "id": value.integration_id,
-        "webhook_path": f"/v1/integrations/shopify/{value.integration_id}/webhooks",
-        "description": value.description,
-        "auto_enrol": value.auto_enrol,
-        "secrets": [schemas.WebhookSecretOut(created_at=s.created_at, expires_at=s.expires_at) for s in value.secrets],
-        "created_at": value.created_at,
-        "updated_at": value.updated_at,
-    }
-
-
-def _issued(value: IssuedIntegration) -> schemas.CreatedShopifyIntegration:
-    return schemas.CreatedShopifyIntegration(**_integration_fields(value.integration), secret=value.secret)
 
 
 @endpoint(
@@ -138,7 +100,9 @@ def _issued(value: IssuedIntegration) -> schemas.CreatedShopifyIntegration:
 def create_shopify_integration(request: ApiRequest) -> schemas.CreatedShopifyIntegration:
     body: schemas.CreateShopifyIntegrationRequest = request.body
     service = shopify(request.services, request.tenant.tenant_id)
-    return _issued(service.create(description=body.description, auto_enrol=body.auto_enrol, secret=body.secret))
+    return presenters.issued_shopify_integration(
+        service.create(description=body.description, auto_enrol=body.auto_enrol, secret=body.secret)
+    )
 
 
 @endpoint(
@@ -153,7 +117,7 @@ def create_shopify_integration(request: ApiRequest) -> schemas.CreatedShopifyInt
 )
 def get_shopify_integration(request: ApiRequest, integration_id: str) -> schemas.ShopifyIntegrationOut:
     found = shopify(request.services, request.tenant.tenant_id).get(integration_id)
-    return schemas.ShopifyIntegrationOut(**_integration_fields(found))
+    return presenters.shopify_integration(found)
 
 
 @endpoint(
@@ -169,7 +133,9 @@ def get_shopify_integration(request: ApiRequest, integration_id: str) -> schemas
 )
 def rotate_shopify_secret(request: ApiRequest, integration_id: str) -> schemas.CreatedShopifyIntegration:
     body: schemas.RotateShopifySecretRequest = request.body
-    return _issued(shopify(request.services, request.tenant.tenant_id).rotate_secret(integration_id, body.secret))
+    return presenters.issued_shopify_integration(
+        shopify(request.services, request.tenant.tenant_id).rotate_secret(integration_id, body.secret)
+    )
 
 
 @endpoint(
@@ -205,28 +171,7 @@ def receive_shopify_webhook(request: ApiRequest, integration_id: str) -> Result:
     event = to_order_event(integration, topic, payload, tenant_currency=tenant.currency, timezone=tenant.timezone)
     if event is None:
         logger.info("shopify topic ignored", extra={"topic": topic[:64]})
-        return Result(
-            model=schemas.ShopifyWebhookOut(
-                topic=topic[:64],
-                outcome="ignored",
-                order_id=None,
-                member_id=None,
-                points=0,
-                transaction_id=None,
-                replayed=False,
-            )
-        )
+        return Result(model=presenters.shopify_webhook(topic[:64], None))
     result = order_intake(services, tenant.tenant_id, timezone=tenant.timezone).handle(event)
     logger.info("shopify order event", extra={"topic": topic, "outcome": str(result.record.outcome)})
-    return Result(
-        model=schemas.ShopifyWebhookOut(
-            topic=topic,
-            outcome=str(result.record.outcome),  # type: ignore[arg-type]
-            order_id=result.record.order_id,
-            member_id=result.record.member_id,
-            points=_points(result),
-            transaction_id=result.entry.transaction_id if result.entry else None,
-            replayed=result.replayed,
-        ),
-        headers=REPLAYED if result.replayed else {},
-    )
+    return Result.replayable(presenters.shopify_webhook(topic, result), replayed=result.replayed)

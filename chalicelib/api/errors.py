@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Response
 from pydantic import ValidationError
 
-from chalicelib.domain import errors
+from chalicelib.domain import dating, errors
 
 #: Most specific classes first; the first match wins.
 STATUS_BY_ERROR: tuple[tuple[type[errors.LoyaltyError], int], ...] = (
@@ -52,7 +52,7 @@ def error_response(error: errors.LoyaltyError, *, idempotency_key: bool = False)
     message = error.message
     if isinstance(error, errors.RetryLater):
         message = f"{message}; {retry_advice(idempotency_key=idempotency_key)}"
-    headers = dict(JSON_HEADERS)
+    headers: dict[str, str | list[str]] = dict(JSON_HEADERS)
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="loyalty"'
     if status == 503:
@@ -71,9 +71,18 @@ def internal_error_response() -> Response:
 
 
 def invalid_request_from(validation: ValidationError, *, location: str) -> errors.InvalidRequest:
-    """pydantic's errors as `details.fields`: one entry per offending field, never the input value."""
+    """pydantic's errors as `details.fields`: one entry per offending field, never the input value.
+    A date outside its window (chalicelib.domain.dating) also names the window's `min` and
+    `max`, in its field and in `details`, as the domain's own refusal does."""
     fields = []
-    for problem in validation.errors(include_url=False, include_input=False, include_context=False):
+    window: dict[str, Any] = {}
+    for problem in validation.errors(include_url=False, include_input=False):
         path = ".".join(str(part) for part in problem["loc"])
-        fields.append({"path": path or location, "message": problem["msg"], "type": problem["type"]})
-    return errors.InvalidRequest(f"the request {location} is invalid", details={"location": location, "fields": fields})
+        field = {"path": path or location, "message": problem["msg"], "type": problem["type"]}
+        if problem["type"] == dating.OUT_OF_RANGE:
+            window = {name: problem.get("ctx", {})[name] for name in ("min", "max")}
+            field.update(window)
+        fields.append(field)
+    return errors.InvalidRequest(
+        f"the request {location} is invalid", details={"location": location, "fields": fields, **window}
+    )

@@ -12,6 +12,8 @@ written as they are (``-5``). The import reads escaped cells back (``csv_cells``
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from chalicelib.api import presenters, schemas
@@ -19,13 +21,16 @@ from chalicelib.api.routing import CSV_MEDIA, ApiRequest, TextResult, endpoint
 from chalicelib.domain.api_keys import Scope
 from chalicelib.services import exports
 
+if TYPE_CHECKING:
+    from chalicelib.domain.exports import ExportService
+
 bp = Blueprint(__name__)
 TAG = "Imports and exports"
 NEXT_CURSOR = "Next-Cursor"
 _NEXT = ((NEXT_CURSOR, "Present while more pages follow: send it back as `cursor` for the next page."),)
 
 
-def _service(request: ApiRequest):
+def _service(request: ApiRequest) -> ExportService:
     tenant = request.tenant.tenant
     return exports(request.services, tenant.tenant_id, timezone=tenant.timezone)
 

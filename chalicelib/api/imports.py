@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from chalicelib.api import presenters, schemas
@@ -15,13 +17,16 @@ from chalicelib.domain.api_keys import Scope
 from chalicelib.observability import logger
 from chalicelib.services import imports
 
+if TYPE_CHECKING:
+    from chalicelib.domain.imports import ImportService
+
 bp = Blueprint(__name__)
 TAG = "Imports and exports"
 #: Rows not imported shown with the import itself (all of them: the errors route).
 ERRORS_SHOWN = 100
 
 
-def _service(request: ApiRequest):
+def _service(request: ApiRequest) -> ImportService:
     tenant = request.tenant.tenant
     return imports(request.services, tenant.tenant_id, timezone=tenant.timezone)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api import presenters, schemas
-from chalicelib.api.routing import ApiRequest, Result, endpoint
+from chalicelib.api.routing import REPLAYED_HEADER, ApiRequest, Result, endpoint
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.members import MemberChanges, NewMember
 
@@ -25,7 +25,7 @@ TAG = "Members"
     body=schemas.CreateMemberRequest,
     response=schemas.MemberOut,
     optional_idempotency_key=True,
-    response_headers=(("Idempotent-Replayed", "`true` when this answer replays an earlier request's (same key)."),),
+    response_headers=((REPLAYED_HEADER, "`true` when this answer replays an earlier request's (same key)."),),
 )
 def create_member(request: ApiRequest) -> Result:
     body: schemas.CreateMemberRequest = request.body
@@ -42,8 +42,7 @@ def create_member(request: ApiRequest) -> Result:
         ),
         request.idempotency_key,
     )
-    headers = {"Idempotent-Replayed": "true"} if enrolment.replayed else {}
-    return Result(model=presenters.member(enrolment.member), headers=headers)
+    return Result.replayable(presenters.member(enrolment.member), replayed=enrolment.replayed)
 
 
 @endpoint(

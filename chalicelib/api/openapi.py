@@ -6,7 +6,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from chalicelib.api.routing import IDEMPOTENCY_HEADER, MAX_PATH_PARAM_LENGTH, OPERATIONS, Operation, body_required
 from chalicelib.api.schemas import ErrorResponse
@@ -78,7 +79,7 @@ _INTAKE_OPERATIONS = {"take_order_event", "receive_shopify_webhook"}
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    models: list[tuple[type, str]] = [(ErrorResponse, "serialization")]
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorResponse, "serialization")]
     for op in OPERATIONS:
         if op.body is not None:
             models.append((op.body, "validation"))

@@ -21,22 +21,12 @@ from chalicelib.api.schemas import Out
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.errors import Forbidden
 from chalicelib.domain.ledger import LedgerEntry, MovementResult, describe
-from chalicelib.domain.partners import MemberRef, Partner, PartnerMovement
+from chalicelib.domain.partners import MemberRef, PartnerMovement
 from chalicelib.observability import logger
 from chalicelib.services import partners
 
 bp = Blueprint(__name__)
 TAG = "Partners"
-
-
-def _partner_out(value: Partner) -> schemas.PartnerOut:
-    return schemas.PartnerOut(
-        partner_id=value.partner_id,
-        name=value.name,
-        earn_rate=format(value.earn_rate.normalize(), "f"),
-        redeem_rate=format(value.redeem_rate.normalize(), "f"),
-        created_at=value.created_at,
-    )
 
 
 @endpoint(
@@ -59,7 +49,7 @@ def create_partner(request: ApiRequest) -> schemas.PartnerOut:
         earn_rate=Decimal(body.earn_rate),
         redeem_rate=Decimal(body.redeem_rate),
     )
-    return _partner_out(created)
+    return presenters.partner(created)
 
 
 @endpoint(
@@ -73,7 +63,7 @@ def create_partner(request: ApiRequest) -> schemas.PartnerOut:
     response=schemas.PartnerList,
 )
 def list_partners(request: ApiRequest) -> schemas.PartnerList:
-    return schemas.PartnerList(data=[_partner_out(p) for p in partners(request.services, request.tenant).list()])
+    return schemas.PartnerList(data=[presenters.partner(p) for p in partners(request.services, request.tenant).list()])
 
 
 @endpoint(
@@ -87,7 +77,7 @@ def list_partners(request: ApiRequest) -> schemas.PartnerList:
     response=schemas.PartnerOut,
 )
 def get_partner(request: ApiRequest, partner_id: str) -> schemas.PartnerOut:
-    return _partner_out(partners(request.services, request.tenant).get(partner_id))
+    return presenters.partner(partners(request.services, request.tenant).get(partner_id))
 
 
 @endpoint(
@@ -113,30 +103,7 @@ def get_partner_settlement(request: ApiRequest, partner_id: str) -> schemas.Sett
     to_date = query.to or datetime.now(UTC).date()
     from_date = query.from_ or to_date.replace(day=1)
     found = partners(request.services, request.tenant).settlement(partner_id, from_date, to_date)
-    return schemas.SettlementOut(
-        partner_id=found.partner.partner_id,
-        currency=request.tenant.tenant.currency,
-        from_date=found.from_date,
-        to_date=found.to_date,
-        earn_rate=format(found.partner.earn_rate.normalize(), "f"),
-        redeem_rate=format(found.partner.redeem_rate.normalize(), "f"),
-        issued_points=found.issued_points,
-        redeemed_points=found.redeemed_points,
-        issued_value=format(found.issued_value, "f"),
-        redeemed_value=format(found.redeemed_value, "f"),
-        reversed_points=found.reversed_points,
-        reversed_value=format(found.reversed_value, "f"),
-        net_issued_points=found.net_issued_points,
-        days=[
-            schemas.SettlementDay(
-                day=d.day,
-                issued_points=d.issued_points,
-                redeemed_points=d.redeemed_points,
-                reversed_points=d.reversed_points,
-            )
-            for d in found.days
-        ],
-    )
+    return presenters.settlement(found, request.tenant.tenant.currency)
 
 
 def _movement(request: ApiRequest) -> PartnerMovement:
@@ -162,8 +129,7 @@ def _answer(result: MovementResult, present: Callable[[LedgerEntry], Out] = pres
     logger.info(
         "partner idempotent replay" if result.replayed else "partner points moved", extra=describe(result.entry)
     )
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-    return Result(model=present(result.entry), headers=headers)
+    return Result.replayable(present(result.entry), replayed=result.replayed)
 
 
 @endpoint(

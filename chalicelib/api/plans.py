@@ -91,8 +91,7 @@ def record_subscription(request: ApiRequest, member_id: str) -> Result:
             "replayed": recording.replayed,
         },
     )
-    headers = {"Idempotent-Replayed": "true"} if recording.replayed else {}
-    return Result(model=presenters.recording(recording), headers=headers)
+    return Result.replayable(presenters.recording(recording), replayed=recording.replayed)
 
 
 @endpoint(

@@ -46,9 +46,8 @@ def _move(request: ApiRequest, member_id: str, movement: MovementType) -> Result
     else:
         logger.info("points moved", extra=describe(result.entry))
         metrics.add_metric(name=f"Points{movement.value.capitalize()}Count", unit="Count", value=1)
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     present = presenters.reversal if movement is MovementType.REVERSE else presenters.movement
-    return Result(model=present(result.entry), headers=headers)
+    return Result.replayable(present(result.entry), replayed=result.replayed)
 
 
 @endpoint(
@@ -182,5 +181,4 @@ def record_activity(request: ApiRequest, member_id: str) -> Result:
         timezone=request.tenant.tenant.timezone,
     )
     result = request.services.for_tenant(request.tenant).activities.record(activity)
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-    return Result(model=presenters.movement(result.entry), headers=headers)
+    return Result.replayable(presenters.movement(result.entry), replayed=result.replayed)

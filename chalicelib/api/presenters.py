@@ -5,25 +5,32 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from chalicelib.api import schemas
 from chalicelib.domain.api_keys import ApiKey, IssuedApiKey
 from chalicelib.domain.clock import isoformat
+from chalicelib.domain.commerce import OrderEventResult, Outcome
 from chalicelib.domain.csv_cells import escape_cell
+from chalicelib.domain.event_payloads import event_data
 from chalicelib.domain.events import Event
 from chalicelib.domain.exports import MemberRow
-from chalicelib.domain.imports import ImportJob, RowIssue
+from chalicelib.domain.imports import ImportJob, RowIssue, RowOutcome
 from chalicelib.domain.jobs import JobRun
 from chalicelib.domain.ledger import BalanceView, EarnPreview, LedgerEntry
 from chalicelib.domain.members import Member
+from chalicelib.domain.partners import Partner, PartnerSettlement
 from chalicelib.domain.program import Program
+from chalicelib.domain.referrals import Referral, ReferralProgram
 from chalicelib.domain.rewards import Coupon, Eligibility, Redemption, Reward, RewardStats
 from chalicelib.domain.rules import WEEKDAYS, Earning, EarningRule, Share
+from chalicelib.domain.shopify import IssuedIntegration, ShopifyIntegration
 from chalicelib.domain.tenants import Tenant
 from chalicelib.domain.tiers import Metric, TierProgram, TierStatus
+from chalicelib.domain.webhooks import Delivery, IssuedWebhook, SigningSecret, Webhook, WebhookStatus
 
 if TYPE_CHECKING:
     from chalicelib.domain.plans import PlanCatalog, Recording, Subscription
@@ -148,7 +155,7 @@ def transaction(entry: LedgerEntry) -> schemas.TransactionOut:
 
 def shares(breakdown: tuple[Share, ...]) -> list[schemas.ShareOut]:
     return [
-        schemas.ShareOut(source=share.source, name=share.name, points=share.points, rule_id=share.rule_id)  # type: ignore[arg-type]
+        schemas.ShareOut(source=share.source, name=share.name, points=share.points, rule_id=share.rule_id)
         for share in breakdown
     ]
 
@@ -162,7 +169,9 @@ def earning(value: Earning | EarnPreview) -> schemas.PreviewOut:
 
 
 def rule(value: EarningRule, now: datetime) -> schemas.RuleOut:
-    status = "ended" if value.ends_at and value.ends_at <= now else "scheduled" if not value.in_force(now) else "active"
+    status: Literal["ended", "scheduled", "active"] = (
+        "ended" if value.ends_at and value.ends_at <= now else "scheduled" if not value.in_force(now) else "active"
+    )
     return schemas.RuleOut(
         id=value.rule_id,
         name=value.name,
@@ -181,7 +190,7 @@ def rule(value: EarningRule, now: datetime) -> schemas.RuleOut:
         limit=value.limit,
         per=value.per,
         created_at=value.created_at,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         tiers=sorted(value.tiers),
         cap=value.cap,
         segments=sorted(value.segments),
@@ -209,7 +218,9 @@ def job_run(run: JobRun) -> schemas.JobRunOut:
 def reversal(entry: LedgerEntry) -> schemas.ReversalOut:
     requested = entry.requested or 0
     taken = -entry.points
-    outcome = "stopped_at_zero" if taken < requested else "clawed_back" if entry.balance_after.available < 0 else "full"
+    outcome: Literal["stopped_at_zero", "clawed_back", "full"] = (
+        "stopped_at_zero" if taken < requested else "clawed_back" if entry.balance_after.available < 0 else "full"
+    )
     return schemas.ReversalOut(
         transaction=transaction(entry),
         balance=balance(entry.view_after),
@@ -224,23 +235,17 @@ def reversal(entry: LedgerEntry) -> schemas.ReversalOut:
 
 
 def event(value: Event) -> schemas.EventOut:
-    if value.entry is not None:
-        data = transaction(value.entry).model_dump(mode="json")
-    elif value.notice is not None:
-        data = dict(value.notice.data)
-    else:
-        assert value.member is not None
-        data = {
-            "member_id": value.member.member_id,
-            "external_id": value.member.external_id,
-            "created_at": isoformat(value.member.created_at),
-        }
     return schemas.EventOut(
-        id=value.event_id, type=value.type, member_id=value.member_id, created_at=value.created_at, data=data
+        id=value.event_id,
+        type=value.type,
+        member_id=value.member_id,
+        created_at=value.created_at,
+        data=event_data(value),
     )
 
 
 def reward(value: Reward, stats: RewardStats, now: datetime) -> schemas.RewardOut:
+    status: Literal["archived", "ended", "active", "scheduled"]
     if value.archived:
         status = "archived"
     elif value.ends_at and value.ends_at <= now:
@@ -265,7 +270,7 @@ def reward(value: Reward, stats: RewardStats, now: datetime) -> schemas.RewardOu
         tiers=sorted(value.tiers),
         valid_days=value.valid_days,
         codes=value.codes,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         issued=stats.issued,
         remaining_stock=stats.remaining,
         cause_total_points=stats.cause_total,
@@ -317,14 +322,15 @@ def _figure(value: Decimal, metric: Metric) -> int | str:
 
 
 def tier_program(value: TierProgram, in_force: TierProgram | None, now: datetime) -> schemas.TierProgramOut:
+    status: Literal["scheduled", "active", "superseded"]
     if value.effective_from > now:
         status = "scheduled"
     else:
         status = "active" if in_force is not None and in_force.version_id == value.version_id else "superseded"
     return schemas.TierProgramOut(
         id=value.version_id,
-        metric=value.metric,  # type: ignore[arg-type]
-        window=schemas.TierWindowOut(kind=value.window, months=value.months),  # type: ignore[arg-type]
+        metric=value.metric.value,
+        window=schemas.TierWindowOut(kind=value.window.value, months=value.months),
         grace_periods=value.grace_periods,
         tiers=[
             schemas.TierOut(
@@ -337,7 +343,7 @@ def tier_program(value: TierProgram, in_force: TierProgram | None, now: datetime
         ],
         effective_from=value.effective_from,
         created_at=value.created_at,
-        status=status,  # type: ignore[arg-type]
+        status=status,
     )
 
 
@@ -350,12 +356,12 @@ def tier_status(value: TierStatus) -> schemas.TierStatusOut:
         expires_at=value.state.expires_at,
         multiplier=format(tier.multiplier, "f") if tier else None,
         perks=list(tier.perks) if tier else [],
-        metric=metric,  # type: ignore[arg-type]
+        metric=metric.value,
         qualifying=_figure(value.total, metric),
         progress=schemas.TierProgressOut(
             next_tier=following.next_tier,
             remaining=_figure(following.remaining, metric),
-            metric=metric,  # type: ignore[arg-type]
+            metric=metric.value,
         )
         if following
         else None,
@@ -404,7 +410,7 @@ def subscription(value: Subscription, now: datetime) -> schemas.SubscriptionOut:
         id=value.subscription_id,
         member_id=value.member_id,
         plan_id=value.plan_id,
-        status=status,  # type: ignore[arg-type]
+        status=status.value,
         tier=value.tier,
         multiplier=format(value.multiplier, "f"),
         starts_at=value.starts_at,
@@ -435,7 +441,7 @@ def recording(value: Recording) -> schemas.SubscriptionRecordOut:
         else None
     )
     return schemas.SubscriptionRecordOut(
-        outcome=value.outcome,  # type: ignore[arg-type]
+        outcome=value.outcome.value,
         subscription=subscription(value.subscription, value.recorded_at),
         join_bonus=bonus,
     )
@@ -444,11 +450,246 @@ def recording(value: Recording) -> schemas.SubscriptionRecordOut:
 # --- bulk imports and exports ----------------------------------------------------------------------
 
 
+def uploaded_codes(reward_id: str, added: int) -> schemas.UploadCodesOut:
+    return schemas.UploadCodesOut(reward_id=reward_id, added=added)
+
+
+def _rate(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def partner(value: Partner) -> schemas.PartnerOut:
+    return schemas.PartnerOut(
+        partner_id=value.partner_id,
+        name=value.name,
+        earn_rate=_rate(value.earn_rate),
+        redeem_rate=_rate(value.redeem_rate),
+        created_at=value.created_at,
+    )
+
+
+def settlement(value: PartnerSettlement, currency: str) -> schemas.SettlementOut:
+    return schemas.SettlementOut(
+        partner_id=value.partner.partner_id,
+        currency=currency,
+        from_date=value.from_date,
+        to_date=value.to_date,
+        earn_rate=_rate(value.partner.earn_rate),
+        redeem_rate=_rate(value.partner.redeem_rate),
+        issued_points=value.issued_points,
+        redeemed_points=value.redeemed_points,
+        issued_value=format(value.issued_value, "f"),
+        redeemed_value=format(value.redeemed_value, "f"),
+        reversed_points=value.reversed_points,
+        reversed_value=format(value.reversed_value, "f"),
+        net_issued_points=value.net_issued_points,
+        days=[
+            schemas.SettlementDay(
+                day=d.day,
+                issued_points=d.issued_points,
+                redeemed_points=d.redeemed_points,
+                reversed_points=d.reversed_points,
+            )
+            for d in value.days
+        ],
+    )
+
+
+def referral_program(
+    value: ReferralProgram, in_force: ReferralProgram | None, now: datetime
+) -> schemas.ReferralProgramOut:
+    status: Literal["scheduled", "active", "superseded"]
+    if value.effective_from > now:
+        status = "scheduled"
+    else:
+        status = "active" if in_force is not None and in_force.version_id == value.version_id else "superseded"
+    return schemas.ReferralProgramOut(
+        id=value.version_id,
+        enabled=value.enabled,
+        referrer_points=value.referrer_points,
+        referee_points=value.referee_points,
+        min_order_total=format(value.min_order_total, "f") if value.min_order_total is not None else None,
+        cap=schemas.ReferralCapOut(limit=value.cap.limit, per=value.cap.per.value) if value.cap else None,
+        referee_rewarded_when_capped=value.referee_rewarded_when_capped,
+        effective_from=value.effective_from,
+        created_at=value.created_at,
+        status=status,
+    )
+
+
+def referral(value: Referral) -> schemas.ReferralOut:
+    return schemas.ReferralOut(
+        referee_id=value.referee_id,
+        referrer_id=value.referrer_id,
+        status=value.status.value,
+        enrolled_at=value.created_at,
+        qualified_at=value.qualified_at,
+        completed_at=value.completed_at,
+        order_id=value.order_id,
+        referrer_points=value.referrer_points,
+        referee_points=value.referee_points,
+    )
+
+
+def signing_secrets(secrets: Iterable[SigningSecret]) -> list[schemas.WebhookSecretOut]:
+    """A webhook's or a Shopify integration's secrets: when each was made and expires, never the secret."""
+    return [schemas.WebhookSecretOut(created_at=s.created_at, expires_at=s.expires_at) for s in secrets]
+
+
+class _WebhookFields(TypedDict):
+    """What WebhookOut and CreatedWebhook share."""
+
+    id: str
+    url: str
+    events: list[str]
+    description: str | None
+    status: WebhookStatus
+    secrets: list[schemas.WebhookSecretOut]
+    created_at: datetime
+    updated_at: datetime
+    failing_since: datetime | None
+    retry_at: datetime | None
+    disabled_at: datetime | None
+    disabled_reason: str | None
+
+
+def _webhook_fields(value: Webhook) -> _WebhookFields:
+    return {
+        "id": value.webhook_id,
+        "url": value.url,
+        "events": sorted(value.events),
+        "description": value.description,
+        "status": value.status,
+        "secrets": signing_secrets(value.secrets),
+        "created_at": value.created_at,
+        "updated_at": value.updated_at,
+        "failing_since": value.failing_since,
+        "retry_at": value.retry_at,
+        "disabled_at": value.disabled_at,
+        "disabled_reason": value.disabled_reason,
+    }
+
+
+def webhook(value: Webhook) -> schemas.WebhookOut:
+    return schemas.WebhookOut(**_webhook_fields(value))
+
+
+def issued_webhook(value: IssuedWebhook) -> schemas.CreatedWebhook:
+    return schemas.CreatedWebhook(**_webhook_fields(value.webhook), secret=value.secret)
+
+
+def delivery(value: Delivery) -> schemas.DeliveryOut:
+    last = value.last_attempt
+    return schemas.DeliveryOut(
+        id=value.delivery_id,
+        webhook_id=value.webhook_id,
+        event_id=value.event_id,
+        event_type=value.event_type,
+        member_id=value.member_id,
+        status=value.status,
+        attempts=value.attempts,
+        response_code=last.status_code if last else None,
+        latency_ms=last.latency_ms if last else None,
+        next_attempt_at=value.next_attempt_at,
+        created_at=value.created_at,
+        updated_at=value.updated_at,
+        succeeded_at=value.succeeded_at,
+        history=[
+            schemas.DeliveryAttemptOut(at=a.at, status_code=a.status_code, latency_ms=a.latency_ms, error=a.error)
+            for a in value.history
+        ],
+    )
+
+
+def _order_event_points(result: OrderEventResult) -> int:
+    """The signed change of the member's points the event made (an order already earned: none)."""
+    if result.entry is None or result.record.outcome is Outcome.ALREADY_EARNED:
+        return 0
+    return result.entry.points
+
+
+def order_event(result: OrderEventResult) -> schemas.OrderEventOut:
+    record, entry = result.record, result.entry
+    return schemas.OrderEventOut(
+        event_id=record.event_id,
+        order_id=record.order_id,
+        type=record.type.value,
+        outcome=record.outcome.value,
+        member_id=record.member_id,
+        points=_order_event_points(result),
+        transaction=transaction(entry) if entry else None,
+        replayed=result.replayed,
+    )
+
+
+def shopify_webhook(topic: str, result: OrderEventResult | None) -> schemas.ShopifyWebhookOut:
+    """The answer to a Shopify webhook: what its order event did, or ``ignored`` (no result:
+    a topic that is not an order event)."""
+    if result is None:
+        return schemas.ShopifyWebhookOut(
+            topic=topic,
+            outcome="ignored",
+            order_id=None,
+            member_id=None,
+            points=0,
+            transaction_id=None,
+            replayed=False,
+        )
+    return schemas.ShopifyWebhookOut(
+        topic=topic,
+        outcome=result.record.outcome.value,
+        order_id=result.record.order_id,
+        member_id=result.record.member_id,
+        points=_order_event_points(result),
+        transaction_id=result.entry.transaction_id if result.entry else None,
+        replayed=result.replayed,
+    )
+
+
+class _IntegrationFields(TypedDict):
+    """What ShopifyIntegrationOut and CreatedShopifyIntegration share."""
+
+    id: str
+    webhook_path: str
+    description: str | None
+    auto_enrol: bool
+    secrets: list[schemas.WebhookSecretOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+def _shopify_integration_fields(value: ShopifyIntegration) -> _IntegrationFields:
+    return {
+        "id": value.integration_id,
+        "webhook_path": f"/v1/integrations/shopify/{value.integration_id}/webhooks",
+        "description": value.description,
+        "auto_enrol": value.auto_enrol,
+        "secrets": signing_secrets(value.secrets),
+        "created_at": value.created_at,
+        "updated_at": value.updated_at,
+    }
+
+
+def shopify_integration(value: ShopifyIntegration) -> schemas.ShopifyIntegrationOut:
+    return schemas.ShopifyIntegrationOut(**_shopify_integration_fields(value))
+
+
+def issued_shopify_integration(value: IssuedIntegration) -> schemas.CreatedShopifyIntegration:
+    return schemas.CreatedShopifyIntegration(**_shopify_integration_fields(value.integration), secret=value.secret)
+
+
+#: A row issue is a row not imported: failed or skipped.
+_ISSUE_OUTCOMES: dict[RowOutcome, Literal["failed", "skipped"]] = {
+    RowOutcome.FAILED: "failed",
+    RowOutcome.SKIPPED: "skipped",
+}
+
+
 def import_issue(value: RowIssue) -> schemas.ImportRowIssueOut:
     return schemas.ImportRowIssueOut(
         row=value.row,
         external_id=value.external_id,
-        outcome=str(value.outcome),  # type: ignore[arg-type]
+        outcome=_ISSUE_OUTCOMES[value.outcome],
         code=value.code,
         message=value.message,
         details=value.details,

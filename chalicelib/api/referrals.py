@@ -3,8 +3,6 @@ enrolled before codes existed. (Enrolment with a referral code is ``POST /v1/mem
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from chalice import Blueprint
 
 from chalicelib.api import presenters, schemas
@@ -17,9 +15,7 @@ from chalicelib.domain.program import parse_amount
 from chalicelib.domain.referrals import (
     CapPeriod,
     NewReferralProgram,
-    Referral,
     ReferralCap,
-    ReferralProgram,
     ReferralService,
 )
 
@@ -33,45 +29,12 @@ def _referrals(request: ApiRequest) -> ReferralService:
     return service
 
 
-def _program_out(value: ReferralProgram, in_force: ReferralProgram | None, now: datetime) -> schemas.ReferralProgramOut:
-    if value.effective_from > now:
-        status = "scheduled"
-    else:
-        status = "active" if in_force is not None and in_force.version_id == value.version_id else "superseded"
-    return schemas.ReferralProgramOut(
-        id=value.version_id,
-        enabled=value.enabled,
-        referrer_points=value.referrer_points,
-        referee_points=value.referee_points,
-        min_order_total=format(value.min_order_total, "f") if value.min_order_total is not None else None,
-        cap=schemas.ReferralCapOut(limit=value.cap.limit, per=str(value.cap.per)) if value.cap else None,  # type: ignore[arg-type]
-        referee_rewarded_when_capped=value.referee_rewarded_when_capped,
-        effective_from=value.effective_from,
-        created_at=value.created_at,
-        status=status,  # type: ignore[arg-type]
-    )
-
-
 def _exists(members: MemberService, member_id: str) -> bool:
     try:
         members.get(member_id)
     except NotFound:
         return False
     return True
-
-
-def _referral_out(value: Referral) -> schemas.ReferralOut:
-    return schemas.ReferralOut(
-        referee_id=value.referee_id,
-        referrer_id=value.referrer_id,
-        status=str(value.status),  # type: ignore[arg-type]
-        enrolled_at=value.created_at,
-        qualified_at=value.qualified_at,
-        completed_at=value.completed_at,
-        order_id=value.order_id,
-        referrer_points=value.referrer_points,
-        referee_points=value.referee_points,
-    )
 
 
 @endpoint(
@@ -108,7 +71,7 @@ def put_referral_program(request: ApiRequest) -> schemas.ReferralProgramOut:
         )
     )
     now = utc_now()
-    return _program_out(version, referrals.in_force(now), now)
+    return presenters.referral_program(version, referrals.in_force(now), now)
 
 
 @endpoint(
@@ -125,7 +88,9 @@ def list_referral_programs(request: ApiRequest) -> schemas.ReferralProgramList:
     referrals = _referrals(request)
     now = utc_now()
     in_force = referrals.in_force(now)
-    return schemas.ReferralProgramList(data=[_program_out(v, in_force, now) for v in referrals.versions()])
+    return schemas.ReferralProgramList(
+        data=[presenters.referral_program(v, in_force, now) for v in referrals.versions()]
+    )
 
 
 @endpoint(
@@ -147,7 +112,7 @@ def list_member_referrals(request: ApiRequest, member_id: str) -> schemas.Referr
         cursor=request.query.cursor,
         exists=lambda m: _exists(services.members, m),
     )
-    return schemas.ReferralList(data=[_referral_out(r) for r in page.items], next_cursor=page.next_cursor)
+    return schemas.ReferralList(data=[presenters.referral(r) for r in page.items], next_cursor=page.next_cursor)
 
 
 @endpoint(

@@ -24,7 +24,6 @@ from chalicelib.observability import logger, metrics
 
 bp = Blueprint(__name__)
 TAG = "Rewards"
-REPLAYED = {"Idempotent-Replayed": "true"}
 
 
 def _rewards(request: ApiRequest) -> RewardService:
@@ -133,7 +132,7 @@ def upload_reward_codes(request: ApiRequest, reward_id: str) -> schemas.UploadCo
     body: schemas.UploadCodesRequest = request.body
     added = _rewards(request).add_codes(reward_id, list(body.codes))
     logger.info("pool codes added", extra={"reward_id": reward_id, "added": added})
-    return schemas.UploadCodesOut(reward_id=reward_id, added=added)
+    return presenters.uploaded_codes(reward_id, added)
 
 
 @endpoint(
@@ -155,7 +154,7 @@ def redeem_reward(request: ApiRequest, member_id: str, reward_id: str) -> Result
     if not redemption.replayed:
         logger.info("reward redeemed", extra={"reward_id": reward_id, "member_id": member_id})
         metrics.add_metric(name="RewardRedeemedCount", unit="Count", value=1)
-    return Result(model=presenters.redemption(redemption, utc_now()), headers=REPLAYED if redemption.replayed else {})
+    return Result.replayable(presenters.redemption(redemption, utc_now()), replayed=redemption.replayed)
 
 
 @endpoint(
@@ -230,7 +229,7 @@ def use_coupon(request: ApiRequest, code: str) -> Result:
     used = _rewards(request).use(code, request.idempotency_key or "", body.reference)
     if not used.replayed:
         logger.info("coupon used", extra={"reward_id": used.coupon.reward_id})
-    return Result(model=presenters.coupon(used.coupon, utc_now()), headers=REPLAYED if used.replayed else {})
+    return Result.replayable(presenters.coupon(used.coupon, utc_now()), replayed=used.replayed)
 
 
 @endpoint(
@@ -248,7 +247,7 @@ def cancel_coupon(request: ApiRequest, code: str) -> Result:
     cancelled = _rewards(request).cancel(code, request.idempotency_key or "", actor_key_id=request.tenant.key_id)
     if not cancelled.replayed:
         logger.info("coupon cancelled", extra={"reward_id": cancelled.coupon.reward_id})
-    return Result(model=presenters.redemption(cancelled, utc_now()), headers=REPLAYED if cancelled.replayed else {})
+    return Result.replayable(presenters.redemption(cancelled, utc_now()), replayed=cancelled.replayed)
 
 
 @endpoint(

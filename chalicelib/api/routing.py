@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from chalice import Blueprint, Response
+from chalice.app import Request
 from pydantic import BaseModel, RootModel, ValidationError
 
 from chalicelib.api.errors import JSON_HEADERS, error_response, internal_error_response, invalid_request_from
@@ -31,6 +32,8 @@ from chalicelib.services import PlatformServices, platform
 Auth = Literal["none", "operator", "tenant", "signature"]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: Set to ``true`` on an answer that replays an earlier request's (same Idempotency-Key).
+REPLAYED_HEADER = "Idempotent-Replayed"
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 MAX_PATH_PARAM_LENGTH = 64
 _PATH_PARAM = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_PATH_PARAM_LENGTH}}}")
@@ -93,6 +96,11 @@ class Result:
 
     model: BaseModel
     headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def replayable(cls, model: BaseModel, *, replayed: bool) -> Result:
+        """``model``, with ``Idempotent-Replayed: true`` when it replays an earlier request's answer."""
+        return cls(model=model, headers={REPLAYED_HEADER: "true"} if replayed else {})
 
 
 @dataclass(frozen=True)
@@ -182,18 +190,19 @@ def endpoint(
                     logger.append_keys(tenant_id=call.tenant.tenant_id, api_key_id=call.tenant.key_id)
                     annotate(tenant_id=call.tenant.tenant_id)
                     if not (partner_access and call.tenant.partner_id is not None):
-                        require_scope(call.tenant, scope)  # type: ignore[arg-type]
+                        assert scope is not None  # a tenant route names its scope (checked above)
+                        require_scope(call.tenant, scope)
                 _check_path_params(path_params)
                 if auth == "signature":
-                    call.raw_body = _within_limit(request.raw_body or b"", services.settings.max_body_bytes)
+                    call.raw_body = _within_limit(_raw_body(request), services.settings.max_body_bytes)
                 sent_key = call.headers.get(IDEMPOTENCY_HEADER.lower())
                 if idempotency_key or (optional_idempotency_key and sent_key is not None):
                     call.idempotency_key = _idempotency_key(sent_key)
                 limit = services.settings.max_import_body_bytes if large_body else services.settings.max_body_bytes
                 if body is not None and CSV_MEDIA in request_media and _is_csv(call.headers.get("content-type")):
-                    call.raw_body = _within_limit(request.raw_body or b"", limit)
+                    call.raw_body = _within_limit(_raw_body(request), limit)
                 elif body is not None:
-                    call.body = _parse_body(body, request.raw_body, limit)
+                    call.body = _parse_body(body, _raw_body(request), limit)
                 call.query = _parse_query(query, request.query_params)
                 result = handler(call, **path_params)
             except LoyaltyError as error:
@@ -254,6 +263,12 @@ def _idempotency_key(value: str | None) -> str:
         )
     refuse_minted_key(value)
     return value
+
+
+def _raw_body(request: Request) -> bytes:
+    """The request's body as bytes (Chalice decodes a base64 body and encodes a text one)."""
+    raw = request.raw_body
+    return raw.encode() if isinstance(raw, str) else raw or b""
 
 
 def _within_limit(raw: bytes, max_bytes: int) -> bytes:

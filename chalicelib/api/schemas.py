@@ -8,15 +8,16 @@ integer, never a JSON number with a fraction (``DECIMAL_RULE``).
 A rule pydantic cannot write into JSON Schema by itself (no repeats, not zero, exactly one
 of two fields...) is declared next to the check that enforces it, with the JSON Schema that
 says it (``json_schema_extra``), so that the document never accepts a body the API refuses.
-Left out of the document: rules that depend on the moment or on the tenant (dates in the
-future, the currency's decimal places, an IANA time zone, an opaque cursor), and so far the
+Left out of the document: rules that depend on the moment or on the tenant (the window of
+``occurred_at``, said in its description; the currency's decimal places, an IANA time zone,
+an opaque cursor), and so far the
 expiry policy's combinations of fields (which of days, months and period each kind takes).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -34,7 +35,9 @@ from pydantic import (
 )
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
+from chalicelib.domain import dating
 from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.clock import utc_now
 from chalicelib.domain.events import EventType
 from chalicelib.domain.expiry import ExpiryKind, Period
 from chalicelib.domain.jobs import JobName, RunStatus
@@ -160,15 +163,15 @@ class _WholeNumbersToo:
         return str(value)
 
 
-def _decimal(pattern: str, maximum: int, description: str, *, minimum: int = 1, **field: Any) -> Any:
-    """A decimal field: a string matching ``pattern``, or a JSON integer from ``minimum`` (1:
-    positive) to ``maximum`` (every whole number the pattern accepts), see ``DECIMAL_RULE``."""
-    return Annotated[
-        str,
+def _decimal(pattern: str, maximum: int, description: str, *, minimum: int = 1, **field: Any) -> tuple[Any, ...]:
+    """The metadata of a decimal field, ``Annotated[str, *_decimal(...)]``: a string matching
+    ``pattern``, or a JSON integer from ``minimum`` (1: positive) to ``maximum`` (every whole
+    number the pattern accepts), see ``DECIMAL_RULE``."""
+    return (
         StringConstraints(pattern=pattern),
         _WholeNumbersToo(maximum, minimum),
         Field(description=f"{description} {DECIMAL_RULE}".strip(), **field),
-    ]
+    )
 
 
 # --- shared field types ------------------------------------------------------------------
@@ -187,20 +190,26 @@ Metadata = Annotated[
     Field(max_length=20, description="Up to 20 string pairs.", json_schema_extra=_keys_by_property_names),
 ]
 PositivePoints = Annotated[int, Field(ge=1, le=MAX_POINTS_PER_MOVEMENT, description="A whole number of points.")]
-Amount = _decimal(
-    _positive_decimal(12, 3),
-    10**12 - 1,
-    "A positive amount in the tenant's currency, with at most the currency's decimal places (EUR: 2, JPY: 0).",
-    examples=["12.50", 12],
-)
+Amount = Annotated[
+    str,
+    *_decimal(
+        _positive_decimal(12, 3),
+        10**12 - 1,
+        "A positive amount in the tenant's currency, with at most the currency's decimal places (EUR: 2, JPY: 0).",
+        examples=["12.50", 12],
+    ),
+]
 #: A part of an order (a discount, shipping, tax) that may be zero.
-OrderPart = _decimal(
-    r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,3})?$",
-    10**12 - 1,
-    "Zero or more in the tenant's currency, with at most the currency's decimal places.",
-    minimum=0,
-    examples=["5.00", 0],
-)
+OrderPart = Annotated[
+    str,
+    *_decimal(
+        r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,3})?$",
+        10**12 - 1,
+        "Zero or more in the tenant's currency, with at most the currency's decimal places.",
+        minimum=0,
+        examples=["5.00", 0],
+    ),
+]
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 Limit = Annotated[int, Field(ge=1, le=100)]
 #: Member segments, and the segments a campaign is limited to.
@@ -211,9 +220,35 @@ Segments = Annotated[
 ]
 MemberId = Annotated[str, StringConstraints(pattern=r"^mem_[0-9A-HJKMNP-TV-Z]{26}$")]
 
-#: How far in the future a client clock may be for `occurred_at`.
-_CLOCK_SKEW = timedelta(minutes=5)
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _dated(check: Any) -> Any:
+    """A validator applying a rule of chalicelib.domain.dating, its refusal as a field error
+    whose ``min`` and ``max`` the API's error shows (chalicelib.api.errors)."""
+
+    def validate(value: datetime) -> datetime:
+        try:
+            check(value)
+        except dating.OccurredAtOutOfRange as refused:
+            raise PydanticCustomError(dating.OUT_OF_RANGE, refused.window.message, refused.window.details) from None
+        return value
+
+    return AfterValidator(validate)
+
+
+#: When a movement or an activity happened: the dating rule (chalicelib.domain.dating).
+OccurredAt = Annotated[
+    AwareDatetime,
+    _dated(lambda value: dating.check_occurred_at(value, utc_now())),
+    Field(
+        description="When it happened (RFC 3339 with offset); defaults to now. At most "
+        f"{dating.CLOCK_SKEW.seconds // 60} minutes ahead (clock skew) and {dating.MAX_AGE.days} days back; "
+        "allowances and caps count in its period."
+    ),
+]
+#: The moment a preview evaluates the rules at: any, in the future too (it writes nothing).
+PreviewAt = Annotated[AwareDatetime, _dated(dating.check_preview_at)]
 
 
 class StrictRequest(BaseModel):
@@ -386,7 +421,9 @@ class ExpiryPolicyModel(StrictRequest):
         return self
 
 
-PointsRate = _decimal(_positive_decimal(6, 4), 999_999, "Points per one unit of the tenant's currency, greater than 0.")
+PointsRate = Annotated[
+    str, *_decimal(_positive_decimal(6, 4), 999_999, "Points per one unit of the tenant's currency, greater than 0.")
+]
 
 
 class ProgramRequest(StrictRequest):
@@ -434,7 +471,7 @@ class ProgramOut(Out):
 # --- earning rules and orders ---------------------------------------------------------------
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
-Factor = _decimal(r"^([1-9][0-9]?)(\.[0-9]{1,2})?$", 99, 'e.g. "1.5" or 2 (> 1, < 100).')
+Factor = Annotated[str, *_decimal(r"^([1-9][0-9]?)(\.[0-9]{1,2})?$", 99, 'e.g. "1.5" or 2 (> 1, < 100).')]
 
 
 ActivityType = Annotated[
@@ -450,7 +487,7 @@ class ActivityRequest(StrictRequest):
     type: ActivityType
     reference: Reference | None = Field(default=None, description="e.g. the review's id in the brand's system.")
     description: Description | None = None
-    occurred_at: AwareDatetime | None = None
+    occurred_at: OccurredAt | None = None
     metadata: Metadata = Field(default_factory=dict)
 
 
@@ -568,8 +605,10 @@ class OrderModel(StrictRequest):
 
 class PreviewRequest(StrictRequest):
     order: OrderModel
-    occurred_at: AwareDatetime | None = Field(
-        default=None, description="Evaluate the rules in force then; default now."
+    occurred_at: PreviewAt | None = Field(
+        default=None,
+        description="Evaluate the rules in force then (2000 to 2099, in the future too: a preview writes "
+        "nothing); default now.",
     )
     member_id: MemberId | None = Field(
         default=None,
@@ -896,17 +935,8 @@ class MemberListQuery(ListQuery):
 class _Movement(StrictRequest):
     reference: Reference | None = Field(default=None, description="Your reference, e.g. an order id.")
     description: Description | None = None
-    occurred_at: AwareDatetime | None = Field(
-        default=None, description="When it happened (RFC 3339 with offset); defaults to now."
-    )
+    occurred_at: OccurredAt | None = None
     metadata: Metadata = Field(default_factory=dict)
-
-    @field_validator("occurred_at")
-    @classmethod
-    def _plausible_time(cls, value: datetime | None) -> datetime | None:
-        if value is not None and not _EARLIEST <= value <= datetime.now(UTC) + _CLOCK_SKEW:
-            raise ValueError("occurred_at must be after 2000-01-01 and not in the future")
-        return value
 
 
 class EarnRequest(_Movement):
@@ -1206,12 +1236,17 @@ class DeliveryList(Out):
 # --- tiers -------------------------------------------------------------------------------------
 
 TierName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
-TierThreshold = _decimal(
-    _positive_decimal(12, 3),
-    10**12 - 1,
-    "In the metric's unit: points or orders (whole), or an amount of the tenant's currency.",
-)
-TierMultiplier = _decimal(r"^(10|[1-9])(\.[0-9]{1,2})?$", 10, 'Earning multiplier, 1 to 10, e.g. "1.5" or 2.')
+TierThreshold = Annotated[
+    str,
+    *_decimal(
+        _positive_decimal(12, 3),
+        10**12 - 1,
+        "In the metric's unit: points or orders (whole), or an amount of the tenant's currency.",
+    ),
+]
+TierMultiplier = Annotated[
+    str, *_decimal(r"^(10|[1-9])(\.[0-9]{1,2})?$", 10, 'Earning multiplier, 1 to 10, e.g. "1.5" or 2.')
+]
 Perk = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=_NOT_BLANK)]
 
 
@@ -1337,7 +1372,7 @@ class PaidOrderEvent(StrictRequest):
     order: OrderModel
     customer: OrderCustomer
     enrol: bool = Field(default=False, description="Enrol a customer whose external_id matches no member.")
-    occurred_at: AwareDatetime | None = None
+    occurred_at: OccurredAt | None = None
 
 
 class RefundedOrderEvent(StrictRequest):
@@ -1347,14 +1382,14 @@ class RefundedOrderEvent(StrictRequest):
     amount: Amount | None = Field(
         default=None, description="The amount refunded; its share of the order's total is reversed. Omitted: the rest."
     )
-    occurred_at: AwareDatetime | None = None
+    occurred_at: OccurredAt | None = None
 
 
 class CancelledOrderEvent(StrictRequest):
     type: Literal["cancelled"]
     event_id: EventId
     order_id: Reference
-    occurred_at: AwareDatetime | None = None
+    occurred_at: OccurredAt | None = None
 
 
 OrderEvent = Annotated[PaidOrderEvent | RefundedOrderEvent | CancelledOrderEvent, Field(discriminator="type")]
@@ -1429,7 +1464,9 @@ PartnerId = Annotated[
         examples=["coffee-co"],
     ),
 ]
-Rate = _decimal(_positive_decimal(6, 4), 999_999, "Greater than 0, at most 4 decimal places.", examples=["2.5", 2])
+Rate = Annotated[
+    str, *_decimal(_positive_decimal(6, 4), 999_999, "Greater than 0, at most 4 decimal places.", examples=["2.5", 2])
+]
 
 
 class CreatePartnerRequest(StrictRequest):

@@ -4,61 +4,13 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api import schemas
+from chalicelib.api import presenters, schemas
 from chalicelib.api.routing import ApiRequest, endpoint
 from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.webhooks import Delivery, IssuedWebhook, Webhook, WebhookService
+from chalicelib.domain.webhooks import WebhookService
 
 bp = Blueprint(__name__)
 TAG = "Webhooks"
-
-
-def _webhook(value: Webhook) -> schemas.WebhookOut:
-    return schemas.WebhookOut(**_webhook_fields(value))
-
-
-def _webhook_fields(value: Webhook) -> dict[str, object]:
-    return {
-        "id": value.webhook_id,
-        "url": value.url,
-        "events": sorted(value.events),
-        "description": value.description,
-        "status": value.status,
-        "secrets": [schemas.WebhookSecretOut(created_at=s.created_at, expires_at=s.expires_at) for s in value.secrets],
-        "created_at": value.created_at,
-        "updated_at": value.updated_at,
-        "failing_since": value.failing_since,
-        "retry_at": value.retry_at,
-        "disabled_at": value.disabled_at,
-        "disabled_reason": value.disabled_reason,
-    }
-
-
-def _issued(value: IssuedWebhook) -> schemas.CreatedWebhook:
-    return schemas.CreatedWebhook(**_webhook_fields(value.webhook), secret=value.secret)
-
-
-def _delivery(value: Delivery) -> schemas.DeliveryOut:
-    last = value.last_attempt
-    return schemas.DeliveryOut(
-        id=value.delivery_id,
-        webhook_id=value.webhook_id,
-        event_id=value.event_id,
-        event_type=value.event_type,
-        member_id=value.member_id,
-        status=value.status,
-        attempts=value.attempts,
-        response_code=last.status_code if last else None,
-        latency_ms=last.latency_ms if last else None,
-        next_attempt_at=value.next_attempt_at,
-        created_at=value.created_at,
-        updated_at=value.updated_at,
-        succeeded_at=value.succeeded_at,
-        history=[
-            schemas.DeliveryAttemptOut(at=a.at, status_code=a.status_code, latency_ms=a.latency_ms, error=a.error)
-            for a in value.history
-        ],
-    )
 
 
 def _service(request: ApiRequest) -> WebhookService:
@@ -80,7 +32,9 @@ def _service(request: ApiRequest) -> WebhookService:
 )
 def create_webhook(request: ApiRequest) -> schemas.CreatedWebhook:
     body: schemas.CreateWebhookRequest = request.body
-    return _issued(_service(request).create(url=body.url, events=body.events, description=body.description))
+    return presenters.issued_webhook(
+        _service(request).create(url=body.url, events=body.events, description=body.description)
+    )
 
 
 @endpoint(
@@ -94,7 +48,7 @@ def create_webhook(request: ApiRequest) -> schemas.CreatedWebhook:
     response=schemas.WebhookList,
 )
 def list_webhooks(request: ApiRequest) -> schemas.WebhookList:
-    return schemas.WebhookList(data=[_webhook(w) for w in _service(request).list()])
+    return schemas.WebhookList(data=[presenters.webhook(w) for w in _service(request).list()])
 
 
 @endpoint(
@@ -108,7 +62,7 @@ def list_webhooks(request: ApiRequest) -> schemas.WebhookList:
     response=schemas.WebhookOut,
 )
 def get_webhook(request: ApiRequest, webhook_id: str) -> schemas.WebhookOut:
-    return _webhook(_service(request).get(webhook_id))
+    return presenters.webhook(_service(request).get(webhook_id))
 
 
 @endpoint(
@@ -125,7 +79,7 @@ def get_webhook(request: ApiRequest, webhook_id: str) -> schemas.WebhookOut:
 def update_webhook(request: ApiRequest, webhook_id: str) -> schemas.WebhookOut:
     body: schemas.UpdateWebhookRequest = request.body
     sent = body.model_fields_set
-    return _webhook(
+    return presenters.webhook(
         _service(request).update(
             webhook_id,
             url=body.url,
@@ -148,7 +102,7 @@ def update_webhook(request: ApiRequest, webhook_id: str) -> schemas.WebhookOut:
     response=schemas.CreatedWebhook,
 )
 def rotate_webhook_secret(request: ApiRequest, webhook_id: str) -> schemas.CreatedWebhook:
-    return _issued(_service(request).rotate_secret(webhook_id))
+    return presenters.issued_webhook(_service(request).rotate_secret(webhook_id))
 
 
 @endpoint(
@@ -165,7 +119,7 @@ def rotate_webhook_secret(request: ApiRequest, webhook_id: str) -> schemas.Creat
 def list_webhook_deliveries(request: ApiRequest, webhook_id: str) -> schemas.DeliveryList:
     query: schemas.ListQuery = request.query
     page = _service(request).deliveries(webhook_id, limit=query.limit, cursor=query.cursor)
-    return schemas.DeliveryList(data=[_delivery(d) for d in page.items], next_cursor=page.next_cursor)
+    return schemas.DeliveryList(data=[presenters.delivery(d) for d in page.items], next_cursor=page.next_cursor)
 
 
 @endpoint(
@@ -179,7 +133,7 @@ def list_webhook_deliveries(request: ApiRequest, webhook_id: str) -> schemas.Del
     response=schemas.DeliveryOut,
 )
 def get_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id: str) -> schemas.DeliveryOut:
-    return _delivery(_service(request).delivery(webhook_id, delivery_id))
+    return presenters.delivery(_service(request).delivery(webhook_id, delivery_id))
 
 
 @endpoint(
@@ -194,7 +148,7 @@ def get_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id: str)
     response=schemas.DeliveryOut,
 )
 def redeliver_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id: str) -> schemas.DeliveryOut:
-    return _delivery(_service(request).redeliver(webhook_id, delivery_id))
+    return presenters.delivery(_service(request).redeliver(webhook_id, delivery_id))
 
 
 @endpoint(
@@ -208,4 +162,4 @@ def redeliver_webhook_delivery(request: ApiRequest, webhook_id: str, delivery_id
     response=schemas.WebhookOut,
 )
 def delete_webhook(request: ApiRequest, webhook_id: str) -> schemas.WebhookOut:
-    return _webhook(_service(request).delete(webhook_id))
+    return presenters.webhook(_service(request).delete(webhook_id))

@@ -1,5 +1,7 @@
 """Engagement activities (a review, a follow, a signup...) earn points under the activity
-rules in force, each held to its allowance by a counter in the earn's own transaction."""
+rules in force, each held to its allowance by a counter in the earn's own transaction. The
+allowance is the one of the period holding the activity's ``occurred_at``, which the dating
+rule keeps to the last 31 days and at most 5 minutes ahead (chalicelib.domain.dating)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.dating import OccurredAtOutOfRange, check_occurred_at
 from chalicelib.domain.errors import BusinessRuleViolation, IdempotencyKeyReused
 from chalicelib.domain.ledger import MovementRequest, MovementResult, MovementType
 
@@ -37,23 +40,27 @@ class ActivityService:
 
     def record(self, activity: Activity) -> MovementResult:
         self._points.balance(activity.member_id)  # 404 for an unknown member before any rule is read
-        at = activity.occurred_at or self._clock()
+        now = self._clock()
+        at = activity.occurred_at or now
         try:
+            # The allowance counts in the period of ``at``: only a date the dating rule accepts.
+            check_occurred_at(activity.occurred_at, now)
             earning = self._rules.activity(
                 activity.member_id, activity.type, at, activity.timezone, self._points.counter
             )
-        except BusinessRuleViolation:
+            points: int | None = earning.points
+        except (BusinessRuleViolation, OccurredAtOutOfRange):
             # The retry of an activity that used the last allowance is a replay, not a refusal.
             first = self._points.replay(activity.idempotency_key)
             if first is None:
                 raise
-            earning = None
+            earning, points = None, first.uncapped_points
         request = MovementRequest(
             member_id=activity.member_id,
             movement=MovementType.EARN,
             idempotency_key=activity.idempotency_key,
             # A replay asks what the first asked (before any earning cap cut it): same fingerprint.
-            points=earning.points if earning else first.uncapped_points,  # type: ignore[union-attr]
+            points=points,
             reference=activity.reference,
             description=activity.description or f"activity: {activity.type}",
             occurred_at=activity.occurred_at,
@@ -67,9 +74,9 @@ class ActivityService:
         try:
             return self._points.move(request)
         except IdempotencyKeyReused:
-            # A retry of an activity already recorded, which the rules now reward otherwise (the
-            # first attempt used an allowance up, a rule started or ended since): it is the same
-            # request if it asks what the first asked, as a retry the rules refuse is.
+            # The retry of an activity already recorded, which the rules now reward otherwise
+            # (its first attempt used an allowance up, a rule started or ended since): the same
+            # request if it asks what the first asked, as a retry the rules refuse does above.
             first = self._points.replay(activity.idempotency_key)
             if first is None or first.uncapped_points == request.points:
                 raise

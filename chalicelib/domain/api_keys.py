@@ -9,7 +9,6 @@ slow password hash would only add latency to every request).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -18,11 +17,11 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.clock import Clock, utc_now
-from chalicelib.domain.errors import Forbidden, InvalidRequest, NotFound, TenantNotReady, TenantSuspended, Unauthorized
+from chalicelib.domain.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
 from chalicelib.domain.ids import API_KEY_ID_PATTERN, new_api_key_id
 
 if TYPE_CHECKING:
-    from chalicelib.domain.ports import ApiKeyStore, TenantStore
+    from chalicelib.domain.ports import ApiKeyStore
     from chalicelib.domain.tenants import TenantContext
 
 KEY_PREFIX = "lk_"
@@ -104,54 +103,6 @@ def parse_bearer(authorization: str | None) -> str:
 def key_id_of(secret: str) -> str | None:
     match = _KEY_PATTERN.fullmatch(secret)
     return f"key_{match.group(1)}" if match else None
-
-
-class Authenticator:
-    """Resolves the caller of a request: the operator, or a tenant's API key."""
-
-    def __init__(self, api_keys: ApiKeyStore, tenants: TenantStore, operator_key_sha256: str | None) -> None:
-        self._api_keys = api_keys
-        self._tenants = tenants
-        self._operator_key_sha256 = operator_key_sha256
-
-    def authenticate_operator(self, authorization: str | None) -> None:
-        presented = parse_bearer(authorization)
-        expected = self._operator_key_sha256
-        # Compare even when nothing is configured, so that timing says nothing either way.
-        if not hmac.compare_digest(hash_secret(presented), expected or "0" * 64) or expected is None:
-            raise Unauthorized("invalid operator key")
-
-    def authenticate_tenant(self, authorization: str | None) -> TenantContext:
-        from chalicelib.domain.tenants import TenantContext, TenantStatus
-
-        presented = parse_bearer(authorization)
-        key_id = key_id_of(presented)
-        record = self._api_keys.get(key_id) if key_id else None
-        if record is None or not hmac.compare_digest(hash_secret(presented), record.secret_sha256):
-            raise Unauthorized("invalid API key")
-        if not record.active:
-            raise Unauthorized("this API key has been revoked")
-        # The key is read strongly consistently (a revocation is immediate); the tenant
-        # eventually (half the cost on every request; a suspension lands within DynamoDB's
-        # replication delay, typically well under a second).
-        tenant = self._tenants.get(record.tenant_id, consistent=False)
-        if tenant is None:
-            raise Unauthorized("invalid API key")
-        if tenant.status == TenantStatus.PROVISIONING:
-            # Its table may not exist yet: nothing is read or written for it until it does.
-            raise TenantNotReady(
-                f"tenant {tenant.tenant_id!r} is still being provisioned; retry in a few seconds",
-                details={"tenant_id": tenant.tenant_id, "status": str(tenant.status)},
-            )
-        if tenant.status != TenantStatus.ACTIVE:
-            raise TenantSuspended(f"tenant {tenant.tenant_id!r} is suspended")
-        return TenantContext(
-            tenant=tenant,
-            key_id=record.key_id,
-            key_name=record.name,
-            scopes=record.scopes,
-            partner_id=record.partner_id,
-        )
 
 
 def require_scope(context: TenantContext, required: Scope) -> None:

@@ -20,14 +20,13 @@ cancellation reverses what is left. Refunds and cancellations need the paid even
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
+from chalicelib.domain import fingerprints
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import Conflict, IdempotencyKeyReused, MemberExists, NotFound
 from chalicelib.domain.ledger import LedgerEntry, MovementRequest, MovementType
@@ -108,7 +107,7 @@ class OrderEvent:
             "refund_amount": None if self.refund_amount is None else str(self.refund_amount),
             "customer": [self.customer.member_id, list(self.customer.external_ids), self.customer.email],
         }
-        return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+        return fingerprints.fingerprint(canonical, separators=fingerprints.JSON_DEFAULT)
 
     def ledger_key(self, suffix: str) -> str:
         return f"{INTAKE_KEY_PREFIX}{self.source}:{self.order_id}:{suffix}"
@@ -169,6 +168,7 @@ class OrderIntakeService:
         existing = self._store.get(event.source, event.order_id, event.event_id)
         if existing is not None:
             return self._replay(existing, fingerprint)
+        entry: LedgerEntry | None
         if event.type is OrderEventType.PAID:
             record, entry = self._paid(event, fingerprint)
         else:

@@ -196,7 +196,9 @@ class LotBook:
         then their available points, then other available points (FIFO by expiry, then the
         never-expiring ones). Returns (changes, from pending, from available lots or points);
         the two may sum to less than ``points`` when the member holds less."""
-        need, changed, deleted = points, {}, []
+        need = points
+        changed: dict[str, Lot] = {}
+        deleted: list[Lot] = []
 
         def take(lot: Lot) -> int:
             nonlocal need

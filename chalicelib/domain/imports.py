@@ -29,6 +29,7 @@ row imports as it was.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import csv
 import io
@@ -42,6 +43,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chalicelib.domain.backoff import backoff_seconds
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.csv_cells import unescape_cell
 from chalicelib.domain.errors import InvalidRequest, NotFound, RetryLater, TransientStoreError
@@ -246,7 +248,7 @@ class ImportStore(Protocol):
     def list(self, *, limit: int, cursor: str | None) -> Page[ImportJob]:
         """Newest first."""
 
-    def open_imports(self) -> list[str]:
+    def open_imports(self) -> builtins.list[str]:
         """Ids of imports neither completed nor failed, through a sparse index."""
 
     def claim(self, import_id: str, *, owner: str, now: datetime, until: datetime) -> ImportJob | None:
@@ -516,7 +518,7 @@ class ImportService:
         self.get(import_id)
         return self._store.issues(import_id, limit=limit, cursor=cursor)
 
-    def open_imports(self) -> list[str]:
+    def open_imports(self) -> builtins.list[str]:
         return self._store.open_imports()
 
     # --- the job unit --------------------------------------------------------------------------
@@ -661,7 +663,7 @@ class ImportService:
         entry = replace(opening.entry, balance_after=balance) if opening.entry is not None else None
         return Landing(row, member, balance, entry, opening.lots, tier)
 
-    def _land_batch(self, job: ImportJob, batch: list[Landing]) -> dict[int, _Landed]:
+    def _land_batch(self, job: ImportJob, batch: builtins.list[Landing]) -> dict[int, _Landed]:
         """Write the rows (one transaction; rows whose external id is taken are left out and the
         rest written), retrying storage that is busy."""
         for attempt in range(1, self._max_transient_failures + 1):
@@ -671,7 +673,7 @@ class ImportService:
             except TransientStoreError:
                 if attempt == self._max_transient_failures:
                     raise RetryLater("storage is busy; the import resumes from its checkpoint") from None
-                self._sleep(min(0.2, 0.01 * 2**attempt))
+                self._sleep(backoff_seconds(attempt, base=0.01, cap=0.2, jitter="none"))
         results: dict[int, _Landed] = {}
         for landing in batch:
             found = taken.get(landing.row)

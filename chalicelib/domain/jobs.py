@@ -1,8 +1,9 @@
 """Scheduled jobs, one unit of work per tenant: what they do and the record of each run.
 
-A unit is resumable by construction: the expiry job works from the index of due lots, and a
-lot leaves that index in the same transaction that records its expiry, so a rerun after a
-crash (or an overlapping run) continues where the first stopped and expires nothing twice.
+A unit is resumable by construction: the settlement jobs work from the index of due lots, and
+a lot leaves (or moves in) that index in the same transaction that records its maturity or
+expiry, so a rerun after a crash (or an overlapping run) continues where the first stopped
+and settles nothing twice.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from chalicelib.domain.ids import new_job_run_id
 from chalicelib.domain.ledger import MovementType
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from chalicelib.domain.ledger import PointsService
     from chalicelib.domain.ports import JobRunStore, LedgerStore, Page
 
@@ -57,23 +60,35 @@ class JobRun:
 
 
 class SettlementJob:
-    """Records what is due by ``as_of`` for every member with a due lot; cost follows the
-    due lots only. ``maturity`` picks the index: lots due to mature, or due to expire.
-    Each member is settled whole (maturities, then expiries), so the two jobs never undo
-    or repeat each other's work."""
+    """Records everything due by ``as_of`` for every member with something due: maturities,
+    then expiries and inactivity lapses, in time order (``ledger.settle``). Members are found
+    through the index of due lots, never a scan, so cost follows what is due.
 
-    def __init__(self, ledger: LedgerStore, points: PointsService, *, maturity: bool) -> None:
+    Both ``expire-points`` and ``mature-pending`` run it, reading both halves of that index:
+    lots by maturity (pending lots) and lots by expiry (with balances by inactivity deadline).
+    A lot has one index slot, its next due moment, so a pending lot past both its maturity and
+    its expiry is found by its maturity only: a job reading the expiry half alone would leave
+    it pending. Reading both, each job settles everything due as of its ``as_of``, so the end
+    state does not depend on which runs first, and neither repeats the other's work (each
+    entry's key, ``mature:<lot>``, ``expire:<lot>``, is written once).
+
+    The counts are what this run committed (``PointsService.settle_due``)."""
+
+    def __init__(self, ledger: LedgerStore, points: PointsService) -> None:
         self._ledger = ledger
         self._points = points
-        self._maturity = maturity
+
+    def _due_members(self, as_of: datetime) -> Iterator[str]:
+        done: set[str] = set()
+        for maturity in (True, False):
+            for member_id, _lot_id in self._ledger.due_lots(as_of, maturity=maturity):
+                if member_id not in done:
+                    done.add(member_id)
+                    yield member_id
 
     def run(self, as_of: datetime) -> dict[str, int]:
         members = matured = expired = lapsed = points_expired = points_matured = 0
-        done: set[str] = set()
-        for member_id, _lot_id in self._ledger.due_lots(as_of, maturity=self._maturity):
-            if member_id in done:
-                continue
-            done.add(member_id)
+        for member_id in self._due_members(as_of):
             entries = self._points.settle_due(member_id, as_of)
             if entries:
                 members += 1
@@ -87,24 +102,19 @@ class SettlementJob:
                 else:
                     matured += 1
                     points_matured -= entry.pending_change
-        if self._maturity:
-            return {
-                "members": members,
-                "lots_matured": matured,
-                "points_matured": points_matured,
-                "lots_expired": expired,
-                "lapses": lapsed,
-                "points_expired": points_expired,
-            }
-        return {"members": members, "lots_expired": expired, "lapses": lapsed, "points_expired": points_expired}
+        return {
+            "members": members,
+            "lots_matured": matured,
+            "points_matured": points_matured,
+            "lots_expired": expired,
+            "lapses": lapsed,
+            "points_expired": points_expired,
+        }
 
 
-def expiry_job(ledger: LedgerStore, points: PointsService) -> SettlementJob:
-    return SettlementJob(ledger, points, maturity=False)
-
-
-def maturity_job(ledger: LedgerStore, points: PointsService) -> SettlementJob:
-    return SettlementJob(ledger, points, maturity=True)
+def settlement_job(ledger: LedgerStore, points: PointsService) -> SettlementJob:
+    """What ``expire-points`` and ``mature-pending`` run (each settles everything due)."""
+    return SettlementJob(ledger, points)
 
 
 class JobRunner:

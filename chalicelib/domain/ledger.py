@@ -15,8 +15,6 @@ showed, so the replayed response is identical however late it comes.
 from __future__ import annotations
 
 import hashlib
-import json
-import random
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -26,8 +24,9 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from chalicelib.domain.caps import Capped, apply_caps, limits_for
+from chalicelib.domain.backoff import backoff_seconds
 from chalicelib.domain.clock import Clock, isoformat, utc_now
+from chalicelib.domain.dating import OccurredAtOutOfRange, check_occurred_at
 from chalicelib.domain.errors import (
     AmountTooSmall,
     BalanceLimitExceeded,
@@ -35,7 +34,6 @@ from chalicelib.domain.errors import (
     IdempotencyKeyReused,
     InsufficientPoints,
     InvalidRequest,
-    LimitReached,
     MovementTooLarge,
     NotFound,
     RetryLater,
@@ -44,33 +42,32 @@ from chalicelib.domain.errors import (
     TransientStoreError,
 )
 from chalicelib.domain.expiry import Lot, LotBook, LotChanges, merge
+from chalicelib.domain.fingerprints import fingerprint
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_transaction_id
-from chalicelib.domain.plans import BONUS_KEY_PREFIX, active_grant, effective_tier
+from chalicelib.domain.movement import Movement
+from chalicelib.domain.plans import BONUS_KEY_PREFIX, active_grant
 from chalicelib.domain.ports import (
     BalanceChanged,
     CounterChange,
-    CounterLimitReached,
     CouponWrite,
-    CouponWriteRefused,
     IdempotencyKeyTaken,
+    WriteRefused,
 )
 from chalicelib.domain.program import parse_amount
-from chalicelib.domain.reversals import EarnPart, GiveBack, Removal, give_back, refund_points
-from chalicelib.domain.rules import ORDER_KINDS, milestone_shares
+from chalicelib.domain.reversals import EarnPart, GiveBack, give_back, refund_points
 from chalicelib.domain.tiers import SPEND_SCALE
 
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
+    from chalicelib.domain.movement import MovementStep
     from chalicelib.domain.orders import Order
     from chalicelib.domain.plans import PlanGrant, PlanWrite
     from chalicelib.domain.ports import LedgerStore, Page
     from chalicelib.domain.program import Program, ProgramService
-    from chalicelib.domain.referrals import ReferralQualification, ReferralService
     from chalicelib.domain.rules import EarningRule, RuleService, Share
-    from chalicelib.domain.tiers import Tier, TierProgram, TierService, TierState
 
 #: Largest number of points a single movement may carry.
 MAX_POINTS_PER_MOVEMENT = 100_000_000
@@ -278,7 +275,7 @@ class BalanceView:
         return self.balance.pending - self.matured
 
     @classmethod
-    def at(cls, balance: Balance, lots: tuple[Lot, ...] | None, moment: datetime) -> BalanceView:
+    def at(cls, balance: Balance, lots: Sequence[Lot] | None, moment: datetime) -> BalanceView:
         """The view at ``moment``; ``lots`` are needed only when ``balance.needs_lots(moment)``."""
         if not balance.needs_lots(moment):
             view = cls(balance, 0, balance.next_expiry_at, balance.next_expiry_points)
@@ -363,8 +360,7 @@ class MovementRequest:
             "pending_days": self.pending_days,
             **({"order": _canonical_order(self.order)} if self.order is not None else {}),
         }
-        encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
-        return hashlib.sha256(encoded).hexdigest()
+        return fingerprint(canonical)
 
 
 def _canonical_order(order: Order) -> dict[str, Any]:
@@ -452,8 +448,9 @@ class MovementResult:
     entry: LedgerEntry
     #: True when the idempotency key had already been applied and this is its first result.
     replayed: bool
-    #: The referral this order earn qualified in its transaction (first result only).
-    referral: ReferralQualification | None = None
+    #: What the movement's steps wrote in its transaction besides the entry, the balance and
+    #: the lots (first result only; chalicelib.domain.movement).
+    writes: tuple[object, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -467,10 +464,12 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-        return random.uniform(0, min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** min(attempt, 16)))
+        return backoff_seconds(
+            min(attempt, 16), base=self.backoff_base_seconds, cap=self.backoff_cap_seconds, jitter="full"
+        )
 
 
-def settle(balance: Balance, lots: tuple[Lot, ...], now: datetime, as_of: datetime, *, max_lots: int) -> Settlement:
+def settle(balance: Balance, lots: Sequence[Lot], now: datetime, as_of: datetime, *, max_lots: int) -> Settlement:
     """Maturities, then expiries, due at ``as_of``: their entries, the balance and lots after.
 
     At most ``max_lots`` lots are settled (each costs up to three transaction items), so a
@@ -668,17 +667,15 @@ class PointsService:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rules: RuleService | None = None,
-        tiers: TierService | None = None,
-        referrals: ReferralService | None = None,
-        segments_of: Callable[[str], frozenset[str]] | None = None,
+        steps: Sequence[Callable[[], MovementStep]] = (),
     ) -> None:
         self._ledger = ledger
         self._program = program
+        #: Order earns need the earning rules (the base and the rules' shares).
         self._rules = rules
-        self._tiers = tiers
-        self._referrals = referrals
-        #: A member's segments (read only when a rule in force is limited to segments).
-        self._segments_of = segments_of
+        #: The features riding on every movement, in order (chalicelib.domain.steps): each
+        #: attempt makes its own, so a step may keep what it read between its hooks.
+        self._steps = tuple(steps)
         self._clock = clock
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -688,6 +685,11 @@ class PointsService:
             refuse_minted_key(request.idempotency_key)
         if not MEMBER_ID_PATTERN.fullmatch(request.member_id):
             raise NotFound(f"member {request.member_id!r} not found")
+        try:
+            # The dating rule, whoever the caller: allowances, caps and rules count in its period.
+            check_occurred_at(request.occurred_at, self._clock())
+        except OccurredAtOutOfRange as refusal:
+            return self._replay_or_raise(request, refusal)  # a replay answers, however late it comes
         rules = None
         if request.movement is MovementType.EARN and self._rules is not None:
             if request.order is not None or request.capped:
@@ -698,10 +700,8 @@ class PointsService:
             # The program may have changed since this key was first applied: replay wins.
             return self._replay_or_raise(request, refusal)
         result = self._with_retries(lambda: self._attempt(request, delta, amount, breakdown, rules))
-        if self._referrals is not None and request.order is not None and request.movement is MovementType.EARN:
-            # After the commit: the referral this order qualified (now or on a first attempt
-            # this replays) gets its rewards; a failure is left to the complete-referrals job.
-            self._referrals.after_order_earn(result, self)
+        for make in self._steps:
+            make().after(request, result)
         return result
 
     def preview(self, member_id: str, order: Order, at: datetime | None, timezone: str) -> EarnPreview:
@@ -717,30 +717,54 @@ class PointsService:
         when = (at or now).astimezone(UTC)
         rules = self._rules.all()
         base = self._rules.earning(order, when, timezone, rules=rules)
-        tier = None
-        grant = active_grant(found.plan, now)  # a paid plan past its end grants nothing
-        if self._tiers is not None:
-            tier_program, tier_state = self._tiers.before_earn(found, now)
-            effective = effective_tier(tier_program, tier_state.tier, grant, now)
-            tier = tier_program.tier(effective) if tier_program is not None else None
-        capped = self._for_member(
-            member_id, found, order, base.points, base.breakdown, when, timezone, rules, tier, grant, capped=True
+        # The earn's own decisions (tier, rules for the member, milestones, caps), on the
+        # balance as it is now, without the arithmetic or the commit.
+        movement = Movement(
+            request=MovementRequest(
+                member_id=member_id,
+                movement=MovementType.EARN,
+                idempotency_key="preview",
+                order=order,
+                occurred_at=when,
+                timezone=timezone,
+            ),
+            now=now,
+            settled=Settlement(entries=[], balance=found, lots=(), changes=LotChanges()),
+            amount=format(order.total, "f"),
+            points=base.points,
+            breakdown=base.breakdown,
+            rules=rules,
+            grant=active_grant(found.plan, now),  # a paid plan past its end grants nothing
         )
-        return EarnPreview(capped.points, capped.breakdown, tier.name if tier is not None else None)
+        for make in self._steps:
+            make().decide(movement)
+        return EarnPreview(movement.points, movement.breakdown, movement.tier.name if movement.tier else None)
 
     def settle_due(self, member_id: str, as_of: datetime) -> list[LedgerEntry]:
-        """Record every maturity and expiry of the member's lots due at ``as_of``.
+        """Record every maturity and expiry of the member's lots due at ``as_of``; return the
+        entries this call committed, and only those.
 
         Idempotent and safe to run concurrently: each lot matures under ``mature:<lot id>``
         and expires under ``expire:<lot id>``, written only if absent, with the balance
         version checked.
+
+        A commit that failed transiently may still have landed (a timeout after DynamoDB
+        wrote it): its retry then finds those lots settled and records nothing for them.
+        Such entries are looked up by key at the end; a stored entry with the transaction id
+        this call minted is this call's commit (another run's or a later attempt's has its own).
         """
         entries: list[LedgerEntry] = []
+        unanswered: list[LedgerEntry] = []
         while True:
-            chunk, complete = self._with_retries(lambda: self._settle_attempt(member_id, as_of))
+            chunk, complete = self._with_retries(lambda: self._settle_attempt(member_id, as_of, unanswered))
             entries += chunk
             if complete:
-                return entries
+                break
+        for attempted in unanswered:
+            stored = self._ledger.get_entry(attempted.idempotency_key)
+            if stored is not None and stored.transaction_id == attempted.transaction_id:
+                entries.append(stored)
+        return sorted(entries, key=lambda entry: entry.sequence)
 
     def view(self, member_id: str) -> BalanceView:
         """The balance as the member may use it now (eventually consistent read)."""
@@ -809,12 +833,9 @@ class PointsService:
             order = request.order
             at = request.occurred_at or self._clock()
             earning = self._rules.earning(order, at, request.timezone, rules=rules)
+            # An order that earns nothing at the rate and rules may still reach a milestone: it is
+            # refused only once the member's own shares are known (see _attempt).
             points, amount, breakdown = earning.points, format(order.total, "f"), earning.breakdown
-            if points <= 0:
-                raise AmountTooSmall(
-                    f"order {order.order_id!r} earns no points under the program in force",
-                    details={"amount": amount, "points": points},
-                )
         elif request.amount is not None and request.movement is MovementType.REVERSE:
             # A refund: what it takes back depends on what the reference earned (see _take_back).
             amount, points = format(parse_amount(request.amount, request.currency or ""), "f"), 0
@@ -838,47 +859,6 @@ class PointsService:
     def _credit_lot(self, request: MovementRequest, lot_id: str, points: int, now: datetime) -> Lot | None:
         return credit_lot(self._program.get(), request, lot_id, points, now)
 
-    def _for_member(
-        self,
-        member_id: str,
-        balance: Balance,
-        order: Order | None,
-        points: int,
-        breakdown: tuple[Share, ...],
-        at: datetime,
-        timezone: str,
-        rules: list[EarningRule],
-        tier: Tier | None,
-        grant: PlanGrant | None = None,
-        *,
-        capped: bool,
-        requested_name: str = "Requested",
-    ) -> Capped:
-        """What an earn gives this member (the earn and the preview share it): an order under
-        the rules for the member's tier and segments, plus the milestone of its next order;
-        then the earning caps in force, given what their counters have used (read strongly)."""
-        if order is not None and self._rules is not None:
-            in_force = [rule for rule in rules if rule.in_force(at)]
-            segments: frozenset[str] = frozenset()
-            if self._segments_of is not None and any(r.segments for r in in_force if r.kind in ORDER_KINDS):
-                segments = self._segments_of(member_id)
-            if tier is not None or segments or grant is not None:
-                earning = self._rules.earning(order, at, timezone, tier, segments, rules=rules, plan=grant)
-                points, breakdown = earning.points, earning.breakdown
-            # Milestones follow the member's order count, read with the balance: a concurrent
-            # order moves the version, so each order number is given once.
-            milestones = milestone_shares(rules, balance.order_count + 1, at)
-            points += sum(share.points for share in milestones)
-            breakdown = (*breakdown, *milestones)
-        if not capped:
-            return Capped(points, breakdown, ())
-        campaign, overall = limits_for(rules, member_id, at, timezone)
-        # Only the campaigns that gave a share need their counter (one strong read each).
-        shared = {share.rule_id for share in breakdown if share.source == "rule"}
-        campaign = {rule_id: limit for rule_id, limit in campaign.items() if rule_id in shared}
-        used = {limit.counter: self._ledger.get_counter(limit.counter) for limit in (*campaign.values(), *overall)}
-        return apply_caps(points, breakdown, campaign, overall, used, requested_name=requested_name)
-
     def _attempt(
         self,
         request: MovementRequest,
@@ -887,8 +867,9 @@ class PointsService:
         breakdown: tuple[Share, ...] = (),
         rules: list[EarningRule] | None = None,
     ) -> MovementResult:
+        """One attempt, through the steps of chalicelib.domain.movement."""
         now = self._clock()
-        while True:
+        while True:  # read
             previous, lots = self._read(request.member_id)
             if previous is None:
                 return self._replay_or_raise(request, NotFound(f"member {request.member_id!r} not found"))
@@ -896,119 +877,108 @@ class PointsService:
             if settled.complete:
                 break
             self._commit_settlement(previous, settled)  # too much due to record with the movement
-        transaction_id = new_transaction_id(now)
-        lot = None
-        requested = pending_change = None
-        counts_for_tiers = self._tiers is not None and request.movement in (MovementType.EARN, MovementType.REVERSE)
-        tier_program: TierProgram | None = None
-        tier_state: TierState | None = None
-        grant = active_grant(settled.balance.plan, now)  # a paid plan past its end grants nothing
-        if counts_for_tiers and self._tiers is not None:
-            # The member's tier at this moment (a review already due is applied first; a paid
-            # plan's tier if higher): its multiplier and the rules limited to it decide what the
-            # order earns, with the plan's own multiplier.
-            tier_program, tier_state = self._tiers.before_earn(settled.balance, now)
-        cap_changes: tuple[CounterChange, ...] = ()
-        removals: tuple[Removal, ...] = ()
-        if request.movement is MovementType.EARN and rules is not None:
-            tier = None
-            if tier_program is not None and tier_state is not None:
-                tier = tier_program.tier(effective_tier(tier_program, tier_state.tier, grant, now))
-            capped = self._for_member(
-                request.member_id,
-                settled.balance,
-                request.order,
-                delta,
-                breakdown,
-                request.occurred_at or now,
-                request.timezone,
-                rules,
-                tier,
-                grant,
-                capped=request.capped,
-                requested_name="Base rate" if amount is not None and request.order is None else "Requested",
-            )
-            delta, breakdown, cap_changes = capped.points, capped.breakdown, capped.counters
+        movement = Movement(
+            request=request,
+            now=now,
+            settled=settled,
+            amount=amount,
+            points=delta,
+            breakdown=breakdown,
+            rules=rules,
+            grant=active_grant(settled.balance.plan, now),  # a plan past its end grants nothing
+        )
+        steps = [make() for make in self._steps]
         try:
-            if request.movement is MovementType.REVERSE:
-                requested, own, after, from_pending, back = self._take_back(request, delta, amount, settled, now)
-                pending_change = -from_pending
-                delta = after.available + after.pending - settled.balance.available - settled.balance.pending
-                removals = back.removals
-                cap_changes = tuple(CounterChange(name, -points) for name, points in sorted(back.counters.items()))
-            elif delta < 0:
-                book = LotBook(settled.balance.available, settled.lots)
-                own = book.consume(-delta, now)
-                self._check_lot_span(book, own, -delta, now)
-                after = settled.balance.apply(request.movement, delta, now)
-            else:
-                own = LotChanges()
-                lot = self._credit_lot(request, transaction_id, delta, now) if delta > 0 else None
-                debt = max(0, -settled.balance.available)
-                if lot is not None and not lot.pending and debt:
-                    # Points paying back a claw-back's debt never form a lot (nothing left to expire).
-                    keep = max(0, delta - debt)
-                    lot = replace(lot, remaining=keep, original=keep) if keep else None
-                if lot is not None:
-                    own = LotChanges(created=(lot,))
-                if lot is not None and lot.pending:
-                    after = settled.balance.credit_pending(delta, now)
-                else:
-                    after = settled.balance.apply(request.movement, delta, now)
+            for step in steps:
+                step.decide(movement)
+            if request.order is not None and sum(s.points for s in movement.breakdown if s.source != "cap") <= 0:
+                raise AmountTooSmall(
+                    f"order {request.order.order_id!r} earns no points under the program in force",
+                    details={"amount": amount, "points": 0},
+                )
+            self._apply(movement, new_transaction_id(now))
         except BusinessRuleViolation as refusal:
             return self._replay_or_raise(request, refusal)
-        changes = merge(settled.changes, own)
+        for step in steps:
+            step.complete(movement)
+        entry = self._entry(movement)
+        assert movement.after is not None  # apply set it
+        try:
+            self._ledger.commit(
+                [*settled.entries, entry],
+                previous,
+                movement.after,
+                movement.changes or LotChanges(),
+                writes=(*request.counters, *movement.counters, *request.coupons, *movement.writes),
+            )
+        except IdempotencyKeyTaken:
+            return self._replay_or_raise(request, None)
+        except WriteRefused as refused:
+            ending = refused.refusal()
+            if ending is None:  # what the write was decided on moved since it was read: decide again
+                raise BalanceChanged(request.member_id) from None
+            return self._replay_or_raise(request, ending)
+        return MovementResult(entry=entry, replayed=False, writes=tuple(movement.writes))
+
+    def _apply(self, movement: Movement, transaction_id: str) -> None:
+        """The balance arithmetic over the lots: a reversal takes back (pending first), a debit
+        consumes lots (FIFO by expiry), a credit forms a lot (or pays back a claw-back's debt)."""
+        request, settled, now = movement.request, movement.settled, movement.now
+        delta = movement.points
+        movement.transaction_id = transaction_id
+        if request.movement is MovementType.REVERSE:
+            requested, own, after, from_pending, back = self._take_back(request, delta, movement.amount, settled, now)
+            movement.requested, movement.pending_change = requested, -from_pending
+            movement.points = after.available + after.pending - settled.balance.available - settled.balance.pending
+            movement.removals = back.removals
+            movement.counters = tuple(CounterChange(name, -points) for name, points in sorted(back.counters.items()))
+        elif delta < 0:
+            book = LotBook(settled.balance.available, settled.lots)
+            own = book.consume(-delta, now)
+            self._check_lot_span(book, own, -delta, now)
+            after = settled.balance.apply(request.movement, delta, now)
+        else:
+            own = LotChanges()
+            lot = self._credit_lot(request, transaction_id, delta, now) if delta > 0 else None
+            debt = max(0, -settled.balance.available)
+            if lot is not None and not lot.pending and debt:
+                # Points paying back a claw-back's debt never form a lot (nothing left to expire).
+                keep = max(0, delta - debt)
+                lot = replace(lot, remaining=keep, original=keep) if keep else None
+            if lot is not None:
+                own = LotChanges(created=(lot,))
+            if lot is not None and lot.pending:
+                after = settled.balance.credit_pending(delta, now)
+            else:
+                after = settled.balance.apply(request.movement, delta, now)
+            movement.lot = lot
+        movement.changes = merge(settled.changes, own)
         if request.order is not None:
             after = replace(after, order_count=after.order_count + 1)
-        after = self._with_activity(request.movement, after, now).with_lots(
+        movement.after = self._with_activity(request.movement, after, now).with_lots(
             LotBook(after.available, settled.lots).after(own)
         )
-        tier_write = None
-        if counts_for_tiers and self._tiers is not None and tier_state is not None:
-            # The qualifying totals move in this transaction (the version condition serialises
-            # them), and a threshold crossed upgrades the member in it too.
-            earned = request.movement is MovementType.EARN
-            after, tier_write = self._tiers.after_movement(
-                tier_program,
-                tier_state,
-                settled.balance,
-                after,
-                occurred_at=request.occurred_at or now,
-                now=now,
-                points=delta if earned else 0,
-                spend=int(Decimal(amount) * SPEND_SCALE) if earned and amount is not None else 0,
-                orders=1 if earned and request.order is not None else 0,
-                removals=removals,
-            )
-        referral = None
-        if (
-            self._referrals is not None
-            and request.order is not None
-            and request.movement is MovementType.EARN
-            and settled.balance.referral_from is not None
-        ):
-            # The referee's first qualifying order: the balance's version condition makes
-            # concurrent orders serialise, so exactly one of them clears referral_from.
-            referral = self._referrals.qualification(
-                settled.balance, request.order, earn_key=request.idempotency_key, now=now
-            )
-            if referral is not None:
-                after = replace(after, referral_from=None)
-        if request.plan is not None:
-            after = request.plan.apply(settled.balance, after)  # PlanWriteStale if it was decided on another
-        entry = LedgerEntry(
-            transaction_id=transaction_id,
+
+    def _entry(self, movement: Movement) -> LedgerEntry:
+        request, lot, after, now = movement.request, movement.lot, movement.after, movement.now
+        assert after is not None and movement.transaction_id is not None
+        amount = movement.amount
+        pending_change = movement.pending_change
+        return LedgerEntry(
+            transaction_id=movement.transaction_id,
             member_id=request.member_id,
             movement=request.movement,
-            points=delta,
-            pending_change=pending_change if pending_change is not None else (delta if lot and lot.pending else 0),
-            requested=requested,
+            points=movement.points,
+            pending_change=pending_change
+            if pending_change is not None
+            else (movement.points if lot is not None and lot.pending else 0),
+            requested=movement.requested,
             sequence=after.version,
             idempotency_key=request.idempotency_key,
             request_fingerprint=request.fingerprint(),
             occurred_at=request.occurred_at or now,
             created_at=now,
-            balance_after=self._shown(after, tier_program, now, program_read=counts_for_tiers),
+            balance_after=movement.shown or after,
             amount=amount,
             currency=request.currency if amount is not None else None,
             reference=request.reference or (request.order.order_id if request.order else None),
@@ -1018,45 +988,9 @@ class PointsService:
             actor_key_id=request.actor_key_id,
             expires_at=lot.expires_at if lot else None,
             matures_at=lot.matures_at if lot else None,
-            breakdown=breakdown,
-            cap_counters=tuple((change.name, change.by) for change in cap_changes),
+            breakdown=movement.breakdown,
+            cap_counters=tuple((change.name, change.by) for change in movement.counters),
         )
-        try:
-            self._ledger.commit(
-                [*settled.entries, entry],
-                previous,
-                after,
-                changes,
-                counters=(*request.counters, *cap_changes),
-                coupons=request.coupons,
-                tier=tier_write,
-                referral=referral,
-                **({"plan": request.plan} if request.plan is not None else {}),
-            )
-        except IdempotencyKeyTaken:
-            return self._replay_or_raise(request, None)
-        except CounterLimitReached as reached:
-            if reached.change.retry_on_limit:  # a cap's counter moved since it was read: cap again
-                raise BalanceChanged(request.member_id) from None
-            limit = reached.change.at_most
-            refusal = LimitReached(
-                f"the limit of {limit} for {reached.change.name!r} is reached",
-                details={"counter": reached.change.name, "limit": limit},
-            )
-            return self._replay_or_raise(request, refusal)
-        except CouponWriteRefused as refused:
-            return self._replay_or_raise(request, refused.write.refusal)
-        return MovementResult(entry=entry, replayed=False, referral=referral)
-
-    def _shown(self, after: Balance, program: TierProgram | None, now: datetime, *, program_read: bool) -> Balance:
-        """The balance as the movement's answer shows it: with the member's effective tier when a
-        paid plan grants a higher one (the tier program is read here only if the movement did not)."""
-        grant = active_grant(after.plan, now)
-        if grant is None or grant.tier is None or self._tiers is None:
-            return after
-        if not program_read:
-            program = self._tiers.in_force(now)
-        return replace(after, tier=effective_tier(program, after.tier, grant, now))
 
     @staticmethod
     def _check_lot_span(book: LotBook, changes: LotChanges, points: int, now: datetime) -> None:
@@ -1136,14 +1070,21 @@ class PointsService:
             asked_before=sum(e.requested if e.requested is not None else -e.points for e in reversals),
         )
 
-    def _settle_attempt(self, member_id: str, as_of: datetime) -> tuple[list[LedgerEntry], bool]:
-        """One transaction's worth of what is due: its entries, and whether that was all."""
+    def _settle_attempt(
+        self, member_id: str, as_of: datetime, unanswered: list[LedgerEntry]
+    ) -> tuple[list[LedgerEntry], bool]:
+        """One transaction's worth of what is due: its entries, and whether that was all. The
+        entries of a commit that failed transiently (it may have landed) go to ``unanswered``."""
         previous, lots = self._read(member_id)
         if previous is None:
             return [], True
         settled = settle(previous, lots, self._clock(), as_of, max_lots=SETTLE_LOTS_PER_COMMIT)
         if settled.entries:
-            self._commit_settlement(previous, settled)
+            try:
+                self._commit_settlement(previous, settled)
+            except TransientStoreError:
+                unanswered.extend(settled.entries)
+                raise
         return settled.entries, settled.complete
 
     def _commit_settlement(self, previous: Balance, settled: Settlement) -> None:

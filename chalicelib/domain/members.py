@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
+from chalicelib.domain import fingerprints
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import (
     IdempotencyKeyReused,
@@ -83,8 +82,7 @@ class NewMember:
             "referral_code": self.referral_code,
             "segments": sorted(self.segments),
         }
-        encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
-        return hashlib.sha256(encoded).hexdigest()
+        return fingerprints.fingerprint(canonical)
 
 
 @dataclass(frozen=True)

@@ -162,9 +162,9 @@ class NotificationJob:
             expiries: dict[datetime, int] = defaultdict(int)
             for lot in lots:
                 spendable = not lot.pending or lot.matured(as_of)
-                due = lot.expires_at is not None and as_of < lot.expires_at <= horizon
-                if spendable and due and (lapse is None or lot.expires_at < lapse):  # type: ignore[operator]
-                    expiries[lot.expires_at] += lot.remaining  # type: ignore[index]
+                due = lot.expires_at if lot.expires_at is not None and as_of < lot.expires_at <= horizon else None
+                if spendable and due is not None and (lapse is None or due < lapse):
+                    expiries[due] += lot.remaining
             if lapse is not None:  # whatever has not expired by then lapses with it
                 expiries[lapse] = view.available - sum(expiries.values())
             if expiries := {moment: points for moment, points in expiries.items() if points > 0}:

@@ -19,6 +19,7 @@ Shipping and tax earn only when the program says so (``earn_on_shipping``, ``ear
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
@@ -90,7 +91,7 @@ class Order:
         order_id: str,
         total: str,
         currency: str,
-        lines: list[tuple[str, str | None, int, str]] | list[tuple[str, str | None, int, str, str | None]],
+        lines: Sequence[tuple[str, str | None, int, str] | tuple[str, str | None, int, str, str | None]],
         tenant_currency: str,
         *,
         discount: str | None = None,
@@ -105,8 +106,9 @@ class Order:
                 ("order.currency", f"expected {tenant_currency}", "currency_mismatch"),
             )
         parsed = []
-        for index, (sku, category, quantity, price, *rest) in enumerate(lines):
-            line_discount = rest[0] if rest else None
+        for index, line in enumerate(lines):
+            sku, category, quantity, price = line[:4]
+            line_discount = line[4] if len(line) == 5 else None
             parsed.append(
                 OrderLine(
                     sku=sku,

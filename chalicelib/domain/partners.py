@@ -20,6 +20,7 @@ claw-back or stop-at-zero rule.
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -113,7 +114,7 @@ class PartnerStore(Protocol):
 
     def list(self) -> list[Partner]: ...
 
-    def counters(self, names: list[str]) -> dict[str, int]:
+    def counters(self, names: builtins.list[str]) -> dict[str, int]:
         """The values of the named ledger counters (absent: 0)."""
 
 

@@ -22,8 +22,6 @@ Everything here is pure: the service (chalicelib.domain.subscriptions) reads and
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -34,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from ulid import ULID
 
+from chalicelib.domain import fingerprints
 from chalicelib.domain.clock import isoformat
 from chalicelib.domain.errors import Conflict, InvalidRequest
 
@@ -346,7 +345,7 @@ class PeriodRequest:
             "period_end": self.period_end.isoformat(),
             "reference": self.reference,
         }
-        return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        return fingerprints.fingerprint(canonical)
 
 
 def check_period(request: PeriodRequest, now: datetime) -> None:

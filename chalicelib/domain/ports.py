@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+from chalicelib.domain.errors import LimitReached
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -19,7 +22,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.members import EnrolmentRecord, Member, MemberChanges
     from chalicelib.domain.notifications import Notice
     from chalicelib.domain.program import Program
-    from chalicelib.domain.referrals import Referral, ReferralQualification
+    from chalicelib.domain.referrals import Referral
     from chalicelib.domain.rewards import Coupon, Reward
     from chalicelib.domain.rules import EarningRule
     from chalicelib.domain.tenants import Tenant
@@ -109,26 +112,22 @@ class LedgerStore(Protocol):
         lots: LotChanges,
         *,
         request_entry: bool = True,
-        counters: Sequence[CounterChange] = (),
-        coupons: Sequence[CouponWrite] = (),
-        tier: TierWrite | None = None,
-        referral: ReferralQualification | None = None,
+        writes: Sequence[object] = (),
     ) -> None:
-        """``referral``: the referee's referral becomes qualified in the same transaction (only
-        if it is still pending).
+        """Write the entries, the new balance, the lot changes and the movement's other
+        ``writes`` in one conditional transaction.
 
-        Write the entries, the new balance, the lot changes, the counter changes and the
-        coupon writes in one conditional transaction.
-
-        Each entry is written only if its idempotency key is absent, the balance only if it
-        is still at ``previous.version``, each counter only within its limit, each coupon
-        only under its write's condition. Raises IdempotencyKeyTaken when the last entry's
-        key exists and it is a request's entry (``request_entry``), CounterLimitReached when
-        a counter would pass its limit, CouponWriteRefused when a coupon's condition fails,
-        BalanceChanged for any other failed condition, TransientStoreError for conflicts
-        and throttling. The balance is written only if its ``tier_rev`` is still
-        ``previous.tier_rev`` too; ``tier`` moves the member's entry in the index of due tier
-        reviews and writes its ``tier.changed`` event.
+        Each entry is written only if its idempotency key is absent, the balance only if it is
+        still at ``previous.version`` and ``previous.tier_rev``, each write under its own
+        condition. The writes a store knows: ``CounterChange`` (within its limit),
+        ``CouponWrite`` (under its condition), ``TierWrite`` (the member's entry in the index of
+        due tier reviews and its ``tier.changed`` event), ``ReferralQualification`` (the
+        referee's referral becomes qualified, only if still pending) and ``PlanWrite`` (a
+        plan's change, with its grant on the balance). Raises IdempotencyKeyTaken when the last
+        entry's key exists and it is a request's entry (``request_entry``); the write's
+        WriteRefused (CounterLimitReached, CouponWriteRefused) or PlanWriteRefused when a
+        write's own condition fails; BalanceChanged for any other failed condition;
+        TransientStoreError for conflicts and throttling.
         """
 
     def set_tier(self, previous: Balance, new: Balance, tier: TierWrite) -> None:
@@ -194,10 +193,10 @@ class RewardStore(Protocol):
     def member_coupons(self, member_id: str, *, limit: int, cursor: str | None) -> Page[Coupon]:
         """The member's coupons, newest first."""
 
-    def pool_codes(self, reward_id: str, *, limit: int) -> list[str]:
+    def pool_codes(self, reward_id: str, *, limit: int) -> builtins.list[str]:
         """Some codes of the reward's pool that are still available (eventually consistent)."""
 
-    def existing_codes(self, codes: Sequence[str]) -> list[str]:
+    def existing_codes(self, codes: Sequence[str]) -> builtins.list[str]:
         """Those of ``codes`` that are taken already (in a pool or issued), in any reward."""
 
     def add_pool_codes(self, coupons: Sequence[Coupon]) -> None:
@@ -235,12 +234,30 @@ class CounterChange:
     retry_on_limit: bool = False
 
 
-class CounterLimitReached(Exception):
+class WriteRefused(Exception):
+    """A write of a movement's transaction failed its own condition: nothing was written."""
+
+    def refusal(self) -> Exception | None:
+        """How the movement ends: this refusal, or None when what the write was decided on
+        moved since it was read (the movement decides again)."""
+        raise NotImplementedError
+
+
+class CounterLimitReached(WriteRefused):
     """A counter of the transaction would have passed its limit."""
 
     def __init__(self, change: CounterChange) -> None:
         super().__init__(change.name)
         self.change = change
+
+    def refusal(self) -> Exception | None:
+        if self.change.retry_on_limit:  # a cap's counter moved since it was read: cap again
+            return None
+        limit = self.change.at_most
+        return LimitReached(
+            f"the limit of {limit} for {self.change.name!r} is reached",
+            details={"counter": self.change.name, "limit": limit},
+        )
 
 
 class CouponWriteKind(StrEnum):
@@ -264,12 +281,15 @@ class CouponWrite:
     refusal: LoyaltyError
 
 
-class CouponWriteRefused(Exception):
+class CouponWriteRefused(WriteRefused):
     """The condition of a coupon write of the transaction failed."""
 
     def __init__(self, write: CouponWrite) -> None:
         super().__init__(write.coupon.code)
         self.write = write
+
+    def refusal(self) -> Exception | None:
+        return self.write.refusal
 
 
 class IdempotencyKeyTaken(Exception):

@@ -406,8 +406,9 @@ class ReferralService:
     def after_order_earn(self, result: MovementResult, points: PointsService) -> None:
         """After an order earn (first result or replay): complete the referral it qualified.
         A failure here does not fail the earn, which is committed: the job completes it later."""
-        if result.referral is not None:
-            referee = result.referral.referee_id
+        qualified = next((w for w in result.writes if isinstance(w, ReferralQualification)), None)
+        if qualified is not None:
+            referee = qualified.referee_id
         elif result.replayed:
             found = self._store.get(result.entry.member_id)
             if found is None or found.status is not ReferralStatus.QUALIFIED:

@@ -20,7 +20,7 @@ counters given back, and the coupon marked cancelled only if it is still issued.
 
 from __future__ import annotations
 
-import random
+import builtins
 import re
 import secrets
 import time
@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 from ulid import ULID
 
+from chalicelib.domain.backoff import backoff_seconds
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import (
     CodePoolNotUsed,
@@ -372,7 +373,7 @@ class RewardService:
                 return edited
         raise RetryLater(f"reward {reward_id!r} is being edited concurrently")
 
-    def stats(self, rewards: list[Reward]) -> list[RewardStats]:
+    def stats(self, rewards: builtins.list[Reward]) -> builtins.list[RewardStats]:
         """Each reward's coupons issued, stock left and (charity) its cause's total, in one read."""
         names = [reward.stock_counter for reward in rewards]
         names += [reward.donation_counter for reward in rewards if reward.donation_counter]
@@ -390,7 +391,7 @@ class RewardService:
 
     # --- codes ----------------------------------------------------------------------------
 
-    def add_codes(self, reward_id: str, codes: list[str]) -> int:
+    def add_codes(self, reward_id: str, codes: builtins.list[str]) -> int:
         reward = self.get(reward_id)
         if reward.codes is not CodeSource.POOL:
             raise CodePoolNotUsed(
@@ -619,7 +620,7 @@ class RewardService:
         busy += 1
         if busy > MAX_BUSY_RETRIES:
             raise RetryLater("this reward is in high demand")
-        self.sleep(random.uniform(0, min(BUSY_BACKOFF_CAP_SECONDS, BUSY_BACKOFF_BASE_SECONDS * 2**busy)))
+        self.sleep(backoff_seconds(busy, base=BUSY_BACKOFF_BASE_SECONDS, cap=BUSY_BACKOFF_CAP_SECONDS, jitter="full"))
         return busy
 
     # --- what a member can redeem ---------------------------------------------------------------

@@ -29,12 +29,13 @@ with the program's rounding on its own, so the breakdown always sums to the tota
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.clock import Clock, utc_now
@@ -105,11 +106,12 @@ def segment_problems(segments: frozenset[str], path: str = "segments") -> list[t
 
 
 @dataclass(frozen=True)
-class EarningRule:
-    rule_id: str
+class NewRule:
+    """What a rule says, before it is added: what ``RuleService.add`` takes. Checked when it
+    becomes an ``EarningRule``."""
+
     name: str
     kind: RuleKind
-    created_at: datetime
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     factor: Decimal | None = None
@@ -130,6 +132,14 @@ class EarningRule:
     cap: int | None = None
     #: Order rules only: the member must be in one of these segments (empty: every member).
     segments: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, kw_only=True)
+class EarningRule(NewRule):
+    """A rule of the tenant's: a ``NewRule`` with its id and the time it was added."""
+
+    rule_id: str
+    created_at: datetime
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, str]] = []
@@ -221,11 +231,15 @@ class EarningRule:
         return line.sku in self.skus or (line.category is not None and line.category in self.categories)
 
 
+#: Where a share of the breakdown comes from (see the API's ShareOut for each one's meaning).
+ShareSource = Literal["base", "discount", "rule", "tier", "plan", "cap", "requested"]
+
+
 @dataclass(frozen=True)
 class Share:
     """One line of the breakdown: what a rule (or the base rate) gave."""
 
-    source: str
+    source: ShareSource
     name: str
     points: int
     rule_id: str | None = None
@@ -292,28 +306,6 @@ def evaluate(
     return Earning(points=sum(share.points for share in shares), breakdown=tuple(shares))
 
 
-@dataclass(frozen=True)
-class NewRule:
-    name: str
-    kind: RuleKind
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    factor: Decimal | None = None
-    points: int | None = None
-    skus: frozenset[str] = frozenset()
-    categories: frozenset[str] = frozenset()
-    weekdays: frozenset[str] = frozenset()
-    min_order_total: Decimal | None = None
-    every: int | None = None
-    at: int | None = None
-    activity: str | None = None
-    limit: int | None = None
-    per: Per | None = None
-    tiers: frozenset[str] = frozenset()
-    cap: int | None = None
-    segments: frozenset[str] = frozenset()
-
-
 def milestone_shares(rules: list[EarningRule], order_number: int, at: datetime) -> tuple[Share, ...]:
     """What the member's ``order_number``-th order gives under the milestone rules in force."""
     shares = []
@@ -357,7 +349,7 @@ class RuleService:
 
     def add(self, new: NewRule) -> EarningRule:
         now = self._clock()
-        rule = EarningRule(rule_id=new_rule_id(now), created_at=now, **vars(new))
+        rule = EarningRule(**vars(new), rule_id=new_rule_id(now), created_at=now)
         if sum(1 for r in self._store.list() if r.ends_at is None or r.ends_at > now) >= MAX_RULES:
             raise InvalidRequest.for_fields(
                 f"at most {MAX_RULES} rules may be in force or scheduled; end one first",
@@ -414,7 +406,7 @@ class RuleService:
             )
         return ActivityEarning(sum(share.points for share in shares), tuple(shares), tuple(counters))
 
-    def all(self) -> list[EarningRule]:
+    def all(self) -> builtins.list[EarningRule]:
         """Every rule, past, present and scheduled (one read; callers filter by ``in_force``)."""
         return self._store.list()
 
@@ -426,7 +418,7 @@ class RuleService:
         tier: Tier | None = None,
         segments: frozenset[str] = frozenset(),
         *,
-        rules: list[EarningRule] | None = None,
+        rules: builtins.list[EarningRule] | None = None,
         plan: PlanGrant | None = None,
     ) -> Earning:
         """What ``order`` earns at ``at``: the program's rate and the rules in force then

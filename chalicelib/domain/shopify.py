@@ -236,7 +236,8 @@ def to_order_event(
         shipping=_shipping(payload),
         tax=_text(payload.get("total_tax")),
     )
-    customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
+    found = payload.get("customer")
+    customer: dict[str, Any] = found if isinstance(found, dict) else {}
     customer_id = str(customer["id"]) if customer.get("id") is not None else None
     email = str(customer.get("email") or payload.get("email") or "").strip().lower() or None
     name = " ".join(str(customer.get(k) or "") for k in ("first_name", "last_name")).strip() or None

@@ -128,7 +128,8 @@ class TierProgram:
                 )
             if self.metric is not Metric.SPEND and tier.threshold != tier.threshold.to_integral_value():
                 problems.append((f"{where}.threshold", f"a {self.metric} threshold is a whole number"))
-            if self.metric is Metric.SPEND and -(tier.threshold.as_tuple().exponent or 0) > 3:  # type: ignore[operator]
+            exponent = tier.threshold.as_tuple().exponent  # an int for a finite threshold
+            if self.metric is Metric.SPEND and isinstance(exponent, int) and -exponent > 3:
                 problems.append((f"{where}.threshold", "at most 3 decimal places"))
             if not Decimal(1) <= tier.multiplier <= MAX_MULTIPLIER:
                 problems.append((f"{where}.multiplier", f"between 1 and {MAX_MULTIPLIER}"))
@@ -598,6 +599,7 @@ class TierService:
                 state = review(stored, buckets, program, as_of, self._timezone)
             if state == stored:
                 return "skipped"
+            write: TierWrite | None
             if program is None:
                 after = replace(
                     balance, tier=None, tier_since=None, tier_expires_at=None, tier_rev=balance.tier_rev + 1
@@ -623,8 +625,9 @@ class TierService:
                 after, write = self._apply(
                     program, balance, balance, state, buckets, reason="review", now=self._clock()
                 )
+            assert write is not None, "the state changed, so _apply writes it"
             try:
-                self._ledger.set_tier(balance, after, write)  # type: ignore[arg-type]
+                self._ledger.set_tier(balance, after, write)
             except BalanceChanged:
                 continue
             return "downgraded" if state.tier != stored.tier else "kept"

@@ -25,6 +25,7 @@ Nothing here talks to the network or to storage: ports below, adapters in
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 import random
 import re
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ulid import ULID
 
+from chalicelib.domain.backoff import backoff_seconds
 from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.errors import InvalidRequest, NotFound, WebhookDisabled
 from chalicelib.domain.events import EventType
@@ -234,7 +236,7 @@ class WebhookStore(Protocol):
         """Take the endpoint's drain lease if it is free (or expired)."""
 
     def release_drain(self, webhook_id: str) -> None: ...
-    def save_deliveries(self, deliveries: list[Delivery]) -> None:
+    def save_deliveries(self, deliveries: builtins.list[Delivery]) -> None:
         """Write each delivery whole; an outstanding one is in its endpoint's outbox."""
 
     def get_delivery(self, webhook_id: str, delivery_id: str) -> Delivery | None: ...
@@ -243,7 +245,7 @@ class WebhookStore(Protocol):
     ) -> Page[Delivery]:
         """Newest first, only those still kept after ``kept_after`` (see ``Delivery.kept_until``)."""
 
-    def outbox(self, webhook_id: str, *, limit: int) -> list[Delivery]:
+    def outbox(self, webhook_id: str, *, limit: int) -> builtins.list[Delivery]:
         """Outstanding deliveries of the endpoint, oldest event first."""
 
     def claim_checkpoint(self, *, owner: str, now: datetime, until: datetime) -> tuple[bool, str | None]:
@@ -296,8 +298,15 @@ class DeliveryPolicy:
 
     def backoff(self, failures: int, rand: Callable[[], float]) -> timedelta:
         """Exponential, capped, with "equal jitter": between half and all of the step."""
-        step = min(self.backoff_cap.total_seconds(), self.backoff_base.total_seconds() * 2 ** max(failures - 1, 0))
-        return timedelta(seconds=step / 2 + rand() * step / 2)
+        return timedelta(
+            seconds=backoff_seconds(
+                max(failures - 1, 0),
+                base=self.backoff_base.total_seconds(),
+                cap=self.backoff_cap.total_seconds(),
+                jitter="equal",
+                rand=rand,
+            )
+        )
 
 
 @dataclass
@@ -524,7 +533,7 @@ class WebhookService:
             self._store.release_checkpoint(owner=owner)
         return counts
 
-    def due_endpoints(self) -> list[str]:
+    def due_endpoints(self) -> builtins.list[str]:
         """Enabled endpoints out of backoff with something in their outbox (the sweeper)."""
         now = self._clock()
         return [
@@ -693,5 +702,5 @@ class WebhookService:
     def _seal(self, webhook_id: str, secret: str) -> str:
         return self._sealer.seal(secret, self._context(webhook_id))
 
-    def _open_secrets(self, webhook: Webhook, now: datetime) -> list[str]:
+    def _open_secrets(self, webhook: Webhook, now: datetime) -> builtins.list[str]:
         return [self._sealer.open(s.sealed, self._context(webhook.webhook_id)) for s in webhook.signing_secrets(now)]

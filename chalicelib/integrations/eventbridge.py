@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from chalicelib.domain.backoff import backoff_seconds
 from chalicelib.domain.bus import BusEntry, EventBusUnavailable
 
 MAX_ENTRIES = 10
@@ -50,8 +51,7 @@ class EventBridgeBus:
         errors: set[str] = set()
         for attempt in range(self._attempts):
             if attempt:
-                step = self._backoff_base * 2 ** (attempt - 1)
-                self._sleep(step / 2 + self._rand() * step / 2)
+                self._sleep(backoff_seconds(attempt - 1, base=self._backoff_base, jitter="equal", rand=self._rand))
             self.calls += 1
             answer = self._client.put_events(Entries=pending)
             if not answer.get("FailedEntryCount"):

@@ -95,12 +95,12 @@ class HttpTransport:
             watchdog.cancel()
             for sock in open_socket:
                 sock.close()
-        error = None
+        failure = None
         if 300 <= status < 400:
-            error = "redirect not followed"
+            failure = "redirect not followed"
         elif not 200 <= status < 300:
-            error = f"HTTP {status}"
-        return SendResult(status, _ms(started), error)
+            failure = f"HTTP {status}"
+        return SendResult(status, _ms(started), failure)
 
     def _exchange(
         self, sock: socket.socket, target: Target, payload: str, headers: dict[str, str], expired: threading.Event

@@ -7,19 +7,16 @@ partition per order: a refund reads its order's events in one query); an integra
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from decimal import Decimal
 
 from pynamodb.exceptions import PutError
 
-from chalicelib.domain.clock import isoformat
 from chalicelib.domain.commerce import OrderEventRecord, OrderEventType, Outcome
 from chalicelib.domain.shopify import ShopifyIntegration
-from chalicelib.domain.webhooks import SigningSecret
 from chalicelib.persistence.errors import response_code, translate_transient
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.models import OrderEventItem, ShopifyIntegrationItem
+from chalicelib.persistence.signing_secrets import decode_secrets, encode_secrets
 
 _EVENT_PREFIX = "EVENT#"
 _SHOPIFY_SK = "#SHOPIFY"
@@ -127,17 +124,7 @@ class ShopifyRepository:
             integration_id=integration.integration_id,
             description=integration.description,
             auto_enrol=integration.auto_enrol,
-            secrets=json.dumps(
-                [
-                    {
-                        "s": s.sealed,
-                        "c": isoformat(s.created_at),
-                        "e": isoformat(s.expires_at) if s.expires_at else None,
-                    }
-                    for s in integration.secrets
-                ],
-                separators=(",", ":"),
-            ),
+            secrets=encode_secrets(integration.secrets),
             created_at=integration.created_at,
             updated_at=integration.updated_at,
         )
@@ -148,14 +135,7 @@ def _to_integration(item: ShopifyIntegrationItem) -> ShopifyIntegration:
         integration_id=item.integration_id,
         description=item.description,
         auto_enrol=bool(item.auto_enrol),
-        secrets=tuple(
-            SigningSecret(
-                sealed=s["s"],
-                created_at=datetime.fromisoformat(s["c"]),
-                expires_at=datetime.fromisoformat(s["e"]) if s["e"] else None,
-            )
-            for s in json.loads(item.secrets)
-        ),
+        secrets=decode_secrets(item.secrets),
         created_at=item.created_at,
         updated_at=item.updated_at,
     )

@@ -11,6 +11,7 @@ those items); this module keeps the import's own records.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -120,7 +121,7 @@ class ImportRepository:
                 convert=_to_job,
             )
 
-    def open_imports(self) -> list[str]:
+    def open_imports(self) -> builtins.list[str]:
         with translate_transient():
             return [str(row.gsi2sk) for row in self._models.import_job.gsi2.query(_OPEN)]
 

@@ -27,11 +27,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.errors import StorageLimitExceeded
+
+if TYPE_CHECKING:
+    from pynamodb.expressions.condition import Condition
+    from pynamodb.expressions.update import Action
+    from pynamodb.models import Model
 
 KB = 1024
 MB = 1024 * KB
@@ -238,20 +243,51 @@ class GuardedTransactWrite(TransactWrite):
         super().__init__(*args, **kwargs)
         self._labels: dict[str, list[object]] = {"check": [], "delete": [], "put": [], "update": []}
 
-    def condition_check(self, *args: Any, label: object = None, **kwargs: Any) -> None:  # type: ignore[override]
-        super().condition_check(*args, **kwargs)
+    def condition_check(
+        self,
+        model_cls: type[Model],
+        hash_key: Any,
+        range_key: Any | None = None,
+        condition: Condition | None = None,
+        *,
+        label: object = None,
+    ) -> None:
+        super().condition_check(model_cls, hash_key, range_key, condition)
         self._labels["check"].append(label)
 
-    def delete(self, *args: Any, label: object = None, **kwargs: Any) -> None:  # type: ignore[override]
-        super().delete(*args, **kwargs)
+    def delete(
+        self,
+        model: Model,
+        condition: Condition | None = None,
+        *,
+        add_version_condition: bool = True,
+        label: object = None,
+    ) -> None:
+        super().delete(model, condition, add_version_condition=add_version_condition)
         self._labels["delete"].append(label)
 
-    def save(self, *args: Any, label: object = None, **kwargs: Any) -> None:  # type: ignore[override]
-        super().save(*args, **kwargs)
+    def save(
+        self,
+        model: Model,
+        condition: Condition | None = None,
+        return_values: str | None = None,
+        *,
+        label: object = None,
+    ) -> None:
+        super().save(model, condition, return_values)
         self._labels["put"].append(label)
 
-    def update(self, *args: Any, label: object = None, **kwargs: Any) -> None:  # type: ignore[override]
-        super().update(*args, **kwargs)
+    def update(
+        self,
+        model: Model,
+        actions: list[Action],
+        condition: Condition | None = None,
+        return_values: str | None = None,
+        *,
+        add_version_condition: bool = True,
+        label: object = None,
+    ) -> None:
+        super().update(model, actions, condition, return_values, add_version_condition=add_version_condition)
         self._labels["update"].append(label)
 
     def labels(self) -> list[object]:

@@ -53,6 +53,8 @@ the members index (which projects profiles) is not touched by earning or redeemi
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from pynamodb.attributes import (
     BooleanAttribute,
     MapAttribute,
@@ -63,6 +65,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.connection.table import TableConnection
+from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.models import Model
 
 
@@ -86,6 +89,9 @@ class KeyedItem(Model):
 class IndexedItem(KeyedItem):
     gsi1pk = UnicodeAttribute(null=True)
     gsi1sk = UnicodeAttribute(null=True)
+    #: The table-bound classes get index instances of their own (``factory._bind``), so the
+    #: indexes are only declared on these bases, never assigned.
+    gsi1: ClassVar[GlobalSecondaryIndex[Any]]
 
 
 class FeedItem(IndexedItem):
@@ -95,6 +101,7 @@ class FeedItem(IndexedItem):
 
     gsi3pk = UnicodeAttribute(null=True)
     gsi3sk = UnicodeAttribute(null=True)
+    feed: ClassVar[GlobalSecondaryIndex[Any]]
 
 
 class TenantTableSchema(FeedItem):
@@ -102,6 +109,7 @@ class TenantTableSchema(FeedItem):
 
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
+    gsi2: ClassVar[GlobalSecondaryIndex[Any]]  # bound per table (factory._bind, due_index=True)
 
 
 # --- control plane -------------------------------------------------------------------
@@ -192,6 +200,7 @@ class BalanceItem(KeyedItem):
 class LotItem(KeyedItem):
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
+    gsi2: ClassVar[GlobalSecondaryIndex[Any]]  # bound per table (factory._bind, due_index=True)
     remaining = NumberAttribute()
     original = NumberAttribute()
     earned_at = UTCDateTimeAttribute()
@@ -233,7 +242,7 @@ class LedgerItem(FeedItem):
     reference = UnicodeAttribute(null=True)
     description = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)
-    metadata = MapAttribute(null=True)
+    metadata: MapAttribute[str, str] = MapAttribute(null=True)
     actor_key_id = UnicodeAttribute(null=True, attr_name="actor")
     expires_at = UTCDateTimeAttribute(null=True)
     matures_at = UTCDateTimeAttribute(null=True)
@@ -261,7 +270,8 @@ class LedgerItem(FeedItem):
 class CounterItem(KeyedItem):
     """A counter (pk ``COUNTER#<name>``, sk ``#COUNTER``), changed only inside ledger transactions."""
 
-    count = NumberAttribute(default=0)
+    #: Stored as ``count``; named otherwise here, where ``count`` is the model's query method.
+    value = NumberAttribute(default=0, attr_name="count")
 
 
 class RuleItem(KeyedItem):
@@ -290,7 +300,7 @@ class JobRunItem(KeyedItem):
     started_at = UTCDateTimeAttribute()
     finished_at = UTCDateTimeAttribute(null=True)
     status = UnicodeAttribute()
-    counts = MapAttribute(null=True)
+    counts: MapAttribute[str, int] = MapAttribute(null=True)
     error = UnicodeAttribute(null=True)
 
 
@@ -401,6 +411,7 @@ class TierReviewItem(KeyedItem):
 
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
+    gsi2: ClassVar[GlobalSecondaryIndex[Any]]  # bound per table (factory._bind, due_index=True)
 
 
 # --- commerce integrations (order intake, Shopify) ---------------------------------------
@@ -447,6 +458,7 @@ class SubscriptionItem(KeyedItem):
 
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
+    gsi2: ClassVar[GlobalSecondaryIndex[Any]]  # bound per table (factory._bind, due_index=True)
     data = UnicodeAttribute()
     version = NumberAttribute(null=True)
 
@@ -491,6 +503,7 @@ class ReferralItem(IndexedItem):
     referee_points = NumberAttribute(null=True)
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
+    gsi2: ClassVar[GlobalSecondaryIndex[Any]]  # bound per table (factory._bind, due_index=True)
 
 
 # --- bulk imports ------------------------------------------------------------------------------
@@ -523,6 +536,7 @@ class ImportItem(IndexedItem):
     lease_until = UTCDateTimeAttribute(null=True)
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
+    gsi2: ClassVar[GlobalSecondaryIndex[Any]]  # bound per table (factory._bind, due_index=True)
 
 
 class ImportChunkItem(KeyedItem):

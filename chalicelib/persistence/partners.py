@@ -7,6 +7,7 @@ transactions; a period's counters are read with batched gets.
 
 from __future__ import annotations
 
+import builtins
 from decimal import Decimal
 
 from pynamodb.exceptions import PutError
@@ -60,13 +61,13 @@ class PartnerRepository:
         with translate_transient():
             return [_to_partner(item) for item in model.query(_PK, model.sk.startswith(_SK_PREFIX))]
 
-    def counters(self, names: list[str]) -> dict[str, int]:
+    def counters(self, names: builtins.list[str]) -> dict[str, int]:
         counter = self._models.counter
         keys = [(f"{_COUNTER_PREFIX}{name}", _COUNTER_SK) for name in names]
         found: dict[str, int] = {}
         with translate_transient():
             for item in counter.batch_get(keys, consistent_read=True):
-                found[item.pk.removeprefix(_COUNTER_PREFIX)] = int(item.count or 0)
+                found[item.pk.removeprefix(_COUNTER_PREFIX)] = int(item.value or 0)
         return found
 
 

@@ -12,7 +12,6 @@ The balance item holds the grant in force (``pl``), written in the same transact
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -38,8 +37,10 @@ from chalicelib.domain.plans import (
 )
 from chalicelib.domain.ports import BalanceChanged, Page
 from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, cancellation_codes, translate_transient
+from chalicelib.persistence.index_keys import DUE_SHARDS, due_shard, sortable
 from chalicelib.persistence.limits import GuardedTransactWrite
 from chalicelib.persistence.pagination import decode_cursor, paginate
+from chalicelib.persistence.tiers import tier_unchanged
 
 if TYPE_CHECKING:
     from chalicelib.domain.ledger import Balance
@@ -55,15 +56,6 @@ _REQ, _REQ_SK = "SUBREQ#", "#SUBREQ"
 _NOTICE_SK = "#NOTICE"
 _BALANCE_SK = "#BALANCE"
 LAPSE_PREFIX = "PLANS#"
-_SHARDS = 8
-
-
-def _shard(member_id: str) -> int:
-    return int(hashlib.sha256(member_id.encode()).hexdigest()[:8], 16) % _SHARDS
-
-
-def _sortable(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _at(moment: datetime | None) -> str | None:
@@ -157,8 +149,8 @@ def _subscription_item(models: TenantModels, value: Subscription) -> Subscriptio
     return models.subscription(
         pk=f"{_MEMBER}{value.member_id}",
         sk=f"{_SUB}{value.subscription_id}",
-        gsi2pk=f"{LAPSE_PREFIX}{_shard(value.member_id)}" if active else None,
-        gsi2sk=f"{_sortable(value.ends_at)}#{value.member_id}#{value.subscription_id}" if active else None,
+        gsi2pk=f"{LAPSE_PREFIX}{due_shard(value.member_id)}" if active else None,
+        gsi2sk=f"{sortable(value.ends_at)}#{value.member_id}#{value.subscription_id}" if active else None,
         data=json.dumps(_subscription_data(value), separators=(",", ":")),
         version=value.version,
     )
@@ -200,7 +192,7 @@ def add_plan_write(
         tx.save(_subscription_item(models, subscription), condition=condition, label=subscription)
     if write.period is not None:
         period = write.period
-        data = {
+        data: dict[str, Any] = {
             "member": period.member_id,
             "sub": period.subscription_id,
             "plan": period.plan_id,
@@ -374,8 +366,6 @@ class SubscriptionRepository:
 
     def apply(self, previous: Balance, write: PlanWrite) -> None:
         """The balance's grant (only if its tier_rev is still the one read) and the write."""
-        from chalicelib.persistence.tenant_data import _tier_unchanged
-
         new = write.apply(previous, previous)
         balance = self._models.balance
         try:
@@ -383,7 +373,7 @@ class SubscriptionRepository:
                 tx.update(
                     balance(pk=f"{_MEMBER}{previous.member_id}", sk=_BALANCE_SK),
                     actions=[*plan_actions(balance, new), balance.tier_rev.set(new.tier_rev)],
-                    condition=balance.pk.exists() & _tier_unchanged(balance, previous),
+                    condition=balance.pk.exists() & tier_unchanged(balance, previous),
                 )
                 add_plan_write(self._models, tx, write)
         except TransactWriteError as error:
@@ -401,8 +391,8 @@ class SubscriptionRepository:
 
     def due(self, as_of: datetime) -> Iterator[tuple[str, str]]:
         index = self._models.subscription.gsi2
-        upper = f"{_sortable(as_of)}#~"
-        for shard in range(_SHARDS):
+        upper = f"{sortable(as_of)}#~"
+        for shard in range(DUE_SHARDS):
             with translate_transient():
                 for row in index.query(f"{LAPSE_PREFIX}{shard}", self._models.subscription.gsi2sk <= upper):
                     _, member_id, subscription_id = (row.gsi2sk or "").split("#", 2)

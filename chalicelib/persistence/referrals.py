@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from chalicelib.domain.referrals import (
     ReferralTerms,
 )
 from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, cancellation_codes, translate_transient
+from chalicelib.persistence.index_keys import DUE_SHARDS, due_shard, sortable
 from chalicelib.persistence.limits import GuardedTransactWrite
 from chalicelib.persistence.pagination import decode_cursor, paginate
 
@@ -45,7 +45,6 @@ REFERRAL_SK = "#REFERRAL"
 _REFERRAL_PREFIX = "REFERRAL#"
 _DUE_PREFIX = "REFERRALS#"
 _VERSION_PREFIX = "REFERRALS#"
-_SHARDS = 8
 _LIST_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")
 
 
@@ -63,14 +62,6 @@ def referral_pk(referee_id: str) -> str:
 
 def referrals_of(referrer_id: str) -> str:
     return f"MEMBER#{referrer_id}#REFERRALS"
-
-
-def _sortable(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _shard(member_id: str) -> int:
-    return int(hashlib.sha256(member_id.encode()).hexdigest()[:8], 16) % _SHARDS
 
 
 def guard_item(models: TenantModels, pk: str, member_id: str) -> Any:
@@ -140,8 +131,8 @@ def add_referral_qualification(models: TenantModels, tx: GuardedTransactWrite, w
             referral.order_id.set(write.order_id),
             referral.earn_key.set(write.earn_key),
             referral.terms.set(_encode_terms(write.terms)),
-            referral.gsi2pk.set(f"{_DUE_PREFIX}{_shard(write.referee_id)}"),
-            referral.gsi2sk.set(f"{_sortable(write.qualified_at)}#{write.referee_id}"),
+            referral.gsi2pk.set(f"{_DUE_PREFIX}{due_shard(write.referee_id)}"),
+            referral.gsi2sk.set(f"{sortable(write.qualified_at)}#{write.referee_id}"),
         ],
         condition=referral.status == str(ReferralStatus.PENDING),
         label=write,
@@ -191,6 +182,7 @@ class ReferralRepository:
             )
 
     def finish(self, referral: Referral, event: Notice) -> bool:
+        assert referral.completed_at is not None, "a finished referral carries its time"
         models = self._models
         model, notice = models.referral, models.notice
         tx = GuardedTransactWrite(connection=model._get_connection().connection)
@@ -234,8 +226,8 @@ class ReferralRepository:
 
     def due(self, as_of: datetime) -> Iterator[str]:
         index = self._models.referral.gsi2
-        upper = f"{_sortable(as_of)}#~"
-        for shard in range(_SHARDS):
+        upper = f"{sortable(as_of)}#~"
+        for shard in range(DUE_SHARDS):
             with translate_transient():
                 for row in index.query(f"{_DUE_PREFIX}{shard}", self._models.referral.gsi2sk <= upper):
                     yield (row.gsi2sk or "").split("#", 1)[1]
@@ -259,7 +251,7 @@ class ReferralProgramRepository:
             "cap": {"limit": program.cap.limit, "per": str(program.cap.per)} if program.cap else None,
             "referee_rewarded_when_capped": program.referee_rewarded_when_capped,
         }
-        sk = f"{_VERSION_PREFIX}{_sortable(program.effective_from)}#{program.version_id}"
+        sk = f"{_VERSION_PREFIX}{sortable(program.effective_from)}#{program.version_id}"
         with translate_transient():
             self._models.rule(pk="PROGRAM", sk=sk, definition=json.dumps(definition)).save(
                 condition=self._models.rule.sk.does_not_exist()
@@ -275,7 +267,7 @@ class ReferralProgramRepository:
 
     def in_force(self, at: datetime) -> ReferralProgram | None:
         rule = self._models.rule
-        upper = f"{_VERSION_PREFIX}{_sortable(at)}#~"
+        upper = f"{_VERSION_PREFIX}{sortable(at)}#~"
         with translate_transient():
             rows = list(
                 rule.query(

@@ -7,6 +7,7 @@ pool uploads). Every write states its condition.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from chalicelib.domain.ports import CouponWrite, CouponWriteKind, Page
 from chalicelib.domain.rewards import CodeSource, Coupon, CouponStatus, LimitPeriod, Reward, RewardType
 from chalicelib.persistence.errors import response_code, translate_transient
+from chalicelib.persistence.index_keys import sortable
 from chalicelib.persistence.pagination import decode_cursor, paginate
 
 if TYPE_CHECKING:
@@ -50,16 +52,13 @@ def member_coupons_partition(member_id: str) -> str:
     return f"MEMBER#{member_id}#COUPONS"
 
 
-def _sortable(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def add_coupon_write(models: TenantModels, tx: GuardedTransactWrite, write: CouponWrite) -> None:
     """One coupon write of a ledger transaction. Every kind is an update (so the transaction's
     items keep their order: deletes, puts, then updates, the coupon writes last of all)."""
     model, coupon = models.coupon, write.coupon
     item = model(pk=coupon_pk(coupon.code), sk=_COUPON_SK)
     if write.kind is CouponWriteKind.CANCEL:
+        assert coupon.cancelled_at is not None, "a cancelled coupon carries its time"
         tx.update(
             item,
             actions=[model.status.set(str(CouponStatus.CANCELLED)), model.cancelled_at.set(coupon.cancelled_at)],
@@ -74,7 +73,7 @@ def add_coupon_write(models: TenantModels, tx: GuardedTransactWrite, write: Coup
         model.points.set(coupon.points),
         model.issued_at.set(coupon.issued_at),
         model.gsi1pk.set(member_coupons_partition(coupon.member_id)),
-        model.gsi1sk.set(f"{_sortable(coupon.issued_at)}#{coupon.code}"),
+        model.gsi1sk.set(f"{sortable(coupon.issued_at)}#{coupon.code}"),
         *_set_or_remove(model.expires_at, coupon.expires_at),
         *_set_or_remove(model.limit_counter, coupon.limit_counter),
         *_set_or_remove(model.donation_counter, coupon.donation_counter),
@@ -168,7 +167,7 @@ class RewardRepository:
             keys = [(f"{_COUNTER_PREFIX}{name}", "#COUNTER") for name in unique[start : start + _BATCH_GET]]
             with translate_transient():
                 for item in model.batch_get(keys, consistent_read=True):
-                    found[item.pk.removeprefix(_COUNTER_PREFIX)] = int(item.count or 0)
+                    found[item.pk.removeprefix(_COUNTER_PREFIX)] = int(item.value or 0)
         return {name: found.get(name, 0) for name in unique}
 
     # --- coupons and pool codes ---------------------------------------------------------
@@ -189,12 +188,12 @@ class RewardRepository:
             )
             return paginate(rows, limit=limit, key_of=_index_key, convert=_to_coupon)
 
-    def pool_codes(self, reward_id: str, *, limit: int) -> list[str]:
+    def pool_codes(self, reward_id: str, *, limit: int) -> builtins.list[str]:
         with translate_transient():
             rows = self._models.coupon.gsi1.query(pool_partition(reward_id), limit=limit)
             return [str(row.gsi1sk) for row in rows]
 
-    def existing_codes(self, codes: Sequence[str]) -> list[str]:
+    def existing_codes(self, codes: Sequence[str]) -> builtins.list[str]:
         model = self._models.coupon
         found: list[str] = []
         for start in range(0, len(codes), _BATCH_GET):
@@ -223,6 +222,7 @@ class RewardRepository:
                 )
 
     def mark_used(self, coupon: Coupon, *, now: datetime) -> bool:
+        assert coupon.used_at is not None and coupon.used_key is not None, "a used coupon carries its time and key"
         model = self._models.coupon
         condition = (model.status == str(CouponStatus.ISSUED)) & (
             model.expires_at.does_not_exist() | (model.expires_at > now)

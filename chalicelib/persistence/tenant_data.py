@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import builtins
 import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
@@ -19,18 +19,13 @@ from chalicelib.domain.jobs import JobName, JobRun, RunStatus
 from chalicelib.domain.ledger import Balance, LedgerEntry, MovementType
 from chalicelib.domain.members import EnrolmentRecord, Member, MemberChanges
 from chalicelib.domain.notifications import Notice
-from chalicelib.domain.plans import PlanWrite, PlanWriteRefused
 from chalicelib.domain.ports import (
     BalanceChanged,
-    CounterChange,
-    CounterLimitReached,
-    CouponWrite,
-    CouponWriteRefused,
     IdempotencyKeyTaken,
     Page,
 )
 from chalicelib.domain.program import Program, Rounding
-from chalicelib.domain.referrals import CardCodeTaken, Referral, ReferralCodeTaken, ReferralQualification
+from chalicelib.domain.referrals import CardCodeTaken, Referral, ReferralCodeTaken
 from chalicelib.domain.rules import EarningRule, Per, RuleKind, Share
 from chalicelib.domain.tiers import TierWrite
 from chalicelib.persistence.errors import (
@@ -40,6 +35,8 @@ from chalicelib.persistence.errors import (
     translate_transient,
 )
 from chalicelib.persistence.factory import TenantModels
+from chalicelib.persistence.index_keys import DUE_SHARDS, due_shard
+from chalicelib.persistence.index_keys import sortable as _sortable
 from chalicelib.persistence.limits import GuardedTransactWrite
 from chalicelib.persistence.models import (
     BalanceItem,
@@ -52,19 +49,18 @@ from chalicelib.persistence.models import (
     ProgramItem,
     RuleItem,
 )
+from chalicelib.persistence.movement_writes import COUNTER_PREFIX, in_order, writer_of
 from chalicelib.persistence.pagination import decode_cursor, paginate
-from chalicelib.persistence.plans import add_plan_write, decode_grant, plan_actions, refused_plan_items
+from chalicelib.persistence.plans import decode_grant
 from chalicelib.persistence.referrals import (
     CODE_SK,
-    add_referral_qualification,
     card_code_pk,
     code_owner,
     guard_item,
     new_referral_item,
     referral_code_pk,
 )
-from chalicelib.persistence.rewards import add_coupon_write
-from chalicelib.persistence.tiers import TIER_REVIEW_PREFIX, add_tier_write
+from chalicelib.persistence.tiers import TIER_REVIEW_PREFIX, add_tier_write, tier_unchanged
 
 _MEMBERS = "MEMBERS"
 _INDEX_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")
@@ -95,22 +91,11 @@ _MATURES_PREFIX = "MATURES#"
 _BIRTHDAY_PREFIX = "BIRTHDAY#"
 _NOTICE = "#NOTICE"
 _RULE_PREFIX = "RULE#"
-_COUNTER_PREFIX = "COUNTER#"
-#: Due lots spread over this many index partitions, so no single one runs hot.
-DUE_SHARDS = 8
+_COUNTER_PREFIX = COUNTER_PREFIX
 
 
 def lot_sk(lot_id: str) -> str:
     return f"{LOT_PREFIX}{lot_id}"
-
-
-def _sortable(moment: datetime) -> str:
-    """Fixed-width UTC timestamp: string order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def due_shard(member_id: str) -> int:
-    return int(hashlib.sha256(member_id.encode()).hexdigest()[:8], 16) % DUE_SHARDS
 
 
 def feed_partition(moment: datetime) -> str:
@@ -373,7 +358,7 @@ class MemberRepository:
             raise
         return _to_member(item)
 
-    def _profile_actions(self, member_id: str, changes: MemberChanges, at: datetime) -> list[Any]:
+    def _profile_actions(self, member_id: str, changes: MemberChanges, at: datetime) -> builtins.list[Any]:
         model = self._models.member
         actions = [model.updated_at.set(at)]
         for name in sorted(changes.fields_set):
@@ -460,15 +445,12 @@ class LedgerRepository:
         lots: LotChanges,
         *,
         request_entry: bool = True,
-        counters: Sequence[CounterChange] = (),
-        coupons: Sequence[CouponWrite] = (),
-        tier: TierWrite | None = None,
-        referral: ReferralQualification | None = None,
-        plan: PlanWrite | None = None,
+        writes: Sequence[object] = (),
     ) -> None:
         models = self._models
         balance, lot = models.balance, models.lot
         member_id = previous.member_id
+        ordered = in_order(writes)
         actions = [
             balance.available.set(new.available),
             balance.lifetime_earned.set(new.lifetime_earned),
@@ -493,7 +475,7 @@ class LedgerRepository:
             *_lapse_index(balance, new),
             *_tier_actions(balance, new),
             *([balance.referral_from.remove()] if previous.referral_from and not new.referral_from else []),
-            *(plan_actions(balance, new) if plan is not None else ()),
+            *(action for write, writer in ordered for action in writer.balance_actions(balance, write, new)),
         ]
         try:
             with translate_transient(), _transaction(models) as tx:
@@ -502,33 +484,20 @@ class LedgerRepository:
                 tx.update(
                     balance(pk=member_pk(member_id), sk=BALANCE),
                     actions=actions,
-                    condition=(balance.version == previous.version) & _tier_unchanged(balance, previous),
+                    condition=(balance.version == previous.version) & tier_unchanged(balance, previous),
                 )
-                if tier is not None:
-                    add_tier_write(models, tx, tier)
-                if referral is not None:
-                    add_referral_qualification(models, tx, referral)
+                before_lots = [(write, writer) for write, writer in ordered if writer_of(write)[0] < 0]
+                for write, writer in before_lots:
+                    writer.add(models, tx, write, entries)
                 for created in lots.created:
                     tx.save(_to_lot_item(models, created), condition=lot.pk.does_not_exist())
                 for changed in lots.updated:  # whole item: its index keys may move (pending -> expiring)
                     tx.save(_to_lot_item(models, changed), condition=lot.pk.exists())
                 for gone in lots.deleted:
                     tx.delete(lot(pk=member_pk(member_id), sk=lot_sk(gone.lot_id)), condition=lot.pk.exists())
-                for change in counters:
-                    counter = models.counter
-                    limit = None
-                    if change.at_most is not None:
-                        limit = counter.count.does_not_exist() | (counter.count <= change.at_most - change.by)
-                    tx.update(
-                        counter(pk=f"{_COUNTER_PREFIX}{change.name}", sk="#COUNTER"),
-                        actions=[counter.count.add(change.by)],
-                        condition=limit,
-                        label=change,
-                    )
-                for write in coupons:
-                    add_coupon_write(models, tx, write)
-                if plan is not None:  # a join bonus: the plan change rides in its transaction
-                    add_plan_write(models, tx, plan, bonus_transaction_id=entries[-1].transaction_id)
+                for write, writer in ordered:
+                    if writer_of(write)[0] > 0:
+                        writer.add(models, tx, write, entries)
         except TransactWriteError as error:
             codes = cancellation_codes(error)
             # The reasons follow the request's order, not the order of the calls above.
@@ -537,14 +506,9 @@ class LedgerRepository:
             ]
             if request_entry and any(label is entries[-1] for label in refused):
                 raise IdempotencyKeyTaken(entries[-1].idempotency_key) from None
-            for change in counters:
-                if any(label is change for label in refused):
-                    raise CounterLimitReached(change) from None
-            for write in coupons:
-                if any(label is write for label in refused):
-                    raise CouponWriteRefused(write) from None
-            if plan is not None and refused_plan_items(plan, refused):
-                raise PlanWriteRefused(member_id) from None
+            for write, writer in ordered:
+                if (own := writer.refused(write, refused)) is not None:
+                    raise own from None
             if "ConditionalCheckFailed" in codes:
                 raise BalanceChanged(member_id) from None
             if any(code in RETRYABLE_CANCELLATIONS for code in codes):
@@ -559,7 +523,7 @@ class LedgerRepository:
                 tx.update(
                     balance(pk=member_pk(previous.member_id), sk=BALANCE),
                     actions=_tier_actions(balance, new),
-                    condition=(balance.version == previous.version) & _tier_unchanged(balance, previous),
+                    condition=(balance.version == previous.version) & tier_unchanged(balance, previous),
                 )
                 add_tier_write(models, tx, tier)
         except TransactWriteError as error:
@@ -584,7 +548,7 @@ class LedgerRepository:
                 item = self._models.counter.get(f"{_COUNTER_PREFIX}{name}", "#COUNTER", consistent_read=True)
             except DoesNotExist:
                 return 0
-        return int(item.count or 0)
+        return int(item.value or 0)
 
     def due_lots(self, as_of: datetime, *, maturity: bool = False) -> Iterator[tuple[str, str]]:
         """(member, lot id) of due lots, and (member, ``LAPSE``) of inactive balances."""
@@ -648,11 +612,6 @@ def _tier_actions(balance: type[BalanceItem], new: Balance) -> list[Any]:
     ]
 
 
-def _tier_unchanged(balance: type[BalanceItem], previous: Balance) -> Any:
-    """The review job changes a tier without an entry (so without moving ``version``)."""
-    return balance.tier_rev == previous.tier_rev if previous.tier_rev else balance.tier_rev.does_not_exist()
-
-
 class JobRunRepository:
     def __init__(self, models: TenantModels) -> None:
         self._models = models
@@ -708,9 +667,7 @@ class EventRepository:
 
     def read_day(self, day: date, *, after: str, upper: str, limit: int) -> list[Event]:
         ledger, member = self._models.ledger, self._models.member
-        condition = ledger.gsi3sk <= upper
-        if after:
-            condition = ledger.gsi3sk.between(after, upper)
+        condition = ledger.gsi3sk.between(after, upper) if after else ledger.gsi3sk <= upper
         with translate_transient():
             raw = ledger._get_connection().query(
                 f"EVENTS#{day.isoformat()}", range_key_condition=condition, index_name="feed", limit=limit + 1

@@ -3,46 +3,46 @@ in a ledger transaction (the member's entry in the index of due reviews, its eve
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.events import EventType
 from chalicelib.domain.tiers import Metric, Tier, TierProgram, TierWrite, WindowKind
 from chalicelib.persistence.errors import translate_transient
+from chalicelib.persistence.index_keys import due_shard, sortable
 
 if TYPE_CHECKING:
+    from chalicelib.domain.ledger import Balance
     from chalicelib.persistence.factory import TenantModels
     from chalicelib.persistence.limits import GuardedTransactWrite
+    from chalicelib.persistence.models import BalanceItem
 
 TIER_REVIEW_PREFIX = "TIERS#"
 TIER_REVIEW_SK = "#TIERREVIEW"
 _VERSION_PREFIX = "TIERS#"
-_SHARDS = 8
 
 
-def _shard(member_id: str) -> int:
-    return int(hashlib.sha256(member_id.encode()).hexdigest()[:8], 16) % _SHARDS
-
-
-def _sortable(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def tier_unchanged(balance: type[BalanceItem], previous: Balance) -> Any:
+    """The condition that the member's tier is still the one read: the review job changes a tier
+    without a ledger entry (so without moving the balance's ``version``), and moves ``tier_rev``."""
+    return balance.tier_rev == previous.tier_rev if previous.tier_rev else balance.tier_rev.does_not_exist()
 
 
 def add_tier_write(models: TenantModels, tx: GuardedTransactWrite, write: TierWrite) -> None:
     """The review index entry (put at its new time, or deleted) and the ``tier.changed`` event."""
     review = models.tier_review
-    key = {"pk": f"MEMBER#{write.member_id}", "sk": TIER_REVIEW_SK}
+    pk = f"MEMBER#{write.member_id}"
     if write.review_at is None:
-        tx.delete(review(**key))
+        tx.delete(review(pk=pk, sk=TIER_REVIEW_SK))
     else:
         tx.save(
             review(
-                **key,
-                gsi2pk=f"{TIER_REVIEW_PREFIX}{_shard(write.member_id)}",
-                gsi2sk=f"{_sortable(write.review_at)}#{write.member_id}",
+                pk=pk,
+                sk=TIER_REVIEW_SK,
+                gsi2pk=f"{TIER_REVIEW_PREFIX}{due_shard(write.member_id)}",
+                gsi2sk=f"{sortable(write.review_at)}#{write.member_id}",
             )
         )
     if write.event is not None:
@@ -90,7 +90,7 @@ class TierProgramRepository:
                 for tier in program.tiers
             ],
         }
-        sk = f"{_VERSION_PREFIX}{_sortable(program.effective_from)}#{program.version_id}"
+        sk = f"{_VERSION_PREFIX}{sortable(program.effective_from)}#{program.version_id}"
         with translate_transient():
             self._models.rule(pk="PROGRAM", sk=sk, definition=json.dumps(definition)).save(
                 condition=self._models.rule.sk.does_not_exist()
@@ -106,7 +106,7 @@ class TierProgramRepository:
 
     def in_force(self, at: datetime) -> TierProgram | None:
         rule = self._models.rule
-        upper = f"{_VERSION_PREFIX}{_sortable(at)}#~"
+        upper = f"{_VERSION_PREFIX}{sortable(at)}#~"
         with translate_transient():
             rows = list(
                 rule.query("PROGRAM", rule.sk.between(_VERSION_PREFIX, upper), scan_index_forward=False, limit=1)

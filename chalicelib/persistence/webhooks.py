@@ -10,6 +10,7 @@ are deterministic, so a replayed dispatch rewrites the same records.
 
 from __future__ import annotations
 
+import builtins
 import json
 from datetime import datetime
 from typing import Any
@@ -23,7 +24,6 @@ from chalicelib.domain.webhooks import (
     Attempt,
     Delivery,
     DeliveryStatus,
-    SigningSecret,
     Webhook,
     WebhookStatus,
 )
@@ -32,6 +32,7 @@ from chalicelib.persistence.errors import response_code, translate_transient
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.models import DeliveryItem, WebhookItem
 from chalicelib.persistence.pagination import decode_cursor, paginate
+from chalicelib.persistence.signing_secrets import decode_secrets, encode_secrets
 
 _WEBHOOKS = "WEBHOOKS"
 _WEBHOOK_SK = "#WEBHOOK"
@@ -119,7 +120,7 @@ class WebhookRepository:
         model = self._models.webhook
         self._update(webhook_id, [model.drain_lease_until.remove()], model.pk.exists())
 
-    def _update(self, webhook_id: str, actions: list[Any], condition: Any) -> bool:
+    def _update(self, webhook_id: str, actions: builtins.list[Any], condition: Any) -> bool:
         item = self._models.webhook(pk=webhook_pk(webhook_id), sk=_WEBHOOK_SK)
         try:
             with translate_transient():
@@ -132,7 +133,7 @@ class WebhookRepository:
 
     # --- deliveries ----------------------------------------------------------------------------
 
-    def save_deliveries(self, deliveries: list[Delivery]) -> None:
+    def save_deliveries(self, deliveries: builtins.list[Delivery]) -> None:
         if not deliveries:
             return
         with translate_transient(), self._models.delivery.batch_write() as batch:
@@ -167,7 +168,7 @@ class WebhookRepository:
             )
         return paginate(rows, limit=limit, key_of=lambda row: {"pk": row.pk, "sk": row.sk}, convert=_to_delivery)
 
-    def outbox(self, webhook_id: str, *, limit: int) -> list[Delivery]:
+    def outbox(self, webhook_id: str, *, limit: int) -> builtins.list[Delivery]:
         with translate_transient():
             rows = self._models.delivery.gsi1.query(outbox_partition(webhook_id), limit=limit)
             return [_to_delivery(row) for row in rows]
@@ -221,13 +222,7 @@ def _webhook_attributes(webhook: Webhook) -> dict[str, Any]:
         "events": set(webhook.events),
         "description": webhook.description,
         "status": str(webhook.status),
-        "secrets": json.dumps(
-            [
-                {"s": s.sealed, "c": isoformat(s.created_at), "e": isoformat(s.expires_at) if s.expires_at else None}
-                for s in webhook.secrets
-            ],
-            separators=(",", ":"),
-        ),
+        "secrets": encode_secrets(webhook.secrets),
         "created_at": webhook.created_at,
         "updated_at": webhook.updated_at,
         "active_since": webhook.active_since,
@@ -245,14 +240,7 @@ def _to_webhook(item: WebhookItem) -> Webhook:
         events=frozenset(item.events or ()),
         description=item.description,
         status=WebhookStatus(item.status),
-        secrets=tuple(
-            SigningSecret(
-                sealed=s["s"],
-                created_at=datetime.fromisoformat(s["c"]),
-                expires_at=datetime.fromisoformat(s["e"]) if s["e"] else None,
-            )
-            for s in json.loads(item.secrets)
-        ),
+        secrets=decode_secrets(item.secrets),
         created_at=item.created_at,
         updated_at=item.updated_at,
         active_since=item.active_since,

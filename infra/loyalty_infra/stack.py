@@ -71,13 +71,13 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_wafv2 as wafv2
 from chalice.cdk import Chalice
 from constructs import Construct
 
 from .packaging import prebuild_from_environment
+from .queues import QueueWithDeadLetters, queue_with_dead_letters
 from .sam import sqs_queue_name
 from .stages import APP_NAME, PROJECT_DIR, StageSettings
 
@@ -185,9 +185,9 @@ class LoyaltyStack(Stack):
         Tags.of(self).add("stage", stage.name)
 
         self.control_table = self._control_table()
-        self.jobs_dead_letters, self.jobs_queue = self._job_queues()
-        self.provisioning_dead_letters, self.provisioning_queue = self._provisioning_queues()
-        self.deliveries_dead_letters, self.deliveries_queue = self._deliveries_queues()
+        self.jobs_queues = self._job_queues()
+        self.provisioning_queues = self._provisioning_queues()
+        self.deliveries_queues = self._deliveries_queues()
         self.webhook_key = self._webhook_key()
         self.event_bus = self._event_bus()
         self.operator_key = self._operator_key_parameter()
@@ -272,83 +272,44 @@ class LoyaltyStack(Stack):
         Tags.of(table).add("component", "control-plane")
         return table
 
-    def _job_queues(self) -> tuple[sqs.Queue, sqs.Queue]:
-        prefix = self.stage.resource_prefix
-        dead_letters = sqs.Queue(
+    def _job_queues(self) -> QueueWithDeadLetters:
+        return queue_with_dead_letters(
             self,
-            "JobsDeadLetterQueue",
-            queue_name=f"{prefix}-jobs-dlq",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        queue = sqs.Queue(
-            self,
-            "JobsQueue",
-            queue_name=f"{prefix}-jobs",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
+            "Jobs",
+            queue_name=f"{self.stage.resource_prefix}-jobs",
+            component="jobs",
             # Lambda's SQS poller needs at least the function timeout (29 s); AWS advises 6x.
             visibility_timeout=Duration.minutes(3),
             retention_period=Duration.days(4),
-            dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letters, max_receive_count=5),
+            max_receive_count=5,
         )
-        Tags.of(queue).add("component", "jobs")
-        Tags.of(dead_letters).add("component", "jobs")
-        return dead_letters, queue
 
-    def _provisioning_queues(self) -> tuple[sqs.Queue, sqs.Queue]:
-        prefix = self.stage.resource_prefix
-        dead_letters = sqs.Queue(
+    def _provisioning_queues(self) -> QueueWithDeadLetters:
+        return queue_with_dead_letters(
             self,
-            "ProvisioningDeadLetterQueue",
-            queue_name=f"{prefix}-provisioning-dlq",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        queue = sqs.Queue(
-            self,
-            "ProvisioningQueue",
-            queue_name=f"{prefix}-provisioning",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
+            "Provisioning",
+            queue_name=f"{self.stage.resource_prefix}-provisioning",
+            component="provisioning",
             # 6x the provisioning function's timeout (120 s, .chalice/config.json), as AWS
             # advises; it is also the pause before a failed attempt is retried.
             visibility_timeout=Duration.minutes(12),
             retention_period=Duration.days(14),
-            dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letters, max_receive_count=PROVISIONING_RECEIVES),
+            max_receive_count=PROVISIONING_RECEIVES,
         )
-        Tags.of(queue).add("component", "provisioning")
-        Tags.of(dead_letters).add("component", "provisioning")
-        return dead_letters, queue
 
-    def _deliveries_queues(self) -> tuple[sqs.Queue, sqs.Queue]:
-        prefix = self.stage.resource_prefix
-        dead_letters = sqs.Queue(
+    def _deliveries_queues(self) -> QueueWithDeadLetters:
+        return queue_with_dead_letters(
             self,
-            "DeliveriesDeadLetterQueue",
-            queue_name=f"{prefix}-deliveries-dlq",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        queue = sqs.Queue(
-            self,
-            "DeliveriesQueue",
-            queue_name=f"{prefix}-deliveries",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
+            "Deliveries",
+            queue_name=f"{self.stage.resource_prefix}-deliveries",
+            component="webhooks",
             # 6x the deliver-webhooks function's timeout (60 s, .chalice/config.json), as AWS
             # advises (also above the drain and dispatch leases' 90 s).
             visibility_timeout=Duration.minutes(6),
             # A message is work for the next minutes: the sweep asks again every minute.
             retention_period=Duration.days(1),
-            dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letters, max_receive_count=DELIVERIES_RECEIVES),
+            max_receive_count=DELIVERIES_RECEIVES,
         )
-        Tags.of(queue).add("component", "webhooks")
-        Tags.of(dead_letters).add("component", "webhooks")
-        return dead_letters, queue
 
     def _webhook_key(self) -> kms.Key:
         """The key sealing webhook signing secrets. Kept if the stack is deleted (the
@@ -404,9 +365,9 @@ class LoyaltyStack(Stack):
                     "manage_iam_role": False,
                     "iam_role_arn": self.function_role.role_arn,
                     "environment_variables": {
-                        "LOYALTY_JOBS_QUEUE_URL": self.jobs_queue.queue_url,
-                        "LOYALTY_PROVISIONING_QUEUE_URL": self.provisioning_queue.queue_url,
-                        "LOYALTY_DELIVERIES_QUEUE_URL": self.deliveries_queue.queue_url,
+                        "LOYALTY_JOBS_QUEUE_URL": self.jobs_queues.queue.queue_url,
+                        "LOYALTY_PROVISIONING_QUEUE_URL": self.provisioning_queues.queue.queue_url,
+                        "LOYALTY_DELIVERIES_QUEUE_URL": self.deliveries_queues.queue.queue_url,
                         # Required deployed: without it the code would create a key itself.
                         "LOYALTY_WEBHOOK_KMS_KEY_ID": self.webhook_key.key_arn,
                         # The source stays the app's default (`loyalty`).
@@ -450,12 +411,15 @@ class LoyaltyStack(Stack):
         return log_groups
 
     def _point_sqs_events_at_stage_queues(self) -> None:
-        prefix = self.stage.resource_prefix
-        known = {name: self.jobs_queue for name in (*APP_JOBS_QUEUE_NAMES, f"{prefix}-jobs")}
-        known.update(
-            {name: self.provisioning_queue for name in (*APP_PROVISIONING_QUEUE_NAMES, f"{prefix}-provisioning")}
-        )
-        known.update({name: self.deliveries_queue for name in (*APP_DELIVERIES_QUEUE_NAMES, f"{prefix}-deliveries")})
+        known = {
+            name: queues.queue
+            for app_names, queues in (
+                (APP_JOBS_QUEUE_NAMES, self.jobs_queues),
+                (APP_PROVISIONING_QUEUE_NAMES, self.provisioning_queues),
+                (APP_DELIVERIES_QUEUE_NAMES, self.deliveries_queues),
+            )
+            for name in (*app_names, queues.queue_name)
+        }
         for logical_id, properties in self.functions.items():
             for event_name, event in (properties.get("Events") or {}).items():
                 if event.get("Type") != "SQS":
@@ -761,7 +725,7 @@ class LoyaltyStack(Stack):
                 sid="JobsQueue",
                 # Send: the schedules' fan-out. The rest: the SQS event source's poller.
                 actions=[*CONSUMER_ACTIONS, "sqs:SendMessage"],
-                resources=[self.jobs_queue.queue_arn],
+                resources=[self.jobs_queues.queue.queue_arn],
             )
         )
         # Creating a tenant only asks for its table (POST /v1/tenants enqueues).
@@ -769,7 +733,7 @@ class LoyaltyStack(Stack):
             iam.PolicyStatement(
                 sid="ProvisioningRequests",
                 actions=["sqs:SendMessage"],
-                resources=[self.provisioning_queue.queue_arn],
+                resources=[self.provisioning_queues.queue.queue_arn],
             )
         )
         # Webhook work: the schedule enqueues dispatch units, the API (a redelivery, an
@@ -778,7 +742,7 @@ class LoyaltyStack(Stack):
             iam.PolicyStatement(
                 sid="DeliveriesQueue",
                 actions=[*CONSUMER_ACTIONS, "sqs:SendMessage"],
-                resources=[self.deliveries_queue.queue_arn],
+                resources=[self.deliveries_queues.queue.queue_arn],
             )
         )
         self.policies["webhook-secrets"].add_statements(
@@ -840,7 +804,7 @@ class LoyaltyStack(Stack):
             iam.PolicyStatement(
                 sid="ProvisioningQueue",
                 actions=list(CONSUMER_ACTIONS),
-                resources=[self.provisioning_queue.queue_arn],
+                resources=[self.provisioning_queues.queue.queue_arn],
             )
         )
         self.provisioning_policies["telemetry"].add_statements(
@@ -916,97 +880,45 @@ class LoyaltyStack(Stack):
                 datapoints_to_alarm=2,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
-            cloudwatch.Alarm(
-                self,
-                "JobsDeadLettersAlarm",
-                alarm_name=f"{prefix}-jobs-dead-letters",
-                alarm_description="Job units failed 5 times and wait in the dead-letter queue.",
-                metric=self.jobs_dead_letters.metric_approximate_number_of_messages_visible(
-                    period=Duration.minutes(5), statistic="Maximum"
-                ),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            self.jobs_queues.dead_letters_alarm(
+                self, alarm_description="Job units failed 5 times and wait in the dead-letter queue."
             ),
-            cloudwatch.Alarm(
+            self.provisioning_queues.dead_letters_alarm(
                 self,
-                "ProvisioningDeadLettersAlarm",
-                alarm_name=f"{prefix}-provisioning-dead-letters",
                 alarm_description=(
                     f"A tenant's table could not be provisioned in {PROVISIONING_RECEIVES} attempts (about two hours); "
                     "the tenant stays provisioning. Look at its recorded failure, fix (e.g. the table quota), "
                     "then redrive the dead-letter queue (README, Deploy to AWS)."
                 ),
-                metric=self.provisioning_dead_letters.metric_approximate_number_of_messages_visible(
-                    period=Duration.minutes(5), statistic="Maximum"
-                ),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
-            cloudwatch.Alarm(
+            self.provisioning_queues.backlog_age_alarm(
                 self,
-                "ProvisioningBacklogAgeAlarm",
-                alarm_name=f"{prefix}-provisioning-backlog-age",
+                threshold_seconds=1800,
                 alarm_description=(
                     "A new tenant has waited over 30 minutes for its table: DynamoDB refuses table operations "
                     "(500 in progress, or the account's table quota), or the provisioning function is failing."
                 ),
-                metric=self.provisioning_queue.metric_approximate_age_of_oldest_message(
-                    period=Duration.minutes(5), statistic="Maximum"
-                ),
-                threshold=1800,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=2,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
-            cloudwatch.Alarm(
+            self.deliveries_queues.dead_letters_alarm(
                 self,
-                "DeliveriesDeadLettersAlarm",
-                alarm_name=f"{prefix}-deliveries-dead-letters",
                 alarm_description=(
                     f"Webhook dispatch or drain messages failed {DELIVERIES_RECEIVES} times (storage failing, "
                     "not an endpoint: those back off on their own record). The next minute's sweep asks again; "
                     "look at the deliver-webhooks logs, then purge or redrive the dead-letter queue."
                 ),
-                metric=self.deliveries_dead_letters.metric_approximate_number_of_messages_visible(
-                    period=Duration.minutes(5), statistic="Maximum"
-                ),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
-            cloudwatch.Alarm(
+            self.deliveries_queues.backlog_age_alarm(
                 self,
-                "DeliveriesBacklogAgeAlarm",
-                alarm_name=f"{prefix}-deliveries-backlog-age",
+                threshold_seconds=600,
                 alarm_description=(
                     "The oldest webhook message has waited over 10 minutes: deliver-webhooks is failing, "
                     "throttled or stalled, and webhooks (and bus events) are late."
                 ),
-                metric=self.deliveries_queue.metric_approximate_age_of_oldest_message(
-                    period=Duration.minutes(5), statistic="Maximum"
-                ),
-                threshold=600,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=2,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
-            cloudwatch.Alarm(
+            self.jobs_queues.backlog_age_alarm(
                 self,
-                "JobsBacklogAgeAlarm",
-                alarm_name=f"{prefix}-jobs-backlog-age",
+                threshold_seconds=1800,
                 alarm_description="The oldest job unit has waited over 30 minutes: the consumer is failing or stalled.",
-                metric=self.jobs_queue.metric_approximate_age_of_oldest_message(
-                    period=Duration.minutes(5), statistic="Maximum"
-                ),
-                threshold=1800,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=2,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
         ]
         for logical_id, properties in self.functions.items():
@@ -1085,41 +997,11 @@ class LoyaltyStack(Stack):
                 ],
                 width=12,
             ),
-            cloudwatch.GraphWidget(
-                title="Job queue",
-                left=[
-                    self.jobs_queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
-                    self.jobs_dead_letters.metric_approximate_number_of_messages_visible(
-                        period=Duration.minutes(5), label="dead letters"
-                    ),
-                ],
-                right=[self.jobs_queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(5))],
-                width=12,
-            ),
+            self.jobs_queues.graph_widget("Job queue"),
         )
         dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Tenant provisioning queue",
-                left=[
-                    self.provisioning_queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
-                    self.provisioning_dead_letters.metric_approximate_number_of_messages_visible(
-                        period=Duration.minutes(5), label="dead letters"
-                    ),
-                ],
-                right=[self.provisioning_queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(5))],
-                width=12,
-            ),
-            cloudwatch.GraphWidget(
-                title="Webhook queue",
-                left=[
-                    self.deliveries_queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
-                    self.deliveries_dead_letters.metric_approximate_number_of_messages_visible(
-                        period=Duration.minutes(5), label="dead letters"
-                    ),
-                ],
-                right=[self.deliveries_queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(5))],
-                width=12,
-            ),
+            self.provisioning_queues.graph_widget("Tenant provisioning queue"),
+            self.deliveries_queues.graph_widget("Webhook queue"),
         )
         dashboard.add_widgets(
             cloudwatch.GraphWidget(
@@ -1199,12 +1081,8 @@ class LoyaltyStack(Stack):
     def _outputs(self) -> None:
         CfnOutput(self, "ControlTableName", value=self.control_table.table_name)
         CfnOutput(self, "TenantTablePattern", value=self.stage.tenant_table_pattern)
-        CfnOutput(self, "JobsQueueUrl", value=self.jobs_queue.queue_url)
-        CfnOutput(self, "JobsDeadLetterQueueUrl", value=self.jobs_dead_letters.queue_url)
-        CfnOutput(self, "ProvisioningQueueUrl", value=self.provisioning_queue.queue_url)
-        CfnOutput(self, "ProvisioningDeadLetterQueueUrl", value=self.provisioning_dead_letters.queue_url)
-        CfnOutput(self, "DeliveriesQueueUrl", value=self.deliveries_queue.queue_url)
-        CfnOutput(self, "DeliveriesDeadLetterQueueUrl", value=self.deliveries_dead_letters.queue_url)
+        for queues in (self.jobs_queues, self.provisioning_queues, self.deliveries_queues):
+            queues.outputs(self)
         CfnOutput(self, "WebhookKeyArn", value=self.webhook_key.key_arn)
         CfnOutput(self, "EventBusName", value=self.event_bus.event_bus_name)
         CfnOutput(self, "OperatorKeyParameterName", value=self.operator_key.parameter_name)

@@ -1,8 +1,13 @@
-"""The offline stand-in for Chalice's pip step and the stage settings: no synthesis."""
+"""The Lambda bundle as `chalice package` builds it (offline, through the stand-in for
+Chalice's pip step), that stand-in itself, and the stage settings: no synthesis."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -10,8 +15,80 @@ import pytest
 from infra.loyalty_infra import packaging
 from infra.loyalty_infra.sam import sqs_queue_name
 from infra.loyalty_infra.stages import load_stage
+from tests.infra.conftest import ROOT, offline_environment
 
 GLIBC_311 = (2, 26)
+#: What Chalice puts in the bundle from the project directory (besides the dependencies).
+SHIPPED = {"app.py", "chalicelib"}
+DEVELOPER_TOOLS = ("cli.py", "bulk_client.py", "devserver.py")
+#: The `chalice` command of this interpreter's environment.
+CHALICE = (sys.executable, "-c", "import sys; from chalice.cli import main; sys.exit(main())")
+#: Not project sources: environments, caches, build output (Chalice's own cache included).
+_NOT_SOURCES = shutil.ignore_patterns(
+    ".git", ".venv", "node_modules", "__pycache__", "*.pyc", ".pytest_cache", ".hypothesis", ".ruff_cache",
+    ".mypy_cache", ".local", "cdk.out", "chalice.out", "deployments",
+)  # fmt: skip
+
+
+def test_chalice_package_ships_the_app_and_leaves_out_the_developer_tools(tmp_path: Path) -> None:
+    """`chalice package` on a copy of the project, with the developer tools, tests, benchmarks
+    and infrastructure beside the app: the deployment zip holds app.py, every chalicelib
+    module and the runtime dependencies, and nothing else of the project. The app then
+    imports from the unzipped bundle alone, without any site-packages."""
+    project = tmp_path / "project"
+    shutil.copytree(ROOT, project, ignore=_NOT_SOURCES)
+    for present in ("devtools/__init__.py", *(f"devtools/{tool}" for tool in DEVELOPER_TOOLS), "tests", "bench"):
+        assert (project / present).exists(), present  # what the bundle must leave out is there to leave out
+    # Offline: Chalice finds its dependency step done (packaging.py), as in `make synth`.
+    if packaging.prebuild_from_environment(project) is None:
+        pytest.skip(f"{sys.platform}/{sys.version_info[:2]} cannot stand in for Lambda: Chalice would download wheels")
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [*CHALICE, "--project-dir", str(project), "package", "--stage", "dev", str(out)],
+        cwd=tmp_path,
+        env={**offline_environment(), "AWS_DEFAULT_REGION": "eu-west-1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Reusing existing deployment package" in output  # no pip download
+    assert (out / "sam.json").is_file()
+
+    with zipfile.ZipFile(out / "deployment.zip") as bundle:
+        names = set(bundle.namelist())
+        bundle.extractall(tmp_path / "bundle")
+    top_level = {name.split("/")[0] for name in names}
+    assert top_level & {entry.name for entry in project.iterdir()} == SHIPPED
+    assert {"app.py", "chalice/app.py", "chalicelib/__init__.py", "chalicelib/services.py"} <= names
+    library = project / "chalicelib"
+    sources = {f"chalicelib/{path.relative_to(library).as_posix()}" for path in library.rglob("*.py")}
+    assert {name for name in names if name.startswith("chalicelib/") and name.endswith(".py")} == sources
+    assert not top_level & {"devtools", "tests", "bench", "infra", "vendor"}
+    from_project = [name for name in names if name.split("/")[0] in SHIPPED]
+    assert not [name for name in from_project if name.rsplit("/", 1)[-1] in DEVELOPER_TOOLS]
+    assert not [name for name in names if name.rsplit("/", 1)[-1] in {"bulk_client.py", "devserver.py"}]
+
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import app; "
+        "assert not [p for p in sys.path if 'site-packages' in p], sys.path; "
+        "print(app.__file__, len(app.app.routes))"
+    )
+    imported = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe, str(tmp_path / "bundle")],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "eu-west-1", "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert imported.returncode == 0, imported.stderr
+    module, routes = imported.stdout.split()
+    assert Path(module) == tmp_path / "bundle" / "app.py"
+    assert int(routes) >= 10
 
 
 @pytest.mark.parametrize(

@@ -124,7 +124,8 @@ def test_the_deployment_package_is_the_app_and_its_pinned_runtime_dependencies(
             name, version = line.split("==")
             assert f"{re.sub(r'[-.]', '_', name.lower())}-{version}.dist-info" in installed, line
     # Development and deployment tooling never ships.
-    for tool in ("pytest", "moto", "aws_cdk", "cdk_nag", "cfnlint", "jsii", "pip", "hypothesis", "tests", "infra"):
+    tooling = ("pytest", "moto", "aws_cdk", "cdk_nag", "cfnlint", "jsii", "pip", "hypothesis")
+    for tool in (*tooling, "tests", "infra", "bench", "devtools"):
         assert not any(n.split("/")[0] == tool for n in names), tool
 
 

@@ -1,4 +1,4 @@
-"""``python -m chalicelib.cli import members`` and ``export members|ledger``, end to end on both
+"""``python -m devtools.cli import members`` and ``export members|ledger``, end to end on both
 emulators: the CLI's HTTP calls go through chalice.test.Client, and the imports' job unit
 runs between its polls (as the local schedule or the jobs queue would)."""
 
@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from chalicelib import cli as cli_module
-from chalicelib.bulk_client import Client, HttpReply, split
 from chalicelib.domain import imports as import_domain
 from chalicelib.jobs.imports import resume_all
 from chalicelib.services import platform, reset_platform
+from devtools import cli as cli_module
+from devtools.bulk_client import Client, HttpReply, split
 from tests.support.http import Api
 
 

@@ -143,14 +143,7 @@ def test_a_scheduled_rule_can_be_ended_before_it_starts(api: Api, admin_key: str
     assert preview.body["points"] == 10  # the bonus never applies
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an order whose rate and order rules give 0 points is refused (amount_too_small) before its "
-    "milestone is counted, while the preview for the member adds the milestone",
-)
-def test_the_preview_for_a_member_says_what_the_earn_gives_when_only_a_milestone_gives_points(
-    api: Api, admin_key: str
-) -> None:
+def test_an_order_that_earns_only_its_milestone_is_credited_as_the_preview_says(api: Api, admin_key: str) -> None:
     body = {"points_per_currency_unit": "1", "rounding": "floor"}
     assert api.call("PUT", "/v1/program", key=admin_key, body=body).status == 200
     add_rule(api, admin_key, name="First order", kind="milestone", at=1, points=100)
@@ -159,10 +152,20 @@ def test_the_preview_for_a_member_says_what_the_earn_gives_when_only_a_milestone
 
     preview = api.call("POST", "/v1/program/preview", key=admin_key, body={"order": order, "member_id": member})
     earned = api.call("POST", f"/v1/members/{member}/earn", key=admin_key, idempotency_key="o-1", body={"order": order})
+    second = api.call(
+        "POST",
+        f"/v1/members/{member}/earn",
+        key=admin_key,
+        idempotency_key="o-2",
+        body={"order": {**order, "id": "o-2"}},
+    )
 
-    previewed = preview.body["points"] if preview.status == 200 else 0
-    credited = earned.body["transaction"]["points"] if earned.status == 201 else 0
-    assert previewed == credited, (preview.body, earned.body)
+    assert preview.status == 200 and preview.body["points"] == 100, preview.body
+    assert earned.status == 201 and earned.body["transaction"]["points"] == 100, earned.body
+    assert [s["source"] for s in earned.body["transaction"]["breakdown"]] == ["base", "rule"]
+    # The second order reaches no milestone and earns nothing: refused, as before
+    assert second.status == 422 and second.error_code() == "amount_too_small", second.body
+    assert api.balance(admin_key, member)["available"] == 100
 
 
 def test_invalid_rules_and_orders_are_refused_and_change_nothing(api: Api, admin_key: str, program: dict) -> None:

@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -141,8 +142,22 @@ def test_a_point_past_its_expiry_cannot_be_spent_even_before_the_job(brand: Bran
     assert refusal.value.details == {"available": 0, "requested": 1}
 
     # The job records exactly the unspent remainder, once.
-    assert run_job(brand, expires) == {"members": 1, "lots_expired": 1, "lapses": 0, "points_expired": 100}
-    assert run_job(brand, expires) == {"members": 0, "lots_expired": 0, "lapses": 0, "points_expired": 0}
+    assert run_job(brand, expires) == {
+        "members": 1,
+        "lots_matured": 0,
+        "points_matured": 0,
+        "lots_expired": 1,
+        "lapses": 0,
+        "points_expired": 100,
+    }
+    assert run_job(brand, expires) == {
+        "members": 0,
+        "lots_matured": 0,
+        "points_matured": 0,
+        "lots_expired": 0,
+        "lapses": 0,
+        "points_expired": 0,
+    }
     ledger = brand.ledger(member)
     assert [(e.movement, e.points) for e in ledger] == [(MovementType.EXPIRE, -100), (MovementType.EARN, 100)]
     assert brand.services.points.balance(member).lifetime_expired == 100
@@ -161,7 +176,14 @@ def test_redemptions_consume_the_lots_that_expire_first(brand: Brand) -> None:
     assert run_job(brand, T0 + 35 * DAY)["lots_expired"] == 0  # the first lot was spent
     brand.clock.now = T0 + 35 * DAY
     assert brand.available(member) == 60
-    assert run_job(brand, T0 + 40 * DAY) == {"members": 1, "lots_expired": 1, "lapses": 0, "points_expired": 60}
+    assert run_job(brand, T0 + 40 * DAY) == {
+        "members": 1,
+        "lots_matured": 0,
+        "points_matured": 0,
+        "lots_expired": 1,
+        "lapses": 0,
+        "points_expired": 60,
+    }
     brand.check_invariants(member)
 
 
@@ -212,7 +234,14 @@ def test_a_job_that_crashes_midway_is_finished_by_the_next_run(brand: Brand, mon
         brand.services.jobs.run(JobName.EXPIRE_POINTS, as_of)
 
     # When the job runs again, then it expires the rest, and nothing twice
-    assert run_job(brand, as_of) == {"members": 2, "lots_expired": 2, "lapses": 0, "points_expired": 20}
+    assert run_job(brand, as_of) == {
+        "members": 2,
+        "lots_matured": 0,
+        "points_matured": 0,
+        "lots_expired": 2,
+        "lapses": 0,
+        "points_expired": 20,
+    }
     for member in members:
         assert brand.services.points.balance(member).lifetime_expired == 10
         brand.check_invariants(member)
@@ -274,7 +303,14 @@ def test_expiry_over_http(api: Api, admin_key: str) -> None:
         body={"as_of": (expires_at + timedelta(seconds=1)).isoformat()},
     )
     assert run.status == 201
-    assert run.body["counts"] == {"members": 1, "lots_expired": 1, "lapses": 0, "points_expired": 40}
+    assert run.body["counts"] == {
+        "members": 1,
+        "lots_matured": 0,
+        "points_matured": 0,
+        "lots_expired": 1,
+        "lapses": 0,
+        "points_expired": 40,
+    }
     assert run.body["status"] == "succeeded"
     balance = api.balance(admin_key, member)
     assert (balance["available"], balance["lifetime_expired"], balance["expiring_soon"]) == (0, 40, None)
@@ -339,7 +375,14 @@ def test_the_maturity_job_makes_pending_points_available_once(brand: Brand) -> N
     expires = POLICY.expires_at(T0 + 7 * DAY, TZ)
     assert expires is not None
     assert run_job(brand, expires - timedelta(seconds=1))["lots_expired"] == 0
-    assert run_job(brand, expires) == {"members": 3, "lots_expired": 3, "lapses": 0, "points_expired": 60}
+    assert run_job(brand, expires) == {
+        "members": 3,
+        "lots_matured": 0,
+        "points_matured": 0,
+        "lots_expired": 3,
+        "lapses": 0,
+        "points_expired": 60,
+    }
 
 
 def test_pending_points_over_http(api: Api, admin_key: str) -> None:
@@ -356,6 +399,85 @@ def test_pending_points_over_http(api: Api, admin_key: str) -> None:
     assert (balance["available"], balance["pending"]) == (0, 40)
     refused = api.redeem(admin_key, member, "r-1", points=1)
     assert refused.status == 422 and refused.body["error"]["details"]["available"] == 0
+
+
+def _run_over_http(api: Api, key: str, job: str, as_of: datetime) -> dict[str, Any]:
+    reply = api.call("POST", f"/v1/jobs/{job}/run", key=key, body={"as_of": as_of.isoformat()})
+    assert reply.status == 201, reply.body
+    assert reply.body["status"] == "succeeded"
+    return reply.body
+
+
+NOTHING = {"members": 0, "lots_matured": 0, "points_matured": 0, "lots_expired": 0, "lapses": 0, "points_expired": 0}
+
+
+@pytest.mark.parametrize(
+    "jobs",
+    [("expire-points", "mature-pending"), ("mature-pending", "expire-points")],
+    ids=["expire-first", "mature-first"],
+)
+def test_a_pending_lot_past_its_maturity_and_expiry_is_settled_by_whichever_job_runs(
+    api: Api, admin_key: str, jobs: tuple[str, str]
+) -> None:
+    # Given pending points (a 5-day return window) under a 10-day expiry policy
+    program = {"points_per_currency_unit": "1", "rounding": "floor", "expiry": {"kind": "fixed_period", "days": 10}}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=program).status == 200
+    member = api.enrol(admin_key)
+    earned = api.earn(admin_key, member, "o-1", points=40, pending_days=5).body["transaction"]
+    matures_at = datetime.fromisoformat(earned["matures_at"])
+    expires_at = datetime.fromisoformat(earned["expires_at"])
+    assert matures_at < expires_at
+    as_of = expires_at + timedelta(seconds=1)
+
+    # When one job runs as of a moment past both, then the other
+    first, second = (_run_over_http(api, admin_key, job, as_of) for job in jobs)
+
+    # Then the first records the maturity, then the expiry; the second finds nothing left
+    assert first["counts"] == {
+        "members": 1,
+        "lots_matured": 1,
+        "points_matured": 40,
+        "lots_expired": 1,
+        "lapses": 0,
+        "points_expired": 40,
+    }
+    assert second["counts"] == NOTHING
+    balance = api.balance(admin_key, member)
+    assert (balance["available"], balance["pending"], balance["lifetime_earned"], balance["lifetime_expired"]) == (
+        0,
+        0,
+        40,
+        40,
+    )
+    assert balance["expiring_soon"] is None
+    ledger = api.ledger(admin_key, member)
+    assert [
+        (e["type"], e["points"], e["pending_change"], datetime.fromisoformat(e["occurred_at"]), e["sequence"])
+        for e in ledger
+    ] == [("expire", -40, 0, expires_at, 3), ("mature", 0, -40, matures_at, 2), ("earn", 40, 40, earned_at(earned), 1)]
+    runs = api.call("GET", "/v1/jobs/runs", key=admin_key).body["data"]
+    assert [(run["job"], run["counts"]) for run in runs] == [(jobs[1], NOTHING), (jobs[0], first["counts"])]
+
+
+def earned_at(transaction: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(transaction["occurred_at"])
+
+
+def test_the_expiry_job_records_a_maturity_that_is_due_before_any_expiry(api: Api, admin_key: str) -> None:
+    program = {"points_per_currency_unit": "1", "rounding": "floor", "expiry": {"kind": "fixed_period", "days": 10}}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=program).status == 200
+    member = api.enrol(admin_key)
+    earned = api.earn(admin_key, member, "o-1", points=40, pending_days=5).body["transaction"]
+    matures_at = datetime.fromisoformat(earned["matures_at"])
+
+    run = _run_over_http(api, admin_key, "expire-points", matures_at)
+
+    assert run["counts"] == {**NOTHING, "members": 1, "lots_matured": 1, "points_matured": 40}
+    balance = api.balance(admin_key, member)
+    assert (balance["available"], balance["pending"], balance["lifetime_expired"]) == (40, 0, 0)
+    assert balance["expiring_soon"] == {"points": 40, "at": earned["expires_at"]}
+    assert [e["type"] for e in api.ledger(admin_key, member)] == ["mature", "earn"]
+    assert _run_over_http(api, admin_key, "mature-pending", matures_at)["counts"] == NOTHING
 
 
 # --- reversals --------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -240,3 +241,43 @@ def test_a_busy_store_asks_for_the_idempotency_key_only_where_the_route_takes_on
         text = paths[path][method]["responses"]["503"]["description"]
         assert "retry shortly" in text and "Idempotency-Key" not in text, (path, text)
     assert "same Idempotency-Key" in paths["/v1/members/{member_id}/earn"]["post"]["responses"]["503"]["description"]
+
+
+def test_a_job_run_counts_the_settlements_whose_commit_answer_was_lost(
+    api: Api, admin_key: str, member: str, faults: FaultPlan
+) -> None:
+    # Given 45 lots of one member due to expire: two transactions' worth (32, then 13)
+    program = {"points_per_currency_unit": "1", "rounding": "floor", "expiry": {"kind": "fixed_period", "days": 1}}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=program).status == 200
+    for n in range(45):
+        assert api.earn(admin_key, member, f"e-{n}", points=1 + n % 3).status == 201
+    earned = sum(1 + n % 3 for n in range(45))
+    # And the first settlement transaction commits, but its answer is lost on the way back
+    faults.fail("TransactWriteItems", read_timeout, times=1, after=True)
+    as_of = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+
+    run = api.call("POST", "/v1/jobs/expire-points/run", key=admin_key, body={"as_of": as_of})
+
+    # Then the run counts what was committed: every lot, once
+    assert run.status == 201, run.body
+    assert faults.injected["TransactWriteItems"] == 1
+    expired = [entry for entry in api.ledger(admin_key, member) if entry["type"] == "expire"]
+    assert len(expired) == 45
+    assert len({entry["metadata"]["lot_id"] for entry in expired}) == 45
+    expected = {
+        "members": 1,
+        "lots_matured": 0,
+        "points_matured": 0,
+        "lots_expired": len(expired),
+        "lapses": 0,
+        "points_expired": -sum(entry["points"] for entry in expired),
+    }
+    assert expected["points_expired"] == earned
+    assert run.body["counts"] == expected
+    (recorded,) = api.call("GET", "/v1/jobs/runs", key=admin_key).body["data"]
+    assert (recorded["id"], recorded["status"], recorded["counts"]) == (run.body["id"], "succeeded", expected)
+    balance = api.balance(admin_key, member)
+    assert (balance["available"], balance["lifetime_earned"], balance["lifetime_expired"]) == (0, earned, earned)
+    # And a rerun finds nothing left
+    rerun = api.call("POST", "/v1/jobs/expire-points/run", key=admin_key, body={"as_of": as_of})
+    assert rerun.body["counts"] == {**expected, "members": 0, "lots_expired": 0, "points_expired": 0}

@@ -78,6 +78,8 @@ def test_points_lapse_after_n_days_without_an_earn_or_redeem(api: Api) -> None:
     # The job finds the two inactive members through the index and records each lapse once.
     assert run(brand, JobName.EXPIRE_POINTS, deadline) == {
         "members": 2,
+        "lots_matured": 0,
+        "points_matured": 0,
         "lots_expired": 0,
         "lapses": 2,
         "points_expired": 130,

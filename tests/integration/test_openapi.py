@@ -8,7 +8,7 @@ status the document does not list for the operation.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -24,6 +24,8 @@ from chalicelib.jobs.webhooks import dispatch_tenant
 from chalicelib.persistence.tenant_data import LedgerRepository
 from tests.support.http import OPERATOR_KEY, Api, Reply
 from tests.support.receiver import webhook_environment
+
+UTC_PLUS_3 = timezone(timedelta(hours=3))
 
 DOCUMENT_URI = "urn:loyalty:openapi"
 _PATH_PARAM = re.compile(r"{(\w+)}")
@@ -409,7 +411,7 @@ def test_a_realistic_scenario_gets_only_documented_responses(
             "amount": "10.00",
             "reference": "order-2",
             "metadata": {"store": "hki-1"},
-            "occurred_at": "2024-05-01T10:00:00+03:00",
+            "occurred_at": (datetime.now(UTC) - timedelta(days=2)).astimezone(UTC_PLUS_3).isoformat(),
         },
     )
     assert by_amount.status == 201 and by_amount.body["transaction"]["points"] == 15

@@ -88,7 +88,9 @@ def test_a_refunded_order_lowers_spend_and_the_review_then_downgrades_after_the_
 def test_a_backdated_earn_is_taken_back_from_its_own_month(api: Api, admin_key: str) -> None:
     configure(api, admin_key, "points", "100000")
     member = api.enrol(admin_key)
-    last_month = (datetime.now(UTC).astimezone(ZONE).replace(day=1) - timedelta(days=2)).astimezone(UTC)
+    # The last second of last month: always inside the 31 days an earn may be backdated.
+    month_start = datetime.now(ZONE).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last_month = (month_start - timedelta(seconds=1)).astimezone(UTC)
     api.earn(admin_key, member, "old", amount="20.00", reference="old-order", occurred_at=last_month.isoformat())
     api.earn(admin_key, member, "new", amount="30.00", reference="new-order")
     old_month = month_of(last_month, "Europe/Helsinki")

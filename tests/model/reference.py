@@ -20,6 +20,9 @@ The points lifecycle, as modelled here:
   (``expire:<lot>``: exactly its unspent remainder). Until then the points are already
   what they will be: an expired point is never spendable, a matured one is, job or not
   (:meth:`MemberState.effective`).
+* A movement dated (``occurred_at``) more than 5 minutes after the moment it is recorded, or
+  more than 31 days before it, is refused (``invalid_request``) before anything else, unless
+  its key was applied: then it answers for itself, as any replay (:func:`dated_acceptably`).
 * A reversal (``reference``) is bounded by what was earned for that reference minus what
   was already taken back for it; it takes that reference's pending points first, then
   available points (that reference's lots first, then by expiry, then plain points); what is
@@ -29,12 +32,10 @@ What earns (tests/model/earning.py, from README "Earning rules, activities and m
 "What earns" and "Earning caps"):
 
 * An order earns the program's rate on what was paid and the order rules in force at its
-  ``occurred_at`` (or now); one that earns no points that way is refused
-  (``amount_too_small``) before anything else of the member is looked at (the README does
-  not say; the preview for the member gives such an order its milestone, a known defect
-  pinned in tests/integration/test_earning_rules.py). A fresh order earn
-  counts one more order for the member, whatever it credits, and gives the milestones of that
-  order number.
+  ``occurred_at`` (or now), and the milestones of its order number: a fresh order earn counts
+  one more order for the member, whatever it credits. One to which none of these gives a
+  point (before the caps) is refused (``amount_too_small``) and counts no order, as its
+  preview for the member says.
 * An activity earns under the activity rules in force for its type, each while its allowance
   for the period lasts (``activity_not_rewarded``, ``limit_reached``); every use is counted,
   capped or not; a retry with the same key is a replay whatever the allowances say now.
@@ -97,6 +98,18 @@ BUSY = "retry_later"
 #: Settlement entries are keyed by what they settle, never by a client's key.
 SETTLEMENT_PREFIXES = ("mature:", "expire:")
 NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+#: The dating rule (README, "Dating: occurred_at"): a movement may say it happened at most
+#: CLOCK_SKEW after the moment it is recorded and at most MAX_AGE before it, both ends
+#: included, that moment taken to the millisecond.
+CLOCK_SKEW = timedelta(minutes=5)
+MAX_AGE = timedelta(days=31)
+
+
+def dated_acceptably(occurred_at: datetime, now: datetime) -> bool:
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    return now - MAX_AGE <= occurred_at <= now + CLOCK_SKEW
 
 
 def body_of(request: MovementRequest) -> tuple[Any, ...]:
@@ -483,6 +496,8 @@ class TenantModel:
     # --- movements -----------------------------------------------------------------------------
 
     def expect(self, request: MovementRequest, now: datetime) -> Expected:
+        if request.occurred_at is not None and not dated_acceptably(request.occurred_at, now):
+            return self._answered(request) or Expected("invalid_request")  # an applied key still answers
         amount = None
         refusal: str | None = None
         shares: tuple[Part, ...] = ()
@@ -490,8 +505,7 @@ class TenantModel:
             order = ModelOrder.of(request.order)
             shares = order_shares(order, self.terms, self.rules, request.occurred_at or now, self.timezone)
             points = sum(share for _, share, _ in shares)
-            amount = format(order.total, "f")
-            refusal = "amount_too_small" if points <= 0 else None
+            amount = format(order.total, "f")  # refused for no points once the member's milestone is known
         elif request.amount is not None:
             converted = points_for_amount(request.amount, self.currency, self.per_unit, self.rounding)
             if converted == "invalid_request":
@@ -505,11 +519,9 @@ class TenantModel:
             points = request.points or 0
         if refusal is None and abs(points) > MAX_POINTS_PER_MOVEMENT:
             refusal = "movement_too_large"
-        applied = self.applied.get(request.idempotency_key)
-        if applied is not None:  # a key that moved points answers for itself, whatever else changed
-            if applied.body == body_of(request):
-                return Expected(SUCCESS, delta=applied.entry.points, replay_of=applied)
-            return Expected("idempotency_key_reused")
+        answered = self._answered(request)
+        if answered is not None:
+            return answered
         if refusal is not None:
             return Expected(refusal)
         member = self.members.get(request.member_id)
@@ -552,6 +564,8 @@ class TenantModel:
             if applied.body == body:
                 return Expected(SUCCESS, delta=applied.entry.points, replay_of=applied), None
             return Expected("idempotency_key_reused"), None
+        if occurred_at is not None and not dated_acceptably(occurred_at, now):
+            return Expected("invalid_request"), None  # the allowance's period is only known for a date it accepts
         if earning.refusal is not None:
             return Expected(earning.refusal), None
         request = MovementRequest(
@@ -600,6 +614,8 @@ class TenantModel:
             milestones = milestone_shares(self.rules, after.order_count, at)
             points += sum(share for _, share, _ in milestones)
             shares = (*shares, *milestones)
+            if points <= 0:
+                return Expected("amount_too_small")  # neither the rate, the rules nor a milestone give
         capped = apply_caps(points, shares, self.rules, after.member_id, at, self.timezone, self.counters)
         cap_counters = tuple((name, by) for name, by, _ in capped.moves)
         expected = self._credit(
@@ -615,6 +631,15 @@ class TenantModel:
         if not expected.succeeds:
             return expected
         return replace(expected, breakdown=capped.breakdown, counters=(*uses, *capped.moves), cap_counters=cap_counters)
+
+    def _answered(self, request: MovementRequest) -> Expected | None:
+        """A key that moved points answers for itself, whatever else changed."""
+        applied = self.applied.get(request.idempotency_key)
+        if applied is None:
+            return None
+        if applied.body == body_of(request):
+            return Expected(SUCCESS, delta=applied.entry.points, replay_of=applied)
+        return Expected("idempotency_key_reused")
 
     def _debit(
         self, after: MemberState, settlement: tuple[ModelEntry, ...], request: MovementRequest, points: int, amount: Any
@@ -806,23 +831,17 @@ class TenantModel:
     # --- jobs ----------------------------------------------------------------------------------
 
     def expect_job(self, job: str, as_of: datetime) -> JobExpectation:
-        """``expire-points`` finds the members with a lot past its expiry (not pending),
-        ``mature-pending`` those with a pending lot past its maturity; each found member is
-        settled whole at ``as_of`` (maturities, then expiries)."""
-        maturity = job == "mature-pending"
-        counts = dict.fromkeys(("members", "lots_expired", "points_expired"), 0)
-        if maturity:
-            counts |= {"lots_matured": 0, "points_matured": 0}
+        """Each job (``expire-points``, ``mature-pending``) settles everything due at ``as_of``:
+        it finds the members with a pending lot past its maturity or a lot past its expiry,
+        and settles each whole (maturities, then expiries), so the end state does not depend
+        on which job runs."""
+        counts = dict.fromkeys(("members", "lots_matured", "points_matured", "lots_expired", "points_expired"), 0)
         after: dict[str, MemberState] = {}
         by_member: dict[str, dict[str, int]] = {}
         for member_id, member in self.members.items():
-            if maturity:
-                found = any(lot.matures_at is not None and lot.matures_at <= as_of for lot in member.lots.values())
-            else:
-                found = any(
-                    lot.matures_at is None and lot.expires_at is not None and lot.expires_at <= as_of
-                    for lot in member.lots.values()
-                )
+            found = any(
+                (lot.matures_at or lot.expires_at or NEVER) <= as_of for lot in member.lots.values()
+            )  # a pending lot is due first to mature, and never expires before it matures
             if not found:
                 continue
             settled = member.copy()
@@ -833,7 +852,7 @@ class TenantModel:
                 if entry.movement is MovementType.EXPIRE:
                     own["lots_expired"] += 1
                     own["points_expired"] -= entry.points
-                elif maturity:
+                else:
                     own["lots_matured"] += 1
                     own["points_matured"] -= entry.pending_change
             for name, count in own.items():

@@ -91,8 +91,8 @@ def dynamodb_local() -> Iterator[str]:
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """moto in server mode, answering one request at a time (see chalicelib.devserver)."""
-    from chalicelib.devserver import SerialMotoServer
+    """moto in server mode, answering one request at a time (see devtools.devserver)."""
+    from devtools.devserver import SerialMotoServer
 
     server = SerialMotoServer().start()
     try:

@@ -81,7 +81,7 @@ def chalice_local(
     server_env = _environment(endpoint, f"{prefix_letter}{uuid.uuid4().hex[:12]}", env or {})
     _create_control_table(server_env)
     port = free_port()
-    command = [sys.executable, "-m", "chalicelib.devserver", "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "devtools.devserver", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") if log is not None else nullcontext(subprocess.DEVNULL) as sink:
         server = subprocess.Popen(
             [*command, "--stage", "local"], cwd=ROOT, env=server_env, stdout=sink, stderr=subprocess.STDOUT

@@ -44,8 +44,9 @@ from chalicelib.domain.ports import (
     IdempotencyKeyTaken,
     Page,
 )
-from chalicelib.domain.referrals import CardCodeTaken, ReferralCodeTaken, ReferralStatus
+from chalicelib.domain.referrals import CardCodeTaken, ReferralCodeTaken, ReferralQualification, ReferralStatus
 from chalicelib.domain.rewards import Coupon, CouponStatus
+from chalicelib.domain.tiers import TierWrite
 
 if TYPE_CHECKING:
     from chalicelib.domain.api_keys import ApiKey
@@ -53,10 +54,10 @@ if TYPE_CHECKING:
     from chalicelib.domain.members import EnrolmentRecord, Member, MemberChanges
     from chalicelib.domain.notifications import Notice
     from chalicelib.domain.program import Program
-    from chalicelib.domain.referrals import Referral, ReferralProgram, ReferralQualification
+    from chalicelib.domain.referrals import Referral, ReferralProgram
     from chalicelib.domain.rewards import Reward
     from chalicelib.domain.tenants import Tenant
-    from chalicelib.domain.tiers import TierEvent, TierProgram, TierWrite
+    from chalicelib.domain.tiers import TierEvent, TierProgram
 
 T = TypeVar("T")
 
@@ -187,11 +188,16 @@ class InMemoryLedgerStore:
         lots: LotChanges = LotChanges(),  # noqa: B008 - immutable
         *,
         request_entry: bool = True,
-        counters: Sequence[CounterChange] = (),
-        coupons: Sequence[CouponWrite] = (),
-        tier: TierWrite | None = None,
-        referral: ReferralQualification | None = None,
+        writes: Sequence[object] = (),
     ) -> None:
+        counters = [w for w in writes if isinstance(w, CounterChange)]
+        coupons = [w for w in writes if isinstance(w, CouponWrite)]
+        tier = next((w for w in writes if isinstance(w, TierWrite)), None)
+        referral = next((w for w in writes if isinstance(w, ReferralQualification)), None)
+        if unknown := [
+            w for w in writes if not isinstance(w, CounterChange | CouponWrite | TierWrite | ReferralQualification)
+        ]:
+            raise TypeError(f"the in-memory ledger writes no {type(unknown[0]).__name__}")
         entry = entries[-1]
         self.commit_calls.append(entry)
         if self._before_commit:

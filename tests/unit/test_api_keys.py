@@ -8,11 +8,10 @@ from dataclasses import dataclass
 
 import pytest
 
-import chalicelib.domain.api_keys as api_keys_module
+import chalicelib.domain.authentication as authentication_module
 from chalicelib.domain.api_keys import (
     KEY_PREFIX,
     ApiKeyService,
-    Authenticator,
     Scope,
     hash_secret,
     issue_api_key,
@@ -21,6 +20,7 @@ from chalicelib.domain.api_keys import (
     require_scope,
     scope_allows,
 )
+from chalicelib.domain.authentication import Authenticator
 from chalicelib.domain.errors import Forbidden, NotFound, TenantSuspended, Unauthorized
 from chalicelib.domain.ids import API_KEY_ID_PATTERN
 from chalicelib.domain.tenants import NewTenant, TenantContext, TenantService, TenantStatus
@@ -251,7 +251,7 @@ def test_a_digest_equal_to_the_placeholder_does_not_open_an_unconfigured_operato
     auth = Authenticator(InMemoryApiKeyStore(), InMemoryTenantStore(), None)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(api_keys_module, "hash_secret", lambda _: "0" * 64)
+        patch.setattr(authentication_module, "hash_secret", lambda _: "0" * 64)
         with pytest.raises(Unauthorized):
             auth.authenticate_operator("Bearer anything")
 

@@ -19,6 +19,7 @@ from chalicelib.domain.ledger import PointsService
 from chalicelib.domain.ports import CounterChange
 from chalicelib.domain.reversals import EarnPart, give_back
 from chalicelib.domain.rules import EarningRule, Per, RuleKind, RuleService, Share, period_key
+from chalicelib.domain.steps import movement_steps
 from tests.unit.builders import Ledgerland, build_world, earn
 
 AT = datetime(2027, 5, 8, 12, tzinfo=UTC)  # a Saturday
@@ -313,7 +314,14 @@ class ListRuleStore:
 def capped_world(cap: int) -> tuple[Ledgerland, PointsService, str]:
     world = build_world()
     rules = RuleService(ListRuleStore([rule(RuleKind.EARNING_CAP, "rul_cap", cap=cap, per=Per.MONTH)]), world.program)
-    points = PointsService(world.ledger, world.program, clock=world.clock, sleep=world.delays.append, rules=rules)
+    points = PointsService(
+        world.ledger,
+        world.program,
+        clock=world.clock,
+        sleep=world.delays.append,
+        rules=rules,
+        steps=movement_steps(points=lambda: points, counter=world.ledger.get_counter, rules=rules),
+    )
     return world, points, world.enrol()
 
 

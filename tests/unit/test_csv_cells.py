@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.bulk_client import write_errors
 from chalicelib.domain.csv_cells import FORMULA_STARTS, escape_cell, unescape_cell
+from devtools.bulk_client import write_errors
 
 
 @pytest.mark.parametrize(

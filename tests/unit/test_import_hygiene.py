@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import textwrap
@@ -39,8 +40,34 @@ def test_importing_the_app_builds_no_aws_client_and_reads_no_settings() -> None:
     assert result.stdout.strip().endswith("clean")
 
 
+DEVELOPER_TOOLS = ("devtools", "devtools.cli", "devtools.bulk_client", "devtools.devserver")
+
+
 def test_cli_tools_are_not_imported_by_the_app() -> None:
-    probe = "import sys, app; print(sorted(m for m in ('typer', 'rich', 'moto', 'chalicelib.cli') if m in sys.modules))"
+    watched = ("typer", "rich", "moto", "requests", *DEVELOPER_TOOLS)
+    probe = f"import sys, app; print(sorted(m for m in {watched!r} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def _imported_modules(source: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+    return found
+
+
+def test_the_deployed_code_never_imports_the_developer_tools() -> None:
+    """Anywhere in the module, function bodies included: a late import would fail in Lambda,
+    whose bundle holds app.py and chalicelib/ only."""
+    sources = [ROOT / "app.py", *sorted((ROOT / "chalicelib").rglob("*.py"))]
+    assert len(sources) > 20
+    offenders = {
+        str(source.relative_to(ROOT)): sorted(m for m in _imported_modules(source) if m.split(".")[0] == "devtools")
+        for source in sources
+    }
+    assert {path: modules for path, modules in offenders.items() if modules} == {}

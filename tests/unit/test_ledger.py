@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain import ledger as ledger_module
+from chalicelib.domain import backoff as backoff_module
 from chalicelib.domain.errors import (
     AmountTooSmall,
     BalanceLimitExceeded,
@@ -24,7 +24,9 @@ from chalicelib.domain.errors import (
     RetryLater,
     TransientStoreError,
 )
+from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy
 from chalicelib.domain.ids import TRANSACTION_ID_PATTERN
+from chalicelib.domain.jobs import JobName, settlement_job
 from chalicelib.domain.ledger import (
     MAX_BALANCE,
     MAX_POINTS_PER_MOVEMENT,
@@ -659,7 +661,7 @@ def test_transient_backoff_grows_exponentially_up_to_the_cap(
 ) -> None:
 
     # Given jitter pinned to its upper bound
-    monkeypatch.setattr(ledger_module.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(backoff_module.random, "random", lambda: 1.0)
     member = world.enrol()
     service = world.service(RetryPolicy(max_transient_failures=6, backoff_base_seconds=0.01, backoff_cap_seconds=0.05))
     world.ledger.fail_next_commit(TransientStoreError("throttled"), times=6)
@@ -674,7 +676,7 @@ def test_transient_backoff_grows_exponentially_up_to_the_cap(
 
 def test_race_backoff_stops_growing_after_the_third_race(world: Ledgerland, monkeypatch: pytest.MonkeyPatch) -> None:
 
-    monkeypatch.setattr(ledger_module.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(backoff_module.random, "random", lambda: 1.0)
     member = world.enrol()
     service = world.service(RetryPolicy(max_balance_races=6, backoff_base_seconds=0.001, backoff_cap_seconds=1.0))
     world.ledger.fail_next_commit(BalanceChanged(member), times=6)
@@ -793,3 +795,77 @@ def test_a_reused_key_is_refused_without_retrying(world: Ledgerland) -> None:
 
     assert len(world.ledger.commit_calls) == 2  # the first earn, and the one collision
     assert world.delays == []
+
+
+# --- settlement jobs ------------------------------------------------------------------------------
+
+
+def _with_expiry(world: Ledgerland, days: int = 10) -> None:
+    world.program.replace(Decimal(1), Rounding.FLOOR, ExpiryPolicy(ExpiryKind.FIXED_PERIOD, days=days))
+
+
+@pytest.mark.parametrize("first", [JobName.EXPIRE_POINTS, JobName.MATURE_PENDING])
+def test_each_settlement_job_settles_everything_due_whichever_runs_first(world: Ledgerland, first: JobName) -> None:
+    # Given a pending lot (5-day window, 10-day expiry) and a plain lot already past its expiry
+    _with_expiry(world)
+    pending, plain = world.enrol(), world.enrol()
+    world.points.move(earn(pending, "p1", 40, pending_days=5))
+    world.points.move(earn(plain, "e1", 7))
+    jobs = {job: settlement_job(world.ledger, world.points) for job in JobName}
+    as_of = T0 + timedelta(days=16)  # past the maturity (day 5) and the expiry (day 15)
+    second = JobName.MATURE_PENDING if first is JobName.EXPIRE_POINTS else JobName.EXPIRE_POINTS
+
+    counts = jobs[first].run(as_of)
+    again = jobs[second].run(as_of)
+
+    assert counts == {
+        "members": 2,
+        "lots_matured": 1,
+        "points_matured": 40,
+        "lots_expired": 2,
+        "lapses": 0,
+        "points_expired": 47,
+    }
+    assert not any(again.values())
+    for member in (pending, plain):
+        stored = world.points.balance(member)
+        assert (stored.available, stored.pending, stored.lot_count) == (0, 0, 0)
+    settled = world.points.transactions(pending, limit=10, cursor=None).items
+    assert [(e.movement, e.points, e.pending_change) for e in settled] == [
+        (MovementType.EXPIRE, -40, 0),
+        (MovementType.MATURE, 0, -40),
+        (MovementType.EARN, 40, 40),
+    ]
+
+
+def test_settled_entries_whose_commit_answer_was_lost_are_counted(world: Ledgerland) -> None:
+    # Given 45 due lots: two transactions' worth (32, then 13)
+    _with_expiry(world, days=1)
+    member = world.enrol()
+    for n in range(45):
+        world.points.move(earn(member, f"e{n}", 1))
+    # And the first settlement transaction lands, but its answer is lost
+    world.ledger.fail_next_commit(TransientStoreError("read timeout"), after_commit=True)
+
+    entries = world.points.settle_due(member, T0 + timedelta(days=2))
+
+    assert len(entries) == 45  # not only the 13 of the retried attempt
+    stored = world.points.transactions(member, limit=100, cursor=None).items
+    assert sorted(e.transaction_id for e in entries) == sorted(
+        e.transaction_id for e in stored if e.movement is MovementType.EXPIRE
+    )
+    assert [e.sequence for e in entries] == list(range(46, 91))
+    assert world.points.balance(member).lifetime_expired == 45
+
+
+def test_a_lost_answer_for_a_commit_that_never_landed_is_not_counted_twice(world: Ledgerland) -> None:
+    _with_expiry(world, days=1)
+    member = world.enrol()
+    for n in range(3):
+        world.points.move(earn(member, f"e{n}", 1))
+    world.ledger.fail_next_commit(TransientStoreError("conflict"), after_commit=False)
+
+    counts = settlement_job(world.ledger, world.points).run(T0 + timedelta(days=2))
+
+    assert (counts["lots_expired"], counts["points_expired"]) == (3, 3)
+    assert world.points.balance(member).lifetime_expired == 3

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.domain.errors import InvalidRequest, NotFound, TransientStoreError
-from chalicelib.domain.ledger import MovementRequest, MovementType, PointsService
+from chalicelib.domain.ledger import MovementRequest, MovementResult, MovementType, PointsService
 from chalicelib.domain.members import MemberService, NewMember
 from chalicelib.domain.program import ProgramService
 from chalicelib.domain.referrals import (
@@ -27,6 +27,7 @@ from chalicelib.domain.referrals import (
     NewReferralProgram,
     ReferralCap,
     ReferralProgram,
+    ReferralQualification,
     ReferralService,
     ReferralStatus,
     SelfReferral,
@@ -37,6 +38,7 @@ from chalicelib.domain.referrals import (
     normalize_referral_code,
 )
 from chalicelib.domain.rules import Order, RuleService
+from chalicelib.domain.steps import movement_steps
 from tests.support.memory import (
     InMemoryLedgerStore,
     InMemoryMemberStore,
@@ -47,6 +49,11 @@ from tests.support.memory import (
 from tests.unit.builders import T0, FakeClock
 
 # --- codes ---------------------------------------------------------------------------------------
+
+
+def qualified(result: MovementResult) -> ReferralQualification | None:
+    """The referral the movement qualified in its transaction, if any."""
+    return next((w for w in result.writes if isinstance(w, ReferralQualification)), None)
 
 
 def test_the_code_alphabet_has_no_look_alikes() -> None:
@@ -154,13 +161,16 @@ class Brand:
             self.store, InMemoryReferralProgramStore(), timezone="Europe/Helsinki", clock=self.clock
         )
         program_service = ProgramService(InMemoryProgramStore(), clock=self.clock)
+        rules = RuleService(NoRules(), program_service, clock=self.clock)  # type: ignore[arg-type]
         self.points = PointsService(
             self.ledger,
             program_service,
             clock=self.clock,
             sleep=lambda _: None,
-            rules=RuleService(NoRules(), program_service, clock=self.clock),  # type: ignore[arg-type]
-            referrals=self.referrals,
+            rules=rules,
+            steps=movement_steps(
+                points=lambda: self.points, counter=self.ledger.get_counter, rules=rules, referrals=self.referrals
+            ),
         )
         settings = {
             "enabled": True,
@@ -254,8 +264,8 @@ def test_the_first_qualifying_order_rewards_both_once() -> None:
     replay = brand.points.move(brand.order(ben.member_id, "o-1", "25"))
     later = brand.points.move(brand.order(ben.member_id, "o-2", "90"))
 
-    assert small.referral is None and later.referral is None and replay.replayed
-    assert first.referral is not None and first.referral.order_id == "o-1"
+    assert qualified(small) is None and qualified(later) is None and replay.replayed
+    assert qualified(first) is not None and qualified(first).order_id == "o-1"
     assert brand.reward_keys() == [f"referral:{ben.member_id}:referee", f"referral:{ben.member_id}:referrer"]
     assert (brand.available(ann.member_id), brand.available(ben.member_id)) == (500, 19 + 25 + 90 + 200)
     done = brand.store.get(ben.member_id)
@@ -289,7 +299,7 @@ def test_two_orders_racing_qualify_the_referral_once() -> None:
 
     (theirs,) = results
     # Then the one that committed first qualified it; ours retried and found it qualified already
-    assert theirs.referral is not None and mine.referral is None
+    assert qualified(theirs) is not None and qualified(mine) is None
     orders = [e.idempotency_key for e in brand.ledger.commit_calls if e.idempotency_key.startswith("o-")]
     assert orders == ["o-a", "o-b", "o-a"]
     assert brand.reward_keys() == [f"referral:{ben.member_id}:referee", f"referral:{ben.member_id}:referrer"]
@@ -341,7 +351,7 @@ def test_a_qualified_referral_whose_rewards_failed_is_finished_by_the_job() -> N
     earned = brand.points.move(brand.order(ben.member_id, "o-1", "30"))
 
     # Then the order stands, the referral is qualified and the deferral reported
-    assert earned.referral is not None and deferred == [ben.member_id]
+    assert qualified(earned) is not None and deferred == [ben.member_id]
     assert brand.store.get(ben.member_id).status is ReferralStatus.QUALIFIED  # type: ignore[union-attr]
     assert brand.reward_keys() == []
     # And the job finishes it, once

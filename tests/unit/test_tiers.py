@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.ledger import MovementRequest, MovementType, PointsService
 from chalicelib.domain.program import ProgramService
+from chalicelib.domain.steps import movement_steps
 from chalicelib.domain.tiers import (
     KEPT_MONTHS,
     NO_TIER,
@@ -242,7 +243,13 @@ def services(clock: Clock, months: int = 12) -> tuple[InMemoryLedgerStore, Point
     program = ProgramService(InMemoryProgramStore(), clock=clock)
     tier_service = TierService(InMemoryTierProgramStore(), ledger, timezone=UTC_ZONE, clock=clock)
     tier_service.configure(NewTierProgram(Metric.POINTS, WindowKind.ROLLING_MONTHS, months, 1, (SILVER, GOLD)))
-    points = PointsService(ledger, program, clock=clock, tiers=tier_service, sleep=lambda _: None)
+    points = PointsService(
+        ledger,
+        program,
+        clock=clock,
+        sleep=lambda _: None,
+        steps=movement_steps(points=lambda: points, counter=ledger.get_counter, tiers=tier_service),
+    )
     member = MemberService(InMemoryMemberStore(ledger), clock=clock).enrol(NewMember()).member_id
     return ledger, points, tier_service, member
 

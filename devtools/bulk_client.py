@@ -1,8 +1,8 @@
-"""The bulk import and export client behind ``python -m chalicelib.cli import|export``.
+"""The bulk import and export client behind ``python -m devtools.cli import|export``.
 
 It talks to the API over HTTP with a tenant's admin key, as a brand would (locally: the API
 of ``make run``; deployed: the stage's endpoint), so it needs nothing but the URL and the key.
-Local tooling (``requests``, ``rich``): never imported by the Lambda entry point.
+Developer tooling (``requests``, ``rich``), not part of the Lambda bundle.
 
 Import: a file over the API's limit (5 MB) is sent as several imports of whole rows, each
 with the header; the client follows them to the end (polling their records) and reports row
@@ -129,7 +129,8 @@ def split(data: bytes, *, part_bytes: int = DEFAULT_PART_BYTES) -> list[Part]:
         return [Part(data, [])]  # sent as it is: the API numbers its rows as the file does
     head = _line(header)
     parts: list[Part] = []
-    body, rows = io.BytesIO(), []
+    body = io.BytesIO()
+    rows: list[int] = []
     body.write(head)
     for number, record in records:
         line = _line(record)

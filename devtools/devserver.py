@@ -1,6 +1,6 @@
-"""Local servers for development and tests (never imported by the Lambda entry point).
+"""Local servers for development and tests (developer tooling, not part of the Lambda bundle).
 
-* ``python -m chalicelib.devserver --host 127.0.0.1 --port 8000 --stage local`` runs
+* ``python -m devtools.devserver --host 127.0.0.1 --port 8000 --stage local`` runs
   `chalice local` with a listen backlog fit for parallel clients: Chalice's dev server keeps
   socketserver's default of 5, so 50 simultaneous connections are reset before the app
   sees them.
@@ -34,6 +34,7 @@ class SerialMotoServer:
     @property
     def endpoint(self) -> str:
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # a TCP server's address: (host, port)
         return f"http://{host}:{port}"
 
     def start(self) -> SerialMotoServer:
@@ -56,4 +57,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from devtools.dependencies import missing_dependencies_reported
+
+    with missing_dependencies_reported("devtools.devserver"):
+        sys.exit(main(sys.argv[1:]))

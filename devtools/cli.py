@@ -1,6 +1,6 @@
-"""Command line for local work: `python -m chalicelib.cli --help`.
+"""Command line for local work: `python -m devtools.cli --help`.
 
-Never imported by the Lambda entry point; its tools (typer, rich, moto) are dev dependencies.
+Developer tooling, not part of the Lambda bundle; its tools (typer, rich, moto) are dev dependencies.
 """
 
 from __future__ import annotations
@@ -13,17 +13,36 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypedDict
 
-import typer
-from rich.console import Console
+from devtools.dependencies import exit_for_missing_dependency, missing_dependencies_reported
+
+try:
+    import typer
+    from rich.console import Console
+except ImportError as missing:  # run by a Python without .venv's packages: say how to run it
+    if __name__ != "__main__":
+        raise
+    exit_for_missing_dependency(missing, "devtools.cli")
+
+if TYPE_CHECKING:
+    from devtools.bulk_client import Client
 
 cli = typer.Typer(add_completion=False, help="Loyalty platform: local tooling.")
 console = Console()
 ROOT = Path(__file__).resolve().parents[1]
 
 DEMO_TENANT = "demo"
-DEMO_MEMBERS = [
+
+
+class _DemoMember(TypedDict):
+    external_id: str
+    email: str
+    name: str
+    points: int
+
+
+DEMO_MEMBERS: list[_DemoMember] = [
     {"external_id": "cust-1001", "email": "ada@example.com", "name": "Ada Lovelace", "points": 1200},
     {"external_id": "cust-1002", "email": "alan@example.com", "name": "Alan Turing", "points": 350},
     {"external_id": "cust-1003", "email": "grace@example.com", "name": "Grace Hopper", "points": 0},
@@ -151,14 +170,14 @@ def run_local(
     endpoint = os.environ.get("LOYALTY_DYNAMODB_ENDPOINT")
     moto = None
     if not endpoint:
-        from chalicelib.devserver import SerialMotoServer
+        from devtools.devserver import SerialMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
         moto = SerialMotoServer(port=int(os.environ.get("LOYALTY_MOTO_PORT", "0"))).start()
         endpoint = moto.endpoint
     elif not os.environ.get("LOYALTY_KMS_ENDPOINT"):
         # DynamoDB Local does not speak KMS (webhook secrets): an embedded moto server does.
-        from chalicelib.devserver import SerialMotoServer
+        from devtools.devserver import SerialMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         moto = SerialMotoServer().start()
@@ -188,7 +207,7 @@ def run_local(
     stop = threading.Event()
     threading.Thread(target=_run_schedules, args=(jobs_every, webhooks_every, stop), daemon=True).start()
     server = subprocess.Popen(
-        [sys.executable, "-m", "chalicelib.devserver", "--host", host, "--port", str(port), "--stage", "local"],
+        [sys.executable, "-m", "devtools.devserver", "--host", host, "--port", str(port), "--stage", "local"],
         cwd=ROOT,
         env=os.environ.copy(),
     )
@@ -261,8 +280,8 @@ _API = typer.Option(
 _KEY = typer.Option(..., "--key", envvar="LOYALTY_API_KEY", help="A tenant admin key (lk_...).")
 
 
-def _client(api: str, key: str):  # local tooling: the client class is imported lazily
-    from chalicelib.bulk_client import Client, RequestsTransport
+def _client(api: str, key: str) -> Client:  # local tooling: the client class is imported lazily
+    from devtools.bulk_client import Client, RequestsTransport
 
     return Client(RequestsTransport(api), key)
 
@@ -285,7 +304,7 @@ def import_members_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from chalicelib.bulk_client import ApiError, import_members, write_errors
+    from devtools.bulk_client import ApiError, import_members, write_errors
 
     client = _client(api, key)
     with Progress(
@@ -350,7 +369,7 @@ def import_members_command(
 def _export(path: str, out: Path, api: str, key: str) -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from chalicelib.bulk_client import ApiError, export_csv
+    from devtools.bulk_client import ApiError, export_csv
 
     client = _client(api, key)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
@@ -392,4 +411,5 @@ def export_ledger_command(
 
 
 if __name__ == "__main__":
-    cli()
+    with missing_dependencies_reported("devtools.cli"):
+        cli()
