@@ -31,9 +31,7 @@ client's retry with the same key, an allowance used up and one more); the clock 
 just before, at and just after the tenant's next local day, ISO week and month; order earns
 and activities under injected faults. Not modelled yet: tiers (and rules limited to tiers),
 segments, paid plans, referrals, rewards and coupons, partner earns, birthday bonuses, the
-commerce order intake. A known defect is kept out of the machine's way, pinned by a strict
-xfail in tests/integration/test_earning_rules.py: a rule that has not started is not ended
-(``end_rule`` picks started ones).
+commerce order intake.
 
 Invariants after every step, read from storage for every member of both tenants: available
 + pending = sum of the ledger, pending = sum of its pending changes, and every entry's
@@ -1132,27 +1130,26 @@ class LedgerMachine(RuleBasedStateMachine):
         self.rule_changes += 1
         self._add_rule(self.tenants[tenant], spec)
 
-    def _started_rules(self, tenant: Tenant) -> list[ModelRule]:
-        """Rules that have started (ending one not started yet is refused with 400, a known
-        defect pinned by tests/integration/test_earning_rules.py::
-        test_a_scheduled_rule_can_be_ended_before_it_starts)."""
+    def _open_rules(self, tenant: Tenant) -> list[ModelRule]:
+        """Rules in force or scheduled: ones that have not ended."""
         now = self.clock.now
-        return [rule for rule in tenant.model.rules if rule.starts_at is None or rule.starts_at < now]
+        return [rule for rule in tenant.model.rules if rule.ends_at is None or rule.ends_at > now]
 
-    @precondition(lambda self: self.rule_changes < 4 and any(self._started_rules(t) for t in self.tenants))
+    @precondition(lambda self: self.rule_changes < 4 and any(self._open_rules(t) for t in self.tenants))
     @rule(tenant=st.sampled_from([0, 1]), pick=st.integers(0, 1_000))
     def end_rule(self, tenant: int, pick: int) -> None:
         """A rule ended now (never deleted): earns from now on, and earns backdated past its
-        end, no longer follow it; its counters stay."""
+        end, no longer follow it; its counters stay. A rule that has not started never applies."""
         self._step("end_rule")
-        t = self.tenants[tenant] if self._started_rules(self.tenants[tenant]) else self.tenants[1 - tenant]
+        t = self.tenants[tenant] if self._open_rules(self.tenants[tenant]) else self.tenants[1 - tenant]
         self.rule_changes += 1
-        started = self._started_rules(t)
-        chosen = started[pick % len(started)]
+        open_rules = self._open_rules(t)
+        chosen = open_rules[pick % len(open_rules)]
+        scheduled = chosen.starts_at is not None and chosen.starts_at > self.clock.now
         ended = t.services.rules.end(chosen.rule_id)
         chosen.end(self.clock.now)
-        assert ended.ends_at is not None and not ended.in_force(self.clock.now), ended
-        STATS.lifecycle[self.backend]["rules ended"] += 1
+        assert ended.ends_at == chosen.ends_at and not ended.in_force(self.clock.now), ended
+        STATS.lifecycle[self.backend]["scheduled rules ended" if scheduled else "rules ended"] += 1
 
     @rule(
         tenant=st.sampled_from([0, 1]),
