@@ -29,9 +29,15 @@ after ``PointsService.preview`` for the member at the same moment (which must sa
 earn records), some refunded in part or in full right away; activities (rewarded or not, the
 client's retry with the same key, an allowance used up and one more); the clock moved to
 just before, at and just after the tenant's next local day, ISO week and month; order earns
-and activities under injected faults. Not modelled yet: tiers (and rules limited to tiers),
-segments, paid plans, referrals, rewards and coupons, partner earns, birthday bonuses, the
-commerce order intake.
+and activities under injected faults.
+
+Rewards and coupons (tests/model/rewards.py): each tenant starts with a reward (a cost, a
+stock or none, a per-member limit or none, ever or per local month, coupons valid for some
+days or for ever) and gets more mid-run; members redeem them (the client's retry, the same key
+for another reward), coupons are cancelled (retried; the key for another coupon) and used at
+the till (retried, with another reference), expired or not. Not modelled yet: tiers (and
+rules limited to tiers), segments, paid plans, referrals, partner earns, birthday bonuses,
+pool codes, the commerce order intake.
 
 Invariants after every step, read from storage for every member of both tenants: available
 + pending = sum of the ledger, pending = sum of its pending changes, and every entry's
@@ -48,7 +54,11 @@ moving and the member's order count; no cap and no allowance is ever exceeded in
 every counter item is what the ledger says moved it (cap counters: the sum of what the
 entries record; allowances: the activity earns rewarded by the rule in that period of their
 ``occurred_at``), what the model says, never negative, at most the cap it was held to when it
-last went up, and an allowance at most its rule's limit.
+last went up, and an allowance at most its rule's limit. Every coupon stored is the model's
+and was paid for by exactly one ``redeem`` of its points; a cancelled one was given back
+exactly once (one ``adjust`` of its points), any other never; a reward's stock counter is its
+coupons not cancelled, never more than its stock, and a member's limit counter theirs, never
+more than the limit.
 Through the services' read path for each member the step touched (all of them every few
 steps and after the clock moves): the stored balance, the balance as the member may use it
 now (expired points never count, matured ones always do, job or not), and every page of
@@ -114,6 +124,7 @@ from chalicelib.domain.ledger import (
 from chalicelib.domain.members import NewMember
 from chalicelib.domain.orders import Order
 from chalicelib.domain.program import Rounding
+from chalicelib.domain.rewards import LimitPeriod, RewardType
 from chalicelib.domain.rules import NewRule, Per, RuleKind
 from chalicelib.domain.tenants import NewTenant
 from chalicelib.persistence.factory import shared_client
@@ -131,10 +142,32 @@ from tests.model.reference import (
     expected_entry_fields,
     is_settlement_key,
 )
+from tests.model.rewards import (
+    CANCELLED,
+    USED,
+    Judged,
+    ModelCoupon,
+    ModelReward,
+    RewardBook,
+    expect_cancel,
+    expect_redeem,
+    expect_use,
+    issue,
+)
 from tests.model.stats import STATS, report
 from tests.support.faults import Crash, FaultPlan, crash, read_timeout, throttled, transaction_conflict
 
 # --- what the machine draws -------------------------------------------------------------------
+
+#: A reward: its cost (cheap ones are redeemed often, dear ones refused for the balance), its
+#: stock, its per-member limit (ever, or per local month) and its coupons' validity in days.
+reward_specs = st.tuples(  # the first choices are drawn most in short searches: the tight ones
+    st.sampled_from([1, 5, 5, 40, 300]),
+    st.sampled_from([1, None, 2, 3]),
+    st.sampled_from([1, None, 2]),
+    st.booleans(),
+    st.sampled_from([1, None, 30]),
+)
 
 TENANT_IDS = ("alpha", "beta")
 CURRENCIES = ("EUR", "JPY", "KWD")
@@ -515,6 +548,7 @@ class Tenant:
     table: str
     services: TenantServices
     model: TenantModel
+    rewards: RewardBook = field(default_factory=RewardBook)
 
 
 @dataclass(frozen=True)
@@ -562,6 +596,12 @@ class LedgerMachine(RuleBasedStateMachine):
         self.program_changes = 0
         self.lifecycle_changes = 0
         self.rule_changes = 0
+        self.reward_changes = 0
+        #: Keys sent to redeem, cancel and use, kept for their retries: (tenant, key, member or
+        #: code, reward or reference).
+        self.redemptions: list[tuple[int, str, str, str]] = []
+        self.cancellations: list[tuple[int, str, str]] = []
+        self.uses: list[tuple[int, str, str, str | None]] = []
         self.steps = 0
         self.page_size = 3
         self.transaction_ids: set[str] = set()
@@ -592,6 +632,7 @@ class LedgerMachine(RuleBasedStateMachine):
         page_size=st.integers(1, 9),
         rules=st.lists(rule_sets, min_size=2, max_size=2),
         earning_extras=st.lists(st.tuples(st.booleans(), st.booleans()), min_size=2, max_size=2),
+        rewards=st.lists(reward_specs, min_size=2, max_size=2),
     )
     def create_tenants(
         self,
@@ -602,9 +643,10 @@ class LedgerMachine(RuleBasedStateMachine):
         page_size: int,
         rules: list[tuple[RuleSpec, ...]],
         earning_extras: list[tuple[bool, bool]],
+        rewards: list[tuple[int, int | None, int | None, bool, int | None]],
     ) -> Any:
-        """Two brands, each with its currency, time zone, program, earning rules and a first
-        member."""
+        """Two brands, each with its currency, time zone, program, earning rules, a reward and
+        a first member."""
         self.page_size = page_size
         first_members = []
         for index, tenant_id in enumerate(TENANT_IDS):
@@ -624,6 +666,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self._write_program(tenant)
             for spec in rules[index]:
                 self._add_rule(tenant, spec)
+            self._add_reward(tenant, rewards[index])
             member = services.members.enrol(NewMember())
             model.enrol(member.member_id, None)
             first_members.append((index, member.member_id))
@@ -1254,6 +1297,216 @@ class LedgerMachine(RuleBasedStateMachine):
         except Crash as error:
             return Outcome("crash", error=error)
 
+    # --- rewards and coupons ----------------------------------------------------------------------
+
+    @precondition(lambda self: self.reward_changes < 3)
+    @rule(tenant=st.sampled_from([0, 1]), spec=reward_specs)
+    def add_reward(self, tenant: int, spec: tuple[int, int | None, int | None, bool, int | None]) -> None:
+        self._step("add_reward")
+        self.reward_changes += 1
+        self._add_reward(self.tenants[tenant], spec)
+
+    def _add_reward(self, t: Tenant, spec: tuple[int, int | None, int | None, bool, int | None]) -> None:
+        cost, stock, limit, monthly, valid_days = spec
+        monthly = monthly and limit is not None
+        created = t.services.rewards.create(
+            name=f"reward {len(t.rewards.rewards) + 1}",
+            type=RewardType.FREE_SHIPPING,
+            points_cost=cost,
+            stock=stock,
+            per_member_limit=limit,
+            limit_period=LimitPeriod.MONTH if monthly else LimitPeriod.EVER,
+            valid_days=valid_days,
+        )
+        t.rewards.rewards[created.reward_id] = ModelReward(
+            created.reward_id, created.name, cost, stock, limit, monthly, valid_days
+        )
+
+    @rule(
+        member=members,
+        pick=st.integers(0, 1_000),
+        # The first choices are drawn most in short searches: the ones that reach the coupons.
+        how=st.sampled_from(["twice, after earning it", "after earning its cost", "new", "again", "again, another"]),
+        then=st.sampled_from(["cancel twice", "nothing", "use after its validity", "use", "cancel"]),
+    )
+    def redeem_reward(self, member: tuple[int, str], pick: int, how: str, then: str) -> None:
+        """A member redeems a reward for a coupon (some right after earning its cost, some twice
+        in a row): a debit and the reward's counters in one transaction, never past the stock
+        or the member's limit; its retry answers as first, the same key for another reward is
+        refused. Some coupons are then cancelled (and again, with another key), used at once,
+        or used once their validity has passed (the clock moved past it)."""
+        self._step("redeem_reward")
+        index, member_id = member
+        t = self.tenants[index]
+        rewards = list(t.rewards.rewards.values())
+        reward = rewards[pick % len(rewards)]
+        times = 2 if how.startswith("twice") else 1
+        if how != "new" and not how.startswith("again"):
+            self._send_new(member, MovementType.EARN, "-pre", {"pending_days": 0}, points=reward.points_cost * times)
+        if how.startswith("again") and self.redemptions:
+            index, key, member_id, reward_id = self.redemptions[pick % len(self.redemptions)]
+            t = self.tenants[index]
+            others = [r for r in t.rewards.rewards.values() if r.reward_id != reward_id]
+            reward = t.rewards.rewards[reward_id] if how == "again" or not others else others[0]
+            self._redeem(t, member_id, reward, key, then)
+            return
+        for time_ in range(times):  # what follows, after the last one only
+            self._redeem(t, member_id, reward, f"{self._fresh()}-rdm", then if time_ == times - 1 else "nothing")
+
+    def _redeem(self, t: Tenant, member_id: str, reward: ModelReward, key: str, then: str) -> None:
+        now = self.clock.now
+        judged = expect_redeem(t.model, t.rewards, reward, member_id, key, now)
+        self.redemptions.append((t.index, key, member_id, reward.reward_id))
+        self.touched.add((t.index, member_id))
+        try:
+            redemption = t.services.rewards.redeem(member_id, reward.reward_id, key)
+            code = SUCCESS
+        except LoyaltyError as error:
+            redemption, code = None, error.code
+        self._judge_reward(t, f"redeem {reward} by {member_id} key={key!r}", judged, code)
+        if redemption is None:
+            return
+        counts = STATS.lifecycle[self.backend]
+        if judged.replay:
+            assert redemption.replayed, "a redemption's retry was not marked replayed"
+            assert _shown(redemption.entry) == _shown(t.model.applied[key].entry), "a replayed redemption differs"
+            assert redemption.coupon.code == redemption.entry.reference
+            self._check_coupon(t, redemption.coupon)
+            counts["redemptions replayed"] += 1
+            return
+        assert judged.request is not None and judged.expected is not None
+        coupon_code = redemption.coupon.code
+        assert coupon_code not in t.rewards.coupons, f"coupon code {coupon_code} issued twice"
+        request = _with(judged.request, reference=coupon_code)
+        expected = _with(t.model.expect(request, now), counters=judged.expected.counters)
+        self._check_fresh(t, request, expected, redemption, replayed=False)
+        t.model.record(request, expected, redemption.entry)
+        coupon = issue(t.rewards, reward, member_id, coupon_code, now, t.model.timezone)
+        self._check_coupon(t, redemption.coupon)
+        counts["coupons issued"] += 1
+        if then.startswith("cancel"):
+            for _ in range(2 if then == "cancel twice" else 1):
+                self._cancel(t, coupon, f"{self._fresh()}-cnl")
+        elif then == "use":
+            self._use(t, coupon, f"{self._fresh()}-use", None)
+        elif then == "use after its validity":
+            self.clock.now += timedelta(days=reward.valid_days or 1, seconds=1)
+            self.touched.update((other.index, m) for other in self.tenants for m in other.model.members)
+            STATS.lifecycle[self.backend]["clock moves"] += 1
+            self._use(t, coupon, f"{self._fresh()}-use", "till-late")
+
+    def _coupons(self) -> list[tuple[Tenant, ModelCoupon]]:
+        return [(t, coupon) for t in self.tenants for coupon in t.rewards.coupons.values()]
+
+    @precondition(lambda self: any(t.rewards.coupons for t in self.tenants))
+    @rule(pick=st.integers(0, 1_000), how=st.sampled_from(["new", "new", "again", "again for another coupon"]))
+    def cancel_coupon(self, pick: int, how: str) -> None:
+        """An issued coupon cancelled: its points given back and its counters one back, once."""
+        self._step("cancel_coupon")
+        coupons = self._coupons()
+        t, coupon = coupons[pick % len(coupons)]
+        key = f"{self._fresh()}-cnl"
+        if how != "new" and self.cancellations:
+            index, key, code = self.cancellations[pick % len(self.cancellations)]
+            t = self.tenants[index]
+            mine = sorted(t.rewards.coupons)
+            if how == "again" or len(mine) < 2:
+                coupon = t.rewards.coupons[code]
+            else:
+                coupon = t.rewards.coupons[mine[(mine.index(code) + 1) % len(mine)]]
+        self._cancel(t, coupon, key)
+
+    def _cancel(self, t: Tenant, coupon: ModelCoupon, key: str) -> None:
+        now = self.clock.now
+        judged = expect_cancel(t.model, t.rewards, coupon, key, now)
+        if judged.expected is not None and self._over_lot_cap(judged.expected):
+            return
+        self.cancellations.append((t.index, key, coupon.code))
+        self.touched.add((t.index, coupon.member_id))
+        try:
+            cancelled = t.services.rewards.cancel(coupon.code, key)
+            code = SUCCESS
+        except LoyaltyError as error:
+            cancelled, code = None, error.code
+        self._judge_reward(t, f"cancel {coupon} key={key!r}", judged, code)
+        if cancelled is None:
+            return
+        if judged.replay:
+            assert cancelled.replayed, "a cancellation's retry was not marked replayed"
+            assert _shown(cancelled.entry) == _shown(t.model.applied[key].entry), "a replayed cancellation differs"
+            STATS.lifecycle[self.backend]["cancellations replayed"] += 1
+            return
+        assert judged.request is not None and judged.expected is not None
+        self._check_fresh(t, judged.request, judged.expected, cancelled, replayed=False)
+        t.model.record(judged.request, judged.expected, cancelled.entry)
+        coupon.status, coupon.cancel_key = CANCELLED, key
+        self._check_coupon(t, cancelled.coupon)
+        STATS.lifecycle[self.backend]["coupons cancelled"] += 1
+
+    @precondition(lambda self: any(t.rewards.coupons for t in self.tenants))
+    @rule(
+        pick=st.integers(0, 1_000),
+        how=st.sampled_from(["new", "new", "again", "again with another reference"]),
+        reference=st.sampled_from([None, "till-1", "till-2"]),
+    )
+    def use_coupon(self, pick: int, how: str, reference: str | None) -> None:
+        """The shop uses a coupon: an issued one not past its expiry, once; its retry answers."""
+        self._step("use_coupon")
+        coupons = self._coupons()
+        t, coupon = coupons[pick % len(coupons)]
+        key = f"{self._fresh()}-use"
+        if how != "new" and self.uses:
+            index, key, code, first_reference = self.uses[pick % len(self.uses)]
+            t, coupon = self.tenants[index], self.tenants[index].rewards.coupons[code]
+            if how == "again":
+                reference = first_reference
+            elif reference == first_reference:
+                reference = f"{first_reference or 'till'}-other"
+        self._use(t, coupon, key, reference)
+
+    def _use(self, t: Tenant, coupon: ModelCoupon, key: str, reference: str | None) -> None:
+        now = self.clock.now
+        judged = expect_use(coupon, key, reference, now)
+        self.uses.append((t.index, key, coupon.code, reference))
+        try:
+            used = t.services.rewards.use(coupon.code, key, reference)
+            code = SUCCESS
+        except LoyaltyError as error:
+            used, code = None, error.code
+        self._judge_reward(t, f"use {coupon} key={key!r} reference={reference!r}", judged, code)
+        if used is None:
+            return
+        assert used.replayed is judged.replay, f"use replayed={used.replayed}, the model says {judged.replay}"
+        if not judged.replay:
+            coupon.status, coupon.used_key, coupon.used_reference = USED, key, reference
+            STATS.lifecycle[self.backend]["coupons used"] += 1
+        self._check_coupon(t, used.coupon)
+
+    def _judge_reward(self, t: Tenant, what: str, judged: Judged, code: str) -> None:
+        self._outcome(code)
+        assert code == judged.code, (
+            f"{t.tenant_id} at {self.clock.now}: {what} -> {code}; the model expected {judged.code}; "
+            f"model: {t.model.describe()}; coupons: {t.rewards.coupons}"
+        )
+
+    def _check_coupon(self, t: Tenant, shown: Any) -> None:
+        """A coupon as the service answered it is the model's."""
+        coupon = t.rewards.coupons[shown.code]
+        assert (
+            shown.reward_id,
+            shown.member_id,
+            str(shown.status),
+            shown.points,
+            shown.expires_at,
+            shown.limit_counter,
+            shown.used_key,
+            shown.used_reference,
+        ) == (
+            *coupon.stored(),
+            coupon.used_key,
+            coupon.used_reference,
+        ), f"coupon {shown} is not the model's {coupon}"
+
     # --- replays -------------------------------------------------------------------------------
 
     @rule(earlier=sent, actor=st.sampled_from(ACTORS))
@@ -1644,6 +1897,51 @@ class LedgerMachine(RuleBasedStateMachine):
             f"{tenant.tenant_id}: totals not conserved: lifetime {lifetime}, balances {total}, moved {model.totals()}"
         )
         self._check_counters(tenant, scanned)
+        self._check_coupons(tenant, scanned)
+
+    def _check_coupons(self, tenant: Tenant, scanned: Scanned) -> None:
+        """Every coupon is the model's and was paid for by exactly one redemption of its points;
+        a cancelled one was given back exactly once (one ``adjust`` of its points, referencing
+        it), any other never; no reward has more coupons not cancelled than its stock, no
+        member more than its limit."""
+        where = tenant.tenant_id
+        book = tenant.rewards
+        stored = {
+            code: tuple(
+                c[name] for name in ("reward_id", "member_id", "status", "points", "expires_at", "limit_counter")
+            )
+            for code, c in scanned.coupons.items()
+        }
+        assert stored == {code: coupon.stored() for code, coupon in book.coupons.items()}, (
+            f"{where}: coupons stored {stored}, the model's {book.coupons}"
+        )
+        paid: defaultdict[str, list[int]] = defaultdict(list)
+        given_back: defaultdict[str, list[int]] = defaultdict(list)
+        for rows in scanned.entries.values():
+            for row in rows:
+                if row["reward_id"] is None:
+                    continue
+                if row["movement"] == "redeem":
+                    paid[row["reference"]].append(-row["points"])
+                elif row["movement"] == "adjust":
+                    given_back[row["reference"]].append(row["points"])
+        assert set(paid) | set(given_back) <= set(scanned.coupons), f"{where}: points moved for no coupon"
+        held: defaultdict[str, int] = defaultdict(int)
+        for code, coupon in scanned.coupons.items():
+            assert paid[code] == [coupon["points"]], f"{where}: coupon {code} paid by {paid[code]}"
+            cancelled = coupon["status"] == CANCELLED
+            assert given_back[code] == ([coupon["points"]] if cancelled else []), (
+                f"{where}: coupon {code} ({coupon['status']}) given back {given_back[code]}"
+            )
+            if not cancelled:
+                held[coupon["reward_id"]] += 1
+                if coupon["limit_counter"]:
+                    held[coupon["limit_counter"]] += 1
+        for reward_id, reward in book.rewards.items():
+            assert reward.stock is None or held[reward_id] <= reward.stock, f"{where}: {reward} oversold"
+            for name, count in held.items():
+                if name.startswith(f"reward:{reward_id}:"):
+                    assert count <= (reward.per_member_limit or 0), f"{where}: {name} past {reward}"
 
     def _check_counters(self, tenant: Tenant, scanned: Scanned) -> None:
         """No cap and no allowance is ever exceeded in its period: every counter is what the
@@ -1666,6 +1964,11 @@ class LedgerMachine(RuleBasedStateMachine):
                         moved[
                             activity_counter(rule.rule_id, member_id, rule.per, row["occurred_at"], model.timezone)
                         ] += 1
+        for coupon in scanned.coupons.values():  # a reward's counters count its coupons not cancelled
+            if coupon["status"] != CANCELLED:
+                moved[f"reward-stock:{coupon['reward_id']}"] += 1
+                if coupon["limit_counter"]:
+                    moved[coupon["limit_counter"]] += 1
         stored = {name: count for name, count in scanned.counters.items() if count}
         where = tenant.tenant_id
         assert stored == {name: count for name, count in moved.items() if count}, (
@@ -1678,13 +1981,18 @@ class LedgerMachine(RuleBasedStateMachine):
             assert count >= 0, f"{where}: counter {name} = {count}"
             if name.startswith("activity:"):
                 ceiling = rules[name.split(":")[1]].limit
+            elif name.startswith(("reward-stock:", "reward:")):  # a reward's stock or a member's limit
+                reward = tenant.rewards.rewards[name.split(":")[1]]
+                ceiling = reward.stock if name.startswith("reward-stock:") else reward.per_member_limit
+                if ceiling is None:
+                    continue  # no stock limit
             else:
                 ceiling = model.ceilings.get(name)
             assert ceiling is not None and count <= ceiling, f"{where}: counter {name} = {count} over {ceiling}"
 
     def _check_read_path(self, tenant: Tenant, member_id: str) -> None:
-        """What a client reads: the balance (stored, and as usable now), and the ledger page by
-        page (newest first)."""
+        """What a client reads: the balance (stored, and as usable now), the ledger page by page
+        (newest first) and the member's coupons page by page (newest first)."""
         state = tenant.model.members[member_id]
         where = f"{tenant.tenant_id}/{member_id}"
         balance = tenant.services.points.balance(member_id)
@@ -1760,6 +2068,19 @@ class LedgerMachine(RuleBasedStateMachine):
             assert entry.transaction_id == modelled.transaction_id
             first = tenant.model.applied[entry.idempotency_key].entry
             assert _shown(entry) == _shown(first), f"listed entry differs from its first response: {entry}"
+        mine = [coupon for coupon in tenant.rewards.coupons.values() if coupon.member_id == member_id]
+        mine.sort(key=lambda coupon: (coupon.issued_at, coupon.code), reverse=True)
+        coupons: list[Any] = []
+        cursor = None
+        for _ in range(10_000):
+            coupon_page = tenant.services.rewards.member_coupons(member_id, limit=self.page_size, cursor=cursor)
+            coupons.extend(coupon_page.items)
+            cursor = coupon_page.next_cursor
+            if not cursor:
+                break
+        assert [(c.code, str(c.status)) for c in coupons] == [(c.code, c.status) for c in mine], (
+            f"{where}: coupons listed {coupons}, the model's (newest first) {mine}"
+        )
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -2065,6 +2386,7 @@ _SCANNED = (
     *("gsi1pk", "gsi1sk", "points", "movement", "txn_id", "bal_available", "bal_pending", "pending_change", "metadata"),
     *("remaining", "original", "earned_at", "expires_at", "matures_at", "gsi2pk"),
     *("order_count", "bd", "cc", "occurred_at", "count"),
+    *("reference", "reward_id", "status", "limit_counter"),
 )
 _NAMES = {f"#a{i}": name for i, name in enumerate(_SCANNED)}
 _PROJECTION = ", ".join(_NAMES)
@@ -2086,8 +2408,10 @@ class Scanned:
     balances: dict[str, dict[str, Any]]
     entries: dict[str, list[dict[str, Any]]]
     lots: dict[str, dict[str, dict[str, Any]]]
-    #: Counter items (caps, allowances) by name.
+    #: Counter items (caps, allowances, rewards' stock and limits) by name.
     counters: dict[str, int]
+    #: Coupons issued (not pool codes), by code.
+    coupons: dict[str, dict[str, Any]]
 
 
 def _scan(client: Any, table: str) -> Scanned:
@@ -2096,6 +2420,7 @@ def _scan(client: Any, table: str) -> Scanned:
     entries: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
     lots: defaultdict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     counters: dict[str, int] = {}
+    coupons: dict[str, dict[str, Any]] = {}
     start: dict[str, Any] | None = None
     while True:
         page = client.scan(
@@ -2128,6 +2453,8 @@ def _scan(client: Any, table: str) -> Scanned:
                         "after_pending": _number(item, "bal_pending"),
                         "lot_id": metadata.get("lot_id", {}).get("S"),
                         "activity": metadata.get("activity", {}).get("S"),
+                        "reward_id": metadata.get("reward_id", {}).get("S"),
+                        "reference": item.get("reference", {}).get("S"),
                         "occurred_at": _date(item, "occurred_at"),
                         "breakdown": tuple(
                             (source, points, rule_id) for source, _, points, rule_id in json.loads(item["bd"]["S"])
@@ -2139,6 +2466,15 @@ def _scan(client: Any, table: str) -> Scanned:
                         else (),
                     }
                 )
+            elif sort_key == "#COUPON" and "member_id" in item:
+                coupons[item["pk"]["S"].removeprefix("COUPON#")] = {
+                    "reward_id": item["reward_id"]["S"],
+                    "member_id": item["member_id"]["S"],
+                    "status": item["status"]["S"],
+                    "points": _number(item, "points"),
+                    "expires_at": _date(item, "expires_at"),
+                    "limit_counter": item.get("limit_counter", {}).get("S"),
+                }
             elif sort_key == "#COUNTER":
                 counters[item["pk"]["S"].removeprefix("COUNTER#")] = _number(item, "count")
             elif sort_key.startswith("LOT#"):
@@ -2153,7 +2489,7 @@ def _scan(client: Any, table: str) -> Scanned:
                 }
         start = page.get("LastEvaluatedKey")
         if not start:
-            return Scanned(balances, dict(entries), dict(lots), counters)
+            return Scanned(balances, dict(entries), dict(lots), counters, coupons)
 
 
 # --- the tests --------------------------------------------------------------------------------
