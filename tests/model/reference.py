@@ -527,6 +527,8 @@ class TenantModel:
         member = self.members.get(request.member_id)
         if member is None:
             return Expected("not_found")
+        if request.order is not None and request.movement is not MovementType.EARN and points <= 0:
+            return Expected("amount_too_small")  # only an earn counts the order for a milestone
         after = member.copy()
         settlement = tuple(after.settle(now))
         if request.movement is MovementType.REVERSE:
