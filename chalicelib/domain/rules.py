@@ -133,15 +133,9 @@ class NewRule:
     #: Order rules only: the member must be in one of these segments (empty: every member).
     segments: frozenset[str] = frozenset()
 
-
-@dataclass(frozen=True, kw_only=True)
-class EarningRule(NewRule):
-    """A rule of the tenant's: a ``NewRule`` with its id and the time it was added."""
-
-    rule_id: str
-    created_at: datetime
-
-    def __post_init__(self) -> None:
+    def problems(self) -> list[tuple[str, str]]:
+        """What makes the rule inconsistent (field path, message), its window aside: a stored
+        rule's window may be empty (``RuleService.end`` of a rule that has not started)."""
         problems: list[tuple[str, str]] = []
         problems += self._milestone_and_activity_problems()
         problems += self._cap_and_segment_problems()
@@ -163,10 +157,13 @@ class EarningRule(NewRule):
             problems.append(("skus", "only a line multiplier matches skus or categories"))
         if unknown := self.weekdays - set(WEEKDAYS):
             problems.append(("weekdays", f"unknown weekdays {sorted(unknown)}; use {', '.join(WEEKDAYS)}"))
+        return problems
+
+    def window_problems(self) -> list[tuple[str, str]]:
+        """A window the caller gives must end after it starts."""
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
-            problems.append(("ends_at", "must be after starts_at"))
-        if problems:
-            raise InvalidRequest.for_fields("invalid earning rule", *((p, m, "value_error") for p, m in problems))
+            return [("ends_at", "must be after starts_at")]
+        return []
 
     def _milestone_and_activity_problems(self) -> list[tuple[str, str]]:
         problems = []
@@ -205,6 +202,22 @@ class EarningRule(NewRule):
             problems.append(("segments", "only order rules (multipliers and bonuses) may be limited to segments"))
         problems += segment_problems(self.segments)
         return problems
+
+
+def _refuse(problems: list[tuple[str, str]]) -> None:
+    if problems:
+        raise InvalidRequest.for_fields("invalid earning rule", *((p, m, "value_error") for p, m in problems))
+
+
+@dataclass(frozen=True, kw_only=True)
+class EarningRule(NewRule):
+    """A rule of the tenant's: a ``NewRule`` with its id and the time it was added."""
+
+    rule_id: str
+    created_at: datetime
+
+    def __post_init__(self) -> None:
+        _refuse(self.problems())
 
     def in_force(self, at: datetime) -> bool:
         return (self.starts_at is None or self.starts_at <= at) and (self.ends_at is None or at < self.ends_at)
@@ -349,6 +362,7 @@ class RuleService:
 
     def add(self, new: NewRule) -> EarningRule:
         now = self._clock()
+        _refuse([*new.problems(), *new.window_problems()])
         rule = EarningRule(**vars(new), rule_id=new_rule_id(now), created_at=now)
         if sum(1 for r in self._store.list() if r.ends_at is None or r.ends_at > now) >= MAX_RULES:
             raise InvalidRequest.for_fields(
@@ -368,12 +382,14 @@ class RuleService:
         return found
 
     def end(self, rule_id: str) -> EarningRule:
-        """Close the rule's window now (a rule that already ended keeps its end)."""
+        """Close the rule's window now (a rule that already ended keeps its end). A rule that
+        has not started ends with an empty window (``ends_at`` before ``starts_at``): it never
+        applies."""
         rule = self.get(rule_id)
         now = self._clock()
         if rule.ends_at is not None and rule.ends_at <= now:
             return rule
-        ended = replace(rule, ends_at=max(now, rule.starts_at) if rule.starts_at else now)
+        ended = replace(rule, ends_at=now)
         self._store.put(ended)
         return ended
 

@@ -117,11 +117,6 @@ def test_a_weekend_campaign_is_scheduled_and_applies_only_in_its_window(api: Api
     assert preview(datetime(2027, 5, 7, 22, 30, tzinfo=UTC)) == 80  # Friday in UTC, Saturday 01:30 in Helsinki
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ending a rule before its starts_at closes its window at its start, which the rule's own "
-    "validation refuses (400: ends_at must be after starts_at)",
-)
 def test_a_scheduled_rule_can_be_ended_before_it_starts(api: Api, admin_key: str) -> None:
     body = {"points_per_currency_unit": "1", "rounding": "floor"}
     assert api.call("PUT", "/v1/program", key=admin_key, body=body).status == 200
@@ -130,6 +125,8 @@ def test_a_scheduled_rule_can_be_ended_before_it_starts(api: Api, admin_key: str
     order = {"id": "o", "total": "10.00", "currency": "EUR"}
 
     ended = api.call("POST", f"/v1/program/rules/{later['id']}/end", key=admin_key)
+    again = api.call("POST", f"/v1/program/rules/{later['id']}/end", key=admin_key)
+    fetched = api.call("GET", f"/v1/program/rules/{later['id']}", key=admin_key)
     preview = api.call(
         "POST",
         "/v1/program/preview",
@@ -140,6 +137,9 @@ def test_a_scheduled_rule_can_be_ended_before_it_starts(api: Api, admin_key: str
     assert later["status"] == "scheduled"
     assert ended.status == 200, ended.body
     assert ended.body["status"] == "ended"
+    assert ended.body["starts_at"] == later["starts_at"] and ended.body["ends_at"] < later["starts_at"]
+    assert again.status == 200 and again.body == ended.body  # ending it again keeps its end
+    assert fetched.status == 200 and fetched.body == ended.body
     assert preview.body["points"] == 10  # the bonus never applies
 
 

@@ -28,6 +28,23 @@ The points lifecycle, as modelled here:
   available points (that reference's lots first, then by expiry, then plain points); what is
   still missing pushes the balance below zero only when the program claws back.
 
+What earns (tests/model/earning.py, from README "Earning rules, activities and milestones",
+"What earns" and "Earning caps"):
+
+* An order earns the program's rate on what was paid and the order rules in force at its
+  ``occurred_at`` (or now), and the milestones of its order number: a fresh order earn counts
+  one more order for the member, whatever it credits. One to which none of these gives a
+  point (before the caps) is refused (``amount_too_small``) and counts no order, as its
+  preview for the member says.
+* An activity earns under the activity rules in force for its type, each while its allowance
+  for the period lasts (``activity_not_rewarded``, ``limit_reached``); every use is counted,
+  capped or not; a retry with the same key is a replay whatever the allowances say now.
+* Every earn (points, an amount, an order, an activity) is then capped: campaign caps on
+  their shares, then the overall caps, the counters moving by what was credited. A reversal
+  gives back to each counter its share of what the earns it takes back had moved.
+
+Counters are the tenant's (``TenantModel.counters``), by the names the README gives them.
+
 Extending it for a new operation: add its refusals and effects to :meth:`TenantModel.expect`
 (working on a copy of the member), the lifetime total it feeds to :data:`LIFETIME_FIELD`,
 and the conservation law in :meth:`TenantModel.totals`.
@@ -38,7 +55,7 @@ from __future__ import annotations
 import calendar
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -47,6 +64,20 @@ from zoneinfo import ZoneInfo
 
 from chalicelib.domain.entries import LedgerEntry
 from chalicelib.domain.movement_requests import MAX_BALANCE, MAX_POINTS_PER_MOVEMENT, MovementRequest, MovementType
+from tests.model.earning import (
+    Capped,
+    CounterMove,
+    EarnCounted,
+    ModelOrder,
+    ModelRule,
+    Part,
+    Terms,
+    activity_earning,
+    apply_caps,
+    given_back,
+    milestone_shares,
+    order_shares,
+)
 
 #: ISO 4217 minor units of the currencies the machine uses (README: "at most its minor-unit digits").
 MINOR_UNITS = {"EUR": 2, "JPY": 0, "KWD": 3}
@@ -96,7 +127,20 @@ def body_of(request: MovementRequest) -> tuple[Any, ...]:
         request.occurred_at,
         tuple(sorted(request.metadata.items())),
         request.pending_days,
+        ModelOrder.of(request.order).body() if request.order is not None else None,
     )
+
+
+def activity_body(
+    member_id: str,
+    activity: str,
+    reference: str | None,
+    description: str | None,
+    occurred_at: datetime | None,
+    metadata: dict[str, str],
+) -> tuple[Any, ...]:
+    """What makes two activities "the same request": what the client sent for it."""
+    return ("activity", member_id, activity, reference, description, occurred_at, tuple(sorted(metadata.items())))
 
 
 def is_settlement_key(key: str) -> bool:
@@ -198,6 +242,10 @@ class ModelEntry:
     amount: Decimal | None = None
     #: Reversals: the points asked back.
     requested: int | None = None
+    #: Earns: which rule (or the base rate) gave what and what the caps cut; sums to ``points``.
+    breakdown: tuple[Part, ...] = ()
+    #: The cap counters the entry moved (an earn up, a reversal down), as the entry records them.
+    cap_counters: tuple[tuple[str, int], ...] = ()
 
     def row(self) -> tuple[Any, ...]:
         return (
@@ -207,6 +255,8 @@ class ModelEntry:
             self.pending_change,
             self.after_available,
             self.after_pending,
+            self.breakdown,
+            self.cap_counters,
         )
 
 
@@ -222,6 +272,8 @@ class MemberState:
     reversed: int = 0
     #: Number of ledger entries (the last one's sequence).
     version: int = 0
+    #: Orders earned on (milestones number them); a refused order does not count.
+    order_count: int = 0
     lots: dict[str, ModelLot] = field(default_factory=dict)
     ledger: list[ModelEntry] = field(default_factory=list)
 
@@ -365,6 +417,14 @@ class Expected:
     matures_at: datetime | None = None
     #: Lot the movement creates (its id is the entry's transaction id, known once applied).
     creates_lot: bool = False
+    #: Earns: the breakdown the entry carries (empty for plain points and amounts not cut).
+    breakdown: tuple[Part, ...] = ()
+    #: Counters the movement moves in its transaction (cap counters and allowances).
+    counters: tuple[CounterMove, ...] = ()
+    #: The cap counters the entry records as moved.
+    cap_counters: tuple[tuple[str, int], ...] = ()
+    #: The body a fresh success is applied with (activities; else ``body_of`` the request).
+    body: tuple[Any, ...] | None = None
 
     @property
     def succeeds(self) -> bool:
@@ -416,6 +476,18 @@ class TenantModel:
     applied: dict[str, Applied] = field(default_factory=dict)
     #: Tenant-wide sums of every recorded movement, kept apart from the members' figures.
     moved: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LIFETIMES, 0))
+    earn_on_shipping: bool = False
+    earn_on_tax: bool = False
+    #: Every earning rule created, past, present and scheduled.
+    rules: list[ModelRule] = field(default_factory=list)
+    #: Cap counters and allowances by name, as the earns and reversals moved them.
+    counters: dict[str, int] = field(default_factory=dict)
+    #: The cap or limit each counter was held to when it last went up: it never holds more.
+    ceilings: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def terms(self) -> Terms:
+        return Terms(self.per_unit, self.rounding, self.earn_on_shipping, self.earn_on_tax)
 
     def enrol(self, member_id: str, external_id: str | None) -> None:
         self.members[member_id] = MemberState(member_id)
@@ -429,7 +501,13 @@ class TenantModel:
             return self._answered(request) or Expected("invalid_request")  # an applied key still answers
         amount = None
         refusal: str | None = None
-        if request.amount is not None:
+        shares: tuple[Part, ...] = ()
+        if request.order is not None:  # the program's rate and the order rules, before the member's part
+            order = ModelOrder.of(request.order)
+            shares = order_shares(order, self.terms, self.rules, request.occurred_at or now, self.timezone)
+            points = sum(share for _, share, _ in shares)
+            amount = format(order.total, "f")  # refused for no points once the member's milestone is known
+        elif request.amount is not None:
             converted = points_for_amount(request.amount, self.currency, self.per_unit, self.rounding)
             if converted == "invalid_request":
                 return Expected("invalid_request")  # malformed input is refused before anything else
@@ -450,14 +528,112 @@ class TenantModel:
         member = self.members.get(request.member_id)
         if member is None:
             return Expected("not_found")
+        if request.order is not None and request.movement is not MovementType.EARN and points <= 0:
+            return Expected("amount_too_small")  # only an earn counts the order for a milestone
         after = member.copy()
         settlement = tuple(after.settle(now))
         if request.movement is MovementType.REVERSE:
             return self._reverse(after, settlement, request, points, amount)
+        if request.movement is MovementType.EARN:
+            return self._earn(after, settlement, request, points, amount, shares, now)
         delta = -points if request.movement is MovementType.REDEEM else points
         if delta < 0:
             return self._debit(after, settlement, request, -delta, amount)
         return self._credit(after, settlement, request, delta, amount, now)
+
+    def expect_activity(
+        self,
+        member_id: str,
+        activity: str,
+        key: str,
+        now: datetime,
+        *,
+        reference: str | None = None,
+        description: str | None = None,
+        occurred_at: datetime | None = None,
+        metadata: dict[str, str] | None = None,
+        actor_key_id: str | None = None,
+    ) -> tuple[Expected, MovementRequest | None]:
+        """An activity: refused, replayed, or a fresh earn (and the movement it records)."""
+        metadata = dict(metadata or {})
+        member = self.members.get(member_id)
+        if member is None:
+            return Expected("not_found"), None
+        at = occurred_at or now
+        earning = activity_earning(self.rules, member_id, activity, at, self.timezone, self.counters)
+        body = activity_body(member_id, activity, reference, description, occurred_at, metadata)
+        applied = self.applied.get(key)
+        if applied is not None:  # a retry replays, whatever the allowances say now
+            if applied.body == body:
+                return Expected(SUCCESS, delta=applied.entry.points, replay_of=applied), None
+            return Expected("idempotency_key_reused"), None
+        if occurred_at is not None and not dated_acceptably(occurred_at, now):
+            return Expected("invalid_request"), None  # the allowance's period is only known for a date it accepts
+        if earning.refusal is not None:
+            return Expected(earning.refusal), None
+        request = MovementRequest(
+            member_id=member_id,
+            movement=MovementType.EARN,
+            idempotency_key=key,
+            points=earning.points,
+            reference=reference,
+            description=description or f"activity: {activity}",
+            occurred_at=occurred_at,
+            metadata={**metadata, "activity": activity},
+            actor_key_id=actor_key_id,
+            timezone=self.timezone,
+            pending_days=0,  # activity points are available at once
+        )
+        after = member.copy()
+        settlement = tuple(after.settle(now))
+        expected = self._earn(after, settlement, request, earning.points, None, earning.parts, now, uses=earning.uses)
+        return replace(expected, body=body), request
+
+    def preview(self, member_id: str, order: ModelOrder, at: datetime) -> Capped:
+        """What ``order`` earns this member at ``at``: the order rules, the milestone of their
+        next order and the caps with what their counters have left (no refusal: the points)."""
+        shares = order_shares(order, self.terms, self.rules, at, self.timezone)
+        milestones = milestone_shares(self.rules, self.members[member_id].order_count + 1, at)
+        shares = (*shares, *milestones)
+        points = sum(share for _, share, _ in shares)
+        return apply_caps(points, shares, self.rules, member_id, at, self.timezone, self.counters)
+
+    def _earn(
+        self,
+        after: MemberState,
+        settlement: tuple[ModelEntry, ...],
+        request: MovementRequest,
+        points: int,
+        amount: Any,
+        shares: tuple[Part, ...],
+        now: datetime,
+        *,
+        uses: tuple[CounterMove, ...] = (),
+    ) -> Expected:
+        """An earn for this member: an order's milestone, then the caps, then the credit."""
+        at = request.occurred_at or now
+        if request.order is not None:
+            after.order_count += 1  # the order happened, whatever it credits
+            milestones = milestone_shares(self.rules, after.order_count, at)
+            points += sum(share for _, share, _ in milestones)
+            shares = (*shares, *milestones)
+            if points <= 0:
+                return Expected("amount_too_small")  # neither the rate, the rules nor a milestone give
+        capped = apply_caps(points, shares, self.rules, after.member_id, at, self.timezone, self.counters)
+        cap_counters = tuple((name, by) for name, by, _ in capped.moves)
+        expected = self._credit(
+            after,
+            settlement,
+            request,
+            capped.points,
+            amount,
+            now,
+            breakdown=capped.breakdown,
+            cap_counters=cap_counters,
+        )
+        if not expected.succeeds:
+            return expected
+        return replace(expected, breakdown=capped.breakdown, counters=(*uses, *capped.moves), cap_counters=cap_counters)
 
     def _answered(self, request: MovementRequest) -> Expected | None:
         """A key that moved points answers for itself, whatever else changed."""
@@ -493,6 +669,9 @@ class TenantModel:
         points: int,
         amount: Any,
         now: datetime,
+        *,
+        breakdown: tuple[Part, ...] = (),
+        cap_counters: tuple[tuple[str, int], ...] = (),
     ) -> Expected:
         days = request.pending_days if request.pending_days is not None else self.pending_days
         matures_at = None
@@ -500,7 +679,7 @@ class TenantModel:
             matures_at = wall_clock_later(now, self.timezone, days=days)
         expires_at = self.expiry.expires_at(matures_at or now, self.timezone)
         lot = None
-        if matures_at is not None or expires_at is not None:
+        if points and (matures_at is not None or expires_at is not None):  # an earn capped to 0 makes no lot
             lot = ModelLot("(new)", points, points, now, expires_at, matures_at)
         debt = max(0, -after.available)
         if lot is not None and not lot.pending and debt:
@@ -527,8 +706,10 @@ class TenantModel:
             request.movement,
             points,
             pending_change,
-            reference=request.reference,
+            reference=request.reference or (request.order.order_id if request.order is not None else None),
             amount=Decimal(amount) if amount is not None else None,
+            breakdown=breakdown,
+            cap_counters=cap_counters,
         )
         return Expected(
             SUCCESS,
@@ -598,6 +779,13 @@ class TenantModel:
         after.available -= from_available
         after.reversed += from_pending + from_available
         change = -(from_pending + from_available)
+        earns = [
+            EarnCounted(e.points, e.cap_counters)
+            for e in after.ledger
+            if e.movement is MovementType.EARN and e.reference == request.reference
+        ]
+        back = given_back(earns, taken, taken - change)
+        cap_counters = tuple((name, -by) for name, by in sorted(back.items()))
         after._entry(
             request.idempotency_key,
             MovementType.REVERSE,
@@ -607,6 +795,7 @@ class TenantModel:
             clawback=after.available < 0 and self.clawback,
             amount=Decimal(amount) if amount is not None else None,
             requested=points,
+            cap_counters=cap_counters,
         )
         return Expected(
             SUCCESS,
@@ -616,6 +805,8 @@ class TenantModel:
             settlement=settlement,
             pending_change=-from_pending,
             requested=points,
+            counters=tuple((name, by, None) for name, by in cap_counters),
+            cap_counters=cap_counters,
         )
 
     def record(self, request: MovementRequest, expected: Expected, entry: LedgerEntry) -> None:
@@ -628,7 +819,11 @@ class TenantModel:
             lot.lot_id = entry.transaction_id
             after.lots[lot.lot_id] = lot
         self._install(after)
-        self.applied[request.idempotency_key] = Applied(body_of(request), entry)
+        for name, by, ceiling in expected.counters:
+            self.counters[name] = self.counters.get(name, 0) + by
+            if by > 0 and ceiling is not None:
+                self.ceilings[name] = ceiling
+        self.applied[request.idempotency_key] = Applied(expected.body or body_of(request), entry)
 
     def _install(self, after: MemberState) -> None:
         before = self.members[after.member_id]
@@ -688,6 +883,9 @@ class TenantModel:
                 for m, s in self.members.items()
             },
             "applied_keys": len(self.applied),
+            "rules": [(r.rule_id[-6:], r.kind, r.per, r.cap or r.limit, r.starts_at, r.ends_at) for r in self.rules],
+            "counters": {name: count for name, count in self.counters.items() if count},
+            "orders": {m: s.order_count for m, s in self.members.items() if s.order_count},
         }
 
 
@@ -708,7 +906,7 @@ def expected_entry_fields(request: MovementRequest, expected: Expected, currency
         "idempotency_key": request.idempotency_key,
         "amount": expected.amount,
         "currency": currency if expected.amount is not None else None,
-        "reference": request.reference,
+        "reference": request.reference or (request.order.order_id if request.order is not None else None),
         "description": request.description,
         "reason": request.reason,
         "metadata": dict(request.metadata),
@@ -725,4 +923,7 @@ def expected_entry_fields(request: MovementRequest, expected: Expected, currency
         "balance_after.next_expiry_at": next_expiry_at,
         "balance_after.next_expiry_points": next_expiry_points,
         "balance_after.next_maturity_at": after.next_maturity(),
+        "balance_after.order_count": after.order_count,
+        "breakdown": expected.breakdown,
+        "cap_counters": expected.cap_counters,
     }

@@ -32,10 +32,12 @@ class RunStats:
     def line(self, backend: str) -> str:
         outcomes = ", ".join(f"{code} {count}" for code, count in self.outcomes[backend].most_common())
         lifecycle = ", ".join(f"{what} {count}" for what, count in sorted(self.lifecycle[backend].items()))
+        rules = ", ".join(f"{name} {count}" for name, count in self.rules[backend].most_common())
         return (
             f"ledger state machine [{backend}]: {self.steps[backend]} steps in {self.examples[backend]} examples "
             f"({self.seconds[backend]:.0f} s); {self.faulted_steps[backend]} steps under injected faults "
-            f"({self.injected[backend]} faults injected); outcomes: {outcomes}; lifecycle: {lifecycle or 'none'}"
+            f"({self.injected[backend]} faults injected); outcomes: {outcomes}; lifecycle: {lifecycle or 'none'}; "
+            f"steps by rule: {rules or 'none'}"
         )
 
     def lines(self) -> list[str]:

@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain.errors import InvalidRequest
-from chalicelib.domain.program import Program, Rounding
-from chalicelib.domain.rules import EarningRule, Order, OrderLine, RuleKind, evaluate
+from chalicelib.domain.program import Program, ProgramService, Rounding
+from chalicelib.domain.rules import EarningRule, NewRule, Order, OrderLine, RuleKind, RuleService, evaluate
+from tests.support.memory import InMemoryProgramStore
 
 AT = datetime(2027, 5, 8, 12, tzinfo=UTC)  # a Saturday
 CREATED = datetime(2027, 1, 1, tzinfo=UTC)
@@ -113,7 +114,6 @@ def test_weekdays_are_the_tenants() -> None:
         ({"kind": RuleKind.ORDER_MULTIPLIER, "factor": Decimal(2), "points": 5}, "points"),
         ({"kind": RuleKind.ORDER_BONUS, "points": 5, "skus": frozenset({"x"})}, "skus"),
         ({"kind": RuleKind.ORDER_BONUS, "points": 5, "weekdays": frozenset({"caturday"})}, "weekdays"),
-        ({"kind": RuleKind.ORDER_BONUS, "points": 5, "starts_at": AT, "ends_at": AT}, "ends_at"),
     ],
 )
 def test_inconsistent_rules_are_refused(fields: dict[str, object], path: str) -> None:
@@ -121,6 +121,47 @@ def test_inconsistent_rules_are_refused(fields: dict[str, object], path: str) ->
     with pytest.raises(InvalidRequest) as refused:
         rule(kind, **fields)  # type: ignore[arg-type]
     assert path in [problem["path"] for problem in refused.value.details["fields"]]
+
+
+class DictRuleStore:
+    def __init__(self) -> None:
+        self.rules: dict[str, EarningRule] = {}
+
+    def list(self) -> list[EarningRule]:
+        return list(self.rules.values())
+
+    def get(self, rule_id: str) -> EarningRule | None:
+        return self.rules.get(rule_id)
+
+    def put(self, rule: EarningRule) -> None:
+        self.rules[rule.rule_id] = rule
+
+
+def rule_service(now: datetime) -> RuleService:
+    return RuleService(DictRuleStore(), ProgramService(InMemoryProgramStore(), clock=lambda: now), clock=lambda: now)
+
+
+def test_a_window_that_does_not_end_after_it_starts_is_refused_with_the_rules_other_problems() -> None:
+    rules = rule_service(CREATED)
+    new = NewRule("x", RuleKind.ORDER_BONUS, starts_at=AT, ends_at=AT, factor=Decimal(2))
+
+    with pytest.raises(InvalidRequest) as refused:
+        rules.add(new)
+
+    assert {problem["path"] for problem in refused.value.details["fields"]} == {"ends_at", "factor", "points"}
+    assert rules.list() == []
+
+
+def test_a_rule_ended_before_it_starts_keeps_an_empty_window_and_never_applies() -> None:
+    rules = rule_service(CREATED)
+    scheduled = rules.add(NewRule("later", RuleKind.ORDER_BONUS, points=5, starts_at=AT))
+
+    ended = rules.end(scheduled.rule_id)
+
+    assert ended.starts_at == AT and ended.ends_at == CREATED
+    assert rules.get(scheduled.rule_id) == ended  # stored, and read back without refusal
+    assert not any(ended.in_force(at) for at in (CREATED, AT, AT + timedelta(days=365)))
+    assert rules.end(scheduled.rule_id) == ended  # ending it again keeps its end
 
 
 def test_an_order_in_another_currency_is_refused() -> None:
