@@ -128,6 +128,7 @@ class PointsService:
         self._sleep = sleep
 
     def move(self, request: MovementRequest) -> MovementResult:
+        self._program.forget()
         if not request.minted_key:
             refuse_minted_key(request.idempotency_key)
         if not MEMBER_ID_PATTERN.fullmatch(request.member_id):
@@ -164,6 +165,7 @@ class PointsService:
         they have left); writes nothing."""
         if self._rules is None:
             raise RuntimeError("previews need the earning rules")
+        self._program.forget()
         found = self._ledger.get_balance(member_id, consistent=True) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
         if found is None:
             raise NotFound(f"member {member_id!r} not found")

@@ -219,6 +219,8 @@ class TierProgramStore(Protocol):
 class ProgramStore(Protocol):
     def get(self) -> Program | None: ...
     def put(self, program: Program) -> None: ...
+    def forget(self) -> None:
+        """Drop what was read, so the next ``get`` reads the store again."""
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,11 @@ class ProgramService:
     def get(self) -> Program:
         return self._store.get() or DEFAULT_PROGRAM
 
+    def forget(self) -> None:
+        """The next ``get`` reads the store: a movement or a preview starts with it, so it
+        decides on the program as it is, not as an earlier one in this container read it."""
+        self._store.forget()
+
     def replace(
         self,
         points_per_currency_unit: Decimal,

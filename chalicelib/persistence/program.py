@@ -21,12 +21,16 @@ from chalicelib.persistence.rules import rule_summary_actions
 
 
 class ProgramRepository:
-    """The program item, read at most once per repository (one is built per request; a job
-    keeps the program it started with). A write through it forgets what it read."""
+    """The program item, read at most once until ``forget``: a movement forgets at its start, so
+    it reads the program once however many steps ask, and never one older than itself. A write
+    through it forgets too."""
 
     def __init__(self, models: TenantModels) -> None:
         self._models = models
         self._read: tuple[Program | None] | None = None
+
+    def forget(self) -> None:
+        self._read = None
 
     def get(self) -> Program | None:
         if self._read is None:

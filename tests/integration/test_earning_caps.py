@@ -302,3 +302,26 @@ def test_the_programs_summary_knows_when_a_tier_version_is_stored(api: Api, admi
     member = api.enrol(admin_key)
     reply = api.earn(admin_key, member, "e-1", points=600)
     assert reply.body["balance"]["tier"] == "silver", reply.body
+
+
+def test_a_container_kept_across_movements_sees_a_cap_added_after_its_first_earn(api: Api, admin_key: str) -> None:
+    # Given one tenant container kept across movements (as a job run holds it), which has
+    # already earned once in a brand without caps (so it read a program naming no cap)
+    from chalicelib.domain.movement_requests import MovementRequest, MovementType
+
+    body = {"points_per_currency_unit": "10", "rounding": "floor"}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=body).status == 200
+    member = api.enrol(admin_key)
+    kept = platform().for_tenant_id("acme")
+    first = kept.points.move(MovementRequest(member, MovementType.EARN, "kept-1", points=100))
+    assert first.entry.points == 100
+
+    # When a cap is added through the API (another container), then the kept one earns again
+    add_rule(api, admin_key, name="Monthly cap", kind="earning_cap", cap=50, per="month")
+    second = kept.points.move(MovementRequest(member, MovementType.EARN, "kept-2", points=100))
+
+    # Then the second earn is cut to the cap (the first, older than the cap, counts nothing),
+    # as an earn through the API would be
+    assert second.entry.points == 50, second.entry
+    assert api.balance(admin_key, member)["available"] == 150
+    assert month_counter(member) == 50

@@ -563,6 +563,9 @@ class InMemoryProgramStore:
             self._program = copy.deepcopy(program)
             self.puts += 1
 
+    def forget(self) -> None:
+        """Nothing is kept between reads here."""
+
 
 class InMemoryTierProgramStore:
     """The versions of a tenant's tier program (the TierProgramStore port)."""
