@@ -126,7 +126,8 @@ class TenantServices:
 
     @cached_property
     def tiers(self) -> TierService:
-        return TierService(TierProgramRepository(self.models), self._ledger, timezone=self.timezone, clock=self.clock)
+        store = TierProgramRepository(self.models, self._platform.control)
+        return TierService(store, self._ledger, timezone=self.timezone, clock=self.clock)
 
     @cached_property
     def referrals(self) -> ReferralService:
@@ -334,16 +335,17 @@ class PlatformServices:
         self.connection = ConnectionConfig.from_settings(settings)
 
     @cached_property
-    def _control(self) -> ControlModels:
+    def control(self) -> ControlModels:
+        """The control table's models: the tenants' registry and their API keys."""
         return control_models(self.settings.control_table_name, self.connection)
 
     @cached_property
     def tenant_store(self) -> TenantRepository:
-        return TenantRepository(self._control)
+        return TenantRepository(self.control)
 
     @cached_property
     def api_key_store(self) -> ApiKeyRepository:
-        return ApiKeyRepository(self._control)
+        return ApiKeyRepository(self.control)
 
     @cached_property
     def provisioner(self) -> TableProvisioner:

@@ -181,7 +181,8 @@ def get_balance(request: ApiRequest, member_id: str) -> BalanceOut:
 
     services = request.services.for_tenant(request.tenant)
     view = services.points.view(member_id)
-    tiers = services.tiers.status(view.balance)
+    # No tier version to look for while the tenant (read by the authentication) never stored one.
+    tiers = services.tiers.status(view.balance, possible=request.tenant.tenant.may_have_tiers)
     plan = services.subscriptions.status(view.balance, tiers) if view.balance.plan else None
     return presenters.balance(view, tiers, plan)
 

@@ -79,6 +79,15 @@ class Tenant:
     updated_at: datetime
     #: Set while provisioning keeps failing (it is retried); cleared when the tenant becomes active.
     provisioning_failure: ProvisioningFailure | None = None
+    #: Whether a tier version is stored: False from registration, True from the first
+    #: version's transaction on; None (unknown) for a tenant registered before it was kept.
+    tiers_stored: bool | None = None
+
+    @property
+    def may_have_tiers(self) -> bool:
+        """False only when the registry knows that no tier version was ever stored: a balance
+        read may then skip looking for the version in force."""
+        return self.tiers_stored is not False
 
 
 @dataclass(frozen=True)
@@ -176,6 +185,7 @@ class TenantService:
             status=status,
             created_at=now,
             updated_at=now,
+            tiers_stored=False,
         )
         issued = issue_api_key(tenant.tenant_id, name="admin", scopes=frozenset({Scope.ADMIN}), now=now)
         # The registry entry and its first key are written together, or not at all.

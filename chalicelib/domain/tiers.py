@@ -471,9 +471,10 @@ class TierService:
     def state_of(self, balance: Balance) -> TierState:
         return TierState(balance.tier, balance.tier_since, balance.tier_expires_at)
 
-    def status(self, balance: Balance, at: datetime | None = None) -> TierStatus | None:
-        """The member's tier as it stands at ``at``: reviews due by then applied (as the job will)."""
-        program = self.in_force(at)
+    def status(self, balance: Balance, at: datetime | None = None, *, possible: bool = True) -> TierStatus | None:
+        """The member's tier as it stands at ``at``: reviews due by then applied (as the job will).
+        ``possible=False`` (the tenant never stored a tier version) answers None without a read."""
+        program = self.in_force(at) if possible else None
         if program is None:
             return None
         moment = at or self._clock()

@@ -63,6 +63,7 @@ class TenantRepository:
             status=str(tenant.status),
             created_at=tenant.created_at,
             updated_at=tenant.updated_at,
+            tiers_stored=tenant.tiers_stored,
         )
         key_item = _to_key_item(self._models, admin_key)
         try:
@@ -211,6 +212,7 @@ def _to_tenant(item: TenantItem) -> Tenant:
         created_at=item.created_at,
         updated_at=item.updated_at,
         provisioning_failure=failure,
+        tiers_stored=item.tiers_stored,
     )
 
 

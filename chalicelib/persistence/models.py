@@ -127,6 +127,9 @@ class TenantItem(IndexedItem):
     provisioning_attempts = NumberAttribute(null=True)
     provisioning_error = UnicodeAttribute(null=True)
     provisioning_failed_at = UTCDateTimeAttribute(null=True)
+    #: False from registration until the tenant's first tier version, then True (in that
+    #: version's transaction); absent on tenants registered before it was kept: unknown.
+    tiers_stored = BooleanAttribute(null=True)
 
 
 class ApiKeyItem(IndexedItem):

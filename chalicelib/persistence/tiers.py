@@ -8,16 +8,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.errors import NotFound
 from chalicelib.domain.events import EventType
 from chalicelib.domain.tiers import Metric, Tier, TierProgram, TierWrite, WindowKind
-from chalicelib.persistence.errors import translate_transient
+from chalicelib.persistence.control import tenant_pk
+from chalicelib.persistence.errors import cancellation_codes, translate_transient
 from chalicelib.persistence.index_keys import NOTICE_SK, due_shard, feed_partition, member_pk, notice_pk, sortable
 
 if TYPE_CHECKING:
     from chalicelib.domain.entries import Balance
-    from chalicelib.persistence.factory import TenantModels
+    from chalicelib.persistence.factory import ControlModels, TenantModels
     from chalicelib.persistence.models import BalanceItem
     from chalicelib.persistence.quotas import GuardedTransactWrite
 
@@ -71,10 +74,16 @@ def add_tier_write(models: TenantModels, tx: GuardedTransactWrite, write: TierWr
 
 class TierProgramRepository:
     """Versions under pk ``PROGRAM``, sk ``TIERS#<effective from>#<version id>``: the version in
-    force at a moment is one query for the last key at or before it."""
+    force at a moment is one query for the last key at or before it.
 
-    def __init__(self, models: TenantModels) -> None:
+    Storing a version also marks it stored on the program's summary (read by movements) and on
+    the tenant's registry item (``tiers_stored``, read by every request's authentication), in
+    one transaction across the tenant's table and the control table: a balance read skips the
+    query while the registry says no version was ever stored."""
+
+    def __init__(self, models: TenantModels, control: ControlModels) -> None:
         self._models = models
+        self._control = control
 
     def add(self, program: TierProgram) -> None:
         definition = {
@@ -95,14 +104,25 @@ class TierProgramRepository:
             ],
         }
         sk = f"{_VERSION_PREFIX}{sortable(program.effective_from)}#{program.version_id}"
-        models = self._models
-        # The version and the program's summary (a tier version is stored) change together.
-        with translate_transient(), TransactWrite(connection=models.rule._get_connection().connection) as tx:
-            tx.save(
-                models.rule(pk="PROGRAM", sk=sk, definition=json.dumps(definition)),
-                condition=models.rule.sk.does_not_exist(),
-            )
-            tx.update(models.program(pk="PROGRAM", sk="#CURRENT"), actions=[models.program.tiers_stored.set(True)])
+        models, tenant = self._models, self._control.tenant
+        # The version, the program's summary and the tenant's registry item (a tier version is
+        # stored) change together. The registry item is this table's tenant's, and must exist.
+        try:
+            with translate_transient(), TransactWrite(connection=models.rule._get_connection().connection) as tx:
+                tx.save(
+                    models.rule(pk="PROGRAM", sk=sk, definition=json.dumps(definition)),
+                    condition=models.rule.sk.does_not_exist(),
+                )
+                tx.update(models.program(pk="PROGRAM", sk="#CURRENT"), actions=[models.program.tiers_stored.set(True)])
+                tx.update(
+                    tenant(pk=tenant_pk(models.tenant_id), sk="#TENANT"),
+                    actions=[tenant.tiers_stored.set(True)],
+                    condition=tenant.pk.exists(),
+                )
+        except TransactWriteError as error:
+            if cancellation_codes(error)[2:3] == ["ConditionalCheckFailed"]:
+                raise NotFound(f"tenant {models.tenant_id!r} not found") from None
+            raise
 
     def list(self) -> list[TierProgram]:
         rule = self._models.rule

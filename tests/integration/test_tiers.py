@@ -332,3 +332,84 @@ def test_without_tiers_members_have_none_and_the_balance_says_so(api: Api, admin
     balance = api.balance(admin_key, member)
 
     assert (balance["tier"], balance["tier_status"]) == (None, None)
+
+
+class TierQueries:
+    """The tier version queries made (the tenant of each), counted at the repository."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from chalicelib.persistence.tiers import TierProgramRepository
+
+        self.tenants: list[str] = []
+        in_force = TierProgramRepository.in_force
+
+        def counted(repository: TierProgramRepository, at: datetime) -> Any:
+            self.tenants.append(repository._models.tenant_id)
+            return in_force(repository, at)
+
+        monkeypatch.setattr(TierProgramRepository, "in_force", counted)
+
+
+def tiers_stored(tenant: str) -> bool | None:
+    found = platform().tenant_store.get(tenant)
+    assert found is not None
+    return found.tiers_stored
+
+
+def test_a_balance_read_looks_for_no_tier_version_in_a_brand_that_never_stored_one(
+    api: Api, admin_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a brand without tiers (its registry item says so from its registration)
+    member = api.enrol(admin_key)
+    api.earn(admin_key, member, "p-1", points=10_000)
+    queries = TierQueries(monkeypatch)
+
+    # When the balance is read
+    balance = api.balance(admin_key, member)
+
+    # Then no tier version was looked for, and the member has no tier
+    assert tiers_stored("acme") is False
+    assert queries.tenants == []
+    assert (balance["available"], balance["tier"], balance["tier_status"]) == (10_000, None, None)
+
+
+def test_storing_a_tier_version_marks_its_own_tenant_only_and_balance_reads_then_query(
+    api: Api, admin_key: str, other_admin_key: str, program: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given acme stored a tier version (the program fixture) and globex none
+    member = api.enrol(admin_key)
+    other = api.enrol(other_admin_key)
+    assert api.earn(admin_key, member, "p-1", points=600).status == 201
+    assert api.earn(other_admin_key, other, "p-1", points=600).status == 201
+    queries = TierQueries(monkeypatch)
+
+    # When both brands read a balance
+    mine, theirs = api.balance(admin_key, member), api.balance(other_admin_key, other)
+
+    # Then acme's registry item is marked and its read found the tier; globex's is not, and
+    # its read looked for nothing
+    assert (tiers_stored("acme"), tiers_stored("globex")) == (True, False)
+    assert queries.tenants == ["acme"]
+    assert (mine["tier"], mine["tier_status"]["tier"]) == ("silver", "silver")
+    assert (theirs["tier"], theirs["tier_status"]) == (None, None)
+
+
+def test_a_tenant_registered_before_the_mark_is_kept_still_has_its_tiers_looked_for(
+    api: Api, admin_key: str, program: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a brand with tiers whose registry item has no mark (registered before it was kept)
+    from chalicelib.persistence.control import tenant_pk
+
+    member = api.enrol(admin_key)
+    assert api.earn(admin_key, member, "p-1", points=600).status == 201
+    tenant = platform().control.tenant
+    tenant(pk=tenant_pk("acme"), sk="#TENANT").update(actions=[tenant.tiers_stored.remove()])
+    assert tiers_stored("acme") is None
+    queries = TierQueries(monkeypatch)
+
+    # When the balance is read
+    balance = api.balance(admin_key, member)
+
+    # Then the version in force is looked for (unknown is not "none"), and the tier shows
+    assert queries.tenants == ["acme"]
+    assert balance["tier_status"]["tier"] == "silver"

@@ -294,3 +294,39 @@ def test_the_review_job_and_an_earn_racing_on_one_member_do_not_lose_either() ->
         ("silver", None),
     ]
     assert ledger.tier_reviews == {}
+
+
+def test_status_looks_for_no_version_when_none_is_possible_and_for_one_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dataclasses import replace
+
+    from chalicelib.domain.tenants import Tenant, TenantStatus
+
+    # Given a tier program in force and a Silver member
+    clock = Clock(at(2026, 3))
+    ledger, points, tier_service, member = services(clock)
+    points.move(MovementRequest(member, MovementType.EARN, "a", points=600))
+    balance = ledger.get_balance(member, consistent=True)
+    assert balance is not None
+    read: list[datetime] = []
+    in_force = InMemoryTierProgramStore.in_force
+
+    def counted(store: InMemoryTierProgramStore, moment: datetime) -> TierProgram | None:
+        read.append(moment)
+        return in_force(store, moment)
+
+    monkeypatch.setattr(InMemoryTierProgramStore, "in_force", counted)
+
+    # When the status is asked as a tenant without tiers (False), then as one with (True or unknown)
+    tenant = Tenant("acme", "Acme", "EUR", "UTC", TenantStatus.ACTIVE, clock.now, clock.now, tiers_stored=False)
+    none = tier_service.status(balance, possible=tenant.may_have_tiers)
+    found = [
+        tier_service.status(balance, possible=replace(tenant, tiers_stored=stored).may_have_tiers)
+        for stored in (True, None)
+    ]
+
+    # Then the first reads nothing and answers no tier; the others read the version in force
+    assert none is None
+    assert [status.state.tier if status else None for status in found] == ["silver", "silver"]
+    assert len(read) == 2
