@@ -176,6 +176,8 @@ class SubscriptionService:
             balance = self._balance(member_id, consistent=True)
             known = self._store.get_period(request.reference)
             if known is not None:
+                if self._store.get_request(idempotency_key) is not None:
+                    continue  # this key's first attempt landed since the first look: answer its result
                 return self._known_reference(known, member_id, request)
             plan = self.catalog().get(request.plan_id)
             if plan is None:

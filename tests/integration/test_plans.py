@@ -550,3 +550,40 @@ def test_another_tenant_can_neither_see_nor_record(
     assert_error(cancel, 404, "not_found")
     assert api.balance(admin_key, member)["plan"]["subscription_id"] == started["subscription"]["id"]
     assert plan_events("globex") == []
+
+
+def test_a_retry_whose_first_attempt_lands_between_its_looks_answers_the_first_result(
+    api: Api, admin_key: str, program: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a period recorded with an Idempotency-Key
+    member = api.enrol(admin_key)
+    body = period("inv-race", timedelta(minutes=-1), timedelta(days=30))
+    first = recorded(api, admin_key, member, body, "race-1")
+    assert first["outcome"] == "started"
+
+    # When the same request with the same key is decided by a service that first looked for the
+    # key before that attempt landed (its first look finds nothing), then finds the reference
+    service = platform().for_tenant_id("acme").subscriptions
+    store = service._store
+    looks = {"n": 0}
+    real_get_request = store.get_request
+
+    def first_look_misses(key: str) -> Any:
+        looks["n"] += 1
+        return None if looks["n"] == 1 else real_get_request(key)
+
+    monkeypatch.setattr(store, "get_request", first_look_misses)
+    from chalicelib.domain.plans import PeriodRequest
+
+    request = PeriodRequest(
+        plan_id="premium",
+        period_start=datetime.fromisoformat(body["period_start"]),
+        period_end=datetime.fromisoformat(body["period_end"]),
+        reference="inv-race",
+    )
+    again = service.record(member, request, "race-1")
+
+    # Then it answers the first attempt's result, replayed, not "already recorded"
+    assert again.replayed is True
+    assert again.outcome.value == "started"
+    assert again.subscription.subscription_id == first["subscription"]["id"]
