@@ -136,6 +136,16 @@ class Client:
         """Every item of a paginated JSON list (``data``, ``next_cursor``), page after page."""
         return _pages(self, path, json_pages=True)
 
+    def first(self, path: str, limit: int) -> list[Any]:
+        """The first ``limit`` items of a paginated JSON list (0: every item), in pages of at most 100."""
+        page = min(limit, 100) if limit else 100
+        found = []
+        for item in self.every(f"{path}{'&' if '?' in path else '?'}limit={page}"):
+            found.append(item)
+            if limit and len(found) >= limit:
+                break
+        return found
+
 
 # --- import ----------------------------------------------------------------------------------------
 

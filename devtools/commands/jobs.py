@@ -39,9 +39,4 @@ def runs(
     as_json: JsonOption = False,
 ) -> None:
     """The tenant's recorded job runs, newest first."""
-    found = []
-    for run in connect(api, key, profile).every(f"/v1/jobs/runs?limit={min(limit, 100) if limit else 100}"):
-        found.append(run)
-        if limit and len(found) >= limit:
-            break
-    listing(found, RUNS, as_json)
+    listing(connect(api, key, profile).first("/v1/jobs/runs", limit), RUNS, as_json)

@@ -94,9 +94,4 @@ def list_members(
     as_json: JsonOption = False,
 ) -> None:
     """Members (the first --limit of them)."""
-    members = []
-    for member in connect(api, key, profile).every(f"/v1/members?limit={min(limit, 100) if limit else 100}"):
-        members.append(member)
-        if limit and len(members) >= limit:
-            break
-    listing(members, COLUMNS, as_json)
+    listing(connect(api, key, profile).first("/v1/members", limit), COLUMNS, as_json)

@@ -137,10 +137,5 @@ def history(
     as_json: JsonOption = False,
 ) -> None:
     """The member's ledger, newest first."""
-    entries = []
-    page = min(limit, 100) if limit else 100
-    for entry in connect(api, key, profile).every(f"/v1/members/{quote(member_id)}/transactions?limit={page}"):
-        entries.append(entry)
-        if limit and len(entries) >= limit:
-            break
+    entries = connect(api, key, profile).first(f"/v1/members/{quote(member_id)}/transactions", limit)
     listing(entries, HISTORY, as_json)

@@ -69,12 +69,7 @@ def deliveries(
     as_json: JsonOption = False,
 ) -> None:
     """An endpoint's deliveries, newest first."""
-    found = []
-    page = min(limit, 100) if limit else 100
-    for delivery in connect(api, key, profile).every(f"/v1/webhooks/{quote(webhook_id)}/deliveries?limit={page}"):
-        found.append(delivery)
-        if limit and len(found) >= limit:
-            break
+    found = connect(api, key, profile).first(f"/v1/webhooks/{quote(webhook_id)}/deliveries", limit)
     listing(found, DELIVERIES, as_json)
 
 
