@@ -11,15 +11,12 @@ from chalicelib.api.routing import ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import utc_now
 from chalicelib.domain.errors import NotFound
-from chalicelib.domain.expiry import ExpiryPolicy
-from chalicelib.domain.orders import Order
-from chalicelib.domain.rules import NewRule
-from chalicelib.domain.tiers import Metric, NewTierProgram, Tier, WindowKind
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.program import ProgramOut, ProgramRequest
     from chalicelib.api.schemas.rules import OrderModel, PreviewOut, PreviewRequest, RuleList, RuleOut, RuleRequest
     from chalicelib.api.schemas.tiers import TierProgramList, TierProgramOut, TierProgramRequest
+    from chalicelib.domain.orders import Order
 
 bp = Blueprint(__name__)
 TAG = "Program"
@@ -62,6 +59,7 @@ def get_program(request: ApiRequest) -> ProgramOut:
 )
 def put_program(request: ApiRequest) -> ProgramOut:
     from chalicelib.api.presenters import program as presenters
+    from chalicelib.domain.expiry import ExpiryPolicy
 
     body: ProgramRequest = request.body
     expiry = ExpiryPolicy(
@@ -105,6 +103,7 @@ def put_program(request: ApiRequest) -> ProgramOut:
 )
 def add_rule(request: ApiRequest) -> RuleOut:
     from chalicelib.api.presenters import rules as presenters
+    from chalicelib.domain.rules import NewRule
 
     body: RuleRequest = request.body
     rule = request.services.for_tenant(request.tenant).rules.add(
@@ -226,6 +225,8 @@ def preview(request: ApiRequest) -> PreviewOut:
 
 
 def to_order(body: OrderModel, tenant_currency: str) -> Order:
+    from chalicelib.domain.orders import Order
+
     lines = [(line.sku, line.category, line.quantity, line.unit_price, line.discount) for line in body.lines]
     return Order.parse(
         body.id,
@@ -261,6 +262,7 @@ def to_order(body: OrderModel, tenant_currency: str) -> Order:
 )
 def put_tiers(request: ApiRequest) -> TierProgramOut:
     from chalicelib.api.presenters import tiers as presenters
+    from chalicelib.domain.tiers import Metric, NewTierProgram, Tier, WindowKind
 
     body: TierProgramRequest = request.body
     tiers = request.services.for_tenant(request.tenant).tiers
