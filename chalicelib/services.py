@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.rules import RuleService
     from chalicelib.domain.shopify import ShopifyService
     from chalicelib.domain.subscriptions import SubscriptionService
-    from chalicelib.domain.tenants import TenantContext, TenantService
+    from chalicelib.domain.tenants import Tenant, TenantContext, TenantService
     from chalicelib.domain.tiers import TierService
     from chalicelib.domain.webhooks import DeliveryQueue, WebhookService
     from chalicelib.integrations.eventbridge import EventBridgeBus
@@ -453,19 +453,24 @@ class PlatformServices:
     # --- one tenant's services -----------------------------------------------------------------------
 
     def for_tenant(self, context: TenantContext) -> TenantServices:
-        """The services of the request's tenant (its time zone decides local dates)."""
-        return self.for_tenant_id(
-            context.tenant_id, created_at=context.tenant.created_at, timezone=context.tenant.timezone
-        )
+        """The services of the request's tenant (its time zone decides local dates, its clock "now")."""
+        return self.for_tenant_record(context.tenant)
 
-    def for_registered_tenant(self, tenant_id: str, *, clock: Clock = utc_now) -> TenantServices:
-        """Services of a tenant read from the registry (its time zone decides local dates)."""
+    def for_registered_tenant(self, tenant_id: str, *, clock: Clock | None = None) -> TenantServices:
+        """Services of a tenant read from the registry (its time zone decides local dates, its clock
+        "now" unless ``clock`` is given)."""
         from chalicelib.domain.errors import NotFound
 
         tenant = self.tenant_store.get(tenant_id, consistent=False)
         if tenant is None:
             raise NotFound(f"tenant {tenant_id!r} not found")
-        return self.for_tenant_id(tenant_id, clock=clock, created_at=tenant.created_at, timezone=tenant.timezone)
+        return self.for_tenant_record(tenant, clock=clock)
+
+    def for_tenant_record(self, tenant: Tenant, *, clock: Clock | None = None) -> TenantServices:
+        """Services of ``tenant`` as registered: real time, or a sandbox brand's test clock."""
+        return self.for_tenant_id(
+            tenant.tenant_id, clock=clock or tenant.clock, created_at=tenant.created_at, timezone=tenant.timezone
+        )
 
     def for_tenant_id(
         self,

@@ -9,7 +9,7 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.clock import utc_now
+from chalicelib.domain.clock import request_now
 from chalicelib.domain.errors import NotFound
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ def add_rule(request: ApiRequest) -> RuleOut:
             segments=frozenset(body.segments),
         )
     )
-    return presenters.rule(rule, utc_now())
+    return presenters.rule(rule, request_now())
 
 
 @endpoint(
@@ -149,7 +149,7 @@ def list_rules(request: ApiRequest) -> RuleList:
     from chalicelib.api.presenters import rules as presenters
     from chalicelib.api.schemas.rules import RuleList
 
-    now = utc_now()
+    now = request_now()
     rules = request.services.for_tenant(request.tenant).rules.list()
     return RuleList(data=[presenters.rule(rule, now) for rule in rules])
 
@@ -168,7 +168,7 @@ def list_rules(request: ApiRequest) -> RuleList:
 def get_rule(request: ApiRequest, rule_id: str) -> RuleOut:
     from chalicelib.api.presenters import rules as presenters
 
-    return presenters.rule(request.services.for_tenant(request.tenant).rules.get(rule_id), utc_now())
+    return presenters.rule(request.services.for_tenant(request.tenant).rules.get(rule_id), request_now())
 
 
 @endpoint(
@@ -188,7 +188,7 @@ def get_rule(request: ApiRequest, rule_id: str) -> RuleOut:
 def end_rule(request: ApiRequest, rule_id: str) -> RuleOut:
     from chalicelib.api.presenters import rules as presenters
 
-    return presenters.rule(request.services.for_tenant(request.tenant).rules.end(rule_id), utc_now())
+    return presenters.rule(request.services.for_tenant(request.tenant).rules.end(rule_id), request_now())
 
 
 @endpoint(
@@ -221,7 +221,7 @@ def preview(request: ApiRequest) -> PreviewOut:
     if body.member_id is not None:
         preview = services.points.preview(body.member_id, order, body.occurred_at, tenant.timezone)
         return presenters.earning(preview)
-    return presenters.earning(services.rules.earning(order, body.occurred_at or utc_now(), tenant.timezone))
+    return presenters.earning(services.rules.earning(order, body.occurred_at or request_now(), tenant.timezone))
 
 
 def to_order(body: OrderModel, tenant_currency: str) -> Order:
@@ -284,7 +284,7 @@ def put_tiers(request: ApiRequest) -> TierProgramOut:
             effective_from=body.effective_from,
         )
     )
-    now = utc_now()
+    now = request_now()
     return presenters.tier_program(version, tiers.in_force(now), now)
 
 
@@ -304,6 +304,6 @@ def list_tiers(request: ApiRequest) -> TierProgramList:
     from chalicelib.api.schemas.tiers import TierProgramList
 
     tiers = request.services.for_tenant(request.tenant).tiers
-    now = utc_now()
+    now = request_now()
     in_force = tiers.versions_in_force(now)
     return TierProgramList(data=[presenters.tier_program(v, in_force, now) for v in tiers.versions()])

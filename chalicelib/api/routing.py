@@ -32,6 +32,7 @@ from chalice.app import Request
 
 from chalicelib.api.errors import JSON_HEADERS, error_response, internal_error_response, invalid_request_from
 from chalicelib.domain.api_keys import Scope, require_scope
+from chalicelib.domain.clock import request_clock, utc_now
 from chalicelib.domain.errors import (
     Forbidden,
     IdempotencyKeyReused,
@@ -286,6 +287,7 @@ def endpoint(
         @functools.wraps(handler)
         def view(**path_params: str) -> Response:
             request = blueprint.current_request
+            request_clock.set(utc_now)  # real time until the caller's brand is known
             try:
                 from chalicelib.services import platform
 
@@ -296,6 +298,7 @@ def endpoint(
                     services.authenticator.authenticate_operator(authorization)
                 elif auth == "tenant":
                     call.tenant = services.authenticator.authenticate_tenant(authorization)
+                    request_clock.set(call.tenant.tenant.clock)
                     logger.append_keys(tenant_id=call.tenant.tenant_id, api_key_id=call.tenant.key_id)
                     annotate(tenant_id=call.tenant.tenant_id)
                     if not (partner_access and call.tenant.partner_id is not None):

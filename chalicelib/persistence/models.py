@@ -130,6 +130,9 @@ class TenantItem(IndexedItem):
     #: False from registration until the tenant's first tier version, then True (in that
     #: version's transaction); absent on tenants registered before it was kept: unknown.
     tiers_stored = BooleanAttribute(null=True)
+    #: A sandbox brand's flag and how far its test clock runs ahead of real time (absent: live, none).
+    sandbox = BooleanAttribute(null=True)
+    clock_offset_seconds = NumberAttribute(null=True)
 
 
 class ApiKeyItem(IndexedItem):

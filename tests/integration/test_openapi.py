@@ -523,6 +523,14 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     runs = api.call("GET", "/v1/jobs/runs", key=admin)
     assert runs.status == 200 and runs.body["data"][0]["id"] == ran.body["id"]
     assert api.call("POST", "/v1/jobs/nope/run", key=admin, body={}).error_code() == "not_found"
+    # A sandbox brand's test clock; a live brand has none
+    sandbox = {"tenant_id": "acme-sandbox", "name": "Sandbox", "currency": "EUR", "timezone": "UTC", "sandbox": True}
+    sandbox_key = api.call("POST", "/v1/tenants", key=op_key, body=sandbox).body["api_key"]["secret"]
+    moved = api.call("POST", "/v1/test-clock/advance", key=sandbox_key, body={"to": "2031-01-01T00:00:00Z"})
+    assert moved.status == 200 and moved.body["now"] >= "2031-01-01T00:00:00"
+    assert api.call("GET", "/v1/test-clock", key=sandbox_key).body["sandbox"] is True
+    live = api.call("POST", "/v1/test-clock/advance", key=admin, body={"to": "2031-01-01T00:00:00Z"})
+    assert live.error_code() == "sandbox_only"
 
     # Webhooks: an endpoint, a delivery the dispatch job records (not sent: no drain), its log
     webhook_environment(request, monkeypatch)

@@ -144,6 +144,8 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     },
     # bulk imports: members with opening balances (one of them the victim's external id)
     "create_import": {"csv": "external_id,points,tier\nintruder-1,100000,\nvictim-1,100000,\n"},
+    # a sandbox brand's test clock (tenant A's, a moment it has passed: allowed, it changes nothing)
+    "advance_test_clock": {"to": "2020-01-01T00:00:00Z"},
 }
 
 #: The access policy, pinned here so that a route declared with a weaker guard fails the suite:
@@ -237,6 +239,8 @@ ACCESS: dict[str, str] = {
     "list_import_errors": "admin",
     "export_members": "admin",
     "export_ledger": "admin",
+    "get_test_clock": "read",
+    "advance_test_clock": "admin",
 }
 #: Routes a partner key may also call, for its own partner only (the sample path names another).
 PARTNER_READABLE = {"get_partner_settlement"}
@@ -294,6 +298,13 @@ def grants(scopes: set[str], required: str) -> bool:
     if required == "partner":
         return "partner" in scopes
     return "admin" in scopes or required in scopes
+
+
+@pytest.fixture
+def admin_key(api: Api) -> str:
+    """Tenant A is a sandbox brand (its test clock at real time), so that its admin key may call
+    every route, the test clock's too."""
+    return api.create_tenant("acme", sandbox=True)
 
 
 @pytest.fixture
