@@ -6,6 +6,7 @@ from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib.api import (
     access,
+    challenges,
     commerce,
     events,
     exports,
@@ -47,6 +48,7 @@ API_BLUEPRINTS = (
     plans,
     imports,
     exports,
+    challenges,
 )
 #: Scheduled jobs and queue consumers.
 JOB_BLUEPRINTS = (lifecycle, provisioning, webhook_jobs, import_jobs)

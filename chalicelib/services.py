@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.api_keys import ApiKeyService
     from chalicelib.domain.authentication import Authenticator
     from chalicelib.domain.bus import BusPublisher
+    from chalicelib.domain.challenges import ChallengeService
     from chalicelib.domain.commerce import OrderIntakeService
     from chalicelib.domain.events import EventFeed
     from chalicelib.domain.exports import ExportService
@@ -156,6 +157,7 @@ class TenantServices:
                 tiers=self.tiers,
                 referrals=self.referrals,
                 segments_of=self.members.segments_of,
+                challenges=self.challenges,
             ),
         )
 
@@ -369,6 +371,23 @@ class TenantServices:
 
         return ExportService(
             self._member_store, self._ledger, ExportRepository(self.models), self.tiers, clock=self.clock
+        )
+
+    # --- challenges and badges -----------------------------------------------------------------------
+
+    @cached_property
+    def challenges(self) -> ChallengeService:
+        """Challenges of the brand, members' progress and badges (moved by the ledger's steps)."""
+        from chalicelib.domain.challenges import ChallengeService
+        from chalicelib.persistence.challenges import ChallengeRepository
+
+        return ChallengeService(
+            ChallengeRepository(self.models),
+            self.program,
+            exists=self.members.get,
+            tier_of=self.tiers.tier_of,
+            segments_of=self.members.segments_of,
+            clock=self.clock,
         )
 
 

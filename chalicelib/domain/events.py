@@ -55,6 +55,10 @@ class EventType(StrEnum):
     SUBSCRIPTION_RENEWED = "subscription.renewed"
     SUBSCRIPTION_LAPSED = "subscription.lapsed"
     SUBSCRIPTION_CANCELLED = "subscription.cancelled"
+    #: A member completed a challenge (chalicelib.domain.challenges): its reward, the movement.
+    CHALLENGE_COMPLETED = "challenge.completed"
+    #: A member was awarded a badge (once per badge), by the challenge they completed.
+    BADGE_AWARDED = "badge.awarded"
 
 
 EVENT_OF_MOVEMENT = {

@@ -329,6 +329,8 @@ class ProgramItem(KeyedItem):
     summarised = BooleanAttribute(null=True)
     capped_rules = UnicodeSetAttribute(null=True)
     tiers_stored = BooleanAttribute(null=True)
+    #: Set once a challenge is stored (in its transaction): a movement reads challenges only then.
+    challenges_stored = BooleanAttribute(null=True)
 
 
 class WebhookItem(IndexedItem):
@@ -569,6 +571,18 @@ class ImportResultItem(KeyedItem):
     skipped = NumberAttribute()
     failed = NumberAttribute()
     issues = UnicodeAttribute(null=True)
+
+
+# --- challenges and badges -----------------------------------------------------------------------
+
+
+class ChallengeProgressItem(KeyedItem):
+    """A member's progress in a challenge (pk ``MEMBER#<member>``, sk ``CHL#P#<challenge>``) or a
+    badge they hold (sk ``CHL#B#<badge>``): one query reads both. ``data`` is JSON; ``version``
+    is the condition of the movement that moves the progress."""
+
+    version = NumberAttribute()
+    data = UnicodeAttribute()
 
 
 def set_or_remove(attribute: Any, value: Any) -> list[Any]:
