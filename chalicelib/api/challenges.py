@@ -67,7 +67,7 @@ def _values(body: Any, names: set[str]) -> dict[str, Any]:
         "weeks or months with an order), open to every member or to some tiers or segments. Members' progress "
         "moves in the transaction of each movement that advances it; completion credits `reward_points` with "
         "the completing movement and awards the `badge`, once, and announces `challenge.completed` and "
-        "`badge.awarded`. 422 `limit_reached` when 10 challenges are open already. Not idempotent: each call "
+        "`badge.awarded`. 422 `limit_reached` when 8 challenges are open already. Not idempotent: each call "
         "adds a challenge."
     ),
     tag=TAG,
@@ -131,7 +131,7 @@ def get_challenge(request: ApiRequest, challenge_id: str) -> ChallengeOut:
     description=(
         "Changes the fields sent of a challenge: its name, description, end, reward and audience. Its kind, "
         "goal and start are fixed, and the progress members made stays. 422 `limit_reached` when reopening "
-        "an ended challenge would make 11 open."
+        "an ended challenge would make 9 open."
     ),
     tag=TAG,
     auth="tenant",

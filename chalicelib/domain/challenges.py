@@ -36,8 +36,9 @@ if TYPE_CHECKING:
     from chalicelib.domain.program import ProgramService
 
 #: Challenges a tenant may have open (not archived, not ended) at once: each may add its
-#: progress, a badge and two events to a movement's transaction (at most 100 items).
-MAX_OPEN_CHALLENGES = 10
+#: progress, a badge and two events to a movement's transaction (32 items at most), which
+#: with the lots a movement may settle (about 60 items) stays within DynamoDB's 100.
+MAX_OPEN_CHALLENGES = 8
 #: Orders a challenge's progress remembers (to withdraw one on its reversal); the oldest
 #: beyond this can no longer be withdrawn.
 MAX_COUNTED_ORDERS = 200

@@ -274,8 +274,8 @@ def test_challenges_are_defined_checked_and_changed(api: Api, admin_key: str) ->
     assert tenant_state(api, admin_key) == before
 
 
-def test_at_most_ten_challenges_are_open_at_once(api: Api, admin_key: str) -> None:
-    for i in range(10):
+def test_at_most_eight_challenges_are_open_at_once(api: Api, admin_key: str) -> None:
+    for i in range(8):
         create(api, admin_key, **{**THREE_ORDERS, "name": f"c-{i}"})
     assert_error(api.call("POST", "/v1/challenges", key=admin_key, body=THREE_ORDERS), 422, "limit_reached")
 

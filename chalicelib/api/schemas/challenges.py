@@ -111,7 +111,7 @@ class CreateChallengeRequest(StrictRequest):
     order, a gap of up to `grace` periods without one forgiven. Completion credits `reward_points`
     with the completing movement (a `challenge` share of its breakdown) and awards the `badge`,
     once. A reversal of an order withdraws it from challenges not yet completed; a completed
-    challenge stays completed. At most 10 challenges may be open (not archived or ended) at once."""
+    challenge stays completed. At most 8 challenges may be open (not archived or ended) at once."""
 
     model_config = ConfigDict(json_schema_extra=_kind_fields)
 
