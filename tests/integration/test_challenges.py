@@ -174,7 +174,7 @@ def test_a_spend_challenge_counts_totals_and_a_reversal_withdraws_its_order(api:
 
 def test_an_activities_challenge_counts_its_activity_type_only(api: Api, admin_key: str) -> None:
     for activity in ("review", "social_follow"):
-        rule = {"name": activity, "kind": "activity", "activity": activity, "points": 5}
+        rule = {"name": activity, "kind": "activity", "activity": activity, "points": 5, "limit": 2, "per": "day"}
         assert api.call("POST", "/v1/program/rules", key=admin_key, body=rule).status == 201
     create(api, admin_key, name="Two reviews", kind="activities", activity="review", goal=2, **WINDOW, reward_points=20)
     member = api.enrol(admin_key)
@@ -191,6 +191,12 @@ def test_an_activities_challenge_counts_its_activity_type_only(api: Api, admin_k
     assert challenges_of(api, admin_key, member)["Two reviews"]["value"] == "1"
     done = record("review", "a-3")
     assert challenge_shares(done["transaction"])[0][:2] == ("Two reviews", 20)
+    assert api.balance(admin_key, member)["available"] == 15 + 20
+    # A retry of the completing activity, once the day's allowance is used, is its replay
+    retry = api.call(
+        "POST", f"/v1/members/{member}/activities", key=admin_key, body={"type": "review"}, idempotency_key="a-3"
+    )
+    assert retry.status == 201 and retry.body["transaction"] == done["transaction"], retry
     assert api.balance(admin_key, member)["available"] == 15 + 20
 
 
