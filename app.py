@@ -7,6 +7,7 @@ from chalice import Chalice, ConvertToMiddleware
 from chalicelib.api import (
     access,
     commerce,
+    console,
     events,
     exports,
     imports,
@@ -61,3 +62,4 @@ for blueprint in API_BLUEPRINTS:
     app.register_blueprint(blueprint.bp, url_prefix="/v1")
 for blueprint in JOB_BLUEPRINTS:
     app.register_blueprint(blueprint.bp)
+app.register_blueprint(console.bp)  # the brand console's static files, at /console/ (beside /v1)
