@@ -60,6 +60,7 @@ async function route() {
   clear(screen, container);
   if (ADMIN_SCREENS.has(name) && !api.can("admin")) {
     container.append(message("This screen needs an admin key.", "error"));
+    container.dataset.ready = "true";
     return;
   }
   status.textContent = "Loading…";
@@ -87,7 +88,9 @@ signInForm.addEventListener("submit", async (event) => {
   try {
     await api.signIn(secret);
   } catch (failure) {
-    signInError.textContent = failure.status === 401 ? "This key is not valid (or was revoked)." : errorText(failure);
+    signInError.textContent = failure.status === 401 ? "This key is not valid (or was revoked)."
+      : failure.status === 403 ? "This key cannot read: the console needs a key with the read or admin scope."
+        : errorText(failure);
     return;
   }
   signInForm.reset();

@@ -83,7 +83,7 @@ async function deliveries(holder, webhook) {
 
 function webhookForm() {
   return form("Add a webhook", [
-    field({ label: "URL (https)", name: "url", type: "url", required: true }),
+    field({ label: "URL", name: "url", type: "url", required: true }),
     field({ label: "Event types (comma separated, * for all)", name: "events", value: "*", required: true }),
     field({ label: "Description", name: "description" }),
   ], "Add webhook", async (v) => {
@@ -162,7 +162,7 @@ function importForm() {
   return [element, progress];
 }
 
-const FINISHED = new Set(["completed", "failed", "succeeded", "done", "finished", "completed_with_errors"]);
+const FINISHED = new Set(["completed", "failed"]);
 
 // Live progress: the import is read every two seconds until it finishes (or the screen changes).
 async function follow(importId, holder) {

@@ -15,7 +15,7 @@ export async function render(container) {
     section("Rates and expiry", settingsView(program), admin ? settingsForm(program) : null),
     section("What would this order earn?", previewForm()),
     section("Earning rules", rulesView(rules.data, admin), admin ? jsonEditor("New earning rule", "POST", "/program/rules",
-      { name: "Double points on weekends", kind: "order_multiplier", factor: "2", weekdays: [5, 6] }, "Add rule") : null),
+      { name: "Double points on weekends", kind: "order_multiplier", factor: "2", weekdays: ["sat", "sun"] }, "Add rule") : null),
     section("Tiers", tiersView(tiers.data), admin ? jsonEditor("Tier programme", "PUT", "/program/tiers",
       tierDraft(tiers.data), "Save tiers") : null),
     section("Rewards", rewardsView(rewards.data, admin), admin ? rewardForm() : null),
@@ -80,7 +80,7 @@ function previewForm() {
     const answer = await api.call("POST", "/program/preview", { body });
     clear(result, h("p", { class: "big" }, h("strong", { "data-testid": "preview-points" }, number(answer.points)), " points"),
       table("Breakdown", [
-        { label: "Part", value: (b) => b.rule_name || b.name || b.kind || b.source || JSON.stringify(b) },
+        { label: "Part", value: (b) => b.name || b.source },
         { label: "Points", value: (b) => number(b.points), numeric: true },
       ], answer.breakdown, { empty: "" }));
     return null;
@@ -116,7 +116,7 @@ function tiersView(versions) {
 
 function tierDraft(versions) {
   const active = activeOf(versions);
-  if (!active) return { metric: "points", window: { kind: "rolling", months: 12 }, tiers: [{ name: "Silver", threshold: 0 }, { name: "Gold", threshold: 1000, multiplier: "1.5" }] };
+  if (!active) return { metric: "points", window: { kind: "rolling_months", months: 12 }, tiers: [{ name: "silver", threshold: 500 }, { name: "gold", threshold: 1000, multiplier: "1.5" }] };
   return { metric: active.metric, window: active.window, grace_periods: active.grace_periods, tiers: active.tiers };
 }
 
