@@ -117,6 +117,9 @@ function daysBetween(from, to) {
   return (Date.parse(to) - Date.parse(from)) / 86400000;
 }
 
+// A period's first day, as the API names it (days are the tenant's: shown as they are, in UTC).
+const day = (seconds) => new Date(seconds * 1000).toISOString().slice(0, 10);
+
 const COLOURS = ["#1f6feb", "#d1242f", "#1a7f37", "#9a6700"];
 
 function width(element) {
@@ -132,8 +135,10 @@ function chart(title, answers, labels) {
     new uPlot({
       width: width(holder.parentElement || holder),
       height: 220,
-      series: [{}, ...labels.map((label, i) => ({ label, stroke: COLOURS[i], width: 2 }))],
-      axes: [{}, { size: 60 }],
+      scales: { y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+      series: [{ label: "Period", value: (u, v) => (v === null ? "—" : day(v)) },
+        ...labels.map((label, i) => ({ label, stroke: COLOURS[i], width: 2 }))],
+      axes: [{ space: 90, incrs: [86400, 7 * 86400, 28 * 86400, 364 * 86400], values: (u, ticks) => ticks.map(day) }, { size: 60 }],
     }, data, holder);
   });
   return holder;
@@ -148,9 +153,9 @@ function expiryChart(liability) {
     new uPlot({
       width: width(holder.parentElement || holder),
       height: 200,
-      scales: { x: { time: false } },
-      series: [{}, { label: "Points", stroke: COLOURS[0], fill: "rgba(31,111,235,0.3)", paths: uPlot.paths.bars({ size: [0.6] }) }],
-      axes: [{ values: (u, ticks) => ticks.map((t) => (months[t] ? months[t].month : "")) }, { size: 60 }],
+      scales: { x: { time: false, range: () => [-0.5, months.length - 0.5] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+      series: [{ label: "Month", value: (u, i) => (months[i] ? months[i].month : "—") }, { label: "Points", stroke: COLOURS[0], fill: "rgba(31,111,235,0.3)", paths: uPlot.paths.bars({ size: [0.6] }) }],
+      axes: [{ incrs: [1], values: (u, ticks) => ticks.map((t) => (months[t] ? months[t].month : "")) }, { size: 60 }],
     }, data, holder);
   });
   return holder;

@@ -9,11 +9,13 @@ import json
 import re
 from typing import Any
 
+import pytest
 import requests
 from playwright.sync_api import expect
 
 from tests.browser.conftest import XSS_NAME, Brand, Console, unique
 
+pytestmark = pytest.mark.browser
 KEY_SLOT = "loyalty-console-key"
 
 
@@ -119,7 +121,9 @@ LIABILITY = {
 
 def _timeseries(url: str) -> dict[str, Any]:
     metric = re.search(r"metric=([a-z_]+)", url)
-    values = [3, 5, 8, 13]
+    values = {"points_issued": [300, 500, 800, 1300], "points_redeemed": [100, 250, 300, 420]}.get(
+        metric.group(1) if metric else "", [3, 5, 8, 13]
+    )
     return {
         "as_of": "2026-06-30T12:00:00Z",
         "metric": metric.group(1) if metric else "",
