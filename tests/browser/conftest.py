@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.support.console_assets import ensure_console_assets
 from tests.support.http import OPERATOR_KEY
 from tests.support.live_server import chalice_local
 
@@ -118,6 +119,7 @@ def _seed(base: str) -> Brand:
 
 @pytest.fixture(scope="module")
 def brand(moto_server_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brand]:
+    ensure_console_assets()  # what make run and make install do first
     log = tmp_path_factory.mktemp("console") / "server.log"
     with chalice_local(moto_server_endpoint, prefix_letter="b", log=log) as base:
         yield _seed(base)
