@@ -167,7 +167,8 @@ class Console:
         REPORT_DIR.mkdir(parents=True, exist_ok=True)
         path = REPORT_DIR / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
-        if docs and os.environ.get("LOYALTY_CONSOLE_DOCS_SCREENSHOTS") == "1":
+        if docs and os.environ.get("LOYALTY_CONSOLE_DOCS_SCREENSHOTS") == "1":  # the top of the screen
+            self.page.evaluate("window.scrollTo(0, 0)")
             DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
             self.page.screenshot(path=str(DOCS_IMAGES / f"{name}.png"), full_page=False)
         return path

@@ -338,7 +338,7 @@ def test_a_new_keys_secret_is_shown_once_and_works(console: Console, brand: Bran
     form.get_by_label("Scope").select_option("read")
     form.get_by_role("button", name="Create key").click()
     secret = screen.get_by_test_id("secret-value").inner_text()
-    console.screenshot("api-key-secret-once")
+    console.screenshot("api-key-secret-once", docs=True)
     # The secret is a working key with the scope chosen
     me = brand.call("GET", "/me", key=secret)
     assert me["api_key"]["name"] == name and me["api_key"]["scopes"] == ["read"]
@@ -388,7 +388,7 @@ def test_integrations_show_partners_settlements_imports_and_exports(console: Con
     exported = download.value.path().read_text()
     assert exported.splitlines()[0].startswith("member_id,external_id")
     assert "cust-1" in exported
-    console.screenshot("integrations", docs=True)
+    console.screenshot("integrations")
 
 
 # --- a read-only key --------------------------------------------------------------------------
