@@ -71,11 +71,13 @@ async function memberPage(container, memberId) {
   const lotsHolder = h("div");
   const ledgerHolder = h("div");
   const eventsHolder = h("div");
+  const rewardsHolder = h("div");
   const ledger = { cursors: [null], index: 0, page: null };
 
   async function refresh() {
     const fresh = await api.get(path + "/balance");
     clear(balanceHolder, balanceView(fresh));
+    await showRewards(rewardsHolder, path, refresh);
     ledger.cursors = [null];
     ledger.index = 0;
     await showLedger();
@@ -110,10 +112,11 @@ async function memberPage(container, memberId) {
     profile(member),
     section("Balance", balanceHolder),
     actions(path, refresh),
+    section("Rewards", rewardsHolder),
     section("Lots with an expiry", lotsHolder),
     section("Ledger", ledgerHolder),
     section("Events", eventsHolder));
-  await Promise.all([showLedger(), showEvents(eventsHolder, member.id)]);
+  await Promise.all([showLedger(), showEvents(eventsHolder, member.id), showRewards(rewardsHolder, path, refresh)]);
 }
 
 function profile(member) {
@@ -211,4 +214,26 @@ function eventSummary(data) {
     if (data[name] !== undefined && data[name] !== null && typeof data[name] !== "object") parts.push(`${name.replace(/_/g, " ")}: ${data[name]}`);
   }
   return parts.join(" · ") || "—";
+}
+
+// The catalogue as this member sees it; Redeem (write) debits the points and issues a coupon.
+// One Idempotency-Key per reward shown: a double click is one redemption.
+async function showRewards(holder, path, refresh) {
+  const page = await api.get(path + "/rewards", { limit: 50 });
+  const coupon = h("div", { "data-testid": "coupon" });
+  clear(holder, table("Rewards for this member", [
+    { label: "Reward", value: (r) => r.reward.name },
+    { label: "Cost (points)", value: (r) => number(r.reward.points_cost), numeric: true },
+    { label: "Remaining stock", value: (r) => (r.reward.remaining_stock === null ? "unlimited" : number(r.reward.remaining_stock)), numeric: true },
+    { label: "", value: (r) => {
+      if (!r.redeemable) return r.points_short ? `${number(r.points_short)} points short` : r.locked_because.join(", ") || "not available";
+      if (!api.can("write")) return "redeemable";
+      const idempotencyKey = api.newIdempotencyKey();
+      return button("Redeem", async () => {
+        const answer = await api.call("POST", `${path}/rewards/${encodeURIComponent(r.reward.id)}/redeem`, { idempotencyKey });
+        await refresh();
+        clear(holder.querySelector("[data-testid=coupon]"), message(`${r.reward.name}: coupon ${answer.coupon.code} · balance ${number(answer.balance.available)}.`, "success"));
+      }, { testid: "redeem-reward-" + r.reward.id });
+    } },
+  ], page.data, { empty: "No rewards in the catalogue.", testid: "member-rewards" }), coupon);
 }

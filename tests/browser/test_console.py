@@ -270,6 +270,15 @@ def test_a_redemption_from_the_console_double_clicked_debits_once(console: Conso
     redeem.get_by_role("button", name="Redeem").click()
     expect(screen.get_by_test_id("balance-available").locator(".card-value")).to_have_text(number(after - 10))
     assert len({h["idempotency-key"] for h in sent}) == 2
+    # And a reward redeemed from the member's catalogue issues a coupon and takes one from the stock
+    reward = brand.ids["reward"]
+    stock = brand.call("GET", f"/rewards/{reward}")["remaining_stock"]
+    screen.get_by_test_id(f"redeem-reward-{reward}").click()
+    expect(screen.get_by_test_id("coupon")).to_contain_text("Free coffee: coupon ")
+    coupons = brand.call("GET", f"/members/{ada}/coupons")["data"]
+    assert len(coupons) == 1 and coupons[0]["code"] in screen.get_by_test_id("coupon").inner_text()
+    assert brand.call("GET", f"/rewards/{reward}")["remaining_stock"] == stock - 1
+    assert cards(screen, "balance-available") == number(after - 10 - 150)
     console.screenshot("member-redeemed")
 
 
