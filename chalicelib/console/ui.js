@@ -1,5 +1,5 @@
 // DOM helpers. Text from the API (member names, descriptions, anything a member or an integrator
-// typed) is only ever set as text: no innerHTML anywhere in the console.
+// typed) is only ever set as text (text nodes, textContent): markup is never parsed from strings.
 
 export function h(tag, attributes, ...children) {
   const element = document.createElement(tag);
