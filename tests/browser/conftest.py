@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from chalicelib.services import reset_platform
 from tests.support.console_assets import ensure_console_assets
 from tests.support.http import OPERATOR_KEY
 from tests.support.live_server import chalice_local
@@ -42,6 +43,8 @@ class Brand:
     admin_key: str
     read_key: str
     ids: dict[str, str] = field(default_factory=dict)
+    #: The server's settings (its emulator and table prefix), for running its jobs from here.
+    server_env: dict[str, str] = field(default_factory=dict)
 
     def call(self, method: str, path: str, body: Any = None, key: str | None = None, **headers: str) -> Any:
         reply = requests.request(
@@ -54,6 +57,20 @@ class Brand:
         assert reply.status_code < 300, (method, path, reply.status_code, reply.text)
         return reply.json() if reply.text else None
 
+    def run_import(self, import_id: str) -> None:
+        """The import job on the server's tables, as ``make run``'s schedule (or the deployed
+        jobs queue) runs it: the test server runs no schedules."""
+        from chalicelib.jobs.imports import run_import
+
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in self.server_env.items():
+                patch.setenv(name, value)
+            reset_platform()
+            try:
+                run_import("console", import_id, budget_seconds=30)
+            finally:
+                reset_platform()
+
     def earn(self, member_id: str, points: int, reference: str) -> None:
         self.call(
             "POST",
@@ -63,7 +80,7 @@ class Brand:
         )
 
 
-def _seed(base: str) -> Brand:
+def _seed(base: str, server_env: dict[str, str]) -> Brand:
     created = requests.post(
         base + "/v1/tenants",
         json={"tenant_id": "console", "name": "Console Coffee", "currency": "EUR", "timezone": "Europe/Helsinki"},
@@ -72,7 +89,7 @@ def _seed(base: str) -> Brand:
     )
     assert created.status_code == 201, created.text
     admin_key = created.json()["api_key"]["secret"]
-    brand = Brand(base=base, admin_key=admin_key, read_key="")
+    brand = Brand(base=base, admin_key=admin_key, read_key="", server_env=server_env)
     brand.read_key = brand.call("POST", "/api-keys", {"name": "analyst", "scopes": ["read"]})["secret"]
     brand.call(
         "PUT",
@@ -121,8 +138,16 @@ def _seed(base: str) -> Brand:
 def brand(moto_server_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brand]:
     ensure_console_assets()  # what make run and make install do first
     log = tmp_path_factory.mktemp("console") / "server.log"
-    with chalice_local(moto_server_endpoint, prefix_letter="b", log=log) as base:
-        yield _seed(base)
+    server_env = {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "LOYALTY_DYNAMODB_ENDPOINT": moto_server_endpoint,
+        "LOYALTY_TABLE_PREFIX": f"b{uuid.uuid4().hex[:12]}",
+        "LOYALTY_OPERATOR_KEY": OPERATOR_KEY,
+    }
+    with chalice_local(moto_server_endpoint, prefix_letter="b", log=log, env=server_env) as base:
+        yield _seed(base, server_env)
 
 
 @pytest.fixture(scope="module")

@@ -375,12 +375,22 @@ def test_integrations_show_partners_settlements_imports_and_exports(console: Con
     assert f"Issued\t{number(settlement['issued_points'])}" in screen.get_by_test_id("settlement-table").inner_text()
     # An import: its progress and its row errors, as the API reports them
     form = screen.get_by_test_id("import-form")
-    form.get_by_label("…or paste the CSV").fill("external_id,email,name\nimp-1,imp1@example.com,Imported One\n")
+    csv = "external_id,email,name\nimp-1,imp1@example.com,Imported One\nimp-2,not-an-email,Imported Two\n"
+    form.get_by_label("…or paste the CSV").fill(csv)
     form.get_by_role("button", name="Import").click()
     progress = screen.get_by_test_id("import-progress")
-    progress.locator("progress").wait_for()
+    expect(progress).to_contain_text("pasted.csv: queued · 0 of 2 rows")
     latest = brand.call("GET", "/imports?limit=1")["data"][0]
-    assert latest["filename"] == "pasted.csv" and f"of {latest['counts']['total']} rows" in progress.inner_text()
+    # When the import job runs, the console's progress follows it to the end, with the row in error
+    brand.run_import(latest["id"])
+    expect(progress).to_contain_text("completed · 2 of 2 rows · 1 imported, 0 skipped, 1 failed", timeout=10_000)
+    errors = brand.call("GET", f"/imports/{latest['id']}/errors")["data"]
+    shown = progress.get_by_test_id("import-errors").locator("tbody tr").all_inner_texts()
+    assert (
+        [row.split("\t")[:2] for row in shown]
+        == [[str(e["row"]), e["external_id"]] for e in errors]
+        == [["3", "imp-2"]]
+    )
     # Webhooks: one added from the console, its signing secret shown once
     hook = screen.get_by_test_id("webhook-form")
     hook.get_by_label("URL").fill("http://127.0.0.1:9/loyalty")  # loopback: allowed in local mode
