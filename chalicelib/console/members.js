@@ -66,7 +66,8 @@ function compact(object) {
 
 async function memberPage(container, memberId) {
   const path = "/members/" + encodeURIComponent(memberId);
-  const [member, balance] = await Promise.all([api.get(path), api.get(path + "/balance")]);
+  const [member, firstBalance] = await Promise.all([api.get(path), api.get(path + "/balance")]);
+  let balance = firstBalance;
   const balanceHolder = h("div");
   const lotsHolder = h("div");
   const ledgerHolder = h("div");
@@ -75,12 +76,11 @@ async function memberPage(container, memberId) {
   const ledger = { cursors: [null], index: 0, page: null };
 
   async function refresh() {
-    const fresh = await api.get(path + "/balance");
-    clear(balanceHolder, balanceView(fresh));
-    await showRewards(rewardsHolder, path, refresh);
+    balance = await api.get(path + "/balance");
+    clear(balanceHolder, balanceView(balance));
     ledger.cursors = [null];
     ledger.index = 0;
-    await showLedger();
+    await Promise.all([showRewards(rewardsHolder, path, refresh), showLedger(), showEvents(eventsHolder, member.id)]);
   }
 
   async function showLedger() {
