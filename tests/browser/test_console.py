@@ -451,7 +451,7 @@ def test_the_console_fits_a_phone_and_its_first_load_is_measured(browser: Any, b
     )
     tab = Console(page=page, base=brand.base)
     tab.sign_in(brand.admin_key)
-    for route in ("overview", "members", f"members/{brand.ids['ada']}", "program"):
+    for route in ("overview", "members", "program", f"members/{brand.ids['ada']}"):
         tab.show(route)
         overflow = page.evaluate("document.documentElement.scrollWidth")
         assert overflow <= 390, (route, overflow)
