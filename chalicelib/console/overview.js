@@ -2,7 +2,7 @@
 // time zone. When the insights API is not deployed (404), the screen says so and stops there.
 import uPlot from "./uPlot.esm.js";
 import * as api from "./api.js";
-import { card, clear, h, message, money, number, percent, section, table } from "./ui.js";
+import { card, clear, errorText, h, message, money, number, percent, section, table } from "./ui.js";
 
 const PRESETS = [["7", "Last 7 days"], ["30", "Last 30 days"], ["90", "Last 90 days"], ["365", "Last 12 months"]];
 const SERIES_METRICS = ["enrolments", "active_members", "points_issued", "points_redeemed", "liability"];
@@ -28,7 +28,8 @@ export async function render(container) {
     period.from = minusDays(period.to, 29);
   }
   const body = h("div", { class: "overview-body" });
-  container.append(h("h1", {}, "Overview"), picker(tenant, () => load(body, tenant)), body);
+  const reload = () => load(body, tenant).catch((failure) => clear(body, message(errorText(failure), "error")));
+  container.append(h("h1", {}, "Overview"), picker(tenant, reload), body);
   await load(body, tenant);
 }
 
@@ -42,7 +43,7 @@ function picker(tenant, reload) {
     to.value = today(tenant.timezone);
     from.value = minusDays(to.value, Number(preset.value) - 1);
   });
-  const form = h("form", { class: "period", "aria-label": "Period" },
+  const form = h("form", { class: "period", "aria-label": "The period shown" },
     h("div", { class: "field" }, h("label", { for: "period-preset" }, "Period"), preset),
     h("div", { class: "field" }, h("label", { for: "period-from" }, "From"), from),
     h("div", { class: "field" }, h("label", { for: "period-to" }, "To"), to),

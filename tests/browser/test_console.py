@@ -7,7 +7,9 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -164,6 +166,13 @@ def test_the_overview_shows_the_insights_numbers_with_charts_in_few_requests(con
     # And the overview needed one summary, five series and one liability read
     print(f"\nAPI requests behind the overview: {len(api_requests)}: {sorted(set(api_requests))}")
     assert len(api_requests) == 7, api_requests
+    # And the period picker asks for days of the tenant's time zone
+    today = datetime.now(ZoneInfo("Europe/Helsinki")).date()
+    screen.get_by_label("Period", exact=True).select_option("7")
+    with console.page.expect_request(lambda r: "/insights/summary" in r.url) as asked:
+        screen.get_by_role("button", name="Show").click()
+    assert f"from={today - timedelta(days=6)}&to={today}" in asked.value.url, asked.value.url
+    expect(screen.get_by_test_id("kpis")).to_be_visible()
 
 
 def test_the_overview_says_so_when_the_insights_api_is_not_there(console: Console, brand: Brand) -> None:
