@@ -8,6 +8,7 @@ from chalicelib.api import (
     access,
     challenges,
     commerce,
+    console,
     events,
     exports,
     imports,
@@ -63,3 +64,4 @@ for blueprint in API_BLUEPRINTS:
     app.register_blueprint(blueprint.bp, url_prefix="/v1")
 for blueprint in JOB_BLUEPRINTS:
     app.register_blueprint(blueprint.bp)
+app.register_blueprint(console.bp)  # the brand console's static files, at /console/ (beside /v1)

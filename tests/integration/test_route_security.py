@@ -268,8 +268,15 @@ PARTNER_READABLE = {"get_partner_settlement"}
 #: POSTs that compute without writing (declared ``read_only``), pinned so a write cannot hide as one.
 READ_ONLY_POSTS = {"preview"}
 #: Chalice routes that are deliberately not declared operations (the document describing them,
-#: and the interactive reference page over it with its assets): public, like the document.
-UNDECLARED_ROUTES = {("GET", "/v1/openapi.json"), ("GET", "/v1/docs"), ("GET", "/v1/docs/{asset}")}
+#: the interactive reference page over it with its assets, and the brand console's static files):
+#: public, like the document.
+UNDECLARED_ROUTES = {
+    ("GET", "/v1/openapi.json"),
+    ("GET", "/v1/docs"),
+    ("GET", "/v1/docs/{asset}"),
+    ("GET", "/console"),
+    ("GET", "/console/{asset}"),
+}
 
 #: Judged by the declaration *and* the pinned policy, so a route wrongly declared public is still tested.
 TENANT_OPERATIONS = [op for op in OPERATIONS if op.auth == "tenant" or ACCESS.get(op.operation_id) in SCOPES]
