@@ -21,6 +21,7 @@ from chalicelib.api import (
     referrals,
     rewards,
     tenants,
+    transfers,
     webhooks,
 )
 from chalicelib.jobs import imports as import_jobs
@@ -47,6 +48,7 @@ API_BLUEPRINTS = (
     plans,
     imports,
     exports,
+    transfers,
 )
 #: Scheduled jobs and queue consumers.
 JOB_BLUEPRINTS = (lifecycle, provisioning, webhook_jobs, import_jobs)

@@ -38,6 +38,7 @@ from chalicelib.domain.steps import movement_steps
 from chalicelib.domain.subscriptions import SubscriptionLapseJob, SubscriptionService
 from chalicelib.domain.tenants import TenantService
 from chalicelib.domain.tiers import TierReviewJob, TierService
+from chalicelib.domain.transfers import TransferService
 from chalicelib.domain.webhooks import DeliveryPolicy, DeliveryQueue, WebhookService
 from chalicelib.integrations.eventbridge import EventBridgeBus
 from chalicelib.integrations.http import HttpTransport
@@ -71,6 +72,7 @@ from chalicelib.persistence.referrals import ReferralProgramRepository, Referral
 from chalicelib.persistence.rewards import RewardRepository
 from chalicelib.persistence.rules import RuleRepository
 from chalicelib.persistence.tiers import TierProgramRepository
+from chalicelib.persistence.transfers import TransferRepository
 from chalicelib.persistence.webhooks import WebhookRepository
 from chalicelib.settings import Settings, get_settings, reset_settings
 
@@ -326,6 +328,20 @@ class TenantServices:
         """Members with balances, ledger entries of a period."""
         return ExportService(
             self._member_store, self._ledger, ExportRepository(self.models), self.tiers, clock=self.clock
+        )
+
+    # --- transfers between members -------------------------------------------------------------------
+
+    @cached_property
+    def transfers(self) -> TransferService:
+        """Points moved between two members in one transaction, and their reversal."""
+        return TransferService(
+            self._ledger,
+            TransferRepository(self.models),
+            self.program,
+            self.points,
+            clock=self.clock,
+            retry=self._platform.retry_policy,
         )
 
 

@@ -13,6 +13,7 @@ from chalicelib.domain.clock import utc_now
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.expiry import ExpiryPolicy
 from chalicelib.domain.orders import Order
+from chalicelib.domain.program import TransferPolicy
 from chalicelib.domain.rules import NewRule
 from chalicelib.domain.tiers import Metric, NewTierProgram, Tier, WindowKind
 
@@ -81,6 +82,11 @@ def put_program(request: ApiRequest) -> ProgramOut:
         birthday_bonus=body.birthday_bonus,
         earn_on_shipping=body.earn_on_shipping,
         earn_on_tax=body.earn_on_tax,
+        transfers=TransferPolicy(
+            enabled=body.transfers.enabled,
+            minimum=body.transfers.minimum,
+            daily_maximum=body.transfers.daily_maximum,
+        ),
     )
     return presenters.program(program)
 

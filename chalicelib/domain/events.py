@@ -56,6 +56,8 @@ class EventType(StrEnum):
     SUBSCRIPTION_RENEWED = "subscription.renewed"
     SUBSCRIPTION_LAPSED = "subscription.lapsed"
     SUBSCRIPTION_CANCELLED = "subscription.cancelled"
+    #: Points moved between two members (chalicelib.domain.transfers): one event in each member's feed.
+    POINTS_TRANSFERRED = "points.transferred"
 
 
 EVENT_OF_MOVEMENT = {
@@ -65,6 +67,7 @@ EVENT_OF_MOVEMENT = {
     MovementType.EXPIRE: EventType.POINTS_EXPIRED,
     MovementType.MATURE: EventType.POINTS_MATURED,
     MovementType.REVERSE: EventType.POINTS_REVERSED,
+    MovementType.TRANSFER: EventType.POINTS_TRANSFERRED,
 }
 
 

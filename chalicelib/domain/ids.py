@@ -46,3 +46,10 @@ def new_rule_id(at: datetime | None = None) -> str:
 
 def new_import_id(at: datetime | None = None) -> str:
     return f"imp_{_ulid(at)}"
+
+
+TRANSFER_ID_PATTERN = re.compile(rf"^trf_{_ULID}$")
+
+
+def new_transfer_id(at: datetime | None = None) -> str:
+    return f"trf_{_ulid(at)}"
