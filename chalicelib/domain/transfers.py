@@ -277,7 +277,12 @@ class TransferService:
             return self._replay(request, existing)
         try:
             policy = self._program.get().transfers
-            self._check(request, policy)
+            try:
+                self._check(request, policy)
+            except TransferNotAllowed:
+                if self._ledger.get_balance(request.from_member_id, consistent=True) is None:  # 404 first
+                    raise NotFound(f"member {request.from_member_id!r} not found") from None
+                raise
             return self._with_retries(lambda: self._transfer_attempt(request, policy))
         except BusinessRuleViolation as refusal:
             return self._replay_or_raise(request, refusal)

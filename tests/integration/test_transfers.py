@@ -53,6 +53,9 @@ def test_transfers_are_refused_unless_the_program_allows_them(api: Api, admin_ke
     assert assert_error(refused, 422, "transfer_not_allowed")["reason"] == "disabled"
     assert api.balance(admin_key, sender)["available"] == 500
     assert api.balance(admin_key, receiver)["available"] == 0
+    # And an unknown sender is not found, whatever the program says
+    ghost = _transfer(api, admin_key, "mem_01JD0000000000000000000000", "t-2", to={"member_id": receiver}, points=100)
+    assert_error(ghost, 404, "not_found")
 
 
 def test_a_transfer_moves_points_between_two_members_in_one_go(
