@@ -4,24 +4,36 @@ program's policy, the fingerprint and the keys."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
 from chalicelib.domain.entries import Balance
-from chalicelib.domain.errors import InsufficientPoints, InvalidRequest, MovementTooLarge
+from chalicelib.domain.errors import (
+    IdempotencyKeyReused,
+    InsufficientPoints,
+    InvalidRequest,
+    MovementTooLarge,
+    NotFound,
+    TransferNotAllowed,
+)
 from chalicelib.domain.expiry import Lot
 from chalicelib.domain.movement_requests import MovementType, refuse_minted_key
-from chalicelib.domain.program import TransferPolicy
+from chalicelib.domain.program import Rounding, TransferPolicy
 from chalicelib.domain.transfers import (
     MAX_LOTS_PER_TRANSFER,
     Portion,
     TransferRequest,
+    TransferResult,
+    TransferService,
     give,
     received_key,
     take,
 )
+from tests.support.memory import InMemoryTransferStore
+from tests.unit.builders import Ledgerland, build_world, earn, redeem
 
 NOW = datetime(2027, 3, 1, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -132,3 +144,79 @@ def test_the_fingerprint_says_what_makes_two_requests_the_same() -> None:
 def test_a_client_may_not_use_the_keys_transfers_mint() -> None:
     with pytest.raises(InvalidRequest):
         refuse_minted_key(received_key("trf_01JD0000000000000000000000"))
+
+
+# --- the service over the in-memory twins ----------------------------------------------------------
+
+
+@dataclass
+class Kin:
+    world: Ledgerland
+    store: InMemoryTransferStore
+    transfers: TransferService
+    sender: str
+    receiver: str
+
+    def send(self, points: int, key: str, *, to: str | None = None) -> TransferResult:
+        request = TransferRequest(self.sender, to or self.receiver, points, idempotency_key=key)
+        return self.transfers.transfer(request)
+
+
+@pytest.fixture
+def kin() -> Kin:
+    world = build_world()
+    world.program.replace(Decimal(1), Rounding.FLOOR, transfers=TransferPolicy(enabled=True, daily_maximum=500))
+    store = InMemoryTransferStore(world.ledger)
+    transfers = TransferService(
+        world.ledger, store, world.program, world.points, clock=world.clock, sleep=world.delays.append
+    )
+    sender, receiver = world.enrol(), world.enrol()
+    world.points.move(earn(sender, "fund", 400))
+    return Kin(world, store, transfers, sender, receiver)
+
+
+def test_a_replay_answers_the_first_result_and_moves_nothing(kin: Kin) -> None:
+    first = kin.send(100, "gift")
+    again = kin.send(100, "gift")
+
+    assert again.replayed and again.transfer_id == first.transfer_id and again.entry == first.entry
+    assert kin.world.available(kin.sender) == 300 and kin.world.available(kin.receiver) == 100
+    with pytest.raises(IdempotencyKeyReused):
+        kin.send(101, "gift")
+
+
+def test_a_redemption_slipping_in_before_the_commit_makes_the_transfer_decide_again(kin: Kin) -> None:
+    # Given a redemption of 350 lands between the transfer's read and its commit
+    kin.store.before_next_commit(lambda: kin.world.points.move(redeem(kin.sender, "spend", 350)))
+
+    # When 100 points are transferred, Then the transfer re-reads and is refused: 50 are left
+    with pytest.raises(InsufficientPoints):
+        kin.send(100, "gift")
+
+    assert kin.store.commit_calls == 1
+    assert kin.world.available(kin.sender) == 50 and kin.world.available(kin.receiver) == 0
+
+
+def test_the_daily_maximum_counts_in_the_transaction(kin: Kin) -> None:
+    kin.world.points.move(earn(kin.sender, "more", 300))
+    kin.send(300, "a")
+    with pytest.raises(TransferNotAllowed) as refusal:
+        kin.send(201, "b")
+    assert refusal.value.details == {"reason": "daily_maximum", "daily_maximum": 500, "sent_today": 300}
+    kin.world.clock.advance(days=1)
+    kin.send(100, "c")
+    assert kin.world.available(kin.sender) == 300
+
+
+def test_a_reversal_applies_once_and_the_total_never_moves(kin: Kin) -> None:
+    sent = kin.send(150, "gift")
+    total = kin.world.available(kin.sender) + kin.world.available(kin.receiver)
+
+    back = kin.transfers.reverse(kin.sender, sent.transfer_id, reason="mistake", actor_key_id=None)
+    again = kin.transfers.reverse(kin.sender, sent.transfer_id, reason=None, actor_key_id=None)
+
+    assert not back.replayed and again.replayed and again.entry == back.entry
+    assert (kin.world.available(kin.sender), kin.world.available(kin.receiver)) == (400, 0)
+    assert kin.world.available(kin.sender) + kin.world.available(kin.receiver) == total
+    with pytest.raises(NotFound):
+        kin.transfers.reverse(kin.receiver, sent.transfer_id, reason=None, actor_key_id=None)
