@@ -23,6 +23,7 @@ from chalicelib.api import (
     referrals,
     rewards,
     tenants,
+    transfers,
     webhooks,
 )
 from chalicelib.jobs import imports as import_jobs
@@ -50,6 +51,7 @@ API_BLUEPRINTS = (
     imports,
     exports,
     challenges,
+    transfers,
 )
 #: Scheduled jobs and queue consumers.
 JOB_BLUEPRINTS = (lifecycle, provisioning, webhook_jobs, import_jobs)
