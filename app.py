@@ -6,7 +6,9 @@ from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib.api import (
     access,
+    audit,
     commerce,
+    consents,
     events,
     exports,
     imports,
@@ -47,6 +49,8 @@ API_BLUEPRINTS = (
     plans,
     imports,
     exports,
+    audit,
+    consents,
 )
 #: Scheduled jobs and queue consumers.
 JOB_BLUEPRINTS = (lifecycle, provisioning, webhook_jobs, import_jobs)

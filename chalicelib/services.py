@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.activities import ActivityService
 from chalicelib.domain.api_keys import ApiKeyService
+from chalicelib.domain.audit import SYSTEM, Actor, Auditor, AuditService
 from chalicelib.domain.authentication import Authenticator
 from chalicelib.domain.bus import CHECKPOINT, BusPublisher
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.commerce import OrderIntakeService
+from chalicelib.domain.consents import ConsentService
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.event_payloads import event_payload
 from chalicelib.domain.events import EventFeed
@@ -45,8 +47,10 @@ from chalicelib.integrations.kms import KmsSealer
 from chalicelib.integrations.queues import InProcessDeliveryQueue, SqsDeliveryQueue, SqsImportQueue
 from chalicelib.integrations.ssrf import UrlPolicy
 from chalicelib.observability import logger
+from chalicelib.persistence.audit import AuditRepository
 from chalicelib.persistence.checkpoints import FeedCheckpoint
 from chalicelib.persistence.commerce import OrderEventRepository, ShopifyRepository
+from chalicelib.persistence.consents import ConsentRepository
 from chalicelib.persistence.control import ApiKeyRepository, TenantRepository
 from chalicelib.persistence.events import EventRepository
 from chalicelib.persistence.exports import ExportRepository
@@ -94,12 +98,16 @@ class TenantServices:
         clock: Clock = utc_now,
         created_at: datetime = FEED_EPOCH,
         timezone: str = "UTC",
+        actor: Actor = SYSTEM,
     ) -> None:
         self._platform = platform
         self.tenant_id = tenant_id
         self.clock = clock
         self.created_at = created_at
         self.timezone = timezone
+        #: Who the changes made through these services are recorded as (the request's key).
+        self.actor = actor
+        self.auditor = Auditor(actor, clock)
 
     @cached_property
     def models(self) -> TenantModels:
@@ -118,16 +126,16 @@ class TenantServices:
 
     @cached_property
     def program(self) -> ProgramService:
-        return ProgramService(ProgramRepository(self.models), clock=self.clock)
+        return ProgramService(ProgramRepository(self.models), clock=self.clock, auditor=self.auditor)
 
     @cached_property
     def rules(self) -> RuleService:
-        return RuleService(RuleRepository(self.models), self.program, clock=self.clock)
+        return RuleService(RuleRepository(self.models), self.program, clock=self.clock, auditor=self.auditor)
 
     @cached_property
     def tiers(self) -> TierService:
         store = TierProgramRepository(self.models, self._platform.control)
-        return TierService(store, self._ledger, timezone=self.timezone, clock=self.clock)
+        return TierService(store, self._ledger, timezone=self.timezone, clock=self.clock, auditor=self.auditor)
 
     @cached_property
     def referrals(self) -> ReferralService:
@@ -137,11 +145,12 @@ class TenantServices:
             timezone=self.timezone,
             clock=self.clock,
             on_deferred=_referral_deferred,
+            auditor=self.auditor,
         )
 
     @cached_property
     def members(self) -> MemberService:
-        return MemberService(self._member_store, clock=self.clock)
+        return MemberService(self._member_store, clock=self.clock, actor=self.actor)
 
     @cached_property
     def points(self) -> PointsService:
@@ -175,6 +184,7 @@ class TenantServices:
             clock=self.clock,
             timezone=self.timezone,
             tier_of=self.tiers.tier_of,
+            auditor=self.auditor,
         )
 
     @cached_property
@@ -188,12 +198,13 @@ class TenantServices:
             self.tiers,
             timezone=self.timezone,
             clock=self.clock,
+            auditor=self.auditor,
         )
 
     @cached_property
     def partners(self) -> PartnerService:
         """Coalition partners: registry, partner movements through the ledger, settlement."""
-        return PartnerService(PartnerRepository(self.models), self.points, self.members)
+        return PartnerService(PartnerRepository(self.models), self.points, self.members, auditor=self.auditor)
 
     # --- scheduled jobs ------------------------------------------------------------------------------
 
@@ -208,6 +219,7 @@ class TenantServices:
             program=self.program,
             timezone=self.timezone,
             clock=self.clock,
+            consents=self.consents,
         )
         return JobRunner(
             self.tenant_id,
@@ -223,6 +235,7 @@ class TenantServices:
                 ),
             },
             self.clock,
+            auditor=self.auditor,
         )
 
     # --- the event feed and where it goes ------------------------------------------------------------
@@ -266,6 +279,7 @@ class TenantServices:
                 secret_overlap=timedelta(seconds=settings.webhook_secret_overlap_seconds),
             ),
             clock=self.clock,
+            auditor=self.auditor,
         )
 
     @cached_property
@@ -299,6 +313,7 @@ class TenantServices:
             ShopifyRepository(self.models),
             platform.webhook_sealer,
             overlap=timedelta(seconds=platform.settings.webhook_secret_overlap_seconds),
+            auditor=self.auditor,
         )
 
     # --- bulk imports and exports --------------------------------------------------------------------
@@ -319,6 +334,7 @@ class TenantServices:
             timezone=self.timezone,
             clock=self.clock,
             workers=settings.import_row_workers,
+            auditor=self.auditor,
         )
 
     @cached_property
@@ -327,6 +343,18 @@ class TenantServices:
         return ExportService(
             self._member_store, self._ledger, ExportRepository(self.models), self.tiers, clock=self.clock
         )
+
+    # --- the audit trail -----------------------------------------------------------------------------
+
+    @cached_property
+    def audit(self) -> AuditService:
+        """The tenant's audit trail (each entry is written by the store of the change it records)."""
+        return AuditService(AuditRepository(self.models.audit))
+
+    @cached_property
+    def consents(self) -> ConsentService:
+        """Members' consent histories (each change is written by the member store)."""
+        return ConsentService(ConsentRepository(self.models))
 
 
 class PlatformServices:
@@ -345,7 +373,10 @@ class PlatformServices:
 
     @cached_property
     def api_key_store(self) -> ApiKeyRepository:
-        return ApiKeyRepository(self.control)
+        return ApiKeyRepository(self.control, audit_model_of=lambda tenant_id: self._tenant_models(tenant_id).audit)
+
+    def _tenant_models(self, tenant_id: str) -> TenantModels:
+        return tenant_models(tenant_id, self.settings.tenant_table_name(tenant_id), self.connection)
 
     @cached_property
     def provisioner(self) -> TableProvisioner:
@@ -380,6 +411,11 @@ class PlatformServices:
         return ApiKeyService(self.api_key_store)
 
     @cached_property
+    def operator_audit(self) -> AuditService:
+        """The operator's audit trail (tenants created, suspended, resumed), in the control table."""
+        return AuditService(AuditRepository(self.control.audit))
+
+    @cached_property
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(
             max_balance_races=self.settings.conflict_retry_attempts,
@@ -392,7 +428,10 @@ class PlatformServices:
     def for_tenant(self, context: TenantContext) -> TenantServices:
         """The services of the request's tenant (its time zone decides local dates)."""
         return self.for_tenant_id(
-            context.tenant_id, created_at=context.tenant.created_at, timezone=context.tenant.timezone
+            context.tenant_id,
+            created_at=context.tenant.created_at,
+            timezone=context.tenant.timezone,
+            actor=Actor.of(context),
         )
 
     def for_registered_tenant(self, tenant_id: str, *, clock: Clock = utc_now) -> TenantServices:
@@ -409,8 +448,9 @@ class PlatformServices:
         clock: Clock = utc_now,
         created_at: datetime = FEED_EPOCH,
         timezone: str = "UTC",
+        actor: Actor = SYSTEM,
     ) -> TenantServices:
-        return TenantServices(self, tenant_id, clock=clock, created_at=created_at, timezone=timezone)
+        return TenantServices(self, tenant_id, clock=clock, created_at=created_at, timezone=timezone, actor=actor)
 
     # --- AWS clients and what every tenant's services share ------------------------------------------
 

@@ -150,6 +150,8 @@ class ControlModels:
     schema: type[models.IndexedItem]
     tenant: type[models.TenantItem]
     api_key: type[models.ApiKeyItem]
+    #: The operator's audit entries (tenants created, suspended, resumed).
+    audit: type[models.AuditItem]
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,9 @@ class TenantModels:
     import_job: type[models.ImportItem]
     import_chunk: type[models.ImportChunkItem]
     import_result: type[models.ImportResultItem]
+    # the audit trail and consent history
+    audit: type[models.AuditItem]
+    consent: type[models.ConsentItem]
 
 
 @lru_cache(maxsize=8)
@@ -197,6 +202,7 @@ def control_models(table_name: str, config: ConnectionConfig) -> ControlModels:
         schema=_bind(models.IndexedItem, table_name, config, indexed=True),
         tenant=_bind(models.TenantItem, table_name, config, indexed=True),
         api_key=_bind(models.ApiKeyItem, table_name, config, indexed=True),
+        audit=_bind(models.AuditItem, table_name, config, indexed=False),
     )
 
 
@@ -237,6 +243,9 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         import_job=_bind(models.ImportItem, table_name, config, indexed=True, due_index=True),
         import_chunk=_bind(models.ImportChunkItem, table_name, config, indexed=False),
         import_result=_bind(models.ImportResultItem, table_name, config, indexed=False),
+        # the audit trail and consent history
+        audit=_bind(models.AuditItem, table_name, config, indexed=False),
+        consent=_bind(models.ConsentItem, table_name, config, indexed=False),
     )
 
 

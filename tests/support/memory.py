@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.errors import InvalidRequest, MemberExists, NotFound, TenantExists
 from chalicelib.domain.expiry import Lot, LotChanges
 from chalicelib.domain.ports import (
@@ -140,6 +141,8 @@ class InMemoryLedgerStore:
         self.tier_events: list[TierEvent] = []
         #: Referrals by referee (written at enrolment, qualified by an order earn's commit).
         self.referrals: dict[str, Referral] = {}
+        #: Audit entries written with a movement (manual adjustments).
+        self.audit: list[AuditEntry] = []
 
     # -- fault injection -----------------------------------------------------------------
 
@@ -194,8 +197,11 @@ class InMemoryLedgerStore:
         coupons = [w for w in writes if isinstance(w, CouponWrite)]
         tier = next((w for w in writes if isinstance(w, TierWrite)), None)
         referral = next((w for w in writes if isinstance(w, ReferralQualification)), None)
+        audit = [w for w in writes if isinstance(w, AuditEntry)]
         if unknown := [
-            w for w in writes if not isinstance(w, CounterChange | CouponWrite | TierWrite | ReferralQualification)
+            w
+            for w in writes
+            if not isinstance(w, CounterChange | CouponWrite | TierWrite | ReferralQualification | AuditEntry)
         ]:
             raise TypeError(f"the in-memory ledger writes no {type(unknown[0]).__name__}")
         entry = entries[-1]
@@ -245,6 +251,7 @@ class InMemoryLedgerStore:
                 self._lots[lot.lot_id] = copy.deepcopy(lot)
             if tier is not None:
                 self._apply_tier_write(tier)
+            self.audit += audit
             self.applied.append(entry)
         if fault is not None:
             raise fault.error
@@ -482,13 +489,13 @@ class InMemoryRewardStore:
         with self.ledger.lock:
             return copy.deepcopy(self._rewards.get(reward_id))
 
-    def add(self, reward: Reward) -> None:
+    def add(self, reward: Reward, audit: AuditEntry | None = None) -> None:
         with self.ledger.lock:
             if reward.reward_id in self._rewards:
                 raise DuplicateItem(reward.reward_id)
             self._rewards[reward.reward_id] = copy.deepcopy(reward)
 
-    def replace(self, reward: Reward, *, previous_version: int) -> bool:
+    def replace(self, reward: Reward, *, previous_version: int, audit: AuditEntry | None = None) -> bool:
         with self.ledger.lock:
             current = self._rewards.get(reward.reward_id)
             if current is None or current.version != previous_version:
@@ -534,7 +541,7 @@ class InMemoryRewardStore:
         with self.ledger.lock:
             return [code for code in codes if code in self.ledger._coupons]
 
-    def add_pool_codes(self, coupons: Sequence[Coupon]) -> None:
+    def add_pool_codes(self, coupons: Sequence[Coupon], audit: AuditEntry | None = None) -> None:
         with self.ledger.lock:
             for coupon in coupons:
                 self.ledger._coupons[coupon.code] = copy.deepcopy(coupon)
@@ -558,7 +565,7 @@ class InMemoryProgramStore:
         with self._lock:
             return copy.deepcopy(self._program)
 
-    def put(self, program: Program) -> None:
+    def put(self, program: Program, audit: AuditEntry | None = None) -> None:
         with self._lock:
             self._program = copy.deepcopy(program)
             self.puts += 1
@@ -574,7 +581,7 @@ class InMemoryTierProgramStore:
         self._lock = threading.Lock()
         self._versions: list[TierProgram] = []
 
-    def add(self, program: TierProgram) -> None:
+    def add(self, program: TierProgram, audit: AuditEntry | None = None) -> None:
         with self._lock:
             self._versions.append(program)
 
@@ -599,7 +606,7 @@ class InMemoryApiKeyStore:
         with self.lock:
             return copy.deepcopy(self._keys.get(key_id))
 
-    def add(self, key: ApiKey) -> None:
+    def add(self, key: ApiKey, audit: AuditEntry | None = None) -> None:
         with self.lock:
             self._put_new(key)
 
@@ -608,7 +615,7 @@ class InMemoryApiKeyStore:
             keys = [copy.deepcopy(k) for k in self._keys.values() if k.tenant_id == tenant_id]
         return sorted(keys, key=lambda k: k.key_id)
 
-    def revoke(self, key: ApiKey, at: datetime) -> ApiKey:
+    def revoke(self, key: ApiKey, at: datetime, audit: AuditEntry | None = None) -> ApiKey:
         with self.lock:
             stored = self._keys.get(key.key_id)
             if stored is None or stored.tenant_id != key.tenant_id:
@@ -634,7 +641,7 @@ class InMemoryTenantStore:
         with self.api_keys.lock:
             return copy.deepcopy(self._tenants.get(tenant_id))
 
-    def create_with_key(self, tenant: Tenant, admin_key: ApiKey) -> None:
+    def create_with_key(self, tenant: Tenant, admin_key: ApiKey, audit: AuditEntry | None = None) -> None:
         with self.api_keys.lock:
             if tenant.tenant_id in self._tenants:
                 raise TenantExists(
@@ -645,7 +652,7 @@ class InMemoryTenantStore:
             self._tenants[tenant.tenant_id] = copy.deepcopy(tenant)
             self.api_keys._put_new(admin_key)
 
-    def set_status(self, tenant: Tenant) -> None:
+    def set_status(self, tenant: Tenant, audit: AuditEntry | None = None) -> None:
         with self.api_keys.lock:
             stored = self._tenants.get(tenant.tenant_id)
             if stored is None:
@@ -744,7 +751,7 @@ class InMemoryReferralProgramStore:
     def __init__(self) -> None:
         self._versions: list[ReferralProgram] = []
 
-    def add(self, program: ReferralProgram) -> None:
+    def add(self, program: ReferralProgram, audit: AuditEntry | None = None) -> None:
         self._versions.append(copy.deepcopy(program))
 
     def list(self) -> list[ReferralProgram]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from chalicelib.domain.steps.audit import AuditStep
 from chalicelib.domain.steps.earning import EarningStep
 from chalicelib.domain.steps.plans import PlanStep
 from chalicelib.domain.steps.referrals import ReferralStep
@@ -42,4 +43,5 @@ def movement_steps(
         steps.append(lambda: TierStep(tiers))
     if rules is not None:
         steps.append(lambda: EarningStep(rules, counter, segments_of))
+    steps.append(AuditStep)
     return tuple(steps)
