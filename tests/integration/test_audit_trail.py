@@ -54,7 +54,10 @@ def test_the_audited_routes_are_generated_from_the_route_table() -> None:
     assert set(EXEMPT) <= names, f"EXEMPT names routes that are not admin writes: {set(EXEMPT) - names}"
 
 
-def test_every_admin_and_operator_write_records_an_audit_entry(world: World, subtests: pytest.Subtests) -> None:
+def test_every_admin_and_operator_write_records_an_audit_entry(
+    world: World,  # noqa: F811 - the security matrix's fixture, imported above
+    subtests: pytest.Subtests,
+) -> None:
     api = world.api
     admin_id = key_id(api, world.admin)
     secrets = [world.admin, *world.keys.values(), world.spare_key, OPERATOR_KEY]
