@@ -32,7 +32,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from chalicelib.domain.audit import AuditEntry
+from chalicelib.domain.audit import SYSTEM, Actor, AuditEntry
+from chalicelib.domain.consents import Consent, ConsentChange, new_consent_change
 from chalicelib.domain.errors import InvalidRequest, MemberExists, NotFound, TenantExists
 from chalicelib.domain.expiry import Lot, LotChanges
 from chalicelib.domain.ports import (
@@ -364,6 +365,8 @@ class InMemoryMemberStore:
         #: Enrolments' Idempotency-Key records, by key (like ENROLREQ#<key>).
         self._enrolments: dict[str, EnrolmentRecord] = {}
         self._faults: deque[_Fault] = deque()
+        #: Consent changes, in the order written (like MEMBER#<member>/CONSENT#<ulid>).
+        self.consent_changes: list[ConsentChange] = []
 
     def fail_next_create(self, error: BaseException, *, after_create: bool = False) -> None:
         """Raise ``error`` from the next create(): before anything is written, or (``after_create``)
@@ -378,11 +381,14 @@ class InMemoryMemberStore:
         referral: Referral | None = None,
         *,
         record: EnrolmentRecord | None = None,
+        consent: ConsentChange | None = None,
     ) -> None:
         fault = self._faults.popleft() if self._faults else None
         if fault is not None and not fault.after_commit:
             raise fault.error
         self._create(member, opening_balance, referral, record)
+        if consent is not None:
+            self.consent_changes.append(consent)
         if fault is not None:
             raise fault.error
 
@@ -457,7 +463,9 @@ class InMemoryMemberStore:
             members = list(self._members.values())
         return _paginate(members, sort_key=lambda m: m.member_id, limit=limit, cursor=cursor, scope="MEMBERS")
 
-    def update(self, member_id: str, changes: MemberChanges, at: datetime) -> Member | None:
+    def update(
+        self, member_id: str, changes: MemberChanges, at: datetime, source: Actor | None = None
+    ) -> Member | None:
         with self.ledger.lock:
             current = self._members.get(member_id)
             if current is None:
@@ -465,6 +473,17 @@ class InMemoryMemberStore:
             values = {name: getattr(changes, name) for name in sorted(changes.fields_set)}
             if "marketing_consent" in values:  # a removed attribute reads back as False
                 values["marketing_consent"] = bool(values["marketing_consent"])
+                if values["marketing_consent"] != current.marketing_consent:
+                    self.consent_changes.append(
+                        new_consent_change(
+                            member_id,
+                            Consent.MARKETING,
+                            values["marketing_consent"],
+                            current.marketing_consent,
+                            at,
+                            source or SYSTEM,
+                        )
+                    )
             if "card_code" in values and values["card_code"] != current.card_code:
                 new = values["card_code"]
                 if new is not None and new in self._card_codes:

@@ -12,7 +12,7 @@ from chalicelib.domain.audit import AuditAction, Channel
 
 _ENTRY_EXAMPLE: dict[str, Any] = {
     "id": "aud_01JD3M5W8Q9ZK2V7C4B6N1X0TR",
-    "at": "2026-11-04T09:15:02.123Z",
+    "at": "2026-11-04T09:15:02Z",
     "actor": {"key_id": "key_01JD0000000000000000000000", "channel": "api"},
     "action": "program.updated",
     "target": {"type": "program", "id": "program"},

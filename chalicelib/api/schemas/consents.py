@@ -20,7 +20,7 @@ _EXAMPLE: dict[str, Any] = {
             "consent": "marketing",
             "value": True,
             "previous": None,
-            "at": "2026-03-01T10:00:00.000Z",
+            "at": "2026-03-01T10:00:00Z",
             "source": {"key_id": "key_01JD0000000000000000000000", "channel": "api"},
         },
         {
@@ -28,7 +28,7 @@ _EXAMPLE: dict[str, Any] = {
             "consent": "marketing",
             "value": False,
             "previous": True,
-            "at": "2026-09-12T18:30:00.000Z",
+            "at": "2026-09-12T18:30:00Z",
             "source": {"key_id": "key_01JD0000000000000000000000", "channel": "api"},
         },
     ],
