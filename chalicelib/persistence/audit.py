@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from ulid import ULID
 
@@ -32,6 +32,7 @@ from chalicelib.persistence.quotas import GuardedTransactWrite
 AUDIT_PK = "AUDIT"
 _ENTRY_PREFIX = "aud_"
 _KEY_FIELDS = ("pk", "sk")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RETENTION = timedelta(days=365 * AUDIT_RETENTION_YEARS + AUDIT_RETENTION_YEARS // 4)
 
 
@@ -95,7 +96,10 @@ class AuditRepository:
 
 
 def _after(moment: datetime) -> str:
-    """The greatest entry id of ``moment``'s millisecond: the ids after it are the entries after it."""
+    """The greatest entry id of ``moment``'s millisecond: the ids after it are the entries after it
+    (a moment before 1970, which no entry can follow, stands for the start)."""
+    if moment < _EPOCH:
+        return _ENTRY_PREFIX
     timestamp = str(ULID.from_datetime(moment))[:10]
     return f"{_ENTRY_PREFIX}{timestamp}{'Z' * 16}"
 

@@ -4,7 +4,7 @@ the transaction that changes the profile's flag (:func:`add_consent_change`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ulid import ULID
 
@@ -20,6 +20,7 @@ from chalicelib.persistence.quotas import GuardedTransactWrite
 
 CONSENT_PREFIX = "CONSENT#"
 _KEY_FIELDS = ("pk", "sk")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def add_consent_change(models: TenantModels, tx: GuardedTransactWrite, change: ConsentChange) -> None:
@@ -86,7 +87,9 @@ class ConsentRepository:
 
 
 def _bound(at: datetime) -> str:
-    """The greatest key of a change in ``at``'s millisecond."""
+    """The greatest key of a change in ``at``'s millisecond (before 1970: the first key)."""
+    if at < _EPOCH:
+        return CONSENT_PREFIX
     return f"{CONSENT_PREFIX}{str(ULID.from_datetime(at))[:10]}{'Z' * 16}"
 
 

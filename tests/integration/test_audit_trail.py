@@ -135,6 +135,8 @@ def test_a_program_edit_records_before_and_after_and_the_trail_filters_and_pages
     assert later.status == 200
     assert {entry["id"] for entry in later.body["data"]} <= {entry["id"] for entry in entries[1:]}
     assert entries[-1]["id"] in {entry["id"] for entry in later.body["data"]}
+    # (a moment before any entry could be written stands for the start)
+    assert trail(api, admin_key, "/v1/audit?after=0001-01-01T00:00:00Z") == entries
 
 
 def test_a_refused_change_records_nothing_and_a_read_key_cannot_read_the_trail(api: Api, admin_key: str) -> None:
