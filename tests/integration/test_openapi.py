@@ -601,6 +601,8 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     _plans_scenario(api, admin, write_key, read_key)
     # Bulk import and export: a CSV file, its import's record and errors, CSV pages
     _import_export_scenario(api, admin, read_key)
+    # The audit trail (the tenant's and the operator's) and a member's consent history
+    _audit_scenario(api, admin, read_key, ada_id)
 
     # Then every operation answered its documented success at least once
     missing = [
@@ -817,3 +819,18 @@ def _import_export_scenario(api: DocumentedApi, admin: str, read_key: str) -> No
     ledger = api.call("GET", f"/v1/exports/ledger.csv?from={since}", key=admin)
     assert ledger.status == 200 and ledger.body.startswith("transaction_id,"), ledger
     assert api.call("GET", "/v1/exports/ledger.csv", key=read_key).status == 403
+
+
+def _audit_scenario(api: DocumentedApi, admin: str, read_key: str, member_id: str) -> None:
+    trail = api.call("GET", "/v1/audit?action=program.updated&limit=1", key=admin)
+    assert trail.status == 200 and trail.body["data"][0]["action"] == "program.updated", trail
+    if trail.body["next_cursor"]:
+        assert api.call("GET", f"/v1/audit?cursor={trail.body['next_cursor']}", key=admin).status == 200
+    assert api.call("GET", "/v1/audit?action=no.such", key=admin).status == 400
+    assert api.call("GET", "/v1/audit", key=read_key).status == 403
+    operator = api.call("GET", "/v1/operator/audit", key=OPERATOR_KEY)
+    assert operator.status == 200 and operator.body["data"][0]["action"] == "tenant.created", operator
+    assert api.call("GET", "/v1/operator/audit", key=admin).status == 401
+    consents = api.call("GET", f"/v1/members/{member_id}/consents", key=read_key)
+    assert consents.status == 200 and consents.body["member_id"] == member_id, consents
+    assert api.call("GET", "/v1/members/mem_01JD0000000000000000000000/consents", key=read_key).status == 404
