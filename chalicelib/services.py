@@ -375,9 +375,6 @@ class PlatformServices:
     def api_key_store(self) -> ApiKeyRepository:
         return ApiKeyRepository(self.control, audit_model_of=lambda tenant_id: self._tenant_models(tenant_id).audit)
 
-    def _tenant_models(self, tenant_id: str) -> TenantModels:
-        return tenant_models(tenant_id, self.settings.tenant_table_name(tenant_id), self.connection)
-
     @cached_property
     def provisioner(self) -> TableProvisioner:
         return TableProvisioner(
@@ -409,11 +406,6 @@ class PlatformServices:
     @cached_property
     def api_keys(self) -> ApiKeyService:
         return ApiKeyService(self.api_key_store)
-
-    @cached_property
-    def operator_audit(self) -> AuditService:
-        """The operator's audit trail (tenants created, suspended, resumed), in the control table."""
-        return AuditService(AuditRepository(self.control.audit))
 
     @cached_property
     def retry_policy(self) -> RetryPolicy:
@@ -496,6 +488,17 @@ class PlatformServices:
         ssm = boto3.client("ssm", region_name=self.settings.aws_region)
         parameter = ssm.get_parameter(Name=self.settings.operator_key_ssm_parameter, WithDecryption=True)
         return str(parameter["Parameter"]["Value"]).strip().lower()
+
+    # --- the audit trail -----------------------------------------------------------------------------
+
+    @cached_property
+    def operator_audit(self) -> AuditService:
+        """The operator's audit trail (tenants created, suspended, resumed), in the control table."""
+        return AuditService(AuditRepository(self.control.audit))
+
+    def _tenant_models(self, tenant_id: str) -> TenantModels:
+        """A tenant's table-bound models (the audit entries of its API keys' changes go there)."""
+        return tenant_models(tenant_id, self.settings.tenant_table_name(tenant_id), self.connection)
 
 
 def _referral_deferred(referee_id: str, error: Exception) -> None:

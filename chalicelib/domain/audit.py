@@ -21,8 +21,6 @@ from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Any
 
-from ulid import ULID
-
 from chalicelib.domain.clock import Clock, isoformat, utc_now
 
 if TYPE_CHECKING:
@@ -111,6 +109,8 @@ class AuditEntry:
 
 
 def new_audit_entry_id(at: datetime) -> str:
+    from ulid import ULID  # on first use: importing the app loads no library a route may not need
+
     return f"aud_{ULID.from_datetime(at)}"
 
 

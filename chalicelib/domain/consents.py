@@ -14,8 +14,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from ulid import ULID
-
 from chalicelib.domain.audit import Actor
 
 if TYPE_CHECKING:
@@ -46,6 +44,8 @@ class ConsentChange:
 def new_consent_change(
     member_id: str, consent: Consent, value: bool, previous: bool | None, at: datetime, source: Actor
 ) -> ConsentChange:
+    from ulid import ULID  # on first use: importing the app loads no library a route may not need
+
     return ConsentChange(
         change_id=f"cns_{ULID.from_datetime(at)}",
         member_id=member_id,
