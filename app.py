@@ -7,8 +7,10 @@ from chalice import Chalice, ConvertToMiddleware
 from chalicelib.api import (
     access,
     audit,
+    challenges,
     commerce,
     consents,
+    console,
     events,
     exports,
     imports,
@@ -49,6 +51,7 @@ API_BLUEPRINTS = (
     plans,
     imports,
     exports,
+    challenges,
     audit,
     consents,
 )
@@ -65,3 +68,4 @@ for blueprint in API_BLUEPRINTS:
     app.register_blueprint(blueprint.bp, url_prefix="/v1")
 for blueprint in JOB_BLUEPRINTS:
     app.register_blueprint(blueprint.bp)
+app.register_blueprint(console.bp)  # the brand console's static files, at /console/ (beside /v1)

@@ -63,6 +63,9 @@ class AuditAction(StrEnum):
     TENANT_RESUMED = "tenant.resumed"
     MEMBER_EXPORTED = "member.exported"
     MEMBER_ERASED = "member.erased"
+    CHALLENGE_CREATED = "challenge.created"
+    CHALLENGE_UPDATED = "challenge.updated"
+    CHALLENGE_ARCHIVED = "challenge.archived"
 
 
 class Channel(StrEnum):

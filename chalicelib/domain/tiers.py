@@ -34,11 +34,10 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from ulid import ULID
-
 from chalicelib.domain.audit import SYSTEM, AuditAction, Auditor
 from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.errors import BusinessRuleViolation, InvalidRequest, RetryLater
+from chalicelib.domain.ids import ulid
 from chalicelib.domain.plans import effective_tier
 from chalicelib.domain.ports import BalanceChanged
 
@@ -367,7 +366,7 @@ def tier_event(
     now: datetime,
 ) -> TierEvent:
     return TierEvent(
-        event_id=f"ntc_{ULID.from_datetime(now)}",
+        event_id=f"ntc_{ulid(now)}",
         member_id=member_id,
         created_at=now,
         data={
@@ -421,7 +420,7 @@ class TierStatus:
 
 
 def new_tier_program_id(at: datetime) -> str:
-    return f"tpv_{ULID.from_datetime(at)}"
+    return f"tpv_{ulid(at)}"
 
 
 class TierService:
@@ -619,7 +618,7 @@ class TierService:
                 )
                 now = self._clock()
                 event = TierEvent(
-                    event_id=f"ntc_{ULID.from_datetime(now)}",
+                    event_id=f"ntc_{ulid(now)}",
                     member_id=member_id,
                     created_at=now,
                     data={

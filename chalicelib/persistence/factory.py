@@ -190,6 +190,8 @@ class TenantModels:
     import_job: type[models.ImportItem]
     import_chunk: type[models.ImportChunkItem]
     import_result: type[models.ImportResultItem]
+    # challenges and badges
+    challenge_progress: type[models.ChallengeProgressItem]
     # the audit trail and consent history
     audit: type[models.AuditItem]
     consent: type[models.ConsentItem]
@@ -243,6 +245,7 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         import_job=_bind(models.ImportItem, table_name, config, indexed=True, due_index=True),
         import_chunk=_bind(models.ImportChunkItem, table_name, config, indexed=False),
         import_result=_bind(models.ImportResultItem, table_name, config, indexed=False),
+        challenge_progress=_bind(models.ChallengeProgressItem, table_name, config, indexed=False),
         # the audit trail and consent history
         audit=_bind(models.AuditItem, table_name, config, indexed=False),
         consent=_bind(models.ConsentItem, table_name, config, indexed=False),

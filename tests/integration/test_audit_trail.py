@@ -28,13 +28,21 @@ from tests.support.http import OPERATOR_KEY, Api
 
 #: Admin or operator writes that record nothing, each with why. Reads never write, so they
 #: need no entry here (they are not ``writes`` in the route table).
-EXEMPT: dict[str, str] = {}
+EXEMPT: dict[str, str] = {
+    "advance_test_clock": "moves a sandbox brand's test clock (live brands have none): a test setting, not the program",
+}
 
 #: Every write an admin key or the operator may call: tenant routes first, then the operator's
 #: (suspending the tenant would refuse the tenant's routes), each in declaration order.
 AUDITED: list[Operation] = [
     op for op in OPERATIONS if op.writes and op.auth == "tenant" and required_scope(op) == "admin"
 ] + [op for op in OPERATIONS if op.writes and op.auth == "operator"]
+
+
+@pytest.fixture
+def admin_key(api: Api) -> str:
+    """Tenant A is a sandbox brand, as in the security matrix, so its world takes every route."""
+    return api.create_tenant("acme", sandbox=True)
 
 
 def trail(api: Api, key: str, path: str = "/v1/audit") -> list[dict[str, Any]]:
