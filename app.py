@@ -6,8 +6,10 @@ from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib.api import (
     access,
+    audit,
     challenges,
     commerce,
+    consents,
     console,
     events,
     exports,
@@ -52,6 +54,8 @@ API_BLUEPRINTS = (
     exports,
     challenges,
     transfers,
+    audit,
+    consents,
 )
 #: Scheduled jobs and queue consumers.
 JOB_BLUEPRINTS = (lifecycle, provisioning, webhook_jobs, import_jobs)

@@ -272,6 +272,10 @@ ACCESS: dict[str, str] = {
     # transfers
     "create_transfer": "write",
     "reverse_transfer": "admin",
+    # the audit trail (every admin change of the tenant; the operator's changes of tenants) and consents
+    "list_audit": "admin",
+    "list_operator_audit": "operator",
+    "list_member_consents": "read",
 }
 #: Routes a partner key may also call, for its own partner only (the sample path names another).
 PARTNER_READABLE = {"get_partner_settlement"}
