@@ -29,6 +29,7 @@ from chalicelib.domain.ledger import PointsService, RetryPolicy
 from chalicelib.domain.members import MemberService
 from chalicelib.domain.notifications import NotificationJob
 from chalicelib.domain.partners import PartnerService
+from chalicelib.domain.privacy import PrivacyService, RetentionJob
 from chalicelib.domain.program import ProgramService
 from chalicelib.domain.referrals import ReferralCompletionJob, ReferralService
 from chalicelib.domain.rewards import RewardService
@@ -65,6 +66,7 @@ from chalicelib.persistence.members import MemberRepository
 from chalicelib.persistence.notifications import NoticeRepository
 from chalicelib.persistence.partners import PartnerRepository
 from chalicelib.persistence.plans import PlanCatalogRepository, SubscriptionRepository
+from chalicelib.persistence.privacy import PrivacyRepository
 from chalicelib.persistence.program import ProgramRepository
 from chalicelib.persistence.provisioning import InProcessProvisioningQueue, SqsProvisioningQueue, TableProvisioner
 from chalicelib.persistence.referrals import ReferralProgramRepository, ReferralRepository
@@ -221,6 +223,9 @@ class TenantServices:
                 JobName.LAPSE_SUBSCRIPTIONS: SubscriptionLapseJob(
                     SubscriptionRepository(self.models), self.subscriptions
                 ),
+                JobName.ERASE_INACTIVE: RetentionJob(
+                    self._privacy_store, ledger, self._member_store, self.privacy, self.program
+                ),
             },
             self.clock,
         )
@@ -326,6 +331,31 @@ class TenantServices:
         """Members with balances, ledger entries of a period."""
         return ExportService(
             self._member_store, self._ledger, ExportRepository(self.models), self.tiers, clock=self.clock
+        )
+
+    # --- privacy: export, erasure, retention ---------------------------------------------------------
+
+    @cached_property
+    def _privacy_store(self) -> PrivacyRepository:
+        return PrivacyRepository(self.models)
+
+    @cached_property
+    def privacy(self) -> PrivacyService:
+        """A member's data on request, erasure that keeps the books (chalicelib.domain.privacy)."""
+        referrals, rewards, subscriptions = ReferralRepository(self.models), self.rewards, self.subscriptions
+        return PrivacyService(
+            self._privacy_store,
+            self._member_store,
+            self._ledger,
+            self.program,
+            coupons=lambda member_id, limit, cursor: rewards.store.member_coupons(
+                member_id, limit=limit, cursor=cursor
+            ),
+            referral_of=referrals.get,
+            referrals=lambda member_id, limit, cursor: referrals.list_for(member_id, limit=limit, cursor=cursor),
+            subscriptions=lambda member_id, limit, cursor: subscriptions.list(member_id, limit=limit, cursor=cursor),
+            settle_due=self.points.settle_due,
+            clock=self.clock,
         )
 
 

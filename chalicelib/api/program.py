@@ -81,6 +81,9 @@ def put_program(request: ApiRequest) -> ProgramOut:
         birthday_bonus=body.birthday_bonus,
         earn_on_shipping=body.earn_on_shipping,
         earn_on_tax=body.earn_on_tax,
+        erase_inactive_after_years=body.erase_inactive_after_years,
+        personal_metadata_keys=tuple(body.personal_metadata_keys),
+        personal_descriptions=body.personal_descriptions,
     )
     return presenters.program(program)
 

@@ -72,6 +72,8 @@ class Balance:
     referral_from: str | None = None
     #: The paid plan the member subscribes to (chalicelib.domain.plans); it moves ``tier_rev``.
     plan: PlanGrant | None = None
+    #: When the member was erased (chalicelib.domain.privacy): no movement is accepted after it.
+    erased_at: datetime | None = None
 
     @classmethod
     def opening(cls, member_id: str, now: datetime) -> Balance:

@@ -168,3 +168,10 @@ class TransientStoreError(Exception):
 
     Not a LoyaltyError: services retry it and turn it into RetryLater when retries run out.
     """
+
+
+class MemberErased(NotFound):
+    """The member was erased at the brand's request (HTTP 410): their personal data is gone and
+    nothing more can be done for them. The financial record (amounts, dates) stays."""
+
+    code = "member_erased"

@@ -56,6 +56,8 @@ class EventType(StrEnum):
     SUBSCRIPTION_RENEWED = "subscription.renewed"
     SUBSCRIPTION_LAPSED = "subscription.lapsed"
     SUBSCRIPTION_CANCELLED = "subscription.cancelled"
+    #: A member was erased at the brand's request (chalicelib.domain.privacy): ids and points only.
+    MEMBER_ERASED = "member.erased"
 
 
 EVENT_OF_MOVEMENT = {

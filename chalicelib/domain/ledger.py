@@ -29,6 +29,7 @@ from chalicelib.domain.errors import (
     AmountTooSmall,
     BusinessRuleViolation,
     IdempotencyKeyReused,
+    MemberErased,
     MovementTooLarge,
     NotFound,
     RetryLater,
@@ -223,8 +224,10 @@ class PointsService:
         return sorted(entries, key=lambda entry: entry.sequence)
 
     def view(self, member_id: str) -> BalanceView:
-        """The balance as the member may use it now (eventually consistent read)."""
+        """The balance as the member may use it now (eventually consistent read); 410 when erased."""
         found = self.balance(member_id)
+        if found.erased_at is not None:
+            raise MemberErased(f"member {member_id!r} was erased", details={"member_id": member_id})
         now = self._clock()
         lots = self._ledger.get_lots(member_id, consistent=False) if found.needs_lots(now) else None
         return BalanceView.at(found, lots, now)

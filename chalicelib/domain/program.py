@@ -79,6 +79,12 @@ class Program:
     capped_rules: frozenset[str] | None = field(default=None, compare=False)
     #: Whether a tier program was ever stored, as the store summarises it; None: not known.
     tiers_stored: bool | None = field(default=None, compare=False)
+    #: Members with no earn or redeem for this many years are erased (chalicelib.domain.privacy); None: never.
+    erase_inactive_after_years: int | None = None
+    #: Metadata keys of movements the brand marks as personal: an erasure removes them.
+    personal_metadata_keys: tuple[str, ...] = ()
+    #: Whether descriptions of movements may hold personal data: an erasure removes them.
+    personal_descriptions: bool = False
 
     @property
     def may_cap(self) -> bool:
@@ -147,6 +153,9 @@ class ProgramService:
         birthday_bonus: int = 0,
         earn_on_shipping: bool = False,
         earn_on_tax: bool = False,
+        erase_inactive_after_years: int | None = None,
+        personal_metadata_keys: tuple[str, ...] = (),
+        personal_descriptions: bool = False,
     ) -> Program:
         if expiry.kind is ExpiryKind.INACTIVITY and expiry.days is not None and pending_days >= expiry.days:
             raise InvalidRequest.for_fields(
@@ -165,6 +174,9 @@ class ProgramService:
             birthday_bonus=birthday_bonus,
             earn_on_shipping=earn_on_shipping,
             earn_on_tax=earn_on_tax,
+            erase_inactive_after_years=erase_inactive_after_years,
+            personal_metadata_keys=tuple(sorted(set(personal_metadata_keys))),
+            personal_descriptions=personal_descriptions,
         )
         self._store.put(program)
         return program

@@ -316,6 +316,7 @@ def to_balance(item: BalanceItem) -> Balance:
         tier_buckets=item.tier_buckets,
         referral_from=item.referral_from,
         plan=decode_grant(item.plan),
+        erased_at=item.erased_at,
     )
 
 

@@ -62,6 +62,11 @@ class ProgramRepository:
             earn_on_tax=bool(item.earn_on_tax),
             capped_rules=capped,
             tiers_stored=tiers,
+            erase_inactive_after_years=(
+                int(item.erase_inactive_after_years) if item.erase_inactive_after_years is not None else None
+            ),
+            personal_metadata_keys=tuple(sorted(item.personal_metadata_keys or ())),
+            personal_descriptions=bool(item.personal_descriptions),
         )
 
     def put(self, program: Program) -> None:
@@ -89,6 +94,9 @@ class ProgramRepository:
             *set_or_remove(item.earn_on_shipping, program.earn_on_shipping or None),
             *set_or_remove(item.earn_on_tax, program.earn_on_tax or None),
             *rule_summary_actions(models, []),
+            *set_or_remove(item.erase_inactive_after_years, program.erase_inactive_after_years),
+            *set_or_remove(item.personal_metadata_keys, set(program.personal_metadata_keys) or None),
+            *set_or_remove(item.personal_descriptions, program.personal_descriptions or None),
         ]
         self._read = None
         with translate_transient():

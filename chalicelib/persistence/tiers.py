@@ -16,7 +16,15 @@ from chalicelib.domain.events import EventType
 from chalicelib.domain.tiers import Metric, Tier, TierProgram, TierWrite, WindowKind
 from chalicelib.persistence.control import tenant_pk
 from chalicelib.persistence.errors import cancellation_codes, translate_transient
-from chalicelib.persistence.index_keys import NOTICE_SK, due_shard, feed_partition, member_pk, notice_pk, sortable
+from chalicelib.persistence.index_keys import (
+    NOTICE_SK,
+    due_shard,
+    feed_partition,
+    member_notices_partition,
+    member_pk,
+    notice_pk,
+    sortable,
+)
 
 if TYPE_CHECKING:
     from chalicelib.domain.entries import Balance
@@ -61,6 +69,8 @@ def add_tier_write(models: TenantModels, tx: GuardedTransactWrite, write: TierWr
                 sk=NOTICE_SK,
                 gsi3pk=feed_partition(event.created_at),
                 gsi3sk=event.event_id.removeprefix("ntc_"),
+                gsi1pk=member_notices_partition(event.member_id),
+                gsi1sk=event.event_id.removeprefix("ntc_"),
                 notice_id=event.event_id,
                 type=str(EventType.TIER_CHANGED),
                 member_id=event.member_id,

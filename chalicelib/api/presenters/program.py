@@ -30,4 +30,7 @@ def program(value: Program) -> ProgramOut:
         earn_on_shipping=value.earn_on_shipping,
         earn_on_tax=value.earn_on_tax,
         updated_at=value.updated_at,
+        erase_inactive_after_years=value.erase_inactive_after_years,
+        personal_metadata_keys=list(value.personal_metadata_keys),
+        personal_descriptions=value.personal_descriptions,
     )
