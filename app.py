@@ -16,6 +16,7 @@ from chalicelib.api import (
     partners,
     plans,
     points,
+    privacy,
     program,
     reference,
     referrals,
@@ -47,6 +48,7 @@ API_BLUEPRINTS = (
     plans,
     imports,
     exports,
+    privacy,
 )
 #: Scheduled jobs and queue consumers.
 JOB_BLUEPRINTS = (lifecycle, provisioning, webhook_jobs, import_jobs)

@@ -221,12 +221,12 @@ class PrivacyRepository:
     # --- export ----------------------------------------------------------------------------------
 
     def member_notices(self, member_id: str) -> list[Notice]:
-        notice = self._models.notice
+        notice, connection = self._models.notice, self._models.schema._get_connection()  # the table's, with its indexes
         with translate_transient():
-            raw = notice._get_connection().query(member_notices_partition(member_id), index_name="gsi1")
+            raw = connection.query(member_notices_partition(member_id), index_name="gsi1")
             items = list(raw.get("Items", []))
             while "LastEvaluatedKey" in raw:
-                raw = notice._get_connection().query(
+                raw = connection.query(
                     member_notices_partition(member_id), index_name="gsi1", exclusive_start_key=raw["LastEvaluatedKey"]
                 )
                 items += raw.get("Items", [])

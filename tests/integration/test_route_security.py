@@ -52,6 +52,7 @@ class World:
     shopify_integration_id: str = ""  # a Shopify integration of tenant A
     subscription_id: str = ""  # the victim's paid subscription (SAMPLE_BODIES["record_subscription"])
     import_id: str = ""  # a bulk import of tenant A (landed)
+    erasable_member_id: str = ""  # a member of tenant A that the erase route may erase (PATH_SAMPLES_OF)
     # coalition partners: "coffee" (PATH_SAMPLES) and "books", whose key is keys["partner"]
 
     def usable_coupon(self) -> str:
@@ -82,6 +83,12 @@ PATH_SAMPLES: dict[str, Callable[[World], str]] = {
     "subscription_id": lambda world: world.subscription_id,
     # bulk imports
     "import_id": lambda world: world.import_id,
+}
+
+#: Sample values for one operation's path parameters, where the shared sample would not do.
+PATH_SAMPLES_OF: dict[str, dict[str, Callable[[World], str]]] = {
+    # privacy: the erasure erases its member, whom every later route would then answer 410
+    "erase_member": {"member_id": lambda world: world.erasable_member_id},
 }
 
 #: Path parameters naming an object a tenant owns (another tenant addressing it must get 404).
@@ -237,6 +244,9 @@ ACCESS: dict[str, str] = {
     "list_import_errors": "admin",
     "export_members": "admin",
     "export_ledger": "admin",
+    # privacy: a member's whole data, and its erasure
+    "export_member": "admin",
+    "erase_member": "admin",
 }
 #: Routes a partner key may also call, for its own partner only (the sample path names another).
 PARTNER_READABLE = {"get_partner_settlement"}
@@ -260,9 +270,10 @@ def route(op: Operation) -> str:
 def path_of(op: Operation, world: World) -> str:
     def sample(match: re.Match[str]) -> str:
         name = match.group(1)
-        if name not in PATH_SAMPLES:
+        samples = {**PATH_SAMPLES, **PATH_SAMPLES_OF.get(op.operation_id, {})}
+        if name not in samples:
             raise AssertionError(f"{route(op)}: no sample value for path parameter {{{name}}}; add it to PATH_SAMPLES")
-        return PATH_SAMPLES[name](world)
+        return samples[name](world)
 
     return "/v1" + _PATH_PARAM.sub(sample, op.path)
 
@@ -339,6 +350,7 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
     imported = api.call("POST", "/v1/imports", key=admin_key, body={"csv": "external_id,points\nimported-1,10\n"})
     assert imported.status == 202, imported
     run_import("acme", imported.body["id"], budget_seconds=None)
+    erasable = api.enrol(admin_key, external_id="erasable-1", name="Erasable")
     return World(
         api=api,
         admin=admin_key,
@@ -355,6 +367,7 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
         shopify_integration_id=shopify.body["id"],
         subscription_id=subscribed.body["subscription"]["id"],
         import_id=imported.body["id"],
+        erasable_member_id=erasable,
     )
 
 
