@@ -71,6 +71,9 @@ MAX_ROWS = 100_000
 MAX_FIELD_CHARS = 1024
 #: Failed attempts at running an import (not row failures) before it is marked ``failed``.
 MAX_ATTEMPTS = 5
+#: How long an import's rows (the file as sent: personal data) are kept: the table's TTL deletes
+#: them after this, long after the import has finished (its counts and row issues stay).
+CHUNK_RETENTION = timedelta(days=30)
 #: Rows written per DynamoDB transaction (a row is at most 7 items; a transaction takes 100).
 ROWS_PER_TRANSACTION = 12
 #: The ledger key of an opening balance: one per external id of the tenant, ever.
@@ -267,6 +270,9 @@ class ImportStore(Protocol):
     def complete(self, import_id: str, *, now: datetime) -> ImportJob: ...
     def release(self, import_id: str, *, owner: str, now: datetime, error: str | None, give_up: bool) -> None:
         """Give the lease back; with ``error``, count a failed attempt (``give_up``: mark failed)."""
+
+    def erased_external_ids(self, external_ids: Sequence[str]) -> set[str]:
+        """Those of ``external_ids`` that belonged to a member erased since (chalicelib.domain.privacy)."""
 
     def land(self, import_id: str, landings: Sequence[Landing]) -> dict[int, ExternalIdTaken]:
         """The rows in one transaction, each only if its external id is free: the rows whose
@@ -573,8 +579,11 @@ class ImportService:
         )
         results: dict[int, _Landed] = {}
         landings: list[Landing] = []
+        erased = self._store.erased_external_ids(
+            sorted({row.fields[job.columns.index("external_id")].strip() for row in chunk.rows if row.fields})
+        )
         for row in chunk.rows:
-            checked = self._prepare(job, row, context)
+            checked = self._prepare(job, row, context, erased)
             if isinstance(checked, Landing):
                 landings.append(checked)
             else:
@@ -597,8 +606,9 @@ class ImportService:
             issues=tuple(r.issue for r in ordered if r.issue is not None),
         )
 
-    def _prepare(self, job: ImportJob, row: StoredRow, context: _ChunkContext) -> Landing | _Landed:
-        """The row's writes, or its failure (nothing is written for an invalid row)."""
+    def _prepare(self, job: ImportJob, row: StoredRow, context: _ChunkContext, erased: set[str]) -> Landing | _Landed:
+        """The row's writes, or its failure (nothing is written for an invalid row, nor for the
+        external id of an erased member: an import does not bring an erased member back)."""
         columns = job.columns
         external_id = row.fields[columns.index("external_id")].strip() if row.fields else ""
         shown_id = external_id[:128] or None
@@ -619,6 +629,12 @@ class ImportService:
                 "duplicate_external_id",
                 f"external_id {external_id!r} already appears in row {row.duplicate_of}: only that row is imported",
                 first_row=row.duplicate_of,
+            )
+        if external_id and external_id in erased:
+            return failed(
+                "member_erased",
+                f"external_id {external_id!r} belonged to a member erased at the brand's request: "
+                "an import does not bring them back (enrol them anew through the API if they ask)",
             )
         parsed, problems = validate_row(columns, row.fields, context.today)
         if (

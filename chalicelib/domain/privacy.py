@@ -292,22 +292,29 @@ class PrivacyService:
             if member is None:
                 raise NotFound(f"member {member_id!r} not found")
             if member.erased_at is not None:
+                self._check_key(member_id, idempotency_key)
                 return self._erased(member)
             try:
                 erasure = self._attempt(member, idempotency_key, actor_key_id)
             except (BalanceChanged, ErasureRaced, TransientStoreError):
                 continue  # something moved since it was read: read again
             except IdempotencyKeyTaken:
-                stored = self._ledger.get_entry(idempotency_key)
-                if stored is None or stored.request_fingerprint != erasure_fingerprint(member_id):
-                    raise IdempotencyKeyReused(
-                        "this Idempotency-Key was already used with a different request",
-                        details={"idempotency_key": idempotency_key},
-                    ) from None
+                if self._ledger.get_entry(idempotency_key) is None:
+                    raise RetryLater("the Idempotency-Key's entry is not readable yet") from None
+                self._check_key(member_id, idempotency_key)
                 return self._erased(member)
             self.finish(member_id, since=member.created_at)
             return erasure
         raise RetryLater("the member's balance is changing too fast to erase")
+
+    def _check_key(self, member_id: str, idempotency_key: str) -> None:
+        """IdempotencyKeyReused when the key applied another request than this erasure."""
+        stored = self._ledger.get_entry(idempotency_key)
+        if stored is not None and stored.request_fingerprint != erasure_fingerprint(member_id):
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was already used with a different request",
+                details={"idempotency_key": idempotency_key, "transaction_id": stored.transaction_id},
+            )
 
     def finish(self, member_id: str, *, since: datetime) -> int:
         """Redact what outlives an erasure (idempotent; the erasure calls it)."""

@@ -21,7 +21,9 @@ class ConsentOut(Out):
 
 
 class LotOut(Out):
-    id: str = Field(description="The transaction that credited the points.", examples=["txn_01JD0000000000000000000000"])
+    id: str = Field(
+        description="The transaction that credited the points.", examples=["txn_01JD0000000000000000000000"]
+    )
     remaining: int
     original: int
     earned_at: datetime
