@@ -365,7 +365,7 @@ class PointsService:
                     details={"amount": amount, "points": 0},
                 )
             self._apply(movement, new_transaction_id(now))
-        except BusinessRuleViolation as refusal:
+        except (BusinessRuleViolation, MemberErased) as refusal:  # an erased member's earlier movement replays
             if eventual:  # a refusal is decided on a strong read only (a stale one may refuse wrongly)
                 return self._attempt(request, delta, amount, breakdown, rules, consistent=True)
             return self._replay_or_raise(request, refusal)
