@@ -71,8 +71,8 @@ MAX_ROWS = 100_000
 MAX_FIELD_CHARS = 1024
 #: Failed attempts at running an import (not row failures) before it is marked ``failed``.
 MAX_ATTEMPTS = 5
-#: How long an import's rows (the file as sent: personal data) are kept: the table's TTL deletes
-#: them after this, long after the import has finished (its counts and row issues stay).
+#: How long the rows of an import that never completes (the file as sent: personal data) are
+#: kept: the table's TTL deletes them after this. A completed import's rows are deleted at once.
 CHUNK_RETENTION = timedelta(days=30)
 #: Rows written per DynamoDB transaction (a row is at most 7 items; a transaction takes 100).
 ROWS_PER_TRANSACTION = 12
@@ -270,6 +270,9 @@ class ImportStore(Protocol):
     def complete(self, import_id: str, *, now: datetime) -> ImportJob: ...
     def release(self, import_id: str, *, owner: str, now: datetime, error: str | None, give_up: bool) -> None:
         """Give the lease back; with ``error``, count a failed attempt (``give_up``: mark failed)."""
+
+    def discard_chunks(self, import_id: str, chunk_count: int) -> None:
+        """Delete the rows of a completed import (its counts and row issues stay)."""
 
     def erased_external_ids(self, external_ids: Sequence[str]) -> set[str]:
         """Those of ``external_ids`` that belonged to a member erased since (chalicelib.domain.privacy)."""
@@ -563,6 +566,7 @@ class ImportService:
                     on_chunk(job)
             if job.next_chunk >= job.chunk_count:
                 job = self._store.complete(import_id, now=self._clock())
+                self._store.discard_chunks(import_id, job.chunk_count)  # the rows (personal data) are done with
             else:
                 self._store.release(import_id, owner=owner, now=self._clock(), error=None, give_up=False)
         except Exception as error:

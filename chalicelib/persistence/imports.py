@@ -246,6 +246,12 @@ class ImportRepository:
             if response_code(failure) != _CONDITION_FAILED:
                 raise
 
+    def discard_chunks(self, import_id: str, chunk_count: int) -> None:
+        model = self._models.import_chunk
+        with translate_transient(), model.batch_write() as batch:
+            for index in range(chunk_count):
+                batch.delete(model(pk=chunk_pk(import_id, index), sk="#CHUNK"))
+
     def erased_external_ids(self, external_ids: Sequence[str]) -> set[str]:
         return PrivacyRepository(self._models).erased_external_ids(external_ids)
 

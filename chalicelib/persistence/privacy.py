@@ -20,12 +20,14 @@ from pynamodb.exceptions import DoesNotExist
 from ulid import ULID
 
 from chalicelib.domain.events import EventType
+from chalicelib.domain.imports import LEDGER_KEY_PREFIX as IMPORT_KEY_PREFIX
 from chalicelib.domain.notifications import Notice
 from chalicelib.domain.privacy import ERASURE_SUBJECT, ErasureWrite, PersonalData, redact_event_payload
 from chalicelib.persistence.errors import translate_transient
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.index_keys import (
     DUE_SHARDS,
+    LEDGER_PREFIX,
     LOT_PREFIX,
     MEMBERS_PARTITION,
     NOTICE_SK,
@@ -40,9 +42,11 @@ from chalicelib.persistence.index_keys import (
     sortable,
 )
 from chalicelib.persistence.notifications import to_notice
-from chalicelib.persistence.quotas import GuardedTransactWrite
+from chalicelib.persistence.quotas import GuardedTransactWrite, guarded_transaction
 from chalicelib.persistence.referrals import CODE_SK, card_code_pk, referral_code_pk
 
+#: The key an erased member's imported opening entry moves to: ``import:erased-<sha256>``.
+ERASED_KEY_MARK = "erased-"
 RETENTION_SK = "#RETENTION"
 RETENTION_PREFIX = "RETENTION#"
 ERASED_SK = "#ERASED"
@@ -148,6 +152,7 @@ class PrivacyRepository:
             + self._redact_birthdays(member_id, since.year, until.year)
             + self._redact_deliveries(member_id, personal)
             + self._delete_lots(member_id)
+            + self._rekey_imported_entries(member_id)
         )
 
     def _redact_ledger(self, member_id: str, personal: PersonalData) -> int:
@@ -200,6 +205,27 @@ class PrivacyRepository:
                         row.update(actions=[delivery.payload.set(json.dumps(redacted, separators=(",", ":")))])
                         changed += 1
         return changed
+
+    def _rekey_imported_entries(self, member_id: str) -> int:
+        """A bulk import's opening entry is keyed by the member's external id (``import:<id>``):
+        it moves, whole, to a key of the id's hash (``import:erased-<sha256>``), so the external
+        id leaves the ledger's keys while the entry stays."""
+        ledger, models, moved = self._models.ledger, self._models, 0
+        prefix = f"{LEDGER_PREFIX}{IMPORT_KEY_PREFIX}"
+        with translate_transient():
+            rows = list(ledger.gsi1.query(ledger_partition(member_id), filter_condition=ledger.pk.startswith(prefix)))
+        for row in rows:
+            external_id = row.pk.removeprefix(prefix)
+            if external_id.startswith(ERASED_KEY_MARK):
+                continue
+            digest = erased_id_pk(models.tenant_id, external_id).removeprefix("ERASED#")
+            raw = row.serialize()
+            raw["pk"] = {"S": f"{prefix}{ERASED_KEY_MARK}{digest}"}
+            with translate_transient(), guarded_transaction(models) as tx:
+                tx.delete(row, condition=ledger.pk.exists())
+                tx.save(ledger.from_raw_data(raw), condition=ledger.pk.does_not_exist())
+            moved += 1
+        return moved
 
     def _delete_lots(self, member_id: str) -> int:
         """Lots the erasure's transaction had no room to delete (its balance counts none)."""

@@ -323,3 +323,25 @@ def test_the_retention_job_erases_members_inactive_for_the_programs_years(api: A
     assert api.ledger(admin_key, members[0])[0]["points"] == -10
     # And a rerun finds nothing left to do
     assert run(now + timedelta(days=3 * 366)) == {"members_indexed": 0, "members_checked": 0, "members_erased": 0}
+
+
+def test_an_imported_members_external_id_leaves_the_ledgers_keys_too(api: Api, admin_key: str) -> None:
+    # Given a member enrolled by a bulk import, with an opening balance (keyed by the external id)
+    from chalicelib.jobs.imports import run_import
+
+    imported = ok(
+        api.call("POST", "/v1/imports", key=admin_key, body={"csv": "external_id,points\nimp-77-xq,40\n"}), 202
+    )
+    run_import("acme", imported["id"], budget_seconds=None)
+    (member,) = api.call("GET", "/v1/members?external_id=imp-77-xq", key=admin_key).body["data"]
+    assert [e["idempotency_key"] for e in api.ledger(admin_key, member["id"])] == ["import:imp-77-xq"]
+
+    # When the member is erased
+    erased = ok(api.call("POST", f"/v1/members/{member['id']}/erase", key=admin_key, idempotency_key="e-77"), 200)
+
+    # Then the opening entry stays (the books) under a key that no longer names the external id
+    ledger = api.ledger(admin_key, member["id"])
+    assert [e["points"] for e in ledger] == [-40, 40] and erased["points_forfeited"] == 40
+    assert ledger[1]["idempotency_key"].startswith("import:erased-")
+    holding = [item["pk"]["S"] for item in _table_items("acme") if "imp-77-xq" in json.dumps(item)]
+    assert holding == []
