@@ -34,10 +34,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from chalicelib.domain.backoff import backoff_seconds
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.entries import Balance, LedgerEntry, settle
 from chalicelib.domain.errors import (
@@ -48,7 +50,7 @@ from chalicelib.domain.errors import (
     TransientStoreError,
 )
 from chalicelib.domain.events import Event, EventType
-from chalicelib.domain.expiry import Lot, LotChanges, merge
+from chalicelib.domain.expiry import Lot, LotChanges
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_notice_id, new_transaction_id
 from chalicelib.domain.movement import Movement, MovementStep
 from chalicelib.domain.movement_requests import MAX_LOTS_PER_MOVEMENT, MovementType
@@ -237,7 +239,9 @@ class PrivacyService:
         subscriptions: Callable[[str, int, str | None], Page[Subscription]],
         settle_due: Callable[[str, datetime], object],
         clock: Clock = utc_now,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self._sleep = sleep
         self._store = store
         self._members = members
         self._ledger = ledger
@@ -287,6 +291,7 @@ class PrivacyService:
         """Erase the member (see the module's docstring). Idempotent: a member already erased
         answers its erasure (``replayed``), whatever the key; a key already used for another
         request is refused (``idempotency_key_reused``)."""
+        attempt = 0
         for _ in range(MAX_ERASE_ATTEMPTS):
             member = self._members.get(member_id) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
             if member is None:
@@ -297,6 +302,8 @@ class PrivacyService:
             try:
                 erasure = self._attempt(member, idempotency_key, actor_key_id)
             except (BalanceChanged, ErasureRaced, TransientStoreError):
+                attempt += 1
+                self._sleep(backoff_seconds(attempt, base=0.005, cap=0.2, jitter="full"))
                 continue  # something moved since it was read: read again
             except IdempotencyKeyTaken:
                 if self._ledger.get_entry(idempotency_key) is None:
@@ -339,8 +346,8 @@ class PrivacyService:
         if previous is None:
             raise NotFound(f"member {member_id!r} not found")
         lots = tuple(self._ledger.get_lots(member_id, consistent=True)) if previous.lot_count else ()
-        settled = settle(previous, lots, now, now, max_lots=MAX_LOTS_PER_MOVEMENT // 2)
-        if not settled.complete:  # too much due to record with the erasure: record it first
+        settled = settle(previous, lots, now, now, max_lots=MAX_LOTS_PER_MOVEMENT)
+        if settled.entries:  # what fell due is recorded first, in its own transactions
             self._settle_due(member_id, now)
             raise BalanceChanged(member_id)
         before = settled.balance
@@ -402,7 +409,7 @@ class PrivacyService:
             card_code=member.card_code,
             event=event,
         )
-        self._ledger.commit([*settled.entries, entry], previous, after, merge(settled.changes, gone), writes=(write,))
+        self._ledger.commit([entry], previous, after, gone, writes=(write,))
         return Erasure(member_id, now, available, pending, transaction_id)
 
 

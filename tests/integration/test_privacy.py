@@ -345,3 +345,23 @@ def test_an_imported_members_external_id_leaves_the_ledgers_keys_too(api: Api, a
     assert ledger[1]["idempotency_key"].startswith("import:erased-")
     holding = [item["pk"]["S"] for item in _table_items("acme") if "imp-77-xq" in json.dumps(item)]
     assert holding == []
+
+
+def test_an_erasure_settles_more_lots_than_one_transaction_holds(api: Api, admin_key: str) -> None:
+    # Given points that expire, earned 45 times (a lot each: more than one transaction may delete)
+    expiring = {**PROGRAM, "expiry": {"kind": "fixed_period", "days": 365}}
+    ok(api.call("PUT", "/v1/program", key=admin_key, body=expiring), 200)
+    member = api.enrol(admin_key, name="Many Lots")
+    for i in range(45):
+        ok(api.earn(admin_key, member, f"lot-{i}", points=2))
+
+    # When the member is erased
+    erased = ok(api.call("POST", f"/v1/members/{member}/erase", key=admin_key, idempotency_key="e-lots"), 200)
+
+    # Then every point is settled by the one entry, no lot is left, and the expiry job finds nothing
+    assert erased["points_forfeited"] == 90
+    remaining = [item for item in _table_items("acme") if item["pk"]["S"] == f"MEMBER#{member}"]
+    assert sorted(item["sk"]["S"] for item in remaining) == ["#BALANCE", "#PROFILE"]
+    run = ok(api.call("POST", "/v1/jobs/expire-points/run", key=admin_key, body={"as_of": "2099-01-01T00:00:00Z"}))
+    assert run["counts"]["points_expired"] == 0
+    assert sum(e["points"] for e in api.ledger(admin_key, member)) == 0
