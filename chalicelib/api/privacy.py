@@ -35,7 +35,8 @@ TAG = "Privacy"
 def export_member(request: ApiRequest, member_id: str) -> MemberExportOut:
     from chalicelib.api.presenters import privacy as presenters
 
-    return presenters.member_export(request.services.for_tenant(request.tenant).privacy.export(member_id))
+    privacy = request.services.for_tenant(request.tenant).privacy
+    return presenters.member_export(privacy.export(member_id, actor_key_id=request.tenant.key_id))
 
 
 @endpoint(

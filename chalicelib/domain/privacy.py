@@ -255,9 +255,10 @@ class PrivacyService:
 
     # --- export ------------------------------------------------------------------------------------
 
-    def export(self, member_id: str) -> MemberDataset:
+    def export(self, member_id: str, *, actor_key_id: str | None = None) -> MemberDataset:
         """Everything held about the member (404 unknown, 410 erased)."""
         member = self._member(member_id)
+        self._audited("member.export", member_id, actor_key_id)
         balance = self._ledger.get_balance(member_id, consistent=True)
         if balance is None:
             raise NotFound(f"member {member_id!r} not found")
@@ -325,11 +326,16 @@ class PrivacyService:
 
     def finish(self, member_id: str, *, since: datetime) -> int:
         """Redact what outlives an erasure (idempotent; the erasure calls it)."""
+        self._program.forget()  # the personal keys as the brand marks them now
         program = self._program.get()
         personal = PersonalData(frozenset(program.personal_metadata_keys), program.personal_descriptions)
-        changed = self._store.redact_history(member_id, personal, since=since, until=self._clock())
-        # AUDIT: the audit trail's entry for an erasure is written here (one call, actor_key_id, member_id).
-        return changed
+        return self._store.redact_history(member_id, personal, since=since, until=self._clock())
+
+    def _audited(self, action: str, member_id: str, actor_key_id: str | None) -> tuple[object, ...]:
+        """AUDIT: the one place the audit trail's entries of this feature are made: ``action`` is
+        ``member.erase`` (the writes returned ride in the erasure's own transaction) or
+        ``member.export`` (a read: its entry is written on its own). None until the trail exists."""
+        return ()
 
     def _erased(self, member: Member) -> Erasure:
         """The answer of an erasure already committed (finishing its redaction, if a crash
@@ -409,7 +415,8 @@ class PrivacyService:
             card_code=member.card_code,
             event=event,
         )
-        self._ledger.commit([entry], previous, after, gone, writes=(write,))
+        audit = self._audited("member.erase", member_id, actor_key_id)
+        self._ledger.commit([entry], previous, after, gone, writes=(write, *audit))
         return Erasure(member_id, now, available, pending, transaction_id)
 
 
@@ -462,6 +469,7 @@ class RetentionJob:
 
     def run(self, as_of: datetime) -> dict[str, int]:
         counts = {"members_indexed": 0, "members_checked": 0, "members_erased": 0}
+        self._program.forget()
         years = self._program.get().erase_inactive_after_years
         if not years:
             return counts
