@@ -520,3 +520,9 @@ def redact_event_payload(payload: dict[str, object], personal: PersonalData) -> 
     if isinstance(metadata, dict):
         redacted["metadata"] = {k: v for k, v in metadata.items() if k not in personal.metadata_keys}
     return {**payload, "data": redacted}
+
+
+def redact_delivery_body(body: dict[str, object], personal: PersonalData) -> dict[str, object]:
+    """A webhook delivery's body (``{"type", "timestamp", "data": <the event>}``), its event redacted."""
+    event = body.get("data")
+    return {**body, "data": redact_event_payload(event, personal)} if isinstance(event, dict) else body

@@ -22,7 +22,7 @@ from ulid import ULID
 from chalicelib.domain.events import EventType
 from chalicelib.domain.imports import LEDGER_KEY_PREFIX as IMPORT_KEY_PREFIX
 from chalicelib.domain.notifications import Notice
-from chalicelib.domain.privacy import ERASURE_SUBJECT, ErasureWrite, PersonalData, redact_event_payload
+from chalicelib.domain.privacy import ERASURE_SUBJECT, ErasureWrite, PersonalData, redact_delivery_body
 from chalicelib.persistence.errors import translate_transient
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.index_keys import (
@@ -200,7 +200,7 @@ class PrivacyRepository:
                 )
                 for row in rows:
                     payload = json.loads(row.payload)
-                    redacted = redact_event_payload(payload, personal)
+                    redacted = redact_delivery_body(payload, personal)
                     if redacted != payload:
                         row.update(actions=[delivery.payload.set(json.dumps(redacted, separators=(",", ":")))])
                         changed += 1

@@ -365,3 +365,29 @@ def test_an_erasure_settles_more_lots_than_one_transaction_holds(api: Api, admin
     run = ok(api.call("POST", "/v1/jobs/expire-points/run", key=admin_key, body={"as_of": "2099-01-01T00:00:00Z"}))
     assert run["counts"]["points_expired"] == 0
     assert sum(e["points"] for e in api.ledger(admin_key, member)) == 0
+
+
+def test_the_erased_members_webhook_deliveries_are_redacted(
+    api: Api, admin_key: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.jobs.webhooks import dispatch_tenant
+    from tests.support.receiver import webhook_environment
+
+    # Given a webhook whose deliveries (recorded, not sent yet) carry the member's external id and a
+    # description marked personal
+    webhook_environment(request, monkeypatch)
+    ok(api.call("PUT", "/v1/program", key=admin_key, body=PROGRAM), 200)
+    hook = ok(api.call("POST", "/v1/webhooks", key=admin_key, body={"url": "https://1.1.1.1/h", "events": ["*"]}))
+    member = api.enrol(admin_key, external_id="hooked-5150")
+    ok(api.earn(admin_key, member, "hook-earn", points=5, description="for 5150 Elm Road"))
+    dispatch_tenant("acme", clock=lambda: datetime.now(UTC) + timedelta(seconds=6), drain=False)
+    assert "hooked-5150" in json.dumps(_table_items("acme"))
+
+    # When the member is erased
+    ok(api.call("POST", f"/v1/members/{member}/erase", key=admin_key, idempotency_key="e-hook"), 200)
+
+    # Then the deliveries still exist, without the personal data
+    deliveries = all_pages(api, admin_key, f"/v1/webhooks/{hook['id']}/deliveries")
+    assert len(deliveries) == 2
+    holding = [item for item in _table_items("acme") if "hooked-5150" in json.dumps(item) or "Elm" in json.dumps(item)]
+    assert holding == []
