@@ -239,6 +239,7 @@ def test_erasure_removes_the_personal_data_and_keeps_the_books(api: Api, admin_k
         ("GET", f"/v1/members/{member}/balance", None),
         ("GET", f"/v1/members/{member}/export", None),
         ("POST", f"/v1/members/{member}/earn", {"points": 5}),
+        ("GET", f"/v1/members/{member}/subscriptions", None),
     ):
         reply = api.call(method, path, key=admin_key, body=body, idempotency_key="late-1" if method == "POST" else None)
         assert_error(reply, 410, "member_erased", f"{method} {path}")
