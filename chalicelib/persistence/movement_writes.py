@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from chalicelib.domain.challenges import ChallengeWrite
 from chalicelib.domain.entries import Balance, LedgerEntry
 from chalicelib.domain.plans import PlanWrite, PlanWriteRefused
 from chalicelib.domain.ports import CounterChange, CounterLimitReached, CouponWrite, CouponWriteRefused
 from chalicelib.domain.privacy import ErasureRaced, ErasureWrite
 from chalicelib.domain.referrals import ReferralQualification
 from chalicelib.domain.tiers import TierWrite
+from chalicelib.persistence.challenges import add_challenge_write
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.index_keys import COUNTER_PREFIX, COUNTER_SK
 from chalicelib.persistence.models import BalanceItem
@@ -110,6 +112,15 @@ class _Plan(_Writer):
         return PlanWriteRefused(write.member_id) if refused_plan_items(write, list(labels)) else None
 
 
+class _Challenge(_Writer):
+    """A member's progress in a challenge (refused: another movement moved it; decide again)."""
+
+    def add(
+        self, models: TenantModels, tx: GuardedTransactWrite, write: ChallengeWrite, entries: Sequence[LedgerEntry]
+    ) -> None:
+        add_challenge_write(models, tx, write)
+
+
 class _Erasure(_Writer):
     """An erasure (chalicelib.domain.privacy): the balance is marked erased with its forfeit."""
 
@@ -132,6 +143,7 @@ WRITERS: dict[type, tuple[int, Writer]] = {
     CounterChange: (1, _Counter()),
     CouponWrite: (2, _Coupon()),
     PlanWrite: (3, _Plan()),
+    ChallengeWrite: (4, _Challenge()),
     ErasureWrite: (4, _Erasure()),
 }
 
