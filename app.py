@@ -20,6 +20,7 @@ from chalicelib.api import (
     partners,
     plans,
     points,
+    privacy,
     program,
     reference,
     referrals,
@@ -56,6 +57,7 @@ API_BLUEPRINTS = (
     transfers,
     audit,
     consents,
+    privacy,
 )
 #: Scheduled jobs and queue consumers.
 JOB_BLUEPRINTS = (lifecycle, provisioning, webhook_jobs, import_jobs)

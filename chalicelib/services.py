@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.members import MemberService
     from chalicelib.domain.partners import PartnerService
     from chalicelib.domain.ports import ProvisioningQueue
+    from chalicelib.domain.privacy import PrivacyService
     from chalicelib.domain.program import ProgramService
     from chalicelib.domain.referrals import ReferralService
     from chalicelib.domain.rewards import RewardService
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     )
     from chalicelib.persistence.ledger import LedgerRepository
     from chalicelib.persistence.members import MemberRepository
+    from chalicelib.persistence.privacy import PrivacyRepository
     from chalicelib.persistence.provisioning import TableProvisioner
     from chalicelib.settings import Settings
 
@@ -223,6 +225,7 @@ class TenantServices:
     def jobs(self) -> JobRunner:
         from chalicelib.domain.jobs import JobName, JobRunner, settlement_job
         from chalicelib.domain.notifications import NotificationJob
+        from chalicelib.domain.privacy import RetentionJob
         from chalicelib.domain.referrals import ReferralCompletionJob
         from chalicelib.domain.subscriptions import SubscriptionLapseJob
         from chalicelib.domain.tiers import TierReviewJob
@@ -252,6 +255,9 @@ class TenantServices:
                 JobName.COMPLETE_REFERRALS: ReferralCompletionJob(self.referrals, points),
                 JobName.LAPSE_SUBSCRIPTIONS: SubscriptionLapseJob(
                     SubscriptionRepository(self.models), self.subscriptions
+                ),
+                JobName.ERASE_INACTIVE: RetentionJob(
+                    self._privacy_store, ledger, self._member_store, self.privacy, self.program
                 ),
             },
             self.clock,
@@ -443,6 +449,38 @@ class TenantServices:
         from chalicelib.persistence.consents import ConsentRepository
 
         return ConsentService(ConsentRepository(self.models))
+
+    # --- privacy: export, erasure, retention ---------------------------------------------------------
+
+    @cached_property
+    def _privacy_store(self) -> PrivacyRepository:
+        from chalicelib.persistence.privacy import PrivacyRepository
+
+        return PrivacyRepository(self.models)
+
+    @cached_property
+    def privacy(self) -> PrivacyService:
+        """A member's data on request, erasure that keeps the books (chalicelib.domain.privacy)."""
+        from chalicelib.domain.privacy import PrivacyService
+        from chalicelib.persistence.referrals import ReferralRepository
+
+        referrals, rewards, subscriptions = ReferralRepository(self.models), self.rewards, self.subscriptions
+        return PrivacyService(
+            self._privacy_store,
+            self._member_store,
+            self._ledger,
+            self.program,
+            coupons=lambda member_id, limit, cursor: rewards.store.member_coupons(
+                member_id, limit=limit, cursor=cursor
+            ),
+            referral_of=referrals.get,
+            referrals=lambda member_id, limit, cursor: referrals.list_for(member_id, limit=limit, cursor=cursor),
+            subscriptions=lambda member_id, limit, cursor: subscriptions.list(member_id, limit=limit, cursor=cursor),
+            settle_due=self.points.settle_due,
+            clock=self.clock,
+            auditor=self.auditor,
+            audit=self.audit.store,
+        )
 
 
 class PlatformServices:

@@ -16,6 +16,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.LoyaltyError], int], ...] = (
     (errors.InvalidRequest, 400),
     (errors.Unauthorized, 401),
     (errors.Forbidden, 403),
+    (errors.MemberErased, 410),
     (errors.NotFound, 404),
     (errors.TenantNotReady, 409),
     (errors.Conflict, 409),

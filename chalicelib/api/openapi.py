@@ -28,6 +28,7 @@ _STATUS_TEXT = {
     403: "The key may not do this, or its tenant is suspended.",
     404: "Not found, including another tenant's objects.",
     409: "Conflict with the current state.",
+    410: "The member was erased (`member_erased`): their personal data is gone.",
     422: "Refused by the rules.",
     500: "A bug; it has been logged.",
     503: "Throttling or conflicts outlasted our retries (`Retry-After: 1`); retry shortly.",

@@ -85,6 +85,9 @@ def put_program(request: ApiRequest) -> ProgramOut:
             minimum=body.transfers.minimum,
             daily_maximum=body.transfers.daily_maximum,
         ),
+        erase_inactive_after_years=body.erase_inactive_after_years,
+        personal_metadata_keys=tuple(body.personal_metadata_keys),
+        personal_descriptions=body.personal_descriptions,
     )
     return presenters.program(program)
 

@@ -38,6 +38,7 @@ from chalicelib.domain.errors import (
     IdempotencyKeyReused,
     InvalidRequest,
     LoyaltyError,
+    MemberErased,
     NotFound,
     RetryLater,
     StorageLimitExceeded,
@@ -156,6 +157,8 @@ class Operation:
             implied += [Forbidden, TenantSuspended, TenantNotReady]
         if _PATH_PARAM_NAME.search(self.path) or self.idempotency_key:
             implied.append(NotFound)
+        if "{member_id}" in self.path:
+            implied.append(MemberErased)  # a member erased at the brand's request answers 410
         if self.idempotency_key or self.optional_idempotency_key:
             implied += [IdempotencyKeyReused, RetryLater]
         if self.writes and self.auth != "none":

@@ -207,7 +207,7 @@ class AuditService:
     """Reading a trail (oldest first: an integrator polls with ``after``)."""
 
     def __init__(self, store: AuditStore) -> None:
-        self._store = store
+        self.store = store
 
     def list(self, query: AuditQuery, *, limit: int, cursor: str | None) -> Page[AuditEntry]:
-        return self._store.list(query, limit=limit, cursor=cursor)
+        return self.store.list(query, limit=limit, cursor=cursor)

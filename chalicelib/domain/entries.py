@@ -74,6 +74,8 @@ class Balance:
     plan: PlanGrant | None = None
     #: Net points transferred (chalicelib.domain.transfers): received minus sent.
     lifetime_transferred: int = 0
+    #: When the member was erased (chalicelib.domain.privacy): no movement is accepted after it.
+    erased_at: datetime | None = None
 
     @classmethod
     def opening(cls, member_id: str, now: datetime) -> Balance:

@@ -181,3 +181,10 @@ class TransferNotAllowed(BusinessRuleViolation):
     daily_maximum, same_member)."""
 
     code = "transfer_not_allowed"
+
+
+class MemberErased(NotFound):
+    """The member was erased at the brand's request (HTTP 410): their personal data is gone and
+    nothing more can be done for them. The financial record (amounts, dates) stays."""
+
+    code = "member_erased"

@@ -61,6 +61,8 @@ class EventType(StrEnum):
     BADGE_AWARDED = "badge.awarded"
     #: Points moved between two members (chalicelib.domain.transfers): one event in each member's feed.
     POINTS_TRANSFERRED = "points.transferred"
+    #: A member was erased at the brand's request (chalicelib.domain.privacy): ids and points only.
+    MEMBER_ERASED = "member.erased"
 
 
 EVENT_OF_MOVEMENT = {

@@ -73,6 +73,9 @@ MAX_ROWS = 100_000
 MAX_FIELD_CHARS = 1024
 #: Failed attempts at running an import (not row failures) before it is marked ``failed``.
 MAX_ATTEMPTS = 5
+#: How long the rows of an import that never completes (the file as sent: personal data) are
+#: kept: the table's TTL deletes them after this. A completed import's rows are deleted at once.
+CHUNK_RETENTION = timedelta(days=30)
 #: Rows written per DynamoDB transaction (a row is at most 8 items; a transaction takes 100).
 ROWS_PER_TRANSACTION = 12
 #: The ledger key of an opening balance: one per external id of the tenant, ever.
@@ -271,6 +274,12 @@ class ImportStore(Protocol):
     def complete(self, import_id: str, *, now: datetime) -> ImportJob: ...
     def release(self, import_id: str, *, owner: str, now: datetime, error: str | None, give_up: bool) -> None:
         """Give the lease back; with ``error``, count a failed attempt (``give_up``: mark failed)."""
+
+    def discard_chunks(self, import_id: str, chunk_count: int) -> None:
+        """Delete the rows of a completed import (its counts and row issues stay)."""
+
+    def erased_external_ids(self, external_ids: Sequence[str]) -> set[str]:
+        """Those of ``external_ids`` that belonged to a member erased since (chalicelib.domain.privacy)."""
 
     def land(self, import_id: str, landings: Sequence[Landing]) -> dict[int, ExternalIdTaken]:
         """The rows in one transaction, each only if its external id is free: the rows whose
@@ -565,6 +574,7 @@ class ImportService:
                     on_chunk(job)
             if job.next_chunk >= job.chunk_count:
                 job = self._store.complete(import_id, now=self._clock())
+                self._store.discard_chunks(import_id, job.chunk_count)  # the rows (personal data) are done with
             else:
                 self._store.release(import_id, owner=owner, now=self._clock(), error=None, give_up=False)
         except Exception as error:
@@ -581,8 +591,11 @@ class ImportService:
         )
         results: dict[int, _Landed] = {}
         landings: list[Landing] = []
+        erased = self._store.erased_external_ids(
+            sorted({row.fields[job.columns.index("external_id")].strip() for row in chunk.rows if row.fields})
+        )
         for row in chunk.rows:
-            checked = self._prepare(job, row, context)
+            checked = self._prepare(job, row, context, erased)
             if isinstance(checked, Landing):
                 landings.append(checked)
             else:
@@ -605,8 +618,9 @@ class ImportService:
             issues=tuple(r.issue for r in ordered if r.issue is not None),
         )
 
-    def _prepare(self, job: ImportJob, row: StoredRow, context: _ChunkContext) -> Landing | _Landed:
-        """The row's writes, or its failure (nothing is written for an invalid row)."""
+    def _prepare(self, job: ImportJob, row: StoredRow, context: _ChunkContext, erased: set[str]) -> Landing | _Landed:
+        """The row's writes, or its failure (nothing is written for an invalid row, nor for the
+        external id of an erased member: an import does not bring an erased member back)."""
         columns = job.columns
         external_id = row.fields[columns.index("external_id")].strip() if row.fields else ""
         shown_id = external_id[:128] or None
@@ -627,6 +641,12 @@ class ImportService:
                 "duplicate_external_id",
                 f"external_id {external_id!r} already appears in row {row.duplicate_of}: only that row is imported",
                 first_row=row.duplicate_of,
+            )
+        if external_id and external_id in erased:
+            return failed(
+                "member_erased",
+                f"external_id {external_id!r} belonged to a member erased at the brand's request: "
+                "an import does not bring them back (enrol them anew through the API if they ask)",
             )
         parsed, problems = validate_row(columns, row.fields, context.today)
         if (

@@ -36,6 +36,8 @@ class JobName(StrEnum):
     COMPLETE_REFERRALS = "complete-referrals"
     #: Paid subscriptions past their end: lapsed, with their events (chalicelib.domain.subscriptions).
     LAPSE_SUBSCRIPTIONS = "lapse-subscriptions"
+    #: Members inactive for the program's ``erase_inactive_after_years``: erased (chalicelib.domain.privacy).
+    ERASE_INACTIVE = "erase-inactive"
 
 
 class Job(Protocol):

@@ -29,6 +29,7 @@ from chalicelib.domain.errors import (
     AmountTooSmall,
     BusinessRuleViolation,
     IdempotencyKeyReused,
+    MemberErased,
     MovementTooLarge,
     NotFound,
     RetryLater,
@@ -223,8 +224,10 @@ class PointsService:
         return sorted(entries, key=lambda entry: entry.sequence)
 
     def view(self, member_id: str) -> BalanceView:
-        """The balance as the member may use it now (eventually consistent read)."""
+        """The balance as the member may use it now (eventually consistent read); 410 when erased."""
         found = self.balance(member_id)
+        if found.erased_at is not None:
+            raise MemberErased(f"member {member_id!r} was erased", details={"member_id": member_id})
         now = self._clock()
         lots = self._ledger.get_lots(member_id, consistent=False) if found.needs_lots(now) else None
         return BalanceView.at(found, lots, now)
@@ -362,7 +365,7 @@ class PointsService:
                     details={"amount": amount, "points": 0},
                 )
             self._apply(movement, new_transaction_id(now))
-        except BusinessRuleViolation as refusal:
+        except (BusinessRuleViolation, MemberErased) as refusal:  # an erased member's earlier movement replays
             if eventual:  # a refusal is decided on a strong read only (a stale one may refuse wrongly)
                 return self._attempt(request, delta, amount, breakdown, rules, consistent=True)
             return self._replay_or_raise(request, refusal)

@@ -16,6 +16,7 @@ from chalicelib.domain.errors import (
     IdempotencyKeyReused,
     InvalidRequest,
     LoyaltyError,
+    MemberErased,
     NotFound,
     RetryLater,
     TransientStoreError,
@@ -57,6 +58,8 @@ class Member:
     referred_by: str | None = None
     #: Segments the brand puts the member in (``vip``, ``staff``): campaigns may target them.
     segments: frozenset[str] = frozenset()
+    #: When the member was erased (chalicelib.domain.privacy); the personal fields are then empty.
+    erased_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -343,9 +346,12 @@ class MemberService:
         return found
 
     def get(self, member_id: str) -> Member:
+        """The member; 404 when unknown, 410 ``member_erased`` when erased."""
         member = self._store.get(member_id) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
         if member is None:
             raise NotFound(f"member {member_id!r} not found")
+        if member.erased_at is not None:
+            raise MemberErased(f"member {member_id!r} was erased", details={"member_id": member_id})
         return member
 
     def find_by_external_id(self, external_id: str) -> Member | None:
@@ -370,5 +376,6 @@ class MemberService:
             else None
         )
         if updated is None:
+            self.get(member_id)  # 410 when erased
             raise NotFound(f"member {member_id!r} not found")
         return updated

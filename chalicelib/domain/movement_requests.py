@@ -43,6 +43,7 @@ MAX_BALANCE = 10**12
 #: ``plan-bonus:`` is a paid plan's join bonus (chalicelib.domain.plans): once per member and plan.
 #: ``import:`` is a bulk import's opening balance (chalicelib.domain.imports): ``import:<external id>``.
 #: ``transfer:`` is a transfer's other entries (chalicelib.domain.transfers): ``transfer:<transfer id>:<side>``.
+#: ``retention:`` is an erasure by the retention job (chalicelib.domain.privacy): ``retention:<member id>``.
 MINTED_KEY_PREFIXES = (
     "expire:",
     "mature:",
@@ -54,6 +55,7 @@ MINTED_KEY_PREFIXES = (
     BONUS_KEY_PREFIX,
     "import:",
     "transfer:",
+    "retention:",
 )
 
 

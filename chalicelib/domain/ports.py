@@ -316,6 +316,10 @@ class AuditStore(Protocol):
 
     def list(self, query: AuditQuery, *, limit: int, cursor: str | None) -> Page[AuditEntry]: ...
 
+    def record(self, entry: AuditEntry) -> None:
+        """An entry of an action that changes nothing else (a member's export), written alone."""
+        ...
+
 
 class ConsentStore(Protocol):
     """A member's consent history (chalicelib.domain.consents): each change is written by the

@@ -110,6 +110,12 @@ class Program:
     challenges_stored: bool = field(default=False, compare=False)
     #: Whether members may transfer points to each other, and the limits (default: not allowed).
     transfers: TransferPolicy = NO_TRANSFERS
+    #: Members with no earn or redeem for this many years are erased (chalicelib.domain.privacy); None: never.
+    erase_inactive_after_years: int | None = None
+    #: Metadata keys of movements the brand marks as personal: an erasure removes them.
+    personal_metadata_keys: tuple[str, ...] = ()
+    #: Whether descriptions of movements may hold personal data: an erasure removes them.
+    personal_descriptions: bool = False
 
     @property
     def may_cap(self) -> bool:
@@ -185,6 +191,9 @@ class ProgramService:
         earn_on_shipping: bool = False,
         earn_on_tax: bool = False,
         transfers: TransferPolicy = NO_TRANSFERS,
+        erase_inactive_after_years: int | None = None,
+        personal_metadata_keys: tuple[str, ...] = (),
+        personal_descriptions: bool = False,
     ) -> Program:
         if expiry.kind is ExpiryKind.INACTIVITY and expiry.days is not None and pending_days >= expiry.days:
             raise InvalidRequest.for_fields(
@@ -204,6 +213,9 @@ class ProgramService:
             earn_on_shipping=earn_on_shipping,
             earn_on_tax=earn_on_tax,
             transfers=transfers,
+            erase_inactive_after_years=erase_inactive_after_years,
+            personal_metadata_keys=tuple(sorted(set(personal_metadata_keys))),
+            personal_descriptions=personal_descriptions,
         )
         before = self._store.get()
         audit = self._auditor.entry(

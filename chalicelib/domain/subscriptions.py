@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain.audit import SYSTEM, AuditAction, AuditEntry, Auditor
 from chalicelib.domain.clock import Clock, isoformat, utc_now
-from chalicelib.domain.errors import IdempotencyKeyReused, NotFound, RetryLater
+from chalicelib.domain.errors import IdempotencyKeyReused, MemberErased, NotFound, RetryLater
 from chalicelib.domain.ids import MEMBER_ID_PATTERN
 from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.plans import (
@@ -393,6 +393,8 @@ class SubscriptionService:
             found = self._ledger.get_balance(member_id, consistent=consistent)
         if found is None:
             raise NotFound(f"member {member_id!r} not found")
+        if found.erased_at is not None:
+            raise MemberErased(f"member {member_id!r} was erased", details={"member_id": member_id})
         return found
 
     def _subscription(self, member_id: str, subscription_id: str) -> Subscription:

@@ -1,5 +1,5 @@
 """The lifecycle jobs (``JobName`` in :mod:`chalicelib.domain.jobs`: points expiry and
-maturity, notices, tier reviews, referral completion, subscription lapses): EventBridge
+maturity, notices, tier reviews, referral completion, subscription lapses, retention): EventBridge
 schedules fan out one unit of work per tenant; SQS delivers each unit, on the jobs queue that
 also carries the bulk imports' units (:mod:`chalicelib.jobs.imports`).
 
@@ -107,3 +107,10 @@ def lapse_subscriptions(event: Any) -> dict[str, int]:
     """Hourly: paid subscriptions past their end lapse, with their events (their benefits
     already stopped at the end: every read and earn checks it)."""
     return {"units": fan_out(JobName.LAPSE_SUBSCRIPTIONS, utc_now())}
+
+
+@bp.schedule(Rate(1, unit=Rate.DAYS), name="erase-inactive")
+def erase_inactive(event: Any) -> dict[str, int]:
+    """Daily: members with no earn or redeem for the program's ``erase_inactive_after_years``
+    are erased (nothing for a tenant that did not set it)."""
+    return {"units": fan_out(JobName.ERASE_INACTIVE, utc_now())}

@@ -73,6 +73,10 @@ class AuditRepository:
     def __init__(self, model: type[AuditItem]) -> None:
         self._model = model
 
+    def record(self, entry: AuditEntry) -> None:
+        with audited_transaction(self._model, entry):
+            pass
+
     def list(self, query: AuditQuery, *, limit: int, cursor: str | None) -> Page[AuditEntry]:
         model = self._model
         start = decode_cursor(cursor, fields=_KEY_FIELDS, partition=("pk", AUDIT_PK)) if cursor else None

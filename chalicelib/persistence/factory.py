@@ -195,6 +195,9 @@ class TenantModels:
     # the audit trail and consent history
     audit: type[models.AuditItem]
     consent: type[models.ConsentItem]
+    # privacy: the last-activity index, erased external ids
+    retention: type[models.RetentionItem]
+    erased_id: type[models.ErasedIdItem]
 
 
 @lru_cache(maxsize=8)
@@ -249,6 +252,8 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         # the audit trail and consent history
         audit=_bind(models.AuditItem, table_name, config, indexed=False),
         consent=_bind(models.ConsentItem, table_name, config, indexed=False),
+        retention=_bind(models.RetentionItem, table_name, config, indexed=False, due_index=True),
+        erased_id=_bind(models.ErasedIdItem, table_name, config, indexed=False),
     )
 
 

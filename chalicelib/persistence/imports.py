@@ -22,6 +22,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.errors import InvalidRequest, TransientStoreError
 from chalicelib.domain.imports import (
+    CHUNK_RETENTION,
     Chunk,
     ChunkResult,
     ExternalIdTaken,
@@ -43,6 +44,7 @@ from chalicelib.persistence.errors import (
 )
 from chalicelib.persistence.members import MemberRepository
 from chalicelib.persistence.pagination import decode_cursor, encode_cursor, paginate
+from chalicelib.persistence.privacy import PrivacyRepository
 from chalicelib.persistence.quotas import GuardedTransactWrite
 
 if TYPE_CHECKING:
@@ -77,7 +79,14 @@ class ImportRepository:
         model = self._models.import_chunk
         with translate_transient(), model.batch_write() as batch:
             for chunk in chunks:
-                batch.save(model(pk=chunk_pk(job.import_id, chunk.index), sk="#CHUNK", rows=encode_rows(chunk.rows)))
+                batch.save(
+                    model(
+                        pk=chunk_pk(job.import_id, chunk.index),
+                        sk="#CHUNK",
+                        rows=encode_rows(chunk.rows),
+                        expires_at=job.created_at + CHUNK_RETENTION,
+                    )
+                )
         item = self._models.import_job(
             pk=import_pk(job.import_id),
             sk=_SK,
@@ -238,6 +247,15 @@ class ImportRepository:
         except UpdateError as failure:
             if response_code(failure) != _CONDITION_FAILED:
                 raise
+
+    def discard_chunks(self, import_id: str, chunk_count: int) -> None:
+        model = self._models.import_chunk
+        with translate_transient(), model.batch_write() as batch:
+            for index in range(chunk_count):
+                batch.delete(model(pk=chunk_pk(import_id, index), sk="#CHUNK"))
+
+    def erased_external_ids(self, external_ids: Sequence[str]) -> set[str]:
+        return PrivacyRepository(self._models).erased_external_ids(external_ids)
 
     def land(self, import_id: str, landings: Sequence[Landing]) -> dict[int, ExternalIdTaken]:
         return MemberRepository(self._models).create_with_opening(landings, import_id=import_id)

@@ -89,3 +89,8 @@ def enrolment_pk(idempotency_key: str) -> str:
 
 def gsi1_key(item: MemberItem | LedgerItem) -> dict[str, str]:
     return {"pk": item.pk, "sk": item.sk, "gsi1pk": item.gsi1pk or "", "gsi1sk": item.gsi1sk or ""}
+
+
+def member_notices_partition(member_id: str) -> str:
+    """A member's notices in ``gsi1`` (newest last): what an export of the member lists."""
+    return f"MEMBER#{member_id}#NOTICES"

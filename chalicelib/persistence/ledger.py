@@ -326,6 +326,7 @@ def to_balance(item: BalanceItem) -> Balance:
         referral_from=item.referral_from,
         plan=decode_grant(item.plan),
         lifetime_transferred=int(item.lifetime_transferred or 0),
+        erased_at=item.erased_at,
     )
 
 

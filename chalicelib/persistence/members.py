@@ -250,7 +250,9 @@ class MemberRepository:
                 tx.update(
                     item,
                     actions=[model.referral_code.set(code), model.updated_at.set(at)],
-                    condition=model.pk.exists() & model.referral_code.does_not_exist(),
+                    condition=model.pk.exists()
+                    & model.referral_code.does_not_exist()
+                    & model.erased_at.does_not_exist(),
                     label="profile",
                 )
         except TransactWriteError as error:
@@ -292,7 +294,7 @@ class MemberRepository:
         item = model(pk=member_pk(member_id), sk=PROFILE)
         try:
             with translate_transient():
-                item.update(actions=actions, condition=model.pk.exists())
+                item.update(actions=actions, condition=model.pk.exists() & model.erased_at.does_not_exist())
         except UpdateError as error:
             if response_code(error) == "ConditionalCheckFailedException":
                 return None
@@ -327,7 +329,7 @@ class MemberRepository:
         card = "card_code" in changes.fields_set
         for _ in range(8):
             current = self._get_strongly(member_id)
-            if current is None:
+            if current is None or current.erased_at is not None:
                 return None
             old, new = (current.card_code, changes.card_code) if card else (None, None)
             actions = self._profile_actions(member_id, changes, at)
@@ -346,7 +348,12 @@ class MemberRepository:
             item = model(pk=member_pk(member_id), sk=PROFILE)
             try:
                 with translate_transient(), guarded_transaction(models) as tx:
-                    tx.update(item, actions=actions, condition=unchanged, label="profile")
+                    tx.update(
+                        item,
+                        actions=actions,
+                        condition=model.pk.exists() & model.erased_at.does_not_exist() & unchanged,
+                        label="profile",
+                    )
                     if consent is not None:
                         add_consent_change(models, tx, consent)
                     if new != old and new is not None:
@@ -433,4 +440,5 @@ def to_member(item: MemberItem) -> Member:
         card_code=item.card_code,
         referred_by=item.referred_by,
         segments=frozenset(item.segments or ()),
+        erased_at=item.erased_at,
     )

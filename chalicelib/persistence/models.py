@@ -170,6 +170,8 @@ class MemberItem(FeedItem):
     referral_code = UnicodeAttribute(null=True)
     card_code = UnicodeAttribute(null=True)
     referred_by = UnicodeAttribute(null=True)
+    #: When the member was erased (chalicelib.domain.privacy): the personal attributes are gone.
+    erased_at = UTCDateTimeAttribute(null=True)
 
 
 class BalanceItem(KeyedItem):
@@ -206,6 +208,8 @@ class BalanceItem(KeyedItem):
     referral_from = UnicodeAttribute(null=True)
     #: Net points transferred (received minus sent); absent: none.
     lifetime_transferred = NumberAttribute(null=True)
+    #: When the member was erased (set once, by the erasure's transaction).
+    erased_at = UTCDateTimeAttribute(null=True)
 
 
 class LotItem(KeyedItem):
@@ -340,6 +344,10 @@ class ProgramItem(KeyedItem):
     tiers_stored = BooleanAttribute(null=True)
     #: Set once a challenge is stored (in its transaction): a movement reads challenges only then.
     challenges_stored = BooleanAttribute(null=True)
+    #: Privacy (chalicelib.domain.privacy): retention in years, personal metadata keys and descriptions.
+    erase_inactive_after_years = NumberAttribute(null=True)
+    personal_metadata_keys = UnicodeSetAttribute(null=True)
+    personal_descriptions = BooleanAttribute(null=True)
 
 
 class WebhookItem(IndexedItem):
@@ -569,6 +577,8 @@ class ImportChunkItem(KeyedItem):
     ``rows`` is compact JSON: ``[[row number, duplicate of, field count, field...], ...]``."""
 
     rows = UnicodeAttribute()
+    #: The table's TTL attribute (epoch seconds): the rows (personal data) leave the table by it.
+    expires_at = TTLAttribute(null=True)
 
 
 class ImportResultItem(KeyedItem):
@@ -624,6 +634,27 @@ class ConsentItem(KeyedItem):
     at = UTCDateTimeAttribute()
     actor = UnicodeAttribute()
     channel = UnicodeAttribute()
+
+
+# --- privacy ------------------------------------------------------------------------------------
+
+
+class RetentionItem(KeyedItem):
+    """A member's entry in the last-activity index (pk ``MEMBER#<member>``, sk ``#RETENTION``),
+    in the sparse, keys-only ``gsi2`` under ``RETENTION#<shard>`` / ``<last activity>#<member>``:
+    the retention job finds members inactive for long without scanning members."""
+
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    gsi2: ClassVar[GlobalSecondaryIndex[Any]]  # bound per table (factory._bind, due_index=True)
+
+
+class ErasedIdItem(KeyedItem):
+    """An erased member's external id, as a one-way hash (pk ``ERASED#<sha256>``, sk
+    ``#ERASED``): a bulk import recognises it and refuses the row rather than bring the
+    member back."""
+
+    erased_at = UTCDateTimeAttribute()
 
 
 def set_or_remove(attribute: Any, value: Any) -> list[Any]:

@@ -18,6 +18,7 @@ from chalicelib.domain.challenges import ChallengeWrite
 from chalicelib.domain.entries import Balance, LedgerEntry
 from chalicelib.domain.plans import PlanWrite, PlanWriteRefused
 from chalicelib.domain.ports import CounterChange, CounterLimitReached, CouponWrite, CouponWriteRefused
+from chalicelib.domain.privacy import ErasureRaced, ErasureWrite
 from chalicelib.domain.referrals import ReferralQualification
 from chalicelib.domain.tiers import TierWrite
 from chalicelib.persistence.audit import add_audit_entry
@@ -26,6 +27,7 @@ from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.index_keys import COUNTER_PREFIX, COUNTER_SK
 from chalicelib.persistence.models import BalanceItem
 from chalicelib.persistence.plans import add_plan_write, plan_actions, refused_plan_items
+from chalicelib.persistence.privacy import add_erasure_write
 from chalicelib.persistence.quotas import GuardedTransactWrite
 from chalicelib.persistence.referrals import add_referral_qualification
 from chalicelib.persistence.rewards import add_coupon_write
@@ -130,6 +132,21 @@ class _Audit(_Writer):
         add_audit_entry(models.audit, tx, write)
 
 
+class _Erasure(_Writer):
+    """An erasure (chalicelib.domain.privacy): the balance is marked erased with its forfeit."""
+
+    def balance_actions(self, balance: type[BalanceItem], write: ErasureWrite, new: Balance) -> list[Any]:
+        return [balance.erased_at.set(write.erased_at)]
+
+    def add(
+        self, models: TenantModels, tx: GuardedTransactWrite, write: ErasureWrite, entries: Sequence[LedgerEntry]
+    ) -> None:
+        add_erasure_write(models, tx, write)
+
+    def refused(self, write: ErasureWrite, labels: Sequence[object]) -> Exception | None:
+        return ErasureRaced(write.member_id) if any(label is write for label in labels) else None
+
+
 #: Each kind of write, its writer, and its place: before the lot changes (``RANK`` < 0) or after.
 WRITERS: dict[type, tuple[int, Writer]] = {
     TierWrite: (-2, _Tier()),
@@ -139,6 +156,7 @@ WRITERS: dict[type, tuple[int, Writer]] = {
     PlanWrite: (3, _Plan()),
     ChallengeWrite: (4, _Challenge()),
     AuditEntry: (5, _Audit()),
+    ErasureWrite: (6, _Erasure()),
 }
 
 

@@ -18,6 +18,7 @@ from chalicelib.persistence.index_keys import (
     BIRTHDAY_PREFIX,
     NOTICE_SK,
     feed_partition,
+    member_notices_partition,
     notice_pk,
 )
 from chalicelib.persistence.models import (
@@ -35,6 +36,8 @@ class NoticeRepository:
             sk=NOTICE_SK,
             gsi3pk=feed_partition(notice.created_at),
             gsi3sk=notice.notice_id.removeprefix("ntc_"),
+            gsi1pk=member_notices_partition(notice.member_id),
+            gsi1sk=notice.notice_id.removeprefix("ntc_"),
             notice_id=notice.notice_id,
             type=str(notice.type),
             member_id=notice.member_id,

@@ -69,6 +69,11 @@ class ProgramRepository:
             tiers_stored=tiers,
             challenges_stored=challenges,
             transfers=_to_transfers(item),
+            erase_inactive_after_years=(
+                int(item.erase_inactive_after_years) if item.erase_inactive_after_years is not None else None
+            ),
+            personal_metadata_keys=tuple(sorted(item.personal_metadata_keys or ())),
+            personal_descriptions=bool(item.personal_descriptions),
         )
 
     def put(self, program: Program, audit: AuditEntry | None = None) -> None:
@@ -98,6 +103,9 @@ class ProgramRepository:
             *set_or_remove(item.earn_on_tax, program.earn_on_tax or None),
             *set_or_remove(item.transfers, _transfers_json(program.transfers)),
             *rule_summary_actions(models, []),
+            *set_or_remove(item.erase_inactive_after_years, program.erase_inactive_after_years),
+            *set_or_remove(item.personal_metadata_keys, set(program.personal_metadata_keys) or None),
+            *set_or_remove(item.personal_descriptions, program.personal_descriptions or None),
         ]
         self._read = None
         with audited_transaction(models.audit, audit) as tx:

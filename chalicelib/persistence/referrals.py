@@ -33,7 +33,15 @@ from chalicelib.domain.referrals import (
 )
 from chalicelib.persistence.audit import audited_transaction
 from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, cancellation_codes, translate_transient
-from chalicelib.persistence.index_keys import DUE_SHARDS, NOTICE_SK, due_shard, feed_partition, notice_pk, sortable
+from chalicelib.persistence.index_keys import (
+    DUE_SHARDS,
+    NOTICE_SK,
+    due_shard,
+    feed_partition,
+    member_notices_partition,
+    notice_pk,
+    sortable,
+)
 from chalicelib.persistence.pagination import decode_cursor, paginate
 from chalicelib.persistence.quotas import GuardedTransactWrite
 
@@ -208,6 +216,8 @@ class ReferralRepository:
                         sk=NOTICE_SK,
                         gsi3pk=feed_partition(event.created_at),
                         gsi3sk=event.notice_id.removeprefix("ntc_"),
+                        gsi1pk=member_notices_partition(event.member_id),
+                        gsi1sk=event.notice_id.removeprefix("ntc_"),
                         notice_id=event.notice_id,
                         type=str(event.type),
                         member_id=event.member_id,

@@ -17,7 +17,15 @@ from chalicelib.domain.tiers import Metric, Tier, TierProgram, TierWrite, Window
 from chalicelib.persistence.audit import add_audit_entry
 from chalicelib.persistence.control import tenant_pk
 from chalicelib.persistence.errors import cancellation_codes, translate_transient
-from chalicelib.persistence.index_keys import NOTICE_SK, due_shard, feed_partition, member_pk, notice_pk, sortable
+from chalicelib.persistence.index_keys import (
+    NOTICE_SK,
+    due_shard,
+    feed_partition,
+    member_notices_partition,
+    member_pk,
+    notice_pk,
+    sortable,
+)
 from chalicelib.persistence.quotas import GuardedTransactWrite
 
 if TYPE_CHECKING:
@@ -62,6 +70,8 @@ def add_tier_write(models: TenantModels, tx: GuardedTransactWrite, write: TierWr
                 sk=NOTICE_SK,
                 gsi3pk=feed_partition(event.created_at),
                 gsi3sk=event.event_id.removeprefix("ntc_"),
+                gsi1pk=member_notices_partition(event.member_id),
+                gsi1sk=event.event_id.removeprefix("ntc_"),
                 notice_id=event.event_id,
                 type=str(EventType.TIER_CHANGED),
                 member_id=event.member_id,

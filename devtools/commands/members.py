@@ -1,7 +1,9 @@
-"""``loyalty members``: enrol, show, find and list a tenant's members."""
+"""``loyalty members``: enrol, show, find, list and export a tenant's members."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -19,7 +21,7 @@ from devtools.commands.common import (
     show,
 )
 
-app = typer.Typer(help="Members: create, show, find by external id, list.")
+app = typer.Typer(help="Members: create, show, find by external id, list, export one's data.")
 
 MemberId = Annotated[str, typer.Argument(metavar="MEMBER_ID", help="The member's id (mem_...).")]
 COLUMNS = ("id", "external_id", "name", "email", "referral_code", "created_at")
@@ -95,3 +97,24 @@ def list_members(
 ) -> None:
     """Members (the first --limit of them)."""
     listing(connect(api, key, profile).first("/v1/members", limit), COLUMNS, as_json)
+
+
+@app.command("export")
+def export(
+    member_id: MemberId,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write the document to FILE (default: print it)."),
+    ] = None,
+    api: ApiOption = None,
+    key: KeyOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Everything held about a member, as one JSON document (an admin key; for a member's request
+    to see or take their data)."""
+    document = connect(api, key, profile).json("GET", f"/v1/members/{quote(member_id)}/export")
+    if output is None:
+        show(document)
+        return
+    output.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    console.print(f"member {member_id} exported to {output}", markup=False)

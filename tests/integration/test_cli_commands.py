@@ -281,3 +281,22 @@ def test_every_kind_of_field_applies_once_and_exports_back(loyalty: Any, tenant:
     exported = loyalty("program", "export").stdout
     assert loyalty("program", "apply", "-", stdin=exported).stdout == "no changes\n", exported
     assert "threshold: '250.5'" in exported and "starts_at: '2030-12-31T22:00:00Z'" in exported, exported
+
+
+def test_a_members_data_is_exported_to_a_file(loyalty: Any, tenant: str, tmp_path: Path) -> None:
+    # Given a member who earned points
+    created = loyalty("members", "create", "--external-id", "cust-9", "--email", "nine@example.com", "--json")
+    member_id = json.loads(created.stdout)["id"]
+    assert loyalty("points", "earn", member_id, "--points", "30", "--idempotency-key", "e-9").exit_code == 0
+
+    # When the member's data is exported to a file, and printed
+    target = tmp_path / "member.json"
+    written = loyalty("members", "export", member_id, "--output", str(target))
+    printed = loyalty("members", "export", member_id)
+
+    # Then the file holds the whole document: profile, balance, ledger
+    assert written.exit_code == 0 and str(target) in written.stdout, written.output
+    document = json.loads(target.read_text())
+    assert document["member"]["email"] == "nine@example.com" and document["balance"]["available"] == 30
+    assert [t["idempotency_key"] for t in document["transactions"]] == ["e-9"]
+    assert printed.exit_code == 0 and json.loads(printed.stdout)["member"] == document["member"]

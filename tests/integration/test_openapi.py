@@ -831,6 +831,13 @@ def _import_export_scenario(api: DocumentedApi, admin: str, read_key: str) -> No
     ledger = api.call("GET", f"/v1/exports/ledger.csv?from={since}", key=admin)
     assert ledger.status == 200 and ledger.body.startswith("transaction_id,"), ledger
     assert api.call("GET", "/v1/exports/ledger.csv", key=read_key).status == 403
+    # privacy: a member's data, then their erasure (410 afterwards)
+    leaving = api.call("POST", "/v1/members", key=admin, body={"name": "Leaving", "email": "leaving@example.com"})
+    assert leaving.status == 201, leaving
+    gone = leaving.body["id"]
+    assert api.call("GET", f"/v1/members/{gone}/export", key=admin).status == 200
+    assert api.call("POST", f"/v1/members/{gone}/erase", key=admin, idempotency_key="erase-1").status == 200
+    assert api.call("GET", f"/v1/members/{gone}", key=admin).error_code() == "member_erased"
 
 
 def _challenges_scenario(api: DocumentedApi, admin: str, write_key: str, read_key: str) -> None:

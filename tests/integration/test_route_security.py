@@ -54,6 +54,7 @@ class World:
     import_id: str = ""  # a bulk import of tenant A (landed)
     challenge_id: str = ""  # a challenge of tenant A
     transfer_id: str = ""  # a transfer of the victim's, reversed
+    erasable_member_id: str = ""  # a member of tenant A that the erase route may erase (PATH_SAMPLES_OF)
     # coalition partners: "coffee" (PATH_SAMPLES) and "books", whose key is keys["partner"]
 
     def usable_coupon(self) -> str:
@@ -88,6 +89,12 @@ PATH_SAMPLES: dict[str, Callable[[World], str]] = {
     "challenge_id": lambda world: world.challenge_id,
     # transfers
     "transfer_id": lambda world: world.transfer_id,
+}
+
+#: Sample values for one operation's path parameters, where the shared sample would not do.
+PATH_SAMPLES_OF: dict[str, dict[str, Callable[[World], str]]] = {
+    # privacy: the erasure erases its member, whom every later route would then answer 410
+    "erase_member": {"member_id": lambda world: world.erasable_member_id},
 }
 
 #: Path parameters naming an object a tenant owns (another tenant addressing it must get 404).
@@ -276,6 +283,9 @@ ACCESS: dict[str, str] = {
     "list_audit": "admin",
     "list_operator_audit": "operator",
     "list_member_consents": "read",
+    # privacy: a member's whole data, and its erasure
+    "export_member": "admin",
+    "erase_member": "admin",
 }
 #: Routes a partner key may also call, for its own partner only (the sample path names another).
 PARTNER_READABLE = {"get_partner_settlement"}
@@ -306,9 +316,10 @@ def route(op: Operation) -> str:
 def path_of(op: Operation, world: World) -> str:
     def sample(match: re.Match[str]) -> str:
         name = match.group(1)
-        if name not in PATH_SAMPLES:
+        samples = {**PATH_SAMPLES, **PATH_SAMPLES_OF.get(op.operation_id, {})}
+        if name not in samples:
             raise AssertionError(f"{route(op)}: no sample value for path parameter {{{name}}}; add it to PATH_SAMPLES")
-        return PATH_SAMPLES[name](world)
+        return samples[name](world)
 
     return "/v1" + _PATH_PARAM.sub(sample, op.path)
 
@@ -395,6 +406,7 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
     challenge = api.call("POST", "/v1/challenges", key=admin_key, body=SAMPLE_BODIES["create_challenge"])
     assert challenge.status == 201, challenge
     transfer_id = _a_reversed_transfer(api, admin_key, member)
+    erasable = api.enrol(admin_key, external_id="erasable-1", name="Erasable")
     return World(
         api=api,
         admin=admin_key,
@@ -413,6 +425,7 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
         import_id=imported.body["id"],
         challenge_id=challenge.body["id"],
         transfer_id=transfer_id,
+        erasable_member_id=erasable,
     )
 
 

@@ -35,4 +35,7 @@ def program(value: Program) -> ProgramOut:
             minimum=value.transfers.minimum,
             daily_maximum=value.transfers.daily_maximum,
         ),
+        erase_inactive_after_years=value.erase_inactive_after_years,
+        personal_metadata_keys=list(value.personal_metadata_keys),
+        personal_descriptions=value.personal_descriptions,
     )

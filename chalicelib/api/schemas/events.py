@@ -26,7 +26,9 @@ class EventOut(Out):
         description=(
             "points.* (but expiring_soon): the ledger transaction; member.created: the member's id, external id "
             "and creation time; points.expiring_soon: points, expires_at, expiry_date (local); member.birthday: "
-            "birthday, bonus_points, bonus_transaction_id. The last two only for members with marketing consent."
+            "birthday, bonus_points, bonus_transaction_id. The last two only for members with marketing consent. "
+            "member.erased: member_id, erased_at, points_forfeited, pending_forfeited, transaction_id (no "
+            "personal data; an erased member's earlier events are read without it)."
         )
     )
 

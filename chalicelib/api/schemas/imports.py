@@ -46,7 +46,8 @@ class ImportRowIssueOut(Out):
     )
     code: str = Field(
         description="malformed_row, duplicate_external_id, invalid_external_id, invalid_email, invalid_name, "
-        "invalid_birthday, invalid_marketing_consent, invalid_points, unknown_tier; member_exists (skipped)."
+        "invalid_birthday, invalid_marketing_consent, invalid_points, unknown_tier, member_erased (the external id "
+        "of a member erased at the brand's request); member_exists (skipped)."
     )
     message: str
     details: dict[str, Any]

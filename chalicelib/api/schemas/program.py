@@ -106,6 +106,25 @@ class ProgramRequest(StrictRequest):
         default_factory=TransferPolicyModel,
         description="Whether members may transfer points to each other, and the limits (default: not allowed).",
     )
+    erase_inactive_after_years: Annotated[int, Field(ge=1, le=100)] | None = Field(
+        default=None,
+        description=(
+            "Members with no earn or redeem for this many years are erased by the `erase-inactive` job, "
+            "as `POST /v1/members/{member_id}/erase` would (null: never)."
+        ),
+        examples=[3],
+    )
+    personal_metadata_keys: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=40)]], Field(max_length=50)
+    ] = Field(
+        default_factory=list,
+        description="Metadata keys of movements that may hold personal data: an erasure removes them.",
+        examples=[["customer_note", "phone"]],
+    )
+    personal_descriptions: bool = Field(
+        default=False,
+        description="Whether descriptions of movements may hold personal data: an erasure removes them.",
+    )
 
 
 class ExpiryPolicyOut(Out):
@@ -134,3 +153,6 @@ class ProgramOut(Out):
     earn_on_tax: bool
     updated_at: datetime | None
     transfers: TransferPolicyOut
+    erase_inactive_after_years: int | None
+    personal_metadata_keys: list[str]
+    personal_descriptions: bool

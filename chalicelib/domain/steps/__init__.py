@@ -1,6 +1,7 @@
 """The features that ride on every movement, one step each (chalicelib.domain.movement).
 
-``movement_steps`` puts them in the order their hooks must run: a paid plan's change and a
+``movement_steps`` puts them in the order their hooks must run: an erased member's movement
+is refused before anything is read; a paid plan's change and a
 referral's qualification complete before the tier (which shows the member's effective tier
 on the balance they leave); the tier decides before the earning rules (which apply to it); challenges come last (a
 completion's points are added to what the rules and caps decided).
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from chalicelib.domain.privacy import PrivacyStep
 from chalicelib.domain.steps.audit import AuditStep
 from chalicelib.domain.steps.challenges import ChallengeStep
 from chalicelib.domain.steps.earning import EarningStep
@@ -40,7 +42,7 @@ def movement_steps(
     """The steps of the features the tenant's services have, each made afresh per attempt.
     ``points``: the service the steps ride on (a referral's rewards are credited through it);
     ``counter`` reads a limit counter strongly (the caps)."""
-    steps: list[Callable[[], MovementStep]] = [PlanStep]
+    steps: list[Callable[[], MovementStep]] = [PrivacyStep, PlanStep]
     if referrals is not None:
         steps.append(lambda: ReferralStep(referrals, points))
     if tiers is not None:
