@@ -64,6 +64,7 @@ class MemberExportOut(Out):
                         "lifetime_adjusted": 0,
                         "lifetime_expired": 0,
                         "lifetime_reversed": 0,
+                        "lifetime_transferred": 0,
                         "updated_at": "2026-01-20T10:00:00Z",
                         "tier": None,
                         "tier_status": None,
