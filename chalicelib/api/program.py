@@ -81,6 +81,7 @@ def put_program(request: ApiRequest) -> ProgramOut:
         birthday_bonus=body.birthday_bonus,
         earn_on_shipping=body.earn_on_shipping,
         earn_on_tax=body.earn_on_tax,
+        point_value=Decimal(body.point_value),
     )
     return presenters.program(program)
 

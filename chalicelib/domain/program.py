@@ -79,6 +79,9 @@ class Program:
     capped_rules: frozenset[str] | None = field(default=None, compare=False)
     #: Whether a tier program was ever stored, as the store summarises it; None: not known.
     tiers_stored: bool | None = field(default=None, compare=False)
+    #: Money per point, in the tenant's currency: what the insights' liability figures are worth
+    #: (0: points carry no stated value; liability is then reported in points, valued at 0).
+    point_value: Decimal = Decimal("0")
 
     @property
     def may_cap(self) -> bool:
@@ -147,6 +150,7 @@ class ProgramService:
         birthday_bonus: int = 0,
         earn_on_shipping: bool = False,
         earn_on_tax: bool = False,
+        point_value: Decimal = Decimal("0"),
     ) -> Program:
         if expiry.kind is ExpiryKind.INACTIVITY and expiry.days is not None and pending_days >= expiry.days:
             raise InvalidRequest.for_fields(
@@ -165,6 +169,7 @@ class ProgramService:
             birthday_bonus=birthday_bonus,
             earn_on_shipping=earn_on_shipping,
             earn_on_tax=earn_on_tax,
+            point_value=point_value,
         )
         self._store.put(program)
         return program

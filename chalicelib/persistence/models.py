@@ -326,6 +326,8 @@ class ProgramItem(KeyedItem):
     summarised = BooleanAttribute(null=True)
     capped_rules = UnicodeSetAttribute(null=True)
     tiers_stored = BooleanAttribute(null=True)
+    #: Money per point (a decimal string); absent: "0".
+    point_value = UnicodeAttribute(null=True)
 
 
 class WebhookItem(IndexedItem):

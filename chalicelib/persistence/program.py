@@ -62,6 +62,7 @@ class ProgramRepository:
             earn_on_tax=bool(item.earn_on_tax),
             capped_rules=capped,
             tiers_stored=tiers,
+            point_value=Decimal(item.point_value or "0"),
         )
 
     def put(self, program: Program) -> None:
@@ -89,6 +90,9 @@ class ProgramRepository:
             *set_or_remove(item.earn_on_shipping, program.earn_on_shipping or None),
             *set_or_remove(item.earn_on_tax, program.earn_on_tax or None),
             *rule_summary_actions(models, []),
+            *set_or_remove(
+                item.point_value, format(program.point_value.normalize(), "f") if program.point_value else None
+            ),
         ]
         self._read = None
         with translate_transient():

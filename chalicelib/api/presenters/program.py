@@ -30,4 +30,5 @@ def program(value: Program) -> ProgramOut:
         earn_on_shipping=value.earn_on_shipping,
         earn_on_tax=value.earn_on_tax,
         updated_at=value.updated_at,
+        point_value=format(value.point_value.normalize(), "f") if value.point_value else "0",
     )

@@ -46,6 +46,17 @@ PointsRate = Annotated[
     str, *_decimal(_positive_decimal(6, 4), 999_999, "Points per one unit of the tenant's currency, greater than 0.")
 ]
 
+PointValue = Annotated[
+    str,
+    *_decimal(
+        r"^(0|[1-9][0-9]{0,5})(\.[0-9]{1,6})?$",
+        999_999,
+        "Money per point, in the tenant's currency, at most 6 decimal places (0, the default: points "
+        "carry no stated value). The insights value the points liability with it.",
+        minimum=0,
+    ),
+]
+
 
 class ProgramRequest(StrictRequest):
     model_config = ConfigDict(
@@ -74,6 +85,7 @@ class ProgramRequest(StrictRequest):
     )
     earn_on_shipping: bool = Field(default=False, description="Whether an order's shipping earns points.")
     earn_on_tax: bool = Field(default=False, description="Whether an order's tax earns points.")
+    point_value: PointValue = Field(default="0", examples=["0.01"])
 
 
 class ExpiryPolicyOut(Out):
@@ -95,3 +107,4 @@ class ProgramOut(Out):
     earn_on_shipping: bool
     earn_on_tax: bool
     updated_at: datetime | None
+    point_value: str = Field(description="Money per point, in the tenant's currency (a decimal string).")
