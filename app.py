@@ -10,6 +10,7 @@ from chalicelib.api import (
     events,
     exports,
     imports,
+    insights,
     jobs,
     members,
     meta,
@@ -47,6 +48,7 @@ API_BLUEPRINTS = (
     plans,
     imports,
     exports,
+    insights,
 )
 #: Scheduled jobs and queue consumers.
 JOB_BLUEPRINTS = (lifecycle, provisioning, webhook_jobs, import_jobs)

@@ -24,6 +24,8 @@ from chalicelib.domain.event_payloads import event_payload
 from chalicelib.domain.events import EventFeed
 from chalicelib.domain.exports import ExportService
 from chalicelib.domain.imports import ImportService
+from chalicelib.domain.insights import CHECKPOINT as INSIGHTS_CHECKPOINT
+from chalicelib.domain.insights import InsightsFold, InsightsService
 from chalicelib.domain.jobs import JobName, JobRunner, settlement_job
 from chalicelib.domain.ledger import PointsService, RetryPolicy
 from chalicelib.domain.members import MemberService
@@ -59,6 +61,7 @@ from chalicelib.persistence.factory import (
     tenant_models,
 )
 from chalicelib.persistence.imports import ImportRepository
+from chalicelib.persistence.insights import InsightRepository
 from chalicelib.persistence.jobs import JobRunRepository
 from chalicelib.persistence.ledger import LedgerRepository
 from chalicelib.persistence.members import MemberRepository
@@ -221,6 +224,14 @@ class TenantServices:
                 JobName.LAPSE_SUBSCRIPTIONS: SubscriptionLapseJob(
                     SubscriptionRepository(self.models), self.subscriptions
                 ),
+                JobName.FOLD_INSIGHTS: InsightsFold(
+                    self._insight_store,
+                    FeedCheckpoint(self.models, INSIGHTS_CHECKPOINT),
+                    open_feed=self._open_feed,
+                    start=self.created_at,
+                    timezone=self.timezone,
+                    clock=self.clock,
+                ),
             },
             self.clock,
         )
@@ -327,6 +338,31 @@ class TenantServices:
         return ExportService(
             self._member_store, self._ledger, ExportRepository(self.models), self.tiers, clock=self.clock
         )
+
+    # --- program insights ----------------------------------------------------------------------------
+
+    @cached_property
+    def _insight_store(self) -> InsightRepository:
+        return InsightRepository(self.models, self._ledger)
+
+    @cached_property
+    def insights(self) -> InsightsService:
+        """The program's figures, read from the aggregate rows."""
+        return InsightsService(
+            self._insight_store,
+            timezone=self.timezone,
+            point_value=lambda: self.program.get().point_value,
+            reward_names=self._reward_names,
+            clock=self.clock,
+        )
+
+    def _reward_names(self, reward_ids: list[str]) -> dict[str, str]:
+        names = {}
+        for reward_id in reward_ids:
+            reward = self.rewards.store.get(reward_id)
+            if reward is not None:
+                names[reward_id] = reward.name
+        return names
 
 
 class PlatformServices:

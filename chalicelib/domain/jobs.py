@@ -35,6 +35,8 @@ class JobName(StrEnum):
     COMPLETE_REFERRALS = "complete-referrals"
     #: Paid subscriptions past their end: lapsed, with their events (chalicelib.domain.subscriptions).
     LAPSE_SUBSCRIPTIONS = "lapse-subscriptions"
+    #: The event feed folded into the insights' aggregate rows (chalicelib.domain.insights).
+    FOLD_INSIGHTS = "fold-insights"
 
 
 class Job(Protocol):

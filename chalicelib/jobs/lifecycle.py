@@ -105,3 +105,10 @@ def lapse_subscriptions(event: Any) -> dict[str, int]:
     """Hourly: paid subscriptions past their end lapse, with their events (their benefits
     already stopped at the end: every read and earn checks it)."""
     return {"units": fan_out(JobName.LAPSE_SUBSCRIPTIONS, utc_now())}
+
+
+@bp.schedule(Rate(1, unit=Rate.MINUTES), name="fold-insights")
+def fold_insights(event: Any) -> dict[str, int]:
+    """Every minute: each tenant's new feed events folded into the insights' aggregate rows, so
+    deployed figures are at most about a minute (plus the feed's settle window) behind."""
+    return {"units": fan_out(JobName.FOLD_INSIGHTS, utc_now())}

@@ -237,6 +237,11 @@ ACCESS: dict[str, str] = {
     "list_import_errors": "admin",
     "export_members": "admin",
     "export_ledger": "admin",
+    # program insights: aggregate figures, no personal data
+    "insights_summary": "read",
+    "insights_timeseries": "read",
+    "insights_liability": "read",
+    "insights_cohorts": "read",
 }
 #: Routes a partner key may also call, for its own partner only (the sample path names another).
 PARTNER_READABLE = {"get_partner_settlement"}
