@@ -107,7 +107,11 @@ def lapse_subscriptions(event: Any) -> dict[str, int]:
     return {"units": fan_out(JobName.LAPSE_SUBSCRIPTIONS, utc_now())}
 
 
-@bp.schedule(Rate(1, unit=Rate.MINUTES), name="fold-insights")
+#: The insights' schedule (``make run`` runs it on its fast local cadence).
+INSIGHTS_SCHEDULE = "fold-insights"
+
+
+@bp.schedule(Rate(1, unit=Rate.MINUTES), name=INSIGHTS_SCHEDULE)
 def fold_insights(event: Any) -> dict[str, int]:
     """Every minute: each tenant's new feed events folded into the insights' aggregate rows, so
     deployed figures are at most about a minute (plus the feed's settle window) behind."""
