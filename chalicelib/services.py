@@ -353,6 +353,8 @@ class TenantServices:
             timezone=self.timezone,
             point_value=lambda: self.program.get().point_value,
             reward_names=self._reward_names,
+            program=self.program.get,
+            rules=self.rules.all,
             clock=self.clock,
         )
 

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
         SummaryOut,
         TimeseriesOut,
         TimeseriesQuery,
+        WhatIfOut,
+        WhatIfRequest,
     )
     from chalicelib.domain.insights import InsightsService
 
@@ -149,3 +151,52 @@ def insights_cohorts(request: ApiRequest) -> CohortsOut:
     query: CohortQuery = request.query
     figures = _service(request).cohorts(parse_month(query.from_, "from"), parse_month(query.to, "to"))
     return presenters.cohorts(figures)
+
+
+@endpoint(
+    bp,
+    "/insights/what-if",
+    "POST",
+    summary="What a draft program would have issued on the orders of the last N days",
+    description=(
+        "Earns the orders of the last `days` days (at most 90) again, under the program in force and under "
+        "the draft `program` (the body `PUT /v1/program` takes), with the earning rules in force at each "
+        "order's time (tier, segment and plan multipliers and earning caps left out of both), and answers "
+        "the points issued under each, the liability were the difference outstanding, and the tier mix. "
+        "Nothing is stored or published."
+    ),
+    tag=TAG,
+    auth="tenant",
+    scope=Scope.ADMIN,
+    read_only=True,
+    body=schemas.insights.WhatIfRequest,
+    response=schemas.insights.WhatIfOut,
+)
+def insights_what_if(request: ApiRequest) -> WhatIfOut:
+    from decimal import Decimal
+
+    from chalicelib.api.presenters import insights as presenters
+    from chalicelib.domain.expiry import ExpiryPolicy
+    from chalicelib.domain.program import Program
+
+    body: WhatIfRequest = request.body
+    draft = body.program
+    program = Program(
+        points_per_currency_unit=Decimal(draft.points_per_currency_unit),
+        rounding=draft.rounding,
+        expiry=ExpiryPolicy(
+            kind=draft.expiry.kind,
+            days=draft.expiry.days,
+            months=draft.expiry.months,
+            period=draft.expiry.period,
+            periods_after=draft.expiry.periods_after,
+        ),
+        pending_days=draft.pending_days,
+        reversal_clawback=draft.reversal_clawback,
+        expiry_warning_days=draft.expiry_warning_days,
+        birthday_bonus=draft.birthday_bonus,
+        earn_on_shipping=draft.earn_on_shipping,
+        earn_on_tax=draft.earn_on_tax,
+        point_value=Decimal(draft.point_value),
+    )
+    return presenters.what_if(_service(request).what_if(program, body.days))

@@ -42,8 +42,13 @@ from chalicelib.domain.movement_requests import MovementType
 from chalicelib.domain.program import minor_units
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from chalicelib.domain.bus import Checkpoint
+    from chalicelib.domain.entries import LedgerEntry
     from chalicelib.domain.events import Event
+    from chalicelib.domain.program import Program
+    from chalicelib.domain.rules import EarningRule
     from chalicelib.domain.webhooks import Feed
 
 #: The checkpoint's name (its partition key in the tenant's table).
@@ -53,6 +58,8 @@ MAX_ROWS_PER_COMMIT = 90
 #: The most rows one event may move (its day, the member's previous last active and redeeming
 #: days, the day its points expire, its cohort, the member's mark).
 ROWS_PER_EVENT = 6
+#: The longest look-back of a what-if, in days.
+MAX_WHAT_IF_DAYS = 90
 #: Decimal places of a rate.
 RATE_PLACES = Decimal("0.000001")
 
@@ -149,6 +156,8 @@ class InsightStore(Protocol):
     def days(self, first: date, last: date) -> dict[str, dict[str, Number]]: ...
     def now(self) -> dict[str, Number | str]: ...
     def cohorts(self, first: str, last: str) -> dict[str, dict[str, Number]]: ...
+    def order_earns(self, start: datetime, end: datetime) -> Iterator[LedgerEntry]:
+        """The order earns recorded from ``start`` to ``end`` (read from the feed's days)."""
 
 
 # --- the fold ---------------------------------------------------------------------------------
@@ -479,12 +488,16 @@ class InsightsService:
         timezone: str,
         point_value: Callable[[], Decimal],
         reward_names: Callable[[list[str]], dict[str, str]],
+        program: Callable[[], Program] | None = None,
+        rules: Callable[[], list[EarningRule]] | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._store = store
         self._zone = ZoneInfo(timezone)
         self._point_value = point_value
         self._reward_names = reward_names
+        self._program = program
+        self._rules = rules
         self._clock = clock
 
     def today(self) -> date:
@@ -683,6 +696,42 @@ class InsightsService:
                 later = (date.fromisoformat(f"{later}-28") + timedelta(days=4)).isoformat()[:7]
             cohorts.append({"month": month, "size": size, "active": active})
         return {"as_of": self._as_of(now), "cohorts": cohorts}
+
+    def what_if(self, draft: Program, days: int) -> dict[str, Any]:
+        """The orders earned on in the last ``days`` days, earned again under the program in force
+        and under ``draft`` (the same earning rules, each as in force at the order's time; tier,
+        segment and plan multipliers and earning caps left out of both), and what the difference
+        would do to the liability (were the extra points still outstanding) and the tier mix."""
+        from chalicelib.domain.rules import evaluate
+
+        if not 1 <= days <= MAX_WHAT_IF_DAYS:
+            raise InvalidRequest.for_fields(
+                f"days must be from 1 to {MAX_WHAT_IF_DAYS}", ("days", f"1 to {MAX_WHAT_IF_DAYS}", "value_error")
+            )
+        assert self._program is not None and self._rules is not None
+        current, rules = self._program(), self._rules()
+        end = self._clock()
+        zone = str(self._zone)
+        orders = current_points = draft_points = 0
+        for entry in self._store.order_earns(end - timedelta(days=days), end):
+            assert entry.order is not None
+            at = entry.occurred_at
+            in_force = [rule for rule in rules if rule.in_force(at)]
+            orders += 1
+            current_points += evaluate(entry.order, current, in_force, at, zone).points
+            draft_points += evaluate(entry.order, draft, in_force, at, zone).points
+        now = self._store.now()
+        liability = int(now.get("available", 0) or 0) + int(now.get("pending", 0) or 0)
+        mix = _names([_numbers(now)], "tier#")
+        difference = draft_points - current_points
+        return {
+            "as_of": self._as_of(now),
+            "days": days,
+            "orders": orders,
+            "points_issued": {"current": current_points, "draft": draft_points, "difference": difference},
+            "liability": {"current": liability, "draft": liability + difference, "difference": difference},
+            "tier_mix": {"current": mix, "draft": mix},
+        }
 
 
 def _numbers(row: dict[str, Number | str]) -> dict[str, Number]:

@@ -15,19 +15,25 @@ lease, so a batch is counted once or not at all. A year of days is one partition
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from botocore.exceptions import BotoCoreError, ClientError
+from ulid import ULID
 
 from chalicelib.domain.clock import isoformat
 from chalicelib.domain.errors import TransientStoreError
 from chalicelib.domain.insights import CHECKPOINT, COHORT, DAY, NOW, Batch, MemberMark, MemberState, Number
+from chalicelib.domain.movement_requests import MovementType
 from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, RETRYABLE_CODES
+from chalicelib.persistence.events import EventRepository
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from chalicelib.domain.entries import LedgerEntry
     from chalicelib.persistence.factory import TenantModels
     from chalicelib.persistence.ledger import LedgerRepository
 
@@ -64,6 +70,7 @@ class InsightRepository:
     def __init__(self, models: TenantModels, ledger: LedgerRepository) -> None:
         self._models = models
         self._ledger = ledger
+        self._events = EventRepository(models)
         #: Request units consumed by this repository's calls (when the service reports them).
         self.consumed: float = 0.0
 
@@ -229,6 +236,22 @@ class InsightRepository:
         )
         item = answer.get("Item")
         return _counters(item) if item else {}
+
+    def order_earns(self, start: datetime, end: datetime) -> Iterator[LedgerEntry]:
+        day, last = start.astimezone(UTC).date(), end.astimezone(UTC).date()
+        low, high = str(ULID.from_datetime(start)), str(ULID.from_datetime(end))[:10] + "Z" * 16
+        while day <= last:
+            after = low if day == start.astimezone(UTC).date() else ""
+            while True:
+                events = self._events.read_day(day, after=after, upper=high, limit=100)
+                for event in events:
+                    entry = event.entry
+                    if entry is not None and entry.order is not None and entry.movement is MovementType.EARN:
+                        yield entry
+                if len(events) < 100:
+                    break
+                after = events[-1].sort_key
+            day += timedelta(days=1)
 
     def cohorts(self, first: str, last: str) -> dict[str, dict[str, Number]]:
         rows = self._query(_PK[COHORT], first, last)

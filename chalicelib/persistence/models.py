@@ -268,6 +268,8 @@ class LedgerItem(FeedItem):
     after_tier = UnicodeAttribute(null=True, attr_name="bal_tier")
     #: Earning-cap counters the entry moved, as compact JSON ([name, by]...); absent: none.
     cap_counters = UnicodeAttribute(null=True, attr_name="cc")
+    #: Order earns: the order as sent (``Order.canonical`` with its id), compact JSON.
+    order = UnicodeAttribute(null=True, attr_name="ord")
 
 
 class CounterItem(KeyedItem):

@@ -268,3 +268,60 @@ def test_a_page_too_large_for_one_transaction_is_committed_in_parts(api: Api, ad
     assert summary["liability"]["available"]["points"] == sum(range(1, 46))
     weekly = get(api, admin_key, "/v1/insights/timeseries?metric=active_members&interval=month")
     assert weekly["points"][-1]["value"] == 45
+
+
+def test_what_if_earns_the_recent_orders_again_under_a_draft_program(api: Api, admin_key: str) -> None:
+    # Given a program of 1 point per euro, a coffee rule, and three orders (lines, discount, shipping)
+    program = {"points_per_currency_unit": "1", "rounding": "floor"}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=program).status == 200
+    rule = {"name": "Coffee x2", "kind": "line_multiplier", "factor": "2", "categories": ["coffee"]}
+    assert api.call("POST", "/v1/program/rules", key=admin_key, body=rule).status == 201
+    member = api.enrol(admin_key)
+    orders = [
+        {"id": "o-1", "total": "30.00", "currency": "EUR"},
+        {
+            "id": "o-2",
+            "total": "25.00",
+            "currency": "EUR",
+            "shipping": "5.00",
+            "lines": [
+                {"sku": "beans", "category": "coffee", "quantity": 2, "unit_price": "8.00"},
+                {"sku": "mug", "quantity": 1, "unit_price": "6.00"},
+            ],
+        },
+        {
+            "id": "o-3",
+            "total": "12.50",
+            "currency": "EUR",
+            "discount": "0.50",
+            "lines": [{"sku": "beans", "category": "coffee", "quantity": 1, "unit_price": "13.00"}],
+        },
+    ]
+    issued = 0
+    for order in orders:
+        reply = api.call(
+            "POST", f"/v1/members/{member}/earn", key=admin_key, idempotency_key=order["id"], body={"order": order}
+        )
+        assert reply.status == 201, reply
+        issued += reply.body["transaction"]["points"]
+    fold()
+
+    # When the brand asks what 3 points per euro, shipping earning too, would have issued
+    draft = {"points_per_currency_unit": "3", "rounding": "floor", "earn_on_shipping": True}
+    reply = api.call("POST", "/v1/insights/what-if", key=admin_key, body={"program": draft, "days": 7})
+
+    # Then the orders are earned again under both, from what each entry recorded of its order: the
+    # draft's points are what the preview says once the draft is the program
+    assert reply.status == 200, reply
+    assert api.call("GET", "/v1/program", key=admin_key).body["points_per_currency_unit"] == "1"  # nothing stored
+    assert api.call("PUT", "/v1/program", key=admin_key, body=draft).status == 200
+    previews = [api.call("POST", "/v1/program/preview", key=admin_key, body={"order": o}) for o in orders]
+    draft_points = sum(p.body["points"] for p in previews)
+    assert reply.body["orders"] == 3
+    assert reply.body["points_issued"] == {
+        "current": issued,
+        "draft": draft_points,
+        "difference": draft_points - issued,
+    }
+    assert draft_points > 3 * issued
+    assert reply.body["liability"] == {"current": issued, "draft": draft_points, "difference": draft_points - issued}

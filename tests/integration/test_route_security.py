@@ -144,6 +144,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     },
     # bulk imports: members with opening balances (one of them the victim's external id)
     "create_import": {"csv": "external_id,points,tier\nintruder-1,100000,\nvictim-1,100000,\n"},
+    "insights_what_if": {"program": {"points_per_currency_unit": "2", "rounding": "floor"}, "days": 7},
 }
 
 #: The access policy, pinned here so that a route declared with a weaker guard fails the suite:
@@ -242,11 +243,12 @@ ACCESS: dict[str, str] = {
     "insights_timeseries": "read",
     "insights_liability": "read",
     "insights_cohorts": "read",
+    "insights_what_if": "admin",
 }
 #: Routes a partner key may also call, for its own partner only (the sample path names another).
 PARTNER_READABLE = {"get_partner_settlement"}
 #: POSTs that compute without writing (declared ``read_only``), pinned so a write cannot hide as one.
-READ_ONLY_POSTS = {"preview"}
+READ_ONLY_POSTS = {"preview", "insights_what_if"}
 #: Chalice routes that are deliberately not declared operations (the document describing them,
 #: and the interactive reference page over it with its assets): public, like the document.
 UNDECLARED_ROUTES = {("GET", "/v1/openapi.json"), ("GET", "/v1/docs"), ("GET", "/v1/docs/{asset}")}

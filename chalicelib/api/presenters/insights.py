@@ -7,7 +7,7 @@ import io
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from chalicelib.api.schemas.insights import CohortsOut, LiabilityOut, SummaryOut, TimeseriesOut
+    from chalicelib.api.schemas.insights import CohortsOut, LiabilityOut, SummaryOut, TimeseriesOut, WhatIfOut
 
 
 def summary(figures: dict[str, Any]) -> SummaryOut:
@@ -41,3 +41,9 @@ def cohorts(figures: dict[str, Any]) -> CohortsOut:
     from chalicelib.api.schemas.insights import CohortsOut
 
     return CohortsOut.model_validate(figures)
+
+
+def what_if(figures: dict[str, Any]) -> WhatIfOut:
+    from chalicelib.api.schemas.insights import WhatIfOut
+
+    return WhatIfOut.model_validate(figures)

@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from chalicelib.api.schemas.common import Out, Query
+from chalicelib.api.schemas.common import Out, Query, StrictRequest
+from chalicelib.api.schemas.program import ProgramRequest
 
 Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", examples=["2026-03-01"])]
 Month = Annotated[str, Field(pattern=r"^\d{4}-\d{2}$", examples=["2026-03"])]
@@ -298,3 +299,49 @@ class CohortsOut(Out):
 
     as_of: AsOf
     cohorts: list[Cohort]
+
+
+class WhatIfRequest(StrictRequest):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"program": {"points_per_currency_unit": "2", "rounding": "floor"}, "days": 30}]
+        }
+    )
+
+    program: ProgramRequest = Field(description="The draft program, as `PUT /v1/program` takes it.")
+    days: Annotated[int, Field(ge=1, le=90)] = Field(default=30, description="The orders of the last N days.")
+
+
+class Comparison(Out):
+    current: int
+    draft: int
+    difference: int
+
+
+class TierMixes(Out):
+    current: dict[str, int]
+    draft: dict[str, int] = Field(description="Program settings do not move tiers: the current mix.")
+
+
+class WhatIfOut(Out):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "as_of": "2026-03-31T21:59:58.120Z",
+                    "days": 30,
+                    "orders": 950,
+                    "points_issued": {"current": 47500, "draft": 95000, "difference": 47500},
+                    "liability": {"current": 652000, "draft": 699500, "difference": 47500},
+                    "tier_mix": {"current": {"gold": 80}, "draft": {"gold": 80}},
+                }
+            ]
+        }
+    )
+
+    as_of: AsOf
+    days: int
+    orders: int = Field(description="Order earns recorded in the last `days` days.")
+    points_issued: Comparison
+    liability: Comparison = Field(description="Outstanding points, were the difference still outstanding.")
+    tier_mix: TierMixes
