@@ -25,6 +25,7 @@ Reads (``InsightsService``) are a query of the day rows of a period plus the ``n
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -148,7 +149,9 @@ class Batch:
 
 class InsightStore(Protocol):
     def marks(self, member_ids: list[str]) -> dict[str, MemberMark]: ...
-    def member_state(self, member_id: str, timezone: str) -> MemberState: ...
+    def member_states(self, member_ids: list[str], timezone: str) -> dict[str, MemberState]:
+        """Each member's state now (a member without a balance: the empty state)."""
+
     def commit(self, batch: Batch, *, owner: str, previous: str | None, cursor: str, now: datetime) -> bool:
         """Add the batch and move the checkpoint from ``previous`` to ``cursor``, in one
         transaction; False when the checkpoint moved or the lease was lost (nothing written)."""
@@ -294,7 +297,8 @@ class Folder:
 
 
 class InsightsFold:
-    """The ``fold-insights`` job for one tenant: the feed since the checkpoint, folded."""
+    """The ``fold-insights`` job for one tenant: the feed since the checkpoint, folded, for at
+    most ``budget`` (the jobs' Lambda times out at 29 s; the next run goes on from the checkpoint)."""
 
     def __init__(
         self,
@@ -305,7 +309,8 @@ class InsightsFold:
         start: datetime,
         timezone: str,
         clock: Clock = utc_now,
-        pages: int = 50,
+        pages: int = 200,
+        budget: timedelta = timedelta(seconds=20),
         lease: timedelta = timedelta(seconds=90),
     ) -> None:
         self._store = store
@@ -316,6 +321,7 @@ class InsightsFold:
         self._folder = Folder(timezone)
         self._clock = clock
         self._pages = pages
+        self._budget = budget.total_seconds()
         self._lease = lease
 
     def run(self, as_of: datetime | None = None) -> dict[str, int]:
@@ -326,9 +332,12 @@ class InsightsFold:
         if not taken:
             counts["skipped"] = 1
             return counts
+        deadline = time.monotonic() + self._budget
         try:
             feed = self._open_feed(self._start)
             for _ in range(self._pages):
+                if time.monotonic() > deadline:
+                    break  # the next run goes on from the checkpoint (a Lambda must end well in time)
                 page = feed.read(after=cursor, types=frozenset(), limit=100)
                 if not page.events:
                     if page.next_cursor != cursor and not self._commit(Batch(), owner, cursor, page.next_cursor):
@@ -359,8 +368,9 @@ class InsightsFold:
                 touched.add(event.member_id)
             last = index == len(events) - 1
             if last or batch.size + len(touched) + 2 + ROWS_PER_EVENT > MAX_ROWS_PER_COMMIT:
+                states = self._store.member_states(sorted(touched), self._timezone)
                 for member_id in sorted(touched):
-                    self._folder.restate(marks[member_id], self._store.member_state(member_id, self._timezone), batch)
+                    self._folder.restate(marks[member_id], states[member_id], batch)
                 target = end if last else cursor_after(event)
                 if not self._commit(batch, owner, cursor, target):
                     return None

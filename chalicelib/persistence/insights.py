@@ -27,13 +27,15 @@ from chalicelib.domain.clock import isoformat
 from chalicelib.domain.errors import TransientStoreError
 from chalicelib.domain.insights import CHECKPOINT, COHORT, DAY, NOW, Batch, MemberMark, MemberState, Number
 from chalicelib.domain.movement_requests import MovementType
-from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, RETRYABLE_CODES
+from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, RETRYABLE_CODES, translate_transient
 from chalicelib.persistence.events import EventRepository
+from chalicelib.persistence.index_keys import BALANCE, member_pk
+from chalicelib.persistence.ledger import to_balance
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from chalicelib.domain.entries import LedgerEntry
+    from chalicelib.domain.entries import Balance, LedgerEntry
     from chalicelib.persistence.factory import TenantModels
     from chalicelib.persistence.ledger import LedgerRepository
 
@@ -111,31 +113,42 @@ class InsightRepository:
                 request = answer.get("UnprocessedKeys") or {}
         return found
 
-    def member_state(self, member_id: str, timezone: str) -> MemberState:
-        balance = self._ledger.get_balance(member_id, consistent=True)
-        if balance is None:
-            return MemberState()
+    def member_states(self, member_ids: list[str], timezone: str) -> dict[str, MemberState]:
+        """The members' balances in batches of 100 (consistent), and the lots of those holding any."""
+        balances: dict[str, Balance] = {}
+        model = self._models.balance
+        with translate_transient():
+            for item in model.batch_get([(member_pk(m), BALANCE) for m in member_ids], consistent_read=True):
+                found = to_balance(item)
+                balances[found.member_id] = found
         zone = ZoneInfo(timezone)
-        expiring: dict[str, int] = {}
-        maturing: dict[str, int] = {}
-        if balance.lot_count or balance.pending or balance.next_expiry_at or balance.next_maturity_at:
-            for lot in self._ledger.get_lots(member_id, consistent=True):
-                if lot.remaining <= 0:
-                    continue
-                if lot.matures_at is not None:
-                    month = lot.matures_at.astimezone(zone).strftime("%Y-%m")
-                    maturing[month] = maturing.get(month, 0) + lot.remaining
-                elif lot.expires_at is not None:
-                    month = lot.expires_at.astimezone(zone).strftime("%Y-%m")
-                    expiring[month] = expiring.get(month, 0) + lot.remaining
-        return MemberState(
-            available=balance.available,
-            pending=balance.pending,
-            expiring=expiring,
-            maturing=maturing,
-            tier=balance.tier,
-            plan=balance.plan is not None,
-        )
+        states: dict[str, MemberState] = {}
+        for member_id in member_ids:
+            balance: Balance | None = balances.get(member_id)
+            if balance is None:
+                states[member_id] = MemberState()
+                continue
+            expiring: dict[str, int] = {}
+            maturing: dict[str, int] = {}
+            if balance.lot_count or balance.pending or balance.next_expiry_at or balance.next_maturity_at:
+                for lot in self._ledger.get_lots(member_id, consistent=True):
+                    if lot.remaining <= 0:
+                        continue
+                    if lot.matures_at is not None:
+                        month = lot.matures_at.astimezone(zone).strftime("%Y-%m")
+                        maturing[month] = maturing.get(month, 0) + lot.remaining
+                    elif lot.expires_at is not None:
+                        month = lot.expires_at.astimezone(zone).strftime("%Y-%m")
+                        expiring[month] = expiring.get(month, 0) + lot.remaining
+            states[member_id] = MemberState(
+                available=balance.available,
+                pending=balance.pending,
+                expiring=expiring,
+                maturing=maturing,
+                tier=balance.tier,
+                plan=balance.plan is not None,
+            )
+        return states
 
     def commit(self, batch: Batch, *, owner: str, previous: str | None, cursor: str, now: datetime) -> bool:
         items: list[dict[str, Any]] = []
