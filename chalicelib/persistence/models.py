@@ -28,7 +28,9 @@ Tenant table (one per brand)::
     NOTICE#<type>#<member>#<subject>  #NOTICE                     -          a notice (feed event)
     WEBHOOK#<webhook>    #WEBHOOK   WEBHOOKS                   <webhook>  a webhook endpoint
     WEBHOOK#<webhook>    DELIVERY#<event ulid>  WEBHOOK#<webhook>#OUTBOX  <event ulid>  a delivery
-    WEBHOOKS|EVENTBRIDGE  #CHECKPOINT  -                       -          a feed consumer's cursor + lease
+    WEBHOOKS|EVENTBRIDGE|INSIGHTS  #CHECKPOINT  -              -          a feed consumer's cursor + lease
+    INSIGHTS#DAY|INSIGHTS#COHORT|INSIGHTS  <day>|<month>|#NOW  -  -    the insights' aggregate rows
+    INSIGHTS#MEMBER#<member>  #INSIGHTS  -                     -          the insights fold's mark of a member
 
 A delivery is in ``gsi1`` (its endpoint's *outbox*, in event order) only while it is pending
 or retrying: the drain reads the outbox whole from the index, and a settled delivery drops
