@@ -203,6 +203,8 @@ def test_the_figures_reconcile_with_the_ledger(api: Api, admin_key: str, seed: i
     assert series["points"] == [{"period": today, "value": by_type["earn"]}]
     as_csv = get(api, admin_key, f"/v1/insights/timeseries?metric=points_issued&from={today}&to={today}&format=csv")
     assert as_csv.splitlines() == ["period,value", f"{today},{by_type['earn']}"]
+    accepted = get(api, admin_key, f"/v1/insights/timeseries?from={today}&to={today}", Accept="text/csv")
+    assert accepted == as_csv
     liability_series = get(api, admin_key, f"/v1/insights/timeseries?metric=liability&from={today}&to={today}")
     assert liability_series["points"][0]["value"] == available + pending
 
