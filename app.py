@@ -24,6 +24,7 @@ from chalicelib.api import (
     referrals,
     rewards,
     tenants,
+    transfers,
     webhooks,
 )
 from chalicelib.jobs import imports as import_jobs
@@ -51,6 +52,7 @@ API_BLUEPRINTS = (
     imports,
     exports,
     challenges,
+    transfers,
     insights,
 )
 #: Scheduled jobs and queue consumers.

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.subscriptions import SubscriptionService
     from chalicelib.domain.tenants import Tenant, TenantContext, TenantService
     from chalicelib.domain.tiers import TierService
+    from chalicelib.domain.transfers import TransferService
     from chalicelib.domain.webhooks import DeliveryQueue, WebhookService
     from chalicelib.integrations.eventbridge import EventBridgeBus
     from chalicelib.integrations.kms import KmsSealer
@@ -401,6 +402,23 @@ class TenantServices:
             tier_of=self.tiers.tier_of,
             segments_of=self.members.segments_of,
             clock=self.clock,
+        )
+
+    # --- transfers between members -------------------------------------------------------------------
+
+    @cached_property
+    def transfers(self) -> TransferService:
+        """Points moved between two members in one transaction, and their reversal."""
+        from chalicelib.domain.transfers import TransferService
+        from chalicelib.persistence.transfers import TransferRepository
+
+        return TransferService(
+            self._ledger,
+            TransferRepository(self.models),
+            self.program,
+            self.points,
+            clock=self.clock,
+            retry=self._platform.retry_policy,
         )
 
     # --- program insights ----------------------------------------------------------------------------

@@ -137,6 +137,10 @@ SETTINGS = _fields(
     birthday_bonus=Field(0),
     earn_on_shipping=Field(False),
     earn_on_tax=Field(False),
+    transfers=_nested(
+        _fields(enabled=Field(False), minimum=Field(1), daily_maximum=Field(None)),
+        {"enabled": False},
+    ),
 )
 TIER = _fields(name=_req(), threshold=_req(_decimal), multiplier=_dec("1"), perks=Field([], _text_list))
 TIERS = _fields(

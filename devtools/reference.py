@@ -306,6 +306,14 @@ def _sample_payloads() -> dict[str, dict[str, Any]]:
         MovementType.EXPIRE: {"points": -20, "metadata": {"lot_id": "txn_01JKZ00000000000000000000"}},
         MovementType.MATURE: {"points": 0, "pending_change": -40},
         MovementType.REVERSE: {"points": -25, "reference": "order-1042", "amount": "2.50", "currency": "EUR"},
+        MovementType.TRANSFER: {
+            "points": -300,
+            "reference": "trf_01JNB3Z2140000000000000000",
+            "metadata": {
+                "transfer_id": "trf_01JNB3Z2140000000000000000",
+                "to_member_id": "mem_01JNB41000000000000000000",
+            },
+        },
     }
     payloads: dict[str, dict[str, Any]] = {}
     for sequence, (movement, fields) in enumerate(samples.items(), start=8):

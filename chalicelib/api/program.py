@@ -60,6 +60,7 @@ def get_program(request: ApiRequest) -> ProgramOut:
 def put_program(request: ApiRequest) -> ProgramOut:
     from chalicelib.api.presenters import program as presenters
     from chalicelib.domain.expiry import ExpiryPolicy
+    from chalicelib.domain.program import TransferPolicy
 
     body: ProgramRequest = request.body
     expiry = ExpiryPolicy(
@@ -79,6 +80,11 @@ def put_program(request: ApiRequest) -> ProgramOut:
         birthday_bonus=body.birthday_bonus,
         earn_on_shipping=body.earn_on_shipping,
         earn_on_tax=body.earn_on_tax,
+        transfers=TransferPolicy(
+            enabled=body.transfers.enabled,
+            minimum=body.transfers.minimum,
+            daily_maximum=body.transfers.daily_maximum,
+        ),
         point_value=Decimal(body.point_value),
     )
     return presenters.program(program)

@@ -73,6 +73,8 @@ class Balance:
     referral_from: str | None = None
     #: The paid plan the member subscribes to (chalicelib.domain.plans); it moves ``tier_rev``.
     plan: PlanGrant | None = None
+    #: Net points transferred (chalicelib.domain.transfers): received minus sent.
+    lifetime_transferred: int = 0
 
     @classmethod
     def opening(cls, member_id: str, now: datetime) -> Balance:
@@ -154,6 +156,7 @@ class Balance:
             lifetime_redeemed=self.lifetime_redeemed + (-delta if movement is MovementType.REDEEM else 0),
             lifetime_adjusted=self.lifetime_adjusted + (delta if movement is MovementType.ADJUST else 0),
             lifetime_expired=self.lifetime_expired + (-delta if movement is MovementType.EXPIRE else 0),
+            lifetime_transferred=self.lifetime_transferred + (delta if movement is MovementType.TRANSFER else 0),
             version=self.version + 1,
             updated_at=now,
         )

@@ -174,3 +174,10 @@ class TransientStoreError(Exception):
 
     Not a LoyaltyError: services retry it and turn it into RetryLater when retries run out.
     """
+
+
+class TransferNotAllowed(BusinessRuleViolation):
+    """The program does not allow this transfer (``details.reason``: disabled, below_minimum,
+    daily_maximum, same_member)."""
+
+    code = "transfer_not_allowed"

@@ -59,6 +59,8 @@ class EventType(StrEnum):
     CHALLENGE_COMPLETED = "challenge.completed"
     #: A member was awarded a badge (once per badge), by the challenge they completed.
     BADGE_AWARDED = "badge.awarded"
+    #: Points moved between two members (chalicelib.domain.transfers): one event in each member's feed.
+    POINTS_TRANSFERRED = "points.transferred"
 
 
 EVENT_OF_MOVEMENT = {
@@ -68,6 +70,7 @@ EVENT_OF_MOVEMENT = {
     MovementType.EXPIRE: EventType.POINTS_EXPIRED,
     MovementType.MATURE: EventType.POINTS_MATURED,
     MovementType.REVERSE: EventType.POINTS_REVERSED,
+    MovementType.TRANSFER: EventType.POINTS_TRANSFERRED,
 }
 
 

@@ -59,3 +59,10 @@ def ulid_from_str(text: str) -> ULID:
     from ulid import ULID
 
     return ULID.from_str(text)
+
+
+TRANSFER_ID_PATTERN = re.compile(rf"^trf_{_ULID}$")
+
+
+def new_transfer_id(at: datetime | None = None) -> str:
+    return f"trf_{ulid(at)}"

@@ -42,6 +42,7 @@ MAX_BALANCE = 10**12
 #: ``referral:`` is a referral's rewards (chalicelib.domain.referrals): ``referral:<referee>:referrer|referee``.
 #: ``plan-bonus:`` is a paid plan's join bonus (chalicelib.domain.plans): once per member and plan.
 #: ``import:`` is a bulk import's opening balance (chalicelib.domain.imports): ``import:<external id>``.
+#: ``transfer:`` is a transfer's other entries (chalicelib.domain.transfers): ``transfer:<transfer id>:<side>``.
 MINTED_KEY_PREFIXES = (
     "expire:",
     "mature:",
@@ -52,6 +53,7 @@ MINTED_KEY_PREFIXES = (
     "referral:",
     BONUS_KEY_PREFIX,
     "import:",
+    "transfer:",
 )
 
 
@@ -80,6 +82,9 @@ class MovementType(StrEnum):
     MATURE = "mature"
     #: Points taken back for a refunded order (its reference): pending first, then available.
     REVERSE = "reverse"
+    #: Points moved between two members of the brand (chalicelib.domain.transfers): one entry
+    #: on each side, in one transaction; the receiver's lots keep the sender's expiry.
+    TRANSFER = "transfer"
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,31 @@ _ROUNDING_MODES = {Rounding.FLOOR: ROUND_FLOOR, Rounding.NEAREST: ROUND_HALF_UP,
 
 
 @dataclass(frozen=True)
+class TransferPolicy:
+    """Whether members may move points to each other (chalicelib.domain.transfers), and within
+    which limits: at least ``minimum`` points a transfer, at most ``daily_maximum`` sent by a
+    member per local day (None: no daily limit)."""
+
+    enabled: bool = False
+    minimum: int = 1
+    daily_maximum: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.minimum < 1:
+            raise InvalidRequest.for_fields(
+                "transfers.minimum must be at least 1", ("transfers.minimum", "at least 1", "value_error")
+            )
+        if self.daily_maximum is not None and self.daily_maximum < self.minimum:
+            raise InvalidRequest.for_fields(
+                "transfers.daily_maximum may not be below transfers.minimum",
+                ("transfers.daily_maximum", f"at least the minimum ({self.minimum})", "value_error"),
+            )
+
+
+NO_TRANSFERS = TransferPolicy()
+
+
+@dataclass(frozen=True)
 class Program:
     points_per_currency_unit: Decimal = Decimal("1")
     rounding: Rounding = Rounding.FLOOR
@@ -82,6 +107,8 @@ class Program:
     #: Whether a challenge was ever stored, as the store summarises it (a movement reads the
     #: challenges only then). Not part of the program's value.
     challenges_stored: bool = field(default=False, compare=False)
+    #: Whether members may transfer points to each other, and the limits (default: not allowed).
+    transfers: TransferPolicy = NO_TRANSFERS
     #: Money per point, in the tenant's currency: what the insights' liability figures are worth
     #: (0: points carry no stated value; liability is then reported in points, valued at 0).
     point_value: Decimal = Decimal("0")
@@ -158,6 +185,7 @@ class ProgramService:
         birthday_bonus: int = 0,
         earn_on_shipping: bool = False,
         earn_on_tax: bool = False,
+        transfers: TransferPolicy = NO_TRANSFERS,
         point_value: Decimal = Decimal("0"),
     ) -> Program:
         if expiry.kind is ExpiryKind.INACTIVITY and expiry.days is not None and pending_days >= expiry.days:
@@ -177,6 +205,7 @@ class ProgramService:
             birthday_bonus=birthday_bonus,
             earn_on_shipping=earn_on_shipping,
             earn_on_tax=earn_on_tax,
+            transfers=transfers,
             point_value=point_value,
         )
         self._store.put(program)

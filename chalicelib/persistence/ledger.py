@@ -95,29 +95,7 @@ class LedgerRepository:
         member_id = previous.member_id
         ordered = in_order(writes)
         actions = [
-            balance.available.set(new.available),
-            balance.lifetime_earned.set(new.lifetime_earned),
-            balance.lifetime_redeemed.set(new.lifetime_redeemed),
-            balance.lifetime_adjusted.set(new.lifetime_adjusted),
-            balance.lifetime_expired.set(new.lifetime_expired),
-            balance.version.set(new.version),
-            balance.updated_at.set(new.updated_at),
-            balance.lot_count.set(new.lot_count),
-            balance.next_expiry_points.set(new.next_expiry_points),
-            balance.next_expiry_at.set(new.next_expiry_at)
-            if new.next_expiry_at is not None
-            else balance.next_expiry_at.remove(),
-            balance.pending.set(new.pending),
-            balance.lifetime_reversed.set(new.lifetime_reversed),
-            balance.next_maturity_at.set(new.next_maturity_at)
-            if new.next_maturity_at is not None
-            else balance.next_maturity_at.remove(),
-            *set_or_remove(balance.last_activity_at, new.last_activity_at),
-            *set_or_remove(balance.inactive_at, new.inactive_at),
-            *set_or_remove(balance.order_count, new.order_count or None),
-            *_lapse_index(balance, new),
-            *_tier_actions(balance, new),
-            *([balance.referral_from.remove()] if previous.referral_from and not new.referral_from else []),
+            *balance_actions(balance, previous, new),
             *(action for write, writer in ordered for action in writer.balance_actions(balance, write, new)),
         ]
         try:
@@ -230,6 +208,36 @@ class LedgerRepository:
             return paginate(rows, limit=limit, key_of=gsi1_key, convert=to_entry)
 
 
+def balance_actions(balance: type[BalanceItem], previous: Balance, new: Balance) -> list[Any]:
+    """The update of a balance item from ``previous`` to ``new`` (every figure a movement moves)."""
+    return [
+        balance.available.set(new.available),
+        balance.lifetime_earned.set(new.lifetime_earned),
+        balance.lifetime_redeemed.set(new.lifetime_redeemed),
+        balance.lifetime_adjusted.set(new.lifetime_adjusted),
+        balance.lifetime_expired.set(new.lifetime_expired),
+        balance.version.set(new.version),
+        balance.updated_at.set(new.updated_at),
+        balance.lot_count.set(new.lot_count),
+        balance.next_expiry_points.set(new.next_expiry_points),
+        balance.next_expiry_at.set(new.next_expiry_at)
+        if new.next_expiry_at is not None
+        else balance.next_expiry_at.remove(),
+        balance.pending.set(new.pending),
+        balance.lifetime_reversed.set(new.lifetime_reversed),
+        balance.next_maturity_at.set(new.next_maturity_at)
+        if new.next_maturity_at is not None
+        else balance.next_maturity_at.remove(),
+        *set_or_remove(balance.last_activity_at, new.last_activity_at),
+        *set_or_remove(balance.inactive_at, new.inactive_at),
+        *set_or_remove(balance.order_count, new.order_count or None),
+        *_lapse_index(balance, new),
+        *_tier_actions(balance, new),
+        *([balance.referral_from.remove()] if previous.referral_from and not new.referral_from else []),
+        *set_or_remove(balance.lifetime_transferred, new.lifetime_transferred or None),
+    ]
+
+
 def _lapse_index(balance: type[BalanceItem], new: Balance) -> list[Any]:
     """A balance with points and an inactivity deadline is in the due index at the deadline."""
     if new.inactive_at is None or new.available <= 0:
@@ -289,6 +297,7 @@ def to_balance_item(models: TenantModels, balance: Balance) -> BalanceItem:
         next_maturity_at=balance.next_maturity_at,
         lifetime_reversed=balance.lifetime_reversed,
         referral_from=balance.referral_from,
+        lifetime_transferred=balance.lifetime_transferred or None,
     )
 
 
@@ -318,6 +327,7 @@ def to_balance(item: BalanceItem) -> Balance:
         tier_buckets=item.tier_buckets,
         referral_from=item.referral_from,
         plan=decode_grant(item.plan),
+        lifetime_transferred=int(item.lifetime_transferred or 0),
     )
 
 
@@ -364,6 +374,7 @@ def to_ledger_item(models: TenantModels, entry: LedgerEntry) -> LedgerItem:
         cap_counters=json.dumps([list(c) for c in entry.cap_counters], separators=(",", ":"))
         if entry.cap_counters
         else None,
+        after_lifetime_transferred=after.lifetime_transferred or None,
         order=encode_order(entry.order) if entry.order is not None else None,
     )
 
@@ -397,6 +408,7 @@ def to_entry(item: LedgerItem) -> LedgerEntry:
             lifetime_reversed=int(item.after_lifetime_reversed or 0),
             inactive_at=item.after_inactive_at,
             tier=item.after_tier,
+            lifetime_transferred=int(item.after_lifetime_transferred or 0),
         ),
         requested=int(item.requested) if item.requested is not None else None,
         expires_at=item.expires_at,

@@ -203,6 +203,8 @@ class BalanceItem(KeyedItem):
     gsi2sk = UnicodeAttribute(null=True)
     #: The referrer while the member's referral is pending (cleared by the qualifying order earn).
     referral_from = UnicodeAttribute(null=True)
+    #: Net points transferred (received minus sent); absent: none.
+    lifetime_transferred = NumberAttribute(null=True)
 
 
 class LotItem(KeyedItem):
@@ -273,6 +275,8 @@ class LedgerItem(FeedItem):
     after_tier = UnicodeAttribute(null=True, attr_name="bal_tier")
     #: Earning-cap counters the entry moved, as compact JSON ([name, by]...); absent: none.
     cap_counters = UnicodeAttribute(null=True, attr_name="cc")
+    #: Net points transferred after the entry (absent: none).
+    after_lifetime_transferred = NumberAttribute(null=True, attr_name="bal_transferred")
     #: Order earns: the order as sent (``Order.canonical`` with its id), compact JSON.
     order = UnicodeAttribute(null=True, attr_name="ord")
 
@@ -326,6 +330,8 @@ class ProgramItem(KeyedItem):
     birthday_bonus = NumberAttribute(null=True)
     earn_on_shipping = BooleanAttribute(null=True)
     earn_on_tax = BooleanAttribute(null=True)
+    #: The transfer policy as JSON (enabled, minimum, daily_maximum); absent: transfers disabled.
+    transfers = UnicodeAttribute(null=True)
     #: What an earn needs to know before it reads the rules or the tier versions, kept by every
     #: write of a rule or a tier version (in its transaction) and of the program: ``summarised``
     #: once it covers every rule and version stored, ``capped_rules`` the ids of the rules with a

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy, Period
-from chalicelib.domain.program import Program, Rounding
+from chalicelib.domain.program import NO_TRANSFERS, Program, Rounding, TransferPolicy
 from chalicelib.persistence.errors import (
     translate_transient,
 )
@@ -66,6 +66,7 @@ class ProgramRepository:
             capped_rules=capped,
             tiers_stored=tiers,
             challenges_stored=challenges,
+            transfers=_to_transfers(item),
             point_value=Decimal(item.point_value or "0"),
         )
 
@@ -93,6 +94,7 @@ class ProgramRepository:
             *set_or_remove(item.birthday_bonus, program.birthday_bonus or None),
             *set_or_remove(item.earn_on_shipping, program.earn_on_shipping or None),
             *set_or_remove(item.earn_on_tax, program.earn_on_tax or None),
+            *set_or_remove(item.transfers, _transfers_json(program.transfers)),
             *rule_summary_actions(models, []),
             *set_or_remove(
                 item.point_value, format(program.point_value.normalize(), "f") if program.point_value else None
@@ -113,4 +115,22 @@ def _to_expiry(item: ProgramItem) -> ExpiryPolicy:
         months=data.get("months"),
         period=Period(data["period"]) if data.get("period") else None,
         periods_after=int(data.get("periods_after") or 0),
+    )
+
+
+def _transfers_json(policy: TransferPolicy) -> str | None:
+    if policy == NO_TRANSFERS:
+        return None
+    return json.dumps({"enabled": policy.enabled, "minimum": policy.minimum, "daily_maximum": policy.daily_maximum})
+
+
+def _to_transfers(item: ProgramItem) -> TransferPolicy:
+    if not item.transfers:
+        return NO_TRANSFERS
+    data = json.loads(item.transfers)
+    maximum = data.get("daily_maximum")
+    return TransferPolicy(
+        enabled=bool(data.get("enabled")),
+        minimum=int(data.get("minimum") or 1),
+        daily_maximum=int(maximum) if maximum is not None else None,
     )

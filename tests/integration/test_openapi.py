@@ -611,6 +611,8 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     _import_export_scenario(api, admin, read_key)
     # Challenges and badges: a challenge completed by an order, the member's progress and badges
     _challenges_scenario(api, admin, write_key, read_key)
+    # Transfers: refused while the program does not allow them, then made, replayed and reversed
+    _transfer_scenario(api, admin, write_key)
     # Program insights: the feed folded, then every figure read, and a what-if
     _insights_scenario(api, admin, read_key)
 
@@ -849,6 +851,35 @@ def _challenges_scenario(api: DocumentedApi, admin: str, write_key: str, read_ke
     assert api.call("GET", f"/v1/members/{member}/challenges", key=read_key).status == 200
     assert api.call("GET", f"/v1/members/{member}/badges", key=read_key).body["data"][0]["badge"]["id"] == "b"
     assert api.call("POST", f"{challenge}/archive", key=admin).status == 200
+
+
+def _transfer_scenario(api: DocumentedApi, admin: str, write_key: str) -> None:
+    giver = api.call("POST", "/v1/members", key=admin, body={"name": "Giver"}).body["id"]
+    taker = api.call("POST", "/v1/members", key=admin, body={"name": "Taker", "external_id": "taker-1"}).body["id"]
+    earned = api.call("POST", f"/v1/members/{giver}/earn", key=admin, idempotency_key="t-fund", body={"points": 100})
+    assert earned.status == 201, earned
+    path = f"/v1/members/{giver}/transfers"
+    body = {"to": {"external_id": "taker-1"}, "points": 40}
+    assert (
+        api.call("POST", path, key=write_key, idempotency_key="t-0", body=body).error_code() == "transfer_not_allowed"
+    )
+    program = {"points_per_currency_unit": "1", "rounding": "floor", "transfers": {"enabled": True, "minimum": 5}}
+    assert api.call("PUT", "/v1/program", key=admin, body=program).status == 200
+    sent = api.call("POST", path, key=write_key, idempotency_key="t-1", body=body)
+    assert sent.status == 201 and sent.body["to_member_id"] == taker, sent
+    assert api.call("POST", path, key=write_key, idempotency_key="t-1", body=body).body == sent.body
+    assert api.call("POST", path, key=write_key, body=body).status == 400  # no Idempotency-Key
+    short = {"to": {"member_id": taker}, "points": 61}
+    assert (
+        api.call("POST", path, key=write_key, idempotency_key="t-2", body=short).error_code() == "insufficient_points"
+    )
+    nobody = {"to": {"external_id": "nobody"}, "points": 5}
+    assert api.call("POST", path, key=write_key, idempotency_key="t-3", body=nobody).status == 404
+    reverse = f"{path}/{sent.body['id']}/reverse"
+    assert api.call("POST", reverse, key=write_key, body={}).status == 403
+    reversed_ = api.call("POST", reverse, key=admin, body={"reason": "Wrong member"})
+    assert reversed_.status == 201 and reversed_.body["balance"]["available"] == 100, reversed_
+    assert api.call("POST", f"{path}/trf_01JD0000000000000000000000/reverse", key=admin, body={}).status == 404
 
 
 def _insights_scenario(api: DocumentedApi, admin: str, read_key: str) -> None:

@@ -53,6 +53,7 @@ class World:
     subscription_id: str = ""  # the victim's paid subscription (SAMPLE_BODIES["record_subscription"])
     import_id: str = ""  # a bulk import of tenant A (landed)
     challenge_id: str = ""  # a challenge of tenant A
+    transfer_id: str = ""  # a transfer of the victim's, reversed
     # coalition partners: "coffee" (PATH_SAMPLES) and "books", whose key is keys["partner"]
 
     def usable_coupon(self) -> str:
@@ -85,6 +86,8 @@ PATH_SAMPLES: dict[str, Callable[[World], str]] = {
     "import_id": lambda world: world.import_id,
     # challenges and badges
     "challenge_id": lambda world: world.challenge_id,
+    # transfers
+    "transfer_id": lambda world: world.transfer_id,
 }
 
 #: Path parameters naming an object a tenant owns (another tenant addressing it must get 404).
@@ -94,6 +97,7 @@ OWNED_PATH_PARAMS |= {"partner_id"}  # coalition partners
 OWNED_PATH_PARAMS |= {"subscription_id"}  # paid membership
 OWNED_PATH_PARAMS |= {"import_id"}  # bulk imports
 OWNED_PATH_PARAMS |= {"challenge_id"}  # challenges and badges
+OWNED_PATH_PARAMS |= {"transfer_id"}  # transfers
 
 #: A valid body for every operation that takes one: the write it would do if let through.
 SAMPLE_BODIES: dict[str, dict[str, Any]] = {
@@ -103,7 +107,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "earn_points": {"points": 1000, "reference": "intrusion"},
     "redeem_points": {"points": 1},
     "adjust_points": {"points": 5, "reason": "intrusion"},
-    "put_program": {"points_per_currency_unit": "9", "rounding": "ceil"},
+    "put_program": {"points_per_currency_unit": "9", "rounding": "ceil", "transfers": {"enabled": True}},
     "create_tenant": {"tenant_id": "intruder", "name": "Intruder", "currency": "EUR", "timezone": "UTC"},
     "run_job": {"as_of": "2030-01-01T00:00:00Z"},
     "reverse_points": {"reference": "funding-order", "points": 1},
@@ -159,6 +163,9 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
         "reward_points": 100_000,
     },
     "update_challenge": {"reward_points": 100_000},
+    # transfers: the victim's points to the imported member
+    "create_transfer": {"to": {"external_id": "imported-1"}, "points": 1},
+    "reverse_transfer": {"reason": "intrusion"},
     "insights_what_if": {"program": {"points_per_currency_unit": "2", "rounding": "floor"}, "days": 7},
 }
 
@@ -263,6 +270,9 @@ ACCESS: dict[str, str] = {
     "list_member_challenges": "read",
     "list_member_badges": "read",
     "archive_challenge": "admin",
+    # transfers
+    "create_transfer": "write",
+    "reverse_transfer": "admin",
     # program insights: aggregate figures, no personal data
     "insights_summary": "read",
     "insights_timeseries": "read",
@@ -387,6 +397,7 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
     run_import("acme", imported.body["id"], budget_seconds=None)
     challenge = api.call("POST", "/v1/challenges", key=admin_key, body=SAMPLE_BODIES["create_challenge"])
     assert challenge.status == 201, challenge
+    transfer_id = _a_reversed_transfer(api, admin_key, member)
     return World(
         api=api,
         admin=admin_key,
@@ -404,6 +415,7 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
         subscription_id=subscribed.body["subscription"]["id"],
         import_id=imported.body["id"],
         challenge_id=challenge.body["id"],
+        transfer_id=transfer_id,
     )
 
 
@@ -437,6 +449,20 @@ def _reward_with_coupons(api: Api, admin_key: str) -> tuple[str, tuple[str, ...]
         assert redeemed.status == 201, redeemed
         coupons.append(redeemed.body["coupon"]["code"])
     return reward.body["id"], tuple(coupons)
+
+
+def _a_reversed_transfer(api: Api, admin_key: str, victim: str) -> str:
+    """Transfers allowed by the program, and one of the victim's, reversed (so its balance is unchanged
+    and every reversal call answers that reversal)."""
+    program = {"points_per_currency_unit": "1", "rounding": "floor", "transfers": {"enabled": True}}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=program).status == 200
+    taker = api.enrol(admin_key, name="Taker")
+    body = {"to": {"member_id": taker}, "points": 50}
+    sent = api.call("POST", f"/v1/members/{victim}/transfers", key=admin_key, body=body, idempotency_key="world-gift")
+    assert sent.status == 201, sent
+    reverse = f"/v1/members/{victim}/transfers/{sent.body['id']}/reverse"
+    assert api.call("POST", reverse, key=admin_key, body={}).status == 201
+    return str(sent.body["id"])
 
 
 @pytest.fixture

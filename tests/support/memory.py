@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.rewards import Reward
     from chalicelib.domain.tenants import Tenant
     from chalicelib.domain.tiers import TierEvent, TierProgram
+    from chalicelib.domain.transfers import TransferCommit
 
 T = TypeVar("T")
 
@@ -753,3 +754,52 @@ class InMemoryReferralProgramStore:
     def in_force(self, at: datetime) -> ReferralProgram | None:
         started = [v for v in self.list() if v.effective_from <= at]
         return copy.deepcopy(started[-1]) if started else None
+
+
+class InMemoryTransferStore:
+    """Both sides of a transfer written on an ``InMemoryLedgerStore`` in one step (the
+    TransferStore port, chalicelib.domain.transfers): both entries only if their keys are
+    absent (the first one's taken: ``IdempotencyKeyTaken``), both balances only if still at
+    their versions, the counter within its limit; all or nothing, under the ledger's lock."""
+
+    def __init__(self, ledger: InMemoryLedgerStore) -> None:
+        self._ledger = ledger
+        self._before_commit: deque[Callable[[], None]] = deque()
+        #: Every commit() call, in order, whatever its outcome.
+        self.commit_calls = 0
+
+    def before_next_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action()`` at the start of the next commit(), outside the lock (a concurrent writer)."""
+        self._before_commit.append(action)
+
+    def commit(self, transfer: TransferCommit) -> None:
+        ledger = self._ledger
+        self.commit_calls += 1
+        if self._before_commit:
+            self._before_commit.popleft()()
+        sides = (transfer.out, transfer.into)
+        with ledger.lock:
+            if transfer.out.entry.idempotency_key in ledger._entries:
+                raise IdempotencyKeyTaken(transfer.out.entry.idempotency_key)
+            for side in sides:
+                current = ledger._balances.get(side.previous.member_id)
+                stale = current is None or (current.version, current.tier_rev) != (
+                    side.previous.version,
+                    side.previous.tier_rev,
+                )
+                if side.entry.idempotency_key in ledger._entries or stale:
+                    raise BalanceChanged(side.previous.member_id)
+            change = transfer.counter
+            if change is not None and change.at_most is not None:
+                if ledger._counters.get(change.name, 0) + change.by > change.at_most:
+                    raise CounterLimitReached(change)
+            if change is not None:
+                ledger._counters[change.name] = ledger._counters.get(change.name, 0) + change.by
+            for side in sides:
+                ledger._entries[side.entry.idempotency_key] = copy.deepcopy(side.entry)
+                ledger._balances[side.previous.member_id] = copy.deepcopy(side.after)
+                for lot in side.lots.deleted:
+                    del ledger._lots[lot.lot_id]
+                for lot in (*side.lots.updated, *side.lots.created):
+                    ledger._lots[lot.lot_id] = copy.deepcopy(lot)
+                ledger.applied.append(side.entry)

@@ -35,6 +35,7 @@ def balance(view: BalanceView, tiers: TierStatus | None = None, plan: PlanStatus
         tier=plan.effective_tier if plan is not None else tiers.state.tier if tiers is not None else stored.tier,
         tier_status=tier_status(tiers) if tiers is not None else None,
         plan=plan_status(plan) if plan is not None else None,
+        lifetime_transferred=stored.lifetime_transferred,
     )
 
 

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 
 def program(value: Program) -> ProgramOut:
-    from chalicelib.api.schemas.program import ExpiryPolicyOut, ProgramOut
+    from chalicelib.api.schemas.program import ExpiryPolicyOut, ProgramOut, TransferPolicyOut
 
     expiry = value.expiry
     return ProgramOut(
@@ -30,5 +30,10 @@ def program(value: Program) -> ProgramOut:
         earn_on_shipping=value.earn_on_shipping,
         earn_on_tax=value.earn_on_tax,
         updated_at=value.updated_at,
+        transfers=TransferPolicyOut(
+            enabled=value.transfers.enabled,
+            minimum=value.transfers.minimum,
+            daily_maximum=value.transfers.daily_maximum,
+        ),
         point_value=format(value.point_value.normalize(), "f") if value.point_value else "0",
     )

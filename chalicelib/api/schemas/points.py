@@ -151,6 +151,7 @@ _BALANCE_EXAMPLE: JsonDict = {
     "tier": "gold",
     "tier_status": None,
     "plan": None,
+    "lifetime_transferred": 0,
 }
 
 
@@ -195,6 +196,9 @@ class BalanceOut(Out):
     )
     plan: PlanStatusOut | None = Field(
         default=None, description="GET balance only: the paid plan in force (null: none, or it has ended)."
+    )
+    lifetime_transferred: int = Field(
+        default=0, description="Net points transferred: received from other members minus sent to them."
     )
 
 

@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from chalicelib.api.schemas.common import Out, StrictRequest, _decimal, _positive_decimal
 from chalicelib.domain.expiry import ExpiryKind, Period
+from chalicelib.domain.movement_requests import MAX_POINTS_PER_MOVEMENT
 from chalicelib.domain.program import Rounding
 
 
@@ -39,6 +40,33 @@ class ExpiryPolicyModel(StrictRequest):
             raise ValueError("inactivity needs days (and no months or period)")
         if self.kind is ExpiryKind.NONE and (self.days or self.months or self.period or self.periods_after):
             raise ValueError("kind none takes no other field")
+        return self
+
+
+class TransferPolicyModel(StrictRequest):
+    """Whether members may move points to each other (`POST /v1/members/{member_id}/transfers`).
+
+    * `{"enabled": false}` (default): transfers are refused with `transfer_not_allowed`.
+    * `{"enabled": true, "minimum": 100, "daily_maximum": 5000}`: at least 100 points a transfer,
+      at most 5000 points sent by a member per day (in the tenant's time zone).
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"enabled": True, "minimum": 100, "daily_maximum": 5000}]}
+    )
+
+    enabled: bool = False
+    minimum: Annotated[int, Field(ge=1, le=MAX_POINTS_PER_MOVEMENT)] = Field(
+        default=1, description="The fewest points one transfer may move."
+    )
+    daily_maximum: Annotated[int, Field(ge=1, le=MAX_POINTS_PER_MOVEMENT)] | None = Field(
+        default=None, description="The most points a member may send per local day (null: no daily limit)."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TransferPolicyModel:
+        if self.daily_maximum is not None and self.daily_maximum < self.minimum:
+            raise ValueError("daily_maximum may not be below minimum")
         return self
 
 
@@ -85,6 +113,10 @@ class ProgramRequest(StrictRequest):
     )
     earn_on_shipping: bool = Field(default=False, description="Whether an order's shipping earns points.")
     earn_on_tax: bool = Field(default=False, description="Whether an order's tax earns points.")
+    transfers: TransferPolicyModel = Field(
+        default_factory=TransferPolicyModel,
+        description="Whether members may transfer points to each other, and the limits (default: not allowed).",
+    )
     point_value: PointValue = Field(default="0", examples=["0.01"])
 
 
@@ -94,6 +126,12 @@ class ExpiryPolicyOut(Out):
     months: int | None
     period: Period | None
     periods_after: int
+
+
+class TransferPolicyOut(Out):
+    enabled: bool
+    minimum: int
+    daily_maximum: int | None
 
 
 class ProgramOut(Out):
@@ -107,4 +145,5 @@ class ProgramOut(Out):
     earn_on_shipping: bool
     earn_on_tax: bool
     updated_at: datetime | None
+    transfers: TransferPolicyOut
     point_value: str = Field(description="Money per point, in the tenant's currency (a decimal string).")
