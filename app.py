@@ -6,8 +6,10 @@ from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib.api import (
     access,
+    audit,
     challenges,
     commerce,
+    consents,
     console,
     events,
     exports,
@@ -53,6 +55,8 @@ API_BLUEPRINTS = (
     exports,
     challenges,
     transfers,
+    audit,
+    consents,
     insights,
 )
 #: Scheduled jobs and queue consumers.

@@ -19,10 +19,12 @@ from chalicelib.observability import logger
 if TYPE_CHECKING:
     from chalicelib.domain.activities import ActivityService
     from chalicelib.domain.api_keys import ApiKeyService
+    from chalicelib.domain.audit import Actor, AuditService
     from chalicelib.domain.authentication import Authenticator
     from chalicelib.domain.bus import BusPublisher
     from chalicelib.domain.challenges import ChallengeService
     from chalicelib.domain.commerce import OrderIntakeService
+    from chalicelib.domain.consents import ConsentService
     from chalicelib.domain.events import EventFeed
     from chalicelib.domain.exports import ExportService
     from chalicelib.domain.imports import ImportService
@@ -72,12 +74,18 @@ class TenantServices:
         clock: Clock = utc_now,
         created_at: datetime = FEED_EPOCH,
         timezone: str = "UTC",
+        actor: Actor | None = None,
     ) -> None:
+        from chalicelib.domain.audit import SYSTEM, Auditor
+
         self._platform = platform
         self.tenant_id = tenant_id
         self.clock = clock
         self.created_at = created_at
         self.timezone = timezone
+        #: Who the changes made through these services are recorded as (the request's key).
+        self.actor = actor or SYSTEM
+        self.auditor = Auditor(self.actor, clock)
 
     @cached_property
     def models(self) -> TenantModels:
@@ -105,14 +113,14 @@ class TenantServices:
         from chalicelib.domain.program import ProgramService
         from chalicelib.persistence.program import ProgramRepository
 
-        return ProgramService(ProgramRepository(self.models), clock=self.clock)
+        return ProgramService(ProgramRepository(self.models), clock=self.clock, auditor=self.auditor)
 
     @cached_property
     def rules(self) -> RuleService:
         from chalicelib.domain.rules import RuleService
         from chalicelib.persistence.rules import RuleRepository
 
-        return RuleService(RuleRepository(self.models), self.program, clock=self.clock)
+        return RuleService(RuleRepository(self.models), self.program, clock=self.clock, auditor=self.auditor)
 
     @cached_property
     def tiers(self) -> TierService:
@@ -120,7 +128,7 @@ class TenantServices:
         from chalicelib.persistence.tiers import TierProgramRepository
 
         store = TierProgramRepository(self.models, self._platform.control)
-        return TierService(store, self._ledger, timezone=self.timezone, clock=self.clock)
+        return TierService(store, self._ledger, timezone=self.timezone, clock=self.clock, auditor=self.auditor)
 
     @cached_property
     def referrals(self) -> ReferralService:
@@ -133,13 +141,14 @@ class TenantServices:
             timezone=self.timezone,
             clock=self.clock,
             on_deferred=_referral_deferred,
+            auditor=self.auditor,
         )
 
     @cached_property
     def members(self) -> MemberService:
         from chalicelib.domain.members import MemberService
 
-        return MemberService(self._member_store, clock=self.clock)
+        return MemberService(self._member_store, clock=self.clock, actor=self.actor)
 
     @cached_property
     def points(self) -> PointsService:
@@ -182,6 +191,7 @@ class TenantServices:
             clock=self.clock,
             timezone=self.timezone,
             tier_of=self.tiers.tier_of,
+            auditor=self.auditor,
         )
 
     @cached_property
@@ -198,6 +208,7 @@ class TenantServices:
             self.tiers,
             timezone=self.timezone,
             clock=self.clock,
+            auditor=self.auditor,
         )
 
     @cached_property
@@ -206,7 +217,7 @@ class TenantServices:
         from chalicelib.domain.partners import PartnerService
         from chalicelib.persistence.partners import PartnerRepository
 
-        return PartnerService(PartnerRepository(self.models), self.points, self.members)
+        return PartnerService(PartnerRepository(self.models), self.points, self.members, auditor=self.auditor)
 
     # --- scheduled jobs ------------------------------------------------------------------------------
 
@@ -233,6 +244,7 @@ class TenantServices:
             program=self.program,
             timezone=self.timezone,
             clock=self.clock,
+            consents=self.consents,
         )
         return JobRunner(
             self.tenant_id,
@@ -256,6 +268,7 @@ class TenantServices:
                 ),
             },
             self.clock,
+            auditor=self.auditor,
         )
 
     # --- the event feed and where it goes ------------------------------------------------------------
@@ -308,6 +321,7 @@ class TenantServices:
                 secret_overlap=timedelta(seconds=settings.webhook_secret_overlap_seconds),
             ),
             clock=self.clock,
+            auditor=self.auditor,
         )
 
     @cached_property
@@ -351,6 +365,7 @@ class TenantServices:
             ShopifyRepository(self.models),
             platform.webhook_sealer,
             overlap=timedelta(seconds=platform.settings.webhook_secret_overlap_seconds),
+            auditor=self.auditor,
         )
 
     # --- bulk imports and exports --------------------------------------------------------------------
@@ -375,6 +390,7 @@ class TenantServices:
             timezone=self.timezone,
             clock=self.clock,
             workers=settings.import_row_workers,
+            auditor=self.auditor,
         )
 
     @cached_property
@@ -402,6 +418,7 @@ class TenantServices:
             tier_of=self.tiers.tier_of,
             segments_of=self.members.segments_of,
             clock=self.clock,
+            auditor=self.auditor,
         )
 
     # --- transfers between members -------------------------------------------------------------------
@@ -419,7 +436,26 @@ class TenantServices:
             self.points,
             clock=self.clock,
             retry=self._platform.retry_policy,
+            auditor=self.auditor,
         )
+
+    # --- the audit trail and consent history -----------------------------------------------------------
+
+    @cached_property
+    def audit(self) -> AuditService:
+        """The tenant's audit trail (each entry is written by the store of the change it records)."""
+        from chalicelib.domain.audit import AuditService
+        from chalicelib.persistence.audit import AuditRepository
+
+        return AuditService(AuditRepository(self.models.audit))
+
+    @cached_property
+    def consents(self) -> ConsentService:
+        """Members' consent histories (each change is written by the member store)."""
+        from chalicelib.domain.consents import ConsentService
+        from chalicelib.persistence.consents import ConsentRepository
+
+        return ConsentService(ConsentRepository(self.models))
 
     # --- program insights ----------------------------------------------------------------------------
 
@@ -477,7 +513,7 @@ class PlatformServices:
     def api_key_store(self) -> ApiKeyRepository:
         from chalicelib.persistence.control import ApiKeyRepository
 
-        return ApiKeyRepository(self.control)
+        return ApiKeyRepository(self.control, audit_model_of=lambda tenant_id: self._tenant_models(tenant_id).audit)
 
     @cached_property
     def provisioner(self) -> TableProvisioner:
@@ -534,8 +570,11 @@ class PlatformServices:
     # --- one tenant's services -----------------------------------------------------------------------
 
     def for_tenant(self, context: TenantContext) -> TenantServices:
-        """The services of the request's tenant (its time zone decides local dates, its clock "now")."""
-        return self.for_tenant_record(context.tenant)
+        """The services of the request's tenant (its time zone decides local dates, its clock "now"),
+        recording its changes as made by the request's key."""
+        from chalicelib.domain.audit import Actor
+
+        return self.for_tenant_record(context.tenant, actor=Actor.of(context))
 
     def for_registered_tenant(self, tenant_id: str, *, clock: Clock | None = None) -> TenantServices:
         """Services of a tenant read from the registry (its time zone decides local dates, its clock
@@ -547,10 +586,16 @@ class PlatformServices:
             raise NotFound(f"tenant {tenant_id!r} not found")
         return self.for_tenant_record(tenant, clock=clock)
 
-    def for_tenant_record(self, tenant: Tenant, *, clock: Clock | None = None) -> TenantServices:
+    def for_tenant_record(
+        self, tenant: Tenant, *, clock: Clock | None = None, actor: Actor | None = None
+    ) -> TenantServices:
         """Services of ``tenant`` as registered: real time, or a sandbox brand's test clock."""
         return self.for_tenant_id(
-            tenant.tenant_id, clock=clock or tenant.clock, created_at=tenant.created_at, timezone=tenant.timezone
+            tenant.tenant_id,
+            clock=clock or tenant.clock,
+            created_at=tenant.created_at,
+            timezone=tenant.timezone,
+            actor=actor,
         )
 
     def for_tenant_id(
@@ -560,8 +605,9 @@ class PlatformServices:
         clock: Clock = utc_now,
         created_at: datetime = FEED_EPOCH,
         timezone: str = "UTC",
+        actor: Actor | None = None,
     ) -> TenantServices:
-        return TenantServices(self, tenant_id, clock=clock, created_at=created_at, timezone=timezone)
+        return TenantServices(self, tenant_id, clock=clock, created_at=created_at, timezone=timezone, actor=actor)
 
     # --- AWS clients and what every tenant's services share ------------------------------------------
 
@@ -613,6 +659,22 @@ class PlatformServices:
         ssm = boto3.client("ssm", region_name=self.settings.aws_region)
         parameter = ssm.get_parameter(Name=self.settings.operator_key_ssm_parameter, WithDecryption=True)
         return str(parameter["Parameter"]["Value"]).strip().lower()
+
+    # --- the audit trail -----------------------------------------------------------------------------
+
+    @cached_property
+    def operator_audit(self) -> AuditService:
+        """The operator's audit trail (tenants created, suspended, resumed), in the control table."""
+        from chalicelib.domain.audit import AuditService
+        from chalicelib.persistence.audit import AuditRepository
+
+        return AuditService(AuditRepository(self.control.audit))
+
+    def _tenant_models(self, tenant_id: str) -> TenantModels:
+        """A tenant's table-bound models (the audit entries of its API keys' changes go there)."""
+        from chalicelib.persistence.factory import tenant_models
+
+        return tenant_models(tenant_id, self.settings.tenant_table_name(tenant_id), self.connection)
 
 
 def _referral_deferred(referee_id: str, error: Exception) -> None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from chalicelib.domain.audit import Actor, AuditAction, Auditor
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
 from chalicelib.domain.ids import API_KEY_ID_PATTERN, new_api_key_id
@@ -127,8 +128,12 @@ class ApiKeyService:
                 "a partner key has exactly the 'partner' scope and names its partner_id",
                 ("scopes", "exactly ['partner'] together with partner_id", "partner_key"),
             )
-        issued = issue_api_key(context.tenant_id, name=name, scopes=scopes, now=self._clock(), partner_id=partner_id)
-        self._api_keys.add(issued.record)
+        now = self._clock()
+        issued = issue_api_key(context.tenant_id, name=name, scopes=scopes, now=now, partner_id=partner_id)
+        audit = Auditor(Actor.of(context), self._clock).entry(
+            AuditAction.API_KEY_CREATED, "api_key", issued.record.key_id, after=issued.record, at=now
+        )
+        self._api_keys.add(issued.record, audit)
         return issued
 
     def list(self, context: TenantContext) -> list[ApiKey]:
@@ -140,4 +145,8 @@ class ApiKeyService:
             raise NotFound(f"API key {key_id!r} not found")
         if not record.active:
             return record
-        return self._api_keys.revoke(record, self._clock())
+        now = self._clock()
+        audit = Auditor(Actor.of(context), self._clock).entry(
+            AuditAction.API_KEY_REVOKED, "api_key", key_id, before=record, after=replace(record, revoked_at=now), at=now
+        )
+        return self._api_keys.revoke(record, now, audit)

@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
+from chalicelib.domain.audit import SYSTEM, AuditAction, AuditEntry, Auditor
 from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.errors import InvalidRequest, LimitReached, NotFound
 from chalicelib.domain.events import EventType
@@ -339,8 +340,8 @@ def badge_event(award: BadgeAward) -> Notice:
 
 
 class ChallengeStore(Protocol):
-    def add(self, challenge: Challenge) -> None: ...
-    def put(self, challenge: Challenge) -> None: ...
+    def add(self, challenge: Challenge, audit: AuditEntry | None = None) -> None: ...
+    def put(self, challenge: Challenge, audit: AuditEntry | None = None) -> None: ...
     def get(self, challenge_id: str) -> Challenge | None: ...
     def all(self) -> list[Challenge]: ...
     def member(self, member_id: str, *, consistent: bool) -> tuple[list[Progress], list[BadgeAward]]: ...
@@ -360,7 +361,9 @@ class ChallengeService:
         tier_of: Callable[[str], str | None],
         segments_of: Callable[[str], frozenset[str]],
         clock: Clock = utc_now,
+        auditor: Auditor | None = None,
     ) -> None:
+        self._auditor = auditor or Auditor(SYSTEM, clock)
         self._store = store
         self._program = program
         #: Raises NotFound for an unknown member.
@@ -377,7 +380,10 @@ class ChallengeService:
         _check(challenge)
         if not challenge.ended(now):
             self._check_room(now)
-        self._store.add(challenge)
+        audit = self._auditor.entry(
+            AuditAction.CHALLENGE_CREATED, "challenge", challenge.challenge_id, after=challenge, at=now
+        )
+        self._store.add(challenge, audit)
         return challenge
 
     def all(self) -> list[Challenge]:
@@ -401,7 +407,10 @@ class ChallengeService:
         _check(changed)
         if current.ended(now) and not changed.ended(now):
             self._check_room(now)
-        self._store.put(changed)
+        audit = self._auditor.entry(
+            AuditAction.CHALLENGE_UPDATED, "challenge", challenge_id, before=current, after=changed, at=now
+        )
+        self._store.put(changed, audit)
         return changed
 
     def archive(self, challenge_id: str) -> Challenge:
@@ -409,7 +418,10 @@ class ChallengeService:
         if current.status is ChallengeStatus.ARCHIVED:
             return current
         archived = replace(current, status=ChallengeStatus.ARCHIVED, updated_at=self._clock())
-        self._store.put(archived)
+        audit = self._auditor.entry(
+            AuditAction.CHALLENGE_ARCHIVED, "challenge", challenge_id, before=current, after=archived
+        )
+        self._store.put(archived, audit)
         return archived
 
     def _check_room(self, now: datetime) -> None:

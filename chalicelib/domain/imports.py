@@ -43,8 +43,10 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chalicelib.domain.audit import SYSTEM, Actor, AuditAction, AuditEntry, Auditor, Channel
 from chalicelib.domain.backoff import backoff_seconds
 from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.consents import Consent, ConsentChange, new_consent_change
 from chalicelib.domain.credits import opening_credit
 from chalicelib.domain.csv_cells import unescape_cell
 from chalicelib.domain.errors import InvalidRequest, NotFound, RetryLater, TransientStoreError
@@ -71,7 +73,7 @@ MAX_ROWS = 100_000
 MAX_FIELD_CHARS = 1024
 #: Failed attempts at running an import (not row failures) before it is marked ``failed``.
 MAX_ATTEMPTS = 5
-#: Rows written per DynamoDB transaction (a row is at most 7 items; a transaction takes 100).
+#: Rows written per DynamoDB transaction (a row is at most 8 items; a transaction takes 100).
 ROWS_PER_TRANSACTION = 12
 #: The ledger key of an opening balance: one per external id of the tenant, ever.
 LEDGER_KEY_PREFIX = "import:"
@@ -229,6 +231,8 @@ class Landing:
     entry: LedgerEntry | None
     lots: LotChanges
     tier: TierWrite | None
+    #: The member's marketing consent given in the file (recorded in its history), if any.
+    consent: ConsentChange | None = None
 
 
 class ExternalIdTaken(Exception):
@@ -242,8 +246,8 @@ class ExternalIdTaken(Exception):
 
 
 class ImportStore(Protocol):
-    def create(self, job: ImportJob, chunks: Sequence[Chunk]) -> None:
-        """Store the chunks, then the import (so an import is never seen without its rows)."""
+    def create(self, job: ImportJob, chunks: Sequence[Chunk], audit: AuditEntry | None = None) -> None:
+        """Store the chunks, then the import (so an import is never seen without its rows) with ``audit``."""
 
     def get(self, import_id: str) -> ImportJob | None: ...
     def list(self, *, limit: int, cursor: str | None) -> Page[ImportJob]:
@@ -473,7 +477,9 @@ class ImportService:
         max_transient_failures: int = 6,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        auditor: Auditor | None = None,
     ) -> None:
+        self._auditor = auditor or Auditor(SYSTEM, clock)
         self._store = store
         self._program = program
         self._tiers = tiers
@@ -501,7 +507,9 @@ class ImportService:
             filename=filename,
             actor_key_id=actor_key_id,
         )
-        self._store.create(job, parsed.chunks)
+        # The rows stay out of the trail (they are members' personal data): the import names them.
+        audit = self._auditor.entry(AuditAction.IMPORT_CREATED, "import", job.import_id, after=job, at=now)
+        self._store.create(job, parsed.chunks, audit)
         if self._queue is not None:
             self._queue.submit(job.import_id)
         return job
@@ -646,6 +654,12 @@ class ImportService:
             created_at=now,
             updated_at=now,
         )
+        source = Actor(job.actor_key_id, Channel.IMPORT) if job.actor_key_id else Actor("system", Channel.IMPORT)
+        consent = (
+            new_consent_change(member.member_id, Consent.MARKETING, True, None, now, source)
+            if member.marketing_consent
+            else None
+        )
         opening = opening_credit(
             context.program,
             member.member_id,
@@ -662,7 +676,7 @@ class ImportService:
         if parsed.tier is not None:
             balance, tier = self._tiers.imported(context.tiers, balance, parsed.tier, now)
         entry = replace(opening.entry, balance_after=balance) if opening.entry is not None else None
-        return Landing(row, member, balance, entry, opening.lots, tier)
+        return Landing(row, member, balance, entry, opening.lots, tier, consent)
 
     def _land_batch(self, job: ImportJob, batch: builtins.list[Landing]) -> dict[int, _Landed]:
         """Write the rows (one transaction; rows whose external id is taken are left out and the

@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
+from chalicelib.domain.audit import SYSTEM, AuditAction, AuditEntry, Auditor
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.ids import new_job_run_id
@@ -122,7 +123,17 @@ def settlement_job(ledger: LedgerStore, points: PointsService) -> SettlementJob:
 class JobRunner:
     """Runs one job for one tenant and records the run, whatever its outcome."""
 
-    def __init__(self, tenant_id: str, runs: JobRunStore, jobs: dict[JobName, Job], clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        tenant_id: str,
+        runs: JobRunStore,
+        jobs: dict[JobName, Job],
+        clock: Clock = utc_now,
+        *,
+        auditor: Auditor | None = None,
+    ) -> None:
+        #: A run asked for by an API key is recorded in the audit trail; a scheduled one is not.
+        self._auditor = auditor if auditor is not None and auditor.actor != SYSTEM else None
         self._tenant_id = tenant_id
         self._runs = runs
         self._jobs = jobs
@@ -141,11 +152,17 @@ class JobRunner:
         try:
             counts = self._jobs[job].run(run.as_of)
         except Exception as error:
-            self._runs.put(replace(run, finished_at=self._clock(), error=type(error).__name__))
+            failed = replace(run, finished_at=self._clock(), error=type(error).__name__)
+            self._runs.put(failed, self._audit(failed))
             raise
         finished = replace(run, status=RunStatus.SUCCEEDED, finished_at=self._clock(), counts=counts)
-        self._runs.put(finished)
+        self._runs.put(finished, self._audit(finished))
         return finished
+
+    def _audit(self, run: JobRun) -> AuditEntry | None:
+        if self._auditor is None:
+            return None
+        return self._auditor.entry(AuditAction.JOB_RUN, "job", str(run.job), after=run)
 
     def list(self, *, limit: int, cursor: str | None) -> Page[JobRun]:
         return self._runs.list(limit=limit, cursor=cursor)

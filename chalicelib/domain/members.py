@@ -8,7 +8,9 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.domain import fingerprints
+from chalicelib.domain.audit import SYSTEM, Actor
 from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.consents import Consent, new_consent_change
 from chalicelib.domain.entries import Balance
 from chalicelib.domain.errors import (
     IdempotencyKeyReused,
@@ -146,10 +148,19 @@ def _new_member(
 
 
 class MemberService:
-    def __init__(self, store: MemberStore, clock: Clock = utc_now, new_code: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        store: MemberStore,
+        clock: Clock = utc_now,
+        new_code: Callable[[], str] | None = None,
+        *,
+        actor: Actor = SYSTEM,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._draw = new_code
+        #: The source of the consent changes made through this service.
+        self._actor = actor
 
     def _new_code(self) -> str:
         return (self._draw or new_referral_code)()
@@ -225,11 +236,16 @@ class MemberService:
                 if keyed is not None
                 else None
             )
+            consent = (
+                new_consent_change(member_id, Consent.MARKETING, True, None, now, self._actor)
+                if member.marketing_consent
+                else None
+            )
             try:
                 # IdempotencyKeyTaken when the enrolment's key is (whatever else is refused),
                 # MemberExists (naming the existing id) when the external id is taken,
                 # CardCodeTaken when the card code is; nothing is written then.
-                self._store.create(member, opening, referral, record=record)
+                self._store.create(member, opening, referral, record=record, consent=consent)
             except ReferralCodeTaken:
                 continue  # the code drawn is another member's: draw again
             return member
@@ -349,7 +365,9 @@ class MemberService:
         if "segments" in changes.fields_set:
             _check_segments(changes.segments)
         updated = (
-            self._store.update(member_id, changes, self._clock()) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
+            self._store.update(member_id, changes, self._clock(), self._actor)
+            if MEMBER_ID_PATTERN.fullmatch(member_id)
+            else None
         )
         if updated is None:
             raise NotFound(f"member {member_id!r} not found")

@@ -3,11 +3,11 @@
 Each notice is an event of the tenant's feed, written once per subject (a member's expiry
 date, a member's birthday year) under a key that cannot be written twice, so reruns and
 overlapping runs announce nothing twice. Both are marketing messages: a member without
-marketing consent gets none (the birthday bonus is still credited; it is points, not a
-message). Notices are stamped with the clock, not ``as_of``: a backfill's events still
-land at the head of the feed, where consumers read. Cost follows the work due: members are
-found through the due-lots index (lots and inactivity deadlines within the warning window)
-and a birthday index, never a scan.
+marketing consent in force at ``as_of`` gets none (chalicelib.domain.consents; the birthday
+bonus is still credited; it is points, not a message). Notices are stamped with the clock,
+not ``as_of``: a backfill's events still land at the head of the feed, where consumers read.
+Cost follows the work due: members are found through the due-lots index (lots and inactivity
+deadlines within the warning window) and a birthday index, never a scan.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.clock import Clock, isoformat, utc_now
+from chalicelib.domain.consents import Consent
 from chalicelib.domain.entries import BalanceView
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.events import EventType
@@ -29,6 +30,7 @@ from chalicelib.domain.movement_requests import MovementRequest, MovementType
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from chalicelib.domain.consents import ConsentService
     from chalicelib.domain.ledger import PointsService
     from chalicelib.domain.members import Member, MemberService
     from chalicelib.domain.ports import LedgerStore, NoticeStore
@@ -67,8 +69,10 @@ class NotificationJob:
         program: ProgramService,
         timezone: str,
         clock: Clock = utc_now,
+        consents: ConsentService | None = None,
     ) -> None:
         self._clock = clock
+        self._consents = consents
         self._ledger = ledger
         self._notices = notices
         self._members = members
@@ -82,9 +86,14 @@ class NotificationJob:
         counts = {"expiring_soon": 0, "birthdays": 0, "birthday_bonuses": 0, "skipped_no_consent": 0}
 
         def may_message(member: Member) -> bool:
-            if not member.marketing_consent:
+            """The marketing consent in force at ``as_of`` (a backfill follows the consent of its time)."""
+            if self._consents is not None:
+                consent = self._consents.in_force(member, Consent.MARKETING, as_of)
+            else:
+                consent = member.marketing_consent
+            if not consent:
                 counts["skipped_no_consent"] += 1
-            return member.marketing_consent
+            return consent
 
         if program.expiry_warning_days > 0:
             horizon = as_of + timedelta(days=program.expiry_warning_days)

@@ -27,6 +27,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Protocol
 
+from chalicelib.domain.audit import SYSTEM, AuditAction, AuditEntry, Auditor
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import AmountTooSmall, Conflict, IdempotencyKeyReused, InvalidRequest, NotFound
 from chalicelib.domain.movement_requests import MovementRequest, MovementResult, MovementType
@@ -107,7 +108,7 @@ class PartnerSettlement:
 
 
 class PartnerStore(Protocol):
-    def add(self, partner: Partner) -> bool:
+    def add(self, partner: Partner, audit: AuditEntry | None = None) -> bool:
         """Store a new partner; False if its id is taken."""
 
     def get(self, partner_id: str) -> Partner | None: ...
@@ -124,8 +125,15 @@ def counter_name(partner_id: str, day: date, side: str) -> str:
 
 class PartnerService:
     def __init__(
-        self, store: PartnerStore, points: PointsService, members: MemberService, *, clock: Clock = utc_now
+        self,
+        store: PartnerStore,
+        points: PointsService,
+        members: MemberService,
+        *,
+        clock: Clock = utc_now,
+        auditor: Auditor | None = None,
     ) -> None:
+        self._auditor = auditor or Auditor(SYSTEM, clock)
         self._store = store
         self._points = points
         self._members = members
@@ -133,7 +141,9 @@ class PartnerService:
 
     def create(self, *, partner_id: str, name: str, earn_rate: Decimal, redeem_rate: Decimal) -> Partner:
         partner = Partner(partner_id, name, earn_rate, redeem_rate, self._clock())
-        if not self._store.add(partner):
+        if not self._store.add(
+            partner, self._auditor.entry(AuditAction.PARTNER_CREATED, "partner", partner_id, after=partner)
+        ):
             raise PartnerExists(f"partner {partner_id!r} already exists", details={"partner_id": partner_id})
         return partner
 

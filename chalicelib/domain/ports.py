@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from chalicelib.domain.api_keys import ApiKey
+    from chalicelib.domain.audit import Actor, AuditEntry, AuditQuery
+    from chalicelib.domain.consents import ConsentChange
     from chalicelib.domain.entries import Balance, LedgerEntry
     from chalicelib.domain.errors import LoyaltyError
     from chalicelib.domain.events import Event
@@ -39,8 +41,8 @@ class Page(Generic[T]):
 
 class TenantStore(Protocol):
     def get(self, tenant_id: str, *, consistent: bool = True) -> Tenant | None: ...
-    def create_with_key(self, tenant: Tenant, admin_key: ApiKey) -> None: ...
-    def set_status(self, tenant: Tenant) -> None: ...
+    def create_with_key(self, tenant: Tenant, admin_key: ApiKey, audit: AuditEntry | None = None) -> None: ...
+    def set_status(self, tenant: Tenant, audit: AuditEntry | None = None) -> None: ...
     def list(self, *, limit: int, cursor: str | None) -> Page[Tenant]: ...
     def advance_clock(self, tenant_id: str, offset_seconds: int, *, at: datetime) -> Tenant | None: ...
     def finish_provisioning(self, tenant_id: str, *, at: datetime) -> Tenant | None:
@@ -53,9 +55,9 @@ class TenantStore(Protocol):
 
 class ApiKeyStore(Protocol):
     def get(self, key_id: str) -> ApiKey | None: ...
-    def add(self, key: ApiKey) -> None: ...
+    def add(self, key: ApiKey, audit: AuditEntry | None = None) -> None: ...
     def list_for_tenant(self, tenant_id: str) -> list[ApiKey]: ...
-    def revoke(self, key: ApiKey, at: datetime) -> ApiKey: ...
+    def revoke(self, key: ApiKey, at: datetime, audit: AuditEntry | None = None) -> ApiKey: ...
 
 
 class TableProvisioner(Protocol):
@@ -78,9 +80,10 @@ class MemberStore(Protocol):
         referral: Referral | None = None,
         *,
         record: EnrolmentRecord | None = None,
+        consent: ConsentChange | None = None,
     ) -> None:
-        """Write the profile, the opening balance and the guards of the member's external id,
-        referral code and card code (each only if absent), the pending referral, and the
+        """Write the profile, the opening balance, the consent given (``consent``), the guards of
+        the member's external id, referral code and card code (each only if absent), the pending referral, and the
         enrolment's Idempotency-Key record (only if absent), in one transaction.
         IdempotencyKeyTaken when the record exists (checked first: whatever else is refused),
         else MemberExists, CardCodeTaken, or ReferralCodeTaken (draw another code)."""
@@ -93,9 +96,12 @@ class MemberStore(Protocol):
     def find_by_referral_code(self, code: str) -> Member | None: ...
     def find_by_card_code(self, code: str) -> Member | None: ...
     def list(self, *, limit: int, cursor: str | None) -> Page[Member]: ...
-    def update(self, member_id: str, changes: MemberChanges, at: datetime) -> Member | None:
+    def update(
+        self, member_id: str, changes: MemberChanges, at: datetime, source: Actor | None = None
+    ) -> Member | None:
         """Change the fields of ``changes``; a card code moves its guard in the same transaction
-        (CardCodeTaken if another member holds it). None for an unknown member."""
+        (CardCodeTaken if another member holds it), a consent that changes is recorded in it as a
+        change made by ``source``. None for an unknown member."""
 
     def assign_referral_code(self, member_id: str, code: str, at: datetime) -> Member | None:
         """Give a member without a referral code this one (its guard written only if absent:
@@ -154,7 +160,7 @@ class LedgerStore(Protocol):
 
 
 class JobRunStore(Protocol):
-    def put(self, run: JobRun) -> None: ...
+    def put(self, run: JobRun, audit: AuditEntry | None = None) -> None: ...
     def list(self, *, limit: int, cursor: str | None) -> Page[JobRun]: ...
 
 
@@ -175,13 +181,13 @@ class NoticeStore(Protocol):
 class RuleStore(Protocol):
     def list(self) -> list[EarningRule]: ...
     def get(self, rule_id: str) -> EarningRule | None: ...
-    def put(self, rule: EarningRule) -> None: ...
+    def put(self, rule: EarningRule, audit: AuditEntry | None = None) -> None: ...
 
 
 class RewardStore(Protocol):
     def get(self, reward_id: str) -> Reward | None: ...
-    def add(self, reward: Reward) -> None: ...
-    def replace(self, reward: Reward, *, previous_version: int) -> bool:
+    def add(self, reward: Reward, audit: AuditEntry | None = None) -> None: ...
+    def replace(self, reward: Reward, *, previous_version: int, audit: AuditEntry | None = None) -> bool:
         """Write the reward only if it is still at ``previous_version``: False when it moved."""
 
     def list(self, *, limit: int, cursor: str | None) -> Page[Reward]: ...
@@ -200,8 +206,8 @@ class RewardStore(Protocol):
     def existing_codes(self, codes: Sequence[str]) -> builtins.list[str]:
         """Those of ``codes`` that are taken already (in a pool or issued), in any reward."""
 
-    def add_pool_codes(self, coupons: Sequence[Coupon]) -> None:
-        """Store available pool codes (in batches of at most 25)."""
+    def add_pool_codes(self, coupons: Sequence[Coupon], audit: AuditEntry | None = None) -> None:
+        """Store available pool codes (in batches of at most 25), then ``audit``."""
 
     def mark_used(self, coupon: Coupon, *, now: datetime) -> bool:
         """Write the coupon as used only if it is still issued and not past its validity at
@@ -209,7 +215,7 @@ class RewardStore(Protocol):
 
 
 class TierProgramStore(Protocol):
-    def add(self, program: TierProgram) -> None: ...
+    def add(self, program: TierProgram, audit: AuditEntry | None = None) -> None: ...
     def list(self) -> list[TierProgram]:
         """Every version, oldest effective_from first."""
 
@@ -219,7 +225,7 @@ class TierProgramStore(Protocol):
 
 class ProgramStore(Protocol):
     def get(self) -> Program | None: ...
-    def put(self, program: Program) -> None: ...
+    def put(self, program: Program, audit: AuditEntry | None = None) -> None: ...
     def forget(self) -> None:
         """Drop what was read, so the next ``get`` reads the store again."""
 
@@ -302,3 +308,19 @@ class IdempotencyKeyTaken(Exception):
 
 class BalanceChanged(Exception):
     """The balance moved since it was read (optimistic concurrency); re-read and retry."""
+
+
+class AuditStore(Protocol):
+    """A trail of audit entries (chalicelib.domain.audit): read here; each is written by the store
+    of the change it records, in that change's transaction."""
+
+    def list(self, query: AuditQuery, *, limit: int, cursor: str | None) -> Page[AuditEntry]: ...
+
+
+class ConsentStore(Protocol):
+    """A member's consent history (chalicelib.domain.consents): each change is written by the
+    member store, in the profile's transaction."""
+
+    def history(self, member_id: str, *, limit: int, cursor: str | None) -> Page[ConsentChange]: ...
+    def in_force(self, member_id: str, consent: str, at: datetime) -> ConsentChange | None: ...
+    def first_after(self, member_id: str, consent: str, at: datetime) -> ConsentChange | None: ...

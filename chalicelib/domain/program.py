@@ -8,6 +8,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from chalicelib.domain.audit import SYSTEM, AuditAction, Auditor
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import AmountTooSmall, InvalidRequest
 from chalicelib.domain.expiry import NO_EXPIRY, ExpiryKind, ExpiryPolicy
@@ -161,9 +162,10 @@ def parse_amount(amount: str, currency: str) -> Decimal:
 
 
 class ProgramService:
-    def __init__(self, store: ProgramStore, clock: Clock = utc_now) -> None:
+    def __init__(self, store: ProgramStore, clock: Clock = utc_now, *, auditor: Auditor | None = None) -> None:
         self._store = store
         self._clock = clock
+        self._auditor = auditor or Auditor(SYSTEM, clock)
 
     def get(self) -> Program:
         return self._store.get() or DEFAULT_PROGRAM
@@ -208,7 +210,11 @@ class ProgramService:
             transfers=transfers,
             point_value=point_value,
         )
-        self._store.put(program)
+        before = self._store.get()
+        audit = self._auditor.entry(
+            AuditAction.PROGRAM_UPDATED, "program", "program", before=before, after=program, at=program.updated_at
+        )
+        self._store.put(program, audit)
         return program
 
     def points_for_amount(self, amount: str, currency: str) -> tuple[Decimal, int]:

@@ -40,6 +40,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
+from chalicelib.domain.audit import SYSTEM, AuditAction, AuditEntry, Auditor
 from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.errors import (
     BusinessRuleViolation,
@@ -280,7 +281,7 @@ class ReferralStore(Protocol):
 
 
 class ReferralProgramStore(Protocol):
-    def add(self, program: ReferralProgram) -> None: ...
+    def add(self, program: ReferralProgram, audit: AuditEntry | None = None) -> None: ...
     def list(self) -> list[ReferralProgram]:
         """Every version, oldest effective_from first."""
 
@@ -324,7 +325,9 @@ class ReferralService:
         timezone: str,
         clock: Clock = utc_now,
         on_deferred: Callable[[str, Exception], None] | None = None,
+        auditor: Auditor | None = None,
     ) -> None:
+        self._auditor = auditor or Auditor(SYSTEM, clock)
         self._store = store
         self._programs = programs
         self._timezone = timezone
@@ -352,7 +355,11 @@ class ReferralService:
             cap=new.cap,
             referee_rewarded_when_capped=new.referee_rewarded_when_capped,
         )
-        self._programs.add(program)
+        before = self._programs.in_force(program.effective_from)
+        audit = self._auditor.entry(
+            AuditAction.REFERRALS_CONFIGURED, "referrals", program.version_id, before=before, after=program, at=now
+        )
+        self._programs.add(program, audit)
         return program
 
     def versions(self) -> list[ReferralProgram]:

@@ -31,6 +31,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from chalicelib.domain.audit import SYSTEM, AuditAction, Auditor
 from chalicelib.domain.backoff import backoff_seconds
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import (
@@ -320,8 +321,10 @@ class RewardService:
         timezone: str = "UTC",
         tier_of: Callable[[str], str | None] = _no_tier,
         sleep: Callable[[float], None] = time.sleep,
+        auditor: Auditor | None = None,
     ) -> None:
         self.sleep = sleep
+        self.auditor = auditor or Auditor(SYSTEM, clock)
         self.store = store
         self.points = points
         self.ledger = ledger
@@ -336,7 +339,7 @@ class RewardService:
     def create(self, **values: Any) -> Reward:
         now = self.clock()
         reward = Reward(reward_id=new_reward_id(now), created_at=now, updated_at=now, **values)
-        self.store.add(reward)
+        self.store.add(reward, self.auditor.entry(AuditAction.REWARD_CREATED, "reward", reward.reward_id, after=reward))
         return reward
 
     def get(self, reward_id: str) -> Reward:
@@ -353,15 +356,17 @@ class RewardService:
             raise InvalidRequest.for_fields(
                 "these fields cannot change", *((name, "not editable", "extra_forbidden") for name in sorted(unknown))
             )
-        return self._edit(reward_id, lambda reward, now: replace(reward, **changes))
+        return self._edit(reward_id, AuditAction.REWARD_UPDATED, lambda reward, now: replace(reward, **changes))
 
     def archive(self, reward_id: str) -> Reward:
         """No new coupon of it from now on; issued coupons stay usable. Idempotent."""
         return self._edit(
-            reward_id, lambda reward, now: reward if reward.archived else replace(reward, archived_at=now)
+            reward_id,
+            AuditAction.REWARD_ARCHIVED,
+            lambda reward, now: reward if reward.archived else replace(reward, archived_at=now),
         )
 
-    def _edit(self, reward_id: str, change: Any) -> Reward:
+    def _edit(self, reward_id: str, action: AuditAction, change: Any) -> Reward:
         for _ in range(5):
             current = self.get(reward_id)
             now = self.clock()
@@ -369,7 +374,8 @@ class RewardService:
             if edited is current:
                 return current
             edited = replace(edited, updated_at=now, version=current.version + 1)
-            if self.store.replace(edited, previous_version=current.version):
+            audit = self.auditor.entry(action, "reward", reward_id, before=current, after=edited, at=now)
+            if self.store.replace(edited, previous_version=current.version, audit=audit):
                 return edited
         raise RetryLater(f"reward {reward_id!r} is being edited concurrently")
 
@@ -414,7 +420,9 @@ class RewardService:
             [
                 Coupon(code=code, reward_id=reward_id, status=CouponStatus.AVAILABLE, source=CodeSource.POOL)
                 for code in codes
-            ]
+            ],
+            # The codes themselves stay out of the trail: each one is worth a reward.
+            self.auditor.entry(AuditAction.REWARD_CODES_UPLOADED, "reward", reward_id, after={"count": len(codes)}),
         )
         return len(codes)
 

@@ -38,6 +38,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
+from chalicelib.domain.audit import SYSTEM, AuditAction, Auditor
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import ActivityNotRewarded, InvalidRequest, LimitReached, NotFound
 from chalicelib.domain.ids import RULE_ID_PATTERN, new_rule_id
@@ -355,10 +356,13 @@ class RuleService:
     """The tenant's earning rules. A rule is never edited or deleted, only ended (its window
     closes), so every past earn stays explained by the rules in force when it happened."""
 
-    def __init__(self, store: RuleStore, program: ProgramService, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, store: RuleStore, program: ProgramService, clock: Clock = utc_now, *, auditor: Auditor | None = None
+    ) -> None:
         self._store = store
         self._program = program
         self._clock = clock
+        self._auditor = auditor or Auditor(SYSTEM, clock)
 
     def add(self, new: NewRule) -> EarningRule:
         now = self._clock()
@@ -369,7 +373,7 @@ class RuleService:
                 f"at most {MAX_RULES} rules may be in force or scheduled; end one first",
                 ("rules", f"at most {MAX_RULES}", "too_many_rules"),
             )
-        self._store.put(rule)
+        self._store.put(rule, self._auditor.entry(AuditAction.RULE_ADDED, "rule", rule.rule_id, after=rule, at=now))
         return rule
 
     def list(self) -> list[EarningRule]:
@@ -390,7 +394,8 @@ class RuleService:
         if rule.ends_at is not None and rule.ends_at <= now:
             return rule
         ended = replace(rule, ends_at=now)
-        self._store.put(ended)
+        audit = self._auditor.entry(AuditAction.RULE_ENDED, "rule", rule_id, before=rule, after=ended, at=now)
+        self._store.put(ended, audit)
         return ended
 
     def activity(

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chalicelib.domain.audit import SYSTEM, AuditAction, AuditEntry, Auditor
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.commerce import Customer, OrderEvent, OrderEventType
 from chalicelib.domain.errors import InvalidRequest, NotFound, Unauthorized
@@ -92,9 +93,9 @@ class IssuedIntegration:
 
 
 class ShopifyStore(Protocol):
-    def add(self, integration: ShopifyIntegration) -> None: ...
+    def add(self, integration: ShopifyIntegration, audit: AuditEntry | None = None) -> None: ...
     def get(self, integration_id: str) -> ShopifyIntegration | None: ...
-    def put(self, integration: ShopifyIntegration) -> None: ...
+    def put(self, integration: ShopifyIntegration, audit: AuditEntry | None = None) -> None: ...
 
 
 class ShopifyService:
@@ -106,7 +107,9 @@ class ShopifyService:
         *,
         overlap: timedelta = timedelta(hours=24),
         clock: Clock = utc_now,
+        auditor: Auditor | None = None,
     ) -> None:
+        self._auditor = auditor or Auditor(SYSTEM, clock)
         self._tenant_id = tenant_id
         self._store = store
         self._sealer = sealer
@@ -125,7 +128,8 @@ class ShopifyService:
             created_at=now,
             updated_at=now,
         )
-        self._store.add(integration)
+        audit = self._auditor.entry(AuditAction.SHOPIFY_CREATED, "shopify", integration_id, after=integration, at=now)
+        self._store.add(integration, audit)
         return IssuedIntegration(integration, None if secret else plain)
 
     def get(self, integration_id: str) -> ShopifyIntegration:
@@ -144,7 +148,7 @@ class ShopifyService:
         )
         kept = (SigningSecret(self._seal(integration_id, plain), now), *retiring[: MAX_SECRETS - 1])
         rotated = replace(integration, secrets=kept, updated_at=now)
-        self._store.put(rotated)
+        self._store.put(rotated, self._auditor.entry(AuditAction.SHOPIFY_ROTATED, "shopify", integration_id, at=now))
         return IssuedIntegration(rotated, None if secret else plain)
 
     def authenticate(self, integration_id: str, raw_body: bytes, presented: str | None) -> ShopifyIntegration:

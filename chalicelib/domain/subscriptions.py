@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from chalicelib.domain.audit import SYSTEM, AuditAction, AuditEntry, Auditor
 from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.errors import IdempotencyKeyReused, NotFound, RetryLater
 from chalicelib.domain.ids import MEMBER_ID_PATTERN
@@ -72,7 +73,7 @@ MAX_ATTEMPTS = 16
 
 class PlanCatalogStore(Protocol):
     def get(self) -> PlanCatalog | None: ...
-    def put(self, catalog: PlanCatalog) -> None: ...
+    def put(self, catalog: PlanCatalog, audit: AuditEntry | None = None) -> None: ...
 
 
 class SubscriptionStore(Protocol):
@@ -118,7 +119,9 @@ class SubscriptionService:
         *,
         timezone: str,
         clock: Clock = utc_now,
+        auditor: Auditor | None = None,
     ) -> None:
+        self._auditor = auditor or Auditor(SYSTEM, clock)
         self._store = store
         self._catalog = catalog
         self._ledger = ledger
@@ -134,7 +137,11 @@ class SubscriptionService:
         now = self._clock()
         check_catalog(plans, self._tiers.in_force(now))
         catalog = PlanCatalog(tuple(plans), now)
-        self._catalog.put(catalog)
+        before = self._catalog.get()
+        self._catalog.put(
+            catalog,
+            self._auditor.entry(AuditAction.PLANS_UPDATED, "plans", "plans", before=before, after=catalog, at=now),
+        )
         return catalog
 
     def catalog(self) -> PlanCatalog:

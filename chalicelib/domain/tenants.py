@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.api_keys import ApiKey, IssuedApiKey, Scope, issue_api_key
+from chalicelib.domain.audit import OPERATOR, AuditAction, Auditor
 from chalicelib.domain.clock import Clock, shifted, utc_now
 from chalicelib.domain.errors import (
     Conflict,
@@ -157,8 +158,11 @@ class TenantService:
         clock: Clock = utc_now,
         *,
         queue: ProvisioningQueue | None = None,
+        auditor: Auditor | None = None,
     ) -> None:
         self._tenants = tenants
+        #: The operator's changes are recorded in the control table's audit trail.
+        self._auditor = auditor or Auditor(OPERATOR, clock)
         self._api_keys = api_keys
         self._provisioner = provisioner
         self._clock = clock
@@ -217,8 +221,15 @@ class TenantService:
             sandbox=request.sandbox,
         )
         issued = issue_api_key(tenant.tenant_id, name="admin", scopes=frozenset({Scope.ADMIN}), now=now)
-        # The registry entry and its first key are written together, or not at all.
-        self._tenants.create_with_key(tenant, issued.record)
+        # The registry entry, its first key and the audit entry are written together, or not at all.
+        audit = self._auditor.entry(
+            AuditAction.TENANT_CREATED,
+            "tenant",
+            tenant.tenant_id,
+            after={"tenant": tenant, "admin_key_id": issued.record.key_id},
+            at=now,
+        )
+        self._tenants.create_with_key(tenant, issued.record, audit)
         return CreatedTenant(tenant=tenant, admin_key=issued)
 
     def _record_failure(self, tenant: Tenant, error: Exception) -> None:
@@ -274,7 +285,16 @@ class TenantService:
                 details={"tenant_id": tenant_id, "status": str(tenant.status)},
             )
         updated = replace(tenant, status=status, updated_at=self._clock())
-        self._tenants.set_status(updated)
+        action = AuditAction.TENANT_SUSPENDED if status is TenantStatus.SUSPENDED else AuditAction.TENANT_RESUMED
+        audit = self._auditor.entry(
+            action,
+            "tenant",
+            tenant_id,
+            before={"status": tenant.status},
+            after={"status": updated.status},
+            at=updated.updated_at,
+        )
+        self._tenants.set_status(updated, audit)
         return updated
 
 

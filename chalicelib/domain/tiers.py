@@ -34,6 +34,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from chalicelib.domain.audit import SYSTEM, AuditAction, Auditor
 from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.errors import BusinessRuleViolation, InvalidRequest, RetryLater
 from chalicelib.domain.ids import ulid
@@ -423,11 +424,20 @@ def new_tier_program_id(at: datetime) -> str:
 
 
 class TierService:
-    def __init__(self, store: TierProgramStore, ledger: LedgerStore, *, timezone: str, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        store: TierProgramStore,
+        ledger: LedgerStore,
+        *,
+        timezone: str,
+        clock: Clock = utc_now,
+        auditor: Auditor | None = None,
+    ) -> None:
         self._store = store
         self._ledger = ledger
         self._timezone = timezone
         self._clock = clock
+        self._auditor = auditor or Auditor(SYSTEM, clock)
 
     @property
     def timezone(self) -> str:
@@ -451,7 +461,11 @@ class TierService:
             grace_periods=new.grace_periods,
             tiers=new.tiers,
         )
-        self._store.add(program)
+        before = self._store.in_force(start)
+        audit = self._auditor.entry(
+            AuditAction.TIERS_CONFIGURED, "tiers", program.version_id, before=before, after=program, at=now
+        )
+        self._store.add(program, audit)
         return program
 
     def versions(self) -> list[TierProgram]:

@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
+from chalicelib.domain.audit import AuditAction, AuditEntry, Auditor
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.credits import with_activity
 from chalicelib.domain.entries import Balance, LedgerEntry, settle
@@ -146,6 +147,8 @@ class TransferCommit:
     into: Side
     #: The sender's counter of the day, under the daily maximum (None: no maximum).
     counter: CounterChange | None = None
+    #: The audit entry of an admin's reversal, written in the same transaction.
+    audit: AuditEntry | None = None
 
 
 @dataclass(frozen=True)
@@ -255,7 +258,9 @@ class TransferService:
         clock: Clock = utc_now,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        auditor: Auditor | None = None,
     ) -> None:
+        self._auditor = auditor
         self._ledger = ledger
         self._store = store
         self._program = program
@@ -408,6 +413,15 @@ class TransferService:
             first=given,
             lot_prefix=f"{transfer_id}-r",
         )
+        if self._auditor is not None:
+            audit = self._auditor.entry(
+                AuditAction.TRANSFER_REVERSED,
+                "transfer",
+                transfer_id,
+                after={"points": received.points, "to_member_id": sender_id, "reason": reason},
+                at=now,
+            )
+            commit = replace(commit, audit=audit)
         self._store.commit(commit)
         return TransferResult(transfer_id, commit.into.entry, replayed=False)
 

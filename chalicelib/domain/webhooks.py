@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chalicelib.domain.audit import SYSTEM, AuditAction, AuditEntry, Auditor
 from chalicelib.domain.backoff import backoff_seconds
 from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.errors import InvalidRequest, NotFound, WebhookDisabled
@@ -222,20 +223,20 @@ class SendResult:
 
 
 class WebhookStore(Protocol):
-    def add(self, webhook: Webhook) -> None: ...
+    def add(self, webhook: Webhook, audit: AuditEntry | None = None) -> None: ...
     def get(self, webhook_id: str, *, consistent: bool = True) -> Webhook | None: ...
     def list(self) -> list[Webhook]: ...
-    def put(self, webhook: Webhook) -> None:
+    def put(self, webhook: Webhook, audit: AuditEntry | None = None) -> None:
         """Rewrite the endpoint's settings (not its delivery state)."""
 
     def set_health(self, webhook_id: str, *, failing_since: datetime | None, retry_at: datetime | None) -> None: ...
     def disable(self, webhook_id: str, *, at: datetime, reason: str) -> None: ...
-    def delete(self, webhook_id: str) -> bool: ...
+    def delete(self, webhook_id: str, audit: AuditEntry | None = None) -> bool: ...
     def claim_drain(self, webhook_id: str, *, now: datetime, until: datetime) -> bool:
         """Take the endpoint's drain lease if it is free (or expired)."""
 
     def release_drain(self, webhook_id: str) -> None: ...
-    def save_deliveries(self, deliveries: builtins.list[Delivery]) -> None:
+    def save_deliveries(self, deliveries: builtins.list[Delivery], audit: AuditEntry | None = None) -> None:
         """Write each delivery whole; an outstanding one is in its endpoint's outbox."""
 
     def get_delivery(self, webhook_id: str, delivery_id: str) -> Delivery | None: ...
@@ -351,7 +352,9 @@ class WebhookService:
         clock: Clock = utc_now,
         rand: Callable[[], float] = random.random,
         monotonic: Callable[[], float] = time.monotonic,
+        auditor: Auditor | None = None,
     ) -> None:
+        self._auditor = auditor or Auditor(SYSTEM, clock)
         self.tenant_id = tenant_id
         self._store = store
         self._sealer = sealer
@@ -388,7 +391,7 @@ class WebhookService:
             updated_at=now,
             active_since=now,
         )
-        self._store.add(webhook)
+        self._store.add(webhook, self._auditor.entry(AuditAction.WEBHOOK_CREATED, "webhook", webhook_id, after=webhook))
         return IssuedWebhook(webhook, secret)
 
     def list(self) -> list[Webhook]:
@@ -438,12 +441,17 @@ class WebhookService:
             changed = replace(
                 changed, status=WebhookStatus.DISABLED, disabled_at=now, disabled_reason="disabled by the tenant"
             )
-        self._store.put(changed)
+        audit = self._auditor.entry(
+            AuditAction.WEBHOOK_UPDATED, "webhook", webhook_id, before=webhook, after=changed, at=now
+        )
+        self._store.put(changed, audit)
         return changed
 
     def delete(self, webhook_id: str) -> Webhook:
         webhook = self.get(webhook_id)
-        if not self._store.delete(webhook_id):
+        if not self._store.delete(
+            webhook_id, self._auditor.entry(AuditAction.WEBHOOK_DELETED, "webhook", webhook_id, before=webhook)
+        ):
             raise NotFound(f"webhook {webhook_id!r} not found")
         return webhook
 
@@ -459,7 +467,9 @@ class WebhookService:
         ]
         kept = (SigningSecret(self._seal(webhook_id, secret), now), *retiring[: MAX_SECRETS - 1])
         rotated = replace(webhook, secrets=kept, updated_at=now)
-        self._store.put(rotated)
+        # The entry says that the secret changed, never what it is (snapshots leave secrets out).
+        audit = self._auditor.entry(AuditAction.WEBHOOK_ROTATED, "webhook", webhook_id, at=now)
+        self._store.put(rotated, audit)
         return IssuedWebhook(rotated, secret)
 
     # --- the delivery log --------------------------------------------------------------------
@@ -489,7 +499,14 @@ class WebhookService:
             )
         now = self._clock()
         queued = replace(delivery, status=DeliveryStatus.PENDING, updated_at=now, next_attempt_at=now)
-        self._store.save_deliveries([queued])
+        audit = self._auditor.entry(
+            AuditAction.WEBHOOK_REDELIVERED,
+            "webhook",
+            webhook_id,
+            after={"delivery_id": delivery_id, "event_id": delivery.event_id},
+            at=now,
+        )
+        self._store.save_deliveries([queued], audit)
         if webhook.retry_at is not None:
             self._store.set_health(webhook_id, failing_since=webhook.failing_since, retry_at=None)
         self._queue.drain_soon(webhook_id)

@@ -16,9 +16,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from pynamodb.exceptions import DoesNotExist, PutError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.challenges import (
     Badge,
     BadgeAward,
@@ -30,7 +30,8 @@ from chalicelib.domain.challenges import (
     StreakPeriod,
 )
 from chalicelib.domain.errors import NotFound
-from chalicelib.persistence.errors import response_code, translate_transient
+from chalicelib.persistence.audit import audited_transaction
+from chalicelib.persistence.errors import cancellation_codes, translate_transient
 from chalicelib.persistence.index_keys import NOTICE_SK, feed_partition, member_pk, notice_pk
 
 if TYPE_CHECKING:
@@ -49,24 +50,24 @@ class ChallengeRepository:
     def __init__(self, models: TenantModels) -> None:
         self._models = models
 
-    def add(self, challenge: Challenge) -> None:
+    def add(self, challenge: Challenge, audit: AuditEntry | None = None) -> None:
         models = self._models
         rule, program = models.rule, models.program
-        with translate_transient(), TransactWrite(connection=rule._get_connection().connection) as tx:
+        with audited_transaction(models.audit, audit) as tx:
             tx.save(
                 rule(pk="PROGRAM", sk=f"{CHALLENGE_PREFIX}{challenge.challenge_id}", definition=_dump(challenge)),
                 condition=rule.sk.does_not_exist(),
             )
             tx.update(program(pk="PROGRAM", sk="#CURRENT"), actions=[program.challenges_stored.set(True)])
 
-    def put(self, challenge: Challenge) -> None:
+    def put(self, challenge: Challenge, audit: AuditEntry | None = None) -> None:
         rule = self._models.rule
         item = rule(pk="PROGRAM", sk=f"{CHALLENGE_PREFIX}{challenge.challenge_id}", definition=_dump(challenge))
         try:
-            with translate_transient():
-                item.save(condition=rule.sk.exists())
-        except PutError as error:
-            if response_code(error) == "ConditionalCheckFailedException":
+            with audited_transaction(self._models.audit, audit) as tx:
+                tx.save(item, condition=rule.sk.exists())
+        except TransactWriteError as error:
+            if "ConditionalCheckFailed" in cancellation_codes(error):
                 raise NotFound(f"challenge {challenge.challenge_id!r} not found") from None
             raise
 

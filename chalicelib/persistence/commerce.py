@@ -11,8 +11,10 @@ from decimal import Decimal
 
 from pynamodb.exceptions import PutError
 
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.commerce import OrderEventRecord, OrderEventType, Outcome
 from chalicelib.domain.shopify import ShopifyIntegration
+from chalicelib.persistence.audit import audited_transaction
 from chalicelib.persistence.errors import response_code, translate_transient
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.models import OrderEventItem, ShopifyIntegrationItem
@@ -97,17 +99,17 @@ class ShopifyRepository:
     def __init__(self, models: TenantModels) -> None:
         self._models = models
 
-    def add(self, integration: ShopifyIntegration) -> None:
+    def add(self, integration: ShopifyIntegration, audit: AuditEntry | None = None) -> None:
         item = self._item(integration)
         item.gsi1pk, item.gsi1sk = _SHOPIFY, integration.integration_id
-        with translate_transient():
-            item.save(condition=self._models.shopify.pk.does_not_exist())
+        with audited_transaction(self._models.audit, audit) as tx:
+            tx.save(item, condition=self._models.shopify.pk.does_not_exist())
 
-    def put(self, integration: ShopifyIntegration) -> None:
+    def put(self, integration: ShopifyIntegration, audit: AuditEntry | None = None) -> None:
         item = self._item(integration)
         item.gsi1pk, item.gsi1sk = _SHOPIFY, integration.integration_id
-        with translate_transient():
-            item.save(condition=self._models.shopify.pk.exists())
+        with audited_transaction(self._models.audit, audit) as tx:
+            tx.save(item, condition=self._models.shopify.pk.exists())
 
     def get(self, integration_id: str) -> ShopifyIntegration | None:
         with translate_transient():

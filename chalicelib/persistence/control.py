@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
 from chalicelib.domain.api_keys import ApiKey, Scope
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.errors import NotFound, TenantExists
 from chalicelib.domain.ports import Page
 from chalicelib.domain.tenants import ProvisioningFailure, Tenant, TenantStatus
+from chalicelib.persistence.audit import add_audit_entry, audited_transaction
 from chalicelib.persistence.errors import cancellation_codes, response_code, translate_transient
 from chalicelib.persistence.factory import ControlModels
-from chalicelib.persistence.models import ApiKeyItem, TenantItem
+from chalicelib.persistence.models import ApiKeyItem, AuditItem, TenantItem
 from chalicelib.persistence.pagination import decode_cursor, paginate
 from chalicelib.persistence.quotas import GuardedTransactWrite
 
@@ -50,7 +53,7 @@ class TenantRepository:
                 return None
         return _to_tenant(item)
 
-    def create_with_key(self, tenant: Tenant, admin_key: ApiKey) -> None:
+    def create_with_key(self, tenant: Tenant, admin_key: ApiKey, audit: AuditEntry | None = None) -> None:
         item = self._models.tenant(
             pk=tenant_pk(tenant.tenant_id),
             sk="#TENANT",
@@ -74,6 +77,8 @@ class TenantRepository:
             ):
                 tx.save(item, condition=self._models.tenant.pk.does_not_exist())
                 tx.save(key_item, condition=self._models.api_key.pk.does_not_exist())
+                if audit is not None:
+                    add_audit_entry(self._models.audit, tx, audit)
         except TransactWriteError as error:
             if cancellation_codes(error)[:1] == ["ConditionalCheckFailed"]:
                 raise TenantExists(
@@ -81,16 +86,17 @@ class TenantRepository:
                 ) from None
             raise
 
-    def set_status(self, tenant: Tenant) -> None:
+    def set_status(self, tenant: Tenant, audit: AuditEntry | None = None) -> None:
         model = self._models.tenant
         try:
-            with translate_transient():
-                model(pk=tenant_pk(tenant.tenant_id), sk="#TENANT").update(
+            with audited_transaction(self._models.audit, audit) as tx:
+                tx.update(
+                    model(pk=tenant_pk(tenant.tenant_id), sk="#TENANT"),
                     actions=[model.status.set(str(tenant.status)), model.updated_at.set(tenant.updated_at)],
                     condition=model.pk.exists(),
                 )
-        except UpdateError as error:
-            if response_code(error) == "ConditionalCheckFailedException":
+        except TransactWriteError as error:
+            if "ConditionalCheckFailed" in cancellation_codes(error):
                 raise NotFound(f"tenant {tenant.tenant_id!r} not found") from None
             raise
 
@@ -160,8 +166,15 @@ class TenantRepository:
 
 
 class ApiKeyRepository:
-    def __init__(self, models: ControlModels) -> None:
+    """``audit_model_of``: the audit items of a tenant's table, where the changes of its keys are
+    recorded (in the key's transaction, across the two tables); else the control table's."""
+
+    def __init__(self, models: ControlModels, audit_model_of: Callable[[str], type[AuditItem]] | None = None) -> None:
         self._models = models
+        self._audit_model_of = audit_model_of
+
+    def _audit_model(self, tenant_id: str) -> type[AuditItem]:
+        return self._audit_model_of(tenant_id) if self._audit_model_of is not None else self._models.audit
 
     def get(self, key_id: str) -> ApiKey | None:
         with translate_transient():
@@ -171,25 +184,26 @@ class ApiKeyRepository:
                 return None
         return _to_api_key(item)
 
-    def add(self, key: ApiKey) -> None:
-        with translate_transient():
-            _to_key_item(self._models, key).save(condition=self._models.api_key.pk.does_not_exist())
+    def add(self, key: ApiKey, audit: AuditEntry | None = None) -> None:
+        with audited_transaction(self._audit_model(key.tenant_id), audit) as tx:
+            tx.save(_to_key_item(self._models, key), condition=self._models.api_key.pk.does_not_exist())
 
     def list_for_tenant(self, tenant_id: str) -> list[ApiKey]:
         with translate_transient():
             rows = self._models.api_key.gsi1.query(_tenant_keys_partition(tenant_id))
             return [_to_api_key(row) for row in rows]
 
-    def revoke(self, key: ApiKey, at: datetime) -> ApiKey:
+    def revoke(self, key: ApiKey, at: datetime, audit: AuditEntry | None = None) -> ApiKey:
         model = self._models.api_key
         try:
-            with translate_transient():
-                model(pk=api_key_pk(key.key_id), sk="#APIKEY").update(
+            with audited_transaction(self._audit_model(key.tenant_id), audit) as tx:
+                tx.update(
+                    model(pk=api_key_pk(key.key_id), sk="#APIKEY"),
                     actions=[model.revoked_at.set(at)],
                     condition=model.pk.exists() & (model.tenant_id == key.tenant_id),
                 )
-        except UpdateError as error:
-            if response_code(error) == "ConditionalCheckFailedException":
+        except TransactWriteError as error:
+            if "ConditionalCheckFailed" in cancellation_codes(error):
                 raise NotFound(f"API key {key.key_id!r} not found") from None
             raise
         return replace(key, revoked_at=at)

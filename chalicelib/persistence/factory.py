@@ -150,6 +150,8 @@ class ControlModels:
     schema: type[models.IndexedItem]
     tenant: type[models.TenantItem]
     api_key: type[models.ApiKeyItem]
+    #: The operator's audit entries (tenants created, suspended, resumed).
+    audit: type[models.AuditItem]
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,9 @@ class TenantModels:
     import_result: type[models.ImportResultItem]
     # challenges and badges
     challenge_progress: type[models.ChallengeProgressItem]
+    # the audit trail and consent history
+    audit: type[models.AuditItem]
+    consent: type[models.ConsentItem]
 
 
 @lru_cache(maxsize=8)
@@ -199,6 +204,7 @@ def control_models(table_name: str, config: ConnectionConfig) -> ControlModels:
         schema=_bind(models.IndexedItem, table_name, config, indexed=True),
         tenant=_bind(models.TenantItem, table_name, config, indexed=True),
         api_key=_bind(models.ApiKeyItem, table_name, config, indexed=True),
+        audit=_bind(models.AuditItem, table_name, config, indexed=False),
     )
 
 
@@ -240,6 +246,9 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         import_chunk=_bind(models.ImportChunkItem, table_name, config, indexed=False),
         import_result=_bind(models.ImportResultItem, table_name, config, indexed=False),
         challenge_progress=_bind(models.ChallengeProgressItem, table_name, config, indexed=False),
+        # the audit trail and consent history
+        audit=_bind(models.AuditItem, table_name, config, indexed=False),
+        consent=_bind(models.ConsentItem, table_name, config, indexed=False),
     )
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.errors import InvalidRequest, TransientStoreError
 from chalicelib.domain.imports import (
     Chunk,
@@ -33,6 +34,7 @@ from chalicelib.domain.imports import (
     encode_rows,
 )
 from chalicelib.domain.ports import Page
+from chalicelib.persistence.audit import audited_transaction
 from chalicelib.persistence.errors import (
     RETRYABLE_CANCELLATIONS,
     cancellation_codes,
@@ -71,7 +73,7 @@ class ImportRepository:
     def __init__(self, models: TenantModels) -> None:
         self._models = models
 
-    def create(self, job: ImportJob, chunks: Sequence[Chunk]) -> None:
+    def create(self, job: ImportJob, chunks: Sequence[Chunk], audit: AuditEntry | None = None) -> None:
         model = self._models.import_chunk
         with translate_transient(), model.batch_write() as batch:
             for chunk in chunks:
@@ -98,8 +100,8 @@ class ImportRepository:
             updated_at=job.updated_at,
             attempts=0,
         )
-        with translate_transient():
-            item.save(condition=self._models.import_job.pk.does_not_exist())
+        with audited_transaction(self._models.audit, audit) as tx:
+            tx.save(item, condition=self._models.import_job.pk.does_not_exist())
 
     def get(self, import_id: str) -> ImportJob | None:
         with translate_transient():

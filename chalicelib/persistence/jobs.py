@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.jobs import JobName, JobRun, RunStatus
 from chalicelib.domain.ports import (
     Page,
 )
+from chalicelib.persistence.audit import audited_transaction
 from chalicelib.persistence.errors import (
     translate_transient,
 )
@@ -23,9 +25,9 @@ class JobRunRepository:
     def __init__(self, models: TenantModels) -> None:
         self._models = models
 
-    def put(self, run: JobRun) -> None:
-        with translate_transient():
-            self._models.job_run(
+    def put(self, run: JobRun, audit: AuditEntry | None = None) -> None:
+        with audited_transaction(self._models.audit, audit) as tx:
+            item = self._models.job_run(
                 pk=JOB_RUNS_PARTITION,
                 sk=run.run_id,
                 job=str(run.job),
@@ -35,7 +37,8 @@ class JobRunRepository:
                 status=str(run.status),
                 counts=dict(run.counts) if run.counts else None,
                 error=run.error,
-            ).save()
+            )
+            tx.save(item)
 
     def list(self, *, limit: int, cursor: str | None) -> Page[JobRun]:
         start = decode_cursor(cursor, fields=("pk", "sk"), partition=("pk", JOB_RUNS_PARTITION)) if cursor else None

@@ -9,6 +9,8 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
+from chalicelib.domain.audit import SYSTEM, Actor
+from chalicelib.domain.consents import Consent, ConsentChange, new_consent_change
 from chalicelib.domain.entries import Balance
 from chalicelib.domain.errors import MemberExists, TransientStoreError
 from chalicelib.domain.imports import ExternalIdTaken, Landing
@@ -18,6 +20,7 @@ from chalicelib.domain.ports import (
     Page,
 )
 from chalicelib.domain.referrals import CardCodeTaken, Referral, ReferralCodeTaken
+from chalicelib.persistence.consents import add_consent_change
 from chalicelib.persistence.errors import (
     RETRYABLE_CANCELLATIONS,
     cancellation_codes,
@@ -71,6 +74,7 @@ class MemberRepository:
         referral: Referral | None = None,
         *,
         record: EnrolmentRecord | None = None,
+        consent: ConsentChange | None = None,
     ) -> None:
         models = self._models
         profile = to_member_item(models, member)
@@ -106,6 +110,8 @@ class MemberRepository:
                         )
                 if referral is not None:
                     tx.save(new_referral_item(models, referral), condition=models.referral.pk.does_not_exist())
+                if consent is not None:
+                    add_consent_change(models, tx, consent)
         except TransactWriteError as error:
             codes = cancellation_codes(error)
             refused = {
@@ -182,6 +188,8 @@ class MemberRepository:
             tx.save(to_lot_item(models, created), condition=models.lot.pk.does_not_exist())
         if landing.tier is not None:
             add_tier_write(models, tx, landing.tier)
+        if landing.consent is not None:
+            add_consent_change(models, tx, landing.consent)
 
     def _taken(self, external_id: str) -> ExternalIdTaken:
         with translate_transient():
@@ -274,9 +282,11 @@ class MemberRepository:
             rows = self._models.member.gsi1.query(MEMBERS_PARTITION, limit=limit + 1, last_evaluated_key=start)
             return paginate(rows, limit=limit, key_of=gsi1_key, convert=to_member)
 
-    def update(self, member_id: str, changes: MemberChanges, at: datetime) -> Member | None:
-        if "card_code" in changes.fields_set:
-            return self._update_with_card_code(member_id, changes, at)
+    def update(
+        self, member_id: str, changes: MemberChanges, at: datetime, source: Actor | None = None
+    ) -> Member | None:
+        if {"card_code", "marketing_consent"} & changes.fields_set:
+            return self._update_guarded(member_id, changes, at, source or SYSTEM)
         model = self._models.member
         actions = self._profile_actions(member_id, changes, at)
         item = model(pk=member_pk(member_id), sk=PROFILE)
@@ -308,22 +318,37 @@ class MemberRepository:
             ]
         return actions
 
-    def _update_with_card_code(self, member_id: str, changes: MemberChanges, at: datetime) -> Member | None:
-        """The profile and the card code's guard move together: the new guard is written only if
-        absent, the old one deleted only if it is this member's, the profile only if its card
-        code is still the one read (a concurrent change re-reads)."""
+    def _update_guarded(self, member_id: str, changes: MemberChanges, at: datetime, source: Actor) -> Member | None:
+        """The profile and what moves with it change together: the card code's guard (the new one
+        written only if absent, the old one deleted only if it is this member's) and the change of
+        a consent (recorded only if its value changes). The profile is written only if its card
+        code and consent are still those read (a concurrent change re-reads)."""
         models, model = self._models, self._models.member
+        card = "card_code" in changes.fields_set
         for _ in range(8):
             current = self._get_strongly(member_id)
             if current is None:
                 return None
-            old, new = current.card_code, changes.card_code
+            old, new = (current.card_code, changes.card_code) if card else (None, None)
             actions = self._profile_actions(member_id, changes, at)
-            unchanged = model.card_code == old if old is not None else model.card_code.does_not_exist()
+            unchanged = model.pk.exists()
+            if card:
+                unchanged &= model.card_code == old if old is not None else model.card_code.does_not_exist()
+            consent = None
+            if "marketing_consent" in changes.fields_set:
+                given = current.marketing_consent
+                held = model.marketing_consent == given
+                unchanged &= held if given else (held | model.marketing_consent.does_not_exist())
+                if changes.marketing_consent is not None and changes.marketing_consent != given:
+                    consent = new_consent_change(
+                        member_id, Consent.MARKETING, changes.marketing_consent, given, at, source
+                    )
             item = model(pk=member_pk(member_id), sk=PROFILE)
             try:
                 with translate_transient(), guarded_transaction(models) as tx:
-                    tx.update(item, actions=actions, condition=model.pk.exists() & unchanged, label="profile")
+                    tx.update(item, actions=actions, condition=unchanged, label="profile")
+                    if consent is not None:
+                        add_consent_change(models, tx, consent)
                     if new != old and new is not None:
                         tx.save(
                             guard_item(models, card_code_pk(new), member_id),

@@ -9,6 +9,7 @@ Control-plane table (one per stage)::
     pk                   sk         gsi1pk                     gsi1sk     what
     TENANT#<tenant>      #TENANT    TENANTS                    <tenant>   a brand
     APIKEY#<key id>      #APIKEY    TENANT#<tenant>#APIKEYS    <key id>   an API key (hash only)
+    AUDIT                <entry id> -                          -          an operator's audit entry
 
 Tenant table (one per brand)::
 
@@ -41,6 +42,8 @@ out of it. The delivery log is the webhook's own partition, newest first.
     REFERRAL#<referee>   #REFERRAL  MEMBER#<referrer>#REFERRALS  <referee>  a referral (gsi2 while qualified)
     PROGRAM              REFERRALS#<from>#<version>  -      -          a version of the referral program
     PROGRAM              TIERS#<from>#<version>  -          -          a version of the tier program
+    AUDIT                <entry id>  -                      -          an audit entry (append-only)
+    MEMBER#<member>      CONSENT#<ulid>  -                  -          a change of the member's consent
 
 A pending lot is in the sparse, keys-only index ``gsi2`` under ``MATURES#<shard>`` /
 ``<matures at>#<member>#<lot>``, then (if it expires) under ``EXPIRES#<shard>`` /
@@ -595,6 +598,38 @@ class ChallengeProgressItem(KeyedItem):
 
     version = NumberAttribute()
     data = UnicodeAttribute()
+
+
+# --- the audit trail and consent history ------------------------------------------------------
+
+
+class AuditItem(KeyedItem):
+    """An audit entry (pk ``AUDIT``, sk its id, a ULID: oldest first), in the tenant's table for a
+    tenant's changes, in the control table for the operator's. Written only if absent, in the
+    transaction of the change it records; never updated. ``before`` and ``after`` are JSON."""
+
+    actor = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    action = UnicodeAttribute()
+    target_type = UnicodeAttribute()
+    target_id = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    before = UnicodeAttribute(null=True)
+    after = UnicodeAttribute(null=True)
+    #: The table's TTL attribute (epoch seconds): the end of the entry's retention.
+    expires_at = TTLAttribute(null=True)
+
+
+class ConsentItem(KeyedItem):
+    """A change of a member's consent (pk ``MEMBER#<member>``, sk ``CONSENT#<ULID>``: the member's
+    history in time order), written in the transaction that changes the profile's flag."""
+
+    consent = UnicodeAttribute()
+    value = BooleanAttribute()
+    previous = BooleanAttribute(null=True)
+    at = UTCDateTimeAttribute()
+    actor = UnicodeAttribute()
+    channel = UnicodeAttribute()
 
 
 def set_or_remove(attribute: Any, value: Any) -> list[Any]:

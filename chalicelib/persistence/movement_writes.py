@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.challenges import ChallengeWrite
 from chalicelib.domain.entries import Balance, LedgerEntry
 from chalicelib.domain.plans import PlanWrite, PlanWriteRefused
 from chalicelib.domain.ports import CounterChange, CounterLimitReached, CouponWrite, CouponWriteRefused
 from chalicelib.domain.referrals import ReferralQualification
 from chalicelib.domain.tiers import TierWrite
+from chalicelib.persistence.audit import add_audit_entry
 from chalicelib.persistence.challenges import add_challenge_write
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.index_keys import COUNTER_PREFIX, COUNTER_SK
@@ -119,6 +121,15 @@ class _Challenge(_Writer):
         add_challenge_write(models, tx, write)
 
 
+class _Audit(_Writer):
+    """An audit entry (a manual adjustment's): appended, never refused (its id is new)."""
+
+    def add(
+        self, models: TenantModels, tx: GuardedTransactWrite, write: AuditEntry, entries: Sequence[LedgerEntry]
+    ) -> None:
+        add_audit_entry(models.audit, tx, write)
+
+
 #: Each kind of write, its writer, and its place: before the lot changes (``RANK`` < 0) or after.
 WRITERS: dict[type, tuple[int, Writer]] = {
     TierWrite: (-2, _Tier()),
@@ -127,6 +138,7 @@ WRITERS: dict[type, tuple[int, Writer]] = {
     CouponWrite: (2, _Coupon()),
     PlanWrite: (3, _Plan()),
     ChallengeWrite: (4, _Challenge()),
+    AuditEntry: (5, _Audit()),
 }
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import builtins
 from decimal import Decimal
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import TransactWriteError
 
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.partners import Partner
-from chalicelib.persistence.errors import response_code, translate_transient
+from chalicelib.persistence.audit import audited_transaction
+from chalicelib.persistence.errors import cancellation_codes, translate_transient
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.index_keys import COUNTER_PREFIX, COUNTER_SK
 from chalicelib.persistence.models import PartnerItem
@@ -26,7 +28,7 @@ class PartnerRepository:
     def __init__(self, models: TenantModels) -> None:
         self._models = models
 
-    def add(self, partner: Partner) -> bool:
+    def add(self, partner: Partner, audit: AuditEntry | None = None) -> bool:
         model = self._models.partner
         item = model(
             pk=_PK,
@@ -38,10 +40,11 @@ class PartnerRepository:
             created_at=partner.created_at,
         )
         try:
-            with translate_transient():
-                item.save(condition=model.pk.does_not_exist())
-        except PutError as error:
-            if response_code(error) == "ConditionalCheckFailedException":
+            with audited_transaction(self._models.audit, audit) as tx:
+                tx.save(item, condition=model.pk.does_not_exist(), label=partner)
+        except TransactWriteError as error:
+            reasons = zip(tx.labels(), cancellation_codes(error), strict=False)
+            if any(label is partner and code == "ConditionalCheckFailed" for label, code in reasons):
                 return False
             raise
         return True

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.errors import TransientStoreError
 from chalicelib.domain.plans import (
     Outcome,
@@ -36,6 +37,7 @@ from chalicelib.domain.plans import (
     SubscriptionStatus,
 )
 from chalicelib.domain.ports import BalanceChanged, Page
+from chalicelib.persistence.audit import audited_transaction
 from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, cancellation_codes, translate_transient
 from chalicelib.persistence.index_keys import (
     BALANCE,
@@ -280,7 +282,7 @@ class PlanCatalogRepository:
             updated_at=_moment(data.get("updated_at")),
         )
 
-    def put(self, catalog: PlanCatalog) -> None:
+    def put(self, catalog: PlanCatalog, audit: AuditEntry | None = None) -> None:
         definition = {
             "updated_at": _at(catalog.updated_at),
             "plans": [
@@ -295,8 +297,8 @@ class PlanCatalogRepository:
                 for plan in catalog.plans
             ],
         }
-        with translate_transient():
-            self._models.rule(pk=_PROGRAM, sk=_CATALOG_SK, definition=json.dumps(definition)).save()
+        with audited_transaction(self._models.audit, audit) as tx:
+            tx.save(self._models.rule(pk=_PROGRAM, sk=_CATALOG_SK, definition=json.dumps(definition)))
 
 
 class SubscriptionRepository:

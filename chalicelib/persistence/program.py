@@ -7,8 +7,10 @@ from decimal import Decimal
 
 from pynamodb.exceptions import DoesNotExist
 
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy, Period
 from chalicelib.domain.program import NO_TRANSFERS, Program, Rounding, TransferPolicy
+from chalicelib.persistence.audit import audited_transaction
 from chalicelib.persistence.errors import (
     translate_transient,
 )
@@ -70,8 +72,9 @@ class ProgramRepository:
             point_value=Decimal(item.point_value or "0"),
         )
 
-    def put(self, program: Program) -> None:
-        """The program's fields replaced; the rules' summary kept (and completed)."""
+    def put(self, program: Program, audit: AuditEntry | None = None) -> None:
+        """The program's fields replaced; the rules' summary kept (and completed); ``audit``
+        appended in the same transaction."""
         models = self._models
         item = models.program
         expiry = json.dumps(
@@ -101,8 +104,8 @@ class ProgramRepository:
             ),
         ]
         self._read = None
-        with translate_transient():
-            item(pk="PROGRAM", sk="#CURRENT").update(actions=actions)
+        with audited_transaction(models.audit, audit) as tx:
+            tx.update(item(pk="PROGRAM", sk="#CURRENT"), actions=actions)
 
 
 def _to_expiry(item: ProgramItem) -> ExpiryPolicy:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.errors import TransientStoreError
 from chalicelib.domain.events import EventType
 from chalicelib.domain.ports import Page
@@ -30,6 +31,7 @@ from chalicelib.domain.referrals import (
     ReferralStatus,
     ReferralTerms,
 )
+from chalicelib.persistence.audit import audited_transaction
 from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, cancellation_codes, translate_transient
 from chalicelib.persistence.index_keys import DUE_SHARDS, NOTICE_SK, due_shard, feed_partition, notice_pk, sortable
 from chalicelib.persistence.pagination import decode_cursor, paginate
@@ -240,7 +242,7 @@ class ReferralProgramRepository:
     def __init__(self, models: TenantModels) -> None:
         self._models = models
 
-    def add(self, program: ReferralProgram) -> None:
+    def add(self, program: ReferralProgram, audit: AuditEntry | None = None) -> None:
         definition = {
             "effective_from": program.effective_from.isoformat(),
             "created_at": program.created_at.isoformat(),
@@ -252,9 +254,10 @@ class ReferralProgramRepository:
             "referee_rewarded_when_capped": program.referee_rewarded_when_capped,
         }
         sk = f"{_VERSION_PREFIX}{sortable(program.effective_from)}#{program.version_id}"
-        with translate_transient():
-            self._models.rule(pk="PROGRAM", sk=sk, definition=json.dumps(definition)).save(
-                condition=self._models.rule.sk.does_not_exist()
+        with audited_transaction(self._models.audit, audit) as tx:
+            tx.save(
+                self._models.rule(pk="PROGRAM", sk=sk, definition=json.dumps(definition)),
+                condition=self._models.rule.sk.does_not_exist(),
             )
 
     def list(self) -> list[ReferralProgram]:

@@ -14,11 +14,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.ports import CouponWrite, CouponWriteKind, Page
 from chalicelib.domain.rewards import CodeSource, Coupon, CouponStatus, LimitPeriod, Reward, RewardType
-from chalicelib.persistence.errors import response_code, translate_transient
+from chalicelib.persistence.audit import audited_transaction
+from chalicelib.persistence.errors import cancellation_codes, response_code, translate_transient
 from chalicelib.persistence.index_keys import COUNTER_PREFIX, COUNTER_SK, sortable
 from chalicelib.persistence.pagination import decode_cursor, paginate
 
@@ -105,16 +107,17 @@ class RewardRepository:
             except DoesNotExist:
                 return None
 
-    def add(self, reward: Reward) -> None:
-        with translate_transient():
-            self._item(reward).save(condition=self._models.reward.pk.does_not_exist())
+    def add(self, reward: Reward, audit: AuditEntry | None = None) -> None:
+        with audited_transaction(self._models.audit, audit) as tx:
+            tx.save(self._item(reward), condition=self._models.reward.pk.does_not_exist())
 
-    def replace(self, reward: Reward, *, previous_version: int) -> bool:
+    def replace(self, reward: Reward, *, previous_version: int, audit: AuditEntry | None = None) -> bool:
         try:
-            with translate_transient():
-                self._item(reward).save(condition=(self._models.reward.version == previous_version))
-        except PutError as error:
-            if response_code(error) == "ConditionalCheckFailedException":
+            with audited_transaction(self._models.audit, audit) as tx:
+                tx.save(self._item(reward), condition=(self._models.reward.version == previous_version), label=reward)
+        except TransactWriteError as error:
+            reasons = zip(tx.labels(), cancellation_codes(error), strict=False)
+            if any(label is reward and code == "ConditionalCheckFailed" for label, code in reasons):
                 return False
             raise
         return True
@@ -201,8 +204,9 @@ class RewardRepository:
                 found += [item.pk.removeprefix("COUPON#") for item in model.batch_get(keys, consistent_read=True)]
         return found
 
-    def add_pool_codes(self, coupons: Sequence[Coupon]) -> None:
-        """BatchWriteItem, flushed every 25 items (PynamoDB's batch), unprocessed items retried."""
+    def add_pool_codes(self, coupons: Sequence[Coupon], audit: AuditEntry | None = None) -> None:
+        """BatchWriteItem, flushed every 25 items (PynamoDB's batch), unprocessed items retried.
+        A batch is not a transaction: ``audit`` is written once every code has landed."""
         now = datetime.now(UTC)
         model = self._models.coupon
         with translate_transient(), model.batch_write() as batch:
@@ -219,6 +223,9 @@ class RewardRepository:
                         uploaded_at=now,
                     )
                 )
+        if audit is not None:
+            with audited_transaction(self._models.audit, audit):
+                pass
 
     def mark_used(self, coupon: Coupon, *, now: datetime) -> bool:
         assert coupon.used_at is not None and coupon.used_key is not None, "a used coupon carries its time and key"

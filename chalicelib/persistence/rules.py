@@ -10,7 +10,9 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.rules import EarningRule, Per, RuleKind
+from chalicelib.persistence.audit import add_audit_entry
 from chalicelib.persistence.errors import (
     translate_transient,
 )
@@ -41,7 +43,7 @@ class RuleRepository:
             except DoesNotExist:
                 return None
 
-    def put(self, rule: EarningRule) -> None:
+    def put(self, rule: EarningRule, audit: AuditEntry | None = None) -> None:
         definition = {
             "name": rule.name,
             "kind": str(rule.kind),
@@ -70,6 +72,8 @@ class RuleRepository:
         with translate_transient(), guarded_transaction(models) as tx:
             tx.save(item)
             tx.update(models.program(pk="PROGRAM", sk="#CURRENT"), actions=summary)
+            if audit is not None:
+                add_audit_entry(models.audit, tx, audit)
 
 
 def _capped(rule: EarningRule) -> bool:

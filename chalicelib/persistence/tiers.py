@@ -9,20 +9,21 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import TransactWriteError
-from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.events import EventType
 from chalicelib.domain.tiers import Metric, Tier, TierProgram, TierWrite, WindowKind
+from chalicelib.persistence.audit import add_audit_entry
 from chalicelib.persistence.control import tenant_pk
 from chalicelib.persistence.errors import cancellation_codes, translate_transient
 from chalicelib.persistence.index_keys import NOTICE_SK, due_shard, feed_partition, member_pk, notice_pk, sortable
+from chalicelib.persistence.quotas import GuardedTransactWrite
 
 if TYPE_CHECKING:
     from chalicelib.domain.entries import Balance
     from chalicelib.persistence.factory import ControlModels, TenantModels
     from chalicelib.persistence.models import BalanceItem
-    from chalicelib.persistence.quotas import GuardedTransactWrite
 
 TIER_REVIEW_PREFIX = "TIERS#"
 TIER_REVIEW_SK = "#TIERREVIEW"
@@ -85,7 +86,7 @@ class TierProgramRepository:
         self._models = models
         self._control = control
 
-    def add(self, program: TierProgram) -> None:
+    def add(self, program: TierProgram, audit: AuditEntry | None = None) -> None:
         definition = {
             "effective_from": program.effective_from.isoformat(),
             "created_at": program.created_at.isoformat(),
@@ -108,7 +109,8 @@ class TierProgramRepository:
         # The version, the program's summary and the tenant's registry item (a tier version is
         # stored) change together. The registry item is this table's tenant's, and must exist.
         try:
-            with translate_transient(), TransactWrite(connection=models.rule._get_connection().connection) as tx:
+            tx = GuardedTransactWrite(connection=models.rule._get_connection().connection)
+            with translate_transient(), tx:
                 tx.save(
                     models.rule(pk="PROGRAM", sk=sk, definition=json.dumps(definition)),
                     condition=models.rule.sk.does_not_exist(),
@@ -118,9 +120,13 @@ class TierProgramRepository:
                     tenant(pk=tenant_pk(models.tenant_id), sk="#TENANT"),
                     actions=[tenant.tiers_stored.set(True)],
                     condition=tenant.pk.exists(),
+                    label="tenant",
                 )
+                if audit is not None:
+                    add_audit_entry(models.audit, tx, audit)
         except TransactWriteError as error:
-            if cancellation_codes(error)[2:3] == ["ConditionalCheckFailed"]:
+            reasons = zip(tx.labels(), cancellation_codes(error), strict=False)
+            if any(label == "tenant" and code == "ConditionalCheckFailed" for label, code in reasons):
                 raise NotFound(f"tenant {models.tenant_id!r} not found") from None
             raise
 

@@ -7,6 +7,7 @@ from pynamodb.exceptions import TransactWriteError
 from chalicelib.domain.errors import TransientStoreError
 from chalicelib.domain.ports import BalanceChanged, CounterLimitReached, IdempotencyKeyTaken
 from chalicelib.domain.transfers import TransferCommit
+from chalicelib.persistence.audit import add_audit_entry
 from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, cancellation_codes, translate_transient
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.index_keys import BALANCE, lot_sk, member_pk
@@ -49,6 +50,8 @@ class TransferRepository:
                         )
                 if transfer.counter is not None:
                     writer_of(transfer.counter)[1].add(models, tx, transfer.counter, [transfer.out.entry])
+                if transfer.audit is not None:
+                    add_audit_entry(models.audit, tx, transfer.audit)
         except TransactWriteError as error:
             codes = cancellation_codes(error)
             refused = [

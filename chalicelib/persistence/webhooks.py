@@ -15,8 +15,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.clock import isoformat
 from chalicelib.domain.ports import Page
 from chalicelib.domain.webhooks import (
@@ -27,8 +28,9 @@ from chalicelib.domain.webhooks import (
     Webhook,
     WebhookStatus,
 )
+from chalicelib.persistence.audit import audited_transaction
 from chalicelib.persistence.checkpoints import FeedCheckpoint
-from chalicelib.persistence.errors import response_code, translate_transient
+from chalicelib.persistence.errors import cancellation_codes, response_code, translate_transient
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.models import DeliveryItem, WebhookItem
 from chalicelib.persistence.pagination import decode_cursor, paginate
@@ -55,11 +57,11 @@ class WebhookRepository:
 
     # --- endpoints -----------------------------------------------------------------------------
 
-    def add(self, webhook: Webhook) -> None:
+    def add(self, webhook: Webhook, audit: AuditEntry | None = None) -> None:
         item = self._models.webhook(pk=webhook_pk(webhook.webhook_id), sk=_WEBHOOK_SK, **_webhook_attributes(webhook))
         item.gsi1pk, item.gsi1sk = _WEBHOOKS, webhook.webhook_id
-        with translate_transient():
-            item.save(condition=self._models.webhook.pk.does_not_exist())
+        with audited_transaction(self._models.audit, audit) as tx:
+            tx.save(item, condition=self._models.webhook.pk.does_not_exist())
 
     def get(self, webhook_id: str, *, consistent: bool = True) -> Webhook | None:
         with translate_transient():
@@ -73,13 +75,21 @@ class WebhookRepository:
         with translate_transient():
             return [_to_webhook(item) for item in self._models.webhook.gsi1.query(_WEBHOOKS)]
 
-    def put(self, webhook: Webhook) -> None:
+    def put(self, webhook: Webhook, audit: AuditEntry | None = None) -> None:
         model = self._models.webhook
         actions = [
             getattr(model, name).set(value) if value is not None else getattr(model, name).remove()
             for name, value in _webhook_attributes(webhook).items()
         ]
-        self._update(webhook.webhook_id, actions, model.pk.exists())
+        if audit is None:
+            self._update(webhook.webhook_id, actions, model.pk.exists())
+            return
+        try:
+            with audited_transaction(self._models.audit, audit) as tx:
+                tx.update(model(pk=webhook_pk(webhook.webhook_id), sk=_WEBHOOK_SK), actions, model.pk.exists())
+        except TransactWriteError as error:
+            if "ConditionalCheckFailed" not in cancellation_codes(error):  # deleted meanwhile: as _update
+                raise
 
     def set_health(self, webhook_id: str, *, failing_since: datetime | None, retry_at: datetime | None) -> None:
         model = self._models.webhook
@@ -100,13 +110,13 @@ class WebhookRepository:
         ]
         self._update(webhook_id, actions, model.status == str(WebhookStatus.ENABLED))
 
-    def delete(self, webhook_id: str) -> bool:
+    def delete(self, webhook_id: str, audit: AuditEntry | None = None) -> bool:
         model = self._models.webhook
         try:
-            with translate_transient():
-                model(pk=webhook_pk(webhook_id), sk=_WEBHOOK_SK).delete(condition=model.pk.exists())
-        except DeleteError as error:
-            if response_code(error) == _CONDITION_FAILED:
+            with audited_transaction(self._models.audit, audit) as tx:
+                tx.delete(model(pk=webhook_pk(webhook_id), sk=_WEBHOOK_SK), condition=model.pk.exists())
+        except TransactWriteError as error:
+            if "ConditionalCheckFailed" in cancellation_codes(error):
                 return False
             raise
         return True
@@ -133,7 +143,13 @@ class WebhookRepository:
 
     # --- deliveries ----------------------------------------------------------------------------
 
-    def save_deliveries(self, deliveries: builtins.list[Delivery]) -> None:
+    def save_deliveries(self, deliveries: builtins.list[Delivery], audit: AuditEntry | None = None) -> None:
+        """In batches; with ``audit`` (a manual redelivery), in one transaction with the entry."""
+        if audit is not None:
+            with audited_transaction(self._models.audit, audit) as tx:
+                for delivery in deliveries:
+                    tx.save(self._delivery_item(delivery))
+            return
         if not deliveries:
             return
         with translate_transient(), self._models.delivery.batch_write() as batch:

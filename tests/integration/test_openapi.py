@@ -613,6 +613,8 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     _challenges_scenario(api, admin, write_key, read_key)
     # Transfers: refused while the program does not allow them, then made, replayed and reversed
     _transfer_scenario(api, admin, write_key)
+    # The audit trail (the tenant's and the operator's) and a member's consent history
+    _audit_scenario(api, admin, read_key, ada_id)
     # Program insights: the feed folded, then every figure read, and a what-if
     _insights_scenario(api, admin, read_key)
 
@@ -880,6 +882,21 @@ def _transfer_scenario(api: DocumentedApi, admin: str, write_key: str) -> None:
     reversed_ = api.call("POST", reverse, key=admin, body={"reason": "Wrong member"})
     assert reversed_.status == 201 and reversed_.body["balance"]["available"] == 100, reversed_
     assert api.call("POST", f"{path}/trf_01JD0000000000000000000000/reverse", key=admin, body={}).status == 404
+
+
+def _audit_scenario(api: DocumentedApi, admin: str, read_key: str, member_id: str) -> None:
+    trail = api.call("GET", "/v1/audit?action=program.updated&limit=1", key=admin)
+    assert trail.status == 200 and trail.body["data"][0]["action"] == "program.updated", trail
+    if trail.body["next_cursor"]:
+        assert api.call("GET", f"/v1/audit?cursor={trail.body['next_cursor']}", key=admin).status == 200
+    assert api.call("GET", "/v1/audit?action=no.such", key=admin).status == 400
+    assert api.call("GET", "/v1/audit", key=read_key).status == 403
+    operator = api.call("GET", "/v1/operator/audit", key=OPERATOR_KEY)
+    assert operator.status == 200 and operator.body["data"][0]["action"] == "tenant.created", operator
+    assert api.call("GET", "/v1/operator/audit", key=admin).status == 401
+    consents = api.call("GET", f"/v1/members/{member_id}/consents", key=read_key)
+    assert consents.status == 200 and consents.body["member_id"] == member_id, consents
+    assert api.call("GET", "/v1/members/mem_01JD0000000000000000000000/consents", key=read_key).status == 404
 
 
 def _insights_scenario(api: DocumentedApi, admin: str, read_key: str) -> None:

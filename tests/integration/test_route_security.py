@@ -273,6 +273,10 @@ ACCESS: dict[str, str] = {
     # transfers
     "create_transfer": "write",
     "reverse_transfer": "admin",
+    # the audit trail (every admin change of the tenant; the operator's changes of tenants) and consents
+    "list_audit": "admin",
+    "list_operator_audit": "operator",
+    "list_member_consents": "read",
     # program insights: aggregate figures, no personal data
     "insights_summary": "read",
     "insights_timeseries": "read",

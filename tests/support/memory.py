@@ -32,6 +32,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
+from chalicelib.domain.audit import SYSTEM, Actor, AuditEntry
+from chalicelib.domain.consents import Consent, ConsentChange, new_consent_change
 from chalicelib.domain.errors import InvalidRequest, MemberExists, NotFound, TenantExists
 from chalicelib.domain.expiry import Lot, LotChanges
 from chalicelib.domain.ports import (
@@ -141,6 +143,8 @@ class InMemoryLedgerStore:
         self.tier_events: list[TierEvent] = []
         #: Referrals by referee (written at enrolment, qualified by an order earn's commit).
         self.referrals: dict[str, Referral] = {}
+        #: Audit entries written with a movement (manual adjustments).
+        self.audit: list[AuditEntry] = []
 
     # -- fault injection -----------------------------------------------------------------
 
@@ -195,8 +199,11 @@ class InMemoryLedgerStore:
         coupons = [w for w in writes if isinstance(w, CouponWrite)]
         tier = next((w for w in writes if isinstance(w, TierWrite)), None)
         referral = next((w for w in writes if isinstance(w, ReferralQualification)), None)
+        audit = [w for w in writes if isinstance(w, AuditEntry)]
         if unknown := [
-            w for w in writes if not isinstance(w, CounterChange | CouponWrite | TierWrite | ReferralQualification)
+            w
+            for w in writes
+            if not isinstance(w, CounterChange | CouponWrite | TierWrite | ReferralQualification | AuditEntry)
         ]:
             raise TypeError(f"the in-memory ledger writes no {type(unknown[0]).__name__}")
         entry = entries[-1]
@@ -246,6 +253,7 @@ class InMemoryLedgerStore:
                 self._lots[lot.lot_id] = copy.deepcopy(lot)
             if tier is not None:
                 self._apply_tier_write(tier)
+            self.audit += audit
             self.applied.append(entry)
         if fault is not None:
             raise fault.error
@@ -358,6 +366,8 @@ class InMemoryMemberStore:
         #: Enrolments' Idempotency-Key records, by key (like ENROLREQ#<key>).
         self._enrolments: dict[str, EnrolmentRecord] = {}
         self._faults: deque[_Fault] = deque()
+        #: Consent changes, in the order written (like MEMBER#<member>/CONSENT#<ulid>).
+        self.consent_changes: list[ConsentChange] = []
 
     def fail_next_create(self, error: BaseException, *, after_create: bool = False) -> None:
         """Raise ``error`` from the next create(): before anything is written, or (``after_create``)
@@ -372,11 +382,14 @@ class InMemoryMemberStore:
         referral: Referral | None = None,
         *,
         record: EnrolmentRecord | None = None,
+        consent: ConsentChange | None = None,
     ) -> None:
         fault = self._faults.popleft() if self._faults else None
         if fault is not None and not fault.after_commit:
             raise fault.error
         self._create(member, opening_balance, referral, record)
+        if consent is not None:
+            self.consent_changes.append(consent)
         if fault is not None:
             raise fault.error
 
@@ -451,7 +464,9 @@ class InMemoryMemberStore:
             members = list(self._members.values())
         return _paginate(members, sort_key=lambda m: m.member_id, limit=limit, cursor=cursor, scope="MEMBERS")
 
-    def update(self, member_id: str, changes: MemberChanges, at: datetime) -> Member | None:
+    def update(
+        self, member_id: str, changes: MemberChanges, at: datetime, source: Actor | None = None
+    ) -> Member | None:
         with self.ledger.lock:
             current = self._members.get(member_id)
             if current is None:
@@ -459,6 +474,17 @@ class InMemoryMemberStore:
             values = {name: getattr(changes, name) for name in sorted(changes.fields_set)}
             if "marketing_consent" in values:  # a removed attribute reads back as False
                 values["marketing_consent"] = bool(values["marketing_consent"])
+                if values["marketing_consent"] != current.marketing_consent:
+                    self.consent_changes.append(
+                        new_consent_change(
+                            member_id,
+                            Consent.MARKETING,
+                            values["marketing_consent"],
+                            current.marketing_consent,
+                            at,
+                            source or SYSTEM,
+                        )
+                    )
             if "card_code" in values and values["card_code"] != current.card_code:
                 new = values["card_code"]
                 if new is not None and new in self._card_codes:
@@ -483,13 +509,13 @@ class InMemoryRewardStore:
         with self.ledger.lock:
             return copy.deepcopy(self._rewards.get(reward_id))
 
-    def add(self, reward: Reward) -> None:
+    def add(self, reward: Reward, audit: AuditEntry | None = None) -> None:
         with self.ledger.lock:
             if reward.reward_id in self._rewards:
                 raise DuplicateItem(reward.reward_id)
             self._rewards[reward.reward_id] = copy.deepcopy(reward)
 
-    def replace(self, reward: Reward, *, previous_version: int) -> bool:
+    def replace(self, reward: Reward, *, previous_version: int, audit: AuditEntry | None = None) -> bool:
         with self.ledger.lock:
             current = self._rewards.get(reward.reward_id)
             if current is None or current.version != previous_version:
@@ -535,7 +561,7 @@ class InMemoryRewardStore:
         with self.ledger.lock:
             return [code for code in codes if code in self.ledger._coupons]
 
-    def add_pool_codes(self, coupons: Sequence[Coupon]) -> None:
+    def add_pool_codes(self, coupons: Sequence[Coupon], audit: AuditEntry | None = None) -> None:
         with self.ledger.lock:
             for coupon in coupons:
                 self.ledger._coupons[coupon.code] = copy.deepcopy(coupon)
@@ -559,7 +585,7 @@ class InMemoryProgramStore:
         with self._lock:
             return copy.deepcopy(self._program)
 
-    def put(self, program: Program) -> None:
+    def put(self, program: Program, audit: AuditEntry | None = None) -> None:
         with self._lock:
             self._program = copy.deepcopy(program)
             self.puts += 1
@@ -575,7 +601,7 @@ class InMemoryTierProgramStore:
         self._lock = threading.Lock()
         self._versions: list[TierProgram] = []
 
-    def add(self, program: TierProgram) -> None:
+    def add(self, program: TierProgram, audit: AuditEntry | None = None) -> None:
         with self._lock:
             self._versions.append(program)
 
@@ -600,7 +626,7 @@ class InMemoryApiKeyStore:
         with self.lock:
             return copy.deepcopy(self._keys.get(key_id))
 
-    def add(self, key: ApiKey) -> None:
+    def add(self, key: ApiKey, audit: AuditEntry | None = None) -> None:
         with self.lock:
             self._put_new(key)
 
@@ -609,7 +635,7 @@ class InMemoryApiKeyStore:
             keys = [copy.deepcopy(k) for k in self._keys.values() if k.tenant_id == tenant_id]
         return sorted(keys, key=lambda k: k.key_id)
 
-    def revoke(self, key: ApiKey, at: datetime) -> ApiKey:
+    def revoke(self, key: ApiKey, at: datetime, audit: AuditEntry | None = None) -> ApiKey:
         with self.lock:
             stored = self._keys.get(key.key_id)
             if stored is None or stored.tenant_id != key.tenant_id:
@@ -635,7 +661,7 @@ class InMemoryTenantStore:
         with self.api_keys.lock:
             return copy.deepcopy(self._tenants.get(tenant_id))
 
-    def create_with_key(self, tenant: Tenant, admin_key: ApiKey) -> None:
+    def create_with_key(self, tenant: Tenant, admin_key: ApiKey, audit: AuditEntry | None = None) -> None:
         with self.api_keys.lock:
             if tenant.tenant_id in self._tenants:
                 raise TenantExists(
@@ -646,7 +672,7 @@ class InMemoryTenantStore:
             self._tenants[tenant.tenant_id] = copy.deepcopy(tenant)
             self.api_keys._put_new(admin_key)
 
-    def set_status(self, tenant: Tenant) -> None:
+    def set_status(self, tenant: Tenant, audit: AuditEntry | None = None) -> None:
         with self.api_keys.lock:
             stored = self._tenants.get(tenant.tenant_id)
             if stored is None:
@@ -745,7 +771,7 @@ class InMemoryReferralProgramStore:
     def __init__(self) -> None:
         self._versions: list[ReferralProgram] = []
 
-    def add(self, program: ReferralProgram) -> None:
+    def add(self, program: ReferralProgram, audit: AuditEntry | None = None) -> None:
         self._versions.append(copy.deepcopy(program))
 
     def list(self) -> list[ReferralProgram]:

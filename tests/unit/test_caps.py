@@ -307,7 +307,7 @@ class ListRuleStore:
     def get(self, rule_id: str) -> EarningRule | None:
         return next((r for r in self.rules if r.rule_id == rule_id), None)
 
-    def put(self, rule: EarningRule) -> None:
+    def put(self, rule: EarningRule, audit: object = None) -> None:
         self.rules.append(rule)
 
 

@@ -186,10 +186,10 @@ class _Store:
         self.items: dict[str, Challenge] = {}
         self.reads: list[str] = []
 
-    def add(self, value: Challenge) -> None:
+    def add(self, value: Challenge, audit: object = None) -> None:
         self.items[value.challenge_id] = value
 
-    def put(self, value: Challenge) -> None:
+    def put(self, value: Challenge, audit: object = None) -> None:
         self.items[value.challenge_id] = value
 
     def get(self, challenge_id: str) -> Challenge | None:

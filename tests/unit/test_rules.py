@@ -133,7 +133,7 @@ class DictRuleStore:
     def get(self, rule_id: str) -> EarningRule | None:
         return self.rules.get(rule_id)
 
-    def put(self, rule: EarningRule) -> None:
+    def put(self, rule: EarningRule, audit: object = None) -> None:
         self.rules[rule.rule_id] = rule
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from chalicelib.domain.steps.audit import AuditStep
 from chalicelib.domain.steps.challenges import ChallengeStep
 from chalicelib.domain.steps.earning import EarningStep
 from chalicelib.domain.steps.plans import PlanStep
@@ -48,4 +49,5 @@ def movement_steps(
         steps.append(lambda: EarningStep(rules, counter, segments_of))
     if challenges is not None:
         steps.append(lambda: ChallengeStep(challenges))
+    steps.append(AuditStep)
     return tuple(steps)
