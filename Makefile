@@ -90,6 +90,7 @@ bench: install
 	$(PY) -m bench.rewards --iterations 100
 	$(PY) -m bench.plans
 	$(PY) -m bench.referrals
+	$(PY) -m bench.insights
 
 ## Long runs, not part of `make test`: the ledger state machine (tests/model) until at least
 ## SOAK_STEPS steps on each emulator, and the API fuzzer with SOAK_FUZZ_EXAMPLES examples per

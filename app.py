@@ -14,6 +14,7 @@ from chalicelib.api import (
     events,
     exports,
     imports,
+    insights,
     jobs,
     members,
     meta,
@@ -58,6 +59,7 @@ API_BLUEPRINTS = (
     audit,
     consents,
     privacy,
+    insights,
 )
 #: Scheduled jobs and queue consumers.
 JOB_BLUEPRINTS = (lifecycle, provisioning, webhook_jobs, import_jobs)

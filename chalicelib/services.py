@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.events import EventFeed
     from chalicelib.domain.exports import ExportService
     from chalicelib.domain.imports import ImportService
+    from chalicelib.domain.insights import InsightsService
     from chalicelib.domain.jobs import JobRunner
     from chalicelib.domain.ledger import PointsService, RetryPolicy
     from chalicelib.domain.members import MemberService
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
         ControlModels,
         TenantModels,
     )
+    from chalicelib.persistence.insights import InsightRepository
     from chalicelib.persistence.ledger import LedgerRepository
     from chalicelib.persistence.members import MemberRepository
     from chalicelib.persistence.privacy import PrivacyRepository
@@ -223,12 +225,15 @@ class TenantServices:
 
     @cached_property
     def jobs(self) -> JobRunner:
+        from chalicelib.domain.insights import CHECKPOINT as INSIGHTS_CHECKPOINT
+        from chalicelib.domain.insights import InsightsFold
         from chalicelib.domain.jobs import JobName, JobRunner, settlement_job
         from chalicelib.domain.notifications import NotificationJob
         from chalicelib.domain.privacy import RetentionJob
         from chalicelib.domain.referrals import ReferralCompletionJob
         from chalicelib.domain.subscriptions import SubscriptionLapseJob
         from chalicelib.domain.tiers import TierReviewJob
+        from chalicelib.persistence.checkpoints import FeedCheckpoint
         from chalicelib.persistence.jobs import JobRunRepository
         from chalicelib.persistence.notifications import NoticeRepository
         from chalicelib.persistence.plans import SubscriptionRepository
@@ -258,6 +263,14 @@ class TenantServices:
                 ),
                 JobName.ERASE_INACTIVE: RetentionJob(
                     self._privacy_store, ledger, self._member_store, self.privacy, self.program
+                ),
+                JobName.FOLD_INSIGHTS: InsightsFold(
+                    self._insight_store,
+                    FeedCheckpoint(self.models, INSIGHTS_CHECKPOINT),
+                    open_feed=self._open_feed,
+                    start=self.created_at,
+                    timezone=self.timezone,
+                    clock=self.clock,
                 ),
             },
             self.clock,
@@ -481,6 +494,37 @@ class TenantServices:
             auditor=self.auditor,
             audit=self.audit.store,
         )
+
+    # --- program insights ----------------------------------------------------------------------------
+
+    @cached_property
+    def _insight_store(self) -> InsightRepository:
+        from chalicelib.persistence.insights import InsightRepository
+
+        return InsightRepository(self.models, self._ledger)
+
+    @cached_property
+    def insights(self) -> InsightsService:
+        """The program's figures, read from the aggregate rows."""
+        from chalicelib.domain.insights import InsightsService
+
+        return InsightsService(
+            self._insight_store,
+            timezone=self.timezone,
+            point_value=lambda: self.program.get().point_value,
+            reward_names=self._reward_names,
+            program=self.program.get,
+            rules=self.rules.all,
+            clock=self.clock,
+        )
+
+    def _reward_names(self, reward_ids: list[str]) -> dict[str, str]:
+        names = {}
+        for reward_id in reward_ids:
+            reward = self.rewards.store.get(reward_id)
+            if reward is not None:
+                names[reward_id] = reward.name
+        return names
 
 
 class PlatformServices:

@@ -206,8 +206,9 @@ class JobLog(logging.Handler):
 def run_schedules(every_seconds: float, webhooks_every_seconds: float, stop: threading.Event, say: Say) -> None:
     """Invoke the app's @app.schedule handlers in-process, as EventBridge would when deployed.
 
-    The webhook dispatch and the import resumption run every ``webhooks_every_seconds`` (a local
-    receiver sees events a few seconds after they happen), the other jobs every
+    The webhook dispatch, the import resumption and the insights' fold run every
+    ``webhooks_every_seconds`` (a local receiver sees events a few seconds after they happen,
+    and the figures follow as fast), the other jobs every
     ``every_seconds``; one thread, one client, so the handlers never run concurrently. The
     app's logs of a run are summed up in one line when it did something, and dropped when not.
     """
@@ -216,13 +217,14 @@ def run_schedules(every_seconds: float, webhooks_every_seconds: float, stop: thr
 
     from app import app
     from chalicelib.jobs.imports import SCHEDULE as IMPORTS_SCHEDULE
+    from chalicelib.jobs.lifecycle import INSIGHTS_SCHEDULE
     from chalicelib.jobs.webhooks import SCHEDULE as WEBHOOKS_SCHEDULE
     from chalicelib.observability import SERVICE
 
     schedules = [s for s in app.event_sources if isinstance(s, ScheduledEventConfig)]
     if not schedules:
         return
-    fast = {WEBHOOKS_SCHEDULE, IMPORTS_SCHEDULE}
+    fast = {WEBHOOKS_SCHEDULE, IMPORTS_SCHEDULE, INSIGHTS_SCHEDULE}
     every = {s.name: webhooks_every_seconds if s.name in fast else every_seconds for s in schedules}
     app_log = logging.getLogger(SERVICE)
     job_log = JobLog()

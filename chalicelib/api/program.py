@@ -88,6 +88,7 @@ def put_program(request: ApiRequest) -> ProgramOut:
         erase_inactive_after_years=body.erase_inactive_after_years,
         personal_metadata_keys=tuple(body.personal_metadata_keys),
         personal_descriptions=body.personal_descriptions,
+        point_value=Decimal(body.point_value),
     )
     return presenters.program(program)
 

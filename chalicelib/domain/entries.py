@@ -29,6 +29,7 @@ from chalicelib.domain.movement_requests import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from chalicelib.domain.orders import Order
     from chalicelib.domain.plans import PlanGrant
     from chalicelib.domain.rules import Share
 
@@ -245,6 +246,9 @@ class LedgerEntry:
     breakdown: tuple[Share, ...] = ()
     #: Earning-cap counters this entry moved (an earn: up; a reversal: given back, down).
     cap_counters: tuple[tuple[str, int], ...] = ()
+    #: Order earns: the order as sent (lines, paid total, discount, shipping, tax), so what it
+    #: would earn under another program can be computed again (the insights' what-if).
+    order: Order | None = None
 
     @property
     def uncapped_points(self) -> int:

@@ -148,6 +148,12 @@ class EventFeed:
         return FeedPage(events=events, next_cursor=_encode(day, last_key))
 
 
+def cursor_after(event: Event) -> str:
+    """The cursor of a feed read that stopped right after ``event`` (a consumer that commits
+    part of a page moves its checkpoint there)."""
+    return _encode(event.created_at.astimezone(UTC).date(), event.sort_key)
+
+
 def _encode(day: date, last_key: str) -> str:
     raw = json.dumps({"d": day.isoformat(), "k": last_key}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")

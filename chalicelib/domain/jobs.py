@@ -38,6 +38,8 @@ class JobName(StrEnum):
     LAPSE_SUBSCRIPTIONS = "lapse-subscriptions"
     #: Members inactive for the program's ``erase_inactive_after_years``: erased (chalicelib.domain.privacy).
     ERASE_INACTIVE = "erase-inactive"
+    #: The event feed folded into the insights' aggregate rows (chalicelib.domain.insights).
+    FOLD_INSIGHTS = "fold-insights"
 
 
 class Job(Protocol):

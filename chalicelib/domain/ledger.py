@@ -460,6 +460,7 @@ class PointsService:
             matures_at=lot.matures_at if lot else None,
             breakdown=movement.breakdown,
             cap_counters=tuple((change.name, change.by) for change in movement.counters),
+            order=request.order,
         )
 
     @staticmethod

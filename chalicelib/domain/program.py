@@ -116,6 +116,9 @@ class Program:
     personal_metadata_keys: tuple[str, ...] = ()
     #: Whether descriptions of movements may hold personal data: an erasure removes them.
     personal_descriptions: bool = False
+    #: Money per point, in the tenant's currency: what the insights' liability figures are worth
+    #: (0: points carry no stated value; liability is then reported in points, valued at 0).
+    point_value: Decimal = Decimal("0")
 
     @property
     def may_cap(self) -> bool:
@@ -194,6 +197,7 @@ class ProgramService:
         erase_inactive_after_years: int | None = None,
         personal_metadata_keys: tuple[str, ...] = (),
         personal_descriptions: bool = False,
+        point_value: Decimal = Decimal("0"),
     ) -> Program:
         if expiry.kind is ExpiryKind.INACTIVITY and expiry.days is not None and pending_days >= expiry.days:
             raise InvalidRequest.for_fields(
@@ -216,6 +220,7 @@ class ProgramService:
             erase_inactive_after_years=erase_inactive_after_years,
             personal_metadata_keys=tuple(sorted(set(personal_metadata_keys))),
             personal_descriptions=personal_descriptions,
+            point_value=point_value,
         )
         before = self._store.get()
         audit = self._auditor.entry(

@@ -114,3 +114,14 @@ def erase_inactive(event: Any) -> dict[str, int]:
     """Daily: members with no earn or redeem for the program's ``erase_inactive_after_years``
     are erased (nothing for a tenant that did not set it)."""
     return {"units": fan_out(JobName.ERASE_INACTIVE, utc_now())}
+
+
+#: The insights' schedule (``make run`` runs it on its fast local cadence).
+INSIGHTS_SCHEDULE = "fold-insights"
+
+
+@bp.schedule(Rate(1, unit=Rate.MINUTES), name=INSIGHTS_SCHEDULE)
+def fold_insights(event: Any) -> dict[str, int]:
+    """Every minute: each tenant's new feed events folded into the insights' aggregate rows, so
+    deployed figures are at most about a minute (plus the feed's settle window) behind."""
+    return {"units": fan_out(JobName.FOLD_INSIGHTS, utc_now())}

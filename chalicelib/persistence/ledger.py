@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -13,6 +14,7 @@ from chalicelib.domain.entries import Balance, LedgerEntry
 from chalicelib.domain.errors import TransientStoreError
 from chalicelib.domain.expiry import Lot, LotChanges
 from chalicelib.domain.movement_requests import MovementType
+from chalicelib.domain.orders import Order, OrderLine
 from chalicelib.domain.ports import (
     BalanceChanged,
     IdempotencyKeyTaken,
@@ -374,6 +376,7 @@ def to_ledger_item(models: TenantModels, entry: LedgerEntry) -> LedgerItem:
         if entry.cap_counters
         else None,
         after_lifetime_transferred=after.lifetime_transferred or None,
+        order=encode_order(entry.order) if entry.order is not None else None,
     )
 
 
@@ -421,6 +424,33 @@ def to_entry(item: LedgerItem) -> LedgerEntry:
         reason=item.reason,
         metadata={str(k): str(v) for k, v in metadata.items()},
         actor_key_id=item.actor_key_id,
+        order=decode_order(item.order) if item.order else None,
+    )
+
+
+def encode_order(order: Order) -> str:
+    return json.dumps({"id": order.order_id, **order.canonical()}, separators=(",", ":"))
+
+
+def decode_order(raw: str) -> Order:
+    data = json.loads(raw)
+    return Order(
+        order_id=data["id"],
+        total=Decimal(data["total"]),
+        currency=data["currency"],
+        lines=tuple(
+            OrderLine(
+                sku=line[0],
+                category=line[1],
+                quantity=int(line[2]),
+                unit_price=Decimal(line[3]),
+                discount=Decimal(line[4]) if len(line) > 4 else Decimal(0),
+            )
+            for line in data.get("lines", [])
+        ),
+        discount=Decimal(data.get("discount", "0")),
+        shipping=Decimal(data.get("shipping", "0")),
+        tax=Decimal(data.get("tax", "0")),
     )
 
 

@@ -29,7 +29,9 @@ Tenant table (one per brand)::
     NOTICE#<type>#<member>#<subject>  #NOTICE                     -          a notice (feed event)
     WEBHOOK#<webhook>    #WEBHOOK   WEBHOOKS                   <webhook>  a webhook endpoint
     WEBHOOK#<webhook>    DELIVERY#<event ulid>  WEBHOOK#<webhook>#OUTBOX  <event ulid>  a delivery
-    WEBHOOKS|EVENTBRIDGE  #CHECKPOINT  -                       -          a feed consumer's cursor + lease
+    WEBHOOKS|EVENTBRIDGE|INSIGHTS  #CHECKPOINT  -              -          a feed consumer's cursor + lease
+    INSIGHTS#DAY|INSIGHTS#COHORT|INSIGHTS  <day>|<month>|#NOW  -  -    the insights' aggregate rows
+    INSIGHTS#MEMBER#<member>  #INSIGHTS  -                     -          the insights fold's mark of a member
 
 A delivery is in ``gsi1`` (its endpoint's *outbox*, in event order) only while it is pending
 or retrying: the drain reads the outbox whole from the index, and a settled delivery drops
@@ -282,6 +284,8 @@ class LedgerItem(FeedItem):
     cap_counters = UnicodeAttribute(null=True, attr_name="cc")
     #: Net points transferred after the entry (absent: none).
     after_lifetime_transferred = NumberAttribute(null=True, attr_name="bal_transferred")
+    #: Order earns: the order as sent (``Order.canonical`` with its id), compact JSON.
+    order = UnicodeAttribute(null=True, attr_name="ord")
 
 
 class CounterItem(KeyedItem):
@@ -348,6 +352,8 @@ class ProgramItem(KeyedItem):
     erase_inactive_after_years = NumberAttribute(null=True)
     personal_metadata_keys = UnicodeSetAttribute(null=True)
     personal_descriptions = BooleanAttribute(null=True)
+    #: Money per point (a decimal string); absent: "0".
+    point_value = UnicodeAttribute(null=True)
 
 
 class WebhookItem(IndexedItem):

@@ -74,6 +74,7 @@ class ProgramRepository:
             ),
             personal_metadata_keys=tuple(sorted(item.personal_metadata_keys or ())),
             personal_descriptions=bool(item.personal_descriptions),
+            point_value=Decimal(item.point_value or "0"),
         )
 
     def put(self, program: Program, audit: AuditEntry | None = None) -> None:
@@ -106,6 +107,9 @@ class ProgramRepository:
             *set_or_remove(item.erase_inactive_after_years, program.erase_inactive_after_years),
             *set_or_remove(item.personal_metadata_keys, set(program.personal_metadata_keys) or None),
             *set_or_remove(item.personal_descriptions, program.personal_descriptions or None),
+            *set_or_remove(
+                item.point_value, format(program.point_value.normalize(), "f") if program.point_value else None
+            ),
         ]
         self._read = None
         with audited_transaction(models.audit, audit) as tx:

@@ -615,6 +615,8 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     _transfer_scenario(api, admin, write_key)
     # The audit trail (the tenant's and the operator's) and a member's consent history
     _audit_scenario(api, admin, read_key, ada_id)
+    # Program insights: the feed folded, then every figure read, and a what-if
+    _insights_scenario(api, admin, read_key)
 
     # Then every operation answered its documented success at least once
     missing = [
@@ -902,3 +904,23 @@ def _audit_scenario(api: DocumentedApi, admin: str, read_key: str, member_id: st
     consents = api.call("GET", f"/v1/members/{member_id}/consents", key=read_key)
     assert consents.status == 200 and consents.body["member_id"] == member_id, consents
     assert api.call("GET", "/v1/members/mem_01JD0000000000000000000000/consents", key=read_key).status == 404
+
+
+def _insights_scenario(api: DocumentedApi, admin: str, read_key: str) -> None:
+    from chalicelib.domain.jobs import JobName
+    from chalicelib.services import platform
+
+    def later() -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=6)  # past the feed's settle window
+
+    assert platform().for_registered_tenant("acme", clock=later).jobs.run(JobName.FOLD_INSIGHTS).counts["events"]
+    summary = api.call("GET", "/v1/insights/summary", key=read_key)
+    assert summary.status == 200 and summary.body["members"]["total"] > 0, summary
+    assert api.call("GET", "/v1/insights/summary?from=2026-13-01", key=read_key).status == 400
+    series = api.call("GET", "/v1/insights/timeseries?metric=orders&interval=month", key=read_key)
+    assert series.status == 200 and series.body["points"], series
+    assert api.call("GET", "/v1/insights/liability", key=read_key).status == 200
+    assert api.call("GET", "/v1/insights/cohorts", key=read_key).status == 200
+    draft = {"program": {"points_per_currency_unit": "3", "rounding": "floor"}, "days": 30}
+    assert api.call("POST", "/v1/insights/what-if", key=admin, body=draft).status == 200
+    assert api.call("POST", "/v1/insights/what-if", key=read_key, body=draft).status == 403

@@ -173,6 +173,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     # transfers: the victim's points to the imported member
     "create_transfer": {"to": {"external_id": "imported-1"}, "points": 1},
     "reverse_transfer": {"reason": "intrusion"},
+    "insights_what_if": {"program": {"points_per_currency_unit": "2", "rounding": "floor"}, "days": 7},
 }
 
 #: The access policy, pinned here so that a route declared with a weaker guard fails the suite:
@@ -286,11 +287,17 @@ ACCESS: dict[str, str] = {
     # privacy: a member's whole data, and its erasure
     "export_member": "admin",
     "erase_member": "admin",
+    # program insights: aggregate figures, no personal data
+    "insights_summary": "read",
+    "insights_timeseries": "read",
+    "insights_liability": "read",
+    "insights_cohorts": "read",
+    "insights_what_if": "admin",
 }
 #: Routes a partner key may also call, for its own partner only (the sample path names another).
 PARTNER_READABLE = {"get_partner_settlement"}
 #: POSTs that compute without writing (declared ``read_only``), pinned so a write cannot hide as one.
-READ_ONLY_POSTS = {"preview"}
+READ_ONLY_POSTS = {"preview", "insights_what_if"}
 #: Chalice routes that are deliberately not declared operations (the document describing them,
 #: the interactive reference page over it with its assets, and the brand console's static files):
 #: public, like the document.

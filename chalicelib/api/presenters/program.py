@@ -38,4 +38,5 @@ def program(value: Program) -> ProgramOut:
         erase_inactive_after_years=value.erase_inactive_after_years,
         personal_metadata_keys=list(value.personal_metadata_keys),
         personal_descriptions=value.personal_descriptions,
+        point_value=format(value.point_value.normalize(), "f") if value.point_value else "0",
     )

@@ -74,6 +74,17 @@ PointsRate = Annotated[
     str, *_decimal(_positive_decimal(6, 4), 999_999, "Points per one unit of the tenant's currency, greater than 0.")
 ]
 
+PointValue = Annotated[
+    str,
+    *_decimal(
+        r"^(0|[1-9][0-9]{0,5})(\.[0-9]{1,6})?$",
+        999_999,
+        "Money per point, in the tenant's currency, at most 6 decimal places (0, the default: points "
+        "carry no stated value). The insights value the points liability with it.",
+        minimum=0,
+    ),
+]
+
 
 class ProgramRequest(StrictRequest):
     model_config = ConfigDict(
@@ -125,6 +136,7 @@ class ProgramRequest(StrictRequest):
         default=False,
         description="Whether descriptions of movements may hold personal data: an erasure removes them.",
     )
+    point_value: PointValue = Field(default="0", examples=["0.01"])
 
 
 class ExpiryPolicyOut(Out):
@@ -156,3 +168,4 @@ class ProgramOut(Out):
     erase_inactive_after_years: int | None
     personal_metadata_keys: list[str]
     personal_descriptions: bool
+    point_value: str = Field(description="Money per point, in the tenant's currency (a decimal string).")

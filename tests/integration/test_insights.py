@@ -1,0 +1,329 @@
+"""Program insights reconcile with the ledger: after a randomised history (earns, orders,
+redeems, rewards, reversals, expiries, adjustments, activities), every figure the API answers
+is computed again here from the members' ledgers and balances, on both emulators."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from chalicelib.domain.jobs import JobName
+from chalicelib.services import platform
+from tests.support.http import Api
+
+TZ = ZoneInfo("Europe/Helsinki")
+
+
+def later() -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=6)  # past the feed's settle window
+
+
+def fold(tenant: str = "acme") -> dict[str, int]:
+    return platform().for_registered_tenant(tenant, clock=later).jobs.run(JobName.FOLD_INSIGHTS).counts
+
+
+def get(api: Api, key: str, path: str, **headers: str) -> Any:
+    reply = api.call("GET", path, key=key, headers=headers)
+    assert reply.status == 200, reply
+    return reply.body
+
+
+def rate(numerator: int | Decimal, denominator: int | Decimal) -> str | None:
+    if not denominator:
+        return None
+    return format((Decimal(numerator) / Decimal(denominator)).quantize(Decimal("0.000001")), "f")
+
+
+def lots_by_month(members: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """Available points by local month of expiry, pending points by month of maturity."""
+    ledger = platform().for_registered_tenant("acme")._ledger
+    expiring: Counter[str] = Counter()
+    maturing: Counter[str] = Counter()
+    for member in members:
+        for lot in ledger.get_lots(member, consistent=True):
+            if lot.matures_at is not None:
+                maturing[lot.matures_at.astimezone(TZ).strftime("%Y-%m")] += lot.remaining
+            elif lot.expires_at is not None:
+                expiring[lot.expires_at.astimezone(TZ).strftime("%Y-%m")] += lot.remaining
+    return {k: v for k, v in expiring.items() if v}, {k: v for k, v in maturing.items() if v}
+
+
+def history(api: Api, key: str, seed: int) -> list[str]:
+    """A random history over a few members; returns the members."""
+    rng = random.Random(seed)
+    program = {
+        "points_per_currency_unit": "1",
+        "rounding": "floor",
+        "expiry": {"kind": "fixed_period", "days": 1},
+        "point_value": "0.01",
+    }
+    assert api.call("PUT", "/v1/program", key=key, body=program).status == 200
+    rule = {"name": "Review", "kind": "activity", "activity": "review", "points": 30}
+    assert api.call("POST", "/v1/program/rules", key=key, body=rule).status == 201
+    reward = api.call(
+        "POST",
+        "/v1/rewards",
+        key=key,
+        body={"name": "Coffee", "type": "fixed_discount", "amount": "5.00", "points_cost": 20},
+    )
+    assert reward.status == 201, reward
+    reward_id = reward.body["id"]
+    members = [api.enrol(key) for _ in range(rng.randint(4, 7))]
+    placed: list[tuple[str, str]] = []
+    for n in range(48):
+        if n == 15:  # points wait out a return window, and expire in a year
+            program |= {"pending_days": 3, "expiry": {"kind": "fixed_period", "days": 400}}
+            assert api.call("PUT", "/v1/program", key=key, body=program).status == 200
+        if n == 32:  # points never expire
+            program |= {"pending_days": 0, "expiry": {"kind": "none"}}
+            assert api.call("PUT", "/v1/program", key=key, body=program).status == 200
+        member = rng.choice(members)
+        kind = rng.choice(["earn", "order", "redeem", "reward", "reverse", "adjust", "activity"])
+        if kind == "earn":
+            api.earn(key, member, f"e-{n}", points=rng.randint(1, 200))
+        elif kind == "order":
+            order = {"id": f"o-{n}", "total": f"{rng.randint(5, 90)}.{rng.randint(0, 99):02d}", "currency": "EUR"}
+            api.call("POST", f"/v1/members/{member}/earn", key=key, idempotency_key=f"o-{n}", body={"order": order})
+            placed.append((member, f"o-{n}"))
+        elif kind == "redeem":
+            api.redeem(key, member, f"r-{n}", points=rng.randint(1, 60))
+        elif kind == "reward":
+            api.call("POST", f"/v1/members/{member}/rewards/{reward_id}/redeem", key=key, idempotency_key=f"w-{n}")
+        elif kind == "reverse" and placed:
+            member, reference = rng.choice(placed)
+            body = {"reference": reference, "points": rng.randint(1, 20)}
+            api.call("POST", f"/v1/members/{member}/reverse", key=key, idempotency_key=f"v-{n}", body=body)
+        elif kind == "adjust":
+            body = {"points": rng.randint(1, 40), "reason": "goodwill"}
+            api.call("POST", f"/v1/members/{member}/adjust", key=key, idempotency_key=f"a-{n}", body=body)
+        else:
+            body = {"type": "review", "reference": f"rv-{n}"}
+            api.call("POST", f"/v1/members/{member}/activities", key=key, idempotency_key=f"t-{n}", body=body)
+        if n == 13:  # some points expire: the job settles what is due two days on
+            run = (
+                platform()
+                .for_registered_tenant("acme")
+                .jobs.run(JobName.EXPIRE_POINTS, datetime.now(UTC) + timedelta(days=2))
+            )
+            assert run.counts["members"] >= 0
+    return members
+
+
+@pytest.mark.parametrize("seed", [7, 11, 23])
+def test_the_figures_reconcile_with_the_ledger(api: Api, admin_key: str, seed: int) -> None:
+    # Given a random history, folded
+    members = history(api, admin_key, seed)
+    first = fold()
+    assert first["events"] > 0
+
+    # When the figures are read
+    today = datetime.now(UTC).astimezone(TZ).date().isoformat()
+    summary = get(api, admin_key, f"/v1/insights/summary?from=2026-01-01&to={today}")
+    liability = get(api, admin_key, "/v1/insights/liability")
+
+    # Then each is what the ledgers and balances say
+    entries = [entry for member in members for entry in api.ledger(admin_key, member)]
+    balances = [api.balance(admin_key, member) for member in members]
+    by_type: Counter[str] = Counter()
+    for entry in entries:
+        by_type[entry["type"]] += entry["points"]
+    orders = [e for e in entries if e["type"] == "earn" and e["breakdown"] and e["breakdown"][0]["source"] == "base"]
+    revenue = sum((Decimal(e["amount"]) for e in orders), Decimal(0))
+    active = {e["member_id"] for e in entries if e["type"] in ("earn", "redeem")}
+    redeemers = {e["member_id"] for e in entries if e["type"] == "redeem"}
+    available = sum(b["available"] for b in balances)
+    pending = sum(b["pending"] for b in balances)
+
+    assert summary["members"] == {
+        "total": len(members),
+        "enrolled": len(members),
+        "active_30d": len(active),
+        "active_90d": len(active),
+    }
+    assert summary["points"] == {
+        "issued": by_type["earn"],
+        "redeemed": -by_type["redeem"],
+        "expired": -by_type["expire"],
+        "reversed": -by_type["reverse"],
+        "adjusted": by_type["adjust"],
+    }
+    assert summary["redemption"] == {
+        "rate": rate(-by_type["redeem"], by_type["earn"]),
+        "active_redeemer_share": rate(len(redeemers), len(active)),
+    }
+    assert summary["orders"]["count"] == len(orders)
+    assert Decimal(summary["orders"]["revenue"]) == revenue
+    assert summary["orders"]["repeat_rate"] == rate(
+        sum(1 for e in orders if any(o["member_id"] == e["member_id"] and o["id"] < e["id"] for o in orders)),
+        len(orders),
+    )
+    assert summary["activities"] == (
+        {"review": n} if (n := sum(1 for e in entries if e["metadata"].get("activity") == "review")) else {}
+    )
+    rewards = Counter(
+        e["metadata"]["reward_id"] for e in entries if e["type"] == "redeem" and "reward_id" in e["metadata"]
+    )
+    assert [(r["reward_id"], r["count"]) for r in summary["rewards"]["redemptions"]] == sorted(
+        rewards.items(), key=lambda item: (-item[1], item[0])
+    )
+    assert summary["liability"]["available"] == {"points": available, "value": f"{Decimal(available) / 100:.2f}"}
+    assert summary["liability"]["pending"]["points"] == pending
+
+    # And the liability, summed over expiry months and what never expires, is the members' balances,
+    # each month holding what the members' lots say
+    months = liability["available"]["by_expiry_month"]
+    assert liability["available"]["points"] == available
+    assert sum(m["points"] for m in months) + liability["available"]["without_expiry"]["points"] == available
+    assert liability["pending"]["points"] == pending
+    expiring, maturing = lots_by_month(members)
+    assert {m["month"]: m["points"] for m in months} == expiring
+    assert {m["month"]: m["points"] for m in liability["pending"]["by_maturity_month"]} == maturing
+    assert all(m["value"] == f"{Decimal(m['points']) / 100:.2f}" for m in months)
+
+    # And breakage is what expired over what was earned to expire by the period's end
+    soon = (datetime.now(UTC).astimezone(TZ).date() + timedelta(days=3)).isoformat()
+    breakage = get(api, admin_key, f"/v1/insights/summary?from=2026-01-01&to={soon}")["breakage"]
+    due = sum(
+        e["points"]
+        for e in entries
+        if e["type"] == "earn"
+        and e["expires_at"]
+        and datetime.fromisoformat(e["expires_at"]).astimezone(TZ).date().isoformat() <= soon
+    )
+    assert breakage == {"rate": rate(-by_type["expire"], due), "expired": -by_type["expire"], "issued_matured": due}
+
+    # And the day's point of the time series is the period's figure; the CSV says the same
+    series = get(api, admin_key, f"/v1/insights/timeseries?metric=points_issued&interval=day&from={today}&to={today}")
+    assert series["points"] == [{"period": today, "value": by_type["earn"]}]
+    as_csv = get(api, admin_key, f"/v1/insights/timeseries?metric=points_issued&from={today}&to={today}&format=csv")
+    assert as_csv.splitlines() == ["period,value", f"{today},{by_type['earn']}"]
+    accepted = get(api, admin_key, f"/v1/insights/timeseries?from={today}&to={today}", Accept="text/csv")
+    assert accepted == as_csv
+    liability_series = get(api, admin_key, f"/v1/insights/timeseries?metric=liability&from={today}&to={today}")
+    assert liability_series["points"][0]["value"] == available + pending
+
+    # And this month's cohort is every member, active as the ledger says
+    month = today[:7]
+    cohorts = get(api, admin_key, f"/v1/insights/cohorts?from={month}&to={month}")
+    assert cohorts["cohorts"] == [
+        {
+            "month": month,
+            "size": len(members),
+            "active": [{"month": month, "members": len(active), "share": rate(len(active), len(members))}],
+        }
+    ]
+
+    # When the fold runs again, nothing is counted twice
+    again = fold()
+    assert again["events"] == 0
+    assert get(api, admin_key, f"/v1/insights/summary?from=2026-01-01&to={today}") == summary
+
+
+def test_a_commit_from_a_stale_checkpoint_counts_nothing(api: Api, admin_key: str) -> None:
+    # Given a folded enrolment
+    api.enrol(admin_key)
+    assert fold()["events"] == 1
+    services = platform().for_registered_tenant("acme", clock=later)
+    store = services._insight_store
+    before = store.now()
+
+    # When an overlapping run, which read the feed from the start, commits its batch
+    from chalicelib.domain.insights import Batch
+
+    batch = Batch()
+    batch.add(("now", ""), "members", 1)
+    committed = store.commit(batch, owner="someone", previous=None, cursor="x", now=later())
+
+    # Then it is refused and the figures are unchanged
+    assert committed is False
+    assert store.now() == before
+
+
+def test_point_value_is_a_program_setting_kept_with_it(api: Api, admin_key: str) -> None:
+    program = {"points_per_currency_unit": "1", "rounding": "floor", "point_value": "0.005"}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=program).body["point_value"] == "0.005"
+    assert get(api, admin_key, "/v1/program")["point_value"] == "0.005"
+    default = {"points_per_currency_unit": "1", "rounding": "floor"}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=default).body["point_value"] == "0"
+
+
+def test_a_page_too_large_for_one_transaction_is_committed_in_parts(api: Api, admin_key: str) -> None:
+    # Given 45 members enrolled and earning (90 events: more rows than one transaction holds)
+    members = [api.enrol(admin_key) for _ in range(45)]
+    for n, member in enumerate(members):
+        assert api.earn(admin_key, member, f"e-{n}", points=n + 1).status == 201
+
+    # When the fold runs
+    run = fold()
+
+    # Then it took several commits, and every event counts once
+    assert run["events"] == 90 and run["commits"] > 1
+    summary = get(api, admin_key, "/v1/insights/summary")
+    assert summary["members"]["total"] == 45 and summary["members"]["active_30d"] == 45
+    assert summary["points"]["issued"] == sum(range(1, 46))
+    assert summary["liability"]["available"]["points"] == sum(range(1, 46))
+    weekly = get(api, admin_key, "/v1/insights/timeseries?metric=active_members&interval=month")
+    assert weekly["points"][-1]["value"] == 45
+
+
+def test_what_if_earns_the_recent_orders_again_under_a_draft_program(api: Api, admin_key: str) -> None:
+    # Given a program of 1 point per euro, a coffee rule, and three orders (lines, discount, shipping)
+    program = {"points_per_currency_unit": "1", "rounding": "floor"}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=program).status == 200
+    rule = {"name": "Coffee x2", "kind": "line_multiplier", "factor": "2", "categories": ["coffee"]}
+    assert api.call("POST", "/v1/program/rules", key=admin_key, body=rule).status == 201
+    member = api.enrol(admin_key)
+    orders = [
+        {"id": "o-1", "total": "30.00", "currency": "EUR"},
+        {
+            "id": "o-2",
+            "total": "25.00",
+            "currency": "EUR",
+            "shipping": "5.00",
+            "lines": [
+                {"sku": "beans", "category": "coffee", "quantity": 2, "unit_price": "8.00"},
+                {"sku": "mug", "quantity": 1, "unit_price": "6.00"},
+            ],
+        },
+        {
+            "id": "o-3",
+            "total": "12.50",
+            "currency": "EUR",
+            "discount": "0.50",
+            "lines": [{"sku": "beans", "category": "coffee", "quantity": 1, "unit_price": "13.00"}],
+        },
+    ]
+    issued = 0
+    for order in orders:
+        reply = api.call(
+            "POST", f"/v1/members/{member}/earn", key=admin_key, idempotency_key=order["id"], body={"order": order}
+        )
+        assert reply.status == 201, reply
+        issued += reply.body["transaction"]["points"]
+    fold()
+
+    # When the brand asks what 3 points per euro, shipping earning too, would have issued
+    draft = {"points_per_currency_unit": "3", "rounding": "floor", "earn_on_shipping": True}
+    reply = api.call("POST", "/v1/insights/what-if", key=admin_key, body={"program": draft, "days": 7})
+
+    # Then the orders are earned again under both, from what each entry recorded of its order: the
+    # draft's points are what the preview says once the draft is the program
+    assert reply.status == 200, reply
+    assert api.call("GET", "/v1/program", key=admin_key).body["points_per_currency_unit"] == "1"  # nothing stored
+    assert api.call("PUT", "/v1/program", key=admin_key, body=draft).status == 200
+    previews = [api.call("POST", "/v1/program/preview", key=admin_key, body={"order": o}) for o in orders]
+    draft_points = sum(p.body["points"] for p in previews)
+    assert reply.body["orders"] == 3
+    assert reply.body["points_issued"] == {
+        "current": issued,
+        "draft": draft_points,
+        "difference": draft_points - issued,
+    }
+    assert draft_points > 3 * issued
+    assert reply.body["liability"] == {"current": issued, "draft": draft_points, "difference": draft_points - issued}
