@@ -11,6 +11,7 @@ from chalicelib.api import (
     exports,
     imports,
     jobs,
+    member_access,
     members,
     meta,
     partners,
@@ -47,6 +48,7 @@ API_BLUEPRINTS = (
     plans,
     imports,
     exports,
+    member_access,
 )
 #: Scheduled jobs and queue consumers.
 JOB_BLUEPRINTS = (lifecycle, provisioning, webhook_jobs, import_jobs)

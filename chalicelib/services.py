@@ -26,6 +26,7 @@ from chalicelib.domain.exports import ExportService
 from chalicelib.domain.imports import ImportService
 from chalicelib.domain.jobs import JobName, JobRunner, settlement_job
 from chalicelib.domain.ledger import PointsService, RetryPolicy
+from chalicelib.domain.member_access import MemberAccessService
 from chalicelib.domain.members import MemberService
 from chalicelib.domain.notifications import NotificationJob
 from chalicelib.domain.partners import PartnerService
@@ -61,6 +62,7 @@ from chalicelib.persistence.factory import (
 from chalicelib.persistence.imports import ImportRepository
 from chalicelib.persistence.jobs import JobRunRepository
 from chalicelib.persistence.ledger import LedgerRepository
+from chalicelib.persistence.member_access import MemberAccessRepository
 from chalicelib.persistence.members import MemberRepository
 from chalicelib.persistence.notifications import NoticeRepository
 from chalicelib.persistence.partners import PartnerRepository
@@ -328,6 +330,15 @@ class TenantServices:
             self._member_store, self._ledger, ExportRepository(self.models), self.tiers, clock=self.clock
         )
 
+    # --- member access ----------------------------------------------------------------------------
+
+    @cached_property
+    def member_access(self) -> MemberAccessService:
+        """Member tokens (signing key sealed like webhook secrets) and the member API's origins."""
+        return MemberAccessService(
+            self.tenant_id, MemberAccessRepository(self.models), self._platform.webhook_sealer, clock=self.clock
+        )
+
 
 class PlatformServices:
     def __init__(self, settings: Settings) -> None:
@@ -369,7 +380,12 @@ class PlatformServices:
 
     @cached_property
     def authenticator(self) -> Authenticator:
-        return Authenticator(self.api_key_store, self.tenant_store, self._operator_key_sha256())
+        return Authenticator(
+            self.api_key_store,
+            self.tenant_store,
+            self._operator_key_sha256(),
+            member_access=lambda tenant_id: self.for_tenant_id(tenant_id).member_access,
+        )
 
     @cached_property
     def tenants(self) -> TenantService:

@@ -13,6 +13,11 @@ built), so that importing the app registers routes and builds nothing else.
 Each operation also declares the domain errors it can answer (``errors``); those every
 route of its kind answers (an unknown key, a missing scope, a malformed path, a busy store)
 are implied by its declaration (``Operation.answers``), and the OpenAPI document lists both.
+
+Member routes (``auth="member"``, under ``/brands/{tenant_id}/me``) take a member token instead
+of an API key, for the tenant their path names, and answer browsers by the tenant's own CORS
+policy: each such path also answers the preflight (``OPTIONS``), and every answer carries
+``Access-Control-Allow-Origin`` only for an origin the tenant lists.
 """
 
 from __future__ import annotations
@@ -43,15 +48,24 @@ from chalicelib.domain.errors import (
     StorageLimitExceeded,
     TenantNotReady,
     TenantSuspended,
+    TokenInvalid,
     TransientStoreError,
     Unauthorized,
 )
+from chalicelib.domain.member_access import MemberScope, require_member_scope
 from chalicelib.domain.movement_requests import refuse_minted_key
 from chalicelib.observability import annotate, logger
 from chalicelib.services import PlatformServices, platform
 
 #: ``signature``: no key; the handler authenticates the raw body itself (a shop's HMAC webhooks).
-Auth = Literal["none", "operator", "tenant", "signature"]
+#: ``member``: a member token for the tenant of the path (chalicelib.domain.member_access).
+Auth = Literal["none", "operator", "tenant", "signature", "member"]
+#: Where the member routes live: the tenant in the path, so a browser's preflight (which
+#: carries no token) already says whose CORS policy answers it.
+MEMBER_PATH_PREFIX = "/brands/{tenant_id}/me"
+#: Request headers a page may send to a member route; how long a browser may keep a preflight's answer.
+MEMBER_CORS_HEADERS = "Authorization, Content-Type, Idempotency-Key"
+MEMBER_CORS_MAX_AGE = "600"
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 #: Set to ``true`` on an answer that replays an earlier request's (same Idempotency-Key).
@@ -113,7 +127,7 @@ class Operation:
     summary: str
     tag: str
     auth: Auth
-    scope: Scope | None
+    scope: Scope | MemberScope | None
     status: int
     body: Model | None
     query: Model | None
@@ -148,6 +162,8 @@ class Operation:
             implied += [Unauthorized, RetryLater]  # its key (or integration) is read from DynamoDB
         if self.auth == "tenant":
             implied += [Forbidden, TenantSuspended, TenantNotReady]
+        if self.auth == "member":
+            implied += [TokenInvalid, Forbidden, TenantSuspended, TenantNotReady]
         if _PATH_PARAM_NAME.search(self.path) or self.idempotency_key:
             implied.append(NotFound)
         if self.idempotency_key or self.optional_idempotency_key:
@@ -170,6 +186,7 @@ class ApiRequest:
 
     services: PlatformServices
     tenant: Any = None  # TenantContext for tenant routes
+    member: Any = None  # MemberContext for member routes
     body: Any = None
     query: Any = None
     idempotency_key: str | None = None
@@ -211,7 +228,7 @@ def endpoint(
     summary: str,
     tag: str,
     auth: Auth,
-    scope: Scope | None = None,
+    scope: Scope | MemberScope | None = None,
     status: int = 200,
     body: Model | None = None,
     query: Model | None = None,
@@ -245,8 +262,10 @@ def endpoint(
     ``description``: the operation's description in the OpenAPI document, written for a brand's
     integrator; the handler's docstring when left out. ``response_example``: an answer that is
     not JSON (JSON answers take their example from the response model)."""
-    if auth == "tenant" and scope is None:
-        raise ValueError(f"{method} {path}: tenant routes must name a scope")
+    if auth == "tenant" and not isinstance(scope, Scope):
+        raise ValueError(f"{method} {path}: tenant routes must name a key scope")
+    if auth == "member" and not (isinstance(scope, MemberScope) and path.startswith(MEMBER_PATH_PREFIX)):
+        raise ValueError(f"{method} {path}: member routes name a member scope and live under {MEMBER_PATH_PREFIX}")
     if idempotency_key and optional_idempotency_key:
         raise ValueError(f"{method} {path}: the Idempotency-Key is either required or optional")
 
@@ -280,6 +299,14 @@ def endpoint(
 
         @functools.wraps(handler)
         def view(**path_params: str) -> Response:
+            response = answer(**path_params)
+            if auth == "member":
+                origin = blueprint.current_request.headers.get("origin")
+                if origin is not None and _origin_allowed(path_params.get("tenant_id", ""), origin):
+                    response.headers.update(_cors_headers(origin))
+            return response
+
+        def answer(**path_params: str) -> Response:
             request = blueprint.current_request
             try:
                 services = platform()
@@ -292,8 +319,16 @@ def endpoint(
                     logger.append_keys(tenant_id=call.tenant.tenant_id, api_key_id=call.tenant.key_id)
                     annotate(tenant_id=call.tenant.tenant_id)
                     if not (partner_access and call.tenant.partner_id is not None):
-                        assert scope is not None  # a tenant route names its scope (checked above)
+                        assert isinstance(scope, Scope)  # a tenant route names its scope (checked above)
                         require_scope(call.tenant, scope)
+                elif auth == "member":
+                    call.member = services.authenticator.authenticate_member(
+                        authorization, path_params.get("tenant_id", "")
+                    )
+                    logger.append_keys(tenant_id=call.member.tenant_id, member_token_id=call.member.token_id)
+                    annotate(tenant_id=call.member.tenant_id)
+                    assert isinstance(scope, MemberScope)  # a member route names its scope (checked above)
+                    require_member_scope(call.member, scope)
                 _check_path_params(path_params)
                 if auth == "signature":
                     call.raw_body = body_within_limit(_raw_body(request), services.settings.max_body_bytes)
@@ -331,9 +366,62 @@ def endpoint(
             )
 
         blueprint.route(path, methods=[method], content_types=_CONTENT_TYPES)(view)
+        if auth == "member":
+            _member_preflight(blueprint, path)
         return view
 
     return decorator
+
+
+def _origin_allowed(tenant_id: str, origin: str) -> bool:
+    """Whether the tenant lists the origin for its member API (False when it cannot be read now)."""
+    try:
+        return platform().authenticator.member_access_of(tenant_id).allows_origin(origin)
+    except Exception:
+        logger.warning("member API origins unreadable", extra={"tenant_id": tenant_id})
+        return False
+
+
+def _cors_headers(origin: str) -> dict[str, str]:
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+
+#: Member paths whose preflight route is registered, with the methods each declares.
+_PREFLIGHT_METHODS: dict[str, list[str]] = {}
+
+
+def _member_preflight(blueprint: Blueprint, path: str) -> None:
+    """``OPTIONS path``: a browser's preflight, answered from the tenant's allowed origins
+    (204 with the CORS headers for a listed origin and a declared method; else 403 without them)."""
+    methods = _PREFLIGHT_METHODS.setdefault(path, [])
+    methods.extend(op.method for op in OPERATIONS[-1:] if op.path == path and op.method not in methods)
+    if len(methods) > 1:
+        return  # registered with the path's first method
+
+    def preflight(**path_params: str) -> Response:
+        request = blueprint.current_request
+        origin = request.headers.get("origin")
+        wanted = (request.headers.get("access-control-request-method") or "").upper()
+        if origin is None or wanted not in methods or not _origin_allowed(path_params.get("tenant_id", ""), origin):
+            return error_response(Forbidden("this origin may not call the member API of this brand"))
+        return Response(
+            body="",
+            status_code=204,
+            headers={
+                **_cors_headers(origin),
+                "Access-Control-Allow-Methods": ", ".join(methods),
+                "Access-Control-Allow-Headers": MEMBER_CORS_HEADERS,
+                "Access-Control-Max-Age": MEMBER_CORS_MAX_AGE,
+            },
+        )
+
+    preflight.__name__ = f"preflight_{len(_PREFLIGHT_METHODS)}"
+    blueprint.route(path, methods=["OPTIONS"])(preflight)
+
+
+def preflight_paths() -> set[str]:
+    """The member paths that answer a preflight (each declared operation's path under it)."""
+    return set(_PREFLIGHT_METHODS)
 
 
 def _is_csv(content_type: str | None) -> bool:

@@ -168,3 +168,11 @@ class TransientStoreError(Exception):
 
     Not a LoyaltyError: services retry it and turn it into RetryLater when retries run out.
     """
+
+
+class TokenInvalid(Unauthorized):
+    """A member token that is malformed, forged, expired, revoked (the member's tokens, or the
+    tenant's signing key rotated), or presented for another tenant (HTTP 401). A new token is
+    minted by the brand's backend."""
+
+    code = "token_invalid"

@@ -29,6 +29,7 @@ Tenant table (one per brand)::
     WEBHOOK#<webhook>    #WEBHOOK   WEBHOOKS                   <webhook>  a webhook endpoint
     WEBHOOK#<webhook>    DELIVERY#<event ulid>  WEBHOOK#<webhook>#OUTBOX  <event ulid>  a delivery
     WEBHOOKS|EVENTBRIDGE  #CHECKPOINT  -                       -          a feed consumer's cursor + lease
+    MEMBERACCESS         #SETTINGS  -                          -          member-token signing key + allowed origins
 
 A delivery is in ``gsi1`` (its endpoint's *outbox*, in event order) only while it is pending
 or retrying: the drain reads the outbox whole from the index, and a settled delivery drops
@@ -164,6 +165,9 @@ class MemberItem(FeedItem):
     referral_code = UnicodeAttribute(null=True)
     card_code = UnicodeAttribute(null=True)
     referred_by = UnicodeAttribute(null=True)
+    #: Member access (chalicelib.persistence.member_access): one more each time the member's
+    #: tokens are revoked; absent: 0.
+    token_generation = NumberAttribute(null=True)
 
 
 class BalanceItem(KeyedItem):
@@ -571,3 +575,14 @@ class ImportResultItem(KeyedItem):
 def set_or_remove(attribute: Any, value: Any) -> list[Any]:
     """An update action that SETs the attribute, or REMOVEs it when there is no value."""
     return [attribute.set(value) if value is not None else attribute.remove()]
+
+
+class MemberAccessItem(KeyedItem):
+    """A tenant's member-access settings (pk ``MEMBERACCESS``, sk ``#SETTINGS``): its member-token
+    signing key (id, KMS ciphertext, created) and the origins allowed to call the member API (JSON list)."""
+
+    signing_key_id = UnicodeAttribute(null=True)
+    signing_key_sealed = UnicodeAttribute(null=True)
+    signing_key_created_at = UTCDateTimeAttribute(null=True)
+    allowed_origins = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)
