@@ -40,6 +40,7 @@ from chalicelib.domain.subscriptions import SubscriptionLapseJob, SubscriptionSe
 from chalicelib.domain.tenants import TenantService
 from chalicelib.domain.tiers import TierReviewJob, TierService
 from chalicelib.domain.webhooks import DeliveryPolicy, DeliveryQueue, WebhookService
+from chalicelib.domain.welcome import WelcomeService
 from chalicelib.integrations.eventbridge import EventBridgeBus
 from chalicelib.integrations.http import HttpTransport
 from chalicelib.integrations.kms import KmsSealer
@@ -143,7 +144,7 @@ class TenantServices:
 
     @cached_property
     def members(self) -> MemberService:
-        return MemberService(self._member_store, clock=self.clock)
+        return MemberService(self._member_store, clock=self.clock, welcome=self._welcome)
 
     @cached_property
     def points(self) -> PointsService:
@@ -210,6 +211,7 @@ class TenantServices:
             program=self.program,
             timezone=self.timezone,
             clock=self.clock,
+            welcome=self.welcome,
         )
         return JobRunner(
             self.tenant_id,
@@ -321,6 +323,7 @@ class TenantServices:
             timezone=self.timezone,
             clock=self.clock,
             workers=settings.import_row_workers,
+            welcome=self._welcome_imported,
         )
 
     @cached_property
@@ -338,6 +341,27 @@ class TenantServices:
         return MemberAccessService(
             self.tenant_id, MemberAccessRepository(self.models), self._platform.webhook_sealer, clock=self.clock
         )
+
+    # --- the welcome --------------------------------------------------------------------------------
+
+    @cached_property
+    def welcome(self) -> WelcomeService:
+        """The sign-up bonus on enrolment by any path; ``member.welcome`` by the notify job."""
+        return WelcomeService(
+            self.program,
+            self.points,
+            self.rewards,
+            self.members,
+            NoticeRepository(self.models),
+            timezone=self.timezone,
+            clock=self.clock,
+        )
+
+    def _welcome(self, member_id: str) -> None:
+        _credit_signup_bonus(self.welcome, member_id, imported=False)
+
+    def _welcome_imported(self, member_id: str) -> None:
+        _credit_signup_bonus(self.welcome, member_id, imported=True)
 
 
 class PlatformServices:
@@ -478,6 +502,15 @@ def _referral_deferred(referee_id: str, error: Exception) -> None:
     """A referral's completion failed after its qualifying order committed: the order stands, and
     the complete-referrals job (or a replay of the order's Idempotency-Key) finishes it."""
     logger.warning("referral completion deferred", extra={"referee_id": referee_id, "error": type(error).__name__})
+
+
+def _credit_signup_bonus(welcome: WelcomeService, member_id: str, *, imported: bool) -> None:
+    """The sign-up bonus of a member just enrolled. The enrolment stands whatever happens here: a
+    failure is logged, and the notify job's welcome credits it (the same key) before announcing it."""
+    try:
+        welcome.credit_signup_bonus(member_id, imported=imported)
+    except Exception as error:
+        logger.warning("sign-up bonus deferred", extra={"member_id": member_id, "error": type(error).__name__})
 
 
 @lru_cache(maxsize=1)

@@ -137,6 +137,8 @@ SETTINGS = _fields(
     birthday_bonus=Field(0),
     earn_on_shipping=Field(False),
     earn_on_tax=Field(False),
+    signup_bonus=Field(0),
+    welcome_imported=Field(False),
 )
 TIER = _fields(name=_req(), threshold=_req(_decimal), multiplier=_dec("1"), perks=Field([], _text_list))
 TIERS = _fields(

@@ -81,6 +81,8 @@ def put_program(request: ApiRequest) -> ProgramOut:
         birthday_bonus=body.birthday_bonus,
         earn_on_shipping=body.earn_on_shipping,
         earn_on_tax=body.earn_on_tax,
+        signup_bonus=body.signup_bonus,
+        welcome_imported=body.welcome_imported,
     )
     return presenters.program(program)
 

@@ -56,6 +56,8 @@ class EventType(StrEnum):
     SUBSCRIPTION_RENEWED = "subscription.renewed"
     SUBSCRIPTION_LAPSED = "subscription.lapsed"
     SUBSCRIPTION_CANCELLED = "subscription.cancelled"
+    #: A new member's welcome (chalicelib.domain.welcome): the sign-up bonus and the program's summary.
+    MEMBER_WELCOME = "member.welcome"
 
 
 EVENT_OF_MOVEMENT = {

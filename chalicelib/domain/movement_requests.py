@@ -42,6 +42,7 @@ MAX_BALANCE = 10**12
 #: ``referral:`` is a referral's rewards (chalicelib.domain.referrals): ``referral:<referee>:referrer|referee``.
 #: ``plan-bonus:`` is a paid plan's join bonus (chalicelib.domain.plans): once per member and plan.
 #: ``import:`` is a bulk import's opening balance (chalicelib.domain.imports): ``import:<external id>``.
+#: ``signup:`` is a member's sign-up bonus (chalicelib.domain.welcome): ``signup:<member id>``.
 MINTED_KEY_PREFIXES = (
     "expire:",
     "mature:",
@@ -52,6 +53,7 @@ MINTED_KEY_PREFIXES = (
     "referral:",
     BONUS_KEY_PREFIX,
     "import:",
+    "signup:",
 )
 
 

@@ -1,4 +1,5 @@
-"""The notify job: ``points.expiring_soon`` before points lapse, ``member.birthday`` on the day.
+"""The notify job: ``points.expiring_soon`` before points lapse, ``member.birthday`` on the day,
+``member.welcome`` for the members enrolled since the previous day (chalicelib.domain.welcome).
 
 Each notice is an event of the tenant's feed, written once per subject (a member's expiry
 date, a member's birthday year) under a key that cannot be written twice, so reruns and
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.members import Member, MemberService
     from chalicelib.domain.ports import LedgerStore, NoticeStore
     from chalicelib.domain.program import ProgramService
+    from chalicelib.domain.welcome import WelcomeService
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,11 @@ class NotificationJob:
         program: ProgramService,
         timezone: str,
         clock: Clock = utc_now,
+        welcome: WelcomeService | None = None,
     ) -> None:
         self._clock = clock
+        #: ``member.welcome`` for the members enrolled since the previous run (chalicelib.domain.welcome).
+        self._welcome = welcome
         self._ledger = ledger
         self._notices = notices
         self._members = members
@@ -141,6 +146,7 @@ class NotificationJob:
                 },
             )
             counts["birthdays"] += self._notices.add_once(notice)
+        counts["welcomes"] = self._welcome.announce(as_of) if self._welcome is not None else 0
         return counts
 
     def _member(self, member_id: str) -> Member | None:

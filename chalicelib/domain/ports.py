@@ -92,6 +92,9 @@ class MemberStore(Protocol):
     def find_by_referral_code(self, code: str) -> Member | None: ...
     def find_by_card_code(self, code: str) -> Member | None: ...
     def list(self, *, limit: int, cursor: str | None) -> Page[Member]: ...
+    def enrolled_between(self, start: datetime, end: datetime) -> Iterator[Member]:
+        """Members enrolled in [start, end], oldest first (a range of the members index)."""
+
     def update(self, member_id: str, changes: MemberChanges, at: datetime) -> Member | None:
         """Change the fields of ``changes``; a card code moves its guard in the same transaction
         (CardCodeTaken if another member holds it). None for an unknown member."""

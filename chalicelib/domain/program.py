@@ -74,6 +74,10 @@ class Program:
     earn_on_shipping: bool = False
     #: Whether an order's tax earns points.
     earn_on_tax: bool = False
+    #: Points credited once on enrolment (0: none), announced in ``member.welcome``.
+    signup_bonus: int = 0
+    #: Whether members enrolled by a bulk import get the sign-up bonus and ``member.welcome`` too.
+    welcome_imported: bool = False
     #: The earning rules with a cap (their ids), as the store summarises them; None: not known
     #: (an earn then reads the rules to learn its caps). Not part of the program's value.
     capped_rules: frozenset[str] | None = field(default=None, compare=False)
@@ -147,6 +151,8 @@ class ProgramService:
         birthday_bonus: int = 0,
         earn_on_shipping: bool = False,
         earn_on_tax: bool = False,
+        signup_bonus: int = 0,
+        welcome_imported: bool = False,
     ) -> Program:
         if expiry.kind is ExpiryKind.INACTIVITY and expiry.days is not None and pending_days >= expiry.days:
             raise InvalidRequest.for_fields(
@@ -165,6 +171,8 @@ class ProgramService:
             birthday_bonus=birthday_bonus,
             earn_on_shipping=earn_on_shipping,
             earn_on_tax=earn_on_tax,
+            signup_bonus=signup_bonus,
+            welcome_imported=welcome_imported,
         )
         self._store.put(program)
         return program

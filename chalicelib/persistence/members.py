@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from ulid import ULID
 
 from chalicelib.domain.entries import Balance
 from chalicelib.domain.errors import MemberExists, TransientStoreError
@@ -274,6 +275,16 @@ class MemberRepository:
             rows = self._models.member.gsi1.query(MEMBERS_PARTITION, limit=limit + 1, last_evaluated_key=start)
             return paginate(rows, limit=limit, key_of=gsi1_key, convert=to_member)
 
+    def enrolled_between(self, start: datetime, end: datetime) -> Iterator[Member]:
+        model = self._models.member
+        low, high = f"mem_{ULID.from_datetime(start)}"[:14], f"mem_{ULID.from_datetime(end)}"[:14]
+        with translate_transient():
+            rows = model.gsi1.query(
+                MEMBERS_PARTITION, model.gsi1sk.between(low + "0" * 16, high + "Z" * 16), page_size=100
+            )
+            for row in rows:
+                yield to_member(row)
+
     def update(self, member_id: str, changes: MemberChanges, at: datetime) -> Member | None:
         if "card_code" in changes.fields_set:
             return self._update_with_card_code(member_id, changes, at)
@@ -379,6 +390,7 @@ def to_member_item(models: TenantModels, member: Member) -> MemberItem:
         card_code=member.card_code,
         referred_by=member.referred_by,
         segments=set(member.segments) or None,
+        imported=member.imported or None,
     )
 
 
@@ -408,4 +420,5 @@ def to_member(item: MemberItem) -> Member:
         card_code=item.card_code,
         referred_by=item.referred_by,
         segments=frozenset(item.segments or ()),
+        imported=bool(item.imported),
     )

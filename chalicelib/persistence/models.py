@@ -168,6 +168,8 @@ class MemberItem(FeedItem):
     #: Member access (chalicelib.persistence.member_access): one more each time the member's
     #: tokens are revoked; absent: 0.
     token_generation = NumberAttribute(null=True)
+    #: Enrolled by a bulk import (absent: otherwise).
+    imported = BooleanAttribute(null=True)
 
 
 class BalanceItem(KeyedItem):
@@ -330,6 +332,9 @@ class ProgramItem(KeyedItem):
     summarised = BooleanAttribute(null=True)
     capped_rules = UnicodeSetAttribute(null=True)
     tiers_stored = BooleanAttribute(null=True)
+    #: The welcome (chalicelib.domain.welcome): absent is 0 / false.
+    signup_bonus = NumberAttribute(null=True)
+    welcome_imported = BooleanAttribute(null=True)
 
 
 class WebhookItem(IndexedItem):

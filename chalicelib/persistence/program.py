@@ -60,6 +60,8 @@ class ProgramRepository:
             birthday_bonus=int(item.birthday_bonus or 0),
             earn_on_shipping=bool(item.earn_on_shipping),
             earn_on_tax=bool(item.earn_on_tax),
+            signup_bonus=int(item.signup_bonus or 0),
+            welcome_imported=bool(item.welcome_imported),
             capped_rules=capped,
             tiers_stored=tiers,
         )
@@ -88,6 +90,8 @@ class ProgramRepository:
             *set_or_remove(item.birthday_bonus, program.birthday_bonus or None),
             *set_or_remove(item.earn_on_shipping, program.earn_on_shipping or None),
             *set_or_remove(item.earn_on_tax, program.earn_on_tax or None),
+            *set_or_remove(item.signup_bonus, program.signup_bonus or None),
+            *set_or_remove(item.welcome_imported, program.welcome_imported or None),
             *rule_summary_actions(models, []),
         ]
         self._read = None

@@ -30,4 +30,6 @@ def program(value: Program) -> ProgramOut:
         earn_on_shipping=value.earn_on_shipping,
         earn_on_tax=value.earn_on_tax,
         updated_at=value.updated_at,
+        signup_bonus=value.signup_bonus,
+        welcome_imported=value.welcome_imported,
     )

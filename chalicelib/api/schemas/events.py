@@ -26,7 +26,10 @@ class EventOut(Out):
         description=(
             "points.* (but expiring_soon): the ledger transaction; member.created: the member's id, external id "
             "and creation time; points.expiring_soon: points, expires_at, expiry_date (local); member.birthday: "
-            "birthday, bonus_points, bonus_transaction_id. The last two only for members with marketing consent."
+            "birthday, bonus_points, bonus_transaction_id. The last two only for members with marketing consent. "
+            "member.welcome: signup_bonus_points, signup_bonus_transaction_id, available_points, "
+            "points_per_currency_unit, first_reward_id, first_reward_name, first_reward_points_cost, "
+            "points_to_first_reward (null when no reward is within reach)."
         )
     )
 

@@ -74,6 +74,14 @@ class ProgramRequest(StrictRequest):
     )
     earn_on_shipping: bool = Field(default=False, description="Whether an order's shipping earns points.")
     earn_on_tax: bool = Field(default=False, description="Whether an order's tax earns points.")
+    signup_bonus: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        default=0,
+        description="Points credited once to each new member on enrolment, announced in `member.welcome` (0: none).",
+    )
+    welcome_imported: bool = Field(
+        default=False,
+        description="Whether members enrolled by a bulk import get the sign-up bonus and `member.welcome` too.",
+    )
 
 
 class ExpiryPolicyOut(Out):
@@ -95,3 +103,5 @@ class ProgramOut(Out):
     earn_on_shipping: bool
     earn_on_tax: bool
     updated_at: datetime | None
+    signup_bonus: int
+    welcome_imported: bool
