@@ -1,5 +1,5 @@
 """The notify job: ``points.expiring_soon`` before points lapse, ``member.birthday`` on the day,
-``member.welcome`` for the members enrolled since the previous day (chalicelib.domain.welcome).
+``member.welcome`` for the members enrolled in the day before (chalicelib.domain.welcome).
 
 Each notice is an event of the tenant's feed, written once per subject (a member's expiry
 date, a member's birthday year) under a key that cannot be written twice, so reruns and

@@ -173,6 +173,9 @@ class NoticeStore(Protocol):
     def members_born_on(self, days: list[str]) -> Iterator[str]:
         """Ids of members whose birthday (``MM-DD``) is one of ``days``, through an index."""
 
+    def exists(self, notice_type: str, member_id: str, subject: str) -> bool:
+        """Whether the notice of this type, member and subject is written (one key read)."""
+
 
 class RuleStore(Protocol):
     def list(self) -> list[EarningRule]: ...

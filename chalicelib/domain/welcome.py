@@ -5,7 +5,7 @@
   ``signup:<member id>``, so once per member whatever retries or reruns happen. It runs right
   after the member is written and writes nothing the enrolment needs: a failure leaves the
   enrolment standing, and the announcement below credits it (the same key) before it speaks.
-* The notify job (daily) announces each member enrolled since its previous day: a
+* The notify job (hourly) announces each member enrolled in the day before it runs: a
   ``member.welcome`` event with the program's summary (the bonus credited, the member's points,
   the conversion rate, the first reward within reach). The event is a notice
   (chalicelib.domain.notifications) whose key cannot be written twice: it goes out once per
@@ -38,9 +38,9 @@ if TYPE_CHECKING:
 SIGNUP_KEY_PREFIX = "signup:"
 #: The notice's subject: one welcome per member.
 WELCOME_SUBJECT = "enrolment"
-#: How far back a run of the notify job looks for new members: two days, so that a day whose
-#: run failed is still announced by the next one (a member already welcomed is not again).
-WELCOME_LOOKBACK = timedelta(days=2)
+#: How far back a run of the notify job (hourly) looks for new members: a day and an hour, so
+#: that a day of failed runs is still made up (a member already welcomed costs one key read).
+WELCOME_LOOKBACK = timedelta(hours=25)
 #: Rewards looked at for the first one within reach (the catalog's first page).
 REWARDS_LOOKED_AT = 100
 
@@ -71,7 +71,7 @@ class WelcomeService:
         return self._credit(self._program.get(), member_id, imported=imported)
 
     def announce(self, as_of: datetime) -> int:
-        """``member.welcome`` for each member enrolled in the ``WELCOME_LOOKBACK`` before ``as_of``
+        """``member.welcome`` for each member enrolled within ``WELCOME_LOOKBACK`` before ``as_of``
         and not welcomed yet (crediting a bonus still missing first): how many were announced now."""
         program = self._program.get()
         now = self._clock()
@@ -79,6 +79,8 @@ class WelcomeService:
         announced = 0
         for member in self._members.enrolled_between(as_of - WELCOME_LOOKBACK, as_of):
             if member.imported and not program.welcome_imported:
+                continue
+            if self._notices.exists(str(EventType.MEMBER_WELCOME), member.member_id, WELCOME_SUBJECT):
                 continue
             if not first_reward:
                 first_reward.append(self._first_reward(now))
