@@ -84,7 +84,7 @@ class NotificationJob:
 
     def run(self, as_of: datetime) -> dict[str, int]:
         program = self._program.get()
-        counts = {"expiring_soon": 0, "birthdays": 0, "birthday_bonuses": 0, "skipped_no_consent": 0}
+        counts = {"expiring_soon": 0, "birthdays": 0, "birthday_bonuses": 0, "skipped_no_consent": 0, "welcomes": 0}
 
         def may_message(member: Member) -> bool:
             if not member.marketing_consent:
@@ -146,7 +146,8 @@ class NotificationJob:
                 },
             )
             counts["birthdays"] += self._notices.add_once(notice)
-        counts["welcomes"] = self._welcome.announce(as_of) if self._welcome is not None else 0
+        if self._welcome is not None:
+            counts["welcomes"] += self._welcome.announce(as_of)
         return counts
 
     def _member(self, member_id: str) -> Member | None:
