@@ -220,3 +220,27 @@ def test_cors_answers_only_the_brands_listed_origins(member_api: Api, admin_key:
     # And a brand route never answers CORS
     brand = api.call("GET", f"/v1/members/{alice}", key=admin_key, headers={"Origin": SHOP})
     assert "access-control-allow-origin" not in brand.headers
+
+
+def test_first_tokens_minted_at_once_agree_on_one_signing_key(member_api: Api, admin_key: str, backend: str) -> None:
+    if backend != "dynamodb-local":
+        pytest.skip("threads need a thread-safe emulator (moto's in-process backend is not)")
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.domain.member_access import MemberScope
+
+    alice = member_api.enrol(admin_key, name="Alice")
+    platform().webhook_sealer.ensure_local_key()  # the local KMS key exists before the race
+
+    # When eight first tokens of the brand are minted at once (each may create the signing key)
+    def mint_one(_: int) -> str:
+        return platform().for_tenant_id("acme").member_access.issue(alice, frozenset({MemberScope.READ}), 5).token
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        tokens = list(pool.map(mint_one, range(8)))
+
+    # Then one key is in force and every token works
+    key_ids = {platform().for_tenant_id("acme").member_access.settings(consistent=True).signing_key.key_id}  # type: ignore[union-attr]
+    assert len(key_ids) == 1
+    for token in tokens:
+        assert me(member_api, token, "/balance").status == 200
