@@ -299,18 +299,28 @@ def endpoint(
 
         @functools.wraps(handler)
         def view(**path_params: str) -> Response:
-            response = answer(**path_params)
+            calls: list[ApiRequest] = []
+            response = answer(calls, **path_params)
             if auth == "member":
                 origin = blueprint.current_request.headers.get("origin")
-                if origin is not None and _origin_allowed(path_params.get("tenant_id", ""), origin):
+                member = calls[0].member if calls else None
+                # The settings the token was verified against, else (a refusal) read for the origin.
+                allowed = origin is not None and (
+                    member.access.allows_origin(origin)
+                    if member is not None
+                    else _origin_allowed(path_params.get("tenant_id", ""), origin)
+                )
+                if origin is not None and allowed:
                     response.headers.update(_cors_headers(origin))
             return response
 
-        def answer(**path_params: str) -> Response:
+        def answer(calls: list[ApiRequest], **path_params: str) -> Response:
+            """The handler's answer, or the error's; ``calls`` receives the request as it is built."""
             request = blueprint.current_request
             try:
                 services = platform()
                 call = ApiRequest(services=services, headers={k.lower(): v for k, v in request.headers.items()})
+                calls.append(call)
                 authorization = call.headers.get("authorization")
                 if auth == "operator":
                     services.authenticator.authenticate_operator(authorization)

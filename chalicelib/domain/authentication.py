@@ -73,13 +73,14 @@ class Authenticator:
         # The signing key and the member's generation are read strongly consistently (a
         # rotation or a revocation is immediate); the tenant eventually, as for API keys.
         tenant = self._tenant_in_service(tenant_id, unknown=TokenInvalid("the member token is invalid"))
-        verified = self._member_access(tenant_id).verify(claims, signed, signature)
+        verified, access = self._member_access(tenant_id).verify(claims, signed, signature)
         return MemberContext(
             tenant=tenant,
             member_id=verified.member_id,
             scopes=verified.scopes,
             token_id=verified.token_id,
             expires_at=verified.expires_at,
+            access=access,
         )
 
     def member_access_of(self, tenant_id: str) -> MemberAccess:

@@ -23,7 +23,7 @@ import hmac
 import json
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -118,6 +118,8 @@ class MemberContext:
     scopes: frozenset[MemberScope]
     token_id: str
     expires_at: datetime
+    #: The tenant's member-access settings as the token was verified against them (its origins).
+    access: MemberAccess = field(default_factory=MemberAccess)
 
     @property
     def tenant_id(self) -> str:
@@ -269,9 +271,10 @@ class MemberAccessService:
         )
         return IssuedMemberToken(token=encode_token(claims, self._open(key)), claims=claims)
 
-    def verify(self, claims: TokenClaims, signed: str, signature: str) -> TokenClaims:
+    def verify(self, claims: TokenClaims, signed: str, signature: str) -> tuple[TokenClaims, MemberAccess]:
         """The claims, once the signature, the lifetime, the key and the member's generation are
-        checked; TokenInvalid otherwise (one message for all: a caller learns nothing more)."""
+        checked, and the settings they were checked against; TokenInvalid otherwise (one message
+        for all: a caller learns nothing more)."""
         access = self._store.get(consistent=True)
         key = access.signing_key if access is not None else None
         if key is None or not hmac.compare_digest(key.key_id, claims.key_id):
@@ -282,7 +285,8 @@ class MemberAccessService:
             raise TokenInvalid("the member token is invalid, expired or revoked")
         if self._store.token_generation(claims.member_id, consistent=True) != claims.generation:
             raise TokenInvalid("the member token is invalid, expired or revoked")
-        return claims
+        assert access is not None  # a key was found on it
+        return claims, access
 
     def revoke_member_tokens(self, member_id: str) -> datetime:
         """Ends every token of the member minted so far (NotFound if there is no such member)."""

@@ -157,7 +157,7 @@ def test_an_expired_or_tampered_token_is_refused(member_api: Api, admin_key: str
     from chalicelib.domain.member_access import read_claims
 
     claims, signed, signature = read_claims(token)
-    assert service.verify(claims, signed, signature).member_id == alice
+    assert service.verify(claims, signed, signature)[0].member_id == alice
     with pytest.raises(TokenInvalid):
         later.verify(claims, signed, signature)
     # A token whose payload names another member, under the first signature
