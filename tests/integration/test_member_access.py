@@ -244,3 +244,36 @@ def test_first_tokens_minted_at_once_agree_on_one_signing_key(member_api: Api, a
     assert len(key_ids) == 1
     for token in tokens:
         assert me(member_api, token, "/balance").status == 200
+
+
+def test_a_member_route_costs_one_read_more_than_the_brands_and_no_kms_call_once_warm(
+    member_api: Api, admin_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import collections
+
+    import botocore.client
+
+    api = member_api
+    member = api.enrol(admin_key, name="Alice")
+    token = mint(api, admin_key, member)
+    assert api.call("PUT", "/v1/member-access", key=admin_key, body={"allowed_origins": [SHOP]}).status == 200
+    calls: collections.Counter[str] = collections.Counter()
+    real = botocore.client.BaseClient._make_api_call
+
+    def counting(client: Any, operation: str, params: Any) -> Any:
+        calls[f"{client.meta.service_model.service_name}:{operation}"] += 1
+        return real(client, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
+
+    def cost(path: str, key: str, headers: dict[str, str] | None = None) -> dict[str, int]:
+        assert api.call("GET", path, key=key, headers=headers).status == 200  # warm: the opened key is cached
+        calls.clear()
+        assert api.call("GET", path, key=key, headers=headers).status == 200
+        return dict(calls)
+
+    # The brand's balance: its key, its tenant, the balance; the member's: the tenant, the signing
+    # key and origins, the member's generation, the balance; CORS answered from what was read
+    assert cost(f"/v1/members/{member}/balance", admin_key) == {"dynamodb:GetItem": 3}
+    assert cost("/v1/brands/acme/me/balance", token) == {"dynamodb:GetItem": 4}
+    assert cost("/v1/brands/acme/me/balance", token, {"Origin": SHOP}) == {"dynamodb:GetItem": 4}
