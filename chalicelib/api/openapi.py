@@ -150,7 +150,7 @@ def _description(op: Operation) -> str:
         access = "Key: none; the raw body is signed (`X-Shopify-Hmac-Sha256`)."
     elif op.auth == "member":
         access = (
-            f"Token: a member token of this brand with the `{op.scope}` scope (never an API key); it acts "
+            f"Key: a member token of this brand with the `{op.scope}` scope (never an API key); it acts "
             "on its own member only. Browsers: answered with CORS headers for the brand's allowed origins "
             "(`OPTIONS` answers the preflight)."
         )
