@@ -377,7 +377,7 @@ def endpoint(
 
         blueprint.route(path, methods=[method], content_types=_CONTENT_TYPES)(view)
         if auth == "member":
-            _member_preflight(blueprint, path)
+            _member_preflight(blueprint, path, method)
         return view
 
     return decorator
@@ -400,13 +400,15 @@ def _cors_headers(origin: str) -> dict[str, str]:
 _PREFLIGHT_METHODS: dict[str, list[str]] = {}
 
 
-def _member_preflight(blueprint: Blueprint, path: str) -> None:
+def _member_preflight(blueprint: Blueprint, path: str, method: str) -> None:
     """``OPTIONS path``: a browser's preflight, answered from the tenant's allowed origins
-    (204 with the CORS headers for a listed origin and a declared method; else 403 without them)."""
+    (204 with the CORS headers for a listed origin and a declared method; else 403 without them).
+    Registered with the path's first method; the path's later methods join its list."""
     methods = _PREFLIGHT_METHODS.setdefault(path, [])
-    methods.extend(op.method for op in OPERATIONS[-1:] if op.path == path and op.method not in methods)
+    if method not in methods:
+        methods.append(method)
     if len(methods) > 1:
-        return  # registered with the path's first method
+        return
 
     def preflight(**path_params: str) -> Response:
         request = blueprint.current_request
