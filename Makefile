@@ -10,7 +10,7 @@ PORT ?= 8000
 LOYALTY_LOCAL_DATA ?= .local
 NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: install run reset test bench soak lint clean synth deploy docs docs-serve
+.PHONY: install console-browser run reset test bench soak lint clean synth deploy docs docs-serve
 
 $(VENV)/.run-installed: requirements.txt requirements-run.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,11 +44,26 @@ $(API_DOCS_DIR)/swagger-ui-bundle.js: node_modules/.run-installed
 	rm -rf $(API_DOCS_DIR) && mkdir -p $(API_DOCS_DIR)
 	cp $(addprefix node_modules/swagger-ui-dist/,$(API_DOCS_FILES)) $(API_DOCS_DIR)/
 
-install: $(VENV)/.installed node_modules/.installed $(API_DOCS_DIR)/swagger-ui-bundle.js
+# The brand console's charting library (GET /console/): uplot's module and style sheet, copied like
+# swagger-ui-dist (the list is chalicelib.api.console.COPIED_FILES).
+CONSOLE_UPLOT_DIR := chalicelib/static/uplot
+CONSOLE_UPLOT_FILES := dist/uPlot.esm.js dist/uPlot.min.css LICENSE
+$(CONSOLE_UPLOT_DIR)/uPlot.esm.js: node_modules/.run-installed
+	rm -rf $(CONSOLE_UPLOT_DIR) && mkdir -p $(CONSOLE_UPLOT_DIR)
+	cp $(addprefix node_modules/uplot/,$(CONSOLE_UPLOT_FILES)) $(CONSOLE_UPLOT_DIR)/
+
+# The console's browser tests drive Debian's chromium (Playwright's own download is not used):
+# installed when missing (as root, or through sudo), silent when present.
+console-browser:
+	@test -x /usr/bin/chromium || { echo "installing chromium for the console's browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq \
+	  && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+install: $(VENV)/.installed node_modules/.installed $(API_DOCS_DIR)/swagger-ui-bundle.js $(CONSOLE_UPLOT_DIR)/uPlot.esm.js
 
 ## Serve the API on http://127.0.0.1:$(PORT) (chalice local on DynamoDB Local, its data under
 ## $(LOYALTY_LOCAL_DATA)/, seeded with a demo brand). Ctrl-C or SIGTERM stops everything it started.
-run: $(VENV)/.run-installed node_modules/.run-installed $(API_DOCS_DIR)/swagger-ui-bundle.js
+run: $(VENV)/.run-installed node_modules/.run-installed $(API_DOCS_DIR)/swagger-ui-bundle.js $(CONSOLE_UPLOT_DIR)/uPlot.esm.js
 	PORT=$(PORT) $(PY) -m devtools.cli run-local --data-dir "$(LOYALTY_LOCAL_DATA)"
 
 ## Forget make run's data: the brands, members and keys it kept.
@@ -58,7 +73,7 @@ reset:
 
 ## The static checks (ruff, the import contracts, mypy), then the whole suite: unit, HTTP integration
 ## on moto and on DynamoDB Local, concurrency.
-test: install
+test: install console-browser
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache --no-logo

@@ -6,7 +6,9 @@ from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib.api import (
     access,
+    challenges,
     commerce,
+    console,
     events,
     exports,
     imports,
@@ -48,6 +50,7 @@ API_BLUEPRINTS = (
     plans,
     imports,
     exports,
+    challenges,
     member_access,
 )
 #: Scheduled jobs and queue consumers.
@@ -63,3 +66,4 @@ for blueprint in API_BLUEPRINTS:
     app.register_blueprint(blueprint.bp, url_prefix="/v1")
 for blueprint in JOB_BLUEPRINTS:
     app.register_blueprint(blueprint.bp)
+app.register_blueprint(console.bp)  # the brand console's static files, at /console/ (beside /v1)

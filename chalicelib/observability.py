@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from chalice import ConvertToMiddleware
 
-from chalicelib.settings import get_settings
-
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -43,6 +41,8 @@ def tracer() -> Tracer:
 
 def tracing_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """Chalice middleware: powertools' capture_lambda_handler around every invocation."""
+    from chalicelib.settings import get_settings
+
     if not get_settings().tracing:
         return get_response(event)
     return ConvertToMiddleware(tracer().capture_lambda_handler)(event, get_response)
@@ -50,6 +50,8 @@ def tracing_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
 
 def annotate(**annotations: str) -> None:
     """Trace annotations (searchable in X-Ray) for the current invocation."""
+    from chalicelib.settings import get_settings
+
     if not get_settings().tracing:
         return
     current = tracer()

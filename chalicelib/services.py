@@ -13,73 +13,47 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.activities import ActivityService
-from chalicelib.domain.api_keys import ApiKeyService
-from chalicelib.domain.authentication import Authenticator
-from chalicelib.domain.bus import CHECKPOINT, BusPublisher
 from chalicelib.domain.clock import Clock, utc_now
-from chalicelib.domain.commerce import OrderIntakeService
-from chalicelib.domain.errors import NotFound
-from chalicelib.domain.event_payloads import event_payload
-from chalicelib.domain.events import EventFeed
-from chalicelib.domain.exports import ExportService
-from chalicelib.domain.imports import ImportService
-from chalicelib.domain.jobs import JobName, JobRunner, settlement_job
-from chalicelib.domain.ledger import PointsService, RetryPolicy
-from chalicelib.domain.member_access import MemberAccessService
-from chalicelib.domain.members import MemberService
-from chalicelib.domain.notifications import NotificationJob
-from chalicelib.domain.partners import PartnerService
-from chalicelib.domain.program import ProgramService
-from chalicelib.domain.referrals import ReferralCompletionJob, ReferralService
-from chalicelib.domain.rewards import RewardService
-from chalicelib.domain.rules import RuleService
-from chalicelib.domain.shopify import ShopifyService
-from chalicelib.domain.steps import movement_steps
-from chalicelib.domain.subscriptions import SubscriptionLapseJob, SubscriptionService
-from chalicelib.domain.tenants import TenantService
-from chalicelib.domain.tiers import TierReviewJob, TierService
-from chalicelib.domain.webhooks import DeliveryPolicy, DeliveryQueue, WebhookService
-from chalicelib.domain.welcome import WelcomeService
-from chalicelib.integrations.eventbridge import EventBridgeBus
-from chalicelib.integrations.http import HttpTransport
-from chalicelib.integrations.kms import KmsSealer
-from chalicelib.integrations.queues import InProcessDeliveryQueue, SqsDeliveryQueue, SqsImportQueue
-from chalicelib.integrations.ssrf import UrlPolicy
 from chalicelib.observability import logger
-from chalicelib.persistence.checkpoints import FeedCheckpoint
-from chalicelib.persistence.commerce import OrderEventRepository, ShopifyRepository
-from chalicelib.persistence.control import ApiKeyRepository, TenantRepository
-from chalicelib.persistence.events import EventRepository
-from chalicelib.persistence.exports import ExportRepository
-from chalicelib.persistence.factory import (
-    ConnectionConfig,
-    ControlModels,
-    TenantModels,
-    clear_caches,
-    control_models,
-    tenant_models,
-)
-from chalicelib.persistence.imports import ImportRepository
-from chalicelib.persistence.jobs import JobRunRepository
-from chalicelib.persistence.ledger import LedgerRepository
-from chalicelib.persistence.member_access import MemberAccessRepository
-from chalicelib.persistence.members import MemberRepository
-from chalicelib.persistence.notifications import NoticeRepository
-from chalicelib.persistence.partners import PartnerRepository
-from chalicelib.persistence.plans import PlanCatalogRepository, SubscriptionRepository
-from chalicelib.persistence.program import ProgramRepository
-from chalicelib.persistence.provisioning import InProcessProvisioningQueue, SqsProvisioningQueue, TableProvisioner
-from chalicelib.persistence.referrals import ReferralProgramRepository, ReferralRepository
-from chalicelib.persistence.rewards import RewardRepository
-from chalicelib.persistence.rules import RuleRepository
-from chalicelib.persistence.tiers import TierProgramRepository
-from chalicelib.persistence.webhooks import WebhookRepository
-from chalicelib.settings import Settings, get_settings, reset_settings
 
 if TYPE_CHECKING:
+    from chalicelib.domain.activities import ActivityService
+    from chalicelib.domain.api_keys import ApiKeyService
+    from chalicelib.domain.authentication import Authenticator
+    from chalicelib.domain.bus import BusPublisher
+    from chalicelib.domain.challenges import ChallengeService
+    from chalicelib.domain.commerce import OrderIntakeService
+    from chalicelib.domain.events import EventFeed
+    from chalicelib.domain.exports import ExportService
+    from chalicelib.domain.imports import ImportService
+    from chalicelib.domain.jobs import JobRunner
+    from chalicelib.domain.ledger import PointsService, RetryPolicy
+    from chalicelib.domain.member_access import MemberAccessService
+    from chalicelib.domain.members import MemberService
+    from chalicelib.domain.partners import PartnerService
     from chalicelib.domain.ports import ProvisioningQueue
-    from chalicelib.domain.tenants import TenantContext
+    from chalicelib.domain.program import ProgramService
+    from chalicelib.domain.referrals import ReferralService
+    from chalicelib.domain.rewards import RewardService
+    from chalicelib.domain.rules import RuleService
+    from chalicelib.domain.shopify import ShopifyService
+    from chalicelib.domain.subscriptions import SubscriptionService
+    from chalicelib.domain.tenants import Tenant, TenantContext, TenantService
+    from chalicelib.domain.tiers import TierService
+    from chalicelib.domain.webhooks import DeliveryQueue, WebhookService
+    from chalicelib.domain.welcome import WelcomeService
+    from chalicelib.integrations.eventbridge import EventBridgeBus
+    from chalicelib.integrations.kms import KmsSealer
+    from chalicelib.integrations.ssrf import UrlPolicy
+    from chalicelib.persistence.control import ApiKeyRepository, TenantRepository
+    from chalicelib.persistence.factory import (
+        ControlModels,
+        TenantModels,
+    )
+    from chalicelib.persistence.ledger import LedgerRepository
+    from chalicelib.persistence.members import MemberRepository
+    from chalicelib.persistence.provisioning import TableProvisioner
+    from chalicelib.settings import Settings
 
 #: Where a feed starts when the tenant's creation time is not at hand (jobs, CLI).
 FEED_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -106,34 +80,52 @@ class TenantServices:
 
     @cached_property
     def models(self) -> TenantModels:
+        from chalicelib.persistence.factory import tenant_models
+
         settings = self._platform.settings
         return tenant_models(self.tenant_id, settings.tenant_table_name(self.tenant_id), self._platform.connection)
 
     @cached_property
     def _ledger(self) -> LedgerRepository:
+        from chalicelib.persistence.ledger import LedgerRepository
+
         return LedgerRepository(self.models)
 
     @cached_property
     def _member_store(self) -> MemberRepository:
+        from chalicelib.persistence.members import MemberRepository
+
         return MemberRepository(self.models)
 
     # --- the program and its members ---------------------------------------------------------------
 
     @cached_property
     def program(self) -> ProgramService:
+        from chalicelib.domain.program import ProgramService
+        from chalicelib.persistence.program import ProgramRepository
+
         return ProgramService(ProgramRepository(self.models), clock=self.clock)
 
     @cached_property
     def rules(self) -> RuleService:
+        from chalicelib.domain.rules import RuleService
+        from chalicelib.persistence.rules import RuleRepository
+
         return RuleService(RuleRepository(self.models), self.program, clock=self.clock)
 
     @cached_property
     def tiers(self) -> TierService:
+        from chalicelib.domain.tiers import TierService
+        from chalicelib.persistence.tiers import TierProgramRepository
+
         store = TierProgramRepository(self.models, self._platform.control)
         return TierService(store, self._ledger, timezone=self.timezone, clock=self.clock)
 
     @cached_property
     def referrals(self) -> ReferralService:
+        from chalicelib.domain.referrals import ReferralService
+        from chalicelib.persistence.referrals import ReferralProgramRepository, ReferralRepository
+
         return ReferralService(
             ReferralRepository(self.models),
             ReferralProgramRepository(self.models),
@@ -144,10 +136,15 @@ class TenantServices:
 
     @cached_property
     def members(self) -> MemberService:
+        from chalicelib.domain.members import MemberService
+
         return MemberService(self._member_store, clock=self.clock, welcome=self._welcome)
 
     @cached_property
     def points(self) -> PointsService:
+        from chalicelib.domain.ledger import PointsService
+        from chalicelib.domain.steps import movement_steps
+
         ledger = self._ledger
         return PointsService(
             ledger,
@@ -162,15 +159,21 @@ class TenantServices:
                 tiers=self.tiers,
                 referrals=self.referrals,
                 segments_of=self.members.segments_of,
+                challenges=self.challenges,
             ),
         )
 
     @cached_property
     def activities(self) -> ActivityService:
+        from chalicelib.domain.activities import ActivityService
+
         return ActivityService(self.rules, self.points, clock=self.clock)
 
     @cached_property
     def rewards(self) -> RewardService:
+        from chalicelib.domain.rewards import RewardService
+        from chalicelib.persistence.rewards import RewardRepository
+
         return RewardService(
             RewardRepository(self.models),
             self.points,
@@ -183,6 +186,9 @@ class TenantServices:
     @cached_property
     def subscriptions(self) -> SubscriptionService:
         """Paid membership: the plan catalog and its members' subscriptions."""
+        from chalicelib.domain.subscriptions import SubscriptionService
+        from chalicelib.persistence.plans import PlanCatalogRepository, SubscriptionRepository
+
         return SubscriptionService(
             SubscriptionRepository(self.models),
             PlanCatalogRepository(self.models),
@@ -196,12 +202,24 @@ class TenantServices:
     @cached_property
     def partners(self) -> PartnerService:
         """Coalition partners: registry, partner movements through the ledger, settlement."""
+        from chalicelib.domain.partners import PartnerService
+        from chalicelib.persistence.partners import PartnerRepository
+
         return PartnerService(PartnerRepository(self.models), self.points, self.members)
 
     # --- scheduled jobs ------------------------------------------------------------------------------
 
     @cached_property
     def jobs(self) -> JobRunner:
+        from chalicelib.domain.jobs import JobName, JobRunner, settlement_job
+        from chalicelib.domain.notifications import NotificationJob
+        from chalicelib.domain.referrals import ReferralCompletionJob
+        from chalicelib.domain.subscriptions import SubscriptionLapseJob
+        from chalicelib.domain.tiers import TierReviewJob
+        from chalicelib.persistence.jobs import JobRunRepository
+        from chalicelib.persistence.notifications import NoticeRepository
+        from chalicelib.persistence.plans import SubscriptionRepository
+
         ledger, points = self._ledger, self.points
         notify = NotificationJob(
             ledger=ledger,
@@ -232,6 +250,9 @@ class TenantServices:
     # --- the event feed and where it goes ------------------------------------------------------------
 
     def _open_feed(self, start: datetime) -> EventFeed:
+        from chalicelib.domain.events import EventFeed
+        from chalicelib.persistence.events import EventRepository
+
         return EventFeed(EventRepository(self.models), start=start, clock=self.clock)
 
     @cached_property
@@ -241,6 +262,12 @@ class TenantServices:
     @cached_property
     def webhooks(self) -> WebhookService:
         """Webhook endpoints, dispatch of the feed to them, drains."""
+        from chalicelib.domain.event_payloads import event_payload
+        from chalicelib.domain.webhooks import DeliveryPolicy, WebhookService
+        from chalicelib.integrations.http import HttpTransport
+        from chalicelib.integrations.queues import InProcessDeliveryQueue, SqsDeliveryQueue
+        from chalicelib.persistence.webhooks import WebhookRepository
+
         platform, settings = self._platform, self._platform.settings
         queue: DeliveryQueue = (
             SqsDeliveryQueue(self.tenant_id, settings.deliveries_queue_url, platform.sqs)
@@ -275,6 +302,10 @@ class TenantServices:
     @cached_property
     def bus_publisher(self) -> BusPublisher | None:
         """The publisher of the feed to the event bus; None when no bus is configured."""
+        from chalicelib.domain.bus import CHECKPOINT, BusPublisher
+        from chalicelib.domain.event_payloads import event_payload
+        from chalicelib.persistence.checkpoints import FeedCheckpoint
+
         bus = self._platform.event_bus
         if bus is None:
             return None
@@ -292,11 +323,17 @@ class TenantServices:
     @cached_property
     def order_intake(self) -> OrderIntakeService:
         """Order events -> ledger movements, idempotent per event."""
+        from chalicelib.domain.commerce import OrderIntakeService
+        from chalicelib.persistence.commerce import OrderEventRepository
+
         return OrderIntakeService(OrderEventRepository(self.models), self.points, self._ledger, self.members)
 
     @cached_property
     def shopify(self) -> ShopifyService:
         """Shopify integrations (shared secrets sealed like webhook secrets)."""
+        from chalicelib.domain.shopify import ShopifyService
+        from chalicelib.persistence.commerce import ShopifyRepository
+
         platform = self._platform
         return ShopifyService(
             self.tenant_id,
@@ -311,6 +348,10 @@ class TenantServices:
     def imports(self) -> ImportService:
         """Bulk imports. Deployed, submitting one enqueues its run on the jobs queue; locally (no
         queue) the ``resume-imports`` schedule runs it in-process."""
+        from chalicelib.domain.imports import ImportService
+        from chalicelib.integrations.queues import SqsImportQueue
+        from chalicelib.persistence.imports import ImportRepository
+
         platform, settings = self._platform, self._platform.settings
         queue = (
             SqsImportQueue(self.tenant_id, settings.jobs_queue_url, platform.sqs) if settings.jobs_queue_url else None
@@ -329,8 +370,28 @@ class TenantServices:
     @cached_property
     def exports(self) -> ExportService:
         """Members with balances, ledger entries of a period."""
+        from chalicelib.domain.exports import ExportService
+        from chalicelib.persistence.exports import ExportRepository
+
         return ExportService(
             self._member_store, self._ledger, ExportRepository(self.models), self.tiers, clock=self.clock
+        )
+
+    # --- challenges and badges -----------------------------------------------------------------------
+
+    @cached_property
+    def challenges(self) -> ChallengeService:
+        """Challenges of the brand, members' progress and badges (moved by the ledger's steps)."""
+        from chalicelib.domain.challenges import ChallengeService
+        from chalicelib.persistence.challenges import ChallengeRepository
+
+        return ChallengeService(
+            ChallengeRepository(self.models),
+            self.program,
+            exists=self.members.get,
+            tier_of=self.tiers.tier_of,
+            segments_of=self.members.segments_of,
+            clock=self.clock,
         )
 
     # --- member access ----------------------------------------------------------------------------
@@ -338,6 +399,9 @@ class TenantServices:
     @cached_property
     def member_access(self) -> MemberAccessService:
         """Member tokens (signing key sealed like webhook secrets) and the member API's origins."""
+        from chalicelib.domain.member_access import MemberAccessService
+        from chalicelib.persistence.member_access import MemberAccessRepository
+
         return MemberAccessService(
             self.tenant_id, MemberAccessRepository(self.models), self._platform.webhook_sealer, clock=self.clock
         )
@@ -347,6 +411,9 @@ class TenantServices:
     @cached_property
     def welcome(self) -> WelcomeService:
         """The sign-up bonus on enrolment by any path; ``member.welcome`` by the notify job."""
+        from chalicelib.domain.welcome import WelcomeService
+        from chalicelib.persistence.notifications import NoticeRepository
+
         return WelcomeService(
             self.program,
             self.points,
@@ -366,24 +433,34 @@ class TenantServices:
 
 class PlatformServices:
     def __init__(self, settings: Settings) -> None:
+        from chalicelib.persistence.factory import ConnectionConfig
+
         self.settings = settings
         self.connection = ConnectionConfig.from_settings(settings)
 
     @cached_property
     def control(self) -> ControlModels:
         """The control table's models: the tenants' registry and their API keys."""
+        from chalicelib.persistence.factory import control_models
+
         return control_models(self.settings.control_table_name, self.connection)
 
     @cached_property
     def tenant_store(self) -> TenantRepository:
+        from chalicelib.persistence.control import TenantRepository
+
         return TenantRepository(self.control)
 
     @cached_property
     def api_key_store(self) -> ApiKeyRepository:
+        from chalicelib.persistence.control import ApiKeyRepository
+
         return ApiKeyRepository(self.control)
 
     @cached_property
     def provisioner(self) -> TableProvisioner:
+        from chalicelib.persistence.provisioning import TableProvisioner
+
         return TableProvisioner(
             control_table=self.settings.control_table_name,
             tenant_table_name=self.settings.tenant_table_name,
@@ -396,6 +473,8 @@ class PlatformServices:
     @cached_property
     def provisioning_queue(self) -> ProvisioningQueue | None:
         """Where new tenants' tables are requested; None: they are created inline."""
+        from chalicelib.persistence.provisioning import InProcessProvisioningQueue, SqsProvisioningQueue
+
         if self.settings.provisioning_queue_url:
             return SqsProvisioningQueue(self.settings.provisioning_queue_url, lambda: self.sqs)
         if self.settings.provisioning_async:
@@ -404,23 +483,31 @@ class PlatformServices:
 
     @cached_property
     def authenticator(self) -> Authenticator:
+        from chalicelib.domain.authentication import Authenticator
+
         return Authenticator(
             self.api_key_store,
             self.tenant_store,
             self._operator_key_sha256(),
-            member_access=lambda tenant_id: self.for_tenant_id(tenant_id).member_access,
+            member_access=lambda tenant: self.for_tenant_record(tenant).member_access,
         )
 
     @cached_property
     def tenants(self) -> TenantService:
+        from chalicelib.domain.tenants import TenantService
+
         return TenantService(self.tenant_store, self.api_key_store, self.provisioner, queue=self.provisioning_queue)
 
     @cached_property
     def api_keys(self) -> ApiKeyService:
+        from chalicelib.domain.api_keys import ApiKeyService
+
         return ApiKeyService(self.api_key_store)
 
     @cached_property
     def retry_policy(self) -> RetryPolicy:
+        from chalicelib.domain.ledger import RetryPolicy
+
         return RetryPolicy(
             max_balance_races=self.settings.conflict_retry_attempts,
             backoff_base_seconds=self.settings.conflict_backoff_base_seconds,
@@ -430,17 +517,24 @@ class PlatformServices:
     # --- one tenant's services -----------------------------------------------------------------------
 
     def for_tenant(self, context: TenantContext) -> TenantServices:
-        """The services of the request's tenant (its time zone decides local dates)."""
-        return self.for_tenant_id(
-            context.tenant_id, created_at=context.tenant.created_at, timezone=context.tenant.timezone
-        )
+        """The services of the request's tenant (its time zone decides local dates, its clock "now")."""
+        return self.for_tenant_record(context.tenant)
 
-    def for_registered_tenant(self, tenant_id: str, *, clock: Clock = utc_now) -> TenantServices:
-        """Services of a tenant read from the registry (its time zone decides local dates)."""
+    def for_registered_tenant(self, tenant_id: str, *, clock: Clock | None = None) -> TenantServices:
+        """Services of a tenant read from the registry (its time zone decides local dates, its clock
+        "now" unless ``clock`` is given)."""
+        from chalicelib.domain.errors import NotFound
+
         tenant = self.tenant_store.get(tenant_id, consistent=False)
         if tenant is None:
             raise NotFound(f"tenant {tenant_id!r} not found")
-        return self.for_tenant_id(tenant_id, clock=clock, created_at=tenant.created_at, timezone=tenant.timezone)
+        return self.for_tenant_record(tenant, clock=clock)
+
+    def for_tenant_record(self, tenant: Tenant, *, clock: Clock | None = None) -> TenantServices:
+        """Services of ``tenant`` as registered: real time, or a sandbox brand's test clock."""
+        return self.for_tenant_id(
+            tenant.tenant_id, clock=clock or tenant.clock, created_at=tenant.created_at, timezone=tenant.timezone
+        )
 
     def for_tenant_id(
         self,
@@ -466,6 +560,8 @@ class PlatformServices:
         """KMS sealing of webhook secrets; one per container, so opened secrets are cached."""
         import boto3
 
+        from chalicelib.integrations.kms import KmsSealer
+
         client = boto3.client("kms", region_name=self.settings.aws_region, endpoint_url=self.settings.kms_endpoint_url)
         return KmsSealer(
             client, key_id=self.settings.webhook_kms_key_id, local_alias=self.settings.webhook_local_kms_alias
@@ -473,11 +569,15 @@ class PlatformServices:
 
     @cached_property
     def webhook_url_policy(self) -> UrlPolicy:
+        from chalicelib.integrations.ssrf import UrlPolicy
+
         return UrlPolicy(local_mode=self.settings.webhooks_local)
 
     @cached_property
     def event_bus(self) -> EventBridgeBus | None:
         """The EventBridge bus every feed event also goes to; None when no bus is configured."""
+        from chalicelib.integrations.eventbridge import EventBridgeBus
+
         if not self.settings.event_bus_name:
             return None
         import boto3
@@ -515,11 +615,17 @@ def _credit_signup_bonus(welcome: WelcomeService, member_id: str, *, imported: b
 
 @lru_cache(maxsize=1)
 def platform() -> PlatformServices:
+    from chalicelib.settings import get_settings
+
     return PlatformServices(get_settings())
 
 
 def reset_platform() -> None:
     """Drop every cached service, setting and bound model (tests and local tooling)."""
+    from chalicelib.persistence.factory import clear_caches
+
     platform.cache_clear()
+    from chalicelib.settings import reset_settings
+
     reset_settings()
     clear_caches()

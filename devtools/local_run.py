@@ -11,7 +11,8 @@ What :class:`LocalRun` starts, and stops again on SIGTERM or Ctrl-C, in this ord
   ``<data>/keys.json``, so the banner shows the same keys at every start;
 * the scheduled jobs, in a thread of this process: one line for a run that did something,
   nothing for one that did not;
-* ``chalice local`` (``python -m devtools.devserver``) in a child process.
+* ``chalice local`` (``python -m devtools.devserver``) in a child process: the API under ``/v1``
+  and the brand console at ``/console/``.
 
 The children run in their own sessions (a Ctrl-C reaches this process, which stops them in
 order) and die with this process on Linux even when it is killed outright.
@@ -440,6 +441,7 @@ class LocalRun:
         return [
             f"API        {base}   (reference: {base}/docs, OpenAPI: {base}/openapi.json)",
             f"Demo key   {self.admin_key}   (brand '{DEMO_TENANT}', admin)",
+            f"Console    {self.base_url}/console/   (the brand console: sign in with the demo key)",
             f"Operator   {self.operator_key}   (creates brands: POST /v1/tenants)",
             f"Try        curl -s {base}/members/{member}/balance {auth}",
             "CLI        .venv/bin/loyalty --help   (LOYALTY_API_KEY=<a key>; the URL defaults to this API)",

@@ -16,7 +16,6 @@ from chalice import Blueprint
 from chalicelib.api.program import to_order
 from chalicelib.api.routing import ApiRequest, Result, endpoint, read_json, schemas
 from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.commerce import Customer, OrderEvent, OrderEventType, OrderNotPaid
 from chalicelib.domain.errors import (
     AmountTooSmall,
     BalanceLimitExceeded,
@@ -25,13 +24,13 @@ from chalicelib.domain.errors import (
     LoyaltyError,
     MovementTooLarge,
     NotFound,
+    OrderNotPaid,
     ReversalExceedsEarned,
     ReversalNeedsPoints,
     TenantNotReady,
     TenantSuspended,
     Unauthorized,
 )
-from chalicelib.domain.shopify import tenant_of, to_order_event
 from chalicelib.domain.tenants import TenantStatus
 from chalicelib.observability import annotate, logger
 
@@ -81,6 +80,7 @@ ORDER_EVENT_ERRORS: tuple[type[LoyaltyError], ...] = (
 def take_order_event(request: ApiRequest) -> Result:
     from chalicelib.api.presenters import commerce as presenters
     from chalicelib.api.schemas.commerce import PaidOrderEvent
+    from chalicelib.domain.commerce import Customer, OrderEvent, OrderEventType
 
     body = request.body.root
     tenant = request.tenant.tenant
@@ -218,6 +218,7 @@ def rotate_shopify_secret(request: ApiRequest, integration_id: str) -> CreatedSh
 )
 def receive_shopify_webhook(request: ApiRequest, integration_id: str) -> Result:
     from chalicelib.api.presenters import commerce as presenters
+    from chalicelib.domain.shopify import tenant_of, to_order_event
 
     services = request.services
     tenant_id = tenant_of(integration_id)

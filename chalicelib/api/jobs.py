@@ -8,7 +8,6 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.jobs import parse_job
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.jobs import JobRunList, JobRunOut, RunJobRequest
@@ -60,6 +59,7 @@ def list_job_runs(request: ApiRequest) -> JobRunList:
 )
 def run_job(request: ApiRequest, job: str) -> JobRunOut:
     from chalicelib.api.presenters import jobs as presenters
+    from chalicelib.domain.jobs import parse_job
 
     body: RunJobRequest = request.body
     run = request.services.for_tenant(request.tenant).jobs.run(parse_job(job), body.as_of)

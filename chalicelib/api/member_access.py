@@ -15,7 +15,7 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import MEMBER_PATH_PREFIX, ApiRequest, Result, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.clock import utc_now
+from chalicelib.domain.clock import request_now
 from chalicelib.domain.errors import InsufficientPoints, MovementTooLarge, OutOfStock, RewardUnavailable
 from chalicelib.domain.member_access import MEMBER_KEY_PREFIX, MemberScope, expiring_within
 from chalicelib.domain.members import MemberChanges
@@ -52,8 +52,7 @@ def _service(request: ApiRequest) -> MemberAccessService:
 
 def _services(request: ApiRequest) -> TenantServices:
     """The services of a member route's tenant (the token's)."""
-    tenant = request.member.tenant
-    return request.services.for_tenant_id(tenant.tenant_id, created_at=tenant.created_at, timezone=tenant.timezone)
+    return request.services.for_tenant_record(request.member.tenant)
 
 
 @endpoint(
@@ -226,7 +225,7 @@ def list_my_expiring_points(request: ApiRequest, tenant_id: str) -> ExpiringOut:
     query: ExpiringQuery = request.query
     member_id = request.member.member_id
     _, lots = _services(request).points.balance_and_lots(member_id)
-    return presenters.expiring(member_id, query.days, expiring_within(lots, utc_now(), query.days))
+    return presenters.expiring(member_id, query.days, expiring_within(lots, request_now(), query.days))
 
 
 @endpoint(
@@ -279,7 +278,7 @@ def list_my_rewards(request: ApiRequest, tenant_id: str) -> MemberRewardList:
     service = _services(request).rewards
     available, page = service.for_member(member_id, limit=request.query.limit, cursor=request.query.cursor)
     stats = service.stats([eligibility.reward for eligibility in page.items])
-    now = utc_now()
+    now = request_now()
     return MemberRewardList(
         member_id=member_id,
         available_points=available,
@@ -316,7 +315,7 @@ def redeem_my_reward(request: ApiRequest, tenant_id: str, reward_id: str) -> Res
     if not redemption.replayed:
         logger.info("reward redeemed by the member", extra={"reward_id": reward_id, "member_id": member.member_id})
         metrics.add_metric(name="RewardRedeemedCount", unit="Count", value=1)
-    return Result.replayable(presenters.redemption(redemption, utc_now()), replayed=redemption.replayed)
+    return Result.replayable(presenters.redemption(redemption, request_now()), replayed=redemption.replayed)
 
 
 @endpoint(

@@ -17,7 +17,6 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.entries import LedgerEntry, log_fields
 from chalicelib.domain.errors import (
     AmountTooSmall,
     BalanceLimitExceeded,
@@ -27,8 +26,7 @@ from chalicelib.domain.errors import (
     ReversalExceedsEarned,
     ReversalNeedsPoints,
 )
-from chalicelib.domain.movement_requests import MovementResult
-from chalicelib.domain.partners import MemberRef, PartnerExists, PartnerMovement
+from chalicelib.domain.partners import PartnerExists
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
@@ -42,6 +40,9 @@ if TYPE_CHECKING:
         SettlementOut,
         SettlementQuery,
     )
+    from chalicelib.domain.entries import LedgerEntry
+    from chalicelib.domain.movement_requests import MovementResult
+    from chalicelib.domain.partners import PartnerMovement
 
 bp = Blueprint(__name__)
 TAG = "Partners"
@@ -66,6 +67,7 @@ TAG = "Partners"
     errors=(PartnerExists,),
 )
 def create_partner(request: ApiRequest) -> PartnerOut:
+
     from chalicelib.api.presenters import partners as presenters
 
     body: CreatePartnerRequest = request.body
@@ -148,6 +150,8 @@ def get_partner_settlement(request: ApiRequest, partner_id: str) -> SettlementOu
 
 
 def _movement(request: ApiRequest) -> PartnerMovement:
+    from chalicelib.domain.partners import MemberRef, PartnerMovement
+
     body = request.body
     return PartnerMovement(
         partner_id=request.tenant.partner_id,
@@ -169,6 +173,7 @@ def _movement(request: ApiRequest) -> PartnerMovement:
 def _answer(result: MovementResult, present: Callable[[LedgerEntry], Out] | None = None) -> Result:
     """The movement's answer, shaped by ``present`` (default: ``presenters.movement``)."""
     from chalicelib.api.presenters import points as presenters
+    from chalicelib.domain.entries import log_fields
 
     present = present or presenters.movement
     logger.info(

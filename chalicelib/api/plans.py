@@ -10,7 +10,7 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.clock import utc_now
+from chalicelib.domain.clock import request_now
 from chalicelib.domain.errors import BalanceLimitExceeded
 from chalicelib.domain.plans import PeriodNotContiguous, PeriodRequest, Plan, ReferenceRecorded, SubscriptionActive
 from chalicelib.observability import logger
@@ -141,7 +141,7 @@ def list_subscriptions(request: ApiRequest, member_id: str) -> SubscriptionList:
     page = request.services.for_tenant(request.tenant).subscriptions.list(
         member_id, limit=request.query.limit, cursor=request.query.cursor
     )
-    now = utc_now()
+    now = request_now()
     return SubscriptionList(
         data=[presenters.subscription(item, now) for item in page.items], next_cursor=page.next_cursor
     )
@@ -165,4 +165,4 @@ def cancel_subscription(request: ApiRequest, member_id: str, subscription_id: st
     from chalicelib.api.presenters import plans as presenters
 
     ended = request.services.for_tenant(request.tenant).subscriptions.cancel(member_id, subscription_id)
-    return presenters.subscription(ended, utc_now())
+    return presenters.subscription(ended, request_now())

@@ -9,17 +9,14 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.clock import utc_now
+from chalicelib.domain.clock import request_now
 from chalicelib.domain.errors import NotFound
-from chalicelib.domain.expiry import ExpiryPolicy
-from chalicelib.domain.orders import Order
-from chalicelib.domain.rules import NewRule
-from chalicelib.domain.tiers import Metric, NewTierProgram, Tier, WindowKind
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.program import ProgramOut, ProgramRequest
     from chalicelib.api.schemas.rules import OrderModel, PreviewOut, PreviewRequest, RuleList, RuleOut, RuleRequest
     from chalicelib.api.schemas.tiers import TierProgramList, TierProgramOut, TierProgramRequest
+    from chalicelib.domain.orders import Order
 
 bp = Blueprint(__name__)
 TAG = "Program"
@@ -62,6 +59,7 @@ def get_program(request: ApiRequest) -> ProgramOut:
 )
 def put_program(request: ApiRequest) -> ProgramOut:
     from chalicelib.api.presenters import program as presenters
+    from chalicelib.domain.expiry import ExpiryPolicy
 
     body: ProgramRequest = request.body
     expiry = ExpiryPolicy(
@@ -107,6 +105,7 @@ def put_program(request: ApiRequest) -> ProgramOut:
 )
 def add_rule(request: ApiRequest) -> RuleOut:
     from chalicelib.api.presenters import rules as presenters
+    from chalicelib.domain.rules import NewRule
 
     body: RuleRequest = request.body
     rule = request.services.for_tenant(request.tenant).rules.add(
@@ -131,7 +130,7 @@ def add_rule(request: ApiRequest) -> RuleOut:
             segments=frozenset(body.segments),
         )
     )
-    return presenters.rule(rule, utc_now())
+    return presenters.rule(rule, request_now())
 
 
 @endpoint(
@@ -152,7 +151,7 @@ def list_rules(request: ApiRequest) -> RuleList:
     from chalicelib.api.presenters import rules as presenters
     from chalicelib.api.schemas.rules import RuleList
 
-    now = utc_now()
+    now = request_now()
     rules = request.services.for_tenant(request.tenant).rules.list()
     return RuleList(data=[presenters.rule(rule, now) for rule in rules])
 
@@ -171,7 +170,7 @@ def list_rules(request: ApiRequest) -> RuleList:
 def get_rule(request: ApiRequest, rule_id: str) -> RuleOut:
     from chalicelib.api.presenters import rules as presenters
 
-    return presenters.rule(request.services.for_tenant(request.tenant).rules.get(rule_id), utc_now())
+    return presenters.rule(request.services.for_tenant(request.tenant).rules.get(rule_id), request_now())
 
 
 @endpoint(
@@ -191,7 +190,7 @@ def get_rule(request: ApiRequest, rule_id: str) -> RuleOut:
 def end_rule(request: ApiRequest, rule_id: str) -> RuleOut:
     from chalicelib.api.presenters import rules as presenters
 
-    return presenters.rule(request.services.for_tenant(request.tenant).rules.end(rule_id), utc_now())
+    return presenters.rule(request.services.for_tenant(request.tenant).rules.end(rule_id), request_now())
 
 
 @endpoint(
@@ -224,10 +223,12 @@ def preview(request: ApiRequest) -> PreviewOut:
     if body.member_id is not None:
         preview = services.points.preview(body.member_id, order, body.occurred_at, tenant.timezone)
         return presenters.earning(preview)
-    return presenters.earning(services.rules.earning(order, body.occurred_at or utc_now(), tenant.timezone))
+    return presenters.earning(services.rules.earning(order, body.occurred_at or request_now(), tenant.timezone))
 
 
 def to_order(body: OrderModel, tenant_currency: str) -> Order:
+    from chalicelib.domain.orders import Order
+
     lines = [(line.sku, line.category, line.quantity, line.unit_price, line.discount) for line in body.lines]
     return Order.parse(
         body.id,
@@ -263,6 +264,7 @@ def to_order(body: OrderModel, tenant_currency: str) -> Order:
 )
 def put_tiers(request: ApiRequest) -> TierProgramOut:
     from chalicelib.api.presenters import tiers as presenters
+    from chalicelib.domain.tiers import Metric, NewTierProgram, Tier, WindowKind
 
     body: TierProgramRequest = request.body
     tiers = request.services.for_tenant(request.tenant).tiers
@@ -284,7 +286,7 @@ def put_tiers(request: ApiRequest) -> TierProgramOut:
             effective_from=body.effective_from,
         )
     )
-    now = utc_now()
+    now = request_now()
     return presenters.tier_program(version, tiers.in_force(now), now)
 
 
@@ -304,6 +306,6 @@ def list_tiers(request: ApiRequest) -> TierProgramList:
     from chalicelib.api.schemas.tiers import TierProgramList
 
     tiers = request.services.for_tenant(request.tenant).tiers
-    now = utc_now()
+    now = request_now()
     in_force = tiers.versions_in_force(now)
     return TierProgramList(data=[presenters.tier_program(v, in_force, now) for v in tiers.versions()])

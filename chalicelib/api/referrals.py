@@ -9,7 +9,7 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.clock import utc_now
+from chalicelib.domain.clock import request_now
 from chalicelib.domain.errors import InvalidRequest, NotFound
 from chalicelib.domain.program import parse_amount
 from chalicelib.domain.referrals import (
@@ -87,7 +87,7 @@ def put_referral_program(request: ApiRequest) -> ReferralProgramOut:
             effective_from=body.effective_from,
         )
     )
-    now = utc_now()
+    now = request_now()
     return presenters.referral_program(version, referrals.in_force(now), now)
 
 
@@ -107,7 +107,7 @@ def list_referral_programs(request: ApiRequest) -> ReferralProgramList:
     from chalicelib.api.schemas.referrals import ReferralProgramList
 
     referrals = _referrals(request)
-    now = utc_now()
+    now = request_now()
     in_force = referrals.in_force(now)
     return ReferralProgramList(data=[presenters.referral_program(v, in_force, now) for v in referrals.versions()])
 

@@ -17,7 +17,7 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
 from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.clock import utc_now
+from chalicelib.domain.clock import request_now
 from chalicelib.domain.errors import (
     BalanceLimitExceeded,
     CodePoolNotUsed,
@@ -57,7 +57,7 @@ def _out(service: RewardService, reward: Reward) -> RewardOut:
     from chalicelib.api.presenters import rewards as presenters
 
     (stats,) = service.stats([reward])
-    return presenters.reward(reward, stats, utc_now())
+    return presenters.reward(reward, stats, request_now())
 
 
 def _values(body: Any, names: set[str]) -> dict[str, Any]:
@@ -115,7 +115,7 @@ def list_rewards(request: ApiRequest) -> RewardList:
 
     service = _rewards(request)
     page = service.list(limit=request.query.limit, cursor=request.query.cursor)
-    now = utc_now()
+    now = request_now()
     data = [presenters.reward(r, s, now) for r, s in zip(page.items, service.stats(page.items), strict=True)]
     return RewardList(data=data, next_cursor=page.next_cursor)
 
@@ -213,7 +213,7 @@ def redeem_reward(request: ApiRequest, member_id: str, reward_id: str) -> Result
     if not redemption.replayed:
         logger.info("reward redeemed", extra={"reward_id": reward_id, "member_id": member_id})
         metrics.add_metric(name="RewardRedeemedCount", unit="Count", value=1)
-    return Result.replayable(presenters.redemption(redemption, utc_now()), replayed=redemption.replayed)
+    return Result.replayable(presenters.redemption(redemption, request_now()), replayed=redemption.replayed)
 
 
 @endpoint(
@@ -237,7 +237,7 @@ def list_member_rewards(request: ApiRequest, member_id: str) -> MemberRewardList
     service = _rewards(request)
     available, page = service.for_member(member_id, limit=request.query.limit, cursor=request.query.cursor)
     stats = service.stats([eligibility.reward for eligibility in page.items])
-    now = utc_now()
+    now = request_now()
     return MemberRewardList(
         member_id=member_id,
         available_points=available,
@@ -263,7 +263,7 @@ def list_member_coupons(request: ApiRequest, member_id: str) -> CouponList:
     from chalicelib.api.schemas.rewards import CouponList
 
     page = _rewards(request).member_coupons(member_id, limit=request.query.limit, cursor=request.query.cursor)
-    now = utc_now()
+    now = request_now()
     return CouponList(data=[presenters.coupon(c, now) for c in page.items], next_cursor=page.next_cursor)
 
 
@@ -284,7 +284,7 @@ def list_member_coupons(request: ApiRequest, member_id: str) -> CouponList:
 def get_coupon(request: ApiRequest, code: str) -> CouponOut:
     from chalicelib.api.presenters import rewards as presenters
 
-    return presenters.coupon(_rewards(request).coupon(code), utc_now())
+    return presenters.coupon(_rewards(request).coupon(code), request_now())
 
 
 @endpoint(
@@ -312,7 +312,7 @@ def use_coupon(request: ApiRequest, code: str) -> Result:
     used = _rewards(request).use(code, request.idempotency_key or "", body.reference)
     if not used.replayed:
         logger.info("coupon used", extra={"reward_id": used.coupon.reward_id})
-    return Result.replayable(presenters.coupon(used.coupon, utc_now()), replayed=used.replayed)
+    return Result.replayable(presenters.coupon(used.coupon, request_now()), replayed=used.replayed)
 
 
 @endpoint(
@@ -337,7 +337,7 @@ def cancel_coupon(request: ApiRequest, code: str) -> Result:
     cancelled = _rewards(request).cancel(code, request.idempotency_key or "", actor_key_id=request.tenant.key_id)
     if not cancelled.replayed:
         logger.info("coupon cancelled", extra={"reward_id": cancelled.coupon.reward_id})
-    return Result.replayable(presenters.redemption(cancelled, utc_now()), replayed=cancelled.replayed)
+    return Result.replayable(presenters.redemption(cancelled, request_now()), replayed=cancelled.replayed)
 
 
 @endpoint(

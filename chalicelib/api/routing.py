@@ -30,14 +30,14 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from chalice import Blueprint, Response
 from chalice.app import Request
-from pydantic import BaseModel, RootModel, ValidationError
 
 from chalicelib.api.errors import JSON_HEADERS, error_response, internal_error_response, invalid_request_from
 from chalicelib.domain.api_keys import Scope, require_scope
+from chalicelib.domain.clock import request_clock, utc_now
 from chalicelib.domain.errors import (
     Forbidden,
     IdempotencyKeyReused,
@@ -55,7 +55,11 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.member_access import MemberScope, require_member_scope
 from chalicelib.domain.movement_requests import refuse_minted_key
 from chalicelib.observability import annotate, logger
-from chalicelib.services import PlatformServices, platform
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from chalicelib.services import PlatformServices
 
 #: ``signature``: no key; the handler authenticates the raw body itself (a shop's HMAC webhooks).
 #: ``member``: a member token for the tenant of the path (chalicelib.domain.member_access).
@@ -91,6 +95,8 @@ class Model:
 
 @functools.cache
 def _load_model(feature: str, name: str) -> type[BaseModel]:
+    from pydantic import BaseModel
+
     model = getattr(importlib.import_module(f"chalicelib.api.schemas.{feature}"), name)
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise TypeError(f"chalicelib.api.schemas.{feature}.{name} is not a pydantic model")
@@ -317,7 +323,10 @@ def endpoint(
         def answer(calls: list[ApiRequest], **path_params: str) -> Response:
             """The handler's answer, or the error's; ``calls`` receives the request as it is built."""
             request = blueprint.current_request
+            request_clock.set(utc_now)  # real time until the caller's brand is known
             try:
+                from chalicelib.services import platform
+
                 services = platform()
                 call = ApiRequest(services=services, headers={k.lower(): v for k, v in request.headers.items()})
                 calls.append(call)
@@ -326,6 +335,7 @@ def endpoint(
                     services.authenticator.authenticate_operator(authorization)
                 elif auth == "tenant":
                     call.tenant = services.authenticator.authenticate_tenant(authorization)
+                    request_clock.set(call.tenant.tenant.clock)
                     logger.append_keys(tenant_id=call.tenant.tenant_id, api_key_id=call.tenant.key_id)
                     annotate(tenant_id=call.tenant.tenant_id)
                     if not (partner_access and call.tenant.partner_id is not None):
@@ -335,6 +345,7 @@ def endpoint(
                     call.member = services.authenticator.authenticate_member(
                         authorization, path_params.get("tenant_id", "")
                     )
+                    request_clock.set(call.member.tenant.clock)
                     logger.append_keys(tenant_id=call.member.tenant_id, member_token_id=call.member.token_id)
                     annotate(tenant_id=call.member.tenant_id)
                     assert isinstance(scope, MemberScope)  # a member route names its scope (checked above)
@@ -367,7 +378,7 @@ def endpoint(
                     status_code=status,
                     headers={"Content-Type": f"{response_media}; charset=utf-8", **result.headers},
                 )
-            if isinstance(result, BaseModel):
+            if not isinstance(result, Result):
                 result = Result(model=result)
             return Response(
                 body=result.model.model_dump(mode="json"),
@@ -385,6 +396,8 @@ def endpoint(
 
 def _origin_allowed(tenant_id: str, origin: str) -> bool:
     """Whether the tenant lists the origin for its member API (False when it cannot be read now)."""
+    from chalicelib.services import platform
+
     try:
         return platform().authenticator.member_access_of(tenant_id).allows_origin(origin)
     except Exception:
@@ -485,6 +498,8 @@ def body_within_limit(raw: bytes, max_bytes: int) -> bytes:
 def parse_body(model: type[BaseModel], raw: bytes | None, max_bytes: int) -> BaseModel:
     """The body as ``model``. No body (or only whitespace) stands for ``{}`` when the model
     has no required field; JSON that names a key twice is refused (see ``read_json``)."""
+    from pydantic import RootModel, ValidationError
+
     raw = raw or b""
     if len(raw) > max_bytes:
         raise InvalidRequest.for_fields(
@@ -507,6 +522,8 @@ def parse_body(model: type[BaseModel], raw: bytes | None, max_bytes: int) -> Bas
 def body_required(model: type[BaseModel]) -> bool:
     """Whether a request must send a body (as documented): one left out stands for ``{}``,
     which a model with a required field, or a rule across fields, refuses."""
+    from pydantic import RootModel, ValidationError
+
     if _required_fields(model) or issubclass(model, RootModel):
         return True
     try:
@@ -517,6 +534,8 @@ def body_required(model: type[BaseModel]) -> bool:
 
 
 def _required_fields(model: type[BaseModel]) -> list[str]:
+    from pydantic import RootModel
+
     if issubclass(model, RootModel):
         return []
     return [field.alias or name for name, field in model.model_fields.items() if field.is_required()]
@@ -578,6 +597,8 @@ def read_json(raw: bytes) -> Any:
 
 
 def _parse_query(model: type[BaseModel] | None, params: Any) -> BaseModel | None:
+    from pydantic import ValidationError
+
     getlist = getattr(params, "getlist", None)
     if getlist is not None:  # Chalice's MultiDict: a plain read would keep only the last value
         if repeated := sorted(name for name in params if len(getlist(name)) > 1):

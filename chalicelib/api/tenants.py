@@ -1,4 +1,4 @@
-"""Operator endpoints: the registry of brands.
+"""Operator endpoints: the registry of brands; and a sandbox brand's test clock.
 
 Where a provisioning queue is configured (deployed stages), a new tenant is answered as
 ``provisioning``: its admin key is returned at once and works (instead of answering 409
@@ -12,11 +12,19 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint, schemas
+from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.errors import TenantExists, TenantNotReady
-from chalicelib.domain.tenants import NewTenant
+from chalicelib.domain.tenants import NewTenant, SandboxOnly
 
 if TYPE_CHECKING:
-    from chalicelib.api.schemas.tenants import CreatedTenant, CreateTenantRequest, TenantList, TenantOut
+    from chalicelib.api.schemas.tenants import (
+        AdvanceClockRequest,
+        BrandClockOut,
+        CreatedTenant,
+        CreateTenantRequest,
+        TenantList,
+        TenantOut,
+    )
 
 bp = Blueprint(__name__)
 TAG = "Tenants (operator)"
@@ -44,7 +52,13 @@ def create_tenant(request: ApiRequest) -> CreatedTenant:
 
     body: CreateTenantRequest = request.body
     created = request.services.tenants.create(
-        NewTenant(tenant_id=body.tenant_id, name=body.name, currency=body.currency, timezone=body.timezone)
+        NewTenant(
+            tenant_id=body.tenant_id,
+            name=body.name,
+            currency=body.currency,
+            timezone=body.timezone,
+            sandbox=body.sandbox,
+        )
     )
     return presenters.created_tenant(created)
 
@@ -119,3 +133,57 @@ def resume_tenant(request: ApiRequest, tenant_id: str) -> TenantOut:
     from chalicelib.api.presenters import tenants as presenters
 
     return presenters.tenant(request.services.tenants.resume(tenant_id))
+
+
+# --- a sandbox brand's test clock ---------------------------------------------------------------------
+
+CLOCK_TAG = "Test clock"
+
+
+@endpoint(
+    bp,
+    "/test-clock",
+    "GET",
+    summary="The brand's clock: real time, or a sandbox brand's test clock",
+    description=(
+        "The brand's time, as every operation of the brand sees it: expiry and maturity of lots, "
+        "birthdays, tier windows and reviews, plan lapses, caps' periods, the scheduled jobs. A live "
+        "brand's time is real time (offset 0); a sandbox brand's test clock runs ahead of it by what "
+        "POST /v1/test-clock/advance moved it."
+    ),
+    tag=CLOCK_TAG,
+    auth="tenant",
+    scope=Scope.READ,
+    response=schemas.tenants.BrandClockOut,
+)
+def get_test_clock(request: ApiRequest) -> BrandClockOut:
+    from chalicelib.api.presenters import tenants as presenters
+
+    return presenters.test_clock(request.tenant.tenant)
+
+
+@endpoint(
+    bp,
+    "/test-clock/advance",
+    "POST",
+    summary="Move a sandbox brand's test clock forward",
+    description=(
+        "Sandbox brands only (409 sandbox_only otherwise): moves the brand's clock forward to `to`, at "
+        "most ten years ahead of real time. From then on every operation of the brand runs at that time "
+        "(and the clock keeps ticking from it): points past their expiry are no longer spendable, even "
+        "before the expiry job records them; the scheduled jobs run as of the brand's time; run one now "
+        "with POST /v1/jobs/{job}/run. The clock never moves back: a `to` already passed changes "
+        "nothing, so a retry is harmless."
+    ),
+    tag=CLOCK_TAG,
+    auth="tenant",
+    scope=Scope.ADMIN,
+    body=schemas.tenants.AdvanceClockRequest,
+    response=schemas.tenants.BrandClockOut,
+    errors=(SandboxOnly,),
+)
+def advance_test_clock(request: ApiRequest) -> BrandClockOut:
+    from chalicelib.api.presenters import tenants as presenters
+
+    body: AdvanceClockRequest = request.body
+    return presenters.test_clock(request.services.tenants.advance_clock(request.tenant.tenant, body.to))

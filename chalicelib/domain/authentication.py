@@ -26,12 +26,12 @@ class Authenticator:
         tenants: TenantStore,
         operator_key_sha256: str | None,
         *,
-        member_access: Callable[[str], MemberAccessService] | None = None,
+        member_access: Callable[[Tenant], MemberAccessService] | None = None,
     ) -> None:
         self._api_keys = api_keys
         self._tenants = tenants
         self._operator_key_sha256 = operator_key_sha256
-        #: A tenant's member access (its signing key, its members' token generations), by tenant id.
+        #: A tenant's member access (its signing key, its members' token generations; its clock).
         self._member_access = member_access
 
     def authenticate_operator(self, authorization: str | None) -> None:
@@ -73,7 +73,7 @@ class Authenticator:
         # The signing key and the member's generation are read strongly consistently (a
         # rotation or a revocation is immediate); the tenant eventually, as for API keys.
         tenant = self._tenant_in_service(tenant_id, unknown=TokenInvalid("the member token is invalid"))
-        verified, access = self._member_access(tenant_id).verify(claims, signed, signature)
+        verified, access = self._member_access(tenant).verify(claims, signed, signature)
         return MemberContext(
             tenant=tenant,
             member_id=verified.member_id,
@@ -91,7 +91,7 @@ class Authenticator:
         tenant = self._tenants.get(tenant_id, consistent=False)
         if tenant is None or tenant.status != TenantStatus.ACTIVE:
             return NO_MEMBER_ACCESS
-        return self._member_access(tenant_id).settings()
+        return self._member_access(tenant).settings()
 
     def _tenant_in_service(self, tenant_id: str, *, unknown: LoyaltyError) -> Tenant:
         """The tenant, when it serves requests: ``unknown`` if it does not exist, 409 while its

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ulid import ULID
-
 from chalicelib.domain.clock import Clock, isoformat, utc_now
+from chalicelib.domain.ids import ulid
 
 if TYPE_CHECKING:
     from chalicelib.domain.events import Event
@@ -90,7 +89,7 @@ class BusPublisher:
     def publish(self) -> PublishCounts:
         counts = PublishCounts()
         now = self._clock()
-        owner = str(ULID())
+        owner = str(ulid())
         taken, cursor, since = self._checkpoint.claim(owner=owner, now=now, until=now + self._lease)
         if not taken:
             counts.skipped = True

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 from chalicelib.domain import fingerprints
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.entries import LedgerEntry
-from chalicelib.domain.errors import Conflict, IdempotencyKeyReused, MemberExists, NotFound
+from chalicelib.domain.errors import IdempotencyKeyReused, MemberExists, NotFound, OrderNotPaid
 from chalicelib.domain.members import NewMember
 from chalicelib.domain.movement_requests import MovementRequest, MovementType
 
@@ -41,12 +41,6 @@ if TYPE_CHECKING:
 
 #: The prefix of every ledger key the intake mints (reserved: clients may not send it).
 INTAKE_KEY_PREFIX = "intake:"
-
-
-class OrderNotPaid(Conflict):
-    """A refund or cancellation arrived before the order's paid event."""
-
-    code = "order_not_paid"
 
 
 class OrderEventType(StrEnum):

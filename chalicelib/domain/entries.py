@@ -243,10 +243,12 @@ class LedgerEntry:
 
     @property
     def uncapped_points(self) -> int:
-        """What the movement asked before earning caps cut it (its points when nothing was cut)."""
-        if not any(share.source == "cap" for share in self.breakdown):
+        """What the movement asked before earning caps cut it (its points when nothing was cut),
+        without the points of a challenge it completed (the movement added those itself)."""
+        added = ("cap", "challenge")
+        if not any(share.source in added for share in self.breakdown):
             return self.points
-        return sum(share.points for share in self.breakdown if share.source != "cap")
+        return sum(share.points for share in self.breakdown if share.source not in added)
 
     @property
     def is_order_earn(self) -> bool:

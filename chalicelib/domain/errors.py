@@ -47,6 +47,12 @@ class Conflict(LoyaltyError):
     code = "conflict"
 
 
+class OrderNotPaid(Conflict):
+    """A refund or cancellation arrived before the order's paid event."""
+
+    code = "order_not_paid"
+
+
 class TenantExists(Conflict):
     code = "tenant_exists"
 

@@ -17,11 +17,10 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from ulid import ULID
-
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.entries import LedgerEntry
 from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.ids import ulid
 from chalicelib.domain.movement_requests import MovementType
 
 if TYPE_CHECKING:
@@ -56,6 +55,10 @@ class EventType(StrEnum):
     SUBSCRIPTION_RENEWED = "subscription.renewed"
     SUBSCRIPTION_LAPSED = "subscription.lapsed"
     SUBSCRIPTION_CANCELLED = "subscription.cancelled"
+    #: A member completed a challenge (chalicelib.domain.challenges): its reward, the movement.
+    CHALLENGE_COMPLETED = "challenge.completed"
+    #: A member was awarded a badge (once per badge), by the challenge they completed.
+    BADGE_AWARDED = "badge.awarded"
     #: A new member's welcome (chalicelib.domain.welcome): the sign-up bonus and the program's summary.
     MEMBER_WELCOME = "member.welcome"
 
@@ -117,7 +120,7 @@ class EventFeed:
     def read(self, *, after: str | None, types: frozenset[EventType], limit: int) -> FeedPage:
         day, last_key = _decode(after) if after else (self._start, "")
         settled = self._clock() - SETTLE_WINDOW
-        upper = str(ULID.from_datetime(settled))[:10] + "Z" * 16  # every id minted up to then
+        upper = str(ulid(settled))[:10] + "Z" * 16  # every id minted up to then
         final_day = settled.astimezone(UTC).date()
         events: list[Event] = []
         examined = days = 0

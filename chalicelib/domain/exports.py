@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from ulid import ULID
-
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.entries import Balance, BalanceView
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.events import SETTLE_WINDOW
+from chalicelib.domain.ids import ulid, ulid_from_str
 from chalicelib.domain.ports import Page
 from chalicelib.domain.tiers import decode_buckets, review
 
@@ -72,7 +71,7 @@ class ExportStore(Protocol):
 
 def ulid_floor(moment: datetime) -> str:
     """The smallest ULID of ``moment``'s millisecond."""
-    return str(ULID.from_datetime(moment))[:10] + "0" * 16
+    return str(ulid(moment))[:10] + "0" * 16
 
 
 def to_millisecond(moment: datetime) -> datetime:
@@ -89,7 +88,7 @@ def _decode(cursor: str) -> tuple[date, str]:
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         day, after = date.fromisoformat(data["day"]), str(data["after"])
-        ULID.from_str(after)
+        ulid_from_str(after)
         if set(data) != {"day", "after"}:
             raise ValueError
     except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from typing import TYPE_CHECKING
 
-from ulid import ULID
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ulid import ULID
 
 _ULID = r"[0-9A-HJKMNP-TV-Z]{26}"
 MEMBER_ID_PATTERN = re.compile(rf"^mem_{_ULID}$")
@@ -15,34 +18,44 @@ RULE_ID_PATTERN = re.compile(rf"^rul_{_ULID}$")
 IMPORT_ID_PATTERN = re.compile(rf"^imp_{_ULID}$")
 
 
-def _ulid(at: datetime | None) -> ULID:
-    """A ULID whose time part is ``at`` (the service's clock), so ids and timestamps agree."""
+def ulid(at: datetime | None = None) -> ULID:
+    """A ULID whose time part is ``at`` (the service's clock), so ids and timestamps agree; a
+    random one now without it."""
+    from ulid import ULID  # on first use: python-ulid reads its package metadata at import
+
     return ULID.from_datetime(at) if at is not None else ULID()
 
 
 def new_member_id(at: datetime | None = None) -> str:
-    return f"mem_{_ulid(at)}"
+    return f"mem_{ulid(at)}"
 
 
 def new_transaction_id(at: datetime | None = None) -> str:
-    return f"txn_{_ulid(at)}"
+    return f"txn_{ulid(at)}"
 
 
 def new_api_key_id() -> str:
-    return f"key_{ULID()}"
+    return f"key_{ulid()}"
 
 
 def new_job_run_id() -> str:
-    return f"run_{ULID()}"
+    return f"run_{ulid()}"
 
 
 def new_notice_id(at: datetime | None = None) -> str:
-    return f"ntc_{_ulid(at)}"
+    return f"ntc_{ulid(at)}"
 
 
 def new_rule_id(at: datetime | None = None) -> str:
-    return f"rul_{_ulid(at)}"
+    return f"rul_{ulid(at)}"
 
 
 def new_import_id(at: datetime | None = None) -> str:
-    return f"imp_{_ulid(at)}"
+    return f"imp_{ulid(at)}"
+
+
+def ulid_from_str(text: str) -> ULID:
+    """The ULID ``text`` spells; ValueError when it spells none."""
+    from ulid import ULID
+
+    return ULID.from_str(text)

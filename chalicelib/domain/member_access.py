@@ -28,11 +28,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ulid import ULID
-
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import Forbidden, InvalidRequest, NotFound, TokenInvalid
-from chalicelib.domain.ids import MEMBER_ID_PATTERN
+from chalicelib.domain.ids import MEMBER_ID_PATTERN, ulid
 from chalicelib.domain.tenants import is_tenant_id
 
 if TYPE_CHECKING:
@@ -267,7 +265,7 @@ class MemberAccessService:
             expires_at=now + timedelta(minutes=lifetime_minutes),
             key_id=key.key_id,
             generation=generation,
-            token_id=f"mtok_{ULID.from_datetime(now)}",
+            token_id=f"mtok_{ulid(now)}",
         )
         return IssuedMemberToken(token=encode_token(claims, self._open(key)), claims=claims)
 
@@ -307,7 +305,7 @@ class MemberAccessService:
         return self._store.put_signing_key(self._new_key(), replace=False)
 
     def _new_key(self) -> SigningKey:
-        key_id = f"mtk_{ULID()}"
+        key_id = f"mtk_{ulid()}"
         return SigningKey(
             key_id=key_id,
             sealed=self._sealer.seal(secrets.token_urlsafe(32), self._context(key_id)),

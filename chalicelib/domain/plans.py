@@ -30,11 +30,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from ulid import ULID
-
 from chalicelib.domain import fingerprints
 from chalicelib.domain.clock import isoformat
 from chalicelib.domain.errors import Conflict, InvalidRequest
+from chalicelib.domain.ids import ulid
 
 if TYPE_CHECKING:
     from chalicelib.domain.entries import Balance
@@ -309,7 +308,7 @@ class Subscription:
 
 
 def new_subscription_id(at: datetime) -> str:
-    return f"sub_{ULID.from_datetime(at)}"
+    return f"sub_{ulid(at)}"
 
 
 # --- recording a period: the decision --------------------------------------------------------------
@@ -520,7 +519,7 @@ class EventClock:
     def next_id(self) -> str:
         at = self._now + timedelta(milliseconds=self._count)
         self._count += 1
-        return f"ntc_{ULID.from_datetime(at)}"
+        return f"ntc_{ulid(at)}"
 
 
 def subscription_event(

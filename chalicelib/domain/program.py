@@ -83,6 +83,9 @@ class Program:
     capped_rules: frozenset[str] | None = field(default=None, compare=False)
     #: Whether a tier program was ever stored, as the store summarises it; None: not known.
     tiers_stored: bool | None = field(default=None, compare=False)
+    #: Whether a challenge was ever stored, as the store summarises it (a movement reads the
+    #: challenges only then). Not part of the program's value.
+    challenges_stored: bool = field(default=False, compare=False)
 
     @property
     def may_cap(self) -> bool:
@@ -93,6 +96,11 @@ class Program:
     def may_have_tiers(self) -> bool:
         """Whether a movement must read the tier version in force (one may be stored)."""
         return self.tiers_stored is not False
+
+    @property
+    def may_have_challenges(self) -> bool:
+        """Whether a movement must read the challenges (one was stored)."""
+        return self.challenges_stored
 
     def points_for(self, amount: Decimal) -> int:
         """Points earned for ``amount`` of the tenant's currency."""

@@ -40,8 +40,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
-from ulid import ULID
-
 from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.errors import (
     BusinessRuleViolation,
@@ -53,7 +51,7 @@ from chalicelib.domain.errors import (
     TransientStoreError,
 )
 from chalicelib.domain.events import EventType
-from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_notice_id
+from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_notice_id, ulid
 from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.notifications import Notice
 from chalicelib.domain.ports import CounterChange
@@ -206,7 +204,7 @@ class NewReferralProgram:
 
 
 def new_referral_program_id(at: datetime) -> str:
-    return f"rpv_{ULID.from_datetime(at)}"
+    return f"rpv_{ulid(at)}"
 
 
 # --- referrals ---------------------------------------------------------------------------------

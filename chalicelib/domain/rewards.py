@@ -31,8 +31,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from ulid import ULID
-
 from chalicelib.domain.backoff import backoff_seconds
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import (
@@ -49,6 +47,7 @@ from chalicelib.domain.errors import (
     RewardUnavailable,
     TransientStoreError,
 )
+from chalicelib.domain.ids import ulid
 from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.ports import CounterChange, CouponWrite, CouponWriteKind, Page
 
@@ -115,7 +114,7 @@ class LockReason(StrEnum):
 
 
 def new_reward_id(at: datetime | None = None) -> str:
-    return f"rwd_{ULID.from_datetime(at) if at is not None else ULID()}"
+    return f"rwd_{ulid(at)}"
 
 
 def generate_code() -> str:

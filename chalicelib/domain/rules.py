@@ -245,7 +245,7 @@ class EarningRule(NewRule):
 
 
 #: Where a share of the breakdown comes from (see the API's ShareOut for each one's meaning).
-ShareSource = Literal["base", "discount", "rule", "tier", "plan", "cap", "requested"]
+ShareSource = Literal["base", "discount", "rule", "tier", "plan", "cap", "requested", "challenge"]
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ulid import ULID
-
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.commerce import Customer, OrderEvent, OrderEventType
 from chalicelib.domain.errors import InvalidRequest, NotFound, Unauthorized
+from chalicelib.domain.ids import ulid
 from chalicelib.domain.orders import Order
 from chalicelib.domain.webhooks import SigningSecret
 
@@ -54,7 +53,7 @@ MAX_SECRETS = 2
 
 
 def new_integration_id(tenant_id: str) -> str:
-    return f"shp_{ULID()}_{tenant_id}"
+    return f"shp_{ulid()}_{tenant_id}"
 
 
 def tenant_of(integration_id: str) -> str | None:

@@ -11,15 +11,23 @@ created inline, before the tenant is registered, and the tenant is ``active`` at
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.api_keys import ApiKey, IssuedApiKey, Scope, issue_api_key
-from chalicelib.domain.clock import Clock, utc_now
-from chalicelib.domain.errors import InvalidRequest, LoyaltyError, NotFound, TenantExists, TenantNotReady
+from chalicelib.domain.clock import Clock, shifted, utc_now
+from chalicelib.domain.errors import (
+    Conflict,
+    InvalidRequest,
+    LoyaltyError,
+    NotFound,
+    TenantExists,
+    TenantNotReady,
+)
 
 if TYPE_CHECKING:
     from chalicelib.domain.ports import ApiKeyStore, Page, ProvisioningQueue, TableProvisioner, TenantStore
@@ -45,6 +53,16 @@ def validate_tenant_id(tenant_id: str) -> str:
             ("tenant_id", "invalid slug", "string_pattern_mismatch"),
         )
     return tenant_id
+
+
+#: How far a sandbox brand's test clock may run ahead of real time.
+MAX_CLOCK_OFFSET = timedelta(days=3660)
+
+
+class SandboxOnly(Conflict):
+    """A test clock belongs to sandbox brands: a live brand's time is real time."""
+
+    code = "sandbox_only"
 
 
 #: How much of a failure's text is kept on the tenant's record.
@@ -82,6 +100,15 @@ class Tenant:
     #: Whether a tier version is stored: False from registration, True from the first
     #: version's transaction on; None (unknown) for a tenant registered before it was kept.
     tiers_stored: bool | None = None
+    #: A sandbox brand (created so, never changed) has a test clock its admin key moves forward.
+    sandbox: bool = False
+    #: How far the sandbox's test clock runs ahead of real time (never back; zero on a live brand).
+    clock_offset: timedelta = timedelta(0)
+
+    @property
+    def clock(self) -> Clock:
+        """The brand's time: real time, or its test clock's for a sandbox brand."""
+        return shifted(self.clock_offset)
 
     @property
     def may_have_tiers(self) -> bool:
@@ -112,6 +139,7 @@ class NewTenant:
     name: str
     currency: str
     timezone: str
+    sandbox: bool = False
 
 
 @dataclass(frozen=True)
@@ -186,6 +214,7 @@ class TenantService:
             created_at=now,
             updated_at=now,
             tiers_stored=False,
+            sandbox=request.sandbox,
         )
         issued = issue_api_key(tenant.tenant_id, name="admin", scopes=frozenset({Scope.ADMIN}), now=now)
         # The registry entry and its first key are written together, or not at all.
@@ -216,6 +245,25 @@ class TenantService:
 
     def resume(self, tenant_id: str) -> Tenant:
         return self._set_status(tenant_id, TenantStatus.ACTIVE)
+
+    def advance_clock(self, tenant: Tenant, to: datetime) -> Tenant:
+        """Move a sandbox brand's test clock forward to ``to``. It never moves back: a ``to`` its
+        clock has already passed changes nothing (so a retry of the same request is harmless)."""
+        if not tenant.sandbox:
+            raise SandboxOnly(
+                "only a sandbox brand has a test clock; a live brand's time is real time",
+                details={"tenant_id": tenant.tenant_id},
+            )
+        offset = to - self._clock()
+        if offset > MAX_CLOCK_OFFSET:
+            raise InvalidRequest.for_fields(
+                f"a test clock runs at most {MAX_CLOCK_OFFSET.days} days ahead of real time",
+                ("to", "too far ahead", "less_than_equal"),
+            )
+        seconds = math.ceil(offset.total_seconds())  # whole seconds, never short of ``to``
+        if seconds <= tenant.clock_offset.total_seconds():
+            return self.get(tenant.tenant_id)
+        return self._tenants.advance_clock(tenant.tenant_id, seconds, at=self._clock()) or self.get(tenant.tenant_id)
 
     def _set_status(self, tenant_id: str, status: TenantStatus) -> Tenant:
         tenant = self.get(tenant_id)

@@ -34,10 +34,9 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from ulid import ULID
-
 from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.errors import BusinessRuleViolation, InvalidRequest, RetryLater
+from chalicelib.domain.ids import ulid
 from chalicelib.domain.plans import effective_tier
 from chalicelib.domain.ports import BalanceChanged
 
@@ -366,7 +365,7 @@ def tier_event(
     now: datetime,
 ) -> TierEvent:
     return TierEvent(
-        event_id=f"ntc_{ULID.from_datetime(now)}",
+        event_id=f"ntc_{ulid(now)}",
         member_id=member_id,
         created_at=now,
         data={
@@ -420,7 +419,7 @@ class TierStatus:
 
 
 def new_tier_program_id(at: datetime) -> str:
-    return f"tpv_{ULID.from_datetime(at)}"
+    return f"tpv_{ulid(at)}"
 
 
 class TierService:
@@ -605,7 +604,7 @@ class TierService:
                 )
                 now = self._clock()
                 event = TierEvent(
-                    event_id=f"ntc_{ULID.from_datetime(now)}",
+                    event_id=f"ntc_{ulid(now)}",
                     member_id=member_id,
                     created_at=now,
                     data={

@@ -37,12 +37,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ulid import ULID
-
 from chalicelib.domain.backoff import backoff_seconds
 from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.errors import InvalidRequest, NotFound, WebhookDisabled
 from chalicelib.domain.events import EventType
+from chalicelib.domain.ids import ulid
 
 if TYPE_CHECKING:
     from chalicelib.domain.events import Event, FeedPage
@@ -89,7 +88,7 @@ OUTSTANDING = frozenset({DeliveryStatus.PENDING, DeliveryStatus.RETRYING})
 
 
 def new_webhook_id() -> str:
-    return f"whk_{ULID()}"
+    return f"whk_{ulid()}"
 
 
 def delivery_id_of(event_id: str) -> str:
@@ -505,7 +504,7 @@ class WebhookService:
         if not webhooks:
             return counts
         now = self._clock()
-        owner = str(ULID())
+        owner = str(ulid())
         taken, cursor = self._store.claim_checkpoint(owner=owner, now=now, until=now + self.policy.dispatch_lease)
         if not taken:
             counts.skipped = True
@@ -670,7 +669,7 @@ class WebhookService:
                 "reason": reason,
             },
         }
-        event_ulid = str(ULID.from_datetime(now))
+        event_ulid = str(ulid(now))
         notices = [
             Delivery(
                 webhook_id=other.webhook_id,

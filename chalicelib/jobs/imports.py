@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Rate
 
 from chalicelib.domain.clock import utc_now
-from chalicelib.domain.imports import RunOutcome
 from chalicelib.domain.tenants import TenantStatus, is_tenant_id
-from chalicelib.integrations.queues import SqsImportQueue
 from chalicelib.observability import logger
 from chalicelib.services import platform
+
+if TYPE_CHECKING:
+    from chalicelib.domain.imports import RunOutcome
 
 bp = Blueprint(__name__)
 
@@ -37,6 +38,8 @@ STALLED_AFTER = timedelta(minutes=2)
 def run_import(tenant_id: str, import_id: str, *, budget_seconds: float | None = None) -> RunOutcome:
     """One unit: land chunks of the import until it is done or the budget is spent; deployed,
     enqueue its continuation while chunks remain."""
+    from chalicelib.integrations.queues import SqsImportQueue
+
     services = platform()
     tenant = services.tenant_store.get(tenant_id, consistent=False)
     if tenant is None or tenant.status != TenantStatus.ACTIVE:
@@ -83,6 +86,8 @@ def handle(message: dict[str, Any]) -> None:
 
 def resume_all(*, in_process: bool | None = None) -> dict[str, int]:
     """Every active tenant's unfinished imports: run here (locally), or re-enqueued when stalled."""
+    from chalicelib.integrations.queues import SqsImportQueue
+
     services = platform()
     url = services.settings.jobs_queue_url
     local = not url if in_process is None else in_process

@@ -32,8 +32,10 @@ JOBS_QUEUE = "loyalty-jobs"
 
 
 def run_unit(job: JobName, tenant_id: str, as_of: datetime) -> None:
-    """One job for one tenant: the unit of work, resumable by rerunning it."""
-    run = platform().for_registered_tenant(tenant_id).jobs.run(job, as_of)
+    """One job for one tenant: the unit of work, resumable by rerunning it. A sandbox brand's
+    run is as of its test clock: the schedule's moment, that far ahead."""
+    tenant = platform().tenants.get(tenant_id)
+    run = platform().for_tenant_record(tenant).jobs.run(job, as_of + tenant.clock_offset)
     logger.info("job run", extra={"job": str(job), "tenant_id": tenant_id, "counts": run.counts})
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
@@ -64,6 +64,7 @@ class TenantRepository:
             created_at=tenant.created_at,
             updated_at=tenant.updated_at,
             tiers_stored=tenant.tiers_stored,
+            sandbox=tenant.sandbox or None,
         )
         key_item = _to_key_item(self._models, admin_key)
         try:
@@ -92,6 +93,24 @@ class TenantRepository:
             if response_code(error) == "ConditionalCheckFailedException":
                 raise NotFound(f"tenant {tenant.tenant_id!r} not found") from None
             raise
+
+    def advance_clock(self, tenant_id: str, offset_seconds: int, *, at: datetime) -> Tenant | None:
+        """A sandbox tenant's test clock set ``offset_seconds`` ahead of real time, only forward:
+        None when the tenant is not a sandbox or its clock is already as far (a concurrent move)."""
+        model = self._models.tenant
+        item = model(pk=tenant_pk(tenant_id), sk="#TENANT")
+        ahead = model.clock_offset_seconds.does_not_exist() | (model.clock_offset_seconds < offset_seconds)
+        try:
+            with translate_transient():
+                item.update(
+                    actions=[model.clock_offset_seconds.set(offset_seconds), model.updated_at.set(at)],
+                    condition=(model.sandbox == True) & ahead,  # noqa: E712 (a PynamoDB condition)
+                )
+        except UpdateError as error:
+            if response_code(error) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _to_tenant(item)
 
     def list(self, *, limit: int, cursor: str | None) -> Page[Tenant]:
         start = decode_cursor(cursor, fields=_INDEX_FIELDS, partition=("gsi1pk", _TENANTS)) if cursor else None
@@ -213,6 +232,8 @@ def _to_tenant(item: TenantItem) -> Tenant:
         updated_at=item.updated_at,
         provisioning_failure=failure,
         tiers_stored=item.tiers_stored,
+        sandbox=bool(item.sandbox),
+        clock_offset=timedelta(seconds=int(item.clock_offset_seconds or 0)),
     )
 
 

@@ -188,6 +188,8 @@ class TenantModels:
     import_job: type[models.ImportItem]
     import_chunk: type[models.ImportChunkItem]
     import_result: type[models.ImportResultItem]
+    # challenges and badges
+    challenge_progress: type[models.ChallengeProgressItem]
     # member access: the member-token signing key and the member API's origins
     member_access: type[models.MemberAccessItem]
 
@@ -239,6 +241,7 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         import_job=_bind(models.ImportItem, table_name, config, indexed=True, due_index=True),
         import_chunk=_bind(models.ImportChunkItem, table_name, config, indexed=False),
         import_result=_bind(models.ImportResultItem, table_name, config, indexed=False),
+        challenge_progress=_bind(models.ChallengeProgressItem, table_name, config, indexed=False),
         member_access=_bind(models.MemberAccessItem, table_name, config, indexed=False),
     )
 

@@ -131,6 +131,9 @@ class TenantItem(IndexedItem):
     #: False from registration until the tenant's first tier version, then True (in that
     #: version's transaction); absent on tenants registered before it was kept: unknown.
     tiers_stored = BooleanAttribute(null=True)
+    #: A sandbox brand's flag and how far its test clock runs ahead of real time (absent: live, none).
+    sandbox = BooleanAttribute(null=True)
+    clock_offset_seconds = NumberAttribute(null=True)
 
 
 class ApiKeyItem(IndexedItem):
@@ -332,6 +335,8 @@ class ProgramItem(KeyedItem):
     summarised = BooleanAttribute(null=True)
     capped_rules = UnicodeSetAttribute(null=True)
     tiers_stored = BooleanAttribute(null=True)
+    #: Set once a challenge is stored (in its transaction): a movement reads challenges only then.
+    challenges_stored = BooleanAttribute(null=True)
     #: The welcome (chalicelib.domain.welcome): absent is 0 / false.
     signup_bonus = NumberAttribute(null=True)
     welcome_imported = BooleanAttribute(null=True)
@@ -575,6 +580,18 @@ class ImportResultItem(KeyedItem):
     skipped = NumberAttribute()
     failed = NumberAttribute()
     issues = UnicodeAttribute(null=True)
+
+
+# --- challenges and badges -----------------------------------------------------------------------
+
+
+class ChallengeProgressItem(KeyedItem):
+    """A member's progress in a challenge (pk ``MEMBER#<member>``, sk ``CHL#P#<challenge>``) or a
+    badge they hold (sk ``CHL#B#<badge>``): one query reads both. ``data`` is JSON; ``version``
+    is the condition of the movement that moves the progress."""
+
+    version = NumberAttribute()
+    data = UnicodeAttribute()
 
 
 def set_or_remove(attribute: Any, value: Any) -> list[Any]:

@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from chalicelib.domain.challenges import ChallengeWrite
 from chalicelib.domain.entries import Balance, LedgerEntry
 from chalicelib.domain.plans import PlanWrite, PlanWriteRefused
 from chalicelib.domain.ports import CounterChange, CounterLimitReached, CouponWrite, CouponWriteRefused
 from chalicelib.domain.referrals import ReferralQualification
 from chalicelib.domain.tiers import TierWrite
+from chalicelib.persistence.challenges import add_challenge_write
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.index_keys import COUNTER_PREFIX, COUNTER_SK
 from chalicelib.persistence.models import BalanceItem
@@ -108,6 +110,15 @@ class _Plan(_Writer):
         return PlanWriteRefused(write.member_id) if refused_plan_items(write, list(labels)) else None
 
 
+class _Challenge(_Writer):
+    """A member's progress in a challenge (refused: another movement moved it; decide again)."""
+
+    def add(
+        self, models: TenantModels, tx: GuardedTransactWrite, write: ChallengeWrite, entries: Sequence[LedgerEntry]
+    ) -> None:
+        add_challenge_write(models, tx, write)
+
+
 #: Each kind of write, its writer, and its place: before the lot changes (``RANK`` < 0) or after.
 WRITERS: dict[type, tuple[int, Writer]] = {
     TierWrite: (-2, _Tier()),
@@ -115,6 +126,7 @@ WRITERS: dict[type, tuple[int, Writer]] = {
     CounterChange: (1, _Counter()),
     CouponWrite: (2, _Coupon()),
     PlanWrite: (3, _Plan()),
+    ChallengeWrite: (4, _Challenge()),
 }
 
 

@@ -45,8 +45,11 @@ class ProgramRepository:
                 return None
         capped = frozenset(item.capped_rules or ()) if item.summarised else None
         tiers = bool(item.tiers_stored) if item.summarised else None
+        challenges = bool(item.challenges_stored)
         if item.points_per_currency_unit is None:  # only the summary is stored
-            return None if capped is None else Program(capped_rules=capped, tiers_stored=tiers)
+            if capped is None and not challenges:
+                return None
+            return Program(capped_rules=capped, tiers_stored=tiers, challenges_stored=challenges)
         return Program(
             points_per_currency_unit=Decimal(item.points_per_currency_unit),
             rounding=Rounding(item.rounding),
@@ -64,6 +67,7 @@ class ProgramRepository:
             welcome_imported=bool(item.welcome_imported),
             capped_rules=capped,
             tiers_stored=tiers,
+            challenges_stored=challenges,
         )
 
     def put(self, program: Program) -> None:

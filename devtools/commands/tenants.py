@@ -21,13 +21,16 @@ def create(
     name: Annotated[str, typer.Option("--name", help="The brand's name.")],
     currency: Annotated[str, typer.Option("--currency", help="ISO 4217 code, e.g. EUR.")],
     timezone: Annotated[str, typer.Option("--timezone", help="IANA time zone, e.g. Europe/Helsinki.")],
+    sandbox: Annotated[
+        bool, typer.Option("--sandbox", help="A sandbox brand, with a test clock its admin key moves forward.")
+    ] = False,
     api: ApiOption = None,
     key: KeyOption = None,
     profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a tenant and its first admin key (its secret is shown once)."""
-    body = {"tenant_id": tenant_id, "name": name, "currency": currency, "timezone": timezone}
+    body = {"tenant_id": tenant_id, "name": name, "currency": currency, "timezone": timezone, "sandbox": sandbox}
     created = connect(api, key, profile).json("POST", "/v1/tenants", body)
     if as_json:
         show(created)

@@ -39,6 +39,8 @@ def _api_accepts(live_api: LiveApi, method: str, path: str, body: Any, key: str)
 
 
 MEMBER = "/v1/members/{member_id}"
+CHALLENGE = {"name": "C", "kind": "orders", "goal": 3, "starts_at": "2026-01-01T00:00:00Z", "reward_points": 5}
+BADGE = {"id": "b", "name": "B"}
 
 ACCEPTED = [
     pytest.param("POST", f"{MEMBER}/earn", {"points": 5}, id="earn with points"),
@@ -101,6 +103,14 @@ ACCEPTED = [
     pytest.param("POST", f"{MEMBER}/earn", {"amount": 12}, id="earn an integer amount"),
     pytest.param(
         "PUT", "/v1/program/plans", {"plans": [{"plan_id": "two", "name": "T", "multiplier": 2}]}, id="integer plan"
+    ),
+    # challenges and badges
+    pytest.param("POST", "/v1/challenges", {**CHALLENGE, "kind": "spend", "goal": "100.50"}, id="spend goal"),
+    pytest.param(
+        "POST",
+        "/v1/challenges",
+        {**CHALLENGE, "kind": "streak", "period": "month", "grace": 1, "reward_points": 0, "badge": BADGE},
+        id="streak with a badge only",
     ),
 ]
 
@@ -199,6 +209,14 @@ REFUSED = [
         {"plans": [{"plan_id": "one", "name": "O", "multiplier": 1}]},
         id="plan with integer multiplier 1 only",
     ),
+    # challenges and badges: each kind's own fields, whole counts, a reward
+    pytest.param("POST", "/v1/challenges", {**CHALLENGE, "kind": "activities"}, id="activities without activity"),
+    pytest.param("POST", "/v1/challenges", {**CHALLENGE, "activity": "review"}, id="orders with an activity"),
+    pytest.param("POST", "/v1/challenges", {**CHALLENGE, "kind": "streak"}, id="streak without period"),
+    pytest.param("POST", "/v1/challenges", {**CHALLENGE, "grace": 1}, id="grace outside a streak"),
+    pytest.param("POST", "/v1/challenges", {**CHALLENGE, "goal": "2.5"}, id="a fraction of an order"),
+    pytest.param("POST", "/v1/challenges", {**CHALLENGE, "goal": 1001}, id="too many orders"),
+    pytest.param("POST", "/v1/challenges", {**CHALLENGE, "reward_points": 0}, id="challenge without reward"),
 ]
 
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.api import reference
+from chalicelib.api import console, reference
 from infra.loyalty_infra import packaging
 from infra.loyalty_infra.sam import sqs_queue_name
 from infra.loyalty_infra.stages import load_stage
 from tests.infra.conftest import ROOT, offline_environment
 from tests.support.api_docs import ensure_api_docs_assets
+from tests.support.console_assets import ensure_console_assets
 
 GLIBC_311 = (2, 26)
 #: What Chalice puts in the bundle from the project directory (besides the dependencies).
@@ -37,9 +38,10 @@ def test_chalice_package_ships_the_app_and_leaves_out_the_developer_tools(tmp_pa
     and infrastructure beside the app: the deployment zip holds app.py, every chalicelib
     module and the runtime dependencies, and nothing else of the project. The app then
     imports from the unzipped bundle alone, without any site-packages. The API reference's
-    assets (copied into chalicelib/static/ by the build step) are in it; the rest of their npm
-    package is not."""
+    and the console's assets (copied into chalicelib/static/ by the build step) are in it, and
+    so are the console's own files; the rest of their npm packages is not."""
     ensure_api_docs_assets()  # what `make synth` and `make deploy` do first (make install)
+    ensure_console_assets()
     project = tmp_path / "project"
     shutil.copytree(ROOT, project, ignore=_NOT_SOURCES)
     for present in ("devtools/__init__.py", *(f"devtools/{tool}" for tool in DEVELOPER_TOOLS), "tests", "bench"):
@@ -76,7 +78,11 @@ def test_chalice_package_ships_the_app_and_leaves_out_the_developer_tools(tmp_pa
     assert not [name for name in from_project if name.rsplit("/", 1)[-1] in DEVELOPER_TOOLS]
     assert not [name for name in names if name.rsplit("/", 1)[-1] in {"bulk_client.py", "devserver.py"}]
     static = {name for name in names if name.startswith("chalicelib/static/")}
-    assert static == {f"chalicelib/static/swagger-ui/{name}" for name in reference.COPIED_FILES}
+    assert static == {f"chalicelib/static/swagger-ui/{name}" for name in reference.COPIED_FILES} | {
+        f"chalicelib/static/uplot/{name}" for name in console.COPIED_FILES
+    }
+    # The brand console ships with the API that serves it
+    assert {f"chalicelib/console/{path.name}" for path in console.SOURCE_DIR.iterdir()} <= names
     assert not [name for name in names if "node_modules" in name or "swagger-ui-dist" in name]
 
     probe = (

@@ -524,6 +524,14 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     runs = api.call("GET", "/v1/jobs/runs", key=admin)
     assert runs.status == 200 and runs.body["data"][0]["id"] == ran.body["id"]
     assert api.call("POST", "/v1/jobs/nope/run", key=admin, body={}).error_code() == "not_found"
+    # A sandbox brand's test clock; a live brand has none
+    sandbox = {"tenant_id": "acme-sandbox", "name": "Sandbox", "currency": "EUR", "timezone": "UTC", "sandbox": True}
+    sandbox_key = api.call("POST", "/v1/tenants", key=op_key, body=sandbox).body["api_key"]["secret"]
+    moved = api.call("POST", "/v1/test-clock/advance", key=sandbox_key, body={"to": "2031-01-01T00:00:00Z"})
+    assert moved.status == 200 and moved.body["now"] >= "2031-01-01T00:00:00"
+    assert api.call("GET", "/v1/test-clock", key=sandbox_key).body["sandbox"] is True
+    live = api.call("POST", "/v1/test-clock/advance", key=admin, body={"to": "2031-01-01T00:00:00Z"})
+    assert live.error_code() == "sandbox_only"
 
     # Webhooks: an endpoint, a delivery the dispatch job records (not sent: no drain), its log
     webhook_environment(request, monkeypatch)
@@ -602,6 +610,8 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     _plans_scenario(api, admin, write_key, read_key)
     # Bulk import and export: a CSV file, its import's record and errors, CSV pages
     _import_export_scenario(api, admin, read_key)
+    # Challenges and badges: a challenge completed by an order, the member's progress and badges
+    _challenges_scenario(api, admin, write_key, read_key)
     # Member access: a token minted, the member API with it, CORS origins, revocation, rotation
     _member_access_scenario(api, admin, write_key, read_key)
 
@@ -862,3 +872,23 @@ def _import_export_scenario(api: DocumentedApi, admin: str, read_key: str) -> No
     ledger = api.call("GET", f"/v1/exports/ledger.csv?from={since}", key=admin)
     assert ledger.status == 200 and ledger.body.startswith("transaction_id,"), ledger
     assert api.call("GET", "/v1/exports/ledger.csv", key=read_key).status == 403
+
+
+def _challenges_scenario(api: DocumentedApi, admin: str, write_key: str, read_key: str) -> None:
+    starts = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    body = {"name": "One order", "kind": "orders", "goal": 1, "starts_at": starts, "badge": {"id": "b", "name": "B"}}
+    created = api.call("POST", "/v1/challenges", key=admin, body=body)
+    assert created.status == 201, created
+    challenge = f"/v1/challenges/{created.body['id']}"
+    assert api.call("POST", "/v1/challenges", key=admin, body={**body, "badge": None}).status == 400
+    assert api.call("GET", "/v1/challenges", key=read_key).status == 200
+    assert api.call("GET", challenge, key=read_key).status == 200
+    assert api.call("GET", "/v1/challenges/chl_nope", key=read_key).status == 404
+    assert api.call("PATCH", challenge, key=admin, body={"reward_points": 5}).status == 200
+    member = api.call("POST", "/v1/members", key=write_key, body={}).body["id"]
+    order = {"order": {"id": "c-1", "total": "10.00", "currency": "EUR"}}
+    earned = api.call("POST", f"/v1/members/{member}/earn", key=write_key, idempotency_key="c-1", body=order)
+    assert earned.status == 201, earned
+    assert api.call("GET", f"/v1/members/{member}/challenges", key=read_key).status == 200
+    assert api.call("GET", f"/v1/members/{member}/badges", key=read_key).body["data"][0]["badge"]["id"] == "b"
+    assert api.call("POST", f"{challenge}/archive", key=admin).status == 200

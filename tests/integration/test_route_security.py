@@ -54,6 +54,7 @@ class World:
     shopify_integration_id: str = ""  # a Shopify integration of tenant A
     subscription_id: str = ""  # the victim's paid subscription (SAMPLE_BODIES["record_subscription"])
     import_id: str = ""  # a bulk import of tenant A (landed)
+    challenge_id: str = ""  # a challenge of tenant A
     # coalition partners: "coffee" (PATH_SAMPLES) and "books", whose key is keys["partner"]
 
     def usable_coupon(self) -> str:
@@ -84,6 +85,8 @@ PATH_SAMPLES: dict[str, Callable[[World], str]] = {
     "subscription_id": lambda world: world.subscription_id,
     # bulk imports
     "import_id": lambda world: world.import_id,
+    # challenges and badges
+    "challenge_id": lambda world: world.challenge_id,
 }
 
 #: Path parameters naming an object a tenant owns (another tenant addressing it must get 404).
@@ -92,6 +95,7 @@ OWNED_PATH_PARAMS |= {"integration_id"}  # commerce integrations
 OWNED_PATH_PARAMS |= {"partner_id"}  # coalition partners
 OWNED_PATH_PARAMS |= {"subscription_id"}  # paid membership
 OWNED_PATH_PARAMS |= {"import_id"}  # bulk imports
+OWNED_PATH_PARAMS |= {"challenge_id"}  # challenges and badges
 
 #: A valid body for every operation that takes one: the write it would do if let through.
 SAMPLE_BODIES: dict[str, dict[str, Any]] = {
@@ -146,6 +150,17 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     },
     # bulk imports: members with opening balances (one of them the victim's external id)
     "create_import": {"csv": "external_id,points,tier\nintruder-1,100000,\nvictim-1,100000,\n"},
+    # a sandbox brand's test clock (tenant A's, a moment it has passed: allowed, it changes nothing)
+    "advance_test_clock": {"to": "2020-01-01T00:00:00Z"},
+    # challenges and badges
+    "create_challenge": {
+        "name": "Intruder",
+        "kind": "orders",
+        "goal": 1,
+        "starts_at": "2020-01-01T00:00:00Z",
+        "reward_points": 100_000,
+    },
+    "update_challenge": {"reward_points": 100_000},
     # member access: a token that could spend the victim's points; origins of an intruder; consents
     "create_member_token": {"scopes": ["member:read", "member:redeem", "member:consents"], "lifetime_minutes": 60},
     "put_member_access": {"allowed_origins": ["https://intruder.example"]},
@@ -243,6 +258,16 @@ ACCESS: dict[str, str] = {
     "list_import_errors": "admin",
     "export_members": "admin",
     "export_ledger": "admin",
+    "get_test_clock": "read",
+    "advance_test_clock": "admin",
+    # challenges and badges
+    "create_challenge": "admin",
+    "list_challenges": "read",
+    "get_challenge": "read",
+    "update_challenge": "admin",
+    "list_member_challenges": "read",
+    "list_member_badges": "read",
+    "archive_challenge": "admin",
     # member access: minting a token lets it spend the member's points (write); the signing key and
     # the origins are the brand's settings (admin). The member API takes member tokens only.
     "create_member_token": "write",
@@ -264,8 +289,15 @@ PARTNER_READABLE = {"get_partner_settlement"}
 #: POSTs that compute without writing (declared ``read_only``), pinned so a write cannot hide as one.
 READ_ONLY_POSTS = {"preview"}
 #: Chalice routes that are deliberately not declared operations (the document describing them,
-#: and the interactive reference page over it with its assets): public, like the document.
-UNDECLARED_ROUTES = {("GET", "/v1/openapi.json"), ("GET", "/v1/docs"), ("GET", "/v1/docs/{asset}")}
+#: the interactive reference page over it with its assets, and the brand console's static files):
+#: public, like the document.
+UNDECLARED_ROUTES = {
+    ("GET", "/v1/openapi.json"),
+    ("GET", "/v1/docs"),
+    ("GET", "/v1/docs/{asset}"),
+    ("GET", "/console"),
+    ("GET", "/console/{asset}"),
+}
 
 #: Judged by the declaration *and* the pinned policy, so a route wrongly declared public is still tested.
 TENANT_OPERATIONS = [op for op in OPERATIONS if op.auth == "tenant" or ACCESS.get(op.operation_id) in SCOPES]
@@ -320,6 +352,13 @@ def grants(scopes: set[str], required: str) -> bool:
 
 
 @pytest.fixture
+def admin_key(api: Api) -> str:
+    """Tenant A is a sandbox brand (its test clock at real time), so that its admin key may call
+    every route, the test clock's too."""
+    return api.create_tenant("acme", sandbox=True)
+
+
+@pytest.fixture
 def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: Api, admin_key: str) -> World:
     member = api.enrol(admin_key, external_id="victim-1", name="Victim", email="victim@example.com")
     funded = api.earn(admin_key, member, "funding", points=500, reference="funding-order")
@@ -362,6 +401,8 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
     imported = api.call("POST", "/v1/imports", key=admin_key, body={"csv": "external_id,points\nimported-1,10\n"})
     assert imported.status == 202, imported
     run_import("acme", imported.body["id"], budget_seconds=None)
+    challenge = api.call("POST", "/v1/challenges", key=admin_key, body=SAMPLE_BODIES["create_challenge"])
+    assert challenge.status == 201, challenge
     return World(
         api=api,
         admin=admin_key,
@@ -378,6 +419,7 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
         shopify_integration_id=shopify.body["id"],
         subscription_id=subscribed.body["subscription"]["id"],
         import_id=imported.body["id"],
+        challenge_id=challenge.body["id"],
     )
 
 

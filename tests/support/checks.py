@@ -56,7 +56,7 @@ def all_pages(api: Api, key: str, path: str, *, limit: int = 100) -> list[dict[s
 
 def tenant_state(api: Api, admin_key: str) -> dict[str, Any]:
     """Everything the tenant of ``admin_key`` holds: members, balances, ledgers, keys, program, job runs,
-    partners, bulk imports."""
+    partners, bulk imports, challenges and badges."""
     members = all_pages(api, admin_key, "/v1/members")
     keys = api.call("GET", "/v1/api-keys", key=admin_key)
     program = api.call("GET", "/v1/program", key=admin_key)
@@ -78,6 +78,10 @@ def tenant_state(api: Api, admin_key: str) -> dict[str, Any]:
         "plans": _read(api, admin_key, "/v1/program/plans"),
         "subscriptions": {m["id"]: all_pages(api, admin_key, f"/v1/members/{m['id']}/subscriptions") for m in members},
         "imports": all_pages(api, admin_key, "/v1/imports"),
+        # challenges and badges: the brand's challenges, every member's progress and badges
+        "challenges": _read(api, admin_key, "/v1/challenges"),
+        "member_challenges": {m["id"]: _read(api, admin_key, f"/v1/members/{m['id']}/challenges") for m in members},
+        "badges": {m["id"]: _read(api, admin_key, f"/v1/members/{m['id']}/badges") for m in members},
     }
 
 

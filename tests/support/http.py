@@ -55,7 +55,7 @@ class Api:
 
     # --- conveniences used across the suite ------------------------------------------------
 
-    def create_tenant(self, tenant_id: str, *, currency: str = "EUR") -> str:
+    def create_tenant(self, tenant_id: str, *, currency: str = "EUR", sandbox: bool = False) -> str:
         reply = self.call(
             "POST",
             "/v1/tenants",
@@ -65,6 +65,7 @@ class Api:
                 "name": f"{tenant_id} brand",
                 "currency": currency,
                 "timezone": "Europe/Helsinki",
+                **({"sandbox": True} if sandbox else {}),
             },
         )
         assert reply.status == 201, reply

@@ -95,3 +95,19 @@ def test_the_deployed_code_never_imports_the_developer_tools() -> None:
         for source in sources
     }
     assert {path: modules for path, modules in offenders.items() if modules} == {}
+
+
+def test_importing_the_app_loads_no_library_or_feature_a_route_does_not_need() -> None:
+    # Given a fresh interpreter, when the app is imported: pydantic, pynamodb and python-ulid
+    # wait for the first request, and so do the persistence layer and the features' services
+    # (a request loads the ones its route uses, e.g. an earn never loads the Shopify intake)
+    probe = (
+        "import sys, app; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'pynamodb', 'ulid') "
+        "or m.startswith(('chalicelib.persistence', 'chalicelib.integrations.http', 'chalicelib.domain.shopify', "
+        "'chalicelib.domain.webhooks', 'chalicelib.domain.imports', 'chalicelib.domain.exports', "
+        "'chalicelib.domain.commerce', 'chalicelib.domain.tiers', 'chalicelib.domain.ledger'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", result.stdout

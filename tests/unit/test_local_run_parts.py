@@ -113,4 +113,5 @@ def test_the_banner_names_the_key_a_curl_the_data_the_reset_and_the_docs(tmp_pat
     assert f"{tmp_path}  (DynamoDB Local, kept across restarts; `make reset` wipes it)" in banner
     assert "make docs-serve" in banner
     assert ".venv/bin/loyalty --help" in banner
-    assert len(run.banner()) <= 8
+    assert "http://127.0.0.1:8123/console/" in banner  # the brand console
+    assert len(run.banner()) <= 9

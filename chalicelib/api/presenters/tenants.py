@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from chalicelib.api.presenters.access import issued_api_key
 
 if TYPE_CHECKING:
-    from chalicelib.api.schemas.tenants import CreatedTenant, Me, TenantOut
+    from chalicelib.api.schemas.tenants import BrandClockOut, CreatedTenant, Me, TenantOut
     from chalicelib.domain import tenants as domain
     from chalicelib.domain.tenants import Tenant, TenantContext
 
@@ -28,6 +28,15 @@ def tenant(value: Tenant) -> TenantOut:
             if (failure := value.provisioning_failure)
             else None
         ),
+        sandbox=value.sandbox,
+    )
+
+
+def test_clock(value: Tenant) -> BrandClockOut:
+    from chalicelib.api.schemas.tenants import BrandClockOut
+
+    return BrandClockOut(
+        sandbox=value.sandbox, now=value.clock(), offset_seconds=int(value.clock_offset.total_seconds())
     )
 
 

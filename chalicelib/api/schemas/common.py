@@ -20,7 +20,7 @@ from pydantic import (
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from chalicelib.domain import dating
-from chalicelib.domain.clock import utc_now
+from chalicelib.domain.clock import request_now
 from chalicelib.domain.movement_requests import MAX_POINTS_PER_MOVEMENT
 from chalicelib.domain.rules import MAX_SEGMENTS, SEGMENT_PATTERN
 
@@ -217,7 +217,7 @@ def _dated(check: Any) -> Any:
 #: When a movement or an activity happened: the dating rule (chalicelib.domain.dating).
 OccurredAt = Annotated[
     AwareDatetime,
-    _dated(lambda value: dating.check_occurred_at(value, utc_now())),
+    _dated(lambda value: dating.check_occurred_at(value, request_now())),
     Field(
         description="When it happened (RFC 3339 with offset); defaults to now. At most "
         f"{dating.CLOCK_SKEW.seconds // 60} minutes ahead (clock skew) and {dating.MAX_AGE.days} days back; "

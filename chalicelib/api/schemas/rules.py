@@ -213,12 +213,13 @@ class PreviewRequest(StrictRequest):
 
 
 class ShareOut(Out):
-    source: Literal["base", "discount", "rule", "tier", "plan", "cap", "requested"] = Field(
+    source: Literal["base", "discount", "rule", "tier", "plan", "cap", "requested", "challenge"] = Field(
         description="base: the base rate at the listed prices; discount: what the order's discounts (and amounts "
         "that do not earn, such as tax included in prices) took off it (negative); "
         "tier: the member's tier multiplier (tier:<name>); plan: a paid plan's (plan:<plan id>); "
         "cap: points cut by an earning cap (negative; rule_id: the cap's rule, or the capped campaign); "
-        "requested: what a capped earn of points or an amount asked for."
+        "requested: what a capped earn of points or an amount asked for; challenge: the points of a challenge this "
+        "movement completed (rule_id: the challenge)."
     )
     name: str
     points: int

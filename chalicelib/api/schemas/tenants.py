@@ -30,6 +30,11 @@ class CreateTenantRequest(StrictRequest):
     name: Name
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = Field(examples=["EUR"])
     timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(examples=["Europe/Helsinki"])
+    sandbox: bool = Field(
+        default=False,
+        description="A sandbox brand, for integration tests: it has a test clock that its admin key moves "
+        "forward (POST /v1/test-clock/advance). Fixed at creation; a live brand's time is always real time.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -64,6 +69,29 @@ class TenantOut(Out):
     provisioning_failure: ProvisioningFailureOut | None = Field(
         description="While provisioning keeps failing (it is retried), the last failure; null otherwise."
     )
+    sandbox: bool = Field(description="A sandbox brand, with a test clock; false for a live brand.")
+
+
+class BrandClockOut(Out):
+    sandbox: bool = Field(description="Whether the brand has a test clock (sandbox brands only).")
+    now: datetime = Field(description="The brand's time: real time, plus the test clock's advance.")
+    offset_seconds: int = Field(description="How far the test clock runs ahead of real time (0 on a live brand).")
+
+
+class AdvanceClockRequest(StrictRequest):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"to": "2027-03-01T09:00:00Z"}]})
+
+    to: datetime = Field(
+        description="The moment the brand's clock moves to (with a time zone). The clock never moves back: "
+        "a moment it has already passed changes nothing."
+    )
+
+    @field_validator("to")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2027-03-01T09:00:00Z")
+        return value
 
 
 class TenantList(Out):
