@@ -16,6 +16,7 @@ from chalicelib.api import (
     imports,
     insights,
     jobs,
+    member_access,
     members,
     meta,
     partners,
@@ -60,6 +61,7 @@ API_BLUEPRINTS = (
     consents,
     privacy,
     insights,
+    member_access,
 )
 #: Scheduled jobs and queue consumers.
 JOB_BLUEPRINTS = (lifecycle, provisioning, webhook_jobs, import_jobs)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.insights import InsightsService
     from chalicelib.domain.jobs import JobRunner
     from chalicelib.domain.ledger import PointsService, RetryPolicy
+    from chalicelib.domain.member_access import MemberAccessService
     from chalicelib.domain.members import MemberService
     from chalicelib.domain.partners import PartnerService
     from chalicelib.domain.ports import ProvisioningQueue
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.tiers import TierService
     from chalicelib.domain.transfers import TransferService
     from chalicelib.domain.webhooks import DeliveryQueue, WebhookService
+    from chalicelib.domain.welcome import WelcomeService
     from chalicelib.integrations.eventbridge import EventBridgeBus
     from chalicelib.integrations.kms import KmsSealer
     from chalicelib.integrations.ssrf import UrlPolicy
@@ -150,7 +152,7 @@ class TenantServices:
     def members(self) -> MemberService:
         from chalicelib.domain.members import MemberService
 
-        return MemberService(self._member_store, clock=self.clock, actor=self.actor)
+        return MemberService(self._member_store, clock=self.clock, actor=self.actor, welcome=self._welcome)
 
     @cached_property
     def points(self) -> PointsService:
@@ -248,6 +250,7 @@ class TenantServices:
             timezone=self.timezone,
             clock=self.clock,
             consents=self.consents,
+            welcome=self.welcome,
         )
         return JobRunner(
             self.tenant_id,
@@ -397,6 +400,7 @@ class TenantServices:
             clock=self.clock,
             workers=settings.import_row_workers,
             auditor=self.auditor,
+            welcome=self._welcome_imported,
         )
 
     @cached_property
@@ -526,6 +530,42 @@ class TenantServices:
                 names[reward_id] = reward.name
         return names
 
+    # --- member access ----------------------------------------------------------------------------
+
+    @cached_property
+    def member_access(self) -> MemberAccessService:
+        """Member tokens (signing key sealed like webhook secrets) and the member API's origins."""
+        from chalicelib.domain.member_access import MemberAccessService
+        from chalicelib.persistence.member_access import MemberAccessRepository
+
+        return MemberAccessService(
+            self.tenant_id, MemberAccessRepository(self.models), self._platform.webhook_sealer, clock=self.clock
+        )
+
+    # --- the welcome --------------------------------------------------------------------------------
+
+    @cached_property
+    def welcome(self) -> WelcomeService:
+        """The sign-up bonus on enrolment by any path; ``member.welcome`` by the notify job."""
+        from chalicelib.domain.welcome import WelcomeService
+        from chalicelib.persistence.notifications import NoticeRepository
+
+        return WelcomeService(
+            self.program,
+            self.points,
+            self.rewards,
+            self.members,
+            NoticeRepository(self.models),
+            timezone=self.timezone,
+            clock=self.clock,
+        )
+
+    def _welcome(self, member_id: str) -> None:
+        _credit_signup_bonus(self.welcome, member_id, imported=False)
+
+    def _welcome_imported(self, member_id: str) -> None:
+        _credit_signup_bonus(self.welcome, member_id, imported=True)
+
 
 class PlatformServices:
     def __init__(self, settings: Settings) -> None:
@@ -581,7 +621,12 @@ class PlatformServices:
     def authenticator(self) -> Authenticator:
         from chalicelib.domain.authentication import Authenticator
 
-        return Authenticator(self.api_key_store, self.tenant_store, self._operator_key_sha256())
+        return Authenticator(
+            self.api_key_store,
+            self.tenant_store,
+            self._operator_key_sha256(),
+            member_access=lambda tenant: self.for_tenant_record(tenant).member_access,
+        )
 
     @cached_property
     def tenants(self) -> TenantService:
@@ -719,6 +764,15 @@ def _referral_deferred(referee_id: str, error: Exception) -> None:
     """A referral's completion failed after its qualifying order committed: the order stands, and
     the complete-referrals job (or a replay of the order's Idempotency-Key) finishes it."""
     logger.warning("referral completion deferred", extra={"referee_id": referee_id, "error": type(error).__name__})
+
+
+def _credit_signup_bonus(welcome: WelcomeService, member_id: str, *, imported: bool) -> None:
+    """The sign-up bonus of a member just enrolled. The enrolment stands whatever happens here: a
+    failure is logged, and the notify job's welcome credits it (the same key) before announcing it."""
+    try:
+        welcome.credit_signup_bonus(member_id, imported=imported)
+    except Exception as error:
+        logger.warning("sign-up bonus deferred", extra={"member_id": member_id, "error": type(error).__name__})
 
 
 @lru_cache(maxsize=1)

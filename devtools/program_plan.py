@@ -141,6 +141,8 @@ SETTINGS = _fields(
         _fields(enabled=Field(False), minimum=Field(1), daily_maximum=Field(None)),
         {"enabled": False},
     ),
+    signup_bonus=Field(0),
+    welcome_imported=Field(False),
 )
 TIER = _fields(name=_req(), threshold=_req(_decimal), multiplier=_dec("1"), perks=Field([], _text_list))
 TIERS = _fields(

@@ -85,6 +85,9 @@ def openapi_document() -> dict[str, Any]:
             operation["security"] = [{"operatorKey": []}]
         elif op.auth == "signature":
             operation["security"] = [{"shopifyHmac": []}]
+        elif op.auth == "member":
+            operation["security"] = [{"memberToken": []}]
+            operation["x-required-scope"] = str(op.scope)
         else:
             operation["security"] = []
         if op.body is not None:
@@ -114,6 +117,14 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "A tenant API key (lk_...)."},
                 "operatorKey": {"type": "http", "scheme": "bearer", "description": "The platform operator key."},
+                "memberToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": (
+                        "A member token (lmt_...) minted by the brand's backend (`POST /v1/members/{member_id}/"
+                        "tokens`): one member of one brand, a few scopes, minutes of life."
+                    ),
+                },
                 "shopifyHmac": {
                     "type": "apiKey",
                     "in": "header",
@@ -138,6 +149,12 @@ def _description(op: Operation) -> str:
         access = "Key: the platform operator key."
     elif op.auth == "signature":
         access = "Key: none; the raw body is signed (`X-Shopify-Hmac-Sha256`)."
+    elif op.auth == "member":
+        access = (
+            f"Key: a member token of this brand with the `{op.scope}` scope (never an API key); it acts "
+            "on its own member only. Browsers: answered with CORS headers for the brand's allowed origins "
+            "(`OPTIONS` answers the preflight)."
+        )
     else:
         access = "Key: none."
     parts = [op.description, access]

@@ -89,6 +89,8 @@ def put_program(request: ApiRequest) -> ProgramOut:
         personal_metadata_keys=tuple(body.personal_metadata_keys),
         personal_descriptions=body.personal_descriptions,
         point_value=Decimal(body.point_value),
+        signup_bonus=body.signup_bonus,
+        welcome_imported=body.welcome_imported,
     )
     return presenters.program(program)
 

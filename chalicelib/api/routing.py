@@ -13,6 +13,11 @@ built), so that importing the app registers routes and builds nothing else.
 Each operation also declares the domain errors it can answer (``errors``); those every
 route of its kind answers (an unknown key, a missing scope, a malformed path, a busy store)
 are implied by its declaration (``Operation.answers``), and the OpenAPI document lists both.
+
+Member routes (``auth="member"``, under ``/brands/{tenant_id}/me``) take a member token instead
+of an API key, for the tenant their path names, and answer browsers by the tenant's own CORS
+policy: each such path also answers the preflight (``OPTIONS``), and every answer carries
+``Access-Control-Allow-Origin`` only for an origin the tenant lists.
 """
 
 from __future__ import annotations
@@ -44,9 +49,11 @@ from chalicelib.domain.errors import (
     StorageLimitExceeded,
     TenantNotReady,
     TenantSuspended,
+    TokenInvalid,
     TransientStoreError,
     Unauthorized,
 )
+from chalicelib.domain.member_access import MemberScope, require_member_scope
 from chalicelib.domain.movement_requests import refuse_minted_key
 from chalicelib.observability import annotate, logger
 
@@ -56,7 +63,14 @@ if TYPE_CHECKING:
     from chalicelib.services import PlatformServices
 
 #: ``signature``: no key; the handler authenticates the raw body itself (a shop's HMAC webhooks).
-Auth = Literal["none", "operator", "tenant", "signature"]
+#: ``member``: a member token for the tenant of the path (chalicelib.domain.member_access).
+Auth = Literal["none", "operator", "tenant", "signature", "member"]
+#: Where the member routes live: the tenant in the path, so a browser's preflight (which
+#: carries no token) already says whose CORS policy answers it.
+MEMBER_PATH_PREFIX = "/brands/{tenant_id}/me"
+#: Request headers a page may send to a member route; how long a browser may keep a preflight's answer.
+MEMBER_CORS_HEADERS = "Authorization, Content-Type, Idempotency-Key"
+MEMBER_CORS_MAX_AGE = "600"
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 #: Set to ``true`` on an answer that replays an earlier request's (same Idempotency-Key).
@@ -120,7 +134,7 @@ class Operation:
     summary: str
     tag: str
     auth: Auth
-    scope: Scope | None
+    scope: Scope | MemberScope | None
     status: int
     body: Model | None
     query: Model | None
@@ -155,6 +169,8 @@ class Operation:
             implied += [Unauthorized, RetryLater]  # its key (or integration) is read from DynamoDB
         if self.auth == "tenant":
             implied += [Forbidden, TenantSuspended, TenantNotReady]
+        if self.auth == "member":
+            implied += [TokenInvalid, Forbidden, TenantSuspended, TenantNotReady]
         if _PATH_PARAM_NAME.search(self.path) or self.idempotency_key:
             implied.append(NotFound)
         if "{member_id}" in self.path:
@@ -179,6 +195,7 @@ class ApiRequest:
 
     services: PlatformServices
     tenant: Any = None  # TenantContext for tenant routes
+    member: Any = None  # MemberContext for member routes
     body: Any = None
     query: Any = None
     idempotency_key: str | None = None
@@ -220,7 +237,7 @@ def endpoint(
     summary: str,
     tag: str,
     auth: Auth,
-    scope: Scope | None = None,
+    scope: Scope | MemberScope | None = None,
     status: int = 200,
     body: Model | None = None,
     query: Model | None = None,
@@ -254,8 +271,10 @@ def endpoint(
     ``description``: the operation's description in the OpenAPI document, written for a brand's
     integrator; the handler's docstring when left out. ``response_example``: an answer that is
     not JSON (JSON answers take their example from the response model)."""
-    if auth == "tenant" and scope is None:
-        raise ValueError(f"{method} {path}: tenant routes must name a scope")
+    if auth == "tenant" and not isinstance(scope, Scope):
+        raise ValueError(f"{method} {path}: tenant routes must name a key scope")
+    if auth == "member" and not (isinstance(scope, MemberScope) and path.startswith(MEMBER_PATH_PREFIX)):
+        raise ValueError(f"{method} {path}: member routes name a member scope and live under {MEMBER_PATH_PREFIX}")
     if idempotency_key and optional_idempotency_key:
         raise ValueError(f"{method} {path}: the Idempotency-Key is either required or optional")
 
@@ -289,6 +308,23 @@ def endpoint(
 
         @functools.wraps(handler)
         def view(**path_params: str) -> Response:
+            calls: list[ApiRequest] = []
+            response = answer(calls, **path_params)
+            if auth == "member":
+                origin = blueprint.current_request.headers.get("origin")
+                member = calls[0].member if calls else None
+                # The settings the token was verified against, else (a refusal) read for the origin.
+                allowed = origin is not None and (
+                    member.access.allows_origin(origin)
+                    if member is not None
+                    else _origin_allowed(path_params.get("tenant_id", ""), origin)
+                )
+                if origin is not None and allowed:
+                    response.headers.update(_cors_headers(origin))
+            return response
+
+        def answer(calls: list[ApiRequest], **path_params: str) -> Response:
+            """The handler's answer, or the error's; ``calls`` receives the request as it is built."""
             request = blueprint.current_request
             request_clock.set(utc_now)  # real time until the caller's brand is known
             try:
@@ -296,6 +332,7 @@ def endpoint(
 
                 services = platform()
                 call = ApiRequest(services=services, headers={k.lower(): v for k, v in request.headers.items()})
+                calls.append(call)
                 authorization = call.headers.get("authorization")
                 if auth == "operator":
                     services.authenticator.authenticate_operator(authorization)
@@ -305,8 +342,17 @@ def endpoint(
                     logger.append_keys(tenant_id=call.tenant.tenant_id, api_key_id=call.tenant.key_id)
                     annotate(tenant_id=call.tenant.tenant_id)
                     if not (partner_access and call.tenant.partner_id is not None):
-                        assert scope is not None  # a tenant route names its scope (checked above)
+                        assert isinstance(scope, Scope)  # a tenant route names its scope (checked above)
                         require_scope(call.tenant, scope)
+                elif auth == "member":
+                    call.member = services.authenticator.authenticate_member(
+                        authorization, path_params.get("tenant_id", "")
+                    )
+                    request_clock.set(call.member.tenant.clock)
+                    logger.append_keys(tenant_id=call.member.tenant_id, member_token_id=call.member.token_id)
+                    annotate(tenant_id=call.member.tenant_id)
+                    assert isinstance(scope, MemberScope)  # a member route names its scope (checked above)
+                    require_member_scope(call.member, scope)
                 _check_path_params(path_params)
                 if auth == "signature":
                     call.raw_body = body_within_limit(_raw_body(request), services.settings.max_body_bytes)
@@ -344,9 +390,66 @@ def endpoint(
             )
 
         blueprint.route(path, methods=[method], content_types=_CONTENT_TYPES)(view)
+        if auth == "member":
+            _member_preflight(blueprint, path, method)
         return view
 
     return decorator
+
+
+def _origin_allowed(tenant_id: str, origin: str) -> bool:
+    """Whether the tenant lists the origin for its member API (False when it cannot be read now)."""
+    from chalicelib.services import platform
+
+    try:
+        return platform().authenticator.member_access_of(tenant_id).allows_origin(origin)
+    except Exception:
+        logger.warning("member API origins unreadable", extra={"tenant_id": tenant_id})
+        return False
+
+
+def _cors_headers(origin: str) -> dict[str, str]:
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+
+#: Member paths whose preflight route is registered, with the methods each declares.
+_PREFLIGHT_METHODS: dict[str, list[str]] = {}
+
+
+def _member_preflight(blueprint: Blueprint, path: str, method: str) -> None:
+    """``OPTIONS path``: a browser's preflight, answered from the tenant's allowed origins
+    (204 with the CORS headers for a listed origin and a declared method; else 403 without them).
+    Registered with the path's first method; the path's later methods join its list."""
+    methods = _PREFLIGHT_METHODS.setdefault(path, [])
+    if method not in methods:
+        methods.append(method)
+    if len(methods) > 1:
+        return
+
+    def preflight(**path_params: str) -> Response:
+        request = blueprint.current_request
+        origin = request.headers.get("origin")
+        wanted = (request.headers.get("access-control-request-method") or "").upper()
+        if origin is None or wanted not in methods or not _origin_allowed(path_params.get("tenant_id", ""), origin):
+            return error_response(Forbidden("this origin may not call the member API of this brand"))
+        return Response(
+            body="",
+            status_code=204,
+            headers={
+                **_cors_headers(origin),
+                "Access-Control-Allow-Methods": ", ".join(methods),
+                "Access-Control-Allow-Headers": MEMBER_CORS_HEADERS,
+                "Access-Control-Max-Age": MEMBER_CORS_MAX_AGE,
+            },
+        )
+
+    preflight.__name__ = f"preflight_{len(_PREFLIGHT_METHODS)}"
+    blueprint.route(path, methods=["OPTIONS"])(preflight)
+
+
+def preflight_paths() -> set[str]:
+    """The member paths that answer a preflight (each declared operation's path under it)."""
+    return set(_PREFLIGHT_METHODS)
 
 
 def _is_csv(content_type: str | None) -> bool:

@@ -188,3 +188,11 @@ class MemberErased(NotFound):
     nothing more can be done for them. The financial record (amounts, dates) stays."""
 
     code = "member_erased"
+
+
+class TokenInvalid(Unauthorized):
+    """A member token that is malformed, forged, expired, revoked (the member's tokens, or the
+    tenant's signing key rotated), or presented for another tenant (HTTP 401). A new token is
+    minted by the brand's backend."""
+
+    code = "token_invalid"

@@ -63,6 +63,8 @@ class EventType(StrEnum):
     POINTS_TRANSFERRED = "points.transferred"
     #: A member was erased at the brand's request (chalicelib.domain.privacy): ids and points only.
     MEMBER_ERASED = "member.erased"
+    #: A new member's welcome (chalicelib.domain.welcome): the sign-up bonus and the program's summary.
+    MEMBER_WELCOME = "member.welcome"
 
 
 EVENT_OF_MOVEMENT = {

@@ -467,6 +467,8 @@ class _ChunkContext:
 class _Landed:
     outcome: RowOutcome
     issue: RowIssue | None = None
+    #: The member an imported row enrolled (now, or by an earlier attempt of the same import).
+    member_id: str | None = None
 
 
 # --- the service ---------------------------------------------------------------------------------
@@ -487,6 +489,7 @@ class ImportService:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         auditor: Auditor | None = None,
+        welcome: Callable[[str], object] | None = None,
     ) -> None:
         self._auditor = auditor or Auditor(SYSTEM, clock)
         self._store = store
@@ -499,6 +502,9 @@ class ImportService:
         self._max_transient_failures = max_transient_failures
         self._sleep = sleep
         self._monotonic = monotonic
+        #: Called with each imported member's id (chalicelib.domain.welcome decides whether an
+        #: imported member is welcomed; at most once per member, so a rerun is harmless).
+        self._welcome = welcome
 
     # --- the API's side ------------------------------------------------------------------------
 
@@ -610,6 +616,10 @@ class ImportService:
         for outcome in landed:
             results.update(outcome)
         ordered = [results[row.number] for row in chunk.rows]
+        if self._welcome is not None:
+            for result in ordered:
+                if result.outcome is RowOutcome.IMPORTED and result.member_id is not None:
+                    self._welcome(result.member_id)
         return ChunkResult(
             index=chunk.index,
             imported=sum(1 for r in ordered if r.outcome is RowOutcome.IMPORTED),
@@ -673,6 +683,7 @@ class ImportService:
             marketing_consent=parsed.marketing_consent,
             created_at=now,
             updated_at=now,
+            imported=True,
         )
         source = Actor(job.actor_key_id, Channel.IMPORT) if job.actor_key_id else Actor("system", Channel.IMPORT)
         consent = (
@@ -714,7 +725,8 @@ class ImportService:
             found = taken.get(landing.row)
             if found is None or found.import_id == job.import_id:
                 # written now, or by an earlier attempt of this very import (a rerun)
-                results[landing.row] = _Landed(RowOutcome.IMPORTED)
+                member_id = found.member_id if found is not None else landing.member.member_id
+                results[landing.row] = _Landed(RowOutcome.IMPORTED, member_id=member_id)
                 continue
             external_id = landing.member.external_id
             results[landing.row] = _Landed(

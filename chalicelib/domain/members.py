@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -60,6 +60,8 @@ class Member:
     segments: frozenset[str] = frozenset()
     #: When the member was erased (chalicelib.domain.privacy); the personal fields are then empty.
     erased_at: datetime | None = None
+    #: Enrolled by a bulk import (the welcome skips them unless the program says otherwise).
+    imported: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,19 +160,28 @@ class MemberService:
         new_code: Callable[[], str] | None = None,
         *,
         actor: Actor = SYSTEM,
+        welcome: Callable[[str], object] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._draw = new_code
         #: The source of the consent changes made through this service.
         self._actor = actor
+        #: Called with the member's id once it is enrolled (or its enrolment replayed): the
+        #: welcome (chalicelib.domain.welcome), at most once per member, whatever the path.
+        self._welcome = welcome
 
     def _new_code(self) -> str:
         return (self._draw or new_referral_code)()
 
     def enrol(self, request: NewMember) -> Member:
         """A new member (MemberExists when the external id is taken)."""
-        return self._enrol(request, None)
+        return self._welcomed(self._enrol(request, None))
+
+    def _welcomed(self, member: Member) -> Member:
+        if self._welcome is not None:
+            self._welcome(member.member_id)
+        return member
 
     def enrol_once(self, request: NewMember, idempotency_key: str | None) -> Enrolment:
         """``enrol``, at most once per Idempotency-Key: a request whose key was used before
@@ -178,14 +189,17 @@ class MemberService:
         its content differs. The key is written in the member's transaction, so a retry after
         any failure, even one after the commit, finds it. Without a key: ``enrol``."""
         if idempotency_key is None:
-            return Enrolment(self._enrol(request, None))
+            return Enrolment(self._welcomed(self._enrol(request, None)))
         fingerprint = request.fingerprint()
         try:
-            return Enrolment(self._enrol(request, (idempotency_key, fingerprint)))
+            enrolment = Enrolment(self._enrol(request, (idempotency_key, fingerprint)))
         except IdempotencyKeyTaken:
-            return self._replay_or_raise(request, idempotency_key, fingerprint, None)
+            enrolment = self._replay_or_raise(request, idempotency_key, fingerprint, None)
         except LoyaltyError as refusal:  # a refusal may answer the replay of a request that succeeded
-            return self._replay_or_raise(request, idempotency_key, fingerprint, refusal)
+            enrolment = self._replay_or_raise(request, idempotency_key, fingerprint, refusal)
+        # A replay welcomes again: it completes a welcome the first attempt could not finish.
+        self._welcomed(enrolment.member)
+        return enrolment
 
     def _replay_or_raise(
         self, request: NewMember, idempotency_key: str, fingerprint: str, refusal: LoyaltyError | None
@@ -359,6 +373,10 @@ class MemberService:
 
     def list(self, *, limit: int, cursor: str | None) -> Page[Member]:
         return self._store.list(limit=limit, cursor=cursor)
+
+    def enrolled_between(self, start: datetime, end: datetime) -> Iterator[Member]:
+        """Members enrolled in [start, end] (their ids are time-ordered: an index range, not a scan)."""
+        return self._store.enrolled_between(start, end)
 
     def segments_of(self, member_id: str) -> frozenset[str]:
         """The member's segments (none for an unknown member: the caller decides on 404s)."""

@@ -44,6 +44,7 @@ MAX_BALANCE = 10**12
 #: ``import:`` is a bulk import's opening balance (chalicelib.domain.imports): ``import:<external id>``.
 #: ``transfer:`` is a transfer's other entries (chalicelib.domain.transfers): ``transfer:<transfer id>:<side>``.
 #: ``retention:`` is an erasure by the retention job (chalicelib.domain.privacy): ``retention:<member id>``.
+#: ``signup:`` is a member's sign-up bonus (chalicelib.domain.welcome): ``signup:<member id>``.
 MINTED_KEY_PREFIXES = (
     "expire:",
     "mature:",
@@ -56,6 +57,7 @@ MINTED_KEY_PREFIXES = (
     "import:",
     "transfer:",
     "retention:",
+    "signup:",
 )
 
 

@@ -1,4 +1,5 @@
-"""The notify job: ``points.expiring_soon`` before points lapse, ``member.birthday`` on the day.
+"""The notify job: ``points.expiring_soon`` before points lapse, ``member.birthday`` on the day,
+``member.welcome`` for the members enrolled in the day before (chalicelib.domain.welcome).
 
 Each notice is an event of the tenant's feed, written once per subject (a member's expiry
 date, a member's birthday year) under a key that cannot be written twice, so reruns and
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.members import Member, MemberService
     from chalicelib.domain.ports import LedgerStore, NoticeStore
     from chalicelib.domain.program import ProgramService
+    from chalicelib.domain.welcome import WelcomeService
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,12 @@ class NotificationJob:
         timezone: str,
         clock: Clock = utc_now,
         consents: ConsentService | None = None,
+        welcome: WelcomeService | None = None,
     ) -> None:
         self._clock = clock
         self._consents = consents
+        #: ``member.welcome`` for the members enrolled since the previous run (chalicelib.domain.welcome).
+        self._welcome = welcome
         self._ledger = ledger
         self._notices = notices
         self._members = members
@@ -83,7 +88,7 @@ class NotificationJob:
 
     def run(self, as_of: datetime) -> dict[str, int]:
         program = self._program.get()
-        counts = {"expiring_soon": 0, "birthdays": 0, "birthday_bonuses": 0, "skipped_no_consent": 0}
+        counts = {"expiring_soon": 0, "birthdays": 0, "birthday_bonuses": 0, "skipped_no_consent": 0, "welcomes": 0}
 
         def may_message(member: Member) -> bool:
             """The marketing consent in force at ``as_of`` (a backfill follows the consent of its time)."""
@@ -150,6 +155,8 @@ class NotificationJob:
                 },
             )
             counts["birthdays"] += self._notices.add_once(notice)
+        if self._welcome is not None:
+            counts["welcomes"] += self._welcome.announce(as_of)
         return counts
 
     def _member(self, member_id: str) -> Member | None:

@@ -96,6 +96,9 @@ class MemberStore(Protocol):
     def find_by_referral_code(self, code: str) -> Member | None: ...
     def find_by_card_code(self, code: str) -> Member | None: ...
     def list(self, *, limit: int, cursor: str | None) -> Page[Member]: ...
+    def enrolled_between(self, start: datetime, end: datetime) -> Iterator[Member]:
+        """Members enrolled in [start, end], oldest first (a range of the members index)."""
+
     def update(
         self, member_id: str, changes: MemberChanges, at: datetime, source: Actor | None = None
     ) -> Member | None:
@@ -176,6 +179,9 @@ class NoticeStore(Protocol):
 
     def members_born_on(self, days: list[str]) -> Iterator[str]:
         """Ids of members whose birthday (``MM-DD``) is one of ``days``, through an index."""
+
+    def exists(self, notice_type: str, member_id: str, subject: str) -> bool:
+        """Whether the notice of this type, member and subject is written (one key read)."""
 
 
 class RuleStore(Protocol):

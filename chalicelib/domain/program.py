@@ -100,6 +100,10 @@ class Program:
     earn_on_shipping: bool = False
     #: Whether an order's tax earns points.
     earn_on_tax: bool = False
+    #: Points credited once on enrolment (0: none), announced in ``member.welcome``.
+    signup_bonus: int = 0
+    #: Whether members enrolled by a bulk import get the sign-up bonus and ``member.welcome`` too.
+    welcome_imported: bool = False
     #: The earning rules with a cap (their ids), as the store summarises them; None: not known
     #: (an earn then reads the rules to learn its caps). Not part of the program's value.
     capped_rules: frozenset[str] | None = field(default=None, compare=False)
@@ -198,6 +202,8 @@ class ProgramService:
         personal_metadata_keys: tuple[str, ...] = (),
         personal_descriptions: bool = False,
         point_value: Decimal = Decimal("0"),
+        signup_bonus: int = 0,
+        welcome_imported: bool = False,
     ) -> Program:
         if expiry.kind is ExpiryKind.INACTIVITY and expiry.days is not None and pending_days >= expiry.days:
             raise InvalidRequest.for_fields(
@@ -221,6 +227,8 @@ class ProgramService:
             personal_metadata_keys=tuple(sorted(set(personal_metadata_keys))),
             personal_descriptions=personal_descriptions,
             point_value=point_value,
+            signup_bonus=signup_bonus,
+            welcome_imported=welcome_imported,
         )
         before = self._store.get()
         audit = self._auditor.entry(

@@ -198,6 +198,8 @@ class TenantModels:
     # privacy: the last-activity index, erased external ids
     retention: type[models.RetentionItem]
     erased_id: type[models.ErasedIdItem]
+    # member access: the member-token signing key and the member API's origins
+    member_access: type[models.MemberAccessItem]
 
 
 @lru_cache(maxsize=8)
@@ -254,6 +256,7 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         consent=_bind(models.ConsentItem, table_name, config, indexed=False),
         retention=_bind(models.RetentionItem, table_name, config, indexed=False, due_index=True),
         erased_id=_bind(models.ErasedIdItem, table_name, config, indexed=False),
+        member_access=_bind(models.MemberAccessItem, table_name, config, indexed=False),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from chalicelib.domain.audit import SYSTEM, Actor
 from chalicelib.domain.consents import Consent, ConsentChange, new_consent_change
 from chalicelib.domain.entries import Balance
 from chalicelib.domain.errors import MemberExists, TransientStoreError
+from chalicelib.domain.ids import ulid
 from chalicelib.domain.imports import ExternalIdTaken, Landing
 from chalicelib.domain.members import EnrolmentRecord, Member, MemberChanges
 from chalicelib.domain.ports import (
@@ -284,6 +285,16 @@ class MemberRepository:
             rows = self._models.member.gsi1.query(MEMBERS_PARTITION, limit=limit + 1, last_evaluated_key=start)
             return paginate(rows, limit=limit, key_of=gsi1_key, convert=to_member)
 
+    def enrolled_between(self, start: datetime, end: datetime) -> Iterator[Member]:
+        model = self._models.member
+        low, high = f"mem_{ulid(start)}"[:14], f"mem_{ulid(end)}"[:14]
+        with translate_transient():
+            rows = model.gsi1.query(
+                MEMBERS_PARTITION, model.gsi1sk.between(low + "0" * 16, high + "Z" * 16), page_size=100
+            )
+            for row in rows:
+                yield to_member(row)
+
     def update(
         self, member_id: str, changes: MemberChanges, at: datetime, source: Actor | None = None
     ) -> Member | None:
@@ -411,6 +422,7 @@ def to_member_item(models: TenantModels, member: Member) -> MemberItem:
         card_code=member.card_code,
         referred_by=member.referred_by,
         segments=set(member.segments) or None,
+        imported=member.imported or None,
     )
 
 
@@ -441,4 +453,5 @@ def to_member(item: MemberItem) -> Member:
         referred_by=item.referred_by,
         segments=frozenset(item.segments or ()),
         erased_at=item.erased_at,
+        imported=bool(item.imported),
     )

@@ -32,6 +32,8 @@ Tenant table (one per brand)::
     WEBHOOKS|EVENTBRIDGE|INSIGHTS  #CHECKPOINT  -              -          a feed consumer's cursor + lease
     INSIGHTS#DAY|INSIGHTS#COHORT|INSIGHTS  <day>|<month>|#NOW  -  -    the insights' aggregate rows
     INSIGHTS#MEMBER#<member>  #INSIGHTS  -                     -          the insights fold's mark of a member
+    WEBHOOKS|EVENTBRIDGE  #CHECKPOINT  -                       -          a feed consumer's cursor + lease
+    MEMBERACCESS         #SETTINGS  -                          -          member-token signing key + allowed origins
 
 A delivery is in ``gsi1`` (its endpoint's *outbox*, in event order) only while it is pending
 or retrying: the drain reads the outbox whole from the index, and a settled delivery drops
@@ -174,6 +176,11 @@ class MemberItem(FeedItem):
     referred_by = UnicodeAttribute(null=True)
     #: When the member was erased (chalicelib.domain.privacy): the personal attributes are gone.
     erased_at = UTCDateTimeAttribute(null=True)
+    #: Member access (chalicelib.persistence.member_access): one more each time the member's
+    #: tokens are revoked; absent: 0.
+    token_generation = NumberAttribute(null=True)
+    #: Enrolled by a bulk import (absent: otherwise).
+    imported = BooleanAttribute(null=True)
 
 
 class BalanceItem(KeyedItem):
@@ -354,6 +361,9 @@ class ProgramItem(KeyedItem):
     personal_descriptions = BooleanAttribute(null=True)
     #: Money per point (a decimal string); absent: "0".
     point_value = UnicodeAttribute(null=True)
+    #: The welcome (chalicelib.domain.welcome): absent is 0 / false.
+    signup_bonus = NumberAttribute(null=True)
+    welcome_imported = BooleanAttribute(null=True)
 
 
 class WebhookItem(IndexedItem):
@@ -666,3 +676,14 @@ class ErasedIdItem(KeyedItem):
 def set_or_remove(attribute: Any, value: Any) -> list[Any]:
     """An update action that SETs the attribute, or REMOVEs it when there is no value."""
     return [attribute.set(value) if value is not None else attribute.remove()]
+
+
+class MemberAccessItem(KeyedItem):
+    """A tenant's member-access settings (pk ``MEMBERACCESS``, sk ``#SETTINGS``): its member-token
+    signing key (id, KMS ciphertext, created) and the origins allowed to call the member API (JSON list)."""
+
+    signing_key_id = UnicodeAttribute(null=True)
+    signing_key_sealed = UnicodeAttribute(null=True)
+    signing_key_created_at = UTCDateTimeAttribute(null=True)
+    allowed_origins = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)

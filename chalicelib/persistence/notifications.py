@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import DoesNotExist, PutError
 
 from chalicelib.domain.events import EventType
 from chalicelib.domain.notifications import Notice
@@ -53,6 +53,14 @@ class NoticeRepository:
                 return 0
             raise
         return 1
+
+    def exists(self, notice_type: str, member_id: str, subject: str) -> bool:
+        with translate_transient():
+            try:
+                self._models.notice.get(notice_pk(notice_type, member_id, subject), NOTICE_SK, attributes_to_get=["pk"])
+            except DoesNotExist:
+                return False
+        return True
 
     def members_born_on(self, days: list[str]) -> Iterator[str]:
         index = self._models.lot.gsi2

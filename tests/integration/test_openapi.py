@@ -195,12 +195,13 @@ def test_every_declared_operation_is_documented_as_declared(document: dict[str, 
             "operator": [{"operatorKey": []}],
             "none": [],
             "signature": [{"shopifyHmac": []}],
+            "member": [{"memberToken": []}],
         }[op.auth]
         if operation["security"] != expected_security:
             problems.append(f"{where}: security {operation['security']}, expected {expected_security}")
         if op.auth != "none" and "401" not in responses:
             problems.append(f"{where}: needs a key but does not document 401")
-        if op.auth == "tenant":
+        if op.auth in ("tenant", "member"):
             if operation.get("x-required-scope") != str(op.scope):
                 problems.append(f"{where}: x-required-scope {operation.get('x-required-scope')} != {op.scope}")
             if "403" not in responses:
@@ -617,6 +618,8 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     _audit_scenario(api, admin, read_key, ada_id)
     # Program insights: the feed folded, then every figure read, and a what-if
     _insights_scenario(api, admin, read_key)
+    # Member access: a token minted, the member API with it, CORS origins, revocation, rotation
+    _member_access_scenario(api, admin, write_key, read_key)
 
     # Then every operation answered its documented success at least once
     missing = [
@@ -805,6 +808,48 @@ def _plans_scenario(api: DocumentedApi, admin: str, write_key: str, read_key: st
     assert api.call("POST", f"{path}/sub_01JD0000000000000000000000/cancel", key=write_key).status == 404
     balance = api.call("GET", f"/v1/members/{member}/balance", key=read_key).body
     assert (balance["plan"], balance["available"]) == (None, 50)
+
+
+def _member_access_scenario(api: DocumentedApi, admin: str, write_key: str, read_key: str) -> None:
+    member = api.call("POST", "/v1/members", key=write_key, body={"name": "Mia"}).body["id"]
+    assert api.call("POST", f"/v1/members/{member}/earn", key=write_key, idempotency_key="mia-1", body={"points": 80})
+    reward = api.call("POST", "/v1/rewards", key=admin, body={"name": "Tea", "type": "experience", "points_cost": 20})
+    tokens = f"/v1/members/{member}/tokens"
+    body = {"scopes": ["member:read", "member:redeem", "member:consents"], "lifetime_minutes": 10}
+    assert api.call("POST", tokens, key=read_key, body=body).status == 403
+    assert api.call("POST", tokens, key=write_key, body={**body, "lifetime_minutes": 0}).status == 400
+    token = api.call("POST", tokens, key=write_key, body=body).body["token"]
+    reader = api.call("POST", tokens, key=write_key, body={"scopes": ["member:read"]}).body["token"]
+    me = "/v1/brands/acme/me"
+    assert api.call("GET", f"{me}/balance", key=token).body["available"] == 80
+    assert api.call("GET", f"{me}/balance", key=admin).status == 401
+    assert api.call("GET", f"{me}/expiring?days=7", key=token).body["total"] == 0
+    assert api.call("GET", f"{me}/expiring?days=0", key=token).status == 400
+    assert len(api.call("GET", f"{me}/transactions", key=token).body["data"]) == 1
+    assert api.call("GET", f"{me}/rewards", key=token).body["available_points"] == 80
+    redeem = f"{me}/rewards/{reward.body['id']}/redeem"
+    assert api.call("POST", redeem, key=token, idempotency_key="tap-1").status == 201
+    assert api.call("POST", redeem, key=reader, idempotency_key="tap-2").status == 403
+    assert (
+        api.call("POST", f"{me}/rewards/rwd_01JD0000000000000000000000/redeem", key=token, idempotency_key="t").status
+        == 404
+    )
+    assert api.call("GET", f"{me}/referral-code", key=token).body["member_id"] == member
+    assert api.call("GET", f"{me}/consents", key=token).body["marketing"] is False
+    assert api.call("PUT", f"{me}/consents", key=token, body={"marketing": True}).body["marketing"] is True
+    assert api.call("PUT", f"{me}/consents", key=token, body={}).status == 400
+    origins = {"allowed_origins": ["https://shop.example.com"]}
+    assert (
+        api.call("PUT", "/v1/member-access", key=admin, body=origins).body["allowed_origins"]
+        == origins["allowed_origins"]
+    )
+    assert api.call("PUT", "/v1/member-access", key=admin, body={"allowed_origins": ["ftp://x"]}).status == 400
+    assert api.call("GET", "/v1/member-access", key=admin).body["signing_key"]["id"].startswith("mtk_")
+    assert api.call("DELETE", tokens, key=write_key).body["member_id"] == member
+    assert api.call("GET", f"{me}/balance", key=token).error_code() == "token_invalid"
+    assert api.call("DELETE", "/v1/members/mem_01JD0000000000000000000000/tokens", key=write_key).status == 404
+    assert api.call("POST", "/v1/member-access/rotate-key", key=admin).status == 200
+    assert api.call("POST", "/v1/member-access/rotate-key", key=write_key).status == 403
 
 
 def _import_export_scenario(api: DocumentedApi, admin: str, read_key: str) -> None:

@@ -20,6 +20,7 @@ from ulid import ULID
 
 import app as application  # registers every blueprint, hence every operation
 from chalicelib.api.routing import OPERATIONS, Operation
+from chalicelib.domain.member_access import MemberScope
 from chalicelib.jobs.imports import run_import
 from chalicelib.jobs.provisioning import FUNCTION, PROVISIONING_QUEUE
 from chalicelib.jobs.webhooks import dispatch_tenant
@@ -30,6 +31,7 @@ from tests.support.http import OPERATOR_KEY, Api, Reply
 from tests.support.receiver import webhook_environment
 
 SCOPES = ("read", "write", "admin", "partner")
+MEMBER_SCOPES = ("member:read", "member:redeem", "member:consents")
 _PATH_PARAM = re.compile(r"{(\w+)}")
 
 
@@ -174,6 +176,10 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "create_transfer": {"to": {"external_id": "imported-1"}, "points": 1},
     "reverse_transfer": {"reason": "intrusion"},
     "insights_what_if": {"program": {"points_per_currency_unit": "2", "rounding": "floor"}, "days": 7},
+    # member access: a token that could spend the victim's points; origins of an intruder; consents
+    "create_member_token": {"scopes": ["member:read", "member:redeem", "member:consents"], "lifetime_minutes": 60},
+    "put_member_access": {"allowed_origins": ["https://intruder.example"]},
+    "put_my_consents": {"marketing": True},
 }
 
 #: The access policy, pinned here so that a route declared with a weaker guard fails the suite:
@@ -293,6 +299,21 @@ ACCESS: dict[str, str] = {
     "insights_liability": "read",
     "insights_cohorts": "read",
     "insights_what_if": "admin",
+    # member access: minting a token lets it spend the member's points (write); the signing key and
+    # the origins are the brand's settings (admin). The member API takes member tokens only.
+    "create_member_token": "write",
+    "revoke_member_tokens": "write",
+    "get_member_access": "admin",
+    "put_member_access": "admin",
+    "rotate_member_token_key": "admin",
+    "get_my_balance": "member:read",
+    "list_my_expiring_points": "member:read",
+    "list_my_transactions": "member:read",
+    "list_my_rewards": "member:read",
+    "redeem_my_reward": "member:redeem",
+    "get_my_referral_code": "member:read",
+    "get_my_consents": "member:read",
+    "put_my_consents": "member:consents",
 }
 #: Routes a partner key may also call, for its own partner only (the sample path names another).
 PARTNER_READABLE = {"get_partner_settlement"}
@@ -312,6 +333,8 @@ UNDECLARED_ROUTES = {
 #: Judged by the declaration *and* the pinned policy, so a route wrongly declared public is still tested.
 TENANT_OPERATIONS = [op for op in OPERATIONS if op.auth == "tenant" or ACCESS.get(op.operation_id) in SCOPES]
 OPERATOR_OPERATIONS = [op for op in OPERATIONS if op.auth == "operator" or ACCESS.get(op.operation_id) == "operator"]
+#: Member routes (a member token, for the tenant of the path), judged by the declaration and the policy.
+MEMBER_OPERATIONS = [op for op in OPERATIONS if op.auth == "member" or ACCESS.get(op.operation_id) in MEMBER_SCOPES]
 #: Tenant routes that address one of the tenant's objects by id.
 ADDRESSING_OPERATIONS = [op for op in TENANT_OPERATIONS if OWNED_PATH_PARAMS & set(_PATH_PARAM.findall(op.path))]
 
@@ -517,8 +540,10 @@ def test_every_operation_has_a_security_case() -> None:
             problems.append(f"{route(op)}: no entry in ACCESS (declared {declared_access!r})")
         elif ACCESS[op.operation_id] != declared_access:
             problems.append(f"{route(op)}: declared {declared_access!r}, policy says {ACCESS[op.operation_id]!r}")
-        if op.auth not in {"none", "tenant", "operator", "signature"}:
+        if op.auth not in {"none", "tenant", "operator", "signature", "member"}:
             problems.append(f"{route(op)}: unknown auth {op.auth!r}")
+        if (op.auth == "member") != (str(op.scope) in MEMBER_SCOPES):
+            problems.append(f"{route(op)}: a member route names a member scope, and only a member route does")
         if op.auth == "tenant" and str(op.scope) not in SCOPES:
             problems.append(f"{route(op)}: unknown scope {op.scope!r}")
         if op.auth == "tenant" and op.writes and str(op.scope) == "read":
@@ -533,11 +558,14 @@ def test_every_operation_has_a_security_case() -> None:
 
     # Every route Chalice serves is a declared operation (or acknowledged as undeclared).
     served = {(method, path) for path, methods in application.app.routes.items() for method in methods}
+    # Member routes answer their browser preflight (OPTIONS), and only they do.
+    preflights = {("OPTIONS", "/v1" + op.path) for op in MEMBER_OPERATIONS}
     problems += [
         f"{m} {p}: served by Chalice but not in OPERATIONS"
         for m, p in served - set(declared)
-        if (m, p) not in UNDECLARED_ROUTES
+        if (m, p) not in UNDECLARED_ROUTES and (m, p) not in preflights
     ]
+    problems += [f"{m} {p}: a member route without its preflight" for m, p in preflights - served]
     problems += [f"{m} {p}: declared but not served" for m, p in set(declared) - served]
     assert not problems, "\n".join(problems)
 
@@ -838,3 +866,130 @@ def test_the_shopify_webhook_route_takes_no_bearer_key_and_writes_nothing_unsign
             )
             assert_error(reply, 401, "unauthorized", label)
     unchanged("after unsigned Shopify webhooks")
+
+
+# --- member tokens ----------------------------------------------------------------------------------
+
+
+@dataclass
+class MemberTokens:
+    """Member tokens, by label: the victim's own (every scope, one per scope), and those that must
+    reach nothing of the victim's: another member's, another tenant's, expired, revoked."""
+
+    own: str
+    by_scope: dict[str, str]
+    other_member: str
+    other_member_id: str
+    other_tenant: str
+    expired: str
+    revoked: str
+
+    def refused(self) -> dict[str, str]:
+        return {"another tenant's": self.other_tenant, "an expired": self.expired, "a revoked": self.revoked}
+
+
+def _mint(api: Api, key: str, member_id: str, scopes: tuple[str, ...] = MEMBER_SCOPES) -> str:
+    reply = api.call("POST", f"/v1/members/{member_id}/tokens", key=key, body={"scopes": list(scopes)})
+    assert reply.status == 201, reply
+    return str(reply.body["token"])
+
+
+@pytest.fixture
+def member_tokens(world: World, other_admin_key: str) -> MemberTokens:
+    api = world.api
+    # revoked: minted, then every token of the victim's minted so far is revoked
+    revoked = _mint(api, world.admin, world.member_id)
+    assert api.call("DELETE", f"/v1/members/{world.member_id}/tokens", key=world.admin).status == 200
+    # expired: minted by the same key two hours ago, for an hour
+    past = datetime.now(UTC) - timedelta(hours=2)
+    expired = (
+        platform()
+        .for_tenant_id("acme", clock=lambda: past)
+        .member_access.issue(world.member_id, frozenset(MemberScope), 60)
+        .token
+    )
+    other_member = api.enrol(world.admin, name="Another member")
+    assert api.earn(world.admin, other_member, "other-member-funding", points=50).status == 201
+    stranger = api.enrol(other_admin_key, name="Another tenant's member", external_id="victim-1")
+    return MemberTokens(
+        own=_mint(api, world.admin, world.member_id),
+        by_scope={scope: _mint(api, world.admin, world.member_id, (scope,)) for scope in MEMBER_SCOPES},
+        other_member=_mint(api, world.admin, other_member),
+        other_member_id=other_member,
+        other_tenant=_mint(api, other_admin_key, stranger),
+        expired=expired,
+        revoked=revoked,
+    )
+
+
+def test_member_tokens_reach_only_their_own_members_routes(
+    world: World, member_tokens: MemberTokens, subtests: pytest.Subtests
+) -> None:
+    api = world.api
+    assert MEMBER_OPERATIONS, "no member route is declared"
+    before = tenant_state(api, world.admin)
+
+    # When every route (tenant, operator, member) is called with an expired, a revoked or another
+    # tenant's member token
+    for op in [*TENANT_OPERATIONS, *OPERATOR_OPERATIONS, *MEMBER_OPERATIONS]:
+        for label, token in member_tokens.refused().items():
+            with subtests.test(msg=f"{route(op)} with {label} member token"):
+                reply = send(world, op, key=token)
+                # Then it is 401 (token_invalid on member routes), with a Bearer challenge
+                code = "token_invalid" if op in MEMBER_OPERATIONS else "unauthorized"
+                assert_error(reply, 401, code, f"{route(op)} with {label} member token")
+                assert reply.headers.get("www-authenticate", "").startswith("Bearer"), route(op)
+
+    # And the victim's own live token, and another member's, reach no tenant or operator route
+    for op in [*TENANT_OPERATIONS, *OPERATOR_OPERATIONS]:
+        for label, token in {
+            "the member's own": member_tokens.own,
+            "another member's": member_tokens.other_member,
+        }.items():
+            with subtests.test(msg=f"{route(op)} with {label} member token"):
+                assert_error(send(world, op, key=token), 401, "unauthorized", f"{route(op)} with {label} token")
+
+    # And no key reaches a member route as a member: not the tenant's keys of any scope, nor the operator's
+    for op in MEMBER_OPERATIONS:
+        for label, key in {**world.keys, "operator": OPERATOR_KEY}.items():
+            with subtests.test(msg=f"{route(op)} with the {label} key"):
+                assert_error(send(world, op, key=key), 401, "token_invalid", f"{route(op)} with the {label} key")
+
+    # And a token with the wrong scope is 403, naming the scope it lacks
+    for op in MEMBER_OPERATIONS:
+        for scope, token in member_tokens.by_scope.items():
+            if scope == required_scope(op):
+                continue
+            with subtests.test(msg=f"{route(op)} with a {scope} token"):
+                details = assert_error(send(world, op, key=token), 403, "forbidden", f"{route(op)} ({scope})")
+                assert details == {"required_scope": required_scope(op), "token_scopes": [scope]}, details
+
+    # And none of that wrote anything
+    assert tenant_state(api, world.admin) == before, "a refused member-token call wrote something"
+
+    # While the victim's token reaches every member route, and another member's token on the same
+    # routes answers that member's own account only
+    for op in MEMBER_OPERATIONS:
+        for label, token, member_id in (
+            ("the member's own", member_tokens.own, world.member_id),
+            ("another member's", member_tokens.other_member, member_tokens.other_member_id),
+        ):
+            with subtests.test(msg=f"{route(op)} with {label} token"):
+                reply = send(world, op, key=token)
+                assert reply.status == op.status, f"{route(op)} with {label} token: {reply.status} {reply.body}"
+                owner = reply.body.get("member_id") or reply.body.get("coupon", {}).get("member_id")
+                if owner is not None:
+                    assert owner == member_id, f"{route(op)} with {label} token answered {owner}"
+    after = tenant_state(api, world.admin)
+    assert after["balances"][world.member_id]["available"] <= before["balances"][world.member_id]["available"]
+    assert after["api_keys"] == before["api_keys"] and after["program"] == before["program"]
+
+
+def test_a_suspended_tenants_member_tokens_are_refused(
+    world: World, member_tokens: MemberTokens, subtests: pytest.Subtests
+) -> None:
+    suspended = world.api.call("POST", "/v1/tenants/acme/suspend", key=OPERATOR_KEY)
+    assert suspended.status == 200, suspended
+    for op in MEMBER_OPERATIONS:
+        with subtests.test(msg=route(op)):
+            assert_error(send(world, op, key=member_tokens.own), 403, "tenant_suspended", route(op))

@@ -384,19 +384,27 @@ def test_a_key_named_twice_in_a_body_is_refused_not_resolved(tenant: Tenant, unc
     assert operator_state(tenant.api) == registry
 
 
-def test_every_route_with_a_json_body_refuses_a_key_named_twice(tenant: Tenant, subtests: pytest.Subtests) -> None:
+def test_every_route_with_a_json_body_refuses_a_key_named_twice(
+    tenant: Tenant, subtests: pytest.Subtests, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from chalicelib.api.routing import OPERATIONS
+    from tests.support.receiver import webhook_environment
+
+    webhook_environment(request, monkeypatch)  # KMS, for the member token of the member routes
 
     partner = {"partner_id": "coffee", "name": "Coffee", "earn_rate": "1", "redeem_rate": "0.01"}
     assert tenant.call("POST", "/v1/partners", body=partner).status == 201
     till = {"name": "till", "scopes": ["partner"], "partner_id": "coffee"}
     partner_key = tenant.call("POST", "/v1/api-keys", body=till).body["secret"]
-    keys = {"operator": OPERATOR_KEY, "partner": partner_key}
+    scopes = {"scopes": ["member:read", "member:redeem", "member:consents"]}
+    member_token = tenant.call("POST", f"/v1/members/{tenant.member}/tokens", body=scopes).body["token"]
+    keys = {"operator": OPERATOR_KEY, "partner": partner_key, "member": member_token}
     before, registry = tenant_state(tenant.api, tenant.key), operator_state(tenant.api)
     routes = [op for op in OPERATIONS if op.body is not None and op.auth != "signature"]
     assert len(routes) > 30, routes
     for op in routes:
         path = "/v1" + re.sub(r"{member_id}", tenant.member, op.path)
+        path = re.sub(r"{tenant_id}", "acme", path) if op.auth == "member" else path
         path = re.sub(r"{\w+}", "x-1", path)
         with subtests.test(msg=f"{op.method} {op.path}"):
             reply = tenant.api.call(

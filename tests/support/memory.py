@@ -464,6 +464,11 @@ class InMemoryMemberStore:
             members = list(self._members.values())
         return _paginate(members, sort_key=lambda m: m.member_id, limit=limit, cursor=cursor, scope="MEMBERS")
 
+    def enrolled_between(self, start: datetime, end: datetime) -> Iterator[Member]:
+        with self.ledger.lock:
+            members = sorted(self._members.values(), key=lambda m: m.member_id)
+        return iter([copy.deepcopy(m) for m in members if start <= m.created_at <= end])
+
     def update(
         self, member_id: str, changes: MemberChanges, at: datetime, source: Actor | None = None
     ) -> Member | None:

@@ -39,4 +39,6 @@ def program(value: Program) -> ProgramOut:
         personal_metadata_keys=list(value.personal_metadata_keys),
         personal_descriptions=value.personal_descriptions,
         point_value=format(value.point_value.normalize(), "f") if value.point_value else "0",
+        signup_bonus=value.signup_bonus,
+        welcome_imported=value.welcome_imported,
     )

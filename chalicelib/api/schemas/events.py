@@ -29,6 +29,9 @@ class EventOut(Out):
             "birthday, bonus_points, bonus_transaction_id. The last two only for members with marketing consent. "
             "member.erased: member_id, erased_at, points_forfeited, pending_forfeited, transaction_id (no "
             "personal data; an erased member's earlier events are read without it)."
+            "member.welcome: signup_bonus_points, signup_bonus_transaction_id, available_points, "
+            "points_per_currency_unit, first_reward_id, first_reward_name, first_reward_points_cost, "
+            "points_to_first_reward (null when no reward is within reach)."
         )
     )
 

@@ -137,6 +137,14 @@ class ProgramRequest(StrictRequest):
         description="Whether descriptions of movements may hold personal data: an erasure removes them.",
     )
     point_value: PointValue = Field(default="0", examples=["0.01"])
+    signup_bonus: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        default=0,
+        description="Points credited once to each new member on enrolment, announced in `member.welcome` (0: none).",
+    )
+    welcome_imported: bool = Field(
+        default=False,
+        description="Whether members enrolled by a bulk import get the sign-up bonus and `member.welcome` too.",
+    )
 
 
 class ExpiryPolicyOut(Out):
@@ -169,3 +177,5 @@ class ProgramOut(Out):
     personal_metadata_keys: list[str]
     personal_descriptions: bool
     point_value: str = Field(description="Money per point, in the tenant's currency (a decimal string).")
+    signup_bonus: int
+    welcome_imported: bool
