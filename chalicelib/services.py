@@ -539,7 +539,11 @@ class TenantServices:
         from chalicelib.persistence.member_access import MemberAccessRepository
 
         return MemberAccessService(
-            self.tenant_id, MemberAccessRepository(self.models), self._platform.webhook_sealer, clock=self.clock
+            self.tenant_id,
+            MemberAccessRepository(self.models),
+            self._platform.webhook_sealer,
+            clock=self.clock,
+            auditor=self.auditor,
         )
 
     # --- the welcome --------------------------------------------------------------------------------

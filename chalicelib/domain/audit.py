@@ -67,6 +67,8 @@ class AuditAction(StrEnum):
     CHALLENGE_UPDATED = "challenge.updated"
     CHALLENGE_ARCHIVED = "challenge.archived"
     TRANSFER_REVERSED = "transfer.reversed"
+    MEMBER_ACCESS_UPDATED = "member_access.updated"
+    MEMBER_ACCESS_KEY_ROTATED = "member_access.key_rotated"
 
 
 class Channel(StrEnum):

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chalicelib.domain.audit import AuditAction, AuditEntry, Auditor
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import Forbidden, InvalidRequest, NotFound, TokenInvalid
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, ulid
@@ -160,10 +161,13 @@ class MemberAccessStore(Protocol):
     """A tenant's member-access settings and its members' token generations."""
 
     def get(self, *, consistent: bool = False) -> MemberAccess | None: ...
-    def put_signing_key(self, key: SigningKey, *, replace: bool) -> SigningKey:
-        """``key`` in force (``replace``: whatever was; else only if none is: the key in force)."""
+    def put_signing_key(self, key: SigningKey, *, replace: bool, audit: AuditEntry | None = None) -> SigningKey:
+        """``key`` in force (``replace``: whatever was; else only if none is: the key in force);
+        ``audit`` written in the same transaction."""
 
-    def set_allowed_origins(self, origins: tuple[str, ...], at: datetime) -> MemberAccess: ...
+    def set_allowed_origins(
+        self, origins: tuple[str, ...], at: datetime, audit: AuditEntry | None = None
+    ) -> MemberAccess: ...
     def token_generation(self, member_id: str, *, consistent: bool = False) -> int | None:
         """The member's token generation (0 until its tokens are first revoked); None: no such member."""
 
@@ -232,7 +236,16 @@ def read_claims(token: str) -> tuple[TokenClaims, str, str]:
 class MemberAccessService:
     """One tenant's member tokens (minting, verifying, revoking) and member-access settings."""
 
-    def __init__(self, tenant_id: str, store: MemberAccessStore, sealer: SecretSealer, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        tenant_id: str,
+        store: MemberAccessStore,
+        sealer: SecretSealer,
+        clock: Clock = utc_now,
+        *,
+        auditor: Auditor | None = None,
+    ) -> None:
+        self._auditor = auditor
         self._tenant_id = tenant_id
         self._store = store
         self._sealer = sealer
@@ -242,7 +255,20 @@ class MemberAccessService:
         return self._store.get(consistent=consistent) or NO_MEMBER_ACCESS
 
     def set_allowed_origins(self, origins: list[str]) -> MemberAccess:
-        return self._store.set_allowed_origins(normalize_origins(origins), self._clock())
+        origins_in_force = normalize_origins(origins)
+        before = self._store.get(consistent=True)
+        audit = (
+            self._auditor.entry(
+                AuditAction.MEMBER_ACCESS_UPDATED,
+                "member_access",
+                self._tenant_id,
+                before={"allowed_origins": list(before.allowed_origins)} if before is not None else None,
+                after={"allowed_origins": list(origins_in_force)},
+            )
+            if self._auditor is not None
+            else None
+        )
+        return self._store.set_allowed_origins(origins_in_force, self._clock(), audit)
 
     def issue(self, member_id: str, scopes: frozenset[MemberScope], lifetime_minutes: int) -> IssuedMemberToken:
         """A token for the member (NotFound if there is none), signed by the key in force
@@ -296,7 +322,15 @@ class MemberAccessService:
 
     def rotate_signing_key(self) -> SigningKey:
         """A new signing key in force: every token signed by the previous one is refused from now on."""
-        return self._store.put_signing_key(self._new_key(), replace=True)
+        key = self._new_key()
+        audit = (
+            self._auditor.entry(
+                AuditAction.MEMBER_ACCESS_KEY_ROTATED, "member_access", self._tenant_id, after={"key_id": key.key_id}
+            )
+            if self._auditor is not None
+            else None
+        )
+        return self._store.put_signing_key(key, replace=True, audit=audit)
 
     def _key_in_force(self) -> SigningKey:
         access = self._store.get()

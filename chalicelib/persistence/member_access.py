@@ -8,7 +8,9 @@ from datetime import datetime
 from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.expressions.update import Action
 
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.member_access import MemberAccess, SigningKey
+from chalicelib.persistence.audit import audited_transaction
 from chalicelib.persistence.errors import response_code, translate_transient
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.index_keys import PROFILE, member_pk
@@ -30,7 +32,7 @@ class MemberAccessRepository:
                 return None
         return to_member_access(item)
 
-    def put_signing_key(self, key: SigningKey, *, replace: bool) -> SigningKey:
+    def put_signing_key(self, key: SigningKey, *, replace: bool, audit: AuditEntry | None = None) -> SigningKey:
         model = self._models.member_access
         item = model(pk=MEMBER_ACCESS_PK, sk=MEMBER_ACCESS_SK)
         actions: list[Action] = [
@@ -42,7 +44,8 @@ class MemberAccessRepository:
         try:
             with translate_transient():
                 if replace:
-                    item.update(actions=actions)
+                    with audited_transaction(self._models.audit, audit) as tx:
+                        tx.update(item, actions=actions)
                 else:  # the first key only: two first tokens minted at once agree on one key
                     item.update(actions=actions, condition=model.signing_key_id.does_not_exist())
         except UpdateError as error:
@@ -54,12 +57,16 @@ class MemberAccessRepository:
             return found.signing_key
         return key
 
-    def set_allowed_origins(self, origins: tuple[str, ...], at: datetime) -> MemberAccess:
+    def set_allowed_origins(
+        self, origins: tuple[str, ...], at: datetime, audit: AuditEntry | None = None
+    ) -> MemberAccess:
         model = self._models.member_access
         item = model(pk=MEMBER_ACCESS_PK, sk=MEMBER_ACCESS_SK)
-        with translate_transient():
-            item.update(actions=[model.allowed_origins.set(json.dumps(list(origins))), model.updated_at.set(at)])
-        return to_member_access(item)
+        with audited_transaction(self._models.audit, audit) as tx:
+            tx.update(item, actions=[model.allowed_origins.set(json.dumps(list(origins))), model.updated_at.set(at)])
+        access = self.get(consistent=True)
+        assert access is not None  # just written
+        return access
 
     def token_generation(self, member_id: str, *, consistent: bool = False) -> int | None:
         with translate_transient():

@@ -43,13 +43,13 @@ class FakeStore:
     def get(self, *, consistent: bool = False) -> MemberAccess | None:
         return self.access
 
-    def put_signing_key(self, key: SigningKey, *, replace: bool) -> SigningKey:
+    def put_signing_key(self, key: SigningKey, *, replace: bool, audit: object = None) -> SigningKey:
         if not replace and self.access is not None and self.access.signing_key is not None:
             return self.access.signing_key
         self.access = MemberAccess(signing_key=key, allowed_origins=self.access.allowed_origins if self.access else ())
         return key
 
-    def set_allowed_origins(self, origins: tuple[str, ...], at: datetime) -> MemberAccess:
+    def set_allowed_origins(self, origins: tuple[str, ...], at: datetime, audit: object = None) -> MemberAccess:
         self.access = replace(self.access or MemberAccess(), allowed_origins=origins, updated_at=at)
         return self.access
 
