@@ -1842,7 +1842,8 @@ class LedgerMachine(RuleBasedStateMachine):
                     expected, counters=(*expected.counters, (referral.cap_counter, 1, referral.cap_limit))
                 )
             self._record_stored(t, request, expected, entry)
-            model.referrals[referral.referee_id] = replace(referral, credited=(*referral.credited, role))
+            current = model.referrals[referral.referee_id]
+            model.referrals[referral.referee_id] = replace(current, credited=(*current.credited, role))
             STATS.lifecycle[self.backend][f"referral rewards ({role})"] += 1
         for referral in qualified:
             referral = model.referrals[referral.referee_id]
