@@ -266,6 +266,15 @@ def order_shares(order: ModelOrder, terms: Terms, rules: list[ModelRule], at: da
     return tuple(parts)
 
 
+def share_of_base(order: ModelOrder, terms: Terms, multiplier: Decimal) -> int:
+    """A tier's or a plan's multiplier: its extra share of the order's base (what was paid for
+    the goods and the extras that earn), rounded once."""
+    bought = paid(order, terms)
+    return rounded(
+        (bought.goods + bought.extras) * Fraction(terms.per_unit) * (Fraction(multiplier) - 1), terms.rounding
+    )
+
+
 def milestone_shares(rules: list[ModelRule], number: int, at: datetime) -> tuple[Part, ...]:
     """What the member's ``number``-th order gives under the milestones in force."""
     return tuple(

@@ -77,6 +77,22 @@ from tests.model.earning import (
     given_back,
     milestone_shares,
     order_shares,
+    share_of_base,
+)
+from tests.model.referrals import ModelReferral, ModelReferralProgram, referral_in_force
+from tests.model.tiers import (
+    NONE_HELD,
+    Buckets,
+    Grant,
+    Held,
+    ModelTierProgram,
+    counted,
+    effective,
+    qualify,
+    removals,
+    review,
+    taken_back,
+    with_tiers,
 )
 
 #: ISO 4217 minor units of the currencies the machine uses (README: "at most its minor-unit digits").
@@ -246,6 +262,10 @@ class ModelEntry:
     breakdown: tuple[Part, ...] = ()
     #: The cap counters the entry moved (an earn up, a reversal down), as the entry records them.
     cap_counters: tuple[tuple[str, int], ...] = ()
+    #: Earns: what they counted towards tiers (``occurred_at``, spend in thousandths, orders).
+    counted_at: datetime | None = None
+    spend: int = 0
+    orders: int = 0
 
     def row(self) -> tuple[Any, ...]:
         return (
@@ -276,6 +296,13 @@ class MemberState:
     order_count: int = 0
     lots: dict[str, ModelLot] = field(default_factory=dict)
     ledger: list[ModelEntry] = field(default_factory=list)
+    #: Tiers (tests/model/tiers.py): the month totals and the tier as stored on the balance.
+    buckets: Buckets = field(default_factory=dict)
+    held: Held = NONE_HELD
+    #: The paid plan the balance holds (tests/model/plans.py), in force or not.
+    grant: Grant | None = None
+    #: The referrer while the member's referral waits for its qualifying order.
+    referral_from: str | None = None
 
     def copy(self) -> MemberState:
         return copy.deepcopy(self)
@@ -425,6 +452,8 @@ class Expected:
     cap_counters: tuple[tuple[str, int], ...] = ()
     #: The body a fresh success is applied with (activities; else ``body_of`` the request).
     body: tuple[Any, ...] | None = None
+    #: The referral a referee's order earn qualifies (its rewards follow the commit).
+    referral: ModelReferral | None = None
 
     @property
     def succeeds(self) -> bool:
@@ -484,6 +513,11 @@ class TenantModel:
     counters: dict[str, int] = field(default_factory=dict)
     #: The cap or limit each counter was held to when it last went up: it never holds more.
     ceilings: dict[str, int] = field(default_factory=dict)
+    #: Tier program versions, plans, referral program versions and referrals, as configured.
+    tier_versions: list[ModelTierProgram] = field(default_factory=list)
+    referral_versions: list[ModelReferralProgram] = field(default_factory=list)
+    #: Referrals by referee.
+    referrals: dict[str, ModelReferral] = field(default_factory=dict)
 
     @property
     def terms(self) -> Terms:
@@ -533,13 +567,23 @@ class TenantModel:
         after = member.copy()
         settlement = tuple(after.settle(now))
         if request.movement is MovementType.REVERSE:
-            return self._reverse(after, settlement, request, points, amount)
+            return self._reverse(after, settlement, request, points, amount, now)
         if request.movement is MovementType.EARN:
             return self._earn(after, settlement, request, points, amount, shares, now)
         delta = -points if request.movement is MovementType.REDEEM else points
         if delta < 0:
             return self._debit(after, settlement, request, -delta, amount)
         return self._credit(after, settlement, request, delta, amount, now)
+
+    def expect_credit(self, request: MovementRequest, parts: tuple[Part, ...], now: datetime) -> Expected:
+        """A credit the platform mints (a plan's join bonus): an earn of its points with the
+        breakdown it is given, under the caps."""
+        answered = self._answered(request)
+        if answered is not None:
+            return answered
+        after = self.members[request.member_id].copy()
+        settlement = tuple(after.settle(now))
+        return self._earn(after, settlement, request, request.points or 0, None, parts, now)
 
     def expect_activity(
         self,
@@ -589,10 +633,12 @@ class TenantModel:
         expected = self._earn(after, settlement, request, earning.points, None, earning.parts, now, uses=earning.uses)
         return replace(expected, body=body), request
 
-    def preview(self, member_id: str, order: ModelOrder, at: datetime) -> Capped:
-        """What ``order`` earns this member at ``at``: the order rules, the milestone of their
-        next order and the caps with what their counters have left (no refusal: the points)."""
+    def preview(self, member_id: str, order: ModelOrder, at: datetime, now: datetime) -> Capped:
+        """What ``order`` earns this member at ``at``: the order rules, their tier and plan
+        shares (at ``now``), the milestone of their next order and the caps with what their
+        counters have left (no refusal: the points)."""
         shares = order_shares(order, self.terms, self.rules, at, self.timezone)
+        shares = (*shares, *self.member_shares(self.members[member_id], order, now))
         milestones = milestone_shares(self.rules, self.members[member_id].order_count + 1, at)
         shares = (*shares, *milestones)
         points = sum(share for _, share, _ in shares)
@@ -610,9 +656,17 @@ class TenantModel:
         *,
         uses: tuple[CounterMove, ...] = (),
     ) -> Expected:
-        """An earn for this member: an order's milestone, then the caps, then the credit."""
+        """An earn for this member: its tier reviewed, an order's tier and plan shares and its
+        milestone, then the caps, then the credit; then what it counts towards tiers (and the
+        tier it reaches) and the referral an order qualifies."""
         at = request.occurred_at or now
+        program = with_tiers(self.tier_versions, now)
+        if program is not None:
+            after.held = review(after.held, after.buckets, program, now, self.timezone)
         if request.order is not None:
+            extras = self.member_shares(after, ModelOrder.of(request.order), now)
+            points += sum(share for _, share, _ in extras)
+            shares = (*shares, *extras)
             after.order_count += 1  # the order happened, whatever it credits
             milestones = milestone_shares(self.rules, after.order_count, at)
             points += sum(share for _, share, _ in milestones)
@@ -633,7 +687,49 @@ class TenantModel:
         )
         if not expected.succeeds:
             return expected
-        return replace(expected, breakdown=capped.breakdown, counters=(*uses, *capped.moves), cap_counters=cap_counters)
+        spend = int(Decimal(amount) * 1000) if amount is not None else 0
+        orders = 1 if request.order is not None else 0
+        entry = after.ledger[-1]
+        entry.counted_at, entry.spend, entry.orders = at, spend, orders
+        after.buckets = counted(after.buckets, at, now, self.timezone, capped.points, spend, orders)
+        if program is not None and (capped.points > 0 or orders):
+            after.held = qualify(after.held, after.buckets, program, now, self.timezone)
+        referral = None
+        if request.order is not None and after.referral_from is not None:
+            version = referral_in_force(self.referral_versions, now)
+            if version is not None and version.qualifies(request.order.total):
+                referral = version.qualified(after.member_id, after.referral_from, request, now, self.timezone)
+                after.referral_from = None
+        return replace(
+            expected,
+            breakdown=capped.breakdown,
+            counters=(*uses, *capped.moves),
+            cap_counters=cap_counters,
+            referral=referral,
+        )
+
+    def member_shares(self, member: MemberState, order: ModelOrder, now: datetime) -> tuple[Part, ...]:
+        """An order's extra shares for this member at ``now``: the effective tier's multiplier
+        (its tier reviewed first), then the plan's own, each of the order's base."""
+        program = with_tiers(self.tier_versions, now)
+        held = review(member.held, member.buckets, program, now, self.timezone) if program else member.held
+        grant = member.grant if member.grant is not None and member.grant.active_at(now) else None
+        tier = program.tier(effective(program, held.tier, grant, now)) if program is not None else None
+        extras: list[Part] = []
+        if tier is not None and tier.multiplier > 1 and (share := share_of_base(order, self.terms, tier.multiplier)):
+            extras.append(("tier", share, f"tier:{tier.name}"))
+        if grant is not None and grant.multiplier > 1 and (share := share_of_base(order, self.terms, grant.multiplier)):
+            extras.append(("plan", share, f"plan:{grant.plan_id}"))
+        return tuple(extras)
+
+    def tier_now(self, member: MemberState, at: datetime) -> tuple[Held, str | None]:
+        """The member's earned tier as reads show it at ``at`` (due reviews applied; none
+        without tiers in force), and the effective tier (a plan's if higher)."""
+        program = with_tiers(self.tier_versions, at)
+        if program is None:
+            return NONE_HELD, None
+        held = review(member.held, member.buckets, program, at, self.timezone)
+        return held, effective(program, held.tier, member.grant, at)
 
     def _answered(self, request: MovementRequest) -> Expected | None:
         """A key that moved points answers for itself, whatever else changed."""
@@ -753,6 +849,7 @@ class TenantModel:
         request: MovementRequest,
         points: int,
         amount: Any,
+        now: datetime,
     ) -> Expected:
         earned, taken, own = self.reversible(after, request.reference or "")
         if amount is not None:
@@ -785,6 +882,23 @@ class TenantModel:
             if e.movement is MovementType.EARN and e.reference == request.reference
         ]
         back = given_back(earns, taken, taken - change)
+        program = with_tiers(self.tier_versions, now)
+        if program is not None:
+            after.held = review(after.held, after.buckets, program, now, self.timezone)
+        counted_earns = [
+            (e.points, e.counted_at or now, e.spend, e.orders)
+            for e in after.ledger
+            if e.movement is MovementType.EARN and e.reference == request.reference
+        ]
+        after.buckets = counted(
+            taken_back(after.buckets, removals(counted_earns, taken, taken - change), self.timezone),
+            request.occurred_at or now,
+            now,
+            self.timezone,
+            0,
+            0,
+            0,
+        )
         cap_counters = tuple((name, -by) for name, by in sorted(back.items()))
         after._entry(
             request.idempotency_key,
@@ -824,6 +938,8 @@ class TenantModel:
             if by > 0 and ceiling is not None:
                 self.ceilings[name] = ceiling
         self.applied[request.idempotency_key] = Applied(expected.body or body_of(request), entry)
+        if expected.referral is not None:
+            self.referrals[expected.referral.referee_id] = expected.referral
 
     def _install(self, after: MemberState) -> None:
         before = self.members[after.member_id]

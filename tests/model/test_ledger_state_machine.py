@@ -35,9 +35,22 @@ Rewards and coupons (tests/model/rewards.py): each tenant starts with a reward (
 stock or none, a per-member limit or none, ever or per local month, coupons valid for some
 days or for ever) and gets more mid-run; members redeem them (the client's retry, the same key
 for another reward), coupons are cancelled (retried; the key for another coupon) and used at
-the till (retried, with another reference), expired or not. Not modelled yet: tiers (and
-rules limited to tiers), segments, paid plans, referrals, partner earns, birthday bonuses,
-pool codes, the commerce order intake.
+the till (retried, with another reference), expired or not.
+
+Tiers, paid plans and referrals (tests/model/tiers.py, plans.py, referrals.py): each tenant
+starts with a tier program (points, spend or orders; rolling months or calendar years; 0 to 2
+grace periods; tier multipliers) or none, and gets new versions mid-run (from now or from
+tomorrow; one ends tiers); order earns get the effective tier's and the plan's multiplier
+shares; the clock moves to the next tier review and plan end; the ``review-tiers``,
+``lapse-subscriptions`` and ``complete-referrals`` jobs run. Plans (one granting gold, one
+silver with its own multiplier, one a multiplier; two with a join bonus): paid periods are
+recorded (new, renewals, within, after a gap, in the future, ended, a key or a reference
+again, the subscription cancelled then the plan anew), subscriptions cancelled and lapsed.
+Referrals: members enrol with another's code (or an unknown one), the referee orders (over
+the minimum or not; then a refund, or another order), sometimes in a request that dies after
+the order's, the referrer's or the referee's write, finished by the job or the client's
+retry. Not modelled yet: rules limited to tiers, segments, tier-only rewards, partner earns,
+birthday bonuses, pool codes, the commerce order intake.
 
 Invariants after every step, read from storage for every member of both tenants: available
 + pending = sum of the ledger, pending = sum of its pending changes, and every entry's
@@ -58,11 +71,15 @@ last went up, and an allowance at most its rule's limit. Every coupon stored is 
 and was paid for by exactly one ``redeem`` of its points; a cancelled one was given back
 exactly once (one ``adjust`` of its points), any other never; a reward's stock counter is its
 coupons not cancelled, never more than its stock, and a member's limit counter theirs, never
-more than the limit.
+more than the limit. A referral rewards each side at most once and a plan's join bonus is
+paid once per member and plan: the ledger's reward and bonus entries are exactly the model's.
 Through the services' read path for each member the step touched (all of them every few
 steps and after the clock moves): the stored balance, the balance as the member may use it
 now (expired points never count, matured ones always do, job or not), and every page of
-transactions, every entry exactly as its first response showed it.
+transactions, every entry exactly as its first response showed it; the member's tier months,
+tier held (since, until), plan grant and pending referrer as stored, and the effective tier:
+the earned tier as reads show it now (due reviews applied) and the higher of it and a plan's
+in force are what the qualifying history and the plans say; the subscriptions listed.
 
 The machine keeps each member under ``LOT_CAP`` lots, so whatever falls due settles in one
 transaction with the movement (``SETTLE_LOTS_WITH_MOVEMENT``); settling more lots than that
@@ -88,7 +105,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -111,7 +128,7 @@ from pynamodb.attributes import UTCDateTimeAttribute
 
 from chalicelib.api.presenters import points as presenters
 from chalicelib.domain.activities import Activity
-from chalicelib.domain.entries import LedgerEntry
+from chalicelib.domain.entries import Balance, LedgerEntry
 from chalicelib.domain.errors import InvalidRequest, LoyaltyError, MemberExists, TransientStoreError
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy, Period
 from chalicelib.domain.jobs import JobName, JobRun, RunStatus
@@ -119,13 +136,28 @@ from chalicelib.domain.ledger import SETTLE_LOTS_WITH_MOVEMENT
 from chalicelib.domain.members import NewMember
 from chalicelib.domain.movement_requests import MovementRequest, MovementResult, MovementType
 from chalicelib.domain.orders import Order
+from chalicelib.domain.plans import PeriodRequest, Plan, PlanGrant
 from chalicelib.domain.program import Rounding
+from chalicelib.domain.referrals import CapPeriod, NewReferralProgram, ReferralCap
 from chalicelib.domain.rewards import LimitPeriod, RewardType
 from chalicelib.domain.rules import NewRule, Per, RuleKind
 from chalicelib.domain.tenants import NewTenant
+from chalicelib.domain.tiers import Metric, NewTierProgram, Tier, WindowKind, decode_buckets
 from chalicelib.persistence.factory import shared_client
 from chalicelib.services import TenantServices, platform, reset_platform
 from tests.model.earning import MINOR_UNITS, ORDER_RULES, ModelLine, ModelOrder, ModelRule, Part, activity_counter
+from tests.model.plans import (
+    ACTIVE,
+    ALREADY_RECORDED,
+    LAPSED,
+    STARTED,
+    ModelPlan,
+    ModelSubscription,
+    PeriodAsked,
+    PlanBook,
+    Recorded,
+)
+from tests.model.plans import CANCELLED as SUBSCRIPTION_CANCELLED
 from tests.model.reference import (
     BUSY,
     SUCCESS,
@@ -138,6 +170,7 @@ from tests.model.reference import (
     expected_entry_fields,
     is_settlement_key,
 )
+from tests.model.referrals import CAPPED, COMPLETED, QUALIFIED, ModelReferral, ModelReferralProgram, finished
 from tests.model.rewards import (
     CANCELLED,
     USED,
@@ -151,6 +184,7 @@ from tests.model.rewards import (
     issue,
 )
 from tests.model.stats import STATS, report
+from tests.model.tiers import NONE_HELD, Held, ModelTier, ModelTierProgram, review, with_tiers
 from tests.support.faults import Crash, FaultPlan, crash, read_timeout, throttled, transaction_conflict
 
 # --- what the machine draws -------------------------------------------------------------------
@@ -524,6 +558,56 @@ FAULTS = (
 )
 
 
+# --- tiers, paid plans, referrals -------------------------------------------------------------
+
+#: Tier programs: (metric, window, months, grace periods, tiers as (name, threshold,
+#: multiplier)), with thresholds a few earns reach; the last one ends tiers.
+TIER_PROGRAMS = (
+    ("points", "rolling_months", 1, 1, (("silver", "50", "1"), ("gold", "300", "2"))),
+    ("orders", "rolling_months", 2, 0, (("silver", "1", "1.5"), ("gold", "3", "1"))),
+    ("spend", "calendar_year", None, 1, (("silver", "20", "1"), ("gold", "150.5", "1.5"))),
+    ("points", "rolling_months", 3, 2, (("bronze", "10", "1"), ("silver", "200", "1.5"), ("gold", "1000", "3"))),
+    ("points", "calendar_year", None, 2, (("gold", "100", "1.25"),)),
+    ("points", "rolling_months", 1, 0, ()),
+)
+#: Plans: (plan id, the tier it grants if the tier program in force has it, multiplier, join bonus).
+PLAN_SPECS = (("premium", "gold", "1", 100), ("plus", "silver", "1.5", 0), ("boost", None, "2", 25))
+#: Referral programs: (enabled, referrer points, referee points, minimum order total, cap,
+#: referee rewarded when capped).
+REFERRAL_PROGRAMS = (
+    (True, 50, 20, None, (1, "month"), True),
+    (True, 100, 0, "10", None, True),
+    (True, 30, 30, None, (2, "ever"), False),
+    (False, 10, 10, None, None, True),
+)
+#: A tenant's tier program (an index of TIER_PROGRAMS, or none), whether it sells plans, and its
+#: referral program (an index of REFERRAL_PROGRAMS, or none): most tenants have all three.
+memberships = st.tuples(
+    st.sampled_from([0, 1, 2, 3, 4, None]),
+    st.sampled_from([True, True, False]),
+    st.sampled_from([0, 1, 2, 3, None]),
+)
+#: How a paid period is recorded: a new subscription, a renewal touching the member's latest
+#: one, a period within it, after a gap, starting tomorrow, already ended; the same key again
+#: (same body, another period), the same reference under a new key (same period, another);
+#: the member's subscription cancelled, then the same plan anew (no second join bonus).
+PERIODS = (
+    "new",
+    "cancel, then new",
+    "renew",
+    "renew",
+    "within",
+    "after a gap",
+    "tomorrow",
+    "ended",
+    "key again",
+    "key again, another period",
+    "reference again",
+    "reference again, another period",
+)
+PROGRAM_JOBS = ("review-tiers", "lapse-subscriptions", "complete-referrals")
+
+
 # --- the machine ------------------------------------------------------------------------------
 
 
@@ -545,6 +629,7 @@ class Tenant:
     services: TenantServices
     model: TenantModel
     rewards: RewardBook = field(default_factory=RewardBook)
+    plans: PlanBook = field(default_factory=PlanBook)
 
 
 @dataclass(frozen=True)
@@ -593,6 +678,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.lifecycle_changes = 0
         self.rule_changes = 0
         self.reward_changes = 0
+        self.tier_changes = 0
         #: Keys sent to redeem, cancel and use, kept for their retries: (tenant, key, member or
         #: code, reward or reference).
         self.redemptions: list[tuple[int, str, str, str]] = []
@@ -629,6 +715,7 @@ class LedgerMachine(RuleBasedStateMachine):
         rules=st.lists(rule_sets, min_size=2, max_size=2),
         earning_extras=st.lists(st.tuples(st.booleans(), st.booleans()), min_size=2, max_size=2),
         rewards=st.lists(reward_specs, min_size=2, max_size=2),
+        programs_of_members=st.lists(memberships, min_size=2, max_size=2),
     )
     def create_tenants(
         self,
@@ -640,9 +727,10 @@ class LedgerMachine(RuleBasedStateMachine):
         rules: list[tuple[RuleSpec, ...]],
         earning_extras: list[tuple[bool, bool]],
         rewards: list[tuple[int, int | None, int | None, bool, int | None]],
+        programs_of_members: list[tuple[int | None, bool, int | None]],
     ) -> Any:
-        """Two brands, each with its currency, time zone, program, earning rules, a reward and
-        a first member."""
+        """Two brands, each with its currency, time zone, program, earning rules, a reward, a
+        tier program, plans and a referral program (or not), and a first member."""
         self.page_size = page_size
         first_members = []
         for index, tenant_id in enumerate(TENANT_IDS):
@@ -663,6 +751,13 @@ class LedgerMachine(RuleBasedStateMachine):
             for spec in rules[index]:
                 self._add_rule(tenant, spec)
             self._add_reward(tenant, rewards[index])
+            tiers, plans, referrals = programs_of_members[index]
+            if tiers is not None:
+                self._configure_tiers(tenant, tiers, self.clock.now)
+            if plans:
+                self._configure_plans(tenant)
+            if referrals is not None:
+                self._configure_referrals(tenant, referrals)
             member = services.members.enrol(NewMember())
             model.enrol(member.member_id, None)
             first_members.append((index, member.member_id))
@@ -864,8 +959,12 @@ class LedgerMachine(RuleBasedStateMachine):
                 moment
                 for tenant in self.tenants
                 for state in tenant.model.members.values()
-                for moment in state.effective(now).due_moments()
-                if moment > now
+                for moment in (
+                    *state.effective(now).due_moments(),
+                    state.held.expires_at,
+                    state.grant.ends_at if state.grant else None,
+                )
+                if moment is not None and moment > now
             ]
             target = min(due) + DUE_STEPS[how] if due else now + timedelta(days=1)
             self.clock.now = max(target, now + timedelta(microseconds=1))
@@ -1251,7 +1350,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if request.member_id not in model.members:
             return
         now = self.clock.now
-        predicted = model.preview(request.member_id, ModelOrder.of(request.order), request.occurred_at or now)
+        predicted = model.preview(request.member_id, ModelOrder.of(request.order), request.occurred_at or now, now)
         shown = t.services.points.preview(request.member_id, request.order, request.occurred_at, model.timezone)
         got = (shown.points, _parts(shown.breakdown))
         assert got == (predicted.points, predicted.breakdown), (
@@ -1502,6 +1601,557 @@ class LedgerMachine(RuleBasedStateMachine):
             coupon.used_key,
             coupon.used_reference,
         ), f"coupon {shown} is not the model's {coupon}"
+
+    # --- tiers, paid plans, referrals -----------------------------------------------------------
+
+    def _configure_tiers(self, t: Tenant, which: int, effective_from: datetime) -> None:
+        """A version of the tier program (``TIER_PROGRAMS[which]``) from ``effective_from``."""
+        metric, window, months, grace, tiers = TIER_PROGRAMS[which]
+        t.services.tiers.configure(
+            NewTierProgram(
+                metric=Metric(metric),
+                window=WindowKind(window),
+                months=months,
+                grace_periods=grace,
+                tiers=tuple(Tier(name, Decimal(threshold), Decimal(factor)) for name, threshold, factor in tiers),
+                effective_from=effective_from,
+            )
+        )
+        t.model.tier_versions.append(
+            ModelTierProgram(
+                effective_from,
+                metric,
+                window,
+                months,
+                grace,
+                tuple(ModelTier(name, Decimal(threshold), Decimal(factor)) for name, threshold, factor in tiers),
+            )
+        )
+        STATS.lifecycle[self.backend]["tier versions"] += 1
+
+    def _configure_plans(self, t: Tenant) -> None:
+        """The catalog: each plan grants its tier if the tier program in force has it."""
+        program = with_tiers(t.model.tier_versions, self.clock.now)
+        plans = []
+        for plan_id, tier, factor, bonus in PLAN_SPECS:
+            granted = tier if program is not None and program.tier(tier) is not None else None
+            plans.append(ModelPlan(plan_id, f"{plan_id} plan", granted, Decimal(factor), bonus))
+        t.services.subscriptions.configure(
+            [
+                Plan(p.plan_id, p.name, p.tier, p.multiplier, perks=("Free returns",), join_bonus=p.join_bonus)
+                for p in plans
+            ]
+        )
+        t.plans.plans = {plan.plan_id: plan for plan in plans}
+
+    def _configure_referrals(self, t: Tenant, which: int) -> None:
+        enabled, referrer, referee, minimum, cap, when_capped = REFERRAL_PROGRAMS[which]
+        now = self.clock.now
+        t.services.referrals.configure(
+            NewReferralProgram(
+                enabled=enabled,
+                referrer_points=referrer,
+                referee_points=referee,
+                min_order_total=Decimal(minimum) if minimum else None,
+                cap=ReferralCap(cap[0], CapPeriod(cap[1])) if cap else None,
+                referee_rewarded_when_capped=when_capped,
+                effective_from=now,
+            )
+        )
+        t.model.referral_versions.append(
+            ModelReferralProgram(
+                now, enabled, referrer, referee, Decimal(minimum) if minimum else None, cap, when_capped
+            )
+        )
+
+    @precondition(lambda self: self.tier_changes < 2)
+    @rule(
+        tenant=st.sampled_from([0, 1]),
+        which=st.sampled_from(range(len(TIER_PROGRAMS))),
+        when=st.sampled_from(["now", "now", "tomorrow"]),
+    )
+    def change_tiers(self, tenant: int, which: int, when: str) -> None:
+        """A new version of the tier program, now or from tomorrow (the last of them ends tiers):
+        members holding a tier it does not have are qualified afresh."""
+        self._step("change_tiers")
+        self.tier_changes += 1
+        t = self.tenants[tenant]
+        start = self.clock.now + (timedelta(days=1) if when == "tomorrow" else timedelta(0))
+        if any(version.effective_from == start for version in t.model.tier_versions):
+            return
+        self._configure_tiers(t, which, start)
+        self.touched.update((t.index, m) for m in t.model.members)
+
+    @rule(
+        target=members,
+        referrer=members,
+        how=st.sampled_from(["code", "code", "code, lower case", "unknown code"]),
+        then=st.sampled_from(["an order", "an interrupted order", "nothing", "a small order"]),
+        skip=st.integers(0, 2),
+        suffix=key_suffixes,
+    )
+    def enrol_with_a_referral_code(self, referrer: tuple[int, str], how: str, then: str, skip: int, suffix: str) -> Any:
+        """A member enrolled with another member's code: a referee, pending until its first
+        qualifying order (maybe right away, maybe one whose request dies midway). An unknown
+        code is refused, with nothing written."""
+        self._step("enrol_with_a_referral_code")
+        t = self.tenants[referrer[0]]
+        code = t.services.members.get(referrer[1]).referral_code
+        assert code is not None, "an enrolled member has a referral code"
+        if how == "unknown code":
+            code = "22222222" if code != "22222222" else "33333333"
+        elif how == "code, lower case":
+            code = code.lower()
+        try:
+            member = t.services.members.enrol(NewMember(referral_code=code))
+        except LoyaltyError as error:
+            self._outcome(error.code)
+            assert how == "unknown code" and error.code == "unknown_referral_code", error
+            return multiple()
+        assert how != "unknown code", "a member enrolled with an unknown referral code"
+        t.model.enrol(member.member_id, None)
+        t.model.members[member.member_id].referral_from = referrer[1]
+        t.model.referrals[member.member_id] = ModelReferral(member.member_id, referrer[1])
+        self._outcome(SUCCESS)
+        self.touched.add((t.index, member.member_id))
+        STATS.lifecycle[self.backend]["referees enrolled"] += 1
+        if then == "an interrupted order":
+            self._interrupted_completion(t, member.member_id, skip, "job" if skip % 2 else "replay", suffix)
+        elif then != "nothing":
+            self._referee_order(t, member.member_id, "small" if then == "a small order" else "large", "nothing", suffix)
+        return (t.index, member.member_id)
+
+    def _referees(self) -> list[tuple[Tenant, str]]:
+        return [(t, m) for t in self.tenants for m, s in t.model.members.items() if s.referral_from]
+
+    @precondition(lambda self: bool(self._referees()))
+    @rule(
+        pick=st.integers(0, 1_000),
+        size=st.sampled_from(["large", "large", "small"]),
+        then=st.sampled_from(["nothing", "refund", "order again"]),
+        suffix=key_suffixes,
+    )
+    def referee_orders(self, pick: int, size: str, then: str, suffix: str) -> None:
+        """A pending referee's order (one over any minimum, or a small one): the first that
+        qualifies rewards both members once; then maybe its refund (the rewards stay) or
+        another order (it rewards nothing more)."""
+        self._step("referee_orders")
+        t, referee = self._referees()[pick % len(self._referees())]
+        self._referee_order(t, referee, size, then, suffix)
+
+    def _referee_order(self, t: Tenant, referee: str, size: str, then: str, suffix: str) -> None:
+        price = 12_000 if size == "large" else 1
+        order = self._order(t, OrderSpec(f"order-r{self._fresh()}", (LineSpec("latte", 1, price),)))
+        assert order is not None
+        request = self._request((t.index, referee), MovementType.EARN, suffix, {}, order=order)
+        self._send(t, request)
+        if then == "refund" and request.idempotency_key in t.model.applied:
+            refund = {"reference": order.order_id}
+            self._send(
+                t, self._request((t.index, referee), MovementType.REVERSE, suffix, refund, amount=str(order.total))
+            )
+        elif then == "order again":
+            again = _with(order, order_id=f"{order.order_id}-2")
+            self._send(t, self._request((t.index, referee), MovementType.EARN, suffix, {}, order=again))
+
+    @precondition(lambda self: bool(self._referees()))
+    @rule(
+        pick=st.integers(0, 1_000), skip=st.integers(0, 2), then=st.sampled_from(["job", "replay"]), suffix=key_suffixes
+    )
+    def referral_completion_interrupted(self, pick: int, skip: int, then: str, suffix: str) -> None:
+        """A qualifying order whose request dies after its ``skip + 1``-th write (the order's,
+        the referrer's reward, the referee's): the rest is completed by the job, or by the
+        client's retry of the order; each side rewarded once."""
+        self._step("referral_completion_interrupted")
+        t, referee = self._referees()[pick % len(self._referees())]
+        self._interrupted_completion(t, referee, skip, then, suffix)
+
+    def _interrupted_completion(self, t: Tenant, referee: str, skip: int, then: str, suffix: str) -> None:
+        order = self._order(t, OrderSpec(f"order-q{self._fresh()}", (LineSpec("latte", 1, 12_000),)))
+        assert order is not None
+        request = self._request((t.index, referee), MovementType.EARN, suffix, {}, order=order)
+        expected = t.model.expect(request, self.clock.now)
+        if self._over_lot_cap(expected):
+            return
+        if not expected.succeeds or expected.referral is None:
+            self._send(t, request)
+            return
+        plan = FaultPlan()
+        plan.fail("TransactWriteItems", crash, times=1, after=True, skip=skip)
+        with pytest.MonkeyPatch.context() as patch:
+            plan.install(patch)
+            outcome = self._call(t, request)
+        STATS.injected[self.backend] += sum(plan.injected.values())
+        STATS.faulted_steps[self.backend] += 1
+        self._outcome(outcome.code)
+        assert outcome.code in {SUCCESS, "crash"}, f"a qualifying order under a crash: {outcome}"
+        entry = (
+            outcome.result.entry
+            if outcome.result is not None
+            else t.services.points._ledger.get_entry(request.idempotency_key)
+        )
+        assert entry is not None, "the qualifying order did not commit"
+        self._record_stored(t, request, expected, entry)
+        self._sync_referrals(t, finishing=None)
+        if then == "replay":
+            self._send(t, request)
+        else:
+            self._run_program_job(t, "complete-referrals", self.clock.now)
+        assert t.model.referrals[referee].status in {COMPLETED, CAPPED}, t.model.referrals[referee]
+        STATS.lifecycle[self.backend]["referral completions interrupted"] += 1
+
+    def _record_stored(self, t: Tenant, request: MovementRequest, expected: Expected, entry: LedgerEntry) -> None:
+        """A movement the service committed but did not answer (or the platform minted): its
+        stored entry is the model's, which records it."""
+        assert expected.succeeds and expected.replay_of is None, expected
+        wanted = expected_entry_fields(request, expected, t.model.currency)
+        for name in ("balance_after.lot_count", "balance_after.next_maturity_at", "balance_after.order_count"):
+            del wanted[name]
+        got = {name: _field(entry, name) for name in wanted}
+        differs = {name: (got[name], wanted[name]) for name in wanted if got[name] != wanted[name]}
+        assert not differs, f"{_describe(request)} at {self.clock.now}: stored entry differs, (got, model): {differs}"
+        assert entry.transaction_id not in self.transaction_ids, "a transaction id was reused"
+        self.transaction_ids.add(entry.transaction_id)
+        t.model.record(request, expected, entry)
+        self.touched.add((t.index, request.member_id))
+
+    def _sync_referrals(self, t: Tenant, *, finishing: str | None) -> None:
+        """After anything that may complete a referral: the rewards it credited (read back by
+        their keys) are the model's, each once, and so is the referral's state. ``finishing``:
+        the key of an order earn (or its replay) that must have finished its referral."""
+        model = t.model
+        qualified = [r for r in model.referrals.values() if r.status == QUALIFIED]
+        if not qualified:
+            return
+        ledger = t.services.points._ledger
+        found = []
+        for referral in qualified:
+            for role in ("referrer", "referee"):
+                if referral.key(role) not in model.applied:
+                    entry = ledger.get_entry(referral.key(role))
+                    if entry is not None:
+                        found.append((entry.member_id, entry.sequence, referral, role, entry))
+        for _, _, referral, role, entry in sorted(found, key=lambda f: (f[0], f[1])):
+            request = referral.request(role, model.timezone)
+            expected = model.expect(request, self.clock.now)
+            if role == "referrer" and referral.cap_counter is not None:
+                assert model.counters.get(referral.cap_counter, 0) < (referral.cap_limit or 0), (
+                    f"a referrer rewarded past the cap: {referral}"
+                )
+                expected = replace(
+                    expected, counters=(*expected.counters, (referral.cap_counter, 1, referral.cap_limit))
+                )
+            self._record_stored(t, request, expected, entry)
+            current = model.referrals[referral.referee_id]
+            model.referrals[referral.referee_id] = replace(current, credited=(*current.credited, role))
+            STATS.lifecycle[self.backend][f"referral rewards ({role})"] += 1
+        for referral in qualified:
+            referral = model.referrals[referral.referee_id]
+            stored = t.services.referrals._store.get(referral.referee_id)
+            assert stored is not None, f"referral of {referral.referee_id} lost"
+            if str(stored.status) == QUALIFIED:
+                assert referral.earn_key != finishing, f"the referral {referral} was left unfinished"
+                continue
+            capped = str(stored.status) == CAPPED
+            if capped:
+                assert referral.cap_counter is not None
+                assert model.counters.get(referral.cap_counter, 0) >= (referral.cap_limit or 0), (
+                    f"referral {referral} capped under its cap"
+                )
+            roles = {"referrer"} if not capped else set()
+            if referral.referee_points and (not capped or referral.referee_when_capped):
+                roles.add("referee")
+            assert set(referral.credited) == roles, f"referral {referral} ({stored.status}) rewarded {roles}"
+            assert (stored.referrer_points, stored.referee_points) == (
+                0 if capped else referral.referrer_points,
+                referral.referee_points if "referee" in roles else 0,
+            ), stored
+            model.referrals[referral.referee_id] = finished(referral, capped)
+            STATS.lifecycle[self.backend][f"referrals {stored.status}"] += 1
+
+    def _plans_of(self) -> list[Tenant]:
+        return [t for t in self.tenants if t.plans.plans]
+
+    @precondition(lambda self: bool(self._plans_of()))
+    @rule(member=members, pick=st.integers(0, 1_000), how=st.sampled_from(PERIODS), days=st.sampled_from([30, 1]))
+    def record_period(self, member: tuple[int, str], pick: int, how: str, days: int) -> None:
+        """Billing reports a paid period: a subscription starts (its join bonus once per member
+        and plan, ever), is renewed, or the period is refused; a key or a reference again
+        answers as the guide says."""
+        self._step("record_period")
+        t = self.tenants[member[0]] if self.tenants[member[0]].plans.plans else self._plans_of()[0]
+        member_id = member[1] if t.index == member[0] else sorted(t.model.members)[pick % len(t.model.members)]
+        self.clock.now += timedelta(milliseconds=1)  # subscriptions are ordered by their ids' moments
+        now = self.clock.now
+        book = t.plans
+        plans = sorted(book.plans)
+        plan_id = plans[pick % len(plans)]
+        mine = book.of(member_id)
+        latest = next((s for s in mine if s.plan_id == plan_id), mine[0] if mine else None)
+        key = f"{self._fresh()}-sub"
+        reference = f"inv-{self._fresh()}"
+        start, end = now, now + timedelta(days=days)
+        if how in ("renew", "within", "after a gap") and latest is not None:
+            plan_id = latest.plan_id
+            start = {
+                "renew": latest.ends_at,
+                "within": latest.starts_at,
+                "after a gap": latest.ends_at + timedelta(days=1),
+            }[how]
+            end = latest.ends_at - timedelta(hours=1) if how == "within" else start + timedelta(days=days)
+            if end <= start:
+                end = start + timedelta(hours=1)
+        elif how == "cancel, then new" and latest is not None:
+            plan_id = latest.plan_id
+            self._cancel_subscription(t, latest)
+        elif how == "tomorrow":
+            start, end = now + timedelta(days=1), now + timedelta(days=1 + days)
+        elif how == "ended":
+            start, end = now - timedelta(days=days), now - timedelta(seconds=1)
+        elif how.startswith(("key again", "reference again")) and book.keys:
+            earlier_key = sorted(book.keys)[pick % len(book.keys)]
+            asked = book.keys[earlier_key][0]
+            member_id, plan_id, start, end, reference = (
+                asked.member_id,
+                asked.plan_id,
+                asked.start,
+                asked.end,
+                asked.reference,
+            )
+            if how.startswith("key again"):
+                key = earlier_key
+            if how.endswith("another period"):
+                end += timedelta(days=1)
+        self._record_period(t, PeriodAsked(member_id, plan_id, start, end, reference), key)
+
+    def _record_period(self, t: Tenant, asked: PeriodAsked, key: str) -> None:
+        now = self.clock.now
+        model, book = t.model, t.plans
+        state = model.members[asked.member_id]
+        plan = book.plans.get(asked.plan_id)
+        bonus_paid = plan is not None and plan.bonus_key(asked.member_id) in model.applied
+        judged = book.record(asked, key, state.grant, bonus_paid, now)
+        if judged.bonus:
+            assert plan is not None
+            credit = model.expect_credit(self._bonus_request(t, plan, asked.member_id, "sub_"), _bonus_share(plan), now)
+            if self._over_lot_cap(credit):
+                return
+            if not credit.succeeds:  # the bonus is refused (a balance at its limit): so is the recording
+                judged = Recorded(credit.code)
+        try:
+            recording = t.services.subscriptions.record(
+                asked.member_id, PeriodRequest(asked.plan_id, asked.start, asked.end, asked.reference), key
+            )
+            code = SUCCESS
+        except LoyaltyError as error:
+            recording, code = None, error.code
+        self._outcome(code if code != SUCCESS or judged.outcome is None else f"subscription {judged.outcome}")
+        assert code == judged.code, (
+            f"{t.tenant_id} at {now}: recording {asked} key={key!r} -> {code}; the model expected {judged}; "
+            f"subscriptions {book.of(asked.member_id)}, grant {state.grant}"
+        )
+        if recording is None:
+            return
+        if judged.replay_of is not None:
+            assert recording.replayed, "a recording's retry was not marked replayed"
+            assert (str(recording.outcome), recording.subscription.subscription_id) == judged.replay_of, recording
+            return
+        assert judged.subscription is not None
+        subscription = judged.subscription
+        if judged.outcome == STARTED:
+            subscription = replace(subscription, subscription_id=recording.subscription.subscription_id)
+        shown = recording.subscription
+        got = (
+            shown.subscription_id,
+            shown.member_id,
+            shown.plan_id,
+            shown.tier,
+            shown.multiplier,
+            str(shown.status),
+            shown.starts_at,
+            shown.ends_at,
+            shown.join_bonus,
+        )
+        assert str(recording.outcome) == judged.outcome and got == subscription.shown(), (
+            f"recording {asked}: {recording.outcome} {got}; the model says {judged.outcome} {subscription.shown()}"
+        )
+        assert recording.bonus_points == judged.bonus, recording
+        if judged.outcome == ALREADY_RECORDED:
+            return
+        book.apply(asked, key, replace(judged, subscription=subscription))
+        self.touched.add((t.index, asked.member_id))
+        if judged.bonus:
+            assert plan is not None
+            request = self._bonus_request(t, plan, asked.member_id, subscription.subscription_id)
+            expected = model.expect_credit(request, _bonus_share(plan), now)
+            assert expected.after is not None
+            expected.after.grant = subscription.grant()
+            entry = t.services.points.transactions(asked.member_id, limit=1, cursor=None).items[0]
+            assert entry.transaction_id == recording.bonus_transaction_id, (entry, recording)
+            self._record_stored(t, request, expected, entry)
+            STATS.lifecycle[self.backend]["join bonuses"] += 1
+        else:
+            state.grant = subscription.grant()
+
+    def _bonus_request(self, t: Tenant, plan: ModelPlan, member_id: str, subscription_id: str) -> MovementRequest:
+        return MovementRequest(
+            member_id=member_id,
+            movement=MovementType.EARN,
+            idempotency_key=plan.bonus_key(member_id),
+            points=plan.join_bonus,
+            reference=f"subscription:{subscription_id}",
+            description=f"Join bonus: {plan.name}",
+            metadata={"plan_id": plan.plan_id, "subscription_id": subscription_id},
+            timezone=t.model.timezone,
+            pending_days=0,
+            minted_key=True,
+        )
+
+    @precondition(lambda self: any(t.plans.subscriptions for t in self.tenants))
+    @rule(pick=st.integers(0, 1_000))
+    def cancel_subscription(self, pick: int) -> None:
+        """A subscription cancelled now: its benefits stop at once (one past its end lapses
+        instead; one that has ended answers as it is); the join bonus stays."""
+        self._step("cancel_subscription")
+        subscriptions = [(t, s) for t in self.tenants for s in t.plans.subscriptions.values()]
+        t, subscription = subscriptions[pick % len(subscriptions)]
+        self.clock.now += timedelta(milliseconds=1)
+        self._cancel_subscription(t, subscription)
+
+    def _cancel_subscription(self, t: Tenant, subscription: ModelSubscription) -> None:
+        now = self.clock.now
+        ended = t.services.subscriptions.cancel(subscription.member_id, subscription.subscription_id)
+        if subscription.status == ACTIVE:
+            subscription.status = LAPSED if subscription.ends_at <= now else SUBSCRIPTION_CANCELLED
+            state = t.model.members[subscription.member_id]
+            if state.grant is not None and state.grant.subscription_id == subscription.subscription_id:
+                state.grant = None
+        assert str(ended.status) == subscription.status, f"cancelled {ended}, the model says {subscription}"
+        self._outcome(f"subscription {subscription.status}")
+        self.touched.add((t.index, subscription.member_id))
+
+    @rule(tenant=st.sampled_from([0, 1]), job=st.sampled_from(PROGRAM_JOBS), again=st.booleans())
+    def run_program_job(self, tenant: int, job: str, again: bool) -> None:
+        """The tier review, the plan lapse or the referral completion job now; run again, it
+        finds nothing to do."""
+        self._step("run_program_job")
+        t = self.tenants[tenant]
+        self._run_program_job(t, job, self.clock.now)
+        if again:
+            self._run_program_job(t, job, self.clock.now)
+
+    def _run_program_job(self, t: Tenant, job: str, as_of: datetime) -> None:
+        model = t.model
+        counts: dict[str, int]
+        if job == "review-tiers":
+            version = with_tiers(model.tier_versions, as_of)
+            counts = {"members": 0, "downgraded": 0, "kept": 0}
+            reviewed: dict[str, Held] = {}
+            for member_id, state in model.members.items():
+                held = state.held
+                if held.tier is None or held.expires_at is None or held.expires_at > as_of:
+                    continue
+                counts["members"] += 1
+                after = review(held, state.buckets, version, as_of, model.timezone) if version else NONE_HELD
+                if after != held:
+                    counts["downgraded" if after.tier != held.tier else "kept"] += 1
+                    reviewed[member_id] = after
+            run = t.services.jobs.run(JobName.REVIEW_TIERS, as_of)
+            for member_id, after in reviewed.items():
+                model.members[member_id].held = after
+                self.touched.add((t.index, member_id))
+            STATS.lifecycle[self.backend]["tiers reviewed by jobs"] += len(reviewed)
+        elif job == "lapse-subscriptions":
+            due = [s for s in t.plans.subscriptions.values() if s.status == ACTIVE and s.ends_at <= as_of]
+            counts = {"subscriptions": len(due), "lapsed": len(due), "skipped": 0}
+            run = t.services.jobs.run(JobName.LAPSE_SUBSCRIPTIONS, as_of)
+            for subscription in due:
+                subscription.status = LAPSED
+                state = model.members[subscription.member_id]
+                if state.grant is not None and state.grant.subscription_id == subscription.subscription_id:
+                    state.grant = None
+                self.touched.add((t.index, subscription.member_id))
+            STATS.lifecycle[self.backend]["subscriptions lapsed by jobs"] += len(due)
+        else:
+            qualified = [r.referee_id for r in model.referrals.values() if r.status == QUALIFIED]
+            run = t.services.jobs.run(JobName.COMPLETE_REFERRALS, as_of)
+            self._sync_referrals(t, finishing=None)
+            statuses = [model.referrals[referee].status for referee in qualified]
+            assert QUALIFIED not in statuses, f"the job left referrals unfinished: {statuses}"
+            counts = {
+                "referrals": len(qualified),
+                "completed": statuses.count(COMPLETED),
+                "capped": statuses.count(CAPPED),
+            }
+        assert run.status is RunStatus.SUCCEEDED, run
+        assert run.counts == counts, f"{job} as of {as_of}: the job did {run.counts}; the model expected {counts}"
+        STATS.lifecycle[self.backend]["job runs"] += 1
+
+    def _check_membership(self, tenant: Tenant, member_id: str, balance: Balance) -> None:
+        """The member's tier, plan and referral as stored (the month totals, the tier held and
+        until when, the plan's grant, the pending referrer) are the model's, and as reads show
+        them now: the earned tier with its due reviews applied, and the effective tier (the
+        higher of it and a plan's in force) is what the qualifying history and the plans say."""
+        state = tenant.model.members[member_id]
+        where = f"{tenant.tenant_id}/{member_id} at {self.clock.now}"
+        stored = {month: (b.points, b.spend, b.orders) for month, b in decode_buckets(balance.tier_buckets).items()}
+        assert stored == state.buckets, f"{where}: tier months {stored}, the model's {state.buckets}"
+        held = Held(balance.tier, balance.tier_since, balance.tier_expires_at)
+        assert held == state.held, f"{where}: tier held {held}, the model's {state.held}"
+        grant = state.grant
+        modelled = (
+            PlanGrant(
+                grant.subscription_id, grant.plan_id, grant.tier, grant.multiplier, grant.starts_at, grant.ends_at
+            )
+            if grant is not None
+            else None
+        )
+        assert balance.plan == modelled, f"{where}: plan {balance.plan}, the model's {grant}"
+        assert balance.referral_from == state.referral_from, f"{where}: referred by {balance.referral_from}"
+        if not tenant.model.tier_versions:
+            return
+        now = self.clock.now
+        earned, effective_tier = tenant.model.tier_now(state, now)
+        status = tenant.services.tiers.status(balance, now)
+        shown = Held(*((status.state.tier, status.state.since, status.state.expires_at) if status else (None,) * 3))
+        assert shown == earned, f"{where}: the tier shown {shown}, the model's {earned}"
+        if grant is not None:  # without a plan the effective tier is the earned one, checked above
+            shown_effective = tenant.services.tiers.tier_of(member_id)
+            assert shown_effective == effective_tier, (
+                f"{where}: effective tier {shown_effective}, the model's {effective_tier} "
+                f"(earned {earned}, plan {grant}, months {state.buckets})"
+            )
+        if effective_tier is not None:
+            STATS.lifecycle[self.backend]["effective tiers checked"] += 1
+
+    def _check_program_rewards(self, tenant: Tenant, scanned: Scanned) -> None:
+        """A referral rewards each side at most once, a plan's join bonus is paid once per member
+        and plan: what the ledger holds of them is what the model credited."""
+        where = tenant.tenant_id
+        model = tenant.model
+        rewards: defaultdict[tuple[str, str], int] = defaultdict(int)
+        bonuses: defaultdict[tuple[str, str], int] = defaultdict(int)
+        for member_id, rows in scanned.entries.items():
+            for row in rows:
+                if row["referee_id"] is not None and row["movement"] == "earn":
+                    referral = model.referrals.get(row["referee_id"])
+                    role = "referrer" if referral is not None and referral.referrer_id == member_id else "referee"
+                    rewards[(row["referee_id"], role)] += 1
+                if row["plan_id"] is not None and row["movement"] == "earn":
+                    bonuses[(row["plan_id"], member_id)] += 1
+        twice = {side: count for side, count in rewards.items() if count > 1}
+        assert not twice, f"{where}: referral sides rewarded more than once: {twice}"
+        credited = {(r.referee_id, role): 1 for r in model.referrals.values() for role in r.credited}
+        assert dict(rewards) == credited, f"{where}: referral rewards {dict(rewards)}, the model's {credited}"
+        paid = {side: count for side, count in bonuses.items() if count > 1}
+        assert not paid, f"{where}: join bonuses paid more than once: {paid}"
+        modelled = {
+            (plan.plan_id, member_id): 1
+            for plan in tenant.plans.plans.values()
+            for member_id in model.members
+            if plan.bonus_key(member_id) in model.applied
+        }
+        assert dict(bonuses) == modelled, f"{where}: join bonuses {dict(bonuses)}, the model's {modelled}"
 
     # --- replays -------------------------------------------------------------------------------
 
@@ -1758,6 +2408,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self._outcome(retry.code)
         self._outcome(outcome.code)
         self.touched.add((t.index, request.member_id))
+        self._sync_referrals(t, finishing=None)
 
     # --- invariants ---------------------------------------------------------------------------
 
@@ -1780,6 +2431,7 @@ class LedgerMachine(RuleBasedStateMachine):
         """Every member of the tenant, from a strongly consistent scan of its table."""
         model = tenant.model
         scanned = _scan(self._client, tenant.table)
+        self._check_program_rewards(tenant, scanned)
         balances, entries, lots = scanned.balances, scanned.entries, scanned.lots
         assert set(balances) == set(model.members), (
             f"{tenant.tenant_id}: balances stored for {sorted(balances)}, model has {sorted(model.members)}"
@@ -1960,6 +2612,11 @@ class LedgerMachine(RuleBasedStateMachine):
                         moved[
                             activity_counter(rule.rule_id, member_id, rule.per, row["occurred_at"], model.timezone)
                         ] += 1
+        for member_id, rows in scanned.entries.items():  # a referral cap counts its referrers' rewards
+            for row in rows:
+                referral = model.referrals.get(row["referee_id"] or "")
+                if referral is not None and referral.referrer_id == member_id and referral.cap_counter:
+                    moved[referral.cap_counter] += 1
         for coupon in scanned.coupons.values():  # a reward's counters count its coupons not cancelled
             if coupon["status"] != CANCELLED:
                 moved[f"reward-stock:{coupon['reward_id']}"] += 1
@@ -2077,6 +2734,26 @@ class LedgerMachine(RuleBasedStateMachine):
         assert [(c.code, str(c.status)) for c in coupons] == [(c.code, c.status) for c in mine], (
             f"{where}: coupons listed {coupons}, the model's (newest first) {mine}"
         )
+        self._check_membership(tenant, member_id, balance)
+        subscriptions = tenant.plans.of(member_id)
+        if subscriptions:
+            listed_subscriptions = tenant.services.subscriptions.list(member_id, limit=50, cursor=None).items
+            assert [
+                (
+                    s.subscription_id,
+                    s.plan_id,
+                    s.tier,
+                    s.multiplier,
+                    str(s.status),
+                    s.starts_at,
+                    s.ends_at,
+                    s.join_bonus,
+                )
+                for s in listed_subscriptions
+            ] == [
+                (s.subscription_id, s.plan_id, s.tier, s.multiplier, s.status, s.starts_at, s.ends_at, s.join_bonus)
+                for s in subscriptions
+            ], f"{where}: subscriptions listed {listed_subscriptions}, the model's {subscriptions}"
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -2142,6 +2819,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if self._over_lot_cap(expected):
             return
         self._judge(tenant, request, expected, self._call(tenant, request))
+        self._sync_referrals(tenant, finishing=request.idempotency_key if request.order is not None else None)
 
     def _judge(self, tenant: Tenant, request: MovementRequest, expected: Expected, outcome: Outcome) -> None:
         self.touched.add((tenant.index, request.member_id))  # a refusal must change nothing: check it too
@@ -2256,6 +2934,10 @@ class LedgerMachine(RuleBasedStateMachine):
             self._judge(tenant, request, tenant.model.expect(request, now), outcome)
 
         return move, lambda: tenant.model.expect(request, now).succeeds
+
+
+def _bonus_share(plan: ModelPlan) -> tuple[Part, ...]:
+    return (("plan", plan.join_bonus, f"plan:{plan.plan_id}"),)
 
 
 def _left_to_reverse(model: TenantModel, member: MemberState, reference: str) -> int:
@@ -2450,6 +3132,8 @@ def _scan(client: Any, table: str) -> Scanned:
                         "lot_id": metadata.get("lot_id", {}).get("S"),
                         "activity": metadata.get("activity", {}).get("S"),
                         "reward_id": metadata.get("reward_id", {}).get("S"),
+                        "plan_id": metadata.get("plan_id", {}).get("S"),
+                        "referee_id": metadata.get("referee_id", {}).get("S"),
                         "reference": item.get("reference", {}).get("S"),
                         "occurred_at": _date(item, "occurred_at"),
                         "breakdown": tuple(
