@@ -98,7 +98,7 @@ bench: install
 SOAK_STEPS ?= 10000
 SOAK_FUZZ_EXAMPLES ?= 100
 soak: install
-	LOYALTY_SOAK_STEPS=$(SOAK_STEPS) $(PY) -m pytest tests/model/test_ledger_state_machine.py tests/model/test_machine_finds_planted_bugs.py -n 2 --dist load
+	LOYALTY_SOAK_STEPS=$(SOAK_STEPS) $(PY) -m pytest tests/model/test_ledger_state_machine.py tests/model/test_transfer_state_machine.py tests/model/test_machine_finds_planted_bugs.py -n 2 --dist load
 	LOYALTY_FUZZ_EXAMPLES=$(SOAK_FUZZ_EXAMPLES) $(PY) -m pytest tests/fuzz/test_openapi_fuzz.py -p no:xdist
 
 ## Synthesise every deployed stage (dev, prod) into infra/cdk.out offline (no AWS account,

@@ -26,18 +26,24 @@ class JobRunRepository:
         self._models = models
 
     def put(self, run: JobRun, audit: AuditEntry | None = None) -> None:
+        """The run's record; with ``audit`` (a run an admin started) in one transaction with its
+        entry, else (a scheduled run) one plain write."""
+        item = self._models.job_run(
+            pk=JOB_RUNS_PARTITION,
+            sk=run.run_id,
+            job=str(run.job),
+            as_of=run.as_of,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            status=str(run.status),
+            counts=dict(run.counts) if run.counts else None,
+            error=run.error,
+        )
+        if audit is None:
+            with translate_transient():
+                item.save()
+            return
         with audited_transaction(self._models.audit, audit) as tx:
-            item = self._models.job_run(
-                pk=JOB_RUNS_PARTITION,
-                sk=run.run_id,
-                job=str(run.job),
-                as_of=run.as_of,
-                started_at=run.started_at,
-                finished_at=run.finished_at,
-                status=str(run.status),
-                counts=dict(run.counts) if run.counts else None,
-                error=run.error,
-            )
             tx.save(item)
 
     def list(self, *, limit: int, cursor: str | None) -> Page[JobRun]:
