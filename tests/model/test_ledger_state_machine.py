@@ -52,7 +52,8 @@ the order's, the referrer's or the referee's write, finished by the job or the c
 retry. Not modelled yet: rules limited to tiers, segments, tier-only rewards, partner earns,
 birthday bonuses, pool codes, the commerce order intake.
 
-Invariants after every step, read from storage for every member of both tenants: available
+Invariants read from storage for every member of each tenant touched since its last scan
+(every few steps, both tenants every few more, and both at the end of every example): available
 + pending = sum of the ledger, pending = sum of its pending changes, and every entry's
 running figures; pending never negative, available never negative unless a claw-back
 reversal took it there; available + pending = earned - redeemed + adjusted - expired -
@@ -73,8 +74,8 @@ exactly once (one ``adjust`` of its points), any other never; a reward's stock c
 coupons not cancelled, never more than its stock, and a member's limit counter theirs, never
 more than the limit. A referral rewards each side at most once and a plan's join bonus is
 paid once per member and plan: the ledger's reward and bonus entries are exactly the model's.
-Through the services' read path for each member the step touched (all of them every few
-steps and after the clock moves): the stored balance, the balance as the member may use it
+Through the services' read path for each member the step touched (all of them after the
+clock moves, and at the end of every example): the stored balance, the balance as the member may use it
 now (expired points never count, matured ones always do, job or not), and every page of
 transactions, every entry exactly as its first response showed it; the member's tier months,
 tier held (since, until), plan grant and pending referrer as stored, and the effective tier:
@@ -662,6 +663,10 @@ class _Context:
 
 CONTEXT = _Context()
 
+#: Storage is scanned every SCAN_EVERY steps (the tenants touched since their last scan), both
+#: tenants every SWEEP_EVERY steps, and both again at the end of every example.
+SCAN_EVERY, SWEEP_EVERY = 5, 10
+
 
 class LedgerMachine(RuleBasedStateMachine):
     members = Bundle("members")  # (tenant index, member id)
@@ -672,6 +677,10 @@ class LedgerMachine(RuleBasedStateMachine):
         self.backend = CONTEXT.backend
         self.tenants: list[Tenant] = []
         self.touched: set[tuple[int, str]] = set()
+        #: Tenants touched since their table was last scanned.
+        self.unscanned: set[int] = set()
+        #: The last step and its checks passed (teardown then checks everything once more).
+        self.verified = False
         self.keys_made = 0
         self.ghosts = 0
         self.program_changes = 0
@@ -769,6 +778,15 @@ class LedgerMachine(RuleBasedStateMachine):
         return build(tenant_id, clock=self.clock, **extra)
 
     def teardown(self) -> None:
+        """The example's last check of everything (unless a step or its check already failed),
+        then its tables go."""
+        try:
+            if self.verified:
+                self._check_everything()
+        finally:
+            self._drop_tables()
+
+    def _drop_tables(self) -> None:
         for table in self._tables:
             try:
                 self._client.delete_table(TableName=table)
@@ -2415,17 +2433,32 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     @precondition(lambda self: bool(self.tenants))
     def the_ledger_is_consistent(self) -> None:
-        """Storage: every member of each tenant the step touched (of both, every 5 steps).
-        Read path: every member the step touched (all of them, every 10 steps)."""
-        touched_tenants = {index for index, _ in self.touched}
-        for tenant in self.tenants:
-            if tenant.index in touched_tenants or self.steps % 5 == 0:
-                self._check_storage(tenant)
+        """Read path: every member the step touched. Storage: each tenant touched since its
+        last scan, every ``SCAN_EVERY`` steps (both tenants every ``SWEEP_EVERY``). Teardown
+        checks both tenants and every member once more, so nothing escapes the example: a
+        divergence in storage stays until it is scanned (entries are append-only and every
+        item is compared with the model as a whole)."""
+        self.unscanned.update(index for index, _ in self.touched)
         for tenant in self.tenants:
             for member_id in tenant.model.members:
-                if self.steps % 10 == 0 or (tenant.index, member_id) in self.touched:
+                if (tenant.index, member_id) in self.touched:
                     self._check_read_path(tenant, member_id)
         self.touched.clear()
+        if self.steps % SWEEP_EVERY == 0:
+            self.unscanned.update(tenant.index for tenant in self.tenants)
+        if self.steps % SCAN_EVERY == 0:
+            for tenant in self.tenants:
+                if tenant.index in self.unscanned:
+                    self._check_storage(tenant)
+            self.unscanned.clear()
+        self.verified = True
+
+    def _check_everything(self) -> None:
+        """Both tenants' storage and every member's read path."""
+        for tenant in self.tenants:
+            self._check_storage(tenant)
+            for member_id in tenant.model.members:
+                self._check_read_path(tenant, member_id)
 
     def _check_storage(self, tenant: Tenant) -> None:
         """Every member of the tenant, from a strongly consistent scan of its table."""
@@ -2758,6 +2791,7 @@ class LedgerMachine(RuleBasedStateMachine):
     # --- helpers -------------------------------------------------------------------------------
 
     def _step(self, rule_name: str) -> None:
+        self.verified = False
         self.steps += 1
         CONTEXT.steps = self.steps
         STATS.steps[self.backend] += 1
