@@ -84,6 +84,8 @@ def insights_summary(request: ApiRequest) -> SummaryOut:
     scope=Scope.READ,
     query=schemas.insights.TimeseriesQuery,
     response=schemas.insights.TimeseriesOut,
+    response_media=CSV_MEDIA,
+    response_example="period,value\n2026-12-01,1200\n2026-12-02,950\n",
 )
 def insights_timeseries(request: ApiRequest) -> TimeseriesOut | TextResult:
     from chalicelib.api.presenters import insights as presenters

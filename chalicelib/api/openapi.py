@@ -217,6 +217,8 @@ def _responses(op: Operation, refs: dict[Any, Any], components: dict[str, Any]) 
                 "example": model_example(model, components, mode="serialization"),
             }
         }
+        if op.response_media != "application/json":  # the same answer in another media, on request
+            success["content"][op.response_media] = {"schema": {"type": "string"}, "example": op.response_example}
     elif op.response_media != "application/json":
         success["content"] = {op.response_media: {"schema": {"type": "string"}, "example": op.response_example}}
     if op.response_headers:

@@ -145,6 +145,7 @@ def test_the_csv_examples_have_the_export_columns() -> None:
     columns = {
         "export_members": presenters.MEMBER_EXPORT_COLUMNS,
         "export_ledger": presenters.LEDGER_EXPORT_COLUMNS,
+        "insights_timeseries": ("period", "value"),
     }
     for op in OPERATIONS:
         if op.response_media != "application/json":
