@@ -143,6 +143,10 @@ SETTINGS = _fields(
     ),
     signup_bonus=Field(0),
     welcome_imported=Field(False),
+    point_value=_dec("0"),
+    erase_inactive_after_years=Field(None),
+    personal_metadata_keys=Field([], _text_list),
+    personal_descriptions=Field(False),
 )
 TIER = _fields(name=_req(), threshold=_req(_decimal), multiplier=_dec("1"), perks=Field([], _text_list))
 TIERS = _fields(
