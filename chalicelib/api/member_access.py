@@ -272,18 +272,10 @@ def list_my_transactions(request: ApiRequest, tenant_id: str) -> MemberTransacti
 )
 def list_my_rewards(request: ApiRequest, tenant_id: str) -> MemberRewardList:
     from chalicelib.api.presenters import rewards as presenters
-    from chalicelib.api.schemas.rewards import MemberRewardList
 
-    member_id = request.member.member_id
-    service = _services(request).rewards
-    available, page = service.for_member(member_id, limit=request.query.limit, cursor=request.query.cursor)
-    stats = service.stats([eligibility.reward for eligibility in page.items])
-    now = request_now()
-    return MemberRewardList(
-        member_id=member_id,
-        available_points=available,
-        data=[presenters.member_reward(e, s, now) for e, s in zip(page.items, stats, strict=True)],
-        next_cursor=page.next_cursor,
+    service, query = _services(request).rewards, request.query
+    return presenters.member_rewards(
+        service, request.member.member_id, limit=query.limit, cursor=query.cursor, now=request_now()
     )
 
 

@@ -232,17 +232,10 @@ def redeem_reward(request: ApiRequest, member_id: str, reward_id: str) -> Result
 )
 def list_member_rewards(request: ApiRequest, member_id: str) -> MemberRewardList:
     from chalicelib.api.presenters import rewards as presenters
-    from chalicelib.api.schemas.rewards import MemberRewardList
 
-    service = _rewards(request)
-    available, page = service.for_member(member_id, limit=request.query.limit, cursor=request.query.cursor)
-    stats = service.stats([eligibility.reward for eligibility in page.items])
-    now = request_now()
-    return MemberRewardList(
-        member_id=member_id,
-        available_points=available,
-        data=[presenters.member_reward(e, s, now) for e, s in zip(page.items, stats, strict=True)],
-        next_cursor=page.next_cursor,
+    query = request.query
+    return presenters.member_rewards(
+        _rewards(request), member_id, limit=query.limit, cursor=query.cursor, now=request_now()
     )
 
 

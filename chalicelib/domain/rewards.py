@@ -68,9 +68,9 @@ POOL_CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
 #: Attempts at a coupon when its code turns out to be taken (a pool code claimed concurrently).
 MAX_CODE_ATTEMPTS = 8
 #: Rounds of the ledger's own retries a redemption waits out when a hot reward's counters conflict.
-MAX_BUSY_RETRIES = 8
+MAX_BUSY_RETRIES = 16
 BUSY_BACKOFF_BASE_SECONDS = 0.02
-BUSY_BACKOFF_CAP_SECONDS = 1.0
+BUSY_BACKOFF_CAP_SECONDS = 0.5
 #: Pool codes read per attempt, one picked at random among them (spreads concurrent claims).
 POOL_SAMPLE = 25
 

@@ -394,7 +394,9 @@ def test_integrations_show_partners_settlements_imports_and_exports(console: Con
     brand.run_import(latest["id"])
     expect(progress).to_contain_text("completed · 2 of 2 rows · 1 imported, 0 skipped, 1 failed", timeout=10_000)
     errors = brand.call("GET", f"/imports/{latest['id']}/errors")["data"]
-    shown = progress.get_by_test_id("import-errors").locator("tbody tr").all_inner_texts()
+    rows = progress.get_by_test_id("import-errors").locator("tbody tr")
+    expect(rows).to_have_count(len(errors))  # the errors table follows the status line
+    shown = rows.all_inner_texts()
     assert (
         [row.split("\t")[:2] for row in shown]
         == [[str(e["row"]), e["external_id"]] for e in errors]

@@ -9,8 +9,15 @@ from chalicelib.api.presenters.points import balance, transaction
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from chalicelib.api.schemas.rewards import CouponOut, MemberRewardOut, RedemptionOut, RewardOut, UploadCodesOut
-    from chalicelib.domain.rewards import Coupon, Eligibility, Redemption, Reward, RewardStats
+    from chalicelib.api.schemas.rewards import (
+        CouponOut,
+        MemberRewardList,
+        MemberRewardOut,
+        RedemptionOut,
+        RewardOut,
+        UploadCodesOut,
+    )
+    from chalicelib.domain.rewards import Coupon, Eligibility, Redemption, Reward, RewardService, RewardStats
 
 
 def reward(value: Reward, stats: RewardStats, now: datetime) -> RewardOut:
@@ -87,6 +94,22 @@ def member_reward(value: Eligibility, stats: RewardStats, now: datetime) -> Memb
         locked_because=list(value.reasons),
         points_short=value.points_short,
         remaining_for_member=value.remaining_for_member,
+    )
+
+
+def member_rewards(
+    service: RewardService, member_id: str, *, limit: int, cursor: str | None, now: datetime
+) -> MemberRewardList:
+    """A page of the rewards as ``member_id`` sees them: each redeemable now, or what locks it."""
+    from chalicelib.api.schemas.rewards import MemberRewardList
+
+    available, page = service.for_member(member_id, limit=limit, cursor=cursor)
+    stats = service.stats([eligibility.reward for eligibility in page.items])
+    return MemberRewardList(
+        member_id=member_id,
+        available_points=available,
+        data=[member_reward(e, s, now) for e, s in zip(page.items, stats, strict=True)],
+        next_cursor=page.next_cursor,
     )
 
 
