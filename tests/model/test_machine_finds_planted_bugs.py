@@ -405,15 +405,15 @@ QUICK_EXAMPLES, DEEP_EXAMPLES = 20, 400
 #: suite (members' ULIDs order ties differently at another speed), so it gets 60. A reversal
 #: that gives the caps nothing back needs an order earn cut by a cap, then its refund: found
 #: in examples 6 to 37 as the machine's rules changed. An oversold reward needs a reward with a
-#: stock redeemed twice: found in example 10 or 11 alone, missed at 20 inside the whole suite once,
-#: so it gets 60;
+#: stock redeemed twice: found in example 34 alone and 54 after this file's other bugs, missed at 60
+#: inside the whole suite once (the search depends on what ran before it), so it gets 150;
 #: allowances counted when recorded were found in example 7 or 8, and missed at 20 once.
 EXAMPLES = {
     "a key replayed with other points treated as the same request": 150,
     "an expiry that leaves the lot in the book, so it expires twice": 60,
     "a reversal that gives the cap counters nothing back": 60,
     "activity allowances counted when recorded, not when the activity happened": 80,
-    "a reward's stock not held at the redemption's commit (oversold)": 60,
+    "a reward's stock not held at the redemption's commit (oversold)": 150,
 }
 
 
