@@ -75,6 +75,11 @@ MAX_LOTS_PER_TRANSFER = 40
 TRANSFER_KEY_PREFIX = "transfer:"
 
 
+#: The receiver's entry of a transfer records how many of its points never expire, so that a
+#: reversal takes those back (with the transfer's own lots) before the receiver's other points.
+PLAIN_POINTS = "points_without_expiry"
+
+
 def received_key(transfer_id: str) -> str:
     """The key of the receiver's entry."""
     return f"{TRANSFER_KEY_PREFIX}{transfer_id}:in"
@@ -175,10 +180,18 @@ def _fifo(lot: Lot) -> tuple[datetime, datetime, str]:
 
 
 def take(
-    available: int, lots: Sequence[Lot], points: int, at: datetime, *, first: frozenset[str] = frozenset()
+    available: int,
+    lots: Sequence[Lot],
+    points: int,
+    at: datetime,
+    *,
+    first: frozenset[str] = frozenset(),
+    plain_first: int = 0,
 ) -> tuple[LotChanges, tuple[Portion, ...]]:
-    """Take ``points`` as a redemption would: the spendable lots named in ``first`` (FIFO),
-    then the other spendable lots (FIFO by expiry), then the points that never expire.
+    """Take ``points`` as a redemption would: the spendable lots named in ``first`` (FIFO), then
+    up to ``plain_first`` of the points that never expire, then the other spendable lots (FIFO
+    by expiry), then the rest of the points that never expire. A reversal takes back what its
+    transfer gave this way: its lots and its never-expiring points before anything else.
     Returns the lot changes and what was taken, portion by portion, in that order."""
     spendable = LotBook(available, tuple(lots)).spendable(at)
     if points > spendable:
@@ -186,24 +199,33 @@ def take(
             f"the member has {spendable} points available; {points} requested",
             details={"available": spendable, "requested": points},
         )
-    usable = sorted(
-        (lot for lot in lots if not lot.pending and not lot.expired(at)),
-        key=lambda lot: (lot.lot_id not in first, *_fifo(lot)),
-    )
+    usable = sorted((lot for lot in lots if not lot.pending and not lot.expired(at)), key=_fifo)
+    plain = max(0, spendable - sum(lot.remaining for lot in usable))
+    early = [lot for lot in usable if lot.lot_id in first]
+    later = [lot for lot in usable if lot.lot_id not in first]
     need = points
     updated: list[Lot] = []
     deleted: list[Lot] = []
     portions: list[Portion] = []
-    for lot in usable:
-        if need == 0:
-            break
-        taken = min(lot.remaining, need)
-        need -= taken
-        if taken == lot.remaining:
-            deleted.append(lot)
-        else:
-            updated.append(replace(lot, remaining=lot.remaining - taken))
-        portions.append(Portion(taken, lot.expires_at, lot.earned_at))
+
+    def from_lots(chosen: list[Lot]) -> None:
+        nonlocal need
+        for lot in chosen:
+            if need == 0:
+                return
+            taken = min(lot.remaining, need)
+            need -= taken
+            if taken == lot.remaining:
+                deleted.append(lot)
+            else:
+                updated.append(replace(lot, remaining=lot.remaining - taken))
+            portions.append(Portion(taken, lot.expires_at, lot.earned_at))
+
+    from_lots(early)
+    if plain_taken := min(need, plain_first, plain):
+        need -= plain_taken
+        portions.append(Portion(plain_taken, None, None))
+    from_lots(later)
     if need:  # spendable() guaranteed the never-expiring points cover the rest
         portions.append(Portion(need, None, None))
     changes = LotChanges(updated=tuple(updated), deleted=tuple(deleted))
@@ -411,6 +433,7 @@ class TransferService:
             reason=reason,
             actor_key_id=actor_key_id,
             first=given,
+            plain_first=int(received.metadata.get(PLAIN_POINTS, "0")),
             lot_prefix=f"{transfer_id}-r",
         )
         if self._auditor is not None:
@@ -440,13 +463,21 @@ class TransferService:
         actor_key_id: str | None,
         counter: CounterChange | None = None,
         first: frozenset[str] = frozenset(),
+        plain_first: int = 0,
         lot_prefix: str | None = None,
     ) -> TransferCommit:
-        """Both sides of a move of ``points`` from ``source`` to ``target``. Pure."""
+        """Both sides of a move of ``points`` from ``source`` to ``target``. Pure. A transfer
+        (``lot_prefix`` None) records on ``into``'s entry how many of the points the receiver
+        keeps never expire; a reversal takes its transfer's lots (``first``) and those points
+        (``plain_first``) back first."""
         program = self._program.get()
         (sender, sender_lots), (receiver, receiver_lots) = source, target
-        taken, portions = take(sender.available, sender_lots, points, now, first=first)
+        taken, portions = take(sender.available, sender_lots, points, now, first=first, plain_first=plain_first)
         given = give(receiver, portions, lot_prefix or transfer_id)
+        if lot_prefix is None:
+            # What the receiver keeps apart from its new lots and a claw-back debt the points paid
+            plain = points - sum(lot.original for lot in given.created) - min(points, max(0, -receiver.available))
+            into = replace(into, metadata={**into.metadata, PLAIN_POINTS: str(plain)})
         sender_after = self._after(program, sender, sender_lots, taken, -points, now)
         receiver_after = self._after(program, receiver, receiver_lots, given, points, now)
 

@@ -83,7 +83,7 @@ def test_a_transfer_moves_points_between_two_members_in_one_go(
     assert (received["available"], received["lifetime_transferred"]) == (300, 300)
     (entry,) = api.ledger(admin_key, receiver)
     assert (entry["type"], entry["points"], entry["reference"]) == ("transfer", 300, transfer_id)
-    assert entry["metadata"] == {"transfer_id": transfer_id, "from_member_id": sender}
+    assert entry["metadata"] == {"transfer_id": transfer_id, "from_member_id": sender, "points_without_expiry": "300"}
     assert entry["idempotency_key"] == f"transfer:{transfer_id}:in"
     assert api.ledger(admin_key, sender)[0]["metadata"] == {"transfer_id": transfer_id, "to_member_id": receiver}
 
@@ -297,6 +297,58 @@ def test_a_reversal_gives_the_sender_its_own_expiry_back(brand: Brand) -> None:
     # And a second reversal answers the first
     again = brand.services.transfers.reverse(sender, transfer_id, reason="again", actor_key_id=None)
     assert again.replayed and again.entry.transaction_id == result.entry.transaction_id
+
+
+def test_a_reversal_gives_back_points_that_never_expire_as_points_that_never_expire(brand: Brand) -> None:
+    allowed = TransferPolicy(enabled=True)
+    # Given a sender whose 120 points never expire, sent to a receiver who then earns points
+    # that expire (a program that changed its expiry policy in between)
+    sender, receiver = brand.enrol(), brand.enrol()
+    brand.program(ExpiryPolicy(), allowed)
+    brand.move(sender, MovementType.EARN, 150)
+    transfer_id = brand.transfer(sender, receiver, 120, "plain-gift")
+    received = brand.services.points.transactions(receiver, limit=1, cursor=None).items[0]
+    assert (received.expires_at, received.metadata["points_without_expiry"]) == (None, "120")
+    brand.program(POLICY, allowed)
+    brand.move(receiver, MovementType.EARN, 90)
+    expiry = POLICY.expires_at(T0, TZ)
+
+    # When the admin reverses the transfer
+    brand.services.transfers.reverse(sender, transfer_id, reason=None, actor_key_id=None)
+
+    # Then the sender's 150 points never expire again, and the receiver keeps its own lot
+    assert (brand.available(sender), brand.lots(sender)) == (150, [])
+    assert (brand.available(receiver), brand.lots(receiver)) == (90, [(90, expiry)])
+    brand.clock.now = expiry
+    assert (brand.available(sender), brand.available(receiver)) == (150, 0)
+
+
+def test_a_reversal_takes_what_the_transfer_gave_of_both_kinds_first(brand: Brand) -> None:
+    allowed = TransferPolicy(enabled=True)
+    # Given a transfer of 30 expiring points and 20 that never expire
+    sender, receiver = brand.enrol(), brand.enrol()
+    brand.program(ExpiryPolicy(), allowed)
+    brand.move(sender, MovementType.EARN, 20)
+    brand.program(POLICY, allowed)
+    brand.move(sender, MovementType.EARN, 30)
+    expiry = POLICY.expires_at(T0, TZ)
+    transfer_id = brand.transfer(sender, receiver, 50, "mixed-gift")
+    # And the receiver's own points: some expiring sooner, some never
+    brand.clock.now = T0 + DAY
+    brand.move(receiver, MovementType.EARN, 10)
+    later = POLICY.expires_at(T0 + DAY, TZ)
+    brand.program(ExpiryPolicy(), allowed)
+    brand.move(receiver, MovementType.EARN, 8)
+
+    # When the receiver spends 15 (from the transferred lot, which expires first) and the
+    # transfer is reversed
+    brand.move(receiver, MovementType.REDEEM, 15)
+    brand.services.transfers.reverse(sender, transfer_id, reason=None, actor_key_id=None)
+
+    # Then the reversal took the 15 left of the transferred lot, then the 20 points that never
+    # expire, then 10 from the receiver's own lot (the first to expire), then 5 that never expire
+    assert (brand.available(sender), brand.lots(sender)) == (50, [(10, later), (15, expiry)])
+    assert (brand.available(receiver), brand.lots(receiver)) == (3, [])
 
 
 def test_refusals_of_the_service(brand: Brand) -> None:

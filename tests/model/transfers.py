@@ -7,7 +7,8 @@ each outcome compared with a small reference model of lots.
 The reference keeps each member's lots as (points, expiry, origin): an earn adds one (with the
 expiry the policy gives); a redemption and a transfer take the unexpired lots FIFO by expiry,
 then the never-expiring points; the receiver gets the same points with the same expiries; a
-reversal takes the lots its transfer gave first. Expired lots are never spendable.
+reversal takes back first the lots its transfer gave, then as many never-expiring points as it
+gave. Expired lots are never spendable.
 
 Invariants after every step, for every member: what the member may spend now is the model's,
 and so are the unexpired points by expiry date (so lots keep their expiry across transfers);
@@ -96,20 +97,29 @@ class ModelMember:
                 found[lot.expires_at] += lot.points
         return dict(found)
 
-    def take(self, points: int, at: datetime, first: str | None = None) -> list[ModelLot]:
-        """FIFO by expiry (never-expiring last), lots of ``first`` before any other."""
-        usable = sorted(
-            (lot for lot in self.lots if not lot.expired(at)),
-            key=lambda lot: (lot.origin != first if first else False, lot.expires_at or NEVER),
-        )
-        taken, need = [], points
-        for lot in usable:
-            if not need:
-                break
-            part = min(need, lot.points)
-            lot.points -= part
-            need -= part
-            taken.append(ModelLot(part, lot.expires_at))
+    def take(self, points: int, at: datetime, first: str | None = None, plain_first: int = 0) -> list[ModelLot]:
+        """FIFO by expiry (never-expiring last); for a reversal (``first``: its transfer), the
+        lots the transfer gave that expire, then up to ``plain_first`` never-expiring points,
+        before any other."""
+        usable = sorted((lot for lot in self.lots if not lot.expired(at)), key=lambda lot: lot.expires_at or NEVER)
+        mine = [lot for lot in usable if first and lot.origin == first and lot.expires_at is not None]
+        plain = [lot for lot in usable if lot.expires_at is None]
+        taken: list[ModelLot] = []
+        need = points
+
+        def take_from(lots: list[ModelLot], most: int) -> None:
+            nonlocal need
+            for lot in lots:
+                part = min(need, lot.points, most)
+                if part:
+                    lot.points -= part
+                    need -= part
+                    most -= part
+                    taken.append(ModelLot(part, lot.expires_at))
+
+        take_from(mine, points)
+        take_from(plain, plain_first)
+        take_from(usable, points)
         assert need == 0, "the model took more than was spendable"
         self.lots = [lot for lot in self.lots if lot.points]
         return taken
@@ -122,6 +132,8 @@ class Sent:
     receiver: int
     points: int
     key: str
+    #: Of the points, those that never expire (a reversal takes them back first, after its lots).
+    plain: int = 0
     reversed: bool = False
 
 
@@ -223,10 +235,12 @@ class TransferMachine(RuleBasedStateMachine):
             return
         result = self.s.transfers.transfer(request)
         assert not result.replayed and result.entry.points == -points
-        for lot in self.model[sender].take(points, now):
+        taken = self.model[sender].take(points, now)
+        for lot in taken:
             self.model[receiver].lots.append(ModelLot(lot.points, lot.expires_at, origin=result.transfer_id))
         self.sent_on[(sender, day)] += points
-        self.sent.append(Sent(result.transfer_id, sender, receiver, points, key))
+        plain = sum(lot.points for lot in taken if lot.expires_at is None)
+        self.sent.append(Sent(result.transfer_id, sender, receiver, points, key, plain))
 
     @precondition(lambda self: bool(self.sent))
     @rule(pick=st.integers(0, 50), same=st.booleans())
@@ -263,7 +277,7 @@ class TransferMachine(RuleBasedStateMachine):
             return
         result = self.s.transfers.reverse(sender, sent.transfer_id, reason="model", actor_key_id=None)
         assert not result.replayed and result.entry.points == sent.points
-        for lot in holder.take(sent.points, self.clock.now, first=sent.transfer_id):
+        for lot in holder.take(sent.points, self.clock.now, first=sent.transfer_id, plain_first=sent.plain):
             self.model[sent.sender].lots.append(ModelLot(lot.points, lot.expires_at))
         sent.reversed = True
 

@@ -71,6 +71,19 @@ def test_the_lots_named_first_go_first_whatever_their_expiry() -> None:
     assert [(p.points, p.expires_at) for p in portions] == [(60, NOW + 30 * DAY), (10, NOW + 2 * DAY)]
 
 
+def test_a_reversal_takes_the_never_expiring_points_its_transfer_gave_before_other_lots() -> None:
+    # Given 40 points of the transfer's own lot, another lot of 50 expiring sooner, 30 plain
+    lots = [lot("mine", 40, 30), lot("theirs", 50, 2)]
+
+    _, portions = take(120, lots, 100, NOW, first=frozenset({"mine"}), plain_first=25)
+
+    # Then: its lot, then the 25 plain points it gave, then the lot expiring first
+    assert [(p.points, p.expires_at) for p in portions] == [(40, NOW + 30 * DAY), (25, None), (35, NOW + 2 * DAY)]
+    # And never more plain points than are held
+    _, portions = take(100, lots, 95, NOW, first=frozenset({"mine"}), plain_first=25)
+    assert [(p.points, p.expires_at) for p in portions] == [(40, NOW + 30 * DAY), (10, None), (45, NOW + 2 * DAY)]
+
+
 def test_more_than_is_spendable_is_refused() -> None:
     with pytest.raises(InsufficientPoints) as refusal:
         take(120, [lot("gone", 20, -1), lot("a", 100, 5)], 101, NOW)
