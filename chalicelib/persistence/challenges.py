@@ -32,7 +32,8 @@ from chalicelib.domain.challenges import (
 from chalicelib.domain.errors import NotFound
 from chalicelib.persistence.audit import audited_transaction
 from chalicelib.persistence.errors import cancellation_codes, translate_transient
-from chalicelib.persistence.index_keys import NOTICE_SK, feed_partition, member_pk, notice_pk
+from chalicelib.persistence.index_keys import member_pk
+from chalicelib.persistence.notifications import notice_item
 
 if TYPE_CHECKING:
     from chalicelib.domain.notifications import Notice
@@ -138,23 +139,7 @@ def add_challenge_write(models: TenantModels, tx: GuardedTransactWrite, write: C
 
 
 def _add_notice(models: TenantModels, tx: GuardedTransactWrite, event: Notice, label: object) -> None:
-    notice = models.notice
-    tx.save(
-        notice(
-            pk=notice_pk(event.type, event.member_id, event.subject),
-            sk=NOTICE_SK,
-            gsi3pk=feed_partition(event.created_at),
-            gsi3sk=event.notice_id.removeprefix("ntc_"),
-            notice_id=event.notice_id,
-            type=str(event.type),
-            member_id=event.member_id,
-            subject=event.subject,
-            created_at=event.created_at,
-            data=json.dumps(event.data, separators=(",", ":")),
-        ),
-        condition=notice.pk.does_not_exist(),
-        label=label,
-    )
+    tx.save(notice_item(models, event), condition=models.notice.pk.does_not_exist(), label=label)
 
 
 def _dump(challenge: Challenge) -> str:

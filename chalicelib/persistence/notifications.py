@@ -26,25 +26,32 @@ from chalicelib.persistence.models import (
 )
 
 
+def notice_item(models: TenantModels, notice: Notice) -> NoticeItem:
+    """A notice's item: unique per type, member and subject, in the feed by time and in the
+    member's notices (which export and erasure read)."""
+    ulid = notice.notice_id.removeprefix("ntc_")
+    return models.notice(
+        pk=notice_pk(notice.type, notice.member_id, notice.subject),
+        sk=NOTICE_SK,
+        gsi3pk=feed_partition(notice.created_at),
+        gsi3sk=ulid,
+        gsi1pk=member_notices_partition(notice.member_id),
+        gsi1sk=ulid,
+        notice_id=notice.notice_id,
+        type=str(notice.type),
+        member_id=notice.member_id,
+        subject=notice.subject,
+        created_at=notice.created_at,
+        data=json.dumps(notice.data, separators=(",", ":")),
+    )
+
+
 class NoticeRepository:
     def __init__(self, models: TenantModels) -> None:
         self._models = models
 
     def add_once(self, notice: Notice) -> int:
-        item = self._models.notice(
-            pk=notice_pk(notice.type, notice.member_id, notice.subject),
-            sk=NOTICE_SK,
-            gsi3pk=feed_partition(notice.created_at),
-            gsi3sk=notice.notice_id.removeprefix("ntc_"),
-            gsi1pk=member_notices_partition(notice.member_id),
-            gsi1sk=notice.notice_id.removeprefix("ntc_"),
-            notice_id=notice.notice_id,
-            type=str(notice.type),
-            member_id=notice.member_id,
-            subject=notice.subject,
-            created_at=notice.created_at,
-            data=json.dumps(notice.data, separators=(",", ":")),
-        )
+        item = notice_item(self._models, notice)
         try:
             with translate_transient():
                 item.save(condition=self._models.notice.pk.does_not_exist())

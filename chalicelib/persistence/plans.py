@@ -22,6 +22,8 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.errors import TransientStoreError
+from chalicelib.domain.events import EventType
+from chalicelib.domain.notifications import Notice
 from chalicelib.domain.plans import (
     Outcome,
     Period,
@@ -42,14 +44,11 @@ from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, cancellation_
 from chalicelib.persistence.index_keys import (
     BALANCE,
     DUE_SHARDS,
-    NOTICE_SK,
     due_shard,
-    feed_partition,
-    member_notices_partition,
     member_pk,
-    notice_pk,
     sortable,
 )
+from chalicelib.persistence.notifications import notice_item
 from chalicelib.persistence.pagination import decode_cursor, paginate
 from chalicelib.persistence.quotas import GuardedTransactWrite
 from chalicelib.persistence.tiers import tier_unchanged
@@ -226,26 +225,11 @@ def add_plan_write(
             condition=model.pk.does_not_exist(),
             label=request,
         )
-    notice = models.notice
     for event in write.events:
-        tx.save(
-            notice(
-                pk=notice_pk(event.type, event.member_id, event.subject),
-                sk=NOTICE_SK,
-                gsi3pk=feed_partition(event.created_at),
-                gsi3sk=event.event_id.removeprefix("ntc_"),
-                gsi1pk=member_notices_partition(event.member_id),
-                gsi1sk=event.event_id.removeprefix("ntc_"),
-                notice_id=event.event_id,
-                type=event.type,
-                member_id=event.member_id,
-                subject=event.subject,
-                created_at=event.created_at,
-                data=json.dumps(event.data, separators=(",", ":")),
-            ),
-            condition=notice.pk.does_not_exist(),
-            label=event,
+        notice = Notice(
+            event.event_id, EventType(event.type), event.member_id, event.subject, event.created_at, dict(event.data)
         )
+        tx.save(notice_item(models, notice), condition=models.notice.pk.does_not_exist(), label=event)
 
 
 def refused_plan_items(write: PlanWrite, refused: list[object]) -> bool:

@@ -34,14 +34,13 @@ from chalicelib.persistence.index_keys import (
     PROFILE,
     due_shard,
     external_id_pk,
-    feed_partition,
     ledger_partition,
     member_notices_partition,
     member_pk,
     notice_pk,
     sortable,
 )
-from chalicelib.persistence.notifications import to_notice
+from chalicelib.persistence.notifications import notice_item, to_notice
 from chalicelib.persistence.quotas import GuardedTransactWrite, guarded_transaction
 from chalicelib.persistence.referrals import CODE_SK, card_code_pk, referral_code_pk
 
@@ -111,23 +110,6 @@ def add_erasure_write(models: TenantModels, tx: GuardedTransactWrite, write: Era
             tx.delete(guard(pk=pk, sk=CODE_SK), condition=guard.member_id == member_id, label=write)
     tx.save(notice_item(models, write.event), condition=models.notice.pk.does_not_exist(), label=write)
     tx.delete(models.retention(pk=member_pk(member_id), sk=RETENTION_SK))
-
-
-def notice_item(models: TenantModels, notice: Notice) -> Any:
-    return models.notice(
-        pk=notice_pk(notice.type, notice.member_id, notice.subject),
-        sk=NOTICE_SK,
-        gsi3pk=feed_partition(notice.created_at),
-        gsi3sk=notice.notice_id.removeprefix("ntc_"),
-        gsi1pk=member_notices_partition(notice.member_id),
-        gsi1sk=notice.notice_id.removeprefix("ntc_"),
-        notice_id=notice.notice_id,
-        type=str(notice.type),
-        member_id=notice.member_id,
-        subject=notice.subject,
-        created_at=notice.created_at,
-        data=json.dumps(notice.data, separators=(",", ":")),
-    )
 
 
 class PrivacyRepository:

@@ -20,7 +20,6 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.errors import TransientStoreError
-from chalicelib.domain.events import EventType
 from chalicelib.domain.ports import Page
 from chalicelib.domain.referrals import (
     CapPeriod,
@@ -35,13 +34,10 @@ from chalicelib.persistence.audit import audited_transaction
 from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, cancellation_codes, translate_transient
 from chalicelib.persistence.index_keys import (
     DUE_SHARDS,
-    NOTICE_SK,
     due_shard,
-    feed_partition,
-    member_notices_partition,
-    notice_pk,
     sortable,
 )
+from chalicelib.persistence.notifications import notice_item
 from chalicelib.persistence.pagination import decode_cursor, paginate
 from chalicelib.persistence.quotas import GuardedTransactWrite
 
@@ -194,7 +190,7 @@ class ReferralRepository:
     def finish(self, referral: Referral, event: Notice) -> bool:
         assert referral.completed_at is not None, "a finished referral carries its time"
         models = self._models
-        model, notice = models.referral, models.notice
+        model = models.referral
         tx = GuardedTransactWrite(connection=model._get_connection().connection)
         try:
             with translate_transient(), tx:
@@ -210,23 +206,7 @@ class ReferralRepository:
                     ],
                     condition=model.status == str(ReferralStatus.QUALIFIED),
                 )
-                tx.save(
-                    notice(
-                        pk=notice_pk(EventType.REFERRAL_COMPLETED, event.member_id, event.subject),
-                        sk=NOTICE_SK,
-                        gsi3pk=feed_partition(event.created_at),
-                        gsi3sk=event.notice_id.removeprefix("ntc_"),
-                        gsi1pk=member_notices_partition(event.member_id),
-                        gsi1sk=event.notice_id.removeprefix("ntc_"),
-                        notice_id=event.notice_id,
-                        type=str(event.type),
-                        member_id=event.member_id,
-                        subject=event.subject,
-                        created_at=event.created_at,
-                        data=json.dumps(event.data, separators=(",", ":")),
-                    ),
-                    condition=notice.pk.does_not_exist(),
-                )
+                tx.save(notice_item(models, event), condition=models.notice.pk.does_not_exist())
         except TransactWriteError as error:
             codes = cancellation_codes(error)
             if "ConditionalCheckFailed" in codes:

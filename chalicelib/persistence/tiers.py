@@ -13,19 +13,17 @@ from pynamodb.exceptions import TransactWriteError
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.events import EventType
+from chalicelib.domain.notifications import Notice
 from chalicelib.domain.tiers import Metric, Tier, TierProgram, TierWrite, WindowKind
 from chalicelib.persistence.audit import add_audit_entry
 from chalicelib.persistence.control import tenant_pk
 from chalicelib.persistence.errors import cancellation_codes, translate_transient
 from chalicelib.persistence.index_keys import (
-    NOTICE_SK,
     due_shard,
-    feed_partition,
-    member_notices_partition,
     member_pk,
-    notice_pk,
     sortable,
 )
+from chalicelib.persistence.notifications import notice_item
 from chalicelib.persistence.quotas import GuardedTransactWrite
 
 if TYPE_CHECKING:
@@ -63,24 +61,10 @@ def add_tier_write(models: TenantModels, tx: GuardedTransactWrite, write: TierWr
         )
     if write.event is not None:
         event = write.event
-        notice = models.notice
-        tx.save(
-            notice(
-                pk=notice_pk(EventType.TIER_CHANGED, event.member_id, event.subject),
-                sk=NOTICE_SK,
-                gsi3pk=feed_partition(event.created_at),
-                gsi3sk=event.event_id.removeprefix("ntc_"),
-                gsi1pk=member_notices_partition(event.member_id),
-                gsi1sk=event.event_id.removeprefix("ntc_"),
-                notice_id=event.event_id,
-                type=str(EventType.TIER_CHANGED),
-                member_id=event.member_id,
-                subject=event.subject,
-                created_at=event.created_at,
-                data=json.dumps(event.data, separators=(",", ":")),
-            ),
-            condition=notice.pk.does_not_exist(),
+        notice = Notice(
+            event.event_id, EventType.TIER_CHANGED, event.member_id, event.subject, event.created_at, event.data
         )
+        tx.save(notice_item(models, notice), condition=models.notice.pk.does_not_exist())
 
 
 class TierProgramRepository:

@@ -111,6 +111,20 @@ def test_an_orders_challenge_completes_once_with_its_points_badge_and_events(api
     assert (announced[1]["badge_id"], announced[1]["challenge_id"]) == ("regular", challenge["id"])
 
 
+def test_a_members_challenge_and_badge_events_are_in_their_export(api: Api, admin_key: str) -> None:
+    # Given a member who completed a challenge and got its badge
+    create(api, admin_key, **THREE_ORDERS)
+    member = api.enrol(admin_key, name="Ada")
+    for number in range(3):
+        order(api, admin_key, member, f"x-{number}")
+
+    # Then the member's export holds both events (the notices are indexed per member)
+    reply = api.call("GET", f"/v1/members/{member}/export", key=admin_key)
+    assert reply.status == 200, reply
+    exported = [e["type"] for e in reply.body["events"]]
+    assert exported.count("challenge.completed") == 1 and exported.count("badge.awarded") == 1
+
+
 def test_a_badge_is_held_once_whichever_challenge_awards_it(api: Api, admin_key: str) -> None:
     badge = {"id": "shopper", "name": "Shopper"}
     create(api, admin_key, name="One order", kind="orders", goal=1, **WINDOW, badge=badge)
