@@ -168,8 +168,9 @@ async function showEvents(holder, memberId) {
   ], mine, { empty: "No recent event of this member.", testid: "events" }));
 }
 
-// Earn, redeem, reverse (write) and adjust (admin). Each form holds one Idempotency-Key until it
-// succeeds: a double click, or a retry after a lost answer, is the same action and credits once.
+// Earn, redeem, reverse (write: points earned under a reference, so many of them) and adjust
+// (admin). Each form holds one Idempotency-Key until it succeeds: a double click, or a retry after
+// a lost answer, is the same action and credits once.
 function actions(path, refresh) {
   if (!api.can("write")) return null;
   const forms = [
@@ -184,9 +185,9 @@ function actions(path, refresh) {
       field({ label: "Description", name: "description" }),
     ], (v) => ({ points: Number(v.points), reference: v.reference, description: v.description })),
     action("Reverse", "reverse", [
-      field({ label: "Reference of the earn or redemption", name: "reference", required: true }),
-      field({ label: "Points (empty: all of it)", name: "points", type: "number", min: 1 }),
-    ], (v) => ({ reference: v.reference, points: v.points ? Number(v.points) : undefined })),
+      field({ label: "Reference of the earn", name: "reference", required: true, hint: "The order id the points were earned with." }),
+      field({ label: "Points to take back", name: "points", type: "number", min: 1, required: true }),
+    ], (v) => ({ reference: v.reference, points: Number(v.points) })),
     api.can("admin") ? action("Adjust", "adjust", [
       field({ label: "Points (negative to remove)", name: "points", type: "number", required: true }),
       field({ label: "Reason", name: "reason", required: true }),

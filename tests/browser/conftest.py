@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,19 +58,37 @@ class Brand:
         assert reply.status_code < 300, (method, path, reply.status_code, reply.text)
         return reply.json() if reply.text else None
 
-    def run_import(self, import_id: str) -> None:
-        """The import job on the server's tables, as ``make run``'s schedule (or the deployed
-        jobs queue) runs it: the test server runs no schedules."""
-        from chalicelib.jobs.imports import run_import
-
+    @contextmanager
+    def _server_settings(self) -> Iterator[None]:
+        """This process on the server's settings (its emulator, table prefix and stage), for
+        running a job as ``make run``'s schedule (or the deployed queues) runs it: the test
+        server runs no schedules."""
         with pytest.MonkeyPatch.context() as patch:
             for name, value in self.server_env.items():
                 patch.setenv(name, value)
             reset_platform()
             try:
-                run_import("console", import_id, budget_seconds=30)
+                yield
             finally:
                 reset_platform()
+
+    def run_import(self, import_id: str) -> None:
+        """The import job on the server's tables."""
+        from chalicelib.jobs.imports import run_import
+
+        with self._server_settings():
+            run_import("console", import_id, budget_seconds=30)
+
+    def run_webhooks(self) -> dict[str, Any]:
+        """The webhook job on the server's tables, run as if the feed's settle window had passed
+        (readers see an event only then): new events become deliveries, and due endpoints are
+        sent their outbox (in this process); what it did."""
+        from chalicelib.domain.clock import utc_now
+        from chalicelib.domain.events import SETTLE_WINDOW
+        from chalicelib.jobs.webhooks import dispatch_tenant
+
+        with self._server_settings():
+            return dispatch_tenant("console", clock=lambda: utc_now() + SETTLE_WINDOW)
 
     def earn(self, member_id: str, points: int, reference: str) -> None:
         self.call(
@@ -145,6 +164,7 @@ def brand(moto_server_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -
         "LOYALTY_DYNAMODB_ENDPOINT": moto_server_endpoint,
         "LOYALTY_TABLE_PREFIX": f"b{uuid.uuid4().hex[:12]}",
         "LOYALTY_OPERATOR_KEY": OPERATOR_KEY,
+        "LOYALTY_STAGE": "local",  # as the server's stage sets it: KMS on the emulator, webhooks to loopback
     }
     with chalice_local(moto_server_endpoint, prefix_letter="b", log=log, env=server_env) as base:
         yield _seed(base, server_env)

@@ -16,6 +16,7 @@ import requests
 from playwright.sync_api import expect
 
 from tests.browser.conftest import XSS_NAME, Brand, Console, unique
+from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.browser
 KEY_SLOT = "loyalty-console-key"
@@ -291,6 +292,76 @@ def test_a_redemption_from_the_console_double_clicked_debits_once(console: Conso
     console.screenshot("member-redeemed")
 
 
+def ledger_is_the_apis(screen: Any, brand: Brand, member_id: str) -> tuple[list[list[str]], list[dict[str, Any]]]:
+    """The ledger the member page shows (its cells) and the API's: the same movements, newest
+    first, with the same type, points, balance after and reference."""
+    movements = brand.call("GET", f"/members/{member_id}/transactions?limit=20")["data"]
+    rows = screen.get_by_test_id("ledger").locator("tbody tr")
+    expect(rows).to_have_count(len(movements))
+    shown = [[cell.strip() for cell in row.split("\t")] for row in rows.all_inner_texts()]
+    assert [row[1:5] for row in shown] == [
+        [t["type"], number(t["points"]), number(t["balance_after"]), t["reference"] or "—"] for t in movements
+    ]
+    return shown, movements
+
+
+def test_an_earn_a_reversal_and_an_adjustment_from_the_member_page_are_the_apis_ledger(
+    console: Console, brand: Brand
+) -> None:
+    # Given a member without points, on their page
+    member = brand.call("POST", "/members", {"external_id": unique("actions"), "name": "Grace Hopper"})["id"]
+    order = unique("order")
+    console.sign_in(brand.admin_key)
+    screen = console.show(f"members/{member}")
+    expect(screen.get_by_test_id("ledger")).to_have_text("No movements yet.")
+    available = screen.get_by_test_id("balance-available").locator(".card-value")
+
+    # When 120 points are earned for an order
+    earn = screen.get_by_test_id("action-earn")
+    earn.get_by_label("Points").fill("120")
+    earn.get_by_label("Reference").fill(order)
+    earn.get_by_label("Description").fill("Order in store")
+    earn.get_by_role("button", name="Earn").click()
+    # Then the balance and the ledger's new row are the API's
+    expect(earn.locator(".message.success")).to_have_text("Earn: 120 points · balance 120.")
+    assert brand.call("GET", f"/members/{member}/balance")["available"] == 120
+    expect(available).to_have_text("120")
+    shown, movements = ledger_is_the_apis(screen, brand, member)
+    assert shown[0][1:] == ["earn", "120", "120", order, "Order in store"]
+    assert movements[0]["description"] == "Order in store"
+
+    # When part of the order is refunded: 45 of its points taken back
+    reverse = screen.get_by_test_id("action-reverse")
+    reverse.get_by_label("Reference of the earn").fill(order)
+    reverse.get_by_label("Points to take back").fill("45")
+    reverse.get_by_role("button", name="Reverse").click()
+    expect(reverse.locator(".message.success")).to_have_text("Reverse: -45 points · balance 75.")
+    assert brand.call("GET", f"/members/{member}/balance")["available"] == 75
+    expect(available).to_have_text("75")
+    shown, movements = ledger_is_the_apis(screen, brand, member)
+    assert shown[0][1:5] == ["reverse", "-45", "75", order]
+    assert [t["type"] for t in movements] == ["reverse", "earn"]
+
+    # When an admin credits 30 points with a reason
+    reason = "Goodwill: the order came late"
+    adjust = screen.get_by_test_id("action-adjust")
+    adjust.get_by_label("Points (negative to remove)").fill("30")
+    adjust.get_by_label("Reason").fill(reason)
+    adjust.get_by_role("button", name="Adjust").click()
+    expect(adjust.locator(".message.success")).to_have_text("Adjust: 30 points · balance 105.")
+    balance = brand.call("GET", f"/members/{member}/balance")
+    assert balance["available"] == 105
+    expect(available).to_have_text("105")
+    shown, movements = ledger_is_the_apis(screen, brand, member)
+    assert movements[0]["type"] == "adjust" and movements[0]["reason"] == reason
+    assert shown[0][1:4] == ["adjust", "30", "105"] and shown[0][5].endswith(f"(reason: {reason})")
+    assert [t["type"] for t in movements] == ["adjust", "reverse", "earn"]
+    # And the lifetime figures are the API's
+    assert cards(screen, "balance-earned") == number(balance["lifetime_earned"])
+    assert cards(screen, "balance-redeemed") == number(balance["lifetime_redeemed"])
+    console.screenshot("member-actions")
+
+
 def test_a_member_named_like_markup_is_shown_as_text(console: Console, brand: Brand) -> None:
     console.sign_in(brand.admin_key)
     screen = console.show("members")
@@ -342,6 +413,66 @@ def test_the_program_screen_shows_the_api_settings_and_previews_an_order(console
     assert saved["birthday_bonus"] == 75 and saved["expiry"]["days"] == 365
     assert saved["points_per_currency_unit"] == program["points_per_currency_unit"]
     console.screenshot("program", docs=True)
+
+
+def test_a_rule_and_a_rewards_stock_edited_from_the_program_screen_are_the_apis(console: Console, brand: Brand) -> None:
+    # Given a reward with a stock of 10
+    name = unique("Tote bag")
+    reward = brand.call(
+        "POST",
+        "/rewards",
+        {"name": name, "type": "free_product", "points_cost": 400, "stock": 10, "sku": "TOTE"},
+        **{"Idempotency-Key": unique("seed-reward")},
+    )
+    console.sign_in(brand.admin_key)
+    screen = console.show("program")
+    row = screen.get_by_test_id("rewards").locator("tbody tr").filter(has_text=name)
+    expect(row.locator("td").nth(3)).to_have_text("10")
+    # When its stock is set to 25 from the console
+    stock = row.get_by_role("form", name=f"Stock of {name}")
+    stock.get_by_label("New stock").fill("25")
+    stock.get_by_role("button", name="Set stock").click()
+    # Then the API has it, and the screen shows the API's stock, remaining stock and issued count
+    expect(row.locator("td").nth(3)).to_have_text("25")
+    saved = brand.call("GET", f"/rewards/{reward['id']}")
+    assert saved["stock"] == 25
+    assert [cell.strip() for cell in row.inner_text().split("\t")[:7]] == [
+        name,
+        "free_product",
+        "400",
+        "25",
+        number(saved["remaining_stock"]),
+        number(saved["issued"]),
+        saved["status"],
+    ]
+
+    # When an earning rule is added from its JSON editor (the draft pre-filled, renamed, its factor changed)
+    rule_name = unique("Triple weekend")
+    editor = screen.locator("details.editor").filter(has_text="Edit: New earning rule")
+    editor.locator("summary").click()
+    document = editor.get_by_label("New earning rule (JSON, POST /v1/program/rules)")
+    draft = json.loads(document.input_value())
+    document.fill(json.dumps({**draft, "name": rule_name, "factor": "3"}))
+    editor.get_by_role("button", name="Add rule").click()
+    # Then the API has the rule, and the screen lists it as the API does
+    rule_row = screen.get_by_test_id("rules").locator("tbody tr").filter(has_text=rule_name)
+    expect(rule_row).to_have_count(1)
+    (added,) = [r for r in brand.call("GET", "/program/rules")["data"] if r["name"] == rule_name]
+    assert (added["kind"], added["factor"], added["weekdays"]) == ("order_multiplier", "3", draft["weekdays"])
+    assert [c.strip() for c in rule_row.inner_text().split("\t")[:4]] == [
+        rule_name,
+        "order_multiplier",
+        "3",
+        added["status"],
+    ]
+    # When it is ended from the console
+    rule_row.get_by_role("button", name="End").click()
+    # Then the API's rule is ended, and so is the screen's
+    expect(rule_row.get_by_role("button", name="End")).to_have_count(0)
+    ended = brand.call("GET", f"/program/rules/{added['id']}")
+    assert ended["status"] == "ended" and ended["ends_at"] is not None
+    expect(rule_row.locator("td").nth(3)).to_have_text(ended["status"])
+    console.screenshot("program-edited")
 
 
 # --- integrations -----------------------------------------------------------------------------
@@ -419,6 +550,53 @@ def test_integrations_show_partners_settlements_imports_and_exports(console: Con
     assert exported.splitlines()[0].startswith("member_id,external_id")
     assert "cust-1" in exported
     console.screenshot("integrations")
+
+
+def test_a_webhooks_delivery_log_and_its_redelivery_from_the_console_are_the_apis(
+    console: Console, brand: Brand
+) -> None:
+    with Receiver() as receiver:
+        # Given a webhook on a receiver, and one event delivered to it by the webhook job
+        path = "/" + unique("hook")
+        webhook = brand.call("POST", "/webhooks", {"url": receiver.url(path), "events": ["points.earned"]})["id"]
+        member = brand.call("POST", "/members", {"external_id": unique("hooked")})["id"]
+        brand.earn(member, 60, unique("hooked-order"))
+        brand.run_webhooks()
+        assert len(receiver.at(path)) == 1
+        (delivered,) = brand.call("GET", f"/webhooks/{webhook}/deliveries")["data"]
+        assert (delivered["event_type"], delivered["status"], delivered["attempts"], delivered["response_code"]) == (
+            "points.earned",
+            "succeeded",
+            1,
+            200,
+        )
+        # When its delivery log is opened in the console
+        console.sign_in(brand.admin_key)
+        screen = console.show("integrations")
+        hook = screen.get_by_test_id("webhook").filter(has_text=receiver.url(path))
+        hook.locator("summary").click()
+        hook.get_by_test_id(f"deliveries-{webhook}").click()
+        # Then it shows the API's delivery
+        rows = hook.get_by_test_id("deliveries").locator("tbody tr")
+        expect(rows).to_have_count(1)
+        assert rows.first.inner_text().split("\t")[:4] == ["points.earned", "succeeded", "1", "200"]
+        console.screenshot("webhook-deliveries")
+        # When Redeliver is clicked
+        rows.first.get_by_role("button", name="Redeliver").click()
+        # Then the API's delivery list shows the same delivery queued again, and so does the log
+        expect(rows.first.locator("td").nth(1)).to_have_text("pending")
+        (queued,) = brand.call("GET", f"/webhooks/{webhook}/deliveries")["data"]
+        assert (queued["id"], queued["status"], queued["attempts"]) == (delivered["id"], "pending", 1)
+        assert rows.first.inner_text().split("\t")[:3] == ["points.earned", "pending", "1"]
+        # And the next run of the job sends it again: the same message, a second attempt
+        brand.run_webhooks()
+        first, again = receiver.at(path)
+        assert again.headers["webhook-id"] == first.headers["webhook-id"] and again.body == first.body
+        (resent,) = brand.call("GET", f"/webhooks/{webhook}/deliveries")["data"]
+        assert (resent["id"], resent["status"], resent["attempts"]) == (delivered["id"], "succeeded", 2)
+        hook.get_by_test_id(f"deliveries-{webhook}").click()
+        expect(rows.first.locator("td").nth(2)).to_have_text("2")
+        assert rows.first.inner_text().split("\t")[:4] == ["points.earned", "succeeded", "2", "200"]
 
 
 # --- a read-only key --------------------------------------------------------------------------
