@@ -79,7 +79,7 @@ test: install console-browser
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(PY) -m mypy
 	$(MAKE) docs
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile --durations=20
 
 ## Benchmarks: request units per operation, handler overhead, cold-start imports, webhook and bulk import
 ## throughput (python -m bench.imports --rows 100000 for the full import figure); then the program's
