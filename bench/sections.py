@@ -532,7 +532,29 @@ def _ms(seconds: float | None, error: str | None) -> str:
 # --- summary -------------------------------------------------------------------------------------
 
 
+def _why_writes(cost: OperationCost) -> str:
+    """Where an operation's write units go, from the writes measured."""
+    writes = [write for charge in cost.charges if not charge.auth for write in charge.writes]
+    items = ", ".join(f"{w.kind} {w.table_wru}" for w in writes)
+    indexes = [w.gsi_note or w.kind for w in writes if w.gsi_wru]
+    text = f"items: {items}"
+    if any(w.transactional for w in writes):
+        text += " (a transaction bills each item twice)"
+    if indexes:
+        text += f"; index writes: {sum(w.gsi_wru for w in writes)} ({', '.join(indexes)})"
+    return text
+
+
+def _why_cold(cold: dict[str, Any]) -> str:
+    """The packages whose import costs most in the app's cold start, as measured."""
+    heaviest = (cold.get("packages") or [])[:3]  # (package, its modules' own import time in µs, modules)
+    return "heaviest imports (-X importtime): " + ", ".join(
+        f"{name} {us / 1000:.0f} ms ({count} modules)" for name, us, count in heaviest
+    )
+
+
 def print_verdicts(report: Report, results: dict[str, Any]) -> None:
+    """Every target with its verdict; a row that fails says why, from what this run measured."""
     report.heading("Targets")
     rows = []
     judged = [
@@ -551,6 +573,7 @@ def print_verdicts(report: Report, results: dict[str, Any]) -> None:
                 verdict(op_units <= limit),
                 f"{req_units:g}",
                 verdict(req_units <= limit),
+                "" if op_units <= limit else (_why_writes(cost) if kind == "WRU" else ""),
             ]
         )
     timings = results.get("latency")
@@ -565,13 +588,25 @@ def print_verdicts(report: Report, results: dict[str, Any]) -> None:
                     verdict(ratio <= LATENCY_TARGET),
                     "",
                     "",
+                    ""
+                    if ratio <= LATENCY_TARGET
+                    else f"handler {statistics.median(timings[f'handler {op}']):.1f} ms vs bare "
+                    f"{statistics.median(timings[f'bare {op}']):.1f} ms (p50): the HTTP server and the app's work",
                 ]
             )
     cold = results.get("cold")
     if cold:
         ratio = cold["app"]["first_client"] / cold["bare"]["first_client"]
         rows.append(
-            ["cold start app/bare", f"<= {COLD_TARGET}x", f"{ratio:.2f}x", verdict(ratio <= COLD_TARGET), "", ""]
+            [
+                "cold start app/bare",
+                f"<= {COLD_TARGET}x",
+                f"{ratio:.2f}x",
+                verdict(ratio <= COLD_TARGET),
+                "",
+                "",
+                "" if ratio <= COLD_TARGET else _why_cold(cold),
+            ]
         )
     expiry = results.get("expiry")
     if expiry is not None:
@@ -586,6 +621,7 @@ def print_verdicts(report: Report, results: dict[str, Any]) -> None:
                 verdict(expiry.ratio <= RATIO_TARGET),
                 "",
                 "",
+                "",
             ]
         )
         rows.append(
@@ -596,10 +632,13 @@ def print_verdicts(report: Report, results: dict[str, Any]) -> None:
                 verdict(expiry.verified),
                 "",
                 "",
+                "",
             ]
         )
     report.table(
-        ["target", "limit", "operation units / value", "result", "per request incl. auth", "result"], rows, right=(2, 4)
+        ["target", "limit", "operation units / value", "result", "per request incl. auth", "result", "why, if not"],
+        rows,
+        right=(2, 4),
     )
 
 
