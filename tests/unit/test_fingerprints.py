@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from chalicelib.domain.entries import Balance, settle
 from chalicelib.domain.expiry import Lot
+from chalicelib.domain.fingerprints import minted_fingerprint
 from chalicelib.domain.privacy import erasure_fingerprint
 from chalicelib.domain.program import Rounding, TransferPolicy
 from chalicelib.domain.transfers import TransferRequest, TransferService, received_key, returned_key, reversed_key
@@ -19,6 +20,15 @@ from tests.unit.builders import build_world, earn
 MEMBER = "mem_01JD0000000000000000000000"
 NOW = datetime(2027, 3, 1, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
+
+
+def test_a_minted_key_fingerprints_as_the_sha256_of_its_utf8_bytes() -> None:
+    assert (
+        minted_fingerprint("transfer-received:tr_01")
+        == "8ef48ad21ff8c24ebb2e64450e907faea1c4665ba28ac22d82d3951434634972"
+    )
+    assert minted_fingerprint("mature:lot_01") == "b0e89b59d03219ce548963dce9bb1481db4bd019f1141741cb2d327b76baa5f4"
+    assert minted_fingerprint("expire:lot_é") == "b2179e2d54764e312594f620fa142146258521a6772b7cbfb15f814adbe553d1"
 
 
 def test_an_erasure_fingerprints_its_member_as_ever() -> None:
