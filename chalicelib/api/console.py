@@ -15,13 +15,13 @@ no inline script or style.
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from chalice import Blueprint, Response
 
 from chalicelib.api.errors import error_response
+from chalicelib.api.static_files import StaticFile
 from chalicelib.domain.errors import NotFound
 from chalicelib.observability import logger
 
@@ -56,14 +56,8 @@ _TYPES = {
 
 
 @dataclass(frozen=True)
-class Asset:
-    body: str
-    content_type: str
+class Asset(StaticFile):
     cache_control: str
-
-    @functools.cached_property
-    def etag(self) -> str:
-        return '"' + hashlib.sha256(self.body.encode()).hexdigest()[:32] + '"'
 
 
 def served_names() -> dict[str, Path]:
@@ -103,11 +97,8 @@ def _answer(name: str) -> Response:
         response = error_response(NotFound("no such file of the console"))
         response.headers.update(SECURITY_HEADERS)
         return response
-    headers: dict[str, str | list[str]] = {"ETag": found.etag, "Cache-Control": found.cache_control}
-    headers.update(SECURITY_HEADERS)
-    if found.etag in _etags(bp.current_request.headers.get("if-none-match")):
-        return Response(body="", status_code=304, headers=headers)
-    return Response(body=found.body, status_code=200, headers={"Content-Type": found.content_type, **headers})
+    headers = {"Cache-Control": found.cache_control, **SECURITY_HEADERS}
+    return found.answer(bp.current_request.headers.get("if-none-match"), headers)
 
 
 @bp.route("/console", methods=["GET"])
@@ -126,7 +117,3 @@ def console_asset(asset: str) -> Response:
     """A module, style sheet or library file of the console, with its ETag (``If-None-Match``
     answers 304)."""
     return _answer(asset)
-
-
-def _etags(header: str | None) -> set[str]:
-    return {tag.strip().removeprefix("W/") for tag in (header or "").split(",") if tag.strip()}

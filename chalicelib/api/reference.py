@@ -13,14 +13,12 @@ belong to it. Every answer carries a Content-Security-Policy that allows only th
 
 from __future__ import annotations
 
-import functools
-import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from chalice import Blueprint, Response
 
 from chalicelib.api.errors import error_response
+from chalicelib.api.static_files import StaticFile
 from chalicelib.domain.errors import NotFound
 from chalicelib.observability import logger
 
@@ -79,16 +77,6 @@ START_SCRIPT = """window.addEventListener("load", function () {
 """
 
 
-@dataclass(frozen=True)
-class Asset:
-    body: str
-    content_type: str
-
-    @functools.cached_property
-    def etag(self) -> str:
-        return '"' + hashlib.sha256(self.body.encode()).hexdigest()[:32] + '"'
-
-
 #: What ``/v1/docs/{asset}`` serves, by name: a copied file's name, or the starter script.
 SERVED = {
     "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
@@ -98,21 +86,21 @@ SERVED = {
 
 
 #: The assets read so far (once per process: a warm Lambda serves them from memory).
-_READ: dict[str, Asset] = {}
+_READ: dict[str, StaticFile] = {}
 
 
-def _asset(name: str) -> Asset | None:
+def _asset(name: str) -> StaticFile | None:
     if name in _READ:
         return _READ[name]
     content_type = SERVED[name]
     if name == "start.js":
-        asset = Asset(START_SCRIPT, content_type)
+        asset = StaticFile(START_SCRIPT, content_type)
     else:
         path = ASSET_DIR / name
         if not path.is_file():
             logger.warning("API reference asset missing from the build", extra={"asset": name})
             return None
-        asset = Asset(path.read_text(encoding="utf-8"), content_type)
+        asset = StaticFile(path.read_text(encoding="utf-8"), content_type)
     _READ[name] = asset
     return asset
 
@@ -135,15 +123,5 @@ def api_docs_asset(asset: str) -> Response:
         response = error_response(NotFound("no such file of the API reference"))
         response.headers.update(_SECURITY_HEADERS)
         return response
-    headers: dict[str, str | list[str]] = {
-        "ETag": found.etag,
-        "Cache-Control": ASSET_CACHE_CONTROL,
-        **_SECURITY_HEADERS,
-    }
-    if found.etag in _etags(bp.current_request.headers.get("if-none-match")):
-        return Response(body="", status_code=304, headers=headers)
-    return Response(body=found.body, status_code=200, headers={"Content-Type": found.content_type, **headers})
-
-
-def _etags(header: str | None) -> set[str]:
-    return {tag.strip().removeprefix("W/") for tag in (header or "").split(",") if tag.strip()}
+    headers = {"Cache-Control": ASSET_CACHE_CONTROL, **_SECURITY_HEADERS}
+    return found.answer(bp.current_request.headers.get("if-none-match"), headers)

@@ -8,7 +8,6 @@ it: so the four live together.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -20,6 +19,7 @@ from chalicelib.domain.errors import (
     InsufficientPoints,
 )
 from chalicelib.domain.expiry import Lot, LotBook, LotChanges
+from chalicelib.domain.fingerprints import minted_fingerprint
 from chalicelib.domain.ids import new_transaction_id
 from chalicelib.domain.movement_requests import (
     MAX_BALANCE,
@@ -306,7 +306,7 @@ def settle(balance: Balance, lots: Sequence[Lot], now: datetime, as_of: datetime
                 pending_change=pending_change,
                 sequence=balance.version,
                 idempotency_key=key,
-                request_fingerprint=hashlib.sha256(key.encode()).hexdigest(),
+                request_fingerprint=minted_fingerprint(key),
                 occurred_at=occurred,
                 created_at=now,
                 balance_after=balance,
@@ -362,7 +362,7 @@ def settle(balance: Balance, lots: Sequence[Lot], now: datetime, as_of: datetime
                     points=-points,
                     sequence=balance.version,
                     idempotency_key=key,
-                    request_fingerprint=hashlib.sha256(key.encode()).hexdigest(),
+                    request_fingerprint=minted_fingerprint(key),
                     occurred_at=lapse,
                     created_at=now,
                     balance_after=balance,

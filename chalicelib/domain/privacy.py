@@ -32,8 +32,6 @@ a candidate (a walk of members by enrolment, from a checkpoint): a run costs wha
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -52,6 +50,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.events import Event, EventType
 from chalicelib.domain.expiry import Lot, LotChanges
+from chalicelib.domain.fingerprints import JSON_DEFAULT, fingerprint
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_notice_id, new_transaction_id
 from chalicelib.domain.movement import Movement, MovementStep
 from chalicelib.domain.movement_requests import MAX_LOTS_PER_MOVEMENT, MovementType
@@ -94,7 +93,7 @@ class PersonalData:
 
 def erasure_fingerprint(member_id: str) -> str:
     """What makes two erasures 'the same request' for an Idempotency-Key: the member."""
-    return hashlib.sha256(json.dumps({"erase": member_id}).encode()).hexdigest()
+    return fingerprint({"erase": member_id}, separators=JSON_DEFAULT)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ the points held across members are the same before and after it.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -55,7 +54,7 @@ from chalicelib.domain.errors import (
     TransientStoreError,
 )
 from chalicelib.domain.expiry import Lot, LotBook, LotChanges
-from chalicelib.domain.fingerprints import fingerprint
+from chalicelib.domain.fingerprints import fingerprint, minted_fingerprint
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, TRANSFER_ID_PATTERN, new_transaction_id, new_transfer_id
 from chalicelib.domain.ledger import RetryPolicy
 from chalicelib.domain.movement_requests import MAX_POINTS_PER_MOVEMENT, MovementType, refuse_minted_key
@@ -385,7 +384,7 @@ class TransferService:
             ),
             into=_Leg(
                 received_key(transfer_id),
-                _minted_fingerprint(received_key(transfer_id)),
+                minted_fingerprint(received_key(transfer_id)),
                 {"transfer_id": transfer_id, "from_member_id": request.from_member_id},
             ),
             description=request.description,
@@ -421,12 +420,12 @@ class TransferService:
             now,
             out=_Leg(
                 reversed_key(transfer_id),
-                _minted_fingerprint(reversed_key(transfer_id)),
+                minted_fingerprint(reversed_key(transfer_id)),
                 {"transfer_id": transfer_id, "to_member_id": sender_id, "reversal": "true"},
             ),
             into=_Leg(
                 returned_key(transfer_id),
-                _minted_fingerprint(returned_key(transfer_id)),
+                minted_fingerprint(returned_key(transfer_id)),
                 {"transfer_id": transfer_id, "from_member_id": received.member_id, "reversal": "true"},
             ),
             description=f"reversal of transfer {transfer_id}",
@@ -565,7 +564,3 @@ class TransferService:
                 if transient >= retry.max_transient_failures:
                     raise RetryLater("the ledger is busy") from None
                 self._sleep(retry.backoff(transient))
-
-
-def _minted_fingerprint(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()

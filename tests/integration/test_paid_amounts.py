@@ -1,7 +1,8 @@
 """Points follow what the customer paid, over HTTP on both emulators: discounts (of a line or
 the whole order, itemised or not), shipping and tax by the program's settings, the Shopify
 intake's discounted orders, and refunds by amount taking back the refunded share of the
-order's points whatever multipliers gave them. The preview answers as the earn does."""
+order's points whatever multipliers gave them (its pending points first, then available ones).
+The preview answers as the earn does."""
 
 from __future__ import annotations
 
@@ -291,3 +292,69 @@ def test_a_refund_by_amount_of_points_earned_without_an_amount_is_refused(shop: 
     details = assert_error(refused, 422, "reversal_needs_points")
     assert details == {"reference": "o-11", "earned": 40}
     assert tenant_state(shop, admin_key) == before
+
+
+def test_a_refund_by_amount_takes_back_the_orders_pending_points_first_then_available_ones(
+    shop: Api, admin_key: str
+) -> None:
+    member = shop.enrol(admin_key)
+    # Given order o-20 earned in two parts: 60.00 paid first (60 points, available), then 40.00
+    # within a 30-day return window (40 points, pending); and another order's 50 points
+    first = shop.earn(admin_key, member, "e-1", amount="60.00", reference="o-20")
+    second = shop.earn(admin_key, member, "e-2", amount="40.00", reference="o-20", pending_days=30)
+    other = shop.earn(admin_key, member, "e-3", amount="50.00", reference="o-21")
+    assert [reply.status for reply in (first, second, other)] == [201, 201, 201]
+    assert (second.body["transaction"]["points"], second.body["transaction"]["pending_change"]) == (40, 40)
+    balance = shop.balance(admin_key, member)
+    assert (balance["available"], balance["pending"]) == (110, 40)
+
+    def refund(key: str, amount: str) -> Any:
+        body = {"reference": "o-20", "amount": amount}
+        return shop.call("POST", f"/v1/members/{member}/reverse", key=admin_key, idempotency_key=key, body=body)
+
+    # When 30.00 of the order is refunded: its 30 points come out of the order's pending ones
+    within_pending = refund("r-1", "30.00")
+    assert within_pending.status == 201, within_pending
+    assert within_pending.body["reversal"] == {
+        "requested": 30,
+        "reversed": 30,
+        "from_pending": 30,
+        "from_available": 0,
+        "outcome": "full",
+    }
+    balance = shop.balance(admin_key, member)
+    assert (balance["available"], balance["pending"], balance["lifetime_reversed"]) == (110, 10, 30)
+
+    # When 50.00 more is refunded: the 10 pending points left, then 40 available ones
+    past_pending = refund("r-2", "50.00")
+    assert past_pending.status == 201, past_pending
+    assert past_pending.body["reversal"] == {
+        "requested": 50,
+        "reversed": 50,
+        "from_pending": 10,
+        "from_available": 40,
+        "outcome": "full",
+    }
+    balance = shop.balance(admin_key, member)
+    assert (balance["available"], balance["pending"], balance["lifetime_reversed"]) == (70, 0, 80)
+    assert (balance["lifetime_earned"], balance["lifetime_redeemed"]) == (150, 0)
+
+    # Then the ledger records each refund: its amount, its points and what left the pending balance
+    ledger = [
+        (e["type"], e["points"], e["pending_change"], e["amount"], e["reference"], e["balance_after"])
+        for e in shop.ledger(admin_key, member)
+    ]
+    assert ledger == [
+        ("reverse", -50, -10, "50.00", "o-20", 70),
+        ("reverse", -30, -30, "30.00", "o-20", 110),
+        ("earn", 50, 0, "50.00", "o-21", 110),
+        ("earn", 40, 40, "40.00", "o-20", 60),
+        ("earn", 60, 0, "60.00", "o-20", 60),
+    ]
+    assert [e["id"] for e in shop.ledger(admin_key, member)[:2]] == [
+        past_pending.body["transaction"]["id"],
+        within_pending.body["transaction"]["id"],
+    ]
+    # And a retry of a refund answers its first result and moves nothing
+    assert refund("r-1", "30.00").body == within_pending.body
+    assert shop.balance(admin_key, member)["available"] == 70

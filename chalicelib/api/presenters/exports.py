@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from chalicelib.domain.clock import isoformat
-from chalicelib.domain.csv_cells import escape_cell
+from chalicelib.api.presenters.csv_files import csv_text
 
 if TYPE_CHECKING:
     from chalicelib.domain.entries import LedgerEntry
@@ -58,31 +53,9 @@ LEDGER_EXPORT_COLUMNS = (
 )
 
 
-def _cell(value: object) -> str:
-    """A CSV cell: text escaped against formulas (``escape_cell``); numbers, booleans and
-    instants, which the platform writes itself, as they are."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return isoformat(value)
-    if isinstance(value, int | Decimal):
-        return str(value)
-    return escape_cell(str(value))
-
-
-def _csv(columns: tuple[str, ...], rows: list[list[object]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(columns)
-    writer.writerows([_cell(value) for value in row] for row in rows)
-    return out.getvalue()
-
-
 def members_csv(rows: list[MemberRow]) -> str:
     """A page of the members export: the header, then one member per row."""
-    return _csv(
+    return csv_text(
         MEMBER_EXPORT_COLUMNS,
         [
             [
@@ -109,7 +82,7 @@ def members_csv(rows: list[MemberRow]) -> str:
 
 def ledger_csv(entries: list[LedgerEntry]) -> str:
     """A page of the ledger export: the header, then one entry per row, in time order."""
-    return _csv(
+    return csv_text(
         LEDGER_EXPORT_COLUMNS,
         [
             [

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from chalicelib.api.presenters.csv_files import csv_text
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.insights import CohortsOut, LiabilityOut, SummaryOut, TimeseriesOut, WhatIfOut
@@ -23,12 +24,10 @@ def timeseries(figures: dict[str, Any]) -> TimeseriesOut:
 
 
 def timeseries_csv(figures: dict[str, Any]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["period", "value"])
-    for point in figures["points"]:
-        writer.writerow([point["period"], point["value"]])
-    return out.getvalue()
+    """The series as CSV ``period,value``; every value is a number (money's decimal string too)."""
+    return csv_text(
+        ("period", "value"), [[point["period"], Decimal(str(point["value"]))] for point in figures["points"]]
+    )
 
 
 def liability(figures: dict[str, Any]) -> LiabilityOut:

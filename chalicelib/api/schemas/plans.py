@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -32,8 +33,6 @@ class PlanStatusOut(Out):
     starts_at: datetime
     ends_at: datetime = Field(description="Its benefits stop at this moment unless a period is recorded.")
 
-
-import re  # noqa: E402
 
 _LATEST_PERIOD = datetime(2100, 1, 1, tzinfo=UTC)
 
