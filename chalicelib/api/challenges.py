@@ -163,10 +163,8 @@ def update_challenge(request: ApiRequest, challenge_id: str) -> ChallengeOut:
 )
 def list_member_challenges(request: ApiRequest, member_id: str) -> MemberChallengeList:
     from chalicelib.api.presenters import challenges as presenters
-    from chalicelib.api.schemas.challenges import MemberChallengeList
 
-    shown = _challenges(request).for_member(member_id)
-    return MemberChallengeList(member_id=member_id, data=[presenters.member_challenge(c, p) for c, p in shown])
+    return presenters.member_challenges(_challenges(request), member_id)
 
 
 @endpoint(
@@ -182,10 +180,8 @@ def list_member_challenges(request: ApiRequest, member_id: str) -> MemberChallen
 )
 def list_member_badges(request: ApiRequest, member_id: str) -> MemberBadgeList:
     from chalicelib.api.presenters import challenges as presenters
-    from chalicelib.api.schemas.challenges import MemberBadgeList
 
-    awarded = _challenges(request).badges(member_id)
-    return MemberBadgeList(member_id=member_id, data=[presenters.member_badge(a) for a in awarded])
+    return presenters.member_badges(_challenges(request), member_id)
 
 
 @endpoint(

@@ -22,6 +22,7 @@ from chalicelib.domain.members import MemberChanges
 from chalicelib.observability import logger, metrics
 
 if TYPE_CHECKING:
+    from chalicelib.api.schemas.challenges import MemberBadgeList, MemberChallengeList
     from chalicelib.api.schemas.member_access import (
         ConsentsOut,
         CreateMemberTokenRequest,
@@ -371,3 +372,44 @@ def put_my_consents(request: ApiRequest, tenant_id: str) -> ConsentsOut:
     member = _services(request).members.update(request.member.member_id, changes)
     logger.info("member consents changed", extra={"member_id": member.member_id})
     return presenters.consents(member)
+
+
+@endpoint(
+    bp,
+    f"{ME}/challenges",
+    "GET",
+    summary="My challenges, each with my progress",
+    description=(
+        "The brand's challenges open to the member now (by tier and segment), and every challenge they made "
+        "progress in (ended, archived and completed ones included), each with the member's progress: what "
+        "`GET /v1/members/{member_id}/challenges` answers for this member."
+    ),
+    tag=MEMBER_TAG,
+    auth="member",
+    scope=MemberScope.READ,
+    response=schemas.challenges.MemberChallengeList,
+)
+def list_my_challenges(request: ApiRequest, tenant_id: str) -> MemberChallengeList:
+    from chalicelib.api.presenters import challenges as presenters
+
+    return presenters.member_challenges(_services(request).challenges, request.member.member_id)
+
+
+@endpoint(
+    bp,
+    f"{ME}/badges",
+    "GET",
+    summary="My badges, oldest first",
+    description=(
+        "The badges the member holds, each once, with the challenge that awarded it, oldest first: what "
+        "`GET /v1/members/{member_id}/badges` answers for this member."
+    ),
+    tag=MEMBER_TAG,
+    auth="member",
+    scope=MemberScope.READ,
+    response=schemas.challenges.MemberBadgeList,
+)
+def list_my_badges(request: ApiRequest, tenant_id: str) -> MemberBadgeList:
+    from chalicelib.api.presenters import challenges as presenters
+
+    return presenters.member_badges(_services(request).challenges, request.member.member_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -29,6 +30,17 @@ THREE_ORDERS = {
     **WINDOW,
     "reward_points": 300,
     "badge": {"id": "regular", "name": "Regular", "description": "Three orders in a month"},
+}
+
+
+ZONE = ZoneInfo("Europe/Helsinki")  # the zone Api.create_tenant gives a tenant
+TIERS = {
+    "metric": "points",
+    "window": {"kind": "rolling_months", "months": 12},
+    "tiers": [
+        {"name": "silver", "threshold": "500", "multiplier": "1"},
+        {"name": "gold", "threshold": "2000", "multiplier": "1"},
+    ],
 }
 
 
@@ -248,6 +260,88 @@ def test_a_challenge_for_a_segment_counts_only_its_members(api: Api, admin_key: 
     assert challenge_shares(order(api, admin_key, other, "o-other")["transaction"]) == []
     assert list(challenges_of(api, admin_key, other)) == []  # not open to them
     assert challenges_of(api, admin_key, vip)["VIP order"]["completed"] is True
+
+
+def test_a_challenge_for_a_tier_counts_only_its_members(api: Api, admin_key: str) -> None:
+    # Given 10 points per euro, Silver at 500 points and Gold at 2 000, and a challenge for Silver only
+    program = {"points_per_currency_unit": "10", "rounding": "floor"}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=program).status == 200
+    assert api.call("PUT", "/v1/program/tiers", key=admin_key, body=TIERS).status == 200
+    create(api, admin_key, name="Silver orders", kind="orders", goal=2, **WINDOW, tiers=["silver"], reward_points=100)
+    silver, plain, gold = api.enrol(admin_key), api.enrol(admin_key), api.enrol(admin_key)
+
+    # When a member without a tier orders three times, and a Gold member (from the 300.00 order) orders
+    for i in range(3):
+        assert challenge_shares(order(api, admin_key, plain, f"p-{i}")["transaction"]) == []
+    order(api, admin_key, gold, "g-0", "300.00")
+    assert challenge_shares(order(api, admin_key, gold, "g-1")["transaction"]) == []
+    # Then neither progresses, nor is the challenge listed for them (not open to them)
+    assert list(challenges_of(api, admin_key, plain)) == []
+    assert list(challenges_of(api, admin_key, gold)) == []
+    assert api.balance(admin_key, plain)["available"] == 300
+
+    # When a member reaches Silver with an order (the tier comes with that order, not before it)
+    crossing = order(api, admin_key, silver, "s-0", "60.00")
+    assert crossing["balance"]["tier"] == "silver" and challenge_shares(crossing["transaction"]) == []
+    assert challenges_of(api, admin_key, silver)["Silver orders"]["value"] == "0"
+    # Then their orders as Silver progress and complete it
+    order(api, admin_key, silver, "s-1")
+    assert challenges_of(api, admin_key, silver)["Silver orders"]["value"] == "1"
+    done = order(api, admin_key, silver, "s-2")
+    assert challenge_shares(done["transaction"])[0][:2] == ("Silver orders", 100)
+    assert challenges_of(api, admin_key, silver)["Silver orders"]["completed"] is True
+
+
+def test_a_monthly_streak_advances_per_local_month_and_breaks_after_a_missed_month(api: Api) -> None:
+    # Given a sandbox brand in Helsinki (its test clock moves months ahead) and "an order three
+    # months in a row", no month forgiven
+    key = api.create_tenant("streaks", sandbox=True)
+    challenge = create(
+        api,
+        key,
+        name="Three months",
+        kind="streak",
+        period="month",
+        goal=3,
+        starts_at=(NOW - timedelta(days=1)).isoformat(),
+        badge={"id": "monthly", "name": "Monthly"},
+    )
+    member = api.enrol(key)
+    local = NOW.astimezone(ZONE)
+
+    def month(ahead: int, day: int = 10, hour: int = 12, minute: int = 0) -> datetime:
+        year, index = divmod(local.month - 1 + ahead, 12)
+        return datetime(local.year + year, index + 1, day, hour, minute, tzinfo=ZONE)
+
+    def order_at(order_id: str, at: datetime) -> dict[str, Any]:
+        advanced = api.call("POST", "/v1/test-clock/advance", key=key, body={"to": at.isoformat()})
+        assert advanced.status == 200, advanced
+        return order(api, key, member, order_id)
+
+    def streak() -> tuple[str, bool]:
+        progress = challenges_of(api, key, member)["Three months"]
+        return progress["value"], progress["completed"]
+
+    # When the member orders in a month, twice: the month counts once
+    order_at("m1-a", month(1))
+    order_at("m1-b", month(1, day=20))
+    assert streak() == ("1", False)
+    # And half an hour into the next local month (still the month before in UTC): a second month
+    first_minutes = month(2, day=1, hour=0, minute=30)
+    assert first_minutes.astimezone(UTC).month != first_minutes.month
+    order_at("m2", first_minutes)
+    assert streak() == ("2", False)
+
+    # When a month passes without an order, the next month's order starts the streak again
+    order_at("m4", month(4))
+    assert streak() == ("1", False)
+
+    # Then two more months in a row complete it, with its badge
+    order_at("m5", month(5))
+    assert streak() == ("2", False)
+    order_at("m6", month(6))
+    assert streak() == ("3", True)
+    assert badges_of(api, key, member) == [("monthly", challenge["id"])]
 
 
 def test_an_archived_or_ended_challenge_counts_no_more(api: Api, admin_key: str) -> None:

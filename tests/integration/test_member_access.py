@@ -291,3 +291,102 @@ def test_a_member_route_costs_one_read_more_than_the_brands_and_no_kms_call_once
     assert cost(f"/v1/members/{member}/balance", admin_key) == {"dynamodb:GetItem": 3}
     assert cost("/v1/brands/acme/me/balance", token) == {"dynamodb:GetItem": 4}
     assert cost("/v1/brands/acme/me/balance", token, {"Origin": SHOP}) == {"dynamodb:GetItem": 4}
+
+
+def test_a_member_sees_their_own_challenges_and_badges_only(member_api: Api, admin_key: str) -> None:
+    api = member_api
+    # Given "two orders" rewarded with a badge, Alice who completes it and Bob halfway there
+    window = {"starts_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()}
+    badge = {"id": "regular", "name": "Regular", "description": "Two orders"}
+    challenge = api.call(
+        "POST",
+        "/v1/challenges",
+        key=admin_key,
+        body={"name": "Two orders", "kind": "orders", "goal": 2, **window, "reward_points": 50, "badge": badge},
+    )
+    assert challenge.status == 201, challenge
+    alice = api.enrol(admin_key, name="Alice")
+    bob = api.enrol(admin_key, name="Bob")
+    for member, orders in ((alice, ("a-1", "a-2")), (bob, ("b-1",))):
+        for order_id in orders:
+            body = {"order": {"id": order_id, "total": "10.00", "currency": "EUR"}}
+            assert api.earn(admin_key, member, f"earn-{order_id}", **body).status == 201
+    alice_token, bob_token = mint(api, admin_key, alice), mint(api, admin_key, bob)
+
+    # When each reads their challenges and badges with their own token
+    alice_challenges, bob_challenges = me(api, alice_token, "/challenges"), me(api, bob_token, "/challenges")
+    alice_badges, bob_badges = me(api, alice_token, "/badges"), me(api, bob_token, "/badges")
+
+    # Then Alice sees her completed challenge and her badge, as the brand sees them for her
+    assert alice_challenges.status == 200 and alice_challenges.body["member_id"] == alice, alice_challenges
+    [mine] = alice_challenges.body["data"]
+    assert mine["challenge"]["id"] == challenge.body["id"] and mine["challenge"]["name"] == "Two orders"
+    progress = mine["progress"]
+    assert (progress["value"], progress["goal"], progress["percent"], progress["completed"]) == ("2", "2", 100, True)
+    assert progress["completed_at"] is not None
+    assert alice_badges.status == 200 and alice_badges.body["member_id"] == alice, alice_badges
+    assert [(b["badge"], b["challenge_id"]) for b in alice_badges.body["data"]] == [
+        ({"id": "regular", "name": "Regular", "description": "Two orders"}, challenge.body["id"])
+    ]
+    brand_view = api.call("GET", f"/v1/members/{alice}/challenges", key=admin_key)
+    assert alice_challenges.body == brand_view.body
+    assert alice_badges.body == api.call("GET", f"/v1/members/{alice}/badges", key=admin_key).body
+    # And Bob sees his own progress, one of two, and no badge: never Alice's
+    assert bob_challenges.status == 200 and bob_challenges.body["member_id"] == bob, bob_challenges
+    assert [
+        (c["progress"]["value"], c["progress"]["percent"], c["progress"]["completed"])
+        for c in bob_challenges.body["data"]
+    ] == [("1", 50, False)]
+    assert bob_badges.status == 200 and bob_badges.body == {"member_id": bob, "data": []}, bob_badges
+
+    # And a token without member:read reads neither
+    redeemer = mint(api, admin_key, alice, "member:redeem")
+    for path in ("/challenges", "/badges"):
+        details = assert_error(me(api, redeemer, path), 403, "forbidden", f"{path} without member:read")
+        assert details == {"required_scope": "member:read", "token_scopes": ["member:redeem"]}, details
+    # Nor does an API key, nor Alice's token on another brand's member API
+    assert_error(me(api, admin_key, "/challenges"), 401, "token_invalid", "an API key on /me/challenges")
+    assert_error(me(api, alice_token, "/badges", tenant="globex"), 401, "token_invalid", "another tenant")
+
+    # And a page of the brand's listed origin may call both (CORS as on every member route)
+    assert api.call("PUT", "/v1/member-access", key=admin_key, body={"allowed_origins": [SHOP]}).status == 200
+    for path in ("/challenges", "/badges"):
+        preflight = {"Origin": SHOP, "Access-Control-Request-Method": "GET"}
+        allowed = api.call("OPTIONS", f"/v1/brands/acme/me{path}", headers=preflight)
+        assert allowed.status == 204 and allowed.headers["access-control-allow-origin"] == SHOP, allowed
+        answered = me(api, alice_token, path, headers={"Origin": SHOP})
+        assert answered.status == 200 and answered.headers["access-control-allow-origin"] == SHOP, answered
+
+
+def test_the_members_own_balance_shows_their_tier_and_progress(member_api: Api, admin_key: str) -> None:
+    api = member_api
+    # Given 10 points per euro, Silver at 500 points and Gold at 2 000, and a member with 600 points
+    program = {"points_per_currency_unit": "10", "rounding": "floor"}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=program).status == 200
+    tiers = {
+        "metric": "points",
+        "window": {"kind": "rolling_months", "months": 12},
+        "tiers": [
+            {"name": "silver", "threshold": "500", "multiplier": "1.5", "perks": ["Free delivery"]},
+            {"name": "gold", "threshold": "2000", "multiplier": "2", "perks": ["Lounge access"]},
+        ],
+    }
+    assert api.call("PUT", "/v1/program/tiers", key=admin_key, body=tiers).status == 200
+    alice = api.enrol(admin_key, name="Alice")
+    earned = api.earn(admin_key, alice, "a-1", order={"id": "a-1", "total": "60.00", "currency": "EUR"})
+    assert earned.status == 201 and earned.body["balance"]["tier"] == "silver", earned
+
+    # When she reads her own balance
+    balance = me(api, mint(api, admin_key, alice), "/balance")
+
+    # Then it shows her tier, its multiplier and perks, and what Gold still takes
+    assert balance.status == 200, balance
+    body = balance.body
+    assert (body["member_id"], body["available"], body["tier"]) == (alice, 600, "silver")
+    status = body["tier_status"]
+    assert (status["tier"], status["multiplier"], status["perks"]) == ("silver", "1.5", ["Free delivery"])
+    assert (status["metric"], status["qualifying"]) == ("points", 600)
+    assert status["progress"] == {"next_tier": "gold", "remaining": 1400, "metric": "points"}
+    assert status["since"] is not None and status["expires_at"] is not None
+    # And it is what the brand sees for her
+    assert body == api.balance(admin_key, alice)

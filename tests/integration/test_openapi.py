@@ -835,6 +835,8 @@ def _member_access_scenario(api: DocumentedApi, admin: str, write_key: str, read
         == 404
     )
     assert api.call("GET", f"{me}/referral-code", key=token).body["member_id"] == member
+    assert api.call("GET", f"{me}/challenges", key=token).body["member_id"] == member
+    assert api.call("GET", f"{me}/badges", key=token).body["member_id"] == member
     assert api.call("GET", f"{me}/consents", key=token).body["marketing"] is False
     assert api.call("PUT", f"{me}/consents", key=token, body={"marketing": True}).body["marketing"] is True
     assert api.call("PUT", f"{me}/consents", key=token, body={}).status == 400

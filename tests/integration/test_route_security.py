@@ -314,6 +314,9 @@ ACCESS: dict[str, str] = {
     "get_my_referral_code": "member:read",
     "get_my_consents": "member:read",
     "put_my_consents": "member:consents",
+    # the member's own challenges and badges
+    "list_my_challenges": "member:read",
+    "list_my_badges": "member:read",
 }
 #: Routes a partner key may also call, for its own partner only (the sample path names another).
 PARTNER_READABLE = {"get_partner_settlement"}

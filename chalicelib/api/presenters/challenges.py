@@ -12,11 +12,13 @@ if TYPE_CHECKING:
     from chalicelib.api.schemas.challenges import (
         BadgeOut,
         ChallengeOut,
+        MemberBadgeList,
         MemberBadgeOut,
+        MemberChallengeList,
         MemberChallengeOut,
         ProgressOut,
     )
-    from chalicelib.domain.challenges import Badge, BadgeAward, Challenge, Progress
+    from chalicelib.domain.challenges import Badge, BadgeAward, Challenge, ChallengeService, Progress
 
 
 def badge(value: Badge) -> BadgeOut:
@@ -78,3 +80,18 @@ def member_badge(value: BadgeAward) -> MemberBadgeOut:
     from chalicelib.api.schemas.challenges import MemberBadgeOut
 
     return MemberBadgeOut(badge=badge(value.badge), challenge_id=value.challenge_id, awarded_at=value.awarded_at)
+
+
+def member_challenges(service: ChallengeService, member_id: str) -> MemberChallengeList:
+    """The challenges ``member_id`` sees, each with their progress."""
+    from chalicelib.api.schemas.challenges import MemberChallengeList
+
+    shown = service.for_member(member_id)
+    return MemberChallengeList(member_id=member_id, data=[member_challenge(c, p) for c, p in shown])
+
+
+def member_badges(service: ChallengeService, member_id: str) -> MemberBadgeList:
+    """The badges ``member_id`` holds, oldest first."""
+    from chalicelib.api.schemas.challenges import MemberBadgeList
+
+    return MemberBadgeList(member_id=member_id, data=[member_badge(a) for a in service.badges(member_id)])
