@@ -118,12 +118,12 @@ deploy: install
 ## pages (API, error codes, event types, jobs, configuration) are generated from the code on every build.
 DOCS_ENV := NO_MKDOCS_2_WARNING=1
 docs: install
-	$(DOCS_ENV) $(VENV)/bin/mkdocs build --strict --quiet
+	$(DOCS_ENV) $(PY) -m mkdocs build --strict --quiet
 
 ## Serve the docs site with live reload on http://127.0.0.1:$(DOCS_PORT).
 DOCS_PORT ?= 8001
 docs-serve: install
-	$(DOCS_ENV) $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+	$(DOCS_ENV) $(PY) -m mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
 
 ## The static checks of `make test` alone.
 lint: install
