@@ -487,6 +487,9 @@ class TenantServices:
             self._member_store,
             self._ledger,
             self.program,
+            consent_history=lambda member_id, limit, cursor: self.consents.history(
+                member_id, limit=limit, cursor=cursor
+            ),
             coupons=lambda member_id, limit, cursor: rewards.store.member_coupons(
                 member_id, limit=limit, cursor=cursor
             ),

@@ -1,8 +1,8 @@
 """Privacy: a member's data on request (export), erasure that keeps the books, and retention.
 
 **Export.** Everything the tenant's table holds about a member, gathered in one document:
-profile, consent, balance and lots, ledger, tier history, coupons, referrals, subscriptions,
-partner activity and the member's events.
+profile, consent and its history, balance and lots, ledger, tier history, coupons, referrals,
+subscriptions, partner activity and the member's events.
 
 **Erasure.** One conditional transaction, through the ledger's own commit (so it is ordered
 with every movement by the balance's version):
@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
     from chalicelib.domain.audit import Auditor
+    from chalicelib.domain.consents import ConsentChange
     from chalicelib.domain.members import Member
     from chalicelib.domain.ports import AuditStore, LedgerStore, MemberStore, Page
     from chalicelib.domain.program import ProgramService
@@ -148,6 +149,8 @@ class MemberDataset:
     """Everything held about a member (``PrivacyService.export``)."""
 
     member: Member
+    #: Every change of the member's consents, oldest first.
+    consent_changes: tuple[ConsentChange, ...]
     balance: Balance
     lots: tuple[Lot, ...]
     entries: tuple[LedgerEntry, ...]
@@ -235,6 +238,7 @@ class PrivacyService:
         ledger: LedgerStore,
         program: ProgramService,
         *,
+        consent_history: Callable[[str, int, str | None], Page[ConsentChange]],
         coupons: Callable[[str, int, str | None], Page[Coupon]],
         referral_of: Callable[[str], Referral | None],
         referrals: Callable[[str, int, str | None], Page[Referral]],
@@ -252,6 +256,7 @@ class PrivacyService:
         self._members = members
         self._ledger = ledger
         self._program = program
+        self._consent_history = consent_history
         self._coupons = coupons
         self._referral_of = referral_of
         self._referrals = referrals
@@ -271,6 +276,7 @@ class PrivacyService:
             raise NotFound(f"member {member_id!r} not found")
         return MemberDataset(
             member=member,
+            consent_changes=tuple(_all(lambda cursor: self._consent_history(member_id, EXPORT_PAGE, cursor))),
             balance=balance,
             lots=tuple(self._ledger.get_lots(member_id, consistent=True)),
             entries=tuple(sorted(_all(self._entries(member_id)), key=lambda entry: entry.sequence)),

@@ -150,6 +150,10 @@ def events_of(api: Api, key: str, member_id: str) -> list[dict[str, Any]]:
 
 def test_the_export_holds_everything_written_for_the_member(api: Api, admin_key: str, history: dict) -> None:
     member = history["member"]
+    # Given she withdrew her marketing consent, then gave it again (with another key)
+    other = api.create_key(admin_key, "write")
+    for value in (False, True):
+        ok(api.call("PATCH", f"/v1/members/{member}", key=other, body={"marketing_consent": value}), 200)
 
     # When the brand exports the member's data
     export = ok(api.call("GET", f"/v1/members/{member}/export", key=admin_key), 200)
@@ -158,7 +162,17 @@ def test_the_export_holds_everything_written_for_the_member(api: Api, admin_key:
     profile = ok(api.call("GET", f"/v1/members/{member}", key=admin_key), 200)
     assert export["member"] == profile
     assert {k: profile[k] for k in history["personal"]} == history["personal"]
-    assert export["consents"] == {"marketing": True, "updated_at": profile["updated_at"]}
+    # And the consent's history holds every change, with its time, source and value, as /consents lists it
+    consents = ok(api.call("GET", f"/v1/members/{member}/consents", key=admin_key), 200)
+    assert export["consents"] == {"marketing": True, "updated_at": profile["updated_at"], "history": consents["data"]}
+    admin_id, other_id = f"key_{admin_key.split('_')[1]}", f"key_{other.split('_')[1]}"
+    assert [(c["value"], c["previous"], c["source"]["key_id"]) for c in export["consents"]["history"]] == [
+        (True, None, admin_id),
+        (False, True, other_id),
+        (True, False, other_id),
+    ]
+    changes = export["consents"]["history"]
+    assert [c["at"] for c in changes] == sorted(c["at"] for c in changes)
     # And the whole ledger, oldest first, as the transactions route shows it
     ledger = api.ledger(admin_key, member)
     assert export["transactions"] == list(reversed(ledger))

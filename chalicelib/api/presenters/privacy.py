@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from chalicelib.api.presenters.consents import consent_change
 from chalicelib.api.presenters.events import event
 from chalicelib.api.presenters.members import member
 from chalicelib.api.presenters.plans import subscription
@@ -25,7 +26,11 @@ def member_export(value: MemberDataset) -> MemberExportOut:
     return MemberExportOut(
         exported_at=now,
         member=member(value.member),
-        consents=ConsentOut(marketing=value.member.marketing_consent, updated_at=value.member.updated_at),
+        consents=ConsentOut(
+            marketing=value.member.marketing_consent,
+            updated_at=value.member.updated_at,
+            history=[consent_change(change) for change in value.consent_changes],
+        ),
         balance=balance(BalanceView.at(value.balance, value.lots, now)),
         lots=[
             LotOut(
