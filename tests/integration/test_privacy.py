@@ -206,6 +206,36 @@ def test_the_export_holds_everything_written_for_the_member(api: Api, admin_key:
     }
 
 
+def test_an_export_records_its_audit_entry_naming_the_callers_key_and_no_secret(api: Api, admin_key: str) -> None:
+    # Given a member, and a second admin key that exports her data
+    member = api.enrol(admin_key, name="Ada Audited", email="ada.audited@example.com", marketing_consent=True)
+    exporter = api.create_key(admin_key, "admin")
+    exporter_id = f"key_{exporter.split('_')[1]}"
+    assert all_pages(api, admin_key, "/v1/audit?action=member.exported") == []
+
+    # When the second key exports the member's data
+    export = ok(api.call("GET", f"/v1/members/{member}/export", key=exporter), 200)
+    assert export["member"]["id"] == member
+
+    # Then the trail holds one member.exported entry naming that key's id, the member, and nothing else
+    (entry,) = all_pages(api, admin_key, "/v1/audit?action=member.exported")
+    assert entry["actor"] == {"key_id": exporter_id, "channel": "api"}
+    assert entry["target"] == {"type": "member", "id": member}
+    assert (entry["before"], entry["after"]) == (None, None)
+    # And no secret nor the member's personal data: neither key's secret, nor her name or email
+    text = json.dumps(all_pages(api, admin_key, "/v1/audit"))
+    assert "lk_" not in text
+    assert not [value for value in (exporter, admin_key, "Ada Audited", "ada.audited@example.com") if value in text]
+
+    # And an export refused (an unknown member, an erased one, a key without admin) records nothing
+    ok(api.call("POST", f"/v1/members/{member}/erase", key=admin_key, idempotency_key="audit-erase"), 200)
+    reader = api.create_key(admin_key, "read")
+    assert_error(api.call("GET", "/v1/members/mem_01JD0000000000000000000000/export", key=exporter), 404, "not_found")
+    assert_error(api.call("GET", f"/v1/members/{member}/export", key=exporter), 410, "member_erased")
+    assert_error(api.call("GET", f"/v1/members/{member}/export", key=reader), 403, "forbidden")
+    assert [e["id"] for e in all_pages(api, admin_key, "/v1/audit?action=member.exported")] == [entry["id"]]
+
+
 def _table_items(tenant_id: str) -> list[dict[str, Any]]:
     """Every item of the tenant's table (a scan: in this test only)."""
     settings = platform().settings
