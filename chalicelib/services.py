@@ -496,6 +496,8 @@ class TenantServices:
             referral_of=referrals.get,
             referrals=lambda member_id, limit, cursor: referrals.list_for(member_id, limit=limit, cursor=cursor),
             subscriptions=lambda member_id, limit, cursor: subscriptions.list(member_id, limit=limit, cursor=cursor),
+            challenges=self.challenges.for_member,
+            badges=self.challenges.badges,
             settle_due=self.points.settle_due,
             clock=self.clock,
             auditor=self.auditor,

@@ -1,8 +1,9 @@
 """Privacy: a member's data on request (export), erasure that keeps the books, and retention.
 
 **Export.** Everything the tenant's table holds about a member, gathered in one document:
-profile, consent and its history, balance and lots, ledger, tier history, coupons, referrals,
-subscriptions, partner activity and the member's events.
+profile, consent and its history, balance and lots, ledger (transfers included), tier
+history, coupons, referrals, subscriptions, partner activity, challenges with the member's
+progress, badges and the member's events.
 
 **Erasure.** One conditional transaction, through the ledger's own commit (so it is ordered
 with every movement by the balance's version):
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
     from chalicelib.domain.audit import Auditor
+    from chalicelib.domain.challenges import BadgeAward, Challenge, Progress
     from chalicelib.domain.consents import ConsentChange
     from chalicelib.domain.members import Member
     from chalicelib.domain.ports import AuditStore, LedgerStore, MemberStore, Page
@@ -161,6 +163,10 @@ class MemberDataset:
     subscriptions: tuple[Subscription, ...]
     #: The member's notices (tier changes, referral rewards, subscriptions, marketing notices).
     notices: tuple[Notice, ...]
+    #: The challenges open to the member and those they made progress in, with their progress.
+    challenges: tuple[tuple[Challenge, Progress], ...]
+    #: The badges the member holds, oldest first.
+    badges: tuple[BadgeAward, ...]
     exported_at: datetime
 
     @property
@@ -243,6 +249,8 @@ class PrivacyService:
         referral_of: Callable[[str], Referral | None],
         referrals: Callable[[str, int, str | None], Page[Referral]],
         subscriptions: Callable[[str, int, str | None], Page[Subscription]],
+        challenges: Callable[[str], Iterable[tuple[Challenge, Progress]]],
+        badges: Callable[[str], Iterable[BadgeAward]],
         settle_due: Callable[[str, datetime], object],
         clock: Clock = utc_now,
         sleep: Callable[[float], None] = time.sleep,
@@ -261,6 +269,8 @@ class PrivacyService:
         self._referral_of = referral_of
         self._referrals = referrals
         self._subscriptions = subscriptions
+        self._challenges = challenges
+        self._badges = badges
         self._settle_due = settle_due
         self._clock = clock
 
@@ -285,6 +295,8 @@ class PrivacyService:
             referrals=tuple(_all(lambda cursor: self._referrals(member_id, EXPORT_PAGE, cursor))),
             subscriptions=tuple(_all(lambda cursor: self._subscriptions(member_id, EXPORT_PAGE, cursor))),
             notices=tuple(self._store.member_notices(member_id)),
+            challenges=tuple(self._challenges(member_id)),
+            badges=tuple(self._badges(member_id)),
             exported_at=self._clock(),
         )
 

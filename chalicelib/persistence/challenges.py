@@ -32,7 +32,7 @@ from chalicelib.domain.challenges import (
 from chalicelib.domain.errors import NotFound
 from chalicelib.persistence.audit import audited_transaction
 from chalicelib.persistence.errors import cancellation_codes, translate_transient
-from chalicelib.persistence.index_keys import NOTICE_SK, feed_partition, member_pk, notice_pk
+from chalicelib.persistence.index_keys import NOTICE_SK, feed_partition, member_notices_partition, member_pk, notice_pk
 
 if TYPE_CHECKING:
     from chalicelib.domain.notifications import Notice
@@ -145,6 +145,8 @@ def _add_notice(models: TenantModels, tx: GuardedTransactWrite, event: Notice, l
             sk=NOTICE_SK,
             gsi3pk=feed_partition(event.created_at),
             gsi3sk=event.notice_id.removeprefix("ntc_"),
+            gsi1pk=member_notices_partition(event.member_id),  # the member's notices (their export)
+            gsi1sk=event.notice_id.removeprefix("ntc_"),
             notice_id=event.notice_id,
             type=str(event.type),
             member_id=event.member_id,

@@ -206,6 +206,98 @@ def test_the_export_holds_everything_written_for_the_member(api: Api, admin_key:
     }
 
 
+def test_the_export_holds_challenges_badges_and_transfers_and_the_erasure_keeps_them(
+    api: Api, admin_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(events_module, "SETTLE_WINDOW", timedelta(0))
+    program = {**PROGRAM, "transfers": {"enabled": True, "minimum": 1, "daily_maximum": None}}
+    ok(api.call("PUT", "/v1/program", key=admin_key, body=program), 200)
+    now = datetime.now(UTC)
+    window = {"starts_at": (now - timedelta(days=1)).isoformat(), "ends_at": (now + timedelta(days=30)).isoformat()}
+    first = {"id": "first-order", "name": "First order", "description": "An order in the month"}
+    ok(
+        api.call(
+            "POST",
+            "/v1/challenges",
+            key=admin_key,
+            body={**window, "name": "First order", "kind": "orders", "goal": 1, "badge": first},
+        )
+    )
+    ok(
+        api.call(
+            "POST",
+            "/v1/challenges",
+            key=admin_key,
+            body={**window, "name": "Big spender", "kind": "spend", "goal": "1000", "reward_points": 100},
+        )
+    )
+    # Given a member who completed one challenge (and its badge), made progress in another,
+    # sent points to a friend and received some back
+    ada = api.enrol(admin_key, name="Ada Transfer", external_id="ada-trf-9")
+    bob = api.enrol(admin_key, name="Bob Friend")
+    order = {"order": {"id": "o-ada-1", "total": "40.00", "currency": "EUR"}}
+    ok(api.earn(admin_key, ada, "ch-earn-1", **order))
+    ok(api.earn(admin_key, bob, "ch-earn-2", points=30))
+    note = "For Bob, from Ada at 12 Baker Street"
+    sent = ok(
+        api.call(
+            "POST",
+            f"/v1/members/{ada}/transfers",
+            key=admin_key,
+            body={"to": {"member_id": bob}, "points": 15, "description": note},
+            idempotency_key="trf-1",
+        )
+    )
+    back = ok(
+        api.call(
+            "POST",
+            f"/v1/members/{bob}/transfers",
+            key=admin_key,
+            body={"to": {"member_id": ada}, "points": 10},
+            idempotency_key="trf-2",
+        )
+    )
+
+    # When the brand exports her data
+    export = ok(api.call("GET", f"/v1/members/{ada}/export", key=admin_key), 200)
+
+    # Then her challenges with her progress, and her badge, are those her own routes list
+    listed = ok(api.call("GET", f"/v1/members/{ada}/challenges", key=admin_key), 200)
+    assert export["challenges"] == listed["data"]
+    progress = {item["challenge"]["name"]: item["progress"] for item in export["challenges"]}
+    assert (progress["First order"]["completed"], progress["First order"]["value"]) == (True, "1")
+    assert (progress["Big spender"]["completed"], progress["Big spender"]["value"]) == (False, "40")
+    badges = ok(api.call("GET", f"/v1/members/{ada}/badges", key=admin_key), 200)
+    assert export["badges"] == badges["data"]
+    assert [(b["badge"]["id"], b["badge"]["name"]) for b in export["badges"]] == [("first-order", "First order")]
+    # And both transfers are in her ledger, as its entries of type transfer, each with its counterpart
+    transfers = [entry for entry in export["transactions"] if entry["type"] == "transfer"]
+    assert [(t["points"], t["reference"], t["description"]) for t in transfers] == [
+        (-15, sent["id"], note),
+        (10, back["id"], None),
+    ]
+    assert transfers[0]["metadata"]["to_member_id"] == bob and transfers[1]["metadata"]["from_member_id"] == bob
+    assert [t["id"] for t in transfers] == [sent["transaction"]["id"], transfers[1]["id"]]
+    types = [e["type"] for e in export["events"]]
+    assert {"challenge.completed", "badge.awarded"} <= set(types) and types.count("points.transferred") == 2
+    # (a member with none of them has an empty badge list and no progress)
+    other = ok(api.call("GET", f"/v1/members/{bob}/export", key=admin_key), 200)
+    assert other["badges"] == [] and all(item["progress"]["value"] in ("0", "0.00") for item in other["challenges"])
+
+    # When she is erased
+    ok(api.call("POST", f"/v1/members/{ada}/erase", key=admin_key, idempotency_key="trf-erase"), 200)
+
+    # Then her progress and badge stay (ids, figures and dates: the brand's challenge, no personal
+    # data), and so do her transfers' entries, without the description (marked personal)
+    kept = sorted(item["sk"]["S"] for item in _table_items("acme") if item["pk"]["S"] == f"MEMBER#{ada}")
+    assert [sk.split("#")[1] for sk in kept if sk.startswith("CHL#")] == ["B", "P", "P"]
+    ledger = [entry for entry in api.ledger(admin_key, ada) if entry["type"] == "transfer"]
+    assert sorted((e["points"], e["reference"], e["description"]) for e in ledger) == [
+        (-15, sent["id"], None),
+        (10, back["id"], None),
+    ]
+
+
 def test_an_export_records_its_audit_entry_naming_the_callers_key_and_no_secret(api: Api, admin_key: str) -> None:
     # Given a member, and a second admin key that exports her data
     member = api.enrol(admin_key, name="Ada Audited", email="ada.audited@example.com", marketing_consent=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from chalicelib.api.presenters.challenges import member_badge, member_challenge
 from chalicelib.api.presenters.consents import consent_change
 from chalicelib.api.presenters.events import event
 from chalicelib.api.presenters.members import member
@@ -51,6 +52,8 @@ def member_export(value: MemberDataset) -> MemberExportOut:
         subscriptions=[subscription(found, now) for found in value.subscriptions],
         partner_activity=[transaction(entry) for entry in value.partner_entries],
         events=[event(found) for found in value.events],
+        challenges=[member_challenge(challenge, progress) for challenge, progress in value.challenges],
+        badges=[member_badge(award) for award in value.badges],
     )
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import ConfigDict, Field
 
+from chalicelib.api.schemas.challenges import MemberBadgeOut, MemberChallengeOut
 from chalicelib.api.schemas.common import Out
 from chalicelib.api.schemas.consents import ConsentChangeOut
 from chalicelib.api.schemas.events import EventOut
@@ -99,6 +100,8 @@ class MemberExportOut(Out):
                     "subscriptions": [],
                     "partner_activity": [],
                     "events": [],
+                    "challenges": [],
+                    "badges": [],
                 }
             ]
         }
@@ -117,6 +120,10 @@ class MemberExportOut(Out):
     subscriptions: list[SubscriptionOut]
     partner_activity: list[TransactionOut] = Field(description="Movements made by coalition partners.")
     events: list[EventOut] = Field(description="The member's events of the feed, oldest first.")
+    challenges: list[MemberChallengeOut] = Field(
+        description="The challenges open to the member and those they made progress in, each with their progress."
+    )
+    badges: list[MemberBadgeOut] = Field(description="The badges the member holds, oldest first.")
 
 
 class ErasureOut(Out):
