@@ -21,7 +21,9 @@ with every movement by the balance's version):
 
 Afterwards, the member's history is redacted (``PrivacyStore.redact_history``): the metadata
 keys and descriptions the brand marks as personal (program settings), the birthday of past
-``member.birthday`` events, the payloads of the member's webhook deliveries. Feed events are
+``member.birthday`` events, the payloads of the member's webhook deliveries. A transfer's
+description is on both members' entries: when descriptions are personal, the other member's
+entry of each of the erased member's transfers (and its webhook deliveries) loses it too. Feed events are
 rendered from the items when read, so no later page of the feed, webhook or EventBridge entry
 carries the erased data. Redaction is idempotent: erasing again finishes it.
 
@@ -544,6 +546,38 @@ def redact_event_payload(payload: dict[str, object], personal: PersonalData) -> 
     if isinstance(metadata, dict):
         redacted["metadata"] = {k: v for k, v in metadata.items() if k not in personal.metadata_keys}
     return {**payload, "data": redacted}
+
+
+#: The metadata of a transfer's entries: the transfer, the other member, and whether it is a reversal.
+TRANSFER_ID_KEY = "transfer_id"
+TRANSFER_COUNTERPARTS = ("to_member_id", "from_member_id")
+TRANSFER_REVERSAL_KEY = "reversal"
+
+
+def transfer_counterpart(metadata: dict[str, str]) -> tuple[str, str] | None:
+    """The other member and the transfer of a transfer's entry (by its metadata), or None for
+    another entry or a reversal's (whose description is the platform's, not the members')."""
+    transfer_id = metadata.get(TRANSFER_ID_KEY)
+    other = next((metadata[name] for name in TRANSFER_COUNTERPARTS if metadata.get(name)), None)
+    if not transfer_id or not other or metadata.get(TRANSFER_REVERSAL_KEY) == "true":
+        return None
+    return other, transfer_id
+
+
+def redact_transfer_delivery(body: dict[str, object], transfer_ids: frozenset[str]) -> dict[str, object]:
+    """A webhook delivery of the other member's side of the erased member's transfers (a
+    ``points.transferred`` event whose ``reference`` is one of ``transfer_ids``), without the
+    transfer's description; any other delivery unchanged."""
+    event = body.get("data")
+    data = event.get("data") if isinstance(event, dict) else None
+    if not isinstance(event, dict) or not isinstance(data, dict) or data.get("description") is None:
+        return body
+    metadata = data.get("metadata")
+    if event.get("type") != str(EventType.POINTS_TRANSFERRED) or data.get("reference") not in transfer_ids:
+        return body
+    if isinstance(metadata, dict) and metadata.get(TRANSFER_REVERSAL_KEY) == "true":
+        return body
+    return {**body, "data": {**event, "data": {**data, "description": None}}}
 
 
 def redact_delivery_body(body: dict[str, object], personal: PersonalData) -> dict[str, object]:

@@ -257,6 +257,12 @@ def test_the_export_holds_challenges_badges_and_transfers_and_the_erasure_keeps_
             idempotency_key="trf-2",
         )
     )
+    # (and the friend's own transfer to somebody else, with his own note)
+    carol = api.enrol(admin_key, name="Carol Third")
+    own = "Bob's own note to Carol"
+    body = {"to": {"member_id": carol}, "points": 5, "description": own}
+    ok(api.call("POST", f"/v1/members/{bob}/transfers", key=admin_key, body=body, idempotency_key="trf-3"))
+    bob_before = api.ledger(admin_key, bob)
 
     # When the brand exports her data
     export = ok(api.call("GET", f"/v1/members/{ada}/export", key=admin_key), 200)
@@ -296,6 +302,14 @@ def test_the_export_holds_challenges_badges_and_transfers_and_the_erasure_keeps_
         (-15, sent["id"], None),
         (10, back["id"], None),
     ]
+    # And her note leaves the friend's side of her transfer too (the same description, marked
+    # personal); the rest of his ledger is unchanged, his own note to somebody else included
+    bob_after = api.ledger(admin_key, bob)
+    received = [e for e in bob_before if e["reference"] == sent["id"]]
+    assert [e["description"] for e in received] == [note]
+    assert bob_after == [e | {"description": None} if e["reference"] == sent["id"] else e for e in bob_before]
+    assert [e["description"] for e in bob_after if e["type"] == "transfer"] == [own, None, None]
+    assert "Baker Street" not in json.dumps(_table_items("acme"))
 
 
 def test_an_export_records_its_audit_entry_naming_the_callers_key_and_no_secret(api: Api, admin_key: str) -> None:
@@ -513,18 +527,28 @@ def test_the_erased_members_webhook_deliveries_are_redacted(
     # Given a webhook whose deliveries (recorded, not sent yet) carry the member's external id and a
     # description marked personal
     webhook_environment(request, monkeypatch)
-    ok(api.call("PUT", "/v1/program", key=admin_key, body=PROGRAM), 200)
+    program = {**PROGRAM, "transfers": {"enabled": True, "minimum": 1, "daily_maximum": None}}
+    ok(api.call("PUT", "/v1/program", key=admin_key, body=program), 200)
     hook = ok(api.call("POST", "/v1/webhooks", key=admin_key, body={"url": "https://1.1.1.1/h", "events": ["*"]}))
     member = api.enrol(admin_key, external_id="hooked-5150")
     ok(api.earn(admin_key, member, "hook-earn", points=5, description="for 5150 Elm Road"))
+    # (and a transfer to a friend, whose side's deliveries carry its description too)
+    friend = api.enrol(admin_key, name="Friend")
+    body = {"to": {"member_id": friend}, "points": 2, "description": "from 5150 Elm Road"}
+    ok(api.call("POST", f"/v1/members/{member}/transfers", key=admin_key, body=body, idempotency_key="hook-trf"))
     dispatch_tenant("acme", clock=lambda: datetime.now(UTC) + timedelta(seconds=6), drain=False)
     assert "hooked-5150" in json.dumps(_table_items("acme"))
+    assert [
+        item["sk"]["S"].split("#")[0]
+        for item in _table_items("acme")
+        if item.get("member_id", {}).get("S") == friend and "Elm" in json.dumps(item)
+    ] == ["DELIVERY"]
 
     # When the member is erased
     ok(api.call("POST", f"/v1/members/{member}/erase", key=admin_key, idempotency_key="e-hook"), 200)
 
     # Then the deliveries still exist, without the personal data
     deliveries = all_pages(api, admin_key, f"/v1/webhooks/{hook['id']}/deliveries")
-    assert len(deliveries) == 2
+    assert len(deliveries) == 5  # two enrolments, the earn, the transfer's two sides
     holding = [item for item in _table_items("acme") if "hooked-5150" in json.dumps(item) or "Elm" in json.dumps(item)]
     assert holding == []
