@@ -487,12 +487,17 @@ class TenantServices:
             self._member_store,
             self._ledger,
             self.program,
+            consent_history=lambda member_id, limit, cursor: self.consents.history(
+                member_id, limit=limit, cursor=cursor
+            ),
             coupons=lambda member_id, limit, cursor: rewards.store.member_coupons(
                 member_id, limit=limit, cursor=cursor
             ),
             referral_of=referrals.get,
             referrals=lambda member_id, limit, cursor: referrals.list_for(member_id, limit=limit, cursor=cursor),
             subscriptions=lambda member_id, limit, cursor: subscriptions.list(member_id, limit=limit, cursor=cursor),
+            challenges=self.challenges.for_member,
+            badges=self.challenges.badges,
             settle_due=self.points.settle_due,
             clock=self.clock,
             auditor=self.auditor,

@@ -25,7 +25,10 @@ TAG = "Privacy"
         "One machine-readable document of everything the program holds about the member (GDPR access "
         "and portability): profile and consent, balance and unspent lots, the whole ledger, tier history, "
         "coupons, referrals (the member's own and those they made), subscriptions, partner activity and "
-        "the member's events. Reads only. 410 `member_erased` once the member was erased."
+        "the member's events. Reads only. 410 `member_erased` once the member was erased. The consent comes "
+        "with its history (every change, as `/consents` lists it), transfers sent and received are in the "
+        "ledger (its entries of `type` transfer), and the challenges open to the member or taken part in come with "
+        "the member's progress, with the badges they hold."
     ),
     tag=TAG,
     auth="tenant",

@@ -1,8 +1,9 @@
 """Privacy: a member's data on request (export), erasure that keeps the books, and retention.
 
 **Export.** Everything the tenant's table holds about a member, gathered in one document:
-profile, consent, balance and lots, ledger, tier history, coupons, referrals, subscriptions,
-partner activity and the member's events.
+profile, consent and its history, balance and lots, ledger (transfers included), tier
+history, coupons, referrals, subscriptions, partner activity, challenges with the member's
+progress, badges and the member's events.
 
 **Erasure.** One conditional transaction, through the ledger's own commit (so it is ordered
 with every movement by the balance's version):
@@ -20,7 +21,9 @@ with every movement by the balance's version):
 
 Afterwards, the member's history is redacted (``PrivacyStore.redact_history``): the metadata
 keys and descriptions the brand marks as personal (program settings), the birthday of past
-``member.birthday`` events, the payloads of the member's webhook deliveries. Feed events are
+``member.birthday`` events, the payloads of the member's webhook deliveries. A transfer's
+description is on both members' entries: when descriptions are personal, the other member's
+entry of each of the erased member's transfers (and its webhook deliveries) loses it too. Feed events are
 rendered from the items when read, so no later page of the feed, webhook or EventBridge entry
 carries the erased data. Redaction is idempotent: erasing again finishes it.
 
@@ -61,6 +64,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
     from chalicelib.domain.audit import Auditor
+    from chalicelib.domain.challenges import BadgeAward, Challenge, Progress
+    from chalicelib.domain.consents import ConsentChange
     from chalicelib.domain.members import Member
     from chalicelib.domain.ports import AuditStore, LedgerStore, MemberStore, Page
     from chalicelib.domain.program import ProgramService
@@ -147,6 +152,8 @@ class MemberDataset:
     """Everything held about a member (``PrivacyService.export``)."""
 
     member: Member
+    #: Every change of the member's consents, oldest first.
+    consent_changes: tuple[ConsentChange, ...]
     balance: Balance
     lots: tuple[Lot, ...]
     entries: tuple[LedgerEntry, ...]
@@ -157,6 +164,10 @@ class MemberDataset:
     subscriptions: tuple[Subscription, ...]
     #: The member's notices (tier changes, referral rewards, subscriptions, marketing notices).
     notices: tuple[Notice, ...]
+    #: The challenges open to the member and those they made progress in, with their progress.
+    challenges: tuple[tuple[Challenge, Progress], ...]
+    #: The badges the member holds, oldest first.
+    badges: tuple[BadgeAward, ...]
     exported_at: datetime
 
     @property
@@ -234,10 +245,13 @@ class PrivacyService:
         ledger: LedgerStore,
         program: ProgramService,
         *,
+        consent_history: Callable[[str, int, str | None], Page[ConsentChange]],
         coupons: Callable[[str, int, str | None], Page[Coupon]],
         referral_of: Callable[[str], Referral | None],
         referrals: Callable[[str, int, str | None], Page[Referral]],
         subscriptions: Callable[[str, int, str | None], Page[Subscription]],
+        challenges: Callable[[str], Iterable[tuple[Challenge, Progress]]],
+        badges: Callable[[str], Iterable[BadgeAward]],
         settle_due: Callable[[str, datetime], object],
         clock: Clock = utc_now,
         sleep: Callable[[float], None] = time.sleep,
@@ -251,10 +265,13 @@ class PrivacyService:
         self._members = members
         self._ledger = ledger
         self._program = program
+        self._consent_history = consent_history
         self._coupons = coupons
         self._referral_of = referral_of
         self._referrals = referrals
         self._subscriptions = subscriptions
+        self._challenges = challenges
+        self._badges = badges
         self._settle_due = settle_due
         self._clock = clock
 
@@ -270,6 +287,7 @@ class PrivacyService:
             raise NotFound(f"member {member_id!r} not found")
         return MemberDataset(
             member=member,
+            consent_changes=tuple(_all(lambda cursor: self._consent_history(member_id, EXPORT_PAGE, cursor))),
             balance=balance,
             lots=tuple(self._ledger.get_lots(member_id, consistent=True)),
             entries=tuple(sorted(_all(self._entries(member_id)), key=lambda entry: entry.sequence)),
@@ -278,6 +296,8 @@ class PrivacyService:
             referrals=tuple(_all(lambda cursor: self._referrals(member_id, EXPORT_PAGE, cursor))),
             subscriptions=tuple(_all(lambda cursor: self._subscriptions(member_id, EXPORT_PAGE, cursor))),
             notices=tuple(self._store.member_notices(member_id)),
+            challenges=tuple(self._challenges(member_id)),
+            badges=tuple(self._badges(member_id)),
             exported_at=self._clock(),
         )
 
@@ -525,6 +545,38 @@ def redact_event_payload(payload: dict[str, object], personal: PersonalData) -> 
     if isinstance(metadata, dict):
         redacted["metadata"] = {k: v for k, v in metadata.items() if k not in personal.metadata_keys}
     return {**payload, "data": redacted}
+
+
+#: The metadata of a transfer's entries: the transfer, the other member, and whether it is a reversal.
+TRANSFER_ID_KEY = "transfer_id"
+TRANSFER_COUNTERPARTS = ("to_member_id", "from_member_id")
+TRANSFER_REVERSAL_KEY = "reversal"
+
+
+def transfer_counterpart(metadata: dict[str, str]) -> tuple[str, str] | None:
+    """The other member and the transfer of a transfer's entry (by its metadata), or None for
+    another entry or a reversal's (whose description is the platform's, not the members')."""
+    transfer_id = metadata.get(TRANSFER_ID_KEY)
+    other = next((metadata[name] for name in TRANSFER_COUNTERPARTS if metadata.get(name)), None)
+    if not transfer_id or not other or metadata.get(TRANSFER_REVERSAL_KEY) == "true":
+        return None
+    return other, transfer_id
+
+
+def redact_transfer_delivery(body: dict[str, object], transfer_ids: frozenset[str]) -> dict[str, object]:
+    """A webhook delivery of the other member's side of the erased member's transfers (a
+    ``points.transferred`` event whose ``reference`` is one of ``transfer_ids``), without the
+    transfer's description; any other delivery unchanged."""
+    event = body.get("data")
+    data = event.get("data") if isinstance(event, dict) else None
+    if not isinstance(event, dict) or not isinstance(data, dict) or data.get("description") is None:
+        return body
+    metadata = data.get("metadata")
+    if event.get("type") != str(EventType.POINTS_TRANSFERRED) or data.get("reference") not in transfer_ids:
+        return body
+    if isinstance(metadata, dict) and metadata.get(TRANSFER_REVERSAL_KEY) == "true":
+        return body
+    return {**body, "data": {**event, "data": {**data, "description": None}}}
 
 
 def redact_delivery_body(body: dict[str, object], personal: PersonalData) -> dict[str, object]:

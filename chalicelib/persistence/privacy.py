@@ -22,7 +22,14 @@ from ulid import ULID
 from chalicelib.domain.events import EventType
 from chalicelib.domain.imports import LEDGER_KEY_PREFIX as IMPORT_KEY_PREFIX
 from chalicelib.domain.notifications import Notice
-from chalicelib.domain.privacy import ERASURE_SUBJECT, ErasureWrite, PersonalData, redact_delivery_body
+from chalicelib.domain.privacy import (
+    ERASURE_SUBJECT,
+    ErasureWrite,
+    PersonalData,
+    redact_delivery_body,
+    redact_transfer_delivery,
+    transfer_counterpart,
+)
 from chalicelib.persistence.errors import translate_transient
 from chalicelib.persistence.factory import TenantModels
 from chalicelib.persistence.index_keys import (
@@ -129,13 +136,45 @@ class PrivacyRepository:
         return to_notice(item)
 
     def redact_history(self, member_id: str, personal: PersonalData, *, since: datetime, until: datetime) -> int:
+        # The other side of each transfer carries the same description: it goes too (found from
+        # the member's entries' metadata, which the redaction keeps, so a rerun finds them again).
+        counterparts = self._transfer_counterparts(member_id) if personal.descriptions else {}
         return (
-            self._redact_ledger(member_id, personal)
+            self._redact_counterparts(counterparts)
+            + self._redact_ledger(member_id, personal)
             + self._redact_birthdays(member_id, since.year, until.year)
-            + self._redact_deliveries(member_id, personal)
+            + self._redact_deliveries(member_id, personal, counterparts)
             + self._delete_lots(member_id)
             + self._rekey_imported_entries(member_id)
         )
+
+    def _transfer_counterparts(self, member_id: str) -> dict[str, frozenset[str]]:
+        """The other members of the member's transfers, each with the transfers' ids."""
+        ledger = self._models.ledger
+        found: dict[str, set[str]] = {}
+        with translate_transient():
+            for item in ledger.gsi1.query(ledger_partition(member_id), filter_condition=ledger.movement == "transfer"):
+                side = transfer_counterpart(item.metadata.as_dict() if item.metadata is not None else {})
+                if side is not None:
+                    found.setdefault(side[0], set()).add(side[1])
+        return {other: frozenset(ids) for other, ids in found.items()}
+
+    def _redact_counterparts(self, counterparts: dict[str, frozenset[str]]) -> int:
+        """The description of the other side's entry of each transfer (not of a reversal's)."""
+        ledger, changed = self._models.ledger, 0
+        with translate_transient():
+            for other, transfer_ids in counterparts.items():
+                rows = ledger.gsi1.query(
+                    ledger_partition(other),
+                    filter_condition=(ledger.movement == "transfer") & ledger.description.exists(),
+                )
+                for row in rows:
+                    metadata = row.metadata.as_dict() if row.metadata is not None else {}
+                    side = transfer_counterpart(metadata)
+                    if side is not None and side[1] in transfer_ids and row.reference == side[1]:
+                        row.update(actions=[ledger.description.remove()])
+                        changed += 1
+        return changed
 
     def _redact_ledger(self, member_id: str, personal: PersonalData) -> int:
         """The marked metadata keys and (when marked) descriptions of the member's entries."""
@@ -172,17 +211,25 @@ class PrivacyRepository:
                     changed += 1
         return changed
 
-    def _redact_deliveries(self, member_id: str, personal: PersonalData) -> int:
-        """The member's webhook deliveries (outstanding ones are sent as stored): redacted payloads."""
+    def _redact_deliveries(
+        self, member_id: str, personal: PersonalData, counterparts: dict[str, frozenset[str]]
+    ) -> int:
+        """The member's webhook deliveries (outstanding ones are sent as stored): redacted payloads;
+        and the other members' deliveries of the member's transfers, without their description."""
         webhook, delivery, changed = self._models.webhook, self._models.delivery, 0
         with translate_transient():
             for endpoint in webhook.gsi1.query("WEBHOOKS"):
                 rows = delivery.query(
-                    endpoint.pk, delivery.sk.startswith("DELIVERY#"), filter_condition=delivery.member_id == member_id
+                    endpoint.pk,
+                    delivery.sk.startswith("DELIVERY#"),
+                    filter_condition=delivery.member_id.is_in(member_id, *counterparts),
                 )
                 for row in rows:
                     payload = json.loads(row.payload)
-                    redacted = redact_delivery_body(payload, personal)
+                    if row.member_id == member_id:
+                        redacted = redact_delivery_body(payload, personal)
+                    else:
+                        redacted = redact_transfer_delivery(payload, counterparts[row.member_id])
                     if redacted != payload:
                         row.update(actions=[delivery.payload.set(json.dumps(redacted, separators=(",", ":")))])
                         changed += 1

@@ -4,8 +4,11 @@ marketing events that follow the consent in force at the moment they are about."
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from chalicelib.domain import events as events_module
 from chalicelib.jobs.imports import run_import
 from tests.support.checks import all_pages, assert_error
 from tests.support.http import Api
@@ -89,7 +92,7 @@ def test_an_imported_consent_is_recorded_with_the_import_channel(api: Api, admin
     assert consents(api, admin_key, found["imp-2"])["data"] == []
 
 
-def _birthday_run(api: Api, key: str, as_of: datetime) -> dict[str, int]:
+def _notify_run(api: Api, key: str, as_of: datetime) -> dict[str, int]:
     run = api.call("POST", "/v1/jobs/notify/run", key=key, body={"as_of": as_of.isoformat()})
     assert run.status == 201, run
     return dict(run.body["counts"])
@@ -108,11 +111,56 @@ def test_marketing_events_follow_the_consent_in_force_at_their_moment(api: Api, 
     patch(api, admin_key, granted, marketing_consent=True)
 
     # When the notify job runs as of the moment between the changes
-    earlier = _birthday_run(api, admin_key, between)
+    earlier = _notify_run(api, admin_key, between)
     # Then the birthday is announced to the member who had consented then, not to the other
     assert (earlier["birthdays"], earlier["skipped_no_consent"]) == (1, 1), earlier
 
     # And as of now, the consents in force are the new ones: the other member is announced
     # (the first one's notice of this year exists already; it is never announced twice)
-    later = _birthday_run(api, admin_key, datetime.now(UTC))
+    later = _notify_run(api, admin_key, datetime.now(UTC))
     assert (later["birthdays"], later["skipped_no_consent"]) == (1, 1), later
+
+
+def test_expiring_points_are_announced_only_under_the_consent_in_force(
+    api: Api, admin_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(events_module, "SETTLE_WINDOW", timedelta(0))
+    program = {
+        "points_per_currency_unit": "1",
+        "rounding": "floor",
+        "expiry": {"kind": "fixed_period", "days": 5},
+        "expiry_warning_days": 7,
+    }
+    assert api.call("PUT", "/v1/program", key=admin_key, body=program).status == 200
+    # Given three members with points expiring within the warning: one who consented then
+    # withdrew, one who had not consented then gave it, and one who never consented
+    withdrew = api.enrol(admin_key, name="Withdrew", marketing_consent=True)
+    granted = api.enrol(admin_key, name="Granted")
+    never = api.enrol(admin_key, name="Never")
+    for member in (withdrew, granted, never):
+        earned = api.earn(admin_key, member, f"exp-{member}", points=50)
+        assert earned.status == 201, earned
+    time.sleep(0.01)
+    between = datetime.now(UTC)
+    time.sleep(0.01)
+    patch(api, admin_key, withdrew, marketing_consent=False)
+    patch(api, admin_key, granted, marketing_consent=True)
+
+    def expiring_soon() -> dict[str, dict[str, object]]:
+        reply = api.call("GET", "/v1/events?type=points.expiring_soon", key=admin_key)
+        assert reply.status == 200, reply
+        return {event["member_id"]: event["data"] for event in reply.body["data"]}
+
+    # When the notify job runs now
+    now = _notify_run(api, admin_key, datetime.now(UTC))
+    # Then only the member whose consent is in force now is told; the two others are skipped
+    assert (now["expiring_soon"], now["skipped_no_consent"]) == (1, 2), now
+    told = expiring_soon()
+    assert list(told) == [granted] and told[granted]["points"] == 50
+
+    # And a run as of the moment between the changes follows the consent in force then: the
+    # member who consented then is told (once), the one who never consented never is
+    earlier = _notify_run(api, admin_key, between)
+    assert (earlier["expiring_soon"], earlier["skipped_no_consent"]) == (1, 2), earlier
+    assert sorted(expiring_soon()) == sorted([granted, withdrew])
+    assert never not in expiring_soon()

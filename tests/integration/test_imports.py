@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -134,6 +135,37 @@ def test_a_csv_file_lands_members_with_opening_balances_and_tiers(brand: Api, ad
     before = tenant_state(api, admin_key)
     assert run_imports(api)["imports"] == 0
     assert tenant_state(api, admin_key) == before
+
+
+def test_an_imports_rows_carry_a_ttl_until_it_completes_and_then_leave(brand: Api, admin_key: str) -> None:
+    import boto3
+
+    from chalicelib.persistence.imports import chunk_pk
+
+    settings = platform().settings
+    client = boto3.client("dynamodb", region_name=settings.aws_region, endpoint_url=settings.dynamodb_endpoint)
+    table = settings.tenant_table_name("acme")
+
+    # Given an import submitted and not yet run (its rows, personal data, stored in one chunk)
+    submitted = submit(brand, admin_key, "external_id,name,email\nttl-1,Ada,ada@example.com\nttl-2,Alan,\n")
+    assert submitted.status == 202, submitted
+    key = {"pk": {"S": chunk_pk(submitted.body["id"], 0)}, "sk": {"S": "#CHUNK"}}
+    chunk = client.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+
+    # Then the chunk carries the table's TTL attribute: 30 days after the import was submitted,
+    # in epoch seconds (as DynamoDB's TTL reads it), and the table's TTL is on that attribute
+    created = datetime.fromisoformat(submitted.body["created_at"].replace("Z", "+00:00"))
+    assert import_domain.CHUNK_RETENTION == timedelta(days=30)
+    assert abs(int(chunk["expires_at"]["N"]) - (created + timedelta(days=30)).timestamp()) <= 1, chunk["expires_at"]
+    assert "ada@example.com" in chunk["rows"]["S"]
+    ttl = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at"), ttl
+
+    # When the import completes, its rows leave at once
+    run_imports(brand)
+    done = brand.call("GET", f"{IMPORTS}/{submitted.body['id']}", key=admin_key)
+    assert done.status == 200 and done.body["counts"]["imported"] == 2, done
+    assert "Item" not in client.get_item(TableName=table, Key=key, ConsistentRead=True)
 
 
 def test_the_file_may_come_as_json_with_its_name(brand: Api, admin_key: str) -> None:

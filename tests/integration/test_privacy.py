@@ -150,6 +150,10 @@ def events_of(api: Api, key: str, member_id: str) -> list[dict[str, Any]]:
 
 def test_the_export_holds_everything_written_for_the_member(api: Api, admin_key: str, history: dict) -> None:
     member = history["member"]
+    # Given she withdrew her marketing consent, then gave it again (with another key)
+    other = api.create_key(admin_key, "write")
+    for value in (False, True):
+        ok(api.call("PATCH", f"/v1/members/{member}", key=other, body={"marketing_consent": value}), 200)
 
     # When the brand exports the member's data
     export = ok(api.call("GET", f"/v1/members/{member}/export", key=admin_key), 200)
@@ -158,7 +162,17 @@ def test_the_export_holds_everything_written_for_the_member(api: Api, admin_key:
     profile = ok(api.call("GET", f"/v1/members/{member}", key=admin_key), 200)
     assert export["member"] == profile
     assert {k: profile[k] for k in history["personal"]} == history["personal"]
-    assert export["consents"] == {"marketing": True, "updated_at": profile["updated_at"]}
+    # And the consent's history holds every change, with its time, source and value, as /consents lists it
+    consents = ok(api.call("GET", f"/v1/members/{member}/consents", key=admin_key), 200)
+    assert export["consents"] == {"marketing": True, "updated_at": profile["updated_at"], "history": consents["data"]}
+    admin_id, other_id = f"key_{admin_key.split('_')[1]}", f"key_{other.split('_')[1]}"
+    assert [(c["value"], c["previous"], c["source"]["key_id"]) for c in export["consents"]["history"]] == [
+        (True, None, admin_id),
+        (False, True, other_id),
+        (True, False, other_id),
+    ]
+    changes = export["consents"]["history"]
+    assert [c["at"] for c in changes] == sorted(c["at"] for c in changes)
     # And the whole ledger, oldest first, as the transactions route shows it
     ledger = api.ledger(admin_key, member)
     assert export["transactions"] == list(reversed(ledger))
@@ -190,6 +204,142 @@ def test_the_export_holds_everything_written_for_the_member(api: Api, admin_key:
         "subscription.started",
         "member.birthday",
     }
+
+
+def test_the_export_holds_challenges_badges_and_transfers_and_the_erasure_keeps_them(
+    api: Api, admin_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(events_module, "SETTLE_WINDOW", timedelta(0))
+    program = {**PROGRAM, "transfers": {"enabled": True, "minimum": 1, "daily_maximum": None}}
+    ok(api.call("PUT", "/v1/program", key=admin_key, body=program), 200)
+    now = datetime.now(UTC)
+    window = {"starts_at": (now - timedelta(days=1)).isoformat(), "ends_at": (now + timedelta(days=30)).isoformat()}
+    first = {"id": "first-order", "name": "First order", "description": "An order in the month"}
+    ok(
+        api.call(
+            "POST",
+            "/v1/challenges",
+            key=admin_key,
+            body={**window, "name": "First order", "kind": "orders", "goal": 1, "badge": first},
+        )
+    )
+    ok(
+        api.call(
+            "POST",
+            "/v1/challenges",
+            key=admin_key,
+            body={**window, "name": "Big spender", "kind": "spend", "goal": "1000", "reward_points": 100},
+        )
+    )
+    # Given a member who completed one challenge (and its badge), made progress in another,
+    # sent points to a friend and received some back
+    ada = api.enrol(admin_key, name="Ada Transfer", external_id="ada-trf-9")
+    bob = api.enrol(admin_key, name="Bob Friend")
+    order = {"order": {"id": "o-ada-1", "total": "40.00", "currency": "EUR"}}
+    ok(api.earn(admin_key, ada, "ch-earn-1", **order))
+    ok(api.earn(admin_key, bob, "ch-earn-2", points=30))
+    note = "For Bob, from Ada at 12 Baker Street"
+    sent = ok(
+        api.call(
+            "POST",
+            f"/v1/members/{ada}/transfers",
+            key=admin_key,
+            body={"to": {"member_id": bob}, "points": 15, "description": note},
+            idempotency_key="trf-1",
+        )
+    )
+    back = ok(
+        api.call(
+            "POST",
+            f"/v1/members/{bob}/transfers",
+            key=admin_key,
+            body={"to": {"member_id": ada}, "points": 10},
+            idempotency_key="trf-2",
+        )
+    )
+    # (and the friend's own transfer to somebody else, with his own note)
+    carol = api.enrol(admin_key, name="Carol Third")
+    own = "Bob's own note to Carol"
+    body = {"to": {"member_id": carol}, "points": 5, "description": own}
+    ok(api.call("POST", f"/v1/members/{bob}/transfers", key=admin_key, body=body, idempotency_key="trf-3"))
+    bob_before = api.ledger(admin_key, bob)
+
+    # When the brand exports her data
+    export = ok(api.call("GET", f"/v1/members/{ada}/export", key=admin_key), 200)
+
+    # Then her challenges with her progress, and her badge, are those her own routes list
+    listed = ok(api.call("GET", f"/v1/members/{ada}/challenges", key=admin_key), 200)
+    assert export["challenges"] == listed["data"]
+    progress = {item["challenge"]["name"]: item["progress"] for item in export["challenges"]}
+    assert (progress["First order"]["completed"], progress["First order"]["value"]) == (True, "1")
+    assert (progress["Big spender"]["completed"], progress["Big spender"]["value"]) == (False, "40")
+    badges = ok(api.call("GET", f"/v1/members/{ada}/badges", key=admin_key), 200)
+    assert export["badges"] == badges["data"]
+    assert [(b["badge"]["id"], b["badge"]["name"]) for b in export["badges"]] == [("first-order", "First order")]
+    # And both transfers are in her ledger, as its entries of type transfer, each with its counterpart
+    transfers = [entry for entry in export["transactions"] if entry["type"] == "transfer"]
+    assert [(t["points"], t["reference"], t["description"]) for t in transfers] == [
+        (-15, sent["id"], note),
+        (10, back["id"], None),
+    ]
+    assert transfers[0]["metadata"]["to_member_id"] == bob and transfers[1]["metadata"]["from_member_id"] == bob
+    assert [t["id"] for t in transfers] == [sent["transaction"]["id"], transfers[1]["id"]]
+    types = [e["type"] for e in export["events"]]
+    assert {"challenge.completed", "badge.awarded"} <= set(types) and types.count("points.transferred") == 2
+    # (a member with none of them has an empty badge list and no progress)
+    other = ok(api.call("GET", f"/v1/members/{bob}/export", key=admin_key), 200)
+    assert other["badges"] == [] and all(item["progress"]["value"] in ("0", "0.00") for item in other["challenges"])
+
+    # When she is erased
+    ok(api.call("POST", f"/v1/members/{ada}/erase", key=admin_key, idempotency_key="trf-erase"), 200)
+
+    # Then her progress and badge stay (ids, figures and dates: the brand's challenge, no personal
+    # data), and so do her transfers' entries, without the description (marked personal)
+    kept = sorted(item["sk"]["S"] for item in _table_items("acme") if item["pk"]["S"] == f"MEMBER#{ada}")
+    assert [sk.split("#")[1] for sk in kept if sk.startswith("CHL#")] == ["B", "P", "P"]
+    ledger = [entry for entry in api.ledger(admin_key, ada) if entry["type"] == "transfer"]
+    assert sorted((e["points"], e["reference"], e["description"]) for e in ledger) == [
+        (-15, sent["id"], None),
+        (10, back["id"], None),
+    ]
+    # And her note leaves the friend's side of her transfer too (the same description, marked
+    # personal); the rest of his ledger is unchanged, his own note to somebody else included
+    bob_after = api.ledger(admin_key, bob)
+    received = [e for e in bob_before if e["reference"] == sent["id"]]
+    assert [e["description"] for e in received] == [note]
+    assert bob_after == [e | {"description": None} if e["reference"] == sent["id"] else e for e in bob_before]
+    assert [e["description"] for e in bob_after if e["type"] == "transfer"] == [own, None, None]
+    assert "Baker Street" not in json.dumps(_table_items("acme"))
+
+
+def test_an_export_records_its_audit_entry_naming_the_callers_key_and_no_secret(api: Api, admin_key: str) -> None:
+    # Given a member, and a second admin key that exports her data
+    member = api.enrol(admin_key, name="Ada Audited", email="ada.audited@example.com", marketing_consent=True)
+    exporter = api.create_key(admin_key, "admin")
+    exporter_id = f"key_{exporter.split('_')[1]}"
+    assert all_pages(api, admin_key, "/v1/audit?action=member.exported") == []
+
+    # When the second key exports the member's data
+    export = ok(api.call("GET", f"/v1/members/{member}/export", key=exporter), 200)
+    assert export["member"]["id"] == member
+
+    # Then the trail holds one member.exported entry naming that key's id, the member, and nothing else
+    (entry,) = all_pages(api, admin_key, "/v1/audit?action=member.exported")
+    assert entry["actor"] == {"key_id": exporter_id, "channel": "api"}
+    assert entry["target"] == {"type": "member", "id": member}
+    assert (entry["before"], entry["after"]) == (None, None)
+    # And no secret nor the member's personal data: neither key's secret, nor her name or email
+    text = json.dumps(all_pages(api, admin_key, "/v1/audit"))
+    assert "lk_" not in text
+    assert not [value for value in (exporter, admin_key, "Ada Audited", "ada.audited@example.com") if value in text]
+
+    # And an export refused (an unknown member, an erased one, a key without admin) records nothing
+    ok(api.call("POST", f"/v1/members/{member}/erase", key=admin_key, idempotency_key="audit-erase"), 200)
+    reader = api.create_key(admin_key, "read")
+    assert_error(api.call("GET", "/v1/members/mem_01JD0000000000000000000000/export", key=exporter), 404, "not_found")
+    assert_error(api.call("GET", f"/v1/members/{member}/export", key=exporter), 410, "member_erased")
+    assert_error(api.call("GET", f"/v1/members/{member}/export", key=reader), 403, "forbidden")
+    assert [e["id"] for e in all_pages(api, admin_key, "/v1/audit?action=member.exported")] == [entry["id"]]
 
 
 def _table_items(tenant_id: str) -> list[dict[str, Any]]:
@@ -377,18 +527,28 @@ def test_the_erased_members_webhook_deliveries_are_redacted(
     # Given a webhook whose deliveries (recorded, not sent yet) carry the member's external id and a
     # description marked personal
     webhook_environment(request, monkeypatch)
-    ok(api.call("PUT", "/v1/program", key=admin_key, body=PROGRAM), 200)
+    program = {**PROGRAM, "transfers": {"enabled": True, "minimum": 1, "daily_maximum": None}}
+    ok(api.call("PUT", "/v1/program", key=admin_key, body=program), 200)
     hook = ok(api.call("POST", "/v1/webhooks", key=admin_key, body={"url": "https://1.1.1.1/h", "events": ["*"]}))
     member = api.enrol(admin_key, external_id="hooked-5150")
     ok(api.earn(admin_key, member, "hook-earn", points=5, description="for 5150 Elm Road"))
+    # (and a transfer to a friend, whose side's deliveries carry its description too)
+    friend = api.enrol(admin_key, name="Friend")
+    body = {"to": {"member_id": friend}, "points": 2, "description": "from 5150 Elm Road"}
+    ok(api.call("POST", f"/v1/members/{member}/transfers", key=admin_key, body=body, idempotency_key="hook-trf"))
     dispatch_tenant("acme", clock=lambda: datetime.now(UTC) + timedelta(seconds=6), drain=False)
     assert "hooked-5150" in json.dumps(_table_items("acme"))
+    assert [
+        item["sk"]["S"].split("#")[0]
+        for item in _table_items("acme")
+        if item.get("member_id", {}).get("S") == friend and "Elm" in json.dumps(item)
+    ] == ["DELIVERY"]
 
     # When the member is erased
     ok(api.call("POST", f"/v1/members/{member}/erase", key=admin_key, idempotency_key="e-hook"), 200)
 
     # Then the deliveries still exist, without the personal data
     deliveries = all_pages(api, admin_key, f"/v1/webhooks/{hook['id']}/deliveries")
-    assert len(deliveries) == 2
+    assert len(deliveries) == 5  # two enrolments, the earn, the transfer's two sides
     holding = [item for item in _table_items("acme") if "hooked-5150" in json.dumps(item) or "Elm" in json.dumps(item)]
     assert holding == []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from chalicelib.api.presenters.challenges import member_badge, member_challenge
+from chalicelib.api.presenters.consents import consent_change
 from chalicelib.api.presenters.events import event
 from chalicelib.api.presenters.members import member
 from chalicelib.api.presenters.plans import subscription
@@ -25,7 +27,11 @@ def member_export(value: MemberDataset) -> MemberExportOut:
     return MemberExportOut(
         exported_at=now,
         member=member(value.member),
-        consents=ConsentOut(marketing=value.member.marketing_consent, updated_at=value.member.updated_at),
+        consents=ConsentOut(
+            marketing=value.member.marketing_consent,
+            updated_at=value.member.updated_at,
+            history=[consent_change(change) for change in value.consent_changes],
+        ),
         balance=balance(BalanceView.at(value.balance, value.lots, now)),
         lots=[
             LotOut(
@@ -46,6 +52,8 @@ def member_export(value: MemberDataset) -> MemberExportOut:
         subscriptions=[subscription(found, now) for found in value.subscriptions],
         partner_activity=[transaction(entry) for entry in value.partner_entries],
         events=[event(found) for found in value.events],
+        challenges=[member_challenge(challenge, progress) for challenge, progress in value.challenges],
+        badges=[member_badge(award) for award in value.badges],
     )
 
 

@@ -6,7 +6,9 @@ from datetime import datetime
 
 from pydantic import ConfigDict, Field
 
+from chalicelib.api.schemas.challenges import MemberBadgeOut, MemberChallengeOut
 from chalicelib.api.schemas.common import Out
+from chalicelib.api.schemas.consents import ConsentChangeOut
 from chalicelib.api.schemas.events import EventOut
 from chalicelib.api.schemas.members import MemberOut
 from chalicelib.api.schemas.plans import SubscriptionOut
@@ -18,6 +20,12 @@ from chalicelib.api.schemas.rewards import CouponOut
 class ConsentOut(Out):
     marketing: bool = Field(description="Whether the member agreed to marketing messages (birthday, expiring points).")
     updated_at: datetime = Field(description="The last change of the member's profile.")
+    history: list[ConsentChangeOut] = Field(
+        description=(
+            "Every change of the member's consents, oldest first, with its time, source and value "
+            "(as `GET /v1/members/{member_id}/consents` lists them)."
+        )
+    )
 
 
 class LotOut(Out):
@@ -53,7 +61,20 @@ class MemberExportOut(Out):
                         "referred_by": None,
                         "segments": [],
                     },
-                    "consents": {"marketing": True, "updated_at": "2026-01-15T10:00:00Z"},
+                    "consents": {
+                        "marketing": True,
+                        "updated_at": "2026-01-15T10:00:00Z",
+                        "history": [
+                            {
+                                "id": "cns_01JD0000000000000000000000",
+                                "consent": "marketing",
+                                "value": True,
+                                "previous": None,
+                                "at": "2026-01-15T10:00:00Z",
+                                "source": {"key_id": "key_01JD0000000000000000000000", "channel": "api"},
+                            }
+                        ],
+                    },
                     "balance": {
                         "member_id": "mem_01JD0000000000000000000000",
                         "available": 120,
@@ -79,6 +100,8 @@ class MemberExportOut(Out):
                     "subscriptions": [],
                     "partner_activity": [],
                     "events": [],
+                    "challenges": [],
+                    "badges": [],
                 }
             ]
         }
@@ -97,6 +120,10 @@ class MemberExportOut(Out):
     subscriptions: list[SubscriptionOut]
     partner_activity: list[TransactionOut] = Field(description="Movements made by coalition partners.")
     events: list[EventOut] = Field(description="The member's events of the feed, oldest first.")
+    challenges: list[MemberChallengeOut] = Field(
+        description="The challenges open to the member and those they made progress in, each with their progress."
+    )
+    badges: list[MemberBadgeOut] = Field(description="The badges the member holds, oldest first.")
 
 
 class ErasureOut(Out):
