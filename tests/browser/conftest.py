@@ -219,11 +219,13 @@ class Console:
         return path
 
 
-@pytest.fixture
-def console(browser: Any, brand: Brand) -> Iterator[Console]:
+@contextmanager
+def console_tab(browser: Any, base: str) -> Iterator[Console]:
+    """A new browser context on the console served at ``base``; on leaving, what it saw is
+    asserted clean: no page error and no error on the browser's console."""
     context = browser.new_context(viewport={"width": 1100, "height": 800}, accept_downloads=True)
     page = context.new_page()
-    tab = Console(page=page, base=brand.base)
+    tab = Console(page=page, base=base)
     page.on("pageerror", lambda error: tab.problems.append(f"page error: {error}"))
     page.on(
         "console",
@@ -239,9 +241,17 @@ def console(browser: Any, brand: Brand) -> Iterator[Console]:
         d.accept()
 
     page.on("dialog", dialog)
-    yield tab
-    context.close()
+    try:
+        yield tab
+    finally:
+        context.close()
     assert tab.problems == [], tab.problems
+
+
+@pytest.fixture
+def console(browser: Any, brand: Brand) -> Iterator[Console]:
+    with console_tab(browser, brand.base) as tab:
+        yield tab
 
 
 def unique(prefix: str) -> str:
