@@ -361,6 +361,7 @@ _SAMPLE_BY_NAME: dict[str, Any] = {
     "plan_id": "premium",
     "bonus_transaction_id": "txn_01JNB3Z2080000000000000000",
     "reference": "invoice-1042",
+    "code": "CJ3V-32F4-CQQE",
 }
 
 

@@ -288,7 +288,7 @@ def get_coupon(request: ApiRequest, code: str) -> CouponOut:
     description=(
         "Marks an issued coupon used (at a till or a checkout). Requires an `Idempotency-Key`: the same "
         "key again answers the first result; any other use of a used, expired or cancelled coupon is 409 "
-        "`coupon_not_usable`."
+        "`coupon_not_usable`. The use writes its `coupon.used` event (once per coupon) in the same transaction."
     ),
     tag=TAG,
     auth="tenant",

@@ -65,6 +65,9 @@ class EventType(StrEnum):
     MEMBER_ERASED = "member.erased"
     #: A new member's welcome (chalicelib.domain.welcome): the sign-up bonus and the program's summary.
     MEMBER_WELCOME = "member.welcome"
+    #: A coupon was used at a till or a checkout (chalicelib.domain.rewards), once per coupon: its reward,
+    #: code, member, the use's reference and time.
+    COUPON_USED = "coupon.used"
 
 
 EVENT_OF_MOVEMENT = {

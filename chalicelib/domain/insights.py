@@ -210,6 +210,8 @@ class Folder:
                 batch.add(row, "plans_started", 1)
             elif event.type in (EventType.SUBSCRIPTION_LAPSED, EventType.SUBSCRIPTION_CANCELLED):
                 batch.add(row, "plans_lapsed", 1)
+            elif event.type is EventType.COUPON_USED:
+                batch.add(row, "coupons_used", 1)
         batch.marks[mark.member_id] = mark
 
     def _entry(self, event: Event, day: str, mark: MemberMark, batch: Batch) -> None:
@@ -604,7 +606,7 @@ class InsightsService:
                 "coupons": {
                     "issued": int(total("coupons_issued")),
                     "cancelled": int(total("coupons_cancelled")),
-                    "used": None,
+                    "used": int(total("coupons_used")),
                 },
             },
             "referrals": {

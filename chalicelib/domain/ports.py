@@ -215,9 +215,9 @@ class RewardStore(Protocol):
     def add_pool_codes(self, coupons: Sequence[Coupon], audit: AuditEntry | None = None) -> None:
         """Store available pool codes (in batches of at most 25), then ``audit``."""
 
-    def mark_used(self, coupon: Coupon, *, now: datetime) -> bool:
+    def mark_used(self, coupon: Coupon, *, now: datetime, event: Notice) -> bool:
         """Write the coupon as used only if it is still issued and not past its validity at
-        ``now``: False when it was not."""
+        ``now``, and its ``event`` (once), in one transaction: False when it was not."""
 
 
 class TierProgramStore(Protocol):

@@ -15,7 +15,9 @@ counters and writes the coupon (see ``LedgerStore.commit``):
 So a reward is never oversold, a member never passes a limit, and points are never debited
 without a coupon (or a coupon issued without its points), whatever runs concurrently.
 Cancelling a coupon is the same in reverse: one ``adjust`` credit of its points, the
-counters given back, and the coupon marked cancelled only if it is still issued.
+counters given back, and the coupon marked cancelled only if it is still issued. Using a
+coupon marks it used, only if it is still issued and valid, in the transaction that writes
+its ``coupon.used`` event (once per coupon).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 from chalicelib.domain.audit import SYSTEM, AuditAction, Auditor
 from chalicelib.domain.backoff import backoff_seconds
-from chalicelib.domain.clock import Clock, utc_now
+from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.errors import (
     CodePoolNotUsed,
     CouponCodeExists,
@@ -48,8 +50,10 @@ from chalicelib.domain.errors import (
     RewardUnavailable,
     TransientStoreError,
 )
-from chalicelib.domain.ids import ulid
+from chalicelib.domain.events import EventType
+from chalicelib.domain.ids import new_notice_id, ulid
 from chalicelib.domain.movement_requests import MovementRequest, MovementType
+from chalicelib.domain.notifications import Notice
 from chalicelib.domain.ports import CounterChange, CouponWrite, CouponWriteKind, Page
 
 if TYPE_CHECKING:
@@ -570,7 +574,7 @@ class RewardService:
             used = replace(
                 coupon, status=CouponStatus.USED, used_at=now, used_key=idempotency_key, used_reference=reference
             )
-            if self.store.mark_used(used, now=now):
+            if self.store.mark_used(used, now=now, event=use_event(used)):
                 return CouponUse(used, replayed=False)
             coupon = self.coupon(code)  # used or cancelled concurrently
         if coupon.status is CouponStatus.USED and coupon.used_key == idempotency_key:
@@ -669,6 +673,25 @@ class RewardService:
                 reasons.append(LockReason.BALANCE)
             result.append(Eligibility(reward, tuple(reasons), short, remaining_stock, remaining_for_member))
         return available, Page(items=result, next_cursor=page.next_cursor)
+
+
+def use_event(coupon: Coupon) -> Notice:
+    """``coupon.used``: written with the use, once per coupon (its code is the subject)."""
+    assert coupon.member_id is not None and coupon.used_at is not None, "a used coupon was issued to a member"
+    return Notice(
+        notice_id=new_notice_id(coupon.used_at),
+        type=EventType.COUPON_USED,
+        member_id=coupon.member_id,
+        subject=coupon.code,
+        created_at=coupon.used_at,
+        data={
+            "reward_id": coupon.reward_id,
+            "code": coupon.code,
+            "member_id": coupon.member_id,
+            "reference": coupon.used_reference,
+            "used_at": isoformat(coupon.used_at),
+        },
+    )
 
 
 def _reused(idempotency_key: str, entry: LedgerEntry) -> IdempotencyKeyReused:

@@ -1,8 +1,8 @@
 """Rewards and coupons in the tenant's table (see chalicelib.persistence.models for the keys).
 
 Coupons are written in two ways: inside a movement's ledger transaction (``add_coupon_write``,
-called by ``LedgerRepository.commit``: issue, claim, cancel) and on their own (``mark_used``,
-pool uploads). Every write states its condition.
+called by ``LedgerRepository.commit``: issue, claim, cancel) and on their own (``mark_used``
+with its ``coupon.used`` event, pool uploads). Every write states its condition.
 """
 
 from __future__ import annotations
@@ -14,17 +14,21 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from chalicelib.domain.audit import AuditEntry
+from chalicelib.domain.errors import TransientStoreError
 from chalicelib.domain.ports import CouponWrite, CouponWriteKind, Page
 from chalicelib.domain.rewards import CodeSource, Coupon, CouponStatus, LimitPeriod, Reward, RewardType
 from chalicelib.persistence.audit import audited_transaction
-from chalicelib.persistence.errors import cancellation_codes, response_code, translate_transient
+from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, cancellation_codes, translate_transient
 from chalicelib.persistence.index_keys import COUNTER_PREFIX, COUNTER_SK, sortable
+from chalicelib.persistence.notifications import notice_item
 from chalicelib.persistence.pagination import decode_cursor, paginate
+from chalicelib.persistence.quotas import guarded_transaction
 
 if TYPE_CHECKING:
+    from chalicelib.domain.notifications import Notice
     from chalicelib.persistence.factory import TenantModels
     from chalicelib.persistence.models import CouponItem, RewardItem
     from chalicelib.persistence.quotas import GuardedTransactWrite
@@ -35,6 +39,8 @@ _COUPON_SK = "#COUPON"
 _INDEX_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk")
 #: BatchGetItem reads at most 100 keys per request.
 _BATCH_GET = 100
+#: Attempts at a coupon's use when its transaction meets a concurrent one (then: try later).
+_USE_ATTEMPTS = 4
 
 
 def reward_pk(reward_id: str) -> str:
@@ -227,9 +233,11 @@ class RewardRepository:
             with audited_transaction(self._models.audit, audit):
                 pass
 
-    def mark_used(self, coupon: Coupon, *, now: datetime) -> bool:
+    def mark_used(self, coupon: Coupon, *, now: datetime, event: Notice) -> bool:
+        """The coupon used and its event, in one transaction: the coupon only if it is still
+        issued and valid at ``now``, the event only if none of its type, member and code exists."""
         assert coupon.used_at is not None and coupon.used_key is not None, "a used coupon carries its time and key"
-        model = self._models.coupon
+        models, model = self._models, self._models.coupon
         condition = (model.status == str(CouponStatus.ISSUED)) & (
             model.expires_at.does_not_exist() | (model.expires_at > now)
         )
@@ -239,14 +247,24 @@ class RewardRepository:
             model.used_key.set(coupon.used_key),
             *_set_or_remove(model.used_reference, coupon.used_reference),
         ]
-        try:
-            with translate_transient():
-                model(pk=coupon_pk(coupon.code), sk=_COUPON_SK).update(actions=actions, condition=condition)
-        except UpdateError as error:
-            if response_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        for _ in range(_USE_ATTEMPTS):
+            try:
+                with translate_transient(), guarded_transaction(models) as tx:
+                    tx.save(notice_item(models, event), condition=models.notice.pk.does_not_exist())
+                    tx.update(
+                        model(pk=coupon_pk(coupon.code), sk=_COUPON_SK),
+                        actions=actions,
+                        condition=condition,
+                    )
+            except TransactWriteError as error:
+                codes = cancellation_codes(error)
+                if "ConditionalCheckFailed" in codes:
+                    return False  # used, cancelled or expired meanwhile (its event exists only if it was used)
+                if any(code in RETRYABLE_CANCELLATIONS for code in codes):
+                    continue  # a concurrent use of the same coupon: judge it again
+                raise
+            return True
+        raise TransientStoreError(f"coupon {coupon.code!r} is being used concurrently")
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -1,6 +1,7 @@
 """Program insights reconcile with the ledger: after a randomised history (earns, orders,
-redeems, rewards, reversals, expiries, adjustments, activities), every figure the API answers
-is computed again here from the members' ledgers and balances, on both emulators."""
+redeems, rewards, coupon uses, reversals, expiries, adjustments, activities), every figure the
+API answers is computed again here from the members' ledgers, balances and coupons, on both
+emulators."""
 
 from __future__ import annotations
 
@@ -76,6 +77,7 @@ def history(api: Api, key: str, seed: int) -> list[str]:
     reward_id = reward.body["id"]
     members = [api.enrol(key) for _ in range(rng.randint(4, 7))]
     placed: list[tuple[str, str]] = []
+    coupons: list[str] = []  # issued and not used yet
     for n in range(48):
         if n == 15:  # points wait out a return window, and expire in a year
             program |= {"pending_days": 3, "expiry": {"kind": "fixed_period", "days": 400}}
@@ -84,7 +86,7 @@ def history(api: Api, key: str, seed: int) -> list[str]:
             program |= {"pending_days": 0, "expiry": {"kind": "none"}}
             assert api.call("PUT", "/v1/program", key=key, body=program).status == 200
         member = rng.choice(members)
-        kind = rng.choice(["earn", "order", "redeem", "reward", "reverse", "adjust", "activity"])
+        kind = rng.choice(["earn", "order", "redeem", "reward", "use", "reverse", "adjust", "activity"])
         if kind == "earn":
             api.earn(key, member, f"e-{n}", points=rng.randint(1, 200))
         elif kind == "order":
@@ -94,7 +96,12 @@ def history(api: Api, key: str, seed: int) -> list[str]:
         elif kind == "redeem":
             api.redeem(key, member, f"r-{n}", points=rng.randint(1, 60))
         elif kind == "reward":
-            api.call("POST", f"/v1/members/{member}/rewards/{reward_id}/redeem", key=key, idempotency_key=f"w-{n}")
+            path = f"/v1/members/{member}/rewards/{reward_id}/redeem"
+            if (reply := api.call("POST", path, key=key, idempotency_key=f"w-{n}")).status == 201:
+                coupons.append(reply.body["coupon"]["code"])
+        elif kind == "use" and coupons:
+            code = coupons.pop(rng.randrange(len(coupons)))
+            use_coupon(api, key, code, f"u-{n}")
         elif kind == "reverse" and placed:
             member, reference = rng.choice(placed)
             body = {"reference": reference, "points": rng.randint(1, 20)}
@@ -112,7 +119,24 @@ def history(api: Api, key: str, seed: int) -> list[str]:
                 .jobs.run(JobName.EXPIRE_POINTS, datetime.now(UTC) + timedelta(days=2))
             )
             assert run.counts["members"] >= 0
+    if coupons:  # a coupon used, and its use replayed (counted once)
+        use_coupon(api, key, coupons[0], "u-last")
+        use_coupon(api, key, coupons[0], "u-last")
     return members
+
+
+def use_coupon(api: Api, key: str, code: str, idempotency_key: str) -> None:
+    body = {"reference": f"till-{idempotency_key}"}
+    reply = api.call("POST", f"/v1/coupons/{code}/use", key=key, idempotency_key=idempotency_key, body=body)
+    assert reply.status == 200, reply
+
+
+def coupon_statuses(api: Api, key: str, members: list[str]) -> Counter[str]:
+    """The members' coupons by status, as the API answers them."""
+    statuses: Counter[str] = Counter()
+    for member in members:
+        statuses.update(coupon["status"] for coupon in get(api, key, f"/v1/members/{member}/coupons?limit=100")["data"])
+    return statuses
 
 
 @pytest.mark.parametrize("seed", [7, 11, 23])
@@ -172,6 +196,13 @@ def test_the_figures_reconcile_with_the_ledger(api: Api, admin_key: str, seed: i
     assert [(r["reward_id"], r["count"]) for r in summary["rewards"]["redemptions"]] == sorted(
         rewards.items(), key=lambda item: (-item[1], item[0])
     )
+    statuses = coupon_statuses(api, admin_key, members)
+    assert statuses["used"] > 0  # the history used coupons
+    assert summary["rewards"]["coupons"] == {
+        "issued": sum(statuses.values()),
+        "cancelled": statuses["cancelled"],
+        "used": statuses["used"],
+    }
     assert summary["liability"]["available"] == {"points": available, "value": f"{Decimal(available) / 100:.2f}"}
     assert summary["liability"]["pending"]["points"] == pending
 

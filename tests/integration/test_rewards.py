@@ -2,20 +2,26 @@
 
 A redemption debits the points, takes one of the reward's stock (and of the member's limit)
 and issues a coupon in one transaction: a refusal writes none of them, a replay returns the
-first coupon, and a cancelled coupon gives its points, its stock and its limit back, once.
+first coupon, and a cancelled coupon gives its points, its stock and its limit back, once. A
+use writes its ``coupon.used`` event with the coupon; a replay or a refused use writes none.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from chalicelib.domain import events as events_module
 from chalicelib.domain import rewards as reward_domain
+from chalicelib.domain.errors import CouponNotUsable
+from chalicelib.domain.rewards import CouponStatus
 from chalicelib.persistence.rewards import RewardRepository
+from chalicelib.services import platform
 from tests.support.checks import assert_error, assert_invalid
 from tests.support.http import Api, Reply
 
@@ -299,6 +305,67 @@ def test_a_coupon_is_used_once_and_a_replay_answers_the_same(api: Api, admin_key
     assert assert_error(cancel, 409, "coupon_not_usable") == {"code": code, "status": "used"}
     assert api.balance(admin_key, member)["available"] == 0  # a used coupon is never refunded
     assert coupons_of(api, admin_key, member)[0]["status"] == "used"
+
+
+def test_a_coupon_use_writes_its_coupon_used_event_once_and_a_replay_or_a_refusal_none(
+    api: Api, admin_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(events_module, "SETTLE_WINDOW", timedelta(0))
+    # Given three coupons of a member who gave their name and email: one to use, one cancelled, one to expire
+    voucher = create_reward(api, admin_key, **VOUCHER)
+    member = api.enrol(admin_key, email="ada@example.com", name="Ada Lovelace")
+    assert api.earn(admin_key, member, "fund", points=1500).status == 201
+    used_code, cancelled_code, expiring_code = (
+        redeem(api, admin_key, member, voucher["id"], f"r{n}").body["coupon"]["code"] for n in range(3)
+    )
+    assert api.call("POST", f"/v1/coupons/{cancelled_code}/cancel", key=admin_key, idempotency_key="c1").status == 200
+    till = api.create_key(admin_key, "write")
+    store = platform().for_registered_tenant("acme").rewards.store
+    issued = store.get_coupon(used_code)
+    assert issued is not None
+
+    # When the till uses one, replays the use, uses it again with another key, and uses the cancelled one
+    order = {"reference": "order-77"}
+    used = api.call("POST", f"/v1/coupons/{used_code}/use", key=till, body=order, idempotency_key="u1")
+    again = api.call("POST", f"/v1/coupons/{used_code}/use", key=till, body=order, idempotency_key="u1")
+    other = api.call("POST", f"/v1/coupons/{used_code}/use", key=till, body={}, idempotency_key="u2")
+    cancelled = api.call("POST", f"/v1/coupons/{cancelled_code}/use", key=till, body={}, idempotency_key="u3")
+    # And the third is used once past its validity
+    later = datetime.now(UTC) + timedelta(days=31)
+    with pytest.raises(CouponNotUsable) as expired:
+        platform().for_registered_tenant("acme", clock=lambda: later).rewards.use(expiring_code, "u4")
+    # And a use judged on a stale read reaches the table: the coupon used since, or past its validity
+    stale = replace(issued, status=CouponStatus.USED, used_at=datetime.now(UTC), used_key="u5", used_reference=None)
+    assert store.mark_used(stale, now=datetime.now(UTC), event=reward_domain.use_event(stale)) is False
+    expiring = store.get_coupon(expiring_code)
+    assert expiring is not None
+    late = replace(expiring, status=CouponStatus.USED, used_at=later, used_key="u6", used_reference=None)
+    assert store.mark_used(late, now=later, event=reward_domain.use_event(late)) is False
+
+    # Then the use answered once, and every other attempt was refused or replayed
+    assert used.status == 200 and again.status == 200 and again.headers.get("idempotent-replayed") == "true"
+    assert assert_error(other, 409, "coupon_not_usable")["status"] == "used"
+    assert assert_error(cancelled, 409, "coupon_not_usable")["status"] == "cancelled"
+    assert expired.value.details == {"code": expiring_code, "status": "expired"}
+    assert api.call("GET", f"/v1/coupons/{expiring_code}", key=admin_key).body["status"] == "issued"
+    # And the feed holds one coupon.used event: the used coupon's, with no personal data
+    feed = api.call("GET", "/v1/events?type=coupon.used", key=admin_key)
+    assert feed.status == 200, feed
+    (event,) = feed.body["data"]
+    used_at = datetime.fromisoformat(used.body["used_at"].replace("Z", "+00:00"))
+    assert (event["type"], event["member_id"]) == ("coupon.used", member)
+    assert event["data"] == {
+        "reward_id": voucher["id"],
+        "code": used_code,
+        "member_id": member,
+        "reference": "order-77",
+        "used_at": event["data"]["used_at"],
+    }
+    assert abs(datetime.fromisoformat(event["data"]["used_at"].replace("Z", "+00:00")) - used_at) < timedelta(
+        milliseconds=1
+    )
+    everything = api.call("GET", "/v1/events?limit=100", key=admin_key).body["data"]
+    assert [e["data"]["code"] for e in everything if e["type"] == "coupon.used"] == [used_code]
 
 
 def test_cancelling_a_coupon_gives_its_points_stock_and_limit_back_once(api: Api, admin_key: str) -> None:

@@ -509,6 +509,8 @@ class InMemoryRewardStore:
     def __init__(self, ledger: InMemoryLedgerStore) -> None:
         self.ledger = ledger
         self._rewards: dict[str, Reward] = {}
+        #: ``coupon.used`` events, as the use's transaction writes them.
+        self.use_events: list[Notice] = []
 
     def get(self, reward_id: str) -> Reward | None:
         with self.ledger.lock:
@@ -571,12 +573,13 @@ class InMemoryRewardStore:
             for coupon in coupons:
                 self.ledger._coupons[coupon.code] = copy.deepcopy(coupon)
 
-    def mark_used(self, coupon: Coupon, *, now: datetime) -> bool:
+    def mark_used(self, coupon: Coupon, *, now: datetime, event: Notice) -> bool:
         with self.ledger.lock:
             current = self.ledger._coupons.get(coupon.code)
             if current is None or current.status_at(now) is not CouponStatus.ISSUED:
                 return False
             self.ledger._coupons[coupon.code] = copy.deepcopy(coupon)
+            self.use_events.append(event)
             return True
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from chalicelib.domain.clock import isoformat
 from chalicelib.domain.errors import (
     CouponNotUsable,
     InvalidRequest,
@@ -16,6 +17,7 @@ from chalicelib.domain.errors import (
     OutOfStock,
     RewardUnavailable,
 )
+from chalicelib.domain.events import EventType
 from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.ports import CouponWrite, CouponWriteKind
 from chalicelib.domain.rewards import (
@@ -96,9 +98,36 @@ def test_a_coupon_expires_after_its_valid_days_and_cannot_be_used_then(
     with pytest.raises(CouponNotUsable) as refused:
         rewards.use(code, "u1")
     assert refused.value.details == {"code": code, "status": "expired"}
+    assert isinstance(rewards.store, InMemoryRewardStore) and rewards.store.use_events == []  # no coupon.used
     # An expired coupon may still be cancelled (the brand's call): its points come back
     cancelled = rewards.cancel(code, "c1")
     assert cancelled.entry.points == 10 and world.available(member) == 100
+
+
+def test_a_use_hands_its_coupon_used_event_to_the_store_once(world: Ledgerland, rewards: RewardService) -> None:
+    reward = rewards.create(name="Coffee", type=RewardType.FREE_PRODUCT, sku="latte", points_cost=10)
+    member = funded(world, 100)
+    code = rewards.redeem(member, reward.reward_id, "r1").coupon.code
+
+    used = rewards.use(code, "u1", "till-4")
+    replay = rewards.use(code, "u1", "till-4")
+
+    assert not used.replayed and replay.replayed
+    assert isinstance(rewards.store, InMemoryRewardStore)
+    (event,) = rewards.store.use_events
+    assert (event.type, event.member_id, event.subject, event.created_at) == (
+        EventType.COUPON_USED,
+        member,
+        code,
+        used.coupon.used_at,
+    )
+    assert event.data == {
+        "reward_id": reward.reward_id,
+        "code": code,
+        "member_id": member,
+        "reference": "till-4",
+        "used_at": isoformat(world.clock()),
+    }
 
 
 def test_a_monthly_limit_starts_again_with_the_tenants_month(world: Ledgerland, rewards: RewardService) -> None:

@@ -115,7 +115,7 @@ class RewardCount(Out):
 class CouponFigures(Out):
     issued: int
     cancelled: int
-    used: int | None = Field(description="Not recorded by the event feed: null.")
+    used: int | None = Field(description="The coupons used in the period (its `coupon.used` events).")
 
 
 class RewardFigures(Out):
@@ -157,7 +157,7 @@ _SUMMARY_EXAMPLE: dict[str, Any] = {
     "tiers": {"mix": {"gold": 80, "silver": 300}, "upgrades": 12, "downgrades": 3},
     "rewards": {
         "redemptions": [{"reward_id": "rwd_01JD0000000000000000000000", "name": "Free coffee", "count": 120}],
-        "coupons": {"issued": 130, "cancelled": 2, "used": None},
+        "coupons": {"issued": 130, "cancelled": 2, "used": 95},
     },
     "referrals": {"codes_used": 20, "completed": 14, "conversion": "0.700000"},
     "plans": {"active": 40, "started": 6, "lapsed": 2},
