@@ -62,7 +62,7 @@ def _wait_until_healthy(base_url: str, server: subprocess.Popen[bytes]) -> None:
         try:
             if requests.get(base_url + "/v1/health", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still importing
             pass
         if server.poll() is not None or time.monotonic() > deadline:
             server.kill()
