@@ -3,6 +3,7 @@ not a traceback. ``python -S`` stands in for such a Python (no site-packages at 
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import textwrap
@@ -45,18 +46,22 @@ def test_without_the_packages_a_tool_says_how_to_run_it(module: str, arguments: 
 
 
 def test_a_package_missing_under_a_command_is_reported_the_same_way() -> None:
-    """moto is imported by `run-local` only: the entry point reports it too."""
+    """moto is imported by `run-local` only: the entry point reports it too (on a free port:
+    a `make run` of the developer's may hold the default one)."""
+    with socket.socket() as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        port = probe_socket.getsockname()[1]
     probe = textwrap.dedent(
-        """
+        f"""
         import runpy, sys
 
         class NoMoto:
             def find_spec(self, name, path=None, target=None):
                 if name.split(".")[0] == "moto":
-                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
 
         sys.meta_path.insert(0, NoMoto())
-        sys.argv = ["devtools.cli", "run-local"]
+        sys.argv = ["devtools.cli", "run-local", "--port", "{port}"]
         runpy.run_module("devtools.cli", run_name="__main__", alter_sys=True)
         """
     )
