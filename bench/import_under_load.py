@@ -10,8 +10,8 @@ Against a running API (``make run``'s, or a stage's), with an admin key of a bra
 3. meanwhile ``--threads`` threads (a ``requests`` session each, each on its own members) earn a
    few points (``POST /v1/members/{id}/earn`` with an ``Idempotency-Key``) and read the balance
    (``GET /v1/members/{id}/balance``), recording every status code and latency, until the CLI
-   exits (every import completed or failed); first, ``--baseline`` seconds alone (no import),
-   recorded apart, to compare.
+   exits (every import completed or failed; Ctrl-C stops the callers and reports what was
+   measured so far); first, ``--baseline`` seconds alone (no import), recorded apart, to compare.
 
 Prints the import's wall time and rows per second, each import's record (``GET /v1/imports/{id}``),
 the callers' status codes (the body of every 5xx and 429, at most ``--show-bodies`` of each) and
@@ -188,13 +188,18 @@ def run(
     say(f"running {' '.join(command[:-1])} lk_...")
     callers_started = time.perf_counter()
     started = time.perf_counter()
-    finished = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"})
+    try:
+        finished = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"})
+        returncode: int | str = finished.returncode
+        output = (finished.stdout + finished.stderr).strip().splitlines()[-12:]
+    except KeyboardInterrupt:  # Ctrl-C: report what was measured so far (the imports go on in the API)
+        returncode, output = "interrupted", []
     wall = time.perf_counter() - started
     stop.set()
     for worker in workers:
         worker.join(TIMEOUT_SECONDS + 5)
     callers_seconds = time.perf_counter() - callers_started
-    say(f"loyalty import exited with {finished.returncode} after {wall:.1f} s")
+    say(f"loyalty import ended ({returncode}) after {wall:.1f} s")
 
     new = [i for i in _import_ids(session, api, key) if i not in before]
     records = []
@@ -208,8 +213,8 @@ def run(
         "rows": rows,
         "bytes": size,
         "wall": wall,
-        "returncode": finished.returncode,
-        "cli_tail": (finished.stdout + finished.stderr).strip().splitlines()[-12:],
+        "returncode": returncode,
+        "cli_tail": output,
         "records": sorted(records, key=lambda r: str(r.get("created_at", ""))),
         "calls": calls,
         "callers_seconds": callers_seconds,
@@ -222,15 +227,16 @@ def run(
 def print_result(report: Any, m: dict[str, Any]) -> None:
     report.heading(f"Bulk import of {m['rows']} rows beside {m['threads']} callers")
     completed = all(r.get("status") == "completed" for r in m["records"]) and bool(m["records"])
+    processed = sum(int(r.get("counts", {}).get("processed", 0)) for r in m["records"])
     report.table(
-        ["rows", "file MB", "imports", "wall s", "rows/s", "CLI exit", "all completed"],
+        ["rows", "file MB", "imports", "wall s", "rows processed/s", "CLI exit", "all completed"],
         [
             [
                 m["rows"],
                 f"{m['bytes'] / 1e6:.1f}",
                 len(m["records"]),
                 f"{m['wall']:.1f}",
-                f"{m['rows'] / m['wall']:.0f}",
+                f"{processed / m['wall']:.0f}",
                 m["returncode"],
                 "yes" if completed else "no",
             ]
@@ -256,7 +262,7 @@ def print_result(report: Any, m: dict[str, Any]) -> None:
         title="GET /v1/imports/{id}",
         right=(2, 3, 4, 5, 6, 7, 8, 9),
     )
-    if m["returncode"] != 0:
+    if m["returncode"] not in (0, "interrupted"):
         report.text("loyalty import's last lines:")
         for line in m["cli_tail"]:
             report.text(f"  {line}")
