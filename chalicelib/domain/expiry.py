@@ -10,6 +10,7 @@ the job later records an ``expire`` entry for exactly the unspent remainder.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -143,6 +144,23 @@ class NextExpiry:
     points: int
 
 
+def draw(lots: Iterable[Lot], points: int, updated: list[Lot], deleted: list[Lot]) -> list[tuple[Lot, int]]:
+    """Take up to ``points`` from ``lots`` in their order: a lot emptied goes to ``deleted``, a
+    lot left with points to ``updated``. Returns each lot drawn on with the points taken."""
+    taken: list[tuple[Lot, int]] = []
+    for lot in lots:
+        if points == 0:
+            break
+        part = min(lot.remaining, points)
+        points -= part
+        if part == lot.remaining:
+            deleted.append(lot)
+        else:
+            updated.append(replace(lot, remaining=lot.remaining - part))
+        taken.append((lot, part))
+    return taken
+
+
 @dataclass(frozen=True)
 class LotBook:
     """A member's lots and stored balance, and what they allow at a given moment. Pure."""
@@ -178,16 +196,10 @@ class LotBook:
                 f"the member has {spendable} points available; {points} requested",
                 details={"available": spendable, "requested": points},
             )
-        need, updated, deleted = points, [], []
-        for lot in sorted((lot for lot in self.lots if not lot.pending and not lot.expired(at)), key=_fifo_key):
-            if need == 0:
-                break
-            take = min(lot.remaining, need)
-            need -= take
-            if take == lot.remaining:
-                deleted.append(lot)
-            else:
-                updated.append(replace(lot, remaining=lot.remaining - take))
+        usable = sorted((lot for lot in self.lots if not lot.pending and not lot.expired(at)), key=_fifo_key)
+        updated: list[Lot] = []
+        deleted: list[Lot] = []
+        draw(usable, points, updated, deleted)
         # Whatever is left comes from never-expiring points; spendable() guaranteed enough.
         return LotChanges(updated=tuple(updated), deleted=tuple(deleted))
 

@@ -53,7 +53,7 @@ from chalicelib.domain.errors import (
     TransferNotAllowed,
     TransientStoreError,
 )
-from chalicelib.domain.expiry import Lot, LotBook, LotChanges
+from chalicelib.domain.expiry import Lot, LotBook, LotChanges, draw
 from chalicelib.domain.fingerprints import fingerprint, minted_fingerprint
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, TRANSFER_ID_PATTERN, new_transaction_id, new_transfer_id
 from chalicelib.domain.ledger import RetryPolicy
@@ -209,16 +209,9 @@ def take(
 
     def from_lots(chosen: list[Lot]) -> None:
         nonlocal need
-        for lot in chosen:
-            if need == 0:
-                return
-            taken = min(lot.remaining, need)
-            need -= taken
-            if taken == lot.remaining:
-                deleted.append(lot)
-            else:
-                updated.append(replace(lot, remaining=lot.remaining - taken))
-            portions.append(Portion(taken, lot.expires_at, lot.earned_at))
+        for lot, part in draw(chosen, need, updated, deleted):
+            need -= part
+            portions.append(Portion(part, lot.expires_at, lot.earned_at))
 
     from_lots(early)
     if plain_taken := min(need, plain_first, plain):
