@@ -147,6 +147,7 @@ SETTINGS = _fields(
     erase_inactive_after_years=Field(None),
     personal_metadata_keys=Field([], _text_list),
     personal_descriptions=Field(False),
+    households=_nested(_fields(enabled=Field(False), max_members=Field(6)), {"enabled": False}),
 )
 TIER = _fields(name=_req(), threshold=_req(_decimal), multiplier=_dec("1"), perks=Field([], _text_list))
 TIERS = _fields(

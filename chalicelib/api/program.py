@@ -60,7 +60,7 @@ def get_program(request: ApiRequest) -> ProgramOut:
 def put_program(request: ApiRequest) -> ProgramOut:
     from chalicelib.api.presenters import program as presenters
     from chalicelib.domain.expiry import ExpiryPolicy
-    from chalicelib.domain.program import TransferPolicy
+    from chalicelib.domain.program import HouseholdPolicy, TransferPolicy
 
     body: ProgramRequest = request.body
     expiry = ExpiryPolicy(
@@ -91,6 +91,7 @@ def put_program(request: ApiRequest) -> ProgramOut:
         point_value=Decimal(body.point_value),
         signup_bonus=body.signup_bonus,
         welcome_imported=body.welcome_imported,
+        households=HouseholdPolicy(enabled=body.households.enabled, max_members=body.households.max_members),
     )
     return presenters.program(program)
 

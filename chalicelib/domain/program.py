@@ -81,6 +81,29 @@ class TransferPolicy:
 
 NO_TRANSFERS = TransferPolicy()
 
+#: The bounds of a household's size (chalicelib.domain.households): members, the owner included.
+HOUSEHOLD_SIZE_RANGE = (2, 10)
+
+
+@dataclass(frozen=True)
+class HouseholdPolicy:
+    """Whether members may form households that pool their points (chalicelib.domain.households),
+    and how many members one may hold, its owner included."""
+
+    enabled: bool = False
+    max_members: int = 6
+
+    def __post_init__(self) -> None:
+        low, high = HOUSEHOLD_SIZE_RANGE
+        if not low <= self.max_members <= high:
+            raise InvalidRequest.for_fields(
+                f"households.max_members must be from {low} to {high}",
+                ("households.max_members", f"from {low} to {high}", "value_error"),
+            )
+
+
+NO_HOUSEHOLDS = HouseholdPolicy()
+
 
 @dataclass(frozen=True)
 class Program:
@@ -123,6 +146,8 @@ class Program:
     #: Money per point, in the tenant's currency: what the insights' liability figures are worth
     #: (0: points carry no stated value; liability is then reported in points, valued at 0).
     point_value: Decimal = Decimal("0")
+    #: Whether members may pool points in households, and their size (default: not allowed).
+    households: HouseholdPolicy = NO_HOUSEHOLDS
 
     @property
     def may_cap(self) -> bool:
@@ -204,6 +229,7 @@ class ProgramService:
         point_value: Decimal = Decimal("0"),
         signup_bonus: int = 0,
         welcome_imported: bool = False,
+        households: HouseholdPolicy = NO_HOUSEHOLDS,
     ) -> Program:
         if expiry.kind is ExpiryKind.INACTIVITY and expiry.days is not None and pending_days >= expiry.days:
             raise InvalidRequest.for_fields(
@@ -229,6 +255,7 @@ class ProgramService:
             point_value=point_value,
             signup_bonus=signup_bonus,
             welcome_imported=welcome_imported,
+            households=households,
         )
         before = self._store.get()
         audit = self._auditor.entry(

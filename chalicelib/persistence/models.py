@@ -364,6 +364,8 @@ class ProgramItem(KeyedItem):
     #: The welcome (chalicelib.domain.welcome): absent is 0 / false.
     signup_bonus = NumberAttribute(null=True)
     welcome_imported = BooleanAttribute(null=True)
+    #: The household policy as JSON (enabled, max_members); absent: households disabled.
+    households = UnicodeAttribute(null=True)
 
 
 class WebhookItem(IndexedItem):
@@ -687,3 +689,22 @@ class MemberAccessItem(KeyedItem):
     signing_key_created_at = UTCDateTimeAttribute(null=True)
     allowed_origins = UnicodeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
+
+
+# --- households ---------------------------------------------------------------------------------
+
+
+class HouseholdItem(KeyedItem):
+    """Households (chalicelib.persistence.households), three shapes:
+
+    * a household: pk ``HOUSEHOLD#<id>``, sk ``#HOUSEHOLD``, ``data`` (JSON: name, created, members
+      with their roles) and ``version``, the condition of every change and of a pooled redemption;
+    * a member's membership: pk ``MEMBER#<member>``, sk ``#HOUSEHOLD``, ``household_id``: written
+      only if absent, so a member is in at most one household;
+    * a creation's Idempotency-Key: pk ``HOUSEHOLDREQ#<key>``, sk ``#HOUSEHOLDREQ``, ``household_id``
+      and the request's fingerprint in ``data``.
+    """
+
+    household_id = UnicodeAttribute(null=True)
+    data = UnicodeAttribute(null=True)
+    version = NumberAttribute(null=True)

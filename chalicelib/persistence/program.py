@@ -9,7 +9,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy, Period
-from chalicelib.domain.program import NO_TRANSFERS, Program, Rounding, TransferPolicy
+from chalicelib.domain.program import NO_HOUSEHOLDS, NO_TRANSFERS, HouseholdPolicy, Program, Rounding, TransferPolicy
 from chalicelib.persistence.audit import audited_transaction
 from chalicelib.persistence.errors import (
     translate_transient,
@@ -77,6 +77,7 @@ class ProgramRepository:
             personal_metadata_keys=tuple(sorted(item.personal_metadata_keys or ())),
             personal_descriptions=bool(item.personal_descriptions),
             point_value=Decimal(item.point_value or "0"),
+            households=_to_households(item),
         )
 
     def put(self, program: Program, audit: AuditEntry | None = None) -> None:
@@ -114,6 +115,7 @@ class ProgramRepository:
             *set_or_remove(
                 item.point_value, format(program.point_value.normalize(), "f") if program.point_value else None
             ),
+            *set_or_remove(item.households, _households_json(program.households)),
         ]
         self._read = None
         with audited_transaction(models.audit, audit) as tx:
@@ -148,4 +150,19 @@ def _to_transfers(item: ProgramItem) -> TransferPolicy:
         enabled=bool(data.get("enabled")),
         minimum=int(data.get("minimum") or 1),
         daily_maximum=int(maximum) if maximum is not None else None,
+    )
+
+
+def _households_json(policy: HouseholdPolicy) -> str | None:
+    if policy == NO_HOUSEHOLDS:
+        return None
+    return json.dumps({"enabled": policy.enabled, "max_members": policy.max_members})
+
+
+def _to_households(item: ProgramItem) -> HouseholdPolicy:
+    if not item.households:
+        return NO_HOUSEHOLDS
+    data = json.loads(item.households)
+    return HouseholdPolicy(
+        enabled=bool(data.get("enabled")), max_members=int(data.get("max_members") or NO_HOUSEHOLDS.max_members)
     )

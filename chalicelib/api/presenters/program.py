@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 
 def program(value: Program) -> ProgramOut:
-    from chalicelib.api.schemas.program import ExpiryPolicyOut, ProgramOut, TransferPolicyOut
+    from chalicelib.api.schemas.program import ExpiryPolicyOut, HouseholdPolicyOut, ProgramOut, TransferPolicyOut
 
     expiry = value.expiry
     return ProgramOut(
@@ -41,4 +41,5 @@ def program(value: Program) -> ProgramOut:
         point_value=format(value.point_value.normalize(), "f") if value.point_value else "0",
         signup_bonus=value.signup_bonus,
         welcome_imported=value.welcome_imported,
+        households=HouseholdPolicyOut(enabled=value.households.enabled, max_members=value.households.max_members),
     )

@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field, model_validator
 from chalicelib.api.schemas.common import Out, StrictRequest, _decimal, _positive_decimal
 from chalicelib.domain.expiry import ExpiryKind, Period
 from chalicelib.domain.movement_requests import MAX_POINTS_PER_MOVEMENT
-from chalicelib.domain.program import Rounding
+from chalicelib.domain.program import HOUSEHOLD_SIZE_RANGE, Rounding
 
 
 class ExpiryPolicyModel(StrictRequest):
@@ -68,6 +68,22 @@ class TransferPolicyModel(StrictRequest):
         if self.daily_maximum is not None and self.daily_maximum < self.minimum:
             raise ValueError("daily_maximum may not be below minimum")
         return self
+
+
+class HouseholdPolicyModel(StrictRequest):
+    """Whether members may form households that pool their points (`POST /v1/households`).
+
+    * `{"enabled": false}` (default): creating a household or joining one is refused with
+      `household_not_allowed`.
+    * `{"enabled": true, "max_members": 4}`: households of at most 4 members, the owner included.
+    """
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"enabled": True, "max_members": 4}]})
+
+    enabled: bool = False
+    max_members: Annotated[int, Field(ge=HOUSEHOLD_SIZE_RANGE[0], le=HOUSEHOLD_SIZE_RANGE[1])] = Field(
+        default=6, description="The most members a household may hold, its owner included (2 to 10)."
+    )
 
 
 PointsRate = Annotated[
@@ -145,6 +161,10 @@ class ProgramRequest(StrictRequest):
         default=False,
         description="Whether members enrolled by a bulk import get the sign-up bonus and `member.welcome` too.",
     )
+    households: HouseholdPolicyModel = Field(
+        default_factory=HouseholdPolicyModel,
+        description="Whether members may pool their points in households, and their size (default: not allowed).",
+    )
 
 
 class ExpiryPolicyOut(Out):
@@ -159,6 +179,11 @@ class TransferPolicyOut(Out):
     enabled: bool
     minimum: int
     daily_maximum: int | None
+
+
+class HouseholdPolicyOut(Out):
+    enabled: bool
+    max_members: int
 
 
 class ProgramOut(Out):
@@ -179,3 +204,4 @@ class ProgramOut(Out):
     point_value: str = Field(description="Money per point, in the tenant's currency (a decimal string).")
     signup_bonus: int
     welcome_imported: bool
+    households: HouseholdPolicyOut
