@@ -13,6 +13,7 @@ from chalicelib.api import (
     console,
     events,
     exports,
+    households,
     imports,
     insights,
     jobs,
@@ -62,6 +63,7 @@ API_BLUEPRINTS = (
     privacy,
     insights,
     member_access,
+    households,
 )
 #: Scheduled jobs and queue consumers.
 JOB_BLUEPRINTS = (lifecycle, provisioning, webhook_jobs, import_jobs)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.consents import ConsentService
     from chalicelib.domain.events import EventFeed
     from chalicelib.domain.exports import ExportService
+    from chalicelib.domain.households import HouseholdService
     from chalicelib.domain.imports import ImportService
     from chalicelib.domain.insights import InsightsService
     from chalicelib.domain.jobs import JobRunner
@@ -502,6 +503,7 @@ class TenantServices:
             clock=self.clock,
             auditor=self.auditor,
             audit=self.audit.store,
+            leave_household=self.households.remove_erased,
         )
 
     # --- program insights ----------------------------------------------------------------------------
@@ -574,6 +576,23 @@ class TenantServices:
 
     def _welcome_imported(self, member_id: str) -> None:
         _credit_signup_bonus(self.welcome, member_id, imported=True)
+
+    # --- households: pooled points ------------------------------------------------------------------
+
+    @cached_property
+    def households(self) -> HouseholdService:
+        """Households whose members pool their points, and redemptions from the pool."""
+        from chalicelib.domain.households import HouseholdService
+        from chalicelib.persistence.households import HouseholdRepository
+
+        return HouseholdService(
+            HouseholdRepository(self.models),
+            self._ledger,
+            self.program,
+            self.points,
+            clock=self.clock,
+            retry=self._platform.retry_policy,
+        )
 
 
 class PlatformServices:

@@ -196,3 +196,23 @@ class TokenInvalid(Unauthorized):
     minted by the brand's backend."""
 
     code = "token_invalid"
+
+
+class HouseholdNotAllowed(BusinessRuleViolation):
+    """The program or the household's own rules refuse the change (``details.reason``:
+    disabled, full, owner_role, owner_not_alone)."""
+
+    code = "household_not_allowed"
+
+
+class MemberInHousehold(Conflict):
+    """The member already belongs to a household (a member is in at most one at a time)."""
+
+    code = "member_in_household"
+
+
+class HouseholdRedeemerRequired(BusinessRuleViolation):
+    """Only the household's owner or a redeemer may redeem from its pool (``details.role``: the
+    member's role, or null when the member is not in the household)."""
+
+    code = "household_redeemer_required"

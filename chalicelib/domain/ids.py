@@ -66,3 +66,14 @@ TRANSFER_ID_PATTERN = re.compile(rf"^trf_{_ULID}$")
 
 def new_transfer_id(at: datetime | None = None) -> str:
     return f"trf_{ulid(at)}"
+
+
+HOUSEHOLD_ID_PATTERN = re.compile(rf"^hh_{_ULID}$")
+
+
+def new_household_id(at: datetime | None = None) -> str:
+    return f"hh_{ulid(at)}"
+
+
+def new_household_redemption_id(at: datetime | None = None) -> str:
+    return f"hrd_{ulid(at)}"

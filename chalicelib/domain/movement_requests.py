@@ -45,6 +45,8 @@ MAX_BALANCE = 10**12
 #: ``transfer:`` is a transfer's other entries (chalicelib.domain.transfers): ``transfer:<transfer id>:<side>``.
 #: ``retention:`` is an erasure by the retention job (chalicelib.domain.privacy): ``retention:<member id>``.
 #: ``signup:`` is a member's sign-up bonus (chalicelib.domain.welcome): ``signup:<member id>``.
+#: ``household:`` is a pooled redemption's other entries (chalicelib.domain.households):
+#: ``household:<redemption id>:<member id>``.
 MINTED_KEY_PREFIXES = (
     "expire:",
     "mature:",
@@ -58,6 +60,7 @@ MINTED_KEY_PREFIXES = (
     "transfer:",
     "retention:",
     "signup:",
+    "household:",
 )
 
 

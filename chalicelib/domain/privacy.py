@@ -25,7 +25,9 @@ keys and descriptions the brand marks as personal (program settings), the birthd
 description is on both members' entries: when descriptions are personal, the other member's
 entry of each of the erased member's transfers (and its webhook deliveries) loses it too. Feed events are
 rendered from the items when read, so no later page of the feed, webhook or EventBridge entry
-carries the erased data. Redaction is idempotent: erasing again finishes it.
+carries the erased data. The member also leaves their household (chalicelib.domain.households:
+alone, it goes; an owner with others hands it on); the erasure itself never waits on it, and
+the pool never counts an erased member. Redaction is idempotent: erasing again finishes it.
 
 **Retention.** Under ``erase_inactive_after_years``, the ``erase-inactive`` job erases members
 with no earn or redeem for that many years. Members are found through a sparse index of last
@@ -257,7 +259,10 @@ class PrivacyService:
         sleep: Callable[[float], None] = time.sleep,
         auditor: Auditor | None = None,
         audit: AuditStore | None = None,
+        leave_household: Callable[[str], object] | None = None,
     ) -> None:
+        #: Takes an erased member out of their household (chalicelib.domain.households), idempotently.
+        self._leave_household = leave_household
         self._auditor = auditor
         self._audit = audit
         self._sleep = sleep
@@ -351,7 +356,10 @@ class PrivacyService:
             )
 
     def finish(self, member_id: str, *, since: datetime) -> int:
-        """Redact what outlives an erasure (idempotent; the erasure calls it)."""
+        """Redact what outlives an erasure, and take the member out of their household
+        (idempotent; the erasure calls it)."""
+        if self._leave_household is not None:
+            self._leave_household(member_id)
         self._program.forget()  # the personal keys as the brand marks them now
         program = self._program.get()
         personal = PersonalData(frozenset(program.personal_metadata_keys), program.personal_descriptions)

@@ -200,6 +200,8 @@ class TenantModels:
     erased_id: type[models.ErasedIdItem]
     # member access: the member-token signing key and the member API's origins
     member_access: type[models.MemberAccessItem]
+    # households: a household, a member's membership, a creation's key
+    household: type[models.HouseholdItem]
 
 
 @lru_cache(maxsize=8)
@@ -257,6 +259,7 @@ def tenant_models(tenant_id: str, table_name: str, config: ConnectionConfig) -> 
         retention=_bind(models.RetentionItem, table_name, config, indexed=False, due_index=True),
         erased_id=_bind(models.ErasedIdItem, table_name, config, indexed=False),
         member_access=_bind(models.MemberAccessItem, table_name, config, indexed=False),
+        household=_bind(models.HouseholdItem, table_name, config, indexed=False),
     )
 
 
