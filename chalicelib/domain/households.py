@@ -467,6 +467,10 @@ class HouseholdService:
             raise NotFound(f"household {household_id!r} not found")
         return found
 
+    def household_of(self, member_id: str) -> str | None:
+        """The id of the household the member is in, or None."""
+        return self._store.household_of(member_id) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
+
     def view(self, household: Household) -> HouseholdView:
         """Each member's points as they may use them now (eventually consistent reads)."""
         now = self._clock()

@@ -620,6 +620,8 @@ def test_a_realistic_scenario_gets_only_documented_responses(
     _insights_scenario(api, admin, read_key)
     # Member access: a token minted, the member API with it, CORS origins, revocation, rotation
     _member_access_scenario(api, admin, write_key, read_key)
+    # Households: refused while the program does not allow them, then formed, read, redeemed from, left
+    _household_scenario(api, admin, write_key, read_key)
 
     # Then every operation answered its documented success at least once
     missing = [
@@ -971,3 +973,42 @@ def _insights_scenario(api: DocumentedApi, admin: str, read_key: str) -> None:
     draft = {"program": {"points_per_currency_unit": "3", "rounding": "floor"}, "days": 30}
     assert api.call("POST", "/v1/insights/what-if", key=admin, body=draft).status == 200
     assert api.call("POST", "/v1/insights/what-if", key=read_key, body=draft).status == 403
+
+
+def _household_scenario(api: DocumentedApi, admin: str, write_key: str, read_key: str) -> None:
+    owner = api.call("POST", "/v1/members", key=admin, body={"name": "Owner"}).body["id"]
+    kin = api.call("POST", "/v1/members", key=admin, body={"name": "Kin"}).body["id"]
+    for member in (owner, kin):
+        funded = api.call(
+            "POST", f"/v1/members/{member}/earn", key=admin, idempotency_key=f"h-{member}", body={"points": 100}
+        )
+        assert funded.status == 201, funded
+    create = {"owner_member_id": owner, "name": "The Smiths"}
+    assert api.call("POST", "/v1/households", key=write_key, body=create).error_code() == "household_not_allowed"
+    program = {"points_per_currency_unit": "1", "rounding": "floor", "households": {"enabled": True, "max_members": 2}}
+    assert api.call("PUT", "/v1/program", key=admin, body=program).status == 200
+    created = api.call("POST", "/v1/households", key=write_key, body=create, idempotency_key="h-1")
+    assert created.status == 201, created
+    household = f"/v1/households/{created.body['id']}"
+    assert api.call("POST", "/v1/households", key=write_key, body=create).error_code() == "member_in_household"
+    joined = api.call("POST", f"{household}/members", key=write_key, body={"member_id": kin, "role": "member"})
+    assert joined.status == 201 and joined.body["pool"]["available"] == 200, joined
+    assert api.call("GET", household, key=read_key).body == joined.body
+    assert api.call("GET", "/v1/households/hh_01JD0000000000000000000000", key=read_key).status == 404
+    redeem = {"member_id": kin, "points": 150}
+    refused = api.call("POST", f"{household}/redemptions", key=write_key, body=redeem, idempotency_key="hr-1")
+    assert refused.error_code() == "household_redeemer_required", refused
+    role = api.call("PATCH", f"{household}/members/{kin}", key=write_key, body={"role": "redeemer"})
+    assert role.status == 200, role
+    owner_role = api.call("PATCH", f"{household}/members/{owner}", key=write_key, body={"role": "member"})
+    assert owner_role.error_code() == "household_not_allowed"
+    redeemed = api.call("POST", f"{household}/redemptions", key=write_key, body=redeem, idempotency_key="hr-2")
+    assert redeemed.status == 201 and len(redeemed.body["contributions"]) == 2, redeemed
+    short = {"member_id": owner, "points": 51}
+    too_much = api.call("POST", f"{household}/redemptions", key=write_key, body=short, idempotency_key="hr-3")
+    assert too_much.error_code() == "insufficient_points"
+    assert api.call("DELETE", f"{household}/members/{owner}", key=write_key).error_code() == "household_not_allowed"
+    left = api.call("DELETE", f"{household}/members/{kin}", key=write_key)
+    assert left.status == 200 and left.body["dissolved"] is False, left
+    gone = api.call("DELETE", f"{household}/members/{owner}", key=write_key)
+    assert gone.status == 200 and gone.body["dissolved"] is True, gone

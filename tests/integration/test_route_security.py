@@ -57,6 +57,9 @@ class World:
     challenge_id: str = ""  # a challenge of tenant A
     transfer_id: str = ""  # a transfer of the victim's, reversed
     erasable_member_id: str = ""  # a member of tenant A that the erase route may erase (PATH_SAMPLES_OF)
+    household_id: str = ""  # a household of tenant A: its owner, the victim (a member) and leavers
+    household_owner: str = ""
+    householders: tuple[str, ...] = ()  # members in no household, for the routes that add one
     # coalition partners: "coffee" (PATH_SAMPLES) and "books", whose key is keys["partner"]
 
     def usable_coupon(self) -> str:
@@ -66,6 +69,22 @@ class World:
             if rewards.coupon(code).status == "issued":
                 return code
         raise AssertionError("every sample coupon is used up: issue more in the world fixture")
+
+    def free_member(self) -> str:
+        """The first sample member in no household (read directly: the tenant may be suspended)."""
+        households = platform().for_tenant_id("acme").households
+        for member in self.householders:
+            if households.household_of(member) is None:
+                return member
+        raise AssertionError("every sample householder is in a household: enrol more in the world fixture")
+
+    def household_leaver(self) -> str:
+        """A member of the sample household who may leave it (neither its owner nor the victim)."""
+        household = platform().for_tenant_id("acme").households.get(self.household_id)
+        for membership in household.members:
+            if membership.member_id not in (self.household_owner, self.member_id):
+                return membership.member_id
+        raise AssertionError("nobody left to leave the sample household: add more in the world fixture")
 
 
 #: A sample value for every path parameter name, pointing at tenant A's objects.
@@ -91,12 +110,16 @@ PATH_SAMPLES: dict[str, Callable[[World], str]] = {
     "challenge_id": lambda world: world.challenge_id,
     # transfers
     "transfer_id": lambda world: world.transfer_id,
+    # households
+    "household_id": lambda world: world.household_id,
 }
 
 #: Sample values for one operation's path parameters, where the shared sample would not do.
 PATH_SAMPLES_OF: dict[str, dict[str, Callable[[World], str]]] = {
     # privacy: the erasure erases its member, whom every later route would then answer 410
     "erase_member": {"member_id": lambda world: world.erasable_member_id},
+    # households: a member leaves the sample household (the victim stays, for the role change)
+    "remove_household_member": {"member_id": lambda world: world.household_leaver()},
 }
 
 #: Path parameters naming an object a tenant owns (another tenant addressing it must get 404).
@@ -107,16 +130,23 @@ OWNED_PATH_PARAMS |= {"subscription_id"}  # paid membership
 OWNED_PATH_PARAMS |= {"import_id"}  # bulk imports
 OWNED_PATH_PARAMS |= {"challenge_id"}  # challenges and badges
 OWNED_PATH_PARAMS |= {"transfer_id"}  # transfers
+OWNED_PATH_PARAMS |= {"household_id"}  # households
 
-#: A valid body for every operation that takes one: the write it would do if let through.
-SAMPLE_BODIES: dict[str, dict[str, Any]] = {
+#: A valid body for every operation that takes one: the write it would do if let through (a
+#: function of the world for a body naming objects that each call uses up).
+SAMPLE_BODIES: dict[str, dict[str, Any] | Callable[[World], dict[str, Any]]] = {
     "create_api_key": {"name": "intruder", "scopes": ["admin"]},
     "create_member": {"name": "Intruder", "email": "intruder@example.com"},
     "update_member": {"name": "Renamed by an intruder", "marketing_consent": True},
     "earn_points": {"points": 1000, "reference": "intrusion"},
     "redeem_points": {"points": 1},
     "adjust_points": {"points": 5, "reason": "intrusion"},
-    "put_program": {"points_per_currency_unit": "9", "rounding": "ceil", "transfers": {"enabled": True}},
+    "put_program": {
+        "points_per_currency_unit": "9",
+        "rounding": "ceil",
+        "transfers": {"enabled": True},
+        "households": {"enabled": True, "max_members": 10},
+    },
     "create_tenant": {"tenant_id": "intruder", "name": "Intruder", "currency": "EUR", "timezone": "UTC"},
     "run_job": {"as_of": "2030-01-01T00:00:00Z"},
     "reverse_points": {"reference": "funding-order", "points": 1},
@@ -180,6 +210,12 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "create_member_token": {"scopes": ["member:read", "member:redeem", "member:consents"], "lifetime_minutes": 60},
     "put_member_access": {"allowed_origins": ["https://intruder.example"]},
     "put_my_consents": {"marketing": True},
+    # households: a household created for a member in none, a member added to the sample household,
+    # the victim made a redeemer, a point of the owner's redeemed from the pool
+    "create_household": lambda world: {"owner_member_id": world.free_member(), "name": "Intruders"},
+    "add_household_member": lambda world: {"member_id": world.free_member(), "role": "member"},
+    "change_household_role": {"role": "redeemer"},
+    "redeem_from_household": lambda world: {"member_id": world.household_owner, "points": 1},
 }
 
 #: The access policy, pinned here so that a route declared with a weaker guard fails the suite:
@@ -317,6 +353,13 @@ ACCESS: dict[str, str] = {
     # the member's own challenges and badges
     "list_my_challenges": "member:read",
     "list_my_badges": "member:read",
+    # households: changes by the brand's backend (write), reads (read)
+    "create_household": "write",
+    "get_household": "read",
+    "add_household_member": "write",
+    "change_household_role": "write",
+    "remove_household_member": "write",
+    "redeem_from_household": "write",
 }
 #: Routes a partner key may also call, for its own partner only (the sample path names another).
 PARTNER_READABLE = {"get_partner_settlement"}
@@ -362,12 +405,13 @@ def send(world: World, op: Operation, *, key: str | None = None, authorization: 
     if op.body is not None and op.operation_id not in SAMPLE_BODIES:
         raise AssertionError(f"{route(op)}: no sample body; add one to SAMPLE_BODIES")
     headers = {"Authorization": authorization} if authorization is not None else None
+    body = SAMPLE_BODIES.get(op.operation_id)
     return world.api.call(
         op.method,
         path_of(op, world),
         key=key,
         headers=headers,
-        body=SAMPLE_BODIES.get(op.operation_id),
+        body=body(world) if callable(body) else body,
         idempotency_key=f"sec-{uuid.uuid4().hex}" if op.idempotency_key or op.optional_idempotency_key else None,
     )
 
@@ -440,6 +484,7 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
     assert challenge.status == 201, challenge
     transfer_id = _a_reversed_transfer(api, admin_key, member)
     erasable = api.enrol(admin_key, external_id="erasable-1", name="Erasable")
+    household_id, household_owner, householders = _a_household(api, admin_key, member)
     return World(
         api=api,
         admin=admin_key,
@@ -459,6 +504,9 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, api: 
         challenge_id=challenge.body["id"],
         transfer_id=transfer_id,
         erasable_member_id=erasable,
+        household_id=household_id,
+        household_owner=household_owner,
+        householders=householders,
     )
 
 
@@ -506,6 +554,27 @@ def _a_reversed_transfer(api: Api, admin_key: str, victim: str) -> str:
     reverse = f"/v1/members/{victim}/transfers/{sent.body['id']}/reverse"
     assert api.call("POST", reverse, key=admin_key, body={}).status == 201
     return str(sent.body["id"])
+
+
+def _a_household(api: Api, admin_key: str, victim: str) -> tuple[str, str, tuple[str, ...]]:
+    """Households allowed (as the program sample keeps them); a household whose funded owner has the
+    victim (a member) and three members who may leave; and eight members in no household."""
+    program = {
+        "points_per_currency_unit": "1",
+        "rounding": "floor",
+        "transfers": {"enabled": True},
+        "households": {"enabled": True, "max_members": 10},
+    }
+    assert api.call("PUT", "/v1/program", key=admin_key, body=program).status == 200
+    owner = api.enrol(admin_key, name="Household owner")
+    assert api.earn(admin_key, owner, "household-funding", points=100).status == 201
+    created = api.call("POST", "/v1/households", key=admin_key, body={"owner_member_id": owner})
+    assert created.status == 201, created
+    household = created.body["id"]
+    for member in (victim, *(api.enrol(admin_key, name=f"Leaver {i}") for i in range(3))):
+        body = {"member_id": member, "role": "member"}
+        assert api.call("POST", f"/v1/households/{household}/members", key=admin_key, body=body).status == 201
+    return household, owner, tuple(api.enrol(admin_key, name=f"Householder {i}") for i in range(8))
 
 
 @pytest.fixture
