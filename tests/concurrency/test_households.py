@@ -140,3 +140,40 @@ def test_a_pooled_redemption_retried_in_parallel_applies_once(live_server: LiveS
     assert len({reply.json()["id"] for reply in replies}) == 1
     assert sum(1 for reply in replies if reply.headers.get("Idempotent-Replayed") != "true") == 1
     assert [_balance(live_server, key, m)["available"] for m in (owner, kin)] == [0, 20]
+
+
+def test_a_member_racing_into_many_households_joins_one_and_a_household_never_outgrows_its_size(
+    live_server: LiveServer,
+) -> None:
+    key = _tenant(live_server)
+    size = {"points_per_currency_unit": "1", "rounding": "floor", "households": {"enabled": True, "max_members": 3}}
+    assert live_server.call("PUT", "/v1/program", key=key, body=size).status_code == 200
+    owners = [live_server.enrol(key) for _ in range(6)]
+    households = [
+        live_server.call("POST", "/v1/households", key=key, body={"owner_member_id": owner}).json()["id"]
+        for owner in owners
+    ]
+    wanted, joiners = live_server.enrol(key), [live_server.enrol(key) for _ in range(6)]
+
+    def join(household: str, member: str) -> requests.Response:
+        body = {"member_id": member, "role": "member"}
+        return _settled(lambda: live_server.call("POST", f"/v1/households/{household}/members", key=key, body=body))
+
+    # When one member joins six households at once, and six members join the first household at once
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        racing = list(pool.map(lambda household: join(household, wanted), households))
+        crowding = list(pool.map(lambda member: join(households[0], member), joiners))
+
+    # Then the member is in exactly one household: the others answer member_in_household
+    assert sorted(reply.status_code for reply in racing) == [201] + [409] * 5, [r.text for r in racing]
+    joined = [household for household, reply in zip(households, racing, strict=True) if reply.status_code == 201]
+    assert {reply.json()["error"]["details"]["household_id"] for reply in racing if reply.status_code == 409} == set(
+        joined
+    )
+    # And the first household holds 3 members at most, the others refused as full (or already elsewhere)
+    members = live_server.call("GET", f"/v1/households/{households[0]}", key=key).json()["members"]
+    assert len(members) == 3, members
+    accepted = [reply for reply in crowding if reply.status_code == 201]
+    assert len(accepted) == 3 - (2 if joined == [households[0]] else 1)
+    reasons = {reply.json()["error"]["details"].get("reason") for reply in crowding if reply.status_code == 422}
+    assert reasons <= {"full"}
