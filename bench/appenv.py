@@ -27,6 +27,9 @@ def base_environment(prefix: str) -> dict[str, str]:
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
+        # As .chalice/config.json sets for every stage: pydantic looks for no plugin among the
+        # installed distributions' entry points (a scan of every one, on the first model built).
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
     }
 
 

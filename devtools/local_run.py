@@ -103,10 +103,10 @@ def seed_demo(admin_key: str | None = None) -> tuple[str, list[str]]:
     Returns an admin key of the demo brand (``admin_key`` when it still works, else a new one)
     and the demo members' ids.
     """
-    from chalicelib.domain.api_keys import Scope
     from chalicelib.domain.errors import MemberExists
     from chalicelib.domain.members import NewMember
     from chalicelib.domain.movement_requests import MovementRequest, MovementType
+    from chalicelib.domain.scopes import Scope
     from chalicelib.domain.tenants import NewTenant, TenantContext
     from chalicelib.services import platform, reset_platform
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint, schemas
-from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.errors import LimitReached
+from chalicelib.domain.scopes import Scope
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:

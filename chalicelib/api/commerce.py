@@ -15,7 +15,6 @@ from chalice import Blueprint
 
 from chalicelib.api.program import to_order
 from chalicelib.api.routing import ApiRequest, Result, endpoint, read_json, schemas
-from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.errors import (
     AmountTooSmall,
     BalanceLimitExceeded,
@@ -31,7 +30,7 @@ from chalicelib.domain.errors import (
     TenantSuspended,
     Unauthorized,
 )
-from chalicelib.domain.tenants import TenantStatus
+from chalicelib.domain.scopes import Scope
 from chalicelib.observability import annotate, logger
 
 if TYPE_CHECKING:
@@ -219,6 +218,7 @@ def rotate_shopify_secret(request: ApiRequest, integration_id: str) -> CreatedSh
 def receive_shopify_webhook(request: ApiRequest, integration_id: str) -> Result:
     from chalicelib.api.presenters import commerce as presenters
     from chalicelib.domain.shopify import tenant_of, to_order_event
+    from chalicelib.domain.tenants import TenantStatus
 
     services = request.services
     tenant_id = tenant_of(integration_id)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalice import Response
 
-from chalicelib.domain import dating, errors
+from chalicelib.domain import errors
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -82,6 +82,8 @@ def invalid_request_from(validation: ValidationError, *, location: str) -> error
     """pydantic's errors as `details.fields`: one entry per offending field, never the input value.
     A date outside its window (chalicelib.domain.dating) also names the window's `min` and
     `max`, in its field and in `details`, as the domain's own refusal does."""
+    from chalicelib.domain import dating
+
     fields = []
     window: dict[str, Any] = {}
     for problem in validation.errors(include_url=False, include_input=False):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint
 
 from chalicelib.api.routing import CSV_MEDIA, ApiRequest, TextResult, endpoint, schemas
-from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.scopes import Scope
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.exports import LedgerExportQuery, MemberExportQuery

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint
 
 from chalicelib.api.routing import REPLAYED_HEADER, ApiRequest, Result, endpoint, schemas
-from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.errors import (
     HouseholdNotAllowed,
     HouseholdRedeemerRequired,
@@ -21,6 +20,7 @@ from chalicelib.domain.errors import (
     MovementTooLarge,
     NotFound,
 )
+from chalicelib.domain.scopes import Scope
 from chalicelib.observability import logger, metrics
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint
 
 from chalicelib.api.routing import CSV_MEDIA, ApiRequest, endpoint, schemas
-from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.scopes import Scope
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:

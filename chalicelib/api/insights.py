@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint
 
 from chalicelib.api.routing import CSV_MEDIA, ApiRequest, TextResult, endpoint, schemas
-from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.scopes import Scope
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.insights import (

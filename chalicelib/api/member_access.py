@@ -14,11 +14,9 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint
 
 from chalicelib.api.routing import MEMBER_PATH_PREFIX, ApiRequest, Result, endpoint, schemas
-from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import request_now
 from chalicelib.domain.errors import InsufficientPoints, MovementTooLarge, OutOfStock, RewardUnavailable
-from chalicelib.domain.member_access import MEMBER_KEY_PREFIX, MemberScope, expiring_within
-from chalicelib.domain.members import MemberChanges
+from chalicelib.domain.scopes import MemberScope, Scope
 from chalicelib.observability import logger, metrics
 
 if TYPE_CHECKING:
@@ -222,6 +220,7 @@ def get_my_balance(request: ApiRequest, tenant_id: str) -> BalanceOut:
 )
 def list_my_expiring_points(request: ApiRequest, tenant_id: str) -> ExpiringOut:
     from chalicelib.api.presenters import member_access as presenters
+    from chalicelib.domain.member_access import expiring_within
 
     query: ExpiringQuery = request.query
     member_id = request.member.member_id
@@ -301,6 +300,7 @@ def list_my_rewards(request: ApiRequest, tenant_id: str) -> MemberRewardList:
 )
 def redeem_my_reward(request: ApiRequest, tenant_id: str, reward_id: str) -> Result:
     from chalicelib.api.presenters import rewards as presenters
+    from chalicelib.domain.member_access import MEMBER_KEY_PREFIX
 
     member = request.member
     key = f"{MEMBER_KEY_PREFIX}{member.member_id}:{request.idempotency_key}"
@@ -366,6 +366,7 @@ def get_my_consents(request: ApiRequest, tenant_id: str) -> ConsentsOut:
 )
 def put_my_consents(request: ApiRequest, tenant_id: str) -> ConsentsOut:
     from chalicelib.api.presenters import member_access as presenters
+    from chalicelib.domain.members import MemberChanges
 
     body: PutConsentsRequest = request.body
     changes = MemberChanges(fields_set=frozenset({"marketing_consent"}), marketing_consent=body.marketing)

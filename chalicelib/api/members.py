@@ -7,10 +7,8 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint
 
 from chalicelib.api.routing import REPLAYED_HEADER, ApiRequest, Result, endpoint, schemas
-from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.errors import MemberExists
-from chalicelib.domain.members import MemberChanges, NewMember
-from chalicelib.domain.referrals import CardCodeTaken, SelfReferral, UnknownReferralCode
+from chalicelib.domain.errors import CardCodeTaken, MemberExists, SelfReferral, UnknownReferralCode
+from chalicelib.domain.scopes import Scope
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.members import (
@@ -49,6 +47,7 @@ TAG = "Members"
 )
 def create_member(request: ApiRequest) -> Result:
     from chalicelib.api.presenters import members as presenters
+    from chalicelib.domain.members import NewMember
 
     body: CreateMemberRequest = request.body
     enrolment = request.services.for_tenant(request.tenant).members.enrol_once(
@@ -136,6 +135,7 @@ def get_member(request: ApiRequest, member_id: str) -> MemberOut:
 )
 def update_member(request: ApiRequest, member_id: str) -> MemberOut:
     from chalicelib.api.presenters import members as presenters
+    from chalicelib.domain.members import MemberChanges
 
     body: UpdateMemberRequest = request.body
     changes = MemberChanges(

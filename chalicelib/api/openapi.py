@@ -11,7 +11,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from chalicelib.api.errors import status_for
 from chalicelib.api.routing import IDEMPOTENCY_HEADER, MAX_PATH_PARAM_LENGTH, OPERATIONS, Operation, body_required
 from chalicelib.api.schemas.common import ErrorResponse
-from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.scopes import Scope
 
 if TYPE_CHECKING:
     from pydantic import BaseModel

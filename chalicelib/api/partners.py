@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
-from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.errors import (
     AmountTooSmall,
     BalanceLimitExceeded,
     Forbidden,
     InsufficientPoints,
     MovementTooLarge,
+    PartnerExists,
     ReversalExceedsEarned,
     ReversalNeedsPoints,
 )
-from chalicelib.domain.partners import PartnerExists
+from chalicelib.domain.scopes import Scope
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:

@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
-from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import request_now
-from chalicelib.domain.errors import BalanceLimitExceeded
-from chalicelib.domain.plans import PeriodNotContiguous, PeriodRequest, Plan, ReferenceRecorded, SubscriptionActive
+from chalicelib.domain.errors import BalanceLimitExceeded, PeriodNotContiguous, ReferenceRecorded, SubscriptionActive
+from chalicelib.domain.scopes import Scope
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
@@ -46,6 +45,7 @@ TAG = "Paid membership"
 )
 def put_plans(request: ApiRequest) -> PlanList:
     from chalicelib.api.presenters import plans as presenters
+    from chalicelib.domain.plans import Plan
 
     body: PlansRequest = request.body
     catalog = request.services.for_tenant(request.tenant).subscriptions.configure(
@@ -103,6 +103,7 @@ def list_plans(request: ApiRequest) -> PlanList:
 )
 def record_subscription(request: ApiRequest, member_id: str) -> Result:
     from chalicelib.api.presenters import plans as presenters
+    from chalicelib.domain.plans import PeriodRequest
 
     body: SubscriptionRequest = request.body
     recording = request.services.for_tenant(request.tenant).subscriptions.record(

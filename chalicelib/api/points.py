@@ -12,9 +12,6 @@ from chalice import Blueprint
 
 from chalicelib.api.program import to_order
 from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
-from chalicelib.domain.activities import Activity
-from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.entries import log_fields
 from chalicelib.domain.errors import (
     ActivityNotRewarded,
     AmountTooSmall,
@@ -25,12 +22,13 @@ from chalicelib.domain.errors import (
     ReversalExceedsEarned,
     ReversalNeedsPoints,
 )
-from chalicelib.domain.movement_requests import MovementRequest, MovementType
+from chalicelib.domain.scopes import Scope
 from chalicelib.observability import logger, metrics
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.points import BalanceOut, TransactionList
     from chalicelib.api.schemas.rules import ActivityRequest
+    from chalicelib.domain.movement_requests import MovementType
 
 bp = Blueprint(__name__)
 TAG = "Points"
@@ -38,6 +36,8 @@ TAG = "Points"
 
 def _move(request: ApiRequest, member_id: str, movement: MovementType) -> Result:
     from chalicelib.api.presenters import points as presenters
+    from chalicelib.domain.entries import log_fields
+    from chalicelib.domain.movement_requests import MovementRequest, MovementType
 
     body = request.body
     command = MovementRequest(
@@ -89,6 +89,8 @@ def _move(request: ApiRequest, member_id: str, movement: MovementType) -> Result
     errors=(AmountTooSmall, BalanceLimitExceeded, MovementTooLarge),
 )
 def earn_points(request: ApiRequest, member_id: str) -> Result:
+    from chalicelib.domain.movement_requests import MovementType
+
     return _move(request, member_id, MovementType.EARN)
 
 
@@ -112,6 +114,8 @@ def earn_points(request: ApiRequest, member_id: str) -> Result:
     errors=(InsufficientPoints, MovementTooLarge),
 )
 def redeem_points(request: ApiRequest, member_id: str) -> Result:
+    from chalicelib.domain.movement_requests import MovementType
+
     return _move(request, member_id, MovementType.REDEEM)
 
 
@@ -135,6 +139,8 @@ def redeem_points(request: ApiRequest, member_id: str) -> Result:
     errors=(InsufficientPoints, BalanceLimitExceeded, MovementTooLarge),
 )
 def adjust_points(request: ApiRequest, member_id: str) -> Result:
+    from chalicelib.domain.movement_requests import MovementType
+
     return _move(request, member_id, MovementType.ADJUST)
 
 
@@ -158,6 +164,8 @@ def adjust_points(request: ApiRequest, member_id: str) -> Result:
     errors=(ReversalExceedsEarned, ReversalNeedsPoints, InsufficientPoints, MovementTooLarge),
 )
 def reverse_points(request: ApiRequest, member_id: str) -> Result:
+    from chalicelib.domain.movement_requests import MovementType
+
     return _move(request, member_id, MovementType.REVERSE)
 
 
@@ -234,6 +242,7 @@ def list_transactions(request: ApiRequest, member_id: str) -> TransactionList:
 )
 def record_activity(request: ApiRequest, member_id: str) -> Result:
     from chalicelib.api.presenters import points as presenters
+    from chalicelib.domain.activities import Activity
 
     body: ActivityRequest = request.body
     activity = Activity(

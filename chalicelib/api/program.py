@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint, schemas
-from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import request_now
 from chalicelib.domain.errors import NotFound
+from chalicelib.domain.scopes import Scope
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.program import ProgramOut, ProgramRequest

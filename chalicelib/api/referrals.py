@@ -8,16 +8,9 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint, schemas
-from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import request_now
 from chalicelib.domain.errors import InvalidRequest, NotFound
-from chalicelib.domain.program import parse_amount
-from chalicelib.domain.referrals import (
-    CapPeriod,
-    NewReferralProgram,
-    ReferralCap,
-    ReferralService,
-)
+from chalicelib.domain.scopes import Scope
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.members import MemberOut
@@ -28,6 +21,7 @@ if TYPE_CHECKING:
         ReferralProgramRequest,
     )
     from chalicelib.domain.members import MemberService
+    from chalicelib.domain.referrals import ReferralService
 
 bp = Blueprint(__name__)
 TAG = "Referrals"
@@ -65,6 +59,8 @@ def _exists(members: MemberService, member_id: str) -> bool:
 )
 def put_referral_program(request: ApiRequest) -> ReferralProgramOut:
     from chalicelib.api.presenters import referrals as presenters
+    from chalicelib.domain.program import parse_amount
+    from chalicelib.domain.referrals import CapPeriod, NewReferralProgram, ReferralCap
 
     body: ReferralProgramRequest = request.body
     minimum = None

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
-from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.clock import request_now
 from chalicelib.domain.errors import (
     BalanceLimitExceeded,
@@ -28,6 +27,7 @@ from chalicelib.domain.errors import (
     OutOfStock,
     RewardUnavailable,
 )
+from chalicelib.domain.scopes import Scope
 from chalicelib.observability import logger, metrics
 
 if TYPE_CHECKING:

@@ -36,7 +36,6 @@ from chalice import Blueprint, Response
 from chalice.app import Request
 
 from chalicelib.api.errors import JSON_HEADERS, error_response, internal_error_response, invalid_request_from
-from chalicelib.domain.api_keys import Scope, require_scope
 from chalicelib.domain.clock import request_clock, utc_now
 from chalicelib.domain.errors import (
     Forbidden,
@@ -53,8 +52,7 @@ from chalicelib.domain.errors import (
     TransientStoreError,
     Unauthorized,
 )
-from chalicelib.domain.member_access import MemberScope, require_member_scope
-from chalicelib.domain.movement_requests import refuse_minted_key
+from chalicelib.domain.scopes import MemberScope, Scope, require_member_scope, require_scope
 from chalicelib.observability import annotate, logger
 
 if TYPE_CHECKING:
@@ -479,6 +477,8 @@ def _idempotency_key(value: str | None) -> str:
             f"the {IDEMPOTENCY_HEADER} header must be 1-255 visible ASCII characters",
             (IDEMPOTENCY_HEADER, "1-255 visible ASCII characters", "string_pattern_mismatch"),
         )
+    from chalicelib.domain.movement_requests import refuse_minted_key
+
     refuse_minted_key(value)
     return value
 

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint, schemas
-from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.errors import TenantExists, TenantNotReady
-from chalicelib.domain.tenants import NewTenant, SandboxOnly
+from chalicelib.domain.errors import SandboxOnly, TenantExists, TenantNotReady
+from chalicelib.domain.scopes import Scope
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.tenants import (
@@ -49,6 +48,7 @@ TAG = "Tenants (operator)"
 )
 def create_tenant(request: ApiRequest) -> CreatedTenant:
     from chalicelib.api.presenters import tenants as presenters
+    from chalicelib.domain.tenants import NewTenant
 
     body: CreateTenantRequest = request.body
     created = request.services.tenants.create(

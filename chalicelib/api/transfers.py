@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, Result, endpoint, schemas
-from chalicelib.domain.api_keys import Scope
-from chalicelib.domain.entries import log_fields
 from chalicelib.domain.errors import BalanceLimitExceeded, InsufficientPoints, MovementTooLarge, TransferNotAllowed
+from chalicelib.domain.scopes import Scope
 from chalicelib.observability import logger, metrics
 
 if TYPE_CHECKING:
@@ -50,6 +49,7 @@ TAG = "Transfers"
 )
 def create_transfer(request: ApiRequest, member_id: str) -> Result:
     from chalicelib.api.presenters import transfers as presenters
+    from chalicelib.domain.entries import log_fields
     from chalicelib.domain.transfers import TransferRequest
 
     body: TransferBody = request.body
@@ -97,6 +97,7 @@ def create_transfer(request: ApiRequest, member_id: str) -> Result:
 )
 def reverse_transfer(request: ApiRequest, member_id: str, transfer_id: str) -> Result:
     from chalicelib.api.presenters import transfers as presenters
+    from chalicelib.domain.entries import log_fields
 
     body: TransferReversalRequest = request.body
     result = request.services.for_tenant(request.tenant).transfers.reverse(

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint, schemas
-from chalicelib.domain.api_keys import Scope
 from chalicelib.domain.errors import WebhookDisabled
+from chalicelib.domain.scopes import Scope
 
 if TYPE_CHECKING:
     from chalicelib.api.schemas.common import ListQuery

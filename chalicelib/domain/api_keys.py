@@ -13,13 +13,13 @@ import re
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.audit import Actor, AuditAction, Auditor
 from chalicelib.domain.clock import Clock, utc_now
-from chalicelib.domain.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
+from chalicelib.domain.errors import InvalidRequest, NotFound, Unauthorized
 from chalicelib.domain.ids import API_KEY_ID_PATTERN, new_api_key_id
+from chalicelib.domain.scopes import Scope
 
 if TYPE_CHECKING:
     from chalicelib.domain.ports import ApiKeyStore
@@ -27,23 +27,6 @@ if TYPE_CHECKING:
 
 KEY_PREFIX = "lk_"
 _KEY_PATTERN = re.compile(r"^lk_([0-9A-HJKMNP-TV-Z]{26})_([A-Za-z0-9_-]{43})$")
-
-
-class Scope(StrEnum):
-    READ = "read"
-    WRITE = "write"
-    ADMIN = "admin"
-    #: A coalition partner's key: earns and redeems for the tenant's members through the
-    #: partner routes, nothing else. Only a partner key holds it (``admin`` does not grant it).
-    PARTNER = "partner"
-
-
-def scope_allows(granted: frozenset[Scope], required: Scope) -> bool:
-    """`admin` grants everything of the tenant but the partner routes; `read`, `write` and
-    `partner` grant only themselves."""
-    if required is Scope.PARTNER:
-        return Scope.PARTNER in granted
-    return Scope.ADMIN in granted or required in granted
 
 
 @dataclass(frozen=True)
@@ -104,14 +87,6 @@ def parse_bearer(authorization: str | None) -> str:
 def key_id_of(secret: str) -> str | None:
     match = _KEY_PATTERN.fullmatch(secret)
     return f"key_{match.group(1)}" if match else None
-
-
-def require_scope(context: TenantContext, required: Scope) -> None:
-    if not scope_allows(context.scopes, required):
-        raise Forbidden(
-            f"this API key lacks the '{required}' scope",
-            details={"required_scope": str(required), "key_scopes": sorted(str(s) for s in context.scopes)},
-        )
 
 
 class ApiKeyService:

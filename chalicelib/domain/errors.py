@@ -198,6 +198,58 @@ class TokenInvalid(Unauthorized):
     code = "token_invalid"
 
 
+# --- the errors of one feature each, declared here so routes can name them without importing
+# --- the feature's domain module when the app is imported
+
+
+class PartnerExists(Conflict):
+    """A partner with this id exists already in the tenant."""
+
+    code = "partner_exists"
+
+
+class CardCodeTaken(Conflict):
+    """Another member of the tenant holds this card code (``details.member_id`` names it)."""
+
+    code = "card_code_taken"
+
+
+class UnknownReferralCode(BusinessRuleViolation):
+    """No member of the tenant has this referral code (another tenant's codes are unknown too)."""
+
+    code = "unknown_referral_code"
+
+
+class SelfReferral(BusinessRuleViolation):
+    """The new member shares the referrer's email or external id."""
+
+    code = "self_referral"
+
+
+class SubscriptionActive(Conflict):
+    """The member holds a subscription of another plan that has not ended (cancel it first)."""
+
+    code = "subscription_active"
+
+
+class PeriodNotContiguous(Conflict):
+    """The period starts after the member's current subscription ends: it would leave a gap."""
+
+    code = "period_not_contiguous"
+
+
+class ReferenceRecorded(Conflict):
+    """The billing reference was recorded already for another member, plan or period."""
+
+    code = "subscription_reference_exists"
+
+
+class SandboxOnly(Conflict):
+    """A test clock belongs to sandbox brands: a live brand's time is real time."""
+
+    code = "sandbox_only"
+
+
 class HouseholdNotAllowed(BusinessRuleViolation):
     """The program or the household's own rules refuse the change (``details.reason``:
     disabled, full, owner_role, owner_not_alone)."""

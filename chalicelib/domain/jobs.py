@@ -17,7 +17,6 @@ from chalicelib.domain.audit import SYSTEM, AuditAction, AuditEntry, Auditor
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.ids import new_job_run_id
-from chalicelib.domain.movement_requests import MovementType
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -92,6 +91,8 @@ class SettlementJob:
                     yield member_id
 
     def run(self, as_of: datetime) -> dict[str, int]:
+        from chalicelib.domain.movement_requests import MovementType
+
         members = matured = expired = lapsed = points_expired = points_matured = 0
         for member_id in self._due_members(as_of):
             entries = self._points.settle_due(member_id, as_of)

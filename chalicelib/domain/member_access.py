@@ -25,13 +25,13 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain.audit import AuditAction, AuditEntry, Auditor
 from chalicelib.domain.clock import Clock, utc_now
-from chalicelib.domain.errors import Forbidden, InvalidRequest, NotFound, TokenInvalid
+from chalicelib.domain.errors import InvalidRequest, NotFound, TokenInvalid
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, ulid
+from chalicelib.domain.scopes import MemberScope
 from chalicelib.domain.tenants import is_tenant_id
 
 if TYPE_CHECKING:
@@ -52,14 +52,6 @@ MAX_TOKEN_LENGTH = 1024
 #: member's keys never meet another member's, nor (unless it takes that shape) the brand's.
 MEMBER_KEY_PREFIX = "member:"
 _KEY_ID_PATTERN = re.compile(r"^mtk_[0-9A-HJKMNP-TV-Z]{26}$")
-
-
-class MemberScope(StrEnum):
-    """What a member token may do: read the member's own account, redeem its rewards, change its consents."""
-
-    READ = "member:read"
-    REDEEM = "member:redeem"
-    CONSENTS = "member:consents"
 
 
 @dataclass(frozen=True)
@@ -128,14 +120,6 @@ class MemberContext:
     def actor(self) -> str:
         """How the ledger names who moved points: the member's token."""
         return f"member:{self.token_id}"
-
-
-def require_member_scope(context: MemberContext, required: MemberScope) -> None:
-    if required not in context.scopes:
-        raise Forbidden(
-            f"this member token lacks the '{required}' scope",
-            details={"required_scope": str(required), "token_scopes": sorted(str(s) for s in context.scopes)},
-        )
 
 
 def normalize_origins(origins: list[str]) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from chalicelib.domain.errors import (
     NotFound,
     RetryLater,
     TransientStoreError,
+    UnknownReferralCode,
 )
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, new_member_id
 from chalicelib.domain.ports import IdempotencyKeyTaken
@@ -28,7 +29,6 @@ from chalicelib.domain.referrals import (
     Referral,
     ReferralCodeTaken,
     ReferralStatus,
-    UnknownReferralCode,
     check_not_self_referral,
     new_referral_code,
     normalize_card_code,

@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain.audit import SYSTEM, AuditAction, AuditEntry, Auditor
 from chalicelib.domain.clock import Clock, utc_now
-from chalicelib.domain.errors import AmountTooSmall, Conflict, IdempotencyKeyReused, InvalidRequest, NotFound
+from chalicelib.domain.errors import (
+    AmountTooSmall,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    NotFound,
+    PartnerExists,
+)
 from chalicelib.domain.movement_requests import MovementRequest, MovementResult, MovementType
 from chalicelib.domain.ports import CounterChange
 
@@ -43,10 +49,6 @@ PARTNER_KEY_PREFIX = "partner:"
 #: Longest settlement period, in days.
 MAX_SETTLEMENT_DAYS = 366
 _CENT = Decimal("0.01")
-
-
-class PartnerExists(Conflict):
-    code = "partner_exists"
 
 
 @dataclass(frozen=True)

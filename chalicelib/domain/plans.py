@@ -32,7 +32,11 @@ from typing import TYPE_CHECKING
 
 from chalicelib.domain import fingerprints
 from chalicelib.domain.clock import isoformat
-from chalicelib.domain.errors import Conflict, InvalidRequest
+from chalicelib.domain.errors import (
+    InvalidRequest,
+    PeriodNotContiguous,
+    SubscriptionActive,
+)
 from chalicelib.domain.ids import ulid
 
 if TYPE_CHECKING:
@@ -67,24 +71,6 @@ TIER_CHANGED = "tier.changed"
 
 
 # --- errors --------------------------------------------------------------------------------------
-
-
-class SubscriptionActive(Conflict):
-    """The member holds a subscription of another plan that has not ended (cancel it first)."""
-
-    code = "subscription_active"
-
-
-class PeriodNotContiguous(Conflict):
-    """The period starts after the member's current subscription ends: it would leave a gap."""
-
-    code = "period_not_contiguous"
-
-
-class ReferenceRecorded(Conflict):
-    """The billing reference was recorded already for another member, plan or period."""
-
-    code = "subscription_reference_exists"
 
 
 class PlanWriteStale(Exception):

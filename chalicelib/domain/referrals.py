@@ -43,12 +43,11 @@ from zoneinfo import ZoneInfo
 from chalicelib.domain.audit import SYSTEM, AuditAction, AuditEntry, Auditor
 from chalicelib.domain.clock import Clock, isoformat, utc_now
 from chalicelib.domain.errors import (
-    BusinessRuleViolation,
-    Conflict,
     InvalidRequest,
     LimitReached,
     LoyaltyError,
     NotFound,
+    SelfReferral,
     TransientStoreError,
 )
 from chalicelib.domain.events import EventType
@@ -95,24 +94,6 @@ def normalize_card_code(code: str) -> str:
 
 
 # --- errors ------------------------------------------------------------------------------------
-
-
-class CardCodeTaken(Conflict):
-    """Another member of the tenant holds this card code (``details.member_id`` names it)."""
-
-    code = "card_code_taken"
-
-
-class UnknownReferralCode(BusinessRuleViolation):
-    """No member of the tenant has this referral code (another tenant's codes are unknown too)."""
-
-    code = "unknown_referral_code"
-
-
-class SelfReferral(BusinessRuleViolation):
-    """The new member shares the referrer's email or external id."""
-
-    code = "self_referral"
 
 
 class ReferralCodeTaken(Exception):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain.audit import SYSTEM, AuditAction, AuditEntry, Auditor
 from chalicelib.domain.clock import Clock, isoformat, utc_now
-from chalicelib.domain.errors import IdempotencyKeyReused, MemberErased, NotFound, RetryLater
+from chalicelib.domain.errors import IdempotencyKeyReused, MemberErased, NotFound, ReferenceRecorded, RetryLater
 from chalicelib.domain.ids import MEMBER_ID_PATTERN
 from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.plans import (
@@ -42,7 +42,6 @@ from chalicelib.domain.plans import (
     PlanWriteRefused,
     PlanWriteStale,
     Recording,
-    ReferenceRecorded,
     RequestRecord,
     Subscription,
     SubscriptionStatus,

@@ -18,17 +18,18 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from chalicelib.domain.api_keys import ApiKey, IssuedApiKey, Scope, issue_api_key
+from chalicelib.domain.api_keys import ApiKey, IssuedApiKey, issue_api_key
 from chalicelib.domain.audit import OPERATOR, AuditAction, Auditor
 from chalicelib.domain.clock import Clock, shifted, utc_now
 from chalicelib.domain.errors import (
-    Conflict,
     InvalidRequest,
     LoyaltyError,
     NotFound,
+    SandboxOnly,
     TenantExists,
     TenantNotReady,
 )
+from chalicelib.domain.scopes import Scope
 
 if TYPE_CHECKING:
     from chalicelib.domain.ports import ApiKeyStore, Page, ProvisioningQueue, TableProvisioner, TenantStore
@@ -58,12 +59,6 @@ def validate_tenant_id(tenant_id: str) -> str:
 
 #: How far a sandbox brand's test clock may run ahead of real time.
 MAX_CLOCK_OFFSET = timedelta(days=3660)
-
-
-class SandboxOnly(Conflict):
-    """A test clock belongs to sandbox brands: a live brand's time is real time."""
-
-    code = "sandbox_only"
 
 
 #: How much of a failure's text is kept on the tenant's record.

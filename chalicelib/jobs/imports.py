@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint, Rate
 
 from chalicelib.domain.clock import utc_now
-from chalicelib.domain.tenants import TenantStatus, is_tenant_id
 from chalicelib.observability import logger
 from chalicelib.services import platform
 
@@ -38,6 +37,7 @@ STALLED_AFTER = timedelta(minutes=2)
 def run_import(tenant_id: str, import_id: str, *, budget_seconds: float | None = None) -> RunOutcome:
     """One unit: land chunks of the import until it is done or the budget is spent; deployed,
     enqueue its continuation while chunks remain."""
+    from chalicelib.domain.tenants import TenantStatus
     from chalicelib.integrations.queues import SqsImportQueue
 
     services = platform()
@@ -73,6 +73,8 @@ class _NotActive(Exception):
 
 def handle(message: dict[str, Any]) -> None:
     """A jobs-queue message of kind ``import``; malformed ones are dropped (logged)."""
+    from chalicelib.domain.tenants import is_tenant_id
+
     tenant_id, import_id = message.get("tenant_id"), message.get("import_id")
     if not isinstance(tenant_id, str) or not is_tenant_id(tenant_id) or not isinstance(import_id, str):
         logger.error("malformed import message dropped")
@@ -86,6 +88,7 @@ def handle(message: dict[str, Any]) -> None:
 
 def resume_all(*, in_process: bool | None = None) -> dict[str, int]:
     """Every active tenant's unfinished imports: run here (locally), or re-enqueued when stalled."""
+    from chalicelib.domain.tenants import TenantStatus
     from chalicelib.integrations.queues import SqsImportQueue
 
     services = platform()

@@ -19,7 +19,6 @@ from chalice import Blueprint, Rate
 
 from chalicelib.domain.clock import isoformat, utc_now
 from chalicelib.domain.jobs import JobName
-from chalicelib.domain.tenants import TenantStatus
 from chalicelib.jobs import imports
 from chalicelib.observability import logger
 from chalicelib.services import platform
@@ -40,6 +39,8 @@ def run_unit(job: JobName, tenant_id: str, as_of: datetime) -> None:
 
 
 def fan_out(job: JobName, as_of: datetime) -> int:
+    from chalicelib.domain.tenants import TenantStatus
+
     services = platform()
     queue_url = services.settings.jobs_queue_url
     units = 0

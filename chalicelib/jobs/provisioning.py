@@ -24,7 +24,6 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.domain.errors import LoyaltyError, NotFound, TransientStoreError
-from chalicelib.domain.tenants import is_tenant_id
 from chalicelib.observability import logger
 from chalicelib.services import platform
 
@@ -39,6 +38,8 @@ UNREGISTERED_DELIVERIES = 3
 
 
 def _tenant_id(body: str) -> str | None:
+    from chalicelib.domain.tenants import is_tenant_id
+
     try:
         message = json.loads(body)
     except ValueError:

@@ -25,7 +25,6 @@ from typing import Any
 from chalice import Blueprint, Rate
 
 from chalicelib.domain.clock import Clock, utc_now
-from chalicelib.domain.tenants import TenantStatus, is_tenant_id
 from chalicelib.integrations.queues import InProcessDeliveryQueue, SqsDeliveryQueue, dispatch_message
 from chalicelib.observability import logger
 from chalicelib.services import platform
@@ -92,6 +91,8 @@ def webhooks_queue(tenant_id: str) -> Any:
 
 def fan_out() -> int:
     """One unit per active tenant: enqueued when a queue is set, else run here."""
+    from chalicelib.domain.tenants import TenantStatus
+
     services = platform()
     queue_url = services.settings.deliveries_queue_url
     units, cursor = 0, None
@@ -115,6 +116,8 @@ def fan_out() -> int:
 
 def handle(body: str) -> None:
     """One queue message; raises (so SQS retries, then dead-letters) only for failures worth retrying."""
+    from chalicelib.domain.tenants import is_tenant_id
+
     try:
         message = json.loads(body)
         kind, tenant_id = message["kind"], message["tenant_id"]

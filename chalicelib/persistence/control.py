@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
-from chalicelib.domain.api_keys import ApiKey, Scope
+from chalicelib.domain.api_keys import ApiKey
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.errors import NotFound, TenantExists
 from chalicelib.domain.ports import Page
+from chalicelib.domain.scopes import Scope
 from chalicelib.domain.tenants import ProvisioningFailure, Tenant, TenantStatus
 from chalicelib.persistence.audit import add_audit_entry, audited_transaction
 from chalicelib.persistence.errors import cancellation_codes, response_code, translate_transient

@@ -12,7 +12,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from chalicelib.domain.audit import SYSTEM, Actor
 from chalicelib.domain.consents import Consent, ConsentChange, new_consent_change
 from chalicelib.domain.entries import Balance
-from chalicelib.domain.errors import MemberExists, TransientStoreError
+from chalicelib.domain.errors import CardCodeTaken, MemberExists, TransientStoreError
 from chalicelib.domain.ids import ulid
 from chalicelib.domain.imports import ExternalIdTaken, Landing
 from chalicelib.domain.members import EnrolmentRecord, Member, MemberChanges
@@ -20,7 +20,7 @@ from chalicelib.domain.ports import (
     IdempotencyKeyTaken,
     Page,
 )
-from chalicelib.domain.referrals import CardCodeTaken, Referral, ReferralCodeTaken
+from chalicelib.domain.referrals import Referral, ReferralCodeTaken
 from chalicelib.persistence.consents import add_consent_change
 from chalicelib.persistence.errors import (
     RETRYABLE_CANCELLATIONS,

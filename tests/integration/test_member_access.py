@@ -241,7 +241,7 @@ def test_first_tokens_minted_at_once_agree_on_one_signing_key(member_api: Api, a
         pytest.skip("threads need a thread-safe emulator (moto's in-process backend is not)")
     from concurrent.futures import ThreadPoolExecutor
 
-    from chalicelib.domain.member_access import MemberScope
+    from chalicelib.domain.scopes import MemberScope
 
     alice = member_api.enrol(admin_key, name="Alice")
     platform().webhook_sealer.ensure_local_key()  # the local KMS key exists before the race

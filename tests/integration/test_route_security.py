@@ -20,7 +20,7 @@ from ulid import ULID
 
 import app as application  # registers every blueprint, hence every operation
 from chalicelib.api.routing import OPERATIONS, Operation
-from chalicelib.domain.member_access import MemberScope
+from chalicelib.domain.scopes import MemberScope
 from chalicelib.jobs.imports import run_import
 from chalicelib.jobs.provisioning import FUNCTION, PROVISIONING_QUEUE
 from chalicelib.jobs.webhooks import dispatch_tenant

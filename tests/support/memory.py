@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from chalicelib.domain.audit import SYSTEM, Actor, AuditEntry
 from chalicelib.domain.consents import Consent, ConsentChange, new_consent_change
-from chalicelib.domain.errors import InvalidRequest, MemberExists, NotFound, TenantExists
+from chalicelib.domain.errors import CardCodeTaken, InvalidRequest, MemberExists, NotFound, TenantExists
 from chalicelib.domain.expiry import Lot, LotChanges
 from chalicelib.domain.ports import (
     BalanceChanged,
@@ -46,7 +46,7 @@ from chalicelib.domain.ports import (
     IdempotencyKeyTaken,
     Page,
 )
-from chalicelib.domain.referrals import CardCodeTaken, ReferralCodeTaken, ReferralQualification, ReferralStatus
+from chalicelib.domain.referrals import ReferralCodeTaken, ReferralQualification, ReferralStatus
 from chalicelib.domain.rewards import Coupon, CouponStatus
 from chalicelib.domain.tiers import TierWrite
 

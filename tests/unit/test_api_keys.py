@@ -12,17 +12,15 @@ import chalicelib.domain.authentication as authentication_module
 from chalicelib.domain.api_keys import (
     KEY_PREFIX,
     ApiKeyService,
-    Scope,
     hash_secret,
     issue_api_key,
     key_id_of,
     parse_bearer,
-    require_scope,
-    scope_allows,
 )
 from chalicelib.domain.authentication import Authenticator
 from chalicelib.domain.errors import Forbidden, NotFound, TenantSuspended, Unauthorized
 from chalicelib.domain.ids import API_KEY_ID_PATTERN
+from chalicelib.domain.scopes import Scope, require_scope, scope_allows
 from chalicelib.domain.tenants import NewTenant, TenantContext, TenantService, TenantStatus
 from tests.support.memory import InMemoryApiKeyStore, InMemoryProvisioner, InMemoryTenantStore
 from tests.unit.builders import T0, FakeClock

@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from chalicelib.domain.api_keys import Scope, issue_api_key
+from chalicelib.domain.api_keys import issue_api_key
 from chalicelib.domain.audit import Actor, AuditAction, Auditor, Channel, snapshot
 from chalicelib.domain.consents import Consent, ConsentChange, ConsentService, new_consent_change
 from chalicelib.domain.members import Member
 from chalicelib.domain.ports import Page
 from chalicelib.domain.program import Program
+from chalicelib.domain.scopes import Scope
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guides" / "audit.md"
 T0 = datetime(2026, 3, 1, 10, tzinfo=UTC)

@@ -8,9 +8,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from chalicelib.domain.errors import IdempotencyKeyReused, MemberExists, TransientStoreError
+from chalicelib.domain.errors import IdempotencyKeyReused, MemberExists, TransientStoreError, UnknownReferralCode
 from chalicelib.domain.members import MemberChanges, MemberService, NewMember
-from chalicelib.domain.referrals import UnknownReferralCode
 from tests.support.memory import InMemoryLedgerStore, InMemoryMemberStore
 from tests.unit.builders import T0, FakeClock
 

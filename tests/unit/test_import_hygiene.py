@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 import textwrap
@@ -52,6 +53,31 @@ def test_importing_the_app_registers_routes_and_imports_no_schema_presenter_or_d
     assert result.returncode == 0, result.stderr
     routes, loaded = result.stdout.strip().split(" ", 1)
     assert int(routes) >= 10 and loaded == "[]", result.stdout
+
+
+#: What a route's declaration names (its scope, the errors it answers, a job's name): all the
+#: domain an ``import app`` loads. The rest is imported by the handler that uses it.
+DECLARATION_VOCABULARY = {
+    "chalicelib.domain",
+    "chalicelib.domain.audit",
+    "chalicelib.domain.clock",
+    "chalicelib.domain.errors",
+    "chalicelib.domain.ids",
+    "chalicelib.domain.jobs",
+    "chalicelib.domain.scopes",
+}
+
+
+def test_importing_the_app_loads_only_the_domain_its_declarations_name_and_no_persistence() -> None:
+    probe = (
+        "import json, sys, app; "
+        "print(json.dumps([m for m in sys.modules if m.startswith(('chalicelib.domain', 'chalicelib.persistence'))]))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    loaded = set(json.loads(result.stdout))
+    assert loaded <= DECLARATION_VOCABULARY, sorted(loaded - DECLARATION_VOCABULARY)
+    assert "chalicelib.domain.scopes" in loaded
 
 
 def test_every_lazily_named_model_resolves() -> None:

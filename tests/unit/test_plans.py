@@ -13,19 +13,17 @@ from hypothesis import strategies as st
 
 from chalicelib.domain import plans
 from chalicelib.domain.entries import Balance
-from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.errors import InvalidRequest, PeriodNotContiguous, SubscriptionActive
 from chalicelib.domain.events import EventType
 from chalicelib.domain.plans import (
     START_SKEW,
     EventClock,
     Outcome,
-    PeriodNotContiguous,
     Plan,
     PlanGrant,
     PlanWrite,
     PlanWriteStale,
     Subscription,
-    SubscriptionActive,
     SubscriptionStatus,
     active_grant,
     check_catalog,

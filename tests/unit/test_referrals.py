@@ -15,7 +15,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain.errors import InvalidRequest, NotFound, TransientStoreError
+from chalicelib.domain.errors import (
+    CardCodeTaken,
+    InvalidRequest,
+    NotFound,
+    SelfReferral,
+    TransientStoreError,
+    UnknownReferralCode,
+)
 from chalicelib.domain.ledger import PointsService
 from chalicelib.domain.members import MemberService, NewMember
 from chalicelib.domain.movement_requests import MovementRequest, MovementResult, MovementType
@@ -24,15 +31,12 @@ from chalicelib.domain.referrals import (
     CODE_ALPHABET,
     REFERRAL_CODE_LENGTH,
     CapPeriod,
-    CardCodeTaken,
     NewReferralProgram,
     ReferralCap,
     ReferralProgram,
     ReferralQualification,
     ReferralService,
     ReferralStatus,
-    SelfReferral,
-    UnknownReferralCode,
     cap_period_key,
     new_referral_code,
     normalize_card_code,

@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.domain.api_keys import Scope, key_id_of
+from chalicelib.domain.api_keys import key_id_of
 from chalicelib.domain.authentication import Authenticator
 from chalicelib.domain.errors import InvalidRequest, NotFound, TenantExists, TransientStoreError
+from chalicelib.domain.scopes import Scope
 from chalicelib.domain.tenants import NewTenant, TenantService, TenantStatus, is_tenant_id, validate_tenant_id
 from tests.support.memory import InMemoryApiKeyStore, InMemoryProvisioner, InMemoryTenantStore
 from tests.unit.builders import T0, FakeClock

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
 from chalicelib.api.schemas.common import Name, Out, StrictRequest, _no_repeats
-from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.scopes import Scope
 
 
 class ApiKeyOut(Out):

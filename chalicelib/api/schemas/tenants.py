@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
 from chalicelib.api.schemas.access import CreatedApiKey
 from chalicelib.api.schemas.common import Name, Out, StrictRequest
-from chalicelib.domain.api_keys import Scope
+from chalicelib.domain.scopes import Scope
 from chalicelib.domain.tenants import TENANT_ID_MAX_LENGTH, TENANT_ID_MIN_LENGTH, TENANT_ID_PATTERN, TenantStatus
 
 
