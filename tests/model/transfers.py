@@ -1,21 +1,27 @@
-"""Model-based test of transfers: random sequences of earns, redemptions, transfers (between
-any two members, of any size, to oneself, past the daily maximum), their replays and
-reversals, program changes (expiry policy, transfer policy), clock moves and the expiry job,
-on the REAL services and repositories (moto and DynamoDB Local, a clock the machine moves),
-each outcome compared with a small reference model of lots.
+"""Model-based test of transfers and household pools: random sequences of earns, redemptions,
+transfers (between any two members, of any size, to oneself, past the daily maximum), their
+replays and reversals, households formed, joined and left, pooled redemptions (by owners,
+redeemers, plain members and outsiders; their replays), program changes (expiry policy,
+transfer policy, household policy), clock moves and the expiry job, on the REAL services and
+repositories (moto and DynamoDB Local, a clock the machine moves), each outcome compared with a
+small reference model of lots.
 
 The reference keeps each member's lots as (points, expiry, origin): an earn adds one (with the
 expiry the policy gives); a redemption and a transfer take the unexpired lots FIFO by expiry,
 then the never-expiring points; the receiver gets the same points with the same expiries; a
 reversal takes back first the lots its transfer gave, then as many never-expiring points as it
-gave. Expired lots are never spendable.
+gave. A pooled redemption takes the household members' unexpired lots by expiry across the
+whole pool (on a tie the redeemer's first, then the members' in joining order), then the
+never-expiring points member by member (the redeemer's, then in joining order). Expired lots
+are never spendable.
 
 Invariants after every step, for every member: what the member may spend now is the model's,
 and so are the unexpired points by expiry date (so lots keep their expiry across transfers);
 available + pending = the sum of the ledger; available = earned - redeemed + adjusted -
 expired - reversed + transferred; available never negative; and across the members the net
 transferred is zero and the total held moved only by earns, redemptions and expiries: **a
-transfer changes no member's points but its two members', and the total not at all**.
+transfer changes no member's points but its two members', and the total not at all**; a pooled
+redemption takes exactly its points from the pool, never more than a member may spend.
 """
 
 from __future__ import annotations
@@ -32,16 +38,20 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from chalicelib.domain.errors import (
+    HouseholdNotAllowed,
+    HouseholdRedeemerRequired,
     IdempotencyKeyReused,
     InsufficientPoints,
     LoyaltyError,
+    MemberInHousehold,
     TransferNotAllowed,
 )
 from chalicelib.domain.expiry import ExpiryKind, ExpiryPolicy
+from chalicelib.domain.households import HouseholdRole, PooledRedemptionRequest
 from chalicelib.domain.jobs import JobName
 from chalicelib.domain.members import NewMember
 from chalicelib.domain.movement_requests import MovementRequest, MovementType
-from chalicelib.domain.program import Rounding, TransferPolicy
+from chalicelib.domain.program import HouseholdPolicy, Rounding, TransferPolicy
 from chalicelib.domain.tenants import NewTenant
 from chalicelib.domain.transfers import TransferRequest
 from chalicelib.persistence.factory import shared_client
@@ -61,6 +71,11 @@ TRANSFER_POLICIES = (
     TransferPolicy(enabled=True),
     TransferPolicy(enabled=True, minimum=5, daily_maximum=300),
     TransferPolicy(enabled=False),
+)
+HOUSEHOLD_POLICIES = (
+    HouseholdPolicy(enabled=True, max_members=3),
+    HouseholdPolicy(enabled=True, max_members=4),
+    HouseholdPolicy(enabled=False),
 )
 
 
@@ -126,6 +141,25 @@ class ModelMember:
 
 
 @dataclass
+class ModelHousehold:
+    household_id: str
+    #: (member index, role) in joining order, the owner who created it first.
+    members: list[tuple[int, HouseholdRole]]
+
+    def role(self, who: int) -> HouseholdRole | None:
+        return next((role for index, role in self.members if index == who), None)
+
+
+@dataclass
+class Pooled:
+    household_id: str
+    redeemer: int
+    points: int
+    key: str
+    redemption_id: str
+
+
+@dataclass
 class Sent:
     transfer_id: str
     sender: int
@@ -154,6 +188,9 @@ class TransferMachine(RuleBasedStateMachine):
         self.sent_on: dict[tuple[int, str], int] = defaultdict(int)
         self.expiry = EXPIRY_POLICIES[0]
         self.transfers = TRANSFER_POLICIES[0]
+        self.households_policy = HOUSEHOLD_POLICIES[0]
+        self.households: list[ModelHousehold] = []
+        self.pooled: list[Pooled] = []
         self.keys = 0
         self.s: TenantServices
 
@@ -169,7 +206,9 @@ class TransferMachine(RuleBasedStateMachine):
         return f"{what}-{self.keys}"
 
     def _program(self) -> None:
-        self.s.program.replace(Decimal(1), Rounding.FLOOR, self.expiry, transfers=self.transfers)
+        self.s.program.replace(
+            Decimal(1), Rounding.FLOOR, self.expiry, transfers=self.transfers, households=self.households_policy
+        )
 
     @initialize(count=st.integers(2, 4), expiry=st.sampled_from(EXPIRY_POLICIES))
     def brand(self, count: int, expiry: ExpiryPolicy) -> None:
@@ -181,6 +220,12 @@ class TransferMachine(RuleBasedStateMachine):
         for _ in range(count):
             self.members.append(self.s.members.enrol(NewMember()).member_id)
             self.model.append(ModelMember())
+        # A household from the start (the first member owns it, the second may redeem from it)
+        household = self.s.households.create(self.members[0], "home", None).household
+        self.s.households.add_member(household.household_id, self.members[1], HouseholdRole.REDEEMER)
+        self.households.append(
+            ModelHousehold(household.household_id, [(0, HouseholdRole.OWNER), (1, HouseholdRole.REDEEMER)])
+        )
 
     # --- movements ----------------------------------------------------------------------------------
 
@@ -283,9 +328,146 @@ class TransferMachine(RuleBasedStateMachine):
 
     # --- the program, the clock and the jobs ----------------------------------------------------------
 
-    @rule(expiry=st.sampled_from(EXPIRY_POLICIES), transfers=st.sampled_from(TRANSFER_POLICIES))
-    def change_program(self, expiry: ExpiryPolicy, transfers: TransferPolicy) -> None:
-        self.expiry, self.transfers = expiry, transfers
+    # --- households: pooled points ------------------------------------------------------------------
+
+    def _household_of(self, who: int) -> ModelHousehold | None:
+        return next((h for h in self.households if h.role(who) is not None), None)
+
+    @rule(owner=st.integers(0, 3))
+    def create_household(self, owner: int) -> None:
+        owner %= len(self.members)
+        create = lambda: self.s.households.create(self.members[owner], None, self._key("household"))  # noqa: E731
+        if self._household_of(owner) is not None:
+            self._refused(create, MemberInHousehold, HouseholdNotAllowed)
+            return
+        if not self.households_policy.enabled:
+            self._refused(create, HouseholdNotAllowed)
+            return
+        result = create()
+        assert not result.replayed and result.household.owner.member_id == self.members[owner]
+        self.households.append(ModelHousehold(result.household.household_id, [(owner, HouseholdRole.OWNER)]))
+
+    @precondition(lambda self: bool(self.households))
+    @rule(pick=st.integers(0, 9), who=st.integers(0, 3), redeemer=st.booleans())
+    def join_household(self, pick: int, who: int, redeemer: bool) -> None:
+        household = self.households[pick % len(self.households)]
+        who %= len(self.members)
+        role = HouseholdRole.REDEEMER if redeemer else HouseholdRole.MEMBER
+        join = lambda: self.s.households.add_member(household.household_id, self.members[who], role)  # noqa: E731
+        if self._household_of(who) is not None:
+            self._refused(join, MemberInHousehold, HouseholdNotAllowed)
+            return
+        if not self.households_policy.enabled or len(household.members) >= self.households_policy.max_members:
+            self._refused(join, HouseholdNotAllowed)
+            return
+        after = join()
+        household.members.append((who, role))
+        assert [(m.member_id, m.role) for m in after.members] == [(self.members[i], r) for i, r in household.members]
+
+    @precondition(lambda self: bool(self.households))
+    @rule(pick=st.integers(0, 9), who=st.integers(0, 3))
+    def leave_household(self, pick: int, who: int) -> None:
+        household = self.households[pick % len(self.households)]
+        who = household.members[who % len(household.members)][0]
+        leave = lambda: self.s.households.remove_member(household.household_id, self.members[who])  # noqa: E731
+        if household.role(who) is HouseholdRole.OWNER and len(household.members) > 1:
+            self._refused(leave, HouseholdNotAllowed)
+            return
+        removal = leave()
+        household.members = [(i, r) for i, r in household.members if i != who]
+        if not household.members:
+            assert removal.household is None
+            self.households.remove(household)
+        else:
+            assert removal.household is not None
+
+    def _pools(self) -> list[ModelHousehold]:
+        """The households whose pool holds points now."""
+        now = self.clock.now
+        return [h for h in self.households if any(self.model[i].spendable(now) for i, _ in h.members)]
+
+    @precondition(lambda self: bool(self._pools()))
+    @rule(pick=st.integers(0, 9), who=st.integers(0, 9), share=st.sampled_from([0.2, 0.5, 0.9, 1.0, 1.3]))
+    def pooled_redeem(self, pick: int, who: int, share: float) -> None:
+        pools = self._pools()
+        household = pools[pick % len(pools)]
+        # Mostly one of the household (any role), sometimes any member of the brand
+        who = household.members[who % len(household.members)][0] if who < 7 else who % len(self.members)
+        now = self.clock.now
+        pool = sum(self.model[i].spendable(now) for i, _ in household.members)
+        points = max(1, int(pool * share))
+        key = self._key("pooled")
+        request = PooledRedemptionRequest(household.household_id, self.members[who], points, key)
+        redeem = lambda: self.s.households.redeem(request)  # noqa: E731
+        if household.role(who) not in (HouseholdRole.OWNER, HouseholdRole.REDEEMER):
+            self._refused(redeem, HouseholdRedeemerRequired)
+            return
+        if points > pool:
+            self._refused(redeem, InsufficientPoints)
+            return
+        result = redeem()
+        assert not result.replayed and result.points == points
+        given = self._draw_pool(household, who, points)
+        assert {entry.member_id: -entry.points for entry in result.entries} == {
+            self.members[i]: part for i, part in given.items() if part
+        }, (given, result.entries)
+        assert result.entries[0].idempotency_key == key
+        self.pooled.append(Pooled(household.household_id, who, points, key, result.redemption_id))
+
+    @precondition(lambda self: bool(self.pooled))
+    @rule(pick=st.integers(0, 50), same=st.booleans())
+    def replay_pooled_redemption(self, pick: int, same: bool) -> None:
+        done = self.pooled[pick % len(self.pooled)]
+        request = PooledRedemptionRequest(
+            done.household_id, self.members[done.redeemer], done.points if same else done.points + 1, done.key
+        )
+        if not same:
+            self._refused(lambda: self.s.households.redeem(request), IdempotencyKeyReused)
+            return
+        result = self.s.households.redeem(request)
+        assert result.replayed and result.redemption_id == done.redemption_id and result.points == done.points
+
+    def _draw_pool(self, household: ModelHousehold, redeemer: int, points: int) -> dict[int, int]:
+        """The model's pooled draw: lots by expiry across the pool (the redeemer's, then joining
+        order, on a tie), then never-expiring points member by member. What each member gave."""
+        now = self.clock.now
+        order = [redeemer] + [i for i, _ in household.members if i != redeemer]
+        rank = {index: position for position, index in enumerate(order)}
+        expiring = sorted(
+            (
+                (lot.expires_at, rank[i], i, lot)
+                for i in order
+                for lot in self.model[i].lots
+                if lot.expires_at is not None and not lot.expired(now)
+            ),
+            key=lambda row: (row[0], row[1]),
+        )
+        given = dict.fromkeys(order, 0)
+        need = points
+        for _, _, i, lot in expiring:
+            part = min(need, lot.points)
+            lot.points -= part
+            given[i] += part
+            need -= part
+        for i in order:
+            for lot in self.model[i].lots:
+                if lot.expires_at is None:
+                    part = min(need, lot.points)
+                    lot.points -= part
+                    given[i] += part
+                    need -= part
+        assert need == 0, "the model's pool held fewer points than it counted"
+        for i in order:
+            self.model[i].lots = [lot for lot in self.model[i].lots if lot.points]
+        return given
+
+    @rule(
+        expiry=st.sampled_from(EXPIRY_POLICIES),
+        transfers=st.sampled_from(TRANSFER_POLICIES),
+        households=st.sampled_from(HOUSEHOLD_POLICIES),
+    )
+    def change_program(self, expiry: ExpiryPolicy, transfers: TransferPolicy, households: HouseholdPolicy) -> None:
+        self.expiry, self.transfers, self.households_policy = expiry, transfers, households
         self._program()
 
     @rule(hours=st.sampled_from([1, 13, 24, 24 * 6, 24 * 11]))
@@ -345,12 +527,12 @@ class TransferMachine(RuleBasedStateMachine):
     # --- helpers ----------------------------------------------------------------------------------
 
     @staticmethod
-    def _refused(call: Any, expected: type[LoyaltyError]) -> None:
+    def _refused(call: Any, *expected: type[LoyaltyError]) -> None:
         try:
             call()
         except expected:
             return
-        raise AssertionError(f"expected {expected.__name__}")
+        raise AssertionError(f"expected {' or '.join(e.__name__ for e in expected)}")
 
 
 def _zone() -> Any:
