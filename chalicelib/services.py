@@ -524,6 +524,8 @@ class TenantServices:
             reward_names=self._reward_names,
             program=self.program.get,
             rules=self.rules.all,
+            tiers=self.tiers.versions,
+            plans=self.subscriptions.catalog,
             clock=self.clock,
         )
 

@@ -358,3 +358,78 @@ def test_what_if_earns_the_recent_orders_again_under_a_draft_program(api: Api, a
     }
     assert draft_points > 3 * issued
     assert reply.body["liability"] == {"current": issued, "draft": draft_points, "difference": draft_points - issued}
+
+
+WHAT_IF_TIERS = {
+    "metric": "points",
+    "window": {"kind": "rolling_months", "months": 12},
+    "grace_periods": 1,
+    "tiers": [
+        {"name": "silver", "threshold": "100", "multiplier": "1.5"},
+        {"name": "gold", "threshold": "1000", "multiplier": "2"},
+    ],
+}
+
+
+def test_what_if_earns_each_order_as_its_earn_did_tiers_plans_segments_milestones_and_caps(
+    api: Api, admin_key: str
+) -> None:
+    # Given 1 point per euro, tiers (silver from 100 points, x1.5), a daily cap of 600 points, a
+    # milestone on the 3rd order, a x3 campaign for the vip segment and a x2 paid plan
+    program = {"points_per_currency_unit": "1", "rounding": "floor"}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=program).status == 200
+    assert api.call("PUT", "/v1/program/tiers", key=admin_key, body=WHAT_IF_TIERS).status == 200
+    rules = [
+        {"name": "Daily cap", "kind": "earning_cap", "cap": 600, "per": "day"},
+        {"name": "Third order", "kind": "milestone", "at": 3, "points": 25},
+        {"name": "VIP x3", "kind": "order_multiplier", "factor": "3", "segments": ["vip"]},
+    ]
+    for rule in rules:
+        assert api.call("POST", "/v1/program/rules", key=admin_key, body=rule).status == 201
+    boost = {"plan_id": "boost", "name": "Boost", "multiplier": "2"}
+    assert api.call("PUT", "/v1/program/plans", key=admin_key, body={"plans": [boost]}).status == 200
+    ada, bea, cy = api.enrol(admin_key), api.enrol(admin_key), api.enrol(admin_key, segments=["vip"])
+    now = datetime.now(UTC)
+    subscription = {
+        "plan_id": "boost",
+        "period_start": (now - timedelta(minutes=1)).isoformat(),
+        "period_end": (now + timedelta(days=30)).isoformat(),
+        "reference": "inv-1",
+    }
+    reply = api.call("POST", f"/v1/members/{bea}/subscriptions", key=admin_key, body=subscription, idempotency_key="s")
+    assert reply.status == 201, reply
+
+    # And orders: ada's second upgrades her to silver (it earned before the upgrade), her third
+    # reaches the milestone, her fourth is cut by the cap; bea's earns the plan's share and
+    # upgrades her; cy's earns the vip campaign
+    def order(member: str, order_id: str, total: str) -> dict[str, Any]:
+        body = {"order": {"id": order_id, "total": total, "currency": "EUR"}}
+        reply = api.earn(admin_key, member, order_id, **body)
+        assert reply.status == 201, reply
+        return dict(reply.body["transaction"])
+
+    earned = [
+        order(ada, "a-1", "80.00"),
+        order(ada, "a-2", "40.00"),
+        order(ada, "a-3", "100.00"),
+        order(ada, "a-4", "250.00"),
+        order(bea, "b-1", "50.00"),
+        order(cy, "c-1", "30.00"),
+    ]
+    assert [t["points"] for t in earned] == [80, 40, 175, 305, 100, 90]
+    assert {s["source"] for s in earned[3]["breakdown"]} >= {"tier", "cap"}
+    assert api.balance(admin_key, ada)["tier"] == "silver" and api.balance(admin_key, bea)["tier"] == "silver"
+    fold()
+
+    # When the brand asks what 2 points per euro would have issued
+    draft = {"points_per_currency_unit": "2", "rounding": "floor"}
+    reply = api.call("POST", "/v1/insights/what-if", key=admin_key, body={"program": draft, "days": 1})
+
+    # Then the current figure is what the orders earned; under the draft ada still reaches the
+    # daily cap (160 + 80 + 325 cut to 600 in all), bea earns 100 + 100, cy 60 + 120
+    assert reply.status == 200, reply
+    body = reply.body
+    assert body["orders"] == 6
+    assert body["points_issued"] == {"current": 790, "draft": 980, "difference": 190}
+    # And cy's qualifying points (90 -> 180) cross silver's threshold; ada's and bea's stay silver
+    assert body["tier_mix"] == {"current": {"silver": 2}, "draft": {"silver": 3}, "moved": 1}

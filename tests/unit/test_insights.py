@@ -105,8 +105,14 @@ class MemoryInsights:
     def cohorts(self, first: str, last: str) -> dict[str, dict[str, Any]]:
         return {k: dict(v) for (kind, k), v in self.rows.items() if kind == "cohort" and first <= k <= last}
 
-    def order_earns(self, start: datetime, end: datetime) -> Any:
+    def earns(self, start: datetime, end: datetime) -> Any:
         return iter(())
+
+    def counters(self, names: list[str]) -> dict[str, int]:
+        return {}
+
+    def balances(self, member_ids: list[str]) -> dict[str, Balance]:
+        return {}
 
 
 def fold(store: MemoryInsights, events: list[Event], cursor: str | None) -> dict[str, int]:
@@ -172,3 +178,28 @@ def test_a_member_active_again_moves_between_days_of_the_histogram() -> None:
     assert days[T0.date().isoformat()]["last_active"] == 0
     assert days[(T0.date() + timedelta(days=3)).isoformat()]["last_active"] == 1
     assert sum(row.get("active", 0) for row in days.values()) == 2
+
+
+def test_a_draft_moves_a_member_across_the_thresholds_of_the_tier_program_in_force() -> None:
+    from chalicelib.domain.insights import draft_tier
+    from chalicelib.domain.tiers import Metric, Tier, TierProgram, WindowKind
+
+    program = TierProgram(
+        "tpv_1",
+        T0,
+        T0,
+        Metric.POINTS,
+        WindowKind.ROLLING_MONTHS,
+        12,
+        1,
+        (Tier("silver", Decimal(100)), Tier("gold", Decimal(1000))),
+    )
+    # up as an earn would qualify, to the highest tier the changed total reaches
+    assert draft_tier(program, None, Decimal(90), Decimal(1200)) == "gold"
+    assert draft_tier(program, "silver", Decimal(500), Decimal(1000)) == "gold"
+    # down when the member's own total held their tier and the changed one falls below it
+    assert draft_tier(program, "gold", Decimal(1100), Decimal(550)) == "silver"
+    assert draft_tier(program, "silver", Decimal(150), Decimal(75)) is None
+    # a tier held by grace (the current total below it) is not taken away; nothing crossed: kept
+    assert draft_tier(program, "gold", Decimal(500), Decimal(250)) == "gold"
+    assert draft_tier(program, "silver", Decimal(150), Decimal(900)) == "silver"
