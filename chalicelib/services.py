@@ -274,6 +274,7 @@ class TenantServices:
                     start=self.created_at,
                     timezone=self.timezone,
                     clock=self.clock,
+                    tiers=self.tiers.in_force,
                 ),
             },
             self.clock,

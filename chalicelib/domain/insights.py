@@ -42,7 +42,7 @@ from chalicelib.domain.earning import with_caps
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.events import EventType, cursor_after
 from chalicelib.domain.movement_requests import MovementType
-from chalicelib.domain.plans import PlanGrant
+from chalicelib.domain.plans import PlanGrant, recorded_tier
 from chalicelib.domain.program import minor_units
 from chalicelib.domain.rules import ORDER_KINDS, evaluate
 from chalicelib.domain.tiers import Metric, Tier, decode_buckets, qualifying_total, window_months
@@ -157,8 +157,12 @@ class Batch:
 
 class InsightStore(Protocol):
     def marks(self, member_ids: list[str]) -> dict[str, MemberMark]: ...
-    def member_states(self, member_ids: list[str], timezone: str) -> dict[str, MemberState]:
-        """Each member's state now (a member without a balance: the empty state)."""
+    def member_states(
+        self, member_ids: list[str], timezone: str, tiers: Callable[[], TierProgram | None], at: datetime
+    ) -> dict[str, MemberState]:
+        """Each member's state now (a member without a balance, or erased: the empty state); the
+        tier is the one the member holds as the tier events tell it (a paid plan's when higher,
+        ranked by ``tiers()``, the tier program in force, read only when a plan grants a tier)."""
 
     def commit(self, batch: Batch, *, owner: str, previous: str | None, cursor: str, now: datetime) -> bool:
         """Add the batch and move the checkpoint from ``previous`` to ``cursor``, in one
@@ -327,11 +331,14 @@ class InsightsFold:
         start: datetime,
         timezone: str,
         clock: Clock = utc_now,
+        tiers: Callable[[datetime], TierProgram | None] | None = None,
         pages: int = 200,
         budget: timedelta = timedelta(seconds=20),
         lease: timedelta = timedelta(seconds=90),
     ) -> None:
         self._store = store
+        #: The tier program in force at a moment (ranks a paid plan's tier against the earned one).
+        self._tiers = tiers
         self._checkpoint = checkpoint
         self._open_feed = open_feed
         self._start = start
@@ -386,7 +393,8 @@ class InsightsFold:
                 touched.add(event.member_id)
             last = index == len(events) - 1
             if last or batch.size + len(touched) + 2 + ROWS_PER_EVENT > MAX_ROWS_PER_COMMIT:
-                states = self._store.member_states(sorted(touched), self._timezone)
+                now = self._clock()
+                states = self._store.member_states(sorted(touched), self._timezone, self._tier_program(now), now)
                 for member_id in sorted(touched):
                     self._folder.restate(marks[member_id], states[member_id], batch)
                 target = end if last else cursor_after(event)
@@ -397,6 +405,16 @@ class InsightsFold:
                 cursor = target
                 batch, touched = Batch(), set()
         return cursor
+
+    def _tier_program(self, now: datetime) -> Callable[[], TierProgram | None]:
+        read: list[TierProgram | None] = []
+
+        def program() -> TierProgram | None:
+            if not read:
+                read.append(self._tiers(now) if self._tiers is not None else None)
+            return read[0]
+
+        return program
 
     def _commit(self, batch: Batch, owner: str, previous: str | None, cursor: str) -> bool:
         return self._store.commit(batch, owner=owner, previous=previous, cursor=cursor, now=self._clock())
@@ -818,10 +836,15 @@ class InsightsService:
             return []
         moves = []
         for member_id, balance in sorted(self._store.balances(sorted(changes)).items()):
+            if balance.erased_at is not None:
+                continue  # in no tier
             total = qualifying_total(decode_buckets(balance.tier_buckets), program, at, zone)
-            after = draft_tier(program, balance.tier, total, total + changes[member_id])
-            if after != balance.tier:
-                moves.append((balance.tier, after))
+            earned = draft_tier(program, balance.tier, total, total + changes[member_id])
+            # The mix counts the tier a member holds: a paid plan's when higher than the earned one.
+            before = recorded_tier(program, balance.tier, balance.plan, at)
+            after = recorded_tier(program, earned, balance.plan, at)
+            if after != before:
+                moves.append((before, after))
         return moves
 
 

@@ -27,15 +27,17 @@ from chalicelib.domain.clock import isoformat
 from chalicelib.domain.errors import TransientStoreError
 from chalicelib.domain.insights import CHECKPOINT, COHORT, DAY, NOW, Batch, MemberMark, MemberState, Number
 from chalicelib.domain.movement_requests import MovementType
+from chalicelib.domain.plans import recorded_tier
 from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, RETRYABLE_CODES, translate_transient
 from chalicelib.persistence.events import EventRepository
 from chalicelib.persistence.index_keys import BALANCE, COUNTER_PREFIX, COUNTER_SK, member_pk
 from chalicelib.persistence.ledger import to_balance
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from chalicelib.domain.entries import Balance, LedgerEntry
+    from chalicelib.domain.tiers import TierProgram
     from chalicelib.persistence.factory import TenantModels
     from chalicelib.persistence.ledger import LedgerRepository
 
@@ -113,15 +115,17 @@ class InsightRepository:
                 request = answer.get("UnprocessedKeys") or {}
         return found
 
-    def member_states(self, member_ids: list[str], timezone: str) -> dict[str, MemberState]:
+    def member_states(
+        self, member_ids: list[str], timezone: str, tiers: Callable[[], TierProgram | None], at: datetime
+    ) -> dict[str, MemberState]:
         """The members' balances in batches of 100 (consistent), and the lots of those holding any."""
         balances = self.balances(member_ids)
         zone = ZoneInfo(timezone)
         states: dict[str, MemberState] = {}
         for member_id in member_ids:
             balance: Balance | None = balances.get(member_id)
-            if balance is None:
-                states[member_id] = MemberState()
+            if balance is None or balance.erased_at is not None:
+                states[member_id] = MemberState()  # an erased member holds nothing (points forfeited)
                 continue
             expiring: dict[str, int] = {}
             maturing: dict[str, int] = {}
@@ -140,7 +144,9 @@ class InsightRepository:
                 pending=balance.pending,
                 expiring=expiring,
                 maturing=maturing,
-                tier=balance.tier,
+                tier=recorded_tier(tiers(), balance.tier, balance.plan, at)
+                if balance.plan is not None and balance.plan.tier is not None
+                else balance.tier,
                 plan=balance.plan is not None,
             )
         return states

@@ -1,14 +1,15 @@
 """Program insights reconcile with the ledger: after a randomised history (earns, orders,
-redeems, rewards, coupon uses, reversals, expiries, adjustments, activities), every figure the
-API answers is computed again here from the members' ledgers, balances and coupons, on both
-emulators."""
+redeems, rewards, coupon uses, reversals, expiries, adjustments, activities, transfers, paid
+plans, tier changes, referrals, challenge completions, an erasure), every figure the API answers
+is computed again here from the members' ledgers, balances, coupons, referrals, subscriptions and
+events, on both emulators; and the what-if earns recent orders again as their earns did."""
 
 from __future__ import annotations
 
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -55,18 +56,45 @@ def lots_by_month(members: list[str]) -> tuple[dict[str, int], dict[str, int]]:
     return {k: v for k, v in expiring.items() if v}, {k: v for k, v in maturing.items() if v}
 
 
-def history(api: Api, key: str, seed: int) -> list[str]:
-    """A random history over a few members; returns the members."""
+RECONCILE_TIERS = {
+    "metric": "points",
+    "window": {"kind": "rolling_months", "months": 12},
+    "grace_periods": 1,
+    "tiers": [
+        {"name": "silver", "threshold": "60", "multiplier": "1.5"},
+        {"name": "gold", "threshold": "250", "multiplier": "2"},
+    ],
+}
+RECONCILE_PLANS = [
+    {"plan_id": "premium", "name": "Premium", "tier": "gold", "multiplier": "1.5", "join_bonus": 15},
+    {"plan_id": "boost", "name": "Boost", "multiplier": "2"},
+]
+
+
+def history(api: Api, key: str, seed: int) -> tuple[list[str], list[str]]:
+    """A random history over a few members (earns, orders, redeems, rewards, coupon uses,
+    reversals, expiries, adjustments, activities, transfers, paid plans started and cancelled,
+    tier changes, referrals, challenge completions and an erasure); returns the members and
+    those erased."""
     rng = random.Random(seed)
     program = {
         "points_per_currency_unit": "1",
         "rounding": "floor",
         "expiry": {"kind": "fixed_period", "days": 1},
         "point_value": "0.01",
+        "transfers": {"enabled": True, "minimum": 1, "daily_maximum": 100000},
     }
     assert api.call("PUT", "/v1/program", key=key, body=program).status == 200
     rule = {"name": "Review", "kind": "activity", "activity": "review", "points": 30}
     assert api.call("POST", "/v1/program/rules", key=key, body=rule).status == 201
+    assert api.call("PUT", "/v1/program/tiers", key=key, body=RECONCILE_TIERS).status == 200
+    assert api.call("PUT", "/v1/program/plans", key=key, body={"plans": RECONCILE_PLANS}).status == 200
+    referrals = {"referrer_points": 50, "referee_points": 20, "min_order_total": "20.00"}
+    assert api.call("PUT", "/v1/program/referrals", key=key, body=referrals).status == 200
+    start = datetime.now(UTC)
+    window = {"starts_at": (start - timedelta(days=1)).isoformat(), "ends_at": (start + timedelta(days=1)).isoformat()}
+    challenge = {"name": "Two orders", "kind": "orders", "goal": 2, "reward_points": 40, **window}
+    assert api.call("POST", "/v1/challenges", key=key, body=challenge).status == 201
     reward = api.call(
         "POST",
         "/v1/rewards",
@@ -75,9 +103,13 @@ def history(api: Api, key: str, seed: int) -> list[str]:
     )
     assert reward.status == 201, reward
     reward_id = reward.body["id"]
-    members = [api.enrol(key) for _ in range(rng.randint(4, 7))]
+    members = [api.enrol(key) for _ in range(rng.randint(3, 5))]
+    codes = {m: get(api, key, f"/v1/members/{m}")["referral_code"] for m in members[:2]}
+    members += [api.enrol(key, referral_code=codes[rng.choice(list(codes))]) for _ in range(rng.randint(1, 3))]
+    erased: list[str] = []
     placed: list[tuple[str, str]] = []
     coupons: list[str] = []  # issued and not used yet
+    kinds = ["earn", "order", "order", "redeem", "reward", "use", "reverse", "adjust", "activity", "transfer", "plan"]
     for n in range(48):
         if n == 15:  # points wait out a return window, and expire in a year
             program |= {"pending_days": 3, "expiry": {"kind": "fixed_period", "days": 400}}
@@ -85,8 +117,14 @@ def history(api: Api, key: str, seed: int) -> list[str]:
         if n == 32:  # points never expire
             program |= {"pending_days": 0, "expiry": {"kind": "none"}}
             assert api.call("PUT", "/v1/program", key=key, body=program).status == 200
-        member = rng.choice(members)
-        kind = rng.choice(["earn", "order", "redeem", "reward", "use", "reverse", "adjust", "activity"])
+        if n == 40:  # a member is erased (their points forfeited); nothing more happens to them
+            gone = rng.choice(members)
+            reply = api.call("POST", f"/v1/members/{gone}/erase", key=key, idempotency_key=f"x-{n}")
+            assert reply.status in (200, 201), reply
+            erased.append(gone)
+        alive = [m for m in members if m not in erased]
+        member = rng.choice(alive)
+        kind = rng.choice(kinds)
         if kind == "earn":
             api.earn(key, member, f"e-{n}", points=rng.randint(1, 200))
         elif kind == "order":
@@ -109,9 +147,31 @@ def history(api: Api, key: str, seed: int) -> list[str]:
         elif kind == "adjust":
             body = {"points": rng.randint(1, 40), "reason": "goodwill"}
             api.call("POST", f"/v1/members/{member}/adjust", key=key, idempotency_key=f"a-{n}", body=body)
+        elif kind == "transfer" and len(alive) > 1:
+            to = rng.choice([m for m in alive if m != member])
+            body = {"to": {"member_id": to}, "points": rng.randint(1, 30)}
+            api.call("POST", f"/v1/members/{member}/transfers", key=key, idempotency_key=f"t-{n}", body=body)
+        elif kind == "plan":
+            subscriptions = get(api, key, f"/v1/members/{member}/subscriptions")["data"]
+            active = [s for s in subscriptions if s["status"] == "active"]
+            if active and rng.random() < 0.5:
+                path = f"/v1/members/{member}/subscriptions/{active[0]['id']}/cancel"
+                assert api.call("POST", path, key=key, idempotency_key=f"c-{n}").status == 200
+            elif not active:
+                now = datetime.now(UTC)
+                body = {
+                    "plan_id": rng.choice(["premium", "boost"]),
+                    "period_start": (now - timedelta(minutes=1)).isoformat(),
+                    "period_end": (now + timedelta(days=30)).isoformat(),
+                    "reference": f"inv-{n}",
+                }
+                reply = api.call(
+                    "POST", f"/v1/members/{member}/subscriptions", key=key, body=body, idempotency_key=f"p-{n}"
+                )
+                assert reply.status == 201, reply
         else:
             body = {"type": "review", "reference": f"rv-{n}"}
-            api.call("POST", f"/v1/members/{member}/activities", key=key, idempotency_key=f"t-{n}", body=body)
+            api.call("POST", f"/v1/members/{member}/activities", key=key, idempotency_key=f"y-{n}", body=body)
         if n == 13:  # some points expire: the job settles what is due two days on
             run = (
                 platform()
@@ -122,7 +182,43 @@ def history(api: Api, key: str, seed: int) -> list[str]:
     if coupons:  # a coupon used, and its use replayed (counted once)
         use_coupon(api, key, coupons[0], "u-last")
         use_coupon(api, key, coupons[0], "u-last")
-    return members
+    # A referee who has not ordered yet subscribes to the plan granting gold (an upgrade), and
+    # cancels it (a downgrade)
+    newcomer = api.enrol(key, referral_code=codes[members[0]])
+    members.append(newcomer)
+    now = datetime.now(UTC)
+    body = {
+        "plan_id": "premium",
+        "period_start": (now - timedelta(minutes=1)).isoformat(),
+        "period_end": (now + timedelta(days=30)).isoformat(),
+        "reference": "inv-last",
+    }
+    started = api.call("POST", f"/v1/members/{newcomer}/subscriptions", key=key, body=body, idempotency_key="p-last")
+    assert started.status == 201, started
+    path = f"/v1/members/{newcomer}/subscriptions/{started.body['subscription']['id']}/cancel"
+    assert api.call("POST", path, key=key, idempotency_key="c-last").status == 200
+    return members, erased
+
+
+ENDED = ("subscription.lapsed", "subscription.cancelled")
+
+
+def money(value: Decimal) -> str:
+    return format(value.quantize(Decimal("0.01"), ROUND_HALF_EVEN), "f")
+
+
+def feed_events() -> list[dict[str, Any]]:
+    """Every event of the tenant's feed, as GET /v1/events answers them (past the settle window)."""
+    from chalicelib.api.presenters.events import event as present
+
+    feed = platform().for_registered_tenant("acme", clock=later).feed
+    events, cursor = [], None
+    while True:
+        page = feed.read(after=cursor, types=frozenset(), limit=100)
+        events += [present(event).model_dump(mode="json") for event in page.events]
+        if not page.events:
+            return events
+        cursor = page.next_cursor
 
 
 def use_coupon(api: Api, key: str, code: str, idempotency_key: str) -> None:
@@ -142,7 +238,8 @@ def coupon_statuses(api: Api, key: str, members: list[str]) -> Counter[str]:
 @pytest.mark.parametrize("seed", [7, 11, 23])
 def test_the_figures_reconcile_with_the_ledger(api: Api, admin_key: str, seed: int) -> None:
     # Given a random history, folded
-    members = history(api, admin_key, seed)
+    members, erased = history(api, admin_key, seed)
+    alive = [member for member in members if member not in erased]
     first = fold()
     assert first["events"] > 0
 
@@ -151,9 +248,10 @@ def test_the_figures_reconcile_with_the_ledger(api: Api, admin_key: str, seed: i
     summary = get(api, admin_key, f"/v1/insights/summary?from=2026-01-01&to={today}")
     liability = get(api, admin_key, "/v1/insights/liability")
 
-    # Then each is what the ledgers and balances say
+    # Then each is what the ledgers and balances say (an erased member's ledger is kept, its
+    # points forfeited by an adjustment)
     entries = [entry for member in members for entry in api.ledger(admin_key, member)]
-    balances = [api.balance(admin_key, member) for member in members]
+    balances = [api.balance(admin_key, member) for member in alive]
     by_type: Counter[str] = Counter()
     for entry in entries:
         by_type[entry["type"]] += entry["points"]
@@ -206,6 +304,41 @@ def test_the_figures_reconcile_with_the_ledger(api: Api, admin_key: str, seed: i
     assert summary["liability"]["available"] == {"points": available, "value": f"{Decimal(available) / 100:.2f}"}
     assert summary["liability"]["pending"]["points"] == pending
 
+    # And the orders' figures: count, revenue, average order value, per member, lifetime value
+    assert summary["orders"]["aov"] == (money(revenue / len(orders)) if orders else None)
+    assert summary["orders"]["per_member"] == rate(len(orders), len(members))
+    assert summary["clv"] == money(revenue / len(members))
+
+    # And the tier mix is the members' tiers as their balances show them, and the upgrades and
+    # downgrades are the tier.changed events (earns, paid plans started and ended)
+    assert summary["tiers"]["mix"] == dict(sorted(Counter(b["tier"] for b in balances if b["tier"]).items()))
+    events = feed_events()
+    changes = Counter(e["data"]["direction"] for e in events if e["type"] == "tier.changed")
+    assert (summary["tiers"]["upgrades"], summary["tiers"]["downgrades"]) == (changes["upgrade"], changes["downgrade"])
+
+    # And referrals are the members enrolled with a code and the referrals completed
+    referrals = [r for member in members[:2] for r in get(api, admin_key, f"/v1/members/{member}/referrals")["data"]]
+    completed = sum(1 for r in referrals if r["status"] == "completed")
+    assert summary["referrals"] == {
+        "codes_used": len(referrals),
+        "completed": completed,
+        "conversion": rate(completed, len(referrals)),
+    }
+
+    # And paid plans are the members' subscriptions active now, and the subscriptions started and
+    # ended (an erased member's are told by their events; the others' answer the same)
+    subscriptions = [s for m in alive for s in get(api, admin_key, f"/v1/members/{m}/subscriptions")["data"]]
+    plan_events = [e for e in events if e["type"].startswith("subscription.")]
+    started = {e["data"]["subscription_id"] for e in plan_events if e["type"] == "subscription.started"}
+    ended = {e["data"]["subscription_id"] for e in plan_events if e["type"] in ENDED}
+    assert {s["id"] for s in subscriptions} <= started
+    assert {s["id"] for s in subscriptions if s["status"] != "active"} == {s["id"] for s in subscriptions} & ended
+    assert summary["plans"] == {
+        "active": sum(1 for s in subscriptions if s["status"] == "active"),
+        "started": len(started),
+        "lapsed": len(ended),
+    }
+
     # And the liability, summed over expiry months and what never expires, is the members' balances,
     # each month holding what the members' lots say
     months = liability["available"]["by_expiry_month"]
@@ -254,6 +387,45 @@ def test_the_figures_reconcile_with_the_ledger(api: Api, admin_key: str, seed: i
     again = fold()
     assert again["events"] == 0
     assert get(api, admin_key, f"/v1/insights/summary?from=2026-01-01&to={today}") == summary
+
+
+def test_the_tier_mix_counts_the_tier_members_hold_and_no_erased_member(api: Api, admin_key: str) -> None:
+    # Given tiers (silver from 60 points), a plan granting gold, and a plan multiplying points
+    program = {"points_per_currency_unit": "1", "rounding": "floor"}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=program).status == 200
+    assert api.call("PUT", "/v1/program/tiers", key=admin_key, body=RECONCILE_TIERS).status == 200
+    assert api.call("PUT", "/v1/program/plans", key=admin_key, body={"plans": RECONCILE_PLANS}).status == 200
+    ada, bea, cy = api.enrol(admin_key), api.enrol(admin_key), api.enrol(admin_key)
+    now = datetime.now(UTC)
+
+    def subscribe(member: str, plan_id: str) -> None:
+        body = {
+            "plan_id": plan_id,
+            "period_start": (now - timedelta(minutes=1)).isoformat(),
+            "period_end": (now + timedelta(days=30)).isoformat(),
+            "reference": f"inv-{member}",
+        }
+        reply = api.call(
+            "POST", f"/v1/members/{member}/subscriptions", key=admin_key, body=body, idempotency_key=member
+        )
+        assert reply.status == 201, reply
+
+    # And ada and bea earn silver, bea subscribes to boost, cy to the plan granting gold
+    assert api.earn(admin_key, ada, "e-ada", points=100).status == 201
+    assert api.earn(admin_key, bea, "e-bea", points=100).status == 201
+    subscribe(bea, "boost")
+    subscribe(cy, "premium")
+    fold()
+    # When bea is erased
+    assert api.call("POST", f"/v1/members/{bea}/erase", key=admin_key, idempotency_key="x").status in (200, 201)
+    fold()
+
+    # Then the mix is the tiers the members hold as their balances show them (cy's plan's gold),
+    # without bea, whose plan no longer counts as active either
+    summary = get(api, admin_key, "/v1/insights/summary")
+    assert [api.balance(admin_key, m)["tier"] for m in (ada, cy)] == ["silver", "gold"]
+    assert summary["tiers"] == {"mix": {"gold": 1, "silver": 1}, "upgrades": 3, "downgrades": 0}
+    assert summary["plans"] == {"active": 1, "started": 2, "lapsed": 0}
 
 
 def test_a_commit_from_a_stale_checkpoint_counts_nothing(api: Api, admin_key: str) -> None:

@@ -76,7 +76,7 @@ class MemoryInsights:
     def marks(self, member_ids: list[str]) -> dict[str, MemberMark]:
         return {m: MemberMark.from_dict(m, self.marks_by_member[m]) for m in member_ids if m in self.marks_by_member}
 
-    def member_states(self, member_ids: list[str], timezone: str) -> dict[str, MemberState]:
+    def member_states(self, member_ids: list[str], timezone: str, tiers: Any, at: datetime) -> dict[str, MemberState]:
         return {m: self.states.get(m, MemberState()) for m in member_ids}
 
     def commit(self, batch: Batch, *, owner: str, previous: str | None, cursor: str, now: datetime) -> bool:
