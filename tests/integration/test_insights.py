@@ -85,6 +85,8 @@ def history(api: Api, key: str, seed: int) -> tuple[list[str], list[str]]:
         "transfers": {"enabled": True, "minimum": 1, "daily_maximum": 100000},
     }
     assert api.call("PUT", "/v1/program", key=key, body=program).status == 200
+    cap = {"name": "Daily cap", "kind": "earning_cap", "cap": 300, "per": "day"}
+    assert api.call("POST", "/v1/program/rules", key=key, body=cap).status == 201
     for activity in ("review", "social_follow"):
         rule = {"name": activity, "kind": "activity", "activity": activity, "points": 30}
         assert api.call("POST", "/v1/program/rules", key=key, body=rule).status == 201
@@ -337,6 +339,20 @@ def test_the_figures_reconcile_with_the_ledger(api: Api, admin_key: str, seed: i
         "active": sum(1 for s in subscriptions if s["status"] == "active"),
         "started": len(started),
         "lapsed": len(ended),
+    }
+
+    # And the what-if of the program in force earns the orders again as they were earned (tier,
+    # plan and campaign shares, challenge rewards, the daily cap): what they earned, under both
+    same = {"points_per_currency_unit": "1", "rounding": "floor"}
+    what_if = api.call("POST", "/v1/insights/what-if", key=admin_key, body={"program": same, "days": 1})
+    assert what_if.status == 200, what_if
+    earned = sum(e["points"] for e in orders)
+    assert what_if.body["orders"] == len(orders)
+    assert what_if.body["points_issued"] == {"current": earned, "draft": earned, "difference": 0}
+    assert what_if.body["tier_mix"] == {
+        "current": summary["tiers"]["mix"],
+        "draft": summary["tiers"]["mix"],
+        "moved": 0,
     }
 
     # And the liability, summed over expiry months and what never expires, is the members' balances,
