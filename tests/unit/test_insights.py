@@ -203,3 +203,47 @@ def test_a_draft_moves_a_member_across_the_thresholds_of_the_tier_program_in_for
     # a tier held by grace (the current total below it) is not taken away; nothing crossed: kept
     assert draft_tier(program, "gold", Decimal(500), Decimal(250)) == "gold"
     assert draft_tier(program, "silver", Decimal(150), Decimal(900)) == "silver"
+
+
+def test_an_order_earn_is_earned_again_with_what_its_entry_recorded() -> None:
+    from dataclasses import replace
+
+    from chalicelib.domain.insights import OrderEarn
+    from chalicelib.domain.orders import Order
+    from chalicelib.domain.program import Program
+    from chalicelib.domain.rules import EarningRule, RuleKind, Share
+    from chalicelib.domain.tiers import Metric, Tier, TierProgram, WindowKind
+
+    tiers = TierProgram(
+        "tpv_1", T0, T0, Metric.POINTS, WindowKind.ROLLING_MONTHS, 12, 1, (Tier("silver", Decimal(100), Decimal(2)),)
+    )
+    vip = EarningRule(
+        name="VIP x2",
+        kind=RuleKind.ORDER_MULTIPLIER,
+        factor=Decimal(2),
+        segments=frozenset({"vip"}),
+        rule_id="rul_vip",
+        created_at=T0,
+    )
+    staff = replace(vip, name="Staff x3", factor=Decimal(3), segments=frozenset({"staff"}), rule_id="rul_staff")
+    order = Order("o-1", Decimal(40), "EUR")
+    # Given an order that upgraded its member to silver (earned before it: no tier share), in
+    # the vip segment (its campaign's share recorded) and not in staff (none recorded)
+    recorded = entry_event(5, 0, MovementType.EARN, 80).entry
+    assert recorded is not None
+    entry = replace(
+        recorded,
+        order=order,
+        breakdown=(Share("base", "Base rate", 40), Share("rule", "VIP x2", 40, "rul_vip")),
+    )
+    entry = replace(entry, balance_after=replace(entry.balance_after, tier="silver"))
+    program = Program(points_per_currency_unit=Decimal(1))
+
+    earn = OrderEarn.of(entry, [vip, staff], tiers, None, program, "UTC")
+
+    # Then it earns at no tier, with the vip campaign and without the staff one: what it earned,
+    # and twice that at 2 points per euro
+    assert earn.tier is None
+    assert [rule.rule_id for rule in earn.rules] == ["rul_vip"]
+    assert earn.earn(program, "UTC", {}).points == 80
+    assert earn.earn(Program(points_per_currency_unit=Decimal(2)), "UTC", {}).points == 160
