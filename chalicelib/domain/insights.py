@@ -754,7 +754,7 @@ class InsightsService:
         tier, segments and paid plan as its entry recorded them, milestones, challenge rewards,
         and the earning caps replayed in commit order from their counters), and what the
         difference would do to the liability (were the extra points still outstanding) and
-        to the tier mix (``draft_tiers``)."""
+        to the tier mix (``draft_tier``)."""
         if not 1 <= days <= MAX_WHAT_IF_DAYS:
             raise InvalidRequest.for_fields(
                 f"days must be from 1 to {MAX_WHAT_IF_DAYS}", ("days", f"1 to {MAX_WHAT_IF_DAYS}", "value_error")
@@ -946,15 +946,22 @@ class OrderEarn:
         top = rank if rank >= 0 else len(version.tiers)
         candidates: list[Tier | None] = [*reversed(version.tiers[:top]), None]
         for tier in candidates:
-            shares = evaluate_order(replace(earn, tier=tier), current, timezone).breakdown
+            shares = replace(earn, tier=tier).earning(current, timezone).breakdown
             if {(s.source, s.rule_id) for s in shares} == shown:
                 return replace(earn, tier=tier)
         return replace(earn, tier=version.tier(entry.balance_after.tier))
 
+    def earning(self, program: Program, timezone: str) -> Earning:
+        """What the order's rules, tier and plan give under ``program`` (before milestones and caps)."""
+        assert self.entry.order is not None
+        return evaluate(
+            self.entry.order, program, self.rules, self.entry.occurred_at, timezone, self.tier, plan=self.plan
+        )
+
     def earn(self, program: Program, timezone: str, used: dict[str, int]) -> Capped:
         """What the order earns under ``program``, capped by the caps given what their
         counters have ``used`` (challenge rewards added after, as the movement adds them)."""
-        earning = evaluate_order(self, program, timezone)
+        earning = self.earning(program, timezone)
         points = earning.points + sum(share.points for share in self.kept)
         entry = self.entry
         capped = with_caps(
@@ -967,12 +974,6 @@ class OrderEarn:
             lambda name: used.get(name, 0),
         )
         return replace(capped, points=capped.points + self.challenges)
-
-
-def evaluate_order(earn: OrderEarn, program: Program, timezone: str) -> Earning:
-    assert earn.entry.order is not None
-    at = earn.entry.occurred_at
-    return evaluate(earn.entry.order, program, earn.rules, at, timezone, earn.tier, plan=earn.plan)
 
 
 def replay(
