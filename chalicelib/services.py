@@ -275,6 +275,7 @@ class TenantServices:
                     start=self.created_at,
                     timezone=self.timezone,
                     clock=self.clock,
+                    tiers=self.tiers.in_force,
                 ),
             },
             self.clock,
@@ -526,6 +527,8 @@ class TenantServices:
             reward_names=self._reward_names,
             program=self.program.get,
             rules=self.rules.all,
+            tiers=self.tiers.versions,
+            plans=self.subscriptions.catalog,
             clock=self.clock,
         )
 

@@ -162,10 +162,12 @@ def insights_cohorts(request: ApiRequest) -> CohortsOut:
     summary="What a draft program would have issued on the orders of the last N days",
     description=(
         "Earns the orders of the last `days` days (at most 90) again, under the program in force and under "
-        "the draft `program` (the body `PUT /v1/program` takes), with the earning rules in force at each "
-        "order's time (tier, segment and plan multipliers and earning caps left out of both), and answers "
-        "the points issued under each, the liability were the difference outstanding, and the tier mix. "
-        "Nothing is stored or published."
+        "the draft `program` (the body `PUT /v1/program` takes), each as its earn did: the earning rules in "
+        "force at the order's time, the member's tier, segments and paid plan as the order's ledger entry "
+        "recorded them, milestones and challenge rewards, and the earning caps replayed in order from their "
+        "counters. Answers the points issued under each, the liability were the difference outstanding, and "
+        "the tier mix once the members whose qualifying points the draft changes are moved across the tier "
+        "thresholds. Nothing is stored or published."
     ),
     tag=TAG,
     auth="tenant",

@@ -58,6 +58,23 @@ def for_member(
         breakdown = (*breakdown, *milestones)
     if not capped:
         return Capped(points, breakdown, ())
+    return with_caps(member_id, points, breakdown, at, timezone, rules, counter, requested_name=requested_name)
+
+
+def with_caps(
+    member_id: str,
+    points: int,
+    breakdown: tuple[Share, ...],
+    at: datetime,
+    timezone: str,
+    rules: list[EarningRule],
+    counter: Callable[[str], int],
+    *,
+    requested_name: str = "Requested",
+) -> Capped:
+    """``points`` cut by the earning caps in force at ``at`` for the member, given what their
+    counters have used (``counter`` reads one; the earn reads them strongly, the insights'
+    what-if replays them)."""
     campaign, overall = limits_for(rules, member_id, at, timezone)
     # Only the campaigns that gave a share need their counter (one strong read each).
     shared = {share.rule_id for share in breakdown if share.source == "rule"}

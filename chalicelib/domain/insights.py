@@ -28,7 +28,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -36,20 +36,28 @@ from zoneinfo import ZoneInfo
 
 from ulid import ULID
 
+from chalicelib.domain.caps import limits_for
 from chalicelib.domain.clock import Clock, isoformat, utc_now
+from chalicelib.domain.earning import with_caps
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.events import EventType, cursor_after
 from chalicelib.domain.movement_requests import MovementType
+from chalicelib.domain.plans import PlanGrant, recorded_tier
 from chalicelib.domain.program import minor_units
+from chalicelib.domain.rules import ORDER_KINDS, evaluate
+from chalicelib.domain.tiers import Metric, Tier, decode_buckets, qualifying_total, window_months
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     from chalicelib.domain.bus import Checkpoint
-    from chalicelib.domain.entries import LedgerEntry
+    from chalicelib.domain.caps import Capped
+    from chalicelib.domain.entries import Balance, LedgerEntry
     from chalicelib.domain.events import Event
+    from chalicelib.domain.plans import PlanCatalog
     from chalicelib.domain.program import Program
-    from chalicelib.domain.rules import EarningRule
+    from chalicelib.domain.rules import Earning, EarningRule, Share
+    from chalicelib.domain.tiers import TierProgram
     from chalicelib.domain.webhooks import Feed
 
 #: The checkpoint's name (its partition key in the tenant's table).
@@ -149,8 +157,12 @@ class Batch:
 
 class InsightStore(Protocol):
     def marks(self, member_ids: list[str]) -> dict[str, MemberMark]: ...
-    def member_states(self, member_ids: list[str], timezone: str) -> dict[str, MemberState]:
-        """Each member's state now (a member without a balance: the empty state)."""
+    def member_states(
+        self, member_ids: list[str], timezone: str, tiers: Callable[[], TierProgram | None], at: datetime
+    ) -> dict[str, MemberState]:
+        """Each member's state now (a member without a balance, or erased: the empty state); the
+        tier is the one the member holds as the tier events tell it (a paid plan's when higher,
+        ranked by ``tiers()``, the tier program in force, read only when a plan grants a tier)."""
 
     def commit(self, batch: Batch, *, owner: str, previous: str | None, cursor: str, now: datetime) -> bool:
         """Add the batch and move the checkpoint from ``previous`` to ``cursor``, in one
@@ -159,8 +171,16 @@ class InsightStore(Protocol):
     def days(self, first: date, last: date) -> dict[str, dict[str, Number]]: ...
     def now(self) -> dict[str, Number | str]: ...
     def cohorts(self, first: str, last: str) -> dict[str, dict[str, Number]]: ...
-    def order_earns(self, start: datetime, end: datetime) -> Iterator[LedgerEntry]:
-        """The order earns recorded from ``start`` to ``end`` (read from the feed's days)."""
+    def earns(self, start: datetime, end: datetime) -> Iterator[LedgerEntry]:
+        """The order earns recorded from ``start`` to ``end``, and every other entry that moved
+        an earning cap's counter then, in the order they were committed (read from the feed's
+        days)."""
+
+    def counters(self, names: list[str]) -> dict[str, int]:
+        """The limit counters' values now (strongly read; absent: 0)."""
+
+    def balances(self, member_ids: list[str]) -> dict[str, Balance]:
+        """The members' stored balances (absent: no balance)."""
 
 
 # --- the fold ---------------------------------------------------------------------------------
@@ -311,11 +331,14 @@ class InsightsFold:
         start: datetime,
         timezone: str,
         clock: Clock = utc_now,
+        tiers: Callable[[datetime], TierProgram | None] | None = None,
         pages: int = 200,
         budget: timedelta = timedelta(seconds=20),
         lease: timedelta = timedelta(seconds=90),
     ) -> None:
         self._store = store
+        #: The tier program in force at a moment (ranks a paid plan's tier against the earned one).
+        self._tiers = tiers
         self._checkpoint = checkpoint
         self._open_feed = open_feed
         self._start = start
@@ -370,7 +393,8 @@ class InsightsFold:
                 touched.add(event.member_id)
             last = index == len(events) - 1
             if last or batch.size + len(touched) + 2 + ROWS_PER_EVENT > MAX_ROWS_PER_COMMIT:
-                states = self._store.member_states(sorted(touched), self._timezone)
+                now = self._clock()
+                states = self._store.member_states(sorted(touched), self._timezone, self._tier_program(now), now)
                 for member_id in sorted(touched):
                     self._folder.restate(marks[member_id], states[member_id], batch)
                 target = end if last else cursor_after(event)
@@ -381,6 +405,16 @@ class InsightsFold:
                 cursor = target
                 batch, touched = Batch(), set()
         return cursor
+
+    def _tier_program(self, now: datetime) -> Callable[[], TierProgram | None]:
+        read: list[TierProgram | None] = []
+
+        def program() -> TierProgram | None:
+            if not read:
+                read.append(self._tiers(now) if self._tiers is not None else None)
+            return read[0]
+
+        return program
 
     def _commit(self, batch: Batch, owner: str, previous: str | None, cursor: str) -> bool:
         return self._store.commit(batch, owner=owner, previous=previous, cursor=cursor, now=self._clock())
@@ -502,6 +536,8 @@ class InsightsService:
         reward_names: Callable[[list[str]], dict[str, str]],
         program: Callable[[], Program] | None = None,
         rules: Callable[[], list[EarningRule]] | None = None,
+        tiers: Callable[[], list[TierProgram]] | None = None,
+        plans: Callable[[], PlanCatalog] | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._store = store
@@ -510,6 +546,9 @@ class InsightsService:
         self._reward_names = reward_names
         self._program = program
         self._rules = rules
+        #: Every version of the tier program, and the paid plans' catalog (the what-if's).
+        self._tiers = tiers
+        self._plans = plans
         self._clock = clock
 
     def today(self) -> date:
@@ -710,40 +749,251 @@ class InsightsService:
         return {"as_of": self._as_of(now), "cohorts": cohorts}
 
     def what_if(self, draft: Program, days: int) -> dict[str, Any]:
-        """The orders earned on in the last ``days`` days, earned again under the program in force
-        and under ``draft`` (the same earning rules, each as in force at the order's time; tier,
-        segment and plan multipliers and earning caps left out of both), and what the difference
-        would do to the liability (were the extra points still outstanding) and the tier mix."""
-        from chalicelib.domain.rules import evaluate
-
+        """The orders earned on in the last ``days`` days, earned again under the program in
+        force and under ``draft`` as each order's earn did (see ``OrderEarn``: the member's
+        tier, segments and paid plan as its entry recorded them, milestones, challenge rewards,
+        and the earning caps replayed in commit order from their counters), and what the
+        difference would do to the liability (were the extra points still outstanding) and
+        to the tier mix (``draft_tier``)."""
         if not 1 <= days <= MAX_WHAT_IF_DAYS:
             raise InvalidRequest.for_fields(
                 f"days must be from 1 to {MAX_WHAT_IF_DAYS}", ("days", f"1 to {MAX_WHAT_IF_DAYS}", "value_error")
             )
         assert self._program is not None and self._rules is not None
         current, rules = self._program(), self._rules()
+        versions = self._tiers() if self._tiers is not None else []
+        catalog = self._plans() if self._plans is not None else None
         end = self._clock()
         zone = str(self._zone)
-        orders = current_points = draft_points = 0
-        for entry in self._store.order_earns(end - timedelta(days=days), end):
-            assert entry.order is not None
-            at = entry.occurred_at
-            in_force = [rule for rule in rules if rule.in_force(at)]
-            orders += 1
-            current_points += evaluate(entry.order, current, in_force, at, zone).points
-            draft_points += evaluate(entry.order, draft, in_force, at, zone).points
+        entries = list(self._store.earns(end - timedelta(days=days), end))
+        earns = {
+            entry.transaction_id: OrderEarn.of(
+                entry, rules, tier_version(versions, entry.created_at), catalog, current, zone
+            )
+            for entry in entries
+            if entry.order is not None and entry.is_order_earn
+        }
+        used = self._counters_before(entries, earns.values(), zone)
+        current_points = replay(entries, earns, current, zone, used)
+        draft_points = replay(entries, earns, draft, zone, used)
+        issued_current, issued_draft = sum(current_points.values()), sum(draft_points.values())
         now = self._store.now()
         liability = int(now.get("available", 0) or 0) + int(now.get("pending", 0) or 0)
         mix = _names([_numbers(now)], "tier#")
-        difference = draft_points - current_points
+        changes: dict[str, int] = defaultdict(int)
+        in_force = tier_version(versions, end)
+        if in_force is not None:
+            months = set(window_months(in_force, end, zone))
+            for key, earn in earns.items():
+                if self._month(earn.entry.occurred_at) in months:
+                    changes[earn.entry.member_id] += draft_points[key] - current_points[key]
+        moves = self._tier_moves(in_force, {m: by for m, by in changes.items() if by}, end, zone)
+        draft_mix = dict(mix)
+        for before, after in moves:
+            if before is not None:
+                draft_mix[before] = draft_mix.get(before, 0) - 1
+            if after is not None:
+                draft_mix[after] = draft_mix.get(after, 0) + 1
+        difference = issued_draft - issued_current
         return {
             "as_of": self._as_of(now),
             "days": days,
-            "orders": orders,
-            "points_issued": {"current": current_points, "draft": draft_points, "difference": difference},
+            "orders": len(earns),
+            "points_issued": {"current": issued_current, "draft": issued_draft, "difference": difference},
             "liability": {"current": liability, "draft": liability + difference, "difference": difference},
-            "tier_mix": {"current": mix, "draft": mix},
+            "tier_mix": {
+                "current": mix,
+                "draft": {tier: count for tier, count in sorted(draft_mix.items()) if count > 0},
+                "moved": len(moves),
+            },
         }
+
+    def _month(self, moment: datetime) -> str:
+        return moment.astimezone(self._zone).strftime("%Y-%m")
+
+    def _counters_before(self, entries: list[LedgerEntry], earns: Iterable[OrderEarn], zone: str) -> dict[str, int]:
+        """The earning caps' counters as they stood before the first of ``entries``: their value
+        now less what the entries since moved them."""
+        names: set[str] = set()
+        for earn in earns:
+            campaign, overall = limits_for(earn.rules, earn.entry.member_id, earn.entry.occurred_at, zone)
+            names.update(limit.counter for limit in (*campaign.values(), *overall))
+        if not names:
+            return {}
+        used = self._store.counters(sorted(names))
+        for entry in entries:
+            for name, by in entry.cap_counters:
+                if name in names:
+                    used[name] = used.get(name, 0) - by
+        return used
+
+    def _tier_moves(
+        self, program: TierProgram | None, changes: dict[str, int], at: datetime, zone: str
+    ) -> list[tuple[str | None, str | None]]:
+        """``(tier now, tier under the draft)`` of each member the draft moves: their
+        qualifying points changed by ``changes`` in the tier program in force (``draft_tier``)."""
+        if program is None or program.metric is not Metric.POINTS or not changes:
+            return []
+        moves = []
+        for member_id, balance in sorted(self._store.balances(sorted(changes)).items()):
+            if balance.erased_at is not None:
+                continue  # in no tier
+            total = qualifying_total(decode_buckets(balance.tier_buckets), program, at, zone)
+            earned = draft_tier(program, balance.tier, total, total + changes[member_id])
+            # The mix counts the tier a member holds: a paid plan's when higher than the earned one.
+            before = recorded_tier(program, balance.tier, balance.plan, at)
+            after = recorded_tier(program, earned, balance.plan, at)
+            if after != before:
+                moves.append((before, after))
+        return moves
+
+
+def draft_tier(program: TierProgram, tier: str | None, total: Decimal, draft_total: Decimal) -> str | None:
+    """The tier of a member holding ``tier`` whose qualifying total ``total`` a draft program
+    would make ``draft_total``: the tier that total reaches when it is higher than theirs (an
+    upgrade, as an earn qualifies), or lower while the current total holds theirs (their tier
+    was held by the total the draft takes below its threshold); else theirs."""
+    rank = program.rank(tier)
+    if rank < 0:
+        return tier
+    reached, held = program.qualified(draft_total), program.qualified(total)
+    reached_name = reached.name if reached is not None else None
+    if program.rank(reached_name) > rank:
+        return reached_name
+    if program.rank(reached_name) < rank <= program.rank(held.name if held is not None else None):
+        return reached_name
+    return tier
+
+
+def tier_version(versions: list[TierProgram], at: datetime) -> TierProgram | None:
+    """The tier program in force at ``at`` (as the tier store answers it), None without tiers."""
+    started = [v for v in versions if v.effective_from <= at]
+    if not started:
+        return None
+    found = max(started, key=lambda v: (v.effective_from, v.version_id))
+    return found if found.tiers else None
+
+
+#: Shares a program's settings do not decide (added to what the rules give, before the caps).
+_RECORDED = ("base", "discount", "rule", "tier", "plan")
+
+
+@dataclass(frozen=True)
+class OrderEarn:
+    """An order earn, with what it was decided on as its entry recorded it, to be earned again
+    under another program:
+
+    * the earning rules in force at the order's time; a rule limited to segments applies when
+      the breakdown shows a share of it (segments are not recorded: one whose share rounded to
+      0 is taken as not applying);
+    * the member's tier: the one the breakdown's tier share names; else the highest tier, from
+      the one the entry recorded after the movement down, under which the program in force
+      gives the order the shares it recorded (an order that upgraded the member earned at the
+      tier before); the tier program is the version in force when the entry was recorded;
+    * a paid plan: the one the breakdown's plan share names, at the multiplier of the plan's
+      catalog now (one gone from the catalog keeps its recorded share);
+    * milestones and challenge rewards as recorded (no program setting changes them).
+    """
+
+    entry: LedgerEntry
+    #: The rules in force at the order (segment-limited ones resolved: kept unlimited or left out).
+    rules: list[EarningRule]
+    tier: Tier | None
+    plan: PlanGrant | None
+    #: Recorded shares added as they are before the caps (milestones; a share whose tier or plan is gone).
+    kept: tuple[Share, ...]
+    #: Challenge rewards (added after the caps, as the movement adds them).
+    challenges: int
+
+    @classmethod
+    def of(
+        cls,
+        entry: LedgerEntry,
+        rules: list[EarningRule],
+        version: TierProgram | None,
+        catalog: PlanCatalog | None,
+        current: Program,
+        timezone: str,
+    ) -> OrderEarn:
+        at, recorded = entry.occurred_at, entry.breakdown
+        given = {share.rule_id for share in recorded if share.source == "rule"}
+        in_force = [
+            replace(rule, segments=frozenset()) if rule.segments else rule
+            for rule in rules
+            if rule.in_force(at) and (not rule.segments or rule.rule_id in given)
+        ]
+        order_rules = {rule.rule_id for rule in in_force if rule.kind in ORDER_KINDS}
+        kept = [share for share in recorded if share.source == "rule" and share.rule_id not in order_rules]
+        plan = None
+        if (plan_share := next((s for s in recorded if s.source == "plan"), None)) is not None:
+            found = catalog.get((plan_share.rule_id or "").removeprefix("plan:")) if catalog is not None else None
+            if found is not None and found.multiplier > 1:
+                plan = PlanGrant("", found.plan_id, None, found.multiplier, at, at + timedelta(microseconds=1))
+            else:
+                kept.append(plan_share)
+        challenges = sum(share.points for share in recorded if share.source == "challenge")
+        earn = cls(entry, in_force, None, plan, tuple(kept), challenges)
+        if (tier_share := next((s for s in recorded if s.source == "tier"), None)) is not None:
+            name = (tier_share.rule_id or "").removeprefix("tier:")
+            tier = version.tier(name) if version is not None else None
+            if tier is None:  # a tier gone from its version: its name for the rules, its share as recorded
+                return replace(earn, tier=Tier(name, Decimal(1)), kept=(*earn.kept, tier_share))
+            return replace(earn, tier=tier)
+        if version is None:
+            return earn
+        shown = {(s.source, s.rule_id) for s in recorded if s.source in _RECORDED and s not in kept}
+        rank = version.rank(entry.balance_after.tier)
+        top = rank if rank >= 0 else len(version.tiers)
+        candidates: list[Tier | None] = [*reversed(version.tiers[:top]), None]
+        for tier in candidates:
+            shares = replace(earn, tier=tier).earning(current, timezone).breakdown
+            if {(s.source, s.rule_id) for s in shares} == shown:
+                return replace(earn, tier=tier)
+        return replace(earn, tier=version.tier(entry.balance_after.tier))
+
+    def earning(self, program: Program, timezone: str) -> Earning:
+        """What the order's rules, tier and plan give under ``program`` (before milestones and caps)."""
+        assert self.entry.order is not None
+        return evaluate(
+            self.entry.order, program, self.rules, self.entry.occurred_at, timezone, self.tier, plan=self.plan
+        )
+
+    def earn(self, program: Program, timezone: str, used: dict[str, int]) -> Capped:
+        """What the order earns under ``program``, capped by the caps given what their
+        counters have ``used`` (challenge rewards added after, as the movement adds them)."""
+        earning = self.earning(program, timezone)
+        points = earning.points + sum(share.points for share in self.kept)
+        entry = self.entry
+        capped = with_caps(
+            entry.member_id,
+            points,
+            (*earning.breakdown, *self.kept),
+            entry.occurred_at,
+            timezone,
+            self.rules,
+            lambda name: used.get(name, 0),
+        )
+        return replace(capped, points=capped.points + self.challenges)
+
+
+def replay(
+    entries: list[LedgerEntry], earns: dict[str, OrderEarn], program: Program, timezone: str, before: dict[str, int]
+) -> dict[str, int]:
+    """Each order earn's points under ``program``, in commit order: the caps' counters start as
+    they stood ``before`` the first entry, and move by what each order earn gives under it and by
+    what every other entry recorded."""
+    used = dict(before)
+    points: dict[str, int] = {}
+    for entry in entries:
+        earn = earns.get(entry.transaction_id)
+        moves: Iterable[tuple[str, int]] = entry.cap_counters
+        if earn is not None:
+            capped = earn.earn(program, timezone, used)
+            points[entry.transaction_id] = capped.points
+            moves = [(change.name, change.by) for change in capped.counters]
+        for name, by in moves:
+            used[name] = used.get(name, 0) + by
+    return points
 
 
 def _numbers(row: dict[str, Number | str]) -> dict[str, Number]:

@@ -27,15 +27,17 @@ from chalicelib.domain.clock import isoformat
 from chalicelib.domain.errors import TransientStoreError
 from chalicelib.domain.insights import CHECKPOINT, COHORT, DAY, NOW, Batch, MemberMark, MemberState, Number
 from chalicelib.domain.movement_requests import MovementType
+from chalicelib.domain.plans import recorded_tier
 from chalicelib.persistence.errors import RETRYABLE_CANCELLATIONS, RETRYABLE_CODES, translate_transient
 from chalicelib.persistence.events import EventRepository
-from chalicelib.persistence.index_keys import BALANCE, member_pk
+from chalicelib.persistence.index_keys import BALANCE, COUNTER_PREFIX, COUNTER_SK, member_pk
 from chalicelib.persistence.ledger import to_balance
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from chalicelib.domain.entries import Balance, LedgerEntry
+    from chalicelib.domain.tiers import TierProgram
     from chalicelib.persistence.factory import TenantModels
     from chalicelib.persistence.ledger import LedgerRepository
 
@@ -113,20 +115,17 @@ class InsightRepository:
                 request = answer.get("UnprocessedKeys") or {}
         return found
 
-    def member_states(self, member_ids: list[str], timezone: str) -> dict[str, MemberState]:
+    def member_states(
+        self, member_ids: list[str], timezone: str, tiers: Callable[[], TierProgram | None], at: datetime
+    ) -> dict[str, MemberState]:
         """The members' balances in batches of 100 (consistent), and the lots of those holding any."""
-        balances: dict[str, Balance] = {}
-        model = self._models.balance
-        with translate_transient():
-            for item in model.batch_get([(member_pk(m), BALANCE) for m in member_ids], consistent_read=True):
-                found = to_balance(item)
-                balances[found.member_id] = found
+        balances = self.balances(member_ids)
         zone = ZoneInfo(timezone)
         states: dict[str, MemberState] = {}
         for member_id in member_ids:
             balance: Balance | None = balances.get(member_id)
-            if balance is None:
-                states[member_id] = MemberState()
+            if balance is None or balance.erased_at is not None:
+                states[member_id] = MemberState()  # an erased member holds nothing (points forfeited)
                 continue
             expiring: dict[str, int] = {}
             maturing: dict[str, int] = {}
@@ -145,7 +144,9 @@ class InsightRepository:
                 pending=balance.pending,
                 expiring=expiring,
                 maturing=maturing,
-                tier=balance.tier,
+                tier=recorded_tier(tiers(), balance.tier, balance.plan, at)
+                if balance.plan is not None and balance.plan.tier is not None
+                else balance.tier,
                 plan=balance.plan is not None,
             )
         return states
@@ -250,7 +251,7 @@ class InsightRepository:
         item = answer.get("Item")
         return _counters(item) if item else {}
 
-    def order_earns(self, start: datetime, end: datetime) -> Iterator[LedgerEntry]:
+    def earns(self, start: datetime, end: datetime) -> Iterator[LedgerEntry]:
         day, last = start.astimezone(UTC).date(), end.astimezone(UTC).date()
         low, high = str(ULID.from_datetime(start)), str(ULID.from_datetime(end))[:10] + "Z" * 16
         while day <= last:
@@ -259,12 +260,33 @@ class InsightRepository:
                 events = self._events.read_day(day, after=after, upper=high, limit=100)
                 for event in events:
                     entry = event.entry
-                    if entry is not None and entry.order is not None and entry.movement is MovementType.EARN:
+                    if entry is None:
+                        continue
+                    if entry.cap_counters or (entry.order is not None and entry.movement is MovementType.EARN):
                         yield entry
                 if len(events) < 100:
                     break
                 after = events[-1].sort_key
             day += timedelta(days=1)
+
+    def counters(self, names: list[str]) -> dict[str, int]:
+        model = self._models.counter
+        with translate_transient():
+            return {
+                item.pk.removeprefix(COUNTER_PREFIX): int(item.value or 0)
+                for item in model.batch_get(
+                    [(f"{COUNTER_PREFIX}{name}", COUNTER_SK) for name in names], consistent_read=True
+                )
+            }
+
+    def balances(self, member_ids: list[str]) -> dict[str, Balance]:
+        model = self._models.balance
+        with translate_transient():
+            found = [
+                to_balance(item)
+                for item in model.batch_get([(member_pk(m), BALANCE) for m in member_ids], consistent_read=True)
+            ]
+        return {balance.member_id: balance for balance in found}
 
     def cohorts(self, first: str, last: str) -> dict[str, dict[str, Number]]:
         rows = self._query(_PK[COHORT], first, last)

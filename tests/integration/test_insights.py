@@ -1,14 +1,15 @@
 """Program insights reconcile with the ledger: after a randomised history (earns, orders,
-redeems, rewards, coupon uses, reversals, expiries, adjustments, activities), every figure the
-API answers is computed again here from the members' ledgers, balances and coupons, on both
-emulators."""
+redeems, rewards, coupon uses, reversals, expiries, adjustments, activities, transfers, paid
+plans, tier changes, referrals, challenge completions, an erasure), every figure the API answers
+is computed again here from the members' ledgers, balances, coupons, referrals, subscriptions and
+events, on both emulators; and the what-if earns recent orders again as their earns did."""
 
 from __future__ import annotations
 
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -55,18 +56,48 @@ def lots_by_month(members: list[str]) -> tuple[dict[str, int], dict[str, int]]:
     return {k: v for k, v in expiring.items() if v}, {k: v for k, v in maturing.items() if v}
 
 
-def history(api: Api, key: str, seed: int) -> list[str]:
-    """A random history over a few members; returns the members."""
+RECONCILE_TIERS = {
+    "metric": "points",
+    "window": {"kind": "rolling_months", "months": 12},
+    "grace_periods": 1,
+    "tiers": [
+        {"name": "silver", "threshold": "60", "multiplier": "1.5"},
+        {"name": "gold", "threshold": "250", "multiplier": "2"},
+    ],
+}
+RECONCILE_PLANS = [
+    {"plan_id": "premium", "name": "Premium", "tier": "gold", "multiplier": "1.5", "join_bonus": 15},
+    {"plan_id": "boost", "name": "Boost", "multiplier": "2"},
+]
+
+
+def history(api: Api, key: str, seed: int) -> tuple[list[str], list[str]]:
+    """A random history over a few members (earns, orders, redeems, rewards, coupon uses,
+    reversals, expiries, adjustments, activities, transfers, paid plans started and cancelled,
+    tier changes, referrals, challenge completions and an erasure); returns the members and
+    those erased."""
     rng = random.Random(seed)
     program = {
         "points_per_currency_unit": "1",
         "rounding": "floor",
         "expiry": {"kind": "fixed_period", "days": 1},
         "point_value": "0.01",
+        "transfers": {"enabled": True, "minimum": 1, "daily_maximum": 100000},
     }
     assert api.call("PUT", "/v1/program", key=key, body=program).status == 200
-    rule = {"name": "Review", "kind": "activity", "activity": "review", "points": 30}
-    assert api.call("POST", "/v1/program/rules", key=key, body=rule).status == 201
+    cap = {"name": "Daily cap", "kind": "earning_cap", "cap": 300, "per": "day"}
+    assert api.call("POST", "/v1/program/rules", key=key, body=cap).status == 201
+    for activity in ("review", "social_follow"):
+        rule = {"name": activity, "kind": "activity", "activity": activity, "points": 30}
+        assert api.call("POST", "/v1/program/rules", key=key, body=rule).status == 201
+    assert api.call("PUT", "/v1/program/tiers", key=key, body=RECONCILE_TIERS).status == 200
+    assert api.call("PUT", "/v1/program/plans", key=key, body={"plans": RECONCILE_PLANS}).status == 200
+    referrals = {"referrer_points": 50, "referee_points": 20, "min_order_total": "20.00"}
+    assert api.call("PUT", "/v1/program/referrals", key=key, body=referrals).status == 200
+    start = datetime.now(UTC)
+    window = {"starts_at": (start - timedelta(days=1)).isoformat(), "ends_at": (start + timedelta(days=1)).isoformat()}
+    challenge = {"name": "Two orders", "kind": "orders", "goal": 2, "reward_points": 40, **window}
+    assert api.call("POST", "/v1/challenges", key=key, body=challenge).status == 201
     reward = api.call(
         "POST",
         "/v1/rewards",
@@ -75,9 +106,13 @@ def history(api: Api, key: str, seed: int) -> list[str]:
     )
     assert reward.status == 201, reward
     reward_id = reward.body["id"]
-    members = [api.enrol(key) for _ in range(rng.randint(4, 7))]
+    members = [api.enrol(key) for _ in range(rng.randint(3, 5))]
+    codes = {m: get(api, key, f"/v1/members/{m}")["referral_code"] for m in members[:2]}
+    members += [api.enrol(key, referral_code=codes[rng.choice(list(codes))]) for _ in range(rng.randint(1, 3))]
+    erased: list[str] = []
     placed: list[tuple[str, str]] = []
     coupons: list[str] = []  # issued and not used yet
+    kinds = ["earn", "order", "order", "redeem", "reward", "use", "reverse", "adjust", "activity", "transfer", "plan"]
     for n in range(48):
         if n == 15:  # points wait out a return window, and expire in a year
             program |= {"pending_days": 3, "expiry": {"kind": "fixed_period", "days": 400}}
@@ -85,8 +120,14 @@ def history(api: Api, key: str, seed: int) -> list[str]:
         if n == 32:  # points never expire
             program |= {"pending_days": 0, "expiry": {"kind": "none"}}
             assert api.call("PUT", "/v1/program", key=key, body=program).status == 200
-        member = rng.choice(members)
-        kind = rng.choice(["earn", "order", "redeem", "reward", "use", "reverse", "adjust", "activity"])
+        if n == 40:  # a member is erased (their points forfeited); nothing more happens to them
+            gone = rng.choice(members[2:])  # not a referrer: their referrals are read below
+            reply = api.call("POST", f"/v1/members/{gone}/erase", key=key, idempotency_key=f"x-{n}")
+            assert reply.status in (200, 201), reply
+            erased.append(gone)
+        alive = [m for m in members if m not in erased]
+        member = rng.choice(alive)
+        kind = rng.choice(kinds)
         if kind == "earn":
             api.earn(key, member, f"e-{n}", points=rng.randint(1, 200))
         elif kind == "order":
@@ -109,9 +150,31 @@ def history(api: Api, key: str, seed: int) -> list[str]:
         elif kind == "adjust":
             body = {"points": rng.randint(1, 40), "reason": "goodwill"}
             api.call("POST", f"/v1/members/{member}/adjust", key=key, idempotency_key=f"a-{n}", body=body)
+        elif kind == "transfer" and len(alive) > 1:
+            to = rng.choice([m for m in alive if m != member])
+            body = {"to": {"member_id": to}, "points": rng.randint(1, 30)}
+            api.call("POST", f"/v1/members/{member}/transfers", key=key, idempotency_key=f"t-{n}", body=body)
+        elif kind == "plan":
+            subscriptions = get(api, key, f"/v1/members/{member}/subscriptions")["data"]
+            active = [s for s in subscriptions if s["status"] == "active"]
+            if active and rng.random() < 0.5:
+                path = f"/v1/members/{member}/subscriptions/{active[0]['id']}/cancel"
+                assert api.call("POST", path, key=key, idempotency_key=f"c-{n}").status == 200
+            elif not active:
+                now = datetime.now(UTC)
+                body = {
+                    "plan_id": rng.choice(["premium", "boost"]),
+                    "period_start": (now - timedelta(minutes=1)).isoformat(),
+                    "period_end": (now + timedelta(days=30)).isoformat(),
+                    "reference": f"inv-{n}",
+                }
+                reply = api.call(
+                    "POST", f"/v1/members/{member}/subscriptions", key=key, body=body, idempotency_key=f"p-{n}"
+                )
+                assert reply.status == 201, reply
         else:
-            body = {"type": "review", "reference": f"rv-{n}"}
-            api.call("POST", f"/v1/members/{member}/activities", key=key, idempotency_key=f"t-{n}", body=body)
+            body = {"type": rng.choice(["review", "social_follow"]), "reference": f"rv-{n}"}
+            api.call("POST", f"/v1/members/{member}/activities", key=key, idempotency_key=f"y-{n}", body=body)
         if n == 13:  # some points expire: the job settles what is due two days on
             run = (
                 platform()
@@ -122,7 +185,43 @@ def history(api: Api, key: str, seed: int) -> list[str]:
     if coupons:  # a coupon used, and its use replayed (counted once)
         use_coupon(api, key, coupons[0], "u-last")
         use_coupon(api, key, coupons[0], "u-last")
-    return members
+    # A referee who has not ordered yet subscribes to the plan granting gold (an upgrade), and
+    # cancels it (a downgrade)
+    newcomer = api.enrol(key, referral_code=codes[members[0]])
+    members.append(newcomer)
+    now = datetime.now(UTC)
+    body = {
+        "plan_id": "premium",
+        "period_start": (now - timedelta(minutes=1)).isoformat(),
+        "period_end": (now + timedelta(days=30)).isoformat(),
+        "reference": "inv-last",
+    }
+    started = api.call("POST", f"/v1/members/{newcomer}/subscriptions", key=key, body=body, idempotency_key="p-last")
+    assert started.status == 201, started
+    path = f"/v1/members/{newcomer}/subscriptions/{started.body['subscription']['id']}/cancel"
+    assert api.call("POST", path, key=key, idempotency_key="c-last").status == 200
+    return members, erased
+
+
+ENDED = ("subscription.lapsed", "subscription.cancelled")
+
+
+def money(value: Decimal) -> str:
+    return format(value.quantize(Decimal("0.01"), ROUND_HALF_EVEN), "f")
+
+
+def feed_events() -> list[dict[str, Any]]:
+    """Every event of the tenant's feed, as GET /v1/events answers them (past the settle window)."""
+    from chalicelib.api.presenters.events import event as present
+
+    feed = platform().for_registered_tenant("acme", clock=later).feed
+    events, cursor = [], None
+    while True:
+        page = feed.read(after=cursor, types=frozenset(), limit=100)
+        events += [present(event).model_dump(mode="json") for event in page.events]
+        if not page.events:
+            return events
+        cursor = page.next_cursor
 
 
 def use_coupon(api: Api, key: str, code: str, idempotency_key: str) -> None:
@@ -142,7 +241,8 @@ def coupon_statuses(api: Api, key: str, members: list[str]) -> Counter[str]:
 @pytest.mark.parametrize("seed", [7, 11, 23])
 def test_the_figures_reconcile_with_the_ledger(api: Api, admin_key: str, seed: int) -> None:
     # Given a random history, folded
-    members = history(api, admin_key, seed)
+    members, erased = history(api, admin_key, seed)
+    alive = [member for member in members if member not in erased]
     first = fold()
     assert first["events"] > 0
 
@@ -151,9 +251,10 @@ def test_the_figures_reconcile_with_the_ledger(api: Api, admin_key: str, seed: i
     summary = get(api, admin_key, f"/v1/insights/summary?from=2026-01-01&to={today}")
     liability = get(api, admin_key, "/v1/insights/liability")
 
-    # Then each is what the ledgers and balances say
+    # Then each is what the ledgers and balances say (an erased member's ledger is kept, its
+    # points forfeited by an adjustment)
     entries = [entry for member in members for entry in api.ledger(admin_key, member)]
-    balances = [api.balance(admin_key, member) for member in members]
+    balances = [api.balance(admin_key, member) for member in alive]
     by_type: Counter[str] = Counter()
     for entry in entries:
         by_type[entry["type"]] += entry["points"]
@@ -187,9 +288,8 @@ def test_the_figures_reconcile_with_the_ledger(api: Api, admin_key: str, seed: i
         sum(1 for e in orders if any(o["member_id"] == e["member_id"] and o["id"] < e["id"] for o in orders)),
         len(orders),
     )
-    assert summary["activities"] == (
-        {"review": n} if (n := sum(1 for e in entries if e["metadata"].get("activity") == "review")) else {}
-    )
+    activities = Counter(e["metadata"]["activity"] for e in entries if e["metadata"].get("activity"))
+    assert summary["activities"] == dict(sorted(activities.items()))
     rewards = Counter(
         e["metadata"]["reward_id"] for e in entries if e["type"] == "redeem" and "reward_id" in e["metadata"]
     )
@@ -205,6 +305,55 @@ def test_the_figures_reconcile_with_the_ledger(api: Api, admin_key: str, seed: i
     }
     assert summary["liability"]["available"] == {"points": available, "value": f"{Decimal(available) / 100:.2f}"}
     assert summary["liability"]["pending"]["points"] == pending
+
+    # And the orders' figures: count, revenue, average order value, per member, lifetime value
+    assert summary["orders"]["aov"] == (money(revenue / len(orders)) if orders else None)
+    assert summary["orders"]["per_member"] == rate(len(orders), len(members))
+    assert summary["clv"] == money(revenue / len(members))
+
+    # And the tier mix is the members' tiers as their balances show them, and the upgrades and
+    # downgrades are the tier.changed events (earns, paid plans started and ended)
+    assert summary["tiers"]["mix"] == dict(sorted(Counter(b["tier"] for b in balances if b["tier"]).items()))
+    events = feed_events()
+    changes = Counter(e["data"]["direction"] for e in events if e["type"] == "tier.changed")
+    assert (summary["tiers"]["upgrades"], summary["tiers"]["downgrades"]) == (changes["upgrade"], changes["downgrade"])
+
+    # And referrals are the members enrolled with a code and the referrals completed
+    referrals = [r for member in members[:2] for r in get(api, admin_key, f"/v1/members/{member}/referrals")["data"]]
+    completed = sum(1 for r in referrals if r["status"] == "completed")
+    assert summary["referrals"] == {
+        "codes_used": len(referrals),
+        "completed": completed,
+        "conversion": rate(completed, len(referrals)),
+    }
+
+    # And paid plans are the members' subscriptions active now, and the subscriptions started and
+    # ended (an erased member's are told by their events; the others' answer the same)
+    subscriptions = [s for m in alive for s in get(api, admin_key, f"/v1/members/{m}/subscriptions")["data"]]
+    plan_events = [e for e in events if e["type"].startswith("subscription.")]
+    started = {e["data"]["subscription_id"] for e in plan_events if e["type"] == "subscription.started"}
+    ended = {e["data"]["subscription_id"] for e in plan_events if e["type"] in ENDED}
+    assert {s["id"] for s in subscriptions} <= started
+    assert {s["id"] for s in subscriptions if s["status"] != "active"} == {s["id"] for s in subscriptions} & ended
+    assert summary["plans"] == {
+        "active": sum(1 for s in subscriptions if s["status"] == "active"),
+        "started": len(started),
+        "lapsed": len(ended),
+    }
+
+    # And the what-if of the program in force earns the orders again as they were earned (tier,
+    # plan and campaign shares, challenge rewards, the daily cap): what they earned, under both
+    same = {"points_per_currency_unit": "1", "rounding": "floor"}
+    what_if = api.call("POST", "/v1/insights/what-if", key=admin_key, body={"program": same, "days": 1})
+    assert what_if.status == 200, what_if
+    earned = sum(e["points"] for e in orders)
+    assert what_if.body["orders"] == len(orders)
+    assert what_if.body["points_issued"] == {"current": earned, "draft": earned, "difference": 0}
+    assert what_if.body["tier_mix"] == {
+        "current": summary["tiers"]["mix"],
+        "draft": summary["tiers"]["mix"],
+        "moved": 0,
+    }
 
     # And the liability, summed over expiry months and what never expires, is the members' balances,
     # each month holding what the members' lots say
@@ -254,6 +403,45 @@ def test_the_figures_reconcile_with_the_ledger(api: Api, admin_key: str, seed: i
     again = fold()
     assert again["events"] == 0
     assert get(api, admin_key, f"/v1/insights/summary?from=2026-01-01&to={today}") == summary
+
+
+def test_the_tier_mix_counts_the_tier_members_hold_and_no_erased_member(api: Api, admin_key: str) -> None:
+    # Given tiers (silver from 60 points), a plan granting gold, and a plan multiplying points
+    program = {"points_per_currency_unit": "1", "rounding": "floor"}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=program).status == 200
+    assert api.call("PUT", "/v1/program/tiers", key=admin_key, body=RECONCILE_TIERS).status == 200
+    assert api.call("PUT", "/v1/program/plans", key=admin_key, body={"plans": RECONCILE_PLANS}).status == 200
+    ada, bea, cy = api.enrol(admin_key), api.enrol(admin_key), api.enrol(admin_key)
+    now = datetime.now(UTC)
+
+    def subscribe(member: str, plan_id: str) -> None:
+        body = {
+            "plan_id": plan_id,
+            "period_start": (now - timedelta(minutes=1)).isoformat(),
+            "period_end": (now + timedelta(days=30)).isoformat(),
+            "reference": f"inv-{member}",
+        }
+        reply = api.call(
+            "POST", f"/v1/members/{member}/subscriptions", key=admin_key, body=body, idempotency_key=member
+        )
+        assert reply.status == 201, reply
+
+    # And ada and bea earn silver, bea subscribes to boost, cy to the plan granting gold
+    assert api.earn(admin_key, ada, "e-ada", points=100).status == 201
+    assert api.earn(admin_key, bea, "e-bea", points=100).status == 201
+    subscribe(bea, "boost")
+    subscribe(cy, "premium")
+    fold()
+    # When bea is erased
+    assert api.call("POST", f"/v1/members/{bea}/erase", key=admin_key, idempotency_key="x").status in (200, 201)
+    fold()
+
+    # Then the mix is the tiers the members hold as their balances show them (cy's plan's gold),
+    # without bea, whose plan no longer counts as active either
+    summary = get(api, admin_key, "/v1/insights/summary")
+    assert [api.balance(admin_key, m)["tier"] for m in (ada, cy)] == ["silver", "gold"]
+    assert summary["tiers"] == {"mix": {"gold": 1, "silver": 1}, "upgrades": 3, "downgrades": 0}
+    assert summary["plans"] == {"active": 1, "started": 2, "lapsed": 0}
 
 
 def test_a_commit_from_a_stale_checkpoint_counts_nothing(api: Api, admin_key: str) -> None:
@@ -358,3 +546,78 @@ def test_what_if_earns_the_recent_orders_again_under_a_draft_program(api: Api, a
     }
     assert draft_points > 3 * issued
     assert reply.body["liability"] == {"current": issued, "draft": draft_points, "difference": draft_points - issued}
+
+
+WHAT_IF_TIERS = {
+    "metric": "points",
+    "window": {"kind": "rolling_months", "months": 12},
+    "grace_periods": 1,
+    "tiers": [
+        {"name": "silver", "threshold": "100", "multiplier": "1.5"},
+        {"name": "gold", "threshold": "1000", "multiplier": "2"},
+    ],
+}
+
+
+def test_what_if_earns_each_order_as_its_earn_did_tiers_plans_segments_milestones_and_caps(
+    api: Api, admin_key: str
+) -> None:
+    # Given 1 point per euro, tiers (silver from 100 points, x1.5), a daily cap of 600 points, a
+    # milestone on the 3rd order, a x3 campaign for the vip segment and a x2 paid plan
+    program = {"points_per_currency_unit": "1", "rounding": "floor"}
+    assert api.call("PUT", "/v1/program", key=admin_key, body=program).status == 200
+    assert api.call("PUT", "/v1/program/tiers", key=admin_key, body=WHAT_IF_TIERS).status == 200
+    rules = [
+        {"name": "Daily cap", "kind": "earning_cap", "cap": 600, "per": "day"},
+        {"name": "Third order", "kind": "milestone", "at": 3, "points": 25},
+        {"name": "VIP x3", "kind": "order_multiplier", "factor": "3", "segments": ["vip"]},
+    ]
+    for rule in rules:
+        assert api.call("POST", "/v1/program/rules", key=admin_key, body=rule).status == 201
+    boost = {"plan_id": "boost", "name": "Boost", "multiplier": "2"}
+    assert api.call("PUT", "/v1/program/plans", key=admin_key, body={"plans": [boost]}).status == 200
+    ada, bea, cy = api.enrol(admin_key), api.enrol(admin_key), api.enrol(admin_key, segments=["vip"])
+    now = datetime.now(UTC)
+    subscription = {
+        "plan_id": "boost",
+        "period_start": (now - timedelta(minutes=1)).isoformat(),
+        "period_end": (now + timedelta(days=30)).isoformat(),
+        "reference": "inv-1",
+    }
+    reply = api.call("POST", f"/v1/members/{bea}/subscriptions", key=admin_key, body=subscription, idempotency_key="s")
+    assert reply.status == 201, reply
+
+    # And orders: ada's second upgrades her to silver (it earned before the upgrade), her third
+    # reaches the milestone, her fourth is cut by the cap; bea's earns the plan's share and
+    # upgrades her; cy's earns the vip campaign
+    def order(member: str, order_id: str, total: str) -> dict[str, Any]:
+        body = {"order": {"id": order_id, "total": total, "currency": "EUR"}}
+        reply = api.earn(admin_key, member, order_id, **body)
+        assert reply.status == 201, reply
+        return dict(reply.body["transaction"])
+
+    earned = [
+        order(ada, "a-1", "80.00"),
+        order(ada, "a-2", "40.00"),
+        order(ada, "a-3", "100.00"),
+        order(ada, "a-4", "250.00"),
+        order(bea, "b-1", "50.00"),
+        order(cy, "c-1", "30.00"),
+    ]
+    assert [t["points"] for t in earned] == [80, 40, 175, 305, 100, 90]
+    assert {s["source"] for s in earned[3]["breakdown"]} >= {"tier", "cap"}
+    assert api.balance(admin_key, ada)["tier"] == "silver" and api.balance(admin_key, bea)["tier"] == "silver"
+    fold()
+
+    # When the brand asks what 2 points per euro would have issued
+    draft = {"points_per_currency_unit": "2", "rounding": "floor"}
+    reply = api.call("POST", "/v1/insights/what-if", key=admin_key, body={"program": draft, "days": 1})
+
+    # Then the current figure is what the orders earned; under the draft ada still reaches the
+    # daily cap (160 + 80 + 325 cut to 600 in all), bea earns 100 + 100, cy 60 + 120
+    assert reply.status == 200, reply
+    body = reply.body
+    assert body["orders"] == 6
+    assert body["points_issued"] == {"current": 790, "draft": 980, "difference": 190}
+    # And cy's qualifying points (90 -> 180) cross silver's threshold; ada's and bea's stay silver
+    assert body["tier_mix"] == {"current": {"silver": 2}, "draft": {"silver": 3}, "moved": 1}

@@ -76,7 +76,7 @@ class MemoryInsights:
     def marks(self, member_ids: list[str]) -> dict[str, MemberMark]:
         return {m: MemberMark.from_dict(m, self.marks_by_member[m]) for m in member_ids if m in self.marks_by_member}
 
-    def member_states(self, member_ids: list[str], timezone: str) -> dict[str, MemberState]:
+    def member_states(self, member_ids: list[str], timezone: str, tiers: Any, at: datetime) -> dict[str, MemberState]:
         return {m: self.states.get(m, MemberState()) for m in member_ids}
 
     def commit(self, batch: Batch, *, owner: str, previous: str | None, cursor: str, now: datetime) -> bool:
@@ -105,8 +105,14 @@ class MemoryInsights:
     def cohorts(self, first: str, last: str) -> dict[str, dict[str, Any]]:
         return {k: dict(v) for (kind, k), v in self.rows.items() if kind == "cohort" and first <= k <= last}
 
-    def order_earns(self, start: datetime, end: datetime) -> Any:
+    def earns(self, start: datetime, end: datetime) -> Any:
         return iter(())
+
+    def counters(self, names: list[str]) -> dict[str, int]:
+        return {}
+
+    def balances(self, member_ids: list[str]) -> dict[str, Balance]:
+        return {}
 
 
 def fold(store: MemoryInsights, events: list[Event], cursor: str | None) -> dict[str, int]:
@@ -172,3 +178,72 @@ def test_a_member_active_again_moves_between_days_of_the_histogram() -> None:
     assert days[T0.date().isoformat()]["last_active"] == 0
     assert days[(T0.date() + timedelta(days=3)).isoformat()]["last_active"] == 1
     assert sum(row.get("active", 0) for row in days.values()) == 2
+
+
+def test_a_draft_moves_a_member_across_the_thresholds_of_the_tier_program_in_force() -> None:
+    from chalicelib.domain.insights import draft_tier
+    from chalicelib.domain.tiers import Metric, Tier, TierProgram, WindowKind
+
+    program = TierProgram(
+        "tpv_1",
+        T0,
+        T0,
+        Metric.POINTS,
+        WindowKind.ROLLING_MONTHS,
+        12,
+        1,
+        (Tier("silver", Decimal(100)), Tier("gold", Decimal(1000))),
+    )
+    # up as an earn would qualify, to the highest tier the changed total reaches
+    assert draft_tier(program, None, Decimal(90), Decimal(1200)) == "gold"
+    assert draft_tier(program, "silver", Decimal(500), Decimal(1000)) == "gold"
+    # down when the member's own total held their tier and the changed one falls below it
+    assert draft_tier(program, "gold", Decimal(1100), Decimal(550)) == "silver"
+    assert draft_tier(program, "silver", Decimal(150), Decimal(75)) is None
+    # a tier held by grace (the current total below it) is not taken away; nothing crossed: kept
+    assert draft_tier(program, "gold", Decimal(500), Decimal(250)) == "gold"
+    assert draft_tier(program, "silver", Decimal(150), Decimal(900)) == "silver"
+
+
+def test_an_order_earn_is_earned_again_with_what_its_entry_recorded() -> None:
+    from dataclasses import replace
+
+    from chalicelib.domain.insights import OrderEarn
+    from chalicelib.domain.orders import Order
+    from chalicelib.domain.program import Program
+    from chalicelib.domain.rules import EarningRule, RuleKind, Share
+    from chalicelib.domain.tiers import Metric, Tier, TierProgram, WindowKind
+
+    tiers = TierProgram(
+        "tpv_1", T0, T0, Metric.POINTS, WindowKind.ROLLING_MONTHS, 12, 1, (Tier("silver", Decimal(100), Decimal(2)),)
+    )
+    vip = EarningRule(
+        name="VIP x2",
+        kind=RuleKind.ORDER_MULTIPLIER,
+        factor=Decimal(2),
+        segments=frozenset({"vip"}),
+        rule_id="rul_vip",
+        created_at=T0,
+    )
+    staff = replace(vip, name="Staff x3", factor=Decimal(3), segments=frozenset({"staff"}), rule_id="rul_staff")
+    order = Order("o-1", Decimal(40), "EUR")
+    # Given an order that upgraded its member to silver (earned before it: no tier share), in
+    # the vip segment (its campaign's share recorded) and not in staff (none recorded)
+    recorded = entry_event(5, 0, MovementType.EARN, 80).entry
+    assert recorded is not None
+    entry = replace(
+        recorded,
+        order=order,
+        breakdown=(Share("base", "Base rate", 40), Share("rule", "VIP x2", 40, "rul_vip")),
+    )
+    entry = replace(entry, balance_after=replace(entry.balance_after, tier="silver"))
+    program = Program(points_per_currency_unit=Decimal(1))
+
+    earn = OrderEarn.of(entry, [vip, staff], tiers, None, program, "UTC")
+
+    # Then it earns at no tier, with the vip campaign and without the staff one: what it earned,
+    # and twice that at 2 points per euro
+    assert earn.tier is None
+    assert [rule.rule_id for rule in earn.rules] == ["rul_vip"]
+    assert earn.earn(program, "UTC", {}).points == 80
+    assert earn.earn(Program(points_per_currency_unit=Decimal(2)), "UTC", {}).points == 160

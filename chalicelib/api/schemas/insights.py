@@ -320,7 +320,13 @@ class Comparison(Out):
 
 class TierMixes(Out):
     current: dict[str, int]
-    draft: dict[str, int] = Field(description="Program settings do not move tiers: the current mix.")
+    draft: dict[str, int] = Field(
+        description=(
+            "The mix once each member whose qualifying points (the tier program's window) the draft changes is "
+            "moved across the thresholds of the tier program in force."
+        )
+    )
+    moved: int = Field(default=0, description="The members whose tier the draft changes.")
 
 
 class WhatIfOut(Out):
@@ -333,7 +339,11 @@ class WhatIfOut(Out):
                     "orders": 950,
                     "points_issued": {"current": 47500, "draft": 95000, "difference": 47500},
                     "liability": {"current": 652000, "draft": 699500, "difference": 47500},
-                    "tier_mix": {"current": {"gold": 80}, "draft": {"gold": 80}},
+                    "tier_mix": {
+                        "current": {"gold": 80, "silver": 240},
+                        "draft": {"gold": 95, "silver": 225},
+                        "moved": 15,
+                    },
                 }
             ]
         }
