@@ -505,6 +505,7 @@ class TenantServices:
             auditor=self.auditor,
             audit=self.audit.store,
             leave_household=self.households.remove_erased,
+            household_of=self.households.membership_of,
         )
 
     # --- program insights ----------------------------------------------------------------------------

@@ -471,6 +471,13 @@ class HouseholdService:
         """The id of the household the member is in, or None."""
         return self._store.household_of(member_id) if MEMBER_ID_PATTERN.fullmatch(member_id) else None
 
+    def membership_of(self, member_id: str) -> tuple[str, Membership] | None:
+        """The household the member is in and their place in it (role, since when), or None."""
+        household_id = self.household_of(member_id)
+        household = self._store.get(household_id) if household_id else None
+        membership = household.member(member_id) if household else None
+        return (household_id, membership) if household_id and membership else None
+
     def view(self, household: Household) -> HouseholdView:
         """Each member's points as they may use them now (eventually consistent reads)."""
         now = self._clock()

@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.audit import Auditor
     from chalicelib.domain.challenges import BadgeAward, Challenge, Progress
     from chalicelib.domain.consents import ConsentChange
+    from chalicelib.domain.households import Membership
     from chalicelib.domain.members import Member
     from chalicelib.domain.ports import AuditStore, LedgerStore, MemberStore, Page
     from chalicelib.domain.program import ProgramService
@@ -171,6 +172,8 @@ class MemberDataset:
     #: The badges the member holds, oldest first.
     badges: tuple[BadgeAward, ...]
     exported_at: datetime
+    #: The household the member is in (its id) and their membership in it, if any.
+    household: tuple[str, Membership] | None = None
 
     @property
     def partner_entries(self) -> tuple[LedgerEntry, ...]:
@@ -260,9 +263,11 @@ class PrivacyService:
         auditor: Auditor | None = None,
         audit: AuditStore | None = None,
         leave_household: Callable[[str], object] | None = None,
+        household_of: Callable[[str], tuple[str, Membership] | None] | None = None,
     ) -> None:
         #: Takes an erased member out of their household (chalicelib.domain.households), idempotently.
         self._leave_household = leave_household
+        self._household_of = household_of
         self._auditor = auditor
         self._audit = audit
         self._sleep = sleep
@@ -304,6 +309,7 @@ class PrivacyService:
             challenges=tuple(self._challenges(member_id)),
             badges=tuple(self._badges(member_id)),
             exported_at=self._clock(),
+            household=self._household_of(member_id) if self._household_of is not None else None,
         )
 
     def _entries(self, member_id: str) -> Callable[[str | None], Page[LedgerEntry]]:

@@ -320,6 +320,26 @@ def test_an_erased_member_leaves_and_the_household_passes_on(
     assert_error(_get(api, admin_key, household), 404, "not_found")
 
 
+def test_a_members_export_names_their_household_and_role(
+    api: Api, admin_key: str, family: tuple[str, str, str]
+) -> None:
+    owner, kin, child = family
+    household = _create(api, admin_key, owner).body["id"]
+    assert _join(api, admin_key, household, kin, "redeemer").status == 201
+
+    # Each member's export names the household and their own role in it
+    for member, role in ((owner, "owner"), (kin, "redeemer")):
+        export = api.call("GET", f"/v1/members/{member}/export", key=admin_key)
+        assert export.status == 200, export
+        assert export.body["household"]["household_id"] == household
+        assert export.body["household"]["role"] == role
+        assert export.body["household"]["joined_at"]
+    # A member in no household: null, and after leaving, null too
+    assert api.call("GET", f"/v1/members/{child}/export", key=admin_key).body["household"] is None
+    assert api.call("DELETE", f"/v1/households/{household}/members/{kin}", key=admin_key).status == 200
+    assert api.call("GET", f"/v1/members/{kin}/export", key=admin_key).body["household"] is None
+
+
 # --- the draw across members (services, with a clock the test moves) -------------------------------
 
 T0 = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)

@@ -16,7 +16,8 @@ from chalicelib.domain.entries import BalanceView
 from chalicelib.domain.events import Event
 
 if TYPE_CHECKING:
-    from chalicelib.api.schemas.privacy import ErasureOut, MemberExportOut
+    from chalicelib.api.schemas.privacy import ErasureOut, MemberExportOut, MemberHouseholdOut
+    from chalicelib.domain.households import Membership
     from chalicelib.domain.privacy import Erasure, MemberDataset
 
 
@@ -54,7 +55,17 @@ def member_export(value: MemberDataset) -> MemberExportOut:
         events=[event(found) for found in value.events],
         challenges=[member_challenge(challenge, progress) for challenge, progress in value.challenges],
         badges=[member_badge(award) for award in value.badges],
+        household=_household(value.household),
     )
+
+
+def _household(found: tuple[str, Membership] | None) -> MemberHouseholdOut | None:
+    from chalicelib.api.schemas.privacy import MemberHouseholdOut
+
+    if found is None:
+        return None
+    household_id, membership = found
+    return MemberHouseholdOut(household_id=household_id, role=membership.role.value, joined_at=membership.joined_at)
 
 
 def erasure(value: Erasure) -> ErasureOut:

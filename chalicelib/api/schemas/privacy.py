@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import ConfigDict, Field
 
@@ -102,6 +103,7 @@ class MemberExportOut(Out):
                     "events": [],
                     "challenges": [],
                     "badges": [],
+                    "household": None,
                 }
             ]
         }
@@ -124,6 +126,15 @@ class MemberExportOut(Out):
         description="The challenges open to the member and those they made progress in, each with their progress."
     )
     badges: list[MemberBadgeOut] = Field(description="The badges the member holds, oldest first.")
+    household: MemberHouseholdOut | None = Field(
+        default=None, description="The household the member is in and their role in it; null when in none."
+    )
+
+
+class MemberHouseholdOut(Out):
+    household_id: str
+    role: Literal["owner", "redeemer", "member"]
+    joined_at: datetime
 
 
 class ErasureOut(Out):
