@@ -1,4 +1,4 @@
-"""Sortable, prefixed public identifiers (ULIDs)."""
+"""Sortable, prefixed public identifiers (ULIDs), and the shape of the segment names a brand gives its members."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ TRANSACTION_ID_PATTERN = re.compile(rf"^txn_{_ULID}$")
 API_KEY_ID_PATTERN = re.compile(rf"^key_{_ULID}$")
 RULE_ID_PATTERN = re.compile(rf"^rul_{_ULID}$")
 IMPORT_ID_PATTERN = re.compile(rf"^imp_{_ULID}$")
+#: Member segments (``vip``, ``staff``): lowercase slugs, like tier names; a member holds at most
+#: ``MAX_SEGMENTS`` of them.
+SEGMENT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+MAX_SEGMENTS = 20
 
 
 def ulid(at: datetime | None = None) -> ULID:

@@ -14,16 +14,12 @@ from chalicelib.domain.errors import (
     InvalidRequest,
 )
 from chalicelib.domain.fingerprints import fingerprint
-from chalicelib.domain.plans import BONUS_KEY_PREFIX
-from chalicelib.domain.ports import (
-    CounterChange,
-    CouponWrite,
-)
 
 if TYPE_CHECKING:
     from chalicelib.domain.entries import LedgerEntry
     from chalicelib.domain.orders import Order
     from chalicelib.domain.plans import PlanWrite
+    from chalicelib.domain.ports import CounterChange, CouponWrite
     from chalicelib.domain.rules import Share
 
 
@@ -55,7 +51,7 @@ MINTED_KEY_PREFIXES = (
     "intake:",
     "partner:",
     "referral:",
-    BONUS_KEY_PREFIX,
+    "plan-bonus:",
     "import:",
     "transfer:",
     "retention:",

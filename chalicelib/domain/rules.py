@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 from chalicelib.domain.audit import SYSTEM, AuditAction, Auditor
 from chalicelib.domain.clock import Clock, utc_now
 from chalicelib.domain.errors import ActivityNotRewarded, InvalidRequest, LimitReached, NotFound
-from chalicelib.domain.ids import RULE_ID_PATTERN, new_rule_id
+from chalicelib.domain.ids import MAX_SEGMENTS, RULE_ID_PATTERN, SEGMENT_PATTERN, new_rule_id
 from chalicelib.domain.orders import Order, OrderLine
 from chalicelib.domain.ports import CounterChange
 from chalicelib.domain.program import Program
@@ -89,11 +89,6 @@ class Per(StrEnum):
     MONTH = "month"
     YEAR = "year"
     EVER = "ever"
-
-
-#: Member segments (``vip``, ``staff``): lowercase slugs, like tier names.
-SEGMENT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-MAX_SEGMENTS = 20
 
 
 def segment_problems(segments: frozenset[str], path: str = "segments") -> list[tuple[str, str]]:

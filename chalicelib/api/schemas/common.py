@@ -21,8 +21,8 @@ from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from chalicelib.domain import dating
 from chalicelib.domain.clock import request_now
+from chalicelib.domain.ids import MAX_SEGMENTS, SEGMENT_PATTERN
 from chalicelib.domain.movement_requests import MAX_POINTS_PER_MOVEMENT
-from chalicelib.domain.rules import MAX_SEGMENTS, SEGMENT_PATTERN
 
 # --- rules written both as checks and as JSON Schema ---------------------------------------------
 
