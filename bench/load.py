@@ -94,8 +94,13 @@ def _drive(clients: int, seconds: float, make: Callable[[int], Callable[[], None
 def measure(*, clients: tuple[int, ...], seconds: float, progress: Callable[[str], None]) -> list[Cell]:
     # The server's fake credentials (tests/support/live_server.py): DynamoDB Local keeps one set
     # of tables per access key, so bare boto3 must present the same one to see the server's.
+    # boto3's default session keeps the credentials it first resolved, so it is dropped on the
+    # way in and out: the bare clients here present the server's, those after it the bench's.
+    import boto3
+
     saved = {name: os.environ.get(name) for name in _CREDENTIALS}
     os.environ.update(_CREDENTIALS)
+    boto3.DEFAULT_SESSION = None
     try:
         return _measure(clients=clients, seconds=seconds, progress=progress)
     finally:
@@ -104,6 +109,7 @@ def measure(*, clients: tuple[int, ...], seconds: float, progress: Callable[[str
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+        boto3.DEFAULT_SESSION = None
 
 
 _CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_EC2_METADATA_DISABLED": "true"}
