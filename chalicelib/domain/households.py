@@ -66,7 +66,6 @@ from chalicelib.domain.errors import (
     MovementTooLarge,
     NotFound,
     RetryLater,
-    TransientStoreError,
 )
 from chalicelib.domain.expiry import Lot, LotBook, LotChanges, draw
 from chalicelib.domain.fingerprints import fingerprint, minted_fingerprint
@@ -721,21 +720,9 @@ class HouseholdService:
         return membership
 
     def _with_retries(self, attempt: Callable[[], T]) -> T:
-        races = transient = 0
-        retry = self._retry
-        while True:
-            try:
-                return attempt()
-            except (BalanceChanged, HouseholdChanged):
-                races += 1
-                if races >= retry.max_balance_races:
-                    raise RetryLater("the household is changing too fast") from None
-                self._sleep(retry.backoff(min(races, 3)))
-            except TransientStoreError:
-                transient += 1
-                if transient >= retry.max_transient_failures:
-                    raise RetryLater("the ledger is busy") from None
-                self._sleep(retry.backoff(transient))
+        return self._retry.run(
+            attempt, self._sleep, racing="the household is changing too fast", races=(BalanceChanged, HouseholdChanged)
+        )
 
 
 def _owner_role(message: str) -> HouseholdNotAllowed:

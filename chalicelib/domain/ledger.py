@@ -104,6 +104,32 @@ class RetryPolicy:
             min(attempt, 16), base=self.backoff_base_seconds, cap=self.backoff_cap_seconds, jitter="full"
         )
 
+    def run(
+        self,
+        attempt: Callable[[], T],
+        sleep: Callable[[float], None],
+        *,
+        racing: str,
+        races: tuple[type[Exception], ...] = (BalanceChanged,),
+    ) -> T:
+        """``attempt`` until it returns: again, after a backoff, when it lost a race (``races``:
+        what it read moved before it committed) or the store failed transiently; RetryLater
+        (``racing``, or that the ledger is busy) when either kind runs out of attempts."""
+        lost = transient = 0
+        while True:
+            try:
+                return attempt()
+            except races:
+                lost += 1
+                if lost >= self.max_balance_races:
+                    raise RetryLater(racing) from None
+                sleep(self.backoff(min(lost, 3)))
+            except TransientStoreError:
+                transient += 1
+                if transient >= self.max_transient_failures:
+                    raise RetryLater("the ledger is busy") from None
+                sleep(self.backoff(transient))
+
 
 class PointsService:
     def __init__(
@@ -264,20 +290,7 @@ class PointsService:
         return page
 
     def _with_retries(self, attempt: Callable[[], T]) -> T:
-        races = transient = 0
-        while True:
-            try:
-                return attempt()
-            except BalanceChanged:
-                races += 1
-                if races >= self._retry.max_balance_races:
-                    raise RetryLater("the member's balance is changing too fast") from None
-                self._sleep(self._retry.backoff(min(races, 3)))
-            except TransientStoreError:
-                transient += 1
-                if transient >= self._retry.max_transient_failures:
-                    raise RetryLater("the ledger is busy") from None
-                self._sleep(self._retry.backoff(transient))
+        return self._retry.run(attempt, self._sleep, racing="the member's balance is changing too fast")
 
     def _delta(
         self, request: MovementRequest, rules: list[EarningRule] | None = None

@@ -49,7 +49,6 @@ from chalicelib.domain.errors import (
     InsufficientPoints,
     MovementTooLarge,
     NotFound,
-    RetryLater,
     TransferNotAllowed,
     TransientStoreError,
 )
@@ -58,7 +57,7 @@ from chalicelib.domain.fingerprints import fingerprint, minted_fingerprint
 from chalicelib.domain.ids import MEMBER_ID_PATTERN, TRANSFER_ID_PATTERN, new_transaction_id, new_transfer_id
 from chalicelib.domain.ledger import RetryPolicy
 from chalicelib.domain.movement_requests import MAX_POINTS_PER_MOVEMENT, MovementType, refuse_minted_key
-from chalicelib.domain.ports import BalanceChanged, CounterChange, CounterLimitReached, IdempotencyKeyTaken
+from chalicelib.domain.ports import CounterChange, CounterLimitReached, IdempotencyKeyTaken
 
 if TYPE_CHECKING:
     from chalicelib.domain.ledger import PointsService
@@ -542,18 +541,4 @@ class TransferService:
         return self._replay(request, existing)
 
     def _with_retries(self, attempt: Callable[[], T]) -> T:
-        races = transient = 0
-        retry = self._retry
-        while True:
-            try:
-                return attempt()
-            except BalanceChanged:
-                races += 1
-                if races >= retry.max_balance_races:
-                    raise RetryLater("the members' balances are changing too fast") from None
-                self._sleep(retry.backoff(min(races, 3)))
-            except TransientStoreError:
-                transient += 1
-                if transient >= retry.max_transient_failures:
-                    raise RetryLater("the ledger is busy") from None
-                self._sleep(retry.backoff(transient))
+        return self._retry.run(attempt, self._sleep, racing="the members' balances are changing too fast")

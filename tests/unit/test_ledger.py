@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -576,6 +577,40 @@ def test_a_retried_race_re_checks_the_rules_against_the_fresh_balance(world: Led
     # Then the retry saw 20 and refused: the balance never went negative
     assert refusal.value.details == {"available": 20, "requested": 50}
     assert world.available(member) == 20
+
+
+def test_a_retry_policy_tries_again_after_each_race_it_is_given_and_after_transient_failures() -> None:
+    class HouseholdMoved(Exception):
+        pass
+
+    policy, delays = RetryPolicy(max_balance_races=3, max_transient_failures=2), []
+
+    def attempts(*outcomes: object) -> Callable[[], object]:
+        pending = iter(outcomes)
+
+        def attempt() -> object:
+            outcome = next(pending)
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+
+        return attempt
+
+    # Races of either kind and a transient failure are tried again, with a backoff before each try
+    race = (BalanceChanged, HouseholdMoved)
+    run = attempts(HouseholdMoved(), TransientStoreError("throttled"), BalanceChanged("mem"), "done")
+    assert policy.run(run, delays.append, racing="moving", races=race) == "done"
+    assert len(delays) == 3 and all(0 <= d <= policy.backoff_cap_seconds for d in delays)
+    # Each kind gives up on its own budget, saying why
+    with pytest.raises(RetryLater) as raced:
+        policy.run(attempts(*[HouseholdMoved()] * 3), delays.append, racing="moving", races=race)
+    assert raced.value.message == "moving"
+    with pytest.raises(RetryLater) as busy:
+        policy.run(attempts(*[TransientStoreError("throttled")] * 2), delays.append, racing="moving")
+    assert busy.value.message == "the ledger is busy"
+    # A race it was not given is not its business
+    with pytest.raises(HouseholdMoved):
+        policy.run(attempts(HouseholdMoved()), delays.append, racing="moving")
 
 
 def test_lost_races_give_up_with_retry_later_after_max_balance_races(world: Ledgerland) -> None:
