@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import requests
@@ -40,6 +41,26 @@ class LiveServer:
         reply = self.call("POST", "/v1/members", key=key, body={})
         assert reply.status_code == 201, reply.text
         return str(reply.json()["id"])
+
+    def funded(self, key: str, points: int) -> str:
+        """A new member holding ``points``."""
+        member = self.enrol(key)
+        reply = self.call(
+            "POST", f"/v1/members/{member}/earn", key=key, body={"points": points}, idempotency_key=f"fund-{member}"
+        )
+        assert reply.status_code == 201, reply.text
+        return member
+
+    def balance(self, key: str, member: str) -> dict[str, Any]:
+        reply = self.call("GET", f"/v1/members/{member}/balance", key=key)
+        assert reply.status_code == 200, reply.text
+        return dict(reply.json())
+
+    def ledger_sum(self, key: str, member: str) -> int:
+        """The points of the member's ledger summed (one page: the tests write fewer than 100 entries)."""
+        reply = self.call("GET", f"/v1/members/{member}/transactions?limit=100", key=key)
+        assert reply.status_code == 200 and reply.json()["next_cursor"] is None, reply.text
+        return sum(entry["points"] for entry in reply.json()["data"])
 
 
 @pytest.fixture(scope="module", params=["dynamodb-local", "moto-server"])

@@ -25,27 +25,6 @@ def _tenant(server: LiveServer) -> str:
     return key
 
 
-def _funded(server: LiveServer, key: str, points: int) -> str:
-    member = server.enrol(key)
-    reply = server.call(
-        "POST", f"/v1/members/{member}/earn", key=key, body={"points": points}, idempotency_key=f"fund-{member}"
-    )
-    assert reply.status_code == 201, reply.text
-    return member
-
-
-def _balance(server: LiveServer, key: str, member: str) -> dict[str, Any]:
-    reply = server.call("GET", f"/v1/members/{member}/balance", key=key)
-    assert reply.status_code == 200, reply.text
-    return dict(reply.json())
-
-
-def _ledger_sum(server: LiveServer, key: str, member: str) -> int:
-    reply = server.call("GET", f"/v1/members/{member}/transactions?limit=100", key=key)
-    assert reply.status_code == 200 and reply.json()["next_cursor"] is None, reply.text
-    return sum(entry["points"] for entry in reply.json()["data"])
-
-
 def _settled(send: Any) -> requests.Response:
     """A request sent until its outcome is known: a 503 may or may not have applied, so the client
     retries it with the same Idempotency-Key, which answers the first result or applies it once."""
@@ -61,7 +40,7 @@ def test_pooled_redemptions_racing_own_redemptions_never_overdraw_and_take_what_
 ) -> None:
     # Given a household: an owner with 600 points, a kin (redeemer) with 400, a child (member) with 300
     key = _tenant(live_server)
-    members = {name: _funded(live_server, key, points) for name, points in FUNDS.items()}
+    members = {name: live_server.funded(key, points) for name, points in FUNDS.items()}
     created = live_server.call("POST", "/v1/households", key=key, body={"owner_member_id": members["owner"]})
     assert created.status_code == 201, created.text
     household = created.json()["id"]
@@ -104,14 +83,14 @@ def test_pooled_redemptions_racing_own_redemptions_never_overdraw_and_take_what_
     accepted = sum(points for _, points, reply in replies if reply.status_code == 201)
     pooled = [reply.json() for kind, _, reply in replies if kind == "pool" and reply.status_code == 201]
     assert all(sum(c["points"] for c in body["contributions"]) == body["points"] == 70 for body in pooled)
-    balances = {name: _balance(live_server, key, member) for name, member in members.items()}
+    balances = {name: live_server.balance(key, member) for name, member in members.items()}
     assert sum(FUNDS.values()) - sum(balance["available"] for balance in balances.values()) == accepted
     assert sum(balance["lifetime_redeemed"] for balance in balances.values()) == accepted
 
     # And no member was overdrawn, and each balance is the sum of its ledger
     for name, balance in balances.items():
         assert balance["available"] == FUNDS[name] - balance["lifetime_redeemed"] >= 0, name
-        assert _ledger_sum(live_server, key, members[name]) == balance["available"], name
+        assert live_server.ledger_sum(key, members[name]) == balance["available"], name
     # And the pool answers what is left
     read = live_server.call("GET", f"/v1/households/{household}", key=key)
     assert read.json()["pool"]["available"] == sum(balance["available"] for balance in balances.values())
@@ -119,7 +98,7 @@ def test_pooled_redemptions_racing_own_redemptions_never_overdraw_and_take_what_
 
 def test_a_pooled_redemption_retried_in_parallel_applies_once(live_server: LiveServer) -> None:
     key = _tenant(live_server)
-    owner, kin = _funded(live_server, key, 50), _funded(live_server, key, 50)
+    owner, kin = live_server.funded(key, 50), live_server.funded(key, 50)
     household = live_server.call("POST", "/v1/households", key=key, body={"owner_member_id": owner}).json()["id"]
     body = {"member_id": kin, "role": "member"}
     assert live_server.call("POST", f"/v1/households/{household}/members", key=key, body=body).status_code == 201
@@ -139,7 +118,7 @@ def test_a_pooled_redemption_retried_in_parallel_applies_once(live_server: LiveS
     assert Counter(reply.status_code for reply in replies) == {201: 8}
     assert len({reply.json()["id"] for reply in replies}) == 1
     assert sum(1 for reply in replies if reply.headers.get("Idempotent-Replayed") != "true") == 1
-    assert [_balance(live_server, key, m)["available"] for m in (owner, kin)] == [0, 20]
+    assert [live_server.balance(key, m)["available"] for m in (owner, kin)] == [0, 20]
 
 
 def test_a_member_racing_into_many_households_joins_one_and_a_household_never_outgrows_its_size(

@@ -19,15 +19,6 @@ def _tenant(server: LiveServer) -> str:
     return server.create_tenant(f"r{uuid.uuid4().hex[:10]}")
 
 
-def _funded(server: LiveServer, key: str, points: int) -> str:
-    member = server.enrol(key)
-    reply = server.call(
-        "POST", f"/v1/members/{member}/earn", key=key, body={"points": points}, idempotency_key=f"fund-{member}"
-    )
-    assert reply.status_code == 201, reply.text
-    return member
-
-
 def _reward(server: LiveServer, key: str, **body: Any) -> dict[str, Any]:
     reply = server.call("POST", "/v1/rewards", key=key, body=body)
     assert reply.status_code == 201, reply.text
@@ -46,7 +37,7 @@ def test_forty_members_race_for_ten_vouchers(live_server: LiveServer) -> None:
     voucher = _reward(
         live_server, key, name="€5 voucher", type="fixed_discount", amount="5.00", points_cost=100, stock=10
     )
-    members = [_funded(live_server, key, 100) for _ in range(40)]
+    members = [live_server.funded(key, 100) for _ in range(40)]
 
     # When all 40 redeem it at once
     def redeem(member: str):
@@ -82,7 +73,7 @@ def test_one_member_racing_a_per_member_limit_gets_exactly_the_limit(live_server
     gift = _reward(
         live_server, key, name="Coffee", type="free_product", sku="latte", points_cost=10, per_member_limit=3
     )
-    member = _funded(live_server, key, 1000)
+    member = live_server.funded(key, 1000)
 
     def redeem(i: int):
         path = f"/v1/members/{member}/rewards/{gift['id']}/redeem"
@@ -104,7 +95,7 @@ def test_a_pool_of_ten_codes_is_issued_once_each_under_contention(live_server: L
     codes = [f"CINE-{i:04d}" for i in range(10)]
     uploaded = live_server.call("POST", f"/v1/rewards/{cinema['id']}/codes", key=key, body={"codes": codes})
     assert uploaded.status_code == 201, uploaded.text
-    members = [_funded(live_server, key, 50) for _ in range(25)]
+    members = [live_server.funded(key, 50) for _ in range(25)]
 
     def redeem(member: str):
         path = f"/v1/members/{member}/rewards/{cinema['id']}/redeem"
@@ -123,7 +114,7 @@ def test_a_pool_of_ten_codes_is_issued_once_each_under_contention(live_server: L
 def test_parallel_cancels_of_one_coupon_refund_it_once(live_server: LiveServer) -> None:
     key = _tenant(live_server)
     voucher = _reward(live_server, key, name="Voucher", type="fixed_discount", amount="5", points_cost=100, stock=1)
-    member = _funded(live_server, key, 100)
+    member = live_server.funded(key, 100)
     redeemed = live_server.call(
         "POST", f"/v1/members/{member}/rewards/{voucher['id']}/redeem", key=key, idempotency_key="once"
     )

@@ -23,27 +23,6 @@ def _tenant(server: LiveServer, transfers: dict[str, Any]) -> str:
     return key
 
 
-def _funded(server: LiveServer, key: str, points: int) -> str:
-    member = server.enrol(key)
-    reply = server.call(
-        "POST", f"/v1/members/{member}/earn", key=key, body={"points": points}, idempotency_key=f"fund-{member}"
-    )
-    assert reply.status_code == 201, reply.text
-    return member
-
-
-def _balance(server: LiveServer, key: str, member: str) -> dict[str, Any]:
-    reply = server.call("GET", f"/v1/members/{member}/balance", key=key)
-    assert reply.status_code == 200, reply.text
-    return dict(reply.json())
-
-
-def _ledger_sum(server: LiveServer, key: str, member: str) -> int:
-    reply = server.call("GET", f"/v1/members/{member}/transactions?limit=100", key=key)
-    assert reply.status_code == 200 and reply.json()["next_cursor"] is None, reply.text
-    return sum(entry["points"] for entry in reply.json()["data"])
-
-
 def _transfer(server: LiveServer, key: str, sender: str, receiver: str, points: int, idem: str) -> requests.Response:
     body = {"to": {"member_id": receiver}, "points": points}
     return server.call("POST", f"/v1/members/{sender}/transfers", key=key, body=body, idempotency_key=idem)
@@ -52,7 +31,7 @@ def _transfer(server: LiveServer, key: str, sender: str, receiver: str, points: 
 def test_transfers_racing_redemptions_never_overdraw_and_keep_the_total(live_server: LiveServer) -> None:
     # Given three members: A with 1000 points, B with 200, C with none
     key = _tenant(live_server, {"enabled": True})
-    a, b = _funded(live_server, key, 1000), _funded(live_server, key, 200)
+    a, b = live_server.funded(key, 1000), live_server.funded(key, 200)
     c = live_server.enrol(key)
 
     # When, all at once, A redeems and transfers 40 points 20 times each (to B and C), and B
@@ -79,7 +58,7 @@ def test_transfers_racing_redemptions_never_overdraw_and_keep_the_total(live_ser
     assert outcomes[("out", 201)] > 0 and outcomes[("back", 201)] > 0, outcomes
 
     # And A was never overdrawn, and the points across the members changed only by what A redeemed
-    balances = {member: _balance(live_server, key, member) for member in (a, b, c)}
+    balances = {member: live_server.balance(key, member) for member in (a, b, c)}
     redeemed = balances[a]["lifetime_redeemed"]
     assert redeemed >= 40 * outcomes[("redeem", 201)]
     assert balances[a]["available"] == 1000 - redeemed + balances[a]["lifetime_transferred"] >= 0
@@ -88,12 +67,12 @@ def test_transfers_racing_redemptions_never_overdraw_and_keep_the_total(live_ser
     assert balances[b]["available"] >= 0 and balances[c]["available"] >= 0
     # And each balance is the sum of its ledger
     for member, balance in balances.items():
-        assert _ledger_sum(live_server, key, member) == balance["available"], member
+        assert live_server.ledger_sum(key, member) == balance["available"], member
 
 
 def test_a_transfer_retried_in_parallel_applies_once(live_server: LiveServer) -> None:
     key = _tenant(live_server, {"enabled": True})
-    sender, receiver = _funded(live_server, key, 100), live_server.enrol(key)
+    sender, receiver = live_server.funded(key, 100), live_server.enrol(key)
 
     with ThreadPoolExecutor(max_workers=10) as pool:
         replies = list(pool.map(lambda _: _transfer(live_server, key, sender, receiver, 30, "once"), range(10)))
@@ -101,13 +80,13 @@ def test_a_transfer_retried_in_parallel_applies_once(live_server: LiveServer) ->
     assert Counter(reply.status_code for reply in replies) == {201: 10}
     assert len({reply.json()["id"] for reply in replies}) == 1
     assert sum(1 for reply in replies if reply.headers.get("Idempotent-Replayed") != "true") == 1
-    assert _balance(live_server, key, sender)["available"] == 70
-    assert _balance(live_server, key, receiver)["available"] == 30
+    assert live_server.balance(key, sender)["available"] == 70
+    assert live_server.balance(key, receiver)["available"] == 30
 
 
 def test_the_daily_maximum_holds_under_parallel_transfers(live_server: LiveServer) -> None:
     key = _tenant(live_server, {"enabled": True, "daily_maximum": 500})
-    sender, receiver = _funded(live_server, key, 2000), live_server.enrol(key)
+    sender, receiver = live_server.funded(key, 2000), live_server.enrol(key)
 
     with ThreadPoolExecutor(max_workers=10) as pool:
         replies = list(pool.map(lambda i: _transfer(live_server, key, sender, receiver, 100, f"d-{i}"), range(10)))
@@ -115,5 +94,5 @@ def test_the_daily_maximum_holds_under_parallel_transfers(live_server: LiveServe
     assert Counter(reply.status_code for reply in replies) == {201: 5, 422: 5}
     reasons = {reply.json()["error"]["details"]["reason"] for reply in replies if reply.status_code == 422}
     assert reasons == {"daily_maximum"}
-    assert _balance(live_server, key, sender)["available"] == 1500
-    assert _balance(live_server, key, receiver)["available"] == 500
+    assert live_server.balance(key, sender)["available"] == 1500
+    assert live_server.balance(key, receiver)["available"] == 500

@@ -15,23 +15,16 @@ from chalicelib.domain.members import NewMember
 from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.program import Rounding
 from chalicelib.services import platform
+from tests.support.clocks import MovableClock
 from tests.support.http import Api
 
 T0 = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def test_the_feed_lists_every_change_in_order_across_days_with_a_cursor(api: Api) -> None:
     # Given a brand whose members earned, redeemed and saw points expire over a month
     api.create_tenant("acme")
-    clock = Clock(T0)
+    clock = MovableClock(T0)
     services = platform().for_tenant_id("acme", clock=clock, created_at=T0)
     services.program.replace(Decimal(1), Rounding.FLOOR, ExpiryPolicy(kind=ExpiryKind.FIXED_PERIOD, days=10))
     ada = services.members.enrol(NewMember(external_id="ada")).member_id
@@ -66,7 +59,7 @@ def test_the_feed_lists_every_change_in_order_across_days_with_a_cursor(api: Api
 
 def test_events_are_visible_only_once_they_settle(api: Api) -> None:
     api.create_tenant("acme")
-    clock = Clock(T0)
+    clock = MovableClock(T0)
     services = platform().for_tenant_id("acme", clock=clock, created_at=T0)
     member = services.members.enrol(NewMember()).member_id
     services.points.move(MovementRequest(member, MovementType.EARN, "e1", points=5))

@@ -19,6 +19,7 @@ from chalicelib.domain.members import NewMember
 from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.program import Rounding
 from chalicelib.services import TenantServices, platform
+from tests.support.clocks import MovableClock
 from tests.support.faults import FaultPlan, crash
 from tests.support.http import Api
 
@@ -35,18 +36,10 @@ def expiry_of(earned_at: datetime) -> datetime:
     return expires_at
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass
 class Brand:
     services: TenantServices
-    clock: Clock
+    clock: MovableClock
     keys: Counter[str]
 
     def enrol(self) -> str:
@@ -113,7 +106,7 @@ class Brand:
 @pytest.fixture
 def brand(api: Api) -> Brand:
     api.create_tenant("acme")  # provisions the tables
-    clock = Clock(T0)
+    clock = MovableClock(T0)
     services = platform().for_tenant_id("acme", clock=clock)
     services.program.replace(Decimal(1), Rounding.FLOOR, POLICY)
     return Brand(services, clock, Counter())

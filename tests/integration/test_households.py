@@ -26,6 +26,7 @@ from chalicelib.domain.movement_requests import MovementRequest, MovementType
 from chalicelib.domain.program import HouseholdPolicy, Rounding
 from chalicelib.services import TenantServices, platform
 from tests.support.checks import assert_error
+from tests.support.clocks import MovableClock
 from tests.support.http import Api
 
 ALLOWED = {"enabled": True, "max_members": 3}
@@ -348,18 +349,10 @@ TZ = "Europe/Helsinki"
 POLICY = ExpiryPolicy(kind=ExpiryKind.FIXED_PERIOD, days=30)
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass
 class Brand:
     services: TenantServices
-    clock: Clock
+    clock: MovableClock
     keys: Counter[str]
 
     def program(self, expiry: ExpiryPolicy, pending_days: int = 0) -> None:
@@ -398,7 +391,7 @@ class Brand:
 @pytest.fixture
 def brand(api: Api) -> Brand:
     api.create_tenant("acme")
-    clock = Clock(T0)
+    clock = MovableClock(T0)
     return Brand(platform().for_tenant_id("acme", clock=clock), clock, Counter())
 
 

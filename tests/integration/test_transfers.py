@@ -21,6 +21,7 @@ from chalicelib.domain.program import Rounding, TransferPolicy
 from chalicelib.domain.transfers import TransferRequest
 from chalicelib.services import TenantServices, platform
 from tests.support.checks import assert_error
+from tests.support.clocks import MovableClock
 from tests.support.http import Api
 
 ALLOWED = {"enabled": True, "minimum": 10, "daily_maximum": 1000}
@@ -184,18 +185,10 @@ TZ = "Europe/Helsinki"
 POLICY = ExpiryPolicy(kind=ExpiryKind.FIXED_PERIOD, days=30)
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass
 class Brand:
     services: TenantServices
-    clock: Clock
+    clock: MovableClock
     keys: Counter[str]
 
     def enrol(self) -> str:
@@ -233,7 +226,7 @@ class Brand:
 @pytest.fixture
 def brand(api: Api) -> Brand:
     api.create_tenant("acme")
-    clock = Clock(T0)
+    clock = MovableClock(T0)
     return Brand(platform().for_tenant_id("acme", clock=clock), clock, Counter())
 
 

@@ -186,6 +186,7 @@ from tests.model.rewards import (
 )
 from tests.model.stats import STATS, report
 from tests.model.tiers import NONE_HELD, Held, ModelTier, ModelTierProgram, review, with_tiers
+from tests.support.clocks import MovableClock
 from tests.support.faults import Crash, FaultPlan, crash, read_timeout, throttled, transaction_conflict
 
 # --- what the machine draws -------------------------------------------------------------------
@@ -612,16 +613,6 @@ PROGRAM_JOBS = ("review-tiers", "lapse-subscriptions", "complete-referrals")
 # --- the machine ------------------------------------------------------------------------------
 
 
-class MachineClock:
-    """The services' clock: it moves only when the machine says so."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass
 class Tenant:
     index: int
@@ -696,7 +687,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.steps = 0
         self.page_size = 3
         self.transaction_ids: set[str] = set()
-        self.clock = MachineClock(T0)
+        self.clock = MovableClock(T0)
         self._tables: list[str] = []
         self._client: Any = None
         STATS.examples[self.backend] += 1

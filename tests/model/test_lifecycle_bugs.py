@@ -23,27 +23,20 @@ from chalicelib.domain.movement_requests import MovementRequest, MovementResult,
 from chalicelib.domain.program import Rounding
 from chalicelib.domain.tenants import NewTenant
 from chalicelib.services import TenantServices, platform, reset_platform
+from tests.support.clocks import MovableClock
 
 T0 = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 ONE_DAY = ExpiryPolicy(ExpiryKind.FIXED_PERIOD, days=1)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock(T0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def brand(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Iterator[TenantServices]:
+def brand(clock: MovableClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[TenantServices]:
     from moto import mock_aws
 
     monkeypatch.setenv("LOYALTY_CONFLICT_RETRY_ATTEMPTS", "4")  # the bugs below exhaust the retries
@@ -81,7 +74,7 @@ def test_a_replay_of_a_redeem_that_empties_a_lot_answers_its_first_response(bran
 
 
 def test_a_late_replay_of_an_earn_whose_points_expired_answers_its_first_response(
-    brand: TenantServices, clock: Clock
+    brand: TenantServices, clock: MovableClock
 ) -> None:
     # Given points earned under a one-day expiry
     brand.program.replace(Decimal(1), Rounding.FLOOR, expiry=ONE_DAY)
@@ -98,7 +91,7 @@ def test_a_late_replay_of_an_earn_whose_points_expired_answers_its_first_respons
 
 
 def test_a_client_key_shaped_like_a_settlement_key_is_refused_and_the_lot_still_expires(
-    brand: TenantServices, clock: Clock
+    brand: TenantServices, clock: MovableClock
 ) -> None:
     # Given a lot that expires after a day (lot ids are the transaction ids responses show)
     brand.program.replace(Decimal(1), Rounding.FLOOR, expiry=ONE_DAY)
@@ -123,7 +116,7 @@ def test_a_client_key_shaped_like_a_settlement_key_is_refused_and_the_lot_still_
 
 
 def test_the_balance_counts_a_maturity_paying_back_a_claw_back_before_the_job(
-    brand: TenantServices, clock: Clock
+    brand: TenantServices, clock: MovableClock
 ) -> None:
     # Given a member 30 points below zero after a claw-back, with 100 points pending for a day
     brand.program.replace(Decimal(1), Rounding.FLOOR, expiry=ONE_DAY, reversal_clawback=True)

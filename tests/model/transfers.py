@@ -56,6 +56,7 @@ from chalicelib.domain.tenants import NewTenant
 from chalicelib.domain.transfers import TransferRequest
 from chalicelib.persistence.factory import shared_client
 from chalicelib.services import TenantServices, platform, reset_platform
+from tests.support.clocks import MovableClock
 
 T0 = datetime(2027, 3, 25, 21, 45, tzinfo=UTC)
 TENANT = "kin"
@@ -77,14 +78,6 @@ HOUSEHOLD_POLICIES = (
     HouseholdPolicy(enabled=True, max_members=4),
     HouseholdPolicy(enabled=False),
 )
-
-
-class MachineClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
@@ -174,7 +167,7 @@ class Sent:
 class TransferMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.clock = MachineClock(T0)
+        self.clock = MovableClock(T0)
         os.environ["LOYALTY_TABLE_PREFIX"] = f"x{uuid.uuid4().hex[:12]}"
         reset_platform()
         services = platform()

@@ -34,6 +34,7 @@ from chalicelib.domain.tiers import (
     qualifying_total,
     review,
 )
+from tests.support.clocks import MovableClock
 from tests.support.memory import (
     InMemoryLedgerStore,
     InMemoryMemberStore,
@@ -229,15 +230,7 @@ def test_reviews_are_idempotent_and_compose(
 # --- the ledger moves it in the earn's own commit ---------------------------------------------
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def services(clock: Clock, months: int = 12) -> tuple[InMemoryLedgerStore, PointsService, TierService, str]:
+def services(clock: MovableClock, months: int = 12) -> tuple[InMemoryLedgerStore, PointsService, TierService, str]:
     from chalicelib.domain.members import MemberService, NewMember
 
     ledger = InMemoryLedgerStore()
@@ -256,7 +249,7 @@ def services(clock: Clock, months: int = 12) -> tuple[InMemoryLedgerStore, Point
 
 
 def test_an_earn_that_loses_a_race_re_reads_the_totals_and_the_upgrade_happens_once() -> None:
-    clock = Clock(at(2026, 3))
+    clock = MovableClock(at(2026, 3))
     ledger, points, _, member = services(clock)
     points.move(MovementRequest(member, MovementType.EARN, "a", points=400))
 
@@ -277,7 +270,7 @@ def test_an_earn_that_loses_a_race_re_reads_the_totals_and_the_upgrade_happens_o
 
 
 def test_the_review_job_and_an_earn_racing_on_one_member_do_not_lose_either() -> None:
-    clock = Clock(at(2026, 3))
+    clock = MovableClock(at(2026, 3))
     ledger, points, tier_service, member = services(clock, months=1)
     points.move(MovementRequest(member, MovementType.EARN, "a", points=600))
     clock.now = datetime(2026, 5, 1, 1, tzinfo=UTC)  # the review is due: nothing earned in April
@@ -304,7 +297,7 @@ def test_status_looks_for_no_version_when_none_is_possible_and_for_one_otherwise
     from chalicelib.domain.tenants import Tenant, TenantStatus
 
     # Given a tier program in force and a Silver member
-    clock = Clock(at(2026, 3))
+    clock = MovableClock(at(2026, 3))
     ledger, points, tier_service, member = services(clock)
     points.move(MovementRequest(member, MovementType.EARN, "a", points=600))
     balance = ledger.get_balance(member, consistent=True)
