@@ -26,7 +26,8 @@ from chalicelib.domain.members import NewMember
 from chalicelib.domain.movement_requests import MovementType
 from chalicelib.domain.program import Rounding
 from chalicelib.services import platform
-from tests.integration.test_expiry import TZ, Brand, Clock
+from tests.integration.test_expiry import TZ, Brand
+from tests.support.clocks import MovableClock
 from tests.support.http import Api
 
 T0 = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
@@ -36,7 +37,7 @@ INACTIVE_30 = ExpiryPolicy(kind=ExpiryKind.INACTIVITY, days=30)
 
 def make_brand(api: Api, policy: ExpiryPolicy, **program: int) -> Brand:
     api.create_tenant("acme")  # in Europe/Helsinki (TZ)
-    clock = Clock(T0)
+    clock = MovableClock(T0)
     services = platform().for_tenant_id("acme", clock=clock, timezone=TZ, created_at=T0 - DAY)
     services.program.replace(Decimal(1), Rounding.FLOOR, policy, **program)  # type: ignore[arg-type]
     return Brand(services, clock, Counter())
